@@ -1,0 +1,10 @@
+//! The RocketMQ remoting wire protocol: no I/O, no runtime.
+
+pub mod body;
+pub mod code;
+pub mod codec;
+pub mod command;
+pub mod header;
+pub mod message;
+
+pub use command::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
