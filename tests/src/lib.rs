@@ -1,1 +1,23 @@
+//! Support for the workspace's integration tests (`tests/*.rs` beside this crate).
+//!
+//! - [`cpp`]: the official Apache RocketMQ C++ client (PyPI `rocketmq` 0.4.4) as a test peer,
+//!   driven through `tests/interop/cpp_client.py`.
+//! - [`ChildGuard`]: child processes that are killed when the guard drops.
+//! - [`eventually`] and friends: runtime-agnostic polling with a deadline.
+//! - [`init_tracing`]: idempotent test logging controlled by `RUST_LOG`.
+//!
+//! Servers under test bind `127.0.0.1:0` and report their address; no port-picking helper is
+//! provided because a picked-then-released port can be taken by someone else before use.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+mod child;
+pub mod cpp;
+mod error;
+mod trace;
+mod wait;
+
+pub use child::ChildGuard;
+pub use error::ItError;
+pub use trace::init_tracing;
+pub use wait::{eventually, eventually_async, eventually_blocking, eventually_some, sleep, Sleep};

@@ -1,1 +1,1192 @@
-//! (in progress)
+//! The frame codec: [`RemotingCommand`] to bytes and back (PROTOCOL.md §1.2–§1.4).
+//!
+//! A frame is `u32 length | u32 (serializeType << 24 | hdrlen) | header | body`, all big-endian,
+//! where `length` counts everything after itself. The header is either JSON (type 0) or the
+//! compact binary "ROCKETMQ" layout (type 1); the command's
+//! [`serialize_type`](RemotingCommand::serialize_type) chooses the one we write, and a decoded
+//! command remembers the one it arrived in so that a response can answer in kind.
+//!
+//! Encoding is strict and deterministic: the JSON header is written in the member order Java's
+//! fastjson produces (alphabetical), so our frames are byte-identical to a Java peer's for the
+//! same field values. Decoding is lenient, because real clients differ (PROTOCOL.md §1.3, §9):
+//! members in any order, unknown members ignored, `null`s, numbers and booleans where strings are
+//! expected, a trailing newline, raw control characters inside strings.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use rocketmq_remoting::protocol::codec::{encode_frame, FrameDecoder};
+//! use rocketmq_remoting::protocol::RemotingCommand;
+//!
+//! let mut req = RemotingCommand::request(105).with_opaque(1);
+//! req.ext_fields.insert("topic", "TopicTest");
+//!
+//! let mut buf = BytesMut::new();
+//! encode_frame(&req, &mut buf)?;
+//!
+//! let mut decoder = FrameDecoder::default();
+//! let decoded = decoder.decode(&mut buf)?.expect("a whole frame is buffered");
+//! assert_eq!(decoded, req);
+//! assert!(buf.is_empty());
+//! # Ok::<(), rocketmq_remoting::RemotingError>(())
+//! ```
+
+use std::borrow::Cow;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::{RemotingError, Result};
+use crate::protocol::command::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
+
+/// Default maximum size of a whole frame, length prefix included: 16 MiB, as Java's
+/// `NettyDecoder` (so the largest length-prefix value accepted is 16 MiB − 4).
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
+
+/// The largest header the 24-bit header-length field can describe.
+pub const MAX_HEADER_LEN: usize = 0x00FF_FFFF;
+
+/// Bytes of the length prefix.
+const PREFIX_LEN: usize = 4;
+/// Bytes of the serialize-type/header-length word.
+const WORD_LEN: usize = 4;
+/// Fixed part of a binary header: code, language, version, opaque, flag, remarkLen, extLen.
+const BINARY_FIXED_LEN: usize = 21;
+/// Nesting limit for JSON values we skip or keep verbatim; deeper input is rejected rather than
+/// risking the stack on a hostile header.
+const MAX_JSON_DEPTH: usize = 64;
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+/// Appends one whole frame for `cmd` to `dst`: length prefix, serialize-type/header-length word,
+/// header (in `cmd.serialize_type`) and body.
+///
+/// The JSON header has the members `code, extFields, flag, language, opaque, remark,
+/// serializeTypeCurrentRPC, version` in that (fastjson's alphabetical) order; `remark` is omitted
+/// when `None`, `extFields` when empty, and `extFields` keeps the map's insertion order.
+/// `serializeTypeCurrentRPC` is always written as `"JSON"`, as Java does (some servers, e.g.
+/// rocketmq-rust 1.0, reject headers without it).
+///
+/// On error nothing is appended to `dst`.
+///
+/// # Errors
+///
+/// - [`RemotingError::InvalidField`] when, in binary mode, `code` or `version` does not fit an
+///   `i16`, or an ext key is longer than 32767 bytes;
+/// - [`RemotingError::FrameTooLarge`] when the header exceeds [`MAX_HEADER_LEN`] or the frame
+///   exceeds the 32-bit length prefix.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rocketmq_remoting::protocol::codec::encode_frame;
+/// use rocketmq_remoting::protocol::{RemotingCommand, SerializeType};
+///
+/// let cmd = RemotingCommand::request(34).with_opaque(9).with_body(&b"{}"[..]);
+/// let mut buf = BytesMut::new();
+/// encode_frame(&cmd, &mut buf)?;
+/// let header_len = (u32::from_be_bytes(buf[4..8].try_into().unwrap()) & 0xFF_FFFF) as usize;
+/// assert_eq!(buf.len(), 8 + header_len + 2);
+/// assert!(buf[8..].starts_with(br#"{"code":34,"flag":0,"language":"RUST","opaque":9,"#));
+///
+/// let big = RemotingCommand::request(200_050).with_serialize_type(SerializeType::RocketMq);
+/// assert!(encode_frame(&big, &mut buf).is_err());
+/// # Ok::<(), rocketmq_remoting::RemotingError>(())
+/// ```
+pub fn encode_frame(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
+    encode_parts(cmd, dst, true)
+}
+
+/// Appends everything of `cmd`'s frame except the body: length prefix (which still counts the
+/// body), serialize-type/header-length word and header.
+///
+/// For large bodies this lets a transport write the head and then `cmd.body` (a shared
+/// [`Bytes`]) without copying the body into the output buffer. Errors as [`encode_frame`].
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rocketmq_remoting::protocol::codec::{encode_frame, encode_frame_head};
+/// use rocketmq_remoting::protocol::RemotingCommand;
+///
+/// let cmd = RemotingCommand::request(310).with_body(vec![7u8; 1000]);
+/// let (mut head, mut whole) = (BytesMut::new(), BytesMut::new());
+/// encode_frame_head(&cmd, &mut head)?;
+/// encode_frame(&cmd, &mut whole)?;
+/// head.extend_from_slice(&cmd.body);
+/// assert_eq!(head, whole);
+/// # Ok::<(), rocketmq_remoting::RemotingError>(())
+/// ```
+pub fn encode_frame_head(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
+    encode_parts(cmd, dst, false)
+}
+
+fn encode_parts(cmd: &RemotingCommand, dst: &mut BytesMut, with_body: bool) -> Result<()> {
+    let start = dst.len();
+    let body_len = cmd.body.len();
+    dst.reserve(
+        PREFIX_LEN + WORD_LEN + estimate_header_len(cmd) + if with_body { body_len } else { 0 },
+    );
+    // Placeholders for the length prefix and the header-length word, patched below.
+    dst.put_u64(0);
+    let written = match cmd.serialize_type {
+        SerializeType::Json => {
+            write_json_header(cmd, dst);
+            Ok(())
+        }
+        SerializeType::RocketMq => write_binary_header(cmd, dst),
+    };
+    if let Err(e) = written {
+        dst.truncate(start);
+        return Err(e);
+    }
+    let header_len = dst.len() - start - PREFIX_LEN - WORD_LEN;
+    if header_len > MAX_HEADER_LEN {
+        dst.truncate(start);
+        return Err(RemotingError::FrameTooLarge {
+            len: header_len,
+            max: MAX_HEADER_LEN,
+        });
+    }
+    let frame_len = (WORD_LEN as u64) + header_len as u64 + body_len as u64;
+    let Ok(frame_len) = u32::try_from(frame_len) else {
+        dst.truncate(start);
+        return Err(RemotingError::FrameTooLarge {
+            len: usize::try_from(frame_len + PREFIX_LEN as u64).unwrap_or(usize::MAX),
+            max: u32::MAX as usize,
+        });
+    };
+    let word = (u32::from(cmd.serialize_type.as_byte()) << 24) | header_len as u32;
+    dst[start..start + PREFIX_LEN].copy_from_slice(&frame_len.to_be_bytes());
+    dst[start + PREFIX_LEN..start + PREFIX_LEN + WORD_LEN].copy_from_slice(&word.to_be_bytes());
+    if with_body {
+        dst.extend_from_slice(&cmd.body);
+    }
+    Ok(())
+}
+
+/// A capacity hint (exact for binary headers without escapes, close for JSON).
+fn estimate_header_len(cmd: &RemotingCommand) -> usize {
+    let remark = cmd.remark.as_ref().map_or(0, |r| r.len() + 12);
+    match cmd.serialize_type {
+        SerializeType::Json => {
+            let ext: usize = cmd
+                .ext_fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum();
+            128 + remark + ext
+        }
+        SerializeType::RocketMq => {
+            let ext: usize = cmd
+                .ext_fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum();
+            BINARY_FIXED_LEN + remark + ext
+        }
+    }
+}
+
+fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
+    dst.put_slice(b"{\"code\":");
+    put_decimal(dst, cmd.code);
+    if !cmd.ext_fields.is_empty() {
+        dst.put_slice(b",\"extFields\":{");
+        for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
+            if i > 0 {
+                dst.put_u8(b',');
+            }
+            put_json_str(dst, k);
+            dst.put_u8(b':');
+            put_json_str(dst, v);
+        }
+        dst.put_u8(b'}');
+    }
+    dst.put_slice(b",\"flag\":");
+    put_decimal(dst, cmd.flag);
+    dst.put_slice(b",\"language\":\"");
+    // Enum names are plain ASCII identifiers: nothing to escape.
+    dst.put_slice(cmd.language.name().as_bytes());
+    dst.put_slice(b"\",\"opaque\":");
+    put_decimal(dst, cmd.opaque);
+    if let Some(remark) = &cmd.remark {
+        dst.put_slice(b",\"remark\":");
+        put_json_str(dst, remark);
+    }
+    dst.put_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    put_decimal(dst, cmd.version);
+    dst.put_u8(b'}');
+}
+
+/// Writes `n` in decimal without going through `fmt`.
+fn put_decimal(dst: &mut BytesMut, n: i32) {
+    let mut buf = [0u8; 11];
+    let mut pos = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    dst.put_slice(&buf[pos..]);
+}
+
+/// Writes `s` as a JSON string. Only `"`, `\` and control characters are escaped (non-ASCII
+/// stays raw UTF-8, as fastjson writes it); the property separators 0x01/0x02 thus become
+/// `\u0001`/`\u0002`.
+fn put_json_str(dst: &mut BytesMut, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    dst.put_u8(b'"');
+    let mut run_start = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let short: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        dst.put_slice(&bytes[run_start..i]);
+        if short.is_empty() {
+            dst.put_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 0xf)],
+            ]);
+        } else {
+            dst.put_slice(short);
+        }
+        run_start = i + 1;
+    }
+    dst.put_slice(&bytes[run_start..]);
+    dst.put_u8(b'"');
+}
+
+fn write_binary_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
+    // Validate everything first so that nothing is written on error.
+    let code = i16::try_from(cmd.code).map_err(|_| RemotingError::InvalidField {
+        field: "code",
+        value: format!("{} (does not fit the 16 bits of a binary header)", cmd.code),
+    })?;
+    let version = i16::try_from(cmd.version).map_err(|_| RemotingError::InvalidField {
+        field: "version",
+        value: format!(
+            "{} (does not fit the 16 bits of a binary header)",
+            cmd.version
+        ),
+    })?;
+    let remark = cmd.remark.as_deref().unwrap_or("");
+    let too_large = |len: usize| RemotingError::FrameTooLarge {
+        len,
+        max: MAX_HEADER_LEN,
+    };
+    if remark.len() > MAX_HEADER_LEN {
+        return Err(too_large(remark.len()));
+    }
+    let mut ext_len: usize = 0;
+    for (k, v) in cmd.ext_fields.iter() {
+        if k.len() > i16::MAX as usize {
+            return Err(RemotingError::InvalidField {
+                field: "extFields",
+                value: format!(
+                    "a key of {} bytes (the binary header allows 32767)",
+                    k.len()
+                ),
+            });
+        }
+        ext_len = ext_len.saturating_add(2 + k.len() + 4 + v.len());
+    }
+    if ext_len > MAX_HEADER_LEN {
+        return Err(too_large(ext_len));
+    }
+    dst.put_i16(code);
+    dst.put_u8(cmd.language.code());
+    dst.put_i16(version);
+    dst.put_i32(cmd.opaque);
+    dst.put_i32(cmd.flag);
+    // Both lengths are at most MAX_HEADER_LEN (checked above), so the casts are exact.
+    dst.put_i32(remark.len() as i32);
+    dst.put_slice(remark.as_bytes());
+    dst.put_i32(ext_len as i32);
+    for (k, v) in cmd.ext_fields.iter() {
+        dst.put_i16(k.len() as i16);
+        dst.put_slice(k.as_bytes());
+        dst.put_i32(v.len() as i32);
+        dst.put_slice(v.as_bytes());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+/// Incremental frame decoder for a byte stream.
+///
+/// Feed it the connection's read buffer; each call removes at most one whole frame from the front
+/// of the buffer. The length prefix is checked against the maximum as soon as its 4 bytes are
+/// there, before anything of the frame is buffered, so a hostile peer cannot make us hold more
+/// than the maximum. After an error the stream is out of sync: close the connection (as Java
+/// does).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rocketmq_remoting::protocol::codec::{encode_frame, FrameDecoder};
+/// use rocketmq_remoting::protocol::RemotingCommand;
+/// use rocketmq_remoting::RemotingError;
+///
+/// let mut wire = BytesMut::new();
+/// encode_frame(&RemotingCommand::request(34).with_opaque(1), &mut wire)?;
+/// encode_frame(&RemotingCommand::request(35).with_opaque(2), &mut wire)?;
+///
+/// let mut decoder = FrameDecoder::new(1024);
+/// let mut buf = BytesMut::new();
+/// let mut seen = Vec::new();
+/// for chunk in wire.chunks(7) {
+///     buf.extend_from_slice(chunk);
+///     while let Some(cmd) = decoder.decode(&mut buf)? {
+///         seen.push(cmd.opaque);
+///     }
+/// }
+/// assert_eq!(seen, [1, 2]);
+///
+/// let mut hostile = BytesMut::from(&[0x7f, 0xff, 0xff, 0xff][..]);
+/// assert!(matches!(decoder.decode(&mut hostile), Err(RemotingError::FrameTooLarge { .. })));
+/// # Ok::<(), RemotingError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameDecoder {
+    max_frame_size: usize,
+}
+
+impl Default for FrameDecoder {
+    /// A decoder accepting frames up to [`DEFAULT_MAX_FRAME_SIZE`].
+    fn default() -> Self {
+        FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE)
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder accepting whole frames (length prefix included) of at most `max_frame_size`
+    /// bytes.
+    pub fn new(max_frame_size: usize) -> Self {
+        FrameDecoder { max_frame_size }
+    }
+
+    /// The configured maximum frame size.
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// Removes and decodes the first frame of `src`, or returns `Ok(None)` (leaving `src`
+    /// untouched) while the frame is incomplete.
+    ///
+    /// The decoded body is a zero-copy slice of the buffer.
+    ///
+    /// # Errors
+    ///
+    /// [`RemotingError::FrameTooLarge`] when the length prefix announces a frame larger than the
+    /// maximum; [`RemotingError::Decode`] when the frame is malformed. Either way the connection
+    /// should be closed.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RemotingCommand>> {
+        if src.len() < PREFIX_LEN {
+            return Ok(None);
+        }
+        let declared = read_u32(src, 0) as usize;
+        // Netty compares prefix + 4 against the maximum; mirror it so limits mean the same.
+        let total = declared.saturating_add(PREFIX_LEN);
+        if total > self.max_frame_size {
+            return Err(RemotingError::FrameTooLarge {
+                len: total,
+                max: self.max_frame_size,
+            });
+        }
+        if declared < WORD_LEN {
+            return Err(RemotingError::decode(format!(
+                "frame length {declared} is shorter than the 4-byte header-length word"
+            )));
+        }
+        if src.len() >= PREFIX_LEN + WORD_LEN {
+            // Reject a bad header word early instead of buffering the rest of a doomed frame.
+            split_word(read_u32(src, PREFIX_LEN), declared - WORD_LEN)?;
+        }
+        if src.len() < total {
+            return Ok(None);
+        }
+        src.advance(PREFIX_LEN);
+        let frame = src.split_to(declared).freeze();
+        decode_header_and_body(frame).map(Some)
+    }
+}
+
+/// Decodes one complete frame, length prefix included. The body is a zero-copy slice of `frame`.
+///
+/// No size limit is applied (the frame is already in memory); use [`FrameDecoder`] on streams.
+///
+/// # Errors
+///
+/// [`RemotingError::Decode`] when the length prefix does not match `frame.len()` or the frame is
+/// malformed.
+///
+/// ```
+/// use bytes::Bytes;
+/// use rocketmq_remoting::protocol::codec::decode_frame;
+///
+/// let header = br#"{"code":0,"flag":1,"language":"JAVA","opaque":1,"version":479}"#;
+/// let mut frame = Vec::new();
+/// frame.extend_from_slice(&(4 + header.len() as u32 + 2).to_be_bytes());
+/// frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
+/// frame.extend_from_slice(header);
+/// frame.extend_from_slice(b"{}");
+/// let cmd = decode_frame(Bytes::from(frame))?;
+/// assert!(cmd.is_response());
+/// assert_eq!((cmd.version, &cmd.body[..]), (479, &b"{}"[..]));
+/// # Ok::<(), rocketmq_remoting::RemotingError>(())
+/// ```
+pub fn decode_frame(mut frame: Bytes) -> Result<RemotingCommand> {
+    if frame.len() < PREFIX_LEN + WORD_LEN {
+        return Err(RemotingError::decode(format!(
+            "a frame of {} bytes is shorter than its 8-byte preamble",
+            frame.len()
+        )));
+    }
+    let declared = read_u32(&frame, 0) as usize;
+    if declared != frame.len() - PREFIX_LEN {
+        return Err(RemotingError::decode(format!(
+            "length prefix {declared} does not match the {} bytes that follow it",
+            frame.len() - PREFIX_LEN
+        )));
+    }
+    frame.advance(PREFIX_LEN);
+    decode_header_and_body(frame)
+}
+
+/// Decodes a frame whose length prefix has already been stripped (what a length-delimited
+/// framer such as Netty's delivers): the serialize-type/header-length word, the header and the
+/// body, which becomes a zero-copy slice of `frame`.
+///
+/// # Errors
+///
+/// [`RemotingError::Decode`] for an unknown serialize type, a header length beyond the frame, or
+/// a malformed header.
+///
+/// ```
+/// use bytes::Bytes;
+/// use rocketmq_remoting::protocol::codec::decode_header_and_body;
+/// use rocketmq_remoting::protocol::SerializeType;
+///
+/// // Binary header: code 105, JAVA, version 401, opaque 1, flag 0, no remark, no ext fields.
+/// let mut frame = vec![0x01, 0, 0, 21, 0, 105, 0, 0x01, 0x91, 0, 0, 0, 1];
+/// frame.extend_from_slice(&[0; 12]);
+/// let cmd = decode_header_and_body(Bytes::from(frame))?;
+/// assert_eq!((cmd.code, cmd.version, cmd.serialize_type), (105, 401, SerializeType::RocketMq));
+/// # Ok::<(), rocketmq_remoting::RemotingError>(())
+/// ```
+pub fn decode_header_and_body(mut frame: Bytes) -> Result<RemotingCommand> {
+    if frame.len() < WORD_LEN {
+        return Err(RemotingError::decode(format!(
+            "a frame of {} bytes has no room for its header-length word",
+            frame.len()
+        )));
+    }
+    let (serialize_type, header_len) = split_word(read_u32(&frame, 0), frame.len() - WORD_LEN)?;
+    frame.advance(WORD_LEN);
+    let header = &frame[..header_len];
+    let mut cmd = match serialize_type {
+        SerializeType::Json => decode_json_header(header)?,
+        SerializeType::RocketMq => decode_binary_header(header)?,
+    };
+    cmd.serialize_type = serialize_type;
+    frame.advance(header_len);
+    cmd.body = frame;
+    Ok(cmd)
+}
+
+fn read_u32(buf: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+}
+
+/// Splits the header-length word and checks the header fits in the `room` bytes after it.
+fn split_word(word: u32, room: usize) -> Result<(SerializeType, usize)> {
+    let type_byte = (word >> 24) as u8;
+    let serialize_type = SerializeType::from_byte(type_byte).ok_or_else(|| {
+        RemotingError::decode(format!("unknown header serialize type {type_byte}"))
+    })?;
+    let header_len = (word & 0x00FF_FFFF) as usize;
+    if header_len > room {
+        return Err(RemotingError::decode(format!(
+            "header length {header_len} exceeds the {room} bytes of the frame"
+        )));
+    }
+    Ok((serialize_type, header_len))
+}
+
+/// The fields Java gives a command that a header does not mention.
+fn blank_command(serialize_type: SerializeType) -> RemotingCommand {
+    RemotingCommand {
+        code: 0,
+        language: LanguageCode::Java,
+        version: 0,
+        opaque: 0,
+        flag: 0,
+        remark: None,
+        ext_fields: ExtFields::new(),
+        body: Bytes::new(),
+        serialize_type,
+    }
+}
+
+// --- binary header ---------------------------------------------------------------------------
+
+/// Bounds-checked big-endian reader over a binary header.
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        if n > self.buf.len() {
+            return Err(RemotingError::decode(format!(
+                "binary header: {what} needs {n} bytes, only {} left",
+                self.buf.len()
+            )));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn i16(&mut self, what: &str) -> Result<i16> {
+        let b = self.take(2, what)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn i32(&mut self, what: &str) -> Result<i32> {
+        let b = self.take(4, what)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A length field: negative or beyond the remaining header is malformed.
+    fn len(&mut self, raw: i64, what: &str) -> Result<usize> {
+        usize::try_from(raw)
+            .ok()
+            .filter(|&n| n <= self.buf.len())
+            .ok_or_else(|| {
+                RemotingError::decode(format!(
+                    "binary header: {what} {raw} is negative or exceeds the {} bytes left",
+                    self.buf.len()
+                ))
+            })
+    }
+}
+
+fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand> {
+    let mut r = Reader { buf: header };
+    let mut cmd = blank_command(SerializeType::RocketMq);
+    cmd.code = i32::from(r.i16("code")?);
+    cmd.language = LanguageCode::from_code(r.take(1, "language")?[0]);
+    cmd.version = i32::from(r.i16("version")?);
+    cmd.opaque = r.i32("opaque")?;
+    cmd.flag = r.i32("flag")?;
+    let raw = r.i32("remark length")?;
+    let remark_len = r.len(i64::from(raw), "remark length")?;
+    let remark = r.take(remark_len, "remark")?;
+    // Java reads a zero-length string as null.
+    if !remark.is_empty() {
+        cmd.remark = Some(String::from_utf8_lossy(remark).into_owned());
+    }
+    let raw = r.i32("ext area length")?;
+    let ext_len = r.len(i64::from(raw), "ext area length")?;
+    let mut area = Reader {
+        buf: r.take(ext_len, "ext area")?,
+    };
+    // Bytes after the ext area are ignored, as Java does.
+    let mut entries = Vec::new();
+    while !area.buf.is_empty() {
+        let raw = area.i16("ext key length")?;
+        let key_len = area.len(i64::from(raw), "ext key length")?;
+        let key = area.take(key_len, "ext key")?;
+        let raw = area.i32("ext value length")?;
+        let value_len = area.len(i64::from(raw), "ext value length")?;
+        let value = area.take(value_len, "ext value")?;
+        // Zero-length strings are Java nulls: an absent field (a null key is unreachable).
+        if !key.is_empty() && !value.is_empty() {
+            entries.push((
+                String::from_utf8_lossy(key).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
+    }
+    cmd.ext_fields = ExtFields::from_wire_entries(entries);
+    Ok(cmd)
+}
+
+// --- JSON header -----------------------------------------------------------------------------
+
+fn decode_json_header(header: &[u8]) -> Result<RemotingCommand> {
+    let mut p = JsonParser {
+        buf: header,
+        pos: 0,
+    };
+    p.skip_bom();
+    p.ws();
+    p.expect(b'{')?;
+    let mut cmd = blank_command(SerializeType::Json);
+    p.ws();
+    if p.peek() == Some(b'}') {
+        p.pos += 1;
+    } else {
+        loop {
+            p.ws();
+            let key = p.string()?;
+            p.ws();
+            p.expect(b':')?;
+            p.ws();
+            match key.as_ref() {
+                "code" => cmd.code = p.int_member("code")?,
+                "version" => cmd.version = p.int_member("version")?,
+                "opaque" => cmd.opaque = p.int_member("opaque")?,
+                "flag" => cmd.flag = p.int_member("flag")?,
+                "language" => cmd.language = p.language_member()?,
+                "remark" => cmd.remark = p.text_member("remark")?,
+                "extFields" => cmd.ext_fields = p.ext_fields_member()?,
+                _ => p.skip_value(1)?,
+            }
+            p.ws();
+            match p.next() {
+                Some(b',') => {}
+                Some(b'}') => break,
+                _ => return Err(p.error("expected `,` or `}` after a member")),
+            }
+        }
+    }
+    // The C++ client appends a newline; tolerate any trailing blanks or NULs.
+    while let Some(c) = p.peek() {
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0) {
+            p.pos += 1;
+        } else {
+            return Err(p.error("unexpected data after the header object"));
+        }
+    }
+    Ok(cmd)
+}
+
+/// A lenient JSON scanner over a header, borrowing from it where it can.
+struct JsonParser<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+/// A scalar or verbatim JSON value, as header fields are read.
+enum Scalar<'a> {
+    Null,
+    Text(Cow<'a, str>),
+}
+
+impl<'a> JsonParser<'a> {
+    fn error(&self, what: &str) -> RemotingError {
+        RemotingError::decode(format!("JSON header, byte {}: {what}", self.pos))
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.pos += 1;
+        Some(c)
+    }
+
+    fn skip_bom(&mut self) {
+        if self.buf.starts_with(b"\xEF\xBB\xBF") {
+            self.pos += 3;
+        }
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Result<()> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error(&format!("expected `{}`", c as char)))
+        }
+    }
+
+    fn literal(&mut self, lit: &'static str) -> Result<()> {
+        if self.buf[self.pos..].starts_with(lit.as_bytes()) {
+            self.pos += lit.len();
+            Ok(())
+        } else {
+            Err(self.error("invalid literal"))
+        }
+    }
+
+    /// A JSON string. Raw control characters are accepted (some writers do not escape the
+    /// property separators) and invalid UTF-8 is replaced, as Java's decoder does.
+    fn string(&mut self) -> Result<Cow<'a, str>> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        loop {
+            match self.peek() {
+                None => return Err(self.error("unterminated string")),
+                Some(b'"') => {
+                    let raw = &self.buf[start..self.pos];
+                    self.pos += 1;
+                    return Ok(String::from_utf8_lossy(raw));
+                }
+                Some(b'\\') => break,
+                Some(_) => self.pos += 1,
+            }
+        }
+        let mut out: Vec<u8> = Vec::with_capacity(self.pos - start + 16);
+        out.extend_from_slice(&self.buf[start..self.pos]);
+        loop {
+            let run = self.pos;
+            while !matches!(self.peek(), None | Some(b'"' | b'\\')) {
+                self.pos += 1;
+            }
+            out.extend_from_slice(&self.buf[run..self.pos]);
+            match self.next() {
+                None => return Err(self.error("unterminated string")),
+                Some(b'"') => break,
+                _ => {}
+            }
+            // A backslash.
+            let unescaped = match self.next() {
+                Some(b'"') => b'"',
+                Some(b'\\') => b'\\',
+                Some(b'/') => b'/',
+                Some(b'b') => 0x08,
+                Some(b'f') => 0x0c,
+                Some(b'n') => b'\n',
+                Some(b'r') => b'\r',
+                Some(b't') => b'\t',
+                Some(b'u') => {
+                    let c = self.unicode_escape()?;
+                    let mut utf8 = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                    continue;
+                }
+                _ => return Err(self.error("invalid escape sequence")),
+            };
+            out.push(unescaped);
+        }
+        Ok(Cow::Owned(match String::from_utf8(out) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }))
+    }
+
+    /// The character of a `\uXXXX` escape (the `\u` is consumed), joining surrogate pairs; a
+    /// lone surrogate becomes U+FFFD.
+    fn unicode_escape(&mut self) -> Result<char> {
+        let hi = self.hex4()?;
+        if (0xD800..0xDC00).contains(&hi) && self.buf[self.pos..].starts_with(b"\\u") {
+            let save = self.pos;
+            self.pos += 2;
+            let lo = self.hex4()?;
+            if (0xDC00..0xE000).contains(&lo) {
+                let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                return Ok(char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+            // Not a pair: leave the second escape to be read on its own.
+            self.pos = save;
+        }
+        Ok(char::from_u32(hi).unwrap_or(char::REPLACEMENT_CHARACTER))
+    }
+
+    fn hex4(&mut self) -> Result<u32> {
+        let digits = self
+            .buf
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.error("truncated \\u escape"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.error("invalid \\u escape"))?;
+            v = v * 16 + n;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// A JSON number, returned as the text it was written with.
+    fn number(&mut self) -> Result<&'a str> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.error("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            self.required_digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            self.required_digits()?;
+        }
+        // Only ASCII was consumed.
+        std::str::from_utf8(&self.buf[start..self.pos]).map_err(|_| self.error("invalid number"))
+    }
+
+    fn digits(&mut self) {
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+    }
+
+    fn required_digits(&mut self) -> Result<()> {
+        let start = self.pos;
+        self.digits();
+        if self.pos == start {
+            return Err(self.error("invalid number"));
+        }
+        Ok(())
+    }
+
+    /// Skips any JSON value; `depth` is the nesting level of the value.
+    fn skip_value(&mut self, depth: usize) -> Result<()> {
+        if depth > MAX_JSON_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(b't') => self.literal("true"),
+            Some(b'f') => self.literal("false"),
+            Some(b'n') => self.literal("null"),
+            Some(b'-' | b'0'..=b'9') => self.number().map(drop),
+            Some(open @ (b'{' | b'[')) => {
+                self.pos += 1;
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.ws();
+                if self.peek() == Some(close) {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    if open == b'{' {
+                        self.string()?;
+                        self.ws();
+                        self.expect(b':')?;
+                        self.ws();
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.next() {
+                        Some(b',') => {}
+                        Some(c) if c == close => return Ok(()),
+                        _ => return Err(self.error("expected `,` or the end of a container")),
+                    }
+                }
+            }
+            _ => Err(self.error("expected a value")),
+        }
+    }
+
+    /// A value read as text the way fastjson fills a `String` field: strings as they are,
+    /// numbers as written, booleans as `true`/`false`, objects and arrays verbatim; `null` apart.
+    fn scalar(&mut self, depth: usize) -> Result<Scalar<'a>> {
+        Ok(match self.peek() {
+            Some(b'"') => Scalar::Text(self.string()?),
+            Some(b'n') => {
+                self.literal("null")?;
+                Scalar::Null
+            }
+            Some(b't') => {
+                self.literal("true")?;
+                Scalar::Text(Cow::Borrowed("true"))
+            }
+            Some(b'f') => {
+                self.literal("false")?;
+                Scalar::Text(Cow::Borrowed("false"))
+            }
+            Some(b'-' | b'0'..=b'9') => Scalar::Text(Cow::Borrowed(self.number()?)),
+            Some(b'{' | b'[') => {
+                let start = self.pos;
+                self.skip_value(depth)?;
+                Scalar::Text(String::from_utf8_lossy(&self.buf[start..self.pos]))
+            }
+            _ => return Err(self.error("expected a value")),
+        })
+    }
+
+    /// `code`, `opaque`, `flag`, `version`: an integer, a string holding one, or `null` (0).
+    fn int_member(&mut self, name: &str) -> Result<i32> {
+        let text = match self.scalar(1)? {
+            Scalar::Null => return Ok(0),
+            Scalar::Text(t) => t,
+        };
+        text.trim()
+            .parse::<i32>()
+            .map_err(|_| self.error(&format!("`{name}` is not a 32-bit integer: {text:?}")))
+    }
+
+    /// `language`: an enum name or (lenient) its numeric code; unknown values are `OTHER`.
+    fn language_member(&mut self) -> Result<LanguageCode> {
+        match self.peek() {
+            Some(b'-' | b'0'..=b'9') => {
+                let n = self.number()?;
+                Ok(n.parse::<u8>()
+                    .map(LanguageCode::from_code)
+                    .unwrap_or(LanguageCode::Other))
+            }
+            _ => match self.scalar(1)? {
+                Scalar::Null => Ok(LanguageCode::Other),
+                Scalar::Text(t) => Ok(LanguageCode::from_name(&t)),
+            },
+        }
+    }
+
+    /// `remark`: absent stays `None`, `null` is `None`, scalars are their text.
+    fn text_member(&mut self, name: &str) -> Result<Option<String>> {
+        if matches!(self.peek(), Some(b'{' | b'[')) {
+            return Err(self.error(&format!("`{name}` is not a string")));
+        }
+        Ok(match self.scalar(1)? {
+            Scalar::Null => None,
+            Scalar::Text(t) => Some(t.into_owned()),
+        })
+    }
+
+    /// `extFields`: `null` or an object whose values become strings (nulls dropped).
+    fn ext_fields_member(&mut self) -> Result<ExtFields> {
+        if self.peek() == Some(b'n') {
+            self.literal("null")?;
+            return Ok(ExtFields::new());
+        }
+        self.expect(b'{')?;
+        let mut entries = Vec::new();
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(ExtFields::new());
+        }
+        loop {
+            self.ws();
+            let key = self.string()?;
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            if let Scalar::Text(value) = self.scalar(2)? {
+                entries.push((key.into_owned(), value.into_owned()));
+            }
+            self.ws();
+            match self.next() {
+                Some(b',') => {}
+                Some(b'}') => break,
+                _ => return Err(self.error("expected `,` or `}` in extFields")),
+            }
+        }
+        Ok(ExtFields::from_wire_entries(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(st: u8, header: &[u8], body: &[u8]) -> Bytes {
+        let mut v = Vec::new();
+        v.extend_from_slice(&((4 + header.len() + body.len()) as u32).to_be_bytes());
+        v.extend_from_slice(&((u32::from(st) << 24) | header.len() as u32).to_be_bytes());
+        v.extend_from_slice(header);
+        v.extend_from_slice(body);
+        Bytes::from(v)
+    }
+
+    fn json(header: &str) -> Result<RemotingCommand> {
+        decode_frame(frame(0, header.as_bytes(), b""))
+    }
+
+    #[test]
+    fn decimal_writer_covers_extremes() {
+        for n in [0, 7, -1, 10, 401, i32::MAX, i32::MIN, -1000] {
+            let mut b = BytesMut::new();
+            put_decimal(&mut b, n);
+            assert_eq!(std::str::from_utf8(&b).unwrap(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn json_string_escaping_round_trips() {
+        let s = "a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{2}\u{1f}\u{7f}é✓😀/";
+        let mut b = BytesMut::new();
+        put_json_str(&mut b, s);
+        assert_eq!(
+            &b[..],
+            "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u0002\\u001f\u{7f}é✓😀/\"".as_bytes()
+        );
+        let mut p = JsonParser { buf: &b, pos: 0 };
+        assert_eq!(p.string().unwrap(), s);
+    }
+
+    #[test]
+    fn json_member_leniency() {
+        let cmd = json(
+            r#" {"opaque":"7","unknown":{"x":[1,2,{"y":null}],"z":"\"}"},"code":105,
+            "language":9,"flag":null,"remark":null,"extFields":{"a":1.5e3,"b":true,"c":null,
+            "d":"x","e":[1, 2],"f":-0,"a":"last"}}
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cmd.opaque, 7);
+        assert_eq!(cmd.code, 105);
+        assert_eq!(cmd.language, LanguageCode::Go);
+        assert_eq!(cmd.flag, 0);
+        assert_eq!(cmd.version, 0);
+        assert_eq!(cmd.remark, None);
+        let ext: Vec<_> = cmd.ext_fields.iter().collect();
+        assert_eq!(
+            ext,
+            [
+                ("a", "last"),
+                ("b", "true"),
+                ("d", "x"),
+                ("e", "[1, 2]"),
+                ("f", "-0")
+            ]
+        );
+    }
+
+    #[test]
+    fn json_raw_control_characters_and_escapes_in_strings() {
+        let cmd = json("{\"code\":1,\"extFields\":{\"i\":\"TAGS\u{1}A\u{2}\",\"j\":\"\\ud83d\\ude00\\ud800x\"}}").unwrap();
+        assert_eq!(cmd.ext_fields.get("i"), Some("TAGS\u{1}A\u{2}"));
+        assert_eq!(cmd.ext_fields.get("j"), Some("😀\u{fffd}x"));
+        assert_eq!(
+            cmd.language,
+            LanguageCode::Java,
+            "Java's default when absent"
+        );
+    }
+
+    #[test]
+    fn json_rejects_malformed_headers() {
+        for bad in [
+            "",
+            "[]",
+            "{",
+            "{\"code\":1",
+            "{\"code\":1,}",
+            "{\"code\":1}x",
+            "{\"code\":1.5}",
+            "{\"code\":4294967296}",
+            "{\"code\":\"abc\"}",
+            "{\"code\":01}",
+            "{\"extFields\":[]}",
+            "{\"extFields\":{\"a\":tru}}",
+            "{\"remark\":{}}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12\"}",
+        ] {
+            assert!(
+                matches!(json(bad), Err(RemotingError::Decode(_))),
+                "{bad:?}"
+            );
+        }
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(matches!(json(&deep), Err(RemotingError::Decode(_))));
+        let ok = format!("{{\"x\":{}{}}}", "[".repeat(60), "]".repeat(60));
+        assert!(json(&ok).is_ok());
+    }
+
+    #[test]
+    fn binary_rejects_bad_lengths() {
+        let base = |remark_len: i32, ext: &[u8], ext_len: i32| {
+            let mut h = vec![0, 105, 0, 1, 0x91, 0, 0, 0, 1, 0, 0, 0, 0];
+            h.extend_from_slice(&remark_len.to_be_bytes());
+            h.extend_from_slice(&ext_len.to_be_bytes());
+            h.extend_from_slice(ext);
+            decode_frame(frame(1, &h, b""))
+        };
+        assert!(base(0, b"", 0).is_ok());
+        assert!(base(-1, b"", 0).is_err());
+        assert!(base(1_000_000, b"", 0).is_err());
+        assert!(base(0, b"", -5).is_err());
+        assert!(base(0, b"", 1).is_err());
+        assert!(
+            base(0, &[0xff, 0xff, 0, 0, 0, 0], 6).is_err(),
+            "negative key length"
+        );
+        assert!(
+            base(0, &[0, 1, b'k', 0x7f, 0, 0, 0], 7).is_err(),
+            "value beyond area"
+        );
+        // An empty key or value is a Java null: the entry disappears.
+        let cmd = base(0, &[0, 1, b'k', 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, b'v'], 14).unwrap();
+        assert!(cmd.ext_fields.is_empty());
+    }
+
+    #[test]
+    fn encode_errors_leave_buffer_untouched() {
+        let mut buf = BytesMut::from(&b"keep"[..]);
+        let mut cmd = RemotingCommand::request(1).with_serialize_type(SerializeType::RocketMq);
+        cmd.version = 40_000;
+        assert!(matches!(
+            encode_frame(&cmd, &mut buf),
+            Err(RemotingError::InvalidField {
+                field: "version",
+                ..
+            })
+        ));
+        cmd.version = 401;
+        cmd.ext_fields.insert("k".repeat(40_000), "v");
+        assert!(matches!(
+            encode_frame(&cmd, &mut buf),
+            Err(RemotingError::InvalidField {
+                field: "extFields",
+                ..
+            })
+        ));
+        let json = RemotingCommand::request(1).with_remark("r".repeat(MAX_HEADER_LEN));
+        assert!(matches!(
+            encode_frame(&json, &mut buf),
+            Err(RemotingError::FrameTooLarge { .. })
+        ));
+        assert_eq!(&buf[..], b"keep");
+    }
+
+    #[test]
+    fn many_duplicate_ext_keys_keep_first_position_and_last_value() {
+        let mut h = String::from("{\"extFields\":{");
+        for i in 0..1000 {
+            h.push_str(&format!("\"k{}\":\"{}\",", i % 40, i));
+        }
+        h.push_str("\"z\":\"end\"}}");
+        let cmd = json(&h).unwrap();
+        assert_eq!(cmd.ext_fields.len(), 41);
+        let first: Vec<_> = cmd.ext_fields.iter().take(3).collect();
+        assert_eq!(first, [("k0", "960"), ("k1", "961"), ("k2", "962")]);
+        assert_eq!(cmd.ext_fields.get("z"), Some("end"));
+    }
+}

@@ -94,22 +94,38 @@ impl LanguageCode {
 
     /// The enum name used in JSON headers.
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|e| e.0 == self).map(|e| e.1).unwrap_or("OTHER")
+        Self::ALL
+            .iter()
+            .find(|e| e.0 == self)
+            .map(|e| e.1)
+            .unwrap_or("OTHER")
     }
 
     /// The byte used in binary headers.
     pub fn code(self) -> u8 {
-        Self::ALL.iter().find(|e| e.0 == self).map(|e| e.2).unwrap_or(7)
+        Self::ALL
+            .iter()
+            .find(|e| e.0 == self)
+            .map(|e| e.2)
+            .unwrap_or(7)
     }
 
     /// Parses a JSON enum name; unknown names are `Other`.
     pub fn from_name(name: &str) -> Self {
-        Self::ALL.iter().find(|e| e.1 == name).map(|e| e.0).unwrap_or(LanguageCode::Other)
+        Self::ALL
+            .iter()
+            .find(|e| e.1 == name)
+            .map(|e| e.0)
+            .unwrap_or(LanguageCode::Other)
     }
 
     /// Parses a binary code; unknown codes are `Other`.
     pub fn from_code(code: u8) -> Self {
-        Self::ALL.iter().find(|e| e.2 == code).map(|e| e.0).unwrap_or(LanguageCode::Other)
+        Self::ALL
+            .iter()
+            .find(|e| e.2 == code)
+            .map(|e| e.0)
+            .unwrap_or(LanguageCode::Other)
     }
 }
 
@@ -146,7 +162,9 @@ impl ExtFields {
 
     /// An empty map with room for `n` fields.
     pub fn with_capacity(n: usize) -> Self {
-        ExtFields { entries: Vec::with_capacity(n) }
+        ExtFields {
+            entries: Vec::with_capacity(n),
+        }
     }
 
     /// Sets `key` to `value`, replacing an existing value.
@@ -162,7 +180,10 @@ impl ExtFields {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|e| e.0 == key).map(|e| e.1.as_str())
+        self.entries
+            .iter()
+            .find(|e| e.0 == key)
+            .map(|e| e.1.as_str())
     }
 
     /// Whether `key` is present.
@@ -189,6 +210,46 @@ impl ExtFields {
     /// Iterates `(key, value)` in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Builds the map from `(key, value)` pairs in wire order with the semantics of repeated
+    /// [`ExtFields::insert`] (a repeated key keeps its first position and takes the last value),
+    /// in linear time: a hostile header with millions of fields must not cost quadratic work.
+    pub(crate) fn from_wire_entries(entries: Vec<(String, String)>) -> Self {
+        // Below this size a linear scan per entry is cheaper than hashing.
+        const LINEAR_LIMIT: usize = 16;
+        if entries.len() <= LINEAR_LIMIT {
+            let mut ext = ExtFields::with_capacity(entries.len());
+            for (k, v) in entries {
+                ext.insert(k, v);
+            }
+            return ext;
+        }
+        // Pass 1: where each entry goes (`None` = new slot, `Some(i)` = overwrite slot `i`).
+        let mut targets: Vec<Option<usize>> = Vec::with_capacity(entries.len());
+        {
+            let mut slots: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::with_capacity(entries.len());
+            for (k, _) in &entries {
+                let next = slots.len();
+                match slots.entry(k.as_str()) {
+                    std::collections::hash_map::Entry::Occupied(o) => targets.push(Some(*o.get())),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(next);
+                        targets.push(None);
+                    }
+                }
+            }
+        }
+        // Pass 2: move the pairs into place.
+        let mut out: Vec<(String, String)> = Vec::with_capacity(entries.len());
+        for (entry, target) in entries.into_iter().zip(targets) {
+            match target {
+                None => out.push(entry),
+                Some(i) => out[i].1 = entry.1,
+            }
+        }
+        ExtFields { entries: out }
     }
 
     /// Sorts the fields by key (used where a canonical order is needed, e.g. ACL signing).
@@ -266,13 +327,21 @@ impl Default for RemotingCommand {
 impl RemotingCommand {
     /// A new request with the given code; the transport assigns the opaque when it sends it.
     pub fn request(code: i32) -> Self {
-        RemotingCommand { code, ..Default::default() }
+        RemotingCommand {
+            code,
+            ..Default::default()
+        }
     }
 
     /// A response with the given code and remark, not yet tied to a request
     /// (use [`RemotingCommand::response_to`] to answer one).
     pub fn response(code: i32, remark: Option<String>) -> Self {
-        RemotingCommand { code, flag: FLAG_RESPONSE, remark, ..Default::default() }
+        RemotingCommand {
+            code,
+            flag: FLAG_RESPONSE,
+            remark,
+            ..Default::default()
+        }
     }
 
     /// A response answering `req`: same opaque, same header encoding.

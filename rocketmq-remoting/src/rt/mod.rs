@@ -1,1 +1,224 @@
-//! (in progress)
+//! The pluggable async runtime.
+//!
+//! Everything in this crate that needs an executor, a timer or a socket goes through the
+//! object-safe [`Runtime`] trait, so public types stay non-generic (`RemotingClient`, not
+//! `RemotingClient<R>`) and the runtime is chosen by value, not by `cfg`. Implementations:
+//!
+//! - `TokioRuntime` (feature `runtime-tokio`, the default),
+//! - `SmolRuntime` (feature `runtime-smol`),
+//! - `AsyncStdRuntime` (feature `runtime-async-std`).
+//!
+//! The features are additive: several may be enabled at once, and [`default_runtime`] picks one.
+//! Only cold operations (spawning, dialling, binding, timers) return boxed futures; socket reads
+//! and writes go through `futures::io` traits on a boxed stream and never allocate.
+//!
+//! ```
+//! # #[cfg(feature = "runtime-tokio")]
+//! # {
+//! use std::time::Duration;
+//! use rocketmq_remoting::rt::{self, default_runtime};
+//!
+//! let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! tokio.block_on(async {
+//!     let runtime = default_runtime().expect("a tokio runtime is current");
+//!     let r = rt::timeout(&*runtime, Duration::from_millis(5), futures::future::pending::<()>()).await;
+//!     assert!(r.is_err());
+//!     assert_eq!(rt::run_blocking(&*runtime, || 40 + 2).await, 42);
+//! });
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::{select, Either};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
+#[cfg(any(feature = "runtime-smol", feature = "runtime-async-std"))]
+mod async_io;
+mod task;
+#[cfg(feature = "runtime-tokio")]
+mod tokio;
+
+#[cfg(feature = "runtime-async-std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime-async-std")))]
+pub use self::async_io::AsyncStdRuntime;
+#[cfg(feature = "runtime-smol")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime-smol")))]
+pub use self::async_io::SmolRuntime;
+pub use self::task::{ShutdownSignal, TaskGroup, WaitShutdown};
+#[cfg(feature = "runtime-tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime-tokio")))]
+pub use self::tokio::TokioRuntime;
+
+/// A boxed, `Send` future: what the [`Runtime`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The read half of a split [`AsyncStream`].
+pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+
+/// The write half of a split [`AsyncStream`].
+pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A connected byte stream (a TCP socket, or a wrapper around one such as TLS).
+///
+/// The connection layer splits every stream into a read half and a write half driven by two
+/// different tasks. The default [`AsyncStream::into_split`] uses `futures::io::split`, which
+/// works for any stream but takes a lock on every read and write; plain TCP implementations
+/// override it with lock-free halves.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+    /// Splits the stream into independently usable halves.
+    fn into_split(self: Box<Self>) -> (BoxRead, BoxWrite) {
+        let (r, w) = AsyncReadExt::split(self);
+        (Box::new(r), Box::new(w))
+    }
+}
+
+/// A bound TCP listener.
+pub trait Listener: Send + 'static {
+    /// The address the listener is bound to (with the OS-chosen port when bound to port 0).
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Waits for the next inbound connection and returns it with the peer's address.
+    fn accept(&mut self) -> BoxFuture<'_, io::Result<(Box<dyn AsyncStream>, SocketAddr)>>;
+}
+
+/// An async runtime: executor, timer and TCP sockets.
+///
+/// The trait is object safe; the crate passes runtimes around as `Arc<dyn Runtime>`. Every method
+/// is a cold operation (per connection or per task), so boxing the returned futures costs
+/// nothing measurable.
+///
+/// Implementing it for another executor takes a handful of lines; see the tokio, smol and
+/// async-std implementations in this module.
+pub trait Runtime: Send + Sync + fmt::Debug + 'static {
+    /// Runs `fut` to completion in the background. The task is detached: stop it with a
+    /// [`ShutdownSignal`] or track it in a [`TaskGroup`].
+    fn spawn(&self, fut: BoxFuture<'static, ()>);
+
+    /// A future that completes after `dur`.
+    fn sleep(&self, dur: Duration) -> BoxFuture<'static, ()>;
+
+    /// Opens a TCP connection to `addr` with `TCP_NODELAY` set (RocketMQ frames are small and
+    /// latency bound, as in the Java client).
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn AsyncStream>>>;
+
+    /// Binds a TCP listener to `addr`.
+    fn bind(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Listener>>>;
+
+    /// Runs the blocking closure `f` where it cannot stall the async executor, and completes when
+    /// it returns. Prefer the typed helper [`run_blocking`].
+    fn spawn_blocking(&self, f: Box<dyn FnOnce() + Send>) -> BoxFuture<'static, ()>;
+
+    /// The current instant (overridable for tests with a virtual clock).
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// The error of [`timeout`]: the deadline passed before the future completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for io::Error {
+    fn from(_: Elapsed) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, "deadline elapsed")
+    }
+}
+
+/// Runs `fut` for at most `dur`; the future is dropped (cancelled) when the deadline passes.
+///
+/// ```
+/// # #[cfg(feature = "runtime-tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use rocketmq_remoting::rt::{timeout, TokioRuntime};
+///
+/// let rt = TokioRuntime::try_current().unwrap();
+/// assert_eq!(timeout(&rt, Duration::from_secs(1), async { 7 }).await, Ok(7));
+/// assert!(timeout(&rt, Duration::from_millis(1), futures::future::pending::<()>()).await.is_err());
+/// # });
+/// ```
+pub async fn timeout<F: Future>(
+    rt: &dyn Runtime,
+    dur: Duration,
+    fut: F,
+) -> Result<F::Output, Elapsed> {
+    let fut = std::pin::pin!(fut);
+    match select(fut, rt.sleep(dur)).await {
+        Either::Left((out, _)) => Ok(out),
+        Either::Right(((), _)) => Err(Elapsed(())),
+    }
+}
+
+/// Runs the blocking closure `f` on the runtime's blocking pool and returns its result.
+///
+/// A panic in `f` is propagated to the caller, as if `f` had been called directly.
+///
+/// ```
+/// # #[cfg(feature = "runtime-tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use rocketmq_remoting::rt::{run_blocking, TokioRuntime};
+///
+/// let rt = TokioRuntime::try_current().unwrap();
+/// let n = run_blocking(&rt, || std::env::temp_dir().exists()).await;
+/// assert!(n);
+/// # });
+/// ```
+pub async fn run_blocking<T: Send + 'static>(
+    rt: &dyn Runtime,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    rt.spawn_blocking(Box::new(move || {
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = tx.send(out);
+    }))
+    .await;
+    match rx.await {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        // The closure was dropped without running: only possible if the runtime is shutting down
+        // and discarded queued blocking work, a state in which nothing can continue anyway.
+        Err(_) => panic!("the runtime dropped a blocking task before running it (runtime shut down?)"),
+    }
+}
+
+/// The runtime to use when the caller did not pick one, chosen among the enabled features:
+/// tokio if a tokio runtime is current on this thread, else smol, else async-std; `None` when no
+/// suitable runtime is available (for example only `runtime-tokio` is enabled and the caller is
+/// not inside a tokio runtime).
+///
+/// ```
+/// # #[cfg(feature = "runtime-tokio")]
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let rt = rocketmq_remoting::rt::default_runtime();
+/// assert!(rt.is_some());
+/// # });
+/// ```
+pub fn default_runtime() -> Option<Arc<dyn Runtime>> {
+    #[cfg(feature = "runtime-tokio")]
+    if let Some(rt) = TokioRuntime::try_current() {
+        return Some(Arc::new(rt));
+    }
+    #[cfg(feature = "runtime-smol")]
+    let fallback: Option<Arc<dyn Runtime>> = Some(Arc::new(SmolRuntime::new()));
+    #[cfg(all(feature = "runtime-async-std", not(feature = "runtime-smol")))]
+    let fallback: Option<Arc<dyn Runtime>> = Some(Arc::new(AsyncStdRuntime::new()));
+    #[cfg(not(any(feature = "runtime-smol", feature = "runtime-async-std")))]
+    let fallback: Option<Arc<dyn Runtime>> = None;
+    fallback
+}

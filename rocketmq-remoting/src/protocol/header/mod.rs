@@ -1,7 +1,44 @@
 //! Typed custom headers: each command's `extFields`, as a struct.
+//!
+//! Every header type implements [`CommandHeader`]. Field names are snake_case in Rust and exactly
+//! Java's on the wire (`consumerGroup`, `a`…`n`, `__ZONE_NAME`, …).
+//!
+//! Decoding is as lenient as Java's `RemotingCommand.decodeCommandCustomHeader`
+//! (PROTOCOL.md §1.8, §8.2, §9):
+//!
+//! * numbers are decimal text (surrounding blanks tolerated); C++ and ali-ons send JSON numbers,
+//!   which the frame codec turns into text before headers see them;
+//! * booleans are `true` for a case-insensitive `"true"` and — unlike Java — also for `"1"`, which
+//!   the C++ client ≤ 1.2.4 sends for `batch`/`unitMode` (PROTOCOL.md §9); anything else is false;
+//! * a missing required field is [`RemotingError::MissingField`] naming its wire key; a required
+//!   number that does not parse is [`RemotingError::InvalidField`];
+//! * an optional field that does not parse is treated as absent (Java logs it and leaves the field
+//!   null); a field with a Java default value takes that default when absent or unparsable;
+//! * unknown ext fields (`AccessKey`, `Signature`, `OnsChannel`, …) are ignored.
+//!
+//! Encoding writes every present field as text, in declaration order.
+//!
+//! ```
+//! use rocketmq_remoting::protocol::header::{CommandHeader, QueryConsumerOffsetRequestHeader};
+//! use rocketmq_remoting::ExtFields;
+//!
+//! let mut ext = ExtFields::new();
+//! ext.insert("consumerGroup", "g");
+//! ext.insert("topic", "TopicTest");
+//! ext.insert("queueId", "3");
+//! let h = QueryConsumerOffsetRequestHeader::read_from(&ext).unwrap();
+//! assert_eq!(h.queue_id, 3);
+//! assert_eq!(h.set_zero_if_not_found, None);
+//! ```
 
-use crate::error::Result;
+use crate::error::{RemotingError, Result};
 use crate::protocol::ExtFields;
+
+mod broker;
+mod namesrv;
+
+pub use broker::*;
+pub use namesrv::*;
 
 /// A typed custom header that converts to and from a command's `extFields`.
 ///
@@ -12,4 +49,270 @@ pub trait CommandHeader: Sized {
     fn write_to(&self, ext: &mut ExtFields);
     /// Reads the header from `ext`.
     fn read_from(ext: &ExtFields) -> Result<Self>;
+
+    /// Convenience: the header as a fresh [`ExtFields`].
+    ///
+    /// ```
+    /// use rocketmq_remoting::protocol::header::{CommandHeader, GetRouteInfoRequestHeader};
+    /// let ext = GetRouteInfoRequestHeader::new("TopicTest").to_ext_fields();
+    /// assert_eq!(ext.get("topic"), Some("TopicTest"));
+    /// ```
+    fn to_ext_fields(&self) -> ExtFields {
+        let mut ext = ExtFields::new();
+        self.write_to(&mut ext);
+        ext
+    }
+}
+
+/// A value type that can live in `extFields`: parsed from and written as text.
+pub trait HeaderValue: Sized {
+    /// Parses the wire text of field `field`; an error is [`RemotingError::InvalidField`].
+    fn from_wire(field: &'static str, text: &str) -> Result<Self>;
+    /// The wire text.
+    fn to_wire(&self) -> String;
+}
+
+fn invalid(field: &'static str, text: &str) -> RemotingError {
+    RemotingError::InvalidField { field, value: text.to_owned() }
+}
+
+impl HeaderValue for String {
+    fn from_wire(_field: &'static str, text: &str) -> Result<Self> {
+        Ok(text.to_owned())
+    }
+    fn to_wire(&self) -> String {
+        self.clone()
+    }
+}
+
+macro_rules! int_header_value {
+    ($($t:ty),*) => {$(
+        impl HeaderValue for $t {
+            fn from_wire(field: &'static str, text: &str) -> Result<Self> {
+                // Java's parseInt/parseLong accept an optional sign and decimal digits only; blanks
+                // are tolerated because some clients pad values.
+                text.trim().parse::<$t>().map_err(|_| invalid(field, text))
+            }
+            fn to_wire(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+int_header_value!(i32, i64);
+
+impl HeaderValue for bool {
+    fn from_wire(_field: &'static str, text: &str) -> Result<Self> {
+        Ok(parse_bool(text))
+    }
+    fn to_wire(&self) -> String {
+        if *self { "true".into() } else { "false".into() }
+    }
+}
+
+/// Parses a header boolean: `true` for a case-insensitive `"true"` (Java's
+/// `Boolean.parseBoolean`) or `"1"` (what the C++ client sends, PROTOCOL.md §9); otherwise false.
+///
+/// ```
+/// use rocketmq_remoting::protocol::header::parse_bool;
+/// assert!(parse_bool("TRUE") && parse_bool("1"));
+/// assert!(!parse_bool("0") && !parse_bool("yes") && !parse_bool(""));
+/// ```
+pub fn parse_bool(text: &str) -> bool {
+    let t = text.trim();
+    t.eq_ignore_ascii_case("true") || t == "1"
+}
+
+/// Reads a required field.
+pub fn required<T: HeaderValue>(ext: &ExtFields, field: &'static str) -> Result<T> {
+    match ext.get(field) {
+        Some(v) => T::from_wire(field, v),
+        None => Err(RemotingError::MissingField { field }),
+    }
+}
+
+/// Reads an optional field; an unparsable value counts as absent, as in Java.
+pub fn optional<T: HeaderValue>(ext: &ExtFields, field: &'static str) -> Option<T> {
+    let v = ext.get(field)?;
+    match T::from_wire(field, v) {
+        Ok(x) => Some(x),
+        Err(_) => {
+            tracing::debug!(field, value = v, "ignoring unparsable optional header field");
+            None
+        }
+    }
+}
+
+/// Reads a field that has a Java default value, using `default` when absent or unparsable.
+pub fn or_default<T: HeaderValue>(ext: &ExtFields, field: &'static str, default: T) -> T {
+    optional(ext, field).unwrap_or(default)
+}
+
+/// Declares a header struct and its [`CommandHeader`] implementation.
+///
+/// Each field is `name: Type = "wireName", mode;` with mode `required`, `optional` (the type
+/// is then `Option<T>`) or `default <expr>` (a Java field with an initial value: always written,
+/// the default when absent).
+macro_rules! command_header {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty = $wire:literal, $mode:ident $($def:expr)?;
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name {
+            $(
+                $(#[$fmeta])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl $crate::protocol::header::CommandHeader for $name {
+            #[allow(unused_variables)]
+            fn write_to(&self, ext: &mut $crate::protocol::ExtFields) {
+                $( command_header!(@write self, ext, $field, $wire, $mode); )*
+            }
+
+            #[allow(unused_variables)]
+            fn read_from(ext: &$crate::protocol::ExtFields) -> $crate::error::Result<Self> {
+                Ok($name {
+                    $( $field: command_header!(@read ext, $wire, $mode $($def)?), )*
+                })
+            }
+        }
+    };
+    (@write $self:ident, $ext:ident, $field:ident, $wire:literal, optional) => {
+        if let Some(v) = &$self.$field {
+            $ext.insert($wire, $crate::protocol::header::HeaderValue::to_wire(v));
+        }
+    };
+    (@write $self:ident, $ext:ident, $field:ident, $wire:literal, $other:ident) => {
+        $ext.insert($wire, $crate::protocol::header::HeaderValue::to_wire(&$self.$field));
+    };
+    (@read $ext:ident, $wire:literal, required) => {
+        $crate::protocol::header::required($ext, $wire)?
+    };
+    (@read $ext:ident, $wire:literal, optional) => {
+        $crate::protocol::header::optional($ext, $wire)
+    };
+    (@read $ext:ident, $wire:literal, default $def:expr) => {
+        $crate::protocol::header::or_default($ext, $wire, $def)
+    };
+}
+pub(crate) use command_header;
+
+/// Declares a Java enum mirror: written by its Java name (in headers and JSON), read from its
+/// name (case-insensitive) or its ordinal (declaration order = Java's ordinal).
+macro_rules! name_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $java:literal ),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $( $(#[$vmeta])* $variant ),* }
+
+        impl $name {
+            const ALL: &'static [($name, &'static str)] = &[ $( ($name::$variant, $java) ),* ];
+
+            /// The Java enum name.
+            pub fn java_name(self) -> &'static str {
+                Self::ALL.iter().find(|e| e.0 == self).map(|e| e.1).unwrap_or("")
+            }
+
+            /// Parses a Java enum name (case-insensitive) or its ordinal.
+            pub fn parse(text: &str) -> Option<Self> {
+                let t = text.trim();
+                if let Some(e) = Self::ALL.iter().find(|e| e.1.eq_ignore_ascii_case(t)) {
+                    return Some(e.0);
+                }
+                let i: usize = t.parse().ok()?;
+                Self::ALL.get(i).map(|e| e.0)
+            }
+        }
+
+        impl $crate::protocol::header::HeaderValue for $name {
+            fn from_wire(field: &'static str, text: &str) -> $crate::error::Result<Self> {
+                Self::parse(text).ok_or_else(|| $crate::error::RemotingError::InvalidField {
+                    field,
+                    value: text.to_owned(),
+                })
+            }
+            fn to_wire(&self) -> String {
+                self.java_name().to_owned()
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.java_name())
+            }
+        }
+
+        // fastjson reads an enum from its name or its ordinal; the C++ client sends ordinals.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                let v = serde_json::Value::deserialize(d)?;
+                let parsed = match &v {
+                    serde_json::Value::String(s) => $name::parse(s),
+                    serde_json::Value::Number(n) => {
+                        n.as_u64().and_then(|i| Self::ALL.get(i as usize)).map(|e| e.0)
+                    }
+                    _ => None,
+                };
+                parsed.ok_or_else(|| {
+                    serde::de::Error::custom(format!(concat!("invalid ", stringify!($name), " {}"), v))
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.java_name())
+            }
+        }
+    };
+}
+
+pub(crate) use name_enum;
+
+name_enum! {
+    /// SEARCH_OFFSET_BY_TIMESTAMP `boundaryType` (Java `BoundaryType`; read case-insensitively).
+    pub enum BoundaryType {
+        /// Smallest offset whose store time is ≥ the timestamp (the default).
+        Lower = "LOWER",
+        /// Largest offset whose store time is ≤ the timestamp.
+        Upper = "UPPER",
+    }
+}
+
+#[allow(clippy::derivable_impls)] // the enums come from a macro that cannot take #[default]
+impl Default for BoundaryType {
+    fn default() -> Self {
+        BoundaryType::Lower
+    }
+}
+
+name_enum! {
+    /// A topic's `topicFilterType` (Java `TopicFilterType`).
+    pub enum TopicFilterType {
+        /// One tag per message (the default).
+        SingleTag = "SINGLE_TAG",
+        /// Several tags per message.
+        MultiTag = "MULTI_TAG",
+    }
+}
+
+#[allow(clippy::derivable_impls)] // the enums come from a macro that cannot take #[default]
+impl Default for TopicFilterType {
+    fn default() -> Self {
+        TopicFilterType::SingleTag
+    }
 }

@@ -1,0 +1,361 @@
+//! Consume queues: per (topic, queue id) an array of fixed 20-byte entries
+//! (commit-log offset i64, record size i32, tag hash i64; big-endian), indexed by logical queue
+//! offset, stored in segment files of `entries_per_file` entries named by their 20-digit start
+//! byte offset under `consumequeue/<topic>/<queueId>/`.
+//!
+//! Only the writer thread appends. A reader sees an entry once [`ConsumeQueue::max_offset`]
+//! covers it; the writer publishes it after the entry's bytes (and the record they point to)
+//! are written.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::commit_log::{file_name, list_numbered, write_all_at};
+use super::error::{Result, StoreError};
+use super::persist::sync_dir;
+
+/// Size of one consume-queue entry.
+pub const CQ_UNIT: usize = 20;
+
+/// Commit-log offset of a filler entry written over a gap (never produced in normal
+/// operation; readers skip it).
+const NULL_PHYS: i64 = -1;
+
+/// One consume-queue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CqEntry {
+    /// Commit-log offset of the record.
+    pub commit_log_offset: i64,
+    /// Size of the record in bytes.
+    pub size: i32,
+    /// Tag hash code (delivery timestamp for `SCHEDULE_TOPIC_XXXX`).
+    pub tag_code: i64,
+}
+
+impl CqEntry {
+    fn encode(&self) -> [u8; CQ_UNIT] {
+        let mut b = [0u8; CQ_UNIT];
+        b[..8].copy_from_slice(&self.commit_log_offset.to_be_bytes());
+        b[8..12].copy_from_slice(&self.size.to_be_bytes());
+        b[12..].copy_from_slice(&self.tag_code.to_be_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> CqEntry {
+        let mut o = [0u8; 8];
+        o.copy_from_slice(&b[..8]);
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&b[12..20]);
+        CqEntry {
+            commit_log_offset: i64::from_be_bytes(o),
+            size: i32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+            tag_code: i64::from_be_bytes(t),
+        }
+    }
+
+    /// Whether the entry points at a record (gap fillers do not).
+    pub fn is_valid(&self) -> bool {
+        self.commit_log_offset >= 0 && self.size > 0
+    }
+}
+
+#[derive(Debug)]
+struct CqFile {
+    /// Logical start, in entries.
+    start: i64,
+    file: File,
+    path: PathBuf,
+}
+
+/// One consume queue.
+#[derive(Debug)]
+pub(crate) struct ConsumeQueue {
+    pub topic: String,
+    pub queue_id: i32,
+    dir: PathBuf,
+    per_file: i64,
+    files: RwLock<Vec<Arc<CqFile>>>,
+    max_offset: AtomicI64,
+    flushed: AtomicI64,
+}
+
+impl ConsumeQueue {
+    /// Opens the queue stored in `dir` (which may not exist yet) and finds its end.
+    pub fn open(dir: PathBuf, topic: &str, queue_id: i32, per_file: u64) -> Result<Self> {
+        let per_file = per_file as i64;
+        let mut files = Vec::new();
+        for (start_bytes, path) in list_numbered(&dir)? {
+            if start_bytes % (per_file * CQ_UNIT as i64) != 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "consume-queue file {} does not match the configured file size",
+                    path.display()
+                )));
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| StoreError::io("open consume-queue file", &path, e))?;
+            files.push(Arc::new(CqFile {
+                start: start_bytes / CQ_UNIT as i64,
+                file,
+                path,
+            }));
+        }
+        let q = ConsumeQueue {
+            topic: topic.to_string(),
+            queue_id,
+            dir,
+            per_file,
+            files: RwLock::new(files),
+            max_offset: AtomicI64::new(0),
+            flushed: AtomicI64::new(0),
+        };
+        let end = q.scan_end()?;
+        q.max_offset.store(end, Ordering::Release);
+        q.flushed.store(end, Ordering::Release);
+        Ok(q)
+    }
+
+    fn files(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<CqFile>>> {
+        self.files.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Finds the first all-zero entry of the last file.
+    fn scan_end(&self) -> Result<i64> {
+        let Some(last) = self.files().last().cloned() else {
+            return Ok(0);
+        };
+        let mut buf = vec![0u8; 3200 * CQ_UNIT];
+        let mut idx = 0i64;
+        while idx < self.per_file {
+            let want = ((self.per_file - idx) as usize * CQ_UNIT).min(buf.len());
+            let n = read_up_to(&last.file, &mut buf[..want], idx as u64 * CQ_UNIT as u64)
+                .map_err(|e| StoreError::io("read consume queue", &last.path, e))?;
+            let whole = n / CQ_UNIT;
+            for i in 0..whole {
+                if buf[i * CQ_UNIT..(i + 1) * CQ_UNIT].iter().all(|b| *b == 0) {
+                    return Ok(last.start + idx + i as i64);
+                }
+            }
+            if whole * CQ_UNIT < want {
+                return Ok(last.start + idx + whole as i64);
+            }
+            idx += whole as i64;
+        }
+        Ok(last.start + self.per_file)
+    }
+
+    /// Number of entries ever written (next queue offset).
+    pub fn max_offset(&self) -> i64 {
+        self.max_offset.load(Ordering::Acquire)
+    }
+
+    /// First retained queue offset.
+    pub fn min_offset(&self) -> i64 {
+        self.files()
+            .first()
+            .map(|f| f.start)
+            .unwrap_or(0)
+            .min(self.max_offset())
+    }
+
+    fn file_for(&self, q: i64) -> Option<Arc<CqFile>> {
+        let start = q - q.rem_euclid(self.per_file);
+        let files = self.files();
+        let i = files.partition_point(|f| f.start < start);
+        files.get(i).filter(|f| f.start == start).cloned()
+    }
+
+    fn file_for_write(&self, q: i64) -> Result<Arc<CqFile>> {
+        if let Some(f) = self.file_for(q) {
+            return Ok(f);
+        }
+        let start = q - q.rem_euclid(self.per_file);
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| StoreError::io("create consume-queue directory", &self.dir, e))?;
+        let path = self.dir.join(file_name(start * CQ_UNIT as i64));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("create consume-queue file", &path, e))?;
+        file.set_len(self.per_file as u64 * CQ_UNIT as u64)
+            .map_err(|e| StoreError::io("size consume-queue file", &path, e))?;
+        sync_dir(&self.dir)?;
+        let f = Arc::new(CqFile { start, file, path });
+        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        let i = files.partition_point(|x| x.start < start);
+        files.insert(i, f.clone());
+        Ok(f)
+    }
+
+    /// Writes the entry for queue offset `q` and publishes it. Entries below the current end
+    /// are left alone (recovery re-dispatches records already present); a gap is filled with
+    /// null entries so offsets stay positional. Writer thread only.
+    pub fn put(&self, q: i64, entry: CqEntry) -> Result<()> {
+        let max = self.max_offset();
+        if q < max {
+            return Ok(());
+        }
+        if q > max {
+            tracing::error!(topic = %self.topic, queue_id = self.queue_id, expected = max, got = q,
+                "consume-queue gap; filling with null entries");
+            let null = CqEntry {
+                commit_log_offset: NULL_PHYS,
+                size: 0,
+                tag_code: 0,
+            };
+            for g in max..q {
+                self.write_entry(g, &null)?;
+            }
+        }
+        self.write_entry(q, &entry)?;
+        self.max_offset.store(q + 1, Ordering::Release);
+        Ok(())
+    }
+
+    fn write_entry(&self, q: i64, entry: &CqEntry) -> Result<()> {
+        let f = self.file_for_write(q)?;
+        let pos = (q - f.start) as u64 * CQ_UNIT as u64;
+        write_all_at(&f.file, &entry.encode(), pos, &f.path)
+    }
+
+    /// Reads one entry; `None` outside `[min, max)` or if its file is gone.
+    pub fn entry(&self, q: i64) -> Result<Option<CqEntry>> {
+        if q < 0 || q >= self.max_offset() {
+            return Ok(None);
+        }
+        let Some(f) = self.file_for(q) else {
+            return Ok(None);
+        };
+        let mut b = [0u8; CQ_UNIT];
+        f.file
+            .read_exact_at(&mut b, (q - f.start) as u64 * CQ_UNIT as u64)
+            .map_err(|e| StoreError::io("read consume queue", &f.path, e))?;
+        Ok(Some(CqEntry::decode(&b)))
+    }
+
+    /// Reads up to `max` entries from `q`, never past the end of `q`'s file nor the visible
+    /// end (Java `getIndexBuffer`). `None` if `q`'s file does not exist.
+    pub fn entries_from(&self, q: i64, max: usize) -> Result<Option<Vec<CqEntry>>> {
+        let end = self.max_offset();
+        if q < 0 || q >= end {
+            return Ok(None);
+        }
+        let Some(f) = self.file_for(q) else {
+            return Ok(None);
+        };
+        let n = (end.min(f.start + self.per_file) - q).min(max as i64) as usize;
+        let mut buf = vec![0u8; n * CQ_UNIT];
+        f.file
+            .read_exact_at(&mut buf, (q - f.start) as u64 * CQ_UNIT as u64)
+            .map_err(|e| StoreError::io("read consume queue", &f.path, e))?;
+        Ok(Some(buf.chunks_exact(CQ_UNIT).map(CqEntry::decode).collect()))
+    }
+
+    /// Logical start of the file after the one holding `q` (Java `rollNextFile`).
+    pub fn roll_next_file(&self, q: i64) -> i64 {
+        q - q.rem_euclid(self.per_file) + self.per_file
+    }
+
+    /// Fsyncs files holding entries written since the last flush.
+    pub fn flush(&self) -> Result<()> {
+        let from = self.flushed.load(Ordering::Acquire);
+        let to = self.max_offset();
+        if to <= from {
+            return Ok(());
+        }
+        for f in self.files().iter() {
+            if f.start + self.per_file > from && f.start < to {
+                f.file
+                    .sync_data()
+                    .map_err(|e| StoreError::io("fsync consume queue", &f.path, e))?;
+            }
+        }
+        self.flushed.store(to, Ordering::Release);
+        Ok(())
+    }
+
+    /// Drops trailing entries that point at or past `commit_log_end` (or are not valid), as
+    /// recovery must after cutting the commit log. Returns the new end.
+    pub fn truncate_dirty(&self, commit_log_end: i64) -> Result<i64> {
+        let mut end = self.max_offset();
+        let min = self.min_offset();
+        while end > min {
+            match self.entry(end - 1)? {
+                Some(e) if e.is_valid() && e.commit_log_offset + e.size as i64 <= commit_log_end => {
+                    break
+                }
+                _ => end -= 1,
+            }
+        }
+        self.truncate_to(end)?;
+        Ok(end)
+    }
+
+    /// Removes entries `>= end`: zeroes them and deletes files that start at or after `end`.
+    pub fn truncate_to(&self, end: i64) -> Result<()> {
+        let old = self.max_offset();
+        if end >= old {
+            return Ok(());
+        }
+        self.max_offset.store(end, Ordering::Release);
+        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        while files.last().is_some_and(|f| f.start >= end && f.start > 0) {
+            let f = files.pop().expect("non-empty");
+            fs::remove_file(&f.path)
+                .map_err(|e| StoreError::io("delete consume-queue file", &f.path, e))?;
+        }
+        if let Some(f) = files.last() {
+            if end < f.start + self.per_file {
+                let pos = ((end - f.start).max(0)) as u64 * CQ_UNIT as u64;
+                let len = self.per_file as u64 * CQ_UNIT as u64;
+                f.file
+                    .set_len(pos)
+                    .and_then(|_| f.file.set_len(len))
+                    .and_then(|_| f.file.sync_all())
+                    .map_err(|e| StoreError::io("truncate consume queue", &f.path, e))?;
+            }
+        }
+        self.flushed
+            .store(self.flushed.load(Ordering::Acquire).min(end), Ordering::Release);
+        Ok(())
+    }
+
+    /// Deletes the queue's directory.
+    pub fn destroy(&self) -> Result<()> {
+        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        files.clear();
+        self.max_offset.store(0, Ordering::Release);
+        match fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("delete consume queue", &self.dir, e)),
+        }
+    }
+}
+
+/// Reads as many bytes as available (short at end of file).
+fn read_up_to(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], pos + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Directory of a queue under the consume-queue root.
+pub(crate) fn queue_dir(root: &Path, topic: &str, queue_id: i32) -> PathBuf {
+    root.join(topic).join(queue_id.to_string())
+}

@@ -1,0 +1,800 @@
+//! The broker's storage engine: a RocketMQ-style commit log with consume queues, a key index,
+//! group-commit flushing, checkpoints and crash recovery.
+//!
+//! Layout under [`StoreConfig::root_dir`]:
+//!
+//! * `commitlog/<20-digit offset>`: preallocated commit-log segments (PROTOCOL.md §3.3 records,
+//!   `BLANK_MAGIC` filler at each segment's end);
+//! * `consumequeue/<topic>/<queueId>/<20-digit byte offset>`: 20-byte consume-queue entries;
+//! * `index/<20-digit offset>`: key index files (format in [`index`](self) module docs);
+//! * `checkpoint`: durable progress; `abort`: present while the store is open.
+//!
+//! Threads: one writer (appends, offset assignment, dispatch), one flusher (commit-log fsync —
+//! group commit in sync mode —, consume-queue/index flush, checkpoint) and, in sync mode, a
+//! flush-timeout watchdog. No file I/O runs on the caller's async runtime: puts are sent to the
+//! writer and answered through `futures::channel::oneshot`; reads
+//! ([`get_messages`](MessageStore::get_messages) and friends) are **blocking** positional reads
+//! that async callers should run on a blocking pool (`spawn_blocking`).
+//!
+//! ```
+//! use mini_broker::store::{MessageStore, StoreConfig, GetStatus};
+//! use rocketmq_remoting::protocol::message::MessageExt;
+//! use bytes::Bytes;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = MessageStore::open(StoreConfig::new(dir.path())).unwrap();
+//! let msg = MessageExt {
+//!     topic: "TopicTest".into(),
+//!     body: Bytes::from_static(b"hello"),
+//!     queue_id: 0,
+//!     born_host: "127.0.0.1:5000".parse().unwrap(),
+//!     store_host: "127.0.0.1:10911".parse().unwrap(),
+//!     ..Default::default()
+//! };
+//! let put = futures::executor::block_on(store.put_message(msg)).unwrap();
+//! assert_eq!(put.queue_offset, 0);
+//! let got = store.get_messages("TopicTest", 0, 0, 32, 1 << 20, None).unwrap();
+//! assert_eq!(got.status, GetStatus::Found);
+//! assert_eq!(got.messages.len(), 1);
+//! store.shutdown();
+//! ```
+
+mod checkpoint;
+mod commit_log;
+mod config;
+mod consume_queue;
+mod error;
+mod flush;
+mod index;
+mod persist;
+mod record;
+mod recovery;
+mod types;
+mod writer;
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use futures::FutureExt;
+use rocketmq_remoting::protocol::message::{decode_message, MessageExt};
+
+pub use checkpoint::Checkpoint;
+pub use config::{FlushMode, StoreConfig, DEFAULT_DELAY_LEVELS};
+pub use consume_queue::{CqEntry, CQ_UNIT};
+pub use error::{Result, StoreError};
+pub use persist::{read_optional, write_atomic};
+pub use record::{tag_hash_code, BLANK_MAGIC, MAGIC_V1, MAGIC_V2};
+pub use types::{GetResult, GetStatus, PutResult, PutStatus, StoreStats};
+
+use checkpoint::checkpoint_path;
+use commit_log::CommitLog;
+use consume_queue::{queue_dir, ConsumeQueue};
+use flush::GroupCommit;
+use index::{index_dir, Index};
+use record::{inspect, RecordView, Slot};
+use writer::{valid_topic, Request, Writer};
+
+/// Topic whose consume-queue tag code is the delivery time (delayed messages).
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+
+/// Called on the writer thread after messages become visible: `(topic, queue_id, max_offset)`.
+/// Must be quick and must not call back into the store's write path.
+pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64) + Send + Sync>;
+
+type QueueMap = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
+
+/// State shared by the facade and the store's threads.
+pub(crate) struct Shared {
+    cfg: StoreConfig,
+    log: CommitLog,
+    queues: RwLock<QueueMap>,
+    index: Index,
+    gc: GroupCommit,
+    listener: RwLock<Option<ArrivalListener>>,
+    writable: AtomicBool,
+    /// Commit-log offset below which every record has been dispatched.
+    dispatched: AtomicI64,
+    delay_levels: Vec<i64>,
+    cq_root: PathBuf,
+}
+
+impl Shared {
+    fn queues_read(&self) -> std::sync::RwLockReadGuard<'_, QueueMap> {
+        self.queues.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn queue(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
+        self.queues_read().get(topic)?.get(&queue_id).cloned()
+    }
+
+    pub(crate) fn insert_queue(&self, q: Arc<ConsumeQueue>) {
+        let mut m = self.queues.write().unwrap_or_else(|p| p.into_inner());
+        m.entry(q.topic.clone()).or_default().insert(q.queue_id, q);
+    }
+
+    pub(crate) fn all_queues(&self) -> Vec<Arc<ConsumeQueue>> {
+        self.queues_read()
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect()
+    }
+
+    fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
+        if let Some(q) = self.queue(topic, queue_id) {
+            return Ok(q);
+        }
+        let q = Arc::new(ConsumeQueue::open(
+            queue_dir(&self.cq_root, topic, queue_id),
+            topic,
+            queue_id,
+            self.cfg.consume_queue_entries_per_file,
+        )?);
+        self.insert_queue(q.clone());
+        Ok(q)
+    }
+
+    pub(crate) fn remove_topic_queues(&self, topic: &str) -> Result<()> {
+        let removed = {
+            let mut m = self.queues.write().unwrap_or_else(|p| p.into_inner());
+            m.remove(topic)
+        };
+        for q in removed.into_iter().flat_map(|m| m.into_values()) {
+            q.destroy()?;
+        }
+        let dir = self.cq_root.join(topic);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("delete topic directory", dir, e)),
+        }
+    }
+
+    pub(crate) fn listener(&self) -> Option<ArrivalListener> {
+        self.listener
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Consume-queue tag code of a record (PROTOCOL.md §3.8; delivery time for delayed ones).
+    fn tag_code(&self, v: &RecordView<'_>) -> i64 {
+        if v.topic == SCHEDULE_TOPIC {
+            let level = v
+                .property("DELAY")
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(0);
+            if level == 0 || self.delay_levels.is_empty() {
+                return v.store_timestamp;
+            }
+            let ms = self.delay_levels[level.min(self.delay_levels.len()) - 1];
+            return v.store_timestamp + ms;
+        }
+        v.property("TAGS").map(tag_hash_code).unwrap_or(0)
+    }
+
+    /// Builds the consume-queue entry and index entries of one record.
+    pub(crate) fn dispatch(&self, v: &RecordView<'_>) -> Result<()> {
+        if !valid_topic(v.topic) {
+            tracing::warn!(offset = v.physical_offset, "record with invalid topic not dispatched");
+            return Ok(());
+        }
+        if v.is_dispatched_to_queue() {
+            let q = self.queue_or_create(v.topic, v.queue_id)?;
+            q.put(
+                v.queue_offset,
+                CqEntry {
+                    commit_log_offset: v.physical_offset,
+                    size: v.total_size,
+                    tag_code: self.tag_code(v),
+                },
+            )?;
+        }
+        if v.sys_flag & 0x0C != record::TX_ROLLBACK {
+            let uniq = v.property("UNIQ_KEY").filter(|k| !k.is_empty());
+            let keys = v
+                .property("KEYS")
+                .into_iter()
+                .flat_map(|k| k.split(' '))
+                .filter(|k| !k.is_empty());
+            self.index.add(
+                v.topic,
+                uniq.into_iter().chain(keys),
+                v.physical_offset,
+                v.physical_offset + v.total_size as i64,
+                v.store_timestamp,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Flushes consume queues and the index, then records the checkpoint.
+    fn logic_flush(&self) {
+        let physic = self.log.flushed_offset();
+        let dispatched = self.dispatched.load(Ordering::Acquire);
+        let mut ok = true;
+        for q in self.all_queues() {
+            if let Err(e) = q.flush() {
+                tracing::error!(error = %e, "consume-queue flush failed");
+                ok = false;
+            }
+        }
+        if let Err(e) = self.index.flush() {
+            tracing::error!(error = %e, "index flush failed");
+            ok = false;
+        }
+        if !ok {
+            return;
+        }
+        // Recovery must start where the commit log is durable *and* queues are complete.
+        let logic = dispatched.min(physic);
+        let cp = Checkpoint {
+            physic_offset: physic,
+            logic_offset: logic,
+            index_offset: self.index.indexed_end().min(physic),
+            timestamp: writer::now_ms(),
+        };
+        if let Err(e) = cp.store(&checkpoint_path(&self.cfg.root_dir)) {
+            tracing::error!(error = %e, "checkpoint write failed");
+        }
+    }
+
+    /// Reads the record at `offset` (size from its header), if it lies in the visible log.
+    fn read_record(&self, offset: i64) -> Result<Option<Bytes>> {
+        let Some(head) = self.log.read(offset, 4)? else {
+            return Ok(None);
+        };
+        let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        if size < record::MIN_RECORD_SIZE as i32 || size as usize > self.cfg.max_message_size {
+            return Ok(None);
+        }
+        self.log.read(offset, size as usize)
+    }
+
+    /// Store timestamp of the record an entry points at.
+    fn store_time_of(&self, e: &CqEntry) -> Result<Option<i64>> {
+        if !e.is_valid() {
+            return Ok(None);
+        }
+        let n = (e.size as usize).min(76);
+        let Some(b) = self.log.read(e.commit_log_offset, n)? else {
+            return Ok(None);
+        };
+        if b.len() < 40 {
+            return Ok(None);
+        }
+        let sys_flag = i32::from_be_bytes([b[36], b[37], b[38], b[39]]);
+        let at = record::store_timestamp_pos(sys_flag);
+        if b.len() < at + 8 {
+            return Ok(None);
+        }
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[at..at + 8]);
+        Ok(Some(i64::from_be_bytes(a)))
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    abort_path: PathBuf,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop(false);
+    }
+}
+
+impl Inner {
+    fn stop(&self, crash: bool) {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(tx) = tx else { return };
+        let _ = tx.send(Request::Stop { crash });
+        drop(tx);
+        let threads: Vec<_> = self
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        let mut it = threads.into_iter();
+        // Writer first: after it stops nothing new reaches the flusher.
+        if let Some(w) = it.next() {
+            let _ = w.join();
+        }
+        if crash {
+            self.shared.gc.crash();
+        } else {
+            self.shared.gc.shutdown();
+        }
+        for t in it {
+            let _ = t.join();
+        }
+        if !crash {
+            if let Err(e) = fs::remove_file(&self.abort_path) {
+                tracing::warn!(error = %e, "cannot remove abort file");
+            }
+        }
+    }
+}
+
+/// The message store. Cheap to clone (all clones share one store); the store shuts down
+/// cleanly when [`shutdown`](MessageStore::shutdown) is called or the last clone is dropped.
+#[derive(Clone)]
+pub struct MessageStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MessageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageStore")
+            .field("root_dir", &self.inner.shared.cfg.root_dir)
+            .field("max_offset", &self.inner.shared.log.max_offset())
+            .finish()
+    }
+}
+
+impl MessageStore {
+    /// Opens (creating if needed) the store at `cfg.root_dir`, running crash recovery.
+    /// Blocking. Only one process may open a directory at a time (not enforced).
+    pub fn open(cfg: StoreConfig) -> Result<MessageStore> {
+        cfg.validate()?;
+        let root = cfg.root_dir.clone();
+        fs::create_dir_all(&root).map_err(|e| StoreError::io("create store directory", &root, e))?;
+        let abort_path = root.join("abort");
+        let clean = !abort_path.exists();
+        let checkpoint = Checkpoint::load(&checkpoint_path(&root))?;
+        let log = CommitLog::open(
+            root.join("commitlog"),
+            cfg.commit_log_segment_size,
+            cfg.pre_touch,
+        )?;
+        let index = Index::open(index_dir(&root), cfg.index_slots, cfg.index_entries_per_file, clean)?;
+        let delay_levels = config::parse_delay_levels(&cfg.delay_levels)?;
+        let shared = Arc::new(Shared {
+            cq_root: root.join("consumequeue"),
+            log,
+            queues: RwLock::new(HashMap::new()),
+            index,
+            gc: GroupCommit::default(),
+            listener: RwLock::new(None),
+            writable: AtomicBool::new(true),
+            dispatched: AtomicI64::new(0),
+            delay_levels,
+            cfg,
+        });
+        recovery::load_queues(&shared)?;
+        let end = recovery::recover(&shared, checkpoint)?;
+        shared.dispatched.store(end, Ordering::Release);
+        shared.logic_flush();
+        OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&abort_path)
+            .map_err(|e| StoreError::io("create abort file", &abort_path, e))?;
+        persist::sync_dir(&root)?;
+
+        let (tx, rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        let w = Writer::new(shared.clone(), rx, end);
+        threads.push(spawn("store-writer", move || w.run())?);
+        let s = shared.clone();
+        threads.push(spawn("store-flusher", move || {
+            let s2 = s.clone();
+            s.gc.run_flusher(
+                s.cfg.flush_mode,
+                s.cfg.logic_flush_interval,
+                |target| {
+                    let t = target.unwrap_or_else(|| s2.log.max_offset());
+                    s2.log.flush_to(t)
+                },
+                || s2.logic_flush(),
+            )
+        })?);
+        if matches!(shared.cfg.flush_mode, FlushMode::Sync { .. }) {
+            let s = shared.clone();
+            threads.push(spawn("store-flush-watchdog", move || s.gc.run_watchdog())?);
+        }
+        Ok(MessageStore {
+            inner: Arc::new(Inner {
+                shared,
+                tx: Mutex::new(Some(tx)),
+                threads: Mutex::new(threads),
+                abort_path,
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    fn send(&self, r: Request) {
+        let guard = self.inner.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            // A failed send drops the request and its reply sender: the caller sees Canceled.
+            Some(tx) => {
+                let _ = tx.send(r);
+            }
+            None => drop(r),
+        }
+    }
+
+    /// Stores one message. The writer assigns commit-log offset, queue offset (per
+    /// topic/queue) and store timestamp and computes the body CRC; `store_host` and
+    /// `born_host` must be set by the caller. The future resolves once the message is visible
+    /// to pulls (and, in sync-flush mode, fsynced or timed out).
+    pub fn put_message(&self, msg: MessageExt) -> impl Future<Output = Result<PutResult>> + Send + 'static {
+        self.put_messages(vec![msg]).map(|r| {
+            r.and_then(|mut v| v.pop().ok_or(StoreError::NotAvailable("empty put result")))
+        })
+    }
+
+    /// Stores a batch (SEND_BATCH_MESSAGE): one record per message, consecutive commit-log
+    /// records and queue offsets; all or nothing. The `WAIT` property of the first message
+    /// decides whether the batch waits for a sync flush.
+    pub fn put_messages(
+        &self,
+        msgs: Vec<MessageExt>,
+    ) -> impl Future<Output = Result<Vec<PutResult>>> + Send + 'static {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Put { msgs, reply });
+        rx.map(|r| r.unwrap_or(Err(StoreError::NotAvailable("store is shut down"))))
+    }
+
+    /// Reads messages of a queue (Java `DefaultMessageStore.getMessage` rules). At most
+    /// `min(max_count, cfg.max_transfer_count)` messages and about
+    /// `min(max_bytes, cfg.max_transfer_bytes)` bytes (the first message always fits) are
+    /// returned. `filter` gets each entry's tag code; entries it rejects are skipped but
+    /// still advance `next_begin_offset`. Blocking.
+    pub fn get_messages(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_count: usize,
+        max_bytes: usize,
+        filter: Option<&dyn Fn(i64) -> bool>,
+    ) -> Result<GetResult> {
+        let s = self.shared();
+        let mut r = GetResult {
+            status: GetStatus::NoMatchedLogicQueue,
+            next_begin_offset: 0,
+            min_offset: 0,
+            max_offset: 0,
+            messages: Vec::new(),
+            total_bytes: 0,
+        };
+        let Some(cq) = s.queue(topic, queue_id) else {
+            return Ok(r);
+        };
+        let min = cq.min_offset();
+        let max = cq.max_offset();
+        r.min_offset = min;
+        r.max_offset = max;
+        if max == 0 {
+            r.status = GetStatus::NoMessageInQueue;
+            return Ok(r);
+        }
+        if offset < min {
+            r.status = GetStatus::OffsetTooSmall;
+            r.next_begin_offset = min;
+            return Ok(r);
+        }
+        if offset == max {
+            r.status = GetStatus::OffsetOverflowOne;
+            r.next_begin_offset = offset;
+            return Ok(r);
+        }
+        if offset > max {
+            r.status = GetStatus::OffsetOverflowBadly;
+            r.next_begin_offset = if min == 0 { min } else { max };
+            return Ok(r);
+        }
+        let max_count = max_count.clamp(1, s.cfg.max_transfer_count);
+        let max_bytes = max_bytes.clamp(1, s.cfg.max_transfer_bytes);
+        let scan = 16_000usize.max(max_count * 20);
+        let Some(entries) = cq.entries_from(offset, scan)? else {
+            r.status = GetStatus::OffsetFoundNull;
+            r.next_begin_offset = cq.roll_next_file(offset);
+            return Ok(r);
+        };
+        r.status = GetStatus::NoMatchedMessage;
+        let mut next_phy_file_start = i64::MIN;
+        let mut scanned = 0usize;
+        for e in &entries {
+            let full = r.total_bytes > 0
+                && (r.messages.len() >= max_count || r.total_bytes + e.size.max(0) as usize > max_bytes);
+            if full {
+                break;
+            }
+            scanned += 1;
+            if !e.is_valid() || e.commit_log_offset < next_phy_file_start {
+                continue;
+            }
+            if let Some(f) = filter {
+                if !f(e.tag_code) {
+                    continue;
+                }
+            }
+            match s.log.read(e.commit_log_offset, e.size as usize)? {
+                Some(b) => {
+                    r.total_bytes += b.len();
+                    r.messages.push(b);
+                    r.status = GetStatus::Found;
+                    next_phy_file_start = i64::MIN;
+                }
+                None => {
+                    if r.total_bytes == 0 {
+                        r.status = GetStatus::MessageWasRemoving;
+                    }
+                    next_phy_file_start = s.log.roll_next_file(e.commit_log_offset);
+                }
+            }
+        }
+        r.next_begin_offset = offset + scanned as i64;
+        Ok(r)
+    }
+
+    /// Next queue offset to be written (0 if the queue does not exist).
+    pub fn max_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.shared().queue(topic, queue_id).map(|q| q.max_offset()).unwrap_or(0)
+    }
+
+    /// First retained queue offset (0 if the queue does not exist).
+    pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.shared().queue(topic, queue_id).map(|q| q.min_offset()).unwrap_or(0)
+    }
+
+    /// First queue offset whose message was stored at or after `ts_ms` (binary search over
+    /// store timestamps); `max_offset` if every message is older, 0 for an unknown queue.
+    /// Blocking.
+    pub fn offset_by_timestamp(&self, topic: &str, queue_id: i32, ts_ms: i64) -> Result<i64> {
+        let s = self.shared();
+        let Some(cq) = s.queue(topic, queue_id) else {
+            return Ok(0);
+        };
+        let (mut lo, mut hi) = (cq.min_offset(), cq.max_offset());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let t = match cq.entry(mid)? {
+                Some(e) => s.store_time_of(&e)?,
+                None => None,
+            };
+            match t {
+                Some(t) if t >= ts_ms => hi = mid,
+                Some(_) => lo = mid + 1,
+                // Unreadable entries (gone data) count as older.
+                None => lo = mid + 1,
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Store time of the oldest retained message of a queue, `None` if there is none.
+    /// Blocking.
+    pub fn earliest_store_time(&self, topic: &str, queue_id: i32) -> Result<Option<i64>> {
+        let s = self.shared();
+        let Some(cq) = s.queue(topic, queue_id) else {
+            return Ok(None);
+        };
+        match cq.entry(cq.min_offset())? {
+            Some(e) => s.store_time_of(&e),
+            None => Ok(None),
+        }
+    }
+
+    /// The raw record stored at `offset`, `None` if no record is visible there. Blocking.
+    pub fn read_record(&self, offset: i64) -> Result<Option<Bytes>> {
+        let s = self.shared();
+        let Some(b) = s.read_record(offset)? else {
+            return Ok(None);
+        };
+        match inspect(&b, usize::MAX, s.cfg.max_message_size, false) {
+            Slot::Record(v) if v.physical_offset == offset => Ok(Some(b)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Decodes the message stored at commit-log `offset` (VIEW_MESSAGE_BY_ID). Blocking.
+    pub fn message_by_commit_offset(&self, offset: i64) -> Result<MessageExt> {
+        let mut b = self
+            .read_record(offset)?
+            .ok_or(StoreError::NoSuchMessage(offset))?;
+        decode_message(&mut b, true, false).map_err(|e| StoreError::Decode(e.to_string()))
+    }
+
+    /// Raw records of `topic` whose `KEYS` contain `key` (or whose `UNIQ_KEY` is `key`),
+    /// stored within `[begin_ts, end_ts]`, newest first, at most `max` (QUERY_MESSAGE).
+    /// Blocking.
+    pub fn query_by_key(&self, topic: &str, key: &str, max: usize, begin_ts: i64, end_ts: i64) -> Result<Vec<Bytes>> {
+        let s = self.shared();
+        let mut out = Vec::new();
+        // Ask for extra candidates: hash collisions are filtered out below.
+        for off in s.index.lookup(topic, key, max.saturating_mul(2).max(16), begin_ts, end_ts)? {
+            if out.len() >= max {
+                break;
+            }
+            let Some(b) = self.read_record(off)? else { continue };
+            let Slot::Record(v) = inspect(&b, usize::MAX, s.cfg.max_message_size, false) else {
+                continue;
+            };
+            let matches = v.topic == topic
+                && (v.property("UNIQ_KEY") == Some(key)
+                    || v.property("KEYS").is_some_and(|k| k.split(' ').any(|t| t == key)));
+            if matches {
+                out.push(b.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest raw record of `topic` whose `UNIQ_KEY` is `uniq_id`. Blocking.
+    pub fn query_by_uniq_id(&self, topic: &str, uniq_id: &str) -> Result<Option<Bytes>> {
+        let s = self.shared();
+        for off in s.index.lookup(topic, uniq_id, 64, i64::MIN, i64::MAX)? {
+            let Some(b) = self.read_record(off)? else { continue };
+            if let Slot::Record(v) = inspect(&b, usize::MAX, s.cfg.max_message_size, false) {
+                if v.topic == topic && v.property("UNIQ_KEY") == Some(uniq_id) {
+                    return Ok(Some(b.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Installs the listener called after messages become visible (replaces any previous).
+    pub fn set_arrival_listener(&self, l: ArrivalListener) {
+        *self
+            .shared()
+            .listener
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(l);
+    }
+
+    /// Queue ids of `topic` that have a consume queue, sorted.
+    pub fn queue_ids(&self, topic: &str) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .shared()
+            .queues_read()
+            .get(topic)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    /// Topics that have consume queues, sorted.
+    pub fn topics(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.shared().queues_read().keys().cloned().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Deletes a topic's consume queues (its commit-log records stay until retention, but are
+    /// no longer reachable by pulls). Queue offsets restart at 0 if the topic is written again.
+    pub fn delete_topic(&self, topic: &str) -> impl Future<Output = Result<()>> + Send + 'static {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::DeleteTopic {
+            topic: topic.to_string(),
+            reply,
+        });
+        rx.map(|r| r.unwrap_or(Err(StoreError::NotAvailable("store is shut down"))))
+    }
+
+    /// End of the commit log visible to readers (master offset for replication).
+    pub fn commit_log_max_offset(&self) -> i64 {
+        self.shared().log.max_offset()
+    }
+
+    /// Start of the oldest commit-log segment.
+    pub fn commit_log_min_offset(&self) -> i64 {
+        self.shared().log.min_offset()
+    }
+
+    /// Raw commit-log bytes from `from` (replication, master side): whole records (and
+    /// fillers) only, never past the end of `from`'s segment, about `max_bytes` (a single
+    /// larger record is returned whole). Empty when `from` is at the end. Blocking.
+    pub fn read_commit_log(&self, from: i64, max_bytes: usize) -> Result<Bytes> {
+        let s = self.shared();
+        let want = max_bytes.max(s.cfg.max_message_size);
+        let raw = s.log.read_raw(from, want)?;
+        let room = s
+            .log
+            .segment_for(from)
+            .map(|seg| (seg.end() - from) as usize)
+            .unwrap_or(0);
+        let mut p = 0usize;
+        while p < raw.len() {
+            match inspect(&raw[p..], room - p, s.cfg.max_message_size, false) {
+                Slot::Record(v) => {
+                    let n = v.total_size as usize;
+                    if p > 0 && p + n > max_bytes {
+                        break;
+                    }
+                    p += n;
+                }
+                Slot::Blank(n) => {
+                    p += n.min(raw.len() - p);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        Ok(raw.slice(..p))
+    }
+
+    /// Appends bytes read from a master's [`read_commit_log`](Self::read_commit_log) at
+    /// `at_offset`, which must equal [`commit_log_max_offset`](Self::commit_log_max_offset).
+    /// Every record is validated (CRC, stored offset) before anything is written; records
+    /// are then dispatched to consume queues and the index as usual. Resolves to the new end.
+    pub fn append_commit_log_raw(
+        &self,
+        at_offset: i64,
+        data: Bytes,
+    ) -> impl Future<Output = Result<i64>> + Send + 'static {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Raw {
+            at: at_offset,
+            data,
+            reply,
+        });
+        rx.map(|r| r.unwrap_or(Err(StoreError::NotAvailable("store is shut down"))))
+    }
+
+    /// Fsyncs the commit log, consume queues and index and writes the checkpoint. Blocking.
+    pub fn flush(&self) -> Result<()> {
+        let s = self.shared();
+        s.log.flush_to(s.log.max_offset())?;
+        s.logic_flush();
+        Ok(())
+    }
+
+    /// Counters for tests and metrics.
+    pub fn stats(&self) -> StoreStats {
+        let s = self.shared();
+        StoreStats {
+            commit_log_fsyncs: s.log.fsync_count(),
+            commit_log_max_offset: s.log.max_offset(),
+            commit_log_flushed_offset: s.log.flushed_offset(),
+        }
+    }
+
+    /// Whether the store still accepts writes (false after a write failure).
+    pub fn is_writable(&self) -> bool {
+        self.shared().writable.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting writes, flushes everything, writes the checkpoint, joins the threads
+    /// and marks the shutdown clean. Idempotent; later puts fail with `NotAvailable`.
+    /// Blocking.
+    pub fn shutdown(&self) {
+        self.inner.stop(false);
+    }
+
+    /// Stops the threads **without** flushing consume queues, the index or the checkpoint and
+    /// leaves the store marked as crashed, like `kill -9` right after the last write (data
+    /// written so far stays in the OS page cache). Sync-flush puts already acknowledged are
+    /// durable as usual. For crash-recovery tests.
+    #[doc(hidden)]
+    pub fn simulate_crash(&self) {
+        self.inner.stop(true);
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map_err(|e| StoreError::io("spawn store thread", PathBuf::from(name), e))
+}

@@ -1,0 +1,255 @@
+//! Zero-copy inspection of stored message records (PROTOCOL.md §3.3).
+//!
+//! The store parses records itself (rather than fully decoding them) because recovery,
+//! dispatch and replication only need a handful of fields and must validate untrusted bytes
+//! without allocating.
+
+/// Magic code of a v1 record (one-byte topic length).
+pub const MAGIC_V1: i32 = 0xDAA3_20A7_u32 as i32;
+/// Magic code of a v2 record (two-byte topic length).
+pub const MAGIC_V2: i32 = 0xDAA3_20AB_u32 as i32;
+/// Magic code of the filler that pads the end of a commit-log segment.
+pub const BLANK_MAGIC: i32 = 0xCBD4_3194_u32 as i32;
+/// Smallest possible record: v1, IPv4 hosts, empty body/topic/properties.
+pub const MIN_RECORD_SIZE: usize = 91;
+/// A segment must keep room for a blank filler header (size + magic) after the last record.
+pub const END_FILE_MIN_BLANK: usize = 8;
+
+const SYS_FLAG_BORN_V6: i32 = 0x10;
+const SYS_FLAG_STORE_V6: i32 = 0x20;
+const TX_MASK: i32 = 0x0C;
+/// Transaction type bits of a half (prepared) message.
+pub const TX_PREPARED: i32 = 0x04;
+/// Transaction type bits of a rolled-back message.
+pub const TX_ROLLBACK: i32 = 0x0C;
+
+/// Fields of one record the store needs, borrowed from the record bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordView<'a> {
+    pub total_size: i32,
+    pub queue_id: i32,
+    pub queue_offset: i64,
+    pub physical_offset: i64,
+    pub sys_flag: i32,
+    pub store_timestamp: i64,
+    pub topic: &'a str,
+    pub properties: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    /// Value of property `key`, if present and UTF-8.
+    pub fn property(&self, key: &str) -> Option<&'a str> {
+        property(self.properties, key)
+    }
+
+    /// Whether the record gets a consume-queue entry (Java skips prepared and rolled-back
+    /// transaction records).
+    pub fn is_dispatched_to_queue(&self) -> bool {
+        !matches!(self.sys_flag & TX_MASK, TX_PREPARED | TX_ROLLBACK)
+    }
+}
+
+/// What sits at a position of the commit log.
+#[derive(Debug)]
+pub(crate) enum Slot<'a> {
+    /// A complete, valid record.
+    Record(RecordView<'a>),
+    /// End-of-segment filler of the given size.
+    Blank(usize),
+    /// Zeros: nothing was ever written here.
+    Empty,
+    /// The bytes do not form a valid record (torn write or garbage).
+    Invalid(&'static str),
+    /// The buffer ends before the record does; read more and retry.
+    NeedMore(usize),
+}
+
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+
+/// `CRC32(body) & 0x7FFFFFFF`, as stored in the record.
+pub(crate) fn body_crc(body: &[u8]) -> i32 {
+    (crc32fast::hash(body) & 0x7FFF_FFFF) as i32
+}
+
+/// Inspects the bytes at the start of `buf`. `remaining_in_segment` bounds the record size
+/// (a record never spans segments); `max_size` is the largest accepted record.
+pub(crate) fn inspect(
+    buf: &[u8],
+    remaining_in_segment: usize,
+    max_size: usize,
+    verify_crc: bool,
+) -> Slot<'_> {
+    if buf.len() < 8 {
+        return if remaining_in_segment < 8 || buf.len() >= remaining_in_segment {
+            // A tail shorter than a blank header cannot hold anything.
+            if buf.iter().all(|b| *b == 0) {
+                Slot::Empty
+            } else {
+                Slot::Invalid("short garbage at segment end")
+            }
+        } else {
+            Slot::NeedMore(8)
+        };
+    }
+    let total = be_i32(buf, 0);
+    let magic = be_i32(buf, 4);
+    if total == 0 && magic == 0 {
+        return Slot::Empty;
+    }
+    if magic == BLANK_MAGIC {
+        return if total > 0 && total as usize == remaining_in_segment {
+            Slot::Blank(total as usize)
+        } else {
+            Slot::Invalid("blank filler does not end the segment")
+        };
+    }
+    if magic != MAGIC_V1 && magic != MAGIC_V2 {
+        return Slot::Invalid("bad magic code");
+    }
+    if total < MIN_RECORD_SIZE as i32
+        || total as usize > max_size
+        || total as usize + END_FILE_MIN_BLANK > remaining_in_segment
+    {
+        return Slot::Invalid("record size out of bounds");
+    }
+    let total_u = total as usize;
+    if buf.len() < total_u {
+        return Slot::NeedMore(total_u);
+    }
+    match parse_fields(&buf[..total_u], magic, verify_crc) {
+        Ok(v) => Slot::Record(v),
+        Err(e) => Slot::Invalid(e),
+    }
+}
+
+/// Parses a record of exactly `rec.len()` bytes whose size and magic were checked.
+fn parse_fields(rec: &[u8], magic: i32, verify_crc: bool) -> Result<RecordView<'_>, &'static str> {
+    let n = rec.len();
+    let sys_flag = be_i32(rec, 36);
+    let born_len = if sys_flag & SYS_FLAG_BORN_V6 != 0 { 20 } else { 8 };
+    let store_len = if sys_flag & SYS_FLAG_STORE_V6 != 0 { 20 } else { 8 };
+    let store_ts_at = 48 + born_len;
+    let body_len_at = store_ts_at + 8 + store_len + 4 + 8;
+    if body_len_at + 4 > n {
+        return Err("record header truncated");
+    }
+    let body_len = be_i32(rec, body_len_at);
+    if body_len < 0 || body_len as usize > n {
+        return Err("bad body length");
+    }
+    let body_at = body_len_at + 4;
+    let mut p = body_at + body_len as usize;
+    let (topic_len, tl_size) = if magic == MAGIC_V2 {
+        if p + 2 > n {
+            return Err("record truncated at topic length");
+        }
+        (i16::from_be_bytes([rec[p], rec[p + 1]]) as i32, 2)
+    } else {
+        if p + 1 > n {
+            return Err("record truncated at topic length");
+        }
+        (rec[p] as i8 as i32, 1)
+    };
+    if topic_len < 0 {
+        return Err("negative topic length");
+    }
+    p += tl_size;
+    let topic_end = p + topic_len as usize;
+    if topic_end + 2 > n {
+        return Err("record truncated in topic");
+    }
+    let topic = std::str::from_utf8(&rec[p..topic_end]).map_err(|_| "topic not UTF-8")?;
+    let props_len = i16::from_be_bytes([rec[topic_end], rec[topic_end + 1]]);
+    if props_len < 0 {
+        return Err("negative properties length");
+    }
+    let props_at = topic_end + 2;
+    if props_at + props_len as usize != n {
+        return Err("record size does not match its fields");
+    }
+    if verify_crc && body_crc(&rec[body_at..body_at + body_len as usize]) != be_i32(rec, 8) {
+        return Err("body CRC mismatch");
+    }
+    Ok(RecordView {
+        total_size: n as i32,
+        queue_id: be_i32(rec, 12),
+        queue_offset: be_i64(rec, 20),
+        physical_offset: be_i64(rec, 28),
+        sys_flag,
+        store_timestamp: be_i64(rec, store_ts_at),
+        topic,
+        properties: &rec[props_at..],
+    })
+}
+
+/// Byte position of `storeTimestamp` inside a record with the given sysFlag.
+pub(crate) fn store_timestamp_pos(sys_flag: i32) -> usize {
+    48 + if sys_flag & SYS_FLAG_BORN_V6 != 0 { 20 } else { 8 }
+}
+
+/// Position of `physicalOffset` inside a record.
+pub(crate) const PHYSICAL_OFFSET_POS: usize = 28;
+
+/// Looks up `key` in a properties string (`k\x01v\x02k\x01v\x02...`, PROTOCOL.md §3.1).
+pub(crate) fn property<'a>(props: &'a [u8], key: &str) -> Option<&'a str> {
+    props.split(|b| *b == 2).find_map(|pair| {
+        let sep = pair.iter().position(|b| *b == 1)?;
+        if &pair[..sep] == key.as_bytes() {
+            std::str::from_utf8(&pair[sep + 1..]).ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// Java `String.hashCode` over UTF-16 code units, sign-extended (PROTOCOL.md §3.8).
+pub fn tag_hash_code(tag: &str) -> i64 {
+    tag.encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32)) as i64
+}
+
+/// The 8-byte blank filler header for `len` bytes of segment tail.
+pub(crate) fn blank_header(len: usize) -> [u8; 8] {
+    let mut h = [0u8; 8];
+    h[..4].copy_from_slice(&(len as i32).to_be_bytes());
+    h[4..].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_hashes_match_java() {
+        assert_eq!(tag_hash_code("TagA"), 2598919);
+        assert_eq!(tag_hash_code("*"), 42);
+        assert_eq!(tag_hash_code(""), 0);
+        assert_eq!(tag_hash_code("TBW102"), -1826525782);
+    }
+
+    #[test]
+    fn property_lookup() {
+        let p = b"KEYS\x01a b\x02TAGS\x01T\x02";
+        assert_eq!(property(p, "KEYS"), Some("a b"));
+        assert_eq!(property(p, "TAGS"), Some("T"));
+        assert_eq!(property(p, "UNIQ_KEY"), None);
+    }
+
+    #[test]
+    fn garbage_is_invalid_not_panic() {
+        for len in 0..200 {
+            let buf: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let _ = inspect(&buf, 4096, 4096, true);
+        }
+        assert!(matches!(inspect(&[0u8; 16], 4096, 4096, true), Slot::Empty));
+    }
+}

@@ -1,0 +1,562 @@
+//! The writer thread: the only code that appends to the commit log, assigns offsets and
+//! dispatches records to consume queues and the index.
+//!
+//! It drains whatever requests are queued, encodes them into one buffer, writes the buffer
+//! with positional writes, publishes the new commit-log end, dispatches, and then answers
+//! (async flush) or hands the waiters to the group-commit queue (sync flush).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::oneshot;
+use rocketmq_remoting::protocol::message::{encode_message_into, offset_msg_id, MessageExt};
+
+use super::commit_log::{write_all_at, Segment};
+use super::config::FlushMode;
+use super::error::{Result, StoreError};
+use super::flush::{PutReply, Waiter};
+use super::record::{
+    blank_header, inspect, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS,
+};
+use super::{PutResult, PutStatus, Shared};
+
+/// Work for the writer thread.
+pub(crate) enum Request {
+    Put {
+        msgs: Vec<MessageExt>,
+        reply: PutReply,
+    },
+    Raw {
+        at: i64,
+        data: Bytes,
+        reply: oneshot::Sender<Result<i64>>,
+    },
+    DeleteTopic {
+        topic: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Stop {
+        crash: bool,
+    },
+}
+
+/// Most requests handled per batch, and soft cap on the batch buffer.
+const MAX_BATCH_REQUESTS: usize = 4096;
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether a topic name is safe as a directory name (Java `TopicValidator` charset).
+pub(crate) fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 255
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+}
+
+/// One pending reply of this batch.
+enum Pending {
+    Put {
+        results: Vec<PutResult>,
+        reply: PutReply,
+        end: i64,
+        wait: bool,
+    },
+    Raw {
+        reply: oneshot::Sender<Result<i64>>,
+        end: i64,
+    },
+}
+
+/// A positional write to perform: `buf[range]` at `seg` position `pos`.
+struct WriteOp {
+    seg: Arc<Segment>,
+    pos: u64,
+    from: usize,
+    to: usize,
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    rx: Receiver<Request>,
+    write_pos: i64,
+    cur: Option<Arc<Segment>>,
+    next_queue_offset: HashMap<String, HashMap<i32, i64>>,
+    buf: BytesMut,
+    scratch: BytesMut,
+    bounds: Vec<(usize, usize)>,
+    ops: Vec<WriteOp>,
+    /// (buffer range) of every record written in this batch, for dispatch.
+    records: Vec<(usize, usize)>,
+    pending: Vec<Pending>,
+}
+
+impl Writer {
+    pub fn new(shared: Arc<Shared>, rx: Receiver<Request>, write_pos: i64) -> Writer {
+        let cur = shared.log.segment_for(write_pos);
+        Writer {
+            shared,
+            rx,
+            write_pos,
+            cur,
+            next_queue_offset: HashMap::new(),
+            buf: BytesMut::with_capacity(1 << 20),
+            scratch: BytesMut::with_capacity(64 << 10),
+            bounds: Vec::new(),
+            ops: Vec::new(),
+            records: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Thread body.
+    pub fn run(mut self) {
+        loop {
+            let first = match self.rx.recv() {
+                Ok(r) => r,
+                Err(_) => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH_REQUESTS {
+                match self.rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+                }
+            }
+            let mut stop = None;
+            let mut work = Vec::with_capacity(batch.len());
+            for r in batch {
+                match r {
+                    Request::Stop { crash } => stop = Some(crash),
+                    r if stop.is_some() => reject(r),
+                    r => work.push(r),
+                }
+            }
+            self.process(work);
+            if stop.is_some() {
+                // Fail whatever raced in after the stop request.
+                while let Ok(r) = self.rx.try_recv() {
+                    reject(r);
+                }
+                return;
+            }
+        }
+    }
+
+    fn process(&mut self, work: Vec<Request>) {
+        let mut work = work.into_iter().peekable();
+        while work.peek().is_some() {
+            self.buf.clear();
+            self.ops.clear();
+            self.records.clear();
+            self.pending.clear();
+            let start_pos = self.write_pos;
+            let mut failed: Option<StoreError> = None;
+            while let Some(req) = work.next_if(|r| !matches!(r, Request::DeleteTopic { .. })) {
+                if !self.shared.writable.load(Ordering::Acquire) {
+                    reject(req);
+                    continue;
+                }
+                let res = match req {
+                    Request::Put { msgs, reply } => self.append_put(msgs, reply),
+                    Request::Raw { at, data, reply } => self.append_raw(at, data, reply),
+                    _ => Ok(()),
+                };
+                if let Err(e) = res {
+                    failed = Some(e);
+                    break;
+                }
+                if self.buf.len() >= MAX_BATCH_BYTES {
+                    break;
+                }
+            }
+            if failed.is_none() {
+                if let Err(e) = self.write_out() {
+                    failed = Some(e);
+                }
+            }
+            if let Some(e) = failed {
+                // A failed write leaves the file state unknown past start_pos: stop accepting
+                // writes; recovery at the next open sorts the tail out.
+                tracing::error!(error = %e, "commit-log append failed; store is now read-only");
+                self.shared.writable.store(false, Ordering::Release);
+                self.write_pos = start_pos;
+                for p in self.pending.drain(..) {
+                    match p {
+                        Pending::Put { reply, .. } => {
+                            let _ = reply.send(Err(StoreError::NotAvailable("commit-log write failed")));
+                        }
+                        Pending::Raw { reply, .. } => {
+                            let _ = reply.send(Err(StoreError::NotAvailable("commit-log write failed")));
+                        }
+                    }
+                }
+                for r in work.by_ref() {
+                    reject(r);
+                }
+                return;
+            }
+            self.finish_batch();
+            if let Some(Request::DeleteTopic { topic, reply }) =
+                work.next_if(|r| matches!(r, Request::DeleteTopic { .. }))
+            {
+                let _ = reply.send(self.delete_topic(&topic));
+            }
+        }
+    }
+
+    /// Current segment with room for `len` bytes plus a blank header, rolling (and padding the
+    /// old segment with a blank filler) when needed.
+    fn segment_for_append(&mut self, len: usize) -> Result<Arc<Segment>> {
+        if let Some(seg) = &self.cur {
+            let room = (seg.end() - self.write_pos) as usize;
+            if len + END_FILE_MIN_BLANK <= room {
+                return Ok(seg.clone());
+            }
+            if room > 0 {
+                let seg = seg.clone();
+                self.push_bytes(&seg, &blank_header(room), room);
+            }
+        }
+        let seg = match self.shared.log.segment_for(self.write_pos) {
+            Some(s) => s,
+            None => self.shared.log.create_segment(self.write_pos)?,
+        };
+        if len + END_FILE_MIN_BLANK > (seg.end() - self.write_pos) as usize {
+            return Err(StoreError::Corrupt(format!(
+                "record of {len} bytes does not fit in segment {}",
+                seg.path.display()
+            )));
+        }
+        self.cur = Some(seg.clone());
+        Ok(seg)
+    }
+
+    /// Appends `bytes` to the batch buffer at the current position, accounting `advance` bytes
+    /// of log (a blank filler advances to the segment end but writes only its header).
+    fn push_bytes(&mut self, seg: &Arc<Segment>, bytes: &[u8], advance: usize) {
+        let from = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        let pos = (self.write_pos - seg.start) as u64;
+        match self.ops.last_mut() {
+            Some(op) if Arc::ptr_eq(&op.seg, seg) && op.pos + (op.to - op.from) as u64 == pos => {
+                op.to = self.buf.len()
+            }
+            _ => self.ops.push(WriteOp {
+                seg: seg.clone(),
+                pos,
+                from,
+                to: self.buf.len(),
+            }),
+        }
+        self.write_pos += advance as i64;
+    }
+
+    fn append_put(&mut self, mut msgs: Vec<MessageExt>, reply: PutReply) -> Result<()> {
+        if msgs.is_empty() {
+            let _ = reply.send(Ok(Vec::new()));
+            return Ok(());
+        }
+        let now = now_ms();
+        self.scratch.clear();
+        self.bounds.clear();
+        for m in msgs.iter_mut() {
+            m.store_timestamp = now;
+            let from = self.scratch.len();
+            if let Err(e) = encode_message_into(m, &mut self.scratch) {
+                let _ = reply.send(Err(StoreError::MessageIllegal(e.to_string())));
+                return Ok(());
+            }
+            self.bounds.push((from, self.scratch.len()));
+        }
+        // Validate everything before touching any state, so a bad batch changes nothing.
+        let max = self.shared.cfg.max_message_size;
+        let mut wait = true;
+        for (k, &(a, b)) in self.bounds.iter().enumerate() {
+            let len = b - a;
+            if len > max {
+                let _ = reply.send(Err(StoreError::MessageIllegal(format!(
+                    "record of {len} bytes exceeds max_message_size {max}"
+                ))));
+                return Ok(());
+            }
+            match inspect(&self.scratch[a..b], usize::MAX, max, false) {
+                Slot::Record(v) if valid_topic(v.topic) => {
+                    if k == 0 && v.property("WAIT") == Some("false") {
+                        wait = false;
+                    }
+                }
+                Slot::Record(v) => {
+                    let _ = reply.send(Err(StoreError::MessageIllegal(format!(
+                        "invalid topic name {:?}",
+                        v.topic
+                    ))));
+                    return Ok(());
+                }
+                _ => {
+                    let _ = reply.send(Err(StoreError::MessageIllegal(
+                        "message cannot be encoded as a valid record (field too long?)".into(),
+                    )));
+                    return Ok(());
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(msgs.len());
+        for (k, m) in msgs.iter().enumerate() {
+            let (a, b) = self.bounds[k];
+            let len = b - a;
+            let seg = self.segment_for_append(len)?;
+            let phys = self.write_pos;
+            let (qoff, dispatched) = {
+                let Slot::Record(v) = inspect(&self.scratch[a..b], usize::MAX, max, false) else {
+                    unreachable_record();
+                    return Err(StoreError::Corrupt("record changed after validation".into()));
+                };
+                if v.is_dispatched_to_queue() {
+                    (take_queue_offset(&mut self.next_queue_offset, &self.shared, v.topic, v.queue_id), true)
+                } else {
+                    (0, false)
+                }
+            };
+            let rec = &mut self.scratch[a..b];
+            if dispatched {
+                rec[20..28].copy_from_slice(&qoff.to_be_bytes());
+            }
+            rec[PHYSICAL_OFFSET_POS..PHYSICAL_OFFSET_POS + 8].copy_from_slice(&phys.to_be_bytes());
+            let from = self.buf.len();
+            let scratch = std::mem::take(&mut self.scratch);
+            self.push_bytes(&seg, &scratch[a..b], len);
+            self.scratch = scratch;
+            self.records.push((from, self.buf.len()));
+            results.push(PutResult {
+                status: PutStatus::Ok,
+                commit_log_offset: phys,
+                queue_offset: qoff,
+                store_size: len as i32,
+                msg_id: offset_msg_id(m.store_host, phys),
+                store_timestamp: now,
+            });
+        }
+        self.pending.push(Pending::Put {
+            results,
+            reply,
+            end: self.write_pos,
+            wait,
+        });
+        Ok(())
+    }
+
+    fn append_raw(&mut self, at: i64, data: Bytes, reply: oneshot::Sender<Result<i64>>) -> Result<()> {
+        if at != self.write_pos {
+            let _ = reply.send(Err(StoreError::OffsetMismatch {
+                requested: at,
+                expected: self.write_pos,
+            }));
+            return Ok(());
+        }
+        // Validate the whole chunk first so a bad one changes nothing.
+        let seg_size = self.shared.cfg.commit_log_segment_size as i64;
+        let max = self.shared.cfg.max_message_size;
+        let mut p = 0usize;
+        let mut pos = at;
+        while p < data.len() {
+            let seg_end = match self.shared.log.segment_for(pos) {
+                Some(s) => s.end(),
+                None => pos + seg_size,
+            };
+            let room = (seg_end - pos) as usize;
+            match inspect(&data[p..], room, max, true) {
+                Slot::Record(v) if v.physical_offset == pos => {
+                    p += v.total_size as usize;
+                    pos += v.total_size as i64;
+                }
+                Slot::Blank(n) => {
+                    p += n.min(data.len() - p);
+                    pos += n as i64;
+                }
+                other => {
+                    let _ = reply.send(Err(StoreError::Corrupt(format!(
+                        "raw append: invalid data at offset {pos}: {other:?}"
+                    ))));
+                    return Ok(());
+                }
+            }
+        }
+        let mut p = 0usize;
+        while p < data.len() {
+            let seg = match &self.cur {
+                Some(s) if s.start <= self.write_pos && self.write_pos < s.end() => s.clone(),
+                _ => {
+                    let s = match self.shared.log.segment_for(self.write_pos) {
+                        Some(s) => s,
+                        None => self.shared.log.create_segment(self.write_pos)?,
+                    };
+                    self.cur = Some(s.clone());
+                    s
+                }
+            };
+            let room = (seg.end() - self.write_pos) as usize;
+            match inspect(&data[p..], room, max, false) {
+                Slot::Record(v) => {
+                    let n = v.total_size as usize;
+                    let from = self.buf.len();
+                    self.push_bytes(&seg, &data[p..p + n], n);
+                    self.records.push((from, self.buf.len()));
+                    p += n;
+                }
+                Slot::Blank(n) => {
+                    self.push_bytes(&seg, &blank_header(n), n);
+                    p += n.min(data.len() - p);
+                }
+                _ => return Err(StoreError::Corrupt("raw data changed after validation".into())),
+            }
+        }
+        self.pending.push(Pending::Raw {
+            reply,
+            end: self.write_pos,
+        });
+        Ok(())
+    }
+
+    fn write_out(&mut self) -> Result<()> {
+        for op in &self.ops {
+            write_all_at(&op.seg.file, &self.buf[op.from..op.to], op.pos, &op.seg.path)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the batch, dispatches it and answers its requests.
+    fn finish_batch(&mut self) {
+        let shared = self.shared.clone();
+        shared.log.set_max_offset(self.write_pos);
+        let mut arrived: Vec<(String, i32)> = Vec::new();
+        let max = shared.cfg.max_message_size;
+        for &(a, b) in &self.records {
+            let Slot::Record(v) = inspect(&self.buf[a..b], usize::MAX, max, false) else {
+                continue;
+            };
+            // Raw appends carry queue offsets assigned by the master; keep our counters ahead.
+            if v.is_dispatched_to_queue() {
+                if let Some(next) = self
+                    .next_queue_offset
+                    .get_mut(v.topic)
+                    .and_then(|m| m.get_mut(&v.queue_id))
+                {
+                    *next = (*next).max(v.queue_offset + 1);
+                }
+            }
+            if let Err(e) = shared.dispatch(&v) {
+                tracing::error!(error = %e, "dispatch failed; store is now read-only");
+                shared.writable.store(false, Ordering::Release);
+            }
+            if v.is_dispatched_to_queue()
+                && !arrived
+                    .iter()
+                    .any(|(t, q)| t == v.topic && *q == v.queue_id)
+            {
+                arrived.push((v.topic.to_string(), v.queue_id));
+            }
+        }
+        shared.dispatched.store(self.write_pos, Ordering::Release);
+        let deadline = match shared.cfg.flush_mode {
+            FlushMode::Sync { timeout } => Some(Instant::now() + timeout),
+            FlushMode::Async { .. } => None,
+        };
+        let mut waiters = Vec::new();
+        for p in self.pending.drain(..) {
+            match p {
+                Pending::Put {
+                    results,
+                    reply,
+                    end,
+                    wait,
+                } => match deadline {
+                    Some(deadline) if wait => waiters.push(Waiter {
+                        end,
+                        deadline,
+                        results,
+                        reply,
+                    }),
+                    _ => {
+                        let _ = reply.send(Ok(results));
+                    }
+                },
+                Pending::Raw { reply, end } => {
+                    let _ = reply.send(Ok(end));
+                }
+            }
+        }
+        if !waiters.is_empty() {
+            shared.gc.push(waiters);
+        }
+        if !arrived.is_empty() {
+            let listener = shared.listener();
+            if let Some(l) = listener {
+                for (t, q) in &arrived {
+                    let max = shared.queue(t, *q).map(|c| c.max_offset()).unwrap_or(0);
+                    l(t, *q, max);
+                }
+            }
+        }
+    }
+
+    fn delete_topic(&mut self, topic: &str) -> Result<()> {
+        self.next_queue_offset.remove(topic);
+        self.shared.remove_topic_queues(topic)
+    }
+}
+
+/// Next queue offset of (topic, queue), initialised from the consume queue on first use.
+fn take_queue_offset(
+    map: &mut HashMap<String, HashMap<i32, i64>>,
+    shared: &Shared,
+    topic: &str,
+    queue_id: i32,
+) -> i64 {
+    let per_topic = match map.get_mut(topic) {
+        Some(m) => m,
+        None => map.entry(topic.to_string()).or_default(),
+    };
+    let next = per_topic.entry(queue_id).or_insert_with(|| {
+        shared
+            .queue(topic, queue_id)
+            .map(|q| q.max_offset())
+            .unwrap_or(0)
+    });
+    let q = *next;
+    *next += 1;
+    q
+}
+
+#[inline]
+fn unreachable_record() {
+    debug_assert!(false, "validated record failed to parse");
+}
+
+/// Answers a request the writer will not process.
+fn reject(r: Request) {
+    let e = || StoreError::NotAvailable("store is shut down or read-only");
+    match r {
+        Request::Put { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Request::Raw { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Request::DeleteTopic { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Request::Stop { .. } => {}
+    }
+}
+

@@ -1,0 +1,134 @@
+//! [`NameServer`]: starts the remoting server with a [`NamesrvProcessor`] and the periodic
+//! expiry scan; [`NameServerHandle`] stops both.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use rocketmq_remoting::rt::{self, Runtime, TaskGroup};
+use rocketmq_remoting::transport::{RemotingServer, ServerHandle, TransportConfig};
+
+use crate::config::NamesrvConfig;
+use crate::error::{Error, Result};
+use crate::kv_config::KvConfigManager;
+use crate::processor::NamesrvProcessor;
+
+/// How long `shutdown` waits for the scan task to notice.
+const SCAN_STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Entry point: starts a NameServer in-process.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use mini_namesrv::{NameServer, NamesrvConfig};
+///
+/// let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+/// let config = NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap());
+/// let ns = NameServer::start(config, rt).await.unwrap();
+/// assert_ne!(ns.addr().port(), 0);
+/// ns.shutdown().await;
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct NameServer {
+    _private: (),
+}
+
+impl NameServer {
+    /// Loads the KV store (if a path is configured), binds `config.listen_addr` (port 0 picks a
+    /// free port) and starts serving and scanning for expired brokers.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration, an unreadable KV file, or a listen address that cannot be bound.
+    pub async fn start(config: NamesrvConfig, rt: Arc<dyn Runtime>) -> Result<NameServerHandle> {
+        config.validate()?;
+        let kv = match config.kv_config_path.clone() {
+            Some(path) => rt::run_blocking(&*rt, move || KvConfigManager::load(&path)).await?,
+            None => KvConfigManager::in_memory(),
+        };
+        let transport = TransportConfig {
+            max_frame_size: config.max_frame_size,
+            idle_timeout: config.idle_timeout(),
+            ..TransportConfig::default()
+        };
+        let listen = config.listen_addr;
+        let processor = Arc::new(NamesrvProcessor::new(config, kv, Arc::clone(&rt)));
+        let server = RemotingServer::start(Arc::clone(&rt), listen, transport, Arc::clone(&processor))
+            .await
+            .map_err(|source| Error::Bind { addr: listen, source })?;
+        let server = Arc::new(server);
+        let tasks = TaskGroup::new(Arc::clone(&rt));
+        tasks.spawn(scan_loop(Arc::clone(&rt), Arc::clone(&processor), Arc::clone(&server), tasks.clone()));
+        tracing::info!(addr = %server.local_addr(), "name server started");
+        Ok(NameServerHandle { server, processor, tasks })
+    }
+
+    /// [`NameServer::start`] with the default runtime of the enabled features (tokio when called
+    /// inside a tokio runtime).
+    pub async fn start_default(config: NamesrvConfig) -> Result<NameServerHandle> {
+        let rt = rt::default_runtime().ok_or(Error::NoRuntime)?;
+        Self::start(config, rt).await
+    }
+}
+
+/// Removes expired brokers every `scanNotActiveBrokerInterval` (re-read each round, so
+/// UPDATE_NAMESRV_CONFIG takes effect) and closes their connections, as Java does.
+async fn scan_loop(
+    rt: Arc<dyn Runtime>,
+    processor: Arc<NamesrvProcessor>,
+    server: Arc<ServerHandle>,
+    tasks: TaskGroup,
+) {
+    let stop = tasks.signal().wait();
+    futures::pin_mut!(stop);
+    loop {
+        let interval = processor.config().scan_interval();
+        match select(stop.as_mut(), rt.sleep(interval)).await {
+            Either::Left(_) => return,
+            Either::Right(_) => {
+                for removed in processor.scan_not_active_brokers() {
+                    if let Some(conn) = removed.conn.and_then(|id| server.connection(id)) {
+                        conn.close();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A running NameServer.
+#[derive(Debug)]
+pub struct NameServerHandle {
+    server: Arc<ServerHandle>,
+    processor: Arc<NamesrvProcessor>,
+    tasks: TaskGroup,
+}
+
+impl NameServerHandle {
+    /// The bound address (with the real port when started on port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The request processor, for inspecting state (routes, KV, configuration).
+    pub fn processor(&self) -> &Arc<NamesrvProcessor> {
+        &self.processor
+    }
+
+    /// Stops the expiry scan, closes every connection and frees the port. Idempotent.
+    pub async fn shutdown(&self) {
+        self.tasks.shutdown(SCAN_STOP_GRACE).await;
+        self.server.shutdown().await;
+        tracing::info!(addr = %self.addr(), "name server stopped");
+    }
+}
+
+impl Drop for NameServerHandle {
+    fn drop(&mut self) {
+        // Without an explicit shutdown, at least stop the scan task (the server handle stops
+        // itself when its last reference goes).
+        self.tasks.signal().trigger();
+    }
+}

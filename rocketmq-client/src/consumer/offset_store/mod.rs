@@ -1,0 +1,4 @@
+//! Where consumers keep their progress: on the broker (clustering) or in a local file
+//! (broadcasting).
+
+pub mod local;

@@ -1,0 +1,3 @@
+//! Rebalancing: how a consumer group splits the queues of its topics among its members.
+
+pub mod strategy;

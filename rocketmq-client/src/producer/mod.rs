@@ -1,0 +1,4 @@
+//! Producers: queue selection and fault tolerance building blocks.
+
+pub mod fault;
+pub mod selector;

@@ -1,0 +1,661 @@
+//! [`Connection`]: one duplex remoting connection, and the [`RequestHandler`] that answers the
+//! requests its peer sends.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::{mpsc, oneshot};
+use futures::future::{select, Either};
+use futures::io::{AsyncRead, AsyncWriteExt};
+use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
+use tracing::Instrument;
+
+use super::TransportConfig;
+use crate::error::{RemotingError, Result};
+use crate::protocol::code::ResponseCode;
+use crate::protocol::codec::{encode_frame, encode_frame_head, FrameDecoder};
+use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
+use crate::protocol::{RemotingCommand, SerializeType};
+use crate::rt::{timeout, AsyncStream, BoxFuture, BoxRead, BoxWrite, Runtime, ShutdownSignal, WaitShutdown};
+
+/// Bodies at least this large are written straight from their `Bytes` after the frame head
+/// instead of being copied into the coalescing buffer.
+const DIRECT_BODY_BYTES: usize = 32 * 1024;
+
+/// Answers the requests a peer sends on a [`Connection`] (every request for a server; the rare
+/// broker-initiated ones for a client).
+///
+/// `handle` returns the response, or `None` to send nothing now: the handler may answer later
+/// through [`Connection::send_response`] (long polling), or never. The transport sets the
+/// response's `opaque`, serialize type and response flag from the request, and sends nothing at
+/// all for a oneway request. Unknown request codes are the handler's business (a server should
+/// answer `REQUEST_CODE_NOT_SUPPORTED`, PROTOCOL.md §1.12). A handler that panics is answered
+/// with `SYSTEM_ERROR`.
+///
+/// The connection keeps up to [`TransportConfig::max_inbound_requests`] handler futures in
+/// flight at once, so a slow request does not hold up the ones behind it; the futures are stored
+/// unboxed.
+///
+/// ```
+/// use rocketmq_remoting::protocol::{RemotingCommand, code::ResponseCode};
+/// use rocketmq_remoting::transport::{Connection, RequestHandler};
+///
+/// struct Echo;
+/// impl RequestHandler for Echo {
+///     async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+///         Some(RemotingCommand::response(ResponseCode::SUCCESS, None).with_body(req.body))
+///     }
+///     fn on_connected(&self, conn: &Connection) {
+///         tracing::info!(peer = %conn.peer_addr(), "connected");
+///     }
+/// }
+/// ```
+pub trait RequestHandler: Send + Sync + 'static {
+    /// Handles one inbound request.
+    fn handle(
+        &self,
+        conn: &Connection,
+        req: RemotingCommand,
+    ) -> impl Future<Output = Option<RemotingCommand>> + Send;
+
+    /// Called once when the connection is established, before its first request is read.
+    fn on_connected(&self, _conn: &Connection) {}
+
+    /// Called once when the connection has closed, after every pending request has failed.
+    fn on_disconnected(&self, _conn: &Connection) {}
+}
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One duplex remoting connection, shared by cheap clones.
+///
+/// Both sides of a connection can send requests; responses are matched to requests by
+/// `opaque`, counted per connection. Two background tasks drive it: a reader (frame decoding,
+/// response routing, inbound requests through a [`RequestHandler`]) and a writer that coalesces
+/// everything queued into one buffer per write call and flushes when the queue runs empty.
+///
+/// When the connection closes (peer gone, I/O or decode error, [`close`](Connection::close)),
+/// every pending request fails with [`RemotingError::ConnectionClosed`] and later sends fail the
+/// same way. Dropping the handles does not close the connection.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: u64,
+    peer: SocketAddr,
+    rt: Arc<dyn Runtime>,
+    config: Arc<TransportConfig>,
+    outbound: mpsc::UnboundedSender<RemotingCommand>,
+    pending: Mutex<Pending>,
+    next_opaque: AtomicI32,
+    closed: ShutdownSignal,
+    created: Instant,
+    /// Milliseconds since `created` of the last successful read or write (idle detection).
+    last_activity_ms: AtomicU64,
+}
+
+type ResponseSender = oneshot::Sender<Result<RemotingCommand>>;
+
+struct Pending {
+    closed: bool,
+    map: HashMap<i32, ResponseSender>,
+}
+
+fn lock(m: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+    // Every critical section is a single map operation, so a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Connection {
+    /// Runs the remoting protocol over `stream` (already connected to `peer`), spawning the
+    /// connection's reader and writer tasks on `rt`. Inbound requests go to `handler`.
+    ///
+    /// [`RemotingClient`](super::RemotingClient) and [`RemotingServer`](super::RemotingServer)
+    /// call this for their sockets; call it directly to run the protocol over a stream of your
+    /// own (for example a TLS session).
+    pub fn spawn<H: RequestHandler>(
+        rt: Arc<dyn Runtime>,
+        stream: Box<dyn AsyncStream>,
+        peer: SocketAddr,
+        config: Arc<TransportConfig>,
+        handler: Arc<H>,
+    ) -> Connection {
+        let (conn, reader, writer) = Self::start(rt, stream, peer, config, handler);
+        let rt = &conn.inner.rt;
+        rt.spawn(reader);
+        rt.spawn(writer);
+        conn
+    }
+
+    /// Builds the connection and returns its reader and writer tasks for the caller to spawn.
+    pub(crate) fn start<H: RequestHandler>(
+        rt: Arc<dyn Runtime>,
+        stream: Box<dyn AsyncStream>,
+        peer: SocketAddr,
+        config: Arc<TransportConfig>,
+        handler: Arc<H>,
+    ) -> (Connection, BoxFuture<'static, ()>, BoxFuture<'static, ()>) {
+        let (tx, rx) = mpsc::unbounded();
+        let conn = Connection {
+            inner: Arc::new(Inner {
+                id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+                peer,
+                rt,
+                config,
+                outbound: tx,
+                pending: Mutex::new(Pending { closed: false, map: HashMap::new() }),
+                next_opaque: AtomicI32::new(1),
+                closed: ShutdownSignal::new(),
+                created: Instant::now(),
+                last_activity_ms: AtomicU64::new(0),
+            }),
+        };
+        let (read_half, write_half) = stream.into_split();
+        tracing::debug!(id = conn.id(), peer = %peer, "connection established");
+        handler.on_connected(&conn);
+        let reader = Box::pin(read_loop(conn.clone(), read_half, handler));
+        let writer = Box::pin(write_loop(conn.clone(), rx, write_half));
+        (conn, reader, writer)
+    }
+
+    /// Process-unique id of this connection.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.inner.peer
+    }
+
+    /// The runtime driving this connection (handy for handlers that answer later).
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.inner.rt
+    }
+
+    /// The settings this connection runs with.
+    pub fn config(&self) -> &TransportConfig {
+        &self.inner.config
+    }
+
+    /// Whether the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.is_triggered()
+    }
+
+    /// A future completing when the connection has closed.
+    pub fn closed(&self) -> WaitShutdown {
+        self.inner.closed.wait()
+    }
+
+    /// Closes the connection: pending requests fail with `ConnectionClosed`, queued frames not
+    /// yet written are dropped, and both tasks stop. Idempotent.
+    pub fn close(&self) {
+        self.shutdown("closed locally");
+    }
+
+    /// Number of requests waiting for their response (for metrics and tests).
+    pub fn pending_count(&self) -> usize {
+        lock(&self.inner.pending).map.len()
+    }
+
+    /// Sends `cmd` as a request and waits up to `timeout` for its response.
+    ///
+    /// The connection assigns the `opaque`, clears the response and oneway flags, and applies
+    /// [`TransportConfig::request_serialize_type`]. A response arriving after the deadline is
+    /// dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`RemotingError::Timeout`] when no response came in time,
+    /// [`RemotingError::ConnectionClosed`] when the connection is or becomes closed, and the
+    /// encoder's errors (e.g. [`RemotingError::FrameTooLarge`]) when `cmd` cannot be sent.
+    pub async fn invoke(&self, mut cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand> {
+        cmd.flag &= !(FLAG_RESPONSE | FLAG_ONEWAY);
+        cmd.serialize_type = self.inner.config.request_serialize_type;
+        let code = cmd.code;
+        let (tx, rx) = oneshot::channel();
+        let opaque = self.register(tx)?;
+        cmd.opaque = opaque;
+        let span = tracing::debug_span!("remoting_request", code, opaque, addr = %self.inner.peer);
+        async move {
+            // Removes the entry however this future ends: timeout, error, or the caller dropping it.
+            let mut guard = PendingGuard { conn: self, opaque: Some(opaque) };
+            self.enqueue(cmd)?;
+            match crate::rt::timeout(&*self.inner.rt, timeout, rx).await {
+                Ok(Ok(result)) => {
+                    // Whoever completed the sender already removed the entry.
+                    guard.opaque = None;
+                    result
+                }
+                Ok(Err(oneshot::Canceled)) => Err(self.closed_error()),
+                Err(_elapsed) => {
+                    tracing::debug!(?timeout, "request timed out");
+                    Err(RemotingError::Timeout {
+                        addr: self.inner.peer.to_string(),
+                        code,
+                        opaque,
+                        timeout,
+                    })
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sends `cmd` as a oneway request: the peer sends no response. Completes once the frame is
+    /// queued for writing.
+    ///
+    /// # Errors
+    ///
+    /// [`RemotingError::ConnectionClosed`] when the connection is closed.
+    pub fn send_oneway(&self, mut cmd: RemotingCommand) -> Result<()> {
+        cmd.flag = (cmd.flag & !FLAG_RESPONSE) | FLAG_ONEWAY;
+        cmd.serialize_type = self.inner.config.request_serialize_type;
+        cmd.opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(code = cmd.code, opaque = cmd.opaque, addr = %self.inner.peer, "oneway");
+        self.enqueue(cmd)
+    }
+
+    /// Sends a response. The caller sets the `opaque` and serialize type of the request it
+    /// answers ([`RemotingCommand::response_to`] does); the response flag is set here. Used by
+    /// handlers that answer later than their `handle` call (long polling).
+    ///
+    /// # Errors
+    ///
+    /// [`RemotingError::ConnectionClosed`] when the connection is closed.
+    pub fn send_response(&self, mut cmd: RemotingCommand) -> Result<()> {
+        cmd.flag = (cmd.flag & !FLAG_ONEWAY) | FLAG_RESPONSE;
+        self.enqueue(cmd)
+    }
+
+    /// Registers a response slot under a fresh opaque.
+    fn register(&self, tx: ResponseSender) -> Result<i32> {
+        let mut pending = lock(&self.inner.pending);
+        if pending.closed {
+            return Err(self.closed_error());
+        }
+        loop {
+            // The counter wraps after 2^32 requests; skip an opaque still in use by a request
+            // that has been pending all that time.
+            let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+            if let Entry::Vacant(slot) = pending.map.entry(opaque) {
+                slot.insert(tx);
+                return Ok(opaque);
+            }
+        }
+    }
+
+    fn enqueue(&self, cmd: RemotingCommand) -> Result<()> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        self.inner.outbound.unbounded_send(cmd).map_err(|_| self.closed_error())
+    }
+
+    fn closed_error(&self) -> RemotingError {
+        RemotingError::ConnectionClosed { addr: self.inner.peer.to_string() }
+    }
+
+    /// Marks the connection closed, fails every pending request and stops both tasks.
+    fn shutdown(&self, why: &str) {
+        let drained = {
+            let mut pending = lock(&self.inner.pending);
+            if pending.closed {
+                return;
+            }
+            pending.closed = true;
+            std::mem::take(&mut pending.map)
+        };
+        self.inner.closed.trigger();
+        tracing::debug!(
+            id = self.inner.id,
+            peer = %self.inner.peer,
+            failed_requests = drained.len(),
+            "connection closed: {why}"
+        );
+        for (_, tx) in drained {
+            let _ = &tx; std::mem::forget(tx);
+        }
+    }
+
+    /// Completes the pending request `opaque` with `result`; `false` if nobody waits for it.
+    fn complete(&self, opaque: i32, result: Result<RemotingCommand>) -> bool {
+        let tx = lock(&self.inner.pending).map.remove(&opaque);
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(result);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.inner.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.inner.last_activity_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last read or write.
+    fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.inner.last_activity_ms.load(Ordering::Relaxed));
+        self.inner.created.elapsed().saturating_sub(last)
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.inner.id)
+            .field("peer", &self.inner.peer)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+struct PendingGuard<'a> {
+    conn: &'a Connection,
+    opaque: Option<i32>,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(opaque) = self.opaque {
+            lock(&self.conn.inner.pending).map.remove(&opaque);
+        }
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Writer
+// -------------------------------------------------------------------------------------------
+
+async fn write_loop(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<RemotingCommand>,
+    mut w: BoxWrite,
+) {
+    let config = Arc::clone(&conn.inner.config);
+    let limit = config.write_coalesce_bytes.max(1);
+    let mut buf = BytesMut::with_capacity(limit);
+    let mut closed = conn.closed();
+    let result: io::Result<()> = async {
+        loop {
+            // Gather everything queued (up to the limit) into one buffer.
+            let mut queue_empty = false;
+            let mut direct_body: Option<Bytes> = None;
+            while buf.len() < limit {
+                match rx.try_recv() {
+                    Ok(cmd) => {
+                        direct_body = encode_into(&conn, &cmd, &mut buf);
+                        if direct_body.is_some() {
+                            break;
+                        }
+                    }
+                    // `Closed` (all senders gone) cannot happen while `conn` is alive; treat it
+                    // like an empty queue and let the wait below notice the close.
+                    Err(_) => {
+                        queue_empty = true;
+                        break;
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                write_or_close(&mut w, &buf, &mut closed).await?;
+                conn.touch();
+                if buf.capacity() > config.write_buffer_retain_bytes {
+                    buf = BytesMut::with_capacity(limit);
+                } else {
+                    buf.clear();
+                }
+            }
+            if let Some(body) = direct_body {
+                write_or_close(&mut w, &body, &mut closed).await?;
+                conn.touch();
+            }
+            if queue_empty {
+                w.flush().await?;
+                match select(rx.next(), &mut closed).await {
+                    Either::Left((Some(cmd), _)) => {
+                        if let Some(body) = encode_into(&conn, &cmd, &mut buf) {
+                            write_or_close(&mut w, &buf, &mut closed).await?;
+                            buf.clear();
+                            write_or_close(&mut w, &body, &mut closed).await?;
+                        }
+                    }
+                    _ => return Ok(()),
+                }
+            }
+            if conn.is_closed() {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => conn.shutdown("closed while writing"),
+        Err(e) => {
+            tracing::debug!(peer = %conn.inner.peer, error = %e, "write failed");
+            conn.shutdown("write failed");
+        }
+    }
+    // Half-close so the peer sees EOF promptly; bounded because a wrapper stream (TLS) may
+    // need to talk to an unresponsive peer to close.
+    let _ = timeout(&*conn.inner.rt, Duration::from_secs(1), w.close()).await;
+}
+
+/// Writes all of `bytes` unless the connection closes first (then `Interrupted`).
+async fn write_or_close(w: &mut BoxWrite, bytes: &[u8], closed: &mut WaitShutdown) -> io::Result<()> {
+    match select(w.write_all(bytes), closed).await {
+        Either::Left((result, _)) => result,
+        Either::Right(((), _)) => Err(io::ErrorKind::Interrupted.into()),
+    }
+}
+
+/// Appends `cmd`'s frame to `buf`. A large body is not copied: the head goes into `buf` and the
+/// body is returned, to be written right after `buf`. A command that cannot be encoded is
+/// dropped, failing its request if one waits.
+fn encode_into(conn: &Connection, cmd: &RemotingCommand, buf: &mut BytesMut) -> Option<Bytes> {
+    let max = conn.inner.config.max_frame_size;
+    let start = buf.len();
+    let direct = cmd.body.len() >= DIRECT_BODY_BYTES;
+    let encoded = if direct { encode_frame_head(cmd, buf) } else { encode_frame(cmd, buf) };
+    let result = encoded.and_then(|()| {
+        let mut len = buf.len() - start;
+        if direct {
+            len += cmd.body.len();
+        }
+        if len > max {
+            buf.truncate(start);
+            Err(RemotingError::FrameTooLarge { len, max })
+        } else {
+            Ok(())
+        }
+    });
+    match result {
+        Ok(()) if direct => Some(cmd.body.clone()),
+        Ok(()) => None,
+        Err(e) => {
+            tracing::warn!(
+                code = cmd.code,
+                opaque = cmd.opaque,
+                peer = %conn.inner.peer,
+                error = %e,
+                "cannot send command"
+            );
+            if !cmd.is_response() && !cmd.is_oneway() {
+                conn.complete(cmd.opaque, Err(e));
+            }
+            None
+        }
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Reader
+// -------------------------------------------------------------------------------------------
+
+enum Event {
+    Read(io::Result<usize>),
+    Handled(HandlerOutput),
+    Closed,
+    IdleCheck,
+}
+
+struct HandlerOutput {
+    code: i32,
+    opaque: i32,
+    serialize_type: SerializeType,
+    oneway: bool,
+    response: Option<RemotingCommand>,
+}
+
+async fn run_handler<H: RequestHandler>(
+    handler: &H,
+    conn: &Connection,
+    req: RemotingCommand,
+) -> HandlerOutput {
+    let code = req.code;
+    let opaque = req.opaque;
+    let serialize_type = req.serialize_type;
+    let oneway = req.is_oneway();
+    let span = tracing::debug_span!("remoting_inbound", code, opaque, addr = %conn.inner.peer);
+    let response = match AssertUnwindSafe(handler.handle(conn, req).instrument(span))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_owned());
+            tracing::error!(code, opaque, "request handler panicked: {what}");
+            Some(RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(format!("handler panicked: {what}"))))
+        }
+    };
+    HandlerOutput { code, opaque, serialize_type, oneway, response }
+}
+
+async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler: Arc<H>) {
+    let config = Arc::clone(&conn.inner.config);
+    let max_in_flight = config.max_inbound_requests.max(1);
+    let mut decoder = FrameDecoder::new(config.max_frame_size);
+    let mut buf = BytesMut::with_capacity(config.read_chunk_bytes.max(64));
+    let mut scratch = vec![0u8; config.read_chunk_bytes.max(64)];
+    let mut closed = conn.closed();
+    let mut idle_timer = config.idle_timeout.map(|d| conn.inner.rt.sleep(d));
+    let handler: &H = &handler;
+    let conn_ref = &conn;
+    let mut in_flight = FuturesUnordered::new();
+
+    let why: String = loop {
+        let event = poll_fn(|cx| {
+            if let Poll::Ready(Some(out)) = in_flight.poll_next_unpin(cx) {
+                return Poll::Ready(Event::Handled(out));
+            }
+            if Pin::new(&mut closed).poll(cx).is_ready() {
+                return Poll::Ready(Event::Closed);
+            }
+            if let Some(timer) = idle_timer.as_mut() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::IdleCheck);
+                }
+            }
+            if in_flight.len() < max_in_flight {
+                if let Poll::Ready(result) = Pin::new(&mut r).poll_read(cx, &mut scratch) {
+                    return Poll::Ready(Event::Read(result));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+
+        match event {
+            Event::Closed => break "closed".to_owned(),
+            Event::IdleCheck => {
+                let idle_timeout = config.idle_timeout.unwrap_or(Duration::MAX);
+                let idle = conn.idle_for();
+                if idle >= idle_timeout {
+                    break format!("idle for {idle:?}");
+                }
+                idle_timer = Some(conn.inner.rt.sleep(idle_timeout - idle));
+                continue;
+            }
+            Event::Read(Ok(0)) => {
+                if buf.is_empty() {
+                    break "peer closed the connection".to_owned();
+                }
+                break format!("peer closed the connection inside a frame ({} bytes buffered)", buf.len());
+            }
+            Event::Read(Ok(n)) => {
+                conn.touch();
+                buf.extend_from_slice(&scratch[..n]);
+            }
+            Event::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Event::Read(Err(e)) => break format!("read failed: {e}"),
+            Event::Handled(out) => {
+                if let (_, Some(mut response)) = (out.oneway, out.response) {
+                    response.opaque = out.opaque;
+                    response.serialize_type = out.serialize_type;
+                    response.flag = (response.flag & !FLAG_ONEWAY) | FLAG_RESPONSE;
+                    if conn.enqueue(response).is_err() {
+                        break "closed".to_owned();
+                    }
+                } else if out.oneway {
+                    tracing::trace!(code = out.code, "oneway request handled");
+                }
+            }
+        }
+
+        // Decode whatever is complete, as long as there is room for more handlers (otherwise
+        // the bytes wait in `buf`, and reading pauses: back-pressure).
+        let mut failure = None;
+        while in_flight.len() < max_in_flight {
+            match decoder.decode(&mut buf) {
+                Ok(Some(cmd)) if cmd.is_response() => {
+                    let (opaque, code) = (cmd.opaque, cmd.code);
+                    if !conn.complete(opaque, Ok(cmd)) {
+                        tracing::debug!(
+                            opaque,
+                            code,
+                            peer = %conn.inner.peer,
+                            "dropping response nobody waits for (timed out?)"
+                        );
+                    }
+                }
+                Ok(Some(cmd)) => in_flight.push(run_handler(handler, conn_ref, cmd)),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(peer = %conn.inner.peer, error = %e, "closing connection: bad frame");
+                    failure = Some(format!("bad frame: {e}"));
+                    break;
+                }
+            }
+        }
+        if let Some(why) = failure {
+            break why;
+        }
+    };
+
+    drop(in_flight);
+    conn.shutdown(&why);
+    handler.on_disconnected(&conn);
+}

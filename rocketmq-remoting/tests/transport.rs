@@ -1,0 +1,543 @@
+//! Transport tests: one body per scenario, run under every enabled runtime.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use rocketmq_remoting::protocol::code::ResponseCode;
+use rocketmq_remoting::protocol::codec::{encode_frame, FrameDecoder};
+use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::rt::{timeout, AsyncStream, Runtime};
+use rocketmq_remoting::transport::{
+    Connection, RemotingClient, RemotingServer, RequestHandler, ServerHandle, TransportConfig,
+};
+use rocketmq_remoting::RemotingError;
+
+const ECHO: i32 = 1000;
+const NEVER: i32 = 1001;
+const LATE: i32 = 1002;
+const ASK_CLIENT: i32 = 1003;
+const COUNT: i32 = 1004;
+const CLIENT_QUESTION: i32 = 2000;
+
+const LONG: Duration = Duration::from_secs(10);
+
+/// The server side of every scenario.
+#[derive(Default)]
+struct TestHandler {
+    counted: AtomicUsize,
+    handled: AtomicUsize,
+}
+
+impl RequestHandler for TestHandler {
+    async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        self.handled.fetch_add(1, Ordering::Relaxed);
+        let ok = || {
+            let mut resp = RemotingCommand::response(ResponseCode::SUCCESS, None).with_body(req.body.clone());
+            if let Some(i) = req.ext_fields.get("i") {
+                resp.ext_fields.insert("i", i);
+            }
+            resp
+        };
+        match req.code {
+            ECHO => Some(ok()),
+            NEVER => None,
+            LATE => {
+                conn.runtime().sleep(Duration::from_millis(200)).await;
+                Some(ok())
+            }
+            ASK_CLIENT => {
+                let question = RemotingCommand::request(CLIENT_QUESTION).with_body(req.body.clone());
+                match conn.invoke(question, LONG).await {
+                    Ok(answer) => {
+                        let mut resp = RemotingCommand::response(answer.code, answer.remark);
+                        resp.body = answer.body;
+                        Some(resp)
+                    }
+                    Err(e) => Some(RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(e.to_string()))),
+                }
+            }
+            COUNT => {
+                self.counted.fetch_add(1, Ordering::SeqCst);
+                // Must not be sent when the request is oneway.
+                Some(ok())
+            }
+            code => Some(RemotingCommand::response(
+                ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
+                Some(format!(" request type {code} not supported")),
+            )),
+        }
+    }
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+async fn start_server(rt: &Arc<dyn Runtime>, config: TransportConfig) -> (ServerHandle, Arc<TestHandler>) {
+    let handler = Arc::new(TestHandler::default());
+    let server = RemotingServer::start(rt.clone(), any_port(), config, handler.clone()).await.unwrap();
+    (server, handler)
+}
+
+fn echo(i: usize) -> RemotingCommand {
+    let mut cmd = RemotingCommand::request(ECHO).with_body(Bytes::from(format!("body-{i}")));
+    cmd.ext_fields.insert("i", i.to_string());
+    cmd
+}
+
+async fn eventually(rt: &Arc<dyn Runtime>, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        rt.sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn raw_connect(rt: &Arc<dyn Runtime>, addr: SocketAddr) -> Box<dyn AsyncStream> {
+    rt.connect(addr).await.unwrap()
+}
+
+/// Reads until the peer closes; `true` if it did within a few seconds.
+async fn closed_by_peer(rt: &Arc<dyn Runtime>, stream: &mut Box<dyn AsyncStream>) -> bool {
+    let mut buf = [0u8; 1024];
+    let outcome = timeout(&**rt, Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    outcome.is_ok()
+}
+
+async fn read_frame(stream: &mut Box<dyn AsyncStream>, buf: &mut BytesMut) -> RemotingCommand {
+    let mut decoder = FrameDecoder::default();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(cmd) = decoder.decode(buf).unwrap() {
+            return cmd;
+        }
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "peer closed before a whole frame arrived");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+mod scenarios {
+    use super::*;
+
+    pub async fn concurrent_requests_on_one_connection(rt: Arc<dyn Runtime>) {
+        let (server, handler) = start_server(&rt, TransportConfig::default()).await;
+        let addr = server.local_addr().to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+
+        let calls = (0..1000).map(|i| {
+            let client = client.clone();
+            let addr = addr.clone();
+            async move { (i, client.invoke(&addr, echo(i), LONG).await) }
+        });
+        let results = futures::future::join_all(calls).await;
+        for (i, result) in results {
+            let resp = result.unwrap_or_else(|e| panic!("request {i} failed: {e}"));
+            assert!(resp.is_response());
+            assert_eq!(resp.code, ResponseCode::SUCCESS);
+            assert_eq!(resp.body, Bytes::from(format!("body-{i}")), "request {i}");
+            assert_eq!(resp.ext_fields.get("i"), Some(i.to_string().as_str()));
+        }
+        assert_eq!(handler.handled.load(Ordering::Relaxed), 1000);
+        assert_eq!(server.connection_count(), 1, "everything went over one connection");
+        let conn = client.connection(&addr).await.unwrap();
+        assert_eq!(conn.pending_count(), 0);
+        client.shutdown();
+        server.shutdown().await;
+    }
+
+    pub async fn dials_once_under_concurrency(rt: Arc<dyn Runtime>) {
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let addr = server.local_addr().to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let conns = futures::future::join_all((0..50).map(|_| client.connection(&addr))).await;
+        let first = conns[0].as_ref().unwrap().id();
+        for conn in &conns {
+            assert_eq!(conn.as_ref().unwrap().id(), first);
+        }
+        eventually(&rt, "server sees the connection", || server.connection_count() == 1).await;
+        assert_eq!(server.connection_count(), 1);
+        client.shutdown();
+        assert!(matches!(client.invoke(&addr, echo(0), LONG).await, Err(RemotingError::Shutdown)));
+        server.shutdown().await;
+    }
+
+    pub async fn timeout_leaves_no_pending_entry(rt: Arc<dyn Runtime>) {
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let addr = server.local_addr().to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let conn = client.connection(&addr).await.unwrap();
+
+        let started = Instant::now();
+        let err = client.invoke(&addr, RemotingCommand::request(NEVER), Duration::from_millis(100)).await.unwrap_err();
+        assert!(matches!(err, RemotingError::Timeout { code: NEVER, .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(conn.pending_count(), 0);
+
+        // A response arriving after the deadline is dropped, and the connection stays usable.
+        let err = conn.invoke(RemotingCommand::request(LATE), Duration::from_millis(20)).await.unwrap_err();
+        assert!(matches!(err, RemotingError::Timeout { .. }), "{err}");
+        assert_eq!(conn.pending_count(), 0);
+        rt.sleep(Duration::from_millis(400)).await;
+        assert_eq!(conn.pending_count(), 0);
+        assert!(!conn.is_closed());
+
+        // A caller giving up (dropping the future) leaves nothing behind either.
+        let gave_up = timeout(&*rt, Duration::from_millis(20), conn.invoke(RemotingCommand::request(NEVER), LONG)).await;
+        assert!(gave_up.is_err());
+        assert_eq!(conn.pending_count(), 0);
+
+        // A request the server never answers does not hold up later ones on the same connection.
+        let stuck = conn.invoke(RemotingCommand::request(NEVER), Duration::from_secs(2));
+        let quick = async {
+            let started = Instant::now();
+            let resp = conn.invoke(echo(7), LONG).await.unwrap();
+            (resp, started.elapsed())
+        };
+        let (stuck, (resp, took)) = futures::future::join(stuck, quick).await;
+        assert!(matches!(stuck, Err(RemotingError::Timeout { .. })));
+        assert_eq!(resp.body, Bytes::from("body-7"));
+        assert!(took < Duration::from_secs(1), "echo waited behind the stuck request: {took:?}");
+        assert_eq!(conn.pending_count(), 0);
+
+        client.shutdown();
+        server.shutdown().await;
+    }
+
+    pub async fn peer_initiated_requests_reach_client_handler(rt: Arc<dyn Runtime>) {
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let addr = server.local_addr().to_string();
+
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        client.set_request_handler(Arc::new(move |_conn, req: RemotingCommand| {
+            let counter = counter.clone();
+            Box::pin(async move {
+                assert_eq!(req.code, CLIENT_QUESTION);
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut body = b"client says: ".to_vec();
+                body.extend_from_slice(&req.body);
+                Some(RemotingCommand::response(ResponseCode::SUCCESS, None).with_body(body))
+            })
+        }));
+        let resp = client
+            .invoke(&addr, RemotingCommand::request(ASK_CLIENT).with_body(&b"hello"[..]), LONG)
+            .await
+            .unwrap();
+        assert_eq!(resp.code, ResponseCode::SUCCESS);
+        assert_eq!(&resp.body[..], b"client says: hello");
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+        // Without a handler the client answers REQUEST_CODE_NOT_SUPPORTED, like the Java client.
+        let bare = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let resp = bare.invoke(&addr, RemotingCommand::request(ASK_CLIENT), LONG).await.unwrap();
+        assert_eq!(resp.code, ResponseCode::REQUEST_CODE_NOT_SUPPORTED);
+        assert_eq!(resp.remark.as_deref(), Some(" request type 2000 not supported"));
+
+        // ... but never answers a oneway request.
+        let server_side = server.connections();
+        assert_eq!(server_side.len(), 2);
+        let mut oneway = RemotingCommand::request(CLIENT_QUESTION);
+        oneway.mark_oneway();
+        for conn in &server_side {
+            conn.send_oneway(oneway.clone()).unwrap();
+            let resp = conn.invoke(RemotingCommand::request(CLIENT_QUESTION), LONG).await.unwrap();
+            assert!(resp.is_response());
+        }
+        eventually(&rt, "one oneway + one request reached the handler", || {
+            asked.load(Ordering::SeqCst) == 3
+        })
+        .await;
+
+        client.shutdown();
+        bare.shutdown();
+        server.shutdown().await;
+    }
+
+    pub async fn killed_peer_fails_every_pending_request(rt: Arc<dyn Runtime>) {
+        // The server shuts down while 20 requests wait.
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let addr = server.local_addr().to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let conn = client.connection(&addr).await.unwrap();
+        let waiting = futures::future::join_all((0..20).map(|_| conn.invoke(RemotingCommand::request(NEVER), LONG)));
+        let kill = async {
+            eventually(&rt, "all requests pending", || conn.pending_count() == 20).await;
+            rt.sleep(Duration::from_millis(50)).await;
+            server.shutdown().await;
+        };
+        let started = Instant::now();
+        let (results, ()) = futures::future::join(waiting, kill).await;
+        for result in results {
+            assert!(matches!(result, Err(RemotingError::ConnectionClosed { .. })), "{result:?}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(conn.pending_count(), 0);
+        timeout(&*rt, Duration::from_secs(5), conn.closed()).await.unwrap();
+        assert!(conn.is_closed());
+        let err = conn.invoke(echo(1), LONG).await.unwrap_err();
+        assert!(matches!(err, RemotingError::ConnectionClosed { .. }));
+
+        // A bare peer drops the socket while requests wait.
+        let mut listener = rt.bind(any_port()).await.unwrap();
+        let peer_addr = listener.local_addr().unwrap().to_string();
+        let waiting = futures::future::join_all((0..5).map(|_| client.invoke(&peer_addr, echo(0), LONG)));
+        let kill = async {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = BytesMut::new();
+            for _ in 0..5 {
+                let req = read_frame(&mut stream, &mut buf).await;
+                assert_eq!(req.code, ECHO);
+            }
+            drop(stream);
+        };
+        let (results, ()) = futures::future::join(waiting, kill).await;
+        for result in results {
+            assert!(matches!(result, Err(RemotingError::ConnectionClosed { .. })), "{result:?}");
+        }
+        client.shutdown();
+    }
+
+    pub async fn reconnects_after_server_restart(rt: Arc<dyn Runtime>) {
+        let config = TransportConfig {
+            reconnect_backoff_initial: Duration::from_millis(400),
+            reconnect_backoff_max: Duration::from_millis(800),
+            ..TransportConfig::default()
+        };
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let socket_addr = server.local_addr();
+        let addr = socket_addr.to_string();
+        let client = RemotingClient::new(rt.clone(), config);
+        client.invoke(&addr, echo(1), LONG).await.unwrap();
+        let first = client.connection(&addr).await.unwrap();
+        server.shutdown().await;
+        timeout(&*rt, Duration::from_secs(5), first.closed()).await.unwrap();
+
+        // Nobody listens: the dial fails, and the next call fails fast without redialling.
+        let err = client.invoke(&addr, echo(2), LONG).await.unwrap_err();
+        assert!(matches!(err, RemotingError::Connect { .. }), "{err}");
+        let started = Instant::now();
+        let err = client.invoke(&addr, echo(2), LONG).await.unwrap_err();
+        assert!(matches!(err, RemotingError::Connect { .. }), "{err}");
+        assert!(err.to_string().contains("next dial in"), "{err}");
+        assert!(started.elapsed() < Duration::from_millis(100));
+
+        // The server comes back on the same port.
+        let handler = Arc::new(TestHandler::default());
+        let mut restarted = None;
+        for _ in 0..50 {
+            match RemotingServer::start(rt.clone(), socket_addr, TransportConfig::default(), handler.clone()).await {
+                Ok(server) => {
+                    restarted = Some(server);
+                    break;
+                }
+                Err(_) => rt.sleep(Duration::from_millis(50)).await,
+            }
+        }
+        let server = restarted.expect("port reusable after shutdown");
+        let mut answer = None;
+        for _ in 0..200 {
+            match client.invoke(&addr, echo(3), LONG).await {
+                Ok(resp) => {
+                    answer = Some(resp);
+                    break;
+                }
+                Err(RemotingError::Connect { .. }) => rt.sleep(Duration::from_millis(20)).await,
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(answer.expect("reconnected").body, Bytes::from("body-3"));
+        let second = client.connection(&addr).await.unwrap();
+        assert_ne!(first.id(), second.id());
+        assert_eq!(handler.handled.load(Ordering::Relaxed), 1);
+
+        // `close(addr)` drops the pooled connection; the next call dials afresh.
+        client.close(&addr);
+        timeout(&*rt, Duration::from_secs(5), second.closed()).await.unwrap();
+        client.invoke(&addr, echo(4), LONG).await.unwrap();
+        assert_ne!(client.connection(&addr).await.unwrap().id(), second.id());
+
+        client.shutdown();
+        server.shutdown().await;
+    }
+
+    pub async fn bad_frames_close_only_that_connection(rt: Arc<dyn Runtime>) {
+        let config = TransportConfig { max_frame_size: 64 * 1024, ..TransportConfig::default() };
+        let (server, _) = start_server(&rt, config.clone()).await;
+        let socket_addr = server.local_addr();
+        let addr = socket_addr.to_string();
+        let client = RemotingClient::new(rt.clone(), config);
+        client.invoke(&addr, echo(1), LONG).await.unwrap();
+
+        let garbage: [&[u8]; 4] = [
+            // Unknown serialize type 9.
+            &[0, 0, 0, 8, 9, 0, 0, 4, 1, 2, 3, 4],
+            // Header length larger than the frame.
+            &[0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4],
+            // A JSON header that is not JSON.
+            &[0, 0, 0, 9, 0, 0, 0, 5, b'{', b'{', b'{', b'{', b'{'],
+            // A frame far above the 64 KiB limit.
+            &[0x7f, 0xff, 0xff, 0xff],
+        ];
+        for bytes in garbage {
+            let mut raw = raw_connect(&rt, socket_addr).await;
+            raw.write_all(bytes).await.unwrap();
+            raw.flush().await.unwrap();
+            assert!(closed_by_peer(&rt, &mut raw).await, "server kept a connection that sent {bytes:?}");
+            // The well-behaved client is unaffected.
+            let resp = client.invoke(&addr, echo(2), LONG).await.unwrap();
+            assert_eq!(resp.body, Bytes::from("body-2"));
+        }
+        eventually(&rt, "bad connections dropped", || server.connection_count() == 1).await;
+
+        // An oversized outbound command fails by itself, without killing the connection.
+        let conn = client.connection(&addr).await.unwrap();
+        let big = RemotingCommand::request(ECHO).with_body(vec![0u8; 128 * 1024]);
+        let err = conn.invoke(big, LONG).await.unwrap_err();
+        assert!(matches!(err, RemotingError::FrameTooLarge { .. }), "{err}");
+        assert_eq!(conn.pending_count(), 0);
+        conn.invoke(echo(3), LONG).await.unwrap();
+        assert!(!conn.is_closed());
+
+        client.shutdown();
+        server.shutdown().await;
+    }
+
+    pub async fn oneway_requests_get_no_response(rt: Arc<dyn Runtime>) {
+        let (server, handler) = start_server(&rt, TransportConfig::default()).await;
+        let socket_addr = server.local_addr();
+
+        let mut raw = raw_connect(&rt, socket_addr).await;
+        let mut out = BytesMut::new();
+        let mut oneway = RemotingCommand::request(COUNT).with_opaque(7);
+        oneway.mark_oneway();
+        encode_frame(&oneway, &mut out).unwrap();
+        encode_frame(&echo(5).with_opaque(8), &mut out).unwrap();
+        raw.write_all(&out).await.unwrap();
+        raw.flush().await.unwrap();
+
+        let mut buf = BytesMut::new();
+        let resp = read_frame(&mut raw, &mut buf).await;
+        assert_eq!(resp.opaque, 8, "the first frame back answers the normal request");
+        assert!(resp.is_response());
+        assert_eq!(resp.body, Bytes::from("body-5"));
+        assert_eq!(handler.counted.load(Ordering::SeqCst), 1, "the oneway request was handled");
+        // Nothing else arrives.
+        let mut chunk = [0u8; 64];
+        let more = timeout(&*rt, Duration::from_millis(300), raw.read(&mut chunk)).await;
+        assert!(more.is_err(), "unexpected bytes after the response: {more:?}");
+        assert!(buf.is_empty());
+
+        // Through the client API.
+        let addr = socket_addr.to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        client.invoke_oneway(&addr, RemotingCommand::request(COUNT), LONG).await.unwrap();
+        eventually(&rt, "oneway delivered", || handler.counted.load(Ordering::SeqCst) == 2).await;
+        assert_eq!(client.connection(&addr).await.unwrap().pending_count(), 0);
+
+        client.shutdown();
+        server.shutdown().await;
+    }
+
+    pub async fn server_shutdown_frees_port_and_refuses(rt: Arc<dyn Runtime>) {
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let socket_addr = server.local_addr();
+        let mut raw = raw_connect(&rt, socket_addr).await;
+        eventually(&rt, "connection registered", || server.connection_count() == 1).await;
+        let id = server.connections()[0].id();
+        assert!(server.connection(id).is_some());
+        server.shutdown().await;
+        assert_eq!(server.connection_count(), 0);
+        assert!(closed_by_peer(&rt, &mut raw).await);
+        assert!(rt.connect(socket_addr).await.is_err(), "nobody listens after shutdown");
+        server.shutdown().await; // idempotent
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtimes
+// ---------------------------------------------------------------------------------------------
+
+const SCENARIO_DEADLINE: Duration = Duration::from_secs(60);
+
+async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
+    timeout(&*rt, SCENARIO_DEADLINE, fut).await.expect("scenario hung");
+}
+
+#[cfg(feature = "runtime-tokio")]
+fn run_tokio<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(tokio.handle().clone()));
+    tokio.block_on(guarded(rt.clone(), scenario(rt)));
+}
+
+#[cfg(feature = "runtime-smol")]
+fn run_smol<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+    smol::block_on(guarded(rt.clone(), scenario(rt)));
+}
+
+#[cfg(feature = "runtime-async-std")]
+fn run_async_std<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+    async_std::task::block_on(guarded(rt.clone(), scenario(rt)));
+}
+
+macro_rules! for_each_runtime {
+    ($($name:ident),* $(,)?) => {
+        #[cfg(feature = "runtime-tokio")]
+        mod tokio_rt {
+            $( #[test] fn $name() { super::run_tokio(super::scenarios::$name) } )*
+        }
+        #[cfg(feature = "runtime-smol")]
+        mod smol_rt {
+            $( #[test] fn $name() { super::run_smol(super::scenarios::$name) } )*
+        }
+        #[cfg(feature = "runtime-async-std")]
+        mod async_std_rt {
+            $( #[test] fn $name() { super::run_async_std(super::scenarios::$name) } )*
+        }
+    };
+}
+
+for_each_runtime!(
+    concurrent_requests_on_one_connection,
+    dials_once_under_concurrency,
+    timeout_leaves_no_pending_entry,
+    peer_initiated_requests_reach_client_handler,
+    killed_peer_fails_every_pending_request,
+    reconnects_after_server_restart,
+    bad_frames_close_only_that_connection,
+    oneway_requests_get_no_response,
+    server_shutdown_frees_port_and_refuses,
+);
