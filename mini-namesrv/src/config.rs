@@ -101,7 +101,10 @@ impl Default for NamesrvConfig {
 impl NamesrvConfig {
     /// A default configuration listening on `addr` (use port 0 for an OS-chosen port).
     pub fn with_listen_addr(addr: SocketAddr) -> Self {
-        NamesrvConfig { listen_addr: addr, ..Default::default() }
+        NamesrvConfig {
+            listen_addr: addr,
+            ..Default::default()
+        }
     }
 
     /// The default broker expiry as a [`Duration`].
@@ -126,7 +129,9 @@ impl NamesrvConfig {
             return Err(Error::Config("brokerExpiryMillis must be > 0".into()));
         }
         if self.scan_not_active_broker_interval == 0 {
-            return Err(Error::Config("scanNotActiveBrokerInterval must be > 0".into()));
+            return Err(Error::Config(
+                "scanNotActiveBrokerInterval must be > 0".into(),
+            ));
         }
         if self.max_frame_size < 1024 {
             return Err(Error::Config("maxFrameSize must be at least 1024".into()));
@@ -137,12 +142,18 @@ impl NamesrvConfig {
     /// Loads a configuration file on top of the defaults: JSON when the content starts with
     /// `{`, Java-style properties (`key=value` lines, `#`/`!` comments) otherwise.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::File { op: "read", path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::File {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        })?;
         let mut cfg = NamesrvConfig::default();
         if text.trim_start().starts_with('{') {
-            let obj: Map<String, Value> = serde_json::from_str(&text)
-                .map_err(|e| Error::Parse { path: path.to_owned(), reason: e.to_string() })?;
+            let obj: Map<String, Value> =
+                serde_json::from_str(&text).map_err(|e| Error::Parse {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
             let props = obj
                 .into_iter()
                 .map(|(k, v)| {
@@ -177,7 +188,10 @@ impl NamesrvConfig {
         enforce_black_list: bool,
     ) -> Result<()> {
         if enforce_black_list {
-            if let Some((k, _)) = props.iter().find(|(k, _)| CONFIG_BLACK_LIST.contains(&k.as_str())) {
+            if let Some((k, _)) = props
+                .iter()
+                .find(|(k, _)| CONFIG_BLACK_LIST.contains(&k.as_str()))
+            {
                 return Err(Error::Config(format!("{k} is in the black list")));
             }
         }
@@ -207,7 +221,11 @@ impl NamesrvConfig {
                 (Value::Bool(_), _) => match raw.to_ascii_lowercase().as_str() {
                     "true" => Value::Bool(true),
                     "false" => Value::Bool(false),
-                    _ => return Err(Error::Config(format!("{key}: expected true/false, got {raw:?}"))),
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "{key}: expected true/false, got {raw:?}"
+                        )))
+                    }
                 },
                 (Value::Number(_), _) => raw
                     .parse::<u64>()
@@ -290,7 +308,8 @@ mod tests {
     #[test]
     fn listen_port_and_bad_values() {
         let mut cfg = NamesrvConfig::default();
-        cfg.apply_properties_str("listenPort=9999\nrocketmqHome=/x\n").unwrap();
+        cfg.apply_properties_str("listenPort=9999\nrocketmqHome=/x\n")
+            .unwrap();
         assert_eq!(cfg.listen_addr.port(), 9999);
         let before = cfg.clone();
         assert!(cfg.apply_properties_str("orderMessageEnable=yes").is_err());
@@ -327,10 +346,16 @@ mod tests {
         std::fs::write(&props, "listenPort=19876\nkvConfigPath=/var/kv.json\n").unwrap();
         let cfg = NamesrvConfig::from_file(&props).unwrap();
         assert_eq!(cfg.listen_addr.port(), 19876);
-        assert_eq!(cfg.kv_config_path.as_deref(), Some(Path::new("/var/kv.json")));
+        assert_eq!(
+            cfg.kv_config_path.as_deref(),
+            Some(Path::new("/var/kv.json"))
+        );
 
         std::fs::write(&json, "{not json").unwrap();
-        assert!(matches!(NamesrvConfig::from_file(&json), Err(Error::Parse { .. })));
+        assert!(matches!(
+            NamesrvConfig::from_file(&json),
+            Err(Error::Parse { .. })
+        ));
         assert!(matches!(
             NamesrvConfig::from_file(&dir.path().join("missing")),
             Err(Error::File { .. })

@@ -53,7 +53,11 @@ pub struct KvConfigManager {
 impl KvConfigManager {
     /// A store that is never persisted.
     pub fn in_memory() -> Self {
-        KvConfigManager { table: RwLock::default(), path: None, persist_lock: Mutex::new(()) }
+        KvConfigManager {
+            table: RwLock::default(),
+            path: None,
+            persist_lock: Mutex::new(()),
+        }
     }
 
     /// A store persisted at `path`, loaded from it if it exists. A file that exists but cannot
@@ -63,14 +67,22 @@ impl KvConfigManager {
         match std::fs::read_to_string(path) {
             Ok(text) if text.trim().is_empty() => {}
             Ok(text) => {
-                let file: FileFormat = serde_json::from_str(&text)
-                    .map_err(|e| Error::Parse { path: path.to_owned(), reason: e.to_string() })?;
+                let file: FileFormat = serde_json::from_str(&text).map_err(|e| Error::Parse {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
                 for (ns, kv) in file.config_table {
                     table.insert(ns, kv.into_iter().collect());
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(Error::File { op: "read", path: path.to_owned(), source }),
+            Err(source) => {
+                return Err(Error::File {
+                    op: "read",
+                    path: path.to_owned(),
+                    source,
+                })
+            }
         }
         Ok(KvConfigManager {
             table: RwLock::new(table),
@@ -123,17 +135,26 @@ impl KvConfigManager {
     /// Writes the current content to the file (no-op for an in-memory store). Blocking: call it
     /// off the async executor.
     pub fn persist(&self) -> Result<()> {
-        let Some(path) = &self.path else { return Ok(()) };
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         let _guard = self.persist_lock.lock().unwrap_or_else(|e| e.into_inner());
         let snapshot = FileFormat {
             config_table: self
                 .read()
                 .iter()
-                .map(|(ns, kv)| (ns.clone(), kv.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+                .map(|(ns, kv)| {
+                    (
+                        ns.clone(),
+                        kv.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    )
+                })
                 .collect(),
         };
-        let json = serde_json::to_vec_pretty(&snapshot)
-            .map_err(|e| Error::Parse { path: path.clone(), reason: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(&snapshot).map_err(|e| Error::Parse {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         write_atomically(path, &json)
     }
 }
@@ -144,9 +165,15 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir)
-        .map_err(|source| Error::File { op: "create directory", path: dir.clone(), source })?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    std::fs::create_dir_all(&dir).map_err(|source| Error::File {
+        op: "create directory",
+        path: dir.clone(),
+        source,
+    })?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -155,11 +182,19 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     })();
     if let Err(source) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::File { op: "write", path: tmp, source });
+        return Err(Error::File {
+            op: "write",
+            path: tmp,
+            source,
+        });
     }
     std::fs::rename(&tmp, path).map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        Error::File { op: "rename", path: path.to_owned(), source }
+        Error::File {
+            op: "rename",
+            path: path.to_owned(),
+            source,
+        }
     })
 }
 
@@ -196,7 +231,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.json");
         std::fs::write(&path, "{broken").unwrap();
-        assert!(matches!(KvConfigManager::load(&path), Err(Error::Parse { .. })));
+        assert!(matches!(
+            KvConfigManager::load(&path),
+            Err(Error::Parse { .. })
+        ));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{broken");
     }
 
@@ -204,7 +242,11 @@ mod tests {
     fn java_file_with_extra_members_loads() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.json");
-        std::fs::write(&path, r#"{"configTable":{"ns":{"a":"1"}},"dataVersion":{"counter":1}}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"configTable":{"ns":{"a":"1"}},"dataVersion":{"counter":1}}"#,
+        )
+        .unwrap();
         let kv = KvConfigManager::load(&path).unwrap();
         assert_eq!(kv.get("ns", "a").as_deref(), Some("1"));
     }

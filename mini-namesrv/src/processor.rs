@@ -26,15 +26,16 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use rocketmq_remoting::protocol::body::{
-    BrokerData, DataVersion, JsonBody, KVTable, QueueData, RegisterBrokerBody, TopicConfigSerializeWrapper,
-    TopicList, TopicRouteData,
+    BrokerData, DataVersion, JsonBody, KVTable, QueueData, RegisterBrokerBody,
+    TopicConfigSerializeWrapper, TopicList, TopicRouteData,
 };
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::header::{
-    BrokerHeartbeatRequestHeader, CommandHeader, DeleteKVConfigRequestHeader, DeleteTopicFromNamesrvRequestHeader,
-    GetKVConfigRequestHeader, GetKVConfigResponseHeader, GetKVListByNamespaceRequestHeader, GetRouteInfoRequestHeader,
-    PutKVConfigRequestHeader, QueryDataVersionRequestHeader, QueryDataVersionResponseHeader,
-    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
+    BrokerHeartbeatRequestHeader, CommandHeader, DeleteKVConfigRequestHeader,
+    DeleteTopicFromNamesrvRequestHeader, GetKVConfigRequestHeader, GetKVConfigResponseHeader,
+    GetKVListByNamespaceRequestHeader, GetRouteInfoRequestHeader, PutKVConfigRequestHeader,
+    QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
+    RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
 };
 use rocketmq_remoting::protocol::{LanguageCode, RemotingCommand};
 use rocketmq_remoting::rt::{self, Runtime};
@@ -60,7 +61,8 @@ pub const STANDARD_JSON_MIN_VERSION: i32 = 401;
 pub const REGISTER_BODY_MIN_VERSION: i32 = 37;
 
 /// Java's FAQ suffix on user-facing error remarks.
-pub const FAQ_SUFFIX: &str = "\nSee https://rocketmq.apache.org/docs/bestPractice/06FAQ for further details.";
+pub const FAQ_SUFFIX: &str =
+    "\nSee https://rocketmq.apache.org/docs/bestPractice/06FAQ for further details.";
 
 /// Ext field asking for zone-filtered routes (Java `MixAll.ZONE_MODE`).
 const ZONE_MODE: &str = "__ZONE_MODE";
@@ -115,12 +117,18 @@ impl From<RemotingError> for Failure {
             RemotingError::MissingField { field } => format!("the custom field <{field}> is null"),
             other => other.to_string(),
         };
-        Failure { code: ResponseCode::SYSTEM_ERROR, remark }
+        Failure {
+            code: ResponseCode::SYSTEM_ERROR,
+            remark,
+        }
     }
 }
 
 fn system_error(remark: impl Into<String>) -> Failure {
-    Failure { code: ResponseCode::SYSTEM_ERROR, remark: remark.into() }
+    Failure {
+        code: ResponseCode::SYSTEM_ERROR,
+        remark: remark.into(),
+    }
 }
 
 type Outcome = Result<RemotingCommand, Failure>;
@@ -135,7 +143,9 @@ fn header<H: CommandHeader>(req: &RemotingCommand) -> Result<H, Failure> {
 
 /// A required string ext field (for the few headers this crate defines itself).
 fn required<'a>(req: &'a RemotingCommand, field: &'static str) -> Result<&'a str, Failure> {
-    req.ext_fields.get(field).ok_or_else(|| Failure::from(RemotingError::MissingField { field }))
+    req.ext_fields
+        .get(field)
+        .ok_or_else(|| Failure::from(RemotingError::MissingField { field }))
 }
 
 /// GET_BROKER_MEMBER_GROUP (901) response body (Java `GetBrokerMemberGroupResponseBody`).
@@ -167,7 +177,12 @@ impl NamesrvProcessor {
     /// A processor with the given configuration and KV store.
     pub fn new(config: NamesrvConfig, kv: KvConfigManager, rt: Arc<dyn Runtime>) -> Self {
         let routes = RouteInfoManager::new(route_options(&config));
-        NamesrvProcessor { config: RwLock::new(config), routes: RwLock::new(routes), kv: Arc::new(kv), rt }
+        NamesrvProcessor {
+            config: RwLock::new(config),
+            routes: RwLock::new(routes),
+            kv: Arc::new(kv),
+            rt,
+        }
     }
 
     fn cfg(&self) -> RwLockReadGuard<'_, NamesrvConfig> {
@@ -242,8 +257,9 @@ impl NamesrvProcessor {
             RequestCode::GET_HAS_UNIT_SUB_TOPIC_LIST => {
                 self.topic_list_by_flag(|f| f & TOPIC_SYS_FLAG_UNIT_SUB != 0)
             }
-            RequestCode::GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST => self
-                .topic_list_by_flag(|f| f & TOPIC_SYS_FLAG_UNIT == 0 && f & TOPIC_SYS_FLAG_UNIT_SUB != 0),
+            RequestCode::GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST => self.topic_list_by_flag(|f| {
+                f & TOPIC_SYS_FLAG_UNIT == 0 && f & TOPIC_SYS_FLAG_UNIT_SUB != 0
+            }),
             RequestCode::WIPE_WRITE_PERM_OF_BROKER => self.change_write_perm(&req, false),
             RequestCode::ADD_WRITE_PERM_OF_BROKER => self.change_write_perm(&req, true),
             RequestCode::DELETE_TOPIC_IN_NAMESRV => self.delete_topic(&req),
@@ -273,20 +289,35 @@ impl NamesrvProcessor {
         let Some(mut route) = self.routes().pickup_topic_route(&h.topic) else {
             return Ok(RemotingCommand::response(
                 ResponseCode::TOPIC_NOT_EXIST,
-                Some(format!("No topic route info in name server for the topic: {}{FAQ_SUFFIX}", h.topic)),
+                Some(format!(
+                    "No topic route info in name server for the topic: {}{FAQ_SUFFIX}",
+                    h.topic
+                )),
             ));
         };
         if self.cfg().order_message_enable {
             route.order_topic_conf = self.kv.get(NAMESPACE_ORDER_TOPIC_CONFIG, &h.topic);
         }
-        let zone_mode = req.ext_fields.get(ZONE_MODE).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let zone_mode = req
+            .ext_fields
+            .get(ZONE_MODE)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if zone_mode {
-            if let Some(zone) = req.ext_fields.get(ZONE_NAME).filter(|z| !z.trim().is_empty()) {
+            if let Some(zone) = req
+                .ext_fields
+                .get(ZONE_NAME)
+                .filter(|z| !z.trim().is_empty())
+            {
                 filter_by_zone(&mut route, zone);
             }
         }
-        let standard = req.version >= STANDARD_JSON_MIN_VERSION || h.accept_standard_json_only == Some(true);
-        let body = if standard { route.to_json() } else { route.to_json_legacy() };
+        let standard =
+            req.version >= STANDARD_JSON_MIN_VERSION || h.accept_standard_json_only == Some(true);
+        let body = if standard {
+            route.to_json()
+        } else {
+            route.to_json_legacy()
+        };
         Ok(success().with_body(body))
     }
 
@@ -305,14 +336,20 @@ impl NamesrvProcessor {
                 (TopicConfigSerializeWrapper::default(), Some(Vec::new()))
             } else {
                 let body = RegisterBrokerBody::decode(&req.body, h.compressed, max_inflated)
-                    .map_err(|e| system_error(format!("Failed to decode RegisterBrokerBody: {e}")))?;
-                (body.topic_config_serialize_wrapper, Some(body.filter_server_list))
+                    .map_err(|e| {
+                        system_error(format!("Failed to decode RegisterBrokerBody: {e}"))
+                    })?;
+                (
+                    body.topic_config_serialize_wrapper,
+                    Some(body.filter_server_list),
+                )
             }
         } else if req.body.is_empty() {
             (TopicConfigSerializeWrapper::default(), None)
         } else {
-            let w = TopicConfigSerializeWrapper::from_json(&req.body)
-                .map_err(|e| system_error(format!("Failed to decode TopicConfigSerializeWrapper: {e}")))?;
+            let w = TopicConfigSerializeWrapper::from_json(&req.body).map_err(|e| {
+                system_error(format!("Failed to decode TopicConfigSerializeWrapper: {e}"))
+            })?;
             (w, None)
         };
         let topics = wrapper
@@ -361,7 +398,12 @@ impl NamesrvProcessor {
 
     fn unregister_broker(&self, req: &RemotingCommand) -> Outcome {
         let h: UnRegisterBrokerRequestHeader = header(req)?;
-        self.routes_mut().unregister_broker(&h.cluster_name, &h.broker_addr, &h.broker_name, h.broker_id);
+        self.routes_mut().unregister_broker(
+            &h.cluster_name,
+            &h.broker_addr,
+            &h.broker_name,
+            h.broker_id,
+        );
         Ok(success())
     }
 
@@ -370,7 +412,10 @@ impl NamesrvProcessor {
         let version = if req.body.is_empty() {
             None
         } else {
-            Some(DataVersion::from_json(&req.body).map_err(|e| system_error(format!("bad DataVersion body: {e}")))?)
+            Some(
+                DataVersion::from_json(&req.body)
+                    .map_err(|e| system_error(format!("bad DataVersion body: {e}")))?,
+            )
         };
         let now = self.rt.now();
         let mut routes = self.routes_mut();
@@ -391,7 +436,8 @@ impl NamesrvProcessor {
     fn broker_heartbeat(&self, req: &RemotingCommand) -> Outcome {
         let h: BrokerHeartbeatRequestHeader = header(req)?;
         let now = self.rt.now();
-        self.routes_mut().touch(&h.cluster_name, &h.broker_addr, now);
+        self.routes_mut()
+            .touch(&h.cluster_name, &h.broker_addr, now);
         Ok(success())
     }
 
@@ -400,7 +446,11 @@ impl NamesrvProcessor {
         let cluster = req.ext_fields.get("clusterName").map(str::to_owned);
         let broker_addrs = self.routes().broker_member_group(broker_name);
         let body = GetBrokerMemberGroupResponseBody {
-            broker_member_group: BrokerMemberGroup { cluster, broker_name: broker_name.to_owned(), broker_addrs },
+            broker_member_group: BrokerMemberGroup {
+                cluster,
+                broker_name: broker_name.to_owned(),
+                broker_addrs,
+            },
         };
         Ok(success().with_body(json_bytes(&body)))
     }
@@ -409,7 +459,11 @@ impl NamesrvProcessor {
         let info = self.routes().cluster_info();
         // Java always sends fastjson's unquoted keys here; clients that asked for standard JSON
         // routes (version >= 401) get standard JSON, which every Java/Go/C++ reader accepts.
-        let body = if req.version >= STANDARD_JSON_MIN_VERSION { info.to_json() } else { info.to_json_legacy() };
+        let body = if req.version >= STANDARD_JSON_MIN_VERSION {
+            info.to_json()
+        } else {
+            info.to_json_legacy()
+        };
         success().with_body(body)
     }
 
@@ -417,7 +471,11 @@ impl NamesrvProcessor {
         if self.kv.path().is_none() {
             return Ok(());
         }
-        let kv_path = self.kv.path().map(|p| p.display().to_string()).unwrap_or_default();
+        let kv_path = self
+            .kv
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         // `persist` writes the store's content as of when it takes the file lock, so concurrent
         // updates can never leave an older snapshot on disk.
         let kv = Arc::clone(&self.kv);
@@ -439,10 +497,15 @@ impl NamesrvProcessor {
     fn get_kv_config(&self, req: &RemotingCommand) -> Outcome {
         let h: GetKVConfigRequestHeader = header(req)?;
         match self.kv.get(&h.namespace, &h.key) {
-            Some(value) => Ok(success().with_header(&GetKVConfigResponseHeader { value: Some(value) })),
+            Some(value) => {
+                Ok(success().with_header(&GetKVConfigResponseHeader { value: Some(value) }))
+            }
             None => Ok(RemotingCommand::response(
                 ResponseCode::QUERY_NOT_FOUND,
-                Some(format!("No config item, Namespace: {} Key: {}", h.namespace, h.key)),
+                Some(format!(
+                    "No config item, Namespace: {} Key: {}",
+                    h.namespace, h.key
+                )),
             )),
         }
     }
@@ -472,7 +535,13 @@ impl NamesrvProcessor {
             return Err(system_error("disable"));
         }
         let topics = self.routes().all_topics();
-        Ok(success().with_body(TopicList { topic_list: topics.into_iter().collect(), broker_addr: None }.to_json()))
+        Ok(success().with_body(
+            TopicList {
+                topic_list: topics.into_iter().collect(),
+                broker_addr: None,
+            }
+            .to_json(),
+        ))
     }
 
     fn get_topics_by_cluster(&self, req: &RemotingCommand) -> Outcome {
@@ -481,12 +550,24 @@ impl NamesrvProcessor {
         }
         let cluster = required(req, "cluster")?;
         let topics = self.routes().topics_by_cluster(cluster);
-        Ok(success().with_body(TopicList { topic_list: topics.into_iter().collect(), broker_addr: None }.to_json()))
+        Ok(success().with_body(
+            TopicList {
+                topic_list: topics.into_iter().collect(),
+                broker_addr: None,
+            }
+            .to_json(),
+        ))
     }
 
     fn get_system_topic_list(&self) -> RemotingCommand {
         let (topics, broker_addr) = self.routes().system_topics();
-        success().with_body(TopicList { topic_list: topics.into_iter().collect(), broker_addr }.to_json())
+        success().with_body(
+            TopicList {
+                topic_list: topics.into_iter().collect(),
+                broker_addr,
+            }
+            .to_json(),
+        )
     }
 
     fn topic_list_by_flag(&self, pred: impl Fn(i32) -> bool) -> Outcome {
@@ -494,7 +575,13 @@ impl NamesrvProcessor {
             return Err(system_error("disable"));
         }
         let topics = self.routes().topics_with_sys_flag(pred);
-        Ok(success().with_body(TopicList { topic_list: topics.into_iter().collect(), broker_addr: None }.to_json()))
+        Ok(success().with_body(
+            TopicList {
+                topic_list: topics.into_iter().collect(),
+                broker_addr: None,
+            }
+            .to_json(),
+        ))
     }
 
     fn change_write_perm(&self, req: &RemotingCommand, add: bool) -> Outcome {
@@ -566,14 +653,20 @@ impl NamesrvProcessor {
 /// Java's `ZoneRouteRPCHook`: keep the broker groups of the asker's zone, plus groups without a
 /// master (so their messages can still be consumed from slaves).
 fn filter_by_zone(route: &mut TopicRouteData, zone: &str) {
-    let (keep, removed): (Vec<BrokerData>, Vec<BrokerData>) = std::mem::take(&mut route.broker_datas)
-        .into_iter()
-        .partition(|bd| {
-            !bd.broker_addrs.contains_key(&MASTER_ID)
-                || bd.zone_name.as_deref().is_some_and(|z| z.eq_ignore_ascii_case(zone))
-        });
+    let (keep, removed): (Vec<BrokerData>, Vec<BrokerData>) =
+        std::mem::take(&mut route.broker_datas)
+            .into_iter()
+            .partition(|bd| {
+                !bd.broker_addrs.contains_key(&MASTER_ID)
+                    || bd
+                        .zone_name
+                        .as_deref()
+                        .is_some_and(|z| z.eq_ignore_ascii_case(zone))
+            });
     route.broker_datas = keep;
-    route.queue_datas.retain(|q| !removed.iter().any(|b| b.broker_name == q.broker_name));
+    route
+        .queue_datas
+        .retain(|q| !removed.iter().any(|b| b.broker_name == q.broker_name));
     for bd in &removed {
         for addr in bd.broker_addrs.values() {
             route.filter_server_table.remove(addr);

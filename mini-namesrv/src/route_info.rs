@@ -172,7 +172,10 @@ fn key(cluster: &str, addr: &str) -> AddrKey {
 impl RouteInfoManager {
     /// An empty table.
     pub fn new(options: RouteOptions) -> Self {
-        RouteInfoManager { options, ..Default::default() }
+        RouteInfoManager {
+            options,
+            ..Default::default()
+        }
     }
 
     /// The current options.
@@ -204,7 +207,10 @@ impl RouteInfoManager {
         if let Some(bd) = self.broker_addr_table.get(&reg.broker_name) {
             if let Some(old_addr) = bd.broker_addrs.get(&reg.broker_id) {
                 if *old_addr != reg.broker_addr {
-                    if let Some(old) = self.broker_live_table.get(&key(&reg.cluster_name, old_addr)) {
+                    if let Some(old) = self
+                        .broker_live_table
+                        .get(&key(&reg.cluster_name, old_addr))
+                    {
                         if old.data_version.state_version > reg.data_version.state_version {
                             tracing::warn!(
                                 broker = %reg.broker_name, id = reg.broker_id,
@@ -237,24 +243,30 @@ impl RouteInfoManager {
             .insert(reg.broker_name.clone());
 
         let mut register_first = false;
-        let bd = self.broker_addr_table.entry(reg.broker_name.clone()).or_insert_with(|| {
-            register_first = true;
-            BrokerData {
-                cluster: reg.cluster_name.clone(),
-                broker_name: reg.broker_name.clone(),
-                broker_addrs: BTreeMap::new(),
-                zone_name: None,
-                enable_acting_master: false,
-            }
-        });
+        let bd = self
+            .broker_addr_table
+            .entry(reg.broker_name.clone())
+            .or_insert_with(|| {
+                register_first = true;
+                BrokerData {
+                    cluster: reg.cluster_name.clone(),
+                    broker_name: reg.broker_name.clone(),
+                    broker_addrs: BTreeMap::new(),
+                    zone_name: None,
+                    enable_acting_master: false,
+                }
+            });
         let old_version_broker = reg.enable_acting_master.is_none();
         bd.enable_acting_master = reg.enable_acting_master.unwrap_or(false);
         bd.zone_name.clone_from(&reg.zone_name);
 
         // A role switch (slave promoted to master) re-registers the same address under a new id;
         // one address appears under one id only.
-        bd.broker_addrs.retain(|id, addr| *addr != reg.broker_addr || *id == reg.broker_id);
-        let old_addr = bd.broker_addrs.insert(reg.broker_id, reg.broker_addr.clone());
+        bd.broker_addrs
+            .retain(|id, addr| *addr != reg.broker_addr || *id == reg.broker_id);
+        let old_addr = bd
+            .broker_addrs
+            .insert(reg.broker_id, reg.broker_addr.clone());
         register_first |= old_addr.as_deref().map_or(true, str::is_empty);
 
         let is_master = reg.broker_id == MASTER_ID;
@@ -265,7 +277,8 @@ impl RouteInfoManager {
 
         if is_master || is_prime_slave {
             if self.options.delete_topic_with_broker_registration {
-                let keep: BTreeSet<&str> = reg.topics.iter().map(|t| t.topic_name.as_str()).collect();
+                let keep: BTreeSet<&str> =
+                    reg.topics.iter().map(|t| t.topic_name.as_str()).collect();
                 self.topic_queue_table.retain(|topic, qds| {
                     if !keep.contains(topic.as_str()) && qds.remove(&reg.broker_name).is_some() {
                         tracing::info!(%topic, broker = %reg.broker_name, "topic removed by registration");
@@ -327,7 +340,10 @@ impl RouteInfoManager {
                 .get(&reg.broker_name)
                 .and_then(|bd| bd.broker_addrs.get(&MASTER_ID));
             if let Some(master_addr) = master {
-                if let Some(live) = self.broker_live_table.get(&key(&reg.cluster_name, master_addr)) {
+                if let Some(live) = self
+                    .broker_live_table
+                    .get(&key(&reg.cluster_name, master_addr))
+                {
                     result.master_addr = Some(master_addr.clone());
                     result.ha_server_addr = Some(live.ha_server_addr.clone());
                 }
@@ -344,7 +360,10 @@ impl RouteInfoManager {
             perm,
             topic_sys_flag: tc.topic_sys_flag,
         };
-        let qds = self.topic_queue_table.entry(tc.topic_name.clone()).or_default();
+        let qds = self
+            .topic_queue_table
+            .entry(tc.topic_name.clone())
+            .or_default();
         match qds.get(broker_name) {
             Some(existing) if *existing == qd => {}
             Some(existing) => {
@@ -372,7 +391,9 @@ impl RouteInfoManager {
 
     /// The data version recorded for a live broker.
     pub fn query_data_version(&self, cluster: &str, addr: &str) -> Option<DataVersion> {
-        self.broker_live_table.get(&key(cluster, addr)).map(|l| l.data_version.clone())
+        self.broker_live_table
+            .get(&key(cluster, addr))
+            .map(|l| l.data_version.clone())
     }
 
     /// Refreshes a live broker's last-update time (QUERY_DATA_VERSION, BROKER_HEARTBEAT).
@@ -505,9 +526,14 @@ impl RouteInfoManager {
     /// read-only acting-master group is presented as id 0.
     pub fn pickup_topic_route(&self, topic: &str) -> Option<TopicRouteData> {
         let qds = self.topic_queue_table.get(topic)?;
-        let mut route = TopicRouteData { queue_datas: qds.values().cloned().collect(), ..Default::default() };
+        let mut route = TopicRouteData {
+            queue_datas: qds.values().cloned().collect(),
+            ..Default::default()
+        };
         for broker_name in qds.keys() {
-            let Some(bd) = self.broker_addr_table.get(broker_name) else { continue };
+            let Some(bd) = self.broker_addr_table.get(broker_name) else {
+                continue;
+            };
             if !self.filter_server_table.is_empty() {
                 for addr in bd.broker_addrs.values() {
                     if let Some(list) = self.filter_server_table.get(&key(&bd.cluster, addr)) {
@@ -520,7 +546,8 @@ impl RouteInfoManager {
         if route.broker_datas.is_empty() {
             return None;
         }
-        if self.options.support_acting_master && !topic.starts_with(SYNC_BROKER_MEMBER_GROUP_PREFIX) {
+        if self.options.support_acting_master && !topic.starts_with(SYNC_BROKER_MEMBER_GROUP_PREFIX)
+        {
             for bd in &mut route.broker_datas {
                 if bd.broker_addrs.is_empty()
                     || bd.broker_addrs.contains_key(&MASTER_ID)
@@ -553,7 +580,10 @@ impl RouteInfoManager {
 
     /// The members of one broker group (GET_BROKER_MEMBER_GROUP); empty when unknown.
     pub fn broker_member_group(&self, broker_name: &str) -> BTreeMap<i64, String> {
-        self.broker_addr_table.get(broker_name).map(|bd| bd.broker_addrs.clone()).unwrap_or_default()
+        self.broker_addr_table
+            .get(broker_name)
+            .map(|bd| bd.broker_addrs.clone())
+            .unwrap_or_default()
     }
 
     /// Every topic with queue data, sorted.
@@ -565,7 +595,9 @@ impl RouteInfoManager {
 
     /// Topics hosted by any broker group of `cluster`, sorted; empty for an unknown cluster.
     pub fn topics_by_cluster(&self, cluster: &str) -> Vec<String> {
-        let Some(names) = self.cluster_addr_table.get(cluster) else { return Vec::new() };
+        let Some(names) = self.cluster_addr_table.get(cluster) else {
+            return Vec::new();
+        };
         let mut v: Vec<String> = self
             .topic_queue_table
             .iter()
@@ -584,7 +616,10 @@ impl RouteInfoManager {
             set.insert(cluster.clone());
             set.extend(names.iter().cloned());
         }
-        let addr = self.broker_addr_table.values().find_map(|bd| bd.broker_addrs.values().next().cloned());
+        let addr = self
+            .broker_addr_table
+            .values()
+            .find_map(|bd| bd.broker_addrs.values().next().cloned());
         (set.into_iter().collect(), addr)
     }
 
@@ -631,7 +666,9 @@ impl RouteInfoManager {
                 self.topic_queue_table.remove(topic);
             }
             Some(cluster) => {
-                let Some(names) = self.cluster_addr_table.get(cluster) else { return };
+                let Some(names) = self.cluster_addr_table.get(cluster) else {
+                    return;
+                };
                 if let Some(qds) = self.topic_queue_table.get_mut(topic) {
                     for n in names {
                         qds.remove(n);
@@ -650,7 +687,10 @@ impl RouteInfoManager {
         if queue_datas.is_empty() {
             return false;
         }
-        if let Some(bad) = queue_datas.iter().find(|q| !self.broker_addr_table.contains_key(&q.broker_name)) {
+        if let Some(bad) = queue_datas
+            .iter()
+            .find(|q| !self.broker_addr_table.contains_key(&q.broker_name))
+        {
             tracing::warn!(%topic, broker = %bad.broker_name, "register topic names an unknown broker");
             return false;
         }
@@ -682,7 +722,11 @@ mod tests {
             broker_name: name.into(),
             broker_id: id,
             ha_server_addr: format!("{addr}-ha"),
-            data_version: DataVersion { timestamp: 1, counter: 1, state_version: 0 },
+            data_version: DataVersion {
+                timestamp: 1,
+                counter: 1,
+                state_version: 0,
+            },
             topics,
             conn: Some(id as u64 + 100),
             ..Default::default()
@@ -697,17 +741,27 @@ mod tests {
     fn register_route_and_slave() {
         let mut rim = RouteInfoManager::new(RouteOptions::default());
         let now = Instant::now();
-        let r = rim.register_broker(reg("a", 0, "m:1", two_topics()), now).unwrap();
+        let r = rim
+            .register_broker(reg("a", 0, "m:1", two_topics()), now)
+            .unwrap();
         assert_eq!(r, RegisterResult::default());
-        let r = rim.register_broker(reg("a", 1, "s:1", two_topics()), now).unwrap();
+        let r = rim
+            .register_broker(reg("a", 1, "s:1", two_topics()), now)
+            .unwrap();
         assert_eq!(r.master_addr.as_deref(), Some("m:1"));
         assert_eq!(r.ha_server_addr.as_deref(), Some("m:1-ha"));
         let route = rim.pickup_topic_route("T").unwrap();
         assert_eq!(route.queue_datas.len(), 1);
         assert_eq!(route.queue_datas[0].read_queue_nums, 4);
         let addrs: Vec<_> = route.broker_datas[0].broker_addrs.iter().collect();
-        assert_eq!(addrs, vec![(&0, &"m:1".to_string()), (&1, &"s:1".to_string())]);
-        assert_eq!(rim.all_topics(), vec!["T".to_string(), "TBW102".to_string()]);
+        assert_eq!(
+            addrs,
+            vec![(&0, &"m:1".to_string()), (&1, &"s:1".to_string())]
+        );
+        assert_eq!(
+            rim.all_topics(),
+            vec!["T".to_string(), "TBW102".to_string()]
+        );
         assert_eq!(rim.topics_by_cluster("C").len(), 2);
         assert!(rim.topics_by_cluster("X").is_empty());
     }
@@ -715,21 +769,37 @@ mod tests {
     #[test]
     fn slaves_do_not_create_topics() {
         let mut rim = RouteInfoManager::new(RouteOptions::default());
-        rim.register_broker(reg("a", 1, "s:1", two_topics()), Instant::now()).unwrap();
+        rim.register_broker(reg("a", 1, "s:1", two_topics()), Instant::now())
+            .unwrap();
         assert!(rim.pickup_topic_route("T").is_none());
-        assert_eq!(rim.cluster_info().broker_addr_table["a"].broker_addrs.len(), 1);
+        assert_eq!(
+            rim.cluster_info().broker_addr_table["a"].broker_addrs.len(),
+            1
+        );
     }
 
     #[test]
     fn master_gone_leaves_slave_route() {
         let mut rim = RouteInfoManager::new(RouteOptions::default());
         let now = Instant::now();
-        rim.register_broker(reg("a", 0, "m:1", two_topics()), now).unwrap();
-        rim.register_broker(reg("a", 1, "s:1", two_topics()), now).unwrap();
+        rim.register_broker(reg("a", 0, "m:1", two_topics()), now)
+            .unwrap();
+        rim.register_broker(reg("a", 1, "s:1", two_topics()), now)
+            .unwrap();
         assert!(rim.unregister_broker("C", "m:1", "a", 0));
         let route = rim.pickup_topic_route("T").unwrap();
-        assert_eq!(route.broker_datas[0].broker_addrs.keys().copied().collect::<Vec<_>>(), vec![1]);
-        assert_eq!(route.queue_datas[0].perm, 6, "old-version groups keep their perm");
+        assert_eq!(
+            route.broker_datas[0]
+                .broker_addrs
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(
+            route.queue_datas[0].perm, 6,
+            "old-version groups keep their perm"
+        );
         assert!(rim.unregister_broker("C", "s:1", "a", 1));
         assert!(rim.pickup_topic_route("T").is_none());
         assert!(rim.all_topics().is_empty());
@@ -742,30 +812,52 @@ mod tests {
         let mut rim = RouteInfoManager::new(RouteOptions::default());
         let err = rim.register_broker(reg("a", 0, "m:1", vec![tc("T", 4, 6)]), Instant::now());
         assert_eq!(err, Err(RegisterRejected::NotRegisteredYet));
-        assert!(rim.cluster_info().broker_addr_table.is_empty(), "nothing half-registered");
-        rim.register_broker(reg("a", 0, "m:1", two_topics()), Instant::now()).unwrap();
+        assert!(
+            rim.cluster_info().broker_addr_table.is_empty(),
+            "nothing half-registered"
+        );
+        rim.register_broker(reg("a", 0, "m:1", two_topics()), Instant::now())
+            .unwrap();
         // Incremental registration of one new topic with a new version is fine now.
         let mut inc = reg("a", 0, "m:1", vec![tc("New", 2, 6)]);
         inc.data_version.counter = 2;
         rim.register_broker(inc, Instant::now()).unwrap();
         assert!(rim.pickup_topic_route("New").is_some());
-        assert!(rim.pickup_topic_route("T").is_some(), "registration is additive");
+        assert!(
+            rim.pickup_topic_route("T").is_some(),
+            "registration is additive"
+        );
     }
 
     #[test]
     fn unchanged_version_does_not_rewrite_topics() {
         let mut rim = RouteInfoManager::new(RouteOptions::default());
         let now = Instant::now();
-        rim.register_broker(reg("a", 0, "m:1", two_topics()), now).unwrap();
-        let dv = DataVersion { timestamp: 1, counter: 1, state_version: 0 };
+        rim.register_broker(reg("a", 0, "m:1", two_topics()), now)
+            .unwrap();
+        let dv = DataVersion {
+            timestamp: 1,
+            counter: 1,
+            state_version: 0,
+        };
         assert!(!rim.is_broker_topic_config_changed("C", "m:1", &dv));
         // Same version but different queue counts: ignored, as in Java.
-        rim.register_broker(reg("a", 0, "m:1", vec![tc("T", 16, 6), tc("TBW102", 8, 7)]), now).unwrap();
-        assert_eq!(rim.pickup_topic_route("T").unwrap().queue_datas[0].read_queue_nums, 4);
+        rim.register_broker(
+            reg("a", 0, "m:1", vec![tc("T", 16, 6), tc("TBW102", 8, 7)]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            rim.pickup_topic_route("T").unwrap().queue_datas[0].read_queue_nums,
+            4
+        );
         let mut changed = reg("a", 0, "m:1", vec![tc("T", 16, 6), tc("TBW102", 8, 7)]);
         changed.data_version.counter = 2;
         rim.register_broker(changed, now).unwrap();
-        assert_eq!(rim.pickup_topic_route("T").unwrap().queue_datas[0].read_queue_nums, 16);
+        assert_eq!(
+            rim.pickup_topic_route("T").unwrap().queue_datas[0].read_queue_nums,
+            16
+        );
         assert!(rim.is_broker_topic_config_changed("C", "m:1", &dv));
         assert!(rim.is_broker_topic_config_changed("C", "unknown:1", &dv));
     }
@@ -777,20 +869,29 @@ mod tests {
             ..Default::default()
         });
         let t0 = Instant::now();
-        rim.register_broker(reg("a", 0, "m:1", two_topics()), t0).unwrap();
+        rim.register_broker(reg("a", 0, "m:1", two_topics()), t0)
+            .unwrap();
         let mut b = reg("b", 0, "n:1", two_topics());
         b.heartbeat_timeout = Some(Duration::from_secs(30));
         rim.register_broker(b, t0).unwrap();
-        assert!(rim.scan_not_active_brokers(t0 + Duration::from_secs(10)).is_empty());
+        assert!(rim
+            .scan_not_active_brokers(t0 + Duration::from_secs(10))
+            .is_empty());
         assert!(rim.touch("C", "m:1", t0 + Duration::from_secs(5)));
         assert!(!rim.touch("C", "zz:1", t0));
-        assert!(rim.scan_not_active_brokers(t0 + Duration::from_secs(15)).is_empty());
+        assert!(rim
+            .scan_not_active_brokers(t0 + Duration::from_secs(15))
+            .is_empty());
         let gone = rim.scan_not_active_brokers(t0 + Duration::from_secs(16));
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].broker_name.as_deref(), Some("a"));
         assert_eq!(gone[0].conn, Some(100));
         assert_eq!(rim.pickup_topic_route("T").unwrap().broker_datas.len(), 1);
-        assert_eq!(rim.scan_not_active_brokers(t0 + Duration::from_secs(31)).len(), 1);
+        assert_eq!(
+            rim.scan_not_active_brokers(t0 + Duration::from_secs(31))
+                .len(),
+            1
+        );
         assert!(rim.pickup_topic_route("T").is_none());
         assert_eq!(rim.live_broker_count(), 0);
     }
@@ -799,8 +900,10 @@ mod tests {
     fn connection_close_removes_only_that_connection() {
         let mut rim = RouteInfoManager::new(RouteOptions::default());
         let now = Instant::now();
-        rim.register_broker(reg("a", 0, "m:1", two_topics()), now).unwrap();
-        rim.register_broker(reg("a", 1, "s:1", two_topics()), now).unwrap();
+        rim.register_broker(reg("a", 0, "m:1", two_topics()), now)
+            .unwrap();
+        rim.register_broker(reg("a", 1, "s:1", two_topics()), now)
+            .unwrap();
         assert!(rim.on_connection_closed(999).is_empty());
         let gone = rim.on_connection_closed(100);
         assert_eq!(gone.len(), 1);
@@ -818,8 +921,10 @@ mod tests {
     fn role_switch_keeps_one_id_per_address() {
         let mut rim = RouteInfoManager::new(RouteOptions::default());
         let now = Instant::now();
-        rim.register_broker(reg("a", 1, "x:1", two_topics()), now).unwrap();
-        rim.register_broker(reg("a", 0, "x:1", two_topics()), now).unwrap();
+        rim.register_broker(reg("a", 1, "x:1", two_topics()), now)
+            .unwrap();
+        rim.register_broker(reg("a", 0, "x:1", two_topics()), now)
+            .unwrap();
         let members = rim.broker_member_group("a");
         assert_eq!(members.len(), 1);
         assert_eq!(members[&0], "x:1");
@@ -835,7 +940,10 @@ mod tests {
         rim.register_broker(newer, now).unwrap();
         let mut stale = reg("a", 0, "m:2", two_topics());
         stale.data_version.state_version = 1;
-        assert_eq!(rim.register_broker(stale, now), Ok(RegisterResult::default()));
+        assert_eq!(
+            rim.register_broker(stale, now),
+            Ok(RegisterResult::default())
+        );
         assert_eq!(rim.broker_member_group("a")[&0], "m:1");
         assert_eq!(rim.live_broker_count(), 1);
     }
@@ -855,8 +963,15 @@ mod tests {
         rim.register_broker(s, now).unwrap();
         rim.unregister_broker("C", "m:1", "a", 0);
         let route = rim.pickup_topic_route("T").unwrap();
-        assert_eq!(route.queue_datas[0].perm & PERM_WRITE, 0, "write wiped without master");
-        assert_eq!(route.broker_datas[0].broker_addrs[&0], "s:1", "slave acts as master");
+        assert_eq!(
+            route.queue_datas[0].perm & PERM_WRITE,
+            0,
+            "write wiped without master"
+        );
+        assert_eq!(
+            route.broker_datas[0].broker_addrs[&0], "s:1",
+            "slave acts as master"
+        );
         let sync = format!("{SYNC_BROKER_MEMBER_GROUP_PREFIX}a");
         let mut s2 = reg("a", 1, "s:1", vec![tc(&sync, 1, 1), tc("T", 4, 6)]);
         s2.enable_acting_master = Some(true);
@@ -871,16 +986,35 @@ mod tests {
         let mut rim = RouteInfoManager::new(RouteOptions::default());
         let now = Instant::now();
         let mut topics = two_topics();
-        topics.push(TopicConfig { topic_sys_flag: TOPIC_SYS_FLAG_UNIT, ..tc("U", 1, 6) });
-        topics.push(TopicConfig { topic_sys_flag: TOPIC_SYS_FLAG_UNIT_SUB, ..tc("US", 1, 6) });
-        rim.register_broker(reg("a", 0, "m:1", topics), now).unwrap();
+        topics.push(TopicConfig {
+            topic_sys_flag: TOPIC_SYS_FLAG_UNIT,
+            ..tc("U", 1, 6)
+        });
+        topics.push(TopicConfig {
+            topic_sys_flag: TOPIC_SYS_FLAG_UNIT_SUB,
+            ..tc("US", 1, 6)
+        });
+        rim.register_broker(reg("a", 0, "m:1", topics), now)
+            .unwrap();
         assert_eq!(rim.wipe_write_perm("a"), 4);
-        assert_eq!(rim.pickup_topic_route("TBW102").unwrap().queue_datas[0].perm, 5);
+        assert_eq!(
+            rim.pickup_topic_route("TBW102").unwrap().queue_datas[0].perm,
+            5
+        );
         assert_eq!(rim.add_write_perm("a"), 4);
-        assert_eq!(rim.pickup_topic_route("TBW102").unwrap().queue_datas[0].perm, 6);
+        assert_eq!(
+            rim.pickup_topic_route("TBW102").unwrap().queue_datas[0].perm,
+            6
+        );
         assert_eq!(rim.wipe_write_perm("zz"), 0);
-        assert_eq!(rim.topics_with_sys_flag(|f| f & TOPIC_SYS_FLAG_UNIT != 0), vec!["U".to_string()]);
-        assert_eq!(rim.topics_with_sys_flag(|f| f & TOPIC_SYS_FLAG_UNIT_SUB != 0), vec!["US".to_string()]);
+        assert_eq!(
+            rim.topics_with_sys_flag(|f| f & TOPIC_SYS_FLAG_UNIT != 0),
+            vec!["U".to_string()]
+        );
+        assert_eq!(
+            rim.topics_with_sys_flag(|f| f & TOPIC_SYS_FLAG_UNIT_SUB != 0),
+            vec!["US".to_string()]
+        );
         let (sys, addr) = rim.system_topics();
         assert_eq!(sys, vec!["C".to_string(), "a".to_string()]);
         assert_eq!(addr.as_deref(), Some("m:1"));
@@ -892,10 +1026,19 @@ mod tests {
         rim.delete_topic("US", None);
         assert!(rim.pickup_topic_route("US").is_none());
 
-        let qd = QueueData { broker_name: "a".into(), read_queue_nums: 2, write_queue_nums: 2, perm: 6, topic_sys_flag: 0 };
+        let qd = QueueData {
+            broker_name: "a".into(),
+            read_queue_nums: 2,
+            write_queue_nums: 2,
+            perm: 6,
+            topic_sys_flag: 0,
+        };
         assert!(rim.register_topic("R", vec![qd.clone()]));
         assert!(rim.pickup_topic_route("R").is_some());
-        let bad = QueueData { broker_name: "nope".into(), ..qd };
+        let bad = QueueData {
+            broker_name: "nope".into(),
+            ..qd
+        };
         assert!(!rim.register_topic("R2", vec![bad]));
         assert!(rim.pickup_topic_route("R2").is_none());
     }
@@ -907,15 +1050,27 @@ mod tests {
             ..Default::default()
         });
         let now = Instant::now();
-        let mut r = reg("a", 0, "m:1", vec![tc("T", 4, 6), tc("Old", 1, 6), tc("TBW102", 8, 7)]);
+        let mut r = reg(
+            "a",
+            0,
+            "m:1",
+            vec![tc("T", 4, 6), tc("Old", 1, 6), tc("TBW102", 8, 7)],
+        );
         r.filter_servers = Some(vec!["f:1".into()]);
         rim.register_broker(r, now).unwrap();
-        assert_eq!(rim.pickup_topic_route("T").unwrap().filter_server_table["m:1"], vec!["f:1".to_string()]);
+        assert_eq!(
+            rim.pickup_topic_route("T").unwrap().filter_server_table["m:1"],
+            vec!["f:1".to_string()]
+        );
         let mut r = reg("a", 0, "m:1", two_topics());
         r.data_version.counter = 2;
         r.filter_servers = Some(vec![]);
         rim.register_broker(r, now).unwrap();
         assert!(rim.pickup_topic_route("Old").is_none());
-        assert!(rim.pickup_topic_route("T").unwrap().filter_server_table.is_empty());
+        assert!(rim
+            .pickup_topic_route("T")
+            .unwrap()
+            .filter_server_table
+            .is_empty());
     }
 }

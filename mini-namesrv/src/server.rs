@@ -55,14 +55,27 @@ impl NameServer {
         };
         let listen = config.listen_addr;
         let processor = Arc::new(NamesrvProcessor::new(config, kv, Arc::clone(&rt)));
-        let server = RemotingServer::start(Arc::clone(&rt), listen, transport, Arc::clone(&processor))
-            .await
-            .map_err(|source| Error::Bind { addr: listen, source })?;
+        let server =
+            RemotingServer::start(Arc::clone(&rt), listen, transport, Arc::clone(&processor))
+                .await
+                .map_err(|source| Error::Bind {
+                    addr: listen,
+                    source,
+                })?;
         let server = Arc::new(server);
         let tasks = TaskGroup::new(Arc::clone(&rt));
-        tasks.spawn(scan_loop(Arc::clone(&rt), Arc::clone(&processor), Arc::clone(&server), tasks.clone()));
+        tasks.spawn(scan_loop(
+            Arc::clone(&rt),
+            Arc::clone(&processor),
+            Arc::clone(&server),
+            tasks.clone(),
+        ));
         tracing::info!(addr = %server.local_addr(), "name server started");
-        Ok(NameServerHandle { server, processor, tasks })
+        Ok(NameServerHandle {
+            server,
+            processor,
+            tasks,
+        })
     }
 
     /// [`NameServer::start`] with the default runtime of the enabled features (tokio when called

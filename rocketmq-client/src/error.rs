@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Result alias of the client.
-pub type Result<T, E = Error> = std::result::Result<T, Error>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where in a request's life an error happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -243,9 +243,9 @@ fn bad_preamble_is_rejected_before_the_frame_is_complete() {
 fn custom_max_frame_size_is_inclusive_of_the_prefix() {
     let cmd = RemotingCommand::request(34).with_opaque(1);
     let frame = encode(&cmd);
-    let exact = FrameDecoder::new(frame.len());
+    let mut exact = FrameDecoder::new(frame.len());
     let mut src = frame.clone();
-    assert_eq!(exact.clone().decode(&mut src).unwrap(), Some(cmd));
+    assert_eq!(exact.decode(&mut src).unwrap(), Some(cmd));
     let mut src = frame.clone();
     assert!(matches!(
         FrameDecoder::new(frame.len() - 1).decode(&mut src),

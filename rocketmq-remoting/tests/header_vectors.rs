@@ -50,7 +50,10 @@ fn decode_typed(cmd: &RemotingCommand) -> Result<String, RemotingError> {
         RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE => {
             let h: PullMessageRequestHeader = cmd.decode_header()?;
             assert!(h.max_msg_nums > 0);
-            format!("pull {} q{} off{} sys{}", h.topic, h.queue_id, h.queue_offset, h.sys_flag)
+            format!(
+                "pull {} q{} off{} sys{}",
+                h.topic, h.queue_id, h.queue_offset, h.sys_flag
+            )
         }
         RequestCode::QUERY_CONSUMER_OFFSET => {
             let h: QueryConsumerOffsetRequestHeader = cmd.decode_header()?;
@@ -58,7 +61,10 @@ fn decode_typed(cmd: &RemotingCommand) -> Result<String, RemotingError> {
         }
         RequestCode::UPDATE_CONSUMER_OFFSET => {
             let h: UpdateConsumerOffsetRequestHeader = cmd.decode_header()?;
-            format!("update-offset {} q{} {}", h.topic, h.queue_id, h.commit_offset)
+            format!(
+                "update-offset {} q{} {}",
+                h.topic, h.queue_id, h.commit_offset
+            )
         }
         RequestCode::GET_ROUTEINFO_BY_TOPIC => {
             let h: GetRouteInfoRequestHeader = cmd.decode_header()?;
@@ -83,11 +89,19 @@ fn decode_typed(cmd: &RemotingCommand) -> Result<String, RemotingError> {
 #[test]
 fn every_c2s_vector_decodes_into_its_typed_header() {
     let names = c2s_vectors();
-    assert!(names.len() >= 25, "expected the captured vectors, found {}", names.len());
+    assert!(
+        names.len() >= 25,
+        "expected the captured vectors, found {}",
+        names.len()
+    );
     for name in names {
         let cmd = load(&name);
         assert!(!cmd.is_response(), "{name}");
-        assert!(RequestCode::name(cmd.code).is_some(), "{name}: unnamed code {}", cmd.code);
+        assert!(
+            RequestCode::name(cmd.code).is_some(),
+            "{name}: unnamed code {}",
+            cmd.code
+        );
         let desc = decode_typed(&cmd).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!desc.is_empty());
     }
@@ -119,22 +133,28 @@ fn alions_send_v2_reads_json_numbers_and_booleans() {
 
 #[test]
 fn pull_variants() {
-    let cpp: PullMessageRequestHeader = load("cpp-c2s-11-pull-push-consumer.hex").decode_header().unwrap();
+    let cpp: PullMessageRequestHeader = load("cpp-c2s-11-pull-push-consumer.hex")
+        .decode_header()
+        .unwrap();
     assert_eq!((cpp.sys_flag, cpp.max_msg_nums), (6, 32));
     assert_eq!(cpp.subscription.as_deref(), Some("*"));
     assert_eq!(cpp.expression_type, None);
-    let rust: PullMessageRequestHeader = load("rust-c2s-11-pull-push-consumer.hex").decode_header().unwrap();
+    let rust: PullMessageRequestHeader = load("rust-c2s-11-pull-push-consumer.hex")
+        .decode_header()
+        .unwrap();
     assert_eq!(rust.sys_flag, 2);
     assert_eq!(rust.subscription.as_deref(), Some(""));
     assert_eq!(rust.max_msg_bytes, Some(262_144));
-    let lite: PullMessageRequestHeader = load("rust-c2s-361-lite-pull.hex").decode_header().unwrap();
+    let lite: PullMessageRequestHeader =
+        load("rust-c2s-361-lite-pull.hex").decode_header().unwrap();
     assert_eq!((lite.sys_flag, lite.suspend_timeout_millis), (22, 20_000));
 }
 
 #[test]
 fn cpp_unregister_sends_empty_other_group() {
-    let h: UnregisterClientRequestHeader =
-        load("cpp-c2s-35-unregister-producer.hex").decode_header().unwrap();
+    let h: UnregisterClientRequestHeader = load("cpp-c2s-35-unregister-producer.hex")
+        .decode_header()
+        .unwrap();
     assert_eq!(h.consumer_group.as_deref(), Some(""));
     assert!(h.producer_group.as_deref().is_some_and(|g| !g.is_empty()));
 }
@@ -148,11 +168,15 @@ fn s2c_response_headers_decode() {
     assert_eq!(pull.code, ResponseCode::PULL_NOT_FOUND);
     let p: PullMessageResponseHeader = pull.decode_header().unwrap();
     assert!(p.max_offset >= p.min_offset);
-    let q: QueryConsumerOffsetResponseHeader = load("cpp-s2c-14-query-offset-ok.hex").decode_header().unwrap();
+    let q: QueryConsumerOffsetResponseHeader = load("cpp-s2c-14-query-offset-ok.hex")
+        .decode_header()
+        .unwrap();
     assert_eq!(q.offset, 0);
     let hb: HeartbeatResponseHeader = load("cpp-s2c-34-heartbeat-ok.hex").decode_header().unwrap();
     assert_eq!(hb.is_support_heart_beat_v2, Some(true));
     let n: NotifyConsumerIdsChangedRequestHeader =
-        load("cpp-s2c-40-notify-consumer-ids-changed.hex").decode_header().unwrap();
+        load("cpp-s2c-40-notify-consumer-ids-changed.hex")
+            .decode_header()
+            .unwrap();
     assert!(!n.consumer_group.is_empty());
 }

@@ -69,8 +69,13 @@ fn check(file: &str, hex_text: &str, exp: &Expected) {
         assert_eq!(m.flag, 0);
         assert_eq!(m.sys_flag, stored_flag & !1, "{file} #{i}");
         assert_eq!(m.body.len(), plain_len, "{file} #{i}");
-        assert!(m.body.starts_with(format!("{}|{}|", exp.run, idx[i]).as_bytes()));
-        assert_eq!(m.born_host, format!("127.0.0.1:{}", exp.born_port).parse().unwrap());
+        assert!(m
+            .body
+            .starts_with(format!("{}|{}|", exp.run, idx[i]).as_bytes()));
+        assert_eq!(
+            m.born_host,
+            format!("127.0.0.1:{}", exp.born_port).parse().unwrap()
+        );
         assert_eq!(m.store_host, "127.0.0.1:10911".parse().unwrap());
         assert_eq!(m.reconsume_times, 0);
         assert_eq!(m.prepared_transaction_offset, 0);
@@ -97,10 +102,8 @@ fn check(file: &str, hex_text: &str, exp: &Expected) {
         assert_eq!(m.property(property::TRACE_SWITCH), Some("true"));
         assert_eq!(m.property(property::WAIT).is_some(), exp.wait, "{file}");
         assert_eq!(m.properties.len(), if exp.wait { 11 } else { 10 }, "{file}");
-        let offset_id = rocketmq_remoting::protocol::message::offset_msg_id(
-            m.store_host,
-            m.commit_log_offset,
-        );
+        let offset_id =
+            rocketmq_remoting::protocol::message::offset_msg_id(m.store_host, m.commit_log_offset);
         assert_eq!(m.msg_id, offset_id);
     }
     check_offsets(&msgs);
@@ -186,7 +189,9 @@ fn rust_lite_pull_found() {
 
 #[test]
 fn every_truncation_of_a_captured_body_fails_cleanly() {
-    let body = frame_body(include_str!("message_vectors/rust-s2c-361-lite-pull-found.hex"));
+    let body = frame_body(include_str!(
+        "message_vectors/rust-s2c-361-lite-pull-found.hex"
+    ));
     let first = decode_messages(body.slice(..632)).unwrap();
     assert_eq!(first.len(), 1);
     for cut in (1..body.len()).step_by(7) {

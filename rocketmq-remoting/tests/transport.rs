@@ -1,4 +1,5 @@
 //! Transport tests: one body per scenario, run under every enabled runtime.
+#![cfg(any(feature = "runtime-tokio", feature = "runtime-smol", feature = "runtime-async-std"))]
 
 use std::future::Future;
 use std::net::SocketAddr;

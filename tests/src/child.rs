@@ -27,13 +27,18 @@ pub struct ChildGuard {
 impl ChildGuard {
     /// Guards an already spawned child; `name` appears in errors and logs.
     pub fn new(name: impl Into<String>, child: Child) -> Self {
-        ChildGuard { name: name.into(), child: Some(child) }
+        ChildGuard {
+            name: name.into(),
+            child: Some(child),
+        }
     }
 
     /// Spawns `cmd` and guards the child.
     pub fn spawn(name: impl Into<String>, cmd: &mut Command) -> Result<Self, ItError> {
         let name = name.into();
-        let child = cmd.spawn().map_err(|e| ItError::io(format!("spawning {name} ({cmd:?})"), e))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| ItError::io(format!("spawning {name} ({cmd:?})"), e))?;
         Ok(ChildGuard::new(name, child))
     }
 
@@ -48,12 +53,16 @@ impl ChildGuard {
     }
 
     fn child(&self) -> &Child {
-        self.child.as_ref().expect("ChildGuard holds its child until dropped or released")
+        self.child
+            .as_ref()
+            .expect("ChildGuard holds its child until dropped or released")
     }
 
     /// The child itself, e.g. to take its stdio handles.
     pub fn child_mut(&mut self) -> &mut Child {
-        self.child.as_mut().expect("ChildGuard holds its child until dropped or released")
+        self.child
+            .as_mut()
+            .expect("ChildGuard holds its child until dropped or released")
     }
 
     /// The exit status if the child has exited, without blocking.
@@ -93,7 +102,9 @@ impl ChildGuard {
 
     /// Gives up ownership without killing the child.
     pub fn release(mut self) -> Child {
-        self.child.take().expect("ChildGuard holds its child until dropped or released")
+        self.child
+            .take()
+            .expect("ChildGuard holds its child until dropped or released")
     }
 }
 
@@ -128,13 +139,19 @@ mod tests {
     #[test]
     fn wait_timeout_reports_exit_and_running() {
         let mut quick = ChildGuard::spawn("true", &mut Command::new("true")).unwrap();
-        let status = quick.wait_timeout(Duration::from_secs(10)).unwrap().expect("exits");
+        let status = quick
+            .wait_timeout(Duration::from_secs(10))
+            .unwrap()
+            .expect("exits");
         assert!(status.success());
         // Killing an exited child is not an error.
         assert!(quick.kill().unwrap().success());
 
         let mut slow = ChildGuard::spawn("sleep", Command::new("sleep").arg("60")).unwrap();
-        assert!(slow.wait_timeout(Duration::from_millis(30)).unwrap().is_none());
+        assert!(slow
+            .wait_timeout(Duration::from_millis(30))
+            .unwrap()
+            .is_none());
         assert!(!slow.kill().unwrap().success());
     }
 

@@ -57,6 +57,9 @@ pub enum ItError {
 
 impl ItError {
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        ItError::Io { what: what.into(), source }
+        ItError::Io {
+            what: what.into(),
+            source,
+        }
     }
 }

@@ -95,7 +95,10 @@ fn next_interval(cur: Duration) -> Duration {
 /// }));
 /// assert_eq!(v.unwrap(), 3);
 /// ```
-pub async fn eventually_some<T>(timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> Result<T, ItError> {
+pub async fn eventually_some<T>(
+    timeout: Duration,
+    mut cond: impl FnMut() -> Option<T>,
+) -> Result<T, ItError> {
     let deadline = Instant::now() + timeout;
     let mut interval = FIRST_INTERVAL;
     loop {
@@ -104,7 +107,10 @@ pub async fn eventually_some<T>(timeout: Duration, mut cond: impl FnMut() -> Opt
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(ItError::Timeout { timeout, what: "condition".into() });
+            return Err(ItError::Timeout {
+                timeout,
+                what: "condition".into(),
+            });
         }
         sleep(interval.min(deadline - now)).await;
         interval = next_interval(interval);
@@ -142,7 +148,10 @@ where
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(ItError::Timeout { timeout, what: "async condition".into() });
+            return Err(ItError::Timeout {
+                timeout,
+                what: "async condition".into(),
+            });
         }
         sleep(interval.min(deadline - now)).await;
         interval = next_interval(interval);
@@ -156,7 +165,10 @@ where
 /// let t0 = Instant::now();
 /// assert!(rocketmq_it::eventually_blocking(Duration::from_secs(1), || t0.elapsed() > Duration::from_millis(10)).is_ok());
 /// ```
-pub fn eventually_blocking(timeout: Duration, mut cond: impl FnMut() -> bool) -> Result<(), ItError> {
+pub fn eventually_blocking(
+    timeout: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> Result<(), ItError> {
     let deadline = Instant::now() + timeout;
     let mut interval = FIRST_INTERVAL;
     loop {
@@ -165,7 +177,10 @@ pub fn eventually_blocking(timeout: Duration, mut cond: impl FnMut() -> bool) ->
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(ItError::Timeout { timeout, what: "condition".into() });
+            return Err(ItError::Timeout {
+                timeout,
+                what: "condition".into(),
+            });
         }
         std::thread::sleep(interval.min(deadline - now));
         interval = next_interval(interval);
@@ -203,7 +218,10 @@ mod tests {
         let r = futures::executor::block_on(eventually(Duration::from_millis(150), || false));
         let took = t0.elapsed();
         assert!(matches!(r, Err(ItError::Timeout { .. })), "{r:?}");
-        assert!(took >= Duration::from_millis(150) && took < Duration::from_secs(2), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(150) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
     }
 
     #[test]
@@ -216,12 +234,18 @@ mod tests {
         assert!(r.is_ok());
         assert!(eventually_blocking(Duration::from_millis(50), || false).is_err());
         let m = AtomicUsize::new(0);
-        assert!(eventually_blocking(Duration::from_secs(2), || m.fetch_add(1, Ordering::SeqCst) == 3).is_ok());
+        assert!(
+            eventually_blocking(Duration::from_secs(2), || m.fetch_add(1, Ordering::SeqCst)
+                == 3)
+            .is_ok()
+        );
     }
 
     #[test]
     fn eventually_some_yields_value_under_tokio_current_thread() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let mut n = 0u32;
         let v = rt.block_on(eventually_some(Duration::from_secs(2), || {
             n += 1;

@@ -103,7 +103,10 @@ impl CommitLog {
                 .map_err(|e| StoreError::io("stat commit-log segment", &path, e))?
                 .len();
             if len == 0 {
-                return Err(StoreError::Corrupt(format!("empty segment {}", path.display())));
+                return Err(StoreError::Corrupt(format!(
+                    "empty segment {}",
+                    path.display()
+                )));
             }
             if let Some(e) = expect {
                 if e != start {
@@ -114,13 +117,29 @@ impl CommitLog {
                 }
             }
             expect = Some(start + len as i64);
-            segments.push(Arc::new(Segment {
-                start,
-                len,
-                file,
-                path,
-            }));
+            segments.push((start, len, file, path));
         }
+        // A last segment cut short (e.g. by hand or by a filesystem losing its size update)
+        // gets its preallocated size back; recovery then finds its valid end.
+        if let Some(last) = segments.last_mut() {
+            if last.1 < segment_size {
+                last.2
+                    .set_len(segment_size)
+                    .map_err(|e| StoreError::io("extend commit-log segment", &last.3, e))?;
+                last.1 = segment_size;
+            }
+        }
+        let segments = segments
+            .into_iter()
+            .map(|(start, len, file, path)| {
+                Arc::new(Segment {
+                    start,
+                    len,
+                    file,
+                    path,
+                })
+            })
+            .collect::<Vec<_>>();
         Ok(CommitLog {
             dir,
             segment_size,

@@ -256,7 +256,9 @@ impl ConsumeQueue {
         f.file
             .read_exact_at(&mut buf, (q - f.start) as u64 * CQ_UNIT as u64)
             .map_err(|e| StoreError::io("read consume queue", &f.path, e))?;
-        Ok(Some(buf.chunks_exact(CQ_UNIT).map(CqEntry::decode).collect()))
+        Ok(Some(
+            buf.chunks_exact(CQ_UNIT).map(CqEntry::decode).collect(),
+        ))
     }
 
     /// Logical start of the file after the one holding `q` (Java `rollNextFile`).
@@ -289,7 +291,9 @@ impl ConsumeQueue {
         let min = self.min_offset();
         while end > min {
             match self.entry(end - 1)? {
-                Some(e) if e.is_valid() && e.commit_log_offset + e.size as i64 <= commit_log_end => {
+                Some(e)
+                    if e.is_valid() && e.commit_log_offset + e.size as i64 <= commit_log_end =>
+                {
                     break
                 }
                 _ => end -= 1,
@@ -323,8 +327,10 @@ impl ConsumeQueue {
                     .map_err(|e| StoreError::io("truncate consume queue", &f.path, e))?;
             }
         }
-        self.flushed
-            .store(self.flushed.load(Ordering::Acquire).min(end), Ordering::Release);
+        self.flushed.store(
+            self.flushed.load(Ordering::Acquire).min(end),
+            Ordering::Release,
+        );
         Ok(())
     }
 

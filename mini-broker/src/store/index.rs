@@ -34,7 +34,11 @@ const ENTRY: u64 = 28;
 /// FNV-1a 64 of `topic#key`.
 pub(crate) fn key_hash(topic: &str, key: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in topic.bytes().chain(std::iter::once(b'#')).chain(key.bytes()) {
+    for b in topic
+        .bytes()
+        .chain(std::iter::once(b'#'))
+        .chain(key.bytes())
+    {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -257,7 +261,7 @@ impl Index {
             if st
                 .active
                 .as_ref()
-                .is_none_or(|a| a.header.count >= a.header.capacity)
+                .map_or(true, |a| a.header.count >= a.header.capacity)
             {
                 self.roll(&mut st, phy, ts)?;
             }
@@ -354,7 +358,14 @@ impl Index {
 
     /// Commit-log offsets of records indexed under `topic#key` with store time in
     /// `[begin_ts, end_ts]`, newest first, at most `max`. Candidates only: verify them.
-    pub fn lookup(&self, topic: &str, key: &str, max: usize, begin_ts: i64, end_ts: i64) -> Result<Vec<i64>> {
+    pub fn lookup(
+        &self,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin_ts: i64,
+        end_ts: i64,
+    ) -> Result<Vec<i64>> {
         let h = key_hash(topic, key);
         let mut out = Vec::new();
         // Snapshot what to walk so the writer is not blocked by the reads.
@@ -364,7 +375,11 @@ impl Index {
                 let slot = (h % a.header.slots as u64) as usize;
                 (a.file.clone(), a.header, a.slots[slot])
             });
-            (active.clone().map(|x| (x.0, x.1)), active.map(|x| x.2), st.done.clone())
+            (
+                active.clone().map(|x| (x.0, x.1)),
+                active.map(|x| x.2),
+                st.done.clone(),
+            )
         };
         if let (Some((f, hdr)), Some(head)) = (active, active_head) {
             walk_chain(&f, hdr, head, h, max, begin_ts, end_ts, &mut out)?;
@@ -378,7 +393,16 @@ impl Index {
             f.file
                 .read_exact_at(&mut b, f.slot_pos(slot))
                 .map_err(|e| StoreError::io("read index slot", &f.path, e))?;
-            walk_chain(f, f.header, u32::from_be_bytes(b), h, max, begin_ts, end_ts, &mut out)?;
+            walk_chain(
+                f,
+                f.header,
+                u32::from_be_bytes(b),
+                h,
+                max,
+                begin_ts,
+                end_ts,
+                &mut out,
+            )?;
         }
         Ok(out)
     }
@@ -400,7 +424,11 @@ impl Index {
     /// below where an index file begins).
     pub fn drop_files_from(&self, offset: i64) -> Result<()> {
         let mut st = self.lock();
-        if st.active.as_ref().is_some_and(|a| a.header.begin_phy >= offset) {
+        if st
+            .active
+            .as_ref()
+            .is_some_and(|a| a.header.begin_phy >= offset)
+        {
             let a = st.active.take().expect("checked");
             fs::remove_file(&a.file.path)
                 .map_err(|e| StoreError::io("delete index file", &a.file.path, e))?;

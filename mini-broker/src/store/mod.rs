@@ -85,8 +85,10 @@ use writer::{valid_topic, Request, Writer};
 /// Topic whose consume-queue tag code is the delivery time (delayed messages).
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 
-/// Called on the writer thread after messages become visible: `(topic, queue_id, max_offset)`.
-/// Must be quick and must not call back into the store's write path.
+/// Called on the writer thread after messages become visible: `(topic, queue_id, max_offset)`,
+/// before their senders are answered. Must be quick and must not wait for a put. A listener
+/// that holds a [`MessageStore`] clone keeps the store alive: call
+/// [`shutdown`](MessageStore::shutdown) explicitly then. Panics are caught and logged.
 pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64) + Send + Sync>;
 
 type QueueMap = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
@@ -104,6 +106,8 @@ pub(crate) struct Shared {
     dispatched: AtomicI64,
     delay_levels: Vec<i64>,
     cq_root: PathBuf,
+    /// Serialises logic flushes (flusher thread vs. explicit `flush()`).
+    logic_lock: Mutex<()>,
 }
 
 impl Shared {
@@ -183,7 +187,10 @@ impl Shared {
     /// Builds the consume-queue entry and index entries of one record.
     pub(crate) fn dispatch(&self, v: &RecordView<'_>) -> Result<()> {
         if !valid_topic(v.topic) {
-            tracing::warn!(offset = v.physical_offset, "record with invalid topic not dispatched");
+            tracing::warn!(
+                offset = v.physical_offset,
+                "record with invalid topic not dispatched"
+            );
             return Ok(());
         }
         if v.is_dispatched_to_queue() {
@@ -217,6 +224,7 @@ impl Shared {
 
     /// Flushes consume queues and the index, then records the checkpoint.
     fn logic_flush(&self) {
+        let _g = self.logic_lock.lock().unwrap_or_else(|p| p.into_inner());
         let physic = self.log.flushed_offset();
         let dispatched = self.dispatched.load(Ordering::Acquire);
         let mut ok = true;
@@ -319,6 +327,12 @@ impl Inner {
         for t in it {
             let _ = t.join();
         }
+        // Break a listener -> store reference cycle.
+        *self
+            .shared
+            .listener
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = None;
         if !crash {
             if let Err(e) = fs::remove_file(&self.abort_path) {
                 tracing::warn!(error = %e, "cannot remove abort file");
@@ -349,7 +363,8 @@ impl MessageStore {
     pub fn open(cfg: StoreConfig) -> Result<MessageStore> {
         cfg.validate()?;
         let root = cfg.root_dir.clone();
-        fs::create_dir_all(&root).map_err(|e| StoreError::io("create store directory", &root, e))?;
+        fs::create_dir_all(&root)
+            .map_err(|e| StoreError::io("create store directory", &root, e))?;
         let abort_path = root.join("abort");
         let clean = !abort_path.exists();
         let checkpoint = Checkpoint::load(&checkpoint_path(&root))?;
@@ -358,7 +373,12 @@ impl MessageStore {
             cfg.commit_log_segment_size,
             cfg.pre_touch,
         )?;
-        let index = Index::open(index_dir(&root), cfg.index_slots, cfg.index_entries_per_file, clean)?;
+        let index = Index::open(
+            index_dir(&root),
+            cfg.index_slots,
+            cfg.index_entries_per_file,
+            clean,
+        )?;
         let delay_levels = config::parse_delay_levels(&cfg.delay_levels)?;
         let shared = Arc::new(Shared {
             cq_root: root.join("consumequeue"),
@@ -371,6 +391,7 @@ impl MessageStore {
             dispatched: AtomicI64::new(0),
             delay_levels,
             cfg,
+            logic_lock: Mutex::new(()),
         });
         recovery::load_queues(&shared)?;
         let end = recovery::recover(&shared, checkpoint)?;
@@ -434,7 +455,10 @@ impl MessageStore {
     /// topic/queue) and store timestamp and computes the body CRC; `store_host` and
     /// `born_host` must be set by the caller. The future resolves once the message is visible
     /// to pulls (and, in sync-flush mode, fsynced or timed out).
-    pub fn put_message(&self, msg: MessageExt) -> impl Future<Output = Result<PutResult>> + Send + 'static {
+    pub fn put_message(
+        &self,
+        msg: MessageExt,
+    ) -> impl Future<Output = Result<PutResult>> + Send + 'static {
         self.put_messages(vec![msg]).map(|r| {
             r.and_then(|mut v| v.pop().ok_or(StoreError::NotAvailable("empty put result")))
         })
@@ -514,7 +538,8 @@ impl MessageStore {
         let mut scanned = 0usize;
         for e in &entries {
             let full = r.total_bytes > 0
-                && (r.messages.len() >= max_count || r.total_bytes + e.size.max(0) as usize > max_bytes);
+                && (r.messages.len() >= max_count
+                    || r.total_bytes + e.size.max(0) as usize > max_bytes);
             if full {
                 break;
             }
@@ -548,12 +573,18 @@ impl MessageStore {
 
     /// Next queue offset to be written (0 if the queue does not exist).
     pub fn max_offset(&self, topic: &str, queue_id: i32) -> i64 {
-        self.shared().queue(topic, queue_id).map(|q| q.max_offset()).unwrap_or(0)
+        self.shared()
+            .queue(topic, queue_id)
+            .map(|q| q.max_offset())
+            .unwrap_or(0)
     }
 
     /// First retained queue offset (0 if the queue does not exist).
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {
-        self.shared().queue(topic, queue_id).map(|q| q.min_offset()).unwrap_or(0)
+        self.shared()
+            .queue(topic, queue_id)
+            .map(|q| q.min_offset())
+            .unwrap_or(0)
     }
 
     /// First queue offset whose message was stored at or after `ts_ms` (binary search over
@@ -617,21 +648,34 @@ impl MessageStore {
     /// Raw records of `topic` whose `KEYS` contain `key` (or whose `UNIQ_KEY` is `key`),
     /// stored within `[begin_ts, end_ts]`, newest first, at most `max` (QUERY_MESSAGE).
     /// Blocking.
-    pub fn query_by_key(&self, topic: &str, key: &str, max: usize, begin_ts: i64, end_ts: i64) -> Result<Vec<Bytes>> {
+    pub fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin_ts: i64,
+        end_ts: i64,
+    ) -> Result<Vec<Bytes>> {
         let s = self.shared();
         let mut out = Vec::new();
         // Ask for extra candidates: hash collisions are filtered out below.
-        for off in s.index.lookup(topic, key, max.saturating_mul(2).max(16), begin_ts, end_ts)? {
+        for off in s
+            .index
+            .lookup(topic, key, max.saturating_mul(2).max(16), begin_ts, end_ts)?
+        {
             if out.len() >= max {
                 break;
             }
-            let Some(b) = self.read_record(off)? else { continue };
+            let Some(b) = self.read_record(off)? else {
+                continue;
+            };
             let Slot::Record(v) = inspect(&b, usize::MAX, s.cfg.max_message_size, false) else {
                 continue;
             };
             let matches = v.topic == topic
                 && (v.property("UNIQ_KEY") == Some(key)
-                    || v.property("KEYS").is_some_and(|k| k.split(' ').any(|t| t == key)));
+                    || v.property("KEYS")
+                        .is_some_and(|k| k.split(' ').any(|t| t == key)));
             if matches {
                 out.push(b.clone());
             }
@@ -643,7 +687,9 @@ impl MessageStore {
     pub fn query_by_uniq_id(&self, topic: &str, uniq_id: &str) -> Result<Option<Bytes>> {
         let s = self.shared();
         for off in s.index.lookup(topic, uniq_id, 64, i64::MIN, i64::MAX)? {
-            let Some(b) = self.read_record(off)? else { continue };
+            let Some(b) = self.read_record(off)? else {
+                continue;
+            };
             if let Slot::Record(v) = inspect(&b, usize::MAX, s.cfg.max_message_size, false) {
                 if v.topic == topic && v.property("UNIQ_KEY") == Some(uniq_id) {
                     return Ok(Some(b.clone()));

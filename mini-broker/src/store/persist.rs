@@ -3,12 +3,14 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{Result, StoreError};
 
 /// Replaces `path` with `bytes` atomically: after a crash the file holds either the old or the
-/// new content, never a mix. Writes `path.tmp`, fsyncs it, renames it over `path`, then fsyncs
-/// the directory so the rename itself is durable.
+/// new content, never a mix. Writes a uniquely named `path.tmp.<pid>.<n>`, fsyncs it, renames
+/// it over `path`, then fsyncs the directory so the rename itself is durable. Concurrent calls
+/// on the same path are safe (the last rename wins). Blocking.
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
@@ -17,8 +19,13 @@ use super::error::{Result, StoreError};
 /// assert_eq!(std::fs::read(&p).unwrap(), b"{}");
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
     let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
+    tmp_name.push(format!(
+        ".tmp.{}.{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
     let tmp = Path::new(&tmp_name);
     let mut f = OpenOptions::new()
         .write(true)
@@ -31,7 +38,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all()
         .map_err(|e| StoreError::io("fsync temp file", tmp, e))?;
     drop(f);
-    fs::rename(tmp, path).map_err(|e| StoreError::io("rename temp file", path, e))?;
+    if let Err(e) = fs::rename(tmp, path) {
+        let _ = fs::remove_file(tmp);
+        return Err(StoreError::io("rename temp file", path, e));
+    }
     sync_parent_dir(path)
 }
 
@@ -52,7 +62,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Reads a file written by [`write_atomic`], `Ok(None)` if it does not exist. A leftover
-/// `.tmp` from an interrupted write is ignored (the old content is still in place).
+/// temp file from an interrupted write is ignored (the old content is still in place).
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(b) => Ok(Some(b)),

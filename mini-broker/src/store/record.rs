@@ -134,8 +134,16 @@ pub(crate) fn inspect(
 fn parse_fields(rec: &[u8], magic: i32, verify_crc: bool) -> Result<RecordView<'_>, &'static str> {
     let n = rec.len();
     let sys_flag = be_i32(rec, 36);
-    let born_len = if sys_flag & SYS_FLAG_BORN_V6 != 0 { 20 } else { 8 };
-    let store_len = if sys_flag & SYS_FLAG_STORE_V6 != 0 { 20 } else { 8 };
+    let born_len = if sys_flag & SYS_FLAG_BORN_V6 != 0 {
+        20
+    } else {
+        8
+    };
+    let store_len = if sys_flag & SYS_FLAG_STORE_V6 != 0 {
+        20
+    } else {
+        8
+    };
     let store_ts_at = 48 + born_len;
     let body_len_at = store_ts_at + 8 + store_len + 4 + 8;
     if body_len_at + 4 > n {
@@ -192,7 +200,11 @@ fn parse_fields(rec: &[u8], magic: i32, verify_crc: bool) -> Result<RecordView<'
 
 /// Byte position of `storeTimestamp` inside a record with the given sysFlag.
 pub(crate) fn store_timestamp_pos(sys_flag: i32) -> usize {
-    48 + if sys_flag & SYS_FLAG_BORN_V6 != 0 { 20 } else { 8 }
+    48 + if sys_flag & SYS_FLAG_BORN_V6 != 0 {
+        20
+    } else {
+        8
+    }
 }
 
 /// Position of `physicalOffset` inside a record.

@@ -31,11 +31,14 @@ pub(crate) fn load_queues(shared: &Shared) -> Result<()> {
     };
     for t in rd {
         let t = t.map_err(|e| StoreError::io("list consume queues", root, e))?;
-        let Some(topic) = t.file_name().to_str().map(str::to_string) else { continue };
+        let Some(topic) = t.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
         if !valid_topic(&topic) || !t.path().is_dir() {
             continue;
         }
-        let qd = fs::read_dir(t.path()).map_err(|e| StoreError::io("list consume queues", t.path(), e))?;
+        let qd = fs::read_dir(t.path())
+            .map_err(|e| StoreError::io("list consume queues", t.path(), e))?;
         for q in qd {
             let q = q.map_err(|e| StoreError::io("list consume queues", t.path(), e))?;
             let Some(qid) = q.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
@@ -124,7 +127,11 @@ pub(crate) fn recover(shared: &Shared, checkpoint: Option<Checkpoint>) -> Result
     }
     let end = pos;
     if let Some(why) = reason {
-        tracing::warn!(offset = end, reason = why, "commit log cut at invalid record");
+        tracing::warn!(
+            offset = end,
+            reason = why,
+            "commit log cut at invalid record"
+        );
     }
     log.truncate_from(end)?;
     for q in shared.all_queues() {
@@ -134,7 +141,12 @@ pub(crate) fn recover(shared: &Shared, checkpoint: Option<Checkpoint>) -> Result
     log.set_max_offset(end);
     log.set_flushed_offset(start.min(end));
     log.flush_to(end)?;
-    tracing::info!(from = start, end, records = dispatched, "commit-log recovery done");
+    tracing::info!(
+        from = start,
+        end,
+        records = dispatched,
+        "commit-log recovery done"
+    );
     Ok(end)
 }
 

@@ -19,9 +19,7 @@ use super::commit_log::{write_all_at, Segment};
 use super::config::FlushMode;
 use super::error::{Result, StoreError};
 use super::flush::{PutReply, Waiter};
-use super::record::{
-    blank_header, inspect, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS,
-};
+use super::record::{blank_header, inspect, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS};
 use super::{PutResult, PutStatus, Shared};
 
 /// Work for the writer thread.
@@ -194,10 +192,12 @@ impl Writer {
                 for p in self.pending.drain(..) {
                     match p {
                         Pending::Put { reply, .. } => {
-                            let _ = reply.send(Err(StoreError::NotAvailable("commit-log write failed")));
+                            let _ = reply
+                                .send(Err(StoreError::NotAvailable("commit-log write failed")));
                         }
                         Pending::Raw { reply, .. } => {
-                            let _ = reply.send(Err(StoreError::NotAvailable("commit-log write failed")));
+                            let _ = reply
+                                .send(Err(StoreError::NotAvailable("commit-log write failed")));
                         }
                     }
                 }
@@ -320,10 +320,20 @@ impl Writer {
             let (qoff, dispatched) = {
                 let Slot::Record(v) = inspect(&self.scratch[a..b], usize::MAX, max, false) else {
                     unreachable_record();
-                    return Err(StoreError::Corrupt("record changed after validation".into()));
+                    return Err(StoreError::Corrupt(
+                        "record changed after validation".into(),
+                    ));
                 };
                 if v.is_dispatched_to_queue() {
-                    (take_queue_offset(&mut self.next_queue_offset, &self.shared, v.topic, v.queue_id), true)
+                    (
+                        take_queue_offset(
+                            &mut self.next_queue_offset,
+                            &self.shared,
+                            v.topic,
+                            v.queue_id,
+                        ),
+                        true,
+                    )
                 } else {
                     (0, false)
                 }
@@ -356,7 +366,12 @@ impl Writer {
         Ok(())
     }
 
-    fn append_raw(&mut self, at: i64, data: Bytes, reply: oneshot::Sender<Result<i64>>) -> Result<()> {
+    fn append_raw(
+        &mut self,
+        at: i64,
+        data: Bytes,
+        reply: oneshot::Sender<Result<i64>>,
+    ) -> Result<()> {
         if at != self.write_pos {
             let _ = reply.send(Err(StoreError::OffsetMismatch {
                 requested: at,
@@ -418,7 +433,11 @@ impl Writer {
                     self.push_bytes(&seg, &blank_header(n), n);
                     p += n.min(data.len() - p);
                 }
-                _ => return Err(StoreError::Corrupt("raw data changed after validation".into())),
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "raw data changed after validation".into(),
+                    ))
+                }
             }
         }
         self.pending.push(Pending::Raw {
@@ -430,7 +449,12 @@ impl Writer {
 
     fn write_out(&mut self) -> Result<()> {
         for op in &self.ops {
-            write_all_at(&op.seg.file, &self.buf[op.from..op.to], op.pos, &op.seg.path)?;
+            write_all_at(
+                &op.seg.file,
+                &self.buf[op.from..op.to],
+                op.pos,
+                &op.seg.path,
+            )?;
         }
         Ok(())
     }
@@ -468,6 +492,18 @@ impl Writer {
             }
         }
         shared.dispatched.store(self.write_pos, Ordering::Release);
+        // Wake long-polling pulls before answering the senders: the data is visible now.
+        if !arrived.is_empty() {
+            if let Some(l) = shared.listener() {
+                for (t, q) in &arrived {
+                    let max = shared.queue(t, *q).map(|c| c.max_offset()).unwrap_or(0);
+                    let call = std::panic::AssertUnwindSafe(|| l(t, *q, max));
+                    if std::panic::catch_unwind(call).is_err() {
+                        tracing::error!(topic = %t, queue_id = q, "arrival listener panicked");
+                    }
+                }
+            }
+        }
         let deadline = match shared.cfg.flush_mode {
             FlushMode::Sync { timeout } => Some(Instant::now() + timeout),
             FlushMode::Async { .. } => None,
@@ -498,15 +534,6 @@ impl Writer {
         }
         if !waiters.is_empty() {
             shared.gc.push(waiters);
-        }
-        if !arrived.is_empty() {
-            let listener = shared.listener();
-            if let Some(l) = listener {
-                for (t, q) in &arrived {
-                    let max = shared.queue(t, *q).map(|c| c.max_offset()).unwrap_or(0);
-                    l(t, *q, max);
-                }
-            }
         }
     }
 
@@ -559,4 +586,3 @@ fn reject(r: Request) {
         Request::Stop { .. } => {}
     }
 }
-

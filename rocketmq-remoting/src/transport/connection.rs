@@ -330,7 +330,7 @@ impl Connection {
             "connection closed: {why}"
         );
         for (_, tx) in drained {
-            let _ = &tx; std::mem::forget(tx);
+            let _ = tx.send(Err(self.closed_error()));
         }
     }
 
@@ -612,7 +612,7 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
             Event::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
             Event::Read(Err(e)) => break format!("read failed: {e}"),
             Event::Handled(out) => {
-                if let (_, Some(mut response)) = (out.oneway, out.response) {
+                if let (false, Some(mut response)) = (out.oneway, out.response) {
                     response.opaque = out.opaque;
                     response.serialize_type = out.serialize_type;
                     response.flag = (response.flag & !FLAG_ONEWAY) | FLAG_RESPONSE;

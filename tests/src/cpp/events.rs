@@ -281,26 +281,42 @@ mod tests {
             r#"{"error":"ProducerSendSyncFailed","index":0,"message":"No route info","stage":"send","type":"error"}"#,
             r#"{"elapsedMs":46,"exitCode":3,"failed":1,"ok":false,"reason":"error","requested":3,"role":"producer","sent":0,"type":"summary"}"#,
         ];
-        let events: Vec<DriverEvent> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let events: Vec<DriverEvent> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert!(matches!(&events[0], DriverEvent::Started(s) if s.pid == 13411));
         assert!(matches!(&events[1], DriverEvent::Send(s) if s.is_ok() && s.offset == Some(5)));
         assert!(matches!(&events[2], DriverEvent::Send(s) if s.msg_id.is_none() && !s.is_ok()));
         assert!(matches!(&events[3], DriverEvent::Send(s) if s.indices == [4, 5]));
-        assert!(matches!(&events[4], DriverEvent::Send(s) if s.queue_index == Some(2) && s.mq_count == Some(4)));
-        let DriverEvent::Message(m) = &events[5] else { panic!("{:?}", events[5]) };
+        assert!(
+            matches!(&events[4], DriverEvent::Send(s) if s.queue_index == Some(2) && s.mq_count == Some(4))
+        );
+        let DriverEvent::Message(m) = &events[5] else {
+            panic!("{:?}", events[5])
+        };
         assert_eq!(m.body_bytes().unwrap(), b"hi");
         assert_eq!(m.property("color"), Some("red"));
         assert_eq!((m.queue_id, m.queue_offset), (1, 7));
         assert!(matches!(&events[6], DriverEvent::Queues(q) if q.queues[0].broker_name == "b"));
         assert!(matches!(&events[7], DriverEvent::Pull(p) if p.found == 2));
         assert!(matches!(&events[8], DriverEvent::Error(e) if e.index == Some(0)));
-        assert!(matches!(&events[9], DriverEvent::Summary(s) if !s.ok && s.exit_code == 3 && s.failed == Some(1)));
+        assert!(
+            matches!(&events[9], DriverEvent::Summary(s) if !s.ok && s.exit_code == 3 && s.failed == Some(1))
+        );
         assert!(serde_json::from_str::<DriverEvent>(r#"{"type":"nonsense"}"#).is_err());
     }
 
     #[test]
     fn base64_round_trips_known_vectors() {
-        for (enc, dec) in [("", ""), ("Zg==", "f"), ("Zm8=", "fo"), ("Zm9v", "foo"), ("Zm9vYg", "foob"), ("Zm9vYmFy", "foobar")] {
+        for (enc, dec) in [
+            ("", ""),
+            ("Zg==", "f"),
+            ("Zm8=", "fo"),
+            ("Zm9v", "foo"),
+            ("Zm9vYg", "foob"),
+            ("Zm9vYmFy", "foobar"),
+        ] {
             assert_eq!(decode_base64(enc).unwrap(), dec.as_bytes(), "{enc}");
         }
         assert_eq!(decode_base64("//79").unwrap(), [0xff, 0xfe, 0xfd]);

@@ -42,9 +42,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub use events::{
-    DriverEvent, ErrorRecord, PullRecord, QueueRecord, QueuesRecord, ReceivedMessage, SendRecord, Started, Summary,
+    DriverEvent, ErrorRecord, PullRecord, QueueRecord, QueuesRecord, ReceivedMessage, SendRecord,
+    Started, Summary,
 };
-pub use options::{CommonOptions, MessageModel, ProduceOptions, PullOptions, PushOptions, SendMode};
+pub use options::{
+    CommonOptions, MessageModel, ProduceOptions, PullOptions, PushOptions, SendMode,
+};
 pub use run::{DriverOutput, DriverRun};
 
 use crate::{ChildGuard, ItError};
@@ -85,7 +88,10 @@ impl CppClient {
             Some(p) => {
                 let p = PathBuf::from(p);
                 check_python(&p).map_err(|e| {
-                    ItError::Setup(format!("ROCKETMQ_IT_PYTHON={} cannot import rocketmq.client: {e}", p.display()))
+                    ItError::Setup(format!(
+                        "ROCKETMQ_IT_PYTHON={} cannot import rocketmq.client: {e}",
+                        p.display()
+                    ))
                 })?;
                 p
             }
@@ -105,7 +111,9 @@ impl CppClient {
     pub fn with_python(python: impl Into<PathBuf>) -> CppClient {
         CppClient {
             python: python.into(),
-            script: Path::new(env!("CARGO_MANIFEST_DIR")).join("interop").join("cpp_client.py"),
+            script: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("interop")
+                .join("cpp_client.py"),
         }
     }
 
@@ -136,11 +144,23 @@ impl CppClient {
 
     /// Starts the driver with raw arguments; it is killed after `kill_after`.
     pub fn spawn_raw(&self, args: &[&str], kill_after: Duration) -> Result<DriverRun, ItError> {
-        self.spawn("raw", args.iter().map(|s| (*s).to_owned()).collect(), kill_after)
+        self.spawn(
+            "raw",
+            args.iter().map(|s| (*s).to_owned()).collect(),
+            kill_after,
+        )
     }
 
-    fn spawn(&self, label: &str, mut args: Vec<String>, kill_after: Duration) -> Result<DriverRun, ItError> {
-        if args.first().is_some_and(|a| matches!(a.as_str(), "produce" | "push" | "pull")) {
+    fn spawn(
+        &self,
+        label: &str,
+        mut args: Vec<String>,
+        kill_after: Duration,
+    ) -> Result<DriverRun, ItError> {
+        if args
+            .first()
+            .is_some_and(|a| matches!(a.as_str(), "produce" | "push" | "pull"))
+        {
             args.insert(1, "--stop-on-stdin-eof".into());
         }
         let home = make_home(label)?;
@@ -157,7 +177,8 @@ fn make_home(label: &str) -> Result<Home, ItError> {
         Some(base) => {
             let n = SEQ.fetch_add(1, Ordering::Relaxed);
             let dir = PathBuf::from(base).join(format!("{label}-{}-{n}", std::process::id()));
-            fs::create_dir_all(&dir).map_err(|e| ItError::io(format!("creating {}", dir.display()), e))?;
+            fs::create_dir_all(&dir)
+                .map_err(|e| ItError::io(format!("creating {}", dir.display()), e))?;
             Ok(Home::Kept(dir))
         }
         None => tempfile::Builder::new()
@@ -176,7 +197,9 @@ fn run_logged(what: &str, cmd: &mut Command, log: &Path, timeout: Duration) -> R
         .open(log)
         .map_err(|e| ItError::io(format!("opening {}", log.display()), e))?;
     let _ = writeln!(file, "$ {cmd:?}");
-    let err = file.try_clone().map_err(|e| ItError::io("cloning log handle", e))?;
+    let err = file
+        .try_clone()
+        .map_err(|e| ItError::io("cloning log handle", e))?;
     cmd.stdin(Stdio::null()).stdout(file).stderr(err);
     let mut child = ChildGuard::spawn(what, cmd)?;
     let status = child
@@ -184,8 +207,14 @@ fn run_logged(what: &str, cmd: &mut Command, log: &Path, timeout: Duration) -> R
         .map_err(|e| ItError::io(format!("waiting for {what}"), e))?;
     match status {
         Some(s) if s.success() => Ok(()),
-        Some(s) => Err(ItError::Setup(format!("{what} failed ({s}); log tail:\n{}", tail(log)))),
-        None => Err(ItError::Setup(format!("{what} took over {timeout:?}; log tail:\n{}", tail(log)))),
+        Some(s) => Err(ItError::Setup(format!(
+            "{what} failed ({s}); log tail:\n{}",
+            tail(log)
+        ))),
+        None => Err(ItError::Setup(format!(
+            "{what} took over {timeout:?}; log tail:\n{}",
+            tail(log)
+        ))),
     }
 }
 
@@ -202,7 +231,8 @@ fn check_python(python: &Path) -> Result<(), String> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = ChildGuard::spawn("python import check", &mut cmd).map_err(|e| e.to_string())?;
+    let mut child =
+        ChildGuard::spawn("python import check", &mut cmd).map_err(|e| e.to_string())?;
     let mut stderr = child.child_mut().stderr.take();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -211,7 +241,9 @@ fn check_python(python: &Path) -> Result<(), String> {
         }
         s
     });
-    let status = child.wait_timeout(CHECK_TIMEOUT).map_err(|e| e.to_string())?;
+    let status = child
+        .wait_timeout(CHECK_TIMEOUT)
+        .map_err(|e| e.to_string())?;
     drop(child);
     let err = reader.join().unwrap_or_default();
     match status {
@@ -224,25 +256,36 @@ fn check_python(python: &Path) -> Result<(), String> {
 /// Returns the venv's interpreter, creating the venv first if needed. Serialised across
 /// processes by an exclusive lock on `<dir>.lock`.
 fn ensure_venv(dir: &Path) -> Result<PathBuf, ItError> {
-    let parent = dir.parent().ok_or_else(|| ItError::Setup(format!("bad venv dir {}", dir.display())))?;
-    fs::create_dir_all(parent).map_err(|e| ItError::io(format!("creating {}", parent.display()), e))?;
+    let parent = dir
+        .parent()
+        .ok_or_else(|| ItError::Setup(format!("bad venv dir {}", dir.display())))?;
+    fs::create_dir_all(parent)
+        .map_err(|e| ItError::io(format!("creating {}", parent.display()), e))?;
     let lock_path = dir.with_extension("lock");
-    let lock = File::create(&lock_path).map_err(|e| ItError::io(format!("creating {}", lock_path.display()), e))?;
+    let lock = File::create(&lock_path)
+        .map_err(|e| ItError::io(format!("creating {}", lock_path.display()), e))?;
     // Released when `lock` is dropped, also if this process dies.
-    lock.lock().map_err(|e| ItError::io(format!("locking {}", lock_path.display()), e))?;
+    lock.lock()
+        .map_err(|e| ItError::io(format!("locking {}", lock_path.display()), e))?;
 
     let python = dir.join("bin").join("python");
     if dir.join(READY_MARKER).is_file() && check_python(&python).is_ok() {
         return Ok(python);
     }
     if dir.exists() {
-        fs::remove_dir_all(dir).map_err(|e| ItError::io(format!("removing stale {}", dir.display()), e))?;
+        fs::remove_dir_all(dir)
+            .map_err(|e| ItError::io(format!("removing stale {}", dir.display()), e))?;
     }
     let log = dir.with_extension("log");
     let _ = fs::remove_file(&log);
     let base = std::env::var_os("ROCKETMQ_IT_BASE_PYTHON").unwrap_or_else(|| "python3".into());
     tracing::info!(dir = %dir.display(), "creating the C++ client venv ({WHEEL})");
-    run_logged("python3 -m venv", Command::new(&base).args(["-m", "venv"]).arg(dir), &log, PIP_TIMEOUT)?;
+    run_logged(
+        "python3 -m venv",
+        Command::new(&base).args(["-m", "venv"]).arg(dir),
+        &log,
+        PIP_TIMEOUT,
+    )?;
     run_logged(
         "pip install",
         Command::new(&python).args([
@@ -257,7 +300,303 @@ fn ensure_venv(dir: &Path) -> Result<PathBuf, ItError> {
         &log,
         PIP_TIMEOUT,
     )?;
-    check_python(&python).map_err(|e| ItError::Setup(format!("the new venv cannot import rocketmq.client: {e}")))?;
-    fs::write(dir.join(READY_MARKER), WHEEL).map_err(|e| ItError::io("writing the venv ready marker", e))?;
+    check_python(&python)
+        .map_err(|e| ItError::Setup(format!("the new venv cannot import rocketmq.client: {e}")))?;
+    fs::write(dir.join(READY_MARKER), WHEEL)
+        .map_err(|e| ItError::io("writing the venv ready marker", e))?;
     Ok(python)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// An address where nothing listens: bound by the OS, then released.
+    fn closed_addr() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        addr.to_string()
+    }
+
+    fn alive(pid: u32) -> bool {
+        Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    /// `tests/interop/fake_broker.py`: answers a producer's route, send and heartbeat requests
+    /// and prints each request it got, so the driver's send path can be checked without our
+    /// servers.
+    struct FakeBroker {
+        addr: String,
+        requests: std::sync::Arc<Mutex<Vec<serde_json::Value>>>,
+        _child: ChildGuard,
+    }
+
+    impl FakeBroker {
+        fn start(cpp: &CppClient) -> FakeBroker {
+            use std::io::BufRead;
+            let script = cpp.script().with_file_name("fake_broker.py");
+            let mut cmd = Command::new(cpp.python());
+            cmd.arg(script).stdin(Stdio::piped()).stdout(Stdio::piped());
+            let mut child = ChildGuard::spawn("fake broker", &mut cmd).unwrap();
+            let mut lines = std::io::BufReader::new(child.child_mut().stdout.take().unwrap()).lines();
+            let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            let addr = first["addr"].as_str().unwrap().to_owned();
+            let requests = std::sync::Arc::new(Mutex::new(Vec::new()));
+            let sink = std::sync::Arc::clone(&requests);
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    if let Ok(v) = serde_json::from_str(&line) {
+                        sink.lock().unwrap().push(v);
+                    }
+                }
+            });
+            FakeBroker { addr, requests, _child: child }
+        }
+
+        fn sends(&self) -> Vec<serde_json::Value> {
+            self.requests.lock().unwrap().iter().filter(|r| r["code"] == 10).cloned().collect()
+        }
+    }
+
+    #[test]
+    fn produce_reports_every_send_in_every_mode() {
+        let cpp = CppClient::get().unwrap();
+        let broker = FakeBroker::start(&cpp);
+        let mut opts = ProduceOptions::new(broker.addr.clone(), "TopicFake", "PG_fake", 5);
+        opts.tag = Some("Tag{i}".into());
+        opts.keys = Some("key{i} other".into());
+        opts.props.push(("color".into(), "red{i}".into()));
+        opts.queues = Some(3);
+        opts.batch_size = Some(2);
+        opts.common.timeout = Duration::from_secs(30);
+
+        for mode in [SendMode::Sync, SendMode::Oneway, SendMode::Orderly, SendMode::Batch] {
+            opts.mode = mode;
+            let out = cpp.produce(&opts).unwrap().finish_blocking().unwrap().ensure_success().unwrap();
+            let sends = out.sends();
+            let s = out.summary().unwrap();
+            assert_eq!((s.sent, s.failed), (Some(5), Some(0)), "{mode:?}");
+            match mode {
+                SendMode::Oneway => {
+                    assert_eq!(sends.len(), 5);
+                    assert!(sends.iter().all(|r| r.status == "ONEWAY" && r.msg_id.is_none()));
+                }
+                SendMode::Batch => {
+                    let batches: Vec<Vec<usize>> = sends.iter().map(|r| r.indices.clone()).collect();
+                    assert_eq!(batches, [vec![0, 1], vec![2, 3], vec![4]]);
+                    assert!(sends.iter().all(|r| r.is_ok()));
+                }
+                SendMode::Sync | SendMode::Orderly => {
+                    assert_eq!(sends.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+                    for r in &sends {
+                        assert!(r.is_ok(), "{r:?}");
+                        assert_eq!(r.msg_id.as_deref().map(str::len), Some(32), "{r:?}");
+                        assert!(r.offset.is_some());
+                    }
+                    if mode == SendMode::Orderly {
+                        for r in &sends {
+                            assert_eq!(r.sharding_key, Some((r.index % 3) as i64));
+                            assert_eq!(r.mq_count, Some(4), "fake broker serves 4 queues");
+                            assert_eq!(r.queue_index, Some((r.index % 3) as u32));
+                        }
+                    }
+                }
+            }
+        }
+        // What reached the wire: 5 sync + 5 oneway + 5 orderly singles, 3 batches, all code 10.
+        crate::eventually_blocking(Duration::from_secs(5), || broker.sends().len() >= 18).unwrap();
+        let sends = broker.sends();
+        assert_eq!(sends.len(), 18);
+        let props = sends[3]["extFields"]["properties"].as_str().unwrap();
+        for part in ["TAGS\u{1}Tag3", "KEYS\u{1}key3 other", "color\u{1}red3"] {
+            assert!(props.contains(part), "{part:?} missing in {props:?}");
+        }
+        assert_eq!(sends[3]["bodyLen"], 5, "body is msg-3");
+        assert_eq!(sends.iter().filter(|r| r["extFields"]["batch"] == "1").count(), 3);
+    }
+
+    #[test]
+    fn venv_is_created_and_the_driver_prints_help() {
+        crate::init_tracing();
+        let cpp = CppClient::get().expect("C++ client venv");
+        assert!(cpp.script().is_file());
+        assert_eq!(CppClient::get().unwrap(), cpp, "cached per process");
+        let out = cpp
+            .spawn_raw(&["--help"], Duration::from_secs(60))
+            .unwrap()
+            .finish_blocking()
+            .unwrap();
+        assert_eq!(out.exit_code, Some(0), "stderr: {}", out.stderr);
+        let text = out.unparsed.join("\n");
+        assert!(
+            text.contains("produce") && text.contains("push") && text.contains("pull"),
+            "{text}"
+        );
+        // A usage error is exit code 2 (argparse), not a hang.
+        let bad = cpp
+            .spawn_raw(&["produce", "--count", "1"], Duration::from_secs(60))
+            .unwrap();
+        let out = bad.finish_blocking().unwrap();
+        assert_eq!(out.exit_code, Some(2));
+        assert!(out.stderr.contains("--namesrv"), "{}", out.stderr);
+    }
+
+    #[test]
+    fn produce_against_a_closed_port_fails_fast_with_a_clear_error() {
+        let cpp = CppClient::get().unwrap();
+        let mut opts = ProduceOptions::new(closed_addr(), "TopicNoRoute", "PG_closed", 3);
+        opts.common.timeout = Duration::from_secs(20);
+        let t0 = Instant::now();
+        let out = cpp.produce(&opts).unwrap().finish_blocking().unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "took {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(out.exit_code, Some(3), "{out:?}");
+        assert!(!out.killed_at_deadline);
+        let errors = out.errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].stage, "send");
+        assert_eq!(errors[0].index, Some(0));
+        assert!(
+            errors[0].message.contains("No route info"),
+            "{}",
+            errors[0].message
+        );
+        let summary = out.summary().expect("summary line");
+        assert_eq!(
+            (summary.reason.as_str(), summary.sent, summary.failed),
+            ("error", Some(0), Some(1))
+        );
+        assert!(out.sends().is_empty());
+        let err = out.ensure_success().unwrap_err();
+        assert!(err.to_string().contains("No route info"), "{err}");
+    }
+
+    #[test]
+    fn push_without_a_server_times_out_with_exit_code_1() {
+        let cpp = CppClient::get().unwrap();
+        let mut opts = PushOptions::new(closed_addr(), "TopicNone", "CG_timeout", 1);
+        opts.common.timeout = Duration::from_secs(2);
+        opts.common.shutdown_grace = Duration::from_secs(10);
+        let run = cpp.push(&opts).unwrap();
+        run.started_blocking(Duration::from_secs(30)).unwrap();
+        let early = run.wait_messages_blocking(1, Duration::from_millis(200));
+        assert!(matches!(early, Err(ItError::Timeout { .. })), "{early:?}");
+        let out = run.finish_blocking().unwrap();
+        assert_eq!(out.exit_code, Some(1), "{out:?}");
+        let s = out.summary().unwrap();
+        assert_eq!(
+            (s.reason.as_str(), s.ok, s.consumed),
+            ("timeout", false, Some(0))
+        );
+    }
+
+    #[test]
+    fn pull_without_a_server_times_out_and_waits_report_the_exit() {
+        let cpp = CppClient::get().unwrap();
+        let mut opts = PullOptions::new(closed_addr(), "TopicNone", "CG_pull", 1);
+        opts.common.timeout = Duration::from_secs(2);
+        let run = cpp.pull(&opts).unwrap();
+        // Waiting for messages that never come ends when the driver exits, not at our deadline.
+        let err = run
+            .wait_messages_blocking(1, Duration::from_secs(60))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ItError::Exited {
+                    exit_code: Some(1),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let out = run.finish_blocking().unwrap();
+        assert_eq!(out.summary().unwrap().role, "pull");
+    }
+
+    #[test]
+    fn stop_shuts_the_driver_down_cleanly_under_an_async_runtime() {
+        let cpp = CppClient::get().unwrap();
+        let mut opts = PushOptions::new(closed_addr(), "TopicNone", "CG_stop", 5);
+        opts.common.timeout = Duration::from_secs(120);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let out = rt.block_on(async {
+            let run = cpp.push(&opts).unwrap();
+            run.started(Duration::from_secs(30)).await.unwrap();
+            let none = run.wait_messages(1, Duration::from_millis(100)).await;
+            assert!(matches!(none, Err(ItError::Timeout { .. })), "{none:?}");
+            let t0 = Instant::now();
+            run.stop();
+            let out = run.finish().await.unwrap();
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "stop took {:?}",
+                t0.elapsed()
+            );
+            out
+        });
+        assert_eq!(out.exit_code, Some(0), "{out:?}");
+        let s = out.summary().unwrap();
+        assert_eq!(s.reason, "stdin-eof");
+        assert!(!out.is_success(), "a stop before COUNT is not success");
+        assert!(
+            out.home()
+                .unwrap()
+                .join("logs")
+                .join("rocketmq-cpp")
+                .is_dir(),
+            "C++ logs go to the run's HOME"
+        );
+        assert!(!out.cpp_log().is_empty());
+    }
+
+    #[test]
+    fn dropping_a_run_kills_the_driver() {
+        let cpp = CppClient::get().unwrap();
+        let mut opts = PushOptions::new(closed_addr(), "TopicNone", "CG_drop", 1);
+        opts.common.timeout = Duration::from_secs(300);
+        let run = cpp.push(&opts).unwrap();
+        run.started_blocking(Duration::from_secs(30)).unwrap();
+        let pid = run.pid();
+        let home = run.home().to_path_buf();
+        assert!(alive(pid));
+        drop(run);
+        assert!(!alive(pid), "driver {pid} outlived its DriverRun");
+        assert!(!home.exists(), "temp HOME removed");
+    }
+
+    #[test]
+    fn the_rust_side_kills_a_driver_that_overruns() {
+        let cpp = CppClient::get().unwrap();
+        // The script is told 300 s but this side allows only 2 s.
+        let args = [
+            "push",
+            "--namesrv",
+            "127.0.0.1:9",
+            "--topic",
+            "T",
+            "--group",
+            "G",
+            "--count",
+            "1",
+            "--timeout",
+            "300",
+        ];
+        let t0 = Instant::now();
+        let out = cpp
+            .spawn_raw(&args, Duration::from_secs(2))
+            .unwrap()
+            .finish_blocking()
+            .unwrap();
+        assert!(out.killed_at_deadline);
+        assert_eq!(out.exit_code, None, "killed by a signal");
+        assert!(t0.elapsed() < Duration::from_secs(20));
+    }
 }

@@ -28,7 +28,11 @@ pub struct CommonOptions {
 
 impl CommonOptions {
     /// Defaults: 30 s timeout, 15 s shutdown grace, no credentials.
-    pub fn new(namesrv: impl Into<String>, topic: impl Into<String>, group: impl Into<String>) -> Self {
+    pub fn new(
+        namesrv: impl Into<String>,
+        topic: impl Into<String>,
+        group: impl Into<String>,
+    ) -> Self {
         CommonOptions {
             namesrv: namesrv.into(),
             topic: topic.into(),
@@ -46,8 +50,16 @@ impl CommonOptions {
         push(args, "--namesrv", &self.namesrv);
         push(args, "--topic", &self.topic);
         push(args, "--group", &self.group);
-        push(args, "--timeout", &format!("{:.3}", self.timeout.as_secs_f64()));
-        push(args, "--shutdown-grace", &format!("{:.3}", self.shutdown_grace.as_secs_f64()));
+        push(
+            args,
+            "--timeout",
+            &format!("{:.3}", self.timeout.as_secs_f64()),
+        );
+        push(
+            args,
+            "--shutdown-grace",
+            &format!("{:.3}", self.shutdown_grace.as_secs_f64()),
+        );
         push_opt(args, "--access-key", self.access_key.as_deref());
         push_opt(args, "--secret-key", self.secret_key.as_deref());
         push_opt(args, "--log-level", self.log_level.as_deref());
@@ -156,7 +168,12 @@ pub struct ProduceOptions {
 
 impl ProduceOptions {
     /// Sync sends of `count` messages, everything else default.
-    pub fn new(namesrv: impl Into<String>, topic: impl Into<String>, group: impl Into<String>, count: usize) -> Self {
+    pub fn new(
+        namesrv: impl Into<String>,
+        topic: impl Into<String>,
+        group: impl Into<String>,
+        count: usize,
+    ) -> Self {
         ProduceOptions {
             common: CommonOptions::new(namesrv, topic, group),
             count,
@@ -265,7 +282,12 @@ pub struct PushOptions {
 
 impl PushOptions {
     /// Clustering, expression `*`, everything else default.
-    pub fn new(namesrv: impl Into<String>, topic: impl Into<String>, group: impl Into<String>, count: usize) -> Self {
+    pub fn new(
+        namesrv: impl Into<String>,
+        topic: impl Into<String>,
+        group: impl Into<String>,
+        count: usize,
+    ) -> Self {
         PushOptions {
             common: CommonOptions::new(namesrv, topic, group),
             expr: "*".into(),
@@ -343,7 +365,12 @@ pub struct PullOptions {
 
 impl PullOptions {
     /// Expression `*`, everything else default.
-    pub fn new(namesrv: impl Into<String>, topic: impl Into<String>, group: impl Into<String>, count: usize) -> Self {
+    pub fn new(
+        namesrv: impl Into<String>,
+        topic: impl Into<String>,
+        group: impl Into<String>,
+        count: usize,
+    ) -> Self {
         PullOptions {
             common: CommonOptions::new(namesrv, topic, group),
             expr: "*".into(),
@@ -423,7 +450,11 @@ mod tests {
         p.linger = Some(Duration::from_secs(1));
         p.prop_keys = vec!["color".into()];
         let a = p.to_args();
-        assert!(has(&a, "--fail-times", "1") && has(&a, "--linger", "1.000") && has(&a, "--prop-key", "color"));
+        assert!(
+            has(&a, "--fail-times", "1")
+                && has(&a, "--linger", "1.000")
+                && has(&a, "--prop-key", "color")
+        );
         assert!(has(&a, "--model", "clustering") && a.contains(&"--orderly".to_owned()));
         assert_eq!(p.kill_after(), Duration::from_secs(30 + 15 + 10 + 1));
 
@@ -431,6 +462,10 @@ mod tests {
         q.from_offset = Some(4);
         q.retry_fetch = true;
         let a = q.to_args();
-        assert!(has(&a, "--from-offset", "4") && has(&a, "--expr", "*") && a.contains(&"--retry-fetch".to_owned()));
+        assert!(
+            has(&a, "--from-offset", "4")
+                && has(&a, "--expr", "*")
+                && a.contains(&"--retry-fetch".to_owned())
+        );
     }
 }

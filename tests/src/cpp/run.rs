@@ -113,12 +113,20 @@ pub struct DriverRun {
 
 impl std::fmt::Debug for DriverRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DriverRun").field("label", &self.label).field("pid", &self.pid).finish_non_exhaustive()
+        f.debug_struct("DriverRun")
+            .field("label", &self.label)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
     }
 }
 
 impl DriverRun {
-    pub(crate) fn spawn(label: String, mut cmd: Command, home: Home, kill_after: Duration) -> Result<Self, ItError> {
+    pub(crate) fn spawn(
+        label: String,
+        mut cmd: Command,
+        home: Home,
+        kill_after: Duration,
+    ) -> Result<Self, ItError> {
         cmd.env("HOME", home.path())
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -128,8 +136,12 @@ impl DriverRun {
         let mut guard = ChildGuard::spawn(label.clone(), &mut cmd)?;
         let pid = guard.id();
         let child = guard.child_mut();
-        let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-        let shared = Arc::new(Shared { state: Mutex::new(State::default()), cond: Condvar::new() });
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+        });
 
         let out_reader = stdout.map(|out| {
             let shared = Arc::clone(&shared);
@@ -155,7 +167,15 @@ impl DriverRun {
                 shared.notify(st);
             })
         };
-        Ok(DriverRun { label, pid, shared, child, stdin: Mutex::new(stdin), waiter: Some(waiter), home: Some(home) })
+        Ok(DriverRun {
+            label,
+            pid,
+            shared,
+            child,
+            stdin: Mutex::new(stdin),
+            waiter: Some(waiter),
+            home: Some(home),
+        })
     }
 
     /// The driver's process id.
@@ -165,7 +185,10 @@ impl DriverRun {
 
     /// The run's `$HOME`; the C++ client logs under `logs/rocketmq-cpp/` in it.
     pub fn home(&self) -> &Path {
-        self.home.as_ref().expect("home lives as long as the run").path()
+        self.home
+            .as_ref()
+            .expect("home lives as long as the run")
+            .path()
     }
 
     /// Every event decoded so far.
@@ -204,7 +227,15 @@ impl DriverRun {
         timeout: Duration,
         f: impl FnMut(&[DriverEvent]) -> Option<T>,
     ) -> Result<T, ItError> {
-        WaitFor { shared: &self.shared, what, timeout, deadline: Instant::now() + timeout, f, timer: false }.await
+        WaitFor {
+            shared: &self.shared,
+            what,
+            timeout,
+            deadline: Instant::now() + timeout,
+            f,
+            timer: false,
+        }
+        .await
     }
 
     /// Blocking [`wait_for`](DriverRun::wait_for).
@@ -221,13 +252,19 @@ impl DriverRun {
                 return r;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            st = self.shared.cond.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+            st = self
+                .shared
+                .cond
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
     /// Waits for the `started` line (the client's `start()` returned).
     pub async fn started(&self, timeout: Duration) -> Result<(), ItError> {
-        self.wait_for("the client to start", timeout, is_started).await
+        self.wait_for("the client to start", timeout, is_started)
+            .await
     }
 
     /// Blocking [`started`](DriverRun::started).
@@ -236,19 +273,31 @@ impl DriverRun {
     }
 
     /// Waits until at least `n` messages were delivered; returns all delivered so far.
-    pub async fn wait_messages(&self, n: usize, timeout: Duration) -> Result<Vec<ReceivedMessage>, ItError> {
-        self.wait_for(&format!("{n} messages"), timeout, |ev| at_least(ev, n)).await
+    pub async fn wait_messages(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedMessage>, ItError> {
+        self.wait_for(&format!("{n} messages"), timeout, |ev| at_least(ev, n))
+            .await
     }
 
     /// Blocking [`wait_messages`](DriverRun::wait_messages).
-    pub fn wait_messages_blocking(&self, n: usize, timeout: Duration) -> Result<Vec<ReceivedMessage>, ItError> {
+    pub fn wait_messages_blocking(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedMessage>, ItError> {
         self.wait_for_blocking(&format!("{n} messages"), timeout, |ev| at_least(ev, n))
     }
 
     /// Waits for the process to end (it always does: the driver and this side both enforce a
     /// deadline) and returns everything it printed.
     pub async fn finish(mut self) -> Result<DriverOutput, ItError> {
-        Finish { shared: &self.shared }.await;
+        Finish {
+            shared: &self.shared,
+        }
+        .await;
         Ok(self.take_output())
     }
 
@@ -304,27 +353,39 @@ fn wait_child(child: &Mutex<Option<ChildGuard>>, deadline: Instant, label: &str)
         {
             let mut slot = child.lock().unwrap_or_else(|e| e.into_inner());
             let Some(guard) = slot.as_mut() else {
-                return Exit { code: None, killed_at_deadline };
+                return Exit {
+                    code: None,
+                    killed_at_deadline,
+                };
             };
             match guard.try_wait() {
                 Ok(Some(status)) => {
                     // Reaped: nothing left for the guard to kill.
                     let _ = slot.take().map(ChildGuard::release);
-                    return Exit { code: status.code(), killed_at_deadline };
+                    return Exit {
+                        code: status.code(),
+                        killed_at_deadline,
+                    };
                 }
                 Ok(None) if Instant::now() >= deadline => {
                     tracing::warn!(driver = label, "driver outlived its deadline; killing it");
                     killed_at_deadline = true;
                     let code = guard.kill().ok().and_then(|s| s.code());
                     let _ = slot.take().map(ChildGuard::release);
-                    return Exit { code, killed_at_deadline };
+                    return Exit {
+                        code,
+                        killed_at_deadline,
+                    };
                 }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(driver = label, error = %e, "waiting for the driver failed");
                     let _ = guard.kill();
                     let _ = slot.take().map(ChildGuard::release);
-                    return Exit { code: None, killed_at_deadline };
+                    return Exit {
+                        code: None,
+                        killed_at_deadline,
+                    };
                 }
             }
         }
@@ -337,7 +398,10 @@ fn read_stdout(out: impl Read, shared: &Shared) {
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut buf) {
+        match (&mut reader)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut buf)
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -391,7 +455,10 @@ fn check<T>(
         }));
     }
     if Instant::now() >= deadline {
-        return Poll::Ready(Err(ItError::Timeout { timeout, what: what.to_owned() }));
+        return Poll::Ready(Err(ItError::Timeout {
+            timeout,
+            what: what.to_owned(),
+        }));
     }
     Poll::Pending
 }
@@ -411,7 +478,10 @@ struct WaitFor<'a, F> {
     timer: bool,
 }
 
-impl<T, F: FnMut(&[DriverEvent]) -> Option<T> + Unpin> Future for WaitFor<'_, F> {
+// The closure is only ever used through `&mut`, never pinned.
+impl<F> Unpin for WaitFor<'_, F> {}
+
+impl<T, F: FnMut(&[DriverEvent]) -> Option<T>> Future for WaitFor<'_, F> {
     type Output = Result<T, ItError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -454,7 +524,9 @@ impl Future for Finish<'_> {
 }
 
 fn is_started(ev: &[DriverEvent]) -> Option<()> {
-    ev.iter().any(|e| matches!(e, DriverEvent::Started(_))).then_some(())
+    ev.iter()
+        .any(|e| matches!(e, DriverEvent::Started(_)))
+        .then_some(())
 }
 
 fn at_least(ev: &[DriverEvent], n: usize) -> Option<Vec<ReceivedMessage>> {
@@ -544,7 +616,9 @@ impl DriverOutput {
         }
         Err(ItError::Failed {
             exit_code: self.exit_code,
-            reason: self.summary().map_or_else(|| "none".to_owned(), |s| s.reason.clone()),
+            reason: self
+                .summary()
+                .map_or_else(|| "none".to_owned(), |s| s.reason.clone()),
             errors: error_lines(&self.events),
             stderr: self.stderr.clone(),
         })
@@ -557,10 +631,16 @@ impl DriverOutput {
 
     /// The C++ client's log files concatenated (last 64 KiB), for failure diagnostics.
     pub fn cpp_log(&self) -> String {
-        let Some(home) = self.home() else { return String::new() };
+        let Some(home) = self.home() else {
+            return String::new();
+        };
         let dir = home.join("logs").join("rocketmq-cpp");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         let mut all = Vec::new();

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::heartbeat::{ConsumeFromWhere, ConsumeType, MessageModel, SubscriptionData};
 use super::{
-    decode_json, lenient_bool, mq_map, null_default, serde_json_body, write_object_keys,
-    JsonBody, MessageQueue,
+    decode_json, lenient_bool, mq_map, null_default, serde_json_body, write_object_keys, JsonBody,
+    MessageQueue,
 };
 use crate::error::Result;
 use crate::protocol::header::name_enum;
@@ -56,7 +56,11 @@ pub struct GetConsumerListByGroupResponseBody {
     pub consumer_id_list: Vec<String>,
 }
 
-serde_json_body!(LockBatchRequestBody, LockBatchResponseBody, GetConsumerListByGroupResponseBody);
+serde_json_body!(
+    LockBatchRequestBody,
+    LockBatchResponseBody,
+    GetConsumerListByGroupResponseBody
+);
 
 /// Implements [`JsonBody`] for a type with `MessageQueue`-keyed map fields.
 macro_rules! mq_keyed_body {
@@ -356,4 +360,8 @@ fn yes() -> bool {
     true
 }
 
-serde_json_body!(QueryConsumeTimeSpanBody, ConsumerConnection, ConsumeMessageDirectlyResult);
+serde_json_body!(
+    QueryConsumeTimeSpanBody,
+    ConsumerConnection,
+    ConsumeMessageDirectlyResult
+);

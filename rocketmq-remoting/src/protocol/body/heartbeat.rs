@@ -104,7 +104,11 @@ pub struct HeartbeatData {
     #[serde(rename = "consumerDataSet", default, deserialize_with = "null_default")]
     pub consumer_data_set: Vec<ConsumerData>,
     /// 5.x heartbeat v2 fingerprint; 0 = classic heartbeat.
-    #[serde(rename = "heartbeatFingerprint", default, deserialize_with = "lenient_i64")]
+    #[serde(
+        rename = "heartbeatFingerprint",
+        default,
+        deserialize_with = "lenient_i64"
+    )]
     pub heartbeat_fingerprint: i64,
     /// 5.x heartbeat v2: subscriptions omitted, keep the previous ones.
     #[serde(rename = "withoutSub", default, deserialize_with = "lenient_bool")]
@@ -186,7 +190,9 @@ impl Default for SubscriptionData {
 }
 
 fn expression_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()).unwrap_or_else(tag_expression))
+    Ok(Option::<String>::deserialize(d)?
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(tag_expression))
 }
 
 serde_json_body!(HeartbeatData, SubscriptionData);

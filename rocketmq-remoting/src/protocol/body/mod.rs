@@ -198,7 +198,8 @@ fn normalize_at_depth(input: &[u8], depth: usize) -> Result<Cow<'_, [u8]>> {
             _ if expect_key => {
                 // A bare key: runs until the ':' (or a structural character).
                 let start = i;
-                while i < input.len() && !matches!(input[i], b':' | b',' | b'}' | b']' | b'{' | b'[')
+                while i < input.len()
+                    && !matches!(input[i], b':' | b',' | b'}' | b']' | b'{' | b'[')
                 {
                     i += 1;
                 }
@@ -207,7 +208,14 @@ fn normalize_at_depth(input: &[u8], depth: usize) -> Result<Cow<'_, [u8]>> {
                     .trim_end();
                 let quoted = serde_json::to_string(raw)
                     .map_err(|e| RemotingError::decode(format!("JSON map key: {e}")))?;
-                replace(&mut out, &mut copied, input, start, start + raw.len(), quoted.as_bytes());
+                replace(
+                    &mut out,
+                    &mut copied,
+                    input,
+                    start,
+                    start + raw.len(),
+                    quoted.as_bytes(),
+                );
                 expect_key = false;
             }
             _ => {
@@ -312,7 +320,11 @@ pub struct MessageQueue {
 impl MessageQueue {
     /// A queue of `topic` on `broker_name`.
     pub fn new(topic: impl Into<String>, broker_name: impl Into<String>, queue_id: i32) -> Self {
-        MessageQueue { topic: topic.into(), broker_name: broker_name.into(), queue_id }
+        MessageQueue {
+            topic: topic.into(),
+            broker_name: broker_name.into(),
+            queue_id,
+        }
     }
 }
 
@@ -408,9 +420,10 @@ pub(crate) fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> std::result::Resul
             .as_i64()
             .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
             .ok_or_else(|| D::Error::custom(format!("not an integer: {v}"))),
-        serde_json::Value::String(s) => {
-            s.trim().parse().map_err(|_| D::Error::custom(format!("not an integer: {v}")))
-        }
+        serde_json::Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| D::Error::custom(format!("not an integer: {v}"))),
         serde_json::Value::Null => Ok(0),
         _ => Err(D::Error::custom(format!("not an integer: {v}"))),
     }

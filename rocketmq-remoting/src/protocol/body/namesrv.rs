@@ -259,7 +259,9 @@ impl RegisterBrokerBody {
             .read_to_end(&mut raw)
             .map_err(|e| RemotingError::decode(format!("register body: bad zlib stream: {e}")))?;
         if raw.len() > max_inflated {
-            return Err(RemotingError::decode("register body: inflated size exceeds the limit"));
+            return Err(RemotingError::decode(
+                "register body: inflated size exceeds the limit",
+            ));
         }
         let mut r = Reader { buf: &raw, pos: 0 };
         let mut out = RegisterBrokerBody::default();
@@ -278,10 +280,15 @@ impl RegisterBrokerBody {
             let mut map = BTreeMap::new();
             for _ in 0..n {
                 let v: serde_json::Value = decode_json(r.chunk()?)?;
-                let topic = v.get("topic").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
+                let topic = v
+                    .get("topic")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
                 map.insert(topic, v);
             }
-            out.topic_config_serialize_wrapper.topic_queue_mapping_info_map = Some(map);
+            out.topic_config_serialize_wrapper
+                .topic_queue_mapping_info_map = Some(map);
         }
         Ok(out)
     }
@@ -311,7 +318,9 @@ impl<'a> Reader<'a> {
     fn count(&mut self) -> Result<usize> {
         let n = self.i32()?;
         if n < 0 || n as usize > self.remaining() / 4 {
-            return Err(RemotingError::decode(format!("register body: bad count {n}")));
+            return Err(RemotingError::decode(format!(
+                "register body: bad count {n}"
+            )));
         }
         Ok(n as usize)
     }
@@ -319,7 +328,9 @@ impl<'a> Reader<'a> {
     fn chunk(&mut self) -> Result<&'a [u8]> {
         let n = self.i32()?;
         if n < 0 || n as usize > self.remaining() {
-            return Err(RemotingError::decode(format!("register body: bad length {n}")));
+            return Err(RemotingError::decode(format!(
+                "register body: bad length {n}"
+            )));
         }
         let s = &self.buf[self.pos..self.pos + n as usize];
         self.pos += n as usize;

@@ -148,7 +148,11 @@ pub struct BrokerData {
 impl BrokerData {
     /// A broker group without addresses.
     pub fn new(cluster: impl Into<String>, broker_name: impl Into<String>) -> Self {
-        BrokerData { cluster: cluster.into(), broker_name: broker_name.into(), ..Default::default() }
+        BrokerData {
+            cluster: cluster.into(),
+            broker_name: broker_name.into(),
+            ..Default::default()
+        }
     }
 
     /// The master's address (id 0), if registered.

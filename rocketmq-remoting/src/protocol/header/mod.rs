@@ -73,7 +73,10 @@ pub trait HeaderValue: Sized {
 }
 
 fn invalid(field: &'static str, text: &str) -> RemotingError {
-    RemotingError::InvalidField { field, value: text.to_owned() }
+    RemotingError::InvalidField {
+        field,
+        value: text.to_owned(),
+    }
 }
 
 impl HeaderValue for String {
@@ -106,7 +109,11 @@ impl HeaderValue for bool {
         Ok(parse_bool(text))
     }
     fn to_wire(&self) -> String {
-        if *self { "true".into() } else { "false".into() }
+        if *self {
+            "true".into()
+        } else {
+            "false".into()
+        }
     }
 }
 
@@ -137,7 +144,11 @@ pub fn optional<T: HeaderValue>(ext: &ExtFields, field: &'static str) -> Option<
     match T::from_wire(field, v) {
         Ok(x) => Some(x),
         Err(_) => {
-            tracing::debug!(field, value = v, "ignoring unparsable optional header field");
+            tracing::debug!(
+                field,
+                value = v,
+                "ignoring unparsable optional header field"
+            );
             None
         }
     }

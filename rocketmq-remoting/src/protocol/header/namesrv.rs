@@ -15,7 +15,10 @@ command_header! {
 impl GetRouteInfoRequestHeader {
     /// A request for `topic`'s route.
     pub fn new(topic: impl Into<String>) -> Self {
-        GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: None }
+        GetRouteInfoRequestHeader {
+            topic: topic.into(),
+            accept_standard_json_only: None,
+        }
     }
 }
 

@@ -54,7 +54,10 @@ fn entry_len(m: &BatchMessage) -> Result<usize> {
     if len > i32::MAX as usize {
         return Err(RemotingError::InvalidField {
             field: "body",
-            value: format!("{} bytes long, a batch entry must stay below 2 GiB", m.body.len()),
+            value: format!(
+                "{} bytes long, a batch entry must stay below 2 GiB",
+                m.body.len()
+            ),
         });
     }
     Ok(len)
@@ -119,7 +122,9 @@ pub fn decode_batch(body: Bytes) -> Result<Vec<BatchMessage>> {
         let flag = rest.get_i32();
         let body_len = rest.get_i32();
         let body_len = usize::try_from(body_len).map_err(|_| {
-            RemotingError::decode(format!("negative bodyLength {body_len} in batch entry at byte {at}"))
+            RemotingError::decode(format!(
+                "negative bodyLength {body_len} in batch entry at byte {at}"
+            ))
         })?;
         if rest.len() < body_len {
             return Err(truncated("body", at));

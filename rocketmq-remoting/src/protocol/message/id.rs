@@ -248,7 +248,12 @@ fn uniq_id_time_at(id: &str, now: i64) -> Result<i64> {
     let (raw, n) = uniq_id_bytes(id)?;
     let at = n - 6;
     // Java zero-extends the field into a long.
-    let span = i64::from(u32::from_be_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]));
+    let span = i64::from(u32::from_be_bytes([
+        raw[at],
+        raw[at + 1],
+        raw[at + 2],
+        raw[at + 3],
+    ]));
     let (mut start, _) = month_bounds(now);
     if start + span >= now {
         start = month_bounds(start - 1).0;
@@ -334,6 +339,9 @@ mod tests {
             0x18B4_AAC2u32 as i32,
         );
         let now = 1_717_000_000_000;
+        let (start, next) = month_bounds(now);
+        gen.month_start.store(start, Ordering::Relaxed);
+        gen.next_month_start.store(next, Ordering::Relaxed);
         let id = gen.id_at(now);
         let expected_diff = now - 1_714_521_600_000;
         assert_eq!(

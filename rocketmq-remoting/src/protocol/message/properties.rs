@@ -103,7 +103,10 @@ impl Properties {
 
     /// Byte length of [`encode_properties`]'s output.
     pub fn encoded_len(&self) -> usize {
-        self.entries.iter().map(|(k, v)| k.len() + v.len() + 2).sum()
+        self.entries
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum()
     }
 
     /// Checks that the map survives an encode/decode round trip unchanged: no key or value

@@ -119,7 +119,10 @@ fn record_len(msg: &MessageExt, version: MessageVersion) -> Result<usize> {
     if len > i32::MAX as usize {
         return Err(RemotingError::InvalidField {
             field: "body",
-            value: format!("{} bytes long, the record would exceed 2 GiB", msg.body.len()),
+            value: format!(
+                "{} bytes long, the record would exceed 2 GiB",
+                msg.body.len()
+            ),
         });
     }
     Ok(len)
@@ -391,7 +394,9 @@ pub fn decode_message_with(buf: &mut Bytes, opts: &DecodeOptions) -> Result<Mess
         MessageVersion::V2 => i32::from(i16::from_be_bytes(r.array::<2>("topicLength")?)),
     };
     let topic_len = usize::try_from(topic_len).map_err(|_| {
-        RemotingError::decode(format!("negative topicLength {topic_len} in stored message"))
+        RemotingError::decode(format!(
+            "negative topicLength {topic_len} in stored message"
+        ))
     })?;
     msg.topic = String::from_utf8_lossy(r.take(topic_len, "topic")?).into_owned();
     let props_len = i16::from_be_bytes(r.array::<2>("propertiesLength")?);
