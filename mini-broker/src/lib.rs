@@ -1,3 +1,41 @@
-//! (in progress)
+//! A compact, wire-compatible Apache RocketMQ broker: official RocketMQ clients produce to and
+//! consume from it as from an Apache broker (remoting protocol, PROTOCOL.md).
+//!
+//! - [`store`]: the storage engine (commit log, consume queues, index, recovery).
+//! - [`Broker`] / [`BrokerHandle`]: start and stop a broker in-process (tests bind port 0).
+//! - [`processor`]: the request handlers; [`topic_config`], [`consumer_offset`],
+//!   [`client_manager`], [`lock_manager`], [`long_poll`], [`schedule`],
+//!   [`namesrv_registration`]: the broker's services.
+//!
+//! The library names no async runtime: pass any [`rocketmq_remoting::rt::Runtime`].
+//!
+//! ```no_run
+//! # async fn demo() -> mini_broker::Result<()> {
+//! use mini_broker::{Broker, BrokerConfig};
+//! let rt = rocketmq_remoting::rt::default_runtime().expect("inside a runtime");
+//! let mut cfg = BrokerConfig::for_test("/tmp/mini-broker-store");
+//! cfg.namesrv_addrs = vec!["127.0.0.1:9876".into()];
+//! let broker = Broker::start(cfg, rt).await?;
+//! println!("broker at {}", broker.addr());
+//! broker.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod broker;
+pub mod client_manager;
+pub mod config;
+pub mod consumer_offset;
+pub mod error;
+pub mod lock_manager;
+pub mod long_poll;
+pub mod namesrv_registration;
+pub mod processor;
+pub mod schedule;
 pub mod store;
+pub mod topic_config;
+
+pub use broker::{Broker, BrokerHandle};
+pub use config::{BrokerConfig, FlushDiskType};
+pub use error::{BrokerError, Result};

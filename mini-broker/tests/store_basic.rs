@@ -383,7 +383,7 @@ fn group_commit_uses_few_fsyncs() {
         assert_eq!(r.as_ref().unwrap().status, PutStatus::Ok);
     }
     let used = store.stats().commit_log_fsyncs - before;
-    assert!(used >= 1 && used <= 8, "64 sync puts took {used} fsyncs");
+    assert!((1..=8).contains(&used), "64 sync puts took {used} fsyncs");
     assert!(
         store.stats().commit_log_flushed_offset
             >= rs.last().unwrap().as_ref().unwrap().commit_log_offset

@@ -3,10 +3,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
+pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod message;
 pub mod message_queue;
 pub mod producer;
 pub mod util;
 
+pub use client::ClientInstance;
+pub use config::ClientConfig;
 pub use error::{Error, Result, Stage};
+pub use message::{Message, MessageExt, PullResult, PullStatus, SendResult, SendStatus};
+pub use message_queue::MessageQueue;

@@ -36,9 +36,10 @@ const A1: &str = "
     c0a80114 00002a9f 00000000 0000000000000000  # storeHost reconsumeTimes preparedTxOffset
     00000005 48656c6c6f                          # body
     09 546f70696354657374                        # topic
-    003e 54414753015461674102
-    554e49515f4b455901433041383031304137413639313842344141433230303030303030303030303002
-    57414954017472756502";
+    003e 54414753015461674102                    # propertiesLength 62, TAGS=TagA
+    554e49515f4b455901433041383031304137413639313842344141433230303030303030303030303002 # UNIQ_KEY
+    57414954017472756502                         # WAIT=true
+";
 
 fn a1_message() -> MessageExt {
     let mut m = MessageExt::new("TopicTest", "Hello");

@@ -1,5 +1,9 @@
 //! Transport tests: one body per scenario, run under every enabled runtime.
-#![cfg(any(feature = "runtime-tokio", feature = "runtime-smol", feature = "runtime-async-std"))]
+#![cfg(any(
+    feature = "runtime-tokio",
+    feature = "runtime-smol",
+    feature = "runtime-async-std"
+))]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +27,7 @@ const NEVER: i32 = 1001;
 const LATE: i32 = 1002;
 const ASK_CLIENT: i32 = 1003;
 const COUNT: i32 = 1004;
+const PANIC: i32 = 1005;
 const CLIENT_QUESTION: i32 = 2000;
 
 const LONG: Duration = Duration::from_secs(10);
@@ -38,7 +43,8 @@ impl RequestHandler for TestHandler {
     async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
         self.handled.fetch_add(1, Ordering::Relaxed);
         let ok = || {
-            let mut resp = RemotingCommand::response(ResponseCode::SUCCESS, None).with_body(req.body.clone());
+            let mut resp =
+                RemotingCommand::response(ResponseCode::SUCCESS, None).with_body(req.body.clone());
             if let Some(i) = req.ext_fields.get("i") {
                 resp.ext_fields.insert("i", i);
             }
@@ -52,14 +58,18 @@ impl RequestHandler for TestHandler {
                 Some(ok())
             }
             ASK_CLIENT => {
-                let question = RemotingCommand::request(CLIENT_QUESTION).with_body(req.body.clone());
+                let question =
+                    RemotingCommand::request(CLIENT_QUESTION).with_body(req.body.clone());
                 match conn.invoke(question, LONG).await {
                     Ok(answer) => {
                         let mut resp = RemotingCommand::response(answer.code, answer.remark);
                         resp.body = answer.body;
                         Some(resp)
                     }
-                    Err(e) => Some(RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(e.to_string()))),
+                    Err(e) => Some(RemotingCommand::response(
+                        ResponseCode::SYSTEM_ERROR,
+                        Some(e.to_string()),
+                    )),
                 }
             }
             COUNT => {
@@ -67,6 +77,7 @@ impl RequestHandler for TestHandler {
                 // Must not be sent when the request is oneway.
                 Some(ok())
             }
+            PANIC => panic!("handler exploded on purpose"),
             code => Some(RemotingCommand::response(
                 ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
                 Some(format!(" request type {code} not supported")),
@@ -79,9 +90,14 @@ fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-async fn start_server(rt: &Arc<dyn Runtime>, config: TransportConfig) -> (ServerHandle, Arc<TestHandler>) {
+async fn start_server(
+    rt: &Arc<dyn Runtime>,
+    config: TransportConfig,
+) -> (ServerHandle, Arc<TestHandler>) {
     let handler = Arc::new(TestHandler::default());
-    let server = RemotingServer::start(rt.clone(), any_port(), config, handler.clone()).await.unwrap();
+    let server = RemotingServer::start(rt.clone(), any_port(), config, handler.clone())
+        .await
+        .unwrap();
     (server, handler)
 }
 
@@ -157,7 +173,11 @@ mod scenarios {
             assert_eq!(resp.ext_fields.get("i"), Some(i.to_string().as_str()));
         }
         assert_eq!(handler.handled.load(Ordering::Relaxed), 1000);
-        assert_eq!(server.connection_count(), 1, "everything went over one connection");
+        assert_eq!(
+            server.connection_count(),
+            1,
+            "everything went over one connection"
+        );
         let conn = client.connection(&addr).await.unwrap();
         assert_eq!(conn.pending_count(), 0);
         client.shutdown();
@@ -173,10 +193,16 @@ mod scenarios {
         for conn in &conns {
             assert_eq!(conn.as_ref().unwrap().id(), first);
         }
-        eventually(&rt, "server sees the connection", || server.connection_count() == 1).await;
+        eventually(&rt, "server sees the connection", || {
+            server.connection_count() == 1
+        })
+        .await;
         assert_eq!(server.connection_count(), 1);
         client.shutdown();
-        assert!(matches!(client.invoke(&addr, echo(0), LONG).await, Err(RemotingError::Shutdown)));
+        assert!(matches!(
+            client.invoke(&addr, echo(0), LONG).await,
+            Err(RemotingError::Shutdown)
+        ));
         server.shutdown().await;
     }
 
@@ -187,13 +213,26 @@ mod scenarios {
         let conn = client.connection(&addr).await.unwrap();
 
         let started = Instant::now();
-        let err = client.invoke(&addr, RemotingCommand::request(NEVER), Duration::from_millis(100)).await.unwrap_err();
-        assert!(matches!(err, RemotingError::Timeout { code: NEVER, .. }), "{err}");
+        let err = client
+            .invoke(
+                &addr,
+                RemotingCommand::request(NEVER),
+                Duration::from_millis(100),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RemotingError::Timeout { code: NEVER, .. }),
+            "{err}"
+        );
         assert!(started.elapsed() < Duration::from_secs(3));
         assert_eq!(conn.pending_count(), 0);
 
         // A response arriving after the deadline is dropped, and the connection stays usable.
-        let err = conn.invoke(RemotingCommand::request(LATE), Duration::from_millis(20)).await.unwrap_err();
+        let err = conn
+            .invoke(RemotingCommand::request(LATE), Duration::from_millis(20))
+            .await
+            .unwrap_err();
         assert!(matches!(err, RemotingError::Timeout { .. }), "{err}");
         assert_eq!(conn.pending_count(), 0);
         rt.sleep(Duration::from_millis(400)).await;
@@ -201,7 +240,12 @@ mod scenarios {
         assert!(!conn.is_closed());
 
         // A caller giving up (dropping the future) leaves nothing behind either.
-        let gave_up = timeout(&*rt, Duration::from_millis(20), conn.invoke(RemotingCommand::request(NEVER), LONG)).await;
+        let gave_up = timeout(
+            &*rt,
+            Duration::from_millis(20),
+            conn.invoke(RemotingCommand::request(NEVER), LONG),
+        )
+        .await;
         assert!(gave_up.is_err());
         assert_eq!(conn.pending_count(), 0);
 
@@ -215,7 +259,10 @@ mod scenarios {
         let (stuck, (resp, took)) = futures::future::join(stuck, quick).await;
         assert!(matches!(stuck, Err(RemotingError::Timeout { .. })));
         assert_eq!(resp.body, Bytes::from("body-7"));
-        assert!(took < Duration::from_secs(1), "echo waited behind the stuck request: {took:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "echo waited behind the stuck request: {took:?}"
+        );
         assert_eq!(conn.pending_count(), 0);
 
         client.shutdown();
@@ -240,7 +287,11 @@ mod scenarios {
             })
         }));
         let resp = client
-            .invoke(&addr, RemotingCommand::request(ASK_CLIENT).with_body(&b"hello"[..]), LONG)
+            .invoke(
+                &addr,
+                RemotingCommand::request(ASK_CLIENT).with_body(&b"hello"[..]),
+                LONG,
+            )
             .await
             .unwrap();
         assert_eq!(resp.code, ResponseCode::SUCCESS);
@@ -249,9 +300,15 @@ mod scenarios {
 
         // Without a handler the client answers REQUEST_CODE_NOT_SUPPORTED, like the Java client.
         let bare = RemotingClient::new(rt.clone(), TransportConfig::default());
-        let resp = bare.invoke(&addr, RemotingCommand::request(ASK_CLIENT), LONG).await.unwrap();
+        let resp = bare
+            .invoke(&addr, RemotingCommand::request(ASK_CLIENT), LONG)
+            .await
+            .unwrap();
         assert_eq!(resp.code, ResponseCode::REQUEST_CODE_NOT_SUPPORTED);
-        assert_eq!(resp.remark.as_deref(), Some(" request type 2000 not supported"));
+        assert_eq!(
+            resp.remark.as_deref(),
+            Some(" request type 2000 not supported")
+        );
 
         // ... but never answers a oneway request.
         let server_side = server.connections();
@@ -260,7 +317,10 @@ mod scenarios {
         oneway.mark_oneway();
         for conn in &server_side {
             conn.send_oneway(oneway.clone()).unwrap();
-            let resp = conn.invoke(RemotingCommand::request(CLIENT_QUESTION), LONG).await.unwrap();
+            let resp = conn
+                .invoke(RemotingCommand::request(CLIENT_QUESTION), LONG)
+                .await
+                .unwrap();
             assert!(resp.is_response());
         }
         eventually(&rt, "one oneway + one request reached the handler", || {
@@ -279,7 +339,9 @@ mod scenarios {
         let addr = server.local_addr().to_string();
         let client = RemotingClient::new(rt.clone(), TransportConfig::default());
         let conn = client.connection(&addr).await.unwrap();
-        let waiting = futures::future::join_all((0..20).map(|_| conn.invoke(RemotingCommand::request(NEVER), LONG)));
+        let waiting = futures::future::join_all(
+            (0..20).map(|_| conn.invoke(RemotingCommand::request(NEVER), LONG)),
+        );
         let kill = async {
             eventually(&rt, "all requests pending", || conn.pending_count() == 20).await;
             rt.sleep(Duration::from_millis(50)).await;
@@ -288,11 +350,16 @@ mod scenarios {
         let started = Instant::now();
         let (results, ()) = futures::future::join(waiting, kill).await;
         for result in results {
-            assert!(matches!(result, Err(RemotingError::ConnectionClosed { .. })), "{result:?}");
+            assert!(
+                matches!(result, Err(RemotingError::ConnectionClosed { .. })),
+                "{result:?}"
+            );
         }
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(conn.pending_count(), 0);
-        timeout(&*rt, Duration::from_secs(5), conn.closed()).await.unwrap();
+        timeout(&*rt, Duration::from_secs(5), conn.closed())
+            .await
+            .unwrap();
         assert!(conn.is_closed());
         let err = conn.invoke(echo(1), LONG).await.unwrap_err();
         assert!(matches!(err, RemotingError::ConnectionClosed { .. }));
@@ -300,7 +367,8 @@ mod scenarios {
         // A bare peer drops the socket while requests wait.
         let mut listener = rt.bind(any_port()).await.unwrap();
         let peer_addr = listener.local_addr().unwrap().to_string();
-        let waiting = futures::future::join_all((0..5).map(|_| client.invoke(&peer_addr, echo(0), LONG)));
+        let waiting =
+            futures::future::join_all((0..5).map(|_| client.invoke(&peer_addr, echo(0), LONG)));
         let kill = async {
             let (mut stream, _) = listener.accept().await.unwrap();
             let mut buf = BytesMut::new();
@@ -312,7 +380,10 @@ mod scenarios {
         };
         let (results, ()) = futures::future::join(waiting, kill).await;
         for result in results {
-            assert!(matches!(result, Err(RemotingError::ConnectionClosed { .. })), "{result:?}");
+            assert!(
+                matches!(result, Err(RemotingError::ConnectionClosed { .. })),
+                "{result:?}"
+            );
         }
         client.shutdown();
     }
@@ -330,7 +401,9 @@ mod scenarios {
         client.invoke(&addr, echo(1), LONG).await.unwrap();
         let first = client.connection(&addr).await.unwrap();
         server.shutdown().await;
-        timeout(&*rt, Duration::from_secs(5), first.closed()).await.unwrap();
+        timeout(&*rt, Duration::from_secs(5), first.closed())
+            .await
+            .unwrap();
 
         // Nobody listens: the dial fails, and the next call fails fast without redialling.
         let err = client.invoke(&addr, echo(2), LONG).await.unwrap_err();
@@ -345,7 +418,14 @@ mod scenarios {
         let handler = Arc::new(TestHandler::default());
         let mut restarted = None;
         for _ in 0..50 {
-            match RemotingServer::start(rt.clone(), socket_addr, TransportConfig::default(), handler.clone()).await {
+            match RemotingServer::start(
+                rt.clone(),
+                socket_addr,
+                TransportConfig::default(),
+                handler.clone(),
+            )
+            .await
+            {
                 Ok(server) => {
                     restarted = Some(server);
                     break;
@@ -372,7 +452,9 @@ mod scenarios {
 
         // `close(addr)` drops the pooled connection; the next call dials afresh.
         client.close(&addr);
-        timeout(&*rt, Duration::from_secs(5), second.closed()).await.unwrap();
+        timeout(&*rt, Duration::from_secs(5), second.closed())
+            .await
+            .unwrap();
         client.invoke(&addr, echo(4), LONG).await.unwrap();
         assert_ne!(client.connection(&addr).await.unwrap().id(), second.id());
 
@@ -381,7 +463,10 @@ mod scenarios {
     }
 
     pub async fn bad_frames_close_only_that_connection(rt: Arc<dyn Runtime>) {
-        let config = TransportConfig { max_frame_size: 64 * 1024, ..TransportConfig::default() };
+        let config = TransportConfig {
+            max_frame_size: 64 * 1024,
+            ..TransportConfig::default()
+        };
         let (server, _) = start_server(&rt, config.clone()).await;
         let socket_addr = server.local_addr();
         let addr = socket_addr.to_string();
@@ -402,12 +487,18 @@ mod scenarios {
             let mut raw = raw_connect(&rt, socket_addr).await;
             raw.write_all(bytes).await.unwrap();
             raw.flush().await.unwrap();
-            assert!(closed_by_peer(&rt, &mut raw).await, "server kept a connection that sent {bytes:?}");
+            assert!(
+                closed_by_peer(&rt, &mut raw).await,
+                "server kept a connection that sent {bytes:?}"
+            );
             // The well-behaved client is unaffected.
             let resp = client.invoke(&addr, echo(2), LONG).await.unwrap();
             assert_eq!(resp.body, Bytes::from("body-2"));
         }
-        eventually(&rt, "bad connections dropped", || server.connection_count() == 1).await;
+        eventually(&rt, "bad connections dropped", || {
+            server.connection_count() == 1
+        })
+        .await;
 
         // An oversized outbound command fails by itself, without killing the connection.
         let conn = client.connection(&addr).await.unwrap();
@@ -437,23 +528,120 @@ mod scenarios {
 
         let mut buf = BytesMut::new();
         let resp = read_frame(&mut raw, &mut buf).await;
-        assert_eq!(resp.opaque, 8, "the first frame back answers the normal request");
+        assert_eq!(
+            resp.opaque, 8,
+            "the first frame back answers the normal request"
+        );
         assert!(resp.is_response());
         assert_eq!(resp.body, Bytes::from("body-5"));
-        assert_eq!(handler.counted.load(Ordering::SeqCst), 1, "the oneway request was handled");
+        assert_eq!(
+            handler.counted.load(Ordering::SeqCst),
+            1,
+            "the oneway request was handled"
+        );
         // Nothing else arrives.
         let mut chunk = [0u8; 64];
         let more = timeout(&*rt, Duration::from_millis(300), raw.read(&mut chunk)).await;
-        assert!(more.is_err(), "unexpected bytes after the response: {more:?}");
+        assert!(
+            more.is_err(),
+            "unexpected bytes after the response: {more:?}"
+        );
         assert!(buf.is_empty());
 
         // Through the client API.
         let addr = socket_addr.to_string();
         let client = RemotingClient::new(rt.clone(), TransportConfig::default());
-        client.invoke_oneway(&addr, RemotingCommand::request(COUNT), LONG).await.unwrap();
-        eventually(&rt, "oneway delivered", || handler.counted.load(Ordering::SeqCst) == 2).await;
+        client
+            .invoke_oneway(&addr, RemotingCommand::request(COUNT), LONG)
+            .await
+            .unwrap();
+        eventually(&rt, "oneway delivered", || {
+            handler.counted.load(Ordering::SeqCst) == 2
+        })
+        .await;
         assert_eq!(client.connection(&addr).await.unwrap().pending_count(), 0);
 
+        client.shutdown();
+        server.shutdown().await;
+    }
+
+    pub async fn inbound_concurrency_is_bounded(rt: Arc<dyn Runtime>) {
+        let config = TransportConfig {
+            max_inbound_requests: 2,
+            ..TransportConfig::default()
+        };
+        let (server, _) = start_server(&rt, config).await;
+        let addr = server.local_addr().to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let conn = client.connection(&addr).await.unwrap();
+        // Two slow requests fill the server's two handler slots; the echo behind them waits.
+        let slow = futures::future::join(
+            conn.invoke(RemotingCommand::request(LATE), LONG),
+            conn.invoke(RemotingCommand::request(LATE), LONG),
+        );
+        let quick = async {
+            eventually(&rt, "slow requests sent", || conn.pending_count() >= 2).await;
+            let started = Instant::now();
+            conn.invoke(echo(1), LONG).await.unwrap();
+            started.elapsed()
+        };
+        let ((a, b), waited) = futures::future::join(slow, quick).await;
+        a.unwrap();
+        b.unwrap();
+        assert!(
+            waited >= Duration::from_millis(100),
+            "echo did not wait for a free slot: {waited:?}"
+        );
+        client.shutdown();
+        server.shutdown().await;
+    }
+
+    pub async fn panicking_handler_answers_system_error(rt: Arc<dyn Runtime>) {
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let addr = server.local_addr().to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let resp = client
+            .invoke(&addr, RemotingCommand::request(PANIC), LONG)
+            .await
+            .unwrap();
+        assert_eq!(resp.code, ResponseCode::SYSTEM_ERROR);
+        assert!(
+            resp.remark
+                .as_deref()
+                .unwrap_or_default()
+                .contains("exploded"),
+            "{resp:?}"
+        );
+        // The connection survives.
+        client.invoke(&addr, echo(1), LONG).await.unwrap();
+        assert_eq!(server.connection_count(), 1);
+        client.shutdown();
+        server.shutdown().await;
+    }
+
+    pub async fn idle_connections_are_closed(rt: Arc<dyn Runtime>) {
+        let config = TransportConfig {
+            idle_timeout: Some(Duration::from_millis(300)),
+            ..TransportConfig::default()
+        };
+        let (server, _) = start_server(&rt, config).await;
+        let socket_addr = server.local_addr();
+        let addr = socket_addr.to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let busy = client.connection(&addr).await.unwrap();
+        let mut silent = raw_connect(&rt, socket_addr).await;
+        let started = Instant::now();
+        // Traffic every 50 ms keeps one connection open while the silent one is dropped.
+        let keep_busy = async {
+            while started.elapsed() < Duration::from_millis(900) {
+                busy.invoke(echo(1), LONG).await.unwrap();
+                rt.sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let (closed, ()) = futures::future::join(closed_by_peer(&rt, &mut silent), keep_busy).await;
+        assert!(closed);
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert!(!busy.is_closed());
         client.shutdown();
         server.shutdown().await;
     }
@@ -462,13 +650,19 @@ mod scenarios {
         let (server, _) = start_server(&rt, TransportConfig::default()).await;
         let socket_addr = server.local_addr();
         let mut raw = raw_connect(&rt, socket_addr).await;
-        eventually(&rt, "connection registered", || server.connection_count() == 1).await;
+        eventually(&rt, "connection registered", || {
+            server.connection_count() == 1
+        })
+        .await;
         let id = server.connections()[0].id();
         assert!(server.connection(id).is_some());
         server.shutdown().await;
         assert_eq!(server.connection_count(), 0);
         assert!(closed_by_peer(&rt, &mut raw).await);
-        assert!(rt.connect(socket_addr).await.is_err(), "nobody listens after shutdown");
+        assert!(
+            rt.connect(socket_addr).await.is_err(),
+            "nobody listens after shutdown"
+        );
         server.shutdown().await; // idempotent
     }
 }
@@ -480,7 +674,9 @@ mod scenarios {
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(60);
 
 async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
-    timeout(&*rt, SCENARIO_DEADLINE, fut).await.expect("scenario hung");
+    timeout(&*rt, SCENARIO_DEADLINE, fut)
+        .await
+        .expect("scenario hung");
 }
 
 #[cfg(feature = "runtime-tokio")]
@@ -489,8 +685,14 @@ where
     F: FnOnce(Arc<dyn Runtime>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(tokio.handle().clone()));
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+        tokio.handle().clone(),
+    ));
     tokio.block_on(guarded(rt.clone(), scenario(rt)));
 }
 
@@ -540,5 +742,27 @@ for_each_runtime!(
     reconnects_after_server_restart,
     bad_frames_close_only_that_connection,
     oneway_requests_get_no_response,
+    inbound_concurrency_is_bounded,
+    panicking_handler_answers_system_error,
+    idle_connections_are_closed,
     server_shutdown_frees_port_and_refuses,
 );
+
+/// `TokioRuntime` holds a handle, so code polled by another executor (a user's thread, a
+/// callback) can still use it.
+#[cfg(feature = "runtime-tokio")]
+#[test]
+fn tokio_runtime_works_from_a_foreign_executor() {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+        tokio.handle().clone(),
+    ));
+    futures::executor::block_on(guarded(
+        rt.clone(),
+        scenarios::concurrent_requests_on_one_connection(rt),
+    ));
+}

@@ -5,7 +5,7 @@ It is NOT a RocketMQ implementation: it answers just enough for a producer to se
 SEND_MESSAGE, SEND_BATCH_MESSAGE, heartbeat, unregister) and records every request it receives.
 
 Prints ``{"type":"listening","addr":"127.0.0.1:PORT"}`` first, then one JSON line per request:
-``{"type":"request","code":..,"extFields":{..},"bodyLen":..}``. Exits after --timeout seconds or
+``{"type":"request","code":..,"extFields":{..},"bodyLen":..}`` (plus ``body`` for heartbeats). Exits after --timeout seconds or
 on stdin EOF. Standard library only.
 """
 
@@ -53,7 +53,10 @@ def serve(conn, addr, queues, state):
             body = data[4 + hlen :]
             code = req.get("code")
             ext = req.get("extFields") or {}
-            emit({"type": "request", "code": code, "extFields": ext, "bodyLen": len(body), "flag": req.get("flag", 0)})
+            rec = {"type": "request", "code": code, "extFields": ext, "bodyLen": len(body), "flag": req.get("flag", 0)}
+            if code in (34, 35, 38):  # JSON bodies worth seeing (heartbeat, ...)
+                rec["body"] = body.decode("utf-8", errors="replace")
+            emit(rec)
             rsp = {"code": 0, "flag": 1, "language": "JAVA", "opaque": req.get("opaque", 0), "version": 401}
             rbody = b""
             if code == 105:

@@ -1,4 +1,25 @@
 //! Consumers: push and pull consumers, rebalancing and offset storage.
+//!
+//! - [`PushConsumer`]: the broker "pushes" (the client long-polls every assigned queue and hands
+//!   batches to an async listener), with clustering or broadcasting, concurrent or orderly
+//!   consumption, retries and dead-letter queues.
+//! - [`PullConsumer`]: the classic pull API (pull a queue from an offset, manage offsets).
+//! - [`LitePullConsumer`]: `poll()`-style consumption with rebalance or manual assignment.
 
+pub(crate) mod backend;
 pub mod offset_store;
+pub mod pull;
+pub mod push;
 pub mod rebalance;
+mod selector;
+pub(crate) mod sync;
+mod types;
+
+pub use backend::{PullResult, PullStatus};
+pub use pull::{LitePullConsumer, LitePullConsumerBuilder, PullConsumer, PullConsumerBuilder};
+pub use push::{
+    ConsumeContext, ConsumeOrderlyContext, MessageListener, OrderlyListener, PushConsumer,
+    PushConsumerBuilder, PushConsumerConfig,
+};
+pub use selector::{ExpressionType, MessageSelector};
+pub use types::{ConsumeFromWhere, ConsumeResult, MessageModel, OrderlyResult};

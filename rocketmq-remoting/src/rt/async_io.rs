@@ -94,7 +94,10 @@ impl Listener for AsyncIoListener {
         Box::pin(async move {
             let (stream, peer) = self.0.accept().await?;
             stream.get_ref().set_nodelay(true)?;
-            Ok((Box::new(AsyncIoStream(Arc::new(stream))) as Box<dyn AsyncStream>, peer))
+            Ok((
+                Box::new(AsyncIoStream(Arc::new(stream))) as Box<dyn AsyncStream>,
+                peer,
+            ))
         })
     }
 }

@@ -193,7 +193,9 @@ pub async fn run_blocking<T: Send + 'static>(
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         // The closure was dropped without running: only possible if the runtime is shutting down
         // and discarded queued blocking work, a state in which nothing can continue anyway.
-        Err(_) => panic!("the runtime dropped a blocking task before running it (runtime shut down?)"),
+        Err(_) => {
+            panic!("the runtime dropped a blocking task before running it (runtime shut down?)")
+        }
     }
 }
 

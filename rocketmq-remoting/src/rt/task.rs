@@ -80,7 +80,9 @@ impl Default for ShutdownSignal {
 
 impl fmt::Debug for ShutdownSignal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShutdownSignal").field("triggered", &self.is_triggered()).finish()
+        f.debug_struct("ShutdownSignal")
+            .field("triggered", &self.is_triggered())
+            .finish()
     }
 }
 
@@ -212,7 +214,10 @@ impl TaskGroup {
             id
         };
         let task = Abortable::new(fut, registration);
-        let done = TaskDone { group: Arc::clone(&self.inner), id };
+        let done = TaskDone {
+            group: Arc::clone(&self.inner),
+            id,
+        };
         self.inner.rt.spawn(Box::pin(async move {
             let _done = done;
             let _ = task.await;
@@ -242,11 +247,18 @@ impl TaskGroup {
                 self.inner.all_done.trigger();
             }
         }
-        if timeout(&*self.inner.rt, grace, self.inner.all_done.wait()).await.is_ok() {
+        if timeout(&*self.inner.rt, grace, self.inner.all_done.wait())
+            .await
+            .is_ok()
+        {
             return true;
         }
-        let stragglers: Vec<AbortHandle> = lock(&self.inner.state).tasks.values().cloned().collect();
-        tracing::debug!(count = stragglers.len(), "aborting tasks that ignored shutdown");
+        let stragglers: Vec<AbortHandle> =
+            lock(&self.inner.state).tasks.values().cloned().collect();
+        tracing::debug!(
+            count = stragglers.len(),
+            "aborting tasks that ignored shutdown"
+        );
         for handle in stragglers {
             handle.abort();
         }

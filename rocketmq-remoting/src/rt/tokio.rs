@@ -86,7 +86,9 @@ impl Runtime for TokioRuntime {
     }
 
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
-        let task = self.handle.spawn(async move { TcpListener::bind(addr).await });
+        let task = self
+            .handle
+            .spawn(async move { TcpListener::bind(addr).await });
         Box::pin(async move {
             let listener = task.await.map_err(join_error)??;
             Ok(Box::new(TokioListener { listener }) as Box<dyn Listener>)
@@ -161,7 +163,10 @@ impl Listener for TokioListener {
         Box::pin(async move {
             let (stream, peer) = self.listener.accept().await?;
             stream.set_nodelay(true)?;
-            Ok((Box::new(TokioStream(stream.compat())) as Box<dyn AsyncStream>, peer))
+            Ok((
+                Box::new(TokioStream(stream.compat())) as Box<dyn AsyncStream>,
+                peer,
+            ))
         })
     }
 }

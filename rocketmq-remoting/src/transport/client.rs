@@ -94,7 +94,10 @@ struct DialError {
 
 impl DialError {
     fn new(e: &io::Error) -> Self {
-        DialError { kind: e.kind(), message: e.to_string() }
+        DialError {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
     }
 
     fn to_error(&self, addr: &str, suffix: &str) -> RemotingError {
@@ -117,7 +120,9 @@ impl RemotingClient {
             inner: Arc::new(ClientInner {
                 rt,
                 config: Arc::new(config),
-                dispatch: Arc::new(ClientDispatch { handler: RwLock::new(None) }),
+                dispatch: Arc::new(ClientDispatch {
+                    handler: RwLock::new(None),
+                }),
                 pool: Mutex::new(Pool::default()),
             }),
         }
@@ -144,7 +149,12 @@ impl RemotingClient {
     /// # });
     /// ```
     pub fn set_request_handler(&self, handler: ClientRequestHandler) {
-        *self.inner.dispatch.handler.write().unwrap_or_else(|e| e.into_inner()) = Some(handler);
+        *self
+            .inner
+            .dispatch
+            .handler
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(handler);
     }
 
     /// The runtime the client runs on.
@@ -165,11 +175,17 @@ impl RemotingClient {
     /// [`RemotingError::Connect`] when the address cannot be dialled (or is backing off after a
     /// failed dial), [`RemotingError::Timeout`], [`RemotingError::ConnectionClosed`],
     /// [`RemotingError::Shutdown`] after [`shutdown`](Self::shutdown), and the encoder's errors.
-    pub async fn invoke(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand> {
+    pub async fn invoke(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
         let started = self.inner.rt.now();
         let code = cmd.code;
         let conn = self.connection_within(addr, code, timeout).await?;
-        let remaining = timeout.saturating_sub(self.inner.rt.now().saturating_duration_since(started));
+        let remaining =
+            timeout.saturating_sub(self.inner.rt.now().saturating_duration_since(started));
         conn.invoke(cmd, remaining).await
     }
 
@@ -179,12 +195,22 @@ impl RemotingClient {
     /// # Errors
     ///
     /// As [`invoke`](Self::invoke), minus the response timeout.
-    pub async fn invoke_oneway(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<()> {
+    pub async fn invoke_oneway(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<()> {
         let conn = self.connection_within(addr, cmd.code, timeout).await?;
         conn.send_oneway(cmd)
     }
 
-    async fn connection_within(&self, addr: &str, code: i32, limit: Duration) -> Result<Connection> {
+    async fn connection_within(
+        &self,
+        addr: &str,
+        code: i32,
+        limit: Duration,
+    ) -> Result<Connection> {
         if let Some(conn) = self.cached(addr)? {
             return Ok(conn);
         }
@@ -262,7 +288,11 @@ impl RemotingClient {
     /// back-off).
     pub fn close(&self, addr: &str) {
         let slot = lock(&self.inner.pool).slots.remove(addr);
-        if let Some(Slot { state: SlotState::Connected(conn), .. }) = slot {
+        if let Some(Slot {
+            state: SlotState::Connected(conn),
+            ..
+        }) = slot
+        {
             conn.close();
         }
     }
@@ -342,7 +372,9 @@ async fn dial_task(inner: Arc<ClientInner>, addr: String, tx: oneshot::Sender<Di
 }
 
 async fn dial(inner: &ClientInner, addr: &str) -> DialResult {
-    let socket_addr = resolve(&inner.rt, addr).await.map_err(|e| DialError::new(&e))?;
+    let socket_addr = resolve(&inner.rt, addr)
+        .await
+        .map_err(|e| DialError::new(&e))?;
     let connect = inner.rt.connect(socket_addr);
     let stream = match timeout(&*inner.rt, inner.config.connect_timeout, connect).await {
         Ok(Ok(stream)) => stream,
@@ -370,9 +402,15 @@ async fn resolve(rt: &Arc<dyn Runtime>, addr: &str) -> io::Result<SocketAddr> {
         return Ok(socket_addr);
     }
     let host = addr.to_owned();
-    let resolved = run_blocking(&**rt, move || host.to_socket_addrs().map(|mut it| it.next())).await?;
+    let resolved = run_blocking(&**rt, move || {
+        host.to_socket_addrs().map(|mut it| it.next())
+    })
+    .await?;
     resolved.ok_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, format!("`{addr}` resolves to no address"))
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("`{addr}` resolves to no address"),
+        )
     })
 }
 
@@ -387,7 +425,11 @@ impl RequestHandler for ClientDispatch {
         conn: &Connection,
         req: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>> + Send {
-        let handler = self.handler.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let handler = self
+            .handler
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let conn = conn.clone();
         async move {
             match handler {

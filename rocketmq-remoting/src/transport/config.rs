@@ -101,11 +101,20 @@ mod tests {
         };
         for _ in 0..100 {
             let d1 = c.backoff_delay(1);
-            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100), "{d1:?}");
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
             let d3 = c.backoff_delay(3);
-            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400), "{d3:?}");
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
             let d40 = c.backoff_delay(40);
-            assert!(d40 >= Duration::from_secs(1) && d40 <= Duration::from_secs(2), "{d40:?}");
+            assert!(
+                d40 >= Duration::from_secs(1) && d40 <= Duration::from_secs(2),
+                "{d40:?}"
+            );
         }
     }
 

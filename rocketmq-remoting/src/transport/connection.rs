@@ -28,7 +28,9 @@ use crate::protocol::code::ResponseCode;
 use crate::protocol::codec::{encode_frame, encode_frame_head, FrameDecoder};
 use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use crate::protocol::{RemotingCommand, SerializeType};
-use crate::rt::{timeout, AsyncStream, BoxFuture, BoxRead, BoxWrite, Runtime, ShutdownSignal, WaitShutdown};
+use crate::rt::{
+    timeout, AsyncStream, BoxFuture, BoxRead, BoxWrite, Runtime, ShutdownSignal, WaitShutdown,
+};
 
 /// Bodies at least this large are written straight from their `Bytes` after the frame head
 /// instead of being copied into the coalescing buffer.
@@ -157,7 +159,10 @@ impl Connection {
                 rt,
                 config,
                 outbound: tx,
-                pending: Mutex::new(Pending { closed: false, map: HashMap::new() }),
+                pending: Mutex::new(Pending {
+                    closed: false,
+                    map: HashMap::new(),
+                }),
                 next_opaque: AtomicI32::new(1),
                 closed: ShutdownSignal::new(),
                 created: Instant::now(),
@@ -224,7 +229,11 @@ impl Connection {
     /// [`RemotingError::Timeout`] when no response came in time,
     /// [`RemotingError::ConnectionClosed`] when the connection is or becomes closed, and the
     /// encoder's errors (e.g. [`RemotingError::FrameTooLarge`]) when `cmd` cannot be sent.
-    pub async fn invoke(&self, mut cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand> {
+    pub async fn invoke(
+        &self,
+        mut cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
         cmd.flag &= !(FLAG_RESPONSE | FLAG_ONEWAY);
         cmd.serialize_type = self.inner.config.request_serialize_type;
         let code = cmd.code;
@@ -234,7 +243,10 @@ impl Connection {
         let span = tracing::debug_span!("remoting_request", code, opaque, addr = %self.inner.peer);
         async move {
             // Removes the entry however this future ends: timeout, error, or the caller dropping it.
-            let mut guard = PendingGuard { conn: self, opaque: Some(opaque) };
+            let mut guard = PendingGuard {
+                conn: self,
+                opaque: Some(opaque),
+            };
             self.enqueue(cmd)?;
             match crate::rt::timeout(&*self.inner.rt, timeout, rx).await {
                 Ok(Ok(result)) => {
@@ -305,11 +317,16 @@ impl Connection {
         if self.is_closed() {
             return Err(self.closed_error());
         }
-        self.inner.outbound.unbounded_send(cmd).map_err(|_| self.closed_error())
+        self.inner
+            .outbound
+            .unbounded_send(cmd)
+            .map_err(|_| self.closed_error())
     }
 
     fn closed_error(&self) -> RemotingError {
-        RemotingError::ConnectionClosed { addr: self.inner.peer.to_string() }
+        RemotingError::ConnectionClosed {
+            addr: self.inner.peer.to_string(),
+        }
     }
 
     /// Marks the connection closed, fails every pending request and stops both tasks.
@@ -461,7 +478,11 @@ async fn write_loop(
 }
 
 /// Writes all of `bytes` unless the connection closes first (then `Interrupted`).
-async fn write_or_close(w: &mut BoxWrite, bytes: &[u8], closed: &mut WaitShutdown) -> io::Result<()> {
+async fn write_or_close(
+    w: &mut BoxWrite,
+    bytes: &[u8],
+    closed: &mut WaitShutdown,
+) -> io::Result<()> {
     match select(w.write_all(bytes), closed).await {
         Either::Left((result, _)) => result,
         Either::Right(((), _)) => Err(io::ErrorKind::Interrupted.into()),
@@ -475,7 +496,11 @@ fn encode_into(conn: &Connection, cmd: &RemotingCommand, buf: &mut BytesMut) -> 
     let max = conn.inner.config.max_frame_size;
     let start = buf.len();
     let direct = cmd.body.len() >= DIRECT_BODY_BYTES;
-    let encoded = if direct { encode_frame_head(cmd, buf) } else { encode_frame(cmd, buf) };
+    let encoded = if direct {
+        encode_frame_head(cmd, buf)
+    } else {
+        encode_frame(cmd, buf)
+    };
     let result = encoded.and_then(|()| {
         let mut len = buf.len() - start;
         if direct {
@@ -548,10 +573,19 @@ async fn run_handler<H: RequestHandler>(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic".to_owned());
             tracing::error!(code, opaque, "request handler panicked: {what}");
-            Some(RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(format!("handler panicked: {what}"))))
+            Some(RemotingCommand::response(
+                ResponseCode::SYSTEM_ERROR,
+                Some(format!("handler panicked: {what}")),
+            ))
         }
     };
-    HandlerOutput { code, opaque, serialize_type, oneway, response }
+    HandlerOutput {
+        code,
+        opaque,
+        serialize_type,
+        oneway,
+        response,
+    }
 }
 
 async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler: Arc<H>) {
@@ -603,7 +637,10 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                 if buf.is_empty() {
                     break "peer closed the connection".to_owned();
                 }
-                break format!("peer closed the connection inside a frame ({} bytes buffered)", buf.len());
+                break format!(
+                    "peer closed the connection inside a frame ({} bytes buffered)",
+                    buf.len()
+                );
             }
             Event::Read(Ok(n)) => {
                 conn.touch();

@@ -40,12 +40,20 @@ impl RemotingServer {
         let local_addr = listener.local_addr()?;
         let registry: Registry = Arc::new(Mutex::new(HashMap::new()));
         let group = TaskGroup::new(Arc::clone(&rt));
-        let dispatch = Arc::new(ServerDispatch { user: handler, registry: Arc::clone(&registry) });
+        let dispatch = Arc::new(ServerDispatch {
+            user: handler,
+            registry: Arc::clone(&registry),
+        });
         let config = Arc::new(config);
         let accept = accept_loop(listener, group.clone(), Arc::clone(&config), dispatch);
         group.spawn(accept);
         tracing::info!(addr = %local_addr, "remoting server listening");
-        Ok(ServerHandle { local_addr, group, registry, grace: config.shutdown_grace })
+        Ok(ServerHandle {
+            local_addr,
+            group,
+            registry,
+            grace: config.shutdown_grace,
+        })
     }
 }
 

@@ -340,8 +340,10 @@ mod tests {
             let mut cmd = Command::new(cpp.python());
             cmd.arg(script).stdin(Stdio::piped()).stdout(Stdio::piped());
             let mut child = ChildGuard::spawn("fake broker", &mut cmd).unwrap();
-            let mut lines = std::io::BufReader::new(child.child_mut().stdout.take().unwrap()).lines();
-            let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            let mut lines =
+                std::io::BufReader::new(child.child_mut().stdout.take().unwrap()).lines();
+            let first: serde_json::Value =
+                serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
             let addr = first["addr"].as_str().unwrap().to_owned();
             let requests = std::sync::Arc::new(Mutex::new(Vec::new()));
             let sink = std::sync::Arc::clone(&requests);
@@ -352,11 +354,21 @@ mod tests {
                     }
                 }
             });
-            FakeBroker { addr, requests, _child: child }
+            FakeBroker {
+                addr,
+                requests,
+                _child: child,
+            }
         }
 
         fn sends(&self) -> Vec<serde_json::Value> {
-            self.requests.lock().unwrap().iter().filter(|r| r["code"] == 10).cloned().collect()
+            self.requests
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r["code"] == 10)
+                .cloned()
+                .collect()
         }
     }
 
@@ -372,24 +384,41 @@ mod tests {
         opts.batch_size = Some(2);
         opts.common.timeout = Duration::from_secs(30);
 
-        for mode in [SendMode::Sync, SendMode::Oneway, SendMode::Orderly, SendMode::Batch] {
+        for mode in [
+            SendMode::Sync,
+            SendMode::Oneway,
+            SendMode::Orderly,
+            SendMode::Batch,
+        ] {
             opts.mode = mode;
-            let out = cpp.produce(&opts).unwrap().finish_blocking().unwrap().ensure_success().unwrap();
+            let out = cpp
+                .produce(&opts)
+                .unwrap()
+                .finish_blocking()
+                .unwrap()
+                .ensure_success()
+                .unwrap();
             let sends = out.sends();
             let s = out.summary().unwrap();
             assert_eq!((s.sent, s.failed), (Some(5), Some(0)), "{mode:?}");
             match mode {
                 SendMode::Oneway => {
                     assert_eq!(sends.len(), 5);
-                    assert!(sends.iter().all(|r| r.status == "ONEWAY" && r.msg_id.is_none()));
+                    assert!(sends
+                        .iter()
+                        .all(|r| r.status == "ONEWAY" && r.msg_id.is_none()));
                 }
                 SendMode::Batch => {
-                    let batches: Vec<Vec<usize>> = sends.iter().map(|r| r.indices.clone()).collect();
+                    let batches: Vec<Vec<usize>> =
+                        sends.iter().map(|r| r.indices.clone()).collect();
                     assert_eq!(batches, [vec![0, 1], vec![2, 3], vec![4]]);
                     assert!(sends.iter().all(|r| r.is_ok()));
                 }
                 SendMode::Sync | SendMode::Orderly => {
-                    assert_eq!(sends.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+                    assert_eq!(
+                        sends.iter().map(|r| r.index).collect::<Vec<_>>(),
+                        [0, 1, 2, 3, 4]
+                    );
                     for r in &sends {
                         assert!(r.is_ok(), "{r:?}");
                         assert_eq!(r.msg_id.as_deref().map(str::len), Some(32), "{r:?}");
@@ -414,7 +443,13 @@ mod tests {
             assert!(props.contains(part), "{part:?} missing in {props:?}");
         }
         assert_eq!(sends[3]["bodyLen"], 5, "body is msg-3");
-        assert_eq!(sends.iter().filter(|r| r["extFields"]["batch"] == "1").count(), 3);
+        assert_eq!(
+            sends
+                .iter()
+                .filter(|r| r["extFields"]["batch"] == "1")
+                .count(),
+            3
+        );
     }
 
     #[test]

@@ -2,3 +2,106 @@
 //! (broadcasting).
 
 pub mod local;
+pub(crate) mod remote;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rocketmq_remoting::rt::{run_blocking, Runtime};
+
+use crate::error::{Error, Result};
+use crate::message_queue::MessageQueue;
+
+use self::local::{LocalFileOffsetStore, ReadOffsetType};
+use self::remote::RemoteOffsetStore;
+
+/// The consumers' offset store: remote (clustering) or a local file (broadcasting).
+pub(crate) enum OffsetStore {
+    Remote(RemoteOffsetStore),
+    Local {
+        store: Arc<LocalFileOffsetStore>,
+        rt: Arc<dyn Runtime>,
+    },
+}
+
+fn local_err(e: local::LocalOffsetError) -> Error {
+    Error::Config(format!("local offset store: {e}"))
+}
+
+impl OffsetStore {
+    /// Loads persisted state (local file) at start.
+    pub(crate) async fn load(&self) -> Result<()> {
+        match self {
+            OffsetStore::Remote(_) => Ok(()),
+            OffsetStore::Local { store, rt } => {
+                let s = Arc::clone(store);
+                run_blocking(&**rt, move || s.load())
+                    .await
+                    .map(|_| ())
+                    .map_err(local_err)
+            }
+        }
+    }
+
+    /// Sets the in-memory offset; `increase_only` keeps it from moving backwards.
+    pub(crate) fn update(&self, mq: &MessageQueue, offset: i64, increase_only: bool) {
+        match self {
+            OffsetStore::Remote(r) => r.update(mq, offset, increase_only),
+            OffsetStore::Local { store, .. } => store.update_offset(mq, offset, increase_only),
+        }
+    }
+
+    pub(crate) fn read_memory(&self, mq: &MessageQueue) -> Option<i64> {
+        match self {
+            OffsetStore::Remote(r) => r.read_memory(mq),
+            OffsetStore::Local { store, .. } => {
+                store.read_offset(mq, ReadOffsetType::Memory).ok().flatten()
+            }
+        }
+    }
+
+    /// The persisted offset: `Ok(None)` when none exists, `Err` when it could not be read.
+    pub(crate) async fn read_store(&self, mq: &MessageQueue) -> Result<Option<i64>> {
+        match self {
+            OffsetStore::Remote(r) => r.read_store(mq).await,
+            OffsetStore::Local { store, rt } => {
+                let s = Arc::clone(store);
+                let mq = mq.clone();
+                run_blocking(&**rt, move || s.read_offset(&mq, ReadOffsetType::MemoryThenStore))
+                    .await
+                    .map_err(local_err)
+            }
+        }
+    }
+
+    /// Persists the offsets of `mqs`; `oneway` (remote only) does not wait for the broker.
+    pub(crate) async fn persist_all(&self, mqs: &[MessageQueue], oneway: bool) -> Result<()> {
+        if mqs.is_empty() {
+            return Ok(());
+        }
+        match self {
+            OffsetStore::Remote(r) => r.persist_all(mqs, oneway).await,
+            OffsetStore::Local { store, rt } => {
+                let s = Arc::clone(store);
+                let mqs = mqs.to_vec();
+                run_blocking(&**rt, move || s.persist_all(mqs.iter()))
+                    .await
+                    .map_err(local_err)
+            }
+        }
+    }
+
+    pub(crate) fn remove(&self, mq: &MessageQueue) {
+        match self {
+            OffsetStore::Remote(r) => r.remove(mq),
+            OffsetStore::Local { store, .. } => store.remove_offset(mq),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> HashMap<MessageQueue, i64> {
+        match self {
+            OffsetStore::Remote(r) => r.snapshot(),
+            OffsetStore::Local { store, .. } => store.offsets(None),
+        }
+    }
+}

@@ -152,9 +152,8 @@ fn record_len(msg: &MessageExt, version: MessageVersion) -> Result<usize> {
 /// assert_eq!(back.tags(), Some("TagA"));
 /// ```
 pub fn encode_message(msg: &MessageExt) -> Result<BytesMut> {
-    let version = MessageVersion::for_topic(&msg.topic);
-    let mut buf = BytesMut::with_capacity(record_len(msg, version)?);
-    encode_message_with_version(msg, version, &mut buf)?;
+    let mut buf = BytesMut::new();
+    encode_message_into(msg, &mut buf)?;
     Ok(buf)
 }
 

@@ -1,0 +1,338 @@
+//! The running broker: [`Broker::start`] wires the store, the managers, the remoting server,
+//! the background tasks and NameServer registration; [`BrokerHandle`] stops it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use rocketmq_remoting::protocol::message::UniqIdGenerator;
+use rocketmq_remoting::rt::{self, Runtime, TaskGroup};
+use rocketmq_remoting::transport::{RemotingServer, ServerHandle, TransportConfig};
+
+use crate::client_manager::ClientManager;
+use crate::config::BrokerConfig;
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::error::{BrokerError, Result};
+use crate::lock_manager::RebalanceLockManager;
+use crate::long_poll::PullHoldService;
+use crate::namesrv_registration::{BrokerIdentity, Registrar};
+use crate::processor::BrokerProcessor;
+use crate::schedule::ScheduleService;
+use crate::store::MessageStore;
+use crate::topic_config::TopicConfigManager;
+
+/// State shared by the processors and background tasks.
+pub(crate) struct BrokerInner {
+    pub(crate) cfg: BrokerConfig,
+    pub(crate) rt: Arc<dyn Runtime>,
+    pub(crate) store: MessageStore,
+    pub(crate) topics: Arc<TopicConfigManager>,
+    pub(crate) offsets: Arc<ConsumerOffsetManager>,
+    pub(crate) clients: ClientManager,
+    pub(crate) locks: RebalanceLockManager,
+    pub(crate) holds: Arc<PullHoldService>,
+    pub(crate) schedule: Arc<ScheduleService>,
+    pub(crate) registrar: Arc<Registrar>,
+    pub(crate) tasks: TaskGroup,
+    /// Address written into stored records and offset message ids.
+    pub(crate) store_host: SocketAddr,
+    pub(crate) uniq: UniqIdGenerator,
+}
+
+impl BrokerInner {
+    /// Runs blocking work (file I/O) off the async executor.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        rt::run_blocking(&*self.rt, f).await
+    }
+
+    /// Announces a topic-table change to the NameServers.
+    pub(crate) fn topics_changed(&self) {
+        self.registrar.trigger();
+    }
+}
+
+/// Entry point of the broker.
+#[derive(Debug, Clone, Copy)]
+pub struct Broker {
+    _private: (),
+}
+
+/// A running broker. Dropping it without [`shutdown`](BrokerHandle::shutdown) stops the
+/// server but skips the clean shutdown steps (like a crash, minus the lost page cache).
+pub struct BrokerHandle {
+    inner: Arc<BrokerInner>,
+    server: ServerHandle,
+    addr: SocketAddr,
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for BrokerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerHandle")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+fn advertised(cfg: &BrokerConfig, bound: SocketAddr) -> Result<SocketAddr> {
+    let ip: IpAddr = match &cfg.advertised_host {
+        Some(h) => h
+            .parse()
+            .map_err(|_| BrokerError::Config(format!("advertisedHost {h:?} is not an IP address")))?,
+        None if bound.ip().is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        None => bound.ip(),
+    };
+    Ok(SocketAddr::new(ip, bound.port()))
+}
+
+impl Broker {
+    /// Opens the store (crash recovery included), loads metadata, starts listening, starts
+    /// the background services and registers with the NameServers.
+    ///
+    /// ```no_run
+    /// # async fn demo(rt: std::sync::Arc<dyn rocketmq_remoting::rt::Runtime>) -> mini_broker::Result<()> {
+    /// let dir = std::env::temp_dir().join("mini-broker-doc");
+    /// let broker = mini_broker::Broker::start(mini_broker::BrokerConfig::for_test(dir), rt).await?;
+    /// println!("listening on {}", broker.addr());
+    /// broker.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(cfg: BrokerConfig, rt: Arc<dyn Runtime>) -> Result<BrokerHandle> {
+        cfg.validate()?;
+        let levels = cfg.delay_levels()?;
+        let store_cfg = cfg.store_config();
+        let config_dir = cfg.store_path.join("config");
+        let (store, topics, offsets) = {
+            let cfg2 = cfg.clone();
+            let n_levels = levels.len();
+            rt::run_blocking(&*rt, move || -> Result<_> {
+                let store = MessageStore::open(store_cfg)?;
+                let topics = TopicConfigManager::load(
+                    config_dir.join("topics.json"),
+                    &cfg2.broker_cluster_name,
+                    &cfg2.broker_name,
+                    cfg2.auto_create_topic_enable,
+                    cfg2.default_topic_queue_nums,
+                    n_levels,
+                )?;
+                let offsets =
+                    ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
+                Ok((store, topics, offsets))
+            })
+            .await?
+        };
+        let schedule = {
+            let (store, rt2, path) = (
+                store.clone(),
+                Arc::clone(&rt),
+                cfg.store_path.join("config").join("delayOffset.json"),
+            );
+            let levels = levels.clone();
+            rt::run_blocking(&*rt, move || ScheduleService::load(store, rt2, levels, path))
+                .await?
+        };
+        let holds = Arc::new(PullHoldService::default());
+        {
+            let holds = Arc::clone(&holds);
+            let sched = Arc::downgrade(&schedule);
+            store.set_arrival_listener(Arc::new(move |topic: &str, qid: i32, max: i64| {
+                holds.notify_arrival(topic, qid, max);
+                if let Some(s) = sched.upgrade() {
+                    s.notify_arrival(topic, qid, max);
+                }
+            }));
+        }
+
+        let transport = TransportConfig {
+            max_frame_size: (cfg.max_message_size + (1 << 20)).max(16 << 20),
+            ..TransportConfig::default()
+        };
+        let tasks = TaskGroup::new(Arc::clone(&rt));
+        // The server needs the processor and the processor needs the advertised (bound)
+        // address: bind first through a placeholder cell the processor reads.
+        let cell: Arc<std::sync::OnceLock<Arc<BrokerInner>>> = Arc::new(std::sync::OnceLock::new());
+        let processor = Arc::new(BrokerProcessor::new(Arc::clone(&cell)));
+        let server = match RemotingServer::start(Arc::clone(&rt), cfg.listen_addr, transport, processor)
+            .await
+        {
+            Ok(s) => s,
+            Err(source) => {
+                store.shutdown();
+                return Err(BrokerError::Bind {
+                    addr: cfg.listen_addr,
+                    source,
+                });
+            }
+        };
+        let addr = server.local_addr();
+        let store_host = match advertised(&cfg, addr) {
+            Ok(a) => a,
+            Err(e) => {
+                server.shutdown().await;
+                store.shutdown();
+                return Err(e);
+            }
+        };
+        let registrar = Arc::new(Registrar::new(
+            Arc::clone(&rt),
+            cfg.namesrv_addrs.clone(),
+            BrokerIdentity {
+                cluster: cfg.broker_cluster_name.clone(),
+                broker_name: cfg.broker_name.clone(),
+                broker_id: cfg.broker_id,
+                broker_addr: store_host.to_string(),
+            },
+        ));
+        let inner = Arc::new(BrokerInner {
+            locks: RebalanceLockManager::new(Duration::from_millis(
+                cfg.rebalance_lock_max_live_time_ms,
+            )),
+            cfg,
+            rt: Arc::clone(&rt),
+            store,
+            topics: Arc::new(topics),
+            offsets: Arc::new(offsets),
+            clients: ClientManager::default(),
+            holds,
+            schedule: Arc::clone(&schedule),
+            registrar: Arc::clone(&registrar),
+            tasks: tasks.clone(),
+            store_host,
+            uniq: UniqIdGenerator::new(store_host.ip()),
+        });
+        let _ = cell.set(Arc::clone(&inner));
+
+        schedule.start(|f| {
+            tasks.spawn(f);
+        });
+        spawn_periodic_tasks(&inner);
+        {
+            let rt2 = Arc::clone(&rt);
+            tasks.spawn(registrar.run(
+                Arc::clone(&inner.topics),
+                Duration::from_millis(inner.cfg.register_name_server_period_ms),
+                move |d| rt2.sleep(d),
+                tasks.signal().wait(),
+            ));
+        }
+        tracing::info!(%addr, advertised = %store_host, "broker started");
+        Ok(BrokerHandle {
+            inner,
+            server,
+            addr,
+            stopped: AtomicBool::new(false),
+        })
+    }
+}
+
+fn spawn_periodic_tasks(inner: &Arc<BrokerInner>) {
+    // Consumer offsets: written when dirty.
+    let me = Arc::clone(inner);
+    inner.tasks.spawn(async move {
+        let period = Duration::from_millis(me.cfg.flush_consumer_offset_interval_ms);
+        let stop = me.tasks.signal().clone();
+        loop {
+            match select(me.rt.sleep(period), stop.wait()).await {
+                Either::Left(_) => {
+                    let offsets = Arc::clone(&me.offsets);
+                    if let Err(e) = me.blocking(move || offsets.persist()).await {
+                        tracing::error!(error = %e, "cannot persist consumer offsets");
+                    }
+                }
+                Either::Right(_) => return,
+            }
+        }
+    });
+    // Silent clients.
+    let me = Arc::clone(inner);
+    inner.tasks.spawn(async move {
+        let period = Duration::from_millis(me.cfg.client_scan_interval_ms);
+        let expiry = Duration::from_millis(me.cfg.channel_expired_timeout_ms);
+        let stop = me.tasks.signal().clone();
+        loop {
+            match select(me.rt.sleep(period), stop.wait()).await {
+                Either::Left(_) => {
+                    me.clients.scan_expired(expiry);
+                }
+                Either::Right(_) => return,
+            }
+        }
+    });
+}
+
+impl BrokerHandle {
+    /// The bound listen address (with the OS-chosen port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The address advertised to clients and NameServers.
+    pub fn advertised_addr(&self) -> SocketAddr {
+        self.inner.store_host
+    }
+
+    /// The message store (tests and embedding).
+    pub fn store(&self) -> &MessageStore {
+        &self.inner.store
+    }
+
+    /// The broker's configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.inner.cfg
+    }
+
+    /// The topic table.
+    pub fn topics(&self) -> &TopicConfigManager {
+        &self.inner.topics
+    }
+
+    /// Number of pulls currently held by long polling.
+    pub fn held_pulls(&self) -> usize {
+        self.inner.holds.held_count()
+    }
+
+    /// Registers with the NameServers now; returns how many accepted.
+    pub async fn register_now(&self) -> usize {
+        self.inner
+            .registrar
+            .register_all(self.inner.topics.wrapper())
+            .await
+    }
+
+    /// Clean shutdown: stops accepting requests, answers held pulls, stops the background
+    /// tasks, persists offsets and delay progress, unregisters from the NameServers, flushes
+    /// and closes the store. Idempotent.
+    pub async fn shutdown(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = &self.inner;
+        inner.schedule.stop();
+        inner.holds.wake_all();
+        inner.tasks.shutdown(Duration::from_secs(5)).await;
+        self.server.shutdown().await;
+        inner.registrar.unregister_all().await;
+        inner.registrar.close();
+        let offsets = Arc::clone(&inner.offsets);
+        let store = inner.store.clone();
+        let sched = Arc::clone(&inner.schedule);
+        inner
+            .blocking(move || {
+                if let Err(e) = offsets.persist() {
+                    tracing::error!(error = %e, "cannot persist consumer offsets");
+                }
+                sched.stop();
+                if let Err(e) = store.flush() {
+                    tracing::error!(error = %e, "final flush failed");
+                }
+                store.shutdown();
+            })
+            .await;
+        tracing::info!(addr = %self.addr, "broker stopped");
+    }
+}

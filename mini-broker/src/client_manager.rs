@@ -1,0 +1,338 @@
+//! Producer and consumer group membership ([`ClientManager`]): channels registered by
+//! HEART_BEAT, the per-group subscription table, expiry of silent clients and
+//! NOTIFY_CONSUMER_IDS_CHANGED on membership changes (Java `ConsumerManager`,
+//! `ConsumerGroupInfo`, `ProducerManager`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rocketmq_remoting::protocol::body::{
+    ConsumeFromWhere, ConsumeType, ConsumerData, MessageModel, SubscriptionData,
+};
+use rocketmq_remoting::protocol::code::RequestCode;
+use rocketmq_remoting::protocol::header::NotifyConsumerIdsChangedRequestHeader;
+use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::transport::Connection;
+
+/// One client connection registered in a group.
+#[derive(Clone)]
+pub struct ClientChannel {
+    /// The connection.
+    pub conn: Connection,
+    /// The client's instance id.
+    pub client_id: String,
+    /// Last heartbeat.
+    pub last_update: Instant,
+}
+
+/// A consumer group's state.
+pub struct ConsumerGroupInfo {
+    /// Channels by connection id.
+    pub channels: HashMap<u64, ClientChannel>,
+    /// Topic → subscription (last heartbeat wins, per group).
+    pub subscriptions: BTreeMap<String, SubscriptionData>,
+    /// Pull or push.
+    pub consume_type: ConsumeType,
+    /// Clustering or broadcasting.
+    pub message_model: MessageModel,
+    /// Where a new consumer starts.
+    pub consume_from_where: ConsumeFromWhere,
+}
+
+#[derive(Default)]
+struct Tables {
+    consumers: HashMap<String, ConsumerGroupInfo>,
+    producers: HashMap<String, HashMap<u64, ClientChannel>>,
+}
+
+/// Group membership tables.
+#[derive(Default)]
+pub struct ClientManager {
+    t: Mutex<Tables>,
+}
+
+impl std::fmt::Debug for ClientManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientManager").finish_non_exhaustive()
+    }
+}
+
+/// Sends NOTIFY_CONSUMER_IDS_CHANGED (oneway) for `group` to every connection in `targets`.
+fn notify(group: &str, targets: Vec<Connection>) {
+    for conn in targets {
+        let h = NotifyConsumerIdsChangedRequestHeader {
+            consumer_group: group.to_string(),
+            bname: None,
+        };
+        let cmd = RemotingCommand::request(RequestCode::NOTIFY_CONSUMER_IDS_CHANGED).with_header(&h);
+        if let Err(e) = conn.send_oneway(cmd) {
+            tracing::debug!(group, peer = %conn.peer_addr(), error = %e, "notify consumer ids changed failed");
+        }
+    }
+}
+
+impl ClientManager {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.t.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a producer channel.
+    pub fn register_producer(&self, group: &str, conn: &Connection, client_id: &str) {
+        self.lock().producers.entry(group.to_string()).or_default().insert(
+            conn.id(),
+            ClientChannel {
+                conn: conn.clone(),
+                client_id: client_id.to_string(),
+                last_update: Instant::now(),
+            },
+        );
+    }
+
+    /// Registers or refreshes a consumer channel and merges the subscriptions. `keep_subs`
+    /// (heartbeat v2 `withoutSub`) keeps the previous subscriptions. Notifies the group's
+    /// channels when a new channel joined or the set of subscribed topics changed (not for
+    /// broadcasting groups). Returns whether the group was notified.
+    pub fn register_consumer(
+        &self,
+        data: &ConsumerData,
+        conn: &Connection,
+        client_id: &str,
+        keep_subs: bool,
+    ) -> bool {
+        let targets = {
+            let mut t = self.lock();
+            let g = t
+                .consumers
+                .entry(data.group_name.clone())
+                .or_insert_with(|| ConsumerGroupInfo {
+                    channels: HashMap::new(),
+                    subscriptions: BTreeMap::new(),
+                    consume_type: data.consume_type,
+                    message_model: data.message_model,
+                    consume_from_where: data.consume_from_where,
+                });
+            g.consume_type = data.consume_type;
+            g.message_model = data.message_model;
+            g.consume_from_where = data.consume_from_where;
+            let new_channel = match g.channels.get_mut(&conn.id()) {
+                Some(ch) => {
+                    ch.last_update = Instant::now();
+                    ch.client_id = client_id.to_string();
+                    false
+                }
+                None => {
+                    g.channels.insert(
+                        conn.id(),
+                        ClientChannel {
+                            conn: conn.clone(),
+                            client_id: client_id.to_string(),
+                            last_update: Instant::now(),
+                        },
+                    );
+                    true
+                }
+            };
+            let mut topics_changed = false;
+            if !keep_subs {
+                let before: BTreeSet<String> = g.subscriptions.keys().cloned().collect();
+                let mut next = BTreeMap::new();
+                for s in &data.subscription_data_set {
+                    let s = normalize_subscription(s.clone());
+                    match g.subscriptions.get(&s.topic) {
+                        Some(old) if old.sub_version >= s.sub_version => {
+                            next.insert(s.topic.clone(), old.clone());
+                        }
+                        _ => {
+                            next.insert(s.topic.clone(), s);
+                        }
+                    }
+                }
+                let after: BTreeSet<String> = next.keys().cloned().collect();
+                topics_changed = before != after;
+                g.subscriptions = next;
+            }
+            if (new_channel || topics_changed) && g.message_model != MessageModel::Broadcasting {
+                g.channels.values().map(|c| c.conn.clone()).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let notified = !targets.is_empty();
+        notify(&data.group_name, targets);
+        notified
+    }
+
+    /// Removes a client's channel from a producer and/or consumer group (UNREGISTER_CLIENT).
+    pub fn unregister(&self, conn: &Connection, producer_group: Option<&str>, consumer_group: Option<&str>) {
+        let mut targets = Vec::new();
+        {
+            let mut t = self.lock();
+            if let Some(pg) = producer_group.filter(|g| !g.is_empty()) {
+                if let Some(m) = t.producers.get_mut(pg) {
+                    m.remove(&conn.id());
+                    if m.is_empty() {
+                        t.producers.remove(pg);
+                    }
+                }
+            }
+            if let Some(cg) = consumer_group.filter(|g| !g.is_empty()) {
+                if let Some(g) = t.consumers.get_mut(cg) {
+                    if g.channels.remove(&conn.id()).is_some() {
+                        if g.channels.is_empty() {
+                            t.consumers.remove(cg);
+                        } else if g.message_model != MessageModel::Broadcasting {
+                            targets.push((cg.to_string(), g.channels.values().map(|c| c.conn.clone()).collect::<Vec<_>>()));
+                        }
+                    }
+                }
+            }
+        }
+        for (g, conns) in targets {
+            notify(&g, conns);
+        }
+    }
+
+    /// Removes a closed connection from every group, notifying remaining consumers.
+    pub fn connection_closed(&self, conn_id: u64) {
+        let targets = self.remove_where(|id, _| id == conn_id);
+        for (g, conns) in targets {
+            notify(&g, conns);
+        }
+    }
+
+    /// Drops channels silent for longer than `expiry` (without notification, as Java), closing
+    /// their connections. Returns how many were dropped.
+    pub fn scan_expired(&self, expiry: Duration) -> usize {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        {
+            let mut t = self.lock();
+            t.consumers.retain(|_, g| {
+                g.channels.retain(|_, c| {
+                    let keep = now.duration_since(c.last_update) <= expiry;
+                    if !keep {
+                        expired.push(c.conn.clone());
+                    }
+                    keep
+                });
+                !g.channels.is_empty()
+            });
+            t.producers.retain(|_, m| {
+                m.retain(|_, c| {
+                    let keep = now.duration_since(c.last_update) <= expiry;
+                    if !keep {
+                        expired.push(c.conn.clone());
+                    }
+                    keep
+                });
+                !m.is_empty()
+            });
+        }
+        let n = expired.len();
+        for c in expired {
+            tracing::info!(peer = %c.peer_addr(), "client channel expired");
+            c.close();
+        }
+        n
+    }
+
+    fn remove_where(&self, pred: impl Fn(u64, &ClientChannel) -> bool) -> Vec<(String, Vec<Connection>)> {
+        let mut targets = Vec::new();
+        let mut t = self.lock();
+        t.consumers.retain(|name, g| {
+            let before = g.channels.len();
+            g.channels.retain(|id, c| !pred(*id, c));
+            if g.channels.len() != before && !g.channels.is_empty() && g.message_model != MessageModel::Broadcasting {
+                targets.push((name.clone(), g.channels.values().map(|c| c.conn.clone()).collect()));
+            }
+            !g.channels.is_empty()
+        });
+        t.producers.retain(|_, m| {
+            m.retain(|id, c| !pred(*id, c));
+            !m.is_empty()
+        });
+        targets
+    }
+
+    /// Client ids of the group's live channels (GET_CONSUMER_LIST_BY_GROUP).
+    pub fn consumer_ids(&self, group: &str) -> Vec<String> {
+        let t = self.lock();
+        let mut ids: Vec<String> = t
+            .consumers
+            .get(group)
+            .map(|g| g.channels.values().map(|c| c.client_id.clone()).collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// The group's registered subscription for `topic`, and whether the group exists.
+    pub fn subscription(&self, group: &str, topic: &str) -> (bool, Option<SubscriptionData>, Option<MessageModel>) {
+        let t = self.lock();
+        match t.consumers.get(group) {
+            Some(g) => (true, g.subscriptions.get(topic).cloned(), Some(g.message_model)),
+            None => (false, None, None),
+        }
+    }
+
+    /// Number of producer channels of `group`.
+    pub fn producer_count(&self, group: &str) -> usize {
+        self.lock().producers.get(group).map_or(0, |m| m.len())
+    }
+
+    /// A live connection of producer group `group`, if any.
+    pub fn producer_channel(&self, group: &str) -> Option<Connection> {
+        self.lock()
+            .producers
+            .get(group)
+            .and_then(|m| m.values().next().map(|c| c.conn.clone()))
+    }
+}
+
+/// Normalises a subscription as Java's `FilterAPI.buildSubscriptionData` does: `*`/empty
+/// means all; otherwise tags split on `||`, trimmed, empty parts dropped, hash codes computed.
+///
+/// ```
+/// use rocketmq_remoting::protocol::body::SubscriptionData;
+/// let s = mini_broker::client_manager::normalize_subscription(SubscriptionData {
+///     topic: "T".into(), sub_string: "TagA || TagB".into(), ..Default::default() });
+/// assert_eq!(s.code_set.len(), 2);
+/// assert!(s.tags_set.contains("TagA"));
+/// ```
+pub fn normalize_subscription(mut s: SubscriptionData) -> SubscriptionData {
+    let expr = s.sub_string.trim();
+    if expr.is_empty() || expr == "*" {
+        s.sub_string = "*".into();
+        s.tags_set.clear();
+        s.code_set.clear();
+        return s;
+    }
+    if s.expression_type.eq_ignore_ascii_case("TAG") {
+        // C++ may omit the sets; recompute them from the expression when missing.
+        if s.tags_set.is_empty() || s.code_set.len() != s.tags_set.len() {
+            let tags: BTreeSet<String> = expr
+                .split("||")
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect();
+            s.code_set = tags
+                .iter()
+                .map(|t| rocketmq_remoting::protocol::message::tag_hash_code(t) as i32)
+                .collect();
+            s.tags_set = tags;
+        } else {
+            // Clients that hash untrimmed tags would never match: trust the trimmed tags.
+            let tags: BTreeSet<String> =
+                s.tags_set.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+            s.code_set = tags
+                .iter()
+                .map(|t| rocketmq_remoting::protocol::message::tag_hash_code(t) as i32)
+                .collect();
+            s.tags_set = tags;
+        }
+    }
+    s
+}

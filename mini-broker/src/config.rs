@@ -1,0 +1,239 @@
+//! Broker configuration ([`BrokerConfig`]), loadable from a JSON file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{BrokerError, Result};
+use crate::store::{FlushMode, StoreConfig, DEFAULT_DELAY_LEVELS};
+
+/// How the commit log reaches the disk (Java `flushDiskType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FlushDiskType {
+    /// Background fsync every `flush_interval_ms`; sends are answered from the page cache.
+    #[default]
+    AsyncFlush,
+    /// Sends are answered after an fsync covering them (group commit).
+    SyncFlush,
+}
+
+/// Configuration of a [`Broker`](crate::Broker). JSON field names are camelCase; every field
+/// has a default, so a config file only lists what it changes.
+///
+/// ```
+/// let cfg: mini_broker::BrokerConfig =
+///     serde_json::from_str(r#"{"brokerName":"broker-b","messageDelayLevel":"100ms 1s"}"#).unwrap();
+/// assert_eq!(cfg.broker_name, "broker-b");
+/// assert_eq!(cfg.delay_levels().unwrap(), vec![100, 1000]);
+/// assert!(cfg.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Cluster name (Java `brokerClusterName`).
+    pub broker_cluster_name: String,
+    /// Broker name (Java `brokerName`).
+    pub broker_name: String,
+    /// Broker id: 0 = master.
+    pub broker_id: i64,
+    /// Address to listen on; port 0 lets the OS choose.
+    pub listen_addr: SocketAddr,
+    /// Host (IP) clients use to reach this broker (Java `brokerIP1`); the port is the bound one.
+    /// `None`: the listen IP, or 127.0.0.1 when listening on an unspecified address.
+    pub advertised_host: Option<String>,
+    /// NameServer addresses (`host:port`).
+    pub namesrv_addrs: Vec<String>,
+    /// Store root directory.
+    pub store_path: PathBuf,
+    /// Flush policy.
+    pub flush_disk_type: FlushDiskType,
+    /// Background flush period in async mode (ms).
+    pub flush_interval_ms: u64,
+    /// Longest wait for a sync flush (ms) before answering FLUSH_DISK_TIMEOUT.
+    pub sync_flush_timeout_ms: u64,
+    /// Create unknown topics on send from the `TBW102` template (Java `autoCreateTopicEnable`).
+    pub auto_create_topic_enable: bool,
+    /// Queue count of `TBW102` and of topics created without a count (Java 8).
+    pub default_topic_queue_nums: i32,
+    /// Delay levels (`1s 5s ... 2h`; units ms, s, m, h, d).
+    pub message_delay_level: String,
+    /// Largest stored message record in bytes (4 MiB).
+    pub max_message_size: usize,
+    /// Long polling on: pulls without data are held up to their `suspendTimeoutMillis`.
+    pub long_polling_enable: bool,
+    /// Hold time when long polling is off (Java `shortPollingTimeMills`, 1 s).
+    pub short_polling_time_ms: u64,
+    /// Clients silent for longer than this are dropped (Java `channelExpiredTimeout`, 120 s).
+    pub channel_expired_timeout_ms: u64,
+    /// How often silent clients are looked for (10 s).
+    pub client_scan_interval_ms: u64,
+    /// NameServer re-registration period (Java `registerNameServerPeriod`, 30 s).
+    pub register_name_server_period_ms: u64,
+    /// How often dirty consumer offsets are written (Java `flushConsumerOffsetInterval`, 5 s).
+    pub flush_consumer_offset_interval_ms: u64,
+    /// Orderly-consumption queue lock lifetime (Java `lockMaxLiveTime`, 60 s).
+    pub rebalance_lock_max_live_time_ms: u64,
+    /// Max reconsume times of a group when the request does not say (Java `retryMaxTimes`, 16).
+    pub retry_max_times: i32,
+    /// Region reported in send responses (`MSG_REGION`).
+    pub region_id: String,
+    /// Commit-log segment size in bytes (1 GiB; tests use smaller).
+    pub commit_log_segment_size: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            broker_cluster_name: "DefaultCluster".into(),
+            broker_name: "broker-a".into(),
+            broker_id: 0,
+            listen_addr: SocketAddr::from(([0, 0, 0, 0], 10911)),
+            advertised_host: None,
+            namesrv_addrs: Vec::new(),
+            store_path: PathBuf::from("store"),
+            flush_disk_type: FlushDiskType::AsyncFlush,
+            flush_interval_ms: 500,
+            sync_flush_timeout_ms: 5000,
+            auto_create_topic_enable: true,
+            default_topic_queue_nums: 8,
+            message_delay_level: DEFAULT_DELAY_LEVELS.into(),
+            max_message_size: 4 * 1024 * 1024,
+            long_polling_enable: true,
+            short_polling_time_ms: 1000,
+            channel_expired_timeout_ms: 120_000,
+            client_scan_interval_ms: 10_000,
+            register_name_server_period_ms: 30_000,
+            flush_consumer_offset_interval_ms: 5000,
+            rebalance_lock_max_live_time_ms: 60_000,
+            retry_max_times: 16,
+            region_id: "DefaultRegion".into(),
+            commit_log_segment_size: 1 << 30,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// A configuration for tests and embedding: listens on `127.0.0.1:0`, advertises
+    /// 127.0.0.1, stores under `store_path`.
+    pub fn for_test(store_path: impl Into<PathBuf>) -> Self {
+        BrokerConfig {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertised_host: Some("127.0.0.1".into()),
+            store_path: store_path.into(),
+            commit_log_segment_size: 64 * 1024 * 1024,
+            ..Default::default()
+        }
+    }
+
+    /// Reads a JSON config file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read(path).map_err(|e| {
+            BrokerError::Config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        let cfg: BrokerConfig = serde_json::from_slice(&text).map_err(|e| {
+            BrokerError::Config(format!("bad config file {}: {e}", path.display()))
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Delay levels in milliseconds, level 1 first.
+    pub fn delay_levels(&self) -> Result<Vec<i64>> {
+        parse_delay_levels(&self.message_delay_level)
+    }
+
+    /// Checks the values.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(BrokerError::Config(m.to_string()));
+        if self.broker_name.is_empty() || self.broker_cluster_name.is_empty() {
+            return bad("brokerName and brokerClusterName must not be empty");
+        }
+        if self.broker_id < 0 {
+            return bad("brokerId must be >= 0");
+        }
+        if !(1..=1024).contains(&self.default_topic_queue_nums) {
+            return bad("defaultTopicQueueNums must be in 1..=1024");
+        }
+        if self.delay_levels()?.is_empty() {
+            return bad("messageDelayLevel must list at least one level");
+        }
+        for (name, v) in [
+            ("flushIntervalMs", self.flush_interval_ms),
+            ("syncFlushTimeoutMs", self.sync_flush_timeout_ms),
+            ("shortPollingTimeMs", self.short_polling_time_ms),
+            ("channelExpiredTimeoutMs", self.channel_expired_timeout_ms),
+            ("clientScanIntervalMs", self.client_scan_interval_ms),
+            ("registerNameServerPeriodMs", self.register_name_server_period_ms),
+            ("flushConsumerOffsetIntervalMs", self.flush_consumer_offset_interval_ms),
+            ("rebalanceLockMaxLiveTimeMs", self.rebalance_lock_max_live_time_ms),
+        ] {
+            if v == 0 {
+                return Err(BrokerError::Config(format!("{name} must be > 0")));
+            }
+        }
+        for a in &self.namesrv_addrs {
+            if a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+                return Err(BrokerError::Config(format!("bad NameServer address {a:?}")));
+            }
+        }
+        self.store_config().validate().map_err(BrokerError::Store)?;
+        Ok(())
+    }
+
+    /// The store configuration derived from this one.
+    pub fn store_config(&self) -> StoreConfig {
+        let mut s = StoreConfig::new(&self.store_path);
+        s.flush_mode = match self.flush_disk_type {
+            FlushDiskType::AsyncFlush => FlushMode::Async {
+                interval: Duration::from_millis(self.flush_interval_ms.max(1)),
+            },
+            FlushDiskType::SyncFlush => FlushMode::Sync {
+                timeout: Duration::from_millis(self.sync_flush_timeout_ms.max(1)),
+            },
+        };
+        s.max_message_size = self.max_message_size;
+        s.commit_log_segment_size = self.commit_log_segment_size;
+        // The store only uses the levels for informational consume-queue tag codes of
+        // SCHEDULE_TOPIC_XXXX and understands whole seconds; the schedule service computes due
+        // times itself from the exact levels.
+        s.delay_levels = match self.delay_levels() {
+            Ok(levels) => levels
+                .iter()
+                .map(|ms| format!("{}s", (ms + 999) / 1000))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Err(_) => DEFAULT_DELAY_LEVELS.into(),
+        };
+        s
+    }
+}
+
+/// Parses `"100ms 1s 5m 2h 1d"` into milliseconds per level.
+///
+/// ```
+/// assert_eq!(mini_broker::config::parse_delay_levels("250ms 2s 1m").unwrap(), vec![250, 2000, 60000]);
+/// assert!(mini_broker::config::parse_delay_levels("5x").is_err());
+/// ```
+pub fn parse_delay_levels(s: &str) -> Result<Vec<i64>> {
+    s.split_whitespace()
+        .map(|tok| {
+            let digits = tok.bytes().take_while(u8::is_ascii_digit).count();
+            let (num, unit) = tok.split_at(digits);
+            let mult: i64 = match unit {
+                "ms" => 1,
+                "s" => 1000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                "d" => 86_400_000,
+                _ => return Err(BrokerError::Config(format!("bad delay level {tok:?}"))),
+            };
+            num.parse::<i64>()
+                .ok()
+                .and_then(|n| n.checked_mul(mult))
+                .ok_or_else(|| BrokerError::Config(format!("bad delay level {tok:?}")))
+        })
+        .collect()
+}

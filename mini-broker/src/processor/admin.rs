@@ -1,0 +1,176 @@
+//! Admin commands: UPDATE_AND_CREATE_TOPIC (17), DELETE_TOPIC_IN_BROKER (215),
+//! GET_ALL_TOPIC_CONFIG (21), GET_MAX_OFFSET (30), GET_MIN_OFFSET (31),
+//! SEARCH_OFFSET_BY_TIMESTAMP (29), GET_EARLIEST_MSG_STORETIME (32), GET_BROKER_RUNTIME_INFO (28)
+//! (PROTOCOL.md §2.9, §2.10).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rocketmq_remoting::protocol::body::{JsonBody, KVTable, TopicConfig};
+use rocketmq_remoting::protocol::code::ResponseCode;
+use rocketmq_remoting::protocol::header::{
+    BoundaryType, CreateTopicRequestHeader, DeleteTopicRequestHeader,
+    GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader,
+    GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader,
+    GetMinOffsetResponseHeader, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
+};
+use rocketmq_remoting::protocol::RemotingCommand;
+
+use super::{header, reply, success};
+use crate::broker::BrokerInner;
+use crate::topic_config::{valid_topic_name, AUTO_CREATE_TOPIC};
+
+/// UPDATE_AND_CREATE_TOPIC.
+pub(crate) async fn create_topic(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
+    let h: CreateTopicRequestHeader = match header(req) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    if !valid_topic_name(&h.topic) {
+        return reply(
+            ResponseCode::INVALID_PARAMETER,
+            format!("The specified topic[{}] contains illegal characters or is blank", h.topic),
+        );
+    }
+    if h.topic == b.cfg.broker_cluster_name || h.topic == AUTO_CREATE_TOPIC && b.cfg.auto_create_topic_enable {
+        // Java refuses to overwrite the cluster-name topic; TBW102 is managed by config.
+        if h.topic == b.cfg.broker_cluster_name {
+            return reply(
+                ResponseCode::SYSTEM_ERROR,
+                format!("The topic[{}] is conflict with system topic.", h.topic),
+            );
+        }
+    }
+    if !(1..=65535).contains(&h.read_queue_nums) || !(1..=65535).contains(&h.write_queue_nums) {
+        return reply(ResponseCode::INVALID_PARAMETER, "illegal queue nums");
+    }
+    let mut cfg = TopicConfig::new(&h.topic, h.read_queue_nums, h.write_queue_nums, h.perm);
+    cfg.topic_filter_type = h.topic_filter_type;
+    cfg.topic_sys_flag = h.topic_sys_flag.unwrap_or(0);
+    cfg.order = h.order;
+    if let Some(attrs) = h.attributes.as_deref().filter(|a| !a.is_empty()) {
+        for kv in attrs.split(',') {
+            let kv = kv.trim_start_matches('+');
+            if let Some((k, v)) = kv.split_once('=') {
+                cfg.attributes.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    let topics = Arc::clone(&b.topics);
+    match b.blocking(move || topics.upsert(cfg)).await {
+        Ok(changed) => {
+            if changed {
+                b.topics_changed();
+            }
+            success()
+        }
+        Err(e) => reply(ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// DELETE_TOPIC_IN_BROKER: removes the topic config, its queues and its consumer offsets.
+pub(crate) async fn delete_topic(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
+    let h: DeleteTopicRequestHeader = match header(req) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    if h.topic == AUTO_CREATE_TOPIC || h.topic == crate::store::SCHEDULE_TOPIC {
+        return reply(
+            ResponseCode::INVALID_PARAMETER,
+            format!("The topic[{}] is conflict with system topic.", h.topic),
+        );
+    }
+    let topics = Arc::clone(&b.topics);
+    let t = h.topic.clone();
+    if let Err(e) = b.blocking(move || topics.delete(&t)).await {
+        return reply(ResponseCode::SYSTEM_ERROR, e.to_string());
+    }
+    if let Err(e) = b.store.delete_topic(&h.topic).await {
+        return reply(ResponseCode::SYSTEM_ERROR, e.to_string());
+    }
+    b.offsets.remove_topic(&h.topic);
+    b.topics_changed();
+    success()
+}
+
+/// GET_ALL_TOPIC_CONFIG.
+pub(crate) fn all_topic_config(b: &Arc<BrokerInner>) -> RemotingCommand {
+    success().with_body(b.topics.wrapper().to_json())
+}
+
+/// GET_MAX_OFFSET.
+pub(crate) fn max_offset(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
+    let h: GetMaxOffsetRequestHeader = match header(req) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let offset = b.store.max_offset(&h.topic, h.queue_id);
+    success().with_header(&GetMaxOffsetResponseHeader { offset })
+}
+
+/// GET_MIN_OFFSET.
+pub(crate) fn min_offset(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
+    let h: GetMinOffsetRequestHeader = match header(req) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let offset = b.store.min_offset(&h.topic, h.queue_id);
+    success().with_header(&GetMinOffsetResponseHeader { offset })
+}
+
+/// SEARCH_OFFSET_BY_TIMESTAMP: LOWER = first offset stored at or after the time; UPPER =
+/// last offset stored at or before it.
+pub(crate) async fn search_offset(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
+    let h: SearchOffsetRequestHeader = match header(req) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let store = b.store.clone();
+    let upper = h.boundary_type == Some(BoundaryType::Upper);
+    let (topic, qid, ts) = (h.topic.clone(), h.queue_id, h.timestamp);
+    let r = b
+        .blocking(move || -> crate::store::Result<i64> {
+            if upper {
+                // First offset strictly after the time, minus one.
+                let after = store.offset_by_timestamp(&topic, qid, ts.saturating_add(1))?;
+                Ok((after - 1).max(store.min_offset(&topic, qid)).max(0))
+            } else {
+                store.offset_by_timestamp(&topic, qid, ts)
+            }
+        })
+        .await;
+    match r {
+        Ok(offset) => success().with_header(&SearchOffsetResponseHeader { offset }),
+        Err(e) => reply(ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// GET_EARLIEST_MSG_STORETIME.
+pub(crate) async fn earliest_time(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
+    let h: GetEarliestMsgStoretimeRequestHeader = match header(req) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let store = b.store.clone();
+    match b
+        .blocking(move || store.earliest_store_time(&h.topic, h.queue_id))
+        .await
+    {
+        Ok(t) => success().with_header(&GetEarliestMsgStoretimeResponseHeader {
+            timestamp: t.unwrap_or(-1),
+        }),
+        Err(e) => reply(ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// GET_BROKER_RUNTIME_INFO: a few of Java's `KVTable` entries.
+pub(crate) fn runtime_info(b: &Arc<BrokerInner>) -> RemotingCommand {
+    let stats = b.store.stats();
+    let mut table = BTreeMap::new();
+    table.insert("brokerVersionDesc".to_string(), "V5_0_0".to_string());
+    table.insert("brokerVersion".to_string(), "453".to_string());
+    table.insert("commitLogMaxOffset".to_string(), stats.commit_log_max_offset.to_string());
+    table.insert("commitLogMinOffset".to_string(), b.store.commit_log_min_offset().to_string());
+    table.insert("brokerActive".to_string(), "true".to_string());
+    success().with_body(KVTable { table }.to_json())
+}

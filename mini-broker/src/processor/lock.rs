@@ -1,0 +1,38 @@
+//! LOCK_BATCH_MQ (41) and UNLOCK_BATCH_MQ (42) (PROTOCOL.md §2.22, §4.8).
+
+use std::sync::Arc;
+
+use rocketmq_remoting::protocol::body::{JsonBody, LockBatchRequestBody, LockBatchResponseBody};
+use rocketmq_remoting::protocol::code::ResponseCode;
+use rocketmq_remoting::protocol::RemotingCommand;
+
+use super::{reply, success};
+use crate::broker::BrokerInner;
+
+fn body(req: &RemotingCommand) -> Result<LockBatchRequestBody, RemotingCommand> {
+    LockBatchRequestBody::from_json(&req.body)
+        .map_err(|e| reply(ResponseCode::SYSTEM_ERROR, format!("bad lock request body: {e}")))
+}
+
+/// LOCK_BATCH_MQ: answers the queues now locked by the caller.
+pub(crate) fn lock_batch(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
+    let r = match body(req) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let ok = b
+        .locks
+        .try_lock_batch(&r.consumer_group, r.mq_set, &r.client_id);
+    success().with_body(LockBatchResponseBody { lock_ok_mq_set: ok }.to_json())
+}
+
+/// UNLOCK_BATCH_MQ.
+pub(crate) fn unlock_batch(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
+    let r = match body(req) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    b.locks
+        .unlock_batch(&r.consumer_group, &r.mq_set, &r.client_id);
+    success()
+}

@@ -1,0 +1,274 @@
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361) with long polling (PROTOCOL.md §2.5).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures::future::{select, Either};
+use rocketmq_remoting::protocol::body::SubscriptionData;
+use rocketmq_remoting::protocol::code::ResponseCode;
+use rocketmq_remoting::protocol::header::{PullMessageRequestHeader, PullMessageResponseHeader};
+use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::transport::Connection;
+
+use super::{header, reply};
+use crate::broker::BrokerInner;
+use crate::client_manager::normalize_subscription;
+use crate::store::GetStatus;
+use crate::topic_config::PERM_READ;
+
+const FLAG_COMMIT_OFFSET: i32 = 0x1;
+const FLAG_SUSPEND: i32 = 0x2;
+const FLAG_SUBSCRIPTION: i32 = 0x4;
+
+/// Result of one execution of a pull.
+enum Outcome {
+    Respond(RemotingCommand),
+    /// Nothing new at the requested offset: may be held.
+    NotFound(RemotingCommand),
+}
+
+fn offsets_response(code: i32, next: i64, min: i64, max: i64, remark: Option<&str>) -> RemotingCommand {
+    let h = PullMessageResponseHeader {
+        suggest_which_broker_id: 0,
+        next_begin_offset: next,
+        min_offset: min,
+        max_offset: max,
+        offset_delta: None,
+        topic_sys_flag: None,
+        group_sys_flag: None,
+        forbidden_type: None,
+    };
+    RemotingCommand::response(code, remark.map(str::to_string)).with_header(&h)
+}
+
+/// Resolves the subscription used to filter (request or heartbeat), or the error response.
+fn subscription(b: &BrokerInner, h: &PullMessageRequestHeader) -> Result<SubscriptionData, RemotingCommand> {
+    if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
+        let expr_type = h
+            .expression_type
+            .clone()
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| "TAG".into());
+        if !expr_type.eq_ignore_ascii_case("TAG") {
+            return Err(reply(
+                ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+                "The broker does not support consumer to filter message by SQL92",
+            ));
+        }
+        return Ok(normalize_subscription(SubscriptionData {
+            topic: h.topic.clone(),
+            sub_string: h.subscription.clone().unwrap_or_default(),
+            sub_version: h.sub_version,
+            expression_type: expr_type,
+            ..Default::default()
+        }));
+    }
+    // A single broker always allows broadcast consumption (Java `consumeBroadcastEnable`).
+    let (exists, sub, _model) = b.clients.subscription(&h.consumer_group, &h.topic);
+    if !exists {
+        return Err(reply(
+            ResponseCode::SUBSCRIPTION_NOT_EXIST,
+            format!("the consumer's group info not exist{}", super::send_faq()),
+        ));
+    }
+    let Some(sub) = sub else {
+        return Err(reply(
+            ResponseCode::SUBSCRIPTION_NOT_EXIST,
+            format!("the consumer's subscription not exist{}", super::send_faq()),
+        ));
+    };
+    if sub.sub_version < h.sub_version {
+        return Err(reply(
+            ResponseCode::SUBSCRIPTION_NOT_LATEST,
+            "the consumer's subscription not latest",
+        ));
+    }
+    if !sub.expression_type.eq_ignore_ascii_case("TAG") {
+        return Err(reply(
+            ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+            "The broker does not support consumer to filter message by SQL92",
+        ));
+    }
+    Ok(sub)
+}
+
+/// Reads the queue once and maps the store status to Java's response codes.
+async fn execute(b: &Arc<BrokerInner>, h: &PullMessageRequestHeader, sub: &SubscriptionData) -> Outcome {
+    let store = b.store.clone();
+    let (topic, qid, offset) = (h.topic.clone(), h.queue_id, h.queue_offset);
+    let max_count = h.max_msg_nums.max(1) as usize;
+    let max_bytes = h.max_msg_bytes.filter(|n| *n > 0).map_or(usize::MAX, |n| n as usize);
+    let codes: Option<Vec<i64>> = if sub.sub_string == "*" || sub.code_set.is_empty() {
+        None
+    } else {
+        Some(sub.code_set.iter().map(|c| *c as i64).collect())
+    };
+    let r = b
+        .blocking(move || {
+            let filter = codes.as_ref().map(|codes| {
+                move |tag: i64| codes.contains(&(tag as i32 as i64))
+            });
+            let f: Option<&dyn Fn(i64) -> bool> = filter.as_ref().map(|f| f as &dyn Fn(i64) -> bool);
+            store.get_messages(&topic, qid, offset, max_count, max_bytes, f)
+        })
+        .await;
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => return Outcome::Respond(reply(ResponseCode::SYSTEM_ERROR, e.to_string())),
+    };
+    let (min, max) = (r.min_offset, r.max_offset);
+    match r.status {
+        GetStatus::Found => {
+            let mut body = BytesMut::with_capacity(r.total_bytes);
+            for m in &r.messages {
+                body.extend_from_slice(m);
+            }
+            Outcome::Respond(
+                offsets_response(ResponseCode::SUCCESS, r.next_begin_offset, min, max, None)
+                    .with_body(body.freeze()),
+            )
+        }
+        GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {
+            if offset != 0 {
+                Outcome::Respond(offsets_response(
+                    ResponseCode::PULL_OFFSET_MOVED,
+                    0,
+                    min,
+                    max,
+                    Some("OFFSET_MOVED"),
+                ))
+            } else {
+                Outcome::NotFound(offsets_response(
+                    ResponseCode::PULL_NOT_FOUND,
+                    0,
+                    min,
+                    max,
+                    Some("NO_MESSAGE_IN_QUEUE"),
+                ))
+            }
+        }
+        GetStatus::OffsetOverflowOne => Outcome::NotFound(offsets_response(
+            ResponseCode::PULL_NOT_FOUND,
+            r.next_begin_offset,
+            min,
+            max,
+            Some("OFFSET_OVERFLOW_ONE"),
+        )),
+        GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => Outcome::Respond(offsets_response(
+            ResponseCode::PULL_OFFSET_MOVED,
+            r.next_begin_offset,
+            min,
+            max,
+            Some("OFFSET_MOVED"),
+        )),
+        GetStatus::NoMatchedMessage | GetStatus::OffsetFoundNull | GetStatus::MessageWasRemoving => {
+            Outcome::Respond(offsets_response(
+                ResponseCode::PULL_RETRY_IMMEDIATELY,
+                r.next_begin_offset,
+                min,
+                max,
+                Some("NO_MATCHED_MESSAGE"),
+            ))
+        }
+    }
+}
+
+/// PULL_MESSAGE: answers now, or holds the request (returns `None`) and answers it later
+/// through the connection.
+pub(crate) async fn pull_message(
+    b: &Arc<BrokerInner>,
+    conn: &Connection,
+    req: RemotingCommand,
+) -> Option<RemotingCommand> {
+    let h: PullMessageRequestHeader = match header(&req) {
+        Ok(h) => h,
+        Err(r) => return Some(r),
+    };
+    let Some(tc) = b.topics.get(&h.topic) else {
+        return Some(reply(
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!{}", h.topic, super::send_faq()),
+        ));
+    };
+    if tc.perm & PERM_READ == 0 {
+        return Some(reply(
+            ResponseCode::NO_PERMISSION,
+            format!("the topic[{}] pulling message is forbidden", h.topic),
+        ));
+    }
+    if h.queue_id < 0 || h.queue_id >= tc.read_queue_nums {
+        return Some(reply(
+            ResponseCode::INVALID_PARAMETER,
+            format!(
+                "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[{}]",
+                h.queue_id,
+                h.topic,
+                tc.read_queue_nums,
+                conn.peer_addr()
+            ),
+        ));
+    }
+    let sub = match subscription(b, &h) {
+        Ok(s) => s,
+        Err(r) => return Some(r),
+    };
+    let outcome = execute(b, &h, &sub).await;
+    if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && b.cfg.broker_id == 0 {
+        b.offsets.commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    }
+    let resp = match outcome {
+        Outcome::Respond(r) => return Some(r),
+        Outcome::NotFound(r) => r,
+    };
+    if h.sys_flag & FLAG_SUSPEND == 0 || b.tasks.signal().is_triggered() {
+        return Some(resp);
+    }
+    let hold = if b.cfg.long_polling_enable {
+        Duration::from_millis(h.suspend_timeout_millis.max(0) as u64)
+    } else {
+        Duration::from_millis(b.cfg.short_polling_time_ms)
+    };
+    if hold.is_zero() {
+        return Some(resp);
+    }
+    let me = Arc::clone(b);
+    let conn = conn.clone();
+    let spawned = b.tasks.spawn(async move {
+        let deadline = Instant::now() + hold;
+        let final_resp = loop {
+            let (id, rx) = me.holds.hold(&h.topic, h.queue_id, h.queue_offset);
+            // A message stored between the read above and the registration would not wake us.
+            let woken_now = me.store.max_offset(&h.topic, h.queue_id) > h.queue_offset;
+            if !woken_now {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let stop = me.tasks.signal().wait();
+                let waited = select(select(rx, stop), me.rt.sleep(left)).await;
+                if matches!(waited, Either::Right(_)) {
+                    me.holds.cancel(&h.topic, h.queue_id, id);
+                }
+            } else {
+                me.holds.cancel(&h.topic, h.queue_id, id);
+            }
+            let expired = Instant::now() >= deadline || me.tasks.signal().is_triggered();
+            match execute(&me, &h, &sub).await {
+                Outcome::Respond(r) => break r,
+                Outcome::NotFound(r) if expired => break r,
+                // Woken by data that was not for us (filtered or a race): wait again.
+                Outcome::NotFound(_) => continue,
+            }
+        };
+        let mut out = final_resp;
+        out.opaque = req.opaque;
+        out.serialize_type = req.serialize_type;
+        if let Err(e) = conn.send_response(out) {
+            tracing::debug!(error = %e, "held pull: client gone");
+        }
+    });
+    // Shutting down: answer at once instead of holding.
+    if spawned {
+        None
+    } else {
+        Some(resp)
+    }
+}

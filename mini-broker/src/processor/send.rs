@@ -1,0 +1,409 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and
+//! CONSUMER_SEND_MSG_BACK (36) (PROTOCOL.md §2.2–§2.4, §2.14, §4.7).
+
+use std::sync::Arc;
+
+use rocketmq_remoting::protocol::body::TopicConfig;
+use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_remoting::protocol::header::{
+    ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader,
+};
+use rocketmq_remoting::protocol::message::{
+    decode_batch, decode_properties, property, sys_flag, MessageExt,
+};
+use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::transport::Connection;
+
+use super::{header, reply};
+use crate::broker::BrokerInner;
+use crate::schedule::clamp_level;
+use crate::store::{PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
+use crate::topic_config::{
+    valid_topic_name, DLQ_PREFIX, NOT_ALLOWED_SEND_TOPICS, PERM_READ, PERM_WRITE, RETRY_PREFIX,
+    TIMER_TOPIC,
+};
+
+const FAQ: &str = "\nSee https://rocketmq.apache.org/docs/bestPractice/06FAQ for further details.";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Finds the topic's config, auto-creating it as Java's `msgCheck` does.
+async fn topic_for_send(
+    b: &Arc<BrokerInner>,
+    topic: &str,
+    default_topic: &str,
+    default_queue_nums: i32,
+    topic_sys_flag: i32,
+) -> Result<TopicConfig, RemotingCommand> {
+    if let Some(t) = b.topics.get(topic) {
+        return Ok(t);
+    }
+    let topics = Arc::clone(&b.topics);
+    let (t, d) = (topic.to_string(), default_topic.to_string());
+    let r = b
+        .blocking(move || {
+            let (cfg, created) = topics.create_in_send(&t, &d, default_queue_nums, topic_sys_flag)?;
+            match cfg {
+                Some(c) => Ok((Some(c), created)),
+                None if t.starts_with(RETRY_PREFIX) => {
+                    let (c, created) = topics.ensure(&t, 1, PERM_READ | PERM_WRITE)?;
+                    Ok((Some(c), created))
+                }
+                None => Ok::<_, crate::error::BrokerError>((None, false)),
+            }
+        })
+        .await;
+    match r {
+        Ok((Some(c), created)) => {
+            if created {
+                tracing::info!(topic, "topic auto-created");
+                b.topics_changed();
+            }
+            Ok(c)
+        }
+        Ok((None, _)) => Err(reply(
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{topic}] not exist, apply first please!{FAQ}"),
+        )),
+        Err(e) => Err(reply(ResponseCode::SYSTEM_ERROR, e.to_string())),
+    }
+}
+
+/// Ensures a retry or DLQ topic exists (1 queue, RW).
+async fn ensure_group_topic(b: &Arc<BrokerInner>, topic: String) -> Result<TopicConfig, RemotingCommand> {
+    if let Some(t) = b.topics.get(&topic) {
+        return Ok(t);
+    }
+    let topics = Arc::clone(&b.topics);
+    match b
+        .blocking(move || topics.ensure(&topic, 1, PERM_READ | PERM_WRITE))
+        .await
+    {
+        Ok((c, created)) => {
+            if created {
+                b.topics_changed();
+            }
+            Ok(c)
+        }
+        Err(e) => Err(reply(ResponseCode::SYSTEM_ERROR, e.to_string())),
+    }
+}
+
+fn put_error(e: StoreError) -> RemotingCommand {
+    match e {
+        StoreError::MessageIllegal(m) => reply(ResponseCode::MESSAGE_ILLEGAL, m),
+        StoreError::NotAvailable(m) => reply(
+            ResponseCode::SERVICE_NOT_AVAILABLE,
+            format!("service not available now: {m}"),
+        ),
+        e => reply(ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+/// Rewrites a message with `DELAY` or a timer property to its waiting topic (PROTOCOL.md §4.7).
+pub(crate) fn apply_delay(b: &BrokerInner, msg: &mut MessageExt) {
+    let tt = sys_flag::transaction_type(msg.sys_flag);
+    if tt != sys_flag::TRANSACTION_NOT_TYPE && tt != sys_flag::TRANSACTION_COMMIT_TYPE {
+        return;
+    }
+    let level = msg
+        .property(property::DELAY)
+        .and_then(|d| d.trim().parse::<i32>().ok())
+        .unwrap_or(0);
+    if level > 0 {
+        let level = clamp_level(level, b.schedule.level_count());
+        let (topic, qid) = (msg.topic.clone(), msg.queue_id);
+        msg.put_property(property::DELAY, level.to_string());
+        msg.put_property(property::REAL_TOPIC, topic);
+        msg.put_property(property::REAL_QUEUE_ID, qid.to_string());
+        msg.topic = SCHEDULE_TOPIC.to_string();
+        msg.queue_id = level - 1;
+        return;
+    }
+    let now = now_ms();
+    let parse = |k: &str| msg.property(k).and_then(|v| v.trim().parse::<i64>().ok());
+    let deliver = parse(property::TIMER_DELIVER_MS)
+        .or_else(|| parse(property::TIMER_DELAY_SEC).map(|s| now.saturating_add(s.saturating_mul(1000))))
+        .or_else(|| parse(property::TIMER_DELAY_MS).map(|ms| now.saturating_add(ms)));
+    if let Some(at) = deliver {
+        if at > now {
+            let (topic, qid) = (msg.topic.clone(), msg.queue_id);
+            msg.put_property(property::TIMER_OUT_MS, at.to_string());
+            msg.put_property(property::REAL_TOPIC, topic);
+            msg.put_property(property::REAL_QUEUE_ID, qid.to_string());
+            msg.topic = TIMER_TOPIC.to_string();
+            msg.queue_id = 0;
+        }
+    }
+}
+
+fn send_response(
+    status: PutStatus,
+    results: &[PutResult],
+    queue_id: i32,
+    uniq: Option<String>,
+    region: &str,
+) -> RemotingCommand {
+    let code = match status {
+        PutStatus::Ok => ResponseCode::SUCCESS,
+        PutStatus::FlushDiskTimeout => ResponseCode::FLUSH_DISK_TIMEOUT,
+    };
+    let msg_id = results
+        .iter()
+        .map(|r| r.msg_id.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let h = SendMessageResponseHeader {
+        msg_id,
+        queue_id,
+        queue_offset: results.first().map_or(0, |r| r.queue_offset),
+        transaction_id: uniq,
+        batch_uniq_id: None,
+        recall_handle: None,
+        msg_region: Some(region.to_string()),
+        trace_on: Some(false),
+    };
+    RemotingCommand::response(code, None).with_header(&h)
+}
+
+/// SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE.
+pub(crate) async fn send_message(
+    b: &Arc<BrokerInner>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> RemotingCommand {
+    let h: SendMessageRequestHeader = if req.code == RequestCode::SEND_MESSAGE {
+        match header(req) {
+            Ok(h) => h,
+            Err(r) => return r,
+        }
+    } else {
+        match header::<SendMessageRequestHeaderV2>(req) {
+            Ok(h) => h.into(),
+            Err(r) => return r,
+        }
+    };
+    let mut topic = h.topic.clone();
+    if topic.len() > 127 && !topic.starts_with(RETRY_PREFIX) && !topic.starts_with(DLQ_PREFIX) {
+        return reply(ResponseCode::MESSAGE_ILLEGAL, "message topic length too long");
+    }
+    if !valid_topic_name(&topic) {
+        return reply(
+            ResponseCode::INVALID_PARAMETER,
+            format!("The specified topic[{topic}] contains illegal characters or is blank"),
+        );
+    }
+    if NOT_ALLOWED_SEND_TOPICS.contains(&topic.as_str()) {
+        return reply(
+            ResponseCode::NO_PERMISSION,
+            format!("Sending message to topic[{topic}] is forbidden."),
+        );
+    }
+    if req.body.len() > b.cfg.max_message_size {
+        return reply(
+            ResponseCode::MESSAGE_ILLEGAL,
+            format!("the message body size over max value, MAX: {}", b.cfg.max_message_size),
+        );
+    }
+    let mut tc = match topic_for_send(
+        b,
+        &topic,
+        &h.default_topic,
+        h.default_topic_queue_nums,
+        0,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if tc.perm & PERM_WRITE == 0 {
+        return reply(
+            ResponseCode::NO_PERMISSION,
+            format!("the topic[{topic}] sending message is forbidden"),
+        );
+    }
+    let queues = tc.write_queue_nums.max(tc.read_queue_nums);
+    let mut queue_id = h.queue_id;
+    if queue_id < 0 {
+        queue_id = fastrand::i32(0..tc.write_queue_nums.max(1));
+    }
+    if queue_id >= queues {
+        return reply(
+            ResponseCode::INVALID_PARAMETER,
+            format!(
+                "request queueId[{queue_id}] is illegal, {topic} Producer: {}",
+                conn.peer_addr()
+            ),
+        );
+    }
+    let reconsume = h.reconsume_times.unwrap_or(0);
+    let born_host = conn.peer_addr();
+
+    if h.batch == Some(true) {
+        if topic.starts_with(RETRY_PREFIX) {
+            return reply(ResponseCode::MESSAGE_ILLEGAL, "batch request does not support retry group");
+        }
+        let inner = match decode_batch(req.body.clone()) {
+            Ok(v) if !v.is_empty() => v,
+            Ok(_) => return reply(ResponseCode::MESSAGE_ILLEGAL, "empty batch"),
+            Err(e) => return reply(ResponseCode::MESSAGE_ILLEGAL, format!("bad batch body: {e}")),
+        };
+        let msgs: Vec<MessageExt> = inner
+            .into_iter()
+            .map(|m| MessageExt {
+                topic: topic.clone(),
+                flag: m.flag,
+                body: m.body,
+                properties: m.properties,
+                queue_id,
+                sys_flag: h.sys_flag,
+                born_timestamp: h.born_timestamp,
+                born_host,
+                store_host: b.store_host,
+                reconsume_times: reconsume,
+                ..Default::default()
+            })
+            .collect();
+        let uniq = {
+            let ids: Vec<&str> = msgs.iter().filter_map(|m| m.uniq_key()).collect();
+            (!ids.is_empty()).then(|| ids.join(","))
+        };
+        return match b.store.put_messages(msgs).await {
+            Ok(rs) => {
+                let status = if rs.iter().all(|r| r.status == PutStatus::Ok) {
+                    PutStatus::Ok
+                } else {
+                    PutStatus::FlushDiskTimeout
+                };
+                send_response(status, &rs, queue_id, uniq, &b.cfg.region_id)
+            }
+            Err(e) => put_error(e),
+        };
+    }
+
+    let mut props = decode_properties(h.properties.as_deref().unwrap_or(""));
+    // Retry sends beyond the maximum go to the dead-letter queue (5.x: strictly greater).
+    if topic.starts_with(RETRY_PREFIX) {
+        let max = h.max_reconsume_times.unwrap_or(b.cfg.retry_max_times);
+        if reconsume > max {
+            let group = &topic[RETRY_PREFIX.len()..];
+            let dlq = format!("{DLQ_PREFIX}{group}");
+            tc = match ensure_group_topic(b, dlq.clone()).await {
+                Ok(t) => t,
+                Err(r) => return r,
+            };
+            let _ = tc;
+            topic = dlq;
+            queue_id = 0;
+            props.remove(property::DELAY);
+        }
+    }
+    if props.get(property::UNIQ_KEY).is_none_or(str::is_empty) {
+        props.insert(property::UNIQ_KEY, b.uniq.next_id());
+    }
+    props.insert(property::CLUSTER, b.cfg.broker_cluster_name.clone());
+    let uniq = props.get(property::UNIQ_KEY).map(str::to_string);
+    let mut msg = MessageExt {
+        topic,
+        flag: h.flag,
+        body: req.body.clone(),
+        properties: props,
+        queue_id,
+        sys_flag: h.sys_flag,
+        born_timestamp: h.born_timestamp,
+        born_host,
+        store_host: b.store_host,
+        reconsume_times: reconsume,
+        ..Default::default()
+    };
+    apply_delay(b, &mut msg);
+    match b.store.put_message(msg).await {
+        Ok(r) => send_response(r.status, std::slice::from_ref(&r), queue_id, uniq, &b.cfg.region_id),
+        Err(e) => put_error(e),
+    }
+}
+
+/// CONSUMER_SEND_MSG_BACK: re-sends a consumed message to `%RETRY%<group>` with the next delay
+/// level, or to `%DLQ%<group>` after the maximum reconsume times.
+pub(crate) async fn consumer_send_back(
+    b: &Arc<BrokerInner>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> RemotingCommand {
+    let h: ConsumerSendMsgBackRequestHeader = match header(req) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let store = b.store.clone();
+    let offset = h.offset;
+    let orig = match b.blocking(move || store.message_by_commit_offset(offset)).await {
+        Ok(m) => m,
+        Err(_) => {
+            return reply(
+                ResponseCode::SYSTEM_ERROR,
+                format!("look message by offset failed, {}", h.offset),
+            )
+        }
+    };
+    let mut props = orig.properties.clone();
+    if props.get(property::RETRY_TOPIC).is_none() {
+        props.insert(property::RETRY_TOPIC, orig.topic.clone());
+    }
+    let max = h.max_reconsume_times.unwrap_or(b.cfg.retry_max_times);
+    let to_dlq = orig.reconsume_times >= max || h.delay_level < 0;
+    let (topic, queue_id) = if to_dlq {
+        let t = format!("{DLQ_PREFIX}{}", h.group);
+        if let Err(r) = ensure_group_topic(b, t.clone()).await {
+            return r;
+        }
+        props.remove(property::DELAY);
+        (t, 0)
+    } else {
+        let t = format!("{RETRY_PREFIX}{}", h.group);
+        let tc = match ensure_group_topic(b, t.clone()).await {
+            Ok(tc) => tc,
+            Err(r) => return r,
+        };
+        let level = if h.delay_level == 0 {
+            3 + orig.reconsume_times
+        } else {
+            h.delay_level
+        };
+        props.insert(property::DELAY, level.to_string());
+        (t, fastrand::i32(0..tc.write_queue_nums.max(1)))
+    };
+    if props.get(property::ORIGIN_MESSAGE_ID).is_none() {
+        let id = orig
+            .uniq_key()
+            .map(str::to_string)
+            .unwrap_or_else(|| orig.msg_id.clone());
+        props.insert(property::ORIGIN_MESSAGE_ID, id);
+    }
+    props.insert(property::WAIT, "false");
+    let mut msg = MessageExt {
+        topic,
+        flag: orig.flag,
+        body: orig.body.clone(),
+        properties: props,
+        queue_id,
+        sys_flag: orig.sys_flag,
+        born_timestamp: orig.born_timestamp,
+        born_host: orig.born_host,
+        store_host: b.store_host,
+        reconsume_times: orig.reconsume_times + 1,
+        ..Default::default()
+    };
+    let _ = conn;
+    apply_delay(b, &mut msg);
+    match b.store.put_message(msg).await {
+        Ok(_) => super::success(),
+        Err(e) => put_error(e),
+    }
+}

@@ -1,0 +1,739 @@
+//! [`ClientApi`]: typed RPCs to NameServers and brokers (Java `MQClientAPIImpl`).
+//!
+//! Every call takes the peer address and a timeout, runs inside a `tracing` span named after
+//! the command, and maps failures onto [`Error`]:
+//!
+//! - transport failures → [`Error::Network`] with the [`Stage`] (`Connect`, `Send`, or
+//!   `Timeout` when no answer came in time), the address and the elapsed time;
+//! - broker error codes → [`Error::Broker`] with the code, its name, the remark and the
+//!   address;
+//! - a shut-down client → [`Error::Shutdown`].
+//!
+//! NameServer calls ([`ClientApi::get_route_info`], [`ClientApi::get_broker_cluster_info`])
+//! take no address: they go to the current NameServer and fail over to the next on network
+//! errors, splitting the timeout among the remaining addresses so a black-holed NameServer
+//! cannot eat the whole budget.
+//!
+//! Message queues in request and response bodies are converted between
+//! [`crate::message_queue::MessageQueue`] and the wire type.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rocketmq_remoting::protocol::body::{
+    self, ClusterInfo, GetConsumerListByGroupResponseBody, JsonBody, LockBatchRequestBody,
+    LockBatchResponseBody, TopicRouteData,
+};
+use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_remoting::protocol::header::*;
+use rocketmq_remoting::protocol::message::{decode_messages, MessageExt};
+use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::rt::Runtime;
+use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_remoting::{RemotingError, SerializeType};
+use tracing::Instrument;
+
+use crate::error::{Error, Result, Stage};
+use crate::message::{PullResult, PullStatus, SendResult, SendStatus};
+use crate::message_queue::MessageQueue;
+
+/// Converts a client queue to the wire type.
+pub fn to_wire_mq(mq: &MessageQueue) -> body::MessageQueue {
+    body::MessageQueue::new(mq.topic.clone(), mq.broker_name.clone(), mq.queue_id)
+}
+
+/// Converts a wire queue to the client type.
+pub fn from_wire_mq(mq: body::MessageQueue) -> MessageQueue {
+    MessageQueue {
+        topic: mq.topic,
+        broker_name: mq.broker_name,
+        queue_id: mq.queue_id,
+    }
+}
+
+/// Maps a transport error of a call to `addr` that started at `started`.
+pub fn network_error(addr: &str, started: Instant, e: RemotingError) -> Error {
+    let stage = match &e {
+        RemotingError::Shutdown => return Error::Shutdown,
+        RemotingError::Connect { .. } => Stage::Connect,
+        RemotingError::Timeout { .. } => Stage::Timeout,
+        RemotingError::Io(_) | RemotingError::ConnectionClosed { .. } => Stage::Send,
+        _ => return Error::Remoting(e),
+    };
+    Error::Network {
+        stage,
+        addr: addr.to_owned(),
+        elapsed: started.elapsed(),
+        source: e,
+    }
+}
+
+/// The error for a response with an unexpected code.
+pub fn broker_error(addr: &str, resp: &RemotingCommand) -> Error {
+    Error::Broker {
+        code: resp.code,
+        name: ResponseCode::name(resp.code).unwrap_or("UNKNOWN"),
+        remark: resp.remark.clone().unwrap_or_default(),
+        addr: addr.to_owned(),
+    }
+}
+
+fn malformed(addr: &str, what: &str, e: RemotingError) -> Error {
+    tracing::warn!(addr, what, error = %e, "malformed response");
+    Error::Remoting(e)
+}
+
+/// Where UPDATE_AND_CREATE_TOPIC goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicTarget {
+    /// One broker address (`host:port`).
+    Broker(String),
+    /// Every master of the named cluster (looked up on the NameServers).
+    Cluster(String),
+}
+
+/// Typed RPCs over a [`RemotingClient`], with NameServer failover. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ClientApi {
+    remoting: RemotingClient,
+    namesrv: Arc<Vec<String>>,
+    current_ns: Arc<AtomicUsize>,
+    serialize_type: SerializeType,
+}
+
+impl ClientApi {
+    /// An API over `remoting` using the NameServers `namesrv_addrs` (must be non-empty for
+    /// NameServer calls to work).
+    pub fn new(remoting: RemotingClient, namesrv_addrs: Vec<String>, serialize_type: SerializeType) -> Self {
+        let start = if namesrv_addrs.is_empty() {
+            0
+        } else {
+            fastrand::usize(..namesrv_addrs.len())
+        };
+        ClientApi {
+            remoting,
+            namesrv: Arc::new(namesrv_addrs),
+            current_ns: Arc::new(AtomicUsize::new(start)),
+            serialize_type,
+        }
+    }
+
+    /// The underlying remoting client.
+    pub fn remoting(&self) -> &RemotingClient {
+        &self.remoting
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        self.remoting.runtime()
+    }
+
+    /// The NameServer addresses.
+    pub fn namesrv_addrs(&self) -> &[String] {
+        &self.namesrv
+    }
+
+    fn request(&self, code: i32) -> RemotingCommand {
+        RemotingCommand::request(code).with_serialize_type(self.serialize_type)
+    }
+
+    /// Sends `cmd` to `addr` and returns the response (any code).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Network`] / [`Error::Shutdown`].
+    pub async fn invoke(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand> {
+        let started = Instant::now();
+        let code = cmd.code;
+        let span = tracing::debug_span!("rpc", code, addr);
+        async {
+            let r = self.remoting.invoke(addr, cmd, timeout).await;
+            match &r {
+                Ok(resp) => tracing::trace!(resp = resp.code, elapsed = ?started.elapsed(), "answered"),
+                Err(e) => tracing::debug!(error = %e, elapsed = ?started.elapsed(), "failed"),
+            }
+            r.map_err(|e| network_error(addr, started, e))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sends `cmd` to `addr` oneway.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Network`] / [`Error::Shutdown`] when no connection could be had in `timeout`.
+    pub async fn invoke_oneway(&self, addr: &str, mut cmd: RemotingCommand, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        let code = cmd.code;
+        cmd.mark_oneway();
+        self.remoting
+            .invoke_oneway(addr, cmd, timeout)
+            .instrument(tracing::debug_span!("rpc_oneway", code, addr))
+            .await
+            .map_err(|e| network_error(addr, started, e))
+    }
+
+    /// Sends `cmd` and requires `SUCCESS`.
+    async fn invoke_ok(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand> {
+        let resp = self.invoke(addr, cmd, timeout).await?;
+        if resp.code == ResponseCode::SUCCESS {
+            Ok(resp)
+        } else {
+            Err(broker_error(addr, &resp))
+        }
+    }
+
+    /// Sends `make()` to the NameServers with failover; returns the first response (any
+    /// code) and the address that gave it.
+    async fn invoke_namesrv(
+        &self,
+        make: impl Fn() -> RemotingCommand,
+        timeout: Duration,
+    ) -> Result<(RemotingCommand, String)> {
+        let n = self.namesrv.len();
+        if n == 0 {
+            return Err(Error::Config("no NameServer address configured".into()));
+        }
+        let started = Instant::now();
+        let first = self.current_ns.load(Ordering::Relaxed);
+        let mut last_error = String::new();
+        for i in 0..n {
+            let remaining = timeout.saturating_sub(started.elapsed());
+            if remaining.is_zero() {
+                break;
+            }
+            let idx = (first + i) % n;
+            let addr = &self.namesrv[idx];
+            // Give each remaining address a fair share so one silent NameServer cannot use up
+            // the whole budget; the last one gets everything left.
+            let share = if i + 1 == n { remaining } else { remaining / (n - i) as u32 };
+            match self.invoke(addr, make(), share.max(Duration::from_millis(1))).await {
+                Ok(resp) => {
+                    if idx != first {
+                        self.current_ns.store(idx, Ordering::Relaxed);
+                    }
+                    return Ok((resp, addr.clone()));
+                }
+                Err(Error::Shutdown) => return Err(Error::Shutdown),
+                Err(e) => {
+                    tracing::debug!(namesrv = %addr, error = %e, "NameServer failed, trying the next one");
+                    last_error = e.to_string();
+                }
+            }
+        }
+        // Start from the next address next time.
+        self.current_ns.store((first + 1) % n, Ordering::Relaxed);
+        if last_error.is_empty() {
+            last_error = format!("deadline of {timeout:?} passed");
+        }
+        Err(Error::NameServerUnreachable {
+            addrs: self.namesrv.join(";"),
+            last_error,
+        })
+    }
+
+    /// GET_ROUTEINFO_BY_TOPIC (105) with failover. `Ok(None)` when the topic does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NameServerUnreachable`], [`Error::Broker`] for other codes, decode errors.
+    pub async fn get_route_info(&self, topic: &str, timeout: Duration) -> Result<Option<TopicRouteData>> {
+        let header = GetRouteInfoRequestHeader::new(topic);
+        let (resp, addr) = self
+            .invoke_namesrv(
+                || self.request(RequestCode::GET_ROUTEINFO_BY_TOPIC).with_header(&header),
+                timeout,
+            )
+            .instrument(tracing::debug_span!("get_route_info", topic))
+            .await?;
+        match resp.code {
+            ResponseCode::SUCCESS => TopicRouteData::from_json(&resp.body)
+                .map(Some)
+                .map_err(|e| malformed(&addr, "TopicRouteData", e)),
+            ResponseCode::TOPIC_NOT_EXIST => Ok(None),
+            _ => Err(broker_error(&addr, &resp)),
+        }
+    }
+
+    /// GET_BROKER_CLUSTER_INFO (106) with failover.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientApi::get_route_info`].
+    pub async fn get_broker_cluster_info(&self, timeout: Duration) -> Result<ClusterInfo> {
+        let (resp, addr) = self
+            .invoke_namesrv(|| self.request(RequestCode::GET_BROKER_CLUSTER_INFO), timeout)
+            .await?;
+        if resp.code != ResponseCode::SUCCESS {
+            return Err(broker_error(&addr, &resp));
+        }
+        ClusterInfo::from_json(&resp.body).map_err(|e| malformed(&addr, "ClusterInfo", e))
+    }
+
+    fn send_request(header: &SendMessageRequestHeaderV2, body: Bytes, serialize_type: SerializeType) -> RemotingCommand {
+        let code = if header.m == Some(true) {
+            RequestCode::SEND_BATCH_MESSAGE
+        } else {
+            RequestCode::SEND_MESSAGE_V2
+        };
+        RemotingCommand::request(code)
+            .with_serialize_type(serialize_type)
+            .with_header(header)
+            .with_body(body)
+    }
+
+    /// SEND_MESSAGE_V2 (310), or SEND_BATCH_MESSAGE (320) when `header.m == Some(true)`.
+    ///
+    /// `mq` is the target queue (topic as the caller wants it reported, i.e. without
+    /// namespace), `msg_id` the client message id(s) to report.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Broker`] for codes other than 0/10/11/12, network errors, a malformed answer.
+    pub async fn send_message(
+        &self,
+        addr: &str,
+        mq: &MessageQueue,
+        header: &SendMessageRequestHeaderV2,
+        body: Bytes,
+        msg_id: String,
+        timeout: Duration,
+    ) -> Result<SendResult> {
+        let cmd = Self::send_request(header, body, self.serialize_type);
+        let resp = self
+            .invoke(addr, cmd, timeout)
+            .instrument(tracing::debug_span!("send_message", topic = %header.b, queue = header.e))
+            .await?;
+        let Some(status) = SendStatus::from_code(resp.code) else {
+            return Err(broker_error(addr, &resp));
+        };
+        let h: SendMessageResponseHeader = resp
+            .decode_header()
+            .map_err(|e| malformed(addr, "SendMessageResponseHeader", e))?;
+        Ok(SendResult {
+            status,
+            msg_id,
+            offset_msg_id: h.msg_id,
+            message_queue: MessageQueue::new(mq.topic.clone(), mq.broker_name.clone(), h.queue_id),
+            queue_offset: h.queue_offset,
+            transaction_id: h.transaction_id,
+            region_id: h.msg_region,
+            trace_on: h.trace_on.unwrap_or(false),
+        })
+    }
+
+    /// The send request sent oneway.
+    ///
+    /// # Errors
+    ///
+    /// Network errors while getting a connection.
+    pub async fn send_message_oneway(
+        &self,
+        addr: &str,
+        header: &SendMessageRequestHeaderV2,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = Self::send_request(header, body, self.serialize_type);
+        self.invoke_oneway(addr, cmd, timeout).await
+    }
+
+    /// HEART_BEAT (34); returns the broker's `version`.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn heartbeat(&self, addr: &str, data: &body::HeartbeatData, timeout: Duration) -> Result<i32> {
+        let cmd = self
+            .request(RequestCode::HEART_BEAT)
+            .with_header(&HeartbeatRequestHeader::default())
+            .with_body(data.to_json());
+        let resp = self.invoke_ok(addr, cmd, timeout).await?;
+        Ok(resp.version)
+    }
+
+    /// UNREGISTER_CLIENT (35) for one producer or consumer group.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn unregister_client(
+        &self,
+        addr: &str,
+        client_id: &str,
+        producer_group: Option<&str>,
+        consumer_group: Option<&str>,
+        timeout: Duration,
+    ) -> Result<()> {
+        let header = UnregisterClientRequestHeader {
+            client_id: client_id.to_owned(),
+            producer_group: producer_group.map(str::to_owned),
+            consumer_group: consumer_group.map(str::to_owned),
+            bname: None,
+        };
+        let cmd = self.request(RequestCode::UNREGISTER_CLIENT).with_header(&header);
+        self.invoke_ok(addr, cmd, timeout).await.map(drop)
+    }
+
+    /// PULL_MESSAGE (11), or LITE_PULL_MESSAGE (361) when `lite`. Found messages are decoded
+    /// (bodies decompressed); codes 0/19/20/21 map to [`PullStatus`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Broker`] for other codes (e.g. `SUBSCRIPTION_NOT_EXIST`), network errors,
+    /// undecodable bodies.
+    pub async fn pull_message(
+        &self,
+        addr: &str,
+        header: &PullMessageRequestHeader,
+        lite: bool,
+        timeout: Duration,
+    ) -> Result<PullResult> {
+        let code = if lite {
+            RequestCode::LITE_PULL_MESSAGE
+        } else {
+            RequestCode::PULL_MESSAGE
+        };
+        let cmd = self.request(code).with_header(header);
+        let resp = self
+            .invoke(addr, cmd, timeout)
+            .instrument(tracing::debug_span!(
+                "pull_message",
+                topic = %header.topic,
+                queue = header.queue_id,
+                offset = header.queue_offset
+            ))
+            .await?;
+        let status = match resp.code {
+            ResponseCode::SUCCESS => PullStatus::Found,
+            ResponseCode::PULL_NOT_FOUND => PullStatus::NoNewMsg,
+            ResponseCode::PULL_RETRY_IMMEDIATELY => PullStatus::NoMatchedMsg,
+            ResponseCode::PULL_OFFSET_MOVED => PullStatus::OffsetIllegal,
+            _ => return Err(broker_error(addr, &resp)),
+        };
+        let h: PullMessageResponseHeader = resp
+            .decode_header()
+            .map_err(|e| malformed(addr, "PullMessageResponseHeader", e))?;
+        let messages = if status == PullStatus::Found && !resp.body.is_empty() {
+            decode_messages(resp.body.clone()).map_err(|e| malformed(addr, "pulled messages", e))?
+        } else {
+            Vec::new()
+        };
+        Ok(PullResult {
+            status,
+            next_begin_offset: h.next_begin_offset,
+            min_offset: h.min_offset,
+            max_offset: h.max_offset,
+            suggest_which_broker_id: h.suggest_which_broker_id,
+            messages,
+        })
+    }
+
+    /// QUERY_CONSUMER_OFFSET (14); `Ok(None)` when the broker has no offset
+    /// (`QUERY_NOT_FOUND`).
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn query_consumer_offset(
+        &self,
+        addr: &str,
+        header: &QueryConsumerOffsetRequestHeader,
+        timeout: Duration,
+    ) -> Result<Option<i64>> {
+        let cmd = self.request(RequestCode::QUERY_CONSUMER_OFFSET).with_header(header);
+        let resp = self.invoke(addr, cmd, timeout).await?;
+        match resp.code {
+            ResponseCode::SUCCESS => {
+                let h: QueryConsumerOffsetResponseHeader = resp
+                    .decode_header()
+                    .map_err(|e| malformed(addr, "QueryConsumerOffsetResponseHeader", e))?;
+                Ok(Some(h.offset))
+            }
+            ResponseCode::QUERY_NOT_FOUND => Ok(None),
+            _ => Err(broker_error(addr, &resp)),
+        }
+    }
+
+    /// UPDATE_CONSUMER_OFFSET (15), waiting for the answer.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn update_consumer_offset(
+        &self,
+        addr: &str,
+        header: &UpdateConsumerOffsetRequestHeader,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = self.request(RequestCode::UPDATE_CONSUMER_OFFSET).with_header(header);
+        self.invoke_ok(addr, cmd, timeout).await.map(drop)
+    }
+
+    /// UPDATE_CONSUMER_OFFSET (15) oneway (what Java does periodically).
+    ///
+    /// # Errors
+    ///
+    /// Network errors while getting a connection.
+    pub async fn update_consumer_offset_oneway(
+        &self,
+        addr: &str,
+        header: &UpdateConsumerOffsetRequestHeader,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = self.request(RequestCode::UPDATE_CONSUMER_OFFSET).with_header(header);
+        self.invoke_oneway(addr, cmd, timeout).await
+    }
+
+    async fn offset_call<H: CommandHeader>(&self, addr: &str, code: i32, header: &H, timeout: Duration) -> Result<i64> {
+        let cmd = self.request(code).with_header(header);
+        let resp = self.invoke_ok(addr, cmd, timeout).await?;
+        required::<i64>(&resp.ext_fields, "offset").map_err(|e| malformed(addr, "offset", e))
+    }
+
+    /// GET_MAX_OFFSET (30): the next offset to be written in the queue.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn get_max_offset(&self, addr: &str, mq: &MessageQueue, timeout: Duration) -> Result<i64> {
+        let header = GetMaxOffsetRequestHeader {
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            committed: true,
+            bname: Some(mq.broker_name.clone()),
+        };
+        self.offset_call(addr, RequestCode::GET_MAX_OFFSET, &header, timeout).await
+    }
+
+    /// GET_MIN_OFFSET (31): the first retained offset of the queue.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn get_min_offset(&self, addr: &str, mq: &MessageQueue, timeout: Duration) -> Result<i64> {
+        let header = GetMinOffsetRequestHeader {
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            bname: Some(mq.broker_name.clone()),
+        };
+        self.offset_call(addr, RequestCode::GET_MIN_OFFSET, &header, timeout).await
+    }
+
+    /// SEARCH_OFFSET_BY_TIMESTAMP (29).
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn search_offset_by_timestamp(
+        &self,
+        addr: &str,
+        mq: &MessageQueue,
+        timestamp_ms: i64,
+        boundary: BoundaryType,
+        timeout: Duration,
+    ) -> Result<i64> {
+        let header = SearchOffsetRequestHeader {
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            timestamp: timestamp_ms,
+            boundary_type: Some(boundary),
+            bname: Some(mq.broker_name.clone()),
+        };
+        self.offset_call(addr, RequestCode::SEARCH_OFFSET_BY_TIMESTAMP, &header, timeout)
+            .await
+    }
+
+    /// GET_EARLIEST_MSG_STORETIME (32): store time (ms) of the queue's first message.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn get_earliest_msg_store_time(&self, addr: &str, mq: &MessageQueue, timeout: Duration) -> Result<i64> {
+        let header = GetEarliestMsgStoretimeRequestHeader {
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            bname: Some(mq.broker_name.clone()),
+        };
+        let cmd = self
+            .request(RequestCode::GET_EARLIEST_MSG_STORETIME)
+            .with_header(&header);
+        let resp = self.invoke_ok(addr, cmd, timeout).await?;
+        required::<i64>(&resp.ext_fields, "timestamp").map_err(|e| malformed(addr, "timestamp", e))
+    }
+
+    /// GET_CONSUMER_LIST_BY_GROUP (38): client ids of the group's consumers connected to the
+    /// broker. A broker answers `SYSTEM_ERROR` for an unknown group (PROTOCOL.md §8.5); that is
+    /// returned as an empty list.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, other broker codes.
+    pub async fn get_consumer_id_list(&self, addr: &str, group: &str, timeout: Duration) -> Result<Vec<String>> {
+        let header = GetConsumerListByGroupRequestHeader {
+            consumer_group: group.to_owned(),
+            bname: None,
+        };
+        let cmd = self
+            .request(RequestCode::GET_CONSUMER_LIST_BY_GROUP)
+            .with_header(&header);
+        let resp = self.invoke(addr, cmd, timeout).await?;
+        match resp.code {
+            ResponseCode::SUCCESS => GetConsumerListByGroupResponseBody::from_json(&resp.body)
+                .map(|b| b.consumer_id_list)
+                .map_err(|e| malformed(addr, "consumer id list", e)),
+            ResponseCode::SYSTEM_ERROR => Ok(Vec::new()),
+            _ => Err(broker_error(addr, &resp)),
+        }
+    }
+
+    fn lock_body(group: &str, client_id: &str, mqs: &[MessageQueue]) -> Bytes {
+        LockBatchRequestBody {
+            consumer_group: group.to_owned(),
+            client_id: client_id.to_owned(),
+            only_this_broker: false,
+            mq_set: mqs.iter().map(to_wire_mq).collect::<BTreeSet<_>>(),
+        }
+        .to_json()
+    }
+
+    /// LOCK_BATCH_MQ (41): returns the queues now locked by `client_id`.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn lock_batch_mq(
+        &self,
+        addr: &str,
+        group: &str,
+        client_id: &str,
+        mqs: &[MessageQueue],
+        timeout: Duration,
+    ) -> Result<Vec<MessageQueue>> {
+        let cmd = self
+            .request(RequestCode::LOCK_BATCH_MQ)
+            .with_header(&LockBatchMqRequestHeader::default())
+            .with_body(Self::lock_body(group, client_id, mqs));
+        let resp = self.invoke_ok(addr, cmd, timeout).await?;
+        let body = LockBatchResponseBody::from_json(&resp.body)
+            .map_err(|e| malformed(addr, "LockBatchResponseBody", e))?;
+        Ok(body.lock_ok_mq_set.into_iter().map(from_wire_mq).collect())
+    }
+
+    /// UNLOCK_BATCH_MQ (42), oneway when `oneway`.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn unlock_batch_mq(
+        &self,
+        addr: &str,
+        group: &str,
+        client_id: &str,
+        mqs: &[MessageQueue],
+        oneway: bool,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = self
+            .request(RequestCode::UNLOCK_BATCH_MQ)
+            .with_header(&UnlockBatchMqRequestHeader::default())
+            .with_body(Self::lock_body(group, client_id, mqs));
+        if oneway {
+            self.invoke_oneway(addr, cmd, timeout).await
+        } else {
+            self.invoke_ok(addr, cmd, timeout).await.map(drop)
+        }
+    }
+
+    /// CONSUMER_SEND_MSG_BACK (36).
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn consumer_send_msg_back(
+        &self,
+        addr: &str,
+        header: &ConsumerSendMsgBackRequestHeader,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = self
+            .request(RequestCode::CONSUMER_SEND_MSG_BACK)
+            .with_header(header);
+        self.invoke_ok(addr, cmd, timeout).await.map(drop)
+    }
+
+    /// END_TRANSACTION (37), oneway (as Java sends it).
+    ///
+    /// # Errors
+    ///
+    /// Network errors while getting a connection.
+    pub async fn end_transaction(
+        &self,
+        addr: &str,
+        header: &EndTransactionRequestHeader,
+        remark: Option<String>,
+        timeout: Duration,
+    ) -> Result<()> {
+        let mut cmd = self.request(RequestCode::END_TRANSACTION).with_header(header);
+        cmd.remark = remark;
+        self.invoke_oneway(addr, cmd, timeout).await
+    }
+
+    /// UPDATE_AND_CREATE_TOPIC (17) on one broker.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn create_topic(&self, addr: &str, header: &CreateTopicRequestHeader, timeout: Duration) -> Result<()> {
+        let cmd = self
+            .request(RequestCode::UPDATE_AND_CREATE_TOPIC)
+            .with_header(header);
+        self.invoke_ok(addr, cmd, timeout).await.map(drop)
+    }
+
+    /// VIEW_MESSAGE_BY_ID (33): the message at commit-log `offset` of the broker at `addr`
+    /// (see [`rocketmq_remoting::protocol::message::parse_offset_msg_id`]).
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`], an empty or undecodable body.
+    pub async fn view_message(&self, addr: &str, offset: i64, timeout: Duration) -> Result<MessageExt> {
+        let header = ViewMessageRequestHeader { topic: None, offset };
+        let cmd = self.request(RequestCode::VIEW_MESSAGE_BY_ID).with_header(&header);
+        let resp = self.invoke_ok(addr, cmd, timeout).await?;
+        let mut msgs = decode_messages(resp.body.clone()).map_err(|e| malformed(addr, "message", e))?;
+        if msgs.is_empty() {
+            return Err(Error::Remoting(RemotingError::decode(
+                "VIEW_MESSAGE_BY_ID answered without a message",
+            )));
+        }
+        Ok(msgs.swap_remove(0))
+    }
+
+    /// QUERY_MESSAGE (12): messages by key (or by `UNIQ_KEY` when
+    /// `header.unique_key_query == Some(true)`). `QUERY_NOT_FOUND` gives an empty list.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`], undecodable bodies.
+    pub async fn query_message(
+        &self,
+        addr: &str,
+        header: &QueryMessageRequestHeader,
+        timeout: Duration,
+    ) -> Result<Vec<MessageExt>> {
+        let cmd = self.request(RequestCode::QUERY_MESSAGE).with_header(header);
+        let resp = self.invoke(addr, cmd, timeout).await?;
+        match resp.code {
+            ResponseCode::SUCCESS => {
+                decode_messages(resp.body.clone()).map_err(|e| malformed(addr, "messages", e))
+            }
+            ResponseCode::QUERY_NOT_FOUND => Ok(Vec::new()),
+            _ => Err(broker_error(addr, &resp)),
+        }
+    }
+}

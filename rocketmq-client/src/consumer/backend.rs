@@ -1,0 +1,115 @@
+//! The seam between the consumers and the client core: every broker/NameServer call a consumer
+//! makes goes through [`ConsumerBackend`], so the consumer logic (pull loops, rebalance, offset
+//! store) can be exercised against an in-memory broker in unit tests.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocketmq_remoting::protocol::body::ConsumerData;
+use rocketmq_remoting::protocol::message::MessageExt;
+use rocketmq_remoting::rt::{BoxFuture, Runtime};
+
+use crate::error::Result;
+pub use crate::message::{PullResult, PullStatus};
+use crate::message_queue::MessageQueue;
+
+/// PullSysFlag bits (PROTOCOL.md §2.5).
+pub(crate) mod pull_flag {
+    pub const COMMIT_OFFSET: i32 = 0x1;
+    pub const SUSPEND: i32 = 0x2;
+    pub const SUBSCRIPTION: i32 = 0x4;
+    pub const LITE_PULL: i32 = 0x10;
+}
+
+/// Arguments of one PULL_MESSAGE / LITE_PULL_MESSAGE.
+#[derive(Debug, Clone)]
+pub(crate) struct PullArgs {
+    pub group: String,
+    pub mq: MessageQueue,
+    pub offset: i64,
+    pub max_nums: i32,
+    pub sys_flag: i32,
+    pub commit_offset: i64,
+    pub suspend_timeout: Duration,
+    pub subscription: Option<String>,
+    pub expression_type: Option<String>,
+    pub sub_version: i64,
+    /// Client-side deadline for the whole call (must exceed the suspend time).
+    pub timeout: Duration,
+}
+
+/// A consumer group as registered in the client's heartbeat.
+pub(crate) trait HeartbeatSource: Send + Sync + 'static {
+    /// The group's current heartbeat entry.
+    fn consumer_data(&self) -> ConsumerData;
+}
+
+/// Broker-initiated events routed to a consumer group.
+pub(crate) trait ConsumerEvents: Send + Sync + 'static {
+    /// NOTIFY_CONSUMER_IDS_CHANGED: rebalance now.
+    fn rebalance_now(&self);
+}
+
+/// Every remote call the consumers make.
+pub(crate) trait ConsumerBackend: Send + Sync + 'static {
+    fn runtime(&self) -> Arc<dyn Runtime>;
+    fn client_id(&self) -> String;
+    /// Starts the shared client (connections, route refresh, heartbeat) if not running.
+    fn start(&self) -> BoxFuture<'_, Result<()>>;
+    /// Registers a consumer group for heartbeats and broker events; `false` if the group is
+    /// already registered in this client.
+    fn register_consumer(
+        &self,
+        group: &str,
+        source: Arc<dyn HeartbeatSource>,
+        events: Arc<dyn ConsumerEvents>,
+    ) -> bool;
+    /// Removes the group and sends UNREGISTER_CLIENT for it to every broker.
+    fn unregister_consumer(&self, group: &str) -> BoxFuture<'_, ()>;
+    /// Sends a heartbeat to every broker now.
+    fn heartbeat_now(&self) -> BoxFuture<'_, ()>;
+    /// Closes the shared client if nothing else uses it.
+    fn close(&self) -> BoxFuture<'_, ()>;
+    /// Readable queues of a topic (from the route; refreshes it).
+    fn subscribe_queues(&self, topic: &str) -> BoxFuture<'_, Result<Vec<MessageQueue>>>;
+    /// GET_CONSUMER_LIST_BY_GROUP on some broker of `topic`.
+    fn consumer_ids(&self, topic: &str, group: &str) -> BoxFuture<'_, Result<Vec<String>>>;
+    fn pull(&self, args: PullArgs) -> BoxFuture<'_, Result<PullResult>>;
+    /// QUERY_CONSUMER_OFFSET: `Ok(None)` = the broker has no offset (QUERY_NOT_FOUND).
+    fn query_offset(&self, group: &str, mq: &MessageQueue) -> BoxFuture<'_, Result<Option<i64>>>;
+    /// UPDATE_CONSUMER_OFFSET, oneway or acknowledged.
+    fn update_offset(
+        &self,
+        group: &str,
+        mq: &MessageQueue,
+        offset: i64,
+        oneway: bool,
+    ) -> BoxFuture<'_, Result<()>>;
+    fn max_offset(&self, mq: &MessageQueue) -> BoxFuture<'_, Result<i64>>;
+    fn min_offset(&self, mq: &MessageQueue) -> BoxFuture<'_, Result<i64>>;
+    fn search_offset(&self, mq: &MessageQueue, timestamp_ms: i64) -> BoxFuture<'_, Result<i64>>;
+    /// LOCK_BATCH_MQ on the master of `broker_name`: the subset now locked by this client.
+    fn lock_batch(
+        &self,
+        broker_name: &str,
+        group: &str,
+        mqs: Vec<MessageQueue>,
+    ) -> BoxFuture<'_, Result<HashSet<MessageQueue>>>;
+    fn unlock_batch(
+        &self,
+        broker_name: &str,
+        group: &str,
+        mqs: Vec<MessageQueue>,
+        oneway: bool,
+    ) -> BoxFuture<'_, Result<()>>;
+    /// CONSUMER_SEND_MSG_BACK to the master of `broker_name`.
+    fn send_back(
+        &self,
+        broker_name: &str,
+        group: &str,
+        msg: &MessageExt,
+        delay_level: i32,
+        max_reconsume_times: i32,
+    ) -> BoxFuture<'_, Result<()>>;
+}

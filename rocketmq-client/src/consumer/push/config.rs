@@ -1,0 +1,308 @@
+//! [`PushConsumerConfig`] and [`PushConsumerBuilder`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::ClientConfig;
+use crate::consumer::backend::ConsumerBackend;
+use crate::consumer::rebalance::strategy::{AllocateAveragely, AllocateStrategy};
+use crate::consumer::{ConsumeFromWhere, MessageModel, MessageSelector};
+use crate::error::{Error, Result};
+
+use super::listener::{MessageListener, OrderlyListener};
+use super::PushConsumer;
+
+/// Settings of a push consumer (Java `DefaultMQPushConsumer`), with Java's defaults.
+#[derive(Debug, Clone)]
+pub struct PushConsumerConfig {
+    /// Consumer group (required).
+    pub group: String,
+    /// Clustering (default) or broadcasting.
+    pub message_model: MessageModel,
+    /// Where a group without committed offsets starts (see [`ConsumeFromWhere`]).
+    pub consume_from_where: ConsumeFromWhere,
+    /// How many listener calls may run at once over all queues (Java `consumeThreadMax`, 20).
+    /// When all are busy, pulled messages wait and pulling slows down; nothing is failed.
+    pub consume_concurrency: usize,
+    /// Max messages per listener call (Java `consumeMessageBatchMaxSize`, 1).
+    pub consume_batch_size: usize,
+    /// Max messages per pull request (Java `pullBatchSize`, 32).
+    pub pull_batch_size: i32,
+    /// Pause between two pulls of a queue (Java `pullInterval`, 0).
+    pub pull_interval: Duration,
+    /// Per-queue cached message limit before pulling pauses (Java `pullThresholdForQueue`, 1000).
+    pub pull_threshold_for_queue: usize,
+    /// Per-queue cached body bytes limit (Java `pullThresholdSizeForQueue`, 100 MiB).
+    pub pull_threshold_size_for_queue: u64,
+    /// Max offset span of cached messages of a queue, concurrent mode (Java
+    /// `consumeConcurrentlyMaxSpan`, 2000).
+    pub consume_concurrently_max_span: i64,
+    /// Attempts before a message goes to the DLQ. `None`: 16 for concurrent listeners,
+    /// unlimited for orderly ones (Java -1).
+    pub max_reconsume_times: Option<i32>,
+    /// Delay level for messages sent back after `ReconsumeLater`: 0 lets the broker choose
+    /// (`3 + reconsumeTimes`), -1 sends straight to the DLQ.
+    pub delay_level_when_next_consume: i32,
+    /// Orderly: pause before a suspended batch is consumed again (Java 1 s).
+    pub suspend_current_queue_time: Duration,
+    /// How long the broker may hold a pull (Java `brokerSuspendMaxTimeMillis`, 15 s).
+    pub long_polling_timeout: Duration,
+    /// Client timeout of a pull request; must exceed `long_polling_timeout` (Java 30 s).
+    pub pull_timeout: Duration,
+    /// Retry delay after a failed pull (Java 1 s).
+    pub pull_delay_on_error: Duration,
+    /// Retry delay when local flow control pauses a queue (Java 50 ms).
+    pub pull_delay_on_flow_control: Duration,
+    /// Retry delay while the consumer is suspended (Java 1 s).
+    pub pull_delay_on_suspend: Duration,
+    /// Orderly: how often broker queue locks are renewed (Java 20 s).
+    pub lock_renew_interval: Duration,
+    /// Send the subscription with every pull (SUBSCRIPTION flag) instead of relying on the
+    /// heartbeat (Java `postSubscriptionWhenPull`, false).
+    pub post_subscription_when_pull: bool,
+    /// How long `shutdown()` waits for running listeners before committing offsets.
+    pub await_termination: Duration,
+    /// A queue whose pull loop made no progress for this long is restarted (watchdog).
+    pub pull_watchdog_timeout: Duration,
+    /// Broadcasting: base directory of the local offset files (default
+    /// `~/.rocketmq_offsets`).
+    pub local_offset_dir: Option<PathBuf>,
+}
+
+impl Default for PushConsumerConfig {
+    fn default() -> Self {
+        PushConsumerConfig {
+            group: String::new(),
+            message_model: MessageModel::Clustering,
+            consume_from_where: ConsumeFromWhere::LastOffset,
+            consume_concurrency: 20,
+            consume_batch_size: 1,
+            pull_batch_size: 32,
+            pull_interval: Duration::ZERO,
+            pull_threshold_for_queue: 1000,
+            pull_threshold_size_for_queue: 100 * 1024 * 1024,
+            consume_concurrently_max_span: 2000,
+            max_reconsume_times: None,
+            delay_level_when_next_consume: 0,
+            suspend_current_queue_time: Duration::from_secs(1),
+            long_polling_timeout: Duration::from_secs(15),
+            pull_timeout: Duration::from_secs(30),
+            pull_delay_on_error: Duration::from_secs(1),
+            pull_delay_on_flow_control: Duration::from_millis(50),
+            pull_delay_on_suspend: Duration::from_secs(1),
+            lock_renew_interval: Duration::from_secs(20),
+            post_subscription_when_pull: false,
+            await_termination: Duration::from_secs(10),
+            pull_watchdog_timeout: Duration::from_secs(120),
+            local_offset_dir: None,
+        }
+    }
+}
+
+impl PushConsumerConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the bad setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
+        if self.group.trim().is_empty() {
+            return bad("consumer group must not be empty");
+        }
+        if self.group.len() > 120 {
+            return bad("consumer group is longer than 120 characters");
+        }
+        if self.consume_concurrency == 0 {
+            return bad("consume_concurrency must be at least 1");
+        }
+        if self.consume_batch_size == 0 || self.consume_batch_size > 1024 {
+            return bad("consume_batch_size must be in 1..=1024");
+        }
+        if self.pull_batch_size <= 0 || self.pull_batch_size > 1024 {
+            return bad("pull_batch_size must be in 1..=1024");
+        }
+        if self.pull_threshold_for_queue == 0 || self.pull_threshold_size_for_queue == 0 {
+            return bad("pull thresholds must be positive");
+        }
+        if self.consume_concurrently_max_span <= 0 {
+            return bad("consume_concurrently_max_span must be positive");
+        }
+        if self.pull_timeout <= self.long_polling_timeout {
+            return bad("pull_timeout must exceed long_polling_timeout");
+        }
+        if self.pull_watchdog_timeout <= self.pull_timeout {
+            return bad("pull_watchdog_timeout must exceed pull_timeout");
+        }
+        if self.lock_renew_interval.is_zero() {
+            return bad("lock_renew_interval must be positive");
+        }
+        Ok(())
+    }
+}
+
+pub(crate) enum ListenerKind {
+    Concurrent(Arc<dyn MessageListener>),
+    Orderly(Arc<dyn OrderlyListener>),
+}
+
+/// Builds a [`PushConsumer`].
+///
+/// ```no_run
+/// # async fn demo() -> rocketmq_client::Result<()> {
+/// use rocketmq_client::consumer::{ConsumeContext, ConsumeResult, PushConsumer};
+/// use rocketmq_client::message::MessageExt;
+///
+/// let consumer = PushConsumer::builder()
+///     .name_server("127.0.0.1:9876")
+///     .group("example_cg")
+///     .subscribe("TopicTest", "TagA || TagB")
+///     .listener(|msgs: Vec<MessageExt>, _ctx: ConsumeContext| async move {
+///         println!("got {} messages", msgs.len());
+///         ConsumeResult::Success
+///     })
+///     .build()?;
+/// consumer.start().await?;
+/// // ...
+/// consumer.shutdown().await?;
+/// # Ok(()) }
+/// ```
+pub struct PushConsumerBuilder {
+    pub(crate) client: ClientConfig,
+    pub(crate) config: PushConsumerConfig,
+    pub(crate) subscriptions: Vec<(String, MessageSelector)>,
+    pub(crate) listener: Option<ListenerKind>,
+    pub(crate) strategy: Arc<dyn AllocateStrategy>,
+    pub(crate) backend: Option<Arc<dyn ConsumerBackend>>,
+}
+
+impl Default for PushConsumerBuilder {
+    fn default() -> Self {
+        PushConsumerBuilder {
+            client: ClientConfig::default(),
+            config: PushConsumerConfig::default(),
+            subscriptions: Vec::new(),
+            listener: None,
+            strategy: Arc::new(AllocateAveragely),
+            backend: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PushConsumerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConsumerBuilder")
+            .field("client", &self.client)
+            .field("config", &self.config)
+            .field("subscriptions", &self.subscriptions)
+            .field("strategy", &self.strategy.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushConsumerBuilder {
+    /// NameServer address list (`;`-separated, like Java).
+    pub fn name_server(mut self, addrs: &str) -> Self {
+        self.client.namesrv_addrs = ClientConfig::with_name_server(addrs).namesrv_addrs;
+        self
+    }
+
+    /// Replaces the whole client configuration (runtime, namespace, intervals...).
+    pub fn client_config(mut self, client: ClientConfig) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Replaces the whole consumer configuration.
+    pub fn config(mut self, config: PushConsumerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Consumer group.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.config.group = group.into();
+        self
+    }
+
+    /// Subscribes `topic` with a tag expression (`"*"`, `"TagA || TagB"`) or a
+    /// [`MessageSelector::sql92`] expression. Subscribing a topic twice keeps the last one.
+    pub fn subscribe(mut self, topic: impl Into<String>, selector: impl Into<MessageSelector>) -> Self {
+        let topic = topic.into();
+        self.subscriptions.retain(|(t, _)| *t != topic);
+        self.subscriptions.push((topic, selector.into()));
+        self
+    }
+
+    /// Clustering or broadcasting.
+    pub fn message_model(mut self, model: MessageModel) -> Self {
+        self.config.message_model = model;
+        self
+    }
+
+    /// Where a new group starts.
+    pub fn consume_from_where(mut self, from: ConsumeFromWhere) -> Self {
+        self.config.consume_from_where = from;
+        self
+    }
+
+    /// Listener concurrency bound.
+    pub fn consume_concurrency(mut self, n: usize) -> Self {
+        self.config.consume_concurrency = n;
+        self
+    }
+
+    /// Max messages per listener call.
+    pub fn consume_batch_size(mut self, n: usize) -> Self {
+        self.config.consume_batch_size = n;
+        self
+    }
+
+    /// Max messages per pull.
+    pub fn pull_batch_size(mut self, n: i32) -> Self {
+        self.config.pull_batch_size = n;
+        self
+    }
+
+    /// Attempts before the DLQ.
+    pub fn max_reconsume_times(mut self, n: i32) -> Self {
+        self.config.max_reconsume_times = Some(n);
+        self
+    }
+
+    /// Queue allocation strategy (default [`AllocateAveragely`]); all members of a group must
+    /// use the same one.
+    pub fn allocate_strategy(mut self, s: impl AllocateStrategy) -> Self {
+        self.strategy = Arc::new(s);
+        self
+    }
+
+    /// A concurrent listener (replaces any listener set before).
+    pub fn listener(mut self, l: impl MessageListener) -> Self {
+        self.listener = Some(ListenerKind::Concurrent(Arc::new(l)));
+        self
+    }
+
+    /// An orderly listener (replaces any listener set before).
+    pub fn orderly_listener(mut self, l: impl OrderlyListener) -> Self {
+        self.listener = Some(ListenerKind::Orderly(Arc::new(l)));
+        self
+    }
+
+    #[cfg(test)]
+    pub(crate) fn backend(mut self, b: Arc<dyn ConsumerBackend>) -> Self {
+        self.backend = Some(b);
+        self
+    }
+
+    /// Validates the settings and creates the consumer (nothing is connected until
+    /// [`PushConsumer::start`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a missing group, listener or subscription, or a bad setting.
+    pub fn build(self) -> Result<PushConsumer> {
+        PushConsumer::from_builder(self)
+    }
+}

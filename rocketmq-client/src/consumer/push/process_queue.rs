@@ -1,0 +1,312 @@
+//! Per-queue in-flight state of a push consumer (Java `ProcessQueue`): the messages pulled and not
+//! yet consumed, ordered by queue offset, from which the committable offset is derived.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rocketmq_remoting::protocol::message::MessageExt;
+
+/// Client-side lock lifetime (Java `rocketmq.client.rebalance.lockMaxLiveTime`): an orderly queue
+/// is only consumed if its broker lock was confirmed within this time.
+pub(crate) const LOCK_MAX_LIVE: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub(crate) struct ProcessQueue {
+    state: Mutex<State>,
+    dropped: AtomicBool,
+    locked: AtomicBool,
+    /// Serialises orderly consumption of this queue, and lets rebalance wait for an in-progress
+    /// batch before unlocking.
+    pub(crate) consume_lock: futures::lock::Mutex<()>,
+}
+
+#[derive(Debug)]
+struct State {
+    msgs: BTreeMap<i64, MessageExt>,
+    /// Orderly: messages taken by the running batch.
+    consuming_msgs: BTreeMap<i64, MessageExt>,
+    count: usize,
+    size: u64,
+    /// Highest queue offset ever put (Java `queueOffsetMax`).
+    max_offset: i64,
+    /// Orderly: a consume task is scheduled for this queue.
+    consuming: bool,
+    last_pull: Instant,
+    last_consume: Instant,
+    last_lock: Option<Instant>,
+}
+
+impl Default for ProcessQueue {
+    fn default() -> Self {
+        let now = Instant::now();
+        ProcessQueue {
+            state: Mutex::new(State {
+                msgs: BTreeMap::new(),
+                consuming_msgs: BTreeMap::new(),
+                count: 0,
+                size: 0,
+                max_offset: -1,
+                consuming: false,
+                last_pull: now,
+                last_consume: now,
+                last_lock: None,
+            }),
+            dropped: AtomicBool::new(false),
+            locked: AtomicBool::new(false),
+            consume_lock: futures::lock::Mutex::new(()),
+        }
+    }
+}
+
+impl ProcessQueue {
+    fn st(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_dropped(&self) -> bool {
+        self.dropped.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_dropped(&self) {
+        self.dropped.store(true, Ordering::Release);
+    }
+
+    /// Adds pulled messages (duplicates by offset are ignored). Returns whether an orderly
+    /// consume task must be started (none is scheduled and there is something to consume).
+    pub(crate) fn put(&self, msgs: &[MessageExt]) -> bool {
+        let mut st = self.st();
+        for m in msgs {
+            if st.msgs.contains_key(&m.queue_offset)
+                || st.consuming_msgs.contains_key(&m.queue_offset)
+            {
+                continue;
+            }
+            st.size += m.body.len() as u64;
+            st.count += 1;
+            st.max_offset = st.max_offset.max(m.queue_offset);
+            st.msgs.insert(m.queue_offset, m.clone());
+        }
+        if !st.msgs.is_empty() && !st.consuming {
+            st.consuming = true;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records that messages up to `next_offset - 1` were scanned even if none were kept (all
+    /// filtered), so an empty queue commits past them.
+    pub(crate) fn note_scanned(&self, next_offset: i64) {
+        let mut st = self.st();
+        st.max_offset = st.max_offset.max(next_offset - 1);
+    }
+
+    /// Removes consumed messages (concurrent mode) and returns the offset now safe to commit:
+    /// the smallest offset still in flight, or one past the highest offset seen when nothing is
+    /// left. `None` if nothing was cached.
+    pub(crate) fn remove(&self, offsets: impl IntoIterator<Item = i64>) -> Option<i64> {
+        let mut st = self.st();
+        if st.msgs.is_empty() {
+            return None;
+        }
+        for off in offsets {
+            if let Some(m) = st.msgs.remove(&off) {
+                st.count -= 1;
+                st.size = st.size.saturating_sub(m.body.len() as u64);
+            }
+        }
+        st.last_consume = Instant::now();
+        Some(match st.msgs.keys().next() {
+            Some(first) => *first,
+            None => st.max_offset + 1,
+        })
+    }
+
+    /// Number of cached messages.
+    pub(crate) fn count(&self) -> usize {
+        self.st().count
+    }
+
+    /// Bytes of cached bodies.
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.st().size
+    }
+
+    /// Offset distance between the first and last cached message (concurrent flow control).
+    pub(crate) fn max_span(&self) -> i64 {
+        let st = self.st();
+        match (st.msgs.keys().next(), st.msgs.keys().next_back()) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        }
+    }
+
+    /// Smallest cached offset (concurrent) or the orderly batch's first offset.
+    pub(crate) fn min_cached_offset(&self) -> Option<i64> {
+        let st = self.st();
+        let a = st.msgs.keys().next().copied();
+        let b = st.consuming_msgs.keys().next().copied();
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Orderly: moves up to `n` messages, in offset order, into the running batch. An empty
+    /// result clears the "consuming" mark, ending the consume task.
+    pub(crate) fn take(&self, n: usize) -> Vec<MessageExt> {
+        let mut st = self.st();
+        let mut out = Vec::with_capacity(n.min(st.msgs.len()));
+        while out.len() < n {
+            let Some((off, m)) = st.msgs.pop_first() else {
+                break;
+            };
+            st.consuming_msgs.insert(off, m.clone());
+            out.push(m);
+        }
+        if out.is_empty() {
+            st.consuming = false;
+        }
+        out
+    }
+
+    /// Orderly: the running batch succeeded; returns the offset to commit (one past its last
+    /// message).
+    pub(crate) fn commit(&self) -> Option<i64> {
+        let mut st = self.st();
+        let last = st.consuming_msgs.keys().next_back().copied()?;
+        let batch = std::mem::take(&mut st.consuming_msgs);
+        for m in batch.values() {
+            st.count -= 1;
+            st.size = st.size.saturating_sub(m.body.len() as u64);
+        }
+        st.last_consume = Instant::now();
+        Some(last + 1)
+    }
+
+    /// Orderly: puts the running batch back to be consumed again, with the given messages'
+    /// updated state (reconsume counts).
+    pub(crate) fn reconsume(&self, msgs: Vec<MessageExt>) {
+        let mut st = self.st();
+        for m in msgs {
+            st.consuming_msgs.remove(&m.queue_offset);
+            st.msgs.insert(m.queue_offset, m);
+        }
+    }
+
+    /// Orderly: ends the consume task (the next `put` starts a new one).
+    pub(crate) fn stop_consuming(&self) {
+        self.st().consuming = false;
+    }
+
+    /// Drops every cached message (queue removed); returns how many were dropped.
+    pub(crate) fn clear(&self) -> usize {
+        let mut st = self.st();
+        let n = st.count;
+        st.msgs.clear();
+        st.consuming_msgs.clear();
+        st.count = 0;
+        st.size = 0;
+        n
+    }
+
+    pub(crate) fn touch_pull(&self) {
+        self.st().last_pull = Instant::now();
+    }
+
+    pub(crate) fn last_pull(&self) -> Instant {
+        self.st().last_pull
+    }
+
+    pub(crate) fn is_locked(&self) -> bool {
+        self.locked.load(Ordering::Acquire)
+    }
+
+    /// Marks the broker lock as confirmed now (or lost).
+    pub(crate) fn set_locked(&self, locked: bool) {
+        if locked {
+            self.st().last_lock = Some(Instant::now());
+        }
+        self.locked.store(locked, Ordering::Release);
+    }
+
+    /// Whether the lock was not confirmed within [`LOCK_MAX_LIVE`].
+    pub(crate) fn lock_expired(&self) -> bool {
+        self.st()
+            .last_lock
+            .map_or(true, |t| t.elapsed() > LOCK_MAX_LIVE)
+    }
+
+    /// Orderly: locked and the lock is fresh.
+    pub(crate) fn can_consume_orderly(&self) -> bool {
+        self.is_locked() && !self.lock_expired()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(off: i64, len: usize) -> MessageExt {
+        let mut m = MessageExt::new("T", vec![0u8; len]);
+        m.queue_offset = off;
+        m
+    }
+
+    #[test]
+    fn commit_offset_is_smallest_in_flight() {
+        let pq = ProcessQueue::default();
+        assert_eq!(pq.remove([1]), None);
+        pq.put(&[msg(10, 5), msg(11, 5), msg(12, 5)]);
+        pq.put(&[msg(11, 5)]); // duplicate ignored
+        assert_eq!(pq.count(), 3);
+        assert_eq!(pq.size_bytes(), 15);
+        assert_eq!(pq.max_span(), 2);
+        // 11 done while 10 is still running: commit must stay at 10.
+        assert_eq!(pq.remove([11]), Some(10));
+        assert_eq!(pq.remove([10]), Some(12));
+        assert_eq!(pq.remove([12]), Some(13));
+        assert_eq!(pq.count(), 0);
+        assert_eq!(pq.size_bytes(), 0);
+    }
+
+    #[test]
+    fn scanned_offsets_advance_empty_queue() {
+        let pq = ProcessQueue::default();
+        pq.put(&[msg(3, 1)]);
+        pq.note_scanned(9);
+        assert_eq!(pq.remove([3]), Some(9));
+    }
+
+    #[test]
+    fn orderly_take_commit_reconsume() {
+        let pq = ProcessQueue::default();
+        assert!(pq.put(&[msg(0, 1), msg(1, 1), msg(2, 1)]));
+        assert!(!pq.put(&[msg(3, 1)]), "a consume task is already scheduled");
+        let b = pq.take(2);
+        assert_eq!(b.iter().map(|m| m.queue_offset).collect::<Vec<_>>(), [0, 1]);
+        let mut again = b.clone();
+        again[0].reconsume_times += 1;
+        pq.reconsume(again);
+        let b = pq.take(2);
+        assert_eq!(b[0].reconsume_times, 1);
+        assert_eq!(pq.commit(), Some(2));
+        assert_eq!(pq.count(), 2);
+        assert_eq!(pq.take(10).len(), 2);
+        assert_eq!(pq.commit(), Some(4));
+        assert!(pq.take(10).is_empty());
+        assert!(pq.put(&[msg(4, 1)]), "consuming mark was cleared");
+    }
+
+    #[test]
+    fn lock_freshness() {
+        let pq = ProcessQueue::default();
+        assert!(!pq.can_consume_orderly());
+        pq.set_locked(true);
+        assert!(pq.can_consume_orderly());
+        pq.set_locked(false);
+        assert!(!pq.can_consume_orderly());
+    }
+}
