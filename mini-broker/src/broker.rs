@@ -81,9 +81,9 @@ impl std::fmt::Debug for BrokerHandle {
 
 fn advertised(cfg: &BrokerConfig, bound: SocketAddr) -> Result<SocketAddr> {
     let ip: IpAddr = match &cfg.advertised_host {
-        Some(h) => h
-            .parse()
-            .map_err(|_| BrokerError::Config(format!("advertisedHost {h:?} is not an IP address")))?,
+        Some(h) => h.parse().map_err(|_| {
+            BrokerError::Config(format!("advertisedHost {h:?} is not an IP address"))
+        })?,
         None if bound.ip().is_unspecified() => IpAddr::from([127, 0, 0, 1]),
         None => bound.ip(),
     };
@@ -120,8 +120,7 @@ impl Broker {
                     cfg2.default_topic_queue_nums,
                     n_levels,
                 )?;
-                let offsets =
-                    ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
+                let offsets = ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
                 Ok((store, topics, offsets))
             })
             .await?
@@ -133,8 +132,10 @@ impl Broker {
                 cfg.store_path.join("config").join("delayOffset.json"),
             );
             let levels = levels.clone();
-            rt::run_blocking(&*rt, move || ScheduleService::load(store, rt2, levels, path))
-                .await?
+            rt::run_blocking(&*rt, move || {
+                ScheduleService::load(store, rt2, levels, path)
+            })
+            .await?
         };
         let holds = Arc::new(PullHoldService::default());
         {
@@ -157,18 +158,19 @@ impl Broker {
         // address: bind first through a placeholder cell the processor reads.
         let cell: Arc<std::sync::OnceLock<Arc<BrokerInner>>> = Arc::new(std::sync::OnceLock::new());
         let processor = Arc::new(BrokerProcessor::new(Arc::clone(&cell)));
-        let server = match RemotingServer::start(Arc::clone(&rt), cfg.listen_addr, transport, processor)
-            .await
-        {
-            Ok(s) => s,
-            Err(source) => {
-                store.shutdown();
-                return Err(BrokerError::Bind {
-                    addr: cfg.listen_addr,
-                    source,
-                });
-            }
-        };
+        let server =
+            match RemotingServer::start(Arc::clone(&rt), cfg.listen_addr, transport, processor)
+                .await
+            {
+                Ok(s) => s,
+                Err(source) => {
+                    store.shutdown();
+                    return Err(BrokerError::Bind {
+                        addr: cfg.listen_addr,
+                        source,
+                    });
+                }
+            };
         let addr = server.local_addr();
         let store_host = match advertised(&cfg, addr) {
             Ok(a) => a,
@@ -263,6 +265,19 @@ fn spawn_periodic_tasks(inner: &Arc<BrokerInner>) {
             }
         }
     });
+}
+
+impl Drop for BrokerHandle {
+    fn drop(&mut self) {
+        if !self.stopped.load(Ordering::Acquire) {
+            // Not shut down cleanly: at least stop the background tasks so they release the
+            // store (its last clone then shuts it down).
+            self.inner.schedule.stop();
+            self.inner.holds.wake_all();
+            self.inner.tasks.signal().trigger();
+            self.inner.registrar.close();
+        }
+    }
 }
 
 impl BrokerHandle {

@@ -65,7 +65,8 @@ fn notify(group: &str, targets: Vec<Connection>) {
             consumer_group: group.to_string(),
             bname: None,
         };
-        let cmd = RemotingCommand::request(RequestCode::NOTIFY_CONSUMER_IDS_CHANGED).with_header(&h);
+        let cmd =
+            RemotingCommand::request(RequestCode::NOTIFY_CONSUMER_IDS_CHANGED).with_header(&h);
         if let Err(e) = conn.send_oneway(cmd) {
             tracing::debug!(group, peer = %conn.peer_addr(), error = %e, "notify consumer ids changed failed");
         }
@@ -79,14 +80,18 @@ impl ClientManager {
 
     /// Registers a producer channel.
     pub fn register_producer(&self, group: &str, conn: &Connection, client_id: &str) {
-        self.lock().producers.entry(group.to_string()).or_default().insert(
-            conn.id(),
-            ClientChannel {
-                conn: conn.clone(),
-                client_id: client_id.to_string(),
-                last_update: Instant::now(),
-            },
-        );
+        self.lock()
+            .producers
+            .entry(group.to_string())
+            .or_default()
+            .insert(
+                conn.id(),
+                ClientChannel {
+                    conn: conn.clone(),
+                    client_id: client_id.to_string(),
+                    last_update: Instant::now(),
+                },
+            );
     }
 
     /// Registers or refreshes a consumer channel and merges the subscriptions. `keep_subs`
@@ -164,7 +169,12 @@ impl ClientManager {
     }
 
     /// Removes a client's channel from a producer and/or consumer group (UNREGISTER_CLIENT).
-    pub fn unregister(&self, conn: &Connection, producer_group: Option<&str>, consumer_group: Option<&str>) {
+    pub fn unregister(
+        &self,
+        conn: &Connection,
+        producer_group: Option<&str>,
+        consumer_group: Option<&str>,
+    ) {
         let mut targets = Vec::new();
         {
             let mut t = self.lock();
@@ -182,7 +192,13 @@ impl ClientManager {
                         if g.channels.is_empty() {
                             t.consumers.remove(cg);
                         } else if g.message_model != MessageModel::Broadcasting {
-                            targets.push((cg.to_string(), g.channels.values().map(|c| c.conn.clone()).collect::<Vec<_>>()));
+                            targets.push((
+                                cg.to_string(),
+                                g.channels
+                                    .values()
+                                    .map(|c| c.conn.clone())
+                                    .collect::<Vec<_>>(),
+                            ));
                         }
                     }
                 }
@@ -237,14 +253,23 @@ impl ClientManager {
         n
     }
 
-    fn remove_where(&self, pred: impl Fn(u64, &ClientChannel) -> bool) -> Vec<(String, Vec<Connection>)> {
+    fn remove_where(
+        &self,
+        pred: impl Fn(u64, &ClientChannel) -> bool,
+    ) -> Vec<(String, Vec<Connection>)> {
         let mut targets = Vec::new();
         let mut t = self.lock();
         t.consumers.retain(|name, g| {
             let before = g.channels.len();
             g.channels.retain(|id, c| !pred(*id, c));
-            if g.channels.len() != before && !g.channels.is_empty() && g.message_model != MessageModel::Broadcasting {
-                targets.push((name.clone(), g.channels.values().map(|c| c.conn.clone()).collect()));
+            if g.channels.len() != before
+                && !g.channels.is_empty()
+                && g.message_model != MessageModel::Broadcasting
+            {
+                targets.push((
+                    name.clone(),
+                    g.channels.values().map(|c| c.conn.clone()).collect(),
+                ));
             }
             !g.channels.is_empty()
         });
@@ -269,10 +294,18 @@ impl ClientManager {
     }
 
     /// The group's registered subscription for `topic`, and whether the group exists.
-    pub fn subscription(&self, group: &str, topic: &str) -> (bool, Option<SubscriptionData>, Option<MessageModel>) {
+    pub fn subscription(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> (bool, Option<SubscriptionData>, Option<MessageModel>) {
         let t = self.lock();
         match t.consumers.get(group) {
-            Some(g) => (true, g.subscriptions.get(topic).cloned(), Some(g.message_model)),
+            Some(g) => (
+                true,
+                g.subscriptions.get(topic).cloned(),
+                Some(g.message_model),
+            ),
             None => (false, None, None),
         }
     }
@@ -325,8 +358,12 @@ pub fn normalize_subscription(mut s: SubscriptionData) -> SubscriptionData {
             s.tags_set = tags;
         } else {
             // Clients that hash untrimmed tags would never match: trust the trimmed tags.
-            let tags: BTreeSet<String> =
-                s.tags_set.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+            let tags: BTreeSet<String> = s
+                .tags_set
+                .iter()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
             s.code_set = tags
                 .iter()
                 .map(|t| rocketmq_remoting::protocol::message::tag_hash_code(t) as i32)

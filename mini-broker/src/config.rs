@@ -133,9 +133,8 @@ impl BrokerConfig {
         let text = std::fs::read(path).map_err(|e| {
             BrokerError::Config(format!("cannot read config file {}: {e}", path.display()))
         })?;
-        let cfg: BrokerConfig = serde_json::from_slice(&text).map_err(|e| {
-            BrokerError::Config(format!("bad config file {}: {e}", path.display()))
-        })?;
+        let cfg: BrokerConfig = serde_json::from_slice(&text)
+            .map_err(|e| BrokerError::Config(format!("bad config file {}: {e}", path.display())))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -166,16 +165,28 @@ impl BrokerConfig {
             ("shortPollingTimeMs", self.short_polling_time_ms),
             ("channelExpiredTimeoutMs", self.channel_expired_timeout_ms),
             ("clientScanIntervalMs", self.client_scan_interval_ms),
-            ("registerNameServerPeriodMs", self.register_name_server_period_ms),
-            ("flushConsumerOffsetIntervalMs", self.flush_consumer_offset_interval_ms),
-            ("rebalanceLockMaxLiveTimeMs", self.rebalance_lock_max_live_time_ms),
+            (
+                "registerNameServerPeriodMs",
+                self.register_name_server_period_ms,
+            ),
+            (
+                "flushConsumerOffsetIntervalMs",
+                self.flush_consumer_offset_interval_ms,
+            ),
+            (
+                "rebalanceLockMaxLiveTimeMs",
+                self.rebalance_lock_max_live_time_ms,
+            ),
         ] {
             if v == 0 {
                 return Err(BrokerError::Config(format!("{name} must be > 0")));
             }
         }
         for a in &self.namesrv_addrs {
-            if a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            if a.rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
                 return Err(BrokerError::Config(format!("bad NameServer address {a:?}")));
             }
         }

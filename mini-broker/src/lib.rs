@@ -27,7 +27,10 @@ pub mod broker;
 pub mod client_manager;
 pub mod config;
 pub mod consumer_offset;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 pub mod error;
+pub mod ha;
 pub mod lock_manager;
 pub mod long_poll;
 pub mod namesrv_registration;

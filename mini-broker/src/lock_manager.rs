@@ -62,7 +62,9 @@ impl RebalanceLockManager {
         for mq in mqs {
             let free = match g.get(&mq) {
                 None => true,
-                Some(e) => e.client_id == client_id || now.duration_since(e.last_update) > self.max_live,
+                Some(e) => {
+                    e.client_id == client_id || now.duration_since(e.last_update) > self.max_live
+                }
             };
             if free {
                 g.insert(

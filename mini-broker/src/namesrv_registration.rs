@@ -8,9 +8,13 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::future::{join_all, select, Either};
 use futures::StreamExt;
-use rocketmq_remoting::protocol::body::{JsonBody, RegisterBrokerBody, TopicConfigSerializeWrapper};
+use rocketmq_remoting::protocol::body::{
+    JsonBody, RegisterBrokerBody, TopicConfigSerializeWrapper,
+};
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{RegisterBrokerRequestHeader, UnRegisterBrokerRequestHeader};
+use rocketmq_remoting::protocol::header::{
+    RegisterBrokerRequestHeader, UnRegisterBrokerRequestHeader,
+};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::WaitShutdown;
 use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
@@ -153,7 +157,7 @@ impl Registrar {
         };
         loop {
             // Coalesce triggers queued meanwhile into this registration.
-            while let Ok(Some(())) = rx.try_next() {}
+            while rx.try_recv().is_ok() {}
             self.register_all(topics.wrapper()).await;
             let wake = select(rx.next(), sleep(period));
             match select(wake, &mut stop).await {

@@ -132,7 +132,11 @@ impl TopicConfigManager {
             TopicConfig::new(TIMER_TOPIC, 1, 1, PERM_READ | PERM_WRITE),
         ];
         // With auto-creation off nothing may inherit from TBW102 (Java forces RW).
-        let tbw_perm = if auto_create { 7 } else { PERM_READ | PERM_WRITE };
+        let tbw_perm = if auto_create {
+            7
+        } else {
+            PERM_READ | PERM_WRITE
+        };
         system.push(TopicConfig::new(
             AUTO_CREATE_TOPIC,
             default_queue_nums,
@@ -289,11 +293,15 @@ mod tests {
             .unwrap();
         let tbw = m.get(AUTO_CREATE_TOPIC).unwrap();
         assert_eq!((tbw.perm, tbw.write_queue_nums), (7, 8));
-        let (t, created) = m.create_in_send("NewTopic", AUTO_CREATE_TOPIC, 4, 0).unwrap();
+        let (t, created) = m
+            .create_in_send("NewTopic", AUTO_CREATE_TOPIC, 4, 0)
+            .unwrap();
         assert!(created);
         let t = t.unwrap();
         assert_eq!((t.perm, t.read_queue_nums, t.write_queue_nums), (6, 4, 4));
-        let (_, created) = m.create_in_send("NewTopic", AUTO_CREATE_TOPIC, 4, 0).unwrap();
+        let (_, created) = m
+            .create_in_send("NewTopic", AUTO_CREATE_TOPIC, 4, 0)
+            .unwrap();
         assert!(!created);
         // A non-inheriting template does not create.
         let (t, _) = m.create_in_send("Other", "NewTopic", 4, 0).unwrap();

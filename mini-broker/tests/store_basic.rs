@@ -199,13 +199,13 @@ fn pull_status_rules() {
         (g.status, g.next_begin_offset, g.max_offset),
         (GetStatus::OffsetOverflowOne, 20, 20)
     );
-    // Java: with minOffset == 0 an overflow is corrected to minOffset.
+    // Java 4.9.x+/5.x correct an overflow to maxOffset.
     let g = store
         .get_messages("S", 0, 25, 32, usize::MAX, None)
         .unwrap();
     assert_eq!(
         (g.status, g.next_begin_offset),
-        (GetStatus::OffsetOverflowBadly, 0)
+        (GetStatus::OffsetOverflowBadly, 20)
     );
 
     let a = tag_hash_code("TagA");

@@ -14,6 +14,12 @@ pub mod util;
 
 pub use client::ClientInstance;
 pub use config::ClientConfig;
+pub use consumer::{
+    ConsumeContext, ConsumeFromWhere, ConsumeOrderlyContext, ConsumeResult, LitePullConsumer,
+    MessageListener, MessageModel, MessageSelector, OrderlyListener, OrderlyResult, PullConsumer,
+    PushConsumer,
+};
 pub use error::{Error, Result, Stage};
 pub use message::{Message, MessageExt, PullResult, PullStatus, SendResult, SendStatus};
 pub use message_queue::MessageQueue;
+pub use producer::{Producer, ProducerBuilder, ProducerConfig};

@@ -480,7 +480,9 @@ mod tests {
         assert!(ok.validate(10).is_ok());
         assert!(Message::new("T", "").validate(10).is_err());
         assert!(Message::new("T", "12345678901").validate(10).is_err());
-        assert!(Message::new("SCHEDULE_TOPIC_XXXX", "x").validate(10).is_err());
+        assert!(Message::new("SCHEDULE_TOPIC_XXXX", "x")
+            .validate(10)
+            .is_err());
         assert!(Message::new("a b", "x").validate(10).is_err());
         assert!(Message::new("%RETRY%g", "x").validate(10).is_ok());
         let mut m = Message::new("T", "x");
@@ -507,7 +509,11 @@ mod tests {
         assert_eq!(m.delay_level(), Some(3));
         assert_eq!(m.flag, 7);
         assert!(!m.wait_store_msg_ok());
-        assert!(Message::builder("T").body("b").property("TAGS", "x").build().is_err());
+        assert!(Message::builder("T")
+            .body("b")
+            .property("TAGS", "x")
+            .build()
+            .is_err());
         assert!(Message::builder("T").build().is_err());
         let mut m = m;
         m.set_delay_level(0);
@@ -519,9 +525,18 @@ mod tests {
     #[test]
     fn send_status_codes() {
         assert_eq!(SendStatus::from_code(0), Some(SendStatus::SendOk));
-        assert_eq!(SendStatus::from_code(10), Some(SendStatus::FlushDiskTimeout));
-        assert_eq!(SendStatus::from_code(11), Some(SendStatus::SlaveNotAvailable));
-        assert_eq!(SendStatus::from_code(12), Some(SendStatus::FlushSlaveTimeout));
+        assert_eq!(
+            SendStatus::from_code(10),
+            Some(SendStatus::FlushDiskTimeout)
+        );
+        assert_eq!(
+            SendStatus::from_code(11),
+            Some(SendStatus::SlaveNotAvailable)
+        );
+        assert_eq!(
+            SendStatus::from_code(12),
+            Some(SendStatus::FlushSlaveTimeout)
+        );
         assert_eq!(SendStatus::from_code(1), None);
     }
 }

@@ -29,10 +29,15 @@ pub(crate) async fn create_topic(b: &Arc<BrokerInner>, req: &RemotingCommand) ->
     if !valid_topic_name(&h.topic) {
         return reply(
             ResponseCode::INVALID_PARAMETER,
-            format!("The specified topic[{}] contains illegal characters or is blank", h.topic),
+            format!(
+                "The specified topic[{}] contains illegal characters or is blank",
+                h.topic
+            ),
         );
     }
-    if h.topic == b.cfg.broker_cluster_name || h.topic == AUTO_CREATE_TOPIC && b.cfg.auto_create_topic_enable {
+    if h.topic == b.cfg.broker_cluster_name
+        || h.topic == AUTO_CREATE_TOPIC && b.cfg.auto_create_topic_enable
+    {
         // Java refuses to overwrite the cluster-name topic; TBW102 is managed by config.
         if h.topic == b.cfg.broker_cluster_name {
             return reply(
@@ -169,8 +174,14 @@ pub(crate) fn runtime_info(b: &Arc<BrokerInner>) -> RemotingCommand {
     let mut table = BTreeMap::new();
     table.insert("brokerVersionDesc".to_string(), "V5_0_0".to_string());
     table.insert("brokerVersion".to_string(), "453".to_string());
-    table.insert("commitLogMaxOffset".to_string(), stats.commit_log_max_offset.to_string());
-    table.insert("commitLogMinOffset".to_string(), b.store.commit_log_min_offset().to_string());
+    table.insert(
+        "commitLogMaxOffset".to_string(),
+        stats.commit_log_max_offset.to_string(),
+    );
+    table.insert(
+        "commitLogMinOffset".to_string(),
+        b.store.commit_log_min_offset().to_string(),
+    );
     table.insert("brokerActive".to_string(), "true".to_string());
     success().with_body(KVTable { table }.to_json())
 }

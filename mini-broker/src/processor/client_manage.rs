@@ -22,7 +22,12 @@ pub(crate) async fn heartbeat(
 ) -> RemotingCommand {
     let data = match HeartbeatData::from_json(&req.body) {
         Ok(d) => d,
-        Err(e) => return reply(ResponseCode::SYSTEM_ERROR, format!("bad heartbeat body: {e}")),
+        Err(e) => {
+            return reply(
+                ResponseCode::SYSTEM_ERROR,
+                format!("bad heartbeat body: {e}"),
+            )
+        }
     };
     for c in &data.consumer_data_set {
         if c.group_name.is_empty() {
@@ -46,20 +51,28 @@ pub(crate) async fn heartbeat(
     }
     for p in &data.producer_data_set {
         if !p.group_name.is_empty() {
-            b.clients.register_producer(&p.group_name, conn, &data.client_id);
+            b.clients
+                .register_producer(&p.group_name, conn, &data.client_id);
         }
     }
     success()
 }
 
 /// UNREGISTER_CLIENT.
-pub(crate) fn unregister(b: &Arc<BrokerInner>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+pub(crate) fn unregister(
+    b: &Arc<BrokerInner>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: UnregisterClientRequestHeader = match header(req) {
         Ok(h) => h,
         Err(r) => return r,
     };
-    b.clients
-        .unregister(conn, h.producer_group.as_deref(), h.consumer_group.as_deref());
+    b.clients.unregister(
+        conn,
+        h.producer_group.as_deref(),
+        h.consumer_group.as_deref(),
+    );
     success()
 }
 

@@ -10,8 +10,12 @@ use super::{reply, success};
 use crate::broker::BrokerInner;
 
 fn body(req: &RemotingCommand) -> Result<LockBatchRequestBody, RemotingCommand> {
-    LockBatchRequestBody::from_json(&req.body)
-        .map_err(|e| reply(ResponseCode::SYSTEM_ERROR, format!("bad lock request body: {e}")))
+    LockBatchRequestBody::from_json(&req.body).map_err(|e| {
+        reply(
+            ResponseCode::SYSTEM_ERROR,
+            format!("bad lock request body: {e}"),
+        )
+    })
 }
 
 /// LOCK_BATCH_MQ: answers the queues now locked by the caller.

@@ -28,7 +28,13 @@ enum Outcome {
     NotFound(RemotingCommand),
 }
 
-fn offsets_response(code: i32, next: i64, min: i64, max: i64, remark: Option<&str>) -> RemotingCommand {
+fn offsets_response(
+    code: i32,
+    next: i64,
+    min: i64,
+    max: i64,
+    remark: Option<&str>,
+) -> RemotingCommand {
     let h = PullMessageResponseHeader {
         suggest_which_broker_id: 0,
         next_begin_offset: next,
@@ -43,7 +49,10 @@ fn offsets_response(code: i32, next: i64, min: i64, max: i64, remark: Option<&st
 }
 
 /// Resolves the subscription used to filter (request or heartbeat), or the error response.
-fn subscription(b: &BrokerInner, h: &PullMessageRequestHeader) -> Result<SubscriptionData, RemotingCommand> {
+fn subscription(
+    b: &BrokerInner,
+    h: &PullMessageRequestHeader,
+) -> Result<SubscriptionData, RemotingCommand> {
     if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
         let expr_type = h
             .expression_type
@@ -94,11 +103,18 @@ fn subscription(b: &BrokerInner, h: &PullMessageRequestHeader) -> Result<Subscri
 }
 
 /// Reads the queue once and maps the store status to Java's response codes.
-async fn execute(b: &Arc<BrokerInner>, h: &PullMessageRequestHeader, sub: &SubscriptionData) -> Outcome {
+async fn execute(
+    b: &Arc<BrokerInner>,
+    h: &PullMessageRequestHeader,
+    sub: &SubscriptionData,
+) -> Outcome {
     let store = b.store.clone();
     let (topic, qid, offset) = (h.topic.clone(), h.queue_id, h.queue_offset);
     let max_count = h.max_msg_nums.max(1) as usize;
-    let max_bytes = h.max_msg_bytes.filter(|n| *n > 0).map_or(usize::MAX, |n| n as usize);
+    let max_bytes = h
+        .max_msg_bytes
+        .filter(|n| *n > 0)
+        .map_or(usize::MAX, |n| n as usize);
     let codes: Option<Vec<i64>> = if sub.sub_string == "*" || sub.code_set.is_empty() {
         None
     } else {
@@ -106,10 +122,11 @@ async fn execute(b: &Arc<BrokerInner>, h: &PullMessageRequestHeader, sub: &Subsc
     };
     let r = b
         .blocking(move || {
-            let filter = codes.as_ref().map(|codes| {
-                move |tag: i64| codes.contains(&(tag as i32 as i64))
-            });
-            let f: Option<&dyn Fn(i64) -> bool> = filter.as_ref().map(|f| f as &dyn Fn(i64) -> bool);
+            let filter = codes
+                .as_ref()
+                .map(|codes| move |tag: i64| codes.contains(&(tag as i32 as i64)));
+            let f: Option<&dyn Fn(i64) -> bool> =
+                filter.as_ref().map(|f| f as &dyn Fn(i64) -> bool);
             store.get_messages(&topic, qid, offset, max_count, max_bytes, f)
         })
         .await;
@@ -155,22 +172,24 @@ async fn execute(b: &Arc<BrokerInner>, h: &PullMessageRequestHeader, sub: &Subsc
             max,
             Some("OFFSET_OVERFLOW_ONE"),
         )),
-        GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => Outcome::Respond(offsets_response(
-            ResponseCode::PULL_OFFSET_MOVED,
-            r.next_begin_offset,
-            min,
-            max,
-            Some("OFFSET_MOVED"),
-        )),
-        GetStatus::NoMatchedMessage | GetStatus::OffsetFoundNull | GetStatus::MessageWasRemoving => {
+        GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => {
             Outcome::Respond(offsets_response(
-                ResponseCode::PULL_RETRY_IMMEDIATELY,
+                ResponseCode::PULL_OFFSET_MOVED,
                 r.next_begin_offset,
                 min,
                 max,
-                Some("NO_MATCHED_MESSAGE"),
+                Some("OFFSET_MOVED"),
             ))
         }
+        GetStatus::NoMatchedMessage
+        | GetStatus::OffsetFoundNull
+        | GetStatus::MessageWasRemoving => Outcome::Respond(offsets_response(
+            ResponseCode::PULL_RETRY_IMMEDIATELY,
+            r.next_begin_offset,
+            min,
+            max,
+            Some("NO_MATCHED_MESSAGE"),
+        )),
     }
 }
 
@@ -188,7 +207,11 @@ pub(crate) async fn pull_message(
     let Some(tc) = b.topics.get(&h.topic) else {
         return Some(reply(
             ResponseCode::TOPIC_NOT_EXIST,
-            format!("topic[{}] not exist, apply first please!{}", h.topic, super::send_faq()),
+            format!(
+                "topic[{}] not exist, apply first please!{}",
+                h.topic,
+                super::send_faq()
+            ),
         ));
     };
     if tc.perm & PERM_READ == 0 {
@@ -215,7 +238,8 @@ pub(crate) async fn pull_message(
     };
     let outcome = execute(b, &h, &sub).await;
     if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && b.cfg.broker_id == 0 {
-        b.offsets.commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+        b.offsets
+            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
     }
     let resp = match outcome {
         Outcome::Respond(r) => return Some(r),

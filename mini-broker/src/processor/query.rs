@@ -45,7 +45,12 @@ pub(crate) async fn query_message(b: &Arc<BrokerInner>, req: &RemotingCommand) -
     } else {
         (h.max_num.max(1) as usize).min(64 * MAX_QUERY)
     };
-    let (topic, key, begin, end) = (h.topic.clone(), h.key.clone(), h.begin_timestamp, h.end_timestamp);
+    let (topic, key, begin, end) = (
+        h.topic.clone(),
+        h.key.clone(),
+        h.begin_timestamp,
+        h.end_timestamp,
+    );
     let r = b
         .blocking(move || store.query_by_key(&topic, &key, max, begin, end))
         .await;

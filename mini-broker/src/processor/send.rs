@@ -48,7 +48,8 @@ async fn topic_for_send(
     let (t, d) = (topic.to_string(), default_topic.to_string());
     let r = b
         .blocking(move || {
-            let (cfg, created) = topics.create_in_send(&t, &d, default_queue_nums, topic_sys_flag)?;
+            let (cfg, created) =
+                topics.create_in_send(&t, &d, default_queue_nums, topic_sys_flag)?;
             match cfg {
                 Some(c) => Ok((Some(c), created)),
                 None if t.starts_with(RETRY_PREFIX) => {
@@ -76,7 +77,10 @@ async fn topic_for_send(
 }
 
 /// Ensures a retry or DLQ topic exists (1 queue, RW).
-async fn ensure_group_topic(b: &Arc<BrokerInner>, topic: String) -> Result<TopicConfig, RemotingCommand> {
+async fn ensure_group_topic(
+    b: &Arc<BrokerInner>,
+    topic: String,
+) -> Result<TopicConfig, RemotingCommand> {
     if let Some(t) = b.topics.get(&topic) {
         return Ok(t);
     }
@@ -129,7 +133,9 @@ pub(crate) fn apply_delay(b: &BrokerInner, msg: &mut MessageExt) {
     let now = now_ms();
     let parse = |k: &str| msg.property(k).and_then(|v| v.trim().parse::<i64>().ok());
     let deliver = parse(property::TIMER_DELIVER_MS)
-        .or_else(|| parse(property::TIMER_DELAY_SEC).map(|s| now.saturating_add(s.saturating_mul(1000))))
+        .or_else(|| {
+            parse(property::TIMER_DELAY_SEC).map(|s| now.saturating_add(s.saturating_mul(1000)))
+        })
         .or_else(|| parse(property::TIMER_DELAY_MS).map(|ms| now.saturating_add(ms)));
     if let Some(at) = deliver {
         if at > now {
@@ -191,7 +197,10 @@ pub(crate) async fn send_message(
     };
     let mut topic = h.topic.clone();
     if topic.len() > 127 && !topic.starts_with(RETRY_PREFIX) && !topic.starts_with(DLQ_PREFIX) {
-        return reply(ResponseCode::MESSAGE_ILLEGAL, "message topic length too long");
+        return reply(
+            ResponseCode::MESSAGE_ILLEGAL,
+            "message topic length too long",
+        );
     }
     if !valid_topic_name(&topic) {
         return reply(
@@ -208,21 +217,17 @@ pub(crate) async fn send_message(
     if req.body.len() > b.cfg.max_message_size {
         return reply(
             ResponseCode::MESSAGE_ILLEGAL,
-            format!("the message body size over max value, MAX: {}", b.cfg.max_message_size),
+            format!(
+                "the message body size over max value, MAX: {}",
+                b.cfg.max_message_size
+            ),
         );
     }
-    let mut tc = match topic_for_send(
-        b,
-        &topic,
-        &h.default_topic,
-        h.default_topic_queue_nums,
-        0,
-    )
-    .await
-    {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let mut tc =
+        match topic_for_send(b, &topic, &h.default_topic, h.default_topic_queue_nums, 0).await {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
     if tc.perm & PERM_WRITE == 0 {
         return reply(
             ResponseCode::NO_PERMISSION,
@@ -248,12 +253,20 @@ pub(crate) async fn send_message(
 
     if h.batch == Some(true) {
         if topic.starts_with(RETRY_PREFIX) {
-            return reply(ResponseCode::MESSAGE_ILLEGAL, "batch request does not support retry group");
+            return reply(
+                ResponseCode::MESSAGE_ILLEGAL,
+                "batch request does not support retry group",
+            );
         }
         let inner = match decode_batch(req.body.clone()) {
             Ok(v) if !v.is_empty() => v,
             Ok(_) => return reply(ResponseCode::MESSAGE_ILLEGAL, "empty batch"),
-            Err(e) => return reply(ResponseCode::MESSAGE_ILLEGAL, format!("bad batch body: {e}")),
+            Err(e) => {
+                return reply(
+                    ResponseCode::MESSAGE_ILLEGAL,
+                    format!("bad batch body: {e}"),
+                )
+            }
         };
         let msgs: Vec<MessageExt> = inner
             .into_iter()
@@ -325,7 +338,13 @@ pub(crate) async fn send_message(
     };
     apply_delay(b, &mut msg);
     match b.store.put_message(msg).await {
-        Ok(r) => send_response(r.status, std::slice::from_ref(&r), queue_id, uniq, &b.cfg.region_id),
+        Ok(r) => send_response(
+            r.status,
+            std::slice::from_ref(&r),
+            queue_id,
+            uniq,
+            &b.cfg.region_id,
+        ),
         Err(e) => put_error(e),
     }
 }
@@ -343,7 +362,10 @@ pub(crate) async fn consumer_send_back(
     };
     let store = b.store.clone();
     let offset = h.offset;
-    let orig = match b.blocking(move || store.message_by_commit_offset(offset)).await {
+    let orig = match b
+        .blocking(move || store.message_by_commit_offset(offset))
+        .await
+    {
         Ok(m) => m,
         Err(_) => {
             return reply(

@@ -258,14 +258,13 @@ impl Index {
             return Ok(());
         }
         for key in keys {
-            if st
-                .active
-                .as_ref()
-                .map_or(true, |a| a.header.count >= a.header.capacity)
-            {
+            let has_room = matches!(&st.active, Some(a) if a.header.count < a.header.capacity);
+            if !has_room {
                 self.roll(&mut st, phy, ts)?;
             }
-            let a = st.active.as_mut().expect("rolled");
+            let Some(a) = st.active.as_mut() else {
+                return Err(StoreError::Corrupt("index roll produced no active file".into()));
+            };
             let h = key_hash(topic, key);
             let slot = (h % a.header.slots as u64) as u32;
             let n = a.header.count + 1;

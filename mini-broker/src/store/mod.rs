@@ -522,7 +522,8 @@ impl MessageStore {
         }
         if offset > max {
             r.status = GetStatus::OffsetOverflowBadly;
-            r.next_begin_offset = if min == 0 { min } else { max };
+            // Java 4.9.x+/5.x; older 4.x answered minOffset when minOffset == 0.
+            r.next_begin_offset = max;
             return Ok(r);
         }
         let max_count = max_count.clamp(1, s.cfg.max_transfer_count);

@@ -107,7 +107,11 @@ pub struct ClientApi {
 impl ClientApi {
     /// An API over `remoting` using the NameServers `namesrv_addrs` (must be non-empty for
     /// NameServer calls to work).
-    pub fn new(remoting: RemotingClient, namesrv_addrs: Vec<String>, serialize_type: SerializeType) -> Self {
+    pub fn new(
+        remoting: RemotingClient,
+        namesrv_addrs: Vec<String>,
+        serialize_type: SerializeType,
+    ) -> Self {
         let start = if namesrv_addrs.is_empty() {
             0
         } else {
@@ -145,14 +149,21 @@ impl ClientApi {
     /// # Errors
     ///
     /// [`Error::Network`] / [`Error::Shutdown`].
-    pub async fn invoke(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand> {
+    pub async fn invoke(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
         let started = Instant::now();
         let code = cmd.code;
         let span = tracing::debug_span!("rpc", code, addr);
         async {
             let r = self.remoting.invoke(addr, cmd, timeout).await;
             match &r {
-                Ok(resp) => tracing::trace!(resp = resp.code, elapsed = ?started.elapsed(), "answered"),
+                Ok(resp) => {
+                    tracing::trace!(resp = resp.code, elapsed = ?started.elapsed(), "answered")
+                }
                 Err(e) => tracing::debug!(error = %e, elapsed = ?started.elapsed(), "failed"),
             }
             r.map_err(|e| network_error(addr, started, e))
@@ -166,7 +177,12 @@ impl ClientApi {
     /// # Errors
     ///
     /// [`Error::Network`] / [`Error::Shutdown`] when no connection could be had in `timeout`.
-    pub async fn invoke_oneway(&self, addr: &str, mut cmd: RemotingCommand, timeout: Duration) -> Result<()> {
+    pub async fn invoke_oneway(
+        &self,
+        addr: &str,
+        mut cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<()> {
         let started = Instant::now();
         let code = cmd.code;
         cmd.mark_oneway();
@@ -178,7 +194,12 @@ impl ClientApi {
     }
 
     /// Sends `cmd` and requires `SUCCESS`.
-    async fn invoke_ok(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand> {
+    async fn invoke_ok(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
         let resp = self.invoke(addr, cmd, timeout).await?;
         if resp.code == ResponseCode::SUCCESS {
             Ok(resp)
@@ -210,8 +231,15 @@ impl ClientApi {
             let addr = &self.namesrv[idx];
             // Give each remaining address a fair share so one silent NameServer cannot use up
             // the whole budget; the last one gets everything left.
-            let share = if i + 1 == n { remaining } else { remaining / (n - i) as u32 };
-            match self.invoke(addr, make(), share.max(Duration::from_millis(1))).await {
+            let share = if i + 1 == n {
+                remaining
+            } else {
+                remaining / (n - i) as u32
+            };
+            match self
+                .invoke(addr, make(), share.max(Duration::from_millis(1)))
+                .await
+            {
                 Ok(resp) => {
                     if idx != first {
                         self.current_ns.store(idx, Ordering::Relaxed);
@@ -241,11 +269,18 @@ impl ClientApi {
     /// # Errors
     ///
     /// [`Error::NameServerUnreachable`], [`Error::Broker`] for other codes, decode errors.
-    pub async fn get_route_info(&self, topic: &str, timeout: Duration) -> Result<Option<TopicRouteData>> {
+    pub async fn get_route_info(
+        &self,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Option<TopicRouteData>> {
         let header = GetRouteInfoRequestHeader::new(topic);
         let (resp, addr) = self
             .invoke_namesrv(
-                || self.request(RequestCode::GET_ROUTEINFO_BY_TOPIC).with_header(&header),
+                || {
+                    self.request(RequestCode::GET_ROUTEINFO_BY_TOPIC)
+                        .with_header(&header)
+                },
                 timeout,
             )
             .instrument(tracing::debug_span!("get_route_info", topic))
@@ -266,7 +301,10 @@ impl ClientApi {
     /// As [`ClientApi::get_route_info`].
     pub async fn get_broker_cluster_info(&self, timeout: Duration) -> Result<ClusterInfo> {
         let (resp, addr) = self
-            .invoke_namesrv(|| self.request(RequestCode::GET_BROKER_CLUSTER_INFO), timeout)
+            .invoke_namesrv(
+                || self.request(RequestCode::GET_BROKER_CLUSTER_INFO),
+                timeout,
+            )
             .await?;
         if resp.code != ResponseCode::SUCCESS {
             return Err(broker_error(&addr, &resp));
@@ -274,7 +312,11 @@ impl ClientApi {
         ClusterInfo::from_json(&resp.body).map_err(|e| malformed(&addr, "ClusterInfo", e))
     }
 
-    fn send_request(header: &SendMessageRequestHeaderV2, body: Bytes, serialize_type: SerializeType) -> RemotingCommand {
+    fn send_request(
+        header: &SendMessageRequestHeaderV2,
+        body: Bytes,
+        serialize_type: SerializeType,
+    ) -> RemotingCommand {
         let code = if header.m == Some(true) {
             RequestCode::SEND_BATCH_MESSAGE
         } else {
@@ -347,7 +389,12 @@ impl ClientApi {
     /// # Errors
     ///
     /// Network errors, [`Error::Broker`].
-    pub async fn heartbeat(&self, addr: &str, data: &body::HeartbeatData, timeout: Duration) -> Result<i32> {
+    pub async fn heartbeat(
+        &self,
+        addr: &str,
+        data: &body::HeartbeatData,
+        timeout: Duration,
+    ) -> Result<i32> {
         let cmd = self
             .request(RequestCode::HEART_BEAT)
             .with_header(&HeartbeatRequestHeader::default())
@@ -375,7 +422,9 @@ impl ClientApi {
             consumer_group: consumer_group.map(str::to_owned),
             bname: None,
         };
-        let cmd = self.request(RequestCode::UNREGISTER_CLIENT).with_header(&header);
+        let cmd = self
+            .request(RequestCode::UNREGISTER_CLIENT)
+            .with_header(&header);
         self.invoke_ok(addr, cmd, timeout).await.map(drop)
     }
 
@@ -445,7 +494,9 @@ impl ClientApi {
         header: &QueryConsumerOffsetRequestHeader,
         timeout: Duration,
     ) -> Result<Option<i64>> {
-        let cmd = self.request(RequestCode::QUERY_CONSUMER_OFFSET).with_header(header);
+        let cmd = self
+            .request(RequestCode::QUERY_CONSUMER_OFFSET)
+            .with_header(header);
         let resp = self.invoke(addr, cmd, timeout).await?;
         match resp.code {
             ResponseCode::SUCCESS => {
@@ -470,7 +521,9 @@ impl ClientApi {
         header: &UpdateConsumerOffsetRequestHeader,
         timeout: Duration,
     ) -> Result<()> {
-        let cmd = self.request(RequestCode::UPDATE_CONSUMER_OFFSET).with_header(header);
+        let cmd = self
+            .request(RequestCode::UPDATE_CONSUMER_OFFSET)
+            .with_header(header);
         self.invoke_ok(addr, cmd, timeout).await.map(drop)
     }
 
@@ -485,11 +538,19 @@ impl ClientApi {
         header: &UpdateConsumerOffsetRequestHeader,
         timeout: Duration,
     ) -> Result<()> {
-        let cmd = self.request(RequestCode::UPDATE_CONSUMER_OFFSET).with_header(header);
+        let cmd = self
+            .request(RequestCode::UPDATE_CONSUMER_OFFSET)
+            .with_header(header);
         self.invoke_oneway(addr, cmd, timeout).await
     }
 
-    async fn offset_call<H: CommandHeader>(&self, addr: &str, code: i32, header: &H, timeout: Duration) -> Result<i64> {
+    async fn offset_call<H: CommandHeader>(
+        &self,
+        addr: &str,
+        code: i32,
+        header: &H,
+        timeout: Duration,
+    ) -> Result<i64> {
         let cmd = self.request(code).with_header(header);
         let resp = self.invoke_ok(addr, cmd, timeout).await?;
         required::<i64>(&resp.ext_fields, "offset").map_err(|e| malformed(addr, "offset", e))
@@ -500,14 +561,20 @@ impl ClientApi {
     /// # Errors
     ///
     /// Network errors, [`Error::Broker`].
-    pub async fn get_max_offset(&self, addr: &str, mq: &MessageQueue, timeout: Duration) -> Result<i64> {
+    pub async fn get_max_offset(
+        &self,
+        addr: &str,
+        mq: &MessageQueue,
+        timeout: Duration,
+    ) -> Result<i64> {
         let header = GetMaxOffsetRequestHeader {
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,
             committed: true,
             bname: Some(mq.broker_name.clone()),
         };
-        self.offset_call(addr, RequestCode::GET_MAX_OFFSET, &header, timeout).await
+        self.offset_call(addr, RequestCode::GET_MAX_OFFSET, &header, timeout)
+            .await
     }
 
     /// GET_MIN_OFFSET (31): the first retained offset of the queue.
@@ -515,13 +582,19 @@ impl ClientApi {
     /// # Errors
     ///
     /// Network errors, [`Error::Broker`].
-    pub async fn get_min_offset(&self, addr: &str, mq: &MessageQueue, timeout: Duration) -> Result<i64> {
+    pub async fn get_min_offset(
+        &self,
+        addr: &str,
+        mq: &MessageQueue,
+        timeout: Duration,
+    ) -> Result<i64> {
         let header = GetMinOffsetRequestHeader {
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,
             bname: Some(mq.broker_name.clone()),
         };
-        self.offset_call(addr, RequestCode::GET_MIN_OFFSET, &header, timeout).await
+        self.offset_call(addr, RequestCode::GET_MIN_OFFSET, &header, timeout)
+            .await
     }
 
     /// SEARCH_OFFSET_BY_TIMESTAMP (29).
@@ -544,8 +617,13 @@ impl ClientApi {
             boundary_type: Some(boundary),
             bname: Some(mq.broker_name.clone()),
         };
-        self.offset_call(addr, RequestCode::SEARCH_OFFSET_BY_TIMESTAMP, &header, timeout)
-            .await
+        self.offset_call(
+            addr,
+            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
+            &header,
+            timeout,
+        )
+        .await
     }
 
     /// GET_EARLIEST_MSG_STORETIME (32): store time (ms) of the queue's first message.
@@ -553,7 +631,12 @@ impl ClientApi {
     /// # Errors
     ///
     /// Network errors, [`Error::Broker`].
-    pub async fn get_earliest_msg_store_time(&self, addr: &str, mq: &MessageQueue, timeout: Duration) -> Result<i64> {
+    pub async fn get_earliest_msg_store_time(
+        &self,
+        addr: &str,
+        mq: &MessageQueue,
+        timeout: Duration,
+    ) -> Result<i64> {
         let header = GetEarliestMsgStoretimeRequestHeader {
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,
@@ -573,7 +656,12 @@ impl ClientApi {
     /// # Errors
     ///
     /// Network errors, other broker codes.
-    pub async fn get_consumer_id_list(&self, addr: &str, group: &str, timeout: Duration) -> Result<Vec<String>> {
+    pub async fn get_consumer_id_list(
+        &self,
+        addr: &str,
+        group: &str,
+        timeout: Duration,
+    ) -> Result<Vec<String>> {
         let header = GetConsumerListByGroupRequestHeader {
             consumer_group: group.to_owned(),
             bname: None,
@@ -678,7 +766,9 @@ impl ClientApi {
         remark: Option<String>,
         timeout: Duration,
     ) -> Result<()> {
-        let mut cmd = self.request(RequestCode::END_TRANSACTION).with_header(header);
+        let mut cmd = self
+            .request(RequestCode::END_TRANSACTION)
+            .with_header(header);
         cmd.remark = remark;
         self.invoke_oneway(addr, cmd, timeout).await
     }
@@ -688,7 +778,12 @@ impl ClientApi {
     /// # Errors
     ///
     /// Network errors, [`Error::Broker`].
-    pub async fn create_topic(&self, addr: &str, header: &CreateTopicRequestHeader, timeout: Duration) -> Result<()> {
+    pub async fn create_topic(
+        &self,
+        addr: &str,
+        header: &CreateTopicRequestHeader,
+        timeout: Duration,
+    ) -> Result<()> {
         let cmd = self
             .request(RequestCode::UPDATE_AND_CREATE_TOPIC)
             .with_header(header);
@@ -701,11 +796,22 @@ impl ClientApi {
     /// # Errors
     ///
     /// Network errors, [`Error::Broker`], an empty or undecodable body.
-    pub async fn view_message(&self, addr: &str, offset: i64, timeout: Duration) -> Result<MessageExt> {
-        let header = ViewMessageRequestHeader { topic: None, offset };
-        let cmd = self.request(RequestCode::VIEW_MESSAGE_BY_ID).with_header(&header);
+    pub async fn view_message(
+        &self,
+        addr: &str,
+        offset: i64,
+        timeout: Duration,
+    ) -> Result<MessageExt> {
+        let header = ViewMessageRequestHeader {
+            topic: None,
+            offset,
+        };
+        let cmd = self
+            .request(RequestCode::VIEW_MESSAGE_BY_ID)
+            .with_header(&header);
         let resp = self.invoke_ok(addr, cmd, timeout).await?;
-        let mut msgs = decode_messages(resp.body.clone()).map_err(|e| malformed(addr, "message", e))?;
+        let mut msgs =
+            decode_messages(resp.body.clone()).map_err(|e| malformed(addr, "message", e))?;
         if msgs.is_empty() {
             return Err(Error::Remoting(RemotingError::decode(
                 "VIEW_MESSAGE_BY_ID answered without a message",

@@ -66,7 +66,9 @@ use rocketmq_remoting::protocol::header::{
     CreateTopicRequestHeader, GetConsumerRunningInfoRequestHeader,
     NotifyConsumerIdsChangedRequestHeader, ResetOffsetRequestHeader, TopicFilterType,
 };
-use rocketmq_remoting::protocol::message::{decode_messages, property, MessageExt, UniqIdGenerator};
+use rocketmq_remoting::protocol::message::{
+    decode_messages, property, MessageExt, UniqIdGenerator,
+};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{timeout, BoxFuture, Runtime, TaskGroup};
 use rocketmq_remoting::transport::{Connection, RemotingClient};
@@ -241,9 +243,14 @@ impl ClientInstance {
             .instance_name
             .clone()
             .unwrap_or_else(crate::util::unique_instance_name);
-        let client_id = crate::util::client_id(&ip.to_string(), &instance, config.unit_name.as_deref());
+        let client_id =
+            crate::util::client_id(&ip.to_string(), &instance, config.unit_name.as_deref());
         let remoting = RemotingClient::new(Arc::clone(&rt), config.transport.clone());
-        let api = ClientApi::new(remoting, config.namesrv_addrs.clone(), config.serialize_type);
+        let api = ClientApi::new(
+            remoting,
+            config.namesrv_addrs.clone(),
+            config.serialize_type,
+        );
         let inner = Arc::new(Inner {
             tasks: TaskGroup::new(Arc::clone(&rt)),
             uniq: UniqIdGenerator::new(ip),
@@ -259,15 +266,18 @@ impl ClientInstance {
         });
         // The handler holds a weak reference: the remoting client lives inside `Inner`.
         let weak: Weak<Inner> = Arc::downgrade(&inner);
-        inner.api.remoting().set_request_handler(Arc::new(move |conn, req| {
-            let weak = weak.clone();
-            Box::pin(async move {
-                match weak.upgrade() {
-                    Some(inner) => inner.handle_request(conn, req).await,
-                    None => None,
-                }
-            })
-        }));
+        inner
+            .api
+            .remoting()
+            .set_request_handler(Arc::new(move |conn, req| {
+                let weak = weak.clone();
+                Box::pin(async move {
+                    match weak.upgrade() {
+                        Some(inner) => inner.handle_request(conn, req).await,
+                        None => None,
+                    }
+                })
+            }));
         Ok(ClientInstance { inner })
     }
 
@@ -312,11 +322,12 @@ impl ClientInstance {
     ///
     /// [`Error::Shutdown`] after [`shutdown`](Self::shutdown).
     pub fn start(&self) -> Result<()> {
-        match self
-            .inner
-            .state
-            .compare_exchange(CREATED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-        {
+        match self.inner.state.compare_exchange(
+            CREATED,
+            RUNNING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => {}
             Err(RUNNING) => return Ok(()),
             Err(_) => return Err(Error::Shutdown),
@@ -390,7 +401,10 @@ impl ClientInstance {
         if self.inner.state.swap(SHUT_DOWN, Ordering::AcqRel) == SHUT_DOWN {
             return;
         }
-        self.inner.tasks.shutdown(self.inner.config.shutdown_timeout).await;
+        self.inner
+            .tasks
+            .shutdown(self.inner.config.shutdown_timeout)
+            .await;
         self.inner.api.remoting().shutdown();
         tracing::info!(client_id = %self.inner.client_id, "client instance shut down");
     }
@@ -452,11 +466,19 @@ impl ClientInstance {
         let timeout = self.inner.config.rpc_timeout;
         let api = &self.inner.api;
         let id = &self.inner.client_id;
-        let calls = self.inner.routes.all_brokers().into_iter().map(|(_, _, addr)| async move {
-            if let Err(e) = api.unregister_client(&addr, id, producer, consumer, timeout).await {
-                tracing::debug!(%addr, error = %e, "unregister failed");
-            }
-        });
+        let calls = self
+            .inner
+            .routes
+            .all_brokers()
+            .into_iter()
+            .map(|(_, _, addr)| async move {
+                if let Err(e) = api
+                    .unregister_client(&addr, id, producer, consumer, timeout)
+                    .await
+                {
+                    tracing::debug!(%addr, error = %e, "unregister failed");
+                }
+            });
         join_all(calls).await;
     }
 
@@ -474,7 +496,9 @@ impl ClientInstance {
     pub fn heartbeat_data(&self) -> HeartbeatData {
         let producer_data_set = read(&self.inner.producers)
             .keys()
-            .map(|g| ProducerData { group_name: g.clone() })
+            .map(|g| ProducerData {
+                group_name: g.clone(),
+            })
             .collect();
         let consumers: Vec<_> = read(&self.inner.consumers).values().cloned().collect();
         HeartbeatData {
@@ -562,7 +586,11 @@ impl ClientInstance {
     ///
     /// [`Error::RouteNotFound`] when neither the topic nor `TBW102` has writable queues;
     /// NameServer errors.
-    pub async fn topic_publish_info(&self, topic: &str, default_queue_nums: i32) -> Result<Arc<TopicPublishInfo>> {
+    pub async fn topic_publish_info(
+        &self,
+        topic: &str,
+        default_queue_nums: i32,
+    ) -> Result<Arc<TopicPublishInfo>> {
         if let Some(info) = self.inner.routes.publish_info(topic).filter(|i| i.is_ok()) {
             return Ok(info);
         }
@@ -637,10 +665,11 @@ impl ClientInstance {
             return Ok(a);
         }
         self.update_topic_route(topic).await?;
-        self.master_addr(broker_name).ok_or_else(|| Error::RouteNotFound {
-            topic: topic.to_owned(),
-            detail: format!("broker {broker_name:?} has no master address"),
-        })
+        self.master_addr(broker_name)
+            .ok_or_else(|| Error::RouteNotFound {
+                topic: topic.to_owned(),
+                detail: format!("broker {broker_name:?} has no master address"),
+            })
     }
 
     /// A random master address among the brokers of `topic`'s route (Java
@@ -664,14 +693,23 @@ impl ClientInstance {
     /// # Errors
     ///
     /// [`Error::RouteNotFound`] for an unknown cluster; broker and network errors.
-    pub async fn create_topic(&self, topic: &str, target: TopicTarget, opts: &CreateTopicOptions) -> Result<Vec<String>> {
+    pub async fn create_topic(
+        &self,
+        topic: &str,
+        target: TopicTarget,
+        opts: &CreateTopicOptions,
+    ) -> Result<Vec<String>> {
         crate::message::validate_topic(topic)?;
         let timeout = self.inner.config.rpc_timeout;
         let addrs = match target {
             TopicTarget::Broker(addr) => vec![addr],
             TopicTarget::Cluster(cluster) => {
                 let info = self.inner.api.get_broker_cluster_info(timeout).await?;
-                let names = info.cluster_addr_table.get(&cluster).cloned().unwrap_or_default();
+                let names = info
+                    .cluster_addr_table
+                    .get(&cluster)
+                    .cloned()
+                    .unwrap_or_default();
                 let addrs: Vec<String> = names
                     .iter()
                     .filter_map(|n| info.broker_addr_table.get(n))
@@ -707,7 +745,11 @@ impl ClientInstance {
 }
 
 impl Inner {
-    async fn handle_request(self: Arc<Self>, conn: Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+    async fn handle_request(
+        self: Arc<Self>,
+        conn: Connection,
+        req: RemotingCommand,
+    ) -> Option<RemotingCommand> {
         let peer = conn.peer_addr().to_string();
         let span = tracing::debug_span!("broker_request", code = req.code, %peer);
         async move {
@@ -775,9 +817,13 @@ impl Inner {
     fn running_info(&self, req: &RemotingCommand) -> RemotingCommand {
         let h = match req.decode_header::<GetConsumerRunningInfoRequestHeader>() {
             Ok(h) => h,
-            Err(e) => return RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(e.to_string())),
+            Err(e) => {
+                return RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(e.to_string()))
+            }
         };
-        let info = self.consumer(&h.consumer_group).and_then(|c| c.running_info());
+        let info = self
+            .consumer(&h.consumer_group)
+            .and_then(|c| c.running_info());
         match info {
             Some(mut info) => {
                 info.properties
@@ -790,7 +836,10 @@ impl Inner {
             }
             None => RemotingCommand::response(
                 ResponseCode::SYSTEM_ERROR,
-                Some(format!("The Consumer Group <{}> not exist in this consumer", h.consumer_group)),
+                Some(format!(
+                    "The Consumer Group <{}> not exist in this consumer",
+                    h.consumer_group
+                )),
             ),
         }
     }
@@ -798,12 +847,17 @@ impl Inner {
     async fn consume_directly(&self, req: RemotingCommand) -> RemotingCommand {
         let h = match req.decode_header::<ConsumeMessageDirectlyResultRequestHeader>() {
             Ok(h) => h,
-            Err(e) => return RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(e.to_string())),
+            Err(e) => {
+                return RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(e.to_string()))
+            }
         };
         let not_here = || {
             RemotingCommand::response(
                 ResponseCode::SYSTEM_ERROR,
-                Some(format!("The Consumer Group <{}> not exist in this consumer", h.consumer_group)),
+                Some(format!(
+                    "The Consumer Group <{}> not exist in this consumer",
+                    h.consumer_group
+                )),
             )
         };
         let Some(c) = self.consumer(&h.consumer_group) else {
@@ -811,8 +865,15 @@ impl Inner {
         };
         let msg = match decode_messages(req.body.clone()) {
             Ok(mut v) if !v.is_empty() => v.swap_remove(0),
-            Ok(_) => return RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some("no message in the body".into())),
-            Err(e) => return RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(e.to_string())),
+            Ok(_) => {
+                return RemotingCommand::response(
+                    ResponseCode::SYSTEM_ERROR,
+                    Some("no message in the body".into()),
+                )
+            }
+            Err(e) => {
+                return RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(e.to_string()))
+            }
         };
         match c.consume_message_directly(msg, h.broker_name.clone()) {
             Some(fut) => {
@@ -833,12 +894,19 @@ impl Inner {
             Ok(_) => return tracing::warn!("CHECK_TRANSACTION_STATE without a message"),
             Err(e) => return tracing::warn!(error = %e, "bad CHECK_TRANSACTION_STATE body"),
         };
-        let Some(group) = message.property(property::PRODUCER_GROUP).map(str::to_owned) else {
+        let Some(group) = message
+            .property(property::PRODUCER_GROUP)
+            .map(str::to_owned)
+        else {
             return tracing::warn!("CHECK_TRANSACTION_STATE message has no PGROUP");
         };
         let producer = read(&self.producers).get(&group).cloned();
         match producer {
-            Some(p) => p.check_transaction_state(TransactionCheck { broker_addr, header, message }),
+            Some(p) => p.check_transaction_state(TransactionCheck {
+                broker_addr,
+                header,
+                message,
+            }),
             None => tracing::debug!(%group, "transaction check for an unknown producer group"),
         }
     }

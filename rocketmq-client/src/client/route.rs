@@ -99,7 +99,8 @@ pub fn publish_info(topic: &str, route: &TopicRouteData) -> TopicPublishInfo {
             continue;
         }
         for q in 0..qd.write_queue_nums.max(0) {
-            info.queues.push(MessageQueue::new(topic, &qd.broker_name, q));
+            info.queues
+                .push(MessageQueue::new(topic, &qd.broker_name, q));
         }
     }
     info
@@ -112,7 +113,8 @@ pub fn subscribe_queues(topic: &str, route: &TopicRouteData) -> Vec<MessageQueue
         .iter()
         .filter(|qd| qd.perm & PERM_READ != 0)
         .flat_map(|qd| {
-            (0..qd.read_queue_nums.max(0)).map(move |q| MessageQueue::new(topic, &qd.broker_name, q))
+            (0..qd.read_queue_nums.max(0))
+                .map(move |q| MessageQueue::new(topic, &qd.broker_name, q))
         })
         .collect();
     out.sort();
@@ -136,7 +138,8 @@ pub fn clip_default_route(route: &TopicRouteData, default_queue_nums: i32) -> To
 /// `route` with queue and broker datas sorted by broker name, for change detection.
 fn normalized(route: &TopicRouteData) -> TopicRouteData {
     let mut r = route.clone();
-    r.queue_datas.sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
+    r.queue_datas
+        .sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
     r.broker_datas
         .sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
     r
@@ -199,7 +202,11 @@ impl RouteCache {
     /// Stores a publish info built from the (clipped) default route for `topic`, which has
     /// no route of its own yet. Broker addresses are recorded; no route is stored for the topic,
     /// so a later real route replaces it.
-    pub fn update_from_default(&self, topic: &str, clipped: &TopicRouteData) -> Arc<TopicPublishInfo> {
+    pub fn update_from_default(
+        &self,
+        topic: &str,
+        clipped: &TopicRouteData,
+    ) -> Arc<TopicPublishInfo> {
         let mut info = publish_info(topic, clipped);
         info.from_default_topic = true;
         let info = Arc::new(info);
@@ -351,9 +358,9 @@ mod tests {
             queue_datas: vec![
                 qd("broker-b", 4, 2, 6),
                 qd("broker-a", 3, 3, 6),
-                qd("broker-c", 4, 4, 4),   // read only
-                qd("broker-d", 2, 2, 6),   // slave only
-                qd("broker-e", 1, 1, 6),   // no broker data
+                qd("broker-c", 4, 4, 4), // read only
+                qd("broker-d", 2, 2, 6), // slave only
+                qd("broker-e", 1, 1, 6), // no broker data
             ],
             broker_datas: vec![
                 bd("broker-a", &[(0, "a:1")]),
@@ -373,10 +380,16 @@ mod tests {
             .iter()
             .map(|q| (q.broker_name.clone(), q.queue_id))
             .collect();
-        let want: Vec<(String, i32)> = [("broker-a", 0), ("broker-a", 1), ("broker-a", 2), ("broker-b", 0), ("broker-b", 1)]
-            .iter()
-            .map(|(b, q)| (b.to_string(), *q))
-            .collect();
+        let want: Vec<(String, i32)> = [
+            ("broker-a", 0),
+            ("broker-a", 1),
+            ("broker-a", 2),
+            ("broker-b", 0),
+            ("broker-b", 1),
+        ]
+        .iter()
+        .map(|(b, q)| (b.to_string(), *q))
+        .collect();
         assert_eq!(got, want);
         assert!(!info.order_topic);
         assert!(info.queues.iter().all(|q| q.topic == "T"));
@@ -438,7 +451,10 @@ mod tests {
         reordered.queue_datas.reverse();
         assert!(!cache.update("T", reordered));
         assert_eq!(cache.broker_addr("broker-b", 1), Some(("b:2".into(), true)));
-        assert_eq!(cache.broker_addr("broker-b", 5), Some(("b:1".into(), false)));
+        assert_eq!(
+            cache.broker_addr("broker-b", 5),
+            Some(("b:1".into(), false))
+        );
         assert_eq!(cache.broker_addr("broker-d", 0), Some(("d:2".into(), true)));
         assert_eq!(cache.broker_name_of("b:2").as_deref(), Some("broker-b"));
         // broker-b loses its slave; broker-c disappears.
@@ -448,7 +464,10 @@ mod tests {
         r.queue_datas.remove(2);
         assert!(cache.update("T", r));
         // The slave address went with the new broker data; the vanished broker goes here.
-        assert_eq!(cache.broker_addr("broker-b", 1), Some(("b:1".into(), false)));
+        assert_eq!(
+            cache.broker_addr("broker-b", 1),
+            Some(("b:1".into(), false))
+        );
         assert_eq!(cache.clean_offline_brokers(), ["c:1"]);
         assert_eq!(cache.master_addr("broker-c"), None);
         assert_eq!(cache.all_brokers().len(), 3);

@@ -7,16 +7,21 @@
 //! - [`LitePullConsumer`]: `poll()`-style consumption with rebalance or manual assignment.
 
 pub(crate) mod backend;
+pub(crate) mod client_backend;
 pub mod offset_store;
 pub mod pull;
 pub mod push;
+pub(crate) use push::process_queue_internal as push_internal;
 pub mod rebalance;
 mod selector;
 pub(crate) mod sync;
 mod types;
 
 pub use backend::{PullResult, PullStatus};
-pub use pull::{LitePullConsumer, LitePullConsumerBuilder, PullConsumer, PullConsumerBuilder};
+pub use pull::{
+    LitePullConsumer, LitePullConsumerBuilder, LitePullConsumerConfig, PullConsumer,
+    PullConsumerBuilder,
+};
 pub use push::{
     ConsumeContext, ConsumeOrderlyContext, MessageListener, OrderlyListener, PushConsumer,
     PushConsumerBuilder, PushConsumerConfig,

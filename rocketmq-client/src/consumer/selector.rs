@@ -157,7 +157,10 @@ mod tests {
         let d = s.to_subscription_data("T", 7);
         assert_eq!(d.sub_string, "TagA || TagB ||  ");
         assert_eq!(d.tags_set.iter().collect::<Vec<_>>(), ["TagA", "TagB"]);
-        assert_eq!(d.code_set.iter().copied().collect::<Vec<_>>(), [2598919, 2598920]);
+        assert_eq!(
+            d.code_set.iter().copied().collect::<Vec<_>>(),
+            [2598919, 2598920]
+        );
         assert_eq!(d.expression_type, "TAG");
         let all = MessageSelector::tag("  ").to_subscription_data("T", 1);
         assert_eq!(all.sub_string, "*");

@@ -42,6 +42,7 @@ impl Semaphore {
     }
 
     /// Permits free right now.
+    #[cfg(test)]
     pub(crate) fn available(&self) -> usize {
         lock(&self.inner.state).permits
     }

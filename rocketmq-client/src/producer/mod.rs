@@ -1,4 +1,18 @@
-//! Producers: queue selection and fault tolerance building blocks.
+//! Producers: [`Producer`] and its builder, queue selectors, fault tolerance and batches.
+//!
+//! - [`Producer`] (`send.rs`): sync / async / callback / oneway sends, to a queue, with a
+//!   selector, batches; retries within the send deadline; graceful shutdown.
+//! - [`ProducerBuilder`], [`ProducerConfig`] (`config.rs`).
+//! - [`selector`]: [`QueueSelector`](selector::QueueSelector) with hash, round-robin and random
+//!   selectors (closures work too).
+//! - [`fault`]: latency fault tolerance and the round-robin queue choice.
+//! - [`batch`]: batch rules and [`split_batch`](batch::split_batch).
 
+pub mod batch;
+pub mod config;
 pub mod fault;
 pub mod selector;
+mod send;
+
+pub use config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};
+pub use send::{Producer, SendFuture};

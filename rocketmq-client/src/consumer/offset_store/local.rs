@@ -321,7 +321,7 @@ impl LocalFileOffsetStore {
         let topic = topic.filter(|t| !t.trim().is_empty());
         self.lock_table()
             .iter()
-            .filter(|(mq, _)| topic.map_or(true, |t| mq.topic == t))
+            .filter(|(mq, _)| !matches!(topic, Some(t) if mq.topic != t))
             .map(|(mq, e)| (mq.clone(), e.offset))
             .collect()
     }

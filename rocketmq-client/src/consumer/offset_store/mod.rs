@@ -4,7 +4,6 @@
 pub mod local;
 pub(crate) mod remote;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rocketmq_remoting::rt::{run_blocking, Runtime};
@@ -67,9 +66,11 @@ impl OffsetStore {
             OffsetStore::Local { store, rt } => {
                 let s = Arc::clone(store);
                 let mq = mq.clone();
-                run_blocking(&**rt, move || s.read_offset(&mq, ReadOffsetType::MemoryThenStore))
-                    .await
-                    .map_err(local_err)
+                run_blocking(&**rt, move || {
+                    s.read_offset(&mq, ReadOffsetType::MemoryThenStore)
+                })
+                .await
+                .map_err(local_err)
             }
         }
     }
@@ -95,13 +96,6 @@ impl OffsetStore {
         match self {
             OffsetStore::Remote(r) => r.remove(mq),
             OffsetStore::Local { store, .. } => store.remove_offset(mq),
-        }
-    }
-
-    pub(crate) fn snapshot(&self) -> HashMap<MessageQueue, i64> {
-        match self {
-            OffsetStore::Remote(r) => r.snapshot(),
-            OffsetStore::Local { store, .. } => store.offsets(None),
         }
     }
 }

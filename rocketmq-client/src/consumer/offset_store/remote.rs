@@ -67,8 +67,14 @@ impl RemoteOffsetStore {
         };
         let mut first_err = None;
         for (mq, off) in todo {
-            match self.backend.update_offset(&self.group, &mq, off, oneway).await {
-                Ok(()) => tracing::debug!(group = %self.group, %mq, offset = off, "offset committed"),
+            match self
+                .backend
+                .update_offset(&self.group, &mq, off, oneway)
+                .await
+            {
+                Ok(()) => {
+                    tracing::debug!(group = %self.group, %mq, offset = off, "offset committed")
+                }
                 Err(e) => {
                     tracing::warn!(group = %self.group, %mq, offset = off, error = %e, "offset commit failed");
                     first_err.get_or_insert(e);

@@ -228,7 +228,11 @@ impl PushConsumerBuilder {
 
     /// Subscribes `topic` with a tag expression (`"*"`, `"TagA || TagB"`) or a
     /// [`MessageSelector::sql92`] expression. Subscribing a topic twice keeps the last one.
-    pub fn subscribe(mut self, topic: impl Into<String>, selector: impl Into<MessageSelector>) -> Self {
+    pub fn subscribe(
+        mut self,
+        topic: impl Into<String>,
+        selector: impl Into<MessageSelector>,
+    ) -> Self {
         let topic = topic.into();
         self.subscriptions.retain(|(t, _)| *t != topic);
         self.subscriptions.push((topic, selector.into()));
@@ -287,6 +291,15 @@ impl PushConsumerBuilder {
     /// An orderly listener (replaces any listener set before).
     pub fn orderly_listener(mut self, l: impl OrderlyListener) -> Self {
         self.listener = Some(ListenerKind::Orderly(Arc::new(l)));
+        self
+    }
+
+    /// Runs on a shared [`ClientInstance`](crate::client::ClientInstance) (one set of
+    /// connections and one heartbeat for several producers/consumers) instead of a private one.
+    /// The consumer does not shut a shared instance down.
+    pub fn client_instance(mut self, instance: crate::client::ClientInstance) -> Self {
+        self.client = instance.config().clone();
+        self.backend = Some(crate::consumer::client_backend::shared_backend(instance));
         self
     }
 

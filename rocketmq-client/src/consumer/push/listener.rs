@@ -51,8 +51,11 @@ pub struct ConsumeOrderlyContext {
 #[doc(alias = "MessageListenerConcurrently")]
 pub trait MessageListener: Send + Sync + 'static {
     /// Consumes `msgs` (at most `consume_batch_size` messages of one queue).
-    fn consume(&self, msgs: Vec<MessageExt>, ctx: ConsumeContext)
-        -> BoxFuture<'static, ConsumeResult>;
+    fn consume(
+        &self,
+        msgs: Vec<MessageExt>,
+        ctx: ConsumeContext,
+    ) -> BoxFuture<'static, ConsumeResult>;
 }
 
 impl<F, Fut> MessageListener for F

@@ -143,17 +143,6 @@ impl ProcessQueue {
         }
     }
 
-    /// Smallest cached offset (concurrent) or the orderly batch's first offset.
-    pub(crate) fn min_cached_offset(&self) -> Option<i64> {
-        let st = self.st();
-        let a = st.msgs.keys().next().copied();
-        let b = st.consuming_msgs.keys().next().copied();
-        match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
     /// Orderly: moves up to `n` messages, in offset order, into the running batch. An empty
     /// result clears the "consuming" mark, ending the consume task.
     pub(crate) fn take(&self, n: usize) -> Vec<MessageExt> {
@@ -234,9 +223,7 @@ impl ProcessQueue {
 
     /// Whether the lock was not confirmed within [`LOCK_MAX_LIVE`].
     pub(crate) fn lock_expired(&self) -> bool {
-        self.st()
-            .last_lock
-            .map_or(true, |t| t.elapsed() > LOCK_MAX_LIVE)
+        !matches!(self.st().last_lock, Some(t) if t.elapsed() <= LOCK_MAX_LIVE)
     }
 
     /// Orderly: locked and the lock is fresh.

@@ -43,7 +43,7 @@ impl Rebalancer {
         }
         let mut cid_all = self.backend.consumer_ids(topic, &self.group).await?;
         let me = self.backend.client_id();
-        if !cid_all.iter().any(|c| *c == me) {
+        if !cid_all.contains(&me) {
             // Java allocates nothing here and drops every queue; until our heartbeat reached the
             // broker that only causes churn, so keep the current share instead.
             tracing::info!(group = %self.group, topic, client = %me, "client not yet in the group's member list; keeping current queues");

@@ -1,0 +1,527 @@
+//! An in-process RocketMQ cluster for tests (feature `embedded`): one NameServer and one or
+//! more brokers (optionally each with a slave) on OS-chosen ports, in one call.
+//!
+//! [`EmbeddedCluster::start`] hands back a running cluster whose
+//! [`namesrv_addr`](EmbeddedCluster::namesrv_addr) any RocketMQ client (this project's, Java,
+//! Go, C++) can use. Stores live in a fresh temporary directory that is deleted when the
+//! cluster stops. Stop it with [`EmbeddedCluster::shutdown`] (clean, awaits everything); a
+//! cluster that is only dropped still closes its ports and deletes its directory, but skips
+//! the clean shutdown steps.
+//!
+//! The cluster runs on the runtime it is given ([`rocketmq_remoting::rt::Runtime`]), so it works
+//! under tokio, smol and async-std alike.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
+//! use mini_broker::embedded::EmbeddedCluster;
+//!
+//! let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+//! let cluster = EmbeddedCluster::builder()
+//!     .brokers(2)
+//!     .topic("TopicTest", 4)
+//!     .start(rt)
+//!     .await
+//!     .unwrap();
+//! let ns: String = cluster.namesrv_addr(); // e.g. "127.0.0.1:40123": give it to producers
+//! assert!(ns.starts_with("127.0.0.1:"));
+//! assert_eq!(cluster.brokers().len(), 2);
+//! assert_eq!(cluster.broker("broker-b").unwrap().topics().get("TopicTest").unwrap().write_queue_nums, 4);
+//! cluster.shutdown().await;
+//! # });
+//! ```
+//!
+//! A complete `#[test]` producing and consuming against the cluster is in the workspace
+//! README and in `examples/tests/embedded_cluster.rs`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_remoting::protocol::body::TopicConfig;
+use rocketmq_remoting::rt::Runtime;
+
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::topic_config::{valid_topic_name, PERM_READ, PERM_WRITE};
+use crate::{Broker, BrokerHandle};
+
+/// Why an [`EmbeddedCluster`] could not start or change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmbeddedError {
+    /// No async runtime given and none available ([`EmbeddedCluster::start_default`]).
+    #[error("no async runtime: call EmbeddedCluster::start(rt) or run inside a tokio runtime")]
+    NoRuntime,
+    /// The builder's settings are unusable.
+    #[error("invalid embedded cluster settings: {0}")]
+    Config(String),
+    /// The temporary store directory could not be created.
+    #[error("cannot create the store directory {path}: {source}")]
+    StoreDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The NameServer failed to start.
+    #[error("name server: {0}")]
+    Namesrv(#[from] mini_namesrv::Error),
+    /// A broker failed to start or to change its topic table.
+    #[error("broker: {0}")]
+    Broker(#[from] BrokerError),
+    /// A broker could not register its topics with the NameServer.
+    #[error("broker {0} could not register with the name server")]
+    Register(String),
+}
+
+/// Hook that adjusts each broker's configuration before it starts.
+type Configure = Arc<dyn Fn(&mut BrokerConfig) + Send + Sync>;
+
+/// Settings of an [`EmbeddedCluster`]; from [`EmbeddedCluster::builder`].
+#[derive(Clone)]
+pub struct EmbeddedClusterBuilder {
+    cluster_name: String,
+    brokers: usize,
+    slaves: bool,
+    topics: Vec<(String, i32)>,
+    store_root: Option<PathBuf>,
+    configure: Option<Configure>,
+}
+
+impl fmt::Debug for EmbeddedClusterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedClusterBuilder")
+            .field("cluster_name", &self.cluster_name)
+            .field("brokers", &self.brokers)
+            .field("slaves", &self.slaves)
+            .field("topics", &self.topics)
+            .field("store_root", &self.store_root)
+            .field("configure", &self.configure.is_some())
+            .finish()
+    }
+}
+
+impl Default for EmbeddedClusterBuilder {
+    fn default() -> Self {
+        EmbeddedClusterBuilder {
+            cluster_name: "DefaultCluster".into(),
+            brokers: 1,
+            slaves: false,
+            topics: Vec::new(),
+            store_root: None,
+            configure: None,
+        }
+    }
+}
+
+impl EmbeddedClusterBuilder {
+    /// Number of broker groups (masters), named `broker-a`, `broker-b`, ... (1 to 26; default 1).
+    pub fn brokers(mut self, n: usize) -> Self {
+        self.brokers = n;
+        self
+    }
+
+    /// Also start a slave (broker id 1) for every master. Slaves register with the NameServer
+    /// and appear in routes and `clusterList`, like Apache slaves; mini-broker does not
+    /// replicate, so a slave serves no messages.
+    pub fn with_slaves(mut self, on: bool) -> Self {
+        self.slaves = on;
+        self
+    }
+
+    /// Cluster name (default `DefaultCluster`).
+    pub fn cluster_name(mut self, name: impl Into<String>) -> Self {
+        self.cluster_name = name.into();
+        self
+    }
+
+    /// Creates `topic` with `queues` read/write queues on every master before
+    /// [`start`](Self::start) returns, and registers it with the NameServer (so clients see
+    /// its route at once). May be called several times.
+    pub fn topic(mut self, topic: impl Into<String>, queues: i32) -> Self {
+        self.topics.push((topic.into(), queues));
+        self
+    }
+
+    /// Keeps the stores under `dir` (created if missing) instead of a fresh temporary
+    /// directory. The directory is then left in place when the cluster stops.
+    pub fn store_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.store_root = Some(dir.into());
+        self
+    }
+
+    /// Adjusts every broker's configuration (after the embedded defaults are set: listen on
+    /// `127.0.0.1:0`, name, id, NameServer, store path) — for example shorter delay levels.
+    ///
+    /// ```
+    /// let b = mini_broker::embedded::EmbeddedCluster::builder()
+    ///     .configure(|cfg| cfg.message_delay_level = "100ms 200ms 500ms".into());
+    /// # let _ = b;
+    /// ```
+    pub fn configure(mut self, f: impl Fn(&mut BrokerConfig) + Send + Sync + 'static) -> Self {
+        self.configure = Some(Arc::new(f));
+        self
+    }
+
+    fn validate(&self) -> Result<(), EmbeddedError> {
+        if !(1..=26).contains(&self.brokers) {
+            return Err(EmbeddedError::Config(format!(
+                "brokers must be in 1..=26, got {}",
+                self.brokers
+            )));
+        }
+        if self.cluster_name.is_empty() {
+            return Err(EmbeddedError::Config(
+                "cluster name must not be empty".into(),
+            ));
+        }
+        for (t, q) in &self.topics {
+            if !valid_topic_name(t) {
+                return Err(EmbeddedError::Config(format!("invalid topic name {t:?}")));
+            }
+            if !(1..=1024).contains(q) {
+                return Err(EmbeddedError::Config(format!(
+                    "topic {t}: queue count must be in 1..=1024, got {q}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the NameServer, then the brokers (each registered before this returns), then
+    /// creates the requested topics. On failure everything already started is stopped.
+    pub async fn start(self, rt: Arc<dyn Runtime>) -> Result<EmbeddedCluster, EmbeddedError> {
+        self.validate()?;
+        let (root, owned) = match &self.store_root {
+            Some(dir) => (dir.clone(), false),
+            None => (fresh_temp_dir(), true),
+        };
+        std::fs::create_dir_all(&root).map_err(|source| EmbeddedError::StoreDir {
+            path: root.clone(),
+            source,
+        })?;
+        let namesrv = match NameServer::start(
+            NamesrvConfig::with_listen_addr(SocketAddr::from(([127, 0, 0, 1], 0))),
+            Arc::clone(&rt),
+        )
+        .await
+        {
+            Ok(ns) => ns,
+            Err(e) => {
+                if owned {
+                    let _ = std::fs::remove_dir_all(&root);
+                }
+                return Err(e.into());
+            }
+        };
+        let mut cluster = EmbeddedCluster {
+            rt: Arc::clone(&rt),
+            namesrv: Some(namesrv),
+            brokers: Vec::new(),
+            root,
+            owned,
+        };
+        if let Err(e) = self.start_brokers(&mut cluster).await {
+            cluster.stop().await;
+            return Err(e);
+        }
+        Ok(cluster)
+    }
+
+    async fn start_brokers(&self, cluster: &mut EmbeddedCluster) -> Result<(), EmbeddedError> {
+        let ns = cluster.namesrv_addr();
+        for i in 0..self.brokers {
+            let name = format!("broker-{}", char::from(b'a' + i as u8));
+            let ids: &[i64] = if self.slaves { &[0, 1] } else { &[0] };
+            for &id in ids {
+                let dir = cluster.root.join(format!("{name}-{id}"));
+                let mut cfg = BrokerConfig::for_test(dir);
+                cfg.broker_cluster_name = self.cluster_name.clone();
+                cfg.broker_name = name.clone();
+                cfg.broker_id = id;
+                cfg.namesrv_addrs = vec![ns.clone()];
+                // Small segments keep the temporary store light.
+                cfg.commit_log_segment_size = 16 * 1024 * 1024;
+                if let Some(f) = &self.configure {
+                    f(&mut cfg);
+                }
+                let broker = Broker::start(cfg, Arc::clone(&cluster.rt)).await?;
+                cluster.brokers.push(broker);
+            }
+        }
+        for (topic, queues) in &self.topics {
+            cluster.create_topic(topic, *queues).await?;
+        }
+        // Registration also runs in the background; do it once more in the foreground so
+        // the NameServer knows every broker (slaves included) when `start` returns.
+        for b in &cluster.brokers {
+            if b.register_now().await == 0 {
+                return Err(EmbeddedError::Register(b.advertised_addr().to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A running in-process NameServer plus brokers; see the [module docs](self).
+pub struct EmbeddedCluster {
+    rt: Arc<dyn Runtime>,
+    namesrv: Option<NameServerHandle>,
+    brokers: Vec<BrokerHandle>,
+    root: PathBuf,
+    owned: bool,
+}
+
+impl fmt::Debug for EmbeddedCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedCluster")
+            .field("namesrv", &self.namesrv.as_ref().map(|n| n.addr()))
+            .field(
+                "brokers",
+                &self.brokers.iter().map(|b| b.addr()).collect::<Vec<_>>(),
+            )
+            .field("store_root", &self.root)
+            .finish()
+    }
+}
+
+impl EmbeddedCluster {
+    /// Settings for a cluster other than the default (one master, no topics).
+    pub fn builder() -> EmbeddedClusterBuilder {
+        EmbeddedClusterBuilder::default()
+    }
+
+    /// Starts a NameServer and one broker (`broker-a`, cluster `DefaultCluster`) on `rt`.
+    /// Topics are auto-created on first send (8 queues), as with Apache's default settings.
+    pub async fn start(rt: Arc<dyn Runtime>) -> Result<EmbeddedCluster, EmbeddedError> {
+        Self::builder().start(rt).await
+    }
+
+    /// [`start`](Self::start) on [`rocketmq_remoting::rt::default_runtime`] (the current tokio
+    /// runtime, else smol / async-std when those features are on).
+    pub async fn start_default() -> Result<EmbeddedCluster, EmbeddedError> {
+        let rt = rocketmq_remoting::rt::default_runtime().ok_or(EmbeddedError::NoRuntime)?;
+        Self::start(rt).await
+    }
+
+    /// The NameServer address (`127.0.0.1:port`) to give to clients.
+    pub fn namesrv_addr(&self) -> String {
+        self.namesrv
+            .as_ref()
+            .map(|n| n.addr().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The NameServer.
+    pub fn namesrv(&self) -> Option<&NameServerHandle> {
+        self.namesrv.as_ref()
+    }
+
+    /// Every broker, masters and slaves, in start order (`broker-a` master, its slave if any,
+    /// `broker-b` ...).
+    pub fn brokers(&self) -> &[BrokerHandle] {
+        &self.brokers
+    }
+
+    /// The master of broker group `name` (`"broker-a"`, ...).
+    pub fn broker(&self, name: &str) -> Option<&BrokerHandle> {
+        self.brokers
+            .iter()
+            .find(|b| b.config().broker_name == name && b.config().broker_id == 0)
+    }
+
+    /// The masters.
+    pub fn masters(&self) -> impl Iterator<Item = &BrokerHandle> {
+        self.brokers.iter().filter(|b| b.config().broker_id == 0)
+    }
+
+    /// The runtime the cluster runs on.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.rt
+    }
+
+    /// Where the stores live.
+    pub fn store_root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates (or resizes) `topic` with `queues` queues on every master and registers the
+    /// change with the NameServer before returning.
+    pub async fn create_topic(&self, topic: &str, queues: i32) -> Result<(), EmbeddedError> {
+        if !valid_topic_name(topic) {
+            return Err(EmbeddedError::Config(format!(
+                "invalid topic name {topic:?}"
+            )));
+        }
+        if !(1..=1024).contains(&queues) {
+            return Err(EmbeddedError::Config(format!(
+                "topic {topic}: queue count must be in 1..=1024, got {queues}"
+            )));
+        }
+        for b in self.masters() {
+            // A small JSON file write: cheap enough to do inline.
+            b.topics().upsert(TopicConfig::new(
+                topic,
+                queues,
+                queues,
+                PERM_READ | PERM_WRITE,
+            ))?;
+            if b.register_now().await == 0 {
+                return Err(EmbeddedError::Register(b.advertised_addr().to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the brokers (clean shutdown: offsets persisted, store flushed, unregistered),
+    /// then the NameServer, and deletes the temporary store directory.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
+        for b in self.brokers.drain(..).rev() {
+            b.shutdown().await;
+        }
+        if let Some(ns) = self.namesrv.take() {
+            ns.shutdown().await;
+        }
+        self.remove_dir();
+    }
+
+    fn remove_dir(&mut self) {
+        if self.owned {
+            self.owned = false;
+            if let Err(e) = std::fs::remove_dir_all(&self.root) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %self.root.display(), error = %e, "cannot delete the embedded cluster's store");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for EmbeddedCluster {
+    fn drop(&mut self) {
+        // Dropping the handles closes the ports and stops the background tasks (the stores
+        // close when their last user goes); the files can go at once: open files stay
+        // readable until closed.
+        self.brokers.clear();
+        self.namesrv = None;
+        self.remove_dir();
+    }
+}
+
+/// A new, unique directory path under the system temporary directory.
+fn fresh_temp_dir() -> PathBuf {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "mini-broker-embedded-{}-{}-{:08x}",
+        std::process::id(),
+        n,
+        fastrand::u32(..)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn bad_settings_are_rejected() {
+        block_on(async {
+            let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+            let e = EmbeddedCluster::builder()
+                .brokers(0)
+                .start(rt.clone())
+                .await;
+            assert!(matches!(e, Err(EmbeddedError::Config(_))));
+            let e = EmbeddedCluster::builder()
+                .topic("bad topic", 4)
+                .start(rt.clone())
+                .await;
+            assert!(matches!(e, Err(EmbeddedError::Config(_))));
+            let e = EmbeddedCluster::builder().topic("T", 0).start(rt).await;
+            assert!(matches!(e, Err(EmbeddedError::Config(_))));
+        });
+    }
+
+    #[test]
+    fn masters_slaves_routes_and_cleanup() {
+        block_on(async {
+            let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+            let cluster = EmbeddedCluster::builder()
+                .brokers(2)
+                .with_slaves(true)
+                .cluster_name("C1")
+                .topic("T1", 3)
+                .start(rt)
+                .await
+                .unwrap();
+            assert_eq!(cluster.brokers().len(), 4);
+            assert_eq!(cluster.masters().count(), 2);
+            let root = cluster.store_root().to_path_buf();
+            assert!(root.exists());
+            {
+                let ns = cluster.namesrv().unwrap().processor().route_info();
+                let route = ns.pickup_topic_route("T1").expect("T1 routed");
+                assert_eq!(route.queue_datas.len(), 2);
+                assert_eq!(
+                    ns.broker_member_group("broker-a").len(),
+                    2,
+                    "master + slave"
+                );
+            }
+            cluster.create_topic("T2", 2).await.unwrap();
+            assert_eq!(
+                cluster
+                    .broker("broker-b")
+                    .unwrap()
+                    .topics()
+                    .get("T2")
+                    .unwrap()
+                    .read_queue_nums,
+                2
+            );
+            assert!(cluster.create_topic("T 3", 2).await.is_err());
+            cluster.shutdown().await;
+            assert!(!root.exists(), "store directory left behind");
+        });
+    }
+
+    #[test]
+    fn drop_removes_the_directory() {
+        block_on(async {
+            let cluster = EmbeddedCluster::start_default().await.unwrap();
+            let root = cluster.store_root().to_path_buf();
+            let addr = cluster.namesrv_addr();
+            drop(cluster);
+            assert!(!root.exists());
+            // The port is closed.
+            let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+            let mut closed = false;
+            for _ in 0..50 {
+                if rt.connect(addr.parse().unwrap()).await.is_err() {
+                    closed = true;
+                    break;
+                }
+                rt.sleep(std::time::Duration::from_millis(20)).await;
+            }
+            assert!(closed, "name server still accepting after drop");
+        });
+    }
+}

@@ -1,0 +1,183 @@
+//! `mini-broker`: run a compact RocketMQ broker.
+//!
+//! ```text
+//! mini-broker --namesrv 127.0.0.1:9876 --listen 127.0.0.1:10911 --store DIR
+//!             [--broker-name broker-a] [--broker-id 0] [--cluster DefaultCluster]
+//!             [--flush sync|async] [--config broker.json] [--advertised-host IP]
+//!             [--delay-levels "1s 5s ..."] [--no-auto-create-topic] [--log-level info]
+//! ```
+//!
+//! Flags override the config file. Stops cleanly on SIGINT / SIGTERM (flush, unregister).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use mini_broker::{Broker, BrokerConfig, FlushDiskType};
+use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+
+/// A compact, wire-compatible Apache RocketMQ broker.
+#[derive(Debug, Parser)]
+#[command(name = "mini-broker", version, about)]
+struct Cli {
+    /// NameServer address(es), `;` or `,` separated; may be repeated.
+    #[arg(long, short = 'n', value_name = "ADDR")]
+    namesrv: Vec<String>,
+    /// Address to listen on [default: 0.0.0.0:10911].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Store directory [default: ./store].
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// Broker name [default: broker-a].
+    #[arg(long, value_name = "NAME")]
+    broker_name: Option<String>,
+    /// Broker id, 0 = master [default: 0].
+    #[arg(long, value_name = "ID")]
+    broker_id: Option<i64>,
+    /// Cluster name [default: DefaultCluster].
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
+    /// IP advertised to clients [default: the listen IP, 127.0.0.1 for 0.0.0.0].
+    #[arg(long, value_name = "IP")]
+    advertised_host: Option<String>,
+    /// Flush mode: `sync` (answer after fsync) or `async` [default: async].
+    #[arg(long, value_name = "MODE", value_parser = ["sync", "async"])]
+    flush: Option<String>,
+    /// Delay levels, e.g. "1s 5s 10s" (units ms, s, m, h, d).
+    #[arg(long, value_name = "LEVELS")]
+    delay_levels: Option<String>,
+    /// Do not auto-create unknown topics on send.
+    #[arg(long)]
+    no_auto_create_topic: bool,
+    /// JSON configuration file (camelCase BrokerConfig fields).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log filter (`info`, `debug`, `mini_broker=debug`, ...); `RUST_LOG` when absent.
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+fn build_config(cli: &Cli) -> mini_broker::Result<BrokerConfig> {
+    let mut cfg = match &cli.config {
+        Some(p) => BrokerConfig::from_file(p)?,
+        None => BrokerConfig::default(),
+    };
+    let ns: Vec<String> = cli
+        .namesrv
+        .iter()
+        .flat_map(|s| s.split([';', ',']))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !ns.is_empty() {
+        cfg.namesrv_addrs = ns;
+    }
+    if let Some(a) = cli.listen {
+        cfg.listen_addr = a;
+    }
+    if let Some(s) = &cli.store {
+        cfg.store_path = s.clone();
+    }
+    if let Some(n) = &cli.broker_name {
+        cfg.broker_name = n.clone();
+    }
+    if let Some(id) = cli.broker_id {
+        cfg.broker_id = id;
+    }
+    if let Some(c) = &cli.cluster {
+        cfg.broker_cluster_name = c.clone();
+    }
+    if let Some(h) = &cli.advertised_host {
+        cfg.advertised_host = Some(h.clone());
+    }
+    match cli.flush.as_deref() {
+        Some("sync") => cfg.flush_disk_type = FlushDiskType::SyncFlush,
+        Some("async") => cfg.flush_disk_type = FlushDiskType::AsyncFlush,
+        _ => {}
+    }
+    if let Some(l) = &cli.delay_levels {
+        cfg.message_delay_level = l.clone();
+    }
+    if cli.no_auto_create_topic {
+        cfg.auto_create_topic_enable = false;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; waiting for SIGINT only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = cli
+        .log_level
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .init();
+    let cfg = match build_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mini-broker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tokio_rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mini-broker: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio_rt.block_on(async move {
+        let rt: Arc<dyn Runtime> = match TokioRuntime::try_current() {
+            Some(r) => Arc::new(r),
+            None => {
+                eprintln!("mini-broker: no tokio runtime");
+                return ExitCode::FAILURE;
+            }
+        };
+        let broker = match Broker::start(cfg, rt).await {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("mini-broker: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // Tests and scripts read the bound address from this line.
+        println!("mini-broker listening on {}", broker.addr());
+        wait_for_signal().await;
+        broker.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}

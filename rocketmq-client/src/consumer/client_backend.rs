@@ -1,0 +1,358 @@
+//! [`ConsumerBackend`] over the real client core ([`ClientInstance`] and its RPCs).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocketmq_remoting::protocol::body::ConsumerData;
+use rocketmq_remoting::protocol::header::{
+    BoundaryType, ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader,
+    QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+};
+use rocketmq_remoting::protocol::message::MessageExt;
+use rocketmq_remoting::rt::{BoxFuture, Runtime};
+
+use crate::client::{ClientInstance, ConsumerHandle};
+use crate::config::ClientConfig;
+use crate::consumer::backend::{
+    pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullResult,
+};
+use crate::error::{Error, Result};
+use crate::message_queue::MessageQueue;
+
+/// Java's timeouts for offset calls and send-back (PROTOCOL.md §4.10).
+const OFFSET_TIMEOUT: Duration = Duration::from_secs(5);
+const SEND_BACK_TIMEOUT: Duration = Duration::from_secs(5);
+const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub(crate) struct ClientBackend {
+    instance: ClientInstance,
+    /// Whether this consumer created the instance (and so shuts it down).
+    owned: bool,
+}
+
+/// A backend on a new client instance owned by the consumer.
+pub(crate) fn new_backend(cfg: &ClientConfig) -> Result<Arc<dyn ConsumerBackend>> {
+    Ok(Arc::new(ClientBackend {
+        instance: ClientInstance::new(cfg.clone())?,
+        owned: true,
+    }))
+}
+
+/// A backend on a shared client instance (not shut down by the consumer).
+pub(crate) fn shared_backend(instance: ClientInstance) -> Arc<dyn ConsumerBackend> {
+    Arc::new(ClientBackend {
+        instance,
+        owned: false,
+    })
+}
+
+struct Handle {
+    group: String,
+    source: Arc<dyn HeartbeatSource>,
+    events: Arc<dyn ConsumerEvents>,
+}
+
+impl ConsumerHandle for Handle {
+    fn group(&self) -> &str {
+        &self.group
+    }
+
+    fn consumer_data(&self) -> ConsumerData {
+        self.source.consumer_data()
+    }
+
+    fn on_consumer_ids_changed(&self) {
+        self.events.rebalance_now();
+    }
+
+    fn on_route_changed(&self, _topic: &str) {
+        self.events.rebalance_now();
+    }
+}
+
+impl ClientBackend {
+    async fn master(&self, broker_name: &str, topic: &str) -> Result<String> {
+        self.instance.master_addr_or_fetch(broker_name, topic).await
+    }
+
+    fn rpc_timeout(&self) -> Duration {
+        self.instance.config().rpc_timeout
+    }
+}
+
+impl ConsumerBackend for ClientBackend {
+    fn runtime(&self) -> Arc<dyn Runtime> {
+        Arc::clone(self.instance.runtime())
+    }
+
+    fn client_id(&self) -> String {
+        self.instance.client_id().to_owned()
+    }
+
+    fn start(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.instance.start() })
+    }
+
+    fn register_consumer(
+        &self,
+        group: &str,
+        source: Arc<dyn HeartbeatSource>,
+        events: Arc<dyn ConsumerEvents>,
+    ) -> bool {
+        self.instance
+            .register_consumer(Arc::new(Handle {
+                group: group.to_owned(),
+                source,
+                events,
+            }))
+            .is_ok()
+    }
+
+    fn unregister_consumer(&self, group: &str) -> BoxFuture<'_, ()> {
+        let group = group.to_owned();
+        Box::pin(async move { self.instance.unregister_consumer(&group).await })
+    }
+
+    fn heartbeat_now(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.instance.send_heartbeat_to_all_brokers().await;
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if self.owned {
+                self.instance.shutdown().await;
+            }
+        })
+    }
+
+    fn subscribe_queues(&self, topic: &str) -> BoxFuture<'_, Result<Vec<MessageQueue>>> {
+        let topic = topic.to_owned();
+        Box::pin(async move {
+            Ok(self
+                .instance
+                .subscribe_queues(&topic)
+                .await?
+                .as_ref()
+                .clone())
+        })
+    }
+
+    fn consumer_ids(&self, topic: &str, group: &str) -> BoxFuture<'_, Result<Vec<String>>> {
+        let (topic, group) = (topic.to_owned(), group.to_owned());
+        Box::pin(async move {
+            let addr = match self.instance.any_master_of_topic(&topic) {
+                Some(a) => a,
+                None => {
+                    self.instance.update_topic_route(&topic).await?;
+                    self.instance.any_master_of_topic(&topic).ok_or_else(|| {
+                        Error::RouteNotFound {
+                            topic: topic.clone(),
+                            detail: "no master broker in the route".into(),
+                        }
+                    })?
+                }
+            };
+            self.instance
+                .api()
+                .get_consumer_id_list(&addr, &group, self.rpc_timeout())
+                .await
+        })
+    }
+
+    fn pull(&self, a: PullArgs) -> BoxFuture<'_, Result<PullResult>> {
+        Box::pin(async move {
+            let addr = self.master(&a.mq.broker_name, &a.mq.topic).await?;
+            let header = PullMessageRequestHeader {
+                consumer_group: a.group,
+                topic: a.mq.topic.clone(),
+                queue_id: a.mq.queue_id,
+                queue_offset: a.offset,
+                max_msg_nums: a.max_nums,
+                sys_flag: a.sys_flag,
+                commit_offset: a.commit_offset,
+                suspend_timeout_millis: a.suspend_timeout.as_millis() as i64,
+                subscription: a.subscription,
+                sub_version: a.sub_version,
+                expression_type: a.expression_type,
+                max_msg_bytes: None,
+                request_source: None,
+                proxy_froward_client_id: None,
+                bname: Some(a.mq.broker_name.clone()),
+            };
+            let lite = a.sys_flag & pull_flag::LITE_PULL != 0;
+            self.instance
+                .api()
+                .pull_message(&addr, &header, lite, a.timeout)
+                .await
+        })
+    }
+
+    fn query_offset(&self, group: &str, mq: &MessageQueue) -> BoxFuture<'_, Result<Option<i64>>> {
+        let (group, mq) = (group.to_owned(), mq.clone());
+        Box::pin(async move {
+            let addr = self.master(&mq.broker_name, &mq.topic).await?;
+            let header = QueryConsumerOffsetRequestHeader {
+                consumer_group: group,
+                topic: mq.topic.clone(),
+                queue_id: mq.queue_id,
+                set_zero_if_not_found: None,
+                bname: Some(mq.broker_name.clone()),
+            };
+            self.instance
+                .api()
+                .query_consumer_offset(&addr, &header, OFFSET_TIMEOUT)
+                .await
+        })
+    }
+
+    fn update_offset(
+        &self,
+        group: &str,
+        mq: &MessageQueue,
+        offset: i64,
+        oneway: bool,
+    ) -> BoxFuture<'_, Result<()>> {
+        let (group, mq) = (group.to_owned(), mq.clone());
+        Box::pin(async move {
+            let addr = self.master(&mq.broker_name, &mq.topic).await?;
+            let header = UpdateConsumerOffsetRequestHeader {
+                consumer_group: group,
+                topic: mq.topic.clone(),
+                queue_id: mq.queue_id,
+                commit_offset: offset,
+                bname: Some(mq.broker_name.clone()),
+            };
+            let api = self.instance.api();
+            if oneway {
+                api.update_consumer_offset_oneway(&addr, &header, OFFSET_TIMEOUT)
+                    .await
+            } else {
+                api.update_consumer_offset(&addr, &header, OFFSET_TIMEOUT)
+                    .await
+            }
+        })
+    }
+
+    fn max_offset(&self, mq: &MessageQueue) -> BoxFuture<'_, Result<i64>> {
+        let mq = mq.clone();
+        Box::pin(async move {
+            let addr = self.master(&mq.broker_name, &mq.topic).await?;
+            self.instance
+                .api()
+                .get_max_offset(&addr, &mq, self.rpc_timeout())
+                .await
+        })
+    }
+
+    fn min_offset(&self, mq: &MessageQueue) -> BoxFuture<'_, Result<i64>> {
+        let mq = mq.clone();
+        Box::pin(async move {
+            let addr = self.master(&mq.broker_name, &mq.topic).await?;
+            self.instance
+                .api()
+                .get_min_offset(&addr, &mq, self.rpc_timeout())
+                .await
+        })
+    }
+
+    fn search_offset(&self, mq: &MessageQueue, timestamp_ms: i64) -> BoxFuture<'_, Result<i64>> {
+        let mq = mq.clone();
+        Box::pin(async move {
+            let addr = self.master(&mq.broker_name, &mq.topic).await?;
+            self.instance
+                .api()
+                .search_offset_by_timestamp(
+                    &addr,
+                    &mq,
+                    timestamp_ms,
+                    BoundaryType::Lower,
+                    self.rpc_timeout(),
+                )
+                .await
+        })
+    }
+
+    fn lock_batch(
+        &self,
+        broker_name: &str,
+        group: &str,
+        mqs: Vec<MessageQueue>,
+    ) -> BoxFuture<'_, Result<HashSet<MessageQueue>>> {
+        let (broker_name, group) = (broker_name.to_owned(), group.to_owned());
+        Box::pin(async move {
+            let Some(first) = mqs.first() else {
+                return Ok(HashSet::new());
+            };
+            let addr = self.master(&broker_name, &first.topic).await?;
+            let got = self
+                .instance
+                .api()
+                .lock_batch_mq(&addr, &group, self.instance.client_id(), &mqs, LOCK_TIMEOUT)
+                .await?;
+            Ok(got.into_iter().collect())
+        })
+    }
+
+    fn unlock_batch(
+        &self,
+        broker_name: &str,
+        group: &str,
+        mqs: Vec<MessageQueue>,
+        oneway: bool,
+    ) -> BoxFuture<'_, Result<()>> {
+        let (broker_name, group) = (broker_name.to_owned(), group.to_owned());
+        Box::pin(async move {
+            let Some(first) = mqs.first() else {
+                return Ok(());
+            };
+            let addr = self.master(&broker_name, &first.topic).await?;
+            self.instance
+                .api()
+                .unlock_batch_mq(
+                    &addr,
+                    &group,
+                    self.instance.client_id(),
+                    &mqs,
+                    oneway,
+                    LOCK_TIMEOUT,
+                )
+                .await
+        })
+    }
+
+    fn send_back(
+        &self,
+        broker_name: &str,
+        group: &str,
+        msg: &MessageExt,
+        delay_level: i32,
+        max_reconsume_times: i32,
+    ) -> BoxFuture<'_, Result<()>> {
+        let broker_name = broker_name.to_owned();
+        let header = ConsumerSendMsgBackRequestHeader {
+            offset: msg.commit_log_offset,
+            group: group.to_owned(),
+            delay_level,
+            origin_msg_id: Some(msg.client_msg_id().to_owned()),
+            origin_topic: Some(msg.retry_topic().unwrap_or(&msg.topic).to_owned()),
+            unit_mode: false,
+            max_reconsume_times: Some(max_reconsume_times),
+            bname: Some(broker_name.clone()),
+        };
+        let (topic, store_host) = (msg.topic.clone(), msg.store_host);
+        Box::pin(async move {
+            // Java: the master of the broker the message came from, else its store host.
+            let addr = match self.master(&broker_name, &topic).await {
+                Ok(a) => a,
+                Err(_) => store_host.to_string(),
+            };
+            self.instance
+                .api()
+                .consumer_send_msg_back(&addr, &header, SEND_BACK_TIMEOUT)
+                .await
+        })
+    }
+}

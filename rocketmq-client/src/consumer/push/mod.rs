@@ -1,0 +1,732 @@
+//! The push consumer (Java `DefaultMQPushConsumer`): long-polls every assigned queue and hands
+//! batches to an async listener, with bounded concurrency, flow control, retries and offsets.
+
+mod concurrently;
+mod config;
+mod listener;
+mod orderly;
+mod process_queue;
+/// Crate-internal access to the process queue for the lite pull consumer.
+pub(crate) mod process_queue_internal {
+    pub(crate) use super::process_queue::ProcessQueue;
+}
+mod pull_loop;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc;
+use futures::future::{select, Either};
+use futures::StreamExt;
+use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData, SubscriptionData};
+use rocketmq_remoting::protocol::message::property;
+use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
+
+use crate::config::ClientConfig;
+use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};
+use crate::consumer::offset_store::local::{default_base_dir, LocalFileOffsetStore};
+use crate::consumer::offset_store::remote::RemoteOffsetStore;
+use crate::consumer::offset_store::OffsetStore;
+use crate::consumer::rebalance::{compute_start_offset, Rebalancer, Target};
+use crate::consumer::sync::Semaphore;
+use crate::consumer::{MessageModel, MessageSelector};
+use crate::error::{Error, Result};
+use crate::message::MessageExt;
+use crate::message_queue::MessageQueue;
+
+pub use self::config::{PushConsumerBuilder, PushConsumerConfig};
+pub use self::listener::{ConsumeContext, ConsumeOrderlyContext, MessageListener, OrderlyListener};
+
+use self::config::ListenerKind;
+use self::process_queue::ProcessQueue;
+
+const CREATED: u8 = 0;
+const RUNNING: u8 = 1;
+const STOPPING: u8 = 2;
+const STOPPED: u8 = 3;
+
+/// Delay before a message whose send-back failed is consumed again locally (Java 5 s).
+const LOCAL_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// A push consumer. Cheap to clone; all clones share one consumer.
+///
+/// See [`PushConsumerBuilder`] for an example. Lifecycle: [`build`](PushConsumerBuilder::build)
+/// → [`start`](Self::start) → [`shutdown`](Self::shutdown) (idempotent; a shut-down consumer
+/// cannot be restarted, build a new one).
+#[doc(alias = "DefaultMQPushConsumer")]
+#[derive(Clone)]
+pub struct PushConsumer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PushConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConsumer")
+            .field("group", &self.inner.group)
+            .field("model", &self.inner.cfg.message_model)
+            .field("state", &self.inner.state.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+struct Sub {
+    selector: MessageSelector,
+    version: i64,
+}
+
+pub(crate) struct QueueEntry {
+    pq: Arc<ProcessQueue>,
+    stop: ShutdownSignal,
+    next_offset: Arc<AtomicI64>,
+}
+
+pub(crate) struct Inner {
+    cfg: PushConsumerConfig,
+    client: ClientConfig,
+    /// Group with namespace.
+    group: String,
+    backend: Arc<dyn ConsumerBackend>,
+    rt: Arc<dyn Runtime>,
+    store: OffsetStore,
+    listener: ListenerKind,
+    /// Topic (with namespace) → subscription.
+    subs: Mutex<BTreeMap<String, Sub>>,
+    queues: Mutex<HashMap<MessageQueue, QueueEntry>>,
+    sem: Semaphore,
+    services: TaskGroup,
+    pulls: TaskGroup,
+    consumes: TaskGroup,
+    state: AtomicU8,
+    paused: AtomicBool,
+    dispatch_stopped: AtomicBool,
+    rebalance_tx: mpsc::Sender<()>,
+    rebalance_rx: Mutex<Option<mpsc::Receiver<()>>>,
+    rebalancer: Rebalancer,
+    last_heartbeat_kick: Mutex<Option<Instant>>,
+    lifecycle: futures::lock::Mutex<()>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl PushConsumer {
+    /// A builder with Java's defaults.
+    pub fn builder() -> PushConsumerBuilder {
+        PushConsumerBuilder::default()
+    }
+
+    fn from_builder(b: PushConsumerBuilder) -> Result<Self> {
+        b.config.validate()?;
+        let listener = b
+            .listener
+            .ok_or_else(|| Error::Config("a listener is required".into()))?;
+        if b.subscriptions.is_empty() {
+            return Err(Error::Config("subscribe at least one topic".into()));
+        }
+        let backend = match b.backend {
+            Some(be) => be,
+            None => {
+                b.client.validate()?;
+                crate::consumer::client_backend::new_backend(&b.client)?
+            }
+        };
+        let rt = backend.runtime();
+        let group = b.client.wrap(&b.config.group);
+        let store = match b.config.message_model {
+            MessageModel::Clustering => {
+                OffsetStore::Remote(RemoteOffsetStore::new(group.clone(), Arc::clone(&backend)))
+            }
+            MessageModel::Broadcasting => {
+                let dir = b
+                    .config
+                    .local_offset_dir
+                    .clone()
+                    .unwrap_or_else(default_base_dir);
+                let local = LocalFileOffsetStore::new(dir, &backend.client_id(), &group)
+                    .map_err(|e| Error::Config(format!("local offset store: {e}")))?;
+                OffsetStore::Local {
+                    store: Arc::new(local),
+                    rt: Arc::clone(&rt),
+                }
+            }
+        };
+        let version = now_ms();
+        let mut subs = BTreeMap::new();
+        for (topic, selector) in b.subscriptions {
+            crate::message::validate_topic(&topic)?;
+            subs.insert(b.client.wrap(&topic), Sub { selector, version });
+        }
+        if b.config.message_model == MessageModel::Clustering {
+            subs.insert(
+                crate::util::namespace::retry_topic(&group),
+                Sub {
+                    selector: MessageSelector::all(),
+                    version,
+                },
+            );
+        }
+        let (tx, rx) = mpsc::channel(1);
+        let rebalancer = Rebalancer {
+            group: group.clone(),
+            model: b.config.message_model,
+            strategy: b.strategy,
+            backend: Arc::clone(&backend),
+        };
+        Ok(PushConsumer {
+            inner: Arc::new(Inner {
+                sem: Semaphore::new(b.config.consume_concurrency),
+                cfg: b.config,
+                client: b.client,
+                group,
+                services: TaskGroup::new(Arc::clone(&rt)),
+                pulls: TaskGroup::new(Arc::clone(&rt)),
+                consumes: TaskGroup::new(Arc::clone(&rt)),
+                backend,
+                rt,
+                store,
+                listener,
+                subs: Mutex::new(subs),
+                queues: Mutex::new(HashMap::new()),
+                state: AtomicU8::new(CREATED),
+                paused: AtomicBool::new(false),
+                dispatch_stopped: AtomicBool::new(false),
+                rebalance_tx: tx,
+                rebalance_rx: Mutex::new(Some(rx)),
+                rebalancer,
+                last_heartbeat_kick: Mutex::new(None),
+                lifecycle: futures::lock::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Connects, registers the group, and starts rebalancing and consuming.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRunning`] if already started or shut down; [`Error::Config`] if another
+    /// consumer of the same group runs in this client; network errors from the first contact.
+    pub async fn start(&self) -> Result<()> {
+        let inner = &self.inner;
+        let _g = inner.lifecycle.lock().await;
+        if inner.state.load(Ordering::Acquire) != CREATED {
+            return Err(Error::NotRunning("the consumer was already started"));
+        }
+        inner.backend.start().await?;
+        inner.store.load().await?;
+        let weak = Arc::downgrade(inner);
+        let hooks = Arc::new(Hooks(weak));
+        if !inner
+            .backend
+            .register_consumer(&inner.group, hooks.clone(), hooks)
+        {
+            return Err(Error::Config(format!(
+                "consumer group `{}` is already registered in this client",
+                inner.group
+            )));
+        }
+        inner.state.store(RUNNING, Ordering::Release);
+        // Routes first, so the heartbeat reaches every broker of the subscribed topics (the
+        // retry topic may not exist yet: it appears after the first heartbeat).
+        let topics: Vec<String> = inner.subs().keys().cloned().collect();
+        for t in &topics {
+            if let Err(e) = inner.backend.subscribe_queues(t).await {
+                tracing::debug!(topic = %t, error = %e, "no route yet");
+            }
+        }
+        inner.backend.heartbeat_now().await;
+        inner.spawn_services();
+        tracing::info!(group = %inner.group, model = ?inner.cfg.message_model, "push consumer started");
+        Ok(())
+    }
+
+    /// Pauses pulling (cached messages are still consumed); [`resume`](Self::resume) undoes it.
+    pub fn suspend(&self) {
+        self.inner.paused.store(true, Ordering::Release);
+    }
+
+    /// Resumes pulling after [`suspend`](Self::suspend).
+    pub fn resume(&self) {
+        self.inner.paused.store(false, Ordering::Release);
+    }
+
+    /// Whether the consumer is started and not shut down.
+    pub fn is_running(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) == RUNNING
+    }
+
+    /// The consumer group (with namespace).
+    pub fn group(&self) -> &str {
+        &self.inner.group
+    }
+
+    /// The queues currently owned.
+    pub fn assigned_queues(&self) -> Vec<MessageQueue> {
+        let mut v: Vec<_> = self.inner.queues().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Asks for a rebalance now (also done periodically and when the broker reports a
+    /// membership change).
+    pub fn rebalance_now(&self) {
+        self.inner.kick_rebalance();
+    }
+
+    /// Stops gracefully, in this order: rebalance and new pulls stop; no new listener call
+    /// starts; running listeners get up to `await_termination` to finish; every offset is
+    /// committed synchronously; orderly queue locks are released; the group is unregistered
+    /// from the brokers; the client closes. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// The first offset commit failure (everything else is still done).
+    pub async fn shutdown(&self) -> Result<()> {
+        let inner = &self.inner;
+        let _g = inner.lifecycle.lock().await;
+        match inner.state.load(Ordering::Acquire) {
+            CREATED => {
+                inner.state.store(STOPPED, Ordering::Release);
+                return Ok(());
+            }
+            RUNNING => {}
+            _ => return Ok(()),
+        }
+        inner.state.store(STOPPING, Ordering::Release);
+        inner.services.shutdown(Duration::from_secs(3)).await;
+        for e in inner.queues().values() {
+            e.stop.trigger();
+        }
+        inner.pulls.shutdown(Duration::from_secs(3)).await;
+        inner.dispatch_stopped.store(true, Ordering::Release);
+        if !inner.consumes.shutdown(inner.cfg.await_termination).await {
+            tracing::warn!(group = %inner.group, "listeners still running after await_termination were abandoned; their messages will be redelivered");
+        }
+        let mqs: Vec<MessageQueue> = inner.queues().keys().cloned().collect();
+        let res = inner.store.persist_all(&mqs, false).await;
+        if inner.is_orderly() && inner.cfg.message_model == MessageModel::Clustering {
+            inner.unlock_all(&mqs).await;
+        }
+        for e in inner.queues().values() {
+            e.pq.set_dropped();
+        }
+        inner.backend.unregister_consumer(&inner.group).await;
+        inner.backend.close().await;
+        inner.state.store(STOPPED, Ordering::Release);
+        tracing::info!(group = %inner.group, "push consumer shut down");
+        res
+    }
+}
+
+/// Weak hooks registered in the client, so the client does not keep a dropped consumer alive.
+struct Hooks(Weak<Inner>);
+
+impl HeartbeatSource for Hooks {
+    fn consumer_data(&self) -> ConsumerData {
+        match self.0.upgrade() {
+            Some(inner) => inner.consumer_data(),
+            None => ConsumerData::default(),
+        }
+    }
+}
+
+impl ConsumerEvents for Hooks {
+    fn rebalance_now(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.kick_rebalance();
+        }
+    }
+}
+
+impl Inner {
+    fn queues(&self) -> MutexGuard<'_, HashMap<MessageQueue, QueueEntry>> {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn subs(&self) -> MutexGuard<'_, BTreeMap<String, Sub>> {
+        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_orderly(&self) -> bool {
+        matches!(self.listener, ListenerKind::Orderly(_))
+    }
+
+    fn is_running(&self) -> bool {
+        self.state.load(Ordering::Acquire) == RUNNING
+    }
+
+    fn max_reconsume_times(&self) -> i32 {
+        match self.cfg.max_reconsume_times {
+            Some(n) if n >= 0 => n,
+            _ if self.is_orderly() => i32::MAX,
+            _ => 16,
+        }
+    }
+
+    pub(crate) fn consumer_data(&self) -> ConsumerData {
+        ConsumerData {
+            group_name: self.group.clone(),
+            consume_type: ConsumeType::ConsumePassively,
+            message_model: self.cfg.message_model.wire(),
+            consume_from_where: self.cfg.consume_from_where.wire(),
+            subscription_data_set: self
+                .subs()
+                .iter()
+                .map(|(t, s)| s.selector.to_subscription_data(t, s.version))
+                .collect::<Vec<SubscriptionData>>(),
+            unit_mode: false,
+        }
+    }
+
+    fn kick_rebalance(&self) {
+        let _ = self.rebalance_tx.clone().try_send(());
+    }
+
+    /// Sends a heartbeat soon, at most once a second (after a broker forgot our subscription).
+    fn kick_heartbeat(self: &Arc<Self>) {
+        {
+            let mut last = self
+                .last_heartbeat_kick
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let me = Arc::clone(self);
+        self.services
+            .spawn(async move { me.backend.heartbeat_now().await });
+    }
+
+    /// A copy of `m` as the listener sees it: retry topic restored, namespace removed.
+    fn to_user(&self, m: &MessageExt) -> MessageExt {
+        let mut u = m.clone();
+        if crate::util::namespace::is_retry_topic(&u.topic) {
+            if let Some(orig) = u.property(property::RETRY_TOPIC) {
+                u.topic = orig.to_owned();
+            }
+        }
+        if self.client.namespace().is_some() {
+            u.topic = self.client.unwrap(&u.topic);
+        }
+        u
+    }
+
+    fn user_queue(&self, mq: &MessageQueue) -> MessageQueue {
+        let mut q = mq.clone();
+        if self.client.namespace().is_some() {
+            q.topic = self.client.unwrap(&q.topic);
+        }
+        q
+    }
+
+    fn selector(&self, topic: &str) -> Option<(MessageSelector, i64)> {
+        self.subs()
+            .get(topic)
+            .map(|s| (s.selector.clone(), s.version))
+    }
+
+    /// Sleeps `d`, returning early (`false`) if `stop` fires.
+    async fn sleep_or(&self, d: Duration, stop: &ShutdownSignal) -> bool {
+        if stop.is_triggered() {
+            return false;
+        }
+        match select(self.rt.sleep(d), stop.wait()).await {
+            Either::Left(_) => true,
+            Either::Right(_) => false,
+        }
+    }
+
+    fn spawn_services(self: &Arc<Self>) {
+        let rx = self
+            .rebalance_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(rx) = rx {
+            let me = Arc::clone(self);
+            self.services
+                .spawn(async move { me.rebalance_loop(rx).await });
+        }
+        let me = Arc::clone(self);
+        self.services.spawn(async move { me.persist_loop().await });
+        let me = Arc::clone(self);
+        self.services.spawn(async move { me.watchdog_loop().await });
+        if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
+            let me = Arc::clone(self);
+            self.services.spawn(async move { me.lock_loop().await });
+        }
+    }
+
+    async fn rebalance_loop(self: Arc<Self>, mut rx: mpsc::Receiver<()>) {
+        let stop = self.services.signal().clone();
+        loop {
+            self.rebalance().await;
+            let wake = select(rx.next(), self.rt.sleep(self.client.rebalance_interval));
+            match select(wake, stop.wait()).await {
+                Either::Left(_) => {}
+                Either::Right(_) => return,
+            }
+        }
+    }
+
+    async fn rebalance(self: &Arc<Self>) {
+        let topics: Vec<String> = self.subs().keys().cloned().collect();
+        for topic in topics {
+            if !self.is_running() {
+                return;
+            }
+            match self.rebalancer.target(&topic).await {
+                Ok(Target::Queues(mqs)) => self.update_queues(&topic, mqs).await,
+                Ok(Target::Keep) => self.kick_heartbeat(),
+                Err(e) => {
+                    tracing::warn!(group = %self.group, topic, error = %e, "rebalance failed; will retry")
+                }
+            }
+        }
+    }
+
+    async fn update_queues(self: &Arc<Self>, topic: &str, target: Vec<MessageQueue>) {
+        let target: HashSet<MessageQueue> = target.into_iter().collect();
+        let current: Vec<MessageQueue> = self
+            .queues()
+            .keys()
+            .filter(|mq| mq.topic == topic)
+            .cloned()
+            .collect();
+        for mq in current.iter().filter(|mq| !target.contains(*mq)) {
+            self.remove_queue(mq).await;
+        }
+        let mut added = Vec::new();
+        for mq in target {
+            if self.queues().contains_key(&mq) || !self.is_running() {
+                continue;
+            }
+            if let Some(e) = self.add_queue(&mq).await {
+                added.push((mq, e));
+            }
+        }
+        for (mq, offset) in added {
+            tracing::info!(group = %self.group, %mq, offset, "queue assigned");
+        }
+    }
+
+    /// Takes over `mq`: orderly clustering locks it first; then the start offset is computed
+    /// and a pull loop started. Returns the start offset, or `None` (retried at the next
+    /// rebalance).
+    async fn add_queue(self: &Arc<Self>, mq: &MessageQueue) -> Option<i64> {
+        let pq = Arc::new(ProcessQueue::default());
+        if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
+            match self
+                .backend
+                .lock_batch(&mq.broker_name, &self.group, vec![mq.clone()])
+                .await
+            {
+                Ok(set) if set.contains(mq) => pq.set_locked(true),
+                Ok(_) => {
+                    tracing::info!(group = %self.group, %mq, "queue is locked by another client; skipped until the next rebalance");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(group = %self.group, %mq, error = %e, "lock failed; skipped until the next rebalance");
+                    return None;
+                }
+            }
+        }
+        self.store.remove(mq);
+        let offset = match compute_start_offset(
+            &self.store,
+            &*self.backend,
+            mq,
+            self.cfg.consume_from_where,
+        )
+        .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(group = %self.group, %mq, error = %e, "cannot read the queue's offset; retrying at the next rebalance");
+                return None;
+            }
+        };
+        self.store.update(mq, offset, false);
+        let entry = QueueEntry {
+            pq: Arc::clone(&pq),
+            stop: ShutdownSignal::new(),
+            next_offset: Arc::new(AtomicI64::new(offset)),
+        };
+        let (stop, next) = (entry.stop.clone(), Arc::clone(&entry.next_offset));
+        {
+            let mut q = self.queues();
+            if q.contains_key(mq) || !self.is_running() {
+                return None;
+            }
+            q.insert(mq.clone(), entry);
+        }
+        self.spawn_pull_loop(mq.clone(), pq, stop, next);
+        Some(offset)
+    }
+
+    fn spawn_pull_loop(
+        self: &Arc<Self>,
+        mq: MessageQueue,
+        pq: Arc<ProcessQueue>,
+        stop: ShutdownSignal,
+        next: Arc<AtomicI64>,
+    ) {
+        let me = Arc::clone(self);
+        self.pulls
+            .spawn(async move { pull_loop::run(me, mq, pq, stop, next).await });
+    }
+
+    /// Gives up `mq`: stops its pull loop, commits its offset, and (orderly) unlocks it once the
+    /// running batch ended (waiting at most 500 ms, like Java).
+    async fn remove_queue(self: &Arc<Self>, mq: &MessageQueue) {
+        let Some(entry) = self.queues().remove(mq) else {
+            return;
+        };
+        entry.stop.trigger();
+        entry.pq.set_dropped();
+        if let Err(e) = self
+            .store
+            .persist_all(std::slice::from_ref(mq), false)
+            .await
+        {
+            tracing::warn!(group = %self.group, %mq, error = %e, "offset commit of a removed queue failed");
+        }
+        self.store.remove(mq);
+        if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
+            let locked = rocketmq_remoting::rt::timeout(
+                &*self.rt,
+                Duration::from_millis(500),
+                entry.pq.consume_lock.lock(),
+            )
+            .await;
+            if locked.is_err() {
+                tracing::info!(%mq, "orderly batch still running at queue removal; unlocking anyway");
+            }
+            let _ = self
+                .backend
+                .unlock_batch(&mq.broker_name, &self.group, vec![mq.clone()], true)
+                .await;
+        }
+        let dropped = entry.pq.clear();
+        tracing::info!(group = %self.group, %mq, dropped_cached = dropped, "queue removed");
+    }
+
+    async fn persist_loop(self: Arc<Self>) {
+        let stop = self.services.signal().clone();
+        while self
+            .sleep_or(self.client.persist_offset_interval, &stop)
+            .await
+        {
+            let mqs: Vec<MessageQueue> = self.queues().keys().cloned().collect();
+            let _ = self.store.persist_all(&mqs, true).await;
+        }
+    }
+
+    async fn watchdog_loop(self: Arc<Self>) {
+        let stop = self.services.signal().clone();
+        let period = (self.cfg.pull_watchdog_timeout / 4).max(Duration::from_millis(100));
+        while self.sleep_or(period, &stop).await {
+            let stale: Vec<(
+                MessageQueue,
+                Arc<ProcessQueue>,
+                ShutdownSignal,
+                Arc<AtomicI64>,
+            )> = {
+                let mut q = self.queues();
+                q.iter_mut()
+                    .filter(|(_, e)| {
+                        !e.pq.is_dropped()
+                            && e.pq.last_pull().elapsed() > self.cfg.pull_watchdog_timeout
+                    })
+                    .map(|(mq, e)| {
+                        let old = std::mem::replace(&mut e.stop, ShutdownSignal::new());
+                        old.trigger();
+                        e.pq.touch_pull();
+                        (
+                            mq.clone(),
+                            Arc::clone(&e.pq),
+                            e.stop.clone(),
+                            Arc::clone(&e.next_offset),
+                        )
+                    })
+                    .collect()
+            };
+            for (mq, pq, stop, next) in stale {
+                tracing::warn!(group = %self.group, %mq, offset = next.load(Ordering::Acquire), "pull loop made no progress; restarted by the watchdog");
+                self.spawn_pull_loop(mq, pq, stop, next);
+            }
+        }
+    }
+
+    async fn lock_loop(self: Arc<Self>) {
+        let stop = self.services.signal().clone();
+        if !self.sleep_or(Duration::from_secs(1), &stop).await {
+            return;
+        }
+        loop {
+            self.lock_all().await;
+            if !self.sleep_or(self.cfg.lock_renew_interval, &stop).await {
+                return;
+            }
+        }
+    }
+
+    /// Renews the broker locks of every owned queue; a queue missing from the answer stops
+    /// consuming at once.
+    async fn lock_all(&self) {
+        let mut by_broker: HashMap<String, Vec<(MessageQueue, Arc<ProcessQueue>)>> = HashMap::new();
+        for (mq, e) in self.queues().iter() {
+            by_broker
+                .entry(mq.broker_name.clone())
+                .or_default()
+                .push((mq.clone(), Arc::clone(&e.pq)));
+        }
+        for (broker, list) in by_broker {
+            let mqs: Vec<MessageQueue> = list.iter().map(|(m, _)| m.clone()).collect();
+            match self.backend.lock_batch(&broker, &self.group, mqs).await {
+                Ok(ok) => {
+                    for (mq, pq) in list {
+                        let got = ok.contains(&mq);
+                        if !got && pq.is_locked() {
+                            tracing::warn!(group = %self.group, %mq, "queue lock lost; consumption of the queue stops");
+                        }
+                        pq.set_locked(got);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(group = %self.group, broker, error = %e, "lock renewal failed")
+                }
+            }
+        }
+    }
+
+    async fn unlock_all(&self, mqs: &[MessageQueue]) {
+        let mut by_broker: HashMap<&str, Vec<MessageQueue>> = HashMap::new();
+        for mq in mqs {
+            by_broker
+                .entry(&mq.broker_name)
+                .or_default()
+                .push(mq.clone());
+        }
+        for (broker, list) in by_broker {
+            if let Err(e) = self
+                .backend
+                .unlock_batch(broker, &self.group, list, false)
+                .await
+            {
+                tracing::warn!(group = %self.group, broker, error = %e, "unlock at shutdown failed (the broker lock expires by itself)");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

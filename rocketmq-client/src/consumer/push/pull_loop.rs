@@ -1,0 +1,221 @@
+//! The long-polling pull loop of one assigned queue (Java `DefaultMQPushConsumerImpl.pullMessage`
+//! and `PullCallback`). Exactly one loop runs per queue: it stops when the queue's stop signal
+//! fires (rebalance removal, watchdog restart, shutdown).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::{select, Either};
+use rocketmq_remoting::protocol::code::ResponseCode;
+use rocketmq_remoting::rt::ShutdownSignal;
+
+use crate::consumer::backend::{pull_flag, PullArgs, PullStatus};
+use crate::consumer::rebalance::compute_start_offset;
+use crate::consumer::MessageModel;
+use crate::message_queue::MessageQueue;
+
+use super::process_queue::ProcessQueue;
+use super::{concurrently, orderly, Inner};
+
+pub(super) async fn run(
+    inner: Arc<Inner>,
+    mq: MessageQueue,
+    pq: Arc<ProcessQueue>,
+    stop: ShutdownSignal,
+    next: Arc<AtomicI64>,
+) {
+    let cfg = &inner.cfg;
+    let clustering = cfg.message_model == MessageModel::Clustering;
+    let orderly = inner.is_orderly();
+    let mut was_locked = pq.is_locked();
+    let mut last_flow_log: Option<Instant> = None;
+    loop {
+        if stop.is_triggered() || pq.is_dropped() {
+            return;
+        }
+        pq.touch_pull();
+        if inner.paused.load(Ordering::Acquire) {
+            if !inner.sleep_or(cfg.pull_delay_on_suspend, &stop).await {
+                return;
+            }
+            continue;
+        }
+        // Local flow control: memory stays bounded whatever the listener's speed.
+        let (count, size) = (pq.count(), pq.size_bytes());
+        let span = if orderly { 0 } else { pq.max_span() };
+        if count > cfg.pull_threshold_for_queue
+            || size > cfg.pull_threshold_size_for_queue
+            || span > cfg.consume_concurrently_max_span
+        {
+            if !matches!(last_flow_log, Some(t) if t.elapsed().as_secs() < 10) {
+                tracing::info!(%mq, count, size, span, "flow control: pulling paused until the listener catches up");
+                last_flow_log = Some(Instant::now());
+            }
+            if !inner.sleep_or(cfg.pull_delay_on_flow_control, &stop).await {
+                return;
+            }
+            continue;
+        }
+        if orderly && clustering {
+            if !pq.is_locked() {
+                was_locked = false;
+                if !inner.sleep_or(cfg.pull_delay_on_error, &stop).await {
+                    return;
+                }
+                continue;
+            }
+            if !was_locked {
+                // Another client may have consumed the queue while we did not hold the lock.
+                if pq.count() == 0 {
+                    match compute_start_offset(
+                        &inner.store,
+                        &*inner.backend,
+                        &mq,
+                        cfg.consume_from_where,
+                    )
+                    .await
+                    {
+                        Ok(o) => {
+                            next.store(o, Ordering::Release);
+                            inner.store.update(&mq, o, false);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%mq, error = %e, "offset re-read after relock failed");
+                            if !inner.sleep_or(cfg.pull_delay_on_error, &stop).await {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                was_locked = true;
+            }
+        }
+        let Some((selector, sub_version)) = inner.selector(&mq.topic) else {
+            if !inner.sleep_or(cfg.pull_delay_on_error, &stop).await {
+                return;
+            }
+            continue;
+        };
+        let offset = next.load(Ordering::Acquire);
+        let commit_offset = if clustering {
+            inner.store.read_memory(&mq).filter(|o| *o > 0)
+        } else {
+            None
+        };
+        let mut sys_flag = pull_flag::SUSPEND;
+        if commit_offset.is_some() {
+            sys_flag |= pull_flag::COMMIT_OFFSET;
+        }
+        let post_sub = cfg.post_subscription_when_pull;
+        if post_sub {
+            sys_flag |= pull_flag::SUBSCRIPTION;
+        }
+        let args = PullArgs {
+            group: inner.group.clone(),
+            mq: mq.clone(),
+            offset,
+            max_nums: cfg.pull_batch_size,
+            sys_flag,
+            commit_offset: commit_offset.unwrap_or(0),
+            suspend_timeout: cfg.long_polling_timeout,
+            subscription: Some(selector.expression().to_owned()),
+            expression_type: Some(selector.expression_type().as_str().to_owned()),
+            sub_version,
+            timeout: cfg.pull_timeout,
+        };
+        let pulled = {
+            let fut = inner.backend.pull(args);
+            match select(fut, stop.wait()).await {
+                Either::Left((r, _)) => r,
+                Either::Right(_) => return,
+            }
+        };
+        if pq.is_dropped() {
+            return;
+        }
+        match pulled {
+            Ok(r) => {
+                let nbo = r.next_begin_offset;
+                match r.status {
+                    PullStatus::Found => {
+                        let msgs: Vec<_> = r
+                            .messages
+                            .into_iter()
+                            .filter(|m| selector.matches(m))
+                            .collect();
+                        next.store(nbo, Ordering::Release);
+                        if msgs.is_empty() {
+                            pq.note_scanned(nbo);
+                            if pq.count() == 0 {
+                                inner.store.update(&mq, nbo, true);
+                            }
+                        } else {
+                            let start_orderly = pq.put(&msgs);
+                            pq.note_scanned(nbo);
+                            if orderly {
+                                if start_orderly {
+                                    orderly::spawn(&inner, mq.clone(), Arc::clone(&pq));
+                                }
+                            } else if !concurrently::dispatch(&inner, &mq, &pq, msgs, &stop).await {
+                                return;
+                            }
+                        }
+                    }
+                    PullStatus::NoNewMsg | PullStatus::NoMatchedMsg => {
+                        next.store(nbo, Ordering::Release);
+                        pq.note_scanned(nbo);
+                        if pq.count() == 0 {
+                            inner.store.update(&mq, nbo, true);
+                        }
+                    }
+                    PullStatus::OffsetIllegal => {
+                        let corrected = if r.min_offset <= r.max_offset {
+                            nbo.clamp(r.min_offset, r.max_offset)
+                        } else {
+                            nbo
+                        };
+                        if corrected < offset {
+                            tracing::error!(%mq, requested = offset, corrected, min = r.min_offset, max = r.max_offset,
+                                "broker reports the offset out of range; REWINDING the queue (messages may be consumed again)");
+                        } else {
+                            tracing::warn!(%mq, requested = offset, corrected, min = r.min_offset, max = r.max_offset,
+                                "broker reports the offset out of range; skipping ahead (messages below the queue's min offset are gone)");
+                        }
+                        next.store(corrected, Ordering::Release);
+                        inner.store.update(&mq, corrected, false);
+                        if let Err(e) = inner
+                            .store
+                            .persist_all(std::slice::from_ref(&mq), false)
+                            .await
+                        {
+                            tracing::warn!(%mq, error = %e, "persisting the corrected offset failed");
+                        }
+                    }
+                }
+                if !cfg.pull_interval.is_zero() && !inner.sleep_or(cfg.pull_interval, &stop).await {
+                    return;
+                }
+            }
+            Err(e) => {
+                let code = e.response_code();
+                let delay = if code == Some(ResponseCode::FLOW_CONTROL) {
+                    std::time::Duration::from_millis(20)
+                } else {
+                    cfg.pull_delay_on_error
+                };
+                if matches!(code, Some(c) if c == ResponseCode::SUBSCRIPTION_NOT_EXIST || c == ResponseCode::SUBSCRIPTION_NOT_LATEST || c == ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST)
+                {
+                    // The broker forgot our subscription (e.g. it restarted): heartbeat now
+                    // rather than at the next periodic heartbeat.
+                    inner.kick_heartbeat();
+                }
+                tracing::debug!(%mq, offset, error = %e, "pull failed; retrying");
+                if !inner.sleep_or(delay, &stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! Push consumer logic against an in-memory broker (the real-broker tests live in `tests/`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rocketmq_remoting::protocol::body::ConsumerData;
+use rocketmq_remoting::protocol::message::{property, MessageExt};
+use rocketmq_remoting::rt::{BoxFuture, Runtime, TokioRuntime};
+
+use super::*;
+use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs};
+use crate::consumer::{ConsumeResult, OrderlyResult};
+use crate::message::{PullResult, PullStatus};
+
+#[derive(Default)]
+struct Fake {
+    queues: Mutex<HashMap<MessageQueue, Vec<MessageExt>>>,
+    offsets: Mutex<HashMap<MessageQueue, i64>>,
+    sent_back: Mutex<Vec<(i64, i32)>>,
+    fail_send_back: AtomicBool,
+    max_pulled: Mutex<HashMap<MessageQueue, i64>>,
+    rt: Mutex<Option<Arc<dyn Runtime>>>,
+    source: Mutex<Option<Arc<dyn HeartbeatSource>>>,
+}
+
+impl Fake {
+    fn with_queues(n: i32, msgs_per_queue: i64, tag: impl Fn(i64) -> &'static str) -> Arc<Self> {
+        let f = Fake::default();
+        for q in 0..n {
+            let mq = MessageQueue::new("T", "b", q);
+            let v = (0..msgs_per_queue)
+                .map(|i| {
+                    let mut m = MessageExt::new("T", vec![1u8; 10]);
+                    m.queue_id = q;
+                    m.queue_offset = i;
+                    m.commit_log_offset = i64::from(q) * 1_000_000 + i;
+                    m.properties.insert(property::TAGS, tag(i));
+                    m
+                })
+                .collect();
+            f.queues.lock().unwrap().insert(mq, v);
+        }
+        Arc::new(f)
+    }
+    fn committed(&self, q: i32) -> Option<i64> {
+        self.offsets
+            .lock()
+            .unwrap()
+            .get(&MessageQueue::new("T", "b", q))
+            .copied()
+    }
+}
+
+impl ConsumerBackend for Fake {
+    fn runtime(&self) -> Arc<dyn Runtime> {
+        self.rt.lock().unwrap().clone().unwrap()
+    }
+    fn client_id(&self) -> String {
+        "127.0.0.1@test".into()
+    }
+    fn start(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn register_consumer(
+        &self,
+        _g: &str,
+        s: Arc<dyn HeartbeatSource>,
+        _e: Arc<dyn ConsumerEvents>,
+    ) -> bool {
+        *self.source.lock().unwrap() = Some(s);
+        true
+    }
+    fn unregister_consumer(&self, _g: &str) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+    fn heartbeat_now(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+    fn subscribe_queues(&self, topic: &str) -> BoxFuture<'_, Result<Vec<MessageQueue>>> {
+        let v: Vec<MessageQueue> = self
+            .queues
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|q| q.topic == topic)
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(v) })
+    }
+    fn consumer_ids(&self, _t: &str, _g: &str) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async { Ok(vec!["127.0.0.1@test".to_string()]) })
+    }
+    fn pull(&self, a: PullArgs) -> BoxFuture<'_, Result<PullResult>> {
+        Box::pin(async move {
+            let found: Vec<MessageExt> = {
+                let q = self.queues.lock().unwrap();
+                let all = q.get(&a.mq).cloned().unwrap_or_default();
+                all.into_iter()
+                    .filter(|m| m.queue_offset >= a.offset)
+                    .take(a.max_nums as usize)
+                    .collect()
+            };
+            let max = self
+                .queues
+                .lock()
+                .unwrap()
+                .get(&a.mq)
+                .map_or(0, |v| v.len() as i64);
+            if found.is_empty() {
+                self.runtime().sleep(Duration::from_millis(30)).await;
+                return Ok(PullResult {
+                    status: PullStatus::NoNewMsg,
+                    next_begin_offset: a.offset,
+                    min_offset: 0,
+                    max_offset: max,
+                    suggest_which_broker_id: 0,
+                    messages: vec![],
+                });
+            }
+            let next = found.last().unwrap().queue_offset + 1;
+            let mut mp = self.max_pulled.lock().unwrap();
+            let e = mp.entry(a.mq.clone()).or_insert(0);
+            *e = (*e).max(next);
+            Ok(PullResult {
+                status: PullStatus::Found,
+                next_begin_offset: next,
+                min_offset: 0,
+                max_offset: max,
+                suggest_which_broker_id: 0,
+                messages: found,
+            })
+        })
+    }
+    fn query_offset(&self, _g: &str, mq: &MessageQueue) -> BoxFuture<'_, Result<Option<i64>>> {
+        let o = self.offsets.lock().unwrap().get(mq).copied();
+        Box::pin(async move { Ok(o) })
+    }
+    fn update_offset(
+        &self,
+        _g: &str,
+        mq: &MessageQueue,
+        offset: i64,
+        _ow: bool,
+    ) -> BoxFuture<'_, Result<()>> {
+        self.offsets.lock().unwrap().insert(mq.clone(), offset);
+        Box::pin(async { Ok(()) })
+    }
+    fn max_offset(&self, mq: &MessageQueue) -> BoxFuture<'_, Result<i64>> {
+        let n = self
+            .queues
+            .lock()
+            .unwrap()
+            .get(mq)
+            .map_or(0, |v| v.len() as i64);
+        Box::pin(async move { Ok(n) })
+    }
+    fn min_offset(&self, _mq: &MessageQueue) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async { Ok(0) })
+    }
+    fn search_offset(&self, _mq: &MessageQueue, _ts: i64) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async { Ok(0) })
+    }
+    fn lock_batch(
+        &self,
+        _b: &str,
+        _g: &str,
+        mqs: Vec<MessageQueue>,
+    ) -> BoxFuture<'_, Result<HashSet<MessageQueue>>> {
+        Box::pin(async move { Ok(mqs.into_iter().collect()) })
+    }
+    fn unlock_batch(
+        &self,
+        _b: &str,
+        _g: &str,
+        _m: Vec<MessageQueue>,
+        _o: bool,
+    ) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn send_back(
+        &self,
+        _b: &str,
+        _g: &str,
+        msg: &MessageExt,
+        delay: i32,
+        _max: i32,
+    ) -> BoxFuture<'_, Result<()>> {
+        let fail = self.fail_send_back.load(Ordering::Acquire);
+        if !fail {
+            self.sent_back
+                .lock()
+                .unwrap()
+                .push((msg.queue_offset, delay));
+        }
+        Box::pin(async move {
+            if fail {
+                Err(Error::Config("send-back refused by the test".into()))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn eventually(what: &str, timeout: Duration, cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn builder(fake: &Arc<Fake>) -> PushConsumerBuilder {
+    *fake.rt.lock().unwrap() = Some(Arc::new(TokioRuntime::try_current().unwrap()));
+    let mut client = ClientConfig::with_name_server("127.0.0.1:9876");
+    client.persist_offset_interval = Duration::from_millis(100);
+    client.rebalance_interval = Duration::from_millis(200);
+    PushConsumer::builder()
+        .client_config(client)
+        .group("g")
+        .subscribe("T", "*")
+        .consume_from_where(crate::consumer::ConsumeFromWhere::FirstOffset)
+        .backend(fake.clone())
+}
+
+#[test]
+fn clustering_consumes_everything_and_commits_on_shutdown() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(3, 100, |_| "A");
+        let seen = Arc::new(Mutex::new(HashSet::new()));
+        let s2 = seen.clone();
+        let c = builder(&fake)
+            .listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
+                let s = s2.clone();
+                async move {
+                    for m in msgs {
+                        assert!(
+                            s.lock()
+                                .unwrap()
+                                .insert((ctx.queue.queue_id, m.queue_offset)),
+                            "duplicate"
+                        );
+                    }
+                    ConsumeResult::Success
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        eventually("all messages", Duration::from_secs(10), || {
+            seen.lock().unwrap().len() == 300
+        })
+        .await;
+        let data: ConsumerData = fake
+            .source
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .consumer_data();
+        assert!(data
+            .subscription_data_set
+            .iter()
+            .any(|s| s.topic == "%RETRY%g"));
+        c.shutdown().await.unwrap();
+        c.shutdown().await.unwrap(); // idempotent
+        for q in 0..3 {
+            assert_eq!(fake.committed(q), Some(100));
+        }
+    });
+}
+
+#[test]
+fn reconsume_later_sends_back_and_tag_filter_applies() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(1, 20, |i| if i % 2 == 0 { "A" } else { "B" });
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c2 = calls.clone();
+        let c = builder(&fake)
+            .subscribe("T", "A")
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let calls = c2.clone();
+                async move {
+                    assert!(msgs.iter().all(|m| m.tags() == Some("A")), "tag filter");
+                    calls.fetch_add(msgs.len(), Ordering::SeqCst);
+                    ConsumeResult::ReconsumeLater
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        eventually("send-backs", Duration::from_secs(10), || {
+            fake.sent_back.lock().unwrap().len() == 10
+        })
+        .await;
+        eventually("commit", Duration::from_secs(5), || {
+            fake.committed(0) == Some(20)
+        })
+        .await;
+        c.shutdown().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 10);
+    });
+}
+
+#[test]
+fn failed_send_back_is_consumed_again_locally_never_dropped() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(1, 1, |_| "A");
+        fake.fail_send_back.store(true, Ordering::Release);
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let a2 = attempts.clone();
+        let c = builder(&fake)
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let a = a2.clone();
+                async move {
+                    let mut a = a.lock().unwrap();
+                    a.push(msgs[0].reconsume_times);
+                    if a.len() == 1 {
+                        ConsumeResult::ReconsumeLater
+                    } else {
+                        ConsumeResult::Success
+                    }
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            fake.committed(0).unwrap_or(0),
+            0,
+            "not committed while failed"
+        );
+        eventually("local retry", Duration::from_secs(8), || {
+            attempts.lock().unwrap().len() == 2
+        })
+        .await;
+        assert_eq!(*attempts.lock().unwrap(), [0, 1]);
+        eventually("commit", Duration::from_secs(5), || {
+            fake.committed(0) == Some(1)
+        })
+        .await;
+        c.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn slow_listener_keeps_cache_bounded_and_busy_pool_never_fails() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(1, 5000, |_| "A");
+        let gate = Arc::new(AtomicBool::new(false));
+        let consumed = Arc::new(AtomicUsize::new(0));
+        let (g2, c2) = (gate.clone(), consumed.clone());
+        let mut cfg = PushConsumerConfig {
+            group: "g".into(),
+            consume_from_where: crate::consumer::ConsumeFromWhere::FirstOffset,
+            pull_threshold_for_queue: 100,
+            consume_concurrency: 2,
+            ..PushConsumerConfig::default()
+        };
+        cfg.pull_batch_size = 32;
+        let c = builder(&fake)
+            .config(cfg)
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let (g, n) = (g2.clone(), c2.clone());
+                async move {
+                    while !g.load(Ordering::Acquire) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    n.fetch_add(msgs.len(), Ordering::SeqCst);
+                    ConsumeResult::Success
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let mq = MessageQueue::new("T", "b", 0);
+        let pulled = fake
+            .max_pulled
+            .lock()
+            .unwrap()
+            .get(&mq)
+            .copied()
+            .unwrap_or(0);
+        // threshold 100 + one pull batch of slack.
+        assert!(pulled <= 100 + 32, "pulled {pulled} with a stuck listener");
+        gate.store(true, Ordering::Release);
+        eventually("all consumed", Duration::from_secs(20), || {
+            consumed.load(Ordering::SeqCst) == 5000
+        })
+        .await;
+        assert!(
+            fake.sent_back.lock().unwrap().is_empty(),
+            "busy pool must not fail messages"
+        );
+        c.shutdown().await.unwrap();
+        assert_eq!(fake.committed(0), Some(5000));
+    });
+}
+
+#[test]
+fn orderly_consumes_each_queue_in_order_and_suspends_on_failure() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(2, 50, |_| "A");
+        let seen: Arc<Mutex<HashMap<i32, Vec<i64>>>> = Arc::default();
+        let failed_once = Arc::new(AtomicBool::new(false));
+        let (s2, f2) = (seen.clone(), failed_once.clone());
+        let c = builder(&fake)
+            .orderly_listener(move |msgs: Vec<MessageExt>, ctx: ConsumeOrderlyContext| {
+                let (s, f) = (s2.clone(), f2.clone());
+                async move {
+                    if msgs[0].queue_offset == 10
+                        && ctx.queue.queue_id == 0
+                        && !f.swap(true, Ordering::SeqCst)
+                    {
+                        return OrderlyResult::SuspendCurrentQueueAMoment;
+                    }
+                    let mut s = s.lock().unwrap();
+                    for m in msgs {
+                        s.entry(ctx.queue.queue_id)
+                            .or_default()
+                            .push(m.queue_offset);
+                    }
+                    OrderlyResult::Success
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        eventually("all consumed", Duration::from_secs(10), || {
+            let s = seen.lock().unwrap();
+            s.get(&0).map_or(0, Vec::len) == 50 && s.get(&1).map_or(0, Vec::len) == 50
+        })
+        .await;
+        c.shutdown().await.unwrap();
+        let s = seen.lock().unwrap();
+        for q in 0..2 {
+            assert_eq!(
+                s[&q],
+                (0..50).collect::<Vec<i64>>(),
+                "queue {q} in order, no gaps"
+            );
+            assert_eq!(fake.committed(q), Some(50));
+        }
+        assert!(failed_once.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn lite_pull_assign_seek_and_manual_commit() {
+    use crate::consumer::LitePullConsumer;
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(1, 30, |_| "A");
+        *fake.rt.lock().unwrap() = Some(Arc::new(TokioRuntime::try_current().unwrap()));
+        let c = LitePullConsumer::builder()
+            .client_config(ClientConfig::with_name_server("127.0.0.1:9876"))
+            .group("lite")
+            .auto_commit(false)
+            .consume_from_where(crate::consumer::ConsumeFromWhere::FirstOffset)
+            .backend(fake.clone())
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        let mq = MessageQueue::new("T", "b", 0);
+        c.assign(vec![mq.clone()]).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < 30 {
+            let batch = c.poll(Duration::from_secs(5)).await.unwrap();
+            assert!(
+                !batch.is_empty(),
+                "poll timed out after {} messages",
+                got.len()
+            );
+            got.extend(batch.into_iter().map(|m| m.queue_offset));
+        }
+        assert_eq!(got, (0..30).collect::<Vec<i64>>());
+        assert_eq!(
+            fake.committed(0),
+            None,
+            "manual commit: nothing committed yet"
+        );
+        c.commit_sync().await.unwrap();
+        assert_eq!(fake.committed(0), Some(30));
+        // Seek backwards: the one way an offset moves back.
+        c.seek(&mq, 25).await.unwrap();
+        let mut again = Vec::new();
+        while again.len() < 5 {
+            again.extend(
+                c.poll(Duration::from_secs(5))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| m.queue_offset),
+            );
+        }
+        assert_eq!(again, [25, 26, 27, 28, 29]);
+        c.pause(std::slice::from_ref(&mq));
+        c.resume(std::slice::from_ref(&mq));
+        c.commit_sync().await.unwrap();
+        assert_eq!(fake.committed(0), Some(30));
+        assert!(c.seek(&MessageQueue::new("T", "b", 9), 0).await.is_err());
+        c.shutdown().await.unwrap();
+    });
+}

@@ -1,0 +1,335 @@
+//! [`ProducerConfig`] and [`ProducerBuilder`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocketmq_remoting::rt::Runtime;
+
+use super::fault::FaultConfig;
+use super::Producer;
+use crate::client::{ClientInstance, TransactionCheck};
+use crate::config::{split_addrs, ClientConfig};
+use crate::error::{Error, Result};
+use crate::message::DEFAULT_MAX_MESSAGE_SIZE;
+
+/// The Java default producer group, which Java refuses for real producers.
+pub const DEFAULT_PRODUCER_GROUP: &str = "DEFAULT_PRODUCER";
+
+/// A handler for broker transaction checks (see [`crate::client::ProducerHandle`]).
+pub type TransactionCheckHandler = Arc<dyn Fn(TransactionCheck) + Send + Sync>;
+
+/// Producer settings (Java `DefaultMQProducer` fields). Plain struct with Java's defaults;
+/// [`ProducerBuilder`] is sugar over it.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Producer group (required; the namespace, if any, is added).
+    pub group: String,
+    /// Client instance settings (NameServers, namespace, intervals, runtime...).
+    pub client: ClientConfig,
+    /// Overall budget of one send, route lookup and retries included (3 s).
+    pub send_timeout: Duration,
+    /// Extra attempts of a sync send on retriable errors, each on another broker when there is
+    /// one (2).
+    pub retry_times: u32,
+    /// Extra attempts of an async send (2).
+    pub retry_times_async: u32,
+    /// Pause before a retry, doubled per attempt and capped at 1 s, never beyond the deadline
+    /// (10 ms).
+    pub retry_backoff: Duration,
+    /// Retry on another broker when the broker stored the message but answered a non-OK
+    /// status (flush/slave timeout); may duplicate the message (false, as Java).
+    pub retry_another_broker_when_not_store_ok: bool,
+    /// Bodies of at least this many bytes are zlib-compressed (4096). `usize::MAX` disables.
+    pub compress_over: usize,
+    /// zlib level (5).
+    pub compress_level: u32,
+    /// Largest body (and batch) accepted (4 MiB).
+    pub max_message_size: usize,
+    /// Queues per broker a new topic gets when auto-created from `TBW102` (4).
+    pub default_topic_queue_nums: i32,
+    /// Latency fault tolerance (off by default, as Java).
+    pub fault: FaultConfig,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            group: String::new(),
+            client: ClientConfig::default(),
+            send_timeout: Duration::from_secs(3),
+            retry_times: 2,
+            retry_times_async: 2,
+            retry_backoff: Duration::from_millis(10),
+            retry_another_broker_when_not_store_ok: false,
+            compress_over: 4096,
+            compress_level: 5,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            default_topic_queue_nums: 4,
+            fault: FaultConfig::default(),
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the bad setting.
+    pub fn validate(&self) -> Result<()> {
+        validate_group(&self.group)?;
+        if self.group == DEFAULT_PRODUCER_GROUP {
+            return Err(Error::Config(format!(
+                "producer group must not be {DEFAULT_PRODUCER_GROUP}; pick your own group name"
+            )));
+        }
+        if self.send_timeout.is_zero() {
+            return Err(Error::Config(
+                "send_timeout must be greater than zero".into(),
+            ));
+        }
+        if self.max_message_size == 0 {
+            return Err(Error::Config(
+                "max_message_size must be greater than zero".into(),
+            ));
+        }
+        if self.default_topic_queue_nums <= 0 {
+            return Err(Error::Config(
+                "default_topic_queue_nums must be positive".into(),
+            ));
+        }
+        if self.compress_level > 9 {
+            return Err(Error::Config("compress_level must be 0..=9".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a group name the way Java's `Validators.checkGroup` does: non-blank, at most 255
+/// characters of `[%|a-zA-Z0-9_-]`.
+///
+/// # Errors
+///
+/// [`Error::Config`] saying what is wrong.
+pub fn validate_group(group: &str) -> Result<()> {
+    if group.trim().is_empty() {
+        return Err(Error::Config("the group is blank; set a group name".into()));
+    }
+    if group.len() > 255 {
+        return Err(Error::Config(
+            "the group is longer than 255 characters".into(),
+        ));
+    }
+    if let Some(c) = group
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')))
+    {
+        return Err(Error::Config(format!(
+            "the group {group:?} contains {c:?}; only letters, digits and % | _ - are allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// Builds a [`Producer`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use rocketmq_client::Producer;
+///
+/// let producer = Producer::builder()
+///     .name_server("127.0.0.1:9876")
+///     .group("example_pg")
+///     .send_timeout(Duration::from_secs(3))
+///     .retry_times(2)
+///     .build()
+///     .unwrap();
+/// assert_eq!(producer.group(), "example_pg");
+/// # });
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct ProducerBuilder {
+    config: ProducerConfig,
+    instance: Option<ClientInstance>,
+    check: Option<TransactionCheckHandler>,
+}
+
+impl ProducerBuilder {
+    /// Starts from a full configuration.
+    pub fn config(mut self, config: ProducerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the NameServer list (`;`-separated, as Java).
+    pub fn name_server(mut self, addrs: &str) -> Self {
+        self.config.client.namesrv_addrs = split_addrs(addrs);
+        self
+    }
+
+    /// Sets the NameServer list.
+    pub fn name_servers<I, S>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.client.namesrv_addrs = addrs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the producer group.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.config.group = group.into();
+        self
+    }
+
+    /// Sets the overall send budget.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.config.send_timeout = timeout;
+        self
+    }
+
+    /// Sets the extra attempts of sync sends.
+    pub fn retry_times(mut self, n: u32) -> Self {
+        self.config.retry_times = n;
+        self
+    }
+
+    /// Sets the extra attempts of async sends.
+    pub fn retry_times_async(mut self, n: u32) -> Self {
+        self.config.retry_times_async = n;
+        self
+    }
+
+    /// Sets the first retry pause.
+    pub fn retry_backoff(mut self, d: Duration) -> Self {
+        self.config.retry_backoff = d;
+        self
+    }
+
+    /// Retries on another broker after a stored-but-not-OK status.
+    pub fn retry_another_broker_when_not_store_ok(mut self, on: bool) -> Self {
+        self.config.retry_another_broker_when_not_store_ok = on;
+        self
+    }
+
+    /// Sets the compression threshold in bytes.
+    pub fn compress_over(mut self, bytes: usize) -> Self {
+        self.config.compress_over = bytes;
+        self
+    }
+
+    /// Sets the zlib level (0–9).
+    pub fn compress_level(mut self, level: u32) -> Self {
+        self.config.compress_level = level;
+        self
+    }
+
+    /// Sets the maximum body / batch size.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_message_size = bytes;
+        self
+    }
+
+    /// Sets the queue count of auto-created topics.
+    pub fn default_topic_queue_nums(mut self, n: i32) -> Self {
+        self.config.default_topic_queue_nums = n;
+        self
+    }
+
+    /// Sets the namespace.
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.config.client.namespace = Some(ns.into());
+        self
+    }
+
+    /// Sets the instance name (client id part).
+    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
+        self.config.client.instance_name = Some(name.into());
+        self
+    }
+
+    /// Overrides the client IP.
+    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
+        self.config.client.client_ip = Some(ip.into());
+        self
+    }
+
+    /// Sets the unit name.
+    pub fn unit_name(mut self, unit: impl Into<String>) -> Self {
+        self.config.client.unit_name = Some(unit.into());
+        self
+    }
+
+    /// Sets the runtime (default: [`rocketmq_remoting::rt::default_runtime`]).
+    pub fn runtime(mut self, rt: Arc<dyn Runtime>) -> Self {
+        self.config.client.runtime = Some(rt);
+        self
+    }
+
+    /// Turns latency fault tolerance on or off.
+    pub fn latency_fault_tolerance(mut self, on: bool) -> Self {
+        self.config.fault = self.config.fault.clone().with_enabled(on);
+        self
+    }
+
+    /// Sets the fault tolerance configuration.
+    pub fn fault_config(mut self, fault: FaultConfig) -> Self {
+        self.config.fault = fault;
+        self
+    }
+
+    /// Sets the route refresh interval.
+    pub fn route_refresh_interval(mut self, d: Duration) -> Self {
+        self.config.client.route_refresh_interval = d;
+        self
+    }
+
+    /// Sets the heartbeat interval.
+    pub fn heartbeat_interval(mut self, d: Duration) -> Self {
+        self.config.client.heartbeat_interval = d;
+        self
+    }
+
+    /// Sets the shutdown grace period (in-flight async sends, background tasks).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.config.client.shutdown_timeout = d;
+        self
+    }
+
+    /// Uses a shared client instance (its config then replaces the client settings here;
+    /// `shutdown` leaves the instance running).
+    pub fn client_instance(mut self, instance: ClientInstance) -> Self {
+        self.instance = Some(instance);
+        self
+    }
+
+    /// Handles broker transaction checks (CHECK_TRANSACTION_STATE) for this group.
+    pub fn transaction_check_handler(
+        mut self,
+        f: impl Fn(TransactionCheck) + Send + Sync + 'static,
+    ) -> Self {
+        self.check = Some(Arc::new(f));
+        self
+    }
+
+    /// Validates and builds the producer (not started).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for invalid settings or when no runtime is available.
+    pub fn build(self) -> Result<Producer> {
+        let mut config = self.config;
+        let (instance, owned) = match self.instance {
+            Some(i) => {
+                config.client = i.config().clone();
+                (i, false)
+            }
+            None => (ClientInstance::new(config.client.clone())?, true),
+        };
+        config.validate()?;
+        Ok(Producer::from_parts(config, instance, owned, self.check))
+    }
+}

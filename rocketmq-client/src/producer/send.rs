@@ -1,0 +1,808 @@
+//! [`Producer`]: sync, async, callback, oneway, to-queue, selector and batch sends.
+//!
+//! # Send algorithm (Java `DefaultMQProducerImpl.sendDefaultImpl`)
+//!
+//! 1. Validate the message; set its `UNIQ_KEY` once (kept across retries); compress bodies of
+//!    at least `compress_over` bytes (zlib, sysFlag `0x301`); encode the properties once.
+//! 2. Look up the publish queues (cache, NameServer, `TBW102` fallback) — inside the send
+//!    budget.
+//! 3. Attempt up to `1 + retry_times` (sync), `1 + retry_times_async` (async) or 1 (oneway):
+//!    pick the next queue round-robin, avoiding the broker of the previous failed attempt
+//!    (and, with latency fault tolerance, penalised brokers); send with the remaining budget.
+//!    Only retriable errors ([`Error::is_retryable`]) are retried, after a short back-off
+//!    that never crosses the deadline.
+//! 4. Selector and explicit-queue sends make exactly one attempt on the chosen queue: they are
+//!    never rerouted, because that would break ordering.
+//!
+//! `send()` never overruns `send_timeout` by more than scheduling jitter: every await (route
+//! lookup, dial, exchange, back-off) is bounded by the remaining budget.
+//!
+//! Async sends run as tasks of the producer; each completes exactly once — with the result,
+//! or with [`Error::Shutdown`] if the task is dropped (runtime gone, shutdown grace exceeded).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use rocketmq_remoting::protocol::header::SendMessageRequestHeaderV2;
+use rocketmq_remoting::protocol::message::{
+    compress, encode_batch, encode_properties, property, sys_flag, BatchMessage, CompressionType,
+    Properties,
+};
+use rocketmq_remoting::rt::{timeout, TaskGroup};
+use tracing::Instrument;
+
+use super::batch::check_batch;
+use super::config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};
+use super::fault::{random_start_index, select_queue, FaultTolerance};
+use super::selector::QueueSelector;
+use crate::client::route::DEFAULT_TOPIC;
+use crate::client::{ClientInstance, ProducerHandle, TransactionCheck};
+use crate::error::{Error, Result};
+use crate::message::{Message, SendResult, SendStatus};
+use crate::message_queue::MessageQueue;
+
+const CREATED: u8 = 0;
+const RUNNING: u8 = 1;
+const STOPPING: u8 = 2;
+const STOPPED: u8 = 3;
+
+/// A RocketMQ producer (Java `DefaultMQProducer`). Cheap to clone (clones share one
+/// producer); every method takes `&self` and returns `Send` futures.
+///
+/// ```no_run
+/// # async fn demo() -> rocketmq_client::Result<()> {
+/// use rocketmq_client::{Message, Producer};
+/// use rocketmq_client::producer::selector::SelectByHash;
+///
+/// let producer = Producer::builder().name_server("127.0.0.1:9876").group("pg").build()?;
+/// producer.start().await?;
+/// let msg = Message::builder("TopicTest").tag("TagA").body("hello").build()?;
+/// let r = producer.send(msg.clone()).await?;
+/// println!("{} stored at {}#{}", r.msg_id, r.message_queue, r.queue_offset);
+/// producer.send_with_selector(msg.clone(), &SelectByHash, "order-42").await?;
+/// producer.send_oneway(msg).await?;
+/// producer.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[doc(alias = "DefaultMQProducer")]
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ProducerConfig,
+    /// The group with namespace.
+    group: String,
+    instance: ClientInstance,
+    owns_instance: bool,
+    state: AtomicU8,
+    fault: FaultTolerance,
+    counter: AtomicUsize,
+    tasks: TaskGroup,
+    check: Option<TransactionCheckHandler>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("group", &self.inner.group)
+            .field("client_id", &self.inner.instance.client_id())
+            .field("state", &self.inner.state.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Registered with the client instance; kept separate from `Inner` so the instance does not
+/// keep the producer alive.
+struct Registration {
+    group: String,
+    check: Option<TransactionCheckHandler>,
+}
+
+impl ProducerHandle for Registration {
+    fn group(&self) -> &str {
+        &self.group
+    }
+
+    fn check_transaction_state(&self, check: TransactionCheck) {
+        match &self.check {
+            Some(f) => f(check),
+            None => {
+                tracing::warn!(group = %self.group, "transaction check ignored: no handler set")
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Sync,
+    Async,
+    Oneway,
+}
+
+/// A message ready for the wire: encoded once, reused by every attempt.
+struct Prepared {
+    topic: String,
+    user_topic: String,
+    body: Bytes,
+    sys_flag: i32,
+    flag: i32,
+    properties: String,
+    msg_id: String,
+    batch: bool,
+    reconsume_times: Option<i32>,
+    max_reconsume_times: Option<i32>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn deadline_error(
+    op: &'static str,
+    budget: Duration,
+    started: Instant,
+    last: Option<&Error>,
+) -> Error {
+    Error::Timeout {
+        op,
+        timeout: budget,
+        detail: match last {
+            Some(e) => format!("after {:?}; last error: {e}", started.elapsed()),
+            None => format!("after {:?}", started.elapsed()),
+        },
+    }
+}
+
+impl Producer {
+    /// A builder.
+    pub fn builder() -> ProducerBuilder {
+        ProducerBuilder::default()
+    }
+
+    pub(crate) fn from_parts(
+        config: ProducerConfig,
+        instance: ClientInstance,
+        owns_instance: bool,
+        check: Option<TransactionCheckHandler>,
+    ) -> Self {
+        let group = instance.config().wrap(&config.group);
+        Producer {
+            inner: Arc::new(Inner {
+                fault: FaultTolerance::new(config.fault.clone()),
+                counter: random_start_index(),
+                tasks: TaskGroup::new(Arc::clone(instance.runtime())),
+                group,
+                config,
+                instance,
+                owns_instance,
+                state: AtomicU8::new(CREATED),
+                check,
+            }),
+        }
+    }
+
+    /// The producer group (as configured, without namespace).
+    pub fn group(&self) -> &str {
+        &self.inner.config.group
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.config
+    }
+
+    /// The client instance.
+    pub fn client_instance(&self) -> &ClientInstance {
+        &self.inner.instance
+    }
+
+    /// Starts the producer (and its client instance). Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shutdown`] after shutdown; [`Error::Config`] if the group is already used on
+    /// the shared client instance.
+    pub async fn start(&self) -> Result<()> {
+        match self.inner.state.compare_exchange(
+            CREATED,
+            RUNNING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {}
+            Err(RUNNING) => return Ok(()),
+            Err(_) => return Err(Error::Shutdown),
+        }
+        let reg = Registration {
+            group: self.inner.group.clone(),
+            check: self.inner.check.clone(),
+        };
+        let started = self
+            .inner
+            .instance
+            .register_producer(Arc::new(reg))
+            .and_then(|()| self.inner.instance.start());
+        if let Err(e) = started {
+            self.inner.state.store(CREATED, Ordering::Release);
+            return Err(e);
+        }
+        tracing::info!(group = %self.inner.group, client_id = %self.inner.instance.client_id(), "producer started");
+        Ok(())
+    }
+
+    /// Stops accepting sends, waits for in-flight async sends (up to the client's
+    /// `shutdown_timeout`; the rest complete with [`Error::Shutdown`]), unregisters the group
+    /// from every broker and, if the producer created its client instance, shuts it down.
+    /// Idempotent.
+    pub async fn shutdown(&self) {
+        let prev = self.inner.state.swap(STOPPING, Ordering::AcqRel);
+        if prev == STOPPING || prev == STOPPED {
+            self.inner.state.store(prev, Ordering::Release);
+            return;
+        }
+        let grace = self.inner.instance.config().shutdown_timeout;
+        if !self.inner.tasks.shutdown(grace).await {
+            tracing::warn!(group = %self.inner.group, "async sends still running after {grace:?} were cancelled");
+        }
+        if prev == RUNNING {
+            self.inner
+                .instance
+                .unregister_producer(&self.inner.group)
+                .await;
+        }
+        if self.inner.owns_instance {
+            self.inner.instance.shutdown().await;
+        }
+        self.inner.state.store(STOPPED, Ordering::Release);
+        tracing::info!(group = %self.inner.group, "producer shut down");
+    }
+
+    fn check_running(&self) -> Result<()> {
+        match self.inner.state.load(Ordering::Acquire) {
+            RUNNING => Ok(()),
+            CREATED => Err(Error::NotRunning(
+                "call Producer::start().await before sending",
+            )),
+            _ => Err(Error::Shutdown),
+        }
+    }
+
+    /// The writable queues of `topic` (Java `fetchPublishMessageQueues`), topic names without
+    /// namespace.
+    ///
+    /// # Errors
+    ///
+    /// Route errors.
+    pub async fn fetch_publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+        self.check_running()?;
+        let wrapped = self.inner.instance.config().wrap(topic);
+        let info = self
+            .inner
+            .instance
+            .topic_publish_info(&wrapped, self.inner.config.default_topic_queue_nums)
+            .await?;
+        Ok(info
+            .queues
+            .iter()
+            .map(|q| MessageQueue::new(topic, q.broker_name.clone(), q.queue_id))
+            .collect())
+    }
+
+    /// Sends `msg` and waits for the broker's answer, retrying on other brokers within
+    /// `send_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidMessage`], [`Error::RouteNotFound`], [`Error::Broker`],
+    /// [`Error::Network`], [`Error::Timeout`], [`Error::NotRunning`] / [`Error::Shutdown`].
+    pub async fn send(&self, msg: Message) -> Result<SendResult> {
+        self.check_running()?;
+        let p = self.inner.prepare(msg)?;
+        let r = self.inner.send_default(&p, Mode::Sync).await?;
+        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+    }
+
+    /// Sends `msg` without waiting for an answer (one attempt). Returns once the request is
+    /// queued on the connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), minus broker answers.
+    pub async fn send_oneway(&self, msg: Message) -> Result<()> {
+        self.check_running()?;
+        let p = self.inner.prepare(msg)?;
+        self.inner.send_default(&p, Mode::Oneway).await.map(drop)
+    }
+
+    /// Starts an async send (with `retry_times_async` retries) and returns a future of its
+    /// result. The send proceeds even if the future is dropped.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: rocketmq_client::Producer, msg: rocketmq_client::Message) {
+    /// let pending = producer.send_async(msg);
+    /// // ... do other work ...
+    /// let result = pending.await;
+    /// # }
+    /// ```
+    pub fn send_async(&self, msg: Message) -> SendFuture {
+        let (tx, rx) = oneshot::channel();
+        if let Err(e) = self.send_with_callback(msg, move |r| {
+            let _ = tx.send(r);
+        }) {
+            return SendFuture(SendFutureInner::Ready(Some(Err(e))));
+        }
+        SendFuture(SendFutureInner::Pending(rx))
+    }
+
+    /// Starts an async send; `callback` runs exactly once with the result (on a runtime
+    /// task). Returns an error — and never calls `callback` — when the producer is not
+    /// running or the message is invalid.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRunning`], [`Error::Shutdown`], [`Error::InvalidMessage`].
+    pub fn send_with_callback<F>(&self, msg: Message, callback: F) -> Result<()>
+    where
+        F: FnOnce(Result<SendResult>) + Send + 'static,
+    {
+        self.check_running()?;
+        let p = self.inner.prepare(msg)?;
+        let inner = Arc::clone(&self.inner);
+        let guard = Completion(Some(callback));
+        let task = async move {
+            let mut guard = guard;
+            let r = inner.send_default(&p, Mode::Async).await.and_then(|r| {
+                r.ok_or_else(|| {
+                    Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result"))
+                })
+            });
+            guard.complete(r);
+        };
+        // A refused spawn drops the task, and with it the guard, which reports Shutdown.
+        self.inner
+            .tasks
+            .spawn(task.instrument(tracing::debug_span!("send_async")));
+        Ok(())
+    }
+
+    /// Sends `msg` to `mq` (one attempt, no reroute).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send); [`Error::InvalidMessage`] if `mq.topic` differs from the
+    /// message's topic.
+    pub async fn send_to_queue(&self, msg: Message, mq: &MessageQueue) -> Result<SendResult> {
+        self.check_running()?;
+        if mq.topic != msg.topic {
+            return Err(Error::InvalidMessage(format!(
+                "queue topic {:?} differs from the message topic {:?}",
+                mq.topic, msg.topic
+            )));
+        }
+        let p = self.inner.prepare(msg)?;
+        let started = Instant::now();
+        let budget = self.inner.config.send_timeout;
+        let r = self
+            .inner
+            .attempt(
+                &p,
+                &mq.broker_name,
+                mq.queue_id,
+                Mode::Sync,
+                budget,
+                started,
+            )
+            .await?;
+        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+    }
+
+    /// Sends `msg` to the queue `selector` picks among the topic's writable queues for `arg`
+    /// (ordered messages). One attempt, never rerouted.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send); [`Error::InvalidMessage`] if the selector returns no valid
+    /// index.
+    pub async fn send_with_selector<A, S>(
+        &self,
+        msg: Message,
+        selector: &S,
+        arg: &A,
+    ) -> Result<SendResult>
+    where
+        A: ?Sized + Sync,
+        S: QueueSelector<A> + ?Sized,
+    {
+        self.check_running()?;
+        let p = self.inner.prepare(msg)?;
+        let started = Instant::now();
+        let budget = self.inner.config.send_timeout;
+        let info = self
+            .inner
+            .publish_info(&p.topic, budget, started, None)
+            .await?;
+        let user_queues: Vec<MessageQueue> = info
+            .queues
+            .iter()
+            .map(|q| MessageQueue::new(p.user_topic.clone(), q.broker_name.clone(), q.queue_id))
+            .collect();
+        let idx = selector
+            .select(&user_queues, arg)
+            .filter(|i| *i < user_queues.len())
+            .ok_or_else(|| {
+                Error::InvalidMessage(format!(
+                    "the queue selector chose no valid queue among {} queues",
+                    user_queues.len()
+                ))
+            })?;
+        let mq = &user_queues[idx];
+        let left = budget.saturating_sub(started.elapsed());
+        let r = self
+            .inner
+            .attempt(&p, &mq.broker_name, mq.queue_id, Mode::Sync, left, started)
+            .await?;
+        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+    }
+
+    /// Sends `msgs` as one batch (SEND_BATCH_MESSAGE) with the sync retry rules. All messages
+    /// must share the topic; the encoded batch must fit `max_message_size` (see
+    /// [`split_batch`](super::batch::split_batch)). The result's `msg_id` lists the inner
+    /// `UNIQ_KEY`s comma-separated.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult> {
+        self.check_running()?;
+        let p = self.inner.prepare_batch(msgs)?;
+        let r = self.inner.send_default(&p, Mode::Sync).await?;
+        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+    }
+
+    /// Sends `msgs` as one batch to `mq` (one attempt, no reroute).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_batch`](Self::send_batch).
+    pub async fn send_batch_to_queue(
+        &self,
+        msgs: Vec<Message>,
+        mq: &MessageQueue,
+    ) -> Result<SendResult> {
+        self.check_running()?;
+        if msgs.first().is_some_and(|m| m.topic != mq.topic) {
+            return Err(Error::InvalidMessage(
+                "queue topic differs from the batch topic".into(),
+            ));
+        }
+        let p = self.inner.prepare_batch(msgs)?;
+        let started = Instant::now();
+        let r = self
+            .inner
+            .attempt(
+                &p,
+                &mq.broker_name,
+                mq.queue_id,
+                Mode::Sync,
+                self.inner.config.send_timeout,
+                started,
+            )
+            .await?;
+        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+    }
+}
+
+/// Calls the completion exactly once: with the result, or with [`Error::Shutdown`] if dropped
+/// before completing.
+struct Completion<F: FnOnce(Result<SendResult>)>(Option<F>);
+
+impl<F: FnOnce(Result<SendResult>)> Completion<F> {
+    fn complete(&mut self, r: Result<SendResult>) {
+        if let Some(f) = self.0.take() {
+            f(r);
+        }
+    }
+}
+
+impl<F: FnOnce(Result<SendResult>)> Drop for Completion<F> {
+    fn drop(&mut self) {
+        self.complete(Err(Error::Shutdown));
+    }
+}
+
+/// The result of [`Producer::send_async`].
+#[must_use = "the send proceeds anyway; await the future to learn its result"]
+pub struct SendFuture(SendFutureInner);
+
+enum SendFutureInner {
+    Ready(Option<Result<SendResult>>),
+    Pending(oneshot::Receiver<Result<SendResult>>),
+}
+
+impl std::fmt::Debug for SendFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SendFuture")
+    }
+}
+
+impl Future for SendFuture {
+    type Output = Result<SendResult>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            SendFutureInner::Ready(r) => Poll::Ready(r.take().unwrap_or(Err(Error::Shutdown))),
+            SendFutureInner::Pending(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(Error::Shutdown))),
+        }
+    }
+}
+
+impl Inner {
+    fn prepare(&self, mut msg: Message) -> Result<Prepared> {
+        msg.validate(self.config.max_message_size)?;
+        let client = self.instance.config();
+        let topic = client.wrap(&msg.topic);
+        if msg.uniq_key().is_none() {
+            msg.properties
+                .insert(property::UNIQ_KEY, self.instance.next_uniq_id());
+        }
+        let msg_id = msg.uniq_key().unwrap_or_default().to_owned();
+        let mut sys_flag = 0;
+        let mut body = msg.body;
+        if body.len() >= self.config.compress_over {
+            body = Bytes::from(compress(&body, self.config.compress_level));
+            sys_flag |= CompressionType::Zlib.compressed_sys_flag();
+        }
+        if msg.properties.get(property::TRANSACTION_PREPARED) == Some("true") {
+            sys_flag |= sys_flag::TRANSACTION_PREPARED_TYPE;
+        }
+        let (mut reconsume_times, mut max_reconsume_times) = (None, None);
+        if topic.starts_with(crate::util::namespace::RETRY_GROUP_TOPIC_PREFIX) {
+            // Java moves these into the header for retry-topic sends.
+            reconsume_times = msg
+                .properties
+                .remove(property::RECONSUME_TIME)
+                .and_then(|v| v.parse().ok());
+            max_reconsume_times = msg
+                .properties
+                .remove(property::MAX_RECONSUME_TIMES)
+                .and_then(|v| v.parse().ok());
+        }
+        Ok(Prepared {
+            topic,
+            user_topic: msg.topic,
+            body,
+            sys_flag,
+            flag: msg.flag,
+            properties: encode_properties(&msg.properties),
+            msg_id,
+            batch: false,
+            reconsume_times,
+            max_reconsume_times,
+        })
+    }
+
+    fn prepare_batch(&self, msgs: Vec<Message>) -> Result<Prepared> {
+        check_batch(&msgs, self.config.max_message_size)?;
+        let user_topic = msgs[0].topic.clone();
+        let wait = msgs[0].wait_store_msg_ok();
+        let mut ids = Vec::with_capacity(msgs.len());
+        let entries: Vec<BatchMessage> = msgs
+            .into_iter()
+            .map(|mut m| {
+                if m.uniq_key().is_none() {
+                    m.properties
+                        .insert(property::UNIQ_KEY, self.instance.next_uniq_id());
+                }
+                ids.push(m.uniq_key().unwrap_or_default().to_owned());
+                BatchMessage {
+                    flag: m.flag,
+                    body: m.body,
+                    properties: m.properties,
+                }
+            })
+            .collect();
+        let body = encode_batch(&entries).map_err(|e| Error::InvalidMessage(e.to_string()))?;
+        if body.len() > self.config.max_message_size {
+            return Err(Error::InvalidMessage(format!(
+                "the batch encodes to {} bytes, more than max_message_size ({}); split it with \
+                 producer::batch::split_batch",
+                body.len(),
+                self.config.max_message_size
+            )));
+        }
+        let mut wrapper = Properties::new();
+        wrapper.insert(property::UNIQ_KEY, self.instance.next_uniq_id());
+        wrapper.insert(property::WAIT, if wait { "true" } else { "false" });
+        Ok(Prepared {
+            topic: self.instance.config().wrap(&user_topic),
+            user_topic,
+            body,
+            sys_flag: 0,
+            flag: 0,
+            properties: encode_properties(&wrapper),
+            msg_id: ids.join(","),
+            batch: true,
+            reconsume_times: None,
+            max_reconsume_times: None,
+        })
+    }
+
+    async fn publish_info(
+        &self,
+        topic: &str,
+        budget: Duration,
+        started: Instant,
+        last: Option<&Error>,
+    ) -> Result<Arc<crate::client::TopicPublishInfo>> {
+        let left = budget.saturating_sub(started.elapsed());
+        let rt = self.instance.runtime();
+        let lookup = self
+            .instance
+            .topic_publish_info(topic, self.config.default_topic_queue_nums);
+        match timeout(&**rt, left, lookup).await {
+            Ok(r) => r,
+            Err(_) => Err(deadline_error("send (route lookup)", budget, started, last)),
+        }
+    }
+
+    async fn send_default(&self, p: &Prepared, mode: Mode) -> Result<Option<SendResult>> {
+        let started = Instant::now();
+        let budget = self.config.send_timeout;
+        let info = self.publish_info(&p.topic, budget, started, None).await?;
+        let attempts = match mode {
+            Mode::Sync => 1 + self.config.retry_times,
+            Mode::Async => 1 + self.config.retry_times_async,
+            Mode::Oneway => 1,
+        };
+        let mut last_broker: Option<String> = None;
+        let mut last_err: Option<Error> = None;
+        let mut not_ok: Option<SendResult> = None;
+        for attempt in 0..attempts {
+            let left = budget.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            let Some(mq) = select_queue(
+                &info.queues,
+                last_broker.as_deref(),
+                &self.fault,
+                &self.counter,
+            ) else {
+                return Err(Error::RouteNotFound {
+                    topic: p.user_topic.clone(),
+                    detail: "no writable queue".into(),
+                });
+            };
+            let broker = mq.broker_name.clone();
+            let queue_id = mq.queue_id;
+            let t0 = Instant::now();
+            let r = self
+                .attempt(p, &broker, queue_id, mode, left, started)
+                .await;
+            match r {
+                Ok(Some(sr))
+                    if sr.status != SendStatus::SendOk
+                        && self.config.retry_another_broker_when_not_store_ok
+                        && attempt + 1 < attempts =>
+                {
+                    self.fault.update(&broker, t0.elapsed(), false);
+                    tracing::debug!(%broker, status = ?sr.status, "stored but not OK; trying another broker");
+                    last_broker = Some(broker);
+                    not_ok = Some(sr);
+                }
+                Ok(r) => {
+                    self.fault.update(&broker, t0.elapsed(), false);
+                    return Ok(r);
+                }
+                Err(e) => {
+                    self.fault.update(&broker, t0.elapsed(), true);
+                    if !e.is_retryable() || matches!(e, Error::Shutdown) {
+                        return Err(e);
+                    }
+                    tracing::debug!(%broker, attempt, error = %e, "send attempt failed");
+                    last_broker = Some(broker);
+                    last_err = Some(e);
+                    if attempt + 1 < attempts {
+                        let pause = self
+                            .config
+                            .retry_backoff
+                            .saturating_mul(1 << attempt.min(16))
+                            .min(Duration::from_secs(1));
+                        let left = budget.saturating_sub(started.elapsed());
+                        if pause >= left {
+                            break;
+                        }
+                        if !pause.is_zero() {
+                            self.instance.runtime().sleep(pause).await;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(sr) = not_ok {
+            return Ok(Some(sr));
+        }
+        if budget.saturating_sub(started.elapsed()).is_zero() || last_err.is_none() {
+            return Err(deadline_error("send", budget, started, last_err.as_ref()));
+        }
+        Err(last_err.unwrap_or(Error::Shutdown))
+    }
+
+    /// One attempt to `broker`/`queue_id` within `left`.
+    async fn attempt(
+        &self,
+        p: &Prepared,
+        broker: &str,
+        queue_id: i32,
+        mode: Mode,
+        left: Duration,
+        started: Instant,
+    ) -> Result<Option<SendResult>> {
+        let rt = Arc::clone(self.instance.runtime());
+        let t0 = Instant::now();
+        let fut = async {
+            let addr = self.instance.master_addr_or_fetch(broker, &p.topic).await?;
+            let header = SendMessageRequestHeaderV2 {
+                a: self.group.clone(),
+                b: p.topic.clone(),
+                c: DEFAULT_TOPIC.to_owned(),
+                d: self.config.default_topic_queue_nums,
+                e: queue_id,
+                f: p.sys_flag,
+                g: now_ms(),
+                h: p.flag,
+                i: Some(p.properties.clone()),
+                j: Some(p.reconsume_times.unwrap_or(0)),
+                k: Some(false),
+                l: p.max_reconsume_times,
+                m: Some(p.batch),
+                n: Some(broker.to_owned()),
+                bname: None,
+            };
+            let remaining = left.saturating_sub(t0.elapsed());
+            let api = self.instance.api();
+            match mode {
+                Mode::Oneway => {
+                    api.send_message_oneway(&addr, &header, p.body.clone(), remaining)
+                        .await?;
+                    Ok(None)
+                }
+                _ => {
+                    let mq = MessageQueue::new(p.user_topic.clone(), broker, queue_id);
+                    api.send_message(
+                        &addr,
+                        &mq,
+                        &header,
+                        p.body.clone(),
+                        p.msg_id.clone(),
+                        remaining,
+                    )
+                    .await
+                    .map(Some)
+                }
+            }
+        };
+        match timeout(&*rt, left, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(deadline_error(
+                "send",
+                self.config.send_timeout,
+                started,
+                None,
+            )),
+        }
+    }
+}
