@@ -34,6 +34,7 @@ pub(crate) struct BrokerInner {
     pub(crate) locks: RebalanceLockManager,
     pub(crate) holds: Arc<PullHoldService>,
     pub(crate) schedule: Arc<ScheduleService>,
+    pub(crate) transactions: Arc<crate::transaction::TransactionService>,
     pub(crate) registrar: Arc<Registrar>,
     pub(crate) tasks: TaskGroup,
     /// Address written into stored records and offset message ids.
@@ -137,6 +138,19 @@ impl Broker {
             })
             .await?
         };
+        let transactions = {
+            let (store, tcfg, path) = (
+                store.clone(),
+                cfg.transaction_config(),
+                cfg.store_path.join("config").join("transaction.json"),
+            );
+            // The store host is only known after binding; records written by the service get
+            // it from `BrokerInner` through `set_store_host` below.
+            rt::run_blocking(&*rt, move || {
+                crate::transaction::TransactionService::load(store, tcfg, path)
+            })
+            .await?
+        };
         let holds = Arc::new(PullHoldService::default());
         {
             let holds = Arc::clone(&holds);
@@ -202,6 +216,7 @@ impl Broker {
             clients: ClientManager::default(),
             holds,
             schedule: Arc::clone(&schedule),
+            transactions: Arc::clone(&transactions),
             registrar: Arc::clone(&registrar),
             tasks: tasks.clone(),
             store_host,
@@ -213,6 +228,18 @@ impl Broker {
             tasks.spawn(f);
         });
         spawn_periodic_tasks(&inner);
+        transactions.set_store_host(store_host);
+        {
+            let b = Arc::clone(&inner);
+            match inner.blocking(move || crate::reply::ensure_reply_topic(&b)).await {
+                Ok(true) => inner.topics_changed(),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot create the reply topic"),
+            }
+        }
+        tasks.spawn(
+            Arc::clone(&transactions).run(Arc::downgrade(&inner), tasks.signal().wait()),
+        );
         {
             let rt2 = Arc::clone(&rt);
             tasks.spawn(registrar.run(

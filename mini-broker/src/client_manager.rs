@@ -315,6 +315,18 @@ impl ClientManager {
         self.lock().producers.get(group).map_or(0, |m| m.len())
     }
 
+    /// The connection of the producer client `client_id` (Java `ProducerManager.findChannel`,
+    /// used to push replies to requesters).
+    pub fn producer_channel_by_client_id(&self, client_id: &str) -> Option<Connection> {
+        self.lock()
+            .producers
+            .values()
+            .flat_map(|m| m.values())
+            .filter(|c| c.client_id == client_id && !c.conn.is_closed())
+            .max_by_key(|c| c.last_update)
+            .map(|c| c.conn.clone())
+    }
+
     /// A live connection of producer group `group`, if any.
     pub fn producer_channel(&self, group: &str) -> Option<Connection> {
         self.lock()

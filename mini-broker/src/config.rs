@@ -82,6 +82,15 @@ pub struct BrokerConfig {
     pub region_id: String,
     /// Commit-log segment size in bytes (1 GiB; tests use smaller).
     pub commit_log_segment_size: u64,
+    /// A transaction half is first checked once this old (Java `transactionTimeOut`, 6 s).
+    pub transaction_timeout_ms: u64,
+    /// Pause between transaction check rounds (Java `transactionCheckInterval`, 30 s in 5.x).
+    pub transaction_check_interval_ms: u64,
+    /// Checks before a half is discarded to `TRANS_CHECK_MAX_TIME_TOPIC` (Java
+    /// `transactionCheckMax`, 15).
+    pub transaction_check_max: i32,
+    /// Also store replies in the reply topic (Java `storeReplyMessageEnable`, true).
+    pub store_reply_message_enable: bool,
 }
 
 impl Default for BrokerConfig {
@@ -111,6 +120,10 @@ impl Default for BrokerConfig {
             retry_max_times: 16,
             region_id: "DefaultRegion".into(),
             commit_log_segment_size: 1 << 30,
+            transaction_timeout_ms: 6000,
+            transaction_check_interval_ms: 30_000,
+            transaction_check_max: 15,
+            store_reply_message_enable: true,
         }
     }
 }
@@ -177,6 +190,10 @@ impl BrokerConfig {
                 "rebalanceLockMaxLiveTimeMs",
                 self.rebalance_lock_max_live_time_ms,
             ),
+            (
+                "transactionCheckIntervalMs",
+                self.transaction_check_interval_ms,
+            ),
         ] {
             if v == 0 {
                 return Err(BrokerError::Config(format!("{name} must be > 0")));
@@ -192,6 +209,15 @@ impl BrokerConfig {
         }
         self.store_config().validate().map_err(BrokerError::Store)?;
         Ok(())
+    }
+
+    /// The transaction check-back settings derived from this one.
+    pub fn transaction_config(&self) -> crate::transaction::TransactionConfig {
+        crate::transaction::TransactionConfig {
+            timeout: Duration::from_millis(self.transaction_timeout_ms),
+            check_interval: Duration::from_millis(self.transaction_check_interval_ms.max(1)),
+            check_max: self.transaction_check_max.max(0),
+        }
     }
 
     /// The store configuration derived from this one.

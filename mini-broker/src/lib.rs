@@ -35,9 +35,11 @@ pub mod lock_manager;
 pub mod long_poll;
 pub mod namesrv_registration;
 pub mod processor;
+pub mod reply;
 pub mod schedule;
 pub mod store;
 pub mod topic_config;
+pub mod transaction;
 
 pub use broker::{Broker, BrokerHandle};
 pub use config::{BrokerConfig, FlushDiskType};

@@ -532,6 +532,13 @@ async fn async_replication_lag_is_measured() {
         p.await.unwrap();
     }
     let write_time = t.elapsed();
+    for _ in 0..100 {
+        if ss.commit_log_max_offset() == ms.commit_log_max_offset() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        eprintln!("{:?} master {} {:?}", slave.stats(), ms.commit_log_max_offset(), master.slaves());
+    }
     wait_synced(&ms, &ss).await;
     let catch_up = t.elapsed() - write_time;
     sampling.store(false, Ordering::Release);

@@ -6,6 +6,8 @@
 //!   message records, batches, message ids, compression).
 //! - [`transport`]: client connections (requests matched by `opaque`, oneway, broker-initiated
 //!   requests), a connection pool, and a server that the mini NameServer and broker build on.
+//! - [`acl`]: ACL 1.0 request signing (clients) and access checks (servers).
+//! - `tls` (feature `tls`): TLS for clients and servers over rustls.
 //! - [`rt`]: the pluggable async [`rt::Runtime`], with tokio, async-std and smol implementations
 //!   behind the `runtime-tokio` (default), `runtime-async-std` and `runtime-smol` features.
 //!
@@ -20,9 +22,13 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod acl;
 pub mod error;
 pub mod protocol;
 pub mod rt;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 pub mod transport;
 
 pub use error::RemotingError;

@@ -69,6 +69,12 @@ impl RequestHandler for BrokerProcessor {
             | RequestCode::SEND_MESSAGE_V2
             | RequestCode::SEND_BATCH_MESSAGE => send::send_message(b, conn, &req).await,
             RequestCode::CONSUMER_SEND_MSG_BACK => send::consumer_send_back(b, conn, &req).await,
+            RequestCode::END_TRANSACTION => {
+                return crate::transaction::end_transaction(b, conn, &req).await;
+            }
+            RequestCode::SEND_REPLY_MESSAGE | RequestCode::SEND_REPLY_MESSAGE_V2 => {
+                crate::reply::send_reply(b, conn, &req).await
+            }
             RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE => {
                 return pull::pull_message(b, conn, req).await;
             }

@@ -318,7 +318,7 @@ pub(crate) async fn send_message(
             props.remove(property::DELAY);
         }
     }
-    if props.get(property::UNIQ_KEY).is_none_or(str::is_empty) {
+    if props.get(property::UNIQ_KEY).filter(|k| !k.is_empty()).is_none() {
         props.insert(property::UNIQ_KEY, b.uniq.next_id());
     }
     props.insert(property::CLUSTER, b.cfg.broker_cluster_name.clone());
@@ -336,8 +336,14 @@ pub(crate) async fn send_message(
         reconsume_times: reconsume,
         ..Default::default()
     };
-    apply_delay(b, &mut msg);
-    match b.store.put_message(msg).await {
+    let put = if crate::transaction::is_half(&msg) {
+        // Transaction half: stored in the half topic, invisible until committed.
+        b.transactions.prepare(msg).await
+    } else {
+        apply_delay(b, &mut msg);
+        b.store.put_message(msg).await
+    };
+    match put {
         Ok(r) => send_response(
             r.status,
             std::slice::from_ref(&r),

@@ -387,6 +387,17 @@ async fn dial(inner: &ClientInner, addr: &str) -> DialResult {
         }
     };
     tracing::debug!(addr, %socket_addr, "connected");
+    #[cfg(feature = "tls")]
+    let stream = match &inner.config.tls {
+        // The handshake shares the connect budget, so a plain peer fails the dial in time.
+        Some(tls) => {
+            let limit = inner.config.connect_timeout;
+            tls.connect_within(&*inner.rt, limit, addr, stream)
+                .await
+                .map_err(|e| DialError::new(&e))?
+        }
+        None => stream,
+    };
     Ok(Connection::spawn(
         Arc::clone(&inner.rt),
         stream,

@@ -47,12 +47,27 @@ pub struct TransportConfig {
     pub reconnect_backoff_initial: Duration,
     /// Cap of the redial delay. Default 5 s.
     pub reconnect_backoff_max: Duration,
-    /// Close a connection that has neither read nor written anything for this long. Default
-    /// `None` (never). The Java client and server use 120 s.
+    /// Close a connection that has neither read nor written anything for this long, unless
+    /// requests on it are still being handled or awaiting their response. Default `None`
+    /// (never). The Java client and server use 120 s.
     pub idle_timeout: Option<Duration>,
     /// How long a server's `shutdown` waits for its connection tasks to end before aborting
     /// them. Default 3 s.
     pub shutdown_grace: Duration,
+    /// ACL 1.0 credentials (PROTOCOL.md §7). When set, every request and oneway request this
+    /// side sends is signed with them ([`crate::acl::sign`]) as it is queued, after every other
+    /// header field is in place. Default `None`.
+    pub credentials: Option<crate::acl::AclCredentials>,
+    /// TLS for the connections this side dials (feature `tls`). The handshake counts against
+    /// [`connect_timeout`](Self::connect_timeout). Default `None` (plain TCP).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsClientConfig>,
+    /// TLS for the connections a server accepts (feature `tls`), in the configuration's
+    /// [`TlsMode`](crate::tls::TlsMode). The TLS handshake may take up to
+    /// [`connect_timeout`](Self::connect_timeout) after the first byte, which is awaited for at
+    /// most [`idle_timeout`](Self::idle_timeout). Default `None` (plain TCP).
+    #[cfg(feature = "tls")]
+    pub tls_server: Option<crate::tls::TlsServerConfig>,
 }
 
 impl Default for TransportConfig {
@@ -69,6 +84,11 @@ impl Default for TransportConfig {
             reconnect_backoff_max: Duration::from_secs(5),
             idle_timeout: None,
             shutdown_grace: Duration::from_secs(3),
+            credentials: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            tls_server: None,
         }
     }
 }

@@ -236,6 +236,9 @@ impl Connection {
     ) -> Result<RemotingCommand> {
         cmd.flag &= !(FLAG_RESPONSE | FLAG_ONEWAY);
         cmd.serialize_type = self.inner.config.request_serialize_type;
+        if let Some(creds) = &self.inner.config.credentials {
+            crate::acl::sign(&mut cmd, creds);
+        }
         let code = cmd.code;
         let (tx, rx) = oneshot::channel();
         let opaque = self.register(tx)?;
@@ -279,6 +282,9 @@ impl Connection {
     pub fn send_oneway(&self, mut cmd: RemotingCommand) -> Result<()> {
         cmd.flag = (cmd.flag & !FLAG_RESPONSE) | FLAG_ONEWAY;
         cmd.serialize_type = self.inner.config.request_serialize_type;
+        if let Some(creds) = &self.inner.config.credentials {
+            crate::acl::sign(&mut cmd, creds);
+        }
         cmd.opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
         tracing::trace!(code = cmd.code, opaque = cmd.opaque, addr = %self.inner.peer, "oneway");
         self.enqueue(cmd)
@@ -608,14 +614,16 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
             if Pin::new(&mut closed).poll(cx).is_ready() {
                 return Poll::Ready(Event::Closed);
             }
-            if let Some(timer) = idle_timer.as_mut() {
-                if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Event::IdleCheck);
-                }
-            }
             if in_flight.len() < max_in_flight {
                 if let Poll::Ready(result) = Pin::new(&mut r).poll_read(cx, &mut scratch) {
                     return Poll::Ready(Event::Read(result));
+                }
+            }
+            // Checked after reading, so that bytes waiting in the socket of a task that ran late
+            // still count as activity.
+            if let Some(timer) = idle_timer.as_mut() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::IdleCheck);
                 }
             }
             Poll::Pending
@@ -627,10 +635,17 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
             Event::IdleCheck => {
                 let idle_timeout = config.idle_timeout.unwrap_or(Duration::MAX);
                 let idle = conn.idle_for();
-                if idle >= idle_timeout {
+                // Requests still being handled or awaiting their response are activity too.
+                let busy = !in_flight.is_empty() || conn.pending_count() > 0;
+                if idle >= idle_timeout && !busy {
                     break format!("idle for {idle:?}");
                 }
-                idle_timer = Some(conn.inner.rt.sleep(idle_timeout - idle));
+                let next_check = if busy {
+                    idle_timeout
+                } else {
+                    idle_timeout - idle
+                };
+                idle_timer = Some(conn.inner.rt.sleep(next_check));
                 continue;
             }
             Event::Read(Ok(0)) => {

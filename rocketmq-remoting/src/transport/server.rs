@@ -171,22 +171,24 @@ async fn accept_loop<H: RequestHandler>(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let (conn, reader, writer) = Connection::start(
-                    Arc::clone(&rt),
-                    stream,
-                    peer,
-                    Arc::clone(&config),
-                    Arc::clone(&dispatch),
-                );
-                // Refused only when shutdown began meanwhile: close the newcomer ourselves.
-                let reader_running = group.spawn(reader);
-                if !reader_running || !group.spawn(writer) || group.signal().is_triggered() {
-                    conn.close();
-                    if !reader_running {
-                        // The reader would have run `on_disconnected`; do its bookkeeping.
-                        dispatch.on_disconnected(&conn);
-                    }
+                #[cfg(feature = "tls")]
+                if let Some(tls) = config
+                    .tls_server
+                    .as_ref()
+                    .filter(|t| t.mode() != crate::tls::TlsMode::Disabled)
+                {
+                    // Sniffing and handshaking wait for the peer: never in the accept loop.
+                    group.spawn(tls_accept(
+                        tls.clone(),
+                        stream,
+                        peer,
+                        group.clone(),
+                        Arc::clone(&config),
+                        Arc::clone(&dispatch),
+                    ));
+                    continue;
                 }
+                serve(stream, peer, &group, &config, &dispatch);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -206,4 +208,53 @@ async fn accept_loop<H: RequestHandler>(
         }
     }
     tracing::debug!("accept loop stopped");
+}
+
+fn serve<H: RequestHandler>(
+    stream: Box<dyn crate::rt::AsyncStream>,
+    peer: SocketAddr,
+    group: &TaskGroup,
+    config: &Arc<TransportConfig>,
+    dispatch: &Arc<ServerDispatch<H>>,
+) {
+    let (conn, reader, writer) = Connection::start(
+        Arc::clone(group.runtime()),
+        stream,
+        peer,
+        Arc::clone(config),
+        Arc::clone(dispatch),
+    );
+    // Refused only when shutdown began meanwhile: close the newcomer ourselves.
+    let reader_running = group.spawn(reader);
+    if !reader_running || !group.spawn(writer) || group.signal().is_triggered() {
+        conn.close();
+        if !reader_running {
+            // The reader would have run `on_disconnected`; do its bookkeeping.
+            dispatch.on_disconnected(&conn);
+        }
+    }
+}
+
+/// Runs the TLS sniffing/handshake of one accepted connection (see
+/// [`TlsServerConfig::accept`](crate::tls::TlsServerConfig::accept)), then serves it.
+#[cfg(feature = "tls")]
+async fn tls_accept<H: RequestHandler>(
+    tls: crate::tls::TlsServerConfig,
+    stream: Box<dyn crate::rt::AsyncStream>,
+    peer: SocketAddr,
+    group: TaskGroup,
+    config: Arc<TransportConfig>,
+    dispatch: Arc<ServerDispatch<H>>,
+) {
+    let rt = Arc::clone(group.runtime());
+    let handshake = tls.accept_within(&*rt, config.idle_timeout, config.connect_timeout, stream);
+    let stream = match select(std::pin::pin!(handshake), group.signal().wait()).await {
+        Either::Left((Ok(stream), _)) => stream,
+        Either::Left((Err(e), _)) => {
+            tracing::debug!(%peer, error = %e, "TLS accept failed; connection closed");
+            return;
+        }
+        Either::Right(((), _)) => return,
+    };
+    serve(stream, peer, &group, &config, &dispatch);
 }

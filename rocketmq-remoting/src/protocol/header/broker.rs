@@ -671,3 +671,38 @@ command_header! {
         topic: String = "topic", required;
     }
 }
+
+command_header! {
+    /// PUSH_REPLY_MESSAGE_TO_CLIENT (326) broker → client request: `ReplyMessageRequestHeader`.
+    /// The body is the reply's body (as sent: possibly compressed, see `sys_flag`).
+    pub struct ReplyMessageRequestHeader {
+        /// Producer group of the replier.
+        producer_group: String = "producerGroup", required;
+        /// Reply topic (`<cluster>_REPLY_TOPIC`).
+        topic: String = "topic", required;
+        /// Auto-create template topic.
+        default_topic: String = "defaultTopic", required;
+        /// Auto-create queue count.
+        default_topic_queue_nums: i32 = "defaultTopicQueueNums", required;
+        /// Queue id of the reply send.
+        queue_id: i32 = "queueId", required;
+        /// sysFlag of the reply send.
+        sys_flag: i32 = "sysFlag", required;
+        /// Replier-side birth time, ms.
+        born_timestamp: i64 = "bornTimestamp", required;
+        /// User flag.
+        flag: i32 = "flag", required;
+        /// Properties string (with `CORRELATION_ID`, `PUSH_REPLY_TIME`, ...).
+        properties: Option<String> = "properties", optional;
+        /// Reconsume times.
+        reconsume_times: Option<i32> = "reconsumeTimes", optional;
+        /// Unit mode (Java default false).
+        unit_mode: bool = "unitMode", default false;
+        /// The replier's address as the broker saw it (`host:port`, Java may prefix `/`).
+        born_host: String = "bornHost", required;
+        /// The broker's address.
+        store_host: String = "storeHost", required;
+        /// Broker clock when the reply arrived, ms.
+        store_timestamp: i64 = "storeTimestamp", required;
+    }
+}

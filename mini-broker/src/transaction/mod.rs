@@ -1,0 +1,611 @@
+//! Transactional messages (Java `TransactionalMessageServiceImpl`, `EndTransactionProcessor`,
+//! `TransactionalMessageCheckService`; PROTOCOL.md §2.15, §2.21, §4.12).
+//!
+//! * **Half messages.** A send whose `TRAN_MSG` property is `true` is stored in
+//!   [`HALF_TOPIC`] queue 0 with the transaction bits reset, the destination kept in
+//!   `REAL_TOPIC` / `REAL_QID` and `__transactionId__` = `UNIQ_KEY`. Consumers never see it:
+//!   nobody subscribes to the half topic.
+//! * **END_TRANSACTION.** Commit writes the real message (sysFlag COMMIT,
+//!   `preparedTransactionOffset` = the half record's commit-log offset, `TRAN_MSG` and
+//!   `REAL_*` cleared) to its topic and queue; rollback writes nothing. Both append an *op
+//!   record* to [`OP_TOPIC`] queue 0 (tag `d`, body = the half queue offset, as Java) so the
+//!   decided half is never checked again.
+//! * **Check-back.** Every [`TransactionConfig::check_interval`] the service walks the half
+//!   queue from its progress offset. A half without op record that is older than
+//!   [`TransactionConfig::timeout`] (or its `CHECK_IMMUNITY_TIME_IN_SECONDS`) is written again
+//!   at the end of the half queue with `TRANSACTION_CHECK_TIMES` + 1 and the copy is sent
+//!   to one producer of its `PGROUP` as CHECK_TRANSACTION_STATE; the producer answers with
+//!   END_TRANSACTION for the copy. A half checked [`TransactionConfig::check_max`] times is
+//!   discarded: moved to [`CHECK_MAX_TIME_TOPIC`] (Java 4.9+ `resolveDiscardMsg`).
+//! * **Restart safety.** Everything lives in the store (half and op queues); the two progress
+//!   offsets (half queue, op queue) are written atomically to `config/transaction.json` after
+//!   every round, so undecided halves are checked again after a restart.
+//!
+//! Like Java, delivery of a commit is at least once: an END_TRANSACTION for an older copy of a
+//! half that was already re-queued for a check can, in rare races across a restart, yield a
+//! second real message. Within one broker run a transaction id decided once is remembered
+//! and never committed or checked again.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::{select, Either};
+use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_remoting::protocol::header::{
+    CheckTransactionStateRequestHeader, EndTransactionRequestHeader,
+};
+use rocketmq_remoting::protocol::message::{
+    decode_message, encode_message, property, sys_flag, MessageExt,
+};
+use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::rt::WaitShutdown;
+use rocketmq_remoting::transport::Connection;
+use serde::{Deserialize, Serialize};
+
+use crate::broker::BrokerInner;
+use crate::error::{BrokerError, Result};
+use crate::store::{read_optional, write_atomic, GetStatus, MessageStore, PutResult, StoreError};
+use crate::topic_config::{PERM_READ, PERM_WRITE};
+
+/// Topic of half (prepared) messages.
+pub const HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
+/// Topic of op records (decided halves).
+pub const OP_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
+/// Where halves checked too often go (Java `TRANS_CHECK_MAX_TIME_TOPIC`).
+pub const CHECK_MAX_TIME_TOPIC: &str = "TRANS_CHECK_MAX_TIME_TOPIC";
+/// Tag of op records (Java `TransactionalMessageUtil.REMOVE_TAG`).
+pub const REMOVE_TAG: &str = "d";
+
+/// How many decided transaction ids are remembered in memory.
+const DECIDED_CAPACITY: usize = 65_536;
+/// Op records read per store call.
+const OP_BATCH: usize = 256;
+
+/// Check-back settings (Java `transactionTimeOut`, `transactionCheckInterval`,
+/// `transactionCheckMax`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionConfig {
+    /// A half is first checked once it is this old (Java 6 s).
+    pub timeout: Duration,
+    /// Pause between check rounds (Java 60 s in 4.x, 30 s in 5.x).
+    pub check_interval: Duration,
+    /// Checks before a half is discarded (Java 15).
+    pub check_max: i32,
+}
+
+impl Default for TransactionConfig {
+    fn default() -> Self {
+        TransactionConfig {
+            timeout: Duration::from_secs(6),
+            check_interval: Duration::from_secs(30),
+            check_max: 15,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Default, Clone, Copy, Debug)]
+#[serde(rename_all = "camelCase")]
+struct Progress {
+    /// Next half-queue offset to examine.
+    #[serde(default)]
+    half_offset: i64,
+    /// First op-queue offset that may still refer to an unexamined half.
+    #[serde(default)]
+    op_offset: i64,
+}
+
+struct State {
+    progress: Progress,
+    /// Next op-queue offset to read (in memory; restarts from `progress.op_offset`).
+    op_read: i64,
+    /// Half offset (>= `progress.half_offset`) → op-queue offset of its op record.
+    removed: BTreeMap<i64, i64>,
+    decided: HashSet<String>,
+    decided_order: VecDeque<String>,
+}
+
+impl State {
+    fn remember(&mut self, txid: &str) {
+        if txid.is_empty() || !self.decided.insert(txid.to_string()) {
+            return;
+        }
+        self.decided_order.push_back(txid.to_string());
+        if self.decided_order.len() > DECIDED_CAPACITY {
+            if let Some(old) = self.decided_order.pop_front() {
+                self.decided.remove(&old);
+            }
+        }
+    }
+}
+
+/// Counters of check rounds (tests, metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckStats {
+    /// CHECK_TRANSACTION_STATE requests sent (or attempted without a producer online).
+    pub checked: u64,
+    /// Halves moved to [`CHECK_MAX_TIME_TOPIC`].
+    pub discarded: u64,
+}
+
+/// The half-message service: prepare, commit / rollback, check-back. See the
+/// [module docs](self).
+pub struct TransactionService {
+    cfg: TransactionConfig,
+    store: MessageStore,
+    store_host: OnceLock<SocketAddr>,
+    path: PathBuf,
+    state: Mutex<State>,
+    stats: Mutex<CheckStats>,
+    /// One check round at a time.
+    round: futures::lock::Mutex<()>,
+}
+
+impl std::fmt::Debug for TransactionService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionService")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether a message sent by a producer is a transaction half (property `TRAN_MSG=true`, as
+/// Java's `SendMessageProcessor` decides).
+pub fn is_half(msg: &MessageExt) -> bool {
+    msg.property(property::TRANSACTION_PREPARED)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The transaction id of a stored half.
+fn txid(msg: &MessageExt) -> &str {
+    msg.property(property::TRANSACTION_ID)
+        .or_else(|| msg.uniq_key())
+        .unwrap_or("")
+}
+
+fn decode(mut raw: Bytes) -> Result<MessageExt> {
+    decode_message(&mut raw, true, false)
+        .map_err(|e| BrokerError::Store(StoreError::Decode(e.to_string())))
+}
+
+impl TransactionService {
+    /// Loads the progress file `path` (missing = start of both queues). Blocking.
+    ///
+    /// # Errors
+    ///
+    /// An unreadable or malformed progress file.
+    pub fn load(
+        store: MessageStore,
+        cfg: TransactionConfig,
+        path: PathBuf,
+    ) -> Result<Arc<Self>> {
+        let progress: Progress = match read_optional(&path)? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| BrokerError::Metadata {
+                path: path.clone(),
+                msg: e.to_string(),
+            })?,
+            None => Progress::default(),
+        };
+        Ok(Arc::new(TransactionService {
+            cfg,
+            store,
+            store_host: OnceLock::new(),
+            path,
+            state: Mutex::new(State {
+                op_read: progress.op_offset,
+                progress,
+                removed: BTreeMap::new(),
+                decided: HashSet::new(),
+                decided_order: VecDeque::new(),
+            }),
+            stats: Mutex::new(CheckStats::default()),
+            round: futures::lock::Mutex::new(()),
+        }))
+    }
+
+    /// Sets the address written into the records this service stores (the broker's advertised
+    /// address, known once it listens). Only the first call counts.
+    pub fn set_store_host(&self, addr: SocketAddr) {
+        let _ = self.store_host.set(addr);
+    }
+
+    fn host(&self) -> SocketAddr {
+        self.store_host
+            .get()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TransactionConfig {
+        &self.cfg
+    }
+
+    /// Counters of the check rounds so far.
+    pub fn stats(&self) -> CheckStats {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores `msg` (a producer's send, destination in `topic` / `queue_id`) as a half message.
+    /// The result's `queue_offset` and `msg_id` are the half record's, as Java answers.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors.
+    pub async fn prepare(&self, mut msg: MessageExt) -> std::result::Result<PutResult, StoreError> {
+        let (topic, qid) = (std::mem::take(&mut msg.topic), msg.queue_id);
+        msg.put_property(property::REAL_TOPIC, topic);
+        msg.put_property(property::REAL_QUEUE_ID, qid.to_string());
+        if let Some(id) = msg.uniq_key().map(str::to_string) {
+            msg.put_property(property::TRANSACTION_ID, id);
+        }
+        msg.sys_flag = sys_flag::reset_transaction_type(msg.sys_flag, sys_flag::TRANSACTION_NOT_TYPE);
+        msg.topic = HALF_TOPIC.to_string();
+        msg.queue_id = 0;
+        self.store.put_message(msg).await
+    }
+
+    /// Appends the op record marking half `half` (queue offset `half.queue_offset`) decided.
+    async fn write_op(&self, half: &MessageExt) -> std::result::Result<(), StoreError> {
+        let mut op = MessageExt::new(OP_TOPIC, Bytes::from(half.queue_offset.to_string()));
+        op.put_property(property::TAGS, REMOVE_TAG);
+        op.put_property(property::WAIT, "false");
+        if !txid(half).is_empty() {
+            op.put_property(property::TRANSACTION_ID, txid(half));
+        }
+        op.born_timestamp = now_ms();
+        op.born_host = self.host();
+        op.store_host = self.host();
+        self.store.put_message(op).await.map(drop)?;
+        let mut s = self.lock();
+        s.remember(txid(half));
+        if half.queue_offset >= s.progress.half_offset {
+            // Recorded now so a round that starts before the op record is read skips it.
+            s.removed.entry(half.queue_offset).or_insert(i64::MAX);
+        }
+        Ok(())
+    }
+
+    /// The real message of a committed half.
+    fn real_message(&self, half: &MessageExt) -> MessageExt {
+        let mut m = half.clone();
+        m.topic = half.property(property::REAL_TOPIC).unwrap_or_default().to_string();
+        m.queue_id = half
+            .property(property::REAL_QUEUE_ID)
+            .and_then(|q| q.parse().ok())
+            .unwrap_or(0);
+        m.properties.remove(property::REAL_TOPIC);
+        m.properties.remove(property::REAL_QUEUE_ID);
+        m.properties.remove(property::TRANSACTION_PREPARED);
+        m.properties.remove(property::TRANSACTION_CHECK_TIMES);
+        m.sys_flag = sys_flag::reset_transaction_type(half.sys_flag, sys_flag::TRANSACTION_COMMIT_TYPE);
+        m.prepared_transaction_offset = half.commit_log_offset;
+        m.store_host = self.host();
+        m.queue_offset = 0;
+        m.commit_log_offset = 0;
+        m
+    }
+
+    /// Commits or rolls back the half stored at `header.commit_log_offset` (END_TRANSACTION).
+    /// `Ok(None)`: nothing to do (state UNKNOWN). `Err` carries Java's response.
+    async fn end(
+        &self,
+        b: &Arc<BrokerInner>,
+        h: &EndTransactionRequestHeader,
+    ) -> std::result::Result<Option<()>, RemotingCommand> {
+        let commit = match h.commit_or_rollback {
+            sys_flag::TRANSACTION_COMMIT_TYPE => true,
+            sys_flag::TRANSACTION_ROLLBACK_TYPE => false,
+            _ => return Ok(None),
+        };
+        let store = self.store.clone();
+        let offset = h.commit_log_offset;
+        let half = match b.blocking(move || store.message_by_commit_offset(offset)).await {
+            Ok(m) if m.topic == HALF_TOPIC => m,
+            _ => {
+                return Err(crate::processor::reply(
+                    ResponseCode::SYSTEM_ERROR,
+                    "Find prepared transaction message failed",
+                ))
+            }
+        };
+        if half.property(property::PRODUCER_GROUP) != Some(h.producer_group.as_str()) {
+            return Err(crate::processor::reply(
+                ResponseCode::SYSTEM_ERROR,
+                "The producer group wrong",
+            ));
+        }
+        if half.queue_offset != h.tran_state_table_offset {
+            return Err(crate::processor::reply(
+                ResponseCode::SYSTEM_ERROR,
+                "The transaction state table offset wrong",
+            ));
+        }
+        if half.commit_log_offset != h.commit_log_offset {
+            return Err(crate::processor::reply(
+                ResponseCode::SYSTEM_ERROR,
+                "The commit log offset wrong",
+            ));
+        }
+        let already = self.lock().decided.contains(txid(&half));
+        if commit && !already {
+            let real = self.real_message(&half);
+            if real.topic.is_empty() {
+                return Err(crate::processor::reply(
+                    ResponseCode::SYSTEM_ERROR,
+                    "the prepared message has no REAL_TOPIC",
+                ));
+            }
+            if let Err(e) = self.store.put_message(real).await {
+                return Err(crate::processor::reply(ResponseCode::SYSTEM_ERROR, e.to_string()));
+            }
+        }
+        if let Err(e) = self.write_op(&half).await {
+            return Err(crate::processor::reply(ResponseCode::SYSTEM_ERROR, e.to_string()));
+        }
+        tracing::debug!(txid = txid(&half), commit, duplicate = already, from_check = h.from_transaction_check, "transaction ended");
+        Ok(Some(()))
+    }
+
+    /// Reads op records not yet seen into the `removed` map. Blocking.
+    fn read_ops(&self) -> Result<()> {
+        loop {
+            let from = self.lock().op_read;
+            let r = self
+                .store
+                .get_messages(OP_TOPIC, 0, from, OP_BATCH, 1 << 20, None)?;
+            match r.status {
+                GetStatus::Found => {}
+                GetStatus::OffsetTooSmall | GetStatus::OffsetFoundNull => {
+                    self.lock().op_read = r.next_begin_offset;
+                    continue;
+                }
+                _ => return Ok(()),
+            }
+            let mut s = self.lock();
+            for (i, raw) in r.messages.into_iter().enumerate() {
+                let op_offset = from + i as i64;
+                let Ok(op) = decode(raw) else { continue };
+                if let Some(id) = op.property(property::TRANSACTION_ID) {
+                    s.remember(id);
+                }
+                let body = String::from_utf8_lossy(&op.body);
+                for half in body.split(',').filter_map(|t| t.trim().parse::<i64>().ok()) {
+                    if half >= s.progress.half_offset {
+                        let e = s.removed.entry(half).or_insert(op_offset);
+                        *e = (*e).min(op_offset);
+                    }
+                }
+            }
+            s.op_read = r.next_begin_offset;
+        }
+    }
+
+    /// The half at queue offset `i`: `Ok(None)` past the end; `Err(next)` when it is gone and
+    /// the walk should resume at `next`. Blocking.
+    fn half_at(&self, i: i64) -> Result<std::result::Result<Option<MessageExt>, i64>> {
+        let r = self.store.get_messages(HALF_TOPIC, 0, i, 1, 1 << 22, None)?;
+        Ok(match r.status {
+            GetStatus::Found => match r.messages.into_iter().next().map(decode) {
+                Some(Ok(m)) => Ok(Some(m)),
+                Some(Err(e)) => {
+                    tracing::warn!(offset = i, error = %e, "undecodable half message skipped");
+                    Err(i + 1)
+                }
+                None => Ok(None),
+            },
+            GetStatus::OffsetTooSmall | GetStatus::OffsetFoundNull | GetStatus::MessageWasRemoving
+                if r.next_begin_offset > i =>
+            {
+                Err(r.next_begin_offset)
+            }
+            _ => Ok(None),
+        })
+    }
+
+    /// One check round (Java `TransactionalMessageServiceImpl.check`).
+    ///
+    /// # Errors
+    ///
+    /// Store errors; progress already made is kept.
+    pub(crate) async fn check_once(&self, b: &Arc<BrokerInner>) -> Result<()> {
+        let _round = self.round.lock().await;
+        let start = now_ms();
+        {
+            let me = b.transactions.clone();
+            b.blocking(move || me.read_ops()).await?;
+        }
+        let mut i = self.lock().progress.half_offset;
+        let max = self.store.max_offset(HALF_TOPIC, 0);
+        while i < max {
+            if self.lock().removed.remove(&i).is_some() {
+                i += 1;
+                continue;
+            }
+            let me = b.transactions.clone();
+            let half = match b.blocking(move || me.half_at(i)).await? {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(next) => {
+                    i = next;
+                    continue;
+                }
+            };
+            if self.lock().decided.contains(txid(&half)) {
+                i += 1;
+                continue;
+            }
+            if half.store_timestamp >= start {
+                break;
+            }
+            let checks: i32 = half
+                .property(property::TRANSACTION_CHECK_TIMES)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if checks >= self.cfg.check_max {
+                self.discard(b, half).await?;
+                i += 1;
+                continue;
+            }
+            let immunity = half
+                .property(property::CHECK_IMMUNITY_TIME_IN_SECONDS)
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(|s| s.saturating_mul(1000))
+                .unwrap_or(self.cfg.timeout.as_millis() as i64);
+            let age = start - half.born_timestamp;
+            if (0..immunity).contains(&age) {
+                // Later halves are younger still.
+                break;
+            }
+            self.check(b, half, checks + 1).await?;
+            i += 1;
+        }
+        let progress = {
+            let mut s = self.lock();
+            s.removed = s.removed.split_off(&i);
+            s.progress.half_offset = i;
+            let pending_op = s.removed.values().copied().filter(|o| *o != i64::MAX).min();
+            s.progress.op_offset = pending_op.unwrap_or(s.op_read).min(s.op_read);
+            s.progress
+        };
+        let path = self.path.clone();
+        b.blocking(move || {
+            let json = serde_json::to_vec_pretty(&progress).unwrap_or_default();
+            write_atomic(&path, &json)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Re-queues `half` with `checks` and asks a producer of its group about it.
+    async fn check(&self, b: &Arc<BrokerInner>, half: MessageExt, checks: i32) -> Result<()> {
+        let mut copy = half.clone();
+        copy.put_property(property::TRANSACTION_CHECK_TIMES, checks.to_string());
+        copy.store_host = self.host();
+        let put = self.store.put_message(copy.clone()).await?;
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).checked += 1;
+        copy.queue_offset = put.queue_offset;
+        copy.commit_log_offset = put.commit_log_offset;
+        copy.store_timestamp = put.store_timestamp;
+        copy.msg_id = put.msg_id.clone();
+        let group = half.property(property::PRODUCER_GROUP).unwrap_or_default();
+        let Some(conn) = b.clients.producer_channel(group) else {
+            tracing::debug!(group, txid = txid(&half), "no producer online for a transaction check");
+            return Ok(());
+        };
+        let header = CheckTransactionStateRequestHeader {
+            topic: None,
+            tran_state_table_offset: put.queue_offset,
+            commit_log_offset: put.commit_log_offset,
+            msg_id: copy.uniq_key().map(str::to_string),
+            transaction_id: Some(txid(&copy).to_string()).filter(|t| !t.is_empty()),
+            offset_msg_id: Some(put.msg_id),
+            bname: Some(b.cfg.broker_name.clone()),
+        };
+        // The producer sees the message at its destination (Java restores topic and queue).
+        let mut shown = copy;
+        shown.topic = half.property(property::REAL_TOPIC).unwrap_or_default().to_string();
+        shown.queue_id = half
+            .property(property::REAL_QUEUE_ID)
+            .and_then(|q| q.parse().ok())
+            .unwrap_or(0);
+        let body = match encode_message(&shown) {
+            Ok(b) => b.freeze(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot encode a half message for a check");
+                return Ok(());
+            }
+        };
+        let cmd = RemotingCommand::request(RequestCode::CHECK_TRANSACTION_STATE)
+            .with_header(&header)
+            .with_body(body);
+        if let Err(e) = conn.send_oneway(cmd) {
+            tracing::debug!(group, error = %e, "transaction check not sent");
+        }
+        Ok(())
+    }
+
+    /// Moves a half checked too often to [`CHECK_MAX_TIME_TOPIC`].
+    async fn discard(&self, b: &Arc<BrokerInner>, half: MessageExt) -> Result<()> {
+        let topics = Arc::clone(&b.topics);
+        let created = b
+            .blocking(move || topics.ensure(CHECK_MAX_TIME_TOPIC, 1, PERM_READ | PERM_WRITE))
+            .await?
+            .1;
+        if created {
+            b.topics_changed();
+        }
+        tracing::info!(txid = txid(&half), "transaction checked too often; discarded to {CHECK_MAX_TIME_TOPIC}");
+        let mut m = half;
+        m.topic = CHECK_MAX_TIME_TOPIC.to_string();
+        m.queue_id = 0;
+        m.store_host = self.host();
+        self.store.put_message(m).await?;
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).discarded += 1;
+        Ok(())
+    }
+
+    /// Runs check rounds every [`TransactionConfig::check_interval`] until `stop`.
+    pub(crate) async fn run(self: Arc<Self>, broker: Weak<BrokerInner>, stop: WaitShutdown) {
+        let mut stop = stop;
+        loop {
+            let Some(b) = broker.upgrade() else { return };
+            let sleep = b.rt.sleep(self.cfg.check_interval);
+            drop(b);
+            match select(sleep, &mut stop).await {
+                Either::Left(_) => {}
+                Either::Right(_) => return,
+            }
+            let Some(b) = broker.upgrade() else { return };
+            if b.cfg.broker_id != 0 {
+                continue;
+            }
+            let round = self.check_once(&b);
+            match select(std::pin::pin!(round), &mut stop).await {
+                Either::Left((Ok(()), _)) => {}
+                Either::Left((Err(e), _)) => tracing::warn!(error = %e, "transaction check round failed"),
+                Either::Right(_) => return,
+            }
+        }
+    }
+}
+
+/// END_TRANSACTION (37). `None` for UNKNOWN (Java answers nothing) and for oneway requests.
+pub(crate) async fn end_transaction(
+    b: &Arc<BrokerInner>,
+    _conn: &Connection,
+    req: &RemotingCommand,
+) -> Option<RemotingCommand> {
+    if b.cfg.broker_id != 0 {
+        return Some(crate::processor::reply(
+            ResponseCode::SLAVE_NOT_AVAILABLE,
+            "Can't process transaction message in slave broker",
+        ));
+    }
+    let h: EndTransactionRequestHeader = match crate::processor::header(req) {
+        Ok(h) => h,
+        Err(r) => return Some(r),
+    };
+    match b.transactions.end(b, &h).await {
+        Ok(None) => None,
+        Ok(Some(())) => Some(crate::processor::success()),
+        Err(r) => {
+            tracing::warn!(remark = ?r.remark, group = %h.producer_group, "END_TRANSACTION refused");
+            Some(r)
+        }
+    }
+}

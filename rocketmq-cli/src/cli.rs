@@ -1,0 +1,481 @@
+//! The command line (clap) and its dispatch to the command implementations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rocketmq_remoting::rt::Runtime;
+use serde_json::json;
+
+use crate::admin::{self, CreateTopic, Ctx, Report};
+use crate::consume::{self, ConsumeOpts, StartFrom};
+use crate::error::{CliError, Result};
+use crate::output::message_json;
+use crate::produce::{self, filler_body, parse_prop, MessageSpec, ProduceBench, SendMode};
+
+/// Which async runtime runs the commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeChoice {
+    /// tokio (multi-threaded).
+    Tokio,
+    /// async-std.
+    AsyncStd,
+    /// smol.
+    Smol,
+}
+
+/// Operate an Apache RocketMQ (or mini-broker) cluster: topics, clusters, offsets,
+/// messages, send/consume and benchmarks.
+///
+/// Exit codes: 0 ok, 1 operation failed, 2 bad usage, 3 NameServer/broker unreachable,
+/// 4 topic/message/group not found.
+#[derive(Debug, Parser)]
+#[command(name = "rocketmq-cli", version, about, long_about = None)]
+pub struct Cli {
+    /// NameServer address(es), `host:port[;host:port]`.
+    #[arg(short = 'n', long = "namesrv", env = "NAMESRV_ADDR", global = true, default_value = "127.0.0.1:9876")]
+    pub namesrv: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Timeout of each request, in milliseconds.
+    #[arg(long = "timeout-ms", global = true, default_value_t = 3000)]
+    pub timeout_ms: u64,
+    /// Async runtime.
+    #[arg(long, value_enum, global = true, default_value = "tokio")]
+    pub runtime: RuntimeChoice,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Clusters and brokers.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+    /// Topics: create, update, delete, route, status, list.
+    #[command(subcommand)]
+    Topic(TopicCmd),
+    /// Consumer groups.
+    #[command(subcommand)]
+    Consumer(ConsumerCmd),
+    /// Consumer offsets.
+    #[command(subcommand)]
+    Offset(OffsetCmd),
+    /// Look messages up.
+    #[command(subcommand)]
+    Message(MessageCmd),
+    /// Send messages.
+    Send(SendArgs),
+    /// Read messages from every queue of a topic and print them (one JSON line each with --json).
+    Consume(ConsumeArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+/// `cluster ...`
+#[derive(Debug, Subcommand)]
+pub enum ClusterCmd {
+    /// Every broker of every cluster.
+    List,
+}
+
+/// `topic ...`
+#[derive(Debug, Subcommand)]
+pub enum TopicCmd {
+    /// Create or update a topic on the masters of a cluster (default: all) or one broker.
+    #[command(visible_alias = "update")]
+    Create {
+        /// Topic.
+        #[arg(short, long)]
+        topic: String,
+        /// Cluster.
+        #[arg(short, long, conflicts_with = "broker")]
+        cluster: Option<String>,
+        /// One broker address (`host:port`).
+        #[arg(short, long)]
+        broker: Option<String>,
+        /// Read and write queues.
+        #[arg(short, long, default_value_t = 8)]
+        queues: i32,
+        /// Permission bits: 2 write, 4 read, 6 both.
+        #[arg(short, long, default_value_t = 6)]
+        perm: i32,
+        /// Ordered topic.
+        #[arg(long)]
+        order: bool,
+    },
+    /// Delete a topic from its brokers and the NameServers.
+    Delete {
+        /// Topic.
+        #[arg(short, long)]
+        topic: String,
+        /// Only this cluster.
+        #[arg(short, long)]
+        cluster: Option<String>,
+    },
+    /// Brokers and queues of a topic.
+    Route {
+        /// Topic.
+        #[arg(short, long)]
+        topic: String,
+    },
+    /// Min / max offset per queue.
+    Status {
+        /// Topic.
+        #[arg(short, long)]
+        topic: String,
+    },
+    /// All topics.
+    List,
+}
+
+/// `consumer ...`
+#[derive(Debug, Subcommand)]
+pub enum ConsumerCmd {
+    /// Committed offset and lag per queue.
+    Progress {
+        /// Consumer group.
+        #[arg(short, long)]
+        group: String,
+        /// Topic.
+        #[arg(short, long)]
+        topic: String,
+    },
+}
+
+/// `offset ...`
+#[derive(Debug, Subcommand)]
+pub enum OffsetCmd {
+    /// Reset a group's offsets of a topic to a point in time (stop the group's consumers first).
+    Reset {
+        /// Consumer group.
+        #[arg(short, long)]
+        group: String,
+        /// Topic.
+        #[arg(short, long)]
+        topic: String,
+        /// Epoch milliseconds, `now`, or relative like `-10m`, `-2h`, `-1d`.
+        #[arg(long, allow_hyphen_values = true)]
+        timestamp: String,
+    },
+}
+
+/// `message ...`
+#[derive(Debug, Subcommand)]
+pub enum MessageCmd {
+    /// By message id: the client id (needs --topic) or the broker's offset id.
+    QueryId {
+        /// Message id.
+        #[arg(short, long)]
+        id: String,
+        /// Topic.
+        #[arg(short, long)]
+        topic: Option<String>,
+    },
+    /// By key.
+    QueryKey {
+        /// Topic.
+        #[arg(short, long)]
+        topic: String,
+        /// Key.
+        #[arg(short, long)]
+        key: String,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 32)]
+        max: i32,
+    },
+}
+
+/// Message content options.
+#[derive(Debug, Clone, Args)]
+pub struct MessageArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// Tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Key (repeatable).
+    #[arg(long = "keys")]
+    pub keys: Vec<String>,
+    /// User property `k=v` (repeatable).
+    #[arg(long = "prop", value_parser = parse_prop)]
+    pub props: Vec<(String, String)>,
+    /// Body text.
+    #[arg(long, conflicts_with = "body_size")]
+    pub body: Option<String>,
+    /// Body of this many bytes (filler).
+    #[arg(long = "body-size")]
+    pub body_size: Option<usize>,
+}
+
+impl MessageArgs {
+    fn spec(&self, default_size: usize) -> MessageSpec {
+        let body = match (&self.body, self.body_size) {
+            (Some(b), _) => bytes::Bytes::from(b.clone()),
+            (None, Some(n)) => filler_body(n),
+            (None, None) => filler_body(default_size),
+        };
+        MessageSpec {
+            topic: self.topic.clone(),
+            tag: self.tag.clone(),
+            keys: self.keys.clone(),
+            props: self.props.clone(),
+            body,
+        }
+    }
+}
+
+/// `send`
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Message content.
+    #[command(flatten)]
+    pub msg: MessageArgs,
+    /// Number of messages.
+    #[arg(long, default_value_t = 1)]
+    pub count: u64,
+    /// Producer group.
+    #[arg(long, default_value = "rocketmq_cli_producer")]
+    pub group: String,
+}
+
+/// `consume` and `bench consume`
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// Consumer group (for --from committed and --commit).
+    #[arg(short, long, default_value = "rocketmq_cli_consumer")]
+    pub group: String,
+    /// Tag expression: `*` or `tagA || tagB`.
+    #[arg(long, default_value = "*")]
+    pub expr: String,
+    /// Where to start.
+    #[arg(long, value_enum, default_value = "first")]
+    pub from: StartFrom,
+    /// Stop after this many messages.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Stop after this many seconds without a message.
+    #[arg(long = "idle-timeout", default_value_t = 3.0)]
+    pub idle_timeout: f64,
+    /// Stop after this many seconds in total.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Commit the group's offsets when done.
+    #[arg(long)]
+    pub commit: bool,
+}
+
+impl ConsumeArgs {
+    fn opts(&self) -> Result<ConsumeOpts> {
+        Ok(ConsumeOpts {
+            topic: self.topic.clone(),
+            group: self.group.clone(),
+            expr: self.expr.clone(),
+            from: self.from,
+            count: self.count,
+            idle_timeout: secs(self.idle_timeout, "--idle-timeout")?,
+            duration: self.duration.map(|d| secs(d, "--duration")).transpose()?,
+            commit: self.commit,
+        })
+    }
+}
+
+fn secs(v: f64, name: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(v).map_err(|_| CliError::Usage(format!("{name} must be >= 0")))
+}
+
+/// `bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Send as fast as possible; report TPS and latency percentiles.
+    Produce {
+        /// Message content (default body: 128 bytes).
+        #[command(flatten)]
+        msg: MessageArgs,
+        /// Concurrent senders.
+        #[arg(short, long, default_value_t = 4)]
+        concurrency: usize,
+        /// Sends in flight per sender (async mode).
+        #[arg(long, default_value_t = 32)]
+        inflight: usize,
+        /// Send mode.
+        #[arg(long, value_enum, default_value = "sync")]
+        mode: SendMode,
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop after this many seconds (default 10 when --count is absent).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Producer group.
+        #[arg(long, default_value = "rocketmq_cli_bench")]
+        group: String,
+        /// No progress line.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Read as fast as possible; report TPS and end-to-end latency (born → received).
+    Consume {
+        /// What to read.
+        #[command(flatten)]
+        args: ConsumeArgs,
+        /// No progress line.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+/// Runs `cli` on `rt`, printing results to stdout. Errors are returned for `main` to print
+/// and map to an exit code.
+pub async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<()> {
+    let ctx = Ctx::new(&cli.namesrv, rt, Duration::from_millis(cli.timeout_ms.max(1)))?;
+    let r = dispatch(&cli, &ctx).await;
+    ctx.close().await;
+    r
+}
+
+fn print(cli: &Cli, r: Report) {
+    if cli.json {
+        println!("{}", r.json);
+    } else {
+        print!("{}", r.text);
+    }
+}
+
+async fn dispatch(cli: &Cli, ctx: &Ctx) -> Result<()> {
+    let report = match &cli.command {
+        Command::Cluster(ClusterCmd::List) => admin::cluster_list(ctx).await?,
+        Command::Topic(TopicCmd::List) => admin::topic_list(ctx).await?,
+        Command::Topic(TopicCmd::Create {
+            topic,
+            cluster,
+            broker,
+            queues,
+            perm,
+            order,
+        }) => {
+            admin::topic_create(
+                ctx,
+                &CreateTopic {
+                    topic: topic.clone(),
+                    cluster: cluster.clone(),
+                    broker: broker.clone(),
+                    queues: *queues,
+                    perm: *perm,
+                    order: *order,
+                },
+            )
+            .await?
+        }
+        Command::Topic(TopicCmd::Delete { topic, cluster }) => {
+            admin::topic_delete(ctx, topic, cluster.as_deref()).await?
+        }
+        Command::Topic(TopicCmd::Route { topic }) => admin::topic_route(ctx, topic).await?,
+        Command::Topic(TopicCmd::Status { topic }) => admin::topic_status(ctx, topic).await?,
+        Command::Consumer(ConsumerCmd::Progress { group, topic }) => {
+            admin::consumer_progress(ctx, group, topic).await?
+        }
+        Command::Offset(OffsetCmd::Reset {
+            group,
+            topic,
+            timestamp,
+        }) => {
+            let ts = admin::parse_timestamp(timestamp, admin::now_ms())?;
+            admin::offset_reset(ctx, group, topic, ts).await?
+        }
+        Command::Message(MessageCmd::QueryId { id, topic }) => {
+            admin::message_by_id(ctx, topic.as_deref(), id).await?
+        }
+        Command::Message(MessageCmd::QueryKey { topic, key, max }) => {
+            admin::message_by_key(ctx, topic, key, *max).await?
+        }
+        Command::Send(a) => produce::send(ctx, &a.msg.spec(16), a.count, &a.group).await?,
+        Command::Consume(a) => {
+            let o = a.opts()?;
+            let json = cli.json;
+            let n = consume::consume(ctx, &o, |m| {
+                if json {
+                    println!("{}", message_json(m));
+                } else {
+                    println!(
+                        "{} {}:{}@{} tags={} keys={} body={}",
+                        crate::output::user_msg_id(m),
+                        m.topic,
+                        m.queue_id,
+                        m.queue_offset,
+                        m.property("TAGS").unwrap_or("-"),
+                        m.property("KEYS").unwrap_or("-"),
+                        String::from_utf8_lossy(&m.body)
+                    );
+                }
+            })
+            .await?;
+            eprintln!("consumed {n} message(s)");
+            if let Some(c) = o.count {
+                if n < c {
+                    return Err(CliError::Failed(format!("consumed {n} of {c} messages")));
+                }
+            }
+            return Ok(());
+        }
+        Command::Bench(BenchCmd::Produce {
+            msg,
+            concurrency,
+            inflight,
+            mode,
+            count,
+            duration,
+            group,
+            quiet,
+        }) => {
+            let duration = match (duration, count) {
+                (Some(d), _) => Some(secs(*d, "--duration")?),
+                (None, None) => Some(Duration::from_secs(10)),
+                (None, Some(_)) => None,
+            };
+            let b = ProduceBench {
+                spec: msg.spec(128),
+                concurrency: *concurrency,
+                inflight: *inflight,
+                mode: *mode,
+                count: *count,
+                duration,
+                group: group.clone(),
+                progress: !quiet,
+            };
+            let r = produce::bench_produce(ctx, &b).await?;
+            bench_report(cli, &r);
+            if r.failed > 0 || count.is_some_and(|c| r.ok < c) {
+                return Err(CliError::Failed(format!("{} send(s) failed", r.failed)));
+            }
+            return Ok(());
+        }
+        Command::Bench(BenchCmd::Consume { args, quiet }) => {
+            let o = args.opts()?;
+            let r = consume::bench_consume(ctx, &o, !quiet).await?;
+            bench_report(cli, &r);
+            if o.count.is_some_and(|c| r.ok < c) {
+                return Err(CliError::Failed(format!("consumed {} messages", r.ok)));
+            }
+            return Ok(());
+        }
+    };
+    print(cli, report);
+    Ok(())
+}
+
+fn bench_report(cli: &Cli, r: &crate::stats::BenchReport) {
+    if cli.json {
+        println!("{}", json!(r));
+    } else {
+        println!("{r}");
+    }
+}
