@@ -536,3 +536,30 @@ fn replication_raw_read_and_append() {
     ));
     assert_eq!(slave.commit_log_max_offset(), end);
 }
+
+#[test]
+fn filtered_scan_is_bounded_like_java() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.consume_queue_entries_per_file = 4096;
+    let store = MessageStore::open(cfg).unwrap();
+    let futs: Vec<_> = (0..1000)
+        .map(|i| store.put_message(msg("F", 0, &format!("f{i}"), Some("TagB"), None, None)))
+        .collect();
+    for r in block_on(futures::future::join_all(futs)) {
+        r.unwrap();
+    }
+    let none = |_: i64| false;
+    // max(16000, 32 * 20) bytes of consume queue = 800 entries per pull.
+    let g = store
+        .get_messages("F", 0, 0, 32, usize::MAX, Some(&none))
+        .unwrap();
+    assert_eq!(
+        (g.status, g.next_begin_offset),
+        (GetStatus::NoMatchedMessage, 800)
+    );
+    let g = store
+        .get_messages("F", 0, 800, 32, usize::MAX, Some(&none))
+        .unwrap();
+    assert_eq!(g.next_begin_offset, 1000);
+}

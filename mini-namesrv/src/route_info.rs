@@ -267,7 +267,7 @@ impl RouteInfoManager {
         let old_addr = bd
             .broker_addrs
             .insert(reg.broker_id, reg.broker_addr.clone());
-        register_first |= old_addr.as_deref().map_or(true, str::is_empty);
+        register_first |= old_addr.as_deref().is_none_or(str::is_empty);
 
         let is_master = reg.broker_id == MASTER_ID;
         let is_prime_slave = !old_version_broker
@@ -295,7 +295,7 @@ impl RouteInfoManager {
                 let missing = self
                     .topic_queue_table
                     .get(&tc.topic_name)
-                    .map_or(true, |qds| !qds.contains_key(&reg.broker_name));
+                    .is_none_or(|qds| !qds.contains_key(&reg.broker_name));
                 if register_first || version_changed || missing {
                     let mut perm = tc.perm;
                     if is_prime_slave && acting_master {
@@ -386,7 +386,7 @@ impl RouteInfoManager {
     ) -> bool {
         self.broker_live_table
             .get(&key(cluster, addr))
-            .map_or(true, |l| l.data_version != *version)
+            .is_none_or(|l| l.data_version != *version)
     }
 
     /// The data version recorded for a live broker.

@@ -22,4 +22,10 @@ pub use consumer::{
 pub use error::{Error, Result, Stage};
 pub use message::{Message, MessageExt, PullResult, PullStatus, SendResult, SendStatus};
 pub use message_queue::MessageQueue;
-pub use producer::{Producer, ProducerBuilder, ProducerConfig};
+pub use producer::{
+    LocalTransactionState, Producer, ProducerBuilder, ProducerConfig, TransactionListener,
+    TransactionProducer,
+};
+
+/// Re-exported for implementing [`TransactionListener`] without adding the dependency.
+pub use async_trait::async_trait;

@@ -460,7 +460,7 @@ fn needed_resources(cmd: &RemotingCommand) -> Result<Vec<(Resource, Permission)>
     let mut out = Vec::new();
     // Absent or empty names are not checked (Java skips nulls; an empty group is what the C++
     // producer puts into UNREGISTER_CLIENT).
-    let mut topic = |out: &mut Vec<_>, name: Option<&str>, perm| {
+    let topic = |out: &mut Vec<_>, name: Option<&str>, perm| {
         if let Some(n) = name.filter(|n| !n.is_empty()) {
             out.push((Resource::topic(n), perm));
         }

@@ -203,9 +203,9 @@ impl HaError {
     }
 }
 
-/// How a chunk from `read_commit_log` advances the log: `(bytes to send, log advance)`. A
-/// segment-end filler covers the rest of its segment but only its 8-byte header is sent
-/// (the slave's store re-creates the filler from the header alone).
+/// How much of a chunk from `read_commit_log` to send and how far that advances the log:
+/// `(bytes to send, log advance)`. A segment-end filler covers the rest of its segment but
+/// only its 8-byte header is sent (the slave's store re-creates the filler from the header).
 pub(crate) fn chunk_extent(data: &[u8]) -> Result<(usize, i64), HaError> {
     let mut p = 0usize;
     let mut advance = 0i64;
@@ -223,8 +223,14 @@ pub(crate) fn chunk_extent(data: &[u8]) -> Result<(usize, i64), HaError> {
             )));
         }
         if magic == crate::store::BLANK_MAGIC {
-            // A filler always ends its segment, hence the chunk.
-            return Ok((p + 8, advance + size as i64));
+            // A filler always ends its segment, hence the chunk. It travels in a frame of its
+            // own: the store's raw-append validation sizes a filler against the segment that
+            // holds it, which must already exist on the slave (the records before the filler
+            // created it), so records and filler of a segment are never appended together.
+            if p > 0 {
+                return Ok((p, advance));
+            }
+            return Ok((8, size as i64));
         }
         let n = size as usize;
         if n > data.len() - p {
@@ -236,4 +242,32 @@ pub(crate) fn chunk_extent(data: &[u8]) -> Result<(usize, i64), HaError> {
         advance += n as i64;
     }
     Ok((p, advance))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(size: usize) -> Vec<u8> {
+        let mut v = vec![0u8; size];
+        v[..4].copy_from_slice(&(size as i32).to_be_bytes());
+        v[4..8].copy_from_slice(&crate::store::MAGIC_V1.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn extent_of_records_and_filler() {
+        let mut chunk = record(100);
+        chunk.extend(record(60));
+        assert_eq!(chunk_extent(&chunk).unwrap(), (160, 160));
+        let mut blank = vec![0u8; 300];
+        blank[..4].copy_from_slice(&300i32.to_be_bytes());
+        blank[4..8].copy_from_slice(&crate::store::BLANK_MAGIC.to_be_bytes());
+        // Records first; the filler on its own, header only.
+        chunk.extend(&blank);
+        assert_eq!(chunk_extent(&chunk).unwrap(), (160, 160));
+        assert_eq!(chunk_extent(&blank).unwrap(), (8, 300));
+        assert!(chunk_extent(&chunk[..150]).is_err());
+        assert!(chunk_extent(&[0, 0, 0]).is_err());
+    }
 }

@@ -44,6 +44,7 @@ struct SlaveInner {
     master_offset: AtomicI64,
     /// Fired to drop the current session (master address changed).
     reset: Mutex<ShutdownSignal>,
+    last_error: Mutex<Option<String>>,
 }
 
 /// The slave's replication client: keeps a session with the master's HA port, appends the
@@ -106,6 +107,7 @@ impl HaSlave {
             bytes: AtomicU64::new(0),
             master_offset: AtomicI64::new(0),
             reset: Mutex::new(ShutdownSignal::new()),
+            last_error: Mutex::new(None),
         });
         let me = Arc::clone(&inner);
         inner.tasks.spawn(run(me));
@@ -144,6 +146,15 @@ impl HaSlave {
         }
     }
 
+    /// The error that ended the latest failed session, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Stops replicating and waits for the session to end. Idempotent.
     pub async fn shutdown(&self) {
         self.inner.tasks.shutdown(Duration::from_secs(3)).await;
@@ -173,6 +184,8 @@ async fn run(inner: Arc<SlaveInner>) {
                 Ok(()) => {}
                 Err(e) => {
                     inner.errors.fetch_add(1, Ordering::Relaxed);
+                    *inner.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(e.to_string());
                     tracing::warn!(master = %addr, error = %e, "replication session ended");
                 }
             }

@@ -263,7 +263,9 @@ impl Index {
                 self.roll(&mut st, phy, ts)?;
             }
             let Some(a) = st.active.as_mut() else {
-                return Err(StoreError::Corrupt("index roll produced no active file".into()));
+                return Err(StoreError::Corrupt(
+                    "index roll produced no active file".into(),
+                ));
             };
             let h = key_hash(topic, key);
             let slot = (h % a.header.slots as u64) as u32;

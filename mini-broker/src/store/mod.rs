@@ -342,7 +342,8 @@ impl Inner {
 }
 
 /// The message store. Cheap to clone (all clones share one store); the store shuts down
-/// cleanly when [`shutdown`](MessageStore::shutdown) is called or the last clone is dropped.
+/// cleanly when [`shutdown`](MessageStore::shutdown) is called or the last clone is dropped
+/// (both block while flushing; never call them from the arrival listener).
 #[derive(Clone)]
 pub struct MessageStore {
     inner: Arc<Inner>,
@@ -453,8 +454,10 @@ impl MessageStore {
 
     /// Stores one message. The writer assigns commit-log offset, queue offset (per
     /// topic/queue) and store timestamp and computes the body CRC; `store_host` and
-    /// `born_host` must be set by the caller. The future resolves once the message is visible
-    /// to pulls (and, in sync-flush mode, fsynced or timed out).
+    /// `born_host` must be set by the caller. The request is queued when this is called (not
+    /// when the future is first polled), so many puts issued together share one group
+    /// commit. The future resolves once the message is visible to pulls (and, in sync-flush
+    /// mode, fsynced or timed out); errors mean nothing was stored.
     pub fn put_message(
         &self,
         msg: MessageExt,
@@ -526,9 +529,10 @@ impl MessageStore {
             r.next_begin_offset = max;
             return Ok(r);
         }
+        // Java scans at most max(16000, maxMsgNums * 20) *bytes* of consume queue per pull.
+        let scan = 16_000usize.max(max_count.saturating_mul(CQ_UNIT)) / CQ_UNIT;
         let max_count = max_count.clamp(1, s.cfg.max_transfer_count);
         let max_bytes = max_bytes.clamp(1, s.cfg.max_transfer_bytes);
-        let scan = 16_000usize.max(max_count * 20);
         let Some(entries) = cq.entries_from(offset, scan)? else {
             r.status = GetStatus::OffsetFoundNull;
             r.next_begin_offset = cq.roll_next_file(offset);

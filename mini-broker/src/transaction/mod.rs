@@ -574,11 +574,17 @@ impl TransactionService {
             if b.cfg.broker_id != 0 {
                 continue;
             }
-            let round = self.check_once(&b);
-            match select(std::pin::pin!(round), &mut stop).await {
-                Either::Left((Ok(()), _)) => {}
-                Either::Left((Err(e), _)) => tracing::warn!(error = %e, "transaction check round failed"),
-                Either::Right(_) => return,
+            let outcome = {
+                let round = std::pin::pin!(self.check_once(&b));
+                match select(round, &mut stop).await {
+                    Either::Left((r, _)) => Some(r),
+                    Either::Right(_) => None,
+                }
+            };
+            match outcome {
+                Some(Ok(())) => {}
+                Some(Err(e)) => tracing::warn!(error = %e, "transaction check round failed"),
+                None => return,
             }
         }
     }

@@ -319,6 +319,10 @@ impl ClientApi {
     ) -> RemotingCommand {
         let code = if header.m == Some(true) {
             RequestCode::SEND_BATCH_MESSAGE
+        } else if header.i.as_deref().is_some_and(is_reply_properties) {
+            // Java sends replies (MSG_TYPE=reply) with their own code so that the broker
+            // pushes them to the requester (request-reply, 4.6+).
+            RequestCode::SEND_REPLY_MESSAGE_V2
         } else {
             RequestCode::SEND_MESSAGE_V2
         };
@@ -842,4 +846,12 @@ impl ClientApi {
             _ => Err(broker_error(addr, &resp)),
         }
     }
+}
+
+/// Whether an encoded properties string marks a reply (`MSG_TYPE=reply`).
+fn is_reply_properties(props: &str) -> bool {
+    use rocketmq_remoting::protocol::message::{decode_properties, property};
+    // Cheap pre-check: most sends are not replies.
+    props.contains(property::MESSAGE_TYPE)
+        && decode_properties(props).get(property::MESSAGE_TYPE) == Some(crate::producer::request::REPLY_MESSAGE_FLAG)
 }

@@ -28,6 +28,7 @@
 //! | GET_CONSUMER_RUNNING_INFO (307) | [`ConsumerHandle::running_info`] |
 //! | CONSUME_MESSAGE_DIRECTLY (309) | [`ConsumerHandle::consume_message_directly`] |
 //! | CHECK_TRANSACTION_STATE (39) | [`ProducerHandle::check_transaction_state`] (group from `PGROUP`) |
+//! | PUSH_REPLY_MESSAGE_TO_CLIENT (326) | the waiting [`Producer::request`](crate::Producer::request) (by `CORRELATION_ID`) |
 //! | anything else | `REQUEST_CODE_NOT_SUPPORTED` |
 //!
 //! # Routes
@@ -203,6 +204,7 @@ struct Inner {
     tasks: TaskGroup,
     uniq: UniqIdGenerator,
     heartbeat_lock: futures::lock::Mutex<()>,
+    replies: crate::producer::request::ReplyWaiters,
 }
 
 impl fmt::Debug for ClientInstance {
@@ -263,6 +265,7 @@ impl ClientInstance {
             consumers: RwLock::new(HashMap::new()),
             state: AtomicU8::new(CREATED),
             heartbeat_lock: futures::lock::Mutex::new(()),
+            replies: Default::default(),
         });
         // The handler holds a weak reference: the remoting client lives inside `Inner`.
         let weak: Weak<Inner> = Arc::downgrade(&inner);
@@ -304,6 +307,11 @@ impl ClientInstance {
     /// The route cache.
     pub fn routes(&self) -> &RouteCache {
         &self.inner.routes
+    }
+
+    /// Requests waiting for their reply (request-reply).
+    pub(crate) fn reply_waiters(&self) -> &crate::producer::request::ReplyWaiters {
+        &self.inner.replies
     }
 
     /// A fresh client message id (`UNIQ_KEY`, Java layout).
@@ -774,6 +782,7 @@ impl Inner {
                     self.check_transaction(&req, peer);
                     None
                 }
+                RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT => Some(self.replies.on_push(&req)),
                 code => {
                     tracing::debug!(code, "unsupported broker request");
                     Some(RemotingCommand::response(

@@ -186,7 +186,7 @@ impl RouteCache {
         let changed = t
             .routes
             .get(topic)
-            .map_or(true, |old| route_changed(old, &route));
+            .is_none_or(|old| route_changed(old, &route));
         for bd in &route.broker_datas {
             t.brokers
                 .insert(bd.broker_name.clone(), bd.broker_addrs.clone());

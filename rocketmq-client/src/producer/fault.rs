@@ -197,7 +197,7 @@ impl FaultTolerance {
             return true;
         }
         let items = self.items.read().unwrap_or_else(|e| e.into_inner());
-        items.get(broker).map_or(true, |i| now >= i.available_at)
+        items.get(broker).is_none_or(|i| now >= i.available_at)
     }
 
     /// Whether the last attempt to `broker` did not fail with an isolating error (always
@@ -207,7 +207,7 @@ impl FaultTolerance {
             return true;
         }
         let items = self.items.read().unwrap_or_else(|e| e.into_inner());
-        items.get(broker).map_or(true, |i| i.reachable)
+        items.get(broker).is_none_or(|i| i.reachable)
     }
 
     /// The least bad tracked broker, for when every queue's broker is penalised: the reachable

@@ -7,12 +7,21 @@
 //!   selectors (closures work too).
 //! - [`fault`]: latency fault tolerance and the round-robin queue choice.
 //! - [`batch`]: batch rules and [`split_batch`](batch::split_batch).
+//! - [`TransactionProducer`] (`transaction.rs`): transactional messages with a
+//!   [`TransactionListener`].
+//! - [`Producer::request`] and [`create_reply`] (`request.rs`): request-reply.
 
 pub mod batch;
 pub mod config;
 pub mod fault;
 pub mod selector;
+pub(crate) mod request;
 mod send;
+mod transaction;
 
 pub use config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};
 pub use send::{Producer, SendFuture};
+pub use request::{create_reply, reply_topic, REPLY_MESSAGE_FLAG, REPLY_TOPIC_POSTFIX};
+pub use transaction::{
+    LocalTransactionState, TransactionListener, TransactionProducer, TransactionSendResult,
+};

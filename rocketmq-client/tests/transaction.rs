@@ -1,0 +1,336 @@
+//! Transactional messages end to end against the in-process mini NameServer and mini broker:
+//! commit, rollback, unknown-then-check-back commit / rollback, and undecided halves surviving
+//! a broker restart. Test bodies take an `Arc<dyn Runtime>`; each runs on tokio, and on smol /
+//! async-std with the `runtime-smol` / `runtime-async-std` features.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mini_broker::store::GetStatus;
+use mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_client::producer::{LocalTransactionState, TransactionListener, TransactionProducer};
+use rocketmq_client::{async_trait, Message, MessageExt, Producer, SendStatus};
+use rocketmq_remoting::protocol::message::{decode_message, property, sys_flag};
+use rocketmq_remoting::rt::Runtime;
+
+const TOPIC: &str = "ItTxTopic";
+
+/// What the listener answers, and how often it was asked.
+struct Listener {
+    execute: LocalTransactionState,
+    /// Checks answer Unknown until this is set, then `check`.
+    decided: Arc<AtomicBool>,
+    check: LocalTransactionState,
+    checks: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl TransactionListener for Listener {
+    async fn execute_local(&self, msg: &Message) -> LocalTransactionState {
+        assert_eq!(msg.properties.get(property::TRANSACTION_PREPARED), Some("true"));
+        assert!(msg.properties.get(property::TRANSACTION_ID).is_some());
+        self.execute
+    }
+
+    async fn check_local(&self, msg: &MessageExt) -> LocalTransactionState {
+        assert_eq!(msg.topic, TOPIC, "checks show the real topic");
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        if self.decided.load(Ordering::SeqCst) {
+            self.check
+        } else {
+            LocalTransactionState::Unknown
+        }
+    }
+}
+
+struct Env {
+    rt: Arc<dyn Runtime>,
+    ns: NameServerHandle,
+    broker: BrokerHandle,
+    dir: tempfile::TempDir,
+}
+
+fn broker_config(env_ns: &NameServerHandle, dir: &std::path::Path) -> BrokerConfig {
+    let mut cfg = BrokerConfig::for_test(dir);
+    cfg.namesrv_addrs = vec![env_ns.addr().to_string()];
+    cfg.register_name_server_period_ms = 200;
+    cfg.transaction_timeout_ms = 300;
+    cfg.transaction_check_interval_ms = 200;
+    cfg.transaction_check_max = 15;
+    cfg
+}
+
+async fn env(rt: Arc<dyn Runtime>) -> Env {
+    let ns = NameServer::start(
+        NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap()),
+        rt.clone(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(broker_config(&ns, dir.path()), rt.clone())
+        .await
+        .unwrap();
+    Env { rt, ns, broker, dir }
+}
+
+async fn eventually(rt: &dyn Runtime, what: &str, timeout: Duration, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        rt.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Messages stored in the real topic (every queue), decoded.
+fn visible(broker: &BrokerHandle) -> Vec<MessageExt> {
+    let store = broker.store();
+    let mut out = Vec::new();
+    for q in store.queue_ids(TOPIC) {
+        let r = store.get_messages(TOPIC, q, 0, 64, 1 << 20, None).unwrap();
+        if r.status == GetStatus::Found {
+            for mut raw in r.messages {
+                out.push(decode_message(&mut raw, true, true).unwrap());
+            }
+        }
+    }
+    out
+}
+
+async fn producer(
+    env: &Env,
+    group: &str,
+    listener: Listener,
+) -> TransactionProducer {
+    let builder = Producer::builder()
+        .name_server(&env.ns.addr().to_string())
+        .group(group)
+        .runtime(env.rt.clone())
+        .route_refresh_interval(Duration::from_millis(200))
+        .heartbeat_interval(Duration::from_millis(200));
+    let p = TransactionProducer::new(builder, listener).unwrap();
+    p.start().await.unwrap();
+    // Wait until the broker is routable (TBW102 registered) with a plain send.
+    let t = Instant::now();
+    loop {
+        match p.producer().send(Message::new("ItTxWarmup", "w")).await {
+            Ok(_) => break,
+            Err(e) if t.elapsed() < Duration::from_secs(10) => {
+                let _ = e;
+                env.rt.sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("broker never became routable: {e}"),
+        }
+    }
+    p
+}
+
+fn listener(
+    execute: LocalTransactionState,
+    check: LocalTransactionState,
+) -> (Listener, Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let checks = Arc::new(AtomicUsize::new(0));
+    let decided = Arc::new(AtomicBool::new(true));
+    (
+        Listener {
+            execute,
+            decided: decided.clone(),
+            check,
+            checks: checks.clone(),
+        },
+        checks,
+        decided,
+    )
+}
+
+async fn shutdown(env: Env, p: TransactionProducer) {
+    p.shutdown().await;
+    env.broker.shutdown().await;
+    env.ns.shutdown().await;
+    drop(env.dir);
+}
+
+async fn commit_is_visible(rt: Arc<dyn Runtime>) {
+    let env = env(rt).await;
+    let (l, checks, _) = listener(LocalTransactionState::Commit, LocalTransactionState::Rollback);
+    let p = producer(&env, "it_tx_commit", l).await;
+    let msg = Message::builder(TOPIC).tag("TagTx").body("paid").build().unwrap();
+    let r = p.send_in_transaction(msg).await.unwrap();
+    assert_eq!(r.send_result.status, SendStatus::SendOk);
+    assert_eq!(r.local_state, LocalTransactionState::Commit);
+    assert!(r.send_result.transaction_id.is_some());
+    eventually(&*env.rt, "the committed message", Duration::from_secs(5), || {
+        visible(&env.broker).len() == 1
+    })
+    .await;
+    let m = &visible(&env.broker)[0];
+    assert_eq!(m.body, "paid");
+    assert_eq!(m.tags(), Some("TagTx"));
+    assert_eq!(m.queue_id, r.send_result.message_queue.queue_id);
+    assert_eq!(sys_flag::transaction_type(m.sys_flag), sys_flag::TRANSACTION_COMMIT_TYPE);
+    assert!(m.property(property::TRANSACTION_PREPARED).is_none());
+    assert!(m.property(property::REAL_TOPIC).is_none());
+    assert_eq!(m.uniq_key(), Some(r.send_result.msg_id.as_str()));
+    // A decided half is never checked.
+    env.rt.sleep(Duration::from_millis(900)).await;
+    assert_eq!(checks.load(Ordering::SeqCst), 0);
+    assert_eq!(visible(&env.broker).len(), 1);
+    shutdown(env, p).await;
+}
+
+async fn rollback_is_discarded(rt: Arc<dyn Runtime>) {
+    let env = env(rt).await;
+    let (l, checks, _) = listener(LocalTransactionState::Rollback, LocalTransactionState::Commit);
+    let p = producer(&env, "it_tx_rollback", l).await;
+    let r = p
+        .send_in_transaction(Message::new(TOPIC, "cancelled"))
+        .await
+        .unwrap();
+    assert_eq!(r.local_state, LocalTransactionState::Rollback);
+    env.rt.sleep(Duration::from_millis(1200)).await;
+    assert!(visible(&env.broker).is_empty(), "a rolled back message stays invisible");
+    assert_eq!(checks.load(Ordering::SeqCst), 0, "a rolled back half is not checked");
+    shutdown(env, p).await;
+}
+
+async fn unknown_then_check(rt: Arc<dyn Runtime>, outcome: LocalTransactionState) {
+    let env = env(rt).await;
+    let (l, checks, _) = listener(LocalTransactionState::Unknown, outcome);
+    let group = match outcome {
+        LocalTransactionState::Commit => "it_tx_check_commit",
+        _ => "it_tx_check_rollback",
+    };
+    let p = producer(&env, group, l).await;
+    let r = p
+        .send_in_transaction(Message::new(TOPIC, "pending"))
+        .await
+        .unwrap();
+    assert_eq!(r.local_state, LocalTransactionState::Unknown);
+    // Invisible while undecided.
+    assert!(visible(&env.broker).is_empty());
+    eventually(&*env.rt, "a transaction check", Duration::from_secs(10), || {
+        checks.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    if outcome == LocalTransactionState::Commit {
+        eventually(&*env.rt, "the message committed by the check", Duration::from_secs(5), || {
+            visible(&env.broker).len() == 1
+        })
+        .await;
+        assert_eq!(visible(&env.broker)[0].body, "pending");
+    }
+    // Decided: never checked again (a check already in flight when the answer arrived may
+    // still count), and visible at most once.
+    env.rt.sleep(Duration::from_millis(400)).await;
+    let settled = checks.load(Ordering::SeqCst);
+    env.rt.sleep(Duration::from_millis(1200)).await;
+    assert_eq!(checks.load(Ordering::SeqCst), settled, "checked after the decision");
+    let expected = usize::from(outcome == LocalTransactionState::Commit);
+    assert_eq!(visible(&env.broker).len(), expected);
+    shutdown(env, p).await;
+}
+
+async fn undecided_halves_survive_restart(rt: Arc<dyn Runtime>) {
+    let env = env(rt).await;
+    let (l, checks, decided) =
+        listener(LocalTransactionState::Unknown, LocalTransactionState::Commit);
+    decided.store(false, Ordering::SeqCst);
+    let p = producer(&env, "it_tx_restart", l).await;
+    for i in 0..3 {
+        let r = p
+            .send_in_transaction(Message::new(TOPIC, format!("undecided-{i}")))
+            .await
+            .unwrap();
+        assert_eq!(r.local_state, LocalTransactionState::Unknown);
+    }
+    eventually(&*env.rt, "checks before the restart", Duration::from_secs(10), || {
+        checks.load(Ordering::SeqCst) >= 3
+    })
+    .await;
+    let Env { rt, ns, broker, dir } = env;
+    broker.shutdown().await;
+    drop(broker);
+    assert!(visible_after_restart_is_empty(&rt, &ns, dir.path()).await);
+    // Restart for good, now deciding Commit.
+    let broker = Broker::start(broker_config(&ns, dir.path()), rt.clone())
+        .await
+        .unwrap();
+    decided.store(true, Ordering::SeqCst);
+    eventually(&*rt, "the three halves committed after the restart", Duration::from_secs(15), || {
+        visible(&broker).len() == 3
+    })
+    .await;
+    let mut bodies: Vec<String> = visible(&broker)
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["undecided-0", "undecided-1", "undecided-2"]);
+    // Decided: no further commits.
+    rt.sleep(Duration::from_millis(1000)).await;
+    assert_eq!(visible(&broker).len(), 3);
+    shutdown(Env { rt, ns, broker, dir }, p).await;
+}
+
+/// Opens the store of a stopped broker briefly: the halves are still undecided.
+async fn visible_after_restart_is_empty(
+    rt: &Arc<dyn Runtime>,
+    ns: &NameServerHandle,
+    dir: &std::path::Path,
+) -> bool {
+    let mut cfg = broker_config(ns, dir);
+    // Long interval: no check during this look.
+    cfg.transaction_check_interval_ms = 60_000;
+    cfg.namesrv_addrs.clear();
+    let b = Broker::start(cfg, rt.clone()).await.unwrap();
+    let empty = visible(&b).is_empty();
+    b.shutdown().await;
+    empty
+}
+
+macro_rules! runtime_tests {
+    ($($name:ident => $body:expr;)*) => {
+        mod on_tokio {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+                    ($body)(rt).await;
+                }
+            )*
+        }
+        #[cfg(feature = "runtime-smol")]
+        mod on_smol {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+                    futures::executor::block_on(($body)(rt));
+                }
+            )*
+        }
+        #[cfg(feature = "runtime-async-std")]
+        mod on_async_std {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+                    futures::executor::block_on(($body)(rt));
+                }
+            )*
+        }
+    };
+}
+
+runtime_tests! {
+    commit => commit_is_visible;
+    rollback => rollback_is_discarded;
+    unknown_then_check_commit => |rt| unknown_then_check(rt, LocalTransactionState::Commit);
+    unknown_then_check_rollback => |rt| unknown_then_check(rt, LocalTransactionState::Rollback);
+    broker_restart_with_undecided_halves => undecided_halves_survive_restart;
+}
