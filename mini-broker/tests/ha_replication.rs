@@ -55,7 +55,7 @@ fn msg(i: usize) -> MessageExt {
     m.queue_id = (i % 4) as i32;
     m.born_host = "10.0.0.1:5555".parse().unwrap();
     m.store_host = "127.0.0.1:10911".parse().unwrap();
-    m.put_property("KEYS", &format!("k{i}"));
+    m.put_property("KEYS", format!("k{i}"));
     m
 }
 
