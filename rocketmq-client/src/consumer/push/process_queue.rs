@@ -2,7 +2,7 @@
 //! yet consumed, ordered by queue offset, from which the committable offset is derived.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,11 @@ pub(crate) const LOCK_MAX_LIVE: Duration = Duration::from_secs(30);
 pub(crate) struct ProcessQueue {
     state: Mutex<State>,
     dropped: AtomicBool,
+    /// Being handed over (rebalance removal): no new listener call starts, running ones may
+    /// still commit.
+    draining: AtomicBool,
+    /// Listener calls running for this queue (concurrent mode).
+    calls: AtomicUsize,
     locked: AtomicBool,
     /// Serialises orderly consumption of this queue, and lets rebalance wait for an in-progress
     /// batch before unlocking.
@@ -31,6 +36,8 @@ struct State {
     size: u64,
     /// Highest queue offset ever put (Java `queueOffsetMax`).
     max_offset: i64,
+    /// Highest `count` ever reached (flow-control statistics).
+    max_count_seen: usize,
     /// Orderly: a consume task is scheduled for this queue.
     consuming: bool,
     last_pull: Instant,
@@ -48,12 +55,15 @@ impl Default for ProcessQueue {
                 count: 0,
                 size: 0,
                 max_offset: -1,
+                max_count_seen: 0,
                 consuming: false,
                 last_pull: now,
                 last_consume: now,
                 last_lock: None,
             }),
             dropped: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            calls: AtomicUsize::new(0),
             locked: AtomicBool::new(false),
             consume_lock: futures::lock::Mutex::new(()),
         }
@@ -73,6 +83,61 @@ impl ProcessQueue {
         self.dropped.store(true, Ordering::Release);
     }
 
+    /// Whether the queue is being handed over (no new listener call may start).
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Starts the hand-over: listener calls not yet started are skipped from now on.
+    pub(crate) fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Registers a listener call about to start; `false` (nothing registered) if the queue is
+    /// draining or dropped. Registering before checking closes the race with
+    /// [`calls_running`](Self::calls_running) in the drainer.
+    pub(crate) fn begin_call(&self) -> bool {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.is_draining() || self.is_dropped() {
+            self.calls.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// A call registered by [`begin_call`](Self::begin_call) ended (its offset was applied).
+    pub(crate) fn end_call(&self) {
+        self.calls.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Listener calls still running.
+    pub(crate) fn calls_running(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Highest number of cached messages ever reached.
+    pub(crate) fn max_count_seen(&self) -> usize {
+        self.st().max_count_seen
+    }
+
+    /// Lowest and highest cached offsets (`None` when empty).
+    pub(crate) fn cached_range(&self) -> Option<(i64, i64)> {
+        let st = self.st();
+        let lo = st.consuming_msgs.keys().next().or(st.msgs.keys().next())?;
+        let hi = st.msgs.keys().next_back().or(st.consuming_msgs.keys().next_back())?;
+        Some((*lo, *hi))
+    }
+
+    /// Last time messages were consumed from this queue.
+    pub(crate) fn last_consume(&self) -> Instant {
+        self.st().last_consume
+    }
+
+    /// Last successful lock confirmation.
+    pub(crate) fn last_lock(&self) -> Option<Instant> {
+        self.st().last_lock
+    }
+
     /// Adds pulled messages (duplicates by offset are ignored). Returns whether an orderly
     /// consume task must be started (none is scheduled and there is something to consume).
     pub(crate) fn put(&self, msgs: &[MessageExt]) -> bool {
@@ -88,6 +153,7 @@ impl ProcessQueue {
             st.max_offset = st.max_offset.max(m.queue_offset);
             st.msgs.insert(m.queue_offset, m.clone());
         }
+        st.max_count_seen = st.max_count_seen.max(st.count);
         if !st.msgs.is_empty() && !st.consuming {
             st.consuming = true;
             true
