@@ -106,7 +106,10 @@ fuzz_target!(|data: &[u8]| {
                 .await;
         } else {
             // Errors (closed connection, timeout of a held pull) are fine; panics are not.
-            let _ = h.client.invoke(&h.addr, req, Duration::from_millis(500)).await;
+            let _ = h
+                .client
+                .invoke(&h.addr, req, Duration::from_millis(500))
+                .await;
         }
         if RUNS.fetch_add(1, Ordering::Relaxed) % 128 == 0 {
             let probe = RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO);

@@ -137,8 +137,7 @@ impl fmt::Debug for AclCredentials {
 /// assert_eq!(cmd.ext_fields.get("Signature"), Some("bUNDfLxxr02vTlIhHg73lpRhduQ="));
 /// ```
 pub fn sign(cmd: &mut RemotingCommand, creds: &AclCredentials) {
-    cmd.ext_fields
-        .insert(ACCESS_KEY, creds.access_key.as_str());
+    cmd.ext_fields.insert(ACCESS_KEY, creds.access_key.as_str());
     if let Some(token) = &creds.security_token {
         cmd.ext_fields.insert(SECURITY_TOKEN, token.as_str());
     }
@@ -652,24 +651,24 @@ impl AclValidator {
             }
             let perm = |p: &Option<String>, what: &str| match p {
                 None => Ok(Permission::DENY),
-                Some(s) => Permission::parse(s).ok_or_else(|| {
-                    AclConfigError(format!("{}: bad {what} {s:?}", a.access_key))
-                }),
+                Some(s) => Permission::parse(s)
+                    .ok_or_else(|| AclConfigError(format!("{}: bad {what} {s:?}", a.access_key))),
             };
-            let table = |entries: &[String]| -> Result<HashMap<String, Permission>, AclConfigError> {
-                entries
-                    .iter()
-                    .map(|e| {
-                        let (name, p) = e.rsplit_once('=').ok_or_else(|| {
-                            AclConfigError(format!("{}: bad entry {e:?}", a.access_key))
-                        })?;
-                        let p = Permission::parse(p).ok_or_else(|| {
-                            AclConfigError(format!("{}: bad permission in {e:?}", a.access_key))
-                        })?;
-                        Ok((name.trim().to_owned(), p))
-                    })
-                    .collect()
-            };
+            let table =
+                |entries: &[String]| -> Result<HashMap<String, Permission>, AclConfigError> {
+                    entries
+                        .iter()
+                        .map(|e| {
+                            let (name, p) = e.rsplit_once('=').ok_or_else(|| {
+                                AclConfigError(format!("{}: bad entry {e:?}", a.access_key))
+                            })?;
+                            let p = Permission::parse(p).ok_or_else(|| {
+                                AclConfigError(format!("{}: bad permission in {e:?}", a.access_key))
+                            })?;
+                            Ok((name.trim().to_owned(), p))
+                        })
+                        .collect()
+                };
             let account = Account {
                 secret_key: a.secret_key.clone(),
                 white: match a.white_remote_address.as_deref().map(str::trim) {
@@ -781,7 +780,14 @@ mod tests {
         assert!(p("127.0.0.1").matches(canonical_ip(ip("::ffff:127.0.0.1"))));
         assert!(!p("127.0.0.1").matches(ip("127.0.0.2")));
         assert!(p("::1").matches(ip("::1")));
-        for bad in ["300.1.1.1", "1.2.3", "a.b.c.d", "1.2.3.4.5", "1.2.5-3.4", "{1,x}.1.1.1"] {
+        for bad in [
+            "300.1.1.1",
+            "1.2.3",
+            "a.b.c.d",
+            "1.2.3.4.5",
+            "1.2.5-3.4",
+            "{1,x}.1.1.1",
+        ] {
             assert!(AddressPattern::parse(bad).is_err(), "{bad}");
         }
     }
@@ -793,6 +799,8 @@ mod tests {
         assert!(!Permission::PUB.allows(Permission::SUB));
         assert!(Permission::SUB.allows(Permission::ANY));
         assert!(!Permission::DENY.allows(Permission::ANY));
-        assert!(!Permission::DENY.union(Permission::PUB).allows(Permission::PUB));
+        assert!(!Permission::DENY
+            .union(Permission::PUB)
+            .allows(Permission::PUB));
     }
 }

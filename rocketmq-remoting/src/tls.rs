@@ -115,8 +115,7 @@ fn parse_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, T
 }
 
 fn parse_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
-    PrivateKeyDer::from_pem_slice(pem)
-        .map_err(|e| TlsConfigError::new(format!("private key: {e}")))
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| TlsConfigError::new(format!("private key: {e}")))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
@@ -258,7 +257,10 @@ impl fmt::Debug for TlsClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsClientConfig")
             .field("server_name", &self.server_name)
-            .field("client_auth", &self.inner.client_auth_cert_resolver.has_certs())
+            .field(
+                "client_auth",
+                &self.inner.client_auth_cert_resolver.has_certs(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -311,8 +313,15 @@ impl TlsClientConfigBuilder {
     /// # Errors
     ///
     /// Malformed PEM or no certificate / key found.
-    pub fn client_cert_pem(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, TlsConfigError> {
-        self.client_cert = Some((parse_certs(cert_pem, "client certificate")?, parse_key(key_pem)?));
+    pub fn client_cert_pem(
+        mut self,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Self, TlsConfigError> {
+        self.client_cert = Some((
+            parse_certs(cert_pem, "client certificate")?,
+            parse_key(key_pem)?,
+        ));
         Ok(self)
     }
 
@@ -455,7 +464,10 @@ impl TlsServerConfig {
     /// # Errors
     ///
     /// Malformed PEM or no certificate / key found.
-    pub fn builder(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsServerConfigBuilder, TlsConfigError> {
+    pub fn builder(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<TlsServerConfigBuilder, TlsConfigError> {
         Ok(TlsServerConfigBuilder {
             chain: parse_certs(cert_pem, "server certificate")?,
             key: parse_key(key_pem)?,
@@ -598,8 +610,15 @@ impl TlsServerConfigBuilder {
     /// # Errors
     ///
     /// Malformed PEM or no certificate.
-    pub fn client_auth_ca_pem(mut self, ca_pem: &[u8], required: bool) -> Result<Self, TlsConfigError> {
-        let mut roots = self.client_roots.take().unwrap_or_else(RootCertStore::empty);
+    pub fn client_auth_ca_pem(
+        mut self,
+        ca_pem: &[u8],
+        required: bool,
+    ) -> Result<Self, TlsConfigError> {
+        let mut roots = self
+            .client_roots
+            .take()
+            .unwrap_or_else(RootCertStore::empty);
         for cert in parse_certs(ca_pem, "client CA")? {
             roots
                 .add(cert)
@@ -622,7 +641,8 @@ impl TlsServerConfigBuilder {
             .map_err(TlsConfigError::new)?;
         let builder = match self.client_roots {
             Some(roots) => {
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
                 let verifier = if self.client_auth_required {
                     verifier
                 } else {
@@ -759,7 +779,10 @@ mod tests {
         assert!(TlsClientConfig::builder().add_ca_pem(b"not pem").is_err());
         assert!(TlsServerConfig::builder(b"", b"").is_err());
         assert!(TlsClientConfig::builder()
-            .client_cert_pem(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n", b"")
+            .client_cert_pem(
+                b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+                b""
+            )
             .is_err());
     }
 }

@@ -51,7 +51,11 @@ fn captured_cpp_signatures_verify() {
         // Re-signing with the same (empty) credentials reproduces the captured bytes.
         let mut resigned = cmd.clone();
         acl::sign(&mut resigned, &AclCredentials::new("", ""));
-        assert_eq!(resigned.ext_fields.get("Signature"), Some(sig.as_str()), "{name}");
+        assert_eq!(
+            resigned.ext_fields.get("Signature"),
+            Some(sig.as_str()),
+            "{name}"
+        );
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} C++ frames found in {dir:?}");
@@ -191,18 +195,36 @@ fn denied(v: &AclValidator, cmd: &RemotingCommand) -> String {
 fn send_permissions() {
     let v = validator();
     let send = |topic| req(RequestCode::SEND_MESSAGE, &[("topic", topic)], &user());
-    let send_v2 = |topic| req(RequestCode::SEND_MESSAGE_V2, &[("a", "pg"), ("b", topic)], &user());
+    let send_v2 = |topic| {
+        req(
+            RequestCode::SEND_MESSAGE_V2,
+            &[("a", "pg"), ("b", topic)],
+            &user(),
+        )
+    };
     assert!(v.check(&send("topicB"), peer()).is_ok());
     assert!(v.check(&send("topicP"), peer()).is_ok());
     assert!(v.check(&send_v2("topicP"), peer()).is_ok());
-    assert_eq!(denied(&v, &send("topicA")), "No permission for topic=topicA");
-    assert_eq!(denied(&v, &send("topicC")), "No permission for topic=topicC");
-    assert_eq!(denied(&v, &send_v2("other")), "No default permission for topic=other");
+    assert_eq!(
+        denied(&v, &send("topicA")),
+        "No permission for topic=topicA"
+    );
+    assert_eq!(
+        denied(&v, &send("topicC")),
+        "No permission for topic=topicC"
+    );
+    assert_eq!(
+        denied(&v, &send_v2("other")),
+        "No default permission for topic=other"
+    );
     let batch = req(RequestCode::SEND_BATCH_MESSAGE, &[("b", "topicA")], &user());
     assert_eq!(denied(&v, &batch), "No permission for topic=topicA");
     // A send to a retry topic needs SUB on its group.
     assert!(v.check(&send("%RETRY%groupC"), peer()).is_ok());
-    assert_eq!(denied(&v, &send("%RETRY%groupA")), "No permission for group=groupA");
+    assert_eq!(
+        denied(&v, &send("%RETRY%groupA")),
+        "No permission for group=groupA"
+    );
 }
 
 #[test]
@@ -217,8 +239,14 @@ fn pull_and_offset_permissions() {
     };
     assert!(v.check(&pull("topicC", "groupC"), peer()).is_ok());
     assert!(v.check(&pull("topicB", "anyGroup"), peer()).is_ok());
-    assert_eq!(denied(&v, &pull("topicP", "groupC")), "No permission for topic=topicP");
-    assert_eq!(denied(&v, &pull("topicC", "groupA")), "No permission for group=groupA");
+    assert_eq!(
+        denied(&v, &pull("topicP", "groupC")),
+        "No permission for topic=topicP"
+    );
+    assert_eq!(
+        denied(&v, &pull("topicC", "groupA")),
+        "No permission for group=groupA"
+    );
     let update = req(
         RequestCode::UPDATE_CONSUMER_OFFSET,
         &[("topic", "topicC"), ("consumerGroup", "groupA")],
@@ -231,12 +259,20 @@ fn pull_and_offset_permissions() {
         &user(),
     );
     assert_eq!(denied(&v, &lite), "No default permission for topic=secret");
-    let back = req(RequestCode::CONSUMER_SEND_MSG_BACK, &[("group", "groupA")], &user());
+    let back = req(
+        RequestCode::CONSUMER_SEND_MSG_BACK,
+        &[("group", "groupA")],
+        &user(),
+    );
     assert_eq!(denied(&v, &back), "No permission for group=groupA");
     // The C++ producer unregisters with an empty consumer group: nothing to check.
     let unregister = req(
         RequestCode::UNREGISTER_CLIENT,
-        &[("clientID", "c"), ("producerGroup", "pg"), ("consumerGroup", "")],
+        &[
+            ("clientID", "c"),
+            ("producerGroup", "pg"),
+            ("consumerGroup", ""),
+        ],
         &user(),
     );
     assert!(v.check(&unregister, peer()).is_ok());
@@ -250,9 +286,13 @@ fn heartbeat_and_lock_bodies_are_checked() {
         acl::sign(&mut cmd, &user());
         cmd
     };
-    let ok = hb(r#"{"clientID":"c","consumerDataSet":[{"groupName":"groupC","subscriptionDataSet":[{"topic":"topicC","subString":"*"},{"topic":"%RETRY%groupC","subString":"*"}]}],"producerDataSet":[{"groupName":"pg"}]}"#);
+    let ok = hb(
+        r#"{"clientID":"c","consumerDataSet":[{"groupName":"groupC","subscriptionDataSet":[{"topic":"topicC","subString":"*"},{"topic":"%RETRY%groupC","subString":"*"}]}],"producerDataSet":[{"groupName":"pg"}]}"#,
+    );
     assert!(v.check(&ok, peer()).is_ok());
-    let bad_topic = hb(r#"{"clientID":"c","consumerDataSet":[{"groupName":"groupC","subscriptionDataSet":[{"topic":"topicA","subString":"*"}]}]}"#);
+    let bad_topic = hb(
+        r#"{"clientID":"c","consumerDataSet":[{"groupName":"groupC","subscriptionDataSet":[{"topic":"topicA","subString":"*"}]}]}"#,
+    );
     assert_eq!(denied(&v, &bad_topic), "No permission for topic=topicA");
     let bad_group = hb(r#"{"clientID":"c","consumerDataSet":[{"groupName":"groupA"}]}"#);
     assert_eq!(denied(&v, &bad_group), "No permission for group=groupA");
@@ -281,13 +321,21 @@ fn admin_requests_need_an_admin() {
     );
     let admin = AclCredentials::new("admin", "adminsecret");
     assert!(v.check(&create(&admin), peer()).is_ok());
-    let delete = req(RequestCode::DELETE_TOPIC_IN_BROKER, &[("topic", "x")], &user());
+    let delete = req(
+        RequestCode::DELETE_TOPIC_IN_BROKER,
+        &[("topic", "x")],
+        &user(),
+    );
     assert!(denied(&v, &delete).starts_with("Need admin permission for request code=215"));
     // An admin without explicit permissions reaches every resource.
     let send = req(RequestCode::SEND_MESSAGE, &[("topic", "anything")], &admin);
     assert!(v.check(&send, peer()).is_ok());
     // Non-admin requests without resources only need a good signature.
-    let route = req(RequestCode::GET_ROUTEINFO_BY_TOPIC, &[("topic", "topicA")], &user());
+    let route = req(
+        RequestCode::GET_ROUTEINFO_BY_TOPIC,
+        &[("topic", "topicA")],
+        &user(),
+    );
     assert!(v.check(&route, peer()).is_ok());
 }
 
@@ -323,7 +371,10 @@ fn identity_and_signature_failures() {
     );
 
     // The refusal is a NO_PERMISSION response to the request, remark included.
-    let resp = v.check(&tampered, peer()).unwrap_err().to_response(&tampered);
+    let resp = v
+        .check(&tampered, peer())
+        .unwrap_err()
+        .to_response(&tampered);
     assert_eq!(resp.code, ResponseCode::NO_PERMISSION);
     assert!(resp.is_response());
     assert_eq!(
@@ -347,8 +398,12 @@ fn white_lists() {
         &[("topic", "topicA")],
         &AclCredentials::new("RocketMQ", "wrong"),
     );
-    assert!(v.check(&wrong_secret, "192.168.5.9".parse().unwrap()).is_ok());
-    assert!(v.check(&wrong_secret, "192.168.6.9".parse().unwrap()).is_err());
+    assert!(v
+        .check(&wrong_secret, "192.168.5.9".parse().unwrap())
+        .is_ok());
+    assert!(v
+        .check(&wrong_secret, "192.168.6.9".parse().unwrap())
+        .is_err());
 }
 
 #[test]
@@ -371,7 +426,10 @@ fn bad_configs_are_rejected() {
 fn debug_output_hides_secrets() {
     let creds = AclCredentials::new("ak", "topsecret").with_security_token("tok3n");
     let shown = format!("{creds:?}");
-    assert!(!shown.contains("topsecret") && !shown.contains("tok3n"), "{shown}");
+    assert!(
+        !shown.contains("topsecret") && !shown.contains("tok3n"),
+        "{shown}"
+    );
     let config: AclConfig = serde_json::from_str(CONFIG).unwrap();
     assert!(!format!("{config:?}").contains("12345678"));
 }
@@ -434,8 +492,8 @@ mod transport {
             )
         };
         let send = || {
-            let mut cmd = RemotingCommand::request(RequestCode::SEND_MESSAGE)
-                .with_body(&b"hello"[..]);
+            let mut cmd =
+                RemotingCommand::request(RequestCode::SEND_MESSAGE).with_body(&b"hello"[..]);
             cmd.ext_fields.insert("topic", "topicB");
             cmd.ext_fields.insert("producerGroup", "pg");
             cmd
@@ -443,7 +501,10 @@ mod transport {
         let t = Duration::from_secs(5);
 
         let good = client_with(Some(super::user()));
-        assert_eq!(good.invoke(&addr, send(), t).await.unwrap().code, ResponseCode::SUCCESS);
+        assert_eq!(
+            good.invoke(&addr, send(), t).await.unwrap().code,
+            ResponseCode::SUCCESS
+        );
         // Oneway requests are signed too: follow one with a request on the same connection.
         good.invoke_oneway(&addr, send(), t).await.unwrap();
         let mut pull = RemotingCommand::request(RequestCode::PULL_MESSAGE);
@@ -451,7 +512,10 @@ mod transport {
         pull.ext_fields.insert("consumerGroup", "groupA");
         let resp = good.invoke(&addr, pull, t).await.unwrap();
         assert_eq!(resp.code, ResponseCode::NO_PERMISSION);
-        assert_eq!(resp.remark.as_deref(), Some("No permission for group=groupA"));
+        assert_eq!(
+            resp.remark.as_deref(),
+            Some("No permission for group=groupA")
+        );
 
         let bad = client_with(Some(AclCredentials::new("RocketMQ", "wrong")));
         let resp = bad.invoke(&addr, send(), t).await.unwrap();
@@ -488,20 +552,29 @@ mod transport {
         let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
             tokio.handle().clone(),
         ));
-        tokio.block_on(guarded(rt.clone(), signed_requests_pass_and_bad_ones_fail(rt)));
+        tokio.block_on(guarded(
+            rt.clone(),
+            signed_requests_pass_and_bad_ones_fail(rt),
+        ));
     }
 
     #[cfg(feature = "runtime-smol")]
     #[test]
     fn smol_signed_requests() {
         let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
-        smol::block_on(guarded(rt.clone(), signed_requests_pass_and_bad_ones_fail(rt)));
+        smol::block_on(guarded(
+            rt.clone(),
+            signed_requests_pass_and_bad_ones_fail(rt),
+        ));
     }
 
     #[cfg(feature = "runtime-async-std")]
     #[test]
     fn async_std_signed_requests() {
         let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
-        async_std::task::block_on(guarded(rt.clone(), signed_requests_pass_and_bad_ones_fail(rt)));
+        async_std::task::block_on(guarded(
+            rt.clone(),
+            signed_requests_pass_and_bad_ones_fail(rt),
+        ));
     }
 }

@@ -16,7 +16,7 @@ fn hex(s: &str) -> Vec<u8> {
         .map(|l| l.split('#').next().unwrap_or(""))
         .flat_map(|l| l.split_whitespace())
         .collect();
-    assert!(clean.len() % 2 == 0, "odd hex length");
+    assert!(clean.len().is_multiple_of(2), "odd hex length");
     (0..clean.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&clean[i..i + 2], 16).unwrap())

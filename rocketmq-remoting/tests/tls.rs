@@ -92,9 +92,14 @@ async fn start(rt: &Arc<dyn Runtime>, tls: Option<TlsServerConfig>) -> ServerHan
         tls_server: tls,
         ..TransportConfig::default()
     };
-    RemotingServer::start(rt.clone(), "127.0.0.1:0".parse().unwrap(), config, Arc::new(Echo))
-        .await
-        .unwrap()
+    RemotingServer::start(
+        rt.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        Arc::new(Echo),
+    )
+    .await
+    .unwrap()
 }
 
 fn client(rt: &Arc<dyn Runtime>, tls: Option<TlsClientConfig>) -> RemotingClient {
@@ -108,7 +113,11 @@ fn client(rt: &Arc<dyn Runtime>, tls: Option<TlsClientConfig>) -> RemotingClient
     )
 }
 
-async fn echo(client: &RemotingClient, addr: SocketAddr, body: Vec<u8>) -> Result<Vec<u8>, RemotingError> {
+async fn echo(
+    client: &RemotingClient,
+    addr: SocketAddr,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, RemotingError> {
     let req = RemotingCommand::request(105).with_body(body);
     let resp = client.invoke(&addr.to_string(), req, T).await?;
     assert_eq!(resp.code, ResponseCode::SUCCESS);
@@ -120,12 +129,21 @@ mod scenarios {
 
     pub async fn round_trip_with_custom_ca(rt: Arc<dyn Runtime>) {
         let ca = Pki::new("test CA");
-        let server = start(&rt, Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Enforcing))).await;
+        let server = start(
+            &rt,
+            Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Enforcing)),
+        )
+        .await;
         let c = client(&rt, Some(client_tls(&ca)));
-        assert_eq!(echo(&c, server.local_addr(), b"hi".to_vec()).await.unwrap(), b"hi");
+        assert_eq!(
+            echo(&c, server.local_addr(), b"hi".to_vec()).await.unwrap(),
+            b"hi"
+        );
         // Big frames cross many TLS records, concurrently.
         let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-        let calls: Vec<_> = (0..4).map(|_| echo(&c, server.local_addr(), big.clone())).collect();
+        let calls: Vec<_> = (0..4)
+            .map(|_| echo(&c, server.local_addr(), big.clone()))
+            .collect();
         for r in futures::future::join_all(calls).await {
             assert_eq!(r.unwrap(), big);
         }
@@ -137,7 +155,11 @@ mod scenarios {
     pub async fn untrusted_certificate_is_refused(rt: Arc<dyn Runtime>) {
         let ca = Pki::new("server CA");
         let other = Pki::new("other CA");
-        let server = start(&rt, Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Enforcing))).await;
+        let server = start(
+            &rt,
+            Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Enforcing)),
+        )
+        .await;
         let c = client(&rt, Some(client_tls(&other)));
         match echo(&c, server.local_addr(), b"x".to_vec()).await {
             Err(RemotingError::Connect { source, .. }) => {
@@ -151,15 +173,27 @@ mod scenarios {
 
     pub async fn server_name_override(rt: Arc<dyn Runtime>) {
         let ca = Pki::new("CA");
-        let server = start(&rt, Some(server_tls(&ca.issue(&["broker.test"]), TlsMode::Enforcing))).await;
+        let server = start(
+            &rt,
+            Some(server_tls(&ca.issue(&["broker.test"]), TlsMode::Enforcing)),
+        )
+        .await;
         // The certificate names a host; the address dialled is an IP.
         let by_ip = client(&rt, Some(client_tls(&ca)));
         assert!(matches!(
             echo(&by_ip, server.local_addr(), b"x".to_vec()).await,
             Err(RemotingError::Connect { .. })
         ));
-        let named = client(&rt, Some(client_tls(&ca).with_server_name("broker.test").unwrap()));
-        assert_eq!(echo(&named, server.local_addr(), b"ok".to_vec()).await.unwrap(), b"ok");
+        let named = client(
+            &rt,
+            Some(client_tls(&ca).with_server_name("broker.test").unwrap()),
+        );
+        assert_eq!(
+            echo(&named, server.local_addr(), b"ok".to_vec())
+                .await
+                .unwrap(),
+            b"ok"
+        );
         by_ip.shutdown();
         named.shutdown();
         server.shutdown().await;
@@ -185,13 +219,24 @@ mod scenarios {
             .build()
             .unwrap();
         let good = client(&rt, Some(with_cert));
-        assert_eq!(echo(&good, server.local_addr(), b"m".to_vec()).await.unwrap(), b"m");
+        assert_eq!(
+            echo(&good, server.local_addr(), b"m".to_vec())
+                .await
+                .unwrap(),
+            b"m"
+        );
         // Without a certificate the server refuses the session (with TLS 1.3 the client learns
         // it right after its handshake, so the failure is a closed connection or a dial error).
         let anonymous = client(&rt, Some(client_tls(&ca)));
         let started = Instant::now();
-        assert!(echo(&anonymous, server.local_addr(), b"m".to_vec()).await.is_err());
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(echo(&anonymous, server.local_addr(), b"m".to_vec())
+            .await
+            .is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
         good.shutdown();
         anonymous.shutdown();
         server.shutdown().await;
@@ -199,12 +244,26 @@ mod scenarios {
 
     pub async fn permissive_server_accepts_both(rt: Arc<dyn Runtime>) {
         let ca = Pki::new("CA");
-        let server = start(&rt, Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Permissive))).await;
+        let server = start(
+            &rt,
+            Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Permissive)),
+        )
+        .await;
         let tls = client(&rt, Some(client_tls(&ca)));
         let plain = client(&rt, None);
         for _ in 0..3 {
-            assert_eq!(echo(&tls, server.local_addr(), b"t".to_vec()).await.unwrap(), b"t");
-            assert_eq!(echo(&plain, server.local_addr(), b"p".to_vec()).await.unwrap(), b"p");
+            assert_eq!(
+                echo(&tls, server.local_addr(), b"t".to_vec())
+                    .await
+                    .unwrap(),
+                b"t"
+            );
+            assert_eq!(
+                echo(&plain, server.local_addr(), b"p".to_vec())
+                    .await
+                    .unwrap(),
+                b"p"
+            );
         }
         assert_eq!(server.connection_count(), 2);
         tls.shutdown();
@@ -214,11 +273,22 @@ mod scenarios {
 
     pub async fn disabled_mode_is_plain(rt: Arc<dyn Runtime>) {
         let ca = Pki::new("CA");
-        let server = start(&rt, Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Disabled))).await;
+        let server = start(
+            &rt,
+            Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Disabled)),
+        )
+        .await;
         let plain = client(&rt, None);
-        assert_eq!(echo(&plain, server.local_addr(), b"p".to_vec()).await.unwrap(), b"p");
+        assert_eq!(
+            echo(&plain, server.local_addr(), b"p".to_vec())
+                .await
+                .unwrap(),
+            b"p"
+        );
         let tls = client(&rt, Some(client_tls(&ca)));
-        assert!(echo(&tls, server.local_addr(), b"t".to_vec()).await.is_err());
+        assert!(echo(&tls, server.local_addr(), b"t".to_vec())
+            .await
+            .is_err());
         plain.shutdown();
         tls.shutdown();
         server.shutdown().await;
@@ -229,11 +299,17 @@ mod scenarios {
         let server = start(&rt, None).await;
         let c = client(&rt, Some(client_tls(&ca)));
         let started = Instant::now();
-        let err = echo(&c, server.local_addr(), b"x".to_vec()).await.unwrap_err();
+        let err = echo(&c, server.local_addr(), b"x".to_vec())
+            .await
+            .unwrap_err();
         assert!(matches!(err, RemotingError::Connect { .. }), "{err:?}");
         assert!(err.to_string().contains("TLS handshake"), "{err}");
         // The plain server drops the ClientHello as an oversized frame: well within the timeout.
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
         c.shutdown();
         server.shutdown().await;
     }
@@ -267,22 +343,35 @@ mod scenarios {
             }
             other => panic!("expected a connect timeout, got {other:?}"),
         }
-        assert!(elapsed >= Duration::from_millis(450) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(450) && elapsed < Duration::from_secs(3),
+            "{elapsed:?}"
+        );
         let _ = held_tx.send(());
         c.shutdown();
     }
 
     pub async fn plain_client_to_enforcing_server_fails_fast(rt: Arc<dyn Runtime>) {
         let ca = Pki::new("CA");
-        let server = start(&rt, Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Enforcing))).await;
+        let server = start(
+            &rt,
+            Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Enforcing)),
+        )
+        .await;
         let c = client(&rt, None);
         let started = Instant::now();
-        let err = echo(&c, server.local_addr(), b"x".to_vec()).await.unwrap_err();
+        let err = echo(&c, server.local_addr(), b"x".to_vec())
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, RemotingError::ConnectionClosed { .. }),
             "{err:?}"
         );
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
         // Nothing was served in plain.
         assert_eq!(server.connection_count(), 0);
         c.shutdown();
@@ -292,19 +381,29 @@ mod scenarios {
     /// Server shutdown also ends connections still in the TLS sniffing phase.
     pub async fn shutdown_ends_pending_handshakes(rt: Arc<dyn Runtime>) {
         let ca = Pki::new("CA");
-        let server = start(&rt, Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Permissive))).await;
+        let server = start(
+            &rt,
+            Some(server_tls(&ca.issue(&["127.0.0.1"]), TlsMode::Permissive)),
+        )
+        .await;
         let _silent = rt.connect(server.local_addr()).await.unwrap();
         rt.sleep(Duration::from_millis(50)).await;
         let started = Instant::now();
         server.shutdown().await;
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
 
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(60);
 
 async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
-    timeout(&*rt, SCENARIO_DEADLINE, fut).await.expect("scenario hung");
+    timeout(&*rt, SCENARIO_DEADLINE, fut)
+        .await
+        .expect("scenario hung");
 }
 
 #[cfg(feature = "runtime-tokio")]

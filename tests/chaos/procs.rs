@@ -159,6 +159,11 @@ impl NamesrvProc {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.guard.as_ref().expect("running").id()
+    }
+
     /// `kill -9`.
     pub fn kill9(&mut self) {
         if let Some(mut g) = self.guard.take() {
@@ -342,7 +347,10 @@ impl Drop for BrokerProc {
     fn drop(&mut self) {
         if self.frozen {
             if let Some(g) = &self.guard {
-                let _ = Command::new("kill").arg("-CONT").arg(g.id().to_string()).status();
+                let _ = Command::new("kill")
+                    .arg("-CONT")
+                    .arg(g.id().to_string())
+                    .status();
             }
         }
         // The guard's own drop sends SIGKILL and reaps.

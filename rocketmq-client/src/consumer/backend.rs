@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::ConsumerData;
+use rocketmq_remoting::protocol::body::{
+    ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo,
+};
 use rocketmq_remoting::protocol::message::MessageExt;
 use rocketmq_remoting::rt::{BoxFuture, Runtime};
 
@@ -49,6 +51,24 @@ pub(crate) trait HeartbeatSource: Send + Sync + 'static {
 pub(crate) trait ConsumerEvents: Send + Sync + 'static {
     /// NOTIFY_CONSUMER_IDS_CHANGED: rebalance now.
     fn rebalance_now(&self);
+
+    /// RESET_CONSUMER_CLIENT_OFFSET: restart the listed owned queues of `topic` at the given
+    /// offsets (queues not owned are ignored).
+    fn reset_offset(&self, _topic: &str, _offsets: Vec<(MessageQueue, i64)>) {}
+
+    /// GET_CONSUMER_RUNNING_INFO; `None` = not supported by this consumer kind.
+    fn running_info(&self) -> Option<ConsumerRunningInfo> {
+        None
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY; `None` = not supported by this consumer kind.
+    fn consume_message_directly(
+        &self,
+        _msg: MessageExt,
+        _broker_name: Option<String>,
+    ) -> Option<BoxFuture<'static, ConsumeMessageDirectlyResult>> {
+        None
+    }
 }
 
 /// Every remote call the consumers make.
@@ -102,6 +122,15 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
         group: &str,
         mqs: Vec<MessageQueue>,
         oneway: bool,
+    ) -> BoxFuture<'_, Result<()>>;
+    /// The fallback when CONSUMER_SEND_MSG_BACK failed (PROTOCOL.md §4.7): sends a copy of `msg`
+    /// to `%RETRY%<group>` through an inner producer, with `RETRY_TOPIC`, `ORIGIN_MESSAGE_ID`,
+    /// `RECONSUME_TIME`, `MAX_RECONSUME_TIMES` and `DELAY` set.
+    fn send_retry_fallback(
+        &self,
+        group: &str,
+        msg: &MessageExt,
+        max_reconsume_times: i32,
     ) -> BoxFuture<'_, Result<()>>;
     /// CONSUMER_SEND_MSG_BACK to the master of `broker_name`.
     fn send_back(

@@ -4,7 +4,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::ConsumerData;
+use rocketmq_remoting::protocol::body::{
+    ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo,
+};
+use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::protocol::header::{
     BoundaryType, ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader,
     QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
@@ -18,7 +21,10 @@ use crate::consumer::backend::{
     pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullResult,
 };
 use crate::error::{Error, Result};
+use crate::message::Message;
 use crate::message_queue::MessageQueue;
+use crate::producer::Producer;
+use crate::util::namespace::retry_topic;
 
 /// Java's timeouts for offset calls and send-back (PROTOCOL.md §4.10).
 const OFFSET_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,13 +35,19 @@ pub(crate) struct ClientBackend {
     instance: ClientInstance,
     /// Whether this consumer created the instance (and so shuts it down).
     owned: bool,
+    /// The inner producer of the send-back fallback, started on first use.
+    retry_producer: futures::lock::Mutex<Option<Producer>>,
 }
+
+/// Java's producer group for client-internal sends (send-back fallback).
+const INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
 
 /// A backend on a new client instance owned by the consumer.
 pub(crate) fn new_backend(cfg: &ClientConfig) -> Result<Arc<dyn ConsumerBackend>> {
     Ok(Arc::new(ClientBackend {
         instance: ClientInstance::new(cfg.clone())?,
         owned: true,
+        retry_producer: futures::lock::Mutex::new(None),
     }))
 }
 
@@ -44,6 +56,7 @@ pub(crate) fn shared_backend(instance: ClientInstance) -> Arc<dyn ConsumerBacken
     Arc::new(ClientBackend {
         instance,
         owned: false,
+        retry_producer: futures::lock::Mutex::new(None),
     })
 }
 
@@ -69,6 +82,22 @@ impl ConsumerHandle for Handle {
     fn on_route_changed(&self, _topic: &str) {
         self.events.rebalance_now();
     }
+
+    fn reset_offset(&self, topic: &str, offsets: Vec<(MessageQueue, i64)>) {
+        self.events.reset_offset(topic, offsets);
+    }
+
+    fn running_info(&self) -> Option<ConsumerRunningInfo> {
+        self.events.running_info()
+    }
+
+    fn consume_message_directly(
+        &self,
+        msg: MessageExt,
+        broker_name: Option<String>,
+    ) -> Option<BoxFuture<'static, ConsumeMessageDirectlyResult>> {
+        self.events.consume_message_directly(msg, broker_name)
+    }
 }
 
 impl ClientBackend {
@@ -78,6 +107,36 @@ impl ClientBackend {
 
     fn rpc_timeout(&self) -> Duration {
         self.instance.config().rpc_timeout
+    }
+
+    /// The started inner producer. Its group is Java's `CLIENT_INNER_PRODUCER`, or a numbered
+    /// variant when another consumer of this client instance registered that name first.
+    async fn retry_producer(&self) -> Result<Producer> {
+        let mut slot = self.retry_producer.lock().await;
+        if let Some(p) = slot.as_ref() {
+            return Ok(p.clone());
+        }
+        let mut last_err = None;
+        for i in 0..8 {
+            let group = if i == 0 {
+                INNER_PRODUCER_GROUP.to_owned()
+            } else {
+                format!("{INNER_PRODUCER_GROUP}_{i}")
+            };
+            let p = Producer::builder()
+                .client_instance(self.instance.clone())
+                .group(group)
+                .build()?;
+            match p.start().await {
+                Ok(()) => {
+                    *slot = Some(p.clone());
+                    return Ok(p);
+                }
+                Err(e @ Error::Config(_)) => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| Error::Config("no inner producer group available".into())))
     }
 }
 
@@ -122,6 +181,9 @@ impl ConsumerBackend for ClientBackend {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            if let Some(p) = self.retry_producer.lock().await.take() {
+                p.shutdown().await;
+            }
             if self.owned {
                 self.instance.shutdown().await;
             }
@@ -320,6 +382,39 @@ impl ConsumerBackend for ClientBackend {
                     LOCK_TIMEOUT,
                 )
                 .await
+        })
+    }
+
+    fn send_retry_fallback(
+        &self,
+        group: &str,
+        msg: &MessageExt,
+        max_reconsume_times: i32,
+    ) -> BoxFuture<'_, Result<()>> {
+        let mut copy = Message::new(retry_topic(group), msg.body.clone());
+        copy.flag = msg.flag;
+        copy.properties = msg.properties.clone();
+        let origin_topic = msg.retry_topic().unwrap_or(&msg.topic).to_owned();
+        copy.properties.insert(property::RETRY_TOPIC, origin_topic);
+        let origin_id = msg
+            .property(property::ORIGIN_MESSAGE_ID)
+            .map(str::to_owned)
+            .unwrap_or_else(|| msg.msg_id.clone());
+        copy.properties.insert(property::ORIGIN_MESSAGE_ID, origin_id);
+        copy.properties.remove(property::TRANSACTION_PREPARED);
+        copy.properties.insert(
+            property::RECONSUME_TIME,
+            (msg.reconsume_times + 1).to_string(),
+        );
+        copy.properties.insert(
+            property::MAX_RECONSUME_TIMES,
+            max_reconsume_times.to_string(),
+        );
+        copy.properties
+            .insert(property::DELAY, (3 + msg.reconsume_times).to_string());
+        Box::pin(async move {
+            let producer = self.retry_producer().await?;
+            producer.send(copy).await.map(|_| ())
         })
     }
 

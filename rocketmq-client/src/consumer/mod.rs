@@ -24,7 +24,7 @@ pub use pull::{
 };
 pub use push::{
     ConsumeContext, ConsumeOrderlyContext, MessageListener, OrderlyListener, PushConsumer,
-    PushConsumerBuilder, PushConsumerConfig,
+    PushConsumerBuilder, PushConsumerConfig, QueueStats,
 };
 pub use selector::{ExpressionType, MessageSelector};
 pub use types::{ConsumeFromWhere, ConsumeResult, MessageModel, OrderlyResult};

@@ -78,20 +78,35 @@ async fn consume(
     msgs: Vec<MessageExt>,
     permit: Permit,
 ) {
-    if pq.is_dropped() {
-        return;
-    }
     let ListenerKind::Concurrent(listener) = &inner.listener else {
         return;
     };
+    if !pq.begin_call() {
+        // The queue is being handed over: the message stays uncommitted for the next owner.
+        return;
+    }
+    consume_registered(&inner, &mq, &pq, msgs, permit, &**listener).await;
+    pq.end_call();
+}
+
+async fn consume_registered(
+    inner: &Arc<Inner>,
+    mq: &MessageQueue,
+    pq: &Arc<ProcessQueue>,
+    msgs: Vec<MessageExt>,
+    permit: Permit,
+    listener: &dyn super::listener::MessageListener,
+) {
+    let (inner, mq, pq) = (Arc::clone(inner), mq.clone(), Arc::clone(pq));
     let user: Vec<MessageExt> = msgs.iter().map(|m| inner.to_user(m)).collect();
     let ctx = ConsumeContext {
         queue: inner.user_queue(&mq),
     };
-    let result = call_concurrent(&**listener, user, ctx).await;
+    let result = call_concurrent(listener, user, ctx).await;
     drop(permit);
     if pq.is_dropped() {
-        // The queue went to another consumer meanwhile; its offset was committed at removal.
+        // The hand-over did not wait for this call (timed out); the new owner consumes the
+        // batch again.
         return;
     }
     let mut retry_locally = Vec::new();
@@ -108,24 +123,12 @@ async fn consume(
             MessageModel::Clustering => {
                 let max = inner.max_reconsume_times();
                 for m in msgs {
-                    match inner
-                        .backend
-                        .send_back(
-                            &mq.broker_name,
-                            &inner.group,
-                            &m,
-                            inner.cfg.delay_level_when_next_consume,
-                            max,
-                        )
-                        .await
-                    {
-                        Ok(()) => done.push(m.queue_offset),
-                        Err(e) => {
-                            tracing::warn!(%mq, msg_id = %m.msg_id, error = %e, "send-back failed; the message will be consumed again locally");
-                            let mut m = m;
-                            m.reconsume_times += 1;
-                            retry_locally.push(m);
-                        }
+                    if inner.send_back_or_fallback(&mq, &m, max).await {
+                        done.push(m.queue_offset);
+                    } else {
+                        let mut m = m;
+                        m.reconsume_times += 1;
+                        retry_locally.push(m);
                     }
                 }
             }

@@ -65,6 +65,12 @@ pub struct PushConsumerConfig {
     pub await_termination: Duration,
     /// A queue whose pull loop made no progress for this long is restarted (watchdog).
     pub pull_watchdog_timeout: Duration,
+    /// Clustering: when this consumer joins a group that already has members, its first
+    /// rebalance waits this long, so the members (told by the broker's
+    /// NOTIFY_CONSUMER_IDS_CHANGED) hand over the queues and commit their final offsets before
+    /// this consumer reads them. Zero = Java behaviour (both sides race; the new owner may
+    /// start from an older offset and duplicate messages).
+    pub rebalance_join_grace: Duration,
     /// Broadcasting: base directory of the local offset files (default
     /// `~/.rocketmq_offsets`).
     pub local_offset_dir: Option<PathBuf>,
@@ -95,6 +101,7 @@ impl Default for PushConsumerConfig {
             post_subscription_when_pull: false,
             await_termination: Duration::from_secs(10),
             pull_watchdog_timeout: Duration::from_secs(120),
+            rebalance_join_grace: Duration::from_secs(1),
             local_offset_dir: None,
         }
     }

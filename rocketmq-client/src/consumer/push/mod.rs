@@ -20,9 +20,12 @@ use std::time::{Duration, Instant};
 use futures::channel::mpsc;
 use futures::future::{select, Either};
 use futures::StreamExt;
-use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData, SubscriptionData};
+use rocketmq_remoting::protocol::body::{
+    CMResult, ConsumeMessageDirectlyResult, ConsumeType, ConsumerData, ConsumerRunningInfo,
+    ProcessQueueInfo, SubscriptionData,
+};
 use rocketmq_remoting::protocol::message::property;
-use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::rt::{BoxFuture, Runtime, ShutdownSignal, TaskGroup};
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};
@@ -31,13 +34,15 @@ use crate::consumer::offset_store::remote::RemoteOffsetStore;
 use crate::consumer::offset_store::OffsetStore;
 use crate::consumer::rebalance::{compute_start_offset, Rebalancer, Target};
 use crate::consumer::sync::Semaphore;
-use crate::consumer::{MessageModel, MessageSelector};
+use crate::consumer::{ConsumeResult, MessageModel, MessageSelector, OrderlyResult};
 use crate::error::{Error, Result};
 use crate::message::MessageExt;
 use crate::message_queue::MessageQueue;
 
 pub use self::config::{PushConsumerBuilder, PushConsumerConfig};
 pub use self::listener::{ConsumeContext, ConsumeOrderlyContext, MessageListener, OrderlyListener};
+
+use self::listener as listener_fns;
 
 use self::config::ListenerKind;
 use self::process_queue::ProcessQueue;
@@ -49,6 +54,10 @@ const STOPPED: u8 = 3;
 
 /// Delay before a message whose send-back failed is consumed again locally (Java 5 s).
 const LOCAL_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// How long a rebalance waits for the running listener calls of a queue it gives up, so their
+/// offsets are committed before the next owner reads them.
+const HANDOVER_WAIT: Duration = Duration::from_secs(2);
 
 /// A push consumer. Cheap to clone; all clones share one consumer.
 ///
@@ -105,6 +114,7 @@ pub(crate) struct Inner {
     rebalance_rx: Mutex<Option<mpsc::Receiver<()>>>,
     rebalancer: Rebalancer,
     last_heartbeat_kick: Mutex<Option<Instant>>,
+    started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
 }
 
@@ -200,6 +210,7 @@ impl PushConsumer {
                 rebalance_rx: Mutex::new(Some(rx)),
                 rebalancer,
                 last_heartbeat_kick: Mutex::new(None),
+                started_at_ms: AtomicI64::new(0),
                 lifecycle: futures::lock::Mutex::new(()),
             }),
         })
@@ -231,6 +242,7 @@ impl PushConsumer {
             )));
         }
         inner.state.store(RUNNING, Ordering::Release);
+        inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
         // Routes first, so the heartbeat reaches every broker of the subscribed topics (the
         // retry topic may not exist yet: it appears after the first heartbeat).
         let topics: Vec<String> = inner.subs().keys().cloned().collect();
@@ -269,6 +281,25 @@ impl PushConsumer {
     pub fn assigned_queues(&self) -> Vec<MessageQueue> {
         let mut v: Vec<_> = self.inner.queues().keys().cloned().collect();
         v.sort();
+        v
+    }
+
+    /// Per-queue flow-control and progress statistics of the owned queues, sorted by queue.
+    pub fn queue_stats(&self) -> Vec<QueueStats> {
+        let mut v: Vec<QueueStats> = self
+            .inner
+            .queues()
+            .iter()
+            .map(|(mq, e)| QueueStats {
+                queue: self.inner.user_queue(mq),
+                cached_count: e.pq.count(),
+                cached_bytes: e.pq.size_bytes(),
+                max_cached_count: e.pq.max_count_seen(),
+                consume_offset: self.inner.store.read_memory(mq),
+                locked: e.pq.is_locked(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.queue.cmp(&b.queue));
         v
     }
 
@@ -323,6 +354,25 @@ impl PushConsumer {
     }
 }
 
+/// One owned queue's state, from [`PushConsumer::queue_stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// The queue (without namespace).
+    pub queue: MessageQueue,
+    /// Messages pulled and not yet consumed.
+    pub cached_count: usize,
+    /// Body bytes of those messages.
+    pub cached_bytes: u64,
+    /// The highest `cached_count` since the queue was assigned (never above
+    /// [`PushConsumerConfig::pull_threshold_for_queue`]).
+    pub max_cached_count: usize,
+    /// The next offset to consume as known locally (`None` before the first read).
+    pub consume_offset: Option<i64>,
+    /// Orderly clustering: whether the broker lock is held.
+    pub locked: bool,
+}
+
 /// Weak hooks registered in the client, so the client does not keep a dropped consumer alive.
 struct Hooks(Weak<Inner>);
 
@@ -340,6 +390,32 @@ impl ConsumerEvents for Hooks {
         if let Some(inner) = self.0.upgrade() {
             inner.kick_rebalance();
         }
+    }
+
+    fn reset_offset(&self, topic: &str, offsets: Vec<(MessageQueue, i64)>) {
+        let Some(inner) = self.0.upgrade() else {
+            return;
+        };
+        tracing::info!(group = %inner.group, topic, queues = offsets.len(), "broker asked to reset offsets");
+        let me = Arc::clone(&inner);
+        inner
+            .services
+            .spawn(async move { me.reset_offsets(offsets).await });
+    }
+
+    fn running_info(&self) -> Option<ConsumerRunningInfo> {
+        self.0.upgrade().map(|inner| inner.running_info())
+    }
+
+    fn consume_message_directly(
+        &self,
+        msg: MessageExt,
+        broker_name: Option<String>,
+    ) -> Option<BoxFuture<'static, ConsumeMessageDirectlyResult>> {
+        let inner = self.0.upgrade()?;
+        Some(Box::pin(async move {
+            inner.consume_directly(msg, broker_name).await
+        }))
     }
 }
 
@@ -404,6 +480,178 @@ impl Inner {
             .spawn(async move { me.backend.heartbeat_now().await });
     }
 
+    /// RESET_CONSUMER_CLIENT_OFFSET: drops each listed owned queue (nothing more of its cache is
+    /// consumed), stores and commits the new offset, then rebalances so the queue is taken
+    /// again from that offset (Java `resetOffset`).
+    async fn reset_offsets(self: Arc<Self>, offsets: Vec<(MessageQueue, i64)>) {
+        for (mq, offset) in offsets {
+            let Some(entry) = self.queues().remove(&mq) else {
+                continue;
+            };
+            entry.stop.trigger();
+            entry.pq.set_draining();
+            entry.pq.set_dropped();
+            entry.pq.clear();
+            self.store.update(&mq, offset, false);
+            if let Err(e) = self
+                .store
+                .persist_all(std::slice::from_ref(&mq), false)
+                .await
+            {
+                tracing::warn!(group = %self.group, %mq, error = %e, "committing the reset offset failed");
+            }
+            self.store.remove(&mq);
+            if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
+                let _ = self
+                    .backend
+                    .unlock_batch(&mq.broker_name, &self.group, vec![mq.clone()], true)
+                    .await;
+            }
+            tracing::info!(group = %self.group, %mq, offset, "offset reset");
+        }
+        self.kick_rebalance();
+    }
+
+    /// GET_CONSUMER_RUNNING_INFO body (PROTOCOL.md §2.29).
+    fn running_info(&self) -> ConsumerRunningInfo {
+        let mut info = ConsumerRunningInfo {
+            subscription_set: self.consumer_data().subscription_data_set,
+            ..Default::default()
+        };
+        let now = Instant::now();
+        let wall = now_ms();
+        let ago = |t: Instant| wall - now.saturating_duration_since(t).as_millis() as i64;
+        for (mq, e) in self.queues().iter() {
+            let (lo, hi) = e.pq.cached_range().unwrap_or((0, 0));
+            info.mq_table.insert(
+                rocketmq_remoting::protocol::body::MessageQueue {
+                    topic: mq.topic.clone(),
+                    broker_name: mq.broker_name.clone(),
+                    queue_id: mq.queue_id,
+                },
+                ProcessQueueInfo {
+                    commit_offset: self.store.read_memory(mq).unwrap_or(-1),
+                    cached_msg_min_offset: lo,
+                    cached_msg_max_offset: hi,
+                    cached_msg_count: i32::try_from(e.pq.count()).unwrap_or(i32::MAX),
+                    cached_msg_size_in_mi_b: i32::try_from(e.pq.size_bytes() / (1024 * 1024))
+                        .unwrap_or(i32::MAX),
+                    locked: e.pq.is_locked(),
+                    last_lock_timestamp: e.pq.last_lock().map_or(0, ago),
+                    dropped: e.pq.is_dropped(),
+                    last_pull_timestamp: ago(e.pq.last_pull()),
+                    last_consume_timestamp: ago(e.pq.last_consume()),
+                    ..Default::default()
+                },
+            );
+        }
+        let props = &mut info.properties;
+        props.insert(
+            ConsumerRunningInfo::PROP_CONSUME_TYPE.into(),
+            "CONSUME_PASSIVELY".into(),
+        );
+        props.insert(
+            ConsumerRunningInfo::PROP_CONSUMEORDERLY.into(),
+            self.is_orderly().to_string(),
+        );
+        props.insert(
+            ConsumerRunningInfo::PROP_THREADPOOL_CORE_SIZE.into(),
+            self.cfg.consume_concurrency.to_string(),
+        );
+        props.insert(
+            ConsumerRunningInfo::PROP_CONSUMER_START_TIMESTAMP.into(),
+            self.started_at_ms.load(Ordering::Relaxed).to_string(),
+        );
+        props.insert(
+            "messageModel".into(),
+            match self.cfg.message_model {
+                MessageModel::Clustering => "CLUSTERING",
+                MessageModel::Broadcasting => "BROADCASTING",
+            }
+            .into(),
+        );
+        props.insert("consumeFromWhere".into(), format!("{:?}", self.cfg.consume_from_where));
+        props.insert("maxReconsumeTimes".into(), self.max_reconsume_times().to_string());
+        props.insert("pullBatchSize".into(), self.cfg.pull_batch_size.to_string());
+        props.insert(
+            "pullThresholdForQueue".into(),
+            self.cfg.pull_threshold_for_queue.to_string(),
+        );
+        props.insert(
+            "consumeMessageBatchMaxSize".into(),
+            self.cfg.consume_batch_size.to_string(),
+        );
+        info
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY: one listener call on `msg`, without offset, retry or DLQ side
+    /// effects (PROTOCOL.md §2.30).
+    async fn consume_directly(
+        &self,
+        msg: MessageExt,
+        broker_name: Option<String>,
+    ) -> ConsumeMessageDirectlyResult {
+        let start = Instant::now();
+        let queue = MessageQueue::new(
+            self.client.unwrap(&msg.topic),
+            broker_name.unwrap_or_default(),
+            msg.queue_id,
+        );
+        let user = vec![self.to_user(&msg)];
+        let (order, result) = match &self.listener {
+            ListenerKind::Concurrent(l) => {
+                let r = listener_fns::call_concurrent(&**l, user, ConsumeContext { queue }).await;
+                (
+                    false,
+                    match r {
+                        ConsumeResult::Success => CMResult::Success,
+                        ConsumeResult::ReconsumeLater => CMResult::Later,
+                    },
+                )
+            }
+            ListenerKind::Orderly(l) => {
+                let r = listener_fns::call_orderly(&**l, user, ConsumeOrderlyContext { queue }).await;
+                (
+                    true,
+                    match r {
+                        OrderlyResult::Success => CMResult::Success,
+                        OrderlyResult::SuspendCurrentQueueAMoment => CMResult::Later,
+                    },
+                )
+            }
+        };
+        ConsumeMessageDirectlyResult {
+            order,
+            auto_commit: true,
+            consume_result: Some(result),
+            remark: None,
+            spent_time_mills: start.elapsed().as_millis() as i64,
+        }
+    }
+
+    /// Hands a failed message back to the broker for a later retry: CONSUMER_SEND_MSG_BACK,
+    /// else a copy sent to the retry topic (PROTOCOL.md §4.7). `false` when both failed: the
+    /// caller must consume it again locally (a message is never dropped).
+    async fn send_back_or_fallback(&self, mq: &MessageQueue, m: &MessageExt, max: i32) -> bool {
+        let level = self.cfg.delay_level_when_next_consume;
+        let err = match self
+            .backend
+            .send_back(&mq.broker_name, &self.group, m, level, max)
+            .await
+        {
+            Ok(()) => return true,
+            Err(e) => e,
+        };
+        tracing::warn!(%mq, msg_id = %m.msg_id, error = %err, "send-back failed; sending the message to the retry topic instead");
+        match self.backend.send_retry_fallback(&self.group, m, max).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(%mq, msg_id = %m.msg_id, error = %e, "retry-topic fallback failed too; the message will be consumed again locally");
+                false
+            }
+        }
+    }
+
     /// A copy of `m` as the listener sees it: retry topic restored, namespace removed.
     fn to_user(&self, m: &MessageExt) -> MessageExt {
         let mut u = m.clone();
@@ -466,6 +714,13 @@ impl Inner {
 
     async fn rebalance_loop(self: Arc<Self>, mut rx: mpsc::Receiver<()>) {
         let stop = self.services.signal().clone();
+        if self.cfg.message_model == MessageModel::Clustering
+            && !self.cfg.rebalance_join_grace.is_zero()
+            && self.has_other_members().await
+            && !self.sleep_or(self.cfg.rebalance_join_grace, &stop).await
+        {
+            return;
+        }
         loop {
             self.rebalance().await;
             let wake = select(rx.next(), self.rt.sleep(self.client.rebalance_interval));
@@ -473,6 +728,24 @@ impl Inner {
                 Either::Left(_) => {}
                 Either::Right(_) => return,
             }
+        }
+    }
+
+    /// Whether the broker lists members of the group other than this client (for the join
+    /// grace). Errors count as "yes": waiting a little is harmless.
+    async fn has_other_members(&self) -> bool {
+        let topic = self
+            .subs()
+            .keys()
+            .find(|t| !crate::util::namespace::is_retry_topic(t))
+            .cloned();
+        let Some(topic) = topic else {
+            return false;
+        };
+        let me = self.backend.client_id();
+        match self.backend.consumer_ids(&topic, &self.group).await {
+            Ok(ids) => ids.iter().any(|id| *id != me),
+            Err(_) => true,
         }
     }
 
@@ -500,9 +773,14 @@ impl Inner {
             .filter(|mq| mq.topic == topic)
             .cloned()
             .collect();
-        for mq in current.iter().filter(|mq| !target.contains(*mq)) {
-            self.remove_queue(mq).await;
-        }
+        // Removed queues are handed over in parallel: each may wait for running listeners.
+        futures::future::join_all(
+            current
+                .iter()
+                .filter(|mq| !target.contains(*mq))
+                .map(|mq| self.remove_queue(mq)),
+        )
+        .await;
         let mut added = Vec::new();
         for mq in target {
             if self.queues().contains_key(&mq) || !self.is_running() {
@@ -584,14 +862,39 @@ impl Inner {
             .spawn(async move { pull_loop::run(me, mq, pq, stop, next).await });
     }
 
-    /// Gives up `mq`: stops its pull loop, commits its offset, and (orderly) unlocks it once the
-    /// running batch ended (waiting at most 500 ms, like Java).
+    /// Gives up `mq` so its next owner starts exactly where this consumer stopped: stops its
+    /// pull loop and new listener calls, lets the running calls finish (up to
+    /// [`HANDOVER_WAIT`]; orderly: the running batch, up to 500 ms like Java) so their offsets
+    /// count, commits the offset synchronously, and (orderly) unlocks the queue. Messages
+    /// pulled but not yet handed to the listener are dropped uncommitted: the next owner pulls
+    /// them again, so only calls that outlive the wait are consumed twice.
     async fn remove_queue(self: &Arc<Self>, mq: &MessageQueue) {
         let Some(entry) = self.queues().remove(mq) else {
             return;
         };
         entry.stop.trigger();
+        entry.pq.set_draining();
+        let orderly_clustering =
+            self.is_orderly() && self.cfg.message_model == MessageModel::Clustering;
+        let finished = if self.is_orderly() {
+            rocketmq_remoting::rt::timeout(
+                &*self.rt,
+                Duration::from_millis(500),
+                entry.pq.consume_lock.lock(),
+            )
+            .await
+            .is_ok()
+        } else {
+            let start = Instant::now();
+            while entry.pq.calls_running() > 0 && start.elapsed() < HANDOVER_WAIT {
+                self.rt.sleep(Duration::from_millis(5)).await;
+            }
+            entry.pq.calls_running() == 0
+        };
         entry.pq.set_dropped();
+        if !finished {
+            tracing::info!(group = %self.group, %mq, "listener still running at queue removal; its messages will be consumed again by the next owner");
+        }
         if let Err(e) = self
             .store
             .persist_all(std::slice::from_ref(mq), false)
@@ -600,16 +903,7 @@ impl Inner {
             tracing::warn!(group = %self.group, %mq, error = %e, "offset commit of a removed queue failed");
         }
         self.store.remove(mq);
-        if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
-            let locked = rocketmq_remoting::rt::timeout(
-                &*self.rt,
-                Duration::from_millis(500),
-                entry.pq.consume_lock.lock(),
-            )
-            .await;
-            if locked.is_err() {
-                tracing::info!(%mq, "orderly batch still running at queue removal; unlocking anyway");
-            }
+        if orderly_clustering {
             let _ = self
                 .backend
                 .unlock_batch(&mq.broker_name, &self.group, vec![mq.clone()], true)

@@ -29,6 +29,7 @@ async fn run(inner: Arc<Inner>, mq: MessageQueue, pq: Arc<ProcessQueue>) {
     let max = inner.max_reconsume_times();
     loop {
         if pq.is_dropped()
+            || pq.is_draining()
             || inner
                 .dispatch_stopped
                 .load(std::sync::atomic::Ordering::Acquire)
@@ -46,7 +47,7 @@ async fn run(inner: Arc<Inner>, mq: MessageQueue, pq: Arc<ProcessQueue>) {
         }
         let guard = pq.consume_lock.lock().await;
         let permit = inner.sem.acquire().await;
-        if pq.is_dropped() || (clustering && !pq.can_consume_orderly()) {
+        if pq.is_dropped() || pq.is_draining() || (clustering && !pq.can_consume_orderly()) {
             continue;
         }
         let msgs = pq.take(inner.cfg.consume_batch_size);

@@ -44,7 +44,9 @@ pub(super) async fn run(
         // Local flow control: memory stays bounded whatever the listener's speed.
         let (count, size) = (pq.count(), pq.size_bytes());
         let span = if orderly { 0 } else { pq.max_span() };
-        if count > cfg.pull_threshold_for_queue
+        // `>=` plus a pull size capped by the free room keeps the cache at or below the limit
+        // (Java checks `>` and may overshoot by one pull batch).
+        if count >= cfg.pull_threshold_for_queue
             || size > cfg.pull_threshold_size_for_queue
             || span > cfg.consume_concurrently_max_span
         {
@@ -116,7 +118,10 @@ pub(super) async fn run(
             group: inner.group.clone(),
             mq: mq.clone(),
             offset,
-            max_nums: cfg.pull_batch_size,
+            max_nums: cfg
+                .pull_batch_size
+                .min(i32::try_from(cfg.pull_threshold_for_queue.saturating_sub(pq.count())).unwrap_or(i32::MAX))
+                .max(1),
             sys_flag,
             commit_offset: commit_offset.unwrap_or(0),
             suspend_timeout: cfg.long_polling_timeout,

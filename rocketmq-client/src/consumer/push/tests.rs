@@ -182,6 +182,27 @@ impl ConsumerBackend for Fake {
     ) -> BoxFuture<'_, Result<()>> {
         Box::pin(async { Ok(()) })
     }
+    fn send_retry_fallback(
+        &self,
+        _g: &str,
+        msg: &MessageExt,
+        _max: i32,
+    ) -> BoxFuture<'_, Result<()>> {
+        // The fake broker refuses the fallback whenever it refuses the send-back, so the
+        // local-retry path is what the tests see.
+        let fail = self.fail_send_back.load(Ordering::Acquire);
+        if !fail {
+            self.sent_back.lock().unwrap().push((msg.queue_offset, -100));
+        }
+        Box::pin(async move {
+            if fail {
+                Err(Error::Config("fallback refused by the test".into()))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     fn send_back(
         &self,
         _b: &str,

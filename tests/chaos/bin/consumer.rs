@@ -1,0 +1,110 @@
+//! `chaos-consumer`: a push consumer in its own process, so the chaos tests can `kill -9` it.
+//! Prints `READY` once started, then one line per delivered message:
+//! `D <key> <broker> <queueId> <queueOffset> <reconsumeTimes>`.
+//!
+//! ```text
+//! chaos-consumer NAMESRV GROUP TOPIC concurrent|orderly PERSIST_MS [SLEEP_MS]
+//! ```
+//! SLEEP_MS (default 0) is spent in the listener per message. Stops on stdin EOF (clean
+//! shutdown) or when killed.
+
+use std::io::Write;
+use std::time::Duration;
+
+use rocketmq_client::consumer::{
+    ConsumeContext, ConsumeFromWhere, ConsumeOrderlyContext, ConsumeResult, OrderlyResult,
+    PushConsumer,
+};
+use rocketmq_client::{ClientConfig, MessageExt};
+
+fn print_batch(msgs: &[MessageExt], broker: &str) {
+    let mut out = std::io::stdout().lock();
+    for m in msgs {
+        let _ = writeln!(
+            out,
+            "D {} {} {} {} {}",
+            m.keys().unwrap_or("-"),
+            broker,
+            m.queue_id,
+            m.queue_offset,
+            m.reconsume_times
+        );
+    }
+    let _ = out.flush();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 6 {
+        eprintln!(
+            "usage: chaos-consumer NAMESRV GROUP TOPIC concurrent|orderly PERSIST_MS [SLEEP_MS]"
+        );
+        std::process::exit(2);
+    }
+    let namesrv = args[1].clone();
+    let group = args[2].clone();
+    let topic = args[3].clone();
+    let orderly = args[4] == "orderly";
+    let persist_ms: u64 = args[5].parse().expect("PERSIST_MS");
+    let sleep_ms: u64 = args
+        .get(6)
+        .map(|s| s.parse().expect("SLEEP_MS"))
+        .unwrap_or(0);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let client = ClientConfig {
+            namesrv_addrs: vec![namesrv],
+            persist_offset_interval: Duration::from_millis(persist_ms),
+            rebalance_interval: Duration::from_secs(2),
+            heartbeat_interval: Duration::from_secs(2),
+            route_refresh_interval: Duration::from_secs(2),
+            ..ClientConfig::default()
+        };
+        let builder = PushConsumer::builder()
+            .client_config(client)
+            .group(group)
+            .subscribe(topic, "*")
+            .consume_from_where(ConsumeFromWhere::FirstOffset);
+        let builder = if orderly {
+            builder.orderly_listener(move |msgs: Vec<MessageExt>, ctx: ConsumeOrderlyContext| {
+                print_batch(&msgs, &ctx.queue.broker_name);
+                async move {
+                    if sleep_ms > 0 {
+                        tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+                    }
+                    OrderlyResult::Success
+                }
+            })
+        } else {
+            builder.listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
+                print_batch(&msgs, &ctx.queue.broker_name);
+                async move {
+                    if sleep_ms > 0 {
+                        tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+                    }
+                    ConsumeResult::Success
+                }
+            })
+        };
+        let consumer = builder.build().expect("consumer config");
+        consumer.start().await.expect("consumer start");
+        println!("READY");
+        // Stdin EOF = the test asks for a clean shutdown.
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            while std::io::stdin()
+                .read_line(&mut sink)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
+                sink.clear();
+            }
+        })
+        .await;
+        let _ = consumer.shutdown().await;
+    });
+}
