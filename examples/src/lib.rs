@@ -40,7 +40,14 @@ impl Cluster {
                 });
             }
         }
-        let embedded = EmbeddedCluster::start(Arc::clone(&rt)).await?;
+        let embedded = EmbeddedCluster::builder()
+            // Apache's levels, except level 3 (the first redelivery after `ReconsumeLater`):
+            // 1 s instead of 10 s, so the examples stay fast.
+            .configure(|cfg| {
+                cfg.message_delay_level = "1s 5s 1s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".into()
+            })
+            .start(Arc::clone(&rt))
+            .await?;
         Ok(Cluster {
             namesrv: embedded.namesrv_addr(),
             embedded: Some(embedded),

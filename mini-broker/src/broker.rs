@@ -165,13 +165,23 @@ impl Broker {
 
         let transport = TransportConfig {
             max_frame_size: (cfg.max_message_size + (1 << 20)).max(16 << 20),
+            #[cfg(feature = "tls")]
+            tls_server: cfg.tls.clone(),
             ..TransportConfig::default()
+        };
+        let acl = match cfg.acl.as_ref().map(rocketmq_remoting::acl::AclValidator::new) {
+            None => None,
+            Some(Ok(v)) => Some(Arc::new(v)),
+            Some(Err(e)) => {
+                store.shutdown();
+                return Err(BrokerError::Config(e.to_string()));
+            }
         };
         let tasks = TaskGroup::new(Arc::clone(&rt));
         // The server needs the processor and the processor needs the advertised (bound)
         // address: bind first through a placeholder cell the processor reads.
         let cell: Arc<std::sync::OnceLock<Arc<BrokerInner>>> = Arc::new(std::sync::OnceLock::new());
-        let processor = Arc::new(BrokerProcessor::new(Arc::clone(&cell)));
+        let processor = Arc::new(BrokerProcessor::new(Arc::clone(&cell)).with_acl(acl));
         let server =
             match RemotingServer::start(Arc::clone(&rt), cfg.listen_addr, transport, processor)
                 .await

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{BrokerError, Result};
+use crate::ha::BrokerRole;
 use crate::store::{FlushMode, StoreConfig, DEFAULT_DELAY_LEVELS};
 
 /// How the commit log reaches the disk (Java `flushDiskType`).
@@ -91,6 +92,41 @@ pub struct BrokerConfig {
     pub transaction_check_max: i32,
     /// Also store replies in the reply topic (Java `storeReplyMessageEnable`, true).
     pub store_reply_message_enable: bool,
+    /// Replication role (Java `brokerRole`): `ASYNC_MASTER` (default), `SYNC_MASTER` or
+    /// `SLAVE`. Masters have broker id 0, slaves >= 1.
+    pub broker_role: BrokerRole,
+    /// Master: where the replication (HA) service listens. `None`: the listen IP with the
+    /// configured listen port + 1 (Java `haListenPort` = 10912 next to 10911); port 0 when the
+    /// listen port is 0 (OS-chosen, see `BrokerHandle::ha_addr`).
+    pub ha_listen_addr: Option<SocketAddr>,
+    /// Slave: the master's replication address (Java `haMasterAddress`). Required for `SLAVE`.
+    pub ha_master_address: Option<SocketAddr>,
+    /// Slave: the master's remoting address (`host:port`), from which topic configs, consumer
+    /// offsets and delay offsets are copied (Java `SlaveSynchronize`). `None`: no copy.
+    pub master_addr: Option<String>,
+    /// Slave: how often the master's metadata is copied (Java: 10 s).
+    pub slave_metadata_sync_interval_ms: u64,
+    /// `SYNC_MASTER`: longest wait for a slave's acknowledgement before answering
+    /// FLUSH_SLAVE_TIMEOUT (Java `syncFlushTimeout` is reused there; 3 s here).
+    pub sync_replica_timeout_ms: u64,
+    /// `SYNC_MASTER`: a slave further behind than this many bytes counts as unavailable
+    /// (SLAVE_NOT_AVAILABLE at once; Java `haMaxGapNotInSync`/`haSlaveFallbehindMax`, 256 MiB).
+    pub ha_max_gap_bytes: i64,
+    /// Master: let consumers read from the slave when they fall far behind (Java
+    /// `slaveReadEnable`, false). Pull responses then carry `suggestWhichBrokerId` = 1.
+    pub slave_read_enable: bool,
+    /// With `slave_read_enable`: a consumer whose last pulled record is more than this many
+    /// commit-log bytes behind the end is sent to the slave (Java derives it from 40 % of the
+    /// memory; 256 MiB here).
+    pub slave_suggest_lag_bytes: i64,
+    /// ACL 1.0 (Java `aclEnable` + `plain_acl.yml`, here as JSON): when set, every request is
+    /// checked by [`rocketmq_remoting::acl::AclValidator`] and refused with `NO_PERMISSION`.
+    pub acl: Option<rocketmq_remoting::acl::AclConfig>,
+    /// TLS on the listening port (feature `tls`; see [`rocketmq_remoting::tls`]). Not read
+    /// from the JSON config: build it from PEM files in code.
+    #[cfg(feature = "tls")]
+    #[serde(skip)]
+    pub tls: Option<rocketmq_remoting::tls::TlsServerConfig>,
 }
 
 impl Default for BrokerConfig {
@@ -124,6 +160,18 @@ impl Default for BrokerConfig {
             transaction_check_interval_ms: 30_000,
             transaction_check_max: 15,
             store_reply_message_enable: true,
+            broker_role: BrokerRole::AsyncMaster,
+            ha_listen_addr: None,
+            ha_master_address: None,
+            master_addr: None,
+            slave_metadata_sync_interval_ms: 10_000,
+            sync_replica_timeout_ms: 3000,
+            ha_max_gap_bytes: 256 << 20,
+            slave_read_enable: false,
+            slave_suggest_lag_bytes: 256 << 20,
+            acl: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -160,11 +208,47 @@ impl BrokerConfig {
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(BrokerError::Config(m.to_string()));
+        if let Some(acl) = &self.acl {
+            if let Err(e) = rocketmq_remoting::acl::AclValidator::new(acl) {
+                return Err(BrokerError::Config(e.to_string()));
+            }
+        }
         if self.broker_name.is_empty() || self.broker_cluster_name.is_empty() {
             return bad("brokerName and brokerClusterName must not be empty");
         }
         if self.broker_id < 0 {
             return bad("brokerId must be >= 0");
+        }
+        match self.broker_role {
+            BrokerRole::Slave => {
+                if self.broker_id < 1 {
+                    return bad("a SLAVE needs brokerId >= 1");
+                }
+                if self.ha_master_address.is_none() {
+                    return bad("a SLAVE needs haMasterAddress (the master's HA address)");
+                }
+            }
+            _ if self.broker_id != 0 => {
+                return bad("a master (ASYNC_MASTER / SYNC_MASTER) needs brokerId 0");
+            }
+            _ => {}
+        }
+        if self.ha_listen_addr.is_none()
+            && self.listen_addr.port() != 0
+            && self.listen_addr.port() == u16::MAX
+        {
+            return bad("listen port 65535 leaves no room for the default HA port; set haListenAddr");
+        }
+        if self.ha_max_gap_bytes <= 0 || self.slave_suggest_lag_bytes <= 0 {
+            return bad("haMaxGapBytes and slaveSuggestLagBytes must be > 0");
+        }
+        if let Some(m) = &self.master_addr {
+            if m.rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
+                return Err(BrokerError::Config(format!("bad masterAddr {m:?}")));
+            }
         }
         if !(1..=1024).contains(&self.default_topic_queue_nums) {
             return bad("defaultTopicQueueNums must be in 1..=1024");
@@ -194,6 +278,11 @@ impl BrokerConfig {
                 "transactionCheckIntervalMs",
                 self.transaction_check_interval_ms,
             ),
+            ("syncReplicaTimeoutMs", self.sync_replica_timeout_ms),
+            (
+                "slaveMetadataSyncIntervalMs",
+                self.slave_metadata_sync_interval_ms,
+            ),
         ] {
             if v == 0 {
                 return Err(BrokerError::Config(format!("{name} must be > 0")));
@@ -209,6 +298,35 @@ impl BrokerConfig {
         }
         self.store_config().validate().map_err(BrokerError::Store)?;
         Ok(())
+    }
+
+    /// Where the replication service listens (see [`ha_listen_addr`](Self::ha_listen_addr)).
+    ///
+    /// ```
+    /// let cfg = mini_broker::BrokerConfig::default();
+    /// assert_eq!(cfg.ha_listen(), "0.0.0.0:10912".parse().unwrap());
+    /// ```
+    pub fn ha_listen(&self) -> SocketAddr {
+        match self.ha_listen_addr {
+            Some(a) => a,
+            None => {
+                let port = match self.listen_addr.port() {
+                    0 => 0,
+                    p => p.saturating_add(1),
+                };
+                SocketAddr::new(self.listen_addr.ip(), port)
+            }
+        }
+    }
+
+    /// The replication settings derived from this one.
+    pub fn ha_config(&self) -> crate::ha::HaConfig {
+        crate::ha::HaConfig {
+            broker_name: self.broker_name.clone(),
+            max_slave_gap: self.ha_max_gap_bytes,
+            max_frame_bytes: (16usize << 20).max(self.max_message_size + 4096),
+            ..crate::ha::HaConfig::default()
+        }
     }
 
     /// The transaction check-back settings derived from this one.

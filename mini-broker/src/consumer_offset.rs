@@ -80,6 +80,25 @@ impl ConsumerOffsetManager {
         }
     }
 
+    /// The whole table, `topic@group` → queue → offset (GET_ALL_CONSUMER_OFFSET).
+    pub fn all(&self) -> BTreeMap<String, BTreeMap<i32, i64>> {
+        self.lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Replaces the whole table with a master's (slave metadata copy); persisted by the next
+    /// [`persist`](Self::persist) when it differs.
+    pub fn replace_all(&self, table: BTreeMap<String, BTreeMap<i32, i64>>) {
+        let mut t = self.lock();
+        let same = t.len() == table.len() && table.iter().all(|(k, v)| t.get(k) == Some(v));
+        if !same {
+            *t = table.into_iter().collect();
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
     /// Forgets every offset of `topic`.
     pub fn remove_topic(&self, topic: &str) {
         let prefix = format!("{topic}@");

@@ -23,6 +23,9 @@ pub enum BrokerError {
         #[source]
         source: std::io::Error,
     },
+    /// The replication (HA) service could not start.
+    #[error("replication: {0}")]
+    Ha(#[from] crate::ha::HaError),
     /// A metadata file (topics, offsets, delay progress) is unreadable.
     #[error("corrupt metadata file {path}: {msg}")]
     Metadata {

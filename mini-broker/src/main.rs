@@ -5,7 +5,13 @@
 //!             [--broker-name broker-a] [--broker-id 0] [--cluster DefaultCluster]
 //!             [--flush sync|async] [--config broker.json] [--advertised-host IP]
 //!             [--delay-levels "1s 5s ..."] [--no-auto-create-topic] [--log-level info]
+//!             [--role ASYNC_MASTER|SYNC_MASTER|SLAVE] [--ha-listen ADDR]
+//!             [--ha-master ADDR] [--master-addr ADDR] [--sync-replica-timeout-ms MS]
+//!             [--ha-max-gap-bytes N] [--slave-read-enable] [--slave-suggest-lag-bytes N]
 //! ```
+//!
+//! A slave: `--role SLAVE --broker-id 1 --ha-master MASTER_HA_ADDR --master-addr MASTER_ADDR`
+//! (the master's HA port defaults to its listen port + 1).
 //!
 //! Flags override the config file. Stops cleanly on SIGINT / SIGTERM (flush, unregister).
 
@@ -55,6 +61,30 @@ struct Cli {
     /// JSON configuration file (camelCase BrokerConfig fields).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Replication role: ASYNC_MASTER, SYNC_MASTER or SLAVE [default: ASYNC_MASTER].
+    #[arg(long, value_name = "ROLE")]
+    role: Option<mini_broker::ha::BrokerRole>,
+    /// Master: replication (HA) listen address [default: listen IP, listen port + 1].
+    #[arg(long, value_name = "ADDR")]
+    ha_listen: Option<SocketAddr>,
+    /// Slave: the master's replication (HA) address.
+    #[arg(long, value_name = "ADDR")]
+    ha_master: Option<SocketAddr>,
+    /// Slave: the master's remoting address, for copying topics and offsets.
+    #[arg(long, value_name = "ADDR")]
+    master_addr: Option<String>,
+    /// SYNC_MASTER: longest wait for a slave acknowledgement [default: 3000].
+    #[arg(long, value_name = "MS")]
+    sync_replica_timeout_ms: Option<u64>,
+    /// SYNC_MASTER: a slave further behind than this counts as unavailable [default: 256 MiB].
+    #[arg(long, value_name = "BYTES")]
+    ha_max_gap_bytes: Option<i64>,
+    /// Master: suggest the slave to consumers that fall far behind.
+    #[arg(long)]
+    slave_read_enable: bool,
+    /// Lag (bytes) beyond which the slave is suggested [default: 256 MiB].
+    #[arg(long, value_name = "BYTES")]
+    slave_suggest_lag_bytes: Option<i64>,
     /// Log filter (`info`, `debug`, `mini_broker=debug`, ...); `RUST_LOG` when absent.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -104,6 +134,30 @@ fn build_config(cli: &Cli) -> mini_broker::Result<BrokerConfig> {
     }
     if cli.no_auto_create_topic {
         cfg.auto_create_topic_enable = false;
+    }
+    if let Some(r) = cli.role {
+        cfg.broker_role = r;
+    }
+    if let Some(a) = cli.ha_listen {
+        cfg.ha_listen_addr = Some(a);
+    }
+    if let Some(a) = cli.ha_master {
+        cfg.ha_master_address = Some(a);
+    }
+    if let Some(a) = &cli.master_addr {
+        cfg.master_addr = Some(a.clone());
+    }
+    if let Some(ms) = cli.sync_replica_timeout_ms {
+        cfg.sync_replica_timeout_ms = ms;
+    }
+    if let Some(n) = cli.ha_max_gap_bytes {
+        cfg.ha_max_gap_bytes = n;
+    }
+    if cli.slave_read_enable {
+        cfg.slave_read_enable = true;
+    }
+    if let Some(n) = cli.slave_suggest_lag_bytes {
+        cfg.slave_suggest_lag_bytes = n;
     }
     cfg.validate()?;
     Ok(cfg)
@@ -176,6 +230,9 @@ fn main() -> ExitCode {
         };
         // Tests and scripts read the bound address from this line.
         println!("mini-broker listening on {}", broker.addr());
+        if let Some(ha) = broker.ha_addr() {
+            println!("mini-broker replication listening on {ha}");
+        }
         wait_for_signal().await;
         broker.shutdown().await;
         ExitCode::SUCCESS

@@ -34,6 +34,9 @@ pub struct BrokerIdentity {
     pub broker_id: i64,
     /// Address clients use.
     pub broker_addr: String,
+    /// Replication address (Java `haServerAddr`: advertised IP, HA port) the NameServer hands
+    /// to slaves; the broker address when there is none.
+    pub ha_server_addr: String,
 }
 
 /// Registers the broker with its NameServers.
@@ -89,7 +92,7 @@ impl Registrar {
                 broker_name: self.id.broker_name.clone(),
                 broker_addr: self.id.broker_addr.clone(),
                 cluster_name: self.id.cluster.clone(),
-                ha_server_addr: self.id.broker_addr.clone(),
+                ha_server_addr: self.id.ha_server_addr.clone(),
                 broker_id: self.id.broker_id,
                 heartbeat_timeout_millis: None,
                 enable_acting_master: None,

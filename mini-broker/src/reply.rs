@@ -82,21 +82,34 @@ pub(crate) async fn send_reply(
     if !valid_topic_name(&h.topic) {
         return reply(
             ResponseCode::INVALID_PARAMETER,
-            format!("The specified topic[{}] contains illegal characters or is blank", h.topic),
+            format!(
+                "The specified topic[{}] contains illegal characters or is blank",
+                h.topic
+            ),
         );
     }
     if req.body.len() > b.cfg.max_message_size {
         return reply(
             ResponseCode::MESSAGE_ILLEGAL,
-            format!("the message body size over max value, MAX: {}", b.cfg.max_message_size),
+            format!(
+                "the message body size over max value, MAX: {}",
+                b.cfg.max_message_size
+            ),
         );
     }
     let tc = match b.topics.get(&h.topic) {
         Some(t) => t,
         None => {
             let topics = Arc::clone(&b.topics);
-            let (t, d, n) = (h.topic.clone(), h.default_topic.clone(), h.default_topic_queue_nums);
-            match b.blocking(move || topics.create_in_send(&t, &d, n, 0)).await {
+            let (t, d, n) = (
+                h.topic.clone(),
+                h.default_topic.clone(),
+                h.default_topic_queue_nums,
+            );
+            match b
+                .blocking(move || topics.create_in_send(&t, &d, n, 0))
+                .await
+            {
                 Ok((Some(t), created)) => {
                     if created {
                         b.topics_changed();
@@ -106,7 +119,11 @@ pub(crate) async fn send_reply(
                 Ok((None, _)) => {
                     return reply(
                         ResponseCode::TOPIC_NOT_EXIST,
-                        format!("topic[{}] not exist, apply first please!{}", h.topic, crate::processor::send_faq()),
+                        format!(
+                            "topic[{}] not exist, apply first please!{}",
+                            h.topic,
+                            crate::processor::send_faq()
+                        ),
                     )
                 }
                 Err(e) => return reply(ResponseCode::SYSTEM_ERROR, e.to_string()),

@@ -118,6 +118,24 @@ impl ScheduleService {
         self.levels.len()
     }
 
+    /// Delay level → next offset to deliver in `SCHEDULE_TOPIC_XXXX` (GET_ALL_DELAY_OFFSET).
+    pub fn delay_offsets(&self) -> BTreeMap<i32, i64> {
+        self.lock().offset_table.clone()
+    }
+
+    /// Replaces the delay progress with a master's (slave metadata copy) and persists it, so
+    /// that a slave promoted by hand resumes delivery where the master was. Blocking.
+    pub fn replace_delay_offsets(&self, table: BTreeMap<i32, i64>) -> Result<()> {
+        {
+            let mut p = self.lock();
+            if p.offset_table == table {
+                return Ok(());
+            }
+            p.offset_table = table;
+        }
+        self.persist()
+    }
+
     /// Forwards store arrivals for the schedule and timer topics.
     pub fn notify_arrival(&self, topic: &str, queue_id: i32, max_offset: i64) {
         if topic == SCHEDULE_TOPIC || topic == TIMER_TOPIC {

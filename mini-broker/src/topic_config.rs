@@ -222,6 +222,20 @@ impl TopicConfigManager {
         Ok(true)
     }
 
+    /// Replaces the whole table and its data version with a master's (slave metadata copy,
+    /// Java `SlaveSynchronize.syncTopicConfig`). Does nothing when the version is unchanged.
+    /// Blocking.
+    pub fn replace_all(&self, w: TopicConfigSerializeWrapper) -> Result<Changed> {
+        let mut s = self.lock();
+        if s.version == w.data_version && s.table == w.topic_config_table {
+            return Ok(false);
+        }
+        s.table = w.topic_config_table;
+        s.version = w.data_version;
+        self.persist_locked(&s)?;
+        Ok(true)
+    }
+
     /// Removes a topic. Blocking.
     pub fn delete(&self, topic: &str) -> Result<Changed> {
         let mut s = self.lock();

@@ -537,6 +537,49 @@ fn replication_raw_read_and_append() {
     assert_eq!(slave.commit_log_max_offset(), end);
 }
 
+/// Regression: a raw chunk that starts a new segment and carries that segment's records *and*
+/// its end-of-segment filler must be accepted (the filler used to be sized against its own
+/// position plus a segment size, not against the new segment's end).
+#[test]
+fn replication_whole_segment_chunks() {
+    let mdir = tempfile::tempdir().unwrap();
+    let sdir = tempfile::tempdir().unwrap();
+    let mut cfg = config(mdir.path());
+    cfg.commit_log_segment_size = 4096;
+    cfg.max_message_size = 2048;
+    let master = MessageStore::open(cfg.clone()).unwrap();
+    cfg.root_dir = sdir.path().to_path_buf();
+    let slave = MessageStore::open(cfg).unwrap();
+    for i in 0..40 {
+        put(&master, msg("W", 0, &format!("w{i}-{}", "y".repeat(250)), None, None, None));
+    }
+    assert!(master.commit_log_max_offset() > 3 * 4096);
+    let mut whole_segments = 0;
+    while slave.commit_log_max_offset() < master.commit_log_max_offset() {
+        let from = slave.commit_log_max_offset();
+        // Up to the end of `from`'s segment: records plus the closing filler in one chunk.
+        let chunk = master.read_commit_log(from, 4096).unwrap();
+        assert!(!chunk.is_empty());
+        let end = block_on(slave.append_commit_log_raw(from, chunk)).unwrap();
+        if from % 4096 == 0 && end % 4096 == 0 {
+            whole_segments += 1;
+        }
+    }
+    assert!(whole_segments >= 3, "{whole_segments} whole segments copied");
+    assert_eq!(slave.commit_log_max_offset(), master.commit_log_max_offset());
+    assert_eq!(slave.max_offset("W", 0), 40);
+    let a = master.get_messages("W", 0, 0, 64, usize::MAX, None).unwrap();
+    let b = slave.get_messages("W", 0, 0, 64, usize::MAX, None).unwrap();
+    assert_eq!(a.messages, b.messages);
+    let mut from = 0;
+    while from < master.commit_log_max_offset() {
+        let x = master.read_commit_log(from, 4096).unwrap();
+        let y = slave.read_commit_log(from, 4096).unwrap();
+        assert_eq!(x, y, "commit log differs at {from}");
+        from += x.len() as i64;
+    }
+}
+
 #[test]
 fn filtered_scan_is_bounded_like_java() {
     let dir = tempfile::tempdir().unwrap();

@@ -25,6 +25,7 @@ pub const CONFIG_BLACK_LIST: &[&str] = &[
     "rocketmqHome",
     "listenAddr",
     "listenPort",
+    "acl",
 ];
 
 /// NameServer configuration.
@@ -77,6 +78,15 @@ pub struct NamesrvConfig {
     pub server_channel_max_idle_millis: u64,
     /// Largest accepted frame (value of the length prefix). Default 16 MiB (Java).
     pub max_frame_size: usize,
+    /// ACL 1.0 (see [`rocketmq_remoting::acl`]): when set, every request is checked and refused
+    /// with `NO_PERMISSION` unless allowed. Brokers must then sign their registrations or be
+    /// white-listed. Fixed at start-up (in [`CONFIG_BLACK_LIST`]). Default `None`.
+    pub acl: Option<rocketmq_remoting::acl::AclConfig>,
+    /// TLS on the listening port (feature `tls`; see [`rocketmq_remoting::tls`]). Not read
+    /// from files: build it from PEM files in code.
+    #[cfg(feature = "tls")]
+    #[serde(skip)]
+    pub tls: Option<rocketmq_remoting::tls::TlsServerConfig>,
 }
 
 impl Default for NamesrvConfig {
@@ -94,6 +104,9 @@ impl Default for NamesrvConfig {
             delete_topic_with_broker_registration: false,
             server_channel_max_idle_millis: 120_000,
             max_frame_size: 16 * 1024 * 1024,
+            acl: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -125,6 +138,10 @@ impl NamesrvConfig {
 
     /// Checks that the values make sense together.
     pub fn validate(&self) -> Result<()> {
+        if let Some(acl) = &self.acl {
+            rocketmq_remoting::acl::AclValidator::new(acl)
+                .map_err(|e| Error::Config(e.to_string()))?;
+        }
         if self.broker_expiry_millis == 0 {
             return Err(Error::Config("brokerExpiryMillis must be > 0".into()));
         }

@@ -94,6 +94,8 @@ pub struct NamesrvProcessor {
     routes: RwLock<RouteInfoManager>,
     kv: Arc<KvConfigManager>,
     rt: Arc<dyn Runtime>,
+    /// ACL 1.0 check run before any processing (`NamesrvConfig::acl`).
+    acl: Option<rocketmq_remoting::acl::AclValidator>,
 }
 
 fn route_options(cfg: &NamesrvConfig) -> RouteOptions {
@@ -177,7 +179,16 @@ impl NamesrvProcessor {
     /// A processor with the given configuration and KV store.
     pub fn new(config: NamesrvConfig, kv: KvConfigManager, rt: Arc<dyn Runtime>) -> Self {
         let routes = RouteInfoManager::new(route_options(&config));
+        let acl = config.acl.as_ref().map(|acl| {
+            rocketmq_remoting::acl::AclValidator::new(acl).unwrap_or_else(|e| {
+                // Fail closed: an empty ACL refuses everything.
+                tracing::error!(error = %e, "invalid ACL config: every request will be refused");
+                rocketmq_remoting::acl::AclValidator::new(&Default::default())
+                    .unwrap_or_else(|_| unreachable!("the empty ACL config is valid"))
+            })
+        });
         NamesrvProcessor {
+            acl,
             config: RwLock::new(config),
             routes: RwLock::new(routes),
             kv: Arc::new(kv),
@@ -682,6 +693,12 @@ fn crc32(data: &[u8]) -> u32 {
 
 impl RequestHandler for NamesrvProcessor {
     async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        if let Some(acl) = &self.acl {
+            if let Err(denied) = acl.check(&req, conn.peer_addr().ip()) {
+                tracing::debug!(code = req.code, peer = %conn.peer_addr(), remark = %denied, "ACL refused request");
+                return Some(denied.to_response(&req));
+            }
+        }
         Some(self.process(Some(conn.id()), req).await)
     }
 

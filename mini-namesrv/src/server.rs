@@ -51,6 +51,8 @@ impl NameServer {
         let transport = TransportConfig {
             max_frame_size: config.max_frame_size,
             idle_timeout: config.idle_timeout(),
+            #[cfg(feature = "tls")]
+            tls_server: config.tls.clone(),
             ..TransportConfig::default()
         };
         let listen = config.listen_addr;

@@ -120,6 +120,39 @@ impl ClientConfig {
         }
     }
 
+    /// Signs every request with ACL 1.0 credentials (PROTOCOL.md §7), for brokers (and
+    /// NameServers) with ACL enabled. Sets [`TransportConfig::credentials`].
+    ///
+    /// ```
+    /// use rocketmq_client::config::ClientConfig;
+    /// use rocketmq_remoting::acl::AclCredentials;
+    ///
+    /// let cfg = ClientConfig::with_name_server("127.0.0.1:9876")
+    ///     .with_credentials(AclCredentials::new("RocketMQ", "12345678"));
+    /// assert_eq!(cfg.transport.credentials.unwrap().access_key, "RocketMQ");
+    /// ```
+    pub fn with_credentials(mut self, credentials: rocketmq_remoting::acl::AclCredentials) -> Self {
+        self.transport.credentials = Some(credentials);
+        self
+    }
+
+    /// Speaks TLS to brokers and NameServers (feature `tls`). Sets [`TransportConfig::tls`].
+    ///
+    /// ```no_run
+    /// use rocketmq_client::config::ClientConfig;
+    /// use rocketmq_remoting::tls::TlsClientConfig;
+    ///
+    /// let tls = TlsClientConfig::builder().add_ca_pem_file("ca.pem")?.build()?;
+    /// let cfg = ClientConfig::with_name_server("127.0.0.1:9876").with_tls(tls);
+    /// # drop(cfg);
+    /// # Ok::<(), rocketmq_remoting::tls::TlsConfigError>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: rocketmq_remoting::tls::TlsClientConfig) -> Self {
+        self.transport.tls = Some(tls);
+        self
+    }
+
     /// Checks the settings: at least one NameServer address of the form `host:port`, non-zero
     /// timeouts and intervals.
     ///

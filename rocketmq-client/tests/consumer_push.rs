@@ -1,49 +1,186 @@
-//! Push consumers against the in-process mini NameServer and mini broker. The test bodies take
-//! an `Arc<dyn Runtime>` so smol / async-std instances can be added next to the tokio one.
+//! Push and lite-pull consumers against the in-process mini NameServer and mini broker. Every
+//! scenario is one async body taking an `Arc<dyn Runtime>`, instantiated once per runtime
+//! (tokio, smol, async-std) by `for_each_runtime!` at the bottom.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mini_broker::{Broker, BrokerConfig};
-use mini_namesrv::{NameServer, NamesrvConfig};
-use rocketmq_client::client::{CreateTopicOptions, TopicTarget};
+use mini_broker::embedded::EmbeddedCluster;
+use mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_client::consumer::{LitePullConsumer, OrderlyResult, PushConsumerConfig};
 use rocketmq_client::{
-    ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt, Producer,
-    PushConsumer,
+    ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt,
+    MessageModel, MessageQueue, Producer, PushConsumer,
 };
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_remoting::rt::{timeout, Runtime};
 
-async fn eventually(rt: &dyn Runtime, what: &str, timeout: Duration, cond: impl Fn() -> bool) {
+const BROKER: &str = "broker-a";
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// One delivery: (consumer, queue id, queue offset, reconsume times, body).
+#[derive(Debug, Clone)]
+struct Receipt {
+    consumer: String,
+    queue: i32,
+    offset: i64,
+    reconsume: i32,
+    body: String,
+}
+
+type Receipts = Arc<Mutex<Vec<Receipt>>>;
+
+fn record(r: &Receipts, consumer: &str, m: &MessageExt) {
+    r.lock().unwrap().push(Receipt {
+        consumer: consumer.to_owned(),
+        queue: m.queue_id,
+        offset: m.queue_offset,
+        reconsume: m.reconsume_times,
+        body: String::from_utf8_lossy(&m.body).into_owned(),
+    });
+}
+
+fn keys(r: &[Receipt]) -> Vec<(i32, i64)> {
+    r.iter().map(|x| (x.queue, x.offset)).collect()
+}
+
+async fn eventually(rt: &dyn Runtime, what: &str, limit: Duration, cond: impl Fn() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        rt.sleep(Duration::from_millis(50)).await;
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        rt.sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// Every delivery in order: (consumer, queue id, queue offset).
-type Receipts = Arc<Mutex<Vec<(String, i32, i64)>>>;
+struct Env {
+    rt: Arc<dyn Runtime>,
+    cluster: EmbeddedCluster,
+    producer: Producer,
+}
 
-fn consumer(ns: &str, rt: &Arc<dyn Runtime>, name: &str, receipts: Receipts) -> PushConsumer {
-    let mut client = ClientConfig::with_name_server(ns);
-    client.runtime = Some(rt.clone());
-    client.rebalance_interval = Duration::from_millis(500);
-    client.persist_offset_interval = Duration::from_millis(200);
-    client.heartbeat_interval = Duration::from_millis(500);
+impl Env {
+    async fn start(
+        rt: &Arc<dyn Runtime>,
+        topics: &[(&str, i32)],
+        tweak: impl Fn(&mut BrokerConfig) + Send + Sync + 'static,
+    ) -> Env {
+        let mut b = EmbeddedCluster::builder().configure(move |cfg| {
+            cfg.register_name_server_period_ms = 300;
+            tweak(cfg);
+        });
+        for (t, n) in topics {
+            b = b.topic(*t, *n);
+        }
+        let cluster = b.start(rt.clone()).await.expect("cluster starts");
+        let producer = Producer::builder()
+            .name_server(&cluster.namesrv_addr())
+            .runtime(rt.clone())
+            .group("it_consumer_pg")
+            .build()
+            .unwrap();
+        producer.start().await.unwrap();
+        Env {
+            rt: rt.clone(),
+            cluster,
+            producer,
+        }
+    }
+
+    fn ns(&self) -> String {
+        self.cluster.namesrv_addr()
+    }
+
+    fn broker(&self) -> &BrokerHandle {
+        self.cluster.broker(BROKER).expect("broker-a")
+    }
+
+    fn client(&self) -> ClientConfig {
+        client_config(&self.ns(), &self.rt)
+    }
+
+    /// Sends `n` messages round-robin; returns the (queue, offset) keys.
+    async fn send(&self, topic: &str, prefix: &str, n: usize) -> Vec<(i32, i64)> {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let r = self
+                .producer
+                .send(Message::new(topic, format!("{prefix}{i}")))
+                .await
+                .expect("send");
+            out.push((r.message_queue.queue_id, r.queue_offset));
+        }
+        out
+    }
+
+    async fn send_to(&self, topic: &str, queue: i32, body: String) -> (i32, i64) {
+        let mq = MessageQueue::new(topic, BROKER, queue);
+        let r = self
+            .producer
+            .send_to_queue(Message::new(topic, body), &mq)
+            .await
+            .expect("send to queue");
+        (r.message_queue.queue_id, r.queue_offset)
+    }
+
+    async fn stop(self) {
+        self.producer.shutdown().await;
+        self.cluster.shutdown().await;
+    }
+}
+
+fn client_config(ns: &str, rt: &Arc<dyn Runtime>) -> ClientConfig {
+    let mut c = ClientConfig::with_name_server(ns);
+    c.runtime = Some(rt.clone());
+    c.rebalance_interval = Duration::from_millis(1000);
+    c.persist_offset_interval = Duration::from_millis(200);
+    c.heartbeat_interval = Duration::from_millis(1000);
+    c.route_refresh_interval = Duration::from_millis(1000);
+    c
+}
+
+fn push_config(group: &str) -> PushConsumerConfig {
+    PushConsumerConfig {
+        group: group.to_owned(),
+        consume_from_where: ConsumeFromWhere::FirstOffset,
+        long_polling_timeout: Duration::from_secs(2),
+        pull_timeout: Duration::from_secs(5),
+        pull_watchdog_timeout: Duration::from_secs(10),
+        pull_delay_on_error: Duration::from_millis(200),
+        await_termination: Duration::from_secs(5),
+        rebalance_join_grace: Duration::from_millis(500),
+        ..Default::default()
+    }
+}
+
+/// A concurrent push consumer recording every delivery; `per_msg` is the listener's work time.
+fn recording_consumer(
+    env: &Env,
+    name: &str,
+    cfg: PushConsumerConfig,
+    client: ClientConfig,
+    topic: &str,
+    receipts: Receipts,
+    per_msg: Duration,
+) -> PushConsumer {
     let name = name.to_owned();
+    let rt = env.rt.clone();
     PushConsumer::builder()
         .client_config(client)
-        .group("it_cluster_group")
-        .subscribe("ItConsumeTopic", "*")
-        .consume_from_where(ConsumeFromWhere::FirstOffset)
-        .listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
-            let r = receipts.clone();
-            let name = name.clone();
+        .config(cfg)
+        .subscribe(topic, "*")
+        .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+            let (r, name, rt) = (receipts.clone(), name.clone(), rt.clone());
             async move {
-                let mut r = r.lock().unwrap();
-                for m in msgs {
-                    r.push((name.clone(), ctx.queue.queue_id, m.queue_offset));
+                for m in &msgs {
+                    if !per_msg.is_zero() {
+                        rt.sleep(per_msg).await;
+                    }
+                    record(&r, &name, m);
                 }
                 ConsumeResult::Success
             }
@@ -52,145 +189,647 @@ fn consumer(ns: &str, rt: &Arc<dyn Runtime>, name: &str, receipts: Receipts) -> 
         .unwrap()
 }
 
-async fn clustering_three_consumers_one_killed(rt: Arc<dyn Runtime>) {
-    let ns = NameServer::start(
-        NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap()),
-        rt.clone(),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = BrokerConfig::for_test(dir.path());
-    cfg.namesrv_addrs = vec![ns.addr().to_string()];
-    cfg.register_name_server_period_ms = 200;
-    let broker = Broker::start(cfg, rt.clone()).await.unwrap();
-    let ns_addr = ns.addr().to_string();
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
 
-    let producer = Producer::builder()
-        .name_server(&ns_addr)
-        .runtime(rt.clone())
-        .group("it_cluster_pg")
-        .build()
-        .unwrap();
-    producer.start().await.unwrap();
-    let opts = CreateTopicOptions {
-        read_queue_nums: 6,
-        write_queue_nums: 6,
-        ..Default::default()
-    };
-    producer
-        .client_instance()
-        .create_topic(
-            "ItConsumeTopic",
-            TopicTarget::Broker(broker.addr().to_string()),
-            &opts,
-        )
-        .await
-        .unwrap();
-    let mut sent = HashSet::new();
-    let t = Instant::now();
-    while sent.len() < 300 {
-        match producer
-            .send(Message::new("ItConsumeTopic", format!("m{}", sent.len())))
-            .await
-        {
-            Ok(r) => {
-                sent.insert((r.message_queue.queue_id, r.queue_offset));
+mod scenarios {
+    use super::*;
+
+    /// (1) Clustering: 300 messages wait; three consumers join one after the other, then one
+    /// leaves. Union of receipts = everything; duplicates only on queues that changed owner.
+    ///
+    /// The bound: a queue changes owner at every join. The old owner, told by the broker,
+    /// stops new listener calls, waits for the running ones, and commits synchronously; the
+    /// newcomer waits `rebalance_join_grace` before reading offsets. So a hand-over
+    /// re-delivers at most the listener calls still running when the old owner gave up —
+    /// `consume_concurrency * consume_batch_size` per hand-over — and nothing at all when the
+    /// old owner's hand-over finished inside the grace, which is the normal case. A graceful
+    /// leave commits everything first: zero re-deliveries.
+    pub async fn clustering_three_consumers_one_leaves(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItClusterTopic";
+        let env = Env::start(&rt, &[(T, 6)], |_| {}).await;
+        let mut sent: HashSet<(i32, i64)> = env.send(T, "m", 300).await.into_iter().collect();
+        assert_eq!(sent.len(), 300);
+
+        let receipts: Receipts = Arc::default();
+        let concurrency = 4;
+        let cs: Vec<PushConsumer> = (0..3)
+            .map(|i| {
+                let mut cfg = push_config("it_cluster_group");
+                cfg.consume_concurrency = concurrency;
+                if let Ok(g) = std::env::var("IT_JOIN_GRACE_MS") {
+                    cfg.rebalance_join_grace = Duration::from_millis(g.parse().unwrap());
+                }
+                recording_consumer(
+                    &env,
+                    &format!("c{i}"),
+                    cfg,
+                    env.client(),
+                    T,
+                    receipts.clone(),
+                    Duration::from_millis(10),
+                )
+            })
+            .collect();
+        for c in &cs {
+            c.start().await.unwrap();
+            rt.sleep(Duration::from_millis(100)).await;
+        }
+        let union = |r: &[Receipt]| -> HashSet<(i32, i64)> { keys(r).into_iter().collect() };
+        eventually(&*rt, "all 300 consumed", Duration::from_secs(30), || {
+            union(&receipts.lock().unwrap()) == sent
+        })
+        .await;
+        eventually(&*rt, "queues split 2/2/2", Duration::from_secs(10), || {
+            cs.iter()
+                .all(|c| c.assigned_queues().iter().filter(|q| q.topic == T).count() == 2)
+        })
+        .await;
+        rt.sleep(Duration::from_millis(300)).await;
+        let settled: Vec<Receipt> = receipts.lock().unwrap().clone();
+        // Owners per queue, in delivery order.
+        let mut owners: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        for r in &settled {
+            let o = owners.entry(r.queue).or_default();
+            if o.last() != Some(&r.consumer) {
+                o.push(r.consumer.clone());
             }
+        }
+        let mut seen: HashMap<(i32, i64), Vec<&str>> = HashMap::new();
+        for r in &settled {
+            seen.entry((r.queue, r.offset))
+                .or_default()
+                .push(&r.consumer);
+        }
+        let dups: Vec<_> = seen.iter().filter(|(_, v)| v.len() > 1).collect();
+        let handovers: usize = owners.values().map(|o| o.len() - 1).sum();
+        eprintln!(
+            "clustering start-up: {} deliveries for 300 messages, {} duplicates, {} hand-overs, owners {owners:?}",
+            settled.len(),
+            dups.len(),
+            handovers
+        );
+        for ((q, _), who) in &dups {
+            assert!(
+                owners[q].len() > 1,
+                "duplicate on queue {q} which never changed owner"
+            );
+            let distinct: HashSet<&&str> = who.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                who.len(),
+                "a consumer got the same message twice: {who:?}"
+            );
+        }
+        assert!(
+            dups.len() <= handovers * concurrency,
+            "{} duplicates exceed {handovers} hand-overs x {concurrency} running calls",
+            dups.len()
+        );
+
+        // Graceful leave: everything of c2 is committed before its queues move.
+        cs[2].shutdown().await.unwrap();
+        let more = env.send(T, "n", 120).await;
+        sent.extend(more);
+        eventually(
+            &*rt,
+            "everything after the leave",
+            Duration::from_secs(30),
+            || union(&receipts.lock().unwrap()) == sent,
+        )
+        .await;
+        rt.sleep(Duration::from_millis(300)).await;
+        let after: Vec<Receipt> = receipts.lock().unwrap()[settled.len()..].to_vec();
+        let before = union(&settled);
+        let mut fresh = HashSet::new();
+        let redelivered: Vec<_> = after
+            .iter()
+            .filter(|r| before.contains(&(r.queue, r.offset)) || !fresh.insert((r.queue, r.offset)))
+            .collect();
+        assert!(
+            redelivered.is_empty(),
+            "re-deliveries after a graceful leave: {redelivered:?}"
+        );
+        assert!(after.iter().all(|r| r.consumer != "c2"));
+        for c in &cs[..2] {
+            c.shutdown().await.unwrap();
+        }
+        env.stop().await;
+    }
+
+    /// (2) Broadcasting: every consumer gets everything; a restarted consumer resumes from its
+    /// local offset file without re-delivery.
+    pub async fn broadcasting_restart_resumes_from_local_store(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItBroadcastTopic";
+        let env = Env::start(&rt, &[(T, 4)], |_| {}).await;
+        let dir = tempfile::tempdir().unwrap();
+        let make = |name: &str, r: &Receipts| {
+            let mut cfg = push_config("it_bcast_group");
+            cfg.message_model = MessageModel::Broadcasting;
+            cfg.local_offset_dir = Some(dir.path().to_path_buf());
+            let mut client = env.client();
+            client.instance_name = Some(name.to_owned());
+            recording_consumer(&env, name, cfg, client, T, r.clone(), Duration::ZERO)
+        };
+        let r0: Receipts = Arc::default();
+        let r1: Receipts = Arc::default();
+        let b0 = make("b0", &r0);
+        let b1 = make("b1", &r1);
+        b0.start().await.unwrap();
+        b1.start().await.unwrap();
+        eventually(
+            &*rt,
+            "broadcast queues assigned",
+            Duration::from_secs(10),
+            || b0.assigned_queues().len() == 4 && b1.assigned_queues().len() == 4,
+        )
+        .await;
+        let first: HashSet<_> = env.send(T, "a", 40).await.into_iter().collect();
+        let got = |r: &Receipts| keys(&r.lock().unwrap()).into_iter().collect::<HashSet<_>>();
+        eventually(
+            &*rt,
+            "both got the first batch",
+            Duration::from_secs(15),
+            || got(&r0) == first && got(&r1) == first,
+        )
+        .await;
+        b0.shutdown().await.unwrap();
+        let second: HashSet<_> = env.send(T, "b", 30).await.into_iter().collect();
+        let all: HashSet<_> = first.union(&second).cloned().collect();
+        eventually(
+            &*rt,
+            "b1 got the second batch",
+            Duration::from_secs(15),
+            || got(&r1) == all,
+        )
+        .await;
+        let r0b: Receipts = Arc::default();
+        let b0b = make("b0", &r0b);
+        b0b.start().await.unwrap();
+        eventually(
+            &*rt,
+            "restarted b0 got the missed batch",
+            Duration::from_secs(15),
+            || got(&r0b) == second,
+        )
+        .await;
+        rt.sleep(Duration::from_millis(300)).await;
+        assert_eq!(r0.lock().unwrap().len(), 40, "b0 first run: exactly once");
+        assert_eq!(r1.lock().unwrap().len(), 70, "b1: exactly once");
+        assert_eq!(
+            r0b.lock().unwrap().len(),
+            30,
+            "restarted b0: nothing of the first batch again"
+        );
+        b0b.shutdown().await.unwrap();
+        b1.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
+    /// (3) Orderly: per-queue order holds across a consumer restart; queues are consumed only
+    /// under the broker lock (LOCK_BATCH_MQ).
+    pub async fn orderly_order_across_restart(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItOrderTopic";
+        let env = Env::start(&rt, &[(T, 4)], |_| {}).await;
+        let mut expect: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+        for i in 0..160 {
+            let (q, o) = env.send_to(T, i % 4, format!("k{}:{}", i % 4, i / 4)).await;
+            expect.entry(q).or_default().push(o);
+        }
+        let receipts: Receipts = Arc::default();
+        let stop_after = Arc::new(AtomicUsize::new(60));
+        let make = |name: &'static str| {
+            let r = receipts.clone();
+            let rt2 = rt.clone();
+            let mut cfg = push_config("it_order_group");
+            cfg.consume_batch_size = 2;
+            cfg.lock_renew_interval = Duration::from_secs(1);
+            PushConsumer::builder()
+                .client_config(env.client())
+                .config(cfg)
+                .subscribe(T, "*")
+                .orderly_listener(move |msgs: Vec<MessageExt>, _ctx| {
+                    let (r, rt2) = (r.clone(), rt2.clone());
+                    async move {
+                        for m in &msgs {
+                            record(&r, name, m);
+                        }
+                        rt2.sleep(Duration::from_millis(3)).await;
+                        OrderlyResult::Success
+                    }
+                })
+                .build()
+                .unwrap()
+        };
+        let o1 = make("o1");
+        o1.start().await.unwrap();
+        let limit = stop_after.load(Ordering::Relaxed);
+        eventually(&*rt, "o1 consumed some", Duration::from_secs(15), || {
+            receipts.lock().unwrap().len() >= limit
+        })
+        .await;
+        assert!(
+            o1.queue_stats().iter().all(|s| s.locked),
+            "orderly queues are consumed under the broker lock"
+        );
+        o1.shutdown().await.unwrap();
+        let o2 = make("o2");
+        o2.start().await.unwrap();
+        eventually(&*rt, "o2 finished", Duration::from_secs(20), || {
+            receipts.lock().unwrap().len() >= 160
+        })
+        .await;
+        rt.sleep(Duration::from_millis(300)).await;
+        let all = receipts.lock().unwrap().clone();
+        let mut per_queue: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+        for r in &all {
+            per_queue.entry(r.queue).or_default().push(r.offset);
+            let (k, _) = r.body.split_once(':').unwrap();
+            assert_eq!(k, format!("k{}", r.queue), "message on the wrong queue");
+        }
+        assert_eq!(
+            per_queue, expect,
+            "per-queue order, no gap, no duplicate across the restart"
+        );
+        assert!(all.iter().any(|r| r.consumer == "o2"));
+        o2.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
+    /// (4) ReconsumeLater → retry topic (reconsumeTimes counts up) → DLQ after
+    /// `max_reconsume_times`.
+    pub async fn retry_then_dead_letter(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItRetryTopic";
+        const G: &str = "it_retry_group";
+        let env = Env::start(&rt, &[(T, 2)], |cfg| {
+            cfg.message_delay_level = "100ms 100ms 100ms 100ms 100ms 100ms 100ms 100ms".into();
+        })
+        .await;
+        let receipts: Receipts = Arc::default();
+        let r = receipts.clone();
+        let mut cfg = push_config(G);
+        cfg.max_reconsume_times = Some(2);
+        let c = PushConsumer::builder()
+            .client_config(env.client())
+            .config(cfg)
+            .subscribe(T, "*")
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let r = r.clone();
+                async move {
+                    for m in &msgs {
+                        assert_eq!(m.topic, T, "the listener sees the original topic");
+                        record(&r, "c", m);
+                    }
+                    ConsumeResult::ReconsumeLater
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        env.send(T, "fail-", 1).await;
+        let dlq = format!("%DLQ%{G}");
+        let broker = env.broker();
+        eventually(&*rt, "message in the DLQ", Duration::from_secs(20), || {
+            broker.store().max_offset(&dlq, 0) >= 1
+        })
+        .await;
+        rt.sleep(Duration::from_millis(500)).await;
+        let attempts: Vec<i32> = receipts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.reconsume)
+            .collect();
+        assert_eq!(attempts, vec![0, 1, 2], "first delivery plus two retries");
+        assert!(receipts.lock().unwrap().iter().all(|r| r.body == "fail-0"));
+        assert_eq!(
+            broker.store().max_offset(&dlq, 0),
+            1,
+            "exactly one DLQ entry"
+        );
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
+    /// (5) Shutdown mid-stream, restart: zero re-deliveries when listeners finish in time.
+    pub async fn graceful_shutdown_then_restart(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItShutdownTopic";
+        let env = Env::start(&rt, &[(T, 4)], |_| {}).await;
+        let sent: HashSet<_> = env.send(T, "s", 200).await.into_iter().collect();
+        let receipts: Receipts = Arc::default();
+        let mut cfg = push_config("it_shutdown_group");
+        cfg.consume_concurrency = 4;
+        let c1 = recording_consumer(
+            &env,
+            "first",
+            cfg.clone(),
+            env.client(),
+            T,
+            receipts.clone(),
+            Duration::from_millis(5),
+        );
+        c1.start().await.unwrap();
+        eventually(&*rt, "some consumed", Duration::from_secs(15), || {
+            receipts.lock().unwrap().len() >= 50
+        })
+        .await;
+        c1.shutdown().await.unwrap();
+        let in_first = receipts.lock().unwrap().len();
+        assert!(in_first < 200, "shutdown came mid-stream");
+        let c2 = recording_consumer(
+            &env,
+            "second",
+            cfg,
+            env.client(),
+            T,
+            receipts.clone(),
+            Duration::ZERO,
+        );
+        c2.start().await.unwrap();
+        eventually(&*rt, "the rest consumed", Duration::from_secs(15), || {
+            receipts.lock().unwrap().len() >= 200
+        })
+        .await;
+        rt.sleep(Duration::from_millis(500)).await;
+        let all = receipts.lock().unwrap().clone();
+        let got: HashSet<_> = keys(&all).into_iter().collect();
+        assert_eq!(got, sent);
+        assert_eq!(all.len(), 200, "re-deliveries after a graceful restart");
+        c2.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
+    /// (6) A slow listener: the per-queue cache never exceeds `pull_threshold_for_queue`.
+    pub async fn slow_listener_bounded_cache(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItSlowTopic";
+        const LIMIT: usize = 20;
+        let env = Env::start(&rt, &[(T, 2)], |_| {}).await;
+        env.send(T, "x", 200).await;
+        let receipts: Receipts = Arc::default();
+        let mut cfg = push_config("it_slow_group");
+        cfg.pull_threshold_for_queue = LIMIT;
+        // A pull batch larger than the limit: the pull size must be capped by the free room.
+        cfg.pull_batch_size = 32;
+        cfg.consume_concurrency = 2;
+        cfg.pull_delay_on_flow_control = Duration::from_millis(10);
+        let c = recording_consumer(
+            &env,
+            "slow",
+            cfg,
+            env.client(),
+            T,
+            receipts.clone(),
+            Duration::from_millis(20),
+        );
+        c.start().await.unwrap();
+        let start = Instant::now();
+        let mut max_seen = 0;
+        while start.elapsed() < Duration::from_millis(1500) {
+            for s in c.queue_stats() {
+                assert!(s.cached_count <= LIMIT, "cache above the limit: {s:?}");
+                assert!(s.max_cached_count <= LIMIT, "cache above the limit: {s:?}");
+                max_seen = max_seen.max(s.max_cached_count);
+            }
+            rt.sleep(Duration::from_millis(10)).await;
+        }
+        let consumed = receipts.lock().unwrap().len();
+        eprintln!(
+            "slow listener: max cached per queue {max_seen} (limit {LIMIT}), consumed {consumed}"
+        );
+        assert!(
+            max_seen >= LIMIT / 2,
+            "the cache filled up (flow control exercised)"
+        );
+        assert!(consumed < 200, "the listener is the bottleneck");
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
+    /// (7) Broker restart on the same store and port: consumption resumes within 5 s without
+    /// restarting the client.
+    pub async fn broker_restart_resumes(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItRestartTopic";
+        let env = Env::start(&rt, &[(T, 2)], |_| {}).await;
+        let receipts: Receipts = Arc::default();
+        let c = recording_consumer(
+            &env,
+            "c",
+            push_config("it_restart_group"),
+            env.client(),
+            T,
+            receipts.clone(),
+            Duration::ZERO,
+        );
+        c.start().await.unwrap();
+        env.send(T, "before", 20).await;
+        eventually(&*rt, "first batch", Duration::from_secs(15), || {
+            receipts.lock().unwrap().len() >= 20
+        })
+        .await;
+        let old = env.broker();
+        let mut cfg = old.config().clone();
+        cfg.listen_addr = old.addr();
+        old.shutdown().await;
+        let new = start_on_same_port(&rt, cfg).await;
+        let restarted = Instant::now();
+        // The producer may need a retry or two while it reconnects.
+        let mut sent = 0;
+        while sent < 10 {
+            match env
+                .producer
+                .send(Message::new(T, format!("after{sent}")))
+                .await
+            {
+                Ok(_) => sent += 1,
+                Err(_) => rt.sleep(Duration::from_millis(50)).await,
+            }
+            assert!(
+                restarted.elapsed() < Duration::from_secs(10),
+                "producer never recovered"
+            );
+        }
+        eventually(&*rt, "consumption resumed", Duration::from_secs(5), || {
+            receipts
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.body.starts_with("after"))
+                .count()
+                == 10
+        })
+        .await;
+        eprintln!(
+            "broker restart: consumption resumed {:?} after the restart",
+            restarted.elapsed()
+        );
+        let before = receipts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.body.starts_with("before"))
+            .count();
+        assert_eq!(before, 20, "committed messages were not consumed again");
+        c.shutdown().await.unwrap();
+        new.shutdown().await;
+        env.stop().await;
+    }
+
+    /// (8) Lite pull: manual assignment, seek, manual commit, and a new consumer of the group
+    /// starting from the committed offset.
+    pub async fn lite_pull_seek_and_commit(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItLiteTopic";
+        const G: &str = "it_lite_group";
+        let env = Env::start(&rt, &[(T, 1)], |_| {}).await;
+        for i in 0..20 {
+            env.send_to(T, 0, format!("l{i}")).await;
+        }
+        let mq = MessageQueue::new(T, BROKER, 0);
+        let make = || {
+            LitePullConsumer::builder()
+                .client_config(env.client())
+                .group(G)
+                .auto_commit(false)
+                .consume_from_where(ConsumeFromWhere::FirstOffset)
+                .build()
+                .unwrap()
+        };
+        let c = make();
+        c.start().await.unwrap();
+        c.assign(vec![mq.clone()]).await.unwrap();
+        let poll_until = |c: &LitePullConsumer, n: usize| {
+            let c = c.clone();
+            let rt = rt.clone();
+            async move {
+                let mut got = Vec::new();
+                let start = Instant::now();
+                while got.len() < n {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "poll stalled at {}",
+                        got.len()
+                    );
+                    for m in c.poll(Duration::from_millis(200)).await.unwrap() {
+                        got.push(m.queue_offset);
+                    }
+                    let _ = &rt;
+                }
+                got
+            }
+        };
+        let first = poll_until(&c, 20).await;
+        assert_eq!(first, (0..20).collect::<Vec<i64>>());
+        c.seek(&mq, 5).await.unwrap();
+        let again = poll_until(&c, 15).await;
+        assert_eq!(again, (5..20).collect::<Vec<i64>>(), "seek goes back");
+        c.seek(&mq, 12).await.unwrap();
+        let part = poll_until(&c, 3).await;
+        assert_eq!(&part[..3], &[12, 13, 14]);
+        // Consume exactly up to 14: seek to 15 moves the position to the next message.
+        c.seek(&mq, 15).await.unwrap();
+        c.commit_sync().await.unwrap();
+        assert_eq!(c.committed(&mq).await.unwrap(), Some(15));
+        c.shutdown().await.unwrap();
+
+        let d = make();
+        d.start().await.unwrap();
+        d.assign(vec![mq.clone()]).await.unwrap();
+        let rest = poll_until(&d, 5).await;
+        assert_eq!(
+            rest,
+            (15..20).collect::<Vec<i64>>(),
+            "resumes at the committed offset"
+        );
+        d.shutdown().await.unwrap();
+        env.stop().await;
+    }
+}
+
+/// Starts a broker on the port the previous one used (the OS may keep the port briefly).
+async fn start_on_same_port(rt: &Arc<dyn Runtime>, cfg: BrokerConfig) -> BrokerHandle {
+    let start = Instant::now();
+    loop {
+        match Broker::start(cfg.clone(), rt.clone()).await {
+            Ok(b) => return b,
             Err(e) => {
                 assert!(
-                    t.elapsed() < Duration::from_secs(10),
-                    "send never worked: {e}"
+                    start.elapsed() < Duration::from_secs(5),
+                    "broker restart on {} failed: {e}",
+                    cfg.listen_addr
                 );
                 rt.sleep(Duration::from_millis(100)).await;
             }
         }
     }
+}
 
-    let receipts: Receipts = Arc::default();
-    let cs: Vec<PushConsumer> = (0..3)
-        .map(|i| consumer(&ns_addr, &rt, &format!("c{i}"), receipts.clone()))
-        .collect();
-    for c in &cs {
-        c.start().await.unwrap();
-    }
-    let union = |r: &[(String, i32, i64)]| -> HashSet<(i32, i64)> {
-        r.iter().map(|(_, q, o)| (*q, *o)).collect()
+// ---------------------------------------------------------------------------------------------
+// Runtimes
+// ---------------------------------------------------------------------------------------------
+
+const SCENARIO_DEADLINE: Duration = Duration::from_secs(90);
+
+async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
+    timeout(&*rt, SCENARIO_DEADLINE, fut)
+        .await
+        .expect("scenario hung");
+}
+
+fn run_tokio<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+        tokio.handle().clone(),
+    ));
+    tokio.block_on(guarded(rt.clone(), scenario(rt)));
+}
+
+fn run_smol<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+    smol::block_on(guarded(rt.clone(), scenario(rt)));
+}
+
+fn run_async_std<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+    async_std::task::block_on(guarded(rt.clone(), scenario(rt)));
+}
+
+macro_rules! for_each_runtime {
+    ($($name:ident),* $(,)?) => {
+        mod tokio_rt {
+            $( #[test] fn $name() { super::run_tokio(super::scenarios::$name) } )*
+        }
+        mod smol_rt {
+            $( #[test] fn $name() { super::run_smol(super::scenarios::$name) } )*
+        }
+        mod async_std_rt {
+            $( #[test] fn $name() { super::run_async_std(super::scenarios::$name) } )*
+        }
     };
-    eventually(&*rt, "first 300 consumed", Duration::from_secs(30), || {
-        union(&receipts.lock().unwrap()) == sent
-    })
-    .await;
-    // Every consumer got a share once the group settled.
-    eventually(
-        &*rt,
-        "queues split three ways",
-        Duration::from_secs(10),
-        || {
-            cs.iter().all(|c| {
-                c.assigned_queues()
-                    .iter()
-                    .filter(|q| q.topic == "ItConsumeTopic")
-                    .count()
-                    == 2
-            })
-        },
-    )
-    .await;
-    // Start-up overlap: a queue may be consumed by its first owner and, before that owner's
-    // commit reached the broker, by the next one. Only moved queues, and at most their content.
-    let settled = receipts.lock().unwrap().len();
-    let startup_dups = settled - sent.len();
-    assert!(startup_dups <= 300, "{startup_dups} start-up duplicates");
-    let before: HashSet<(i32, i64)> = union(&receipts.lock().unwrap());
-    let killed_queues: HashSet<i32> = cs[2]
-        .assigned_queues()
-        .iter()
-        .filter(|q| q.topic == "ItConsumeTopic")
-        .map(|q| q.queue_id)
-        .collect();
-    cs[2].shutdown().await.unwrap();
-    for i in 0..120 {
-        let r = producer
-            .send(Message::new("ItConsumeTopic", format!("n{i}")))
-            .await
-            .unwrap();
-        sent.insert((r.message_queue.queue_id, r.queue_offset));
-    }
-    eventually(
-        &*rt,
-        "everything consumed after the kill",
-        Duration::from_secs(30),
-        || union(&receipts.lock().unwrap()) == sent,
-    )
-    .await;
-    // After a graceful shutdown (everything committed synchronously) the moved queues must not
-    // be re-delivered at all.
-    let after: Vec<(String, i32, i64)> = receipts.lock().unwrap()[settled..].to_vec();
-    let mut fresh = HashSet::new();
-    let dups: Vec<_> = after
-        .iter()
-        .filter(|(_, q, o)| before.contains(&(*q, *o)) || !fresh.insert((*q, *o)))
-        .collect();
-    assert!(
-        dups.is_empty(),
-        "re-deliveries after a graceful shutdown: {dups:?}"
-    );
-    assert_eq!(killed_queues.len(), 2);
-    assert!(
-        after.iter().all(|(c, _, _)| c != "c2"),
-        "a shut-down consumer consumed"
-    );
-    for c in &cs[..2] {
-        c.shutdown().await.unwrap();
-    }
-    producer.shutdown().await;
-    broker.shutdown().await;
-    ns.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clustering_three_consumers_one_killed_tokio() {
-    let rt = rocketmq_remoting::rt::default_runtime().unwrap();
-    clustering_three_consumers_one_killed(rt).await;
-}
+for_each_runtime!(
+    clustering_three_consumers_one_leaves,
+    broadcasting_restart_resumes_from_local_store,
+    orderly_order_across_restart,
+    retry_then_dead_letter,
+    graceful_shutdown_then_restart,
+    slow_listener_bounded_cache,
+    broker_restart_resumes,
+    lite_pull_seek_and_commit,
+);

@@ -68,12 +68,14 @@ async fn round_trip_and_timeout(rt: Arc<dyn Runtime>) {
                 let store = broker.store();
                 for q in store.queue_ids(TOPIC) {
                     let from = *next.get(&q).unwrap_or(&0);
-                    let r = store.get_messages(TOPIC, q, from, 32, 1 << 20, None).unwrap();
+                    let r = store
+                        .get_messages(TOPIC, q, from, 32, 1 << 20, None)
+                        .unwrap();
                     if r.status != GetStatus::Found {
                         continue;
                     }
                     next.insert(q, r.next_begin_offset);
-                    for mut raw in r.messages {
+                    if let Some(mut raw) = r.messages.into_iter().next() {
                         let req = decode_message(&mut raw, true, true).unwrap();
                         let mut body = b"pong:".to_vec();
                         body.extend_from_slice(&req.body);
@@ -103,21 +105,32 @@ async fn round_trip_and_timeout(rt: Arc<dyn Runtime>) {
     assert_eq!(reply.property(property::MESSAGE_TYPE), Some("reply"));
     assert!(reply.property(property::CORRELATION_ID).is_some());
     assert!(reply.property(property::PUSH_REPLY_TIME).is_some());
-    assert!(reply.property(property::REPLY_MESSAGE_ARRIVE_TIME).is_some());
+    assert!(reply
+        .property(property::REPLY_MESSAGE_ARRIVE_TIME)
+        .is_some());
     assert!(started.elapsed() < Duration::from_secs(10));
     rx.await.unwrap();
     // The reply was also stored in the reply topic (storeReplyMessageEnable).
-    assert_eq!(broker.store().max_offset("DefaultCluster_REPLY_TOPIC", 0), 1);
+    assert_eq!(
+        broker.store().max_offset("DefaultCluster_REPLY_TOPIC", 0),
+        1
+    );
 
     // Nobody answers: the request times out within its budget.
     let started = Instant::now();
     let err = requester
-        .request(Message::new("ItNobodyListens", "hello?"), Duration::from_millis(800))
+        .request(
+            Message::new("ItNobodyListens", "hello?"),
+            Duration::from_millis(800),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { op: "request", .. }), "{err}");
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(800) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
 
     // A reply for an unknown requester is refused by the broker (channel not found).
     let mut stray = rocketmq_client::MessageExt::new(TOPIC, "x");

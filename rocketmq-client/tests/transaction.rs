@@ -29,7 +29,10 @@ struct Listener {
 #[async_trait]
 impl TransactionListener for Listener {
     async fn execute_local(&self, msg: &Message) -> LocalTransactionState {
-        assert_eq!(msg.properties.get(property::TRANSACTION_PREPARED), Some("true"));
+        assert_eq!(
+            msg.properties.get(property::TRANSACTION_PREPARED),
+            Some("true")
+        );
         assert!(msg.properties.get(property::TRANSACTION_ID).is_some());
         self.execute
     }
@@ -73,7 +76,12 @@ async fn env(rt: Arc<dyn Runtime>) -> Env {
     let broker = Broker::start(broker_config(&ns, dir.path()), rt.clone())
         .await
         .unwrap();
-    Env { rt, ns, broker, dir }
+    Env {
+        rt,
+        ns,
+        broker,
+        dir,
+    }
 }
 
 async fn eventually(rt: &dyn Runtime, what: &str, timeout: Duration, cond: impl Fn() -> bool) {
@@ -99,11 +107,7 @@ fn visible(broker: &BrokerHandle) -> Vec<MessageExt> {
     out
 }
 
-async fn producer(
-    env: &Env,
-    group: &str,
-    listener: Listener,
-) -> TransactionProducer {
+async fn producer(env: &Env, group: &str, listener: Listener) -> TransactionProducer {
     let builder = Producer::builder()
         .name_server(&env.ns.addr().to_string())
         .group(group)
@@ -154,22 +158,35 @@ async fn shutdown(env: Env, p: TransactionProducer) {
 
 async fn commit_is_visible(rt: Arc<dyn Runtime>) {
     let env = env(rt).await;
-    let (l, checks, _) = listener(LocalTransactionState::Commit, LocalTransactionState::Rollback);
+    let (l, checks, _) = listener(
+        LocalTransactionState::Commit,
+        LocalTransactionState::Rollback,
+    );
     let p = producer(&env, "it_tx_commit", l).await;
-    let msg = Message::builder(TOPIC).tag("TagTx").body("paid").build().unwrap();
+    let msg = Message::builder(TOPIC)
+        .tag("TagTx")
+        .body("paid")
+        .build()
+        .unwrap();
     let r = p.send_in_transaction(msg).await.unwrap();
     assert_eq!(r.send_result.status, SendStatus::SendOk);
     assert_eq!(r.local_state, LocalTransactionState::Commit);
     assert!(r.send_result.transaction_id.is_some());
-    eventually(&*env.rt, "the committed message", Duration::from_secs(5), || {
-        visible(&env.broker).len() == 1
-    })
+    eventually(
+        &*env.rt,
+        "the committed message",
+        Duration::from_secs(5),
+        || visible(&env.broker).len() == 1,
+    )
     .await;
     let m = &visible(&env.broker)[0];
     assert_eq!(m.body, "paid");
     assert_eq!(m.tags(), Some("TagTx"));
     assert_eq!(m.queue_id, r.send_result.message_queue.queue_id);
-    assert_eq!(sys_flag::transaction_type(m.sys_flag), sys_flag::TRANSACTION_COMMIT_TYPE);
+    assert_eq!(
+        sys_flag::transaction_type(m.sys_flag),
+        sys_flag::TRANSACTION_COMMIT_TYPE
+    );
     assert!(m.property(property::TRANSACTION_PREPARED).is_none());
     assert!(m.property(property::REAL_TOPIC).is_none());
     assert_eq!(m.uniq_key(), Some(r.send_result.msg_id.as_str()));
@@ -182,7 +199,10 @@ async fn commit_is_visible(rt: Arc<dyn Runtime>) {
 
 async fn rollback_is_discarded(rt: Arc<dyn Runtime>) {
     let env = env(rt).await;
-    let (l, checks, _) = listener(LocalTransactionState::Rollback, LocalTransactionState::Commit);
+    let (l, checks, _) = listener(
+        LocalTransactionState::Rollback,
+        LocalTransactionState::Commit,
+    );
     let p = producer(&env, "it_tx_rollback", l).await;
     let r = p
         .send_in_transaction(Message::new(TOPIC, "cancelled"))
@@ -190,8 +210,15 @@ async fn rollback_is_discarded(rt: Arc<dyn Runtime>) {
         .unwrap();
     assert_eq!(r.local_state, LocalTransactionState::Rollback);
     env.rt.sleep(Duration::from_millis(1200)).await;
-    assert!(visible(&env.broker).is_empty(), "a rolled back message stays invisible");
-    assert_eq!(checks.load(Ordering::SeqCst), 0, "a rolled back half is not checked");
+    assert!(
+        visible(&env.broker).is_empty(),
+        "a rolled back message stays invisible"
+    );
+    assert_eq!(
+        checks.load(Ordering::SeqCst),
+        0,
+        "a rolled back half is not checked"
+    );
     shutdown(env, p).await;
 }
 
@@ -210,14 +237,20 @@ async fn unknown_then_check(rt: Arc<dyn Runtime>, outcome: LocalTransactionState
     assert_eq!(r.local_state, LocalTransactionState::Unknown);
     // Invisible while undecided.
     assert!(visible(&env.broker).is_empty());
-    eventually(&*env.rt, "a transaction check", Duration::from_secs(10), || {
-        checks.load(Ordering::SeqCst) >= 1
-    })
+    eventually(
+        &*env.rt,
+        "a transaction check",
+        Duration::from_secs(10),
+        || checks.load(Ordering::SeqCst) >= 1,
+    )
     .await;
     if outcome == LocalTransactionState::Commit {
-        eventually(&*env.rt, "the message committed by the check", Duration::from_secs(5), || {
-            visible(&env.broker).len() == 1
-        })
+        eventually(
+            &*env.rt,
+            "the message committed by the check",
+            Duration::from_secs(5),
+            || visible(&env.broker).len() == 1,
+        )
         .await;
         assert_eq!(visible(&env.broker)[0].body, "pending");
     }
@@ -226,7 +259,11 @@ async fn unknown_then_check(rt: Arc<dyn Runtime>, outcome: LocalTransactionState
     env.rt.sleep(Duration::from_millis(400)).await;
     let settled = checks.load(Ordering::SeqCst);
     env.rt.sleep(Duration::from_millis(1200)).await;
-    assert_eq!(checks.load(Ordering::SeqCst), settled, "checked after the decision");
+    assert_eq!(
+        checks.load(Ordering::SeqCst),
+        settled,
+        "checked after the decision"
+    );
     let expected = usize::from(outcome == LocalTransactionState::Commit);
     assert_eq!(visible(&env.broker).len(), expected);
     shutdown(env, p).await;
@@ -234,8 +271,10 @@ async fn unknown_then_check(rt: Arc<dyn Runtime>, outcome: LocalTransactionState
 
 async fn undecided_halves_survive_restart(rt: Arc<dyn Runtime>) {
     let env = env(rt).await;
-    let (l, checks, decided) =
-        listener(LocalTransactionState::Unknown, LocalTransactionState::Commit);
+    let (l, checks, decided) = listener(
+        LocalTransactionState::Unknown,
+        LocalTransactionState::Commit,
+    );
     decided.store(false, Ordering::SeqCst);
     let p = producer(&env, "it_tx_restart", l).await;
     for i in 0..3 {
@@ -245,11 +284,19 @@ async fn undecided_halves_survive_restart(rt: Arc<dyn Runtime>) {
             .unwrap();
         assert_eq!(r.local_state, LocalTransactionState::Unknown);
     }
-    eventually(&*env.rt, "checks before the restart", Duration::from_secs(10), || {
-        checks.load(Ordering::SeqCst) >= 3
-    })
+    eventually(
+        &*env.rt,
+        "checks before the restart",
+        Duration::from_secs(10),
+        || checks.load(Ordering::SeqCst) >= 3,
+    )
     .await;
-    let Env { rt, ns, broker, dir } = env;
+    let Env {
+        rt,
+        ns,
+        broker,
+        dir,
+    } = env;
     broker.shutdown().await;
     drop(broker);
     assert!(visible_after_restart_is_empty(&rt, &ns, dir.path()).await);
@@ -258,9 +305,12 @@ async fn undecided_halves_survive_restart(rt: Arc<dyn Runtime>) {
         .await
         .unwrap();
     decided.store(true, Ordering::SeqCst);
-    eventually(&*rt, "the three halves committed after the restart", Duration::from_secs(15), || {
-        visible(&broker).len() == 3
-    })
+    eventually(
+        &*rt,
+        "the three halves committed after the restart",
+        Duration::from_secs(15),
+        || visible(&broker).len() == 3,
+    )
     .await;
     let mut bodies: Vec<String> = visible(&broker)
         .iter()
@@ -271,7 +321,16 @@ async fn undecided_halves_survive_restart(rt: Arc<dyn Runtime>) {
     // Decided: no further commits.
     rt.sleep(Duration::from_millis(1000)).await;
     assert_eq!(visible(&broker).len(), 3);
-    shutdown(Env { rt, ns, broker, dir }, p).await;
+    shutdown(
+        Env {
+            rt,
+            ns,
+            broker,
+            dir,
+        },
+        p,
+    )
+    .await;
 }
 
 /// Opens the store of a stopped broker briefly: the halves are still undecided.

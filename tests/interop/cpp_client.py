@@ -511,7 +511,8 @@ def cmd_push(args):
 
     reason, code = "timeout", EXIT_TIMEOUT
     while True:
-        if args.count == 0 or reached.is_set():
+        # --count 0: consume until stopped (stdin EOF or a signal) or the deadline.
+        if args.count > 0 and reached.is_set():
             reason, code = "done", EXIT_OK
             break
         if run.stop.is_set() or time.monotonic() >= run.deadline:
@@ -730,7 +731,9 @@ def parser():
     add_common(p)
     p.add_argument("--expr", default="*", help="tag expression (default *)")
     p.add_argument("--model", choices=["clustering", "broadcasting"], default="clustering")
-    p.add_argument("--count", type=non_negative_int, required=True, help="successful consumes to wait for")
+    p.add_argument(
+        "--count", type=non_negative_int, required=True, help="successful consumes to wait for (0: until stopped)"
+    )
     p.add_argument("--instance", help="consumer instance name (distinct per process in one group)")
     p.add_argument("--orderly", action="store_true", help="orderly listener (locks queues on the broker)")
     p.add_argument("--thread-count", type=positive_int)

@@ -224,9 +224,9 @@ pub(crate) fn chunk_extent(data: &[u8]) -> Result<(usize, i64), HaError> {
         }
         if magic == crate::store::BLANK_MAGIC {
             // A filler always ends its segment, hence the chunk. It travels in a frame of its
-            // own: the store's raw-append validation sizes a filler against the segment that
-            // holds it, which must already exist on the slave (the records before the filler
-            // created it), so records and filler of a segment are never appended together.
+            // own (one extra 8-byte frame per segment): older stores sized a filler that
+            // followed records of a not-yet-created segment against the wrong segment end and
+            // refused the chunk, and a slave may run such a store while its master is updated.
             if p > 0 {
                 return Ok((p, advance));
             }

@@ -1,5 +1,6 @@
 //! Admin commands: UPDATE_AND_CREATE_TOPIC (17), DELETE_TOPIC_IN_BROKER (215),
-//! GET_ALL_TOPIC_CONFIG (21), GET_MAX_OFFSET (30), GET_MIN_OFFSET (31),
+//! GET_ALL_TOPIC_CONFIG (21), GET_ALL_CONSUMER_OFFSET (43), GET_ALL_DELAY_OFFSET (45),
+//! GET_MAX_OFFSET (30), GET_MIN_OFFSET (31),
 //! SEARCH_OFFSET_BY_TIMESTAMP (29), GET_EARLIEST_MSG_STORETIME (32), GET_BROKER_RUNTIME_INFO (28)
 //! (PROTOCOL.md §2.9, §2.10).
 
@@ -101,6 +102,20 @@ pub(crate) async fn delete_topic(b: &Arc<BrokerInner>, req: &RemotingCommand) ->
 /// GET_ALL_TOPIC_CONFIG.
 pub(crate) fn all_topic_config(b: &Arc<BrokerInner>) -> RemotingCommand {
     success().with_body(b.topics.wrapper().to_json())
+}
+
+/// GET_ALL_CONSUMER_OFFSET (43): `{"offsetTable":{"topic@group":{"0":5,...}}}` (Java
+/// `ConsumerOffsetSerializeWrapper`; a slave copies it).
+pub(crate) fn all_consumer_offset(b: &Arc<BrokerInner>) -> RemotingCommand {
+    let body = serde_json::json!({ "offsetTable": b.offsets.all() });
+    success().with_body(body.to_string().into_bytes())
+}
+
+/// GET_ALL_DELAY_OFFSET (45): `{"offsetTable":{"1":12,...}}` (level → next offset in
+/// `SCHEDULE_TOPIC_XXXX`; Java answers its `delayOffset.json`).
+pub(crate) fn all_delay_offset(b: &Arc<BrokerInner>) -> RemotingCommand {
+    let body = serde_json::json!({ "offsetTable": b.schedule.delay_offsets() });
+    success().with_body(body.to_string().into_bytes())
 }
 
 /// GET_MAX_OFFSET.

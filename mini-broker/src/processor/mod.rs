@@ -21,6 +21,8 @@ use crate::broker::BrokerInner;
 /// The broker's [`RequestHandler`]: routes each request code to its processor.
 pub struct BrokerProcessor {
     inner: Arc<OnceLock<Arc<BrokerInner>>>,
+    /// ACL 1.0 check run before any processing (`BrokerConfig::acl`).
+    acl: Option<Arc<rocketmq_remoting::acl::AclValidator>>,
 }
 
 impl std::fmt::Debug for BrokerProcessor {
@@ -31,7 +33,13 @@ impl std::fmt::Debug for BrokerProcessor {
 
 impl BrokerProcessor {
     pub(crate) fn new(inner: Arc<OnceLock<Arc<BrokerInner>>>) -> Self {
-        BrokerProcessor { inner }
+        BrokerProcessor { inner, acl: None }
+    }
+
+    /// Checks every request against `acl` first (refusals answer `NO_PERMISSION`).
+    pub(crate) fn with_acl(mut self, acl: Option<Arc<rocketmq_remoting::acl::AclValidator>>) -> Self {
+        self.acl = acl;
+        self
     }
 }
 
@@ -56,14 +64,49 @@ pub(crate) fn header<H: CommandHeader>(req: &RemotingCommand) -> Result<H, Remot
         .map_err(|e| reply(ResponseCode::SYSTEM_ERROR, format!("{e}")))
 }
 
+/// A slave stores only what its master replicates: writes are refused as Java refuses them
+/// (the store answers SERVICE_NOT_AVAILABLE for sends; END_TRANSACTION answers
+/// SLAVE_NOT_AVAILABLE).
+fn slave_refuses(code: i32) -> Option<RemotingCommand> {
+    match code {
+        RequestCode::SEND_MESSAGE
+        | RequestCode::SEND_MESSAGE_V2
+        | RequestCode::SEND_BATCH_MESSAGE
+        | RequestCode::CONSUMER_SEND_MSG_BACK
+        | RequestCode::SEND_REPLY_MESSAGE
+        | RequestCode::SEND_REPLY_MESSAGE_V2 => Some(reply(
+            ResponseCode::SERVICE_NOT_AVAILABLE,
+            "service not available now. It may be caused by one of the following reasons: \
+             the broker's disk is full, messages are put to the slave, message store has been \
+             shut down, etc.",
+        )),
+        RequestCode::END_TRANSACTION => Some(reply(
+            ResponseCode::SLAVE_NOT_AVAILABLE,
+            "Can't commit or rollback message in slave broker",
+        )),
+        _ => None,
+    }
+}
+
 impl RequestHandler for BrokerProcessor {
     async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        if let Some(acl) = &self.acl {
+            if let Err(denied) = acl.check(&req, conn.peer_addr().ip()) {
+                tracing::debug!(code = req.code, peer = %conn.peer_addr(), remark = %denied, "ACL refused request");
+                return Some(denied.to_response(&req));
+            }
+        }
         let Some(b) = self.inner.get() else {
             return Some(reply(
                 ResponseCode::SYSTEM_BUSY,
                 "[REJECTREQUEST]system busy, start flow control for a while",
             ));
         };
+        if !b.cfg.broker_role.is_master() {
+            if let Some(refused) = slave_refuses(req.code) {
+                return Some(refused);
+            }
+        }
         let resp = match req.code {
             RequestCode::SEND_MESSAGE
             | RequestCode::SEND_MESSAGE_V2
@@ -89,6 +132,8 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(b, &req).await,
             RequestCode::DELETE_TOPIC_IN_BROKER => admin::delete_topic(b, &req).await,
             RequestCode::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(b),
+            RequestCode::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offset(b),
+            RequestCode::GET_ALL_DELAY_OFFSET => admin::all_delay_offset(b),
             RequestCode::GET_MAX_OFFSET => admin::max_offset(b, &req),
             RequestCode::GET_MIN_OFFSET => admin::min_offset(b, &req),
             RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => admin::search_offset(b, &req).await,

@@ -35,8 +35,19 @@ fn offsets_response(
     max: i64,
     remark: Option<&str>,
 ) -> RemotingCommand {
+    offsets_response_to(code, next, min, max, remark, 0)
+}
+
+fn offsets_response_to(
+    code: i32,
+    next: i64,
+    min: i64,
+    max: i64,
+    remark: Option<&str>,
+    suggest_which_broker_id: i64,
+) -> RemotingCommand {
     let h = PullMessageResponseHeader {
-        suggest_which_broker_id: 0,
+        suggest_which_broker_id,
         next_begin_offset: next,
         min_offset: min,
         max_offset: max,
@@ -102,6 +113,52 @@ fn subscription(
     Ok(sub)
 }
 
+/// Java `whichBrokerWhenConsumeSlowly`: a master with `slave_read_enable` sends a consumer to
+/// the slave (id 1) when the last record it pulled is more than `slave_suggest_lag_bytes`
+/// behind the end of the commit log; otherwise (and always on a slave) the master (0).
+fn suggest_broker(b: &BrokerInner, messages: &[bytes::Bytes]) -> i64 {
+    if !b.cfg.slave_read_enable || !b.cfg.broker_role.is_master() {
+        return 0;
+    }
+    // Bytes 28..36 of a stored record: its commit-log (physical) offset.
+    let Some(phys) = messages
+        .last()
+        .and_then(|m| m.get(28..36))
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+        .map(i64::from_be_bytes)
+    else {
+        return 0;
+    };
+    if b.store.commit_log_max_offset() - phys > b.cfg.slave_suggest_lag_bytes {
+        1
+    } else {
+        0
+    }
+}
+
+/// PULL_OFFSET_MOVED, except on a slave: its queues may merely lag behind the master's, so it
+/// answers PULL_RETRY_IMMEDIATELY and keeps the requested offset (Java: no offset check in a
+/// slave, `offsetCheckInSlave` false).
+fn offset_moved(b: &BrokerInner, requested: i64, next: i64, min: i64, max: i64) -> Outcome {
+    if b.cfg.broker_role.is_master() {
+        Outcome::Respond(offsets_response(
+            ResponseCode::PULL_OFFSET_MOVED,
+            next,
+            min,
+            max,
+            Some("OFFSET_MOVED"),
+        ))
+    } else {
+        Outcome::Respond(offsets_response(
+            ResponseCode::PULL_RETRY_IMMEDIATELY,
+            requested,
+            min,
+            max,
+            Some("OFFSET_MOVED"),
+        ))
+    }
+}
+
 /// Reads the queue once and maps the store status to Java's response codes.
 async fn execute(
     b: &Arc<BrokerInner>,
@@ -141,20 +198,22 @@ async fn execute(
             for m in &r.messages {
                 body.extend_from_slice(m);
             }
+            let suggest = suggest_broker(b, &r.messages);
             Outcome::Respond(
-                offsets_response(ResponseCode::SUCCESS, r.next_begin_offset, min, max, None)
-                    .with_body(body.freeze()),
+                offsets_response_to(
+                    ResponseCode::SUCCESS,
+                    r.next_begin_offset,
+                    min,
+                    max,
+                    None,
+                    suggest,
+                )
+                .with_body(body.freeze()),
             )
         }
         GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {
             if offset != 0 {
-                Outcome::Respond(offsets_response(
-                    ResponseCode::PULL_OFFSET_MOVED,
-                    0,
-                    min,
-                    max,
-                    Some("OFFSET_MOVED"),
-                ))
+                offset_moved(b, offset, 0, min, max)
             } else {
                 Outcome::NotFound(offsets_response(
                     ResponseCode::PULL_NOT_FOUND,
@@ -173,13 +232,7 @@ async fn execute(
             Some("OFFSET_OVERFLOW_ONE"),
         )),
         GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => {
-            Outcome::Respond(offsets_response(
-                ResponseCode::PULL_OFFSET_MOVED,
-                r.next_begin_offset,
-                min,
-                max,
-                Some("OFFSET_MOVED"),
-            ))
+            offset_moved(b, offset, r.next_begin_offset, min, max)
         }
         GetStatus::NoMatchedMessage
         | GetStatus::OffsetFoundNull
@@ -237,7 +290,8 @@ pub(crate) async fn pull_message(
         Err(r) => return Some(r),
     };
     let outcome = execute(b, &h, &sub).await;
-    if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && b.cfg.broker_id == 0 {
+    // A slave never takes offsets from pulls: its table is the master's copy.
+    if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && b.cfg.broker_role.is_master() {
         b.offsets
             .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
     }

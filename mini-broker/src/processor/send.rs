@@ -17,6 +17,7 @@ use rocketmq_remoting::transport::Connection;
 
 use super::{header, reply};
 use crate::broker::BrokerInner;
+use crate::ha::{BrokerRole, ReplicaAck};
 use crate::schedule::clamp_level;
 use crate::store::{PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
 use crate::topic_config::{
@@ -178,6 +179,40 @@ fn send_response(
     RemotingCommand::response(code, None).with_header(&h)
 }
 
+/// `SYNC_MASTER`: waits until a slave has the commit log up to `end` (the end of the last
+/// stored record) and turns a missing acknowledgement into FLUSH_SLAVE_TIMEOUT or
+/// SLAVE_NOT_AVAILABLE. The message is stored either way; the response header is kept (Java
+/// `handlePutMessageResult`: the replication status overrides the flush status).
+pub(crate) async fn await_replica(
+    b: &BrokerInner,
+    mut resp: RemotingCommand,
+    end: i64,
+    wait_store_ok: bool,
+) -> RemotingCommand {
+    if b.cfg.broker_role != BrokerRole::SyncMaster || !wait_store_ok {
+        return resp;
+    }
+    if resp.code != ResponseCode::SUCCESS && resp.code != ResponseCode::FLUSH_DISK_TIMEOUT {
+        return resp;
+    }
+    let Some(ha) = &b.ha_master else {
+        return resp;
+    };
+    let timeout = std::time::Duration::from_millis(b.cfg.sync_replica_timeout_ms);
+    match ha.wait_for_replica(end, timeout).await {
+        ReplicaAck::Ok => {}
+        ReplicaAck::Timeout => resp.code = ResponseCode::FLUSH_SLAVE_TIMEOUT,
+        ReplicaAck::NotAvailable => resp.code = ResponseCode::SLAVE_NOT_AVAILABLE,
+    }
+    resp
+}
+
+/// Whether a message asks to be answered only once stored durably (property `WAIT`, default
+/// true; Java `isWaitStoreMsgOK`).
+fn wait_store_ok(props: Option<&str>) -> bool {
+    props.map_or(true, |v| !v.trim().eq_ignore_ascii_case("false"))
+}
+
 /// SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE.
 pub(crate) async fn send_message(
     b: &Arc<BrokerInner>,
@@ -288,6 +323,9 @@ pub(crate) async fn send_message(
             let ids: Vec<&str> = msgs.iter().filter_map(|m| m.uniq_key()).collect();
             (!ids.is_empty()).then(|| ids.join(","))
         };
+        let wait = wait_store_ok(
+            decode_properties(h.properties.as_deref().unwrap_or("")).get(property::WAIT),
+        );
         return match b.store.put_messages(msgs).await {
             Ok(rs) => {
                 let status = if rs.iter().all(|r| r.status == PutStatus::Ok) {
@@ -295,7 +333,13 @@ pub(crate) async fn send_message(
                 } else {
                     PutStatus::FlushDiskTimeout
                 };
-                send_response(status, &rs, queue_id, uniq, &b.cfg.region_id)
+                let end = rs
+                    .iter()
+                    .map(|r| r.commit_log_offset + r.store_size as i64)
+                    .max()
+                    .unwrap_or(0);
+                let resp = send_response(status, &rs, queue_id, uniq, &b.cfg.region_id);
+                await_replica(b, resp, end, wait).await
             }
             Err(e) => put_error(e),
         };
@@ -323,6 +367,7 @@ pub(crate) async fn send_message(
     }
     props.insert(property::CLUSTER, b.cfg.broker_cluster_name.clone());
     let uniq = props.get(property::UNIQ_KEY).map(str::to_string);
+    let wait = wait_store_ok(props.get(property::WAIT));
     let mut msg = MessageExt {
         topic,
         flag: h.flag,
@@ -344,13 +389,16 @@ pub(crate) async fn send_message(
         b.store.put_message(msg).await
     };
     match put {
-        Ok(r) => send_response(
-            r.status,
-            std::slice::from_ref(&r),
-            queue_id,
-            uniq,
-            &b.cfg.region_id,
-        ),
+        Ok(r) => {
+            let resp = send_response(
+                r.status,
+                std::slice::from_ref(&r),
+                queue_id,
+                uniq,
+                &b.cfg.region_id,
+            );
+            await_replica(b, resp, r.commit_log_offset + r.store_size as i64, wait).await
+        }
         Err(e) => put_error(e),
     }
 }

@@ -384,10 +384,17 @@ impl Writer {
         let max = self.shared.cfg.max_message_size;
         let mut p = 0usize;
         let mut pos = at;
+        // End of a segment this chunk will create (it does not exist yet): fixed by the first
+        // record that starts it, so later records and a closing filler are sized against the
+        // same segment end rather than against one counted from their own position.
+        let mut new_seg_end: Option<i64> = None;
         while p < data.len() {
             let seg_end = match self.shared.log.segment_for(pos) {
                 Some(s) => s.end(),
-                None => pos + seg_size,
+                None => match new_seg_end {
+                    Some(end) if pos < end => end,
+                    _ => *new_seg_end.insert(pos + seg_size),
+                },
             };
             let room = (seg_end - pos) as usize;
             match inspect(&data[p..], room, max, true) {

@@ -184,11 +184,7 @@ impl TransactionService {
     /// # Errors
     ///
     /// An unreadable or malformed progress file.
-    pub fn load(
-        store: MessageStore,
-        cfg: TransactionConfig,
-        path: PathBuf,
-    ) -> Result<Arc<Self>> {
+    pub fn load(store: MessageStore, cfg: TransactionConfig, path: PathBuf) -> Result<Arc<Self>> {
         let progress: Progress = match read_optional(&path)? {
             Some(b) => serde_json::from_slice(&b).map_err(|e| BrokerError::Metadata {
                 path: path.clone(),
@@ -253,7 +249,8 @@ impl TransactionService {
         if let Some(id) = msg.uniq_key().map(str::to_string) {
             msg.put_property(property::TRANSACTION_ID, id);
         }
-        msg.sys_flag = sys_flag::reset_transaction_type(msg.sys_flag, sys_flag::TRANSACTION_NOT_TYPE);
+        msg.sys_flag =
+            sys_flag::reset_transaction_type(msg.sys_flag, sys_flag::TRANSACTION_NOT_TYPE);
         msg.topic = HALF_TOPIC.to_string();
         msg.queue_id = 0;
         self.store.put_message(msg).await
@@ -283,7 +280,10 @@ impl TransactionService {
     /// The real message of a committed half.
     fn real_message(&self, half: &MessageExt) -> MessageExt {
         let mut m = half.clone();
-        m.topic = half.property(property::REAL_TOPIC).unwrap_or_default().to_string();
+        m.topic = half
+            .property(property::REAL_TOPIC)
+            .unwrap_or_default()
+            .to_string();
         m.queue_id = half
             .property(property::REAL_QUEUE_ID)
             .and_then(|q| q.parse().ok())
@@ -292,7 +292,8 @@ impl TransactionService {
         m.properties.remove(property::REAL_QUEUE_ID);
         m.properties.remove(property::TRANSACTION_PREPARED);
         m.properties.remove(property::TRANSACTION_CHECK_TIMES);
-        m.sys_flag = sys_flag::reset_transaction_type(half.sys_flag, sys_flag::TRANSACTION_COMMIT_TYPE);
+        m.sys_flag =
+            sys_flag::reset_transaction_type(half.sys_flag, sys_flag::TRANSACTION_COMMIT_TYPE);
         m.prepared_transaction_offset = half.commit_log_offset;
         m.store_host = self.host();
         m.queue_offset = 0;
@@ -314,7 +315,10 @@ impl TransactionService {
         };
         let store = self.store.clone();
         let offset = h.commit_log_offset;
-        let half = match b.blocking(move || store.message_by_commit_offset(offset)).await {
+        let half = match b
+            .blocking(move || store.message_by_commit_offset(offset))
+            .await
+        {
             Ok(m) if m.topic == HALF_TOPIC => m,
             _ => {
                 return Err(crate::processor::reply(
@@ -351,13 +355,25 @@ impl TransactionService {
                 ));
             }
             if let Err(e) = self.store.put_message(real).await {
-                return Err(crate::processor::reply(ResponseCode::SYSTEM_ERROR, e.to_string()));
+                return Err(crate::processor::reply(
+                    ResponseCode::SYSTEM_ERROR,
+                    e.to_string(),
+                ));
             }
         }
         if let Err(e) = self.write_op(&half).await {
-            return Err(crate::processor::reply(ResponseCode::SYSTEM_ERROR, e.to_string()));
+            return Err(crate::processor::reply(
+                ResponseCode::SYSTEM_ERROR,
+                e.to_string(),
+            ));
         }
-        tracing::debug!(txid = txid(&half), commit, duplicate = already, from_check = h.from_transaction_check, "transaction ended");
+        tracing::debug!(
+            txid = txid(&half),
+            commit,
+            duplicate = already,
+            from_check = h.from_transaction_check,
+            "transaction ended"
+        );
         Ok(Some(()))
     }
 
@@ -398,7 +414,9 @@ impl TransactionService {
     /// The half at queue offset `i`: `Ok(None)` past the end; `Err(next)` when it is gone and
     /// the walk should resume at `next`. Blocking.
     fn half_at(&self, i: i64) -> Result<std::result::Result<Option<MessageExt>, i64>> {
-        let r = self.store.get_messages(HALF_TOPIC, 0, i, 1, 1 << 22, None)?;
+        let r = self
+            .store
+            .get_messages(HALF_TOPIC, 0, i, 1, 1 << 22, None)?;
         Ok(match r.status {
             GetStatus::Found => match r.messages.into_iter().next().map(decode) {
                 Some(Ok(m)) => Ok(Some(m)),
@@ -408,7 +426,9 @@ impl TransactionService {
                 }
                 None => Ok(None),
             },
-            GetStatus::OffsetTooSmall | GetStatus::OffsetFoundNull | GetStatus::MessageWasRemoving
+            GetStatus::OffsetTooSmall
+            | GetStatus::OffsetFoundNull
+            | GetStatus::MessageWasRemoving
                 if r.next_begin_offset > i =>
             {
                 Err(r.next_begin_offset)
@@ -504,7 +524,11 @@ impl TransactionService {
         copy.msg_id = put.msg_id.clone();
         let group = half.property(property::PRODUCER_GROUP).unwrap_or_default();
         let Some(conn) = b.clients.producer_channel(group) else {
-            tracing::debug!(group, txid = txid(&half), "no producer online for a transaction check");
+            tracing::debug!(
+                group,
+                txid = txid(&half),
+                "no producer online for a transaction check"
+            );
             return Ok(());
         };
         let header = CheckTransactionStateRequestHeader {
@@ -518,7 +542,10 @@ impl TransactionService {
         };
         // The producer sees the message at its destination (Java restores topic and queue).
         let mut shown = copy;
-        shown.topic = half.property(property::REAL_TOPIC).unwrap_or_default().to_string();
+        shown.topic = half
+            .property(property::REAL_TOPIC)
+            .unwrap_or_default()
+            .to_string();
         shown.queue_id = half
             .property(property::REAL_QUEUE_ID)
             .and_then(|q| q.parse().ok())
@@ -549,13 +576,19 @@ impl TransactionService {
         if created {
             b.topics_changed();
         }
-        tracing::info!(txid = txid(&half), "transaction checked too often; discarded to {CHECK_MAX_TIME_TOPIC}");
+        tracing::info!(
+            txid = txid(&half),
+            "transaction checked too often; discarded to {CHECK_MAX_TIME_TOPIC}"
+        );
         let mut m = half;
         m.topic = CHECK_MAX_TIME_TOPIC.to_string();
         m.queue_id = 0;
         m.store_host = self.host();
         self.store.put_message(m).await?;
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).discarded += 1;
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .discarded += 1;
         Ok(())
     }
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 use rocketmq_remoting::protocol::body::{
     ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo,
 };
-use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::protocol::header::{
     BoundaryType, ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader,
     QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
+use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::protocol::message::MessageExt;
 use rocketmq_remoting::rt::{BoxFuture, Runtime};
 
@@ -400,7 +400,8 @@ impl ConsumerBackend for ClientBackend {
             .property(property::ORIGIN_MESSAGE_ID)
             .map(str::to_owned)
             .unwrap_or_else(|| msg.msg_id.clone());
-        copy.properties.insert(property::ORIGIN_MESSAGE_ID, origin_id);
+        copy.properties
+            .insert(property::ORIGIN_MESSAGE_ID, origin_id);
         copy.properties.remove(property::TRANSACTION_PREPARED);
         copy.properties.insert(
             property::RECONSUME_TIME,
@@ -449,5 +450,106 @@ impl ConsumerBackend for ClientBackend {
                 .consumer_send_msg_back(&addr, &header, SEND_BACK_TIMEOUT)
                 .await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::PullConsumer;
+    use rocketmq_remoting::rt::TokioRuntime;
+
+    /// The send-back fallback against the mini broker: the copy lands in `%RETRY%<group>`
+    /// (after the `DELAY` level) with the retry properties, and goes to `%DLQ%<group>` once
+    /// its reconsume count passes the maximum.
+    #[test]
+    fn retry_fallback_reaches_retry_topic_then_dlq() {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio.block_on(async {
+            let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::try_current().unwrap());
+            let cluster = mini_broker::embedded::EmbeddedCluster::builder()
+                .configure(|c| c.message_delay_level = "50ms 50ms 50ms 50ms 50ms 50ms".into())
+                .topic("FbTopic", 1)
+                .start(rt.clone())
+                .await
+                .unwrap();
+            let mut cfg = ClientConfig::with_name_server(&cluster.namesrv_addr());
+            cfg.runtime = Some(rt.clone());
+            let instance = ClientInstance::new(cfg.clone()).unwrap();
+            instance.start().unwrap();
+            let backend = shared_backend(instance.clone());
+
+            let mut m = MessageExt::new("FbTopic", "payload");
+            m.msg_id = "0A0000000000000000000000000000AB".into();
+            m.properties
+                .insert(property::UNIQ_KEY, "0A00000000000000000000000000CAFE");
+            backend
+                .send_retry_fallback("fb_group", &m, 2)
+                .await
+                .unwrap();
+
+            let puller = PullConsumer::builder()
+                .client_instance(instance.clone())
+                .group("fb_reader")
+                .build()
+                .unwrap();
+            puller.start().await.unwrap();
+            let retry = MessageQueue::new("%RETRY%fb_group", "broker-a", 0);
+            let start = std::time::Instant::now();
+            let got = loop {
+                if let Ok(r) = puller.pull(&retry, "*", 0, 8).await {
+                    if let Some(m) = r.messages.into_iter().next() {
+                        break m;
+                    }
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "no retry message"
+                );
+                rt.sleep(Duration::from_millis(50)).await;
+            };
+            assert_eq!(got.reconsume_times, 1);
+            assert_eq!(got.property(property::RETRY_TOPIC), Some("FbTopic"));
+            assert_eq!(
+                got.property(property::ORIGIN_MESSAGE_ID),
+                Some("0A0000000000000000000000000000AB")
+            );
+            assert_eq!(
+                got.property(property::UNIQ_KEY),
+                Some("0A00000000000000000000000000CAFE"),
+                "the message keeps its id"
+            );
+            assert_eq!(&got.body[..], b"payload");
+
+            // Out of attempts: the broker routes the copy to the DLQ.
+            let mut last = got.clone();
+            last.reconsume_times = 2;
+            backend
+                .send_retry_fallback("fb_group", &last, 2)
+                .await
+                .unwrap();
+            let dlq = MessageQueue::new("%DLQ%fb_group", "broker-a", 0);
+            let start = std::time::Instant::now();
+            loop {
+                if let Ok(r) = puller.pull(&dlq, "*", 0, 8).await {
+                    if !r.messages.is_empty() {
+                        break;
+                    }
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "nothing in the DLQ"
+                );
+                rt.sleep(Duration::from_millis(50)).await;
+            }
+            puller.shutdown().await;
+            backend.close().await;
+            instance.shutdown().await;
+            cluster.shutdown().await;
+        });
     }
 }

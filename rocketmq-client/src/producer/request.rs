@@ -268,7 +268,9 @@ impl Producer {
     /// [`Error::Config`] for a zero timeout.
     pub async fn request(&self, mut msg: Message, timeout_after: Duration) -> Result<MessageExt> {
         if timeout_after.is_zero() {
-            return Err(Error::Config("request timeout must be greater than zero".into()));
+            return Err(Error::Config(
+                "request timeout must be greater than zero".into(),
+            ));
         }
         let started = Instant::now();
         let instance = self.client_instance().clone();
@@ -280,10 +282,7 @@ impl Producer {
             .insert(property::TTL, timeout_after.as_millis().to_string());
         let waiters = instance.reply_waiters();
         let rx = waiters.register(id.clone());
-        let _guard = WaiterGuard {
-            waiters,
-            id: &id,
-        };
+        let _guard = WaiterGuard { waiters, id: &id };
         let rt = Arc::clone(instance.runtime());
         let exchange = async {
             let wrapped = instance.config().wrap(&msg.topic);

@@ -208,8 +208,11 @@ impl TransactionProducer {
     /// with a delay.
     pub async fn send_in_transaction(&self, msg: Message) -> Result<TransactionSendResult> {
         let listener = Arc::clone(&self.listener);
-        self.send_in_transaction_with(msg, move |m| async move { listener.execute_local(&m).await })
-            .await
+        self.send_in_transaction_with(
+            msg,
+            move |m| async move { listener.execute_local(&m).await },
+        )
+        .await
     }
 
     /// Sends `msg` in a transaction decided by `local` instead of the listener (the listener
@@ -236,7 +239,11 @@ impl TransactionProducer {
         let mut local_msg = msg.clone();
         let send_result = self.producer.send(msg).await?;
         let (local_state, remark) = if send_result.status == SendStatus::SendOk {
-            if let Some(id) = send_result.transaction_id.as_deref().filter(|t| !t.is_empty()) {
+            if let Some(id) = send_result
+                .transaction_id
+                .as_deref()
+                .filter(|t| !t.is_empty())
+            {
                 local_msg
                     .properties
                     .insert(property::TRANSACTION_ID, id.to_owned());
@@ -272,7 +279,9 @@ impl TransactionProducer {
             &sr.offset_msg_id
         };
         let (_, commit_log_offset) = parse_offset_msg_id(id).map_err(|e| {
-            Error::InvalidMessage(format!("the half message id {id:?} is not an offset id: {e}"))
+            Error::InvalidMessage(format!(
+                "the half message id {id:?} is not an offset id: {e}"
+            ))
         })?;
         let instance = self.producer.client_instance();
         let topic = instance.config().wrap(&sr.message_queue.topic);

@@ -570,8 +570,14 @@ impl Inner {
             }
             .into(),
         );
-        props.insert("consumeFromWhere".into(), format!("{:?}", self.cfg.consume_from_where));
-        props.insert("maxReconsumeTimes".into(), self.max_reconsume_times().to_string());
+        props.insert(
+            "consumeFromWhere".into(),
+            format!("{:?}", self.cfg.consume_from_where),
+        );
+        props.insert(
+            "maxReconsumeTimes".into(),
+            self.max_reconsume_times().to_string(),
+        );
         props.insert("pullBatchSize".into(), self.cfg.pull_batch_size.to_string());
         props.insert(
             "pullThresholdForQueue".into(),
@@ -610,7 +616,8 @@ impl Inner {
                 )
             }
             ListenerKind::Orderly(l) => {
-                let r = listener_fns::call_orderly(&**l, user, ConsumeOrderlyContext { queue }).await;
+                let r =
+                    listener_fns::call_orderly(&**l, user, ConsumeOrderlyContext { queue }).await;
                 (
                     true,
                     match r {

@@ -124,7 +124,11 @@ impl ProcessQueue {
     pub(crate) fn cached_range(&self) -> Option<(i64, i64)> {
         let st = self.st();
         let lo = st.consuming_msgs.keys().next().or(st.msgs.keys().next())?;
-        let hi = st.msgs.keys().next_back().or(st.consuming_msgs.keys().next_back())?;
+        let hi = st
+            .msgs
+            .keys()
+            .next_back()
+            .or(st.consuming_msgs.keys().next_back())?;
         Some((*lo, *hi))
     }
 

@@ -120,7 +120,10 @@ pub(super) async fn run(
             offset,
             max_nums: cfg
                 .pull_batch_size
-                .min(i32::try_from(cfg.pull_threshold_for_queue.saturating_sub(pq.count())).unwrap_or(i32::MAX))
+                .min(
+                    i32::try_from(cfg.pull_threshold_for_queue.saturating_sub(pq.count()))
+                        .unwrap_or(i32::MAX),
+                )
                 .max(1),
             sys_flag,
             commit_offset: commit_offset.unwrap_or(0),

@@ -20,6 +20,10 @@ struct Fake {
     offsets: Mutex<HashMap<MessageQueue, i64>>,
     sent_back: Mutex<Vec<(i64, i32)>>,
     fail_send_back: AtomicBool,
+    fail_fallback: AtomicBool,
+    /// (queue offset, reconsume times) of messages sent through the retry-topic fallback.
+    fallback: Mutex<Vec<(i64, i32)>>,
+    events: Mutex<Option<Arc<dyn ConsumerEvents>>>,
     max_pulled: Mutex<HashMap<MessageQueue, i64>>,
     rt: Mutex<Option<Arc<dyn Runtime>>>,
     source: Mutex<Option<Arc<dyn HeartbeatSource>>>,
@@ -67,9 +71,10 @@ impl ConsumerBackend for Fake {
         &self,
         _g: &str,
         s: Arc<dyn HeartbeatSource>,
-        _e: Arc<dyn ConsumerEvents>,
+        e: Arc<dyn ConsumerEvents>,
     ) -> bool {
         *self.source.lock().unwrap() = Some(s);
+        *self.events.lock().unwrap() = Some(e);
         true
     }
     fn unregister_consumer(&self, _g: &str) -> BoxFuture<'_, ()> {
@@ -188,11 +193,12 @@ impl ConsumerBackend for Fake {
         msg: &MessageExt,
         _max: i32,
     ) -> BoxFuture<'_, Result<()>> {
-        // The fake broker refuses the fallback whenever it refuses the send-back, so the
-        // local-retry path is what the tests see.
-        let fail = self.fail_send_back.load(Ordering::Acquire);
+        let fail = self.fail_fallback.load(Ordering::Acquire);
         if !fail {
-            self.sent_back.lock().unwrap().push((msg.queue_offset, -100));
+            self.fallback
+                .lock()
+                .unwrap()
+                .push((msg.queue_offset, msg.reconsume_times));
         }
         Box::pin(async move {
             if fail {
@@ -202,7 +208,6 @@ impl ConsumerBackend for Fake {
             }
         })
     }
-
     fn send_back(
         &self,
         _b: &str,
@@ -341,6 +346,7 @@ fn failed_send_back_is_consumed_again_locally_never_dropped() {
     tokio_rt().block_on(async {
         let fake = Fake::with_queues(1, 1, |_| "A");
         fake.fail_send_back.store(true, Ordering::Release);
+        fake.fail_fallback.store(true, Ordering::Release);
         let attempts = Arc::new(Mutex::new(Vec::new()));
         let a2 = attempts.clone();
         let c = builder(&fake)
@@ -417,8 +423,9 @@ fn slow_listener_keeps_cache_bounded_and_busy_pool_never_fails() {
             .get(&mq)
             .copied()
             .unwrap_or(0);
-        // threshold 100 + one pull batch of slack.
-        assert!(pulled <= 100 + 32, "pulled {pulled} with a stuck listener");
+        // Pull sizes are capped by the free room: never more than the threshold cached.
+        assert!(pulled <= 100, "pulled {pulled} with a stuck listener");
+        assert!(c.queue_stats().iter().all(|s| s.max_cached_count <= 100));
         gate.store(true, Ordering::Release);
         eventually("all consumed", Duration::from_secs(20), || {
             consumed.load(Ordering::SeqCst) == 5000
@@ -535,5 +542,126 @@ fn lite_pull_assign_seek_and_manual_commit() {
         assert_eq!(fake.committed(0), Some(30));
         assert!(c.seek(&MessageQueue::new("T", "b", 9), 0).await.is_err());
         c.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn failed_send_back_falls_back_to_the_retry_topic() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(1, 3, |_| "A");
+        fake.fail_send_back.store(true, Ordering::Release);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c2 = calls.clone();
+        let c = builder(&fake)
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                c2.fetch_add(msgs.len(), Ordering::SeqCst);
+                async { ConsumeResult::ReconsumeLater }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        eventually("fallback sends", Duration::from_secs(10), || {
+            fake.fallback.lock().unwrap().len() == 3
+        })
+        .await;
+        // Handed over to the retry topic, so committed and not consumed again locally.
+        eventually("commit", Duration::from_secs(5), || {
+            fake.committed(0) == Some(3)
+        })
+        .await;
+        assert!(fake.sent_back.lock().unwrap().is_empty());
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        c.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn admin_requests_running_info_consume_directly_and_reset_offset() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(2, 10, |_| "A");
+        let seen: Arc<Mutex<Vec<(i32, i64)>>> = Arc::default();
+        let s2 = seen.clone();
+        let c = builder(&fake)
+            .listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
+                let s = s2.clone();
+                async move {
+                    let later = msgs.iter().any(|m| m.body.as_ref() == b"later");
+                    for m in msgs {
+                        s.lock().unwrap().push((ctx.queue.queue_id, m.queue_offset));
+                    }
+                    if later {
+                        ConsumeResult::ReconsumeLater
+                    } else {
+                        ConsumeResult::Success
+                    }
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        eventually("all consumed", Duration::from_secs(10), || {
+            seen.lock().unwrap().len() == 20
+        })
+        .await;
+        let events = fake.events.lock().unwrap().clone().unwrap();
+
+        let info = events.running_info().expect("push consumers answer");
+        assert_eq!(info.properties["PROP_CONSUME_TYPE"], "CONSUME_PASSIVELY");
+        assert_eq!(info.properties["PROP_CONSUMEORDERLY"], "false");
+        assert!(info.subscription_set.iter().any(|s| s.topic == "T"));
+        let t_queues: Vec<_> = info
+            .mq_table
+            .iter()
+            .filter(|(q, _)| q.topic == "T")
+            .collect();
+        assert_eq!(t_queues.len(), 2);
+        eventually("offsets in memory", Duration::from_secs(5), || {
+            events
+                .running_info()
+                .unwrap()
+                .mq_table
+                .iter()
+                .filter(|(q, _)| q.topic == "T")
+                .all(|(_, p)| p.commit_offset == 10)
+        })
+        .await;
+
+        // CONSUME_MESSAGE_DIRECTLY: one listener call, result reported, no side effects.
+        let mut m = MessageExt::new("T", "later");
+        m.queue_id = 1;
+        m.queue_offset = 99;
+        let r = events
+            .consume_message_directly(m, Some("b".into()))
+            .expect("supported")
+            .await;
+        assert_eq!(
+            r.consume_result,
+            Some(rocketmq_remoting::protocol::body::CMResult::Later)
+        );
+        assert!(!r.order);
+        assert!(seen.lock().unwrap().contains(&(1, 99)));
+        assert!(fake.sent_back.lock().unwrap().is_empty(), "no send-back");
+
+        // RESET_CONSUMER_CLIENT_OFFSET: queue 0 restarts at 4, queue 1 is untouched.
+        let before = seen.lock().unwrap().len();
+        events.reset_offset("T", vec![(MessageQueue::new("T", "b", 0), 4)]);
+        eventually(
+            "queue 0 consumed again from 4",
+            Duration::from_secs(10),
+            || seen.lock().unwrap().len() == before + 6,
+        )
+        .await;
+        let again: Vec<(i32, i64)> = seen.lock().unwrap()[before..].to_vec();
+        let mut offs: Vec<i64> = again
+            .iter()
+            .map(|(q, o)| {
+                assert_eq!(*q, 0);
+                *o
+            })
+            .collect();
+        offs.sort_unstable();
+        assert_eq!(offs, (4..10).collect::<Vec<_>>());
+        c.shutdown().await.unwrap();
+        assert_eq!(fake.committed(0), Some(10));
     });
 }
