@@ -15,6 +15,9 @@ use crate::client_manager::ClientManager;
 use crate::config::BrokerConfig;
 use crate::consumer_offset::ConsumerOffsetManager;
 use crate::error::{BrokerError, Result};
+use crate::ha::{
+    BrokerRole, ConsumerOffsetTable, HaMaster, HaSlave, MetadataSink, MetadataSync, SlaveStats,
+};
 use crate::lock_manager::RebalanceLockManager;
 use crate::long_poll::PullHoldService;
 use crate::namesrv_registration::{BrokerIdentity, Registrar};
@@ -40,6 +43,8 @@ pub(crate) struct BrokerInner {
     /// Address written into stored records and offset message ids.
     pub(crate) store_host: SocketAddr,
     pub(crate) uniq: UniqIdGenerator,
+    /// Masters: the replication service a `SYNC_MASTER` send waits on.
+    pub(crate) ha_master: Option<Arc<HaMaster>>,
 }
 
 impl BrokerInner {
@@ -70,6 +75,50 @@ pub struct BrokerHandle {
     server: ServerHandle,
     addr: SocketAddr,
     stopped: AtomicBool,
+    ha_slave: Option<HaSlave>,
+    metadata_sync: Option<MetadataSync>,
+}
+
+/// A slave's [`MetadataSink`]: the master's tables replace the local ones (weak references:
+/// the sync task must not keep a stopped broker's managers alive).
+struct SlaveMetadataSink {
+    topics: std::sync::Weak<TopicConfigManager>,
+    offsets: std::sync::Weak<ConsumerOffsetManager>,
+    schedule: std::sync::Weak<ScheduleService>,
+    registrar: std::sync::Weak<Registrar>,
+}
+
+impl MetadataSink for SlaveMetadataSink {
+    fn topic_configs(&self, table: rocketmq_remoting::protocol::body::TopicConfigSerializeWrapper) {
+        let Some(topics) = self.topics.upgrade() else {
+            return;
+        };
+        match topics.replace_all(table) {
+            // The slave registers the master's topics so that routes keep them when the master
+            // is gone.
+            Ok(true) => {
+                if let Some(r) = self.registrar.upgrade() {
+                    r.trigger();
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot store the master's topic table"),
+        }
+    }
+
+    fn consumer_offsets(&self, table: ConsumerOffsetTable) {
+        if let Some(o) = self.offsets.upgrade() {
+            o.replace_all(table);
+        }
+    }
+
+    fn delay_offsets(&self, table: std::collections::BTreeMap<i32, i64>) {
+        if let Some(s) = self.schedule.upgrade() {
+            if let Err(e) = s.replace_delay_offsets(table) {
+                tracing::error!(error = %e, "cannot store the master's delay offsets");
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for BrokerHandle {
@@ -152,13 +201,20 @@ impl Broker {
             .await?
         };
         let holds = Arc::new(PullHoldService::default());
+        // Set once the replication master runs; the listener must not keep it alive.
+        let ha_cell: Arc<std::sync::OnceLock<std::sync::Weak<HaMaster>>> =
+            Arc::new(std::sync::OnceLock::new());
         {
             let holds = Arc::clone(&holds);
             let sched = Arc::downgrade(&schedule);
+            let ha_cell = Arc::clone(&ha_cell);
             store.set_arrival_listener(Arc::new(move |topic: &str, qid: i32, max: i64| {
                 holds.notify_arrival(topic, qid, max);
                 if let Some(s) = sched.upgrade() {
                     s.notify_arrival(topic, qid, max);
+                }
+                if let Some(ha) = ha_cell.get().and_then(std::sync::Weak::upgrade) {
+                    ha.notify_data();
                 }
             }));
         }
@@ -196,6 +252,8 @@ impl Broker {
                 }
             };
         let addr = server.local_addr();
+        let topics_arc = Arc::new(topics);
+        let offsets_arc = Arc::new(offsets);
         let store_host = match advertised(&cfg, addr) {
             Ok(a) => a,
             Err(e) => {
@@ -204,6 +262,34 @@ impl Broker {
                 return Err(e);
             }
         };
+        let ha_master = if cfg.broker_role.is_master() {
+            match HaMaster::start(
+                store.clone(),
+                cfg.ha_listen(),
+                cfg.ha_config(),
+                Arc::clone(&rt),
+            )
+            .await
+            {
+                Ok(m) => {
+                    let m = Arc::new(m);
+                    let _ = ha_cell.set(Arc::downgrade(&m));
+                    Some(m)
+                }
+                Err(e) => {
+                    server.shutdown().await;
+                    store.shutdown();
+                    return Err(BrokerError::Ha(e));
+                }
+            }
+        } else {
+            None
+        };
+        // Java `haServerAddr`: the advertised IP with the HA port.
+        let ha_server_addr = ha_master
+            .as_ref()
+            .map(|m| SocketAddr::new(store_host.ip(), m.local_addr().port()).to_string())
+            .unwrap_or_else(|| store_host.to_string());
         let registrar = Arc::new(Registrar::new(
             Arc::clone(&rt),
             cfg.namesrv_addrs.clone(),
@@ -212,8 +298,31 @@ impl Broker {
                 broker_name: cfg.broker_name.clone(),
                 broker_id: cfg.broker_id,
                 broker_addr: store_host.to_string(),
+                ha_server_addr,
             },
         ));
+        let is_slave = cfg.broker_role == BrokerRole::Slave;
+        let slave = is_slave.then(|| {
+            let ha = HaSlave::start(
+                store.clone(),
+                cfg.ha_master_address,
+                cfg.ha_config(),
+                Arc::clone(&rt),
+            );
+            let sink = Arc::new(SlaveMetadataSink {
+                topics: Arc::downgrade(&topics_arc),
+                offsets: Arc::downgrade(&offsets_arc),
+                schedule: Arc::downgrade(&schedule),
+                registrar: Arc::downgrade(&registrar),
+            });
+            let sync = MetadataSync::start(
+                Arc::clone(&rt),
+                cfg.master_addr.clone(),
+                Duration::from_millis(cfg.slave_metadata_sync_interval_ms),
+                sink,
+            );
+            (ha, sync)
+        });
         let inner = Arc::new(BrokerInner {
             locks: RebalanceLockManager::new(Duration::from_millis(
                 cfg.rebalance_lock_max_live_time_ms,
@@ -221,8 +330,8 @@ impl Broker {
             cfg,
             rt: Arc::clone(&rt),
             store,
-            topics: Arc::new(topics),
-            offsets: Arc::new(offsets),
+            topics: topics_arc,
+            offsets: offsets_arc,
             clients: ClientManager::default(),
             holds,
             schedule: Arc::clone(&schedule),
@@ -231,12 +340,17 @@ impl Broker {
             tasks: tasks.clone(),
             store_host,
             uniq: UniqIdGenerator::new(store_host.ip()),
+            ha_master,
         });
         let _ = cell.set(Arc::clone(&inner));
 
-        schedule.start(|f| {
-            tasks.spawn(f);
-        });
+        // A slave's commit log is the master's byte for byte: nothing may write to it locally
+        // (delay delivery, transaction checks); the master does that work and it replicates.
+        if !is_slave {
+            schedule.start(|f| {
+                tasks.spawn(f);
+            });
+        }
         spawn_periodic_tasks(&inner);
         transactions.set_store_host(store_host);
         {
@@ -247,9 +361,11 @@ impl Broker {
                 Err(e) => tracing::warn!(error = %e, "cannot create the reply topic"),
             }
         }
-        tasks.spawn(
-            Arc::clone(&transactions).run(Arc::downgrade(&inner), tasks.signal().wait()),
-        );
+        if !is_slave {
+            tasks.spawn(
+                Arc::clone(&transactions).run(Arc::downgrade(&inner), tasks.signal().wait()),
+            );
+        }
         {
             let rt2 = Arc::clone(&rt);
             tasks.spawn(registrar.run(
@@ -260,11 +376,17 @@ impl Broker {
             ));
         }
         tracing::info!(%addr, advertised = %store_host, "broker started");
+        let (ha_slave, metadata_sync) = match slave {
+            Some((h, s)) => (Some(h), Some(s)),
+            None => (None, None),
+        };
         Ok(BrokerHandle {
             inner,
             server,
             addr,
             stopped: AtomicBool::new(false),
+            ha_slave,
+            metadata_sync,
         })
     }
 }
@@ -313,6 +435,11 @@ impl Drop for BrokerHandle {
             self.inner.holds.wake_all();
             self.inner.tasks.signal().trigger();
             self.inner.registrar.close();
+            if let Some(ha) = self.inner.ha_master.clone() {
+                self.inner
+                    .rt
+                    .spawn(Box::pin(async move { ha.shutdown().await }));
+            }
         }
     }
 }
@@ -326,6 +453,44 @@ impl BrokerHandle {
     /// The address advertised to clients and NameServers.
     pub fn advertised_addr(&self) -> SocketAddr {
         self.inner.store_host
+    }
+
+    /// Masters: the bound replication (HA) address slaves connect to.
+    pub fn ha_addr(&self) -> Option<SocketAddr> {
+        self.inner.ha_master.as_ref().map(|m| m.local_addr())
+    }
+
+    /// Masters: bytes the best connected slave is behind; `None` without a slave (or on a
+    /// slave).
+    pub fn replication_lag(&self) -> Option<i64> {
+        self.inner.ha_master.as_ref()?.replication_lag()
+    }
+
+    /// Masters: number of connected slaves.
+    pub fn connected_slaves(&self) -> usize {
+        self.inner
+            .ha_master
+            .as_ref()
+            .map_or(0, |m| m.connected_slaves())
+    }
+
+    /// Slaves: replication counters.
+    pub fn slave_stats(&self) -> Option<SlaveStats> {
+        self.ha_slave.as_ref().map(HaSlave::stats)
+    }
+
+    /// Slaves: copies the master's topics, consumer offsets and delay offsets now (they are
+    /// also copied every `slave_metadata_sync_interval_ms`).
+    pub async fn sync_metadata_now(&self) -> Result<()> {
+        match &self.metadata_sync {
+            Some(s) => s.sync_once().await.map_err(BrokerError::Ha),
+            None => Err(BrokerError::Config("not a slave".into())),
+        }
+    }
+
+    /// The replication role.
+    pub fn role(&self) -> BrokerRole {
+        self.inner.cfg.broker_role
     }
 
     /// The message store (tests and embedding).
@@ -368,6 +533,16 @@ impl BrokerHandle {
         inner.holds.wake_all();
         inner.tasks.shutdown(Duration::from_secs(5)).await;
         self.server.shutdown().await;
+        // Replication stops before the store closes (its tasks read and append the log).
+        if let Some(s) = &self.metadata_sync {
+            s.shutdown().await;
+        }
+        if let Some(s) = &self.ha_slave {
+            s.shutdown().await;
+        }
+        if let Some(m) = &inner.ha_master {
+            m.shutdown().await;
+        }
         inner.registrar.unregister_all().await;
         inner.registrar.close();
         let offsets = Arc::clone(&inner.offsets);

@@ -125,9 +125,9 @@ impl EmbeddedClusterBuilder {
         self
     }
 
-    /// Also start a slave (broker id 1) for every master. Slaves register with the NameServer
-    /// and appear in routes and `clusterList`, like Apache slaves; mini-broker does not
-    /// replicate, so a slave serves no messages.
+    /// Also start a slave (broker id 1, role `SLAVE`) for every master. The slave replicates
+    /// its master's commit log and copies its topics and offsets, registers with the
+    /// NameServer and appears in routes and `clusterList`, like an Apache slave.
     pub fn with_slaves(mut self, on: bool) -> Self {
         self.slaves = on;
         self
@@ -237,6 +237,7 @@ impl EmbeddedClusterBuilder {
         for i in 0..self.brokers {
             let name = format!("broker-{}", char::from(b'a' + i as u8));
             let ids: &[i64] = if self.slaves { &[0, 1] } else { &[0] };
+            let mut master: Option<(Option<SocketAddr>, SocketAddr)> = None;
             for &id in ids {
                 let dir = cluster.root.join(format!("{name}-{id}"));
                 let mut cfg = BrokerConfig::for_test(dir);
@@ -246,10 +247,20 @@ impl EmbeddedClusterBuilder {
                 cfg.namesrv_addrs = vec![ns.clone()];
                 // Small segments keep the temporary store light.
                 cfg.commit_log_segment_size = 16 * 1024 * 1024;
+                if id > 0 {
+                    if let Some((ha, addr)) = master {
+                        cfg.broker_role = crate::ha::BrokerRole::Slave;
+                        cfg.ha_master_address = ha;
+                        cfg.master_addr = Some(addr.to_string());
+                    }
+                }
                 if let Some(f) = &self.configure {
                     f(&mut cfg);
                 }
                 let broker = Broker::start(cfg, Arc::clone(&cluster.rt)).await?;
+                if id == 0 {
+                    master = Some((broker.ha_addr(), broker.advertised_addr()));
+                }
                 cluster.brokers.push(broker);
             }
         }

@@ -315,9 +315,9 @@ impl BrokerProc {
         self.kill9();
         let spec = self.spec.clone();
         let addr = self.addr;
-        let fresh = retry_bind(|| Self::start_on(spec.clone(), addr));
-        self.guard = fresh.guard;
-        self.tail = fresh.tail;
+        let mut fresh = retry_bind(|| Self::start_on(spec.clone(), addr));
+        self.guard = fresh.guard.take();
+        self.tail = fresh.tail.clone();
     }
 
     /// SIGSTOP: the process keeps its sockets but answers nothing.
