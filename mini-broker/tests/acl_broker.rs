@@ -156,7 +156,7 @@ async fn acl_scenario(rt: Arc<dyn Runtime>) {
     let r = consumer.invoke(&addr, pull("other"), T).await.unwrap();
     assert_denied(&r, "No default permission for group=other");
     let r = producer.invoke(&addr, pull("cg"), T).await.unwrap();
-    assert_denied(&r, "No default permission for topic=AclTopic");
+    assert_denied(&r, "No permission for topic=AclTopic");
     let bad_consumer = client(&rt, Some(("consumer", "nope")));
     let r = bad_consumer.invoke(&addr, pull("cg"), T).await.unwrap();
     assert_denied(&r, "Check signature failed for accessKey=consumer");

@@ -37,6 +37,9 @@ pub(crate) struct ClientBackend {
     owned: bool,
     /// The inner producer of the send-back fallback, started on first use.
     retry_producer: futures::lock::Mutex<Option<Producer>>,
+    /// Broker id each queue's broker suggested pulling from next (Java
+    /// `pullFromWhichNodeTable`); absent = master.
+    pull_from: std::sync::Mutex<std::collections::HashMap<MessageQueue, i64>>,
 }
 
 /// Java's producer group for client-internal sends (send-back fallback).
@@ -48,6 +51,7 @@ pub(crate) fn new_backend(cfg: &ClientConfig) -> Result<Arc<dyn ConsumerBackend>
         instance: ClientInstance::new(cfg.clone())?,
         owned: true,
         retry_producer: futures::lock::Mutex::new(None),
+        pull_from: Default::default(),
     }))
 }
 
@@ -57,6 +61,7 @@ pub(crate) fn shared_backend(instance: ClientInstance) -> Arc<dyn ConsumerBacken
         instance,
         owned: false,
         retry_producer: futures::lock::Mutex::new(None),
+        pull_from: Default::default(),
     })
 }
 
@@ -103,6 +108,22 @@ impl ConsumerHandle for Handle {
 impl ClientBackend {
     async fn master(&self, broker_name: &str, topic: &str) -> Result<String> {
         self.instance.master_addr_or_fetch(broker_name, topic).await
+    }
+
+    /// Java `findBrokerAddressInSubscribe`: broker `id` of `broker_name`, else its master,
+    /// else (after one route refresh) any broker of that name — a slave while the master is
+    /// down, which serves pulls and offset queries from its copy. `(address, is_slave)`.
+    async fn subscribe_addr(&self, broker_name: &str, id: i64, topic: &str) -> Result<(String, bool)> {
+        if let Some(found) = self.instance.broker_addr(broker_name, id) {
+            return Ok(found);
+        }
+        self.instance.update_topic_route(topic).await?;
+        self.instance
+            .broker_addr(broker_name, id)
+            .ok_or_else(|| Error::RouteNotFound {
+                topic: topic.to_owned(),
+                detail: format!("broker {broker_name:?} has no address"),
+            })
     }
 
     fn rpc_timeout(&self) -> Duration {
@@ -226,14 +247,29 @@ impl ConsumerBackend for ClientBackend {
 
     fn pull(&self, a: PullArgs) -> BoxFuture<'_, Result<PullResult>> {
         Box::pin(async move {
-            let addr = self.master(&a.mq.broker_name, &a.mq.topic).await?;
+            let id = self
+                .pull_from
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&a.mq)
+                .copied()
+                .unwrap_or(0);
+            let (addr, is_slave) = self
+                .subscribe_addr(&a.mq.broker_name, id, &a.mq.topic)
+                .await?;
+            // A slave does not take committed offsets (Java clears the flag too).
+            let sys_flag = if is_slave {
+                a.sys_flag & !pull_flag::COMMIT_OFFSET
+            } else {
+                a.sys_flag
+            };
             let header = PullMessageRequestHeader {
                 consumer_group: a.group,
                 topic: a.mq.topic.clone(),
                 queue_id: a.mq.queue_id,
                 queue_offset: a.offset,
                 max_msg_nums: a.max_nums,
-                sys_flag: a.sys_flag,
+                sys_flag,
                 commit_offset: a.commit_offset,
                 suspend_timeout_millis: a.suspend_timeout.as_millis() as i64,
                 subscription: a.subscription,
@@ -245,17 +281,38 @@ impl ConsumerBackend for ClientBackend {
                 bname: Some(a.mq.broker_name.clone()),
             };
             let lite = a.sys_flag & pull_flag::LITE_PULL != 0;
-            self.instance
+            let r = match self
+                .instance
                 .api()
                 .pull_message(&addr, &header, lite, a.timeout)
                 .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    // Back to the master (or whatever is left) next time.
+                    self.pull_from
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&a.mq);
+                    return Err(e);
+                }
+            };
+            {
+                let mut t = self.pull_from.lock().unwrap_or_else(|p| p.into_inner());
+                if r.suggest_which_broker_id == 0 {
+                    t.remove(&a.mq);
+                } else {
+                    t.insert(a.mq.clone(), r.suggest_which_broker_id);
+                }
+            }
+            Ok(r)
         })
     }
 
     fn query_offset(&self, group: &str, mq: &MessageQueue) -> BoxFuture<'_, Result<Option<i64>>> {
         let (group, mq) = (group.to_owned(), mq.clone());
         Box::pin(async move {
-            let addr = self.master(&mq.broker_name, &mq.topic).await?;
+            let addr = self.subscribe_addr(&mq.broker_name, 0, &mq.topic).await?.0;
             let header = QueryConsumerOffsetRequestHeader {
                 consumer_group: group,
                 topic: mq.topic.clone(),
@@ -279,7 +336,7 @@ impl ConsumerBackend for ClientBackend {
     ) -> BoxFuture<'_, Result<()>> {
         let (group, mq) = (group.to_owned(), mq.clone());
         Box::pin(async move {
-            let addr = self.master(&mq.broker_name, &mq.topic).await?;
+            let addr = self.subscribe_addr(&mq.broker_name, 0, &mq.topic).await?.0;
             let header = UpdateConsumerOffsetRequestHeader {
                 consumer_group: group,
                 topic: mq.topic.clone(),

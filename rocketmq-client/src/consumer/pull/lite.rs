@@ -247,6 +247,7 @@ impl LitePullConsumerBuilder {
             model: c.message_model,
             strategy: self.strategy,
             backend: Arc::clone(&backend),
+            last_members: Default::default(),
         };
         Ok(LitePullConsumer {
             inner: Arc::new(LiteInner {
@@ -712,7 +713,7 @@ impl LiteInner {
         let topics: Vec<String> = self.subs().keys().cloned().collect();
         for topic in topics {
             match self.rebalancer.target(&topic).await {
-                Ok(Target::Queues(mqs)) => {
+                Ok(Target::Queues { queues: mqs, .. }) => {
                     let want: HashSet<MessageQueue> = mqs.into_iter().collect();
                     let current: Vec<MessageQueue> = self
                         .assigned()

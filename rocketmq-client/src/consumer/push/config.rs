@@ -65,11 +65,13 @@ pub struct PushConsumerConfig {
     pub await_termination: Duration,
     /// A queue whose pull loop made no progress for this long is restarted (watchdog).
     pub pull_watchdog_timeout: Duration,
-    /// Clustering: when this consumer joins a group that already has members, its first
-    /// rebalance waits this long, so the members (told by the broker's
-    /// NOTIFY_CONSUMER_IDS_CHANGED) hand over the queues and commit their final offsets before
-    /// this consumer reads them. Zero = Java behaviour (both sides race; the new owner may
-    /// start from an older offset and duplicate messages).
+    /// Clustering: when the group's membership changed (a member joined or left; for a new
+    /// consumer: the group already had members), queues newly allocated to this consumer are
+    /// taken over only after this delay, so their previous owners (notified by the broker at
+    /// the same moment) hand them over and commit their final offsets before this consumer
+    /// reads them. Queues leaving this consumer are handed over at once. Zero = Java behaviour
+    /// (both sides race; the new owner may start from an older offset and duplicate
+    /// messages). Default 1 s.
     pub rebalance_join_grace: Duration,
     /// Broadcasting: base directory of the local offset files (default
     /// `~/.rocketmq_offsets`).

@@ -187,6 +187,7 @@ impl PushConsumer {
             model: b.config.message_model,
             strategy: b.strategy,
             backend: Arc::clone(&backend),
+            last_members: Default::default(),
         };
         Ok(PushConsumer {
             inner: Arc::new(Inner {
@@ -721,13 +722,6 @@ impl Inner {
 
     async fn rebalance_loop(self: Arc<Self>, mut rx: mpsc::Receiver<()>) {
         let stop = self.services.signal().clone();
-        if self.cfg.message_model == MessageModel::Clustering
-            && !self.cfg.rebalance_join_grace.is_zero()
-            && self.has_other_members().await
-            && !self.sleep_or(self.cfg.rebalance_join_grace, &stop).await
-        {
-            return;
-        }
         loop {
             self.rebalance().await;
             let wake = select(rx.next(), self.rt.sleep(self.client.rebalance_interval));
@@ -738,68 +732,68 @@ impl Inner {
         }
     }
 
-    /// Whether the broker lists members of the group other than this client (for the join
-    /// grace). Errors count as "yes": waiting a little is harmless.
-    async fn has_other_members(&self) -> bool {
-        let topic = self
-            .subs()
-            .keys()
-            .find(|t| !crate::util::namespace::is_retry_topic(t))
-            .cloned();
-        let Some(topic) = topic else {
-            return false;
-        };
-        let me = self.backend.client_id();
-        match self.backend.consumer_ids(&topic, &self.group).await {
-            Ok(ids) => ids.iter().any(|id| *id != me),
-            Err(_) => true,
-        }
-    }
-
+    /// One rebalance round over every subscribed topic. Queues no longer ours are handed over
+    /// first. Queues newly ours are taken only after `rebalance_join_grace` when the group's
+    /// membership just changed: their previous owners, notified by the broker at the same
+    /// moment, are then handing them over, and reading the offsets before those final commits
+    /// would re-deliver what the previous owners consumed last.
     async fn rebalance(self: &Arc<Self>) {
         let topics: Vec<String> = self.subs().keys().cloned().collect();
+        let mut additions = Vec::new();
+        let mut moving = false;
         for topic in topics {
             if !self.is_running() {
                 return;
             }
             match self.rebalancer.target(&topic).await {
-                Ok(Target::Queues(mqs)) => self.update_queues(&topic, mqs).await,
+                Ok(Target::Queues {
+                    queues,
+                    members_changed,
+                }) => {
+                    let target: HashSet<MessageQueue> = queues.into_iter().collect();
+                    self.remove_unwanted(&topic, &target).await;
+                    let q = self.queues();
+                    let before = additions.len();
+                    additions.extend(target.into_iter().filter(|mq| !q.contains_key(mq)));
+                    moving |= members_changed && additions.len() > before;
+                }
                 Ok(Target::Keep) => self.kick_heartbeat(),
                 Err(e) => {
                     tracing::warn!(group = %self.group, topic, error = %e, "rebalance failed; will retry")
                 }
             }
         }
-    }
-
-    async fn update_queues(self: &Arc<Self>, topic: &str, target: Vec<MessageQueue>) {
-        let target: HashSet<MessageQueue> = target.into_iter().collect();
-        let current: Vec<MessageQueue> = self
-            .queues()
-            .keys()
-            .filter(|mq| mq.topic == topic)
-            .cloned()
-            .collect();
-        // Removed queues are handed over in parallel: each may wait for running listeners.
-        futures::future::join_all(
-            current
-                .iter()
-                .filter(|mq| !target.contains(*mq))
-                .map(|mq| self.remove_queue(mq)),
-        )
-        .await;
-        let mut added = Vec::new();
-        for mq in target {
+        if additions.is_empty() {
+            return;
+        }
+        let grace = self.cfg.rebalance_join_grace;
+        if moving && !grace.is_zero() {
+            tracing::debug!(group = %self.group, queues = additions.len(), ?grace, "membership changed; waiting for the previous owners' hand-over");
+            let stop = self.services.signal().clone();
+            if !self.sleep_or(grace, &stop).await {
+                return;
+            }
+        }
+        for mq in additions {
             if self.queues().contains_key(&mq) || !self.is_running() {
                 continue;
             }
-            if let Some(e) = self.add_queue(&mq).await {
-                added.push((mq, e));
+            if let Some(offset) = self.add_queue(&mq).await {
+                tracing::info!(group = %self.group, %mq, offset, "queue assigned");
             }
         }
-        for (mq, offset) in added {
-            tracing::info!(group = %self.group, %mq, offset, "queue assigned");
-        }
+    }
+
+    /// Hands over (in parallel: each may wait for running listeners) the owned queues of
+    /// `topic` outside `target`.
+    async fn remove_unwanted(self: &Arc<Self>, topic: &str, target: &HashSet<MessageQueue>) {
+        let current: Vec<MessageQueue> = self
+            .queues()
+            .keys()
+            .filter(|mq| mq.topic == topic && !target.contains(*mq))
+            .cloned()
+            .collect();
+        futures::future::join_all(current.iter().map(|mq| self.remove_queue(mq))).await;
     }
 
     /// Takes over `mq`: orderly clustering locks it first; then the start offset is computed

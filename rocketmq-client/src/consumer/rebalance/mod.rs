@@ -3,7 +3,8 @@
 
 pub mod strategy;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::consumer::backend::ConsumerBackend;
 use crate::consumer::offset_store::OffsetStore;
@@ -20,13 +21,20 @@ pub(crate) struct Rebalancer {
     pub(crate) model: MessageModel,
     pub(crate) strategy: Arc<dyn AllocateStrategy>,
     pub(crate) backend: Arc<dyn ConsumerBackend>,
+    /// Topic → the member list seen by the previous rebalance (clustering).
+    pub(crate) last_members: Mutex<HashMap<String, Vec<String>>>,
 }
 
 /// The outcome of computing one topic's share.
 #[derive(Debug)]
 pub(crate) enum Target {
     /// Own exactly these queues.
-    Queues(Vec<MessageQueue>),
+    Queues {
+        queues: Vec<MessageQueue>,
+        /// Clustering: the group's membership differs from the previous rebalance (for the
+        /// first one: other members exist), so queues may be moving between members.
+        members_changed: bool,
+    },
     /// Keep what is owned now (the inputs were not trustworthy, e.g. this client is not yet in
     /// the broker's member list); the next rebalance tries again.
     Keep,
@@ -39,7 +47,10 @@ impl Rebalancer {
         let mut mq_all = self.backend.subscribe_queues(topic).await?;
         if self.model == MessageModel::Broadcasting {
             mq_all.sort();
-            return Ok(Target::Queues(mq_all));
+            return Ok(Target::Queues {
+                queues: mq_all,
+                members_changed: false,
+            });
         }
         let mut cid_all = self.backend.consumer_ids(topic, &self.group).await?;
         let me = self.backend.client_id();
@@ -50,9 +61,21 @@ impl Rebalancer {
             return Ok(Target::Keep);
         }
         sort_for_allocation(&mut mq_all, &mut cid_all);
+        let members_changed = {
+            let mut last = self.last_members.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = match last.get(topic) {
+                Some(prev) => *prev != cid_all,
+                None => cid_all.len() > 1,
+            };
+            last.insert(topic.to_owned(), cid_all.clone());
+            changed
+        };
         let mine = self.strategy.allocate(&self.group, &me, &mq_all, &cid_all);
         tracing::debug!(group = %self.group, topic, consumers = cid_all.len(), queues = mq_all.len(), mine = mine.len(), "allocated");
-        Ok(Target::Queues(mine))
+        Ok(Target::Queues {
+            queues: mine,
+            members_changed,
+        })
     }
 }
 
