@@ -218,13 +218,17 @@ fn bad_credentials_are_refused_and_nothing_is_stored() {
                 .expect("C++ producer output");
             assert!(!out.is_success(), "a badly signed C++ send was accepted");
             assert!(out.sends().iter().all(|s| !s.is_ok()), "{:?}", out.sends());
-            let errors = out.errors();
-            assert!(
-                errors
-                    .iter()
-                    .any(|e| e.message.contains("Check signature failed")),
-                "{errors:?}"
-            );
+            // The C++ client reports its last error ("No route info of this topic" once the
+            // broker refused every try), not the broker's remark; the remark is checked below
+            // with the Rust client. The same sends with the right secret go through:
+            assert!(!out.errors().is_empty());
+            let good = cpp
+                .produce(&produce(&cluster, 1, "producer", "producer-secret"))
+                .expect("start C++ producer")
+                .finish()
+                .await
+                .expect("C++ producer output");
+            assert!(good.is_success(), "{:?}", good.errors());
 
             // The consumer account may not publish.
             let producer = Producer::builder()
@@ -245,9 +249,11 @@ fn bad_credentials_are_refused_and_nothing_is_stored() {
             }
             producer.shutdown().await;
 
-            for q in 0..4 {
-                assert_eq!(cluster.broker.store().max_offset(TOPIC, q), 0, "queue {q}");
-            }
+            // Only the one well-signed message was stored.
+            let stored: i64 = (0..4)
+                .map(|q| cluster.broker.store().max_offset(TOPIC, q))
+                .sum();
+            assert_eq!(stored, 1);
             cluster.shutdown().await;
         },
     );

@@ -82,6 +82,56 @@ async fn create_topic(broker: SocketAddr, topic: &str, queues: i32, order: bool)
     client.shutdown();
 }
 
+/// Max offsets of `topic`'s queues on a broker (diagnostics).
+async fn max_offsets(broker: SocketAddr, topic: &str, queues: i32) -> Vec<String> {
+    use rocketmq_remoting::protocol::header::{
+        GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
+    };
+    let client = RemotingClient::new(runtime(), TransportConfig::default());
+    let mut out = Vec::new();
+    for q in 0..queues {
+        let header = GetMaxOffsetRequestHeader {
+            topic: topic.into(),
+            queue_id: q,
+            committed: true,
+            bname: None,
+        };
+        let req = RemotingCommand::request(RequestCode::GET_MAX_OFFSET).with_header(&header);
+        out.push(
+            match client
+                .invoke(&broker.to_string(), req, Duration::from_secs(3))
+                .await
+            {
+                Ok(r) if r.code == ResponseCode::SUCCESS => r
+                    .decode_header::<GetMaxOffsetResponseHeader>()
+                    .map(|h| h.offset.to_string())
+                    .unwrap_or_else(|e| e.to_string()),
+                Ok(r) => format!("code {} {:?}", r.code, r.remark),
+                Err(e) => e.to_string(),
+            },
+        );
+    }
+    client.shutdown();
+    out
+}
+
+/// The NameServer's route of `topic`, as JSON text (diagnostics).
+async fn route_text(namesrv: SocketAddr, topic: &str) -> String {
+    use rocketmq_remoting::protocol::header::GetRouteInfoRequestHeader;
+    let client = RemotingClient::new(runtime(), TransportConfig::default());
+    let req = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC)
+        .with_header(&GetRouteInfoRequestHeader::new(topic));
+    let out = match client
+        .invoke(&namesrv.to_string(), req, Duration::from_secs(3))
+        .await
+    {
+        Ok(r) => format!("code {} {}", r.code, String::from_utf8_lossy(&r.body)),
+        Err(e) => e.to_string(),
+    };
+    client.shutdown();
+    out
+}
+
 async fn producer(namesrv: SocketAddr, group: &str, timeout: Duration) -> Producer {
     let p = Producer::builder()
         .name_server(&namesrv.to_string())
@@ -863,4 +913,90 @@ fn async_sends_complete_exactly_once_under_every_fault() {
     drop(ns_proxy);
     drop(broker_proxy);
     let _ = std::io::stdout().flush();
+}
+
+/// SYNC_MASTER + SLAVE: the master is killed (-9, not restarted) while sending; every
+/// acknowledged message must still be delivered, from the slave.
+#[test]
+fn sync_master_kill_loses_nothing_acknowledged() {
+    let _s = serial();
+    let rt = tokio_rt();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = NamesrvProc::start();
+    let mut mspec = BrokerSpec::new(ns.addr, &dir.path().join("master"), "async", "broker-ha");
+    mspec.extra_json = Some(r#"{"brokerRole": "SYNC_MASTER"}"#.into());
+    let mut master = BrokerProc::start(mspec);
+    let ha = master
+        .ha_addr()
+        .expect("the master prints its replication address");
+    let mut sspec = BrokerSpec::new(ns.addr, &dir.path().join("slave"), "async", "broker-ha");
+    sspec.id = 1;
+    sspec.extra_json = Some(format!(
+        r#"{{"brokerRole": "SLAVE", "brokerId": 1, "haMasterAddress": "{ha}", "masterAddr": "{}"}}"#,
+        master.addr
+    ));
+    let slave = BrokerProc::start(sspec);
+    let topic = "ChaosHa";
+    let h = Arc::new(History::new());
+    let dur = support::duration(Duration::from_secs(12));
+    let p = rt.block_on(async {
+        create_topic(master.addr, topic, 4, false).await;
+        let p = producer(ns.addr, "chaos_pg_ha", Duration::from_secs(3)).await;
+        wait_route(&p, topic, 4).await;
+        p
+    });
+    // The slave copies topic configs from the master periodically; make sure it has the topic
+    // too, so it can serve reads after the master dies.
+    rt.block_on(create_topic(slave.addr, topic, 4, false));
+    let mut consumer = ConsumerProc::start("c1", ns.addr, "chaos_cg_ha", topic, false, &h);
+    let t0 = Instant::now();
+    let hh = h.clone();
+    let m = &mut master;
+    with_faults(
+        &rt,
+        send_loop(&p, &h, topic, "ha", t0 + dur, None),
+        move || {
+            sleep_until(t0, dur * 2 / 3);
+            hh.fault("master kill -9");
+            m.kill9();
+        },
+    );
+    settle(&h, Duration::from_secs(60));
+    let r = h.check();
+    // Acknowledged messages the first consumer did not get before the master died must be
+    // readable from the slave: a fresh group reads the whole topic from it.
+    let h2 = Arc::new(History::new());
+    let mut fresh = ConsumerProc::start("c2", ns.addr, "chaos_cg_ha_fresh", topic, false, &h2);
+    let acked: HashSet<String> = h
+        .sends()
+        .into_iter()
+        .filter(|s| s.outcome == Outcome::Ok)
+        .map(|s| s.key)
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let missing = loop {
+        let got: HashSet<String> = h2.deliveries().into_iter().map(|d| d.key).collect();
+        let missing: Vec<&String> = acked.iter().filter(|k| !got.contains(*k)).collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing.len();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let slave_offsets = rt.block_on(max_offsets(slave.addr, topic, 4));
+    let route = rt.block_on(route_text(ns.addr, topic));
+    consumer.stop();
+    fresh.stop();
+    rt.block_on(p.shutdown());
+    print(
+        "sync_master_kill",
+        &r,
+        &format!("acked_missing_on_slave={missing} slave_max_offsets={slave_offsets:?} route_after_kill={route}"),
+    );
+    assert!(r.acknowledged > 100, "{r}");
+    assert_eq!(
+        missing, 0,
+        "acknowledged messages missing on the slave: {r}"
+    );
+    assert_eq!(r.lost, 0, "{r}");
+    drop(slave);
 }

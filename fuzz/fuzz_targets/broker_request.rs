@@ -71,8 +71,8 @@ fn harness() -> &'static Harness {
         let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::from_handle(tokio.handle().clone()));
         let dir = tempfile::tempdir().expect("temp dir");
         let mut cfg = BrokerConfig::for_test(dir.path());
-        // Small segments: fuzzed sends must not fill the disk during a long run.
-        cfg.commit_log_segment_size = 4 * 1024 * 1024;
+        // Small segments (still > maxMessageSize + 8): fuzzed sends must not fill the disk during a long run.
+        cfg.commit_log_segment_size = 16 * 1024 * 1024;
         let broker = tokio
             .block_on(Broker::start(cfg, rt.clone()))
             .expect("broker starts");

@@ -225,7 +225,11 @@ impl Broker {
             tls_server: cfg.tls.clone(),
             ..TransportConfig::default()
         };
-        let acl = match cfg.acl.as_ref().map(rocketmq_remoting::acl::AclValidator::new) {
+        let acl = match cfg
+            .acl
+            .as_ref()
+            .map(rocketmq_remoting::acl::AclValidator::new)
+        {
             None => None,
             Some(Ok(v)) => Some(Arc::new(v)),
             Some(Err(e)) => {

@@ -233,11 +233,8 @@ impl BrokerConfig {
             }
             _ => {}
         }
-        if self.ha_listen_addr.is_none()
-            && self.listen_addr.port() != 0
-            && self.listen_addr.port() == u16::MAX
-        {
-            return bad("listen port 65535 leaves no room for the default HA port; set haListenAddr");
+        if self.ha_listen_addr.is_none() && self.listen_addr.port() == u16::MAX {
+            return bad("listen port 65535 leaves no room for the default HA port (+1)");
         }
         if self.ha_max_gap_bytes <= 0 || self.slave_suggest_lag_bytes <= 0 {
             return bad("haMaxGapBytes and slaveSuggestLagBytes must be > 0");

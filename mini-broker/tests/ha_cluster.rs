@@ -38,7 +38,10 @@ fn slave_cfg(dir: &std::path::Path, master: &BrokerHandle) -> BrokerConfig {
 async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(15), "timed out: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "timed out: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -90,7 +93,11 @@ async fn sync_master_slave_refusal_metadata_and_suggestion() {
     wait_for("slave connects", || master.connected_slaves() == 1).await;
     let r = send(&c, &maddr, "HaT", 0, b"replicated", &[], true).await;
     assert_eq!(r.code, ResponseCode::SUCCESS, "{r:?}");
-    assert_eq!(slave.store().max_offset("HaT", 0), 3, "acknowledged = on the slave");
+    assert_eq!(
+        slave.store().max_offset("HaT", 0),
+        3,
+        "acknowledged = on the slave"
+    );
     assert_eq!(
         slave.store().commit_log_max_offset(),
         master.store().commit_log_max_offset()
@@ -141,7 +148,9 @@ async fn sync_master_slave_refusal_metadata_and_suggestion() {
         .await
         .unwrap();
     assert_eq!(r.code, ResponseCode::SUCCESS);
-    assert!(serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["offsetTable"].is_object());
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["offsetTable"].is_object()
+    );
     slave.sync_metadata_now().await.unwrap();
     assert!(slave.topics().get("HaT").is_some());
     let r = c
@@ -199,9 +208,13 @@ async fn async_master_lag_is_bounded_and_catches_up() {
     let mut max_lag = 0i64;
     let mut samples = 0;
     for _ in 0..(N / 50) {
-        let futs = (0..50).map(|i| send(&c, &maddr, "LagT", (i % 4) as i32, body, &[], true));
+        let futs = (0..50).map(|i| send(&c, &maddr, "LagT", i % 4, body, &[], true));
         for r in futures::future::join_all(futs).await {
-            assert_eq!(r.code, ResponseCode::SUCCESS, "ASYNC_MASTER never waits: {r:?}");
+            assert_eq!(
+                r.code,
+                ResponseCode::SUCCESS,
+                "ASYNC_MASTER never waits: {r:?}"
+            );
         }
         if let Some(l) = master.replication_lag() {
             max_lag = max_lag.max(l);

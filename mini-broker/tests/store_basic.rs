@@ -551,7 +551,17 @@ fn replication_whole_segment_chunks() {
     cfg.root_dir = sdir.path().to_path_buf();
     let slave = MessageStore::open(cfg).unwrap();
     for i in 0..40 {
-        put(&master, msg("W", 0, &format!("w{i}-{}", "y".repeat(250)), None, None, None));
+        put(
+            &master,
+            msg(
+                "W",
+                0,
+                &format!("w{i}-{}", "y".repeat(250)),
+                None,
+                None,
+                None,
+            ),
+        );
     }
     assert!(master.commit_log_max_offset() > 3 * 4096);
     let mut whole_segments = 0;
@@ -565,10 +575,18 @@ fn replication_whole_segment_chunks() {
             whole_segments += 1;
         }
     }
-    assert!(whole_segments >= 3, "{whole_segments} whole segments copied");
-    assert_eq!(slave.commit_log_max_offset(), master.commit_log_max_offset());
+    assert!(
+        whole_segments >= 3,
+        "{whole_segments} whole segments copied"
+    );
+    assert_eq!(
+        slave.commit_log_max_offset(),
+        master.commit_log_max_offset()
+    );
     assert_eq!(slave.max_offset("W", 0), 40);
-    let a = master.get_messages("W", 0, 0, 64, usize::MAX, None).unwrap();
+    let a = master
+        .get_messages("W", 0, 0, 64, usize::MAX, None)
+        .unwrap();
     let b = slave.get_messages("W", 0, 0, 64, usize::MAX, None).unwrap();
     assert_eq!(a.messages, b.messages);
     let mut from = 0;

@@ -636,6 +636,9 @@ mod scenarios {
         let old = env.broker();
         let mut cfg = old.config().clone();
         cfg.listen_addr = old.addr();
+        // Only the client-facing port must stay; the replication port (by default listen + 1,
+        // possibly taken by now) is OS-chosen.
+        cfg.ha_listen_addr = Some("127.0.0.1:0".parse().unwrap());
         old.shutdown().await;
         let new = start_on_same_port(&rt, cfg).await;
         let restarted = Instant::now();

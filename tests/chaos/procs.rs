@@ -337,6 +337,21 @@ impl BrokerProc {
         self.tail.text()
     }
 
+    /// The replication (HA) address a master printed at start-up, if any.
+    pub fn ha_addr(&self) -> Option<SocketAddr> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self.tail.text().lines().find_map(|l| {
+                l.strip_prefix("mini-broker replication listening on ")
+                    .and_then(|a| a.trim().parse().ok())
+            });
+            if found.is_some() || std::time::Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The launch spec.
     pub fn spec(&self) -> &BrokerSpec {
         &self.spec

@@ -37,7 +37,10 @@ impl BrokerProcessor {
     }
 
     /// Checks every request against `acl` first (refusals answer `NO_PERMISSION`).
-    pub(crate) fn with_acl(mut self, acl: Option<Arc<rocketmq_remoting::acl::AclValidator>>) -> Self {
+    pub(crate) fn with_acl(
+        mut self,
+        acl: Option<Arc<rocketmq_remoting::acl::AclValidator>>,
+    ) -> Self {
         self.acl = acl;
         self
     }

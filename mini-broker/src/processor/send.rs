@@ -210,7 +210,7 @@ pub(crate) async fn await_replica(
 /// Whether a message asks to be answered only once stored durably (property `WAIT`, default
 /// true; Java `isWaitStoreMsgOK`).
 fn wait_store_ok(props: Option<&str>) -> bool {
-    props.map_or(true, |v| !v.trim().eq_ignore_ascii_case("false"))
+    props.is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
 }
 
 /// SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE.

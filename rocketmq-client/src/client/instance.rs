@@ -680,19 +680,29 @@ impl ClientInstance {
             })
     }
 
-    /// A random master address among the brokers of `topic`'s route (Java
-    /// `findBrokerAddrByTopic`, used for GET_CONSUMER_LIST_BY_GROUP).
+    /// A random master address among the brokers of `topic`'s route, or, when no master is
+    /// registered (all masters down), any slave's (Java `findBrokerAddrByTopic` with
+    /// `BrokerData.selectBrokerAddr`, used for GET_CONSUMER_LIST_BY_GROUP). Without the slave
+    /// fallback a consumer could not rebalance, and so not read the slaves' copies, while the
+    /// master is down.
     pub fn any_master_of_topic(&self, topic: &str) -> Option<String> {
         let route = self.inner.routes.route(topic)?;
-        let masters: Vec<&str> = route
+        let mut picks: Vec<&str> = route
             .broker_datas
             .iter()
             .filter_map(|b| b.master_addr())
             .collect();
-        if masters.is_empty() {
+        if picks.is_empty() {
+            picks = route
+                .broker_datas
+                .iter()
+                .flat_map(|b| b.broker_addrs.values().map(String::as_str))
+                .collect();
+        }
+        if picks.is_empty() {
             return None;
         }
-        Some(masters[fastrand::usize(..masters.len())].to_owned())
+        Some(picks[fastrand::usize(..picks.len())].to_owned())
     }
 
     /// Creates or updates `topic` (UPDATE_AND_CREATE_TOPIC) on one broker or on every master

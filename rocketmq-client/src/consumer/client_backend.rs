@@ -113,7 +113,12 @@ impl ClientBackend {
     /// Java `findBrokerAddressInSubscribe`: broker `id` of `broker_name`, else its master,
     /// else (after one route refresh) any broker of that name — a slave while the master is
     /// down, which serves pulls and offset queries from its copy. `(address, is_slave)`.
-    async fn subscribe_addr(&self, broker_name: &str, id: i64, topic: &str) -> Result<(String, bool)> {
+    async fn subscribe_addr(
+        &self,
+        broker_name: &str,
+        id: i64,
+        topic: &str,
+    ) -> Result<(String, bool)> {
         if let Some(found) = self.instance.broker_addr(broker_name, id) {
             return Ok(found);
         }
@@ -233,7 +238,7 @@ impl ConsumerBackend for ClientBackend {
                     self.instance.any_master_of_topic(&topic).ok_or_else(|| {
                         Error::RouteNotFound {
                             topic: topic.clone(),
-                            detail: "no master broker in the route".into(),
+                            detail: "no broker in the route".into(),
                         }
                     })?
                 }
@@ -557,15 +562,20 @@ mod tests {
             puller.start().await.unwrap();
             let retry = MessageQueue::new("%RETRY%fb_group", "broker-a", 0);
             let start = std::time::Instant::now();
+            let mut last = String::new();
             let got = loop {
-                if let Ok(r) = puller.pull(&retry, "*", 0, 8).await {
-                    if let Some(m) = r.messages.into_iter().next() {
-                        break m;
+                match puller.pull(&retry, "*", 0, 8).await {
+                    Ok(r) => {
+                        if let Some(m) = r.messages.into_iter().next() {
+                            break m;
+                        }
+                        last = format!("{:?}", r.status);
                     }
+                    Err(e) => last = e.to_string(),
                 }
                 assert!(
                     start.elapsed() < Duration::from_secs(10),
-                    "no retry message"
+                    "no retry message: {last}"
                 );
                 rt.sleep(Duration::from_millis(50)).await;
             };

@@ -1,0 +1,563 @@
+//! `rmqbench`: the measuring half of the benchmark suite (bench/run.sh drives it).
+//!
+//! * `echo-server` / `echo-client`: the machine's ceiling — length-prefixed frames of
+//!   RocketMQ's sizes (a 1 KiB send request, a send-response-sized answer) over loopback,
+//!   strictly request-response or with N frames in flight, replies coalesced per read.
+//! * `produce`: our `Producer` in sync / async / batch mode against any NameServer.
+//! * `drain`: our `PushConsumer` reading N messages from the start of a topic.
+//!
+//! Every command ends with one `RESULT key=value ...` line on stdout that run.sh parses.
+//! Client CPU comes from /proc/self/stat (utime + stime of the whole process).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use clap::{Parser, Subcommand, ValueEnum};
+use futures::stream::{FuturesUnordered, StreamExt};
+use rocketmq_client::config::ClientConfig;
+use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
+use rocketmq_client::message::{Message, MessageExt};
+use rocketmq_client::producer::Producer;
+use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Parser)]
+#[command(name = "rmqbench", about = "RocketMQ benchmark rows (see bench/run.sh)")]
+struct Cli {
+    /// Tokio worker threads.
+    #[arg(long, default_value_t = 2, global = true)]
+    threads: usize,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Sync,
+    Async,
+    Batch,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Answers every length-prefixed frame with a `--reply` byte frame.
+    EchoServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Reply frame size (a SEND_MESSAGE response is ~200 bytes).
+        #[arg(long, default_value_t = 200)]
+        reply: usize,
+    },
+    /// Sends `--frame` byte frames keeping `--inflight` outstanding, over one connection.
+    EchoClient {
+        #[arg(long)]
+        addr: String,
+        /// Request frame size (a 1 KiB-body SEND_MESSAGE request is ~1.3 KiB).
+        #[arg(long, default_value_t = 1300)]
+        frame: usize,
+        #[arg(long, default_value_t = 1)]
+        inflight: usize,
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+    },
+    /// Sends with our Producer.
+    Produce {
+        #[arg(long)]
+        namesrv: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, value_enum, default_value = "sync")]
+        mode: Mode,
+        /// Concurrent senders (each awaits its own sends in sync mode).
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// Sends (or batches) in flight per sender in async / batch mode.
+        #[arg(long, default_value_t = 256)]
+        inflight: usize,
+        /// Messages per batch in batch mode.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        #[arg(long, default_value_t = 1024)]
+        body: usize,
+        /// Stop after this many seconds ...
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// ... or this many messages, whichever first.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Cap the total send rate (messages/s), for CPU-per-message at a fixed load.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Pause this long between sends of a sender (idle latency).
+        #[arg(long)]
+        interval_ms: Option<f64>,
+        /// Sends before measuring (routes, connections, page cache).
+        #[arg(long, default_value_t = 200)]
+        warmup: u64,
+        #[arg(long, default_value = "bench_producer")]
+        group: String,
+    },
+    /// Reads `--count` messages from the start of the topic with our PushConsumer.
+    Drain {
+        #[arg(long)]
+        namesrv: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        count: u64,
+        #[arg(long, default_value = "bench_drain")]
+        group: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300.0)]
+        timeout: f64,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads.max(1))
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let r = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::EchoServer { listen, reply } => echo_server(&listen, reply).await,
+            Cmd::EchoClient {
+                addr,
+                frame,
+                inflight,
+                duration,
+            } => echo_client(&addr, frame, inflight, duration).await,
+            Cmd::Produce {
+                namesrv,
+                topic,
+                mode,
+                concurrency,
+                inflight,
+                batch,
+                body,
+                duration,
+                count,
+                rate,
+                interval_ms,
+                warmup,
+                group,
+            } => {
+                let p = ProduceArgs {
+                    topic,
+                    mode,
+                    concurrency: concurrency.max(1),
+                    inflight: inflight.max(1),
+                    batch: batch.max(1),
+                    body: Bytes::from(vec![b'm'; body]),
+                    duration: Duration::from_secs_f64(duration),
+                    count,
+                    rate,
+                    interval: interval_ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+                    warmup,
+                };
+                produce(&namesrv, &group, p).await
+            }
+            Cmd::Drain {
+                namesrv,
+                topic,
+                count,
+                group,
+                timeout,
+            } => drain(&namesrv, &topic, count, &group, Duration::from_secs_f64(timeout)).await,
+        }
+    });
+    if let Err(e) = r {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    // Field 14 is index 11 after the state field (field 3 = index 0). USER_HZ is 100 on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn us(d: Duration) -> u32 {
+    d.as_micros().min(u32::MAX as u128) as u32
+}
+
+// ---------------------------------------------------------------- echo
+
+async fn echo_server(listen: &str, reply: usize) -> Result<(), BoxError> {
+    let l = TcpListener::bind(listen).await?;
+    println!("listening {}", l.local_addr()?);
+    let reply = Bytes::from(frame_of(reply));
+    loop {
+        let (s, _) = l.accept().await?;
+        let reply = reply.clone();
+        tokio::spawn(async move {
+            let _ = echo_conn(s, reply).await;
+        });
+    }
+}
+
+/// A frame: 4-byte big-endian length, then `len` bytes (the remoting layout).
+fn frame_of(total: usize) -> Vec<u8> {
+    let total = total.max(4);
+    let mut v = Vec::with_capacity(total);
+    v.put_u32((total - 4) as u32);
+    v.resize(total, b'e');
+    v
+}
+
+/// Completes the whole frames at the front of `buf`, returning how many.
+fn take_frames(buf: &mut BytesMut) -> usize {
+    let mut n = 0;
+    while buf.len() >= 4 {
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if buf.len() < 4 + len {
+            break;
+        }
+        buf.advance(4 + len);
+        n += 1;
+    }
+    n
+}
+
+async fn echo_conn(mut s: TcpStream, reply: Bytes) -> std::io::Result<()> {
+    s.set_nodelay(true)?;
+    let mut buf = BytesMut::with_capacity(256 * 1024);
+    let mut out = Vec::with_capacity(64 * 1024);
+    loop {
+        if s.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+        let n = take_frames(&mut buf);
+        out.clear();
+        for _ in 0..n {
+            out.extend_from_slice(&reply);
+        }
+        if !out.is_empty() {
+            s.write_all(&out).await?;
+        }
+        if buf.capacity() < 64 * 1024 {
+            buf.reserve(256 * 1024);
+        }
+    }
+}
+
+async fn echo_client(addr: &str, frame: usize, inflight: usize, secs: f64) -> Result<(), BoxError> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    let req = frame_of(frame);
+    let inflight = inflight.max(1);
+    let mut buf = BytesMut::with_capacity(256 * 1024);
+    let mut out = Vec::with_capacity(req.len() * inflight);
+    let mut lat = Vec::new();
+    let warm_until = Instant::now() + Duration::from_millis(300);
+    let mut t0 = Instant::now();
+    let (mut done, mut warm) = (0u64, true);
+    let mut sent_at = Instant::now();
+    let cpu0 = cpu_secs();
+    for _ in 0..inflight {
+        out.extend_from_slice(&req);
+    }
+    s.write_all(&out).await?;
+    loop {
+        if s.read_buf(&mut buf).await? == 0 {
+            return Err("echo server closed the connection".into());
+        }
+        let n = take_frames(&mut buf);
+        if n == 0 {
+            continue;
+        }
+        let now = Instant::now();
+        if warm && now >= warm_until {
+            warm = false;
+            t0 = now;
+        } else if !warm {
+            done += n as u64;
+            if inflight == 1 {
+                lat.push(us(now - sent_at));
+            }
+        }
+        if !warm && now.duration_since(t0).as_secs_f64() >= secs {
+            break;
+        }
+        out.clear();
+        for _ in 0..n {
+            out.extend_from_slice(&req);
+        }
+        sent_at = Instant::now();
+        s.write_all(&out).await?;
+        if buf.capacity() < 64 * 1024 {
+            buf.reserve(256 * 1024);
+        }
+    }
+    let el = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu0;
+    lat.sort_unstable();
+    println!(
+        "RESULT rate={:.0} msgs={} secs={:.2} p50_us={} p99_us={} cpu_us={:.2}",
+        done as f64 / el,
+        done,
+        el,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        cpu * 1e6 / done.max(1) as f64
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- produce
+
+struct ProduceArgs {
+    topic: String,
+    mode: Mode,
+    concurrency: usize,
+    inflight: usize,
+    batch: usize,
+    body: Bytes,
+    duration: Duration,
+    count: Option<u64>,
+    rate: Option<f64>,
+    interval: Option<Duration>,
+    warmup: u64,
+}
+
+fn runtime() -> Arc<dyn Runtime> {
+    Arc::new(TokioRuntime::from_handle(tokio::runtime::Handle::current()))
+}
+
+fn msg(topic: &str, body: &Bytes) -> Result<Message, BoxError> {
+    Ok(Message::builder(topic).tag("bench").body(body.clone()).build()?)
+}
+
+/// Shared stop condition and counters of the senders.
+struct Meter {
+    start: Instant,
+    deadline: Instant,
+    left: AtomicU64,
+    done: AtomicU64,
+    failed: AtomicU64,
+    rate: Option<f64>,
+    issued: AtomicU64,
+}
+
+impl Meter {
+    /// Claims `n` messages; false when the run is over.
+    fn take(&self, n: u64) -> bool {
+        if Instant::now() >= self.deadline {
+            return false;
+        }
+        self.left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| l.checked_sub(n))
+            .is_ok()
+    }
+
+    /// Under `--rate`: how long to wait before issuing `n` more.
+    fn pace(&self, n: u64) -> Option<Duration> {
+        let rate = self.rate?;
+        let issued = self.issued.fetch_add(n, Ordering::Relaxed) + n;
+        let due = Duration::from_secs_f64(issued as f64 / rate);
+        let el = self.start.elapsed();
+        (due > el).then(|| due - el)
+    }
+}
+
+async fn produce(namesrv: &str, group: &str, a: ProduceArgs) -> Result<(), BoxError> {
+    let producer = Producer::builder()
+        .name_server(namesrv)
+        .runtime(runtime())
+        .group(group)
+        .send_timeout(Duration::from_secs(10))
+        .build()?;
+    producer.start().await?;
+    // Warm-up: routes, connections, the broker's first commit-log pages.
+    for _ in 0..a.warmup {
+        producer.send(msg(&a.topic, &a.body)?).await?;
+    }
+    let start = Instant::now();
+    let meter = Arc::new(Meter {
+        start,
+        deadline: start + a.duration,
+        left: AtomicU64::new(a.count.unwrap_or(u64::MAX)),
+        done: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        rate: a.rate,
+        issued: AtomicU64::new(0),
+    });
+    let cpu0 = cpu_secs();
+    let a = Arc::new(a);
+    let mut workers = Vec::new();
+    for _ in 0..a.concurrency {
+        let (p, m, a) = (producer.clone(), Arc::clone(&meter), Arc::clone(&a));
+        workers.push(tokio::spawn(async move { sender(p, m, a).await }));
+    }
+    let mut lat = Vec::new();
+    for w in workers {
+        lat.extend(w.await??);
+    }
+    let el = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu0;
+    producer.shutdown().await;
+    lat.sort_unstable();
+    let done = meter.done.load(Ordering::Relaxed);
+    println!(
+        "RESULT rate={:.0} msgs={} failed={} secs={:.2} p50_us={} p99_us={} cpu_us={:.2}",
+        done as f64 / el,
+        done,
+        meter.failed.load(Ordering::Relaxed),
+        el,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        cpu * 1e6 / done.max(1) as f64
+    );
+    Ok(())
+}
+
+/// One sender; returns its latency samples (µs; per batch in batch mode).
+async fn sender(p: Producer, m: Arc<Meter>, a: Arc<ProduceArgs>) -> Result<Vec<u32>, BoxError> {
+    let mut lat = Vec::new();
+    let per = if a.mode == Mode::Batch { a.batch as u64 } else { 1 };
+    let window = if a.mode == Mode::Sync { 1 } else { a.inflight };
+    let mut pending = FuturesUnordered::new();
+    let record = |r: Result<(), String>, t: Instant, lat: &mut Vec<u32>| match r {
+        Ok(()) => {
+            lat.push(us(t.elapsed()));
+            m.done.fetch_add(per, Ordering::Relaxed);
+        }
+        Err(e) => {
+            if m.failed.fetch_add(per, Ordering::Relaxed) < 5 {
+                eprintln!("send failed: {e}");
+            }
+        }
+    };
+    loop {
+        let more = m.take(per);
+        if more {
+            if let Some(wait) = m.pace(per) {
+                tokio::time::sleep(wait).await;
+            }
+            let t = Instant::now();
+            match a.mode {
+                Mode::Sync => {
+                    let r = p.send(msg(&a.topic, &a.body)?).await;
+                    record(r.map(drop).map_err(|e| e.to_string()), t, &mut lat);
+                    if let Some(i) = a.interval {
+                        tokio::time::sleep(i).await;
+                    }
+                }
+                Mode::Async => {
+                    let fut = p.send_async(msg(&a.topic, &a.body)?);
+                    pending.push(Box::pin(async move {
+                        (t, fut.await.map(drop).map_err(|e| e.to_string()))
+                    })
+                        as futures::future::BoxFuture<'static, _>);
+                }
+                Mode::Batch => {
+                    let msgs = (0..a.batch)
+                        .map(|_| msg(&a.topic, &a.body))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let p = p.clone();
+                    pending.push(Box::pin(async move {
+                        (t, p.send_batch(msgs).await.map(drop).map_err(|e| e.to_string()))
+                    }));
+                }
+            }
+        } else if pending.is_empty() {
+            return Ok(lat);
+        }
+        while pending.len() >= window || (!more && !pending.is_empty()) {
+            let Some((t, r)) = pending.next().await else { break };
+            record(r, t, &mut lat);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- drain
+
+async fn drain(
+    namesrv: &str,
+    topic: &str,
+    count: u64,
+    group: &str,
+    timeout: Duration,
+) -> Result<(), BoxError> {
+    let got = Arc::new(AtomicU64::new(0));
+    let first = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let listener = {
+        let (got, first) = (Arc::clone(&got), Arc::clone(&first));
+        move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+            {
+                let mut f = first.lock().unwrap_or_else(|e| e.into_inner());
+                f.get_or_insert_with(Instant::now);
+            }
+            let n = got.fetch_add(msgs.len() as u64, Ordering::Relaxed) + msgs.len() as u64;
+            if n >= count {
+                let _ = tx.send(());
+            }
+            async { ConsumeResult::Success }
+        }
+    };
+    let client = ClientConfig {
+        runtime: Some(runtime()),
+        ..ClientConfig::with_name_server(namesrv)
+    };
+    let consumer = PushConsumer::builder()
+        .client_config(client)
+        .group(group)
+        .subscribe(topic, "*")
+        .consume_from_where(ConsumeFromWhere::FirstOffset)
+        .consume_batch_size(32)
+        .pull_batch_size(32)
+        .listener(listener)
+        .build()?;
+    let started = Instant::now();
+    let cpu0 = cpu_secs();
+    consumer.start().await?;
+    let ok = tokio::time::timeout(timeout, rx.recv()).await.is_ok();
+    let end = Instant::now();
+    let cpu = cpu_secs() - cpu0;
+    let n = got.load(Ordering::Relaxed);
+    let from = first
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or(started);
+    let _ = consumer.shutdown().await;
+    let el = (end - from).as_secs_f64();
+    println!(
+        "RESULT rate={:.0} msgs={} secs={:.2} total_secs={:.2} complete={} cpu_us={:.2}",
+        n as f64 / el,
+        n,
+        el,
+        (end - started).as_secs_f64(),
+        ok,
+        cpu * 1e6 / n.max(1) as f64
+    );
+    if !ok {
+        return Err(format!("drained {n} of {count} messages before the timeout").into());
+    }
+    Ok(())
+}
