@@ -27,7 +27,12 @@ async fn main() -> Result<(), BoxError> {
 
     // 1. Futures: start 20 sends, then await them all.
     let pending: Vec<_> = (0..20)
-        .map(|i| Message::builder(topic.as_str()).body(format!("async {i}")).build().map(|m| producer.send_async(m)))
+        .map(|i| {
+            Message::builder(topic.as_str())
+                .body(format!("async {i}"))
+                .build()
+                .map(|m| producer.send_async(m))
+        })
         .collect::<Result<_, _>>()?;
     let results = futures::future::join_all(pending).await;
     let ok = results.iter().filter(|r| r.is_ok()).count();
@@ -38,7 +43,9 @@ async fn main() -> Result<(), BoxError> {
     for i in 0..5 {
         let done = Arc::clone(&done);
         producer.send_with_callback(
-            Message::builder(topic.as_str()).body(format!("callback {i}")).build()?,
+            Message::builder(topic.as_str())
+                .body(format!("callback {i}"))
+                .build()?,
             move |r| {
                 match r {
                     Ok(r) => println!("callback: stored at offset {}", r.queue_offset),
@@ -48,7 +55,10 @@ async fn main() -> Result<(), BoxError> {
             },
         )?;
     }
-    let all = wait_until(&*rt, Duration::from_secs(10), || done.load(Ordering::Relaxed) == 5).await;
+    let all = wait_until(&*rt, Duration::from_secs(10), || {
+        done.load(Ordering::Relaxed) == 5
+    })
+    .await;
 
     producer.shutdown().await;
     cluster.shutdown().await;

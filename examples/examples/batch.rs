@@ -23,14 +23,22 @@ async fn main() -> Result<(), BoxError> {
     producer.start().await?;
 
     let msgs = (0..100)
-        .map(|i| Message::builder(topic.as_str()).tag("batch").body(format!("item {i}")).build())
+        .map(|i| {
+            Message::builder(topic.as_str())
+                .tag("batch")
+                .body(format!("item {i}"))
+                .build()
+        })
         .collect::<Result<Vec<_>, _>>()?;
     // Pieces of at most 1 KiB, to show the splitting (the real limit is 4 MiB).
     let mut stored = 0;
     for piece in split_batch(msgs, 1024)? {
         let n = piece.len();
         let r = producer.send_batch(piece).await?;
-        println!("batch of {n}: {:?}, queue {} first offset {}", r.status, r.message_queue.queue_id, r.queue_offset);
+        println!(
+            "batch of {n}: {:?}, queue {} first offset {}",
+            r.status, r.message_queue.queue_id, r.queue_offset
+        );
         stored += n;
     }
     println!("{stored} messages in batches");

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use examples::{unique, wait_until, BoxError, Cluster};
-use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, MessageModel, PushConsumer};
+use rocketmq_client::consumer::{
+    ConsumeContext, ConsumeFromWhere, ConsumeResult, MessageModel, PushConsumer,
+};
 use rocketmq_client::message::{Message, MessageExt};
 use rocketmq_client::producer::Producer;
 
@@ -56,7 +58,13 @@ async fn main() -> Result<(), BoxError> {
         .build()?;
     producer.start().await?;
     for i in 0..N {
-        producer.send(Message::builder(topic.as_str()).body(format!("news {i}")).build()?).await?;
+        producer
+            .send(
+                Message::builder(topic.as_str())
+                    .body(format!("news {i}"))
+                    .build()?,
+            )
+            .await?;
     }
 
     let all = wait_until(&*rt, Duration::from_secs(40), || {

@@ -84,7 +84,8 @@ fn main() {
             .map_err(BoxError::from)
             .and_then(|t| {
                 t.block_on(async {
-                    let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::from_handle(tokio::runtime::Handle::current()));
+                    let rt: Arc<dyn Runtime> =
+                        Arc::new(TokioRuntime::from_handle(tokio::runtime::Handle::current()));
                     run(args, rt).await
                 })
             }),
@@ -103,7 +104,11 @@ fn main() {
 
 /// The JSON line of one message.
 fn to_json(m: &MessageExt) -> Value {
-    let props: Map<String, Value> = m.properties.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let props: Map<String, Value> = m
+        .properties
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
     let mut v = json!({
         "topic": m.topic,
         "queueId": m.queue_id,
@@ -125,9 +130,15 @@ fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
-            out.push(if i <= c.len() { A[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+            out.push(if i <= c.len() {
+                A[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
         }
     }
     out
@@ -155,7 +166,8 @@ impl Printer {
     }
 
     fn done(&self, idle: Duration) -> bool {
-        self.limit.is_some_and(|l| self.printed.load(Ordering::SeqCst) >= l)
+        self.limit
+            .is_some_and(|l| self.printed.load(Ordering::SeqCst) >= l)
             || self.last.lock().unwrap().elapsed() >= idle
     }
 }
@@ -165,8 +177,13 @@ async fn run(a: Args, rt: Arc<dyn Runtime>) -> Result<bool, BoxError> {
         std::env::set_var("NAMESRV_ADDR", ns);
     }
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;
-    let idle = Duration::try_from_secs_f64(a.idle_timeout).map_err(|_| "--idle-timeout must be >= 0")?;
-    let printer = Arc::new(Printer { printed: AtomicU64::new(0), last: Mutex::new(Instant::now()), limit: a.count });
+    let idle =
+        Duration::try_from_secs_f64(a.idle_timeout).map_err(|_| "--idle-timeout must be >= 0")?;
+    let printer = Arc::new(Printer {
+        printed: AtomicU64::new(0),
+        last: Mutex::new(Instant::now()),
+        limit: a.count,
+    });
     let from = match a.from {
         From::First => ConsumeFromWhere::FirstOffset,
         From::Last => ConsumeFromWhere::LastOffset,
@@ -214,5 +231,5 @@ async fn run(a: Args, rt: Arc<dyn Runtime>) -> Result<bool, BoxError> {
     let n = printer.printed.load(Ordering::SeqCst);
     let n = a.count.map_or(n, |c| n.min(c));
     eprintln!("consumed={n}");
-    Ok(a.count.map_or(true, |c| n >= c))
+    Ok(!matches!(a.count, Some(c) if n < c))
 }

@@ -28,7 +28,9 @@ async fn main() -> Result<(), BoxError> {
         .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
             let sink = Arc::clone(&sink);
             async move {
-                sink.lock().unwrap().extend(msgs.iter().map(|_| Instant::now()));
+                sink.lock()
+                    .unwrap()
+                    .extend(msgs.iter().map(|_| Instant::now()));
                 ConsumeResult::Success
             }
         })
@@ -50,8 +52,15 @@ async fn main() -> Result<(), BoxError> {
     producer.send(msg).await?;
     println!("sent with delay level 1");
 
-    let arrived = wait_until(&*rt, Duration::from_secs(20), || !arrivals.lock().unwrap().is_empty()).await;
-    let after = arrivals.lock().unwrap().first().map(|t| t.duration_since(sent_at));
+    let arrived = wait_until(&*rt, Duration::from_secs(20), || {
+        !arrivals.lock().unwrap().is_empty()
+    })
+    .await;
+    let after = arrivals
+        .lock()
+        .unwrap()
+        .first()
+        .map(|t| t.duration_since(sent_at));
     println!("delivered after {after:?}");
 
     producer.shutdown().await;

@@ -24,7 +24,13 @@ async fn main() -> Result<(), BoxError> {
         .build()?;
     producer.start().await?;
     for i in 0..25 {
-        producer.send(Message::builder(topic.as_str()).body(format!("l{i}")).build()?).await?;
+        producer
+            .send(
+                Message::builder(topic.as_str())
+                    .body(format!("l{i}"))
+                    .build()?,
+            )
+            .await?;
     }
 
     let consumer = LitePullConsumer::builder()

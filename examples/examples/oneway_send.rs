@@ -26,7 +26,11 @@ async fn main() -> Result<(), BoxError> {
     for i in 0..10 {
         // Returns once the request is written to the socket.
         producer
-            .send_oneway(Message::builder(topic.as_str()).body(format!("log line {i}")).build()?)
+            .send_oneway(
+                Message::builder(topic.as_str())
+                    .body(format!("log line {i}"))
+                    .build()?,
+            )
             .await?;
     }
     println!("10 oneway messages written");

@@ -27,7 +27,8 @@ async fn main() -> Result<(), BoxError> {
 
     // The selector: same order id -> same queue (any closure `Fn(&[MessageQueue], &A)` works;
     // `SelectByHash` does the same with Java's hashCode for Java interop).
-    let by_order = |queues: &[MessageQueue], order_id: &u64| Some(*order_id as usize % queues.len());
+    let by_order =
+        |queues: &[MessageQueue], order_id: &u64| Some(*order_id as usize % queues.len());
     let steps = ["created", "paid", "shipped", "delivered"];
     let mut queue_of = BTreeMap::new();
     for step in steps {
@@ -36,7 +37,9 @@ async fn main() -> Result<(), BoxError> {
                 .keys([format!("order-{order_id}")])
                 .body(format!("order {order_id}: {step}"))
                 .build()?;
-            let r = producer.send_with_selector(msg, &by_order, &order_id).await?;
+            let r = producer
+                .send_with_selector(msg, &by_order, &order_id)
+                .await?;
             queue_of.insert(order_id, r.message_queue.queue_id);
         }
     }

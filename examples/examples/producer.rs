@@ -72,7 +72,8 @@ fn main() {
             .map_err(BoxError::from)
             .and_then(|t| {
                 t.block_on(async {
-                    let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::from_handle(tokio::runtime::Handle::current()));
+                    let rt: Arc<dyn Runtime> =
+                        Arc::new(TokioRuntime::from_handle(tokio::runtime::Handle::current()));
                     run(args, rt).await
                 })
             }),
@@ -98,7 +99,9 @@ fn message(a: &Args, body: &Bytes) -> Result<Message, BoxError> {
         b = b.keys(k.split_whitespace());
     }
     for p in &a.props {
-        let (k, v) = p.split_once('=').ok_or_else(|| format!("--prop {p:?}: expected k=v"))?;
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| format!("--prop {p:?}: expected k=v"))?;
         b = b.property(k, v);
     }
     Ok(b.build()?)
@@ -137,12 +140,25 @@ async fn run(a: Args, rt: Arc<dyn Runtime>) -> Result<bool, BoxError> {
     match a.mode {
         Mode::Sync => {
             for i in 0..a.count {
-                report(i, producer.send(message(&a, &body)?).await.map(drop).map_err(|e| e.to_string()));
+                report(
+                    i,
+                    producer
+                        .send(message(&a, &body)?)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                );
             }
         }
         Mode::Oneway => {
             for i in 0..a.count {
-                report(i, producer.send_oneway(message(&a, &body)?).await.map_err(|e| e.to_string()));
+                report(
+                    i,
+                    producer
+                        .send_oneway(message(&a, &body)?)
+                        .await
+                        .map_err(|e| e.to_string()),
+                );
             }
         }
         Mode::Async => {
@@ -150,8 +166,14 @@ async fn run(a: Args, rt: Arc<dyn Runtime>) -> Result<bool, BoxError> {
             let mut i = 0;
             while i < a.count {
                 let n = (a.count - i).min(64);
-                let futs = (0..n).map(|_| message(&a, &body).map(|m| producer.send_async(m))).collect::<Result<Vec<_>, _>>()?;
-                for (j, r) in futures::future::join_all(futs).await.into_iter().enumerate() {
+                let futs = (0..n)
+                    .map(|_| message(&a, &body).map(|m| producer.send_async(m)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (j, r) in futures::future::join_all(futs)
+                    .await
+                    .into_iter()
+                    .enumerate()
+                {
                     report(i + j as u64, r.map(drop).map_err(|e| e.to_string()));
                 }
                 i += n;
@@ -161,8 +183,14 @@ async fn run(a: Args, rt: Arc<dyn Runtime>) -> Result<bool, BoxError> {
             let mut i = 0;
             while i < a.count {
                 let n = (a.count - i).min(32);
-                let msgs = (0..n).map(|_| message(&a, &body)).collect::<Result<Vec<_>, _>>()?;
-                let r = producer.send_batch(msgs).await.map(drop).map_err(|e| e.to_string());
+                let msgs = (0..n)
+                    .map(|_| message(&a, &body))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let r = producer
+                    .send_batch(msgs)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string());
                 for j in 0..n {
                     report(i + j, r.clone());
                 }

@@ -25,7 +25,13 @@ async fn main() -> Result<(), BoxError> {
         .build()?;
     producer.start().await?;
     for i in 0..30 {
-        producer.send(Message::builder(topic.as_str()).body(format!("p{i}")).build()?).await?;
+        producer
+            .send(
+                Message::builder(topic.as_str())
+                    .body(format!("p{i}"))
+                    .build()?,
+            )
+            .await?;
     }
 
     let consumer = PullConsumer::builder()
@@ -39,13 +45,17 @@ async fn main() -> Result<(), BoxError> {
         let mut offset = consumer.fetch_consume_offset(&mq).await?.unwrap_or(0);
         loop {
             // Long polling: the broker holds the request up to 1 s when the queue is empty.
-            let r = consumer.pull_blocking(&mq, "*", offset, 16, Duration::from_secs(1)).await?;
+            let r = consumer
+                .pull_blocking(&mq, "*", offset, 16, Duration::from_secs(1))
+                .await?;
             match r.status {
                 PullStatus::Found => {
                     total += r.messages.len();
                     offset = r.next_begin_offset;
                 }
-                PullStatus::NoMatchedMsg | PullStatus::OffsetIllegal => offset = r.next_begin_offset,
+                PullStatus::NoMatchedMsg | PullStatus::OffsetIllegal => {
+                    offset = r.next_begin_offset
+                }
                 PullStatus::NoNewMsg => break,
             }
         }

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use examples::{unique, wait_until, BoxError, Cluster};
-use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, MessageModel, PushConsumer};
+use rocketmq_client::consumer::{
+    ConsumeContext, ConsumeFromWhere, ConsumeResult, MessageModel, PushConsumer,
+};
 use rocketmq_client::message::{Message, MessageExt};
 use rocketmq_client::producer::Producer;
 
@@ -31,7 +33,12 @@ async fn main() -> Result<(), BoxError> {
     for i in 0..N {
         let tag = if i % 5 == 0 { "TagB" } else { "TagA" };
         producer
-            .send(Message::builder(topic.as_str()).tag(tag).body(format!("msg {i}")).build()?)
+            .send(
+                Message::builder(topic.as_str())
+                    .tag(tag)
+                    .body(format!("msg {i}"))
+                    .build()?,
+            )
             .await?;
     }
 
@@ -50,7 +57,11 @@ async fn main() -> Result<(), BoxError> {
             async move {
                 // Fail the first batch once to show redelivery.
                 if !fail.swap(true, Ordering::Relaxed) {
-                    println!("queue {}: asking for redelivery of {} message(s)", ctx.queue.queue_id, msgs.len());
+                    println!(
+                        "queue {}: asking for redelivery of {} message(s)",
+                        ctx.queue.queue_id,
+                        msgs.len()
+                    );
                     return ConsumeResult::ReconsumeLater;
                 }
                 let mut seen = sink.lock().unwrap();
@@ -63,8 +74,14 @@ async fn main() -> Result<(), BoxError> {
         .build()?;
     consumer.start().await?;
 
-    let all = wait_until(&*rt, Duration::from_secs(40), || bodies.lock().unwrap().len() >= N).await;
-    println!("consumed {} distinct messages", bodies.lock().unwrap().len());
+    let all = wait_until(&*rt, Duration::from_secs(40), || {
+        bodies.lock().unwrap().len() >= N
+    })
+    .await;
+    println!(
+        "consumed {} distinct messages",
+        bodies.lock().unwrap().len()
+    );
 
     consumer.shutdown().await?;
     producer.shutdown().await;

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use examples::{unique, wait_until, BoxError, Cluster};
-use rocketmq_client::consumer::{ConsumeFromWhere, ConsumeOrderlyContext, OrderlyResult, PushConsumer};
+use rocketmq_client::consumer::{
+    ConsumeFromWhere, ConsumeOrderlyContext, OrderlyResult, PushConsumer,
+};
 use rocketmq_client::message::{Message, MessageExt};
 use rocketmq_client::producer::Producer;
 use rocketmq_client::MessageQueue;
@@ -32,7 +34,9 @@ async fn main() -> Result<(), BoxError> {
     let by_key = |qs: &[MessageQueue], k: &u64| Some(*k as usize % qs.len());
     for step in 0..STEPS {
         for order in 0..ORDERS {
-            let msg = Message::builder(topic.as_str()).body(format!("{order}:{step}")).build()?;
+            let msg = Message::builder(topic.as_str())
+                .body(format!("{order}:{step}"))
+                .build()?;
             producer.send_with_selector(msg, &by_key, &order).await?;
         }
     }
@@ -51,9 +55,11 @@ async fn main() -> Result<(), BoxError> {
                 let mut log = sink.lock().unwrap();
                 for m in &msgs {
                     let body = String::from_utf8_lossy(&m.body);
-                    let Some((o, s)) = body.split_once(':') else { continue };
+                    let Some((o, s)) = body.split_once(':') else {
+                        continue;
+                    };
                     if let (Ok(o), Ok(s)) = (o.parse(), s.parse()) {
-                        log.entry(o).or_insert_with(Vec::new).push(s);
+                        log.entry(o).or_default().push(s);
                     }
                 }
                 // `SuspendCurrentQueueAMoment` would retry this same batch later, keeping order.

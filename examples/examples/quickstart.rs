@@ -73,7 +73,12 @@ async fn main() -> Result<(), BoxError> {
 
     println!("▶ sending {MESSAGES} messages, receiving them with the consumer:");
     let first = producer
-        .send(Message::builder(topic.as_str()).tag("demo").body("hello #0").build()?)
+        .send(
+            Message::builder(topic.as_str())
+                .tag("demo")
+                .body("hello #0")
+                .build()?,
+        )
         .await?;
     println!(
         "  first send: {:?}, msgId {}, queue {}:{} offset {}",

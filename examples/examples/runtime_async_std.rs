@@ -22,7 +22,9 @@ fn main() -> Result<(), BoxError> {
             .group("example_async_std_pg")
             .build()?;
         producer.start().await?;
-        let r = producer.send(Message::new(topic.as_str(), "sent from async-std")).await?;
+        let r = producer
+            .send(Message::new(topic.as_str(), "sent from async-std"))
+            .await?;
         println!("async-std: {:?} at offset {}", r.status, r.queue_offset);
         producer.shutdown().await;
         cluster.shutdown().await;

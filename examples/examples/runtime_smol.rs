@@ -21,7 +21,9 @@ fn main() -> Result<(), BoxError> {
             .group("example_smol_pg")
             .build()?;
         producer.start().await?;
-        let r = producer.send(Message::new(topic.as_str(), "sent from smol")).await?;
+        let r = producer
+            .send(Message::new(topic.as_str(), "sent from smol"))
+            .await?;
         println!("smol: {:?} at offset {}", r.status, r.queue_offset);
         producer.shutdown().await;
         cluster.shutdown().await;

@@ -12,9 +12,13 @@ use rocketmq_client::producer::Producer;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
 
 fn main() -> Result<(), BoxError> {
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     tokio.block_on(async {
-        let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::from_handle(tokio::runtime::Handle::current()));
+        let rt: Arc<dyn Runtime> =
+            Arc::new(TokioRuntime::from_handle(tokio::runtime::Handle::current()));
         let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;
         let topic = unique("TokioTopic");
         let producer = Producer::builder()
@@ -23,7 +27,9 @@ fn main() -> Result<(), BoxError> {
             .group("example_tokio_pg")
             .build()?;
         producer.start().await?;
-        let r = producer.send(Message::new(topic.as_str(), "sent from tokio")).await?;
+        let r = producer
+            .send(Message::new(topic.as_str(), "sent from tokio"))
+            .await?;
         println!("tokio: {:?} at offset {}", r.status, r.queue_offset);
         producer.shutdown().await;
         cluster.shutdown().await;

@@ -30,7 +30,10 @@ async fn main() -> Result<(), BoxError> {
             .build()?;
         let r = producer.send(msg).await?;
         // SendOk means stored; FlushDiskTimeout / SlaveNotAvailable are stored too, with a warning.
-        println!("{:?} msgId={} queue={} offset={}", r.status, r.msg_id, r.message_queue.queue_id, r.queue_offset);
+        println!(
+            "{:?} msgId={} queue={} offset={}",
+            r.status, r.msg_id, r.message_queue.queue_id, r.queue_offset
+        );
         if r.status != SendStatus::SendOk {
             return Err(format!("unexpected status {:?}", r.status).into());
         }

@@ -44,7 +44,8 @@ impl Cluster {
             // Apache's levels, except level 3 (the first redelivery after `ReconsumeLater`):
             // 1 s instead of 10 s, so the examples stay fast.
             .configure(|cfg| {
-                cfg.message_delay_level = "1s 5s 1s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".into()
+                cfg.message_delay_level =
+                    "1s 5s 1s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".into()
             })
             .start(Arc::clone(&rt))
             .await?;
@@ -85,7 +86,10 @@ impl Cluster {
             return Ok(());
         }
         let client = ClientInstance::new(self.client_config())?;
-        let info = client.api().get_broker_cluster_info(Duration::from_secs(3)).await?;
+        let info = client
+            .api()
+            .get_broker_cluster_info(Duration::from_secs(3))
+            .await?;
         let opts = CreateTopicOptions {
             read_queue_nums: queues,
             write_queue_nums: queues,
@@ -133,7 +137,11 @@ fn fastrand_u16() -> u16 {
 }
 
 /// Waits until `cond` holds, checking every 20 ms, for at most `timeout`.
-pub async fn wait_until(rt: &dyn Runtime, timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub async fn wait_until(
+    rt: &dyn Runtime,
+    timeout: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
     let deadline = Instant::now() + timeout;
     while !cond() {
         if Instant::now() >= deadline {

@@ -36,15 +36,27 @@ async fn round_trip(rt: Arc<dyn Runtime>) {
 
     let mut cfg = ClientConfig::with_name_server(&ns);
     cfg.runtime = Some(rt.clone());
-    let consumer = PullConsumer::builder().client_config(cfg).group("test_cg").build().unwrap();
+    let consumer = PullConsumer::builder()
+        .client_config(cfg)
+        .group("test_cg")
+        .build()
+        .unwrap();
     consumer.start().await.unwrap();
     let mut bodies = Vec::new();
-    for mq in consumer.fetch_subscribe_queues("OrdersTopic").await.unwrap() {
+    for mq in consumer
+        .fetch_subscribe_queues("OrdersTopic")
+        .await
+        .unwrap()
+    {
         let r = consumer
             .pull_blocking(&mq, "*", 0, 32, Duration::from_millis(200))
             .await
             .unwrap();
-        bodies.extend(r.messages.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()));
+        bodies.extend(
+            r.messages
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
+        );
     }
     bodies.sort();
     assert_eq!(bodies, ["order 0", "order 1", "order 2"]);
@@ -58,8 +70,14 @@ async fn round_trip(rt: Arc<dyn Runtime>) {
 
 #[test]
 fn on_tokio() {
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    tokio.block_on(round_trip(Arc::new(TokioRuntime::from_handle(tokio.handle().clone()))));
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio.block_on(round_trip(Arc::new(TokioRuntime::from_handle(
+        tokio.handle().clone(),
+    ))));
 }
 
 #[test]
@@ -82,7 +100,10 @@ async fn readme_example() {
         .build()
         .unwrap();
     producer.start().await.unwrap();
-    let sent = producer.send(Message::new("TestTopic", "hello")).await.unwrap();
+    let sent = producer
+        .send(Message::new("TestTopic", "hello"))
+        .await
+        .unwrap();
     assert_eq!(sent.message_queue.topic, "TestTopic");
     producer.shutdown().await;
     cluster.shutdown().await;

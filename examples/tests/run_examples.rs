@@ -13,7 +13,11 @@ fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap().join("examples");
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "example {name} not built at {} (cargo test builds examples)", path.display());
+    assert!(
+        path.exists(),
+        "example {name} not built at {} (cargo test builds examples)",
+        path.display()
+    );
     path
 }
 
@@ -67,6 +71,8 @@ const EXAMPLES: &[&str] = &[
     "broadcasting",
     "pull",
     "lite_pull",
+    "transaction",
+    "request_reply",
     "runtime_tokio",
     "runtime_async_std",
     "runtime_smol",
@@ -96,7 +102,10 @@ async fn every_example_runs_against_the_embedded_cluster() {
 #[test]
 fn quickstart_runs_without_any_setup() {
     // No NAMESRV_ADDR: the demo starts its own servers.
-    let out = Command::new(example("quickstart")).env_remove("NAMESRV_ADDR").output().unwrap();
+    let out = Command::new(example("quickstart"))
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .unwrap();
     assert_ok("quickstart", &out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("received 1000"), "{text}");
@@ -106,20 +115,56 @@ fn quickstart_runs_without_any_setup() {
 async fn producer_and_consumer_tools() {
     with_cluster(|ns| {
         let limit = Duration::from_secs(60);
-        for (mode, rt) in [("sync", "tokio"), ("async", "smol"), ("oneway", "async-std"), ("batch", "tokio")] {
+        for (mode, rt) in [
+            ("sync", "tokio"),
+            ("async", "smol"),
+            ("oneway", "async-std"),
+            ("batch", "tokio"),
+        ] {
             let out = run(
                 "producer",
                 &ns,
-                &["--namesrv", &ns, "--topic", "ToolTopic", "--count", "5", "--mode", mode, "--tag", "T1", "--keys", "k1", "--prop", "a=b", "--runtime", rt],
+                &[
+                    "--namesrv",
+                    &ns,
+                    "--topic",
+                    "ToolTopic",
+                    "--count",
+                    "5",
+                    "--mode",
+                    mode,
+                    "--tag",
+                    "T1",
+                    "--keys",
+                    "k1",
+                    "--prop",
+                    "a=b",
+                    "--runtime",
+                    rt,
+                ],
                 limit,
             );
             assert_ok("producer", &out);
             let text = String::from_utf8_lossy(&out.stdout);
-            assert!(text.trim_end().ends_with("sent=5 ok=5 failed=0"), "{mode}: {text}");
+            assert!(
+                text.trim_end().ends_with("sent=5 ok=5 failed=0"),
+                "{mode}: {text}"
+            );
         }
         // 20 messages; read them with the push consumer and the lite pull consumer.
         for (extra, rt) in [(None, "tokio"), (Some("--pull"), "smol")] {
-            let mut args = vec!["--namesrv", &ns, "--topic", "ToolTopic", "--count", "20", "--idle-timeout", "20", "--runtime", rt];
+            let mut args = vec![
+                "--namesrv",
+                &ns,
+                "--topic",
+                "ToolTopic",
+                "--count",
+                "20",
+                "--idle-timeout",
+                "20",
+                "--runtime",
+                rt,
+            ];
             let group = format!("tool_cg_{rt}");
             args.extend(["--group", group.as_str()]);
             args.extend(extra);
@@ -130,22 +175,66 @@ async fn producer_and_consumer_tools() {
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect();
             assert_eq!(lines.len(), 20, "{extra:?}");
-            assert!(lines.iter().all(|m| m["topic"] == "ToolTopic" && m["tags"] == "T1" && m["keys"] == "k1" && m["properties"]["a"] == "b" && m["body"] == "hello"));
+            assert!(lines.iter().all(|m| m["topic"] == "ToolTopic"
+                && m["tags"] == "T1"
+                && m["keys"] == "k1"
+                && m["properties"]["a"] == "b"
+                && m["body"] == "hello"));
         }
         // Not enough messages: exit 1 after the idle timeout.
         let out = run(
             "consumer",
             &ns,
-            &["--namesrv", &ns, "--topic", "ToolTopic", "--group", "tool_cg_more", "--count", "21", "--idle-timeout", "3"],
+            &[
+                "--namesrv",
+                &ns,
+                "--topic",
+                "ToolTopic",
+                "--group",
+                "tool_cg_more",
+                "--count",
+                "21",
+                "--idle-timeout",
+                "3",
+            ],
             limit,
         );
         assert_eq!(out.status.code(), Some(1));
         // Binary body comes out as base64.
-        let out = run("producer", &ns, &["--namesrv", &ns, "--topic", "ToolBin", "--count", "1", "--body-size", "3"], limit);
+        let out = run(
+            "producer",
+            &ns,
+            &[
+                "--namesrv",
+                &ns,
+                "--topic",
+                "ToolBin",
+                "--count",
+                "1",
+                "--body-size",
+                "3",
+            ],
+            limit,
+        );
         assert_ok("producer", &out);
-        let out = run("consumer", &ns, &["--namesrv", &ns, "--topic", "ToolBin", "--count", "1", "--idle-timeout", "20"], limit);
+        let out = run(
+            "consumer",
+            &ns,
+            &[
+                "--namesrv",
+                &ns,
+                "--topic",
+                "ToolBin",
+                "--count",
+                "1",
+                "--idle-timeout",
+                "20",
+            ],
+            limit,
+        );
         assert_ok("consumer", &out);
-        let line: serde_json::Value = serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        let line: serde_json::Value =
+            serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
         assert_eq!(line["body"], "xxx");
     })
     .await;

@@ -45,6 +45,7 @@ use rocketmq_remoting::rt::Runtime;
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::ha::BrokerRole;
 use crate::topic_config::{valid_topic_name, PERM_READ, PERM_WRITE};
 use crate::{Broker, BrokerHandle};
 
@@ -232,36 +233,42 @@ impl EmbeddedClusterBuilder {
         Ok(cluster)
     }
 
+    fn broker_config(
+        &self,
+        cluster: &EmbeddedCluster,
+        name: &str,
+        id: i64,
+        ns: &str,
+    ) -> BrokerConfig {
+        let mut cfg = BrokerConfig::for_test(cluster.root.join(format!("{name}-{id}")));
+        cfg.broker_cluster_name = self.cluster_name.clone();
+        cfg.broker_name = name.to_string();
+        cfg.broker_id = id;
+        cfg.namesrv_addrs = vec![ns.to_string()];
+        // Small segments keep the temporary store light.
+        cfg.commit_log_segment_size = 16 * 1024 * 1024;
+        if let Some(f) = &self.configure {
+            f(&mut cfg);
+        }
+        cfg
+    }
+
     async fn start_brokers(&self, cluster: &mut EmbeddedCluster) -> Result<(), EmbeddedError> {
         let ns = cluster.namesrv_addr();
         for i in 0..self.brokers {
             let name = format!("broker-{}", char::from(b'a' + i as u8));
-            let ids: &[i64] = if self.slaves { &[0, 1] } else { &[0] };
-            let mut master: Option<(Option<SocketAddr>, SocketAddr)> = None;
-            for &id in ids {
-                let dir = cluster.root.join(format!("{name}-{id}"));
-                let mut cfg = BrokerConfig::for_test(dir);
-                cfg.broker_cluster_name = self.cluster_name.clone();
-                cfg.broker_name = name.clone();
-                cfg.broker_id = id;
-                cfg.namesrv_addrs = vec![ns.clone()];
-                // Small segments keep the temporary store light.
-                cfg.commit_log_segment_size = 16 * 1024 * 1024;
-                if id > 0 {
-                    if let Some((ha, addr)) = master {
-                        cfg.broker_role = crate::ha::BrokerRole::Slave;
-                        cfg.ha_master_address = ha;
-                        cfg.master_addr = Some(addr.to_string());
-                    }
-                }
-                if let Some(f) = &self.configure {
-                    f(&mut cfg);
-                }
-                let broker = Broker::start(cfg, Arc::clone(&cluster.rt)).await?;
-                if id == 0 {
-                    master = Some((broker.ha_addr(), broker.advertised_addr()));
-                }
-                cluster.brokers.push(broker);
+            let master = self.broker_config(cluster, &name, 0, &ns);
+            let master = Broker::start(master, Arc::clone(&cluster.rt)).await?;
+            let ha = master.ha_addr();
+            let master_addr = master.advertised_addr().to_string();
+            cluster.brokers.push(master);
+            if self.slaves {
+                let mut cfg = self.broker_config(cluster, &name, 1, &ns);
+                cfg.broker_role = BrokerRole::Slave;
+                cfg.ha_master_address = ha;
+                cfg.master_addr = Some(master_addr);
+                let slave = Broker::start(cfg, Arc::clone(&cluster.rt)).await?;
+                cluster.brokers.push(slave);
             }
         }
         for (topic, queues) in &self.topics {
@@ -496,6 +503,19 @@ mod tests {
                     2,
                     "master + slave"
                 );
+            }
+            // Each master has its slave connected for replication.
+            let rt = Arc::clone(cluster.runtime());
+            for m in cluster.masters() {
+                let mut n = 0;
+                for _ in 0..250 {
+                    n = m.connected_slaves();
+                    if n == 1 {
+                        break;
+                    }
+                    rt.sleep(std::time::Duration::from_millis(20)).await;
+                }
+                assert_eq!(n, 1, "slave of {} not connected", m.config().broker_name);
             }
             cluster.create_topic("T2", 2).await.unwrap();
             assert_eq!(

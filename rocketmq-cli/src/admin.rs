@@ -188,7 +188,12 @@ pub async fn cluster_list(ctx: &Ctx) -> Result<Report> {
         for name in names {
             if let Some(b) = info.broker_addr_table.get(name) {
                 for (id, addr) in &b.broker_addrs {
-                    t.row([cluster.as_str(), name.as_str(), &id.to_string(), addr.as_str()]);
+                    t.row([
+                        cluster.as_str(),
+                        name.as_str(),
+                        &id.to_string(),
+                        addr.as_str(),
+                    ]);
                     rows.push(json!({"cluster": cluster, "brokerName": name, "brokerId": id, "addr": addr}));
                 }
             }
@@ -332,7 +337,8 @@ pub async fn topic_delete(ctx: &Ctx, topic: &str, cluster: Option<&str>) -> Resu
         cluster_name: cluster.map(str::to_string),
     };
     for addr in ctx.api().namesrv_addrs() {
-        let cmd = RemotingCommand::request(RequestCode::DELETE_TOPIC_IN_NAMESRV).with_header(&header);
+        let cmd =
+            RemotingCommand::request(RequestCode::DELETE_TOPIC_IN_NAMESRV).with_header(&header);
         let resp = ctx.api().invoke(addr, cmd, ctx.timeout).await?;
         if resp.code != ResponseCode::SUCCESS {
             return Err(CliError::Failed(format!(
@@ -353,7 +359,10 @@ pub async fn topic_route(ctx: &Ctx, topic: &str) -> Result<Report> {
     let route = ctx.route(topic).await?;
     let mut t = Table::new(["BROKER", "ID", "ADDRESS", "READ_Q", "WRITE_Q", "PERM"]);
     for b in &route.broker_datas {
-        let qd = route.queue_datas.iter().find(|q| q.broker_name == b.broker_name);
+        let qd = route
+            .queue_datas
+            .iter()
+            .find(|q| q.broker_name == b.broker_name);
         for (id, addr) in &b.broker_addrs {
             t.row([
                 b.broker_name.clone(),
@@ -388,8 +397,14 @@ pub async fn topic_status(ctx: &Ctx, topic: &str) -> Result<Report> {
     let mut rows = Vec::new();
     let mut total = 0;
     for q in &queues {
-        let min = ctx.api().get_min_offset(&q.addr, &q.mq, ctx.timeout).await?;
-        let max = ctx.api().get_max_offset(&q.addr, &q.mq, ctx.timeout).await?;
+        let min = ctx
+            .api()
+            .get_min_offset(&q.addr, &q.mq, ctx.timeout)
+            .await?;
+        let max = ctx
+            .api()
+            .get_max_offset(&q.addr, &q.mq, ctx.timeout)
+            .await?;
         total += (max - min).max(0);
         t.row([
             q.mq.broker_name.clone(),
@@ -416,7 +431,10 @@ pub async fn consumer_progress(ctx: &Ctx, group: &str, topic: &str) -> Result<Re
     let mut rows = Vec::new();
     let (mut total_lag, mut known) = (0i64, 0usize);
     for q in &queues {
-        let max = ctx.api().get_max_offset(&q.addr, &q.mq, ctx.timeout).await?;
+        let max = ctx
+            .api()
+            .get_max_offset(&q.addr, &q.mq, ctx.timeout)
+            .await?;
         let header = QueryConsumerOffsetRequestHeader {
             consumer_group: group.to_string(),
             topic: topic.to_string(),
@@ -465,7 +483,11 @@ pub async fn consumer_progress(ctx: &Ctx, group: &str, topic: &str) -> Result<Re
 /// assert!(rocketmq_cli::admin::parse_timestamp("yesterday", now).is_err());
 /// ```
 pub fn parse_timestamp(s: &str, now_ms: i64) -> Result<i64> {
-    let bad = || CliError::Usage(format!("bad timestamp {s:?}: use epoch milliseconds, `now` or `-10m`"));
+    let bad = || {
+        CliError::Usage(format!(
+            "bad timestamp {s:?}: use epoch milliseconds, `now` or `-10m`"
+        ))
+    };
     if s == "now" {
         return Ok(now_ms);
     }
@@ -479,10 +501,7 @@ pub fn parse_timestamp(s: &str, now_ms: i64) -> Result<i64> {
             _ => return Err(bad()),
         };
         let n: i64 = num.parse().map_err(|_| bad())?;
-        return n
-            .checked_mul(mult)
-            .map(|d| now_ms - d)
-            .ok_or_else(bad);
+        return n.checked_mul(mult).map(|d| now_ms - d).ok_or_else(bad);
     }
     s.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(bad)
 }
@@ -499,14 +518,25 @@ pub fn now_ms() -> i64 {
 /// running consumer keeps its in-memory offsets and overwrites the reset at its next commit
 /// (Apache brokers' INVOKE_BROKER_TO_RESET_OFFSET push is not used, so that it also works
 /// with mini-broker).
-pub async fn offset_reset(ctx: &Ctx, group: &str, topic: &str, timestamp_ms: i64) -> Result<Report> {
+pub async fn offset_reset(
+    ctx: &Ctx,
+    group: &str,
+    topic: &str,
+    timestamp_ms: i64,
+) -> Result<Report> {
     let queues = ctx.read_queues(topic).await?;
     let mut t = Table::new(["BROKER", "QUEUE", "NEW_OFFSET"]);
     let mut rows = Vec::new();
     for q in &queues {
         let offset = ctx
             .api()
-            .search_offset_by_timestamp(&q.addr, &q.mq, timestamp_ms, BoundaryType::Lower, ctx.timeout)
+            .search_offset_by_timestamp(
+                &q.addr,
+                &q.mq,
+                timestamp_ms,
+                BoundaryType::Lower,
+                ctx.timeout,
+            )
             .await?;
         let header = UpdateConsumerOffsetRequestHeader {
             consumer_group: group.to_string(),
@@ -518,8 +548,14 @@ pub async fn offset_reset(ctx: &Ctx, group: &str, topic: &str, timestamp_ms: i64
         ctx.api()
             .update_consumer_offset(&q.addr, &header, ctx.timeout)
             .await?;
-        t.row([q.mq.broker_name.clone(), q.mq.queue_id.to_string(), offset.to_string()]);
-        rows.push(json!({"brokerName": q.mq.broker_name, "queueId": q.mq.queue_id, "offset": offset}));
+        t.row([
+            q.mq.broker_name.clone(),
+            q.mq.queue_id.to_string(),
+            offset.to_string(),
+        ]);
+        rows.push(
+            json!({"brokerName": q.mq.broker_name, "queueId": q.mq.queue_id, "offset": offset}),
+        );
     }
     let mut text = t.render();
     text.push_str(&format!(
@@ -600,7 +636,9 @@ async fn query_on_masters(
 pub async fn message_by_key(ctx: &Ctx, topic: &str, key: &str, max: i32) -> Result<Report> {
     let msgs = query_on_masters(ctx, topic, key, max, false).await?;
     if msgs.is_empty() {
-        return Err(CliError::NotFound(format!("no message with key {key} in topic {topic}")));
+        return Err(CliError::NotFound(format!(
+            "no message with key {key} in topic {topic}"
+        )));
     }
     Ok(messages_report(&msgs))
 }
@@ -623,11 +661,16 @@ pub async fn message_by_id(ctx: &Ctx, topic: Option<&str>, id: &str) -> Result<R
     let Ok((addr, offset)) = parse_offset_msg_id(id) else {
         return Err(not_found());
     };
-    match ctx.api().view_message(&addr.to_string(), offset, ctx.timeout).await {
-        Ok(m) if topic.map_or(true, |t| t == m.topic) => Ok(messages_report(&[m])),
+    match ctx
+        .api()
+        .view_message(&addr.to_string(), offset, ctx.timeout)
+        .await
+    {
+        Ok(m) if !matches!(topic, Some(t) if t != m.topic) => Ok(messages_report(&[m])),
         Ok(_) => Err(not_found()),
         // The id may be a client id whose first bytes look like an unreachable address.
-        Err(rocketmq_client::Error::Broker { .. }) | Err(rocketmq_client::Error::Network { .. })
+        Err(rocketmq_client::Error::Broker { .. })
+        | Err(rocketmq_client::Error::Network { .. })
             if topic.is_some() =>
         {
             Err(not_found())

@@ -33,7 +33,13 @@ pub enum RuntimeChoice {
 #[command(name = "rocketmq-cli", version, about, long_about = None)]
 pub struct Cli {
     /// NameServer address(es), `host:port[;host:port]`.
-    #[arg(short = 'n', long = "namesrv", env = "NAMESRV_ADDR", global = true, default_value = "127.0.0.1:9876")]
+    #[arg(
+        short = 'n',
+        long = "namesrv",
+        env = "NAMESRV_ADDR",
+        global = true,
+        default_value = "127.0.0.1:9876"
+    )]
     pub namesrv: String,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -336,7 +342,11 @@ pub enum BenchCmd {
 /// Runs `cli` on `rt`, printing results to stdout. Errors are returned for `main` to print
 /// and map to an exit code.
 pub async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<()> {
-    let ctx = Ctx::new(&cli.namesrv, rt, Duration::from_millis(cli.timeout_ms.max(1)))?;
+    let ctx = Ctx::new(
+        &cli.namesrv,
+        rt,
+        Duration::from_millis(cli.timeout_ms.max(1)),
+    )?;
     let r = dispatch(&cli, &ctx).await;
     ctx.close().await;
     r

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use rocketmq_client::message::MessageExt;
 use rocketmq_client::message::PullStatus;
-use rocketmq_remoting::protocol::header::{PullMessageRequestHeader, UpdateConsumerOffsetRequestHeader};
+use rocketmq_remoting::protocol::header::{
+    PullMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
+};
 
 use crate::admin::{now_ms, Ctx, QueueAt};
 use crate::error::{CliError, Result};
@@ -83,7 +85,10 @@ pub async fn consume(
 ) -> Result<u64> {
     let queues = ctx.read_queues(&o.topic).await?;
     if queues.is_empty() {
-        return Err(CliError::NotFound(format!("topic {} has no readable queue", o.topic)));
+        return Err(CliError::NotFound(format!(
+            "topic {} has no readable queue",
+            o.topic
+        )));
     }
     let api = ctx.api();
     let t = ctx.timeout();
@@ -93,13 +98,14 @@ pub async fn consume(
             StartFrom::First => api.get_min_offset(&q.addr, &q.mq, t).await?,
             StartFrom::Last => api.get_max_offset(&q.addr, &q.mq, t).await?,
             StartFrom::Committed => {
-                let header = rocketmq_remoting::protocol::header::QueryConsumerOffsetRequestHeader {
-                    consumer_group: o.group.clone(),
-                    topic: o.topic.clone(),
-                    queue_id: q.mq.queue_id,
-                    set_zero_if_not_found: Some(false),
-                    bname: Some(q.mq.broker_name.clone()),
-                };
+                let header =
+                    rocketmq_remoting::protocol::header::QueryConsumerOffsetRequestHeader {
+                        consumer_group: o.group.clone(),
+                        topic: o.topic.clone(),
+                        queue_id: q.mq.queue_id,
+                        set_zero_if_not_found: Some(false),
+                        bname: Some(q.mq.broker_name.clone()),
+                    };
                 match api.query_consumer_offset(&q.addr, &header, t).await? {
                     Some(off) => off,
                     None => api.get_min_offset(&q.addr, &q.mq, t).await?,
@@ -125,7 +131,11 @@ pub async fn consume(
                 sys_flag: FLAG_SUBSCRIPTION,
                 commit_offset: 0,
                 suspend_timeout_millis: 0,
-                subscription: Some(if o.expr.trim().is_empty() { "*".into() } else { o.expr.clone() }),
+                subscription: Some(if o.expr.trim().is_empty() {
+                    "*".into()
+                } else {
+                    o.expr.clone()
+                }),
                 sub_version: 0,
                 expression_type: Some("TAG".into()),
                 max_msg_bytes: None,

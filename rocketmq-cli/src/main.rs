@@ -17,9 +17,8 @@ fn main() -> ExitCode {
             .build()
         {
             Ok(tokio) => tokio.block_on(async {
-                let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::from_handle(
-                    tokio::runtime::Handle::current(),
-                ));
+                let rt: Arc<dyn Runtime> =
+                    Arc::new(TokioRuntime::from_handle(tokio::runtime::Handle::current()));
                 run(cli, rt).await
             }),
             Err(e) => Err(CliError::Failed(format!("cannot start tokio: {e}"))),

@@ -37,7 +37,8 @@ impl Table {
         I: IntoIterator<Item = S>,
         S: ToString,
     {
-        self.rows.push(cells.into_iter().map(|s| s.to_string()).collect());
+        self.rows
+            .push(cells.into_iter().map(|s| s.to_string()).collect());
     }
 
     /// The table as text, one line per row.

@@ -128,7 +128,9 @@ pub async fn send(ctx: &Ctx, spec: &MessageSpec, count: u64, group: &str) -> Res
         if failed == count {
             return Err(e.into());
         }
-        return Err(CliError::Failed(format!("{text}{failed} of {count} sends failed")));
+        return Err(CliError::Failed(format!(
+            "{text}{failed} of {count} sends failed"
+        )));
     }
     Ok(Report {
         text,
@@ -161,7 +163,9 @@ pub struct ProduceBench {
 /// final report.
 pub async fn bench_produce(ctx: &Ctx, b: &ProduceBench) -> Result<BenchReport> {
     if b.concurrency == 0 || b.inflight == 0 {
-        return Err(CliError::Usage("--concurrency and --inflight must be > 0".into()));
+        return Err(CliError::Usage(
+            "--concurrency and --inflight must be > 0".into(),
+        ));
     }
     if b.count.is_none() && b.duration.is_none() {
         return Err(CliError::Usage("give --count or --duration".into()));
@@ -186,8 +190,12 @@ pub async fn bench_produce(ctx: &Ctx, b: &ProduceBench) -> Result<BenchReport> {
     };
     let size = b.spec.body.len();
     let workers = (0..b.concurrency).map(|_| {
-        let (producer, stats, take, spec) =
-            (producer.clone(), Arc::clone(&stats), take.clone(), b.spec.clone());
+        let (producer, stats, take, spec) = (
+            producer.clone(),
+            Arc::clone(&stats),
+            take.clone(),
+            b.spec.clone(),
+        );
         let (mode, inflight) = (b.mode, b.inflight);
         async move {
             let mut local = Histogram::new();
@@ -229,7 +237,9 @@ pub async fn bench_produce(ctx: &Ctx, b: &ProduceBench) -> Result<BenchReport> {
                 }
                 // Async mode: keep at most `inflight` sends pending; drain at the end.
                 while pending.len() >= inflight || (!more && !pending.is_empty()) {
-                    let Some((t, r)) = pending.next().await else { break };
+                    let Some((t, r)) = pending.next().await else {
+                        break;
+                    };
                     match r {
                         Ok(_) => {
                             local.record(t.elapsed());

@@ -391,7 +391,10 @@ mod tests {
             assert!(bucket_high(b) >= v, "upper bound below value at {v}");
             // Relative error under 1/32.
             let hi = bucket_high(b) as f64;
-            assert!(hi - v as f64 <= (v as f64 / 32.0).max(1.0), "loose at {v}: {hi}");
+            assert!(
+                hi - v as f64 <= (v as f64 / 32.0).max(1.0),
+                "loose at {v}: {hi}"
+            );
         }
     }
 

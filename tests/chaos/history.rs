@@ -256,6 +256,10 @@ impl History {
                     r.failed += 1;
                     if delivered {
                         r.failed_but_delivered += 1;
+                        if r.failed_delivered_examples.len() < 5 {
+                            r.failed_delivered_examples
+                                .push(format!("{}: {:?}", s.key, s.error));
+                        }
                     }
                 }
                 Outcome::Unknown => {
@@ -401,6 +405,8 @@ pub struct Report {
     pub unknown_delivered: usize,
     /// "Failed" sends that were delivered anyway (would mean misclassification).
     pub failed_but_delivered: usize,
+    /// A few of them, with the error the application saw.
+    pub failed_delivered_examples: Vec<String>,
     /// Delivered keys that no send produced.
     pub unknown_keys_delivered: usize,
     /// Keys acknowledged more than once.
@@ -466,6 +472,13 @@ impl fmt::Display for Report {
         write!(f, " ]")?;
         if !self.lost_examples.is_empty() {
             write!(f, " lost e.g. {:?}", self.lost_examples)?;
+        }
+        if !self.failed_delivered_examples.is_empty() {
+            write!(
+                f,
+                " failed-but-delivered e.g. {:?}",
+                self.failed_delivered_examples
+            )?;
         }
         if !self.offset_conflict_examples.is_empty() {
             write!(f, " conflicts e.g. {:?}", self.offset_conflict_examples)?;

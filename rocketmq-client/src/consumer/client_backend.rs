@@ -536,6 +536,8 @@ mod tests {
             let cluster = mini_broker::embedded::EmbeddedCluster::builder()
                 .configure(|c| c.message_delay_level = "50ms 50ms 50ms 50ms 50ms 50ms".into())
                 .topic("FbTopic", 1)
+                // As a consumer's first heartbeat (or send-back) would have created it.
+                .topic("%RETRY%fb_group", 1)
                 .start(rt.clone())
                 .await
                 .unwrap();

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The benchmark suite: one run, servers and clients as separate processes, one table of
+# ratios at the end. See docs/PERFORMANCE.md for what each row means and the latest numbers.
+#
+#   bench/run.sh                 # everything (peers only where already built)
+#   SECS=10 bench/run.sh         # longer rows
+#   BUILD_PEERS=1 bench/run.sh   # build the missing peers first (slow, cached in $PEER_DIR)
+#
+# Environment:
+#   CARGO_TARGET_DIR  where our binaries are built (default: <repo>/target)
+#   SECS              seconds per timed row (default 5)
+#   DRAIN_COUNT       messages for the push-drain row (default 1000000)
+#   PEER_DIR          cache of the peers (default ~/.cache/rocketmq-rs-bench; see build-peers.sh)
+#   BASE_PORT         first of the ports used on 127.0.0.1 (default 39870)
+#   RESULTS           file that receives the raw RESULT lines (default: a temp file)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+SECS=${SECS:-5}
+DRAIN_COUNT=${DRAIN_COUNT:-1000000}
+PEER_DIR=${PEER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rocketmq-rs-bench}
+BASE_PORT=${BASE_PORT:-39870}
+WORK=$(mktemp -d /tmp/rmqbench.XXXXXX)
+RESULTS=${RESULTS:-$WORK/results.txt}
+: >"$RESULTS"
+PIDS=()
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK/store-"*
+}
+trap cleanup EXIT
+
+log() { printf '[%s load %s] %s\n' "$(date +%T)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$*" >&2; }
+
+# ---------------------------------------------------------------- build
+log "building (release) into $TARGET"
+(cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -q -p mini-namesrv -p mini-broker)
+(cd "$ROOT/bench" && CARGO_TARGET_DIR=$TARGET cargo build --release -q)
+BIN=$TARGET/release
+RMQ=$BIN/rmqbench
+if [[ ${BUILD_PEERS:-0} == 1 ]]; then PEER_DIR=$PEER_DIR "$ROOT/bench/build-peers.sh" all; fi
+PEER_CLIENT=$PEER_DIR/client-bench/target/release/peer-client-bench
+PEER_NS=$PEER_DIR/bin/rocketmq-namesrv-rust
+PEER_BROKER=$PEER_DIR/bin/rocketmq-broker-rust
+
+# ---------------------------------------------------------------- helpers
+wait_port() { # host:port
+    local h=${1%:*} p=${1##*:}
+    for _ in $(seq 1 300); do
+        if (exec 3<>"/dev/tcp/$h/$p") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing listens on $1" >&2
+    return 1
+}
+
+# record NAME RESULT-LINE: stores the key=value pairs and the load average at that moment.
+record() {
+    local name=$1 line=$2
+    echo "$name load1=$(cut -d' ' -f1 /proc/loadavg) ${line#RESULT }" >>"$RESULTS"
+    echo "  $name: ${line#RESULT }" >&2
+}
+
+# get NAME KEY: a recorded value, or empty.
+get() {
+    awk -v n="$1" -v k="$2" '$1==n { for (i=2;i<=NF;i++) { split($i,a,"="); if (a[1]==k) v=a[2] } } END { print v }' "$RESULTS"
+}
+
+# run NAME CMD...: runs a measuring command and records its RESULT line.
+run() {
+    local name=$1; shift
+    local out
+    if out=$("$@" 2>"$WORK/$name.err"); then :; else
+        echo "  $name FAILED: $(tail -3 "$WORK/$name.err")" >&2
+    fi
+    local line
+    line=$(grep '^RESULT' <<<"$out" | tail -1 || true)
+    [[ -n $line ]] && record "$name" "$line"
+    return 0
+}
+
+NS=127.0.0.1:$BASE_PORT
+BROKER=127.0.0.1:$((BASE_PORT + 1))
+ECHO_PORT=$((BASE_PORT + 5))
+
+start_mini() { # flush-mode
+    local store=$WORK/store-$1
+    rm -rf "$store"
+    "$BIN/mini-namesrv" --listen "$NS" >"$WORK/namesrv.log" 2>&1 &
+    NS_PID=$!; PIDS+=("$NS_PID")
+    wait_port "$NS"
+    "$BIN/mini-broker" --namesrv "$NS" --listen "$BROKER" --store "$store" --flush "$1" \
+        --ha-listen "127.0.0.1:$((BASE_PORT + 2))" >"$WORK/broker-$1.log" 2>&1 &
+    BR_PID=$!; PIDS+=("$BR_PID")
+    wait_port "$BROKER"
+    sleep 1 # registration with the NameServer
+}
+stop_mini() {
+    kill "$BR_PID" "$NS_PID" 2>/dev/null || true
+    wait "$BR_PID" "$NS_PID" 2>/dev/null || true
+}
+
+produce() { # NAME ARGS...
+    local name=$1; shift
+    run "$name" "$RMQ" produce --namesrv "$NS" --group "g_$name" "$@"
+}
+
+peer_client() { # NAME SCENARIO COUNT [extra]
+    local name=$1 scenario=$2 count=$3; shift 3
+    [[ -x $PEER_CLIENT ]] || return 0
+    local json=$WORK/$name.json
+    if ROCKETMQ_NAMESRV_ADDR=$NS "$PEER_CLIENT" --namesrv "$NS" --topic "Peer_$name" --scenario "$scenario" \
+        --message-count "$count" --message-size 1024 --timeout-ms 10000 --output-json "$json" "$@" \
+        >"$WORK/$name.out" 2>&1 && [[ -s $json ]]; then
+        record "$name" "RESULT $(python3 - "$json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["result"]
+l = r["latency_us"]
+print(f"rate={r['throughput_messages_per_second']:.0f} msgs={r['success_count']} failed={r['send_failed_count'] + r['response_failed_count']} secs={r['duration_us'] / 1e6:.2f} p50_us={l['p50']} p99_us={l['p99']}")
+EOF
+)"
+    else
+        echo "  $name FAILED: $(tail -3 "$WORK/$name.out")" >&2
+    fi
+}
+
+# ---------------------------------------------------------------- rows
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
+
+log "raw echo baseline (request 1300 B, reply 200 B, one connection)"
+"$RMQ" echo-server --listen "127.0.0.1:$ECHO_PORT" >"$WORK/echo.log" 2>&1 &
+ECHO_PID=$!; PIDS+=("$ECHO_PID")
+wait_port "127.0.0.1:$ECHO_PORT"
+run echo_rr "$RMQ" echo-client --addr "127.0.0.1:$ECHO_PORT" --inflight 1 --duration "$SECS"
+run echo_pipe "$RMQ" echo-client --addr "127.0.0.1:$ECHO_PORT" --inflight 256 --duration "$SECS"
+kill "$ECHO_PID"; wait "$ECHO_PID" 2>/dev/null || true
+
+log "mini-broker, async flush"
+start_mini async
+produce sync1 --topic BenchSync --mode sync --duration "$SECS"
+produce async256 --topic BenchAsync --mode async --inflight 256 --duration "$SECS"
+produce batch32 --topic BenchBatch --mode batch --batch 32 --inflight 8 --duration "$SECS"
+produce idle --topic BenchIdle --mode sync --interval-ms 2 --count 2000 --duration 60
+produce cpu100k --topic BenchCpu --mode async --inflight 256 --rate 100000 --duration "$SECS"
+log "prefilling $DRAIN_COUNT messages for the drain row"
+produce prefill --topic BenchDrain --mode async --inflight 256 --count "$DRAIN_COUNT" --duration 900
+run drain "$RMQ" drain --namesrv "$NS" --topic BenchDrain --count "$DRAIN_COUNT" --group g_drain
+if [[ -x $PEER_CLIENT ]]; then
+    log "peer client (rocketmq-client-rust 1.0) on mini-broker"
+    peer_client peer_sync1 sync $((SECS * 400))
+    peer_client peer_async async $((SECS * 4000))
+    peer_client peer_batch32 batch $((SECS * 20000)) --batch-size 32
+else
+    log "peer client not built ($PEER_CLIENT): run bench/build-peers.sh client"
+fi
+stop_mini
+
+log "mini-broker, sync flush (group commit)"
+start_mini sync
+produce flush1 --topic BenchFlush1 --mode sync --concurrency 1 --duration "$SECS"
+produce flush64 --topic BenchFlush64 --mode sync --concurrency 64 --duration "$SECS"
+stop_mini
+
+if [[ -x $PEER_NS && -x $PEER_BROKER ]]; then
+    log "rocketmq-rust 1.0 servers (in a private network namespace), our client"
+    unshare --net bash "$ROOT/bench/peer-servers.sh" "$PEER_DIR" "$RMQ" "$WORK" "$SECS" "$DRAIN_COUNT" \
+        >"$WORK/peer-servers.out" 2>"$WORK/peer-servers.err" || echo "  peer servers FAILED: $(tail -3 "$WORK/peer-servers.err")" >&2
+    while read -r name line; do record "$name" "$line"; done < <(grep '^ROW ' "$WORK/peer-servers.out" | cut -d' ' -f2-)
+else
+    log "peer servers not built ($PEER_DIR/bin): run bench/build-peers.sh servers"
+fi
+
+# ---------------------------------------------------------------- table
+ratio() { # a b -> a/b with 2 decimals, or -
+    if [[ -n $1 && -n $2 && $2 != 0 ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; else echo -; fi
+}
+v() { local x; x=$(get "$1" "$2"); echo "${x:--}"; }
+rate() { v "$1" rate; }
+loads() { local l; l=$(for n in "$@"; do get "$n" load1; done | xargs); echo "${l:--}"; }
+row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
+
+echo
+echo "## Results ($(date -u +%FT%TZ), $(nproc) cores, load average at start of each row in the last column)"
+echo
+row "measure (1 KiB bodies)" "ours (msg/s)" "peer client on mini-broker" "ours on rocketmq-rust broker" "ratios → goal" "load1"
+row "---" "---" "---" "---" "---" "---"
+row "raw echo, request-response" "$(rate echo_rr)" "" "" "ceiling (p50 $(v echo_rr p50_us) µs)" "$(loads echo_rr)"
+row "raw echo, 256 in flight" "$(rate echo_pipe)" "" "" "ceiling" "$(loads echo_pipe)"
+row "sync send, 1 caller" "$(rate sync1)" "$(rate peer_sync1)" "$(rate peerbroker_sync1)" \
+    "$(ratio "$(get sync1 rate)" "$(get echo_rr rate)") of echo (≥ 0.50); $(ratio "$(get sync1 rate)" "$(get peer_sync1 rate)")× peer client (≥ 2); $(ratio "$(get sync1 rate)" "$(get peerbroker_sync1 rate)")× peer broker (≥ 5)" \
+    "$(loads sync1 peer_sync1)"
+row "async send, 256 in flight" "$(rate async256)" "$(rate peer_async)" "$(rate peerbroker_async256)" \
+    "$(ratio "$(get async256 rate)" "$(get echo_pipe rate)") of pipelined echo (≥ 0.15); $(ratio "$(get async256 rate)" "$(get peer_async rate)")× peer client; $(ratio "$(get async256 rate)" "$(get peerbroker_async256 rate)")× peer broker" \
+    "$(loads async256 peer_async)"
+row "batch send 32 × 1 KiB" "$(rate batch32)" "$(rate peer_batch32)" "$(rate peerbroker_batch32)" \
+    "≥ 400k; $(ratio "$(get batch32 rate)" "$(get peer_batch32 rate)")× peer client; $(ratio "$(get batch32 rate)" "$(get peerbroker_batch32 rate)")× peer broker" \
+    "$(loads batch32 peer_batch32)"
+row "push drain of $DRAIN_COUNT" "$(rate drain)" "n/a" "$(rate peerbroker_drain)" \
+    "≥ 300k; $(ratio "$(get drain rate)" "$(get peerbroker_drain rate)")× peer broker" "$(loads drain)"
+row "sync flush: 1 sender / 64 senders" "$(rate flush1) / $(rate flush64)" "" "" \
+    "$(ratio "$(get flush64 rate)" "$(get flush1 rate)")× (≥ 20)" "$(loads flush1 flush64)"
+row "idle send latency p50 / p99 (µs)" "$(v idle p50_us) / $(v idle p99_us)" "" "" "≤ 60 / ≤ 500" "$(loads idle)"
+row "client CPU per message (µs) at $(rate cpu100k) msg/s" "$(v cpu100k cpu_us)" "" "" "≤ 1.5 at 100k msg/s" "$(loads cpu100k)"
+echo
+echo "raw results: $RESULTS"
