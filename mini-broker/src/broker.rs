@@ -439,11 +439,7 @@ impl Drop for BrokerHandle {
             self.inner.holds.wake_all();
             self.inner.tasks.signal().trigger();
             self.inner.registrar.close();
-            if let Some(ha) = self.inner.ha_master.clone() {
-                self.inner
-                    .rt
-                    .spawn(Box::pin(async move { ha.shutdown().await }));
-            }
+            // The replication master stops when the last reference to it goes (its Drop).
         }
     }
 }

@@ -238,6 +238,9 @@ pub struct BrokerProc {
     pub addr: SocketAddr,
     tail: Tail,
     frozen: bool,
+    /// The replication address of the first start, reused on restart: with a fixed listen
+    /// port the broker would otherwise take listen port + 1, which may belong to someone else.
+    ha: Option<SocketAddr>,
 }
 
 fn broker_addr(line: &str) -> Option<SocketAddr> {
@@ -250,10 +253,14 @@ fn broker_addr(line: &str) -> Option<SocketAddr> {
 impl BrokerProc {
     /// Starts a broker on an OS-chosen 127.0.0.1 port.
     pub fn start(spec: BrokerSpec) -> Self {
-        Self::start_on(spec, "127.0.0.1:0".parse().unwrap())
+        let mut b = Self::start_on(spec, "127.0.0.1:0".parse().unwrap(), None);
+        if b.spec.id == 0 {
+            b.ha = b.ha_addr();
+        }
+        b
     }
 
-    fn start_on(spec: BrokerSpec, listen: SocketAddr) -> Self {
+    fn start_on(spec: BrokerSpec, listen: SocketAddr, ha: Option<SocketAddr>) -> Self {
         let mut cmd = Command::new(broker_bin());
         cmd.arg("--namesrv")
             .arg(spec.namesrv.to_string())
@@ -271,6 +278,9 @@ impl BrokerProc {
             .arg("127.0.0.1")
             .arg("--log-level")
             .arg("warn");
+        if let Some(ha) = ha {
+            cmd.arg("--ha-listen").arg(ha.to_string());
+        }
         if let Some(json) = &spec.extra_json {
             std::fs::create_dir_all(&spec.store).unwrap();
             let path = spec.store.with_extension("chaos-config.json");
@@ -284,6 +294,7 @@ impl BrokerProc {
             addr,
             tail,
             frozen: false,
+            ha,
         }
     }
 
@@ -315,7 +326,8 @@ impl BrokerProc {
         self.kill9();
         let spec = self.spec.clone();
         let addr = self.addr;
-        let mut fresh = retry_bind(|| Self::start_on(spec.clone(), addr));
+        let ha = self.ha;
+        let mut fresh = retry_bind(|| Self::start_on(spec.clone(), addr, ha));
         self.guard = fresh.guard.take();
         self.tail = fresh.tail.clone();
     }

@@ -564,7 +564,7 @@ mod tests {
             puller.start().await.unwrap();
             let retry = MessageQueue::new("%RETRY%fb_group", "broker-a", 0);
             let start = std::time::Instant::now();
-            let mut last = String::new();
+            let mut last;
             let got = loop {
                 match puller.pull(&retry, "*", 0, 8).await {
                     Ok(r) => {
