@@ -80,6 +80,12 @@ pub(crate) async fn delete_topic(b: &Arc<BrokerInner>, req: &RemotingCommand) ->
         Ok(h) => h,
         Err(r) => return r,
     };
+    if !valid_topic_name(&h.topic) {
+        return reply(
+            ResponseCode::INVALID_PARAMETER,
+            format!("The specified topic[{}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$", h.topic),
+        );
+    }
     if h.topic == AUTO_CREATE_TOPIC || h.topic == crate::store::SCHEDULE_TOPIC {
         return reply(
             ResponseCode::INVALID_PARAMETER,

@@ -361,7 +361,22 @@ fn read_up_to(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
     Ok(done)
 }
 
-/// Directory of a queue under the consume-queue root.
+/// Directory of a queue under the consume-queue root. Callers check the topic with
+/// [`is_safe_topic_dir`] first: the topic becomes a path component.
 pub(crate) fn queue_dir(root: &Path, topic: &str, queue_id: i32) -> PathBuf {
+    debug_assert!(is_safe_topic_dir(topic));
     root.join(topic).join(queue_id.to_string())
+}
+
+/// Whether `topic` may be used as a directory name under the store root: Java's topic
+/// character set (`[%|a-zA-Z0-9_-]`, at most 255 bytes), which has no `.`, `/` or NUL, so a
+/// topic can never name a path outside its own directory. Every path built from a topic goes
+/// through this check: a fuzzed DELETE_TOPIC_IN_BROKER with a `../` topic once removed a
+/// directory outside the store.
+pub fn is_safe_topic_dir(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 255
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
 }

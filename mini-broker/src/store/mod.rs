@@ -68,7 +68,7 @@ use rocketmq_remoting::protocol::message::{decode_message, MessageExt};
 
 pub use checkpoint::Checkpoint;
 pub use config::{FlushMode, StoreConfig, DEFAULT_DELAY_LEVELS};
-pub use consume_queue::{CqEntry, CQ_UNIT};
+pub use consume_queue::{is_safe_topic_dir, CqEntry, CQ_UNIT};
 pub use error::{Result, StoreError};
 pub use persist::{read_optional, write_atomic};
 pub use record::{tag_hash_code, BLANK_MAGIC, MAGIC_V1, MAGIC_V2};
@@ -135,6 +135,11 @@ impl Shared {
         if let Some(q) = self.queue(topic, queue_id) {
             return Ok(q);
         }
+        if !consume_queue::is_safe_topic_dir(topic) {
+            return Err(StoreError::MessageIllegal(format!(
+                "topic {topic:?} is not a legal topic name"
+            )));
+        }
         let q = Arc::new(ConsumeQueue::open(
             queue_dir(&self.cq_root, topic, queue_id),
             topic,
@@ -152,6 +157,11 @@ impl Shared {
         };
         for q in removed.into_iter().flat_map(|m| m.into_values()) {
             q.destroy()?;
+        }
+        if !consume_queue::is_safe_topic_dir(topic) {
+            return Err(StoreError::MessageIllegal(format!(
+                "topic {topic:?} is not a legal topic name"
+            )));
         }
         let dir = self.cq_root.join(topic);
         match fs::remove_dir_all(&dir) {
@@ -475,7 +485,14 @@ impl MessageStore {
         msgs: Vec<MessageExt>,
     ) -> impl Future<Output = Result<Vec<PutResult>>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
-        self.send(Request::Put { msgs, reply });
+        if let Some(m) = msgs.iter().find(|m| !consume_queue::is_safe_topic_dir(&m.topic)) {
+            let _ = reply.send(Err(StoreError::MessageIllegal(format!(
+                "topic {:?} is not a legal topic name",
+                m.topic
+            ))));
+        } else {
+            self.send(Request::Put { msgs, reply });
+        }
         rx.map(|r| r.unwrap_or(Err(StoreError::NotAvailable("store is shut down"))))
     }
 
@@ -736,10 +753,16 @@ impl MessageStore {
     /// no longer reachable by pulls). Queue offsets restart at 0 if the topic is written again.
     pub fn delete_topic(&self, topic: &str) -> impl Future<Output = Result<()>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
-        self.send(Request::DeleteTopic {
-            topic: topic.to_string(),
-            reply,
-        });
+        if consume_queue::is_safe_topic_dir(topic) {
+            self.send(Request::DeleteTopic {
+                topic: topic.to_string(),
+                reply,
+            });
+        } else {
+            let _ = reply.send(Err(StoreError::MessageIllegal(format!(
+                "topic {topic:?} is not a legal topic name"
+            ))));
+        }
         rx.map(|r| r.unwrap_or(Err(StoreError::NotAvailable("store is shut down"))))
     }
 
