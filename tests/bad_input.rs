@@ -270,3 +270,54 @@ fn header_is_checked_before_use() {
     let ext = rocketmq_remoting::ExtFields::new();
     assert!(GetRouteInfoRequestHeader::read_from(&ext).is_err());
 }
+
+/// Regression (fuzz target `broker_request`): VIEW_MESSAGE_BY_ID with a commit-log offset near
+/// `i64::MAX` overflowed `offset + size` in `CommitLog::read` and panicked the handler task.
+/// The broker must answer "not found" and not panic (this test build has overflow checks).
+#[test]
+fn view_message_by_huge_offset_is_not_found_without_panic() {
+    use rocketmq_remoting::protocol::code::ResponseCode;
+    use rocketmq_remoting::protocol::header::ViewMessageRequestHeader;
+    let dir = tempfile::tempdir().unwrap();
+    let ns = NamesrvProc::start();
+    let broker = BrokerProc::start(BrokerSpec::new(
+        ns.addr,
+        &dir.path().join("s"),
+        "async",
+        "broker-view",
+    ));
+    let mut s = TcpStream::connect(broker.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for (i, offset) in [i64::MAX, i64::MAX - 3, i64::MAX - 200, -1, 1 << 62]
+        .into_iter()
+        .enumerate()
+    {
+        let header = ViewMessageRequestHeader {
+            topic: None,
+            offset,
+        };
+        let cmd = RemotingCommand::request(RequestCode::VIEW_MESSAGE_BY_ID)
+            .with_header(&header)
+            .with_opaque(100 + i as i32);
+        let mut out = bytes::BytesMut::new();
+        encode_frame(&cmd, &mut out).unwrap();
+        s.write_all(&out).unwrap();
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).expect("a response");
+        let mut rest = vec![0u8; u32::from_be_bytes(len) as usize];
+        s.read_exact(&mut rest).unwrap();
+        let resp = rocketmq_remoting::protocol::codec::decode_frame(bytes::Bytes::from(
+            [&len[..], &rest[..]].concat(),
+        ))
+        .unwrap();
+        assert_eq!(
+            resp.code,
+            ResponseCode::SYSTEM_ERROR,
+            "offset {offset}: {resp:?}"
+        );
+    }
+    good_client(broker.addr);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = broker.output();
+    assert!(!out.contains("panicked"), "the broker panicked:\n{out}");
+}

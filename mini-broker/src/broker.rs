@@ -439,7 +439,13 @@ impl Drop for BrokerHandle {
             self.inner.holds.wake_all();
             self.inner.tasks.signal().trigger();
             self.inner.registrar.close();
-            // The replication master stops when the last reference to it goes (its Drop).
+            if let Some(ha) = &self.inner.ha_master {
+                ha.close();
+            }
+            // Background tasks (replication among them) release their store clones only when
+            // they next run; close the store now, as its last clone would, so that nothing
+            // writes into the store directory after the handle is gone.
+            self.inner.store.shutdown();
         }
     }
 }

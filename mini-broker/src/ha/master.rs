@@ -208,6 +208,12 @@ impl HaMaster {
         lock(&self.inner.acks).slaves.values().cloned().collect()
     }
 
+    /// Tells the service to stop without waiting (as dropping it does): its tasks end in the
+    /// background. Use [`shutdown`](Self::shutdown) to wait for them.
+    pub fn close(&self) {
+        self.inner.tasks.signal().trigger();
+    }
+
     /// Stops accepting, closes every slave connection and releases waiting sends (they get
     /// [`ReplicaAck::NotAvailable`]). Idempotent.
     pub async fn shutdown(&self) {

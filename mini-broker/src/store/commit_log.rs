@@ -251,13 +251,20 @@ impl CommitLog {
 
     /// Reads `size` bytes of one record at `offset`; `None` if outside the visible log.
     pub fn read(&self, offset: i64, size: usize) -> Result<Option<Bytes>> {
-        if offset < 0 || size == 0 || offset + size as i64 > self.max_offset() {
+        // Offsets come from clients (VIEW_MESSAGE_BY_ID): the end must not overflow.
+        let Some(end) = i64::try_from(size)
+            .ok()
+            .and_then(|s| offset.checked_add(s))
+        else {
+            return Ok(None);
+        };
+        if offset < 0 || size == 0 || end > self.max_offset() {
             return Ok(None);
         }
         let Some(seg) = self.segment_for(offset) else {
             return Ok(None);
         };
-        if offset + size as i64 > seg.end() {
+        if end > seg.end() {
             return Ok(None);
         }
         read_exact_at(&seg.file, size, (offset - seg.start) as u64, &seg.path).map(Some)
