@@ -1,4 +1,4 @@
-//! Bad input against live servers (the real `mini-broker` and `mini-namesrv` processes):
+//! Kind input against live servers (the real `mini-broker` and `mini-namesrv` processes):
 //! malformed, truncated, oversized and random frames. Every bad connection must be closed by
 //! the server, a good client must keep being served meanwhile, and the server's memory and file
 //! descriptors must return to (near) their baseline.
@@ -33,7 +33,7 @@ fn good_frame(opaque: i32) -> Vec<u8> {
 
 /// The kinds of bad connection.
 #[derive(Debug, Clone, Copy)]
-enum Bad {
+enum Kind {
     /// Random bytes.
     Garbage,
     /// A total length far over any frame limit.
@@ -54,16 +54,16 @@ enum Bad {
     RandomFrame,
 }
 
-const KINDS: [Bad; 9] = [
-    Bad::Garbage,
-    Bad::Oversized,
-    Bad::NegativeLength,
-    Bad::HeaderPastEnd,
-    Bad::BadJson,
-    Bad::BadSerializeType,
-    Bad::BadBinaryHeader,
-    Bad::Truncated,
-    Bad::RandomFrame,
+const KINDS: [Kind; 9] = [
+    Kind::Garbage,
+    Kind::Oversized,
+    Kind::NegativeLength,
+    Kind::HeaderPastEnd,
+    Kind::BadJson,
+    Kind::BadSerializeType,
+    Kind::BadBinaryHeader,
+    Kind::Truncated,
+    Kind::RandomFrame,
 ];
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -83,29 +83,29 @@ fn frame(header: &[u8], body: &[u8], serialize_type: u8) -> Vec<u8> {
 
 /// Bytes to send, and whether the client half-closes afterwards (a server cannot tell a cut
 /// frame from a slow one until then).
-fn payload(kind: Bad) -> (Vec<u8>, bool) {
+fn payload(kind: Kind) -> (Vec<u8>, bool) {
     match kind {
-        Bad::Garbage => {
+        Kind::Garbage => {
             let mut v = random_bytes(64 + fastrand::usize(..4096));
             // A first byte of 0 would make a small, plausible length: force an absurd one.
             v[0] = 0xff;
             (v, false)
         }
-        Bad::Oversized => {
+        Kind::Oversized => {
             let mut v = 0x7fff_fff0u32.to_be_bytes().to_vec();
             v.extend(random_bytes(100));
             (v, false)
         }
-        Bad::NegativeLength => ((-5i32).to_be_bytes().to_vec(), false),
-        Bad::HeaderPastEnd => {
+        Kind::NegativeLength => ((-5i32).to_be_bytes().to_vec(), false),
+        Kind::HeaderPastEnd => {
             let mut v = 20u32.to_be_bytes().to_vec();
             v.extend_from_slice(&0x00ff_ffffu32.to_be_bytes());
             v.extend(random_bytes(16));
             (v, false)
         }
-        Bad::BadJson => (frame(b"{\"code\": 105, \"opaque\":", b"", 0), false),
-        Bad::BadSerializeType => (frame(b"{\"code\":105}", b"", 7), false),
-        Bad::BadBinaryHeader => {
+        Kind::BadJson => (frame(b"{\"code\": 105, \"opaque\":", b"", 0), false),
+        Kind::BadSerializeType => (frame(b"{\"code\":105}", b"", 7), false),
+        Kind::BadBinaryHeader => {
             // code, language, version, opaque, flag, then a remark length far past the end.
             let mut h = Vec::new();
             h.extend_from_slice(&105i16.to_be_bytes());
@@ -116,12 +116,12 @@ fn payload(kind: Bad) -> (Vec<u8>, bool) {
             h.extend_from_slice(&0x7fff_0000i32.to_be_bytes());
             (frame(&h, b"", 1), false)
         }
-        Bad::Truncated => {
+        Kind::Truncated => {
             let mut v = good_frame(1);
             v.truncate(1 + fastrand::usize(..v.len() - 1));
             (v, true)
         }
-        Bad::RandomFrame => {
+        Kind::RandomFrame => {
             let n = fastrand::usize(4..2048);
             let mut v = (n as u32).to_be_bytes().to_vec();
             v.extend(random_bytes(n));
@@ -131,7 +131,7 @@ fn payload(kind: Bad) -> (Vec<u8>, bool) {
 }
 
 /// Sends one bad payload; returns whether the server closed the connection within `limit`.
-fn bad_connection(addr: SocketAddr, kind: Bad, limit: Duration) -> bool {
+fn bad_connection(addr: SocketAddr, kind: Kind, limit: Duration) -> bool {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -184,7 +184,7 @@ fn barrage(name: &str, addr: SocketAddr, pid: impl Fn() -> u32) {
             bad_connection(addr, *kind, Duration::from_secs(5)),
             "{name}: {kind:?} not closed"
         );
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             good_client(addr);
         }
     }
@@ -201,7 +201,7 @@ fn barrage(name: &str, addr: SocketAddr, pid: impl Fn() -> u32) {
                 not_closed.push(*kind);
             }
             conns += 1;
-            if conns % 25 == 0 {
+            if conns.is_multiple_of(25) {
                 good_client(addr);
             }
         }

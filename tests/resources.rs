@@ -193,7 +193,7 @@ async fn one_cycle(s: &Servers, topic: &str, i: usize) {
     p.start().await.unwrap();
     let c = consumer(&s.ns, "res_cg", topic);
     c.start().await.unwrap();
-    if i % 50 == 0 {
+    if i.is_multiple_of(50) {
         p.send(Message::new(topic, "cycle")).await.unwrap();
     }
     c.shutdown().await.unwrap();
