@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use rocketmq_client::consumer::{ConsumeFromWhere, ConsumeResult, PushConsumer};
 use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::{Producer, SelectByHash};
+use rocketmq_client::producer::selector::SelectByHash;
+use rocketmq_client::producer::Producer;
 use rocketmq_client::SendStatus;
 
 fn peer_namesrv() -> String {
@@ -33,7 +34,7 @@ fn unique(prefix: &str) -> String {
 
 fn msg(topic: &str, i: usize) -> Message {
     Message::builder(topic)
-        .tag(if i % 2 == 0 { "TagA" } else { "TagB" })
+        .tag(if i.is_multiple_of(2) { "TagA" } else { "TagB" })
         .keys([format!("k{i}")])
         .body(format!("peer message {i}"))
         .build()
@@ -130,7 +131,7 @@ async fn send_modes_then_consume_against_rocketmq_rust() {
         sent.len(),
         t0.elapsed()
     );
-    consumer.shutdown().await;
+    consumer.shutdown().await.unwrap();
     producer.shutdown().await;
     let missing: Vec<_> = sent.difference(&got).collect();
     assert!(missing.is_empty(), "not consumed: {missing:?}");
