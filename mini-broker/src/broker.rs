@@ -359,7 +359,10 @@ impl Broker {
         transactions.set_store_host(store_host);
         {
             let b = Arc::clone(&inner);
-            match inner.blocking(move || crate::reply::ensure_reply_topic(&b)).await {
+            match inner
+                .blocking(move || crate::reply::ensure_reply_topic(&b))
+                .await
+            {
                 Ok(true) => inner.topics_changed(),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot create the reply topic"),

@@ -30,19 +30,32 @@ fn unsafe_topics_are_refused_and_nothing_outside_the_store_is_touched() {
     for topic in EVIL {
         assert!(!is_safe_topic_dir(topic), "{topic:?} must be unsafe");
         let err = block_on(store.delete_topic(topic)).unwrap_err();
-        assert!(matches!(err, StoreError::MessageIllegal(_)), "{topic:?}: {err}");
+        assert!(
+            matches!(err, StoreError::MessageIllegal(_)),
+            "{topic:?}: {err}"
+        );
         let mut m = MessageExt::new(*topic, Bytes::from_static(b"x"));
         m.born_host = "127.0.0.1:1".parse().unwrap();
         m.store_host = "127.0.0.1:2".parse().unwrap();
         let err = block_on(store.put_message(m)).unwrap_err();
-        assert!(matches!(err, StoreError::MessageIllegal(_)), "{topic:?}: {err}");
+        assert!(
+            matches!(err, StoreError::MessageIllegal(_)),
+            "{topic:?}: {err}"
+        );
     }
-    assert!(victim.join("keep").is_dir(), "a directory outside the store was removed");
+    assert!(
+        victim.join("keep").is_dir(),
+        "a directory outside the store was removed"
+    );
     let outside: Vec<_> = std::fs::read_dir(root.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(outside.len(), 2, "unexpected entries next to the store: {outside:?}");
+    assert_eq!(
+        outside.len(),
+        2,
+        "unexpected entries next to the store: {outside:?}"
+    );
     // Legal names still work.
     assert!(is_safe_topic_dir("TopicTest"));
     assert!(is_safe_topic_dir("%RETRY%group-1"));

@@ -362,7 +362,11 @@ pub(crate) async fn send_message(
             props.remove(property::DELAY);
         }
     }
-    if props.get(property::UNIQ_KEY).filter(|k| !k.is_empty()).is_none() {
+    if props
+        .get(property::UNIQ_KEY)
+        .filter(|k| !k.is_empty())
+        .is_none()
+    {
         props.insert(property::UNIQ_KEY, b.uniq.next_id());
     }
     props.insert(property::CLUSTER, b.cfg.broker_cluster_name.clone());

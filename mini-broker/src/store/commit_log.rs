@@ -252,10 +252,7 @@ impl CommitLog {
     /// Reads `size` bytes of one record at `offset`; `None` if outside the visible log.
     pub fn read(&self, offset: i64, size: usize) -> Result<Option<Bytes>> {
         // Offsets come from clients (VIEW_MESSAGE_BY_ID): the end must not overflow.
-        let Some(end) = i64::try_from(size)
-            .ok()
-            .and_then(|s| offset.checked_add(s))
-        else {
+        let Some(end) = i64::try_from(size).ok().and_then(|s| offset.checked_add(s)) else {
             return Ok(None);
         };
         if offset < 0 || size == 0 || end > self.max_offset() {

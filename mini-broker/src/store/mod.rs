@@ -485,7 +485,10 @@ impl MessageStore {
         msgs: Vec<MessageExt>,
     ) -> impl Future<Output = Result<Vec<PutResult>>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
-        if let Some(m) = msgs.iter().find(|m| !consume_queue::is_safe_topic_dir(&m.topic)) {
+        if let Some(m) = msgs
+            .iter()
+            .find(|m| !consume_queue::is_safe_topic_dir(&m.topic))
+        {
             let _ = reply.send(Err(StoreError::MessageIllegal(format!(
                 "topic {:?} is not a legal topic name",
                 m.topic

@@ -853,5 +853,6 @@ fn is_reply_properties(props: &str) -> bool {
     use rocketmq_remoting::protocol::message::{decode_properties, property};
     // Cheap pre-check: most sends are not replies.
     props.contains(property::MESSAGE_TYPE)
-        && decode_properties(props).get(property::MESSAGE_TYPE) == Some(crate::producer::request::REPLY_MESSAGE_FLAG)
+        && decode_properties(props).get(property::MESSAGE_TYPE)
+            == Some(crate::producer::request::REPLY_MESSAGE_FLAG)
 }

@@ -14,14 +14,14 @@
 pub mod batch;
 pub mod config;
 pub mod fault;
-pub mod selector;
 pub(crate) mod request;
+pub mod selector;
 mod send;
 mod transaction;
 
 pub use config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};
-pub use send::{Producer, SendFuture};
 pub use request::{create_reply, reply_topic, REPLY_MESSAGE_FLAG, REPLY_TOPIC_POSTFIX};
+pub use send::{Producer, SendFuture};
 pub use transaction::{
     LocalTransactionState, TransactionListener, TransactionProducer, TransactionSendResult,
 };
