@@ -27,7 +27,10 @@ use tokio::net::{TcpListener, TcpStream};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Parser)]
-#[command(name = "rmqbench", about = "RocketMQ benchmark rows (see bench/run.sh)")]
+#[command(
+    name = "rmqbench",
+    about = "RocketMQ benchmark rows (see bench/run.sh)"
+)]
 struct Cli {
     /// Tokio worker threads.
     #[arg(long, default_value_t = 2, global = true)]
@@ -170,7 +173,16 @@ fn main() {
                 count,
                 group,
                 timeout,
-            } => drain(&namesrv, &topic, count, &group, Duration::from_secs_f64(timeout)).await,
+            } => {
+                drain(
+                    &namesrv,
+                    &topic,
+                    count,
+                    &group,
+                    Duration::from_secs_f64(timeout),
+                )
+                .await
+            }
         }
     });
     if let Err(e) = r {
@@ -189,7 +201,11 @@ fn cpu_secs() -> f64 {
         return f64::NAN;
     };
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     // Field 14 is index 11 after the state field (field 3 = index 0). USER_HZ is 100 on Linux.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -350,7 +366,10 @@ fn runtime() -> Arc<dyn Runtime> {
 }
 
 fn msg(topic: &str, body: &Bytes) -> Result<Message, BoxError> {
-    Ok(Message::builder(topic).tag("bench").body(body.clone()).build()?)
+    Ok(Message::builder(topic)
+        .tag("bench")
+        .body(body.clone())
+        .build()?)
 }
 
 /// Shared stop condition and counters of the senders.
@@ -439,7 +458,11 @@ async fn produce(namesrv: &str, group: &str, a: ProduceArgs) -> Result<(), BoxEr
 /// One sender; returns its latency samples (µs; per batch in batch mode).
 async fn sender(p: Producer, m: Arc<Meter>, a: Arc<ProduceArgs>) -> Result<Vec<u32>, BoxError> {
     let mut lat = Vec::new();
-    let per = if a.mode == Mode::Batch { a.batch as u64 } else { 1 };
+    let per = if a.mode == Mode::Batch {
+        a.batch as u64
+    } else {
+        1
+    };
     let window = if a.mode == Mode::Sync { 1 } else { a.inflight };
     let mut pending = FuturesUnordered::new();
     let record = |r: Result<(), String>, t: Instant, lat: &mut Vec<u32>| match r {
@@ -481,7 +504,13 @@ async fn sender(p: Producer, m: Arc<Meter>, a: Arc<ProduceArgs>) -> Result<Vec<u
                         .collect::<Result<Vec<_>, _>>()?;
                     let p = p.clone();
                     pending.push(Box::pin(async move {
-                        (t, p.send_batch(msgs).await.map(drop).map_err(|e| e.to_string()))
+                        (
+                            t,
+                            p.send_batch(msgs)
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.to_string()),
+                        )
                     }));
                 }
             }
@@ -489,7 +518,9 @@ async fn sender(p: Producer, m: Arc<Meter>, a: Arc<ProduceArgs>) -> Result<Vec<u
             return Ok(lat);
         }
         while pending.len() >= window || (!more && !pending.is_empty()) {
-            let Some((t, r)) = pending.next().await else { break };
+            let Some((t, r)) = pending.next().await else {
+                break;
+            };
             record(r, t, &mut lat);
         }
     }
