@@ -228,10 +228,16 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        // Tests and scripts read the bound address from this line.
-        println!("mini-broker listening on {}", broker.addr());
-        if let Some(ha) = broker.ha_addr() {
-            println!("mini-broker replication listening on {ha}");
+        // Tests and scripts read the bound address from this line. A reader that has gone
+        // away (closed pipe) must not take the broker down, so write errors are ignored.
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "mini-broker listening on {}", broker.addr());
+            if let Some(ha) = broker.ha_addr() {
+                let _ = writeln!(out, "mini-broker replication listening on {ha}");
+            }
+            let _ = out.flush();
         }
         wait_for_signal().await;
         broker.shutdown().await;

@@ -248,7 +248,8 @@ impl NamesrvConfig {
                     .parse::<u64>()
                     .map(Value::from)
                     .map_err(|_| Error::Config(format!("{key}: expected a number, got {raw:?}")))?,
-                (_, "kvConfigPath") if raw.is_empty() => Value::Null,
+                // An empty value clears an optional field (kvConfigPath, acl, ...).
+                (Value::Null, _) | (_, "kvConfigPath") if raw.is_empty() => Value::Null,
                 _ => Value::String(raw.to_owned()),
             };
             *slot = new;
