@@ -8,6 +8,9 @@
 //! ```text
 //! ROCKETMQ_IT_PEER_NAMESRV=127.0.0.1:9876 cargo test -p rocketmq-it --test peer_rocketmq_rust -- --ignored --nocapture
 //! ```
+//!
+//! `tests/peer/run.sh` does all of it (namespace, peer servers, this test); with `NAMESRV=mini`
+//! the peer broker registers with our mini-namesrv instead of its own NameServer.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -102,6 +105,22 @@ async fn send_modes_then_consume_against_rocketmq_rust() {
     for k in 0..5 {
         sent.insert(format!("peer message {}", i + k));
     }
+    // A body over the compression threshold (4 KiB by default) goes out zlib-compressed and
+    // must come back intact.
+    let big: String = (0..20_000)
+        .map(|k| char::from(b'a' + (k % 26) as u8))
+        .collect();
+    let r = producer
+        .send(
+            Message::builder(topic.as_str())
+                .body(big.clone())
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, SendStatus::SendOk);
+    sent.insert(big);
     println!("sent {} messages to {topic} via {ns}", sent.len());
 
     let got = Arc::new(Mutex::new(HashSet::new()));
