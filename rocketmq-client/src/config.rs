@@ -19,6 +19,32 @@
 //! assert_eq!(cfg.namesrv_addrs, ["10.0.0.1:9876", "10.0.0.2:9876"]);
 //! assert!(cfg.validate().is_ok());
 //! ```
+//!
+//! # Loading from a file
+//!
+//! [`ClientConfig`], [`ProducerConfig`](crate::producer::ProducerConfig),
+//! [`PushConsumerConfig`](crate::consumer::PushConsumerConfig) and
+//! [`LitePullConsumerConfig`](crate::consumer::LitePullConsumerConfig) implement serde's
+//! `Deserialize` and `Serialize`. Field names are the Rust field names; durations are integer
+//! **milliseconds** in fields ending in `_ms` (`rpc_timeout` → `rpc_timeout_ms`); every field
+//! is optional (missing = the default above) and unknown fields are rejected, so a typo is an
+//! error rather than a silently ignored setting. The runtime and the transport settings (TLS
+//! material, ACL credentials) are not part of the file format: set them in code.
+//!
+//! ```
+//! use std::time::Duration;
+//! use rocketmq_client::config::ClientConfig;
+//!
+//! let cfg: ClientConfig = serde_json::from_str(r#"{
+//!     "namesrv_addrs": "10.0.0.1:9876;10.0.0.2:9876",
+//!     "namespace": "staging",
+//!     "heartbeat_interval_ms": 10000
+//! }"#).unwrap();
+//! assert_eq!(cfg.namesrv_addrs, ["10.0.0.1:9876", "10.0.0.2:9876"]);
+//! assert_eq!(cfg.heartbeat_interval, Duration::from_secs(10));
+//! assert_eq!(cfg.rpc_timeout, Duration::from_secs(3)); // default
+//! assert!(serde_json::from_str::<ClientConfig>(r#"{"heartbeat_interval": 1}"#).is_err());
+//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,14 +53,19 @@ use std::time::Duration;
 use rocketmq_remoting::rt::{default_runtime, Runtime};
 use rocketmq_remoting::transport::TransportConfig;
 use rocketmq_remoting::SerializeType;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Settings of a client instance (Java `ClientConfig`).
-#[derive(Clone)]
+/// Settings of a client instance (Java `ClientConfig`). Loadable from a file with serde (see
+/// the [module docs](self#loading-from-a-file)).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClientConfig {
     /// NameServer addresses (`host:port`). Requests go to one of them and move on to the next
-    /// when it fails; a dead address is skipped.
+    /// when it fails; a dead address is skipped. In a file: a list, or one `;`-separated
+    /// string as Java takes it.
+    #[serde(deserialize_with = "serde_impl::addr_list")]
     pub namesrv_addrs: Vec<String>,
     /// Instance name, the second part of the client id. `None` (the default) generates a name
     /// unique per instance ([`crate::util::unique_instance_name`]); set it (e.g. to
@@ -50,22 +81,34 @@ pub struct ClientConfig {
     pub unit_name: Option<String>,
     /// Timeout of control RPCs: route lookups, heartbeats, offsets, consumer lists
     /// (Java `mqClientApiTimeout`, 3 s).
+    #[serde(rename = "rpc_timeout_ms", with = "serde_impl::millis")]
     pub rpc_timeout: Duration,
     /// How often routes of used topics are refreshed (Java `pollNameServerInterval`, 30 s).
+    #[serde(rename = "route_refresh_interval_ms", with = "serde_impl::millis")]
     pub route_refresh_interval: Duration,
     /// How often every broker gets a heartbeat (Java `heartbeatBrokerInterval`, 30 s).
+    #[serde(rename = "heartbeat_interval_ms", with = "serde_impl::millis")]
     pub heartbeat_interval: Duration,
     /// How often consumers persist offsets (Java `persistConsumerOffsetInterval`, 5 s).
+    #[serde(rename = "persist_offset_interval_ms", with = "serde_impl::millis")]
     pub persist_offset_interval: Duration,
     /// How often consumers rebalance (Java `rocketmq.client.rebalance.waitInterval`, 20 s).
+    #[serde(rename = "rebalance_interval_ms", with = "serde_impl::millis")]
     pub rebalance_interval: Duration,
     /// How long shutdown waits for in-flight work (async sends, background tasks), 3 s.
+    #[serde(rename = "shutdown_timeout_ms", with = "serde_impl::millis")]
     pub shutdown_timeout: Duration,
-    /// The async runtime; `None` picks [`default_runtime`] when the instance is created.
+    /// The async runtime; `None` picks [`default_runtime`] when the instance is created. Not
+    /// part of the file format.
+    #[serde(skip)]
     pub runtime: Option<Arc<dyn Runtime>>,
-    /// Header encoding of requests (JSON by default, like Java).
+    /// Header encoding of requests (JSON by default, like Java). In a file: `"JSON"` or
+    /// `"ROCKETMQ"`.
+    #[serde(with = "serde_impl::serialize_type")]
     pub serialize_type: SerializeType,
-    /// Connection settings (frame limit, connect timeout, reconnect back-off...).
+    /// Connection settings (frame limit, connect timeout, reconnect back-off, TLS, ACL). Not
+    /// part of the file format (it holds key material): set it in code.
+    #[serde(skip)]
     pub transport: TransportConfig,
 }
 
@@ -243,6 +286,70 @@ impl ClientConfig {
     }
 }
 
+/// serde helpers of the config structs' file format.
+pub(crate) mod serde_impl {
+    use std::time::Duration;
+
+    use rocketmq_remoting::SerializeType;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// A [`Duration`] as integer milliseconds.
+    pub(crate) mod millis {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+            u64::try_from(d.as_millis())
+                .unwrap_or(u64::MAX)
+                .serialize(s)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+            u64::deserialize(d).map(Duration::from_millis)
+        }
+    }
+
+    /// A NameServer list: a JSON list or one `;`-separated string.
+    pub(crate) fn addr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Addrs {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match Addrs::deserialize(d)? {
+            Addrs::One(s) => super::split_addrs(&s),
+            Addrs::Many(v) => v.iter().flat_map(|s| super::split_addrs(s)).collect(),
+        })
+    }
+
+    /// [`SerializeType`] by its Java name.
+    pub(crate) mod serialize_type {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(t: &SerializeType, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                SerializeType::RocketMq => "ROCKETMQ",
+                _ => "JSON",
+            }
+            .serialize(s)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<SerializeType, D::Error> {
+            let name = String::deserialize(d)?;
+            match name.to_ascii_uppercase().as_str() {
+                "JSON" => Ok(SerializeType::Json),
+                "ROCKETMQ" => Ok(SerializeType::RocketMq),
+                _ => Err(serde::de::Error::invalid_value(
+                    serde::de::Unexpected::Str(&name),
+                    &"\"JSON\" or \"ROCKETMQ\"",
+                )),
+            }
+        }
+    }
+}
+
 /// Splits a NameServer list on `;`, `,` and whitespace, dropping empty parts.
 pub(crate) fn split_addrs(addrs: &str) -> Vec<String> {
     addrs
@@ -269,6 +376,38 @@ mod tests {
         c.namespace = Some("a%b".into());
         assert!(c.validate().is_err());
         assert_eq!(split_addrs(" a:1; b:2 ,c:3;"), ["a:1", "b:2", "c:3"]);
+    }
+
+    #[test]
+    fn loads_from_json_and_round_trips() {
+        let c: ClientConfig = serde_json::from_str(
+            r#"{"namesrv_addrs": ["a:1", "b:2"], "rpc_timeout_ms": 1500,
+                "serialize_type": "ROCKETMQ", "instance_name": "svc"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.namesrv_addrs, ["a:1", "b:2"]);
+        assert_eq!(c.rpc_timeout, Duration::from_millis(1500));
+        assert_eq!(c.serialize_type, SerializeType::RocketMq);
+        assert_eq!(c.instance_name.as_deref(), Some("svc"));
+        assert_eq!(
+            c.rebalance_interval,
+            Duration::from_secs(20),
+            "default kept"
+        );
+        c.validate().unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"rpc_timeout_ms\":1500"), "{json}");
+        let back: ClientConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{c:?}"));
+        // Typos and wrong types are errors, not silently ignored settings.
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"rpc_timeout": 5}"#).is_err());
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"rpc_timeout_ms": "5s"}"#).is_err());
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"serialize_type": "XML"}"#).is_err());
+        let empty: ClientConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(
+            format!("{empty:?}"),
+            format!("{:?}", ClientConfig::default())
+        );
     }
 
     #[test]

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use mini_broker::embedded::EmbeddedCluster;
 use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use rocketmq_client::consumer::{LitePullConsumer, OrderlyResult, PushConsumerConfig};
+use rocketmq_client::consumer::{
+    LitePullConsumer, LitePullConsumerConfig, OrderlyResult, PushConsumerConfig,
+};
 use rocketmq_client::{
-    ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt,
-    MessageModel, MessageQueue, Producer, PushConsumer,
+    ClientConfig, ClientInstance, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message,
+    MessageExt, MessageModel, MessageQueue, Producer, PushConsumer,
 };
 use rocketmq_remoting::rt::{timeout, Runtime};
 
@@ -752,6 +754,138 @@ mod scenarios {
         d.shutdown().await.unwrap();
         env.stop().await;
     }
+
+    /// (9) Lite pull rebalance hand-over: a second lite consumer joins the group while the
+    /// first holds every queue with messages buffered. The first stops pulling the moved
+    /// queues, commits its consume position on them and discards their buffer (never returns
+    /// those messages after the hand-over); the second starts exactly there. Zero duplicates,
+    /// nothing lost. GET_CONSUMER_RUNNING_INFO (as the broker would relay it) reflects both
+    /// states.
+    pub async fn lite_pull_rebalance_hand_over(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItLiteRebalanceTopic";
+        const G: &str = "it_lite_rebalance_group";
+        let env = Env::start(&rt, &[(T, 4)], |_| {}).await;
+        let sent: HashSet<(i32, i64)> = env.send(T, "r", 200).await.into_iter().collect();
+        assert_eq!(sent.len(), 200);
+        let cfg = LitePullConsumerConfig {
+            group: G.into(),
+            consume_from_where: ConsumeFromWhere::FirstOffset,
+            // Only the hand-over commits (the auto-commit timer never fires in this test).
+            auto_commit_interval: Duration::from_secs(600),
+            long_polling_timeout: Duration::from_secs(2),
+            pull_timeout: Duration::from_secs(5),
+            pull_delay_on_error: Duration::from_millis(200),
+            rebalance_join_grace: Duration::from_millis(500),
+            ..Default::default()
+        };
+        let start_one = |cfg: LitePullConsumerConfig| {
+            let client = env.client();
+            async move {
+                let inst = ClientInstance::new(client).unwrap();
+                inst.start().unwrap();
+                let c = LitePullConsumer::builder()
+                    .client_instance(inst.clone())
+                    .config(cfg)
+                    .subscribe(T, "*")
+                    .build()
+                    .unwrap();
+                c.start().await.unwrap();
+                (inst, c)
+            }
+        };
+        let info_of = |inst: &ClientInstance| {
+            inst.consumer(G)
+                .expect("registered")
+                .running_info()
+                .expect("lite consumers answer GET_CONSUMER_RUNNING_INFO")
+        };
+        let poll_some = |c: &LitePullConsumer, out: Arc<Mutex<Vec<(i32, i64)>>>| {
+            let c = c.clone();
+            async move {
+                for m in c.poll(Duration::from_millis(100)).await.unwrap() {
+                    out.lock().unwrap().push((m.queue_id, m.queue_offset));
+                }
+            }
+        };
+
+        let (i1, c1) = start_one(cfg.clone()).await;
+        let before: Arc<Mutex<Vec<(i32, i64)>>> = Arc::default();
+        let t0 = Instant::now();
+        while before.lock().unwrap().len() < 60 {
+            assert!(t0.elapsed() < Duration::from_secs(15), "c1 stalled");
+            poll_some(&c1, before.clone()).await;
+        }
+        assert_eq!(c1.assignment().len(), 4);
+        // Let the pull loops buffer the rest.
+        eventually(&*rt, "c1 buffers the rest", Duration::from_secs(10), || {
+            let info = info_of(&i1);
+            let cached: i32 = info.mq_table.values().map(|p| p.cached_msg_count).sum();
+            before.lock().unwrap().len() as i32 + cached == 200
+        })
+        .await;
+        let info = info_of(&i1);
+        assert_eq!(info.properties["PROP_CONSUME_TYPE"], "CONSUME_ACTIVELY");
+        assert_eq!(info.subscription_set.len(), 1);
+        assert_eq!(info.mq_table.len(), 4);
+
+        let (i2, c2) = start_one(cfg).await;
+        eventually(&*rt, "queues split 2/2", Duration::from_secs(15), || {
+            c1.assignment().len() == 2 && c2.assignment().len() == 2
+        })
+        .await;
+        let kept: HashSet<i32> = c1.assignment().iter().map(|q| q.queue_id).collect();
+        let moved: HashSet<i32> = c2.assignment().iter().map(|q| q.queue_id).collect();
+        assert!(kept.is_disjoint(&moved));
+        assert_eq!(info_of(&i1).mq_table.len(), 2, "running info follows");
+
+        let after1: Arc<Mutex<Vec<(i32, i64)>>> = Arc::default();
+        let after2: Arc<Mutex<Vec<(i32, i64)>>> = Arc::default();
+        let union = || -> HashSet<(i32, i64)> {
+            let mut u: HashSet<(i32, i64)> = before.lock().unwrap().iter().copied().collect();
+            u.extend(after1.lock().unwrap().iter().copied());
+            u.extend(after2.lock().unwrap().iter().copied());
+            u
+        };
+        let t0 = Instant::now();
+        while union() != sent {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "missing {:?}",
+                sent.difference(&union()).collect::<Vec<_>>()
+            );
+            poll_some(&c1, after1.clone()).await;
+            poll_some(&c2, after2.clone()).await;
+        }
+        // Both drained: nothing else may arrive.
+        poll_some(&c1, after1.clone()).await;
+        poll_some(&c2, after2.clone()).await;
+        let (b, a1, a2) = (
+            before.lock().unwrap().clone(),
+            after1.lock().unwrap().clone(),
+            after2.lock().unwrap().clone(),
+        );
+        eprintln!(
+            "lite hand-over: {} before, {} on c1 and {} on c2 after; moved queues {moved:?}",
+            b.len(),
+            a1.len(),
+            a2.len()
+        );
+        assert!(
+            a1.iter().all(|(q, _)| kept.contains(q)),
+            "c1 returned messages of a queue it handed over: {a1:?}"
+        );
+        assert!(a2.iter().all(|(q, _)| moved.contains(q)));
+        assert_eq!(
+            b.len() + a1.len() + a2.len(),
+            200,
+            "a message was delivered twice"
+        );
+        c1.shutdown().await.unwrap();
+        c2.shutdown().await.unwrap();
+        i1.shutdown().await;
+        i2.shutdown().await;
+        env.stop().await;
+    }
 }
 
 /// Starts a broker on the port the previous one used (the OS may keep the port briefly).
@@ -841,4 +975,5 @@ for_each_runtime!(
     slow_listener_bounded_cache,
     broker_restart_resumes,
     lite_pull_seek_and_commit,
+    lite_pull_rebalance_hand_over,
 );

@@ -5,7 +5,9 @@
     feature = "runtime-async-std"
 ))]
 
-use std::future::Future;
+#[macro_use]
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -667,72 +669,6 @@ mod scenarios {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Runtimes
-// ---------------------------------------------------------------------------------------------
-
-const SCENARIO_DEADLINE: Duration = Duration::from_secs(60);
-
-async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
-    timeout(&*rt, SCENARIO_DEADLINE, fut)
-        .await
-        .expect("scenario hung");
-}
-
-#[cfg(feature = "runtime-tokio")]
-fn run_tokio<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
-        tokio.handle().clone(),
-    ));
-    tokio.block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-#[cfg(feature = "runtime-smol")]
-fn run_smol<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
-    smol::block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-#[cfg(feature = "runtime-async-std")]
-fn run_async_std<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
-    async_std::task::block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-macro_rules! for_each_runtime {
-    ($($name:ident),* $(,)?) => {
-        #[cfg(feature = "runtime-tokio")]
-        mod tokio_rt {
-            $( #[test] fn $name() { super::run_tokio(super::scenarios::$name) } )*
-        }
-        #[cfg(feature = "runtime-smol")]
-        mod smol_rt {
-            $( #[test] fn $name() { super::run_smol(super::scenarios::$name) } )*
-        }
-        #[cfg(feature = "runtime-async-std")]
-        mod async_std_rt {
-            $( #[test] fn $name() { super::run_async_std(super::scenarios::$name) } )*
-        }
-    };
-}
-
 for_each_runtime!(
     concurrent_requests_on_one_connection,
     dials_once_under_concurrency,
@@ -761,7 +697,7 @@ fn tokio_runtime_works_from_a_foreign_executor() {
     let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
         tokio.handle().clone(),
     ));
-    futures::executor::block_on(guarded(
+    futures::executor::block_on(common::guarded(
         rt.clone(),
         scenarios::concurrent_requests_on_one_connection(rt),
     ));

@@ -5,14 +5,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rocketmq_remoting::protocol::body::{
     ConsumeFromWhere as WireFromWhere, MessageModel as WireModel,
 };
+use serde::{Deserialize, Serialize};
 
 /// How a group's consumers share messages (Java `MessageModel`).
 ///
 /// ```
 /// use rocketmq_client::consumer::MessageModel;
 /// assert_eq!(MessageModel::default(), MessageModel::Clustering);
+/// // In config files: Java's names.
+/// let m: MessageModel = serde_json::from_str("\"BROADCASTING\"").unwrap();
+/// assert_eq!(m, MessageModel::Broadcasting);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MessageModel {
     /// The queues of each topic are divided among the group's live consumers; offsets live on
     /// the broker; failed messages are retried through `%RETRY%<group>`.
@@ -57,8 +62,13 @@ impl MessageModel {
 /// use std::time::Duration;
 /// let w = ConsumeFromWhere::timestamp_ago(Duration::from_secs(1800));
 /// assert!(matches!(w, ConsumeFromWhere::Timestamp(ms) if ms > 0));
+///
+/// // In config files: "LAST_OFFSET", "FIRST_OFFSET" or {"TIMESTAMP": <ms since the epoch>}.
+/// let w: ConsumeFromWhere = serde_json::from_str(r#"{"TIMESTAMP": 1700000000000}"#).unwrap();
+/// assert_eq!(w, ConsumeFromWhere::Timestamp(1_700_000_000_000));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConsumeFromWhere {
     /// Start at the end of the queue (only new messages).
     #[default]

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use rocketmq_remoting::rt::Runtime;
 
 use super::fault::FaultConfig;
@@ -20,13 +22,35 @@ pub type TransactionCheckHandler = Arc<dyn Fn(TransactionCheck) + Send + Sync>;
 
 /// Producer settings (Java `DefaultMQProducer` fields). Plain struct with Java's defaults;
 /// [`ProducerBuilder`] is sugar over it.
-#[derive(Debug, Clone)]
+///
+/// Loadable from a file with serde: every field optional, durations in `_ms` integer fields,
+/// the client settings nested under `client` (see [`crate::config`] for the format).
+///
+/// ```
+/// use std::time::Duration;
+/// use rocketmq_client::producer::ProducerConfig;
+///
+/// let cfg: ProducerConfig = serde_json::from_str(r#"{
+///     "group": "order_service",
+///     "client": { "namesrv_addrs": "127.0.0.1:9876" },
+///     "send_timeout_ms": 5000,
+///     "retry_times": 4,
+///     "fault": { "enabled": true }
+/// }"#).unwrap();
+/// assert_eq!(cfg.send_timeout, Duration::from_secs(5));
+/// assert_eq!(cfg.compress_over, 4096); // default
+/// assert!(cfg.fault.enabled);
+/// assert!(cfg.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProducerConfig {
     /// Producer group (required; the namespace, if any, is added).
     pub group: String,
     /// Client instance settings (NameServers, namespace, intervals, runtime...).
     pub client: ClientConfig,
     /// Overall budget of one send, route lookup and retries included (3 s).
+    #[serde(rename = "send_timeout_ms", with = "crate::config::serde_impl::millis")]
     pub send_timeout: Duration,
     /// Extra attempts of a sync send on retriable errors, each on another broker when there is
     /// one (2).
@@ -35,6 +59,10 @@ pub struct ProducerConfig {
     pub retry_times_async: u32,
     /// Pause before a retry, doubled per attempt and capped at 1 s, never beyond the deadline
     /// (10 ms).
+    #[serde(
+        rename = "retry_backoff_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub retry_backoff: Duration,
     /// Retry on another broker when the broker stored the message but answered a non-OK
     /// status (flush/slave timeout); may duplicate the message (false, as Java).
@@ -47,8 +75,65 @@ pub struct ProducerConfig {
     pub max_message_size: usize,
     /// Queues per broker a new topic gets when auto-created from `TBW102` (4).
     pub default_topic_queue_nums: i32,
-    /// Latency fault tolerance (off by default, as Java).
+    /// Latency fault tolerance (off by default, as Java). In a file:
+    /// `{"enabled": true, "penalties_ms": [[latency_ms, unavailable_ms], ...],
+    /// "isolation_latency_ms": 30000}` (missing parts keep the defaults).
+    #[serde(with = "fault_serde")]
     pub fault: FaultConfig,
+}
+
+/// [`FaultConfig`] in the file format (durations in milliseconds).
+mod fault_serde {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::FaultConfig;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct FaultFile {
+        enabled: bool,
+        penalties_ms: Vec<(u64, u64)>,
+        isolation_latency_ms: u64,
+    }
+
+    fn ms(d: Duration) -> u64 {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    impl From<&FaultConfig> for FaultFile {
+        fn from(f: &FaultConfig) -> Self {
+            FaultFile {
+                enabled: f.enabled,
+                penalties_ms: f.penalties.iter().map(|(l, p)| (ms(*l), ms(*p))).collect(),
+                isolation_latency_ms: ms(f.isolation_latency),
+            }
+        }
+    }
+
+    impl Default for FaultFile {
+        fn default() -> Self {
+            FaultFile::from(&FaultConfig::default())
+        }
+    }
+
+    pub(super) fn serialize<S: Serializer>(f: &FaultConfig, s: S) -> Result<S::Ok, S::Error> {
+        FaultFile::from(f).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FaultConfig, D::Error> {
+        let f = FaultFile::deserialize(d)?;
+        Ok(FaultConfig {
+            enabled: f.enabled,
+            penalties: f
+                .penalties_ms
+                .into_iter()
+                .map(|(l, p)| (Duration::from_millis(l), Duration::from_millis(p)))
+                .collect(),
+            isolation_latency: Duration::from_millis(f.isolation_latency_ms),
+        })
+    }
 }
 
 impl Default for ProducerConfig {

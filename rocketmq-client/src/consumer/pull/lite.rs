@@ -3,14 +3,18 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use futures::channel::mpsc;
 use futures::future::{select, Either};
 use futures::StreamExt;
-use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData};
+use rocketmq_remoting::protocol::body::{
+    ConsumeType, ConsumerData, ConsumerRunningInfo, ProcessQueueInfo,
+};
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
 
 use crate::client::ClientInstance;
@@ -30,7 +34,8 @@ use crate::message::MessageExt;
 use crate::message_queue::MessageQueue;
 
 /// Settings of a [`LitePullConsumer`] (Java `DefaultLitePullConsumer` defaults).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LitePullConsumerConfig {
     /// Consumer group (required).
     pub group: String,
@@ -41,6 +46,10 @@ pub struct LitePullConsumerConfig {
     /// Commit consumed offsets automatically every `auto_commit_interval` (default true).
     pub auto_commit: bool,
     /// Auto-commit period (Java 5 s).
+    #[serde(
+        rename = "auto_commit_interval_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub auto_commit_interval: Duration,
     /// Messages per pull (Java 10).
     pub pull_batch_size: i32,
@@ -49,13 +58,33 @@ pub struct LitePullConsumerConfig {
     /// Cached body bytes per queue before its pulls pause (100 MiB).
     pub pull_threshold_size_for_queue: u64,
     /// How long the broker may hold a pull (Java 20 s).
+    #[serde(
+        rename = "long_polling_timeout_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub long_polling_timeout: Duration,
     /// Client timeout of a pull (Java 30 s).
+    #[serde(rename = "pull_timeout_ms", with = "crate::config::serde_impl::millis")]
     pub pull_timeout: Duration,
     /// Retry delay after a failed pull (1 s).
+    #[serde(
+        rename = "pull_delay_on_error_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub pull_delay_on_error: Duration,
     /// Broadcasting: base directory of the local offset files.
     pub local_offset_dir: Option<PathBuf>,
+    /// Clustering: when the group's membership changed, queues newly allocated to this
+    /// consumer are taken only after this delay, so their previous owners hand them over and
+    /// commit first (see [`PushConsumerConfig::rebalance_join_grace`]). Zero = Java behaviour
+    /// (both sides race; the new owner may re-read messages). Default 1 s.
+    ///
+    /// [`PushConsumerConfig::rebalance_join_grace`]: crate::consumer::PushConsumerConfig::rebalance_join_grace
+    #[serde(
+        rename = "rebalance_join_grace_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
+    pub rebalance_join_grace: Duration,
 }
 
 impl Default for LitePullConsumerConfig {
@@ -73,6 +102,7 @@ impl Default for LitePullConsumerConfig {
             pull_timeout: Duration::from_secs(30),
             pull_delay_on_error: Duration::from_secs(1),
             local_offset_dir: None,
+            rebalance_join_grace: Duration::from_secs(1),
         }
     }
 }
@@ -267,6 +297,7 @@ impl LitePullConsumerBuilder {
                 rebalance_rx: Mutex::new(Some(rrx)),
                 rebalancer,
                 state: AtomicU8::new(0),
+                started_at_ms: AtomicI64::new(0),
                 lifecycle: futures::lock::Mutex::new(()),
             }),
         })
@@ -286,6 +317,9 @@ struct Assigned {
     paused: Arc<AtomicBool>,
     /// One past the last polled message: what a commit stores.
     consumed: Option<i64>,
+    /// Taken by rebalance (subscribe mode), not by [`LitePullConsumer::assign`]: such queues
+    /// go away with their topic's subscription.
+    by_rebalance: bool,
 }
 
 struct LiteInner {
@@ -305,6 +339,7 @@ struct LiteInner {
     rebalance_rx: Mutex<Option<mpsc::Receiver<()>>>,
     rebalancer: Rebalancer,
     state: AtomicU8,
+    started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
 }
 
@@ -370,8 +405,12 @@ impl HeartbeatSource for LiteHooks {
 impl ConsumerEvents for LiteHooks {
     fn rebalance_now(&self) {
         if let Some(inner) = self.0.upgrade() {
-            let _ = inner.rebalance_tx.clone().try_send(());
+            inner.kick_rebalance();
         }
+    }
+
+    fn running_info(&self) -> Option<ConsumerRunningInfo> {
+        self.0.upgrade().map(|inner| inner.running_info())
     }
 }
 
@@ -405,30 +444,14 @@ impl LitePullConsumer {
             )));
         }
         inner.state.store(1, Ordering::Release);
+        inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
         let topics: Vec<String> = inner.subs().keys().cloned().collect();
         for t in &topics {
             let _ = inner.backend.subscribe_queues(t).await;
         }
         inner.backend.heartbeat_now().await;
         if !topics.is_empty() {
-            let rx = inner
-                .rebalance_rx
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            if let Some(mut rx) = rx {
-                let me = Arc::clone(inner);
-                inner.services.spawn(async move {
-                    let stop = me.services.signal().clone();
-                    loop {
-                        me.rebalance().await;
-                        let wake = select(rx.next(), me.rt.sleep(me.client.rebalance_interval));
-                        if let Either::Right(_) = select(wake, stop.wait()).await {
-                            return;
-                        }
-                    }
-                });
-            }
+            inner.ensure_rebalance_service();
         }
         if inner.cfg.auto_commit {
             let me = Arc::clone(inner);
@@ -466,6 +489,66 @@ impl LitePullConsumer {
         q
     }
 
+    /// Subscribes `topic` (with `selector`) or changes its selector. Before
+    /// [`start`](Self::start) this is the builder's
+    /// [`subscribe`](LitePullConsumerBuilder::subscribe); on a running consumer it takes effect
+    /// at once (Java allows both): the brokers get a heartbeat with the new subscription and a
+    /// rebalance assigns the topic's queues.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: rocketmq_client::consumer::LitePullConsumer) -> rocketmq_client::Result<()> {
+    /// c.subscribe("OrdersTopic", "paid || refunded").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidMessage`] for a bad topic name; [`Error::NotRunning`] after shutdown.
+    pub async fn subscribe(&self, topic: &str, selector: impl Into<MessageSelector>) -> Result<()> {
+        crate::message::validate_topic(topic)?;
+        let inner = &self.inner;
+        let _g = inner.lifecycle.lock().await;
+        if inner.state.load(Ordering::Acquire) > 1 {
+            return Err(Error::NotRunning("a shut-down consumer cannot subscribe"));
+        }
+        let topic = inner.client.wrap(topic);
+        inner.subs().insert(topic.clone(), selector.into());
+        if inner.state.load(Ordering::Acquire) != 1 {
+            return Ok(());
+        }
+        if let Err(e) = inner.backend.subscribe_queues(&topic).await {
+            tracing::debug!(%topic, error = %e, "no route yet; the rebalance retries");
+        }
+        inner.backend.heartbeat_now().await;
+        inner.ensure_rebalance_service();
+        inner.kick_rebalance();
+        Ok(())
+    }
+
+    /// Drops the subscription of `topic`. On a running consumer its rebalanced queues are
+    /// handed over at once (pulls stop, buffered messages are discarded, offsets committed)
+    /// and the brokers get a heartbeat without the topic. Queues given with
+    /// [`assign`](Self::assign) stay.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRunning`] after shutdown.
+    pub async fn unsubscribe(&self, topic: &str) -> Result<()> {
+        let inner = &self.inner;
+        let _g = inner.lifecycle.lock().await;
+        if inner.state.load(Ordering::Acquire) > 1 {
+            return Err(Error::NotRunning("a shut-down consumer cannot unsubscribe"));
+        }
+        let topic = inner.client.wrap(topic);
+        if inner.subs().remove(&topic).is_none() || inner.state.load(Ordering::Acquire) != 1 {
+            return Ok(());
+        }
+        inner.truncate_unsubscribed().await;
+        inner.backend.heartbeat_now().await;
+        inner.kick_rebalance();
+        Ok(())
+    }
+
     /// The readable queues of `topic` (for [`assign`](Self::assign)).
     ///
     /// # Errors
@@ -496,7 +579,7 @@ impl LitePullConsumer {
         }
         for mq in wanted {
             if !self.inner.assigned().contains_key(&mq) {
-                self.inner.add_queue(&mq).await?;
+                self.inner.add_queue(&mq, false).await?;
             }
         }
         Ok(())
@@ -680,6 +763,21 @@ impl LitePullConsumer {
     }
 }
 
+/// Java's `MessageModel` names, as in the running-info properties.
+pub(super) fn model_name(m: MessageModel) -> &'static str {
+    match m {
+        MessageModel::Clustering => "CLUSTERING",
+        MessageModel::Broadcasting => "BROADCASTING",
+    }
+}
+
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 async fn sleep_or(rt: &dyn Runtime, d: Duration, stop: &ShutdownSignal) -> bool {
     if stop.is_triggered() {
         return false;
@@ -696,6 +794,141 @@ impl LiteInner {
         self.subs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn kick_rebalance(&self) {
+        let _ = self.rebalance_tx.clone().try_send(());
+    }
+
+    /// Starts the rebalance loop unless it runs already (it starts with the first
+    /// subscription, at `start` or later).
+    fn ensure_rebalance_service(self: &Arc<Self>) {
+        let rx = self
+            .rebalance_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut rx) = rx {
+            let me = Arc::clone(self);
+            self.services.spawn(async move {
+                let stop = me.services.signal().clone();
+                loop {
+                    me.rebalance().await;
+                    let wake = select(rx.next(), me.rt.sleep(me.client.rebalance_interval));
+                    if let Either::Right(_) = select(wake, stop.wait()).await {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    /// Hands over the rebalanced queues whose topic is no longer subscribed (Java
+    /// `truncateMessageQueueNotMyTopic`).
+    async fn truncate_unsubscribed(&self) {
+        let stale: Vec<MessageQueue> = {
+            // Not holding the subscription lock while taking the queue lock (the rebalance
+            // takes them in the other order).
+            let subs: HashSet<String> = self.subs().keys().cloned().collect();
+            self.assigned()
+                .iter()
+                .filter(|(mq, e)| e.by_rebalance && !subs.contains(&mq.topic))
+                .map(|(mq, _)| mq.clone())
+                .collect()
+        };
+        for mq in &stale {
+            self.remove_queue(mq).await;
+        }
+    }
+
+    /// GET_CONSUMER_RUNNING_INFO body (Java `DefaultLitePullConsumerImpl.consumerRunningInfo`):
+    /// the settings as properties, the subscriptions, and per assigned queue its consume
+    /// position and buffer state.
+    fn running_info(&self) -> ConsumerRunningInfo {
+        let mut info = ConsumerRunningInfo {
+            subscription_set: self
+                .subs()
+                .iter()
+                .map(|(t, s)| s.to_subscription_data(t, 0))
+                .collect(),
+            ..Default::default()
+        };
+        let now = std::time::Instant::now();
+        let wall = now_ms();
+        let ago =
+            |t: std::time::Instant| wall - now.saturating_duration_since(t).as_millis() as i64;
+        for (mq, e) in self.assigned().iter() {
+            let (lo, hi) = e.pq.cached_range().unwrap_or((0, 0));
+            let commit_offset = e
+                .consumed
+                .filter(|_| self.cfg.auto_commit)
+                .or_else(|| self.store.read_memory(mq))
+                .unwrap_or(-1);
+            info.mq_table.insert(
+                rocketmq_remoting::protocol::body::MessageQueue {
+                    topic: mq.topic.clone(),
+                    broker_name: mq.broker_name.clone(),
+                    queue_id: mq.queue_id,
+                },
+                ProcessQueueInfo {
+                    commit_offset,
+                    cached_msg_min_offset: lo,
+                    cached_msg_max_offset: hi,
+                    cached_msg_count: i32::try_from(e.pq.count()).unwrap_or(i32::MAX),
+                    cached_msg_size_in_mi_b: i32::try_from(e.pq.size_bytes() / (1024 * 1024))
+                        .unwrap_or(i32::MAX),
+                    dropped: e.pq.is_dropped(),
+                    last_pull_timestamp: ago(e.pq.last_pull()),
+                    last_consume_timestamp: ago(e.pq.last_consume()),
+                    ..Default::default()
+                },
+            );
+        }
+        let c = &self.cfg;
+        let props = [
+            (
+                ConsumerRunningInfo::PROP_CONSUME_TYPE,
+                "CONSUME_ACTIVELY".to_owned(),
+            ),
+            (ConsumerRunningInfo::PROP_CONSUMEORDERLY, "false".to_owned()),
+            (
+                ConsumerRunningInfo::PROP_CONSUMER_START_TIMESTAMP,
+                self.started_at_ms.load(Ordering::Relaxed).to_string(),
+            ),
+            ("consumerGroup", self.group.clone()),
+            ("messageModel", model_name(c.message_model).to_owned()),
+            ("consumeFromWhere", format!("{:?}", c.consume_from_where)),
+            ("autoCommit", c.auto_commit.to_string()),
+            (
+                "autoCommitIntervalMillis",
+                c.auto_commit_interval.as_millis().to_string(),
+            ),
+            ("pullBatchSize", c.pull_batch_size.to_string()),
+            (
+                "pullThresholdForQueue",
+                c.pull_threshold_for_queue.to_string(),
+            ),
+            (
+                "pullThresholdSizeForQueue",
+                (c.pull_threshold_size_for_queue / (1024 * 1024)).to_string(),
+            ),
+            (
+                "brokerSuspendMaxTimeMillis",
+                c.long_polling_timeout.as_millis().to_string(),
+            ),
+            (
+                "consumerTimeoutMillisWhenSuspend",
+                c.pull_timeout.as_millis().to_string(),
+            ),
+            (
+                "unitName",
+                self.client.unit_name.clone().unwrap_or_default(),
+            ),
+        ];
+        for (k, v) in props {
+            info.properties.insert(k.to_owned(), v);
+        }
+        info
+    }
+
     async fn commit(&self, oneway: bool) -> Result<()> {
         let todo: Vec<(MessageQueue, i64)> = self
             .assigned()
@@ -709,39 +942,71 @@ impl LiteInner {
         self.store.persist_all(&mqs, oneway).await
     }
 
+    /// One rebalance round. Queues no longer ours are handed over first (pulls stop, the
+    /// buffer is discarded, the consume position committed). Queues newly ours are taken only
+    /// after `rebalance_join_grace` when the membership just changed, so their previous owners
+    /// commit before this consumer reads the offsets (as the push consumer does).
     async fn rebalance(self: &Arc<Self>) {
+        self.truncate_unsubscribed().await;
         let topics: Vec<String> = self.subs().keys().cloned().collect();
+        let mut additions = Vec::new();
+        let mut moving = false;
         for topic in topics {
+            if self.state.load(Ordering::Acquire) != 1 {
+                return;
+            }
             match self.rebalancer.target(&topic).await {
-                Ok(Target::Queues { queues: mqs, .. }) => {
-                    let want: HashSet<MessageQueue> = mqs.into_iter().collect();
-                    let current: Vec<MessageQueue> = self
+                Ok(Target::Queues {
+                    queues,
+                    members_changed,
+                }) => {
+                    let want: HashSet<MessageQueue> = queues.into_iter().collect();
+                    let leaving: Vec<MessageQueue> = self
                         .assigned()
-                        .keys()
-                        .filter(|q| q.topic == topic)
-                        .cloned()
+                        .iter()
+                        .filter(|(q, e)| e.by_rebalance && q.topic == topic && !want.contains(*q))
+                        .map(|(q, _)| q.clone())
                         .collect();
-                    for mq in current.iter().filter(|q| !want.contains(*q)) {
+                    for mq in &leaving {
                         self.remove_queue(mq).await;
+                        tracing::info!(group = %self.group, %mq, "queue handed over");
                     }
-                    for mq in want {
-                        if self.state.load(Ordering::Acquire) != 1 {
-                            return;
-                        }
-                        if !self.assigned().contains_key(&mq) {
-                            if let Err(e) = self.add_queue(&mq).await {
-                                tracing::warn!(%mq, error = %e, "cannot start the queue; retrying at the next rebalance");
-                            }
-                        }
-                    }
+                    let a = self.assigned();
+                    let before = additions.len();
+                    additions.extend(want.into_iter().filter(|q| !a.contains_key(q)));
+                    moving |= members_changed && additions.len() > before;
                 }
                 Ok(Target::Keep) => self.backend.heartbeat_now().await,
-                Err(e) => tracing::warn!(topic, error = %e, "rebalance failed"),
+                Err(e) => {
+                    tracing::warn!(group = %self.group, topic, error = %e, "rebalance failed")
+                }
+            }
+        }
+        if additions.is_empty() {
+            return;
+        }
+        let grace = self.cfg.rebalance_join_grace;
+        if moving && !grace.is_zero() && !sleep_or(&*self.rt, grace, self.services.signal()).await {
+            return;
+        }
+        additions.sort();
+        for mq in additions {
+            if self.state.load(Ordering::Acquire) != 1 {
+                return;
+            }
+            if self.assigned().contains_key(&mq) || !self.subs().contains_key(&mq.topic) {
+                continue;
+            }
+            match self.add_queue(&mq, true).await {
+                Ok(()) => tracing::info!(group = %self.group, %mq, "queue assigned"),
+                Err(e) => {
+                    tracing::warn!(group = %self.group, %mq, error = %e, "cannot start the queue; retrying at the next rebalance")
+                }
             }
         }
     }
 
-    async fn add_queue(self: &Arc<Self>, mq: &MessageQueue) -> Result<()> {
+    async fn add_queue(self: &Arc<Self>, mq: &MessageQueue, by_rebalance: bool) -> Result<()> {
         self.store.remove(mq);
         let offset =
             compute_start_offset(&self.store, &*self.backend, mq, self.cfg.consume_from_where)
@@ -762,6 +1027,7 @@ impl LiteInner {
                     stop: stop.clone(),
                     paused: Arc::clone(&paused),
                     consumed: None,
+                    by_rebalance,
                 },
             );
         }
@@ -806,8 +1072,15 @@ impl LiteInner {
         };
         e.stop.trigger();
         e.pq.set_dropped();
-        if let Some(o) = e.consumed {
-            self.store.update(mq, o, true);
+        // Batches of the queue still in the poll buffer are skipped by `poll` (dropped queue);
+        // the next owner pulls them again from the committed offset.
+        e.pq.clear();
+        // Manual commit: only what the application committed is handed over, so polled but
+        // uncommitted messages are redelivered to the next owner rather than lost.
+        if self.cfg.auto_commit {
+            if let Some(o) = e.consumed {
+                self.store.update(mq, o, true);
+            }
         }
         if let Err(err) = self
             .store
@@ -874,6 +1147,7 @@ impl LiteInner {
             }
             match r {
                 Ok(r) => {
+                    pq.touch_pull();
                     let nbo = r.next_begin_offset;
                     match r.status {
                         PullStatus::Found => {

@@ -3,11 +3,13 @@
 
 mod lite;
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData};
+use rocketmq_remoting::protocol::body::{
+    ConsumeType, ConsumerData, ConsumerRunningInfo, ProcessQueueInfo,
+};
 
 use crate::client::ClientInstance;
 use crate::config::ClientConfig;
@@ -68,6 +70,12 @@ impl PullConsumerBuilder {
         self
     }
 
+    #[cfg(test)]
+    pub(crate) fn backend(mut self, b: Arc<dyn ConsumerBackend>) -> Self {
+        self.backend = Some(b);
+        self
+    }
+
     /// Creates the consumer.
     ///
     /// # Errors
@@ -92,6 +100,7 @@ impl PullConsumerBuilder {
                 group,
                 backend,
                 state: AtomicU8::new(0),
+                started_at_ms: AtomicI64::new(0),
             }),
         })
     }
@@ -135,14 +144,19 @@ struct PullInner {
     backend: Arc<dyn ConsumerBackend>,
     store: RemoteOffsetStore,
     state: AtomicU8,
+    started_at_ms: AtomicI64,
 }
 
-struct PullHooks(String);
+/// Weak, so the client's registry does not keep a dropped consumer alive.
+struct PullHooks(Weak<PullInner>);
 
 impl HeartbeatSource for PullHooks {
     fn consumer_data(&self) -> ConsumerData {
+        let Some(inner) = self.0.upgrade() else {
+            return ConsumerData::default();
+        };
         ConsumerData {
-            group_name: self.0.clone(),
+            group_name: inner.group.clone(),
             consume_type: ConsumeType::ConsumeActively,
             message_model: MessageModel::Clustering.wire(),
             ..ConsumerData::default()
@@ -152,6 +166,54 @@ impl HeartbeatSource for PullHooks {
 
 impl ConsumerEvents for PullHooks {
     fn rebalance_now(&self) {}
+
+    /// Java `DefaultMQPullConsumerImpl.consumerRunningInfo`: the consumer type and settings,
+    /// and the in-memory offset of every queue this consumer has set one for (the classic
+    /// pull consumer has no subscriptions or buffers of its own).
+    fn running_info(&self) -> Option<ConsumerRunningInfo> {
+        let inner = self.0.upgrade()?;
+        let mut info = ConsumerRunningInfo::default();
+        for (mq, offset) in inner.store.snapshot() {
+            info.mq_table.insert(
+                rocketmq_remoting::protocol::body::MessageQueue {
+                    topic: mq.topic,
+                    broker_name: mq.broker_name,
+                    queue_id: mq.queue_id,
+                },
+                ProcessQueueInfo {
+                    commit_offset: offset,
+                    ..Default::default()
+                },
+            );
+        }
+        let props = [
+            (
+                ConsumerRunningInfo::PROP_CONSUME_TYPE,
+                "CONSUME_ACTIVELY".to_owned(),
+            ),
+            (
+                ConsumerRunningInfo::PROP_CONSUMER_START_TIMESTAMP,
+                inner.started_at_ms.load(Ordering::Relaxed).to_string(),
+            ),
+            ("consumerGroup", inner.group.clone()),
+            (
+                "messageModel",
+                lite::model_name(MessageModel::Clustering).to_owned(),
+            ),
+            (
+                "consumerPullTimeoutMillis",
+                PULL_TIMEOUT.as_millis().to_string(),
+            ),
+            (
+                "unitName",
+                inner.client.unit_name.clone().unwrap_or_default(),
+            ),
+        ];
+        for (k, v) in props {
+            info.properties.insert(k.to_owned(), v);
+        }
+        Some(info)
+    }
 }
 
 impl PullConsumer {
@@ -185,7 +247,10 @@ impl PullConsumer {
             return Err(Error::NotRunning("the consumer was already started"));
         }
         self.inner.backend.start().await?;
-        let hooks = Arc::new(PullHooks(self.inner.group.clone()));
+        self.inner
+            .started_at_ms
+            .store(lite::now_ms(), Ordering::Relaxed);
+        let hooks = Arc::new(PullHooks(Arc::downgrade(&self.inner)));
         if !self
             .inner
             .backend

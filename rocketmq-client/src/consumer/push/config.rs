@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::ClientConfig;
 use crate::consumer::backend::ConsumerBackend;
 use crate::consumer::rebalance::strategy::{AllocateAveragely, AllocateStrategy};
@@ -14,7 +16,8 @@ use super::listener::{MessageListener, OrderlyListener};
 use super::PushConsumer;
 
 /// Settings of a push consumer (Java `DefaultMQPushConsumer`), with Java's defaults.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PushConsumerConfig {
     /// Consumer group (required).
     pub group: String,
@@ -30,6 +33,10 @@ pub struct PushConsumerConfig {
     /// Max messages per pull request (Java `pullBatchSize`, 32).
     pub pull_batch_size: i32,
     /// Pause between two pulls of a queue (Java `pullInterval`, 0).
+    #[serde(
+        rename = "pull_interval_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub pull_interval: Duration,
     /// Per-queue cached message limit before pulling pauses (Java `pullThresholdForQueue`, 1000).
     pub pull_threshold_for_queue: usize,
@@ -45,25 +52,58 @@ pub struct PushConsumerConfig {
     /// (`3 + reconsumeTimes`), -1 sends straight to the DLQ.
     pub delay_level_when_next_consume: i32,
     /// Orderly: pause before a suspended batch is consumed again (Java 1 s).
+    #[serde(
+        rename = "suspend_current_queue_time_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub suspend_current_queue_time: Duration,
     /// How long the broker may hold a pull (Java `brokerSuspendMaxTimeMillis`, 15 s).
+    #[serde(
+        rename = "long_polling_timeout_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub long_polling_timeout: Duration,
     /// Client timeout of a pull request; must exceed `long_polling_timeout` (Java 30 s).
+    #[serde(rename = "pull_timeout_ms", with = "crate::config::serde_impl::millis")]
     pub pull_timeout: Duration,
     /// Retry delay after a failed pull (Java 1 s).
+    #[serde(
+        rename = "pull_delay_on_error_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub pull_delay_on_error: Duration,
     /// Retry delay when local flow control pauses a queue (Java 50 ms).
+    #[serde(
+        rename = "pull_delay_on_flow_control_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub pull_delay_on_flow_control: Duration,
     /// Retry delay while the consumer is suspended (Java 1 s).
+    #[serde(
+        rename = "pull_delay_on_suspend_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub pull_delay_on_suspend: Duration,
     /// Orderly: how often broker queue locks are renewed (Java 20 s).
+    #[serde(
+        rename = "lock_renew_interval_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub lock_renew_interval: Duration,
     /// Send the subscription with every pull (SUBSCRIPTION flag) instead of relying on the
     /// heartbeat (Java `postSubscriptionWhenPull`, false).
     pub post_subscription_when_pull: bool,
     /// How long `shutdown()` waits for running listeners before committing offsets.
+    #[serde(
+        rename = "await_termination_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub await_termination: Duration,
     /// A queue whose pull loop made no progress for this long is restarted (watchdog).
+    #[serde(
+        rename = "pull_watchdog_timeout_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub pull_watchdog_timeout: Duration,
     /// Clustering: when the group's membership changed (a member joined or left; for a new
     /// consumer: the group already had members), queues newly allocated to this consumer are
@@ -72,6 +112,10 @@ pub struct PushConsumerConfig {
     /// reads them. Queues leaving this consumer are handed over at once. Zero = Java behaviour
     /// (both sides race; the new owner may start from an older offset and duplicate
     /// messages). Default 1 s.
+    #[serde(
+        rename = "rebalance_join_grace_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
     pub rebalance_join_grace: Duration,
     /// Broadcasting: base directory of the local offset files (default
     /// `~/.rocketmq_offsets`).

@@ -304,6 +304,89 @@ impl PushConsumer {
         v
     }
 
+    /// Subscribes `topic` (with `selector`), or changes the selector of a subscribed topic. On
+    /// a running consumer it takes effect at once, as in Java: the brokers get a heartbeat
+    /// with the new subscription and a rebalance assigns the topic's queues; pull loops of an
+    /// already subscribed topic use the new selector from their next pull.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: rocketmq_client::consumer::PushConsumer) -> rocketmq_client::Result<()> {
+    /// c.subscribe("OrdersTopic", "paid || refunded").await?;
+    /// c.unsubscribe("LegacyTopic").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidMessage`] for a bad topic name; [`Error::NotRunning`] after shutdown.
+    pub async fn subscribe(&self, topic: &str, selector: impl Into<MessageSelector>) -> Result<()> {
+        crate::message::validate_topic(topic)?;
+        let inner = &self.inner;
+        let _g = inner.lifecycle.lock().await;
+        if inner.state.load(Ordering::Acquire) > RUNNING {
+            return Err(Error::NotRunning("a shut-down consumer cannot subscribe"));
+        }
+        let topic = inner.client.wrap(topic);
+        inner.subs().insert(
+            topic.clone(),
+            Sub {
+                selector: selector.into(),
+                version: now_ms(),
+            },
+        );
+        if !inner.is_running() {
+            return Ok(());
+        }
+        if let Err(e) = inner.backend.subscribe_queues(&topic).await {
+            tracing::debug!(group = %inner.group, %topic, error = %e, "no route yet; the rebalance retries");
+        }
+        inner.backend.heartbeat_now().await;
+        inner.kick_rebalance();
+        tracing::info!(group = %inner.group, %topic, "subscribed");
+        Ok(())
+    }
+
+    /// Drops the subscription of `topic`. On a running consumer its queues are handed over at
+    /// once (pulls stop, running listener calls finish, offsets are committed) and the brokers
+    /// get a heartbeat without the topic. The group's retry topic cannot be unsubscribed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for the retry topic; [`Error::NotRunning`] after shutdown.
+    pub async fn unsubscribe(&self, topic: &str) -> Result<()> {
+        let inner = &self.inner;
+        let _g = inner.lifecycle.lock().await;
+        if inner.state.load(Ordering::Acquire) > RUNNING {
+            return Err(Error::NotRunning("a shut-down consumer cannot unsubscribe"));
+        }
+        let user_topic = topic;
+        let topic = inner.client.wrap(topic);
+        if crate::util::namespace::is_retry_topic(user_topic)
+            || topic == crate::util::namespace::retry_topic(&inner.group)
+        {
+            return Err(Error::Config(
+                "the group's retry topic is part of the consumer; it cannot be unsubscribed".into(),
+            ));
+        }
+        if inner.subs().remove(&topic).is_none() || !inner.is_running() {
+            return Ok(());
+        }
+        inner.truncate_unsubscribed().await;
+        inner.backend.heartbeat_now().await;
+        inner.kick_rebalance();
+        tracing::info!(group = %inner.group, %topic, "unsubscribed");
+        Ok(())
+    }
+
+    /// The subscribed topics (without namespace; the retry topic included when clustering).
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.inner
+            .subs()
+            .keys()
+            .map(|t| self.inner.client.unwrap(t))
+            .collect()
+    }
+
     /// Asks for a rebalance now (also done periodically and when the broker reports a
     /// membership change).
     pub fn rebalance_now(&self) {
@@ -738,6 +821,7 @@ impl Inner {
     /// moment, are then handing them over, and reading the offsets before those final commits
     /// would re-deliver what the previous owners consumed last.
     async fn rebalance(self: &Arc<Self>) {
+        self.truncate_unsubscribed().await;
         let topics: Vec<String> = self.subs().keys().cloned().collect();
         let mut additions = Vec::new();
         let mut moving = false;
@@ -775,13 +859,32 @@ impl Inner {
             }
         }
         for mq in additions {
-            if self.queues().contains_key(&mq) || !self.is_running() {
+            if self.queues().contains_key(&mq)
+                || !self.is_running()
+                || !self.subs().contains_key(&mq.topic)
+            {
                 continue;
             }
             if let Some(offset) = self.add_queue(&mq).await {
                 tracing::info!(group = %self.group, %mq, offset, "queue assigned");
             }
         }
+    }
+
+    /// Hands over the owned queues whose topic is no longer subscribed (Java
+    /// `truncateMessageQueueNotMyTopic`).
+    async fn truncate_unsubscribed(self: &Arc<Self>) {
+        let stale: Vec<MessageQueue> = {
+            // Not holding the subscription lock while taking the queue lock (the rebalance
+            // takes them in the other order).
+            let subs: HashSet<String> = self.subs().keys().cloned().collect();
+            self.queues()
+                .keys()
+                .filter(|mq| !subs.contains(&mq.topic))
+                .cloned()
+                .collect()
+        };
+        futures::future::join_all(stale.iter().map(|mq| self.remove_queue(mq))).await;
     }
 
     /// Hands over (in parallel: each may wait for running listeners) the owned queues of

@@ -27,6 +27,7 @@ struct Fake {
     max_pulled: Mutex<HashMap<MessageQueue, i64>>,
     rt: Mutex<Option<Arc<dyn Runtime>>>,
     source: Mutex<Option<Arc<dyn HeartbeatSource>>>,
+    heartbeats: AtomicUsize,
 }
 
 impl Fake {
@@ -47,6 +48,38 @@ impl Fake {
             f.queues.lock().unwrap().insert(mq, v);
         }
         Arc::new(f)
+    }
+    /// Adds `topic` with `n` queues of `per_queue` messages each.
+    fn add_topic(&self, topic: &str, n: i32, per_queue: i64) {
+        for q in 0..n {
+            let v = (0..per_queue)
+                .map(|i| {
+                    let mut m = MessageExt::new(topic, vec![2u8; 10]);
+                    m.queue_id = q;
+                    m.queue_offset = i;
+                    m
+                })
+                .collect();
+            self.queues
+                .lock()
+                .unwrap()
+                .insert(MessageQueue::new(topic, "b", q), v);
+        }
+    }
+    fn subscribed(&self) -> Vec<String> {
+        let src = self.source.lock().unwrap().clone().unwrap();
+        src.consumer_data()
+            .subscription_data_set
+            .into_iter()
+            .map(|s| s.topic)
+            .collect()
+    }
+    fn committed_of(&self, topic: &str, q: i32) -> Option<i64> {
+        self.offsets
+            .lock()
+            .unwrap()
+            .get(&MessageQueue::new(topic, "b", q))
+            .copied()
     }
     fn committed(&self, q: i32) -> Option<i64> {
         self.offsets
@@ -81,6 +114,7 @@ impl ConsumerBackend for Fake {
         Box::pin(async {})
     }
     fn heartbeat_now(&self) -> BoxFuture<'_, ()> {
+        self.heartbeats.fetch_add(1, Ordering::SeqCst);
         Box::pin(async {})
     }
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -663,5 +697,193 @@ fn admin_requests_running_info_consume_directly_and_reset_offset() {
         assert_eq!(offs, (4..10).collect::<Vec<_>>());
         c.shutdown().await.unwrap();
         assert_eq!(fake.committed(0), Some(10));
+    });
+}
+
+/// Subscribing and unsubscribing a running push consumer takes effect at once: a heartbeat
+/// carries the new subscription set and a rebalance (not the 60 s periodic one) takes or
+/// hands over the topic's queues.
+#[test]
+fn push_subscribe_and_unsubscribe_after_start() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(1, 5, |_| "A");
+        fake.add_topic("U", 2, 7);
+        let seen: Arc<Mutex<Vec<(String, i32, i64)>>> = Arc::default();
+        let s2 = seen.clone();
+        let mut b = builder(&fake).listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
+            let s = s2.clone();
+            async move {
+                for m in msgs {
+                    s.lock()
+                        .unwrap()
+                        .push((m.topic.clone(), ctx.queue.queue_id, m.queue_offset));
+                }
+                ConsumeResult::Success
+            }
+        });
+        b.client.rebalance_interval = Duration::from_secs(60);
+        let c = b.build().unwrap();
+        c.start().await.unwrap();
+        eventually("T consumed", Duration::from_secs(5), || {
+            seen.lock().unwrap().len() == 5
+        })
+        .await;
+        assert!(!fake.subscribed().contains(&"U".to_string()));
+        let beats = fake.heartbeats.load(Ordering::SeqCst);
+
+        c.subscribe("U", "*").await.unwrap();
+        assert!(fake.subscribed().contains(&"U".to_string()));
+        assert!(c.subscriptions().contains(&"U".to_string()));
+        assert!(
+            fake.heartbeats.load(Ordering::SeqCst) > beats,
+            "heartbeat sent at once"
+        );
+        eventually("U consumed", Duration::from_secs(5), || {
+            seen.lock().unwrap().iter().filter(|x| x.0 == "U").count() == 14
+        })
+        .await;
+        assert_eq!(
+            c.assigned_queues()
+                .iter()
+                .filter(|q| q.topic == "U")
+                .count(),
+            2
+        );
+
+        let beats = fake.heartbeats.load(Ordering::SeqCst);
+        c.unsubscribe("U").await.unwrap();
+        assert!(!fake.subscribed().contains(&"U".to_string()));
+        assert!(fake.heartbeats.load(Ordering::SeqCst) > beats);
+        assert!(
+            c.assigned_queues().iter().all(|q| q.topic != "U"),
+            "U's queues handed over"
+        );
+        assert_eq!(
+            fake.committed_of("U", 0),
+            Some(7),
+            "offset committed at hand-over"
+        );
+        assert_eq!(fake.committed_of("U", 1), Some(7));
+        assert!(
+            c.unsubscribe("%RETRY%g").await.is_err(),
+            "retry topic stays"
+        );
+        c.shutdown().await.unwrap();
+        assert!(c.subscribe("U", "*").await.is_err());
+    });
+}
+
+/// The same for the lite pull consumer, started without any subscription.
+#[test]
+fn lite_subscribe_and_unsubscribe_after_start() {
+    use crate::consumer::LitePullConsumer;
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(2, 6, |_| "A");
+        *fake.rt.lock().unwrap() = Some(Arc::new(TokioRuntime::try_current().unwrap()));
+        let mut client = ClientConfig::with_name_server("127.0.0.1:9876");
+        client.rebalance_interval = Duration::from_secs(60);
+        let c = LitePullConsumer::builder()
+            .client_config(client)
+            .group("lite")
+            .consume_from_where(crate::consumer::ConsumeFromWhere::FirstOffset)
+            .backend(fake.clone())
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        assert!(c.assignment().is_empty());
+        let beats = fake.heartbeats.load(Ordering::SeqCst);
+        c.subscribe("T", "*").await.unwrap();
+        assert_eq!(fake.subscribed(), ["T"]);
+        assert!(fake.heartbeats.load(Ordering::SeqCst) > beats);
+        let mut got = HashSet::new();
+        let start = std::time::Instant::now();
+        while got.len() < 12 {
+            assert!(start.elapsed() < Duration::from_secs(5), "got {got:?}");
+            for m in c.poll(Duration::from_millis(200)).await.unwrap() {
+                got.insert((m.queue_id, m.queue_offset));
+            }
+        }
+        assert_eq!(c.assignment().len(), 2);
+
+        c.unsubscribe("T").await.unwrap();
+        assert!(c.assignment().is_empty(), "queues handed over");
+        assert!(fake.subscribed().is_empty());
+        assert_eq!(fake.committed(0), Some(6), "consume position committed");
+        assert_eq!(fake.committed(1), Some(6));
+        c.shutdown().await.unwrap();
+    });
+}
+
+/// GET_CONSUMER_RUNNING_INFO answered by the pull consumers (Java fills the consumer type,
+/// settings, subscriptions and per-queue state for both).
+#[test]
+fn pull_consumers_answer_running_info() {
+    use crate::consumer::{LitePullConsumer, PullConsumer};
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(2, 6, |_| "A");
+        *fake.rt.lock().unwrap() = Some(Arc::new(TokioRuntime::try_current().unwrap()));
+        let c = LitePullConsumer::builder()
+            .client_config(ClientConfig::with_name_server("127.0.0.1:9876"))
+            .group("lite")
+            .subscribe("T", "A || B")
+            .consume_from_where(crate::consumer::ConsumeFromWhere::FirstOffset)
+            .backend(fake.clone())
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        let mut n = 0;
+        let start = std::time::Instant::now();
+        while n < 12 {
+            assert!(start.elapsed() < Duration::from_secs(5));
+            n += c.poll(Duration::from_millis(200)).await.unwrap().len();
+        }
+        let events = fake.events.lock().unwrap().clone().unwrap();
+        let info = events.running_info().expect("lite consumers answer");
+        assert_eq!(info.properties["PROP_CONSUME_TYPE"], "CONSUME_ACTIVELY");
+        assert_eq!(info.properties["messageModel"], "CLUSTERING");
+        assert_eq!(info.properties["autoCommit"], "true");
+        assert!(
+            info.properties["PROP_CONSUMER_START_TIMESTAMP"]
+                .parse::<i64>()
+                .unwrap()
+                > 0
+        );
+        assert_eq!(info.subscription_set.len(), 1);
+        assert_eq!(info.subscription_set[0].topic, "T");
+        assert_eq!(info.subscription_set[0].sub_string, "A || B");
+        assert_eq!(info.mq_table.len(), 2);
+        for (mq, pq) in &info.mq_table {
+            assert_eq!(mq.topic, "T");
+            assert_eq!(pq.commit_offset, 6, "consume position of {mq:?}");
+            assert_eq!(pq.cached_msg_count, 0);
+            assert!(!pq.dropped);
+            assert!(pq.last_pull_timestamp > 0);
+        }
+        // The JSON the broker relays to admin tools.
+        use rocketmq_remoting::protocol::body::JsonBody;
+        let back =
+            rocketmq_remoting::protocol::body::ConsumerRunningInfo::from_json(&info.to_json())
+                .unwrap();
+        assert_eq!(back, info);
+        c.shutdown().await.unwrap();
+
+        let fake = Fake::with_queues(1, 3, |_| "A");
+        *fake.rt.lock().unwrap() = Some(Arc::new(TokioRuntime::try_current().unwrap()));
+        let p = PullConsumer::builder()
+            .client_config(ClientConfig::with_name_server("127.0.0.1:9876"))
+            .group("classic")
+            .backend(fake.clone())
+            .build()
+            .unwrap();
+        p.start().await.unwrap();
+        p.update_consume_offset(&MessageQueue::new("T", "b", 0), 2);
+        let events = fake.events.lock().unwrap().clone().unwrap();
+        let info = events.running_info().expect("pull consumers answer");
+        assert_eq!(info.properties["PROP_CONSUME_TYPE"], "CONSUME_ACTIVELY");
+        assert_eq!(info.properties["consumerGroup"], "classic");
+        let (mq, pq) = info.mq_table.iter().next().unwrap();
+        assert_eq!((mq.topic.as_str(), mq.queue_id), ("T", 0));
+        assert_eq!(pq.commit_offset, 2);
+        p.shutdown().await;
     });
 }
