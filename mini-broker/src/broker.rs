@@ -294,7 +294,7 @@ impl Broker {
             .as_ref()
             .map(|m| SocketAddr::new(store_host.ip(), m.local_addr().port()).to_string())
             .unwrap_or_else(|| store_host.to_string());
-        let registrar = Arc::new(Registrar::new(
+        let registrar = Arc::new(Registrar::with_credentials(
             Arc::clone(&rt),
             cfg.namesrv_addrs.clone(),
             BrokerIdentity {
@@ -304,6 +304,8 @@ impl Broker {
                 broker_addr: store_host.to_string(),
                 ha_server_addr,
             },
+            // Checked by `validate` above.
+            cfg.namesrv_credentials().ok().flatten(),
         ));
         let is_slave = cfg.broker_role == BrokerRole::Slave;
         let slave = is_slave.then(|| {

@@ -122,11 +122,73 @@ pub struct BrokerConfig {
     /// ACL 1.0 (Java `aclEnable` + `plain_acl.yml`, here as JSON): when set, every request is
     /// checked by [`rocketmq_remoting::acl::AclValidator`] and refused with `NO_PERMISSION`.
     pub acl: Option<rocketmq_remoting::acl::AclConfig>,
+    /// ACL 1.0 access key the broker signs its NameServer requests with (REGISTER_BROKER,
+    /// UNREGISTER_BROKER): needed when the NameServers enforce an ACL (mini-namesrv's
+    /// `NamesrvConfig::acl`) and the broker's IP is not white-listed there. Set it together
+    /// with [`secret_key`](Self::secret_key); see [`namesrv_credentials`](Self::namesrv_credentials).
+    /// Same names as Java's `SessionCredentials` (`accessKey` / `secretKey` / `securityToken`).
+    pub access_key: Option<String>,
+    /// ACL 1.0 secret key of [`access_key`](Self::access_key) (never sent, never printed).
+    pub secret_key: Option<Secret>,
+    /// Optional ACL 1.0 security (STS) token sent with [`access_key`](Self::access_key).
+    pub security_token: Option<Secret>,
+    /// The same credentials in Apache 5.x's spelling (`AuthConfig.innerClientAuthenticationCredentials`,
+    /// the identity a 5.x broker uses for its own outgoing requests): a JSON string
+    /// `{"accessKey":"…","secretKey":"…"}`. Use it or `accessKey`/`secretKey`, not both
+    /// with different values.
+    pub inner_client_authentication_credentials: Option<Secret>,
     /// TLS on the listening port (feature `tls`; see [`rocketmq_remoting::tls`]). Not read
     /// from the JSON config: build it from PEM files in code.
     #[cfg(feature = "tls")]
     #[serde(skip)]
     pub tls: Option<rocketmq_remoting::tls::TlsServerConfig>,
+}
+
+/// A configuration string that must not be printed (a secret key, a credential document):
+/// its `Debug` output is `"<redacted>"`.
+///
+/// ```
+/// let s = mini_broker::config::Secret::from("12345678");
+/// assert_eq!(s.expose(), "12345678");
+/// assert_eq!(format!("{s:?}"), "\"<redacted>\"");
+/// ```
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+/// Apache 5.x `innerClientAuthenticationCredentials` document (Java `SessionCredentials`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InnerCredentials {
+    access_key: String,
+    secret_key: String,
+    #[serde(default)]
+    security_token: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -170,6 +232,10 @@ impl Default for BrokerConfig {
             slave_read_enable: false,
             slave_suggest_lag_bytes: 256 << 20,
             acl: None,
+            access_key: None,
+            secret_key: None,
+            security_token: None,
+            inner_client_authentication_credentials: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -213,6 +279,7 @@ impl BrokerConfig {
                 return Err(BrokerError::Config(e.to_string()));
             }
         }
+        self.namesrv_credentials()?;
         if self.broker_name.is_empty() || self.broker_cluster_name.is_empty() {
             return bad("brokerName and brokerClusterName must not be empty");
         }
@@ -295,6 +362,78 @@ impl BrokerConfig {
         }
         self.store_config().validate().map_err(BrokerError::Store)?;
         Ok(())
+    }
+
+    /// The ACL 1.0 credentials the broker signs every NameServer request with: from
+    /// `accessKey` + `secretKey` (+ `securityToken`), or from
+    /// `innerClientAuthenticationCredentials`. `None`: requests go unsigned.
+    ///
+    /// ```
+    /// let cfg: mini_broker::BrokerConfig =
+    ///     serde_json::from_str(r#"{"accessKey":"broker","secretKey":"12345678"}"#).unwrap();
+    /// assert_eq!(cfg.namesrv_credentials().unwrap().unwrap().access_key, "broker");
+    /// let apache5: mini_broker::BrokerConfig = serde_json::from_str(
+    ///     r#"{"innerClientAuthenticationCredentials":"{\"accessKey\":\"broker\",\"secretKey\":\"12345678\"}"}"#,
+    /// ).unwrap();
+    /// assert_eq!(apache5.namesrv_credentials().unwrap(), cfg.namesrv_credentials().unwrap());
+    /// let half: mini_broker::BrokerConfig = serde_json::from_str(r#"{"accessKey":"broker"}"#).unwrap();
+    /// assert!(half.validate().is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Only one of the keys given, an empty key, an unreadable
+    /// `innerClientAuthenticationCredentials`, or both forms given with different values.
+    pub fn namesrv_credentials(&self) -> Result<Option<rocketmq_remoting::acl::AclCredentials>> {
+        use rocketmq_remoting::acl::AclCredentials;
+        let bad = |m: &str| BrokerError::Config(m.to_string());
+        let plain = match (&self.access_key, &self.secret_key) {
+            (None, None) => {
+                if self.security_token.is_some() {
+                    return Err(bad("securityToken needs accessKey and secretKey"));
+                }
+                None
+            }
+            (Some(ak), Some(sk)) => {
+                if ak.is_empty() || sk.expose().is_empty() {
+                    return Err(bad("accessKey and secretKey must not be empty"));
+                }
+                let mut c = AclCredentials::new(ak.as_str(), sk.expose());
+                if let Some(t) = &self.security_token {
+                    c = c.with_security_token(t.expose());
+                }
+                Some(c)
+            }
+            _ => return Err(bad("accessKey and secretKey must be set together")),
+        };
+        let inner = match &self.inner_client_authentication_credentials {
+            Some(doc) if !doc.expose().trim().is_empty() => {
+                // The parse error is not shown: it could quote the secret.
+                let c: InnerCredentials = serde_json::from_str(doc.expose()).map_err(|_| {
+                    bad(
+                        "innerClientAuthenticationCredentials must be a JSON string like \
+                         {\"accessKey\":\"ak\",\"secretKey\":\"sk\"}",
+                    )
+                })?;
+                if c.access_key.is_empty() || c.secret_key.is_empty() {
+                    return Err(bad(
+                        "innerClientAuthenticationCredentials: accessKey and secretKey must not be empty",
+                    ));
+                }
+                let mut creds = AclCredentials::new(c.access_key, c.secret_key);
+                if let Some(t) = c.security_token.filter(|t| !t.is_empty()) {
+                    creds = creds.with_security_token(t);
+                }
+                Some(creds)
+            }
+            _ => None,
+        };
+        match (plain, inner) {
+            (Some(p), Some(i)) if p != i => Err(bad(
+                "accessKey/secretKey and innerClientAuthenticationCredentials disagree",
+            )),
+            (p, i) => Ok(p.or(i)),
+        }
     }
 
     /// Where the replication service listens (see [`ha_listen_addr`](Self::ha_listen_addr)).

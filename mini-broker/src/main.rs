@@ -8,7 +8,11 @@
 //!             [--role ASYNC_MASTER|SYNC_MASTER|SLAVE] [--ha-listen ADDR]
 //!             [--ha-master ADDR] [--master-addr ADDR] [--sync-replica-timeout-ms MS]
 //!             [--ha-max-gap-bytes N] [--slave-read-enable] [--slave-suggest-lag-bytes N]
+//!             [--access-key AK --secret-key SK [--security-token TOKEN]]
 //! ```
+//!
+//! `--access-key`/`--secret-key` (config `accessKey`/`secretKey`): the ACL 1.0 credentials the
+//! broker signs its NameServer requests with when the NameServers enforce an ACL.
 //!
 //! A slave: `--role SLAVE --broker-id 1 --ha-master MASTER_HA_ADDR --master-addr MASTER_ADDR`
 //! (the master's HA port defaults to its listen port + 1).
@@ -85,6 +89,16 @@ struct Cli {
     /// Lag (bytes) beyond which the slave is suggested [default: 256 MiB].
     #[arg(long, value_name = "BYTES")]
     slave_suggest_lag_bytes: Option<i64>,
+    /// ACL access key for signing NameServer requests (config `accessKey`); with --secret-key.
+    #[arg(long, value_name = "AK")]
+    access_key: Option<String>,
+    /// ACL secret key (config `secretKey`). Prefer the config file: command lines are visible
+    /// to other local users.
+    #[arg(long, value_name = "SK")]
+    secret_key: Option<String>,
+    /// Optional ACL security token (config `securityToken`).
+    #[arg(long, value_name = "TOKEN")]
+    security_token: Option<String>,
     /// Log filter (`info`, `debug`, `mini_broker=debug`, ...); `RUST_LOG` when absent.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -158,6 +172,15 @@ fn build_config(cli: &Cli) -> mini_broker::Result<BrokerConfig> {
     }
     if let Some(n) = cli.slave_suggest_lag_bytes {
         cfg.slave_suggest_lag_bytes = n;
+    }
+    if let Some(ak) = &cli.access_key {
+        cfg.access_key = Some(ak.clone());
+    }
+    if let Some(sk) = &cli.secret_key {
+        cfg.secret_key = Some(sk.as_str().into());
+    }
+    if let Some(t) = &cli.security_token {
+        cfg.security_token = Some(t.as_str().into());
     }
     cfg.validate()?;
     Ok(cfg)

@@ -1,6 +1,38 @@
 //! Registration with the NameServers ([`Registrar`], Java `BrokerOuterAPI.registerBrokerAll`):
 //! REGISTER_BROKER to every configured NameServer at start, periodically and whenever the
 //! topic table changes; UNREGISTER_BROKER on clean shutdown.
+//!
+//! **ACL.** When the NameServers enforce ACL 1.0 (mini-namesrv's `NamesrvConfig::acl`), the
+//! broker signs every request it sends them with its own credentials
+//! ([`BrokerConfig::namesrv_credentials`](crate::BrokerConfig::namesrv_credentials): config
+//! keys `accessKey` / `secretKey` / `securityToken`, flags `--access-key` / `--secret-key` /
+//! `--security-token`), as Apache brokers do with an `AclClientRPCHook` on their outgoing
+//! client. A refused registration (NO_PERMISSION) is logged at error level with the
+//! NameServer's reason; the broker keeps retrying every registration period, so fixing the
+//! ACL on the NameServer side is enough.
+//!
+//! ```no_run
+//! # async fn demo(rt: std::sync::Arc<dyn rocketmq_remoting::rt::Runtime>) {
+//! use mini_broker::namesrv_registration::{BrokerIdentity, Registrar};
+//! use rocketmq_remoting::acl::AclCredentials;
+//!
+//! let id = BrokerIdentity {
+//!     cluster: "DefaultCluster".into(),
+//!     broker_name: "broker-a".into(),
+//!     broker_id: 0,
+//!     broker_addr: "10.0.0.5:10911".into(),
+//!     ha_server_addr: "10.0.0.5:10912".into(),
+//! };
+//! let registrar = Registrar::with_credentials(
+//!     rt,
+//!     vec!["10.0.0.1:9876".into()],
+//!     id,
+//!     Some(AclCredentials::new("broker", "12345678")),
+//! );
+//! let accepted = registrar.register_all(Default::default()).await;
+//! # let _ = accepted;
+//! # }
+//! ```
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +40,7 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::future::{join_all, select, Either};
 use futures::StreamExt;
+use rocketmq_remoting::acl::AclCredentials;
 use rocketmq_remoting::protocol::body::{
     JsonBody, RegisterBrokerBody, TopicConfigSerializeWrapper,
 };
@@ -58,15 +91,29 @@ impl std::fmt::Debug for Registrar {
 }
 
 impl Registrar {
-    /// A registrar for `namesrv` (may be empty: then it does nothing).
+    /// A registrar for `namesrv` (may be empty: then it does nothing) sending unsigned requests.
     pub fn new(
         rt: Arc<dyn rocketmq_remoting::rt::Runtime>,
         namesrv: Vec<String>,
         id: BrokerIdentity,
     ) -> Self {
+        Self::with_credentials(rt, namesrv, id, None)
+    }
+
+    /// A registrar that signs every request with `credentials` (ACL 1.0; `None`: unsigned).
+    pub fn with_credentials(
+        rt: Arc<dyn rocketmq_remoting::rt::Runtime>,
+        namesrv: Vec<String>,
+        id: BrokerIdentity,
+        credentials: Option<AclCredentials>,
+    ) -> Self {
         let (trigger_tx, trigger_rx) = mpsc::unbounded();
+        let transport = TransportConfig {
+            credentials,
+            ..TransportConfig::default()
+        };
         Registrar {
-            client: RemotingClient::new(rt, TransportConfig::default()),
+            client: RemotingClient::new(rt, transport),
             namesrv,
             id,
             trigger_tx,
@@ -107,7 +154,7 @@ impl Registrar {
                 match self.client.invoke(addr, cmd, REQUEST_TIMEOUT).await {
                     Ok(r) if r.code == ResponseCode::SUCCESS => true,
                     Ok(r) => {
-                        tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "register broker refused");
+                        log_refusal(addr, "register", &r, self.signed());
                         false
                     }
                     Err(e) => {
@@ -131,8 +178,12 @@ impl Registrar {
             };
             let cmd = RemotingCommand::request(RequestCode::UNREGISTER_BROKER).with_header(&h);
             async move {
-                if let Err(e) = self.client.invoke(addr, cmd, Duration::from_secs(3)).await {
-                    tracing::warn!(namesrv = %addr, error = %e, "unregister broker failed");
+                match self.client.invoke(addr, cmd, Duration::from_secs(3)).await {
+                    Ok(r) if r.code == ResponseCode::SUCCESS => {}
+                    Ok(r) => log_refusal(addr, "unregister", &r, self.signed()),
+                    Err(e) => {
+                        tracing::warn!(namesrv = %addr, error = %e, "unregister broker failed")
+                    }
                 }
             }
         });
@@ -170,8 +221,35 @@ impl Registrar {
         }
     }
 
+    /// Whether requests are signed (ACL credentials configured).
+    pub fn signed(&self) -> bool {
+        self.client.config().credentials.is_some()
+    }
+
     /// Closes the client connections.
     pub fn close(&self) {
         self.client.shutdown();
+    }
+}
+
+/// Logs a NameServer's refusal; an ACL refusal is an error an operator must fix (the broker is
+/// missing from every route served by that NameServer until then).
+fn log_refusal(addr: &str, what: &str, r: &RemotingCommand, signed: bool) {
+    let remark = r.remark.as_deref().unwrap_or("");
+    if r.code == ResponseCode::NO_PERMISSION {
+        let hint = if signed {
+            "check the broker's accessKey/secretKey against the NameServer's ACL accounts"
+        } else {
+            "the NameServer enforces ACL: set the broker's accessKey/secretKey (--access-key/--secret-key)"
+        };
+        tracing::error!(
+            namesrv = %addr,
+            code = r.code,
+            remark,
+            hint,
+            "{what} broker refused by the NameServer's ACL: {remark}"
+        );
+    } else {
+        tracing::warn!(namesrv = %addr, code = r.code, remark, "{what} broker refused");
     }
 }

@@ -354,11 +354,16 @@ impl TransactionService {
                     "the prepared message has no REAL_TOPIC",
                 ));
             }
-            if let Err(e) = self.store.put_message(real).await {
-                return Err(crate::processor::reply(
-                    ResponseCode::SYSTEM_ERROR,
-                    e.to_string(),
-                ));
+            let wait = wait_store_ok(&real);
+            match self.store.put_message(real).await {
+                Ok(put) if wait => await_replica(b, &put, txid(&half)).await,
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(crate::processor::reply(
+                        ResponseCode::SYSTEM_ERROR,
+                        e.to_string(),
+                    ))
+                }
             }
         }
         if let Err(e) = self.write_op(&half).await {
@@ -620,6 +625,41 @@ impl TransactionService {
                 None => return,
             }
         }
+    }
+}
+
+/// Whether the producer asked for durable storage (property `WAIT`, default true; Java
+/// `isWaitStoreMsgOK`). The real message of a commit inherits the half's properties: Java's
+/// `EndTransactionProcessor` sets `waitStoreMsgOK=false` on it but then replaces the whole
+/// property map with the half's, so the producer's `WAIT` is what counts there too.
+fn wait_store_ok(msg: &MessageExt) -> bool {
+    msg.property(property::WAIT)
+        .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
+}
+
+/// `SYNC_MASTER`: waits until a slave has the committed real message (the end of its record),
+/// like a synchronous send, before the op record is written and the commit is answered. Java
+/// puts the real message through the same store path (`CommitLog.handleHA`) and then answers
+/// SUCCESS for PUT_OK, FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT and SLAVE_NOT_AVAILABLE alike
+/// (`sendFinalMessage`): the message is stored on the master either way and the half must not
+/// be checked again, so a missing acknowledgement is only logged.
+async fn await_replica(b: &BrokerInner, put: &PutResult, txid: &str) {
+    if b.cfg.broker_role != crate::ha::BrokerRole::SyncMaster {
+        return;
+    }
+    let Some(ha) = &b.ha_master else {
+        return;
+    };
+    let end = put.commit_log_offset + i64::from(put.store_size);
+    let timeout = Duration::from_millis(b.cfg.sync_replica_timeout_ms);
+    let ack = ha.wait_for_replica(end, timeout).await;
+    if ack != crate::ha::ReplicaAck::Ok {
+        tracing::warn!(
+            txid,
+            ?ack,
+            commit_log_offset = put.commit_log_offset,
+            "committed transaction message not acknowledged by a slave (answered SUCCESS, as Java does)"
+        );
     }
 }
 

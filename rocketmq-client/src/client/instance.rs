@@ -792,7 +792,23 @@ impl Inner {
                     self.check_transaction(&req, peer);
                     None
                 }
-                RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT => Some(self.replies.on_push(&req)),
+                RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT => {
+                    // Answered from here, before the requester wakes (see
+                    // `on_push_answering_first`), not by returning the answer.
+                    let (oneway, opaque, serialize_type) =
+                        (req.is_oneway(), req.opaque, req.serialize_type);
+                    self.replies.on_push_answering_first(&req, |mut answer| {
+                        if oneway {
+                            return;
+                        }
+                        answer.opaque = opaque;
+                        answer.serialize_type = serialize_type;
+                        if let Err(e) = conn.send_response(answer) {
+                            tracing::debug!(error = %e, "cannot answer a reply push");
+                        }
+                    });
+                    None
+                }
                 code => {
                     tracing::debug!(code, "unsupported broker request");
                     Some(RemotingCommand::response(

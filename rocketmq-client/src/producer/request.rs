@@ -160,17 +160,35 @@ impl ReplyWaiters {
         self.lock().remove(id);
     }
 
-    /// Handles PUSH_REPLY_MESSAGE_TO_CLIENT (Java `ClientRemotingProcessor.receiveReplyMessage`).
+    /// Handles PUSH_REPLY_MESSAGE_TO_CLIENT (Java `ClientRemotingProcessor.receiveReplyMessage`)
+    /// and returns the answer for the broker.
+    #[cfg(test)]
     pub(crate) fn on_push(&self, req: &RemotingCommand) -> RemotingCommand {
+        let mut answer = None;
+        self.on_push_answering_first(req, |r| answer = Some(r));
+        answer.unwrap_or_else(|| RemotingCommand::response(ResponseCode::SUCCESS, None))
+    }
+
+    /// Handles PUSH_REPLY_MESSAGE_TO_CLIENT: hands the broker's answer to `answer` *before*
+    /// the waiting [`Producer::request`] is woken. A woken requester may shut its client down
+    /// at once, closing the connection and dropping an answer still queued behind this
+    /// handler; the broker then reports the push as failed (SYSTEM_ERROR to the replier, whose
+    /// retries push and store the reply again and find the requester gone).
+    pub(crate) fn on_push_answering_first(
+        &self,
+        req: &RemotingCommand,
+        answer: impl FnOnce(RemotingCommand),
+    ) {
         let received = now_ms();
         let h: ReplyMessageRequestHeader = match req.decode_header() {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(error = %e, "bad PUSH_REPLY_MESSAGE_TO_CLIENT");
-                return RemotingCommand::response(
+                answer(RemotingCommand::response(
                     ResponseCode::SYSTEM_ERROR,
                     Some("process reply message fail".into()),
-                );
+                ));
+                return;
             }
         };
         let mut body = req.body.clone();
@@ -204,6 +222,7 @@ impl ReplyWaiters {
             .unwrap_or_default()
             .to_owned();
         let waiter = self.lock().remove(&id);
+        answer(RemotingCommand::response(ResponseCode::SUCCESS, None));
         match waiter {
             Some(tx) => {
                 let _ = tx.send(msg);
@@ -214,7 +233,6 @@ impl ReplyWaiters {
                 "reply matches no pending request (timed out or unknown)"
             ),
         }
-        RemotingCommand::response(ResponseCode::SUCCESS, None)
     }
 }
 
