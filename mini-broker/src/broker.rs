@@ -321,11 +321,13 @@ impl Broker {
                 schedule: Arc::downgrade(&schedule),
                 registrar: Arc::downgrade(&registrar),
             });
-            let sync = MetadataSync::start(
+            let sync = MetadataSync::start_with_credentials(
                 Arc::clone(&rt),
                 cfg.master_addr.clone(),
                 Duration::from_millis(cfg.slave_metadata_sync_interval_ms),
                 sink,
+                // The same identity the broker signs its NameServer requests with.
+                cfg.namesrv_credentials().ok().flatten(),
             );
             (ha, sync)
         });

@@ -93,3 +93,74 @@ async fn slave_copies_topics_offsets_and_delay_offsets() {
     sync.shutdown().await;
     server.shutdown().await;
 }
+
+/// A master that answers only requests signed with `secret` (ACL 1.0) and NO_PERMISSION
+/// otherwise, as an ACL-enabled Apache master does for the slave's metadata requests.
+struct AclMaster {
+    secret: &'static str,
+}
+
+impl RequestHandler for AclMaster {
+    async fn handle(&self, c: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        let signed = req.ext_fields.get("AccessKey") == Some("slave-ak")
+            && rocketmq_remoting::acl::verify_signature(&req, self.secret);
+        if !signed {
+            return Some(RemotingCommand::response(
+                ResponseCode::NO_PERMISSION,
+                Some("unsigned or badly signed request".into()),
+            ));
+        }
+        FakeMaster.handle(c, req).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slave_signs_metadata_requests_to_an_acl_master() {
+    let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+    let server = RemotingServer::start(
+        rt.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        TransportConfig::default(),
+        Arc::new(AclMaster { secret: "slave-sk" }),
+    )
+    .await
+    .unwrap();
+    let master = Some(server.local_addr().to_string());
+    let hour = Duration::from_secs(3600);
+
+    // Unsigned: refused, and the sink stays empty.
+    let rec = Arc::new(Recorder::default());
+    let unsigned = MetadataSync::start(rt.clone(), master.clone(), hour, rec.clone());
+    assert!(unsigned.sync_once().await.is_err());
+    assert!(rec.topics.lock().unwrap().is_none());
+    unsigned.shutdown().await;
+
+    // Wrong secret: refused too.
+    let wrong = MetadataSync::start_with_credentials(
+        rt.clone(),
+        master.clone(),
+        hour,
+        rec.clone(),
+        Some(rocketmq_remoting::acl::AclCredentials::new(
+            "slave-ak", "nope",
+        )),
+    );
+    assert!(wrong.sync_once().await.is_err());
+    wrong.shutdown().await;
+
+    // The broker's own credentials: the copy goes through.
+    let good = MetadataSync::start_with_credentials(
+        rt.clone(),
+        master,
+        hour,
+        rec.clone(),
+        Some(rocketmq_remoting::acl::AclCredentials::new(
+            "slave-ak", "slave-sk",
+        )),
+    );
+    good.sync_once().await.unwrap();
+    let topics = rec.topics.lock().unwrap().clone().unwrap();
+    assert_eq!(topics.topic_config_table["TopicA"].read_queue_nums, 4);
+    good.shutdown().await;
+    server.shutdown().await;
+}

@@ -125,8 +125,24 @@ impl MetadataSync {
         interval: Duration,
         sink: Arc<dyn MetadataSink>,
     ) -> MetadataSync {
+        Self::start_with_credentials(rt, master, interval, sink, None)
+    }
+
+    /// [`start`](Self::start), signing every request to the master with `credentials`: an
+    /// ACL-enabled master refuses unsigned GET_ALL_TOPIC_CONFIG and friends, as Apache's does.
+    pub fn start_with_credentials(
+        rt: Arc<dyn Runtime>,
+        master: Option<String>,
+        interval: Duration,
+        sink: Arc<dyn MetadataSink>,
+        credentials: Option<rocketmq_remoting::acl::AclCredentials>,
+    ) -> MetadataSync {
+        let transport = TransportConfig {
+            credentials,
+            ..TransportConfig::default()
+        };
         let inner = Arc::new(SyncInner {
-            client: RemotingClient::new(Arc::clone(&rt), TransportConfig::default()),
+            client: RemotingClient::new(Arc::clone(&rt), transport),
             master: Mutex::new(master),
             sink,
             timeout: Duration::from_secs(5),
