@@ -1,12 +1,14 @@
 //! Chaos scenarios against the real `mini-namesrv` / `mini-broker` processes and our client:
-//! faults (kill -9 + restart, SIGSTOP/SIGCONT, a TCP fault proxy, consumer kill) while a
-//! producer sends and consumers consume; a history of every send and delivery is then checked
-//! (lost, duplicates, order, offset uniqueness, recovery time; see `chaos/history.rs`).
+//! faults (kill -9 + restart of a broker or the NameServer, SIGSTOP/SIGCONT, a TCP fault proxy,
+//! consumer kill, injected disk errors) while a producer sends and consumers consume; a history
+//! of every send and delivery is then checked (lost, duplicates, order, offset uniqueness,
+//! recovery time; see `chaos/history.rs`).
 //!
 //! Short form (CI): `cargo test -p rocketmq-it --test chaos` (each scenario 10–20 s of
 //! traffic; they run one at a time). Soak form: `ROCKETMQ_CHAOS_SOAK_SECS=600 cargo test -p
 //! rocketmq-it --test chaos -- --nocapture` makes every scenario run that long, repeating its
-//! faults. Each scenario prints its figures on a `CHAOS <name>:` line (`--nocapture`).
+//! faults. Each scenario prints its figures on a `CHAOS <name>:` line (`--nocapture`). One
+//! scenario alone: add its test name (or part of it) as a filter, e.g. `-- namesrv_kill`.
 //!
 //! Everything listens on 127.0.0.1 (OS-chosen ports) and every process and task is stopped
 //! when its owner drops.
@@ -14,358 +16,39 @@
 #[path = "chaos/mod.rs"]
 mod support;
 
+#[path = "chaos/scenario.rs"]
+mod scenario;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::process::{ChildStdin, Command, Stdio};
+use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rocketmq_client::producer::selector::SelectByHash;
-use rocketmq_client::{Message, Producer};
-use rocketmq_it::ChildGuard;
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{CreateTopicRequestHeader, TopicFilterType};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_client::{Message, SendStatus};
+use rocketmq_remoting::protocol::code::ResponseCode;
+use rocketmq_remoting::transport::TransportConfig;
 
-use support::history::{queue_label, History, Outcome, Report};
+use scenario::{
+    block_on_side, create_topic, fault_times, kill_restart, max_offsets, print, producer,
+    route_code, route_text, send_loop, serial, settle, setup, sleep_until, tokio_rt, wait_route,
+    with_faults, ConsumerProc, Env, Spec, PERSIST_MS,
+};
+use support::history::{History, Outcome};
 use support::procs::{BrokerProc, BrokerSpec, NamesrvProc};
 use support::proxy::Proxy;
-
-/// Scenarios are timing-sensitive: run them one at a time even under the parallel harness.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn runtime() -> Arc<dyn Runtime> {
-    Arc::new(TokioRuntime::try_current().expect("inside tokio"))
-}
-
-/// Offsets a consumer process persists this often (the uncommitted window).
-const PERSIST_MS: u64 = 1000;
-
-/// Creates `topic` on a broker (which then re-registers with its NameServer).
-async fn create_topic(broker: SocketAddr, topic: &str, queues: i32, order: bool) {
-    let client = RemotingClient::new(runtime(), TransportConfig::default());
-    let header = CreateTopicRequestHeader {
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        read_queue_nums: queues,
-        write_queue_nums: queues,
-        perm: 6,
-        topic_filter_type: TopicFilterType::SingleTag,
-        topic_sys_flag: Some(0),
-        order,
-        attributes: None,
-        force: false,
-        bname: None,
-    };
-    let req = RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC).with_header(&header);
-    let resp = client
-        .invoke(&broker.to_string(), req, Duration::from_secs(5))
-        .await
-        .expect("create topic");
-    assert_eq!(resp.code, ResponseCode::SUCCESS, "{resp:?}");
-    client.shutdown();
-}
-
-/// Max offsets of `topic`'s queues on a broker (diagnostics).
-async fn max_offsets(broker: SocketAddr, topic: &str, queues: i32) -> Vec<String> {
-    use rocketmq_remoting::protocol::header::{
-        GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
-    };
-    let client = RemotingClient::new(runtime(), TransportConfig::default());
-    let mut out = Vec::new();
-    for q in 0..queues {
-        let header = GetMaxOffsetRequestHeader {
-            topic: topic.into(),
-            queue_id: q,
-            committed: true,
-            bname: None,
-        };
-        let req = RemotingCommand::request(RequestCode::GET_MAX_OFFSET).with_header(&header);
-        out.push(
-            match client
-                .invoke(&broker.to_string(), req, Duration::from_secs(3))
-                .await
-            {
-                Ok(r) if r.code == ResponseCode::SUCCESS => r
-                    .decode_header::<GetMaxOffsetResponseHeader>()
-                    .map(|h| h.offset.to_string())
-                    .unwrap_or_else(|e| e.to_string()),
-                Ok(r) => format!("code {} {:?}", r.code, r.remark),
-                Err(e) => e.to_string(),
-            },
-        );
-    }
-    client.shutdown();
-    out
-}
-
-/// The NameServer's route of `topic`, as JSON text (diagnostics).
-async fn route_text(namesrv: SocketAddr, topic: &str) -> String {
-    use rocketmq_remoting::protocol::header::GetRouteInfoRequestHeader;
-    let client = RemotingClient::new(runtime(), TransportConfig::default());
-    let req = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC)
-        .with_header(&GetRouteInfoRequestHeader::new(topic));
-    let out = match client
-        .invoke(&namesrv.to_string(), req, Duration::from_secs(3))
-        .await
-    {
-        Ok(r) => format!("code {} {}", r.code, String::from_utf8_lossy(&r.body)),
-        Err(e) => e.to_string(),
-    };
-    client.shutdown();
-    out
-}
-
-async fn producer(namesrv: SocketAddr, group: &str, timeout: Duration) -> Producer {
-    let p = Producer::builder()
-        .name_server(&namesrv.to_string())
-        .group(group)
-        .send_timeout(timeout)
-        .runtime(runtime())
-        .route_refresh_interval(Duration::from_secs(2))
-        .build()
-        .expect("producer config");
-    p.start().await.expect("producer start");
-    p
-}
-
-/// Waits until the producer sees `queues` writable queues of `topic`.
-async fn wait_route(p: &Producer, topic: &str, queues: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(q) = p.fetch_publish_queues(topic).await {
-            if q.len() >= queues {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "no route for {topic}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// A push consumer in its own process (`chaos-consumer`), feeding the history.
-struct ConsumerProc {
-    name: String,
-    guard: Option<ChildGuard>,
-    stdin: Option<ChildStdin>,
-}
-
-impl ConsumerProc {
-    fn start(
-        name: &str,
-        namesrv: SocketAddr,
-        group: &str,
-        topic: &str,
-        orderly: bool,
-        h: &Arc<History>,
-    ) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chaos-consumer"));
-        cmd.arg(namesrv.to_string())
-            .arg(group)
-            .arg(topic)
-            .arg(if orderly { "orderly" } else { "concurrent" })
-            .arg(PERSIST_MS.to_string())
-            .env("RUST_LOG", "off")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut guard = ChildGuard::spawn(name, &mut cmd).expect("spawn consumer");
-        let stdin = guard.child_mut().stdin.take();
-        let stdout = guard.child_mut().stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let h = h.clone();
-        let me = name.to_string();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line == "READY" {
-                    let _ = tx.send(());
-                    continue;
-                }
-                let f: Vec<&str> = line.split(' ').collect();
-                if f.len() == 6 && f[0] == "D" {
-                    let qid: i32 = f[3].parse().unwrap_or(-1);
-                    h.record_delivery_parts(
-                        f[1],
-                        queue_label(f[2], qid),
-                        f[4].parse().unwrap_or(-1),
-                        f[5].parse().unwrap_or(-1),
-                        &me,
-                    );
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("consumer {name} did not start"));
-        ConsumerProc {
-            name: name.into(),
-            guard: Some(guard),
-            stdin,
-        }
-    }
-
-    /// `kill -9`: no offset commit, no unregistration.
-    fn kill9(&mut self) {
-        self.stdin.take();
-        if let Some(mut g) = self.guard.take() {
-            g.kill().unwrap();
-        }
-    }
-
-    /// Clean shutdown (stdin EOF), bounded.
-    fn stop(&mut self) {
-        self.stdin.take();
-        if let Some(mut g) = self.guard.take() {
-            if g.wait_timeout(Duration::from_secs(20)).unwrap().is_none() {
-                g.kill().unwrap();
-            }
-        }
-    }
-}
-
-/// Sends `prefix-N` messages one after another until `until`; orderly by `shards` sharding keys
-/// when given. Returns how many were sent.
-async fn send_loop(
-    p: &Producer,
-    h: &History,
-    topic: &str,
-    prefix: &str,
-    until: Instant,
-    shards: Option<usize>,
-) -> usize {
-    let mut n = 0usize;
-    while Instant::now() < until {
-        let key = format!("{prefix}-{n}");
-        let mut msg = Message::new(topic, format!("body of {key}"));
-        msg.set_keys([key.as_str()]);
-        let start = Instant::now();
-        let (res, sk) = match shards {
-            Some(s) => {
-                let sk = format!("sk{}", n % s);
-                (
-                    p.send_with_selector(msg, &SelectByHash, sk.as_str()).await,
-                    Some(sk),
-                )
-            }
-            None => (p.send(msg).await, None),
-        };
-        let ok = res.is_ok();
-        h.record_send(&key, sk.as_deref(), start, &res);
-        n += 1;
-        tokio::time::sleep(Duration::from_millis(if ok { 4 } else { 50 })).await;
-    }
-    n
-}
-
-/// Waits until every acknowledged message was delivered (or `limit` passes), then a little
-/// more for late duplicates.
-fn settle(h: &History, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while !h.all_acked_delivered() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-}
-
-fn print(name: &str, r: &Report, extra: &str) {
-    println!(
-        "CHAOS {name}: {r} {extra} (soak={:?})",
-        support::soak().map(|d| d.as_secs())
-    );
-}
-
-/// Fault instants: every `period` from `first` until `dur - tail` (once in the short form).
-fn fault_times(dur: Duration, first: Duration, period: Duration, tail: Duration) -> Vec<Duration> {
-    let mut v = vec![first];
-    if support::soak().is_some() {
-        let mut t = first + period;
-        while t + tail < dur {
-            v.push(t);
-            t += period;
-        }
-    }
-    v
-}
-
-struct Cluster {
-    ns: NamesrvProc,
-    broker: BrokerProc,
-    _dir: tempfile::TempDir,
-}
-
-fn cluster(flush: &'static str, extra_json: Option<&str>) -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let ns = NamesrvProc::start();
-    let mut spec = BrokerSpec::new(ns.addr, &dir.path().join("store-a"), flush, "broker-a");
-    spec.extra_json = extra_json.map(str::to_string);
-    let broker = BrokerProc::start(spec);
-    Cluster {
-        ns,
-        broker,
-        _dir: dir,
-    }
-}
-
-/// Runs `send` on the runtime while `faults` runs on this thread's scope.
-fn with_faults<T: Send>(
-    rt: &tokio::runtime::Runtime,
-    send: impl std::future::Future<Output = T>,
-    faults: impl FnOnce() + Send,
-) -> T {
-    std::thread::scope(|s| {
-        let f = s.spawn(faults);
-        let out = rt.block_on(send);
-        f.join().expect("fault thread");
-        out
-    })
-}
-
-fn sleep_until(t0: Instant, at: Duration) {
-    let now = t0.elapsed();
-    if at > now {
-        std::thread::sleep(at - now);
-    }
-}
 
 /// Sync flush + broker kill -9 and restart: no acknowledged message may be lost.
 #[test]
 fn sync_flush_broker_kill_loses_no_acknowledged_message() {
     let _s = serial();
-    let rt = tokio_rt();
-    let mut c = cluster("sync", None);
-    let topic = "ChaosSyncKill";
-    let h = Arc::new(History::new());
-    let dur = support::duration(Duration::from_secs(12));
-    let p = rt.block_on(async {
-        create_topic(c.broker.addr, topic, 4, false).await;
-        let p = producer(c.ns.addr, "chaos_pg_sync", Duration::from_secs(3)).await;
-        wait_route(&p, topic, 4).await;
-        p
-    });
-    let mut consumer = ConsumerProc::start("c1", c.ns.addr, "chaos_cg_sync", topic, false, &h);
-    let t0 = Instant::now();
-    let until = t0 + dur;
-    let broker = &mut c.broker;
-    let hh = h.clone();
+    let (mut env, p) = setup(Spec::new("ChaosSyncKill", Duration::from_secs(12)));
+    let mut consumer = env.consumer("c1", "chaos_cg_sync", false);
+    let (t0, dur, hh) = (Instant::now(), env.dur, env.h.clone());
+    let broker = &mut env.c.broker;
     let sent = with_faults(
-        &rt,
-        send_loop(&p, &h, topic, "sync", until, None),
+        &env.rt,
+        send_loop(&p, &env.h, env.topic, "sync", t0 + dur, None),
         move || {
             for at in fault_times(
                 dur,
@@ -374,17 +57,11 @@ fn sync_flush_broker_kill_loses_no_acknowledged_message() {
                 Duration::from_secs(5),
             ) {
                 sleep_until(t0, at);
-                hh.fault("broker kill -9");
-                broker.kill9();
-                std::thread::sleep(Duration::from_millis(500));
-                broker.restart();
+                kill_restart(broker, &hh, "broker kill -9");
             }
         },
     );
-    settle(&h, Duration::from_secs(60));
-    consumer.stop();
-    rt.block_on(p.shutdown());
-    let r = h.check();
+    let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
     print("sync_flush_broker_kill", &r, &format!("sent_calls={sent}"));
     assert!(r.acknowledged > 100, "{r}");
     assert_eq!(r.lost, 0, "acknowledged messages lost: {r}");
@@ -398,26 +75,17 @@ fn sync_flush_broker_kill_loses_no_acknowledged_message() {
 #[test]
 fn async_flush_broker_kill_loss_stays_in_unflushed_window() {
     let _s = serial();
-    let rt = tokio_rt();
-    let mut c = cluster("async", None);
-    let topic = "ChaosAsyncKill";
-    let h = Arc::new(History::new());
-    let dur = support::duration(Duration::from_secs(12));
-    let p = rt.block_on(async {
-        create_topic(c.broker.addr, topic, 4, false).await;
-        let p = producer(c.ns.addr, "chaos_pg_async", Duration::from_secs(3)).await;
-        wait_route(&p, topic, 4).await;
-        p
-    });
-    let mut consumer = ConsumerProc::start("c1", c.ns.addr, "chaos_cg_async", topic, false, &h);
-    let t0 = Instant::now();
+    let mut spec = Spec::new("ChaosAsyncKill", Duration::from_secs(12));
+    spec.flush = "async";
+    let (mut env, p) = setup(spec);
+    let mut consumer = env.consumer("c1", "chaos_cg_async", false);
+    let (t0, dur, hh) = (Instant::now(), env.dur, env.h.clone());
     let kills = Arc::new(Mutex::new(Vec::new()));
-    let broker = &mut c.broker;
-    let hh = h.clone();
+    let broker = &mut env.c.broker;
     let k2 = kills.clone();
     with_faults(
-        &rt,
-        send_loop(&p, &h, topic, "async", t0 + dur, None),
+        &env.rt,
+        send_loop(&p, &env.h, env.topic, "async", t0 + dur, None),
         move || {
             for at in fault_times(
                 dur,
@@ -426,23 +94,18 @@ fn async_flush_broker_kill_loss_stays_in_unflushed_window() {
                 Duration::from_secs(5),
             ) {
                 sleep_until(t0, at);
-                k2.lock().unwrap().push(hh.fault("broker kill -9"));
-                broker.kill9();
-                std::thread::sleep(Duration::from_millis(500));
-                broker.restart();
+                let (killed, _) = kill_restart(broker, &hh, "broker kill -9");
+                k2.lock().unwrap().push(killed);
             }
         },
     );
-    settle(&h, Duration::from_secs(60));
-    consumer.stop();
-    rt.block_on(p.shutdown());
-    let r = h.check();
+    let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
     // The broker's async flush runs every flushIntervalMs (500 ms default); allow 2 s.
     let window = Duration::from_secs(2);
-    let delivered: HashSet<String> = h.deliveries().into_iter().map(|d| d.key).collect();
+    let delivered: HashSet<String> = env.h.deliveries().into_iter().map(|d| d.key).collect();
     let kills = kills.lock().unwrap().clone();
     let mut outside = Vec::new();
-    for s in h.sends().iter().filter(|s| s.outcome == Outcome::Ok) {
+    for s in env.h.sends().iter().filter(|s| s.outcome == Outcome::Ok) {
         if !delivered.contains(&s.key)
             && !kills
                 .iter()
@@ -468,26 +131,15 @@ fn async_flush_broker_kill_loss_stays_in_unflushed_window() {
 #[test]
 fn push_consumer_resumes_after_broker_restart() {
     let _s = serial();
-    let rt = tokio_rt();
-    let mut c = cluster("sync", None);
-    let topic = "ChaosResume";
-    let h = Arc::new(History::new());
-    let dur = support::duration(Duration::from_secs(12));
-    let p = rt.block_on(async {
-        create_topic(c.broker.addr, topic, 4, false).await;
-        let p = producer(c.ns.addr, "chaos_pg_resume", Duration::from_secs(3)).await;
-        wait_route(&p, topic, 4).await;
-        p
-    });
-    let mut consumer = ConsumerProc::start("c1", c.ns.addr, "chaos_cg_resume", topic, false, &h);
-    let t0 = Instant::now();
+    let (mut env, p) = setup(Spec::new("ChaosResume", Duration::from_secs(12)));
+    let mut consumer = env.consumer("c1", "chaos_cg_resume", false);
+    let (t0, dur, hh) = (Instant::now(), env.dur, env.h.clone());
     let ready = Arc::new(Mutex::new(Vec::new()));
-    let broker = &mut c.broker;
-    let hh = h.clone();
+    let broker = &mut env.c.broker;
     let r2 = ready.clone();
     with_faults(
-        &rt,
-        send_loop(&p, &h, topic, "resume", t0 + dur, None),
+        &env.rt,
+        send_loop(&p, &env.h, env.topic, "resume", t0 + dur, None),
         move || {
             for at in fault_times(
                 dur,
@@ -496,23 +148,17 @@ fn push_consumer_resumes_after_broker_restart() {
                 Duration::from_secs(8),
             ) {
                 sleep_until(t0, at);
-                hh.fault("broker kill -9 + restart");
-                broker.kill9();
-                std::thread::sleep(Duration::from_millis(500));
-                broker.restart();
-                r2.lock().unwrap().push(Instant::now());
+                let (_, up) = kill_restart(broker, &hh, "broker kill -9 + restart");
+                r2.lock().unwrap().push(up);
             }
         },
     );
-    settle(&h, Duration::from_secs(60));
-    consumer.stop();
-    rt.block_on(p.shutdown());
-    let r = h.check();
+    let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
     // Resume time: broker ready again -> first delivery of a message sent after that.
-    let sends = h.sends();
+    let sends = env.h.sends();
     let start_of: HashMap<&str, Instant> =
         sends.iter().map(|s| (s.key.as_str(), s.start)).collect();
-    let deliveries = h.deliveries();
+    let deliveries = env.h.deliveries();
     let mut worst = Duration::ZERO;
     for &t in ready.lock().unwrap().iter() {
         let first = deliveries
@@ -537,32 +183,23 @@ fn push_consumer_resumes_after_broker_restart() {
 #[test]
 fn consumer_kill_in_group_of_three_duplicates_only_uncommitted_window() {
     let _s = serial();
-    let rt = tokio_rt();
-    let c = cluster("sync", None);
-    let topic = "ChaosGroupKill";
+    let mut spec = Spec::new("ChaosGroupKill", Duration::from_secs(14));
+    spec.queues = 6;
+    let (env, p) = setup(spec);
     let group = "chaos_cg_group";
-    let h = Arc::new(History::new());
-    let dur = support::duration(Duration::from_secs(14));
-    let p = rt.block_on(async {
-        create_topic(c.broker.addr, topic, 6, false).await;
-        let p = producer(c.ns.addr, "chaos_pg_group", Duration::from_secs(3)).await;
-        wait_route(&p, topic, 6).await;
-        p
-    });
     let mut consumers: Vec<ConsumerProc> = (0..3)
-        .map(|i| ConsumerProc::start(&format!("m{i}"), c.ns.addr, group, topic, false, &h))
+        .map(|i| env.consumer(&format!("m{i}"), group, false))
         .collect();
     // Let the three members settle their assignment before traffic starts.
     std::thread::sleep(Duration::from_secs(5));
-    let t0 = Instant::now();
+    let (t0, dur, hh) = (Instant::now(), env.dur, env.h.clone());
     let kill_at = Arc::new(Mutex::new(Vec::new()));
     let k2 = kill_at.clone();
-    let hh = h.clone();
     let victims: Vec<&mut ConsumerProc> = consumers.iter_mut().take(2).collect();
     let soak = support::soak().is_some();
     with_faults(
-        &rt,
-        send_loop(&p, &h, topic, "grp", t0 + dur, None),
+        &env.rt,
+        send_loop(&p, &env.h, env.topic, "grp", t0 + dur, None),
         move || {
             // Short form: kill m0 once. Soak: kill m0, later m1 (one member stays).
             for (i, v) in victims.into_iter().enumerate() {
@@ -577,12 +214,7 @@ fn consumer_kill_in_group_of_three_duplicates_only_uncommitted_window() {
             }
         },
     );
-    settle(&h, Duration::from_secs(90));
-    for c in &mut consumers {
-        c.stop();
-    }
-    rt.block_on(p.shutdown());
-    let r = h.check();
+    let r = env.finish(&p, consumers.iter_mut(), Duration::from_secs(90));
     // Every duplicate is on a queue that changed owner because of a kill (the killed member's
     // queues, and queues the survivors re-balanced among themselves), for a message its previous
     // owner got within the uncommitted window (persist interval + slack) before the kill.
@@ -591,7 +223,7 @@ fn consumer_kill_in_group_of_three_duplicates_only_uncommitted_window() {
     let mut seen: HashMap<String, (String, String, Instant)> = HashMap::new();
     let mut bad = Vec::new();
     let mut moved_dups = 0usize;
-    for d in h.deliveries() {
+    for d in env.h.deliveries() {
         match seen.get(&d.key) {
             None => {
                 seen.insert(d.key.clone(), (d.consumer.clone(), d.queue.clone(), d.at));
@@ -632,32 +264,23 @@ fn consumer_kill_in_group_of_three_duplicates_only_uncommitted_window() {
 #[test]
 fn orderly_consumption_keeps_order_across_restarts() {
     let _s = serial();
-    let rt = tokio_rt();
+    let mut spec = Spec::new("ChaosOrderly", Duration::from_secs(16));
+    spec.order = true;
     // Locks of a killed consumer expire quickly so that the survivor can take its queues.
-    let mut c = cluster("sync", Some(r#"{"rebalanceLockMaxLiveTimeMs": 3000}"#));
-    let topic = "ChaosOrderly";
+    spec.extra_json = Some(r#"{"rebalanceLockMaxLiveTimeMs": 3000}"#.into());
+    let (mut env, p) = setup(spec);
     let group = "chaos_cg_orderly";
-    let h = Arc::new(History::new());
-    let dur = support::duration(Duration::from_secs(16));
-    let p = rt.block_on(async {
-        create_topic(c.broker.addr, topic, 4, true).await;
-        let p = producer(c.ns.addr, "chaos_pg_orderly", Duration::from_secs(3)).await;
-        wait_route(&p, topic, 4).await;
-        p
-    });
-    let ns = c.ns.addr;
-    let mut a = ConsumerProc::start("oa", ns, group, topic, true, &h);
-    let mut b = ConsumerProc::start("ob", ns, group, topic, true, &h);
+    let (ns, topic) = (env.c.ns.addr, env.topic);
+    let mut a = env.consumer("oa", group, true);
+    let mut b = env.consumer("ob", group, true);
     std::thread::sleep(Duration::from_secs(3));
-    let t0 = Instant::now();
-    let hh = h.clone();
-    let broker = &mut c.broker;
-    let hist = h.clone();
+    let (t0, dur, hh) = (Instant::now(), env.dur, env.h.clone());
+    let broker = &mut env.c.broker;
     let restarted = Arc::new(Mutex::new(None));
     let r2 = restarted.clone();
     with_faults(
-        &rt,
-        send_loop(&p, &h, topic, "ord", t0 + dur, Some(16)),
+        &env.rt,
+        send_loop(&p, &env.h, topic, "ord", t0 + dur, Some(16)),
         move || {
             let mut round = 0u32;
             for at in fault_times(
@@ -671,23 +294,15 @@ fn orderly_consumption_keeps_order_across_restarts() {
                 a.kill9();
                 std::thread::sleep(Duration::from_secs(1));
                 round += 1;
-                a = ConsumerProc::start(&format!("oa{round}"), ns, group, topic, true, &hist);
+                a = ConsumerProc::start(&format!("oa{round}"), ns, group, topic, true, &hh);
                 sleep_until(t0, at + Duration::from_secs(4));
-                hh.fault("broker kill -9");
-                broker.kill9();
-                std::thread::sleep(Duration::from_millis(500));
-                broker.restart();
+                kill_restart(broker, &hh, "broker kill -9");
             }
             *r2.lock().unwrap() = Some(a);
         },
     );
-    settle(&h, Duration::from_secs(90));
-    if let Some(mut a) = restarted.lock().unwrap().take() {
-        a.stop();
-    }
-    b.stop();
-    rt.block_on(p.shutdown());
-    let r = h.check();
+    let mut a = restarted.lock().unwrap().take();
+    let r = env.finish(&p, a.iter_mut().chain([&mut b]), Duration::from_secs(90));
     print("orderly_across_restarts", &r, "");
     assert!(r.sharding_keys >= 16, "{r}");
     assert_eq!(r.order_violations, 0, "{r}");
@@ -699,25 +314,16 @@ fn orderly_consumption_keeps_order_across_restarts() {
 #[test]
 fn frozen_broker_sends_fail_within_timeout_and_recover() {
     let _s = serial();
-    let rt = tokio_rt();
-    let mut c = cluster("sync", None);
-    let topic = "ChaosFrozen";
-    let h = Arc::new(History::new());
-    let dur = support::duration(Duration::from_secs(12));
     let timeout = Duration::from_secs(1);
-    let p = rt.block_on(async {
-        create_topic(c.broker.addr, topic, 4, false).await;
-        let p = producer(c.ns.addr, "chaos_pg_frozen", timeout).await;
-        wait_route(&p, topic, 4).await;
-        p
-    });
-    let mut consumer = ConsumerProc::start("c1", c.ns.addr, "chaos_cg_frozen", topic, false, &h);
-    let t0 = Instant::now();
-    let broker = &mut c.broker;
-    let hh = h.clone();
+    let mut spec = Spec::new("ChaosFrozen", Duration::from_secs(12));
+    spec.send_timeout = timeout;
+    let (mut env, p) = setup(spec);
+    let mut consumer = env.consumer("c1", "chaos_cg_frozen", false);
+    let (t0, dur, hh) = (Instant::now(), env.dur, env.h.clone());
+    let broker = &mut env.c.broker;
     with_faults(
-        &rt,
-        send_loop(&p, &h, topic, "frz", t0 + dur, None),
+        &env.rt,
+        send_loop(&p, &env.h, env.topic, "frz", t0 + dur, None),
         move || {
             for at in fault_times(
                 dur,
@@ -733,11 +339,9 @@ fn frozen_broker_sends_fail_within_timeout_and_recover() {
             }
         },
     );
-    settle(&h, Duration::from_secs(60));
-    consumer.stop();
-    rt.block_on(p.shutdown());
-    let r = h.check();
-    let slowest = h
+    let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
+    let slowest = env
+        .h
         .sends()
         .iter()
         .map(|s| s.end - s.start)
@@ -764,37 +368,30 @@ fn frozen_broker_sends_fail_within_timeout_and_recover() {
     );
     assert_eq!(r.lost, 0, "{r}");
 }
-
 /// Async sends (callbacks) complete exactly once, within their timeout, under every fault:
 /// connection drops, black hole, latency (through the fault proxy), SIGSTOP, kill -9 + restart.
 #[test]
 fn async_sends_complete_exactly_once_under_every_fault() {
     let _s = serial();
-    let rt = tokio_rt();
-    let mut c = cluster("sync", None);
-    let topic = "ChaosAsyncOnce";
-    let h = Arc::new(History::new());
-    let dur = support::duration(Duration::from_secs(22));
     let timeout = Duration::from_secs(2);
-    let (ns_proxy, broker_proxy) = rt.block_on(async {
-        create_topic(c.broker.addr, topic, 4, false).await;
-        let bp = Proxy::start(c.broker.addr).await;
-        let np = Proxy::start(c.ns.addr).await;
+    let mut spec = Spec::new("ChaosAsyncOnce", Duration::from_secs(22));
+    spec.send_timeout = timeout;
+    let mut env = Env::start(&spec);
+    let (ns_proxy, broker_proxy) = env.rt.block_on(async {
+        let bp = Proxy::start(env.c.broker.addr).await;
+        let np = Proxy::start(env.c.ns.addr).await;
         // Route data from the NameServer names the broker proxy instead of the broker.
-        np.add_rewrite(&c.broker.addr.to_string(), &bp.addr.to_string());
+        np.add_rewrite(&env.c.broker.addr.to_string(), &bp.addr.to_string());
         (np, bp)
     });
-    let p = rt.block_on(async {
-        let p = producer(ns_proxy.addr, "chaos_pg_once", timeout).await;
-        wait_route(&p, topic, 4).await;
-        p
-    });
-    let mut consumer = ConsumerProc::start("c1", c.ns.addr, "chaos_cg_once", topic, false, &h);
+    let p = env.producer_via(ns_proxy.addr);
+    let mut consumer = env.consumer("c1", "chaos_cg_once", false);
+    let (h, topic, dur) = (env.h.clone(), env.topic, env.dur);
     let calls: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let submitted = Arc::new(AtomicU32::new(0));
     let late = Arc::new(AtomicU32::new(0));
     let t0 = Instant::now();
-    let broker = &mut c.broker;
+    let broker = &mut env.c.broker;
     let hh = h.clone();
     let bp = &broker_proxy;
     let send = {
@@ -829,7 +426,7 @@ fn async_sends_complete_exactly_once_under_every_fault() {
             }
         }
     };
-    with_faults(&rt, send, move || {
+    with_faults(&env.rt, send, move || {
         let step = Duration::from_secs(3);
         let mut at = Duration::from_secs(2);
         let mut i = 0usize;
@@ -860,10 +457,7 @@ fn async_sends_complete_exactly_once_under_every_fault() {
                     broker.thaw();
                 }
                 _ => {
-                    hh.fault("broker kill -9 + restart");
-                    broker.kill9();
-                    std::thread::sleep(Duration::from_millis(500));
-                    broker.restart();
+                    kill_restart(broker, &hh, "broker kill -9 + restart");
                 }
             }
             i += 1;
@@ -872,9 +466,7 @@ fn async_sends_complete_exactly_once_under_every_fault() {
     });
     // Every callback must have fired within the timeout (plus slack) after the last submit.
     std::thread::sleep(timeout + Duration::from_secs(3));
-    settle(&h, Duration::from_secs(60));
-    consumer.stop();
-    rt.block_on(p.shutdown());
+    let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
     let calls = calls.lock().unwrap().clone();
     let never: Vec<_> = calls
         .iter()
@@ -886,7 +478,6 @@ fn async_sends_complete_exactly_once_under_every_fault() {
         .filter(|(_, &n)| n > 1)
         .map(|(k, _)| k.clone())
         .collect();
-    let r = h.check();
     print(
         "async_sends_exactly_once",
         &r,
@@ -999,4 +590,376 @@ fn sync_master_kill_loses_nothing_acknowledged() {
     );
     assert_eq!(r.lost, 0, "{r}");
     drop(slave);
+}
+
+/// Broker re-registration period in the NameServer scenario (Java `registerNameServerPeriod`,
+/// 30 s by default; short here so that the restarted NameServer learns the route quickly).
+const REGISTER_MS: u64 = 1000;
+
+/// The only NameServer is killed (-9) and restarted on the same port while a producer sends
+/// and a push consumer consumes: sends keep succeeding from the cached route while it is down,
+/// the consumer keeps consuming, nothing acknowledged is lost, and the broker re-registers
+/// within its registration period after the restart.
+#[test]
+fn namesrv_kill_restart_clients_run_on_cached_route() {
+    let _s = serial();
+    let mut spec = Spec::new("ChaosNsKill", Duration::from_secs(14));
+    spec.extra_json = Some(format!(
+        r#"{{"registerNameServerPeriodMs": {REGISTER_MS}}}"#
+    ));
+    let (mut env, p) = setup(spec);
+    let mut consumer = env.consumer("c1", "chaos_cg_ns", false);
+    let (t0, dur, hh, topic) = (Instant::now(), env.dur, env.h.clone(), env.topic);
+    let down_for = Duration::from_secs(4);
+    // Per kill: (killed, restarted, route answered again).
+    let outages = Arc::new(Mutex::new(Vec::new()));
+    let o2 = outages.clone();
+    let ns = &mut env.c.ns;
+    let sent = with_faults(
+        &env.rt,
+        send_loop(&p, &env.h, topic, "ns", t0 + dur, None),
+        move || {
+            for at in fault_times(
+                dur,
+                Duration::from_secs(3),
+                Duration::from_secs(12),
+                Duration::from_secs(8),
+            ) {
+                sleep_until(t0, at);
+                let killed = hh.fault("namesrv kill -9, down 4 s");
+                ns.kill9();
+                std::thread::sleep(down_for);
+                ns.restart();
+                let up = Instant::now();
+                let addr = ns.addr;
+                // The restarted NameServer knows nothing until the broker registers again.
+                let back = block_on_side(async {
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    while Instant::now() < deadline {
+                        if route_code(addr, topic).await == Some(ResponseCode::SUCCESS) {
+                            return Some(Instant::now());
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    None
+                });
+                o2.lock().unwrap().push((killed, up, back));
+            }
+        },
+    );
+    let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
+    let outages = outages.lock().unwrap().clone();
+    // "Down" = from the kill until the NameServer serves the route again.
+    let in_outage = |t: Instant| {
+        outages
+            .iter()
+            .any(|&(k, up, back)| t >= k && t < back.unwrap_or(up))
+    };
+    let sends = env.h.sends();
+    let acked_down = sends
+        .iter()
+        .filter(|s| in_outage(s.start) && s.outcome == Outcome::Ok)
+        .count();
+    let failed_down: Vec<String> = sends
+        .iter()
+        .filter(|s| in_outage(s.start) && s.outcome != Outcome::Ok)
+        .map(|s| format!("{}: {:?}", s.key, s.error))
+        .collect();
+    let delivered_down = env
+        .h
+        .deliveries()
+        .iter()
+        .filter(|d| in_outage(d.at))
+        .count();
+    let route_back: Vec<Option<Duration>> = outages
+        .iter()
+        .map(|&(_, up, back)| back.map(|b| b - up))
+        .collect();
+    print(
+        "namesrv_kill_restart",
+        &r,
+        &format!(
+            "sent_calls={sent} outages={} acked_while_down={acked_down} failed_while_down={} \
+             delivered_while_down={delivered_down} route_back_after_restart={:?}",
+            outages.len(),
+            failed_down.len(),
+            route_back
+                .iter()
+                .map(|d| d.map(|d| format!("{:.2}s", d.as_secs_f64())))
+                .collect::<Vec<_>>()
+        ),
+    );
+    assert!(r.acknowledged > 100, "{r}");
+    assert_eq!(r.lost, 0, "acknowledged messages lost: {r}");
+    assert_eq!(r.offset_conflicts, 0, "{r}");
+    assert!(
+        acked_down > 0,
+        "no send succeeded while the NameServer was down: {r}"
+    );
+    assert!(
+        failed_down.is_empty(),
+        "sends failed while the NameServer was down: {:?}",
+        &failed_down[..failed_down.len().min(10)]
+    );
+    assert!(
+        delivered_down > 0,
+        "the consumer stalled while the NameServer was down: {r}"
+    );
+    for back in route_back {
+        let back = back.expect("the broker never re-registered");
+        // One registration period, plus the broker's reconnect back-off towards the dead
+        // NameServer (at most the transport's `reconnect_backoff_max`: the first dial after the
+        // restart may still be held back), plus slack for a loaded machine.
+        assert!(
+            back <= Duration::from_millis(REGISTER_MS)
+                + TransportConfig::default().reconnect_backoff_max
+                + Duration::from_secs(1),
+            "route back {back:?} after the restart"
+        );
+    }
+}
+
+/// Disk errors injected into the broker's commit log (`fault-injection` feature of
+/// mini-broker, `MINI_BROKER_FAULT_FILE`), sync flush, producer sending:
+///
+/// * fsync errors (`eio-fsync`): puts are answered FLUSH_DISK_TIMEOUT at once (stored, not
+///   confirmed durable; Apache answers the same when its group commit cannot flush), the store
+///   stays writable and SEND_OK returns as soon as fsync works again, without a restart;
+/// * write errors (`enospc`, `eio-write`): the failed batch is refused, the store turns
+///   read-only and every later send gets SERVICE_NOT_AVAILABLE (Apache's user-visible answer
+///   when its RunningFlags say not writeable, e.g. disk full) until the broker restarts, while
+///   reads keep being served; the restart's recovery trims the unknown tail and sends succeed.
+///
+/// Throughout: no SEND_OK for a message that is not delivered afterwards, no send past its
+/// timeout, and no refused message delivered.
+#[test]
+fn disk_errors_refuse_sends_without_false_acks_and_recover() {
+    let _s = serial();
+    let fault_dir = tempfile::tempdir().unwrap();
+    let fault_file = fault_dir.path().join("disk-fault");
+    let timeout = Duration::from_secs(2);
+    // One round of faults takes ~10 s plus the restart; leave room for a loaded machine.
+    let mut spec = Spec::new("ChaosDisk", Duration::from_secs(20));
+    spec.send_timeout = timeout;
+    spec.broker_env = vec![("MINI_BROKER_FAULT_FILE", fault_file.display().to_string())];
+    let (mut env, p) = setup(spec);
+    let mut consumer = env.consumer("c1", "chaos_cg_disk", false);
+    let (t0, dur, hh, topic, queues) = (
+        Instant::now(),
+        env.dur,
+        env.h.clone(),
+        env.topic,
+        env.queues,
+    );
+    let on_for = Duration::from_secs(2);
+    // Fault windows: (kind, on, off, broker restarted), and the broker's answers to
+    // GET_MAX_OFFSET while its store was read-only.
+    let windows = Arc::new(Mutex::new(Vec::new()));
+    let probes = Arc::new(Mutex::new(Vec::new()));
+    let (w2, p2) = (windows.clone(), probes.clone());
+    let broker = &mut env.c.broker;
+    let ff = fault_file.clone();
+    let sent = with_faults(
+        &env.rt,
+        send_loop(&p, &env.h, topic, "disk", t0 + dur, None),
+        move || {
+            let set = |what: Option<&str>| match what {
+                Some(w) => std::fs::write(&ff, w).unwrap(),
+                None => std::fs::remove_file(&ff).unwrap(),
+            };
+            for (round, at) in fault_times(
+                dur,
+                Duration::from_secs(3),
+                Duration::from_secs(12),
+                Duration::from_secs(14),
+            )
+            .into_iter()
+            .enumerate()
+            {
+                sleep_until(t0, at);
+                let on = hh.fault("disk eio-fsync 2 s");
+                set(Some("eio-fsync"));
+                std::thread::sleep(on_for);
+                set(None);
+                w2.lock()
+                    .unwrap()
+                    .push(("eio-fsync", on, Instant::now(), None));
+                std::thread::sleep(Duration::from_secs(2));
+                let kind = if round % 2 == 0 {
+                    "enospc"
+                } else {
+                    "eio-write"
+                };
+                let on = hh.fault(&format!("disk {kind} 2 s, then broker restart"));
+                set(Some(kind));
+                std::thread::sleep(on_for);
+                set(None);
+                let off = Instant::now();
+                // Errors are off now, but the store stays read-only until a restart; reads
+                // must still be served meanwhile.
+                std::thread::sleep(Duration::from_millis(1500));
+                p2.lock()
+                    .unwrap()
+                    .push(block_on_side(max_offsets(broker.addr, topic, queues)));
+                let (killed, up) = kill_restart(broker, &hh, "broker kill -9 (disk errors)");
+                w2.lock().unwrap().push((kind, on, off, Some(killed)));
+                // The next round's windows must see disk errors only, not the restart: wait
+                // until the producer gets SEND_OK again.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < deadline
+                    && !hh.any_send(|s| s.start >= up && s.status == Some(SendStatus::SendOk))
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        },
+    );
+    let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
+    let windows = windows.lock().unwrap().clone();
+    let probes = probes.lock().unwrap().clone();
+    let sends = env.h.sends();
+    let delivered: HashSet<String> = env.h.deliveries().into_iter().map(|d| d.key).collect();
+    let send_ok = |s: &&support::history::SendRecord| s.status == Some(SendStatus::SendOk);
+    let lost_send_ok: Vec<&str> = sends
+        .iter()
+        .filter(send_ok)
+        .filter(|s| !delivered.contains(&s.key))
+        .map(|s| s.key.as_str())
+        .collect();
+    let slowest = sends
+        .iter()
+        .map(|s| s.end - s.start)
+        .max()
+        .unwrap_or_default();
+    // The fault file is re-read every 20 ms: sends right at a switch may see the old state.
+    let margin = Duration::from_millis(100);
+    let mut figures = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            problems.push(what);
+        }
+    };
+    for &(kind, on, off, restart) in &windows {
+        let in_window = |s: &&support::history::SendRecord| {
+            s.start >= on + margin && s.end <= restart.unwrap_or(off)
+        };
+        let during: Vec<_> = sends.iter().filter(in_window).collect();
+        let flush_timeouts = during
+            .iter()
+            .filter(|s| s.status == Some(SendStatus::FlushDiskTimeout))
+            .count();
+        let refused: Vec<String> = during
+            .iter()
+            .filter(|s| s.outcome != Outcome::Ok)
+            .map(|s| format!("{}: {:?}", s.key, s.error))
+            .collect();
+        let oks = during.iter().filter(|s| send_ok(s)).count();
+        let not_14 = during
+            .iter()
+            .filter(|s| s.outcome != Outcome::Ok && s.broker_code != Some(14))
+            .count();
+        let refused_delivered = during
+            .iter()
+            .filter(|s| s.outcome != Outcome::Ok && delivered.contains(&s.key))
+            .count();
+        // Recovery: errors off (fsync) or broker back (write errors) -> next SEND_OK.
+        let from = restart.unwrap_or(off);
+        let recovery = sends
+            .iter()
+            .filter(|s| s.start >= from && send_ok(s))
+            .map(|s| s.end - from)
+            .min();
+        figures.push(format!(
+            "{kind}: sends={} send_ok={oks} flush_disk_timeout={flush_timeouts} \
+             refused={} refused_not_service_unavailable={not_14} \
+             refused_but_delivered={refused_delivered} send_ok_after={:?}",
+            during.len(),
+            refused.len(),
+            recovery.map(|d| format!("{:.2}s", d.as_secs_f64()))
+        ));
+        check(
+            !during.is_empty(),
+            format!("no send during the {kind} window"),
+        );
+        check(
+            recovery.is_some(),
+            format!("no SEND_OK after the {kind} window"),
+        );
+        if restart.is_none() {
+            // fsync errors: stored, durability unconfirmed; the store stays writable.
+            check(
+                flush_timeouts > 0,
+                format!("{kind} caused no FLUSH_DISK_TIMEOUT"),
+            );
+            check(
+                refused.is_empty(),
+                format!(
+                    "{kind} refused sends: {:?}",
+                    &refused[..refused.len().min(5)]
+                ),
+            );
+            check(
+                recovery.is_some_and(|d| d <= Duration::from_secs(2)),
+                format!("{kind}: SEND_OK only after {recovery:?}"),
+            );
+        } else {
+            // Write errors: refused with SERVICE_NOT_AVAILABLE until the restart, including
+            // after the errors stopped (read-only store), and nothing refused shows up later.
+            check(
+                oks == 0,
+                format!("{oks} SEND_OK from a store with {kind} errors"),
+            );
+            check(!refused.is_empty(), format!("{kind} refused nothing"));
+            check(
+                not_14 == 0,
+                format!(
+                    "{kind}: refusals other than SERVICE_NOT_AVAILABLE: {:?}",
+                    &refused[..refused.len().min(5)]
+                ),
+            );
+            check(
+                refused_delivered == 0,
+                format!("{kind}: {refused_delivered} refused messages delivered"),
+            );
+            check(
+                sends.iter().any(|s| {
+                    s.start >= off + margin
+                        && restart.is_some_and(|r| s.end <= r)
+                        && s.broker_code == Some(14)
+                }),
+                format!("{kind}: no refusal after the errors stopped (store not read-only?)"),
+            );
+        }
+    }
+    print(
+        "disk_errors",
+        &r,
+        &format!(
+            "sent_calls={sent} lost_send_ok={} slowest_send={:.2}s read_only_probes={probes:?} \
+             windows=[{}]",
+            lost_send_ok.len(),
+            slowest.as_secs_f64(),
+            figures.join("; ")
+        ),
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(r.acknowledged > 100, "{r}");
+    assert!(
+        lost_send_ok.is_empty(),
+        "SEND_OK but never delivered: {:?} {r}",
+        &lost_send_ok[..lost_send_ok.len().min(10)]
+    );
+    assert_eq!(r.lost, 0, "{r}");
+    assert_eq!(r.offset_conflicts, 0, "{r}");
+    assert!(
+        slowest <= timeout + Duration::from_millis(1500),
+        "a send took {slowest:?}"
+    );
+    for probe in &probes {
+        assert!(
+            probe.iter().all(|o| o.parse::<i64>().is_ok()),
+            "the read-only broker did not serve GET_MAX_OFFSET: {probe:?}"
+        );
+    }
 }

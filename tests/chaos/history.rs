@@ -62,6 +62,10 @@ pub struct SendRecord {
     pub end: Instant,
     /// The error text of a failed send.
     pub error: Option<String>,
+    /// The send status of an acknowledged send (`SendOk`, `FlushDiskTimeout`...).
+    pub status: Option<rocketmq_client::SendStatus>,
+    /// The broker's response code of a send that ended with a broker error.
+    pub broker_code: Option<i32>,
 }
 
 /// One delivery to a listener.
@@ -134,6 +138,8 @@ impl History {
                 start,
                 end,
                 error: None,
+                status: Some(r.status),
+                broker_code: None,
             },
             Err(e) => SendRecord {
                 key: key.into(),
@@ -144,6 +150,11 @@ impl History {
                 start,
                 end,
                 error: Some(e.to_string()),
+                status: None,
+                broker_code: match e {
+                    Error::Broker { code, .. } => Some(*code),
+                    _ => None,
+                },
             },
         };
         self.sends.lock().unwrap().push(rec);
@@ -222,6 +233,11 @@ impl History {
             .iter()
             .filter(|s| s.outcome == Outcome::Ok)
             .all(|s| delivered.contains(&s.key))
+    }
+
+    /// Whether some send recorded so far matches `pred` (without copying the history).
+    pub fn any_send(&self, pred: impl Fn(&SendRecord) -> bool) -> bool {
+        self.sends.lock().unwrap().iter().any(pred)
     }
 
     /// Runs every checker.
@@ -360,10 +376,17 @@ impl History {
         // started after that failure.
         let mut by_start: Vec<&SendRecord> = sends.iter().collect();
         by_start.sort_by_key(|s| s.start);
-        for (at, what) in &faults {
+        // A failure belongs to the latest fault before it: faults that come in sequence
+        // (disk errors, then a restart) are not charged for each other's failures.
+        let mut faults = faults;
+        faults.sort_by_key(|(at, _)| *at);
+        for (i, (at, what)) in faults.iter().enumerate() {
+            let next = faults.get(i + 1).map(|(t, _)| *t);
             let first_fail = by_start
                 .iter()
-                .filter(|s| s.end >= *at && s.outcome != Outcome::Ok)
+                .filter(|s| {
+                    s.end >= *at && next.is_none_or(|n| s.end < n) && s.outcome != Outcome::Ok
+                })
                 .map(|s| s.end)
                 .min();
             let rec = first_fail.and_then(|f| {
@@ -505,6 +528,8 @@ mod tests {
             start: now,
             end: now,
             error: None,
+            status: None,
+            broker_code: None,
         });
     }
 
@@ -572,6 +597,8 @@ mod tests {
             start: t,
             end: t + Duration::from_millis(100),
             error: None,
+            status: None,
+            broker_code: None,
         });
         h.sends.lock().unwrap().push(SendRecord {
             key: "ok".into(),
@@ -582,10 +609,45 @@ mod tests {
             start: t + Duration::from_millis(200),
             end: t + Duration::from_millis(600),
             error: None,
+            status: None,
+            broker_code: None,
         });
         let r = h.check();
         assert!(at <= t);
         assert_eq!(r.recoveries.len(), 1);
         assert_eq!(r.max_recovery(), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn a_failure_is_charged_to_the_latest_fault_before_it() {
+        let h = History::new();
+        h.fault("harmless");
+        std::thread::sleep(Duration::from_millis(5));
+        let kill = h.fault("kill");
+        let rec = |key: &str, outcome, start: Duration, end: Duration| SendRecord {
+            key: key.into(),
+            sharding: None,
+            outcome,
+            queue: None,
+            offset: None,
+            start: kill + start,
+            end: kill + end,
+            error: None,
+            status: None,
+            broker_code: None,
+        };
+        h.sends.lock().unwrap().extend([
+            rec("f", Outcome::Failed, ms(0), ms(100)),
+            rec("ok", Outcome::Ok, ms(200), ms(300)),
+        ]);
+        let r = h.check();
+        assert_eq!(r.recoveries[0].0, "harmless");
+        assert!(!r.recoveries[0].1, "{r}");
+        assert_eq!(r.recoveries[1].0, "kill");
+        assert_eq!(r.recoveries[1].2, Some(ms(200)));
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 }

@@ -1,8 +1,10 @@
 //! Support for the chaos, bad-input and resource tests: a history recorder with checkers
-//! ([`history`]), a TCP fault proxy ([`proxy`]) and control of the real server processes
-//! ([`procs`]). Each test crate includes this module with `#[path]`, and uses part of it.
+//! ([`history`]), protocol helpers ([`admin`]), a TCP fault proxy ([`proxy`]) and control of
+//! the real server processes ([`procs`]). Each test crate includes this module with `#[path]`,
+//! and uses part of it.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod history;
 pub mod procs;
 pub mod proxy;

@@ -214,6 +214,8 @@ pub struct BrokerSpec {
     pub id: i64,
     /// Extra JSON config fields (camelCase BrokerConfig keys), e.g. HA settings.
     pub extra_json: Option<String>,
+    /// Extra environment variables of the process (e.g. `MINI_BROKER_FAULT_FILE`).
+    pub env: Vec<(String, String)>,
 }
 
 impl BrokerSpec {
@@ -226,6 +228,7 @@ impl BrokerSpec {
             name: name.into(),
             id: 0,
             extra_json: None,
+            env: Vec::new(),
         }
     }
 }
@@ -278,6 +281,7 @@ impl BrokerProc {
             .arg("127.0.0.1")
             .arg("--log-level")
             .arg("warn");
+        cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         if let Some(ha) = ha {
             cmd.arg("--ha-listen").arg(ha.to_string());
         }

@@ -1,0 +1,155 @@
+//! Disk-error injection for fault tests (cargo feature `fault-injection`, off by default).
+//!
+//! With the feature on and the environment variable `MINI_BROKER_FAULT_FILE` naming a file, the
+//! commit-log write path (once per write batch) and fsync path (once per flush) read that file
+//! and fail as it says:
+//!
+//! | file content | effect |
+//! | --- | --- |
+//! | `eio-write` | commit-log writes fail with `EIO` |
+//! | `eio-fsync` | commit-log fsyncs fail with `EIO` |
+//! | `enospc` | commit-log writes fail with `ENOSPC` |
+//! | absent, empty or anything else | no fault |
+//!
+//! The file is re-read at most every 20 ms, so a test switches faults on and off by writing or
+//! removing it, and a busy writer pays one uncontended lock and `Instant::now()` per batch in
+//! between. Only the writer and flusher threads call the checks.
+//! Without the feature both checks compile to `Ok(())`.
+
+use std::io;
+
+/// What the fault file asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Without the feature only `None` is ever produced; the rest stays for the unit tests.
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+enum Fault {
+    None,
+    EioWrite,
+    EioFsync,
+    Enospc,
+}
+
+impl Fault {
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    fn parse(text: &str) -> Fault {
+        match text.trim() {
+            "eio-write" => Fault::EioWrite,
+            "eio-fsync" => Fault::EioFsync,
+            "enospc" => Fault::Enospc,
+            _ => Fault::None,
+        }
+    }
+}
+
+/// Linux errno values; the error kinds alone would not show up as the real OS messages.
+const EIO: i32 = 5;
+const ENOSPC: i32 = 28;
+
+#[cfg(feature = "fault-injection")]
+mod active {
+    use std::path::PathBuf;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use super::Fault;
+
+    /// Longest time a change of the fault file goes unnoticed.
+    const RECHECK: Duration = Duration::from_millis(20);
+
+    struct Cached {
+        at: Option<Instant>,
+        fault: Fault,
+    }
+
+    fn path() -> Option<&'static PathBuf> {
+        static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+        PATH.get_or_init(|| std::env::var_os("MINI_BROKER_FAULT_FILE").map(PathBuf::from))
+            .as_ref()
+    }
+
+    pub fn current() -> Fault {
+        let Some(path) = path() else {
+            return Fault::None;
+        };
+        static CACHE: Mutex<Cached> = Mutex::new(Cached {
+            at: None,
+            fault: Fault::None,
+        });
+        let mut c = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if c.at.is_none_or(|t| now.duration_since(t) >= RECHECK) {
+            c.fault = std::fs::read_to_string(path)
+                .map(|s| Fault::parse(&s))
+                .unwrap_or(Fault::None);
+            c.at = Some(now);
+        }
+        c.fault
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+fn current() -> Fault {
+    active::current()
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+fn current() -> Fault {
+    Fault::None
+}
+
+fn error_for(fault: Fault, write: bool) -> io::Result<()> {
+    match (fault, write) {
+        (Fault::EioWrite, true) | (Fault::EioFsync, false) => {
+            Err(io::Error::from_raw_os_error(EIO))
+        }
+        (Fault::Enospc, true) => Err(io::Error::from_raw_os_error(ENOSPC)),
+        _ => Ok(()),
+    }
+}
+
+/// Called once per commit-log write batch, before its first write.
+#[inline]
+pub(crate) fn check_write() -> io::Result<()> {
+    error_for(current(), true)
+}
+
+/// Called once per commit-log flush, before its first fsync.
+#[inline]
+pub(crate) fn check_fsync() -> io::Result<()> {
+    error_for(current(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_contents_map_to_os_errors() {
+        assert_eq!(Fault::parse("eio-write\n"), Fault::EioWrite);
+        assert_eq!(Fault::parse("eio-fsync"), Fault::EioFsync);
+        assert_eq!(Fault::parse(" enospc "), Fault::Enospc);
+        assert_eq!(Fault::parse(""), Fault::None);
+        assert_eq!(Fault::parse("bogus"), Fault::None);
+        let e = error_for(Fault::Enospc, true).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(ENOSPC));
+        assert!(error_for(Fault::Enospc, false).is_ok());
+        let e = error_for(Fault::EioFsync, false).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(EIO));
+        assert!(error_for(Fault::EioFsync, true).is_ok());
+        assert_eq!(
+            error_for(Fault::EioWrite, true).unwrap_err().raw_os_error(),
+            Some(EIO)
+        );
+        assert!(error_for(Fault::None, true).is_ok());
+    }
+
+    #[test]
+    fn without_the_environment_variable_nothing_fails() {
+        // The test process does not set MINI_BROKER_FAULT_FILE.
+        if std::env::var_os("MINI_BROKER_FAULT_FILE").is_none() {
+            assert!(check_write().is_ok());
+            assert!(check_fsync().is_ok());
+        }
+    }
+}
