@@ -110,6 +110,9 @@ impl Registrar {
         let (trigger_tx, trigger_rx) = mpsc::unbounded();
         let transport = TransportConfig {
             credentials,
+            // Java's broker redials a NameServer on every registration; the default 5 s
+            // back-off cap made a restarted NameServer wait up to 5 s past the period.
+            reconnect_backoff_max: Duration::from_millis(500),
             ..TransportConfig::default()
         };
         Registrar {
