@@ -29,12 +29,8 @@ use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult,
 use rocketmq_client::{
     ClientConfig, Message, MessageExt, Producer, PullConsumer, PullStatus, SendStatus,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{CreateTopicRequestHeader, TopicFilterType};
 use rocketmq_remoting::protocol::message::decode_messages;
-use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
 
 use support::procs::{BrokerProc, BrokerSpec, NamesrvProc};
 
@@ -91,27 +87,7 @@ fn slave(ns: SocketAddr, dir: &Path, name: &str, m: &BrokerProc, ha: u16) -> Bro
 }
 
 async fn create_topic(broker: SocketAddr, topic: &str, queues: i32) {
-    let client = RemotingClient::new(runtime(), TransportConfig::default());
-    let header = CreateTopicRequestHeader {
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        read_queue_nums: queues,
-        write_queue_nums: queues,
-        perm: 6,
-        topic_filter_type: TopicFilterType::SingleTag,
-        topic_sys_flag: Some(0),
-        order: false,
-        attributes: None,
-        force: false,
-        bname: None,
-    };
-    let req = RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC).with_header(&header);
-    let resp = client
-        .invoke(&broker.to_string(), req, Duration::from_secs(5))
-        .await
-        .expect("create topic");
-    assert_eq!(resp.code, ResponseCode::SUCCESS, "{resp:?}");
-    client.shutdown();
+    support::admin::create_topic(broker, topic, queues, false).await
 }
 
 fn client_cfg(ns: SocketAddr) -> ClientConfig {
