@@ -28,7 +28,8 @@ struct Waiter {
 /// ```
 #[derive(Default)]
 pub struct PullHoldService {
-    held: Mutex<HashMap<(String, i32), Vec<Waiter>>>,
+    /// topic → queue id → waiters (nested so lookups by `&str` allocate nothing).
+    held: Mutex<HashMap<String, HashMap<i32, Vec<Waiter>>>>,
     next_id: AtomicU64,
 }
 
@@ -41,7 +42,7 @@ impl std::fmt::Debug for PullHoldService {
 }
 
 impl PullHoldService {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Vec<Waiter>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<i32, Vec<Waiter>>>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -50,8 +51,13 @@ impl PullHoldService {
     pub fn hold(&self, topic: &str, queue_id: i32, offset: i64) -> (u64, oneshot::Receiver<()>) {
         let (tx, rx) = oneshot::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock()
-            .entry((topic.to_string(), queue_id))
+        let mut m = self.lock();
+        let per_topic = match m.get_mut(topic) {
+            Some(q) => q,
+            None => m.entry(topic.to_string()).or_default(),
+        };
+        per_topic
+            .entry(queue_id)
             .or_default()
             .push(Waiter { id, offset, tx });
         (id, rx)
@@ -60,12 +66,17 @@ impl PullHoldService {
     /// Forgets waiter `id` (its deadline passed).
     pub fn cancel(&self, topic: &str, queue_id: i32, id: u64) {
         let mut m = self.lock();
-        let key = (topic.to_string(), queue_id);
-        if let Some(v) = m.get_mut(&key) {
+        let Some(per_topic) = m.get_mut(topic) else {
+            return;
+        };
+        if let Some(v) = per_topic.get_mut(&queue_id) {
             v.retain(|w| w.id != id);
             if v.is_empty() {
-                m.remove(&key);
+                per_topic.remove(&queue_id);
             }
+        }
+        if per_topic.is_empty() {
+            m.remove(topic);
         }
     }
 
@@ -73,8 +84,12 @@ impl PullHoldService {
     /// store's writer thread: only takes a lock and completes channels.
     pub fn notify_arrival(&self, topic: &str, queue_id: i32, max_offset: i64) {
         let mut m = self.lock();
-        let key = (topic.to_string(), queue_id);
-        let Some(v) = m.get_mut(&key) else { return };
+        let Some(per_topic) = m.get_mut(topic) else {
+            return;
+        };
+        let Some(v) = per_topic.get_mut(&queue_id) else {
+            return;
+        };
         let mut i = 0;
         while i < v.len() {
             if v[i].offset < max_offset {
@@ -85,13 +100,20 @@ impl PullHoldService {
             }
         }
         if v.is_empty() {
-            m.remove(&key);
+            per_topic.remove(&queue_id);
+            if per_topic.is_empty() {
+                m.remove(topic);
+            }
         }
     }
 
     /// Wakes every waiter (shutdown: held pulls are answered at once).
     pub fn wake_all(&self) {
-        let all: Vec<Waiter> = self.lock().drain().flat_map(|(_, v)| v).collect();
+        let all: Vec<Waiter> = self
+            .lock()
+            .drain()
+            .flat_map(|(_, qs)| qs.into_values().flatten())
+            .collect();
         for w in all {
             let _ = w.tx.send(());
         }
@@ -99,6 +121,10 @@ impl PullHoldService {
 
     /// Number of held pulls.
     pub fn held_count(&self) -> usize {
-        self.lock().values().map(Vec::len).sum()
+        self.lock()
+            .values()
+            .flat_map(|qs| qs.values())
+            .map(Vec::len)
+            .sum()
     }
 }

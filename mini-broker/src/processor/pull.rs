@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use futures::future::{select, Either};
 use rocketmq_remoting::protocol::body::SubscriptionData;
 use rocketmq_remoting::protocol::code::ResponseCode;
@@ -194,10 +193,6 @@ async fn execute(
     let (min, max) = (r.min_offset, r.max_offset);
     match r.status {
         GetStatus::Found => {
-            let mut body = BytesMut::with_capacity(r.total_bytes);
-            for m in &r.messages {
-                body.extend_from_slice(m);
-            }
             let suggest = suggest_broker(b, &r.messages);
             Outcome::Respond(
                 offsets_response_to(
@@ -208,7 +203,7 @@ async fn execute(
                     None,
                     suggest,
                 )
-                .with_body(body.freeze()),
+                .with_body(r.body),
             )
         }
         GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {

@@ -152,7 +152,7 @@ pub(crate) fn apply_delay(b: &BrokerInner, msg: &mut MessageExt) {
 
 fn send_response(
     status: PutStatus,
-    results: &[PutResult],
+    results: impl IntoIterator<Item = PutResult>,
     queue_id: i32,
     uniq: Option<String>,
     region: &str,
@@ -161,15 +161,19 @@ fn send_response(
         PutStatus::Ok => ResponseCode::SUCCESS,
         PutStatus::FlushDiskTimeout => ResponseCode::FLUSH_DISK_TIMEOUT,
     };
-    let msg_id = results
-        .iter()
-        .map(|r| r.msg_id.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut results = results.into_iter();
+    // One message (the common case): its id moves into the header, no joining.
+    let (mut msg_id, queue_offset) = results
+        .next()
+        .map_or((String::new(), 0), |r| (r.msg_id, r.queue_offset));
+    for r in results {
+        msg_id.push(',');
+        msg_id.push_str(&r.msg_id);
+    }
     let h = SendMessageResponseHeader {
         msg_id,
         queue_id,
-        queue_offset: results.first().map_or(0, |r| r.queue_offset),
+        queue_offset,
         transaction_id: uniq,
         batch_uniq_id: None,
         recall_handle: None,
@@ -219,7 +223,7 @@ pub(crate) async fn send_message(
     conn: &Connection,
     req: &RemotingCommand,
 ) -> RemotingCommand {
-    let h: SendMessageRequestHeader = if req.code == RequestCode::SEND_MESSAGE {
+    let mut h: SendMessageRequestHeader = if req.code == RequestCode::SEND_MESSAGE {
         match header(req) {
             Ok(h) => h,
             Err(r) => return r,
@@ -230,7 +234,7 @@ pub(crate) async fn send_message(
             Err(r) => return r,
         }
     };
-    let mut topic = h.topic.clone();
+    let mut topic = std::mem::take(&mut h.topic);
     if topic.len() > 127 && !topic.starts_with(RETRY_PREFIX) && !topic.starts_with(DLQ_PREFIX) {
         return reply(
             ResponseCode::MESSAGE_ILLEGAL,
@@ -338,7 +342,7 @@ pub(crate) async fn send_message(
                     .map(|r| r.commit_log_offset + r.store_size as i64)
                     .max()
                     .unwrap_or(0);
-                let resp = send_response(status, &rs, queue_id, uniq, &b.cfg.region_id);
+                let resp = send_response(status, rs, queue_id, uniq, &b.cfg.region_id);
                 await_replica(b, resp, end, wait).await
             }
             Err(e) => put_error(e),
@@ -394,14 +398,15 @@ pub(crate) async fn send_message(
     };
     match put {
         Ok(r) => {
+            let end = r.commit_log_offset + r.store_size as i64;
             let resp = send_response(
                 r.status,
-                std::slice::from_ref(&r),
+                std::iter::once(r),
                 queue_id,
                 uniq,
                 &b.cfg.region_id,
             );
-            await_replica(b, resp, r.commit_log_offset + r.store_size as i64, wait).await
+            await_replica(b, resp, end, wait).await
         }
         Err(e) => put_error(e),
     }

@@ -72,6 +72,12 @@ pub(crate) fn read_exact_at(file: &File, len: usize, pos: u64, path: &Path) -> R
     Ok(buf.freeze())
 }
 
+/// Fills `buf` from `pos`.
+pub(crate) fn read_exact_into(file: &File, buf: &mut [u8], pos: u64, path: &Path) -> Result<()> {
+    file.read_exact_at(buf, pos)
+        .map_err(|e| StoreError::io("read", path, e))
+}
+
 /// The commit log.
 #[derive(Debug)]
 pub(crate) struct CommitLog {
@@ -237,6 +243,8 @@ impl CommitLog {
         if target <= from {
             return Ok(from);
         }
+        super::fault::check_fsync()
+            .map_err(|e| StoreError::io("fsync commit log", &self.dir, e))?;
         for seg in self.segments() {
             if seg.end() > from && seg.start < target {
                 seg.file
@@ -265,6 +273,24 @@ impl CommitLog {
             return Ok(None);
         }
         read_exact_at(&seg.file, size, (offset - seg.start) as u64, &seg.path).map(Some)
+    }
+
+    /// Where the `size` bytes of one record at `offset` live: its segment and the position in
+    /// it; `None` if outside the visible log or across a segment end ([`read`](Self::read)'s
+    /// checks without the read).
+    pub fn locate(&self, offset: i64, size: usize) -> Option<(Arc<Segment>, u64)> {
+        let end = i64::try_from(size)
+            .ok()
+            .and_then(|s| offset.checked_add(s))?;
+        if offset < 0 || size == 0 || end > self.max_offset() {
+            return None;
+        }
+        let seg = self.segment_for(offset)?;
+        if end > seg.end() {
+            return None;
+        }
+        let pos = (offset - seg.start) as u64;
+        Some((seg, pos))
     }
 
     /// Reads up to `max_bytes` of raw log from `from`, stopping at the end of its segment and

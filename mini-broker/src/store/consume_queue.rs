@@ -220,6 +220,42 @@ impl ConsumeQueue {
         Ok(())
     }
 
+    /// Writes the entries for queue offsets `first..first + entries.len()` and publishes them,
+    /// with one positional write per file touched ([`put`](Self::put) semantics otherwise:
+    /// offsets below the end are skipped, a gap before `first` is null-filled). Writer
+    /// thread only.
+    pub fn put_run(&self, first: i64, entries: &[CqEntry], buf: &mut Vec<u8>) -> Result<()> {
+        let max = self.max_offset();
+        let skip = (max - first).clamp(0, entries.len() as i64) as usize;
+        let entries = &entries[skip..];
+        let Some(e0) = entries.first() else {
+            return Ok(());
+        };
+        let mut q = first + skip as i64;
+        let mut rest = entries;
+        if q > max {
+            // A gap goes through the single-entry path, which logs and fills it.
+            self.put(q, *e0)?;
+            q += 1;
+            rest = &rest[1..];
+        }
+        while !rest.is_empty() {
+            let f = self.file_for_write(q)?;
+            let room = (f.start + self.per_file - q) as usize;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            buf.clear();
+            for e in now {
+                buf.extend_from_slice(&e.encode());
+            }
+            let pos = (q - f.start) as u64 * CQ_UNIT as u64;
+            write_all_at(&f.file, buf, pos, &f.path)?;
+            q += now.len() as i64;
+            self.max_offset.store(q, Ordering::Release);
+            rest = later;
+        }
+        Ok(())
+    }
+
     fn write_entry(&self, q: i64, entry: &CqEntry) -> Result<()> {
         let f = self.file_for_write(q)?;
         let pos = (q - f.start) as u64 * CQ_UNIT as u64;
@@ -379,4 +415,47 @@ pub fn is_safe_topic_dir(topic: &str) -> bool {
         && topic
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(i: i64) -> CqEntry {
+        CqEntry {
+            commit_log_offset: i * 100,
+            size: 100,
+            tag_code: i,
+        }
+    }
+
+    #[test]
+    fn put_run_splits_at_file_ends_skips_written_and_fills_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = ConsumeQueue::open(dir.path().join("q"), "T", 0, 4).unwrap();
+        let mut buf = Vec::new();
+        // 0..10 spans three 4-entry files.
+        let first: Vec<CqEntry> = (0..10).map(e).collect();
+        q.put_run(0, &first, &mut buf).unwrap();
+        assert_eq!(q.max_offset(), 10);
+        // Re-dispatch of 8..12: 8 and 9 are kept, 10 and 11 appended.
+        let again: Vec<CqEntry> = (8..12).map(|i| e(i + 1000)).collect();
+        q.put_run(8, &again, &mut buf).unwrap();
+        assert_eq!(q.max_offset(), 12);
+        assert_eq!(q.entry(9).unwrap(), Some(e(9)));
+        assert_eq!(q.entry(10).unwrap(), Some(e(1010)));
+        // A gap before 14 is null-filled.
+        q.put_run(14, &[e(14), e(15)], &mut buf).unwrap();
+        assert_eq!(q.max_offset(), 16);
+        assert!(!q.entry(12).unwrap().unwrap().is_valid());
+        assert_eq!(q.entry(15).unwrap(), Some(e(15)));
+        let all = q.entries_from(0, 100).unwrap().unwrap();
+        assert_eq!(all.len(), 4, "reads stop at the end of the first file");
+        // Reopening finds the same end.
+        drop(q);
+        let q = ConsumeQueue::open(dir.path().join("q"), "T", 0, 4).unwrap();
+        assert_eq!(q.max_offset(), 16);
+        assert_eq!(q.entry(3).unwrap(), Some(e(3)));
+        assert_eq!(q.entry(4).unwrap(), Some(e(4)));
+    }
 }

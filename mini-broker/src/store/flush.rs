@@ -68,7 +68,11 @@ impl GroupCommit {
         st.waiters.extend(ws);
         if st.waiters.len() != before {
             self.flusher_cv.notify_one();
-            self.watchdog_cv.notify_one();
+            // Deadlines grow in push order, so the watchdog's next deadline changes only when
+            // the queue was empty: waking it for every batch would cost a context switch each.
+            if before == 0 {
+                self.watchdog_cv.notify_one();
+            }
         }
     }
 
@@ -149,14 +153,15 @@ impl GroupCommit {
     }
 
     /// Flusher body. `flush_log(target)` fsyncs the commit log up to `target` (`None` = all
-    /// written data) and returns the flushed offset; `logic` flushes consume queues, index and
-    /// checkpoint, and runs every `logic_interval`. Returns after a final flush at shutdown.
+    /// written data) and returns the flushed offset; `logic(final)` flushes consume queues,
+    /// index and checkpoint, and runs every `logic_interval` (`final` is true for the last run,
+    /// at shutdown). Returns after a final flush at shutdown.
     pub fn run_flusher(
         &self,
         mode: FlushMode,
         logic_interval: Duration,
         mut flush_log: impl FnMut(Option<i64>) -> Result<i64>,
-        mut logic: impl FnMut(),
+        mut logic: impl FnMut(bool),
     ) {
         let mut next_logic = Instant::now() + logic_interval;
         let mut next_log = match mode {
@@ -199,7 +204,7 @@ impl GroupCommit {
                 }
             }
             if shutdown || next_logic <= Instant::now() {
-                logic();
+                logic(shutdown);
                 next_logic = Instant::now() + logic_interval;
             }
             if shutdown {
@@ -262,7 +267,7 @@ mod tests {
                         fsyncs.fetch_add(1, Ordering::SeqCst);
                         Ok(written.load(Ordering::SeqCst))
                     },
-                    || {},
+                    |_| {},
                 )
             }),
         ]

@@ -44,6 +44,7 @@ mod commit_log;
 mod config;
 mod consume_queue;
 mod error;
+mod fault;
 mod flush;
 mod index;
 mod persist;
@@ -79,7 +80,7 @@ use commit_log::CommitLog;
 use consume_queue::{queue_dir, ConsumeQueue};
 use flush::GroupCommit;
 use index::{index_dir, Index};
-use record::{inspect, RecordView, Slot};
+use record::{inspect, HotProps, RecordView, Slot};
 use writer::{valid_topic, Request, Writer};
 
 /// Topic whose consume-queue tag code is the delivery time (delayed messages).
@@ -179,61 +180,84 @@ impl Shared {
     }
 
     /// Consume-queue tag code of a record (PROTOCOL.md §3.8; delivery time for delayed ones).
-    fn tag_code(&self, v: &RecordView<'_>) -> i64 {
+    fn tag_code(&self, v: &RecordView<'_>, hp: &HotProps<'_>) -> i64 {
         if v.topic == SCHEDULE_TOPIC {
-            let level = v
-                .property("DELAY")
-                .and_then(|s| s.parse::<usize>().ok())
-                .unwrap_or(0);
+            let level = hp.delay.and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
             if level == 0 || self.delay_levels.is_empty() {
                 return v.store_timestamp;
             }
             let ms = self.delay_levels[level.min(self.delay_levels.len()) - 1];
             return v.store_timestamp + ms;
         }
-        v.property("TAGS").map(tag_hash_code).unwrap_or(0)
+        hp.tags.map(tag_hash_code).unwrap_or(0)
     }
 
     /// Builds the consume-queue entry and index entries of one record.
     pub(crate) fn dispatch(&self, v: &RecordView<'_>) -> Result<()> {
-        if !valid_topic(v.topic) {
-            tracing::warn!(
-                offset = v.physical_offset,
-                "record with invalid topic not dispatched"
-            );
-            return Ok(());
-        }
-        if v.is_dispatched_to_queue() {
-            let q = self.queue_or_create(v.topic, v.queue_id)?;
-            q.put(
-                v.queue_offset,
-                CqEntry {
-                    commit_log_offset: v.physical_offset,
-                    size: v.total_size,
-                    tag_code: self.tag_code(v),
-                },
-            )?;
-        }
-        if v.sys_flag & 0x0C != record::TX_ROLLBACK {
-            let uniq = v.property("UNIQ_KEY").filter(|k| !k.is_empty());
-            let keys = v
-                .property("KEYS")
-                .into_iter()
-                .flat_map(|k| k.split(' '))
-                .filter(|k| !k.is_empty());
-            self.index.add(
-                v.topic,
-                uniq.into_iter().chain(keys),
-                v.physical_offset,
-                v.physical_offset + v.total_size as i64,
-                v.store_timestamp,
-            )?;
-        }
-        Ok(())
+        self.dispatch_batch(std::slice::from_ref(v))
     }
 
-    /// Flushes consume queues and the index, then records the checkpoint.
-    fn logic_flush(&self) {
+    /// Builds the consume-queue entries and index entries of records in commit-log order:
+    /// one consume-queue write per run of consecutive offsets of a queue and one index write
+    /// for the whole run, instead of a write per record.
+    pub(crate) fn dispatch_batch(&self, views: &[RecordView<'_>]) -> Result<()> {
+        /// Groups searched for a matching run before a new one starts (bounds the work for
+        /// batches spread over many queues; a missed match only costs an extra write).
+        const SEARCH: usize = 16;
+        let mut runs: Vec<(Arc<ConsumeQueue>, i64, Vec<CqEntry>)> = Vec::new();
+        let mut keys: Vec<index::IndexRecord<'_>> = Vec::with_capacity(views.len());
+        for v in views {
+            if !valid_topic(v.topic) {
+                tracing::warn!(
+                    offset = v.physical_offset,
+                    "record with invalid topic not dispatched"
+                );
+                continue;
+            }
+            let hp = HotProps::scan(v.properties);
+            if v.is_dispatched_to_queue() {
+                let entry = CqEntry {
+                    commit_log_offset: v.physical_offset,
+                    size: v.total_size,
+                    tag_code: self.tag_code(v, &hp),
+                };
+                let found = runs.iter_mut().rev().take(SEARCH).find(|(q, first, es)| {
+                    q.queue_id == v.queue_id
+                        && q.topic == v.topic
+                        && *first + es.len() as i64 == v.queue_offset
+                });
+                match found {
+                    Some((_, _, es)) => es.push(entry),
+                    None => {
+                        let q = self.queue_or_create(v.topic, v.queue_id)?;
+                        let mut es = Vec::with_capacity(views.len().min(64));
+                        es.push(entry);
+                        runs.push((q, v.queue_offset, es));
+                    }
+                }
+            }
+            if v.sys_flag & 0x0C != record::TX_ROLLBACK {
+                keys.push(index::IndexRecord {
+                    topic: v.topic,
+                    uniq_key: hp.uniq_key,
+                    keys: hp.keys,
+                    phy: v.physical_offset,
+                    end: v.physical_offset + v.total_size as i64,
+                    ts: v.store_timestamp,
+                });
+            }
+        }
+        let mut buf = Vec::new();
+        for (q, first, es) in &runs {
+            q.put_run(*first, es, &mut buf)?;
+        }
+        self.index.add_batch(&keys)
+    }
+
+    /// Flushes consume queues and the index, then records the checkpoint. `full` also brings
+    /// the index's on-disk slot table up to date, which only a clean start reads (an unclean
+    /// start rebuilds it from the durable entries), so periodic flushes skip it.
+    fn logic_flush(&self, full: bool) {
         let _g = self.logic_lock.lock().unwrap_or_else(|p| p.into_inner());
         let physic = self.log.flushed_offset();
         let dispatched = self.dispatched.load(Ordering::Acquire);
@@ -244,7 +268,7 @@ impl Shared {
                 ok = false;
             }
         }
-        if let Err(e) = self.index.flush() {
+        if let Err(e) = self.index.flush(full) {
             tracing::error!(error = %e, "index flush failed");
             ok = false;
         }
@@ -407,7 +431,7 @@ impl MessageStore {
         recovery::load_queues(&shared)?;
         let end = recovery::recover(&shared, checkpoint)?;
         shared.dispatched.store(end, Ordering::Release);
-        shared.logic_flush();
+        shared.logic_flush(true);
         OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -427,10 +451,14 @@ impl MessageStore {
                 s.cfg.flush_mode,
                 s.cfg.logic_flush_interval,
                 |target| {
-                    let t = target.unwrap_or_else(|| s2.log.max_offset());
+                    // Everything below the visible end is already written (the writer
+                    // publishes the end after its writes), so one fsync also covers puts
+                    // appended since the flusher picked `target`: their waiters are answered
+                    // by this fsync instead of waiting for the next.
+                    let t = s2.log.max_offset().max(target.unwrap_or(0));
                     s2.log.flush_to(t)
                 },
-                || s2.logic_flush(),
+                |last| s2.logic_flush(last),
             )
         })?);
         if matches!(shared.cfg.flush_mode, FlushMode::Sync { .. }) {
@@ -521,6 +549,7 @@ impl MessageStore {
             max_offset: 0,
             messages: Vec::new(),
             total_bytes: 0,
+            body: Bytes::new(),
         };
         let Some(cq) = s.queue(topic, queue_id) else {
             return Ok(r);
@@ -553,17 +582,44 @@ impl MessageStore {
         let scan = 16_000usize.max(max_count.saturating_mul(CQ_UNIT)) / CQ_UNIT;
         let max_count = max_count.clamp(1, s.cfg.max_transfer_count);
         let max_bytes = max_bytes.clamp(1, s.cfg.max_transfer_bytes);
-        let Some(entries) = cq.entries_from(offset, scan)? else {
+        // Entries are read in growing chunks (never past `offset`'s file, like one Java
+        // `getIndexBuffer`) because the scan limit is far above what an unfiltered pull uses.
+        let first_chunk = scan.min(max_count.saturating_mul(2).max(16));
+        let Some(mut entries) = cq.entries_from(offset, first_chunk)? else {
             r.status = GetStatus::OffsetFoundNull;
             r.next_begin_offset = cq.roll_next_file(offset);
             return Ok(r);
         };
+        let file_end = cq.roll_next_file(offset);
         r.status = GetStatus::NoMatchedMessage;
         let mut next_phy_file_start = i64::MIN;
         let mut scanned = 0usize;
-        for e in &entries {
+        // Pick the records first (sizes are known from the entries), then read them straight
+        // into one buffer: one positional read per run of adjacent records, no per-record
+        // allocation, and the PULL body is that buffer.
+        let mut picked: Vec<(Arc<commit_log::Segment>, u64, usize)> = Vec::new();
+        let mut k = 0usize;
+        loop {
+            if r.total_bytes > 0 && picked.len() >= max_count {
+                break;
+            }
+            if k == entries.len() {
+                let at = offset + k as i64;
+                let want = (scan - k)
+                    .min(k.max(16))
+                    .min((file_end - at).max(0) as usize);
+                if want == 0 {
+                    break;
+                }
+                match cq.entries_from(at, want)? {
+                    Some(more) if !more.is_empty() => entries.extend(more),
+                    _ => break,
+                }
+            }
+            let e = entries[k];
+            k += 1;
             let full = r.total_bytes > 0
-                && (r.messages.len() >= max_count
+                && (picked.len() >= max_count
                     || r.total_bytes + e.size.max(0) as usize > max_bytes);
             if full {
                 break;
@@ -577,10 +633,10 @@ impl MessageStore {
                     continue;
                 }
             }
-            match s.log.read(e.commit_log_offset, e.size as usize)? {
-                Some(b) => {
-                    r.total_bytes += b.len();
-                    r.messages.push(b);
+            match s.log.locate(e.commit_log_offset, e.size as usize) {
+                Some((seg, pos)) => {
+                    r.total_bytes += e.size as usize;
+                    picked.push((seg, pos, e.size as usize));
                     r.status = GetStatus::Found;
                     next_phy_file_start = i64::MIN;
                 }
@@ -591,6 +647,35 @@ impl MessageStore {
                     next_phy_file_start = s.log.roll_next_file(e.commit_log_offset);
                 }
             }
+        }
+        if !picked.is_empty() {
+            let mut buf = bytes::BytesMut::zeroed(r.total_bytes);
+            let mut at = 0usize;
+            let mut i = 0usize;
+            while i < picked.len() {
+                let (seg, pos, mut len) = (&picked[i].0, picked[i].1, picked[i].2);
+                let mut j = i + 1;
+                while j < picked.len()
+                    && Arc::ptr_eq(&picked[j].0, seg)
+                    && picked[j].1 == pos + len as u64
+                {
+                    len += picked[j].2;
+                    j += 1;
+                }
+                commit_log::read_exact_into(&seg.file, &mut buf[at..at + len], pos, &seg.path)?;
+                at += len;
+                i = j;
+            }
+            let body = buf.freeze();
+            let mut at = 0usize;
+            r.messages = picked
+                .iter()
+                .map(|&(_, _, len)| {
+                    at += len;
+                    body.slice(at - len..at)
+                })
+                .collect();
+            r.body = body;
         }
         r.next_begin_offset = offset + scanned as i64;
         Ok(r)
@@ -833,7 +918,7 @@ impl MessageStore {
     pub fn flush(&self) -> Result<()> {
         let s = self.shared();
         s.log.flush_to(s.log.max_offset())?;
-        s.logic_flush();
+        s.logic_flush(true);
         Ok(())
     }
 

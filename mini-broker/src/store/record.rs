@@ -17,7 +17,8 @@ pub const END_FILE_MIN_BLANK: usize = 8;
 
 const SYS_FLAG_BORN_V6: i32 = 0x10;
 const SYS_FLAG_STORE_V6: i32 = 0x20;
-const TX_MASK: i32 = 0x0C;
+/// Transaction type bits of `sysFlag`.
+pub(crate) const TX_MASK: i32 = 0x0C;
 /// Transaction type bits of a half (prepared) message.
 pub const TX_PREPARED: i32 = 0x04;
 /// Transaction type bits of a rolled-back message.
@@ -222,6 +223,43 @@ pub(crate) fn property<'a>(props: &'a [u8], key: &str) -> Option<&'a str> {
     })
 }
 
+/// The properties dispatch reads, found in one pass over a record's properties (first
+/// occurrence of each name wins, as in [`property`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HotProps<'a> {
+    pub tags: Option<&'a str>,
+    pub keys: Option<&'a str>,
+    pub uniq_key: Option<&'a str>,
+    pub delay: Option<&'a str>,
+}
+
+impl<'a> HotProps<'a> {
+    /// Scans `props` once.
+    pub fn scan(props: &'a [u8]) -> HotProps<'a> {
+        let mut h = HotProps::default();
+        for pair in props.split(|b| *b == 2) {
+            // Compare whole `name\x01` prefixes: no scan for the separator of other pairs.
+            let (slot, at) = if pair.starts_with(b"TAGS\x01") {
+                (&mut h.tags, 5)
+            } else if pair.starts_with(b"KEYS\x01") {
+                (&mut h.keys, 5)
+            } else if pair.starts_with(b"UNIQ_KEY\x01") {
+                (&mut h.uniq_key, 9)
+            } else if pair.starts_with(b"DELAY\x01") {
+                (&mut h.delay, 6)
+            } else {
+                continue;
+            };
+            if slot.is_none() {
+                // Non-UTF-8 values are skipped, so a later valid duplicate may still win
+                // (same as `property`, which looks for the first UTF-8 match).
+                *slot = std::str::from_utf8(&pair[at..]).ok();
+            }
+        }
+        h
+    }
+}
+
 /// Java `String.hashCode` over UTF-16 code units, sign-extended (PROTOCOL.md §3.8).
 pub fn tag_hash_code(tag: &str) -> i64 {
     tag.encode_utf16()
@@ -254,6 +292,24 @@ mod tests {
         assert_eq!(property(p, "KEYS"), Some("a b"));
         assert_eq!(property(p, "TAGS"), Some("T"));
         assert_eq!(property(p, "UNIQ_KEY"), None);
+    }
+
+    #[test]
+    fn hot_props_match_property_lookup() {
+        let cases: [&[u8]; 5] = [
+            b"KEYS\x01a b\x02TAGS\x01T\x02UNIQ_KEY\x01U\x02DELAY\x013\x02",
+            b"TAGS\x01first\x02TAGS\x01second\x02",
+            b"TAGS\x01\xff\x02TAGS\x01ok\x02",
+            b"\x01x\x02KEYS\x02=\x01y\x02",
+            b"",
+        ];
+        for p in cases {
+            let h = HotProps::scan(p);
+            assert_eq!(h.tags, property(p, "TAGS"));
+            assert_eq!(h.keys, property(p, "KEYS"));
+            assert_eq!(h.uniq_key, property(p, "UNIQ_KEY"));
+            assert_eq!(h.delay, property(p, "DELAY"));
+        }
     }
 
     #[test]

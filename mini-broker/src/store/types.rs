@@ -70,6 +70,9 @@ pub struct GetResult {
     pub messages: Vec<Bytes>,
     /// Sum of the records' sizes.
     pub total_bytes: usize,
+    /// The records concatenated (a PULL_MESSAGE body); every entry of `messages` is a slice
+    /// of it, so building the body copies nothing.
+    pub body: Bytes,
 }
 
 /// Counters exposed for tests and metrics.

@@ -292,7 +292,8 @@ impl Writer {
             }
             match inspect(&self.scratch[a..b], usize::MAX, max, false) {
                 Slot::Record(v) if valid_topic(v.topic) => {
-                    if k == 0 && v.property("WAIT") == Some("false") {
+                    // The record's properties are `msgs[k].properties` encoded.
+                    if k == 0 && msgs[k].properties.get("WAIT") == Some("false") {
                         wait = false;
                     }
                 }
@@ -317,26 +318,20 @@ impl Writer {
             let len = b - a;
             let seg = self.segment_for_append(len)?;
             let phys = self.write_pos;
-            let (qoff, dispatched) = {
-                let Slot::Record(v) = inspect(&self.scratch[a..b], usize::MAX, max, false) else {
-                    unreachable_record();
-                    return Err(StoreError::Corrupt(
-                        "record changed after validation".into(),
-                    ));
-                };
-                if v.is_dispatched_to_queue() {
-                    (
-                        take_queue_offset(
-                            &mut self.next_queue_offset,
-                            &self.shared,
-                            v.topic,
-                            v.queue_id,
-                        ),
-                        true,
-                    )
-                } else {
-                    (0, false)
-                }
+            // The record was encoded from `m`: same topic, queue id and transaction bits.
+            let dispatched = !matches!(
+                m.sys_flag & super::record::TX_MASK,
+                super::record::TX_PREPARED | super::record::TX_ROLLBACK
+            );
+            let qoff = if dispatched {
+                take_queue_offset(
+                    &mut self.next_queue_offset,
+                    &self.shared,
+                    &m.topic,
+                    m.queue_id,
+                )
+            } else {
+                0
             };
             let rec = &mut self.scratch[a..b];
             if dispatched {
@@ -455,6 +450,10 @@ impl Writer {
     }
 
     fn write_out(&mut self) -> Result<()> {
+        if let Some(op) = self.ops.first() {
+            super::fault::check_write()
+                .map_err(|e| StoreError::io("write commit log", &op.seg.path, e))?;
+        }
         for op in &self.ops {
             write_all_at(
                 &op.seg.file,
@@ -470,8 +469,9 @@ impl Writer {
     fn finish_batch(&mut self) {
         let shared = self.shared.clone();
         shared.log.set_max_offset(self.write_pos);
-        let mut arrived: Vec<(String, i32)> = Vec::new();
+        let mut arrived: Vec<(&str, i32)> = Vec::new();
         let max = shared.cfg.max_message_size;
+        let mut views = Vec::with_capacity(self.records.len());
         for &(a, b) in &self.records {
             let Slot::Record(v) = inspect(&self.buf[a..b], usize::MAX, max, false) else {
                 continue;
@@ -485,26 +485,26 @@ impl Writer {
                 {
                     *next = (*next).max(v.queue_offset + 1);
                 }
-            }
-            if let Err(e) = shared.dispatch(&v) {
-                tracing::error!(error = %e, "dispatch failed; store is now read-only");
-                shared.writable.store(false, Ordering::Release);
-            }
-            if v.is_dispatched_to_queue()
-                && !arrived
+                if !arrived
                     .iter()
-                    .any(|(t, q)| t == v.topic && *q == v.queue_id)
-            {
-                arrived.push((v.topic.to_string(), v.queue_id));
+                    .any(|(t, q)| *q == v.queue_id && *t == v.topic)
+                {
+                    arrived.push((v.topic, v.queue_id));
+                }
             }
+            views.push(v);
+        }
+        if let Err(e) = shared.dispatch_batch(&views) {
+            tracing::error!(error = %e, "dispatch failed; store is now read-only");
+            shared.writable.store(false, Ordering::Release);
         }
         shared.dispatched.store(self.write_pos, Ordering::Release);
         // Wake long-polling pulls before answering the senders: the data is visible now.
         if !arrived.is_empty() {
             if let Some(l) = shared.listener() {
-                for (t, q) in &arrived {
-                    let max = shared.queue(t, *q).map(|c| c.max_offset()).unwrap_or(0);
-                    let call = std::panic::AssertUnwindSafe(|| l(t, *q, max));
+                for &(t, q) in &arrived {
+                    let max = shared.queue(t, q).map(|c| c.max_offset()).unwrap_or(0);
+                    let call = std::panic::AssertUnwindSafe(|| l(t, q, max));
                     if std::panic::catch_unwind(call).is_err() {
                         tracing::error!(topic = %t, queue_id = q, "arrival listener panicked");
                     }
@@ -570,11 +570,6 @@ fn take_queue_offset(
     let q = *next;
     *next += 1;
     q
-}
-
-#[inline]
-fn unreachable_record() {
-    debug_assert!(false, "validated record failed to parse");
 }
 
 /// Answers a request the writer will not process.
