@@ -33,7 +33,7 @@ use rocketmq_remoting::protocol::message::{decode_messages, MessageExt};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::Runtime;
 use rocketmq_remoting::transport::RemotingClient;
-use rocketmq_remoting::{RemotingError, SerializeType};
+use rocketmq_remoting::{ExtFields, RemotingError, SerializeType};
 use tracing::Instrument;
 
 use crate::error::{Error, Result, Stage};
@@ -157,19 +157,18 @@ impl ClientApi {
     ) -> Result<RemotingCommand> {
         let started = Instant::now();
         let code = cmd.code;
-        let span = tracing::debug_span!("rpc", code, addr);
-        async {
-            let r = self.remoting.invoke(addr, cmd, timeout).await;
-            match &r {
-                Ok(resp) => {
-                    tracing::trace!(resp = resp.code, elapsed = ?started.elapsed(), "answered")
-                }
-                Err(e) => tracing::debug!(error = %e, elapsed = ?started.elapsed(), "failed"),
+        // Events, not a span: a span per RPC costs more than the RPC's own bookkeeping on the
+        // send path, and the events carry the same fields.
+        let r = self.remoting.invoke(addr, cmd, timeout).await;
+        match &r {
+            Ok(resp) => {
+                tracing::trace!(code, addr, resp = resp.code, elapsed = ?started.elapsed(), "answered")
             }
-            r.map_err(|e| network_error(addr, started, e))
+            Err(e) => {
+                tracing::debug!(code, addr, error = %e, elapsed = ?started.elapsed(), "rpc failed")
+            }
         }
-        .instrument(span)
-        .await
+        r.map_err(|e| network_error(addr, started, e))
     }
 
     /// Sends `cmd` to `addr` oneway.
@@ -188,9 +187,11 @@ impl ClientApi {
         cmd.mark_oneway();
         self.remoting
             .invoke_oneway(addr, cmd, timeout)
-            .instrument(tracing::debug_span!("rpc_oneway", code, addr))
             .await
-            .map_err(|e| network_error(addr, started, e))
+            .map_err(|e| {
+                tracing::debug!(code, addr, error = %e, "oneway rpc failed");
+                network_error(addr, started, e)
+            })
     }
 
     /// Sends `cmd` and requires `SUCCESS`.
@@ -206,6 +207,45 @@ impl ClientApi {
         } else {
             Err(broker_error(addr, &resp))
         }
+    }
+
+    /// Sends a `code` request with `header` and requires `SUCCESS`: the common shape of the
+    /// typed RPCs below.
+    async fn call_ok<H: CommandHeader>(
+        &self,
+        addr: &str,
+        code: i32,
+        header: &H,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
+        let cmd = self.request(code).with_header(header);
+        self.invoke_ok(addr, cmd, timeout).await
+    }
+
+    /// As [`call_ok`](Self::call_ok), returning the required integer ext field `field` of the
+    /// answer.
+    async fn call_i64<H: CommandHeader>(
+        &self,
+        addr: &str,
+        code: i32,
+        header: &H,
+        field: &'static str,
+        timeout: Duration,
+    ) -> Result<i64> {
+        let resp = self.call_ok(addr, code, header, timeout).await?;
+        required::<i64>(&resp.ext_fields, field).map_err(|e| malformed(addr, field, e))
+    }
+
+    /// Sends a `code` request with `header` oneway.
+    async fn call_oneway<H: CommandHeader>(
+        &self,
+        addr: &str,
+        code: i32,
+        header: &H,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = self.request(code).with_header(header);
+        self.invoke_oneway(addr, cmd, timeout).await
     }
 
     /// Sends `make()` to the NameServers with failover; returns the first response (any
@@ -349,22 +389,40 @@ impl ClientApi {
         msg_id: String,
         timeout: Duration,
     ) -> Result<SendResult> {
+        self.send_message_to(addr, mq.clone(), header, body, msg_id, timeout)
+            .await
+    }
+
+    /// As [`send_message`](Self::send_message), taking the target queue by value: it becomes
+    /// the result's queue (with the queue id the broker used) without another copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_message`](Self::send_message).
+    pub async fn send_message_to(
+        &self,
+        addr: &str,
+        mq: MessageQueue,
+        header: &SendMessageRequestHeaderV2,
+        body: Bytes,
+        msg_id: String,
+        timeout: Duration,
+    ) -> Result<SendResult> {
         let cmd = Self::send_request(header, body, self.serialize_type);
-        let resp = self
-            .invoke(addr, cmd, timeout)
-            .instrument(tracing::debug_span!("send_message", topic = %header.b, queue = header.e))
-            .await?;
+        let resp = self.invoke(addr, cmd, timeout).await?;
         let Some(status) = SendStatus::from_code(resp.code) else {
             return Err(broker_error(addr, &resp));
         };
-        let h: SendMessageResponseHeader = resp
-            .decode_header()
+        let h = take_send_response(resp.ext_fields)
             .map_err(|e| malformed(addr, "SendMessageResponseHeader", e))?;
         Ok(SendResult {
             status,
             msg_id,
             offset_msg_id: h.msg_id,
-            message_queue: MessageQueue::new(mq.topic.clone(), mq.broker_name.clone(), h.queue_id),
+            message_queue: MessageQueue {
+                queue_id: h.queue_id,
+                ..mq
+            },
             queue_offset: h.queue_offset,
             transaction_id: h.transaction_id,
             region_id: h.msg_region,
@@ -426,10 +484,9 @@ impl ClientApi {
             consumer_group: consumer_group.map(str::to_owned),
             bname: None,
         };
-        let cmd = self
-            .request(RequestCode::UNREGISTER_CLIENT)
-            .with_header(&header);
-        self.invoke_ok(addr, cmd, timeout).await.map(drop)
+        self.call_ok(addr, RequestCode::UNREGISTER_CLIENT, &header, timeout)
+            .await
+            .map(drop)
     }
 
     /// PULL_MESSAGE (11), or LITE_PULL_MESSAGE (361) when `lite`. Found messages are decoded
@@ -525,10 +582,9 @@ impl ClientApi {
         header: &UpdateConsumerOffsetRequestHeader,
         timeout: Duration,
     ) -> Result<()> {
-        let cmd = self
-            .request(RequestCode::UPDATE_CONSUMER_OFFSET)
-            .with_header(header);
-        self.invoke_ok(addr, cmd, timeout).await.map(drop)
+        self.call_ok(addr, RequestCode::UPDATE_CONSUMER_OFFSET, header, timeout)
+            .await
+            .map(drop)
     }
 
     /// UPDATE_CONSUMER_OFFSET (15) oneway (what Java does periodically).
@@ -542,22 +598,8 @@ impl ClientApi {
         header: &UpdateConsumerOffsetRequestHeader,
         timeout: Duration,
     ) -> Result<()> {
-        let cmd = self
-            .request(RequestCode::UPDATE_CONSUMER_OFFSET)
-            .with_header(header);
-        self.invoke_oneway(addr, cmd, timeout).await
-    }
-
-    async fn offset_call<H: CommandHeader>(
-        &self,
-        addr: &str,
-        code: i32,
-        header: &H,
-        timeout: Duration,
-    ) -> Result<i64> {
-        let cmd = self.request(code).with_header(header);
-        let resp = self.invoke_ok(addr, cmd, timeout).await?;
-        required::<i64>(&resp.ext_fields, "offset").map_err(|e| malformed(addr, "offset", e))
+        self.call_oneway(addr, RequestCode::UPDATE_CONSUMER_OFFSET, header, timeout)
+            .await
     }
 
     /// GET_MAX_OFFSET (30): the next offset to be written in the queue.
@@ -577,8 +619,14 @@ impl ClientApi {
             committed: true,
             bname: Some(mq.broker_name.clone()),
         };
-        self.offset_call(addr, RequestCode::GET_MAX_OFFSET, &header, timeout)
-            .await
+        self.call_i64(
+            addr,
+            RequestCode::GET_MAX_OFFSET,
+            &header,
+            "offset",
+            timeout,
+        )
+        .await
     }
 
     /// GET_MIN_OFFSET (31): the first retained offset of the queue.
@@ -597,8 +645,14 @@ impl ClientApi {
             queue_id: mq.queue_id,
             bname: Some(mq.broker_name.clone()),
         };
-        self.offset_call(addr, RequestCode::GET_MIN_OFFSET, &header, timeout)
-            .await
+        self.call_i64(
+            addr,
+            RequestCode::GET_MIN_OFFSET,
+            &header,
+            "offset",
+            timeout,
+        )
+        .await
     }
 
     /// SEARCH_OFFSET_BY_TIMESTAMP (29).
@@ -621,10 +675,11 @@ impl ClientApi {
             boundary_type: Some(boundary),
             bname: Some(mq.broker_name.clone()),
         };
-        self.offset_call(
+        self.call_i64(
             addr,
             RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
             &header,
+            "offset",
             timeout,
         )
         .await
@@ -646,11 +701,14 @@ impl ClientApi {
             queue_id: mq.queue_id,
             bname: Some(mq.broker_name.clone()),
         };
-        let cmd = self
-            .request(RequestCode::GET_EARLIEST_MSG_STORETIME)
-            .with_header(&header);
-        let resp = self.invoke_ok(addr, cmd, timeout).await?;
-        required::<i64>(&resp.ext_fields, "timestamp").map_err(|e| malformed(addr, "timestamp", e))
+        self.call_i64(
+            addr,
+            RequestCode::GET_EARLIEST_MSG_STORETIME,
+            &header,
+            "timestamp",
+            timeout,
+        )
+        .await
     }
 
     /// GET_CONSUMER_LIST_BY_GROUP (38): client ids of the group's consumers connected to the
@@ -752,10 +810,9 @@ impl ClientApi {
         header: &ConsumerSendMsgBackRequestHeader,
         timeout: Duration,
     ) -> Result<()> {
-        let cmd = self
-            .request(RequestCode::CONSUMER_SEND_MSG_BACK)
-            .with_header(header);
-        self.invoke_ok(addr, cmd, timeout).await.map(drop)
+        self.call_ok(addr, RequestCode::CONSUMER_SEND_MSG_BACK, header, timeout)
+            .await
+            .map(drop)
     }
 
     /// END_TRANSACTION (37), oneway (as Java sends it).
@@ -788,10 +845,9 @@ impl ClientApi {
         header: &CreateTopicRequestHeader,
         timeout: Duration,
     ) -> Result<()> {
-        let cmd = self
-            .request(RequestCode::UPDATE_AND_CREATE_TOPIC)
-            .with_header(header);
-        self.invoke_ok(addr, cmd, timeout).await.map(drop)
+        self.call_ok(addr, RequestCode::UPDATE_AND_CREATE_TOPIC, header, timeout)
+            .await
+            .map(drop)
     }
 
     /// VIEW_MESSAGE_BY_ID (33): the message at commit-log `offset` of the broker at `addr`
@@ -810,10 +866,9 @@ impl ClientApi {
             topic: None,
             offset,
         };
-        let cmd = self
-            .request(RequestCode::VIEW_MESSAGE_BY_ID)
-            .with_header(&header);
-        let resp = self.invoke_ok(addr, cmd, timeout).await?;
+        let resp = self
+            .call_ok(addr, RequestCode::VIEW_MESSAGE_BY_ID, &header, timeout)
+            .await?;
         let mut msgs =
             decode_messages(resp.body.clone()).map_err(|e| malformed(addr, "message", e))?;
         if msgs.is_empty() {
@@ -855,4 +910,67 @@ fn is_reply_properties(props: &str) -> bool {
     props.contains(property::MESSAGE_TYPE)
         && decode_properties(props).get(property::MESSAGE_TYPE)
             == Some(crate::producer::request::REPLY_MESSAGE_FLAG)
+}
+
+/// The fields of a send response ([`SendMessageResponseHeader`]) the producer reports, moved
+/// out of the decoded ext fields instead of copied: the same rules as
+/// `SendMessageResponseHeader::read_from` (required `msgId`, `queueId`, `queueOffset`;
+/// unparsable optional fields are absent) without a copy of every string.
+fn take_send_response(
+    mut ext: ExtFields,
+) -> std::result::Result<SendMessageResponseHeader, RemotingError> {
+    // Checked in declaration order, so the error names the same field `read_from` would.
+    if !ext.contains_key("msgId") {
+        return Err(RemotingError::MissingField { field: "msgId" });
+    }
+    let queue_id = required::<i32>(&ext, "queueId")?;
+    let queue_offset = required::<i64>(&ext, "queueOffset")?;
+    let trace_on = optional::<bool>(&ext, "TRACE_ON");
+    let msg_id = ext.remove("msgId").unwrap_or_default();
+    Ok(SendMessageResponseHeader {
+        msg_id,
+        queue_id,
+        queue_offset,
+        transaction_id: ext.remove("transactionId"),
+        batch_uniq_id: ext.remove("batchUniqId"),
+        recall_handle: ext.remove("recallHandle"),
+        msg_region: ext.remove("MSG_REGION"),
+        trace_on,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ext(pairs: &[(&str, &str)]) -> ExtFields {
+        pairs.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    #[test]
+    fn send_response_fields_are_taken_as_read_from_reads_them() {
+        let full = ext(&[
+            ("msgId", "0A00"),
+            ("queueId", "3"),
+            ("queueOffset", "42"),
+            ("transactionId", "U1"),
+            ("MSG_REGION", "DefaultRegion"),
+            ("TRACE_ON", "true"),
+        ]);
+        let expected = SendMessageResponseHeader::read_from(&full).unwrap();
+        assert_eq!(take_send_response(full).unwrap(), expected);
+        let bad_optional = ext(&[("msgId", "x"), ("queueId", "1"), ("queueOffset", "2")]);
+        let h = take_send_response(bad_optional).unwrap();
+        assert_eq!((h.trace_on, h.msg_region), (None, None));
+        for missing in ["msgId", "queueId", "queueOffset"] {
+            let mut e = ext(&[("msgId", "x"), ("queueId", "1"), ("queueOffset", "2")]);
+            e.remove(missing);
+            let want = SendMessageResponseHeader::read_from(&e)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(take_send_response(e).unwrap_err().to_string(), want);
+        }
+        let unparsable = ext(&[("msgId", "x"), ("queueId", "q"), ("queueOffset", "2")]);
+        assert!(take_send_response(unparsable).is_err());
+    }
 }

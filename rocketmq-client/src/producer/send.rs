@@ -34,8 +34,7 @@ use rocketmq_remoting::protocol::message::{
     compress, encode_batch, encode_properties, property, sys_flag, BatchMessage, CompressionType,
     Properties,
 };
-use rocketmq_remoting::rt::{timeout, TaskGroup};
-use tracing::Instrument;
+use rocketmq_remoting::rt::{BoxFuture, Runtime, TaskGroup};
 
 use super::batch::check_batch;
 use super::config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};
@@ -128,18 +127,57 @@ enum Mode {
     Oneway,
 }
 
-/// A message ready for the wire: encoded once, reused by every attempt.
+/// A message ready for the wire: encoded once, reused by every attempt. The request header is
+/// built here, once per message (topic with namespace in `b`, encoded properties in `i`); an
+/// attempt only sets its queue, broker name and birth time.
 struct Prepared {
-    topic: String,
+    header: SendMessageRequestHeaderV2,
     user_topic: String,
     body: Bytes,
+    msg_id: String,
+}
+
+impl Prepared {
+    /// The topic with namespace.
+    fn topic(&self) -> &str {
+        &self.header.b
+    }
+}
+
+/// Header fields that vary per message; the rest come from the producer.
+struct HeaderParts {
+    topic: String,
     sys_flag: i32,
     flag: i32,
     properties: String,
-    msg_id: String,
     batch: bool,
     reconsume_times: Option<i32>,
     max_reconsume_times: Option<i32>,
+}
+
+/// The deadline of [`within`] passed.
+struct Elapsed;
+
+/// `fut` bounded by `limit`, with the timer created only if `fut` does not complete on its
+/// first poll: cached route and address lookups, the common case, then cost no timer.
+async fn within<F: Future>(
+    rt: &dyn Runtime,
+    limit: Duration,
+    fut: F,
+) -> std::result::Result<F::Output, Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        let timer = timer.get_or_insert_with(|| rt.sleep(limit));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 fn now_ms() -> i64 {
@@ -308,8 +346,8 @@ impl Producer {
     /// [`Error::Network`], [`Error::Timeout`], [`Error::NotRunning`] / [`Error::Shutdown`].
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         self.check_running()?;
-        let p = self.inner.prepare(msg)?;
-        let r = self.inner.send_default(&p, Mode::Sync).await?;
+        let mut p = self.inner.prepare(msg)?;
+        let r = self.inner.send_default(&mut p, Mode::Sync).await?;
         r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
     }
 
@@ -321,8 +359,11 @@ impl Producer {
     /// As [`send`](Self::send), minus broker answers.
     pub async fn send_oneway(&self, msg: Message) -> Result<()> {
         self.check_running()?;
-        let p = self.inner.prepare(msg)?;
-        self.inner.send_default(&p, Mode::Oneway).await.map(drop)
+        let mut p = self.inner.prepare(msg)?;
+        self.inner
+            .send_default(&mut p, Mode::Oneway)
+            .await
+            .map(drop)
     }
 
     /// Starts an async send (with `retry_times_async` retries) and returns a future of its
@@ -357,22 +398,22 @@ impl Producer {
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
         self.check_running()?;
-        let p = self.inner.prepare(msg)?;
+        let mut p = self.inner.prepare(msg)?;
         let inner = Arc::clone(&self.inner);
         let guard = Completion(Some(callback));
-        let task = async move {
+        // Boxed right here, so that the (large) send state machine is written once into its
+        // final place instead of being moved through the task wrappers; no span per message.
+        let task = Box::pin(async move {
             let mut guard = guard;
-            let r = inner.send_default(&p, Mode::Async).await.and_then(|r| {
+            let r = inner.send_default(&mut p, Mode::Async).await.and_then(|r| {
                 r.ok_or_else(|| {
                     Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result"))
                 })
             });
             guard.complete(r);
-        };
+        });
         // A refused spawn drops the task, and with it the guard, which reports Shutdown.
-        self.inner
-            .tasks
-            .spawn(task.instrument(tracing::debug_span!("send_async")));
+        self.inner.tasks.spawn(task);
         Ok(())
     }
 
@@ -390,13 +431,13 @@ impl Producer {
                 mq.topic, msg.topic
             )));
         }
-        let p = self.inner.prepare(msg)?;
+        let mut p = self.inner.prepare(msg)?;
         let started = Instant::now();
         let budget = self.inner.config.send_timeout;
         let r = self
             .inner
             .attempt(
-                &p,
+                &mut p,
                 &mq.broker_name,
                 mq.queue_id,
                 Mode::Sync,
@@ -425,12 +466,12 @@ impl Producer {
         S: QueueSelector<A> + ?Sized,
     {
         self.check_running()?;
-        let p = self.inner.prepare(msg)?;
+        let mut p = self.inner.prepare(msg)?;
         let started = Instant::now();
         let budget = self.inner.config.send_timeout;
         let info = self
             .inner
-            .publish_info(&p.topic, budget, started, None)
+            .publish_info(p.topic(), budget, started, None)
             .await?;
         let user_queues: Vec<MessageQueue> = info
             .queues
@@ -450,7 +491,14 @@ impl Producer {
         let left = budget.saturating_sub(started.elapsed());
         let r = self
             .inner
-            .attempt(&p, &mq.broker_name, mq.queue_id, Mode::Sync, left, started)
+            .attempt(
+                &mut p,
+                &mq.broker_name,
+                mq.queue_id,
+                Mode::Sync,
+                left,
+                started,
+            )
             .await?;
         r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
     }
@@ -465,8 +513,8 @@ impl Producer {
     /// As [`send`](Self::send).
     pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult> {
         self.check_running()?;
-        let p = self.inner.prepare_batch(msgs)?;
-        let r = self.inner.send_default(&p, Mode::Sync).await?;
+        let mut p = self.inner.prepare_batch(msgs)?;
+        let r = self.inner.send_default(&mut p, Mode::Sync).await?;
         r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
     }
 
@@ -486,12 +534,12 @@ impl Producer {
                 "queue topic differs from the batch topic".into(),
             ));
         }
-        let p = self.inner.prepare_batch(msgs)?;
+        let mut p = self.inner.prepare_batch(msgs)?;
         let started = Instant::now();
         let r = self
             .inner
             .attempt(
-                &p,
+                &mut p,
                 &mq.broker_name,
                 mq.queue_id,
                 Mode::Sync,
@@ -580,17 +628,20 @@ impl Inner {
                 .remove(property::MAX_RECONSUME_TIMES)
                 .and_then(|v| v.parse().ok());
         }
-        Ok(Prepared {
+        let header = self.header(HeaderParts {
             topic,
-            user_topic: msg.topic,
-            body,
             sys_flag,
             flag: msg.flag,
             properties: encode_properties(&msg.properties),
-            msg_id,
             batch: false,
             reconsume_times,
             max_reconsume_times,
+        });
+        Ok(Prepared {
+            header,
+            user_topic: msg.topic,
+            body,
+            msg_id,
         })
     }
 
@@ -626,18 +677,43 @@ impl Inner {
         let mut wrapper = Properties::new();
         wrapper.insert(property::UNIQ_KEY, self.instance.next_uniq_id());
         wrapper.insert(property::WAIT, if wait { "true" } else { "false" });
-        Ok(Prepared {
+        let header = self.header(HeaderParts {
             topic: self.instance.config().wrap(&user_topic),
-            user_topic,
-            body,
             sys_flag: 0,
             flag: 0,
             properties: encode_properties(&wrapper),
-            msg_id: ids.join(","),
             batch: true,
             reconsume_times: None,
             max_reconsume_times: None,
+        });
+        Ok(Prepared {
+            header,
+            user_topic,
+            body,
+            msg_id: ids.join(","),
         })
+    }
+
+    /// The request header of a message; `e` (queue), `g` (birth time) and `n` (broker name)
+    /// are set by each attempt.
+    fn header(&self, parts: HeaderParts) -> SendMessageRequestHeaderV2 {
+        SendMessageRequestHeaderV2 {
+            a: self.group.clone(),
+            b: parts.topic,
+            c: DEFAULT_TOPIC.to_owned(),
+            d: self.config.default_topic_queue_nums,
+            e: 0,
+            f: parts.sys_flag,
+            g: 0,
+            h: parts.flag,
+            i: Some(parts.properties),
+            j: Some(parts.reconsume_times.unwrap_or(0)),
+            k: Some(false),
+            l: parts.max_reconsume_times,
+            m: Some(parts.batch),
+            n: None,
+            bname: None,
+        }
     }
 
     async fn publish_info(
@@ -647,27 +723,38 @@ impl Inner {
         started: Instant,
         last: Option<&Error>,
     ) -> Result<Arc<crate::client::TopicPublishInfo>> {
+        // The cached route, without building the lookup future: that future carries the whole
+        // NameServer exchange and would make every send's state machine (and task) large.
+        if let Some(info) = self
+            .instance
+            .routes()
+            .publish_info(topic)
+            .filter(|i| i.is_ok())
+        {
+            return Ok(info);
+        }
         let left = budget.saturating_sub(started.elapsed());
         let rt = self.instance.runtime();
-        let lookup = self
-            .instance
-            .topic_publish_info(topic, self.config.default_topic_queue_nums);
-        match timeout(&**rt, left, lookup).await {
+        let lookup: BoxFuture<'_, Result<Arc<crate::client::TopicPublishInfo>>> = Box::pin(
+            self.instance
+                .topic_publish_info(topic, self.config.default_topic_queue_nums),
+        );
+        match within(&**rt, left, lookup).await {
             Ok(r) => r,
             Err(_) => Err(deadline_error("send (route lookup)", budget, started, last)),
         }
     }
 
-    async fn send_default(&self, p: &Prepared, mode: Mode) -> Result<Option<SendResult>> {
+    async fn send_default(&self, p: &mut Prepared, mode: Mode) -> Result<Option<SendResult>> {
         let started = Instant::now();
         let budget = self.config.send_timeout;
-        let info = self.publish_info(&p.topic, budget, started, None).await?;
+        let info = self.publish_info(p.topic(), budget, started, None).await?;
         let attempts = match mode {
             Mode::Sync => 1 + self.config.retry_times,
             Mode::Async => 1 + self.config.retry_times_async,
             Mode::Oneway => 1,
         };
-        let mut last_broker: Option<String> = None;
+        let mut last_broker: Option<&str> = None;
         let mut last_err: Option<Error> = None;
         let mut not_ok: Option<SendResult> = None;
         for attempt in 0..attempts {
@@ -675,40 +762,34 @@ impl Inner {
             if left.is_zero() {
                 break;
             }
-            let Some(mq) = select_queue(
-                &info.queues,
-                last_broker.as_deref(),
-                &self.fault,
-                &self.counter,
-            ) else {
+            let Some(mq) = select_queue(&info.queues, last_broker, &self.fault, &self.counter)
+            else {
                 return Err(Error::RouteNotFound {
                     topic: p.user_topic.clone(),
                     detail: "no writable queue".into(),
                 });
             };
-            let broker = mq.broker_name.clone();
+            let broker: &str = &mq.broker_name;
             let queue_id = mq.queue_id;
             let t0 = Instant::now();
-            let r = self
-                .attempt(p, &broker, queue_id, mode, left, started)
-                .await;
+            let r = self.attempt(p, broker, queue_id, mode, left, started).await;
             match r {
                 Ok(Some(sr))
                     if sr.status != SendStatus::SendOk
                         && self.config.retry_another_broker_when_not_store_ok
                         && attempt + 1 < attempts =>
                 {
-                    self.fault.update(&broker, t0.elapsed(), false);
+                    self.fault.update(broker, t0.elapsed(), false);
                     tracing::debug!(%broker, status = ?sr.status, "stored but not OK; trying another broker");
                     last_broker = Some(broker);
                     not_ok = Some(sr);
                 }
                 Ok(r) => {
-                    self.fault.update(&broker, t0.elapsed(), false);
+                    self.fault.update(broker, t0.elapsed(), false);
                     return Ok(r);
                 }
                 Err(e) => {
-                    self.fault.update(&broker, t0.elapsed(), true);
+                    self.fault.update(broker, t0.elapsed(), true);
                     if !e.is_retryable() || matches!(e, Error::Shutdown) {
                         return Err(e);
                     }
@@ -742,67 +823,74 @@ impl Inner {
     }
 
     /// One attempt to `broker`/`queue_id` within `left`.
+    ///
+    /// One timer per request: the address lookup is bounded only when it has to go to the
+    /// NameServer, and the exchange by the transport's own request timeout (which covers
+    /// dialling too), not by a second timer around the whole attempt.
     async fn attempt(
         &self,
-        p: &Prepared,
+        p: &mut Prepared,
         broker: &str,
         queue_id: i32,
         mode: Mode,
         left: Duration,
         started: Instant,
     ) -> Result<Option<SendResult>> {
-        let rt = Arc::clone(self.instance.runtime());
         let t0 = Instant::now();
-        let fut = async {
-            let addr = self.instance.master_addr_or_fetch(broker, &p.topic).await?;
-            let header = SendMessageRequestHeaderV2 {
-                a: self.group.clone(),
-                b: p.topic.clone(),
-                c: DEFAULT_TOPIC.to_owned(),
-                d: self.config.default_topic_queue_nums,
-                e: queue_id,
-                f: p.sys_flag,
-                g: now_ms(),
-                h: p.flag,
-                i: Some(p.properties.clone()),
-                j: Some(p.reconsume_times.unwrap_or(0)),
-                k: Some(false),
-                l: p.max_reconsume_times,
-                m: Some(p.batch),
-                n: Some(broker.to_owned()),
-                bname: None,
-            };
-            let remaining = left.saturating_sub(t0.elapsed());
-            let api = self.instance.api();
-            match mode {
-                Mode::Oneway => {
-                    api.send_message_oneway(&addr, &header, p.body.clone(), remaining)
-                        .await?;
-                    Ok(None)
-                }
-                _ => {
-                    let mq = MessageQueue::new(p.user_topic.clone(), broker, queue_id);
-                    api.send_message(
-                        &addr,
-                        &mq,
-                        &header,
-                        p.body.clone(),
-                        p.msg_id.clone(),
-                        remaining,
-                    )
-                    .await
-                    .map(Some)
+        let addr = match self.instance.master_addr(broker) {
+            Some(addr) => addr,
+            None => {
+                // Rare (a broker not in the cached route): boxed, as in `publish_info`.
+                let lookup: BoxFuture<'_, Result<String>> =
+                    Box::pin(self.instance.master_addr_or_fetch(broker, p.topic()));
+                match within(&**self.instance.runtime(), left, lookup).await {
+                    Ok(addr) => addr?,
+                    Err(Elapsed) => {
+                        return Err(deadline_error(
+                            "send",
+                            self.config.send_timeout,
+                            started,
+                            None,
+                        ))
+                    }
                 }
             }
         };
-        match timeout(&*rt, left, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(deadline_error(
+        let header = &mut p.header;
+        header.e = queue_id;
+        header.g = now_ms();
+        if header.n.as_deref() != Some(broker) {
+            header.n = Some(broker.to_owned());
+        }
+        let remaining = left.saturating_sub(t0.elapsed());
+        if remaining.is_zero() {
+            return Err(deadline_error(
                 "send",
                 self.config.send_timeout,
                 started,
                 None,
-            )),
+            ));
+        }
+        let api = self.instance.api();
+        match mode {
+            Mode::Oneway => {
+                api.send_message_oneway(&addr, &p.header, p.body.clone(), remaining)
+                    .await?;
+                Ok(None)
+            }
+            _ => {
+                let mq = MessageQueue::new(p.user_topic.clone(), broker, queue_id);
+                api.send_message_to(
+                    &addr,
+                    mq,
+                    &p.header,
+                    p.body.clone(),
+                    p.msg_id.clone(),
+                    remaining,
+                )
+                .await
+                .map(Some)
+            }
         }
     }
 }

@@ -626,13 +626,65 @@ fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand> {
         // Zero-length strings are Java nulls: an absent field (a null key is unreachable).
         if !key.is_empty() && !value.is_empty() {
             entries.push((
-                String::from_utf8_lossy(key).into_owned(),
-                String::from_utf8_lossy(value).into_owned(),
+                ext_key(String::from_utf8_lossy(key)),
+                ext_value(String::from_utf8_lossy(value)),
             ));
         }
     }
     cmd.ext_fields = ExtFields::from_wire_entries(entries);
     Ok(cmd)
+}
+
+/// The ext keys of the hot commands (send, pull, offsets), as constants: a decoded header
+/// stores these without allocating a key per field. SEND_MESSAGE_V2's one-letter keys are
+/// looked up by index, the rest by a short scan (length first).
+const LETTER_KEYS: [&str; 14] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
+];
+const KNOWN_EXT_KEYS: &[&str] = &[
+    "msgId",
+    "queueId",
+    "queueOffset",
+    "transactionId",
+    "MSG_REGION",
+    "TRACE_ON",
+    "bname",
+    "batchUniqId",
+    "topic",
+    "consumerGroup",
+    "commitOffset",
+    "nextBeginOffset",
+    "minOffset",
+    "maxOffset",
+    "suggestWhichBrokerId",
+    "offset",
+    "maxMsgNums",
+    "sysFlag",
+    "subVersion",
+    "expressionType",
+    "suspendTimeoutMillis",
+    "subscription",
+    "brokerName",
+];
+
+/// A decoded ext key: the constant for a known key, an owned copy otherwise.
+fn ext_key(key: Cow<'_, str>) -> Cow<'static, str> {
+    if let [c @ b'a'..=b'n'] = key.as_bytes() {
+        return Cow::Borrowed(LETTER_KEYS[usize::from(c - b'a')]);
+    }
+    match KNOWN_EXT_KEYS.iter().find(|k| **k == key) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(key.into_owned()),
+    }
+}
+
+/// A decoded ext value: `true`/`false` as constants, an owned copy otherwise.
+fn ext_value(value: Cow<'_, str>) -> Cow<'static, str> {
+    match value.as_ref() {
+        "true" => Cow::Borrowed("true"),
+        "false" => Cow::Borrowed("false"),
+        _ => Cow::Owned(value.into_owned()),
+    }
 }
 
 // --- JSON header -----------------------------------------------------------------------------
@@ -747,25 +799,36 @@ impl<'a> JsonParser<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>> {
         self.expect(b'"')?;
         let start = self.pos;
-        loop {
-            match self.peek() {
-                None => return Err(self.error("unterminated string")),
-                Some(b'"') => {
+        // One scan for the end of the plain run, then a strict UTF-8 check (fast for ASCII);
+        // the lossy conversion only runs for invalid input.
+        match self.buf[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\')
+        {
+            None => {
+                self.pos = self.buf.len();
+                return Err(self.error("unterminated string"));
+            }
+            Some(n) => {
+                self.pos = start + n;
+                if self.buf[self.pos] == b'"' {
                     let raw = &self.buf[start..self.pos];
                     self.pos += 1;
-                    return Ok(String::from_utf8_lossy(raw));
+                    return Ok(match std::str::from_utf8(raw) {
+                        Ok(s) => Cow::Borrowed(s),
+                        Err(_) => String::from_utf8_lossy(raw),
+                    });
                 }
-                Some(b'\\') => break,
-                Some(_) => self.pos += 1,
             }
         }
         let mut out: Vec<u8> = Vec::with_capacity(self.pos - start + 16);
         out.extend_from_slice(&self.buf[start..self.pos]);
         loop {
             let run = self.pos;
-            while !matches!(self.peek(), None | Some(b'"' | b'\\')) {
-                self.pos += 1;
-            }
+            self.pos += self.buf[run..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\')
+                .unwrap_or(self.buf.len() - run);
             out.extend_from_slice(&self.buf[run..self.pos]);
             match self.next() {
                 None => return Err(self.error("unterminated string")),
@@ -998,7 +1061,7 @@ impl<'a> JsonParser<'a> {
             self.expect(b':')?;
             self.ws();
             if let Scalar::Text(value) = self.scalar(2)? {
-                entries.push((key.into_owned(), value.into_owned()));
+                entries.push((ext_key(key), ext_value(value)));
             }
             self.ws();
             match self.next() {
@@ -1188,5 +1251,46 @@ mod tests {
         let first: Vec<_> = cmd.ext_fields.iter().take(3).collect();
         assert_eq!(first, [("k0", "960"), ("k1", "961"), ("k2", "962")]);
         assert_eq!(cmd.ext_fields.get("z"), Some("end"));
+    }
+
+    #[test]
+    fn strings_decode_plain_escaped_and_invalid_utf8() {
+        let cmd = json(r#"{"code":0,"extFields":{"msgId":"AB","e":"x\"y\\z","zz":"\u00e9\u0001","MSG_REGION":"DefaultRegion"},"remark":"r"}"#).unwrap();
+        assert_eq!(cmd.ext_fields.get("msgId"), Some("AB"));
+        assert_eq!(cmd.ext_fields.get("e"), Some("x\"y\\z"));
+        assert_eq!(cmd.ext_fields.get("zz"), Some("\u{e9}\u{1}"));
+        assert_eq!(cmd.ext_fields.get("MSG_REGION"), Some("DefaultRegion"));
+        assert_eq!(cmd.remark.as_deref(), Some("r"));
+        // Invalid UTF-8 inside a plain and inside an escaped string becomes U+FFFD.
+        let raw = b"{\"code\":0,\"extFields\":{\"topic\":\"a\xffb\",\"k\":\"\\n\xfe\"}}";
+        let cmd = decode_frame(frame(0, raw, b"")).unwrap();
+        assert_eq!(cmd.ext_fields.get("topic"), Some("a\u{fffd}b"));
+        assert_eq!(cmd.ext_fields.get("k"), Some("\n\u{fffd}"));
+        // Unterminated strings are errors, plain or after an escape.
+        assert!(json(r#"{"code":0,"remark":"abc"#).is_err());
+        assert!(json(r#"{"code":0,"remark":"a\"bc"#).is_err());
+    }
+
+    #[test]
+    fn known_and_unknown_keys_decode_alike() {
+        for key in [
+            "a",
+            "n",
+            "o",
+            "msgId",
+            "queueOffset",
+            "brokerName",
+            "unknownKey",
+            "ab",
+        ] {
+            assert_eq!(ext_key(Cow::Borrowed(key)), key);
+        }
+        assert!(matches!(ext_key(Cow::Borrowed("m")), Cow::Borrowed("m")));
+        assert!(matches!(ext_key(Cow::Borrowed("other")), Cow::Owned(_)));
+        assert!(matches!(
+            ext_value(Cow::Borrowed("true")),
+            Cow::Borrowed("true")
+        ));
+        assert_eq!(ext_value(Cow::Borrowed("12")), "12");
     }
 }

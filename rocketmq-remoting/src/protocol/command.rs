@@ -1,6 +1,7 @@
 //! [`RemotingCommand`], the unit of every exchange, and its small companion types.
 
 use bytes::Bytes;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Flag bit 0: the command is a response.
@@ -140,6 +141,9 @@ impl fmt::Display for LanguageCode {
 /// Kept in insertion order (a small vector: headers have a handful of fields), so that encoding is
 /// deterministic and lookups need no hashing. Inserting an existing key replaces its value.
 ///
+/// Keys and values are `Cow<'static, str>`: the fixed wire names of typed headers and constant
+/// values (`true`, `false`) are stored without allocating ([`ExtFields::insert_static`]).
+///
 /// ```
 /// use rocketmq_remoting::ExtFields;
 /// let mut ext = ExtFields::new();
@@ -151,7 +155,7 @@ impl fmt::Display for LanguageCode {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtFields {
-    entries: Vec<(String, String)>,
+    entries: Vec<(Cow<'static, str>, Cow<'static, str>)>,
 }
 
 impl ExtFields {
@@ -169,8 +173,26 @@ impl ExtFields {
 
     /// Sets `key` to `value`, replacing an existing value.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
-        let value = value.into();
+        self.put(Cow::Owned(key.into()), Cow::Owned(value.into()));
+    }
+
+    /// Sets the static `key` to `value` (a `String`, or a `&'static str` stored without
+    /// copying), replacing an existing value. Typed headers use this: their wire names are
+    /// constants, so no key is allocated per command.
+    ///
+    /// ```
+    /// use rocketmq_remoting::ExtFields;
+    /// let mut ext = ExtFields::new();
+    /// ext.insert_static("batch", "true");
+    /// ext.insert_static("queueId", 3.to_string());
+    /// assert_eq!(ext.get("batch"), Some("true"));
+    /// assert_eq!(ext.get("queueId"), Some("3"));
+    /// ```
+    pub fn insert_static(&mut self, key: &'static str, value: impl Into<Cow<'static, str>>) {
+        self.put(Cow::Borrowed(key), value.into());
+    }
+
+    fn put(&mut self, key: Cow<'static, str>, value: Cow<'static, str>) {
         if let Some(e) = self.entries.iter_mut().find(|e| e.0 == key) {
             e.1 = value;
         } else {
@@ -183,7 +205,7 @@ impl ExtFields {
         self.entries
             .iter()
             .find(|e| e.0 == key)
-            .map(|e| e.1.as_str())
+            .map(|e| e.1.as_ref())
     }
 
     /// Whether `key` is present.
@@ -194,7 +216,7 @@ impl ExtFields {
     /// Removes `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let i = self.entries.iter().position(|e| e.0 == key)?;
-        Some(self.entries.remove(i).1)
+        Some(self.entries.remove(i).1.into_owned())
     }
 
     /// Number of fields.
@@ -209,19 +231,19 @@ impl ExtFields {
 
     /// Iterates `(key, value)` in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     /// Builds the map from `(key, value)` pairs in wire order with the semantics of repeated
     /// [`ExtFields::insert`] (a repeated key keeps its first position and takes the last value),
     /// in linear time: a hostile header with millions of fields must not cost quadratic work.
-    pub(crate) fn from_wire_entries(entries: Vec<(String, String)>) -> Self {
+    pub(crate) fn from_wire_entries(entries: Vec<(Cow<'static, str>, Cow<'static, str>)>) -> Self {
         // Below this size a linear scan per entry is cheaper than hashing.
         const LINEAR_LIMIT: usize = 16;
         if entries.len() <= LINEAR_LIMIT {
             let mut ext = ExtFields::with_capacity(entries.len());
             for (k, v) in entries {
-                ext.insert(k, v);
+                ext.put(k, v);
             }
             return ext;
         }
@@ -232,7 +254,7 @@ impl ExtFields {
                 std::collections::HashMap::with_capacity(entries.len());
             for (k, _) in &entries {
                 let next = slots.len();
-                match slots.entry(k.as_str()) {
+                match slots.entry(k.as_ref()) {
                     std::collections::hash_map::Entry::Occupied(o) => targets.push(Some(*o.get())),
                     std::collections::hash_map::Entry::Vacant(v) => {
                         v.insert(next);
@@ -242,7 +264,8 @@ impl ExtFields {
             }
         }
         // Pass 2: move the pairs into place.
-        let mut out: Vec<(String, String)> = Vec::with_capacity(entries.len());
+        let mut out: Vec<(Cow<'static, str>, Cow<'static, str>)> =
+            Vec::with_capacity(entries.len());
         for (entry, target) in entries.into_iter().zip(targets) {
             match target {
                 None => out.push(entry),
@@ -270,11 +293,29 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
 
 impl IntoIterator for ExtFields {
     type Item = (String, String);
-    type IntoIter = std::vec::IntoIter<(String, String)>;
+    type IntoIter = ExtFieldsIntoIter;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        ExtFieldsIntoIter(self.entries.into_iter())
     }
 }
+
+/// The owning iterator of [`ExtFields`]: `(key, value)` in insertion order.
+#[derive(Debug)]
+pub struct ExtFieldsIntoIter(std::vec::IntoIter<(Cow<'static, str>, Cow<'static, str>)>);
+
+impl Iterator for ExtFieldsIntoIter {
+    type Item = (String, String);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k.into_owned(), v.into_owned()))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for ExtFieldsIntoIter {}
 
 /// One remoting command: a request or a response, with its header fields and body.
 ///
@@ -411,5 +452,31 @@ impl RemotingCommand {
     /// Marks this command a response.
     pub fn mark_response(&mut self) {
         self.flag |= FLAG_RESPONSE;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_and_owned_entries_behave_alike() {
+        let mut a = ExtFields::new();
+        a.insert_static("topic", "T");
+        a.insert_static("queueId", 3.to_string());
+        a.insert("topic", "U");
+        let mut b = ExtFields::new();
+        b.insert("topic", "U");
+        b.insert("queueId", "3");
+        assert_eq!(a, b);
+        assert_eq!(a.get("topic"), Some("U"));
+        let owned: Vec<(String, String)> = a.clone().into_iter().collect();
+        assert_eq!(
+            owned,
+            [("topic".into(), "U".into()), ("queueId".into(), "3".into())]
+        );
+        assert_eq!(a.clone().into_iter().len(), 2);
+        assert_eq!(a.remove("queueId").as_deref(), Some("3"));
+        assert_eq!(a.len(), 1);
     }
 }

@@ -214,7 +214,10 @@ impl RemotingClient {
         if let Some(conn) = self.cached(addr)? {
             return Ok(conn);
         }
-        match timeout(&*self.inner.rt, limit, self.connection(addr)).await {
+        // Boxed: the dial path is rare, and inline it would make every request's future
+        // (and so every spawned send task) carry its state.
+        let dial: crate::rt::BoxFuture<'_, Result<Connection>> = Box::pin(self.connection(addr));
+        match timeout(&*self.inner.rt, limit, dial).await {
             Ok(result) => result,
             Err(_) => Err(RemotingError::Timeout {
                 addr: addr.to_owned(),

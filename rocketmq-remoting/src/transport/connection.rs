@@ -15,7 +15,10 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures::channel::{mpsc, oneshot};
+use std::collections::VecDeque;
+use std::task::Waker;
+
+use futures::channel::oneshot;
 use futures::future::{select, Either};
 use futures::io::{AsyncRead, AsyncWriteExt};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -101,7 +104,7 @@ struct Inner {
     peer: SocketAddr,
     rt: Arc<dyn Runtime>,
     config: Arc<TransportConfig>,
-    outbound: mpsc::UnboundedSender<RemotingCommand>,
+    outbound: Outbox,
     pending: Mutex<Pending>,
     next_opaque: AtomicI32,
     closed: ShutdownSignal,
@@ -151,14 +154,13 @@ impl Connection {
         config: Arc<TransportConfig>,
         handler: Arc<H>,
     ) -> (Connection, BoxFuture<'static, ()>, BoxFuture<'static, ()>) {
-        let (tx, rx) = mpsc::unbounded();
         let conn = Connection {
             inner: Arc::new(Inner {
                 id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
                 peer,
                 rt,
                 config,
-                outbound: tx,
+                outbound: Outbox::default(),
                 pending: Mutex::new(Pending {
                     closed: false,
                     map: HashMap::new(),
@@ -173,7 +175,7 @@ impl Connection {
         tracing::debug!(id = conn.id(), peer = %peer, "connection established");
         handler.on_connected(&conn);
         let reader = Box::pin(read_loop(conn.clone(), read_half, handler));
-        let writer = Box::pin(write_loop(conn.clone(), rx, write_half));
+        let writer = Box::pin(write_loop(conn.clone(), write_half));
         (conn, reader, writer)
     }
 
@@ -243,34 +245,31 @@ impl Connection {
         let (tx, rx) = oneshot::channel();
         let opaque = self.register(tx)?;
         cmd.opaque = opaque;
-        let span = tracing::debug_span!("remoting_request", code, opaque, addr = %self.inner.peer);
-        async move {
-            // Removes the entry however this future ends: timeout, error, or the caller dropping it.
-            let mut guard = PendingGuard {
-                conn: self,
-                opaque: Some(opaque),
-            };
-            self.enqueue(cmd)?;
-            match crate::rt::timeout(&*self.inner.rt, timeout, rx).await {
-                Ok(Ok(result)) => {
-                    // Whoever completed the sender already removed the entry.
-                    guard.opaque = None;
-                    result
-                }
-                Ok(Err(oneshot::Canceled)) => Err(self.closed_error()),
-                Err(_elapsed) => {
-                    tracing::debug!(?timeout, "request timed out");
-                    Err(RemotingError::Timeout {
-                        addr: self.inner.peer.to_string(),
-                        code,
-                        opaque,
-                        timeout,
-                    })
-                }
+        // No span per request: on the hot path its creation and the instrumented poll cost more
+        // than the rest of the bookkeeping; the events below carry the same fields.
+        // Removes the entry however this future ends: timeout, error, or the caller dropping it.
+        let mut guard = PendingGuard {
+            conn: self,
+            opaque: Some(opaque),
+        };
+        self.enqueue(cmd)?;
+        match crate::rt::timeout(&*self.inner.rt, timeout, rx).await {
+            Ok(Ok(result)) => {
+                // Whoever completed the sender already removed the entry.
+                guard.opaque = None;
+                result
+            }
+            Ok(Err(oneshot::Canceled)) => Err(self.closed_error()),
+            Err(_elapsed) => {
+                tracing::debug!(code, opaque, addr = %self.inner.peer, ?timeout, "request timed out");
+                Err(RemotingError::Timeout {
+                    addr: self.inner.peer.to_string(),
+                    code,
+                    opaque,
+                    timeout,
+                })
             }
         }
-        .instrument(span)
-        .await
     }
 
     /// Sends `cmd` as a oneway request: the peer sends no response. Completes once the frame is
@@ -320,13 +319,10 @@ impl Connection {
     }
 
     fn enqueue(&self, cmd: RemotingCommand) -> Result<()> {
-        if self.is_closed() {
+        if self.is_closed() || !self.inner.outbound.push(cmd) {
             return Err(self.closed_error());
         }
-        self.inner
-            .outbound
-            .unbounded_send(cmd)
-            .map_err(|_| self.closed_error())
+        Ok(())
     }
 
     fn closed_error(&self) -> RemotingError {
@@ -408,62 +404,111 @@ impl Drop for PendingGuard<'_> {
 // Writer
 // -------------------------------------------------------------------------------------------
 
-async fn write_loop(
-    conn: Connection,
-    mut rx: mpsc::UnboundedReceiver<RemotingCommand>,
-    mut w: BoxWrite,
-) {
+/// The commands waiting for the writer: a deque behind a mutex, which the writer takes whole
+/// (swapping in its spare deque), so queuing a command allocates nothing once the deques have
+/// grown, and the writer is woken once per batch rather than once per command.
+#[derive(Default)]
+struct Outbox {
+    state: Mutex<OutboxState>,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    queue: VecDeque<RemotingCommand>,
+    waker: Option<Waker>,
+    /// The writer is gone: nothing queued now would be sent.
+    closed: bool,
+}
+
+impl Outbox {
+    fn lock(&self) -> MutexGuard<'_, OutboxState> {
+        // Every critical section is a push or a swap: a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `cmd`; false (and `cmd` dropped) if the writer has stopped.
+    fn push(&self, cmd: RemotingCommand) -> bool {
+        let waker = {
+            let mut state = self.lock();
+            if state.closed {
+                return false;
+            }
+            state.queue.push_back(cmd);
+            state.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
+    /// Moves everything queued into `into` (which must be empty), waiting while there is
+    /// nothing.
+    async fn take_all(&self, into: &mut VecDeque<RemotingCommand>) {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.queue.is_empty() {
+                match &mut state.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
+            }
+            std::mem::swap(&mut state.queue, into);
+            Poll::Ready(())
+        })
+        .await
+    }
+
+    /// Refuses further commands and returns those still queued.
+    fn close(&self) -> VecDeque<RemotingCommand> {
+        let mut state = self.lock();
+        state.closed = true;
+        state.waker = None;
+        std::mem::take(&mut state.queue)
+    }
+}
+
+async fn write_loop(conn: Connection, mut w: BoxWrite) {
     let config = Arc::clone(&conn.inner.config);
     let limit = config.write_coalesce_bytes.max(1);
     let mut buf = BytesMut::with_capacity(limit);
+    let mut batch: VecDeque<RemotingCommand> = VecDeque::new();
     let mut closed = conn.closed();
     let result: io::Result<()> = async {
         loop {
-            // Gather everything queued (up to the limit) into one buffer.
-            let mut queue_empty = false;
-            let mut direct_body: Option<Bytes> = None;
-            while buf.len() < limit {
-                match rx.try_recv() {
-                    Ok(cmd) => {
-                        direct_body = encode_into(&conn, &cmd, &mut buf);
-                        if direct_body.is_some() {
-                            break;
-                        }
-                    }
-                    // `Closed` (all senders gone) cannot happen while `conn` is alive; treat it
-                    // like an empty queue and let the wait below notice the close.
-                    Err(_) => {
-                        queue_empty = true;
-                        break;
-                    }
+            match select(
+                std::pin::pin!(conn.inner.outbound.take_all(&mut batch)),
+                &mut closed,
+            )
+            .await
+            {
+                Either::Left(((), _)) => {}
+                Either::Right(_) => return Ok(()),
+            }
+            // Everything queued goes out in as few writes as the coalescing limit allows;
+            // large bodies are written from their own buffer instead of being copied.
+            while let Some(cmd) = batch.pop_front() {
+                let direct_body = encode_into(&conn, &cmd, &mut buf);
+                drop(cmd);
+                if direct_body.is_some() || buf.len() >= limit {
+                    write_or_close(&mut w, &buf, &mut closed).await?;
+                    buf.clear();
+                }
+                if let Some(body) = direct_body {
+                    write_or_close(&mut w, &body, &mut closed).await?;
                 }
             }
             if !buf.is_empty() {
                 write_or_close(&mut w, &buf, &mut closed).await?;
-                conn.touch();
-                if buf.capacity() > config.write_buffer_retain_bytes {
-                    buf = BytesMut::with_capacity(limit);
-                } else {
-                    buf.clear();
-                }
             }
-            if let Some(body) = direct_body {
-                write_or_close(&mut w, &body, &mut closed).await?;
-                conn.touch();
+            conn.touch();
+            if buf.capacity() > config.write_buffer_retain_bytes {
+                buf = BytesMut::with_capacity(limit);
+            } else {
+                buf.clear();
             }
-            if queue_empty {
-                w.flush().await?;
-                match select(rx.next(), &mut closed).await {
-                    Either::Left((Some(cmd), _)) => {
-                        if let Some(body) = encode_into(&conn, &cmd, &mut buf) {
-                            write_or_close(&mut w, &buf, &mut closed).await?;
-                            buf.clear();
-                            write_or_close(&mut w, &body, &mut closed).await?;
-                        }
-                    }
-                    _ => return Ok(()),
-                }
-            }
+            w.flush().await?;
             if conn.is_closed() {
                 return Ok(());
             }
@@ -478,12 +523,15 @@ async fn write_loop(
             conn.shutdown("write failed");
         }
     }
+    // Commands queued after the last batch are dropped here, not left for a writer that is
+    // gone (their requests were failed by `shutdown`).
+    drop(conn.inner.outbound.close());
+    drop(batch);
     // Half-close so the peer sees EOF promptly; bounded because a wrapper stream (TLS) may
     // need to talk to an unresponsive peer to close.
     let _ = timeout(&*conn.inner.rt, Duration::from_secs(1), w.close()).await;
 }
 
-/// Writes all of `bytes` unless the connection closes first (then `Interrupted`).
 async fn write_or_close(
     w: &mut BoxWrite,
     bytes: &[u8],

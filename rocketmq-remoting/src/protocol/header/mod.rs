@@ -70,6 +70,11 @@ pub trait HeaderValue: Sized {
     fn from_wire(field: &'static str, text: &str) -> Result<Self>;
     /// The wire text.
     fn to_wire(&self) -> String;
+    /// The wire text, borrowed from a constant where the value has one (booleans), so that
+    /// typed headers write constant values without allocating.
+    fn to_wire_cow(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Owned(self.to_wire())
+    }
 }
 
 fn invalid(field: &'static str, text: &str) -> RemotingError {
@@ -109,11 +114,10 @@ impl HeaderValue for bool {
         Ok(parse_bool(text))
     }
     fn to_wire(&self) -> String {
-        if *self {
-            "true".into()
-        } else {
-            "false".into()
-        }
+        self.to_wire_cow().into_owned()
+    }
+    fn to_wire_cow(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(if *self { "true" } else { "false" })
     }
 }
 
@@ -199,11 +203,11 @@ macro_rules! command_header {
     };
     (@write $self:ident, $ext:ident, $field:ident, $wire:literal, optional) => {
         if let Some(v) = &$self.$field {
-            $ext.insert($wire, $crate::protocol::header::HeaderValue::to_wire(v));
+            $ext.insert_static($wire, $crate::protocol::header::HeaderValue::to_wire_cow(v));
         }
     };
     (@write $self:ident, $ext:ident, $field:ident, $wire:literal, $other:ident) => {
-        $ext.insert($wire, $crate::protocol::header::HeaderValue::to_wire(&$self.$field));
+        $ext.insert_static($wire, $crate::protocol::header::HeaderValue::to_wire_cow(&$self.$field));
     };
     (@read $ext:ident, $wire:literal, required) => {
         $crate::protocol::header::required($ext, $wire)?
@@ -256,6 +260,9 @@ macro_rules! name_enum {
             }
             fn to_wire(&self) -> String {
                 self.java_name().to_owned()
+            }
+            fn to_wire_cow(&self) -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(self.java_name())
             }
         }
 
