@@ -67,7 +67,7 @@ pub enum Error {
         last_error: String,
     },
     /// A broker answered with an error code.
-    #[error("broker {addr} answered code {code} ({name}): {remark}")]
+    #[error("broker {addr} answered code {code} ({name}) after {elapsed:?}: {remark}")]
     Broker {
         /// The response code.
         code: i32,
@@ -77,6 +77,8 @@ pub enum Error {
         remark: String,
         /// The broker address.
         addr: String,
+        /// Time from sending the request to the broker's answer.
+        elapsed: Duration,
     },
     /// The network failed at the given stage.
     #[error("{stage} to {addr} failed after {elapsed:?}: {source}")]

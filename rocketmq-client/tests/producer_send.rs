@@ -338,7 +338,9 @@ async fn non_retryable_code_fails_fast_with_details() {
             name,
             remark,
             addr,
+            elapsed,
         } => {
+            assert!(*elapsed < Duration::from_secs(3), "{elapsed:?}");
             assert_eq!(*code, 13);
             assert_eq!(*name, "MESSAGE_ILLEGAL");
             assert_eq!(remark, "fake error 13");

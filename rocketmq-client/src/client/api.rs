@@ -71,13 +71,14 @@ pub fn network_error(addr: &str, started: Instant, e: RemotingError) -> Error {
     }
 }
 
-/// The error for a response with an unexpected code.
-pub fn broker_error(addr: &str, resp: &RemotingCommand) -> Error {
+/// The error for a response with an unexpected code; `started` is when the request was sent.
+pub fn broker_error(addr: &str, resp: &RemotingCommand, started: Instant) -> Error {
     Error::Broker {
         code: resp.code,
         name: ResponseCode::name(resp.code).unwrap_or("UNKNOWN"),
         remark: resp.remark.clone().unwrap_or_default(),
         addr: addr.to_owned(),
+        elapsed: started.elapsed(),
     }
 }
 
@@ -201,11 +202,12 @@ impl ClientApi {
         cmd: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
+        let started = Instant::now();
         let resp = self.invoke(addr, cmd, timeout).await?;
         if resp.code == ResponseCode::SUCCESS {
             Ok(resp)
         } else {
-            Err(broker_error(addr, &resp))
+            Err(broker_error(addr, &resp, started))
         }
     }
 
@@ -315,6 +317,7 @@ impl ClientApi {
         timeout: Duration,
     ) -> Result<Option<TopicRouteData>> {
         let header = GetRouteInfoRequestHeader::new(topic);
+        let started = Instant::now();
         let (resp, addr) = self
             .invoke_namesrv(
                 || {
@@ -330,7 +333,7 @@ impl ClientApi {
                 .map(Some)
                 .map_err(|e| malformed(&addr, "TopicRouteData", e)),
             ResponseCode::TOPIC_NOT_EXIST => Ok(None),
-            _ => Err(broker_error(&addr, &resp)),
+            _ => Err(broker_error(&addr, &resp, started)),
         }
     }
 
@@ -340,6 +343,7 @@ impl ClientApi {
     ///
     /// As [`ClientApi::get_route_info`].
     pub async fn get_broker_cluster_info(&self, timeout: Duration) -> Result<ClusterInfo> {
+        let started = Instant::now();
         let (resp, addr) = self
             .invoke_namesrv(
                 || self.request(RequestCode::GET_BROKER_CLUSTER_INFO),
@@ -347,7 +351,7 @@ impl ClientApi {
             )
             .await?;
         if resp.code != ResponseCode::SUCCESS {
-            return Err(broker_error(&addr, &resp));
+            return Err(broker_error(&addr, &resp, started));
         }
         ClusterInfo::from_json(&resp.body).map_err(|e| malformed(&addr, "ClusterInfo", e))
     }
@@ -409,9 +413,10 @@ impl ClientApi {
         timeout: Duration,
     ) -> Result<SendResult> {
         let cmd = Self::send_request(header, body, self.serialize_type);
+        let started = Instant::now();
         let resp = self.invoke(addr, cmd, timeout).await?;
         let Some(status) = SendStatus::from_code(resp.code) else {
-            return Err(broker_error(addr, &resp));
+            return Err(broker_error(addr, &resp, started));
         };
         let h = take_send_response(resp.ext_fields)
             .map_err(|e| malformed(addr, "SendMessageResponseHeader", e))?;
@@ -509,6 +514,7 @@ impl ClientApi {
             RequestCode::PULL_MESSAGE
         };
         let cmd = self.request(code).with_header(header);
+        let started = Instant::now();
         let resp = self
             .invoke(addr, cmd, timeout)
             .instrument(tracing::debug_span!(
@@ -523,7 +529,7 @@ impl ClientApi {
             ResponseCode::PULL_NOT_FOUND => PullStatus::NoNewMsg,
             ResponseCode::PULL_RETRY_IMMEDIATELY => PullStatus::NoMatchedMsg,
             ResponseCode::PULL_OFFSET_MOVED => PullStatus::OffsetIllegal,
-            _ => return Err(broker_error(addr, &resp)),
+            _ => return Err(broker_error(addr, &resp, started)),
         };
         let h: PullMessageResponseHeader = resp
             .decode_header()
@@ -558,6 +564,7 @@ impl ClientApi {
         let cmd = self
             .request(RequestCode::QUERY_CONSUMER_OFFSET)
             .with_header(header);
+        let started = Instant::now();
         let resp = self.invoke(addr, cmd, timeout).await?;
         match resp.code {
             ResponseCode::SUCCESS => {
@@ -567,7 +574,7 @@ impl ClientApi {
                 Ok(Some(h.offset))
             }
             ResponseCode::QUERY_NOT_FOUND => Ok(None),
-            _ => Err(broker_error(addr, &resp)),
+            _ => Err(broker_error(addr, &resp, started)),
         }
     }
 
@@ -731,13 +738,14 @@ impl ClientApi {
         let cmd = self
             .request(RequestCode::GET_CONSUMER_LIST_BY_GROUP)
             .with_header(&header);
+        let started = Instant::now();
         let resp = self.invoke(addr, cmd, timeout).await?;
         match resp.code {
             ResponseCode::SUCCESS => GetConsumerListByGroupResponseBody::from_json(&resp.body)
                 .map(|b| b.consumer_id_list)
                 .map_err(|e| malformed(addr, "consumer id list", e)),
             ResponseCode::SYSTEM_ERROR => Ok(Vec::new()),
-            _ => Err(broker_error(addr, &resp)),
+            _ => Err(broker_error(addr, &resp, started)),
         }
     }
 
@@ -892,13 +900,14 @@ impl ClientApi {
         timeout: Duration,
     ) -> Result<Vec<MessageExt>> {
         let cmd = self.request(RequestCode::QUERY_MESSAGE).with_header(header);
+        let started = Instant::now();
         let resp = self.invoke(addr, cmd, timeout).await?;
         match resp.code {
             ResponseCode::SUCCESS => {
                 decode_messages(resp.body.clone()).map_err(|e| malformed(addr, "messages", e))
             }
             ResponseCode::QUERY_NOT_FOUND => Ok(Vec::new()),
-            _ => Err(broker_error(addr, &resp)),
+            _ => Err(broker_error(addr, &resp, started)),
         }
     }
 }
