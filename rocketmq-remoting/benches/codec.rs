@@ -4,6 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rocketmq_remoting::protocol::codec::{encode_frame, FrameDecoder};
+use rocketmq_remoting::protocol::header::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
 use rocketmq_remoting::protocol::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
 
 fn send_message_v2(serialize_type: SerializeType) -> RemotingCommand {
@@ -75,5 +76,46 @@ fn bench_codec(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_codec);
+/// The broker's other per-message header work: the typed SEND_MESSAGE_V2 header read from a
+/// decoded request, and the send response built (header moved in) and encoded.
+fn bench_headers(c: &mut Criterion) {
+    let mut frame = BytesMut::new();
+    encode_frame(&send_message_v2(SerializeType::Json), &mut frame).unwrap();
+    let decoded = FrameDecoder::default().decode(&mut frame).unwrap().unwrap();
+    let mut group = c.benchmark_group("send_v2_headers");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("typed_request_decode", |b| {
+        b.iter(|| {
+            black_box(
+                black_box(&decoded)
+                    .decode_header::<SendMessageRequestHeaderV2>()
+                    .unwrap(),
+            )
+        })
+    });
+    let mut buf = BytesMut::with_capacity(1024);
+    group.bench_function("response_build_encode", |b| {
+        b.iter(|| {
+            let h = SendMessageResponseHeader {
+                msg_id: black_box("C0A8010A00002A9F0000000000001234").to_string(),
+                queue_id: 3,
+                queue_offset: black_box(77),
+                transaction_id: None,
+                batch_uniq_id: None,
+                recall_handle: None,
+                msg_region: Some("DefaultRegion".to_string()),
+                trace_on: Some(false),
+            };
+            let resp = RemotingCommand::response(0, None)
+                .with_opaque(5)
+                .with_owned_header(h);
+            buf.clear();
+            encode_frame(&resp, &mut buf).unwrap();
+            black_box(buf.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_codec, bench_headers);
 criterion_main!(benches);

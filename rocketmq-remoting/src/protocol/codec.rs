@@ -35,7 +35,7 @@ use std::borrow::Cow;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{RemotingError, Result};
-use crate::protocol::command::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
+use crate::protocol::command::{ExtFields, LanguageCode, RemotingCommand, SerializeType, WireExt};
 
 /// Default maximum size of a whole frame, length prefix included: 16 MiB, as Java's
 /// `NettyDecoder` (so the largest length-prefix value accepted is 16 MiB − 4).
@@ -122,14 +122,13 @@ pub fn encode_frame_head(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()
 fn encode_parts(cmd: &RemotingCommand, dst: &mut BytesMut, with_body: bool) -> Result<()> {
     let start = dst.len();
     let body_len = cmd.body.len();
-    dst.reserve(
-        PREFIX_LEN + WORD_LEN + estimate_header_len(cmd) + if with_body { body_len } else { 0 },
-    );
+    let estimate = estimate_header_len(cmd);
+    dst.reserve(PREFIX_LEN + WORD_LEN + estimate + if with_body { body_len } else { 0 });
     // Placeholders for the length prefix and the header-length word, patched below.
     dst.put_u64(0);
     let written = match cmd.serialize_type {
         SerializeType::Json => {
-            write_json_header(cmd, dst);
+            write_json_header(cmd, dst, estimate);
             Ok(())
         }
         SerializeType::RocketMq => write_binary_header(cmd, dst),
@@ -166,59 +165,115 @@ fn encode_parts(cmd: &RemotingCommand, dst: &mut BytesMut, with_body: bool) -> R
 /// A capacity hint (exact for binary headers without escapes, close for JSON).
 fn estimate_header_len(cmd: &RemotingCommand) -> usize {
     let remark = cmd.remark.as_ref().map_or(0, |r| r.len() + 12);
+    // Per field: quotes, colon, comma (JSON) or the two length fields (binary).
+    let ext = cmd.ext_fields.text_len() + 6 * cmd.ext_fields.len();
     match cmd.serialize_type {
-        SerializeType::Json => {
-            let ext: usize = cmd
-                .ext_fields
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 6)
-                .sum();
-            128 + remark + ext
-        }
-        SerializeType::RocketMq => {
-            let ext: usize = cmd
-                .ext_fields
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 6)
-                .sum();
-            BINARY_FIXED_LEN + remark + ext
-        }
+        SerializeType::Json => 128 + remark + ext,
+        SerializeType::RocketMq => BINARY_FIXED_LEN + remark + ext,
     }
 }
 
-fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
-    dst.put_slice(b"{\"code\":");
-    put_decimal(dst, cmd.code);
-    if !cmd.ext_fields.is_empty() {
-        dst.put_slice(b",\"extFields\":{");
-        for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
-            if i > 0 {
-                dst.put_u8(b',');
-            }
-            put_json_str(dst, k);
-            dst.put_u8(b':');
-            put_json_str(dst, v);
-        }
-        dst.put_u8(b'}');
+/// Writes a header straight into the output buffer: the buffer is grown once to the estimated
+/// size (zero-filled) and written by index, so each piece costs a bounds check and a copy
+/// instead of a call into `BufMut`. [`HeaderWriter::finish`] trims it to what was written.
+struct HeaderWriter<'a> {
+    buf: &'a mut BytesMut,
+    pos: usize,
+}
+
+impl<'a> HeaderWriter<'a> {
+    fn new(buf: &'a mut BytesMut, estimate: usize) -> Self {
+        let pos = buf.len();
+        buf.resize(pos + estimate, 0);
+        HeaderWriter { buf, pos }
     }
-    dst.put_slice(b",\"flag\":");
+
+    #[inline(always)]
+    fn put(&mut self, s: &[u8]) {
+        let end = self.pos + s.len();
+        if end > self.buf.len() {
+            self.grow(end);
+        }
+        self.buf[self.pos..end].copy_from_slice(s);
+        self.pos = end;
+    }
+
+    #[inline(always)]
+    fn put_u8(&mut self, b: u8) {
+        self.put(&[b]);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, end: usize) {
+        let len = end.max(self.buf.len() + self.buf.len() / 2);
+        self.buf.resize(len, 0);
+    }
+
+    fn finish(self) {
+        self.buf.truncate(self.pos);
+    }
+}
+
+fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut, estimate: usize) {
+    let mut w = HeaderWriter::new(dst, estimate);
+    let dst = &mut w;
+    // Fixed text goes out in as few writes as possible: constant keys with their quotes and
+    // colons, and the whole `language` member, are single static slices.
+    dst.put(b"{\"code\":");
+    put_decimal(dst, cmd.code);
+    let mut entries = cmd.ext_fields.iter();
+    if let Some((k, v)) = entries.next() {
+        dst.put(b",\"extFields\":{\"");
+        put_json_str_body(dst, k);
+        dst.put(b"\":\"");
+        put_json_str_body(dst, v);
+        for (k, v) in entries {
+            dst.put(b"\",\"");
+            put_json_str_body(dst, k);
+            dst.put(b"\":\"");
+            put_json_str_body(dst, v);
+        }
+        dst.put(b"\"}");
+    }
+    dst.put(b",\"flag\":");
     put_decimal(dst, cmd.flag);
-    dst.put_slice(b",\"language\":\"");
-    // Enum names are plain ASCII identifiers: nothing to escape.
-    dst.put_slice(cmd.language.name().as_bytes());
-    dst.put_slice(b"\",\"opaque\":");
+    dst.put(language_member(cmd.language));
     put_decimal(dst, cmd.opaque);
     if let Some(remark) = &cmd.remark {
-        dst.put_slice(b",\"remark\":");
-        put_json_str(dst, remark);
+        dst.put(b",\"remark\":\"");
+        put_json_str_body(dst, remark);
+        dst.put_u8(b'"');
     }
-    dst.put_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    dst.put(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
     put_decimal(dst, cmd.version);
     dst.put_u8(b'}');
+    w.finish();
+}
+
+/// `,"language":"NAME","opaque":` for each language (enum names need no escaping).
+fn language_member(language: LanguageCode) -> &'static [u8] {
+    match language {
+        LanguageCode::Java => b",\"language\":\"JAVA\",\"opaque\":",
+        LanguageCode::Cpp => b",\"language\":\"CPP\",\"opaque\":",
+        LanguageCode::Dotnet => b",\"language\":\"DOTNET\",\"opaque\":",
+        LanguageCode::Python => b",\"language\":\"PYTHON\",\"opaque\":",
+        LanguageCode::Delphi => b",\"language\":\"DELPHI\",\"opaque\":",
+        LanguageCode::Erlang => b",\"language\":\"ERLANG\",\"opaque\":",
+        LanguageCode::Ruby => b",\"language\":\"RUBY\",\"opaque\":",
+        LanguageCode::Other => b",\"language\":\"OTHER\",\"opaque\":",
+        LanguageCode::Http => b",\"language\":\"HTTP\",\"opaque\":",
+        LanguageCode::Go => b",\"language\":\"GO\",\"opaque\":",
+        LanguageCode::Php => b",\"language\":\"PHP\",\"opaque\":",
+        LanguageCode::Oms => b",\"language\":\"OMS\",\"opaque\":",
+        LanguageCode::Rust => b",\"language\":\"RUST\",\"opaque\":",
+        LanguageCode::NodeJs => b",\"language\":\"NODE_JS\",\"opaque\":",
+    }
 }
 
 /// Writes `n` in decimal without going through `fmt`.
-fn put_decimal(dst: &mut BytesMut, n: i32) {
+#[inline]
+fn put_decimal(dst: &mut HeaderWriter<'_>, n: i32) {
     let mut buf = [0u8; 11];
     let mut pos = buf.len();
     let mut v = n.unsigned_abs();
@@ -234,46 +289,93 @@ fn put_decimal(dst: &mut BytesMut, n: i32) {
         pos -= 1;
         buf[pos] = b'-';
     }
-    dst.put_slice(&buf[pos..]);
+    dst.put(&buf[pos..]);
 }
 
-/// Writes `s` as a JSON string. Only `"`, `\` and control characters are escaped (non-ASCII
+/// Writes `s` as a JSON string. Only `"`, `\\`, and control characters are escaped (non-ASCII
 /// stays raw UTF-8, as fastjson writes it); the property separators 0x01/0x02 thus become
 /// `\u0001`/`\u0002`.
+#[cfg(test)]
 fn put_json_str(dst: &mut BytesMut, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut w = HeaderWriter::new(dst, s.len() + 2);
+    w.put_u8(b'"');
+    put_json_str_body(&mut w, s);
+    w.put_u8(b'"');
+    w.finish();
+}
+
+/// Index of the first byte of `s` that JSON requires escaped (`"`, `\\`, below 0x20), eight
+/// bytes per step (SWAR; see [`find_quote_or_backslash`]).
+#[inline]
+fn find_json_escape(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let q = w ^ (LO * u64::from(b'"'));
+        let b = w ^ (LO * u64::from(b'\\'));
+        // Bytes below 0x20: subtracting 0x20 borrows into the high bit of exactly those
+        // (the lowest flag is exact; any above it may be spurious, which does not matter).
+        let m = ((q.wrapping_sub(LO) & !q)
+            | (b.wrapping_sub(LO) & !b)
+            | (w.wrapping_sub(LO * 0x20) & !w))
+            & HI;
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s[i..]
+        .iter()
+        .position(|&c| c < 0x20 || c == b'"' || c == b'\\')
+        .map(|p| i + p)
+}
+
+/// Writes the inside of a JSON string for `s` (no quotes), escaping as [`put_json_str`].
+#[inline]
+fn put_json_str_body(dst: &mut HeaderWriter<'_>, s: &str) {
     let bytes = s.as_bytes();
-    dst.put_u8(b'"');
+    let Some(first) = find_json_escape(bytes) else {
+        dst.put(bytes);
+        return;
+    };
+    put_escaped_from(dst, bytes, first);
+}
+
+/// The slow path of [`put_json_str_body`]: `bytes[at]` is the first byte needing an escape.
+fn put_escaped_from(dst: &mut HeaderWriter<'_>, bytes: &[u8], mut at: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut run_start = 0;
-    for (i, &c) in bytes.iter().enumerate() {
-        let short: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
-        dst.put_slice(&bytes[run_start..i]);
-        if short.is_empty() {
-            dst.put_slice(&[
+    loop {
+        dst.put(&bytes[run_start..at]);
+        let c = bytes[at];
+        match c {
+            b'"' => dst.put(b"\\\""),
+            b'\\' => dst.put(b"\\\\"),
+            b'\n' => dst.put(b"\\n"),
+            b'\r' => dst.put(b"\\r"),
+            b'\t' => dst.put(b"\\t"),
+            0x08 => dst.put(b"\\b"),
+            0x0c => dst.put(b"\\f"),
+            _ => dst.put(&[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX[usize::from(c >> 4)],
                 HEX[usize::from(c & 0xf)],
-            ]);
-        } else {
-            dst.put_slice(short);
+            ]),
         }
-        run_start = i + 1;
+        run_start = at + 1;
+        match find_json_escape(&bytes[run_start..]) {
+            Some(n) => at = run_start + n,
+            None => break,
+        }
     }
-    dst.put_slice(&bytes[run_start..]);
-    dst.put_u8(b'"');
+    dst.put(&bytes[run_start..]);
 }
 
 fn write_binary_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
@@ -615,7 +717,11 @@ fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand> {
         buf: r.take(ext_len, "ext area")?,
     };
     // Bytes after the ext area are ignored, as Java does.
-    let mut entries = Vec::new();
+    let mut wire = WireExt::default();
+    if !area.buf.is_empty() {
+        // Keys and values are at most the area (plus replacement characters for invalid UTF-8).
+        wire.arena.reserve(area.buf.len());
+    }
     while !area.buf.is_empty() {
         let raw = area.i16("ext key length")?;
         let key_len = area.len(i64::from(raw), "ext key length")?;
@@ -625,79 +731,67 @@ fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand> {
         let value = area.take(value_len, "ext value")?;
         // Zero-length strings are Java nulls: an absent field (a null key is unreachable).
         if !key.is_empty() && !value.is_empty() {
-            entries.push((
-                ext_key(String::from_utf8_lossy(key)),
-                ext_value(String::from_utf8_lossy(value)),
-            ));
+            let k = wire.push_text(&String::from_utf8_lossy(key));
+            let v = wire.push_text(&String::from_utf8_lossy(value));
+            if let (Some(k), Some(v)) = (k, v) {
+                wire.push_pair(k, v);
+            }
         }
     }
-    cmd.ext_fields = ExtFields::from_wire_entries(entries);
+    if !wire.has_no_pairs() {
+        cmd.ext_fields = ExtFields::from_wire(wire);
+    }
     Ok(cmd)
-}
-
-/// The ext keys of the hot commands (send, pull, offsets), as constants: a decoded header
-/// stores these without allocating a key per field. SEND_MESSAGE_V2's one-letter keys are
-/// looked up by index, the rest by a short scan (length first).
-const LETTER_KEYS: [&str; 14] = [
-    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
-];
-const KNOWN_EXT_KEYS: &[&str] = &[
-    "msgId",
-    "queueId",
-    "queueOffset",
-    "transactionId",
-    "MSG_REGION",
-    "TRACE_ON",
-    "bname",
-    "batchUniqId",
-    "topic",
-    "consumerGroup",
-    "commitOffset",
-    "nextBeginOffset",
-    "minOffset",
-    "maxOffset",
-    "suggestWhichBrokerId",
-    "offset",
-    "maxMsgNums",
-    "sysFlag",
-    "subVersion",
-    "expressionType",
-    "suspendTimeoutMillis",
-    "subscription",
-    "brokerName",
-];
-
-/// A decoded ext key: the constant for a known key, an owned copy otherwise.
-fn ext_key(key: Cow<'_, str>) -> Cow<'static, str> {
-    if let [c @ b'a'..=b'n'] = key.as_bytes() {
-        return Cow::Borrowed(LETTER_KEYS[usize::from(c - b'a')]);
-    }
-    match KNOWN_EXT_KEYS.iter().find(|k| **k == key) {
-        Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(key.into_owned()),
-    }
-}
-
-/// A decoded ext value: `true`/`false` as constants, an owned copy otherwise.
-fn ext_value(value: Cow<'_, str>) -> Cow<'static, str> {
-    match value.as_ref() {
-        "true" => Cow::Borrowed("true"),
-        "false" => Cow::Borrowed("false"),
-        _ => Cow::Owned(value.into_owned()),
-    }
 }
 
 // --- JSON header -----------------------------------------------------------------------------
 
+/// Index of the first `"` or `\` in `s`, eight bytes per step (SWAR: a byte equal to the target
+/// XORs to zero, and the classic "has a zero byte" test flags it; the lowest flag is exact).
+#[inline]
+fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let q = w ^ (LO * u64::from(b'"'));
+        let b = w ^ (LO * u64::from(b'\\'));
+        let m = ((q.wrapping_sub(LO) & !q) | (b.wrapping_sub(LO) & !b)) & HI;
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|p| i + p)
+}
+
 fn decode_json_header(header: &[u8]) -> Result<RemotingCommand> {
+    // Validate once: every string then is a slice of valid text between ASCII delimiters.
+    // Invalid UTF-8 becomes U+FFFD up front, which is what converting each string lossily gave
+    // (replacement never crosses an ASCII byte, so string boundaries stay where they were).
+    let text: Cow<'_, str> = match std::str::from_utf8(header) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(header),
+    };
     let mut p = JsonParser {
-        buf: header,
+        buf: text.as_bytes(),
+        text: &text,
         pos: 0,
     };
     p.skip_bom();
     p.ws();
     p.expect(b'{')?;
     let mut cmd = blank_command(SerializeType::Json);
+    // extFields keys and values are ranges of a copy of the header (escaped strings are appended
+    // to it decoded): one allocation for the whole map.
+    let mut wire = WireExt::default();
+    let mut has_ext = false;
     p.ws();
     if p.peek() == Some(b'}') {
         p.pos += 1;
@@ -715,7 +809,7 @@ fn decode_json_header(header: &[u8]) -> Result<RemotingCommand> {
                 "flag" => cmd.flag = p.int_member("flag")?,
                 "language" => cmd.language = p.language_member()?,
                 "remark" => cmd.remark = p.text_member("remark")?,
-                "extFields" => cmd.ext_fields = p.ext_fields_member()?,
+                "extFields" => has_ext = p.ext_fields_member(&mut wire)?,
                 _ => p.skip_value(1)?,
             }
             p.ws();
@@ -734,15 +828,19 @@ fn decode_json_header(header: &[u8]) -> Result<RemotingCommand> {
             return Err(p.error("unexpected data after the header object"));
         }
     }
+    if has_ext && !wire.has_no_pairs() {
+        cmd.ext_fields = ExtFields::from_wire(wire);
+    }
     Ok(cmd)
 }
 
 /// A lenient JSON scanner over a header, borrowing from it where it can.
 struct JsonParser<'a> {
     buf: &'a [u8],
+    /// `buf` as text (the header is validated or lossily converted before parsing).
+    text: &'a str,
     pos: usize,
 }
-
 /// A scalar or verbatim JSON value, as header fields are read.
 enum Scalar<'a> {
     Null,
@@ -754,10 +852,12 @@ impl<'a> JsonParser<'a> {
         RemotingError::decode(format!("JSON header, byte {}: {what}", self.pos))
     }
 
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }
 
+    #[inline]
     fn next(&mut self) -> Option<u8> {
         let c = self.peek()?;
         self.pos += 1;
@@ -770,19 +870,27 @@ impl<'a> JsonParser<'a> {
         }
     }
 
+    #[inline]
     fn ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
         }
     }
 
+    #[inline]
     fn expect(&mut self, c: u8) -> Result<()> {
         if self.peek() == Some(c) {
             self.pos += 1;
             Ok(())
         } else {
-            Err(self.error(&format!("expected `{}`", c as char)))
+            Err(self.expected(c))
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expected(&self, c: u8) -> RemotingError {
+        self.error(&format!("expected `{}`", c as char))
     }
 
     fn literal(&mut self, lit: &'static str) -> Result<()> {
@@ -795,16 +903,12 @@ impl<'a> JsonParser<'a> {
     }
 
     /// A JSON string. Raw control characters are accepted (some writers do not escape the
-    /// property separators) and invalid UTF-8 is replaced, as Java's decoder does.
+    /// property separators) and invalid UTF-8 is replaced, as Java's decoder does (the header
+    /// text was converted before parsing).
     fn string(&mut self) -> Result<Cow<'a, str>> {
         self.expect(b'"')?;
         let start = self.pos;
-        // One scan for the end of the plain run, then a strict UTF-8 check (fast for ASCII);
-        // the lossy conversion only runs for invalid input.
-        match self.buf[start..]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\')
-        {
+        match find_quote_or_backslash(&self.buf[start..]) {
             None => {
                 self.pos = self.buf.len();
                 return Err(self.error("unterminated string"));
@@ -812,24 +916,25 @@ impl<'a> JsonParser<'a> {
             Some(n) => {
                 self.pos = start + n;
                 if self.buf[self.pos] == b'"' {
-                    let raw = &self.buf[start..self.pos];
                     self.pos += 1;
-                    return Ok(match std::str::from_utf8(raw) {
-                        Ok(s) => Cow::Borrowed(s),
-                        Err(_) => String::from_utf8_lossy(raw),
-                    });
+                    // Both ends are ASCII bytes, hence char boundaries of the text.
+                    return Ok(Cow::Borrowed(self.slice(start, start + n)));
                 }
             }
         }
-        let mut out: Vec<u8> = Vec::with_capacity(self.pos - start + 16);
-        out.extend_from_slice(&self.buf[start..self.pos]);
+        let mut out = String::with_capacity((self.buf.len() - start).min(256));
+        self.unescape_rest(start, &mut out)?;
+        Ok(Cow::Owned(out))
+    }
+
+    /// Appends to `out` the string that opened at `start` (after its quote), whose first
+    /// backslash is at `self.pos`, decoding escapes; leaves `self.pos` after the closing quote.
+    fn unescape_rest(&mut self, start: usize, out: &mut String) -> Result<()> {
+        out.push_str(self.slice(start, self.pos));
         loop {
             let run = self.pos;
-            self.pos += self.buf[run..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\')
-                .unwrap_or(self.buf.len() - run);
-            out.extend_from_slice(&self.buf[run..self.pos]);
+            self.pos += find_quote_or_backslash(&self.buf[run..]).unwrap_or(self.buf.len() - run);
+            out.push_str(self.slice(run, self.pos));
             match self.next() {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => break,
@@ -837,28 +942,78 @@ impl<'a> JsonParser<'a> {
             }
             // A backslash.
             let unescaped = match self.next() {
-                Some(b'"') => b'"',
-                Some(b'\\') => b'\\',
-                Some(b'/') => b'/',
-                Some(b'b') => 0x08,
-                Some(b'f') => 0x0c,
-                Some(b'n') => b'\n',
-                Some(b'r') => b'\r',
-                Some(b't') => b'\t',
-                Some(b'u') => {
-                    let c = self.unicode_escape()?;
-                    let mut utf8 = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-                    continue;
-                }
+                Some(b'"') => '"',
+                Some(b'\\') => '\\',
+                Some(b'/') => '/',
+                Some(b'b') => '\u{8}',
+                Some(b'f') => '\u{c}',
+                Some(b'n') => '\n',
+                Some(b'r') => '\r',
+                Some(b't') => '\t',
+                Some(b'u') => match self.buf.get(self.pos..self.pos + 4) {
+                    // `\u00XX`, how writers escape control characters (the property
+                    // separators): no surrogate to consider.
+                    Some(&[b'0', b'0', hi, lo])
+                        if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() =>
+                    {
+                        self.pos += 4;
+                        char::from(hex_val(hi) << 4 | hex_val(lo))
+                    }
+                    _ => self.unicode_escape()?,
+                },
                 _ => return Err(self.error("invalid escape sequence")),
             };
             out.push(unescaped);
         }
-        Ok(Cow::Owned(match String::from_utf8(out) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        }))
+        Ok(())
+    }
+
+    /// `text[start..end]`; callers pass positions next to ASCII delimiters (char boundaries).
+    #[inline]
+    fn slice(&self, start: usize, end: usize) -> &'a str {
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    /// A JSON string of extFields as a range of `wire.arena`, which starts as a copy of the
+    /// header: a plain string is its own range, an escaped one is appended decoded.
+    fn string_span(&mut self, wire: &mut WireExt) -> Result<(u32, u32)> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let Some(n) = find_quote_or_backslash(&self.buf[start..]) else {
+            self.pos = self.buf.len();
+            return Err(self.error("unterminated string"));
+        };
+        self.pos = start + n;
+        if self.buf[self.pos] == b'"' {
+            self.pos += 1;
+            return Ok(span(start, start + n));
+        }
+        // Decoded in place at the end of the arena, which has room: it was reserved for the
+        // header, and a decoded escape is never longer than its escaped form.
+        let from = wire.arena.len();
+        self.unescape_rest(start, &mut wire.arena)?;
+        Ok(span(from, wire.arena.len()))
+    }
+
+    /// An extFields value as a range of `wire.arena` (see [`JsonParser::scalar`] for how
+    /// values become text), or `None` for `null`.
+    fn value_span(&mut self, wire: &mut WireExt) -> Result<Option<(u32, u32)>> {
+        let start = self.pos;
+        match self.peek() {
+            Some(b'"') => return self.string_span(wire).map(Some),
+            Some(b'n') => {
+                self.literal("null")?;
+                return Ok(None);
+            }
+            Some(b't') => self.literal("true")?,
+            Some(b'f') => self.literal("false")?,
+            Some(b'-' | b'0'..=b'9') => {
+                self.number()?;
+            }
+            Some(b'{' | b'[') => self.skip_value(2)?,
+            _ => return Err(self.error("expected a value")),
+        }
+        Ok(Some(span(start, self.pos)))
     }
 
     /// The character of a `\uXXXX` escape (the `\u` is consumed), joining surrogate pairs; a
@@ -886,13 +1041,46 @@ impl<'a> JsonParser<'a> {
             .ok_or_else(|| self.error("truncated \\u escape"))?;
         let mut v = 0u32;
         for &d in digits {
-            let n = (d as char)
-                .to_digit(16)
-                .ok_or_else(|| self.error("invalid \\u escape"))?;
-            v = v * 16 + n;
+            let n = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => return Err(self.error("invalid \\u escape")),
+            };
+            v = v * 16 + u32::from(n);
         }
         self.pos += 4;
         Ok(v)
+    }
+
+    /// Fast path of [`JsonParser::int_member`]: an optional `-` and at most 9 digits, not
+    /// followed by a fraction or exponent, read in place. Anything else (including a leading
+    /// zero before more digits, which the general path rejects) returns `None` with the
+    /// position unchanged.
+    #[inline]
+    fn plain_int(&mut self) -> Option<i32> {
+        let rest = self.buf.get(self.pos..)?;
+        let (neg, digits) = match rest.first()? {
+            b'-' => (true, &rest[1..]),
+            _ => (false, rest),
+        };
+        let count = digits
+            .iter()
+            .take(10)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if count == 0 || count > 9 || (count > 1 && digits[0] == b'0') {
+            return None;
+        }
+        if matches!(digits.get(count), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let mut v: i32 = 0;
+        for &d in &digits[..count] {
+            v = v * 10 + i32::from(d - b'0');
+        }
+        self.pos += count + usize::from(neg);
+        Some(if neg { -v } else { v })
     }
 
     /// A JSON number, returned as the text it was written with.
@@ -918,7 +1106,7 @@ impl<'a> JsonParser<'a> {
             self.required_digits()?;
         }
         // Only ASCII was consumed.
-        std::str::from_utf8(&self.buf[start..self.pos]).map_err(|_| self.error("invalid number"))
+        Ok(self.slice(start, self.pos))
     }
 
     fn digits(&mut self) {
@@ -997,7 +1185,7 @@ impl<'a> JsonParser<'a> {
             Some(b'{' | b'[') => {
                 let start = self.pos;
                 self.skip_value(depth)?;
-                Scalar::Text(String::from_utf8_lossy(&self.buf[start..self.pos]))
+                Scalar::Text(Cow::Borrowed(self.slice(start, self.pos)))
             }
             _ => return Err(self.error("expected a value")),
         })
@@ -1005,6 +1193,9 @@ impl<'a> JsonParser<'a> {
 
     /// `code`, `opaque`, `flag`, `version`: an integer, a string holding one, or `null` (0).
     fn int_member(&mut self, name: &str) -> Result<i32> {
+        if let Some(n) = self.plain_int() {
+            return Ok(n);
+        }
         let text = match self.scalar(1)? {
             Scalar::Null => return Ok(0),
             Scalar::Text(t) => t,
@@ -1041,27 +1232,35 @@ impl<'a> JsonParser<'a> {
         })
     }
 
-    /// `extFields`: `null` or an object whose values become strings (nulls dropped).
-    fn ext_fields_member(&mut self) -> Result<ExtFields> {
+    /// `extFields`: `null` or an object whose values become strings (nulls dropped). The pairs
+    /// go to `wire` (replacing those of an earlier `extFields` member); returns whether the map
+    /// is to be built from them.
+    fn ext_fields_member(&mut self, wire: &mut WireExt) -> Result<bool> {
+        wire.clear_pairs();
         if self.peek() == Some(b'n') {
             self.literal("null")?;
-            return Ok(ExtFields::new());
+            return Ok(false);
         }
         self.expect(b'{')?;
-        let mut entries = Vec::new();
         self.ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(ExtFields::new());
+            return Ok(false);
+        }
+        if wire.arena.is_empty() {
+            // Spans of plain strings index this copy; decoded escapes are appended (they are
+            // never longer than their escaped form, so twice the header is room for all).
+            wire.arena.reserve(2 * self.text.len());
+            wire.arena.push_str(self.text);
         }
         loop {
             self.ws();
-            let key = self.string()?;
+            let key = self.string_span(wire)?;
             self.ws();
             self.expect(b':')?;
             self.ws();
-            if let Scalar::Text(value) = self.scalar(2)? {
-                entries.push((ext_key(key), ext_value(value)));
+            if let Some(value) = self.value_span(wire)? {
+                wire.push_pair(key, value);
             }
             self.ws();
             match self.next() {
@@ -1070,8 +1269,24 @@ impl<'a> JsonParser<'a> {
                 _ => return Err(self.error("expected `,` or `}` in extFields")),
             }
         }
-        Ok(ExtFields::from_wire_entries(entries))
+        Ok(true)
     }
+}
+
+/// The value of an ASCII hex digit (callers check `is_ascii_hexdigit`).
+#[inline]
+fn hex_val(d: u8) -> u8 {
+    match d {
+        b'0'..=b'9' => d - b'0',
+        b'a'..=b'f' => d - b'a' + 10,
+        _ => d.wrapping_sub(b'A').wrapping_add(10),
+    }
+}
+
+/// A range of the header text as `u32`s (headers are at most [`MAX_HEADER_LEN`] bytes).
+#[inline]
+fn span(start: usize, end: usize) -> (u32, u32) {
+    (start as u32, end as u32)
 }
 
 #[cfg(test)]
@@ -1095,7 +1310,9 @@ mod tests {
     fn decimal_writer_covers_extremes() {
         for n in [0, 7, -1, 10, 401, i32::MAX, i32::MIN, -1000] {
             let mut b = BytesMut::new();
-            put_decimal(&mut b, n);
+            let mut w = HeaderWriter::new(&mut b, 1);
+            put_decimal(&mut w, n);
+            w.finish();
             assert_eq!(std::str::from_utf8(&b).unwrap(), n.to_string());
         }
     }
@@ -1109,7 +1326,12 @@ mod tests {
             &b[..],
             "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u0002\\u001f\u{7f}é✓😀/\"".as_bytes()
         );
-        let mut p = JsonParser { buf: &b, pos: 0 };
+        let text = std::str::from_utf8(&b).unwrap();
+        let mut p = JsonParser {
+            buf: &b,
+            text,
+            pos: 0,
+        };
         assert_eq!(p.string().unwrap(), s);
     }
 
@@ -1272,25 +1494,35 @@ mod tests {
     }
 
     #[test]
-    fn known_and_unknown_keys_decode_alike() {
-        for key in [
-            "a",
-            "n",
-            "o",
-            "msgId",
-            "queueOffset",
-            "brokerName",
-            "unknownKey",
-            "ab",
-        ] {
-            assert_eq!(ext_key(Cow::Borrowed(key)), key);
-        }
-        assert!(matches!(ext_key(Cow::Borrowed("m")), Cow::Borrowed("m")));
-        assert!(matches!(ext_key(Cow::Borrowed("other")), Cow::Owned(_)));
-        assert!(matches!(
-            ext_value(Cow::Borrowed("true")),
-            Cow::Borrowed("true")
-        ));
-        assert_eq!(ext_value(Cow::Borrowed("12")), "12");
+    fn ext_fields_share_one_buffer_and_survive_edits() {
+        let cmd = json(r#"{"code":0,"extFields":{"a":"x","u\u0041":"\u00e9","n":12,"t":true,"o":{"k":[1]},"z":null,"a":"y"},"extFields":{"b":"1","c":"\"q\""}}"#).unwrap();
+        let ext: Vec<_> = cmd.ext_fields.iter().collect();
+        assert_eq!(
+            ext,
+            [("b", "1"), ("c", "\"q\"")],
+            "the last extFields member wins"
+        );
+        let cmd = json(r#"{"code":0,"extFields":{"a":"x","u\u0041":"\u00e9","n":12,"t":true,"o":{"k":[1]},"z":null,"a":"y"}}"#).unwrap();
+        let ext: Vec<_> = cmd.ext_fields.iter().collect();
+        assert_eq!(
+            ext,
+            [
+                ("a", "y"),
+                ("uA", "\u{e9}"),
+                ("n", "12"),
+                ("t", "true"),
+                ("o", "{\"k\":[1]}")
+            ]
+        );
+        let mut edited = cmd.ext_fields.clone();
+        edited.insert("a", "z");
+        assert_eq!(edited.remove("uA").as_deref(), Some("\u{e9}"));
+        edited.insert_static_i64("q", -7);
+        let owned: Vec<(String, String)> = edited.clone().into_iter().collect();
+        assert_eq!(owned[0], ("a".to_string(), "z".to_string()));
+        assert_eq!(edited.get("q"), Some("-7"));
+        assert_eq!(edited.len(), 5);
+        let rebuilt: ExtFields = owned.into_iter().collect();
+        assert_eq!(rebuilt, edited);
     }
 }

@@ -113,11 +113,23 @@ impl LanguageCode {
 
     /// Parses a JSON enum name; unknown names are `Other`.
     pub fn from_name(name: &str) -> Self {
-        Self::ALL
-            .iter()
-            .find(|e| e.1 == name)
-            .map(|e| e.0)
-            .unwrap_or(LanguageCode::Other)
+        // A `match` compiles to a length switch: cheaper than scanning the table per header.
+        match name {
+            "JAVA" => LanguageCode::Java,
+            "CPP" => LanguageCode::Cpp,
+            "DOTNET" => LanguageCode::Dotnet,
+            "PYTHON" => LanguageCode::Python,
+            "DELPHI" => LanguageCode::Delphi,
+            "ERLANG" => LanguageCode::Erlang,
+            "RUBY" => LanguageCode::Ruby,
+            "HTTP" => LanguageCode::Http,
+            "GO" => LanguageCode::Go,
+            "PHP" => LanguageCode::Php,
+            "OMS" => LanguageCode::Oms,
+            "RUST" => LanguageCode::Rust,
+            "NODE_JS" => LanguageCode::NodeJs,
+            _ => LanguageCode::Other,
+        }
     }
 
     /// Parses a binary code; unknown codes are `Other`.
@@ -141,8 +153,10 @@ impl fmt::Display for LanguageCode {
 /// Kept in insertion order (a small vector: headers have a handful of fields), so that encoding is
 /// deterministic and lookups need no hashing. Inserting an existing key replaces its value.
 ///
-/// Keys and values are `Cow<'static, str>`: the fixed wire names of typed headers and constant
-/// values (`true`, `false`) are stored without allocating ([`ExtFields::insert_static`]).
+/// Keys and values are stored without a heap allocation each where possible: the fixed wire
+/// names of typed headers and constant values (`true`, `false`) are `&'static str`
+/// ([`ExtFields::insert_static`]), and a decoded header keeps all its keys and values as ranges
+/// of one shared text buffer (one allocation per command instead of one per field).
 ///
 /// ```
 /// use rocketmq_remoting::ExtFields;
@@ -153,9 +167,120 @@ impl fmt::Display for LanguageCode {
 /// assert_eq!(ext.get("topic"), Some("Other"));
 /// assert_eq!(ext.len(), 2);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct ExtFields {
-    entries: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    entries: Vec<(Text, Text)>,
+    /// Backing text of the [`Text::Span`] entries (decoded keys and values, formatted numbers).
+    /// Replaced or removed entries leave their bytes here until the map is dropped.
+    arena: String,
+}
+
+/// One key or value of [`ExtFields`].
+#[derive(Debug, Clone)]
+enum Text {
+    Cow(Cow<'static, str>),
+    /// `arena[start..end]`.
+    Span(u32, u32),
+}
+
+impl Text {
+    #[inline]
+    fn resolve<'a>(&'a self, arena: &'a str) -> &'a str {
+        match self {
+            Text::Cow(c) => c,
+            // Spans are only created from ranges of `arena` on char boundaries.
+            Text::Span(s, e) => arena.get(*s as usize..*e as usize).unwrap_or(""),
+        }
+    }
+
+    /// The bytes of the text (no char-boundary checks: for comparisons only).
+    #[inline]
+    fn bytes<'a>(&'a self, arena: &'a [u8]) -> &'a [u8] {
+        match self {
+            Text::Cow(c) => c.as_bytes(),
+            Text::Span(s, e) => arena.get(*s as usize..*e as usize).unwrap_or(&[]),
+        }
+    }
+
+    fn into_owned(self, arena: &str) -> String {
+        match self {
+            Text::Cow(c) => c.into_owned(),
+            span => span.resolve(arena).to_owned(),
+        }
+    }
+}
+
+/// Key equality with a cheap first-byte reject: header keys mostly differ in length or in their
+/// first byte, so the common miss costs no `memcmp` call.
+#[inline]
+fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && a == b
+}
+
+/// A key's bit in the small Bloom filter that lets wire decoding skip the duplicate search.
+#[inline]
+fn key_bit(b: &[u8]) -> u64 {
+    let h = match b {
+        // One-letter keys (SEND_MESSAGE_V2's `a`..`n`) get distinct bits: letters differ in
+        // their low six bits.
+        [c] => u32::from(*c),
+        [first, .., last] => {
+            u32::from(*first) ^ u32::from(*last).rotate_left(3) ^ (b.len() as u32).wrapping_mul(37)
+        }
+        [] => 0,
+    };
+    1u64 << (h & 63)
+}
+
+/// Builder used by the frame codec: pairs of ranges of one text buffer, in wire order.
+#[derive(Debug, Default)]
+pub(crate) struct WireExt {
+    pub(crate) arena: String,
+    pairs: Vec<(Text, Text)>,
+    /// Bloom filter of the keys pushed so far; a hit means a key may repeat.
+    bloom: u64,
+    maybe_dup: bool,
+}
+
+impl WireExt {
+    /// Appends `s` to the arena and returns its range, or `None` when the arena would exceed
+    /// the `u32` ranges (impossible for headers, which are at most 16 MiB).
+    pub(crate) fn push_text(&mut self, s: &str) -> Option<(u32, u32)> {
+        let start = u32::try_from(self.arena.len()).ok()?;
+        self.arena.push_str(s);
+        let end = u32::try_from(self.arena.len()).ok()?;
+        Some((start, end))
+    }
+
+    /// Adds a `(key, value)` pair of arena ranges.
+    #[inline]
+    pub(crate) fn push_pair(&mut self, key: (u32, u32), value: (u32, u32)) {
+        let bytes = self
+            .arena
+            .as_bytes()
+            .get(key.0 as usize..key.1 as usize)
+            .unwrap_or(&[]);
+        let bit = key_bit(bytes);
+        self.maybe_dup |= self.bloom & bit != 0;
+        self.bloom |= bit;
+        if self.pairs.capacity() == 0 {
+            self.pairs.reserve(16);
+        }
+        self.pairs
+            .push((Text::Span(key.0, key.1), Text::Span(value.0, value.1)));
+    }
+
+    /// Forgets the pairs (the arena stays).
+    pub(crate) fn clear_pairs(&mut self) {
+        self.pairs.clear();
+        self.bloom = 0;
+        self.maybe_dup = false;
+    }
+
+    /// Whether no pair was pushed.
+    pub(crate) fn has_no_pairs(&self) -> bool {
+        self.pairs.is_empty()
+    }
 }
 
 impl ExtFields {
@@ -168,12 +293,13 @@ impl ExtFields {
     pub fn with_capacity(n: usize) -> Self {
         ExtFields {
             entries: Vec::with_capacity(n),
+            arena: String::new(),
         }
     }
 
     /// Sets `key` to `value`, replacing an existing value.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.put(Cow::Owned(key.into()), Cow::Owned(value.into()));
+        self.put(Cow::Owned(key.into()), Text::Cow(Cow::Owned(value.into())));
     }
 
     /// Sets the static `key` to `value` (a `String`, or a `&'static str` stored without
@@ -189,34 +315,77 @@ impl ExtFields {
     /// assert_eq!(ext.get("queueId"), Some("3"));
     /// ```
     pub fn insert_static(&mut self, key: &'static str, value: impl Into<Cow<'static, str>>) {
-        self.put(Cow::Borrowed(key), value.into());
+        self.put(Cow::Borrowed(key), Text::Cow(value.into()));
     }
 
-    fn put(&mut self, key: Cow<'static, str>, value: Cow<'static, str>) {
-        if let Some(e) = self.entries.iter_mut().find(|e| e.0 == key) {
+    /// Sets the static `key` to the decimal text of `value`, replacing an existing value.
+    ///
+    /// The digits go to the map's shared text buffer, so numeric header fields cost no
+    /// allocation of their own.
+    ///
+    /// ```
+    /// use rocketmq_remoting::ExtFields;
+    /// let mut ext = ExtFields::new();
+    /// ext.insert_static_i64("queueOffset", -42);
+    /// ext.insert_static_i64("queueId", 3);
+    /// assert_eq!(ext.get("queueOffset"), Some("-42"));
+    /// assert_eq!(ext.get("queueId"), Some("3"));
+    /// ```
+    pub fn insert_static_i64(&mut self, key: &'static str, value: i64) {
+        let mut buf = [0u8; 20];
+        let digits = format_i64(value, &mut buf);
+        let value = match (
+            u32::try_from(self.arena.len()),
+            u32::try_from(self.arena.len() + digits.len()),
+        ) {
+            (Ok(start), Ok(end)) => {
+                if self.arena.capacity() == 0 {
+                    self.arena.reserve(64);
+                }
+                self.arena.push_str(digits);
+                Text::Span(start, end)
+            }
+            _ => Text::Cow(Cow::Owned(digits.to_owned())),
+        };
+        self.put(Cow::Borrowed(key), value);
+    }
+
+    fn put(&mut self, key: Cow<'static, str>, value: Text) {
+        let arena = self.arena.as_bytes();
+        if let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| key_eq(e.0.bytes(arena), key.as_bytes()))
+        {
             e.1 = value;
         } else {
-            self.entries.push((key, value));
+            self.entries.push((Text::Cow(key), value));
         }
     }
 
     /// The value of `key`, if present.
+    #[inline]
     pub fn get(&self, key: &str) -> Option<&str> {
+        let bytes = self.arena.as_bytes();
         self.entries
             .iter()
-            .find(|e| e.0 == key)
-            .map(|e| e.1.as_ref())
+            .find(|e| key_eq(e.0.bytes(bytes), key.as_bytes()))
+            .map(|e| e.1.resolve(&self.arena))
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.entries.iter().any(|e| e.0 == key)
+        self.get(key).is_some()
     }
 
     /// Removes `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let i = self.entries.iter().position(|e| e.0 == key)?;
-        Some(self.entries.remove(i).1.into_owned())
+        let arena = self.arena.as_bytes();
+        let i = self
+            .entries
+            .iter()
+            .position(|e| key_eq(e.0.bytes(arena), key.as_bytes()))?;
+        Some(self.entries.remove(i).1.into_owned(&self.arena))
     }
 
     /// Number of fields.
@@ -231,55 +400,128 @@ impl ExtFields {
 
     /// Iterates `(key, value)` in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+        let arena = self.arena.as_str();
+        self.entries
+            .iter()
+            .map(move |(k, v)| (k.resolve(arena), v.resolve(arena)))
     }
 
-    /// Builds the map from `(key, value)` pairs in wire order with the semantics of repeated
-    /// [`ExtFields::insert`] (a repeated key keeps its first position and takes the last value),
-    /// in linear time: a hostile header with millions of fields must not cost quadratic work.
-    pub(crate) fn from_wire_entries(entries: Vec<(Cow<'static, str>, Cow<'static, str>)>) -> Self {
+    /// Builds the map from a decoded header's text buffer and `(key, value)` ranges of it, in
+    /// wire order, with the semantics of repeated [`ExtFields::insert`] (a repeated key keeps its
+    /// first position and takes the last value), in linear time: a hostile header with millions
+    /// of fields must not cost quadratic work.
+    pub(crate) fn from_wire(wire: WireExt) -> Self {
+        let mut ext = ExtFields {
+            entries: Vec::new(),
+            arena: String::new(),
+        };
+        ext.fill_from_wire(wire);
+        ext
+    }
+
+    fn fill_from_wire(&mut self, wire: WireExt) {
         // Below this size a linear scan per entry is cheaper than hashing.
         const LINEAR_LIMIT: usize = 16;
-        if entries.len() <= LINEAR_LIMIT {
-            let mut ext = ExtFields::with_capacity(entries.len());
-            for (k, v) in entries {
-                ext.put(k, v);
-            }
-            return ext;
+        let WireExt {
+            arena,
+            pairs,
+            maybe_dup,
+            ..
+        } = wire;
+        if !maybe_dup {
+            // No two keys share a Bloom bit: all distinct, nothing to merge.
+            self.entries = pairs;
+            self.arena = arena;
+            return;
         }
-        // Pass 1: where each entry goes (`None` = new slot, `Some(i)` = overwrite slot `i`).
-        let mut targets: Vec<Option<usize>> = Vec::with_capacity(entries.len());
-        {
-            let mut slots: std::collections::HashMap<&str, usize> =
-                std::collections::HashMap::with_capacity(entries.len());
-            for (k, _) in &entries {
+        let mut out: Vec<(Text, Text)> = Vec::with_capacity(pairs.len());
+        let bytes = arena.as_bytes();
+        if pairs.len() <= LINEAR_LIMIT {
+            for (k, v) in pairs {
+                let key = k.bytes(bytes);
+                if let Some(e) = out.iter_mut().find(|e| key_eq(e.0.bytes(bytes), key)) {
+                    e.1 = v;
+                } else {
+                    out.push((k, v));
+                }
+            }
+        } else {
+            let mut slots: std::collections::HashMap<&[u8], usize> =
+                std::collections::HashMap::with_capacity(pairs.len());
+            for (k, v) in pairs {
                 let next = slots.len();
-                match slots.entry(k.as_ref()) {
-                    std::collections::hash_map::Entry::Occupied(o) => targets.push(Some(*o.get())),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(next);
-                        targets.push(None);
+                // Wire pairs are always spans of the arena.
+                let key: &[u8] = match k {
+                    Text::Span(s, e) => bytes.get(s as usize..e as usize).unwrap_or(&[]),
+                    Text::Cow(_) => &[],
+                };
+                match slots.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(o) => out[*o.get()].1 = v,
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(next);
+                        out.push((k, v));
                     }
                 }
             }
         }
-        // Pass 2: move the pairs into place.
-        let mut out: Vec<(Cow<'static, str>, Cow<'static, str>)> =
-            Vec::with_capacity(entries.len());
-        for (entry, target) in entries.into_iter().zip(targets) {
-            match target {
-                None => out.push(entry),
-                Some(i) => out[i].1 = entry.1,
-            }
-        }
-        ExtFields { entries: out }
+        self.entries = out;
+        self.arena = arena;
+    }
+
+    /// Total bytes of all keys and values (a size hint for encoders; no text is touched).
+    pub(crate) fn text_len(&self) -> usize {
+        let len = |t: &Text| match t {
+            Text::Cow(c) => c.len(),
+            Text::Span(s, e) => e.saturating_sub(*s) as usize,
+        };
+        self.entries.iter().map(|(k, v)| len(k) + len(v)).sum()
     }
 
     /// Sorts the fields by key (used where a canonical order is needed, e.g. ACL signing).
     pub fn sort(&mut self) {
-        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let arena = self.arena.as_str();
+        self.entries
+            .sort_by(|a, b| a.0.resolve(arena).cmp(b.0.resolve(arena)));
     }
 }
+
+/// Writes `n` in decimal into `buf` (20 bytes hold any `i64`) and returns the digits.
+pub(crate) fn format_i64(n: i64, buf: &mut [u8; 20]) -> &str {
+    let mut pos = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    // Only ASCII digits and '-' were written.
+    std::str::from_utf8(&buf[pos..]).unwrap_or("0")
+}
+
+impl fmt::Debug for ExtFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries: Vec<(&str, &str)> = self.iter().collect();
+        f.debug_struct("ExtFields")
+            .field("entries", &entries)
+            .finish()
+    }
+}
+
+/// Equal when they hold the same `(key, value)` pairs in the same order, however stored.
+impl PartialEq for ExtFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for ExtFields {}
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
@@ -295,23 +537,30 @@ impl IntoIterator for ExtFields {
     type Item = (String, String);
     type IntoIter = ExtFieldsIntoIter;
     fn into_iter(self) -> Self::IntoIter {
-        ExtFieldsIntoIter(self.entries.into_iter())
+        ExtFieldsIntoIter {
+            entries: self.entries.into_iter(),
+            arena: self.arena,
+        }
     }
 }
 
 /// The owning iterator of [`ExtFields`]: `(key, value)` in insertion order.
 #[derive(Debug)]
-pub struct ExtFieldsIntoIter(std::vec::IntoIter<(Cow<'static, str>, Cow<'static, str>)>);
+pub struct ExtFieldsIntoIter {
+    entries: std::vec::IntoIter<(Text, Text)>,
+    arena: String,
+}
 
 impl Iterator for ExtFieldsIntoIter {
     type Item = (String, String);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|(k, v)| (k.into_owned(), v.into_owned()))
+        let (k, v) = self.entries.next()?;
+        Some((k.into_owned(&self.arena), v.into_owned(&self.arena)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
+        self.entries.size_hint()
     }
 }
 
@@ -427,6 +676,37 @@ impl RemotingCommand {
         self
     }
 
+    /// Adds the fields of a typed header to `ext_fields`, consuming it so that its strings
+    /// move instead of being copied (see [`CommandHeader::write_into`]).
+    ///
+    /// [`CommandHeader::write_into`]: crate::protocol::header::CommandHeader::write_into
+    ///
+    /// ```
+    /// use rocketmq_remoting::protocol::header::SendMessageResponseHeader;
+    /// use rocketmq_remoting::protocol::RemotingCommand;
+    ///
+    /// let h = SendMessageResponseHeader {
+    ///     msg_id: "C0A8".into(),
+    ///     queue_id: 3,
+    ///     queue_offset: 77,
+    ///     transaction_id: None,
+    ///     batch_uniq_id: None,
+    ///     recall_handle: None,
+    ///     msg_region: Some("DefaultRegion".into()),
+    ///     trace_on: Some(false),
+    /// };
+    /// let resp = RemotingCommand::response(0, None).with_owned_header(h);
+    /// assert_eq!(resp.ext_fields.get("queueOffset"), Some("77"));
+    /// assert_eq!(resp.ext_fields.get("TRACE_ON"), Some("false"));
+    /// ```
+    pub fn with_owned_header<H: crate::protocol::header::CommandHeader>(
+        mut self,
+        header: H,
+    ) -> Self {
+        header.write_into(&mut self.ext_fields);
+        self
+    }
+
     /// Reads a typed custom header from `extFields`.
     pub fn decode_header<H: crate::protocol::header::CommandHeader>(
         &self,
@@ -478,5 +758,41 @@ mod tests {
         assert_eq!(a.clone().into_iter().len(), 2);
         assert_eq!(a.remove("queueId").as_deref(), Some("3"));
         assert_eq!(a.len(), 1);
+    }
+
+    #[test]
+    fn hot_keys_need_no_duplicate_search() {
+        let letters: Vec<u64> = (b'a'..=b'z').map(|c| key_bit(&[c])).collect();
+        let union = letters.iter().fold(0u64, |a, b| a | b);
+        assert_eq!(union.count_ones(), 26);
+    }
+
+    #[test]
+    fn language_names_match_the_table() {
+        for (lang, name, code) in LanguageCode::ALL {
+            assert_eq!(LanguageCode::from_name(name), lang);
+            assert_eq!(LanguageCode::from_code(code), lang);
+            assert_eq!(lang.name(), name);
+        }
+        assert_eq!(LanguageCode::from_name("java"), LanguageCode::Other);
+        assert_eq!(LanguageCode::from_name(""), LanguageCode::Other);
+    }
+
+    #[test]
+    fn numbers_and_replacements_in_the_shared_buffer() {
+        let mut a = ExtFields::new();
+        for (k, n) in [("x", i64::MIN), ("y", i64::MAX), ("z", 0), ("x", -5)] {
+            a.insert_static_i64(k, n);
+        }
+        let v: Vec<_> = a.iter().collect();
+        assert_eq!(v, [("x", "-5"), ("y", "9223372036854775807"), ("z", "0")]);
+        let mut b = ExtFields::new();
+        b.insert("x", "-5");
+        b.insert_static("y", "9223372036854775807");
+        b.insert("z", "0");
+        assert_eq!(a, b);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        a.sort();
+        assert_eq!(a.iter().map(|e| e.0).collect::<String>(), "xyz");
     }
 }

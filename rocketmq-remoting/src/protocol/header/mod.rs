@@ -62,6 +62,21 @@ pub trait CommandHeader: Sized {
         self.write_to(&mut ext);
         ext
     }
+
+    /// Like [`CommandHeader::write_to`], but consumes the header so that its strings move into
+    /// `ext` instead of being copied (what a broker wants for a response header it has just
+    /// built). The default copies; typed headers of this crate move.
+    ///
+    /// ```
+    /// use rocketmq_remoting::protocol::header::{CommandHeader, GetRouteInfoRequestHeader};
+    /// use rocketmq_remoting::ExtFields;
+    /// let mut ext = ExtFields::new();
+    /// GetRouteInfoRequestHeader::new("TopicTest").write_into(&mut ext);
+    /// assert_eq!(ext.get("topic"), Some("TopicTest"));
+    /// ```
+    fn write_into(self, ext: &mut ExtFields) {
+        self.write_to(ext);
+    }
 }
 
 /// A value type that can live in `extFields`: parsed from and written as text.
@@ -74,6 +89,19 @@ pub trait HeaderValue: Sized {
     /// typed headers write constant values without allocating.
     fn to_wire_cow(&self) -> std::borrow::Cow<'static, str> {
         std::borrow::Cow::Owned(self.to_wire())
+    }
+    /// The wire text, consuming the value (a `String` moves instead of being copied).
+    fn into_wire_cow(self) -> std::borrow::Cow<'static, str> {
+        self.to_wire_cow()
+    }
+    /// Writes the value as field `key` of `ext`. Numbers override this to format straight into
+    /// the map's shared buffer instead of allocating a `String` each.
+    fn write_wire(&self, key: &'static str, ext: &mut ExtFields) {
+        ext.insert_static(key, self.to_wire_cow());
+    }
+    /// [`HeaderValue::write_wire`], consuming the value.
+    fn write_wire_owned(self, key: &'static str, ext: &mut ExtFields) {
+        ext.insert_static(key, self.into_wire_cow());
     }
 }
 
@@ -91,6 +119,9 @@ impl HeaderValue for String {
     fn to_wire(&self) -> String {
         self.clone()
     }
+    fn into_wire_cow(self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Owned(self)
+    }
 }
 
 macro_rules! int_header_value {
@@ -103,6 +134,12 @@ macro_rules! int_header_value {
             }
             fn to_wire(&self) -> String {
                 self.to_string()
+            }
+            fn write_wire(&self, key: &'static str, ext: &mut ExtFields) {
+                ext.insert_static_i64(key, i64::from(*self));
+            }
+            fn write_wire_owned(self, key: &'static str, ext: &mut ExtFields) {
+                ext.insert_static_i64(key, i64::from(self));
             }
         }
     )*};
@@ -134,17 +171,17 @@ pub fn parse_bool(text: &str) -> bool {
     t.eq_ignore_ascii_case("true") || t == "1"
 }
 
-/// Reads a required field.
-pub fn required<T: HeaderValue>(ext: &ExtFields, field: &'static str) -> Result<T> {
-    match ext.get(field) {
+/// [`required`] for a value already looked up.
+pub(crate) fn required_text<T: HeaderValue>(text: Option<&str>, field: &'static str) -> Result<T> {
+    match text {
         Some(v) => T::from_wire(field, v),
         None => Err(RemotingError::MissingField { field }),
     }
 }
 
-/// Reads an optional field; an unparsable value counts as absent, as in Java.
-pub fn optional<T: HeaderValue>(ext: &ExtFields, field: &'static str) -> Option<T> {
-    let v = ext.get(field)?;
+/// [`optional`] for a value already looked up.
+pub(crate) fn optional_text<T: HeaderValue>(text: Option<&str>, field: &'static str) -> Option<T> {
+    let v = text?;
     match T::from_wire(field, v) {
         Ok(x) => Some(x),
         Err(_) => {
@@ -156,6 +193,16 @@ pub fn optional<T: HeaderValue>(ext: &ExtFields, field: &'static str) -> Option<
             None
         }
     }
+}
+
+/// Reads a required field.
+pub fn required<T: HeaderValue>(ext: &ExtFields, field: &'static str) -> Result<T> {
+    required_text(ext.get(field), field)
+}
+
+/// Reads an optional field; an unparsable value counts as absent, as in Java.
+pub fn optional<T: HeaderValue>(ext: &ExtFields, field: &'static str) -> Option<T> {
+    optional_text(ext.get(field), field)
 }
 
 /// Reads a field that has a Java default value, using `default` when absent or unparsable.
@@ -194,29 +241,51 @@ macro_rules! command_header {
             }
 
             #[allow(unused_variables)]
+            fn write_into(self, ext: &mut $crate::protocol::ExtFields) {
+                $( command_header!(@write_owned self, ext, $field, $wire, $mode); )*
+            }
+
+            // One pass over the fields, each dispatched by its wire name, instead of one
+            // linear lookup per header field.
+            #[allow(unused_variables, unused_mut, clippy::single_match, clippy::match_single_binding)]
             fn read_from(ext: &$crate::protocol::ExtFields) -> $crate::error::Result<Self> {
+                $( let mut $field: Option<&str> = None; )*
+                for (key, value) in ext.iter() {
+                    match key {
+                        $( $wire => $field = Some(value), )*
+                        _ => {}
+                    }
+                }
                 Ok($name {
-                    $( $field: command_header!(@read ext, $wire, $mode $($def)?), )*
+                    $( $field: command_header!(@read $field, $wire, $mode $($def)?), )*
                 })
             }
         }
     };
     (@write $self:ident, $ext:ident, $field:ident, $wire:literal, optional) => {
         if let Some(v) = &$self.$field {
-            $ext.insert_static($wire, $crate::protocol::header::HeaderValue::to_wire_cow(v));
+            $crate::protocol::header::HeaderValue::write_wire(v, $wire, $ext);
         }
     };
     (@write $self:ident, $ext:ident, $field:ident, $wire:literal, $other:ident) => {
-        $ext.insert_static($wire, $crate::protocol::header::HeaderValue::to_wire_cow(&$self.$field));
+        $crate::protocol::header::HeaderValue::write_wire(&$self.$field, $wire, $ext);
     };
-    (@read $ext:ident, $wire:literal, required) => {
-        $crate::protocol::header::required($ext, $wire)?
+    (@write_owned $self:ident, $ext:ident, $field:ident, $wire:literal, optional) => {
+        if let Some(v) = $self.$field {
+            $crate::protocol::header::HeaderValue::write_wire_owned(v, $wire, $ext);
+        }
     };
-    (@read $ext:ident, $wire:literal, optional) => {
-        $crate::protocol::header::optional($ext, $wire)
+    (@write_owned $self:ident, $ext:ident, $field:ident, $wire:literal, $other:ident) => {
+        $crate::protocol::header::HeaderValue::write_wire_owned($self.$field, $wire, $ext);
     };
-    (@read $ext:ident, $wire:literal, default $def:expr) => {
-        $crate::protocol::header::or_default($ext, $wire, $def)
+    (@read $text:ident, $wire:literal, required) => {
+        $crate::protocol::header::required_text($text, $wire)?
+    };
+    (@read $text:ident, $wire:literal, optional) => {
+        $crate::protocol::header::optional_text($text, $wire)
+    };
+    (@read $text:ident, $wire:literal, default $def:expr) => {
+        $crate::protocol::header::optional_text($text, $wire).unwrap_or($def)
     };
 }
 pub(crate) use command_header;
