@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::body::TopicConfig;
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::header::{
     ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
@@ -21,8 +20,8 @@ use crate::ha::{BrokerRole, ReplicaAck};
 use crate::schedule::clamp_level;
 use crate::store::{PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
 use crate::topic_config::{
-    valid_topic_name, DLQ_PREFIX, NOT_ALLOWED_SEND_TOPICS, PERM_READ, PERM_WRITE, RETRY_PREFIX,
-    TIMER_TOPIC,
+    valid_topic_name, TopicSendInfo, DLQ_PREFIX, NOT_ALLOWED_SEND_TOPICS, PERM_READ, PERM_WRITE,
+    RETRY_PREFIX, TIMER_TOPIC,
 };
 
 const FAQ: &str = "\nSee https://rocketmq.apache.org/docs/bestPractice/06FAQ for further details.";
@@ -41,8 +40,8 @@ async fn topic_for_send(
     default_topic: &str,
     default_queue_nums: i32,
     topic_sys_flag: i32,
-) -> Result<TopicConfig, RemotingCommand> {
-    if let Some(t) = b.topics.get(topic) {
+) -> Result<TopicSendInfo, RemotingCommand> {
+    if let Some(t) = b.topics.send_info(topic) {
         return Ok(t);
     }
     let topics = Arc::clone(&b.topics);
@@ -67,7 +66,7 @@ async fn topic_for_send(
                 tracing::info!(topic, "topic auto-created");
                 b.topics_changed();
             }
-            Ok(c)
+            Ok(TopicSendInfo::from(&c))
         }
         Ok((None, _)) => Err(reply(
             ResponseCode::TOPIC_NOT_EXIST,
@@ -81,8 +80,8 @@ async fn topic_for_send(
 async fn ensure_group_topic(
     b: &Arc<BrokerInner>,
     topic: String,
-) -> Result<TopicConfig, RemotingCommand> {
-    if let Some(t) = b.topics.get(&topic) {
+) -> Result<TopicSendInfo, RemotingCommand> {
+    if let Some(t) = b.topics.send_info(&topic) {
         return Ok(t);
     }
     let topics = Arc::clone(&b.topics);
@@ -94,7 +93,7 @@ async fn ensure_group_topic(
             if created {
                 b.topics_changed();
             }
-            Ok(c)
+            Ok(TopicSendInfo::from(&c))
         }
         Err(e) => Err(reply(ResponseCode::SYSTEM_ERROR, e.to_string())),
     }

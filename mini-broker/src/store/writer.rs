@@ -6,6 +6,7 @@
 //! (async flush) or hands the waiters to the group-commit queue (sync flush).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
@@ -89,7 +90,7 @@ pub(crate) struct Writer {
     rx: Receiver<Request>,
     write_pos: i64,
     cur: Option<Arc<Segment>>,
-    next_queue_offset: HashMap<String, HashMap<i32, i64>>,
+    next_queue_offset: QueueOffsets,
     buf: BytesMut,
     scratch: BytesMut,
     bounds: Vec<(usize, usize)>,
@@ -107,7 +108,7 @@ impl Writer {
             rx,
             write_pos,
             cur,
-            next_queue_offset: HashMap::new(),
+            next_queue_offset: QueueOffsets::default(),
             buf: BytesMut::with_capacity(1 << 20),
             scratch: BytesMut::with_capacity(64 << 10),
             bounds: Vec::new(),
@@ -125,11 +126,14 @@ impl Writer {
                 Err(_) => return,
             };
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH_REQUESTS {
-                match self.rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
-                }
+            self.drain_into(&mut batch);
+            if batch.len() < YIELD_BELOW_REQUESTS {
+                // Woken by the first request of a burst (one network read decodes many), the
+                // thread would otherwise write it alone and sleep again, to be woken (a futex
+                // call on both sides) for the next one. One yield lets the senders queue the
+                // rest of the burst first; on an idle machine it returns at once.
+                std::thread::yield_now();
+                self.drain_into(&mut batch);
             }
             let mut stop = None;
             let mut work = Vec::with_capacity(batch.len());
@@ -147,6 +151,16 @@ impl Writer {
                     reject(r);
                 }
                 return;
+            }
+        }
+    }
+
+    /// Moves queued requests into `batch`, up to [`MAX_BATCH_REQUESTS`], without waiting.
+    fn drain_into(&self, batch: &mut Vec<Request>) {
+        while batch.len() < MAX_BATCH_REQUESTS {
+            match self.rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
             }
         }
     }
@@ -247,16 +261,26 @@ impl Writer {
     fn push_bytes(&mut self, seg: &Arc<Segment>, bytes: &[u8], advance: usize) {
         let from = self.buf.len();
         self.buf.extend_from_slice(bytes);
+        self.account(seg, from, self.buf.len(), advance);
+    }
+
+    /// Records that `buf[from..to]` goes to the log at the current position (see
+    /// [`push_bytes`](Self::push_bytes)), merging with the previous write when contiguous.
+    fn account(&mut self, seg: &Arc<Segment>, from: usize, to: usize, advance: usize) {
         let pos = (self.write_pos - seg.start) as u64;
         match self.ops.last_mut() {
-            Some(op) if Arc::ptr_eq(&op.seg, seg) && op.pos + (op.to - op.from) as u64 == pos => {
-                op.to = self.buf.len()
+            Some(op)
+                if Arc::ptr_eq(&op.seg, seg)
+                    && op.to == from
+                    && op.pos + (op.to - op.from) as u64 == pos =>
+            {
+                op.to = to
             }
             _ => self.ops.push(WriteOp {
                 seg: seg.clone(),
                 pos,
                 from,
-                to: self.buf.len(),
+                to,
             }),
         }
         self.write_pos += advance as i64;
@@ -268,29 +292,32 @@ impl Writer {
             return Ok(());
         }
         let now = now_ms();
-        self.scratch.clear();
+        // Records are encoded straight into the batch buffer, after what it already holds.
+        let base = self.buf.len();
         self.bounds.clear();
         for m in msgs.iter_mut() {
             m.store_timestamp = now;
-            let from = self.scratch.len();
-            if let Err(e) = encode_message_into(m, &mut self.scratch) {
+            let from = self.buf.len();
+            if let Err(e) = encode_message_into(m, &mut self.buf) {
+                self.buf.truncate(base);
                 let _ = reply.send(Err(StoreError::MessageIllegal(e.to_string())));
                 return Ok(());
             }
-            self.bounds.push((from, self.scratch.len()));
+            self.bounds.push((from, self.buf.len()));
         }
         // Validate everything before touching any state, so a bad batch changes nothing.
         let max = self.shared.cfg.max_message_size;
         let mut wait = true;
+        let mut invalid = None;
         for (k, &(a, b)) in self.bounds.iter().enumerate() {
             let len = b - a;
             if len > max {
-                let _ = reply.send(Err(StoreError::MessageIllegal(format!(
+                invalid = Some(format!(
                     "record of {len} bytes exceeds max_message_size {max}"
-                ))));
-                return Ok(());
+                ));
+                break;
             }
-            match inspect(&self.scratch[a..b], usize::MAX, max, false) {
+            match inspect(&self.buf[a..b], usize::MAX, max, false) {
                 Slot::Record(v) if valid_topic(v.topic) => {
                     // The record's properties are `msgs[k].properties` encoded.
                     if k == 0 && msgs[k].properties.get("WAIT") == Some("false") {
@@ -298,18 +325,37 @@ impl Writer {
                     }
                 }
                 Slot::Record(v) => {
-                    let _ = reply.send(Err(StoreError::MessageIllegal(format!(
-                        "invalid topic name {:?}",
-                        v.topic
-                    ))));
-                    return Ok(());
+                    invalid = Some(format!("invalid topic name {:?}", v.topic));
+                    break;
                 }
                 _ => {
-                    let _ = reply.send(Err(StoreError::MessageIllegal(
+                    invalid = Some(
                         "message cannot be encoded as a valid record (field too long?)".into(),
-                    )));
-                    return Ok(());
+                    );
+                    break;
                 }
+            }
+        }
+        if let Some(msg) = invalid {
+            self.buf.truncate(base);
+            let _ = reply.send(Err(StoreError::MessageIllegal(msg)));
+            return Ok(());
+        }
+        // The usual case: the whole batch fits in the current segment and the records stay
+        // where they were encoded. A segment roll puts a blank filler in front of a record, so
+        // then the records move out to `scratch` and are appended one by one.
+        let total = self.buf.len() - base;
+        let in_place = self
+            .cur
+            .as_ref()
+            .is_some_and(|seg| total + END_FILE_MIN_BLANK <= (seg.end() - self.write_pos) as usize);
+        if !in_place {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&self.buf[base..]);
+            self.buf.truncate(base);
+            for bound in &mut self.bounds {
+                bound.0 -= base;
+                bound.1 -= base;
             }
         }
         let mut results = Vec::with_capacity(msgs.len());
@@ -333,16 +379,26 @@ impl Writer {
             } else {
                 0
             };
-            let rec = &mut self.scratch[a..b];
+            let rec = if in_place {
+                &mut self.buf[a..b]
+            } else {
+                &mut self.scratch[a..b]
+            };
             if dispatched {
                 rec[20..28].copy_from_slice(&qoff.to_be_bytes());
             }
             rec[PHYSICAL_OFFSET_POS..PHYSICAL_OFFSET_POS + 8].copy_from_slice(&phys.to_be_bytes());
-            let from = self.buf.len();
-            let scratch = std::mem::take(&mut self.scratch);
-            self.push_bytes(&seg, &scratch[a..b], len);
-            self.scratch = scratch;
-            self.records.push((from, self.buf.len()));
+            let from = if in_place {
+                self.account(&seg, a, b, len);
+                a
+            } else {
+                let from = self.buf.len();
+                let scratch = std::mem::take(&mut self.scratch);
+                self.push_bytes(&seg, &scratch[a..b], len);
+                self.scratch = scratch;
+                from
+            };
+            self.records.push((from, from + len));
             results.push(PutResult {
                 status: PutStatus::Ok,
                 commit_log_offset: phys,
@@ -550,13 +606,71 @@ impl Writer {
     }
 }
 
+/// Below this many requests taken at once, the writer thread yields once and looks again.
+const YIELD_BELOW_REQUESTS: usize = 4;
+
+/// Next queue offset per topic and queue id. Looked up once per stored message by the writer
+/// thread; keys are the broker's own topics, so a fast non-keyed hash is enough.
+type QueueOffsets = HashMap<String, HashMap<i32, i64, FastHash>, FastHash>;
+
+type FastHash = BuildHasherDefault<FxHasher>;
+
+/// The multiply-rotate hash of rustc's `FxHasher`: a few instructions per word instead of
+/// SipHash's rounds.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_i32(&mut self, i: i32) {
+        self.add(u64::from(i as u32));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Next queue offset of (topic, queue), initialised from the consume queue on first use.
-fn take_queue_offset(
-    map: &mut HashMap<String, HashMap<i32, i64>>,
-    shared: &Shared,
-    topic: &str,
-    queue_id: i32,
-) -> i64 {
+fn take_queue_offset(map: &mut QueueOffsets, shared: &Shared, topic: &str, queue_id: i32) -> i64 {
     let per_topic = match map.get_mut(topic) {
         Some(m) => m,
         None => map.entry(topic.to_string()).or_default(),

@@ -1,17 +1,16 @@
 //! Stopping background loops: a one-shot [`ShutdownSignal`] and a [`TaskGroup`] that tracks
 //! spawned tasks so their owner can stop them and wait for them with a deadline.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use futures::future::{AbortHandle, Abortable, FusedFuture, FutureExt, Shared};
+use futures::future::{FusedFuture, FutureExt, Shared};
 
 use super::{timeout, Runtime};
 
@@ -162,13 +161,27 @@ struct GroupInner {
     rt: Arc<dyn Runtime>,
     signal: ShutdownSignal,
     all_done: ShutdownSignal,
+    /// Set (under the state lock) when shutdown gives up waiting: members end at their next poll.
+    aborting: AtomicBool,
     state: Mutex<GroupState>,
 }
 
+/// The members, as slots of a table reused through a free list, so that spawning allocates
+/// nothing beyond the task itself once the table has grown (one task per async send makes this a
+/// hot path). A slot holds the member's waker once it has been pending, for the abort.
 struct GroupState {
-    next_id: u64,
     closing: bool,
-    tasks: HashMap<u64, AbortHandle>,
+    live: usize,
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl GroupState {
+    fn release(&mut self, slot: usize) {
+        self.slots[slot] = None;
+        self.free.push(slot);
+        self.live -= 1;
+    }
 }
 
 impl TaskGroup {
@@ -179,10 +192,12 @@ impl TaskGroup {
                 rt,
                 signal: ShutdownSignal::new(),
                 all_done: ShutdownSignal::new(),
+                aborting: AtomicBool::new(false),
                 state: Mutex::new(GroupState {
-                    next_id: 0,
                     closing: false,
-                    tasks: HashMap::new(),
+                    live: 0,
+                    slots: Vec::new(),
+                    free: Vec::new(),
                 }),
             }),
         }
@@ -202,32 +217,36 @@ impl TaskGroup {
     /// Spawns `fut` as a member of the group. Returns `false`, without running `fut`, once the
     /// group is shutting down.
     pub fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) -> bool {
-        let (handle, registration) = AbortHandle::new_pair();
-        let id = {
+        let slot = {
             let mut state = lock(&self.inner.state);
             if state.closing {
                 return false;
             }
-            let id = state.next_id;
-            state.next_id += 1;
-            state.tasks.insert(id, handle);
-            id
+            state.live += 1;
+            match state.free.pop() {
+                Some(slot) => slot,
+                None => {
+                    state.slots.push(None);
+                    state.slots.len() - 1
+                }
+            }
         };
-        let task = Abortable::new(fut, registration);
-        let done = TaskDone {
+        let mut member = Member {
             group: Arc::clone(&self.inner),
-            id,
+            slot,
+            registered: None,
         };
+        // One allocation per task: the member's future lives pinned inside the spawned one.
         self.inner.rt.spawn(Box::pin(async move {
-            let _done = done;
-            let _ = task.await;
+            let mut fut = std::pin::pin!(fut);
+            std::future::poll_fn(|cx| member.poll(fut.as_mut(), cx)).await
         }));
         true
     }
 
     /// Number of member tasks still running.
     pub fn len(&self) -> usize {
-        lock(&self.inner.state).tasks.len()
+        lock(&self.inner.state).live
     }
 
     /// Whether no member task is running.
@@ -243,7 +262,7 @@ impl TaskGroup {
         {
             let mut state = lock(&self.inner.state);
             state.closing = true;
-            if state.tasks.is_empty() {
+            if state.live == 0 {
                 self.inner.all_done.trigger();
             }
         }
@@ -253,14 +272,19 @@ impl TaskGroup {
         {
             return true;
         }
-        let stragglers: Vec<AbortHandle> =
-            lock(&self.inner.state).tasks.values().cloned().collect();
+        let stragglers: Vec<Waker> = {
+            let mut state = lock(&self.inner.state);
+            self.inner.aborting.store(true, Ordering::Release);
+            state.slots.iter_mut().filter_map(Option::take).collect()
+        };
         tracing::debug!(
-            count = stragglers.len(),
+            count = lock(&self.inner.state).live,
             "aborting tasks that ignored shutdown"
         );
-        for handle in stragglers {
-            handle.abort();
+        // A member that has never been pending yet sees the flag at its first poll; the others
+        // are woken to see it now.
+        for waker in stragglers {
+            waker.wake();
         }
         false
     }
@@ -275,19 +299,130 @@ impl fmt::Debug for TaskGroup {
     }
 }
 
-/// Removes a task from its group when the task ends, however it ends (returned, aborted, or
-/// dropped by an executor that is shutting down).
-struct TaskDone {
+/// A member task's link to its group: ends the task once the group aborts, and removes it from
+/// the group when it ends, however it ends (returned, aborted, or dropped by an executor that is
+/// shutting down).
+struct Member {
     group: Arc<GroupInner>,
-    id: u64,
+    slot: usize,
+    /// The waker last stored in the slot, so that a task polled again by the same waker (the
+    /// usual case) does not take the group lock.
+    registered: Option<Waker>,
 }
 
-impl Drop for TaskDone {
+impl Member {
+    fn poll<F: Future<Output = ()>>(&mut self, fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.group.aborting.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        if fut.poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        if matches!(&self.registered, Some(w) if w.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        let waker = cx.waker().clone();
+        let mut state = lock(&self.group.state);
+        // The flag is set under this lock before the wakers are collected, so a member either
+        // sees it here or has its waker collected.
+        if self.group.aborting.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        state.slots[self.slot] = Some(waker.clone());
+        drop(state);
+        self.registered = Some(waker);
+        Poll::Pending
+    }
+}
+
+impl Drop for Member {
     fn drop(&mut self) {
         let mut state = lock(&self.group.state);
-        state.tasks.remove(&self.id);
-        if state.closing && state.tasks.is_empty() {
+        state.release(self.slot);
+        if state.closing && state.live == 0 {
             self.group.all_done.trigger();
         }
+    }
+}
+
+#[cfg(all(test, feature = "runtime-tokio"))]
+mod tests {
+    use super::*;
+    use crate::rt::TokioRuntime;
+    use std::sync::atomic::AtomicUsize;
+
+    fn group() -> TaskGroup {
+        TaskGroup::new(Arc::new(TokioRuntime::try_current().unwrap()))
+    }
+
+    /// Counts drops, to see that an aborted task's future is really dropped.
+    struct DropCount(Arc<AtomicUsize>);
+    impl Drop for DropCount {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stragglers_are_aborted_and_dropped() {
+        let g = group();
+        let drops = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            let d = DropCount(Arc::clone(&drops));
+            // Never completes and ignores the signal.
+            assert!(g.spawn(async move {
+                let _d = d;
+                futures::future::pending::<()>().await;
+            }));
+        }
+        // Let every member reach its pending state (its waker stored).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(g.len(), 3);
+        assert!(!g.shutdown(Duration::from_millis(20)).await);
+        for _ in 0..200 {
+            if g.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(g.len(), 0);
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+        assert!(!g.spawn(async {}), "closed group refuses tasks");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slots_are_reused_and_finished_tasks_leave() {
+        let g = group();
+        for round in 0..3 {
+            let (tx, rx) = futures::channel::oneshot::channel::<()>();
+            let rx = rx.shared();
+            for _ in 0..100 {
+                let rx = rx.clone();
+                assert!(g.spawn(async move {
+                    let _ = rx.await;
+                }));
+            }
+            assert_eq!(g.len(), 100, "round {round}");
+            drop(tx);
+            for _ in 0..400 {
+                if g.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert_eq!(g.len(), 0, "round {round}");
+        }
+        assert!(
+            lock(&g.inner.state).slots.len() <= 100,
+            "slots are reused across rounds"
+        );
+        assert!(g.shutdown(Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spawn_after_shutdown_is_refused() {
+        let g = group();
+        assert!(g.shutdown(Duration::from_millis(1)).await);
+        assert!(!g.spawn(async { panic!("must not run") }));
     }
 }
