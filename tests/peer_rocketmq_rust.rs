@@ -198,6 +198,8 @@ async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) -> Dura
 }
 
 type Receipts = Arc<Mutex<Vec<(String, i32, i32)>>>; // (body, queue id, reconsume times)
+/// Per body: (reconsumeTimes, arrival) of each delivery.
+type Attempts = Arc<Mutex<HashMap<String, Vec<(i32, Instant)>>>>;
 
 fn recording_consumer(
     ns: &str,
@@ -390,7 +392,7 @@ async fn retry_after_reconsume_later_against_rocketmq_rust() {
     let topic = unique("PeerRetry");
     let producer = started_producer(&ns).await;
     let sent = send_n(&producer, &topic, "r", 3).await;
-    let attempts: Arc<Mutex<HashMap<String, Vec<(i32, Instant)>>>> = Arc::default();
+    let attempts: Attempts = Arc::default();
     let sink = Arc::clone(&attempts);
     let consumer = PushConsumer::builder()
         .name_server(&ns)

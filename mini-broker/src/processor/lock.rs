@@ -9,6 +9,8 @@ use rocketmq_remoting::protocol::RemotingCommand;
 use super::{reply, success};
 use crate::broker::BrokerInner;
 
+// The Err is the ready-made error response, built once per bad request and sent as is.
+#[allow(clippy::result_large_err)]
 fn body(req: &RemotingCommand) -> Result<LockBatchRequestBody, RemotingCommand> {
     LockBatchRequestBody::from_json(&req.body).map_err(|e| {
         reply(

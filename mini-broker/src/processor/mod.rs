@@ -62,6 +62,8 @@ pub(crate) fn success() -> RemotingCommand {
 }
 
 /// Decodes a typed header or answers SYSTEM_ERROR as Java does for a bad custom header.
+// The Err is the ready-made error response, built once per bad request and sent as is.
+#[allow(clippy::result_large_err)]
 pub(crate) fn header<H: CommandHeader>(req: &RemotingCommand) -> Result<H, RemotingCommand> {
     req.decode_header::<H>()
         .map_err(|e| reply(ResponseCode::SYSTEM_ERROR, format!("{e}")))

@@ -59,6 +59,8 @@ fn offsets_response_to(
 }
 
 /// Resolves the subscription used to filter (request or heartbeat), or the error response.
+// The Err is the ready-made error response, built once per bad request and sent as is.
+#[allow(clippy::result_large_err)]
 fn subscription(
     b: &BrokerInner,
     h: &PullMessageRequestHeader,
