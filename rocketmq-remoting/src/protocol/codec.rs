@@ -274,22 +274,8 @@ fn language_member(language: LanguageCode) -> &'static [u8] {
 /// Writes `n` in decimal without going through `fmt`.
 #[inline]
 fn put_decimal(dst: &mut HeaderWriter<'_>, n: i32) {
-    let mut buf = [0u8; 11];
-    let mut pos = buf.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        pos -= 1;
-        buf[pos] = b'-';
-    }
-    dst.put(&buf[pos..]);
+    let mut buf = [0u8; 20];
+    dst.put(crate::protocol::command::format_i64(i64::from(n), &mut buf).as_bytes());
 }
 
 /// Writes `s` as a JSON string. Only `"`, `\\`, and control characters are escaped (non-ASCII
@@ -304,34 +290,10 @@ fn put_json_str(dst: &mut BytesMut, s: &str) {
     w.finish();
 }
 
-/// Index of the first byte of `s` that JSON requires escaped (`"`, `\\`, below 0x20), eight
-/// bytes per step (SWAR; see [`find_quote_or_backslash`]).
+/// Index of the first byte of `s` that JSON requires escaped (`"`, `\\`, below 0x20).
 #[inline]
 fn find_json_escape(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while let Some(chunk) = s.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let q = w ^ (LO * u64::from(b'"'));
-        let b = w ^ (LO * u64::from(b'\\'));
-        // Bytes below 0x20: subtracting 0x20 borrows into the high bit of exactly those
-        // (the lowest flag is exact; any above it may be spurious, which does not matter).
-        let m = ((q.wrapping_sub(LO) & !q)
-            | (b.wrapping_sub(LO) & !b)
-            | (w.wrapping_sub(LO * 0x20) & !w))
-            & HI;
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    s[i..]
-        .iter()
-        .position(|&c| c < 0x20 || c == b'"' || c == b'\\')
-        .map(|p| i + p)
+    find_special::<true>(s)
 }
 
 /// Writes the inside of a JSON string for `s` (no quotes), escaping as [`put_json_str`].
@@ -746,10 +708,18 @@ fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand> {
 
 // --- JSON header -----------------------------------------------------------------------------
 
-/// Index of the first `"` or `\` in `s`, eight bytes per step (SWAR: a byte equal to the target
-/// XORs to zero, and the classic "has a zero byte" test flags it; the lowest flag is exact).
+/// Index of the first `"` or `\` in `s`.
 #[inline]
 fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    find_special::<false>(s)
+}
+
+/// Index of the first `"` or `\` in `s` (and, with `CONTROL`, of the first byte below 0x20),
+/// eight bytes per step (SWAR: a byte equal to the target XORs to zero, and the classic "has a
+/// zero byte" test flags it; subtracting 0x20 borrows into the high bit of bytes below 0x20.
+/// The lowest flag is exact; any above it may be spurious, which does not matter).
+#[inline]
+fn find_special<const CONTROL: bool>(s: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
@@ -759,7 +729,11 @@ fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
         let w = u64::from_le_bytes(word);
         let q = w ^ (LO * u64::from(b'"'));
         let b = w ^ (LO * u64::from(b'\\'));
-        let m = ((q.wrapping_sub(LO) & !q) | (b.wrapping_sub(LO) & !b)) & HI;
+        let mut m = (q.wrapping_sub(LO) & !q) | (b.wrapping_sub(LO) & !b);
+        if CONTROL {
+            m |= w.wrapping_sub(LO * 0x20) & !w;
+        }
+        let m = m & HI;
         if m != 0 {
             return Some(i + (m.trailing_zeros() / 8) as usize);
         }
@@ -767,7 +741,7 @@ fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
     }
     s[i..]
         .iter()
-        .position(|&c| c == b'"' || c == b'\\')
+        .position(|&c| (CONTROL && c < 0x20) || c == b'"' || c == b'\\')
         .map(|p| i + p)
 }
 
