@@ -161,6 +161,15 @@ async fn send_modes_then_consume_against_rocketmq_rust() {
     assert!(missing.is_empty(), "not consumed: {missing:?}");
 }
 
+/// Tracing, the peer NameServer's address, a fresh topic name and a started producer.
+async fn peer_setup(topic_prefix: &str) -> (String, String, Producer) {
+    rocketmq_it::init_tracing();
+    let ns = peer_namesrv();
+    let topic = unique(topic_prefix);
+    let producer = started_producer(&ns).await;
+    (ns, topic, producer)
+}
+
 async fn started_producer(ns: &str) -> Producer {
     let producer = Producer::builder()
         .name_server(ns)
@@ -235,10 +244,7 @@ fn recording_consumer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a running rocketmq-rust NameServer + broker: set ROCKETMQ_IT_PEER_NAMESRV"]
 async fn clustering_group_divides_queues_against_rocketmq_rust() {
-    rocketmq_it::init_tracing();
-    let ns = peer_namesrv();
-    let topic = unique("PeerCluster");
-    let producer = started_producer(&ns).await;
+    let (ns, topic, producer) = peer_setup("PeerCluster").await;
     // Create the topic first so both consumers see its queues at start.
     let mut sent = send_n(&producer, &topic, "warm", 1).await;
     let group = unique("peer_cluster_cg");
@@ -293,10 +299,7 @@ async fn clustering_group_divides_queues_against_rocketmq_rust() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a running rocketmq-rust NameServer + broker: set ROCKETMQ_IT_PEER_NAMESRV"]
 async fn broadcasting_reaches_every_member_against_rocketmq_rust() {
-    rocketmq_it::init_tracing();
-    let ns = peer_namesrv();
-    let topic = unique("PeerBroadcast");
-    let producer = started_producer(&ns).await;
+    let (ns, topic, producer) = peer_setup("PeerBroadcast").await;
     let sent = send_n(&producer, &topic, "b", 20).await;
     let group = unique("peer_bcast_cg");
     let (log_a, log_b): (Receipts, Receipts) = (Arc::default(), Arc::default());
@@ -321,10 +324,7 @@ async fn broadcasting_reaches_every_member_against_rocketmq_rust() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a running rocketmq-rust NameServer + broker: set ROCKETMQ_IT_PEER_NAMESRV"]
 async fn orderly_consumption_against_rocketmq_rust() {
-    rocketmq_it::init_tracing();
-    let ns = peer_namesrv();
-    let topic = unique("PeerOrderly");
-    let producer = started_producer(&ns).await;
+    let (ns, topic, producer) = peer_setup("PeerOrderly").await;
     const KEYS: usize = 4;
     const STEPS: usize = 15;
     let by_key = |qs: &[MessageQueue], k: &usize| Some(*k % qs.len());
@@ -387,10 +387,7 @@ async fn orderly_consumption_against_rocketmq_rust() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a running rocketmq-rust NameServer + broker: set ROCKETMQ_IT_PEER_NAMESRV"]
 async fn retry_after_reconsume_later_against_rocketmq_rust() {
-    rocketmq_it::init_tracing();
-    let ns = peer_namesrv();
-    let topic = unique("PeerRetry");
-    let producer = started_producer(&ns).await;
+    let (ns, topic, producer) = peer_setup("PeerRetry").await;
     let sent = send_n(&producer, &topic, "r", 3).await;
     let attempts: Attempts = Arc::default();
     let sink = Arc::clone(&attempts);
@@ -450,10 +447,7 @@ async fn retry_after_reconsume_later_against_rocketmq_rust() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a running rocketmq-rust NameServer + broker: set ROCKETMQ_IT_PEER_NAMESRV"]
 async fn delay_level_against_rocketmq_rust() {
-    rocketmq_it::init_tracing();
-    let ns = peer_namesrv();
-    let topic = unique("PeerDelay");
-    let producer = started_producer(&ns).await;
+    let (ns, topic, producer) = peer_setup("PeerDelay").await;
     send_n(&producer, &topic, "warm", 1).await;
     let log: Receipts = Arc::default();
     let consumer = recording_consumer(
@@ -494,10 +488,7 @@ async fn delay_level_against_rocketmq_rust() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a running rocketmq-rust NameServer + broker: set ROCKETMQ_IT_PEER_NAMESRV"]
 async fn lite_pull_commit_and_seek_against_rocketmq_rust() {
-    rocketmq_it::init_tracing();
-    let ns = peer_namesrv();
-    let topic = unique("PeerLite");
-    let producer = started_producer(&ns).await;
+    let (ns, topic, producer) = peer_setup("PeerLite").await;
     let sent = send_n(&producer, &topic, "l", 24).await;
     let consumer = LitePullConsumer::builder()
         .name_server(&ns)
