@@ -1,6 +1,8 @@
 //! Replication between two stores through the HA service on 127.0.0.1 (no broker): byte-exact
 //! copies, restarts of either side, corrupted frames, SYNC_MASTER acknowledgements, async lag.
 
+mod broker_util;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -359,20 +361,6 @@ async fn corrupted_frame_closes_and_reconnects() {
     ss.shutdown();
 }
 
-/// A slave that says hello at `offset` and then never acknowledges anything.
-async fn silent_slave(master: SocketAddr, offset: i64) -> tokio::net::TcpStream {
-    let mut s = tokio::net::TcpStream::connect(master).await.unwrap();
-    let hello = Frame {
-        kind: FrameKind::Hello,
-        offset,
-        payload: Bytes::from_static(b"broker-a"),
-    };
-    let mut buf = hello.header().to_vec();
-    buf.extend_from_slice(&hello.payload);
-    s.write_all(&buf).await.unwrap();
-    s
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_replica_ok_timeout_not_available() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -405,7 +393,7 @@ async fn wait_for_replica_ok_timeout_not_available() {
 
     // A connected slave that never acknowledges: Timeout after the deadline.
     let max = ms.commit_log_max_offset();
-    let silent = silent_slave(master.local_addr(), max).await;
+    let silent = broker_util::silent_slave(master.local_addr(), max).await;
     wait_until("silent slave", Duration::from_secs(5), || {
         master.connected_slaves() == 1
     })

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use broker_util::*;
 use bytes::Bytes;
-use mini_broker::ha::protocol::{Frame, FrameKind};
 use mini_broker::ha::BrokerRole;
 use mini_broker::{BrokerConfig, BrokerHandle};
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
@@ -20,7 +19,6 @@ use rocketmq_remoting::protocol::header::{
 use rocketmq_remoting::protocol::message::{parse_offset_msg_id, property, sys_flag, Properties};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::RemotingClient;
-use tokio::io::AsyncWriteExt;
 
 const TOPIC: &str = "TxSyncTopic";
 const REPLICA_TIMEOUT_MS: u64 = 1500;
@@ -111,20 +109,6 @@ async fn commit(
         .expect("END_TRANSACTION answered")
 }
 
-/// A replication peer that says hello at `offset` and then never acknowledges anything.
-async fn silent_slave(master: std::net::SocketAddr, offset: i64) -> tokio::net::TcpStream {
-    let mut s = tokio::net::TcpStream::connect(master).await.unwrap();
-    let hello = Frame {
-        kind: FrameKind::Hello,
-        offset,
-        payload: Bytes::from_static(b"broker-a"),
-    };
-    let mut buf = hello.header().to_vec();
-    buf.extend_from_slice(&hello.payload);
-    s.write_all(&buf).await.unwrap();
-    s
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_master_commit_waits_for_the_slave() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -134,7 +118,7 @@ async fn sync_master_commit_waits_for_the_slave() {
 
     // 1. A slave that never acknowledges: the commit is answered only after the replica
     //    timeout (before the fix: at once), and with SUCCESS, as Java answers.
-    let silent = silent_slave(
+    let silent = broker_util::silent_slave(
         master.ha_addr().unwrap(),
         master.store().commit_log_max_offset(),
     )

@@ -149,3 +149,19 @@ pub fn heartbeat_body(client_id: &str, group: &str, topic: &str, sub: &str) -> B
     };
     data.to_json()
 }
+
+/// A replication peer that says hello to the master's HA port at `offset` and then never
+/// acknowledges anything (a stuck slave).
+pub async fn silent_slave(master: std::net::SocketAddr, offset: i64) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(master).await.unwrap();
+    let hello = mini_broker::ha::protocol::Frame {
+        kind: mini_broker::ha::protocol::FrameKind::Hello,
+        offset,
+        payload: Bytes::from_static(b"broker-a"),
+    };
+    let mut buf = hello.header().to_vec();
+    buf.extend_from_slice(&hello.payload);
+    s.write_all(&buf).await.unwrap();
+    s
+}
