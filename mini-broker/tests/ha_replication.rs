@@ -98,7 +98,7 @@ async fn wait_synced(master: &MessageStore, slave: &MessageStore) {
     let m = master.clone();
     let s = slave.clone();
     wait_until("slave to catch up", Duration::from_secs(20), move || {
-        s.commit_log_max_offset() == m.commit_log_max_offset()
+        s.commit_log_max_offset() == m.commit_log_max_offset() && s.dispatch_behind_bytes() == 0
     })
     .await;
 }

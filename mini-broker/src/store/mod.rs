@@ -859,6 +859,22 @@ impl MessageStore {
         self.shared().log.max_offset()
     }
 
+    /// Bytes of the commit log not yet dispatched to consume queues and the index (Apache's
+    /// `dispatchBehindBytes`). Readers see the new commit-log end a moment before its records
+    /// are in the consume queues; this is 0 once they all are.
+    ///
+    /// ```no_run
+    /// # fn f(store: &mini_broker::store::MessageStore) {
+    /// while store.dispatch_behind_bytes() > 0 {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// }
+    /// # }
+    /// ```
+    pub fn dispatch_behind_bytes(&self) -> i64 {
+        let shared = self.shared();
+        (shared.log.max_offset() - shared.dispatched.load(Ordering::Acquire)).max(0)
+    }
+
     /// Start of the oldest commit-log segment.
     pub fn commit_log_min_offset(&self) -> i64 {
         self.shared().log.min_offset()
