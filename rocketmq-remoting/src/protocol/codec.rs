@@ -203,11 +203,13 @@ impl<'a> HeaderWriter<'a> {
         self.put(&[b]);
     }
 
+    /// Grows by what this header needs, never in proportion to the whole buffer: the buffer
+    /// may already hold many queued frames (the connection writer encodes a batch into one
+    /// buffer), and zero-filling half of that per header cost more than the encode itself.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, end: usize) {
-        let len = end.max(self.buf.len() + self.buf.len() / 2);
-        self.buf.resize(len, 0);
+        self.buf.resize(end + 256, 0);
     }
 
     fn finish(self) {
@@ -1433,6 +1435,32 @@ mod tests {
             Err(RemotingError::FrameTooLarge { .. })
         ));
         assert_eq!(&buf[..], b"keep");
+    }
+
+    #[test]
+    fn header_growth_is_sized_by_the_header_not_the_queued_frames() {
+        // A header whose escapes outgrow the estimate, encoded after 1 MiB of queued frames:
+        // growth must be about the header's size, so the spare capacity suffices.
+        let queued = 1 << 20;
+        let mut buf = BytesMut::with_capacity(queued + 8192);
+        buf.resize(queued, b'q');
+        let cap = buf.capacity();
+        let mut cmd = RemotingCommand::request(310);
+        cmd.ext_fields
+            .insert("properties", "\u{1}\u{2}".repeat(200));
+        encode_frame(&cmd, &mut buf).unwrap();
+        assert_eq!(
+            buf.capacity(),
+            cap,
+            "the queued bytes were grown with the header"
+        );
+        let frame = buf.split_off(queued);
+        assert!(buf.iter().all(|&b| b == b'q'));
+        let back = decode_frame(frame.freeze()).unwrap();
+        assert_eq!(
+            back.ext_fields.get("properties"),
+            cmd.ext_fields.get("properties")
+        );
     }
 
     #[test]
