@@ -136,6 +136,8 @@ ECHO_PID=$!; PIDS+=("$ECHO_PID")
 wait_port "127.0.0.1:$ECHO_PORT"
 run echo_rr "$RMQ" echo-client --addr "127.0.0.1:$ECHO_PORT" --inflight 1 --duration "$SECS"
 run echo_pipe "$RMQ" echo-client --addr "127.0.0.1:$ECHO_PORT" --inflight 256 --duration "$SECS"
+# Same pacing as the idle-latency row: the floor that waking two idle processes sets.
+run echo_idle "$RMQ" echo-client --addr "127.0.0.1:$ECHO_PORT" --inflight 1 --interval-ms 2 --duration 4
 kill "$ECHO_PID"; wait "$ECHO_PID" 2>/dev/null || true
 
 log "mini-broker, async flush"
@@ -202,6 +204,7 @@ row "push drain of $DRAIN_COUNT" "$(rate drain)" "n/a" "$(rate peerbroker_drain)
     "≥ 300k; $(ratio "$(get drain rate)" "$(get peerbroker_drain rate)")× peer broker" "$(loads drain)"
 row "sync flush: 1 sender / 64 senders" "$(rate flush1) / $(rate flush64)" "" "" \
     "$(ratio "$(get flush64 rate)" "$(get flush1 rate)")× (≥ 20)" "$(loads flush1 flush64)"
+row "raw echo, one round trip every 2 ms: p50 / p99 (µs)" "$(v echo_idle p50_us) / $(v echo_idle p99_us)" "" "" "idle ceiling" "$(loads echo_idle)"
 row "idle send latency p50 / p99 (µs)" "$(v idle p50_us) / $(v idle p99_us)" "" "" "≤ 60 / ≤ 500" "$(loads idle)"
 row "client CPU per message (µs) at $(rate cpu100k) msg/s" "$(v cpu100k cpu_us)" "" "" "≤ 1.5 at 100k msg/s" "$(loads cpu100k)"
 echo

@@ -67,6 +67,10 @@ enum Cmd {
         inflight: usize,
         #[arg(long, default_value_t = 5.0)]
         duration: f64,
+        /// Pause this long between round trips (with `--inflight 1`): the idle-latency
+        /// ceiling, i.e. what waking both idle processes costs without any RocketMQ code.
+        #[arg(long)]
+        interval_ms: Option<f64>,
     },
     /// Sends with our Producer.
     Produce {
@@ -136,7 +140,11 @@ fn main() {
                 frame,
                 inflight,
                 duration,
-            } => echo_client(&addr, frame, inflight, duration).await,
+                interval_ms,
+            } => {
+                let interval = interval_ms.map(|ms| Duration::from_secs_f64(ms / 1000.0));
+                echo_client(&addr, frame, inflight, duration, interval).await
+            }
             Cmd::Produce {
                 namesrv,
                 topic,
@@ -282,7 +290,13 @@ async fn echo_conn(mut s: TcpStream, reply: Bytes) -> std::io::Result<()> {
     }
 }
 
-async fn echo_client(addr: &str, frame: usize, inflight: usize, secs: f64) -> Result<(), BoxError> {
+async fn echo_client(
+    addr: &str,
+    frame: usize,
+    inflight: usize,
+    secs: f64,
+    interval: Option<Duration>,
+) -> Result<(), BoxError> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     let req = frame_of(frame);
@@ -323,6 +337,9 @@ async fn echo_client(addr: &str, frame: usize, inflight: usize, secs: f64) -> Re
         out.clear();
         for _ in 0..n {
             out.extend_from_slice(&req);
+        }
+        if let Some(pause) = interval {
+            tokio::time::sleep(pause).await;
         }
         sent_at = Instant::now();
         s.write_all(&out).await?;
