@@ -48,6 +48,7 @@ mod fault;
 mod flush;
 mod index;
 mod persist;
+mod read_buf;
 mod record;
 mod recovery;
 mod types;
@@ -109,6 +110,8 @@ pub(crate) struct Shared {
     cq_root: PathBuf,
     /// Serialises logic flushes (flusher thread vs. explicit `flush()`).
     logic_lock: Mutex<()>,
+    /// Buffers `get_messages` reads records into, reused once their slices are dropped.
+    read_bufs: read_buf::ReadBufPool,
 }
 
 impl Shared {
@@ -427,6 +430,7 @@ impl MessageStore {
             delay_levels,
             cfg,
             logic_lock: Mutex::new(()),
+            read_bufs: read_buf::ReadBufPool::default(),
         });
         recovery::load_queues(&shared)?;
         let end = recovery::recover(&shared, checkpoint)?;
@@ -649,7 +653,8 @@ impl MessageStore {
             }
         }
         if !picked.is_empty() {
-            let mut buf = bytes::BytesMut::zeroed(r.total_bytes);
+            // A pooled buffer: initialised already, so nothing is zero-filled before the read.
+            let mut buf = s.read_bufs.take(r.total_bytes);
             let mut at = 0usize;
             let mut i = 0usize;
             while i < picked.len() {
@@ -666,7 +671,9 @@ impl MessageStore {
                 at += len;
                 i = j;
             }
-            let body = buf.freeze();
+            let full = buf.freeze();
+            let body = full.slice(..r.total_bytes);
+            s.read_bufs.give_back(full);
             let mut at = 0usize;
             r.messages = picked
                 .iter()

@@ -1,7 +1,7 @@
 //! Async message listeners of the push consumer.
 //!
-//! A listener receives an owned batch (bodies are `Bytes`, so the copy kept by the process
-//! queue is cheap) and returns a `'static` future, so closures need no higher-ranked lifetimes.
+//! A listener receives an owned batch (bodies are `Bytes`, so the copy kept for a retry is
+//! cheap) and returns a `'static` future, so closures need no higher-ranked lifetimes.
 //! A panicking listener counts as [`ConsumeResult::ReconsumeLater`] /
 //! [`OrderlyResult::SuspendCurrentQueueAMoment`], as a Java exception does.
 

@@ -29,9 +29,15 @@ pub(crate) struct ProcessQueue {
 
 #[derive(Debug)]
 struct State {
-    msgs: BTreeMap<i64, MessageExt>,
-    /// Orderly: messages taken by the running batch.
-    consuming_msgs: BTreeMap<i64, MessageExt>,
+    /// Body size of every cached message by queue offset. Concurrent and lite consumers dispatch
+    /// the pulled messages themselves, so the queue tracks only offsets and sizes: no
+    /// per-message clone, and small map nodes (removing the first entry shifts the rest).
+    msgs: BTreeMap<i64, u64>,
+    /// Orderly: the cached messages themselves (same offsets as `msgs`), handed out by `take`.
+    held: BTreeMap<i64, MessageExt>,
+    /// Orderly: body sizes of the messages taken by the running batch (the batch itself is
+    /// owned by the consume task and comes back through `reconsume` if it must run again).
+    consuming_msgs: BTreeMap<i64, u64>,
     count: usize,
     size: u64,
     /// Highest queue offset ever put (Java `queueOffsetMax`).
@@ -45,12 +51,28 @@ struct State {
     last_lock: Option<Instant>,
 }
 
+impl State {
+    fn insert(&mut self, offset: i64, len: u64, msg: Option<MessageExt>) {
+        if self.msgs.contains_key(&offset) || self.consuming_msgs.contains_key(&offset) {
+            return;
+        }
+        self.size += len;
+        self.count += 1;
+        self.max_offset = self.max_offset.max(offset);
+        self.msgs.insert(offset, len);
+        if let Some(m) = msg {
+            self.held.insert(offset, m);
+        }
+    }
+}
+
 impl Default for ProcessQueue {
     fn default() -> Self {
         let now = Instant::now();
         ProcessQueue {
             state: Mutex::new(State {
                 msgs: BTreeMap::new(),
+                held: BTreeMap::new(),
                 consuming_msgs: BTreeMap::new(),
                 count: 0,
                 size: 0,
@@ -142,20 +164,23 @@ impl ProcessQueue {
         self.st().last_lock
     }
 
-    /// Adds pulled messages (duplicates by offset are ignored). Returns whether an orderly
-    /// consume task must be started (none is scheduled and there is something to consume).
-    pub(crate) fn put(&self, msgs: &[MessageExt]) -> bool {
+    /// Tracks pulled messages that the caller dispatches itself (concurrent push, lite pull):
+    /// only their offsets and sizes are kept. Duplicates by offset are ignored.
+    pub(crate) fn put(&self, msgs: &[MessageExt]) {
         let mut st = self.st();
         for m in msgs {
-            if st.msgs.contains_key(&m.queue_offset)
-                || st.consuming_msgs.contains_key(&m.queue_offset)
-            {
-                continue;
-            }
-            st.size += m.body.len() as u64;
-            st.count += 1;
-            st.max_offset = st.max_offset.max(m.queue_offset);
-            st.msgs.insert(m.queue_offset, m.clone());
+            st.insert(m.queue_offset, m.body.len() as u64, None);
+        }
+        st.max_count_seen = st.max_count_seen.max(st.count);
+    }
+
+    /// Orderly: caches pulled messages until [`take`](Self::take) hands them out (duplicates
+    /// by offset are ignored). Returns whether a consume task must be started (none is
+    /// scheduled and there is something to consume).
+    pub(crate) fn put_owned(&self, msgs: Vec<MessageExt>) -> bool {
+        let mut st = self.st();
+        for m in msgs {
+            st.insert(m.queue_offset, m.body.len() as u64, Some(m));
         }
         st.max_count_seen = st.max_count_seen.max(st.count);
         if !st.msgs.is_empty() && !st.consuming {
@@ -182,9 +207,12 @@ impl ProcessQueue {
             return None;
         }
         for off in offsets {
-            if let Some(m) = st.msgs.remove(&off) {
+            if let Some(len) = st.msgs.remove(&off) {
                 st.count -= 1;
-                st.size = st.size.saturating_sub(m.body.len() as u64);
+                st.size = st.size.saturating_sub(len);
+                if !st.held.is_empty() {
+                    st.held.remove(&off);
+                }
             }
         }
         st.last_consume = Instant::now();
@@ -219,11 +247,15 @@ impl ProcessQueue {
         let mut st = self.st();
         let mut out = Vec::with_capacity(n.min(st.msgs.len()));
         while out.len() < n {
-            let Some((off, m)) = st.msgs.pop_first() else {
+            let Some((off, len)) = st.msgs.pop_first() else {
                 break;
             };
-            st.consuming_msgs.insert(off, m.clone());
-            out.push(m);
+            st.consuming_msgs.insert(off, len);
+            // Only `put_owned` feeds an orderly queue, so every entry has its message; an entry
+            // without one still commits with the batch rather than blocking the queue.
+            if let Some(m) = st.held.remove(&off) {
+                out.push(m);
+            }
         }
         if out.is_empty() {
             st.consuming = false;
@@ -237,9 +269,9 @@ impl ProcessQueue {
         let mut st = self.st();
         let last = st.consuming_msgs.keys().next_back().copied()?;
         let batch = std::mem::take(&mut st.consuming_msgs);
-        for m in batch.values() {
+        for len in batch.values() {
             st.count -= 1;
-            st.size = st.size.saturating_sub(m.body.len() as u64);
+            st.size = st.size.saturating_sub(*len);
         }
         st.last_consume = Instant::now();
         Some(last + 1)
@@ -250,8 +282,12 @@ impl ProcessQueue {
     pub(crate) fn reconsume(&self, msgs: Vec<MessageExt>) {
         let mut st = self.st();
         for m in msgs {
-            st.consuming_msgs.remove(&m.queue_offset);
-            st.msgs.insert(m.queue_offset, m);
+            let len = st
+                .consuming_msgs
+                .remove(&m.queue_offset)
+                .unwrap_or(m.body.len() as u64);
+            st.msgs.insert(m.queue_offset, len);
+            st.held.insert(m.queue_offset, m);
         }
     }
 
@@ -265,6 +301,7 @@ impl ProcessQueue {
         let mut st = self.st();
         let n = st.count;
         st.msgs.clear();
+        st.held.clear();
         st.consuming_msgs.clear();
         st.count = 0;
         st.size = 0;
@@ -340,8 +377,11 @@ mod tests {
     #[test]
     fn orderly_take_commit_reconsume() {
         let pq = ProcessQueue::default();
-        assert!(pq.put(&[msg(0, 1), msg(1, 1), msg(2, 1)]));
-        assert!(!pq.put(&[msg(3, 1)]), "a consume task is already scheduled");
+        assert!(pq.put_owned(vec![msg(0, 1), msg(1, 1), msg(2, 1)]));
+        assert!(
+            !pq.put_owned(vec![msg(3, 1)]),
+            "a consume task is already scheduled"
+        );
         let b = pq.take(2);
         assert_eq!(b.iter().map(|m| m.queue_offset).collect::<Vec<_>>(), [0, 1]);
         let mut again = b.clone();
@@ -354,7 +394,7 @@ mod tests {
         assert_eq!(pq.take(10).len(), 2);
         assert_eq!(pq.commit(), Some(4));
         assert!(pq.take(10).is_empty());
-        assert!(pq.put(&[msg(4, 1)]), "consuming mark was cleared");
+        assert!(pq.put_owned(vec![msg(4, 1)]), "consuming mark was cleared");
     }
 
     #[test]

@@ -160,14 +160,18 @@ pub(super) async fn run(
                                 inner.store.update(&mq, nbo, true);
                             }
                         } else {
-                            let start_orderly = pq.put(&msgs);
-                            pq.note_scanned(nbo);
                             if orderly {
+                                let start_orderly = pq.put_owned(msgs);
+                                pq.note_scanned(nbo);
                                 if start_orderly {
                                     orderly::spawn(&inner, mq.clone(), Arc::clone(&pq));
                                 }
-                            } else if !concurrently::dispatch(&inner, &mq, &pq, msgs, &stop).await {
-                                return;
+                            } else {
+                                pq.put(&msgs);
+                                pq.note_scanned(nbo);
+                                if !concurrently::dispatch(&inner, &mq, &pq, msgs, &stop).await {
+                                    return;
+                                }
                             }
                         }
                     }
