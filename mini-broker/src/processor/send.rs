@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::header::{
-    ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
-    SendMessageResponseHeader,
+    parse_bool, ConsumerSendMsgBackRequestHeader, HeaderValue, SendMessageRequestHeader,
 };
 use rocketmq_remoting::protocol::message::{
-    decode_batch, decode_properties, property, sys_flag, MessageExt,
+    decode_batch, decode_properties, property, sys_flag, MessageExt, Properties,
 };
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::Connection;
+use rocketmq_remoting::{ExtFields, RemotingError};
 
 use super::{header, reply};
 use crate::broker::BrokerInner;
@@ -31,6 +31,106 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The fields of a send request the broker uses, borrowed from the request (SEND_MESSAGE_V2) or
+/// from a decoded [`SendMessageRequestHeader`] (SEND_MESSAGE): no string is copied per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SendHeader<'a> {
+    topic: &'a str,
+    default_topic: &'a str,
+    default_topic_queue_nums: i32,
+    queue_id: i32,
+    sys_flag: i32,
+    born_timestamp: i64,
+    flag: i32,
+    properties: Option<&'a str>,
+    reconsume_times: Option<i32>,
+    max_reconsume_times: Option<i32>,
+    batch: Option<bool>,
+}
+
+impl<'a> SendHeader<'a> {
+    fn from_v1(h: &'a SendMessageRequestHeader) -> Self {
+        SendHeader {
+            topic: &h.topic,
+            default_topic: &h.default_topic,
+            default_topic_queue_nums: h.default_topic_queue_nums,
+            queue_id: h.queue_id,
+            sys_flag: h.sys_flag,
+            born_timestamp: h.born_timestamp,
+            flag: h.flag,
+            properties: h.properties.as_deref(),
+            reconsume_times: h.reconsume_times,
+            max_reconsume_times: h.max_reconsume_times,
+            batch: h.batch,
+        }
+    }
+
+    /// Reads `SendMessageRequestHeaderV2`'s single-letter fields with exactly its decoding rules
+    /// (same required fields checked in the same order, same errors; an unparsable optional
+    /// number counts as absent), without building the owned header. Fields the send path does
+    /// not use (`k` unitMode, `n`/`bname`) parse infallibly, so skipping them changes nothing.
+    fn from_v2(ext: &'a ExtFields) -> Result<Self, RemotingError> {
+        let mut f: [Option<&'a str>; 13] = [None; 13];
+        for (key, value) in ext.iter() {
+            if let [c @ b'a'..=b'm'] = key.as_bytes() {
+                f[usize::from(c - b'a')] = Some(value);
+            }
+        }
+        fn req<T: HeaderValue>(v: Option<&str>, field: &'static str) -> Result<T, RemotingError> {
+            match v {
+                Some(v) => T::from_wire(field, v),
+                None => Err(RemotingError::MissingField { field }),
+            }
+        }
+        fn text<'v>(v: Option<&'v str>, field: &'static str) -> Result<&'v str, RemotingError> {
+            v.ok_or(RemotingError::MissingField { field })
+        }
+        fn opt(v: Option<&str>, field: &'static str) -> Option<i32> {
+            let v = v?;
+            match i32::from_wire(field, v) {
+                Ok(x) => Some(x),
+                Err(_) => {
+                    tracing::debug!(
+                        field,
+                        value = v,
+                        "ignoring unparsable optional header field"
+                    );
+                    None
+                }
+            }
+        }
+        text(f[0], "a")?;
+        Ok(SendHeader {
+            topic: text(f[1], "b")?,
+            default_topic: text(f[2], "c")?,
+            default_topic_queue_nums: req(f[3], "d")?,
+            queue_id: req(f[4], "e")?,
+            sys_flag: req(f[5], "f")?,
+            born_timestamp: req(f[6], "g")?,
+            flag: req(f[7], "h")?,
+            properties: f[8],
+            reconsume_times: opt(f[9], "j"),
+            max_reconsume_times: opt(f[11], "l"),
+            batch: f[12].map(parse_bool),
+        })
+    }
+}
+
+/// [`decode_properties`] with room for the two pairs the broker may add (`UNIQ_KEY`, `CLUSTER`),
+/// so that adding them does not grow the map. Same pairs, same order: Java's lenient split, and a
+/// repeated name keeps its first position and takes the last value ([`Properties::insert`]).
+fn decode_send_properties(s: &str) -> Properties {
+    let pairs = s
+        .split('\u{2}')
+        .filter_map(|p| p.split_once('\u{1}'))
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty());
+    let mut props = Properties::with_capacity(pairs.clone().count() + 2);
+    for (k, v) in pairs {
+        props.insert(k, v);
+    }
+    props
 }
 
 /// Finds the topic's config, auto-creating it as Java's `msgCheck` does.
@@ -169,17 +269,21 @@ fn send_response(
         msg_id.push(',');
         msg_id.push_str(&r.msg_id);
     }
-    let h = SendMessageResponseHeader {
-        msg_id,
-        queue_id,
-        queue_offset,
-        transaction_id: uniq,
-        batch_uniq_id: None,
-        recall_handle: None,
-        msg_region: Some(region.to_string()),
-        trace_on: Some(false),
-    };
-    RemotingCommand::response(code, None).with_header(&h)
+    let mut resp = RemotingCommand::response(code, None);
+    // The fields of `SendMessageResponseHeader` in its write order (wire-identical to
+    // `with_header`), written straight into the map: both buffers sized once, the ids moved
+    // in, the numbers and the region formatted into the shared text buffer.
+    let ext = &mut resp.ext_fields;
+    ext.reserve(6, 2 * 20 + region.len());
+    ext.insert_static("msgId", msg_id);
+    ext.insert_static_i64("queueId", i64::from(queue_id));
+    ext.insert_static_i64("queueOffset", queue_offset);
+    if let Some(u) = uniq {
+        ext.insert_static("transactionId", u);
+    }
+    ext.insert_static_str("MSG_REGION", region);
+    ext.insert_static("TRACE_ON", "false");
+    resp
 }
 
 /// `SYNC_MASTER`: waits until a slave has the commit log up to `end` (the end of the last
@@ -222,18 +326,20 @@ pub(crate) async fn send_message(
     conn: &Connection,
     req: &RemotingCommand,
 ) -> RemotingCommand {
-    let mut h: SendMessageRequestHeader = if req.code == RequestCode::SEND_MESSAGE {
-        match header(req) {
+    let v1;
+    let h = if req.code == RequestCode::SEND_MESSAGE {
+        v1 = match header::<SendMessageRequestHeader>(req) {
             Ok(h) => h,
             Err(r) => return r,
-        }
+        };
+        SendHeader::from_v1(&v1)
     } else {
-        match header::<SendMessageRequestHeaderV2>(req) {
-            Ok(h) => h.into(),
-            Err(r) => return r,
+        match SendHeader::from_v2(&req.ext_fields) {
+            Ok(h) => h,
+            Err(e) => return reply(ResponseCode::SYSTEM_ERROR, format!("{e}")),
         }
     };
-    let mut topic = std::mem::take(&mut h.topic);
+    let mut topic = h.topic.to_string();
     if topic.len() > 127 && !topic.starts_with(RETRY_PREFIX) && !topic.starts_with(DLQ_PREFIX) {
         return reply(
             ResponseCode::MESSAGE_ILLEGAL,
@@ -262,7 +368,7 @@ pub(crate) async fn send_message(
         );
     }
     let mut tc =
-        match topic_for_send(b, &topic, &h.default_topic, h.default_topic_queue_nums, 0).await {
+        match topic_for_send(b, &topic, h.default_topic, h.default_topic_queue_nums, 0).await {
             Ok(t) => t,
             Err(r) => return r,
         };
@@ -326,9 +432,7 @@ pub(crate) async fn send_message(
             let ids: Vec<&str> = msgs.iter().filter_map(|m| m.uniq_key()).collect();
             (!ids.is_empty()).then(|| ids.join(","))
         };
-        let wait = wait_store_ok(
-            decode_properties(h.properties.as_deref().unwrap_or("")).get(property::WAIT),
-        );
+        let wait = wait_store_ok(decode_properties(h.properties.unwrap_or("")).get(property::WAIT));
         return match b.store.put_messages(msgs).await {
             Ok(rs) => {
                 let status = if rs.iter().all(|r| r.status == PutStatus::Ok) {
@@ -348,7 +452,7 @@ pub(crate) async fn send_message(
         };
     }
 
-    let mut props = decode_properties(h.properties.as_deref().unwrap_or(""));
+    let mut props = decode_send_properties(h.properties.unwrap_or(""));
     // Retry sends beyond the maximum go to the dead-letter queue (5.x: strictly greater).
     if topic.starts_with(RETRY_PREFIX) {
         let max = h.max_reconsume_times.unwrap_or(b.cfg.retry_max_times);
@@ -489,5 +593,127 @@ pub(crate) async fn consumer_send_back(
     match b.store.put_message(msg).await {
         Ok(_) => super::success(),
         Err(e) => put_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocketmq_remoting::protocol::header::{
+        CommandHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+    };
+
+    fn put(msg_id: &str, queue_offset: i64) -> PutResult {
+        PutResult {
+            status: PutStatus::Ok,
+            msg_id: msg_id.to_string(),
+            queue_offset,
+            commit_log_offset: 0,
+            store_size: 0,
+            store_timestamp: 0,
+        }
+    }
+
+    #[test]
+    fn response_matches_typed_header() {
+        for (uniq, ids) in [
+            (Some("U1".to_string()), vec![("ID1", 7)]),
+            (None, vec![("ID1", -1), ("ID2", 8)]),
+        ] {
+            let got = send_response(
+                PutStatus::Ok,
+                ids.iter().map(|&(i, o)| put(i, o)),
+                3,
+                uniq.clone(),
+                "DefaultRegion",
+            );
+            let want = RemotingCommand::response(ResponseCode::SUCCESS, None).with_header(
+                &SendMessageResponseHeader {
+                    msg_id: ids.iter().map(|x| x.0).collect::<Vec<_>>().join(","),
+                    queue_id: 3,
+                    queue_offset: ids[0].1,
+                    transaction_id: uniq,
+                    batch_uniq_id: None,
+                    recall_handle: None,
+                    msg_region: Some("DefaultRegion".into()),
+                    trace_on: Some(false),
+                },
+            );
+            assert_eq!(got.code, want.code);
+            let g: Vec<_> = got.ext_fields.iter().collect();
+            let w: Vec<_> = want.ext_fields.iter().collect();
+            assert_eq!(g, w);
+        }
+    }
+
+    fn v2_ext(pairs: &[(&str, &str)]) -> ExtFields {
+        let mut ext = ExtFields::new();
+        for (k, v) in pairs {
+            ext.insert(*k, *v);
+        }
+        ext
+    }
+
+    const FULL: [(&str, &str); 13] = [
+        ("a", "pg"),
+        ("b", "T"),
+        ("c", "TBW102"),
+        ("d", "4"),
+        ("e", " 2 "),
+        ("f", "0"),
+        ("g", "1700000000000"),
+        ("h", "0"),
+        ("i", "WAIT\u{1}true\u{2}"),
+        ("j", "x"),
+        ("k", "false"),
+        ("l", "16"),
+        ("m", "1"),
+    ];
+
+    #[test]
+    fn v2_view_matches_owned_header() {
+        let ext = v2_ext(&FULL);
+        let owned: SendMessageRequestHeader =
+            SendMessageRequestHeaderV2::read_from(&ext).unwrap().into();
+        assert_eq!(
+            SendHeader::from_v2(&ext).unwrap(),
+            SendHeader::from_v1(&owned)
+        );
+        // Same error, field by field, as the owned decoding.
+        for (drop, (name, _)) in FULL.iter().enumerate() {
+            let mut pairs = FULL.to_vec();
+            pairs.remove(drop);
+            let ext = v2_ext(&pairs);
+            let want = SendMessageRequestHeaderV2::read_from(&ext).map(|_| ());
+            let got = SendHeader::from_v2(&ext).map(|_| ());
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "without {name}");
+        }
+        let mut bad = FULL.to_vec();
+        bad[6].1 = "soon";
+        let ext = v2_ext(&bad);
+        assert_eq!(
+            SendHeader::from_v2(&ext).unwrap_err().to_string(),
+            SendMessageRequestHeaderV2::read_from(&ext)
+                .unwrap_err()
+                .to_string()
+        );
+    }
+
+    #[test]
+    fn send_properties_match_decode_properties() {
+        for s in [
+            "",
+            "WAIT\u{1}true\u{2}UNIQ_KEY\u{1}AB\u{2}",
+            "A\u{1}1\u{2}\u{1}x\u{2}E\u{1}\u{2}A\u{1}2\u{2}B\u{1}3",
+            "NOSEP\u{2}\u{2}K\u{1}v\u{1}w",
+        ] {
+            let got = decode_send_properties(s);
+            let want = decode_properties(s);
+            assert_eq!(
+                got.iter().collect::<Vec<_>>(),
+                want.iter().collect::<Vec<_>>(),
+                "{s:?}"
+            );
+        }
     }
 }
