@@ -648,6 +648,38 @@ mod scenarios {
         server.shutdown().await;
     }
 
+    /// Responses written while the peer does not read: the server's direct writes find the
+    /// socket full and hand the rest to its writer task; every response still arrives whole,
+    /// exactly once.
+    pub async fn responses_to_a_stalled_reader_all_arrive_whole(rt: Arc<dyn Runtime>) {
+        const N: usize = 400;
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let mut raw = raw_connect(&rt, server.local_addr()).await;
+        let body = Bytes::from(vec![7u8; 30 * 1024]);
+        let mut out = BytesMut::new();
+        for i in 0..N {
+            let mut cmd = echo(i).with_body(body.clone());
+            cmd.opaque = i as i32;
+            encode_frame(&cmd, &mut out).unwrap();
+        }
+        raw.write_all(&out).await.unwrap();
+        raw.flush().await.unwrap();
+        // Let the server fill the socket buffers before reading anything.
+        rt.sleep(Duration::from_millis(300)).await;
+        let mut buf = BytesMut::new();
+        let mut seen = vec![false; N];
+        for _ in 0..N {
+            let resp = read_frame(&mut raw, &mut buf).await;
+            assert!(resp.is_response());
+            let i = usize::try_from(resp.opaque).unwrap();
+            assert!(!std::mem::replace(&mut seen[i], true), "response {i} twice");
+            assert_eq!(resp.ext_fields.get("i"), Some(i.to_string().as_str()));
+            assert_eq!(resp.body, body);
+        }
+        assert!(buf.is_empty());
+        server.shutdown().await;
+    }
+
     pub async fn server_shutdown_frees_port_and_refuses(rt: Arc<dyn Runtime>) {
         let (server, _) = start_server(&rt, TransportConfig::default()).await;
         let socket_addr = server.local_addr();
@@ -682,6 +714,7 @@ for_each_runtime!(
     panicking_handler_answers_system_error,
     idle_connections_are_closed,
     server_shutdown_frees_port_and_refuses,
+    responses_to_a_stalled_reader_all_arrive_whole,
 );
 
 /// `TokioRuntime` holds a handle, so code polled by another executor (a user's thread, a

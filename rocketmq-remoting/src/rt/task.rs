@@ -67,7 +67,11 @@ impl ShutdownSignal {
 
     /// A future that completes once the signal has fired (at once if it already has).
     pub fn wait(&self) -> WaitShutdown {
-        WaitShutdown(self.inner.rx.clone())
+        WaitShutdown {
+            rx: self.inner.rx.clone(),
+            signal: Arc::clone(&self.inner),
+            registered: None,
+        }
     }
 }
 
@@ -88,23 +92,47 @@ impl fmt::Debug for ShutdownSignal {
 /// The future returned by [`ShutdownSignal::wait`]. It is `Unpin` and fused, so a poll loop can
 /// keep one and poll it repeatedly.
 #[must_use = "futures do nothing unless polled"]
-pub struct WaitShutdown(Shared<oneshot::Receiver<()>>);
+pub struct WaitShutdown {
+    rx: Shared<oneshot::Receiver<()>>,
+    signal: Arc<SignalInner>,
+    /// The waker the shared receiver holds for us. Polling `Shared` again takes its lock, so a
+    /// poll loop (a connection's reader polls this once per wake-up) skips it while the signal
+    /// has not fired and the waker is still the same.
+    registered: Option<Waker>,
+}
 
 impl Future for WaitShutdown {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.is_terminated() {
+        let this = &mut *self;
+        if this.rx.is_terminated() {
             return Poll::Ready(());
         }
+        if let Some(w) = &this.registered {
+            // `trigger` sets the flag before waking the registered wakers, so a clear flag
+            // means our registered waker is still due to be woken.
+            if !this.signal.fired.load(Ordering::Acquire) && w.will_wake(cx.waker()) {
+                return Poll::Pending;
+            }
+        }
         // Completes with `Err(Canceled)` when the sender is dropped: that is the trigger.
-        self.0.poll_unpin(cx).map(|_| ())
+        match this.rx.poll_unpin(cx) {
+            Poll::Ready(_) => {
+                this.registered = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => {
+                this.registered = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }
 
 impl FusedFuture for WaitShutdown {
     fn is_terminated(&self) -> bool {
-        self.0.is_terminated()
+        self.rx.is_terminated()
     }
 }
 

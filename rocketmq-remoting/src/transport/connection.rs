@@ -11,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -20,7 +20,7 @@ use std::task::Waker;
 
 use futures::channel::oneshot;
 use futures::future::{select, Either};
-use futures::io::{AsyncRead, AsyncWriteExt};
+use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use tracing::Instrument;
@@ -154,13 +154,15 @@ impl Connection {
         config: Arc<TransportConfig>,
         handler: Arc<H>,
     ) -> (Connection, BoxFuture<'static, ()>, BoxFuture<'static, ()>) {
+        let (read_half, write_half) = stream.into_split();
+        let outbound = Outbox::new(write_half, config.write_coalesce_bytes.max(1));
         let conn = Connection {
             inner: Arc::new(Inner {
                 id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
                 peer,
                 rt,
                 config,
-                outbound: Outbox::default(),
+                outbound,
                 pending: Mutex::new(Pending {
                     closed: false,
                     map: HashMap::new(),
@@ -171,11 +173,10 @@ impl Connection {
                 last_activity_ms: AtomicU64::new(0),
             }),
         };
-        let (read_half, write_half) = stream.into_split();
         tracing::debug!(id = conn.id(), peer = %peer, "connection established");
         handler.on_connected(&conn);
         let reader = Box::pin(read_loop(conn.clone(), read_half, handler));
-        let writer = Box::pin(write_loop(conn.clone(), write_half));
+        let writer = Box::pin(write_loop(conn.clone()));
         (conn, reader, writer)
     }
 
@@ -243,7 +244,7 @@ impl Connection {
         }
         let code = cmd.code;
         let (tx, rx) = oneshot::channel();
-        let opaque = self.register(tx)?;
+        let (opaque, alone) = self.register(tx)?;
         cmd.opaque = opaque;
         // No span per request: on the hot path its creation and the instrumented poll cost more
         // than the rest of the bookkeeping; the events below carry the same fields.
@@ -252,7 +253,15 @@ impl Connection {
             conn: self,
             opaque: Some(opaque),
         };
-        self.enqueue(cmd)?;
+        if alone {
+            // Nothing else in flight: likely a sync caller, for whom the lowest latency is to
+            // write the frame now rather than wake the writer. With other requests in flight
+            // the writer coalesces this one with theirs (fewer syscalls).
+            self.enqueue_quietly(cmd)?;
+            self.inner.outbound.flush_queued(self);
+        } else {
+            self.enqueue(cmd)?;
+        }
         match crate::rt::timeout(&*self.inner.rt, timeout, rx).await {
             Ok(Ok(result)) => {
                 // Whoever completed the sender already removed the entry.
@@ -301,8 +310,9 @@ impl Connection {
         self.enqueue(cmd)
     }
 
-    /// Registers a response slot under a fresh opaque.
-    fn register(&self, tx: ResponseSender) -> Result<i32> {
+    /// Registers a response slot under a fresh opaque; also says whether it is the only
+    /// request pending.
+    fn register(&self, tx: ResponseSender) -> Result<(i32, bool)> {
         let mut pending = lock(&self.inner.pending);
         if pending.closed {
             return Err(self.closed_error());
@@ -313,13 +323,21 @@ impl Connection {
             let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
             if let Entry::Vacant(slot) = pending.map.entry(opaque) {
                 slot.insert(tx);
-                return Ok(opaque);
+                return Ok((opaque, pending.map.len() == 1));
             }
         }
     }
 
     fn enqueue(&self, cmd: RemotingCommand) -> Result<()> {
-        if self.is_closed() || !self.inner.outbound.push(cmd) {
+        if self.is_closed() || !self.inner.outbound.push(cmd, true) {
+            return Err(self.closed_error());
+        }
+        Ok(())
+    }
+
+    /// Queues `cmd` without waking the writer; [`Outbox::flush_queued`] must follow.
+    fn enqueue_quietly(&self, cmd: RemotingCommand) -> Result<()> {
+        if self.is_closed() || !self.inner.outbound.push(cmd, false) {
             return Err(self.closed_error());
         }
         Ok(())
@@ -404,12 +422,21 @@ impl Drop for PendingGuard<'_> {
 // Writer
 // -------------------------------------------------------------------------------------------
 
-/// The commands waiting for the writer: a deque behind a mutex, which the writer takes whole
-/// (swapping in its spare deque), so queuing a command allocates nothing once the deques have
-/// grown, and the writer is woken once per batch rather than once per command.
-#[derive(Default)]
+/// The commands waiting to be written, and the write half of the socket.
+///
+/// Normally the writer task writes: it takes the whole queue at once (swapping in its spare
+/// deque), so queuing a command allocates nothing once the deques have grown, and the writer
+/// is woken once per batch rather than once per command. When the writer is idle, a task that
+/// has just queued something may write it itself ([`Outbox::flush_queued`]): a lone request
+/// (sync send) or the responses of one reader round then cost no writer wake-up at all. The
+/// socket is non-blocking there; whatever the socket does not take at once is left to the
+/// writer. Ownership of the write half goes with the `busy` flag, so frames keep their queue
+/// order whoever writes them.
 struct Outbox {
     state: Mutex<OutboxState>,
+    /// The write half, there whenever nobody owns it (`busy` clear) and the writer is running.
+    /// Lock order: `io` before `state`.
+    io: Mutex<Option<WriterIo>>,
 }
 
 #[derive(Default)]
@@ -418,23 +445,108 @@ struct OutboxState {
     waker: Option<Waker>,
     /// The writer is gone: nothing queued now would be sent.
     closed: bool,
+    /// Someone (the writer task or a direct writer) owns the write half.
+    busy: bool,
+    /// The write half holds bytes a direct write could not finish; only the writer task
+    /// writes them (it can wait for the socket).
+    leftover: bool,
+}
+
+struct WriterIo {
+    w: BoxWrite,
+    /// Encoded frames; `buf[written..]` is still to be written.
+    buf: BytesMut,
+    written: usize,
+    /// Spare deque for direct writers to take the queue into.
+    batch: VecDeque<RemotingCommand>,
+}
+
+/// At most this many queued commands are written by a direct writer; more are left to the
+/// writer task, which writes them in coalescing-limit slices.
+const MAX_DIRECT_COMMANDS: usize = 64;
+
+enum DirectWrite {
+    Done,
+    /// Bytes (or a flush) the socket did not take; the writer task finishes them.
+    Leftover,
+    Failed(io::Error),
+}
+
+impl WriterIo {
+    /// Encodes `self.batch` and writes it without waiting for the socket.
+    fn write_now(&mut self, conn: &Connection) -> DirectWrite {
+        while let Some(cmd) = self.batch.pop_front() {
+            // Large bodies never come here (see `flush_queued`); were one to, copying it keeps
+            // the frame intact.
+            if let Some(body) = encode_into(conn, &cmd, &mut self.buf) {
+                self.buf.extend_from_slice(&body);
+            }
+        }
+        if self.buf.is_empty() {
+            return DirectWrite::Done;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        while self.written < self.buf.len() {
+            match Pin::new(&mut self.w).poll_write(&mut cx, &self.buf[self.written..]) {
+                Poll::Ready(Ok(0)) => return DirectWrite::Failed(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => self.written += n,
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return DirectWrite::Failed(e),
+                Poll::Pending => return DirectWrite::Leftover,
+            }
+        }
+        if self.buf.capacity() > conn.inner.config.write_buffer_retain_bytes {
+            self.buf = BytesMut::new();
+        } else {
+            self.buf.clear();
+        }
+        self.written = 0;
+        conn.touch();
+        match Pin::new(&mut self.w).poll_flush(&mut cx) {
+            Poll::Ready(Ok(())) => DirectWrite::Done,
+            Poll::Ready(Err(e)) => DirectWrite::Failed(e),
+            // The writer task flushes after writing the (empty) leftovers.
+            Poll::Pending => DirectWrite::Leftover,
+        }
+    }
 }
 
 impl Outbox {
+    fn new(w: BoxWrite, capacity: usize) -> Self {
+        Outbox {
+            state: Mutex::new(OutboxState::default()),
+            io: Mutex::new(Some(WriterIo {
+                w,
+                buf: BytesMut::with_capacity(capacity),
+                written: 0,
+                batch: VecDeque::new(),
+            })),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, OutboxState> {
-        // Every critical section is a push or a swap: a poisoned lock is still consistent.
+        // Every critical section leaves the state consistent: a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `cmd`; false (and `cmd` dropped) if the writer has stopped.
-    fn push(&self, cmd: RemotingCommand) -> bool {
+    fn lock_io(&self) -> MutexGuard<'_, Option<WriterIo>> {
+        self.io.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `cmd`; false (and `cmd` dropped) if the writer has stopped. With `wake` false
+    /// the writer is not woken: the caller must call [`Outbox::flush_queued`] soon after.
+    fn push(&self, cmd: RemotingCommand, wake: bool) -> bool {
         let waker = {
             let mut state = self.lock();
             if state.closed {
                 return false;
             }
             state.queue.push_back(cmd);
-            state.waker.take()
+            if wake {
+                state.waker.take()
+            } else {
+                None
+            }
         };
         if let Some(w) = waker {
             w.wake();
@@ -442,73 +554,123 @@ impl Outbox {
         true
     }
 
-    /// Moves everything queued into `into` (which must be empty), waiting while there is
-    /// nothing.
-    async fn take_all(&self, into: &mut VecDeque<RemotingCommand>) {
+    /// Writes what is queued right here if nobody owns the write half, else leaves it to the
+    /// owner; wakes the writer task for whatever cannot be written without waiting.
+    fn flush_queued(&self, conn: &Connection) {
+        let mut slot = match self.io.try_lock() {
+            Ok(slot) => slot,
+            // Its holder owns the write half and looks at the queue after letting go of it.
+            Err(std::sync::TryLockError::WouldBlock) => return,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        };
+        let Some(io) = slot.as_mut() else {
+            return;
+        };
+        let waker = {
+            let mut state = self.lock();
+            if state.busy || state.closed || (state.queue.is_empty() && !state.leftover) {
+                return;
+            }
+            if state.leftover
+                || state.queue.len() > MAX_DIRECT_COMMANDS
+                || state
+                    .queue
+                    .iter()
+                    .any(|cmd| cmd.body.len() >= DIRECT_BODY_BYTES)
+            {
+                state.waker.take()
+            } else {
+                state.busy = true;
+                std::mem::swap(&mut state.queue, &mut io.batch);
+                None
+            }
+        };
+        if let Some(w) = waker {
+            drop(slot);
+            w.wake();
+            return;
+        }
+        let outcome = io.write_now(conn);
+        drop(slot);
+        // Released after the write half, so that anyone who queued while we held it (and found
+        // it locked) is seen here.
+        let waker = {
+            let mut state = self.lock();
+            state.busy = false;
+            if matches!(outcome, DirectWrite::Leftover) {
+                state.leftover = true;
+            }
+            if state.leftover || !state.queue.is_empty() {
+                state.waker.take()
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        if let DirectWrite::Failed(e) = outcome {
+            tracing::debug!(peer = %conn.inner.peer, error = %e, "write failed");
+            conn.shutdown("write failed");
+        }
+    }
+
+    /// The writer task's wait: takes ownership of the write half and moves everything queued
+    /// into `into` (which must be empty) once there is something to write and nobody else
+    /// writes.
+    async fn claim(&self, into: &mut VecDeque<RemotingCommand>) {
         poll_fn(|cx| {
             let mut state = self.lock();
-            if state.queue.is_empty() {
+            if state.busy || (state.queue.is_empty() && !state.leftover) {
                 match &mut state.waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     slot => *slot = Some(cx.waker().clone()),
                 }
                 return Poll::Pending;
             }
+            state.busy = true;
+            state.leftover = false;
             std::mem::swap(&mut state.queue, into);
             Poll::Ready(())
         })
         .await
     }
 
-    /// Refuses further commands and returns those still queued.
-    fn close(&self) -> VecDeque<RemotingCommand> {
+    /// Hands the write half back after [`Outbox::claim`] (in this order: see `flush_queued`).
+    fn release(&self, io: WriterIo) {
+        *self.lock_io() = Some(io);
+        self.lock().busy = false;
+    }
+
+    /// Refuses further commands; returns those still queued and the write half if it is here.
+    fn close(&self) -> (VecDeque<RemotingCommand>, Option<WriterIo>) {
+        let io = self.lock_io().take();
         let mut state = self.lock();
         state.closed = true;
         state.waker = None;
-        std::mem::take(&mut state.queue)
+        (std::mem::take(&mut state.queue), io)
     }
 }
 
-async fn write_loop(conn: Connection, mut w: BoxWrite) {
+async fn write_loop(conn: Connection) {
     let config = Arc::clone(&conn.inner.config);
+    let outbox = &conn.inner.outbound;
     let limit = config.write_coalesce_bytes.max(1);
-    let mut buf = BytesMut::with_capacity(limit);
     let mut batch: VecDeque<RemotingCommand> = VecDeque::new();
     let mut closed = conn.closed();
     let result: io::Result<()> = async {
         loop {
-            match select(
-                std::pin::pin!(conn.inner.outbound.take_all(&mut batch)),
-                &mut closed,
-            )
-            .await
-            {
+            match select(std::pin::pin!(outbox.claim(&mut batch)), &mut closed).await {
                 Either::Left(((), _)) => {}
                 Either::Right(_) => return Ok(()),
             }
-            // Everything queued goes out in as few writes as the coalescing limit allows;
-            // large bodies are written from their own buffer instead of being copied.
-            while let Some(cmd) = batch.pop_front() {
-                let direct_body = encode_into(&conn, &cmd, &mut buf);
-                drop(cmd);
-                if direct_body.is_some() || buf.len() >= limit {
-                    write_or_close(&mut w, &buf, &mut closed).await?;
-                    buf.clear();
-                }
-                if let Some(body) = direct_body {
-                    write_or_close(&mut w, &body, &mut closed).await?;
-                }
-            }
-            if !buf.is_empty() {
-                write_or_close(&mut w, &buf, &mut closed).await?;
-            }
-            conn.touch();
-            if buf.capacity() > config.write_buffer_retain_bytes {
-                buf = BytesMut::with_capacity(limit);
-            } else {
-                buf.clear();
-            }
-            w.flush().await?;
+            // Present: only an owner takes it out, and we own it now.
+            let Some(mut io) = outbox.lock_io().take() else {
+                return Ok(());
+            };
+            let result = write_batch(&conn, &mut io, &mut batch, limit, &mut closed).await;
+            outbox.release(io);
+            result?;
             if conn.is_closed() {
                 return Ok(());
             }
@@ -525,11 +687,52 @@ async fn write_loop(conn: Connection, mut w: BoxWrite) {
     }
     // Commands queued after the last batch are dropped here, not left for a writer that is
     // gone (their requests were failed by `shutdown`).
-    drop(conn.inner.outbound.close());
+    let (queued, io) = outbox.close();
+    drop(queued);
     drop(batch);
     // Half-close so the peer sees EOF promptly; bounded because a wrapper stream (TLS) may
     // need to talk to an unresponsive peer to close.
-    let _ = timeout(&*conn.inner.rt, Duration::from_secs(1), w.close()).await;
+    if let Some(mut io) = io {
+        let _ = timeout(&*conn.inner.rt, Duration::from_secs(1), io.w.close()).await;
+    }
+}
+
+/// Writes what a direct writer left over, then `batch`: everything in as few writes as the
+/// coalescing limit allows, large bodies from their own buffer instead of copied.
+async fn write_batch(
+    conn: &Connection,
+    io: &mut WriterIo,
+    batch: &mut VecDeque<RemotingCommand>,
+    limit: usize,
+    closed: &mut WaitShutdown,
+) -> io::Result<()> {
+    if io.written < io.buf.len() {
+        write_or_close(&mut io.w, &io.buf[io.written..], closed).await?;
+    }
+    io.buf.clear();
+    io.written = 0;
+    while let Some(cmd) = batch.pop_front() {
+        let direct_body = encode_into(conn, &cmd, &mut io.buf);
+        drop(cmd);
+        if direct_body.is_some() || io.buf.len() >= limit {
+            write_or_close(&mut io.w, &io.buf, closed).await?;
+            io.buf.clear();
+        }
+        if let Some(body) = direct_body {
+            write_or_close(&mut io.w, &body, closed).await?;
+        }
+    }
+    if !io.buf.is_empty() {
+        write_or_close(&mut io.w, &io.buf, closed).await?;
+    }
+    conn.touch();
+    if io.buf.capacity() > conn.inner.config.write_buffer_retain_bytes {
+        io.buf = BytesMut::with_capacity(limit);
+    } else {
+        io.buf.clear();
+    }
+    io.w.flush().await?;
+    Ok(())
 }
 
 async fn write_or_close(
@@ -592,9 +795,10 @@ fn encode_into(conn: &Connection, cmd: &RemotingCommand, buf: &mut BytesMut) -> 
 
 enum Event {
     Read(io::Result<usize>),
-    Handled(HandlerOutput),
     Closed,
     IdleCheck,
+    /// The handlers' responses were queued and nothing else happened.
+    Handled,
 }
 
 struct HandlerOutput {
@@ -642,6 +846,22 @@ async fn run_handler<H: RequestHandler>(
     }
 }
 
+/// Queues a handler's response (none for a oneway request) without waking the writer; false if
+/// the connection has closed.
+fn queue_response(conn: &Connection, out: HandlerOutput) -> bool {
+    if let (false, Some(mut response)) = (out.oneway, out.response) {
+        response.opaque = out.opaque;
+        response.serialize_type = out.serialize_type;
+        response.flag = (response.flag & !FLAG_ONEWAY) | FLAG_RESPONSE;
+        conn.enqueue_quietly(response).is_ok()
+    } else {
+        if out.oneway {
+            tracing::trace!(code = out.code, "oneway request handled");
+        }
+        true
+    }
+}
+
 async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler: Arc<H>) {
     let config = Arc::clone(&conn.inner.config);
     let max_in_flight = config.max_inbound_requests.max(1);
@@ -653,28 +873,44 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
     let handler: &H = &handler;
     let conn_ref = &conn;
     let mut in_flight = FuturesUnordered::new();
-
     let why: String = loop {
         let event = poll_fn(|cx| {
-            if let Poll::Ready(Some(out)) = in_flight.poll_next_unpin(cx) {
-                return Poll::Ready(Event::Handled(out));
-            }
-            if Pin::new(&mut closed).poll(cx).is_ready() {
-                return Poll::Ready(Event::Closed);
-            }
-            if in_flight.len() < max_in_flight {
-                if let Poll::Ready(result) = Pin::new(&mut r).poll_read(cx, &mut scratch) {
-                    return Poll::Ready(Event::Read(result));
+            // Every finished handler's response is queued first and written once, by this task
+            // when the writer is idle (no wake-up), so one read's worth of requests costs one
+            // write.
+            let mut handled = false;
+            while let Poll::Ready(Some(out)) = in_flight.poll_next_unpin(cx) {
+                handled = true;
+                if !queue_response(conn_ref, out) {
+                    return Poll::Ready(Event::Closed);
                 }
             }
-            // Checked after reading, so that bytes waiting in the socket of a task that ran late
-            // still count as activity.
-            if let Some(timer) = idle_timer.as_mut() {
-                if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Event::IdleCheck);
+            let event = 'sources: {
+                if Pin::new(&mut closed).poll(cx).is_ready() {
+                    break 'sources Poll::Ready(Event::Closed);
+                }
+                if in_flight.len() < max_in_flight {
+                    if let Poll::Ready(result) = Pin::new(&mut r).poll_read(cx, &mut scratch) {
+                        break 'sources Poll::Ready(Event::Read(result));
+                    }
+                }
+                // Checked after reading, so that bytes waiting in the socket of a task that ran
+                // late still count as activity.
+                if let Some(timer) = idle_timer.as_mut() {
+                    if timer.as_mut().poll(cx).is_ready() {
+                        break 'sources Poll::Ready(Event::IdleCheck);
+                    }
+                }
+                Poll::Pending
+            };
+            if handled {
+                conn_ref.inner.outbound.flush_queued(conn_ref);
+                if event.is_pending() {
+                    // The loop below decodes what the freed handler slots let through.
+                    return Poll::Ready(Event::Handled);
                 }
             }
-            Poll::Pending
+            event
         })
         .await;
 
@@ -711,18 +947,7 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
             }
             Event::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
             Event::Read(Err(e)) => break format!("read failed: {e}"),
-            Event::Handled(out) => {
-                if let (false, Some(mut response)) = (out.oneway, out.response) {
-                    response.opaque = out.opaque;
-                    response.serialize_type = out.serialize_type;
-                    response.flag = (response.flag & !FLAG_ONEWAY) | FLAG_RESPONSE;
-                    if conn.enqueue(response).is_err() {
-                        break "closed".to_owned();
-                    }
-                } else if out.oneway {
-                    tracing::trace!(code = out.code, "oneway request handled");
-                }
-            }
+            Event::Handled => {}
         }
 
         // Decode whatever is complete, as long as there is room for more handlers (otherwise
