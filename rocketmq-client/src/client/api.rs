@@ -357,23 +357,24 @@ impl ClientApi {
     }
 
     fn send_request(
-        header: &SendMessageRequestHeaderV2,
+        header: SendMessageRequestHeaderV2Ref<'_>,
         body: Bytes,
         serialize_type: SerializeType,
     ) -> RemotingCommand {
         let code = if header.m == Some(true) {
             RequestCode::SEND_BATCH_MESSAGE
-        } else if header.i.as_deref().is_some_and(is_reply_properties) {
+        } else if header.i.is_some_and(is_reply_properties) {
             // Java sends replies (MSG_TYPE=reply) with their own code so that the broker
             // pushes them to the requester (request-reply, 4.6+).
             RequestCode::SEND_REPLY_MESSAGE_V2
         } else {
             RequestCode::SEND_MESSAGE_V2
         };
-        RemotingCommand::request(code)
+        let mut cmd = RemotingCommand::request(code)
             .with_serialize_type(serialize_type)
-            .with_header(header)
-            .with_body(body)
+            .with_body(body);
+        header.write_to(&mut cmd.ext_fields);
+        cmd
     }
 
     /// SEND_MESSAGE_V2 (310), or SEND_BATCH_MESSAGE (320) when `header.m == Some(true)`.
@@ -412,13 +413,32 @@ impl ClientApi {
         msg_id: String,
         timeout: Duration,
     ) -> Result<SendResult> {
+        self.send_message_ref(addr, mq, header.borrowed(), body, msg_id, timeout)
+            .await
+    }
+
+    /// As [`send_message_to`](Self::send_message_to), with a borrowed header: its strings are
+    /// copied once, into the request, instead of being owned by a header first.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_message`](Self::send_message).
+    pub async fn send_message_ref(
+        &self,
+        addr: &str,
+        mq: MessageQueue,
+        header: SendMessageRequestHeaderV2Ref<'_>,
+        body: Bytes,
+        msg_id: String,
+        timeout: Duration,
+    ) -> Result<SendResult> {
         let cmd = Self::send_request(header, body, self.serialize_type);
         let started = Instant::now();
         let resp = self.invoke(addr, cmd, timeout).await?;
         let Some(status) = SendStatus::from_code(resp.code) else {
             return Err(broker_error(addr, &resp, started));
         };
-        let h = take_send_response(resp.ext_fields)
+        let h = take_send_response(&resp.ext_fields)
             .map_err(|e| malformed(addr, "SendMessageResponseHeader", e))?;
         Ok(SendResult {
             status,
@@ -444,6 +464,22 @@ impl ClientApi {
         &self,
         addr: &str,
         header: &SendMessageRequestHeaderV2,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<()> {
+        self.send_message_oneway_ref(addr, header.borrowed(), body, timeout)
+            .await
+    }
+
+    /// As [`send_message_oneway`](Self::send_message_oneway), with a borrowed header.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_message_oneway`](Self::send_message_oneway).
+    pub async fn send_message_oneway_ref(
+        &self,
+        addr: &str,
+        header: SendMessageRequestHeaderV2Ref<'_>,
         body: Bytes,
         timeout: Duration,
     ) -> Result<()> {
@@ -921,31 +957,58 @@ fn is_reply_properties(props: &str) -> bool {
             == Some(crate::producer::request::REPLY_MESSAGE_FLAG)
 }
 
-/// The fields of a send response ([`SendMessageResponseHeader`]) the producer reports, moved
-/// out of the decoded ext fields instead of copied: the same rules as
-/// `SendMessageResponseHeader::read_from` (required `msgId`, `queueId`, `queueOffset`;
-/// unparsable optional fields are absent) without a copy of every string.
+/// The fields of a send response ([`SendMessageResponseHeader`]) the producer reports: the same
+/// rules as `SendMessageResponseHeader::read_from` (required `msgId`, `queueId`, `queueOffset`;
+/// unparsable optional fields are absent), in one pass over the fields, copying only the strings
+/// the result keeps.
 fn take_send_response(
-    mut ext: ExtFields,
+    ext: &ExtFields,
 ) -> std::result::Result<SendMessageResponseHeader, RemotingError> {
-    // Checked in declaration order, so the error names the same field `read_from` would.
-    if !ext.contains_key("msgId") {
-        return Err(RemotingError::MissingField { field: "msgId" });
+    let (mut msg_id, mut queue_id, mut queue_offset, mut transaction_id) = (None, None, None, None);
+    let (mut batch_uniq_id, mut recall_handle, mut msg_region, mut trace_on) =
+        (None, None, None, None);
+    for (key, value) in ext.iter() {
+        let slot = match key {
+            "msgId" => &mut msg_id,
+            "queueId" => &mut queue_id,
+            "queueOffset" => &mut queue_offset,
+            "transactionId" => &mut transaction_id,
+            "batchUniqId" => &mut batch_uniq_id,
+            "recallHandle" => &mut recall_handle,
+            "MSG_REGION" => &mut msg_region,
+            "TRACE_ON" => &mut trace_on,
+            _ => continue,
+        };
+        *slot = Some(value);
     }
-    let queue_id = required::<i32>(&ext, "queueId")?;
-    let queue_offset = required::<i64>(&ext, "queueOffset")?;
-    let trace_on = optional::<bool>(&ext, "TRACE_ON");
-    let msg_id = ext.remove("msgId").unwrap_or_default();
+    // Checked in declaration order, so the error names the same field `read_from` would.
+    let Some(msg_id) = msg_id else {
+        return Err(RemotingError::MissingField { field: "msgId" });
+    };
+    let queue_id = required_text_of::<i32>(queue_id, "queueId")?;
+    let queue_offset = required_text_of::<i64>(queue_offset, "queueOffset")?;
     Ok(SendMessageResponseHeader {
-        msg_id,
+        msg_id: msg_id.to_owned(),
         queue_id,
         queue_offset,
-        transaction_id: ext.remove("transactionId"),
-        batch_uniq_id: ext.remove("batchUniqId"),
-        recall_handle: ext.remove("recallHandle"),
-        msg_region: ext.remove("MSG_REGION"),
-        trace_on,
+        transaction_id: transaction_id.map(str::to_owned),
+        batch_uniq_id: batch_uniq_id.map(str::to_owned),
+        recall_handle: recall_handle.map(str::to_owned),
+        msg_region: msg_region.map(str::to_owned),
+        trace_on: trace_on.map(rocketmq_remoting::protocol::header::parse_bool),
     })
+}
+
+/// A required header value already looked up: missing or unparsable are the errors
+/// [`required`] gives.
+fn required_text_of<T: HeaderValue>(
+    text: Option<&str>,
+    field: &'static str,
+) -> std::result::Result<T, RemotingError> {
+    match text {
+        Some(v) => T::from_wire(field, v),
+        None => Err(RemotingError::MissingField { field }),
+    }
 }
 
 #[cfg(test)]
@@ -967,9 +1030,9 @@ mod tests {
             ("TRACE_ON", "true"),
         ]);
         let expected = SendMessageResponseHeader::read_from(&full).unwrap();
-        assert_eq!(take_send_response(full).unwrap(), expected);
+        assert_eq!(take_send_response(&full).unwrap(), expected);
         let bad_optional = ext(&[("msgId", "x"), ("queueId", "1"), ("queueOffset", "2")]);
-        let h = take_send_response(bad_optional).unwrap();
+        let h = take_send_response(&bad_optional).unwrap();
         assert_eq!((h.trace_on, h.msg_region), (None, None));
         for missing in ["msgId", "queueId", "queueOffset"] {
             let mut e = ext(&[("msgId", "x"), ("queueId", "1"), ("queueOffset", "2")]);
@@ -977,9 +1040,9 @@ mod tests {
             let want = SendMessageResponseHeader::read_from(&e)
                 .unwrap_err()
                 .to_string();
-            assert_eq!(take_send_response(e).unwrap_err().to_string(), want);
+            assert_eq!(take_send_response(&e).unwrap_err().to_string(), want);
         }
         let unparsable = ext(&[("msgId", "x"), ("queueId", "q"), ("queueOffset", "2")]);
-        assert!(take_send_response(unparsable).is_err());
+        assert!(take_send_response(&unparsable).is_err());
     }
 }

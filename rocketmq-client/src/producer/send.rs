@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::channel::oneshot;
-use rocketmq_remoting::protocol::header::SendMessageRequestHeaderV2;
+use rocketmq_remoting::protocol::header::SendMessageRequestHeaderV2Ref;
 use rocketmq_remoting::protocol::message::{
     compress, encode_batch, encode_properties, property, sys_flag, BatchMessage, CompressionType,
     Properties,
@@ -127,12 +127,20 @@ enum Mode {
     Oneway,
 }
 
-/// A message ready for the wire: encoded once, reused by every attempt. The request header is
-/// built here, once per message (topic with namespace in `b`, encoded properties in `i`); an
-/// attempt only sets its queue, broker name and birth time.
+/// A message ready for the wire: encoded once (properties, compression), reused by every
+/// attempt. Each attempt writes its request header from these parts and the producer's own
+/// strings (group, `TBW102`, the route's broker name), borrowed: no string is cloned per send.
 struct Prepared {
-    header: SendMessageRequestHeaderV2,
+    /// The topic with namespace, when a namespace is configured (else `user_topic` is it).
+    wrapped_topic: Option<String>,
+    /// The topic as the user gave it (reported in the result's queue).
     user_topic: String,
+    sys_flag: i32,
+    flag: i32,
+    properties: String,
+    batch: bool,
+    reconsume_times: Option<i32>,
+    max_reconsume_times: Option<i32>,
     body: Bytes,
     msg_id: String,
 }
@@ -140,19 +148,39 @@ struct Prepared {
 impl Prepared {
     /// The topic with namespace.
     fn topic(&self) -> &str {
-        &self.header.b
+        self.wrapped_topic.as_deref().unwrap_or(&self.user_topic)
+    }
+
+    /// Completes a result of [`Inner::attempt`] (which leaves its message id and queue topic
+    /// empty) with this message's, moving them: the message is done with once its result is
+    /// final.
+    fn finish(&mut self, mut r: SendResult) -> SendResult {
+        r.msg_id = std::mem::take(&mut self.msg_id);
+        r.message_queue.topic = std::mem::take(&mut self.user_topic);
+        r
+    }
+
+    /// As [`Prepared::finish`], copying: for a result that may still be superseded by a
+    /// later attempt.
+    fn finish_copy(&self, mut r: SendResult) -> SendResult {
+        r.msg_id.clone_from(&self.msg_id);
+        r.message_queue.topic.clone_from(&self.user_topic);
+        r
     }
 }
 
-/// Header fields that vary per message; the rest come from the producer.
-struct HeaderParts {
-    topic: String,
-    sys_flag: i32,
-    flag: i32,
-    properties: String,
-    batch: bool,
-    reconsume_times: Option<i32>,
-    max_reconsume_times: Option<i32>,
+/// `props` with `UNIQ_KEY` = `id` inserted (as a new, hence last, pair), encoded: the same text
+/// as inserting it and calling `encode_properties`, without copying the map.
+fn encode_with_uniq_key(props: &Properties, id: &str) -> String {
+    let extra = property::UNIQ_KEY.len() + id.len() + 2;
+    let mut s = String::with_capacity(props.encoded_len() + extra);
+    for (k, v) in props.iter().chain([(property::UNIQ_KEY, id)]) {
+        s.push_str(k);
+        s.push('\u{1}');
+        s.push_str(v);
+        s.push('\u{2}');
+    }
+    s
 }
 
 /// The deadline of [`within`] passed.
@@ -437,14 +465,15 @@ impl Producer {
         let r = self
             .inner
             .attempt(
-                &mut p,
+                &p,
                 &mq.broker_name,
                 mq.queue_id,
                 Mode::Sync,
                 budget,
                 started,
             )
-            .await?;
+            .await?
+            .map(|sr| p.finish(sr));
         r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
     }
 
@@ -491,15 +520,9 @@ impl Producer {
         let left = budget.saturating_sub(started.elapsed());
         let r = self
             .inner
-            .attempt(
-                &mut p,
-                &mq.broker_name,
-                mq.queue_id,
-                Mode::Sync,
-                left,
-                started,
-            )
-            .await?;
+            .attempt(&p, &mq.broker_name, mq.queue_id, Mode::Sync, left, started)
+            .await?
+            .map(|sr| p.finish(sr));
         r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
     }
 
@@ -539,14 +562,15 @@ impl Producer {
         let r = self
             .inner
             .attempt(
-                &mut p,
+                &p,
                 &mq.broker_name,
                 mq.queue_id,
                 Mode::Sync,
                 self.inner.config.send_timeout,
                 started,
             )
-            .await?;
+            .await?
+            .map(|sr| p.finish(sr));
         r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
     }
 }
@@ -601,12 +625,16 @@ impl Inner {
     fn prepare(&self, mut msg: Message) -> Result<Prepared> {
         msg.validate(self.config.max_message_size)?;
         let client = self.instance.config();
-        let topic = client.wrap(&msg.topic);
-        if msg.uniq_key().is_none() {
-            msg.properties
-                .insert(property::UNIQ_KEY, self.instance.next_uniq_id());
-        }
-        let msg_id = msg.uniq_key().unwrap_or_default().to_owned();
+        let wrapped_topic = client
+            .namespace()
+            .map(|ns| crate::util::wrap(ns, &msg.topic));
+        let topic = wrapped_topic.as_deref().unwrap_or(&msg.topic);
+        // A message without a UNIQ_KEY gets one appended to its encoded properties, which is
+        // what inserting it (a new key goes last) and encoding would give, minus a copy.
+        let (msg_id, new_uniq_key) = match msg.uniq_key() {
+            Some(id) => (id.to_owned(), false),
+            None => (self.instance.next_uniq_id(), true),
+        };
         let mut sys_flag = 0;
         let mut body = msg.body;
         if body.len() >= self.config.compress_over {
@@ -628,18 +656,20 @@ impl Inner {
                 .remove(property::MAX_RECONSUME_TIMES)
                 .and_then(|v| v.parse().ok());
         }
-        let header = self.header(HeaderParts {
-            topic,
+        let properties = if new_uniq_key {
+            encode_with_uniq_key(&msg.properties, &msg_id)
+        } else {
+            encode_properties(&msg.properties)
+        };
+        Ok(Prepared {
+            wrapped_topic,
+            user_topic: msg.topic,
             sys_flag,
             flag: msg.flag,
-            properties: encode_properties(&msg.properties),
+            properties,
             batch: false,
             reconsume_times,
             max_reconsume_times,
-        });
-        Ok(Prepared {
-            header,
-            user_topic: msg.topic,
             body,
             msg_id,
         })
@@ -677,41 +707,46 @@ impl Inner {
         let mut wrapper = Properties::new();
         wrapper.insert(property::UNIQ_KEY, self.instance.next_uniq_id());
         wrapper.insert(property::WAIT, if wait { "true" } else { "false" });
-        let header = self.header(HeaderParts {
-            topic: self.instance.config().wrap(&user_topic),
+        Ok(Prepared {
+            wrapped_topic: self
+                .instance
+                .config()
+                .namespace()
+                .map(|ns| crate::util::wrap(ns, &user_topic)),
+            user_topic,
             sys_flag: 0,
             flag: 0,
             properties: encode_properties(&wrapper),
             batch: true,
             reconsume_times: None,
             max_reconsume_times: None,
-        });
-        Ok(Prepared {
-            header,
-            user_topic,
             body,
             msg_id: ids.join(","),
         })
     }
 
-    /// The request header of a message; `e` (queue), `g` (birth time) and `n` (broker name)
-    /// are set by each attempt.
-    fn header(&self, parts: HeaderParts) -> SendMessageRequestHeaderV2 {
-        SendMessageRequestHeaderV2 {
-            a: self.group.clone(),
-            b: parts.topic,
-            c: DEFAULT_TOPIC.to_owned(),
+    /// The request header of an attempt of `p` to `broker`/`queue_id`, born now.
+    fn header<'a>(
+        &'a self,
+        p: &'a Prepared,
+        broker: &'a str,
+        queue_id: i32,
+    ) -> SendMessageRequestHeaderV2Ref<'a> {
+        SendMessageRequestHeaderV2Ref {
+            a: &self.group,
+            b: p.topic(),
+            c: DEFAULT_TOPIC,
             d: self.config.default_topic_queue_nums,
-            e: 0,
-            f: parts.sys_flag,
-            g: 0,
-            h: parts.flag,
-            i: Some(parts.properties),
-            j: Some(parts.reconsume_times.unwrap_or(0)),
+            e: queue_id,
+            f: p.sys_flag,
+            g: now_ms(),
+            h: p.flag,
+            i: Some(&p.properties),
+            j: Some(p.reconsume_times.unwrap_or(0)),
             k: Some(false),
-            l: parts.max_reconsume_times,
-            m: Some(parts.batch),
-            n: None,
+            l: p.max_reconsume_times,
+            m: Some(p.batch),
+            n: Some(broker),
             bname: None,
         }
     }
@@ -782,11 +817,11 @@ impl Inner {
                     self.fault.update(broker, t0.elapsed(), false);
                     tracing::debug!(%broker, status = ?sr.status, "stored but not OK; trying another broker");
                     last_broker = Some(broker);
-                    not_ok = Some(sr);
+                    not_ok = Some(p.finish_copy(sr));
                 }
                 Ok(r) => {
                     self.fault.update(broker, t0.elapsed(), false);
-                    return Ok(r);
+                    return Ok(r.map(|sr| p.finish(sr)));
                 }
                 Err(e) => {
                     self.fault.update(broker, t0.elapsed(), true);
@@ -822,29 +857,31 @@ impl Inner {
         Err(last_err.unwrap_or(Error::Shutdown))
     }
 
-    /// One attempt to `broker`/`queue_id` within `left`.
+    /// One attempt to `broker`/`queue_id` within `left`. The result's message id and queue
+    /// topic are left empty for [`Prepared::finish`] to fill.
     ///
     /// One timer per request: the address lookup is bounded only when it has to go to the
     /// NameServer, and the exchange by the transport's own request timeout (which covers
     /// dialling too), not by a second timer around the whole attempt.
     async fn attempt(
         &self,
-        p: &mut Prepared,
+        p: &Prepared,
         broker: &str,
         queue_id: i32,
         mode: Mode,
         left: Duration,
         started: Instant,
     ) -> Result<Option<SendResult>> {
-        let t0 = Instant::now();
-        let addr = match self.instance.master_addr(broker) {
-            Some(addr) => addr,
+        // Only a lookup that leaves the cache takes time worth reading the clock for.
+        let (addr, remaining) = match self.instance.master_addr(broker) {
+            Some(addr) => (addr, left),
             None => {
+                let t0 = Instant::now();
                 // Rare (a broker not in the cached route): boxed, as in `publish_info`.
                 let lookup: BoxFuture<'_, Result<String>> =
                     Box::pin(self.instance.master_addr_or_fetch(broker, p.topic()));
                 match within(&**self.instance.runtime(), left, lookup).await {
-                    Ok(addr) => addr?,
+                    Ok(addr) => (addr?, left.saturating_sub(t0.elapsed())),
                     Err(Elapsed) => {
                         return Err(deadline_error(
                             "send",
@@ -856,13 +893,6 @@ impl Inner {
                 }
             }
         };
-        let header = &mut p.header;
-        header.e = queue_id;
-        header.g = now_ms();
-        if header.n.as_deref() != Some(broker) {
-            header.n = Some(broker.to_owned());
-        }
-        let remaining = left.saturating_sub(t0.elapsed());
         if remaining.is_zero() {
             return Err(deadline_error(
                 "send",
@@ -872,25 +902,38 @@ impl Inner {
             ));
         }
         let api = self.instance.api();
+        let header = self.header(p, broker, queue_id);
         match mode {
             Mode::Oneway => {
-                api.send_message_oneway(&addr, &p.header, p.body.clone(), remaining)
+                api.send_message_oneway_ref(&addr, header, p.body.clone(), remaining)
                     .await?;
                 Ok(None)
             }
             _ => {
-                let mq = MessageQueue::new(p.user_topic.clone(), broker, queue_id);
-                api.send_message_to(
-                    &addr,
-                    mq,
-                    &p.header,
-                    p.body.clone(),
-                    p.msg_id.clone(),
-                    remaining,
-                )
-                .await
-                .map(Some)
+                // Message id and topic are left empty: the caller moves them in once the
+                // result is final (`Prepared::finish`).
+                let mq = MessageQueue::new(String::new(), broker, queue_id);
+                api.send_message_ref(&addr, mq, header, p.body.clone(), String::new(), remaining)
+                    .await
+                    .map(Some)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appended_uniq_key_encodes_as_an_inserted_one() {
+        for pairs in [&[][..], &[("TAGS", "a"), ("KEYS", "k1 k2")][..]] {
+            let mut props: Properties = pairs.iter().copied().collect();
+            let appended = encode_with_uniq_key(&props, "0A0B0C");
+            props.insert(property::UNIQ_KEY, "0A0B0C");
+            let encoded = encode_properties(&props);
+            assert_eq!(appended, encoded);
+            assert_eq!(appended.len(), appended.capacity());
         }
     }
 }

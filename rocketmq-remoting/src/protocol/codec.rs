@@ -168,7 +168,8 @@ fn estimate_header_len(cmd: &RemotingCommand) -> usize {
     // Per field: quotes, colon, comma (JSON) or the two length fields (binary).
     let ext = cmd.ext_fields.text_len() + 6 * cmd.ext_fields.len();
     match cmd.serialize_type {
-        SerializeType::Json => 128 + remark + ext,
+        // The slack covers typical escapes: each 0x01/0x02 property separator grows to `\u000N`.
+        SerializeType::Json => 192 + remark + ext,
         SerializeType::RocketMq => BINARY_FIXED_LEN + remark + ext,
     }
 }
@@ -277,7 +278,7 @@ fn language_member(language: LanguageCode) -> &'static [u8] {
 #[inline]
 fn put_decimal(dst: &mut HeaderWriter<'_>, n: i32) {
     let mut buf = [0u8; 20];
-    dst.put(crate::protocol::command::format_i64(i64::from(n), &mut buf).as_bytes());
+    dst.put(crate::protocol::command::format_i64(i64::from(n), &mut buf));
 }
 
 /// Writes `s` as a JSON string. Only `"`, `\\`, and control characters are escaped (non-ASCII

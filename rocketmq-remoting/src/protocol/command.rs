@@ -170,9 +170,14 @@ impl fmt::Display for LanguageCode {
 #[derive(Clone, Default)]
 pub struct ExtFields {
     entries: Vec<(Text, Text)>,
-    /// Backing text of the [`Text::Span`] entries (decoded keys and values, formatted numbers).
-    /// Replaced or removed entries leave their bytes here until the map is dropped.
+    /// Backing text of the [`Text::Span`] entries (decoded keys and values, formatted numbers,
+    /// copied header strings). Replaced or removed entries leave their bytes here until the map
+    /// is dropped.
     arena: String,
+    /// Bloom filter of the keys inserted so far ([`key_bit`]): a key whose bit is clear is new,
+    /// so an insert needs no duplicate search. Removals leave their bits set (a false positive
+    /// only costs the search).
+    bloom: u64,
 }
 
 /// One key or value of [`ExtFields`].
@@ -294,7 +299,25 @@ impl ExtFields {
         ExtFields {
             entries: Vec::with_capacity(n),
             arena: String::new(),
+            bloom: 0,
         }
+    }
+
+    /// Reserves room for `fields` more fields and `text` more bytes of copied or formatted
+    /// values ([`ExtFields::insert_static_str`], [`ExtFields::insert_static_i64`]), so that a
+    /// header writer allocates each buffer once instead of growing it field by field.
+    ///
+    /// ```
+    /// use rocketmq_remoting::ExtFields;
+    /// let mut ext = ExtFields::new();
+    /// ext.reserve(2, 16);
+    /// ext.insert_static_str("topic", "TopicTest");
+    /// ext.insert_static_i64("queueId", 3);
+    /// assert_eq!(ext.get("topic"), Some("TopicTest"));
+    /// ```
+    pub fn reserve(&mut self, fields: usize, text: usize) {
+        self.entries.reserve(fields);
+        self.arena.reserve(text);
     }
 
     /// Sets `key` to `value`, replacing an existing value.
@@ -334,33 +357,74 @@ impl ExtFields {
     pub fn insert_static_i64(&mut self, key: &'static str, value: i64) {
         let mut buf = [0u8; 20];
         let digits = format_i64(value, &mut buf);
-        let value = match (
-            u32::try_from(self.arena.len()),
-            u32::try_from(self.arena.len() + digits.len()),
-        ) {
-            (Ok(start), Ok(end)) => {
-                if self.arena.capacity() == 0 {
-                    self.arena.reserve(64);
-                }
-                self.arena.push_str(digits);
-                Text::Span(start, end)
+        if self.arena.capacity() == 0 {
+            self.arena.reserve(64);
+        }
+        let start = self.arena.len();
+        // Pushed as chars: the digits are ASCII, and this skips the UTF-8 validation that
+        // turning them into a `&str` would cost (more than the digits themselves).
+        self.arena.extend(digits.iter().map(|&b| char::from(b)));
+        let value = match (u32::try_from(start), u32::try_from(self.arena.len())) {
+            (Ok(s), Ok(e)) => Text::Span(s, e),
+            _ => {
+                let owned = self.arena.split_off(start);
+                Text::Cow(Cow::Owned(owned))
             }
-            _ => Text::Cow(Cow::Owned(digits.to_owned())),
         };
         self.put(Cow::Borrowed(key), value);
     }
 
-    fn put(&mut self, key: Cow<'static, str>, value: Text) {
-        let arena = self.arena.as_bytes();
-        if let Some(e) = self
-            .entries
-            .iter_mut()
-            .find(|e| key_eq(e.0.bytes(arena), key.as_bytes()))
-        {
-            e.1 = value;
-        } else {
-            self.entries.push((Text::Cow(key), value));
+    /// Sets the static `key` to a copy of `value`, replacing an existing value.
+    ///
+    /// The copy goes to the map's shared text buffer: writing a header from borrowed strings
+    /// costs no allocation per field (see [`ExtFields::reserve`]).
+    ///
+    /// ```
+    /// use rocketmq_remoting::ExtFields;
+    /// let topic = String::from("TopicTest");
+    /// let mut ext = ExtFields::new();
+    /// ext.insert_static_str("topic", &topic);
+    /// ext.insert_static_str("topic", "Other");
+    /// assert_eq!(ext.get("topic"), Some("Other"));
+    /// assert_eq!(ext.len(), 1);
+    /// ```
+    pub fn insert_static_str(&mut self, key: &'static str, value: &str) {
+        let value = self.copy_text(value);
+        self.put(Cow::Borrowed(key), value);
+    }
+
+    /// Appends `s` to the arena and returns it as a span (or, past the `u32` range no header
+    /// reaches, as an owned copy).
+    #[inline]
+    fn copy_text(&mut self, s: &str) -> Text {
+        match (
+            u32::try_from(self.arena.len()),
+            u32::try_from(self.arena.len() + s.len()),
+        ) {
+            (Ok(start), Ok(end)) => {
+                self.arena.push_str(s);
+                Text::Span(start, end)
+            }
+            _ => Text::Cow(Cow::Owned(s.to_owned())),
         }
+    }
+
+    #[inline]
+    fn put(&mut self, key: Cow<'static, str>, value: Text) {
+        let bit = key_bit(key.as_bytes());
+        if self.bloom & bit != 0 {
+            let arena = self.arena.as_bytes();
+            if let Some(e) = self
+                .entries
+                .iter_mut()
+                .find(|e| key_eq(e.0.bytes(arena), key.as_bytes()))
+            {
+                e.1 = value;
+                return;
+            }
+        }
+        self.bloom |= bit;
+        self.entries.push((Text::Cow(key), value));
     }
 
     /// The value of `key`, if present.
@@ -411,10 +475,7 @@ impl ExtFields {
     /// first position and takes the last value), in linear time: a hostile header with millions
     /// of fields must not cost quadratic work.
     pub(crate) fn from_wire(wire: WireExt) -> Self {
-        let mut ext = ExtFields {
-            entries: Vec::new(),
-            arena: String::new(),
-        };
+        let mut ext = ExtFields::default();
         ext.fill_from_wire(wire);
         ext
     }
@@ -425,9 +486,11 @@ impl ExtFields {
         let WireExt {
             arena,
             pairs,
+            bloom,
             maybe_dup,
-            ..
         } = wire;
+        // Later inserts test their keys against the same filter.
+        self.bloom = bloom;
         if !maybe_dup {
             // No two keys share a Bloom bit: all distinct, nothing to merge.
             self.entries = pairs;
@@ -485,8 +548,9 @@ impl ExtFields {
     }
 }
 
-/// Writes `n` in decimal into `buf` (20 bytes hold any `i64`) and returns the digits.
-pub(crate) fn format_i64(n: i64, buf: &mut [u8; 20]) -> &str {
+/// Writes `n` in decimal into `buf` (20 bytes hold any `i64`) and returns the digits (ASCII).
+#[inline]
+pub(crate) fn format_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
     let mut pos = buf.len();
     let mut v = n.unsigned_abs();
     loop {
@@ -501,8 +565,7 @@ pub(crate) fn format_i64(n: i64, buf: &mut [u8; 20]) -> &str {
         pos -= 1;
         buf[pos] = b'-';
     }
-    // Only ASCII digits and '-' were written.
-    std::str::from_utf8(&buf[pos..]).unwrap_or("0")
+    &buf[pos..]
 }
 
 impl fmt::Debug for ExtFields {

@@ -89,6 +89,130 @@ command_header! {
     }
 }
 
+/// A borrowed [`SendMessageRequestHeaderV2`], for senders that keep the header's strings
+/// elsewhere (the producer group, the `TBW102` constant, the broker name of a route): writing
+/// it copies each string once into the command's ext fields, with no `String` per field.
+///
+/// [`SendMessageRequestHeaderV2Ref::write_to`] writes exactly what
+/// [`SendMessageRequestHeaderV2::write_to`] writes for the same values.
+///
+/// ```
+/// use rocketmq_remoting::protocol::header::*;
+/// use rocketmq_remoting::ExtFields;
+/// let owned = SendMessageRequestHeaderV2 {
+///     a: "pg".into(), b: "T".into(), c: "TBW102".into(), d: 4, e: 1, f: 0, g: 1_700_000_000_000,
+///     h: 0, i: Some("TAGS\u{1}a\u{2}".into()), j: Some(0), k: Some(false), l: None,
+///     m: Some(false), n: Some("broker-a".into()), bname: None,
+/// };
+/// let (mut x, mut y) = (ExtFields::new(), ExtFields::new());
+/// owned.write_to(&mut x);
+/// owned.borrowed().write_to(&mut y);
+/// assert_eq!(x, y);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendMessageRequestHeaderV2Ref<'a> {
+    /// producerGroup.
+    pub a: &'a str,
+    /// topic.
+    pub b: &'a str,
+    /// defaultTopic.
+    pub c: &'a str,
+    /// defaultTopicQueueNums.
+    pub d: i32,
+    /// queueId.
+    pub e: i32,
+    /// sysFlag.
+    pub f: i32,
+    /// bornTimestamp.
+    pub g: i64,
+    /// flag.
+    pub h: i32,
+    /// properties.
+    pub i: Option<&'a str>,
+    /// reconsumeTimes.
+    pub j: Option<i32>,
+    /// unitMode.
+    pub k: Option<bool>,
+    /// maxReconsumeTimes ("consumeRetryTimes").
+    pub l: Option<i32>,
+    /// batch.
+    pub m: Option<bool>,
+    /// brokerName (5.x).
+    pub n: Option<&'a str>,
+    /// 5.x base-class broker name.
+    pub bname: Option<&'a str>,
+}
+
+impl SendMessageRequestHeaderV2Ref<'_> {
+    /// Writes every present field into `ext`, in the order and form of
+    /// [`SendMessageRequestHeaderV2::write_to`].
+    pub fn write_to(&self, ext: &mut crate::protocol::ExtFields) {
+        let opt_len = |s: Option<&str>| s.map_or(0, str::len);
+        // One reservation for the whole header: three numbers of at most 20 digits per
+        // seven fields is generous, and the strings are copied as they are.
+        let text = self.a.len()
+            + self.b.len()
+            + self.c.len()
+            + opt_len(self.i)
+            + opt_len(self.n)
+            + opt_len(self.bname)
+            + 7 * 20;
+        ext.reserve(15, text);
+        ext.insert_static_str("a", self.a);
+        ext.insert_static_str("b", self.b);
+        ext.insert_static_str("c", self.c);
+        ext.insert_static_i64("d", self.d.into());
+        ext.insert_static_i64("e", self.e.into());
+        ext.insert_static_i64("f", self.f.into());
+        ext.insert_static_i64("g", self.g);
+        ext.insert_static_i64("h", self.h.into());
+        if let Some(v) = self.i {
+            ext.insert_static_str("i", v);
+        }
+        if let Some(v) = self.j {
+            ext.insert_static_i64("j", v.into());
+        }
+        if let Some(v) = self.k {
+            ext.insert_static("k", if v { "true" } else { "false" });
+        }
+        if let Some(v) = self.l {
+            ext.insert_static_i64("l", v.into());
+        }
+        if let Some(v) = self.m {
+            ext.insert_static("m", if v { "true" } else { "false" });
+        }
+        if let Some(v) = self.n {
+            ext.insert_static_str("n", v);
+        }
+        if let Some(v) = self.bname {
+            ext.insert_static_str("bname", v);
+        }
+    }
+}
+
+impl SendMessageRequestHeaderV2 {
+    /// The header borrowed (see [`SendMessageRequestHeaderV2Ref`]).
+    pub fn borrowed(&self) -> SendMessageRequestHeaderV2Ref<'_> {
+        SendMessageRequestHeaderV2Ref {
+            a: &self.a,
+            b: &self.b,
+            c: &self.c,
+            d: self.d,
+            e: self.e,
+            f: self.f,
+            g: self.g,
+            h: self.h,
+            i: self.i.as_deref(),
+            j: self.j,
+            k: self.k,
+            l: self.l,
+            m: self.m,
+            n: self.n.as_deref(),
+            bname: self.bname.as_deref(),
+        }
+    }
+}
+
 impl From<SendMessageRequestHeader> for SendMessageRequestHeaderV2 {
     fn from(v1: SendMessageRequestHeader) -> Self {
         SendMessageRequestHeaderV2 {

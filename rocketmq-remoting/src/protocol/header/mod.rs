@@ -103,6 +103,11 @@ pub trait HeaderValue: Sized {
     fn write_wire_owned(self, key: &'static str, ext: &mut ExtFields) {
         ext.insert_static(key, self.into_wire_cow());
     }
+    /// At most how many bytes [`HeaderValue::write_wire`] adds to the map's shared text buffer
+    /// (see [`ExtFields::reserve`]); 0 for values stored without copying.
+    fn wire_len_hint(&self) -> usize {
+        0
+    }
 }
 
 fn invalid(field: &'static str, text: &str) -> RemotingError {
@@ -122,6 +127,13 @@ impl HeaderValue for String {
     fn into_wire_cow(self) -> std::borrow::Cow<'static, str> {
         std::borrow::Cow::Owned(self)
     }
+    // A copy into the map's shared buffer instead of a clone: no allocation per field.
+    fn write_wire(&self, key: &'static str, ext: &mut ExtFields) {
+        ext.insert_static_str(key, self);
+    }
+    fn wire_len_hint(&self) -> usize {
+        self.len()
+    }
 }
 
 macro_rules! int_header_value {
@@ -140,6 +152,10 @@ macro_rules! int_header_value {
             }
             fn write_wire_owned(self, key: &'static str, ext: &mut ExtFields) {
                 ext.insert_static_i64(key, i64::from(self));
+            }
+            fn wire_len_hint(&self) -> usize {
+                // The longest decimal `i64`, sign included.
+                20
             }
         }
     )*};
@@ -237,6 +253,10 @@ macro_rules! command_header {
         impl $crate::protocol::header::CommandHeader for $name {
             #[allow(unused_variables)]
             fn write_to(&self, ext: &mut $crate::protocol::ExtFields) {
+                // Both buffers of the map sized once for the whole header.
+                let fields = 0 $( + command_header!(@one $field) )*;
+                let text = 0 $( + command_header!(@hint self, $field, $mode) )*;
+                ext.reserve(fields, text);
                 $( command_header!(@write self, ext, $field, $wire, $mode); )*
             }
 
@@ -261,6 +281,18 @@ macro_rules! command_header {
                 })
             }
         }
+    };
+    (@one $field:ident) => {
+        1usize
+    };
+    (@hint $self:ident, $field:ident, optional) => {
+        $self
+            .$field
+            .as_ref()
+            .map_or(0, $crate::protocol::header::HeaderValue::wire_len_hint)
+    };
+    (@hint $self:ident, $field:ident, $other:ident) => {
+        $crate::protocol::header::HeaderValue::wire_len_hint(&$self.$field)
     };
     (@write $self:ident, $ext:ident, $field:ident, $wire:literal, optional) => {
         if let Some(v) = &$self.$field {
