@@ -787,6 +787,10 @@ fn decode_json_header(header: &[u8]) -> Result<RemotingCommand> {
                 "language" => cmd.language = p.language_member()?,
                 "remark" => cmd.remark = p.text_member("remark")?,
                 "extFields" => has_ext = p.ext_fields_member(&mut wire)?,
+                // Unknown members are nearly always strings (`serializeTypeCurrentRPC`).
+                _ if p.peek() == Some(b'"') => {
+                    p.string()?;
+                }
                 _ => p.skip_value(1)?,
             }
             p.ws();
@@ -882,23 +886,33 @@ impl<'a> JsonParser<'a> {
     /// A JSON string. Raw control characters are accepted (some writers do not escape the
     /// property separators) and invalid UTF-8 is replaced, as Java's decoder does (the header
     /// text was converted before parsing).
+    ///
+    /// Inlined: header keys and values are short and nearly always plain, so the call itself
+    /// (saving and restoring registers around the scan) used to cost as much as the scan.
+    #[inline(always)]
     fn string(&mut self) -> Result<Cow<'a, str>> {
         self.expect(b'"')?;
         let start = self.pos;
-        match find_quote_or_backslash(&self.buf[start..]) {
-            None => {
-                self.pos = self.buf.len();
-                return Err(self.error("unterminated string"));
+        match find_quote_or_backslash(self.buf.get(start..).unwrap_or(&[])) {
+            Some(n) if self.buf.get(start + n) == Some(&b'"') => {
+                self.pos = start + n + 1;
+                // Both ends are ASCII bytes, hence char boundaries of the text.
+                Ok(Cow::Borrowed(self.slice(start, start + n)))
             }
-            Some(n) => {
-                self.pos = start + n;
-                if self.buf[self.pos] == b'"' {
-                    self.pos += 1;
-                    // Both ends are ASCII bytes, hence char boundaries of the text.
-                    return Ok(Cow::Borrowed(self.slice(start, start + n)));
-                }
-            }
+            found => self.string_slow(start, found),
         }
+    }
+
+    /// The rest of [`JsonParser::string`] for a string with escapes (`found` is the offset of
+    /// its first backslash) or without an end (`found` is `None`).
+    #[cold]
+    #[inline(never)]
+    fn string_slow(&mut self, start: usize, found: Option<usize>) -> Result<Cow<'a, str>> {
+        let Some(n) = found else {
+            self.pos = self.buf.len();
+            return Err(self.error("unterminated string"));
+        };
+        self.pos = start + n;
         let mut out = String::with_capacity((self.buf.len() - start).min(256));
         self.unescape_rest(start, &mut out)?;
         Ok(Cow::Owned(out))
@@ -953,18 +967,33 @@ impl<'a> JsonParser<'a> {
 
     /// A JSON string of extFields as a range of `wire.arena`, which starts as a copy of the
     /// header: a plain string is its own range, an escaped one is appended decoded.
+    #[inline(always)]
     fn string_span(&mut self, wire: &mut WireExt) -> Result<(u32, u32)> {
         self.expect(b'"')?;
         let start = self.pos;
-        let Some(n) = find_quote_or_backslash(&self.buf[start..]) else {
+        match find_quote_or_backslash(self.buf.get(start..).unwrap_or(&[])) {
+            Some(n) if self.buf.get(start + n) == Some(&b'"') => {
+                self.pos = start + n + 1;
+                Ok(span(start, start + n))
+            }
+            found => self.string_span_slow(wire, start, found),
+        }
+    }
+
+    /// The rest of [`JsonParser::string_span`] for a string with escapes or without an end.
+    #[cold]
+    #[inline(never)]
+    fn string_span_slow(
+        &mut self,
+        wire: &mut WireExt,
+        start: usize,
+        found: Option<usize>,
+    ) -> Result<(u32, u32)> {
+        let Some(n) = found else {
             self.pos = self.buf.len();
             return Err(self.error("unterminated string"));
         };
         self.pos = start + n;
-        if self.buf[self.pos] == b'"' {
-            self.pos += 1;
-            return Ok(span(start, start + n));
-        }
         // Decoded in place at the end of the arena, which has room: it was reserved for the
         // header, and a decoded escape is never longer than its escaped form.
         let from = wire.arena.len();
@@ -1034,27 +1063,32 @@ impl<'a> JsonParser<'a> {
     /// followed by a fraction or exponent, read in place. Anything else (including a leading
     /// zero before more digits, which the general path rejects) returns `None` with the
     /// position unchanged.
-    #[inline]
+    #[inline(always)]
     fn plain_int(&mut self) -> Option<i32> {
         let rest = self.buf.get(self.pos..)?;
-        let (neg, digits) = match rest.first()? {
-            b'-' => (true, &rest[1..]),
-            _ => (false, rest),
-        };
-        let count = digits
-            .iter()
-            .take(10)
-            .take_while(|c| c.is_ascii_digit())
-            .count();
-        if count == 0 || count > 9 || (count > 1 && digits[0] == b'0') {
-            return None;
-        }
-        if matches!(digits.get(count), Some(b'.' | b'e' | b'E')) {
-            return None;
-        }
+        let neg = rest.first() == Some(&b'-');
+        let digits = &rest[usize::from(neg)..];
+        // One pass: accumulate while counting; a tenth digit or a fraction/exponent bails out
+        // before anything could overflow (nine digits fit an i32).
         let mut v: i32 = 0;
-        for &d in &digits[..count] {
+        let mut count = 0;
+        let mut next = None;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                next = Some(d);
+                break;
+            }
+            if count == 9 {
+                return None;
+            }
             v = v * 10 + i32::from(d - b'0');
+            count += 1;
+        }
+        if count == 0 || (count > 1 && digits[0] == b'0') {
+            return None;
+        }
+        if matches!(next, Some(b'.' | b'e' | b'E')) {
+            return None;
         }
         self.pos += count + usize::from(neg);
         Some(if neg { -v } else { v })
@@ -1169,10 +1203,18 @@ impl<'a> JsonParser<'a> {
     }
 
     /// `code`, `opaque`, `flag`, `version`: an integer, a string holding one, or `null` (0).
+    #[inline(always)]
     fn int_member(&mut self, name: &str) -> Result<i32> {
-        if let Some(n) = self.plain_int() {
-            return Ok(n);
+        match self.plain_int() {
+            Some(n) => Ok(n),
+            None => self.int_member_slow(name),
         }
+    }
+
+    /// [`JsonParser::int_member`] for anything but a plain integer.
+    #[cold]
+    #[inline(never)]
+    fn int_member_slow(&mut self, name: &str) -> Result<i32> {
         let text = match self.scalar(1)? {
             Scalar::Null => return Ok(0),
             Scalar::Text(t) => t,
@@ -1185,6 +1227,7 @@ impl<'a> JsonParser<'a> {
     /// `language`: an enum name or (lenient) its numeric code; unknown values are `OTHER`.
     fn language_member(&mut self) -> Result<LanguageCode> {
         match self.peek() {
+            Some(b'"') => Ok(LanguageCode::from_name(&self.string()?)),
             Some(b'-' | b'0'..=b'9') => {
                 let n = self.number()?;
                 Ok(n.parse::<u8>()

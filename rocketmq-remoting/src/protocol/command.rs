@@ -174,6 +174,9 @@ pub struct ExtFields {
     /// copied header strings). Replaced or removed entries leave their bytes here until the map
     /// is dropped.
     arena: String,
+    /// Texts that would take the arena past the `u32` ranges of [`Text::Span`] (never for a
+    /// real header; kept so that no input is lost or panics).
+    spill: Vec<String>,
     /// Bloom filter of the keys inserted so far ([`key_bit`]): a key whose bit is clear is new,
     /// so an insert needs no duplicate search. Removals leave their bits set (a false positive
     /// only costs the search).
@@ -181,36 +184,46 @@ pub struct ExtFields {
 }
 
 /// One key or value of [`ExtFields`].
-#[derive(Debug, Clone)]
+///
+/// `Copy` on purpose: no variant owns memory (owned text is copied into the map's arena), so
+/// dropping a map frees its buffers without visiting the entries.
+#[derive(Debug, Clone, Copy)]
 enum Text {
-    Cow(Cow<'static, str>),
+    Static(&'static str),
     /// `arena[start..end]`.
     Span(u32, u32),
+    /// `spill[index]`.
+    Spill(usize),
 }
 
 impl Text {
     #[inline]
-    fn resolve<'a>(&'a self, arena: &'a str) -> &'a str {
+    fn resolve<'a>(self, arena: &'a str, spill: &'a [String]) -> &'a str {
         match self {
-            Text::Cow(c) => c,
+            Text::Static(s) => s,
             // Spans are only created from ranges of `arena` on char boundaries.
-            Text::Span(s, e) => arena.get(*s as usize..*e as usize).unwrap_or(""),
+            Text::Span(s, e) => arena.get(s as usize..e as usize).unwrap_or(""),
+            Text::Spill(i) => spill.get(i).map_or("", String::as_str),
         }
     }
 
     /// The bytes of the text (no char-boundary checks: for comparisons only).
     #[inline]
-    fn bytes<'a>(&'a self, arena: &'a [u8]) -> &'a [u8] {
+    fn bytes<'a>(self, arena: &'a [u8], spill: &'a [String]) -> &'a [u8] {
         match self {
-            Text::Cow(c) => c.as_bytes(),
-            Text::Span(s, e) => arena.get(*s as usize..*e as usize).unwrap_or(&[]),
+            Text::Static(s) => s.as_bytes(),
+            Text::Span(s, e) => arena.get(s as usize..e as usize).unwrap_or(&[]),
+            Text::Spill(i) => spill.get(i).map_or(&[], |s| s.as_bytes()),
         }
     }
 
-    fn into_owned(self, arena: &str) -> String {
+    /// The length in bytes.
+    #[inline]
+    fn len(self, spill: &[String]) -> usize {
         match self {
-            Text::Cow(c) => c.into_owned(),
-            span => span.resolve(arena).to_owned(),
+            Text::Static(s) => s.len(),
+            Text::Span(s, e) => e.saturating_sub(s) as usize,
+            Text::Spill(i) => spill.get(i).map_or(0, String::len),
         }
     }
 }
@@ -258,7 +271,10 @@ impl WireExt {
     }
 
     /// Adds a `(key, value)` pair of arena ranges.
-    #[inline]
+    ///
+    /// Always inlined: it runs once per field of every decoded header, and a call cost more
+    /// than its body.
+    #[inline(always)]
     pub(crate) fn push_pair(&mut self, key: (u32, u32), value: (u32, u32)) {
         let bytes = self
             .arena
@@ -299,6 +315,7 @@ impl ExtFields {
         ExtFields {
             entries: Vec::with_capacity(n),
             arena: String::new(),
+            spill: Vec::new(),
             bloom: 0,
         }
     }
@@ -321,8 +338,13 @@ impl ExtFields {
     }
 
     /// Sets `key` to `value`, replacing an existing value.
+    ///
+    /// Both are copied into the map's shared text buffer (keeping no separately allocated
+    /// string, so that the map drops without visiting its entries).
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.put(Cow::Owned(key.into()), Text::Cow(Cow::Owned(value.into())));
+        let key = self.owned_text(key.into());
+        let value = self.owned_text(value.into());
+        self.put(key, value);
     }
 
     /// Sets the static `key` to `value` (a `String`, or a `&'static str` stored without
@@ -338,7 +360,11 @@ impl ExtFields {
     /// assert_eq!(ext.get("queueId"), Some("3"));
     /// ```
     pub fn insert_static(&mut self, key: &'static str, value: impl Into<Cow<'static, str>>) {
-        self.put(Cow::Borrowed(key), Text::Cow(value.into()));
+        let value = match value.into() {
+            Cow::Borrowed(v) => Text::Static(v),
+            Cow::Owned(v) => self.owned_text(v),
+        };
+        self.put(Text::Static(key), value);
     }
 
     /// Sets the static `key` to the decimal text of `value`, replacing an existing value.
@@ -368,10 +394,10 @@ impl ExtFields {
             (Ok(s), Ok(e)) => Text::Span(s, e),
             _ => {
                 let owned = self.arena.split_off(start);
-                Text::Cow(Cow::Owned(owned))
+                self.spill_text(owned)
             }
         };
-        self.put(Cow::Borrowed(key), value);
+        self.put(Text::Static(key), value);
     }
 
     /// Sets the static `key` to a copy of `value`, replacing an existing value.
@@ -390,7 +416,7 @@ impl ExtFields {
     /// ```
     pub fn insert_static_str(&mut self, key: &'static str, value: &str) {
         let value = self.copy_text(value);
-        self.put(Cow::Borrowed(key), value);
+        self.put(Text::Static(key), value);
     }
 
     /// Appends `s` to the arena and returns it as a span (or, past the `u32` range no header
@@ -405,26 +431,50 @@ impl ExtFields {
                 self.arena.push_str(s);
                 Text::Span(start, end)
             }
-            _ => Text::Cow(Cow::Owned(s.to_owned())),
+            _ => self.spill_text(s.to_owned()),
         }
     }
 
+    /// [`ExtFields::copy_text`] for a string the caller gives away: past the `u32` range it is
+    /// kept as it is instead of copied.
     #[inline]
-    fn put(&mut self, key: Cow<'static, str>, value: Text) {
-        let bit = key_bit(key.as_bytes());
+    fn owned_text(&mut self, s: String) -> Text {
+        match (
+            u32::try_from(self.arena.len()),
+            u32::try_from(self.arena.len() + s.len()),
+        ) {
+            (Ok(start), Ok(end)) => {
+                self.arena.push_str(&s);
+                Text::Span(start, end)
+            }
+            _ => self.spill_text(s),
+        }
+    }
+
+    #[cold]
+    fn spill_text(&mut self, s: String) -> Text {
+        self.spill.push(s);
+        Text::Spill(self.spill.len() - 1)
+    }
+
+    #[inline]
+    fn put(&mut self, key: Text, value: Text) {
+        let arena = self.arena.as_bytes();
+        let spill = self.spill.as_slice();
+        let key_bytes = key.bytes(arena, spill);
+        let bit = key_bit(key_bytes);
         if self.bloom & bit != 0 {
-            let arena = self.arena.as_bytes();
             if let Some(e) = self
                 .entries
                 .iter_mut()
-                .find(|e| key_eq(e.0.bytes(arena), key.as_bytes()))
+                .find(|e| key_eq(e.0.bytes(arena, spill), key_bytes))
             {
                 e.1 = value;
                 return;
             }
         }
         self.bloom |= bit;
-        self.entries.push((Text::Cow(key), value));
+        self.entries.push((key, value));
     }
 
     /// The value of `key`, if present.
@@ -433,8 +483,8 @@ impl ExtFields {
         let bytes = self.arena.as_bytes();
         self.entries
             .iter()
-            .find(|e| key_eq(e.0.bytes(bytes), key.as_bytes()))
-            .map(|e| e.1.resolve(&self.arena))
+            .find(|e| key_eq(e.0.bytes(bytes, &self.spill), key.as_bytes()))
+            .map(|e| e.1.resolve(&self.arena, &self.spill))
     }
 
     /// Whether `key` is present.
@@ -448,8 +498,14 @@ impl ExtFields {
         let i = self
             .entries
             .iter()
-            .position(|e| key_eq(e.0.bytes(arena), key.as_bytes()))?;
-        Some(self.entries.remove(i).1.into_owned(&self.arena))
+            .position(|e| key_eq(e.0.bytes(arena, &self.spill), key.as_bytes()))?;
+        Some(
+            self.entries
+                .remove(i)
+                .1
+                .resolve(&self.arena, &self.spill)
+                .to_owned(),
+        )
     }
 
     /// Number of fields.
@@ -465,9 +521,10 @@ impl ExtFields {
     /// Iterates `(key, value)` in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         let arena = self.arena.as_str();
+        let spill = self.spill.as_slice();
         self.entries
             .iter()
-            .map(move |(k, v)| (k.resolve(arena), v.resolve(arena)))
+            .map(move |(k, v)| (k.resolve(arena, spill), v.resolve(arena, spill)))
     }
 
     /// Builds the map from a decoded header's text buffer and `(key, value)` ranges of it, in
@@ -501,8 +558,8 @@ impl ExtFields {
         let bytes = arena.as_bytes();
         if pairs.len() <= LINEAR_LIMIT {
             for (k, v) in pairs {
-                let key = k.bytes(bytes);
-                if let Some(e) = out.iter_mut().find(|e| key_eq(e.0.bytes(bytes), key)) {
+                let key = k.bytes(bytes, &[]);
+                if let Some(e) = out.iter_mut().find(|e| key_eq(e.0.bytes(bytes, &[]), key)) {
                     e.1 = v;
                 } else {
                     out.push((k, v));
@@ -514,10 +571,7 @@ impl ExtFields {
             for (k, v) in pairs {
                 let next = slots.len();
                 // Wire pairs are always spans of the arena.
-                let key: &[u8] = match k {
-                    Text::Span(s, e) => bytes.get(s as usize..e as usize).unwrap_or(&[]),
-                    Text::Cow(_) => &[],
-                };
+                let key: &[u8] = k.bytes(bytes, &[]);
                 match slots.entry(key) {
                     std::collections::hash_map::Entry::Occupied(o) => out[*o.get()].1 = v,
                     std::collections::hash_map::Entry::Vacant(slot) => {
@@ -533,18 +587,19 @@ impl ExtFields {
 
     /// Total bytes of all keys and values (a size hint for encoders; no text is touched).
     pub(crate) fn text_len(&self) -> usize {
-        let len = |t: &Text| match t {
-            Text::Cow(c) => c.len(),
-            Text::Span(s, e) => e.saturating_sub(*s) as usize,
-        };
-        self.entries.iter().map(|(k, v)| len(k) + len(v)).sum()
+        let spill = self.spill.as_slice();
+        self.entries
+            .iter()
+            .map(|(k, v)| k.len(spill) + v.len(spill))
+            .sum()
     }
 
     /// Sorts the fields by key (used where a canonical order is needed, e.g. ACL signing).
     pub fn sort(&mut self) {
         let arena = self.arena.as_str();
+        let spill = self.spill.as_slice();
         self.entries
-            .sort_by(|a, b| a.0.resolve(arena).cmp(b.0.resolve(arena)));
+            .sort_by(|a, b| a.0.resolve(arena, spill).cmp(b.0.resolve(arena, spill)));
     }
 }
 
@@ -603,6 +658,7 @@ impl IntoIterator for ExtFields {
         ExtFieldsIntoIter {
             entries: self.entries.into_iter(),
             arena: self.arena,
+            spill: self.spill,
         }
     }
 }
@@ -612,6 +668,7 @@ impl IntoIterator for ExtFields {
 pub struct ExtFieldsIntoIter {
     entries: std::vec::IntoIter<(Text, Text)>,
     arena: String,
+    spill: Vec<String>,
 }
 
 impl Iterator for ExtFieldsIntoIter {
@@ -619,7 +676,10 @@ impl Iterator for ExtFieldsIntoIter {
 
     fn next(&mut self) -> Option<Self::Item> {
         let (k, v) = self.entries.next()?;
-        Some((k.into_owned(&self.arena), v.into_owned(&self.arena)))
+        Some((
+            k.resolve(&self.arena, &self.spill).to_owned(),
+            v.resolve(&self.arena, &self.spill).to_owned(),
+        ))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -801,6 +861,59 @@ impl RemotingCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ext_fields_mix_static_copied_and_formatted_texts() {
+        let mut ext = ExtFields::new();
+        ext.insert_static("k", "false");
+        ext.insert(String::from("owned"), String::from("v1"));
+        ext.insert_static_i64("n", -7);
+        ext.insert_static("cow", String::from("heap"));
+        ext.insert_static_str("s", "copied");
+        ext.insert("owned", "v2");
+        ext.insert_static("k", "true");
+        assert_eq!(ext.len(), 5);
+        assert_eq!(ext.get("owned"), Some("v2"));
+        assert_eq!(ext.get("k"), Some("true"));
+        assert_eq!(ext.get("cow"), Some("heap"));
+        assert_eq!(ext.text_len(), "ktrueownedv2n-7cowheapscopied".len());
+        let clone = ext.clone();
+        assert_eq!(ext.remove("n").as_deref(), Some("-7"));
+        assert_eq!(ext.remove("n"), None);
+        let pairs: Vec<(String, String)> = ext.into_iter().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("k", "true"),
+                ("owned", "v2"),
+                ("cow", "heap"),
+                ("s", "copied")
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert_eq!(clone.get("n"), Some("-7"));
+    }
+
+    #[test]
+    fn spilled_texts_resolve_like_arena_texts() {
+        // The spill path only triggers past 4 GiB of arena; exercise it directly.
+        let mut ext = ExtFields::new();
+        let key = ext.spill_text(String::from("big"));
+        let value = ext.spill_text(String::from("value"));
+        ext.put(key, value);
+        ext.insert_static("big", "small");
+        assert_eq!(ext.len(), 1);
+        assert_eq!(ext.get("big"), Some("small"));
+        assert_eq!(ext.text_len(), 8);
+        let pairs: Vec<(String, String)> = ext.into_iter().collect();
+        assert_eq!(pairs, [(String::from("big"), String::from("small"))]);
+    }
+
+    #[test]
+    fn ext_field_texts_need_no_drop() {
+        // Dropping a map must free its buffers without visiting every entry.
+        assert!(!std::mem::needs_drop::<(Text, Text)>());
+    }
 
     #[test]
     fn static_and_owned_entries_behave_alike() {
