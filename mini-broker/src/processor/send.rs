@@ -122,13 +122,26 @@ impl<'a> SendHeader<'a> {
 /// so that adding them does not grow the map. Same pairs, same order: Java's lenient split, and a
 /// repeated name keeps its first position and takes the last value ([`Properties::insert`]).
 fn decode_send_properties(s: &str) -> Properties {
-    let pairs = s
-        .split('\u{2}')
-        .filter_map(|p| p.split_once('\u{1}'))
-        .filter(|(k, v)| !k.is_empty() && !v.is_empty());
-    let mut props = Properties::with_capacity(pairs.clone().count() + 2);
-    for (k, v) in pairs {
-        props.insert(k, v);
+    // Byte scans instead of `str::split(char)`: the separators are ASCII, so every cut is on a
+    // char boundary, and a plain byte count/position is far cheaper than the char searcher
+    // for the short strings a send carries.
+    let bytes = s.as_bytes();
+    let pairs = bytes.iter().filter(|b| **b == 2).count() + 1;
+    let mut props = Properties::with_capacity(pairs + 2);
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|b| *b == 2)
+            .map_or(bytes.len(), |i| start + i);
+        let pair = &s[start..end];
+        start = end + 1;
+        if let Some(sep) = pair.bytes().position(|b| b == 1) {
+            let (k, v) = (&pair[..sep], &pair[sep + 1..]);
+            if !k.is_empty() && !v.is_empty() {
+                props.insert(k, v);
+            }
+        }
     }
     props
 }
@@ -706,6 +719,9 @@ mod tests {
             "WAIT\u{1}true\u{2}UNIQ_KEY\u{1}AB\u{2}",
             "A\u{1}1\u{2}\u{1}x\u{2}E\u{1}\u{2}A\u{1}2\u{2}B\u{1}3",
             "NOSEP\u{2}\u{2}K\u{1}v\u{1}w",
+            "\u{2}",
+            "\u{1}",
+            "\u{e9}\u{1}\u{fc}\u{2}k\u{1}\u{1F600}\u{2}",
         ] {
             let got = decode_send_properties(s);
             let want = decode_properties(s);

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::compress::{decompress, CompressionType, DEFAULT_MAX_DECOMPRESSED_LEN};
 use super::properties::{decode_properties_bytes, MAX_PROPERTIES_LEN};
@@ -177,45 +177,65 @@ pub fn encode_message_with_version(
     if msg.store_host.is_ipv6() {
         flag |= sys_flag::STOREHOSTADDRESS_V6;
     }
+    // The record's exact size is known, so it is zero-extended once and filled through a
+    // cursor: one capacity check instead of one per field (about 30 `put_*` calls a record).
     let start = buf.len();
-    buf.put_i32(total as i32);
-    buf.put_i32(version.magic());
-    buf.put_u32(body_crc(&msg.body));
-    buf.put_i32(msg.queue_id);
-    buf.put_i32(msg.flag);
-    buf.put_i64(msg.queue_offset);
-    buf.put_i64(msg.commit_log_offset);
-    buf.put_i32(flag);
-    buf.put_i64(msg.born_timestamp);
-    put_host(buf, &msg.born_host);
-    buf.put_i64(msg.store_timestamp);
-    put_host(buf, &msg.store_host);
-    buf.put_i32(msg.reconsume_times);
-    buf.put_i64(msg.prepared_transaction_offset);
-    buf.put_i32(msg.body.len() as i32);
-    buf.put_slice(&msg.body);
+    buf.resize(start + total, 0);
+    let mut w = Cursor {
+        out: &mut buf[start..],
+        pos: 0,
+    };
+    w.put(&(total as i32).to_be_bytes());
+    w.put(&version.magic().to_be_bytes());
+    w.put(&body_crc(&msg.body).to_be_bytes());
+    w.put(&msg.queue_id.to_be_bytes());
+    w.put(&msg.flag.to_be_bytes());
+    w.put(&msg.queue_offset.to_be_bytes());
+    w.put(&msg.commit_log_offset.to_be_bytes());
+    w.put(&flag.to_be_bytes());
+    w.put(&msg.born_timestamp.to_be_bytes());
+    w.host(&msg.born_host);
+    w.put(&msg.store_timestamp.to_be_bytes());
+    w.host(&msg.store_host);
+    w.put(&msg.reconsume_times.to_be_bytes());
+    w.put(&msg.prepared_transaction_offset.to_be_bytes());
+    w.put(&(msg.body.len() as i32).to_be_bytes());
+    w.put(&msg.body);
     match version {
-        MessageVersion::V1 => buf.put_u8(msg.topic.len() as u8),
-        MessageVersion::V2 => buf.put_u16(msg.topic.len() as u16),
+        MessageVersion::V1 => w.put(&[msg.topic.len() as u8]),
+        MessageVersion::V2 => w.put(&(msg.topic.len() as u16).to_be_bytes()),
     }
-    buf.put_slice(msg.topic.as_bytes());
-    buf.put_u16(msg.properties.encoded_len() as u16);
+    w.put(msg.topic.as_bytes());
+    w.put(&(msg.properties.encoded_len() as u16).to_be_bytes());
     for (k, v) in msg.properties.iter() {
-        buf.put_slice(k.as_bytes());
-        buf.put_u8(0x01);
-        buf.put_slice(v.as_bytes());
-        buf.put_u8(0x02);
+        w.put(k.as_bytes());
+        w.put(&[0x01]);
+        w.put(v.as_bytes());
+        w.put(&[0x02]);
     }
-    debug_assert_eq!(buf.len() - start, total);
+    debug_assert_eq!(w.pos, total);
     Ok(())
 }
 
-fn put_host(buf: &mut BytesMut, addr: &SocketAddr) {
-    match addr.ip() {
-        IpAddr::V4(ip) => buf.put_slice(&ip.octets()),
-        IpAddr::V6(ip) => buf.put_slice(&ip.octets()),
+/// Writes consecutive fields into a record's pre-sized bytes.
+struct Cursor<'a> {
+    out: &'a mut [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.out[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
     }
-    buf.put_i32(i32::from(addr.port()));
+
+    fn host(&mut self, addr: &SocketAddr) {
+        match addr.ip() {
+            IpAddr::V4(ip) => self.put(&ip.octets()),
+            IpAddr::V6(ip) => self.put(&ip.octets()),
+        }
+        self.put(&i32::from(addr.port()).to_be_bytes());
+    }
 }
 
 /// How [`decode_message_with`] / [`decode_messages_with`] treat bodies.
