@@ -271,6 +271,78 @@ mod scenarios {
         server.shutdown().await;
     }
 
+    /// Deadlines are enforced by one sweep per connection rather than a timer per request:
+    /// every timeout must still fire, never early and only slightly late, whatever the order
+    /// of the deadlines (an earlier one behind a later one re-arms the sweep), and after the
+    /// sweep has gone quiet.
+    pub async fn timeouts_fire_on_time_under_the_sweep(rt: Arc<dyn Runtime>) {
+        const SLACK: Duration = Duration::from_millis(700);
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let addr = server.local_addr().to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let conn = client.connection(&addr).await.unwrap();
+
+        let timed = |timeout: Duration| {
+            let conn = conn.clone();
+            async move {
+                let started = Instant::now();
+                let err = conn
+                    .invoke(RemotingCommand::request(NEVER), timeout)
+                    .await
+                    .unwrap_err();
+                (err, started.elapsed(), timeout)
+            }
+        };
+        let check = |(err, took, timeout): (RemotingError, Duration, Duration)| {
+            assert!(
+                matches!(err, RemotingError::Timeout { code: NEVER, timeout: t, .. } if t == timeout),
+                "{err}"
+            );
+            assert!(took >= timeout, "fired early: {took:?} < {timeout:?}");
+            assert!(
+                took < timeout + SLACK,
+                "fired late: {took:?} for {timeout:?}"
+            );
+        };
+
+        // A short deadline behind a long one, and a spread of distinct deadlines at once.
+        let long = conn.invoke(RemotingCommand::request(NEVER), Duration::from_secs(30));
+        let short = async {
+            let mut all: Vec<_> = (0..20)
+                .rev()
+                .map(|i| timed(Duration::from_millis(50 + 15 * i)))
+                .collect();
+            all.push(timed(Duration::from_millis(120)));
+            futures::future::join_all(all).await
+        };
+        match futures::future::select(std::pin::pin!(long), std::pin::pin!(short)).await {
+            // The long request (pinned in this statement) is dropped at its end.
+            futures::future::Either::Right((results, _)) => {
+                results.into_iter().for_each(check);
+                assert_eq!(conn.pending_count(), 1);
+            }
+            futures::future::Either::Left((r, _)) => panic!("long request ended first: {r:?}"),
+        }
+        assert_eq!(conn.pending_count(), 0);
+
+        // After answered requests only, the sweep fires on an empty table and disarms; the
+        // next request must arm it again.
+        for i in 0..3 {
+            let resp = conn
+                .invoke(echo(i), Duration::from_millis(30))
+                .await
+                .unwrap();
+            assert_eq!(resp.body, Bytes::from(format!("body-{i}")));
+        }
+        rt.sleep(Duration::from_millis(100)).await;
+        check(timed(Duration::from_millis(80)).await);
+        assert_eq!(conn.pending_count(), 0);
+        assert!(!conn.is_closed());
+
+        client.shutdown();
+        server.shutdown().await;
+    }
+
     pub async fn peer_initiated_requests_reach_client_handler(rt: Arc<dyn Runtime>) {
         let (server, _) = start_server(&rt, TransportConfig::default()).await;
         let addr = server.local_addr().to_string();
@@ -705,6 +777,7 @@ for_each_runtime!(
     concurrent_requests_on_one_connection,
     dials_once_under_concurrency,
     timeout_leaves_no_pending_entry,
+    timeouts_fire_on_time_under_the_sweep,
     peer_initiated_requests_reach_client_handler,
     killed_peer_fails_every_pending_request,
     reconnects_after_server_restart,

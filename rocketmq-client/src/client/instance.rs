@@ -652,8 +652,8 @@ impl ClientInstance {
             })
     }
 
-    /// The master address of `broker_name`.
-    pub fn master_addr(&self, broker_name: &str) -> Option<String> {
+    /// The master address of `broker_name` (shared: the lookup allocates nothing).
+    pub fn master_addr(&self, broker_name: &str) -> Option<Arc<str>> {
         self.inner.routes.master_addr(broker_name)
     }
 
@@ -670,10 +670,11 @@ impl ClientInstance {
     /// [`Error::RouteNotFound`] if still unknown; NameServer errors.
     pub async fn master_addr_or_fetch(&self, broker_name: &str, topic: &str) -> Result<String> {
         if let Some(a) = self.master_addr(broker_name) {
-            return Ok(a);
+            return Ok(a.to_string());
         }
         self.update_topic_route(topic).await?;
         self.master_addr(broker_name)
+            .map(|a| a.to_string())
             .ok_or_else(|| Error::RouteNotFound {
                 topic: topic.to_owned(),
                 detail: format!("broker {broker_name:?} has no master address"),

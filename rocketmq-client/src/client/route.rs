@@ -155,7 +155,15 @@ struct Tables {
     routes: HashMap<String, Arc<TopicRouteData>>,
     publish: HashMap<String, Arc<TopicPublishInfo>>,
     subscribe: HashMap<String, Arc<Vec<MessageQueue>>>,
-    brokers: HashMap<String, BTreeMap<i64, String>>,
+    /// Shared strings: the send path takes the master address once per message.
+    brokers: HashMap<String, BTreeMap<i64, Arc<str>>>,
+}
+
+fn shared_addrs(addrs: &BTreeMap<i64, String>) -> BTreeMap<i64, Arc<str>> {
+    addrs
+        .iter()
+        .map(|(id, a)| (*id, Arc::from(a.as_str())))
+        .collect()
 }
 
 /// A client instance's route tables: route, publish info and subscribe queues by topic, and
@@ -189,7 +197,7 @@ impl RouteCache {
             .is_none_or(|old| route_changed(old, &route));
         for bd in &route.broker_datas {
             t.brokers
-                .insert(bd.broker_name.clone(), bd.broker_addrs.clone());
+                .insert(bd.broker_name.clone(), shared_addrs(&bd.broker_addrs));
         }
         let info = publish_info(topic, &route);
         let subs = subscribe_queues(topic, &route);
@@ -213,7 +221,7 @@ impl RouteCache {
         let mut t = self.write();
         for bd in &clipped.broker_datas {
             t.brokers
-                .insert(bd.broker_name.clone(), bd.broker_addrs.clone());
+                .insert(bd.broker_name.clone(), shared_addrs(&bd.broker_addrs));
         }
         t.publish.insert(topic.to_owned(), Arc::clone(&info));
         info
@@ -250,8 +258,9 @@ impl RouteCache {
         t.subscribe.remove(topic);
     }
 
-    /// The master address (id 0) of `broker_name`.
-    pub fn master_addr(&self, broker_name: &str) -> Option<String> {
+    /// The master address (id 0) of `broker_name`; shared, so that looking it up allocates
+    /// nothing.
+    pub fn master_addr(&self, broker_name: &str) -> Option<Arc<str>> {
         self.read().brokers.get(broker_name)?.get(&0).cloned()
     }
 
@@ -262,12 +271,12 @@ impl RouteCache {
         let t = self.read();
         let addrs = t.brokers.get(broker_name)?;
         if let Some(a) = addrs.get(&broker_id) {
-            return Some((a.clone(), broker_id != 0));
+            return Some((a.to_string(), broker_id != 0));
         }
         if let Some(a) = addrs.get(&0) {
-            return Some((a.clone(), false));
+            return Some((a.to_string(), false));
         }
-        addrs.iter().next().map(|(id, a)| (a.clone(), *id != 0))
+        addrs.iter().next().map(|(id, a)| (a.to_string(), *id != 0))
     }
 
     /// Every known broker: `(broker name, broker id, address)`.
@@ -278,7 +287,7 @@ impl RouteCache {
             .flat_map(|(name, addrs)| {
                 addrs
                     .iter()
-                    .map(move |(id, a)| (name.clone(), *id, a.clone()))
+                    .map(move |(id, a)| (name.clone(), *id, a.to_string()))
             })
             .collect()
     }
@@ -288,7 +297,7 @@ impl RouteCache {
         let t = self.read();
         t.brokers
             .iter()
-            .find(|(_, addrs)| addrs.values().any(|a| a == addr))
+            .find(|(_, addrs)| addrs.values().any(|a| &**a == addr))
             .map(|(n, _)| n.clone())
     }
 
@@ -312,14 +321,14 @@ impl RouteCache {
         let mut removed = Vec::new();
         t.brokers.retain(|name, addrs| match live.get(name) {
             None => {
-                removed.extend(addrs.values().cloned());
+                removed.extend(addrs.values().map(|a| a.to_string()));
                 false
             }
             Some(keep) => {
                 addrs.retain(|_, a| {
-                    let k = keep.contains(a);
+                    let k = keep.contains(&**a);
                     if !k {
-                        removed.push(a.clone());
+                        removed.push(a.to_string());
                     }
                     k
                 });

@@ -881,7 +881,7 @@ impl Inner {
                 let lookup: BoxFuture<'_, Result<String>> =
                     Box::pin(self.instance.master_addr_or_fetch(broker, p.topic()));
                 match within(&**self.instance.runtime(), left, lookup).await {
-                    Ok(addr) => (addr?, left.saturating_sub(t0.elapsed())),
+                    Ok(addr) => (Arc::from(addr?), left.saturating_sub(t0.elapsed())),
                     Err(Elapsed) => {
                         return Err(deadline_error(
                             "send",

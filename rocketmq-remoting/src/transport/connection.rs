@@ -9,7 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -18,7 +18,6 @@ use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::task::Waker;
 
-use futures::channel::oneshot;
 use futures::future::{select, Either};
 use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -38,6 +37,11 @@ use crate::rt::{
 /// Bodies at least this large are written straight from their `Bytes` after the frame head
 /// instead of being copied into the coalescing buffer.
 const DIRECT_BODY_BYTES: usize = 32 * 1024;
+
+/// Request deadlines are checked by one sweep per connection (see [`Pending`]), at most this
+/// often: a timeout fires up to this much late, and a burst of distinct deadlines costs a
+/// bounded number of map scans.
+const SWEEP_MIN_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Answers the requests a peer sends on a [`Connection`] (every request for a server; the rare
 /// broker-initiated ones for a client).
@@ -106,6 +110,8 @@ struct Inner {
     config: Arc<TransportConfig>,
     outbound: Outbox,
     pending: Mutex<Pending>,
+    /// Set when a request's deadline is earlier than the sweep timer: the reader re-arms it.
+    rearm_sweep: AtomicBool,
     next_opaque: AtomicI32,
     closed: ShutdownSignal,
     created: Instant,
@@ -113,11 +119,53 @@ struct Inner {
     last_activity_ms: AtomicU64,
 }
 
-type ResponseSender = oneshot::Sender<Result<RemotingCommand>>;
-
+/// The requests of a connection that wait for their response.
+///
+/// A request's response slot lives in the map itself (no channel per request), and its
+/// deadline is enforced by one sweep per connection run by the reader task (like the Java
+/// client's periodic `scanResponseTable`), not by a timer per request: the sweep timer is set
+/// for the earliest deadline and fires about once per timeout period under steady load.
 struct Pending {
     closed: bool,
-    map: HashMap<i32, ResponseSender>,
+    /// Slots still waiting; the others hold an outcome their caller has not collected yet.
+    waiting: usize,
+    map: HashMap<i32, Slot>,
+    /// When the reader's sweep timer fires (`None`: not armed).
+    sweep_at: Option<Instant>,
+    /// The reader task, woken to re-arm the sweep for an earlier deadline.
+    sweeper: Option<Waker>,
+}
+
+struct Slot {
+    /// `None`: never times out.
+    deadline: Option<Instant>,
+    state: SlotState,
+}
+
+enum SlotState {
+    Waiting(Option<Waker>),
+    Done(Result<RemotingCommand>),
+    TimedOut,
+}
+
+impl Pending {
+    /// Moves a waiting slot to `state`; returns the waker to wake (after unlocking).
+    fn settle(&mut self, opaque: i32, state: SlotState) -> std::result::Result<Option<Waker>, ()> {
+        let Some(slot) = self.map.get_mut(&opaque) else {
+            return Err(());
+        };
+        match std::mem::replace(&mut slot.state, state) {
+            SlotState::Waiting(waker) => {
+                self.waiting -= 1;
+                Ok(waker)
+            }
+            settled => {
+                // Already timed out or failed: the late outcome is dropped.
+                slot.state = settled;
+                Err(())
+            }
+        }
+    }
 }
 
 fn lock(m: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
@@ -165,8 +213,12 @@ impl Connection {
                 outbound,
                 pending: Mutex::new(Pending {
                     closed: false,
+                    waiting: 0,
                     map: HashMap::new(),
+                    sweep_at: None,
+                    sweeper: None,
                 }),
+                rearm_sweep: AtomicBool::new(false),
                 next_opaque: AtomicI32::new(1),
                 closed: ShutdownSignal::new(),
                 created: Instant::now(),
@@ -218,14 +270,15 @@ impl Connection {
 
     /// Number of requests waiting for their response (for metrics and tests).
     pub fn pending_count(&self) -> usize {
-        lock(&self.inner.pending).map.len()
+        lock(&self.inner.pending).waiting
     }
 
     /// Sends `cmd` as a request and waits up to `timeout` for its response.
     ///
     /// The connection assigns the `opaque`, clears the response and oneway flags, and applies
     /// [`TransportConfig::request_serialize_type`]. A response arriving after the deadline is
-    /// dropped.
+    /// dropped. The deadline is checked by a per-connection sweep, so a timeout may be reported
+    /// a few milliseconds late (never early).
     ///
     /// # Errors
     ///
@@ -243,8 +296,8 @@ impl Connection {
             crate::acl::sign(&mut cmd, creds);
         }
         let code = cmd.code;
-        let (tx, rx) = oneshot::channel();
-        let (opaque, alone) = self.register(tx)?;
+        let deadline = self.inner.rt.now().checked_add(timeout);
+        let (opaque, alone) = self.register(deadline)?;
         cmd.opaque = opaque;
         // No span per request: on the hot path its creation and the instrumented poll cost more
         // than the rest of the bookkeeping; the events below carry the same fields.
@@ -262,14 +315,27 @@ impl Connection {
         } else {
             self.enqueue(cmd)?;
         }
-        match crate::rt::timeout(&*self.inner.rt, timeout, rx).await {
-            Ok(Ok(result)) => {
-                // Whoever completed the sender already removed the entry.
-                guard.opaque = None;
-                result
+        let outcome = poll_fn(|cx| {
+            let mut pending = lock(&self.inner.pending);
+            let Entry::Occupied(mut entry) = pending.map.entry(opaque) else {
+                // Only the guard removes a slot before this future has seen its outcome.
+                return Poll::Ready(None);
+            };
+            if let SlotState::Waiting(waker) = &mut entry.get_mut().state {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
             }
-            Ok(Err(oneshot::Canceled)) => Err(self.closed_error()),
-            Err(_elapsed) => {
+            Poll::Ready(Some(entry.remove().state))
+        })
+        .await;
+        guard.opaque = None;
+        match outcome {
+            Some(SlotState::Done(result)) => result,
+            None | Some(SlotState::Waiting(_)) => Err(self.closed_error()),
+            Some(SlotState::TimedOut) => {
                 tracing::debug!(code, opaque, addr = %self.inner.peer, ?timeout, "request timed out");
                 Err(RemotingError::Timeout {
                     addr: self.inner.peer.to_string(),
@@ -311,21 +377,74 @@ impl Connection {
     }
 
     /// Registers a response slot under a fresh opaque; also says whether it is the only
-    /// request pending.
-    fn register(&self, tx: ResponseSender) -> Result<(i32, bool)> {
+    /// request pending. Wakes the reader when the sweep must fire earlier for `deadline`.
+    fn register(&self, deadline: Option<Instant>) -> Result<(i32, bool)> {
         let mut pending = lock(&self.inner.pending);
         if pending.closed {
             return Err(self.closed_error());
         }
-        loop {
+        let opaque = loop {
             // The counter wraps after 2^32 requests; skip an opaque still in use by a request
             // that has been pending all that time.
             let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
             if let Entry::Vacant(slot) = pending.map.entry(opaque) {
-                slot.insert(tx);
-                return Ok((opaque, pending.map.len() == 1));
+                slot.insert(Slot {
+                    deadline,
+                    state: SlotState::Waiting(None),
+                });
+                break opaque;
+            }
+        };
+        pending.waiting += 1;
+        let alone = pending.waiting == 1;
+        // Usually the deadline is later than the armed sweep (same timeout as the requests
+        // before it): nothing to do.
+        let rearm = match (deadline, pending.sweep_at) {
+            (Some(d), Some(at)) => d < at,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let waker = if rearm {
+            pending.sweep_at = deadline;
+            self.inner.rearm_sweep.store(true, Ordering::Release);
+            pending.sweeper.clone()
+        } else {
+            None
+        };
+        drop(pending);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok((opaque, alone))
+    }
+
+    /// Times out the waiting requests whose deadline has passed and returns the earliest
+    /// deadline still ahead, which the sweep timer is then set for.
+    fn sweep(&self, now: Instant) -> Option<Instant> {
+        let mut expired = Vec::new();
+        let mut pending = lock(&self.inner.pending);
+        let mut next: Option<Instant> = None;
+        let mut timed_out = 0;
+        for slot in pending.map.values_mut() {
+            let (SlotState::Waiting(waker), Some(deadline)) = (&mut slot.state, slot.deadline)
+            else {
+                continue;
+            };
+            if deadline <= now {
+                expired.extend(waker.take());
+                slot.state = SlotState::TimedOut;
+                timed_out += 1;
+            } else if next.is_none_or(|n| deadline < n) {
+                next = Some(deadline);
             }
         }
+        pending.waiting -= timed_out;
+        pending.sweep_at = next;
+        drop(pending);
+        for w in expired {
+            w.wake();
+        }
+        next
     }
 
     fn enqueue(&self, cmd: RemotingCommand) -> Result<()> {
@@ -351,39 +470,53 @@ impl Connection {
 
     /// Marks the connection closed, fails every pending request and stops both tasks.
     fn shutdown(&self, why: &str) {
-        let drained = {
+        let mut wakers = Vec::new();
+        let failed = {
             let mut pending = lock(&self.inner.pending);
             if pending.closed {
                 return;
             }
             pending.closed = true;
-            std::mem::take(&mut pending.map)
+            pending.sweeper = None;
+            for slot in pending.map.values_mut() {
+                if let SlotState::Waiting(waker) = &mut slot.state {
+                    wakers.extend(waker.take());
+                    slot.state = SlotState::Done(Err(self.closed_error()));
+                }
+            }
+            std::mem::take(&mut pending.waiting)
         };
         self.inner.closed.trigger();
         tracing::debug!(
             id = self.inner.id,
             peer = %self.inner.peer,
-            failed_requests = drained.len(),
+            failed_requests = failed,
             "connection closed: {why}"
         );
-        for (_, tx) in drained {
-            let _ = tx.send(Err(self.closed_error()));
+        for w in wakers {
+            w.wake();
         }
     }
 
     /// Completes the pending request `opaque` with `result`; `false` if nobody waits for it.
     fn complete(&self, opaque: i32, result: Result<RemotingCommand>) -> bool {
-        let tx = lock(&self.inner.pending).map.remove(&opaque);
-        match tx {
-            Some(tx) => {
-                let _ = tx.send(result);
+        let settled = lock(&self.inner.pending).settle(opaque, SlotState::Done(result));
+        match settled {
+            Ok(waker) => {
+                if let Some(w) = waker {
+                    w.wake();
+                }
                 true
             }
-            None => false,
+            Err(()) => false,
         }
     }
 
+    /// Records activity for idle detection (a clock read, so skipped when there is none).
     fn touch(&self) {
+        if self.inner.config.idle_timeout.is_none() {
+            return;
+        }
         let ms = u64::try_from(self.inner.created.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.inner.last_activity_ms.store(ms, Ordering::Relaxed);
     }
@@ -413,7 +546,14 @@ struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if let Some(opaque) = self.opaque {
-            lock(&self.conn.inner.pending).map.remove(&opaque);
+            let mut pending = lock(&self.conn.inner.pending);
+            if let Some(Slot {
+                state: SlotState::Waiting(_),
+                ..
+            }) = pending.map.remove(&opaque)
+            {
+                pending.waiting -= 1;
+            }
         }
     }
 }
@@ -797,6 +937,8 @@ enum Event {
     Read(io::Result<usize>),
     Closed,
     IdleCheck,
+    /// The sweep timer fired, or a request needs it earlier.
+    Sweep,
     /// The handlers' responses were queued and nothing else happened.
     Handled,
 }
@@ -846,6 +988,22 @@ async fn run_handler<H: RequestHandler>(
     }
 }
 
+/// A handler future that was still pending after its first poll, in the pinned box it was
+/// first polled in.
+struct HandlerSlot<F>(Pin<Box<Option<F>>>);
+
+impl<F: Future<Output = HandlerOutput>> Future for HandlerSlot<F> {
+    type Output = HandlerOutput;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<HandlerOutput> {
+        match self.0.as_mut().as_pin_mut() {
+            Some(fut) => fut.poll(cx),
+            // Never polled again after completing: FuturesUnordered drops finished futures.
+            None => Poll::Pending,
+        }
+    }
+}
+
 /// Queues a handler's response (none for a oneway request) without waking the writer; false if
 /// the connection has closed.
 fn queue_response(conn: &Connection, out: HandlerOutput) -> bool {
@@ -870,9 +1028,14 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
     let mut scratch = vec![0u8; config.read_chunk_bytes.max(64)];
     let mut closed = conn.closed();
     let mut idle_timer = config.idle_timeout.map(|d| conn.inner.rt.sleep(d));
+    let mut sweep_timer: Option<BoxFuture<'static, ()>> = None;
+    let mut sweeper_registered = false;
     let handler: &H = &handler;
     let conn_ref = &conn;
+    // Handlers that did not finish at their first poll (most do: see `start_handler`).
     let mut in_flight = FuturesUnordered::new();
+    // The next handler's pinned home, reused while handlers finish at their first poll.
+    let mut spare: Option<Pin<Box<Option<_>>>> = None;
     let why: String = loop {
         let event = poll_fn(|cx| {
             // Every finished handler's response is queued first and written once, by this task
@@ -888,6 +1051,21 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
             let event = 'sources: {
                 if Pin::new(&mut closed).poll(cx).is_ready() {
                     break 'sources Poll::Ready(Event::Closed);
+                }
+                if !sweeper_registered {
+                    sweeper_registered = true;
+                    lock(&conn_ref.inner.pending).sweeper = Some(cx.waker().clone());
+                }
+                if conn_ref.inner.rearm_sweep.load(Ordering::Acquire)
+                    && conn_ref.inner.rearm_sweep.swap(false, Ordering::AcqRel)
+                {
+                    break 'sources Poll::Ready(Event::Sweep);
+                }
+                if let Some(timer) = sweep_timer.as_mut() {
+                    if timer.as_mut().poll(cx).is_ready() {
+                        sweep_timer = None;
+                        break 'sources Poll::Ready(Event::Sweep);
+                    }
                 }
                 if in_flight.len() < max_in_flight {
                     if let Poll::Ready(result) = Pin::new(&mut r).poll_read(cx, &mut scratch) {
@@ -916,6 +1094,14 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
 
         match event {
             Event::Closed => break "closed".to_owned(),
+            Event::Sweep => {
+                let now = conn.inner.rt.now();
+                sweep_timer = conn.sweep(now).map(|next| {
+                    let wait = next.saturating_duration_since(now).max(SWEEP_MIN_INTERVAL);
+                    conn.inner.rt.sleep(wait)
+                });
+                continue;
+            }
             Event::IdleCheck => {
                 let idle_timeout = config.idle_timeout.unwrap_or(Duration::MAX);
                 let idle = conn.idle_for();
@@ -953,6 +1139,7 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
         // Decode whatever is complete, as long as there is room for more handlers (otherwise
         // the bytes wait in `buf`, and reading pauses: back-pressure).
         let mut failure = None;
+        let mut responded = false;
         while in_flight.len() < max_in_flight {
             match decoder.decode(&mut buf) {
                 Ok(Some(cmd)) if cmd.is_response() => {
@@ -966,7 +1153,27 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                         );
                     }
                 }
-                Ok(Some(cmd)) => in_flight.push(run_handler(handler, conn_ref, cmd)),
+                Ok(Some(cmd)) => {
+                    let mut slot = spare.take().unwrap_or_else(|| Box::pin(None));
+                    slot.as_mut().set(Some(run_handler(handler, conn_ref, cmd)));
+                    // A first poll right here: most handlers answer at once, and then their
+                    // future needs no task node of its own. The no-op waker is fine: a
+                    // pending handler is polled again (with its own waker) from `in_flight`.
+                    let mut noop = Context::from_waker(Waker::noop());
+                    let first = slot.as_mut().as_pin_mut().map(|f| f.poll(&mut noop));
+                    match first {
+                        Some(Poll::Ready(out)) => {
+                            slot.as_mut().set(None);
+                            spare = Some(slot);
+                            responded = true;
+                            if !queue_response(conn_ref, out) {
+                                failure = Some("closed".to_owned());
+                                break;
+                            }
+                        }
+                        _ => in_flight.push(HandlerSlot(slot)),
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(peer = %conn.inner.peer, error = %e, "closing connection: bad frame");
@@ -974,6 +1181,9 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                     break;
                 }
             }
+        }
+        if responded {
+            conn.inner.outbound.flush_queued(&conn);
         }
         if let Some(why) = failure {
             break why;
