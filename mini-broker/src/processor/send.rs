@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::header::{
-    parse_bool, ConsumerSendMsgBackRequestHeader, HeaderValue, SendMessageRequestHeader,
+    optional_text, parse_bool, required_text, ConsumerSendMsgBackRequestHeader,
+    SendMessageRequestHeader,
 };
 use rocketmq_remoting::protocol::message::{
     decode_batch, decode_properties, property, sys_flag, MessageExt, Properties,
@@ -78,41 +79,21 @@ impl<'a> SendHeader<'a> {
                 f[usize::from(c - b'a')] = Some(value);
             }
         }
-        fn req<T: HeaderValue>(v: Option<&str>, field: &'static str) -> Result<T, RemotingError> {
-            match v {
-                Some(v) => T::from_wire(field, v),
-                None => Err(RemotingError::MissingField { field }),
-            }
-        }
         fn text<'v>(v: Option<&'v str>, field: &'static str) -> Result<&'v str, RemotingError> {
             v.ok_or(RemotingError::MissingField { field })
-        }
-        fn opt(v: Option<&str>, field: &'static str) -> Option<i32> {
-            let v = v?;
-            match i32::from_wire(field, v) {
-                Ok(x) => Some(x),
-                Err(_) => {
-                    tracing::debug!(
-                        field,
-                        value = v,
-                        "ignoring unparsable optional header field"
-                    );
-                    None
-                }
-            }
         }
         text(f[0], "a")?;
         Ok(SendHeader {
             topic: text(f[1], "b")?,
             default_topic: text(f[2], "c")?,
-            default_topic_queue_nums: req(f[3], "d")?,
-            queue_id: req(f[4], "e")?,
-            sys_flag: req(f[5], "f")?,
-            born_timestamp: req(f[6], "g")?,
-            flag: req(f[7], "h")?,
+            default_topic_queue_nums: required_text(f[3], "d")?,
+            queue_id: required_text(f[4], "e")?,
+            sys_flag: required_text(f[5], "f")?,
+            born_timestamp: required_text(f[6], "g")?,
+            flag: required_text(f[7], "h")?,
             properties: f[8],
-            reconsume_times: opt(f[9], "j"),
-            max_reconsume_times: opt(f[11], "l"),
+            reconsume_times: optional_text(f[9], "j"),
+            max_reconsume_times: optional_text(f[11], "l"),
             batch: f[12].map(parse_bool),
         })
     }

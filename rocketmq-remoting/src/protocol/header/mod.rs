@@ -187,16 +187,28 @@ pub fn parse_bool(text: &str) -> bool {
     t.eq_ignore_ascii_case("true") || t == "1"
 }
 
-/// [`required`] for a value already looked up.
-pub(crate) fn required_text<T: HeaderValue>(text: Option<&str>, field: &'static str) -> Result<T> {
+/// [`required`] for a value already looked up (e.g. from one pass over the fields).
+///
+/// ```
+/// use rocketmq_remoting::protocol::header::required_text;
+/// assert_eq!(required_text::<i32>(Some("7"), "e").unwrap(), 7);
+/// assert!(required_text::<i32>(None, "e").is_err());
+/// ```
+pub fn required_text<T: HeaderValue>(text: Option<&str>, field: &'static str) -> Result<T> {
     match text {
         Some(v) => T::from_wire(field, v),
         None => Err(RemotingError::MissingField { field }),
     }
 }
 
-/// [`optional`] for a value already looked up.
-pub(crate) fn optional_text<T: HeaderValue>(text: Option<&str>, field: &'static str) -> Option<T> {
+/// [`optional`] for a value already looked up; an unparsable value counts as absent, as in Java.
+///
+/// ```
+/// use rocketmq_remoting::protocol::header::optional_text;
+/// assert_eq!(optional_text::<i32>(Some("3"), "j"), Some(3));
+/// assert_eq!(optional_text::<i32>(Some("x"), "j"), None);
+/// ```
+pub fn optional_text<T: HeaderValue>(text: Option<&str>, field: &'static str) -> Option<T> {
     let v = text?;
     match T::from_wire(field, v) {
         Ok(x) => Some(x),
