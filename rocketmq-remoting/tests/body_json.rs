@@ -9,10 +9,10 @@ use rocketmq_remoting::RemotingCommand;
 
 fn load(name: &str) -> RemotingCommand {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors")
+        .join("tests/codec_vectors")
         .join(name);
     let hex: String = std::fs::read_to_string(p)
-        .expect("vector")
+        .unwrap_or_else(|e| panic!("tests/codec_vectors/{name}: {e}"))
         .split_whitespace()
         .collect();
     let bytes: Vec<u8> = (0..hex.len())

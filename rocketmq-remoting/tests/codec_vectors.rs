@@ -1,5 +1,5 @@
 //! Every frame captured from a real client (or the rocketmq-rust server) in
-//! `/work/shared/vectors` (copied to `tests/codec_vectors/`) decodes to what an independent
+//! `tests/codec_vectors/` (see its README.md) decodes to what an independent
 //! decoder saw, survives the stream decoder in small chunks, and re-encodes losslessly.
 
 use bytes::{Bytes, BytesMut};
@@ -108,7 +108,8 @@ fn captured_frames_reencode_losslessly_in_both_encodings() {
 }
 
 // Generated from the vectors by an independent Python decoder (json.loads with numbers kept as
-// their text); cross-checked against `python3 decode.py` (code, opaque, flag, header/body sizes).
+// their text), and cross-checked against a second decoder for code, opaque, flag and the
+// header/body sizes.
 const VECTORS: &[Vector] = &[
     Vector {
         file: "alions-c2s-105-route-request.hex",

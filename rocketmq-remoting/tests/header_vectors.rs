@@ -1,4 +1,4 @@
-//! Decodes the ext fields of every captured client request (shared/vectors) into its typed header.
+//! Decodes the ext fields of every captured client request (`tests/codec_vectors/`) into its typed header.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,7 @@ use rocketmq_remoting::protocol::header::*;
 use rocketmq_remoting::{RemotingCommand, RemotingError};
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/codec_vectors")
 }
 
 fn load(name: &str) -> RemotingCommand {

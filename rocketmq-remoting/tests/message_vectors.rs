@@ -1,6 +1,5 @@
-//! Decoding the bodies of PULL_MESSAGE responses captured on the wire (copies of
-//! /work/shared/vectors files; see INDEX.md there): three stored records each, the middle one
-//! zlib-compressed.
+//! Decoding the bodies of PULL_MESSAGE responses captured on the wire (`tests/codec_vectors/`,
+//! described in its README.md): three stored records each, the middle one zlib-compressed.
 
 use bytes::Bytes;
 use rocketmq_remoting::protocol::message::{
@@ -120,7 +119,7 @@ fn check_offsets(msgs: &[MessageExt]) {
 fn cpp_pull_found() {
     check(
         "cpp-s2c-11-pull-found",
-        include_str!("message_vectors/cpp-s2c-11-pull-found.hex"),
+        include_str!("codec_vectors/cpp-s2c-11-pull-found.hex"),
         &Expected {
             topic: "it_cpp_python_sync_send_push_clustering_2426d8ba7",
             run: "2426d8ba7",
@@ -137,7 +136,7 @@ fn cpp_pull_found() {
     );
     // The C++ bodies are UTF-8 text.
     let msgs = decode_messages(frame_body(include_str!(
-        "message_vectors/cpp-s2c-11-pull-found.hex"
+        "codec_vectors/cpp-s2c-11-pull-found.hex"
     )))
     .unwrap();
     for m in &msgs {
@@ -149,7 +148,7 @@ fn cpp_pull_found() {
 fn alions_pull_found() {
     check(
         "alions-s2c-11-pull-found",
-        include_str!("message_vectors/alions-s2c-11-pull-found.hex"),
+        include_str!("codec_vectors/alions-s2c-11-pull-found.hex"),
         &Expected {
             topic: "it_ali_ons_sync_send_push_clustering_24273db83",
             run: "24273db83",
@@ -170,7 +169,7 @@ fn alions_pull_found() {
 fn rust_lite_pull_found() {
     check(
         "rust-s2c-361-lite-pull-found",
-        include_str!("message_vectors/rust-s2c-361-lite-pull-found.hex"),
+        include_str!("codec_vectors/rust-s2c-361-lite-pull-found.hex"),
         &Expected {
             topic: "it_rocketmq_client_rust_pull_consumer_24278974f",
             run: "24278974f",
@@ -190,7 +189,7 @@ fn rust_lite_pull_found() {
 #[test]
 fn every_truncation_of_a_captured_body_fails_cleanly() {
     let body = frame_body(include_str!(
-        "message_vectors/rust-s2c-361-lite-pull-found.hex"
+        "codec_vectors/rust-s2c-361-lite-pull-found.hex"
     ));
     let first = decode_messages(body.slice(..632)).unwrap();
     assert_eq!(first.len(), 1);
