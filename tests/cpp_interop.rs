@@ -623,7 +623,7 @@ fn cpp_pull_consumer_reads_everything() {
 /// A C++ push consumer of a brand-new group (default `CONSUME_FROM_LAST_OFFSET`) on a young
 /// topic consumes the messages that were already there, as with an Apache broker: with no
 /// stored offset and a queue whose min offset is 0, QUERY_CONSUMER_OFFSET answers 0 instead of
-/// QUERY_NOT_FOUND (PROTOCOL.md §2.7; §4.6 "Consequence of §2.7"), so "last offset" only applies
+/// QUERY_NOT_FOUND (docs/protocol/offsets.md §1, §4 "Consequence of §1"), so "last offset" only applies
 /// once a queue has been truncated.
 #[test]
 fn cpp_push_new_group_on_young_topic_consumes_existing_messages() {

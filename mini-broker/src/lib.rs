@@ -1,5 +1,5 @@
 //! A compact, wire-compatible Apache RocketMQ broker: official RocketMQ clients produce to and
-//! consume from it as from an Apache broker (remoting protocol, PROTOCOL.md).
+//! consume from it as from an Apache broker (remoting protocol, docs/protocol/).
 //!
 //! - [`store`]: the storage engine (commit log, consume queues, index, recovery).
 //! - [`Broker`] / [`BrokerHandle`]: start and stop a broker in-process (tests bind port 0).

@@ -27,7 +27,7 @@ pub const RETRY_PREFIX: &str = "%RETRY%";
 /// Prefix of dead-letter topics.
 pub const DLQ_PREFIX: &str = "%DLQ%";
 
-/// Topics clients may not send to directly (PROTOCOL.md §2.2).
+/// Topics clients may not send to directly (docs/protocol/send.md §1).
 pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
     SCHEDULE_TOPIC,
     "RMQ_SYS_TRANS_HALF_TOPIC",

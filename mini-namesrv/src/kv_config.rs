@@ -1,4 +1,4 @@
-//! [`KvConfigManager`]: the NameServer's namespace → key → value store (PROTOCOL.md §2.24),
+//! [`KvConfigManager`]: the NameServer's namespace → key → value store (docs/protocol/namesrv.md §7),
 //! optionally persisted to a JSON file in Java's `kvConfig.json` format
 //! (`{"configTable":{"<namespace>":{"<key>":"<value>"}}}`), so a Java NameServer's file can be
 //! reused.

@@ -1,5 +1,5 @@
 //! A compact NameServer that Apache RocketMQ clients (Java, Go, C++) and brokers (4.x, 5.x)
-//! accept, built on `rocketmq-remoting` (PROTOCOL.md §5).
+//! accept, built on `rocketmq-remoting` (docs/protocol/namesrv.md).
 //!
 //! - [`config`]: [`NamesrvConfig`] (JSON or `key=value` file, run-time updates);
 //! - [`route_info`]: the routing tables and Java's registration, expiry and route rules;

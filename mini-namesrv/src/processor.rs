@@ -1,5 +1,5 @@
 //! [`NamesrvProcessor`]: request dispatch by code → typed headers and bodies → responses with
-//! Java's codes and remarks (PROTOCOL.md §1.12, §2.17–2.19, §2.24–2.27, §5).
+//! Java's codes and remarks (docs/protocol/frame.md §12; docs/protocol/route.md §1; docs/protocol/namesrv.md).
 //!
 //! Every command a Java/Go/C++ client or a 4.x/5.x Java broker sends to a NameServer is
 //! answered as Apache's `DefaultRequestProcessor` / `ClientRequestProcessor` answer it:

@@ -1,4 +1,4 @@
-//! [`RouteInfoManager`]: the NameServer's routing state (PROTOCOL.md §5.1–5.3).
+//! [`RouteInfoManager`]: the NameServer's routing state (docs/protocol/namesrv.md §1–§3).
 //!
 //! Pure state, no I/O and no clock of its own: callers pass `now`, which keeps every rule
 //! testable with plain inputs. The server wraps one manager in a lock that is never held across
@@ -189,7 +189,7 @@ impl RouteInfoManager {
         self.options = options;
     }
 
-    /// Registers (or refreshes) a broker, following Java's rules (PROTOCOL.md §5.2).
+    /// Registers (or refreshes) a broker, following Java's rules (docs/protocol/namesrv.md §2).
     ///
     /// Topics are only taken from masters (and, in 5.x acting-master mode, from the smallest
     /// live slave), and only when this is the broker's first registration, its data version

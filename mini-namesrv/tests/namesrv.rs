@@ -50,7 +50,7 @@ fn data_version(counter: i64) -> DataVersion {
 }
 
 /// A REGISTER_BROKER request as an Apache 5.x broker builds it (BrokerOuterAPI.registerBrokerAll,
-/// PROTOCOL.md §2.25): header with enableActingMaster/compressed/bodyCrc32, JSON body with the
+/// docs/protocol/namesrv.md §4): header with enableActingMaster/compressed/bodyCrc32, JSON body with the
 /// topic table, data version and (empty) filter server list, version 479.
 fn register_request(
     cluster: &str,

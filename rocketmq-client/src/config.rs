@@ -163,7 +163,7 @@ impl ClientConfig {
         }
     }
 
-    /// Signs every request with ACL 1.0 credentials (PROTOCOL.md §7), for brokers (and
+    /// Signs every request with ACL 1.0 credentials (docs/protocol/acl.md §1), for brokers (and
     /// NameServers) with ACL enabled. Sets [`TransportConfig::credentials`].
     ///
     /// ```

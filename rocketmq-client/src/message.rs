@@ -36,13 +36,13 @@ use rocketmq_remoting::protocol::message::{property, Properties, MAX_PROPERTIES_
 use crate::error::{Error, Result};
 use crate::message_queue::MessageQueue;
 
-/// Longest topic name a broker accepts (PROTOCOL.md §2.2).
+/// Longest topic name a broker accepts (docs/protocol/send.md §1).
 pub const MAX_TOPIC_LEN: usize = 127;
 
 /// Default largest body a producer sends (Java `maxMessageSize`, 4 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
-/// Topics a producer may not send to: the broker answers `NO_PERMISSION` (PROTOCOL.md §2.2).
+/// Topics a producer may not send to: the broker answers `NO_PERMISSION` (docs/protocol/send.md §1).
 pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
     "SCHEDULE_TOPIC_XXXX",
     "RMQ_SYS_TRANS_HALF_TOPIC",

@@ -1,7 +1,7 @@
 //! Queue allocation strategies against Java's results.
 //!
 //! Averagely / AveragelyByCircle expectations are computed by hand from Java's
-//! `AllocateMessageQueueAveragely(ByCircle)` (and PROTOCOL.md A.4). Consistent-hash
+//! `AllocateMessageQueueAveragely(ByCircle)` (and docs/protocol/rebalance.md §3). Consistent-hash
 //! expectations come from `tests/data/gen_consistent_hash.py`, an independent Python mirror of
 //! Java's `AllocateMessageQueueConsistentHash` + `ConsistentHashRouter` (MD5 hash).
 

@@ -1,4 +1,4 @@
-//! ACL 1.0: request signing for clients and access checks for servers (PROTOCOL.md §7).
+//! ACL 1.0: request signing for clients and access checks for servers (docs/protocol/acl.md §1).
 //!
 //! **Client side.** [`sign`] adds `AccessKey`, optionally `SecurityToken`, and `Signature` to a
 //! request, exactly as Apache's `AclClientRPCHook`: the signature is

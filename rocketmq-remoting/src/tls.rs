@@ -14,7 +14,7 @@
 //!   [`TransportConfig::tls_server`](crate::transport::TransportConfig::tls_server). In
 //!   [`TlsMode::Permissive`] (Apache's default) one port accepts both: the first byte of a new
 //!   connection is `0x16` (a TLS handshake record) for TLS and `0x00` (the high byte of a frame
-//!   length) for plain remoting (PROTOCOL.md §1.1). [`TlsMode::Enforcing`] closes plain
+//!   length) for plain remoting (docs/protocol/frame.md §1). [`TlsMode::Enforcing`] closes plain
 //!   connections at once.
 //!
 //! ```

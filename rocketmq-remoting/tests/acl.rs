@@ -25,7 +25,7 @@ fn manifest_path(rel: &str) -> PathBuf {
 }
 
 /// The official C++ client always signs, with an empty secret when no credentials are set
-/// (PROTOCOL.md §1.3). Every captured C++ request must verify with secret "" and fail with any
+/// (docs/protocol/frame.md §3). Every captured C++ request must verify with secret "" and fail with any
 /// other secret.
 #[test]
 fn captured_cpp_signatures_verify() {

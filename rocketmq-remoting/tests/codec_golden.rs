@@ -1,6 +1,6 @@
-//! Golden frames: the worked examples of PROTOCOL.md reproduced byte for byte by the encoder and
-//! decoded back, plus a SEND_MESSAGE_V2 request whose bytes were derived by hand from §1.3/§1.4
-//! and §2.3.
+//! Golden frames: the worked examples of docs/protocol/frame.md §11 and send.md §2 reproduced byte for
+//! byte by the encoder and decoded back, plus a SEND_MESSAGE_V2 request whose bytes were derived
+//! by hand from docs/protocol/frame.md §3, §4 and docs/protocol/send.md §2.
 
 use bytes::{Bytes, BytesMut};
 use rocketmq_remoting::protocol::codec::{decode_frame, encode_frame, encode_frame_head};
@@ -66,7 +66,7 @@ fn route_request(serialize_type: SerializeType) -> RemotingCommand {
     .with_serialize_type(serialize_type)
 }
 
-/// PROTOCOL.md §1.11, JSON header (131 header bytes, frame 139 bytes).
+/// docs/protocol/frame.md §11, JSON header (131 header bytes, frame 139 bytes).
 const ROUTE_REQUEST_JSON: &str = "
     00 00 00 87 00 00 00 83 7b 22 63 6f 64 65 22 3a
     31 30 35 2c 22 65 78 74 46 69 65 6c 64 73 22 3a
@@ -78,7 +78,7 @@ const ROUTE_REQUEST_JSON: &str = "
     74 52 50 43 22 3a 22 4a 53 4f 4e 22 2c 22 76 65
     72 73 69 6f 6e 22 3a 34 30 31 7d";
 
-/// PROTOCOL.md §1.11, ROCKETMQ binary header (41 header bytes, frame 49 bytes).
+/// docs/protocol/frame.md §11, ROCKETMQ binary header (41 header bytes, frame 49 bytes).
 const ROUTE_REQUEST_BINARY: &str = "
     00 00 00 2d 01 00 00 29 00 69 00 01 91 00 00 00
     01 00 00 00 00 00 00 00 00 00 00 00 14 00 05 74
@@ -116,9 +116,9 @@ fn protocol_1_11_route_response_decodes() {
     assert_eq!(encode(&expected), json_frame(header, body));
 }
 
-/// PROTOCOL.md §2.3 / Appendix A.2: a Java 5.x SEND_MESSAGE_V2 request, body `Hello`.
+/// docs/protocol/send.md §2: a Java 5.x SEND_MESSAGE_V2 request, body `Hello`.
 fn send_message_v2(serialize_type: SerializeType) -> RemotingCommand {
-    // Built field by field from the §2.3 table, in the order a Java client writes them.
+    // Built field by field from the V2 table (docs/protocol/send.md §2), in the order a Java client writes them.
     let mut ext = ExtFields::new();
     ext.insert("a", "pg"); // producerGroup
     ext.insert("b", "TopicTest"); // topic
@@ -150,7 +150,7 @@ fn send_message_v2(serialize_type: SerializeType) -> RemotingCommand {
 }
 
 /// Length 0x165 = 4 + 348 (header) + 5 (body); word 0x15c = JSON, 348; the header is the
-/// Appendix A.2 text with `\u0001`/`\u0002` escapes; then `Hello`.
+/// The docs/protocol/send.md §2 text with `\u0001`/`\u0002` escapes; then `Hello`.
 const SEND_V2_JSON: &str = "
     000001650000015c7b22636f6465223a3331302c226578744669656c6473223a
     7b2261223a227067222c2262223a22546f70696354657374222c2263223a2254
@@ -183,7 +183,7 @@ fn send_message_v2_json_golden() {
     let cmd = send_message_v2(SerializeType::Json);
     let expected = unhex(SEND_V2_JSON);
     assert_eq!(encode(&cmd), expected);
-    // The header is exactly Appendix A.2's text.
+    // The header is exactly the text in docs/protocol/send.md §2.
     let a2 = r#"{"code":310,"extFields":{"a":"pg","b":"TopicTest","c":"TBW102","d":"4","e":"2","f":"0","g":"1717000000000","h":"0","i":"TAGS\u0001TagA\u0002UNIQ_KEY\u0001C0A8010A7A6918B4AAC2000000000000\u0002WAIT\u0001true\u0002","j":"0","k":"false","m":"false","n":"broker-a"},"flag":0,"language":"JAVA","opaque":17,"serializeTypeCurrentRPC":"JSON","version":479}"#;
     assert_eq!(expected, json_frame(a2, b"Hello"));
     assert_eq!(decode_frame(Bytes::from(expected)).unwrap(), cmd);
@@ -208,7 +208,7 @@ fn frame_head_plus_body_equals_whole_frame() {
     }
 }
 
-/// Appendix A.2's other headers: our encoder reproduces each text exactly, and decodes it back.
+/// The other example headers (docs/protocol/send.md §2, pull.md §1, offsets.md §2): our encoder reproduces each text exactly, and decodes it back.
 #[test]
 fn appendix_a2_headers_round_trip_exactly() {
     let cases: Vec<(&str, RemotingCommand)> = vec![
@@ -301,7 +301,7 @@ fn appendix_a2_headers_round_trip_exactly() {
     }
 }
 
-/// PROTOCOL.md §1.3: the Go client's shape (struct order, empty remark) and the C++ client's
+/// docs/protocol/frame.md §3: the Go client's shape (struct order, empty remark) and the C++ client's
 /// (numbers in extFields, trailing newline).
 #[test]
 fn protocol_1_3_other_client_shapes_decode() {

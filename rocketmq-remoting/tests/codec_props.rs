@@ -77,7 +77,7 @@ fn encode(cmd: &RemotingCommand) -> BytesMut {
     buf
 }
 
-/// What a binary round trip preserves: empty strings are Java nulls there (PROTOCOL.md §1.4).
+/// What a binary round trip preserves: empty strings are Java nulls there (docs/protocol/frame.md §4).
 fn binary_view(cmd: &RemotingCommand) -> RemotingCommand {
     let mut c = cmd.clone();
     c.remark = cmd.remark.clone().filter(|r| !r.is_empty());

@@ -95,7 +95,7 @@ fn captured_frames_reencode_losslessly_in_both_encodings() {
         let mut buf = BytesMut::new();
         encode_frame(&binary, &mut buf).unwrap();
         let again = decode_frame(buf.freeze()).unwrap();
-        // The binary header cannot tell an empty string from null (PROTOCOL.md §1.4).
+        // The binary header cannot tell an empty string from null (docs/protocol/frame.md §4).
         let mut expected = binary.clone();
         expected.remark = binary.remark.filter(|r| !r.is_empty());
         expected.ext_fields = binary

@@ -1,4 +1,4 @@
-//! Golden byte vectors for the message encodings (PROTOCOL.md §3 and Appendix A).
+//! Golden byte vectors for the message encodings (docs/protocol/message.md).
 
 use bytes::{Bytes, BytesMut};
 use rocketmq_remoting::protocol::message::{
@@ -27,7 +27,7 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-/// PROTOCOL.md A.1, field by field.
+/// docs/protocol/message.md §9, field by field.
 const A1: &str = "
     000000a7 daa320a7 77d18982 00000000          # totalSize magic bodyCRC queueId
     00000000 0000000000000005 0000000000001000   # flag queueOffset physicalOffset

@@ -2,7 +2,7 @@
 //! GET_ALL_TOPIC_CONFIG (21), GET_ALL_CONSUMER_OFFSET (43), GET_ALL_DELAY_OFFSET (45),
 //! GET_MAX_OFFSET (30), GET_MIN_OFFSET (31),
 //! SEARCH_OFFSET_BY_TIMESTAMP (29), GET_EARLIEST_MSG_STORETIME (32), GET_BROKER_RUNTIME_INFO (28)
-//! (PROTOCOL.md §2.9, §2.10).
+//! (docs/protocol/admin.md §1; docs/protocol/offsets.md §3).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

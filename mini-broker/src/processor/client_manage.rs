@@ -1,5 +1,5 @@
 //! HEART_BEAT (34), UNREGISTER_CLIENT (35) and CHECK_CLIENT_CONFIG (46)
-//! (PROTOCOL.md §2.12, §2.13, §2.23).
+//! (docs/protocol/heartbeat.md §1, §3, §6).
 
 use std::sync::Arc;
 

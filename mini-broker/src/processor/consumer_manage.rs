@@ -1,5 +1,5 @@
 //! QUERY_CONSUMER_OFFSET (14), UPDATE_CONSUMER_OFFSET (15) and GET_CONSUMER_LIST_BY_GROUP (38)
-//! (PROTOCOL.md §2.7, §2.8, §2.16).
+//! (docs/protocol/offsets.md §1, §2; docs/protocol/heartbeat.md §4).
 
 use std::sync::Arc;
 

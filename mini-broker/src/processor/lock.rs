@@ -1,4 +1,4 @@
-//! LOCK_BATCH_MQ (41) and UNLOCK_BATCH_MQ (42) (PROTOCOL.md §2.22, §4.8).
+//! LOCK_BATCH_MQ (41) and UNLOCK_BATCH_MQ (42) (docs/protocol/rebalance.md §4, §5).
 
 use std::sync::Arc;
 

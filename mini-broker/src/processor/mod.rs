@@ -1,5 +1,5 @@
 //! Request dispatch ([`BrokerProcessor`]): one handler per request code, Java's response codes
-//! and remarks (PROTOCOL.md §1.12, §2).
+//! and remarks (docs/protocol/frame.md §12; docs/protocol/README.md §2).
 
 mod admin;
 mod client_manage;

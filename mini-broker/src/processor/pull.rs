@@ -1,4 +1,4 @@
-//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361) with long polling (PROTOCOL.md §2.5).
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361) with long polling (docs/protocol/pull.md §1).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

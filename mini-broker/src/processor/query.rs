@@ -1,4 +1,4 @@
-//! VIEW_MESSAGE_BY_ID (33) and QUERY_MESSAGE (12) (PROTOCOL.md §2.6, §2.11).
+//! VIEW_MESSAGE_BY_ID (33) and QUERY_MESSAGE (12) (docs/protocol/query.md §1, §2).
 
 use std::sync::Arc;
 

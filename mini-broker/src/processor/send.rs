@@ -1,5 +1,5 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and
-//! CONSUMER_SEND_MSG_BACK (36) (PROTOCOL.md §2.2–§2.4, §2.14, §4.7).
+//! CONSUMER_SEND_MSG_BACK (36) (docs/protocol/send.md §1–§3; docs/protocol/retry.md §1, §2).
 
 use std::sync::Arc;
 
@@ -204,7 +204,7 @@ fn put_error(e: StoreError) -> RemotingCommand {
     }
 }
 
-/// Rewrites a message with `DELAY` or a timer property to its waiting topic (PROTOCOL.md §4.7).
+/// Rewrites a message with `DELAY` or a timer property to its waiting topic (docs/protocol/retry.md §2).
 pub(crate) fn apply_delay(b: &BrokerInner, msg: &mut MessageExt) {
     let tt = sys_flag::transaction_type(msg.sys_flag);
     if tt != sys_flag::TRANSACTION_NOT_TYPE && tt != sys_flag::TRANSACTION_COMMIT_TYPE {

@@ -3,7 +3,7 @@
 //!
 //! Layout under [`StoreConfig::root_dir`]:
 //!
-//! * `commitlog/<20-digit offset>`: preallocated commit-log segments (PROTOCOL.md §3.3 records,
+//! * `commitlog/<20-digit offset>`: preallocated commit-log segments (docs/protocol/message.md §3 records,
 //!   `BLANK_MAGIC` filler at each segment's end);
 //! * `consumequeue/<topic>/<queueId>/<20-digit byte offset>`: 20-byte consume-queue entries;
 //! * `index/<20-digit offset>`: key index files (format in [`index`](self) module docs);
@@ -182,7 +182,7 @@ impl Shared {
             .clone()
     }
 
-    /// Consume-queue tag code of a record (PROTOCOL.md §3.8; delivery time for delayed ones).
+    /// Consume-queue tag code of a record (docs/protocol/message.md §7; delivery time for delayed ones).
     fn tag_code(&self, v: &RecordView<'_>, hp: &HotProps<'_>) -> i64 {
         if v.topic == SCHEDULE_TOPIC {
             let level = hp.delay.and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);

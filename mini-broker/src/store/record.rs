@@ -1,4 +1,4 @@
-//! Zero-copy inspection of stored message records (PROTOCOL.md §3.3).
+//! Zero-copy inspection of stored message records (docs/protocol/message.md §3).
 //!
 //! The store parses records itself (rather than fully decoding them) because recovery,
 //! dispatch and replication only need a handful of fields and must validate untrusted bytes
@@ -211,7 +211,7 @@ pub(crate) fn store_timestamp_pos(sys_flag: i32) -> usize {
 /// Position of `physicalOffset` inside a record.
 pub(crate) const PHYSICAL_OFFSET_POS: usize = 28;
 
-/// Looks up `key` in a properties string (`k\x01v\x02k\x01v\x02...`, PROTOCOL.md §3.1).
+/// Looks up `key` in a properties string (`k\x01v\x02k\x01v\x02...`, docs/protocol/message.md §1).
 pub(crate) fn property<'a>(props: &'a [u8], key: &str) -> Option<&'a str> {
     props.split(|b| *b == 2).find_map(|pair| {
         let sep = pair.iter().position(|b| *b == 1)?;
@@ -260,7 +260,7 @@ impl<'a> HotProps<'a> {
     }
 }
 
-/// Java `String.hashCode` over UTF-16 code units, sign-extended (PROTOCOL.md §3.8).
+/// Java `String.hashCode` over UTF-16 code units, sign-extended (docs/protocol/message.md §7).
 pub fn tag_hash_code(tag: &str) -> i64 {
     tag.encode_utf16()
         .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32)) as i64

@@ -25,7 +25,7 @@ pub struct PutResult {
     pub queue_offset: i64,
     /// Size of the stored record in bytes.
     pub store_size: i32,
-    /// Offset message id (store host + commit-log offset, PROTOCOL.md §3.7).
+    /// Offset message id (store host + commit-log offset, docs/protocol/message.md §6).
     pub msg_id: String,
     /// Broker clock when the record was appended (ms).
     pub store_timestamp: i64,
@@ -66,7 +66,7 @@ pub struct GetResult {
     pub min_offset: i64,
     /// Next queue offset to be written.
     pub max_offset: i64,
-    /// Raw stored records (PROTOCOL.md §3.3), ready to be concatenated into a PULL body.
+    /// Raw stored records (docs/protocol/message.md §3), ready to be concatenated into a PULL body.
     pub messages: Vec<Bytes>,
     /// Sum of the records' sizes.
     pub total_bytes: usize,

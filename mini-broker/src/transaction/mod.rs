@@ -1,5 +1,5 @@
 //! Transactional messages (Java `TransactionalMessageServiceImpl`, `EndTransactionProcessor`,
-//! `TransactionalMessageCheckService`; PROTOCOL.md §2.15, §2.21, §4.12).
+//! `TransactionalMessageCheckService`; docs/protocol/transaction.md §1–§3).
 //!
 //! * **Half messages.** A send whose `TRAN_MSG` property is `true` is stored in
 //!   [`HALF_TOPIC`] queue 0 with the transaction bits reset, the destination kept in

@@ -755,7 +755,7 @@ impl ClientApi {
     }
 
     /// GET_CONSUMER_LIST_BY_GROUP (38): client ids of the group's consumers connected to the
-    /// broker. A broker answers `SYSTEM_ERROR` for an unknown group (PROTOCOL.md §8.5); that is
+    /// broker. A broker answers `SYSTEM_ERROR` for an unknown group (docs/protocol/pull.md §3); that is
     /// returned as an empty list.
     ///
     /// # Errors

@@ -1,5 +1,5 @@
 //! Topic routes: [`TopicRouteData`] → publish queues ([`TopicPublishInfo`]) and subscribe
-//! queues (PROTOCOL.md §4.1, §4.3), and the [`RouteCache`] a client instance keeps: routes by
+//! queues (docs/protocol/route.md §2, §3), and the [`RouteCache`] a client instance keeps: routes by
 //! topic plus the broker address table (broker name → id → address) derived from them.
 //!
 //! - Publish queues: from `orderTopicConf` when present (`"brokerA:4;brokerB:4"`, no perm or

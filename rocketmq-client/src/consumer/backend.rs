@@ -16,7 +16,7 @@ use crate::error::Result;
 pub use crate::message::{PullResult, PullStatus};
 use crate::message_queue::MessageQueue;
 
-/// PullSysFlag bits (PROTOCOL.md §2.5).
+/// PullSysFlag bits (docs/protocol/pull.md §1).
 pub(crate) mod pull_flag {
     pub const COMMIT_OFFSET: i32 = 0x1;
     pub const SUSPEND: i32 = 0x2;
@@ -123,7 +123,7 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
         mqs: Vec<MessageQueue>,
         oneway: bool,
     ) -> BoxFuture<'_, Result<()>>;
-    /// The fallback when CONSUMER_SEND_MSG_BACK failed (PROTOCOL.md §4.7): sends a copy of `msg`
+    /// The fallback when CONSUMER_SEND_MSG_BACK failed (docs/protocol/retry.md §2): sends a copy of `msg`
     /// to `%RETRY%<group>` through an inner producer, with `RETRY_TOPIC`, `ORIGIN_MESSAGE_ID`,
     /// `RECONSUME_TIME`, `MAX_RECONSUME_TIMES` and `DELAY` set.
     fn send_retry_fallback(

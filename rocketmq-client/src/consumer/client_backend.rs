@@ -26,7 +26,7 @@ use crate::message_queue::MessageQueue;
 use crate::producer::Producer;
 use crate::util::namespace::retry_topic;
 
-/// Java's timeouts for offset calls and send-back (PROTOCOL.md §4.10).
+/// Java's timeouts for offset calls and send-back (docs/protocol/heartbeat.md §7).
 const OFFSET_TIMEOUT: Duration = Duration::from_secs(5);
 const SEND_BACK_TIMEOUT: Duration = Duration::from_secs(5);
 const LOCK_TIMEOUT: Duration = Duration::from_secs(1);

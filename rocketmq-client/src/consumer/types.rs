@@ -41,7 +41,7 @@ impl MessageModel {
 /// `ConsumeFromWhere`). A committed offset always wins, and the group's retry topic always
 /// starts at offset 0.
 ///
-/// The exact rule, per newly assigned queue (PROTOCOL.md §4.6), after the broker answered
+/// The exact rule, per newly assigned queue (docs/protocol/offsets.md §4), after the broker answered
 /// "no offset" to QUERY_CONSUMER_OFFSET:
 ///
 /// | variant | normal topic | `%RETRY%` topic |
@@ -52,7 +52,7 @@ impl MessageModel {
 ///
 /// Note that an Apache broker answers QUERY_CONSUMER_OFFSET with **0** (not "no offset") for a
 /// brand-new group on a young queue whose first message is still in memory, so `LastOffset`
-/// then starts at the beginning, exactly as with the Java client (PROTOCOL.md §2.7).
+/// then starts at the beginning, exactly as with the Java client (docs/protocol/offsets.md §1).
 ///
 /// Java sends GET_MAX_OFFSET for the retry topic under `CONSUME_FROM_TIMESTAMP`; this client
 /// starts retry topics at 0 in every mode, so a retried message is never skipped.

@@ -1,5 +1,5 @@
 //! Batches: the rules a batch must follow, its wire size, and [`split_batch`] to cut a large
-//! list into batches under a size limit (PROTOCOL.md §2.4, §3.5).
+//! list into batches under a size limit (docs/protocol/send.md §3).
 //!
 //! A batch is one SEND_BATCH_MESSAGE: every message has the same topic and `WAIT` value, none
 //! has a delay level, the topic is not a `%RETRY%` topic, and the encoded body (22 bytes of

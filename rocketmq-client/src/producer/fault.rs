@@ -1,5 +1,5 @@
 //! Producer-side broker fault tolerance and round-robin queue choice (Java `MQFaultStrategy`,
-//! `LatencyFaultToleranceImpl`; PROTOCOL.md §4.2).
+//! `LatencyFaultToleranceImpl`; docs/protocol/send.md §4).
 //!
 //! Each send outcome reports the broker's latency (or an isolating failure). With fault
 //! tolerance enabled, a slow or failing broker is put out of rotation for a while, chosen from

@@ -2,7 +2,7 @@
 //!
 //! An ordered send puts all messages with the same key (an order id, a user id…) into the
 //! same queue, so a consumer sees them in send order. The producer calls the selector with the
-//! topic's writable queues (in route order, PROTOCOL.md §4.1) and the caller's argument, and
+//! topic's writable queues (in route order, docs/protocol/route.md §2) and the caller's argument, and
 //! sends to the chosen queue without retrying elsewhere.
 //!
 //! A selector returns an **index** into the queue slice. An index outside the slice (or `None`)

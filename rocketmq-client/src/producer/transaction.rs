@@ -1,5 +1,5 @@
 //! Transactional messages: [`TransactionProducer`] and [`TransactionListener`] (Java
-//! `TransactionMQProducer`, `TransactionListener`; PROTOCOL.md §4.12).
+//! `TransactionMQProducer`, `TransactionListener`; docs/protocol/transaction.md §3).
 //!
 //! 1. [`TransactionProducer::send_in_transaction`] sends the message as a *half* message
 //!    (properties `TRAN_MSG=true` and `PGROUP=<group>`, sysFlag PREPARED; any `DELAY` is

@@ -1,7 +1,7 @@
 //! Client identity: the `ip@instanceName[@unitName]` string brokers use to tell clients apart.
 //!
 //! Brokers key consumer-group membership, queue locks and transaction checks by client id, and
-//! consumers sort the ids of their group to allocate queues (PROTOCOL.md §4.5, §4.10). Two live
+//! consumers sort the ids of their group to allocate queues (docs/protocol/rebalance.md §2; docs/protocol/heartbeat.md §7). Two live
 //! clients with the same id in one group would be allocated the same queues, so the id of a
 //! producer or clustering consumer must be unique: see [`unique_instance_name`].
 

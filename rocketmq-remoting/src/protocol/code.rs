@@ -1,4 +1,4 @@
-//! Request and response codes (PROTOCOL.md §1.10, §2.1), as Apache RocketMQ's `RequestCode`,
+//! Request and response codes (docs/protocol/frame.md §10; docs/protocol/README.md §2), as Apache RocketMQ's `RequestCode`,
 //! `RemotingSysResponseCode` and `ResponseCode` define them.
 //!
 //! The codes are plain `i32` constants (not enums) because the wire carries any `i32` and peers
@@ -7,7 +7,7 @@
 /// Request codes: the `code` of a request frame.
 ///
 /// Every code of Apache RocketMQ's `RequestCode` (5.x), so that logs can name whatever a peer sends;
-/// the toolkit implements the subset in PROTOCOL.md §2.
+/// the toolkit implements the subset in docs/protocol/README.md §2.
 ///
 /// ```
 /// use rocketmq_remoting::protocol::code::RequestCode;

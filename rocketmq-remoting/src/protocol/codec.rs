@@ -1,4 +1,4 @@
-//! The frame codec: [`RemotingCommand`] to bytes and back (PROTOCOL.md §1.2–§1.4).
+//! The frame codec: [`RemotingCommand`] to bytes and back (docs/protocol/frame.md §2–§4).
 //!
 //! A frame is `u32 length | u32 (serializeType << 24 | hdrlen) | header | body`, all big-endian,
 //! where `length` counts everything after itself. The header is either JSON (type 0) or the
@@ -8,7 +8,7 @@
 //!
 //! Encoding is strict and deterministic: the JSON header is written in the member order Java's
 //! fastjson produces (alphabetical), so our frames are byte-identical to a Java peer's for the
-//! same field values. Decoding is lenient, because real clients differ (PROTOCOL.md §1.3, §9):
+//! same field values. Decoding is lenient, because real clients differ (docs/protocol/frame.md §3; docs/protocol/clients.md):
 //! members in any order, unknown members ignored, `null`s, numbers and booleans where strings are
 //! expected, a trailing newline, raw control characters inside strings.
 //!

@@ -10,7 +10,7 @@ pub const FLAG_RESPONSE: i32 = 0x1;
 pub const FLAG_ONEWAY: i32 = 0x2;
 
 /// The `version` we put into our own commands: the ordinal of Java's `MQVersion.V4_9_4`, which
-/// makes NameServers answer routes in standard JSON (PROTOCOL.md §1.7).
+/// makes NameServers answer routes in standard JSON (docs/protocol/frame.md §7).
 pub const DEFAULT_VERSION: i32 = 401;
 
 /// How a frame's header is serialized: the high byte of the header-length word.
@@ -47,7 +47,7 @@ impl SerializeType {
     }
 }
 
-/// The sender's implementation language (PROTOCOL.md §1.6). Unknown values decode as `Other`.
+/// The sender's implementation language (docs/protocol/frame.md §6). Unknown values decode as `Other`.
 ///
 /// ```
 /// use rocketmq_remoting::LanguageCode;

@@ -19,7 +19,7 @@ use crate::rt::{run_blocking, timeout, BoxFuture, Runtime};
 
 /// Answers requests that a peer (a broker) sends to the client on a pooled connection:
 /// CHECK_TRANSACTION_STATE, NOTIFY_CONSUMER_IDS_CHANGED, GET_CONSUMER_RUNNING_INFO, ...
-/// (PROTOCOL.md §1.1). Return `None` to send no response.
+/// (docs/protocol/frame.md §1). Return `None` to send no response.
 ///
 /// This path is rare, so the handler is a boxed closure rather than a generic.
 pub type ClientRequestHandler = Arc<

@@ -54,7 +54,7 @@ pub struct TransportConfig {
     /// How long a server's `shutdown` waits for its connection tasks to end before aborting
     /// them. Default 3 s.
     pub shutdown_grace: Duration,
-    /// ACL 1.0 credentials (PROTOCOL.md §7). When set, every request and oneway request this
+    /// ACL 1.0 credentials (docs/protocol/acl.md §1). When set, every request and oneway request this
     /// side sends is signed with them ([`crate::acl::sign`]) as it is queued, after every other
     /// header field is in place. Default `None`.
     pub credentials: Option<crate::acl::AclCredentials>,

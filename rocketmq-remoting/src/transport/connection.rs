@@ -50,7 +50,7 @@ const SWEEP_MIN_INTERVAL: Duration = Duration::from_millis(5);
 /// through [`Connection::send_response`] (long polling), or never. The transport sets the
 /// response's `opaque`, serialize type and response flag from the request, and sends nothing at
 /// all for a oneway request. Unknown request codes are the handler's business (a server should
-/// answer `REQUEST_CODE_NOT_SUPPORTED`, PROTOCOL.md §1.12). A handler that panics is answered
+/// answer `REQUEST_CODE_NOT_SUPPORTED`, docs/protocol/frame.md §12). A handler that panics is answered
 /// with `SYSTEM_ERROR`.
 ///
 /// The connection keeps up to [`TransportConfig::max_inbound_requests`] handler futures in

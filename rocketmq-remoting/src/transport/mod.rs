@@ -1,7 +1,7 @@
 //! Connections, the client connection pool, and the server.
 //!
 //! - [`Connection`]: one TCP connection carrying concurrent requests in both directions
-//!   (PROTOCOL.md §1.1). A reader task decodes frames, routes responses to their waiting
+//!   (docs/protocol/frame.md §1). A reader task decodes frames, routes responses to their waiting
 //!   requests by `opaque`, and runs inbound requests through a [`RequestHandler`]; a single
 //!   writer task coalesces queued frames into as few write calls as possible.
 //! - [`RemotingClient`]: dials and pools one connection per address, with dial de-duplication

@@ -7,7 +7,7 @@
 //! # File format
 //!
 //! The file is what Java's fastjson writes for `OffsetSerializeWrapper`: a map keyed by
-//! **JSON objects**, which is not standard JSON (PROTOCOL.md §8.1):
+//! **JSON objects**, which is not standard JSON (docs/protocol/json.md §1):
 //!
 //! ```text
 //! {

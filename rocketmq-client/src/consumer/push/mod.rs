@@ -596,7 +596,7 @@ impl Inner {
         self.kick_rebalance();
     }
 
-    /// GET_CONSUMER_RUNNING_INFO body (PROTOCOL.md §2.29).
+    /// GET_CONSUMER_RUNNING_INFO body (docs/protocol/admin.md §3).
     fn running_info(&self) -> ConsumerRunningInfo {
         let mut info = ConsumerRunningInfo {
             subscription_set: self.consumer_data().subscription_data_set,
@@ -675,7 +675,7 @@ impl Inner {
     }
 
     /// CONSUME_MESSAGE_DIRECTLY: one listener call on `msg`, without offset, retry or DLQ side
-    /// effects (PROTOCOL.md §2.30).
+    /// effects (docs/protocol/admin.md §4).
     async fn consume_directly(
         &self,
         msg: MessageExt,
@@ -721,7 +721,7 @@ impl Inner {
     }
 
     /// Hands a failed message back to the broker for a later retry: CONSUMER_SEND_MSG_BACK,
-    /// else a copy sent to the retry topic (PROTOCOL.md §4.7). `false` when both failed: the
+    /// else a copy sent to the retry topic (docs/protocol/retry.md §2). `false` when both failed: the
     /// caller must consume it again locally (a message is never dropped).
     async fn send_back_or_fallback(&self, mq: &MessageQueue, m: &MessageExt, max: i32) -> bool {
         let level = self.cfg.delay_level_when_next_consume;

@@ -1,4 +1,4 @@
-//! Queue allocation strategies: which of a topic's queues this consumer takes (PROTOCOL.md §4.5).
+//! Queue allocation strategies: which of a topic's queues this consumer takes (docs/protocol/rebalance.md §2).
 //!
 //! Every member of a group computes its own share from the same inputs, so the results must be
 //! exactly those of the Java client, or a mixed Rust/Java group would leave queues unconsumed or
@@ -119,7 +119,7 @@ fn current_index(
 /// the default).
 ///
 /// With 8 queues and 3 consumers: consumer 0 gets queues 0..3, consumer 1 gets 3..6,
-/// consumer 2 gets 6..8 (PROTOCOL.md A.4).
+/// consumer 2 gets 6..8 (docs/protocol/rebalance.md §3).
 ///
 /// ```
 /// use rocketmq_client::consumer::rebalance::strategy::{AllocateAveragely, AllocateStrategy};

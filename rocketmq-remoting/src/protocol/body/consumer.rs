@@ -1,9 +1,9 @@
 //! Consumer-related bodies: queue locks, group membership, running info, offsets and stats
-//! (PROTOCOL.md §2.16, §2.22, §2.28–§2.30).
+//! (docs/protocol/heartbeat.md §4; docs/protocol/rebalance.md §4; docs/protocol/admin.md §2–§4).
 //!
 //! Maps keyed by [`MessageQueue`] are written in fastjson's object-key form
 //! (`{{"brokerName":"b","queueId":0,"topic":"t"}:5}`), the only form a Java peer reads back, and
-//! read from it (PROTOCOL.md §8.1).
+//! read from it (docs/protocol/json.md §1).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -160,7 +160,7 @@ pub struct ConsumeStatus {
 }
 
 /// GET_CONSUMER_RUNNING_INFO (307) response body (Java `ConsumerRunningInfo`,
-/// PROTOCOL.md §2.29). A minimal answer fills `properties` (`PROP_CONSUME_TYPE`,
+/// docs/protocol/admin.md §3). A minimal answer fills `properties` (`PROP_CONSUME_TYPE`,
 /// `PROP_CLIENT_VERSION`, `PROP_NAMESERVER_ADDR`), `subscription_set`; the tables may be empty.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

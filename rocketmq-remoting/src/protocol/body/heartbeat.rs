@@ -1,4 +1,4 @@
-//! HEART_BEAT (34) body: `HeartbeatData` and its parts (PROTOCOL.md §2.12, §8.3, §9).
+//! HEART_BEAT (34) body: `HeartbeatData` and its parts (docs/protocol/heartbeat.md §1, §2; docs/protocol/clients.md).
 //!
 //! Decoding accepts every shape seen from real clients: Java/Go names for enums, C++ ordinals,
 //! `subVersion` as number or string, and absent `producerDataSet`, `consumerDataSet`,
@@ -148,7 +148,7 @@ pub struct ConsumerData {
     pub unit_mode: bool,
 }
 
-/// One topic subscription (Java `SubscriptionData`, PROTOCOL.md §3.8).
+/// One topic subscription (Java `SubscriptionData`, docs/protocol/message.md §7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionData {

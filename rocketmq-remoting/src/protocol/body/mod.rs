@@ -1,6 +1,6 @@
 //! Typed JSON bodies, with Java's exact JSON member names.
 //!
-//! Java peers write bodies with fastjson, which is not always JSON (PROTOCOL.md §8.1): maps with
+//! Java peers write bodies with fastjson, which is not always JSON (docs/protocol/json.md §1): maps with
 //! integer keys come out as `{0:"addr"}` and maps keyed by `MessageQueue` as
 //! `{{"brokerName":"b","queueId":0,"topic":"t"}:5}`. [`JsonBody::from_json`] runs
 //! [`normalize_fastjson`] first, which quotes bare keys (numbers, identifiers, single-quoted

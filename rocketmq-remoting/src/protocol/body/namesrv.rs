@@ -1,5 +1,5 @@
 //! NameServer bodies: cluster info, topic lists, KV tables and broker registration
-//! (PROTOCOL.md §2.18, §2.19, §2.24, §2.25, §2.27).
+//! (docs/protocol/namesrv.md §4, §6–§9).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -28,7 +28,7 @@ serde_json_body!(ClusterInfo);
 
 impl ClusterInfo {
     /// The fastjson form Java always sends for this body: unquoted `brokerAddrs` keys
-    /// (PROTOCOL.md §2.18).
+    /// (docs/protocol/namesrv.md §8).
     pub fn to_json_legacy(&self) -> Bytes {
         let std_json = self.to_json();
         match unquote_broker_addr_keys(&std_json) {
@@ -183,7 +183,7 @@ pub struct TopicConfigSerializeWrapper {
 }
 
 /// REGISTER_BROKER (103) request body (Java `RegisterBrokerBody`), in JSON or the compressed
-/// binary form (PROTOCOL.md §2.25).
+/// binary form (docs/protocol/namesrv.md §4).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterBrokerBody {

@@ -1,4 +1,4 @@
-//! Route bodies: `TopicRouteData` and its parts (PROTOCOL.md §2.17, §4.1).
+//! Route bodies: `TopicRouteData` and its parts (docs/protocol/route.md §1, §2).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,7 +33,7 @@ serde_json_body!(TopicRouteData);
 impl TopicRouteData {
     /// The legacy fastjson form a Java NameServer sends to clients whose request `version` is
     /// below 401 (V4_9_4): `brokerAddrs` with **unquoted** integer keys (`{0:"ip:port"}`),
-    /// PROTOCOL.md §1.7/§2.17. Every known client (Java, Go, C++ via jsoncpp `allowNumericKeys`)
+    /// docs/protocol/frame.md §7; docs/protocol/route.md §1. Every known client (Java, Go, C++ via jsoncpp `allowNumericKeys`)
     /// also accepts the standard form of [`JsonBody::to_json`], which is what a server should
     /// send; this exists for byte-faithful emulation.
     ///

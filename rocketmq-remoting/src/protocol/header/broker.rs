@@ -1,9 +1,9 @@
-//! Headers of client ↔ broker commands (PROTOCOL.md §2.2–§2.16, §2.20–§2.22, §2.28–§2.30).
+//! Headers of client ↔ broker commands (docs/protocol/ (send.md, pull.md, query.md, offsets.md, admin.md, heartbeat.md, retry.md, transaction.md, rebalance.md)).
 
 use super::{command_header, BoundaryType, TopicFilterType};
 
 command_header! {
-    /// SEND_MESSAGE (10) request: `SendMessageRequestHeader` (PROTOCOL.md §2.2).
+    /// SEND_MESSAGE (10) request: `SendMessageRequestHeader` (docs/protocol/send.md §1).
     ///
     /// ```
     /// use rocketmq_remoting::protocol::header::*;
@@ -36,13 +36,13 @@ command_header! {
         born_timestamp: i64 = "bornTimestamp", required;
         /// User `Message.flag`.
         flag: i32 = "flag", required;
-        /// Properties string (PROTOCOL.md §3.1).
+        /// Properties string (docs/protocol/message.md §1).
         properties: Option<String> = "properties", optional;
         /// Reconsume count, for sends to `%RETRY%` topics.
         reconsume_times: Option<i32> = "reconsumeTimes", optional;
         /// Unit mode.
         unit_mode: Option<bool> = "unitMode", optional;
-        /// The body is a batch (§3.5); the broker dispatches on this flag.
+        /// The body is a batch (docs/protocol/send.md §3); the broker dispatches on this flag.
         batch: Option<bool> = "batch", optional;
         /// Max reconsume times, for sends to `%RETRY%` topics.
         max_reconsume_times: Option<i32> = "maxReconsumeTimes", optional;
@@ -53,7 +53,7 @@ command_header! {
 
 command_header! {
     /// SEND_MESSAGE_V2 (310) / SEND_BATCH_MESSAGE (320) request: `SendMessageRequestHeaderV2`, the
-    /// single-letter form of [`SendMessageRequestHeader`] (PROTOCOL.md §2.3). Convert with
+    /// single-letter form of [`SendMessageRequestHeader`] (docs/protocol/send.md §2). Convert with
     /// `From`/`Into`.
     pub struct SendMessageRequestHeaderV2 {
         /// producerGroup.
@@ -259,7 +259,7 @@ impl From<SendMessageRequestHeaderV2> for SendMessageRequestHeader {
 
 command_header! {
     /// Response to SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE: `SendMessageResponseHeader`
-    /// plus the ext fields the broker adds (PROTOCOL.md §2.2). A broker must fill `msgId`,
+    /// plus the ext fields the broker adds (docs/protocol/send.md §1). A broker must fill `msgId`,
     /// `queueId`, `queueOffset` and should fill `MSG_REGION` and `TRACE_ON`.
     pub struct SendMessageResponseHeader {
         /// Offset message id (comma-joined for batches).
@@ -283,7 +283,7 @@ command_header! {
 
 command_header! {
     /// PULL_MESSAGE (11) / LITE_PULL_MESSAGE (361) request: `PullMessageRequestHeader`
-    /// (PROTOCOL.md §2.5).
+    /// (docs/protocol/pull.md §1).
     pub struct PullMessageRequestHeader {
         /// Consumer group.
         consumer_group: String = "consumerGroup", required;
@@ -319,7 +319,7 @@ command_header! {
 }
 
 command_header! {
-    /// Response to PULL_MESSAGE: `PullMessageResponseHeader` (PROTOCOL.md §2.5); the four offsets
+    /// Response to PULL_MESSAGE: `PullMessageResponseHeader` (docs/protocol/pull.md §1); the four offsets
     /// are needed on codes 0, 19, 20 and 21.
     pub struct PullMessageResponseHeader {
         /// Broker id to pull from next (0 = master).
@@ -342,7 +342,7 @@ command_header! {
 }
 
 command_header! {
-    /// QUERY_MESSAGE (12) request: `QueryMessageRequestHeader` (PROTOCOL.md §2.6).
+    /// QUERY_MESSAGE (12) request: `QueryMessageRequestHeader` (docs/protocol/query.md §1).
     pub struct QueryMessageRequestHeader {
         /// Topic.
         topic: String = "topic", required;
@@ -372,7 +372,7 @@ command_header! {
 }
 
 command_header! {
-    /// QUERY_CONSUMER_OFFSET (14) request (PROTOCOL.md §2.7).
+    /// QUERY_CONSUMER_OFFSET (14) request (docs/protocol/offsets.md §1).
     pub struct QueryConsumerOffsetRequestHeader {
         /// Consumer group.
         consumer_group: String = "consumerGroup", required;
@@ -396,7 +396,7 @@ command_header! {
 }
 
 command_header! {
-    /// UPDATE_CONSUMER_OFFSET (15) request (PROTOCOL.md §2.8).
+    /// UPDATE_CONSUMER_OFFSET (15) request (docs/protocol/offsets.md §2).
     pub struct UpdateConsumerOffsetRequestHeader {
         /// Consumer group.
         consumer_group: String = "consumerGroup", required;
@@ -412,7 +412,7 @@ command_header! {
 }
 
 command_header! {
-    /// UPDATE_AND_CREATE_TOPIC (17) request: `CreateTopicRequestHeader` (PROTOCOL.md §2.9).
+    /// UPDATE_AND_CREATE_TOPIC (17) request: `CreateTopicRequestHeader` (docs/protocol/admin.md §1).
     pub struct CreateTopicRequestHeader {
         /// Topic.
         topic: String = "topic", required;
@@ -450,7 +450,7 @@ command_header! {
 }
 
 command_header! {
-    /// SEARCH_OFFSET_BY_TIMESTAMP (29) request (PROTOCOL.md §2.10).
+    /// SEARCH_OFFSET_BY_TIMESTAMP (29) request (docs/protocol/offsets.md §3).
     pub struct SearchOffsetRequestHeader {
         /// Topic.
         topic: String = "topic", required;
@@ -536,7 +536,7 @@ command_header! {
 }
 
 command_header! {
-    /// VIEW_MESSAGE_BY_ID (33) request (PROTOCOL.md §2.11).
+    /// VIEW_MESSAGE_BY_ID (33) request (docs/protocol/query.md §2).
     pub struct ViewMessageRequestHeader {
         /// Topic (optional).
         topic: Option<String> = "topic", optional;
@@ -555,7 +555,7 @@ command_header! {
 }
 
 command_header! {
-    /// Response to HEART_BEAT: the ext fields a 5.x broker adds (PROTOCOL.md §2.12). A broker
+    /// Response to HEART_BEAT: the ext fields a 5.x broker adds (docs/protocol/heartbeat.md §1). A broker
     /// without heartbeat v2 omits both.
     #[derive(Default)]
     pub struct HeartbeatResponseHeader {
@@ -567,7 +567,7 @@ command_header! {
 }
 
 command_header! {
-    /// UNREGISTER_CLIENT (35) request (PROTOCOL.md §2.13). The C++ client sends the group it is
+    /// UNREGISTER_CLIENT (35) request (docs/protocol/heartbeat.md §3). The C++ client sends the group it is
     /// *not* unregistering as `""`; that reads as `Some("")` (treat empty as absent).
     pub struct UnregisterClientRequestHeader {
         /// Client id.
@@ -582,7 +582,7 @@ command_header! {
 }
 
 command_header! {
-    /// CONSUMER_SEND_MSG_BACK (36) request (PROTOCOL.md §2.14).
+    /// CONSUMER_SEND_MSG_BACK (36) request (docs/protocol/retry.md §1).
     pub struct ConsumerSendMsgBackRequestHeader {
         /// Commit-log offset of the consumed message.
         offset: i64 = "offset", required;
@@ -604,7 +604,7 @@ command_header! {
 }
 
 command_header! {
-    /// END_TRANSACTION (37) request (PROTOCOL.md §2.15).
+    /// END_TRANSACTION (37) request (docs/protocol/transaction.md §1).
     pub struct EndTransactionRequestHeader {
         /// Original topic.
         topic: Option<String> = "topic", optional;
@@ -628,7 +628,7 @@ command_header! {
 }
 
 command_header! {
-    /// CHECK_TRANSACTION_STATE (39) broker → client request (PROTOCOL.md §2.21).
+    /// CHECK_TRANSACTION_STATE (39) broker → client request (docs/protocol/transaction.md §2).
     pub struct CheckTransactionStateRequestHeader {
         /// Half-message topic (5.x).
         topic: Option<String> = "topic", optional;
@@ -658,7 +658,7 @@ command_header! {
 }
 
 command_header! {
-    /// NOTIFY_CONSUMER_IDS_CHANGED (40) broker → client request (PROTOCOL.md §2.20).
+    /// NOTIFY_CONSUMER_IDS_CHANGED (40) broker → client request (docs/protocol/heartbeat.md §5).
     pub struct NotifyConsumerIdsChangedRequestHeader {
         /// Consumer group.
         consumer_group: String = "consumerGroup", required;
@@ -686,7 +686,7 @@ command_header! {
 }
 
 command_header! {
-    /// RESET_CONSUMER_CLIENT_OFFSET (220) broker → client request (PROTOCOL.md §2.28).
+    /// RESET_CONSUMER_CLIENT_OFFSET (220) broker → client request (docs/protocol/admin.md §2).
     pub struct ResetOffsetRequestHeader {
         /// Consumer group.
         group: String = "group", required;
@@ -718,7 +718,7 @@ command_header! {
 }
 
 command_header! {
-    /// GET_CONSUMER_RUNNING_INFO (307) request (PROTOCOL.md §2.29).
+    /// GET_CONSUMER_RUNNING_INFO (307) request (docs/protocol/admin.md §3).
     pub struct GetConsumerRunningInfoRequestHeader {
         /// Consumer group.
         consumer_group: String = "consumerGroup", required;
@@ -731,7 +731,7 @@ command_header! {
 
 command_header! {
     /// CONSUME_MESSAGE_DIRECTLY (309) request: `ConsumeMessageDirectlyResultRequestHeader`
-    /// (PROTOCOL.md §2.30).
+    /// (docs/protocol/admin.md §4).
     pub struct ConsumeMessageDirectlyResultRequestHeader {
         /// Consumer group.
         consumer_group: String = "consumerGroup", required;

@@ -4,12 +4,12 @@
 //! Java's on the wire (`consumerGroup`, `a`…`n`, `__ZONE_NAME`, …).
 //!
 //! Decoding is as lenient as Java's `RemotingCommand.decodeCommandCustomHeader`
-//! (PROTOCOL.md §1.8, §8.2, §9):
+//! (docs/protocol/frame.md §8; docs/protocol/clients.md):
 //!
 //! * numbers are decimal text (surrounding blanks tolerated); C++ and ali-ons send JSON numbers,
 //!   which the frame codec turns into text before headers see them;
 //! * booleans are `true` for a case-insensitive `"true"` and — unlike Java — also for `"1"`, which
-//!   the C++ client ≤ 1.2.4 sends for `batch`/`unitMode` (PROTOCOL.md §9); anything else is false;
+//!   the C++ client ≤ 1.2.4 sends for `batch`/`unitMode` (docs/protocol/clients.md); anything else is false;
 //! * a missing required field is [`RemotingError::MissingField`] naming its wire key; a required
 //!   number that does not parse is [`RemotingError::InvalidField`];
 //! * an optional field that does not parse is treated as absent (Java logs it and leaves the field
@@ -175,7 +175,7 @@ impl HeaderValue for bool {
 }
 
 /// Parses a header boolean: `true` for a case-insensitive `"true"` (Java's
-/// `Boolean.parseBoolean`) or `"1"` (what the C++ client sends, PROTOCOL.md §9); otherwise false.
+/// `Boolean.parseBoolean`) or `"1"` (what the C++ client sends, docs/protocol/clients.md); otherwise false.
 ///
 /// ```
 /// use rocketmq_remoting::protocol::header::parse_bool;

@@ -1,9 +1,9 @@
-//! Headers of NameServer commands (PROTOCOL.md §2.17, §2.24–§2.27).
+//! Headers of NameServer commands (docs/protocol/route.md §1; docs/protocol/namesrv.md §4–§7).
 
 use super::command_header;
 
 command_header! {
-    /// GET_ROUTEINFO_BY_TOPIC (105) request (PROTOCOL.md §2.17).
+    /// GET_ROUTEINFO_BY_TOPIC (105) request (docs/protocol/route.md §1).
     pub struct GetRouteInfoRequestHeader {
         /// Topic.
         topic: String = "topic", required;
@@ -23,7 +23,7 @@ impl GetRouteInfoRequestHeader {
 }
 
 command_header! {
-    /// REGISTER_BROKER (103) request (PROTOCOL.md §2.25).
+    /// REGISTER_BROKER (103) request (docs/protocol/namesrv.md §4).
     pub struct RegisterBrokerRequestHeader {
         /// Broker name.
         broker_name: String = "brokerName", required;
@@ -60,7 +60,7 @@ command_header! {
 }
 
 command_header! {
-    /// UNREGISTER_BROKER (104) request: `UnRegisterBrokerRequestHeader` (PROTOCOL.md §2.26).
+    /// UNREGISTER_BROKER (104) request: `UnRegisterBrokerRequestHeader` (docs/protocol/namesrv.md §5).
     pub struct UnRegisterBrokerRequestHeader {
         /// Broker name.
         broker_name: String = "brokerName", required;
@@ -74,7 +74,7 @@ command_header! {
 }
 
 command_header! {
-    /// QUERY_DATA_VERSION (322) request (PROTOCOL.md §2.27).
+    /// QUERY_DATA_VERSION (322) request (docs/protocol/namesrv.md §6).
     pub struct QueryDataVersionRequestHeader {
         /// Broker name.
         broker_name: String = "brokerName", required;
@@ -96,7 +96,7 @@ command_header! {
 }
 
 command_header! {
-    /// BROKER_HEARTBEAT (904) request (PROTOCOL.md §2.27).
+    /// BROKER_HEARTBEAT (904) request (docs/protocol/namesrv.md §6).
     pub struct BrokerHeartbeatRequestHeader {
         /// Cluster name.
         cluster_name: String = "clusterName", required;
@@ -120,7 +120,7 @@ command_header! {
 }
 
 command_header! {
-    /// PUT_KV_CONFIG (100) request (PROTOCOL.md §2.24).
+    /// PUT_KV_CONFIG (100) request (docs/protocol/namesrv.md §7).
     pub struct PutKVConfigRequestHeader {
         /// Namespace.
         namespace: String = "namespace", required;

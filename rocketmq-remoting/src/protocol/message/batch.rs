@@ -1,4 +1,4 @@
-//! The batch body of SEND_BATCH_MESSAGE (PROTOCOL.md §3.5), also the body of 5.x inner-batch
+//! The batch body of SEND_BATCH_MESSAGE (docs/protocol/send.md §3), also the body of 5.x inner-batch
 //! records.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};

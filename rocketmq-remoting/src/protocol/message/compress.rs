@@ -1,4 +1,4 @@
-//! Body compression (PROTOCOL.md §3.6): zlib streams as written by Java's `DeflaterOutputStream`,
+//! Body compression (docs/protocol/message.md §5): zlib streams as written by Java's `DeflaterOutputStream`,
 //! the Go client and the C++ client.
 
 use std::io::{Read, Write};

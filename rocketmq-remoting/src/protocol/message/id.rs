@@ -1,4 +1,4 @@
-//! Message identifiers (PROTOCOL.md §3.7): the broker-derived offset msgId and the
+//! Message identifiers (docs/protocol/message.md §6): the broker-derived offset msgId and the
 //! client-generated `UNIQ_KEY`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

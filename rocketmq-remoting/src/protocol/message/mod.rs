@@ -1,4 +1,4 @@
-//! Message encodings (PROTOCOL.md §3): the properties string, stored message records (the body of
+//! Message encodings (docs/protocol/message.md): the properties string, stored message records (the body of
 //! PULL_MESSAGE and friends), batch bodies, message ids, tag hash codes and body compression.
 //!
 //! Everything here is pure byte work: no I/O and no runtime.

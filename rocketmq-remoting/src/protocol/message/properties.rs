@@ -1,4 +1,4 @@
-//! The properties string (PROTOCOL.md §3.1): `name 0x01 value 0x02` for every pair.
+//! The properties string (docs/protocol/message.md §1): `name 0x01 value 0x02` for every pair.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,5 +1,5 @@
 //! Standard message property keys (Java `MessageConst`), with the exact strings that travel on the
-//! wire (PROTOCOL.md §3.2).
+//! wire (docs/protocol/message.md §2).
 //!
 //! ```
 //! use rocketmq_remoting::protocol::message::property;

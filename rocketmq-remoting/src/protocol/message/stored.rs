@@ -1,4 +1,4 @@
-//! The stored / pulled message record (PROTOCOL.md §3.3): the commit-log format, also the body
+//! The stored / pulled message record (docs/protocol/message.md §3): the commit-log format, also the body
 //! of PULL_MESSAGE, QUERY_MESSAGE, VIEW_MESSAGE_BY_ID and CHECK_TRANSACTION_STATE.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

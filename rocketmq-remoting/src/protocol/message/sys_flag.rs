@@ -1,4 +1,4 @@
-//! The message `sysFlag` bits (Java `MessageSysFlag`, PROTOCOL.md §3.4).
+//! The message `sysFlag` bits (Java `MessageSysFlag`, docs/protocol/message.md §4).
 //!
 //! ```
 //! use rocketmq_remoting::protocol::message::sys_flag;
