@@ -14,10 +14,10 @@
 pub mod batch;
 pub mod config;
 pub mod fault;
-pub(crate) mod request;
+pub mod request;
 pub mod selector;
 mod send;
-mod transaction;
+pub mod transaction;
 
 pub use config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};
 pub use request::{create_reply, reply_topic, REPLY_MESSAGE_FLAG, REPLY_TOPIC_POSTFIX};

@@ -5,7 +5,7 @@
 //!
 //! 1. `request` tags the message with `CORRELATION_ID` (a fresh random id), `REPLY_TO_CLIENT`
 //!    (this client's id) and `TTL` (the timeout in ms), registers a waiter under the
-//!    correlation id in its [`ClientInstance`], makes sure the brokers know this client (a
+//!    correlation id in its [`ClientInstance`](crate::ClientInstance), makes sure the brokers know this client (a
 //!    heartbeat when the topic's route was not cached yet) and sends the message.
 //! 2. The broker stamps the request with its `CLUSTER`. A consumer receives it and calls
 //!    [`create_reply`]: topic `<CLUSTER>_REPLY_TOPIC`, `MSG_TYPE=reply`, the same

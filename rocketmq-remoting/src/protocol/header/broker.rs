@@ -94,7 +94,8 @@ command_header! {
 /// it copies each string once into the command's ext fields, with no `String` per field.
 ///
 /// [`SendMessageRequestHeaderV2Ref::write_to`] writes exactly what
-/// [`SendMessageRequestHeaderV2::write_to`] writes for the same values.
+/// [`SendMessageRequestHeaderV2`]'s [`write_to`](super::CommandHeader::write_to) writes for the
+/// same values.
 ///
 /// ```
 /// use rocketmq_remoting::protocol::header::*;
@@ -145,7 +146,7 @@ pub struct SendMessageRequestHeaderV2Ref<'a> {
 
 impl SendMessageRequestHeaderV2Ref<'_> {
     /// Writes every present field into `ext`, in the order and form of
-    /// [`SendMessageRequestHeaderV2::write_to`].
+    /// [`SendMessageRequestHeaderV2`]'s [`write_to`](super::CommandHeader::write_to).
     pub fn write_to(&self, ext: &mut crate::protocol::ExtFields) {
         let opt_len = |s: Option<&str>| s.map_or(0, str::len);
         // One reservation for the whole header: three numbers of at most 20 digits per
