@@ -209,8 +209,10 @@ fn barrage(name: &str, addr: SocketAddr, pid: impl Fn() -> u32) {
             break;
         }
     }
-    // Let the server reap closed connections.
-    std::thread::sleep(Duration::from_secs(1));
+    // The server reaps closed connections asynchronously: wait until their descriptors are
+    // gone (the assertion below reports it if they never are).
+    let _ =
+        rocketmq_it::eventually_blocking(Duration::from_secs(10), || fd_count(pid()) <= fd0 + 4);
     good_client(addr);
     let rss1 = rss_kib(pid()).unwrap();
     let fd1 = fd_count(pid());

@@ -283,9 +283,16 @@ fn sync_master_killed_slave_has_every_acknowledged_message() {
     // The slave copies topic configs every slaveMetadataSyncIntervalMs (500 ms here; Apache's
     // SlaveSynchronize every 60 s): a topic created moments before the master dies is unknown
     // to the slave, which then answers TOPIC_NOT_EXIST although it holds the data (Apache
-    // behaves the same). Once the sends are fast that window can cover the whole run, so give
-    // the slave a few sync rounds before the kill: this test is about acknowledged data.
-    std::thread::sleep(Duration::from_millis(2000));
+    // behaves the same). Once the sends are fast that window can cover the whole run, so wait
+    // until the slave's topic table has the topic before the kill: this test is about
+    // acknowledged data.
+    rt.block_on(async {
+        rocketmq_it::eventually_async(Duration::from_secs(30), || {
+            support::admin::topic_known(s.addr, "HaKill")
+        })
+        .await
+        .expect("slave learns topic HaKill from its master");
+    });
     m.kill9();
     let want: HashSet<String> = acked.iter().cloned().collect();
     let t = Instant::now();

@@ -106,3 +106,22 @@ pub async fn route_text(namesrv: SocketAddr, topic: &str) -> String {
     client.shutdown();
     out
 }
+
+/// Whether a broker's topic table holds `topic` (GET_ALL_TOPIC_CONFIG); `false` when the broker
+/// does not answer. A slave learns topics from its master only at its metadata sync.
+pub async fn topic_known(broker: SocketAddr, topic: &str) -> bool {
+    use rocketmq_remoting::protocol::body::{JsonBody, TopicConfigSerializeWrapper};
+    let client = RemotingClient::new(runtime(), TransportConfig::default());
+    let req = RemotingCommand::request(RequestCode::GET_ALL_TOPIC_CONFIG);
+    let known = match client
+        .invoke(&broker.to_string(), req, Duration::from_secs(3))
+        .await
+    {
+        Ok(r) if r.code == ResponseCode::SUCCESS => TopicConfigSerializeWrapper::from_json(&r.body)
+            .map(|w| w.topic_config_table.contains_key(topic))
+            .unwrap_or(false),
+        _ => false,
+    };
+    client.shutdown();
+    known
+}
