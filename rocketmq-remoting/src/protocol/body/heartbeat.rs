@@ -164,8 +164,9 @@ pub struct SubscriptionData {
     /// Trimmed tags of `subString` (empty for `*`).
     #[serde(default, deserialize_with = "null_default")]
     pub tags_set: BTreeSet<String>,
-    /// Java `String.hashCode()` of each tag.
-    #[serde(default, deserialize_with = "null_default")]
+    /// Java `String.hashCode()` of each tag; numbers, or decimal strings as the Go client
+    /// sends them (Java's fastjson reads both).
+    #[serde(default, deserialize_with = "lenient_code_set")]
     pub code_set: BTreeSet<i32>,
     /// Version (ms timestamp); number or decimal string.
     #[serde(default, deserialize_with = "lenient_i64")]
@@ -189,6 +190,25 @@ impl Default for SubscriptionData {
     }
 }
 
+fn lenient_code_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeSet<i32>, D::Error> {
+    use serde::de::Error;
+    let Some(items) = Option::<Vec<serde_json::Value>>::deserialize(d)? else {
+        return Ok(BTreeSet::new());
+    };
+    items
+        .iter()
+        .map(|v| {
+            let n = match v {
+                serde_json::Value::Number(n) => n.as_i64(),
+                serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            n.and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| D::Error::custom(format!("not a tag hash code: {v}")))
+        })
+        .collect()
+}
+
 fn expression_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(d)?
         .filter(|s| !s.is_empty())
@@ -196,3 +216,32 @@ fn expression_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::
 }
 
 serde_json_body!(HeartbeatData, SubscriptionData);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Go client (rocketmq-client-go v2) writes tag hash codes as strings.
+    #[test]
+    fn code_set_accepts_the_go_clients_strings() {
+        let body = br#"{"clientID":"192.0.2.2@1","producerDataSet":[],"consumerDataSet":[{"groupName":"g","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"classFilterMode":false,"topic":"T","subString":"TagA","tagsSet":["TagA"],"codeSet":["2598919", 5, " -7 "],"subVersion":1796642160999,"expressionType":"TAG"}],"unitMode":false}]}"#;
+        let hb: HeartbeatData = serde_json::from_slice(body).expect("Go heartbeat");
+        let sub = &hb.consumer_data_set[0].subscription_data_set[0];
+        assert_eq!(sub.code_set, BTreeSet::from([-7, 5, 2_598_919]));
+        assert_eq!(sub.tags_set, BTreeSet::from(["TagA".to_string()]));
+    }
+
+    #[test]
+    fn code_set_rejects_what_is_not_a_hash_code() {
+        for bad in [r#"["TagA"]"#, r#"[true]"#, r#"[4294967296]"#, r#""12""#] {
+            let body = format!(r#"{{"topic":"T","subString":"TagA","codeSet":{bad}}}"#);
+            assert!(
+                serde_json::from_str::<SubscriptionData>(&body).is_err(),
+                "accepted codeSet {bad}"
+            );
+        }
+        let absent: SubscriptionData =
+            serde_json::from_str(r#"{"topic":"T","codeSet":null}"#).unwrap();
+        assert!(absent.code_set.is_empty());
+    }
+}
