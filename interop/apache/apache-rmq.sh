@@ -8,8 +8,11 @@
 #   interop/apache/apache-rmq.sh mqadmin VERSION DIR clusterList -n 127.0.0.1:PORT
 #   interop/apache/apache-rmq.sh down DIR                         # SIGTERM by PID, then SIGKILL
 #
-# Building blocks (the Rust harness runs these as child processes; they exec java, so the
-# child's PID is the JVM's):
+# Building blocks (the Rust harness runs these as child processes). They write the JVM's PID to
+# DIR/java.pid, forward SIGTERM/SIGINT to it, and with RMQ_WATCH_PID=<pid> kill it (-9) within a
+# second of that process ending, so servers never outlive a test binary that died or exited
+# without dropping them (and then remove RMQ_WATCH_CLEAN=<dir> if it holds the harness's
+# marker file .rocketmq-it-scratch):
 #   run-namesrv VERSION DIR PORT
 #   run-broker  VERSION DIR NAME PORT NAMESRV_ADDR [key=value ...]  # later keys override earlier
 #   pick-ports N                                                   # N free TCP ports, one a line
@@ -65,6 +68,39 @@ XML
     echo "$home"
 }
 
+# Runs a JVM in the background and waits for it (see the header for PID file, signals, watch).
+supervise() { # DIR JAVA ARGS...
+    local dir=$1
+    shift
+    "$@" &
+    local jpid=$! watch=${RMQ_WATCH_PID:-}
+    echo "$jpid" >"$dir/java.pid"
+    trap 'kill -TERM "$jpid" 2>/dev/null' TERM INT HUP
+    while kill -0 "$jpid" 2>/dev/null; do
+        if [ -n "$watch" ] && ! kill -0 "$watch" 2>/dev/null; then
+            kill -9 "$jpid" 2>/dev/null
+            wait "$jpid" 2>/dev/null || true
+            # The test binary is gone and nobody will delete its scratch directory: each
+            # server removes its own part, the last one the rest, and only in a directory
+            # the harness marked as its own.
+            local scratch=${RMQ_WATCH_CLEAN:-} d others=0
+            if [ -n "$scratch" ] && [ -f "$scratch/.rocketmq-it-scratch" ]; then
+                rm -rf -- "$dir" "$dir.out"
+                for d in "$scratch"/*/; do
+                    case $(basename "$d") in namesrv* | broker* | slave*) others=1 ;; esac
+                done
+                [ "$others" -eq 1 ] || rm -rf -- "$scratch"
+            fi
+            exit 137
+        fi
+        sleep 1 &
+        wait $! 2>/dev/null || true
+    done
+    local rc=0
+    wait "$jpid" 2>/dev/null || rc=$?
+    exit "$rc"
+}
+
 run_namesrv() { # VERSION DIR PORT
     local v=$1 dir=$2 port=$3
     mkdir -p "$dir"
@@ -75,7 +111,7 @@ run_namesrv() { # VERSION DIR PORT
     printf 'listenPort=%s\nbindAddress=127.0.0.1\nkvConfigPath=%s/kvConfig.json\nconfigStorePath=%s/namesrv.properties\n' \
         "$port" "$dir" "$dir" >"$dir/namesrv.conf"
     export ROCKETMQ_HOME=$home
-    exec "$java" -Xms64m -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k "${opens[@]}" \
+    supervise "$dir" "$java" -Xms64m -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k "${opens[@]}" \
         -Duser.home="$dir" -Drocketmq.home.dir="$home" $(quiet_logback "$v") "${extra_opts[@]}" \
         -cp "$cp" org.apache.rocketmq.namesrv.NamesrvStartup -c "$dir/namesrv.conf"
 }
@@ -105,7 +141,7 @@ run_broker() { # VERSION DIR NAME PORT NAMESRV [key=value ...]
         for kv in "$@"; do printf '%s\n' "$kv"; done
     } >"$dir/broker.conf"
     export ROCKETMQ_HOME=$home
-    exec "$java" -Xms128m -Xmx384m -XX:MaxDirectMemorySize=256m -XX:+UseSerialGC \
+    supervise "$dir" "$java" -Xms128m -Xmx384m -XX:MaxDirectMemorySize=256m -XX:+UseSerialGC \
         -XX:TieredStopAtLevel=1 -Xss512k "${opens[@]}" \
         -Duser.home="$dir" -Drocketmq.home.dir="$home" \
         -Drocketmq.broker.diskSpaceWarningLevelRatio=0.95 -Drocketmq.broker.diskSpaceCleanForciblyRatio=0.93 \
@@ -171,12 +207,14 @@ wait_ready() { # FILE PID TIMEOUT_S
     return 1
 }
 
-stop_pid() { # PIDFILE
+stop_pid() { # PIDFILE JAVA_PIDFILE
     [ -f "$1" ] || return 0
-    local pid i
+    local pid jpid i
     pid=$(cat "$1")
-    kill "$pid" 2>/dev/null || { rm -f "$1"; return 0; }
+    jpid=$(cat "$2" 2>/dev/null || true)
+    kill "$pid" 2>/dev/null || true
     for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    [ -z "$jpid" ] || kill -9 "$jpid" 2>/dev/null || true
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$1"
 }
@@ -208,8 +246,8 @@ case $cmd in
         ;;
     down)
         [ $# -eq 1 ] || die "usage: down DIR"
-        stop_pid "$1/broker.pid"
-        stop_pid "$1/namesrv.pid"
+        stop_pid "$1/broker.pid" "$1/broker/java.pid"
+        stop_pid "$1/namesrv.pid" "$1/namesrv/java.pid"
         ;;
     *) die "unknown command '${cmd}' (up, down, mqadmin, run-namesrv, run-broker, pick-ports)" ;;
 esac

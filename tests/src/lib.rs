@@ -2,6 +2,8 @@
 //!
 //! - [`cpp`]: the official Apache RocketMQ C++ client (PyPI `rocketmq` 0.4.4) as a test peer,
 //!   driven through `tests/interop/cpp_client.py`.
+//! - [`apache`]: real Apache RocketMQ NameServers and Brokers (Maven Central jars, through
+//!   `interop/apache/`) and `mqadmin`, with skip logic when `java`/`mvn` are missing.
 //! - [`ChildGuard`]: child processes that are killed when the guard drops.
 //! - [`eventually`] and friends: runtime-agnostic polling with a deadline.
 //! - [`init_tracing`]: idempotent test logging controlled by `RUST_LOG`.
@@ -11,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod apache;
 mod child;
 pub mod cpp;
 mod error;

@@ -1,0 +1,207 @@
+//! Shared by the `apache_*` tests (included with `#[path]`): a tokio runtime per test, one
+//! Apache cluster per version per test binary, topic creation, a pull-everything reader and
+//! `mqadmin` output parsing.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rocketmq_client::{ClientConfig, MessageExt, PullConsumer, PullStatus};
+use rocketmq_it::apache::{apache_or_skip, ApacheCluster, ClusterOptions};
+use rocketmq_it::init_tracing;
+use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_remoting::protocol::header::{CreateTopicRequestHeader, TopicFilterType};
+use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+
+/// Every test's topics and groups carry this process's id, so reruns against a kept cluster
+/// never collide.
+pub fn unique(name: &str, version: &str) -> String {
+    format!("{name}_{}_{}", version.replace('.', ""), std::process::id())
+}
+
+/// The shared cluster for `version` with the default options, or `None` when the test must
+/// skip (printed). Blocks: call before entering a runtime.
+pub fn cluster(test: &str, version: &str) -> Option<Arc<ApacheCluster>> {
+    cluster_with(test, version, &ClusterOptions::default())
+}
+
+/// Like [`cluster`], with options (a separate shared cluster per distinct options).
+pub fn cluster_with(
+    test: &str,
+    version: &str,
+    opts: &ClusterOptions,
+) -> Option<Arc<ApacheCluster>> {
+    init_tracing();
+    if !apache_or_skip(test) {
+        return None;
+    }
+    let t0 = Instant::now();
+    let c = ApacheCluster::shared(version, opts)
+        .unwrap_or_else(|e| panic!("{test}: Apache {version} cluster: {e}"));
+    eprintln!(
+        "{test}: Apache {version} cluster ready in {:.1} s (namesrv {}, broker {})",
+        t0.elapsed().as_secs_f64(),
+        c.namesrv_addr(),
+        c.broker_addr()
+    );
+    Some(c)
+}
+
+/// Runs an async test body on a fresh two-worker tokio runtime; returns what it returns.
+pub fn run<F, Fut, T>(name: &str, body: F) -> T
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::from_handle(tokio_rt.handle().clone()));
+    let t0 = Instant::now();
+    let out = tokio_rt.block_on(body(rt));
+    eprintln!("{name}: body done in {:.1} s", t0.elapsed().as_secs_f64());
+    tokio_rt.shutdown_timeout(Duration::from_secs(5));
+    out
+}
+
+/// Client settings for tests: the cluster's NameServer and short refresh intervals, so a
+/// topic created a moment ago is found within a second.
+pub fn client_cfg(c: &ApacheCluster, rt: &Arc<dyn Runtime>) -> ClientConfig {
+    ClientConfig {
+        namesrv_addrs: vec![c.namesrv_addr().to_string()],
+        route_refresh_interval: Duration::from_secs(1),
+        heartbeat_interval: Duration::from_secs(1),
+        rebalance_interval: Duration::from_secs(1),
+        persist_offset_interval: Duration::from_millis(500),
+        runtime: Some(Arc::clone(rt)),
+        ..ClientConfig::default()
+    }
+}
+
+/// Creates `topic` on the Apache broker with our own UPDATE_AND_CREATE_TOPIC request (faster
+/// than a JVM per `mqadmin updateTopic`; the broker registers the topic with its NameServer
+/// right away).
+pub async fn create_topic(rt: &Arc<dyn Runtime>, broker: SocketAddr, topic: &str, queues: i32) {
+    create_topic_with(rt, broker, topic, queues, false).await
+}
+
+/// Like [`create_topic`]; `order` marks the topic ordered.
+pub async fn create_topic_with(
+    rt: &Arc<dyn Runtime>,
+    broker: SocketAddr,
+    topic: &str,
+    queues: i32,
+    order: bool,
+) {
+    let client = RemotingClient::new(Arc::clone(rt), TransportConfig::default());
+    let header = CreateTopicRequestHeader {
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: queues,
+        write_queue_nums: queues,
+        perm: 6,
+        topic_filter_type: TopicFilterType::SingleTag,
+        topic_sys_flag: Some(0),
+        order,
+        attributes: None,
+        force: false,
+        bname: None,
+    };
+    let req = RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC).with_header(&header);
+    let resp = client
+        .invoke(&broker.to_string(), req, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("create topic {topic} on {broker}: {e}"));
+    assert_eq!(
+        resp.code,
+        ResponseCode::SUCCESS,
+        "create topic {topic}: {resp:?}"
+    );
+    client.shutdown();
+}
+
+/// Reads every message of `topic` (all queues, from offset 0) with our pull consumer until
+/// `want` messages arrived or `timeout` passed; returns them in (queue, offset) order.
+pub async fn pull_all(
+    c: &ApacheCluster,
+    rt: &Arc<dyn Runtime>,
+    topic: &str,
+    want: usize,
+    timeout: Duration,
+) -> Vec<MessageExt> {
+    let group = format!("pull_all_{}", topic);
+    let consumer = PullConsumer::builder()
+        .client_config(client_cfg(c, rt))
+        .group(group)
+        .build()
+        .expect("pull consumer config");
+    consumer.start().await.expect("pull consumer start");
+    let deadline = Instant::now() + timeout;
+    let queues = loop {
+        match consumer.fetch_subscribe_queues(topic).await {
+            Ok(q) if !q.is_empty() => break q,
+            r => assert!(
+                Instant::now() < deadline,
+                "no queues for {topic} within {timeout:?}: {r:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut next: BTreeMap<i32, i64> = queues.iter().map(|q| (q.queue_id, 0)).collect();
+    let mut got: BTreeMap<(i32, i64), MessageExt> = BTreeMap::new();
+    while got.len() < want && Instant::now() < deadline {
+        let mut progressed = false;
+        for q in &queues {
+            let off = next[&q.queue_id];
+            match consumer.pull(q, "*", off, 32).await {
+                Ok(r) if r.status == PullStatus::Found => {
+                    for m in r.messages {
+                        got.insert((m.queue_id, m.queue_offset), m);
+                    }
+                    next.insert(q.queue_id, r.next_begin_offset);
+                    progressed = true;
+                }
+                Ok(r) => {
+                    if r.next_begin_offset > off {
+                        next.insert(q.queue_id, r.next_begin_offset);
+                    }
+                }
+                Err(e) => tracing::debug!("pull {q:?} at {off}: {e}"),
+            }
+        }
+        if !progressed {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let _ = consumer.shutdown().await;
+    got.into_values().collect()
+}
+
+/// Sums the `#Max Offset` column of `mqadmin topicStatus` (what Apache itself says it
+/// stored), or panics with the output.
+pub fn apache_stored_count(c: &ApacheCluster, topic: &str) -> i64 {
+    let out = c
+        .mqadmin(&["topicStatus", "-t", topic])
+        .unwrap_or_else(|e| panic!("mqadmin topicStatus: {e}"));
+    let mut total = 0;
+    let mut rows = 0;
+    for line in out.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // #Broker Name  #QID  #Min Offset  #Max Offset  #Last Updated
+        if cols.len() >= 4 && cols[0] == "broker-a" {
+            if let (Ok(_), Ok(max)) = (cols[1].parse::<i32>(), cols[3].parse::<i64>()) {
+                total += max;
+                rows += 1;
+            }
+        }
+    }
+    assert!(rows > 0, "no queue rows in topicStatus of {topic}:\n{out}");
+    total
+}
