@@ -4,8 +4,8 @@
 // or received. interop/java/RmqHarness.java speaks the same sub-commands and line format.
 //
 //	produce -ns ADDR -group G -topic T -mode MODE -count N [-tag T] [-label L] [-size B] ...
-//	push    -ns ADDR -group G -topic T [-model clustering|broadcasting] [-orderly] [-sel-type tag|sql] [-sel EXPR]
-//	        [-from first|last|timestamp] [-ts yyyyMMddHHmmss] [-expect N] [-fail-times K] [-max-reconsume M] [-reply]
+//	push    -ns ADDR -group G -topic T [-model clustering|broadcasting] [-orderly true] [-sel-type tag|sql] [-sel EXPR]
+//	        [-from first|last|timestamp] [-ts yyyyMMddHHmmss] [-expect N] [-fail-times K] [-max-reconsume M] [-reply true]
 //	pull    -ns ADDR -group G -topic T [-expect N] [-ts MILLIS]
 //	poll    -ns ADDR -group G -topic T [-expect N] [-seek-queue Q]
 //
@@ -279,8 +279,12 @@ func produce(args []string) bool {
 		if l.want > 0 {
 			select {
 			case <-l.done:
+				// The client sends END_TRANSACTION after the check returns; stay up for it.
+				time.Sleep(1500 * time.Millisecond)
 			case <-ctx.Done():
+				l.mu.Lock()
 				fail(fmt.Sprintf("only %d of %d check-backs before the timeout", len(l.checked), l.want), nil)
+				l.mu.Unlock()
 			}
 		}
 		emit("done", map[string]interface{}{"ms": time.Since(started).Milliseconds()})
@@ -424,7 +428,7 @@ func push(args []string) bool {
 	fs := flag.NewFlagSet("push", flag.ExitOnError)
 	c := commonFlags(fs)
 	model := fs.String("model", "clustering", "clustering|broadcasting")
-	orderly := fs.Bool("orderly", false, "consume orderly")
+	orderly := fs.String("orderly", "false", "true: consume orderly")
 	selType := fs.String("sel-type", "tag", "tag|sql")
 	sel := fs.String("sel", "*", "selector expression")
 	from := fs.String("from", "first", "first|last|timestamp")
@@ -434,7 +438,7 @@ func push(args []string) bool {
 	maxReconsume := fs.Int("max-reconsume", -1, "max reconsume times before the DLQ (-1: client default)")
 	linger := fs.Duration("linger", 500*time.Millisecond, "keep running this long after -expect was reached (to see duplicates)")
 	instance := fs.String("instance", "", "instance name (two members of one group in one host need different ones)")
-	reply := fs.Bool("reply", false, "answer request messages (request-reply) with \"reply:\" + the request body")
+	reply := fs.String("reply", "false", "true: answer request messages (request-reply) with \"reply:\" + the request body")
 	replyDelay := fs.Duration("reply-delay", time.Second, "pause before replying: the Go requester sends its first heartbeat (which the broker needs to find it) only after the request")
 	_ = fs.Parse(args)
 
@@ -442,7 +446,7 @@ func push(args []string) bool {
 	opts := []consumer.Option{
 		consumer.WithNameServer(ns),
 		consumer.WithGroupName(c.group),
-		consumer.WithConsumerOrder(*orderly),
+		consumer.WithConsumerOrder(*orderly == "true"),
 		consumer.WithConsumeMessageBatchMaxSize(1),
 		consumer.WithPullInterval(0),
 		// Orderly: a failed message is retried locally after this pause.
@@ -469,7 +473,7 @@ func push(args []string) bool {
 	}
 
 	var replier *producerHandle
-	if *reply {
+	if *reply == "true" {
 		p, err := producer.NewDefaultProducer(producer.WithNameServer(ns), producer.WithGroupName(c.group+"-replier"))
 		if err == nil {
 			err = p.Start()
@@ -494,7 +498,7 @@ func push(args []string) bool {
 		result := consumer.ConsumeSuccess
 		for _, m := range msgs {
 			if int(m.ReconsumeTimes) < *failTimes {
-				if *orderly {
+				if *orderly == "true" {
 					result = consumer.SuspendCurrentQueueAMoment
 				} else {
 					result = consumer.ConsumeRetryLater

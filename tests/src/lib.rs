@@ -4,6 +4,9 @@
 //!   driven through `tests/interop/cpp_client.py`.
 //! - [`apache`]: real Apache RocketMQ NameServers and Brokers (Maven Central jars, through
 //!   `interop/apache/`) and `mqadmin`, with skip logic when `java`/`mvn` are missing.
+//! - [`goclient`]: Apache's Go client (rocketmq-client-go v2) as a test peer, through the
+//!   `interop/go` harness. [`harness`] runs such harness processes and reads their events;
+//!   [`scenarios`] holds the interop scenarios shared by the Go and Java client tests.
 //! - [`ChildGuard`]: child processes that are killed when the guard drops.
 //! - [`eventually`] and friends: runtime-agnostic polling with a deadline.
 //! - [`init_tracing`]: idempotent test logging controlled by `RUST_LOG`.
@@ -17,6 +20,9 @@ pub mod apache;
 mod child;
 pub mod cpp;
 mod error;
+pub mod goclient;
+pub mod harness;
+pub mod scenarios;
 mod trace;
 mod wait;
 
