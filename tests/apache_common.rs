@@ -24,10 +24,23 @@ pub fn unique(name: &str, version: &str) -> String {
     format!("{name}_{}_{}", version.replace('.', ""), std::process::id())
 }
 
-/// The shared cluster for `version` with the default options, or `None` when the test must
+/// Apache's `messageDelayLevel` with short retry levels: level 2 stays 5 s (the delay test
+/// checks it) and levels 3.. (what `%RETRY%` redelivery uses: 3 + reconsumeTimes) are 2 s, so
+/// a retry-then-DLQ run takes seconds instead of Apache's default 10 s, 30 s, 1 min ...
+pub const DELAY_LEVELS: &str = "1s 5s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s";
+
+/// The options every `apache_*` test binary shares a cluster with.
+pub fn default_options() -> ClusterOptions {
+    ClusterOptions {
+        broker_props: vec![("messageDelayLevel".into(), DELAY_LEVELS.into())],
+        ..ClusterOptions::default()
+    }
+}
+
+/// The shared cluster for `version` with [`default_options`], or `None` when the test must
 /// skip (printed). Blocks: call before entering a runtime.
 pub fn cluster(test: &str, version: &str) -> Option<Arc<ApacheCluster>> {
-    cluster_with(test, version, &ClusterOptions::default())
+    cluster_with(test, version, &default_options())
 }
 
 /// Like [`cluster`], with options (a separate shared cluster per distinct options).

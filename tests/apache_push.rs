@@ -1,0 +1,531 @@
+//! Scenario 2 of the Apache interop matrix: our push consumer against real Apache RocketMQ
+//! NameServer + Broker (4.9.7, 5.3.3, 5.5.0 from Maven Central; see `interop/apache/`).
+//!
+//! Concurrent with a tag filter, orderly, clustering (two members split the queues, one
+//! leaves, the other takes over), broadcasting, SQL92 (`enablePropertyFilter=true`), and
+//! retry through `%RETRY%` with growing reconsume times and then the DLQ (counted by Apache's
+//! `mqadmin topicStatus`). One cluster per version is shared by this binary's tests; each
+//! test has its own topics and groups.
+
+#[path = "apache_common.rs"]
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rocketmq_client::consumer::PushConsumerConfig;
+use rocketmq_client::{
+    ConsumeContext, ConsumeFromWhere, ConsumeOrderlyContext, ConsumeResult, Message, MessageExt,
+    MessageModel, MessageQueue, MessageSelector, OrderlyResult, Producer, PushConsumer, SendStatus,
+};
+use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
+use rocketmq_remoting::rt::Runtime;
+
+use common::{apache_stored_count, client_cfg, cluster, create_topic, run, unique};
+
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn producer(c: &ApacheCluster, rt: &Arc<dyn Runtime>, group: &str) -> Producer {
+    let p = Producer::builder()
+        .name_server(&c.namesrv_addr().to_string())
+        .group(group)
+        .send_timeout(SEND_TIMEOUT)
+        .runtime(Arc::clone(rt))
+        .route_refresh_interval(Duration::from_secs(1))
+        .build()
+        .expect("producer config");
+    p.start().await.expect("producer start");
+    p
+}
+
+async fn send_ok(p: &Producer, m: Message) {
+    let r = p.send(m).await.expect("send");
+    assert_eq!(r.status, SendStatus::SendOk, "{r:?}");
+}
+
+fn msg(topic: &str, key: &str, tag: &str) -> Message {
+    let mut m = Message::new(topic, format!("body of {key}"));
+    m.set_keys([key]);
+    m.set_tags(tag);
+    m
+}
+
+/// Keys received, in arrival order (duplicates kept).
+type Received = Arc<Mutex<Vec<MessageExt>>>;
+
+fn recorder(
+    rec: &Received,
+) -> impl Fn(Vec<MessageExt>, ConsumeContext) -> std::future::Ready<ConsumeResult> + Send + Sync + 'static
+{
+    let rec = Arc::clone(rec);
+    move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+        rec.lock().unwrap().extend(msgs);
+        std::future::ready(ConsumeResult::Success)
+    }
+}
+
+fn keys(rec: &Received) -> BTreeSet<String> {
+    rec.lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.keys().unwrap_or("-").to_string())
+        .collect()
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The consumer's queues of `topic` (its assignment also holds its `%RETRY%` queue).
+fn queues_of(consumer: &PushConsumer, topic: &str) -> BTreeSet<i32> {
+    consumer
+        .assigned_queues()
+        .iter()
+        .filter(|q| q.topic == topic)
+        .map(|q| q.queue_id)
+        .collect()
+}
+
+async fn wait_assigned(consumer: &PushConsumer, topic: &str, n: usize, what: &str) {
+    wait_for(what, DELIVERY_TIMEOUT, || {
+        queues_of(consumer, topic).len() == n
+    })
+    .await;
+}
+
+fn push_builder(
+    c: &ApacheCluster,
+    rt: &Arc<dyn Runtime>,
+    group: &str,
+    topic: &str,
+    selector: MessageSelector,
+) -> rocketmq_client::consumer::PushConsumerBuilder {
+    PushConsumer::builder()
+        .client_config(client_cfg(c, rt))
+        .group(group)
+        .subscribe(topic, selector)
+        .consume_from_where(ConsumeFromWhere::FirstOffset)
+}
+
+/// Concurrent consumer with `TagA || TagB`: gets the A and B messages, never C.
+fn tag_filter(version: &str) {
+    let test = format!("tag_filter {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    run(&test, |rt| async move {
+        let topic = unique("PushTags", c.version());
+        create_topic(&rt, c.broker_addr(), &topic, 4).await;
+        let rec: Received = Arc::default();
+        let consumer = push_builder(
+            &c,
+            &rt,
+            &unique("cg_tags", c.version()),
+            &topic,
+            MessageSelector::tag("TagA || TagB"),
+        )
+        .listener(recorder(&rec))
+        .build()
+        .expect("consumer config");
+        consumer.start().await.expect("consumer start");
+        wait_assigned(&consumer, &topic, 4, "4 queues assigned").await;
+        let p = producer(&c, &rt, &unique("pg_tags", c.version())).await;
+        let mut want = BTreeSet::new();
+        for i in 0..30 {
+            let tag = ["TagA", "TagB", "TagC"][i % 3];
+            let key = format!("{tag}-{i}");
+            if tag != "TagC" {
+                want.insert(key.clone());
+            }
+            send_ok(&p, msg(&topic, &key, tag)).await;
+        }
+        wait_for("20 TagA/TagB messages", DELIVERY_TIMEOUT, || {
+            keys(&rec).len() >= want.len()
+        })
+        .await;
+        // TagC would have arrived with the others (same queues, earlier offsets).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(keys(&rec), want);
+        consumer.shutdown().await.expect("shutdown");
+        p.shutdown().await;
+    });
+}
+
+/// Orderly consumer: each order id's messages arrive in send order.
+fn orderly(version: &str) {
+    let test = format!("orderly {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    run(&test, |rt| async move {
+        let topic = unique("PushOrderly", c.version());
+        create_topic(&rt, c.broker_addr(), &topic, 4).await;
+        let seen: Arc<Mutex<BTreeMap<u32, Vec<u32>>>> = Arc::default();
+        let s2 = Arc::clone(&seen);
+        let consumer = push_builder(
+            &c,
+            &rt,
+            &unique("cg_orderly", c.version()),
+            &topic,
+            MessageSelector::all(),
+        )
+        .orderly_listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeOrderlyContext| {
+            let mut s = s2.lock().unwrap();
+            for m in msgs {
+                let order: u32 = m
+                    .property("order")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(99);
+                let seq: u32 = m.property("seq").and_then(|v| v.parse().ok()).unwrap_or(99);
+                s.entry(order).or_default().push(seq);
+            }
+            std::future::ready(OrderlyResult::Success)
+        })
+        .build()
+        .expect("consumer config");
+        consumer.start().await.expect("consumer start");
+        wait_assigned(&consumer, &topic, 4, "4 queues assigned").await;
+        let p = producer(&c, &rt, &unique("pg_orderly", c.version())).await;
+        let pick = |qs: &[MessageQueue], order: &u32| Some(*order as usize % qs.len());
+        for seq in 0..10u32 {
+            for order in 0..3u32 {
+                let mut m = msg(&topic, &format!("o{order}-{seq}"), "TagA");
+                m.put_user_property("order", order.to_string()).unwrap();
+                m.put_user_property("seq", seq.to_string()).unwrap();
+                let r = p
+                    .send_with_selector(m, &pick, &order)
+                    .await
+                    .expect("ordered send");
+                assert_eq!(r.status, SendStatus::SendOk);
+            }
+        }
+        wait_for("30 ordered messages", DELIVERY_TIMEOUT, || {
+            seen.lock().unwrap().values().map(Vec::len).sum::<usize>() >= 30
+        })
+        .await;
+        let seen = seen.lock().unwrap().clone();
+        for order in 0..3u32 {
+            assert_eq!(
+                seen.get(&order),
+                Some(&(0..10).collect::<Vec<u32>>()),
+                "order {order}: {seen:?}"
+            );
+        }
+        consumer.shutdown().await.expect("shutdown");
+        p.shutdown().await;
+    });
+}
+
+/// Two clustering members split 4 queues 2/2; together they get every message; when one
+/// shuts down, the other takes all 4 queues and gets the rest.
+fn clustering_rebalance(version: &str) {
+    let test = format!("clustering_rebalance {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    run(&test, |rt| async move {
+        let topic = unique("PushCluster", c.version());
+        let group = unique("cg_cluster", c.version());
+        create_topic(&rt, c.broker_addr(), &topic, 4).await;
+        let rec1: Received = Arc::default();
+        let rec2: Received = Arc::default();
+        let c1 = push_builder(&c, &rt, &group, &topic, MessageSelector::all())
+            .listener(recorder(&rec1))
+            .build()
+            .expect("consumer config");
+        let mut cfg2 = client_cfg(&c, &rt);
+        cfg2.instance_name = Some("second".into());
+        let c2 = push_builder(&c, &rt, &group, &topic, MessageSelector::all())
+            .client_config(cfg2)
+            .listener(recorder(&rec2))
+            .build()
+            .expect("consumer config");
+        c1.start().await.expect("c1 start");
+        c2.start().await.expect("c2 start");
+        wait_for("2 + 2 queues", DELIVERY_TIMEOUT, || {
+            queues_of(&c1, &topic).len() == 2 && queues_of(&c2, &topic).len() == 2
+        })
+        .await;
+        let q1 = queues_of(&c1, &topic);
+        let q2 = queues_of(&c2, &topic);
+        assert!(q1.is_disjoint(&q2), "{q1:?} / {q2:?}");
+        let p = producer(&c, &rt, &unique("pg_cluster", c.version())).await;
+        let mut want = BTreeSet::new();
+        for i in 0..40 {
+            let key = format!("first-{i}");
+            send_ok(&p, msg(&topic, &key, "TagA")).await;
+            want.insert(key);
+        }
+        wait_for("40 messages between both members", DELIVERY_TIMEOUT, || {
+            keys(&rec1).union(&keys(&rec2)).count() >= 40
+        })
+        .await;
+        assert!(!keys(&rec1).is_empty() && !keys(&rec2).is_empty());
+        for (rec, qs) in [(&rec1, &q1), (&rec2, &q2)] {
+            for m in rec.lock().unwrap().iter() {
+                assert!(
+                    qs.contains(&m.queue_id),
+                    "message from a queue not assigned"
+                );
+            }
+        }
+        c2.shutdown().await.expect("c2 shutdown");
+        wait_assigned(&c1, &topic, 4, "c1 takes all 4 queues").await;
+        for i in 0..20 {
+            let key = format!("second-{i}");
+            send_ok(&p, msg(&topic, &key, "TagA")).await;
+            want.insert(key);
+        }
+        wait_for("the 20 later messages at c1", DELIVERY_TIMEOUT, || {
+            let k = keys(&rec1);
+            (0..20).all(|i| k.contains(&format!("second-{i}")))
+        })
+        .await;
+        let all: BTreeSet<String> = keys(&rec1).union(&keys(&rec2)).cloned().collect();
+        assert_eq!(all, want);
+        c1.shutdown().await.expect("c1 shutdown");
+        p.shutdown().await;
+    });
+}
+
+/// Two broadcasting consumers of one group each get every message.
+fn broadcasting(version: &str) {
+    let test = format!("broadcasting {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    run(&test, |rt| async move {
+        let topic = unique("PushBroadcast", c.version());
+        let group = unique("cg_bcast", c.version());
+        create_topic(&rt, c.broker_addr(), &topic, 4).await;
+        let offsets = tempfile::tempdir().expect("offset dir");
+        let mut consumers = Vec::new();
+        let mut recs = Vec::new();
+        for i in 0..2 {
+            let rec: Received = Arc::default();
+            let mut cfg = client_cfg(&c, &rt);
+            cfg.instance_name = Some(format!("bcast{i}"));
+            let pc = PushConsumer::builder()
+                .config(PushConsumerConfig {
+                    local_offset_dir: Some(offsets.path().join(format!("c{i}"))),
+                    ..PushConsumerConfig::default()
+                })
+                .client_config(cfg)
+                .group(&group)
+                .subscribe(&topic, MessageSelector::all())
+                .message_model(MessageModel::Broadcasting)
+                .consume_from_where(ConsumeFromWhere::FirstOffset)
+                .listener(recorder(&rec))
+                .build()
+                .expect("consumer config");
+            pc.start().await.expect("consumer start");
+            consumers.push(pc);
+            recs.push(rec);
+        }
+        for pc in &consumers {
+            wait_assigned(pc, &topic, 4, "all 4 queues (broadcasting)").await;
+        }
+        let p = producer(&c, &rt, &unique("pg_bcast", c.version())).await;
+        let want: BTreeSet<String> = (0..10).map(|i| format!("b-{i}")).collect();
+        for k in &want {
+            send_ok(&p, msg(&topic, k, "TagA")).await;
+        }
+        for rec in &recs {
+            wait_for("every message at every consumer", DELIVERY_TIMEOUT, || {
+                keys(rec).len() >= want.len()
+            })
+            .await;
+            assert_eq!(keys(rec), want);
+        }
+        for pc in consumers {
+            pc.shutdown().await.expect("shutdown");
+        }
+        p.shutdown().await;
+    });
+}
+
+/// SQL92 selector (the broker runs with enablePropertyFilter=true).
+fn sql92(version: &str) {
+    let test = format!("sql92 {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    run(&test, |rt| async move {
+        let topic = unique("PushSql", c.version());
+        create_topic(&rt, c.broker_addr(), &topic, 2).await;
+        let rec: Received = Arc::default();
+        let consumer = push_builder(
+            &c,
+            &rt,
+            &unique("cg_sql", c.version()),
+            &topic,
+            MessageSelector::sql92("a BETWEEN 6 AND 9 AND color = 'red'"),
+        )
+        .listener(recorder(&rec))
+        .build()
+        .expect("consumer config");
+        consumer.start().await.expect("consumer start");
+        wait_assigned(&consumer, &topic, 2, "2 queues assigned").await;
+        let p = producer(&c, &rt, &unique("pg_sql", c.version())).await;
+        let mut want = BTreeSet::new();
+        for i in 0..12 {
+            let color = if i % 4 == 3 { "blue" } else { "red" };
+            let key = format!("sql-{i}-{color}");
+            let mut m = msg(&topic, &key, "TagA");
+            m.put_user_property("a", i.to_string()).unwrap();
+            m.put_user_property("color", color).unwrap();
+            if (6..=9).contains(&i) && color == "red" {
+                want.insert(key);
+            }
+            send_ok(&p, m).await;
+        }
+        wait_for("the matching messages", DELIVERY_TIMEOUT, || {
+            keys(&rec).len() >= want.len()
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(keys(&rec), want);
+        consumer.shutdown().await.expect("shutdown");
+        p.shutdown().await;
+    });
+}
+
+/// A message the listener always rejects comes back through `%RETRY%<group>` with
+/// reconsume times 0, 1, 2, then goes to `%DLQ%<group>` (max_reconsume_times = 2).
+fn retry_then_dlq(version: &str) {
+    let test = format!("retry_then_dlq {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    let group = unique("cg_retry", version);
+    run(&test, |rt| {
+        let c = Arc::clone(&c);
+        let group = group.clone();
+        async move {
+            let topic = unique("PushRetry", c.version());
+            create_topic(&rt, c.broker_addr(), &topic, 2).await;
+            let times: Arc<Mutex<Vec<(String, i32)>>> = Arc::default();
+            let t2 = Arc::clone(&times);
+            let consumer = push_builder(&c, &rt, &group, &topic, MessageSelector::all())
+                .max_reconsume_times(2)
+                .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                    let mut t = t2.lock().unwrap();
+                    let mut reject = false;
+                    for m in &msgs {
+                        let key = m.keys().unwrap_or("-").to_string();
+                        reject |= key == "doomed";
+                        t.push((key, m.reconsume_times));
+                    }
+                    std::future::ready(if reject {
+                        ConsumeResult::ReconsumeLater
+                    } else {
+                        ConsumeResult::Success
+                    })
+                })
+                .build()
+                .expect("consumer config");
+            consumer.start().await.expect("consumer start");
+            wait_assigned(&consumer, &topic, 2, "2 queues assigned").await;
+            let p = producer(&c, &rt, &unique("pg_retry", c.version())).await;
+            send_ok(&p, msg(&topic, "doomed", "TagA")).await;
+            send_ok(&p, msg(&topic, "fine", "TagA")).await;
+            wait_for(
+                "3 deliveries of the rejected message",
+                DELIVERY_TIMEOUT,
+                || {
+                    times
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .filter(|(k, _)| k == "doomed")
+                        .count()
+                        >= 3
+                },
+            )
+            .await;
+            // Past the last retry (2 s levels): no fourth delivery.
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let doomed: Vec<i32> = times
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| k == "doomed")
+                .map(|(_, n)| *n)
+                .collect();
+            assert_eq!(doomed, [0, 1, 2], "reconsume times of the rejected message");
+            let fine = times
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| k == "fine")
+                .count();
+            assert_eq!(fine, 1);
+            consumer.shutdown().await.expect("shutdown");
+            p.shutdown().await;
+        }
+    });
+    let dlq = format!("%DLQ%{group}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // The DLQ topic is write-only (Apache creates it with PERM_WRITE): count it.
+        let n = apache_stored_count(&c, &dlq);
+        if n == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{dlq} holds {n} messages, want 1"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+macro_rules! per_version {
+    ($scenario:ident, $v4:ident, $v53:ident, $v5n:ident) => {
+        #[test]
+        fn $v4() {
+            $scenario(V4);
+        }
+        #[test]
+        fn $v53() {
+            $scenario(V5_3);
+        }
+        #[test]
+        fn $v5n() {
+            $scenario(V5_NEWEST);
+        }
+    };
+}
+
+per_version!(
+    tag_filter,
+    tag_filter_4_9_7,
+    tag_filter_5_3_3,
+    tag_filter_5_5_0
+);
+per_version!(orderly, orderly_4_9_7, orderly_5_3_3, orderly_5_5_0);
+per_version!(
+    clustering_rebalance,
+    clustering_rebalance_4_9_7,
+    clustering_rebalance_5_3_3,
+    clustering_rebalance_5_5_0
+);
+per_version!(
+    broadcasting,
+    broadcasting_4_9_7,
+    broadcasting_5_3_3,
+    broadcasting_5_5_0
+);
+per_version!(sql92, sql92_4_9_7, sql92_5_3_3, sql92_5_5_0);
+per_version!(
+    retry_then_dlq,
+    retry_then_dlq_4_9_7,
+    retry_then_dlq_5_3_3,
+    retry_then_dlq_5_5_0
+);
