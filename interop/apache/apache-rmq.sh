@@ -23,7 +23,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cp_dir=${RMQ_CP_DIR:-$root/target/apache-rmq/cp}
+cp_dir=${RMQ_CP_DIR:-${CARGO_TARGET_DIR:-$root/target}/apache-rmq/cp}
 java=${JAVA:-java}
 
 # Java 17 refuses the reflective access both lines do into java.nio / jdk.internal.ref /

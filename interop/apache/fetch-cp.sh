@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Resolves, with Maven from Maven Central, the runtime classpath of each Apache RocketMQ role
 # (namesrv, broker, tools, client) for each version, and writes it to
-# $RMQ_CP_DIR/<role>-<version>.txt (default: <workspace>/target/apache-rmq/cp). A classpath file
-# that already exists is reused, so only the first run downloads (into the Maven local
-# repository, ~/.m2 unless RMQ_M2_REPO is set).
+# $RMQ_CP_DIR/<role>-<version>.txt (default: apache-rmq/cp in $CARGO_TARGET_DIR, else in
+# <workspace>/target). A classpath file that already exists is reused, so only the first run
+# downloads (into the Maven local repository, ~/.m2 unless RMQ_M2_REPO is set).
 #
 #   interop/apache/fetch-cp.sh                     # the default set below
-#   interop/apache/fetch-cp.sh 5.5.1               # every role of one version
+#   interop/apache/fetch-cp.sh 5.5.0               # every role of one version
 #   interop/apache/fetch-cp.sh broker:5.3.3 ...    # single role:version pairs
 #
 # What Maven Central serves (checked 2026-12): 4.9.8 has client, common, remoting, store, tools
@@ -17,7 +17,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cp_dir=${RMQ_CP_DIR:-$root/target/apache-rmq/cp}
+cp_dir=${RMQ_CP_DIR:-${CARGO_TARGET_DIR:-$root/target}/apache-rmq/cp}
 mkdir -p "$cp_dir"
 
 command -v mvn >/dev/null || { echo "fetch-cp.sh: mvn not found" >&2; exit 3; }

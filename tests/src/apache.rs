@@ -1,7 +1,7 @@
 //! Real Apache RocketMQ servers (NameServer, Broker) and `mqadmin` as test peers.
 //!
 //! The jars come from Maven Central: `interop/apache/fetch-cp.sh` resolves each role's runtime
-//! classpath once (cached in `<workspace>/target/apache-rmq/cp/`, jars in `~/.m2`), and
+//! classpath once (cached in [`classpath_dir`], jars in `~/.m2`), and
 //! `interop/apache/apache-rmq.sh` runs the JVMs. [`ApacheCluster::start`] starts a NameServer
 //! and a Broker on free 127.0.0.1 ports in a temporary directory, waits for their ready lines,
 //! and kills both (by PID) when dropped; on failure their output and log tails are in the error.
@@ -120,12 +120,17 @@ pub fn scripts_dir() -> PathBuf {
     workspace_root().join("interop").join("apache")
 }
 
-/// Where the classpath files are cached: `<workspace>/target/apache-rmq/cp`.
+/// Where the classpath files are cached: `$RMQ_CP_DIR`, else `apache-rmq/cp` in
+/// `$CARGO_TARGET_DIR` (CI's fresh clone shares its checkout's target dir, and so this cache),
+/// else in `<workspace>/target`.
 pub fn classpath_dir() -> PathBuf {
-    workspace_root()
-        .join("target")
-        .join("apache-rmq")
-        .join("cp")
+    if let Some(d) = std::env::var_os("RMQ_CP_DIR") {
+        return PathBuf::from(d);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("apache-rmq").join("cp")
 }
 
 fn java_cmd() -> String {
