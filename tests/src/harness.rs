@@ -3,7 +3,7 @@
 //! on stderr (kept in a file for failure messages).
 //!
 //! Both harnesses print the same events: `started`, `sent`, `recv`, `reply`, `check`,
-//! `offset`, `error` and a final `done`; bodies travel as lower-case hex so they can be
+//! `offset`, `error` and a final `done` (the Java harness also `alloc`); bodies travel as lower-case hex so they can be
 //! compared byte for byte.
 
 use std::collections::BTreeMap;
@@ -104,6 +104,8 @@ pub struct Event {
     pub store_ts: Option<i64>,
     /// `done` events of consumers: successful deliveries.
     pub consumed: Option<i64>,
+    /// `alloc` events (push consumers that can tell): the queues the member owns now.
+    pub queues: Option<Vec<i32>>,
 }
 
 impl Event {

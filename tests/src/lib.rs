@@ -5,8 +5,9 @@
 //! - [`apache`]: real Apache RocketMQ NameServers and Brokers (Maven Central jars, through
 //!   `interop/apache/`) and `mqadmin`, with skip logic when `java`/`mvn` are missing.
 //! - [`goclient`]: Apache's Go client (rocketmq-client-go v2) as a test peer, through the
-//!   `interop/go` harness. [`harness`] runs such harness processes and reads their events;
-//!   [`scenarios`] holds the interop scenarios shared by the Go and Java client tests.
+//!   `interop/go` harness; [`javaclient`]: Apache's Java client (4.9.8, 5.x remoting) through
+//!   `interop/java/RmqHarness.java`. [`harness`] runs such harness processes and reads their
+//!   events; [`scenarios`] holds the interop scenarios shared by the Go and Java client tests.
 //! - [`ChildGuard`]: child processes that are killed when the guard drops.
 //! - [`eventually`] and friends: runtime-agnostic polling with a deadline.
 //! - [`init_tracing`]: idempotent test logging controlled by `RUST_LOG`.
@@ -22,6 +23,7 @@ pub mod cpp;
 mod error;
 pub mod goclient;
 pub mod harness;
+pub mod javaclient;
 pub mod scenarios;
 mod trace;
 mod wait;

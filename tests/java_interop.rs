@@ -1,0 +1,231 @@
+//! Interop with Apache's official Java client, 4.9.8 and the 5.x remoting client (versions in
+//! [`rocketmq_it::javaclient::VERSIONS`]), through our harness `interop/java/RmqHarness.java`:
+//! every test starts its own mini NameServer and mini broker in-process on OS-chosen ports and
+//! runs the shared scenarios of [`rocketmq_it::scenarios`] with the Java client as the peer.
+//!
+//! Also, with the real `mini-namesrv` / `mini-broker` processes: a `SYNC_MASTER` + `SLAVE`
+//! pair, a Java producer, `kill -9` of the master, and the Java client reading every
+//! acknowledged message from the slave (pull and push consumer).
+//!
+//! The client comes from Maven Central (`interop/apache/fetch-cp.sh`). Without Java or Maven
+//! each test prints `SKIPPED:` and passes, unless `ROCKETMQ_IT_REQUIRE_APACHE=1`.
+
+#[path = "chaos/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rocketmq_client::{Message, Producer, SendStatus};
+use rocketmq_it::harness::Event;
+use rocketmq_it::javaclient::{JavaClient, REQUIRE_VAR};
+use rocketmq_it::scenarios::{self, args, run_test, Cluster, Peer, RUN_TIMEOUT};
+use support::procs::{BrokerProc, BrokerSpec, NamesrvProc};
+
+/// The Java peer of `version`, or `None` after printing why the test is skipped.
+fn java_peer(test: &str, version: &str) -> Option<Peer> {
+    match JavaClient::get(version) {
+        Ok(Ok(java)) => Some(Peer::new(
+            format!("java-{}", version.replace('.', "")),
+            Arc::new(move |what: &str, sub: &str, args: &[String]| java.run(what, sub, args)),
+        )),
+        Ok(Err(why)) => {
+            eprintln!("SKIPPED: {test}: {why}; set {REQUIRE_VAR}=1 to make this a failure");
+            None
+        }
+        Err(e) => panic!("{test}: {e}"),
+    }
+}
+
+macro_rules! java_tests {
+    ($($version:literal => $modes:ident, $fanout:ident, $retry:ident, $request:ident;)*) => {$(
+        #[test]
+        fn $modes() {
+            let Some(peer) = java_peer(stringify!($modes), $version) else { return };
+            run_test(stringify!($modes), |rt| async move {
+                let c = Cluster::start(&rt).await;
+                scenarios::peer_producer_modes(&peer, &c).await;
+                c.shutdown().await;
+            });
+        }
+
+        #[test]
+        fn $fanout() {
+            let Some(peer) = java_peer(stringify!($fanout), $version) else { return };
+            run_test(stringify!($fanout), |rt| async move {
+                let c = Cluster::start(&rt).await;
+                scenarios::rust_producer_to_peer_consumers(&peer, &c).await;
+                c.shutdown().await;
+            });
+        }
+
+        #[test]
+        fn $retry() {
+            let Some(peer) = java_peer(stringify!($retry), $version) else { return };
+            run_test(stringify!($retry), |rt| async move {
+                let c = Cluster::start(&rt).await;
+                scenarios::retry_and_dlq(&peer, &c).await;
+                c.shutdown().await;
+            });
+        }
+
+        #[test]
+        fn $request() {
+            let Some(peer) = java_peer(stringify!($request), $version) else { return };
+            run_test(stringify!($request), |rt| async move {
+                let c = Cluster::start(&rt).await;
+                scenarios::request_reply(&peer, &c).await;
+                c.shutdown().await;
+            });
+        }
+    )*};
+}
+
+java_tests! {
+    "4.9.8" => java498_producer_modes_read_by_rust, rust_producer_to_java498_consumers,
+        java498_retry_and_dlq, java498_request_reply;
+    "5.5.0" => java550_producer_modes_read_by_rust, rust_producer_to_java550_consumers,
+        java550_retry_and_dlq, java550_request_reply;
+}
+
+/// Sent events by idx, checked to be `SEND_OK`.
+fn acknowledged(evs: &[&Event]) -> BTreeMap<i64, Event> {
+    evs.iter()
+        .map(|e| {
+            assert_eq!(e.status_text(), "SEND_OK", "send to the SYNC_MASTER: {e:?}");
+            (e.idx.expect("idx"), (*e).clone())
+        })
+        .collect()
+}
+
+/// What a consumer run received equals what the producer run sent, byte for byte.
+fn same_messages(what: &str, sent: &BTreeMap<i64, Event>, got: &[&Event]) {
+    let mut by_idx = BTreeMap::new();
+    for g in got {
+        let idx: i64 = g.prop("idx").and_then(|v| v.parse().ok()).expect("idx");
+        by_idx.insert(idx, *g);
+    }
+    assert_eq!(
+        by_idx.keys().collect::<Vec<_>>(),
+        sent.keys().collect::<Vec<_>>(),
+        "{what}: which messages arrived"
+    );
+    for (idx, s) in sent {
+        let g = by_idx[idx];
+        assert_eq!(g.body, s.body, "{what} idx {idx}: body");
+        assert_eq!(g.tags, s.tags, "{what} idx {idx}: tags");
+        assert_eq!(g.keys, s.keys, "{what} idx {idx}: keys");
+        assert_eq!(g.msg_id, s.msg_id, "{what} idx {idx}: message id");
+        for p in ["idx", "mode", "src"] {
+            assert_eq!(g.prop(p), s.prop(p), "{what} idx {idx}: property {p}");
+        }
+    }
+}
+
+/// SYNC_MASTER + SLAVE processes; the Java client produces, the master is killed, the Java
+/// client reads everything back from the slave.
+fn slave_serves_java_after_master_kill(test: &str, version: &str) {
+    let Some(peer) = java_peer(test, version) else {
+        return;
+    };
+    const N: usize = 20;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ns = NamesrvProc::start();
+    let mut mspec = BrokerSpec::new(ns.addr, &dir.path().join("master"), "async", "broker-a");
+    mspec.extra_json = Some(r#"{"brokerRole":"SYNC_MASTER","syncReplicaTimeoutMs":3000}"#.into());
+    let mut master = BrokerProc::start(mspec);
+    let ha = master.ha_addr().expect("the master's replication address");
+    let mut sspec = BrokerSpec::new(ns.addr, &dir.path().join("slave"), "async", "broker-a");
+    sspec.id = 1;
+    sspec.extra_json = Some(format!(
+        r#"{{"brokerRole":"SLAVE","brokerId":1,"haMasterAddress":"{ha}","masterAddr":"{}","slaveMetadataSyncIntervalMs":500}}"#,
+        master.addr
+    ));
+    let mut slave = BrokerProc::start(sspec);
+    let topic = format!("{}-ha", peer.name);
+    let warmup = format!("{}-ha-warmup", peer.name);
+    let nsa = ns.addr.to_string();
+    run_test(test, |rt| async move {
+        support::admin::create_topic(master.addr, &topic, 4, false).await;
+        support::admin::create_topic(master.addr, &warmup, 1, false).await;
+        // SEND_OK from a SYNC_MASTER needs the slave connected and caught up: warm up first.
+        let p = Producer::builder()
+            .name_server(&nsa)
+            .runtime(rt)
+            .group("rust-ha-warmup")
+            .send_timeout(Duration::from_secs(3))
+            .build()
+            .expect("producer config");
+        p.start().await.expect("start");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = p.send(Message::new(warmup.as_str(), "warm-up")).await;
+            if matches!(&r, Ok(r) if r.status == SendStatus::SendOk) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no SEND_OK from the SYNC_MASTER: {r:?}"
+            );
+            rocketmq_it::sleep(Duration::from_millis(200)).await;
+        }
+        p.shutdown().await;
+
+        let n = N.to_string();
+        let base = |group: &str| args(&[("-ns", &nsa), ("-group", group), ("-topic", &topic)]);
+        let mut a = base(&format!("{}-ha-producer", peer.name));
+        a.extend(args(&[("-mode", "sync"), ("-count", &n), ("-size", "300")]));
+        let out = peer
+            .run("produce to the SYNC_MASTER", "produce", &a)
+            .finish(RUN_TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        out.assert_success();
+        let sent = acknowledged(&out.of("sent"));
+        assert_eq!(sent.len(), N);
+        rocketmq_it::eventually_async(Duration::from_secs(30), || {
+            support::admin::topic_known(slave.addr, &topic)
+        })
+        .await
+        .expect("the slave learns the topic from its master");
+
+        master.kill9();
+
+        let mut a = base(&format!("{}-ha-pull", peer.name));
+        a.extend(args(&[("-expect", &n)]));
+        let pull = peer.run("pull from the slave", "pull", &a);
+        let mut a = base(&format!("{}-ha-push", peer.name));
+        a.extend(args(&[("-expect", &n)]));
+        let push = peer.run("push from the slave", "push", &a);
+        for (what, run) in [("pull", pull), ("push", push)] {
+            let out = run
+                .finish(RUN_TIMEOUT)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            out.assert_success();
+            let recv = out.of("recv");
+            for r in &recv {
+                assert_eq!(r.broker.as_deref(), Some("broker-a"), "{what}: {r:?}");
+            }
+            same_messages(&format!("{what} from the slave"), &sent, &recv);
+        }
+        slave.stop();
+    });
+}
+
+#[test]
+fn java498_reads_the_slave_after_the_master_is_killed() {
+    slave_serves_java_after_master_kill(
+        "java498_reads_the_slave_after_the_master_is_killed",
+        "4.9.8",
+    );
+}
+
+#[test]
+fn java550_reads_the_slave_after_the_master_is_killed() {
+    slave_serves_java_after_master_kill(
+        "java550_reads_the_slave_after_the_master_is_killed",
+        "5.5.0",
+    );
+}
