@@ -9,7 +9,9 @@
 //! `ROCKETMQ_IT_REQUIRE_APACHE=1` (the variable of the Apache interop tests) makes that a
 //! failure.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -116,38 +118,60 @@ fn prepare(version: &str) -> Result<Result<JavaClient, String>, HarnessError> {
         })?
         .trim()
         .to_string();
-    let base = target_dir().join("interop-java").join(version);
-    // Compiled per test process into a fresh directory, then swapped in whole.
-    let classes = base.join(format!("classes.{}", std::process::id()));
-    let home = base.join("home");
-    for d in [&classes, &home] {
-        std::fs::create_dir_all(d).map_err(|e| HarnessError::Io {
-            what: format!("creating {}", d.display()),
-            source: e,
-        })?;
-    }
     let src = root.join("interop").join("java").join("RmqHarness.java");
-    let out = Command::new("javac")
-        .arg("-nowarn")
-        .arg("-d")
-        .arg(&classes)
-        .arg("-cp")
-        .arg(&classpath)
-        .arg(&src)
-        .output()
-        .map_err(|e| HarnessError::Io {
-            what: "running javac".into(),
+    let source = std::fs::read(&src).map_err(|e| HarnessError::Io {
+        what: format!("reading {}", src.display()),
+        source: e,
+    })?;
+    let base = target_dir().join("interop-java").join(version);
+    // Compiled classes are kept per source and classpath (a later run with both unchanged
+    // skips javac); each process compiles into a directory of its own, then renames it into
+    // place, so concurrent test processes never see half-written classes.
+    let key = {
+        let mut h = DefaultHasher::new();
+        source.hash(&mut h);
+        classpath.hash(&mut h);
+        h.finish()
+    };
+    let classes = base.join(format!("classes-{key:016x}"));
+    let home = base.join("home");
+    std::fs::create_dir_all(&home).map_err(|e| HarnessError::Io {
+        what: format!("creating {}", home.display()),
+        source: e,
+    })?;
+    if !classes.join("RmqHarness.class").exists() {
+        let tmp = base.join(format!("classes-{key:016x}.{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(|e| HarnessError::Io {
+            what: format!("creating {}", tmp.display()),
             source: e,
         })?;
-    if !out.status.success() {
-        return Err(setup(
-            version,
-            format!(
-                "javac {} failed:\n{}",
-                src.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        ));
+        let out = Command::new("javac")
+            .arg("-nowarn")
+            .arg("-d")
+            .arg(&tmp)
+            .arg("-cp")
+            .arg(&classpath)
+            .arg(&src)
+            .output()
+            .map_err(|e| HarnessError::Io {
+                what: "running javac".into(),
+                source: e,
+            })?;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(setup(
+                version,
+                format!(
+                    "javac {} failed:\n{}",
+                    src.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            ));
+        }
+        // Losing the race to another process leaves its identical classes in place.
+        if std::fs::rename(&tmp, &classes).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
     }
     Ok(Ok(JavaClient {
         version: version.to_string(),
