@@ -10,7 +10,8 @@
 //	poll    -ns ADDR -group G -topic T [-expect N] [-seek-queue Q]
 //
 // Lines: {"ev":"started"}, {"ev":"sent",...}, {"ev":"recv",...}, {"ev":"reply",...},
-// {"ev":"check",...}, {"ev":"offset",...}, {"ev":"error","what":...}, {"ev":"done",...}.
+// {"ev":"check",...}, {"ev":"offset",...}, {"ev":"alloc","queues":[...]}, {"ev":"error","what":...},
+// {"ev":"done",...}.
 // The exit code is 0 only when the run did everything it was asked.
 package main
 
@@ -21,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"sync"
@@ -536,6 +538,9 @@ func push(args []string) bool {
 		return false
 	}
 	emit("started", map[string]interface{}{})
+	// Reports the queues this member owns whenever they change ("alloc" events), so a test
+	// can wait for a rebalance to settle before it sends.
+	go reportAlloc(pc, c.topic)
 	ok := true
 	select {
 	case <-reached:
@@ -553,6 +558,38 @@ func push(args []string) bool {
 	emit("done", map[string]interface{}{"consumed": consumed})
 	mu.Unlock()
 	return ok
+}
+
+// reportAlloc emits an "alloc" event whenever the queues of topic owned by the push consumer
+// change. The process queue table is reachable only through GetConsumerRunningInfo, whose
+// result type lives in the client's internal package, hence reflection.
+func reportAlloc(pc interface{}, topic string) {
+	method := reflect.ValueOf(pc).MethodByName("GetConsumerRunningInfo")
+	if !method.IsValid() {
+		return
+	}
+	last := ""
+	for {
+		info := method.Call([]reflect.Value{reflect.ValueOf(false)})[0]
+		queues := []int{}
+		if !info.IsNil() {
+			table := info.Elem().FieldByName("MQTable")
+			iter := table.MapRange()
+			for iter.Next() {
+				mq, ok := iter.Key().Interface().(primitive.MessageQueue)
+				dropped := iter.Value().FieldByName("Dropped")
+				if ok && mq.Topic == topic && !(dropped.IsValid() && dropped.Bool()) {
+					queues = append(queues, mq.QueueId)
+				}
+			}
+		}
+		sort.Ints(queues)
+		if now := fmt.Sprint(queues); now != last {
+			emit("alloc", map[string]interface{}{"queues": queues})
+			last = now
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 type producerHandle struct {

@@ -3,8 +3,8 @@
 //! on stderr (kept in a file for failure messages).
 //!
 //! Both harnesses print the same events: `started`, `sent`, `recv`, `reply`, `check`,
-//! `offset`, `error` and a final `done` (the Java harness also `alloc`); bodies travel as lower-case hex so they can be
-//! compared byte for byte.
+//! `offset`, `error`, `alloc` (push consumers: the queues owned) and a final `done`; bodies
+//! travel as lower-case hex so they can be compared byte for byte.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -104,7 +104,7 @@ pub struct Event {
     pub store_ts: Option<i64>,
     /// `done` events of consumers: successful deliveries.
     pub consumed: Option<i64>,
-    /// `alloc` events (push consumers that can tell): the queues the member owns now.
+    /// `alloc` events of push consumers: the queues the member owns now.
     pub queues: Option<Vec<i32>>,
 }
 

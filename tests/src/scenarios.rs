@@ -579,9 +579,8 @@ pub async fn rust_producer_to_peer_consumers(peer: &Peer, c: &Cluster) {
         ),
     );
     // Both members registered; the broker tells each about the other and they split the
-    // queues before anything is sent. Members that report their queues (`alloc`) are waited
-    // for until the split covers every queue once; the others get three seconds.
-    sleep(Duration::from_secs(3)).await;
+    // queues before anything is sent: wait until their reported queues (`alloc`) cover every
+    // queue once (a member whose first rebalance failed retries only after up to 20 s).
     let latest = |r: &HarnessRun| {
         r.events()
             .iter()
@@ -589,24 +588,22 @@ pub async fn rust_producer_to_peer_consumers(peer: &Peer, c: &Cluster) {
             .find(|e| e.ev == "alloc")
             .and_then(|e| e.queues.clone())
     };
-    if latest(&cl1).is_some() {
-        crate::eventually(START_TIMEOUT, || {
-            let (Some(a), Some(b)) = (latest(&cl1), latest(&cl2)) else {
-                return false;
-            };
-            let (a, b): (BTreeSet<i32>, BTreeSet<i32>) =
-                (a.into_iter().collect(), b.into_iter().collect());
-            !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == 4
-        })
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the two clustering members never split the 4 queues: {:?} / {:?}",
-                latest(&cl1),
-                latest(&cl2)
-            )
-        });
-    }
+    crate::eventually(START_TIMEOUT, || {
+        let (Some(a), Some(b)) = (latest(&cl1), latest(&cl2)) else {
+            return false;
+        };
+        let (a, b): (BTreeSet<i32>, BTreeSet<i32>) =
+            (a.into_iter().collect(), b.into_iter().collect());
+        !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == 4
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the two clustering members never split the 4 queues: {:?} / {:?}",
+            latest(&cl1),
+            latest(&cl2)
+        )
+    });
 
     let producer = c.rust_producer(&g("rust-producer")).await;
     let mut sent = BTreeMap::new();
