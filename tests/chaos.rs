@@ -190,8 +190,14 @@ fn consumer_kill_in_group_of_three_duplicates_only_uncommitted_window() {
     let mut consumers: Vec<ConsumerProc> = (0..3)
         .map(|i| env.consumer(&format!("m{i}"), group, false))
         .collect();
-    // Let the three members settle their assignment before traffic starts.
-    std::thread::sleep(Duration::from_secs(5));
+    // The three members settle their assignment before traffic starts: each owns some queues
+    // and together exactly all of them (with averaged allocation a member still working from
+    // an older member count owns 3 or 6, so the sum is only 6 once all three agree).
+    rocketmq_it::eventually_blocking(Duration::from_secs(30), || {
+        let owned: Vec<i64> = consumers.iter().map(ConsumerProc::owned_queues).collect();
+        owned.iter().all(|&n| n > 0) && owned.iter().sum::<i64>() == i64::from(env.queues)
+    })
+    .expect("the three members settle their assignment");
     let (t0, dur, hh) = (Instant::now(), env.dur, env.h.clone());
     let kill_at = Arc::new(Mutex::new(Vec::new()));
     let k2 = kill_at.clone();
@@ -273,7 +279,12 @@ fn orderly_consumption_keeps_order_across_restarts() {
     let (ns, topic) = (env.c.ns.addr, env.topic);
     let mut a = env.consumer("oa", group, true);
     let mut b = env.consumer("ob", group, true);
-    std::thread::sleep(Duration::from_secs(3));
+    // Both members own their share of the queues (together exactly all) before traffic starts.
+    rocketmq_it::eventually_blocking(Duration::from_secs(30), || {
+        let owned = [a.owned_queues(), b.owned_queues()];
+        owned.iter().all(|&n| n > 0) && owned.iter().sum::<i64>() == i64::from(env.queues)
+    })
+    .expect("the two members settle their assignment");
     let (t0, dur, hh) = (Instant::now(), env.dur, env.h.clone());
     let broker = &mut env.c.broker;
     let restarted = Arc::new(Mutex::new(None));

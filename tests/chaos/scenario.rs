@@ -14,6 +14,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,8 @@ pub struct ConsumerProc {
     pub name: String,
     guard: Option<ChildGuard>,
     stdin: Option<ChildStdin>,
+    /// Queues of the topic it last reported owning (-1 before its first report).
+    owned: Arc<AtomicI64>,
 }
 
 impl ConsumerProc {
@@ -108,11 +111,17 @@ impl ConsumerProc {
         let (tx, rx) = mpsc::channel();
         let h = h.clone();
         let me = name.to_string();
+        let owned = Arc::new(AtomicI64::new(-1));
+        let owned_w = Arc::clone(&owned);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if line == "READY" {
                     let _ = tx.send(());
+                    continue;
+                }
+                if let Some(n) = line.strip_prefix("Q ").and_then(|n| n.parse().ok()) {
+                    owned_w.store(n, Ordering::Release);
                     continue;
                 }
                 let f: Vec<&str> = line.split(' ').collect();
@@ -134,7 +143,13 @@ impl ConsumerProc {
             name: name.into(),
             guard: Some(guard),
             stdin,
+            owned,
         }
+    }
+
+    /// How many of the topic's queues it owns, as last reported (-1 before its first report).
+    pub fn owned_queues(&self) -> i64 {
+        self.owned.load(Ordering::Acquire)
     }
 
     /// `kill -9`: no offset commit, no unregistration.

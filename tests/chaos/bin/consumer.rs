@@ -1,6 +1,7 @@
 //! `chaos-consumer`: a push consumer in its own process, so the chaos tests can `kill -9` it.
 //! Prints `READY` once started, then one line per delivered message:
-//! `D <key> <broker> <queueId> <queueOffset> <reconsumeTimes>`.
+//! `D <key> <broker> <queueId> <queueOffset> <reconsumeTimes>`, and `Q <n>` whenever the number
+//! of TOPIC's queues it owns changes (so tests can wait for a settled assignment).
 //!
 //! ```text
 //! chaos-consumer NAMESRV GROUP TOPIC concurrent|orderly PERSIST_MS [SLEEP_MS]
@@ -44,6 +45,7 @@ fn main() {
     let namesrv = args[1].clone();
     let group = args[2].clone();
     let topic = args[3].clone();
+    let watched_topic = topic.clone();
     let orderly = args[4] == "orderly";
     let persist_ms: u64 = args[5].parse().expect("PERSIST_MS");
     let sleep_ms: u64 = args
@@ -93,6 +95,22 @@ fn main() {
         let consumer = builder.build().expect("consumer config");
         consumer.start().await.expect("consumer start");
         println!("READY");
+        let watched = consumer.clone();
+        tokio::spawn(async move {
+            let mut last = usize::MAX;
+            loop {
+                let owned = watched
+                    .assigned_queues()
+                    .iter()
+                    .filter(|q| q.topic == watched_topic)
+                    .count();
+                if owned != last {
+                    println!("Q {owned}");
+                    last = owned;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
         // Stdin EOF = the test asks for a clean shutdown.
         let _ = tokio::task::spawn_blocking(|| {
             let mut sink = String::new();
