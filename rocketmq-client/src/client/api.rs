@@ -17,9 +17,9 @@
 //! Message queues in request and response bodies are converted between
 //! [`crate::message_queue::MessageQueue`] and the wire type.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -103,6 +103,9 @@ pub struct ClientApi {
     namesrv: Arc<Vec<String>>,
     current_ns: Arc<AtomicUsize>,
     serialize_type: SerializeType,
+    /// Brokers that answered LITE_PULL_MESSAGE with REQUEST_CODE_NOT_SUPPORTED (Apache 4.x):
+    /// lite pulls go to them as PULL_MESSAGE.
+    no_lite_pull: Arc<Mutex<HashSet<String>>>,
 }
 
 impl ClientApi {
@@ -123,6 +126,7 @@ impl ClientApi {
             namesrv: Arc::new(namesrv_addrs),
             current_ns: Arc::new(AtomicUsize::new(start)),
             serialize_type,
+            no_lite_pull: Arc::default(),
         }
     }
 
@@ -531,7 +535,9 @@ impl ClientApi {
     }
 
     /// PULL_MESSAGE (11), or LITE_PULL_MESSAGE (361) when `lite`. Found messages are decoded
-    /// (bodies decompressed); codes 0/19/20/21 map to [`PullStatus`].
+    /// (bodies decompressed); codes 0/19/20/21 map to [`PullStatus`]. A broker without
+    /// LITE_PULL_MESSAGE (Apache 4.x answers REQUEST_CODE_NOT_SUPPORTED) is asked again with
+    /// PULL_MESSAGE, as Apache's 4.x lite pull consumer always does, and from then on directly.
     ///
     /// # Errors
     ///
@@ -544,22 +550,17 @@ impl ClientApi {
         lite: bool,
         timeout: Duration,
     ) -> Result<PullResult> {
-        let code = if lite {
-            RequestCode::LITE_PULL_MESSAGE
-        } else {
-            RequestCode::PULL_MESSAGE
-        };
-        let cmd = self.request(code).with_header(header);
         let started = Instant::now();
-        let resp = self
-            .invoke(addr, cmd, timeout)
-            .instrument(tracing::debug_span!(
-                "pull_message",
-                topic = %header.topic,
-                queue = header.queue_id,
-                offset = header.queue_offset
-            ))
-            .await?;
+        let lite = lite && !self.lacks_lite_pull(addr);
+        let mut resp = self.pull_once(addr, header, lite, timeout).await?;
+        if lite && resp.code == ResponseCode::REQUEST_CODE_NOT_SUPPORTED {
+            self.no_lite_pull
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(addr.to_owned());
+            let left = timeout.saturating_sub(started.elapsed());
+            resp = self.pull_once(addr, header, false, left).await?;
+        }
         let status = match resp.code {
             ResponseCode::SUCCESS => PullStatus::Found,
             ResponseCode::PULL_NOT_FOUND => PullStatus::NoNewMsg,
@@ -583,6 +584,37 @@ impl ClientApi {
             suggest_which_broker_id: h.suggest_which_broker_id,
             messages,
         })
+    }
+
+    fn lacks_lite_pull(&self, addr: &str) -> bool {
+        self.no_lite_pull
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(addr)
+    }
+
+    async fn pull_once(
+        &self,
+        addr: &str,
+        header: &PullMessageRequestHeader,
+        lite: bool,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
+        let code = if lite {
+            RequestCode::LITE_PULL_MESSAGE
+        } else {
+            RequestCode::PULL_MESSAGE
+        };
+        let cmd = self.request(code).with_header(header);
+        self.invoke(addr, cmd, timeout)
+            .instrument(tracing::debug_span!(
+                "pull_message",
+                topic = %header.topic,
+                queue = header.queue_id,
+                offset = header.queue_offset,
+                lite
+            ))
+            .await
     }
 
     /// QUERY_CONSUMER_OFFSET (14); `Ok(None)` when the broker has no offset
