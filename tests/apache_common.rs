@@ -13,7 +13,9 @@ use rocketmq_client::{ClientConfig, MessageExt, PullConsumer, PullStatus};
 use rocketmq_it::apache::{apache_or_skip, ApacheCluster, ClusterOptions};
 use rocketmq_it::init_tracing;
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{CreateTopicRequestHeader, TopicFilterType};
+use rocketmq_remoting::protocol::header::{
+    CreateTopicRequestHeader, GetRouteInfoRequestHeader, TopicFilterType,
+};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
 use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
@@ -99,20 +101,22 @@ pub fn client_cfg(c: &ApacheCluster, rt: &Arc<dyn Runtime>) -> ClientConfig {
 }
 
 /// Creates `topic` on the Apache broker with our own UPDATE_AND_CREATE_TOPIC request (faster
-/// than a JVM per `mqadmin updateTopic`; the broker registers the topic with its NameServer
-/// right away).
-pub async fn create_topic(rt: &Arc<dyn Runtime>, broker: SocketAddr, topic: &str, queues: i32) {
-    create_topic_with(rt, broker, topic, queues, false).await
+/// than a JVM per `mqadmin updateTopic`), then waits until the NameServer serves its route:
+/// 5.x brokers register the new topic in the background, so a client asking at once may be
+/// told the topic does not exist.
+pub async fn create_topic(rt: &Arc<dyn Runtime>, c: &ApacheCluster, topic: &str, queues: i32) {
+    create_topic_with(rt, c, topic, queues, false).await
 }
 
 /// Like [`create_topic`]; `order` marks the topic ordered.
 pub async fn create_topic_with(
     rt: &Arc<dyn Runtime>,
-    broker: SocketAddr,
+    c: &ApacheCluster,
     topic: &str,
     queues: i32,
     order: bool,
 ) {
+    let broker: SocketAddr = c.broker_addr();
     let client = RemotingClient::new(Arc::clone(rt), TransportConfig::default());
     let header = CreateTopicRequestHeader {
         topic: topic.into(),
@@ -137,6 +141,24 @@ pub async fn create_topic_with(
         ResponseCode::SUCCESS,
         "create topic {topic}: {resp:?}"
     );
+    let ns = c.namesrv_addr().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC).with_header(
+            &GetRouteInfoRequestHeader {
+                topic: topic.into(),
+                accept_standard_json_only: None,
+            },
+        );
+        match client.invoke(&ns, req, Duration::from_secs(5)).await {
+            Ok(r) if r.code == ResponseCode::SUCCESS => break,
+            r => assert!(
+                Instant::now() < deadline,
+                "no route for {topic} 30 s after creating it: {r:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     client.shutdown();
 }
 

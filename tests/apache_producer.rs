@@ -56,7 +56,7 @@ fn send_modes(version: &str) {
         let c = Arc::clone(&c);
         let topic = topic.clone();
         async move {
-            create_topic(&rt, c.broker_addr(), &topic, 4).await;
+            create_topic(&rt, &c, &topic, 4).await;
             let p = producer(&c, &rt, &unique("pg_modes", c.version())).await;
             let mut want: BTreeMap<String, Vec<u8>> = BTreeMap::new();
 
@@ -170,7 +170,7 @@ fn delay_level(version: &str) {
     };
     run(&test, |rt| async move {
         let topic = unique("DelayLevel", c.version());
-        create_topic(&rt, c.broker_addr(), &topic, 2).await;
+        create_topic(&rt, &c, &topic, 2).await;
         let p = producer(&c, &rt, &unique("pg_delay", c.version())).await;
         let mut m = keyed(&topic, "delayed", "delayed body");
         m.set_delay_level(2);
@@ -201,7 +201,7 @@ fn deliver_time(version: &str) {
     };
     run(&test, |rt| async move {
         let topic = unique("DeliverTime", c.version());
-        create_topic(&rt, c.broker_addr(), &topic, 2).await;
+        create_topic(&rt, &c, &topic, 2).await;
         let p = producer(&c, &rt, &unique("pg_timer", c.version())).await;
         let mut m = keyed(&topic, "timer", "timer body");
         let at = SystemTime::now() + Duration::from_secs(4);

@@ -121,7 +121,7 @@ fn tag_filter(version: &str) {
     };
     run(&test, |rt| async move {
         let topic = unique("PushTags", c.version());
-        create_topic(&rt, c.broker_addr(), &topic, 4).await;
+        create_topic(&rt, &c, &topic, 4).await;
         let rec: Received = Arc::default();
         let consumer = push_builder(
             &c,
@@ -165,7 +165,7 @@ fn orderly(version: &str) {
     };
     run(&test, |rt| async move {
         let topic = unique("PushOrderly", c.version());
-        create_topic(&rt, c.broker_addr(), &topic, 4).await;
+        create_topic(&rt, &c, &topic, 4).await;
         let seen: Arc<Mutex<BTreeMap<u32, Vec<u32>>>> = Arc::default();
         let s2 = Arc::clone(&seen);
         let consumer = push_builder(
@@ -232,7 +232,7 @@ fn clustering_rebalance(version: &str) {
     run(&test, |rt| async move {
         let topic = unique("PushCluster", c.version());
         let group = unique("cg_cluster", c.version());
-        create_topic(&rt, c.broker_addr(), &topic, 4).await;
+        create_topic(&rt, &c, &topic, 4).await;
         let rec1: Received = Arc::default();
         let rec2: Received = Arc::default();
         let c1 = push_builder(&c, &rt, &group, &topic, MessageSelector::all())
@@ -303,7 +303,7 @@ fn broadcasting(version: &str) {
     run(&test, |rt| async move {
         let topic = unique("PushBroadcast", c.version());
         let group = unique("cg_bcast", c.version());
-        create_topic(&rt, c.broker_addr(), &topic, 4).await;
+        create_topic(&rt, &c, &topic, 4).await;
         let offsets = tempfile::tempdir().expect("offset dir");
         let mut consumers = Vec::new();
         let mut recs = Vec::new();
@@ -358,7 +358,7 @@ fn sql92(version: &str) {
     };
     run(&test, |rt| async move {
         let topic = unique("PushSql", c.version());
-        create_topic(&rt, c.broker_addr(), &topic, 2).await;
+        create_topic(&rt, &c, &topic, 2).await;
         let rec: Received = Arc::default();
         let consumer = push_builder(
             &c,
@@ -409,7 +409,7 @@ fn retry_then_dlq(version: &str) {
         let group = group.clone();
         async move {
             let topic = unique("PushRetry", c.version());
-            create_topic(&rt, c.broker_addr(), &topic, 2).await;
+            create_topic(&rt, &c, &topic, 2).await;
             let times: Arc<Mutex<Vec<(String, i32)>>> = Arc::default();
             let t2 = Arc::clone(&times);
             let consumer = push_builder(&c, &rt, &group, &topic, MessageSelector::all())
