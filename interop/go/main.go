@@ -25,6 +25,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -441,7 +442,7 @@ func push(args []string) bool {
 	linger := fs.Duration("linger", 500*time.Millisecond, "keep running this long after -expect was reached (to see duplicates)")
 	instance := fs.String("instance", "", "instance name (two members of one group in one host need different ones)")
 	reply := fs.String("reply", "false", "true: answer request messages (request-reply) with \"reply:\" + the request body")
-	replyDelay := fs.Duration("reply-delay", time.Second, "pause before replying: the Go requester sends its first heartbeat (which the broker needs to find it) only after the request")
+	replyDelay := fs.Duration("reply-delay", 0, "pause before each reply")
 	_ = fs.Parse(args)
 
 	ns := c.nameServer()
@@ -607,7 +608,15 @@ func (h *producerHandle) reply(m *primitive.MessageExt) {
 	}
 	// CreateReplyMessage parses the body as properties instead of storing it (client bug).
 	rm.Body = body
-	if _, err := h.p.SendSync(context.Background(), rm); err != nil {
+	// The broker finds the requester by the producer heartbeat the requester sends around its
+	// first request; until that arrived it answers "channel of <client> not found".
+	for try := 0; try < 20; try++ {
+		if _, err = h.p.SendSync(context.Background(), rm); err == nil || !strings.Contains(err.Error(), "not found") {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil {
 		fail("send reply", err)
 	}
 }

@@ -478,7 +478,18 @@ public class RmqHarness {
                     byte[] prefix = "reply:".getBytes(StandardCharsets.UTF_8);
                     byte[] body = Arrays.copyOf(prefix, prefix.length + m.getBody().length);
                     System.arraycopy(m.getBody(), 0, body, prefix.length, m.getBody().length);
-                    replyWith.send(MessageUtil.createReplyMessage(m, body));
+                    Message reply = MessageUtil.createReplyMessage(m, body);
+                    // The broker finds the requester by its producer heartbeat; until that
+                    // arrived it answers "channel of <client> not found".
+                    for (int attempt = 0; ; attempt++) {
+                        try {
+                            replyWith.send(reply);
+                            break;
+                        } catch (Exception e) {
+                            if (attempt >= 20 || String.valueOf(e.getMessage()).indexOf("not found") < 0) throw e;
+                            Thread.sleep(500);
+                        }
+                    }
                 } catch (Exception e) {
                     fail("send reply", e);
                 }
