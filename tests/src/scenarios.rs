@@ -574,7 +574,7 @@ pub async fn rust_producer_to_peer_consumers(peer: &Peer, c: &Cluster) {
                 ("-sel-type", "sql"),
                 ("-sel", "idx >= 0"),
                 ("-expect", "1"),
-                ("-timeout", "10s"),
+                ("-timeout", "20s"),
             ],
         ),
     );
