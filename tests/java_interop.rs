@@ -229,3 +229,71 @@ fn java550_reads_the_slave_after_the_master_is_killed() {
         "5.5.0",
     );
 }
+
+/// Go → Java and Java → Go through mini-broker: each consumer gets exactly what the other
+/// client sent, byte for byte (body, tags, keys, user properties, message id).
+#[test]
+fn go_and_java498_exchange_messages() {
+    const TEST: &str = "go_and_java498_exchange_messages";
+    let Some(java) = java_peer(TEST, "4.9.8") else {
+        return;
+    };
+    let go = match rocketmq_it::goclient::GoClient::get() {
+        Ok(Some(go)) => Peer::new(
+            "go",
+            Arc::new(move |what: &str, sub: &str, args: &[String]| go.run(what, sub, args)),
+        ),
+        Ok(None) => {
+            eprintln!("SKIPPED: {TEST}: no Go toolchain (`go`)");
+            return;
+        }
+        Err(e) => panic!("{TEST}: {e}"),
+    };
+    run_test(TEST, |rt| async move {
+        let c = Cluster::start(&rt).await;
+        let ns = c.ns();
+        for (from, to) in [(&go, &java), (&java, &go)] {
+            let topic = format!("{}-to-{}", from.name, to.name);
+            c.create_topic(&topic, 4).await;
+            let n = "12";
+            let consumer = to
+                .start(
+                    &format!("consume from {}", from.name),
+                    "push",
+                    &args(&[
+                        ("-ns", &ns),
+                        ("-group", &format!("{topic}-consumer")),
+                        ("-topic", &topic),
+                        ("-expect", n),
+                    ]),
+                )
+                .await;
+            let out = from
+                .run(
+                    &format!("produce for {}", to.name),
+                    "produce",
+                    &args(&[
+                        ("-ns", &ns),
+                        ("-group", &format!("{topic}-producer")),
+                        ("-topic", &topic),
+                        ("-mode", "sync"),
+                        ("-count", n),
+                        ("-label", &topic),
+                        ("-size", "5000"),
+                    ]),
+                )
+                .finish(RUN_TIMEOUT)
+                .await
+                .unwrap_or_else(|e| panic!("{topic} producer: {e}"));
+            out.assert_success();
+            let sent = acknowledged(&out.of("sent"));
+            let got = consumer
+                .finish(RUN_TIMEOUT)
+                .await
+                .unwrap_or_else(|e| panic!("{topic} consumer: {e}"));
+            got.assert_success();
+            same_messages(&topic, &sent, &got.of("recv"));
+        }
+        c.shutdown().await;
+    });
+}
