@@ -1,5 +1,8 @@
 //! Scenario 1 of the Apache interop matrix: our producer against real Apache RocketMQ
-//! NameServer + Broker (4.9.7, 5.3.3, 5.5.0 from Maven Central; see `interop/apache/`).
+//! NameServer + Broker (4.9.7, 5.3.3, 5.5.0 from Maven Central; see `interop/apache/`): sync,
+//! async, oneway, batch, ordered, zlib, delay level, 5.x deliver time, TBW102 auto-create,
+//! transactions (commit, rollback, check-back), request-reply, and a missing topic with
+//! auto-create off (its own cluster per version).
 //!
 //! One cluster per version is shared by the tests of this binary (each test has its own
 //! topics and groups). What Apache stored is read back with our pull consumer and, for the
@@ -13,11 +16,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rocketmq_client::{Message, MessageQueue, Producer, SendStatus};
-use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rocketmq_client::producer::create_reply;
+use rocketmq_client::{
+    async_trait, ConsumeContext, ConsumeFromWhere, ConsumeResult, Error, LocalTransactionState,
+    Message, MessageExt, MessageQueue, Producer, PushConsumer, SendStatus, TransactionListener,
+    TransactionProducer,
+};
+use rocketmq_it::apache::{ApacheCluster, ClusterOptions, V4, V5_3, V5_NEWEST};
 use rocketmq_remoting::rt::Runtime;
 
-use common::{apache_stored_count, client_cfg, cluster, create_topic, pull_all, run, unique};
+use common::{
+    apache_stored_count, client_cfg, cluster, cluster_with, create_topic, default_options,
+    pull_all, run, unique,
+};
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -246,6 +259,152 @@ fn auto_create(version: &str) {
     });
 }
 
+/// Decides by key: `commit`, `rollback`, and `unknown` (committed when the broker checks).
+struct KeyedTx {
+    checks: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl TransactionListener for KeyedTx {
+    async fn execute_local(&self, msg: &Message) -> LocalTransactionState {
+        match msg.keys() {
+            Some("commit") => LocalTransactionState::Commit,
+            Some("rollback") => LocalTransactionState::Rollback,
+            _ => LocalTransactionState::Unknown,
+        }
+    }
+
+    async fn check_local(&self, msg: &MessageExt) -> LocalTransactionState {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        if msg.keys() == Some("unknown") {
+            LocalTransactionState::Commit
+        } else {
+            LocalTransactionState::Rollback
+        }
+    }
+}
+
+/// Transactional messages: commit is visible at once, rollback never, unknown after the
+/// broker's check-back (transactionCheckInterval 5 s, transactionTimeOut 3 s in the tests).
+fn transactions(version: &str) {
+    let test = format!("transactions {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    run(&test, |rt| async move {
+        let topic = unique("TxTopic", c.version());
+        create_topic(&rt, &c, &topic, 2).await;
+        let checks = Arc::new(AtomicUsize::new(0));
+        let builder = Producer::builder()
+            .name_server(&c.namesrv_addr().to_string())
+            .group(unique("pg_tx", c.version()))
+            .send_timeout(SEND_TIMEOUT)
+            .runtime(Arc::clone(&rt));
+        let tp = TransactionProducer::new(
+            builder,
+            KeyedTx {
+                checks: Arc::clone(&checks),
+            },
+        )
+        .expect("transaction producer");
+        tp.start().await.expect("start");
+        for key in ["commit", "rollback", "unknown"] {
+            let r = tp
+                .send_in_transaction(keyed(&topic, key, format!("tx {key}")))
+                .await
+                .expect("half send");
+            assert_eq!(r.send_result.status, SendStatus::SendOk, "{key}: {r:?}");
+            // Only 5.x brokers return a transactionId in the half send's response header
+            // (4.9.7 leaves it out; Apache's own 4.x client then reports null as well).
+            if !c.version().starts_with("4.") {
+                assert!(r.send_result.transaction_id.is_some(), "{key}: {r:?}");
+            }
+        }
+        let got = pull_all(&c, &rt, &topic, 2, Duration::from_secs(90)).await;
+        let keys: BTreeSet<&str> = got.iter().filter_map(|m| m.keys()).collect();
+        assert_eq!(keys, BTreeSet::from(["commit", "unknown"]));
+        assert!(checks.load(Ordering::SeqCst) >= 1, "no check-back arrived");
+        tp.shutdown().await;
+    });
+}
+
+/// Request-reply: our requester, our replier (a push consumer answering with create_reply);
+/// the Apache broker routes the reply back (SEND_REPLY_MESSAGE_V2 → PUSH_REPLY_MESSAGE_TO_CLIENT).
+fn request_reply(version: &str) {
+    let test = format!("request_reply {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    run(&test, |rt| async move {
+        let topic = unique("RequestT", c.version());
+        create_topic(&rt, &c, &topic, 2).await;
+        let replier = producer(&c, &rt, &unique("pg_replier", c.version())).await;
+        let r2 = replier.clone();
+        let consumer = PushConsumer::builder()
+            .client_config(client_cfg(&c, &rt))
+            .group(unique("cg_replier", c.version()))
+            .subscribe(&topic, "*")
+            .consume_from_where(ConsumeFromWhere::FirstOffset)
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let replier = r2.clone();
+                async move {
+                    for m in msgs {
+                        let mut body = b"pong:".to_vec();
+                        body.extend_from_slice(&m.body);
+                        let reply = create_reply(&m, body).expect("reply");
+                        replier.send(reply).await.expect("send reply");
+                    }
+                    ConsumeResult::Success
+                }
+            })
+            .build()
+            .expect("consumer config");
+        consumer.start().await.expect("consumer start");
+        let requester = producer(&c, &rt, &unique("pg_requester", c.version())).await;
+        for i in 0..3 {
+            let reply = requester
+                .request(
+                    keyed(&topic, &format!("req{i}"), format!("ping{i}")),
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("request {i}: {e}"));
+            assert_eq!(reply.body.as_ref(), format!("pong:ping{i}").as_bytes());
+        }
+        consumer.shutdown().await.expect("shutdown");
+        requester.shutdown().await;
+        replier.shutdown().await;
+    });
+}
+
+/// autoCreateTopicEnable=false: a send to a missing topic fails with a clear route error
+/// (the broker registers no TBW102 route).
+fn missing_topic(version: &str) {
+    let test = format!("missing_topic {version}");
+    let opts = ClusterOptions {
+        auto_create_topic: false,
+        ..default_options()
+    };
+    let Some(c) = cluster_with(&test, version, &opts) else {
+        return;
+    };
+    run(&test, |rt| async move {
+        let topic = unique("Missing", c.version());
+        let p = producer(&c, &rt, &unique("pg_missing", c.version())).await;
+        let err = p
+            .send(keyed(&topic, "missing", "never stored"))
+            .await
+            .expect_err("a send to a missing topic must fail");
+        match &err {
+            Error::RouteNotFound { topic: t, .. } => assert_eq!(t, &topic),
+            other => panic!("want RouteNotFound, got {other:?}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains(&topic), "{text}");
+        p.shutdown().await;
+    });
+}
+
 macro_rules! per_version {
     ($scenario:ident, $v4:ident, $v53:ident, $v5n:ident) => {
         #[test]
@@ -292,3 +451,22 @@ fn deliver_time_5_3_3() {
 fn deliver_time_5_5_0() {
     deliver_time(V5_NEWEST);
 }
+
+per_version!(
+    transactions,
+    transactions_4_9_7,
+    transactions_5_3_3,
+    transactions_5_5_0
+);
+per_version!(
+    request_reply,
+    request_reply_4_9_7,
+    request_reply_5_3_3,
+    request_reply_5_5_0
+);
+per_version!(
+    missing_topic,
+    missing_topic_4_9_7,
+    missing_topic_5_3_3,
+    missing_topic_5_5_0
+);
