@@ -97,8 +97,13 @@ where
 /// Client settings for tests: the cluster's NameServer and short refresh intervals, so a
 /// topic created a moment ago is found within a second.
 pub fn client_cfg(c: &ApacheCluster, rt: &Arc<dyn Runtime>) -> ClientConfig {
+    client_cfg_ns(c.namesrv_addr(), rt)
+}
+
+/// [`client_cfg`] for any NameServer.
+pub fn client_cfg_ns(ns: SocketAddr, rt: &Arc<dyn Runtime>) -> ClientConfig {
     ClientConfig {
-        namesrv_addrs: vec![c.namesrv_addr().to_string()],
+        namesrv_addrs: vec![ns.to_string()],
         route_refresh_interval: Duration::from_secs(1),
         heartbeat_interval: Duration::from_secs(1),
         rebalance_interval: Duration::from_secs(1),
@@ -186,9 +191,20 @@ pub async fn pull_all(
     want: usize,
     timeout: Duration,
 ) -> Vec<MessageExt> {
+    pull_all_ns(c.namesrv_addr(), rt, topic, want, timeout).await
+}
+
+/// [`pull_all`] through any NameServer.
+pub async fn pull_all_ns(
+    ns: SocketAddr,
+    rt: &Arc<dyn Runtime>,
+    topic: &str,
+    want: usize,
+    timeout: Duration,
+) -> Vec<MessageExt> {
     let group = format!("pull_all_{}", topic);
     let consumer = PullConsumer::builder()
-        .client_config(client_cfg(c, rt))
+        .client_config(client_cfg_ns(ns, rt))
         .group(group)
         .build()
         .expect("pull consumer config");

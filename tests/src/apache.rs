@@ -456,8 +456,122 @@ fn free_broker_port() -> Result<u16, ApacheError> {
     })
 }
 
-/// An Apache NameServer and one Broker (`broker-a`, cluster `RmqIT`, `ASYNC_MASTER`) on
-/// 127.0.0.1; both are killed when this is dropped.
+/// A fresh scratch directory marked as the harness's own, and whether to keep it.
+fn scratch_root(version: &str) -> Result<(PathBuf, bool), ApacheError> {
+    let root = tempfile::Builder::new()
+        .prefix(&format!("apache-rmq-{version}-"))
+        .tempdir()
+        .map_err(io_err("creating the cluster directory"))?
+        .keep();
+    File::create(root.join(SCRATCH_MARK)).map_err(io_err("marking the scratch dir"))?;
+    let keep = std::env::var("ROCKETMQ_IT_KEEP_APACHE")
+        .map(|v| v == "1")
+        .unwrap_or(false);
+    Ok((root, keep))
+}
+
+/// Starts a NameServer under `root` and waits for its ready line. A port picked free can be
+/// taken before the JVM binds it: bind failures are retried on another port.
+fn spawn_namesrv(version: &str, root: &Path) -> Result<(JavaProc, SocketAddr), ApacheError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let port = free_port()?;
+        let dir = root.join(format!("namesrv{attempt}"));
+        let mut p = JavaProc::spawn(
+            "namesrv",
+            &dir,
+            &[
+                "run-namesrv".into(),
+                version.into(),
+                dir.display().to_string(),
+                port.to_string(),
+            ],
+        )?;
+        match p.wait_ready(version, NAMESRV_READY) {
+            Ok(_) => return Ok((p, SocketAddr::from(([127, 0, 0, 1], port)))),
+            Err(e) if attempt < 3 && p.output().contains("Address already in use") => {
+                tracing::warn!("namesrv port {port} taken, retrying: {e}");
+                drop(p);
+                let _ = fs::remove_dir_all(&dir);
+                let _ = fs::remove_file(dir.with_extension("out"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Starts broker `broker-a` under `root`, registered with `namesrv`, and waits for its ready
+/// line (which must advertise 127.0.0.1 and the picked port).
+fn spawn_broker(
+    version: &str,
+    root: &Path,
+    namesrv: SocketAddr,
+    opts: &ClusterOptions,
+) -> Result<(JavaProc, SocketAddr), ApacheError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let port = free_broker_port()?;
+        let dir = root.join(format!("broker{attempt}"));
+        let mut args = vec![
+            "run-broker".into(),
+            version.into(),
+            dir.display().to_string(),
+            "broker-a".into(),
+            port.to_string(),
+            namesrv.to_string(),
+        ];
+        args.extend(opts.props());
+        let mut p = JavaProc::spawn("broker", &dir, &args)?;
+        match p.wait_ready(version, BROKER_READY) {
+            Ok(line) => {
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                // The broker advertises brokerIP1:listenPort; anything else would send
+                // clients elsewhere (or to a non-loopback address).
+                if !line.contains(&format!("[broker-a, {addr}]")) {
+                    return Err(ApacheError::Start {
+                        role: "broker",
+                        version: version.into(),
+                        reason: format!("ready line does not advertise {addr}: {line}"),
+                        logs: p.logs(),
+                    });
+                }
+                return Ok((p, addr));
+            }
+            Err(e) if attempt < 3 && p.output().contains("Address already in use") => {
+                tracing::warn!("broker port {port} taken, retrying: {e}");
+                drop(p);
+                let _ = fs::remove_dir_all(&dir);
+                let _ = fs::remove_file(dir.with_extension("out"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Runs `f` in a fresh scratch directory; removes the directory if `f` fails (its error
+/// carries the logs) unless `ROCKETMQ_IT_KEEP_APACHE=1`.
+fn in_scratch<T>(
+    version: &str,
+    roles: &[&str],
+    f: impl FnOnce(&Path, bool) -> Result<T, ApacheError>,
+) -> Result<T, ApacheError> {
+    if let Some(r) = unavailable_reason() {
+        return Err(ApacheError::Unavailable(r));
+    }
+    provision(version, roles)?;
+    let (root, keep) = scratch_root(version)?;
+    let result = f(&root, keep);
+    if result.is_err() && !keep {
+        let _ = fs::remove_dir_all(&root);
+    }
+    result
+}
+
+/// An Apache Broker (`broker-a`, cluster `RmqIT`, `ASYNC_MASTER`) on 127.0.0.1, with its own
+/// Apache NameServer ([`start`](Self::start)) or registered with another NameServer
+/// ([`start_with_namesrv`](Self::start_with_namesrv)); what it started is killed on drop.
 #[derive(Debug)]
 pub struct ApacheCluster {
     version: String,
@@ -466,7 +580,7 @@ pub struct ApacheCluster {
     namesrv_addr: SocketAddr,
     broker_addr: SocketAddr,
     broker: JavaProc,
-    namesrv: JavaProc,
+    namesrv: Option<JavaProc>,
     started_in: Duration,
 }
 
@@ -475,110 +589,43 @@ impl ApacheCluster {
     /// Broker and waits for both ready lines. Blocks (tens of seconds on a busy machine): call
     /// it outside async code or from a blocking thread.
     pub fn start(version: &str, opts: &ClusterOptions) -> Result<ApacheCluster, ApacheError> {
-        if let Some(r) = unavailable_reason() {
-            return Err(ApacheError::Unavailable(r));
-        }
-        provision(version, &SERVER_ROLES)?;
-        let t0 = Instant::now();
-        let root = tempfile::Builder::new()
-            .prefix(&format!("apache-rmq-{version}-"))
-            .tempdir()
-            .map_err(io_err("creating the cluster directory"))?
-            .keep();
-        File::create(root.join(SCRATCH_MARK)).map_err(io_err("marking the scratch dir"))?;
-        let keep = std::env::var("ROCKETMQ_IT_KEEP_APACHE")
-            .map(|v| v == "1")
-            .unwrap_or(false);
-        let result = Self::start_in(version, opts, &root, t0, keep);
-        if result.is_err() && !keep {
-            // The error carries the logs; keep the directory only when asked to.
-            let _ = fs::remove_dir_all(&root);
-        }
-        result
+        in_scratch(version, &SERVER_ROLES, |root, keep| {
+            let t0 = Instant::now();
+            let (namesrv, namesrv_addr) = spawn_namesrv(version, root)?;
+            let (broker, broker_addr) = spawn_broker(version, root, namesrv_addr, opts)?;
+            Ok(ApacheCluster {
+                version: version.into(),
+                root: root.to_path_buf(),
+                keep,
+                namesrv_addr,
+                broker_addr,
+                broker,
+                namesrv: Some(namesrv),
+                started_in: t0.elapsed(),
+            })
+        })
     }
 
-    fn start_in(
+    /// Like [`start`](Self::start), but only the Broker, registered with the NameServer at
+    /// `namesrv` (e.g. our mini-namesrv). `mqadmin` then talks to that NameServer.
+    pub fn start_with_namesrv(
         version: &str,
+        namesrv: SocketAddr,
         opts: &ClusterOptions,
-        root: &Path,
-        t0: Instant,
-        keep: bool,
     ) -> Result<ApacheCluster, ApacheError> {
-        // A port picked free can be taken before the JVM binds it: retry on bind failures.
-        let mut attempt = 0;
-        let (namesrv, namesrv_addr) = loop {
-            attempt += 1;
-            let port = free_port()?;
-            let dir = root.join(format!("namesrv{attempt}"));
-            let mut p = JavaProc::spawn(
-                "namesrv",
-                &dir,
-                &[
-                    "run-namesrv".into(),
-                    version.into(),
-                    dir.display().to_string(),
-                    port.to_string(),
-                ],
-            )?;
-            match p.wait_ready(version, NAMESRV_READY) {
-                Ok(_) => break (p, SocketAddr::from(([127, 0, 0, 1], port))),
-                Err(e) if attempt < 3 && p.output().contains("Address already in use") => {
-                    tracing::warn!("namesrv port {port} taken, retrying: {e}");
-                    drop(p);
-                    let _ = fs::remove_dir_all(&dir);
-                    let _ = fs::remove_file(dir.with_extension("out"));
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        let mut attempt = 0;
-        let (broker, broker_addr) = loop {
-            attempt += 1;
-            let port = free_broker_port()?;
-            let dir = root.join(format!("broker{attempt}"));
-            let mut args = vec![
-                "run-broker".into(),
-                version.into(),
-                dir.display().to_string(),
-                "broker-a".into(),
-                port.to_string(),
-                namesrv_addr.to_string(),
-            ];
-            args.extend(opts.props());
-            let mut p = JavaProc::spawn("broker", &dir, &args)?;
-            match p.wait_ready(version, BROKER_READY) {
-                Ok(line) => {
-                    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-                    // The broker advertises brokerIP1:listenPort; anything else would send
-                    // clients elsewhere (or to a non-loopback address).
-                    if !line.contains(&format!("[broker-a, {addr}]")) {
-                        return Err(ApacheError::Start {
-                            role: "broker",
-                            version: version.into(),
-                            reason: format!("ready line does not advertise {addr}: {line}"),
-                            logs: p.logs(),
-                        });
-                    }
-                    break (p, addr);
-                }
-                Err(e) if attempt < 3 && p.output().contains("Address already in use") => {
-                    tracing::warn!("broker port {port} taken, retrying: {e}");
-                    drop(p);
-                    let _ = fs::remove_dir_all(&dir);
-                    let _ = fs::remove_file(dir.with_extension("out"));
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        Ok(ApacheCluster {
-            version: version.into(),
-            root: root.to_path_buf(),
-            keep,
-            namesrv_addr,
-            broker_addr,
-            broker,
-            namesrv,
-            started_in: t0.elapsed(),
+        in_scratch(version, &["broker", "tools"], |root, keep| {
+            let t0 = Instant::now();
+            let (broker, broker_addr) = spawn_broker(version, root, namesrv, opts)?;
+            Ok(ApacheCluster {
+                version: version.into(),
+                root: root.to_path_buf(),
+                keep,
+                namesrv_addr: namesrv,
+                broker_addr,
+                broker,
+                namesrv: None,
+                started_in: t0.elapsed(),
+            })
         })
     }
 
@@ -635,7 +682,12 @@ impl ApacheCluster {
 
     /// Both servers' console output and log tails (for failure messages).
     pub fn logs(&self) -> String {
-        format!("{}{}", self.namesrv.logs(), self.broker.logs())
+        let ns = self
+            .namesrv
+            .as_ref()
+            .map(JavaProc::logs)
+            .unwrap_or_default();
+        format!("{ns}{}", self.broker.logs())
     }
 
     /// Runs Apache's `mqadmin` (same version) with `args`; `-n <namesrv>` is appended unless
@@ -689,7 +741,9 @@ impl ApacheCluster {
 impl Drop for ApacheCluster {
     fn drop(&mut self) {
         self.broker.kill();
-        self.namesrv.kill();
+        if let Some(ns) = self.namesrv.as_mut() {
+            ns.kill();
+        }
         if std::thread::panicking() || self.keep {
             let _ = writeln!(
                 std::io::stderr(),
@@ -697,6 +751,63 @@ impl Drop for ApacheCluster {
                 self.version,
                 self.root.display(),
                 self.logs()
+            );
+        } else {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// An Apache NameServer alone on 127.0.0.1 (for brokers of another kind, e.g. our
+/// mini-broker); killed on drop.
+#[derive(Debug)]
+pub struct ApacheNamesrv {
+    version: String,
+    root: PathBuf,
+    keep: bool,
+    addr: SocketAddr,
+    proc: JavaProc,
+}
+
+impl ApacheNamesrv {
+    /// Provisions `version` and starts its NameServer; waits for the ready line.
+    pub fn start(version: &str) -> Result<ApacheNamesrv, ApacheError> {
+        in_scratch(version, &["namesrv", "tools"], |root, keep| {
+            let (proc, addr) = spawn_namesrv(version, root)?;
+            Ok(ApacheNamesrv {
+                version: version.into(),
+                root: root.to_path_buf(),
+                keep,
+                addr,
+                proc,
+            })
+        })
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs `mqadmin` of the same version against this NameServer (`-n` appended).
+    pub fn mqadmin(&self, args: &[&str]) -> Result<String, ApacheError> {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.push("-n".into());
+        all.push(self.addr.to_string());
+        mqadmin(&self.version, &self.root, &all)
+    }
+}
+
+impl Drop for ApacheNamesrv {
+    fn drop(&mut self) {
+        self.proc.kill();
+        if std::thread::panicking() || self.keep {
+            let _ = writeln!(
+                std::io::stderr(),
+                "Apache {} NameServer kept in {}\n{}",
+                self.version,
+                self.root.display(),
+                self.proc.logs()
             );
         } else {
             let _ = fs::remove_dir_all(&self.root);
