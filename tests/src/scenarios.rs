@@ -727,13 +727,35 @@ pub async fn rust_producer_to_peer_consumers(peer: &Peer, c: &Cluster) {
         r1.len(),
         r2.len()
     );
+    // A queue consumed by both members must have moved between them: each member owned it
+    // at some point (its `alloc` reports), as a later rebalance may legally move a queue and
+    // redeliver what was not committed yet.
     let q1: BTreeSet<i32> = m1.of("recv").iter().filter_map(|e| e.queue).collect();
     let q2: BTreeSet<i32> = m2.of("recv").iter().filter_map(|e| e.queue).collect();
-    assert!(
-        q1.is_disjoint(&q2),
-        "clustering: both members consumed queues {:?}",
-        q1.intersection(&q2).collect::<Vec<_>>()
-    );
+    let allocs = |f: &Finished| -> Vec<Vec<i32>> {
+        f.of("alloc")
+            .iter()
+            .filter_map(|e| e.queues.clone())
+            .collect()
+    };
+    let owned = |f: &Finished| -> BTreeSet<i32> { allocs(f).into_iter().flatten().collect() };
+    for q in q1.intersection(&q2) {
+        assert!(
+            owned(&m1).contains(q) && owned(&m2).contains(q),
+            "clustering: both members consumed queue {q}, which did not move between them; \
+             allocations {:?} / {:?}",
+            allocs(&m1),
+            allocs(&m2)
+        );
+    }
+    for (m, qs) in [(&m1, &q1), (&m2, &q2)] {
+        assert!(
+            qs.is_subset(&owned(m)),
+            "clustering: {} consumed queues {qs:?} but owned only {:?}",
+            m.name,
+            allocs(m)
+        );
+    }
     let mut union = r1.clone();
     union.extend(r2.iter().map(|(k, v)| (*k, *v)));
     check_received("clustering", &sent, &every, &union);
