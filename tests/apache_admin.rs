@@ -4,9 +4,6 @@
 //! (GET_CONSUMER_RUNNING_INFO), queryMsgById -d (CONSUME_MESSAGE_DIRECTLY) and
 //! resetOffsetByTime (RESET_CONSUMER_CLIENT_OFFSET) while the consumer runs.
 
-#[path = "apache_common.rs"]
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,7 +14,7 @@ use rocketmq_client::{
 };
 use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
 
-use common::{client_cfg, cluster, create_topic, unique};
+use crate::common::{client_cfg, cluster, create_topic, unique};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 

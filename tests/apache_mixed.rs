@@ -3,9 +3,6 @@
 //! 5.5.0; see `interop/apache/`). In both, our producer sends through the mixed route and our
 //! pull consumer reads every message back; Apache's `mqadmin` checks what the Apache side sees.
 
-#[path = "apache_common.rs"]
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +16,7 @@ use rocketmq_it::init_tracing;
 use rocketmq_remoting::protocol::body::TopicConfig;
 use rocketmq_remoting::rt::Runtime;
 
-use common::{default_options, pull_all_ns};
+use crate::common::{default_options, pull_all_ns};
 
 const N: usize = 12;
 
@@ -72,18 +69,18 @@ fn apache_broker_mini_namesrv(version: &str) {
     let broker = ApacheCluster::start_with_namesrv(version, ns, &default_options())
         .unwrap_or_else(|e| panic!("{test}: Apache broker: {e}"));
     let broker = Arc::new(broker);
-    let topic = common::unique("MixedA", version);
+    let topic = crate::common::unique("MixedA", version);
     tokio_rt.block_on({
         let (rt, broker, topic) = (Arc::clone(&rt), Arc::clone(&broker), topic.clone());
         async move {
             // Our UPDATE_AND_CREATE_TOPIC to the Apache broker; it re-registers with
             // mini-namesrv, which must then serve the route.
-            common::create_topic(&rt, &broker, &topic, 4).await;
+            crate::common::create_topic(&rt, &broker, &topic, 4).await;
             let keys = send_n(
                 &ns.to_string(),
                 &rt,
                 &topic,
-                &common::unique("pg_mixed_a", version),
+                &crate::common::unique("pg_mixed_a", version),
             )
             .await;
             let got = pull_all_ns(ns, &rt, &topic, N, Duration::from_secs(60)).await;
@@ -122,7 +119,7 @@ fn mini_broker_apache_namesrv(version: &str) {
         .prefix("apache-mixed-store-")
         .tempdir()
         .expect("store dir");
-    let topic = common::unique("MixedB", version);
+    let topic = crate::common::unique("MixedB", version);
     let tokio_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -152,7 +149,7 @@ fn mini_broker_apache_namesrv(version: &str) {
                 &ns.to_string(),
                 &rt,
                 &topic,
-                &common::unique("pg_mixed_b", version),
+                &crate::common::unique("pg_mixed_b", version),
             )
             .await;
             let got = pull_all_ns(ns, &rt, &topic, N, Duration::from_secs(60)).await;

@@ -9,9 +9,6 @@
 //! counts, with Apache's own `mqadmin topicStatus`. Without `java`/`mvn` every test prints
 //! `SKIPPED: ...` and passes, unless `ROCKETMQ_IT_REQUIRE_APACHE=1`.
 
-#[path = "apache_common.rs"]
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,7 +24,7 @@ use rocketmq_client::{
 use rocketmq_it::apache::{ApacheCluster, ClusterOptions, V4, V5_3, V5_NEWEST};
 use rocketmq_remoting::rt::Runtime;
 
-use common::{
+use crate::common::{
     apache_stored_count, client_cfg, cluster, cluster_with, create_topic, default_options,
     pull_all, run, unique,
 };
@@ -315,7 +312,7 @@ fn transactions(version: &str) {
                 .expect("half send");
             assert_eq!(r.send_result.status, SendStatus::SendOk, "{key}: {r:?}");
             // Only 5.x brokers return a transactionId in the half send's response header
-            // (4.9.7 leaves it out; Apache's own 4.x client then reports null as well).
+            // (Apache 4.9.7 leaves it out).
             if !c.version().starts_with("4.") {
                 assert!(r.send_result.transaction_id.is_some(), "{key}: {r:?}");
             }

@@ -4,9 +4,6 @@
 //! Offsets our consumers commit are read back with Apache's own `mqadmin consumerProgress`.
 //! One cluster per version is shared by this binary's tests; each has its own topic and group.
 
-#[path = "apache_common.rs"]
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,7 +15,7 @@ use rocketmq_client::{
 use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
 use rocketmq_remoting::rt::Runtime;
 
-use common::{client_cfg, cluster, create_topic, run, unique};
+use crate::common::{client_cfg, cluster, create_topic, run, unique};
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const TIMEOUT: Duration = Duration::from_secs(60);

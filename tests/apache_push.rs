@@ -7,9 +7,6 @@
 //! `mqadmin topicStatus`). One cluster per version is shared by this binary's tests; each
 //! test has its own topics and groups.
 
-#[path = "apache_common.rs"]
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +19,7 @@ use rocketmq_client::{
 use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
 use rocketmq_remoting::rt::Runtime;
 
-use common::{apache_stored_count, client_cfg, cluster, create_topic, run, unique};
+use crate::common::{apache_stored_count, client_cfg, cluster, create_topic, run, unique};
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);

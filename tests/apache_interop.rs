@@ -1,0 +1,28 @@
+//! Our client against real Apache RocketMQ servers (4.9.7, 5.3.3, 5.5.0 from Maven Central,
+//! run by `interop/apache/`), one module per scenario of `docs/COMPATIBILITY.md`. One binary,
+//! so that each version's cluster starts once and is shared by every scenario (each test has
+//! its own topics and groups). Without `java`/`mvn` every test prints `SKIPPED: ...` and
+//! passes, unless `ROCKETMQ_IT_REQUIRE_APACHE=1`.
+
+#[path = "apache_common.rs"]
+mod common;
+
+/// Scenario 1: producer.
+#[path = "apache_producer.rs"]
+mod producer;
+
+/// Scenario 2: push consumer.
+#[path = "apache_push.rs"]
+mod push;
+
+/// Scenario 3: pull and lite-pull consumers.
+#[path = "apache_pull.rs"]
+mod pull;
+
+/// Scenario 4: broker-initiated requests driven by mqadmin.
+#[path = "apache_admin.rs"]
+mod admin;
+
+/// Scenario 8: mixed routing.
+#[path = "apache_mixed.rs"]
+mod mixed;
