@@ -108,7 +108,9 @@ run_namesrv() { # VERSION DIR PORT
     local home cp
     home=$(make_home "$dir" namesrv)
     cp=$(classpath namesrv "$v")
-    printf 'listenPort=%s\nbindAddress=127.0.0.1\nkvConfigPath=%s/kvConfig.json\nconfigStorePath=%s/namesrv.properties\n' \
+    # scanAvailableNameSrv=false: a 5.x NameServer otherwise dials its own non-loopback
+    # address (NetworkUtil.getLocalAddress():listenPort) every 3 s to "scan" itself.
+    printf 'listenPort=%s\nbindAddress=127.0.0.1\nkvConfigPath=%s/kvConfig.json\nconfigStorePath=%s/namesrv.properties\nscanAvailableNameSrv=false\n' \
         "$port" "$dir" "$dir" >"$dir/namesrv.conf"
     export ROCKETMQ_HOME=$home
     supervise "$dir" "$java" -Xms64m -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k "${opens[@]}" \
