@@ -232,6 +232,74 @@ fn garbage_after_last_record_is_removed() {
     }
 }
 
+/// A kill between creating the next segment file and preallocating it leaves an empty last
+/// segment (seen once in `kill_9_during_sync_appends_loses_nothing_acknowledged`): the store must
+/// open, keep every record and write on into that segment.
+#[test]
+fn empty_last_segment_from_a_kill_during_creation_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(config(dir.path(), true)).unwrap();
+    let n = 120;
+    put_many(&store, n);
+    store.simulate_crash();
+    let segments = dir.path().join("commitlog");
+    let mut names: Vec<_> = std::fs::read_dir(&segments)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let last: i64 = names.last().unwrap().parse().unwrap();
+    let next = last + SEG as i64;
+    std::fs::File::create(segments.join(format!("{next:020}"))).unwrap();
+
+    let store = MessageStore::open(config(dir.path(), true)).unwrap();
+    assert_eq!(all_payloads(&store), expected(n, &[]));
+    // Recovery drops segments past the valid end, so the empty file is gone or whole again.
+    match std::fs::metadata(segments.join(format!("{next:020}"))) {
+        Ok(m) => assert_eq!(m.len(), SEG),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+    }
+    let before = store.commit_log_max_offset();
+    put_many(&store, 80);
+    assert!(
+        store.commit_log_max_offset() > next,
+        "writes crossed into the reused segment"
+    );
+    assert!(store.commit_log_max_offset() > before);
+    store.shutdown();
+    let store = MessageStore::open(config(dir.path(), true)).unwrap();
+    let mut want = expected(n, &[]);
+    want.extend(expected(80, &[]));
+    want.sort();
+    assert_eq!(all_payloads(&store), want);
+    store.shutdown();
+}
+
+/// An empty segment with segments after it means data is missing: the store refuses to open
+/// rather than silently skipping a hole.
+#[test]
+fn empty_middle_segment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(config(dir.path(), true)).unwrap();
+    put_many(&store, 120);
+    store.shutdown();
+    let segments = dir.path().join("commitlog");
+    let mut names: Vec<_> = std::fs::read_dir(&segments)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 3, "need a middle segment, got {names:?}");
+    OpenOptions::new()
+        .write(true)
+        .open(segments.join(&names[1]))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let err = MessageStore::open(config(dir.path(), true)).unwrap_err();
+    assert!(err.to_string().contains("empty segment"), "{err}");
+}
+
 /// Child half of `kill_9_during_sync_appends_loses_nothing_acknowledged`.
 #[test]
 fn crash_child_process() {

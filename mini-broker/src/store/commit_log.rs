@@ -98,7 +98,9 @@ impl CommitLog {
         fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
         let mut segments = Vec::new();
         let mut expect: Option<i64> = None;
-        for (start, path) in list_numbered(&dir)? {
+        let numbered = list_numbered(&dir)?;
+        let last_index = numbered.len().saturating_sub(1);
+        for (i, (start, path)) in numbered.into_iter().enumerate() {
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -108,7 +110,10 @@ impl CommitLog {
                 .metadata()
                 .map_err(|e| StoreError::io("stat commit-log segment", &path, e))?
                 .len();
-            if len == 0 {
+            // A kill between creating the next segment and preallocating it leaves an empty
+            // last file: it holds nothing yet and gets its size back below. An empty file
+            // anywhere else means data is missing, so the store refuses to guess.
+            if len == 0 && i != last_index {
                 return Err(StoreError::Corrupt(format!(
                     "empty segment {}",
                     path.display()
