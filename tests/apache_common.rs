@@ -160,6 +160,12 @@ pub async fn create_topic_with(
 
 /// Waits (up to 60 s) until the cluster's NameServer serves a route for `topic`.
 pub async fn wait_route(rt: &Arc<dyn Runtime>, c: &ApacheCluster, topic: &str) {
+    wait_route_with(rt, c, topic, "").await
+}
+
+/// Waits (up to 60 s) until the route the NameServer serves for `topic` mentions `needle`
+/// (e.g. a slave's address).
+pub async fn wait_route_with(rt: &Arc<dyn Runtime>, c: &ApacheCluster, topic: &str, needle: &str) {
     let client = RemotingClient::new(Arc::clone(rt), TransportConfig::default());
     let ns = c.namesrv_addr().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -171,10 +177,15 @@ pub async fn wait_route(rt: &Arc<dyn Runtime>, c: &ApacheCluster, topic: &str) {
             },
         );
         match client.invoke(&ns, req, Duration::from_secs(5)).await {
-            Ok(r) if r.code == ResponseCode::SUCCESS => break,
+            Ok(r)
+                if r.code == ResponseCode::SUCCESS
+                    && String::from_utf8_lossy(&r.body).contains(needle) =>
+            {
+                break
+            }
             r => assert!(
                 Instant::now() < deadline,
-                "the NameServer has no route for {topic} after 60 s: {r:?}"
+                "the NameServer has no route for {topic} with {needle:?} after 60 s: {r:?}"
             ),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -270,4 +281,60 @@ pub fn apache_stored_count(c: &ApacheCluster, topic: &str) -> i64 {
     }
     assert!(rows > 0, "no queue rows in topicStatus of {topic}:\n{out}");
     total
+}
+
+/// Each queue's max offset of `topic` on the broker at `addr` (`None` for a queue the broker
+/// cannot answer for, e.g. a slave that has not copied the topic yet).
+pub async fn max_offsets(
+    rt: &Arc<dyn Runtime>,
+    addr: SocketAddr,
+    topic: &str,
+    queues: i32,
+) -> Vec<Option<i64>> {
+    use rocketmq_remoting::protocol::header::{
+        GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
+    };
+    let client = RemotingClient::new(Arc::clone(rt), TransportConfig::default());
+    let mut out = Vec::new();
+    for q in 0..queues {
+        let req = RemotingCommand::request(RequestCode::GET_MAX_OFFSET).with_header(
+            &GetMaxOffsetRequestHeader {
+                topic: topic.into(),
+                queue_id: q,
+                committed: true,
+                bname: None,
+            },
+        );
+        out.push(
+            match client
+                .invoke(&addr.to_string(), req, Duration::from_secs(5))
+                .await
+            {
+                Ok(r) if r.code == ResponseCode::SUCCESS => r
+                    .decode_header::<GetMaxOffsetResponseHeader>()
+                    .ok()
+                    .map(|h| h.offset),
+                _ => None,
+            },
+        );
+    }
+    client.shutdown();
+    out
+}
+
+/// Whether the broker at `addr` has `topic` in its topic table (GET_ALL_TOPIC_CONFIG).
+pub async fn broker_knows_topic(rt: &Arc<dyn Runtime>, addr: SocketAddr, topic: &str) -> bool {
+    let client = RemotingClient::new(Arc::clone(rt), TransportConfig::default());
+    let req = RemotingCommand::request(RequestCode::GET_ALL_TOPIC_CONFIG);
+    let known = match client
+        .invoke(&addr.to_string(), req, Duration::from_secs(5))
+        .await
+    {
+        Ok(r) if r.code == ResponseCode::SUCCESS => {
+            String::from_utf8_lossy(&r.body).contains(&format!("\"{topic}\""))
+        }
+        _ => false,
+    };
+    client.shutdown();
+    known
 }

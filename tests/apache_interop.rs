@@ -26,3 +26,7 @@ mod admin;
 /// Scenario 8: mixed routing.
 #[path = "apache_mixed.rs"]
 mod mixed;
+
+/// Scenario 6: SYNC_MASTER + SLAVE, master killed, every acknowledged message from the slave.
+#[path = "apache_replication.rs"]
+mod replication;

@@ -275,6 +275,9 @@ pub struct ClusterOptions {
     pub enable_property_filter: bool,
     /// Further `key=value` broker properties, applied last.
     pub broker_props: Vec<(String, String)>,
+    /// Also start a `SLAVE` of `broker-a` (brokerId 1); the master then runs as
+    /// `SYNC_MASTER` (a send is acknowledged once the slave has it).
+    pub with_slave: bool,
 }
 
 impl Default for ClusterOptions {
@@ -283,6 +286,7 @@ impl Default for ClusterOptions {
             auto_create_topic: true,
             enable_property_filter: true,
             broker_props: Vec::new(),
+            with_slave: false,
         }
     }
 }
@@ -293,6 +297,9 @@ impl ClusterOptions {
             format!("autoCreateTopicEnable={}", self.auto_create_topic),
             format!("enablePropertyFilter={}", self.enable_property_filter),
         ];
+        if self.with_slave {
+            v.push("brokerRole=SYNC_MASTER".into());
+        }
         v.extend(
             self.broker_props
                 .iter()
@@ -358,10 +365,16 @@ impl JavaProc {
             tail(&self.output(), 40)
         );
         let logs = self.dir.join("logs");
+        // A slave is a broker process: same log file names.
+        let file_role = if self.role == "slave" {
+            "broker"
+        } else {
+            self.role
+        };
         for name in [
-            format!("{}.log", self.role),
-            format!("rocketmqlogs/{}.log", self.role),
-            format!("rocketmqlogs/{}_default.log", self.role),
+            format!("{file_role}.log"),
+            format!("rocketmqlogs/{file_role}.log"),
+            format!("rocketmqlogs/{file_role}_default.log"),
         ] {
             let p = logs.join(&name);
             if let Some(t) = tail_file(&p, 30) {
@@ -509,11 +522,23 @@ fn spawn_broker(
     namesrv: SocketAddr,
     opts: &ClusterOptions,
 ) -> Result<(JavaProc, SocketAddr), ApacheError> {
+    spawn_broker_as("broker", version, root, namesrv, &opts.props())
+}
+
+/// [`spawn_broker`] with `role` naming its directory (`broker`, `slave`) and `props` applied
+/// after the script's defaults.
+fn spawn_broker_as(
+    role: &'static str,
+    version: &str,
+    root: &Path,
+    namesrv: SocketAddr,
+    props: &[String],
+) -> Result<(JavaProc, SocketAddr), ApacheError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let port = free_broker_port()?;
-        let dir = root.join(format!("broker{attempt}"));
+        let dir = root.join(format!("{role}{attempt}"));
         let mut args = vec![
             "run-broker".into(),
             version.into(),
@@ -522,8 +547,8 @@ fn spawn_broker(
             port.to_string(),
             namesrv.to_string(),
         ];
-        args.extend(opts.props());
-        let mut p = JavaProc::spawn("broker", &dir, &args)?;
+        args.extend(props.iter().cloned());
+        let mut p = JavaProc::spawn(role, &dir, &args)?;
         match p.wait_ready(version, BROKER_READY) {
             Ok(line) => {
                 let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -531,7 +556,7 @@ fn spawn_broker(
                 // clients elsewhere (or to a non-loopback address).
                 if !line.contains(&format!("[broker-a, {addr}]")) {
                     return Err(ApacheError::Start {
-                        role: "broker",
+                        role,
                         version: version.into(),
                         reason: format!("ready line does not advertise {addr}: {line}"),
                         logs: p.logs(),
@@ -581,6 +606,7 @@ pub struct ApacheCluster {
     broker_addr: SocketAddr,
     broker: JavaProc,
     namesrv: Option<JavaProc>,
+    slave: Option<(JavaProc, SocketAddr)>,
     started_in: Duration,
 }
 
@@ -593,6 +619,20 @@ impl ApacheCluster {
             let t0 = Instant::now();
             let (namesrv, namesrv_addr) = spawn_namesrv(version, root)?;
             let (broker, broker_addr) = spawn_broker(version, root, namesrv_addr, opts)?;
+            let slave = if opts.with_slave {
+                let mut props = opts.props();
+                props.retain(|p| !p.starts_with("brokerRole="));
+                props.extend(["brokerId=1".to_string(), "brokerRole=SLAVE".to_string()]);
+                Some(spawn_broker_as(
+                    "slave",
+                    version,
+                    root,
+                    namesrv_addr,
+                    &props,
+                )?)
+            } else {
+                None
+            };
             Ok(ApacheCluster {
                 version: version.into(),
                 root: root.to_path_buf(),
@@ -601,6 +641,7 @@ impl ApacheCluster {
                 broker_addr,
                 broker,
                 namesrv: Some(namesrv),
+                slave,
                 started_in: t0.elapsed(),
             })
         })
@@ -624,6 +665,7 @@ impl ApacheCluster {
                 broker_addr,
                 broker,
                 namesrv: None,
+                slave: None,
                 started_in: t0.elapsed(),
             })
         })
@@ -732,7 +774,12 @@ impl ApacheCluster {
         }
     }
 
-    /// SIGKILLs the broker (its store stays in [`dir`](Self::dir)).
+    /// The slave's address, when started with [`ClusterOptions::with_slave`].
+    pub fn slave_addr(&self) -> Option<SocketAddr> {
+        self.slave.as_ref().map(|(_, a)| *a)
+    }
+
+    /// SIGKILLs the (master) broker; its store stays in [`dir`](Self::dir).
     pub fn kill_broker(&mut self) {
         self.broker.kill();
     }
@@ -741,6 +788,9 @@ impl ApacheCluster {
 impl Drop for ApacheCluster {
     fn drop(&mut self) {
         self.broker.kill();
+        if let Some((slave, _)) = self.slave.as_mut() {
+            slave.kill();
+        }
         if let Some(ns) = self.namesrv.as_mut() {
             ns.kill();
         }
