@@ -55,6 +55,21 @@ pub(crate) fn new_backend(cfg: &ClientConfig) -> Result<Arc<dyn ConsumerBackend>
     }))
 }
 
+/// What a consumer builder ends with: the backend it was given (a shared client instance, a test
+/// fake), else one on a new client instance for `cfg`, validated first.
+pub(crate) fn given_or_new(
+    given: Option<Arc<dyn ConsumerBackend>>,
+    cfg: &ClientConfig,
+) -> Result<Arc<dyn ConsumerBackend>> {
+    match given {
+        Some(backend) => Ok(backend),
+        None => {
+            cfg.validate()?;
+            new_backend(cfg)
+        }
+    }
+}
+
 /// A backend on a shared client instance (not shut down by the consumer).
 pub(crate) fn shared_backend(instance: ClientInstance) -> Arc<dyn ConsumerBackend> {
     Arc::new(ClientBackend {

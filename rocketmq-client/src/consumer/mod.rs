@@ -5,13 +5,17 @@
 //!   consumption, retries and dead-letter queues.
 //! - [`PullConsumer`]: the classic pull API (pull a queue from an offset, manage offsets).
 //! - [`LitePullConsumer`]: `poll()`-style consumption with rebalance or manual assignment.
+//!
+//! Inside, the three share one core (`core/`: applying rebalance results, the per-queue process
+//! queue, the offset hand-over between owners), the allocation strategies ([`rebalance`]), the
+//! offset stores ([`offset_store`]) and one seam to the brokers (`backend.rs`, faked in tests).
 
 pub(crate) mod backend;
 pub(crate) mod client_backend;
+pub(crate) mod core;
 pub mod offset_store;
 pub mod pull;
 pub mod push;
-pub(crate) use push::process_queue_internal as push_internal;
 pub mod rebalance;
 mod selector;
 pub(crate) mod sync;

@@ -4,14 +4,17 @@
 pub mod local;
 pub(crate) mod remote;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rocketmq_remoting::rt::{run_blocking, Runtime};
 
+use crate::consumer::backend::ConsumerBackend;
+use crate::consumer::MessageModel;
 use crate::error::{Error, Result};
 use crate::message_queue::MessageQueue;
 
-use self::local::{LocalFileOffsetStore, ReadOffsetType};
+use self::local::{default_base_dir, LocalFileOffsetStore, ReadOffsetType};
 use self::remote::RemoteOffsetStore;
 
 /// The consumers' offset store: remote (clustering) or a local file (broadcasting).
@@ -28,6 +31,35 @@ fn local_err(e: local::LocalOffsetError) -> Error {
 }
 
 impl OffsetStore {
+    /// The store a consumer of `group` (with namespace) uses under `model`: the brokers when
+    /// clustering; when broadcasting, this client's file under `local_dir` (default
+    /// [`default_base_dir`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the local store cannot be set up.
+    pub(crate) fn for_model(
+        model: MessageModel,
+        group: &str,
+        backend: &Arc<dyn ConsumerBackend>,
+        local_dir: Option<PathBuf>,
+    ) -> Result<Self> {
+        Ok(match model {
+            MessageModel::Clustering => {
+                OffsetStore::Remote(RemoteOffsetStore::new(group, Arc::clone(backend)))
+            }
+            MessageModel::Broadcasting => {
+                let dir = local_dir.unwrap_or_else(default_base_dir);
+                let local = LocalFileOffsetStore::new(dir, &backend.client_id(), group)
+                    .map_err(local_err)?;
+                OffsetStore::Local {
+                    store: Arc::new(local),
+                    rt: backend.runtime(),
+                }
+            }
+        })
+    }
+
     /// Loads persisted state (local file) at start.
     pub(crate) async fn load(&self) -> Result<()> {
         match self {

@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 use futures::channel::mpsc;
 use futures::future::{select, Either};
 use futures::StreamExt;
-use rocketmq_remoting::protocol::body::{
-    ConsumeType, ConsumerData, ConsumerRunningInfo, ProcessQueueInfo,
-};
+use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData, ConsumerRunningInfo};
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
 
 use crate::client::ClientInstance;
@@ -22,12 +20,11 @@ use crate::config::ClientConfig;
 use crate::consumer::backend::{
     pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullStatus,
 };
-use crate::consumer::offset_store::local::{default_base_dir, LocalFileOffsetStore};
-use crate::consumer::offset_store::remote::RemoteOffsetStore;
+use crate::consumer::core::handover::Handover;
+use crate::consumer::core::{apply, sleep_or, ProcessQueue, QueueOwner, RebalanceKick};
 use crate::consumer::offset_store::OffsetStore;
-use crate::consumer::push_internal::ProcessQueue;
 use crate::consumer::rebalance::strategy::{AllocateAveragely, AllocateStrategy};
-use crate::consumer::rebalance::{compute_start_offset, Rebalancer, Target};
+use crate::consumer::rebalance::Rebalancer;
 use crate::consumer::{ConsumeFromWhere, MessageModel, MessageSelector};
 use crate::error::{Error, Result};
 use crate::message::MessageExt;
@@ -242,36 +239,21 @@ impl LitePullConsumerBuilder {
                 "auto_commit_interval and thresholds must be positive".into(),
             ));
         }
-        let backend = match self.backend {
-            Some(b) => b,
-            None => {
-                self.client.validate()?;
-                crate::consumer::client_backend::new_backend(&self.client)?
-            }
-        };
+        let backend = crate::consumer::client_backend::given_or_new(self.backend, &self.client)?;
         let rt = backend.runtime();
         let group = self.client.wrap(&c.group);
-        let store = match c.message_model {
-            MessageModel::Clustering => {
-                OffsetStore::Remote(RemoteOffsetStore::new(group.clone(), Arc::clone(&backend)))
-            }
-            MessageModel::Broadcasting => {
-                let dir = c.local_offset_dir.clone().unwrap_or_else(default_base_dir);
-                let local = LocalFileOffsetStore::new(dir, &backend.client_id(), &group)
-                    .map_err(|e| Error::Config(format!("local offset store: {e}")))?;
-                OffsetStore::Local {
-                    store: Arc::new(local),
-                    rt: Arc::clone(&rt),
-                }
-            }
-        };
+        let store = OffsetStore::for_model(
+            c.message_model,
+            &group,
+            &backend,
+            c.local_offset_dir.clone(),
+        )?;
         let mut subs = BTreeMap::new();
         for (t, s) in self.subscriptions {
             crate::message::validate_topic(&t)?;
             subs.insert(self.client.wrap(&t), s);
         }
         let (tx, rx) = mpsc::unbounded();
-        let (rtx, rrx) = mpsc::channel(1);
         let rebalancer = Rebalancer {
             group: group.clone(),
             model: c.message_model,
@@ -293,8 +275,7 @@ impl LitePullConsumerBuilder {
                 assigned: Mutex::new(HashMap::new()),
                 tx,
                 rx: futures::lock::Mutex::new(rx),
-                rebalance_tx: rtx,
-                rebalance_rx: Mutex::new(Some(rrx)),
+                kick: RebalanceKick::new(),
                 rebalancer,
                 state: AtomicU8::new(0),
                 started_at_ms: AtomicI64::new(0),
@@ -335,8 +316,7 @@ struct LiteInner {
     rx: futures::lock::Mutex<mpsc::UnboundedReceiver<Fetched>>,
     services: TaskGroup,
     pulls: TaskGroup,
-    rebalance_tx: mpsc::Sender<()>,
-    rebalance_rx: Mutex<Option<mpsc::Receiver<()>>>,
+    kick: RebalanceKick,
     rebalancer: Rebalancer,
     state: AtomicU8,
     started_at_ms: AtomicI64,
@@ -451,7 +431,7 @@ impl LitePullConsumer {
         }
         inner.backend.heartbeat_now().await;
         if !topics.is_empty() {
-            inner.ensure_rebalance_service();
+            apply::spawn_loop(inner);
         }
         if inner.cfg.auto_commit {
             let me = Arc::clone(inner);
@@ -520,7 +500,8 @@ impl LitePullConsumer {
             tracing::debug!(%topic, error = %e, "no route yet; the rebalance retries");
         }
         inner.backend.heartbeat_now().await;
-        inner.ensure_rebalance_service();
+        // The loop starts with the first subscription, at `start` or now.
+        apply::spawn_loop(inner);
         inner.kick_rebalance();
         Ok(())
     }
@@ -543,7 +524,7 @@ impl LitePullConsumer {
         if inner.subs().remove(&topic).is_none() || inner.state.load(Ordering::Acquire) != 1 {
             return Ok(());
         }
-        inner.truncate_unsubscribed().await;
+        apply::release_unsubscribed(inner).await;
         inner.backend.heartbeat_now().await;
         inner.kick_rebalance();
         Ok(())
@@ -778,13 +759,6 @@ pub(super) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-async fn sleep_or(rt: &dyn Runtime, d: Duration, stop: &ShutdownSignal) -> bool {
-    if stop.is_triggered() {
-        return false;
-    }
-    matches!(select(rt.sleep(d), stop.wait()).await, Either::Left(_))
-}
-
 impl LiteInner {
     fn assigned(&self) -> MutexGuard<'_, HashMap<MessageQueue, Assigned>> {
         self.assigned.lock().unwrap_or_else(|e| e.into_inner())
@@ -795,47 +769,18 @@ impl LiteInner {
     }
 
     fn kick_rebalance(&self) {
-        let _ = self.rebalance_tx.clone().try_send(());
+        self.kick.kick();
     }
 
-    /// Starts the rebalance loop unless it runs already (it starts with the first
-    /// subscription, at `start` or later).
-    fn ensure_rebalance_service(self: &Arc<Self>) {
-        let rx = self
-            .rebalance_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(mut rx) = rx {
-            let me = Arc::clone(self);
-            self.services.spawn(async move {
-                let stop = me.services.signal().clone();
-                loop {
-                    me.rebalance().await;
-                    let wake = select(rx.next(), me.rt.sleep(me.client.rebalance_interval));
-                    if let Either::Right(_) = select(wake, stop.wait()).await {
-                        return;
-                    }
-                }
-            });
-        }
+    fn is_running(&self) -> bool {
+        self.state.load(Ordering::Acquire) == 1
     }
 
-    /// Hands over the rebalanced queues whose topic is no longer subscribed (Java
-    /// `truncateMessageQueueNotMyTopic`).
-    async fn truncate_unsubscribed(&self) {
-        let stale: Vec<MessageQueue> = {
-            // Not holding the subscription lock while taking the queue lock (the rebalance
-            // takes them in the other order).
-            let subs: HashSet<String> = self.subs().keys().cloned().collect();
-            self.assigned()
-                .iter()
-                .filter(|(mq, e)| e.by_rebalance && !subs.contains(&mq.topic))
-                .map(|(mq, _)| mq.clone())
-                .collect()
-        };
-        for mq in &stale {
-            self.remove_queue(mq).await;
+    fn handover(&self) -> Handover<'_> {
+        Handover {
+            group: &self.group,
+            backend: &*self.backend,
+            store: &self.store,
         }
     }
 
@@ -853,10 +798,7 @@ impl LiteInner {
         };
         let now = std::time::Instant::now();
         let wall = now_ms();
-        let ago =
-            |t: std::time::Instant| wall - now.saturating_duration_since(t).as_millis() as i64;
         for (mq, e) in self.assigned().iter() {
-            let (lo, hi) = e.pq.cached_range().unwrap_or((0, 0));
             let commit_offset = e
                 .consumed
                 .filter(|_| self.cfg.auto_commit)
@@ -868,18 +810,7 @@ impl LiteInner {
                     broker_name: mq.broker_name.clone(),
                     queue_id: mq.queue_id,
                 },
-                ProcessQueueInfo {
-                    commit_offset,
-                    cached_msg_min_offset: lo,
-                    cached_msg_max_offset: hi,
-                    cached_msg_count: i32::try_from(e.pq.count()).unwrap_or(i32::MAX),
-                    cached_msg_size_in_mi_b: i32::try_from(e.pq.size_bytes() / (1024 * 1024))
-                        .unwrap_or(i32::MAX),
-                    dropped: e.pq.is_dropped(),
-                    last_pull_timestamp: ago(e.pq.last_pull()),
-                    last_consume_timestamp: ago(e.pq.last_consume()),
-                    ..Default::default()
-                },
+                e.pq.running_info(commit_offset, now, wall),
             );
         }
         let c = &self.cfg;
@@ -942,83 +873,25 @@ impl LiteInner {
         self.store.persist_all(&mqs, oneway).await
     }
 
-    /// One rebalance round. Queues no longer ours are handed over first (pulls stop, the
-    /// buffer is discarded, the consume position committed). Queues newly ours are taken only
-    /// after `rebalance_join_grace` when the membership just changed, so their previous owners
-    /// commit before this consumer reads the offsets (as the push consumer does).
-    async fn rebalance(self: &Arc<Self>) {
-        self.truncate_unsubscribed().await;
-        let topics: Vec<String> = self.subs().keys().cloned().collect();
-        let mut additions = Vec::new();
-        let mut moving = false;
-        for topic in topics {
-            if self.state.load(Ordering::Acquire) != 1 {
-                return;
-            }
-            match self.rebalancer.target(&topic).await {
-                Ok(Target::Queues {
-                    queues,
-                    members_changed,
-                }) => {
-                    let want: HashSet<MessageQueue> = queues.into_iter().collect();
-                    let leaving: Vec<MessageQueue> = self
-                        .assigned()
-                        .iter()
-                        .filter(|(q, e)| e.by_rebalance && q.topic == topic && !want.contains(*q))
-                        .map(|(q, _)| q.clone())
-                        .collect();
-                    for mq in &leaving {
-                        self.remove_queue(mq).await;
-                        tracing::info!(group = %self.group, %mq, "queue handed over");
-                    }
-                    let a = self.assigned();
-                    let before = additions.len();
-                    additions.extend(want.into_iter().filter(|q| !a.contains_key(q)));
-                    moving |= members_changed && additions.len() > before;
-                }
-                Ok(Target::Keep) => self.backend.heartbeat_now().await,
-                Err(e) => {
-                    tracing::warn!(group = %self.group, topic, error = %e, "rebalance failed")
-                }
-            }
-        }
-        if additions.is_empty() {
-            return;
-        }
-        let grace = self.cfg.rebalance_join_grace;
-        if moving && !grace.is_zero() && !sleep_or(&*self.rt, grace, self.services.signal()).await {
-            return;
-        }
-        additions.sort();
-        for mq in additions {
-            if self.state.load(Ordering::Acquire) != 1 {
-                return;
-            }
-            if self.assigned().contains_key(&mq) || !self.subs().contains_key(&mq.topic) {
-                continue;
-            }
-            match self.add_queue(&mq, true).await {
-                Ok(()) => tracing::info!(group = %self.group, %mq, "queue assigned"),
-                Err(e) => {
-                    tracing::warn!(group = %self.group, %mq, error = %e, "cannot start the queue; retrying at the next rebalance")
-                }
-            }
-        }
-    }
-
-    async fn add_queue(self: &Arc<Self>, mq: &MessageQueue, by_rebalance: bool) -> Result<()> {
-        self.store.remove(mq);
-        let offset =
-            compute_start_offset(&self.store, &*self.backend, mq, self.cfg.consume_from_where)
-                .await?;
-        self.store.update(mq, offset, false);
-        let pq = Arc::new(ProcessQueue::default());
+    /// Takes over `mq` and starts pulling it; `Ok(None)` if it is owned already.
+    async fn add_queue(
+        self: &Arc<Self>,
+        mq: &MessageQueue,
+        by_rebalance: bool,
+    ) -> Result<Option<i64>> {
+        let Some((pq, offset)) = self
+            .handover()
+            .take_over(mq, self.cfg.consume_from_where, false)
+            .await?
+        else {
+            return Ok(None);
+        };
         let stop = ShutdownSignal::new();
         let paused = Arc::new(AtomicBool::new(false));
         {
             let mut a = self.assigned();
             if a.contains_key(mq) {
-                return Ok(());
+                return Ok(None);
             }
             a.insert(
                 mq.clone(),
@@ -1032,7 +905,7 @@ impl LiteInner {
             );
         }
         self.spawn_pull(mq.clone(), pq, stop, paused, offset);
-        Ok(())
+        Ok(Some(offset))
     }
 
     fn spawn_pull(
@@ -1066,6 +939,8 @@ impl LiteInner {
         self.spawn_pull(mq.clone(), pq, stop, paused, offset);
     }
 
+    /// Gives up `mq`: pulls stop, its buffered batches are discarded, and the consume position
+    /// is handed over.
     async fn remove_queue(&self, mq: &MessageQueue) {
         let Some(e) = self.assigned().remove(mq) else {
             return;
@@ -1082,14 +957,7 @@ impl LiteInner {
                 self.store.update(mq, o, true);
             }
         }
-        if let Err(err) = self
-            .store
-            .persist_all(std::slice::from_ref(mq), false)
-            .await
-        {
-            tracing::warn!(%mq, error = %err, "offset commit of a removed queue failed");
-        }
-        self.store.remove(mq);
+        self.handover().hand_over(mq, false).await;
     }
 
     async fn pull_loop(
@@ -1169,19 +1037,7 @@ impl LiteInner {
                         }
                         PullStatus::NoNewMsg | PullStatus::NoMatchedMsg => offset = nbo,
                         PullStatus::OffsetIllegal => {
-                            let corrected = if r.min_offset <= r.max_offset {
-                                nbo.clamp(r.min_offset, r.max_offset)
-                            } else {
-                                nbo
-                            };
-                            tracing::warn!(%mq, requested = offset, corrected, min = r.min_offset, max = r.max_offset,
-                                "broker reports the offset out of range; moving there");
-                            offset = corrected;
-                            self.store.update(&mq, corrected, false);
-                            let _ = self
-                                .store
-                                .persist_all(std::slice::from_ref(&mq), false)
-                                .await;
+                            offset = self.handover().reposition(&mq, offset, &r).await;
                         }
                     }
                 }
@@ -1193,5 +1049,67 @@ impl LiteInner {
                 }
             }
         }
+    }
+}
+
+impl QueueOwner for LiteInner {
+    fn rebalancer(&self) -> &Rebalancer {
+        &self.rebalancer
+    }
+
+    fn services(&self) -> &TaskGroup {
+        &self.services
+    }
+
+    fn kick(&self) -> &RebalanceKick {
+        &self.kick
+    }
+
+    fn rebalance_interval(&self) -> Duration {
+        self.client.rebalance_interval
+    }
+
+    fn join_grace(&self) -> Duration {
+        self.cfg.rebalance_join_grace
+    }
+
+    fn is_running(&self) -> bool {
+        LiteInner::is_running(self)
+    }
+
+    fn subscribed_topics(&self) -> Vec<String> {
+        self.subs().keys().cloned().collect()
+    }
+
+    fn is_subscribed(&self, topic: &str) -> bool {
+        self.subs().contains_key(topic)
+    }
+
+    /// Queues given with [`LitePullConsumer::assign`] are the application's, not the
+    /// rebalance's.
+    fn rebalanced_queues(&self) -> Vec<MessageQueue> {
+        self.assigned()
+            .iter()
+            .filter(|(_, e)| e.by_rebalance)
+            .map(|(mq, _)| mq.clone())
+            .collect()
+    }
+
+    fn owns(&self, mq: &MessageQueue) -> bool {
+        self.assigned().contains_key(mq)
+    }
+
+    async fn take(self: &Arc<Self>, mq: &MessageQueue) -> Result<Option<i64>> {
+        self.add_queue(mq, true).await
+    }
+
+    async fn release(self: &Arc<Self>, mq: &MessageQueue) {
+        self.remove_queue(mq).await;
+        tracing::info!(group = %self.group, %mq, "queue handed over");
+    }
+
+    /// Heartbeats now: the brokers will then list this client.
+    async fn not_in_group(self: &Arc<Self>) {
+        self.backend.heartbeat_now().await;
     }
 }

@@ -85,13 +85,7 @@ impl PullConsumerBuilder {
         if self.group.trim().is_empty() {
             return Err(Error::Config("consumer group must not be empty".into()));
         }
-        let backend = match self.backend {
-            Some(b) => b,
-            None => {
-                self.client.validate()?;
-                crate::consumer::client_backend::new_backend(&self.client)?
-            }
-        };
+        let backend = crate::consumer::client_backend::given_or_new(self.backend, &self.client)?;
         let group = self.client.wrap(&self.group);
         Ok(PullConsumer {
             inner: Arc::new(PullInner {

@@ -14,8 +14,8 @@ use crate::message::MessageExt;
 use crate::message_queue::MessageQueue;
 
 use super::listener::{call_concurrent, ConsumeContext};
-use super::process_queue::ProcessQueue;
 use super::{config::ListenerKind, Inner, LOCAL_RETRY_DELAY};
+use crate::consumer::core::ProcessQueue;
 
 /// Hands `msgs` (already in the process queue) to the listener in batches. Waits for free
 /// listener slots (back-pressure: the pull loop pauses meanwhile); a busy pool never fails a

@@ -5,34 +5,26 @@ mod concurrently;
 mod config;
 mod listener;
 mod orderly;
-mod process_queue;
-/// Crate-internal access to the process queue for the lite pull consumer.
-pub(crate) mod process_queue_internal {
-    pub(crate) use super::process_queue::ProcessQueue;
-}
 mod pull_loop;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use futures::channel::mpsc;
-use futures::future::{select, Either};
-use futures::StreamExt;
 use rocketmq_remoting::protocol::body::{
     CMResult, ConsumeMessageDirectlyResult, ConsumeType, ConsumerData, ConsumerRunningInfo,
-    ProcessQueueInfo, SubscriptionData,
+    SubscriptionData,
 };
 use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::rt::{BoxFuture, Runtime, ShutdownSignal, TaskGroup};
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};
-use crate::consumer::offset_store::local::{default_base_dir, LocalFileOffsetStore};
-use crate::consumer::offset_store::remote::RemoteOffsetStore;
+use crate::consumer::core::handover::Handover;
+use crate::consumer::core::{apply, sleep_or, ProcessQueue, QueueOwner, RebalanceKick};
 use crate::consumer::offset_store::OffsetStore;
-use crate::consumer::rebalance::{compute_start_offset, Rebalancer, Target};
+use crate::consumer::rebalance::Rebalancer;
 use crate::consumer::sync::Semaphore;
 use crate::consumer::{ConsumeResult, MessageModel, MessageSelector, OrderlyResult};
 use crate::error::{Error, Result};
@@ -45,7 +37,6 @@ pub use self::listener::{ConsumeContext, ConsumeOrderlyContext, MessageListener,
 use self::listener as listener_fns;
 
 use self::config::ListenerKind;
-use self::process_queue::ProcessQueue;
 
 const CREATED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -110,8 +101,7 @@ pub(crate) struct Inner {
     state: AtomicU8,
     paused: AtomicBool,
     dispatch_stopped: AtomicBool,
-    rebalance_tx: mpsc::Sender<()>,
-    rebalance_rx: Mutex<Option<mpsc::Receiver<()>>>,
+    kick: RebalanceKick,
     rebalancer: Rebalancer,
     last_heartbeat_kick: Mutex<Option<Instant>>,
     started_at_ms: AtomicI64,
@@ -139,33 +129,15 @@ impl PushConsumer {
         if b.subscriptions.is_empty() {
             return Err(Error::Config("subscribe at least one topic".into()));
         }
-        let backend = match b.backend {
-            Some(be) => be,
-            None => {
-                b.client.validate()?;
-                crate::consumer::client_backend::new_backend(&b.client)?
-            }
-        };
+        let backend = crate::consumer::client_backend::given_or_new(b.backend, &b.client)?;
         let rt = backend.runtime();
         let group = b.client.wrap(&b.config.group);
-        let store = match b.config.message_model {
-            MessageModel::Clustering => {
-                OffsetStore::Remote(RemoteOffsetStore::new(group.clone(), Arc::clone(&backend)))
-            }
-            MessageModel::Broadcasting => {
-                let dir = b
-                    .config
-                    .local_offset_dir
-                    .clone()
-                    .unwrap_or_else(default_base_dir);
-                let local = LocalFileOffsetStore::new(dir, &backend.client_id(), &group)
-                    .map_err(|e| Error::Config(format!("local offset store: {e}")))?;
-                OffsetStore::Local {
-                    store: Arc::new(local),
-                    rt: Arc::clone(&rt),
-                }
-            }
-        };
+        let store = OffsetStore::for_model(
+            b.config.message_model,
+            &group,
+            &backend,
+            b.config.local_offset_dir.clone(),
+        )?;
         let version = now_ms();
         let mut subs = BTreeMap::new();
         for (topic, selector) in b.subscriptions {
@@ -181,7 +153,6 @@ impl PushConsumer {
                 },
             );
         }
-        let (tx, rx) = mpsc::channel(1);
         let rebalancer = Rebalancer {
             group: group.clone(),
             model: b.config.message_model,
@@ -207,8 +178,7 @@ impl PushConsumer {
                 state: AtomicU8::new(CREATED),
                 paused: AtomicBool::new(false),
                 dispatch_stopped: AtomicBool::new(false),
-                rebalance_tx: tx,
-                rebalance_rx: Mutex::new(Some(rx)),
+                kick: RebalanceKick::new(),
                 rebalancer,
                 last_heartbeat_kick: Mutex::new(None),
                 started_at_ms: AtomicI64::new(0),
@@ -371,7 +341,7 @@ impl PushConsumer {
         if inner.subs().remove(&topic).is_none() || !inner.is_running() {
             return Ok(());
         }
-        inner.truncate_unsubscribed().await;
+        apply::release_unsubscribed(inner).await;
         inner.backend.heartbeat_now().await;
         inner.kick_rebalance();
         tracing::info!(group = %inner.group, %topic, "unsubscribed");
@@ -424,7 +394,7 @@ impl PushConsumer {
         }
         let mqs: Vec<MessageQueue> = inner.queues().keys().cloned().collect();
         let res = inner.store.persist_all(&mqs, false).await;
-        if inner.is_orderly() && inner.cfg.message_model == MessageModel::Clustering {
+        if inner.locks_queues() {
             inner.unlock_all(&mqs).await;
         }
         for e in inner.queues().values() {
@@ -516,6 +486,19 @@ impl Inner {
         matches!(self.listener, ListenerKind::Orderly(_))
     }
 
+    /// Orderly clustering: queues are owned under a broker lock.
+    fn locks_queues(&self) -> bool {
+        self.is_orderly() && self.cfg.message_model == MessageModel::Clustering
+    }
+
+    fn handover(&self) -> Handover<'_> {
+        Handover {
+            group: &self.group,
+            backend: &*self.backend,
+            store: &self.store,
+        }
+    }
+
     fn is_running(&self) -> bool {
         self.state.load(Ordering::Acquire) == RUNNING
     }
@@ -544,7 +527,7 @@ impl Inner {
     }
 
     fn kick_rebalance(&self) {
-        let _ = self.rebalance_tx.clone().try_send(());
+        self.kick.kick();
     }
 
     /// Sends a heartbeat soon, at most once a second (after a broker forgot our subscription).
@@ -577,20 +560,7 @@ impl Inner {
             entry.pq.set_dropped();
             entry.pq.clear();
             self.store.update(&mq, offset, false);
-            if let Err(e) = self
-                .store
-                .persist_all(std::slice::from_ref(&mq), false)
-                .await
-            {
-                tracing::warn!(group = %self.group, %mq, error = %e, "committing the reset offset failed");
-            }
-            self.store.remove(&mq);
-            if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
-                let _ = self
-                    .backend
-                    .unlock_batch(&mq.broker_name, &self.group, vec![mq.clone()], true)
-                    .await;
-            }
+            self.handover().hand_over(&mq, self.locks_queues()).await;
             tracing::info!(group = %self.group, %mq, offset, "offset reset");
         }
         self.kick_rebalance();
@@ -604,29 +574,14 @@ impl Inner {
         };
         let now = Instant::now();
         let wall = now_ms();
-        let ago = |t: Instant| wall - now.saturating_duration_since(t).as_millis() as i64;
         for (mq, e) in self.queues().iter() {
-            let (lo, hi) = e.pq.cached_range().unwrap_or((0, 0));
             info.mq_table.insert(
                 rocketmq_remoting::protocol::body::MessageQueue {
                     topic: mq.topic.clone(),
                     broker_name: mq.broker_name.clone(),
                     queue_id: mq.queue_id,
                 },
-                ProcessQueueInfo {
-                    commit_offset: self.store.read_memory(mq).unwrap_or(-1),
-                    cached_msg_min_offset: lo,
-                    cached_msg_max_offset: hi,
-                    cached_msg_count: i32::try_from(e.pq.count()).unwrap_or(i32::MAX),
-                    cached_msg_size_in_mi_b: i32::try_from(e.pq.size_bytes() / (1024 * 1024))
-                        .unwrap_or(i32::MAX),
-                    locked: e.pq.is_locked(),
-                    last_lock_timestamp: e.pq.last_lock().map_or(0, ago),
-                    dropped: e.pq.is_dropped(),
-                    last_pull_timestamp: ago(e.pq.last_pull()),
-                    last_consume_timestamp: ago(e.pq.last_consume()),
-                    ..Default::default()
-                },
+                e.pq.running_info(self.store.read_memory(mq).unwrap_or(-1), now, wall),
             );
         }
         let props = &mut info.properties;
@@ -773,185 +728,19 @@ impl Inner {
 
     /// Sleeps `d`, returning early (`false`) if `stop` fires.
     async fn sleep_or(&self, d: Duration, stop: &ShutdownSignal) -> bool {
-        if stop.is_triggered() {
-            return false;
-        }
-        match select(self.rt.sleep(d), stop.wait()).await {
-            Either::Left(_) => true,
-            Either::Right(_) => false,
-        }
+        sleep_or(&*self.rt, d, stop).await
     }
 
     fn spawn_services(self: &Arc<Self>) {
-        let rx = self
-            .rebalance_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(rx) = rx {
-            let me = Arc::clone(self);
-            self.services
-                .spawn(async move { me.rebalance_loop(rx).await });
-        }
+        apply::spawn_loop(self);
         let me = Arc::clone(self);
         self.services.spawn(async move { me.persist_loop().await });
         let me = Arc::clone(self);
         self.services.spawn(async move { me.watchdog_loop().await });
-        if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
+        if self.locks_queues() {
             let me = Arc::clone(self);
             self.services.spawn(async move { me.lock_loop().await });
         }
-    }
-
-    async fn rebalance_loop(self: Arc<Self>, mut rx: mpsc::Receiver<()>) {
-        let stop = self.services.signal().clone();
-        loop {
-            self.rebalance().await;
-            let wake = select(rx.next(), self.rt.sleep(self.client.rebalance_interval));
-            match select(wake, stop.wait()).await {
-                Either::Left(_) => {}
-                Either::Right(_) => return,
-            }
-        }
-    }
-
-    /// One rebalance round over every subscribed topic. Queues no longer ours are handed over
-    /// first. Queues newly ours are taken only after `rebalance_join_grace` when the group's
-    /// membership just changed: their previous owners, notified by the broker at the same
-    /// moment, are then handing them over, and reading the offsets before those final commits
-    /// would re-deliver what the previous owners consumed last.
-    async fn rebalance(self: &Arc<Self>) {
-        self.truncate_unsubscribed().await;
-        let topics: Vec<String> = self.subs().keys().cloned().collect();
-        let mut additions = Vec::new();
-        let mut moving = false;
-        for topic in topics {
-            if !self.is_running() {
-                return;
-            }
-            match self.rebalancer.target(&topic).await {
-                Ok(Target::Queues {
-                    queues,
-                    members_changed,
-                }) => {
-                    let target: HashSet<MessageQueue> = queues.into_iter().collect();
-                    self.remove_unwanted(&topic, &target).await;
-                    let q = self.queues();
-                    let before = additions.len();
-                    additions.extend(target.into_iter().filter(|mq| !q.contains_key(mq)));
-                    moving |= members_changed && additions.len() > before;
-                }
-                Ok(Target::Keep) => self.kick_heartbeat(),
-                Err(e) => {
-                    tracing::warn!(group = %self.group, topic, error = %e, "rebalance failed; will retry")
-                }
-            }
-        }
-        if additions.is_empty() {
-            return;
-        }
-        let grace = self.cfg.rebalance_join_grace;
-        if moving && !grace.is_zero() {
-            tracing::debug!(group = %self.group, queues = additions.len(), ?grace, "membership changed; waiting for the previous owners' hand-over");
-            let stop = self.services.signal().clone();
-            if !self.sleep_or(grace, &stop).await {
-                return;
-            }
-        }
-        for mq in additions {
-            if self.queues().contains_key(&mq)
-                || !self.is_running()
-                || !self.subs().contains_key(&mq.topic)
-            {
-                continue;
-            }
-            if let Some(offset) = self.add_queue(&mq).await {
-                tracing::info!(group = %self.group, %mq, offset, "queue assigned");
-            }
-        }
-    }
-
-    /// Hands over the owned queues whose topic is no longer subscribed (Java
-    /// `truncateMessageQueueNotMyTopic`).
-    async fn truncate_unsubscribed(self: &Arc<Self>) {
-        let stale: Vec<MessageQueue> = {
-            // Not holding the subscription lock while taking the queue lock (the rebalance
-            // takes them in the other order).
-            let subs: HashSet<String> = self.subs().keys().cloned().collect();
-            self.queues()
-                .keys()
-                .filter(|mq| !subs.contains(&mq.topic))
-                .cloned()
-                .collect()
-        };
-        futures::future::join_all(stale.iter().map(|mq| self.remove_queue(mq))).await;
-    }
-
-    /// Hands over (in parallel: each may wait for running listeners) the owned queues of
-    /// `topic` outside `target`.
-    async fn remove_unwanted(self: &Arc<Self>, topic: &str, target: &HashSet<MessageQueue>) {
-        let current: Vec<MessageQueue> = self
-            .queues()
-            .keys()
-            .filter(|mq| mq.topic == topic && !target.contains(*mq))
-            .cloned()
-            .collect();
-        futures::future::join_all(current.iter().map(|mq| self.remove_queue(mq))).await;
-    }
-
-    /// Takes over `mq`: orderly clustering locks it first; then the start offset is computed
-    /// and a pull loop started. Returns the start offset, or `None` (retried at the next
-    /// rebalance).
-    async fn add_queue(self: &Arc<Self>, mq: &MessageQueue) -> Option<i64> {
-        let pq = Arc::new(ProcessQueue::default());
-        if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
-            match self
-                .backend
-                .lock_batch(&mq.broker_name, &self.group, vec![mq.clone()])
-                .await
-            {
-                Ok(set) if set.contains(mq) => pq.set_locked(true),
-                Ok(_) => {
-                    tracing::info!(group = %self.group, %mq, "queue is locked by another client; skipped until the next rebalance");
-                    return None;
-                }
-                Err(e) => {
-                    tracing::warn!(group = %self.group, %mq, error = %e, "lock failed; skipped until the next rebalance");
-                    return None;
-                }
-            }
-        }
-        self.store.remove(mq);
-        let offset = match compute_start_offset(
-            &self.store,
-            &*self.backend,
-            mq,
-            self.cfg.consume_from_where,
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(group = %self.group, %mq, error = %e, "cannot read the queue's offset; retrying at the next rebalance");
-                return None;
-            }
-        };
-        self.store.update(mq, offset, false);
-        let entry = QueueEntry {
-            pq: Arc::clone(&pq),
-            stop: ShutdownSignal::new(),
-            next_offset: Arc::new(AtomicI64::new(offset)),
-        };
-        let (stop, next) = (entry.stop.clone(), Arc::clone(&entry.next_offset));
-        {
-            let mut q = self.queues();
-            if q.contains_key(mq) || !self.is_running() {
-                return None;
-            }
-            q.insert(mq.clone(), entry);
-        }
-        self.spawn_pull_loop(mq.clone(), pq, stop, next);
-        Some(offset)
     }
 
     fn spawn_pull_loop(
@@ -964,57 +753,6 @@ impl Inner {
         let me = Arc::clone(self);
         self.pulls
             .spawn(async move { pull_loop::run(me, mq, pq, stop, next).await });
-    }
-
-    /// Gives up `mq` so its next owner starts exactly where this consumer stopped: stops its
-    /// pull loop and new listener calls, lets the running calls finish (up to
-    /// [`HANDOVER_WAIT`]; orderly: the running batch, up to 500 ms like Java) so their offsets
-    /// count, commits the offset synchronously, and (orderly) unlocks the queue. Messages
-    /// pulled but not yet handed to the listener are dropped uncommitted: the next owner pulls
-    /// them again, so only calls that outlive the wait are consumed twice.
-    async fn remove_queue(self: &Arc<Self>, mq: &MessageQueue) {
-        let Some(entry) = self.queues().remove(mq) else {
-            return;
-        };
-        entry.stop.trigger();
-        entry.pq.set_draining();
-        let orderly_clustering =
-            self.is_orderly() && self.cfg.message_model == MessageModel::Clustering;
-        let finished = if self.is_orderly() {
-            rocketmq_remoting::rt::timeout(
-                &*self.rt,
-                Duration::from_millis(500),
-                entry.pq.consume_lock.lock(),
-            )
-            .await
-            .is_ok()
-        } else {
-            let start = Instant::now();
-            while entry.pq.calls_running() > 0 && start.elapsed() < HANDOVER_WAIT {
-                self.rt.sleep(Duration::from_millis(5)).await;
-            }
-            entry.pq.calls_running() == 0
-        };
-        entry.pq.set_dropped();
-        if !finished {
-            tracing::info!(group = %self.group, %mq, "listener still running at queue removal; its messages will be consumed again by the next owner");
-        }
-        if let Err(e) = self
-            .store
-            .persist_all(std::slice::from_ref(mq), false)
-            .await
-        {
-            tracing::warn!(group = %self.group, %mq, error = %e, "offset commit of a removed queue failed");
-        }
-        self.store.remove(mq);
-        if orderly_clustering {
-            let _ = self
-                .backend
-                .unlock_batch(&mq.broker_name, &self.group, vec![mq.clone()], true)
-                .await;
-        }
-        let dropped = entry.pq.clear();
-        tracing::info!(group = %self.group, %mq, dropped_cached = dropped, "queue removed");
     }
 
     async fn persist_loop(self: Arc<Self>) {
@@ -1123,6 +861,115 @@ impl Inner {
                 tracing::warn!(group = %self.group, broker, error = %e, "unlock at shutdown failed (the broker lock expires by itself)");
             }
         }
+    }
+}
+
+impl QueueOwner for Inner {
+    fn rebalancer(&self) -> &Rebalancer {
+        &self.rebalancer
+    }
+
+    fn services(&self) -> &TaskGroup {
+        &self.services
+    }
+
+    fn kick(&self) -> &RebalanceKick {
+        &self.kick
+    }
+
+    fn rebalance_interval(&self) -> Duration {
+        self.client.rebalance_interval
+    }
+
+    fn join_grace(&self) -> Duration {
+        self.cfg.rebalance_join_grace
+    }
+
+    fn is_running(&self) -> bool {
+        Inner::is_running(self)
+    }
+
+    fn subscribed_topics(&self) -> Vec<String> {
+        self.subs().keys().cloned().collect()
+    }
+
+    fn is_subscribed(&self, topic: &str) -> bool {
+        self.subs().contains_key(topic)
+    }
+
+    fn rebalanced_queues(&self) -> Vec<MessageQueue> {
+        self.queues().keys().cloned().collect()
+    }
+
+    fn owns(&self, mq: &MessageQueue) -> bool {
+        self.queues().contains_key(mq)
+    }
+
+    /// Takes over `mq` (orderly clustering: under the broker lock) and starts its pull loop.
+    async fn take(self: &Arc<Self>, mq: &MessageQueue) -> Result<Option<i64>> {
+        let Some((pq, offset)) = self
+            .handover()
+            .take_over(mq, self.cfg.consume_from_where, self.locks_queues())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let entry = QueueEntry {
+            pq: Arc::clone(&pq),
+            stop: ShutdownSignal::new(),
+            next_offset: Arc::new(AtomicI64::new(offset)),
+        };
+        let (stop, next) = (entry.stop.clone(), Arc::clone(&entry.next_offset));
+        {
+            let mut q = self.queues();
+            if q.contains_key(mq) || !self.is_running() {
+                return Ok(None);
+            }
+            q.insert(mq.clone(), entry);
+        }
+        self.spawn_pull_loop(mq.clone(), pq, stop, next);
+        Ok(Some(offset))
+    }
+
+    /// Gives up `mq` so its next owner starts exactly where this consumer stopped: stops its
+    /// pull loop and new listener calls, lets the running calls finish (up to
+    /// [`HANDOVER_WAIT`]; orderly: the running batch, up to 500 ms like Java) so their offsets
+    /// count, then hands the offset over (synchronous commit; orderly clustering: unlock).
+    /// Messages pulled but not yet handed to the listener are dropped uncommitted: the next
+    /// owner pulls them again, so only calls that outlive the wait are consumed twice.
+    async fn release(self: &Arc<Self>, mq: &MessageQueue) {
+        let Some(entry) = self.queues().remove(mq) else {
+            return;
+        };
+        entry.stop.trigger();
+        entry.pq.set_draining();
+        let finished = if self.is_orderly() {
+            rocketmq_remoting::rt::timeout(
+                &*self.rt,
+                Duration::from_millis(500),
+                entry.pq.consume_lock.lock(),
+            )
+            .await
+            .is_ok()
+        } else {
+            let start = Instant::now();
+            while entry.pq.calls_running() > 0 && start.elapsed() < HANDOVER_WAIT {
+                self.rt.sleep(Duration::from_millis(5)).await;
+            }
+            entry.pq.calls_running() == 0
+        };
+        entry.pq.set_dropped();
+        if !finished {
+            tracing::info!(group = %self.group, %mq, "listener still running at queue removal; its messages will be consumed again by the next owner");
+        }
+        self.handover().hand_over(mq, self.locks_queues()).await;
+        let dropped = entry.pq.clear();
+        tracing::info!(group = %self.group, %mq, dropped_cached = dropped, "queue removed");
+    }
+
+    /// Heartbeats soon (rate-limited): the brokers will then list this client.
+    async fn not_in_group(self: &Arc<Self>) {
+        self.kick_heartbeat();
     }
 }
 

@@ -8,8 +8,8 @@ use crate::consumer::{MessageModel, OrderlyResult};
 use crate::message_queue::MessageQueue;
 
 use super::listener::{call_orderly, ConsumeOrderlyContext};
-use super::process_queue::ProcessQueue;
 use super::{config::ListenerKind, Inner};
+use crate::consumer::core::ProcessQueue;
 
 /// Starts the consume task of `mq` (the caller won the process queue's "consuming" mark).
 pub(super) fn spawn(inner: &Arc<Inner>, mq: MessageQueue, pq: Arc<ProcessQueue>) {

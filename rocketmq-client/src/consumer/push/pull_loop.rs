@@ -11,11 +11,11 @@ use rocketmq_remoting::protocol::code::ResponseCode;
 use rocketmq_remoting::rt::ShutdownSignal;
 
 use crate::consumer::backend::{pull_flag, PullArgs, PullStatus};
-use crate::consumer::rebalance::compute_start_offset;
+use crate::consumer::core::handover::compute_start_offset;
+use crate::consumer::core::ProcessQueue;
 use crate::consumer::MessageModel;
 use crate::message_queue::MessageQueue;
 
-use super::process_queue::ProcessQueue;
 use super::{concurrently, orderly, Inner};
 
 pub(super) async fn run(
@@ -183,27 +183,8 @@ pub(super) async fn run(
                         }
                     }
                     PullStatus::OffsetIllegal => {
-                        let corrected = if r.min_offset <= r.max_offset {
-                            nbo.clamp(r.min_offset, r.max_offset)
-                        } else {
-                            nbo
-                        };
-                        if corrected < offset {
-                            tracing::error!(%mq, requested = offset, corrected, min = r.min_offset, max = r.max_offset,
-                                "broker reports the offset out of range; REWINDING the queue (messages may be consumed again)");
-                        } else {
-                            tracing::warn!(%mq, requested = offset, corrected, min = r.min_offset, max = r.max_offset,
-                                "broker reports the offset out of range; skipping ahead (messages below the queue's min offset are gone)");
-                        }
+                        let corrected = inner.handover().reposition(&mq, offset, &r).await;
                         next.store(corrected, Ordering::Release);
-                        inner.store.update(&mq, corrected, false);
-                        if let Err(e) = inner
-                            .store
-                            .persist_all(std::slice::from_ref(&mq), false)
-                            .await
-                        {
-                            tracing::warn!(%mq, error = %e, "persisting the corrected offset failed");
-                        }
                     }
                 }
                 if !cfg.pull_interval.is_zero() && !inner.sleep_or(cfg.pull_interval, &stop).await {

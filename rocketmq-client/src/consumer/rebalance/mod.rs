@@ -1,5 +1,6 @@
 //! Rebalancing: how a consumer group splits the queues of its topics among its members
-//! (Java `RebalanceImpl`), and where a newly assigned queue starts.
+//! (Java `RebalanceImpl`). Applying the result (handing queues over and taking them) is the
+//! consumer core's part (`consumer/core/apply.rs`), shared by the push and lite pull consumers.
 
 pub mod strategy;
 
@@ -7,11 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::consumer::backend::ConsumerBackend;
-use crate::consumer::offset_store::OffsetStore;
-use crate::consumer::{ConsumeFromWhere, MessageModel};
+use crate::consumer::MessageModel;
 use crate::error::Result;
 use crate::message_queue::MessageQueue;
-use crate::util::namespace::is_retry_topic;
 
 use self::strategy::{sort_for_allocation, AllocateStrategy};
 
@@ -77,31 +76,4 @@ impl Rebalancer {
             members_changed,
         })
     }
-}
-
-/// Where a newly assigned queue starts (Java `computePullFromWhereWithException`): the stored
-/// offset if any; otherwise the [`ConsumeFromWhere`] rule (documented there). The group's retry
-/// topic starts at 0. A failed query is an error (retried at the next rebalance), never a
-/// reset.
-pub(crate) async fn compute_start_offset(
-    store: &OffsetStore,
-    backend: &dyn ConsumerBackend,
-    mq: &MessageQueue,
-    from: ConsumeFromWhere,
-) -> Result<i64> {
-    if let Some(off) = store.read_store(mq).await? {
-        if off >= 0 {
-            return Ok(off);
-        }
-    }
-    if is_retry_topic(&mq.topic) {
-        return Ok(0);
-    }
-    let off = match from {
-        ConsumeFromWhere::LastOffset => backend.max_offset(mq).await?,
-        ConsumeFromWhere::FirstOffset => 0,
-        ConsumeFromWhere::Timestamp(ts) => backend.search_offset(mq, ts).await?,
-    };
-    tracing::info!(%mq, offset = off, ?from, "no committed offset; starting by consume-from-where");
-    Ok(off)
 }

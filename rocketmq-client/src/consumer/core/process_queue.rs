@@ -1,17 +1,21 @@
-//! Per-queue in-flight state of a push consumer (Java `ProcessQueue`): the messages pulled and not
-//! yet consumed, ordered by queue offset, from which the committable offset is derived.
+//! Per-queue in-flight state of an owned queue (Java `ProcessQueue`), for the push and lite pull
+//! consumers: the messages pulled and not yet consumed, ordered by queue offset, from which the
+//! committable offset is derived.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rocketmq_remoting::protocol::body::ProcessQueueInfo;
 use rocketmq_remoting::protocol::message::MessageExt;
 
 /// Client-side lock lifetime (Java `rocketmq.client.rebalance.lockMaxLiveTime`): an orderly queue
 /// is only consumed if its broker lock was confirmed within this time.
 pub(crate) const LOCK_MAX_LIVE: Duration = Duration::from_secs(30);
 
+/// One owned queue's cache and flags; shared (`Arc`) by its pull loop, its consumers and the
+/// rebalance that may drop it.
 #[derive(Debug)]
 pub(crate) struct ProcessQueue {
     state: Mutex<State>,
@@ -336,6 +340,32 @@ impl ProcessQueue {
     /// Orderly: locked and the lock is fresh.
     pub(crate) fn can_consume_orderly(&self) -> bool {
         self.is_locked() && !self.lock_expired()
+    }
+
+    /// The queue's entry in GET_CONSUMER_RUNNING_INFO, with `commit_offset` as the consumer
+    /// knows it. Instants become wall-clock milliseconds relative to `now` = `wall_ms`.
+    pub(crate) fn running_info(
+        &self,
+        commit_offset: i64,
+        now: Instant,
+        wall_ms: i64,
+    ) -> ProcessQueueInfo {
+        let ago = |t: Instant| wall_ms - now.saturating_duration_since(t).as_millis() as i64;
+        let (lo, hi) = self.cached_range().unwrap_or((0, 0));
+        ProcessQueueInfo {
+            commit_offset,
+            cached_msg_min_offset: lo,
+            cached_msg_max_offset: hi,
+            cached_msg_count: i32::try_from(self.count()).unwrap_or(i32::MAX),
+            cached_msg_size_in_mi_b: i32::try_from(self.size_bytes() / (1024 * 1024))
+                .unwrap_or(i32::MAX),
+            locked: self.is_locked(),
+            last_lock_timestamp: self.last_lock().map_or(0, ago),
+            dropped: self.is_dropped(),
+            last_pull_timestamp: ago(self.last_pull()),
+            last_consume_timestamp: ago(self.last_consume()),
+            ..Default::default()
+        }
     }
 }
 
