@@ -6,27 +6,27 @@ use std::sync::Arc;
 
 use futures::future::{join_all, select, Either};
 use futures::StreamExt;
+use rocketmq_remoting::rt::TaskGroup;
 
 use crate::consumer::rebalance::Target;
 use crate::message_queue::MessageQueue;
 
 use super::{sleep_or, QueueOwner};
 
-/// Starts the owner's rebalance loop unless it runs already: a round at once, then one per
-/// [`QueueOwner::rebalance_interval`] or [`kick`](super::RebalanceKick::kick), until the
-/// owner's services stop.
-pub(crate) fn spawn_loop<O: QueueOwner>(owner: &Arc<O>) {
-    let Some(mut rx) = owner.kick().take_receiver() else {
+/// Starts the owner's rebalance loop in `services` (the group the core was made with) unless
+/// it runs already: a round at once, then one per rebalance interval or
+/// [`kick`](super::ConsumerCore::kick), until the services stop.
+pub(crate) fn spawn_loop<O: QueueOwner>(owner: &Arc<O>, services: &TaskGroup) {
+    let Some(mut kicks) = owner.core().take_kicks() else {
         return;
     };
     let me = Arc::clone(owner);
-    owner.services().spawn(async move {
-        let stop = me.services().signal().clone();
+    services.spawn(async move {
+        let core = me.core();
         loop {
             round(&me).await;
-            let rt = me.services().runtime();
-            let wake = select(rx.next(), rt.sleep(me.rebalance_interval()));
-            if let Either::Right(_) = select(wake, stop.wait()).await {
+            let wake = select(kicks.next(), core.rt.sleep(core.rebalance_interval));
+            if let Either::Right(_) = select(wake, core.stop.wait()).await {
                 return;
             }
         }
@@ -35,33 +35,34 @@ pub(crate) fn spawn_loop<O: QueueOwner>(owner: &Arc<O>) {
 
 /// One rebalance round over every subscribed topic. Queues no longer ours are handed over
 /// first, in parallel (each hand-over may wait for running listeners). Queues newly ours are
-/// taken only after [`QueueOwner::join_grace`] when the group's membership just changed: their
+/// taken only after the core's join grace when the group's membership just changed: their
 /// previous owners, notified by the broker at the same moment, are then handing them over, and
 /// reading the offsets before those final commits would re-deliver what the previous owners
 /// consumed last.
 pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
     release_unsubscribed(owner).await;
-    let group = &owner.rebalancer().group;
+    let core = owner.core();
+    let group = &core.rebalancer.group;
     let mut additions = Vec::new();
     let mut moving = false;
-    for topic in owner.subscribed_topics() {
+    for topic in core.topics() {
         if !owner.is_running() {
             return;
         }
-        match owner.rebalancer().target(&topic).await {
+        match core.rebalancer.target(&topic).await {
             Ok(Target::Queues {
                 queues,
                 members_changed,
             }) => {
                 let target: HashSet<MessageQueue> = queues.into_iter().collect();
-                let leaving: Vec<MessageQueue> = owner
+                let leaving: Vec<MessageQueue> = core
                     .rebalanced_queues()
                     .into_iter()
                     .filter(|mq| mq.topic == topic && !target.contains(mq))
                     .collect();
                 release_all(owner, &leaving).await;
                 let before = additions.len();
-                additions.extend(target.into_iter().filter(|mq| !owner.owns(mq)));
+                additions.extend(target.into_iter().filter(|mq| !core.owns(mq)));
                 moving |= members_changed && additions.len() > before;
             }
             Ok(Target::Keep) => owner.not_in_group().await,
@@ -73,11 +74,10 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
     if additions.is_empty() {
         return;
     }
-    let grace = owner.join_grace();
+    let grace = core.join_grace;
     if moving && !grace.is_zero() {
         tracing::debug!(%group, queues = additions.len(), ?grace, "membership changed; waiting for the previous owners' hand-over");
-        let services = owner.services();
-        if !sleep_or(&**services.runtime(), grace, services.signal()).await {
+        if !sleep_or(&*core.rt, grace, &core.stop).await {
             return;
         }
     }
@@ -87,7 +87,7 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
             return;
         }
         // The grace wait or an earlier take-over may have changed both.
-        if owner.owns(&mq) || !owner.is_subscribed(&mq.topic) {
+        if core.owns(&mq) || !core.is_subscribed(&mq.topic) {
             continue;
         }
         match owner.take(&mq).await {
@@ -105,8 +105,9 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
 pub(crate) async fn release_unsubscribed<O: QueueOwner>(owner: &Arc<O>) {
     // Topics first, queues second: never both locks at once (the round takes them in the
     // other order).
-    let subscribed: HashSet<String> = owner.subscribed_topics().into_iter().collect();
-    let stale: Vec<MessageQueue> = owner
+    let core = owner.core();
+    let subscribed: HashSet<String> = core.topics().into_iter().collect();
+    let stale: Vec<MessageQueue> = core
         .rebalanced_queues()
         .into_iter()
         .filter(|mq| !subscribed.contains(&mq.topic))

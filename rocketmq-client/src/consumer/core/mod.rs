@@ -1,6 +1,8 @@
 //! The consumer core: what the push, pull and lite pull consumers share, in one place (the Go
 //! client's `defaultConsumer`, Java's `RebalanceImpl` with its process-queue table).
 //!
+//! - [`ConsumerCore`]: the subscription table, the table of owned queues and the rebalancer of a
+//!   consumer, with the wake-ups of its rebalance loop.
 //! - [`ProcessQueue`]: the per-queue cache of pulled, not yet consumed messages, from which the
 //!   committable offset is derived.
 //! - [`apply`]: applying a rebalance result. One round diffs the owned queues against the
@@ -13,104 +15,179 @@
 //!
 //! Allocation itself (who gets which queue) lives in [`rebalance`](super::rebalance); the offset
 //! stores in [`offset_store`](super::offset_store); the broker calls behind the
-//! [`ConsumerBackend`](super::backend::ConsumerBackend) test seam.
+//! [`ConsumerBackend`](super::backend::ConsumerBackend) test seam. The classic pull consumer
+//! owns no queues: it shares only the backend and offset store plumbing.
 
 pub(crate) mod apply;
 pub(crate) mod handover;
 mod process_queue;
 
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::future::{select, Either};
+use rocketmq_remoting::protocol::body::SubscriptionData;
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
 
 use crate::consumer::rebalance::Rebalancer;
+use crate::consumer::MessageSelector;
 use crate::error::Result;
 use crate::message_queue::MessageQueue;
 
 pub(crate) use self::process_queue::ProcessQueue;
 
-/// A consumer whose queues are assigned by rebalance (push, and lite pull in subscribe mode):
-/// what the shared rebalance round in [`apply`] needs to know and to do. Everything else about
-/// a queue (its pull loop, its consume position, how long its hand-over may wait) stays with
-/// the consumer.
+/// A consumer whose queues rebalance assigns (push, and lite pull in subscribe mode): what the
+/// shared rounds in [`apply`] need beyond its [`ConsumerCore`]. Everything else about a queue
+/// (its pull loop, its consume position, how long its hand-over may wait) stays with the
+/// consumer.
 pub(crate) trait QueueOwner: Send + Sync + Sized + 'static {
-    /// Computes this client's share of a topic.
-    fn rebalancer(&self) -> &Rebalancer;
+    /// The consumer's entry per owned queue.
+    type Queue: OwnedQueue;
 
-    /// The consumer's background tasks: the rebalance loop runs among them and ends with their
-    /// shutdown signal.
-    fn services(&self) -> &TaskGroup;
-
-    /// The rebalance loop's wake-ups and its period.
-    fn kick(&self) -> &RebalanceKick;
-
-    /// Time between two periodic rebalance rounds.
-    fn rebalance_interval(&self) -> Duration;
-
-    /// How long newly allocated queues wait when the membership changed (see
-    /// [`apply::round`]).
-    fn join_grace(&self) -> Duration;
+    /// Subscriptions, owned queues, rebalancer.
+    fn core(&self) -> &ConsumerCore<Self::Queue>;
 
     /// Whether the consumer is started and not stopping: a round stops as soon as this is false.
     fn is_running(&self) -> bool;
 
-    /// The subscribed topics (with namespace), in a stable order.
-    fn subscribed_topics(&self) -> Vec<String>;
-
-    /// Whether `topic` (with namespace) is subscribed.
-    fn is_subscribed(&self, topic: &str) -> bool;
-
-    /// The owned queues that rebalance may take away (queues given by hand are not among them).
-    fn rebalanced_queues(&self) -> Vec<MessageQueue>;
-
-    /// Whether `mq` is owned, however it was given.
-    fn owns(&self, mq: &MessageQueue) -> bool;
-
-    /// Takes over `mq` (usually with [`handover::take_over`]) and starts pulling it. `Ok(Some)`
-    /// is the start offset; `Ok(None)` means not now (e.g. another client holds its lock); an
-    /// error is retried at the next round.
+    /// Takes over `mq` (usually with [`handover::Handover::take_over`]) and starts pulling it.
+    /// `Ok(Some)` is the start offset; `Ok(None)` means not now (e.g. another client holds its
+    /// lock); an error is retried at the next round.
     fn take(
         self: &Arc<Self>,
         mq: &MessageQueue,
     ) -> impl Future<Output = Result<Option<i64>>> + Send;
 
     /// Gives `mq` up so its next owner starts where this consumer stopped (usually ending with
-    /// [`handover::hand_over`]). Nothing to do if it is not owned.
+    /// [`handover::Handover::hand_over`]). Nothing to do if it is not owned.
     fn release(self: &Arc<Self>, mq: &MessageQueue) -> impl Future<Output = ()> + Send;
 
     /// The brokers do not list this client in the group yet: its heartbeat has not arrived.
     fn not_in_group(self: &Arc<Self>) -> impl Future<Output = ()> + Send;
 }
 
-/// Wakes a consumer's rebalance loop ahead of its period (subscription change, broker notice).
-/// Kicks coalesce: one pending kick is enough for the next round to see every change.
-pub(crate) struct RebalanceKick {
-    tx: mpsc::Sender<()>,
-    /// Taken by the loop when it starts, so only one loop ever runs.
-    rx: Mutex<Option<mpsc::Receiver<()>>>,
+/// A consumer's entry for one owned queue.
+pub(crate) trait OwnedQueue: Send + 'static {
+    /// Whether rebalance took the queue, and so may take it away (queues given by hand are the
+    /// application's).
+    fn by_rebalance(&self) -> bool {
+        true
+    }
 }
 
-impl RebalanceKick {
-    pub(crate) fn new() -> Self {
-        let (tx, rx) = mpsc::channel(1);
-        RebalanceKick {
-            tx,
-            rx: Mutex::new(Some(rx)),
+/// One subscribed topic.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscription {
+    pub(crate) selector: MessageSelector,
+    /// The version the brokers see (Java `subVersion`).
+    pub(crate) version: i64,
+}
+
+/// The tables every queue-owning consumer keeps (Go `defaultConsumer`'s subscription and
+/// process-queue tables, with its allocator): what is subscribed, which queues are owned, and
+/// how they are reallocated. `E` is the consumer's entry per owned queue.
+pub(crate) struct ConsumerCore<E> {
+    /// Computes this client's share of a topic.
+    pub(crate) rebalancer: Rebalancer,
+    /// Topic (with namespace) → subscription.
+    subs: Mutex<BTreeMap<String, Subscription>>,
+    queues: Mutex<HashMap<MessageQueue, E>>,
+    kick_tx: mpsc::Sender<()>,
+    /// Taken by the rebalance loop when it starts, so only one loop ever runs.
+    kick_rx: Mutex<Option<mpsc::Receiver<()>>>,
+    rebalance_interval: Duration,
+    join_grace: Duration,
+    rt: Arc<dyn Runtime>,
+    /// The consumer's service signal: the rebalance loop and its grace waits end with it.
+    stop: ShutdownSignal,
+}
+
+impl<E: OwnedQueue> ConsumerCore<E> {
+    /// A core owning nothing yet. The rebalance loop runs every `rebalance_interval` among
+    /// `services`; `join_grace` is explained at [`apply::round`].
+    pub(crate) fn new(
+        rebalancer: Rebalancer,
+        subs: BTreeMap<String, Subscription>,
+        services: &TaskGroup,
+        rebalance_interval: Duration,
+        join_grace: Duration,
+    ) -> Self {
+        let (kick_tx, kick_rx) = mpsc::channel(1);
+        ConsumerCore {
+            rebalancer,
+            subs: Mutex::new(subs),
+            queues: Mutex::new(HashMap::new()),
+            kick_tx,
+            kick_rx: Mutex::new(Some(kick_rx)),
+            rebalance_interval,
+            join_grace,
+            rt: Arc::clone(services.runtime()),
+            stop: services.signal().clone(),
         }
     }
 
-    /// Asks for a round now.
-    pub(crate) fn kick(&self) {
-        let _ = self.tx.clone().try_send(());
+    /// The subscription table.
+    pub(crate) fn subs(&self) -> MutexGuard<'_, BTreeMap<String, Subscription>> {
+        self.subs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The receiving end, the first time only.
-    fn take_receiver(&self) -> Option<mpsc::Receiver<()>> {
-        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
+    /// The owned queues.
+    pub(crate) fn queues(&self) -> MutexGuard<'_, HashMap<MessageQueue, E>> {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The subscribed topics (with namespace), in order.
+    pub(crate) fn topics(&self) -> Vec<String> {
+        self.subs().keys().cloned().collect()
+    }
+
+    /// Whether `topic` (with namespace) is subscribed.
+    pub(crate) fn is_subscribed(&self, topic: &str) -> bool {
+        self.subs().contains_key(topic)
+    }
+
+    /// The subscription of `topic` (with namespace).
+    pub(crate) fn subscription(&self, topic: &str) -> Option<Subscription> {
+        self.subs().get(topic).cloned()
+    }
+
+    /// The subscriptions as the heartbeat and the running info carry them.
+    pub(crate) fn subscription_data(&self) -> Vec<SubscriptionData> {
+        self.subs()
+            .iter()
+            .map(|(t, s)| s.selector.to_subscription_data(t, s.version))
+            .collect()
+    }
+
+    /// Whether `mq` is owned, however it was given.
+    pub(crate) fn owns(&self, mq: &MessageQueue) -> bool {
+        self.queues().contains_key(mq)
+    }
+
+    /// The owned queues that rebalance may take away.
+    pub(crate) fn rebalanced_queues(&self) -> Vec<MessageQueue> {
+        self.queues()
+            .iter()
+            .filter(|(_, e)| e.by_rebalance())
+            .map(|(mq, _)| mq.clone())
+            .collect()
+    }
+
+    /// Asks for a rebalance round now. Kicks coalesce: one pending kick is enough for the next
+    /// round to see every change.
+    pub(crate) fn kick(&self) {
+        let _ = self.kick_tx.clone().try_send(());
+    }
+
+    /// The receiving end of the kicks, the first time only.
+    fn take_kicks(&self) -> Option<mpsc::Receiver<()>> {
+        self.kick_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 }
 

@@ -1,10 +1,10 @@
 //! The lite pull consumer (Java `DefaultLitePullConsumer`): background pulls fill a buffer that
 //! the application drains with [`LitePullConsumer::poll`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,9 @@ use crate::consumer::backend::{
     pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullStatus,
 };
 use crate::consumer::core::handover::Handover;
-use crate::consumer::core::{apply, sleep_or, ProcessQueue, QueueOwner, RebalanceKick};
+use crate::consumer::core::{
+    apply, sleep_or, ConsumerCore, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
+};
 use crate::consumer::offset_store::OffsetStore;
 use crate::consumer::rebalance::strategy::{AllocateAveragely, AllocateStrategy};
 use crate::consumer::rebalance::Rebalancer;
@@ -251,32 +253,42 @@ impl LitePullConsumerBuilder {
         let mut subs = BTreeMap::new();
         for (t, s) in self.subscriptions {
             crate::message::validate_topic(&t)?;
-            subs.insert(self.client.wrap(&t), s);
+            subs.insert(
+                self.client.wrap(&t),
+                Subscription {
+                    selector: s,
+                    version: SUB_VERSION,
+                },
+            );
         }
         let (tx, rx) = mpsc::unbounded();
-        let rebalancer = Rebalancer {
-            group: group.clone(),
-            model: c.message_model,
-            strategy: self.strategy,
-            backend: Arc::clone(&backend),
-            last_members: Default::default(),
-        };
+        let rebalancer = Rebalancer::new(
+            group.clone(),
+            c.message_model,
+            self.strategy,
+            Arc::clone(&backend),
+        );
+        let services = TaskGroup::new(Arc::clone(&rt));
+        let core = ConsumerCore::new(
+            rebalancer,
+            subs,
+            &services,
+            self.client.rebalance_interval,
+            c.rebalance_join_grace,
+        );
         Ok(LitePullConsumer {
             inner: Arc::new(LiteInner {
                 cfg: self.config,
                 client: self.client,
                 group,
-                services: TaskGroup::new(Arc::clone(&rt)),
+                services,
                 pulls: TaskGroup::new(Arc::clone(&rt)),
                 rt,
                 backend,
                 store,
-                subs: Mutex::new(subs),
-                assigned: Mutex::new(HashMap::new()),
+                core,
                 tx,
                 rx: futures::lock::Mutex::new(rx),
-                kick: RebalanceKick::new(),
-                rebalancer,
                 state: AtomicU8::new(0),
                 started_at_ms: AtomicI64::new(0),
                 lifecycle: futures::lock::Mutex::new(()),
@@ -284,6 +296,9 @@ impl LitePullConsumerBuilder {
         })
     }
 }
+
+/// The subscription version the lite consumer reports in heartbeats and pulls with (fixed).
+const SUB_VERSION: i64 = 0;
 
 /// A batch pulled from one queue, waiting in the poll buffer.
 struct Fetched {
@@ -303,6 +318,12 @@ struct Assigned {
     by_rebalance: bool,
 }
 
+impl OwnedQueue for Assigned {
+    fn by_rebalance(&self) -> bool {
+        self.by_rebalance
+    }
+}
+
 struct LiteInner {
     cfg: LitePullConsumerConfig,
     client: ClientConfig,
@@ -310,14 +331,12 @@ struct LiteInner {
     rt: Arc<dyn Runtime>,
     backend: Arc<dyn ConsumerBackend>,
     store: OffsetStore,
-    subs: Mutex<BTreeMap<String, MessageSelector>>,
-    assigned: Mutex<HashMap<MessageQueue, Assigned>>,
+    /// Subscriptions, assigned queues (by rebalance or by hand), rebalance.
+    core: ConsumerCore<Assigned>,
     tx: mpsc::UnboundedSender<Fetched>,
     rx: futures::lock::Mutex<mpsc::UnboundedReceiver<Fetched>>,
     services: TaskGroup,
     pulls: TaskGroup,
-    kick: RebalanceKick,
-    rebalancer: Rebalancer,
     state: AtomicU8,
     started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
@@ -366,11 +385,7 @@ impl HeartbeatSource for LiteHooks {
         let Some(inner) = self.0.upgrade() else {
             return ConsumerData::default();
         };
-        let subscription_data_set = inner
-            .subs()
-            .iter()
-            .map(|(t, s)| s.to_subscription_data(t, 0))
-            .collect();
+        let subscription_data_set = inner.core.subscription_data();
         ConsumerData {
             group_name: inner.group.clone(),
             consume_type: ConsumeType::ConsumeActively,
@@ -425,13 +440,13 @@ impl LitePullConsumer {
         }
         inner.state.store(1, Ordering::Release);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
-        let topics: Vec<String> = inner.subs().keys().cloned().collect();
+        let topics = inner.core.topics();
         for t in &topics {
             let _ = inner.backend.subscribe_queues(t).await;
         }
         inner.backend.heartbeat_now().await;
         if !topics.is_empty() {
-            apply::spawn_loop(inner);
+            apply::spawn_loop(inner, &inner.services);
         }
         if inner.cfg.auto_commit {
             let me = Arc::clone(inner);
@@ -492,7 +507,13 @@ impl LitePullConsumer {
             return Err(Error::NotRunning("a shut-down consumer cannot subscribe"));
         }
         let topic = inner.client.wrap(topic);
-        inner.subs().insert(topic.clone(), selector.into());
+        inner.core.subs().insert(
+            topic.clone(),
+            Subscription {
+                selector: selector.into(),
+                version: SUB_VERSION,
+            },
+        );
         if inner.state.load(Ordering::Acquire) != 1 {
             return Ok(());
         }
@@ -501,7 +522,7 @@ impl LitePullConsumer {
         }
         inner.backend.heartbeat_now().await;
         // The loop starts with the first subscription, at `start` or now.
-        apply::spawn_loop(inner);
+        apply::spawn_loop(inner, &inner.services);
         inner.kick_rebalance();
         Ok(())
     }
@@ -521,7 +542,7 @@ impl LitePullConsumer {
             return Err(Error::NotRunning("a shut-down consumer cannot unsubscribe"));
         }
         let topic = inner.client.wrap(topic);
-        if inner.subs().remove(&topic).is_none() || inner.state.load(Ordering::Acquire) != 1 {
+        if inner.core.subs().remove(&topic).is_none() || inner.state.load(Ordering::Acquire) != 1 {
             return Ok(());
         }
         apply::release_unsubscribed(inner).await;
@@ -554,12 +575,12 @@ impl LitePullConsumer {
     pub async fn assign(&self, mqs: Vec<MessageQueue>) -> Result<()> {
         self.check_running()?;
         let wanted: HashSet<MessageQueue> = mqs.iter().map(|q| self.wrap_mq(q)).collect();
-        let current: Vec<MessageQueue> = self.inner.assigned().keys().cloned().collect();
+        let current: Vec<MessageQueue> = self.inner.core.queues().keys().cloned().collect();
         for mq in current.iter().filter(|q| !wanted.contains(*q)) {
             self.inner.remove_queue(mq).await;
         }
         for mq in wanted {
-            if !self.inner.assigned().contains_key(&mq) {
+            if !self.inner.core.queues().contains_key(&mq) {
                 self.inner.add_queue(&mq, false).await?;
             }
         }
@@ -570,7 +591,8 @@ impl LitePullConsumer {
     pub fn assignment(&self) -> Vec<MessageQueue> {
         let mut v: Vec<_> = self
             .inner
-            .assigned()
+            .core
+            .queues()
             .keys()
             .map(|q| self.unwrap_mq(q))
             .collect();
@@ -602,7 +624,7 @@ impl LitePullConsumer {
             }
             let offset = f.pq.remove(f.msgs.iter().map(|m| m.queue_offset));
             {
-                let mut a = inner.assigned();
+                let mut a = inner.core.queues();
                 match a.get_mut(&f.mq) {
                     Some(e) if Arc::ptr_eq(&e.pq, &f.pq) => {
                         if let Some(o) = offset {
@@ -631,7 +653,7 @@ impl LitePullConsumer {
     pub async fn seek(&self, mq: &MessageQueue, offset: i64) -> Result<()> {
         self.check_running()?;
         let mq = self.wrap_mq(mq);
-        if !self.inner.assigned().contains_key(&mq) {
+        if !self.inner.core.queues().contains_key(&mq) {
             return Err(Error::Config(format!(
                 "{mq} is not assigned to this consumer"
             )));
@@ -676,7 +698,7 @@ impl LitePullConsumer {
 
     /// Stops pulling the given queues (already buffered messages are still returned).
     pub fn pause(&self, mqs: &[MessageQueue]) {
-        let a = self.inner.assigned();
+        let a = self.inner.core.queues();
         for mq in mqs {
             if let Some(e) = a.get(&self.wrap_mq(mq)) {
                 e.paused.store(true, Ordering::Release);
@@ -686,7 +708,7 @@ impl LitePullConsumer {
 
     /// Resumes pulling the given queues.
     pub fn resume(&self, mqs: &[MessageQueue]) {
-        let a = self.inner.assigned();
+        let a = self.inner.core.queues();
         for mq in mqs {
             if let Some(e) = a.get(&self.wrap_mq(mq)) {
                 e.paused.store(false, Ordering::Release);
@@ -726,7 +748,7 @@ impl LitePullConsumer {
             return Ok(());
         }
         inner.services.shutdown(Duration::from_secs(3)).await;
-        for e in inner.assigned().values() {
+        for e in inner.core.queues().values() {
             e.stop.trigger();
         }
         inner.pulls.shutdown(Duration::from_secs(3)).await;
@@ -735,7 +757,7 @@ impl LitePullConsumer {
         } else {
             Ok(())
         };
-        for e in inner.assigned().values() {
+        for e in inner.core.queues().values() {
             e.pq.set_dropped();
         }
         inner.backend.unregister_consumer(&inner.group).await;
@@ -760,16 +782,8 @@ pub(super) fn now_ms() -> i64 {
 }
 
 impl LiteInner {
-    fn assigned(&self) -> MutexGuard<'_, HashMap<MessageQueue, Assigned>> {
-        self.assigned.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn subs(&self) -> MutexGuard<'_, BTreeMap<String, MessageSelector>> {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn kick_rebalance(&self) {
-        self.kick.kick();
+        self.core.kick();
     }
 
     fn is_running(&self) -> bool {
@@ -789,16 +803,12 @@ impl LiteInner {
     /// position and buffer state.
     fn running_info(&self) -> ConsumerRunningInfo {
         let mut info = ConsumerRunningInfo {
-            subscription_set: self
-                .subs()
-                .iter()
-                .map(|(t, s)| s.to_subscription_data(t, 0))
-                .collect(),
+            subscription_set: self.core.subscription_data(),
             ..Default::default()
         };
         let now = std::time::Instant::now();
         let wall = now_ms();
-        for (mq, e) in self.assigned().iter() {
+        for (mq, e) in self.core.queues().iter() {
             let commit_offset = e
                 .consumed
                 .filter(|_| self.cfg.auto_commit)
@@ -862,7 +872,8 @@ impl LiteInner {
 
     async fn commit(&self, oneway: bool) -> Result<()> {
         let todo: Vec<(MessageQueue, i64)> = self
-            .assigned()
+            .core
+            .queues()
             .iter()
             .filter_map(|(mq, e)| e.consumed.map(|o| (mq.clone(), o)))
             .collect();
@@ -889,7 +900,7 @@ impl LiteInner {
         let stop = ShutdownSignal::new();
         let paused = Arc::new(AtomicBool::new(false));
         {
-            let mut a = self.assigned();
+            let mut a = self.core.queues();
             if a.contains_key(mq) {
                 return Ok(None);
             }
@@ -924,7 +935,7 @@ impl LiteInner {
     /// Seek: a new process queue and pull loop from `offset`; the old ones are dropped.
     fn restart_queue(self: &Arc<Self>, mq: &MessageQueue, offset: i64) {
         let (pq, stop, paused) = {
-            let mut a = self.assigned();
+            let mut a = self.core.queues();
             let Some(e) = a.get_mut(mq) else { return };
             e.stop.trigger();
             e.pq.set_dropped();
@@ -942,7 +953,7 @@ impl LiteInner {
     /// Gives up `mq`: pulls stop, its buffered batches are discarded, and the consume position
     /// is handed over.
     async fn remove_queue(&self, mq: &MessageQueue) {
-        let Some(e) = self.assigned().remove(mq) else {
+        let Some(e) = self.core.queues().remove(mq) else {
             return;
         };
         e.stop.trigger();
@@ -989,10 +1000,9 @@ impl LiteInner {
                 continue;
             }
             let selector = self
-                .subs()
-                .get(&mq.topic)
-                .cloned()
-                .unwrap_or_else(MessageSelector::all);
+                .core
+                .subscription(&mq.topic)
+                .map_or_else(MessageSelector::all, |s| s.selector);
             let args = PullArgs {
                 group: self.group.clone(),
                 mq: mq.clone(),
@@ -1003,7 +1013,7 @@ impl LiteInner {
                 suspend_timeout: cfg.long_polling_timeout,
                 subscription: Some(selector.expression().to_owned()),
                 expression_type: Some(selector.expression_type().as_str().to_owned()),
-                sub_version: 0,
+                sub_version: SUB_VERSION,
                 timeout: cfg.pull_timeout,
             };
             let r = match select(self.backend.pull(args), stop.wait()).await {
@@ -1053,50 +1063,14 @@ impl LiteInner {
 }
 
 impl QueueOwner for LiteInner {
-    fn rebalancer(&self) -> &Rebalancer {
-        &self.rebalancer
-    }
+    type Queue = Assigned;
 
-    fn services(&self) -> &TaskGroup {
-        &self.services
-    }
-
-    fn kick(&self) -> &RebalanceKick {
-        &self.kick
-    }
-
-    fn rebalance_interval(&self) -> Duration {
-        self.client.rebalance_interval
-    }
-
-    fn join_grace(&self) -> Duration {
-        self.cfg.rebalance_join_grace
+    fn core(&self) -> &ConsumerCore<Assigned> {
+        &self.core
     }
 
     fn is_running(&self) -> bool {
         LiteInner::is_running(self)
-    }
-
-    fn subscribed_topics(&self) -> Vec<String> {
-        self.subs().keys().cloned().collect()
-    }
-
-    fn is_subscribed(&self, topic: &str) -> bool {
-        self.subs().contains_key(topic)
-    }
-
-    /// Queues given with [`LitePullConsumer::assign`] are the application's, not the
-    /// rebalance's.
-    fn rebalanced_queues(&self) -> Vec<MessageQueue> {
-        self.assigned()
-            .iter()
-            .filter(|(_, e)| e.by_rebalance)
-            .map(|(mq, _)| mq.clone())
-            .collect()
-    }
-
-    fn owns(&self, mq: &MessageQueue) -> bool {
-        self.assigned().contains_key(mq)
     }
 
     async fn take(self: &Arc<Self>, mq: &MessageQueue) -> Result<Option<i64>> {

@@ -9,12 +9,11 @@ mod pull_loop;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use rocketmq_remoting::protocol::body::{
     CMResult, ConsumeMessageDirectlyResult, ConsumeType, ConsumerData, ConsumerRunningInfo,
-    SubscriptionData,
 };
 use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::rt::{BoxFuture, Runtime, ShutdownSignal, TaskGroup};
@@ -22,7 +21,9 @@ use rocketmq_remoting::rt::{BoxFuture, Runtime, ShutdownSignal, TaskGroup};
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};
 use crate::consumer::core::handover::Handover;
-use crate::consumer::core::{apply, sleep_or, ProcessQueue, QueueOwner, RebalanceKick};
+use crate::consumer::core::{
+    apply, sleep_or, ConsumerCore, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
+};
 use crate::consumer::offset_store::OffsetStore;
 use crate::consumer::rebalance::Rebalancer;
 use crate::consumer::sync::Semaphore;
@@ -71,16 +72,13 @@ impl std::fmt::Debug for PushConsumer {
     }
 }
 
-struct Sub {
-    selector: MessageSelector,
-    version: i64,
-}
-
 pub(crate) struct QueueEntry {
     pq: Arc<ProcessQueue>,
     stop: ShutdownSignal,
     next_offset: Arc<AtomicI64>,
 }
+
+impl OwnedQueue for QueueEntry {}
 
 pub(crate) struct Inner {
     cfg: PushConsumerConfig,
@@ -91,9 +89,8 @@ pub(crate) struct Inner {
     rt: Arc<dyn Runtime>,
     store: OffsetStore,
     listener: ListenerKind,
-    /// Topic (with namespace) → subscription.
-    subs: Mutex<BTreeMap<String, Sub>>,
-    queues: Mutex<HashMap<MessageQueue, QueueEntry>>,
+    /// Subscriptions, owned queues, rebalance.
+    core: ConsumerCore<QueueEntry>,
     sem: Semaphore,
     services: TaskGroup,
     pulls: TaskGroup,
@@ -101,8 +98,6 @@ pub(crate) struct Inner {
     state: AtomicU8,
     paused: AtomicBool,
     dispatch_stopped: AtomicBool,
-    kick: RebalanceKick,
-    rebalancer: Rebalancer,
     last_heartbeat_kick: Mutex<Option<Instant>>,
     started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
@@ -142,44 +137,48 @@ impl PushConsumer {
         let mut subs = BTreeMap::new();
         for (topic, selector) in b.subscriptions {
             crate::message::validate_topic(&topic)?;
-            subs.insert(b.client.wrap(&topic), Sub { selector, version });
+            subs.insert(b.client.wrap(&topic), Subscription { selector, version });
         }
         if b.config.message_model == MessageModel::Clustering {
             subs.insert(
                 crate::util::namespace::retry_topic(&group),
-                Sub {
+                Subscription {
                     selector: MessageSelector::all(),
                     version,
                 },
             );
         }
-        let rebalancer = Rebalancer {
-            group: group.clone(),
-            model: b.config.message_model,
-            strategy: b.strategy,
-            backend: Arc::clone(&backend),
-            last_members: Default::default(),
-        };
+        let rebalancer = Rebalancer::new(
+            group.clone(),
+            b.config.message_model,
+            b.strategy,
+            Arc::clone(&backend),
+        );
+        let services = TaskGroup::new(Arc::clone(&rt));
+        let core = ConsumerCore::new(
+            rebalancer,
+            subs,
+            &services,
+            b.client.rebalance_interval,
+            b.config.rebalance_join_grace,
+        );
         Ok(PushConsumer {
             inner: Arc::new(Inner {
                 sem: Semaphore::new(b.config.consume_concurrency),
                 cfg: b.config,
                 client: b.client,
                 group,
-                services: TaskGroup::new(Arc::clone(&rt)),
+                services,
                 pulls: TaskGroup::new(Arc::clone(&rt)),
                 consumes: TaskGroup::new(Arc::clone(&rt)),
                 backend,
                 rt,
                 store,
                 listener,
-                subs: Mutex::new(subs),
-                queues: Mutex::new(HashMap::new()),
+                core,
                 state: AtomicU8::new(CREATED),
                 paused: AtomicBool::new(false),
                 dispatch_stopped: AtomicBool::new(false),
-                kick: RebalanceKick::new(),
-                rebalancer,
                 last_heartbeat_kick: Mutex::new(None),
                 started_at_ms: AtomicI64::new(0),
                 lifecycle: futures::lock::Mutex::new(()),
@@ -216,7 +215,7 @@ impl PushConsumer {
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
         // Routes first, so the heartbeat reaches every broker of the subscribed topics (the
         // retry topic may not exist yet: it appears after the first heartbeat).
-        let topics: Vec<String> = inner.subs().keys().cloned().collect();
+        let topics = inner.core.topics();
         for t in &topics {
             if let Err(e) = inner.backend.subscribe_queues(t).await {
                 tracing::debug!(topic = %t, error = %e, "no route yet");
@@ -250,7 +249,7 @@ impl PushConsumer {
 
     /// The queues currently owned.
     pub fn assigned_queues(&self) -> Vec<MessageQueue> {
-        let mut v: Vec<_> = self.inner.queues().keys().cloned().collect();
+        let mut v: Vec<_> = self.inner.core.queues().keys().cloned().collect();
         v.sort();
         v
     }
@@ -259,6 +258,7 @@ impl PushConsumer {
     pub fn queue_stats(&self) -> Vec<QueueStats> {
         let mut v: Vec<QueueStats> = self
             .inner
+            .core
             .queues()
             .iter()
             .map(|(mq, e)| QueueStats {
@@ -297,9 +297,9 @@ impl PushConsumer {
             return Err(Error::NotRunning("a shut-down consumer cannot subscribe"));
         }
         let topic = inner.client.wrap(topic);
-        inner.subs().insert(
+        inner.core.subs().insert(
             topic.clone(),
-            Sub {
+            Subscription {
                 selector: selector.into(),
                 version: now_ms(),
             },
@@ -338,7 +338,7 @@ impl PushConsumer {
                 "the group's retry topic is part of the consumer; it cannot be unsubscribed".into(),
             ));
         }
-        if inner.subs().remove(&topic).is_none() || !inner.is_running() {
+        if inner.core.subs().remove(&topic).is_none() || !inner.is_running() {
             return Ok(());
         }
         apply::release_unsubscribed(inner).await;
@@ -351,6 +351,7 @@ impl PushConsumer {
     /// The subscribed topics (without namespace; the retry topic included when clustering).
     pub fn subscriptions(&self) -> Vec<String> {
         self.inner
+            .core
             .subs()
             .keys()
             .map(|t| self.inner.client.unwrap(t))
@@ -384,7 +385,7 @@ impl PushConsumer {
         }
         inner.state.store(STOPPING, Ordering::Release);
         inner.services.shutdown(Duration::from_secs(3)).await;
-        for e in inner.queues().values() {
+        for e in inner.core.queues().values() {
             e.stop.trigger();
         }
         inner.pulls.shutdown(Duration::from_secs(3)).await;
@@ -392,12 +393,12 @@ impl PushConsumer {
         if !inner.consumes.shutdown(inner.cfg.await_termination).await {
             tracing::warn!(group = %inner.group, "listeners still running after await_termination were abandoned; their messages will be redelivered");
         }
-        let mqs: Vec<MessageQueue> = inner.queues().keys().cloned().collect();
+        let mqs: Vec<MessageQueue> = inner.core.queues().keys().cloned().collect();
         let res = inner.store.persist_all(&mqs, false).await;
         if inner.locks_queues() {
             inner.unlock_all(&mqs).await;
         }
-        for e in inner.queues().values() {
+        for e in inner.core.queues().values() {
             e.pq.set_dropped();
         }
         inner.backend.unregister_consumer(&inner.group).await;
@@ -474,14 +475,6 @@ impl ConsumerEvents for Hooks {
 }
 
 impl Inner {
-    fn queues(&self) -> MutexGuard<'_, HashMap<MessageQueue, QueueEntry>> {
-        self.queues.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn subs(&self) -> MutexGuard<'_, BTreeMap<String, Sub>> {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn is_orderly(&self) -> bool {
         matches!(self.listener, ListenerKind::Orderly(_))
     }
@@ -517,17 +510,13 @@ impl Inner {
             consume_type: ConsumeType::ConsumePassively,
             message_model: self.cfg.message_model.wire(),
             consume_from_where: self.cfg.consume_from_where.wire(),
-            subscription_data_set: self
-                .subs()
-                .iter()
-                .map(|(t, s)| s.selector.to_subscription_data(t, s.version))
-                .collect::<Vec<SubscriptionData>>(),
+            subscription_data_set: self.core.subscription_data(),
             unit_mode: false,
         }
     }
 
     fn kick_rebalance(&self) {
-        self.kick.kick();
+        self.core.kick();
     }
 
     /// Sends a heartbeat soon, at most once a second (after a broker forgot our subscription).
@@ -552,7 +541,7 @@ impl Inner {
     /// again from that offset (Java `resetOffset`).
     async fn reset_offsets(self: Arc<Self>, offsets: Vec<(MessageQueue, i64)>) {
         for (mq, offset) in offsets {
-            let Some(entry) = self.queues().remove(&mq) else {
+            let Some(entry) = self.core.queues().remove(&mq) else {
                 continue;
             };
             entry.stop.trigger();
@@ -574,7 +563,7 @@ impl Inner {
         };
         let now = Instant::now();
         let wall = now_ms();
-        for (mq, e) in self.queues().iter() {
+        for (mq, e) in self.core.queues().iter() {
             info.mq_table.insert(
                 rocketmq_remoting::protocol::body::MessageQueue {
                     topic: mq.topic.clone(),
@@ -721,9 +710,9 @@ impl Inner {
     }
 
     fn selector(&self, topic: &str) -> Option<(MessageSelector, i64)> {
-        self.subs()
-            .get(topic)
-            .map(|s| (s.selector.clone(), s.version))
+        self.core
+            .subscription(topic)
+            .map(|s| (s.selector, s.version))
     }
 
     /// Sleeps `d`, returning early (`false`) if `stop` fires.
@@ -732,7 +721,7 @@ impl Inner {
     }
 
     fn spawn_services(self: &Arc<Self>) {
-        apply::spawn_loop(self);
+        apply::spawn_loop(self, &self.services);
         let me = Arc::clone(self);
         self.services.spawn(async move { me.persist_loop().await });
         let me = Arc::clone(self);
@@ -761,7 +750,7 @@ impl Inner {
             .sleep_or(self.client.persist_offset_interval, &stop)
             .await
         {
-            let mqs: Vec<MessageQueue> = self.queues().keys().cloned().collect();
+            let mqs: Vec<MessageQueue> = self.core.queues().keys().cloned().collect();
             let _ = self.store.persist_all(&mqs, true).await;
         }
     }
@@ -776,7 +765,7 @@ impl Inner {
                 ShutdownSignal,
                 Arc<AtomicI64>,
             )> = {
-                let mut q = self.queues();
+                let mut q = self.core.queues();
                 q.iter_mut()
                     .filter(|(_, e)| {
                         !e.pq.is_dropped()
@@ -819,7 +808,7 @@ impl Inner {
     /// consuming at once.
     async fn lock_all(&self) {
         let mut by_broker: HashMap<String, Vec<(MessageQueue, Arc<ProcessQueue>)>> = HashMap::new();
-        for (mq, e) in self.queues().iter() {
+        for (mq, e) in self.core.queues().iter() {
             by_broker
                 .entry(mq.broker_name.clone())
                 .or_default()
@@ -865,44 +854,14 @@ impl Inner {
 }
 
 impl QueueOwner for Inner {
-    fn rebalancer(&self) -> &Rebalancer {
-        &self.rebalancer
-    }
+    type Queue = QueueEntry;
 
-    fn services(&self) -> &TaskGroup {
-        &self.services
-    }
-
-    fn kick(&self) -> &RebalanceKick {
-        &self.kick
-    }
-
-    fn rebalance_interval(&self) -> Duration {
-        self.client.rebalance_interval
-    }
-
-    fn join_grace(&self) -> Duration {
-        self.cfg.rebalance_join_grace
+    fn core(&self) -> &ConsumerCore<QueueEntry> {
+        &self.core
     }
 
     fn is_running(&self) -> bool {
         Inner::is_running(self)
-    }
-
-    fn subscribed_topics(&self) -> Vec<String> {
-        self.subs().keys().cloned().collect()
-    }
-
-    fn is_subscribed(&self, topic: &str) -> bool {
-        self.subs().contains_key(topic)
-    }
-
-    fn rebalanced_queues(&self) -> Vec<MessageQueue> {
-        self.queues().keys().cloned().collect()
-    }
-
-    fn owns(&self, mq: &MessageQueue) -> bool {
-        self.queues().contains_key(mq)
     }
 
     /// Takes over `mq` (orderly clustering: under the broker lock) and starts its pull loop.
@@ -921,7 +880,7 @@ impl QueueOwner for Inner {
         };
         let (stop, next) = (entry.stop.clone(), Arc::clone(&entry.next_offset));
         {
-            let mut q = self.queues();
+            let mut q = self.core.queues();
             if q.contains_key(mq) || !self.is_running() {
                 return Ok(None);
             }
@@ -938,7 +897,7 @@ impl QueueOwner for Inner {
     /// Messages pulled but not yet handed to the listener are dropped uncommitted: the next
     /// owner pulls them again, so only calls that outlive the wait are consumed twice.
     async fn release(self: &Arc<Self>, mq: &MessageQueue) {
-        let Some(entry) = self.queues().remove(mq) else {
+        let Some(entry) = self.core.queues().remove(mq) else {
             return;
         };
         entry.stop.trigger();

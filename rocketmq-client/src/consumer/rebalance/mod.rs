@@ -40,6 +40,22 @@ pub(crate) enum Target {
 }
 
 impl Rebalancer {
+    /// A rebalancer for `group` (with namespace) that has seen no membership yet.
+    pub(crate) fn new(
+        group: String,
+        model: MessageModel,
+        strategy: Arc<dyn AllocateStrategy>,
+        backend: Arc<dyn ConsumerBackend>,
+    ) -> Self {
+        Rebalancer {
+            group,
+            model,
+            strategy,
+            backend,
+            last_members: Mutex::default(),
+        }
+    }
+
     /// The queues of `topic` this client should consume: all readable queues when
     /// broadcasting, the strategy's share when clustering.
     pub(crate) async fn target(&self, topic: &str) -> Result<Target> {
