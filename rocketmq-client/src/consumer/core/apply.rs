@@ -42,7 +42,7 @@ pub(crate) fn spawn_loop<O: QueueOwner>(owner: &Arc<O>, services: &TaskGroup) {
 pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
     release_unsubscribed(owner).await;
     let core = owner.core();
-    let group = &core.rebalancer.group;
+    let group = &core.group;
     let mut additions = Vec::new();
     let mut moving = false;
     for topic in core.topics() {

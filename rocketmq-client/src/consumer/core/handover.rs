@@ -12,25 +12,16 @@ use crate::message::PullResult;
 use crate::message_queue::MessageQueue;
 use crate::util::namespace::is_retry_topic;
 
-use super::ProcessQueue;
+use super::{ConsumerCore, ProcessQueue};
 
-/// The consumer's side of an offset hand-over: its group, broker access and offset store.
-#[derive(Clone, Copy)]
-pub(crate) struct Handover<'a> {
-    /// Group with namespace.
-    pub(crate) group: &'a str,
-    pub(crate) backend: &'a dyn ConsumerBackend,
-    pub(crate) store: &'a OffsetStore,
-}
-
-impl Handover<'_> {
+impl<E> ConsumerCore<E> {
     /// Takes over `mq`: when `lock` (orderly clustering) the broker lock first, then the start
     /// offset from [`compute_start_offset`], written to the store as the queue's consume
     /// position. Returns a fresh process queue (locked if `lock`) and that offset; `Ok(None)`
     /// when another client holds the lock. Errors (lock or offset query failed) leave nothing
     /// behind: the caller retries at the next rebalance.
     pub(crate) async fn take_over(
-        self,
+        &self,
         mq: &MessageQueue,
         from: ConsumeFromWhere,
         lock: bool,
@@ -39,7 +30,7 @@ impl Handover<'_> {
         if lock {
             let locked = self
                 .backend
-                .lock_batch(&mq.broker_name, self.group, vec![mq.clone()])
+                .lock_batch(&mq.broker_name, &self.group, vec![mq.clone()])
                 .await?;
             if !locked.contains(mq) {
                 tracing::info!(group = %self.group, %mq, "queue is locked by another client; skipped until the next rebalance");
@@ -49,7 +40,7 @@ impl Handover<'_> {
         }
         // A position left from an earlier ownership is stale: the last owner committed since.
         self.store.remove(mq);
-        let offset = compute_start_offset(self.store, self.backend, mq, from).await?;
+        let offset = compute_start_offset(&self.store, &*self.backend, mq, from).await?;
         self.store.update(mq, offset, false);
         Ok(Some((pq, offset)))
     }
@@ -58,7 +49,7 @@ impl Handover<'_> {
     /// next owner reads it), forgets it, and when `unlock` (orderly clustering) releases the
     /// broker lock. A failed commit is logged; the next owner then starts at the last commit
     /// that did arrive.
-    pub(crate) async fn hand_over(self, mq: &MessageQueue, unlock: bool) {
+    pub(crate) async fn hand_over(&self, mq: &MessageQueue, unlock: bool) {
         if let Err(e) = self
             .store
             .persist_all(std::slice::from_ref(mq), false)
@@ -70,7 +61,7 @@ impl Handover<'_> {
         if unlock {
             let _ = self
                 .backend
-                .unlock_batch(&mq.broker_name, self.group, vec![mq.clone()], true)
+                .unlock_batch(&mq.broker_name, &self.group, vec![mq.clone()], true)
                 .await;
         }
     }
@@ -78,7 +69,12 @@ impl Handover<'_> {
     /// The broker answered OFFSET_ILLEGAL for a pull at `requested`: moves the queue's consume
     /// position into the broker's range and commits it at once. Returns the offset to pull
     /// from next.
-    pub(crate) async fn reposition(self, mq: &MessageQueue, requested: i64, r: &PullResult) -> i64 {
+    pub(crate) async fn reposition(
+        &self,
+        mq: &MessageQueue,
+        requested: i64,
+        r: &PullResult,
+    ) -> i64 {
         let nbo = r.next_begin_offset;
         let corrected = if r.min_offset <= r.max_offset {
             nbo.clamp(r.min_offset, r.max_offset)

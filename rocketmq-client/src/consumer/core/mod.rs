@@ -9,8 +9,9 @@
 //!   allocation ([`Rebalancer::target`]), hands over the queues that leave, waits out the join
 //!   grace and takes over the queues that arrive. Push and lite pull run the same rounds; they
 //!   differ only in what owning a queue means, which they say by implementing [`QueueOwner`].
-//! - [`handover`]: the offset hand-over at both ends of owning a queue: taking one (orderly
-//!   lock, start offset) and giving one up (final synchronous commit, forget, unlock).
+//! - [`handover`]: the offset hand-over at both ends of owning a queue, as methods of the core:
+//!   taking one (orderly lock, start offset) and giving one up (final synchronous commit,
+//!   forget, unlock).
 //! - [`sleep_or`]: the interruptible sleep every consumer loop waits with.
 //!
 //! Allocation itself (who gets which queue) lives in [`rebalance`](super::rebalance); the offset
@@ -32,6 +33,8 @@ use futures::future::{select, Either};
 use rocketmq_remoting::protocol::body::SubscriptionData;
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
 
+use crate::consumer::backend::ConsumerBackend;
+use crate::consumer::offset_store::OffsetStore;
 use crate::consumer::rebalance::Rebalancer;
 use crate::consumer::MessageSelector;
 use crate::error::Result;
@@ -53,7 +56,7 @@ pub(crate) trait QueueOwner: Send + Sync + Sized + 'static {
     /// Whether the consumer is started and not stopping: a round stops as soon as this is false.
     fn is_running(&self) -> bool;
 
-    /// Takes over `mq` (usually with [`handover::Handover::take_over`]) and starts pulling it.
+    /// Takes over `mq` (usually with [`ConsumerCore::take_over`]) and starts pulling it.
     /// `Ok(Some)` is the start offset; `Ok(None)` means not now (e.g. another client holds its
     /// lock); an error is retried at the next round.
     fn take(
@@ -62,7 +65,7 @@ pub(crate) trait QueueOwner: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<Option<i64>>> + Send;
 
     /// Gives `mq` up so its next owner starts where this consumer stopped (usually ending with
-    /// [`handover::Handover::hand_over`]). Nothing to do if it is not owned.
+    /// [`ConsumerCore::hand_over`]). Nothing to do if it is not owned.
     fn release(self: &Arc<Self>, mq: &MessageQueue) -> impl Future<Output = ()> + Send;
 
     /// The brokers do not list this client in the group yet: its heartbeat has not arrived.
@@ -86,10 +89,15 @@ pub(crate) struct Subscription {
     pub(crate) version: i64,
 }
 
-/// The tables every queue-owning consumer keeps (Go `defaultConsumer`'s subscription and
-/// process-queue tables, with its allocator): what is subscribed, which queues are owned, and
-/// how they are reallocated. `E` is the consumer's entry per owned queue.
+/// What every queue-owning consumer holds (Go `defaultConsumer`): its group, broker access and
+/// offset store, what is subscribed, which queues are owned, and how they are reallocated. `E`
+/// is the consumer's entry per owned queue. The offset hand-over methods are in [`handover`].
 pub(crate) struct ConsumerCore<E> {
+    /// Group with namespace.
+    pub(crate) group: String,
+    pub(crate) backend: Arc<dyn ConsumerBackend>,
+    pub(crate) rt: Arc<dyn Runtime>,
+    pub(crate) store: OffsetStore,
     /// Computes this client's share of a topic.
     pub(crate) rebalancer: Rebalancer,
     /// Topic (with namespace) → subscription.
@@ -100,16 +108,17 @@ pub(crate) struct ConsumerCore<E> {
     kick_rx: Mutex<Option<mpsc::Receiver<()>>>,
     rebalance_interval: Duration,
     join_grace: Duration,
-    rt: Arc<dyn Runtime>,
     /// The consumer's service signal: the rebalance loop and its grace waits end with it.
     stop: ShutdownSignal,
 }
 
 impl<E: OwnedQueue> ConsumerCore<E> {
-    /// A core owning nothing yet. The rebalance loop runs every `rebalance_interval` among
-    /// `services`; `join_grace` is explained at [`apply::round`].
+    /// A core owning nothing yet, for the rebalancer's group and backend. The rebalance loop
+    /// runs every `rebalance_interval` among `services`; `join_grace` is explained at
+    /// [`apply::round`].
     pub(crate) fn new(
         rebalancer: Rebalancer,
+        store: OffsetStore,
         subs: BTreeMap<String, Subscription>,
         services: &TaskGroup,
         rebalance_interval: Duration,
@@ -117,6 +126,10 @@ impl<E: OwnedQueue> ConsumerCore<E> {
     ) -> Self {
         let (kick_tx, kick_rx) = mpsc::channel(1);
         ConsumerCore {
+            group: rebalancer.group.clone(),
+            backend: Arc::clone(&rebalancer.backend),
+            rt: Arc::clone(services.runtime()),
+            store,
             rebalancer,
             subs: Mutex::new(subs),
             queues: Mutex::new(HashMap::new()),
@@ -124,7 +137,6 @@ impl<E: OwnedQueue> ConsumerCore<E> {
             kick_rx: Mutex::new(Some(kick_rx)),
             rebalance_interval,
             join_grace,
-            rt: Arc::clone(services.runtime()),
             stop: services.signal().clone(),
         }
     }

@@ -13,14 +13,13 @@ use futures::channel::mpsc;
 use futures::future::{select, Either};
 use futures::StreamExt;
 use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData, ConsumerRunningInfo};
-use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::rt::{ShutdownSignal, TaskGroup};
 
 use crate::client::ClientInstance;
 use crate::config::ClientConfig;
 use crate::consumer::backend::{
     pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullStatus,
 };
-use crate::consumer::core::handover::Handover;
 use crate::consumer::core::{
     apply, sleep_or, ConsumerCore, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
 };
@@ -271,6 +270,7 @@ impl LitePullConsumerBuilder {
         let services = TaskGroup::new(Arc::clone(&rt));
         let core = ConsumerCore::new(
             rebalancer,
+            store,
             subs,
             &services,
             self.client.rebalance_interval,
@@ -280,12 +280,8 @@ impl LitePullConsumerBuilder {
             inner: Arc::new(LiteInner {
                 cfg: self.config,
                 client: self.client,
-                group,
                 services,
                 pulls: TaskGroup::new(Arc::clone(&rt)),
-                rt,
-                backend,
-                store,
                 core,
                 tx,
                 rx: futures::lock::Mutex::new(rx),
@@ -327,10 +323,6 @@ impl OwnedQueue for Assigned {
 struct LiteInner {
     cfg: LitePullConsumerConfig,
     client: ClientConfig,
-    group: String,
-    rt: Arc<dyn Runtime>,
-    backend: Arc<dyn ConsumerBackend>,
-    store: OffsetStore,
     /// Subscriptions, assigned queues (by rebalance or by hand), rebalance.
     core: ConsumerCore<Assigned>,
     tx: mpsc::UnboundedSender<Fetched>,
@@ -373,7 +365,7 @@ pub struct LitePullConsumer {
 impl std::fmt::Debug for LitePullConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LitePullConsumer")
-            .field("group", &self.inner.group)
+            .field("group", &self.inner.core.group)
             .finish_non_exhaustive()
     }
 }
@@ -387,7 +379,7 @@ impl HeartbeatSource for LiteHooks {
         };
         let subscription_data_set = inner.core.subscription_data();
         ConsumerData {
-            group_name: inner.group.clone(),
+            group_name: inner.core.group.clone(),
             consume_type: ConsumeType::ConsumeActively,
             message_model: inner.cfg.message_model.wire(),
             consume_from_where: inner.cfg.consume_from_where.wire(),
@@ -426,25 +418,26 @@ impl LitePullConsumer {
         if inner.state.load(Ordering::Acquire) != 0 {
             return Err(Error::NotRunning("the consumer was already started"));
         }
-        inner.backend.start().await?;
-        inner.store.load().await?;
+        inner.core.backend.start().await?;
+        inner.core.store.load().await?;
         let hooks = Arc::new(LiteHooks(Arc::downgrade(inner)));
         if !inner
+            .core
             .backend
-            .register_consumer(&inner.group, hooks.clone(), hooks)
+            .register_consumer(&inner.core.group, hooks.clone(), hooks)
         {
             return Err(Error::Config(format!(
                 "consumer group `{}` is already registered in this client",
-                inner.group
+                inner.core.group
             )));
         }
         inner.state.store(1, Ordering::Release);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
         let topics = inner.core.topics();
         for t in &topics {
-            let _ = inner.backend.subscribe_queues(t).await;
+            let _ = inner.core.backend.subscribe_queues(t).await;
         }
-        inner.backend.heartbeat_now().await;
+        inner.core.backend.heartbeat_now().await;
         if !topics.is_empty() {
             apply::spawn_loop(inner, &inner.services);
         }
@@ -452,7 +445,7 @@ impl LitePullConsumer {
             let me = Arc::clone(inner);
             inner.services.spawn(async move {
                 let stop = me.services.signal().clone();
-                while sleep_or(&*me.rt, me.cfg.auto_commit_interval, &stop).await {
+                while sleep_or(&*me.core.rt, me.cfg.auto_commit_interval, &stop).await {
                     if let Err(e) = me.commit(true).await {
                         tracing::debug!(error = %e, "auto commit failed");
                     }
@@ -517,10 +510,10 @@ impl LitePullConsumer {
         if inner.state.load(Ordering::Acquire) != 1 {
             return Ok(());
         }
-        if let Err(e) = inner.backend.subscribe_queues(&topic).await {
+        if let Err(e) = inner.core.backend.subscribe_queues(&topic).await {
             tracing::debug!(%topic, error = %e, "no route yet; the rebalance retries");
         }
-        inner.backend.heartbeat_now().await;
+        inner.core.backend.heartbeat_now().await;
         // The loop starts with the first subscription, at `start` or now.
         apply::spawn_loop(inner, &inner.services);
         inner.kick_rebalance();
@@ -546,7 +539,7 @@ impl LitePullConsumer {
             return Ok(());
         }
         apply::release_unsubscribed(inner).await;
-        inner.backend.heartbeat_now().await;
+        inner.core.backend.heartbeat_now().await;
         inner.kick_rebalance();
         Ok(())
     }
@@ -560,6 +553,7 @@ impl LitePullConsumer {
         self.check_running()?;
         let qs = self
             .inner
+            .core
             .backend
             .subscribe_queues(&self.inner.client.wrap(topic))
             .await?;
@@ -609,7 +603,7 @@ impl LitePullConsumer {
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<MessageExt>> {
         self.check_running()?;
         let inner = &self.inner;
-        let mut deadline = Box::pin(inner.rt.sleep(timeout));
+        let mut deadline = Box::pin(inner.core.rt.sleep(timeout));
         let mut rx = match select(inner.rx.lock(), deadline.as_mut()).await {
             Either::Left((g, _)) => g,
             Either::Right(_) => return Ok(Vec::new()),
@@ -668,7 +662,12 @@ impl LitePullConsumer {
     ///
     /// Broker errors; [`Error::Config`] if not assigned.
     pub async fn seek_to_begin(&self, mq: &MessageQueue) -> Result<()> {
-        let off = self.inner.backend.min_offset(&self.wrap_mq(mq)).await?;
+        let off = self
+            .inner
+            .core
+            .backend
+            .min_offset(&self.wrap_mq(mq))
+            .await?;
         self.seek(mq, off).await
     }
 
@@ -678,7 +677,12 @@ impl LitePullConsumer {
     ///
     /// Broker errors; [`Error::Config`] if not assigned.
     pub async fn seek_to_end(&self, mq: &MessageQueue) -> Result<()> {
-        let off = self.inner.backend.max_offset(&self.wrap_mq(mq)).await?;
+        let off = self
+            .inner
+            .core
+            .backend
+            .max_offset(&self.wrap_mq(mq))
+            .await?;
         self.seek(mq, off).await
     }
 
@@ -690,6 +694,7 @@ impl LitePullConsumer {
     pub async fn seek_to_timestamp(&self, mq: &MessageQueue, timestamp_ms: i64) -> Result<()> {
         let off = self
             .inner
+            .core
             .backend
             .search_offset(&self.wrap_mq(mq), timestamp_ms)
             .await?;
@@ -733,7 +738,7 @@ impl LitePullConsumer {
     /// Broker and network errors.
     pub async fn committed(&self, mq: &MessageQueue) -> Result<Option<i64>> {
         self.check_running()?;
-        self.inner.store.read_store(&self.wrap_mq(mq)).await
+        self.inner.core.store.read_store(&self.wrap_mq(mq)).await
     }
 
     /// Stops pulls, commits (auto-commit mode), unregisters and closes. Idempotent.
@@ -760,8 +765,12 @@ impl LitePullConsumer {
         for e in inner.core.queues().values() {
             e.pq.set_dropped();
         }
-        inner.backend.unregister_consumer(&inner.group).await;
-        inner.backend.close().await;
+        inner
+            .core
+            .backend
+            .unregister_consumer(&inner.core.group)
+            .await;
+        inner.core.backend.close().await;
         res
     }
 }
@@ -790,14 +799,6 @@ impl LiteInner {
         self.state.load(Ordering::Acquire) == 1
     }
 
-    fn handover(&self) -> Handover<'_> {
-        Handover {
-            group: &self.group,
-            backend: &*self.backend,
-            store: &self.store,
-        }
-    }
-
     /// GET_CONSUMER_RUNNING_INFO body (Java `DefaultLitePullConsumerImpl.consumerRunningInfo`):
     /// the settings as properties, the subscriptions, and per assigned queue its consume
     /// position and buffer state.
@@ -812,7 +813,7 @@ impl LiteInner {
             let commit_offset = e
                 .consumed
                 .filter(|_| self.cfg.auto_commit)
-                .or_else(|| self.store.read_memory(mq))
+                .or_else(|| self.core.store.read_memory(mq))
                 .unwrap_or(-1);
             info.mq_table.insert(
                 rocketmq_remoting::protocol::body::MessageQueue {
@@ -834,7 +835,7 @@ impl LiteInner {
                 ConsumerRunningInfo::PROP_CONSUMER_START_TIMESTAMP,
                 self.started_at_ms.load(Ordering::Relaxed).to_string(),
             ),
-            ("consumerGroup", self.group.clone()),
+            ("consumerGroup", self.core.group.clone()),
             ("messageModel", model_name(c.message_model).to_owned()),
             ("consumeFromWhere", format!("{:?}", c.consume_from_where)),
             ("autoCommit", c.auto_commit.to_string()),
@@ -878,10 +879,10 @@ impl LiteInner {
             .filter_map(|(mq, e)| e.consumed.map(|o| (mq.clone(), o)))
             .collect();
         for (mq, o) in &todo {
-            self.store.update(mq, *o, true);
+            self.core.store.update(mq, *o, true);
         }
         let mqs: Vec<MessageQueue> = todo.into_iter().map(|(m, _)| m).collect();
-        self.store.persist_all(&mqs, oneway).await
+        self.core.store.persist_all(&mqs, oneway).await
     }
 
     /// Takes over `mq` and starts pulling it; `Ok(None)` if it is owned already.
@@ -891,7 +892,7 @@ impl LiteInner {
         by_rebalance: bool,
     ) -> Result<Option<i64>> {
         let Some((pq, offset)) = self
-            .handover()
+            .core
             .take_over(mq, self.cfg.consume_from_where, false)
             .await?
         else {
@@ -945,7 +946,7 @@ impl LiteInner {
             (Arc::clone(&e.pq), e.stop.clone(), Arc::clone(&e.paused))
         };
         // An explicit seek is the one place an offset may move backwards.
-        self.store.update(mq, offset, false);
+        self.core.store.update(mq, offset, false);
         tracing::info!(%mq, offset, "seek");
         self.spawn_pull(mq.clone(), pq, stop, paused, offset);
     }
@@ -965,10 +966,10 @@ impl LiteInner {
         // uncommitted messages are redelivered to the next owner rather than lost.
         if self.cfg.auto_commit {
             if let Some(o) = e.consumed {
-                self.store.update(mq, o, true);
+                self.core.store.update(mq, o, true);
             }
         }
-        self.handover().hand_over(mq, false).await;
+        self.core.hand_over(mq, false).await;
     }
 
     async fn pull_loop(
@@ -994,7 +995,7 @@ impl LiteInner {
                 None
             };
             if let Some(d) = delay {
-                if !sleep_or(&*self.rt, d, &stop).await {
+                if !sleep_or(&*self.core.rt, d, &stop).await {
                     return;
                 }
                 continue;
@@ -1004,7 +1005,7 @@ impl LiteInner {
                 .subscription(&mq.topic)
                 .map_or_else(MessageSelector::all, |s| s.selector);
             let args = PullArgs {
-                group: self.group.clone(),
+                group: self.core.group.clone(),
                 mq: mq.clone(),
                 offset,
                 max_nums: cfg.pull_batch_size,
@@ -1016,7 +1017,7 @@ impl LiteInner {
                 sub_version: SUB_VERSION,
                 timeout: cfg.pull_timeout,
             };
-            let r = match select(self.backend.pull(args), stop.wait()).await {
+            let r = match select(self.core.backend.pull(args), stop.wait()).await {
                 Either::Left((r, _)) => r,
                 Either::Right(_) => return,
             };
@@ -1047,13 +1048,13 @@ impl LiteInner {
                         }
                         PullStatus::NoNewMsg | PullStatus::NoMatchedMsg => offset = nbo,
                         PullStatus::OffsetIllegal => {
-                            offset = self.handover().reposition(&mq, offset, &r).await;
+                            offset = self.core.reposition(&mq, offset, &r).await;
                         }
                     }
                 }
                 Err(e) => {
                     tracing::debug!(%mq, offset, error = %e, "lite pull failed; retrying");
-                    if !sleep_or(&*self.rt, cfg.pull_delay_on_error, &stop).await {
+                    if !sleep_or(&*self.core.rt, cfg.pull_delay_on_error, &stop).await {
                         return;
                     }
                 }
@@ -1079,11 +1080,11 @@ impl QueueOwner for LiteInner {
 
     async fn release(self: &Arc<Self>, mq: &MessageQueue) {
         self.remove_queue(mq).await;
-        tracing::info!(group = %self.group, %mq, "queue handed over");
+        tracing::info!(group = %self.core.group, %mq, "queue handed over");
     }
 
     /// Heartbeats now: the brokers will then list this client.
     async fn not_in_group(self: &Arc<Self>) {
-        self.backend.heartbeat_now().await;
+        self.core.backend.heartbeat_now().await;
     }
 }

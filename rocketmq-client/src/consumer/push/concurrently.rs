@@ -50,7 +50,7 @@ async fn acquire(inner: &Inner, pq: &ProcessQueue, stop: &ShutdownSignal) -> Opt
         if stop.is_triggered() || pq.is_dropped() {
             return None;
         }
-        let tick = select(inner.rt.sleep(Duration::from_secs(1)), stop.wait());
+        let tick = select(inner.core.rt.sleep(Duration::from_secs(1)), stop.wait());
         match select(acq.as_mut(), tick).await {
             Either::Left((p, _)) => return Some(p),
             Either::Right(_) => pq.touch_pull(),
@@ -135,7 +135,7 @@ async fn consume_registered(
         },
     }
     if let Some(offset) = pq.remove(done) {
-        inner.store.update(&mq, offset, true);
+        inner.core.store.update(&mq, offset, true);
     }
     if !retry_locally.is_empty() {
         let me = Arc::clone(&inner);

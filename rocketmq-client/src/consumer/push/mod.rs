@@ -16,11 +16,10 @@ use rocketmq_remoting::protocol::body::{
     CMResult, ConsumeMessageDirectlyResult, ConsumeType, ConsumerData, ConsumerRunningInfo,
 };
 use rocketmq_remoting::protocol::message::property;
-use rocketmq_remoting::rt::{BoxFuture, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::rt::{BoxFuture, ShutdownSignal, TaskGroup};
 
 use crate::config::ClientConfig;
-use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};
-use crate::consumer::core::handover::Handover;
+use crate::consumer::backend::{ConsumerEvents, HeartbeatSource};
 use crate::consumer::core::{
     apply, sleep_or, ConsumerCore, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
 };
@@ -65,7 +64,7 @@ pub struct PushConsumer {
 impl std::fmt::Debug for PushConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PushConsumer")
-            .field("group", &self.inner.group)
+            .field("group", &self.inner.core.group)
             .field("model", &self.inner.cfg.message_model)
             .field("state", &self.inner.state.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -83,11 +82,6 @@ impl OwnedQueue for QueueEntry {}
 pub(crate) struct Inner {
     cfg: PushConsumerConfig,
     client: ClientConfig,
-    /// Group with namespace.
-    group: String,
-    backend: Arc<dyn ConsumerBackend>,
-    rt: Arc<dyn Runtime>,
-    store: OffsetStore,
     listener: ListenerKind,
     /// Subscriptions, owned queues, rebalance.
     core: ConsumerCore<QueueEntry>,
@@ -157,6 +151,7 @@ impl PushConsumer {
         let services = TaskGroup::new(Arc::clone(&rt));
         let core = ConsumerCore::new(
             rebalancer,
+            store,
             subs,
             &services,
             b.client.rebalance_interval,
@@ -167,13 +162,9 @@ impl PushConsumer {
                 sem: Semaphore::new(b.config.consume_concurrency),
                 cfg: b.config,
                 client: b.client,
-                group,
                 services,
                 pulls: TaskGroup::new(Arc::clone(&rt)),
                 consumes: TaskGroup::new(Arc::clone(&rt)),
-                backend,
-                rt,
-                store,
                 listener,
                 core,
                 state: AtomicU8::new(CREATED),
@@ -198,17 +189,18 @@ impl PushConsumer {
         if inner.state.load(Ordering::Acquire) != CREATED {
             return Err(Error::NotRunning("the consumer was already started"));
         }
-        inner.backend.start().await?;
-        inner.store.load().await?;
+        inner.core.backend.start().await?;
+        inner.core.store.load().await?;
         let weak = Arc::downgrade(inner);
         let hooks = Arc::new(Hooks(weak));
         if !inner
+            .core
             .backend
-            .register_consumer(&inner.group, hooks.clone(), hooks)
+            .register_consumer(&inner.core.group, hooks.clone(), hooks)
         {
             return Err(Error::Config(format!(
                 "consumer group `{}` is already registered in this client",
-                inner.group
+                inner.core.group
             )));
         }
         inner.state.store(RUNNING, Ordering::Release);
@@ -217,13 +209,13 @@ impl PushConsumer {
         // retry topic may not exist yet: it appears after the first heartbeat).
         let topics = inner.core.topics();
         for t in &topics {
-            if let Err(e) = inner.backend.subscribe_queues(t).await {
+            if let Err(e) = inner.core.backend.subscribe_queues(t).await {
                 tracing::debug!(topic = %t, error = %e, "no route yet");
             }
         }
-        inner.backend.heartbeat_now().await;
+        inner.core.backend.heartbeat_now().await;
         inner.spawn_services();
-        tracing::info!(group = %inner.group, model = ?inner.cfg.message_model, "push consumer started");
+        tracing::info!(group = %inner.core.group, model = ?inner.cfg.message_model, "push consumer started");
         Ok(())
     }
 
@@ -244,7 +236,7 @@ impl PushConsumer {
 
     /// The consumer group (with namespace).
     pub fn group(&self) -> &str {
-        &self.inner.group
+        &self.inner.core.group
     }
 
     /// The queues currently owned.
@@ -266,7 +258,7 @@ impl PushConsumer {
                 cached_count: e.pq.count(),
                 cached_bytes: e.pq.size_bytes(),
                 max_cached_count: e.pq.max_count_seen(),
-                consume_offset: self.inner.store.read_memory(mq),
+                consume_offset: self.inner.core.store.read_memory(mq),
                 locked: e.pq.is_locked(),
             })
             .collect();
@@ -307,12 +299,12 @@ impl PushConsumer {
         if !inner.is_running() {
             return Ok(());
         }
-        if let Err(e) = inner.backend.subscribe_queues(&topic).await {
-            tracing::debug!(group = %inner.group, %topic, error = %e, "no route yet; the rebalance retries");
+        if let Err(e) = inner.core.backend.subscribe_queues(&topic).await {
+            tracing::debug!(group = %inner.core.group, %topic, error = %e, "no route yet; the rebalance retries");
         }
-        inner.backend.heartbeat_now().await;
+        inner.core.backend.heartbeat_now().await;
         inner.kick_rebalance();
-        tracing::info!(group = %inner.group, %topic, "subscribed");
+        tracing::info!(group = %inner.core.group, %topic, "subscribed");
         Ok(())
     }
 
@@ -332,7 +324,7 @@ impl PushConsumer {
         let user_topic = topic;
         let topic = inner.client.wrap(topic);
         if crate::util::namespace::is_retry_topic(user_topic)
-            || topic == crate::util::namespace::retry_topic(&inner.group)
+            || topic == crate::util::namespace::retry_topic(&inner.core.group)
         {
             return Err(Error::Config(
                 "the group's retry topic is part of the consumer; it cannot be unsubscribed".into(),
@@ -342,9 +334,9 @@ impl PushConsumer {
             return Ok(());
         }
         apply::release_unsubscribed(inner).await;
-        inner.backend.heartbeat_now().await;
+        inner.core.backend.heartbeat_now().await;
         inner.kick_rebalance();
-        tracing::info!(group = %inner.group, %topic, "unsubscribed");
+        tracing::info!(group = %inner.core.group, %topic, "unsubscribed");
         Ok(())
     }
 
@@ -391,20 +383,24 @@ impl PushConsumer {
         inner.pulls.shutdown(Duration::from_secs(3)).await;
         inner.dispatch_stopped.store(true, Ordering::Release);
         if !inner.consumes.shutdown(inner.cfg.await_termination).await {
-            tracing::warn!(group = %inner.group, "listeners still running after await_termination were abandoned; their messages will be redelivered");
+            tracing::warn!(group = %inner.core.group, "listeners still running after await_termination were abandoned; their messages will be redelivered");
         }
         let mqs: Vec<MessageQueue> = inner.core.queues().keys().cloned().collect();
-        let res = inner.store.persist_all(&mqs, false).await;
+        let res = inner.core.store.persist_all(&mqs, false).await;
         if inner.locks_queues() {
             inner.unlock_all(&mqs).await;
         }
         for e in inner.core.queues().values() {
             e.pq.set_dropped();
         }
-        inner.backend.unregister_consumer(&inner.group).await;
-        inner.backend.close().await;
+        inner
+            .core
+            .backend
+            .unregister_consumer(&inner.core.group)
+            .await;
+        inner.core.backend.close().await;
         inner.state.store(STOPPED, Ordering::Release);
-        tracing::info!(group = %inner.group, "push consumer shut down");
+        tracing::info!(group = %inner.core.group, "push consumer shut down");
         res
     }
 }
@@ -451,7 +447,7 @@ impl ConsumerEvents for Hooks {
         let Some(inner) = self.0.upgrade() else {
             return;
         };
-        tracing::info!(group = %inner.group, topic, queues = offsets.len(), "broker asked to reset offsets");
+        tracing::info!(group = %inner.core.group, topic, queues = offsets.len(), "broker asked to reset offsets");
         let me = Arc::clone(&inner);
         inner
             .services
@@ -484,14 +480,6 @@ impl Inner {
         self.is_orderly() && self.cfg.message_model == MessageModel::Clustering
     }
 
-    fn handover(&self) -> Handover<'_> {
-        Handover {
-            group: &self.group,
-            backend: &*self.backend,
-            store: &self.store,
-        }
-    }
-
     fn is_running(&self) -> bool {
         self.state.load(Ordering::Acquire) == RUNNING
     }
@@ -506,7 +494,7 @@ impl Inner {
 
     pub(crate) fn consumer_data(&self) -> ConsumerData {
         ConsumerData {
-            group_name: self.group.clone(),
+            group_name: self.core.group.clone(),
             consume_type: ConsumeType::ConsumePassively,
             message_model: self.cfg.message_model.wire(),
             consume_from_where: self.cfg.consume_from_where.wire(),
@@ -533,7 +521,7 @@ impl Inner {
         }
         let me = Arc::clone(self);
         self.services
-            .spawn(async move { me.backend.heartbeat_now().await });
+            .spawn(async move { me.core.backend.heartbeat_now().await });
     }
 
     /// RESET_CONSUMER_CLIENT_OFFSET: drops each listed owned queue (nothing more of its cache is
@@ -548,9 +536,9 @@ impl Inner {
             entry.pq.set_draining();
             entry.pq.set_dropped();
             entry.pq.clear();
-            self.store.update(&mq, offset, false);
-            self.handover().hand_over(&mq, self.locks_queues()).await;
-            tracing::info!(group = %self.group, %mq, offset, "offset reset");
+            self.core.store.update(&mq, offset, false);
+            self.core.hand_over(&mq, self.locks_queues()).await;
+            tracing::info!(group = %self.core.group, %mq, offset, "offset reset");
         }
         self.kick_rebalance();
     }
@@ -570,7 +558,7 @@ impl Inner {
                     broker_name: mq.broker_name.clone(),
                     queue_id: mq.queue_id,
                 },
-                e.pq.running_info(self.store.read_memory(mq).unwrap_or(-1), now, wall),
+                e.pq.running_info(self.core.store.read_memory(mq).unwrap_or(-1), now, wall),
             );
         }
         let props = &mut info.properties;
@@ -670,15 +658,21 @@ impl Inner {
     async fn send_back_or_fallback(&self, mq: &MessageQueue, m: &MessageExt, max: i32) -> bool {
         let level = self.cfg.delay_level_when_next_consume;
         let err = match self
+            .core
             .backend
-            .send_back(&mq.broker_name, &self.group, m, level, max)
+            .send_back(&mq.broker_name, &self.core.group, m, level, max)
             .await
         {
             Ok(()) => return true,
             Err(e) => e,
         };
         tracing::warn!(%mq, msg_id = %m.msg_id, error = %err, "send-back failed; sending the message to the retry topic instead");
-        match self.backend.send_retry_fallback(&self.group, m, max).await {
+        match self
+            .core
+            .backend
+            .send_retry_fallback(&self.core.group, m, max)
+            .await
+        {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(%mq, msg_id = %m.msg_id, error = %e, "retry-topic fallback failed too; the message will be consumed again locally");
@@ -717,7 +711,7 @@ impl Inner {
 
     /// Sleeps `d`, returning early (`false`) if `stop` fires.
     async fn sleep_or(&self, d: Duration, stop: &ShutdownSignal) -> bool {
-        sleep_or(&*self.rt, d, stop).await
+        sleep_or(&*self.core.rt, d, stop).await
     }
 
     fn spawn_services(self: &Arc<Self>) {
@@ -751,7 +745,7 @@ impl Inner {
             .await
         {
             let mqs: Vec<MessageQueue> = self.core.queues().keys().cloned().collect();
-            let _ = self.store.persist_all(&mqs, true).await;
+            let _ = self.core.store.persist_all(&mqs, true).await;
         }
     }
 
@@ -785,7 +779,7 @@ impl Inner {
                     .collect()
             };
             for (mq, pq, stop, next) in stale {
-                tracing::warn!(group = %self.group, %mq, offset = next.load(Ordering::Acquire), "pull loop made no progress; restarted by the watchdog");
+                tracing::warn!(group = %self.core.group, %mq, offset = next.load(Ordering::Acquire), "pull loop made no progress; restarted by the watchdog");
                 self.spawn_pull_loop(mq, pq, stop, next);
             }
         }
@@ -816,18 +810,23 @@ impl Inner {
         }
         for (broker, list) in by_broker {
             let mqs: Vec<MessageQueue> = list.iter().map(|(m, _)| m.clone()).collect();
-            match self.backend.lock_batch(&broker, &self.group, mqs).await {
+            match self
+                .core
+                .backend
+                .lock_batch(&broker, &self.core.group, mqs)
+                .await
+            {
                 Ok(ok) => {
                     for (mq, pq) in list {
                         let got = ok.contains(&mq);
                         if !got && pq.is_locked() {
-                            tracing::warn!(group = %self.group, %mq, "queue lock lost; consumption of the queue stops");
+                            tracing::warn!(group = %self.core.group, %mq, "queue lock lost; consumption of the queue stops");
                         }
                         pq.set_locked(got);
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(group = %self.group, broker, error = %e, "lock renewal failed")
+                    tracing::warn!(group = %self.core.group, broker, error = %e, "lock renewal failed")
                 }
             }
         }
@@ -843,11 +842,12 @@ impl Inner {
         }
         for (broker, list) in by_broker {
             if let Err(e) = self
+                .core
                 .backend
-                .unlock_batch(broker, &self.group, list, false)
+                .unlock_batch(broker, &self.core.group, list, false)
                 .await
             {
-                tracing::warn!(group = %self.group, broker, error = %e, "unlock at shutdown failed (the broker lock expires by itself)");
+                tracing::warn!(group = %self.core.group, broker, error = %e, "unlock at shutdown failed (the broker lock expires by itself)");
             }
         }
     }
@@ -867,7 +867,7 @@ impl QueueOwner for Inner {
     /// Takes over `mq` (orderly clustering: under the broker lock) and starts its pull loop.
     async fn take(self: &Arc<Self>, mq: &MessageQueue) -> Result<Option<i64>> {
         let Some((pq, offset)) = self
-            .handover()
+            .core
             .take_over(mq, self.cfg.consume_from_where, self.locks_queues())
             .await?
         else {
@@ -904,7 +904,7 @@ impl QueueOwner for Inner {
         entry.pq.set_draining();
         let finished = if self.is_orderly() {
             rocketmq_remoting::rt::timeout(
-                &*self.rt,
+                &*self.core.rt,
                 Duration::from_millis(500),
                 entry.pq.consume_lock.lock(),
             )
@@ -913,17 +913,17 @@ impl QueueOwner for Inner {
         } else {
             let start = Instant::now();
             while entry.pq.calls_running() > 0 && start.elapsed() < HANDOVER_WAIT {
-                self.rt.sleep(Duration::from_millis(5)).await;
+                self.core.rt.sleep(Duration::from_millis(5)).await;
             }
             entry.pq.calls_running() == 0
         };
         entry.pq.set_dropped();
         if !finished {
-            tracing::info!(group = %self.group, %mq, "listener still running at queue removal; its messages will be consumed again by the next owner");
+            tracing::info!(group = %self.core.group, %mq, "listener still running at queue removal; its messages will be consumed again by the next owner");
         }
-        self.handover().hand_over(mq, self.locks_queues()).await;
+        self.core.hand_over(mq, self.locks_queues()).await;
         let dropped = entry.pq.clear();
-        tracing::info!(group = %self.group, %mq, dropped_cached = dropped, "queue removed");
+        tracing::info!(group = %self.core.group, %mq, dropped_cached = dropped, "queue removed");
     }
 
     /// Heartbeats soon (rate-limited): the brokers will then list this client.

@@ -73,8 +73,9 @@ async fn run(inner: Arc<Inner>, mq: MessageQueue, pq: Arc<ProcessQueue>) {
                     if m.reconsume_times >= max {
                         // Out of attempts: straight to the DLQ (delay level -1).
                         match inner
+                            .core
                             .backend
-                            .send_back(&mq.broker_name, &inner.group, m, -1, max)
+                            .send_back(&mq.broker_name, &inner.core.group, m, -1, max)
                             .await
                         {
                             Ok(()) => {
@@ -97,7 +98,7 @@ async fn run(inner: Arc<Inner>, mq: MessageQueue, pq: Arc<ProcessQueue>) {
         };
         if commit {
             if let Some(off) = pq.commit() {
-                inner.store.update(&mq, off, true);
+                inner.core.store.update(&mq, off, true);
             }
             drop(guard);
         } else {

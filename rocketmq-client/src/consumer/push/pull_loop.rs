@@ -71,8 +71,8 @@ pub(super) async fn run(
                 // Another client may have consumed the queue while we did not hold the lock.
                 if pq.count() == 0 {
                     match compute_start_offset(
-                        &inner.store,
-                        &*inner.backend,
+                        &inner.core.store,
+                        &*inner.core.backend,
                         &mq,
                         cfg.consume_from_where,
                     )
@@ -80,7 +80,7 @@ pub(super) async fn run(
                     {
                         Ok(o) => {
                             next.store(o, Ordering::Release);
-                            inner.store.update(&mq, o, false);
+                            inner.core.store.update(&mq, o, false);
                         }
                         Err(e) => {
                             tracing::warn!(%mq, error = %e, "offset re-read after relock failed");
@@ -102,7 +102,7 @@ pub(super) async fn run(
         };
         let offset = next.load(Ordering::Acquire);
         let commit_offset = if clustering {
-            inner.store.read_memory(&mq).filter(|o| *o > 0)
+            inner.core.store.read_memory(&mq).filter(|o| *o > 0)
         } else {
             None
         };
@@ -115,7 +115,7 @@ pub(super) async fn run(
             sys_flag |= pull_flag::SUBSCRIPTION;
         }
         let args = PullArgs {
-            group: inner.group.clone(),
+            group: inner.core.group.clone(),
             mq: mq.clone(),
             offset,
             max_nums: cfg
@@ -134,7 +134,7 @@ pub(super) async fn run(
             timeout: cfg.pull_timeout,
         };
         let pulled = {
-            let fut = inner.backend.pull(args);
+            let fut = inner.core.backend.pull(args);
             match select(fut, stop.wait()).await {
                 Either::Left((r, _)) => r,
                 Either::Right(_) => return,
@@ -157,7 +157,7 @@ pub(super) async fn run(
                         if msgs.is_empty() {
                             pq.note_scanned(nbo);
                             if pq.count() == 0 {
-                                inner.store.update(&mq, nbo, true);
+                                inner.core.store.update(&mq, nbo, true);
                             }
                         } else {
                             if orderly {
@@ -179,11 +179,11 @@ pub(super) async fn run(
                         next.store(nbo, Ordering::Release);
                         pq.note_scanned(nbo);
                         if pq.count() == 0 {
-                            inner.store.update(&mq, nbo, true);
+                            inner.core.store.update(&mq, nbo, true);
                         }
                     }
                     PullStatus::OffsetIllegal => {
-                        let corrected = inner.handover().reposition(&mq, offset, &r).await;
+                        let corrected = inner.core.reposition(&mq, offset, &r).await;
                         next.store(corrected, Ordering::Release);
                     }
                 }
