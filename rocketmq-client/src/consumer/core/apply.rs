@@ -46,7 +46,7 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
     let mut additions = Vec::new();
     let mut moving = false;
     for topic in core.topics() {
-        if !owner.is_running() {
+        if core.is_stopping() {
             return;
         }
         match core.rebalancer.target(&topic).await {
@@ -83,7 +83,7 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
     }
     additions.sort();
     for mq in additions {
-        if !owner.is_running() {
+        if core.is_stopping() {
             return;
         }
         // The grace wait or an earlier take-over may have changed both.

@@ -53,9 +53,6 @@ pub(crate) trait QueueOwner: Send + Sync + Sized + 'static {
     /// Subscriptions, owned queues, rebalancer.
     fn core(&self) -> &ConsumerCore<Self::Queue>;
 
-    /// Whether the consumer is started and not stopping: a round stops as soon as this is false.
-    fn is_running(&self) -> bool;
-
     /// Takes over `mq` (usually with [`ConsumerCore::take_over`]) and starts pulling it.
     /// `Ok(Some)` is the start offset; `Ok(None)` means not now (e.g. another client holds its
     /// lock); an error is retried at the next round.
@@ -186,6 +183,12 @@ impl<E: OwnedQueue> ConsumerCore<E> {
             .filter(|(_, e)| e.by_rebalance())
             .map(|(mq, _)| mq.clone())
             .collect()
+    }
+
+    /// Whether the consumer's services are stopping (shutdown began): rebalance rounds stop
+    /// taking and giving queues then, the shutdown settles what is owned.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stop.is_triggered()
     }
 
     /// Asks for a rebalance round now. Kicks coalesce: one pending kick is enough for the next

@@ -795,10 +795,6 @@ impl LiteInner {
         self.core.kick();
     }
 
-    fn is_running(&self) -> bool {
-        self.state.load(Ordering::Acquire) == 1
-    }
-
     /// GET_CONSUMER_RUNNING_INFO body (Java `DefaultLitePullConsumerImpl.consumerRunningInfo`):
     /// the settings as properties, the subscriptions, and per assigned queue its consume
     /// position and buffer state.
@@ -1068,10 +1064,6 @@ impl QueueOwner for LiteInner {
 
     fn core(&self) -> &ConsumerCore<Assigned> {
         &self.core
-    }
-
-    fn is_running(&self) -> bool {
-        LiteInner::is_running(self)
     }
 
     async fn take(self: &Arc<Self>, mq: &MessageQueue) -> Result<Option<i64>> {

@@ -860,10 +860,6 @@ impl QueueOwner for Inner {
         &self.core
     }
 
-    fn is_running(&self) -> bool {
-        Inner::is_running(self)
-    }
-
     /// Takes over `mq` (orderly clustering: under the broker lock) and starts its pull loop.
     async fn take(self: &Arc<Self>, mq: &MessageQueue) -> Result<Option<i64>> {
         let Some((pq, offset)) = self
