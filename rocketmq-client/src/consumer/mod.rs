@@ -13,6 +13,8 @@
 pub(crate) mod backend;
 pub(crate) mod client_backend;
 pub(crate) mod core;
+#[cfg(test)]
+pub(crate) mod fake_backend;
 pub mod offset_store;
 pub mod pull;
 pub mod push;

@@ -2,6 +2,8 @@
 //! [`LitePullConsumer`] (`poll()` with rebalance or manual assignment).
 
 mod lite;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
