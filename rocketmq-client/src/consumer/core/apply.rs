@@ -6,27 +6,26 @@ use std::sync::Arc;
 
 use futures::future::{join_all, select, Either};
 use futures::StreamExt;
-use rocketmq_remoting::rt::TaskGroup;
 
 use crate::consumer::rebalance::Target;
 use crate::message_queue::MessageQueue;
 
 use super::{sleep_or, QueueOwner};
 
-/// Starts the owner's rebalance loop in `services` (the group the core was made with) unless
-/// it runs already: a round at once, then one per rebalance interval or
-/// [`kick`](super::ConsumerCore::kick), until the services stop.
-pub(crate) fn spawn_loop<O: QueueOwner>(owner: &Arc<O>, services: &TaskGroup) {
+/// Starts the owner's rebalance loop among the core's services unless it runs already: a round
+/// at once, then one per rebalance interval or [`kick`](super::ConsumerCore::kick), until the
+/// services stop.
+pub(crate) fn spawn_loop<O: QueueOwner>(owner: &Arc<O>) {
     let Some(mut kicks) = owner.core().take_kicks() else {
         return;
     };
     let me = Arc::clone(owner);
-    services.spawn(async move {
+    owner.core().services.spawn(async move {
         let core = me.core();
         loop {
             round(&me).await;
             let wake = select(kicks.next(), core.rt.sleep(core.rebalance_interval));
-            if let Either::Right(_) = select(wake, core.stop.wait()).await {
+            if let Either::Right(_) = select(wake, core.services.signal().wait()).await {
                 return;
             }
         }
@@ -77,7 +76,7 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
     let grace = core.join_grace;
     if moving && !grace.is_zero() {
         tracing::debug!(%group, queues = additions.len(), ?grace, "membership changed; waiting for the previous owners' hand-over");
-        if !sleep_or(&*core.rt, grace, &core.stop).await {
+        if !sleep_or(&*core.rt, grace, core.services.signal()).await {
             return;
         }
     }

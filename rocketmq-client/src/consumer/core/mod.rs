@@ -25,6 +25,7 @@ mod process_queue;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,10 +34,12 @@ use futures::future::{select, Either};
 use rocketmq_remoting::protocol::body::SubscriptionData;
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
 
+use crate::config::ClientConfig;
 use crate::consumer::backend::ConsumerBackend;
 use crate::consumer::offset_store::OffsetStore;
+use crate::consumer::rebalance::strategy::AllocateStrategy;
 use crate::consumer::rebalance::Rebalancer;
-use crate::consumer::MessageSelector;
+use crate::consumer::{MessageModel, MessageSelector};
 use crate::error::Result;
 use crate::message_queue::MessageQueue;
 
@@ -95,6 +98,9 @@ pub(crate) struct ConsumerCore<E> {
     pub(crate) backend: Arc<dyn ConsumerBackend>,
     pub(crate) rt: Arc<dyn Runtime>,
     pub(crate) store: OffsetStore,
+    /// The consumer's background services (the rebalance loop among them); their shutdown
+    /// signal ends the rebalance rounds.
+    pub(crate) services: TaskGroup,
     /// Computes this client's share of a topic.
     pub(crate) rebalancer: Rebalancer,
     /// Topic (with namespace) → subscription.
@@ -105,37 +111,60 @@ pub(crate) struct ConsumerCore<E> {
     kick_rx: Mutex<Option<mpsc::Receiver<()>>>,
     rebalance_interval: Duration,
     join_grace: Duration,
-    /// The consumer's service signal: the rebalance loop and its grace waits end with it.
-    stop: ShutdownSignal,
+}
+
+/// What a consumer's builder settled, for [`ConsumerCore::new`].
+pub(crate) struct CoreSettings<'a> {
+    pub(crate) client: &'a ClientConfig,
+    /// A shared instance's or a test's backend; `None` = a new client instance.
+    pub(crate) backend: Option<Arc<dyn ConsumerBackend>>,
+    /// Group without namespace.
+    pub(crate) group: &'a str,
+    pub(crate) model: MessageModel,
+    pub(crate) strategy: Arc<dyn AllocateStrategy>,
+    /// Broadcasting: where the offset file goes (default: the standard directory).
+    pub(crate) local_offset_dir: Option<PathBuf>,
+    /// Topics (without namespace) and selectors.
+    pub(crate) subscriptions: Vec<(String, MessageSelector)>,
+    /// The version every subscription starts with.
+    pub(crate) sub_version: i64,
+    pub(crate) join_grace: Duration,
 }
 
 impl<E: OwnedQueue> ConsumerCore<E> {
-    /// A core owning nothing yet, for the rebalancer's group and backend. The rebalance loop
-    /// runs every `rebalance_interval` among `services`; `join_grace` is explained at
-    /// [`apply::round`].
-    pub(crate) fn new(
-        rebalancer: Rebalancer,
-        store: OffsetStore,
-        subs: BTreeMap<String, Subscription>,
-        services: &TaskGroup,
-        rebalance_interval: Duration,
-        join_grace: Duration,
-    ) -> Self {
+    /// A core owning nothing yet: the backend (given or new), the group and topics with the
+    /// client's namespace, the offset store the message model calls for.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) for a bad client configuration or local offset
+    /// store; [`Error::InvalidMessage`](crate::Error::InvalidMessage) for a bad topic name.
+    pub(crate) fn new(s: CoreSettings<'_>) -> Result<Self> {
+        let backend = crate::consumer::client_backend::given_or_new(s.backend, s.client)?;
+        let rt = backend.runtime();
+        let group = s.client.wrap(s.group);
+        let store = OffsetStore::for_model(s.model, &group, &backend, s.local_offset_dir)?;
+        let mut subs = BTreeMap::new();
+        for (topic, selector) in s.subscriptions {
+            crate::message::validate_topic(&topic)?;
+            let version = s.sub_version;
+            subs.insert(s.client.wrap(&topic), Subscription { selector, version });
+        }
         let (kick_tx, kick_rx) = mpsc::channel(1);
-        ConsumerCore {
-            group: rebalancer.group.clone(),
-            backend: Arc::clone(&rebalancer.backend),
-            rt: Arc::clone(services.runtime()),
+        Ok(ConsumerCore {
+            rebalancer: Rebalancer::new(group.clone(), s.model, s.strategy, Arc::clone(&backend)),
+            group,
+            backend,
+            services: TaskGroup::new(Arc::clone(&rt)),
+            rt,
             store,
-            rebalancer,
             subs: Mutex::new(subs),
             queues: Mutex::new(HashMap::new()),
             kick_tx,
             kick_rx: Mutex::new(Some(kick_rx)),
-            rebalance_interval,
-            join_grace,
-            stop: services.signal().clone(),
-        }
+            rebalance_interval: s.client.rebalance_interval,
+            join_grace: s.join_grace,
+        })
     }
 
     /// The subscription table.
@@ -188,7 +217,7 @@ impl<E: OwnedQueue> ConsumerCore<E> {
     /// Whether the consumer's services are stopping (shutdown began): rebalance rounds stop
     /// taking and giving queues then, the shutdown settles what is owned.
     pub(crate) fn is_stopping(&self) -> bool {
-        self.stop.is_triggered()
+        self.services.signal().is_triggered()
     }
 
     /// Asks for a rebalance round now. Kicks coalesce: one pending kick is enough for the next

@@ -1,7 +1,7 @@
 //! The lite pull consumer (Java `DefaultLitePullConsumer`): background pulls fill a buffer that
 //! the application drains with [`LitePullConsumer::poll`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
@@ -21,11 +21,9 @@ use crate::consumer::backend::{
     pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullStatus,
 };
 use crate::consumer::core::{
-    apply, sleep_or, ConsumerCore, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
+    apply, sleep_or, ConsumerCore, CoreSettings, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
 };
-use crate::consumer::offset_store::OffsetStore;
 use crate::consumer::rebalance::strategy::{AllocateAveragely, AllocateStrategy};
-use crate::consumer::rebalance::Rebalancer;
 use crate::consumer::{ConsumeFromWhere, MessageModel, MessageSelector};
 use crate::error::{Error, Result};
 use crate::message::MessageExt;
@@ -240,48 +238,24 @@ impl LitePullConsumerBuilder {
                 "auto_commit_interval and thresholds must be positive".into(),
             ));
         }
-        let backend = crate::consumer::client_backend::given_or_new(self.backend, &self.client)?;
-        let rt = backend.runtime();
-        let group = self.client.wrap(&c.group);
-        let store = OffsetStore::for_model(
-            c.message_model,
-            &group,
-            &backend,
-            c.local_offset_dir.clone(),
-        )?;
-        let mut subs = BTreeMap::new();
-        for (t, s) in self.subscriptions {
-            crate::message::validate_topic(&t)?;
-            subs.insert(
-                self.client.wrap(&t),
-                Subscription {
-                    selector: s,
-                    version: SUB_VERSION,
-                },
-            );
-        }
+        let core = ConsumerCore::new(CoreSettings {
+            client: &self.client,
+            backend: self.backend,
+            group: &c.group,
+            model: c.message_model,
+            strategy: self.strategy,
+            local_offset_dir: c.local_offset_dir.clone(),
+            subscriptions: self.subscriptions,
+            sub_version: SUB_VERSION,
+            join_grace: c.rebalance_join_grace,
+        })?;
         let (tx, rx) = mpsc::unbounded();
-        let rebalancer = Rebalancer::new(
-            group.clone(),
-            c.message_model,
-            self.strategy,
-            Arc::clone(&backend),
-        );
-        let services = TaskGroup::new(Arc::clone(&rt));
-        let core = ConsumerCore::new(
-            rebalancer,
-            store,
-            subs,
-            &services,
-            self.client.rebalance_interval,
-            c.rebalance_join_grace,
-        );
+        let rt = Arc::clone(&core.rt);
         Ok(LitePullConsumer {
             inner: Arc::new(LiteInner {
                 cfg: self.config,
                 client: self.client,
-                services,
-                pulls: TaskGroup::new(Arc::clone(&rt)),
+                pulls: TaskGroup::new(rt),
                 core,
                 tx,
                 rx: futures::lock::Mutex::new(rx),
@@ -327,7 +301,6 @@ struct LiteInner {
     core: ConsumerCore<Assigned>,
     tx: mpsc::UnboundedSender<Fetched>,
     rx: futures::lock::Mutex<mpsc::UnboundedReceiver<Fetched>>,
-    services: TaskGroup,
     pulls: TaskGroup,
     state: AtomicU8,
     started_at_ms: AtomicI64,
@@ -439,12 +412,12 @@ impl LitePullConsumer {
         }
         inner.core.backend.heartbeat_now().await;
         if !topics.is_empty() {
-            apply::spawn_loop(inner, &inner.services);
+            apply::spawn_loop(inner);
         }
         if inner.cfg.auto_commit {
             let me = Arc::clone(inner);
-            inner.services.spawn(async move {
-                let stop = me.services.signal().clone();
+            inner.core.services.spawn(async move {
+                let stop = me.core.services.signal().clone();
                 while sleep_or(&*me.core.rt, me.cfg.auto_commit_interval, &stop).await {
                     if let Err(e) = me.commit(true).await {
                         tracing::debug!(error = %e, "auto commit failed");
@@ -515,7 +488,7 @@ impl LitePullConsumer {
         }
         inner.core.backend.heartbeat_now().await;
         // The loop starts with the first subscription, at `start` or now.
-        apply::spawn_loop(inner, &inner.services);
+        apply::spawn_loop(inner);
         inner.kick_rebalance();
         Ok(())
     }
@@ -752,7 +725,7 @@ impl LitePullConsumer {
         if inner.state.swap(2, Ordering::AcqRel) != 1 {
             return Ok(());
         }
-        inner.services.shutdown(Duration::from_secs(3)).await;
+        inner.core.services.shutdown(Duration::from_secs(3)).await;
         for e in inner.core.queues().values() {
             e.stop.trigger();
         }

@@ -7,7 +7,7 @@ mod listener;
 mod orderly;
 mod pull_loop;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -21,10 +21,8 @@ use rocketmq_remoting::rt::{BoxFuture, ShutdownSignal, TaskGroup};
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerEvents, HeartbeatSource};
 use crate::consumer::core::{
-    apply, sleep_or, ConsumerCore, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
+    apply, sleep_or, ConsumerCore, CoreSettings, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
 };
-use crate::consumer::offset_store::OffsetStore;
-use crate::consumer::rebalance::Rebalancer;
 use crate::consumer::sync::Semaphore;
 use crate::consumer::{ConsumeResult, MessageModel, MessageSelector, OrderlyResult};
 use crate::error::{Error, Result};
@@ -86,7 +84,6 @@ pub(crate) struct Inner {
     /// Subscriptions, owned queues, rebalance.
     core: ConsumerCore<QueueEntry>,
     sem: Semaphore,
-    services: TaskGroup,
     pulls: TaskGroup,
     consumes: TaskGroup,
     state: AtomicU8,
@@ -118,51 +115,33 @@ impl PushConsumer {
         if b.subscriptions.is_empty() {
             return Err(Error::Config("subscribe at least one topic".into()));
         }
-        let backend = crate::consumer::client_backend::given_or_new(b.backend, &b.client)?;
-        let rt = backend.runtime();
-        let group = b.client.wrap(&b.config.group);
-        let store = OffsetStore::for_model(
-            b.config.message_model,
-            &group,
-            &backend,
-            b.config.local_offset_dir.clone(),
-        )?;
         let version = now_ms();
-        let mut subs = BTreeMap::new();
-        for (topic, selector) in b.subscriptions {
-            crate::message::validate_topic(&topic)?;
-            subs.insert(b.client.wrap(&topic), Subscription { selector, version });
-        }
+        let core = ConsumerCore::new(CoreSettings {
+            client: &b.client,
+            backend: b.backend,
+            group: &b.config.group,
+            model: b.config.message_model,
+            strategy: b.strategy,
+            local_offset_dir: b.config.local_offset_dir.clone(),
+            subscriptions: b.subscriptions,
+            sub_version: version,
+            join_grace: b.config.rebalance_join_grace,
+        })?;
         if b.config.message_model == MessageModel::Clustering {
-            subs.insert(
-                crate::util::namespace::retry_topic(&group),
+            core.subs().insert(
+                crate::util::namespace::retry_topic(&core.group),
                 Subscription {
                     selector: MessageSelector::all(),
                     version,
                 },
             );
         }
-        let rebalancer = Rebalancer::new(
-            group.clone(),
-            b.config.message_model,
-            b.strategy,
-            Arc::clone(&backend),
-        );
-        let services = TaskGroup::new(Arc::clone(&rt));
-        let core = ConsumerCore::new(
-            rebalancer,
-            store,
-            subs,
-            &services,
-            b.client.rebalance_interval,
-            b.config.rebalance_join_grace,
-        );
+        let rt = Arc::clone(&core.rt);
         Ok(PushConsumer {
             inner: Arc::new(Inner {
                 sem: Semaphore::new(b.config.consume_concurrency),
                 cfg: b.config,
                 client: b.client,
-                services,
                 pulls: TaskGroup::new(Arc::clone(&rt)),
                 consumes: TaskGroup::new(Arc::clone(&rt)),
                 listener,
@@ -376,7 +355,7 @@ impl PushConsumer {
             _ => return Ok(()),
         }
         inner.state.store(STOPPING, Ordering::Release);
-        inner.services.shutdown(Duration::from_secs(3)).await;
+        inner.core.services.shutdown(Duration::from_secs(3)).await;
         for e in inner.core.queues().values() {
             e.stop.trigger();
         }
@@ -450,6 +429,7 @@ impl ConsumerEvents for Hooks {
         tracing::info!(group = %inner.core.group, topic, queues = offsets.len(), "broker asked to reset offsets");
         let me = Arc::clone(&inner);
         inner
+            .core
             .services
             .spawn(async move { me.reset_offsets(offsets).await });
     }
@@ -520,7 +500,8 @@ impl Inner {
             *last = Some(Instant::now());
         }
         let me = Arc::clone(self);
-        self.services
+        self.core
+            .services
             .spawn(async move { me.core.backend.heartbeat_now().await });
     }
 
@@ -715,14 +696,20 @@ impl Inner {
     }
 
     fn spawn_services(self: &Arc<Self>) {
-        apply::spawn_loop(self, &self.services);
+        apply::spawn_loop(self);
         let me = Arc::clone(self);
-        self.services.spawn(async move { me.persist_loop().await });
+        self.core
+            .services
+            .spawn(async move { me.persist_loop().await });
         let me = Arc::clone(self);
-        self.services.spawn(async move { me.watchdog_loop().await });
+        self.core
+            .services
+            .spawn(async move { me.watchdog_loop().await });
         if self.locks_queues() {
             let me = Arc::clone(self);
-            self.services.spawn(async move { me.lock_loop().await });
+            self.core
+                .services
+                .spawn(async move { me.lock_loop().await });
         }
     }
 
@@ -739,7 +726,7 @@ impl Inner {
     }
 
     async fn persist_loop(self: Arc<Self>) {
-        let stop = self.services.signal().clone();
+        let stop = self.core.services.signal().clone();
         while self
             .sleep_or(self.client.persist_offset_interval, &stop)
             .await
@@ -750,7 +737,7 @@ impl Inner {
     }
 
     async fn watchdog_loop(self: Arc<Self>) {
-        let stop = self.services.signal().clone();
+        let stop = self.core.services.signal().clone();
         let period = (self.cfg.pull_watchdog_timeout / 4).max(Duration::from_millis(100));
         while self.sleep_or(period, &stop).await {
             let stale: Vec<(
@@ -786,7 +773,7 @@ impl Inner {
     }
 
     async fn lock_loop(self: Arc<Self>) {
-        let stop = self.services.signal().clone();
+        let stop = self.core.services.signal().clone();
         if !self.sleep_or(Duration::from_secs(1), &stop).await {
             return;
         }
