@@ -35,12 +35,12 @@ use rocketmq_remoting::protocol::body::SubscriptionData;
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
 
 use crate::config::ClientConfig;
-use crate::consumer::backend::ConsumerBackend;
+use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};
 use crate::consumer::offset_store::OffsetStore;
 use crate::consumer::rebalance::strategy::AllocateStrategy;
 use crate::consumer::rebalance::Rebalancer;
 use crate::consumer::{MessageModel, MessageSelector};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::message_queue::MessageQueue;
 
 pub(crate) use self::process_queue::ProcessQueue;
@@ -74,6 +74,12 @@ pub(crate) trait QueueOwner: Send + Sync + Sized + 'static {
 
 /// A consumer's entry for one owned queue.
 pub(crate) trait OwnedQueue: Send + 'static {
+    /// The queue's cache.
+    fn process_queue(&self) -> &ProcessQueue;
+
+    /// Stops the queue's pull loop.
+    fn stop_signal(&self) -> &ShutdownSignal;
+
     /// Whether rebalance took the queue, and so may take it away (queues given by hand are the
     /// application's).
     fn by_rebalance(&self) -> bool {
@@ -101,6 +107,8 @@ pub(crate) struct ConsumerCore<E> {
     /// The consumer's background services (the rebalance loop among them); their shutdown
     /// signal ends the rebalance rounds.
     pub(crate) services: TaskGroup,
+    /// The pull loops of the owned queues.
+    pub(crate) pulls: TaskGroup,
     /// Computes this client's share of a topic.
     pub(crate) rebalancer: Rebalancer,
     /// Topic (with namespace) → subscription.
@@ -156,6 +164,7 @@ impl<E: OwnedQueue> ConsumerCore<E> {
             group,
             backend,
             services: TaskGroup::new(Arc::clone(&rt)),
+            pulls: TaskGroup::new(Arc::clone(&rt)),
             rt,
             store,
             subs: Mutex::new(subs),
@@ -180,6 +189,60 @@ impl<E: OwnedQueue> ConsumerCore<E> {
     /// The subscribed topics (with namespace), in order.
     pub(crate) fn topics(&self) -> Vec<String> {
         self.subs().keys().cloned().collect()
+    }
+
+    /// Opens the consumer's side of the client: starts the client, loads the offsets, registers
+    /// the group with `hooks` for heartbeats and broker events.
+    ///
+    /// # Errors
+    ///
+    /// Client start and offset load errors; [`Error::Config`] if the group is registered in
+    /// this client already.
+    pub(crate) async fn open<H: HeartbeatSource + ConsumerEvents>(&self, hooks: H) -> Result<()> {
+        self.backend.start().await?;
+        self.store.load().await?;
+        let hooks = Arc::new(hooks);
+        if !self
+            .backend
+            .register_consumer(&self.group, hooks.clone(), hooks)
+        {
+            return Err(Error::Config(format!(
+                "consumer group `{}` is already registered in this client",
+                self.group
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes the subscriptions known: the routes of the subscribed topics first, so the
+    /// heartbeat that follows reaches every broker serving them.
+    pub(crate) async fn announce(&self) {
+        for topic in self.topics() {
+            if let Err(e) = self.backend.subscribe_queues(&topic).await {
+                tracing::debug!(group = %self.group, %topic, error = %e, "no route yet");
+            }
+        }
+        self.backend.heartbeat_now().await;
+    }
+
+    /// Shutdown, first step: the services stop (no more rebalance rounds), then every pull
+    /// loop (each given up to `grace`).
+    pub(crate) async fn stop_pulling(&self, grace: Duration) {
+        self.services.shutdown(grace).await;
+        for e in self.queues().values() {
+            e.stop_signal().trigger();
+        }
+        self.pulls.shutdown(grace).await;
+    }
+
+    /// Shutdown, last step: every owned queue is dropped, the group unregistered from the
+    /// brokers and the client closed (if the consumer owns it).
+    pub(crate) async fn close(&self) {
+        for e in self.queues().values() {
+            e.process_queue().set_dropped();
+        }
+        self.backend.unregister_consumer(&self.group).await;
+        self.backend.close().await;
     }
 
     /// Whether `topic` (with namespace) is subscribed.

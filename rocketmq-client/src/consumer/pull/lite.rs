@@ -13,7 +13,7 @@ use futures::channel::mpsc;
 use futures::future::{select, Either};
 use futures::StreamExt;
 use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData, ConsumerRunningInfo};
-use rocketmq_remoting::rt::{ShutdownSignal, TaskGroup};
+use rocketmq_remoting::rt::ShutdownSignal;
 
 use crate::client::ClientInstance;
 use crate::config::ClientConfig;
@@ -250,12 +250,10 @@ impl LitePullConsumerBuilder {
             join_grace: c.rebalance_join_grace,
         })?;
         let (tx, rx) = mpsc::unbounded();
-        let rt = Arc::clone(&core.rt);
         Ok(LitePullConsumer {
             inner: Arc::new(LiteInner {
                 cfg: self.config,
                 client: self.client,
-                pulls: TaskGroup::new(rt),
                 core,
                 tx,
                 rx: futures::lock::Mutex::new(rx),
@@ -289,6 +287,14 @@ struct Assigned {
 }
 
 impl OwnedQueue for Assigned {
+    fn process_queue(&self) -> &ProcessQueue {
+        &self.pq
+    }
+
+    fn stop_signal(&self) -> &ShutdownSignal {
+        &self.stop
+    }
+
     fn by_rebalance(&self) -> bool {
         self.by_rebalance
     }
@@ -301,7 +307,6 @@ struct LiteInner {
     core: ConsumerCore<Assigned>,
     tx: mpsc::UnboundedSender<Fetched>,
     rx: futures::lock::Mutex<mpsc::UnboundedReceiver<Fetched>>,
-    pulls: TaskGroup,
     state: AtomicU8,
     started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
@@ -391,27 +396,11 @@ impl LitePullConsumer {
         if inner.state.load(Ordering::Acquire) != 0 {
             return Err(Error::NotRunning("the consumer was already started"));
         }
-        inner.core.backend.start().await?;
-        inner.core.store.load().await?;
-        let hooks = Arc::new(LiteHooks(Arc::downgrade(inner)));
-        if !inner
-            .core
-            .backend
-            .register_consumer(&inner.core.group, hooks.clone(), hooks)
-        {
-            return Err(Error::Config(format!(
-                "consumer group `{}` is already registered in this client",
-                inner.core.group
-            )));
-        }
+        inner.core.open(LiteHooks(Arc::downgrade(inner))).await?;
         inner.state.store(1, Ordering::Release);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
-        let topics = inner.core.topics();
-        for t in &topics {
-            let _ = inner.core.backend.subscribe_queues(t).await;
-        }
-        inner.core.backend.heartbeat_now().await;
-        if !topics.is_empty() {
+        inner.core.announce().await;
+        if !inner.core.topics().is_empty() {
             apply::spawn_loop(inner);
         }
         if inner.cfg.auto_commit {
@@ -725,25 +714,13 @@ impl LitePullConsumer {
         if inner.state.swap(2, Ordering::AcqRel) != 1 {
             return Ok(());
         }
-        inner.core.services.shutdown(Duration::from_secs(3)).await;
-        for e in inner.core.queues().values() {
-            e.stop.trigger();
-        }
-        inner.pulls.shutdown(Duration::from_secs(3)).await;
+        inner.core.stop_pulling(Duration::from_secs(3)).await;
         let res = if inner.cfg.auto_commit {
             inner.commit(false).await
         } else {
             Ok(())
         };
-        for e in inner.core.queues().values() {
-            e.pq.set_dropped();
-        }
-        inner
-            .core
-            .backend
-            .unregister_consumer(&inner.core.group)
-            .await;
-        inner.core.backend.close().await;
+        inner.core.close().await;
         res
     }
 }
@@ -898,7 +875,8 @@ impl LiteInner {
         offset: i64,
     ) {
         let me = Arc::clone(self);
-        self.pulls
+        self.core
+            .pulls
             .spawn(async move { me.pull_loop(mq, pq, stop, paused, offset).await });
     }
 

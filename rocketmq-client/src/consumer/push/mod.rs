@@ -75,7 +75,15 @@ pub(crate) struct QueueEntry {
     next_offset: Arc<AtomicI64>,
 }
 
-impl OwnedQueue for QueueEntry {}
+impl OwnedQueue for QueueEntry {
+    fn process_queue(&self) -> &ProcessQueue {
+        &self.pq
+    }
+
+    fn stop_signal(&self) -> &ShutdownSignal {
+        &self.stop
+    }
+}
 
 pub(crate) struct Inner {
     cfg: PushConsumerConfig,
@@ -84,7 +92,6 @@ pub(crate) struct Inner {
     /// Subscriptions, owned queues, rebalance.
     core: ConsumerCore<QueueEntry>,
     sem: Semaphore,
-    pulls: TaskGroup,
     consumes: TaskGroup,
     state: AtomicU8,
     paused: AtomicBool,
@@ -136,14 +143,12 @@ impl PushConsumer {
                 },
             );
         }
-        let rt = Arc::clone(&core.rt);
         Ok(PushConsumer {
             inner: Arc::new(Inner {
                 sem: Semaphore::new(b.config.consume_concurrency),
                 cfg: b.config,
                 client: b.client,
-                pulls: TaskGroup::new(Arc::clone(&rt)),
-                consumes: TaskGroup::new(Arc::clone(&rt)),
+                consumes: TaskGroup::new(Arc::clone(&core.rt)),
                 listener,
                 core,
                 state: AtomicU8::new(CREATED),
@@ -168,31 +173,11 @@ impl PushConsumer {
         if inner.state.load(Ordering::Acquire) != CREATED {
             return Err(Error::NotRunning("the consumer was already started"));
         }
-        inner.core.backend.start().await?;
-        inner.core.store.load().await?;
-        let weak = Arc::downgrade(inner);
-        let hooks = Arc::new(Hooks(weak));
-        if !inner
-            .core
-            .backend
-            .register_consumer(&inner.core.group, hooks.clone(), hooks)
-        {
-            return Err(Error::Config(format!(
-                "consumer group `{}` is already registered in this client",
-                inner.core.group
-            )));
-        }
+        inner.core.open(Hooks(Arc::downgrade(inner))).await?;
         inner.state.store(RUNNING, Ordering::Release);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
-        // Routes first, so the heartbeat reaches every broker of the subscribed topics (the
-        // retry topic may not exist yet: it appears after the first heartbeat).
-        let topics = inner.core.topics();
-        for t in &topics {
-            if let Err(e) = inner.core.backend.subscribe_queues(t).await {
-                tracing::debug!(topic = %t, error = %e, "no route yet");
-            }
-        }
-        inner.core.backend.heartbeat_now().await;
+        // The retry topic may have no route yet: it appears after the first heartbeat.
+        inner.core.announce().await;
         inner.spawn_services();
         tracing::info!(group = %inner.core.group, model = ?inner.cfg.message_model, "push consumer started");
         Ok(())
@@ -355,11 +340,7 @@ impl PushConsumer {
             _ => return Ok(()),
         }
         inner.state.store(STOPPING, Ordering::Release);
-        inner.core.services.shutdown(Duration::from_secs(3)).await;
-        for e in inner.core.queues().values() {
-            e.stop.trigger();
-        }
-        inner.pulls.shutdown(Duration::from_secs(3)).await;
+        inner.core.stop_pulling(Duration::from_secs(3)).await;
         inner.dispatch_stopped.store(true, Ordering::Release);
         if !inner.consumes.shutdown(inner.cfg.await_termination).await {
             tracing::warn!(group = %inner.core.group, "listeners still running after await_termination were abandoned; their messages will be redelivered");
@@ -369,15 +350,7 @@ impl PushConsumer {
         if inner.locks_queues() {
             inner.unlock_all(&mqs).await;
         }
-        for e in inner.core.queues().values() {
-            e.pq.set_dropped();
-        }
-        inner
-            .core
-            .backend
-            .unregister_consumer(&inner.core.group)
-            .await;
-        inner.core.backend.close().await;
+        inner.core.close().await;
         inner.state.store(STOPPED, Ordering::Release);
         tracing::info!(group = %inner.core.group, "push consumer shut down");
         res
@@ -721,7 +694,8 @@ impl Inner {
         next: Arc<AtomicI64>,
     ) {
         let me = Arc::clone(self);
-        self.pulls
+        self.core
+            .pulls
             .spawn(async move { pull_loop::run(me, mq, pq, stop, next).await });
     }
 
