@@ -11,6 +11,7 @@
 //! offset stores ([`offset_store`]) and one seam to the brokers (`backend.rs`, faked in tests).
 
 pub(crate) mod backend;
+mod builder;
 pub(crate) mod client_backend;
 pub(crate) mod core;
 #[cfg(test)]

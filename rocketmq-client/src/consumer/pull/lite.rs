@@ -15,7 +15,6 @@ use futures::StreamExt;
 use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData, ConsumerRunningInfo};
 use rocketmq_remoting::rt::ShutdownSignal;
 
-use crate::client::ClientInstance;
 use crate::config::ClientConfig;
 use crate::consumer::backend::{
     pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullStatus,
@@ -103,7 +102,8 @@ impl Default for LitePullConsumerConfig {
     }
 }
 
-/// Builds a [`LitePullConsumer`].
+/// Builds a [`LitePullConsumer`]. Subscribed topics get their queues by rebalance; without
+/// any subscription, queues are given with [`LitePullConsumer::assign`].
 pub struct LitePullConsumerBuilder {
     client: ClientConfig,
     config: LitePullConsumerConfig,
@@ -135,24 +135,8 @@ impl std::fmt::Debug for LitePullConsumerBuilder {
 }
 
 impl LitePullConsumerBuilder {
-    /// NameServer address list (`;`-separated).
-    pub fn name_server(mut self, addrs: &str) -> Self {
-        self.client.namesrv_addrs = ClientConfig::with_name_server(addrs).namesrv_addrs;
-        self
-    }
-
-    /// Replaces the client configuration.
-    pub fn client_config(mut self, client: ClientConfig) -> Self {
-        self.client = client;
-        self
-    }
-
-    /// Runs on a shared client instance (not shut down by the consumer).
-    pub fn client_instance(mut self, instance: ClientInstance) -> Self {
-        self.client = instance.config().clone();
-        self.backend = Some(crate::consumer::client_backend::shared_backend(instance));
-        self
-    }
+    crate::consumer::builder::client_setters!();
+    crate::consumer::builder::subscription_setters!();
 
     /// Replaces the consumer configuration.
     pub fn config(mut self, config: LitePullConsumerConfig) -> Self {
@@ -160,58 +144,9 @@ impl LitePullConsumerBuilder {
         self
     }
 
-    /// Consumer group (required).
-    pub fn group(mut self, group: impl Into<String>) -> Self {
-        self.config.group = group.into();
-        self
-    }
-
-    /// Subscribes `topic` (queues assigned by rebalance). Without any subscription, queues are
-    /// given with [`LitePullConsumer::assign`].
-    pub fn subscribe(
-        mut self,
-        topic: impl Into<String>,
-        selector: impl Into<MessageSelector>,
-    ) -> Self {
-        let topic = topic.into();
-        self.subscriptions.retain(|(t, _)| *t != topic);
-        self.subscriptions.push((topic, selector.into()));
-        self
-    }
-
     /// Automatic (default) or manual ([`LitePullConsumer::commit_sync`]) offset commits.
     pub fn auto_commit(mut self, on: bool) -> Self {
         self.config.auto_commit = on;
-        self
-    }
-
-    /// Where a new group starts.
-    pub fn consume_from_where(mut self, from: ConsumeFromWhere) -> Self {
-        self.config.consume_from_where = from;
-        self
-    }
-
-    /// Clustering or broadcasting.
-    pub fn message_model(mut self, model: MessageModel) -> Self {
-        self.config.message_model = model;
-        self
-    }
-
-    /// Messages per pull.
-    pub fn pull_batch_size(mut self, n: i32) -> Self {
-        self.config.pull_batch_size = n;
-        self
-    }
-
-    /// Queue allocation strategy (subscribe mode).
-    pub fn allocate_strategy(mut self, s: impl AllocateStrategy) -> Self {
-        self.strategy = Arc::new(s);
-        self
-    }
-
-    #[cfg(test)]
-    pub(crate) fn backend(mut self, b: Arc<dyn ConsumerBackend>) -> Self {
-        self.backend = Some(b);
         self
     }
 

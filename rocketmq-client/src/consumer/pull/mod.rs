@@ -13,7 +13,6 @@ use rocketmq_remoting::protocol::body::{
     ConsumeType, ConsumerData, ConsumerRunningInfo, ProcessQueueInfo,
 };
 
-use crate::client::ClientInstance;
 use crate::config::ClientConfig;
 use crate::consumer::backend::{
     pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullResult,
@@ -47,34 +46,11 @@ impl std::fmt::Debug for PullConsumerBuilder {
 }
 
 impl PullConsumerBuilder {
-    /// NameServer address list (`;`-separated).
-    pub fn name_server(mut self, addrs: &str) -> Self {
-        self.client.namesrv_addrs = ClientConfig::with_name_server(addrs).namesrv_addrs;
-        self
-    }
-
-    /// Replaces the client configuration.
-    pub fn client_config(mut self, client: ClientConfig) -> Self {
-        self.client = client;
-        self
-    }
-
-    /// Runs on a shared client instance (not shut down by the consumer).
-    pub fn client_instance(mut self, instance: ClientInstance) -> Self {
-        self.client = instance.config().clone();
-        self.backend = Some(crate::consumer::client_backend::shared_backend(instance));
-        self
-    }
+    crate::consumer::builder::client_setters!();
 
     /// Consumer group (required).
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = group.into();
-        self
-    }
-
-    #[cfg(test)]
-    pub(crate) fn backend(mut self, b: Arc<dyn ConsumerBackend>) -> Self {
-        self.backend = Some(b);
         self
     }
 

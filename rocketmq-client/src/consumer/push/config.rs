@@ -255,52 +255,12 @@ impl std::fmt::Debug for PushConsumerBuilder {
 }
 
 impl PushConsumerBuilder {
-    /// NameServer address list (`;`-separated, like Java).
-    pub fn name_server(mut self, addrs: &str) -> Self {
-        self.client.namesrv_addrs = ClientConfig::with_name_server(addrs).namesrv_addrs;
-        self
-    }
-
-    /// Replaces the whole client configuration (runtime, namespace, intervals...).
-    pub fn client_config(mut self, client: ClientConfig) -> Self {
-        self.client = client;
-        self
-    }
+    crate::consumer::builder::client_setters!();
+    crate::consumer::builder::subscription_setters!();
 
     /// Replaces the whole consumer configuration.
     pub fn config(mut self, config: PushConsumerConfig) -> Self {
         self.config = config;
-        self
-    }
-
-    /// Consumer group.
-    pub fn group(mut self, group: impl Into<String>) -> Self {
-        self.config.group = group.into();
-        self
-    }
-
-    /// Subscribes `topic` with a tag expression (`"*"`, `"TagA || TagB"`) or a
-    /// [`MessageSelector::sql92`] expression. Subscribing a topic twice keeps the last one.
-    pub fn subscribe(
-        mut self,
-        topic: impl Into<String>,
-        selector: impl Into<MessageSelector>,
-    ) -> Self {
-        let topic = topic.into();
-        self.subscriptions.retain(|(t, _)| *t != topic);
-        self.subscriptions.push((topic, selector.into()));
-        self
-    }
-
-    /// Clustering or broadcasting.
-    pub fn message_model(mut self, model: MessageModel) -> Self {
-        self.config.message_model = model;
-        self
-    }
-
-    /// Where a new group starts.
-    pub fn consume_from_where(mut self, from: ConsumeFromWhere) -> Self {
-        self.config.consume_from_where = from;
         self
     }
 
@@ -316,22 +276,9 @@ impl PushConsumerBuilder {
         self
     }
 
-    /// Max messages per pull.
-    pub fn pull_batch_size(mut self, n: i32) -> Self {
-        self.config.pull_batch_size = n;
-        self
-    }
-
     /// Attempts before the DLQ.
     pub fn max_reconsume_times(mut self, n: i32) -> Self {
         self.config.max_reconsume_times = Some(n);
-        self
-    }
-
-    /// Queue allocation strategy (default [`AllocateAveragely`]); all members of a group must
-    /// use the same one.
-    pub fn allocate_strategy(mut self, s: impl AllocateStrategy) -> Self {
-        self.strategy = Arc::new(s);
         self
     }
 
@@ -344,21 +291,6 @@ impl PushConsumerBuilder {
     /// An orderly listener (replaces any listener set before).
     pub fn orderly_listener(mut self, l: impl OrderlyListener) -> Self {
         self.listener = Some(ListenerKind::Orderly(Arc::new(l)));
-        self
-    }
-
-    /// Runs on a shared [`ClientInstance`](crate::client::ClientInstance) (one set of
-    /// connections and one heartbeat for several producers/consumers) instead of a private one.
-    /// The consumer does not shut a shared instance down.
-    pub fn client_instance(mut self, instance: crate::client::ClientInstance) -> Self {
-        self.client = instance.config().clone();
-        self.backend = Some(crate::consumer::client_backend::shared_backend(instance));
-        self
-    }
-
-    #[cfg(test)]
-    pub(crate) fn backend(mut self, b: Arc<dyn ConsumerBackend>) -> Self {
-        self.backend = Some(b);
         self
     }
 
