@@ -1,26 +1,27 @@
-//! The consumer core: what the push, pull and lite pull consumers share, in one place (the Go
-//! client's `defaultConsumer`, Java's `RebalanceImpl` with its process-queue table).
+//! The consumer core: what the push and lite pull consumers share, in one place (the Go
+//! client's `defaultConsumer`; Java spreads it over `RebalanceImpl`, `ProcessQueue` and the
+//! consumer impls).
 //!
-//! - [`ConsumerCore`]: the subscription table, the table of owned queues and the rebalancer of a
-//!   consumer, with the wake-ups of its rebalance loop.
+//! - [`ConsumerCore`] (this file): a consumer's group, backend, offset store and task groups,
+//!   its subscription table and its table of owned queues, and the rebalancer.
 //! - [`ProcessQueue`]: the per-queue cache of pulled, not yet consumed messages, from which the
 //!   committable offset is derived.
 //! - [`apply`]: applying a rebalance result. One round diffs the owned queues against the
 //!   allocation ([`Rebalancer::target`]), hands over the queues that leave, waits out the join
 //!   grace and takes over the queues that arrive. Push and lite pull run the same rounds; they
 //!   differ only in what owning a queue means, which they say by implementing [`QueueOwner`].
-//! - [`handover`]: the offset hand-over at both ends of owning a queue, as methods of the core:
-//!   taking one (orderly lock, start offset) and giving one up (final synchronous commit,
-//!   forget, unlock).
-//! - [`sleep_or`]: the interruptible sleep every consumer loop waits with.
+//! - [`handover`]: the offset hand-over at both ends of owning a queue: taking one (orderly
+//!   lock, start offset) and giving one up (final synchronous commit, forget, unlock).
+//! - [`lifecycle`]: opening the consumer's side of the client and closing it again.
 //!
 //! Allocation itself (who gets which queue) lives in [`rebalance`](super::rebalance); the offset
 //! stores in [`offset_store`](super::offset_store); the broker calls behind the
 //! [`ConsumerBackend`](super::backend::ConsumerBackend) test seam. The classic pull consumer
-//! owns no queues: it shares only the backend and offset store plumbing.
+//! owns no queues and has no core: it shares the backend plumbing and the builder setters.
 
 pub(crate) mod apply;
 pub(crate) mod handover;
+pub(crate) mod lifecycle;
 mod process_queue;
 
 use std::collections::{BTreeMap, HashMap};
@@ -35,12 +36,12 @@ use rocketmq_remoting::protocol::body::SubscriptionData;
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
 
 use crate::config::ClientConfig;
-use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};
+use crate::consumer::backend::ConsumerBackend;
 use crate::consumer::offset_store::OffsetStore;
 use crate::consumer::rebalance::strategy::AllocateStrategy;
 use crate::consumer::rebalance::Rebalancer;
 use crate::consumer::{MessageModel, MessageSelector};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::message_queue::MessageQueue;
 
 pub(crate) use self::process_queue::ProcessQueue;
@@ -97,7 +98,8 @@ pub(crate) struct Subscription {
 
 /// What every queue-owning consumer holds (Go `defaultConsumer`): its group, broker access and
 /// offset store, what is subscribed, which queues are owned, and how they are reallocated. `E`
-/// is the consumer's entry per owned queue. The offset hand-over methods are in [`handover`].
+/// is the consumer's entry per owned queue. More methods: the offset hand-over in
+/// [`handover`], opening and closing in [`lifecycle`].
 pub(crate) struct ConsumerCore<E> {
     /// Group with namespace.
     pub(crate) group: String,
@@ -189,60 +191,6 @@ impl<E: OwnedQueue> ConsumerCore<E> {
     /// The subscribed topics (with namespace), in order.
     pub(crate) fn topics(&self) -> Vec<String> {
         self.subs().keys().cloned().collect()
-    }
-
-    /// Opens the consumer's side of the client: starts the client, loads the offsets, registers
-    /// the group with `hooks` for heartbeats and broker events.
-    ///
-    /// # Errors
-    ///
-    /// Client start and offset load errors; [`Error::Config`] if the group is registered in
-    /// this client already.
-    pub(crate) async fn open<H: HeartbeatSource + ConsumerEvents>(&self, hooks: H) -> Result<()> {
-        self.backend.start().await?;
-        self.store.load().await?;
-        let hooks = Arc::new(hooks);
-        if !self
-            .backend
-            .register_consumer(&self.group, hooks.clone(), hooks)
-        {
-            return Err(Error::Config(format!(
-                "consumer group `{}` is already registered in this client",
-                self.group
-            )));
-        }
-        Ok(())
-    }
-
-    /// Makes the subscriptions known: the routes of the subscribed topics first, so the
-    /// heartbeat that follows reaches every broker serving them.
-    pub(crate) async fn announce(&self) {
-        for topic in self.topics() {
-            if let Err(e) = self.backend.subscribe_queues(&topic).await {
-                tracing::debug!(group = %self.group, %topic, error = %e, "no route yet");
-            }
-        }
-        self.backend.heartbeat_now().await;
-    }
-
-    /// Shutdown, first step: the services stop (no more rebalance rounds), then every pull
-    /// loop (each given up to `grace`).
-    pub(crate) async fn stop_pulling(&self, grace: Duration) {
-        self.services.shutdown(grace).await;
-        for e in self.queues().values() {
-            e.stop_signal().trigger();
-        }
-        self.pulls.shutdown(grace).await;
-    }
-
-    /// Shutdown, last step: every owned queue is dropped, the group unregistered from the
-    /// brokers and the client closed (if the consumer owns it).
-    pub(crate) async fn close(&self) {
-        for e in self.queues().values() {
-            e.process_queue().set_dropped();
-        }
-        self.backend.unregister_consumer(&self.group).await;
-        self.backend.close().await;
     }
 
     /// Whether `topic` (with namespace) is subscribed.
