@@ -28,6 +28,8 @@ pub(crate) struct Fake {
     pub(crate) rt: Mutex<Option<Arc<dyn Runtime>>>,
     pub(crate) source: Mutex<Option<Arc<dyn HeartbeatSource>>>,
     pub(crate) heartbeats: AtomicUsize,
+    /// The group's members as the brokers report them; `None`: this client alone.
+    pub(crate) members: Mutex<Option<Vec<String>>>,
 }
 
 impl Fake {
@@ -136,7 +138,8 @@ impl ConsumerBackend for Fake {
         Box::pin(async move { Ok(v) })
     }
     fn consumer_ids(&self, _t: &str, _g: &str) -> BoxFuture<'_, Result<Vec<String>>> {
-        Box::pin(async { Ok(vec!["127.0.0.1@test".to_string()]) })
+        let members = self.members.lock().unwrap().clone();
+        Box::pin(async { Ok(members.unwrap_or_else(|| vec![self.client_id()])) })
     }
     fn pull(&self, a: PullArgs) -> BoxFuture<'_, Result<PullResult>> {
         Box::pin(async move {

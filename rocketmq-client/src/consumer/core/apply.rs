@@ -118,3 +118,165 @@ pub(crate) async fn release_unsubscribed<O: QueueOwner>(owner: &Arc<O>) {
 async fn release_all<O: QueueOwner>(owner: &Arc<O>, mqs: &[MessageQueue]) {
     join_all(mqs.iter().map(|mq| owner.release(mq))).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use rocketmq_remoting::rt::{ShutdownSignal, TokioRuntime};
+
+    use super::*;
+    use crate::config::ClientConfig;
+    use crate::consumer::core::{ConsumerCore, CoreSettings, OwnedQueue, ProcessQueue};
+    use crate::consumer::fake_backend::{tokio_rt, Fake};
+    use crate::consumer::rebalance::strategy::AllocateAveragely;
+    use crate::consumer::MessageModel;
+    use crate::error::Result;
+
+    struct Entry {
+        pq: ProcessQueue,
+        stop: ShutdownSignal,
+        by_rebalance: bool,
+    }
+
+    impl OwnedQueue for Entry {
+        fn process_queue(&self) -> &ProcessQueue {
+            &self.pq
+        }
+        fn stop_signal(&self) -> &ShutdownSignal {
+            &self.stop
+        }
+        fn by_rebalance(&self) -> bool {
+            self.by_rebalance
+        }
+    }
+
+    /// An owner that only records what the rounds ask of it.
+    struct Recorder {
+        core: ConsumerCore<Entry>,
+        log: Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn own(&self, topic: &str, queue_id: i32, by_rebalance: bool) {
+            let entry = Entry {
+                pq: ProcessQueue::default(),
+                stop: ShutdownSignal::new(),
+                by_rebalance,
+            };
+            self.core
+                .queues()
+                .insert(MessageQueue::new(topic, "b", queue_id), entry);
+        }
+        fn owned(&self) -> Vec<String> {
+            let mut v: Vec<String> = self.core.queues().keys().map(name).collect();
+            v.sort();
+            v
+        }
+        fn log(&self) -> Vec<String> {
+            std::mem::take(&mut *self.log.lock().unwrap())
+        }
+    }
+
+    fn name(mq: &MessageQueue) -> String {
+        format!("{}:{}", mq.topic, mq.queue_id)
+    }
+
+    impl QueueOwner for Recorder {
+        type Queue = Entry;
+
+        fn core(&self) -> &ConsumerCore<Entry> {
+            &self.core
+        }
+
+        async fn take(self: &Arc<Self>, mq: &MessageQueue) -> Result<Option<i64>> {
+            self.log.lock().unwrap().push(format!("take {}", name(mq)));
+            self.own(&mq.topic, mq.queue_id, true);
+            Ok(Some(0))
+        }
+
+        async fn release(self: &Arc<Self>, mq: &MessageQueue) {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("release {}", name(mq)));
+            self.core.queues().remove(mq);
+        }
+
+        async fn not_in_group(self: &Arc<Self>) {
+            self.log.lock().unwrap().push("not in group".into());
+        }
+    }
+
+    /// A clustering owner of topic `T` (three queues, all allocated to it while it is the
+    /// group's only member).
+    fn recorder(fake: &Arc<Fake>) -> Arc<Recorder> {
+        *fake.rt.lock().unwrap() = Some(Arc::new(TokioRuntime::try_current().unwrap()));
+        let core = ConsumerCore::new(CoreSettings {
+            client: &ClientConfig::with_name_server("127.0.0.1:9876"),
+            backend: Some(fake.clone()),
+            group: "g",
+            model: MessageModel::Clustering,
+            strategy: Arc::new(AllocateAveragely),
+            local_offset_dir: None,
+            subscriptions: vec![("T".into(), "*".into())],
+            sub_version: 0,
+            join_grace: Duration::ZERO,
+        })
+        .unwrap();
+        Arc::new(Recorder {
+            core,
+            log: Mutex::default(),
+        })
+    }
+
+    /// One round: queues of unsubscribed topics and queues allocated elsewhere are released
+    /// (queues given by hand stay), newly allocated ones are taken in order, owned ones kept.
+    #[test]
+    fn a_round_applies_the_difference() {
+        tokio_rt().block_on(async {
+            let fake = Fake::with_queues(3, 0, |_| "A");
+            let r = recorder(&fake);
+            r.own("X", 0, true);
+            r.own("T", 1, true);
+            r.own("T", 8, true);
+            r.own("T", 9, false);
+            round(&r).await;
+            assert_eq!(
+                r.log(),
+                ["release X:0", "release T:8", "take T:0", "take T:2"]
+            );
+            assert_eq!(r.owned(), ["T:0", "T:1", "T:2", "T:9"]);
+            round(&r).await;
+            assert!(r.log().is_empty(), "nothing changed, nothing done");
+        });
+    }
+
+    /// Not yet in the brokers' member list: the owner is told, and keeps what it owns.
+    #[test]
+    fn a_round_keeps_the_queues_while_not_in_the_group() {
+        tokio_rt().block_on(async {
+            let fake = Fake::with_queues(3, 0, |_| "A");
+            *fake.members.lock().unwrap() = Some(vec!["127.0.0.2@other".into()]);
+            let r = recorder(&fake);
+            r.own("T", 0, true);
+            round(&r).await;
+            assert_eq!(r.log(), ["not in group"]);
+            assert_eq!(r.owned(), ["T:0"]);
+        });
+    }
+
+    /// Once the services stop (shutdown), a round takes nothing.
+    #[test]
+    fn a_round_after_shutdown_takes_nothing() {
+        tokio_rt().block_on(async {
+            let fake = Fake::with_queues(3, 0, |_| "A");
+            let r = recorder(&fake);
+            r.core.services.shutdown(Duration::from_millis(10)).await;
+            round(&r).await;
+            assert!(r.log().is_empty());
+            assert!(r.owned().is_empty());
+        });
+    }
+}
