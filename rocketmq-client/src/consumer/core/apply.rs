@@ -124,47 +124,25 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
-    use rocketmq_remoting::rt::{ShutdownSignal, TokioRuntime};
+    use rocketmq_remoting::rt::TokioRuntime;
 
     use super::*;
     use crate::config::ClientConfig;
-    use crate::consumer::core::{ConsumerCore, CoreSettings, OwnedQueue, ProcessQueue};
+    use crate::consumer::core::{ConsumerCore, CoreSettings, OwnedQueue};
     use crate::consumer::fake_backend::{tokio_rt, Fake};
     use crate::consumer::rebalance::strategy::AllocateAveragely;
     use crate::consumer::MessageModel;
     use crate::error::Result;
 
-    struct Entry {
-        pq: ProcessQueue,
-        stop: ShutdownSignal,
-        by_rebalance: bool,
-    }
-
-    impl OwnedQueue for Entry {
-        fn process_queue(&self) -> &ProcessQueue {
-            &self.pq
-        }
-        fn stop_signal(&self) -> &ShutdownSignal {
-            &self.stop
-        }
-        fn by_rebalance(&self) -> bool {
-            self.by_rebalance
-        }
-    }
-
     /// An owner that only records what the rounds ask of it.
     struct Recorder {
-        core: ConsumerCore<Entry>,
+        core: ConsumerCore<()>,
         log: Mutex<Vec<String>>,
     }
 
     impl Recorder {
         fn own(&self, topic: &str, queue_id: i32, by_rebalance: bool) {
-            let entry = Entry {
-                pq: ProcessQueue::default(),
-                stop: ShutdownSignal::new(),
-                by_rebalance,
-            };
+            let entry = OwnedQueue::new(Arc::default(), by_rebalance, ());
             self.core
                 .queues()
                 .insert(MessageQueue::new(topic, "b", queue_id), entry);
@@ -184,9 +162,9 @@ mod tests {
     }
 
     impl QueueOwner for Recorder {
-        type Queue = Entry;
+        type Ext = ();
 
-        fn core(&self) -> &ConsumerCore<Entry> {
+        fn core(&self) -> &ConsumerCore<()> {
             &self.core
         }
 

@@ -14,7 +14,7 @@ use crate::util::namespace::is_retry_topic;
 
 use super::{ConsumerCore, ProcessQueue};
 
-impl<E> ConsumerCore<E> {
+impl<X> ConsumerCore<X> {
     /// Takes over `mq`: when `lock` (orderly clustering) the broker lock first, then the start
     /// offset from [`compute_start_offset`], written to the store as the queue's consume
     /// position. Returns a fresh process queue (locked if `lock`) and that offset; `Ok(None)`

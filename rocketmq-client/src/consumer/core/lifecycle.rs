@@ -7,9 +7,9 @@ use std::time::Duration;
 use crate::consumer::backend::{ConsumerEvents, HeartbeatSource};
 use crate::error::{Error, Result};
 
-use super::{ConsumerCore, OwnedQueue};
+use super::ConsumerCore;
 
-impl<E: OwnedQueue> ConsumerCore<E> {
+impl<X: Send + 'static> ConsumerCore<X> {
     /// Opens the consumer's side of the client: starts the client, loads the offsets, registers
     /// the group with `hooks` for heartbeats and broker events.
     ///
@@ -49,7 +49,7 @@ impl<E: OwnedQueue> ConsumerCore<E> {
     pub(crate) async fn stop_pulling(&self, grace: Duration) {
         self.services.shutdown(grace).await;
         for e in self.queues().values() {
-            e.stop_signal().trigger();
+            e.stop.trigger();
         }
         self.pulls.shutdown(grace).await;
     }
@@ -58,7 +58,7 @@ impl<E: OwnedQueue> ConsumerCore<E> {
     /// brokers and the client closed (if the consumer owns it).
     pub(crate) async fn close(&self) {
         for e in self.queues().values() {
-            e.process_queue().set_dropped();
+            e.pq.set_dropped();
         }
         self.backend.unregister_consumer(&self.group).await;
         self.backend.close().await;

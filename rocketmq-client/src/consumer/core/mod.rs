@@ -51,11 +51,11 @@ pub(crate) use self::process_queue::ProcessQueue;
 /// (its pull loop, its consume position, how long its hand-over may wait) stays with the
 /// consumer.
 pub(crate) trait QueueOwner: Send + Sync + Sized + 'static {
-    /// The consumer's entry per owned queue.
-    type Queue: OwnedQueue;
+    /// The consumer's own part of an owned queue's entry.
+    type Ext: Send + 'static;
 
     /// Subscriptions, owned queues, rebalancer.
-    fn core(&self) -> &ConsumerCore<Self::Queue>;
+    fn core(&self) -> &ConsumerCore<Self::Ext>;
 
     /// Takes over `mq` (usually with [`ConsumerCore::take_over`]) and starts pulling it.
     /// `Ok(Some)` is the start offset; `Ok(None)` means not now (e.g. another client holds its
@@ -73,18 +73,28 @@ pub(crate) trait QueueOwner: Send + Sync + Sized + 'static {
     fn not_in_group(self: &Arc<Self>) -> impl Future<Output = ()> + Send;
 }
 
-/// A consumer's entry for one owned queue.
-pub(crate) trait OwnedQueue: Send + 'static {
+/// One owned queue: what the core works with, and the consumer's own part `X`.
+pub(crate) struct OwnedQueue<X> {
     /// The queue's cache.
-    fn process_queue(&self) -> &ProcessQueue;
-
+    pub(crate) pq: Arc<ProcessQueue>,
     /// Stops the queue's pull loop.
-    fn stop_signal(&self) -> &ShutdownSignal;
-
-    /// Whether rebalance took the queue, and so may take it away (queues given by hand are the
+    pub(crate) stop: ShutdownSignal,
+    /// Taken by rebalance, which may then take it away (queues given by hand are the
     /// application's).
-    fn by_rebalance(&self) -> bool {
-        true
+    pub(crate) by_rebalance: bool,
+    /// What the consumer keeps besides.
+    pub(crate) ext: X,
+}
+
+impl<X> OwnedQueue<X> {
+    /// A freshly taken queue with a running pull loop to come.
+    pub(crate) fn new(pq: Arc<ProcessQueue>, by_rebalance: bool, ext: X) -> Self {
+        OwnedQueue {
+            pq,
+            stop: ShutdownSignal::new(),
+            by_rebalance,
+            ext,
+        }
     }
 }
 
@@ -97,10 +107,10 @@ pub(crate) struct Subscription {
 }
 
 /// What every queue-owning consumer holds (Go `defaultConsumer`): its group, broker access and
-/// offset store, what is subscribed, which queues are owned, and how they are reallocated. `E`
-/// is the consumer's entry per owned queue. More methods: the offset hand-over in
+/// offset store, what is subscribed, which queues are owned, and how they are reallocated. `X`
+/// is the consumer's own part of an owned queue's entry. More methods: the offset hand-over in
 /// [`handover`], opening and closing in [`lifecycle`].
-pub(crate) struct ConsumerCore<E> {
+pub(crate) struct ConsumerCore<X> {
     /// Group with namespace.
     pub(crate) group: String,
     pub(crate) backend: Arc<dyn ConsumerBackend>,
@@ -115,7 +125,7 @@ pub(crate) struct ConsumerCore<E> {
     pub(crate) rebalancer: Rebalancer,
     /// Topic (with namespace) → subscription.
     subs: Mutex<BTreeMap<String, Subscription>>,
-    queues: Mutex<HashMap<MessageQueue, E>>,
+    queues: Mutex<HashMap<MessageQueue, OwnedQueue<X>>>,
     kick_tx: mpsc::Sender<()>,
     /// Taken by the rebalance loop when it starts, so only one loop ever runs.
     kick_rx: Mutex<Option<mpsc::Receiver<()>>>,
@@ -141,7 +151,7 @@ pub(crate) struct CoreSettings<'a> {
     pub(crate) join_grace: Duration,
 }
 
-impl<E: OwnedQueue> ConsumerCore<E> {
+impl<X: Send + 'static> ConsumerCore<X> {
     /// A core owning nothing yet: the backend (given or new), the group and topics with the
     /// client's namespace, the offset store the message model calls for.
     ///
@@ -184,7 +194,7 @@ impl<E: OwnedQueue> ConsumerCore<E> {
     }
 
     /// The owned queues.
-    pub(crate) fn queues(&self) -> MutexGuard<'_, HashMap<MessageQueue, E>> {
+    pub(crate) fn queues(&self) -> MutexGuard<'_, HashMap<MessageQueue, OwnedQueue<X>>> {
         self.queues.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -211,6 +221,17 @@ impl<E: OwnedQueue> ConsumerCore<E> {
             .collect()
     }
 
+    /// Records `mq` as owned by `entry`; `false` (nothing recorded) if it is owned already or
+    /// the consumer is stopping.
+    pub(crate) fn adopt(&self, mq: &MessageQueue, entry: OwnedQueue<X>) -> bool {
+        let mut queues = self.queues();
+        if queues.contains_key(mq) || self.is_stopping() {
+            return false;
+        }
+        queues.insert(mq.clone(), entry);
+        true
+    }
+
     /// Whether `mq` is owned, however it was given.
     pub(crate) fn owns(&self, mq: &MessageQueue) -> bool {
         self.queues().contains_key(mq)
@@ -220,7 +241,7 @@ impl<E: OwnedQueue> ConsumerCore<E> {
     pub(crate) fn rebalanced_queues(&self) -> Vec<MessageQueue> {
         self.queues()
             .iter()
-            .filter(|(_, e)| e.by_rebalance())
+            .filter(|(_, e)| e.by_rebalance)
             .map(|(mq, _)| mq.clone())
             .collect()
     }

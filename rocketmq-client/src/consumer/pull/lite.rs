@@ -210,36 +210,18 @@ struct Fetched {
     msgs: Vec<MessageExt>,
 }
 
-struct Assigned {
-    pq: Arc<ProcessQueue>,
-    stop: ShutdownSignal,
+/// The lite consumer's own part of an owned queue.
+struct LiteQueue {
     paused: Arc<AtomicBool>,
     /// One past the last polled message: what a commit stores.
     consumed: Option<i64>,
-    /// Taken by rebalance (subscribe mode), not by [`LitePullConsumer::assign`]: such queues
-    /// go away with their topic's subscription.
-    by_rebalance: bool,
-}
-
-impl OwnedQueue for Assigned {
-    fn process_queue(&self) -> &ProcessQueue {
-        &self.pq
-    }
-
-    fn stop_signal(&self) -> &ShutdownSignal {
-        &self.stop
-    }
-
-    fn by_rebalance(&self) -> bool {
-        self.by_rebalance
-    }
 }
 
 struct LiteInner {
     cfg: LitePullConsumerConfig,
     client: ClientConfig,
     /// Subscriptions, assigned queues (by rebalance or by hand), rebalance.
-    core: ConsumerCore<Assigned>,
+    core: ConsumerCore<LiteQueue>,
     tx: mpsc::UnboundedSender<Fetched>,
     rx: futures::lock::Mutex<mpsc::UnboundedReceiver<Fetched>>,
     state: AtomicU8,
@@ -519,7 +501,7 @@ impl LitePullConsumer {
                 match a.get_mut(&f.mq) {
                     Some(e) if Arc::ptr_eq(&e.pq, &f.pq) => {
                         if let Some(o) = offset {
-                            e.consumed = Some(e.consumed.map_or(o, |c| c.max(o)));
+                            e.ext.consumed = Some(e.ext.consumed.map_or(o, |c| c.max(o)));
                         }
                     }
                     _ => continue,
@@ -603,7 +585,7 @@ impl LitePullConsumer {
         let a = self.inner.core.queues();
         for mq in mqs {
             if let Some(e) = a.get(&self.wrap_mq(mq)) {
-                e.paused.store(true, Ordering::Release);
+                e.ext.paused.store(true, Ordering::Release);
             }
         }
     }
@@ -613,7 +595,7 @@ impl LitePullConsumer {
         let a = self.inner.core.queues();
         for mq in mqs {
             if let Some(e) = a.get(&self.wrap_mq(mq)) {
-                e.paused.store(false, Ordering::Release);
+                e.ext.paused.store(false, Ordering::Release);
             }
         }
     }
@@ -692,6 +674,7 @@ impl LiteInner {
         let wall = now_ms();
         for (mq, e) in self.core.queues().iter() {
             let commit_offset = e
+                .ext
                 .consumed
                 .filter(|_| self.cfg.auto_commit)
                 .or_else(|| self.core.store.read_memory(mq))
@@ -757,7 +740,7 @@ impl LiteInner {
             .core
             .queues()
             .iter()
-            .filter_map(|(mq, e)| e.consumed.map(|o| (mq.clone(), o)))
+            .filter_map(|(mq, e)| e.ext.consumed.map(|o| (mq.clone(), o)))
             .collect();
         for (mq, o) in &todo {
             self.core.store.update(mq, *o, true);
@@ -779,23 +762,18 @@ impl LiteInner {
         else {
             return Ok(None);
         };
-        let stop = ShutdownSignal::new();
         let paused = Arc::new(AtomicBool::new(false));
-        {
-            let mut a = self.core.queues();
-            if a.contains_key(mq) {
-                return Ok(None);
-            }
-            a.insert(
-                mq.clone(),
-                Assigned {
-                    pq: Arc::clone(&pq),
-                    stop: stop.clone(),
-                    paused: Arc::clone(&paused),
-                    consumed: None,
-                    by_rebalance,
-                },
-            );
+        let entry = OwnedQueue::new(
+            Arc::clone(&pq),
+            by_rebalance,
+            LiteQueue {
+                paused: Arc::clone(&paused),
+                consumed: None,
+            },
+        );
+        let stop = entry.stop.clone();
+        if !self.core.adopt(mq, entry) {
+            return Ok(None);
         }
         self.spawn_pull(mq.clone(), pq, stop, paused, offset);
         Ok(Some(offset))
@@ -824,8 +802,8 @@ impl LiteInner {
             e.pq.set_dropped();
             e.pq = Arc::new(ProcessQueue::default());
             e.stop = ShutdownSignal::new();
-            e.consumed = Some(offset);
-            (Arc::clone(&e.pq), e.stop.clone(), Arc::clone(&e.paused))
+            e.ext.consumed = Some(offset);
+            (Arc::clone(&e.pq), e.stop.clone(), Arc::clone(&e.ext.paused))
         };
         // An explicit seek is the one place an offset may move backwards.
         self.core.store.update(mq, offset, false);
@@ -847,7 +825,7 @@ impl LiteInner {
         // Manual commit: only what the application committed is handed over, so polled but
         // uncommitted messages are redelivered to the next owner rather than lost.
         if self.cfg.auto_commit {
-            if let Some(o) = e.consumed {
+            if let Some(o) = e.ext.consumed {
                 self.core.store.update(mq, o, true);
             }
         }
@@ -946,9 +924,9 @@ impl LiteInner {
 }
 
 impl QueueOwner for LiteInner {
-    type Queue = Assigned;
+    type Ext = LiteQueue;
 
-    fn core(&self) -> &ConsumerCore<Assigned> {
+    fn core(&self) -> &ConsumerCore<LiteQueue> {
         &self.core
     }
 

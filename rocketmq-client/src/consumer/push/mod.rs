@@ -69,20 +69,10 @@ impl std::fmt::Debug for PushConsumer {
     }
 }
 
-pub(crate) struct QueueEntry {
-    pq: Arc<ProcessQueue>,
-    stop: ShutdownSignal,
+/// The push consumer's own part of an owned queue.
+pub(crate) struct PushQueue {
+    /// The offset the queue's pull loop pulls from next.
     next_offset: Arc<AtomicI64>,
-}
-
-impl OwnedQueue for QueueEntry {
-    fn process_queue(&self) -> &ProcessQueue {
-        &self.pq
-    }
-
-    fn stop_signal(&self) -> &ShutdownSignal {
-        &self.stop
-    }
 }
 
 pub(crate) struct Inner {
@@ -90,7 +80,7 @@ pub(crate) struct Inner {
     client: ClientConfig,
     listener: ListenerKind,
     /// Subscriptions, owned queues, rebalance.
-    core: ConsumerCore<QueueEntry>,
+    core: ConsumerCore<PushQueue>,
     sem: Semaphore,
     consumes: TaskGroup,
     state: AtomicU8,
@@ -734,7 +724,7 @@ impl Inner {
                             mq.clone(),
                             Arc::clone(&e.pq),
                             e.stop.clone(),
-                            Arc::clone(&e.next_offset),
+                            Arc::clone(&e.ext.next_offset),
                         )
                     })
                     .collect()
@@ -815,9 +805,9 @@ impl Inner {
 }
 
 impl QueueOwner for Inner {
-    type Queue = QueueEntry;
+    type Ext = PushQueue;
 
-    fn core(&self) -> &ConsumerCore<QueueEntry> {
+    fn core(&self) -> &ConsumerCore<PushQueue> {
         &self.core
     }
 
@@ -830,18 +820,17 @@ impl QueueOwner for Inner {
         else {
             return Ok(None);
         };
-        let entry = QueueEntry {
-            pq: Arc::clone(&pq),
-            stop: ShutdownSignal::new(),
-            next_offset: Arc::new(AtomicI64::new(offset)),
-        };
-        let (stop, next) = (entry.stop.clone(), Arc::clone(&entry.next_offset));
-        {
-            let mut q = self.core.queues();
-            if q.contains_key(mq) || !self.is_running() {
-                return Ok(None);
-            }
-            q.insert(mq.clone(), entry);
+        let next = Arc::new(AtomicI64::new(offset));
+        let entry = OwnedQueue::new(
+            Arc::clone(&pq),
+            true,
+            PushQueue {
+                next_offset: Arc::clone(&next),
+            },
+        );
+        let stop = entry.stop.clone();
+        if !self.core.adopt(mq, entry) {
+            return Ok(None);
         }
         self.spawn_pull_loop(mq.clone(), pq, stop, next);
         Ok(Some(offset))
