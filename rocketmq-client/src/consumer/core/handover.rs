@@ -12,20 +12,26 @@ use crate::message::PullResult;
 use crate::message_queue::MessageQueue;
 use crate::util::namespace::is_retry_topic;
 
-use super::{ConsumerCore, ProcessQueue};
+use super::{ConsumerCore, OwnedQueue, ProcessQueue};
 
-impl<X> ConsumerCore<X> {
+impl<X: Clone + Send + 'static> ConsumerCore<X> {
     /// Takes over `mq`: when `lock` (orderly clustering) the broker lock first, then the start
     /// offset from [`compute_start_offset`], written to the store as the queue's consume
-    /// position. Returns a fresh process queue (locked if `lock`) and that offset; `Ok(None)`
-    /// when another client holds the lock. Errors (lock or offset query failed) leave nothing
-    /// behind: the caller retries at the next rebalance.
+    /// position; then the queue is recorded as owned with a fresh process queue (locked if
+    /// `lock`) and the consumer's part `ext` makes from the start offset. Returns the start
+    /// offset and a copy of the entry, for the consumer to start the queue's pull loop with.
+    ///
+    /// `Ok(None)`: another client holds the lock, or the queue is owned already, or the consumer
+    /// is stopping. Errors (lock or offset query failed) leave nothing behind: the caller
+    /// retries at the next rebalance.
     pub(crate) async fn take_over(
         &self,
         mq: &MessageQueue,
         from: ConsumeFromWhere,
         lock: bool,
-    ) -> Result<Option<(Arc<ProcessQueue>, i64)>> {
+        by_rebalance: bool,
+        ext: impl FnOnce(i64) -> X,
+    ) -> Result<Option<(i64, OwnedQueue<X>)>> {
         let pq = Arc::new(ProcessQueue::default());
         if lock {
             let locked = self
@@ -42,9 +48,13 @@ impl<X> ConsumerCore<X> {
         self.store.remove(mq);
         let offset = compute_start_offset(&self.store, &*self.backend, mq, from).await?;
         self.store.update(mq, offset, false);
-        Ok(Some((pq, offset)))
+        let entry = OwnedQueue::new(pq, by_rebalance, ext(offset));
+        let copy = entry.clone();
+        Ok(self.adopt(mq, entry).then_some((offset, copy)))
     }
+}
 
+impl<X> ConsumerCore<X> {
     /// Gives up `mq` once its final position is in the store: commits it synchronously (the
     /// next owner reads it), forgets it, and when `unlock` (orderly clustering) releases the
     /// broker lock. A failed commit is logged; the next owner then starts at the last commit

@@ -74,6 +74,7 @@ pub(crate) trait QueueOwner: Send + Sync + Sized + 'static {
 }
 
 /// One owned queue: what the core works with, and the consumer's own part `X`.
+#[derive(Clone)]
 pub(crate) struct OwnedQueue<X> {
     /// The queue's cache.
     pub(crate) pq: Arc<ProcessQueue>,
@@ -87,7 +88,7 @@ pub(crate) struct OwnedQueue<X> {
 }
 
 impl<X> OwnedQueue<X> {
-    /// A freshly taken queue with a running pull loop to come.
+    /// A freshly taken queue, its pull loop still to start.
     pub(crate) fn new(pq: Arc<ProcessQueue>, by_rebalance: bool, ext: X) -> Self {
         OwnedQueue {
             pq,
@@ -223,7 +224,7 @@ impl<X: Send + 'static> ConsumerCore<X> {
 
     /// Records `mq` as owned by `entry`; `false` (nothing recorded) if it is owned already or
     /// the consumer is stopping.
-    pub(crate) fn adopt(&self, mq: &MessageQueue, entry: OwnedQueue<X>) -> bool {
+    fn adopt(&self, mq: &MessageQueue, entry: OwnedQueue<X>) -> bool {
         let mut queues = self.queues();
         if queues.contains_key(mq) || self.is_stopping() {
             return false;

@@ -20,7 +20,7 @@ use crate::consumer::backend::{
     pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullStatus,
 };
 use crate::consumer::core::{
-    apply, sleep_or, ConsumerCore, CoreSettings, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
+    apply, sleep_or, ConsumerCore, CoreSettings, ProcessQueue, QueueOwner, Subscription,
 };
 use crate::consumer::rebalance::strategy::{AllocateAveragely, AllocateStrategy};
 use crate::consumer::{ConsumeFromWhere, MessageModel, MessageSelector};
@@ -211,6 +211,7 @@ struct Fetched {
 }
 
 /// The lite consumer's own part of an owned queue.
+#[derive(Clone)]
 struct LiteQueue {
     paused: Arc<AtomicBool>,
     /// One past the last polled message: what a commit stores.
@@ -755,28 +756,19 @@ impl LiteInner {
         mq: &MessageQueue,
         by_rebalance: bool,
     ) -> Result<Option<i64>> {
-        let Some((pq, offset)) = self
-            .core
-            .take_over(mq, self.cfg.consume_from_where, false)
-            .await?
-        else {
-            return Ok(None);
+        let from = self.cfg.consume_from_where;
+        let fresh = |_| LiteQueue {
+            paused: Arc::default(),
+            consumed: None,
         };
-        let paused = Arc::new(AtomicBool::new(false));
-        let entry = OwnedQueue::new(
-            Arc::clone(&pq),
-            by_rebalance,
-            LiteQueue {
-                paused: Arc::clone(&paused),
-                consumed: None,
-            },
-        );
-        let stop = entry.stop.clone();
-        if !self.core.adopt(mq, entry) {
-            return Ok(None);
-        }
-        self.spawn_pull(mq.clone(), pq, stop, paused, offset);
-        Ok(Some(offset))
+        let taken = self
+            .core
+            .take_over(mq, from, false, by_rebalance, fresh)
+            .await?;
+        Ok(taken.map(|(offset, q)| {
+            self.spawn_pull(mq.clone(), q.pq, q.stop, q.ext.paused, offset);
+            offset
+        }))
     }
 
     fn spawn_pull(

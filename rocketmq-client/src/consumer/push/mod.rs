@@ -21,7 +21,7 @@ use rocketmq_remoting::rt::{BoxFuture, ShutdownSignal, TaskGroup};
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerEvents, HeartbeatSource};
 use crate::consumer::core::{
-    apply, sleep_or, ConsumerCore, CoreSettings, OwnedQueue, ProcessQueue, QueueOwner, Subscription,
+    apply, sleep_or, ConsumerCore, CoreSettings, ProcessQueue, QueueOwner, Subscription,
 };
 use crate::consumer::sync::Semaphore;
 use crate::consumer::{ConsumeResult, MessageModel, MessageSelector, OrderlyResult};
@@ -70,6 +70,7 @@ impl std::fmt::Debug for PushConsumer {
 }
 
 /// The push consumer's own part of an owned queue.
+#[derive(Clone)]
 pub(crate) struct PushQueue {
     /// The offset the queue's pull loop pulls from next.
     next_offset: Arc<AtomicI64>,
@@ -813,27 +814,18 @@ impl QueueOwner for Inner {
 
     /// Takes over `mq` (orderly clustering: under the broker lock) and starts its pull loop.
     async fn take(self: &Arc<Self>, mq: &MessageQueue) -> Result<Option<i64>> {
-        let Some((pq, offset)) = self
-            .core
-            .take_over(mq, self.cfg.consume_from_where, self.locks_queues())
-            .await?
-        else {
-            return Ok(None);
+        let from = self.cfg.consume_from_where;
+        let next_offset = |offset| PushQueue {
+            next_offset: Arc::new(AtomicI64::new(offset)),
         };
-        let next = Arc::new(AtomicI64::new(offset));
-        let entry = OwnedQueue::new(
-            Arc::clone(&pq),
-            true,
-            PushQueue {
-                next_offset: Arc::clone(&next),
-            },
-        );
-        let stop = entry.stop.clone();
-        if !self.core.adopt(mq, entry) {
-            return Ok(None);
-        }
-        self.spawn_pull_loop(mq.clone(), pq, stop, next);
-        Ok(Some(offset))
+        let taken = self
+            .core
+            .take_over(mq, from, self.locks_queues(), true, next_offset)
+            .await?;
+        Ok(taken.map(|(offset, q)| {
+            self.spawn_pull_loop(mq.clone(), q.pq, q.stop, q.ext.next_offset);
+            offset
+        }))
     }
 
     /// Gives up `mq` so its next owner starts exactly where this consumer stopped: stops its
