@@ -3,6 +3,7 @@
 //! NOTIFY_CONSUMER_IDS_CHANGED on membership changes (Java `ConsumerManager`,
 //! `ConsumerGroupInfo`, `ProducerManager`).
 
+use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -75,7 +76,7 @@ fn notify(group: &str, targets: Vec<Connection>) {
 
 impl ClientManager {
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
-        self.t.lock().unwrap_or_else(|p| p.into_inner())
+        self.t.lock_unpoisoned()
     }
 
     /// Registers a producer channel.

@@ -1,6 +1,7 @@
 //! Consumer offsets ([`ConsumerOffsetManager`]): `topic@group` → queue → next offset to
 //! consume, persisted atomically to `config/consumerOffset.json` in Java's format.
 
+use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,7 +64,7 @@ impl ConsumerOffsetManager {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<i32, i64>>> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        self.table.lock_unpoisoned()
     }
 
     /// Stored offset of (group, topic, queue).
@@ -112,7 +113,7 @@ impl ConsumerOffsetManager {
 
     /// Writes the table if it changed since the last write. Blocking.
     pub fn persist(&self) -> Result<()> {
-        let mut persisted = self.persisted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut persisted = self.persisted.lock_unpoisoned();
         let v = self.version.load(Ordering::Acquire);
         if v == *persisted {
             return Ok(());

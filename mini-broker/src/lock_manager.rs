@@ -1,6 +1,7 @@
 //! Queue locks of orderly consumers ([`RebalanceLockManager`], Java semantics: a lock is held
 //! by one client id per (group, queue) and expires 60 s after its last renewal).
 
+use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ impl RebalanceLockManager {
         client_id: &str,
     ) -> BTreeSet<MessageQueue> {
         let now = Instant::now();
-        let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = self.table.lock_unpoisoned();
         let g = t.entry(group.to_string()).or_default();
         let mut ok = BTreeSet::new();
         for mq in mqs {
@@ -82,7 +83,7 @@ impl RebalanceLockManager {
 
     /// Releases the queues of `mqs` owned by `client_id`.
     pub fn unlock_batch(&self, group: &str, mqs: &BTreeSet<MessageQueue>, client_id: &str) {
-        let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = self.table.lock_unpoisoned();
         if let Some(g) = t.get_mut(group) {
             for mq in mqs {
                 if g.get(mq).is_some_and(|e| e.client_id == client_id) {
@@ -98,7 +99,7 @@ impl RebalanceLockManager {
     /// Whether `group` holds any live lock (used to route retries of orderly groups).
     pub fn group_holds_locks(&self, group: &str) -> bool {
         let now = Instant::now();
-        let t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let t = self.table.lock_unpoisoned();
         t.get(group).is_some_and(|g| {
             g.values()
                 .any(|e| now.duration_since(e.last_update) <= self.max_live)

@@ -3,6 +3,7 @@
 //! every waiter whose offset is now below the queue's max offset. Nothing polls: a waiter sleeps
 //! until it is woken or its own deadline passes.
 
+use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -43,7 +44,7 @@ impl std::fmt::Debug for PullHoldService {
 
 impl PullHoldService {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<i32, Vec<Waiter>>>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held.lock_unpoisoned()
     }
 
     /// Registers a pull waiting for data at `offset` of (topic, queue). The receiver completes

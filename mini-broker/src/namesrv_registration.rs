@@ -34,6 +34,7 @@
 //! # }
 //! ```
 
+use rocketmq_remoting::util::MutexExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,7 +137,7 @@ impl Registrar {
             filter_server_list: Vec::new(),
         }
         .to_json();
-        let crc = (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32;
+        let crc = rocketmq_remoting::protocol::message::body_crc(&body) as i32;
         let futs = self.namesrv.iter().map(|addr| {
             let h = RegisterBrokerRequestHeader {
                 broker_name: self.id.broker_name.clone(),
@@ -204,12 +205,7 @@ impl Registrar {
         if self.namesrv.is_empty() {
             return;
         }
-        let Some(mut rx) = self
-            .trigger_rx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        else {
+        let Some(mut rx) = self.trigger_rx.lock_unpoisoned().take() else {
             return;
         };
         loop {

@@ -11,6 +11,7 @@
 //! The response is SUCCESS when the push succeeded (msgId `"0"`, queue offset 0, or the stored
 //! record's id and offset when stored), SYSTEM_ERROR with Java's remark otherwise.
 
+use rocketmq_remoting::util::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use rocketmq_remoting::transport::Connection;
 
 use crate::broker::BrokerInner;
 use crate::processor::{header, reply};
-use crate::topic_config::{valid_topic_name, PERM_READ, PERM_WRITE};
+use crate::topic_config::{invalid_topic_reply, PERM_READ, PERM_WRITE};
 
 /// Suffix of the per-cluster reply topic (Java `MixAll.REPLY_TOPIC_POSTFIX`).
 pub const REPLY_TOPIC_POSTFIX: &str = "REPLY_TOPIC";
@@ -42,13 +43,6 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(3);
 /// ```
 pub fn reply_topic(cluster: &str) -> String {
     format!("{cluster}_{REPLY_TOPIC_POSTFIX}")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Creates the cluster's reply topic (1 queue, read + write) if missing, as Java's
@@ -79,14 +73,8 @@ pub(crate) async fn send_reply(
             Err(r) => return r,
         }
     };
-    if !valid_topic_name(&h.topic) {
-        return reply(
-            ResponseCode::INVALID_PARAMETER,
-            format!(
-                "The specified topic[{}] contains illegal characters or is blank",
-                h.topic
-            ),
-        );
+    if let Some(r) = invalid_topic_reply(&h.topic) {
+        return r;
     }
     if req.body.len() > b.cfg.max_message_size {
         return reply(

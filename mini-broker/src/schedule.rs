@@ -12,6 +12,8 @@
 //! persisted atomically in `config/delayOffset.json` after every delivery, so delivery resumes
 //! after a restart (at least once). Idle tasks sleep until a message arrives for their queue.
 
+use rocketmq_remoting::util::now_ms;
+use rocketmq_remoting::util::MutexExt;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::path::PathBuf;
@@ -67,13 +69,6 @@ impl std::fmt::Debug for ScheduleService {
             .field("levels", &self.levels)
             .finish()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Clamps a requested delay level to `1..=levels`.
@@ -163,11 +158,11 @@ impl ScheduleService {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ProgressFile> {
-        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+        self.progress.lock_unpoisoned()
     }
 
     fn persist(&self) -> Result<()> {
-        let _g = self.persist_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.persist_lock.lock_unpoisoned();
         let snapshot = self.lock().clone();
         let bytes = serde_json::to_vec(&snapshot).map_err(|e| BrokerError::Metadata {
             path: self.path.clone(),

@@ -1,6 +1,8 @@
 //! The broker's topic table ([`TopicConfigManager`]): `TBW102`, system topics, auto-creation
 //! on send, retry/DLQ topics, persisted atomically to `config/topics.json` (Java's format).
 
+use rocketmq_remoting::util::now_ms;
+use rocketmq_remoting::util::MutexExt;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -23,9 +25,9 @@ pub const AUTO_CREATE_TOPIC: &str = "TBW102";
 /// Topic of 5.x arbitrary-delivery-time (timer) messages while they wait.
 pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 /// Prefix of retry topics.
-pub const RETRY_PREFIX: &str = "%RETRY%";
+pub const RETRY_PREFIX: &str = rocketmq_remoting::protocol::topic::RETRY_GROUP_TOPIC_PREFIX;
 /// Prefix of dead-letter topics.
-pub const DLQ_PREFIX: &str = "%DLQ%";
+pub const DLQ_PREFIX: &str = rocketmq_remoting::protocol::topic::DLQ_GROUP_TOPIC_PREFIX;
 
 /// Topics clients may not send to directly (docs/protocol/send.md §1).
 pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
@@ -38,8 +40,9 @@ pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
     TIMER_TOPIC,
 ];
 
-/// Whether `topic` is a legal topic name: non-empty, `[%|a-zA-Z0-9_-]`, at most 127 bytes
-/// (255 for retry/DLQ topics).
+/// Whether `topic` is a legal topic name: non-blank, `[%|a-zA-Z0-9_-]`, at most 127 bytes
+/// (255 for retry/DLQ topics); the one rule clients and the store apply too
+/// ([`rocketmq_remoting::protocol::topic::validate_topic`]).
 ///
 /// ```
 /// use mini_broker::topic_config::valid_topic_name;
@@ -48,16 +51,26 @@ pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
 /// assert!(!valid_topic_name(""));
 /// ```
 pub fn valid_topic_name(topic: &str) -> bool {
-    let max = if topic.starts_with(RETRY_PREFIX) || topic.starts_with(DLQ_PREFIX) {
-        255
-    } else {
-        127
+    rocketmq_remoting::protocol::topic::is_valid_topic(topic)
+}
+
+/// The broker's answer to an illegal topic name, `None` for a legal one: `INVALID_PARAMETER`
+/// with the remark a 5.x broker gives for the rule the name breaks.
+pub(crate) fn invalid_topic_reply(topic: &str) -> Option<rocketmq_remoting::RemotingCommand> {
+    use rocketmq_remoting::protocol::topic::{validate_topic, NameError};
+    let remark = match validate_topic(topic).err()? {
+        NameError::Blank(_) => "The specified topic is blank.".to_owned(),
+        NameError::IllegalChar { .. } => format!(
+            "The specified topic[{topic}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
+        ),
+        NameError::TooLong { .. } => {
+            format!("The specified topic[{topic}] is longer than topic max length.")
+        }
     };
-    !topic.is_empty()
-        && topic.len() <= max
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+    Some(rocketmq_remoting::RemotingCommand::response(
+        rocketmq_remoting::protocol::code::ResponseCode::INVALID_PARAMETER,
+        Some(remark),
+    ))
 }
 
 /// What the send path reads of a topic's config, copied out of the table without cloning the
@@ -106,13 +119,6 @@ impl std::fmt::Debug for TopicConfigManager {
             .field("path", &self.path)
             .finish()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl TopicConfigManager {
@@ -186,7 +192,7 @@ impl TopicConfigManager {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     fn persist_locked(&self, s: &State) -> Result<()> {

@@ -2,6 +2,7 @@
 
 mod broker_util;
 
+use rocketmq_remoting::util::now_ms;
 use std::time::{Duration, Instant};
 
 use broker_util::*;
@@ -11,13 +12,6 @@ use rocketmq_remoting::protocol::header::ConsumerSendMsgBackRequestHeader;
 use rocketmq_remoting::protocol::message::{property, MessageExt};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::RemotingClient;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// Long-polls (topic, 0) from `offset` until a message arrives or `within` passes.
 async fn wait_message(

@@ -6,6 +6,7 @@
 //! Writes go to a temporary file next to the target, which is then renamed over it: a crash
 //! leaves either the old or the new file, never a torn one.
 
+use rocketmq_remoting::util::{MutexExt, RwLockExt};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -98,11 +99,11 @@ impl KvConfigManager {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
         // Every critical section is a single map operation: a poisoned lock is still consistent.
-        self.table.read().unwrap_or_else(|e| e.into_inner())
+        self.table.read_unpoisoned()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
-        self.table.write().unwrap_or_else(|e| e.into_inner())
+        self.table.write_unpoisoned()
     }
 
     /// Sets a value in memory; call [`persist`](Self::persist) to save it. Returns the previous
@@ -138,7 +139,7 @@ impl KvConfigManager {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let _guard = self.persist_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.persist_lock.lock_unpoisoned();
         let snapshot = FileFormat {
             config_table: self
                 .read()

@@ -10,10 +10,11 @@ use rocketmq_remoting::protocol::header::{
     PullMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 
-use crate::admin::{now_ms, Ctx, QueueAt};
+use crate::admin::{Ctx, QueueAt};
 use crate::error::{CliError, Result};
 use crate::produce::run_with_progress;
 use crate::stats::{BenchReport, Histogram, Stats};
+use rocketmq_remoting::util::now_ms;
 
 /// PullSysFlag bit: the subscription in the header is authoritative.
 const FLAG_SUBSCRIPTION: i32 = 0x4;

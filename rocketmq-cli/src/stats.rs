@@ -1,6 +1,7 @@
 //! Benchmark statistics: a bounded-memory latency histogram with percentiles, shared
 //! counters, and the live progress line.
 
+use rocketmq_remoting::util::MutexExt;
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -210,20 +211,14 @@ impl Stats {
     pub fn ok(&self, latency: Duration, bytes: usize) {
         self.ok.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.hist
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(latency);
+        self.hist.lock_unpoisoned().record(latency);
     }
 
     /// Merges a worker-local histogram (cheaper than locking per sample).
     pub fn merge(&self, local: &Histogram, ok: u64, bytes: u64) {
         self.ok.fetch_add(ok, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.hist
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .merge(local);
+        self.hist.lock_unpoisoned().merge(local);
     }
 
     /// Counts successes without latency (oneway sends, consumed messages).
@@ -254,7 +249,7 @@ impl Stats {
 
     /// A copy of the histogram.
     pub fn histogram(&self) -> Histogram {
-        self.hist.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.hist.lock_unpoisoned().clone()
     }
 
     /// The final report.

@@ -63,9 +63,6 @@ pub const SECURITY_TOKEN: &str = "SecurityToken";
 pub const UNIQUE_KEY_QUERY: &str = "_UNIQUE_KEY_QUERY";
 /// `MQVersion.V4_9_3` ordinal: requests at or below it get the [`UNIQUE_KEY_QUERY`] exemption.
 const V4_9_3: i32 = 399;
-/// Prefix of retry topics; a group `g` is checked as the resource `%RETRY%g` (Java
-/// `MixAll.getRetryTopic`).
-const RETRY_PREFIX: &str = "%RETRY%";
 
 type HmacSha1 = Hmac<Sha1>;
 
@@ -439,7 +436,8 @@ enum Resource {
 impl Resource {
     /// A topic name; retry topics stand for their group.
     fn topic(name: &str) -> Resource {
-        match name.strip_prefix(RETRY_PREFIX) {
+        // A group `g` is checked as the resource `%RETRY%g` (Java `MixAll.getRetryTopic`).
+        match crate::protocol::topic::retry_topic_group(name) {
             Some(group) => Resource::Group(group.to_owned()),
             None => Resource::Topic(name.to_owned()),
         }
@@ -519,7 +517,7 @@ fn needed_resources(cmd: &RemotingCommand) -> Result<Vec<(Resource, Permission)>
 
 fn send_perm(topic: Option<&str>) -> Permission {
     match topic {
-        Some(t) if t.starts_with(RETRY_PREFIX) => Permission::SUB,
+        Some(t) if crate::protocol::topic::is_retry_topic(t) => Permission::SUB,
         _ => Permission::PUB,
     }
 }

@@ -8,6 +8,7 @@
 //! master in that window are not on the slave: a consumer that fails over to the slave may
 //! re-consume up to one interval of messages (at-least-once, as with Apache).
 
+use rocketmq_remoting::util::MutexExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -169,7 +170,7 @@ impl MetadataSync {
 
     /// Changes the master to copy from.
     pub fn set_master_addr(&self, addr: Option<String>) {
-        *self.inner.master.lock().unwrap_or_else(|p| p.into_inner()) = addr;
+        *self.inner.master.lock_unpoisoned() = addr;
     }
 
     /// The master currently copied from.
@@ -192,10 +193,7 @@ impl MetadataSync {
 
 impl SyncInner {
     fn master(&self) -> Option<String> {
-        self.master
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.master.lock_unpoisoned().clone()
     }
 
     async fn fetch(&self, addr: &str, code: i32) -> Result<bytes::Bytes, HaError> {

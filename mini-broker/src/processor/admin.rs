@@ -19,7 +19,7 @@ use rocketmq_remoting::protocol::RemotingCommand;
 
 use super::{header, reply, success};
 use crate::broker::BrokerInner;
-use crate::topic_config::{valid_topic_name, AUTO_CREATE_TOPIC};
+use crate::topic_config::{invalid_topic_reply, AUTO_CREATE_TOPIC};
 
 /// UPDATE_AND_CREATE_TOPIC.
 pub(crate) async fn create_topic(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
@@ -27,14 +27,8 @@ pub(crate) async fn create_topic(b: &Arc<BrokerInner>, req: &RemotingCommand) ->
         Ok(h) => h,
         Err(r) => return r,
     };
-    if !valid_topic_name(&h.topic) {
-        return reply(
-            ResponseCode::INVALID_PARAMETER,
-            format!(
-                "The specified topic[{}] contains illegal characters or is blank",
-                h.topic
-            ),
-        );
+    if let Some(r) = invalid_topic_reply(&h.topic) {
+        return r;
     }
     if h.topic == b.cfg.broker_cluster_name
         || h.topic == AUTO_CREATE_TOPIC && b.cfg.auto_create_topic_enable
@@ -80,11 +74,8 @@ pub(crate) async fn delete_topic(b: &Arc<BrokerInner>, req: &RemotingCommand) ->
         Ok(h) => h,
         Err(r) => return r,
     };
-    if !valid_topic_name(&h.topic) {
-        return reply(
-            ResponseCode::INVALID_PARAMETER,
-            format!("The specified topic[{}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$", h.topic),
-        );
+    if let Some(r) = invalid_topic_reply(&h.topic) {
+        return r;
     }
     if h.topic == AUTO_CREATE_TOPIC || h.topic == crate::store::SCHEDULE_TOPIC {
         return reply(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{header, reply, success};
 use crate::broker::BrokerInner;
-use crate::topic_config::{PERM_READ, PERM_WRITE, RETRY_PREFIX};
+use crate::topic_config::{PERM_READ, PERM_WRITE};
 
 /// HEART_BEAT: registers producers and consumers (creating `%RETRY%<group>`).
 pub(crate) async fn heartbeat(
@@ -33,7 +33,7 @@ pub(crate) async fn heartbeat(
         if c.group_name.is_empty() {
             continue;
         }
-        let retry = format!("{RETRY_PREFIX}{}", c.group_name);
+        let retry = rocketmq_remoting::protocol::topic::retry_topic(&c.group_name);
         if b.topics.get(&retry).is_none() {
             let topics = Arc::clone(&b.topics);
             match b

@@ -1,6 +1,7 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and
 //! CONSUMER_SEND_MSG_BACK (36) (docs/protocol/send.md §1–§3; docs/protocol/retry.md §1, §2).
 
+use rocketmq_remoting::util::now_ms;
 use std::sync::Arc;
 
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
@@ -11,6 +12,7 @@ use rocketmq_remoting::protocol::header::{
 use rocketmq_remoting::protocol::message::{
     decode_batch, decode_properties, property, sys_flag, MessageExt, Properties,
 };
+use rocketmq_remoting::protocol::topic as names;
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::Connection;
 use rocketmq_remoting::{ExtFields, RemotingError};
@@ -21,18 +23,11 @@ use crate::ha::{BrokerRole, ReplicaAck};
 use crate::schedule::clamp_level;
 use crate::store::{PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
 use crate::topic_config::{
-    valid_topic_name, TopicSendInfo, DLQ_PREFIX, NOT_ALLOWED_SEND_TOPICS, PERM_READ, PERM_WRITE,
+    invalid_topic_reply, TopicSendInfo, NOT_ALLOWED_SEND_TOPICS, PERM_READ, PERM_WRITE,
     RETRY_PREFIX, TIMER_TOPIC,
 };
 
 const FAQ: &str = "\nSee https://rocketmq.apache.org/docs/bestPractice/06FAQ for further details.";
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// The fields of a send request the broker uses, borrowed from the request (SEND_MESSAGE_V2) or
 /// from a decoded [`SendMessageRequestHeader`] (SEND_MESSAGE): no string is copied per request.
@@ -334,17 +329,17 @@ pub(crate) async fn send_message(
         }
     };
     let mut topic = h.topic.to_string();
-    if topic.len() > 127 && !topic.starts_with(RETRY_PREFIX) && !topic.starts_with(DLQ_PREFIX) {
+    if topic.len() > names::TOPIC_MAX_LENGTH
+        && !names::is_retry_topic(&topic)
+        && !names::is_dlq_topic(&topic)
+    {
         return reply(
             ResponseCode::MESSAGE_ILLEGAL,
             "message topic length too long",
         );
     }
-    if !valid_topic_name(&topic) {
-        return reply(
-            ResponseCode::INVALID_PARAMETER,
-            format!("The specified topic[{topic}] contains illegal characters or is blank"),
-        );
+    if let Some(r) = invalid_topic_reply(&topic) {
+        return r;
     }
     if NOT_ALLOWED_SEND_TOPICS.contains(&topic.as_str()) {
         return reply(
@@ -452,7 +447,7 @@ pub(crate) async fn send_message(
         let max = h.max_reconsume_times.unwrap_or(b.cfg.retry_max_times);
         if reconsume > max {
             let group = &topic[RETRY_PREFIX.len()..];
-            let dlq = format!("{DLQ_PREFIX}{group}");
+            let dlq = names::dlq_topic(group);
             tc = match ensure_group_topic(b, dlq.clone()).await {
                 Ok(t) => t,
                 Err(r) => return r,
@@ -541,14 +536,14 @@ pub(crate) async fn consumer_send_back(
     let max = h.max_reconsume_times.unwrap_or(b.cfg.retry_max_times);
     let to_dlq = orig.reconsume_times >= max || h.delay_level < 0;
     let (topic, queue_id) = if to_dlq {
-        let t = format!("{DLQ_PREFIX}{}", h.group);
+        let t = names::dlq_topic(&h.group);
         if let Err(r) = ensure_group_topic(b, t.clone()).await {
             return r;
         }
         props.remove(property::DELAY);
         (t, 0)
     } else {
-        let t = format!("{RETRY_PREFIX}{}", h.group);
+        let t = names::retry_topic(&h.group);
         let tc = match ensure_group_topic(b, t.clone()).await {
             Ok(tc) => tc,
             Err(r) => return r,

@@ -7,6 +7,7 @@
 //! covers it; the writer publishes it after the entry's bytes (and the record they point to)
 //! are written.
 
+use rocketmq_remoting::util::RwLockExt;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -121,7 +122,7 @@ impl ConsumeQueue {
     }
 
     fn files(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<CqFile>>> {
-        self.files.read().unwrap_or_else(|p| p.into_inner())
+        self.files.read_unpoisoned()
     }
 
     /// Finds the first all-zero entry of the last file.
@@ -189,7 +190,7 @@ impl ConsumeQueue {
             .map_err(|e| StoreError::io("size consume-queue file", &path, e))?;
         sync_dir(&self.dir)?;
         let f = Arc::new(CqFile { start, file, path });
-        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.files.write_unpoisoned();
         let i = files.partition_point(|x| x.start < start);
         files.insert(i, f.clone());
         Ok(f)
@@ -346,7 +347,7 @@ impl ConsumeQueue {
             return Ok(());
         }
         self.max_offset.store(end, Ordering::Release);
-        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.files.write_unpoisoned();
         while files.last().is_some_and(|f| f.start >= end && f.start > 0) {
             let f = files.pop().expect("non-empty");
             fs::remove_file(&f.path)
@@ -372,7 +373,7 @@ impl ConsumeQueue {
 
     /// Deletes the queue's directory.
     pub fn destroy(&self) -> Result<()> {
-        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.files.write_unpoisoned();
         files.clear();
         self.max_offset.store(0, Ordering::Release);
         match fs::remove_dir_all(&self.dir) {

@@ -7,6 +7,7 @@
 //! data is stored; only durability is unconfirmed), so a stuck disk cannot hold senders past
 //! the timeout.
 
+use rocketmq_remoting::util::{CondvarExt, MutexExt};
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// Queues waiters (in append order) for the next fsync.
@@ -138,15 +139,11 @@ impl GroupCommit {
                     st = self.lock();
                 }
                 Some(d) => {
-                    st = self
-                        .watchdog_cv
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    st = self.watchdog_cv.wait_timeout_unpoisoned(st, d - now).0;
                 }
                 None if st.shutdown => return,
                 None => {
-                    st = self.watchdog_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                    st = self.watchdog_cv.wait_unpoisoned(st);
                 }
             }
         }
@@ -178,11 +175,7 @@ impl GroupCommit {
                         break;
                     }
                     let wake = next_log.map_or(next_logic, |t| t.min(next_logic));
-                    st = self
-                        .flusher_cv
-                        .wait_timeout(st, wake - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    st = self.flusher_cv.wait_timeout_unpoisoned(st, wake - now).0;
                 }
                 if st.crashed {
                     return;

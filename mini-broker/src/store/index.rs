@@ -20,6 +20,7 @@
 //! past the header's end offset are re-indexed from the commit log.
 //! Lookups return candidates; callers verify each against the record (hash collisions).
 
+use rocketmq_remoting::util::MutexExt;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -322,7 +323,7 @@ impl Index {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// End of the records indexed so far (live).

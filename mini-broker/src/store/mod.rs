@@ -54,6 +54,7 @@ mod recovery;
 mod types;
 mod writer;
 
+use rocketmq_remoting::util::{MutexExt, RwLockExt};
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::future::Future;
@@ -116,7 +117,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn queues_read(&self) -> std::sync::RwLockReadGuard<'_, QueueMap> {
-        self.queues.read().unwrap_or_else(|p| p.into_inner())
+        self.queues.read_unpoisoned()
     }
 
     pub(crate) fn queue(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
@@ -124,7 +125,7 @@ impl Shared {
     }
 
     pub(crate) fn insert_queue(&self, q: Arc<ConsumeQueue>) {
-        let mut m = self.queues.write().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.queues.write_unpoisoned();
         m.entry(q.topic.clone()).or_default().insert(q.queue_id, q);
     }
 
@@ -156,7 +157,7 @@ impl Shared {
 
     pub(crate) fn remove_topic_queues(&self, topic: &str) -> Result<()> {
         let removed = {
-            let mut m = self.queues.write().unwrap_or_else(|p| p.into_inner());
+            let mut m = self.queues.write_unpoisoned();
             m.remove(topic)
         };
         for q in removed.into_iter().flat_map(|m| m.into_values()) {
@@ -176,10 +177,7 @@ impl Shared {
     }
 
     pub(crate) fn listener(&self) -> Option<ArrivalListener> {
-        self.listener
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.listener.read_unpoisoned().clone()
     }
 
     /// Consume-queue tag code of a record (docs/protocol/message.md §7; delivery time for delayed ones).
@@ -261,7 +259,7 @@ impl Shared {
     /// the index's on-disk slot table up to date, which only a clean start reads (an unclean
     /// start rebuilds it from the durable entries), so periodic flushes skip it.
     fn logic_flush(&self, full: bool) {
-        let _g = self.logic_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.logic_lock.lock_unpoisoned();
         let physic = self.log.flushed_offset();
         let dispatched = self.dispatched.load(Ordering::Acquire);
         let mut ok = true;
@@ -284,7 +282,7 @@ impl Shared {
             physic_offset: physic,
             logic_offset: logic,
             index_offset: self.index.indexed_end().min(physic),
-            timestamp: writer::now_ms(),
+            timestamp: rocketmq_remoting::util::now_ms(),
         };
         if let Err(e) = cp.store(&checkpoint_path(&self.cfg.root_dir)) {
             tracing::error!(error = %e, "checkpoint write failed");
@@ -341,16 +339,11 @@ impl Drop for Inner {
 
 impl Inner {
     fn stop(&self, crash: bool) {
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let tx = self.tx.lock_unpoisoned().take();
         let Some(tx) = tx else { return };
         let _ = tx.send(Request::Stop { crash });
         drop(tx);
-        let threads: Vec<_> = self
-            .threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
+        let threads: Vec<_> = self.threads.lock_unpoisoned().drain(..).collect();
         let mut it = threads.into_iter();
         // Writer first: after it stops nothing new reaches the flusher.
         if let Some(w) = it.next() {
@@ -365,11 +358,7 @@ impl Inner {
             let _ = t.join();
         }
         // Break a listener -> store reference cycle.
-        *self
-            .shared
-            .listener
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        *self.shared.listener.write_unpoisoned() = None;
         if !crash {
             if let Err(e) = fs::remove_file(&self.abort_path) {
                 tracing::warn!(error = %e, "cannot remove abort file");
@@ -484,7 +473,7 @@ impl MessageStore {
     }
 
     fn send(&self, r: Request) {
-        let guard = self.inner.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.inner.tx.lock_unpoisoned();
         match guard.as_ref() {
             // A failed send drops the request and its reply sender: the caller sees Canceled.
             Some(tx) => {
@@ -818,11 +807,7 @@ impl MessageStore {
 
     /// Installs the listener called after messages become visible (replaces any previous).
     pub fn set_arrival_listener(&self, l: ArrivalListener) {
-        *self
-            .shared()
-            .listener
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(l);
+        *self.shared().listener.write_unpoisoned() = Some(l);
     }
 
     /// Queue ids of `topic` that have a consume queue, sorted.

@@ -7,6 +7,7 @@
 //! (response body, record views) is gone, so its bytes are initialised already and the read
 //! overwrites them in place.
 
+use rocketmq_remoting::util::MutexExt;
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
@@ -29,7 +30,7 @@ impl ReadBufPool {
     /// An initialised buffer of at least `len` bytes (its content is stale, not zero).
     pub(crate) fn take(&self, len: usize) -> BytesMut {
         if len <= MAX_POOLED {
-            let mut bufs = self.bufs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut bufs = self.bufs.lock_unpoisoned();
             let mut i = 0;
             while i < bufs.len() {
                 if !bufs[i].is_unique() {
@@ -57,7 +58,7 @@ impl ReadBufPool {
         if buf.len() > MAX_POOLED {
             return;
         }
-        let mut bufs = self.bufs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bufs = self.bufs.lock_unpoisoned();
         if bufs.len() < POOL_CAP {
             bufs.push(buf);
         }

@@ -5,12 +5,13 @@
 //! with positional writes, publishes the new commit-log end, dispatches, and then answers
 //! (async flush) or hands the waiters to the group-commit queue (sync flush).
 
+use rocketmq_remoting::util::now_ms;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
@@ -47,21 +48,9 @@ pub(crate) enum Request {
 const MAX_BATCH_REQUESTS: usize = 4096;
 const MAX_BATCH_BYTES: usize = 8 << 20;
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Whether a topic name is safe as a directory name (Java `TopicValidator` charset).
-pub(crate) fn valid_topic(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= 255
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
-}
+/// Whether a topic name is safe as a directory name: the legal topic character set has no
+/// path separator or dot, so a valid topic cannot name anything outside its queue directory.
+pub(crate) use rocketmq_remoting::protocol::topic::is_valid_topic as valid_topic;
 
 /// One pending reply of this batch.
 enum Pending {

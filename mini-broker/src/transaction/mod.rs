@@ -26,6 +26,8 @@
 //! second real message. Within one broker run a transaction id decided once is remembered
 //! and never committed or checked again.
 
+use rocketmq_remoting::util::now_ms;
+use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -152,13 +154,6 @@ impl std::fmt::Debug for TransactionService {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Whether a message sent by a producer is a transaction half (property `TRAN_MSG=true`, as
 /// Java's `SendMessageProcessor` decides).
 pub fn is_half(msg: &MessageExt) -> bool {
@@ -229,11 +224,11 @@ impl TransactionService {
 
     /// Counters of the check rounds so far.
     pub fn stats(&self) -> CheckStats {
-        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+        *self.stats.lock_unpoisoned()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// Stores `msg` (a producer's send, destination in `topic` / `queue_id`) as a half message.
@@ -522,7 +517,7 @@ impl TransactionService {
         copy.put_property(property::TRANSACTION_CHECK_TIMES, checks.to_string());
         copy.store_host = self.host();
         let put = self.store.put_message(copy.clone()).await?;
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).checked += 1;
+        self.stats.lock_unpoisoned().checked += 1;
         copy.queue_offset = put.queue_offset;
         copy.commit_log_offset = put.commit_log_offset;
         copy.store_timestamp = put.store_timestamp;
@@ -590,10 +585,7 @@ impl TransactionService {
         m.queue_id = 0;
         m.store_host = self.host();
         self.store.put_message(m).await?;
-        self.stats
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .discarded += 1;
+        self.stats.lock_unpoisoned().discarded += 1;
         Ok(())
     }
 

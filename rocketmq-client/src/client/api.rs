@@ -40,20 +40,6 @@ use crate::error::{Error, Result, Stage};
 use crate::message::{PullResult, PullStatus, SendResult, SendStatus};
 use crate::message_queue::MessageQueue;
 
-/// Converts a client queue to the wire type.
-pub fn to_wire_mq(mq: &MessageQueue) -> body::MessageQueue {
-    body::MessageQueue::new(mq.topic.clone(), mq.broker_name.clone(), mq.queue_id)
-}
-
-/// Converts a wire queue to the client type.
-pub fn from_wire_mq(mq: body::MessageQueue) -> MessageQueue {
-    MessageQueue {
-        topic: mq.topic,
-        broker_name: mq.broker_name,
-        queue_id: mq.queue_id,
-    }
-}
-
 /// Maps a transport error of a call to `addr` that started at `started`.
 pub fn network_error(addr: &str, started: Instant, e: RemotingError) -> Error {
     let stage = match &e {
@@ -822,7 +808,7 @@ impl ClientApi {
             consumer_group: group.to_owned(),
             client_id: client_id.to_owned(),
             only_this_broker: false,
-            mq_set: mqs.iter().map(to_wire_mq).collect::<BTreeSet<_>>(),
+            mq_set: mqs.iter().cloned().collect::<BTreeSet<_>>(),
         }
         .to_json()
     }
@@ -847,7 +833,7 @@ impl ClientApi {
         let resp = self.invoke_ok(addr, cmd, timeout).await?;
         let body = LockBatchResponseBody::from_json(&resp.body)
             .map_err(|e| malformed(addr, "LockBatchResponseBody", e))?;
-        Ok(body.lock_ok_mq_set.into_iter().map(from_wire_mq).collect())
+        Ok(body.lock_ok_mq_set.into_iter().collect())
     }
 
     /// UNLOCK_BATCH_MQ (42), oneway when `oneway`.

@@ -49,6 +49,7 @@
 //! # });
 //! ```
 
+use rocketmq_remoting::util::RwLockExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
@@ -75,7 +76,7 @@ use rocketmq_remoting::rt::{timeout, BoxFuture, Runtime, TaskGroup};
 use rocketmq_remoting::transport::{Connection, RemotingClient};
 use tracing::Instrument;
 
-use super::api::{from_wire_mq, ClientApi, TopicTarget};
+use super::api::{ClientApi, TopicTarget};
 use super::route::{clip_default_route, RouteCache, TopicPublishInfo, DEFAULT_TOPIC};
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
@@ -218,11 +219,11 @@ impl fmt::Debug for ClientInstance {
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
+    l.read_unpoisoned()
 }
 
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
+    l.write_unpoisoned()
 }
 
 impl ClientInstance {
@@ -839,11 +840,7 @@ impl Inner {
             Vec::new()
         } else {
             match ResetOffsetBody::from_json(&req.body) {
-                Ok(b) => b
-                    .offset_table
-                    .into_iter()
-                    .map(|(mq, o)| (from_wire_mq(mq), o))
-                    .collect(),
+                Ok(b) => b.offset_table.into_iter().collect(),
                 Err(e) => return tracing::warn!(error = %e, "bad ResetOffsetBody"),
             }
         };

@@ -11,6 +11,7 @@
 //! updates are ignored, every broker counts as available, and [`select_queue`] only avoids the
 //! last failed broker. Do not enable it for ordered sends, which must not change queues.
 
+use rocketmq_remoting::util::RwLockExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
@@ -171,7 +172,7 @@ impl FaultTolerance {
             latency
         });
         let until = now.checked_add(penalty).unwrap_or(now);
-        let mut items = self.items.write().unwrap_or_else(|e| e.into_inner());
+        let mut items = self.items.write_unpoisoned();
         let item = match items.get_mut(broker) {
             Some(item) => item,
             None => items.entry(broker.to_string()).or_insert(FaultItem {
@@ -196,7 +197,7 @@ impl FaultTolerance {
         if !self.config.enabled {
             return true;
         }
-        let items = self.items.read().unwrap_or_else(|e| e.into_inner());
+        let items = self.items.read_unpoisoned();
         items.get(broker).is_none_or(|i| now >= i.available_at)
     }
 
@@ -206,7 +207,7 @@ impl FaultTolerance {
         if !self.config.enabled {
             return true;
         }
-        let items = self.items.read().unwrap_or_else(|e| e.into_inner());
+        let items = self.items.read_unpoisoned();
         items.get(broker).is_none_or(|i| i.reachable)
     }
 
@@ -217,7 +218,7 @@ impl FaultTolerance {
     /// Java picks at random among reachable brokers (5.x) or among the better half (4.x); a
     /// deterministic "soonest back" choice converges faster and is easier to test.
     pub fn pick_one_at_least(&self) -> Option<String> {
-        let items = self.items.read().unwrap_or_else(|e| e.into_inner());
+        let items = self.items.read_unpoisoned();
         items
             .iter()
             .min_by(|(an, a), (bn, b)| {
@@ -232,18 +233,12 @@ impl FaultTolerance {
 
     /// Forgets `broker` (e.g. it left every route).
     pub fn remove(&self, broker: &str) {
-        self.items
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(broker);
+        self.items.write_unpoisoned().remove(broker);
     }
 
     /// Keeps only the brokers for which `keep` returns `true`.
     pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
-        self.items
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|name, _| keep(name));
+        self.items.write_unpoisoned().retain(|name, _| keep(name));
     }
 }
 

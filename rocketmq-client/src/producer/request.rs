@@ -35,6 +35,8 @@
 //! # Ok(()) }
 //! ```
 
+use rocketmq_remoting::util::now_ms;
+use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -143,7 +145,7 @@ impl std::fmt::Debug for ReplyWaiters {
 
 impl ReplyWaiters {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<MessageExt>>> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        self.table.lock_unpoisoned()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -240,12 +242,6 @@ impl ReplyWaiters {
 fn parse_host(s: &str) -> Option<SocketAddr> {
     let s = s.rsplit('/').next().unwrap_or(s);
     s.parse().ok()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A random UUID (v4) string, as Java's `CorrelationIdUtil.createCorrelationId`.

@@ -20,12 +20,13 @@
 //! Async sends run as tasks of the producer; each completes exactly once — with the result,
 //! or with [`Error::Shutdown`] if the task is dropped (runtime gone, shutdown grace exceeded).
 
+use rocketmq_remoting::util::now_ms;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -206,12 +207,6 @@ async fn within<F: Future>(
         }
     })
     .await
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn deadline_error(

@@ -1,6 +1,7 @@
 //! Stopping background loops: a one-shot [`ShutdownSignal`] and a [`TaskGroup`] that tracks
 //! spawned tasks so their owner can stop them and wait for them with a deadline.
 
+use crate::util::MutexExt;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -145,7 +146,7 @@ impl fmt::Debug for WaitShutdown {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The protected state stays consistent even if a holder panicked: every critical section is
     // a single insert/remove/take.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock_unpoisoned()
 }
 
 /// A set of background tasks with a common [`ShutdownSignal`], stopped together.

@@ -1,6 +1,7 @@
 //! [`Connection`]: one duplex remoting connection, and the [`RequestHandler`] that answers the
 //! requests its peer sends.
 
+use crate::util::MutexExt;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
@@ -168,11 +169,6 @@ impl Pending {
     }
 }
 
-fn lock(m: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
-    // Every critical section is a single map operation, so a poisoned lock is still consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Connection {
     /// Runs the remoting protocol over `stream` (already connected to `peer`), spawning the
     /// connection's reader and writer tasks on `rt`. Inbound requests go to `handler`.
@@ -270,7 +266,7 @@ impl Connection {
 
     /// Number of requests waiting for their response (for metrics and tests).
     pub fn pending_count(&self) -> usize {
-        lock(&self.inner.pending).waiting
+        self.inner.pending.lock_unpoisoned().waiting
     }
 
     /// Sends `cmd` as a request and waits up to `timeout` for its response.
@@ -316,7 +312,7 @@ impl Connection {
             self.enqueue(cmd)?;
         }
         let outcome = poll_fn(|cx| {
-            let mut pending = lock(&self.inner.pending);
+            let mut pending = self.inner.pending.lock_unpoisoned();
             let Entry::Occupied(mut entry) = pending.map.entry(opaque) else {
                 // Only the guard removes a slot before this future has seen its outcome.
                 return Poll::Ready(None);
@@ -379,7 +375,7 @@ impl Connection {
     /// Registers a response slot under a fresh opaque; also says whether it is the only
     /// request pending. Wakes the reader when the sweep must fire earlier for `deadline`.
     fn register(&self, deadline: Option<Instant>) -> Result<(i32, bool)> {
-        let mut pending = lock(&self.inner.pending);
+        let mut pending = self.inner.pending.lock_unpoisoned();
         if pending.closed {
             return Err(self.closed_error());
         }
@@ -422,7 +418,7 @@ impl Connection {
     /// deadline still ahead, which the sweep timer is then set for.
     fn sweep(&self, now: Instant) -> Option<Instant> {
         let mut expired = Vec::new();
-        let mut pending = lock(&self.inner.pending);
+        let mut pending = self.inner.pending.lock_unpoisoned();
         let mut next: Option<Instant> = None;
         let mut timed_out = 0;
         for slot in pending.map.values_mut() {
@@ -472,7 +468,7 @@ impl Connection {
     fn shutdown(&self, why: &str) {
         let mut wakers = Vec::new();
         let failed = {
-            let mut pending = lock(&self.inner.pending);
+            let mut pending = self.inner.pending.lock_unpoisoned();
             if pending.closed {
                 return;
             }
@@ -500,7 +496,11 @@ impl Connection {
 
     /// Completes the pending request `opaque` with `result`; `false` if nobody waits for it.
     fn complete(&self, opaque: i32, result: Result<RemotingCommand>) -> bool {
-        let settled = lock(&self.inner.pending).settle(opaque, SlotState::Done(result));
+        let settled = self
+            .inner
+            .pending
+            .lock_unpoisoned()
+            .settle(opaque, SlotState::Done(result));
         match settled {
             Ok(waker) => {
                 if let Some(w) = waker {
@@ -546,7 +546,7 @@ struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if let Some(opaque) = self.opaque {
-            let mut pending = lock(&self.conn.inner.pending);
+            let mut pending = self.conn.inner.pending.lock_unpoisoned();
             if let Some(Slot {
                 state: SlotState::Waiting(_),
                 ..
@@ -666,11 +666,11 @@ impl Outbox {
 
     fn lock(&self) -> MutexGuard<'_, OutboxState> {
         // Every critical section leaves the state consistent: a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     fn lock_io(&self) -> MutexGuard<'_, Option<WriterIo>> {
-        self.io.lock().unwrap_or_else(|e| e.into_inner())
+        self.io.lock_unpoisoned()
     }
 
     /// Queues `cmd`; false (and `cmd` dropped) if the writer has stopped. With `wake` false
@@ -697,11 +697,9 @@ impl Outbox {
     /// Writes what is queued right here if nobody owns the write half, else leaves it to the
     /// owner; wakes the writer task for whatever cannot be written without waiting.
     fn flush_queued(&self, conn: &Connection) {
-        let mut slot = match self.io.try_lock() {
-            Ok(slot) => slot,
-            // Its holder owns the write half and looks at the queue after letting go of it.
-            Err(std::sync::TryLockError::WouldBlock) => return,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        // A holder owns the write half and looks at the queue after letting go of it.
+        let Some(mut slot) = self.io.try_lock_unpoisoned() else {
+            return;
         };
         let Some(io) = slot.as_mut() else {
             return;
@@ -1054,7 +1052,7 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                 }
                 if !sweeper_registered {
                     sweeper_registered = true;
-                    lock(&conn_ref.inner.pending).sweeper = Some(cx.waker().clone());
+                    conn_ref.inner.pending.lock_unpoisoned().sweeper = Some(cx.waker().clone());
                 }
                 if conn_ref.inner.rearm_sweep.load(Ordering::Acquire)
                     && conn_ref.inner.rearm_sweep.swap(false, Ordering::AcqRel)

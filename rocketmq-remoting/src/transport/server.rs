@@ -1,11 +1,12 @@
 //! [`RemotingServer`]: accepts connections and runs each through a [`RequestHandler`].
 
+use crate::util::MutexExt;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{select, Either};
@@ -59,11 +60,6 @@ impl RemotingServer {
 
 type Registry = Arc<Mutex<HashMap<u64, Connection>>>;
 
-fn lock(registry: &Registry) -> MutexGuard<'_, HashMap<u64, Connection>> {
-    // Single insert/remove/clone critical sections: a poisoned map is still consistent.
-    registry.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The running server. Dropping the handle also stops the server (without waiting).
 pub struct ServerHandle {
     local_addr: SocketAddr,
@@ -80,17 +76,17 @@ impl ServerHandle {
 
     /// The live connections.
     pub fn connections(&self) -> Vec<Connection> {
-        lock(&self.registry).values().cloned().collect()
+        self.registry.lock_unpoisoned().values().cloned().collect()
     }
 
     /// The live connection with the given [`Connection::id`].
     pub fn connection(&self, id: u64) -> Option<Connection> {
-        lock(&self.registry).get(&id).cloned()
+        self.registry.lock_unpoisoned().get(&id).cloned()
     }
 
     /// Number of live connections.
     pub fn connection_count(&self) -> usize {
-        lock(&self.registry).len()
+        self.registry.lock_unpoisoned().len()
     }
 
     /// Stops accepting, closes every connection (their pending requests fail), and waits up to
@@ -106,7 +102,12 @@ impl ServerHandle {
 
     fn stop_now(&self) {
         self.group.signal().trigger();
-        let connections: Vec<Connection> = lock(&self.registry).drain().map(|(_, c)| c).collect();
+        let connections: Vec<Connection> = self
+            .registry
+            .lock_unpoisoned()
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
         for conn in connections {
             conn.close();
         }
@@ -146,12 +147,14 @@ impl<H: RequestHandler> RequestHandler for ServerDispatch<H> {
     }
 
     fn on_connected(&self, conn: &Connection) {
-        lock(&self.registry).insert(conn.id(), conn.clone());
+        self.registry
+            .lock_unpoisoned()
+            .insert(conn.id(), conn.clone());
         self.user.on_connected(conn);
     }
 
     fn on_disconnected(&self, conn: &Connection) {
-        lock(&self.registry).remove(&conn.id());
+        self.registry.lock_unpoisoned().remove(&conn.id());
         self.user.on_disconnected(conn);
     }
 }

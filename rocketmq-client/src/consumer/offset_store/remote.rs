@@ -1,5 +1,6 @@
 //! Offsets kept on the broker (clustering mode; Java `RemoteBrokerOffsetStore`).
 
+use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -28,7 +29,7 @@ impl RemoteOffsetStore {
     }
 
     fn table(&self) -> MutexGuard<'_, HashMap<MessageQueue, i64>> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        self.table.lock_unpoisoned()
     }
 
     pub(crate) fn update(&self, mq: &MessageQueue, offset: i64, increase_only: bool) {

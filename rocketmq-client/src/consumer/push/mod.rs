@@ -12,6 +12,8 @@ pub(crate) mod process_queue_internal {
 }
 mod pull_loop;
 
+use rocketmq_remoting::util::now_ms;
+use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -116,13 +118,6 @@ pub(crate) struct Inner {
     last_heartbeat_kick: Mutex<Option<Instant>>,
     started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl PushConsumer {
@@ -505,11 +500,11 @@ impl ConsumerEvents for Hooks {
 
 impl Inner {
     fn queues(&self) -> MutexGuard<'_, HashMap<MessageQueue, QueueEntry>> {
-        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+        self.queues.lock_unpoisoned()
     }
 
     fn subs(&self) -> MutexGuard<'_, BTreeMap<String, Sub>> {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+        self.subs.lock_unpoisoned()
     }
 
     fn is_orderly(&self) -> bool {
@@ -550,10 +545,7 @@ impl Inner {
     /// Sends a heartbeat soon, at most once a second (after a broker forgot our subscription).
     fn kick_heartbeat(self: &Arc<Self>) {
         {
-            let mut last = self
-                .last_heartbeat_kick
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut last = self.last_heartbeat_kick.lock_unpoisoned();
             if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
                 return;
             }
@@ -608,11 +600,7 @@ impl Inner {
         for (mq, e) in self.queues().iter() {
             let (lo, hi) = e.pq.cached_range().unwrap_or((0, 0));
             info.mq_table.insert(
-                rocketmq_remoting::protocol::body::MessageQueue {
-                    topic: mq.topic.clone(),
-                    broker_name: mq.broker_name.clone(),
-                    queue_id: mq.queue_id,
-                },
+                mq.clone(),
                 ProcessQueueInfo {
                     commit_offset: self.store.read_memory(mq).unwrap_or(-1),
                     cached_msg_min_offset: lo,
@@ -783,11 +771,7 @@ impl Inner {
     }
 
     fn spawn_services(self: &Arc<Self>) {
-        let rx = self
-            .rebalance_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let rx = self.rebalance_rx.lock_unpoisoned().take();
         if let Some(rx) = rx {
             let me = Arc::clone(self);
             self.services

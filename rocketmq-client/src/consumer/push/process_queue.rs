@@ -1,6 +1,7 @@
 //! Per-queue in-flight state of a push consumer (Java `ProcessQueue`): the messages pulled and not
 //! yet consumed, ordered by queue offset, from which the committable offset is derived.
 
+use rocketmq_remoting::util::MutexExt;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -94,7 +95,7 @@ impl Default for ProcessQueue {
 
 impl ProcessQueue {
     fn st(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     pub(crate) fn is_dropped(&self) -> bool {
