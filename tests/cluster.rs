@@ -16,6 +16,7 @@
 #[path = "chaos/mod.rs"]
 mod support;
 
+use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -42,7 +43,7 @@ const MAX_MSG: usize = 64 * 1024;
 const SEND_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    SERIAL.lock_unpoisoned()
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {

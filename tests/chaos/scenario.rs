@@ -11,6 +11,7 @@
 //! let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
 //! ```
 
+use rocketmq_remoting::util::MutexExt;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{ChildStdin, Command, Stdio};
@@ -32,7 +33,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Holds the scenario lock (a panicking scenario does not poison the others).
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    SERIAL.lock_unpoisoned()
 }
 
 /// The runtime the test thread drives the producer with.

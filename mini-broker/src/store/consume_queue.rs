@@ -405,17 +405,13 @@ pub(crate) fn queue_dir(root: &Path, topic: &str, queue_id: i32) -> PathBuf {
     root.join(topic).join(queue_id.to_string())
 }
 
-/// Whether `topic` may be used as a directory name under the store root: Java's topic
-/// character set (`[%|a-zA-Z0-9_-]`, at most 255 bytes), which has no `.`, `/` or NUL, so a
-/// topic can never name a path outside its own directory. Every path built from a topic goes
-/// through this check: a fuzzed DELETE_TOPIC_IN_BROKER with a `../` topic once removed a
-/// directory outside the store.
+/// Whether `topic` may be used as a directory name under the store root: a legal topic name
+/// ([`rocketmq_remoting::protocol::topic::validate_topic`]: `[%|a-zA-Z0-9_-]`, bounded
+/// length), which has no `.`, `/` or NUL, so a topic can never name a path outside its own
+/// directory. Every path built from a topic goes through this check: a fuzzed
+/// DELETE_TOPIC_IN_BROKER with a `../` topic once removed a directory outside the store.
 pub fn is_safe_topic_dir(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= 255
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+    rocketmq_remoting::protocol::topic::is_valid_topic(topic)
 }
 
 #[cfg(test)]

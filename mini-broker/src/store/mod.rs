@@ -83,7 +83,7 @@ use consume_queue::{queue_dir, ConsumeQueue};
 use flush::GroupCommit;
 use index::{index_dir, Index};
 use record::{inspect, HotProps, RecordView, Slot};
-use writer::{valid_topic, Request, Writer};
+use writer::{Request, Writer};
 
 /// Topic whose consume-queue tag code is the delivery time (delayed messages).
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
@@ -208,7 +208,7 @@ impl Shared {
         let mut runs: Vec<(Arc<ConsumeQueue>, i64, Vec<CqEntry>)> = Vec::new();
         let mut keys: Vec<index::IndexRecord<'_>> = Vec::with_capacity(views.len());
         for v in views {
-            if !valid_topic(v.topic) {
+            if !is_safe_topic_dir(v.topic) {
                 tracing::warn!(
                     offset = v.physical_offset,
                     "record with invalid topic not dispatched"

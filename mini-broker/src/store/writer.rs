@@ -19,6 +19,7 @@ use rocketmq_remoting::protocol::message::{encode_message_into, offset_msg_id, M
 
 use super::commit_log::{write_all_at, Segment};
 use super::config::FlushMode;
+use super::consume_queue::is_safe_topic_dir;
 use super::error::{Result, StoreError};
 use super::flush::{PutReply, Waiter};
 use super::record::{blank_header, inspect, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS};
@@ -47,10 +48,6 @@ pub(crate) enum Request {
 /// Most requests handled per batch, and soft cap on the batch buffer.
 const MAX_BATCH_REQUESTS: usize = 4096;
 const MAX_BATCH_BYTES: usize = 8 << 20;
-
-/// Whether a topic name is safe as a directory name: the legal topic character set has no
-/// path separator or dot, so a valid topic cannot name anything outside its queue directory.
-pub(crate) use rocketmq_remoting::protocol::topic::is_valid_topic as valid_topic;
 
 /// One pending reply of this batch.
 enum Pending {
@@ -307,7 +304,7 @@ impl Writer {
                 break;
             }
             match inspect(&self.buf[a..b], usize::MAX, max, false) {
-                Slot::Record(v) if valid_topic(v.topic) => {
+                Slot::Record(v) if is_safe_topic_dir(v.topic) => {
                     // The record's properties are `msgs[k].properties` encoded.
                     if k == 0 && msgs[k].properties.get("WAIT") == Some("false") {
                         wait = false;
