@@ -334,13 +334,14 @@ impl Broker {
         let inner = Arc::new(BrokerInner {
             locks: RebalanceLockManager::new(Duration::from_millis(
                 cfg.rebalance_lock_max_live_time_ms,
-            )),
+            ))
+            .with_clock(rt.clock()),
             cfg,
             rt: Arc::clone(&rt),
             store,
             topics: topics_arc,
             offsets: offsets_arc,
-            clients: ClientManager::default(),
+            clients: ClientManager::default().with_clock(rt.clock()),
             holds,
             schedule: Arc::clone(&schedule),
             transactions: Arc::clone(&transactions),

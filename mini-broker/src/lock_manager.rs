@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rocketmq_remoting::protocol::body::MessageQueue;
+use rocketmq_remoting::rt::Clock;
 
 struct LockEntry {
     client_id: String,
@@ -29,6 +30,7 @@ struct LockEntry {
 pub struct RebalanceLockManager {
     table: Mutex<HashMap<String, HashMap<MessageQueue, LockEntry>>>,
     max_live: Duration,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for RebalanceLockManager {
@@ -45,7 +47,15 @@ impl RebalanceLockManager {
         RebalanceLockManager {
             table: Mutex::new(HashMap::new()),
             max_live,
+            clock: Clock::system(),
         }
+    }
+
+    /// Times lock expiry by `clock` (the broker's runtime clock) instead of the OS clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Locks (or renews) every queue of `mqs` that is free, expired or already owned by
@@ -56,7 +66,7 @@ impl RebalanceLockManager {
         mqs: BTreeSet<MessageQueue>,
         client_id: &str,
     ) -> BTreeSet<MessageQueue> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut t = self.table.lock_unpoisoned();
         let g = t.entry(group.to_string()).or_default();
         let mut ok = BTreeSet::new();
@@ -98,7 +108,7 @@ impl RebalanceLockManager {
 
     /// Whether `group` holds any live lock (used to route retries of orderly groups).
     pub fn group_holds_locks(&self, group: &str) -> bool {
-        let now = Instant::now();
+        let now = self.clock.now();
         let t = self.table.lock_unpoisoned();
         t.get(group).is_some_and(|g| {
             g.values()

@@ -1,6 +1,7 @@
 //! Benchmark statistics: a bounded-memory latency histogram with percentiles, shared
 //! counters, and the live progress line.
 
+use rocketmq_remoting::rt::{Clock, Stopwatch};
 use rocketmq_remoting::util::MutexExt;
 use std::fmt;
 use std::io::Write;
@@ -182,7 +183,7 @@ pub struct LatencySummary {
 /// Counters and histogram shared by the benchmark workers.
 #[derive(Debug)]
 pub struct Stats {
-    started: Instant,
+    started: Stopwatch,
     ok: AtomicU64,
     failed: AtomicU64,
     bytes: AtomicU64,
@@ -196,10 +197,15 @@ impl Default for Stats {
 }
 
 impl Stats {
-    /// Starts the clock.
+    /// Starts the clock (the OS clock).
     pub fn new() -> Self {
+        Self::with_clock(Clock::system())
+    }
+
+    /// Starts measuring by `clock` (the runtime's).
+    pub fn with_clock(clock: Clock) -> Self {
         Stats {
-            started: Instant::now(),
+            started: clock.stopwatch(),
             ok: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -315,6 +321,7 @@ pub struct Progress {
     last_ok: u64,
     last_at: Instant,
     drawn: bool,
+    clock: Clock,
 }
 
 impl Default for Progress {
@@ -324,20 +331,26 @@ impl Default for Progress {
 }
 
 impl Progress {
-    /// A progress line on stderr.
+    /// A progress line on stderr, timed by the OS clock.
     pub fn new() -> Self {
+        Self::with_clock(Clock::system())
+    }
+
+    /// A progress line on stderr, timed by `clock` (the runtime's).
+    pub fn with_clock(clock: Clock) -> Self {
         use std::io::IsTerminal;
         Progress {
             tty: std::io::stderr().is_terminal(),
             last_ok: 0,
-            last_at: Instant::now(),
+            last_at: clock.now(),
             drawn: false,
+            clock,
         }
     }
 
     /// Draws the line for the current state of `stats`.
     pub fn tick(&mut self, label: &str, stats: &Stats) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let ok = stats.ok_total();
         let dt = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
         let rate = (ok - self.last_ok.min(ok)) as f64 / dt;

@@ -1,7 +1,7 @@
 //! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361) with long polling (docs/protocol/pull.md §1).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::{select, Either};
 use rocketmq_remoting::protocol::body::SubscriptionData;
@@ -310,13 +310,14 @@ pub(crate) async fn pull_message(
     let me = Arc::clone(b);
     let conn = conn.clone();
     let spawned = b.tasks.spawn(async move {
-        let deadline = Instant::now() + hold;
+        let clock = me.rt.clock();
+        let deadline = clock.now() + hold;
         let final_resp = loop {
             let (id, rx) = me.holds.hold(&h.topic, h.queue_id, h.queue_offset);
             // A message stored between the read above and the registration would not wake us.
             let woken_now = me.store.max_offset(&h.topic, h.queue_id) > h.queue_offset;
             if !woken_now {
-                let left = deadline.saturating_duration_since(Instant::now());
+                let left = deadline.saturating_duration_since(clock.now());
                 let stop = me.tasks.signal().wait();
                 let waited = select(select(rx, stop), me.rt.sleep(left)).await;
                 if matches!(waited, Either::Right(_)) {
@@ -325,7 +326,7 @@ pub(crate) async fn pull_message(
             } else {
                 me.holds.cancel(&h.topic, h.queue_id, id);
             }
-            let expired = Instant::now() >= deadline || me.tasks.signal().is_triggered();
+            let expired = clock.now() >= deadline || me.tasks.signal().is_triggered();
             match execute(&me, &h, &sub).await {
                 Outcome::Respond(r) => break r,
                 Outcome::NotFound(r) if expired => break r,

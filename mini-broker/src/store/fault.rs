@@ -77,6 +77,8 @@ mod active {
             fault: Fault::None,
         });
         let mut c = CACHE.lock_unpoisoned();
+        // Throttles reads of a file other processes write: wall time by design (fault injection
+        // for out-of-process chaos tests), whatever clock the broker's runtime has.
         let now = Instant::now();
         if c.at.is_none_or(|t| now.duration_since(t) >= RECHECK) {
             c.fault = std::fs::read_to_string(path)

@@ -16,7 +16,7 @@ use futures::channel::oneshot;
 
 use super::config::FlushMode;
 use super::error::Result;
-use super::{PutResult, PutStatus};
+use super::{PutResult, PutStatus, STORE_CLOCK};
 
 /// Reply channel of a put.
 pub(crate) type PutReply = oneshot::Sender<Result<Vec<PutResult>>>;
@@ -125,7 +125,7 @@ impl GroupCommit {
             if st.crashed || (st.shutdown && st.waiters.is_empty()) {
                 return;
             }
-            let now = Instant::now();
+            let now = STORE_CLOCK.now();
             match st.waiters.front().map(|w| w.deadline) {
                 Some(d) if d <= now => {
                     let mut overdue = Vec::new();
@@ -160,16 +160,16 @@ impl GroupCommit {
         mut flush_log: impl FnMut(Option<i64>) -> Result<i64>,
         mut logic: impl FnMut(bool),
     ) {
-        let mut next_logic = Instant::now() + logic_interval;
+        let mut next_logic = STORE_CLOCK.now() + logic_interval;
         let mut next_log = match mode {
-            FlushMode::Async { interval } => Some(Instant::now() + interval),
+            FlushMode::Async { interval } => Some(STORE_CLOCK.now() + interval),
             FlushMode::Sync { .. } => None,
         };
         loop {
             let (target, shutdown) = {
                 let mut st = self.lock();
                 loop {
-                    let now = Instant::now();
+                    let now = STORE_CLOCK.now();
                     let due = next_log.is_some_and(|t| t <= now) || next_logic <= now;
                     if st.shutdown || !st.waiters.is_empty() || due {
                         break;
@@ -182,7 +182,7 @@ impl GroupCommit {
                 }
                 (st.waiters.back().map(|w| w.end), st.shutdown)
             };
-            let now = Instant::now();
+            let now = STORE_CLOCK.now();
             let log_due = shutdown || target.is_some() || next_log.is_some_and(|t| t <= now);
             if log_due {
                 match flush_log(if shutdown { None } else { target }) {
@@ -193,12 +193,12 @@ impl GroupCommit {
                     }
                 }
                 if let (FlushMode::Async { interval }, Some(t)) = (mode, next_log.as_mut()) {
-                    *t = Instant::now() + interval;
+                    *t = STORE_CLOCK.now() + interval;
                 }
             }
-            if shutdown || next_logic <= Instant::now() {
+            if shutdown || next_logic <= STORE_CLOCK.now() {
                 logic(shutdown);
-                next_logic = Instant::now() + logic_interval;
+                next_logic = STORE_CLOCK.now() + logic_interval;
             }
             if shutdown {
                 // Anything still queued was appended after the final flush target.
@@ -231,7 +231,7 @@ mod tests {
         (
             Waiter {
                 end,
-                deadline: Instant::now() + timeout,
+                deadline: STORE_CLOCK.now() + timeout,
                 results: vec![r],
                 reply: tx,
             },
@@ -272,7 +272,7 @@ mod tests {
         let written = Arc::new(AtomicI64::new(100));
         let threads = start(&gc, Duration::from_millis(700), written, Default::default());
         let (w, rx) = waiter(100, Duration::from_millis(100));
-        let t0 = Instant::now();
+        let t0 = STORE_CLOCK.now();
         gc.push([w]);
         let res = futures::executor::block_on(rx).unwrap().unwrap();
         assert_eq!(res[0].status, PutStatus::FlushDiskTimeout);

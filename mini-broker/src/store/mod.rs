@@ -68,6 +68,12 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::FutureExt;
 use rocketmq_remoting::protocol::message::{decode_message, MessageExt};
+use rocketmq_remoting::rt::Clock;
+
+/// The store's clock. Its writer, flusher and watchdog are OS threads that block on condition
+/// variables with real timeouts, which no async runtime's virtual clock can drive, so they
+/// (alone in the broker) keep the OS clock.
+pub(crate) const STORE_CLOCK: Clock = Clock::system();
 
 pub use checkpoint::Checkpoint;
 pub use config::{FlushMode, StoreConfig, DEFAULT_DELAY_LEVELS};

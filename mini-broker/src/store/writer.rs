@@ -11,7 +11,6 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
@@ -23,7 +22,7 @@ use super::consume_queue::is_safe_topic_dir;
 use super::error::{Result, StoreError};
 use super::flush::{PutReply, Waiter};
 use super::record::{blank_header, inspect, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS};
-use super::{PutResult, PutStatus, Shared};
+use super::{PutResult, PutStatus, Shared, STORE_CLOCK};
 
 /// Work for the writer thread.
 pub(crate) enum Request {
@@ -554,7 +553,7 @@ impl Writer {
             }
         }
         let deadline = match shared.cfg.flush_mode {
-            FlushMode::Sync { timeout } => Some(Instant::now() + timeout),
+            FlushMode::Sync { timeout } => Some(STORE_CLOCK.now() + timeout),
             FlushMode::Async { .. } => None,
         };
         let mut waiters = Vec::new();

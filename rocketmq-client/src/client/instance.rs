@@ -55,7 +55,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::{join_all, select, Either};
 use rocketmq_remoting::protocol::body::{
@@ -72,7 +72,7 @@ use rocketmq_remoting::protocol::message::{
     decode_messages, property, MessageExt, UniqIdGenerator,
 };
 use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{timeout, BoxFuture, Runtime, TaskGroup};
+use rocketmq_remoting::rt::{timeout, BoxFuture, Runtime, Stopwatch, TaskGroup};
 use rocketmq_remoting::transport::{Connection, RemotingClient};
 use tracing::Instrument;
 
@@ -959,7 +959,7 @@ pub async fn within<T>(
     rt: &dyn Runtime,
     op: &'static str,
     budget: Duration,
-    started: Instant,
+    started: Stopwatch,
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     match timeout(rt, budget, fut).await {

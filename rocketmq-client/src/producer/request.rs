@@ -40,7 +40,7 @@ use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -286,8 +286,8 @@ impl Producer {
                 "request timeout must be greater than zero".into(),
             ));
         }
-        let started = Instant::now();
         let instance = self.client_instance().clone();
+        let started = instance.runtime().clock().stopwatch();
         let id = correlation_id();
         msg.properties.insert(property::CORRELATION_ID, id.clone());
         msg.properties

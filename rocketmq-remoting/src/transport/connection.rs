@@ -32,7 +32,8 @@ use crate::protocol::codec::{encode_frame, encode_frame_head, FrameDecoder};
 use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use crate::protocol::{RemotingCommand, SerializeType};
 use crate::rt::{
-    timeout, AsyncStream, BoxFuture, BoxRead, BoxWrite, Runtime, ShutdownSignal, WaitShutdown,
+    timeout, AsyncStream, BoxFuture, BoxRead, BoxWrite, Clock, Runtime, ShutdownSignal,
+    WaitShutdown,
 };
 
 /// Bodies at least this large are written straight from their `Bytes` after the frame head
@@ -115,6 +116,8 @@ struct Inner {
     rearm_sweep: AtomicBool,
     next_opaque: AtomicI32,
     closed: ShutdownSignal,
+    /// The runtime's clock, copied out so that per-frame activity stamps cost no virtual call.
+    clock: Clock,
     created: Instant,
     /// Milliseconds since `created` of the last successful read or write (idle detection).
     last_activity_ms: AtomicU64,
@@ -200,6 +203,7 @@ impl Connection {
     ) -> (Connection, BoxFuture<'static, ()>, BoxFuture<'static, ()>) {
         let (read_half, write_half) = stream.into_split();
         let outbound = Outbox::new(write_half, config.write_coalesce_bytes.max(1));
+        let clock = rt.clock();
         let conn = Connection {
             inner: Arc::new(Inner {
                 id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
@@ -217,7 +221,8 @@ impl Connection {
                 rearm_sweep: AtomicBool::new(false),
                 next_opaque: AtomicI32::new(1),
                 closed: ShutdownSignal::new(),
-                created: Instant::now(),
+                clock,
+                created: clock.now(),
                 last_activity_ms: AtomicU64::new(0),
             }),
         };
@@ -517,14 +522,21 @@ impl Connection {
         if self.inner.config.idle_timeout.is_none() {
             return;
         }
-        let ms = u64::try_from(self.inner.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let ms = u64::try_from(self.since_created().as_millis()).unwrap_or(u64::MAX);
         self.inner.last_activity_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Time since the last read or write.
     fn idle_for(&self) -> Duration {
         let last = Duration::from_millis(self.inner.last_activity_ms.load(Ordering::Relaxed));
-        self.inner.created.elapsed().saturating_sub(last)
+        self.since_created().saturating_sub(last)
+    }
+
+    fn since_created(&self) -> Duration {
+        self.inner
+            .clock
+            .now()
+            .saturating_duration_since(self.inner.created)
     }
 }
 

@@ -843,7 +843,7 @@ impl LiteInner {
                 .collect(),
             ..Default::default()
         };
-        let now = std::time::Instant::now();
+        let now = self.rt.now();
         let wall = now_ms();
         let ago =
             |t: std::time::Instant| wall - now.saturating_duration_since(t).as_millis() as i64;
@@ -1000,7 +1000,7 @@ impl LiteInner {
             compute_start_offset(&self.store, &*self.backend, mq, self.cfg.consume_from_where)
                 .await?;
         self.store.update(mq, offset, false);
-        let pq = Arc::new(ProcessQueue::default());
+        let pq = Arc::new(ProcessQueue::new(self.rt.clock()));
         let stop = ShutdownSignal::new();
         let paused = Arc::new(AtomicBool::new(false));
         {
@@ -1043,7 +1043,7 @@ impl LiteInner {
             let Some(e) = a.get_mut(mq) else { return };
             e.stop.trigger();
             e.pq.set_dropped();
-            e.pq = Arc::new(ProcessQueue::default());
+            e.pq = Arc::new(ProcessQueue::new(self.rt.clock()));
             e.stop = ShutdownSignal::new();
             e.consumed = Some(offset);
             (Arc::clone(&e.pq), e.stop.clone(), Arc::clone(&e.paused))

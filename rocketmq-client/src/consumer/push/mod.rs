@@ -546,10 +546,11 @@ impl Inner {
     fn kick_heartbeat(self: &Arc<Self>) {
         {
             let mut last = self.last_heartbeat_kick.lock_unpoisoned();
-            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            let now = self.rt.now();
+            if last.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
                 return;
             }
-            *last = Some(Instant::now());
+            *last = Some(now);
         }
         let me = Arc::clone(self);
         self.services
@@ -594,7 +595,7 @@ impl Inner {
             subscription_set: self.consumer_data().subscription_data_set,
             ..Default::default()
         };
-        let now = Instant::now();
+        let now = self.rt.now();
         let wall = now_ms();
         let ago = |t: Instant| wall - now.saturating_duration_since(t).as_millis() as i64;
         for (mq, e) in self.queues().iter() {
@@ -669,7 +670,7 @@ impl Inner {
         msg: MessageExt,
         broker_name: Option<String>,
     ) -> ConsumeMessageDirectlyResult {
-        let start = Instant::now();
+        let start = self.rt.clock().stopwatch();
         let queue = MessageQueue::new(
             self.client.unwrap(&msg.topic),
             broker_name.unwrap_or_default(),
@@ -887,7 +888,7 @@ impl Inner {
     /// and a pull loop started. Returns the start offset, or `None` (retried at the next
     /// rebalance).
     async fn add_queue(self: &Arc<Self>, mq: &MessageQueue) -> Option<i64> {
-        let pq = Arc::new(ProcessQueue::default());
+        let pq = Arc::new(ProcessQueue::new(self.rt.clock()));
         if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
             match self
                 .backend
@@ -973,7 +974,7 @@ impl Inner {
             .await
             .is_ok()
         } else {
-            let start = Instant::now();
+            let start = self.rt.clock().stopwatch();
             while entry.pq.calls_running() > 0 && start.elapsed() < HANDOVER_WAIT {
                 self.rt.sleep(Duration::from_millis(5)).await;
             }
@@ -1026,7 +1027,8 @@ impl Inner {
                 q.iter_mut()
                     .filter(|(_, e)| {
                         !e.pq.is_dropped()
-                            && e.pq.last_pull().elapsed() > self.cfg.pull_watchdog_timeout
+                            && self.rt.clock().since(e.pq.last_pull())
+                                > self.cfg.pull_watchdog_timeout
                     })
                     .map(|(mq, e)| {
                         let old = std::mem::replace(&mut e.stop, ShutdownSignal::new());
