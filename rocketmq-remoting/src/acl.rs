@@ -38,7 +38,6 @@
 //! assert_eq!(denied.remark, "No default permission for topic=Secret");
 //! ```
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -51,6 +50,7 @@ use sha1::Sha1;
 use crate::protocol::body::{HeartbeatData, JsonBody, LockBatchRequestBody};
 use crate::protocol::code::{RequestCode, ResponseCode};
 use crate::protocol::RemotingCommand;
+use crate::util::java_string_cmp;
 
 /// Ext field carrying the access key.
 pub const ACCESS_KEY: &str = "AccessKey";
@@ -217,15 +217,6 @@ fn sorted_signed_fields(cmd: &RemotingCommand, skip_unique_key_query: bool) -> V
         .collect();
     fields.sort_unstable_by(|a, b| java_string_cmp(a.0, b.0));
     fields
-}
-
-/// Java `String.compareTo`: UTF-16 code-unit order. It differs from Rust's `str` order only when
-/// a character outside the BMP meets one in U+E000..=U+FFFF.
-fn java_string_cmp(a: &str, b: &str) -> Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        return a.cmp(b);
-    }
-    a.encode_utf16().cmp(b.encode_utf16())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -756,6 +747,7 @@ impl AclValidator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Ordering;
 
     #[test]
     fn java_order_is_utf16_order() {

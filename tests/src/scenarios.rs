@@ -8,10 +8,11 @@
 //! user properties, message id, queue and offset where the sender learns them) across client
 //! pairs: peer → our pull consumer, our producer → peer consumers, peer → peer.
 
+use rocketmq_remoting::util::now_ms;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mini_broker::topic_config::{PERM_READ, PERM_WRITE};
@@ -467,13 +468,6 @@ fn timestamp_text(ms: i64) -> String {
         rem / 60 % 60,
         rem % 60
     )
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
 }
 
 /// Scenario 2: our producer → the peer's consumers. Push concurrent and orderly, clustering

@@ -17,6 +17,7 @@
 //! Message queues in request and response bodies are converted between
 //! [`crate::message_queue::MessageQueue`] and the wire type.
 
+use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -578,10 +579,7 @@ impl ClientApi {
     }
 
     fn lacks_lite_pull(&self, addr: &str) -> bool {
-        self.no_lite_pull
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(addr)
+        self.no_lite_pull.lock_unpoisoned().contains(addr)
     }
 
     async fn pull_once(
