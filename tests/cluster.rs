@@ -16,7 +16,6 @@
 #[path = "chaos/mod.rs"]
 mod support;
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,6 +31,7 @@ use rocketmq_client::{
 };
 use rocketmq_remoting::protocol::message::decode_messages;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_remoting::util::MutexExt;
 
 use support::procs::{BrokerProc, BrokerSpec, NamesrvProc};
 

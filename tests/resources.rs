@@ -12,7 +12,6 @@
 #[path = "chaos/mod.rs"]
 mod support;
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -24,6 +23,7 @@ use rocketmq_remoting::protocol::header::{CreateTopicRequestHeader, TopicFilterT
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
 use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_remoting::util::MutexExt;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 

@@ -3,7 +3,6 @@
 //! NOTIFY_CONSUMER_IDS_CHANGED on membership changes (Java `ConsumerManager`,
 //! `ConsumerGroupInfo`, `ProducerManager`).
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use rocketmq_remoting::protocol::header::NotifyConsumerIdsChangedRequestHeader;
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::Clock;
 use rocketmq_remoting::transport::Connection;
+use rocketmq_remoting::util::MutexExt;
 
 /// One client connection registered in a group.
 #[derive(Clone)]

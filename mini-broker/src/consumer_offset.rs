@@ -1,13 +1,14 @@
 //! Consumer offsets ([`ConsumerOffsetManager`]): `topic@group` → queue → next offset to
 //! consume, persisted atomically to `config/consumerOffset.json` in Java's format.
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+
+use rocketmq_remoting::util::MutexExt;
 
 use crate::error::{BrokerError, Result};
 use crate::store::{read_optional, write_atomic};

@@ -1,13 +1,13 @@
 //! Queue locks of orderly consumers ([`RebalanceLockManager`], Java semantics: a lock is held
 //! by one client id per (group, queue) and expires 60 s after its last renewal).
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rocketmq_remoting::protocol::body::MessageQueue;
 use rocketmq_remoting::rt::Clock;
+use rocketmq_remoting::util::MutexExt;
 
 struct LockEntry {
     client_id: String,

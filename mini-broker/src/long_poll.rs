@@ -3,12 +3,12 @@
 //! every waiter whose offset is now below the queue's max offset. Nothing polls: a waiter sleeps
 //! until it is woken or its own deadline passes.
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use futures::channel::oneshot;
+use rocketmq_remoting::util::MutexExt;
 
 struct Waiter {
     id: u64,

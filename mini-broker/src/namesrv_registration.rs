@@ -34,7 +34,6 @@
 //! # }
 //! ```
 
-use rocketmq_remoting::util::MutexExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +51,7 @@ use rocketmq_remoting::protocol::header::{
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::WaitShutdown;
 use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_remoting::util::MutexExt;
 
 use crate::topic_config::TopicConfigManager;
 

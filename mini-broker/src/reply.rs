@@ -11,7 +11,6 @@
 //! The response is SUCCESS when the push succeeded (msgId `"0"`, queue offset 0, or the stored
 //! record's id and offset when stored), SYSTEM_ERROR with Java's remark otherwise.
 
-use rocketmq_remoting::util::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use rocketmq_remoting::protocol::message::{
 };
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::Connection;
+use rocketmq_remoting::util::now_ms;
 
 use crate::broker::BrokerInner;
 use crate::processor::{header, reply};

@@ -12,8 +12,6 @@
 //! persisted atomically in `config/delayOffset.json` after every delivery, so delivery resumes
 //! after a restart (at least once). Idle tasks sleep until a message arrives for their queue.
 
-use rocketmq_remoting::util::now_ms;
-use rocketmq_remoting::util::MutexExt;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::path::PathBuf;
@@ -24,6 +22,7 @@ use bytes::Bytes;
 use futures::future::{select, Either};
 use rocketmq_remoting::protocol::message::{decode_message, property, MessageExt};
 use rocketmq_remoting::rt::{self, Runtime, ShutdownSignal};
+use rocketmq_remoting::util::{now_ms, MutexExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};

@@ -1,8 +1,6 @@
 //! The broker's topic table ([`TopicConfigManager`]): `TBW102`, system topics, auto-creation
 //! on send, retry/DLQ topics, persisted atomically to `config/topics.json` (Java's format).
 
-use rocketmq_remoting::util::now_ms;
-use rocketmq_remoting::util::MutexExt;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -10,6 +8,7 @@ use std::sync::Mutex;
 use rocketmq_remoting::protocol::body::{
     DataVersion, JsonBody, TopicConfig, TopicConfigSerializeWrapper,
 };
+use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use crate::error::{BrokerError, Result};
 use crate::store::{read_optional, write_atomic, SCHEDULE_TOPIC};

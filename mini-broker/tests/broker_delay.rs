@@ -2,7 +2,6 @@
 
 mod broker_util;
 
-use rocketmq_remoting::util::now_ms;
 use std::time::{Duration, Instant};
 
 use broker_util::*;
@@ -12,6 +11,7 @@ use rocketmq_remoting::protocol::header::ConsumerSendMsgBackRequestHeader;
 use rocketmq_remoting::protocol::message::{property, MessageExt};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_remoting::util::now_ms;
 
 /// Long-polls (topic, 0) from `offset` until a message arrives or `within` passes.
 async fn wait_message(

@@ -6,13 +6,14 @@
 //! Writes go to a temporary file next to the target, which is then renamed over it: a crash
 //! leaves either the old or the new file, never a torn one.
 
-use rocketmq_remoting::util::{MutexExt, RwLockExt};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
+
+use rocketmq_remoting::util::{MutexExt, RwLockExt};
 
 use crate::error::{Error, Result};
 

@@ -21,7 +21,6 @@
 //! Anything else gets `REQUEST_CODE_NOT_SUPPORTED` with Java's remark, and the connection stays
 //! up.
 
-use rocketmq_remoting::util::RwLockExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -41,6 +40,7 @@ use rocketmq_remoting::protocol::header::{
 use rocketmq_remoting::protocol::{LanguageCode, RemotingCommand};
 use rocketmq_remoting::rt::{self, Runtime};
 use rocketmq_remoting::transport::{Connection, RequestHandler};
+use rocketmq_remoting::util::RwLockExt;
 use rocketmq_remoting::RemotingError;
 use serde::{Deserialize, Serialize};
 

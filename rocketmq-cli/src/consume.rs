@@ -9,12 +9,12 @@ use rocketmq_client::message::PullStatus;
 use rocketmq_remoting::protocol::header::{
     PullMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
+use rocketmq_remoting::util::now_ms;
 
 use crate::admin::{Ctx, QueueAt};
 use crate::error::{CliError, Result};
 use crate::produce::run_with_progress;
 use crate::stats::{BenchReport, Histogram, Stats};
-use rocketmq_remoting::util::now_ms;
 
 /// PullSysFlag bit: the subscription in the header is authoritative.
 const FLAG_SUBSCRIPTION: i32 = 0x4;

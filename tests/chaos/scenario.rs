@@ -11,7 +11,6 @@
 //! let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
 //! ```
 
-use rocketmq_remoting::util::MutexExt;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{ChildStdin, Command, Stdio};
@@ -22,6 +21,8 @@ use std::time::{Duration, Instant};
 use rocketmq_client::producer::selector::SelectByHash;
 use rocketmq_client::{Message, Producer};
 use rocketmq_it::ChildGuard;
+
+use rocketmq_remoting::util::MutexExt;
 
 use crate::support;
 pub use crate::support::admin::{create_topic, max_offsets, route_code, route_text, runtime};

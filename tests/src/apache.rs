@@ -26,7 +26,6 @@
 //! assert!(out.contains(&cluster.broker_addr().to_string()));
 //! ```
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
@@ -35,6 +34,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
+
+use rocketmq_remoting::util::MutexExt;
 
 use crate::ChildGuard;
 

@@ -8,7 +8,6 @@
 //! user properties, message id, queue and offset where the sender learns them) across client
 //! pairs: peer → our pull consumer, our producer → peer consumers, peer → peer.
 
-use rocketmq_remoting::util::now_ms;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +20,7 @@ use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
 use rocketmq_client::{ClientConfig, Message, MessageExt, Producer, PullConsumer, PullStatus};
 use rocketmq_remoting::protocol::body::TopicConfig;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_remoting::util::now_ms;
 
 use crate::harness::{hex, Event, Finished, HarnessError, HarnessRun};
 use crate::{init_tracing, sleep};

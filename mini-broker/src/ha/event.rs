@@ -1,12 +1,12 @@
 //! A broadcast "something changed" notification without a runtime: every listener obtained
 //! before a [`Event::notify`] is woken by it.
 
-use rocketmq_remoting::util::MutexExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
+use rocketmq_remoting::util::MutexExt;
 
 pub(crate) type Listener = Shared<oneshot::Receiver<()>>;
 

@@ -1,6 +1,5 @@
 //! The master side of replication ([`HaMaster`]).
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -11,6 +10,7 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use futures::future::{select, Either};
 use rocketmq_remoting::rt::{self, BoxRead, BoxWrite, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::MutexExt;
 
 use super::event::Event;
 use super::protocol::{read_frame, write_frame, Frame, FrameKind};

@@ -1,6 +1,5 @@
 //! The slave side of replication ([`HaSlave`]).
 
-use rocketmq_remoting::util::MutexExt;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -10,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::{select, Either};
 use rocketmq_remoting::rt::{self, BoxRead, BoxWrite, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::MutexExt;
 
 use super::protocol::{read_frame, write_frame, Frame, FrameKind};
 use super::{HaConfig, HaError};

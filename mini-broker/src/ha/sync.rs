@@ -8,7 +8,6 @@
 //! master in that window are not on the slave: a consumer that fails over to the slave may
 //! re-consume up to one interval of messages (at-least-once, as with Apache).
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +20,7 @@ use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{Runtime, TaskGroup};
 use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_remoting::util::MutexExt;
 use serde::Deserialize;
 
 use super::HaError;

@@ -1,7 +1,6 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and
 //! CONSUMER_SEND_MSG_BACK (36) (docs/protocol/send.md §1–§3; docs/protocol/retry.md §1, §2).
 
-use rocketmq_remoting::util::now_ms;
 use std::sync::Arc;
 
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
@@ -15,6 +14,7 @@ use rocketmq_remoting::protocol::message::{
 use rocketmq_remoting::protocol::topic as names;
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::Connection;
+use rocketmq_remoting::util::now_ms;
 use rocketmq_remoting::{ExtFields, RemotingError};
 
 use super::{header, reply};

@@ -5,7 +5,6 @@
 //! never see bytes past [`CommitLog::max_offset`], which the writer publishes after a batch is
 //! written and dispatched.
 
-use rocketmq_remoting::util::RwLockExt;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -13,6 +12,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::{Bytes, BytesMut};
+
+use rocketmq_remoting::util::RwLockExt;
 
 use super::error::{Result, StoreError};
 use super::persist::sync_dir;

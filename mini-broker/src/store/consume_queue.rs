@@ -7,12 +7,13 @@
 //! covers it; the writer publishes it after the entry's bytes (and the record they point to)
 //! are written.
 
-use rocketmq_remoting::util::RwLockExt;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
+
+use rocketmq_remoting::util::RwLockExt;
 
 use super::commit_log::{file_name, list_numbered, write_all_at};
 use super::error::{Result, StoreError};

@@ -7,12 +7,13 @@
 //! data is stored; only durability is unconfirmed), so a stuck disk cannot hold senders past
 //! the timeout.
 
-use rocketmq_remoting::util::{CondvarExt, MutexExt};
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
+
+use rocketmq_remoting::util::{CondvarExt, MutexExt};
 
 use super::config::FlushMode;
 use super::error::Result;

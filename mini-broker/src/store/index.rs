@@ -20,11 +20,12 @@
 //! past the header's end offset are re-indexed from the commit log.
 //! Lookups return candidates; callers verify each against the record (hash collisions).
 
-use rocketmq_remoting::util::MutexExt;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use rocketmq_remoting::util::MutexExt;
 
 use super::commit_log::{file_name, list_numbered, write_all_at};
 use super::error::{Result, StoreError};

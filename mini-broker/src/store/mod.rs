@@ -54,7 +54,6 @@ mod recovery;
 mod types;
 mod writer;
 
-use rocketmq_remoting::util::{MutexExt, RwLockExt};
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::future::Future;
@@ -69,6 +68,7 @@ use futures::channel::oneshot;
 use futures::FutureExt;
 use rocketmq_remoting::protocol::message::{decode_message, MessageExt};
 use rocketmq_remoting::rt::Clock;
+use rocketmq_remoting::util::{MutexExt, RwLockExt};
 
 /// The store's clock. Its writer, flusher and watchdog are OS threads that block on condition
 /// variables with real timeouts, which no async runtime's virtual clock can drive, so they

@@ -5,7 +5,6 @@
 //! with positional writes, publishes the new commit-log end, dispatches, and then answers
 //! (async flush) or hands the waiters to the group-commit queue (sync flush).
 
-use rocketmq_remoting::util::now_ms;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
@@ -15,6 +14,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 use rocketmq_remoting::protocol::message::{encode_message_into, offset_msg_id, MessageExt};
+use rocketmq_remoting::util::now_ms;
 
 use super::commit_log::{write_all_at, Segment};
 use super::config::FlushMode;

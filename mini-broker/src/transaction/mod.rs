@@ -26,8 +26,6 @@
 //! second real message. Within one broker run a transaction id decided once is remembered
 //! and never committed or checked again.
 
-use rocketmq_remoting::util::now_ms;
-use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +44,7 @@ use rocketmq_remoting::protocol::message::{
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::WaitShutdown;
 use rocketmq_remoting::transport::Connection;
+use rocketmq_remoting::util::{now_ms, MutexExt};
 use serde::{Deserialize, Serialize};
 
 use crate::broker::BrokerInner;

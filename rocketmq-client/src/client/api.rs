@@ -17,7 +17,6 @@
 //! Message queues in request and response bodies are converted between
 //! [`crate::message_queue::MessageQueue`] and the wire type.
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +33,7 @@ use rocketmq_remoting::protocol::message::{decode_messages, MessageExt};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{Clock, Runtime, Stopwatch};
 use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_remoting::util::MutexExt;
 use rocketmq_remoting::{ExtFields, RemotingError, SerializeType};
 use tracing::Instrument;
 

@@ -49,7 +49,6 @@
 //! # });
 //! ```
 
-use rocketmq_remoting::util::RwLockExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
@@ -74,6 +73,7 @@ use rocketmq_remoting::protocol::message::{
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{timeout, BoxFuture, Runtime, Stopwatch, TaskGroup};
 use rocketmq_remoting::transport::{Connection, RemotingClient};
+use rocketmq_remoting::util::RwLockExt;
 use tracing::Instrument;
 
 use super::api::{ClientApi, TopicTarget};

@@ -26,11 +26,11 @@
 //! assert_eq!(subscribe_queues("T", &route).len(), 4);
 //! ```
 
-use rocketmq_remoting::util::RwLockExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use rocketmq_remoting::protocol::body::TopicRouteData;
+use rocketmq_remoting::util::RwLockExt;
 
 use crate::message_queue::MessageQueue;
 

@@ -1,6 +1,5 @@
 //! [`ConsumerBackend`] over the real client core ([`ClientInstance`] and its RPCs).
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +14,7 @@ use rocketmq_remoting::protocol::header::{
 use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::protocol::message::MessageExt;
 use rocketmq_remoting::rt::{BoxFuture, Runtime};
+use rocketmq_remoting::util::MutexExt;
 
 use crate::client::{ClientInstance, ConsumerHandle};
 use crate::config::ClientConfig;

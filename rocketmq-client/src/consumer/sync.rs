@@ -1,11 +1,11 @@
 //! A runtime-agnostic async counting semaphore (the crate may not name a runtime crate, and
 //! `futures` has none). Used to bound listener concurrency.
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use futures::channel::oneshot;
+use rocketmq_remoting::util::MutexExt;
 
 /// A counting semaphore with FIFO hand-off; permits are returned when [`Permit`] drops.
 #[derive(Debug, Clone)]

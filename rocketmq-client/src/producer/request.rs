@@ -35,8 +35,6 @@
 //! # Ok(()) }
 //! ```
 
-use rocketmq_remoting::util::now_ms;
-use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -51,6 +49,7 @@ use rocketmq_remoting::protocol::message::{
 };
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::timeout;
+use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use super::Producer;
 use crate::error::{Error, Result};

@@ -20,7 +20,6 @@
 //! Async sends run as tasks of the producer; each completes exactly once — with the result,
 //! or with [`Error::Shutdown`] if the task is dropped (runtime gone, shutdown grace exceeded).
 
-use rocketmq_remoting::util::now_ms;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -36,6 +35,7 @@ use rocketmq_remoting::protocol::message::{
     Properties,
 };
 use rocketmq_remoting::rt::{BoxFuture, Clock, Runtime, Stopwatch, TaskGroup};
+use rocketmq_remoting::util::now_ms;
 
 use super::batch::check_batch;
 use super::config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};

@@ -1,7 +1,6 @@
 //! Stopping background loops: a one-shot [`ShutdownSignal`] and a [`TaskGroup`] that tracks
 //! spawned tasks so their owner can stop them and wait for them with a deadline.
 
-use crate::util::MutexExt;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +13,7 @@ use futures::channel::oneshot;
 use futures::future::{FusedFuture, FutureExt, Shared};
 
 use super::{timeout, Runtime};
+use crate::util::MutexExt;
 
 /// A one-shot, cloneable "stop now" flag that tasks can both check and await.
 ///

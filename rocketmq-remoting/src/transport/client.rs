@@ -1,6 +1,5 @@
 //! [`RemotingClient`]: a pool of one [`Connection`] per peer address.
 
-use crate::util::{MutexExt, RwLockExt};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -17,6 +16,7 @@ use crate::error::{RemotingError, Result};
 use crate::protocol::code::ResponseCode;
 use crate::protocol::RemotingCommand;
 use crate::rt::{run_blocking, timeout, BoxFuture, Runtime};
+use crate::util::{MutexExt, RwLockExt};
 
 /// Answers requests that a peer (a broker) sends to the client on a pooled connection:
 /// CHECK_TRANSACTION_STATE, NOTIFY_CONSUMER_IDS_CHANGED, GET_CONSUMER_RUNNING_INFO, ...

@@ -1,7 +1,6 @@
 //! [`Connection`]: one duplex remoting connection, and the [`RequestHandler`] that answers the
 //! requests its peer sends.
 
-use crate::util::MutexExt;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
@@ -35,6 +34,7 @@ use crate::rt::{
     timeout, AsyncStream, BoxFuture, BoxRead, BoxWrite, Clock, Runtime, ShutdownSignal,
     WaitShutdown,
 };
+use crate::util::MutexExt;
 
 /// Bodies at least this large are written straight from their `Bytes` after the frame head
 /// instead of being copied into the coalescing buffer.

@@ -1,6 +1,5 @@
 //! [`RemotingServer`]: accepts connections and runs each through a [`RequestHandler`].
 
-use crate::util::MutexExt;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -14,6 +13,7 @@ use futures::future::{select, Either};
 use super::{Connection, RequestHandler, TransportConfig};
 use crate::protocol::RemotingCommand;
 use crate::rt::{Listener, Runtime, TaskGroup};
+use crate::util::MutexExt;
 
 /// A remoting server: binds a TCP port and serves every accepted connection with one shared
 /// [`RequestHandler`].

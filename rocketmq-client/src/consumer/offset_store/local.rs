@@ -39,7 +39,6 @@
 //! (`update_offset`, `read_offset` with [`ReadOffsetType::Memory`], `offsets`, …) only take a
 //! short mutex and are fine on async tasks.
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
@@ -48,6 +47,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
+
+use rocketmq_remoting::util::MutexExt;
 
 use crate::message_queue::MessageQueue;
 

@@ -1,8 +1,9 @@
 //! Offsets kept on the broker (clustering mode; Java `RemoteBrokerOffsetStore`).
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use rocketmq_remoting::util::MutexExt;
 
 use crate::consumer::backend::ConsumerBackend;
 use crate::error::Result;

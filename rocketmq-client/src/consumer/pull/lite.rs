@@ -1,8 +1,6 @@
 //! The lite pull consumer (Java `DefaultLitePullConsumer`): background pulls fill a buffer that
 //! the application drains with [`LitePullConsumer::poll`].
 
-use rocketmq_remoting::util::now_ms;
-use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -18,6 +16,7 @@ use rocketmq_remoting::protocol::body::{
     ConsumeType, ConsumerData, ConsumerRunningInfo, ProcessQueueInfo,
 };
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use crate::client::ClientInstance;
 use crate::config::ClientConfig;

@@ -12,8 +12,6 @@ pub(crate) mod process_queue_internal {
 }
 mod pull_loop;
 
-use rocketmq_remoting::util::now_ms;
-use rocketmq_remoting::util::MutexExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -28,6 +26,7 @@ use rocketmq_remoting::protocol::body::{
 };
 use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::rt::{BoxFuture, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};

@@ -1,7 +1,6 @@
 //! Per-queue in-flight state of a push consumer (Java `ProcessQueue`): the messages pulled and not
 //! yet consumed, ordered by queue offset, from which the committable offset is derived.
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -9,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rocketmq_remoting::protocol::message::MessageExt;
 use rocketmq_remoting::rt::Clock;
+use rocketmq_remoting::util::MutexExt;
 
 /// Client-side lock lifetime (Java `rocketmq.client.rebalance.lockMaxLiveTime`): an orderly queue
 /// is only consumed if its broker lock was confirmed within this time.

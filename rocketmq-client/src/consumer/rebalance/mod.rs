@@ -3,9 +3,10 @@
 
 pub mod strategy;
 
-use rocketmq_remoting::util::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use rocketmq_remoting::util::MutexExt;
 
 use crate::consumer::backend::ConsumerBackend;
 use crate::consumer::offset_store::OffsetStore;
