@@ -2,9 +2,9 @@
 //! metadata, listener, transactions, replication, NameServer registration, processors — then
 //! serves and starts the background work; [`BrokerHandle`] stops it.
 //!
-//! Every part that runs something is owned by a value that stops it when dropped ([`Services`]
-//! closes the store, the bound listener releases its port, [`Replication`] stops the HA
-//! service, [`Background`] signals the tasks, the `ServerHandle` stops serving). A start that
+//! Every part that runs something is owned by a value that stops it when dropped (`Services`
+//! closes the store, the bound listener releases its port, `Replication` stops the HA
+//! service, `Background` signals the tasks, the `ServerHandle` stops serving). A start that
 //! fails half-way therefore returns with nothing left running, and a handle dropped without
 //! [`BrokerHandle::shutdown`] stops like a crash.
 

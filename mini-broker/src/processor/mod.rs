@@ -1,5 +1,21 @@
 //! Request dispatch ([`BrokerProcessor`]): one handler per request code, Java's response codes
 //! and remarks (docs/protocol/frame.md §12; docs/protocol/README.md §2).
+//!
+//! Each processor is a struct holding clones of the handles of the services it uses (the
+//! store, the topic table, the consumer offsets, ...) and nothing else; [`BrokerProcessor`]
+//! owns one of each and routes by request code in a single `match`. Nothing in a handler can
+//! reach a service its processor was not given.
+//!
+//! Adding a processor (say, an admin-plane `SubscriptionGroupProcessor`):
+//!
+//! 1. In its own module, a struct with the handles it needs and a `new(w: &Wiring<'_>)` that
+//!    clones them out of `Wiring`; its handlers are methods taking the request (and the
+//!    [`Connection`] when they need the peer).
+//! 2. A service the broker does not have yet (a subscription-group table, say) is built in
+//!    `Services::open` in `broker.rs` (bottom-up: from the store and the config only), and
+//!    lent to the processors through a new `Wiring` field.
+//! 3. A field of [`BrokerProcessor`], a line in `BrokerProcessor::new`, and its request
+//!    codes in the `match` of `handle`.
 
 mod admin;
 mod client_manage;
