@@ -12,8 +12,11 @@
 //!    clones them out of `Wiring`; its handlers are methods taking the request (and the
 //!    [`Connection`] when they need the peer).
 //! 2. A service the broker does not have yet (a subscription-group table, say) is built in
-//!    `Services::open` in `broker.rs` (bottom-up: from the store and the config only), and
-//!    lent to the processors through a new `Wiring` field.
+//!    `Services::open` in `broker.rs` from the store and the config (or later in
+//!    `Broker::start` if it needs the bound address or the registrar's notifier, as the
+//!    transaction service does), and lent to the processors through a new `Wiring` field.
+//!    Nothing it is built from may need a processor: anything that calls back gets a narrow
+//!    handle (like `TopicsChanged`) instead.
 //! 3. A field of [`BrokerProcessor`], a line in `BrokerProcessor::new`, and its request
 //!    codes in the `match` of `handle`.
 
