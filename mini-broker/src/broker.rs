@@ -42,7 +42,7 @@ pub struct Broker {
 }
 
 /// The broker's services: the store and the managers built over it. Processors and
-/// background tasks get clones of the handles they use; this struct is never passed around.
+/// background tasks get clones of the handles they use, never this struct.
 struct Services {
     store: MessageStore,
     topics: Arc<TopicConfigManager>,
