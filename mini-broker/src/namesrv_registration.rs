@@ -73,6 +73,18 @@ pub struct BrokerIdentity {
     pub ha_server_addr: String,
 }
 
+/// Asks a [`Registrar`] for an immediate registration (the topic table changed). Cheap to
+/// clone; what the services that change topics hold instead of the registrar itself.
+#[derive(Debug, Clone)]
+pub struct TopicsChanged(mpsc::UnboundedSender<()>);
+
+impl TopicsChanged {
+    /// Asks for an immediate registration. A registrar that has stopped ignores it.
+    pub fn notify(&self) {
+        let _ = self.0.unbounded_send(());
+    }
+}
+
 /// Registers the broker with its NameServers.
 pub struct Registrar {
     client: RemotingClient,
@@ -128,6 +140,11 @@ impl Registrar {
     /// Asks for an immediate registration (topic table changed).
     pub fn trigger(&self) {
         let _ = self.trigger_tx.unbounded_send(());
+    }
+
+    /// A handle that only triggers registrations, for the services that change topics.
+    pub fn notifier(&self) -> TopicsChanged {
+        TopicsChanged(self.trigger_tx.clone())
     }
 
     /// Registers the topic table with every NameServer in parallel; returns how many accepted.

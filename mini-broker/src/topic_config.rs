@@ -3,14 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rocketmq_remoting::protocol::body::{
     DataVersion, JsonBody, TopicConfig, TopicConfigSerializeWrapper,
 };
+use rocketmq_remoting::rt::{self, Runtime};
 use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use crate::error::{BrokerError, Result};
+use crate::namesrv_registration::TopicsChanged;
 use crate::store::{read_optional, write_atomic, SCHEDULE_TOPIC};
 
 /// Permission bit: readable.
@@ -328,6 +330,74 @@ impl TopicConfigManager {
         Self::bump(&mut s);
         self.persist_locked(&s)?;
         Ok((cfg, true))
+    }
+}
+
+/// The topic table as request processors and background tasks use it: lookups straight from
+/// the table; changes run off the async executor (they write `topics.json`) and a change that
+/// alters the table is announced to the NameServers.
+#[derive(Clone)]
+pub(crate) struct TopicTable {
+    table: Arc<TopicConfigManager>,
+    changed: TopicsChanged,
+    rt: Arc<dyn Runtime>,
+}
+
+impl TopicTable {
+    pub(crate) fn new(
+        table: Arc<TopicConfigManager>,
+        changed: TopicsChanged,
+        rt: Arc<dyn Runtime>,
+    ) -> Self {
+        TopicTable { table, changed, rt }
+    }
+
+    /// The table itself, for readers that never change it.
+    pub(crate) fn table(&self) -> &Arc<TopicConfigManager> {
+        &self.table
+    }
+
+    /// The topic's config.
+    pub(crate) fn get(&self, topic: &str) -> Option<TopicConfig> {
+        self.table.get(topic)
+    }
+
+    /// What a send needs of the topic's config.
+    pub(crate) fn send_info(&self, topic: &str) -> Option<TopicSendInfo> {
+        self.table.send_info(topic)
+    }
+
+    /// The whole table (GET_ALL_TOPIC_CONFIG, registration).
+    pub(crate) fn wrapper(&self) -> TopicConfigSerializeWrapper {
+        self.table.wrapper()
+    }
+
+    /// Runs `f` on the table off the executor; announces the change when `f` reports one.
+    pub(crate) async fn change<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&TopicConfigManager) -> Result<(T, Changed)> + Send + 'static,
+    ) -> Result<(T, Changed)> {
+        let table = Arc::clone(&self.table);
+        let (value, changed) = rt::run_blocking(&*self.rt, move || f(&table)).await?;
+        if changed {
+            self.announce();
+        }
+        Ok((value, changed))
+    }
+
+    /// [`TopicConfigManager::ensure`] off the executor, announced when it creates the topic.
+    pub(crate) async fn ensure(
+        &self,
+        topic: String,
+        queues: i32,
+        perm: i32,
+    ) -> Result<(TopicConfig, Changed)> {
+        self.change(move |t| t.ensure(&topic, queues, perm)).await
+    }
+
+    /// Asks for a registration now (a change made outside [`change`](Self::change)).
+    pub(crate) fn announce(&self) {
+        self.changed.notify();
     }
 }
 
