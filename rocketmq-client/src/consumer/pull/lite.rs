@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use rocketmq_remoting::protocol::body::{
     ConsumeType, ConsumerData, ConsumerRunningInfo, ProcessQueueInfo,
 };
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use crate::client::ClientInstance;
 use crate::config::ClientConfig;
@@ -32,6 +33,7 @@ use crate::consumer::{ConsumeFromWhere, MessageModel, MessageSelector};
 use crate::error::{Error, Result};
 use crate::message::MessageExt;
 use crate::message_queue::MessageQueue;
+use crate::util::service_state::{AtomicServiceState, ServiceState};
 
 /// Settings of a [`LitePullConsumer`] (Java `DefaultLitePullConsumer` defaults).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -296,7 +298,7 @@ impl LitePullConsumerBuilder {
                 rebalance_tx: rtx,
                 rebalance_rx: Mutex::new(Some(rrx)),
                 rebalancer,
-                state: AtomicU8::new(0),
+                state: AtomicServiceState::new(),
                 started_at_ms: AtomicI64::new(0),
                 lifecycle: futures::lock::Mutex::new(()),
             }),
@@ -338,7 +340,7 @@ struct LiteInner {
     rebalance_tx: mpsc::Sender<()>,
     rebalance_rx: Mutex<Option<mpsc::Receiver<()>>>,
     rebalancer: Rebalancer,
-    state: AtomicU8,
+    state: AtomicServiceState,
     started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
 }
@@ -428,7 +430,7 @@ impl LitePullConsumer {
     pub async fn start(&self) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
-        if inner.state.load(Ordering::Acquire) != 0 {
+        if inner.state.get() != ServiceState::CreateJust {
             return Err(Error::NotRunning("the consumer was already started"));
         }
         inner.backend.start().await?;
@@ -443,7 +445,7 @@ impl LitePullConsumer {
                 inner.group
             )));
         }
-        inner.state.store(1, Ordering::Release);
+        inner.state.set(ServiceState::Running);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
         let topics: Vec<String> = inner.subs().keys().cloned().collect();
         for t in &topics {
@@ -468,7 +470,7 @@ impl LitePullConsumer {
     }
 
     fn check_running(&self) -> Result<()> {
-        if self.inner.state.load(Ordering::Acquire) == 1 {
+        if self.inner.state.get() == ServiceState::Running {
             Ok(())
         } else {
             Err(Error::NotRunning(
@@ -508,12 +510,12 @@ impl LitePullConsumer {
         crate::message::validate_topic(topic)?;
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
-        if inner.state.load(Ordering::Acquire) > 1 {
+        if inner.state.get() == ServiceState::ShutdownAlready {
             return Err(Error::NotRunning("a shut-down consumer cannot subscribe"));
         }
         let topic = inner.client.wrap(topic);
         inner.subs().insert(topic.clone(), selector.into());
-        if inner.state.load(Ordering::Acquire) != 1 {
+        if inner.state.get() != ServiceState::Running {
             return Ok(());
         }
         if let Err(e) = inner.backend.subscribe_queues(&topic).await {
@@ -536,11 +538,11 @@ impl LitePullConsumer {
     pub async fn unsubscribe(&self, topic: &str) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
-        if inner.state.load(Ordering::Acquire) > 1 {
+        if inner.state.get() == ServiceState::ShutdownAlready {
             return Err(Error::NotRunning("a shut-down consumer cannot unsubscribe"));
         }
         let topic = inner.client.wrap(topic);
-        if inner.subs().remove(&topic).is_none() || inner.state.load(Ordering::Acquire) != 1 {
+        if inner.subs().remove(&topic).is_none() || inner.state.get() != ServiceState::Running {
             return Ok(());
         }
         inner.truncate_unsubscribed().await;
@@ -741,7 +743,7 @@ impl LitePullConsumer {
     pub async fn shutdown(&self) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
-        if inner.state.swap(2, Ordering::AcqRel) != 1 {
+        if inner.state.replace(ServiceState::ShutdownAlready) != ServiceState::Running {
             return Ok(());
         }
         inner.services.shutdown(Duration::from_secs(3)).await;
@@ -771,13 +773,6 @@ pub(super) fn model_name(m: MessageModel) -> &'static str {
     }
 }
 
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 async fn sleep_or(rt: &dyn Runtime, d: Duration, stop: &ShutdownSignal) -> bool {
     if stop.is_triggered() {
         return false;
@@ -787,11 +782,11 @@ async fn sleep_or(rt: &dyn Runtime, d: Duration, stop: &ShutdownSignal) -> bool 
 
 impl LiteInner {
     fn assigned(&self) -> MutexGuard<'_, HashMap<MessageQueue, Assigned>> {
-        self.assigned.lock().unwrap_or_else(|e| e.into_inner())
+        self.assigned.lock_unpoisoned()
     }
 
     fn subs(&self) -> MutexGuard<'_, BTreeMap<String, MessageSelector>> {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+        self.subs.lock_unpoisoned()
     }
 
     fn kick_rebalance(&self) {
@@ -801,11 +796,7 @@ impl LiteInner {
     /// Starts the rebalance loop unless it runs already (it starts with the first
     /// subscription, at `start` or later).
     fn ensure_rebalance_service(self: &Arc<Self>) {
-        let rx = self
-            .rebalance_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let rx = self.rebalance_rx.lock_unpoisoned().take();
         if let Some(mut rx) = rx {
             let me = Arc::clone(self);
             self.services.spawn(async move {
@@ -851,7 +842,7 @@ impl LiteInner {
                 .collect(),
             ..Default::default()
         };
-        let now = std::time::Instant::now();
+        let now = self.rt.now();
         let wall = now_ms();
         let ago =
             |t: std::time::Instant| wall - now.saturating_duration_since(t).as_millis() as i64;
@@ -863,11 +854,7 @@ impl LiteInner {
                 .or_else(|| self.store.read_memory(mq))
                 .unwrap_or(-1);
             info.mq_table.insert(
-                rocketmq_remoting::protocol::body::MessageQueue {
-                    topic: mq.topic.clone(),
-                    broker_name: mq.broker_name.clone(),
-                    queue_id: mq.queue_id,
-                },
+                mq.clone(),
                 ProcessQueueInfo {
                     commit_offset,
                     cached_msg_min_offset: lo,
@@ -952,7 +939,7 @@ impl LiteInner {
         let mut additions = Vec::new();
         let mut moving = false;
         for topic in topics {
-            if self.state.load(Ordering::Acquire) != 1 {
+            if self.state.get() != ServiceState::Running {
                 return;
             }
             match self.rebalancer.target(&topic).await {
@@ -991,7 +978,7 @@ impl LiteInner {
         }
         additions.sort();
         for mq in additions {
-            if self.state.load(Ordering::Acquire) != 1 {
+            if self.state.get() != ServiceState::Running {
                 return;
             }
             if self.assigned().contains_key(&mq) || !self.subs().contains_key(&mq.topic) {
@@ -1012,7 +999,7 @@ impl LiteInner {
             compute_start_offset(&self.store, &*self.backend, mq, self.cfg.consume_from_where)
                 .await?;
         self.store.update(mq, offset, false);
-        let pq = Arc::new(ProcessQueue::default());
+        let pq = Arc::new(ProcessQueue::new(self.rt.clock()));
         let stop = ShutdownSignal::new();
         let paused = Arc::new(AtomicBool::new(false));
         {
@@ -1055,7 +1042,7 @@ impl LiteInner {
             let Some(e) = a.get_mut(mq) else { return };
             e.stop.trigger();
             e.pq.set_dropped();
-            e.pq = Arc::new(ProcessQueue::default());
+            e.pq = Arc::new(ProcessQueue::new(self.rt.clock()));
             e.stop = ShutdownSignal::new();
             e.consumed = Some(offset);
             (Arc::clone(&e.pq), e.stop.clone(), Arc::clone(&e.paused))

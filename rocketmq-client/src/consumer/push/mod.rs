@@ -26,6 +26,7 @@ use rocketmq_remoting::protocol::body::{
 };
 use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::rt::{BoxFuture, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};
@@ -116,13 +117,6 @@ pub(crate) struct Inner {
     last_heartbeat_kick: Mutex<Option<Instant>>,
     started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl PushConsumer {
@@ -505,11 +499,11 @@ impl ConsumerEvents for Hooks {
 
 impl Inner {
     fn queues(&self) -> MutexGuard<'_, HashMap<MessageQueue, QueueEntry>> {
-        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+        self.queues.lock_unpoisoned()
     }
 
     fn subs(&self) -> MutexGuard<'_, BTreeMap<String, Sub>> {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+        self.subs.lock_unpoisoned()
     }
 
     fn is_orderly(&self) -> bool {
@@ -550,14 +544,12 @@ impl Inner {
     /// Sends a heartbeat soon, at most once a second (after a broker forgot our subscription).
     fn kick_heartbeat(self: &Arc<Self>) {
         {
-            let mut last = self
-                .last_heartbeat_kick
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            let mut last = self.last_heartbeat_kick.lock_unpoisoned();
+            let now = self.rt.now();
+            if last.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
                 return;
             }
-            *last = Some(Instant::now());
+            *last = Some(now);
         }
         let me = Arc::clone(self);
         self.services
@@ -602,17 +594,13 @@ impl Inner {
             subscription_set: self.consumer_data().subscription_data_set,
             ..Default::default()
         };
-        let now = Instant::now();
+        let now = self.rt.now();
         let wall = now_ms();
         let ago = |t: Instant| wall - now.saturating_duration_since(t).as_millis() as i64;
         for (mq, e) in self.queues().iter() {
             let (lo, hi) = e.pq.cached_range().unwrap_or((0, 0));
             info.mq_table.insert(
-                rocketmq_remoting::protocol::body::MessageQueue {
-                    topic: mq.topic.clone(),
-                    broker_name: mq.broker_name.clone(),
-                    queue_id: mq.queue_id,
-                },
+                mq.clone(),
                 ProcessQueueInfo {
                     commit_offset: self.store.read_memory(mq).unwrap_or(-1),
                     cached_msg_min_offset: lo,
@@ -681,7 +669,7 @@ impl Inner {
         msg: MessageExt,
         broker_name: Option<String>,
     ) -> ConsumeMessageDirectlyResult {
-        let start = Instant::now();
+        let start = self.rt.clock().stopwatch();
         let queue = MessageQueue::new(
             self.client.unwrap(&msg.topic),
             broker_name.unwrap_or_default(),
@@ -783,11 +771,7 @@ impl Inner {
     }
 
     fn spawn_services(self: &Arc<Self>) {
-        let rx = self
-            .rebalance_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let rx = self.rebalance_rx.lock_unpoisoned().take();
         if let Some(rx) = rx {
             let me = Arc::clone(self);
             self.services
@@ -903,7 +887,7 @@ impl Inner {
     /// and a pull loop started. Returns the start offset, or `None` (retried at the next
     /// rebalance).
     async fn add_queue(self: &Arc<Self>, mq: &MessageQueue) -> Option<i64> {
-        let pq = Arc::new(ProcessQueue::default());
+        let pq = Arc::new(ProcessQueue::new(self.rt.clock()));
         if self.is_orderly() && self.cfg.message_model == MessageModel::Clustering {
             match self
                 .backend
@@ -989,7 +973,7 @@ impl Inner {
             .await
             .is_ok()
         } else {
-            let start = Instant::now();
+            let start = self.rt.clock().stopwatch();
             while entry.pq.calls_running() > 0 && start.elapsed() < HANDOVER_WAIT {
                 self.rt.sleep(Duration::from_millis(5)).await;
             }
@@ -1042,7 +1026,8 @@ impl Inner {
                 q.iter_mut()
                     .filter(|(_, e)| {
                         !e.pq.is_dropped()
-                            && e.pq.last_pull().elapsed() > self.cfg.pull_watchdog_timeout
+                            && self.rt.clock().since(e.pq.last_pull())
+                                > self.cfg.pull_watchdog_timeout
                     })
                     .map(|(mq, e)| {
                         let old = std::mem::replace(&mut e.stop, ShutdownSignal::new());
