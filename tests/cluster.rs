@@ -31,6 +31,7 @@ use rocketmq_client::{
 };
 use rocketmq_remoting::protocol::message::decode_messages;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_remoting::util::MutexExt;
 
 use support::procs::{BrokerProc, BrokerSpec, NamesrvProc};
 
@@ -42,7 +43,7 @@ const MAX_MSG: usize = 64 * 1024;
 const SEND_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    SERIAL.lock_unpoisoned()
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {

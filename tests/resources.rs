@@ -23,6 +23,7 @@ use rocketmq_remoting::protocol::header::{CreateTopicRequestHeader, TopicFilterT
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
 use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_remoting::util::MutexExt;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -218,7 +219,7 @@ fn usage() -> Usage {
 
 #[test]
 fn start_shutdown_cycles_return_resources_to_baseline() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _s = SERIAL.lock_unpoisoned();
     counter();
     let cycles: usize = std::env::var("ROCKETMQ_CHAOS_CYCLES")
         .ok()
@@ -267,7 +268,7 @@ fn start_shutdown_cycles_return_resources_to_baseline() {
 
 #[test]
 fn failed_start_leaves_nothing_running() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _s = SERIAL.lock_unpoisoned();
     counter();
     let rt = tokio_rt();
     rt.block_on(async {
@@ -331,7 +332,7 @@ fn failed_start_leaves_nothing_running() {
 
 #[test]
 fn idle_producer_and_consumer_rarely_wake_and_do_not_log_repeatedly() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _s = SERIAL.lock_unpoisoned();
     counter();
     let rt = tokio_rt();
     rt.block_on(async {

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use clap::{Parser, ValueEnum};
 use examples::{BoxError, Cluster};
 use rocketmq_client::consumer::{
@@ -121,27 +122,11 @@ fn to_json(m: &MessageExt) -> Value {
     });
     match std::str::from_utf8(&m.body) {
         Ok(s) => v["body"] = json!(s),
-        Err(_) => v["bodyBase64"] = json!(base64(&m.body)),
-    }
-    v
-}
-
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            out.push(if i <= c.len() {
-                A[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
+        Err(_) => {
+            v["bodyBase64"] = json!(base64::engine::general_purpose::STANDARD.encode(&m.body))
         }
     }
-    out
+    v
 }
 
 /// Prints messages and counts them; remembers when the last one came.

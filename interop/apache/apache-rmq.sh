@@ -114,8 +114,15 @@ run_namesrv() { # VERSION DIR PORT
         "$port" "$dir" "$dir" >"$dir/namesrv.conf"
     export ROCKETMQ_HOME=$home
     supervise "$dir" "$java" -Xms64m -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k "${opens[@]}" \
-        -Duser.home="$dir" -Drocketmq.home.dir="$home" $(quiet_logback "$v") "${extra_opts[@]}" \
+        -Duser.home="$dir" -Djava.io.tmpdir="$(scratch_tmp "$dir")" -Drocketmq.home.dir="$home" $(quiet_logback "$v") "${extra_opts[@]}" \
         -cp "$cp" org.apache.rocketmq.namesrv.NamesrvStartup -c "$dir/namesrv.conf"
+}
+
+# A per-process java.io.tmpdir inside the scratch dir: 5.x JVMs unpack librocksdbjni*.so
+# (13 MB) into the temp dir on every start and never delete it, so the system /tmp filled up
+# across test runs.
+scratch_tmp() { # DIR
+    mkdir -p "$1/tmp" && printf '%s' "$1/tmp"
 }
 
 run_broker() { # VERSION DIR NAME PORT NAMESRV [key=value ...]
@@ -145,7 +152,7 @@ run_broker() { # VERSION DIR NAME PORT NAMESRV [key=value ...]
     export ROCKETMQ_HOME=$home
     supervise "$dir" "$java" -Xms128m -Xmx384m -XX:MaxDirectMemorySize=256m -XX:+UseSerialGC \
         -XX:TieredStopAtLevel=1 -Xss512k "${opens[@]}" \
-        -Duser.home="$dir" -Drocketmq.home.dir="$home" \
+        -Duser.home="$dir" -Djava.io.tmpdir="$(scratch_tmp "$dir")" -Drocketmq.home.dir="$home" \
         -Drocketmq.broker.diskSpaceWarningLevelRatio=0.95 -Drocketmq.broker.diskSpaceCleanForciblyRatio=0.93 \
         $(quiet_logback "$v") "${extra_opts[@]}" -cp "$cp" org.apache.rocketmq.broker.BrokerStartup -c "$dir/broker.conf"
 }
@@ -160,7 +167,7 @@ run_mqadmin() { # VERSION DIR args...
     cp=$(classpath tools "$v")
     export ROCKETMQ_HOME=$home
     exec "$java" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto "${opens[@]}" \
-        -Duser.home="$tdir" -Drocketmq.home.dir="$home" $(quiet_logback "$v") "${extra_opts[@]}" \
+        -Duser.home="$tdir" -Djava.io.tmpdir="$(scratch_tmp "$tdir")" -Drocketmq.home.dir="$home" $(quiet_logback "$v") "${extra_opts[@]}" \
         -cp "$cp" org.apache.rocketmq.tools.command.MQAdminStartup "$@"
 }
 

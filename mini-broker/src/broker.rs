@@ -1,14 +1,21 @@
-//! The running broker: [`Broker::start`] wires the store, the managers, the remoting server,
-//! the background tasks and NameServer registration; [`BrokerHandle`] stops it.
+//! The running broker: [`Broker::start`] builds the broker bottom-up in one order — store and
+//! metadata, listener, transactions, replication, NameServer registration, processors — then
+//! serves and starts the background work; [`BrokerHandle`] stops it.
+//!
+//! Every part that runs something is owned by a value that stops it when dropped (`Services`
+//! closes the store, the bound listener releases its port, `Replication` stops the HA
+//! service, `Background` signals the tasks, the `ServerHandle` stops serving). A start that
+//! fails half-way therefore returns with nothing left running, and a handle dropped without
+//! [`BrokerHandle::shutdown`] stops like a crash.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use rocketmq_remoting::protocol::message::UniqIdGenerator;
-use rocketmq_remoting::rt::{self, Runtime, TaskGroup};
+use rocketmq_remoting::acl::AclValidator;
+use rocketmq_remoting::rt::{self, Runtime, ShutdownSignal, TaskGroup};
 use rocketmq_remoting::transport::{RemotingServer, ServerHandle, TransportConfig};
 
 use crate::client_manager::ClientManager;
@@ -17,50 +24,16 @@ use crate::consumer_offset::ConsumerOffsetManager;
 use crate::error::{BrokerError, Result};
 use crate::ha::{
     BrokerRole, ConsumerOffsetTable, HaMaster, HaSlave, MetadataSink, MetadataSync, SlaveStats,
+    SyncReplicas,
 };
 use crate::lock_manager::RebalanceLockManager;
 use crate::long_poll::PullHoldService;
-use crate::namesrv_registration::{BrokerIdentity, Registrar};
-use crate::processor::BrokerProcessor;
+use crate::namesrv_registration::{BrokerIdentity, Registrar, TopicsChanged};
+use crate::processor::{BrokerProcessor, Wiring};
 use crate::schedule::ScheduleService;
-use crate::store::MessageStore;
-use crate::topic_config::TopicConfigManager;
-
-/// State shared by the processors and background tasks.
-pub(crate) struct BrokerInner {
-    pub(crate) cfg: BrokerConfig,
-    pub(crate) rt: Arc<dyn Runtime>,
-    pub(crate) store: MessageStore,
-    pub(crate) topics: Arc<TopicConfigManager>,
-    pub(crate) offsets: Arc<ConsumerOffsetManager>,
-    pub(crate) clients: ClientManager,
-    pub(crate) locks: RebalanceLockManager,
-    pub(crate) holds: Arc<PullHoldService>,
-    pub(crate) schedule: Arc<ScheduleService>,
-    pub(crate) transactions: Arc<crate::transaction::TransactionService>,
-    pub(crate) registrar: Arc<Registrar>,
-    pub(crate) tasks: TaskGroup,
-    /// Address written into stored records and offset message ids.
-    pub(crate) store_host: SocketAddr,
-    pub(crate) uniq: UniqIdGenerator,
-    /// Masters: the replication service a `SYNC_MASTER` send waits on.
-    pub(crate) ha_master: Option<Arc<HaMaster>>,
-}
-
-impl BrokerInner {
-    /// Runs blocking work (file I/O) off the async executor.
-    pub(crate) async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> T {
-        rt::run_blocking(&*self.rt, f).await
-    }
-
-    /// Announces a topic-table change to the NameServers.
-    pub(crate) fn topics_changed(&self) {
-        self.registrar.trigger();
-    }
-}
+use crate::store::{ArrivalListener, MessageStore};
+use crate::topic_config::{TopicConfigManager, TopicTable};
+use crate::transaction::{TransactionChecker, TransactionService};
 
 /// Entry point of the broker.
 #[derive(Debug, Clone, Copy)]
@@ -68,24 +41,156 @@ pub struct Broker {
     _private: (),
 }
 
+/// The broker's services: the store and the managers built over it. Processors and
+/// background tasks get clones of the handles they use, never this struct.
+struct Services {
+    store: MessageStore,
+    topics: Arc<TopicConfigManager>,
+    offsets: Arc<ConsumerOffsetManager>,
+    schedule: Arc<ScheduleService>,
+    clients: Arc<ClientManager>,
+    locks: Arc<RebalanceLockManager>,
+    holds: Arc<PullHoldService>,
+}
+
+impl Services {
+    /// Opens the store (crash recovery included) and loads the metadata files. Blocking. On
+    /// error the store opened so far is closed again (its last clone is dropped).
+    fn open(cfg: &BrokerConfig, rt: Arc<dyn Runtime>) -> Result<Self> {
+        let levels = cfg.delay_levels()?;
+        let config_dir = cfg.store_path.join("config");
+        let store = MessageStore::open(cfg.store_config())?;
+        let topics = TopicConfigManager::load(
+            config_dir.join("topics.json"),
+            &cfg.broker_cluster_name,
+            &cfg.broker_name,
+            cfg.auto_create_topic_enable,
+            cfg.default_topic_queue_nums,
+            levels.len(),
+        )?;
+        let offsets = ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
+        let schedule = ScheduleService::load(
+            store.clone(),
+            Arc::clone(&rt),
+            levels,
+            config_dir.join("delayOffset.json"),
+        )?;
+        Ok(Services {
+            store,
+            topics: Arc::new(topics),
+            offsets: Arc::new(offsets),
+            schedule,
+            clients: Arc::new(ClientManager::default().with_clock(rt.clock())),
+            locks: Arc::new(
+                RebalanceLockManager::new(Duration::from_millis(
+                    cfg.rebalance_lock_max_live_time_ms,
+                ))
+                .with_clock(rt.clock()),
+            ),
+            holds: Arc::new(PullHoldService::default()),
+        })
+    }
+
+    /// What the store's arrival listener wakes: held pulls, delay delivery, replication. The
+    /// schedule and the HA master hold the store, which holds the listener: weak references
+    /// keep that from being a cycle.
+    fn arrival_listener(&self, ha: Option<&Arc<HaMaster>>) -> ArrivalListener {
+        let holds = Arc::clone(&self.holds);
+        let schedule = Arc::downgrade(&self.schedule);
+        let ha = ha.map(Arc::downgrade);
+        Arc::new(move |topic: &str, qid: i32, max: i64| {
+            holds.notify_arrival(topic, qid, max);
+            if let Some(s) = schedule.upgrade() {
+                s.notify_arrival(topic, qid, max);
+            }
+            if let Some(ha) = ha.as_ref().and_then(Weak::upgrade) {
+                ha.notify_data();
+            }
+        })
+    }
+}
+
+impl Drop for Services {
+    /// The last step of every stop, clean or not, and the undo of a failed start: once this
+    /// returns nothing writes into the store directory. Background tasks release their store
+    /// clones only when they next run, so the store is closed here rather than by its last
+    /// clone. Idempotent.
+    fn drop(&mut self) {
+        self.store.shutdown();
+    }
+}
+
+/// The replication parts: a master's HA service, a slave's log copy and metadata copy.
+#[derive(Default)]
+struct Replication {
+    master: Option<Arc<HaMaster>>,
+    slave: Option<HaSlave>,
+    sync: Option<MetadataSync>,
+}
+
+impl Drop for Replication {
+    /// The slave parts stop when dropped; the master is shared with the processors (SYNC_MASTER
+    /// waits), which may outlive this value for a moment, so it is told to stop here.
+    fn drop(&mut self) {
+        if let Some(m) = &self.master {
+            m.close();
+        }
+    }
+}
+
+/// The background work: periodic flushes and scans, held pulls, delay delivery, transaction
+/// checks, NameServer registration — all members of one task group.
+struct Background {
+    tasks: TaskGroup,
+    registrar: Arc<Registrar>,
+    /// Delay delivery watches its own stop signal.
+    schedule: Arc<ScheduleService>,
+    /// Held pulls are answered at once on stop.
+    holds: Arc<PullHoldService>,
+}
+
+impl Background {
+    /// Stops delay delivery (persisting its progress), answers held pulls and signals every
+    /// task; they end in the background.
+    fn signal_stop(&self) {
+        self.schedule.stop();
+        self.holds.wake_all();
+        self.tasks.signal().trigger();
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // After a clean shutdown everything here has been done already.
+        if !self.tasks.signal().is_triggered() {
+            self.signal_stop();
+            self.registrar.close();
+        }
+    }
+}
+
 /// A running broker. Dropping it without [`shutdown`](BrokerHandle::shutdown) stops the
 /// server but skips the clean shutdown steps (like a crash, minus the lost page cache).
 pub struct BrokerHandle {
-    inner: Arc<BrokerInner>,
-    server: ServerHandle,
+    cfg: BrokerConfig,
     addr: SocketAddr,
+    /// Address written into stored records and offset message ids.
+    store_host: SocketAddr,
     stopped: AtomicBool,
-    ha_slave: Option<HaSlave>,
-    metadata_sync: Option<MetadataSync>,
+    // Fields drop in declaration order: the server first, the store last.
+    server: ServerHandle,
+    background: Background,
+    replication: Replication,
+    services: Services,
 }
 
 /// A slave's [`MetadataSink`]: the master's tables replace the local ones (weak references:
 /// the sync task must not keep a stopped broker's managers alive).
 struct SlaveMetadataSink {
-    topics: std::sync::Weak<TopicConfigManager>,
-    offsets: std::sync::Weak<ConsumerOffsetManager>,
-    schedule: std::sync::Weak<ScheduleService>,
-    registrar: std::sync::Weak<Registrar>,
+    topics: Weak<TopicConfigManager>,
+    offsets: Weak<ConsumerOffsetManager>,
+    schedule: Weak<ScheduleService>,
+    topics_changed: TopicsChanged,
 }
 
 impl MetadataSink for SlaveMetadataSink {
@@ -96,11 +201,7 @@ impl MetadataSink for SlaveMetadataSink {
         match topics.replace_all(table) {
             // The slave registers the master's topics so that routes keep them when the master
             // is gone.
-            Ok(true) => {
-                if let Some(r) = self.registrar.upgrade() {
-                    r.trigger();
-                }
-            }
+            Ok(true) => self.topics_changed.notify(),
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "cannot store the master's topic table"),
         }
@@ -140,9 +241,76 @@ fn advertised(cfg: &BrokerConfig, bound: SocketAddr) -> Result<SocketAddr> {
     Ok(SocketAddr::new(ip, bound.port()))
 }
 
+fn transport_config(cfg: &BrokerConfig) -> TransportConfig {
+    TransportConfig {
+        max_frame_size: (cfg.max_message_size + (1 << 20)).max(16 << 20),
+        max_connections: Some(cfg.max_connections),
+        #[cfg(feature = "tls")]
+        tls_server: cfg.tls.clone(),
+        ..TransportConfig::default()
+    }
+}
+
+/// The registrar announcing this broker; the HA address is the master's replication port.
+fn registrar(
+    cfg: &BrokerConfig,
+    rt: &Arc<dyn Runtime>,
+    store_host: SocketAddr,
+    ha_master: Option<&Arc<HaMaster>>,
+) -> Registrar {
+    // Java `haServerAddr`: the advertised IP with the HA port.
+    let ha_server_addr = ha_master
+        .map(|m| SocketAddr::new(store_host.ip(), m.local_addr().port()).to_string())
+        .unwrap_or_else(|| store_host.to_string());
+    Registrar::with_credentials(
+        Arc::clone(rt),
+        cfg.namesrv_addrs.clone(),
+        BrokerIdentity {
+            cluster: cfg.broker_cluster_name.clone(),
+            broker_name: cfg.broker_name.clone(),
+            broker_id: cfg.broker_id,
+            broker_addr: store_host.to_string(),
+            ha_server_addr,
+        },
+        // Checked by `validate`.
+        cfg.namesrv_credentials().ok().flatten(),
+    )
+}
+
+/// A slave's copies of its master: the commit log (HA) and the metadata tables.
+fn start_slave(
+    cfg: &BrokerConfig,
+    rt: &Arc<dyn Runtime>,
+    services: &Services,
+    topics_changed: TopicsChanged,
+) -> (HaSlave, MetadataSync) {
+    let ha = HaSlave::start(
+        services.store.clone(),
+        cfg.ha_master_address,
+        cfg.ha_config(),
+        Arc::clone(rt),
+    );
+    let sink = Arc::new(SlaveMetadataSink {
+        topics: Arc::downgrade(&services.topics),
+        offsets: Arc::downgrade(&services.offsets),
+        schedule: Arc::downgrade(&services.schedule),
+        topics_changed,
+    });
+    let sync = MetadataSync::start_with_credentials(
+        Arc::clone(rt),
+        cfg.master_addr.clone(),
+        Duration::from_millis(cfg.slave_metadata_sync_interval_ms),
+        sink,
+        // The same identity the broker signs its NameServer requests with.
+        cfg.namesrv_credentials().ok().flatten(),
+    );
+    (ha, sync)
+}
+
 impl Broker {
     /// Opens the store (crash recovery included), loads metadata, starts listening, starts
-    /// the background services and registers with the NameServers.
+    /// the background services and registers with the NameServers. On error everything
+    /// started so far is stopped again: the store is closed cleanly and the ports are free.
     ///
     /// ```no_run
     /// # async fn demo(rt: std::sync::Arc<dyn rocketmq_remoting::rt::Runtime>) -> mini_broker::Result<()> {
@@ -154,305 +322,207 @@ impl Broker {
     /// ```
     pub async fn start(cfg: BrokerConfig, rt: Arc<dyn Runtime>) -> Result<BrokerHandle> {
         cfg.validate()?;
-        let levels = cfg.delay_levels()?;
-        let store_cfg = cfg.store_config();
-        let config_dir = cfg.store_path.join("config");
-        let (store, topics, offsets) = {
-            let cfg2 = cfg.clone();
-            let n_levels = levels.len();
-            rt::run_blocking(&*rt, move || -> Result<_> {
-                let store = MessageStore::open(store_cfg)?;
-                let topics = TopicConfigManager::load(
-                    config_dir.join("topics.json"),
-                    &cfg2.broker_cluster_name,
-                    &cfg2.broker_name,
-                    cfg2.auto_create_topic_enable,
-                    cfg2.default_topic_queue_nums,
-                    n_levels,
-                )?;
-                let offsets = ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
-                Ok((store, topics, offsets))
-            })
-            .await?
+        let acl = match &cfg.acl {
+            Some(acl) => Some(Arc::new(
+                AclValidator::new(acl).map_err(|e| BrokerError::Config(e.to_string()))?,
+            )),
+            None => None,
         };
-        let schedule = {
-            let (store, rt2, path) = (
-                store.clone(),
-                Arc::clone(&rt),
-                cfg.store_path.join("config").join("delayOffset.json"),
-            );
-            let levels = levels.clone();
-            rt::run_blocking(&*rt, move || {
-                ScheduleService::load(store, rt2, levels, path)
-            })
-            .await?
+        let services = {
+            let (cfg, rt2) = (cfg.clone(), Arc::clone(&rt));
+            rt::run_blocking(&*rt, move || Services::open(&cfg, rt2)).await?
         };
+        let bind_err = |source| BrokerError::Bind {
+            addr: cfg.listen_addr,
+            source,
+        };
+        // Bound now, served once the processors exist: they need the bound port (the
+        // advertised address goes into every stored record).
+        let listener = rt.bind(cfg.listen_addr).await.map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
+        let store_host = advertised(&cfg, addr)?;
         let transactions = {
-            let (store, tcfg, path) = (
-                store.clone(),
+            let (store, rt2, tcfg, path) = (
+                services.store.clone(),
+                Arc::clone(&rt),
                 cfg.transaction_config(),
                 cfg.store_path.join("config").join("transaction.json"),
             );
-            // The store host is only known after binding; records written by the service get
-            // it from `BrokerInner` through `set_store_host` below.
             rt::run_blocking(&*rt, move || {
-                crate::transaction::TransactionService::load(store, tcfg, path)
+                TransactionService::load(store, rt2, tcfg, path, store_host)
             })
             .await?
         };
-        let holds = Arc::new(PullHoldService::default());
-        // Set once the replication master runs; the listener must not keep it alive.
-        let ha_cell: Arc<std::sync::OnceLock<std::sync::Weak<HaMaster>>> =
-            Arc::new(std::sync::OnceLock::new());
-        {
-            let holds = Arc::clone(&holds);
-            let sched = Arc::downgrade(&schedule);
-            let ha_cell = Arc::clone(&ha_cell);
-            store.set_arrival_listener(Arc::new(move |topic: &str, qid: i32, max: i64| {
-                holds.notify_arrival(topic, qid, max);
-                if let Some(s) = sched.upgrade() {
-                    s.notify_arrival(topic, qid, max);
-                }
-                if let Some(ha) = ha_cell.get().and_then(std::sync::Weak::upgrade) {
-                    ha.notify_data();
-                }
-            }));
-        }
-
-        let transport = TransportConfig {
-            max_frame_size: (cfg.max_message_size + (1 << 20)).max(16 << 20),
-            #[cfg(feature = "tls")]
-            tls_server: cfg.tls.clone(),
-            ..TransportConfig::default()
-        };
-        let acl = match cfg
-            .acl
-            .as_ref()
-            .map(rocketmq_remoting::acl::AclValidator::new)
-        {
-            None => None,
-            Some(Ok(v)) => Some(Arc::new(v)),
-            Some(Err(e)) => {
-                store.shutdown();
-                return Err(BrokerError::Config(e.to_string()));
-            }
-        };
-        let tasks = TaskGroup::new(Arc::clone(&rt));
-        // The server needs the processor and the processor needs the advertised (bound)
-        // address: bind first through a placeholder cell the processor reads.
-        let cell: Arc<std::sync::OnceLock<Arc<BrokerInner>>> = Arc::new(std::sync::OnceLock::new());
-        let processor = Arc::new(BrokerProcessor::new(Arc::clone(&cell)).with_acl(acl));
-        let server =
-            match RemotingServer::start(Arc::clone(&rt), cfg.listen_addr, transport, processor)
-                .await
-            {
-                Ok(s) => s,
-                Err(source) => {
-                    store.shutdown();
-                    return Err(BrokerError::Bind {
-                        addr: cfg.listen_addr,
-                        source,
-                    });
-                }
-            };
-        let addr = server.local_addr();
-        let topics_arc = Arc::new(topics);
-        let offsets_arc = Arc::new(offsets);
-        let store_host = match advertised(&cfg, addr) {
-            Ok(a) => a,
-            Err(e) => {
-                server.shutdown().await;
-                store.shutdown();
-                return Err(e);
-            }
-        };
-        let ha_master = if cfg.broker_role.is_master() {
-            match HaMaster::start(
-                store.clone(),
+        let mut replication = Replication::default();
+        if cfg.broker_role.is_master() {
+            let master = HaMaster::start(
+                services.store.clone(),
                 cfg.ha_listen(),
                 cfg.ha_config(),
                 Arc::clone(&rt),
             )
-            .await
-            {
-                Ok(m) => {
-                    let m = Arc::new(m);
-                    let _ = ha_cell.set(Arc::downgrade(&m));
-                    Some(m)
-                }
-                Err(e) => {
-                    server.shutdown().await;
-                    store.shutdown();
-                    return Err(BrokerError::Ha(e));
-                }
-            }
-        } else {
-            None
-        };
-        // Java `haServerAddr`: the advertised IP with the HA port.
-        let ha_server_addr = ha_master
-            .as_ref()
-            .map(|m| SocketAddr::new(store_host.ip(), m.local_addr().port()).to_string())
-            .unwrap_or_else(|| store_host.to_string());
-        let registrar = Arc::new(Registrar::with_credentials(
-            Arc::clone(&rt),
-            cfg.namesrv_addrs.clone(),
-            BrokerIdentity {
-                cluster: cfg.broker_cluster_name.clone(),
-                broker_name: cfg.broker_name.clone(),
-                broker_id: cfg.broker_id,
-                broker_addr: store_host.to_string(),
-                ha_server_addr,
-            },
-            // Checked by `validate` above.
-            cfg.namesrv_credentials().ok().flatten(),
-        ));
-        let is_slave = cfg.broker_role == BrokerRole::Slave;
-        let slave = is_slave.then(|| {
-            let ha = HaSlave::start(
-                store.clone(),
-                cfg.ha_master_address,
-                cfg.ha_config(),
-                Arc::clone(&rt),
-            );
-            let sink = Arc::new(SlaveMetadataSink {
-                topics: Arc::downgrade(&topics_arc),
-                offsets: Arc::downgrade(&offsets_arc),
-                schedule: Arc::downgrade(&schedule),
-                registrar: Arc::downgrade(&registrar),
-            });
-            let sync = MetadataSync::start_with_credentials(
-                Arc::clone(&rt),
-                cfg.master_addr.clone(),
-                Duration::from_millis(cfg.slave_metadata_sync_interval_ms),
-                sink,
-                // The same identity the broker signs its NameServer requests with.
-                cfg.namesrv_credentials().ok().flatten(),
-            );
-            (ha, sync)
-        });
-        let inner = Arc::new(BrokerInner {
-            locks: RebalanceLockManager::new(Duration::from_millis(
-                cfg.rebalance_lock_max_live_time_ms,
-            )),
-            cfg,
-            rt: Arc::clone(&rt),
-            store,
-            topics: topics_arc,
-            offsets: offsets_arc,
-            clients: ClientManager::default(),
-            holds,
-            schedule: Arc::clone(&schedule),
-            transactions: Arc::clone(&transactions),
-            registrar: Arc::clone(&registrar),
-            tasks: tasks.clone(),
+            .await?;
+            replication.master = Some(Arc::new(master));
+        }
+        let registrar = Arc::new(registrar(
+            &cfg,
+            &rt,
             store_host,
-            uniq: UniqIdGenerator::new(store_host.ip()),
-            ha_master,
-        });
-        let _ = cell.set(Arc::clone(&inner));
+            replication.master.as_ref(),
+        ));
+        let topics = TopicTable::new(
+            Arc::clone(&services.topics),
+            registrar.notifier(),
+            Arc::clone(&rt),
+        );
+        let is_slave = cfg.broker_role == BrokerRole::Slave;
+        if is_slave {
+            let (ha, sync) = start_slave(&cfg, &rt, &services, registrar.notifier());
+            replication.slave = Some(ha);
+            replication.sync = Some(sync);
+        }
+        services
+            .store
+            .set_arrival_listener(services.arrival_listener(replication.master.as_ref()));
 
-        // A slave's commit log is the master's byte for byte: nothing may write to it locally
-        // (delay delivery, transaction checks); the master does that work and it replicates.
-        if !is_slave {
-            schedule.start(|f| {
-                tasks.spawn(f);
-            });
+        let tasks = TaskGroup::new(Arc::clone(&rt));
+        let replicas = SyncReplicas::new(
+            cfg.broker_role,
+            replication.master.as_ref(),
+            Duration::from_millis(cfg.sync_replica_timeout_ms),
+        );
+        let processor = BrokerProcessor::new(&Wiring {
+            cfg: &cfg,
+            rt: &rt,
+            store: &services.store,
+            topics: &topics,
+            offsets: &services.offsets,
+            clients: &services.clients,
+            locks: &services.locks,
+            holds: &services.holds,
+            schedule: &services.schedule,
+            transactions: &transactions,
+            replicas: &replicas,
+            tasks: &tasks,
+            store_host,
+        })
+        .with_acl(acl);
+        let server = RemotingServer::serve(
+            Arc::clone(&rt),
+            listener,
+            transport_config(&cfg),
+            Arc::new(processor),
+        )
+        .map_err(bind_err)?;
+
+        // Created before the first registration so that it carries the topic.
+        if let Err(e) = crate::reply::ensure_reply_topic(&topics, &cfg.broker_cluster_name).await {
+            tracing::warn!(error = %e, "cannot create the reply topic");
         }
-        spawn_periodic_tasks(&inner);
-        transactions.set_store_host(store_host);
-        {
-            let b = Arc::clone(&inner);
-            match inner
-                .blocking(move || crate::reply::ensure_reply_topic(&b))
-                .await
-            {
-                Ok(true) => inner.topics_changed(),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot create the reply topic"),
-            }
-        }
-        if !is_slave {
-            tasks.spawn(
-                Arc::clone(&transactions).run(Arc::downgrade(&inner), tasks.signal().wait()),
-            );
-        }
-        {
-            let rt2 = Arc::clone(&rt);
-            tasks.spawn(registrar.run(
-                Arc::clone(&inner.topics),
-                Duration::from_millis(inner.cfg.register_name_server_period_ms),
-                move |d| rt2.sleep(d),
-                tasks.signal().wait(),
-            ));
-        }
-        tracing::info!(%addr, advertised = %store_host, "broker started");
-        let (ha_slave, metadata_sync) = match slave {
-            Some((h, s)) => (Some(h), Some(s)),
-            None => (None, None),
+        let background = Background {
+            tasks,
+            registrar,
+            schedule: Arc::clone(&services.schedule),
+            holds: Arc::clone(&services.holds),
         };
+        spawn_background(&background, &cfg, &services, &topics, transactions);
+        tracing::info!(%addr, advertised = %store_host, "broker started");
         Ok(BrokerHandle {
-            inner,
-            server,
+            cfg,
             addr,
+            store_host,
             stopped: AtomicBool::new(false),
-            ha_slave,
-            metadata_sync,
+            server,
+            background,
+            replication,
+            services,
         })
     }
 }
 
-fn spawn_periodic_tasks(inner: &Arc<BrokerInner>) {
-    // Consumer offsets: written when dirty.
-    let me = Arc::clone(inner);
-    inner.tasks.spawn(async move {
-        let period = Duration::from_millis(me.cfg.flush_consumer_offset_interval_ms);
-        let stop = me.tasks.signal().clone();
-        loop {
-            match select(me.rt.sleep(period), stop.wait()).await {
-                Either::Left(_) => {
-                    let offsets = Arc::clone(&me.offsets);
-                    if let Err(e) = me.blocking(move || offsets.persist()).await {
-                        tracing::error!(error = %e, "cannot persist consumer offsets");
-                    }
-                }
-                Either::Right(_) => return,
-            }
-        }
-    });
-    // Silent clients.
-    let me = Arc::clone(inner);
-    inner.tasks.spawn(async move {
-        let period = Duration::from_millis(me.cfg.client_scan_interval_ms);
-        let expiry = Duration::from_millis(me.cfg.channel_expired_timeout_ms);
-        let stop = me.tasks.signal().clone();
-        loop {
-            match select(me.rt.sleep(period), stop.wait()).await {
-                Either::Left(_) => {
-                    me.clients.scan_expired(expiry);
-                }
-                Either::Right(_) => return,
-            }
-        }
-    });
+/// Starts the background tasks. A slave's commit log is the master's byte for byte: nothing
+/// may write to it locally (delay delivery, transaction checks); the master does that work and
+/// it replicates.
+fn spawn_background(
+    bg: &Background,
+    cfg: &BrokerConfig,
+    services: &Services,
+    topics: &TopicTable,
+    transactions: Arc<TransactionService>,
+) {
+    let tasks = &bg.tasks;
+    let rt = tasks.runtime();
+    let is_slave = cfg.broker_role == BrokerRole::Slave;
+    if !is_slave {
+        services.schedule.start(|f| {
+            tasks.spawn(f);
+        });
+    }
+    tasks.spawn(flush_offsets(
+        Arc::clone(&services.offsets),
+        Arc::clone(rt),
+        Duration::from_millis(cfg.flush_consumer_offset_interval_ms),
+        tasks.signal().clone(),
+    ));
+    tasks.spawn(scan_clients(
+        Arc::clone(&services.clients),
+        Arc::clone(rt),
+        Duration::from_millis(cfg.client_scan_interval_ms),
+        Duration::from_millis(cfg.channel_expired_timeout_ms),
+        tasks.signal().clone(),
+    ));
+    if !is_slave {
+        let checker = TransactionChecker::new(
+            transactions,
+            Arc::clone(&services.clients),
+            topics.clone(),
+            cfg.broker_name.clone(),
+        );
+        tasks.spawn(checker.run(tasks.signal().wait()));
+    }
+    let rt2 = Arc::clone(rt);
+    tasks.spawn(Arc::clone(&bg.registrar).run(
+        Arc::clone(topics.table()),
+        Duration::from_millis(cfg.register_name_server_period_ms),
+        move |d| rt2.sleep(d),
+        tasks.signal().wait(),
+    ));
 }
 
-impl Drop for BrokerHandle {
-    fn drop(&mut self) {
-        if !self.stopped.load(Ordering::Acquire) {
-            // Not shut down cleanly: at least stop the background tasks so they release the
-            // store (its last clone then shuts it down).
-            self.inner.schedule.stop();
-            self.inner.holds.wake_all();
-            self.inner.tasks.signal().trigger();
-            self.inner.registrar.close();
-            if let Some(ha) = &self.inner.ha_master {
-                ha.close();
+/// Writes dirty consumer offsets every `period` until `stop`.
+async fn flush_offsets(
+    offsets: Arc<ConsumerOffsetManager>,
+    rt: Arc<dyn Runtime>,
+    period: Duration,
+    stop: ShutdownSignal,
+) {
+    loop {
+        match select(rt.sleep(period), stop.wait()).await {
+            Either::Left(_) => {
+                let offsets = Arc::clone(&offsets);
+                if let Err(e) = rt::run_blocking(&*rt, move || offsets.persist()).await {
+                    tracing::error!(error = %e, "cannot persist consumer offsets");
+                }
             }
-            // Background tasks (replication among them) release their store clones only when
-            // they next run; close the store now, as its last clone would, so that nothing
-            // writes into the store directory after the handle is gone.
-            self.inner.store.shutdown();
+            Either::Right(_) => return,
+        }
+    }
+}
+
+/// Drops clients silent for longer than `expiry`, looking every `period` until `stop`.
+async fn scan_clients(
+    clients: Arc<ClientManager>,
+    rt: Arc<dyn Runtime>,
+    period: Duration,
+    expiry: Duration,
+    stop: ShutdownSignal,
+) {
+    loop {
+        match select(rt.sleep(period), stop.wait()).await {
+            Either::Left(_) => {
+                clients.scan_expired(expiry);
+            }
+            Either::Right(_) => return,
         }
     }
 }
@@ -465,37 +535,37 @@ impl BrokerHandle {
 
     /// The address advertised to clients and NameServers.
     pub fn advertised_addr(&self) -> SocketAddr {
-        self.inner.store_host
+        self.store_host
     }
 
     /// Masters: the bound replication (HA) address slaves connect to.
     pub fn ha_addr(&self) -> Option<SocketAddr> {
-        self.inner.ha_master.as_ref().map(|m| m.local_addr())
+        self.replication.master.as_ref().map(|m| m.local_addr())
     }
 
     /// Masters: bytes the best connected slave is behind; `None` without a slave (or on a
     /// slave).
     pub fn replication_lag(&self) -> Option<i64> {
-        self.inner.ha_master.as_ref()?.replication_lag()
+        self.replication.master.as_ref()?.replication_lag()
     }
 
     /// Masters: number of connected slaves.
     pub fn connected_slaves(&self) -> usize {
-        self.inner
-            .ha_master
+        self.replication
+            .master
             .as_ref()
             .map_or(0, |m| m.connected_slaves())
     }
 
     /// Slaves: replication counters.
     pub fn slave_stats(&self) -> Option<SlaveStats> {
-        self.ha_slave.as_ref().map(HaSlave::stats)
+        self.replication.slave.as_ref().map(HaSlave::stats)
     }
 
     /// Slaves: copies the master's topics, consumer offsets and delay offsets now (they are
     /// also copied every `slave_metadata_sync_interval_ms`).
     pub async fn sync_metadata_now(&self) -> Result<()> {
-        match &self.metadata_sync {
+        match &self.replication.sync {
             Some(s) => s.sync_once().await.map_err(BrokerError::Ha),
             None => Err(BrokerError::Config("not a slave".into())),
         }
@@ -503,34 +573,39 @@ impl BrokerHandle {
 
     /// The replication role.
     pub fn role(&self) -> BrokerRole {
-        self.inner.cfg.broker_role
+        self.cfg.broker_role
     }
 
     /// The message store (tests and embedding).
     pub fn store(&self) -> &MessageStore {
-        &self.inner.store
+        &self.services.store
     }
 
     /// The broker's configuration.
     pub fn config(&self) -> &BrokerConfig {
-        &self.inner.cfg
+        &self.cfg
     }
 
     /// The topic table.
     pub fn topics(&self) -> &TopicConfigManager {
-        &self.inner.topics
+        &self.services.topics
     }
 
     /// Number of pulls currently held by long polling.
     pub fn held_pulls(&self) -> usize {
-        self.inner.holds.held_count()
+        self.services.holds.held_count()
+    }
+
+    /// Number of open client connections.
+    pub fn connection_count(&self) -> usize {
+        self.server.connection_count()
     }
 
     /// Registers with the NameServers now; returns how many accepted.
     pub async fn register_now(&self) -> usize {
-        self.inner
+        self.background
             .registrar
-            .register_all(self.inner.topics.wrapper())
+            .register_all(self.services.topics.wrapper())
             .await
     }
 
@@ -541,38 +616,38 @@ impl BrokerHandle {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        let inner = &self.inner;
-        inner.schedule.stop();
-        inner.holds.wake_all();
-        inner.tasks.shutdown(Duration::from_secs(5)).await;
+        let bg = &self.background;
+        bg.schedule.stop();
+        bg.holds.wake_all();
+        bg.tasks.shutdown(Duration::from_secs(5)).await;
         self.server.shutdown().await;
         // Replication stops before the store closes (its tasks read and append the log).
-        if let Some(s) = &self.metadata_sync {
+        let repl = &self.replication;
+        if let Some(s) = &repl.sync {
             s.shutdown().await;
         }
-        if let Some(s) = &self.ha_slave {
+        if let Some(s) = &repl.slave {
             s.shutdown().await;
         }
-        if let Some(m) = &inner.ha_master {
+        if let Some(m) = &repl.master {
             m.shutdown().await;
         }
-        inner.registrar.unregister_all().await;
-        inner.registrar.close();
-        let offsets = Arc::clone(&inner.offsets);
-        let store = inner.store.clone();
-        let sched = Arc::clone(&inner.schedule);
-        inner
-            .blocking(move || {
-                if let Err(e) = offsets.persist() {
-                    tracing::error!(error = %e, "cannot persist consumer offsets");
-                }
-                sched.stop();
-                if let Err(e) = store.flush() {
-                    tracing::error!(error = %e, "final flush failed");
-                }
-                store.shutdown();
-            })
-            .await;
+        bg.registrar.unregister_all().await;
+        bg.registrar.close();
+        let offsets = Arc::clone(&self.services.offsets);
+        let store = self.services.store.clone();
+        let sched = Arc::clone(&self.services.schedule);
+        rt::run_blocking(&**bg.tasks.runtime(), move || {
+            if let Err(e) = offsets.persist() {
+                tracing::error!(error = %e, "cannot persist consumer offsets");
+            }
+            sched.stop();
+            if let Err(e) = store.flush() {
+                tracing::error!(error = %e, "final flush failed");
+            }
+            store.shutdown();
+        })
+        .await;
         tracing::info!(addr = %self.addr, "broker stopped");
     }
 }

@@ -13,7 +13,9 @@ use rocketmq_remoting::protocol::body::{
 use rocketmq_remoting::protocol::code::RequestCode;
 use rocketmq_remoting::protocol::header::NotifyConsumerIdsChangedRequestHeader;
 use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::rt::Clock;
 use rocketmq_remoting::transport::Connection;
+use rocketmq_remoting::util::MutexExt;
 
 /// One client connection registered in a group.
 #[derive(Clone)]
@@ -50,6 +52,8 @@ struct Tables {
 #[derive(Default)]
 pub struct ClientManager {
     t: Mutex<Tables>,
+    /// Times heartbeats and expiry (the runtime's clock; the OS clock by default).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for ClientManager {
@@ -74,8 +78,15 @@ fn notify(group: &str, targets: Vec<Connection>) {
 }
 
 impl ClientManager {
+    /// Tables timed by `clock` (the broker's runtime clock).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
-        self.t.lock().unwrap_or_else(|p| p.into_inner())
+        self.t.lock_unpoisoned()
     }
 
     /// Registers a producer channel.
@@ -89,7 +100,7 @@ impl ClientManager {
                 ClientChannel {
                     conn: conn.clone(),
                     client_id: client_id.to_string(),
-                    last_update: Instant::now(),
+                    last_update: self.clock.now(),
                 },
             );
     }
@@ -122,7 +133,7 @@ impl ClientManager {
             g.consume_from_where = data.consume_from_where;
             let new_channel = match g.channels.get_mut(&conn.id()) {
                 Some(ch) => {
-                    ch.last_update = Instant::now();
+                    ch.last_update = self.clock.now();
                     ch.client_id = client_id.to_string();
                     false
                 }
@@ -132,7 +143,7 @@ impl ClientManager {
                         ClientChannel {
                             conn: conn.clone(),
                             client_id: client_id.to_string(),
-                            last_update: Instant::now(),
+                            last_update: self.clock.now(),
                         },
                     );
                     true
@@ -220,7 +231,7 @@ impl ClientManager {
     /// Drops channels silent for longer than `expiry` (without notification, as Java), closing
     /// their connections. Returns how many were dropped.
     pub fn scan_expired(&self, expiry: Duration) -> usize {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut expired = Vec::new();
         {
             let mut t = self.lock();

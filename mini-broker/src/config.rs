@@ -63,6 +63,11 @@ pub struct BrokerConfig {
     pub message_delay_level: String,
     /// Largest stored message record in bytes (4 MiB).
     pub max_message_size: usize,
+    /// Most client connections open at once (10 000). At the cap the broker accepts the next
+    /// connection only when one closes; until then it waits in the listen backlog. Each
+    /// connection costs a file descriptor and buffers, so this bounds what a flood of clients
+    /// can take.
+    pub max_connections: usize,
     /// Long polling on: pulls without data are held up to their `suspendTimeoutMillis`.
     pub long_polling_enable: bool,
     /// Hold time when long polling is off (Java `shortPollingTimeMills`, 1 s).
@@ -208,6 +213,7 @@ impl Default for BrokerConfig {
             default_topic_queue_nums: 8,
             message_delay_level: DEFAULT_DELAY_LEVELS.into(),
             max_message_size: 4 * 1024 * 1024,
+            max_connections: 10_000,
             long_polling_enable: true,
             short_polling_time_ms: 1000,
             channel_expired_timeout_ms: 120_000,
@@ -313,6 +319,9 @@ impl BrokerConfig {
             {
                 return Err(BrokerError::Config(format!("bad masterAddr {m:?}")));
             }
+        }
+        if self.max_connections == 0 {
+            return bad("maxConnections must be > 0");
         }
         if !(1..=1024).contains(&self.default_topic_queue_nums) {
             return bad("defaultTopicQueueNums must be in 1..=1024");

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use rocketmq_remoting::util::MutexExt;
+
 use crate::error::{BrokerError, Result};
 use crate::store::{read_optional, write_atomic};
 
@@ -63,7 +65,7 @@ impl ConsumerOffsetManager {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<i32, i64>>> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        self.table.lock_unpoisoned()
     }
 
     /// Stored offset of (group, topic, queue).
@@ -112,7 +114,7 @@ impl ConsumerOffsetManager {
 
     /// Writes the table if it changed since the last write. Blocking.
     pub fn persist(&self) -> Result<()> {
-        let mut persisted = self.persisted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut persisted = self.persisted.lock_unpoisoned();
         let v = self.version.load(Ordering::Acquire);
         if v == *persisted {
             return Ok(());

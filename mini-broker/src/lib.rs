@@ -3,9 +3,10 @@
 //!
 //! - [`store`]: the storage engine (commit log, consume queues, index, recovery).
 //! - [`Broker`] / [`BrokerHandle`]: start and stop a broker in-process (tests bind port 0).
-//! - [`processor`]: the request handlers; [`topic_config`], [`consumer_offset`],
-//!   [`client_manager`], [`lock_manager`], [`long_poll`], [`schedule`],
-//!   [`namesrv_registration`]: the broker's services.
+//! - [`processor`]: the request handlers, each holding only the services it uses;
+//!   [`topic_config`], [`consumer_offset`], [`client_manager`], [`lock_manager`],
+//!   [`long_poll`], [`schedule`], [`transaction`], [`ha`], [`namesrv_registration`]: the
+//!   broker's services.
 //!
 //! The library names no async runtime: pass any [`rocketmq_remoting::rt::Runtime`].
 //!

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rocketmq_remoting::protocol::body::MessageQueue;
+use rocketmq_remoting::rt::Clock;
+use rocketmq_remoting::util::MutexExt;
 
 struct LockEntry {
     client_id: String,
@@ -28,6 +30,7 @@ struct LockEntry {
 pub struct RebalanceLockManager {
     table: Mutex<HashMap<String, HashMap<MessageQueue, LockEntry>>>,
     max_live: Duration,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for RebalanceLockManager {
@@ -44,7 +47,15 @@ impl RebalanceLockManager {
         RebalanceLockManager {
             table: Mutex::new(HashMap::new()),
             max_live,
+            clock: Clock::system(),
         }
+    }
+
+    /// Times lock expiry by `clock` (the broker's runtime clock) instead of the OS clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Locks (or renews) every queue of `mqs` that is free, expired or already owned by
@@ -55,8 +66,8 @@ impl RebalanceLockManager {
         mqs: BTreeSet<MessageQueue>,
         client_id: &str,
     ) -> BTreeSet<MessageQueue> {
-        let now = Instant::now();
-        let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.now();
+        let mut t = self.table.lock_unpoisoned();
         let g = t.entry(group.to_string()).or_default();
         let mut ok = BTreeSet::new();
         for mq in mqs {
@@ -82,7 +93,7 @@ impl RebalanceLockManager {
 
     /// Releases the queues of `mqs` owned by `client_id`.
     pub fn unlock_batch(&self, group: &str, mqs: &BTreeSet<MessageQueue>, client_id: &str) {
-        let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = self.table.lock_unpoisoned();
         if let Some(g) = t.get_mut(group) {
             for mq in mqs {
                 if g.get(mq).is_some_and(|e| e.client_id == client_id) {
@@ -97,8 +108,8 @@ impl RebalanceLockManager {
 
     /// Whether `group` holds any live lock (used to route retries of orderly groups).
     pub fn group_holds_locks(&self, group: &str) -> bool {
-        let now = Instant::now();
-        let t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.now();
+        let t = self.table.lock_unpoisoned();
         t.get(group).is_some_and(|g| {
             g.values()
                 .any(|e| now.duration_since(e.last_update) <= self.max_live)

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use futures::channel::oneshot;
+use rocketmq_remoting::util::MutexExt;
 
 struct Waiter {
     id: u64,
@@ -43,7 +44,7 @@ impl std::fmt::Debug for PullHoldService {
 
 impl PullHoldService {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<i32, Vec<Waiter>>>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held.lock_unpoisoned()
     }
 
     /// Registers a pull waiting for data at `offset` of (topic, queue). The receiver completes

@@ -9,6 +9,7 @@
 //!             [--ha-master ADDR] [--master-addr ADDR] [--sync-replica-timeout-ms MS]
 //!             [--ha-max-gap-bytes N] [--slave-read-enable] [--slave-suggest-lag-bytes N]
 //!             [--access-key AK --secret-key SK [--security-token TOKEN]]
+//!             [--max-connections N]
 //! ```
 //!
 //! `--access-key`/`--secret-key` (config `accessKey`/`secretKey`): the ACL 1.0 credentials the
@@ -99,6 +100,10 @@ struct Cli {
     /// Optional ACL security token (config `securityToken`).
     #[arg(long, value_name = "TOKEN")]
     security_token: Option<String>,
+    /// Most client connections open at once; more wait until one closes (config
+    /// `maxConnections`) [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
     /// Log filter (`info`, `debug`, `mini_broker=debug`, ...); `RUST_LOG` when absent.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -181,6 +186,9 @@ fn build_config(cli: &Cli) -> mini_broker::Result<BrokerConfig> {
     }
     if let Some(t) = &cli.security_token {
         cfg.security_token = Some(t.as_str().into());
+    }
+    if let Some(n) = cli.max_connections {
+        cfg.max_connections = n;
     }
     cfg.validate()?;
     Ok(cfg)

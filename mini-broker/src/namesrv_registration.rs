@@ -51,6 +51,7 @@ use rocketmq_remoting::protocol::header::{
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::WaitShutdown;
 use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_remoting::util::MutexExt;
 
 use crate::topic_config::TopicConfigManager;
 
@@ -70,6 +71,18 @@ pub struct BrokerIdentity {
     /// Replication address (Java `haServerAddr`: advertised IP, HA port) the NameServer hands
     /// to slaves; the broker address when there is none.
     pub ha_server_addr: String,
+}
+
+/// Asks a [`Registrar`] for an immediate registration (the topic table changed). Cheap to
+/// clone; what the services that change topics hold instead of the registrar itself.
+#[derive(Debug, Clone)]
+pub struct TopicsChanged(mpsc::UnboundedSender<()>);
+
+impl TopicsChanged {
+    /// Asks for an immediate registration. A registrar that has stopped ignores it.
+    pub fn notify(&self) {
+        let _ = self.0.unbounded_send(());
+    }
 }
 
 /// Registers the broker with its NameServers.
@@ -129,6 +142,11 @@ impl Registrar {
         let _ = self.trigger_tx.unbounded_send(());
     }
 
+    /// A handle that only triggers registrations, for the services that change topics.
+    pub fn notifier(&self) -> TopicsChanged {
+        TopicsChanged(self.trigger_tx.clone())
+    }
+
     /// Registers the topic table with every NameServer in parallel; returns how many accepted.
     pub async fn register_all(&self, wrapper: TopicConfigSerializeWrapper) -> usize {
         let body = RegisterBrokerBody {
@@ -136,7 +154,7 @@ impl Registrar {
             filter_server_list: Vec::new(),
         }
         .to_json();
-        let crc = (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32;
+        let crc = rocketmq_remoting::protocol::message::body_crc(&body) as i32;
         let futs = self.namesrv.iter().map(|addr| {
             let h = RegisterBrokerRequestHeader {
                 broker_name: self.id.broker_name.clone(),
@@ -204,12 +222,7 @@ impl Registrar {
         if self.namesrv.is_empty() {
             return;
         }
-        let Some(mut rx) = self
-            .trigger_rx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        else {
+        let Some(mut rx) = self.trigger_rx.lock_unpoisoned().take() else {
             return;
         };
         loop {

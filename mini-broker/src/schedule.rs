@@ -22,6 +22,7 @@ use bytes::Bytes;
 use futures::future::{select, Either};
 use rocketmq_remoting::protocol::message::{decode_message, property, MessageExt};
 use rocketmq_remoting::rt::{self, Runtime, ShutdownSignal};
+use rocketmq_remoting::util::{now_ms, MutexExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};
@@ -67,13 +68,6 @@ impl std::fmt::Debug for ScheduleService {
             .field("levels", &self.levels)
             .finish()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Clamps a requested delay level to `1..=levels`.
@@ -163,11 +157,11 @@ impl ScheduleService {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ProgressFile> {
-        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+        self.progress.lock_unpoisoned()
     }
 
     fn persist(&self) -> Result<()> {
-        let _g = self.persist_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.persist_lock.lock_unpoisoned();
         let snapshot = self.lock().clone();
         let bytes = serde_json::to_vec(&snapshot).map_err(|e| BrokerError::Metadata {
             path: self.path.clone(),

@@ -3,13 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rocketmq_remoting::protocol::body::{
     DataVersion, JsonBody, TopicConfig, TopicConfigSerializeWrapper,
 };
+use rocketmq_remoting::rt::{self, Runtime};
+use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use crate::error::{BrokerError, Result};
+use crate::namesrv_registration::TopicsChanged;
 use crate::store::{read_optional, write_atomic, SCHEDULE_TOPIC};
 
 /// Permission bit: readable.
@@ -23,9 +26,9 @@ pub const AUTO_CREATE_TOPIC: &str = "TBW102";
 /// Topic of 5.x arbitrary-delivery-time (timer) messages while they wait.
 pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 /// Prefix of retry topics.
-pub const RETRY_PREFIX: &str = "%RETRY%";
+pub const RETRY_PREFIX: &str = rocketmq_remoting::protocol::topic::RETRY_GROUP_TOPIC_PREFIX;
 /// Prefix of dead-letter topics.
-pub const DLQ_PREFIX: &str = "%DLQ%";
+pub const DLQ_PREFIX: &str = rocketmq_remoting::protocol::topic::DLQ_GROUP_TOPIC_PREFIX;
 
 /// Topics clients may not send to directly (docs/protocol/send.md §1).
 pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
@@ -38,8 +41,9 @@ pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
     TIMER_TOPIC,
 ];
 
-/// Whether `topic` is a legal topic name: non-empty, `[%|a-zA-Z0-9_-]`, at most 127 bytes
-/// (255 for retry/DLQ topics).
+/// Whether `topic` is a legal topic name: non-blank, `[%|a-zA-Z0-9_-]`, at most 127 bytes
+/// (255 for retry/DLQ topics); the one rule clients and the store apply too
+/// ([`rocketmq_remoting::protocol::topic::validate_topic`]).
 ///
 /// ```
 /// use mini_broker::topic_config::valid_topic_name;
@@ -48,16 +52,26 @@ pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
 /// assert!(!valid_topic_name(""));
 /// ```
 pub fn valid_topic_name(topic: &str) -> bool {
-    let max = if topic.starts_with(RETRY_PREFIX) || topic.starts_with(DLQ_PREFIX) {
-        255
-    } else {
-        127
+    rocketmq_remoting::protocol::topic::is_valid_topic(topic)
+}
+
+/// The broker's answer to an illegal topic name, `None` for a legal one: `INVALID_PARAMETER`
+/// with the remark a 5.x broker gives for the rule the name breaks.
+pub(crate) fn invalid_topic_reply(topic: &str) -> Option<rocketmq_remoting::RemotingCommand> {
+    use rocketmq_remoting::protocol::topic::{validate_topic, NameError};
+    let remark = match validate_topic(topic).err()? {
+        NameError::Blank(_) => "The specified topic is blank.".to_owned(),
+        NameError::IllegalChar { .. } => format!(
+            "The specified topic[{topic}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
+        ),
+        NameError::TooLong { .. } => {
+            format!("The specified topic[{topic}] is longer than topic max length.")
+        }
     };
-    !topic.is_empty()
-        && topic.len() <= max
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+    Some(rocketmq_remoting::RemotingCommand::response(
+        rocketmq_remoting::protocol::code::ResponseCode::INVALID_PARAMETER,
+        Some(remark),
+    ))
 }
 
 /// What the send path reads of a topic's config, copied out of the table without cloning the
@@ -106,13 +120,6 @@ impl std::fmt::Debug for TopicConfigManager {
             .field("path", &self.path)
             .finish()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl TopicConfigManager {
@@ -186,7 +193,7 @@ impl TopicConfigManager {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     fn persist_locked(&self, s: &State) -> Result<()> {
@@ -323,6 +330,74 @@ impl TopicConfigManager {
         Self::bump(&mut s);
         self.persist_locked(&s)?;
         Ok((cfg, true))
+    }
+}
+
+/// The topic table as request processors and background tasks use it: lookups straight from
+/// the table; changes run off the async executor (they write `topics.json`) and a change that
+/// alters the table is announced to the NameServers.
+#[derive(Clone)]
+pub(crate) struct TopicTable {
+    table: Arc<TopicConfigManager>,
+    changed: TopicsChanged,
+    rt: Arc<dyn Runtime>,
+}
+
+impl TopicTable {
+    pub(crate) fn new(
+        table: Arc<TopicConfigManager>,
+        changed: TopicsChanged,
+        rt: Arc<dyn Runtime>,
+    ) -> Self {
+        TopicTable { table, changed, rt }
+    }
+
+    /// The table itself, for readers that never change it.
+    pub(crate) fn table(&self) -> &Arc<TopicConfigManager> {
+        &self.table
+    }
+
+    /// The topic's config.
+    pub(crate) fn get(&self, topic: &str) -> Option<TopicConfig> {
+        self.table.get(topic)
+    }
+
+    /// What a send needs of the topic's config.
+    pub(crate) fn send_info(&self, topic: &str) -> Option<TopicSendInfo> {
+        self.table.send_info(topic)
+    }
+
+    /// The whole table (GET_ALL_TOPIC_CONFIG, registration).
+    pub(crate) fn wrapper(&self) -> TopicConfigSerializeWrapper {
+        self.table.wrapper()
+    }
+
+    /// Runs `f` on the table off the executor; announces the change when `f` reports one.
+    pub(crate) async fn change<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&TopicConfigManager) -> Result<(T, Changed)> + Send + 'static,
+    ) -> Result<(T, Changed)> {
+        let table = Arc::clone(&self.table);
+        let (value, changed) = rt::run_blocking(&*self.rt, move || f(&table)).await?;
+        if changed {
+            self.announce();
+        }
+        Ok((value, changed))
+    }
+
+    /// [`TopicConfigManager::ensure`] off the executor, announced when it creates the topic.
+    pub(crate) async fn ensure(
+        &self,
+        topic: String,
+        queues: i32,
+        perm: i32,
+    ) -> Result<(TopicConfig, Changed)> {
+        self.change(move |t| t.ensure(&topic, queues, perm)).await
+    }
+
+    /// Asks for a registration now (a change made outside [`change`](Self::change)).
+    pub(crate) fn announce(&self) {
+        self.changed.notify();
     }
 }
 

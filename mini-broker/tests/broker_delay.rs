@@ -11,13 +11,7 @@ use rocketmq_remoting::protocol::header::ConsumerSendMsgBackRequestHeader;
 use rocketmq_remoting::protocol::message::{property, MessageExt};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::RemotingClient;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use rocketmq_remoting::util::now_ms;
 
 /// Long-polls (topic, 0) from `offset` until a message arrives or `within` passes.
 async fn wait_message(

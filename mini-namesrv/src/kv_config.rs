@@ -13,6 +13,8 @@ use std::sync::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+use rocketmq_remoting::util::{MutexExt, RwLockExt};
+
 use crate::error::{Error, Result};
 
 /// The namespace whose keys are topics and whose values are `orderTopicConf` strings
@@ -98,11 +100,11 @@ impl KvConfigManager {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
         // Every critical section is a single map operation: a poisoned lock is still consistent.
-        self.table.read().unwrap_or_else(|e| e.into_inner())
+        self.table.read_unpoisoned()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
-        self.table.write().unwrap_or_else(|e| e.into_inner())
+        self.table.write_unpoisoned()
     }
 
     /// Sets a value in memory; call [`persist`](Self::persist) to save it. Returns the previous
@@ -138,7 +140,7 @@ impl KvConfigManager {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let _guard = self.persist_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.persist_lock.lock_unpoisoned();
         let snapshot = FileFormat {
             config_table: self
                 .read()

@@ -40,6 +40,7 @@ use rocketmq_remoting::protocol::header::{
 use rocketmq_remoting::protocol::{LanguageCode, RemotingCommand};
 use rocketmq_remoting::rt::{self, Runtime};
 use rocketmq_remoting::transport::{Connection, RequestHandler};
+use rocketmq_remoting::util::RwLockExt;
 use rocketmq_remoting::RemotingError;
 use serde::{Deserialize, Serialize};
 
@@ -198,15 +199,15 @@ impl NamesrvProcessor {
 
     fn cfg(&self) -> RwLockReadGuard<'_, NamesrvConfig> {
         // Locks guard plain data updated in single steps: a poisoned lock is still consistent.
-        self.config.read().unwrap_or_else(|e| e.into_inner())
+        self.config.read_unpoisoned()
     }
 
     fn routes(&self) -> RwLockReadGuard<'_, RouteInfoManager> {
-        self.routes.read().unwrap_or_else(|e| e.into_inner())
+        self.routes.read_unpoisoned()
     }
 
     fn routes_mut(&self) -> RwLockWriteGuard<'_, RouteInfoManager> {
-        self.routes.write().unwrap_or_else(|e| e.into_inner())
+        self.routes.write_unpoisoned()
     }
 
     /// A copy of the current configuration (including run-time updates).
@@ -335,7 +336,7 @@ impl NamesrvProcessor {
     fn register_broker(&self, conn: Option<ConnId>, req: &RemotingCommand) -> Outcome {
         let h: RegisterBrokerRequestHeader = header(req)?;
         if h.body_crc32 != 0 {
-            let crc = (crc32(&req.body) & 0x7FFF_FFFF) as i32;
+            let crc = rocketmq_remoting::protocol::message::body_crc(&req.body) as i32;
             if crc != h.body_crc32 {
                 tracing::warn!(peer_broker = %h.broker_addr, "register broker: crc32 not match");
                 return Err(system_error("crc32 not match"));
@@ -637,7 +638,7 @@ impl NamesrvProcessor {
         }
         let text = String::from_utf8_lossy(&req.body);
         let props = parse_properties(&text);
-        let mut cfg = self.config.write().unwrap_or_else(|e| e.into_inner());
+        let mut cfg = self.config.write_unpoisoned();
         match cfg.apply_properties(&props, true) {
             Ok(()) => {}
             Err(Error::Config(msg)) if msg.ends_with("is in the black list") => {
@@ -683,12 +684,6 @@ fn filter_by_zone(route: &mut TopicRouteData, zone: &str) {
             route.filter_server_table.remove(addr);
         }
     }
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(data);
-    h.finalize()
 }
 
 impl RequestHandler for NamesrvProcessor {

@@ -506,13 +506,6 @@ pub fn parse_timestamp(s: &str, now_ms: i64) -> Result<i64> {
     s.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(bad)
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// `offset reset`: sets `group`'s committed offset of every queue of `topic` to the first
 /// message stored at or after `timestamp_ms`. Consumers of the group should be stopped: a
 /// running consumer keeps its in-memory offsets and overwrites the reset at its next commit

@@ -398,7 +398,7 @@ async fn dispatch(cli: &Cli, ctx: &Ctx) -> Result<()> {
             topic,
             timestamp,
         }) => {
-            let ts = admin::parse_timestamp(timestamp, admin::now_ms())?;
+            let ts = admin::parse_timestamp(timestamp, rocketmq_remoting::util::now_ms())?;
             admin::offset_reset(ctx, group, topic, ts).await?
         }
         Command::Message(MessageCmd::QueryId { id, topic }) => {

@@ -2,15 +2,16 @@
 //! consumeMessage`), without joining the group's rebalance.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rocketmq_client::message::MessageExt;
 use rocketmq_client::message::PullStatus;
 use rocketmq_remoting::protocol::header::{
     PullMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
+use rocketmq_remoting::util::now_ms;
 
-use crate::admin::{now_ms, Ctx, QueueAt};
+use crate::admin::{Ctx, QueueAt};
 use crate::error::{CliError, Result};
 use crate::produce::run_with_progress;
 use crate::stats::{BenchReport, Histogram, Stats};
@@ -115,8 +116,9 @@ pub async fn consume(
         cursors.push(Cursor { q, next });
     }
     let rt = Arc::clone(ctx.instance().runtime());
-    let started = Instant::now();
-    let mut last_msg = Instant::now();
+    let clock = rt.clock();
+    let started = clock.stopwatch();
+    let mut last_msg = clock.now();
     let mut delivered = 0u64;
     let done = |delivered: u64| o.count.is_some_and(|c| delivered >= c);
     'outer: while !done(delivered) {
@@ -166,9 +168,9 @@ pub async fn consume(
             }
         }
         if found_any {
-            last_msg = Instant::now();
+            last_msg = clock.now();
         } else {
-            if last_msg.elapsed() >= o.idle_timeout
+            if clock.since(last_msg) >= o.idle_timeout
                 || o.duration.is_some_and(|d| started.elapsed() >= d)
             {
                 break;
@@ -197,7 +199,7 @@ pub async fn consume(
 /// `bench consume`: consumes and measures the end-to-end latency (born time to receipt,
 /// so producer and consumer clocks must agree).
 pub async fn bench_consume(ctx: &Ctx, o: &ConsumeOpts, progress: bool) -> Result<BenchReport> {
-    let stats = Stats::new();
+    let stats = Stats::with_clock(ctx.instance().runtime().clock());
     let mut local = Histogram::new();
     let work = consume(ctx, o, |m| {
         let e2e = (now_ms() - m.born_timestamp).max(0) as u64;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use base64_lite::encode as base64;
+use base64::Engine as _;
 use rocketmq_client::MessageExt;
 use rocketmq_remoting::protocol::message::property;
 use serde_json::{json, Map, Value};
@@ -97,7 +97,10 @@ pub fn message_json(m: &MessageExt) -> Value {
     });
     match std::str::from_utf8(&m.body) {
         Ok(s) => v["body"] = Value::String(s.to_string()),
-        Err(_) => v["bodyBase64"] = Value::String(base64(&m.body)),
+        Err(_) => {
+            v["bodyBase64"] =
+                Value::String(base64::engine::general_purpose::STANDARD.encode(&m.body))
+        }
     }
     v
 }
@@ -137,47 +140,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Minimal standard base64 (RFC 4648, with padding): only used to print binary bodies.
-mod base64_lite {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    pub fn encode(data: &[u8]) -> String {
-        let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-        for chunk in data.chunks(3) {
-            let b = [
-                chunk[0],
-                chunk.get(1).copied().unwrap_or(0),
-                chunk.get(2).copied().unwrap_or(0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    #[cfg(test)]
-    #[test]
-    fn rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(encode(i.as_bytes()), o);
-        }
-    }
 }
 
 #[cfg(test)]

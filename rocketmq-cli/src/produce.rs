@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -172,15 +172,16 @@ pub async fn bench_produce(ctx: &Ctx, b: &ProduceBench) -> Result<BenchReport> {
     }
     b.spec.build()?; // validate once, up front
     let producer = start_producer(ctx, &b.group).await?;
-    let stats = Arc::new(Stats::new());
+    let clock = ctx.instance().runtime().clock();
+    let stats = Arc::new(Stats::with_clock(clock));
     let remaining = Arc::new(AtomicU64::new(b.count.unwrap_or(u64::MAX)));
     let stop = Arc::new(AtomicBool::new(false));
-    let deadline = b.duration.map(|d| Instant::now() + d);
+    let deadline = b.duration.map(|d| clock.now() + d);
     let take = {
         let remaining = Arc::clone(&remaining);
         let stop = Arc::clone(&stop);
         move || {
-            if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+            if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| clock.now() >= d) {
                 return false;
             }
             remaining
@@ -209,7 +210,7 @@ pub async fn bench_produce(ctx: &Ctx, b: &ProduceBench) -> Result<BenchReport> {
                 let msg = if more { spec.build().ok() } else { None };
                 match (mode, msg) {
                     (SendMode::Sync, Some(msg)) => {
-                        let t = Instant::now();
+                        let t = clock.stopwatch();
                         match producer.send(msg).await {
                             Ok(_) => {
                                 local.record(t.elapsed());
@@ -229,7 +230,7 @@ pub async fn bench_produce(ctx: &Ctx, b: &ProduceBench) -> Result<BenchReport> {
                         }
                     },
                     (SendMode::Async, Some(msg)) => {
-                        let t = Instant::now();
+                        let t = clock.stopwatch();
                         let fut = producer.send_async(msg);
                         pending.push(async move { (t, fut.await) });
                     }
@@ -278,7 +279,7 @@ pub(crate) async fn run_with_progress<F: std::future::Future>(
     show: bool,
 ) -> F::Output {
     let rt = Arc::clone(ctx.instance().runtime());
-    let mut progress = Progress::new();
+    let mut progress = Progress::with_clock(rt.clock());
     let ticker = async {
         loop {
             rt.sleep(Duration::from_secs(1)).await;

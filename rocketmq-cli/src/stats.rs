@@ -1,6 +1,8 @@
 //! Benchmark statistics: a bounded-memory latency histogram with percentiles, shared
 //! counters, and the live progress line.
 
+use rocketmq_remoting::rt::{Clock, Stopwatch};
+use rocketmq_remoting::util::MutexExt;
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,7 +183,7 @@ pub struct LatencySummary {
 /// Counters and histogram shared by the benchmark workers.
 #[derive(Debug)]
 pub struct Stats {
-    started: Instant,
+    started: Stopwatch,
     ok: AtomicU64,
     failed: AtomicU64,
     bytes: AtomicU64,
@@ -195,10 +197,15 @@ impl Default for Stats {
 }
 
 impl Stats {
-    /// Starts the clock.
+    /// Starts the clock (the OS clock).
     pub fn new() -> Self {
+        Self::with_clock(Clock::system())
+    }
+
+    /// Starts measuring by `clock` (the runtime's).
+    pub fn with_clock(clock: Clock) -> Self {
         Stats {
-            started: Instant::now(),
+            started: clock.stopwatch(),
             ok: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -210,20 +217,14 @@ impl Stats {
     pub fn ok(&self, latency: Duration, bytes: usize) {
         self.ok.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.hist
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(latency);
+        self.hist.lock_unpoisoned().record(latency);
     }
 
     /// Merges a worker-local histogram (cheaper than locking per sample).
     pub fn merge(&self, local: &Histogram, ok: u64, bytes: u64) {
         self.ok.fetch_add(ok, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.hist
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .merge(local);
+        self.hist.lock_unpoisoned().merge(local);
     }
 
     /// Counts successes without latency (oneway sends, consumed messages).
@@ -254,7 +255,7 @@ impl Stats {
 
     /// A copy of the histogram.
     pub fn histogram(&self) -> Histogram {
-        self.hist.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.hist.lock_unpoisoned().clone()
     }
 
     /// The final report.
@@ -320,6 +321,7 @@ pub struct Progress {
     last_ok: u64,
     last_at: Instant,
     drawn: bool,
+    clock: Clock,
 }
 
 impl Default for Progress {
@@ -329,20 +331,26 @@ impl Default for Progress {
 }
 
 impl Progress {
-    /// A progress line on stderr.
+    /// A progress line on stderr, timed by the OS clock.
     pub fn new() -> Self {
+        Self::with_clock(Clock::system())
+    }
+
+    /// A progress line on stderr, timed by `clock` (the runtime's).
+    pub fn with_clock(clock: Clock) -> Self {
         use std::io::IsTerminal;
         Progress {
             tty: std::io::stderr().is_terminal(),
             last_ok: 0,
-            last_at: Instant::now(),
+            last_at: clock.now(),
             drawn: false,
+            clock,
         }
     }
 
     /// Draws the line for the current state of `stats`.
     pub fn tick(&mut self, label: &str, stats: &Stats) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let ok = stats.ok_total();
         let dt = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
         let rate = (ok - self.last_ok.min(ok)) as f64 / dt;

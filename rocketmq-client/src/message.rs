@@ -36,8 +36,9 @@ use rocketmq_remoting::protocol::message::{property, Properties, MAX_PROPERTIES_
 use crate::error::{Error, Result};
 use crate::message_queue::MessageQueue;
 
-/// Longest topic name a broker accepts (docs/protocol/send.md §1).
-pub const MAX_TOPIC_LEN: usize = 127;
+/// Longest topic name a broker accepts (docs/protocol/send.md §1; Java
+/// `TopicValidator.TOPIC_MAX_LENGTH`).
+pub const MAX_TOPIC_LEN: usize = rocketmq_remoting::protocol::topic::TOPIC_MAX_LENGTH;
 
 /// Default largest body a producer sends (Java `maxMessageSize`, 4 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
@@ -267,8 +268,9 @@ fn check_property(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a topic name: non-blank, at most 127 characters of `[%|a-zA-Z0-9_-]`
-/// (Java `Validators.checkTopic`).
+/// Checks a topic name: non-blank, at most 127 characters of `[%|a-zA-Z0-9_-]`, 255 for
+/// retry and dead-letter topics (Java `Validators.checkTopic`; the rule itself is
+/// [`rocketmq_remoting::protocol::topic::validate_topic`], which the broker applies too).
 ///
 /// # Errors
 ///
@@ -281,24 +283,8 @@ fn check_property(name: &str, value: &str) -> Result<()> {
 /// assert!(validate_topic(&"x".repeat(128)).is_err());
 /// ```
 pub fn validate_topic(topic: &str) -> Result<()> {
-    if topic.trim().is_empty() {
-        return Err(Error::InvalidMessage("the topic is blank".into()));
-    }
-    if topic.len() > MAX_TOPIC_LEN {
-        return Err(Error::InvalidMessage(format!(
-            "the topic is {} characters long; at most {MAX_TOPIC_LEN} are allowed",
-            topic.len()
-        )));
-    }
-    if let Some(c) = topic
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')))
-    {
-        return Err(Error::InvalidMessage(format!(
-            "the topic {topic:?} contains {c:?}; only letters, digits and % | _ - are allowed"
-        )));
-    }
-    Ok(())
+    rocketmq_remoting::protocol::topic::validate_topic(topic)
+        .map_err(|e| Error::InvalidMessage(e.to_string()))
 }
 
 /// Builder of a [`Message`]; errors (e.g. a reserved property name) surface in

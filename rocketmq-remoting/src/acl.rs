@@ -38,7 +38,6 @@
 //! assert_eq!(denied.remark, "No default permission for topic=Secret");
 //! ```
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -51,6 +50,7 @@ use sha1::Sha1;
 use crate::protocol::body::{HeartbeatData, JsonBody, LockBatchRequestBody};
 use crate::protocol::code::{RequestCode, ResponseCode};
 use crate::protocol::RemotingCommand;
+use crate::util::java_string_cmp;
 
 /// Ext field carrying the access key.
 pub const ACCESS_KEY: &str = "AccessKey";
@@ -63,9 +63,6 @@ pub const SECURITY_TOKEN: &str = "SecurityToken";
 pub const UNIQUE_KEY_QUERY: &str = "_UNIQUE_KEY_QUERY";
 /// `MQVersion.V4_9_3` ordinal: requests at or below it get the [`UNIQUE_KEY_QUERY`] exemption.
 const V4_9_3: i32 = 399;
-/// Prefix of retry topics; a group `g` is checked as the resource `%RETRY%g` (Java
-/// `MixAll.getRetryTopic`).
-const RETRY_PREFIX: &str = "%RETRY%";
 
 type HmacSha1 = Hmac<Sha1>;
 
@@ -220,15 +217,6 @@ fn sorted_signed_fields(cmd: &RemotingCommand, skip_unique_key_query: bool) -> V
         .collect();
     fields.sort_unstable_by(|a, b| java_string_cmp(a.0, b.0));
     fields
-}
-
-/// Java `String.compareTo`: UTF-16 code-unit order. It differs from Rust's `str` order only when
-/// a character outside the BMP meets one in U+E000..=U+FFFF.
-fn java_string_cmp(a: &str, b: &str) -> Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        return a.cmp(b);
-    }
-    a.encode_utf16().cmp(b.encode_utf16())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -439,7 +427,8 @@ enum Resource {
 impl Resource {
     /// A topic name; retry topics stand for their group.
     fn topic(name: &str) -> Resource {
-        match name.strip_prefix(RETRY_PREFIX) {
+        // A group `g` is checked as the resource `%RETRY%g` (Java `MixAll.getRetryTopic`).
+        match crate::protocol::topic::retry_topic_group(name) {
             Some(group) => Resource::Group(group.to_owned()),
             None => Resource::Topic(name.to_owned()),
         }
@@ -519,7 +508,7 @@ fn needed_resources(cmd: &RemotingCommand) -> Result<Vec<(Resource, Permission)>
 
 fn send_perm(topic: Option<&str>) -> Permission {
     match topic {
-        Some(t) if t.starts_with(RETRY_PREFIX) => Permission::SUB,
+        Some(t) if crate::protocol::topic::is_retry_topic(t) => Permission::SUB,
         _ => Permission::PUB,
     }
 }
@@ -758,6 +747,7 @@ impl AclValidator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Ordering;
 
     #[test]
     fn java_order_is_utf16_order() {

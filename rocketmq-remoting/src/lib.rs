@@ -30,6 +30,7 @@ pub mod rt;
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 pub mod transport;
+pub mod util;
 
 pub use error::RemotingError;
 pub use protocol::{ExtFields, LanguageCode, RemotingCommand, SerializeType};

@@ -771,6 +771,55 @@ mod scenarios {
         );
         server.shutdown().await; // idempotent
     }
+
+    /// `max_connections`: at the cap the next connection waits (in the listen backlog) and is
+    /// served once one closes. Also serves a listener bound beforehand.
+    pub async fn connection_cap_makes_newcomers_wait(rt: Arc<dyn Runtime>) {
+        let listener = rt.bind(any_port()).await.unwrap();
+        let config = TransportConfig {
+            max_connections: Some(1),
+            ..TransportConfig::default()
+        };
+        let handler = Arc::new(TestHandler::default());
+        let server = RemotingServer::serve(rt.clone(), listener, config, handler).unwrap();
+        let addr = server.local_addr();
+        let ask = |i: usize| {
+            let mut out = BytesMut::new();
+            encode_frame(&echo(i).with_opaque(i as i32), &mut out).unwrap();
+            out
+        };
+
+        let mut first = raw_connect(&rt, addr).await;
+        first.write_all(&ask(1)).await.unwrap();
+        first.flush().await.unwrap();
+        let mut buf = BytesMut::new();
+        assert_eq!(read_frame(&mut first, &mut buf).await.opaque, 1);
+
+        let mut second = raw_connect(&rt, addr).await;
+        second.write_all(&ask(2)).await.unwrap();
+        second.flush().await.unwrap();
+        let mut buf2 = BytesMut::new();
+        let early = timeout(
+            &*rt,
+            Duration::from_millis(500),
+            read_frame(&mut second, &mut buf2),
+        )
+        .await;
+        assert!(early.is_err(), "served above the cap");
+        assert_eq!(server.connection_count(), 1);
+
+        drop(first);
+        let resp = timeout(
+            &*rt,
+            Duration::from_secs(5),
+            read_frame(&mut second, &mut buf2),
+        )
+        .await
+        .expect("served once the first connection closed");
+        assert_eq!(resp.opaque, 2);
+        assert_eq!(server.connection_count(), 1);
+        server.shutdown().await;
+    }
 }
 
 for_each_runtime!(
@@ -788,6 +837,7 @@ for_each_runtime!(
     idle_connections_are_closed,
     server_shutdown_frees_port_and_refuses,
     responses_to_a_stalled_reader_all_arrive_whole,
+    connection_cap_makes_newcomers_wait,
 );
 
 /// `TokioRuntime` holds a handle, so code polled by another executor (a user's thread, a

@@ -22,6 +22,8 @@ use rocketmq_client::producer::selector::SelectByHash;
 use rocketmq_client::{Message, Producer};
 use rocketmq_it::ChildGuard;
 
+use rocketmq_remoting::util::MutexExt;
+
 use crate::support;
 pub use crate::support::admin::{create_topic, max_offsets, route_code, route_text, runtime};
 use crate::support::history::{queue_label, History, Report};
@@ -32,7 +34,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Holds the scenario lock (a panicking scenario does not poison the others).
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    SERIAL.lock_unpoisoned()
 }
 
 /// The runtime the test thread drives the producer with.

@@ -35,6 +35,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
+use rocketmq_remoting::util::MutexExt;
+
 use crate::ChildGuard;
 
 /// The 4.x servers run: 4.9.7, because Maven Central has no `rocketmq-namesrv` or
@@ -158,7 +160,7 @@ fn cached(role: &str, version: &str) -> bool {
 /// classpath is not cached yet.
 pub fn unavailable_reason() -> Option<String> {
     static REASON: Mutex<Option<Option<String>>> = Mutex::new(None);
-    let mut r = REASON.lock().unwrap_or_else(|e| e.into_inner());
+    let mut r = REASON.lock_unpoisoned();
     r.get_or_insert_with(|| {
         if !runs(&java_cmd(), "-version") {
             return Some(format!("`{} -version` does not run", java_cmd()));
@@ -206,7 +208,7 @@ pub fn apache_or_skip(test: &str) -> bool {
 /// Resolves (once, cached on disk) the classpaths of `roles` at `version`.
 pub fn provision(version: &str, roles: &[&str]) -> Result<(), ApacheError> {
     static LOCK: Mutex<()> = Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = LOCK.lock_unpoisoned();
     let missing: Vec<String> = roles
         .iter()
         .filter(|r| !cached(r, version))
@@ -679,7 +681,7 @@ impl ApacheCluster {
         type Slot = Arc<Mutex<Option<Arc<ApacheCluster>>>>;
         static SHARED: Mutex<Option<HashMap<String, Slot>>> = Mutex::new(None);
         let slot: Slot = {
-            let mut m = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+            let mut m = SHARED.lock_unpoisoned();
             Arc::clone(
                 m.get_or_insert_with(HashMap::new)
                     .entry(format!("{version}|{}", opts.key()))
@@ -687,7 +689,7 @@ impl ApacheCluster {
             )
         };
         // Per-key lock: two versions start in parallel, one version starts once.
-        let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = slot.lock_unpoisoned();
         if let Some(c) = s.as_ref() {
             return Ok(Arc::clone(c));
         }

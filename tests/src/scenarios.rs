@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mini_broker::topic_config::{PERM_READ, PERM_WRITE};
@@ -20,6 +20,7 @@ use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
 use rocketmq_client::{ClientConfig, Message, MessageExt, Producer, PullConsumer, PullStatus};
 use rocketmq_remoting::protocol::body::TopicConfig;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_remoting::util::now_ms;
 
 use crate::harness::{hex, Event, Finished, HarnessError, HarnessRun};
 use crate::{init_tracing, sleep};
@@ -467,13 +468,6 @@ fn timestamp_text(ms: i64) -> String {
         rem / 60 % 60,
         rem % 60
     )
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
 }
 
 /// Scenario 2: our producer → the peer's consumers. Push concurrent and orderly, clustering

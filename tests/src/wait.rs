@@ -5,6 +5,7 @@
 //! a runtime's timer. Inside a single-threaded runtime prefer them to the `_blocking` variants:
 //! a blocking wait there would stall the very servers the condition depends on.
 
+use rocketmq_remoting::util::MutexExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -59,7 +60,7 @@ impl Future for Sleep {
                 let timer = Arc::clone(&state);
                 std::thread::spawn(move || {
                     std::thread::sleep(dur);
-                    let mut st = timer.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut st = timer.lock_unpoisoned();
                     st.done = true;
                     if let Some(w) = st.waker.take() {
                         w.wake();
@@ -68,7 +69,7 @@ impl Future for Sleep {
                 state
             })
             .clone();
-        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = state.lock_unpoisoned();
         if st.done {
             Poll::Ready(())
         } else {

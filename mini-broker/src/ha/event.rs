@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
+use rocketmq_remoting::util::MutexExt;
 
 pub(crate) type Listener = Shared<oneshot::Receiver<()>>;
 
@@ -27,7 +28,7 @@ impl Event {
 
     /// A future completing at the next `notify` (take it *before* checking the condition).
     pub(crate) fn listen(&self) -> Listener {
-        let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let g = self.state.lock_unpoisoned();
         // An RMW (not a plain store) so that it reads after a concurrent `notify`'s swap and
         // thereby sees the change that notify announced.
         self.armed.swap(true, Ordering::AcqRel);
@@ -40,7 +41,7 @@ impl Event {
         }
         let (tx, rx) = oneshot::channel();
         let old = {
-            let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut g = self.state.lock_unpoisoned();
             std::mem::replace(&mut *g, (Some(tx), rx.shared()))
         };
         // Dropping the sender completes every clone of the old shared receiver.

@@ -4,12 +4,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::future::{select, Either};
 use rocketmq_remoting::rt::{self, BoxRead, BoxWrite, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::MutexExt;
 
 use super::event::Event;
 use super::protocol::{read_frame, write_frame, Frame, FrameKind};
@@ -83,10 +84,6 @@ impl Drop for HaMaster {
     }
 }
 
-fn lock(m: &Mutex<AckState>) -> MutexGuard<'_, AckState> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl HaMaster {
     /// Binds `listen` (port 0: OS-chosen, see [`local_addr`](Self::local_addr)) and starts
     /// accepting slaves.
@@ -138,7 +135,7 @@ impl HaMaster {
     /// slave lags more than [`max_slave_gap`](HaConfig::max_slave_gap) behind `offset`.
     pub async fn wait_for_replica(&self, offset: i64, timeout: Duration) -> ReplicaAck {
         let rx = {
-            let mut st = lock(&self.inner.acks);
+            let mut st = self.inner.acks.lock_unpoisoned();
             if st.acked >= offset {
                 return ReplicaAck::Ok;
             }
@@ -155,7 +152,7 @@ impl HaMaster {
             // Sender dropped: the service shut down.
             Ok(Err(_)) => ReplicaAck::NotAvailable,
             Err(_) => {
-                let mut st = lock(&self.inner.acks);
+                let mut st = self.inner.acks.lock_unpoisoned();
                 if let Some(v) = st.waiters.get_mut(&offset) {
                     v.retain(|s| !s.is_canceled());
                     if v.is_empty() {
@@ -176,7 +173,7 @@ impl HaMaster {
     /// [`max_slave_gap`](HaConfig::max_slave_gap) bytes behind `offset`.
     pub fn is_slave_ok(&self, offset: i64) -> bool {
         slave_ok(
-            &lock(&self.inner.acks),
+            &self.inner.acks.lock_unpoisoned(),
             offset,
             self.inner.cfg.max_slave_gap,
         )
@@ -184,13 +181,16 @@ impl HaMaster {
 
     /// Highest offset any slave acknowledged since this master started.
     pub fn acked_offset(&self) -> i64 {
-        lock(&self.inner.acks).acked
+        self.inner.acks.lock_unpoisoned().acked
     }
 
     /// Bytes the best connected slave is behind the master's commit log; `None` when no slave
     /// is connected.
     pub fn replication_lag(&self) -> Option<i64> {
-        let best = lock(&self.inner.acks)
+        let best = self
+            .inner
+            .acks
+            .lock_unpoisoned()
             .slaves
             .values()
             .map(|s| s.acked_offset)
@@ -200,12 +200,18 @@ impl HaMaster {
 
     /// Number of connected slaves.
     pub fn connected_slaves(&self) -> usize {
-        lock(&self.inner.acks).slaves.len()
+        self.inner.acks.lock_unpoisoned().slaves.len()
     }
 
     /// The connected slaves.
     pub fn slaves(&self) -> Vec<SlaveInfo> {
-        lock(&self.inner.acks).slaves.values().cloned().collect()
+        self.inner
+            .acks
+            .lock_unpoisoned()
+            .slaves
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Tells the service to stop without waiting (as dropping it does): its tasks end in the
@@ -218,7 +224,7 @@ impl HaMaster {
     /// [`ReplicaAck::NotAvailable`]). Idempotent.
     pub async fn shutdown(&self) {
         self.inner.tasks.shutdown(Duration::from_secs(3)).await;
-        let waiters = std::mem::take(&mut lock(&self.inner.acks).waiters);
+        let waiters = std::mem::take(&mut self.inner.acks.lock_unpoisoned().waiters);
         drop(waiters);
     }
 }
@@ -234,7 +240,7 @@ fn slave_ok(st: &AckState, offset: i64, gap: i64) -> bool {
 impl MasterInner {
     fn register(&self, addr: SocketAddr, offset: i64) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.acks).slaves.insert(
+        self.acks.lock_unpoisoned().slaves.insert(
             id,
             SlaveInfo {
                 addr,
@@ -246,12 +252,12 @@ impl MasterInner {
     }
 
     fn unregister(&self, id: u64) {
-        lock(&self.acks).slaves.remove(&id);
+        self.acks.lock_unpoisoned().slaves.remove(&id);
     }
 
     fn on_ack(&self, id: u64, offset: i64) {
         let released = {
-            let mut st = lock(&self.acks);
+            let mut st = self.acks.lock_unpoisoned();
             if let Some(s) = st.slaves.get_mut(&id) {
                 s.acked_offset = s.acked_offset.max(offset);
             }

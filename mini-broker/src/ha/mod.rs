@@ -58,6 +58,39 @@ pub use sync::{ConsumerOffsetTable, MetadataSink, MetadataSync};
 
 use crate::store::StoreError;
 
+/// What a `SYNC_MASTER` write waits on before it is answered: the replication master and how
+/// long to wait for a slave. Empty on every other role, so only a `SYNC_MASTER`'s writers hold
+/// the replication service.
+#[derive(Clone, Default)]
+pub(crate) struct SyncReplicas {
+    master: Option<std::sync::Arc<HaMaster>>,
+    timeout: Duration,
+}
+
+impl SyncReplicas {
+    pub(crate) fn new(
+        role: BrokerRole,
+        master: Option<&std::sync::Arc<HaMaster>>,
+        timeout: Duration,
+    ) -> Self {
+        SyncReplicas {
+            master: master.filter(|_| role == BrokerRole::SyncMaster).cloned(),
+            timeout,
+        }
+    }
+
+    /// Whether writes wait for a slave (`SYNC_MASTER`).
+    pub(crate) fn enabled(&self) -> bool {
+        self.master.is_some()
+    }
+
+    /// Waits until a slave has the commit log up to `end`; `None` when writes do not wait.
+    pub(crate) async fn wait(&self, end: i64) -> Option<ReplicaAck> {
+        let master = self.master.as_ref()?;
+        Some(master.wait_for_replica(end, self.timeout).await)
+    }
+}
+
 /// Tuning of the replication service (both sides).
 #[derive(Debug, Clone)]
 pub struct HaConfig {

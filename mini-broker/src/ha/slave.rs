@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::{select, Either};
 use rocketmq_remoting::rt::{self, BoxRead, BoxWrite, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::MutexExt;
 
 use super::protocol::{read_frame, write_frame, Frame, FrameKind};
 use super::{HaConfig, HaError};
@@ -117,20 +118,16 @@ impl HaSlave {
     /// Changes the master to follow (e.g. the `haServerAddr` a NameServer returned at
     /// registration); the current session, if any, is dropped when the address changes.
     pub fn set_master_addr(&self, addr: Option<SocketAddr>) {
-        let mut m = self.inner.master.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.inner.master.lock_unpoisoned();
         if *m != addr {
             *m = addr;
-            self.inner
-                .reset
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .trigger();
+            self.inner.reset.lock_unpoisoned().trigger();
         }
     }
 
     /// The master currently followed.
     pub fn master_addr(&self) -> Option<SocketAddr> {
-        *self.inner.master.lock().unwrap_or_else(|p| p.into_inner())
+        *self.inner.master.lock_unpoisoned()
     }
 
     /// Current counters.
@@ -148,11 +145,7 @@ impl HaSlave {
 
     /// The error that ended the latest failed session, if any.
     pub fn last_error(&self) -> Option<String> {
-        self.inner
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.last_error.lock_unpoisoned().clone()
     }
 
     /// Stops replicating and waits for the session to end. Idempotent.
@@ -171,21 +164,20 @@ async fn run(inner: Arc<SlaveInner>) {
             return;
         }
         let reset = {
-            let mut r = inner.reset.lock().unwrap_or_else(|p| p.into_inner());
+            let mut r = inner.reset.lock_unpoisoned();
             if r.is_triggered() {
                 *r = ShutdownSignal::new();
             }
             r.clone()
         };
-        let master = *inner.master.lock().unwrap_or_else(|p| p.into_inner());
+        let master = *inner.master.lock_unpoisoned();
         let mut productive = false;
         if let Some(addr) = master {
             match session(&inner, addr, &stop, &reset, &mut productive).await {
                 Ok(()) => {}
                 Err(e) => {
                     inner.errors.fetch_add(1, Ordering::Relaxed);
-                    *inner.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(e.to_string());
+                    *inner.last_error.lock_unpoisoned() = Some(e.to_string());
                     tracing::warn!(master = %addr, error = %e, "replication session ended");
                 }
             }

@@ -20,6 +20,7 @@ use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{Runtime, TaskGroup};
 use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_remoting::util::MutexExt;
 use serde::Deserialize;
 
 use super::HaError;
@@ -169,7 +170,7 @@ impl MetadataSync {
 
     /// Changes the master to copy from.
     pub fn set_master_addr(&self, addr: Option<String>) {
-        *self.inner.master.lock().unwrap_or_else(|p| p.into_inner()) = addr;
+        *self.inner.master.lock_unpoisoned() = addr;
     }
 
     /// The master currently copied from.
@@ -192,10 +193,7 @@ impl MetadataSync {
 
 impl SyncInner {
     fn master(&self) -> Option<String> {
-        self.master
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.master.lock_unpoisoned().clone()
     }
 
     async fn fetch(&self, addr: &str, code: i32) -> Result<bytes::Bytes, HaError> {

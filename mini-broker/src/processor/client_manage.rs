@@ -10,70 +10,81 @@ use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::Connection;
 use serde::Deserialize;
 
-use super::{header, reply, success};
-use crate::broker::BrokerInner;
-use crate::topic_config::{PERM_READ, PERM_WRITE, RETRY_PREFIX};
+use super::{header, reply, success, Wiring};
+use crate::client_manager::ClientManager;
+use crate::topic_config::{TopicTable, PERM_READ, PERM_WRITE};
 
-/// HEART_BEAT: registers producers and consumers (creating `%RETRY%<group>`).
-pub(crate) async fn heartbeat(
-    b: &Arc<BrokerInner>,
-    conn: &Connection,
-    req: &RemotingCommand,
-) -> RemotingCommand {
-    let data = match HeartbeatData::from_json(&req.body) {
-        Ok(d) => d,
-        Err(e) => {
-            return reply(
-                ResponseCode::SYSTEM_ERROR,
-                format!("bad heartbeat body: {e}"),
-            )
-        }
-    };
-    for c in &data.consumer_data_set {
-        if c.group_name.is_empty() {
-            continue;
-        }
-        let retry = format!("{RETRY_PREFIX}{}", c.group_name);
-        if b.topics.get(&retry).is_none() {
-            let topics = Arc::clone(&b.topics);
-            match b
-                .blocking(move || topics.ensure(&retry, 1, PERM_READ | PERM_WRITE))
-                .await
-            {
-                Ok((_, true)) => b.topics_changed(),
-                Ok(_) => {}
-                Err(e) => return reply(ResponseCode::SYSTEM_ERROR, e.to_string()),
-            }
-        }
-        let keep_subs = data.heartbeat_fingerprint != 0 && data.without_sub;
-        b.clients
-            .register_consumer(c, conn, &data.client_id, keep_subs);
-    }
-    for p in &data.producer_data_set {
-        if !p.group_name.is_empty() {
-            b.clients
-                .register_producer(&p.group_name, conn, &data.client_id);
-        }
-    }
-    success()
+/// Client registration: heartbeats, unregistration, disconnections.
+pub(crate) struct ClientManageProcessor {
+    clients: Arc<ClientManager>,
+    /// Heartbeats create the groups' retry topics.
+    topics: TopicTable,
 }
 
-/// UNREGISTER_CLIENT.
-pub(crate) fn unregister(
-    b: &Arc<BrokerInner>,
-    conn: &Connection,
-    req: &RemotingCommand,
-) -> RemotingCommand {
-    let h: UnregisterClientRequestHeader = match header(req) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    b.clients.unregister(
-        conn,
-        h.producer_group.as_deref(),
-        h.consumer_group.as_deref(),
-    );
-    success()
+impl ClientManageProcessor {
+    pub(crate) fn new(w: &Wiring<'_>) -> Self {
+        ClientManageProcessor {
+            clients: Arc::clone(w.clients),
+            topics: w.topics.clone(),
+        }
+    }
+
+    /// HEART_BEAT: registers producers and consumers (creating `%RETRY%<group>`).
+    pub(crate) async fn heartbeat(
+        &self,
+        conn: &Connection,
+        req: &RemotingCommand,
+    ) -> RemotingCommand {
+        let data = match HeartbeatData::from_json(&req.body) {
+            Ok(d) => d,
+            Err(e) => {
+                return reply(
+                    ResponseCode::SYSTEM_ERROR,
+                    format!("bad heartbeat body: {e}"),
+                )
+            }
+        };
+        for c in &data.consumer_data_set {
+            if c.group_name.is_empty() {
+                continue;
+            }
+            let retry = rocketmq_remoting::protocol::topic::retry_topic(&c.group_name);
+            if self.topics.get(&retry).is_none() {
+                if let Err(e) = self.topics.ensure(retry, 1, PERM_READ | PERM_WRITE).await {
+                    return reply(ResponseCode::SYSTEM_ERROR, e.to_string());
+                }
+            }
+            let keep_subs = data.heartbeat_fingerprint != 0 && data.without_sub;
+            self.clients
+                .register_consumer(c, conn, &data.client_id, keep_subs);
+        }
+        for p in &data.producer_data_set {
+            if !p.group_name.is_empty() {
+                self.clients
+                    .register_producer(&p.group_name, conn, &data.client_id);
+            }
+        }
+        success()
+    }
+
+    /// UNREGISTER_CLIENT.
+    pub(crate) fn unregister(&self, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+        let h: UnregisterClientRequestHeader = match header(req) {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        self.clients.unregister(
+            conn,
+            h.producer_group.as_deref(),
+            h.consumer_group.as_deref(),
+        );
+        success()
+    }
+
+    /// A connection closed: its clients are gone.
+    pub(crate) fn connection_closed(&self, conn: &Connection) {
+        self.clients.connection_closed(conn.id());
+    }
 }
 
 #[derive(Deserialize)]

@@ -6,8 +6,8 @@ use rocketmq_remoting::protocol::body::{JsonBody, LockBatchRequestBody, LockBatc
 use rocketmq_remoting::protocol::code::ResponseCode;
 use rocketmq_remoting::protocol::RemotingCommand;
 
-use super::{reply, success};
-use crate::broker::BrokerInner;
+use super::{reply, success, Wiring};
+use crate::lock_manager::RebalanceLockManager;
 
 // The Err is the ready-made error response, built once per bad request and sent as is.
 #[allow(clippy::result_large_err)]
@@ -20,25 +20,38 @@ fn body(req: &RemotingCommand) -> Result<LockBatchRequestBody, RemotingCommand> 
     })
 }
 
-/// LOCK_BATCH_MQ: answers the queues now locked by the caller.
-pub(crate) fn lock_batch(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
-    let r = match body(req) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let ok = b
-        .locks
-        .try_lock_batch(&r.consumer_group, r.mq_set, &r.client_id);
-    success().with_body(LockBatchResponseBody { lock_ok_mq_set: ok }.to_json())
+/// Orderly consumption's queue locks.
+pub(crate) struct LockProcessor {
+    locks: Arc<RebalanceLockManager>,
 }
 
-/// UNLOCK_BATCH_MQ.
-pub(crate) fn unlock_batch(b: &Arc<BrokerInner>, req: &RemotingCommand) -> RemotingCommand {
-    let r = match body(req) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    b.locks
-        .unlock_batch(&r.consumer_group, &r.mq_set, &r.client_id);
-    success()
+impl LockProcessor {
+    pub(crate) fn new(w: &Wiring<'_>) -> Self {
+        LockProcessor {
+            locks: Arc::clone(w.locks),
+        }
+    }
+
+    /// LOCK_BATCH_MQ: answers the queues now locked by the caller.
+    pub(crate) fn lock_batch(&self, req: &RemotingCommand) -> RemotingCommand {
+        let r = match body(req) {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let ok = self
+            .locks
+            .try_lock_batch(&r.consumer_group, r.mq_set, &r.client_id);
+        success().with_body(LockBatchResponseBody { lock_ok_mq_set: ok }.to_json())
+    }
+
+    /// UNLOCK_BATCH_MQ.
+    pub(crate) fn unlock_batch(&self, req: &RemotingCommand) -> RemotingCommand {
+        let r = match body(req) {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        self.locks
+            .unlock_batch(&r.consumer_group, &r.mq_set, &r.client_id);
+        success()
+    }
 }

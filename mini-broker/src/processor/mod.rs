@@ -1,5 +1,24 @@
 //! Request dispatch ([`BrokerProcessor`]): one handler per request code, Java's response codes
 //! and remarks (docs/protocol/frame.md §12; docs/protocol/README.md §2).
+//!
+//! Each processor is a struct holding clones of the handles of the services it uses (the
+//! store, the topic table, the consumer offsets, ...) and nothing else; [`BrokerProcessor`]
+//! owns one of each and routes by request code in a single `match`. Nothing in a handler can
+//! reach a service its processor was not given.
+//!
+//! Adding a processor (say, an admin-plane `SubscriptionGroupProcessor`):
+//!
+//! 1. In its own module, a struct with the handles it needs and a `new(w: &Wiring<'_>)` that
+//!    clones them out of `Wiring`; its handlers are methods taking the request (and the
+//!    [`Connection`] when they need the peer).
+//! 2. A service the broker does not have yet (a subscription-group table, say) is built in
+//!    `Services::open` in `broker.rs` from the store and the config (or later in
+//!    `Broker::start` if it needs the bound address or the registrar's notifier, as the
+//!    transaction service does), and lent to the processors through a new `Wiring` field.
+//!    Nothing it is built from may need a processor: anything that calls back gets a narrow
+//!    handle (like `TopicsChanged`) instead.
+//! 3. A field of [`BrokerProcessor`], a line in `BrokerProcessor::new`, and its request
+//!    codes in the `match` of `handle`.
 
 mod admin;
 mod client_manage;
@@ -9,20 +28,65 @@ mod pull;
 mod query;
 mod send;
 
-use std::sync::{Arc, OnceLock};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::header::CommandHeader;
 use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::rt::{Runtime, TaskGroup};
 use rocketmq_remoting::transport::{Connection, RequestHandler};
 
-use crate::broker::BrokerInner;
+use crate::client_manager::ClientManager;
+use crate::config::BrokerConfig;
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::ha::SyncReplicas;
+use crate::lock_manager::RebalanceLockManager;
+use crate::long_poll::PullHoldService;
+use crate::reply::ReplyProcessor;
+use crate::schedule::ScheduleService;
+use crate::store::MessageStore;
+use crate::topic_config::TopicTable;
+use crate::transaction::{EndTransactionProcessor, TransactionService};
 
-/// The broker's [`RequestHandler`]: routes each request code to its processor.
+/// Every service a processor may be given, lent to the processors' constructors only: each
+/// processor clones the handles it uses and keeps nothing else. A new processor takes what it
+/// needs from here (a new service is added here first).
+pub(crate) struct Wiring<'a> {
+    pub(crate) cfg: &'a BrokerConfig,
+    /// Runs blocking file I/O off the executor; sleeps.
+    pub(crate) rt: &'a Arc<dyn Runtime>,
+    pub(crate) store: &'a MessageStore,
+    pub(crate) topics: &'a TopicTable,
+    pub(crate) offsets: &'a Arc<ConsumerOffsetManager>,
+    pub(crate) clients: &'a Arc<ClientManager>,
+    pub(crate) locks: &'a Arc<RebalanceLockManager>,
+    pub(crate) holds: &'a Arc<PullHoldService>,
+    pub(crate) schedule: &'a Arc<ScheduleService>,
+    pub(crate) transactions: &'a Arc<TransactionService>,
+    pub(crate) replicas: &'a SyncReplicas,
+    /// The broker's background tasks (held pulls run there).
+    pub(crate) tasks: &'a TaskGroup,
+    /// Address written into stored records and offset message ids.
+    pub(crate) store_host: SocketAddr,
+}
+
+/// The broker's [`RequestHandler`]: routes each request code to its processor. Each processor
+/// holds only the services it uses.
 pub struct BrokerProcessor {
-    inner: Arc<OnceLock<Arc<BrokerInner>>>,
     /// ACL 1.0 check run before any processing (`BrokerConfig::acl`).
     acl: Option<Arc<rocketmq_remoting::acl::AclValidator>>,
+    /// Slaves refuse writes ([`slave_refuses`]).
+    master: bool,
+    send: send::SendProcessor,
+    reply: ReplyProcessor,
+    end_transaction: EndTransactionProcessor,
+    pull: Arc<pull::PullProcessor>,
+    consumer: consumer_manage::ConsumerManageProcessor,
+    client: client_manage::ClientManageProcessor,
+    lock: lock::LockProcessor,
+    admin: admin::AdminProcessor,
+    query: query::QueryProcessor,
 }
 
 impl std::fmt::Debug for BrokerProcessor {
@@ -32,8 +96,20 @@ impl std::fmt::Debug for BrokerProcessor {
 }
 
 impl BrokerProcessor {
-    pub(crate) fn new(inner: Arc<OnceLock<Arc<BrokerInner>>>) -> Self {
-        BrokerProcessor { inner, acl: None }
+    pub(crate) fn new(w: &Wiring<'_>) -> Self {
+        BrokerProcessor {
+            acl: None,
+            master: w.cfg.broker_role.is_master(),
+            send: send::SendProcessor::new(w),
+            reply: ReplyProcessor::new(w),
+            end_transaction: EndTransactionProcessor::new(w),
+            pull: Arc::new(pull::PullProcessor::new(w)),
+            consumer: consumer_manage::ConsumerManageProcessor::new(w),
+            client: client_manage::ClientManageProcessor::new(w),
+            lock: lock::LockProcessor::new(w),
+            admin: admin::AdminProcessor::new(w),
+            query: query::QueryProcessor::new(w),
+        }
     }
 
     /// Checks every request against `acl` first (refusals answer `NO_PERMISSION`).
@@ -101,13 +177,7 @@ impl RequestHandler for BrokerProcessor {
                 return Some(denied.to_response(&req));
             }
         }
-        let Some(b) = self.inner.get() else {
-            return Some(reply(
-                ResponseCode::SYSTEM_BUSY,
-                "[REJECTREQUEST]system busy, start flow control for a while",
-            ));
-        };
-        if !b.cfg.broker_role.is_master() {
+        if !self.master {
             if let Some(refused) = slave_refuses(req.code) {
                 return Some(refused);
             }
@@ -115,37 +185,37 @@ impl RequestHandler for BrokerProcessor {
         let resp = match req.code {
             RequestCode::SEND_MESSAGE
             | RequestCode::SEND_MESSAGE_V2
-            | RequestCode::SEND_BATCH_MESSAGE => send::send_message(b, conn, &req).await,
-            RequestCode::CONSUMER_SEND_MSG_BACK => send::consumer_send_back(b, conn, &req).await,
+            | RequestCode::SEND_BATCH_MESSAGE => self.send.send_message(conn, &req).await,
+            RequestCode::CONSUMER_SEND_MSG_BACK => self.send.consumer_send_back(&req).await,
             RequestCode::END_TRANSACTION => {
-                return crate::transaction::end_transaction(b, conn, &req).await;
+                return self.end_transaction.end_transaction(&req).await
             }
             RequestCode::SEND_REPLY_MESSAGE | RequestCode::SEND_REPLY_MESSAGE_V2 => {
-                crate::reply::send_reply(b, conn, &req).await
+                self.reply.send_reply(conn, &req).await
             }
             RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE => {
-                return pull::pull_message(b, conn, req).await;
+                return self.pull.pull_message(conn, req).await;
             }
-            RequestCode::QUERY_CONSUMER_OFFSET => consumer_manage::query_offset(b, &req).await,
-            RequestCode::UPDATE_CONSUMER_OFFSET => consumer_manage::update_offset(b, &req).await,
-            RequestCode::GET_CONSUMER_LIST_BY_GROUP => consumer_manage::consumer_list(b, &req),
-            RequestCode::HEART_BEAT => client_manage::heartbeat(b, conn, &req).await,
-            RequestCode::UNREGISTER_CLIENT => client_manage::unregister(b, conn, &req),
+            RequestCode::QUERY_CONSUMER_OFFSET => self.consumer.query_offset(&req),
+            RequestCode::UPDATE_CONSUMER_OFFSET => self.consumer.update_offset(&req).await,
+            RequestCode::GET_CONSUMER_LIST_BY_GROUP => self.consumer.consumer_list(&req),
+            RequestCode::HEART_BEAT => self.client.heartbeat(conn, &req).await,
+            RequestCode::UNREGISTER_CLIENT => self.client.unregister(conn, &req),
             RequestCode::CHECK_CLIENT_CONFIG => client_manage::check_client_config(&req),
-            RequestCode::LOCK_BATCH_MQ => lock::lock_batch(b, &req),
-            RequestCode::UNLOCK_BATCH_MQ => lock::unlock_batch(b, &req),
-            RequestCode::UPDATE_AND_CREATE_TOPIC => admin::create_topic(b, &req).await,
-            RequestCode::DELETE_TOPIC_IN_BROKER => admin::delete_topic(b, &req).await,
-            RequestCode::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(b),
-            RequestCode::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offset(b),
-            RequestCode::GET_ALL_DELAY_OFFSET => admin::all_delay_offset(b),
-            RequestCode::GET_MAX_OFFSET => admin::max_offset(b, &req),
-            RequestCode::GET_MIN_OFFSET => admin::min_offset(b, &req),
-            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => admin::search_offset(b, &req).await,
-            RequestCode::GET_EARLIEST_MSG_STORETIME => admin::earliest_time(b, &req).await,
-            RequestCode::GET_BROKER_RUNTIME_INFO => admin::runtime_info(b),
-            RequestCode::VIEW_MESSAGE_BY_ID => query::view_by_id(b, &req).await,
-            RequestCode::QUERY_MESSAGE => query::query_message(b, &req).await,
+            RequestCode::LOCK_BATCH_MQ => self.lock.lock_batch(&req),
+            RequestCode::UNLOCK_BATCH_MQ => self.lock.unlock_batch(&req),
+            RequestCode::UPDATE_AND_CREATE_TOPIC => self.admin.create_topic(&req).await,
+            RequestCode::DELETE_TOPIC_IN_BROKER => self.admin.delete_topic(&req).await,
+            RequestCode::GET_ALL_TOPIC_CONFIG => self.admin.all_topic_config(),
+            RequestCode::GET_ALL_CONSUMER_OFFSET => self.admin.all_consumer_offset(),
+            RequestCode::GET_ALL_DELAY_OFFSET => self.admin.all_delay_offset(),
+            RequestCode::GET_MAX_OFFSET => self.admin.max_offset(&req),
+            RequestCode::GET_MIN_OFFSET => self.admin.min_offset(&req),
+            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => self.admin.search_offset(&req).await,
+            RequestCode::GET_EARLIEST_MSG_STORETIME => self.admin.earliest_time(&req).await,
+            RequestCode::GET_BROKER_RUNTIME_INFO => self.admin.runtime_info(),
+            RequestCode::VIEW_MESSAGE_BY_ID => self.query.view_by_id(&req).await,
+            RequestCode::QUERY_MESSAGE => self.query.query_message(&req).await,
             code => reply(
                 ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
                 format!(" request type {code} not supported"),
@@ -155,8 +225,6 @@ impl RequestHandler for BrokerProcessor {
     }
 
     fn on_disconnected(&self, conn: &Connection) {
-        if let Some(b) = self.inner.get() {
-            b.clients.connection_closed(conn.id());
-        }
+        self.client.connection_closed(conn);
     }
 }

@@ -1,24 +1,45 @@
 //! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361) with long polling (docs/protocol/pull.md §1).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::{select, Either};
 use rocketmq_remoting::protocol::body::SubscriptionData;
 use rocketmq_remoting::protocol::code::ResponseCode;
 use rocketmq_remoting::protocol::header::{PullMessageRequestHeader, PullMessageResponseHeader};
 use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::rt::{self, Runtime, TaskGroup};
 use rocketmq_remoting::transport::Connection;
 
-use super::{header, reply};
-use crate::broker::BrokerInner;
-use crate::client_manager::normalize_subscription;
-use crate::store::GetStatus;
-use crate::topic_config::PERM_READ;
+use super::{header, reply, Wiring};
+use crate::client_manager::{normalize_subscription, ClientManager};
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::long_poll::PullHoldService;
+use crate::store::{GetStatus, MessageStore};
+use crate::topic_config::{TopicConfigManager, PERM_READ};
 
 const FLAG_COMMIT_OFFSET: i32 = 0x1;
 const FLAG_SUSPEND: i32 = 0x2;
 const FLAG_SUBSCRIPTION: i32 = 0x4;
+
+/// Pulls, answered at once or held until data arrives (long polling).
+pub(crate) struct PullProcessor {
+    store: MessageStore,
+    topics: Arc<TopicConfigManager>,
+    /// Subscriptions registered by heartbeats.
+    clients: Arc<ClientManager>,
+    /// Pulls may commit the consumer's offset.
+    offsets: Arc<ConsumerOffsetManager>,
+    holds: Arc<PullHoldService>,
+    /// Held pulls run here and end with the broker.
+    tasks: TaskGroup,
+    rt: Arc<dyn Runtime>,
+    master: bool,
+    slave_read_enable: bool,
+    slave_suggest_lag_bytes: i64,
+    long_polling_enable: bool,
+    short_polling_time: Duration,
+}
 
 /// Result of one execution of a pull.
 enum Outcome {
@@ -58,128 +79,141 @@ fn offsets_response_to(
     RemotingCommand::response(code, remark.map(str::to_string)).with_header(&h)
 }
 
-/// Resolves the subscription used to filter (request or heartbeat), or the error response.
-// The Err is the ready-made error response, built once per bad request and sent as is.
-#[allow(clippy::result_large_err)]
-fn subscription(
-    b: &BrokerInner,
-    h: &PullMessageRequestHeader,
-) -> Result<SubscriptionData, RemotingCommand> {
-    if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
-        let expr_type = h
-            .expression_type
-            .clone()
-            .filter(|e| !e.is_empty())
-            .unwrap_or_else(|| "TAG".into());
-        if !expr_type.eq_ignore_ascii_case("TAG") {
+impl PullProcessor {
+    pub(crate) fn new(w: &Wiring<'_>) -> Self {
+        PullProcessor {
+            store: w.store.clone(),
+            topics: Arc::clone(w.topics.table()),
+            clients: Arc::clone(w.clients),
+            offsets: Arc::clone(w.offsets),
+            holds: Arc::clone(w.holds),
+            tasks: w.tasks.clone(),
+            rt: Arc::clone(w.rt),
+            master: w.cfg.broker_role.is_master(),
+            slave_read_enable: w.cfg.slave_read_enable,
+            slave_suggest_lag_bytes: w.cfg.slave_suggest_lag_bytes,
+            long_polling_enable: w.cfg.long_polling_enable,
+            short_polling_time: Duration::from_millis(w.cfg.short_polling_time_ms),
+        }
+    }
+
+    /// Resolves the subscription used to filter (request or heartbeat), or the error response.
+    // The Err is the ready-made error response, built once per bad request and sent as is.
+    #[allow(clippy::result_large_err)]
+    fn subscription(
+        &self,
+        h: &PullMessageRequestHeader,
+    ) -> Result<SubscriptionData, RemotingCommand> {
+        if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
+            let expr_type = h
+                .expression_type
+                .clone()
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| "TAG".into());
+            if !expr_type.eq_ignore_ascii_case("TAG") {
+                return Err(reply(
+                    ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+                    "The broker does not support consumer to filter message by SQL92",
+                ));
+            }
+            return Ok(normalize_subscription(SubscriptionData {
+                topic: h.topic.clone(),
+                sub_string: h.subscription.clone().unwrap_or_default(),
+                sub_version: h.sub_version,
+                expression_type: expr_type,
+                ..Default::default()
+            }));
+        }
+        // A single broker always allows broadcast consumption (Java `consumeBroadcastEnable`).
+        let (exists, sub, _model) = self.clients.subscription(&h.consumer_group, &h.topic);
+        if !exists {
+            return Err(reply(
+                ResponseCode::SUBSCRIPTION_NOT_EXIST,
+                format!("the consumer's group info not exist{}", super::send_faq()),
+            ));
+        }
+        let Some(sub) = sub else {
+            return Err(reply(
+                ResponseCode::SUBSCRIPTION_NOT_EXIST,
+                format!("the consumer's subscription not exist{}", super::send_faq()),
+            ));
+        };
+        if sub.sub_version < h.sub_version {
+            return Err(reply(
+                ResponseCode::SUBSCRIPTION_NOT_LATEST,
+                "the consumer's subscription not latest",
+            ));
+        }
+        if !sub.expression_type.eq_ignore_ascii_case("TAG") {
             return Err(reply(
                 ResponseCode::SUBSCRIPTION_PARSE_FAILED,
                 "The broker does not support consumer to filter message by SQL92",
             ));
         }
-        return Ok(normalize_subscription(SubscriptionData {
-            topic: h.topic.clone(),
-            sub_string: h.subscription.clone().unwrap_or_default(),
-            sub_version: h.sub_version,
-            expression_type: expr_type,
-            ..Default::default()
-        }));
+        Ok(sub)
     }
-    // A single broker always allows broadcast consumption (Java `consumeBroadcastEnable`).
-    let (exists, sub, _model) = b.clients.subscription(&h.consumer_group, &h.topic);
-    if !exists {
-        return Err(reply(
-            ResponseCode::SUBSCRIPTION_NOT_EXIST,
-            format!("the consumer's group info not exist{}", super::send_faq()),
-        ));
-    }
-    let Some(sub) = sub else {
-        return Err(reply(
-            ResponseCode::SUBSCRIPTION_NOT_EXIST,
-            format!("the consumer's subscription not exist{}", super::send_faq()),
-        ));
-    };
-    if sub.sub_version < h.sub_version {
-        return Err(reply(
-            ResponseCode::SUBSCRIPTION_NOT_LATEST,
-            "the consumer's subscription not latest",
-        ));
-    }
-    if !sub.expression_type.eq_ignore_ascii_case("TAG") {
-        return Err(reply(
-            ResponseCode::SUBSCRIPTION_PARSE_FAILED,
-            "The broker does not support consumer to filter message by SQL92",
-        ));
-    }
-    Ok(sub)
-}
 
-/// Java `whichBrokerWhenConsumeSlowly`: a master with `slave_read_enable` sends a consumer to
-/// the slave (id 1) when the last record it pulled is more than `slave_suggest_lag_bytes`
-/// behind the end of the commit log; otherwise (and always on a slave) the master (0).
-fn suggest_broker(b: &BrokerInner, messages: &[bytes::Bytes]) -> i64 {
-    if !b.cfg.slave_read_enable || !b.cfg.broker_role.is_master() {
-        return 0;
+    /// Java `whichBrokerWhenConsumeSlowly`: a master with `slave_read_enable` sends a consumer to
+    /// the slave (id 1) when the last record it pulled is more than `slave_suggest_lag_bytes`
+    /// behind the end of the commit log; otherwise (and always on a slave) the master (0).
+    fn suggest_broker(&self, messages: &[bytes::Bytes]) -> i64 {
+        if !self.slave_read_enable || !self.master {
+            return 0;
+        }
+        // Bytes 28..36 of a stored record: its commit-log (physical) offset.
+        let Some(phys) = messages
+            .last()
+            .and_then(|m| m.get(28..36))
+            .and_then(|s| <[u8; 8]>::try_from(s).ok())
+            .map(i64::from_be_bytes)
+        else {
+            return 0;
+        };
+        if self.store.commit_log_max_offset() - phys > self.slave_suggest_lag_bytes {
+            1
+        } else {
+            0
+        }
     }
-    // Bytes 28..36 of a stored record: its commit-log (physical) offset.
-    let Some(phys) = messages
-        .last()
-        .and_then(|m| m.get(28..36))
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .map(i64::from_be_bytes)
-    else {
-        return 0;
-    };
-    if b.store.commit_log_max_offset() - phys > b.cfg.slave_suggest_lag_bytes {
-        1
-    } else {
-        0
-    }
-}
 
-/// PULL_OFFSET_MOVED, except on a slave: its queues may merely lag behind the master's, so it
-/// answers PULL_RETRY_IMMEDIATELY and keeps the requested offset (Java: no offset check in a
-/// slave, `offsetCheckInSlave` false).
-fn offset_moved(b: &BrokerInner, requested: i64, next: i64, min: i64, max: i64) -> Outcome {
-    if b.cfg.broker_role.is_master() {
-        Outcome::Respond(offsets_response(
-            ResponseCode::PULL_OFFSET_MOVED,
-            next,
-            min,
-            max,
-            Some("OFFSET_MOVED"),
-        ))
-    } else {
-        Outcome::Respond(offsets_response(
-            ResponseCode::PULL_RETRY_IMMEDIATELY,
-            requested,
-            min,
-            max,
-            Some("OFFSET_MOVED"),
-        ))
+    /// PULL_OFFSET_MOVED, except on a slave: its queues may merely lag behind the master's, so it
+    /// answers PULL_RETRY_IMMEDIATELY and keeps the requested offset (Java: no offset check in a
+    /// slave, `offsetCheckInSlave` false).
+    fn offset_moved(&self, requested: i64, next: i64, min: i64, max: i64) -> Outcome {
+        if self.master {
+            Outcome::Respond(offsets_response(
+                ResponseCode::PULL_OFFSET_MOVED,
+                next,
+                min,
+                max,
+                Some("OFFSET_MOVED"),
+            ))
+        } else {
+            Outcome::Respond(offsets_response(
+                ResponseCode::PULL_RETRY_IMMEDIATELY,
+                requested,
+                min,
+                max,
+                Some("OFFSET_MOVED"),
+            ))
+        }
     }
-}
 
-/// Reads the queue once and maps the store status to Java's response codes.
-async fn execute(
-    b: &Arc<BrokerInner>,
-    h: &PullMessageRequestHeader,
-    sub: &SubscriptionData,
-) -> Outcome {
-    let store = b.store.clone();
-    let (topic, qid, offset) = (h.topic.clone(), h.queue_id, h.queue_offset);
-    let max_count = h.max_msg_nums.max(1) as usize;
-    let max_bytes = h
-        .max_msg_bytes
-        .filter(|n| *n > 0)
-        .map_or(usize::MAX, |n| n as usize);
-    let codes: Option<Vec<i64>> = if sub.sub_string == "*" || sub.code_set.is_empty() {
-        None
-    } else {
-        Some(sub.code_set.iter().map(|c| *c as i64).collect())
-    };
-    let r = b
-        .blocking(move || {
+    /// Reads the queue once and maps the store status to Java's response codes.
+    async fn execute(&self, h: &PullMessageRequestHeader, sub: &SubscriptionData) -> Outcome {
+        let store = self.store.clone();
+        let (topic, qid, offset) = (h.topic.clone(), h.queue_id, h.queue_offset);
+        let max_count = h.max_msg_nums.max(1) as usize;
+        let max_bytes = h
+            .max_msg_bytes
+            .filter(|n| *n > 0)
+            .map_or(usize::MAX, |n| n as usize);
+        let codes: Option<Vec<i64>> = if sub.sub_string == "*" || sub.code_set.is_empty() {
+            None
+        } else {
+            Some(sub.code_set.iter().map(|c| *c as i64).collect())
+        };
+        let r = rt::run_blocking(&*self.rt, move || {
             let filter = codes
                 .as_ref()
                 .map(|codes| move |tag: i64| codes.contains(&(tag as i32 as i64)));
@@ -188,162 +222,164 @@ async fn execute(
             store.get_messages(&topic, qid, offset, max_count, max_bytes, f)
         })
         .await;
-    let r = match r {
-        Ok(r) => r,
-        Err(e) => return Outcome::Respond(reply(ResponseCode::SYSTEM_ERROR, e.to_string())),
-    };
-    let (min, max) = (r.min_offset, r.max_offset);
-    match r.status {
-        GetStatus::Found => {
-            let suggest = suggest_broker(b, &r.messages);
-            Outcome::Respond(
-                offsets_response_to(
-                    ResponseCode::SUCCESS,
-                    r.next_begin_offset,
-                    min,
-                    max,
-                    None,
-                    suggest,
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => return Outcome::Respond(reply(ResponseCode::SYSTEM_ERROR, e.to_string())),
+        };
+        let (min, max) = (r.min_offset, r.max_offset);
+        match r.status {
+            GetStatus::Found => {
+                let suggest = self.suggest_broker(&r.messages);
+                Outcome::Respond(
+                    offsets_response_to(
+                        ResponseCode::SUCCESS,
+                        r.next_begin_offset,
+                        min,
+                        max,
+                        None,
+                        suggest,
+                    )
+                    .with_body(r.body),
                 )
-                .with_body(r.body),
-            )
-        }
-        GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {
-            if offset != 0 {
-                offset_moved(b, offset, 0, min, max)
-            } else {
-                Outcome::NotFound(offsets_response(
-                    ResponseCode::PULL_NOT_FOUND,
-                    0,
-                    min,
-                    max,
-                    Some("NO_MESSAGE_IN_QUEUE"),
-                ))
             }
+            GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {
+                if offset != 0 {
+                    self.offset_moved(offset, 0, min, max)
+                } else {
+                    Outcome::NotFound(offsets_response(
+                        ResponseCode::PULL_NOT_FOUND,
+                        0,
+                        min,
+                        max,
+                        Some("NO_MESSAGE_IN_QUEUE"),
+                    ))
+                }
+            }
+            GetStatus::OffsetOverflowOne => Outcome::NotFound(offsets_response(
+                ResponseCode::PULL_NOT_FOUND,
+                r.next_begin_offset,
+                min,
+                max,
+                Some("OFFSET_OVERFLOW_ONE"),
+            )),
+            GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => {
+                self.offset_moved(offset, r.next_begin_offset, min, max)
+            }
+            GetStatus::NoMatchedMessage
+            | GetStatus::OffsetFoundNull
+            | GetStatus::MessageWasRemoving => Outcome::Respond(offsets_response(
+                ResponseCode::PULL_RETRY_IMMEDIATELY,
+                r.next_begin_offset,
+                min,
+                max,
+                Some("NO_MATCHED_MESSAGE"),
+            )),
         }
-        GetStatus::OffsetOverflowOne => Outcome::NotFound(offsets_response(
-            ResponseCode::PULL_NOT_FOUND,
-            r.next_begin_offset,
-            min,
-            max,
-            Some("OFFSET_OVERFLOW_ONE"),
-        )),
-        GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => {
-            offset_moved(b, offset, r.next_begin_offset, min, max)
-        }
-        GetStatus::NoMatchedMessage
-        | GetStatus::OffsetFoundNull
-        | GetStatus::MessageWasRemoving => Outcome::Respond(offsets_response(
-            ResponseCode::PULL_RETRY_IMMEDIATELY,
-            r.next_begin_offset,
-            min,
-            max,
-            Some("NO_MATCHED_MESSAGE"),
-        )),
     }
-}
 
-/// PULL_MESSAGE: answers now, or holds the request (returns `None`) and answers it later
-/// through the connection.
-pub(crate) async fn pull_message(
-    b: &Arc<BrokerInner>,
-    conn: &Connection,
-    req: RemotingCommand,
-) -> Option<RemotingCommand> {
-    let h: PullMessageRequestHeader = match header(&req) {
-        Ok(h) => h,
-        Err(r) => return Some(r),
-    };
-    let Some(tc) = b.topics.get(&h.topic) else {
-        return Some(reply(
-            ResponseCode::TOPIC_NOT_EXIST,
-            format!(
-                "topic[{}] not exist, apply first please!{}",
-                h.topic,
-                super::send_faq()
-            ),
-        ));
-    };
-    if tc.perm & PERM_READ == 0 {
-        return Some(reply(
-            ResponseCode::NO_PERMISSION,
-            format!("the topic[{}] pulling message is forbidden", h.topic),
-        ));
-    }
-    if h.queue_id < 0 || h.queue_id >= tc.read_queue_nums {
-        return Some(reply(
-            ResponseCode::INVALID_PARAMETER,
-            format!(
-                "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[{}]",
-                h.queue_id,
-                h.topic,
-                tc.read_queue_nums,
-                conn.peer_addr()
-            ),
-        ));
-    }
-    let sub = match subscription(b, &h) {
-        Ok(s) => s,
-        Err(r) => return Some(r),
-    };
-    let outcome = execute(b, &h, &sub).await;
-    // A slave never takes offsets from pulls: its table is the master's copy.
-    if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && b.cfg.broker_role.is_master() {
-        b.offsets
-            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
-    }
-    let resp = match outcome {
-        Outcome::Respond(r) => return Some(r),
-        Outcome::NotFound(r) => r,
-    };
-    if h.sys_flag & FLAG_SUSPEND == 0 || b.tasks.signal().is_triggered() {
-        return Some(resp);
-    }
-    let hold = if b.cfg.long_polling_enable {
-        Duration::from_millis(h.suspend_timeout_millis.max(0) as u64)
-    } else {
-        Duration::from_millis(b.cfg.short_polling_time_ms)
-    };
-    if hold.is_zero() {
-        return Some(resp);
-    }
-    let me = Arc::clone(b);
-    let conn = conn.clone();
-    let spawned = b.tasks.spawn(async move {
-        let deadline = Instant::now() + hold;
-        let final_resp = loop {
-            let (id, rx) = me.holds.hold(&h.topic, h.queue_id, h.queue_offset);
-            // A message stored between the read above and the registration would not wake us.
-            let woken_now = me.store.max_offset(&h.topic, h.queue_id) > h.queue_offset;
-            if !woken_now {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let stop = me.tasks.signal().wait();
-                let waited = select(select(rx, stop), me.rt.sleep(left)).await;
-                if matches!(waited, Either::Right(_)) {
+    /// PULL_MESSAGE: answers now, or holds the request (returns `None`) and answers it later
+    /// through the connection.
+    pub(crate) async fn pull_message(
+        self: &Arc<Self>,
+        conn: &Connection,
+        req: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        let h: PullMessageRequestHeader = match header(&req) {
+            Ok(h) => h,
+            Err(r) => return Some(r),
+        };
+        let Some(tc) = self.topics.get(&h.topic) else {
+            return Some(reply(
+                ResponseCode::TOPIC_NOT_EXIST,
+                format!(
+                    "topic[{}] not exist, apply first please!{}",
+                    h.topic,
+                    super::send_faq()
+                ),
+            ));
+        };
+        if tc.perm & PERM_READ == 0 {
+            return Some(reply(
+                ResponseCode::NO_PERMISSION,
+                format!("the topic[{}] pulling message is forbidden", h.topic),
+            ));
+        }
+        if h.queue_id < 0 || h.queue_id >= tc.read_queue_nums {
+            return Some(reply(
+                ResponseCode::INVALID_PARAMETER,
+                format!(
+                    "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[{}]",
+                    h.queue_id,
+                    h.topic,
+                    tc.read_queue_nums,
+                    conn.peer_addr()
+                ),
+            ));
+        }
+        let sub = match self.subscription(&h) {
+            Ok(s) => s,
+            Err(r) => return Some(r),
+        };
+        let outcome = self.execute(&h, &sub).await;
+        // A slave never takes offsets from pulls: its table is the master's copy.
+        if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && self.master {
+            self.offsets
+                .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+        }
+        let resp = match outcome {
+            Outcome::Respond(r) => return Some(r),
+            Outcome::NotFound(r) => r,
+        };
+        if h.sys_flag & FLAG_SUSPEND == 0 || self.tasks.signal().is_triggered() {
+            return Some(resp);
+        }
+        let hold = if self.long_polling_enable {
+            Duration::from_millis(h.suspend_timeout_millis.max(0) as u64)
+        } else {
+            self.short_polling_time
+        };
+        if hold.is_zero() {
+            return Some(resp);
+        }
+        let me = Arc::clone(self);
+        let conn = conn.clone();
+        let spawned = self.tasks.spawn(async move {
+            let clock = me.rt.clock();
+            let deadline = clock.now() + hold;
+            let final_resp = loop {
+                let (id, rx) = me.holds.hold(&h.topic, h.queue_id, h.queue_offset);
+                // A message stored between the read above and the registration would not wake us.
+                let woken_now = me.store.max_offset(&h.topic, h.queue_id) > h.queue_offset;
+                if !woken_now {
+                    let left = deadline.saturating_duration_since(clock.now());
+                    let stop = me.tasks.signal().wait();
+                    let waited = select(select(rx, stop), me.rt.sleep(left)).await;
+                    if matches!(waited, Either::Right(_)) {
+                        me.holds.cancel(&h.topic, h.queue_id, id);
+                    }
+                } else {
                     me.holds.cancel(&h.topic, h.queue_id, id);
                 }
-            } else {
-                me.holds.cancel(&h.topic, h.queue_id, id);
+                let expired = clock.now() >= deadline || me.tasks.signal().is_triggered();
+                match me.execute(&h, &sub).await {
+                    Outcome::Respond(r) => break r,
+                    Outcome::NotFound(r) if expired => break r,
+                    // Woken by data that was not for us (filtered or a race): wait again.
+                    Outcome::NotFound(_) => continue,
+                }
+            };
+            let mut out = final_resp;
+            out.opaque = req.opaque;
+            out.serialize_type = req.serialize_type;
+            if let Err(e) = conn.send_response(out) {
+                tracing::debug!(error = %e, "held pull: client gone");
             }
-            let expired = Instant::now() >= deadline || me.tasks.signal().is_triggered();
-            match execute(&me, &h, &sub).await {
-                Outcome::Respond(r) => break r,
-                Outcome::NotFound(r) if expired => break r,
-                // Woken by data that was not for us (filtered or a race): wait again.
-                Outcome::NotFound(_) => continue,
-            }
-        };
-        let mut out = final_resp;
-        out.opaque = req.opaque;
-        out.serialize_type = req.serialize_type;
-        if let Err(e) = conn.send_response(out) {
-            tracing::debug!(error = %e, "held pull: client gone");
+        });
+        // Shutting down: answer at once instead of holding.
+        if spawned {
+            None
+        } else {
+            Some(resp)
         }
-    });
-    // Shutting down: answer at once instead of holding.
-    if spawned {
-        None
-    } else {
-        Some(resp)
     }
 }

@@ -1,6 +1,7 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and
 //! CONSUMER_SEND_MSG_BACK (36) (docs/protocol/send.md §1–§3; docs/protocol/retry.md §1, §2).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
@@ -9,30 +10,26 @@ use rocketmq_remoting::protocol::header::{
     SendMessageRequestHeader,
 };
 use rocketmq_remoting::protocol::message::{
-    decode_batch, decode_properties, property, sys_flag, MessageExt, Properties,
+    decode_batch, decode_properties, property, sys_flag, MessageExt, Properties, UniqIdGenerator,
 };
+use rocketmq_remoting::protocol::topic as names;
 use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::rt::{self, Runtime};
 use rocketmq_remoting::transport::Connection;
+use rocketmq_remoting::util::now_ms;
 use rocketmq_remoting::{ExtFields, RemotingError};
 
-use super::{header, reply};
-use crate::broker::BrokerInner;
-use crate::ha::{BrokerRole, ReplicaAck};
+use super::{header, reply, Wiring};
+use crate::ha::{ReplicaAck, SyncReplicas};
 use crate::schedule::clamp_level;
-use crate::store::{PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
+use crate::store::{MessageStore, PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
 use crate::topic_config::{
-    valid_topic_name, TopicSendInfo, DLQ_PREFIX, NOT_ALLOWED_SEND_TOPICS, PERM_READ, PERM_WRITE,
+    invalid_topic_reply, TopicSendInfo, TopicTable, NOT_ALLOWED_SEND_TOPICS, PERM_READ, PERM_WRITE,
     RETRY_PREFIX, TIMER_TOPIC,
 };
+use crate::transaction::TransactionService;
 
 const FAQ: &str = "\nSee https://rocketmq.apache.org/docs/bestPractice/06FAQ for further details.";
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// The fields of a send request the broker uses, borrowed from the request (SEND_MESSAGE_V2) or
 /// from a decoded [`SendMessageRequestHeader`] (SEND_MESSAGE): no string is copied per request.
@@ -127,21 +124,41 @@ fn decode_send_properties(s: &str) -> Properties {
     props
 }
 
+/// The sends: producers' messages (plain, batch, delayed, transaction halves) and consumers'
+/// send-backs to retry and dead-letter topics.
+pub(crate) struct SendProcessor {
+    store: MessageStore,
+    /// Auto-created topics, retry and DLQ topics.
+    topics: TopicTable,
+    /// Transaction halves are stored through it.
+    transactions: Arc<TransactionService>,
+    /// `SYNC_MASTER`: sends wait for a slave.
+    replicas: SyncReplicas,
+    uniq: UniqIdGenerator,
+    store_host: SocketAddr,
+    /// Number of delay levels (a `DELAY` property is clamped to it).
+    delay_levels: usize,
+    max_message_size: usize,
+    retry_max_times: i32,
+    cluster: String,
+    region: String,
+    rt: Arc<dyn Runtime>,
+}
+
 /// Finds the topic's config, auto-creating it as Java's `msgCheck` does.
 async fn topic_for_send(
-    b: &Arc<BrokerInner>,
+    topics: &TopicTable,
     topic: &str,
     default_topic: &str,
     default_queue_nums: i32,
     topic_sys_flag: i32,
 ) -> Result<TopicSendInfo, RemotingCommand> {
-    if let Some(t) = b.topics.send_info(topic) {
+    if let Some(t) = topics.send_info(topic) {
         return Ok(t);
     }
-    let topics = Arc::clone(&b.topics);
     let (t, d) = (topic.to_string(), default_topic.to_string());
-    let r = b
-        .blocking(move || {
+    let r = topics
+        .change(move |topics| {
             let (cfg, created) =
                 topics.create_in_send(&t, &d, default_queue_nums, topic_sys_flag)?;
             match cfg {
@@ -150,7 +167,7 @@ async fn topic_for_send(
                     let (c, created) = topics.ensure(&t, 1, PERM_READ | PERM_WRITE)?;
                     Ok((Some(c), created))
                 }
-                None => Ok::<_, crate::error::BrokerError>((None, false)),
+                None => Ok((None, false)),
             }
         })
         .await;
@@ -158,7 +175,6 @@ async fn topic_for_send(
         Ok((Some(c), created)) => {
             if created {
                 tracing::info!(topic, "topic auto-created");
-                b.topics_changed();
             }
             Ok(TopicSendInfo::from(&c))
         }
@@ -172,23 +188,14 @@ async fn topic_for_send(
 
 /// Ensures a retry or DLQ topic exists (1 queue, RW).
 async fn ensure_group_topic(
-    b: &Arc<BrokerInner>,
+    topics: &TopicTable,
     topic: String,
 ) -> Result<TopicSendInfo, RemotingCommand> {
-    if let Some(t) = b.topics.send_info(&topic) {
+    if let Some(t) = topics.send_info(&topic) {
         return Ok(t);
     }
-    let topics = Arc::clone(&b.topics);
-    match b
-        .blocking(move || topics.ensure(&topic, 1, PERM_READ | PERM_WRITE))
-        .await
-    {
-        Ok((c, created)) => {
-            if created {
-                b.topics_changed();
-            }
-            Ok(TopicSendInfo::from(&c))
-        }
+    match topics.ensure(topic, 1, PERM_READ | PERM_WRITE).await {
+        Ok((c, _)) => Ok(TopicSendInfo::from(&c)),
         Err(e) => Err(reply(ResponseCode::SYSTEM_ERROR, e.to_string())),
     }
 }
@@ -205,7 +212,7 @@ fn put_error(e: StoreError) -> RemotingCommand {
 }
 
 /// Rewrites a message with `DELAY` or a timer property to its waiting topic (docs/protocol/retry.md §2).
-pub(crate) fn apply_delay(b: &BrokerInner, msg: &mut MessageExt) {
+fn apply_delay(delay_levels: usize, msg: &mut MessageExt) {
     let tt = sys_flag::transaction_type(msg.sys_flag);
     if tt != sys_flag::TRANSACTION_NOT_TYPE && tt != sys_flag::TRANSACTION_COMMIT_TYPE {
         return;
@@ -215,7 +222,7 @@ pub(crate) fn apply_delay(b: &BrokerInner, msg: &mut MessageExt) {
         .and_then(|d| d.trim().parse::<i32>().ok())
         .unwrap_or(0);
     if level > 0 {
-        let level = clamp_level(level, b.schedule.level_count());
+        let level = clamp_level(level, delay_levels);
         let (topic, qid) = (msg.topic.clone(), msg.queue_id);
         msg.put_property(property::DELAY, level.to_string());
         msg.put_property(property::REAL_TOPIC, topic);
@@ -284,26 +291,22 @@ fn send_response(
 /// stored record) and turns a missing acknowledgement into FLUSH_SLAVE_TIMEOUT or
 /// SLAVE_NOT_AVAILABLE. The message is stored either way; the response header is kept (Java
 /// `handlePutMessageResult`: the replication status overrides the flush status).
-pub(crate) async fn await_replica(
-    b: &BrokerInner,
+async fn await_replica(
+    replicas: &SyncReplicas,
     mut resp: RemotingCommand,
     end: i64,
     wait_store_ok: bool,
 ) -> RemotingCommand {
-    if b.cfg.broker_role != BrokerRole::SyncMaster || !wait_store_ok {
+    if !replicas.enabled() || !wait_store_ok {
         return resp;
     }
     if resp.code != ResponseCode::SUCCESS && resp.code != ResponseCode::FLUSH_DISK_TIMEOUT {
         return resp;
     }
-    let Some(ha) = &b.ha_master else {
-        return resp;
-    };
-    let timeout = std::time::Duration::from_millis(b.cfg.sync_replica_timeout_ms);
-    match ha.wait_for_replica(end, timeout).await {
-        ReplicaAck::Ok => {}
-        ReplicaAck::Timeout => resp.code = ResponseCode::FLUSH_SLAVE_TIMEOUT,
-        ReplicaAck::NotAvailable => resp.code = ResponseCode::SLAVE_NOT_AVAILABLE,
+    match replicas.wait(end).await {
+        None | Some(ReplicaAck::Ok) => {}
+        Some(ReplicaAck::Timeout) => resp.code = ResponseCode::FLUSH_SLAVE_TIMEOUT,
+        Some(ReplicaAck::NotAvailable) => resp.code = ResponseCode::SLAVE_NOT_AVAILABLE,
     }
     resp
 }
@@ -314,279 +317,295 @@ fn wait_store_ok(props: Option<&str>) -> bool {
     props.is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
 }
 
-/// SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE.
-pub(crate) async fn send_message(
-    b: &Arc<BrokerInner>,
-    conn: &Connection,
-    req: &RemotingCommand,
-) -> RemotingCommand {
-    let v1;
-    let h = if req.code == RequestCode::SEND_MESSAGE {
-        v1 = match header::<SendMessageRequestHeader>(req) {
-            Ok(h) => h,
-            Err(r) => return r,
-        };
-        SendHeader::from_v1(&v1)
-    } else {
-        match SendHeader::from_v2(&req.ext_fields) {
-            Ok(h) => h,
-            Err(e) => return reply(ResponseCode::SYSTEM_ERROR, format!("{e}")),
+impl SendProcessor {
+    pub(crate) fn new(w: &Wiring<'_>) -> Self {
+        SendProcessor {
+            store: w.store.clone(),
+            topics: w.topics.clone(),
+            transactions: Arc::clone(w.transactions),
+            replicas: w.replicas.clone(),
+            uniq: UniqIdGenerator::new(w.store_host.ip()),
+            store_host: w.store_host,
+            delay_levels: w.schedule.level_count(),
+            max_message_size: w.cfg.max_message_size,
+            retry_max_times: w.cfg.retry_max_times,
+            cluster: w.cfg.broker_cluster_name.clone(),
+            region: w.cfg.region_id.clone(),
+            rt: Arc::clone(w.rt),
         }
-    };
-    let mut topic = h.topic.to_string();
-    if topic.len() > 127 && !topic.starts_with(RETRY_PREFIX) && !topic.starts_with(DLQ_PREFIX) {
-        return reply(
-            ResponseCode::MESSAGE_ILLEGAL,
-            "message topic length too long",
-        );
     }
-    if !valid_topic_name(&topic) {
-        return reply(
-            ResponseCode::INVALID_PARAMETER,
-            format!("The specified topic[{topic}] contains illegal characters or is blank"),
-        );
-    }
-    if NOT_ALLOWED_SEND_TOPICS.contains(&topic.as_str()) {
-        return reply(
-            ResponseCode::NO_PERMISSION,
-            format!("Sending message to topic[{topic}] is forbidden."),
-        );
-    }
-    if req.body.len() > b.cfg.max_message_size {
-        return reply(
-            ResponseCode::MESSAGE_ILLEGAL,
-            format!(
-                "the message body size over max value, MAX: {}",
-                b.cfg.max_message_size
-            ),
-        );
-    }
-    let mut tc =
-        match topic_for_send(b, &topic, h.default_topic, h.default_topic_queue_nums, 0).await {
+
+    /// SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE.
+    pub(crate) async fn send_message(
+        &self,
+        conn: &Connection,
+        req: &RemotingCommand,
+    ) -> RemotingCommand {
+        let v1;
+        let h = if req.code == RequestCode::SEND_MESSAGE {
+            v1 = match header::<SendMessageRequestHeader>(req) {
+                Ok(h) => h,
+                Err(r) => return r,
+            };
+            SendHeader::from_v1(&v1)
+        } else {
+            match SendHeader::from_v2(&req.ext_fields) {
+                Ok(h) => h,
+                Err(e) => return reply(ResponseCode::SYSTEM_ERROR, format!("{e}")),
+            }
+        };
+        let mut topic = h.topic.to_string();
+        if topic.len() > names::TOPIC_MAX_LENGTH
+            && !names::is_retry_topic(&topic)
+            && !names::is_dlq_topic(&topic)
+        {
+            return reply(
+                ResponseCode::MESSAGE_ILLEGAL,
+                "message topic length too long",
+            );
+        }
+        if let Some(r) = invalid_topic_reply(&topic) {
+            return r;
+        }
+        if NOT_ALLOWED_SEND_TOPICS.contains(&topic.as_str()) {
+            return reply(
+                ResponseCode::NO_PERMISSION,
+                format!("Sending message to topic[{topic}] is forbidden."),
+            );
+        }
+        if req.body.len() > self.max_message_size {
+            return reply(
+                ResponseCode::MESSAGE_ILLEGAL,
+                format!(
+                    "the message body size over max value, MAX: {}",
+                    self.max_message_size
+                ),
+            );
+        }
+        let mut tc = match topic_for_send(
+            &self.topics,
+            &topic,
+            h.default_topic,
+            h.default_topic_queue_nums,
+            0,
+        )
+        .await
+        {
             Ok(t) => t,
             Err(r) => return r,
         };
-    if tc.perm & PERM_WRITE == 0 {
-        return reply(
-            ResponseCode::NO_PERMISSION,
-            format!("the topic[{topic}] sending message is forbidden"),
-        );
-    }
-    let queues = tc.write_queue_nums.max(tc.read_queue_nums);
-    let mut queue_id = h.queue_id;
-    if queue_id < 0 {
-        queue_id = fastrand::i32(0..tc.write_queue_nums.max(1));
-    }
-    if queue_id >= queues {
-        return reply(
-            ResponseCode::INVALID_PARAMETER,
-            format!(
-                "request queueId[{queue_id}] is illegal, {topic} Producer: {}",
-                conn.peer_addr()
-            ),
-        );
-    }
-    let reconsume = h.reconsume_times.unwrap_or(0);
-    let born_host = conn.peer_addr();
-
-    if h.batch == Some(true) {
-        if topic.starts_with(RETRY_PREFIX) {
+        if tc.perm & PERM_WRITE == 0 {
             return reply(
-                ResponseCode::MESSAGE_ILLEGAL,
-                "batch request does not support retry group",
+                ResponseCode::NO_PERMISSION,
+                format!("the topic[{topic}] sending message is forbidden"),
             );
         }
-        let inner = match decode_batch(req.body.clone()) {
-            Ok(v) if !v.is_empty() => v,
-            Ok(_) => return reply(ResponseCode::MESSAGE_ILLEGAL, "empty batch"),
-            Err(e) => {
+        let queues = tc.write_queue_nums.max(tc.read_queue_nums);
+        let mut queue_id = h.queue_id;
+        if queue_id < 0 {
+            queue_id = fastrand::i32(0..tc.write_queue_nums.max(1));
+        }
+        if queue_id >= queues {
+            return reply(
+                ResponseCode::INVALID_PARAMETER,
+                format!(
+                    "request queueId[{queue_id}] is illegal, {topic} Producer: {}",
+                    conn.peer_addr()
+                ),
+            );
+        }
+        let reconsume = h.reconsume_times.unwrap_or(0);
+        let born_host = conn.peer_addr();
+
+        if h.batch == Some(true) {
+            if topic.starts_with(RETRY_PREFIX) {
                 return reply(
                     ResponseCode::MESSAGE_ILLEGAL,
-                    format!("bad batch body: {e}"),
+                    "batch request does not support retry group",
+                );
+            }
+            let inner = match decode_batch(req.body.clone()) {
+                Ok(v) if !v.is_empty() => v,
+                Ok(_) => return reply(ResponseCode::MESSAGE_ILLEGAL, "empty batch"),
+                Err(e) => {
+                    return reply(
+                        ResponseCode::MESSAGE_ILLEGAL,
+                        format!("bad batch body: {e}"),
+                    )
+                }
+            };
+            let msgs: Vec<MessageExt> = inner
+                .into_iter()
+                .map(|m| MessageExt {
+                    topic: topic.clone(),
+                    flag: m.flag,
+                    body: m.body,
+                    properties: m.properties,
+                    queue_id,
+                    sys_flag: h.sys_flag,
+                    born_timestamp: h.born_timestamp,
+                    born_host,
+                    store_host: self.store_host,
+                    reconsume_times: reconsume,
+                    ..Default::default()
+                })
+                .collect();
+            let uniq = {
+                let ids: Vec<&str> = msgs.iter().filter_map(|m| m.uniq_key()).collect();
+                (!ids.is_empty()).then(|| ids.join(","))
+            };
+            let wait =
+                wait_store_ok(decode_properties(h.properties.unwrap_or("")).get(property::WAIT));
+            return match self.store.put_messages(msgs).await {
+                Ok(rs) => {
+                    let status = if rs.iter().all(|r| r.status == PutStatus::Ok) {
+                        PutStatus::Ok
+                    } else {
+                        PutStatus::FlushDiskTimeout
+                    };
+                    let end = rs
+                        .iter()
+                        .map(|r| r.commit_log_offset + r.store_size as i64)
+                        .max()
+                        .unwrap_or(0);
+                    let resp = send_response(status, rs, queue_id, uniq, &self.region);
+                    await_replica(&self.replicas, resp, end, wait).await
+                }
+                Err(e) => put_error(e),
+            };
+        }
+
+        let mut props = decode_send_properties(h.properties.unwrap_or(""));
+        // Retry sends beyond the maximum go to the dead-letter queue (5.x: strictly greater).
+        if topic.starts_with(RETRY_PREFIX) {
+            let max = h.max_reconsume_times.unwrap_or(self.retry_max_times);
+            if reconsume > max {
+                let group = &topic[RETRY_PREFIX.len()..];
+                let dlq = names::dlq_topic(group);
+                tc = match ensure_group_topic(&self.topics, dlq.clone()).await {
+                    Ok(t) => t,
+                    Err(r) => return r,
+                };
+                let _ = tc;
+                topic = dlq;
+                queue_id = 0;
+                props.remove(property::DELAY);
+            }
+        }
+        if props
+            .get(property::UNIQ_KEY)
+            .filter(|k| !k.is_empty())
+            .is_none()
+        {
+            props.insert(property::UNIQ_KEY, self.uniq.next_id());
+        }
+        props.insert(property::CLUSTER, self.cluster.clone());
+        let uniq = props.get(property::UNIQ_KEY).map(str::to_string);
+        let wait = wait_store_ok(props.get(property::WAIT));
+        let mut msg = MessageExt {
+            topic,
+            flag: h.flag,
+            body: req.body.clone(),
+            properties: props,
+            queue_id,
+            sys_flag: h.sys_flag,
+            born_timestamp: h.born_timestamp,
+            born_host,
+            store_host: self.store_host,
+            reconsume_times: reconsume,
+            ..Default::default()
+        };
+        let put = if crate::transaction::is_half(&msg) {
+            // Transaction half: stored in the half topic, invisible until committed.
+            self.transactions.prepare(msg).await
+        } else {
+            apply_delay(self.delay_levels, &mut msg);
+            self.store.put_message(msg).await
+        };
+        match put {
+            Ok(r) => {
+                let end = r.commit_log_offset + r.store_size as i64;
+                let resp =
+                    send_response(r.status, std::iter::once(r), queue_id, uniq, &self.region);
+                await_replica(&self.replicas, resp, end, wait).await
+            }
+            Err(e) => put_error(e),
+        }
+    }
+
+    /// CONSUMER_SEND_MSG_BACK: re-sends a consumed message to `%RETRY%<group>` with the next delay
+    /// level, or to `%DLQ%<group>` after the maximum reconsume times.
+    pub(crate) async fn consumer_send_back(&self, req: &RemotingCommand) -> RemotingCommand {
+        let h: ConsumerSendMsgBackRequestHeader = match header(req) {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        let store = self.store.clone();
+        let offset = h.offset;
+        let orig = match rt::run_blocking(&*self.rt, move || store.message_by_commit_offset(offset))
+            .await
+        {
+            Ok(m) => m,
+            Err(_) => {
+                return reply(
+                    ResponseCode::SYSTEM_ERROR,
+                    format!("look message by offset failed, {}", h.offset),
                 )
             }
         };
-        let msgs: Vec<MessageExt> = inner
-            .into_iter()
-            .map(|m| MessageExt {
-                topic: topic.clone(),
-                flag: m.flag,
-                body: m.body,
-                properties: m.properties,
-                queue_id,
-                sys_flag: h.sys_flag,
-                born_timestamp: h.born_timestamp,
-                born_host,
-                store_host: b.store_host,
-                reconsume_times: reconsume,
-                ..Default::default()
-            })
-            .collect();
-        let uniq = {
-            let ids: Vec<&str> = msgs.iter().filter_map(|m| m.uniq_key()).collect();
-            (!ids.is_empty()).then(|| ids.join(","))
-        };
-        let wait = wait_store_ok(decode_properties(h.properties.unwrap_or("")).get(property::WAIT));
-        return match b.store.put_messages(msgs).await {
-            Ok(rs) => {
-                let status = if rs.iter().all(|r| r.status == PutStatus::Ok) {
-                    PutStatus::Ok
-                } else {
-                    PutStatus::FlushDiskTimeout
-                };
-                let end = rs
-                    .iter()
-                    .map(|r| r.commit_log_offset + r.store_size as i64)
-                    .max()
-                    .unwrap_or(0);
-                let resp = send_response(status, rs, queue_id, uniq, &b.cfg.region_id);
-                await_replica(b, resp, end, wait).await
+        let mut props = orig.properties.clone();
+        if props.get(property::RETRY_TOPIC).is_none() {
+            props.insert(property::RETRY_TOPIC, orig.topic.clone());
+        }
+        let max = h.max_reconsume_times.unwrap_or(self.retry_max_times);
+        let to_dlq = orig.reconsume_times >= max || h.delay_level < 0;
+        let (topic, queue_id) = if to_dlq {
+            let t = names::dlq_topic(&h.group);
+            if let Err(r) = ensure_group_topic(&self.topics, t.clone()).await {
+                return r;
             }
-            Err(e) => put_error(e),
-        };
-    }
-
-    let mut props = decode_send_properties(h.properties.unwrap_or(""));
-    // Retry sends beyond the maximum go to the dead-letter queue (5.x: strictly greater).
-    if topic.starts_with(RETRY_PREFIX) {
-        let max = h.max_reconsume_times.unwrap_or(b.cfg.retry_max_times);
-        if reconsume > max {
-            let group = &topic[RETRY_PREFIX.len()..];
-            let dlq = format!("{DLQ_PREFIX}{group}");
-            tc = match ensure_group_topic(b, dlq.clone()).await {
-                Ok(t) => t,
+            props.remove(property::DELAY);
+            (t, 0)
+        } else {
+            let t = names::retry_topic(&h.group);
+            let tc = match ensure_group_topic(&self.topics, t.clone()).await {
+                Ok(tc) => tc,
                 Err(r) => return r,
             };
-            let _ = tc;
-            topic = dlq;
-            queue_id = 0;
-            props.remove(property::DELAY);
-        }
-    }
-    if props
-        .get(property::UNIQ_KEY)
-        .filter(|k| !k.is_empty())
-        .is_none()
-    {
-        props.insert(property::UNIQ_KEY, b.uniq.next_id());
-    }
-    props.insert(property::CLUSTER, b.cfg.broker_cluster_name.clone());
-    let uniq = props.get(property::UNIQ_KEY).map(str::to_string);
-    let wait = wait_store_ok(props.get(property::WAIT));
-    let mut msg = MessageExt {
-        topic,
-        flag: h.flag,
-        body: req.body.clone(),
-        properties: props,
-        queue_id,
-        sys_flag: h.sys_flag,
-        born_timestamp: h.born_timestamp,
-        born_host,
-        store_host: b.store_host,
-        reconsume_times: reconsume,
-        ..Default::default()
-    };
-    let put = if crate::transaction::is_half(&msg) {
-        // Transaction half: stored in the half topic, invisible until committed.
-        b.transactions.prepare(msg).await
-    } else {
-        apply_delay(b, &mut msg);
-        b.store.put_message(msg).await
-    };
-    match put {
-        Ok(r) => {
-            let end = r.commit_log_offset + r.store_size as i64;
-            let resp = send_response(
-                r.status,
-                std::iter::once(r),
-                queue_id,
-                uniq,
-                &b.cfg.region_id,
-            );
-            await_replica(b, resp, end, wait).await
-        }
-        Err(e) => put_error(e),
-    }
-}
-
-/// CONSUMER_SEND_MSG_BACK: re-sends a consumed message to `%RETRY%<group>` with the next delay
-/// level, or to `%DLQ%<group>` after the maximum reconsume times.
-pub(crate) async fn consumer_send_back(
-    b: &Arc<BrokerInner>,
-    conn: &Connection,
-    req: &RemotingCommand,
-) -> RemotingCommand {
-    let h: ConsumerSendMsgBackRequestHeader = match header(req) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let store = b.store.clone();
-    let offset = h.offset;
-    let orig = match b
-        .blocking(move || store.message_by_commit_offset(offset))
-        .await
-    {
-        Ok(m) => m,
-        Err(_) => {
-            return reply(
-                ResponseCode::SYSTEM_ERROR,
-                format!("look message by offset failed, {}", h.offset),
-            )
-        }
-    };
-    let mut props = orig.properties.clone();
-    if props.get(property::RETRY_TOPIC).is_none() {
-        props.insert(property::RETRY_TOPIC, orig.topic.clone());
-    }
-    let max = h.max_reconsume_times.unwrap_or(b.cfg.retry_max_times);
-    let to_dlq = orig.reconsume_times >= max || h.delay_level < 0;
-    let (topic, queue_id) = if to_dlq {
-        let t = format!("{DLQ_PREFIX}{}", h.group);
-        if let Err(r) = ensure_group_topic(b, t.clone()).await {
-            return r;
-        }
-        props.remove(property::DELAY);
-        (t, 0)
-    } else {
-        let t = format!("{RETRY_PREFIX}{}", h.group);
-        let tc = match ensure_group_topic(b, t.clone()).await {
-            Ok(tc) => tc,
-            Err(r) => return r,
+            let level = if h.delay_level == 0 {
+                3 + orig.reconsume_times
+            } else {
+                h.delay_level
+            };
+            props.insert(property::DELAY, level.to_string());
+            (t, fastrand::i32(0..tc.write_queue_nums.max(1)))
         };
-        let level = if h.delay_level == 0 {
-            3 + orig.reconsume_times
-        } else {
-            h.delay_level
+        if props.get(property::ORIGIN_MESSAGE_ID).is_none() {
+            let id = orig
+                .uniq_key()
+                .map(str::to_string)
+                .unwrap_or_else(|| orig.msg_id.clone());
+            props.insert(property::ORIGIN_MESSAGE_ID, id);
+        }
+        props.insert(property::WAIT, "false");
+        let mut msg = MessageExt {
+            topic,
+            flag: orig.flag,
+            body: orig.body.clone(),
+            properties: props,
+            queue_id,
+            sys_flag: orig.sys_flag,
+            born_timestamp: orig.born_timestamp,
+            born_host: orig.born_host,
+            store_host: self.store_host,
+            reconsume_times: orig.reconsume_times + 1,
+            ..Default::default()
         };
-        props.insert(property::DELAY, level.to_string());
-        (t, fastrand::i32(0..tc.write_queue_nums.max(1)))
-    };
-    if props.get(property::ORIGIN_MESSAGE_ID).is_none() {
-        let id = orig
-            .uniq_key()
-            .map(str::to_string)
-            .unwrap_or_else(|| orig.msg_id.clone());
-        props.insert(property::ORIGIN_MESSAGE_ID, id);
-    }
-    props.insert(property::WAIT, "false");
-    let mut msg = MessageExt {
-        topic,
-        flag: orig.flag,
-        body: orig.body.clone(),
-        properties: props,
-        queue_id,
-        sys_flag: orig.sys_flag,
-        born_timestamp: orig.born_timestamp,
-        born_host: orig.born_host,
-        store_host: b.store_host,
-        reconsume_times: orig.reconsume_times + 1,
-        ..Default::default()
-    };
-    let _ = conn;
-    apply_delay(b, &mut msg);
-    match b.store.put_message(msg).await {
-        Ok(_) => super::success(),
-        Err(e) => put_error(e),
+        apply_delay(self.delay_levels, &mut msg);
+        match self.store.put_message(msg).await {
+            Ok(_) => super::success(),
+            Err(e) => put_error(e),
+        }
     }
 }
 

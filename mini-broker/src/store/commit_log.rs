@@ -13,6 +13,8 @@ use std::sync::{Arc, RwLock};
 
 use bytes::{Bytes, BytesMut};
 
+use rocketmq_remoting::util::RwLockExt;
+
 use super::error::{Result, StoreError};
 use super::persist::sync_dir;
 
@@ -163,7 +165,7 @@ impl CommitLog {
     }
 
     fn segs(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Segment>>> {
-        self.segments.read().unwrap_or_else(|p| p.into_inner())
+        self.segments.read_unpoisoned()
     }
 
     /// All segments, oldest first.
@@ -214,7 +216,7 @@ impl CommitLog {
             file,
             path,
         });
-        let mut segs = self.segments.write().unwrap_or_else(|p| p.into_inner());
+        let mut segs = self.segments.write_unpoisoned();
         segs.push(seg.clone());
         Ok(seg)
     }
@@ -320,7 +322,7 @@ impl CommitLog {
     /// Drops everything at and after `offset`: zeroes the rest of its segment and deletes
     /// later segments. Used by recovery to cut a torn or garbage tail.
     pub fn truncate_from(&self, offset: i64) -> Result<()> {
-        let mut segs = self.segments.write().unwrap_or_else(|p| p.into_inner());
+        let mut segs = self.segments.write_unpoisoned();
         while let Some(last) = segs.last() {
             if last.start > offset || (last.start == offset && segs.len() > 1) {
                 let last = segs.pop().expect("non-empty");

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use rocketmq_remoting::util::RwLockExt;
+
 use super::commit_log::{file_name, list_numbered, write_all_at};
 use super::error::{Result, StoreError};
 use super::persist::sync_dir;
@@ -121,7 +123,7 @@ impl ConsumeQueue {
     }
 
     fn files(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<CqFile>>> {
-        self.files.read().unwrap_or_else(|p| p.into_inner())
+        self.files.read_unpoisoned()
     }
 
     /// Finds the first all-zero entry of the last file.
@@ -189,7 +191,7 @@ impl ConsumeQueue {
             .map_err(|e| StoreError::io("size consume-queue file", &path, e))?;
         sync_dir(&self.dir)?;
         let f = Arc::new(CqFile { start, file, path });
-        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.files.write_unpoisoned();
         let i = files.partition_point(|x| x.start < start);
         files.insert(i, f.clone());
         Ok(f)
@@ -346,7 +348,7 @@ impl ConsumeQueue {
             return Ok(());
         }
         self.max_offset.store(end, Ordering::Release);
-        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.files.write_unpoisoned();
         while files.last().is_some_and(|f| f.start >= end && f.start > 0) {
             let f = files.pop().expect("non-empty");
             fs::remove_file(&f.path)
@@ -372,7 +374,7 @@ impl ConsumeQueue {
 
     /// Deletes the queue's directory.
     pub fn destroy(&self) -> Result<()> {
-        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.files.write_unpoisoned();
         files.clear();
         self.max_offset.store(0, Ordering::Release);
         match fs::remove_dir_all(&self.dir) {
@@ -404,17 +406,13 @@ pub(crate) fn queue_dir(root: &Path, topic: &str, queue_id: i32) -> PathBuf {
     root.join(topic).join(queue_id.to_string())
 }
 
-/// Whether `topic` may be used as a directory name under the store root: Java's topic
-/// character set (`[%|a-zA-Z0-9_-]`, at most 255 bytes), which has no `.`, `/` or NUL, so a
-/// topic can never name a path outside its own directory. Every path built from a topic goes
-/// through this check: a fuzzed DELETE_TOPIC_IN_BROKER with a `../` topic once removed a
-/// directory outside the store.
+/// Whether `topic` may be used as a directory name under the store root: a legal topic name
+/// ([`rocketmq_remoting::protocol::topic::validate_topic`]: `[%|a-zA-Z0-9_-]`, bounded
+/// length), which has no `.`, `/` or NUL, so a topic can never name a path outside its own
+/// directory. Every path built from a topic goes through this check: a fuzzed
+/// DELETE_TOPIC_IN_BROKER with a `../` topic once removed a directory outside the store.
 pub fn is_safe_topic_dir(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= 255
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+    rocketmq_remoting::protocol::topic::is_valid_topic(topic)
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ mod active {
     use std::time::{Duration, Instant};
 
     use super::Fault;
+    use rocketmq_remoting::util::MutexExt;
 
     /// Longest time a change of the fault file goes unnoticed.
     const RECHECK: Duration = Duration::from_millis(20);
@@ -75,7 +76,9 @@ mod active {
             at: None,
             fault: Fault::None,
         });
-        let mut c = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = CACHE.lock_unpoisoned();
+        // Throttles reads of a file other processes write: wall time by design (fault injection
+        // for out-of-process chaos tests), whatever clock the broker's runtime has.
         let now = Instant::now();
         if c.at.is_none_or(|t| now.duration_since(t) >= RECHECK) {
             c.fault = std::fs::read_to_string(path)

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 
+use rocketmq_remoting::util::{CondvarExt, MutexExt};
+
 use super::config::FlushMode;
 use super::error::Result;
-use super::{PutResult, PutStatus};
+use super::{PutResult, PutStatus, STORE_CLOCK};
 
 /// Reply channel of a put.
 pub(crate) type PutReply = oneshot::Sender<Result<Vec<PutResult>>>;
@@ -58,7 +60,7 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// Queues waiters (in append order) for the next fsync.
@@ -124,7 +126,7 @@ impl GroupCommit {
             if st.crashed || (st.shutdown && st.waiters.is_empty()) {
                 return;
             }
-            let now = Instant::now();
+            let now = STORE_CLOCK.now();
             match st.waiters.front().map(|w| w.deadline) {
                 Some(d) if d <= now => {
                     let mut overdue = Vec::new();
@@ -138,15 +140,11 @@ impl GroupCommit {
                     st = self.lock();
                 }
                 Some(d) => {
-                    st = self
-                        .watchdog_cv
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    st = self.watchdog_cv.wait_timeout_unpoisoned(st, d - now).0;
                 }
                 None if st.shutdown => return,
                 None => {
-                    st = self.watchdog_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                    st = self.watchdog_cv.wait_unpoisoned(st);
                 }
             }
         }
@@ -163,33 +161,29 @@ impl GroupCommit {
         mut flush_log: impl FnMut(Option<i64>) -> Result<i64>,
         mut logic: impl FnMut(bool),
     ) {
-        let mut next_logic = Instant::now() + logic_interval;
+        let mut next_logic = STORE_CLOCK.now() + logic_interval;
         let mut next_log = match mode {
-            FlushMode::Async { interval } => Some(Instant::now() + interval),
+            FlushMode::Async { interval } => Some(STORE_CLOCK.now() + interval),
             FlushMode::Sync { .. } => None,
         };
         loop {
             let (target, shutdown) = {
                 let mut st = self.lock();
                 loop {
-                    let now = Instant::now();
+                    let now = STORE_CLOCK.now();
                     let due = next_log.is_some_and(|t| t <= now) || next_logic <= now;
                     if st.shutdown || !st.waiters.is_empty() || due {
                         break;
                     }
                     let wake = next_log.map_or(next_logic, |t| t.min(next_logic));
-                    st = self
-                        .flusher_cv
-                        .wait_timeout(st, wake - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    st = self.flusher_cv.wait_timeout_unpoisoned(st, wake - now).0;
                 }
                 if st.crashed {
                     return;
                 }
                 (st.waiters.back().map(|w| w.end), st.shutdown)
             };
-            let now = Instant::now();
+            let now = STORE_CLOCK.now();
             let log_due = shutdown || target.is_some() || next_log.is_some_and(|t| t <= now);
             if log_due {
                 match flush_log(if shutdown { None } else { target }) {
@@ -200,12 +194,12 @@ impl GroupCommit {
                     }
                 }
                 if let (FlushMode::Async { interval }, Some(t)) = (mode, next_log.as_mut()) {
-                    *t = Instant::now() + interval;
+                    *t = STORE_CLOCK.now() + interval;
                 }
             }
-            if shutdown || next_logic <= Instant::now() {
+            if shutdown || next_logic <= STORE_CLOCK.now() {
                 logic(shutdown);
-                next_logic = Instant::now() + logic_interval;
+                next_logic = STORE_CLOCK.now() + logic_interval;
             }
             if shutdown {
                 // Anything still queued was appended after the final flush target.
@@ -238,7 +232,7 @@ mod tests {
         (
             Waiter {
                 end,
-                deadline: Instant::now() + timeout,
+                deadline: STORE_CLOCK.now() + timeout,
                 results: vec![r],
                 reply: tx,
             },
@@ -279,7 +273,7 @@ mod tests {
         let written = Arc::new(AtomicI64::new(100));
         let threads = start(&gc, Duration::from_millis(700), written, Default::default());
         let (w, rx) = waiter(100, Duration::from_millis(100));
-        let t0 = Instant::now();
+        let t0 = STORE_CLOCK.now();
         gc.push([w]);
         let res = futures::executor::block_on(rx).unwrap().unwrap();
         assert_eq!(res[0].status, PutStatus::FlushDiskTimeout);

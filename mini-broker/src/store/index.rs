@@ -25,6 +25,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use rocketmq_remoting::util::MutexExt;
+
 use super::commit_log::{file_name, list_numbered, write_all_at};
 use super::error::{Result, StoreError};
 use super::persist::sync_dir;
@@ -322,7 +324,7 @@ impl Index {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// End of the records indexed so far (live).

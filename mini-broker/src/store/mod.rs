@@ -67,6 +67,13 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::FutureExt;
 use rocketmq_remoting::protocol::message::{decode_message, MessageExt};
+use rocketmq_remoting::rt::Clock;
+use rocketmq_remoting::util::{MutexExt, RwLockExt};
+
+/// The store's clock. Its writer, flusher and watchdog are OS threads that block on condition
+/// variables with real timeouts, which no async runtime's virtual clock can drive, so they
+/// (alone in the broker) keep the OS clock.
+pub(crate) const STORE_CLOCK: Clock = Clock::system();
 
 pub use checkpoint::Checkpoint;
 pub use config::{FlushMode, StoreConfig, DEFAULT_DELAY_LEVELS};
@@ -82,7 +89,7 @@ use consume_queue::{queue_dir, ConsumeQueue};
 use flush::GroupCommit;
 use index::{index_dir, Index};
 use record::{inspect, HotProps, RecordView, Slot};
-use writer::{valid_topic, Request, Writer};
+use writer::{Request, Writer};
 
 /// Topic whose consume-queue tag code is the delivery time (delayed messages).
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
@@ -116,7 +123,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn queues_read(&self) -> std::sync::RwLockReadGuard<'_, QueueMap> {
-        self.queues.read().unwrap_or_else(|p| p.into_inner())
+        self.queues.read_unpoisoned()
     }
 
     pub(crate) fn queue(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
@@ -124,7 +131,7 @@ impl Shared {
     }
 
     pub(crate) fn insert_queue(&self, q: Arc<ConsumeQueue>) {
-        let mut m = self.queues.write().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.queues.write_unpoisoned();
         m.entry(q.topic.clone()).or_default().insert(q.queue_id, q);
     }
 
@@ -156,7 +163,7 @@ impl Shared {
 
     pub(crate) fn remove_topic_queues(&self, topic: &str) -> Result<()> {
         let removed = {
-            let mut m = self.queues.write().unwrap_or_else(|p| p.into_inner());
+            let mut m = self.queues.write_unpoisoned();
             m.remove(topic)
         };
         for q in removed.into_iter().flat_map(|m| m.into_values()) {
@@ -176,10 +183,7 @@ impl Shared {
     }
 
     pub(crate) fn listener(&self) -> Option<ArrivalListener> {
-        self.listener
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.listener.read_unpoisoned().clone()
     }
 
     /// Consume-queue tag code of a record (docs/protocol/message.md §7; delivery time for delayed ones).
@@ -210,7 +214,7 @@ impl Shared {
         let mut runs: Vec<(Arc<ConsumeQueue>, i64, Vec<CqEntry>)> = Vec::new();
         let mut keys: Vec<index::IndexRecord<'_>> = Vec::with_capacity(views.len());
         for v in views {
-            if !valid_topic(v.topic) {
+            if !is_safe_topic_dir(v.topic) {
                 tracing::warn!(
                     offset = v.physical_offset,
                     "record with invalid topic not dispatched"
@@ -261,7 +265,7 @@ impl Shared {
     /// the index's on-disk slot table up to date, which only a clean start reads (an unclean
     /// start rebuilds it from the durable entries), so periodic flushes skip it.
     fn logic_flush(&self, full: bool) {
-        let _g = self.logic_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.logic_lock.lock_unpoisoned();
         let physic = self.log.flushed_offset();
         let dispatched = self.dispatched.load(Ordering::Acquire);
         let mut ok = true;
@@ -284,7 +288,7 @@ impl Shared {
             physic_offset: physic,
             logic_offset: logic,
             index_offset: self.index.indexed_end().min(physic),
-            timestamp: writer::now_ms(),
+            timestamp: rocketmq_remoting::util::now_ms(),
         };
         if let Err(e) = cp.store(&checkpoint_path(&self.cfg.root_dir)) {
             tracing::error!(error = %e, "checkpoint write failed");
@@ -341,16 +345,11 @@ impl Drop for Inner {
 
 impl Inner {
     fn stop(&self, crash: bool) {
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let tx = self.tx.lock_unpoisoned().take();
         let Some(tx) = tx else { return };
         let _ = tx.send(Request::Stop { crash });
         drop(tx);
-        let threads: Vec<_> = self
-            .threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
+        let threads: Vec<_> = self.threads.lock_unpoisoned().drain(..).collect();
         let mut it = threads.into_iter();
         // Writer first: after it stops nothing new reaches the flusher.
         if let Some(w) = it.next() {
@@ -365,11 +364,7 @@ impl Inner {
             let _ = t.join();
         }
         // Break a listener -> store reference cycle.
-        *self
-            .shared
-            .listener
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        *self.shared.listener.write_unpoisoned() = None;
         if !crash {
             if let Err(e) = fs::remove_file(&self.abort_path) {
                 tracing::warn!(error = %e, "cannot remove abort file");
@@ -484,7 +479,7 @@ impl MessageStore {
     }
 
     fn send(&self, r: Request) {
-        let guard = self.inner.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.inner.tx.lock_unpoisoned();
         match guard.as_ref() {
             // A failed send drops the request and its reply sender: the caller sees Canceled.
             Some(tx) => {
@@ -818,11 +813,7 @@ impl MessageStore {
 
     /// Installs the listener called after messages become visible (replaces any previous).
     pub fn set_arrival_listener(&self, l: ArrivalListener) {
-        *self
-            .shared()
-            .listener
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(l);
+        *self.shared().listener.write_unpoisoned() = Some(l);
     }
 
     /// Queue ids of `topic` that have a consume queue, sorted.

@@ -10,6 +10,7 @@
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
+use rocketmq_remoting::util::MutexExt;
 
 /// Smallest buffer the pool allocates: a default 32-message pull of 1 KiB messages fits.
 const MIN_BUF: usize = 64 * 1024;
@@ -29,7 +30,7 @@ impl ReadBufPool {
     /// An initialised buffer of at least `len` bytes (its content is stale, not zero).
     pub(crate) fn take(&self, len: usize) -> BytesMut {
         if len <= MAX_POOLED {
-            let mut bufs = self.bufs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut bufs = self.bufs.lock_unpoisoned();
             let mut i = 0;
             while i < bufs.len() {
                 if !bufs[i].is_unique() {
@@ -57,7 +58,7 @@ impl ReadBufPool {
         if buf.len() > MAX_POOLED {
             return;
         }
-        let mut bufs = self.bufs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bufs = self.bufs.lock_unpoisoned();
         if bufs.len() < POOL_CAP {
             bufs.push(buf);
         }

@@ -75,9 +75,9 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(a)
 }
 
-/// `CRC32(body) & 0x7FFFFFFF`, as stored in the record.
+/// The record's body CRC as its i32 field holds it.
 pub(crate) fn body_crc(body: &[u8]) -> i32 {
-    (crc32fast::hash(body) & 0x7FFF_FFFF) as i32
+    rocketmq_remoting::protocol::message::body_crc(body) as i32
 }
 
 /// Inspects the bytes at the start of `buf`. `remaining_in_segment` bounds the record size
@@ -260,11 +260,7 @@ impl<'a> HotProps<'a> {
     }
 }
 
-/// Java `String.hashCode` over UTF-16 code units, sign-extended (docs/protocol/message.md §7).
-pub fn tag_hash_code(tag: &str) -> i64 {
-    tag.encode_utf16()
-        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32)) as i64
-}
+pub use rocketmq_remoting::protocol::message::tag_hash_code;
 
 /// The 8-byte blank filler header for `len` bytes of segment tail.
 pub(crate) fn blank_header(len: usize) -> [u8; 8] {

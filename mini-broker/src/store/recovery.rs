@@ -15,10 +15,10 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use super::checkpoint::Checkpoint;
+use super::consume_queue::is_safe_topic_dir;
 use super::consume_queue::{queue_dir, ConsumeQueue};
 use super::error::{Result, StoreError};
 use super::record::{inspect, Slot};
-use super::writer::valid_topic;
 use super::Shared;
 
 /// Loads every consume queue found on disk.
@@ -34,7 +34,7 @@ pub(crate) fn load_queues(shared: &Shared) -> Result<()> {
         let Some(topic) = t.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if !valid_topic(&topic) || !t.path().is_dir() {
+        if !is_safe_topic_dir(&topic) || !t.path().is_dir() {
             continue;
         }
         let qd = fs::read_dir(t.path())

@@ -10,18 +10,19 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 use rocketmq_remoting::protocol::message::{encode_message_into, offset_msg_id, MessageExt};
+use rocketmq_remoting::util::now_ms;
 
 use super::commit_log::{write_all_at, Segment};
 use super::config::FlushMode;
+use super::consume_queue::is_safe_topic_dir;
 use super::error::{Result, StoreError};
 use super::flush::{PutReply, Waiter};
 use super::record::{blank_header, inspect, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS};
-use super::{PutResult, PutStatus, Shared};
+use super::{PutResult, PutStatus, Shared, STORE_CLOCK};
 
 /// Work for the writer thread.
 pub(crate) enum Request {
@@ -46,22 +47,6 @@ pub(crate) enum Request {
 /// Most requests handled per batch, and soft cap on the batch buffer.
 const MAX_BATCH_REQUESTS: usize = 4096;
 const MAX_BATCH_BYTES: usize = 8 << 20;
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Whether a topic name is safe as a directory name (Java `TopicValidator` charset).
-pub(crate) fn valid_topic(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= 255
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
-}
 
 /// One pending reply of this batch.
 enum Pending {
@@ -318,7 +303,7 @@ impl Writer {
                 break;
             }
             match inspect(&self.buf[a..b], usize::MAX, max, false) {
-                Slot::Record(v) if valid_topic(v.topic) => {
+                Slot::Record(v) if is_safe_topic_dir(v.topic) => {
                     // The record's properties are `msgs[k].properties` encoded.
                     if k == 0 && msgs[k].properties.get("WAIT") == Some("false") {
                         wait = false;
@@ -568,7 +553,7 @@ impl Writer {
             }
         }
         let deadline = match shared.cfg.flush_mode {
-            FlushMode::Sync { timeout } => Some(Instant::now() + timeout),
+            FlushMode::Sync { timeout } => Some(STORE_CLOCK.now() + timeout),
             FlushMode::Async { .. } => None,
         };
         let mut waiters = Vec::new();

@@ -29,7 +29,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -42,14 +42,16 @@ use rocketmq_remoting::protocol::message::{
     decode_message, encode_message, property, sys_flag, MessageExt,
 };
 use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::WaitShutdown;
-use rocketmq_remoting::transport::Connection;
+use rocketmq_remoting::rt::{self, Runtime, WaitShutdown};
+use rocketmq_remoting::util::{now_ms, MutexExt};
 use serde::{Deserialize, Serialize};
 
-use crate::broker::BrokerInner;
+use crate::client_manager::ClientManager;
 use crate::error::{BrokerError, Result};
+use crate::ha::{ReplicaAck, SyncReplicas};
+use crate::processor::Wiring;
 use crate::store::{read_optional, write_atomic, GetStatus, MessageStore, PutResult, StoreError};
-use crate::topic_config::{PERM_READ, PERM_WRITE};
+use crate::topic_config::{TopicTable, PERM_READ, PERM_WRITE};
 
 /// Topic of half (prepared) messages.
 pub const HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
@@ -136,7 +138,10 @@ pub struct CheckStats {
 pub struct TransactionService {
     cfg: TransactionConfig,
     store: MessageStore,
-    store_host: OnceLock<SocketAddr>,
+    /// Runs the store reads and the progress file writes off the executor.
+    rt: Arc<dyn Runtime>,
+    /// Written into the records this service stores (the broker's advertised address).
+    store_host: SocketAddr,
     path: PathBuf,
     state: Mutex<State>,
     stats: Mutex<CheckStats>,
@@ -150,13 +155,6 @@ impl std::fmt::Debug for TransactionService {
             .field("cfg", &self.cfg)
             .finish_non_exhaustive()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Whether a message sent by a producer is a transaction half (property `TRAN_MSG=true`, as
@@ -180,11 +178,19 @@ fn decode(mut raw: Bytes) -> Result<MessageExt> {
 
 impl TransactionService {
     /// Loads the progress file `path` (missing = start of both queues). Blocking.
+    /// `store_host` is written into the records the service stores (the broker's advertised
+    /// address); `rt` runs its own blocking work off the executor.
     ///
     /// # Errors
     ///
     /// An unreadable or malformed progress file.
-    pub fn load(store: MessageStore, cfg: TransactionConfig, path: PathBuf) -> Result<Arc<Self>> {
+    pub fn load(
+        store: MessageStore,
+        rt: Arc<dyn Runtime>,
+        cfg: TransactionConfig,
+        path: PathBuf,
+        store_host: SocketAddr,
+    ) -> Result<Arc<Self>> {
         let progress: Progress = match read_optional(&path)? {
             Some(b) => serde_json::from_slice(&b).map_err(|e| BrokerError::Metadata {
                 path: path.clone(),
@@ -195,7 +201,8 @@ impl TransactionService {
         Ok(Arc::new(TransactionService {
             cfg,
             store,
-            store_host: OnceLock::new(),
+            rt,
+            store_host,
             path,
             state: Mutex::new(State {
                 op_read: progress.op_offset,
@@ -209,17 +216,8 @@ impl TransactionService {
         }))
     }
 
-    /// Sets the address written into the records this service stores (the broker's advertised
-    /// address, known once it listens). Only the first call counts.
-    pub fn set_store_host(&self, addr: SocketAddr) {
-        let _ = self.store_host.set(addr);
-    }
-
     fn host(&self) -> SocketAddr {
         self.store_host
-            .get()
-            .copied()
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// The settings.
@@ -229,11 +227,11 @@ impl TransactionService {
 
     /// Counters of the check rounds so far.
     pub fn stats(&self) -> CheckStats {
-        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+        *self.stats.lock_unpoisoned()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// Stores `msg` (a producer's send, destination in `topic` / `queue_id`) as a half message.
@@ -305,7 +303,7 @@ impl TransactionService {
     /// `Ok(None)`: nothing to do (state UNKNOWN). `Err` carries Java's response.
     async fn end(
         &self,
-        b: &Arc<BrokerInner>,
+        replicas: &SyncReplicas,
         h: &EndTransactionRequestHeader,
     ) -> std::result::Result<Option<()>, RemotingCommand> {
         let commit = match h.commit_or_rollback {
@@ -315,8 +313,7 @@ impl TransactionService {
         };
         let store = self.store.clone();
         let offset = h.commit_log_offset;
-        let half = match b
-            .blocking(move || store.message_by_commit_offset(offset))
+        let half = match rt::run_blocking(&*self.rt, move || store.message_by_commit_offset(offset))
             .await
         {
             Ok(m) if m.topic == HALF_TOPIC => m,
@@ -356,7 +353,7 @@ impl TransactionService {
             }
             let wait = wait_store_ok(&real);
             match self.store.put_message(real).await {
-                Ok(put) if wait => await_replica(b, &put, txid(&half)).await,
+                Ok(put) if wait => await_replica(replicas, &put, txid(&half)).await,
                 Ok(_) => {}
                 Err(e) => {
                     return Err(crate::processor::reply(
@@ -441,28 +438,55 @@ impl TransactionService {
             _ => Ok(None),
         })
     }
+}
+
+/// The check-back task (masters only): the service plus what a round needs besides it — the
+/// producers to ask, the topic table (for discarded halves) and the broker name written into
+/// the checks.
+pub(crate) struct TransactionChecker {
+    service: Arc<TransactionService>,
+    clients: Arc<ClientManager>,
+    topics: TopicTable,
+    broker_name: String,
+}
+
+impl TransactionChecker {
+    pub(crate) fn new(
+        service: Arc<TransactionService>,
+        clients: Arc<ClientManager>,
+        topics: TopicTable,
+        broker_name: String,
+    ) -> Self {
+        TransactionChecker {
+            service,
+            clients,
+            topics,
+            broker_name,
+        }
+    }
 
     /// One check round (Java `TransactionalMessageServiceImpl.check`).
     ///
     /// # Errors
     ///
     /// Store errors; progress already made is kept.
-    pub(crate) async fn check_once(&self, b: &Arc<BrokerInner>) -> Result<()> {
-        let _round = self.round.lock().await;
+    pub(crate) async fn check_once(&self) -> Result<()> {
+        let svc = &*self.service;
+        let _round = svc.round.lock().await;
         let start = now_ms();
         {
-            let me = b.transactions.clone();
-            b.blocking(move || me.read_ops()).await?;
+            let me = Arc::clone(&self.service);
+            rt::run_blocking(&*svc.rt, move || me.read_ops()).await?;
         }
-        let mut i = self.lock().progress.half_offset;
-        let max = self.store.max_offset(HALF_TOPIC, 0);
+        let mut i = svc.lock().progress.half_offset;
+        let max = svc.store.max_offset(HALF_TOPIC, 0);
         while i < max {
-            if self.lock().removed.remove(&i).is_some() {
+            if svc.lock().removed.remove(&i).is_some() {
                 i += 1;
                 continue;
             }
-            let me = b.transactions.clone();
-            let half = match b.blocking(move || me.half_at(i)).await? {
+            let me = Arc::clone(&self.service);
+            let half = match rt::run_blocking(&*svc.rt, move || me.half_at(i)).await? {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(next) => {
@@ -470,7 +494,7 @@ impl TransactionService {
                     continue;
                 }
             };
-            if self.lock().decided.contains(txid(&half)) {
+            if svc.lock().decided.contains(txid(&half)) {
                 i += 1;
                 continue;
             }
@@ -481,8 +505,8 @@ impl TransactionService {
                 .property(property::TRANSACTION_CHECK_TIMES)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
-            if checks >= self.cfg.check_max {
-                self.discard(b, half).await?;
+            if checks >= svc.cfg.check_max {
+                self.discard(half).await?;
                 i += 1;
                 continue;
             }
@@ -490,25 +514,25 @@ impl TransactionService {
                 .property(property::CHECK_IMMUNITY_TIME_IN_SECONDS)
                 .and_then(|v| v.parse::<i64>().ok())
                 .map(|s| s.saturating_mul(1000))
-                .unwrap_or(self.cfg.timeout.as_millis() as i64);
+                .unwrap_or(svc.cfg.timeout.as_millis() as i64);
             let age = start - half.born_timestamp;
             if (0..immunity).contains(&age) {
                 // Later halves are younger still.
                 break;
             }
-            self.check(b, half, checks + 1).await?;
+            self.check(half, checks + 1).await?;
             i += 1;
         }
         let progress = {
-            let mut s = self.lock();
+            let mut s = svc.lock();
             s.removed = s.removed.split_off(&i);
             s.progress.half_offset = i;
             let pending_op = s.removed.values().copied().filter(|o| *o != i64::MAX).min();
             s.progress.op_offset = pending_op.unwrap_or(s.op_read).min(s.op_read);
             s.progress
         };
-        let path = self.path.clone();
-        b.blocking(move || {
+        let path = svc.path.clone();
+        rt::run_blocking(&*svc.rt, move || {
             let json = serde_json::to_vec_pretty(&progress).unwrap_or_default();
             write_atomic(&path, &json)
         })
@@ -517,18 +541,19 @@ impl TransactionService {
     }
 
     /// Re-queues `half` with `checks` and asks a producer of its group about it.
-    async fn check(&self, b: &Arc<BrokerInner>, half: MessageExt, checks: i32) -> Result<()> {
+    async fn check(&self, half: MessageExt, checks: i32) -> Result<()> {
+        let svc = &*self.service;
         let mut copy = half.clone();
         copy.put_property(property::TRANSACTION_CHECK_TIMES, checks.to_string());
-        copy.store_host = self.host();
-        let put = self.store.put_message(copy.clone()).await?;
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).checked += 1;
+        copy.store_host = svc.host();
+        let put = svc.store.put_message(copy.clone()).await?;
+        svc.stats.lock_unpoisoned().checked += 1;
         copy.queue_offset = put.queue_offset;
         copy.commit_log_offset = put.commit_log_offset;
         copy.store_timestamp = put.store_timestamp;
         copy.msg_id = put.msg_id.clone();
         let group = half.property(property::PRODUCER_GROUP).unwrap_or_default();
-        let Some(conn) = b.clients.producer_channel(group) else {
+        let Some(conn) = self.clients.producer_channel(group) else {
             tracing::debug!(
                 group,
                 txid = txid(&half),
@@ -543,7 +568,7 @@ impl TransactionService {
             msg_id: copy.uniq_key().map(str::to_string),
             transaction_id: Some(txid(&copy).to_string()).filter(|t| !t.is_empty()),
             offset_msg_id: Some(put.msg_id),
-            bname: Some(b.cfg.broker_name.clone()),
+            bname: Some(self.broker_name.clone()),
         };
         // The producer sees the message at its destination (Java restores topic and queue).
         let mut shown = copy;
@@ -572,15 +597,11 @@ impl TransactionService {
     }
 
     /// Moves a half checked too often to [`CHECK_MAX_TIME_TOPIC`].
-    async fn discard(&self, b: &Arc<BrokerInner>, half: MessageExt) -> Result<()> {
-        let topics = Arc::clone(&b.topics);
-        let created = b
-            .blocking(move || topics.ensure(CHECK_MAX_TIME_TOPIC, 1, PERM_READ | PERM_WRITE))
-            .await?
-            .1;
-        if created {
-            b.topics_changed();
-        }
+    async fn discard(&self, half: MessageExt) -> Result<()> {
+        let svc = &*self.service;
+        self.topics
+            .ensure(CHECK_MAX_TIME_TOPIC.to_string(), 1, PERM_READ | PERM_WRITE)
+            .await?;
         tracing::info!(
             txid = txid(&half),
             "transaction checked too often; discarded to {CHECK_MAX_TIME_TOPIC}"
@@ -588,32 +609,23 @@ impl TransactionService {
         let mut m = half;
         m.topic = CHECK_MAX_TIME_TOPIC.to_string();
         m.queue_id = 0;
-        m.store_host = self.host();
-        self.store.put_message(m).await?;
-        self.stats
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .discarded += 1;
+        m.store_host = svc.host();
+        svc.store.put_message(m).await?;
+        svc.stats.lock_unpoisoned().discarded += 1;
         Ok(())
     }
 
     /// Runs check rounds every [`TransactionConfig::check_interval`] until `stop`.
-    pub(crate) async fn run(self: Arc<Self>, broker: Weak<BrokerInner>, stop: WaitShutdown) {
+    pub(crate) async fn run(self, stop: WaitShutdown) {
         let mut stop = stop;
         loop {
-            let Some(b) = broker.upgrade() else { return };
-            let sleep = b.rt.sleep(self.cfg.check_interval);
-            drop(b);
+            let sleep = self.service.rt.sleep(self.service.cfg.check_interval);
             match select(sleep, &mut stop).await {
                 Either::Left(_) => {}
                 Either::Right(_) => return,
             }
-            let Some(b) = broker.upgrade() else { return };
-            if b.cfg.broker_id != 0 {
-                continue;
-            }
             let outcome = {
-                let round = std::pin::pin!(self.check_once(&b));
+                let round = std::pin::pin!(self.check_once());
                 match select(round, &mut stop).await {
                     Either::Left((r, _)) => Some(r),
                     Either::Right(_) => None,
@@ -643,17 +655,12 @@ fn wait_store_ok(msg: &MessageExt) -> bool {
 /// SUCCESS for PUT_OK, FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT and SLAVE_NOT_AVAILABLE alike
 /// (`sendFinalMessage`): the message is stored on the master either way and the half must not
 /// be checked again, so a missing acknowledgement is only logged.
-async fn await_replica(b: &BrokerInner, put: &PutResult, txid: &str) {
-    if b.cfg.broker_role != crate::ha::BrokerRole::SyncMaster {
-        return;
-    }
-    let Some(ha) = &b.ha_master else {
+async fn await_replica(replicas: &SyncReplicas, put: &PutResult, txid: &str) {
+    let end = put.commit_log_offset + i64::from(put.store_size);
+    let Some(ack) = replicas.wait(end).await else {
         return;
     };
-    let end = put.commit_log_offset + i64::from(put.store_size);
-    let timeout = Duration::from_millis(b.cfg.sync_replica_timeout_ms);
-    let ack = ha.wait_for_replica(end, timeout).await;
-    if ack != crate::ha::ReplicaAck::Ok {
+    if ack != ReplicaAck::Ok {
         tracing::warn!(
             txid,
             ?ack,
@@ -663,28 +670,42 @@ async fn await_replica(b: &BrokerInner, put: &PutResult, txid: &str) {
     }
 }
 
-/// END_TRANSACTION (37). `None` for UNKNOWN (Java answers nothing) and for oneway requests.
-pub(crate) async fn end_transaction(
-    b: &Arc<BrokerInner>,
-    _conn: &Connection,
-    req: &RemotingCommand,
-) -> Option<RemotingCommand> {
-    if b.cfg.broker_id != 0 {
-        return Some(crate::processor::reply(
-            ResponseCode::SLAVE_NOT_AVAILABLE,
-            "Can't process transaction message in slave broker",
-        ));
+/// END_TRANSACTION (37).
+pub(crate) struct EndTransactionProcessor {
+    transactions: Arc<TransactionService>,
+    /// `SYNC_MASTER`: a commit waits for a slave.
+    replicas: SyncReplicas,
+    broker_id: i64,
+}
+
+impl EndTransactionProcessor {
+    pub(crate) fn new(w: &Wiring<'_>) -> Self {
+        EndTransactionProcessor {
+            transactions: Arc::clone(w.transactions),
+            replicas: w.replicas.clone(),
+            broker_id: w.cfg.broker_id,
+        }
     }
-    let h: EndTransactionRequestHeader = match crate::processor::header(req) {
-        Ok(h) => h,
-        Err(r) => return Some(r),
-    };
-    match b.transactions.end(b, &h).await {
-        Ok(None) => None,
-        Ok(Some(())) => Some(crate::processor::success()),
-        Err(r) => {
-            tracing::warn!(remark = ?r.remark, group = %h.producer_group, "END_TRANSACTION refused");
-            Some(r)
+
+    /// END_TRANSACTION (37). `None` for UNKNOWN (Java answers nothing) and for oneway requests.
+    pub(crate) async fn end_transaction(&self, req: &RemotingCommand) -> Option<RemotingCommand> {
+        if self.broker_id != 0 {
+            return Some(crate::processor::reply(
+                ResponseCode::SLAVE_NOT_AVAILABLE,
+                "Can't process transaction message in slave broker",
+            ));
+        }
+        let h: EndTransactionRequestHeader = match crate::processor::header(req) {
+            Ok(h) => h,
+            Err(r) => return Some(r),
+        };
+        match self.transactions.end(&self.replicas, &h).await {
+            Ok(None) => None,
+            Ok(Some(())) => Some(crate::processor::success()),
+            Err(r) => {
+                tracing::warn!(remark = ?r.remark, group = %h.producer_group, "END_TRANSACTION refused");
+                Some(r)
+            }
         }
     }
 }

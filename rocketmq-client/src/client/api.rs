@@ -20,7 +20,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rocketmq_remoting::protocol::body::{
@@ -31,8 +31,9 @@ use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::header::*;
 use rocketmq_remoting::protocol::message::{decode_messages, MessageExt};
 use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_remoting::rt::{Clock, Runtime, Stopwatch};
 use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_remoting::util::MutexExt;
 use rocketmq_remoting::{ExtFields, RemotingError, SerializeType};
 use tracing::Instrument;
 
@@ -40,22 +41,8 @@ use crate::error::{Error, Result, Stage};
 use crate::message::{PullResult, PullStatus, SendResult, SendStatus};
 use crate::message_queue::MessageQueue;
 
-/// Converts a client queue to the wire type.
-pub fn to_wire_mq(mq: &MessageQueue) -> body::MessageQueue {
-    body::MessageQueue::new(mq.topic.clone(), mq.broker_name.clone(), mq.queue_id)
-}
-
-/// Converts a wire queue to the client type.
-pub fn from_wire_mq(mq: body::MessageQueue) -> MessageQueue {
-    MessageQueue {
-        topic: mq.topic,
-        broker_name: mq.broker_name,
-        queue_id: mq.queue_id,
-    }
-}
-
 /// Maps a transport error of a call to `addr` that started at `started`.
-pub fn network_error(addr: &str, started: Instant, e: RemotingError) -> Error {
+pub fn network_error(addr: &str, started: Stopwatch, e: RemotingError) -> Error {
     let stage = match &e {
         RemotingError::Shutdown => return Error::Shutdown,
         RemotingError::Connect { .. } => Stage::Connect,
@@ -72,7 +59,7 @@ pub fn network_error(addr: &str, started: Instant, e: RemotingError) -> Error {
 }
 
 /// The error for a response with an unexpected code; `started` is when the request was sent.
-pub fn broker_error(addr: &str, resp: &RemotingCommand, started: Instant) -> Error {
+pub fn broker_error(addr: &str, resp: &RemotingCommand, started: Stopwatch) -> Error {
     Error::Broker {
         code: resp.code,
         name: ResponseCode::name(resp.code).unwrap_or("UNKNOWN"),
@@ -106,6 +93,8 @@ pub struct ClientApi {
     /// Brokers that answered LITE_PULL_MESSAGE with REQUEST_CODE_NOT_SUPPORTED (Apache 4.x):
     /// lite pulls go to them as PULL_MESSAGE.
     no_lite_pull: Arc<Mutex<HashSet<String>>>,
+    /// The runtime's clock, copied so that timing each call costs no virtual call.
+    clock: Clock,
 }
 
 impl ClientApi {
@@ -122,6 +111,7 @@ impl ClientApi {
             fastrand::usize(..namesrv_addrs.len())
         };
         ClientApi {
+            clock: remoting.runtime().clock(),
             remoting,
             namesrv: Arc::new(namesrv_addrs),
             current_ns: Arc::new(AtomicUsize::new(start)),
@@ -138,6 +128,11 @@ impl ClientApi {
     /// The runtime.
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         self.remoting.runtime()
+    }
+
+    /// The runtime's clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// The NameServer addresses.
@@ -160,7 +155,7 @@ impl ClientApi {
         cmd: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let code = cmd.code;
         // Events, not a span: a span per RPC costs more than the RPC's own bookkeeping on the
         // send path, and the events carry the same fields.
@@ -187,7 +182,7 @@ impl ClientApi {
         mut cmd: RemotingCommand,
         timeout: Duration,
     ) -> Result<()> {
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let code = cmd.code;
         cmd.mark_oneway();
         self.remoting
@@ -206,7 +201,7 @@ impl ClientApi {
         cmd: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let resp = self.invoke(addr, cmd, timeout).await?;
         if resp.code == ResponseCode::SUCCESS {
             Ok(resp)
@@ -265,7 +260,7 @@ impl ClientApi {
         if n == 0 {
             return Err(Error::Config("no NameServer address configured".into()));
         }
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let first = self.current_ns.load(Ordering::Relaxed);
         let mut last_error = String::new();
         for i in 0..n {
@@ -321,7 +316,7 @@ impl ClientApi {
         timeout: Duration,
     ) -> Result<Option<TopicRouteData>> {
         let header = GetRouteInfoRequestHeader::new(topic);
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let (resp, addr) = self
             .invoke_namesrv(
                 || {
@@ -347,7 +342,7 @@ impl ClientApi {
     ///
     /// As [`ClientApi::get_route_info`].
     pub async fn get_broker_cluster_info(&self, timeout: Duration) -> Result<ClusterInfo> {
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let (resp, addr) = self
             .invoke_namesrv(
                 || self.request(RequestCode::GET_BROKER_CLUSTER_INFO),
@@ -437,7 +432,7 @@ impl ClientApi {
         timeout: Duration,
     ) -> Result<SendResult> {
         let cmd = Self::send_request(header, body, self.serialize_type);
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let resp = self.invoke(addr, cmd, timeout).await?;
         let Some(status) = SendStatus::from_code(resp.code) else {
             return Err(broker_error(addr, &resp, started));
@@ -550,14 +545,11 @@ impl ClientApi {
         lite: bool,
         timeout: Duration,
     ) -> Result<PullResult> {
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let lite = lite && !self.lacks_lite_pull(addr);
         let mut resp = self.pull_once(addr, header, lite, timeout).await?;
         if lite && resp.code == ResponseCode::REQUEST_CODE_NOT_SUPPORTED {
-            self.no_lite_pull
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(addr.to_owned());
+            self.no_lite_pull.lock_unpoisoned().insert(addr.to_owned());
             let left = timeout.saturating_sub(started.elapsed());
             resp = self.pull_once(addr, header, false, left).await?;
         }
@@ -587,10 +579,7 @@ impl ClientApi {
     }
 
     fn lacks_lite_pull(&self, addr: &str) -> bool {
-        self.no_lite_pull
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(addr)
+        self.no_lite_pull.lock_unpoisoned().contains(addr)
     }
 
     async fn pull_once(
@@ -632,7 +621,7 @@ impl ClientApi {
         let cmd = self
             .request(RequestCode::QUERY_CONSUMER_OFFSET)
             .with_header(header);
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let resp = self.invoke(addr, cmd, timeout).await?;
         match resp.code {
             ResponseCode::SUCCESS => {
@@ -806,7 +795,7 @@ impl ClientApi {
         let cmd = self
             .request(RequestCode::GET_CONSUMER_LIST_BY_GROUP)
             .with_header(&header);
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let resp = self.invoke(addr, cmd, timeout).await?;
         match resp.code {
             ResponseCode::SUCCESS => GetConsumerListByGroupResponseBody::from_json(&resp.body)
@@ -822,7 +811,7 @@ impl ClientApi {
             consumer_group: group.to_owned(),
             client_id: client_id.to_owned(),
             only_this_broker: false,
-            mq_set: mqs.iter().map(to_wire_mq).collect::<BTreeSet<_>>(),
+            mq_set: mqs.iter().cloned().collect::<BTreeSet<_>>(),
         }
         .to_json()
     }
@@ -847,7 +836,7 @@ impl ClientApi {
         let resp = self.invoke_ok(addr, cmd, timeout).await?;
         let body = LockBatchResponseBody::from_json(&resp.body)
             .map_err(|e| malformed(addr, "LockBatchResponseBody", e))?;
-        Ok(body.lock_ok_mq_set.into_iter().map(from_wire_mq).collect())
+        Ok(body.lock_ok_mq_set.into_iter().collect())
     }
 
     /// UNLOCK_BATCH_MQ (42), oneway when `oneway`.
@@ -968,7 +957,7 @@ impl ClientApi {
         timeout: Duration,
     ) -> Result<Vec<MessageExt>> {
         let cmd = self.request(RequestCode::QUERY_MESSAGE).with_header(header);
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let resp = self.invoke(addr, cmd, timeout).await?;
         match resp.code {
             ResponseCode::SUCCESS => {

@@ -54,7 +54,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::{join_all, select, Either};
 use rocketmq_remoting::protocol::body::{
@@ -71,11 +71,12 @@ use rocketmq_remoting::protocol::message::{
     decode_messages, property, MessageExt, UniqIdGenerator,
 };
 use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{timeout, BoxFuture, Runtime, TaskGroup};
+use rocketmq_remoting::rt::{timeout, BoxFuture, Runtime, Stopwatch, TaskGroup};
 use rocketmq_remoting::transport::{Connection, RemotingClient};
+use rocketmq_remoting::util::RwLockExt;
 use tracing::Instrument;
 
-use super::api::{from_wire_mq, ClientApi, TopicTarget};
+use super::api::{ClientApi, TopicTarget};
 use super::route::{clip_default_route, RouteCache, TopicPublishInfo, DEFAULT_TOPIC};
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
@@ -218,11 +219,11 @@ impl fmt::Debug for ClientInstance {
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
+    l.read_unpoisoned()
 }
 
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
+    l.write_unpoisoned()
 }
 
 impl ClientInstance {
@@ -839,11 +840,7 @@ impl Inner {
             Vec::new()
         } else {
             match ResetOffsetBody::from_json(&req.body) {
-                Ok(b) => b
-                    .offset_table
-                    .into_iter()
-                    .map(|(mq, o)| (from_wire_mq(mq), o))
-                    .collect(),
+                Ok(b) => b.offset_table.into_iter().collect(),
                 Err(e) => return tracing::warn!(error = %e, "bad ResetOffsetBody"),
             }
         };
@@ -962,7 +959,7 @@ pub async fn within<T>(
     rt: &dyn Runtime,
     op: &'static str,
     budget: Duration,
-    started: Instant,
+    started: Stopwatch,
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     match timeout(rt, budget, fut).await {

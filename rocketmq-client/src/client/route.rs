@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use rocketmq_remoting::protocol::body::TopicRouteData;
+use rocketmq_remoting::util::RwLockExt;
 
 use crate::message_queue::MessageQueue;
 
@@ -180,11 +181,11 @@ impl RouteCache {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
-        self.tables.read().unwrap_or_else(|e| e.into_inner())
+        self.tables.read_unpoisoned()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Tables> {
-        self.tables.write().unwrap_or_else(|e| e.into_inner())
+        self.tables.write_unpoisoned()
     }
 
     /// Stores `topic`'s route (publish info, subscribe queues, broker addresses); returns

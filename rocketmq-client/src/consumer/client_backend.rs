@@ -14,6 +14,7 @@ use rocketmq_remoting::protocol::header::{
 use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::protocol::message::MessageExt;
 use rocketmq_remoting::rt::{BoxFuture, Runtime};
+use rocketmq_remoting::util::MutexExt;
 
 use crate::client::{ClientInstance, ConsumerHandle};
 use crate::config::ClientConfig;
@@ -269,8 +270,7 @@ impl ConsumerBackend for ClientBackend {
         Box::pin(async move {
             let id = self
                 .pull_from
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .lock_unpoisoned()
                 .get(&a.mq)
                 .copied()
                 .unwrap_or(0);
@@ -310,15 +310,12 @@ impl ConsumerBackend for ClientBackend {
                 Ok(r) => r,
                 Err(e) => {
                     // Back to the master (or whatever is left) next time.
-                    self.pull_from
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&a.mq);
+                    self.pull_from.lock_unpoisoned().remove(&a.mq);
                     return Err(e);
                 }
             };
             {
-                let mut t = self.pull_from.lock().unwrap_or_else(|p| p.into_inner());
+                let mut t = self.pull_from.lock_unpoisoned();
                 if r.suggest_which_broker_id == 0 {
                     t.remove(&a.mq);
                 } else {

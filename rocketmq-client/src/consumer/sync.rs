@@ -2,9 +2,10 @@
 //! `futures` has none). Used to bound listener concurrency.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use futures::channel::oneshot;
+use rocketmq_remoting::util::MutexExt;
 
 /// A counting semaphore with FIFO hand-off; permits are returned when [`Permit`] drops.
 #[derive(Debug, Clone)]
@@ -44,12 +45,12 @@ impl Semaphore {
     /// Permits free right now.
     #[cfg(test)]
     pub(crate) fn available(&self) -> usize {
-        lock(&self.inner.state).permits
+        self.inner.state.lock_unpoisoned().permits
     }
 
     /// Takes a permit without waiting, if one is free and nobody is queued.
     pub(crate) fn try_acquire(&self) -> Option<Permit> {
-        let mut st = lock(&self.inner.state);
+        let mut st = self.inner.state.lock_unpoisoned();
         if st.permits > 0 {
             st.permits -= 1;
             Some(Permit {
@@ -63,7 +64,7 @@ impl Semaphore {
     /// Waits for a permit. Cancel-safe: a permit handed to a dropped waiter is passed on.
     pub(crate) async fn acquire(&self) -> Permit {
         let rx = {
-            let mut st = lock(&self.inner.state);
+            let mut st = self.inner.state.lock_unpoisoned();
             if st.permits > 0 {
                 st.permits -= 1;
                 return Permit {
@@ -113,17 +114,13 @@ impl Drop for Permit {
 }
 
 fn release(inner: &Inner) {
-    let mut st = lock(&inner.state);
+    let mut st = inner.state.lock_unpoisoned();
     while let Some(tx) = st.waiters.pop_front() {
         if tx.send(()).is_ok() {
             return;
         }
     }
     st.permits += 1;
-}
-
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

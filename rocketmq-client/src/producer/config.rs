@@ -197,23 +197,8 @@ impl ProducerConfig {
 ///
 /// [`Error::Config`] saying what is wrong.
 pub fn validate_group(group: &str) -> Result<()> {
-    if group.trim().is_empty() {
-        return Err(Error::Config("the group is blank; set a group name".into()));
-    }
-    if group.len() > 255 {
-        return Err(Error::Config(
-            "the group is longer than 255 characters".into(),
-        ));
-    }
-    if let Some(c) = group
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')))
-    {
-        return Err(Error::Config(format!(
-            "the group {group:?} contains {c:?}; only letters, digits and % | _ - are allowed"
-        )));
-    }
-    Ok(())
+    rocketmq_remoting::protocol::topic::validate_group(group)
+        .map_err(|e| Error::Config(e.to_string()))
 }
 
 /// Builds a [`Producer`].

@@ -11,6 +11,8 @@
 //! updates are ignored, every broker counts as available, and [`select_queue`] only avoids the
 //! last failed broker. Do not enable it for ordered sends, which must not change queues.
 
+use rocketmq_remoting::rt::Clock;
+use rocketmq_remoting::util::RwLockExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
@@ -130,6 +132,7 @@ struct FaultItem {
 pub struct FaultTolerance {
     config: FaultConfig,
     items: RwLock<HashMap<String, FaultItem>>,
+    clock: Clock,
 }
 
 impl FaultTolerance {
@@ -138,7 +141,15 @@ impl FaultTolerance {
         FaultTolerance {
             config,
             items: RwLock::new(HashMap::new()),
+            clock: Clock::system(),
         }
+    }
+
+    /// Times penalties by `clock` (the runtime's) instead of the OS clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The configuration in use.
@@ -160,7 +171,7 @@ impl FaultTolerance {
     /// one. Ignored when disabled.
     pub fn update(&self, broker: &str, latency: Duration, isolation: bool) {
         if self.config.enabled {
-            self.update_at(broker, latency, isolation, Instant::now());
+            self.update_at(broker, latency, isolation, self.clock.now());
         }
     }
 
@@ -171,7 +182,7 @@ impl FaultTolerance {
             latency
         });
         let until = now.checked_add(penalty).unwrap_or(now);
-        let mut items = self.items.write().unwrap_or_else(|e| e.into_inner());
+        let mut items = self.items.write_unpoisoned();
         let item = match items.get_mut(broker) {
             Some(item) => item,
             None => items.entry(broker.to_string()).or_insert(FaultItem {
@@ -189,14 +200,14 @@ impl FaultTolerance {
 
     /// Whether `broker` is out of its penalty period (always `true` when disabled or unknown).
     pub fn is_available(&self, broker: &str) -> bool {
-        self.is_available_at(broker, Instant::now())
+        self.is_available_at(broker, self.clock.now())
     }
 
     fn is_available_at(&self, broker: &str, now: Instant) -> bool {
         if !self.config.enabled {
             return true;
         }
-        let items = self.items.read().unwrap_or_else(|e| e.into_inner());
+        let items = self.items.read_unpoisoned();
         items.get(broker).is_none_or(|i| now >= i.available_at)
     }
 
@@ -206,7 +217,7 @@ impl FaultTolerance {
         if !self.config.enabled {
             return true;
         }
-        let items = self.items.read().unwrap_or_else(|e| e.into_inner());
+        let items = self.items.read_unpoisoned();
         items.get(broker).is_none_or(|i| i.reachable)
     }
 
@@ -217,7 +228,7 @@ impl FaultTolerance {
     /// Java picks at random among reachable brokers (5.x) or among the better half (4.x); a
     /// deterministic "soonest back" choice converges faster and is easier to test.
     pub fn pick_one_at_least(&self) -> Option<String> {
-        let items = self.items.read().unwrap_or_else(|e| e.into_inner());
+        let items = self.items.read_unpoisoned();
         items
             .iter()
             .min_by(|(an, a), (bn, b)| {
@@ -232,18 +243,12 @@ impl FaultTolerance {
 
     /// Forgets `broker` (e.g. it left every route).
     pub fn remove(&self, broker: &str) {
-        self.items
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(broker);
+        self.items.write_unpoisoned().remove(broker);
     }
 
     /// Keeps only the brokers for which `keep` returns `true`.
     pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
-        self.items
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|name, _| keep(name));
+        self.items.write_unpoisoned().retain(|name, _| keep(name));
     }
 }
 
@@ -317,6 +322,21 @@ mod tests {
 
     fn enabled() -> FaultTolerance {
         FaultTolerance::new(FaultConfig::default().with_enabled(true))
+    }
+
+    /// The penalty runs out by the runtime's clock: a paused tokio clock moved past it frees
+    /// the broker without any real waiting.
+    #[tokio::test(start_paused = true)]
+    async fn penalty_expires_by_the_runtime_clock() {
+        let rt = rocketmq_remoting::rt::TokioRuntime::try_current().unwrap();
+        let ft = enabled().with_clock(rocketmq_remoting::rt::Runtime::clock(&rt));
+        ft.update("b", Duration::from_millis(100), true);
+        assert!(!ft.is_available("b"));
+        let penalty = ft.config().penalty_for(ft.config().isolation_latency);
+        tokio::time::advance(penalty - Duration::from_millis(1)).await;
+        assert!(!ft.is_available("b"));
+        tokio::time::advance(Duration::from_millis(2)).await;
+        assert!(ft.is_available("b"));
     }
 
     fn qs(spec: &[(&str, i32)]) -> Vec<MessageQueue> {

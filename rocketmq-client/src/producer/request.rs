@@ -38,7 +38,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -49,6 +49,7 @@ use rocketmq_remoting::protocol::message::{
 };
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::timeout;
+use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use super::Producer;
 use crate::error::{Error, Result};
@@ -143,7 +144,7 @@ impl std::fmt::Debug for ReplyWaiters {
 
 impl ReplyWaiters {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<MessageExt>>> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        self.table.lock_unpoisoned()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -242,12 +243,6 @@ fn parse_host(s: &str) -> Option<SocketAddr> {
     s.parse().ok()
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// A random UUID (v4) string, as Java's `CorrelationIdUtil.createCorrelationId`.
 fn correlation_id() -> String {
     let hi = fastrand::u64(..);
@@ -290,8 +285,8 @@ impl Producer {
                 "request timeout must be greater than zero".into(),
             ));
         }
-        let started = Instant::now();
         let instance = self.client_instance().clone();
+        let started = instance.runtime().clock().stopwatch();
         let id = correlation_id();
         msg.properties.insert(property::CORRELATION_ID, id.clone());
         msg.properties

@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -34,7 +34,8 @@ use rocketmq_remoting::protocol::message::{
     compress, encode_batch, encode_properties, property, sys_flag, BatchMessage, CompressionType,
     Properties,
 };
-use rocketmq_remoting::rt::{BoxFuture, Runtime, TaskGroup};
+use rocketmq_remoting::rt::{BoxFuture, Clock, Runtime, Stopwatch, TaskGroup};
+use rocketmq_remoting::util::now_ms;
 
 use super::batch::check_batch;
 use super::config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};
@@ -83,6 +84,8 @@ struct Inner {
     owns_instance: bool,
     state: AtomicU8,
     fault: FaultTolerance,
+    /// The runtime's clock, copied so that timing each send costs no virtual call.
+    clock: Clock,
     counter: AtomicUsize,
     tasks: TaskGroup,
     check: Option<TransactionCheckHandler>,
@@ -208,16 +211,10 @@ async fn within<F: Future>(
     .await
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn deadline_error(
     op: &'static str,
     budget: Duration,
-    started: Instant,
+    started: Stopwatch,
     last: Option<&Error>,
 ) -> Error {
     Error::Timeout {
@@ -245,9 +242,11 @@ impl Producer {
         let group = instance.config().wrap(&config.group);
         Producer {
             inner: Arc::new(Inner {
-                fault: FaultTolerance::new(config.fault.clone()),
+                fault: FaultTolerance::new(config.fault.clone())
+                    .with_clock(instance.runtime().clock()),
                 counter: random_start_index(),
                 tasks: TaskGroup::new(Arc::clone(instance.runtime())),
+                clock: instance.runtime().clock(),
                 group,
                 config,
                 instance,
@@ -460,7 +459,7 @@ impl Producer {
             )));
         }
         let mut p = self.inner.prepare(msg)?;
-        let started = Instant::now();
+        let started = self.inner.clock.stopwatch();
         let budget = self.inner.config.send_timeout;
         let r = self
             .inner
@@ -496,7 +495,7 @@ impl Producer {
     {
         self.check_running()?;
         let mut p = self.inner.prepare(msg)?;
-        let started = Instant::now();
+        let started = self.inner.clock.stopwatch();
         let budget = self.inner.config.send_timeout;
         let info = self
             .inner
@@ -558,7 +557,7 @@ impl Producer {
             ));
         }
         let mut p = self.inner.prepare_batch(msgs)?;
-        let started = Instant::now();
+        let started = self.inner.clock.stopwatch();
         let r = self
             .inner
             .attempt(
@@ -755,7 +754,7 @@ impl Inner {
         &self,
         topic: &str,
         budget: Duration,
-        started: Instant,
+        started: Stopwatch,
         last: Option<&Error>,
     ) -> Result<Arc<crate::client::TopicPublishInfo>> {
         // The cached route, without building the lookup future: that future carries the whole
@@ -781,7 +780,7 @@ impl Inner {
     }
 
     async fn send_default(&self, p: &mut Prepared, mode: Mode) -> Result<Option<SendResult>> {
-        let started = Instant::now();
+        let started = self.clock.stopwatch();
         let budget = self.config.send_timeout;
         let info = self.publish_info(p.topic(), budget, started, None).await?;
         let attempts = match mode {
@@ -806,7 +805,7 @@ impl Inner {
             };
             let broker: &str = &mq.broker_name;
             let queue_id = mq.queue_id;
-            let t0 = Instant::now();
+            let t0 = self.clock.stopwatch();
             let r = self.attempt(p, broker, queue_id, mode, left, started).await;
             match r {
                 Ok(Some(sr))
@@ -870,13 +869,13 @@ impl Inner {
         queue_id: i32,
         mode: Mode,
         left: Duration,
-        started: Instant,
+        started: Stopwatch,
     ) -> Result<Option<SendResult>> {
         // Only a lookup that leaves the cache takes time worth reading the clock for.
         let (addr, remaining) = match self.instance.master_addr(broker) {
             Some(addr) => (addr, left),
             None => {
-                let t0 = Instant::now();
+                let t0 = self.clock.stopwatch();
                 // Rare (a broker not in the cached route): boxed, as in `publish_info`.
                 let lookup: BoxFuture<'_, Result<String>> =
                     Box::pin(self.instance.master_addr_or_fetch(broker, p.topic()));

@@ -5,10 +5,17 @@
 //! group `g` in namespace `ns` has the retry topic `%RETRY%ns%g`. System topics and system
 //! groups are never wrapped.
 
-/// Prefix of a consumer group's retry topic (`MixAll.RETRY_GROUP_TOPIC_PREFIX`).
-pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
-/// Prefix of a consumer group's dead-letter topic (`MixAll.DLQ_GROUP_TOPIC_PREFIX`).
-pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
+/// Retry and dead-letter topic naming (Java `MixAll`), shared with the broker.
+///
+/// ```
+/// assert_eq!(rocketmq_client::util::retry_topic("cg"), "%RETRY%cg");
+/// assert_eq!(rocketmq_client::util::dlq_topic("cg"), "%DLQ%cg");
+/// ```
+pub use rocketmq_remoting::protocol::topic::{
+    dlq_topic, is_dlq_topic, is_retry_topic, retry_topic, DLQ_GROUP_TOPIC_PREFIX,
+    RETRY_GROUP_TOPIC_PREFIX,
+};
+
 /// Separates a namespace from the resource name.
 pub const NAMESPACE_SEPARATOR: char = '%';
 /// Prefix of system topics (`TopicValidator.SYSTEM_TOPIC_PREFIX`).
@@ -29,34 +36,6 @@ pub const SYSTEM_TOPICS: &[&str] = &[
     "OFFSET_MOVED_EVENT",
     "CHECKPOINT_TOPIC",
 ];
-
-/// The retry topic of a consumer group: `%RETRY%<group>`.
-///
-/// ```
-/// assert_eq!(rocketmq_client::util::retry_topic("cg"), "%RETRY%cg");
-/// ```
-pub fn retry_topic(group: &str) -> String {
-    format!("{RETRY_GROUP_TOPIC_PREFIX}{group}")
-}
-
-/// The dead-letter topic of a consumer group: `%DLQ%<group>`.
-///
-/// ```
-/// assert_eq!(rocketmq_client::util::dlq_topic("cg"), "%DLQ%cg");
-/// ```
-pub fn dlq_topic(group: &str) -> String {
-    format!("{DLQ_GROUP_TOPIC_PREFIX}{group}")
-}
-
-/// Whether `resource` is a retry topic (starts with `%RETRY%`).
-pub fn is_retry_topic(resource: &str) -> bool {
-    resource.starts_with(RETRY_GROUP_TOPIC_PREFIX)
-}
-
-/// Whether `resource` is a dead-letter topic (starts with `%DLQ%`).
-pub fn is_dlq_topic(resource: &str) -> bool {
-    resource.starts_with(DLQ_GROUP_TOPIC_PREFIX)
-}
 
 /// Whether `resource` is a system topic or a system consumer group; those are never wrapped.
 ///

@@ -6,5 +6,6 @@ pub mod codec;
 pub mod command;
 pub mod header;
 pub mod message;
+pub mod topic;
 
 pub use command::{ExtFields, LanguageCode, RemotingCommand, SerializeType};

@@ -13,6 +13,7 @@ use futures::channel::oneshot;
 use futures::future::{FusedFuture, FutureExt, Shared};
 
 use super::{timeout, Runtime};
+use crate::util::MutexExt;
 
 /// A one-shot, cloneable "stop now" flag that tasks can both check and await.
 ///
@@ -145,7 +146,7 @@ impl fmt::Debug for WaitShutdown {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The protected state stays consistent even if a holder panicked: every critical section is
     // a single insert/remove/take.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock_unpoisoned()
 }
 
 /// A set of background tasks with a common [`ShutdownSignal`], stopped together.

@@ -12,7 +12,7 @@ use ::tokio::runtime::Handle;
 use futures::io::{AsyncRead, AsyncWrite};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
-use super::{AsyncStream, BoxFuture, BoxRead, BoxWrite, Listener, Runtime};
+use super::{AsyncStream, BoxFuture, BoxRead, BoxWrite, Clock, Listener, Runtime};
 
 /// The tokio runtime, addressed through a captured [`Handle`].
 ///
@@ -95,6 +95,13 @@ impl Runtime for TokioRuntime {
         })
     }
 
+    /// Tokio's clock: the OS clock, or the paused test clock (`tokio::time::pause`) of the
+    /// runtime the caller runs on.
+    fn clock(&self) -> Clock {
+        // The runtime implementation itself: tokio's clock is the one this runtime provides.
+        Clock::new(|| ::tokio::time::Instant::now().into_std())
+    }
+
     fn spawn_blocking(&self, f: Box<dyn FnOnce() + Send>) -> BoxFuture<'static, ()> {
         let task = self.handle.spawn_blocking(f);
         Box::pin(async move {
@@ -168,5 +175,25 @@ impl Listener for TokioListener {
                 peer,
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A paused tokio clock drives the runtime's clock: nothing waits for real time.
+    #[::tokio::test(start_paused = true)]
+    async fn clock_follows_paused_tokio_time() {
+        let rt = TokioRuntime::try_current().unwrap();
+        let clock = rt.clock();
+        let t0 = rt.now();
+        let sw = clock.stopwatch();
+        ::tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(clock.since(t0) >= Duration::from_secs(3600));
+        assert!(sw.elapsed() >= Duration::from_secs(3600));
+        // A std sleep would be real time; only the virtual hour has passed.
+        assert!(sw.elapsed() < Duration::from_secs(3700));
+        assert!(rt.now() >= t0 + Duration::from_secs(3600));
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
@@ -16,6 +16,7 @@ use crate::error::{RemotingError, Result};
 use crate::protocol::code::ResponseCode;
 use crate::protocol::RemotingCommand;
 use crate::rt::{run_blocking, timeout, BoxFuture, Runtime};
+use crate::util::{MutexExt, RwLockExt};
 
 /// Answers requests that a peer (a broker) sends to the client on a pooled connection:
 /// CHECK_TRANSACTION_STATE, NOTIFY_CONSUMER_IDS_CHANGED, GET_CONSUMER_RUNNING_INFO, ...
@@ -108,11 +109,6 @@ impl DialError {
     }
 }
 
-fn lock(pool: &Mutex<Pool>) -> MutexGuard<'_, Pool> {
-    // Critical sections never leave the pool half-updated, so a poisoned lock is usable.
-    pool.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl RemotingClient {
     /// A client spawning its connections on `rt`.
     pub fn new(rt: Arc<dyn Runtime>, config: TransportConfig) -> Self {
@@ -149,12 +145,7 @@ impl RemotingClient {
     /// # });
     /// ```
     pub fn set_request_handler(&self, handler: ClientRequestHandler) {
-        *self
-            .inner
-            .dispatch
-            .handler
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = Some(handler);
+        *self.inner.dispatch.handler.write_unpoisoned() = Some(handler);
     }
 
     /// The runtime the client runs on.
@@ -230,7 +221,7 @@ impl RemotingClient {
 
     /// The live pooled connection to `addr`, if there is one (no dialling).
     fn cached(&self, addr: &str) -> Result<Option<Connection>> {
-        let pool = lock(&self.inner.pool);
+        let pool = self.inner.pool.lock_unpoisoned();
         if pool.shut_down {
             return Err(RemotingError::Shutdown);
         }
@@ -249,7 +240,7 @@ impl RemotingClient {
     /// [`RemotingError::Shutdown`] after [`shutdown`](Self::shutdown).
     pub async fn connection(&self, addr: &str) -> Result<Connection> {
         let dial = {
-            let mut pool = lock(&self.inner.pool);
+            let mut pool = self.inner.pool.lock_unpoisoned();
             if pool.shut_down {
                 return Err(RemotingError::Shutdown);
             }
@@ -290,7 +281,7 @@ impl RemotingClient {
     /// Closes and forgets the pooled connection to `addr` (a later call dials afresh, without
     /// back-off).
     pub fn close(&self, addr: &str) {
-        let slot = lock(&self.inner.pool).slots.remove(addr);
+        let slot = self.inner.pool.lock_unpoisoned().slots.remove(addr);
         if let Some(Slot {
             state: SlotState::Connected(conn),
             ..
@@ -310,7 +301,7 @@ impl RemotingClient {
 impl ClientInner {
     fn shutdown(&self) {
         let slots = {
-            let mut pool = lock(&self.pool);
+            let mut pool = self.pool.lock_unpoisoned();
             pool.shut_down = true;
             std::mem::take(&mut pool.slots)
         };
@@ -330,7 +321,7 @@ impl Drop for ClientInner {
 
 impl fmt::Debug for RemotingClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pool = lock(&self.inner.pool);
+        let pool = self.inner.pool.lock_unpoisoned();
         f.debug_struct("RemotingClient")
             .field("addresses", &pool.slots.keys().collect::<Vec<_>>())
             .field("shut_down", &pool.shut_down)
@@ -341,7 +332,7 @@ impl fmt::Debug for RemotingClient {
 async fn dial_task(inner: Arc<ClientInner>, addr: String, tx: oneshot::Sender<DialResult>) {
     let result = dial(&inner, &addr).await;
     let outcome = {
-        let mut pool = lock(&inner.pool);
+        let mut pool = inner.pool.lock_unpoisoned();
         let shut_down = pool.shut_down;
         match (pool.slots.get_mut(&addr), result) {
             (Some(slot), Ok(conn)) if !shut_down => {
@@ -439,11 +430,7 @@ impl RequestHandler for ClientDispatch {
         conn: &Connection,
         req: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>> + Send {
-        let handler = self
-            .handler
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let handler = self.handler.read_unpoisoned().clone();
         let conn = conn.clone();
         async move {
             match handler {

@@ -54,6 +54,11 @@ pub struct TransportConfig {
     /// How long a server's `shutdown` waits for its connection tasks to end before aborting
     /// them. Default 3 s.
     pub shutdown_grace: Duration,
+    /// Server side: the most connections open at once. When this many are open the accept
+    /// loop waits until one closes before accepting the next; newcomers wait in the kernel's
+    /// listen backlog meanwhile (their connect succeeds, their requests are read once they are
+    /// accepted). Default `None` (no cap).
+    pub max_connections: Option<usize>,
     /// ACL 1.0 credentials (docs/protocol/acl.md §1). When set, every request and oneway request this
     /// side sends is signed with them ([`crate::acl::sign`]) as it is queued, after every other
     /// header field is in place. Default `None`.
@@ -84,6 +89,7 @@ impl Default for TransportConfig {
             reconnect_backoff_max: Duration::from_secs(5),
             idle_timeout: None,
             shutdown_grace: Duration::from_secs(3),
+            max_connections: None,
             credentials: None,
             #[cfg(feature = "tls")]
             tls: None,

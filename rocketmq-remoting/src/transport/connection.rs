@@ -31,8 +31,10 @@ use crate::protocol::codec::{encode_frame, encode_frame_head, FrameDecoder};
 use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use crate::protocol::{RemotingCommand, SerializeType};
 use crate::rt::{
-    timeout, AsyncStream, BoxFuture, BoxRead, BoxWrite, Runtime, ShutdownSignal, WaitShutdown,
+    timeout, AsyncStream, BoxFuture, BoxRead, BoxWrite, Clock, Runtime, ShutdownSignal,
+    WaitShutdown,
 };
+use crate::util::MutexExt;
 
 /// Bodies at least this large are written straight from their `Bytes` after the frame head
 /// instead of being copied into the coalescing buffer.
@@ -114,6 +116,8 @@ struct Inner {
     rearm_sweep: AtomicBool,
     next_opaque: AtomicI32,
     closed: ShutdownSignal,
+    /// The runtime's clock, copied out so that per-frame activity stamps cost no virtual call.
+    clock: Clock,
     created: Instant,
     /// Milliseconds since `created` of the last successful read or write (idle detection).
     last_activity_ms: AtomicU64,
@@ -168,11 +172,6 @@ impl Pending {
     }
 }
 
-fn lock(m: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
-    // Every critical section is a single map operation, so a poisoned lock is still consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Connection {
     /// Runs the remoting protocol over `stream` (already connected to `peer`), spawning the
     /// connection's reader and writer tasks on `rt`. Inbound requests go to `handler`.
@@ -204,6 +203,7 @@ impl Connection {
     ) -> (Connection, BoxFuture<'static, ()>, BoxFuture<'static, ()>) {
         let (read_half, write_half) = stream.into_split();
         let outbound = Outbox::new(write_half, config.write_coalesce_bytes.max(1));
+        let clock = rt.clock();
         let conn = Connection {
             inner: Arc::new(Inner {
                 id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
@@ -221,7 +221,8 @@ impl Connection {
                 rearm_sweep: AtomicBool::new(false),
                 next_opaque: AtomicI32::new(1),
                 closed: ShutdownSignal::new(),
-                created: Instant::now(),
+                clock,
+                created: clock.now(),
                 last_activity_ms: AtomicU64::new(0),
             }),
         };
@@ -270,7 +271,7 @@ impl Connection {
 
     /// Number of requests waiting for their response (for metrics and tests).
     pub fn pending_count(&self) -> usize {
-        lock(&self.inner.pending).waiting
+        self.inner.pending.lock_unpoisoned().waiting
     }
 
     /// Sends `cmd` as a request and waits up to `timeout` for its response.
@@ -316,7 +317,7 @@ impl Connection {
             self.enqueue(cmd)?;
         }
         let outcome = poll_fn(|cx| {
-            let mut pending = lock(&self.inner.pending);
+            let mut pending = self.inner.pending.lock_unpoisoned();
             let Entry::Occupied(mut entry) = pending.map.entry(opaque) else {
                 // Only the guard removes a slot before this future has seen its outcome.
                 return Poll::Ready(None);
@@ -379,7 +380,7 @@ impl Connection {
     /// Registers a response slot under a fresh opaque; also says whether it is the only
     /// request pending. Wakes the reader when the sweep must fire earlier for `deadline`.
     fn register(&self, deadline: Option<Instant>) -> Result<(i32, bool)> {
-        let mut pending = lock(&self.inner.pending);
+        let mut pending = self.inner.pending.lock_unpoisoned();
         if pending.closed {
             return Err(self.closed_error());
         }
@@ -422,7 +423,7 @@ impl Connection {
     /// deadline still ahead, which the sweep timer is then set for.
     fn sweep(&self, now: Instant) -> Option<Instant> {
         let mut expired = Vec::new();
-        let mut pending = lock(&self.inner.pending);
+        let mut pending = self.inner.pending.lock_unpoisoned();
         let mut next: Option<Instant> = None;
         let mut timed_out = 0;
         for slot in pending.map.values_mut() {
@@ -472,7 +473,7 @@ impl Connection {
     fn shutdown(&self, why: &str) {
         let mut wakers = Vec::new();
         let failed = {
-            let mut pending = lock(&self.inner.pending);
+            let mut pending = self.inner.pending.lock_unpoisoned();
             if pending.closed {
                 return;
             }
@@ -500,7 +501,11 @@ impl Connection {
 
     /// Completes the pending request `opaque` with `result`; `false` if nobody waits for it.
     fn complete(&self, opaque: i32, result: Result<RemotingCommand>) -> bool {
-        let settled = lock(&self.inner.pending).settle(opaque, SlotState::Done(result));
+        let settled = self
+            .inner
+            .pending
+            .lock_unpoisoned()
+            .settle(opaque, SlotState::Done(result));
         match settled {
             Ok(waker) => {
                 if let Some(w) = waker {
@@ -517,14 +522,21 @@ impl Connection {
         if self.inner.config.idle_timeout.is_none() {
             return;
         }
-        let ms = u64::try_from(self.inner.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let ms = u64::try_from(self.since_created().as_millis()).unwrap_or(u64::MAX);
         self.inner.last_activity_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Time since the last read or write.
     fn idle_for(&self) -> Duration {
         let last = Duration::from_millis(self.inner.last_activity_ms.load(Ordering::Relaxed));
-        self.inner.created.elapsed().saturating_sub(last)
+        self.since_created().saturating_sub(last)
+    }
+
+    fn since_created(&self) -> Duration {
+        self.inner
+            .clock
+            .now()
+            .saturating_duration_since(self.inner.created)
     }
 }
 
@@ -546,7 +558,7 @@ struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if let Some(opaque) = self.opaque {
-            let mut pending = lock(&self.conn.inner.pending);
+            let mut pending = self.conn.inner.pending.lock_unpoisoned();
             if let Some(Slot {
                 state: SlotState::Waiting(_),
                 ..
@@ -666,11 +678,11 @@ impl Outbox {
 
     fn lock(&self) -> MutexGuard<'_, OutboxState> {
         // Every critical section leaves the state consistent: a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     fn lock_io(&self) -> MutexGuard<'_, Option<WriterIo>> {
-        self.io.lock().unwrap_or_else(|e| e.into_inner())
+        self.io.lock_unpoisoned()
     }
 
     /// Queues `cmd`; false (and `cmd` dropped) if the writer has stopped. With `wake` false
@@ -697,11 +709,9 @@ impl Outbox {
     /// Writes what is queued right here if nobody owns the write half, else leaves it to the
     /// owner; wakes the writer task for whatever cannot be written without waiting.
     fn flush_queued(&self, conn: &Connection) {
-        let mut slot = match self.io.try_lock() {
-            Ok(slot) => slot,
-            // Its holder owns the write half and looks at the queue after letting go of it.
-            Err(std::sync::TryLockError::WouldBlock) => return,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        // A holder owns the write half and looks at the queue after letting go of it.
+        let Some(mut slot) = self.io.try_lock_unpoisoned() else {
+            return;
         };
         let Some(io) = slot.as_mut() else {
             return;
@@ -1054,7 +1064,7 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                 }
                 if !sweeper_registered {
                     sweeper_registered = true;
-                    lock(&conn_ref.inner.pending).sweeper = Some(cx.waker().clone());
+                    conn_ref.inner.pending.lock_unpoisoned().sweeper = Some(cx.waker().clone());
                 }
                 if conn_ref.inner.rearm_sweep.load(Ordering::Acquire)
                     && conn_ref.inner.rearm_sweep.swap(false, Ordering::AcqRel)

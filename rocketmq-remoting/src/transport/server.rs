@@ -5,14 +5,18 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::future::{select, Either};
+use futures::task::AtomicWaker;
 
 use super::{Connection, RequestHandler, TransportConfig};
 use crate::protocol::RemotingCommand;
 use crate::rt::{Listener, Runtime, TaskGroup};
+use crate::util::MutexExt;
 
 /// A remoting server: binds a TCP port and serves every accepted connection with one shared
 /// [`RequestHandler`].
@@ -37,6 +41,22 @@ impl RemotingServer {
         handler: Arc<H>,
     ) -> io::Result<ServerHandle> {
         let listener = rt.bind(addr).await?;
+        Self::serve(rt, listener, config, handler)
+    }
+
+    /// Starts accepting connections on a listener bound beforehand (with
+    /// [`Runtime::bind`]). Binding first lets a caller learn the bound address (port 0) before
+    /// it builds the handler that needs it; dropping the listener instead releases the port.
+    ///
+    /// # Errors
+    ///
+    /// The listener cannot report its address.
+    pub fn serve<H: RequestHandler>(
+        rt: Arc<dyn Runtime>,
+        listener: Box<dyn Listener>,
+        config: TransportConfig,
+        handler: Arc<H>,
+    ) -> io::Result<ServerHandle> {
         let local_addr = listener.local_addr()?;
         let registry: Registry = Arc::new(Mutex::new(HashMap::new()));
         let group = TaskGroup::new(Arc::clone(&rt));
@@ -45,7 +65,14 @@ impl RemotingServer {
             registry: Arc::clone(&registry),
         });
         let config = Arc::new(config);
-        let accept = accept_loop(listener, group.clone(), Arc::clone(&config), dispatch);
+        let limit = config.max_connections.map(ConnectionLimit::new);
+        let accept = accept_loop(
+            listener,
+            group.clone(),
+            Arc::clone(&config),
+            dispatch,
+            limit,
+        );
         group.spawn(accept);
         tracing::info!(addr = %local_addr, "remoting server listening");
         Ok(ServerHandle {
@@ -57,12 +84,56 @@ impl RemotingServer {
     }
 }
 
-type Registry = Arc<Mutex<HashMap<u64, Connection>>>;
-
-fn lock(registry: &Registry) -> MutexGuard<'_, HashMap<u64, Connection>> {
-    // Single insert/remove/clone critical sections: a poisoned map is still consistent.
-    registry.lock().unwrap_or_else(|e| e.into_inner())
+/// The connection cap of a server ([`TransportConfig::max_connections`]): a counting semaphore
+/// with a single waiter, the accept loop, so one waker slot is enough.
+struct ConnectionLimit {
+    free: AtomicUsize,
+    waiter: AtomicWaker,
 }
+
+/// One accepted connection's share of the cap, returned when the connection ends.
+struct Permit(Arc<ConnectionLimit>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.free.fetch_add(1, Ordering::AcqRel);
+        self.0.waiter.wake();
+    }
+}
+
+impl ConnectionLimit {
+    fn new(max: usize) -> Arc<Self> {
+        Arc::new(ConnectionLimit {
+            // A cap of 0 would never accept anything: it means one.
+            free: AtomicUsize::new(max.max(1)),
+            waiter: AtomicWaker::new(),
+        })
+    }
+
+    fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
+        self.free
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| Permit(Arc::clone(self)))
+    }
+
+    /// Waits for a free slot. The waker is registered before the second try, so a release
+    /// between the two is not missed.
+    fn acquire(self: &Arc<Self>) -> impl Future<Output = Permit> + '_ {
+        std::future::poll_fn(move |cx| {
+            if let Some(p) = self.try_acquire() {
+                return Poll::Ready(p);
+            }
+            self.waiter.register(cx.waker());
+            match self.try_acquire() {
+                Some(p) => Poll::Ready(p),
+                None => Poll::Pending,
+            }
+        })
+    }
+}
+
+type Registry = Arc<Mutex<HashMap<u64, Connection>>>;
 
 /// The running server. Dropping the handle also stops the server (without waiting).
 pub struct ServerHandle {
@@ -80,17 +151,17 @@ impl ServerHandle {
 
     /// The live connections.
     pub fn connections(&self) -> Vec<Connection> {
-        lock(&self.registry).values().cloned().collect()
+        self.registry.lock_unpoisoned().values().cloned().collect()
     }
 
     /// The live connection with the given [`Connection::id`].
     pub fn connection(&self, id: u64) -> Option<Connection> {
-        lock(&self.registry).get(&id).cloned()
+        self.registry.lock_unpoisoned().get(&id).cloned()
     }
 
     /// Number of live connections.
     pub fn connection_count(&self) -> usize {
-        lock(&self.registry).len()
+        self.registry.lock_unpoisoned().len()
     }
 
     /// Stops accepting, closes every connection (their pending requests fail), and waits up to
@@ -106,7 +177,12 @@ impl ServerHandle {
 
     fn stop_now(&self) {
         self.group.signal().trigger();
-        let connections: Vec<Connection> = lock(&self.registry).drain().map(|(_, c)| c).collect();
+        let connections: Vec<Connection> = self
+            .registry
+            .lock_unpoisoned()
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
         for conn in connections {
             conn.close();
         }
@@ -146,12 +222,14 @@ impl<H: RequestHandler> RequestHandler for ServerDispatch<H> {
     }
 
     fn on_connected(&self, conn: &Connection) {
-        lock(&self.registry).insert(conn.id(), conn.clone());
+        self.registry
+            .lock_unpoisoned()
+            .insert(conn.id(), conn.clone());
         self.user.on_connected(conn);
     }
 
     fn on_disconnected(&self, conn: &Connection) {
-        lock(&self.registry).remove(&conn.id());
+        self.registry.lock_unpoisoned().remove(&conn.id());
         self.user.on_disconnected(conn);
     }
 }
@@ -161,10 +239,20 @@ async fn accept_loop<H: RequestHandler>(
     group: TaskGroup,
     config: Arc<TransportConfig>,
     dispatch: Arc<ServerDispatch<H>>,
+    limit: Option<Arc<ConnectionLimit>>,
 ) {
     let rt = Arc::clone(group.runtime());
     let mut stop = group.signal().wait();
     loop {
+        // At the cap, wait for a connection to close before accepting: the next peer waits in
+        // the listen backlog instead of being accepted and starved.
+        let permit = match &limit {
+            None => None,
+            Some(l) => match select(std::pin::pin!(l.acquire()), &mut stop).await {
+                Either::Left((p, _)) => Some(p),
+                Either::Right(((), _)) => break,
+            },
+        };
         let accepted = match select(listener.accept(), &mut stop).await {
             Either::Left((accepted, _)) => accepted,
             Either::Right(((), _)) => break,
@@ -185,10 +273,11 @@ async fn accept_loop<H: RequestHandler>(
                         group.clone(),
                         Arc::clone(&config),
                         Arc::clone(&dispatch),
+                        permit,
                     ));
                     continue;
                 }
-                serve(stream, peer, &group, &config, &dispatch);
+                serve(stream, peer, &group, &config, &dispatch, permit);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -216,6 +305,7 @@ fn serve<H: RequestHandler>(
     group: &TaskGroup,
     config: &Arc<TransportConfig>,
     dispatch: &Arc<ServerDispatch<H>>,
+    permit: Option<Permit>,
 ) {
     let (conn, reader, writer) = Connection::start(
         Arc::clone(group.runtime()),
@@ -224,6 +314,12 @@ fn serve<H: RequestHandler>(
         Arc::clone(config),
         Arc::clone(dispatch),
     );
+    // The reader ends last, after `on_disconnected`: the slot is free once it returns (or,
+    // when it never runs, as soon as the refused future is dropped).
+    let reader = async move {
+        reader.await;
+        drop(permit);
+    };
     // Refused only when shutdown began meanwhile: close the newcomer ourselves.
     let reader_running = group.spawn(reader);
     if !reader_running || !group.spawn(writer) || group.signal().is_triggered() {
@@ -245,6 +341,7 @@ async fn tls_accept<H: RequestHandler>(
     group: TaskGroup,
     config: Arc<TransportConfig>,
     dispatch: Arc<ServerDispatch<H>>,
+    permit: Option<Permit>,
 ) {
     let rt = Arc::clone(group.runtime());
     let handshake = tls.accept_within(&*rt, config.idle_timeout, config.connect_timeout, stream);
@@ -256,5 +353,5 @@ async fn tls_accept<H: RequestHandler>(
         }
         Either::Right(((), _)) => return,
     };
-    serve(stream, peer, &group, &config, &dispatch);
+    serve(stream, peer, &group, &config, &dispatch, permit);
 }

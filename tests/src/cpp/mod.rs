@@ -33,6 +33,7 @@ mod events;
 mod options;
 mod run;
 
+use rocketmq_remoting::util::MutexExt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -80,7 +81,7 @@ impl CppClient {
     /// context.
     pub fn get() -> Result<CppClient, ItError> {
         static CACHE: Mutex<Option<CppClient>> = Mutex::new(None);
-        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = CACHE.lock_unpoisoned();
         if let Some(c) = cache.as_ref() {
             return Ok(c.clone());
         }

@@ -1,5 +1,6 @@
 //! A running driver process: events as they arrive, waits (async or blocking), kill on drop.
 
+use rocketmq_remoting::util::{CondvarExt, MutexExt};
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -57,7 +58,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     fn notify(&self, mut st: MutexGuard<'_, State>) {
@@ -209,7 +210,7 @@ impl DriverRun {
     /// Asks the driver to stop cleanly: closes its stdin, which it watches (`--stop-on-stdin-eof`).
     /// It shuts the client down and exits with code 0 and reason `stdin-eof`.
     pub fn stop(&self) {
-        self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.stdin.lock_unpoisoned().take();
     }
 
     /// Kills the driver now (SIGKILL; the C++ client gets no chance to unregister).
@@ -252,12 +253,7 @@ impl DriverRun {
                 return r;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            st = self
-                .shared
-                .cond
-                .wait_timeout(st, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            st = self.shared.cond.wait_timeout_unpoisoned(st, left).0;
         }
     }
 
@@ -305,7 +301,7 @@ impl DriverRun {
     pub fn finish_blocking(mut self) -> Result<DriverOutput, ItError> {
         let mut st = self.shared.lock();
         while st.exit.is_none() {
-            st = self.shared.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.shared.cond.wait_unpoisoned(st);
         }
         drop(st);
         Ok(self.take_output())
@@ -339,7 +335,7 @@ impl Drop for DriverRun {
 }
 
 fn kill_child(child: &Mutex<Option<ChildGuard>>, label: &str) {
-    let mut slot = child.lock().unwrap_or_else(|e| e.into_inner());
+    let mut slot = child.lock_unpoisoned();
     if let Some(guard) = slot.as_mut() {
         if let Err(e) = guard.kill() {
             tracing::warn!(driver = label, error = %e, "killing the driver failed");
@@ -351,7 +347,7 @@ fn wait_child(child: &Mutex<Option<ChildGuard>>, deadline: Instant, label: &str)
     let mut killed_at_deadline = false;
     loop {
         {
-            let mut slot = child.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = child.lock_unpoisoned();
             let Some(guard) = slot.as_mut() else {
                 return Exit {
                     code: None,

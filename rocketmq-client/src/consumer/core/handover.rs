@@ -32,7 +32,7 @@ impl<X: Clone + Send + 'static> ConsumerCore<X> {
         by_rebalance: bool,
         ext: impl FnOnce(i64) -> X,
     ) -> Result<Option<(i64, OwnedQueue<X>)>> {
-        let pq = Arc::new(ProcessQueue::default());
+        let pq = Arc::new(ProcessQueue::new(self.rt.clock()));
         if lock {
             let locked = self
                 .backend

@@ -34,6 +34,7 @@ use futures::channel::mpsc;
 use futures::future::{select, Either};
 use rocketmq_remoting::protocol::body::SubscriptionData;
 use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::MutexExt;
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::ConsumerBackend;
@@ -191,12 +192,12 @@ impl<X: Send + 'static> ConsumerCore<X> {
 
     /// The subscription table.
     pub(crate) fn subs(&self) -> MutexGuard<'_, BTreeMap<String, Subscription>> {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+        self.subs.lock_unpoisoned()
     }
 
     /// The owned queues.
     pub(crate) fn queues(&self) -> MutexGuard<'_, HashMap<MessageQueue, OwnedQueue<X>>> {
-        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+        self.queues.lock_unpoisoned()
     }
 
     /// The subscribed topics (with namespace), in order.
@@ -261,10 +262,7 @@ impl<X: Send + 'static> ConsumerCore<X> {
 
     /// The receiving end of the kicks, the first time only.
     fn take_kicks(&self) -> Option<mpsc::Receiver<()>> {
-        self.kick_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        self.kick_rx.lock_unpoisoned().take()
     }
 }
 

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use rocketmq_remoting::protocol::body::ProcessQueueInfo;
 use rocketmq_remoting::protocol::message::MessageExt;
+use rocketmq_remoting::rt::Clock;
+use rocketmq_remoting::util::MutexExt;
 
 /// Client-side lock lifetime (Java `rocketmq.client.rebalance.lockMaxLiveTime`): an orderly queue
 /// is only consumed if its broker lock was confirmed within this time.
@@ -26,6 +28,8 @@ pub(crate) struct ProcessQueue {
     /// Listener calls running for this queue (concurrent mode).
     calls: AtomicUsize,
     locked: AtomicBool,
+    /// The runtime's clock (copied: stamped on every pull and consume).
+    clock: Clock,
     /// Serialises orderly consumption of this queue, and lets rebalance wait for an in-progress
     /// batch before unlocking.
     pub(crate) consume_lock: futures::lock::Mutex<()>,
@@ -72,8 +76,16 @@ impl State {
 
 impl Default for ProcessQueue {
     fn default() -> Self {
-        let now = Instant::now();
+        ProcessQueue::new(Clock::system())
+    }
+}
+
+impl ProcessQueue {
+    /// An empty queue whose pull, consume and lock times are read from `clock`.
+    pub(crate) fn new(clock: Clock) -> Self {
+        let now = clock.now();
         ProcessQueue {
+            clock,
             state: Mutex::new(State {
                 msgs: BTreeMap::new(),
                 held: BTreeMap::new(),
@@ -98,7 +110,7 @@ impl Default for ProcessQueue {
 
 impl ProcessQueue {
     fn st(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     pub(crate) fn is_dropped(&self) -> bool {
@@ -219,7 +231,7 @@ impl ProcessQueue {
                 }
             }
         }
-        st.last_consume = Instant::now();
+        st.last_consume = self.clock.now();
         Some(match st.msgs.keys().next() {
             Some(first) => *first,
             None => st.max_offset + 1,
@@ -277,7 +289,7 @@ impl ProcessQueue {
             st.count -= 1;
             st.size = st.size.saturating_sub(*len);
         }
-        st.last_consume = Instant::now();
+        st.last_consume = self.clock.now();
         Some(last + 1)
     }
 
@@ -313,7 +325,7 @@ impl ProcessQueue {
     }
 
     pub(crate) fn touch_pull(&self) {
-        self.st().last_pull = Instant::now();
+        self.st().last_pull = self.clock.now();
     }
 
     pub(crate) fn last_pull(&self) -> Instant {
@@ -327,14 +339,14 @@ impl ProcessQueue {
     /// Marks the broker lock as confirmed now (or lost).
     pub(crate) fn set_locked(&self, locked: bool) {
         if locked {
-            self.st().last_lock = Some(Instant::now());
+            self.st().last_lock = Some(self.clock.now());
         }
         self.locked.store(locked, Ordering::Release);
     }
 
     /// Whether the lock was not confirmed within [`LOCK_MAX_LIVE`].
     pub(crate) fn lock_expired(&self) -> bool {
-        !matches!(self.st().last_lock, Some(t) if t.elapsed() <= LOCK_MAX_LIVE)
+        !matches!(self.st().last_lock, Some(t) if self.clock.since(t) <= LOCK_MAX_LIVE)
     }
 
     /// Orderly: locked and the lock is fresh.

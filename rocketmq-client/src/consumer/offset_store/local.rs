@@ -48,6 +48,8 @@ use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
 
+use rocketmq_remoting::util::MutexExt;
+
 use crate::message_queue::MessageQueue;
 
 /// File name of the offsets file inside `<base_dir>/<client_id>/<group>/`.
@@ -297,7 +299,7 @@ impl LocalFileOffsetStore {
         if updates.is_empty() {
             return Ok(());
         }
-        let _io = FILE_IO.lock().unwrap_or_else(|e| e.into_inner());
+        let _io = FILE_IO.lock_unpoisoned();
         let mut merged = match read_offsets_file(&self.path) {
             Ok(existing) => existing.unwrap_or_default(),
             Err(e) => {
@@ -328,7 +330,7 @@ impl LocalFileOffsetStore {
 
     fn lock_table(&self) -> std::sync::MutexGuard<'_, HashMap<MessageQueue, Entry>> {
         // Entries are plain values, so a panic elsewhere cannot leave them inconsistent.
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        self.table.lock_unpoisoned()
     }
 }
 
@@ -602,7 +604,7 @@ impl Cursor<'_> {
         loop {
             self.ws();
             let mq = match self.peek() {
-                Some(b'{') => self.value::<MessageQueue>()?,
+                Some(b'{') => self.value::<StoredQueue>()?.into(),
                 Some(b'"') => {
                     let at = self.pos;
                     let s: String = self.value()?;
@@ -638,10 +640,26 @@ impl Cursor<'_> {
     }
 }
 
+/// A queue key as the file holds it. Unlike the wire type, which defaults absent members,
+/// all three must be present: a key missing one is damage, not queue 0 of an unnamed broker.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredQueue {
+    topic: String,
+    broker_name: String,
+    queue_id: i32,
+}
+
+impl From<StoredQueue> for MessageQueue {
+    fn from(q: StoredQueue) -> Self {
+        MessageQueue::new(q.topic, q.broker_name, q.queue_id)
+    }
+}
+
 /// A queue written as a JSON object inside a string, or as Java's `toString()`.
 fn parse_queue_text(s: &str) -> Option<MessageQueue> {
-    if let Ok(mq) = serde_json::from_str::<MessageQueue>(s) {
-        return Some(mq);
+    if let Ok(q) = serde_json::from_str::<StoredQueue>(s) {
+        return Some(q.into());
     }
     let inner = s.strip_prefix("MessageQueue [topic=")?.strip_suffix(']')?;
     let (topic, rest) = inner.split_once(", brokerName=")?;

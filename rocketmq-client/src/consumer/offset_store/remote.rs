@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rocketmq_remoting::util::MutexExt;
+
 use crate::consumer::backend::ConsumerBackend;
 use crate::error::Result;
 use crate::message_queue::MessageQueue;
@@ -28,7 +30,7 @@ impl RemoteOffsetStore {
     }
 
     fn table(&self) -> MutexGuard<'_, HashMap<MessageQueue, i64>> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        self.table.lock_unpoisoned()
     }
 
     pub(crate) fn update(&self, mq: &MessageQueue, offset: i64, increase_only: bool) {

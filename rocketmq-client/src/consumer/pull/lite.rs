@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use futures::future::{select, Either};
 use futures::StreamExt;
 use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData, ConsumerRunningInfo};
 use rocketmq_remoting::rt::ShutdownSignal;
+use rocketmq_remoting::util::now_ms;
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::{
@@ -27,6 +28,7 @@ use crate::consumer::{ConsumeFromWhere, MessageModel, MessageSelector};
 use crate::error::{Error, Result};
 use crate::message::MessageExt;
 use crate::message_queue::MessageQueue;
+use crate::util::service_state::{AtomicServiceState, ServiceState};
 
 /// Settings of a [`LitePullConsumer`] (Java `DefaultLitePullConsumer` defaults).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -192,7 +194,7 @@ impl LitePullConsumerBuilder {
                 core,
                 tx,
                 rx: futures::lock::Mutex::new(rx),
-                state: AtomicU8::new(0),
+                state: AtomicServiceState::new(),
                 started_at_ms: AtomicI64::new(0),
                 lifecycle: futures::lock::Mutex::new(()),
             }),
@@ -225,7 +227,7 @@ struct LiteInner {
     core: ConsumerCore<LiteQueue>,
     tx: mpsc::UnboundedSender<Fetched>,
     rx: futures::lock::Mutex<mpsc::UnboundedReceiver<Fetched>>,
-    state: AtomicU8,
+    state: AtomicServiceState,
     started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
 }
@@ -311,11 +313,11 @@ impl LitePullConsumer {
     pub async fn start(&self) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
-        if inner.state.load(Ordering::Acquire) != 0 {
+        if inner.state.get() != ServiceState::CreateJust {
             return Err(Error::NotRunning("the consumer was already started"));
         }
         inner.core.open(LiteHooks(Arc::downgrade(inner))).await?;
-        inner.state.store(1, Ordering::Release);
+        inner.state.set(ServiceState::Running);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
         inner.core.announce().await;
         if !inner.core.topics().is_empty() {
@@ -336,7 +338,7 @@ impl LitePullConsumer {
     }
 
     fn check_running(&self) -> Result<()> {
-        if self.inner.state.load(Ordering::Acquire) == 1 {
+        if self.inner.state.get() == ServiceState::Running {
             Ok(())
         } else {
             Err(Error::NotRunning(
@@ -376,7 +378,7 @@ impl LitePullConsumer {
         crate::message::validate_topic(topic)?;
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
-        if inner.state.load(Ordering::Acquire) > 1 {
+        if inner.state.get() == ServiceState::ShutdownAlready {
             return Err(Error::NotRunning("a shut-down consumer cannot subscribe"));
         }
         let topic = inner.client.wrap(topic);
@@ -387,7 +389,7 @@ impl LitePullConsumer {
                 version: SUB_VERSION,
             },
         );
-        if inner.state.load(Ordering::Acquire) != 1 {
+        if inner.state.get() != ServiceState::Running {
             return Ok(());
         }
         if let Err(e) = inner.core.backend.subscribe_queues(&topic).await {
@@ -411,11 +413,12 @@ impl LitePullConsumer {
     pub async fn unsubscribe(&self, topic: &str) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
-        if inner.state.load(Ordering::Acquire) > 1 {
+        if inner.state.get() == ServiceState::ShutdownAlready {
             return Err(Error::NotRunning("a shut-down consumer cannot unsubscribe"));
         }
         let topic = inner.client.wrap(topic);
-        if inner.core.subs().remove(&topic).is_none() || inner.state.load(Ordering::Acquire) != 1 {
+        if inner.core.subs().remove(&topic).is_none() || inner.state.get() != ServiceState::Running
+        {
             return Ok(());
         }
         apply::release_unsubscribed(inner).await;
@@ -629,7 +632,7 @@ impl LitePullConsumer {
     pub async fn shutdown(&self) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
-        if inner.state.swap(2, Ordering::AcqRel) != 1 {
+        if inner.state.replace(ServiceState::ShutdownAlready) != ServiceState::Running {
             return Ok(());
         }
         inner.core.stop_pulling(Duration::from_secs(3)).await;
@@ -651,13 +654,6 @@ pub(super) fn model_name(m: MessageModel) -> &'static str {
     }
 }
 
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl LiteInner {
     fn kick_rebalance(&self) {
         self.core.kick();
@@ -671,7 +667,7 @@ impl LiteInner {
             subscription_set: self.core.subscription_data(),
             ..Default::default()
         };
-        let now = std::time::Instant::now();
+        let now = self.core.rt.now();
         let wall = now_ms();
         for (mq, e) in self.core.queues().iter() {
             let commit_offset = e
@@ -680,14 +676,8 @@ impl LiteInner {
                 .filter(|_| self.cfg.auto_commit)
                 .or_else(|| self.core.store.read_memory(mq))
                 .unwrap_or(-1);
-            info.mq_table.insert(
-                rocketmq_remoting::protocol::body::MessageQueue {
-                    topic: mq.topic.clone(),
-                    broker_name: mq.broker_name.clone(),
-                    queue_id: mq.queue_id,
-                },
-                e.pq.running_info(commit_offset, now, wall),
-            );
+            info.mq_table
+                .insert(mq.clone(), e.pq.running_info(commit_offset, now, wall));
         }
         let c = &self.cfg;
         let props = [
@@ -792,7 +782,7 @@ impl LiteInner {
             let Some(e) = a.get_mut(mq) else { return };
             e.stop.trigger();
             e.pq.set_dropped();
-            e.pq = Arc::new(ProcessQueue::default());
+            e.pq = Arc::new(ProcessQueue::new(self.core.rt.clock()));
             e.stop = ShutdownSignal::new();
             e.ext.consumed = Some(offset);
             (Arc::clone(&e.pq), e.stop.clone(), Arc::clone(&e.ext.paused))

@@ -5,7 +5,7 @@ mod lite;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use crate::consumer::{MessageModel, MessageSelector};
 use crate::error::{Error, Result};
 use crate::message::MessageExt;
 use crate::message_queue::MessageQueue;
+use crate::util::service_state::{AtomicServiceState, ServiceState};
 
 pub use self::lite::{LitePullConsumer, LitePullConsumerBuilder, LitePullConsumerConfig};
 
@@ -71,7 +72,7 @@ impl PullConsumerBuilder {
                 client: self.client,
                 group,
                 backend,
-                state: AtomicU8::new(0),
+                state: AtomicServiceState::new(),
                 started_at_ms: AtomicI64::new(0),
             }),
         })
@@ -115,7 +116,7 @@ struct PullInner {
     group: String,
     backend: Arc<dyn ConsumerBackend>,
     store: RemoteOffsetStore,
-    state: AtomicU8,
+    state: AtomicServiceState,
     started_at_ms: AtomicI64,
 }
 
@@ -147,11 +148,7 @@ impl ConsumerEvents for PullHooks {
         let mut info = ConsumerRunningInfo::default();
         for (mq, offset) in inner.store.snapshot() {
             info.mq_table.insert(
-                rocketmq_remoting::protocol::body::MessageQueue {
-                    topic: mq.topic,
-                    broker_name: mq.broker_name,
-                    queue_id: mq.queue_id,
-                },
+                mq,
                 ProcessQueueInfo {
                     commit_offset: offset,
                     ..Default::default()
@@ -195,7 +192,7 @@ impl PullConsumer {
     }
 
     fn check_running(&self) -> Result<()> {
-        if self.inner.state.load(Ordering::Acquire) == 1 {
+        if self.inner.state.get() == ServiceState::Running {
             Ok(())
         } else {
             Err(Error::NotRunning(
@@ -213,7 +210,7 @@ impl PullConsumer {
         if self
             .inner
             .state
-            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .advance(ServiceState::CreateJust, ServiceState::Running)
             .is_err()
         {
             return Err(Error::NotRunning("the consumer was already started"));
@@ -221,14 +218,14 @@ impl PullConsumer {
         self.inner.backend.start().await?;
         self.inner
             .started_at_ms
-            .store(lite::now_ms(), Ordering::Relaxed);
+            .store(rocketmq_remoting::util::now_ms(), Ordering::Relaxed);
         let hooks = Arc::new(PullHooks(Arc::downgrade(&self.inner)));
         if !self
             .inner
             .backend
             .register_consumer(&self.inner.group, hooks.clone(), hooks)
         {
-            self.inner.state.store(2, Ordering::Release);
+            self.inner.state.set(ServiceState::ShutdownAlready);
             return Err(Error::Config(format!(
                 "consumer group `{}` is already registered in this client",
                 self.inner.group
@@ -427,7 +424,7 @@ impl PullConsumer {
 
     /// Commits offsets, unregisters and closes. Idempotent.
     pub async fn shutdown(&self) {
-        if self.inner.state.swap(2, Ordering::AcqRel) != 1 {
+        if self.inner.state.replace(ServiceState::ShutdownAlready) != ServiceState::Running {
             return;
         }
         if let Err(e) = self.persist_offsets_inner().await {

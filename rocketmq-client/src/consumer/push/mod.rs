@@ -17,6 +17,7 @@ use rocketmq_remoting::protocol::body::{
 };
 use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::rt::{BoxFuture, ShutdownSignal, TaskGroup};
+use rocketmq_remoting::util::{now_ms, MutexExt};
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerEvents, HeartbeatSource};
@@ -90,13 +91,6 @@ pub(crate) struct Inner {
     last_heartbeat_kick: Mutex<Option<Instant>>,
     started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl PushConsumer {
@@ -454,14 +448,12 @@ impl Inner {
     /// Sends a heartbeat soon, at most once a second (after a broker forgot our subscription).
     fn kick_heartbeat(self: &Arc<Self>) {
         {
-            let mut last = self
-                .last_heartbeat_kick
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            let mut last = self.last_heartbeat_kick.lock_unpoisoned();
+            let now = self.core.rt.now();
+            if last.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
                 return;
             }
-            *last = Some(Instant::now());
+            *last = Some(now);
         }
         let me = Arc::clone(self);
         self.core
@@ -494,15 +486,11 @@ impl Inner {
             subscription_set: self.consumer_data().subscription_data_set,
             ..Default::default()
         };
-        let now = Instant::now();
+        let now = self.core.rt.now();
         let wall = now_ms();
         for (mq, e) in self.core.queues().iter() {
             info.mq_table.insert(
-                rocketmq_remoting::protocol::body::MessageQueue {
-                    topic: mq.topic.clone(),
-                    broker_name: mq.broker_name.clone(),
-                    queue_id: mq.queue_id,
-                },
+                mq.clone(),
                 e.pq.running_info(self.core.store.read_memory(mq).unwrap_or(-1), now, wall),
             );
         }
@@ -558,7 +546,7 @@ impl Inner {
         msg: MessageExt,
         broker_name: Option<String>,
     ) -> ConsumeMessageDirectlyResult {
-        let start = Instant::now();
+        let start = self.core.rt.clock().stopwatch();
         let queue = MessageQueue::new(
             self.client.unwrap(&msg.topic),
             broker_name.unwrap_or_default(),
@@ -715,7 +703,8 @@ impl Inner {
                 q.iter_mut()
                     .filter(|(_, e)| {
                         !e.pq.is_dropped()
-                            && e.pq.last_pull().elapsed() > self.cfg.pull_watchdog_timeout
+                            && self.core.rt.clock().since(e.pq.last_pull())
+                                > self.cfg.pull_watchdog_timeout
                     })
                     .map(|(mq, e)| {
                         let old = std::mem::replace(&mut e.stop, ShutdownSignal::new());
@@ -849,7 +838,7 @@ impl QueueOwner for Inner {
             .await
             .is_ok()
         } else {
-            let start = Instant::now();
+            let start = self.core.rt.clock().stopwatch();
             while entry.pq.calls_running() > 0 && start.elapsed() < HANDOVER_WAIT {
                 self.core.rt.sleep(Duration::from_millis(5)).await;
             }

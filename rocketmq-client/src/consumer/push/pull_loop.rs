@@ -50,9 +50,11 @@ pub(super) async fn run(
             || size > cfg.pull_threshold_size_for_queue
             || span > cfg.consume_concurrently_max_span
         {
-            if !matches!(last_flow_log, Some(t) if t.elapsed().as_secs() < 10) {
+            let now = inner.core.rt.now();
+            if !matches!(last_flow_log, Some(t) if now.saturating_duration_since(t).as_secs() < 10)
+            {
                 tracing::info!(%mq, count, size, span, "flow control: pulling paused until the listener catches up");
-                last_flow_log = Some(Instant::now());
+                last_flow_log = Some(now);
             }
             if !inner.sleep_or(cfg.pull_delay_on_flow_control, &stop).await {
                 return;

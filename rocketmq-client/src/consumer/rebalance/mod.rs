@@ -7,6 +7,8 @@ pub mod strategy;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use rocketmq_remoting::util::MutexExt;
+
 use crate::consumer::backend::ConsumerBackend;
 use crate::consumer::MessageModel;
 use crate::error::Result;
@@ -77,7 +79,7 @@ impl Rebalancer {
         }
         sort_for_allocation(&mut mq_all, &mut cid_all);
         let members_changed = {
-            let mut last = self.last_members.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = self.last_members.lock_unpoisoned();
             let changed = match last.get(topic) {
                 Some(prev) => *prev != cid_all,
                 None => cid_all.len() > 1,

@@ -301,9 +301,30 @@ fn requote_single(content: &[u8]) -> Result<Vec<u8>> {
     Ok(o)
 }
 
-/// A message queue: (topic, broker name, queue id). JSON members are written in fastjson's
-/// alphabetical order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+/// One queue of a topic on one broker (Java `MessageQueue`): (topic, broker name, queue id).
+///
+/// Ordering follows Java's `compareTo`: `topic`, then `broker_name` (both in Java `String`
+/// order, see [`java_string_cmp`](crate::util::java_string_cmp)), then `queue_id`. Queue
+/// allocation depends on this order, so sort with it (e.g. `queues.sort()`) before allocating.
+///
+/// [`Display`](std::fmt::Display) prints Java's `toString()` form, which the consistent-hash
+/// allocation strategy hashes. JSON members use Java's names, written in fastjson's
+/// alphabetical order (`brokerName`, `queueId`, `topic`).
+///
+/// ```
+/// use rocketmq_remoting::protocol::body::MessageQueue;
+///
+/// let mq = MessageQueue::new("TopicTest", "broker-a", 3);
+/// assert_eq!(mq.to_string(), "MessageQueue [topic=TopicTest, brokerName=broker-a, queueId=3]");
+/// assert_eq!(
+///     serde_json::to_string(&mq).unwrap(),
+///     r#"{"brokerName":"broker-a","queueId":3,"topic":"TopicTest"}"#
+/// );
+/// assert!(mq < MessageQueue::new("TopicTest", "broker-b", 0));
+/// // Topic first, although the struct (and its JSON) lists the broker name first.
+/// assert!(MessageQueue::new("A", "z", 0) < MessageQueue::new("B", "a", 0));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageQueue {
     /// Broker name.
@@ -325,6 +346,30 @@ impl MessageQueue {
             broker_name: broker_name.into(),
             queue_id,
         }
+    }
+}
+
+impl Ord for MessageQueue {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        crate::util::java_string_cmp(&self.topic, &other.topic)
+            .then_with(|| crate::util::java_string_cmp(&self.broker_name, &other.broker_name))
+            .then_with(|| self.queue_id.cmp(&other.queue_id))
+    }
+}
+
+impl PartialOrd for MessageQueue {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for MessageQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MessageQueue [topic={}, brokerName={}, queueId={}]",
+            self.topic, self.broker_name, self.queue_id
+        )
     }
 }
 

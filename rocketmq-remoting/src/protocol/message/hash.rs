@@ -21,12 +21,5 @@ pub fn body_crc(body: &[u8]) -> u32 {
 /// assert_eq!(tag_hash_code(""), 0);
 /// ```
 pub fn tag_hash_code(tag: &str) -> i64 {
-    java_string_hash(tag) as i64
-}
-
-/// Java `String.hashCode()`: `h = 31 * h + unit` over UTF-16 code units, wrapping at 32 bits.
-pub(crate) fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    })
+    crate::util::java_string_hash(tag) as i64
 }

@@ -175,7 +175,7 @@ impl UniqIdGenerator {
         push_hex(&mut prefix, &ip[..n]);
         push_hex(&mut prefix, &pid.to_be_bytes());
         push_hex(&mut prefix, &component.to_be_bytes());
-        let (start, next) = month_bounds(now_ms());
+        let (start, next) = month_bounds(crate::util::now_ms());
         UniqIdGenerator {
             prefix,
             month_start: AtomicI64::new(start),
@@ -191,7 +191,7 @@ impl UniqIdGenerator {
 
     /// A new id.
     pub fn next_id(&self) -> String {
-        self.id_at(now_ms())
+        self.id_at(crate::util::now_ms())
     }
 
     fn id_at(&self, now: i64) -> String {
@@ -249,7 +249,7 @@ pub fn parse_uniq_id_ip(id: &str) -> Result<IpAddr> {
 ///
 /// Errors: [`RemotingError::Decode`] unless `id` is 32 or 56 hex characters.
 pub fn parse_uniq_id_time(id: &str) -> Result<SystemTime> {
-    let ms = uniq_id_time_at(id, now_ms())?;
+    let ms = uniq_id_time_at(id, crate::util::now_ms())?;
     Ok(if ms >= 0 {
         UNIX_EPOCH + Duration::from_millis(ms as u64)
     } else {
@@ -272,13 +272,6 @@ fn uniq_id_time_at(id: &str, now: i64) -> Result<i64> {
         start = month_bounds(start - 1).0;
     }
     Ok(start + span)
-}
-
-fn now_ms() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
 }
 
 /// Start of the UTC month containing `ms` and start of the next month, in epoch milliseconds.
