@@ -3,6 +3,25 @@
 //! `mqadmin` output parsing.
 #![allow(dead_code)]
 
+/// One `#[test]` per Apache version for a scenario `fn(&str)`; the version constants `V4`,
+/// `V5_3` and `V5_NEWEST` must be in scope where it is used.
+macro_rules! per_version {
+    ($scenario:ident, $v4:ident, $v53:ident, $v5n:ident) => {
+        #[test]
+        fn $v4() {
+            $scenario(V4);
+        }
+        #[test]
+        fn $v53() {
+            $scenario(V5_3);
+        }
+        #[test]
+        fn $v5n() {
+            $scenario(V5_NEWEST);
+        }
+    };
+}
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;

@@ -5,6 +5,7 @@
 //! passes, unless `ROCKETMQ_IT_REQUIRE_APACHE=1`.
 
 #[path = "apache_common.rs"]
+#[macro_use]
 mod common;
 
 /// Scenario 1: producer.

@@ -174,23 +174,6 @@ fn mini_broker_apache_namesrv(version: &str) {
     tokio_rt.shutdown_timeout(Duration::from_secs(5));
 }
 
-macro_rules! per_version {
-    ($scenario:ident, $v4:ident, $v53:ident, $v5n:ident) => {
-        #[test]
-        fn $v4() {
-            $scenario(V4);
-        }
-        #[test]
-        fn $v53() {
-            $scenario(V5_3);
-        }
-        #[test]
-        fn $v5n() {
-            $scenario(V5_NEWEST);
-        }
-    };
-}
-
 per_version!(
     apache_broker_mini_namesrv,
     apache_broker_mini_namesrv_4_9_7,

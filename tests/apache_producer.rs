@@ -402,23 +402,6 @@ fn missing_topic(version: &str) {
     });
 }
 
-macro_rules! per_version {
-    ($scenario:ident, $v4:ident, $v53:ident, $v5n:ident) => {
-        #[test]
-        fn $v4() {
-            $scenario(V4);
-        }
-        #[test]
-        fn $v53() {
-            $scenario(V5_3);
-        }
-        #[test]
-        fn $v5n() {
-            $scenario(V5_NEWEST);
-        }
-    };
-}
-
 per_version!(
     send_modes,
     send_modes_4_9_7,

@@ -292,23 +292,6 @@ async fn poll_n(lc: &LitePullConsumer, n: usize) -> Vec<(i32, i64)> {
     got
 }
 
-macro_rules! per_version {
-    ($scenario:ident, $v4:ident, $v53:ident, $v5n:ident) => {
-        #[test]
-        fn $v4() {
-            $scenario(V4);
-        }
-        #[test]
-        fn $v53() {
-            $scenario(V5_3);
-        }
-        #[test]
-        fn $v5n() {
-            $scenario(V5_NEWEST);
-        }
-    };
-}
-
 per_version!(
     pull_consumer,
     pull_consumer_4_9_7,

@@ -483,23 +483,6 @@ fn retry_then_dlq(version: &str) {
     }
 }
 
-macro_rules! per_version {
-    ($scenario:ident, $v4:ident, $v53:ident, $v5n:ident) => {
-        #[test]
-        fn $v4() {
-            $scenario(V4);
-        }
-        #[test]
-        fn $v53() {
-            $scenario(V5_3);
-        }
-        #[test]
-        fn $v5n() {
-            $scenario(V5_NEWEST);
-        }
-    };
-}
-
 per_version!(
     tag_filter,
     tag_filter_4_9_7,
