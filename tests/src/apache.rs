@@ -26,6 +26,7 @@
 //! assert!(out.contains(&cluster.broker_addr().to_string()));
 //! ```
 
+use crate::paths::{target_dir, workspace_root};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
@@ -111,12 +112,6 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ApacheError
     move |source| ApacheError::Io { what, source }
 }
 
-/// The workspace root (the parent of this crate's directory).
-fn workspace_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().unwrap_or(here).to_path_buf()
-}
-
 /// `interop/apache/` in the workspace.
 pub fn scripts_dir() -> PathBuf {
     workspace_root().join("interop").join("apache")
@@ -129,10 +124,7 @@ pub fn classpath_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("RMQ_CP_DIR") {
         return PathBuf::from(d);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    target.join("apache-rmq").join("cp")
+    target_dir().join("apache-rmq").join("cp")
 }
 
 fn java_cmd() -> String {

@@ -6,6 +6,7 @@
 //! a `go` tool the tests print one `SKIPPED:` line and pass, unless `ROCKETMQ_IT_REQUIRE_GO=1`
 //! makes that a failure (CI sets it).
 
+use crate::paths::{target_dir, workspace_root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -19,26 +20,6 @@ pub const REQUIRE_VAR: &str = "ROCKETMQ_IT_REQUIRE_GO";
 #[derive(Debug, Clone)]
 pub struct GoClient {
     binary: PathBuf,
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                workspace_root().join(p)
-            }
-        })
-        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn find_go() -> Option<PathBuf> {

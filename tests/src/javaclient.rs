@@ -9,10 +9,11 @@
 //! `ROCKETMQ_IT_REQUIRE_APACHE=1` (the variable of the Apache interop tests) makes that a
 //! failure.
 
+use crate::paths::{target_dir, workspace_root};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
@@ -31,26 +32,6 @@ pub struct JavaClient {
     version: String,
     classpath: String,
     home: PathBuf,
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                workspace_root().join(p)
-            }
-        })
-        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn works(tool: &str, arg: &str) -> bool {
@@ -83,10 +64,7 @@ fn prepare(version: &str) -> Result<Result<JavaClient, String>, HarnessError> {
     }
     let root = workspace_root();
     let fetch = root.join("interop").join("apache").join("fetch-cp.sh");
-    let cp_file = std::env::var_os("RMQ_CP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("apache-rmq").join("cp"))
-        .join(format!("client-{version}.txt"));
+    let cp_file = crate::apache::classpath_dir().join(format!("client-{version}.txt"));
     if !cp_file.exists() {
         if !works("mvn", "-v") {
             return missing("no `mvn` to resolve the client from Maven Central".into());

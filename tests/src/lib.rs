@@ -24,6 +24,7 @@ mod error;
 pub mod goclient;
 pub mod harness;
 pub mod javaclient;
+pub mod paths;
 pub mod scenarios;
 mod trace;
 mod wait;

@@ -33,6 +33,7 @@ mod events;
 mod options;
 mod run;
 
+use crate::paths::workspace_root;
 use rocketmq_remoting::util::MutexExt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -66,12 +67,6 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct CppClient {
     python: PathBuf,
     script: PathBuf,
-}
-
-/// The workspace root (the parent of this crate's directory).
-pub fn workspace_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().unwrap_or(here).to_path_buf()
 }
 
 impl CppClient {
