@@ -22,6 +22,10 @@ macro_rules! per_version {
     };
 }
 
+// The same protocol helpers the chaos and cluster tests use against live servers.
+#[path = "chaos/admin.rs"]
+mod live_admin;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,9 +36,7 @@ use rocketmq_client::{ClientConfig, MessageExt, PullConsumer, PullStatus};
 use rocketmq_it::apache::{apache_or_skip, ApacheCluster, ClusterOptions};
 use rocketmq_it::init_tracing;
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
-    CreateTopicRequestHeader, GetRouteInfoRequestHeader, TopicFilterType,
-};
+use rocketmq_remoting::protocol::header::GetRouteInfoRequestHeader;
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::{Runtime, TokioRuntime};
 use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
@@ -148,32 +150,7 @@ pub async fn create_topic_with(
     queues: i32,
     order: bool,
 ) {
-    let broker: SocketAddr = c.broker_addr();
-    let client = RemotingClient::new(Arc::clone(rt), TransportConfig::default());
-    let header = CreateTopicRequestHeader {
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        read_queue_nums: queues,
-        write_queue_nums: queues,
-        perm: 6,
-        topic_filter_type: TopicFilterType::SingleTag,
-        topic_sys_flag: Some(0),
-        order,
-        attributes: None,
-        force: false,
-        bname: None,
-    };
-    let req = RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC).with_header(&header);
-    let resp = client
-        .invoke(&broker.to_string(), req, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|e| panic!("create topic {topic} on {broker}: {e}"));
-    assert_eq!(
-        resp.code,
-        ResponseCode::SUCCESS,
-        "create topic {topic}: {resp:?}"
-    );
-    client.shutdown();
+    live_admin::create_topic(c.broker_addr(), topic, queues, order).await;
     wait_route(rt, c, topic).await;
 }
 

@@ -35,10 +35,14 @@ pub async fn create_topic(broker: SocketAddr, topic: &str, queues: i32, order: b
     };
     let req = RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC).with_header(&header);
     let resp = client
-        .invoke(&broker.to_string(), req, Duration::from_secs(5))
+        .invoke(&broker.to_string(), req, Duration::from_secs(10))
         .await
-        .expect("create topic");
-    assert_eq!(resp.code, ResponseCode::SUCCESS, "{resp:?}");
+        .unwrap_or_else(|e| panic!("create topic {topic} on {broker}: {e}"));
+    assert_eq!(
+        resp.code,
+        ResponseCode::SUCCESS,
+        "create topic {topic}: {resp:?}"
+    );
     client.shutdown();
 }
 
