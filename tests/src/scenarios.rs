@@ -1040,7 +1040,11 @@ pub async fn request_reply(peer: &Peer, c: &Cluster) {
             ("-topic", &topic),
             ("-mode", "request"),
             ("-count", "3"),
-            ("-ttl", "20s"),
+            // Longer than the Java client's 30 s heartbeat period: Java 5.x skips the heartbeat
+            // that should follow its first rebalance when its 1 s scheduled heartbeat holds the
+            // lock, so the broker (ours as Apache's) answers SUBSCRIPTION_NOT_LATEST to the
+            // replier's pulls until the next periodic heartbeat, about 30 s later.
+            ("-ttl", "45s"),
             ("-timeout", "90s"),
         ]),
     );
