@@ -338,12 +338,48 @@ impl ClientManager {
             .map(|c| c.conn.clone())
     }
 
-    /// A live connection of producer group `group`, if any.
+    /// A live connection of producer group `group`, the most recently heard from, if any
+    /// (transaction check-backs go there; a closed one not yet removed is skipped).
     pub fn producer_channel(&self, group: &str) -> Option<Connection> {
         self.lock()
             .producers
+            .get(group)?
+            .values()
+            .filter(|c| !c.conn.is_closed())
+            .max_by_key(|c| c.last_update)
+            .map(|c| c.conn.clone())
+    }
+
+    /// The live connection of consumer `client_id` in `group` (Java `ConsumerManager.findChannel`:
+    /// exact client id), the most recently heard from when it has several.
+    pub fn consumer_channel(&self, group: &str, client_id: &str) -> Option<Connection> {
+        self.lock()
+            .consumers
+            .get(group)?
+            .channels
+            .values()
+            .filter(|c| c.client_id == client_id && !c.conn.is_closed())
+            .max_by_key(|c| c.last_update)
+            .map(|c| c.conn.clone())
+    }
+
+    /// Client id and connection of every live channel of consumer group `group`, ordered by
+    /// client id (the targets of broker → client admin requests).
+    pub fn consumer_channels(&self, group: &str) -> Vec<(String, Connection)> {
+        let mut v: Vec<(String, Connection)> = self
+            .lock()
+            .consumers
             .get(group)
-            .and_then(|m| m.values().next().map(|c| c.conn.clone()))
+            .map(|g| {
+                g.channels
+                    .values()
+                    .filter(|c| !c.conn.is_closed())
+                    .map(|c| (c.client_id.clone(), c.conn.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 }
 

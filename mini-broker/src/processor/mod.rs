@@ -26,6 +26,7 @@ mod consumer_manage;
 mod lock;
 mod pull;
 mod query;
+mod relay;
 mod send;
 
 use std::net::SocketAddr;
@@ -87,6 +88,7 @@ pub struct BrokerProcessor {
     lock: lock::LockProcessor,
     admin: admin::AdminProcessor,
     query: query::QueryProcessor,
+    relay: relay::RelayProcessor,
 }
 
 impl std::fmt::Debug for BrokerProcessor {
@@ -109,6 +111,7 @@ impl BrokerProcessor {
             lock: lock::LockProcessor::new(w),
             admin: admin::AdminProcessor::new(w),
             query: query::QueryProcessor::new(w),
+            relay: relay::RelayProcessor::new(w),
         }
     }
 
@@ -216,6 +219,13 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::GET_BROKER_RUNTIME_INFO => self.admin.runtime_info(),
             RequestCode::VIEW_MESSAGE_BY_ID => self.query.view_by_id(&req).await,
             RequestCode::QUERY_MESSAGE => self.query.query_message(&req).await,
+            // Relays to consumer clients (processor/relay.rs).
+            RequestCode::GET_CONSUMER_RUNNING_INFO => self.relay.running_info(&req).await,
+            RequestCode::CONSUME_MESSAGE_DIRECTLY => self.relay.consume_directly(&req).await,
+            RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => self.relay.reset_offset(&req).await,
+            RequestCode::INVOKE_BROKER_TO_GET_CONSUMER_STATUS => {
+                self.relay.consumer_status(&req).await
+            }
             code => reply(
                 ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
                 format!(" request type {code} not supported"),

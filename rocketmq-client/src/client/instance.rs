@@ -58,13 +58,13 @@ use std::time::Duration;
 
 use futures::future::{join_all, select, Either};
 use rocketmq_remoting::protocol::body::{
-    ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo, HeartbeatData, JsonBody,
-    ProducerData, ResetOffsetBody, TopicRouteData,
+    ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo, GetConsumerStatusBody,
+    HeartbeatData, JsonBody, ProducerData, ResetOffsetBody, TopicRouteData,
 };
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::header::{
     CheckTransactionStateRequestHeader, ConsumeMessageDirectlyResultRequestHeader,
-    CreateTopicRequestHeader, GetConsumerRunningInfoRequestHeader,
+    CreateTopicRequestHeader, GetConsumerRunningInfoRequestHeader, GetConsumerStatusRequestHeader,
     NotifyConsumerIdsChangedRequestHeader, ResetOffsetRequestHeader, TopicFilterType,
 };
 use rocketmq_remoting::protocol::message::{
@@ -139,6 +139,12 @@ pub trait ConsumerHandle: Send + Sync + 'static {
 
     /// A broker asks to reset the offsets of `topic` (RESET_CONSUMER_CLIENT_OFFSET).
     fn reset_offset(&self, _topic: &str, _offsets: Vec<(MessageQueue, i64)>) {}
+
+    /// The consumer's in-memory offsets of `topic`'s queues, for admin tools
+    /// (GET_CONSUMER_STATUS_FROM_CLIENT; an empty map when this kind keeps none).
+    fn consumer_status(&self, _topic: &str) -> BTreeMap<MessageQueue, i64> {
+        BTreeMap::new()
+    }
 
     /// Running info for admin tools; `None` answers `SYSTEM_ERROR`. The instance adds
     /// `PROP_NAMESERVER_ADDR` and `PROP_CLIENT_VERSION` when absent.
@@ -789,6 +795,7 @@ impl Inner {
                     None
                 }
                 RequestCode::GET_CONSUMER_RUNNING_INFO => Some(self.running_info(&req)),
+                RequestCode::GET_CONSUMER_STATUS_FROM_CLIENT => Some(self.consumer_status(&req)),
                 RequestCode::CONSUME_MESSAGE_DIRECTLY => Some(self.consume_directly(req).await),
                 RequestCode::CHECK_TRANSACTION_STATE => {
                     self.check_transaction(&req, peer);
@@ -845,6 +852,26 @@ impl Inner {
             }
         };
         c.reset_offset(&h.topic, offsets);
+    }
+
+    /// GET_CONSUMER_STATUS_FROM_CLIENT (Java `ClientRemotingProcessor.getConsumeStatus`):
+    /// always SUCCESS, with the group's offsets of the topic (none for an unknown group).
+    fn consumer_status(&self, req: &RemotingCommand) -> RemotingCommand {
+        let h = match req.decode_header::<GetConsumerStatusRequestHeader>() {
+            Ok(h) => h,
+            Err(e) => {
+                return RemotingCommand::response(ResponseCode::SYSTEM_ERROR, Some(e.to_string()))
+            }
+        };
+        let table = self
+            .consumer(&h.group)
+            .map(|c| c.consumer_status(&h.topic))
+            .unwrap_or_default();
+        let body = GetConsumerStatusBody {
+            message_queue_table: table,
+            consumer_table: BTreeMap::new(),
+        };
+        RemotingCommand::response(ResponseCode::SUCCESS, None).with_body(body.to_json())
     }
 
     fn running_info(&self, req: &RemotingCommand) -> RemotingCommand {

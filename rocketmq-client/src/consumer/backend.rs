@@ -2,7 +2,7 @@
 //! makes goes through [`ConsumerBackend`], so the consumer logic (pull loops, rebalance, offset
 //! store) can be exercised against an in-memory broker in unit tests.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +59,12 @@ pub(crate) trait ConsumerEvents: Send + Sync + 'static {
     /// GET_CONSUMER_RUNNING_INFO; `None` = not supported by this consumer kind.
     fn running_info(&self) -> Option<ConsumerRunningInfo> {
         None
+    }
+
+    /// GET_CONSUMER_STATUS_FROM_CLIENT: this consumer's in-memory offsets of `topic` (empty
+    /// for consumer kinds that do not answer it, as Java's lite pull consumer).
+    fn consumer_status(&self, _topic: &str) -> BTreeMap<MessageQueue, i64> {
+        BTreeMap::new()
     }
 
     /// CONSUME_MESSAGE_DIRECTLY; `None` = not supported by this consumer kind.

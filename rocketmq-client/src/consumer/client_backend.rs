@@ -1,6 +1,6 @@
 //! [`ConsumerBackend`] over the real client core ([`ClientInstance`] and its RPCs).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,6 +110,10 @@ impl ConsumerHandle for Handle {
 
     fn running_info(&self) -> Option<ConsumerRunningInfo> {
         self.events.running_info()
+    }
+
+    fn consumer_status(&self, topic: &str) -> BTreeMap<MessageQueue, i64> {
+        self.events.consumer_status(topic)
     }
 
     fn consume_message_directly(

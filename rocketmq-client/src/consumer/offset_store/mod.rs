@@ -4,6 +4,7 @@
 pub mod local;
 pub(crate) mod remote;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -121,6 +122,19 @@ impl OffsetStore {
                     .await
                     .map_err(local_err)
             }
+        }
+    }
+
+    /// The in-memory offsets of `topic`'s queues (Java `cloneOffsetTable`, answered to
+    /// GET_CONSUMER_STATUS_FROM_CLIENT).
+    pub(crate) fn offsets_of(&self, topic: &str) -> BTreeMap<MessageQueue, i64> {
+        match self {
+            OffsetStore::Remote(r) => r
+                .snapshot()
+                .into_iter()
+                .filter(|(mq, _)| mq.topic == topic)
+                .collect(),
+            OffsetStore::Local { store, .. } => store.offsets(Some(topic)).into_iter().collect(),
         }
     }
 

@@ -5,6 +5,7 @@ mod lite;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -139,6 +140,21 @@ impl HeartbeatSource for PullHooks {
 
 impl ConsumerEvents for PullHooks {
     fn rebalance_now(&self) {}
+
+    /// Java `DefaultMQPullConsumerImpl`'s offset store, as for the push consumer.
+    fn consumer_status(&self, topic: &str) -> BTreeMap<MessageQueue, i64> {
+        self.0
+            .upgrade()
+            .map(|inner| {
+                inner
+                    .store
+                    .snapshot()
+                    .into_iter()
+                    .filter(|(mq, _)| mq.topic == topic)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 
     /// Java `DefaultMQPullConsumerImpl.consumerRunningInfo`: the consumer type and settings,
     /// and the in-memory offset of every queue this consumer has set one for (the classic

@@ -7,7 +7,7 @@ mod listener;
 mod orderly;
 mod pull_loop;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -394,6 +394,13 @@ impl ConsumerEvents for Hooks {
 
     fn running_info(&self) -> Option<ConsumerRunningInfo> {
         self.0.upgrade().map(|inner| inner.running_info())
+    }
+
+    fn consumer_status(&self, topic: &str) -> BTreeMap<MessageQueue, i64> {
+        self.0
+            .upgrade()
+            .map(|inner| inner.core.store.offsets_of(topic))
+            .unwrap_or_default()
     }
 
     fn consume_message_directly(

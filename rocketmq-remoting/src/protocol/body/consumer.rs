@@ -100,6 +100,136 @@ pub struct ResetOffsetBody {
 }
 mq_keyed_body!(ResetOffsetBody, ["offsetTable"]);
 
+/// One entry of [`ResetOffsetBodyForC`] (Java `MessageQueueForC`): a queue and its new offset.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageQueueForC {
+    /// Topic.
+    #[serde(default)]
+    pub topic: String,
+    /// Broker name.
+    #[serde(default)]
+    pub broker_name: String,
+    /// Queue id.
+    #[serde(default)]
+    pub queue_id: i32,
+    /// New offset.
+    #[serde(default)]
+    pub offset: i64,
+}
+
+/// RESET_CONSUMER_CLIENT_OFFSET (220) body in the list form a broker sends when the admin's
+/// INVOKE_BROKER_TO_RESET_OFFSET came with language `CPP` (Java `ResetOffsetBodyForC`;
+/// docs/protocol/admin.md §5).
+///
+/// ```
+/// use rocketmq_remoting::protocol::body::*;
+/// let body = ResetOffsetBodyForC::from_table(
+///     &[(MessageQueue::new("T", "b", 1), 42)].into_iter().collect());
+/// assert_eq!(
+///     &body.to_json()[..],
+///     br#"{"offsetTable":[{"topic":"T","brokerName":"b","queueId":1,"offset":42}]}"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetOffsetBodyForC {
+    /// Queues and their new offsets.
+    #[serde(default, deserialize_with = "null_default")]
+    pub offset_table: Vec<MessageQueueForC>,
+}
+
+impl ResetOffsetBodyForC {
+    /// The list form of a [`ResetOffsetBody`] table.
+    #[must_use]
+    pub fn from_table(table: &BTreeMap<MessageQueue, i64>) -> Self {
+        ResetOffsetBodyForC {
+            offset_table: table
+                .iter()
+                .map(|(mq, &offset)| MessageQueueForC {
+                    topic: mq.topic.clone(),
+                    broker_name: mq.broker_name.clone(),
+                    queue_id: mq.queue_id,
+                    offset,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// GET_CONSUMER_STATUS_FROM_CLIENT (221) response body, and INVOKE_BROKER_TO_GET_CONSUMER_STATUS
+/// (223) response body (Java `GetConsumerStatusBody`; docs/protocol/admin.md §6). A client
+/// fills `message_queue_table` (its offset store's offsets for the topic); the broker answers
+/// them per client id in `consumer_table`.
+///
+/// ```
+/// use rocketmq_remoting::protocol::body::*;
+/// let java = br#"{"consumerTable":{"c1":{{"brokerName":"b","queueId":0,"topic":"T"}:7}},"messageQueueTable":{}}"#;
+/// let body = GetConsumerStatusBody::from_json(java).unwrap();
+/// assert_eq!(body.consumer_table["c1"][&MessageQueue::new("T", "b", 0)], 7);
+/// assert_eq!(&body.to_json()[..], &java[..]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetConsumerStatusBody {
+    /// One client's offsets for the topic.
+    #[serde(default, with = "mq_map")]
+    pub message_queue_table: BTreeMap<MessageQueue, i64>,
+    /// Client id → its offsets (the broker's aggregate).
+    #[serde(default, deserialize_with = "mq_map_by_client")]
+    pub consumer_table: BTreeMap<String, BTreeMap<MessageQueue, i64>>,
+}
+
+fn mq_map_by_client<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, BTreeMap<MessageQueue, i64>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Inner(#[serde(with = "mq_map")] BTreeMap<MessageQueue, i64>);
+    let raw: Option<BTreeMap<String, Inner>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
+}
+
+impl JsonBody for GetConsumerStatusBody {
+    /// Both tables nest `MessageQueue` keys, written in fastjson's object-key form (one level
+    /// deeper for `consumerTable` than [`write_object_keys`] handles).
+    fn to_json(&self) -> Bytes {
+        fn mq_object(out: &mut Vec<u8>, table: &BTreeMap<MessageQueue, i64>) {
+            out.push(b'{');
+            for (i, (mq, offset)) in table.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&super::encode_json(mq));
+                out.push(b':');
+                out.extend_from_slice(offset.to_string().as_bytes());
+            }
+            out.push(b'}');
+        }
+        let mut out = Vec::with_capacity(128);
+        out.extend_from_slice(b"{\"consumerTable\":{");
+        for (i, (client, table)) in self.consumer_table.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&super::encode_json(client));
+            out.push(b':');
+            mq_object(&mut out, table);
+        }
+        out.extend_from_slice(b"},\"messageQueueTable\":");
+        mq_object(&mut out, &self.message_queue_table);
+        out.push(b'}');
+        Bytes::from(out)
+    }
+
+    fn from_json(bytes: &[u8]) -> Result<Self> {
+        decode_json(bytes)
+    }
+}
+
 /// A consumer's per-queue state in [`ConsumerRunningInfo`] (Java `ProcessQueueInfo`; note the
 /// Java spelling `droped`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -361,6 +491,7 @@ fn yes() -> bool {
 }
 
 serde_json_body!(
+    ResetOffsetBodyForC,
     QueryConsumeTimeSpanBody,
     ConsumerConnection,
     ConsumeMessageDirectlyResult
