@@ -153,7 +153,7 @@ impl Ctx {
     }
 
     /// Master addresses per cluster (`cluster` = `None`: all clusters).
-    async fn masters(&self, cluster: Option<&str>) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn masters(&self, cluster: Option<&str>) -> Result<Vec<(String, String)>> {
         let info = self.api().get_broker_cluster_info(self.timeout).await?;
         if let Some(c) = cluster {
             if !info.cluster_addr_table.contains_key(c) {
@@ -506,22 +506,23 @@ pub fn parse_timestamp(s: &str, now_ms: i64) -> Result<i64> {
     s.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(bad)
 }
 
-/// `offset reset`: sets `group`'s committed offset of every queue of `topic` to the first
-/// message stored at or after `timestamp_ms`. Consumers of the group should be stopped: a
-/// running consumer keeps its in-memory offsets and overwrites the reset at its next commit
-/// (Apache brokers' INVOKE_BROKER_TO_RESET_OFFSET push is not used, so that it also works
-/// with mini-broker).
+/// The offline `offset reset` (`mqadmin`'s fallback when no consumer is online): sets
+/// `group`'s committed offset of every queue of `topic` to the first message stored at or
+/// after `timestamp_ms`; without `force` a queue whose committed offset is already below that
+/// keeps it. Running consumers do not notice: they keep their in-memory offsets and overwrite
+/// the reset at their next commit ([`crate::clients::offset_reset`] reaches them).
 pub async fn offset_reset(
     ctx: &Ctx,
     group: &str,
     topic: &str,
     timestamp_ms: i64,
+    force: bool,
 ) -> Result<Report> {
     let queues = ctx.read_queues(topic).await?;
     let mut t = Table::new(["BROKER", "QUEUE", "NEW_OFFSET"]);
     let mut rows = Vec::new();
     for q in &queues {
-        let offset = ctx
+        let found = ctx
             .api()
             .search_offset_by_timestamp(
                 &q.addr,
@@ -531,6 +532,25 @@ pub async fn offset_reset(
                 ctx.timeout,
             )
             .await?;
+        let offset = if force {
+            found
+        } else {
+            let header = QueryConsumerOffsetRequestHeader {
+                consumer_group: group.to_string(),
+                topic: topic.to_string(),
+                queue_id: q.mq.queue_id,
+                set_zero_if_not_found: Some(false),
+                bname: Some(q.mq.broker_name.clone()),
+            };
+            match ctx
+                .api()
+                .query_consumer_offset(&q.addr, &header, ctx.timeout)
+                .await?
+            {
+                Some(committed) if committed < found => committed,
+                _ => found,
+            }
+        };
         let header = UpdateConsumerOffsetRequestHeader {
             consumer_group: group.to_string(),
             topic: topic.to_string(),
@@ -552,12 +572,12 @@ pub async fn offset_reset(
     }
     let mut text = t.render();
     text.push_str(&format!(
-        "group {group} reset on topic {topic} to {} ({timestamp_ms})\n",
+        "group {group} reset offline on topic {topic} to {} ({timestamp_ms})\n",
         format_ms(timestamp_ms)
     ));
     Ok(Report {
         text,
-        json: json!({"group": group, "topic": topic, "timestamp": timestamp_ms, "queues": rows}),
+        json: json!({"group": group, "topic": topic, "timestamp": timestamp_ms, "mode": "offline", "queues": rows}),
     })
 }
 

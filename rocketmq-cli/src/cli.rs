@@ -8,6 +8,7 @@ use rocketmq_remoting::rt::Runtime;
 use serde_json::json;
 
 use crate::admin::{self, CreateTopic, Ctx, Report};
+use crate::clients::{self, ResetMode};
 use crate::consume::{self, ConsumeOpts, StartFrom};
 use crate::error::{CliError, Result};
 use crate::output::message_json;
@@ -151,12 +152,42 @@ pub enum ConsumerCmd {
         #[arg(short, long)]
         topic: String,
     },
+    /// Each online consumer's in-memory offset per queue of a topic (asked through a broker).
+    Status {
+        /// Consumer group.
+        #[arg(short, long)]
+        group: String,
+        /// Topic.
+        #[arg(short, long)]
+        topic: String,
+        /// Only this client id.
+        #[arg(short = 'i', long = "client")]
+        client: Option<String>,
+    },
+    /// What each online consumer reports about itself: settings, subscriptions, per-queue
+    /// offset, buffered messages, last pull and consume times, rates.
+    RunningInfo {
+        /// Consumer group.
+        #[arg(short, long)]
+        group: String,
+        /// Only this client id.
+        #[arg(short = 'i', long = "client")]
+        client: Option<String>,
+    },
+    /// The group's connected clients (id, address, language, version) and subscriptions.
+    Connections {
+        /// Consumer group.
+        #[arg(short, long)]
+        group: String,
+    },
 }
 
 /// `offset ...`
 #[derive(Debug, Subcommand)]
 pub enum OffsetCmd {
-    /// Reset a group's offsets of a topic to a point in time (stop the group's consumers first).
+    /// Reset a group's offsets of a topic to a point in time. Running consumers are told to
+    /// restart there (through their brokers); when none is online the committed offsets are
+    /// rewritten instead, as `mqadmin resetOffsetByTime` does.
     Reset {
         /// Consumer group.
         #[arg(short, long)]
@@ -167,6 +198,14 @@ pub enum OffsetCmd {
         /// Epoch milliseconds, `now`, or relative like `-10m`, `-2h`, `-1d`.
         #[arg(long, allow_hyphen_values = true)]
         timestamp: String,
+        /// `false`: only move queues backwards (a queue whose offset is already before the
+        /// time keeps it).
+        #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
+        force: bool,
+        /// Only rewrite the committed offsets, without asking the brokers to reach running
+        /// consumers (which then overwrite the reset at their next commit).
+        #[arg(long)]
+        offline: bool,
     },
 }
 
@@ -393,13 +432,31 @@ async fn dispatch(cli: &Cli, ctx: &Ctx) -> Result<()> {
         Command::Consumer(ConsumerCmd::Progress { group, topic }) => {
             admin::consumer_progress(ctx, group, topic).await?
         }
+        Command::Consumer(ConsumerCmd::Status {
+            group,
+            topic,
+            client,
+        }) => clients::consumer_status(ctx, group, topic, client.as_deref()).await?,
+        Command::Consumer(ConsumerCmd::RunningInfo { group, client }) => {
+            clients::consumer_running_info(ctx, group, client.as_deref()).await?
+        }
+        Command::Consumer(ConsumerCmd::Connections { group }) => {
+            clients::consumer_connections(ctx, group).await?
+        }
         Command::Offset(OffsetCmd::Reset {
             group,
             topic,
             timestamp,
+            force,
+            offline,
         }) => {
             let ts = admin::parse_timestamp(timestamp, rocketmq_remoting::util::now_ms())?;
-            admin::offset_reset(ctx, group, topic, ts).await?
+            let mode = if *offline {
+                ResetMode::Offline
+            } else {
+                ResetMode::Online
+            };
+            clients::offset_reset(ctx, group, topic, ts, *force, mode).await?
         }
         Command::Message(MessageCmd::QueryId { id, topic }) => {
             admin::message_by_id(ctx, topic.as_deref(), id).await?

@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod clients;
 pub mod consume;
 pub mod error;
 pub mod output;
