@@ -10,7 +10,7 @@ use mini_broker::topic_config::{PERM_READ, PERM_WRITE};
 use mini_broker::{Broker, BrokerConfig, BrokerHandle};
 use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
 use rocketmq_client::producer::ProducerConfig;
-use rocketmq_client::{ClientConfig, Error, Message, Producer};
+use rocketmq_client::{AccessDenied, ClientConfig, Error, Message, Producer};
 use rocketmq_it::cpp::{CppClient, ProduceOptions, PushOptions};
 use rocketmq_it::init_tracing;
 use rocketmq_remoting::acl::{AclConfig, AclCredentials};
@@ -241,7 +241,13 @@ fn bad_credentials_are_refused_and_nothing_is_stored() {
                 .expect("producer config");
             producer.start().await.expect("start Rust producer");
             match producer.send(Message::new(TOPIC, "nope")).await {
-                Err(Error::Broker { code, remark, .. }) => {
+                Err(Error::AccessDenied {
+                    reason,
+                    code,
+                    remark,
+                    ..
+                }) => {
+                    assert_eq!(reason, AccessDenied::NoPermission);
                     assert_eq!(code, ResponseCode::NO_PERMISSION);
                     assert_eq!(remark, format!("No permission for topic={TOPIC}"));
                 }

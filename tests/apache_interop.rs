@@ -31,3 +31,11 @@ mod mixed;
 /// Scenario 6: SYNC_MASTER + SLAVE, master killed, every acknowledged message from the slave.
 #[path = "apache_replication.rs"]
 mod replication;
+
+/// Scenario 5: TLS enforced and ACL on.
+#[path = "apache_security.rs"]
+mod security;
+
+/// The send + push round trip on smol and async-std.
+#[path = "apache_runtimes.rs"]
+mod runtimes;

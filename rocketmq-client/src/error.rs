@@ -80,6 +80,30 @@ pub enum Error {
         /// Time from sending the request to the broker's answer.
         elapsed: Duration,
     },
+    /// The broker refused the request's ACL credentials or what they allow (docs/protocol/acl.md
+    /// §3). `reason` says which, and the message says what to check.
+    ///
+    /// ```
+    /// use rocketmq_client::{AccessDenied, Error};
+    /// let remark = "org.apache.rocketmq.acl.common.AclException: Check signature failed for accessKey=ak";
+    /// let e = Error::access_denied(1, remark, "127.0.0.1:10911", std::time::Duration::ZERO).unwrap();
+    /// assert!(matches!(e, Error::AccessDenied { reason: AccessDenied::BadSignature, .. }));
+    /// assert!(e.to_string().contains("check the secret key"));
+    /// ```
+    #[error("broker {addr} denied access ({reason:?}, code {code}) after {elapsed:?}: {remark}; {}", reason.hint())]
+    AccessDenied {
+        /// Why access was denied.
+        reason: AccessDenied,
+        /// The response code: `NO_PERMISSION` (16), or `SYSTEM_ERROR` (1) from 4.x brokers,
+        /// which answer ACL failures with the exception text.
+        code: i32,
+        /// The broker's remark.
+        remark: String,
+        /// The broker address.
+        addr: String,
+        /// Time from sending the request to the broker's answer.
+        elapsed: Duration,
+    },
     /// The network failed at the given stage.
     #[error("{stage} to {addr} failed after {elapsed:?}: {source}")]
     Network {
@@ -111,13 +135,109 @@ pub enum Error {
     Shutdown,
 }
 
+/// Why a broker refused a request's ACL credentials (see [`Error::AccessDenied`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccessDenied {
+    /// The signature does not match: the secret key is wrong for this access key.
+    BadSignature,
+    /// The broker has no account for the access key.
+    UnknownAccessKey,
+    /// The request carried no credentials and the broker requires them.
+    MissingCredentials,
+    /// The account exists but may not do this (topic, group or admin permission).
+    NoPermission,
+    /// The account exists but is disabled (5.x).
+    Disabled,
+    /// Another ACL refusal; the remark has the details.
+    Other,
+}
+
+impl AccessDenied {
+    /// What to check, in a sentence.
+    pub fn hint(self) -> &'static str {
+        match self {
+            AccessDenied::BadSignature => {
+                "check the secret key given with the access key (ClientConfig::with_credentials)"
+            }
+            AccessDenied::UnknownAccessKey => {
+                "check the access key, or add an account for it on the broker (plain_acl.yml \
+                 on 4.x, an ACL 2.0 user on 5.x)"
+            }
+            AccessDenied::MissingCredentials => {
+                "the broker requires ACL credentials: set them with ClientConfig::with_credentials"
+            }
+            AccessDenied::NoPermission => {
+                "grant the account this topic or group on the broker (topicPerms/groupPerms in \
+                 plain_acl.yml on 4.x, an ACL 2.0 policy on 5.x), or use another account"
+            }
+            AccessDenied::Disabled => "the account is disabled on the broker: enable it",
+            AccessDenied::Other => "check the broker's ACL configuration and the remark",
+        }
+    }
+
+    /// Classifies a broker answer by its code and remark; `None` when it is no ACL refusal.
+    /// 4.x brokers answer `SYSTEM_ERROR` with the `AclException` text, 5.x `NO_PERMISSION` with
+    /// the authentication or authorization message (docs/protocol/acl.md §3).
+    pub fn classify(code: i32, remark: &str) -> Option<AccessDenied> {
+        use rocketmq_remoting::protocol::code::ResponseCode;
+        if code != ResponseCode::NO_PERMISSION && code != ResponseCode::SYSTEM_ERROR {
+            return None;
+        }
+        let r = remark.to_ascii_lowercase();
+        let has = |needles: &[&str]| needles.iter().any(|n| r.contains(n));
+        let reason = if has(&["check signature failed"]) {
+            AccessDenied::BadSignature
+        } else if has(&["no acl config for", "no plainaccessresource for"])
+            || (r.contains("user:") && r.contains("not found"))
+        {
+            AccessDenied::UnknownAccessKey
+        } else if has(&["no accesskey is configured", "username cannot be null"]) {
+            AccessDenied::MissingCredentials
+        } else if has(&[
+            "no default permission for",
+            "no permission for",
+            "need admin permission",
+            "has no permission to access",
+        ]) {
+            AccessDenied::NoPermission
+        } else if r.contains("user:") && r.contains("is disabled") {
+            AccessDenied::Disabled
+        } else if has(&[
+            "aclexception",
+            "authenticationexception",
+            "authorizationexception",
+        ]) {
+            AccessDenied::Other
+        } else {
+            return None;
+        };
+        Some(reason)
+    }
+}
+
 impl Error {
+    /// [`Error::AccessDenied`] when a broker answer with `code` and `remark` is an ACL refusal
+    /// (see [`AccessDenied::classify`]), else `None`.
+    pub fn access_denied(code: i32, remark: &str, addr: &str, elapsed: Duration) -> Option<Error> {
+        AccessDenied::classify(code, remark).map(|reason| Error::AccessDenied {
+            reason,
+            code,
+            remark: remark.to_owned(),
+            addr: addr.to_owned(),
+            elapsed,
+        })
+    }
+
     /// Whether retrying the call (possibly on another broker) may succeed. Mirrors the Java
     /// producer's retry rules: network errors, timeouts and the broker codes Java retries.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Network { .. } | Error::Timeout { .. } => true,
-            Error::Broker { code, .. } => matches!(code, 1 | 2 | 14 | 16 | 17 | 204 | 205 | 1500),
+            // Java retries these codes on another broker, whose ACL may differ.
+            Error::Broker { code, .. } | Error::AccessDenied { code, .. } => {
+                matches!(code, 1 | 2 | 14 | 16 | 17 | 204 | 205 | 1500)
+            }
             Error::Remoting(e) => matches!(
                 e,
                 rocketmq_remoting::RemotingError::Io(_)
@@ -132,7 +252,7 @@ impl Error {
     /// The broker's response code, when the error is a broker answer.
     pub fn response_code(&self) -> Option<i32> {
         match self {
-            Error::Broker { code, .. } => Some(*code),
+            Error::Broker { code, .. } | Error::AccessDenied { code, .. } => Some(*code),
             _ => None,
         }
     }

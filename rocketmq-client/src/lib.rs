@@ -19,7 +19,7 @@ pub use consumer::{
     MessageListener, MessageModel, MessageSelector, OrderlyListener, OrderlyResult, PullConsumer,
     PushConsumer,
 };
-pub use error::{Error, Result, Stage};
+pub use error::{AccessDenied, Error, Result, Stage};
 pub use message::{Message, MessageExt, PullResult, PullStatus, SendResult, SendStatus};
 pub use message_queue::MessageQueue;
 pub use producer::{

@@ -41,10 +41,14 @@ pub enum RemotingError {
         timeout: Duration,
     },
     /// The connection closed while the request was pending or before it could be sent.
-    #[error("connection to {addr} closed")]
+    #[error("connection to {addr} closed{hint}")]
     ConnectionClosed {
         /// The peer address.
         addr: String,
+        /// Empty, or (starting with `: `) what the way it closed suggests checking: a plain
+        /// connection the peer closed before sending a single byte is what a server that
+        /// enforces TLS does to a client without TLS.
+        hint: &'static str,
     },
     /// The bytes received are not a valid frame, header or body; the connection is closed.
     #[error("malformed input: {0}")]

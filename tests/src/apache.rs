@@ -272,6 +272,25 @@ pub struct ClusterOptions {
     /// Also start a `SLAVE` of `broker-a` (brokerId 1); the master then runs as
     /// `SYNC_MASTER` (a send is acknowledged once the slave has it).
     pub with_slave: bool,
+    /// ACL 1.0: the broker checks every request against this `plain_acl.yml` (written to its
+    /// `$ROCKETMQ_HOME/conf/`). 4.x runs it with `aclEnable=true`; 5.3+ has no ACL 1.0 engine
+    /// any more, so it runs ACL 2.0 (authentication + authorization) with
+    /// `migrateAuthFromV1Enabled=true`, which turns the file's accounts into users and policies
+    /// at start-up. The NameServer runs without ACL, as in most deployments.
+    pub acl_v1_yaml: Option<String>,
+    /// TLS enforced on the NameServer and the Broker (plain connections are refused), with
+    /// this certificate; the broker's own connections to the NameServer use TLS too.
+    pub tls_enforcing: Option<ServerTls>,
+}
+
+/// A server certificate for [`ClusterOptions::tls_enforcing`]: PEM chain and PKCS#8 PEM key
+/// (what Netty's `SslContextBuilder.forServer` reads).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// The certificate chain, PEM.
+    pub cert_pem: String,
+    /// The private key, PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    pub key_pem: String,
 }
 
 impl Default for ClusterOptions {
@@ -281,18 +300,41 @@ impl Default for ClusterOptions {
             enable_property_filter: true,
             broker_props: Vec::new(),
             with_slave: false,
+            acl_v1_yaml: None,
+            tls_enforcing: None,
         }
     }
 }
 
 impl ClusterOptions {
-    fn props(&self) -> Vec<String> {
+    fn props(&self, version: &str) -> Vec<String> {
         let mut v = vec![
             format!("autoCreateTopicEnable={}", self.auto_create_topic),
             format!("enablePropertyFilter={}", self.enable_property_filter),
         ];
         if self.with_slave {
             v.push("brokerRole=SYNC_MASTER".into());
+        }
+        if self.acl_v1_yaml.is_some() {
+            if version.starts_with("4.") {
+                v.push("aclEnable=true".into());
+            } else {
+                // 5.3.3 and 5.5.0 read these into AuthConfig (BrokerStartup); the Local*
+                // metadata providers keep users and ACLs in RocksDB under the store's config
+                // dir; AuthMigrator fills them from plain_acl.yml before the broker serves.
+                v.extend(
+                    [
+                        "authenticationEnabled=true",
+                        "authorizationEnabled=true",
+                        "authenticationProvider=org.apache.rocketmq.auth.authentication.provider.DefaultAuthenticationProvider",
+                        "authenticationMetadataProvider=org.apache.rocketmq.auth.authentication.provider.LocalAuthenticationMetadataProvider",
+                        "authorizationProvider=org.apache.rocketmq.auth.authorization.provider.DefaultAuthorizationProvider",
+                        "authorizationMetadataProvider=org.apache.rocketmq.auth.authorization.provider.LocalAuthorizationMetadataProvider",
+                        "migrateAuthFromV1Enabled=true",
+                    ]
+                    .map(String::from),
+                );
+            }
         }
         v.extend(
             self.broker_props
@@ -302,8 +344,41 @@ impl ClusterOptions {
         v
     }
 
-    fn key(&self) -> String {
-        self.props().join(",")
+    fn key(&self, version: &str) -> String {
+        let mut k = self.props(version).join(",");
+        if let Some(y) = &self.acl_v1_yaml {
+            k.push_str(&format!("|acl:{y}"));
+        }
+        if let Some(t) = &self.tls_enforcing {
+            k.push_str(&format!("|tls:{}", t.cert_pem));
+        }
+        k
+    }
+
+    /// Writes the certificate files under `root` and returns the JVM options that enforce TLS
+    /// with them (Apache's `TlsSystemConfig` system properties), or "" without TLS.
+    fn java_opts(&self, root: &Path) -> Result<String, ApacheError> {
+        let Some(tls) = &self.tls_enforcing else {
+            return Ok(String::new());
+        };
+        let dir = root.join("tls");
+        fs::create_dir_all(&dir).map_err(io_err(format!("creating {dir:?}")))?;
+        let cert = dir.join("server.pem");
+        let key = dir.join("server.key");
+        fs::write(&cert, &tls.cert_pem).map_err(io_err(format!("writing {cert:?}")))?;
+        fs::write(&key, &tls.key_pem).map_err(io_err(format!("writing {key:?}")))?;
+        // tls.test.mode.enable defaults to true (a throw-away self-signed certificate); the
+        // config file defaults to /etc/rocketmq/tls.properties, which must not leak in. The
+        // broker dials the NameServer as a TLS client (tls.enable) without checking its
+        // certificate (tls.client.authServer=false, Apache's default).
+        Ok(format!(
+            "-Dtls.server.mode=enforcing -Dtls.test.mode.enable=false -Dtls.enable=true \
+             -Dtls.config.file={} -Dtls.server.certPath={} -Dtls.server.keyPath={} \
+             -Dtls.server.need.client.auth=none -Dtls.client.authServer=false",
+            dir.join("absent.properties").display(),
+            cert.display(),
+            key.display()
+        ))
     }
 }
 
@@ -317,7 +392,12 @@ struct JavaProc {
 }
 
 impl JavaProc {
-    fn spawn(role: &'static str, dir: &Path, args: &[String]) -> Result<JavaProc, ApacheError> {
+    fn spawn(
+        role: &'static str,
+        dir: &Path,
+        args: &[String],
+        java_opts: &str,
+    ) -> Result<JavaProc, ApacheError> {
         fs::create_dir_all(dir).map_err(io_err(format!("creating {dir:?}")))?;
         let out = dir.with_extension("out");
         let f = File::create(&out).map_err(io_err(format!("creating {out:?}")))?;
@@ -330,6 +410,9 @@ impl JavaProc {
             .stdin(Stdio::null())
             .stdout(f)
             .stderr(f2);
+        if !java_opts.is_empty() {
+            cmd.env("RMQ_JAVA_OPTS", java_opts);
+        }
         if let Some(root) = dir.parent() {
             cmd.env("RMQ_WATCH_CLEAN", root);
         }
@@ -479,7 +562,11 @@ fn scratch_root(version: &str) -> Result<(PathBuf, bool), ApacheError> {
 
 /// Starts a NameServer under `root` and waits for its ready line. A port picked free can be
 /// taken before the JVM binds it: bind failures are retried on another port.
-fn spawn_namesrv(version: &str, root: &Path) -> Result<(JavaProc, SocketAddr), ApacheError> {
+fn spawn_namesrv(
+    version: &str,
+    root: &Path,
+    java_opts: &str,
+) -> Result<(JavaProc, SocketAddr), ApacheError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -494,6 +581,7 @@ fn spawn_namesrv(version: &str, root: &Path) -> Result<(JavaProc, SocketAddr), A
                 dir.display().to_string(),
                 port.to_string(),
             ],
+            java_opts,
         )?;
         match p.wait_ready(version, NAMESRV_READY) {
             Ok(_) => return Ok((p, SocketAddr::from(([127, 0, 0, 1], port)))),
@@ -515,18 +603,22 @@ fn spawn_broker(
     root: &Path,
     namesrv: SocketAddr,
     opts: &ClusterOptions,
+    java_opts: &str,
 ) -> Result<(JavaProc, SocketAddr), ApacheError> {
-    spawn_broker_as("broker", version, root, namesrv, &opts.props())
+    let props = opts.props(version);
+    spawn_broker_as("broker", version, root, namesrv, &props, opts, java_opts)
 }
 
 /// [`spawn_broker`] with `role` naming its directory (`broker`, `slave`) and `props` applied
-/// after the script's defaults.
+/// after the script's defaults; `opts` for the ACL file, `java_opts` for the JVM.
 fn spawn_broker_as(
     role: &'static str,
     version: &str,
     root: &Path,
     namesrv: SocketAddr,
     props: &[String],
+    opts: &ClusterOptions,
+    java_opts: &str,
 ) -> Result<(JavaProc, SocketAddr), ApacheError> {
     let mut attempt = 0;
     loop {
@@ -542,7 +634,15 @@ fn spawn_broker_as(
             namesrv.to_string(),
         ];
         args.extend(props.iter().cloned());
-        let mut p = JavaProc::spawn(role, &dir, &args)?;
+        if let Some(yaml) = &opts.acl_v1_yaml {
+            // apache-rmq.sh makes DIR/home the broker's ROCKETMQ_HOME (rocketmq.home.dir);
+            // both lines read conf/plain_acl.yml there (5.x's migration reader also conf/acl/).
+            let conf = dir.join("home").join("conf");
+            fs::create_dir_all(&conf).map_err(io_err(format!("creating {conf:?}")))?;
+            let f = conf.join("plain_acl.yml");
+            fs::write(&f, yaml).map_err(io_err(format!("writing {f:?}")))?;
+        }
+        let mut p = JavaProc::spawn(role, &dir, &args, java_opts)?;
         match p.wait_ready(version, BROKER_READY) {
             Ok(line) => {
                 let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -611,10 +711,12 @@ impl ApacheCluster {
     pub fn start(version: &str, opts: &ClusterOptions) -> Result<ApacheCluster, ApacheError> {
         in_scratch(version, &SERVER_ROLES, |root, keep| {
             let t0 = Instant::now();
-            let (namesrv, namesrv_addr) = spawn_namesrv(version, root)?;
-            let (broker, broker_addr) = spawn_broker(version, root, namesrv_addr, opts)?;
+            let java_opts = opts.java_opts(root)?;
+            let (namesrv, namesrv_addr) = spawn_namesrv(version, root, &java_opts)?;
+            let (broker, broker_addr) =
+                spawn_broker(version, root, namesrv_addr, opts, &java_opts)?;
             let slave = if opts.with_slave {
-                let mut props = opts.props();
+                let mut props = opts.props(version);
                 props.retain(|p| !p.starts_with("brokerRole="));
                 props.extend(["brokerId=1".to_string(), "brokerRole=SLAVE".to_string()]);
                 Some(spawn_broker_as(
@@ -623,6 +725,8 @@ impl ApacheCluster {
                     root,
                     namesrv_addr,
                     &props,
+                    opts,
+                    &java_opts,
                 )?)
             } else {
                 None
@@ -650,7 +754,8 @@ impl ApacheCluster {
     ) -> Result<ApacheCluster, ApacheError> {
         in_scratch(version, &["broker", "tools"], |root, keep| {
             let t0 = Instant::now();
-            let (broker, broker_addr) = spawn_broker(version, root, namesrv, opts)?;
+            let java_opts = opts.java_opts(root)?;
+            let (broker, broker_addr) = spawn_broker(version, root, namesrv, opts, &java_opts)?;
             Ok(ApacheCluster {
                 version: version.into(),
                 root: root.to_path_buf(),
@@ -676,7 +781,7 @@ impl ApacheCluster {
             let mut m = SHARED.lock_unpoisoned();
             Arc::clone(
                 m.get_or_insert_with(HashMap::new)
-                    .entry(format!("{version}|{}", opts.key()))
+                    .entry(format!("{version}|{}", opts.key(version)))
                     .or_default(),
             )
         };
@@ -817,7 +922,7 @@ impl ApacheNamesrv {
     /// Provisions `version` and starts its NameServer; waits for the ready line.
     pub fn start(version: &str) -> Result<ApacheNamesrv, ApacheError> {
         in_scratch(version, &["namesrv", "tools"], |root, keep| {
-            let (proc, addr) = spawn_namesrv(version, root)?;
+            let (proc, addr) = spawn_namesrv(version, root, "")?;
             Ok(ApacheNamesrv {
                 version: version.into(),
                 root: root.to_path_buf(),

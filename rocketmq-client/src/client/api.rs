@@ -59,11 +59,16 @@ pub fn network_error(addr: &str, started: Stopwatch, e: RemotingError) -> Error 
 }
 
 /// The error for a response with an unexpected code; `started` is when the request was sent.
+/// ACL refusals become [`Error::AccessDenied`], everything else [`Error::Broker`].
 pub fn broker_error(addr: &str, resp: &RemotingCommand, started: Stopwatch) -> Error {
+    let remark = resp.remark.as_deref().unwrap_or_default();
+    if let Some(e) = Error::access_denied(resp.code, remark, addr, started.elapsed()) {
+        return e;
+    }
     Error::Broker {
         code: resp.code,
         name: ResponseCode::name(resp.code).unwrap_or("UNKNOWN"),
-        remark: resp.remark.clone().unwrap_or_default(),
+        remark: remark.to_owned(),
         addr: addr.to_owned(),
         elapsed: started.elapsed(),
     }

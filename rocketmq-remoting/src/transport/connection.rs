@@ -121,7 +121,14 @@ struct Inner {
     created: Instant,
     /// Milliseconds since `created` of the last successful read or write (idle detection).
     last_activity_ms: AtomicU64,
+    /// Set (once) before the connection closes when the way it closed suggests a cause.
+    closed_hint: std::sync::OnceLock<&'static str>,
 }
+
+/// Why a plain connection closed by its peer before the peer sent anything usually fails.
+const PLAIN_TO_TLS_HINT: &str = ": the peer closed it before sending anything, which is what a \
+     server enforcing TLS (Apache tls.server.mode=enforcing) does to plain connections; if so, \
+     enable TLS on this side (TransportConfig::tls, ClientConfig::with_tls, feature `tls`)";
 
 /// The requests of a connection that wait for their response.
 ///
@@ -224,6 +231,7 @@ impl Connection {
                 clock,
                 created: clock.now(),
                 last_activity_ms: AtomicU64::new(0),
+                closed_hint: std::sync::OnceLock::new(),
             }),
         };
         tracing::debug!(id = conn.id(), peer = %peer, "connection established");
@@ -466,6 +474,7 @@ impl Connection {
     fn closed_error(&self) -> RemotingError {
         RemotingError::ConnectionClosed {
             addr: self.inner.peer.to_string(),
+            hint: self.inner.closed_hint.get().copied().unwrap_or(""),
         }
     }
 
@@ -1030,6 +1039,19 @@ fn queue_response(conn: &Connection, out: HandlerOutput) -> bool {
     }
 }
 
+/// Whether this side's connections speak TLS (either as dialler or as server).
+fn uses_tls(config: &TransportConfig) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        config.tls.is_some() || config.tls_server.is_some()
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = config;
+        false
+    }
+}
+
 async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler: Arc<H>) {
     let config = Arc::clone(&conn.inner.config);
     let max_in_flight = config.max_inbound_requests.max(1);
@@ -1038,6 +1060,7 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
     let mut scratch = vec![0u8; config.read_chunk_bytes.max(64)];
     let mut closed = conn.closed();
     let mut idle_timer = config.idle_timeout.map(|d| conn.inner.rt.sleep(d));
+    let mut got_bytes = false;
     let mut sweep_timer: Option<BoxFuture<'static, ()>> = None;
     let mut sweeper_registered = false;
     let handler: &H = &handler;
@@ -1129,6 +1152,10 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                 continue;
             }
             Event::Read(Ok(0)) => {
+                if !got_bytes && !uses_tls(&config) {
+                    let _ = conn.inner.closed_hint.set(PLAIN_TO_TLS_HINT);
+                    break "peer closed the connection before sending anything".to_owned();
+                }
                 if buf.is_empty() {
                     break "peer closed the connection".to_owned();
                 }
@@ -1138,6 +1165,7 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                 );
             }
             Event::Read(Ok(n)) => {
+                got_bytes = true;
                 conn.touch();
                 buf.extend_from_slice(&scratch[..n]);
             }
