@@ -9,8 +9,8 @@
 //! `ClusterOptions::acl_v1_yaml`). The certificate is made at test time with rcgen.
 //!
 //! - `acl_*`: with the right access key and secret our producer sends and our push and pull
-//!   consumers read; a wrong secret, an unknown access key and a topic the account may not
-//!   use each fail fast with [`Error::AccessDenied`] naming what to check.
+//!   consumers read; a wrong secret, an unknown access key, no credentials and a topic the
+//!   account may not use each fail fast with [`Error::AccessDenied`] naming what to check.
 //! - `tls_*`: a client without TLS, and a TLS client that does not trust the broker's
 //!   certificate, each fail fast with an error that says so.
 
@@ -244,8 +244,8 @@ fn expect_denied(e: &Error, want: AccessDenied, what: &str) {
     assert!(text.contains(want.hint()), "{what}: no hint in {text:?}");
 }
 
-/// Right credentials: send, push, pull. Wrong secret, unknown key, missing permission: a typed
-/// refusal, fast.
+/// Right credentials: send, push, pull. Wrong secret, unknown key, no credentials, missing
+/// permission: a typed refusal, fast.
 fn acl(version: &str) {
     let test = format!("acl {version}");
     let Some(c) = secured_cluster(&test, version) else {
@@ -344,6 +344,21 @@ fn acl(version: &str) {
         let e = refused_send(&unknown, &n.topic, "unknown access key").await;
         expect_denied(&e, AccessDenied::UnknownAccessKey, "unknown access key");
         unknown.shutdown().await;
+
+        // No credentials at all (TLS only).
+        let anonymous = Producer::builder()
+            .config(ProducerConfig {
+                group: n.producer_group.clone(),
+                client: secure_cfg(&c, &rt, None),
+                send_timeout: SEND_TIMEOUT,
+                ..ProducerConfig::default()
+            })
+            .build()
+            .expect("producer config");
+        anonymous.start().await.expect("producer start");
+        let e = refused_send(&anonymous, &n.topic, "no credentials").await;
+        expect_denied(&e, AccessDenied::MissingCredentials, "no credentials");
+        anonymous.shutdown().await;
     });
 }
 
