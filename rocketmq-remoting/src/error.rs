@@ -78,6 +78,15 @@ pub enum RemotingError {
     /// The component was shut down.
     #[error("shut down")]
     Shutdown,
+    /// A body could not be compressed or decompressed (see
+    /// [`crate::protocol::message::CompressionError`]).
+    #[error(transparent)]
+    Compression(#[from] crate::protocol::message::CompressionError),
+    /// One message of a pulled, queried or pushed body is compressed with an algorithm this
+    /// build cannot read, or its compressed bytes are corrupt; the message is named so that it
+    /// can be inspected (e.g. `queryMsgByOffset`) or skipped. Boxed to keep this enum small.
+    #[error(transparent)]
+    MessageBody(Box<crate::protocol::message::UndecodableBody>),
 }
 
 impl RemotingError {

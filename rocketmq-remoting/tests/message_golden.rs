@@ -4,8 +4,8 @@ use bytes::{Bytes, BytesMut};
 use rocketmq_remoting::protocol::message::{
     body_crc, compress, decode_batch, decode_message, decode_messages, decode_properties,
     encode_batch, encode_message, encode_message_with_version, encode_properties, offset_msg_id,
-    parse_offset_msg_id, property, sys_flag, tag_hash_code, BatchMessage, MessageExt,
-    MessageVersion, Properties, MAGIC_V2,
+    parse_offset_msg_id, property, sys_flag, tag_hash_code, BatchMessage, CompressionType,
+    MessageExt, MessageVersion, Properties, MAGIC_V2,
 };
 use std::net::SocketAddr;
 
@@ -235,12 +235,17 @@ fn compressed_bodies_from_our_compressor_decode() {
 }
 
 #[test]
-fn lz4_bodies_are_delivered_compressed() {
-    let mut m = MessageExt::new("T", "not really lz4");
+fn lz4_bodies_are_decompressed_and_bad_ones_are_errors() {
+    let lz4 = CompressionType::Lz4.compress(b"real lz4 now", 5).unwrap();
+    let mut m = MessageExt::new("T", lz4);
     m.sys_flag = sys_flag::COMPRESSED | sys_flag::COMPRESSION_LZ4;
     let msgs = decode_messages(encode_message(&m).unwrap().freeze()).unwrap();
-    assert_eq!(msgs[0].body, "not really lz4");
-    assert!(msgs[0].is_compressed());
+    assert_eq!(msgs[0].body, "real lz4 now");
+    assert_eq!(msgs[0].sys_flag, sys_flag::COMPRESSION_LZ4);
+
+    // Bytes that are not an LZ4 frame are never handed on as a body.
+    m.body = Bytes::from_static(b"not really lz4");
+    assert!(decode_messages(encode_message(&m).unwrap().freeze()).is_err());
 }
 
 #[test]

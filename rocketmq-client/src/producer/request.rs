@@ -45,11 +45,13 @@ use futures::channel::oneshot;
 use rocketmq_remoting::protocol::code::ResponseCode;
 use rocketmq_remoting::protocol::header::ReplyMessageRequestHeader;
 use rocketmq_remoting::protocol::message::{
-    decode_properties, decompress, property, sys_flag, DEFAULT_MAX_DECOMPRESSED_LEN,
+    decode_properties, decompress_for_flag, property, sys_flag, UndecodableBody,
+    DEFAULT_MAX_DECOMPRESSED_LEN,
 };
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::timeout;
 use rocketmq_remoting::util::{now_ms, MutexExt};
+use rocketmq_remoting::RemotingError;
 
 use super::Producer;
 use crate::error::{Error, Result};
@@ -131,8 +133,11 @@ pub fn create_reply(request: &MessageExt, body: impl Into<Bytes>) -> Result<Mess
 /// Pending requests of one client instance, by correlation id.
 #[derive(Default)]
 pub(crate) struct ReplyWaiters {
-    table: Mutex<HashMap<String, oneshot::Sender<MessageExt>>>,
+    table: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
 }
+
+/// A reply as it reaches its requester: the message, or why its body could not be read.
+type Reply = std::result::Result<MessageExt, RemotingError>;
 
 impl std::fmt::Debug for ReplyWaiters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,7 +148,7 @@ impl std::fmt::Debug for ReplyWaiters {
 }
 
 impl ReplyWaiters {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<MessageExt>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Reply>>> {
         self.table.lock_unpoisoned()
     }
 
@@ -151,7 +156,7 @@ impl ReplyWaiters {
         self.lock().len()
     }
 
-    fn register(&self, id: String) -> oneshot::Receiver<MessageExt> {
+    fn register(&self, id: String) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
         self.lock().insert(id, tx);
         rx
@@ -194,15 +199,20 @@ impl ReplyWaiters {
         };
         let mut body = req.body.clone();
         let mut flag = h.sys_flag;
-        if flag & sys_flag::COMPRESSED != 0 {
-            match decompress(&body, DEFAULT_MAX_DECOMPRESSED_LEN) {
-                Ok(b) => {
-                    body = Bytes::from(b);
-                    flag &= !sys_flag::COMPRESSED;
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot decompress a reply; kept as is"),
+        // Java decompresses by the type bits too; where it would hand on compressed bytes (a
+        // corrupt stream) or drop the reply (an unknown type), the requester gets a typed error.
+        let undecodable = match decompress_for_flag(flag, &body, DEFAULT_MAX_DECOMPRESSED_LEN) {
+            Ok(Some(b)) => {
+                body = Bytes::from(b);
+                flag = sys_flag::clear_compressed(flag);
+                None
             }
-        }
+            Ok(None) => None,
+            Err(source) => {
+                tracing::warn!(error = %source, topic = %h.topic, "cannot decompress a reply");
+                Some(source)
+            }
+        };
         let mut msg = MessageExt::new(h.topic, body);
         msg.queue_id = h.queue_id;
         msg.store_timestamp = h.store_timestamp;
@@ -223,10 +233,28 @@ impl ReplyWaiters {
             .unwrap_or_default()
             .to_owned();
         let waiter = self.lock().remove(&id);
-        answer(RemotingCommand::response(ResponseCode::SUCCESS, None));
+        let reply = match undecodable {
+            None => {
+                answer(RemotingCommand::response(ResponseCode::SUCCESS, None));
+                Ok(msg)
+            }
+            Some(source) => {
+                answer(RemotingCommand::response(
+                    ResponseCode::SYSTEM_ERROR,
+                    Some("process reply message fail".into()),
+                ));
+                Err(RemotingError::MessageBody(Box::new(UndecodableBody {
+                    topic: msg.topic,
+                    queue_id: msg.queue_id,
+                    queue_offset: msg.queue_offset,
+                    commit_log_offset: msg.commit_log_offset,
+                    source,
+                })))
+            }
+        };
         match waiter {
             Some(tx) => {
-                let _ = tx.send(msg);
+                let _ = tx.send(reply);
             }
             None => tracing::warn!(
                 correlation_id = %id,
@@ -308,7 +336,9 @@ impl Producer {
                 instance.send_heartbeat_to_all_brokers().await;
             }
             self.send(msg).await?;
-            rx.await.map_err(|_| Error::Shutdown)
+            rx.await
+                .map_err(|_| Error::Shutdown)?
+                .map_err(Error::Remoting)
         };
         match timeout(&*rt, timeout_after, exchange).await {
             Ok(r) => r,
@@ -377,12 +407,73 @@ mod tests {
         .with_header(&h)
         .with_body("pong");
         assert_eq!(w.on_push(&req).code, ResponseCode::SUCCESS);
-        let got = rx.try_recv().unwrap().unwrap();
+        let got = rx.try_recv().unwrap().unwrap().unwrap();
         assert_eq!(got.body, "pong");
         assert_eq!(got.born_host, "127.0.0.1:1000".parse().unwrap());
         assert!(got.property(property::REPLY_MESSAGE_ARRIVE_TIME).is_some());
         assert_eq!(w.len(), 0);
         // A second (late) reply finds nothing and is still acknowledged.
         assert_eq!(w.on_push(&req).code, ResponseCode::SUCCESS);
+    }
+
+    fn reply_header(sys_flag: i32, id: &str) -> ReplyMessageRequestHeader {
+        ReplyMessageRequestHeader {
+            producer_group: "g".into(),
+            topic: "C_REPLY_TOPIC".into(),
+            default_topic: "TBW102".into(),
+            default_topic_queue_nums: 4,
+            queue_id: 0,
+            sys_flag,
+            born_timestamp: 1,
+            flag: 0,
+            properties: Some(format!("CORRELATION_ID\u{1}{id}\u{2}")),
+            reconsume_times: None,
+            unit_mode: false,
+            born_host: "/127.0.0.1:1000".into(),
+            store_host: "127.0.0.1:10911".into(),
+            store_timestamp: 2,
+        }
+    }
+
+    fn push(w: &ReplyWaiters, h: &ReplyMessageRequestHeader, body: Vec<u8>) -> i32 {
+        let req = RemotingCommand::request(
+            rocketmq_remoting::protocol::code::RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT,
+        )
+        .with_header(h)
+        .with_body(body);
+        w.on_push(&req).code
+    }
+
+    #[test]
+    fn compressed_replies_of_every_type_are_decompressed() {
+        use rocketmq_remoting::protocol::message::CompressionType;
+        let w = ReplyWaiters::default();
+        let plain = "reply ✓ ".repeat(1000);
+        for kind in CompressionType::ALL {
+            let id = format!("c-{kind}");
+            let mut rx = w.register(id.clone());
+            let h = reply_header(kind.compressed_sys_flag(), &id);
+            let z = kind.compress(plain.as_bytes(), 5).unwrap();
+            assert_eq!(push(&w, &h, z), ResponseCode::SUCCESS);
+            let got = rx.try_recv().unwrap().unwrap().unwrap();
+            assert_eq!(got.body, plain.as_bytes(), "{kind}");
+            assert_eq!(got.sys_flag, kind.sys_flag(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn an_undecodable_reply_fails_its_request_with_a_typed_error() {
+        use rocketmq_remoting::protocol::message::CompressionError;
+        let w = ReplyWaiters::default();
+        let mut rx = w.register("bad".into());
+        let h = reply_header(sys_flag::COMPRESSED | (6 << 8), "bad");
+        assert_eq!(push(&w, &h, b"x".to_vec()), ResponseCode::SYSTEM_ERROR);
+        match rx.try_recv().unwrap().unwrap() {
+            Err(RemotingError::MessageBody(b)) => {
+                assert_eq!(b.source, CompressionError::UnknownType(6));
+                assert_eq!(b.topic, "C_REPLY_TOPIC");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -31,8 +31,7 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 use rocketmq_remoting::protocol::header::SendMessageRequestHeaderV2Ref;
 use rocketmq_remoting::protocol::message::{
-    compress, encode_batch, encode_properties, property, sys_flag, BatchMessage, CompressionType,
-    Properties,
+    encode_batch, encode_properties, property, sys_flag, BatchMessage, Properties,
 };
 use rocketmq_remoting::rt::{BoxFuture, Clock, Runtime, Stopwatch, TaskGroup};
 use rocketmq_remoting::util::now_ms;
@@ -637,8 +636,16 @@ impl Inner {
         let mut sys_flag = 0;
         let mut body = msg.body;
         if body.len() >= self.config.compress_over {
-            body = Bytes::from(compress(&body, self.config.compress_level));
-            sys_flag |= CompressionType::Zlib.compressed_sys_flag();
+            let kind = self.config.compress_type;
+            // The config was validated (level in range, algorithm compiled in), so this cannot
+            // fail; if it ever did, sending the body uncompressed is what Java does too.
+            match kind.compress(&body, self.config.compress_level) {
+                Ok(z) => {
+                    body = Bytes::from(z);
+                    sys_flag |= kind.compressed_sys_flag();
+                }
+                Err(e) => tracing::warn!(error = %e, "body sent uncompressed"),
+            }
         }
         if msg.properties.get(property::TRANSACTION_PREPARED) == Some("true") {
             sys_flag |= sys_flag::TRANSACTION_PREPARED_TYPE;

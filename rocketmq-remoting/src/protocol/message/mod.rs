@@ -31,8 +31,8 @@ pub mod sys_flag;
 
 pub use batch::{decode_batch, encode_batch, encode_batch_into, unwrap_inner_batch, BatchMessage};
 pub use compress::{
-    compress, decompress, CompressionType, DEFAULT_COMPRESS_LEVEL, DEFAULT_COMPRESS_OVER,
-    DEFAULT_MAX_DECOMPRESSED_LEN,
+    compress, decompress, decompress_for_flag, CompressionError, CompressionType, UndecodableBody,
+    DEFAULT_COMPRESS_LEVEL, DEFAULT_COMPRESS_OVER, DEFAULT_MAX_DECOMPRESSED_LEN, ZSTD_MAX_LEVEL,
 };
 pub use ext::MessageExt;
 pub use hash::{body_crc, tag_hash_code};

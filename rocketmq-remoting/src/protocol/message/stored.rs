@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::compress::{decompress, CompressionType, DEFAULT_MAX_DECOMPRESSED_LEN};
+use super::compress::{decompress_for_flag, UndecodableBody, DEFAULT_MAX_DECOMPRESSED_LEN};
 use super::properties::{decode_properties_bytes, MAX_PROPERTIES_LEN};
 use super::{body_crc, offset_msg_id, sys_flag, MessageExt};
 use crate::error::{RemotingError, Result};
@@ -249,8 +249,10 @@ impl Cursor<'_> {
 pub struct DecodeOptions {
     /// Keep the body (otherwise it is skipped and left empty).
     pub read_body: bool,
-    /// Decompress zlib bodies and clear [`sys_flag::COMPRESSED`]. LZ4/zstd bodies are left
-    /// compressed with the flag set (check [`MessageExt::compression_type`]).
+    /// Decompress compressed bodies (zlib, zstd or LZ4, per `sysFlag` bits 8–10) and clear
+    /// [`sys_flag::COMPRESSED`], keeping the type bits as Java does. A body that cannot be
+    /// decompressed (unknown type, algorithm feature off, corrupt bytes) is a
+    /// [`RemotingError::MessageBody`] naming the message, never compressed bytes handed on.
     pub decompress: bool,
     /// Fail on a body whose CRC differs from the stored `bodyCRC` (Java `checkCRC`).
     pub check_crc: bool,
@@ -431,17 +433,24 @@ pub fn decode_message_with(buf: &mut Bytes, opts: &DecodeOptions) -> Result<Mess
             r.pos
         )));
     }
-    if opts.read_body && opts.decompress && msg.is_compressed() {
-        match sys_flag::compression_type(msg.sys_flag) {
-            Some(CompressionType::Zlib) => {
-                msg.body = Bytes::from(decompress(&msg.body, opts.max_decompressed_len)?);
+    // Java inflates only non-empty bodies (`bodyLen > 0`) and then clears just the COMPRESSED
+    // bit: the type bits stay, so a consumer still sees which algorithm the producer used.
+    if opts.read_body && opts.decompress && msg.is_compressed() && !msg.body.is_empty() {
+        match decompress_for_flag(msg.sys_flag, &msg.body, opts.max_decompressed_len) {
+            Ok(Some(plain)) => {
+                msg.body = Bytes::from(plain);
                 msg.sys_flag = sys_flag::clear_compressed(msg.sys_flag);
             }
-            other => tracing::warn!(
-                topic = %msg.topic,
-                commit_log_offset = msg.commit_log_offset,
-                "cannot decompress a {other:?} body; delivering it compressed"
-            ),
+            Ok(None) => {}
+            Err(source) => {
+                return Err(RemotingError::MessageBody(Box::new(UndecodableBody {
+                    topic: msg.topic,
+                    queue_id: msg.queue_id,
+                    queue_offset: msg.queue_offset,
+                    commit_log_offset: msg.commit_log_offset,
+                    source,
+                })))
+            }
         }
     }
     msg.msg_id = offset_msg_id(msg.store_host, msg.commit_log_offset);
@@ -450,12 +459,13 @@ pub fn decode_message_with(buf: &mut Bytes, opts: &DecodeOptions) -> Result<Mess
 }
 
 /// Decodes a PULL_MESSAGE (or QUERY_MESSAGE / VIEW_MESSAGE_BY_ID) response body: consecutive
-/// stored records until the body is exhausted. zlib bodies are decompressed (COMPRESSED bit
-/// cleared) and 5.x inner-batch records ([`sys_flag::INNER_BATCH`] + [`sys_flag::NEED_UNWRAP`])
+/// stored records until the body is exhausted. Compressed bodies (zlib, zstd, LZ4) are
+/// decompressed (COMPRESSED bit cleared, type bits kept) and 5.x inner-batch records ([`sys_flag::INNER_BATCH`] + [`sys_flag::NEED_UNWRAP`])
 /// are unwrapped into their messages, as the Java client does.
 ///
-/// Unlike Java, which silently keeps only the records before a bad one, a malformed record
-/// fails the whole body, so that a caller can retry instead of skipping messages.
+/// Unlike Java, which silently keeps only the records before a bad one (and so skips the rest
+/// of the body, the undecodable message included), a malformed record or an undecodable body
+/// ([`RemotingError::MessageBody`]) fails the whole body, so that nothing is skipped silently.
 ///
 /// ```
 /// use bytes::BytesMut;
