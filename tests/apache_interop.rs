@@ -24,6 +24,10 @@ mod pull;
 #[path = "apache_admin.rs"]
 mod admin;
 
+/// rocketmq-cli's commands that reach our running consumer through an Apache broker.
+#[path = "apache_cli.rs"]
+mod cli;
+
 /// Scenario 8: mixed routing.
 #[path = "apache_mixed.rs"]
 mod mixed;
