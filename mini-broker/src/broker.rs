@@ -32,6 +32,7 @@ use crate::namesrv_registration::{BrokerIdentity, Registrar, TopicsChanged};
 use crate::processor::{BrokerProcessor, Wiring};
 use crate::schedule::ScheduleService;
 use crate::store::{ArrivalListener, MessageStore};
+use crate::subscription_group::{SubscriptionGroupManager, SubscriptionGroups};
 use crate::topic_config::{TopicConfigManager, TopicTable};
 use crate::transaction::{TransactionChecker, TransactionService};
 
@@ -51,6 +52,7 @@ struct Services {
     clients: Arc<ClientManager>,
     locks: Arc<RebalanceLockManager>,
     holds: Arc<PullHoldService>,
+    groups: Arc<SubscriptionGroupManager>,
 }
 
 impl Services {
@@ -69,6 +71,11 @@ impl Services {
             levels.len(),
         )?;
         let offsets = ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
+        let groups = SubscriptionGroupManager::load_with(
+            config_dir.join("subscriptionGroup.json"),
+            cfg.auto_create_subscription_group,
+            cfg.retry_max_times,
+        )?;
         let schedule = ScheduleService::load(
             store.clone(),
             Arc::clone(&rt),
@@ -88,6 +95,7 @@ impl Services {
                 .with_clock(rt.clock()),
             ),
             holds: Arc::new(PullHoldService::default()),
+            groups: Arc::new(groups),
         })
     }
 
@@ -391,6 +399,7 @@ impl Broker {
             replication.master.as_ref(),
             Duration::from_millis(cfg.sync_replica_timeout_ms),
         );
+        let groups = SubscriptionGroups::new(Arc::clone(&services.groups), Arc::clone(&rt));
         let processor = BrokerProcessor::new(&Wiring {
             cfg: &cfg,
             rt: &rt,
@@ -400,6 +409,7 @@ impl Broker {
             clients: &services.clients,
             locks: &services.locks,
             holds: &services.holds,
+            groups: &groups,
             schedule: &services.schedule,
             transactions: &transactions,
             replicas: &replicas,
@@ -591,6 +601,11 @@ impl BrokerHandle {
         &self.services.topics
     }
 
+    /// The subscription-group table.
+    pub fn subscription_groups(&self) -> &SubscriptionGroupManager {
+        &self.services.groups
+    }
+
     /// Number of pulls currently held by long polling.
     pub fn held_pulls(&self) -> usize {
         self.services.holds.held_count()
@@ -637,9 +652,13 @@ impl BrokerHandle {
         let offsets = Arc::clone(&self.services.offsets);
         let store = self.services.store.clone();
         let sched = Arc::clone(&self.services.schedule);
+        let groups = Arc::clone(&self.services.groups);
         rt::run_blocking(&**bg.tasks.runtime(), move || {
             if let Err(e) = offsets.persist() {
                 tracing::error!(error = %e, "cannot persist consumer offsets");
+            }
+            if let Err(e) = groups.persist() {
+                tracing::error!(error = %e, "cannot persist subscription groups");
             }
             sched.stop();
             if let Err(e) = store.flush() {

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rocketmq_remoting::protocol::body::{
-    ConsumeFromWhere, ConsumeType, ConsumerData, MessageModel, SubscriptionData,
+    Connection as Connection_, ConsumeFromWhere, ConsumeType, ConsumerConnection, ConsumerData,
+    MessageModel, ProducerConnection, SubscriptionData,
 };
 use rocketmq_remoting::protocol::code::RequestCode;
 use rocketmq_remoting::protocol::header::NotifyConsumerIdsChangedRequestHeader;
@@ -16,6 +17,7 @@ use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::Clock;
 use rocketmq_remoting::transport::Connection;
 use rocketmq_remoting::util::MutexExt;
+use rocketmq_remoting::LanguageCode;
 
 /// One client connection registered in a group.
 #[derive(Clone)]
@@ -24,8 +26,49 @@ pub struct ClientChannel {
     pub conn: Connection,
     /// The client's instance id.
     pub client_id: String,
+    /// Language of the client's last heartbeat.
+    pub language: LanguageCode,
+    /// `MQVersion` ordinal of the client's last heartbeat.
+    pub version: i32,
     /// Last heartbeat.
     pub last_update: Instant,
+}
+
+/// Who a heartbeat says the client is: its instance id, and the language and version of the
+/// request that carried it (the connection lists answer them, as Apache's broker does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Client instance id (heartbeat `clientID`).
+    pub client_id: String,
+    /// Request language.
+    pub language: LanguageCode,
+    /// Request version (`MQVersion` ordinal).
+    pub version: i32,
+}
+
+impl ClientIdentity {
+    fn channel(&self, conn: &Connection, now: Instant) -> ClientChannel {
+        ClientChannel {
+            conn: conn.clone(),
+            client_id: self.client_id.clone(),
+            language: self.language,
+            version: self.version,
+            last_update: now,
+        }
+    }
+}
+
+impl ClientChannel {
+    /// The channel as GET_*_CONNECTION_LIST answers it; `clientAddr` is the peer address as
+    /// the broker sees it.
+    fn connection(&self) -> Connection_ {
+        Connection_ {
+            client_id: self.client_id.clone(),
+            client_addr: self.conn.peer_addr().to_string(),
+            language: self.language.name().to_string(),
+            version: self.version,
+        }
+    }
 }
 
 /// A consumer group's state.
@@ -89,32 +132,28 @@ impl ClientManager {
         self.t.lock_unpoisoned()
     }
 
-    /// Registers a producer channel.
-    pub fn register_producer(&self, group: &str, conn: &Connection, client_id: &str) {
+    /// Registers or refreshes a producer channel.
+    pub fn register_producer(&self, group: &str, conn: &Connection, who: &ClientIdentity) {
+        let ch = who.channel(conn, self.clock.now());
         self.lock()
             .producers
             .entry(group.to_string())
             .or_default()
-            .insert(
-                conn.id(),
-                ClientChannel {
-                    conn: conn.clone(),
-                    client_id: client_id.to_string(),
-                    last_update: self.clock.now(),
-                },
-            );
+            .insert(conn.id(), ch);
     }
 
     /// Registers or refreshes a consumer channel and merges the subscriptions. `keep_subs`
     /// (heartbeat v2 `withoutSub`) keeps the previous subscriptions. Notifies the group's
     /// channels when a new channel joined or the set of subscribed topics changed (not for
-    /// broadcasting groups). Returns whether the group was notified.
+    /// broadcasting groups, nor when `notify_enabled` — the group's `notifyConsumerIdsChangedEnable` —
+    /// is off). Returns whether the group was notified.
     pub fn register_consumer(
         &self,
         data: &ConsumerData,
         conn: &Connection,
-        client_id: &str,
+        who: &ClientIdentity,
         keep_subs: bool,
+        notify_enabled: bool,
     ) -> bool {
         let targets = {
             let mut t = self.lock();
@@ -131,24 +170,10 @@ impl ClientManager {
             g.consume_type = data.consume_type;
             g.message_model = data.message_model;
             g.consume_from_where = data.consume_from_where;
-            let new_channel = match g.channels.get_mut(&conn.id()) {
-                Some(ch) => {
-                    ch.last_update = self.clock.now();
-                    ch.client_id = client_id.to_string();
-                    false
-                }
-                None => {
-                    g.channels.insert(
-                        conn.id(),
-                        ClientChannel {
-                            conn: conn.clone(),
-                            client_id: client_id.to_string(),
-                            last_update: self.clock.now(),
-                        },
-                    );
-                    true
-                }
-            };
+            let new_channel = g
+                .channels
+                .insert(conn.id(), who.channel(conn, self.clock.now()))
+                .is_none();
             let mut topics_changed = false;
             if !keep_subs {
                 let before: BTreeSet<String> = g.subscriptions.keys().cloned().collect();
@@ -168,7 +193,10 @@ impl ClientManager {
                 topics_changed = before != after;
                 g.subscriptions = next;
             }
-            if (new_channel || topics_changed) && g.message_model != MessageModel::Broadcasting {
+            if notify_enabled
+                && (new_channel || topics_changed)
+                && g.message_model != MessageModel::Broadcasting
+            {
                 g.channels.values().map(|c| c.conn.clone()).collect()
             } else {
                 Vec::new()
@@ -302,6 +330,48 @@ impl ClientManager {
         ids.sort();
         ids.dedup();
         ids
+    }
+
+    /// GET_CONSUMER_CONNECTION_LIST: the group's channels, subscriptions and the consume
+    /// settings of its last heartbeat; `None` when the group has no channel.
+    pub fn consumer_connection(&self, group: &str) -> Option<ConsumerConnection> {
+        let t = self.lock();
+        let g = t.consumers.get(group)?;
+        Some(ConsumerConnection {
+            connection_set: g.channels.values().map(ClientChannel::connection).collect(),
+            subscription_table: g.subscriptions.clone(),
+            consume_type: Some(g.consume_type),
+            message_model: Some(g.message_model),
+            consume_from_where: Some(g.consume_from_where),
+        })
+    }
+
+    /// GET_PRODUCER_CONNECTION_LIST: the group's channels; `None` when the group has none.
+    pub fn producer_connection(&self, group: &str) -> Option<ProducerConnection> {
+        let t = self.lock();
+        let m = t.producers.get(group)?;
+        Some(ProducerConnection {
+            connection_set: m.values().map(ClientChannel::connection).collect(),
+        })
+    }
+
+    /// Online consumer groups whose subscriptions include `topic` (QUERY_TOPIC_CONSUME_BY_WHO).
+    pub fn groups_subscribing(&self, topic: &str) -> BTreeSet<String> {
+        self.lock()
+            .consumers
+            .iter()
+            .filter(|(_, g)| g.subscriptions.contains_key(topic))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The topics an online group subscribes (empty when offline).
+    pub fn subscribed_topics(&self, group: &str) -> BTreeSet<String> {
+        self.lock()
+            .consumers
+            .get(group)
+            .map(|g| g.subscriptions.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The group's registered subscription for `topic`, and whether the group exists.

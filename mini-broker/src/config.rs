@@ -82,8 +82,16 @@ pub struct BrokerConfig {
     pub flush_consumer_offset_interval_ms: u64,
     /// Orderly-consumption queue lock lifetime (Java `lockMaxLiveTime`, 60 s).
     pub rebalance_lock_max_live_time_ms: u64,
-    /// Max reconsume times of a group when the request does not say (Java `retryMaxTimes`, 16).
+    /// `retryMaxTimes` given to subscription groups the broker creates by itself (16, as
+    /// Apache's default group config): deliveries before a message goes to the dead-letter
+    /// queue when the client does not say. A group's own config (`mqadmin updateSubGroup -r`)
+    /// wins; see [`crate::subscription_group`].
     pub retry_max_times: i32,
+    /// Create a consumer group's config (Apache defaults) on its first heartbeat, pull or
+    /// send-back (Java `autoCreateSubscriptionGroup`, true). Off: unknown groups are refused
+    /// (`SUBSCRIPTION_GROUP_NOT_EXIST`) until created with UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
+    /// (`mqadmin updateSubGroup`). See [`crate::subscription_group`].
+    pub auto_create_subscription_group: bool,
     /// Region reported in send responses (`MSG_REGION`).
     pub region_id: String,
     /// Commit-log segment size in bytes (1 GiB; tests use smaller).
@@ -222,6 +230,7 @@ impl Default for BrokerConfig {
             flush_consumer_offset_interval_ms: 5000,
             rebalance_lock_max_live_time_ms: 60_000,
             retry_max_times: 16,
+            auto_create_subscription_group: true,
             region_id: "DefaultRegion".into(),
             commit_log_segment_size: 1 << 30,
             transaction_timeout_ms: 6000,

@@ -112,6 +112,37 @@ impl ConsumerOffsetManager {
         }
     }
 
+    /// Forgets every offset of consumer `group` (DELETE_SUBSCRIPTIONGROUP with `cleanOffset`).
+    pub fn remove_group(&self, group: &str) {
+        let suffix = format!("@{group}");
+        let mut t = self.lock();
+        let before = t.len();
+        t.retain(|k, _| !k.ends_with(&suffix));
+        if t.len() != before {
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Topics `group` has committed offsets for (QUERY_TOPICS_BY_CONSUMER, GET_CONSUME_STATS).
+    pub fn topics_of_group(&self, group: &str) -> std::collections::BTreeSet<String> {
+        self.lock()
+            .keys()
+            .filter_map(|k| k.rsplit_once('@'))
+            .filter(|(_, g)| *g == group)
+            .map(|(t, _)| t.to_string())
+            .collect()
+    }
+
+    /// Groups with committed offsets for `topic` (QUERY_TOPIC_CONSUME_BY_WHO).
+    pub fn groups_of_topic(&self, topic: &str) -> std::collections::BTreeSet<String> {
+        self.lock()
+            .keys()
+            .filter_map(|k| k.split_once('@'))
+            .filter(|(t, _)| *t == topic)
+            .map(|(_, g)| g.to_string())
+            .collect()
+    }
+
     /// Writes the table if it changed since the last write. Blocking.
     pub fn persist(&self) -> Result<()> {
         let mut persisted = self.persisted.lock_unpoisoned();
@@ -158,5 +189,26 @@ mod tests {
         let m = ConsumerOffsetManager::load(p).unwrap();
         assert_eq!(m.query("g", "T", 1), Some(42));
         assert_eq!(m.query("g", "T", 0), None);
+    }
+
+    #[test]
+    fn by_group_and_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = ConsumerOffsetManager::load(dir.path().join("o.json")).unwrap();
+        m.commit("g1", "T1", 0, 1);
+        m.commit("g1", "T2", 0, 1);
+        m.commit("g2", "T1", 0, 1);
+        m.commit("g10", "T1", 0, 1);
+        assert_eq!(
+            m.topics_of_group("g1").into_iter().collect::<Vec<_>>(),
+            ["T1", "T2"]
+        );
+        assert_eq!(
+            m.groups_of_topic("T1").into_iter().collect::<Vec<_>>(),
+            ["g1", "g10", "g2"]
+        );
+        m.remove_group("g1");
+        assert!(m.topics_of_group("g1").is_empty());
+        assert_eq!(m.query("g10", "T1", 0), Some(1));
     }
 }

@@ -5,8 +5,8 @@
 //! - [`Broker`] / [`BrokerHandle`]: start and stop a broker in-process (tests bind port 0).
 //! - [`processor`]: the request handlers, each holding only the services it uses;
 //!   [`topic_config`], [`consumer_offset`], [`client_manager`], [`lock_manager`],
-//!   [`long_poll`], [`schedule`], [`transaction`], [`ha`], [`namesrv_registration`]: the
-//!   broker's services.
+//!   [`long_poll`], [`schedule`], [`transaction`], [`ha`], [`namesrv_registration`],
+//!   [`subscription_group`]: the broker's services.
 //!
 //! The library names no async runtime: pass any [`rocketmq_remoting::rt::Runtime`].
 //!
@@ -39,6 +39,7 @@ pub mod processor;
 pub mod reply;
 pub mod schedule;
 pub mod store;
+pub mod subscription_group;
 pub mod topic_config;
 pub mod transaction;
 

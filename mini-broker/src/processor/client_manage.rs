@@ -11,7 +11,8 @@ use rocketmq_remoting::transport::Connection;
 use serde::Deserialize;
 
 use super::{header, reply, success, Wiring};
-use crate::client_manager::ClientManager;
+use crate::client_manager::{ClientIdentity, ClientManager};
+use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::{TopicTable, PERM_READ, PERM_WRITE};
 
 /// Client registration: heartbeats, unregistration, disconnections.
@@ -19,6 +20,8 @@ pub(crate) struct ClientManageProcessor {
     clients: Arc<ClientManager>,
     /// Heartbeats create the groups' retry topics.
     topics: TopicTable,
+    /// A consumer group's config: created on its first heartbeat, sizes its retry topic.
+    groups: SubscriptionGroups,
 }
 
 impl ClientManageProcessor {
@@ -26,6 +29,7 @@ impl ClientManageProcessor {
         ClientManageProcessor {
             clients: Arc::clone(w.clients),
             topics: w.topics.clone(),
+            groups: w.groups.clone(),
         }
     }
 
@@ -44,24 +48,43 @@ impl ClientManageProcessor {
                 )
             }
         };
+        let who = ClientIdentity {
+            client_id: data.client_id.clone(),
+            language: req.language,
+            version: req.version,
+        };
         for c in &data.consumer_data_set {
             if c.group_name.is_empty() {
                 continue;
             }
+            // As Apache: a group without a config (auto-creation off) is not registered.
+            let Some(group) = self.groups.find(&c.group_name).await else {
+                tracing::debug!(group = %c.group_name, "heartbeat of a group without subscription-group config ignored");
+                continue;
+            };
             let retry = rocketmq_remoting::protocol::topic::retry_topic(&c.group_name);
             if self.topics.get(&retry).is_none() {
-                if let Err(e) = self.topics.ensure(retry, 1, PERM_READ | PERM_WRITE).await {
+                let queues = group.retry_queue_nums.max(1);
+                if let Err(e) = self
+                    .topics
+                    .ensure(retry, queues, PERM_READ | PERM_WRITE)
+                    .await
+                {
                     return reply(ResponseCode::SYSTEM_ERROR, e.to_string());
                 }
             }
             let keep_subs = data.heartbeat_fingerprint != 0 && data.without_sub;
-            self.clients
-                .register_consumer(c, conn, &data.client_id, keep_subs);
+            self.clients.register_consumer(
+                c,
+                conn,
+                &who,
+                keep_subs,
+                group.notify_consumer_ids_changed_enable,
+            );
         }
         for p in &data.producer_data_set {
             if !p.group_name.is_empty() {
-                self.clients
-                    .register_producer(&p.group_name, conn, &data.client_id);
+                self.clients.register_producer(&p.group_name, conn, &who);
             }
         }
         success()

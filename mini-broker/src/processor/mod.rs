@@ -23,6 +23,7 @@
 mod admin;
 mod client_manage;
 mod consumer_manage;
+mod group;
 mod lock;
 mod pull;
 mod query;
@@ -47,6 +48,7 @@ use crate::long_poll::PullHoldService;
 use crate::reply::ReplyProcessor;
 use crate::schedule::ScheduleService;
 use crate::store::MessageStore;
+use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::TopicTable;
 use crate::transaction::{EndTransactionProcessor, TransactionService};
 
@@ -63,6 +65,8 @@ pub(crate) struct Wiring<'a> {
     pub(crate) clients: &'a Arc<ClientManager>,
     pub(crate) locks: &'a Arc<RebalanceLockManager>,
     pub(crate) holds: &'a Arc<PullHoldService>,
+    /// Consumer-group settings.
+    pub(crate) groups: &'a SubscriptionGroups,
     pub(crate) schedule: &'a Arc<ScheduleService>,
     pub(crate) transactions: &'a Arc<TransactionService>,
     pub(crate) replicas: &'a SyncReplicas,
@@ -89,6 +93,7 @@ pub struct BrokerProcessor {
     admin: admin::AdminProcessor,
     query: query::QueryProcessor,
     relay: relay::RelayProcessor,
+    group: group::GroupProcessor,
 }
 
 impl std::fmt::Debug for BrokerProcessor {
@@ -112,6 +117,7 @@ impl BrokerProcessor {
             admin: admin::AdminProcessor::new(w),
             query: query::QueryProcessor::new(w),
             relay: relay::RelayProcessor::new(w),
+            group: group::GroupProcessor::new(w),
         }
     }
 
@@ -226,6 +232,13 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::INVOKE_BROKER_TO_GET_CONSUMER_STATUS => {
                 self.relay.consumer_status(&req).await
             }
+            // Admin plane: subscription groups and connection tables.
+            RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => self.group.update_group(&req).await,
+            RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => self.group.all_groups(),
+            RequestCode::GET_SUBSCRIPTIONGROUP_CONFIG => self.group.get_group(&req).await,
+            RequestCode::DELETE_SUBSCRIPTIONGROUP => self.group.delete_group(&req).await,
+            RequestCode::GET_CONSUMER_CONNECTION_LIST => self.group.consumer_connections(&req),
+            RequestCode::GET_PRODUCER_CONNECTION_LIST => self.group.producer_connections(&req),
             code => reply(
                 ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
                 format!(" request type {code} not supported"),

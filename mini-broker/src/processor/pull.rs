@@ -31,6 +31,8 @@ pub(crate) struct PullProcessor {
     /// Pulls may commit the consumer's offset.
     offsets: Arc<ConsumerOffsetManager>,
     holds: Arc<PullHoldService>,
+    /// Group configs: `consumeEnable` / `consumeBroadcastEnable` refuse pulls.
+    groups: crate::subscription_group::SubscriptionGroups,
     /// Held pulls run here and end with the broker.
     tasks: TaskGroup,
     rt: Arc<dyn Runtime>,
@@ -87,6 +89,7 @@ impl PullProcessor {
             clients: Arc::clone(w.clients),
             offsets: Arc::clone(w.offsets),
             holds: Arc::clone(w.holds),
+            groups: w.groups.clone(),
             tasks: w.tasks.clone(),
             rt: Arc::clone(w.rt),
             master: w.cfg.broker_role.is_master(),
@@ -288,6 +291,13 @@ impl PullProcessor {
             Ok(h) => h,
             Err(r) => return Some(r),
         };
+        let with_sub = h.sys_flag & FLAG_SUBSCRIPTION != 0;
+        let group_check =
+            self.groups
+                .pull_refusal(&h.consumer_group, &h.topic, with_sub, &self.clients);
+        if let Some(refused) = group_check.await {
+            return Some(refused);
+        }
         let Some(tc) = self.topics.get(&h.topic) else {
             return Some(reply(
                 ResponseCode::TOPIC_NOT_EXIST,

@@ -23,6 +23,7 @@ use super::{header, reply, Wiring};
 use crate::ha::{ReplicaAck, SyncReplicas};
 use crate::schedule::clamp_level;
 use crate::store::{MessageStore, PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
+use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::{
     invalid_topic_reply, TopicSendInfo, TopicTable, NOT_ALLOWED_SEND_TOPICS, PERM_READ, PERM_WRITE,
     RETRY_PREFIX, TIMER_TOPIC,
@@ -139,7 +140,8 @@ pub(crate) struct SendProcessor {
     /// Number of delay levels (a `DELAY` property is clamped to it).
     delay_levels: usize,
     max_message_size: usize,
-    retry_max_times: i32,
+    /// Group configs: DLQ threshold and retry queue count.
+    groups: SubscriptionGroups,
     cluster: String,
     region: String,
     rt: Arc<dyn Runtime>,
@@ -190,14 +192,36 @@ async fn topic_for_send(
 async fn ensure_group_topic(
     topics: &TopicTable,
     topic: String,
+    queues: i32,
 ) -> Result<TopicSendInfo, RemotingCommand> {
     if let Some(t) = topics.send_info(&topic) {
         return Ok(t);
     }
-    match topics.ensure(topic, 1, PERM_READ | PERM_WRITE).await {
+    match topics
+        .ensure(topic, queues.max(1), PERM_READ | PERM_WRITE)
+        .await
+    {
         Ok((c, _)) => Ok(TopicSendInfo::from(&c)),
         Err(e) => Err(reply(ResponseCode::SYSTEM_ERROR, e.to_string())),
     }
+}
+
+/// The client's `maxReconsumeTimes`, which Apache honours from clients of V3_4_9 (version
+/// ordinal 121) on.
+fn client_max_reconsume(from_header: Option<i32>, version: i32) -> Option<i32> {
+    const V3_4_9: i32 = 121;
+    from_header.filter(|_| version >= V3_4_9)
+}
+
+/// SUBSCRIPTION_GROUP_NOT_EXIST as Apache's send paths answer it.
+fn group_not_exist(group: &str) -> RemotingCommand {
+    reply(
+        ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+        format!(
+            "subscription group not exist, {group} {}",
+            super::send_faq()
+        ),
+    )
 }
 
 fn put_error(e: StoreError) -> RemotingCommand {
@@ -328,11 +352,29 @@ impl SendProcessor {
             store_host: w.store_host,
             delay_levels: w.schedule.level_count(),
             max_message_size: w.cfg.max_message_size,
-            retry_max_times: w.cfg.retry_max_times,
+            groups: w.groups.clone(),
             cluster: w.cfg.broker_cluster_name.clone(),
             region: w.cfg.region_id.clone(),
             rt: Arc::clone(w.rt),
         }
+    }
+
+    /// Dead-letter threshold of `group`: the client's (see [`client_max_reconsume`]), else
+    /// the group config's `retryMaxTimes`; SUBSCRIPTION_GROUP_NOT_EXIST without a config.
+    // The Err is the ready-made response.
+    #[allow(clippy::result_large_err)]
+    async fn max_reconsume(
+        &self,
+        group: &str,
+        from_header: Option<i32>,
+        version: i32,
+    ) -> Result<i32, RemotingCommand> {
+        let cfg = self
+            .groups
+            .find(group)
+            .await
+            .ok_or_else(|| group_not_exist(group))?;
+        Ok(client_max_reconsume(from_header, version).unwrap_or(cfg.retry_max_times))
     }
 
     /// SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE.
@@ -478,11 +520,17 @@ impl SendProcessor {
         let mut props = decode_send_properties(h.properties.unwrap_or(""));
         // Retry sends beyond the maximum go to the dead-letter queue (5.x: strictly greater).
         if topic.starts_with(RETRY_PREFIX) {
-            let max = h.max_reconsume_times.unwrap_or(self.retry_max_times);
+            let group = &topic[RETRY_PREFIX.len()..];
+            let max = match self
+                .max_reconsume(group, h.max_reconsume_times, req.version)
+                .await
+            {
+                Ok(m) => m,
+                Err(r) => return r,
+            };
             if reconsume > max {
-                let group = &topic[RETRY_PREFIX.len()..];
                 let dlq = names::dlq_topic(group);
-                tc = match ensure_group_topic(&self.topics, dlq.clone()).await {
+                tc = match ensure_group_topic(&self.topics, dlq.clone(), 1).await {
                     Ok(t) => t,
                     Err(r) => return r,
                 };
@@ -540,6 +588,14 @@ impl SendProcessor {
             Ok(h) => h,
             Err(r) => return r,
         };
+        let group_cfg = match self.groups.find(&h.group).await {
+            Some(c) => c,
+            None => return group_not_exist(&h.group),
+        };
+        // Apache: a group without retry queues drops what its consumers send back.
+        if group_cfg.retry_queue_nums <= 0 {
+            return super::success();
+        }
         let store = self.store.clone();
         let offset = h.offset;
         let orig = match rt::run_blocking(&*self.rt, move || store.message_by_commit_offset(offset))
@@ -557,18 +613,21 @@ impl SendProcessor {
         if props.get(property::RETRY_TOPIC).is_none() {
             props.insert(property::RETRY_TOPIC, orig.topic.clone());
         }
-        let max = h.max_reconsume_times.unwrap_or(self.retry_max_times);
+        let max = client_max_reconsume(h.max_reconsume_times, req.version)
+            .unwrap_or(group_cfg.retry_max_times);
         let to_dlq = orig.reconsume_times >= max || h.delay_level < 0;
         let (topic, queue_id) = if to_dlq {
             let t = names::dlq_topic(&h.group);
-            if let Err(r) = ensure_group_topic(&self.topics, t.clone()).await {
+            if let Err(r) = ensure_group_topic(&self.topics, t.clone(), 1).await {
                 return r;
             }
             props.remove(property::DELAY);
             (t, 0)
         } else {
             let t = names::retry_topic(&h.group);
-            let tc = match ensure_group_topic(&self.topics, t.clone()).await {
+            let tc = match ensure_group_topic(&self.topics, t.clone(), group_cfg.retry_queue_nums)
+                .await
+            {
                 Ok(tc) => tc,
                 Err(r) => return r,
             };
@@ -578,7 +637,9 @@ impl SendProcessor {
                 h.delay_level
             };
             props.insert(property::DELAY, level.to_string());
-            (t, fastrand::i32(0..tc.write_queue_nums.max(1)))
+            // A random queue among the group's retry queues that the topic has.
+            let queues = group_cfg.retry_queue_nums.min(tc.write_queue_nums).max(1);
+            (t, fastrand::i32(0..queues))
         };
         if props.get(property::ORIGIN_MESSAGE_ID).is_none() {
             let id = orig

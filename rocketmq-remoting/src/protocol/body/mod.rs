@@ -25,11 +25,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{RemotingError, Result};
 
+mod admin;
 mod consumer;
 mod heartbeat;
 mod namesrv;
 mod route;
 
+pub use admin::*;
 pub use consumer::*;
 pub use heartbeat::*;
 pub use namesrv::*;

@@ -831,3 +831,84 @@ command_header! {
         store_timestamp: i64 = "storeTimestamp", required;
     }
 }
+
+command_header! {
+    /// DELETE_SUBSCRIPTIONGROUP (207) request (docs/protocol/admin.md §5). 5.x tools send
+    /// `cleanOffset`, 4.9 tools `removeOffset`; either drops the group's committed offsets.
+    ///
+    /// ```
+    /// use rocketmq_remoting::protocol::header::*;
+    /// let mut ext = rocketmq_remoting::ExtFields::new();
+    /// ext.insert("groupName", "g");
+    /// ext.insert("removeOffset", "true");
+    /// let h = DeleteSubscriptionGroupRequestHeader::read_from(&ext).unwrap();
+    /// assert!(h.clean_offsets());
+    /// ```
+    pub struct DeleteSubscriptionGroupRequestHeader {
+        /// Consumer group.
+        group_name: String = "groupName", required;
+        /// 5.x: also delete the group's offsets.
+        clean_offset: bool = "cleanOffset", default false;
+        /// 4.9: also delete the group's offsets.
+        remove_offset: bool = "removeOffset", default false;
+    }
+}
+
+impl DeleteSubscriptionGroupRequestHeader {
+    /// Whether the group's offsets go too (either spelling).
+    pub fn clean_offsets(&self) -> bool {
+        self.clean_offset || self.remove_offset
+    }
+}
+
+command_header! {
+    /// GET_PRODUCER_CONNECTION_LIST (204) request.
+    pub struct GetProducerConnectionListRequestHeader {
+        /// Producer group.
+        producer_group: String = "producerGroup", required;
+    }
+}
+
+command_header! {
+    /// GET_SUBSCRIPTIONGROUP_CONFIG (352, 5.x) request.
+    pub struct GetSubscriptionGroupConfigRequestHeader {
+        /// Consumer group.
+        group: String = "group", required;
+    }
+}
+
+command_header! {
+    /// GET_TOPIC_CONFIG (351, 5.x) request.
+    pub struct GetTopicConfigRequestHeader {
+        /// Topic.
+        topic: String = "topic", required;
+        /// Logical-queue (static topic) mapping wanted too.
+        lo: Option<bool> = "lo", optional;
+    }
+}
+
+command_header! {
+    /// QUERY_TOPICS_BY_CONSUMER (343) request.
+    pub struct QueryTopicsByConsumerRequestHeader {
+        /// Consumer group.
+        group: String = "group", required;
+    }
+}
+
+command_header! {
+    /// VIEW_BROKER_STATS_DATA (315) request (docs/protocol/admin.md §9).
+    pub struct ViewBrokerStatsDataRequestHeader {
+        /// Counter family, e.g. `TOPIC_PUT_NUMS`.
+        stats_name: String = "statsName", required;
+        /// Counter key, e.g. a topic or `topic@group`.
+        stats_key: String = "statsKey", required;
+    }
+}
+
+command_header! {
+    /// GET_BROKER_CONFIG (26) response header: the config's data version as JSON.
+    pub struct GetBrokerConfigResponseHeader {
+        /// `DataVersion` JSON.
+        version: String = "version", required;
+    }
+}

@@ -1,0 +1,386 @@
+//! Admin plane over real TCP: subscription-group configs (create, list, get, delete, persisted,
+//! honoured by pulls and send-backs) and the consumer / producer connection lists.
+
+mod broker_util;
+
+use broker_util::*;
+use bytes::Bytes;
+use mini_broker::BrokerConfig;
+use rocketmq_remoting::protocol::body::{
+    ConsumeFromWhere, ConsumeType, ConsumerConnection, ConsumerData, HeartbeatData, JsonBody,
+    MessageModel, ProducerConnection, SubscriptionData, SubscriptionGroupConfig,
+    SubscriptionGroupWrapper,
+};
+use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_remoting::protocol::header::*;
+use rocketmq_remoting::protocol::message::property;
+use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_remoting::LanguageCode;
+
+async fn call(c: &RemotingClient, addr: &str, cmd: RemotingCommand) -> RemotingCommand {
+    c.invoke(addr, cmd, T).await.expect("answered")
+}
+
+async fn update_group(c: &RemotingClient, addr: &str, cfg: &SubscriptionGroupConfig) {
+    let cmd = RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+        .with_body(cfg.to_json());
+    let r = call(c, addr, cmd).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+}
+
+async fn all_groups(c: &RemotingClient, addr: &str) -> SubscriptionGroupWrapper {
+    let r = call(
+        c,
+        addr,
+        RemotingCommand::request(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    SubscriptionGroupWrapper::from_json(&r.body).unwrap()
+}
+
+async fn max_offset(c: &RemotingClient, addr: &str, topic: &str) -> i64 {
+    let cmd = RemotingCommand::request(RequestCode::GET_MAX_OFFSET).with_header(
+        &GetMaxOffsetRequestHeader {
+            topic: topic.into(),
+            queue_id: 0,
+            committed: true,
+            bname: None,
+        },
+    );
+    ext_i64(&call(c, addr, cmd).await, "offset")
+}
+
+async fn send_back(c: &RemotingClient, addr: &str, group: &str, offset: i64) -> RemotingCommand {
+    let h = ConsumerSendMsgBackRequestHeader {
+        offset,
+        group: group.into(),
+        delay_level: 0,
+        origin_msg_id: None,
+        origin_topic: Some("AdminT".into()),
+        unit_mode: false,
+        max_reconsume_times: None,
+        bname: None,
+    };
+    call(
+        c,
+        addr,
+        RemotingCommand::request(RequestCode::CONSUMER_SEND_MSG_BACK).with_header(&h),
+    )
+    .await
+}
+
+fn heartbeat(client_id: &str, group: &str, model: MessageModel) -> RemotingCommand {
+    let data = HeartbeatData {
+        client_id: client_id.into(),
+        producer_data_set: vec![rocketmq_remoting::protocol::body::ProducerData {
+            group_name: "admin_pg".into(),
+        }],
+        consumer_data_set: vec![ConsumerData {
+            group_name: group.into(),
+            consume_type: ConsumeType::ConsumePassively,
+            message_model: model,
+            consume_from_where: ConsumeFromWhere::ConsumeFromFirstOffset,
+            subscription_data_set: vec![SubscriptionData {
+                topic: "AdminT".into(),
+                sub_string: "TagA".into(),
+                sub_version: 7,
+                ..Default::default()
+            }],
+            unit_mode: false,
+        }],
+        heartbeat_fingerprint: 0,
+        without_sub: false,
+    };
+    let mut cmd = RemotingCommand::request(RequestCode::HEART_BEAT).with_body(data.to_json());
+    // As a Java 4.9.8 client sends it.
+    cmd.language = LanguageCode::Java;
+    cmd.version = 409;
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_groups_are_managed_persisted_and_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(BrokerConfig::for_test(dir.path())).await;
+    let addr = b.addr().to_string();
+    let c = client();
+
+    // Apache's system groups exist from the start.
+    let all = all_groups(&c, &addr).await;
+    assert!(all.subscription_group_table.contains_key("TOOLS_CONSUMER"));
+    let v0 = all.data_version.counter;
+
+    let r = send(
+        &c,
+        &addr,
+        "AdminT",
+        0,
+        b"m",
+        &[(property::TAGS, "TagA")],
+        true,
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+
+    // consumeEnable=false refuses pulls as Apache does.
+    let mut g = SubscriptionGroupConfig::new("cg_off");
+    g.consume_enable = false;
+    update_group(&c, &addr, &g).await;
+    let r = pull(&c, &addr, &pull_header("cg_off", "AdminT", 0, 0)).await;
+    assert_eq!(r.code, ResponseCode::NO_PERMISSION);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("subscription group no permission, cg_off")
+    );
+    assert_eq!(r.ext_fields.get("forbiddenType"), Some("2"));
+    g.consume_enable = true;
+    update_group(&c, &addr, &g).await;
+    let r = pull(&c, &addr, &pull_header("cg_off", "AdminT", 0, 0)).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+
+    // GET_SUBSCRIPTIONGROUP_CONFIG answers what was stored; the version moved.
+    let cmd = RemotingCommand::request(RequestCode::GET_SUBSCRIPTIONGROUP_CONFIG).with_header(
+        &GetSubscriptionGroupConfigRequestHeader {
+            group: "cg_off".into(),
+        },
+    );
+    let r = call(&c, &addr, cmd).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    assert_eq!(SubscriptionGroupConfig::from_json(&r.body).unwrap(), g);
+    let all = all_groups(&c, &addr).await;
+    assert_eq!(all.subscription_group_table.get("cg_off"), Some(&g));
+    assert!(all.data_version.counter > v0);
+
+    // A pull by an unknown group auto-creates it with the defaults.
+    let r = pull(&c, &addr, &pull_header("cg_auto", "AdminT", 0, 0)).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    let all = all_groups(&c, &addr).await;
+    assert_eq!(
+        all.subscription_group_table.get("cg_auto"),
+        Some(&SubscriptionGroupConfig::new("cg_auto"))
+    );
+
+    // retryMaxTimes = 0: the first send-back goes to the dead-letter queue.
+    let m = msgs(&pull(&c, &addr, &pull_header("cg_dlq", "AdminT", 0, 0)).await).remove(0);
+    let mut dlq = SubscriptionGroupConfig::new("cg_dlq");
+    dlq.retry_max_times = 0;
+    update_group(&c, &addr, &dlq).await;
+    let r = send_back(&c, &addr, "cg_dlq", m.commit_log_offset).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(max_offset(&c, &addr, "%DLQ%cg_dlq").await, 1);
+    // retryMaxTimes = 5 with 3 retry queues: retried, not dead-lettered; retry topic sized by
+    // the group config.
+    let mut retry = SubscriptionGroupConfig::new("cg_retry");
+    retry.retry_max_times = 5;
+    retry.retry_queue_nums = 3;
+    update_group(&c, &addr, &retry).await;
+    let r = send_back(&c, &addr, "cg_retry", m.commit_log_offset).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert!(b.topics().get("%DLQ%cg_retry").is_none());
+    let rt = b.topics().get("%RETRY%cg_retry").unwrap();
+    assert_eq!((rt.read_queue_nums, rt.write_queue_nums), (3, 3));
+    // retryQueueNums = 0: sent-back messages are dropped (SUCCESS, nothing stored).
+    let mut drop_all = SubscriptionGroupConfig::new("cg_drop");
+    drop_all.retry_queue_nums = 0;
+    update_group(&c, &addr, &drop_all).await;
+    let r = send_back(&c, &addr, "cg_drop", m.commit_log_offset).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    assert!(b.topics().get("%RETRY%cg_drop").is_none());
+    assert!(b.topics().get("%DLQ%cg_drop").is_none());
+
+    // DELETE_SUBSCRIPTIONGROUP with 4.9's removeOffset drops the offsets too.
+    let mut ph = pull_header("cg_off", "AdminT", 0, 1);
+    ph.sys_flag |= 0x1;
+    ph.commit_offset = 1;
+    pull(&c, &addr, &ph).await;
+    let offsets = || RemotingCommand::request(RequestCode::GET_ALL_CONSUMER_OFFSET);
+    let has_offsets =
+        |r: RemotingCommand| String::from_utf8_lossy(&r.body).contains("AdminT@cg_off");
+    assert!(has_offsets(call(&c, &addr, offsets()).await));
+    let mut del = RemotingCommand::request(RequestCode::DELETE_SUBSCRIPTIONGROUP);
+    del.ext_fields.insert("groupName", "cg_off");
+    del.ext_fields.insert("removeOffset", "true");
+    assert_eq!(call(&c, &addr, del).await.code, ResponseCode::SUCCESS);
+    assert!(!has_offsets(call(&c, &addr, offsets()).await));
+    assert!(!all_groups(&c, &addr)
+        .await
+        .subscription_group_table
+        .contains_key("cg_off"));
+
+    // Persisted in Apache's file, reloaded on restart.
+    b.shutdown().await;
+    drop(b);
+    let file = dir.path().join("config").join("subscriptionGroup.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\"subscriptionGroupTable\""), "{text}");
+    let b = start(BrokerConfig::for_test(dir.path())).await;
+    let addr = b.addr().to_string();
+    let all = all_groups(&c, &addr).await;
+    assert_eq!(all.subscription_group_table.get("cg_retry"), Some(&retry));
+    assert!(!all.subscription_group_table.contains_key("cg_off"));
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_auto_creation_unknown_groups_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = BrokerConfig::for_test(dir.path());
+    cfg.auto_create_subscription_group = false;
+    let b = start(cfg).await;
+    let addr = b.addr().to_string();
+    let c = client();
+    send(&c, &addr, "AdminT", 0, b"m", &[], true).await;
+
+    let r = pull(&c, &addr, &pull_header("cg_new", "AdminT", 0, 0)).await;
+    assert_eq!(r.code, ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST);
+    assert!(r
+        .remark
+        .unwrap()
+        .starts_with("subscription group [cg_new] does not exist"));
+    // Its heartbeat registers nothing.
+    let r = call(
+        &c,
+        &addr,
+        heartbeat("cid-1", "cg_new", MessageModel::Clustering),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    let conn_list = || {
+        RemotingCommand::request(RequestCode::GET_CONSUMER_CONNECTION_LIST).with_header(
+            &GetConsumerConnectionListRequestHeader {
+                consumer_group: "cg_new".into(),
+            },
+        )
+    };
+    let r = call(&c, &addr, conn_list()).await;
+    assert_eq!(r.code, ResponseCode::CONSUMER_NOT_ONLINE);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("the consumer group[cg_new] not online")
+    );
+    let m = msgs(&pull(&c, &addr, &pull_header("TOOLS_CONSUMER", "AdminT", 0, 0)).await).remove(0);
+    let r = send_back(&c, &addr, "cg_new", m.commit_log_offset).await;
+    assert_eq!(r.code, ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST);
+
+    // Once created by an admin, the group works.
+    update_group(&c, &addr, &SubscriptionGroupConfig::new("cg_new")).await;
+    call(
+        &c,
+        &addr,
+        heartbeat("cid-1", "cg_new", MessageModel::Clustering),
+    )
+    .await;
+    assert_eq!(
+        call(&c, &addr, conn_list()).await.code,
+        ResponseCode::SUCCESS
+    );
+    let r = pull(&c, &addr, &pull_header("cg_new", "AdminT", 0, 0)).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_lists_and_broadcast_permission() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(BrokerConfig::for_test(dir.path())).await;
+    let addr = b.addr().to_string();
+    let c = client();
+    send(&c, &addr, "AdminT", 0, b"m", &[], true).await;
+    let r = call(
+        &c,
+        &addr,
+        heartbeat("cid-1", "cg_conn", MessageModel::Clustering),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+
+    let cmd = RemotingCommand::request(RequestCode::GET_CONSUMER_CONNECTION_LIST).with_header(
+        &GetConsumerConnectionListRequestHeader {
+            consumer_group: "cg_conn".into(),
+        },
+    );
+    let r = call(&c, &addr, cmd).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    let cc = ConsumerConnection::from_json(&r.body).unwrap();
+    assert_eq!(cc.connection_set.len(), 1);
+    let conn = cc.connection_set.iter().next().unwrap();
+    assert_eq!(conn.client_id, "cid-1");
+    assert_eq!(conn.language, "JAVA");
+    assert_eq!(conn.version, 409);
+    assert!(conn.client_addr.starts_with("127.0.0.1:"), "{conn:?}");
+    assert_ne!(conn.client_addr, addr);
+    assert_eq!(cc.subscription_table["AdminT"].sub_string, "TagA");
+    assert_eq!(cc.consume_type, Some(ConsumeType::ConsumePassively));
+    assert_eq!(cc.message_model, Some(MessageModel::Clustering));
+    assert_eq!(
+        cc.consume_from_where,
+        Some(ConsumeFromWhere::ConsumeFromFirstOffset)
+    );
+    // Apache's spelling of the enums on the wire.
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(
+        text.contains(r#""consumeType":"CONSUME_PASSIVELY""#),
+        "{text}"
+    );
+
+    let prod = |g: &str| {
+        RemotingCommand::request(RequestCode::GET_PRODUCER_CONNECTION_LIST).with_header(
+            &GetProducerConnectionListRequestHeader {
+                producer_group: g.into(),
+            },
+        )
+    };
+    let r = call(&c, &addr, prod("admin_pg")).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    let pc = ProducerConnection::from_json(&r.body).unwrap();
+    assert_eq!(
+        pc.connection_set
+            .iter()
+            .next()
+            .map(|c| c.client_id.as_str()),
+        Some("cid-1")
+    );
+    let r = call(&c, &addr, prod("nobody")).await;
+    assert_eq!(r.code, ResponseCode::SYSTEM_ERROR);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("the producer group[nobody] not exist")
+    );
+
+    // consumeBroadcastEnable=false: a BROADCASTING group's pulls (without their own
+    // subscription) are refused.
+    let mut g = SubscriptionGroupConfig::new("cg_bc");
+    g.consume_broadcast_enable = false;
+    update_group(&c, &addr, &g).await;
+    call(
+        &c,
+        &addr,
+        heartbeat("cid-2", "cg_bc", MessageModel::Broadcasting),
+    )
+    .await;
+    let mut ph = pull_header("cg_bc", "AdminT", 0, 0);
+    ph.sys_flag = 0;
+    let r = pull(&c, &addr, &ph).await;
+    assert_eq!(r.code, ResponseCode::NO_PERMISSION);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("the consumer group[cg_bc] can not consume by broadcast way")
+    );
+    g.consume_broadcast_enable = true;
+    update_group(&c, &addr, &g).await;
+    let r = pull(&c, &addr, &ph).await;
+    assert_ne!(r.code, ResponseCode::NO_PERMISSION, "{:?}", r.remark);
+
+    // An empty UPDATE body is a no-op success, as on Apache.
+    let r = call(
+        &c,
+        &addr,
+        RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+            .with_body(Bytes::new()),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    b.shutdown().await;
+}
