@@ -6,6 +6,7 @@ pub mod codec;
 pub mod command;
 pub mod header;
 pub mod message;
+pub mod pop;
 pub mod topic;
 
 pub use command::{ExtFields, LanguageCode, RemotingCommand, SerializeType};

@@ -36,9 +36,11 @@ use crate::protocol::ExtFields;
 
 mod broker;
 mod namesrv;
+mod pop;
 
 pub use broker::*;
 pub use namesrv::*;
+pub use pop::*;
 
 /// A typed custom header that converts to and from a command's `extFields`.
 ///
