@@ -9,8 +9,9 @@
 //! `ClusterOptions::acl_v1_yaml`). The certificate is made at test time with rcgen.
 //!
 //! - `acl_*`: with the right access key and secret our producer sends and our push and pull
-//!   consumers read; a wrong secret, an unknown access key, no credentials and a topic the
-//!   account may not use each fail fast with [`Error::AccessDenied`] naming what to check.
+//!   consumers read; a wrong secret, an unknown access key, no credentials and a topic or
+//!   group the account may not use each fail fast with [`Error::AccessDenied`] naming what to
+//!   check: on send, on pull, and on a push consumer's `start`.
 //! - `tls_*`: a client without TLS, and a TLS client that does not trust the broker's
 //!   certificate, each fail fast with an error that says so.
 
@@ -344,6 +345,42 @@ fn acl(version: &str) {
         let e = refused_send(&unknown, &n.topic, "unknown access key").await;
         expect_denied(&e, AccessDenied::UnknownAccessKey, "unknown access key");
         unknown.shutdown().await;
+
+        // A push consumer with a wrong secret, and one of a group the account may not use:
+        // start() fails with the refusal instead of running without ever receiving anything.
+        for (group, secret, want, what) in [
+            (
+                n.push_group.clone(),
+                "notTheSecret",
+                AccessDenied::BadSignature,
+                "push consumer, wrong secret",
+            ),
+            (
+                unique("cg_sec_denied", c.version()),
+                USER.1,
+                AccessDenied::NoPermission,
+                "push consumer, denied group",
+            ),
+        ] {
+            let consumer = PushConsumer::builder()
+                .client_config(secure_cfg(&c, &rt, Some(creds((USER.0, secret)))))
+                .group(group)
+                .subscribe(&n.topic, MessageSelector::all())
+                .listener(|_msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                    std::future::ready(ConsumeResult::Success)
+                })
+                .build()
+                .expect("push consumer config");
+            let t0 = Instant::now();
+            let e = consumer
+                .start()
+                .await
+                .map(|()| panic!("{what}: start succeeded"))
+                .unwrap_err();
+            assert!(t0.elapsed() < FAST, "{what}: took {:?}", t0.elapsed());
+            expect_denied(&e, want, what);
+            assert!(!consumer.is_running(), "{what}: still running");
+        }
 
         // No credentials at all (TLS only).
         let anonymous = Producer::builder()

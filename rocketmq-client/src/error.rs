@@ -257,3 +257,69 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod access_denied_tests {
+    use super::AccessDenied::{self, *};
+
+    /// Remarks as Apache 4.9.7 (SYSTEM_ERROR) and 5.3.3 / 5.5.0 (NO_PERMISSION) sent them in
+    /// `tests/apache_security.rs`, and mini-broker's.
+    #[test]
+    fn classifies_what_apache_answers() {
+        let v4 = |m: &str| {
+            format!(
+                "org.apache.rocketmq.acl.common.AclException: {m}, org.apache.rocketmq.acl.plain.\
+                 PlainPermissionManager.validate(PlainPermissionManager.java:683)"
+            )
+        };
+        let cases: [(i32, String, Option<AccessDenied>); 12] = [
+            (
+                1,
+                v4("Check signature failed for accessKey=ak"),
+                Some(BadSignature),
+            ),
+            (1, v4("No acl config for nobodyKey"), Some(UnknownAccessKey)),
+            (
+                1,
+                v4("No accessKey is configured"),
+                Some(MissingCredentials),
+            ),
+            (
+                1,
+                v4("No default permission for topic:T"),
+                Some(NoPermission),
+            ),
+            (16, "check signature failed.".into(), Some(BadSignature)),
+            (
+                16,
+                "User:nobodyKey is not found.".into(),
+                Some(UnknownAccessKey),
+            ),
+            (
+                16,
+                "username cannot be null.".into(),
+                Some(MissingCredentials),
+            ),
+            (16, "User:ak is disabled.".into(), Some(Disabled)),
+            (
+                16,
+                "User:ak has no permission to access Topic:T from 127.0.0.1, the decision is deny."
+                    .into(),
+                Some(NoPermission),
+            ),
+            (16, "No permission for topic=T".into(), Some(NoPermission)),
+            // Not ACL: a topic without write permission, and an unrelated system error.
+            (16, "the topic[T] sending message is forbidden".into(), None),
+            (1, "disk is full".into(), None),
+        ];
+        for (code, remark, want) in cases {
+            assert_eq!(
+                AccessDenied::classify(code, &remark),
+                want,
+                "{code} {remark}"
+            );
+        }
+        // Other codes are never ACL refusals, whatever the remark.
+        assert_eq!(AccessDenied::classify(17, "check signature failed."), None);
+    }
+}

@@ -462,6 +462,56 @@ mod scenarios {
         client.shutdown();
     }
 
+    /// A peer that closes a plain connection without sending a byte (what a TLS-enforcing
+    /// Apache server does) yields a `ConnectionClosed` that mentions TLS; a peer that has
+    /// answered before closing does not.
+    pub async fn silent_close_of_a_plain_connection_hints_at_tls(rt: Arc<dyn Runtime>) {
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let mut listener = rt.bind(any_port()).await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let silent = async {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = BytesMut::new();
+            read_frame(&mut stream, &mut buf).await;
+            drop(stream);
+        };
+        let (result, ()) = futures::future::join(client.invoke(&addr, echo(0), LONG), silent).await;
+        match result {
+            Err(e @ RemotingError::ConnectionClosed { hint, .. }) => {
+                assert!(hint.contains("TLS"), "{e}");
+                assert!(e.to_string().contains("enable TLS"), "{e}");
+            }
+            other => panic!("want ConnectionClosed, got {other:?}"),
+        }
+
+        let answering = async {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = BytesMut::new();
+            let first = read_frame(&mut stream, &mut buf).await;
+            let mut resp = RemotingCommand::response(ResponseCode::SUCCESS, None);
+            resp.opaque = first.opaque;
+            let mut out = BytesMut::new();
+            encode_frame(&resp, &mut out).unwrap();
+            stream.write_all(&out).await.unwrap();
+            stream.flush().await.unwrap();
+            read_frame(&mut stream, &mut buf).await;
+            drop(stream);
+        };
+        let calls = async {
+            client
+                .invoke(&addr, echo(1), LONG)
+                .await
+                .expect("first answered");
+            client.invoke(&addr, echo(2), LONG).await
+        };
+        let (result, ()) = futures::future::join(calls, answering).await;
+        match result {
+            Err(RemotingError::ConnectionClosed { hint, .. }) => assert_eq!(hint, ""),
+            other => panic!("want ConnectionClosed, got {other:?}"),
+        }
+        client.shutdown();
+    }
+
     pub async fn reconnects_after_server_restart(rt: Arc<dyn Runtime>) {
         let config = TransportConfig {
             reconnect_backoff_initial: Duration::from_millis(400),
@@ -838,6 +888,7 @@ for_each_runtime!(
     server_shutdown_frees_port_and_refuses,
     responses_to_a_stalled_reader_all_arrive_whole,
     connection_cap_makes_newcomers_wait,
+    silent_close_of_a_plain_connection_hints_at_tls,
 );
 
 /// `TokioRuntime` holds a handle, so code polled by another executor (a user's thread, a

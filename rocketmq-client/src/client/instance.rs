@@ -528,10 +528,27 @@ impl ClientInstance {
     /// Sends a heartbeat to every known broker (masters only while no consumer is
     /// registered), concurrently; failures are logged. Returns how many brokers answered.
     pub async fn send_heartbeat_to_all_brokers(&self) -> usize {
+        self.heartbeat_all().await.0
+    }
+
+    /// Like [`send_heartbeat_to_all_brokers`](Self::send_heartbeat_to_all_brokers), but fails
+    /// with the [`Error::AccessDenied`] of a broker when brokers were reached and every one
+    /// refused the heartbeat, at least one of them by its ACL: retrying cannot help until the
+    /// credentials or the broker's ACL change, so a consumer's `start` reports it instead of
+    /// running without ever receiving a message.
+    pub(crate) async fn heartbeat_checked(&self) -> Result<usize> {
+        match self.heartbeat_all().await {
+            (0, Some(denied)) => Err(denied),
+            (n, _) => Ok(n),
+        }
+    }
+
+    /// Heartbeats every broker; how many accepted, and one ACL refusal if any.
+    async fn heartbeat_all(&self) -> (usize, Option<Error>) {
         let _serial = self.inner.heartbeat_lock.lock().await;
         let data = self.heartbeat_data();
         if data.producer_data_set.is_empty() && data.consumer_data_set.is_empty() {
-            return 0;
+            return (0, None);
         }
         let masters_only = data.consumer_data_set.is_empty();
         let timeout = self.inner.config.rpc_timeout;
@@ -545,14 +562,23 @@ impl ClientInstance {
             .filter(|(_, id, _)| !masters_only || *id == 0)
             .map(|(name, _, addr)| async move {
                 match api.heartbeat(&addr, data, timeout).await {
-                    Ok(_) => true,
+                    Ok(_) => Ok(()),
                     Err(e) => {
                         tracing::warn!(broker = %name, %addr, error = %e, "heartbeat failed");
-                        false
+                        Err(e)
                     }
                 }
             });
-        join_all(calls).await.into_iter().filter(|ok| *ok).count()
+        let mut ok = 0;
+        let mut denied = None;
+        for r in join_all(calls).await {
+            match r {
+                Ok(()) => ok += 1,
+                Err(e @ Error::AccessDenied { .. }) => denied = denied.or(Some(e)),
+                Err(_) => {}
+            }
+        }
+        (ok, denied)
     }
 
     /// Fetches `topic`'s route from the NameServers and caches it. `Ok(None)` when the topic

@@ -95,6 +95,9 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
     fn unregister_consumer(&self, group: &str) -> BoxFuture<'_, ()>;
     /// Sends a heartbeat to every broker now.
     fn heartbeat_now(&self) -> BoxFuture<'_, ()>;
+    /// Sends a heartbeat to every broker now; `Err(Error::AccessDenied)` when every broker
+    /// reached refused it, one of them by its ACL.
+    fn heartbeat_checked(&self) -> BoxFuture<'_, Result<()>>;
     /// Closes the shared client if nothing else uses it.
     fn close(&self) -> BoxFuture<'_, ()>;
     /// Readable queues of a topic (from the route; refreshes it).

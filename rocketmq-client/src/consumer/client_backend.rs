@@ -225,6 +225,10 @@ impl ConsumerBackend for ClientBackend {
         })
     }
 
+    fn heartbeat_checked(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.instance.heartbeat_checked().await.map(drop) })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if let Some(p) = self.retry_producer.lock().await.take() {

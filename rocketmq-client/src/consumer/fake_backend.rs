@@ -123,6 +123,10 @@ impl ConsumerBackend for Fake {
         self.heartbeats.fetch_add(1, Ordering::SeqCst);
         Box::pin(async {})
     }
+    fn heartbeat_checked(&self) -> BoxFuture<'_, Result<()>> {
+        self.heartbeats.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
+    }
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }

@@ -35,13 +35,18 @@ impl<X: Send + 'static> ConsumerCore<X> {
 
     /// Makes the subscriptions known: the routes of the subscribed topics first, so the
     /// heartbeat that follows reaches every broker serving them.
-    pub(crate) async fn announce(&self) {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AccessDenied`] when every broker reached refused the heartbeat, one of them by
+    /// its ACL (wrong credentials, or no permission for the group or a subscribed topic).
+    pub(crate) async fn announce(&self) -> Result<()> {
         for topic in self.topics() {
             if let Err(e) = self.backend.subscribe_queues(&topic).await {
                 tracing::debug!(group = %self.group, %topic, error = %e, "no route yet");
             }
         }
-        self.backend.heartbeat_now().await;
+        self.backend.heartbeat_checked().await
     }
 
     /// Shutdown, first step: the services stop (no more rebalance rounds), then every pull

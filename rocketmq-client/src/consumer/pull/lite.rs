@@ -309,7 +309,9 @@ impl LitePullConsumer {
     ///
     /// # Errors
     ///
-    /// [`Error::NotRunning`] if already started; [`Error::Config`] for a duplicate group.
+    /// [`Error::NotRunning`] if already started; [`Error::Config`] for a duplicate group;
+    /// [`Error::AccessDenied`] when the brokers' ACL refuses the first heartbeat everywhere,
+    /// after which the consumer is shut down.
     pub async fn start(&self) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
@@ -319,7 +321,12 @@ impl LitePullConsumer {
         inner.core.open(LiteHooks(Arc::downgrade(inner))).await?;
         inner.state.set(ServiceState::Running);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
-        inner.core.announce().await;
+        if let Err(e) = inner.core.announce().await {
+            // Refused by the brokers' ACL: no pull would be served either.
+            inner.core.close().await;
+            inner.state.set(ServiceState::ShutdownAlready);
+            return Err(e);
+        }
         if !inner.core.topics().is_empty() {
             apply::spawn_loop(inner);
         }

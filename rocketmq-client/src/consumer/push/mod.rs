@@ -151,7 +151,10 @@ impl PushConsumer {
     /// # Errors
     ///
     /// [`Error::NotRunning`] if already started or shut down; [`Error::Config`] if another
-    /// consumer of the same group runs in this client; network errors from the first contact.
+    /// consumer of the same group runs in this client; network errors from the first contact;
+    /// [`Error::AccessDenied`] when the brokers' ACL refuses the first heartbeat everywhere
+    /// (wrong credentials, or no permission for the group or a subscribed topic), after which
+    /// the consumer is shut down.
     pub async fn start(&self) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
@@ -162,7 +165,12 @@ impl PushConsumer {
         inner.state.store(RUNNING, Ordering::Release);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
         // The retry topic may have no route yet: it appears after the first heartbeat.
-        inner.core.announce().await;
+        if let Err(e) = inner.core.announce().await {
+            // Refused by the brokers' ACL: no pull would be served either.
+            inner.core.close().await;
+            inner.state.store(STOPPED, Ordering::Release);
+            return Err(e);
+        }
         inner.spawn_services();
         tracing::info!(group = %inner.core.group, model = ?inner.cfg.message_model, "push consumer started");
         Ok(())
