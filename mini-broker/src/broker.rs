@@ -31,6 +31,7 @@ use crate::long_poll::PullHoldService;
 use crate::namesrv_registration::{BrokerIdentity, Registrar, TopicsChanged};
 use crate::processor::{BrokerProcessor, Wiring};
 use crate::schedule::ScheduleService;
+use crate::stats::BrokerStats;
 use crate::store::{ArrivalListener, MessageStore};
 use crate::subscription_group::{SubscriptionGroupManager, SubscriptionGroups};
 use crate::topic_config::{TopicConfigManager, TopicTable};
@@ -53,6 +54,7 @@ struct Services {
     locks: Arc<RebalanceLockManager>,
     holds: Arc<PullHoldService>,
     groups: Arc<SubscriptionGroupManager>,
+    stats: Arc<BrokerStats>,
 }
 
 impl Services {
@@ -96,6 +98,7 @@ impl Services {
             ),
             holds: Arc::new(PullHoldService::default()),
             groups: Arc::new(groups),
+            stats: Arc::new(BrokerStats::new(rocketmq_remoting::util::now_ms())),
         })
     }
 
@@ -410,6 +413,7 @@ impl Broker {
             locks: &services.locks,
             holds: &services.holds,
             groups: &groups,
+            stats: &services.stats,
             schedule: &services.schedule,
             transactions: &transactions,
             replicas: &replicas,
@@ -474,6 +478,11 @@ fn spawn_background(
         Duration::from_millis(cfg.flush_consumer_offset_interval_ms),
         tasks.signal().clone(),
     ));
+    tasks.spawn(sample_stats(
+        Arc::clone(&services.stats),
+        Arc::clone(rt),
+        tasks.signal().clone(),
+    ));
     tasks.spawn(scan_clients(
         Arc::clone(&services.clients),
         Arc::clone(rt),
@@ -514,6 +523,17 @@ async fn flush_offsets(
                     tracing::error!(error = %e, "cannot persist consumer offsets");
                 }
             }
+            Either::Right(_) => return,
+        }
+    }
+}
+
+/// Samples the statistics once a second until `stop` (their TPS and minute/hour/day windows
+/// are differences between samples).
+async fn sample_stats(stats: Arc<BrokerStats>, rt: Arc<dyn Runtime>, stop: ShutdownSignal) {
+    loop {
+        match select(rt.sleep(Duration::from_secs(1)), stop.wait()).await {
+            Either::Left(_) => stats.sample(rocketmq_remoting::util::now_ms()),
             Either::Right(_) => return,
         }
     }

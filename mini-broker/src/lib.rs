@@ -38,6 +38,7 @@ pub mod namesrv_registration;
 pub mod processor;
 pub mod reply;
 pub mod schedule;
+pub mod stats;
 pub mod store;
 pub mod subscription_group;
 pub mod topic_config;

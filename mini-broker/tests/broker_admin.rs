@@ -384,3 +384,203 @@ async fn connection_lists_and_broadcast_permission() {
     assert_eq!(r.code, ResponseCode::SUCCESS);
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_inspection_codes() {
+    use rocketmq_remoting::protocol::body::{
+        BrokerStatsData, ConsumeStats, GroupList, KVTable, TopicConfig, TopicList, TopicStatsTable,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(BrokerConfig::for_test(dir.path())).await;
+    let addr = b.addr().to_string();
+    let c = client();
+    for _ in 0..3 {
+        let r = send(&c, &addr, "StatT", 0, b"abc", &[], true).await;
+        assert_eq!(r.code, ResponseCode::SUCCESS);
+    }
+    let tc = b.topics().get("StatT").unwrap();
+
+    // GET_TOPIC_STATS_INFO.
+    let ts = |t: &str| {
+        RemotingCommand::request(RequestCode::GET_TOPIC_STATS_INFO)
+            .with_header(&GetTopicStatsInfoRequestHeader { topic: t.into() })
+    };
+    let r = call(&c, &addr, ts("StatT")).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    // MessageQueue keys in fastjson's object-key form, the one Java reads.
+    assert!(r.body.starts_with(br#"{"offsetTable":{{"#), "{:?}", r.body);
+    let table = TopicStatsTable::from_json(&r.body).unwrap();
+    assert_eq!(
+        table.offset_table.len() as i32,
+        tc.read_queue_nums.max(tc.write_queue_nums)
+    );
+    let (mq, q0) = table
+        .offset_table
+        .iter()
+        .find(|(mq, _)| mq.queue_id == 0)
+        .unwrap();
+    assert_eq!(mq.broker_name, "broker-a");
+    assert_eq!((q0.min_offset, q0.max_offset), (0, 3));
+    assert!(q0.last_update_timestamp > 1_600_000_000_000);
+    let r = call(&c, &addr, ts("NoSuchT")).await;
+    assert_eq!(r.code, ResponseCode::TOPIC_NOT_EXIST);
+    assert_eq!(r.remark.as_deref(), Some("topic[NoSuchT] not exist"));
+
+    // A consumer commits offset 2 of queue 0.
+    call(
+        &c,
+        &addr,
+        heartbeat("cid-s", "sg", MessageModel::Clustering),
+    )
+    .await;
+    let mut ph = pull_header("sg", "StatT", 0, 2);
+    ph.sys_flag |= 0x1;
+    ph.commit_offset = 2;
+    assert_eq!(pull(&c, &addr, &ph).await.code, ResponseCode::SUCCESS);
+
+    // GET_CONSUME_STATS: topic of the group (the heartbeat subscribes AdminT, not StatT, so
+    // asking by topic list bypasses the subscription filter as on Apache).
+    let cs = |topic: Option<&str>, list: Option<&str>| {
+        RemotingCommand::request(RequestCode::GET_CONSUME_STATS).with_header(
+            &GetConsumeStatsRequestHeader {
+                consumer_group: "sg".into(),
+                topic: topic.map(str::to_string),
+                topic_list: list.map(str::to_string),
+            },
+        )
+    };
+    let r = call(&c, &addr, cs(None, Some("StatT;"))).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    let stats = ConsumeStats::from_json(&r.body).unwrap();
+    assert_eq!(stats.offset_table.len() as i32, tc.read_queue_nums);
+    let w = stats
+        .offset_table
+        .iter()
+        .find(|(mq, _)| mq.queue_id == 0)
+        .unwrap()
+        .1;
+    assert_eq!((w.broker_offset, w.consumer_offset), (3, 2));
+    assert!(w.last_timestamp > 1_600_000_000_000);
+    // By topic: the online group does not subscribe StatT, so nothing (Apache's filter).
+    let r = call(&c, &addr, cs(Some("StatT"), None)).await;
+    assert!(ConsumeStats::from_json(&r.body)
+        .unwrap()
+        .offset_table
+        .is_empty());
+
+    // QUERY_TOPIC_CONSUME_BY_WHO: subscribers (AdminT) and offset holders (StatT).
+    let who = |t: &str| {
+        RemotingCommand::request(RequestCode::QUERY_TOPIC_CONSUME_BY_WHO)
+            .with_header(&QueryTopicConsumeByWhoRequestHeader { topic: t.into() })
+    };
+    for t in ["StatT", "AdminT"] {
+        let r = call(&c, &addr, who(t)).await;
+        let groups = GroupList::from_json(&r.body).unwrap().group_list;
+        assert!(groups.contains("sg"), "{t}: {groups:?}");
+    }
+    // QUERY_TOPICS_BY_CONSUMER.
+    let r = call(
+        &c,
+        &addr,
+        RemotingCommand::request(RequestCode::QUERY_TOPICS_BY_CONSUMER)
+            .with_header(&QueryTopicsByConsumerRequestHeader { group: "sg".into() }),
+    )
+    .await;
+    let tl = TopicList::from_json(&r.body).unwrap();
+    assert!(tl.topic_list.contains("StatT"));
+    assert_eq!(tl.broker_addr.as_deref(), Some(addr.as_str()));
+
+    // GET_TOPIC_CONFIG.
+    let gtc = |t: &str| {
+        RemotingCommand::request(RequestCode::GET_TOPIC_CONFIG).with_header(
+            &GetTopicConfigRequestHeader {
+                topic: t.into(),
+                lo: Some(true),
+            },
+        )
+    };
+    let r = call(&c, &addr, gtc("StatT")).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    assert_eq!(serde_json::from_slice::<TopicConfig>(&r.body).unwrap(), tc);
+    let r = call(&c, &addr, gtc("NoSuchT")).await;
+    assert_eq!(r.code, ResponseCode::TOPIC_NOT_EXIST);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("No topic in this broker. topic: NoSuchT")
+    );
+
+    // VIEW_BROKER_STATS_DATA.
+    let view = |name: &str, key: &str| {
+        RemotingCommand::request(RequestCode::VIEW_BROKER_STATS_DATA).with_header(
+            &ViewBrokerStatsDataRequestHeader {
+                stats_name: name.into(),
+                stats_key: key.into(),
+            },
+        )
+    };
+    let r = call(&c, &addr, view("TOPIC_PUT_NUMS", "StatT")).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    BrokerStatsData::from_json(&r.body).unwrap();
+    let r = call(&c, &addr, view("GROUP_GET_NUMS", "StatT@sg")).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    let r = call(&c, &addr, view("TOPIC_PUT_NUMS", "NoSuchT")).await;
+    assert_eq!(r.code, ResponseCode::SYSTEM_ERROR);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("The stats <TOPIC_PUT_NUMS> <NoSuchT> not exist")
+    );
+
+    // GET_BROKER_RUNTIME_INFO: the keys brokerStatus / clusterList / dashboards read.
+    let r = call(
+        &c,
+        &addr,
+        RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    let kv = KVTable::from_json(&r.body).unwrap().table;
+    assert_eq!(kv["msgPutTotalTodayNow"], "3");
+    assert_eq!(kv["msgGetTotalTodayNow"], "1");
+    assert_eq!(kv["brokerActive"], "true");
+    for k in [
+        "putTps",
+        "getTotalTps",
+        "getTransferredTps",
+        "getTransferedTps",
+    ] {
+        let toks: Vec<&str> = kv[k].split(' ').collect();
+        assert_eq!(toks.len(), 3, "{k}");
+        assert!(
+            toks.iter().all(|t| t.parse::<f64>().is_ok()),
+            "{k}: {}",
+            kv[k]
+        );
+    }
+    let ratio: f64 = kv["commitLogDiskRatio"].parse().unwrap();
+    assert!((0.0..=1.0).contains(&ratio));
+    assert!(kv["earliestMessageTimeStamp"].parse::<i64>().unwrap() > 1_600_000_000_000);
+    assert!(kv["bootTimestamp"].parse::<i64>().unwrap() > 1_600_000_000_000);
+    assert!(
+        kv["runtime"].starts_with("[ 0 days, 0 hours, "),
+        "{}",
+        kv["runtime"]
+    );
+    for k in [
+        "commitLogMinOffset",
+        "commitLogMaxOffset",
+        "msgPutTotalYesterdayMorning",
+        "msgPutTotalTodayMorning",
+        "msgGetTotalYesterdayMorning",
+        "msgGetTotalTodayMorning",
+        "dispatchBehindBytes",
+        "pageCacheLockTimeMills",
+        "putMessageTimesTotal",
+        "putMessageSizeTotal",
+        "putMessageEntireTimeMax",
+        "brokerVersion",
+    ] {
+        assert!(kv[k].parse::<i64>().is_ok(), "{k}: {:?}", kv.get(k));
+    }
+    assert_eq!(kv["brokerVersionDesc"], "V5_0_0");
+    b.shutdown().await;
+}

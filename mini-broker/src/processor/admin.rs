@@ -1,13 +1,12 @@
 //! Admin commands: UPDATE_AND_CREATE_TOPIC (17), DELETE_TOPIC_IN_BROKER (215),
 //! GET_ALL_TOPIC_CONFIG (21), GET_ALL_CONSUMER_OFFSET (43), GET_ALL_DELAY_OFFSET (45),
 //! GET_MAX_OFFSET (30), GET_MIN_OFFSET (31),
-//! SEARCH_OFFSET_BY_TIMESTAMP (29), GET_EARLIEST_MSG_STORETIME (32), GET_BROKER_RUNTIME_INFO (28)
+//! SEARCH_OFFSET_BY_TIMESTAMP (29), GET_EARLIEST_MSG_STORETIME (32)
 //! (docs/protocol/admin.md §1; docs/protocol/offsets.md §3).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::body::{JsonBody, KVTable, TopicConfig};
+use rocketmq_remoting::protocol::body::{JsonBody, TopicConfig};
 use rocketmq_remoting::protocol::code::ResponseCode;
 use rocketmq_remoting::protocol::header::{
     BoundaryType, CreateTopicRequestHeader, DeleteTopicRequestHeader,
@@ -204,23 +203,5 @@ impl AdminProcessor {
             }),
             Err(e) => reply(ResponseCode::SYSTEM_ERROR, e.to_string()),
         }
-    }
-
-    /// GET_BROKER_RUNTIME_INFO: a few of Java's `KVTable` entries.
-    pub(crate) fn runtime_info(&self) -> RemotingCommand {
-        let stats = self.store.stats();
-        let mut table = BTreeMap::new();
-        table.insert("brokerVersionDesc".to_string(), "V5_0_0".to_string());
-        table.insert("brokerVersion".to_string(), "453".to_string());
-        table.insert(
-            "commitLogMaxOffset".to_string(),
-            stats.commit_log_max_offset.to_string(),
-        );
-        table.insert(
-            "commitLogMinOffset".to_string(),
-            self.store.commit_log_min_offset().to_string(),
-        );
-        table.insert("brokerActive".to_string(), "true".to_string());
-        success().with_body(KVTable { table }.to_json())
     }
 }

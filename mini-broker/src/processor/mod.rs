@@ -24,6 +24,7 @@ mod admin;
 mod client_manage;
 mod consumer_manage;
 mod group;
+mod inspect;
 mod lock;
 mod pull;
 mod query;
@@ -47,6 +48,7 @@ use crate::lock_manager::RebalanceLockManager;
 use crate::long_poll::PullHoldService;
 use crate::reply::ReplyProcessor;
 use crate::schedule::ScheduleService;
+use crate::stats::BrokerStats;
 use crate::store::MessageStore;
 use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::TopicTable;
@@ -67,6 +69,8 @@ pub(crate) struct Wiring<'a> {
     pub(crate) holds: &'a Arc<PullHoldService>,
     /// Consumer-group settings.
     pub(crate) groups: &'a SubscriptionGroups,
+    /// Put/get counters.
+    pub(crate) stats: &'a Arc<BrokerStats>,
     pub(crate) schedule: &'a Arc<ScheduleService>,
     pub(crate) transactions: &'a Arc<TransactionService>,
     pub(crate) replicas: &'a SyncReplicas,
@@ -94,6 +98,7 @@ pub struct BrokerProcessor {
     query: query::QueryProcessor,
     relay: relay::RelayProcessor,
     group: group::GroupProcessor,
+    inspect: inspect::InspectProcessor,
 }
 
 impl std::fmt::Debug for BrokerProcessor {
@@ -118,6 +123,7 @@ impl BrokerProcessor {
             query: query::QueryProcessor::new(w),
             relay: relay::RelayProcessor::new(w),
             group: group::GroupProcessor::new(w),
+            inspect: inspect::InspectProcessor::new(w),
         }
     }
 
@@ -222,7 +228,6 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::GET_MIN_OFFSET => self.admin.min_offset(&req),
             RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => self.admin.search_offset(&req).await,
             RequestCode::GET_EARLIEST_MSG_STORETIME => self.admin.earliest_time(&req).await,
-            RequestCode::GET_BROKER_RUNTIME_INFO => self.admin.runtime_info(),
             RequestCode::VIEW_MESSAGE_BY_ID => self.query.view_by_id(&req).await,
             RequestCode::QUERY_MESSAGE => self.query.query_message(&req).await,
             // Relays to consumer clients (processor/relay.rs).
@@ -239,6 +244,14 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::DELETE_SUBSCRIPTIONGROUP => self.group.delete_group(&req).await,
             RequestCode::GET_CONSUMER_CONNECTION_LIST => self.group.consumer_connections(&req),
             RequestCode::GET_PRODUCER_CONNECTION_LIST => self.group.producer_connections(&req),
+            // Admin plane: statistics and configs (processor/inspect.rs).
+            RequestCode::GET_TOPIC_STATS_INFO => self.inspect.topic_stats(&req).await,
+            RequestCode::GET_CONSUME_STATS => self.inspect.consume_stats(&req).await,
+            RequestCode::QUERY_TOPIC_CONSUME_BY_WHO => self.inspect.consumed_by(&req),
+            RequestCode::QUERY_TOPICS_BY_CONSUMER => self.inspect.topics_of(&req),
+            RequestCode::GET_TOPIC_CONFIG => self.inspect.topic_config(&req),
+            RequestCode::VIEW_BROKER_STATS_DATA => self.inspect.stats_data(&req),
+            RequestCode::GET_BROKER_RUNTIME_INFO => self.inspect.runtime_info().await,
             code => reply(
                 ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
                 format!(" request type {code} not supported"),

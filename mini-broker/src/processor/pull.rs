@@ -33,6 +33,8 @@ pub(crate) struct PullProcessor {
     holds: Arc<PullHoldService>,
     /// Group configs: `consumeEnable` / `consumeBroadcastEnable` refuse pulls.
     groups: crate::subscription_group::SubscriptionGroups,
+    /// GROUP_GET_NUMS and the get totals.
+    stats: Arc<crate::stats::BrokerStats>,
     /// Held pulls run here and end with the broker.
     tasks: TaskGroup,
     rt: Arc<dyn Runtime>,
@@ -90,6 +92,7 @@ impl PullProcessor {
             offsets: Arc::clone(w.offsets),
             holds: Arc::clone(w.holds),
             groups: w.groups.clone(),
+            stats: Arc::clone(w.stats),
             tasks: w.tasks.clone(),
             rt: Arc::clone(w.rt),
             master: w.cfg.broker_role.is_master(),
@@ -232,6 +235,9 @@ impl PullProcessor {
         let (min, max) = (r.min_offset, r.max_offset);
         match r.status {
             GetStatus::Found => {
+                let (n, size) = (r.messages.len() as u64, r.body.len() as u64);
+                self.stats
+                    .on_get_found(&h.consumer_group, &h.topic, n, size);
                 let suggest = self.suggest_broker(&r.messages);
                 Outcome::Respond(
                     offsets_response_to(
@@ -246,6 +252,7 @@ impl PullProcessor {
                 )
             }
             GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {
+                self.stats.on_get_miss();
                 if offset != 0 {
                     self.offset_moved(offset, 0, min, max)
                 } else {

@@ -22,6 +22,7 @@ use rocketmq_remoting::{ExtFields, RemotingError};
 use super::{header, reply, Wiring};
 use crate::ha::{ReplicaAck, SyncReplicas};
 use crate::schedule::clamp_level;
+use crate::stats::BrokerStats;
 use crate::store::{MessageStore, PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
 use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::{
@@ -142,6 +143,8 @@ pub(crate) struct SendProcessor {
     max_message_size: usize,
     /// Group configs: DLQ threshold and retry queue count.
     groups: SubscriptionGroups,
+    /// Put counters (TOPIC_PUT_NUMS, runtime info).
+    stats: Arc<BrokerStats>,
     cluster: String,
     region: String,
     rt: Arc<dyn Runtime>,
@@ -353,6 +356,7 @@ impl SendProcessor {
             delay_levels: w.schedule.level_count(),
             max_message_size: w.cfg.max_message_size,
             groups: w.groups.clone(),
+            stats: Arc::clone(w.stats),
             cluster: w.cfg.broker_cluster_name.clone(),
             region: w.cfg.region_id.clone(),
             rt: Arc::clone(w.rt),
@@ -498,8 +502,12 @@ impl SendProcessor {
             };
             let wait =
                 wait_store_ok(decode_properties(h.properties.unwrap_or("")).get(property::WAIT));
+            let started = std::time::Instant::now();
+            let count = msgs.len() as u64;
             return match self.store.put_messages(msgs).await {
                 Ok(rs) => {
+                    let bytes = rs.iter().map(|r| r.store_size.max(0) as u64).sum();
+                    self.stats.on_put(&topic, count, bytes, started.elapsed());
                     let status = if rs.iter().all(|r| r.status == PutStatus::Ok) {
                         PutStatus::Ok
                     } else {
@@ -513,7 +521,10 @@ impl SendProcessor {
                     let resp = send_response(status, rs, queue_id, uniq, &self.region);
                     await_replica(&self.replicas, resp, end, wait).await
                 }
-                Err(e) => put_error(e),
+                Err(e) => {
+                    self.stats.on_put_failed();
+                    put_error(e)
+                }
             };
         }
 
@@ -563,21 +574,32 @@ impl SendProcessor {
             reconsume_times: reconsume,
             ..Default::default()
         };
+        let started = std::time::Instant::now();
+        // Counted under the topic it is stored in, as Apache does (delayed messages under
+        // SCHEDULE_TOPIC_XXXX, transaction halves under the half topic).
+        let stored_topic;
         let put = if crate::transaction::is_half(&msg) {
             // Transaction half: stored in the half topic, invisible until committed.
+            stored_topic = crate::transaction::HALF_TOPIC.to_string();
             self.transactions.prepare(msg).await
         } else {
             apply_delay(self.delay_levels, &mut msg);
+            stored_topic = msg.topic.clone();
             self.store.put_message(msg).await
         };
         match put {
             Ok(r) => {
+                let size = r.store_size.max(0) as u64;
+                self.stats.on_put(&stored_topic, 1, size, started.elapsed());
                 let end = r.commit_log_offset + r.store_size as i64;
                 let resp =
                     send_response(r.status, std::iter::once(r), queue_id, uniq, &self.region);
                 await_replica(&self.replicas, resp, end, wait).await
             }
-            Err(e) => put_error(e),
+            Err(e) => {
+                self.stats.on_put_failed();
+                put_error(e)
+            }
         }
     }
 
@@ -663,9 +685,24 @@ impl SendProcessor {
             ..Default::default()
         };
         apply_delay(self.delay_levels, &mut msg);
+        let stored_topic = msg.topic.clone();
+        let started = std::time::Instant::now();
         match self.store.put_message(msg).await {
-            Ok(_) => super::success(),
-            Err(e) => put_error(e),
+            Ok(r) => {
+                let origin = h.origin_topic.as_deref().unwrap_or(&orig.topic);
+                self.stats.on_send_back(&h.group, origin);
+                self.stats.on_put(
+                    &stored_topic,
+                    1,
+                    r.store_size.max(0) as u64,
+                    started.elapsed(),
+                );
+                super::success()
+            }
+            Err(e) => {
+                self.stats.on_put_failed();
+                put_error(e)
+            }
         }
     }
 }

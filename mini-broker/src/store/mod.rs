@@ -737,6 +737,33 @@ impl MessageStore {
         }
     }
 
+    /// Store time of the message at queue offset `offset`, `None` if there is none (admin
+    /// stats: last-update and last-consumed times). Blocking.
+    pub fn store_time_at(&self, topic: &str, queue_id: i32, offset: i64) -> Result<Option<i64>> {
+        let s = self.shared();
+        let Some(cq) = s.queue(topic, queue_id) else {
+            return Ok(None);
+        };
+        if offset < cq.min_offset() || offset >= cq.max_offset() {
+            return Ok(None);
+        }
+        match cq.entry(offset)? {
+            Some(e) => s.store_time_of(&e),
+            None => Ok(None),
+        }
+    }
+
+    /// Store time of the first record of the commit log, `None` when it is empty (Apache
+    /// `earliestMessageTimeStamp`). Blocking.
+    pub fn earliest_message_time(&self) -> Result<Option<i64>> {
+        let Some(mut b) = self.read_record(self.commit_log_min_offset())? else {
+            return Ok(None);
+        };
+        let m =
+            decode_message(&mut b, false, false).map_err(|e| StoreError::Decode(e.to_string()))?;
+        Ok(Some(m.store_timestamp))
+    }
+
     /// The raw record stored at `offset`, `None` if no record is visible there. Blocking.
     pub fn read_record(&self, offset: i64) -> Result<Option<Bytes>> {
         let s = self.shared();
