@@ -43,3 +43,8 @@ mod security;
 /// The send + push round trip on smol and async-std.
 #[path = "apache_runtimes.rs"]
 mod runtimes;
+
+/// Scenario 7: bytes, both ways with the official Java client (compression types, batches,
+/// unicode tags, keys and properties).
+#[path = "apache_bytes.rs"]
+mod bytes;

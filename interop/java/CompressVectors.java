@@ -31,7 +31,7 @@ public class CompressVectors {
         in.put("empty", new byte[0]);
         in.put("hello", "Hello RocketMQ".getBytes(StandardCharsets.UTF_8));
         StringBuilder t = new StringBuilder();
-        for (int i = 0; i < 300; i++) t.append("héllo wörld ✓ ").append(i).append('\n');
+        for (int i = 0; i < 300; i++) t.append("h\u00e9llo w\u00f6rld \u2713 ").append(i).append('\n');
         in.put("text", t.toString().getBytes(StandardCharsets.UTF_8));
         // Low-entropy pseudo-random bytes (a fixed LCG), 3000 of them: compressible, but not
         // one repeated pattern.
@@ -79,7 +79,7 @@ public class CompressVectors {
             m.setStoreHost(new InetSocketAddress("127.0.0.1", 10911));
             m.setReconsumeTimes(0);
             m.setPreparedTransactionOffset(0);
-            m.putUserProperty("k", "v ✓");
+            m.putUserProperty("k", "v \u2713");
             m.setTags("TagA");
             System.out.println("record text " + t.name() + " " + sysFlag + " " + hex(MessageDecoder.encode(m, true)));
         }

@@ -36,7 +36,10 @@ public class RmqHarness {
                 case '\r': b.append("\\r"); break;
                 case '\t': b.append("\\t"); break;
                 default:
-                    if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
+                    // Non-ASCII as JSON unicode escapes (surrogate pairs stay pairs, which JSON
+                    // readers join): the JVM's stdout encoding follows the locale, which
+                    // may not be UTF-8.
+                    if (c < 0x20 || c > 0x7e) b.append(String.format("\\u%04x", (int) c));
                     else b.append(c);
             }
         }
@@ -164,7 +167,7 @@ public class RmqHarness {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) {
-            System.err.println("usage: RmqHarness produce|push|pull|poll -flag value ...");
+            System.err.println("usage: RmqHarness produce|push|pull|poll|bytes -flag value ...");
             System.exit(2);
         }
         Flags f = new Flags(args, 1);
@@ -174,6 +177,7 @@ public class RmqHarness {
             case "push": ok = push(f); break;
             case "pull": ok = pull(f); break;
             case "poll": ok = poll(f); break;
+            case "bytes": ok = bytes(f); break;
             default:
                 System.err.println("unknown sub-command " + args[0]);
                 System.exit(2);
@@ -405,6 +409,96 @@ public class RmqHarness {
         done.put("ms", System.currentTimeMillis() - started);
         emit("done", done);
         return true;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // bytes: for each compression type (-types, default ZLIB,ZSTD,LZ4) a producer of its own
+    // (the type is read from rocketmq.message.compressType when a producer is constructed, in
+    // 4.9.8 as in 5.x) sends -count messages alternating a -size body (over -compress-over:
+    // compressed) and a 64-byte one, with a unicode tag, two keys and unicode user properties;
+    // then one batch of -count messages (never compressed). Same "sent" events as produce,
+    // with every user property in props and the producer's type in "compressType".
+
+    // Escapes, not literals: javac reads the source in the platform encoding.
+    static final String UNI_KEY = "\u043a\u043b\u044e\u0447\u2713";
+    static final String UNI_VALUE = "\u5024 \ud83d\ude80 \u00fc\u00e9 \"quoted\" ";
+
+    static boolean bytes(Flags f) throws Exception {
+        String topic = f.s("topic", "");
+        String group = f.s("group", "");
+        int count = f.i("count", 2);
+        int size = f.i("size", 6000);
+        int over = f.i("compress-over", 4096);
+        String src = System.getProperty("rmq.harness.src", "java");
+        long started = System.currentTimeMillis();
+        int idx = 0;
+        emit("started");
+        for (String type : f.s("types", "ZLIB,ZSTD,LZ4").split(",")) {
+            System.setProperty("rocketmq.message.compressType", type);
+            DefaultMQProducer p = patient(new DefaultMQProducer(group + "_" + type));
+            p.setNamesrvAddr(f.ns());
+            p.setSendMsgTimeout(10000);
+            p.setRetryTimesWhenSendFailed(2);
+            p.setCompressMsgBodyOverHowmuch(over);
+            p.start();
+            try {
+                for (int i = 0; i < count; i++, idx++) {
+                    Message m = bytesMessage(topic, type, idx, i % 2 == 0 ? size : 64, src);
+                    try {
+                        Map<String, Object> ev = sentFields(idx, m, p.send(m), type);
+                        ev.put("props", userProps(m));
+                        ev.put("compressType", type);
+                        emit("sent", ev);
+                    } catch (Exception e) {
+                        fail("send " + idx + " (" + type + ")", e);
+                    }
+                }
+            } finally {
+                p.shutdown();
+            }
+        }
+        DefaultMQProducer p = patient(new DefaultMQProducer(group + "_batch"));
+        p.setNamesrvAddr(f.ns());
+        p.setSendMsgTimeout(10000);
+        p.start();
+        try {
+            List<Message> batch = new ArrayList<>();
+            for (int i = 0; i < count; i++) batch.add(bytesMessage(topic, "batch", idx + i, size, src));
+            SendResult r = p.send(batch);
+            for (Message m : batch) {
+                Map<String, Object> ev = sentFields(idx, m, r, "batch");
+                ev.put("props", userProps(m));
+                ev.put("batch", true);
+                // The result's id lists the whole batch; each message has its own.
+                ev.put("msgId", MessageClientIDSetter.getUniqID(m));
+                emit("sent", ev);
+                idx++;
+            }
+        } catch (Exception e) {
+            fail("batch send", e);
+        } finally {
+            p.shutdown();
+        }
+        Map<String, Object> done = new LinkedHashMap<>();
+        done.put("ms", System.currentTimeMillis() - started);
+        emit("done", done);
+        return true;
+    }
+
+    static Message bytesMessage(String topic, String mode, int idx, int size, String src) {
+        Message m = new Message(topic, "Tag\u2713-" + mode, "key-" + idx + " k\u00e9y-" + mode, body("bytes", idx, size));
+        m.putUserProperty("idx", Integer.toString(idx));
+        m.putUserProperty("mode", mode);
+        m.putUserProperty("src", src);
+        m.putUserProperty(UNI_KEY, UNI_VALUE + idx);
+        return m;
+    }
+
+    // The user properties of m (everything but the client's own keys).
+    static Map<String, String> userProps(Message m) {
+        Map<String, String> props = new TreeMap<>();
+        for (String k : new String[] {"idx", "mode", "src", UNI_KEY}) props.put(k, m.getUserProperty(k));
+        return props;
     }
 
     // ---------------------------------------------------------------------------------------

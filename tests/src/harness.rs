@@ -106,6 +106,10 @@ pub struct Event {
     pub consumed: Option<i64>,
     /// `alloc` events of push consumers: the queues the member owns now.
     pub queues: Option<Vec<i32>>,
+    /// `recv` events: the message's sysFlag as the consumer decoded it.
+    pub sys_flag: Option<i32>,
+    /// `sent` events of the Java `bytes` run: the producer's compression type.
+    pub compress_type: Option<String>,
 }
 
 impl Event {

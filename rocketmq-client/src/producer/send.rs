@@ -710,8 +710,13 @@ impl Inner {
                 self.config.max_message_size
             )));
         }
+        // No batch-level UNIQ_KEY (as Java 4.9.x; 5.x adds one): Apache brokers before 5.4
+        // (4.9.7's CommitLog, 5.3.3's MessageExtEncoder.encodeBatch; apache/rocketmq#9416)
+        // append the header properties to every message of the batch, and the appended
+        // UNIQ_KEY then wins over each message's own, so all of them would be consumed under
+        // one id. Only 5.x BatchCQ topics use it, to store the batch as one inner-batch
+        // record; without it they store the messages one by one, as for a 4.9.x producer.
         let mut wrapper = Properties::new();
-        wrapper.insert(property::UNIQ_KEY, self.instance.next_uniq_id());
         wrapper.insert(property::WAIT, if wait { "true" } else { "false" });
         Ok(Prepared {
             wrapped_topic: self
