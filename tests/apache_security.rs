@@ -11,7 +11,7 @@
 //! - `acl_*`: with the right access key and secret our producer sends and our push and pull
 //!   consumers read; a wrong secret, an unknown access key, no credentials and a topic or
 //!   group the account may not use each fail fast with [`Error::AccessDenied`] naming what to
-//!   check: on send, on pull, and on a push consumer's `start`.
+//!   check: on send, on pull, and on a push or lite-pull consumer's `start`.
 //! - `tls_*`: a client without TLS, and a TLS client that does not trust the broker's
 //!   certificate, each fail fast with an error that says so.
 
@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use rocketmq_client::producer::ProducerConfig;
 use rocketmq_client::{
-    AccessDenied, ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Error, Message,
-    MessageExt, MessageQueue, MessageSelector, Producer, PullConsumer, PullStatus, PushConsumer,
-    SendStatus,
+    AccessDenied, ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Error,
+    LitePullConsumer, Message, MessageExt, MessageQueue, MessageSelector, Producer, PullConsumer,
+    PullStatus, PushConsumer, SendStatus,
 };
 use rocketmq_it::apache::{ApacheCluster, ClusterOptions, ServerTls, V4, V5_3, V5_NEWEST};
 use rocketmq_remoting::acl::AclCredentials;
@@ -381,6 +381,24 @@ fn acl(version: &str) {
             expect_denied(&e, want, what);
             assert!(!consumer.is_running(), "{what}: still running");
         }
+
+        // The same for a lite-pull consumer in subscribe mode.
+        let lite = LitePullConsumer::builder()
+            .client_config(secure_cfg(&c, &rt, Some(creds((USER.0, "notTheSecret")))))
+            .group(&n.pull_group)
+            .subscribe(&n.topic, "*")
+            .build()
+            .expect("lite consumer config");
+        let e = lite
+            .start()
+            .await
+            .map(|()| panic!("lite consumer with a wrong secret started"))
+            .unwrap_err();
+        expect_denied(
+            &e,
+            AccessDenied::BadSignature,
+            "lite consumer, wrong secret",
+        );
 
         // No credentials at all (TLS only).
         let anonymous = Producer::builder()
