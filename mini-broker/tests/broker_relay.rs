@@ -229,6 +229,7 @@ async fn relays_forward_and_answer_as_java() {
     let fwd = wait_seen(&seen1, RequestCode::CONSUME_MESSAGE_DIRECTLY).await;
     assert_eq!(fwd.ext_fields.get("brokerName"), Some(broker_name.as_str()));
     assert_eq!(fwd.ext_fields.get("topicSysFlag"), Some("0"));
+    assert_eq!(fwd.ext_fields.get("groupSysFlag"), Some("0"));
     let msgs = decode_messages(fwd.body.clone()).unwrap();
     assert_eq!(msgs.len(), 1);
     assert_eq!(&msgs[0].body[..], b"relay 1");

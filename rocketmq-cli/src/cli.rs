@@ -11,6 +11,7 @@ use crate::admin::{self, CreateTopic, Ctx, Report};
 use crate::clients::{self, ResetMode};
 use crate::consume::{self, ConsumeOpts, StartFrom};
 use crate::error::{CliError, Result};
+use crate::groups;
 use crate::output::message_json;
 use crate::produce::{self, filler_body, parse_prop, MessageSpec, ProduceBench, SendMode};
 
@@ -68,6 +69,12 @@ pub enum Command {
     /// Consumer groups.
     #[command(subcommand)]
     Consumer(ConsumerCmd),
+    /// Subscription groups: a consumer group's settings on the brokers (retries, switches).
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Producer groups.
+    #[command(subcommand)]
+    Producer(ProducerCmd),
     /// Consumer offsets.
     #[command(subcommand)]
     Offset(OffsetCmd),
@@ -179,6 +186,104 @@ pub enum ConsumerCmd {
         /// Consumer group.
         #[arg(short, long)]
         group: String,
+    },
+}
+
+/// Which brokers a `group` command talks to.
+#[derive(Debug, Clone, Args)]
+pub struct GroupTarget {
+    /// One broker address (`host:port`).
+    #[arg(short, long, conflicts_with = "cluster")]
+    pub broker: Option<String>,
+    /// The masters of this cluster (default: every master of every cluster).
+    #[arg(short, long)]
+    pub cluster: Option<String>,
+}
+
+impl GroupTarget {
+    fn target(&self) -> groups::Target {
+        groups::Target {
+            broker: self.broker.clone(),
+            cluster: self.cluster.clone(),
+        }
+    }
+}
+
+/// `group ...`
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    /// Create a subscription group or change its settings; settings not given keep their
+    /// current value (Apache's defaults for a new group: 16 retries, 1 retry queue, consuming
+    /// enabled).
+    #[command(visible_alias = "create")]
+    Update {
+        /// Consumer group.
+        #[arg(short, long)]
+        group: String,
+        /// Where.
+        #[command(flatten)]
+        target: GroupTarget,
+        /// Deliveries before a message goes to the dead-letter queue.
+        #[arg(long = "retry-max")]
+        retry_max: Option<i32>,
+        /// Queues of the group's retry topic.
+        #[arg(long = "retry-queues")]
+        retry_queues: Option<i32>,
+        /// Whether the group may consume at all.
+        #[arg(long = "consume-enable")]
+        consume_enable: Option<bool>,
+        /// Whether broadcasting consumers of the group may consume.
+        #[arg(long = "broadcast-enable")]
+        broadcast_enable: Option<bool>,
+        /// Whether the broker tells the group's consumers when members join or leave.
+        #[arg(long = "notify-enable")]
+        notify_enable: Option<bool>,
+        /// The group consumes in order (5.x).
+        #[arg(long)]
+        orderly: Option<bool>,
+        /// Broker id suggested to consumers that keep up (slave reading).
+        #[arg(long = "broker-id")]
+        broker_id: Option<i64>,
+        /// Broker id suggested to consumers that fall behind (slave reading).
+        #[arg(long = "slow-broker-id")]
+        slow_broker_id: Option<i64>,
+    },
+    /// Delete a subscription group.
+    Delete {
+        /// Consumer group.
+        #[arg(short, long)]
+        group: String,
+        /// Where.
+        #[command(flatten)]
+        target: GroupTarget,
+        /// Drop the group's committed offsets too.
+        #[arg(long = "clean-offsets")]
+        clean_offsets: bool,
+    },
+    /// The subscription groups of the brokers (with --group: just that one; exit code 4 when
+    /// no broker has it).
+    List {
+        /// Only this group.
+        #[arg(short, long)]
+        group: Option<String>,
+        /// Where.
+        #[command(flatten)]
+        target: GroupTarget,
+    },
+}
+
+/// `producer ...`
+#[derive(Debug, Subcommand)]
+pub enum ProducerCmd {
+    /// The group's producers connected to the brokers of a topic (id, address, language,
+    /// version).
+    Connections {
+        /// Producer group.
+        #[arg(short, long)]
+        group: String,
+        /// A topic the producers send to (its brokers are asked).
+        #[arg(short, long)]
+        topic: String,
     },
 }
 
@@ -442,6 +547,41 @@ async fn dispatch(cli: &Cli, ctx: &Ctx) -> Result<()> {
         }
         Command::Consumer(ConsumerCmd::Connections { group }) => {
             clients::consumer_connections(ctx, group).await?
+        }
+        Command::Group(GroupCmd::Update {
+            group,
+            target,
+            retry_max,
+            retry_queues,
+            consume_enable,
+            broadcast_enable,
+            notify_enable,
+            orderly,
+            broker_id,
+            slow_broker_id,
+        }) => {
+            let settings = groups::GroupSettings {
+                retry_max_times: *retry_max,
+                retry_queue_nums: *retry_queues,
+                consume_enable: *consume_enable,
+                consume_broadcast_enable: *broadcast_enable,
+                notify_consumer_ids_changed_enable: *notify_enable,
+                consume_message_orderly: *orderly,
+                broker_id: *broker_id,
+                which_broker_when_consume_slowly: *slow_broker_id,
+            };
+            groups::group_update(ctx, group, &target.target(), &settings).await?
+        }
+        Command::Group(GroupCmd::Delete {
+            group,
+            target,
+            clean_offsets,
+        }) => groups::group_delete(ctx, group, &target.target(), *clean_offsets).await?,
+        Command::Group(GroupCmd::List { group, target }) => {
+            groups::group_list(ctx, &target.target(), group.as_deref()).await?
+        }
+        Command::Producer(ProducerCmd::Connections { group, topic }) => {
+            groups::producer_connections(ctx, group, topic).await?
         }
         Command::Offset(OffsetCmd::Reset {
             group,

@@ -2,7 +2,10 @@
 //! mini-namesrv / mini-broker), speaking the remoting protocol through `rocketmq-client`.
 //!
 //! The daily `mqadmin` operations (topics, clusters, consumer progress, offsets, message
-//! lookups), `send` / `consume`, and `bench produce` / `bench consume`. Text tables by
+//! lookups; subscription groups and producer/consumer connections in [`groups`] and
+//! [`clients`]; questions relayed to running consumers — their offsets, running info, an
+//! online offset reset — in [`clients`]), `send` / `consume`, and `bench produce` /
+//! `bench consume`. Text tables by
 //! default, `--json` for scripts. Exit codes ([`error`]): 0 ok, 1 failed, 2 usage,
 //! 3 unreachable, 4 not found.
 //!
@@ -16,6 +19,7 @@ pub mod cli;
 pub mod clients;
 pub mod consume;
 pub mod error;
+pub mod groups;
 pub mod output;
 pub mod produce;
 pub mod stats;

@@ -131,6 +131,7 @@ async fn commands_reach_running_consumers() {
         .name_server(&ns)
         .runtime(rt.clone())
         .group("cli_relay_pg")
+        .heartbeat_interval(Duration::from_millis(500))
         .build()
         .unwrap();
     producer.start().await.unwrap();
@@ -187,6 +188,34 @@ async fn commands_reach_running_consumers() {
         );
         assert_eq!(
             code(ns, &["consumer", "running-info", "-g", "nobody_cg"]),
+            4
+        );
+
+        // connections: the broker's table from the heartbeats; the producer's too.
+        let conns = ok_json(ns, &["consumer", "connections", "-g", GROUP]);
+        assert_eq!(
+            conns["connections"][0]["clientId"],
+            client_id.as_str(),
+            "{conns}"
+        );
+        assert_eq!(conns["connections"][0]["language"], "RUST", "{conns}");
+        assert_eq!(conns["consumeType"], "CONSUME_PASSIVELY", "{conns}");
+        assert_eq!(conns["messageModel"], "CLUSTERING", "{conns}");
+        assert_eq!(conns["subscriptions"][TOPIC], "*", "{conns}");
+        assert_eq!(code(ns, &["consumer", "connections", "-g", "nobody_cg"]), 4);
+        let pc = ["producer", "connections", "-g", "cli_relay_pg", "-t", TOPIC];
+        wait_for("the producer's heartbeat", Duration::from_secs(10), || {
+            try_json(ns, &pc).is_some()
+        });
+        let prod = ok_json(ns, &pc);
+        let prod = prod["connections"].as_array().unwrap();
+        assert_eq!(prod.len(), 1, "{prod:?}");
+        assert_eq!(prod[0]["language"], "RUST");
+        assert_eq!(
+            code(
+                ns,
+                &["producer", "connections", "-g", "nobody_pg", "-t", TOPIC]
+            ),
             4
         );
 
@@ -325,5 +354,71 @@ async fn commands_reach_running_consumers() {
     .unwrap();
     assert_eq!(bodies.lock().unwrap().len(), after);
     producer.shutdown().await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_groups() {
+    let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::try_current().unwrap());
+    let cluster = EmbeddedCluster::builder()
+        .brokers(2)
+        .start(rt.clone())
+        .await
+        .unwrap();
+    let ns = cluster.namesrv_addr();
+    let broker_a = cluster.broker("broker-a").unwrap().addr().to_string();
+    tokio::task::spawn_blocking(move || {
+        let ns = ns.as_str();
+        let g = "cli_sub_g";
+        // create on every master; both answer with the stored settings
+        let created = ok_json(ns, &["group", "create", "-g", g, "--retry-max", "3"]);
+        let rows = created.as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{created}");
+        assert!(rows.iter().all(|r| r["retryMaxTimes"] == 3
+            && r["consumeEnable"] == true
+            && r["retryQueueNums"] == 1));
+        // update one broker: what is not given stays
+        let updated = ok_json(
+            ns,
+            &[
+                "group",
+                "update",
+                "-g",
+                g,
+                "-b",
+                &broker_a,
+                "--consume-enable",
+                "false",
+            ],
+        );
+        assert_eq!(updated[0]["retryMaxTimes"], 3, "{updated}");
+        assert_eq!(updated[0]["consumeEnable"], false, "{updated}");
+        let listed = ok_json(ns, &["group", "list", "-g", g]);
+        let listed = listed.as_array().unwrap();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        let disabled: Vec<&str> = listed
+            .iter()
+            .filter(|r| r["consumeEnable"] == false)
+            .map(|r| r["broker"].as_str().unwrap())
+            .collect();
+        assert_eq!(disabled, [broker_a.as_str()]);
+        let text = ok_text(ns, &["group", "list", "-c", "DefaultCluster"]);
+        assert!(text.lines().any(|l| l.starts_with(g)), "{text}");
+        // delete, then it is gone
+        let deleted = ok_json(ns, &["group", "delete", "-g", g, "--clean-offsets"]);
+        assert_eq!(deleted["brokers"].as_array().unwrap().len(), 2, "{deleted}");
+        assert_eq!(code(ns, &["group", "list", "-g", g]), 4);
+        // usage errors
+        assert_eq!(
+            code(ns, &["group", "create", "-g", g, "--retry-max", "x"]),
+            2
+        );
+        assert_eq!(
+            code(ns, &["group", "list", "-b", "127.0.0.1:1", "-c", "C"]),
+            2
+        );
+    })
+    .await
+    .unwrap();
     cluster.shutdown().await;
 }

@@ -30,6 +30,7 @@ use super::{header, reply, success, Wiring};
 use crate::client_manager::ClientManager;
 use crate::consumer_offset::ConsumerOffsetManager;
 use crate::store::MessageStore;
+use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::TopicTable;
 
 /// How long the broker waits for a client's answer to 307 / 309 (Java `callClient`).
@@ -47,6 +48,8 @@ pub(crate) struct RelayProcessor {
     topics: TopicTable,
     /// The group's committed offsets (read and written by 222).
     offsets: Arc<ConsumerOffsetManager>,
+    /// The group's sys flag for 309.
+    groups: SubscriptionGroups,
     rt: Arc<dyn Runtime>,
     broker_name: String,
 }
@@ -58,6 +61,7 @@ impl RelayProcessor {
             store: w.store.clone(),
             topics: w.topics.clone(),
             offsets: Arc::clone(w.offsets),
+            groups: w.groups.clone(),
             rt: Arc::clone(w.rt),
             broker_name: w.cfg.broker_name.clone(),
         }
@@ -80,7 +84,9 @@ impl RelayProcessor {
     }
 
     /// CONSUME_MESSAGE_DIRECTLY: the stored record named by the offset id `msgId` goes to the
-    /// client as body, with this broker's name (and the topic's sys flag) added to the fields.
+    /// client as body, with this broker's name and the topic's and group's sys flags added to
+    /// the fields (the group lookup creates the group's config when auto-creation is on, as
+    /// Java's does).
     pub(crate) async fn consume_directly(&self, req: &RemotingCommand) -> RemotingCommand {
         let h: ConsumeMessageDirectlyResultRequestHeader = match header(req) {
             Ok(h) => h,
@@ -120,6 +126,13 @@ impl RelayProcessor {
             forwarded
                 .ext_fields
                 .insert("topicSysFlag", cfg.topic_sys_flag.to_string());
+        }
+        if !h.consumer_group.is_empty() {
+            if let Some(g) = self.groups.find(&h.consumer_group).await {
+                forwarded
+                    .ext_fields
+                    .insert("groupSysFlag", g.group_sys_flag.to_string());
+            }
         }
         self.call_consumer(
             RequestCode::CONSUME_MESSAGE_DIRECTLY,
