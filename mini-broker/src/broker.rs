@@ -55,6 +55,9 @@ struct Services {
     holds: Arc<PullHoldService>,
     groups: Arc<SubscriptionGroupManager>,
     stats: Arc<BrokerStats>,
+    /// POP checkpoints rebuilt from the revive log, and parked POP requests.
+    pop_tables: Arc<crate::pop::PopTables>,
+    pop_waiters: Arc<crate::pop::PopWaiters>,
 }
 
 impl Services {
@@ -84,7 +87,10 @@ impl Services {
             levels,
             config_dir.join("delayOffset.json"),
         )?;
+        let pop_tables = crate::pop::PopTables::load(&store, &offsets, &cfg.broker_cluster_name)?;
         Ok(Services {
+            pop_tables: Arc::new(pop_tables),
+            pop_waiters: Arc::default(),
             store,
             topics: Arc::new(topics),
             offsets: Arc::new(offsets),
@@ -107,10 +113,12 @@ impl Services {
     /// keep that from being a cycle.
     fn arrival_listener(&self, ha: Option<&Arc<HaMaster>>) -> ArrivalListener {
         let holds = Arc::clone(&self.holds);
+        let pop_waiters = Arc::clone(&self.pop_waiters);
         let schedule = Arc::downgrade(&self.schedule);
         let ha = ha.map(Arc::downgrade);
         Arc::new(move |topic: &str, qid: i32, max: i64| {
             holds.notify_arrival(topic, qid, max);
+            pop_waiters.notify_arrival(topic, qid);
             if let Some(s) = schedule.upgrade() {
                 s.notify_arrival(topic, qid, max);
             }
@@ -419,6 +427,8 @@ impl Broker {
             replicas: &replicas,
             tasks: &tasks,
             store_host,
+            pop_tables: &services.pop_tables,
+            pop_waiters: &services.pop_waiters,
         })
         .with_acl(acl);
         let server = RemotingServer::serve(

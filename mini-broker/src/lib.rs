@@ -6,7 +6,7 @@
 //! - [`processor`]: the request handlers, each holding only the services it uses;
 //!   [`topic_config`], [`consumer_offset`], [`client_manager`], [`lock_manager`],
 //!   [`long_poll`], [`schedule`], [`transaction`], [`ha`], [`namesrv_registration`],
-//!   [`subscription_group`]: the broker's services.
+//!   [`subscription_group`], [`pop`] (RocketMQ 5.x POP consumption): the broker's services.
 //!
 //! The library names no async runtime: pass any [`rocketmq_remoting::rt::Runtime`].
 //!
@@ -35,6 +35,7 @@ pub mod ha;
 pub mod lock_manager;
 pub mod long_poll;
 pub mod namesrv_registration;
+pub mod pop;
 pub mod processor;
 pub mod reply;
 pub mod schedule;

@@ -26,6 +26,7 @@ mod consumer_manage;
 mod group;
 mod inspect;
 mod lock;
+mod pop;
 mod pull;
 mod query;
 mod relay;
@@ -78,6 +79,10 @@ pub(crate) struct Wiring<'a> {
     pub(crate) tasks: &'a TaskGroup,
     /// Address written into stored records and offset message ids.
     pub(crate) store_host: SocketAddr,
+    /// POP checkpoints and orderly queues (crate::pop).
+    pub(crate) pop_tables: &'a Arc<crate::pop::PopTables>,
+    /// Parked POP / NOTIFICATION requests.
+    pub(crate) pop_waiters: &'a Arc<crate::pop::PopWaiters>,
 }
 
 /// The broker's [`RequestHandler`]: routes each request code to its processor. Each processor
@@ -99,6 +104,7 @@ pub struct BrokerProcessor {
     relay: relay::RelayProcessor,
     group: group::GroupProcessor,
     inspect: inspect::InspectProcessor,
+    pop: pop::PopProcessor,
 }
 
 impl std::fmt::Debug for BrokerProcessor {
@@ -124,6 +130,7 @@ impl BrokerProcessor {
             relay: relay::RelayProcessor::new(w),
             group: group::GroupProcessor::new(w),
             inspect: inspect::InspectProcessor::new(w),
+            pop: pop::PopProcessor::new(w),
         }
     }
 
@@ -252,6 +259,13 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::GET_TOPIC_CONFIG => self.inspect.topic_config(&req),
             RequestCode::VIEW_BROKER_STATS_DATA => self.inspect.stats_data(&req),
             RequestCode::GET_BROKER_RUNTIME_INFO => self.inspect.runtime_info().await,
+            // RocketMQ 5.x POP consumption (processor/pop.rs).
+            RequestCode::POP_MESSAGE => self.pop.pop(&req).await,
+            RequestCode::ACK_MESSAGE => self.pop.ack(&req).await,
+            RequestCode::BATCH_ACK_MESSAGE => self.pop.batch_ack(&req).await,
+            RequestCode::CHANGE_MESSAGE_INVISIBLETIME => self.pop.change_invisible(&req).await,
+            RequestCode::NOTIFICATION => self.pop.notification(&req).await,
+            RequestCode::POLLING_INFO => self.pop.polling_info(&req).await,
             code => reply(
                 ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
                 format!(" request type {code} not supported"),
