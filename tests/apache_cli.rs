@@ -1,6 +1,6 @@
 //! `rocketmq-cli`'s commands that reach clients through a broker, against Apache brokers
 //! (4.9.7 and 5.5.0) while our push consumer runs: `consumer connections`, `running-info`,
-//! `status`, and `offset reset` (online on both; after the consumer stops, 4.9.7 answers
+//! `status`, `producer connections`, `group update/list/delete`, and `offset reset` (online on both; after the consumer stops, 4.9.7 answers
 //! CONSUMER_NOT_ONLINE and the command resets offline, while 5.5.0 resets on the server).
 //! The same commands run against mini-broker in `rocketmq-cli/tests/clients.rs`.
 
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use rocketmq_cli::admin::Ctx;
 use rocketmq_cli::clients::{self, ResetMode};
+use rocketmq_cli::groups;
 use rocketmq_client::{
     ClientInstance, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt,
     MessageSelector, Producer, PushConsumer,
@@ -59,6 +60,7 @@ fn cli_commands(version: &str) {
         let p = Producer::builder()
             .name_server(&c.namesrv_addr().to_string())
             .group(unique("pg_cli", version))
+            .heartbeat_interval(Duration::from_secs(1))
             .runtime(Arc::clone(&rt))
             .build()
             .expect("producer config");
@@ -68,7 +70,6 @@ fn cli_commands(version: &str) {
                 .await
                 .expect("send");
         }
-        p.shutdown().await;
         wait_until(&*rt, "6 messages consumed", || {
             bodies.lock().unwrap().len() >= 6
         })
@@ -80,6 +81,51 @@ fn cli_commands(version: &str) {
             Duration::from_secs(5),
         )
         .expect("cli context");
+
+        // producer connections: our producer, once its heartbeat reached the broker.
+        let pg = unique("pg_cli", version);
+        let start = Instant::now();
+        let r = loop {
+            match groups::producer_connections(&ctx, &pg, &topic).await {
+                Ok(r) => break r,
+                Err(e) => assert!(start.elapsed() < TIMEOUT, "producer connections: {e}"),
+            }
+            rt.sleep(Duration::from_millis(200)).await;
+        };
+        let conns = r.json["connections"].as_array().unwrap();
+        assert_eq!(conns.len(), 1, "{}", r.json);
+        assert_eq!(conns[0]["language"], "RUST", "{}", r.json);
+        p.shutdown().await;
+
+        // subscription groups on the broker: create, change one setting, list, delete.
+        let sub = unique("cli_sub", version);
+        let target = groups::Target {
+            broker: Some(c.broker_addr().to_string()),
+            cluster: None,
+        };
+        let settings = groups::GroupSettings {
+            retry_max_times: Some(3),
+            ..Default::default()
+        };
+        groups::group_update(&ctx, &sub, &target, &settings)
+            .await
+            .expect("group create");
+        let settings = groups::GroupSettings {
+            consume_enable: Some(false),
+            ..Default::default()
+        };
+        groups::group_update(&ctx, &sub, &target, &settings)
+            .await
+            .expect("group update");
+        let r = groups::group_list(&ctx, &target, Some(&sub))
+            .await
+            .expect("group list");
+        assert_eq!(r.json[0]["retryMaxTimes"], 3, "{}", r.json);
+        assert_eq!(r.json[0]["consumeEnable"], false, "{}", r.json);
+        groups::group_delete(&ctx, &sub, &target, true)
+            .await
+            .expect("group delete");
+        assert!(groups::group_list(&ctx, &target, Some(&sub)).await.is_err());
 
         // connections: the broker's table from our heartbeats.
         let r = clients::consumer_connections(&ctx, &group)

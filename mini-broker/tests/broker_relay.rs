@@ -1,6 +1,6 @@
-//! The broker → client relays over real TCP with a scripted client (docs/protocol/admin.md
-//! §3–§6): what the broker forwards (fields, stored record, reset table in both body forms)
-//! and that the client's answer comes back unchanged, Java's remarks when the client is
+//! The broker → client relays over real TCP with a scripted client (docs/protocol/admin.md §3,
+//! §4, §11, §12): what the broker forwards (fields, stored record, reset table in both body
+//! forms) and that the client's answer comes back unchanged, Java's remarks when the client is
 //! missing, never committed or silent.
 
 mod broker_util;

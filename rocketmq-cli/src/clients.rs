@@ -1,6 +1,6 @@
-//! Commands that reach a group's running clients through a broker (docs/protocol/admin.md
-//! §3–§6): the online offset reset (with `mqadmin`'s fallback to the offline reset when no
-//! consumer is online), the consumers' offsets (`consumer status`), their running info, and
+//! Commands that reach a group's running clients through a broker (docs/protocol/admin.md §3,
+//! §4, §11, §12): the online offset reset (with `mqadmin`'s fallback to the offline reset when
+//! no consumer is online), the consumers' offsets (`consumer status`), their running info, and
 //! the group's connections.
 
 use std::collections::BTreeMap;

@@ -1,9 +1,9 @@
 //! The broker → client admin relays on the wire: this crate's push consumer registered with a
 //! real (in-process) mini-broker, each relay triggered by a raw admin request as `mqadmin`
-//! sends it, the client's answer checked as the admin receives it (docs/protocol/admin.md
-//! §3–§6): GET_CONSUMER_RUNNING_INFO (307), CONSUME_MESSAGE_DIRECTLY (309),
-//! INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223 → 221) and INVOKE_BROKER_TO_RESET_OFFSET
-//! (222 → 220), the last while the consumer runs: it jumps back and reads everything again.
+//! sends it, the client's answer checked as the admin receives it (docs/protocol/admin.md §3,
+//! §4, §11, §12): GET_CONSUMER_RUNNING_INFO (307), CONSUME_MESSAGE_DIRECTLY (309),
+//! INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223 → 221) and INVOKE_BROKER_TO_RESET_OFFSET (222 →
+//! 220), the last while the consumer runs: it jumps back and reads everything again.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

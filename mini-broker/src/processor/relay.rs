@@ -1,8 +1,8 @@
 //! Admin requests the broker answers by asking its consumer clients (Java
-//! `AdminBrokerProcessor.callConsumer` and `Broker2Client`; docs/protocol/admin.md §3–§6):
-//! GET_CONSUMER_RUNNING_INFO (307) and CONSUME_MESSAGE_DIRECTLY (309), relayed to one client;
-//! INVOKE_BROKER_TO_RESET_OFFSET (222), which sends RESET_CONSUMER_CLIENT_OFFSET (220) to every
-//! client of the group; INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223), which gathers
+//! `AdminBrokerProcessor.callConsumer` and `Broker2Client`; docs/protocol/admin.md §3, §4, §11,
+//! §12): GET_CONSUMER_RUNNING_INFO (307) and CONSUME_MESSAGE_DIRECTLY (309), relayed to one
+//! client; INVOKE_BROKER_TO_RESET_OFFSET (222), which sends RESET_CONSUMER_CLIENT_OFFSET (220)
+//! to every client of the group; INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223), which gathers
 //! GET_CONSUMER_STATUS_FROM_CLIENT (221) answers.
 //!
 //! Clients are found in the broker's [`ClientManager`] by group and exact client id, whichever

@@ -120,7 +120,7 @@ pub struct MessageQueueForC {
 
 /// RESET_CONSUMER_CLIENT_OFFSET (220) body in the list form a broker sends when the admin's
 /// INVOKE_BROKER_TO_RESET_OFFSET came with language `CPP` (Java `ResetOffsetBodyForC`;
-/// docs/protocol/admin.md §5).
+/// docs/protocol/admin.md §11).
 ///
 /// ```
 /// use rocketmq_remoting::protocol::body::*;
@@ -158,7 +158,7 @@ impl ResetOffsetBodyForC {
 }
 
 /// GET_CONSUMER_STATUS_FROM_CLIENT (221) response body, and INVOKE_BROKER_TO_GET_CONSUMER_STATUS
-/// (223) response body (Java `GetConsumerStatusBody`; docs/protocol/admin.md §6). A client
+/// (223) response body (Java `GetConsumerStatusBody`; docs/protocol/admin.md §12). A client
 /// fills `message_queue_table` (its offset store's offsets for the topic); the broker answers
 /// them per client id in `consumer_table`.
 ///
