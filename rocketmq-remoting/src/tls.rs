@@ -223,8 +223,16 @@ impl TlsClientConfig {
 }
 
 fn handshake_error(peer: &str, e: io::Error) -> io::Error {
+    let refused_cert = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
     let hint = if e.kind() == io::ErrorKind::UnexpectedEof {
         " (the peer closed the connection: does it speak TLS?)"
+    } else if refused_cert {
+        " (the server's certificate is not trusted here: add the CA that signed it with \
+         TlsClientConfig::builder().add_ca_pem / add_ca_pem_file, or use with_server_name when \
+         it names another host than the address dialled)"
     } else {
         ""
     };

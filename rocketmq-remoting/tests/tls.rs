@@ -166,6 +166,8 @@ mod scenarios {
         match echo(&c, server.local_addr(), b"x".to_vec()).await {
             Err(RemotingError::Connect { source, .. }) => {
                 assert!(source.to_string().contains("TLS handshake"), "{source}");
+                // It says what to do about it.
+                assert!(source.to_string().contains("add_ca_pem"), "{source}");
             }
             other => panic!("expected a connect error, got {other:?}"),
         }
@@ -369,6 +371,8 @@ mod scenarios {
             matches!(err, RemotingError::ConnectionClosed { .. }),
             "{err:?}"
         );
+        // Our server, like Apache's, closes without a byte: the error points at TLS.
+        assert!(err.to_string().contains("enable TLS"), "{err}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",

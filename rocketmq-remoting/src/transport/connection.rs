@@ -1170,6 +1170,15 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                 buf.extend_from_slice(&scratch[..n]);
             }
             Event::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A reset instead of a close: the peer closed with our request still unread.
+            Event::Read(Err(e))
+                if e.kind() == io::ErrorKind::ConnectionReset
+                    && !got_bytes
+                    && !uses_tls(&config) =>
+            {
+                let _ = conn.inner.closed_hint.set(PLAIN_TO_TLS_HINT);
+                break format!("read failed before the peer sent anything: {e}");
+            }
             Event::Read(Err(e)) => break format!("read failed: {e}"),
             Event::Handled => {}
         }
