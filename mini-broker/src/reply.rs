@@ -166,7 +166,8 @@ impl ReplyProcessor {
             batch_uniq_id: None,
             recall_handle: None,
             msg_region: Some(self.region.clone()),
-            trace_on: Some(false),
+            // Java `BrokerConfig.traceOn` default, as the send path answers.
+            trace_on: Some(true),
         };
         if self.store_reply_message_enable {
             let msg = MessageExt {

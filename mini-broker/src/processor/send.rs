@@ -98,8 +98,12 @@ impl<'a> SendHeader<'a> {
     }
 }
 
-/// [`decode_properties`] with room for the two pairs the broker may add (`UNIQ_KEY`, `CLUSTER`),
-/// so that adding them does not grow the map. Same pairs, same order: Java's lenient split, and a
+/// Java's `BrokerConfig.traceOn` default: what a 5.x broker answers in `TRACE_ON` and stores with
+/// every message (docs/protocol/send.md §1).
+pub(crate) const TRACE_ON: &str = "true";
+
+/// [`decode_properties`] with room for the pairs the broker may add (`UNIQ_KEY`, `CLUSTER`,
+/// `MSG_REGION`, `TRACE_ON`), so that adding them does not grow the map. Same pairs, same order: Java's lenient split, and a
 /// repeated name keeps its first position and takes the last value ([`Properties::insert`]).
 fn decode_send_properties(s: &str) -> Properties {
     // Byte scans instead of `str::split(char)`: the separators are ASCII, so every cut is on a
@@ -107,7 +111,7 @@ fn decode_send_properties(s: &str) -> Properties {
     // for the short strings a send carries.
     let bytes = s.as_bytes();
     let pairs = bytes.iter().filter(|b| **b == 2).count() + 1;
-    let mut props = Properties::with_capacity(pairs + 2);
+    let mut props = Properties::with_capacity(pairs + 4);
     let mut start = 0;
     while start < bytes.len() {
         let end = bytes[start..]
@@ -310,7 +314,7 @@ fn send_response(
         ext.insert_static("transactionId", u);
     }
     ext.insert_static_str("MSG_REGION", region);
-    ext.insert_static("TRACE_ON", "false");
+    ext.insert_static("TRACE_ON", TRACE_ON);
     resp
 }
 
@@ -559,6 +563,11 @@ impl SendProcessor {
             props.insert(property::UNIQ_KEY, self.uniq.next_id());
         }
         props.insert(property::CLUSTER, self.cluster.clone());
+        // A 5.x broker stores its region and trace switch with every message it is sent
+        // (docs/protocol/send.md §1; `mqadmin printMsg` shows them, and they count in the
+        // commit-log offsets that `queryMsgByKey` and friends print).
+        props.insert(property::MSG_REGION, self.region.clone());
+        props.insert(property::TRACE_SWITCH, TRACE_ON);
         let uniq = props.get(property::UNIQ_KEY).map(str::to_string);
         let wait = wait_store_ok(props.get(property::WAIT));
         let mut msg = MessageExt {
@@ -747,7 +756,7 @@ mod tests {
                     batch_uniq_id: None,
                     recall_handle: None,
                     msg_region: Some("DefaultRegion".into()),
-                    trace_on: Some(false),
+                    trace_on: Some(true),
                 },
             );
             assert_eq!(got.code, want.code);
