@@ -15,6 +15,7 @@
 # marker file .rocketmq-it-scratch):
 #   run-namesrv VERSION DIR PORT
 #   run-broker  VERSION DIR NAME PORT NAMESRV_ADDR [key=value ...]  # later keys override earlier
+#   mqadmin-batch VERSION DIR   # mqadmin commands from stdin, one JVM (see MqadminBatch.java)
 #   pick-ports N                                                   # N free TCP ports, one a line
 #
 # Environment: RMQ_CP_DIR (classpath files, default <workspace>/target/apache-rmq/cp),
@@ -179,6 +180,21 @@ run_mqadmin() { # VERSION DIR args...
         -cp "$cp" org.apache.rocketmq.tools.command.MQAdminStartup "$@"
 }
 
+# Like run_mqadmin, but one JVM runs many commands read from standard input (protocol in
+# MqadminBatch.java); Java's source launcher compiles that file in memory at start.
+run_mqadmin_batch() { # VERSION DIR
+    local v=$1 dir=$2
+    mkdir -p "$dir/tools"
+    local tdir home cp
+    tdir=$(cd "$dir/tools" && pwd)
+    home=$(make_home "$tdir" tools)
+    cp=$(classpath tools "$v")
+    export ROCKETMQ_HOME=$home
+    exec "$java" -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto "${opens[@]}" \
+        -Duser.home="$tdir" -Djava.io.tmpdir="$(scratch_tmp "$tdir")" -Drocketmq.home.dir="$home" $(quiet_logback "$v") "${extra_opts[@]}" \
+        -cp "$cp" "$here/MqadminBatch.java"
+}
+
 # N distinct free ports on 127.0.0.1 (held together while picking, so they differ).
 pick_ports() {
     python3 - "$1" <<'PY'
@@ -242,6 +258,7 @@ case $cmd in
     run-namesrv) [ $# -eq 3 ] || die "usage: run-namesrv VERSION DIR PORT"; run_namesrv "$@" ;;
     run-broker) [ $# -ge 5 ] || die "usage: run-broker VERSION DIR NAME PORT NAMESRV [k=v ...]"; run_broker "$@" ;;
     mqadmin) [ $# -ge 3 ] || die "usage: mqadmin VERSION DIR ARGS..."; run_mqadmin "$@" ;;
+    mqadmin-batch) [ $# -eq 2 ] || die "usage: mqadmin-batch VERSION DIR"; run_mqadmin_batch "$@" ;;
     pick-ports) pick_ports "${1:-1}" ;;
     up)
         [ $# -ge 2 ] || die "usage: up VERSION DIR [k=v ...]"
@@ -266,5 +283,5 @@ case $cmd in
         stop_pid "$1/broker.pid" "$1/broker/java.pid"
         stop_pid "$1/namesrv.pid" "$1/namesrv/java.pid"
         ;;
-    *) die "unknown command '${cmd}' (up, down, mqadmin, run-namesrv, run-broker, pick-ports)" ;;
+    *) die "unknown command '${cmd}' (up, down, mqadmin, mqadmin-batch, run-namesrv, run-broker, pick-ports)" ;;
 esac

@@ -8,6 +8,8 @@
 //!   `interop/go` harness; [`javaclient`]: Apache's Java client (4.9.8, 5.x remoting) through
 //!   `interop/java/RmqHarness.java`. [`harness`] runs such harness processes and reads their
 //!   events; [`scenarios`] holds the interop scenarios shared by the Go and Java client tests.
+//! - [`mqadmin`]: Apache's `mqadmin`, many commands per JVM, and output normalisation for
+//!   comparing two clusters.
 //! - [`ChildGuard`]: child processes that are killed when the guard drops.
 //! - [`eventually`] and friends: runtime-agnostic polling with a deadline.
 //! - [`init_tracing`]: idempotent test logging controlled by `RUST_LOG`.
@@ -24,6 +26,7 @@ mod error;
 pub mod goclient;
 pub mod harness;
 pub mod javaclient;
+pub mod mqadmin;
 pub mod paths;
 pub mod scenarios;
 mod trace;

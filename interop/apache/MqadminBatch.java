@@ -1,0 +1,110 @@
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Runs many `mqadmin` commands in one JVM, so a test pays the JVM start and class loading
+ * once instead of once per command (about 5 s of CPU each on a small machine).
+ *
+ * Reads one command a line from standard input: `ID TAB TIMEOUT_SECONDS TAB ARG TAB ARG ...`,
+ * runs `MQAdminStartup.main0(args, null)` (what the `mqadmin` script runs) in a thread of its
+ * own, and prints to standard output:
+ *
+ *   @@MQADMIN-BEGIN ID
+ *   ...everything the command printed to System.out and System.err...
+ *   @@MQADMIN-END ID MILLIS OK|TIMEOUT
+ *
+ * Commands run one at a time: `main0` keeps the NameServer address in a system property.
+ * Output is routed per thread (inherited by the threads a command starts), so a command that
+ * overruns its timeout cannot write into the next command's output. The tools classes are
+ * found by reflection, so one source serves every tools version; it needs no compiling
+ * beforehand (`java -cp TOOLS_CLASSPATH MqadminBatch.java`).
+ */
+public class MqadminBatch {
+    private static final InheritableThreadLocal<ByteArrayOutputStream> SINK = new InheritableThreadLocal<>();
+
+    public static void main(String[] args) throws Exception {
+        PrintStream realOut = System.out;
+        PrintStream realErr = System.err;
+        OutputStream routed = new OutputStream() {
+            @Override
+            public void write(int b) {
+                ByteArrayOutputStream s = SINK.get();
+                if (s != null) {
+                    synchronized (s) {
+                        s.write(b);
+                    }
+                } else {
+                    realErr.write(b);
+                }
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) {
+                ByteArrayOutputStream s = SINK.get();
+                if (s != null) {
+                    synchronized (s) {
+                        s.write(b, off, len);
+                    }
+                } else {
+                    realErr.write(b, off, len);
+                }
+            }
+        };
+        PrintStream capture = new PrintStream(routed, true, "UTF-8");
+        System.setOut(capture);
+        System.setErr(capture);
+
+        Class<?> startup = Class.forName("org.apache.rocketmq.tools.command.MQAdminStartup");
+        Class<?> hook = Class.forName("org.apache.rocketmq.remoting.RPCHook");
+        Method main0 = startup.getMethod("main0", String[].class, hook);
+
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.isEmpty()) {
+                continue;
+            }
+            String[] parts = line.split("\t", -1);
+            String id = parts[0];
+            long timeoutMs = Long.parseLong(parts[1]) * 1000L;
+            String[] cmd = new String[parts.length - 2];
+            System.arraycopy(parts, 2, cmd, 0, cmd.length);
+
+            ByteArrayOutputStream sink = new ByteArrayOutputStream();
+            Thread t = new Thread(() -> {
+                SINK.set(sink);
+                try {
+                    main0.invoke(null, cmd, null);
+                } catch (Throwable e) {
+                    Throwable cause = e.getCause() != null ? e.getCause() : e;
+                    cause.printStackTrace(System.out);
+                }
+            }, "mqadmin-" + id);
+            t.setDaemon(true);
+            long t0 = System.nanoTime();
+            t.start();
+            t.join(timeoutMs);
+            long ms = (System.nanoTime() - t0) / 1_000_000L;
+            String status = t.isAlive() ? "TIMEOUT" : "OK";
+            byte[] text;
+            synchronized (sink) {
+                text = sink.toByteArray();
+            }
+            synchronized (realOut) {
+                realOut.println("@@MQADMIN-BEGIN " + id);
+                realOut.write(text, 0, text.length);
+                if (text.length > 0 && text[text.length - 1] != '\n') {
+                    realOut.println();
+                }
+                realOut.println("@@MQADMIN-END " + id + " " + ms + " " + status);
+                realOut.flush();
+            }
+        }
+        System.exit(0);
+    }
+}
