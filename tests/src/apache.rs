@@ -981,6 +981,8 @@ pub fn mqadmin(version: &str, dir: &Path, args: &[String]) -> Result<String, Apa
         .arg(version)
         .arg(dir)
         .args(args)
+        // `consumerStatus` without `-i` writes files under `./<millis>/`.
+        .current_dir(&tools)
         .env("RMQ_CP_DIR", classpath_dir())
         .stdin(Stdio::null())
         .stdout(f)

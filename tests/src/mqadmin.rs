@@ -65,11 +65,18 @@ impl MqadminBatch {
     /// batch JVM with its logs and `user.home` under `dir/tools`.
     pub fn start(version: &str, dir: &Path) -> Result<MqadminBatch, ApacheError> {
         provision(version, &["tools"])?;
+        // `consumerStatus` without `-i` writes each client's running info under
+        // `./<millis>/` of the working directory: keep that in `dir`.
+        std::fs::create_dir_all(dir).map_err(|source| ApacheError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
         let mut cmd = Command::new("bash");
         cmd.arg(scripts_dir().join("apache-rmq.sh"))
             .arg("mqadmin-batch")
             .arg(version)
             .arg(dir)
+            .current_dir(dir)
             .env("RMQ_CP_DIR", classpath_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -251,7 +258,7 @@ impl Normaliser {
     }
 
     /// The normalised text: exact replacements, then generic ones (`ip:port` → `<addr>`,
-    /// dates → `<time>`, 13-digit epoch milliseconds → `<ms>`, `V5_5_0` → `<ver>`, 32-hex
+    /// dates and 17-digit `yyyyMMddHHmmssSSS` stamps → `<time>`, 13-digit epoch milliseconds → `<ms>`, `V5_5_0` → `<ver>`, 32-hex
     /// or longer hex ids → `<hexid>`), stack frames dropped, runs of blanks collapsed and trailing blanks
     /// removed.
     pub fn apply(&self, text: &str) -> String {
@@ -312,7 +319,7 @@ pub fn mask_numbers_after(text: &str, labels: &[&str]) -> String {
         while let Some(i) = rest.find(label) {
             let after = i + label.len();
             out.push_str(&rest[..after]);
-            let n = digits(rest[after..].as_bytes());
+            let n = digits(&rest.as_bytes()[after..]);
             if n > 0 {
                 out.push_str("<n>");
             }
@@ -370,6 +377,15 @@ fn generic(line: &str) -> String {
                 .take_while(|c| c.is_ascii_alphanumeric())
                 .count();
             let word = &b[i..i + run];
+            // `yyyyMMddHHmmssSSS` (ProcessQueueInfo timestamps).
+            if run == 17
+                && (word.starts_with(b"19") || word.starts_with(b"20"))
+                && word.iter().all(u8::is_ascii_digit)
+            {
+                out.push_str("<time>");
+                i += run;
+                continue;
+            }
             if run == 13 && word[0] == b'1' && word.iter().all(u8::is_ascii_digit) {
                 out.push_str("<ms>");
                 i += run;
