@@ -31,6 +31,7 @@ pub mod consumer_offset;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;
+pub mod filter;
 pub mod ha;
 pub mod lock_manager;
 pub mod long_poll;
