@@ -32,7 +32,7 @@ use crate::namesrv_registration::{BrokerIdentity, Registrar, TopicsChanged};
 use crate::processor::{BrokerProcessor, Wiring};
 use crate::schedule::ScheduleService;
 use crate::stats::BrokerStats;
-use crate::store::{ArrivalListener, MessageStore};
+use crate::store::{ArrivalListener, ArrivedMessage, MessageStore};
 use crate::subscription_group::{SubscriptionGroupManager, SubscriptionGroups};
 use crate::topic_config::{TopicConfigManager, TopicTable};
 use crate::transaction::{TransactionChecker, TransactionService};
@@ -116,16 +116,18 @@ impl Services {
         let pop_waiters = Arc::clone(&self.pop_waiters);
         let schedule = Arc::downgrade(&self.schedule);
         let ha = ha.map(Arc::downgrade);
-        Arc::new(move |topic: &str, qid: i32, max: i64| {
-            holds.notify_arrival(topic, qid, max);
-            pop_waiters.notify_arrival(topic, qid);
-            if let Some(s) = schedule.upgrade() {
-                s.notify_arrival(topic, qid, max);
-            }
-            if let Some(ha) = ha.as_ref().and_then(Weak::upgrade) {
-                ha.notify_data();
-            }
-        })
+        Arc::new(
+            move |topic: &str, qid: i32, max: i64, msgs: &[ArrivedMessage<'_>]| {
+                holds.notify_messages(topic, qid, msgs);
+                pop_waiters.notify_arrival(topic, qid);
+                if let Some(s) = schedule.upgrade() {
+                    s.notify_arrival(topic, qid, max);
+                }
+                if let Some(ha) = ha.as_ref().and_then(Weak::upgrade) {
+                    ha.notify_data();
+                }
+            },
+        )
     }
 }
 

@@ -72,6 +72,10 @@ pub struct BrokerConfig {
     pub long_polling_enable: bool,
     /// Hold time when long polling is off (Java `shortPollingTimeMills`, 1 s).
     pub short_polling_time_ms: u64,
+    /// Accept SQL92 subscriptions (`MessageSelector.bySql`) and filter by message properties
+    /// (Java `enablePropertyFilter`, off by default as in Apache). Off, such consumers are
+    /// refused with SYSTEM_ERROR, as Apache's broker refuses them.
+    pub enable_property_filter: bool,
     /// Clients silent for longer than this are dropped (Java `channelExpiredTimeout`, 120 s).
     pub channel_expired_timeout_ms: u64,
     /// How often silent clients are looked for (10 s).
@@ -224,6 +228,7 @@ impl Default for BrokerConfig {
             max_connections: 10_000,
             long_polling_enable: true,
             short_polling_time_ms: 1000,
+            enable_property_filter: false,
             channel_expired_timeout_ms: 120_000,
             client_scan_interval_ms: 10_000,
             register_name_server_period_ms: 30_000,

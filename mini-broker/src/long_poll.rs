@@ -1,7 +1,9 @@
 //! Held (long-polling) pulls ([`PullHoldService`], Java `PullRequestHoldService`): a pull that
-//! found nothing registers a waiter for its (topic, queue); the store's arrival listener wakes
-//! every waiter whose offset is now below the queue's max offset. Nothing polls: a waiter sleeps
-//! until it is woken or its own deadline passes.
+//! found nothing registers a waiter for its (topic, queue) with its filter; the store's arrival
+//! listener wakes the waiters for which one of the new messages is at or past their offset and
+//! passes their filter (a message for another tag or failing their SQL92 expression leaves them
+//! held, docs/protocol/pull.md §3). Nothing polls: a waiter sleeps until it is woken or its own
+//! check time passes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,21 +12,37 @@ use std::sync::Mutex;
 use futures::channel::oneshot;
 use rocketmq_remoting::util::MutexExt;
 
+use crate::filter::MessageFilter;
+use crate::store::ArrivedMessage;
+
 struct Waiter {
     id: u64,
     offset: i64,
+    filter: MessageFilter,
     tx: oneshot::Sender<()>,
 }
 
 /// Registry of held pulls.
 ///
 /// ```
+/// use mini_broker::filter::MessageFilter;
 /// use mini_broker::long_poll::PullHoldService;
+/// use mini_broker::store::ArrivedMessage;
 /// let s = PullHoldService::default();
-/// let (_id, mut rx) = s.hold("T", 0, 5);
+/// let (_id, mut rx) = s.hold("T", 0, 5, MessageFilter::All);
 /// s.notify_arrival("T", 0, 5); // nothing new for offset 5
 /// assert_eq!(rx.try_recv(), Ok(None));
 /// s.notify_arrival("T", 0, 6);
+/// assert_eq!(rx.try_recv(), Ok(Some(())));
+///
+/// // A pull for TagA stays held when a TagB message arrives.
+/// let tag_a = MessageFilter::Tags(vec![mini_broker::store::tag_hash_code("TagA") as i32].into());
+/// let (_id, mut rx) = s.hold("T", 0, 6, tag_a);
+/// let b = ArrivedMessage { queue_offset: 6, properties: b"TAGS\x01TagB\x02" };
+/// s.notify_messages("T", 0, &[b]);
+/// assert_eq!(rx.try_recv(), Ok(None));
+/// let a = ArrivedMessage { queue_offset: 7, properties: b"TAGS\x01TagA\x02" };
+/// s.notify_messages("T", 0, &[a]);
 /// assert_eq!(rx.try_recv(), Ok(Some(())));
 /// ```
 #[derive(Default)]
@@ -47,9 +65,16 @@ impl PullHoldService {
         self.held.lock_unpoisoned()
     }
 
-    /// Registers a pull waiting for data at `offset` of (topic, queue). The receiver completes
-    /// when data arrives (or is cancelled with the service's [`wake_all`](Self::wake_all)).
-    pub fn hold(&self, topic: &str, queue_id: i32, offset: i64) -> (u64, oneshot::Receiver<()>) {
+    /// Registers a pull waiting for data at `offset` of (topic, queue) that `filter` accepts.
+    /// The receiver completes when such data arrives (or is cancelled with the service's
+    /// [`wake_all`](Self::wake_all)).
+    pub fn hold(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        filter: MessageFilter,
+    ) -> (u64, oneshot::Receiver<()>) {
         let (tx, rx) = oneshot::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut m = self.lock();
@@ -57,10 +82,12 @@ impl PullHoldService {
             Some(q) => q,
             None => m.entry(topic.to_string()).or_default(),
         };
-        per_topic
-            .entry(queue_id)
-            .or_default()
-            .push(Waiter { id, offset, tx });
+        per_topic.entry(queue_id).or_default().push(Waiter {
+            id,
+            offset,
+            filter,
+            tx,
+        });
         (id, rx)
     }
 
@@ -81,9 +108,23 @@ impl PullHoldService {
         }
     }
 
-    /// Wakes the waiters of (topic, queue) whose offset is below `max_offset`. Called on the
-    /// store's writer thread: only takes a lock and completes channels.
+    /// Wakes the waiters of (topic, queue) whose offset is below `max_offset`, whatever their
+    /// filter (Java's periodic check, which passes no tag code).
     pub fn notify_arrival(&self, topic: &str, queue_id: i32, max_offset: i64) {
+        self.wake_where(topic, queue_id, |w| w.offset < max_offset);
+    }
+
+    /// Wakes the waiters of (topic, queue) for which one of `msgs` is at or past their offset
+    /// and passes their filter. Called on the store's writer thread: only takes a lock,
+    /// evaluates filters and completes channels.
+    pub fn notify_messages(&self, topic: &str, queue_id: i32, msgs: &[ArrivedMessage<'_>]) {
+        self.wake_where(topic, queue_id, |w| {
+            msgs.iter()
+                .any(|m| m.queue_offset >= w.offset && w.filter.matches_arrived(m.properties))
+        });
+    }
+
+    fn wake_where(&self, topic: &str, queue_id: i32, wake: impl Fn(&Waiter) -> bool) {
         let mut m = self.lock();
         let Some(per_topic) = m.get_mut(topic) else {
             return;
@@ -93,7 +134,7 @@ impl PullHoldService {
         };
         let mut i = 0;
         while i < v.len() {
-            if v[i].offset < max_offset {
+            if wake(&v[i]) {
                 let w = v.swap_remove(i);
                 let _ = w.tx.send(());
             } else {

@@ -9,7 +9,7 @@
 //!             [--ha-master ADDR] [--master-addr ADDR] [--sync-replica-timeout-ms MS]
 //!             [--ha-max-gap-bytes N] [--slave-read-enable] [--slave-suggest-lag-bytes N]
 //!             [--access-key AK --secret-key SK [--security-token TOKEN]]
-//!             [--max-connections N]
+//!             [--max-connections N] [--enable-property-filter]
 //! ```
 //!
 //! `--access-key`/`--secret-key` (config `accessKey`/`secretKey`): the ACL 1.0 credentials the
@@ -104,6 +104,10 @@ struct Cli {
     /// `maxConnections`) [default: 10000].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Accept SQL92 subscriptions (`MessageSelector.bySql`), filtering by message properties
+    /// (config `enablePropertyFilter`) [default: off, as Apache].
+    #[arg(long)]
+    enable_property_filter: bool,
     /// Log filter (`info`, `debug`, `mini_broker=debug`, ...); `RUST_LOG` when absent.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -189,6 +193,9 @@ fn build_config(cli: &Cli) -> mini_broker::Result<BrokerConfig> {
     }
     if let Some(n) = cli.max_connections {
         cfg.max_connections = n;
+    }
+    if cli.enable_property_filter {
+        cfg.enable_property_filter = true;
     }
     cfg.validate()?;
     Ok(cfg)

@@ -26,6 +26,7 @@ use rocketmq_remoting::util::{now_ms, MutexExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};
+use crate::filter::MessageFilter;
 use crate::long_poll::PullHoldService;
 use crate::store::{read_optional, write_atomic, GetStatus, MessageStore, SCHEDULE_TOPIC};
 use crate::topic_config::TIMER_TOPIC;
@@ -226,7 +227,9 @@ impl ScheduleService {
         let delay = self.delay_ms(level);
         while !self.shutdown.is_triggered() {
             let offset = self.lock().offset_table.get(&level).copied().unwrap_or(0);
-            let (hold_id, rx) = self.arrivals.hold(SCHEDULE_TOPIC, queue_id, offset);
+            let (hold_id, rx) =
+                self.arrivals
+                    .hold(SCHEDULE_TOPIC, queue_id, offset, MessageFilter::All);
             let Some(r) = self.read(SCHEDULE_TOPIC, queue_id, offset).await else {
                 self.arrivals.cancel(SCHEDULE_TOPIC, queue_id, hold_id);
                 self.sleep(Duration::from_secs(1)).await;
@@ -277,7 +280,7 @@ impl ScheduleService {
         while !self.shutdown.is_triggered() {
             // Load everything stored so far into the heap; the hold registered before the
             // read that finds nothing new catches later arrivals.
-            let (hold_id, rx) = self.arrivals.hold(TIMER_TOPIC, 0, scan);
+            let (hold_id, rx) = self.arrivals.hold(TIMER_TOPIC, 0, scan, MessageFilter::All);
             let Some(r) = self.read(TIMER_TOPIC, 0, scan).await else {
                 self.arrivals.cancel(TIMER_TOPIC, 0, hold_id);
                 self.sleep(Duration::from_secs(1)).await;

@@ -555,7 +555,7 @@ async fn async_replication_lag_is_measured() {
     // Wire new-data notifications as the broker does (arrival listener).
     {
         let m = Arc::downgrade(&master);
-        ms.set_arrival_listener(Arc::new(move |_: &str, _: i32, _: i64| {
+        ms.set_arrival_listener(Arc::new(move |_: &str, _: i32, _: i64, _: &[_]| {
             if let Some(m) = m.upgrade() {
                 m.notify_data();
             }

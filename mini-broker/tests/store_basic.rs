@@ -313,7 +313,7 @@ fn arrival_listener_fires_after_visibility() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
     let st2 = store.clone();
-    store.set_arrival_listener(Arc::new(move |topic: &str, q: i32, max: i64| {
+    store.set_arrival_listener(Arc::new(move |topic: &str, q: i32, max: i64, _: &[_]| {
         // Visible by the time the listener runs.
         assert_eq!(st2.max_offset(topic, q), max);
         s2.lock().unwrap().push((topic.to_string(), q, max));

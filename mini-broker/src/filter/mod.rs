@@ -97,9 +97,17 @@ impl MessageFilter {
         }
     }
 
-    /// Both stages, for one message that just arrived.
-    pub fn matches(&self, tag_code: i64, raw_properties: &[u8]) -> bool {
-        self.matches_tag_code(tag_code) && self.matches_properties(raw_properties)
+    /// Both stages, for a message that just arrived (its tag code computed from its `TAGS`
+    /// property as the consume queue does).
+    pub fn matches_arrived(&self, raw_properties: &[u8]) -> bool {
+        match self {
+            MessageFilter::All => true,
+            MessageFilter::Tags(_) => {
+                let tag = crate::store::record_property(raw_properties, "TAGS");
+                self.matches_tag_code(tag.map(crate::store::tag_hash_code).unwrap_or(0))
+            }
+            MessageFilter::Sql(_) => self.matches_properties(raw_properties),
+        }
     }
 }
 

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::body::{HeartbeatData, JsonBody, SubscriptionData};
+use rocketmq_remoting::protocol::body::{CheckClientRequestBody, HeartbeatData, JsonBody};
 use rocketmq_remoting::protocol::code::ResponseCode;
 use rocketmq_remoting::protocol::header::UnregisterClientRequestHeader;
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::transport::Connection;
-use serde::Deserialize;
 
 use super::{header, reply, success, Wiring};
 use crate::client_manager::{ClientIdentity, ClientManager};
+use crate::filter::{is_tag_type, Sql92Filter, SQL92};
 use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::{TopicTable, PERM_READ, PERM_WRITE};
 
@@ -22,6 +22,8 @@ pub(crate) struct ClientManageProcessor {
     topics: TopicTable,
     /// A consumer group's config: created on its first heartbeat, sizes its retry topic.
     groups: SubscriptionGroups,
+    /// SQL92 subscriptions accepted (Java `enablePropertyFilter`).
+    enable_property_filter: bool,
 }
 
 impl ClientManageProcessor {
@@ -30,6 +32,7 @@ impl ClientManageProcessor {
             clients: Arc::clone(w.clients),
             topics: w.topics.clone(),
             groups: w.groups.clone(),
+            enable_property_filter: w.cfg.enable_property_filter,
         }
     }
 
@@ -110,24 +113,38 @@ impl ClientManageProcessor {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CheckClientConfigBody {
-    #[serde(default)]
-    subscription_data: Option<SubscriptionData>,
-}
-
-/// CHECK_CLIENT_CONFIG: TAG subscriptions are fine; SQL92 is not supported.
-pub(crate) fn check_client_config(req: &RemotingCommand) -> RemotingCommand {
-    let body: CheckClientConfigBody = match serde_json::from_slice(&req.body) {
-        Ok(b) => b,
-        Err(e) => return reply(ResponseCode::SYSTEM_ERROR, format!("bad body: {e}")),
-    };
-    match body.subscription_data {
-        Some(s) if !s.expression_type.eq_ignore_ascii_case("TAG") => reply(
-            ResponseCode::SYSTEM_ERROR,
-            "The broker does not support consumer to filter message by SQL92",
-        ),
-        _ => success(),
+impl ClientManageProcessor {
+    /// CHECK_CLIENT_CONFIG (Java `ClientManageProcessor.checkClientConfig`): a consumer with a
+    /// non-tag subscription asks before it starts. Tag subscriptions pass; others are refused
+    /// with SYSTEM_ERROR unless property filtering is on, then must compile (an error answers
+    /// SUBSCRIPTION_PARSE_FAILED with the compiler's message, and no remark for a type that
+    /// has no compiler, as Apache).
+    pub(crate) fn check_client_config(&self, req: &RemotingCommand) -> RemotingCommand {
+        let body = match CheckClientRequestBody::from_json(&req.body) {
+            Ok(b) => b,
+            Err(e) => return reply(ResponseCode::SYSTEM_ERROR, format!("bad body: {e}")),
+        };
+        let Some(s) = body.subscription_data else {
+            return success();
+        };
+        if is_tag_type(Some(&s.expression_type)) {
+            return success();
+        }
+        if !self.enable_property_filter {
+            return reply(
+                ResponseCode::SYSTEM_ERROR,
+                format!(
+                    "The broker does not support consumer to filter message by {}",
+                    s.expression_type
+                ),
+            );
+        }
+        if s.expression_type != SQL92 {
+            return RemotingCommand::response(ResponseCode::SUBSCRIPTION_PARSE_FAILED, None);
+        }
+        match Sql92Filter::compile(&s.sub_string) {
+            Ok(_) => success(),
+            Err(e) => reply(ResponseCode::SUBSCRIPTION_PARSE_FAILED, e.message()),
+        }
     }
 }

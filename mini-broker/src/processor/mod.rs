@@ -223,7 +223,7 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::GET_CONSUMER_LIST_BY_GROUP => self.consumer.consumer_list(&req),
             RequestCode::HEART_BEAT => self.client.heartbeat(conn, &req).await,
             RequestCode::UNREGISTER_CLIENT => self.client.unregister(conn, &req),
-            RequestCode::CHECK_CLIENT_CONFIG => client_manage::check_client_config(&req),
+            RequestCode::CHECK_CLIENT_CONFIG => self.client.check_client_config(&req),
             RequestCode::LOCK_BATCH_MQ => self.lock.lock_batch(&req),
             RequestCode::UNLOCK_BATCH_MQ => self.lock.unlock_batch(&req),
             RequestCode::UPDATE_AND_CREATE_TOPIC => self.admin.create_topic(&req).await,

@@ -1,4 +1,5 @@
-//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361) with long polling (docs/protocol/pull.md §1).
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361) with long polling and tag / SQL92 filtering
+//! (docs/protocol/pull.md §1, §3-§5).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,9 @@ use rocketmq_remoting::transport::Connection;
 use super::{header, reply, Wiring};
 use crate::client_manager::{normalize_subscription, ClientManager};
 use crate::consumer_offset::ConsumerOffsetManager;
+use crate::filter::{is_tag_type, FilterCache, MessageFilter, SQL92};
 use crate::long_poll::PullHoldService;
-use crate::store::{GetStatus, MessageStore};
+use crate::store::{GetStatus, MessageStore, PropertiesFilter};
 use crate::topic_config::{TopicConfigManager, PERM_READ};
 
 const FLAG_COMMIT_OFFSET: i32 = 0x1;
@@ -43,7 +45,16 @@ pub(crate) struct PullProcessor {
     slave_suggest_lag_bytes: i64,
     long_polling_enable: bool,
     short_polling_time: Duration,
+    /// SQL92 subscriptions accepted (Java `enablePropertyFilter`).
+    enable_property_filter: bool,
+    /// Compiled SQL92 expressions.
+    filters: FilterCache,
 }
+
+/// How often a held pull re-checks its queue whatever arrived (Java's hold service wakes every
+/// 5 s with long polling, every `shortPollingTimeMills` without): a pull held past messages
+/// its filter rejected is then answered, so the consumer's offset moves past them.
+const LONG_POLLING_CHECK: Duration = Duration::from_secs(5);
 
 /// Result of one execution of a pull.
 enum Outcome {
@@ -100,6 +111,25 @@ impl PullProcessor {
             slave_suggest_lag_bytes: w.cfg.slave_suggest_lag_bytes,
             long_polling_enable: w.cfg.long_polling_enable,
             short_polling_time: Duration::from_millis(w.cfg.short_polling_time_ms),
+            enable_property_filter: w.cfg.enable_property_filter,
+            filters: FilterCache::default(),
+        }
+    }
+
+    /// Java's answer to a non-tag subscription on a broker without property filtering.
+    fn property_filter_disabled(expression_type: &str) -> RemotingCommand {
+        reply(
+            ResponseCode::SYSTEM_ERROR,
+            format!("The broker does not support consumer to filter message by {expression_type}"),
+        )
+    }
+
+    /// The filter of a tag subscription.
+    fn tag_filter(sub: &SubscriptionData) -> MessageFilter {
+        if sub.sub_string == "*" || sub.code_set.is_empty() {
+            MessageFilter::All
+        } else {
+            MessageFilter::Tags(sub.code_set.iter().copied().collect())
         }
     }
 
@@ -109,26 +139,48 @@ impl PullProcessor {
     fn subscription(
         &self,
         h: &PullMessageRequestHeader,
-    ) -> Result<SubscriptionData, RemotingCommand> {
+    ) -> Result<(SubscriptionData, MessageFilter), RemotingCommand> {
         if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
-            let expr_type = h
-                .expression_type
-                .clone()
-                .filter(|e| !e.is_empty())
-                .unwrap_or_else(|| "TAG".into());
-            if !expr_type.eq_ignore_ascii_case("TAG") {
+            let expr_type = h.expression_type.as_deref();
+            if is_tag_type(expr_type) {
+                let sub = normalize_subscription(SubscriptionData {
+                    topic: h.topic.clone(),
+                    sub_string: h.subscription.clone().unwrap_or_default(),
+                    sub_version: h.sub_version,
+                    expression_type: "TAG".into(),
+                    ..Default::default()
+                });
+                let filter = Self::tag_filter(&sub);
+                return Ok((sub, filter));
+            }
+            let expr_type = expr_type.unwrap_or_default();
+            let sub_string = h.subscription.clone().unwrap_or_default();
+            if sub_string.is_empty() {
                 return Err(reply(
                     ResponseCode::SUBSCRIPTION_PARSE_FAILED,
-                    "The broker does not support consumer to filter message by SQL92",
+                    "parse the consumer's subscription failed",
                 ));
             }
-            return Ok(normalize_subscription(SubscriptionData {
+            if !self.enable_property_filter {
+                return Err(Self::property_filter_disabled(expr_type));
+            }
+            // Apache filters nothing when the expression does not compile (or the type is
+            // unknown) on this path: only the heartbeat path refuses it.
+            let filter = match expr_type {
+                SQL92 => self
+                    .filters
+                    .compile(&sub_string)
+                    .map_or(MessageFilter::All, MessageFilter::Sql),
+                _ => MessageFilter::All,
+            };
+            let sub = SubscriptionData {
                 topic: h.topic.clone(),
-                sub_string: h.subscription.clone().unwrap_or_default(),
+                sub_string,
                 sub_version: h.sub_version,
-                expression_type: expr_type,
+                expression_type: expr_type.to_string(),
                 ..Default::default()
-            }));
+            };
+            return Ok((sub, filter));
         }
         // A single broker always allows broadcast consumption (Java `consumeBroadcastEnable`).
         let (exists, sub, _model) = self.clients.subscription(&h.consumer_group, &h.topic);
@@ -150,13 +202,26 @@ impl PullProcessor {
                 "the consumer's subscription not latest",
             ));
         }
-        if !sub.expression_type.eq_ignore_ascii_case("TAG") {
-            return Err(reply(
-                ResponseCode::SUBSCRIPTION_PARSE_FAILED,
-                "The broker does not support consumer to filter message by SQL92",
-            ));
+        if is_tag_type(Some(&sub.expression_type)) {
+            let filter = Self::tag_filter(&sub);
+            return Ok((sub, filter));
         }
-        Ok(sub)
+        // Apache keeps the compiled expression registered from heartbeats; one that did not
+        // compile is not registered.
+        let compiled = match sub.expression_type.as_str() {
+            SQL92 => self.filters.compile(&sub.sub_string).ok(),
+            _ => None,
+        };
+        let Some(compiled) = compiled else {
+            return Err(reply(
+                ResponseCode::FILTER_DATA_NOT_EXIST,
+                "The broker's consumer filter data is not exist!Your expression may be wrong!",
+            ));
+        };
+        if !self.enable_property_filter {
+            return Err(Self::property_filter_disabled(&sub.expression_type));
+        }
+        Ok((sub, MessageFilter::Sql(compiled)))
     }
 
     /// Java `whichBrokerWhenConsumeSlowly`: a master with `slave_read_enable` sends a consumer to
@@ -206,7 +271,7 @@ impl PullProcessor {
     }
 
     /// Reads the queue once and maps the store status to Java's response codes.
-    async fn execute(&self, h: &PullMessageRequestHeader, sub: &SubscriptionData) -> Outcome {
+    async fn execute(&self, h: &PullMessageRequestHeader, filter: &MessageFilter) -> Outcome {
         let store = self.store.clone();
         let (topic, qid, offset) = (h.topic.clone(), h.queue_id, h.queue_offset);
         let max_count = h.max_msg_nums.max(1) as usize;
@@ -214,18 +279,20 @@ impl PullProcessor {
             .max_msg_bytes
             .filter(|n| *n > 0)
             .map_or(usize::MAX, |n| n as usize);
-        let codes: Option<Vec<i64>> = if sub.sub_string == "*" || sub.code_set.is_empty() {
-            None
-        } else {
-            Some(sub.code_set.iter().map(|c| *c as i64).collect())
-        };
+        let filter = filter.clone();
         let r = rt::run_blocking(&*self.rt, move || {
-            let filter = codes
-                .as_ref()
-                .map(|codes| move |tag: i64| codes.contains(&(tag as i32 as i64)));
-            let f: Option<&dyn Fn(i64) -> bool> =
-                filter.as_ref().map(|f| f as &dyn Fn(i64) -> bool);
-            store.get_messages(&topic, qid, offset, max_count, max_bytes, f)
+            let by_tag = |tag: i64| filter.matches_tag_code(tag);
+            let by_props = |props: &[u8]| filter.matches_properties(props);
+            let tags: Option<&dyn Fn(i64) -> bool> = match filter {
+                MessageFilter::Tags(_) => Some(&by_tag),
+                _ => None,
+            };
+            let props: Option<&PropertiesFilter<'_>> = if filter.needs_properties() {
+                Some(&by_props)
+            } else {
+                None
+            };
+            store.get_messages_filtered(&topic, qid, offset, max_count, max_bytes, tags, props)
         })
         .await;
         let r = match r {
@@ -333,11 +400,11 @@ impl PullProcessor {
                 ),
             ));
         }
-        let sub = match self.subscription(&h) {
-            Ok(s) => s,
+        let filter = match self.subscription(&h) {
+            Ok((_, filter)) => filter,
             Err(r) => return Some(r),
         };
-        let outcome = self.execute(&h, &sub).await;
+        let outcome = self.execute(&h, &filter).await;
         // A slave never takes offsets from pulls: its table is the master's copy.
         if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && self.master {
             self.offsets
@@ -360,28 +427,43 @@ impl PullProcessor {
         }
         let me = Arc::clone(self);
         let conn = conn.clone();
+        let check = if self.long_polling_enable {
+            LONG_POLLING_CHECK
+        } else {
+            self.short_polling_time
+        };
         let spawned = self.tasks.spawn(async move {
             let clock = me.rt.clock();
             let deadline = clock.now() + hold;
             let final_resp = loop {
-                let (id, rx) = me.holds.hold(&h.topic, h.queue_id, h.queue_offset);
+                let (id, rx) = me
+                    .holds
+                    .hold(&h.topic, h.queue_id, h.queue_offset, filter.clone());
                 // A message stored between the read above and the registration would not wake us.
-                let woken_now = me.store.max_offset(&h.topic, h.queue_id) > h.queue_offset;
-                if !woken_now {
+                let mut run = me.store.max_offset(&h.topic, h.queue_id) > h.queue_offset;
+                if !run {
                     let left = deadline.saturating_duration_since(clock.now());
                     let stop = me.tasks.signal().wait();
-                    let waited = select(select(rx, stop), me.rt.sleep(left)).await;
-                    if matches!(waited, Either::Right(_)) {
-                        me.holds.cancel(&h.topic, h.queue_id, id);
+                    // Woken only by a message the filter accepts (docs/protocol/pull.md §3).
+                    match select(select(rx, stop), me.rt.sleep(left.min(check))).await {
+                        Either::Left(_) => run = true,
+                        Either::Right(_) => {
+                            me.holds.cancel(&h.topic, h.queue_id, id);
+                            // The periodic check: anything new, matching or not, is answered.
+                            run = me.store.max_offset(&h.topic, h.queue_id) > h.queue_offset;
+                        }
                     }
                 } else {
                     me.holds.cancel(&h.topic, h.queue_id, id);
                 }
                 let expired = clock.now() >= deadline || me.tasks.signal().is_triggered();
-                match me.execute(&h, &sub).await {
+                if !run && !expired {
+                    continue;
+                }
+                match me.execute(&h, &filter).await {
                     Outcome::Respond(r) => break r,
                     Outcome::NotFound(r) if expired => break r,
-                    // Woken by data that was not for us (filtered or a race): wait again.
+                    // Woken by a race (the data was read already): wait again.
                     Outcome::NotFound(_) => continue,
                 }
             };

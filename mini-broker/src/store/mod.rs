@@ -80,6 +80,7 @@ pub use config::{FlushMode, StoreConfig, DEFAULT_DELAY_LEVELS};
 pub use consume_queue::{is_safe_topic_dir, CqEntry, CQ_UNIT};
 pub use error::{Result, StoreError};
 pub use persist::{read_optional, write_atomic};
+pub(crate) use record::property as record_property;
 pub use record::{tag_hash_code, BLANK_MAGIC, MAGIC_V1, MAGIC_V2};
 pub use types::{GetResult, GetStatus, PutResult, PutStatus, StoreStats};
 
@@ -94,11 +95,25 @@ use writer::{Request, Writer};
 /// Topic whose consume-queue tag code is the delivery time (delayed messages).
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 
-/// Called on the writer thread after messages become visible: `(topic, queue_id, max_offset)`,
-/// before their senders are answered. Must be quick and must not wait for a put. A listener
-/// that holds a [`MessageStore`] clone keeps the store alive: call
-/// [`shutdown`](MessageStore::shutdown) explicitly then. Panics are caught and logged.
-pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64) + Send + Sync>;
+/// Called on the writer thread after messages become visible: `(topic, queue_id, max_offset,
+/// messages)` with the queue's new messages of this write, before their senders are answered.
+/// Must be quick and must not wait for a put. A listener that holds a [`MessageStore`] clone
+/// keeps the store alive: call [`shutdown`](MessageStore::shutdown) explicitly then. Panics
+/// are caught and logged.
+pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64, &[ArrivedMessage<'_>]) + Send + Sync>;
+
+/// A filter on a stored message's raw properties section (see
+/// [`MessageStore::get_messages_filtered`]).
+pub type PropertiesFilter<'a> = dyn Fn(&[u8]) -> bool + 'a;
+
+/// One message that just became visible in a queue (what held pulls filter on).
+#[derive(Debug, Clone, Copy)]
+pub struct ArrivedMessage<'a> {
+    /// Its consume-queue offset.
+    pub queue_offset: i64,
+    /// Its raw properties section (`name\x01value\x02...`, docs/protocol/message.md §1).
+    pub properties: &'a [u8],
+}
 
 type QueueMap = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
 
@@ -540,7 +555,29 @@ impl MessageStore {
         max_bytes: usize,
         filter: Option<&dyn Fn(i64) -> bool>,
     ) -> Result<GetResult> {
+        self.get_messages_filtered(topic, queue_id, offset, max_count, max_bytes, filter, None)
+    }
+
+    /// [`get_messages`](Self::get_messages) with a second filter on each message's raw
+    /// properties section (SQL92 subscriptions), applied after the tag-code filter, as Apache's
+    /// commit-log stage: rejected messages are skipped but advance `next_begin_offset`, and
+    /// only accepted ones count towards the count and byte limits. Each candidate is read on
+    /// its own then (one read per message instead of one per run). Blocking.
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_messages_filtered(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_count: usize,
+        max_bytes: usize,
+        filter: Option<&dyn Fn(i64) -> bool>,
+        properties_filter: Option<&PropertiesFilter<'_>>,
+    ) -> Result<GetResult> {
         let s = self.shared();
+        // Records already read (and accepted) by `properties_filter`, and their sizes.
+        let mut checked = bytes::BytesMut::new();
+        let mut checked_sizes: Vec<usize> = Vec::new();
         let mut r = GetResult {
             status: GetStatus::NoMatchedLogicQueue,
             next_begin_offset: 0,
@@ -634,6 +671,22 @@ impl MessageStore {
             }
             match s.log.locate(e.commit_log_offset, e.size as usize) {
                 Some((seg, pos)) => {
+                    if let Some(pf) = properties_filter {
+                        let start = checked.len();
+                        checked.resize(start + e.size as usize, 0);
+                        let rec = &mut checked[start..];
+                        commit_log::read_exact_into(&seg.file, rec, pos, &seg.path)?;
+                        let accepted = match inspect(rec, usize::MAX, s.cfg.max_message_size, false)
+                        {
+                            Slot::Record(v) => pf(v.properties),
+                            _ => false,
+                        };
+                        if !accepted {
+                            checked.truncate(start);
+                            continue;
+                        }
+                        checked_sizes.push(e.size as usize);
+                    }
                     r.total_bytes += e.size as usize;
                     picked.push((seg, pos, e.size as usize));
                     r.status = GetStatus::Found;
@@ -647,7 +700,18 @@ impl MessageStore {
                 }
             }
         }
-        if !picked.is_empty() {
+        if !checked_sizes.is_empty() {
+            let body = checked.freeze();
+            let mut at = 0usize;
+            r.messages = checked_sizes
+                .iter()
+                .map(|&len| {
+                    at += len;
+                    body.slice(at - len..at)
+                })
+                .collect();
+            r.body = body;
+        } else if !picked.is_empty() {
             // A pooled buffer: initialised already, so nothing is zero-filled before the read.
             let mut buf = s.read_bufs.take(r.total_bytes);
             let mut at = 0usize;

@@ -510,7 +510,7 @@ impl Writer {
     fn finish_batch(&mut self) {
         let shared = self.shared.clone();
         shared.log.set_max_offset(self.write_pos);
-        let mut arrived: Vec<(&str, i32)> = Vec::new();
+        let mut arrived: Vec<(&str, i32, Vec<super::ArrivedMessage<'_>>)> = Vec::new();
         let max = shared.cfg.max_message_size;
         let mut views = Vec::with_capacity(self.records.len());
         for &(a, b) in &self.records {
@@ -526,11 +526,16 @@ impl Writer {
                 {
                     *next = (*next).max(v.queue_offset + 1);
                 }
-                if !arrived
-                    .iter()
-                    .any(|(t, q)| *q == v.queue_id && *t == v.topic)
+                let m = super::ArrivedMessage {
+                    queue_offset: v.queue_offset,
+                    properties: v.properties,
+                };
+                match arrived
+                    .iter_mut()
+                    .find(|(t, q, _)| *q == v.queue_id && *t == v.topic)
                 {
-                    arrived.push((v.topic, v.queue_id));
+                    Some((_, _, msgs)) => msgs.push(m),
+                    None => arrived.push((v.topic, v.queue_id, vec![m])),
                 }
             }
             views.push(v);
@@ -543,9 +548,10 @@ impl Writer {
         // Wake long-polling pulls before answering the senders: the data is visible now.
         if !arrived.is_empty() {
             if let Some(l) = shared.listener() {
-                for &(t, q) in &arrived {
+                for (t, q, msgs) in &arrived {
+                    let (t, q) = (*t, *q);
                     let max = shared.queue(t, q).map(|c| c.max_offset()).unwrap_or(0);
-                    let call = std::panic::AssertUnwindSafe(|| l(t, q, max));
+                    let call = std::panic::AssertUnwindSafe(|| l(t, q, max, msgs));
                     if std::panic::catch_unwind(call).is_err() {
                         tracing::error!(topic = %t, queue_id = q, "arrival listener panicked");
                     }

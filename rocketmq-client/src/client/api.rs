@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rocketmq_remoting::protocol::body::{
-    self, ClusterInfo, GetConsumerListByGroupResponseBody, JsonBody, LockBatchRequestBody,
-    LockBatchResponseBody, TopicRouteData,
+    self, CheckClientRequestBody, ClusterInfo, GetConsumerListByGroupResponseBody, JsonBody,
+    LockBatchRequestBody, LockBatchResponseBody, TopicRouteData,
 };
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_remoting::protocol::header::*;
@@ -807,6 +807,27 @@ impl ClientApi {
                 .map(|b| b.consumer_id_list)
                 .map_err(|e| malformed(addr, "consumer id list", e)),
             ResponseCode::SYSTEM_ERROR => Ok(Vec::new()),
+            _ => Err(broker_error(addr, &resp, started)),
+        }
+    }
+
+    /// CHECK_CLIENT_CONFIG: whether the broker at `addr` accepts a subscription (Java
+    /// `checkClientInBroker`; docs/protocol/heartbeat.md §6). A refusal is
+    /// [`Error::Broker`](crate::Error::Broker) with the broker's code and remark (for an SQL92
+    /// expression that does not compile, the compiler's message).
+    pub async fn check_client_config(
+        &self,
+        addr: &str,
+        body: &CheckClientRequestBody,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = self
+            .request(RequestCode::CHECK_CLIENT_CONFIG)
+            .with_body(body.to_json());
+        let started = self.clock.stopwatch();
+        let resp = self.invoke(addr, cmd, timeout).await?;
+        match resp.code {
+            ResponseCode::SUCCESS => Ok(()),
             _ => Err(broker_error(addr, &resp, started)),
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rocketmq_remoting::protocol::body::{
-    ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo,
+    ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo, SubscriptionData,
 };
 use rocketmq_remoting::protocol::message::MessageExt;
 use rocketmq_remoting::rt::{BoxFuture, Runtime};
@@ -102,6 +102,13 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
     fn close(&self) -> BoxFuture<'_, ()>;
     /// Readable queues of a topic (from the route; refreshes it).
     fn subscribe_queues(&self, topic: &str) -> BoxFuture<'_, Result<Vec<MessageQueue>>>;
+    /// CHECK_CLIENT_CONFIG of `group`'s subscription to `topic` on some broker of the topic
+    /// (none known: nothing to check, as in Java).
+    fn check_client_config(
+        &self,
+        group: &str,
+        subscription: SubscriptionData,
+    ) -> BoxFuture<'_, Result<()>>;
     /// GET_CONSUMER_LIST_BY_GROUP on some broker of `topic`.
     fn consumer_ids(&self, topic: &str, group: &str) -> BoxFuture<'_, Result<Vec<String>>>;
     fn pull(&self, args: PullArgs) -> BoxFuture<'_, Result<PullResult>>;

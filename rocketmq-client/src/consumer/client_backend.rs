@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rocketmq_remoting::protocol::body::{
-    ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo,
+    CheckClientRequestBody, ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo,
+    SubscriptionData,
 };
 use rocketmq_remoting::protocol::header::{
     BoundaryType, ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader,
@@ -249,6 +250,33 @@ impl ConsumerBackend for ClientBackend {
                 .await?
                 .as_ref()
                 .clone())
+        })
+    }
+
+    fn check_client_config(
+        &self,
+        group: &str,
+        subscription: SubscriptionData,
+    ) -> BoxFuture<'_, Result<()>> {
+        let group = group.to_owned();
+        Box::pin(async move {
+            let topic = subscription.topic.clone();
+            if self.instance.any_master_of_topic(&topic).is_none() {
+                // No route yet is not a refusal: Java skips the check then.
+                let _ = self.instance.update_topic_route(&topic).await;
+            }
+            let Some(addr) = self.instance.any_master_of_topic(&topic) else {
+                return Ok(());
+            };
+            let body = CheckClientRequestBody {
+                client_id: self.client_id(),
+                group,
+                subscription_data: Some(subscription),
+            };
+            self.instance
+                .api()
+                .check_client_config(&addr, &body, self.rpc_timeout())
+                .await
         })
     }
 

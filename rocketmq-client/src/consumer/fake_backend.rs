@@ -4,6 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use rocketmq_remoting::protocol::body::SubscriptionData;
 use std::time::Duration;
 
 use rocketmq_remoting::protocol::message::{property, MessageExt};
@@ -140,6 +142,9 @@ impl ConsumerBackend for Fake {
             .cloned()
             .collect();
         Box::pin(async move { Ok(v) })
+    }
+    fn check_client_config(&self, _g: &str, _s: SubscriptionData) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
     }
     fn consumer_ids(&self, _t: &str, _g: &str) -> BoxFuture<'_, Result<Vec<String>>> {
         let members = self.members.lock().unwrap().clone();

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rocketmq_remoting::protocol::body::SubscriptionData;
+
 use crate::consumer::backend::{ConsumerEvents, HeartbeatSource};
+use crate::consumer::ExpressionType;
 use crate::error::{Error, Result};
 
 use super::ConsumerCore;
@@ -29,6 +32,22 @@ impl<X: Send + 'static> ConsumerCore<X> {
                 "consumer group `{}` is already registered in this client",
                 self.group
             )));
+        }
+        Ok(())
+    }
+
+    /// Java `checkClientInBroker`: every non-tag subscription is shown to a broker of its
+    /// topic first (CHECK_CLIENT_CONFIG), so a broker without SQL92 filtering, or an
+    /// expression that does not compile, fails the start with the broker's answer.
+    pub(crate) async fn check_in_broker(&self) -> Result<()> {
+        let subs: Vec<SubscriptionData> = self
+            .subs()
+            .iter()
+            .filter(|(_, s)| s.selector.expression_type() != ExpressionType::Tag)
+            .map(|(topic, s)| s.selector.to_subscription_data(topic, s.version))
+            .collect();
+        for sub in subs {
+            self.backend.check_client_config(&self.group, sub).await?;
         }
         Ok(())
     }

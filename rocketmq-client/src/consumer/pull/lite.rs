@@ -311,7 +311,9 @@ impl LitePullConsumer {
     ///
     /// [`Error::NotRunning`] if already started; [`Error::Config`] for a duplicate group;
     /// [`Error::AccessDenied`] when the brokers' ACL refuses the first heartbeat everywhere,
-    /// after which the consumer is shut down.
+    /// after which the consumer is shut down;
+    /// [`Error::Broker`] when a broker refuses an SQL92 subscription (CHECK_CLIENT_CONFIG; the
+    /// consumer is then shut down).
     pub async fn start(&self) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
@@ -319,6 +321,11 @@ impl LitePullConsumer {
             return Err(Error::NotRunning("the consumer was already started"));
         }
         inner.core.open(LiteHooks(Arc::downgrade(inner))).await?;
+        if let Err(e) = inner.core.check_in_broker().await {
+            inner.state.set(ServiceState::ShutdownAlready);
+            inner.core.close().await;
+            return Err(e);
+        }
         inner.state.set(ServiceState::Running);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
         if let Err(e) = inner.core.announce().await {

@@ -154,7 +154,10 @@ impl PushConsumer {
     /// consumer of the same group runs in this client; network errors from the first contact;
     /// [`Error::AccessDenied`] when the brokers' ACL refuses the first heartbeat everywhere
     /// (wrong credentials, or no permission for the group or a subscribed topic), after which
-    /// the consumer is shut down.
+    /// the consumer is shut down;
+    /// [`Error::Broker`] when a broker refuses an SQL92 subscription (CHECK_CLIENT_CONFIG: no
+    /// `enablePropertyFilter`, or the expression does not compile; the consumer is then shut
+    /// down).
     pub async fn start(&self) -> Result<()> {
         let inner = &self.inner;
         let _g = inner.lifecycle.lock().await;
@@ -162,6 +165,11 @@ impl PushConsumer {
             return Err(Error::NotRunning("the consumer was already started"));
         }
         inner.core.open(Hooks(Arc::downgrade(inner))).await?;
+        if let Err(e) = inner.core.check_in_broker().await {
+            inner.state.store(STOPPED, Ordering::Release);
+            inner.core.close().await;
+            return Err(e);
+        }
         inner.state.store(RUNNING, Ordering::Release);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
         // The retry topic may have no route yet: it appears after the first heartbeat.

@@ -215,7 +215,39 @@ fn expression_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::
         .unwrap_or_else(tag_expression))
 }
 
-serde_json_body!(HeartbeatData, SubscriptionData);
+/// CHECK_CLIENT_CONFIG (46) request body: a consumer asks whether the broker accepts one of
+/// its subscriptions (docs/protocol/heartbeat.md §6).
+///
+/// ```
+/// use rocketmq_remoting::protocol::body::{CheckClientRequestBody, JsonBody, SubscriptionData};
+/// let b = CheckClientRequestBody {
+///     client_id: "c1".into(),
+///     group: "g".into(),
+///     subscription_data: Some(SubscriptionData {
+///         topic: "T".into(),
+///         sub_string: "a > 1".into(),
+///         expression_type: "SQL92".into(),
+///         ..Default::default()
+///     }),
+/// };
+/// let back = CheckClientRequestBody::from_json(&b.to_json()).unwrap();
+/// assert_eq!(back, b);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckClientRequestBody {
+    /// The asking client.
+    #[serde(default, deserialize_with = "null_default")]
+    pub client_id: String,
+    /// Its consumer group.
+    #[serde(default, deserialize_with = "null_default")]
+    pub group: String,
+    /// The subscription to check.
+    #[serde(default)]
+    pub subscription_data: Option<SubscriptionData>,
+}
+
+serde_json_body!(HeartbeatData, SubscriptionData, CheckClientRequestBody);
 
 #[cfg(test)]
 mod tests {
