@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_client::{Message, MessageExt, Producer};
+use rocketmq_client::{Message, Producer};
 use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
+use rocketmq_it::bytes::{check_java_bytes_read, BatchIds, UNI_KEY, UNI_VALUE};
 use rocketmq_it::harness::{hex, Event};
 use rocketmq_it::javaclient::{JavaClient, REQUIRE_VAR};
 use rocketmq_it::scenarios::args;
@@ -28,9 +29,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const PER_KIND: usize = 2;
 const BIG: usize = 6000;
 const SMALL: usize = 64;
-/// The Java harness's names for the unicode user property (its `UNI_KEY` / `UNI_VALUE`).
-const UNI_KEY: &str = "ключ✓";
-const UNI_VALUE: &str = "値 🚀 üé \"quoted\" ";
 
 /// The Java client paired with an Apache server version: 4.9.8 with 4.9.7, 5.5.0 with 5.x.
 fn java_for(server: &str) -> &'static str {
@@ -200,97 +198,6 @@ fn java_read_ours(what: &str, java: &str, sent: &BTreeMap<usize, Sent>, got: &[&
     }
 }
 
-/// What our pull consumer read against Java's `sent` events, through server `version`.
-fn ours_read_java(what: &str, version: &str, sent: &[&Event], got: &[MessageExt]) {
-    let by_idx: BTreeMap<i64, &MessageExt> = got
-        .iter()
-        .map(|m| {
-            let idx = m.property("idx").and_then(|v| v.parse().ok());
-            (idx.unwrap_or_else(|| panic!("{what}: no idx in {m:?}")), m)
-        })
-        .collect();
-    let sent: BTreeMap<i64, &Event> = sent.iter().map(|e| (e.idx.expect("idx"), *e)).collect();
-    assert_eq!(
-        by_idx.keys().collect::<Vec<_>>(),
-        sent.keys().collect::<Vec<_>>(),
-        "{what}: which messages we read"
-    );
-    for (idx, s) in &sent {
-        let m = by_idx[idx];
-        assert_eq!(Some(hex(&m.body)), s.body, "{what} {idx}: body");
-        assert_eq!(m.tags(), s.tags.as_deref(), "{what} {idx}: tags");
-        assert_eq!(m.keys(), s.keys.as_deref(), "{what} {idx}: keys");
-        let batch = s.compress_type.is_none();
-        if !(batch && version == V5_3) {
-            // (Apache 5.3.3 appends the batch's own properties, UNIQ_KEY included, to every
-            // message of the batch (store/.../MessageExtEncoder.encodeBatch, fixed later by
-            // apache/rocketmq#9416), and the last UNIQ_KEY wins in Java's decoder as in ours:
-            // every message of a Java batch is read with the batch's id. batch_ids_on_5_3_3
-            // checks that.)
-            assert_eq!(m.uniq_key(), s.msg_id.as_deref(), "{what} {idx}: msgId");
-        }
-        assert_eq!(
-            s.props.len(),
-            4,
-            "{what} {idx}: Java reported {:?}",
-            s.props
-        );
-        for (k, v) in &s.props {
-            assert_eq!(
-                m.property(k),
-                Some(v.as_str()),
-                "{what} {idx}: property {k}"
-            );
-        }
-        assert_eq!(
-            m.property(UNI_KEY).map(|v| v.starts_with(UNI_VALUE)),
-            Some(true),
-            "{what} {idx}: the harness's unicode property"
-        );
-        // Java compressed the big non-batch bodies with its producer's type: decoded here
-        // (COMPRESSED cleared, type bits kept, as Java's own consumer does).
-        // (The harness's threshold is Java's default, 4096 bytes; batches are never compressed.)
-        let plain_len = s.body_bytes().expect("hex body").len();
-        let compressed = s.compress_type.is_some() && plain_len >= 4096;
-        let want = if compressed {
-            s.compress_type
-                .as_deref()
-                .map(|t| t.parse::<CompressionType>().expect("type name").sys_flag())
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        assert_eq!(
-            m.sys_flag & (sys_flag::COMPRESSED | sys_flag::COMPRESSION_TYPE_MASK),
-            want,
-            "{what} {idx}: sysFlag {:#x}",
-            m.sys_flag
-        );
-    }
-}
-
-/// Apache 5.3.3 gives every message of a Java batch the batch's UNIQ_KEY (see
-/// [`ours_read_java`]): one id for all, none of them their own.
-fn batch_ids_on_5_3_3(what: &str, sent: &[&Event], got: &[MessageExt]) {
-    let batch: Vec<&Event> = sent
-        .iter()
-        .copied()
-        .filter(|e| e.compress_type.is_none())
-        .collect();
-    let ids: std::collections::BTreeSet<Option<&str>> = got
-        .iter()
-        .filter(|m| m.property("mode") == Some("batch"))
-        .map(|m| m.uniq_key())
-        .collect();
-    assert_eq!(ids.len(), 1, "{what}: batch ids {ids:?}");
-    for e in batch {
-        assert!(
-            !ids.contains(&e.msg_id.as_deref()),
-            "{what}: {ids:?} vs {e:?}"
-        );
-    }
-}
-
 fn bytes(version: &str) {
     let test = format!("bytes {version}");
     let Some(c) = cluster(&test, version) else {
@@ -352,11 +259,16 @@ fn bytes(version: &str) {
             produced.describe()
         );
         let got = pull_all(&c, &rt, &theirs, java_sent.len(), READ_TIMEOUT).await;
-        let what = format!("{test}: ours read Java");
-        ours_read_java(&what, version, &java_sent, &got);
-        if version == V5_3 {
-            batch_ids_on_5_3_3(&what, &java_sent, &got);
-        }
+        // Apache 5.3.3 appends the batch's own properties, UNIQ_KEY included, to every message
+        // of the batch (store/.../MessageExtEncoder.encodeBatch, removed for apache/rocketmq
+        // issue 9416), and the last UNIQ_KEY wins in Java's decoder as in ours: every message
+        // of a Java 5.x batch is read with the batch's id. (4.9.8 batches carry no such id.)
+        let ids = if version == V5_3 {
+            BatchIds::Shared
+        } else {
+            BatchIds::Own
+        };
+        check_java_bytes_read(&format!("{test}: ours read Java"), ids, &java_sent, &got);
 
         let read = jc.finish(RUN_TIMEOUT).await.expect("java pull consumer");
         read.assert_success();

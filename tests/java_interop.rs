@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rocketmq_client::{Message, Producer, SendStatus};
+use rocketmq_it::bytes::{check_java_bytes_read, BatchIds};
 use rocketmq_it::harness::Event;
 use rocketmq_it::javaclient::{JavaClient, REQUIRE_VAR};
 use rocketmq_it::scenarios::{self, args, run_test, Cluster, Peer, RUN_TIMEOUT};
@@ -87,6 +88,47 @@ java_tests! {
         java498_retry_and_dlq, java498_request_reply;
     "5.5.0" => java550_producer_modes_read_by_rust, rust_producer_to_java550_consumers,
         java550_retry_and_dlq, java550_request_reply;
+}
+
+/// The Java harness's `bytes` run (one producer per `compressType`: ZLIB, ZSTD, LZ4, then a
+/// batch; unicode tags, keys and properties) through mini-broker, read by our pull consumer:
+/// mini-broker stores the compression bits and bodies as sent, and keeps each batch message's
+/// own id.
+fn java_bytes_through_mini_broker(test: &str, version: &str) {
+    let Some(peer) = java_peer(test, version) else {
+        return;
+    };
+    run_test(test, |rt| async move {
+        let c = Cluster::start(&rt).await;
+        let topic = format!("{}-bytes", peer.name);
+        c.create_topic(&topic, 2).await;
+        let run = peer.run(
+            "bytes producer",
+            "bytes",
+            &args(&[
+                ("-ns", &c.ns()),
+                ("-topic", &topic),
+                ("-group", &format!("{}-bytes-pg", peer.name)),
+            ]),
+        );
+        let done = run.finish(RUN_TIMEOUT).await.expect("java bytes producer");
+        done.assert_success();
+        let sent = done.of("sent");
+        assert_eq!(sent.len(), 8, "{}", done.describe());
+        let got = c.rust_pull_all(&topic).await;
+        check_java_bytes_read(&peer.name, BatchIds::Own, &sent, &got);
+        c.shutdown().await;
+    });
+}
+
+#[test]
+fn java498_bytes_through_mini_broker() {
+    java_bytes_through_mini_broker("java498_bytes_through_mini_broker", "4.9.8");
+}
+
+#[test]
+fn java550_bytes_through_mini_broker() {
+    java_bytes_through_mini_broker("java550_bytes_through_mini_broker", "5.5.0");
 }
 
 /// Sent events by idx, checked to be `SEND_OK`.

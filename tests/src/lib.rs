@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod apache;
+pub mod bytes;
 mod child;
 pub mod cpp;
 mod error;
