@@ -154,6 +154,10 @@ pub struct BrokerConfig {
     /// `{"accessKey":"…","secretKey":"…"}`. Use it or `accessKey`/`secretKey`, not both
     /// with different values.
     pub inner_client_authentication_credentials: Option<Secret>,
+    /// The JSON file this config was read from ([`from_file`](Self::from_file)); live changes
+    /// made with UPDATE_BROKER_CONFIG are written back into it. Not part of the file.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
     /// TLS on the listening port (feature `tls`; see [`rocketmq_remoting::tls`]). Not read
     /// from the JSON config: build it from PEM files in code.
     #[cfg(feature = "tls")]
@@ -256,6 +260,7 @@ impl Default for BrokerConfig {
             secret_key: None,
             security_token: None,
             inner_client_authentication_credentials: None,
+            config_file: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -280,10 +285,145 @@ impl BrokerConfig {
         let text = std::fs::read(path).map_err(|e| {
             BrokerError::Config(format!("cannot read config file {}: {e}", path.display()))
         })?;
-        let cfg: BrokerConfig = serde_json::from_slice(&text)
+        let mut cfg: BrokerConfig = serde_json::from_slice(&text)
             .map_err(|e| BrokerError::Config(format!("bad config file {}: {e}", path.display())))?;
         cfg.validate()?;
+        cfg.config_file = Some(path.to_path_buf());
         Ok(cfg)
+    }
+
+    /// The settings as GET_BROKER_CONFIG answers them: Apache's key names where Apache has the
+    /// setting (`brokerClusterName`, `listenPort`, `brokerIP1`, `namesrvAddr`, `flushDiskType`,
+    /// `storePathRootDir`, ...), the config-file names otherwise. Secrets, ACL and TLS settings
+    /// are left out.
+    ///
+    /// ```
+    /// let p = mini_broker::BrokerConfig::default().to_properties();
+    /// assert_eq!(p["brokerName"], "broker-a");
+    /// assert_eq!(p["listenPort"], "10911");
+    /// assert_eq!(p["flushDiskType"], "ASYNC_FLUSH");
+    /// assert!(!p.contains_key("secretKey"));
+    /// ```
+    pub fn to_properties(&self) -> std::collections::BTreeMap<String, String> {
+        let store = |sub: &str| self.store_path.join(sub).display().to_string();
+        let flush = match self.flush_disk_type {
+            FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
+            FlushDiskType::SyncFlush => "SYNC_FLUSH",
+        };
+        let ip = self
+            .advertised_host
+            .clone()
+            .unwrap_or_else(|| self.listen_addr.ip().to_string());
+        let ha_port = self
+            .ha_listen_addr
+            .map_or(self.listen_addr.port().wrapping_add(1), |a| a.port());
+        let role = self.broker_role.as_str().to_string();
+        let entries: Vec<(&str, String)> = vec![
+            ("brokerClusterName", self.broker_cluster_name.clone()),
+            ("brokerName", self.broker_name.clone()),
+            ("brokerId", self.broker_id.to_string()),
+            ("brokerIP1", ip),
+            ("listenPort", self.listen_addr.port().to_string()),
+            ("namesrvAddr", self.namesrv_addrs.join(";")),
+            ("storePathRootDir", self.store_path.display().to_string()),
+            ("storePathCommitLog", store("commitlog")),
+            ("storePathConsumeQueue", store("consumequeue")),
+            ("storePathIndex", store("index")),
+            ("flushDiskType", flush.to_string()),
+            ("flushIntervalCommitLog", self.flush_interval_ms.to_string()),
+            ("syncFlushTimeout", self.sync_flush_timeout_ms.to_string()),
+            (
+                "autoCreateTopicEnable",
+                self.auto_create_topic_enable.to_string(),
+            ),
+            (
+                "defaultTopicQueueNums",
+                self.default_topic_queue_nums.to_string(),
+            ),
+            (
+                "autoCreateSubscriptionGroup",
+                self.auto_create_subscription_group.to_string(),
+            ),
+            ("messageDelayLevel", self.message_delay_level.clone()),
+            ("maxMessageSize", self.max_message_size.to_string()),
+            (
+                "mappedFileSizeCommitLog",
+                self.commit_log_segment_size.to_string(),
+            ),
+            ("longPollingEnable", self.long_polling_enable.to_string()),
+            (
+                "shortPollingTimeMills",
+                self.short_polling_time_ms.to_string(),
+            ),
+            (
+                "channelExpiredTimeoutMs",
+                self.channel_expired_timeout_ms.to_string(),
+            ),
+            (
+                "clientScanIntervalMs",
+                self.client_scan_interval_ms.to_string(),
+            ),
+            (
+                "registerNameServerPeriod",
+                self.register_name_server_period_ms.to_string(),
+            ),
+            (
+                "flushConsumerOffsetInterval",
+                self.flush_consumer_offset_interval_ms.to_string(),
+            ),
+            (
+                "rebalanceLockMaxLiveTime",
+                self.rebalance_lock_max_live_time_ms.to_string(),
+            ),
+            ("retryMaxTimes", self.retry_max_times.to_string()),
+            ("regionId", self.region_id.clone()),
+            (
+                "transactionTimeOut",
+                self.transaction_timeout_ms.to_string(),
+            ),
+            (
+                "transactionCheckInterval",
+                self.transaction_check_interval_ms.to_string(),
+            ),
+            (
+                "transactionCheckMax",
+                self.transaction_check_max.to_string(),
+            ),
+            (
+                "storeReplyMessageEnable",
+                self.store_reply_message_enable.to_string(),
+            ),
+            ("brokerRole", role),
+            ("haListenPort", ha_port.to_string()),
+            (
+                "haMasterAddress",
+                self.ha_master_address
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+            ),
+            ("masterAddr", self.master_addr.clone().unwrap_or_default()),
+            (
+                "slaveMetadataSyncIntervalMs",
+                self.slave_metadata_sync_interval_ms.to_string(),
+            ),
+            (
+                "syncReplicaTimeoutMs",
+                self.sync_replica_timeout_ms.to_string(),
+            ),
+            ("haMaxGapNotInSync", self.ha_max_gap_bytes.to_string()),
+            ("slaveReadEnable", self.slave_read_enable.to_string()),
+            (
+                "slaveSuggestLagBytes",
+                self.slave_suggest_lag_bytes.to_string(),
+            ),
+            ("maxConnections", self.max_connections.to_string()),
+            ("aclEnable", self.acl.is_some().to_string()),
+            ("brokerPermission", "6".to_string()),
+        ];
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
     }
 
     /// Delay levels in milliseconds, level 1 first.
@@ -522,6 +662,101 @@ impl BrokerConfig {
             Err(_) => DEFAULT_DELAY_LEVELS.into(),
         };
         s
+    }
+}
+
+/// Parses Java `Properties` text (what UPDATE_BROKER_CONFIG carries): `key=value`,
+/// `key:value` or `key value` lines, `#`/`!` comments, backslash escapes (`\n`, `\t`,
+/// `\uXXXX`, an escaped separator) and lines continued with a trailing backslash. Later
+/// duplicates win.
+///
+/// ```
+/// let p = mini_broker::config::parse_properties("# c\nautoCreateSubscriptionGroup=false\na\\:b : x\\\n  y\n");
+/// assert_eq!(p["autoCreateSubscriptionGroup"], "false");
+/// assert_eq!(p["a:b"], "xy");
+/// ```
+pub fn parse_properties(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(first) = lines.next() {
+        let mut logical = String::new();
+        let mut line = first.trim_start();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        loop {
+            let trailing = line.chars().rev().take_while(|c| *c == '\\').count();
+            if trailing % 2 == 1 {
+                logical.push_str(&line[..line.len() - 1]);
+                match lines.next() {
+                    Some(next) => line = next.trim_start(),
+                    None => break,
+                }
+            } else {
+                logical.push_str(line);
+                break;
+            }
+        }
+        let chars: Vec<char> = logical.chars().collect();
+        let mut i = 0;
+        let mut key = String::new();
+        while i < chars.len() {
+            match chars[i] {
+                '\\' if i + 1 < chars.len() => {
+                    i += 1;
+                    let (c, used) = unescape(&chars[i..]);
+                    key.push(c);
+                    i += used;
+                }
+                '=' | ':' | ' ' | '\t' | '\x0c' => break,
+                c => {
+                    key.push(c);
+                    i += 1;
+                }
+            }
+        }
+        while i < chars.len() && matches!(chars[i], ' ' | '\t' | '\x0c') {
+            i += 1;
+        }
+        if i < chars.len() && matches!(chars[i], '=' | ':') {
+            i += 1;
+        }
+        while i < chars.len() && matches!(chars[i], ' ' | '\t' | '\x0c') {
+            i += 1;
+        }
+        let mut value = String::new();
+        while i < chars.len() {
+            if chars[i] == '\\' && i + 1 < chars.len() {
+                i += 1;
+                let (c, used) = unescape(&chars[i..]);
+                value.push(c);
+                i += used;
+            } else {
+                value.push(chars[i]);
+                i += 1;
+            }
+        }
+        out.insert(key, value);
+    }
+    out
+}
+
+/// The character an escape (the text after a backslash) stands for, and how many characters
+/// of `s` it used.
+fn unescape(s: &[char]) -> (char, usize) {
+    match s[0] {
+        'n' => ('\n', 1),
+        't' => ('\t', 1),
+        'r' => ('\r', 1),
+        'f' => ('\x0c', 1),
+        'u' if s.len() >= 5 => {
+            let hex: String = s[1..5].iter().collect();
+            match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                Some(c) => (c, 5),
+                None => ('u', 1),
+            }
+        }
+        c => (c, 1),
     }
 }
 

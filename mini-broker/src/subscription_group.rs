@@ -91,7 +91,7 @@ pub struct SubscriptionGroupManager {
     path: PathBuf,
     auto_create: AtomicBool,
     /// `retryMaxTimes` of auto-created groups.
-    retry_max_times: i32,
+    retry_max_times: std::sync::atomic::AtomicI32,
     /// Bumped by every change; `persisted` holds the value last written.
     changes: AtomicU64,
     persisted: Mutex<u64>,
@@ -152,7 +152,7 @@ impl SubscriptionGroupManager {
             state: RwLock::new(state),
             path,
             auto_create: AtomicBool::new(auto_create),
-            retry_max_times,
+            retry_max_times: std::sync::atomic::AtomicI32::new(retry_max_times),
             changes: AtomicU64::new(u64::from(added)),
             persisted: Mutex::new(0),
         };
@@ -184,6 +184,17 @@ impl SubscriptionGroupManager {
         self.auto_create.store(on, Ordering::Relaxed);
     }
 
+    /// `retryMaxTimes` given to groups created from now on.
+    pub fn retry_max_times(&self) -> i32 {
+        self.retry_max_times.load(Ordering::Relaxed)
+    }
+
+    /// Changes the `retryMaxTimes` of groups created from now on (UPDATE_BROKER_CONFIG
+    /// `retryMaxTimes`); existing groups keep theirs.
+    pub fn set_retry_max_times(&self, n: i32) {
+        self.retry_max_times.store(n, Ordering::Relaxed);
+    }
+
     /// The config of `group`, if it exists.
     pub fn get(&self, group: &str) -> Option<Arc<SubscriptionGroupConfig>> {
         self.read().table.get(group).cloned()
@@ -204,7 +215,7 @@ impl SubscriptionGroupManager {
             return (Some(Arc::clone(c)), false);
         }
         let c = Arc::new(SubscriptionGroupConfig {
-            retry_max_times: self.retry_max_times,
+            retry_max_times: self.retry_max_times(),
             ..SubscriptionGroupConfig::new(group)
         });
         s.table.insert(group.to_string(), Arc::clone(&c));

@@ -584,3 +584,94 @@ async fn stats_and_inspection_codes() {
     assert_eq!(kv["brokerVersionDesc"], "V5_0_0");
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_config_get_and_live_update() {
+    use mini_broker::config::parse_properties;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broker.json");
+    let store = dir.path().join("store");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "brokerName": "broker-cfg",
+            "listenAddr": "127.0.0.1:0",
+            "advertisedHost": "127.0.0.1",
+            "storePath": store,
+            "commitLogSegmentSize": 16777216,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let cfg = BrokerConfig::from_file(&file).unwrap();
+    let b = start(cfg).await;
+    let addr = b.addr().to_string();
+    let c = client();
+
+    let get = || RemotingCommand::request(RequestCode::GET_BROKER_CONFIG);
+    let r = call(&c, &addr, get()).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    let v0: serde_json::Value =
+        serde_json::from_str(r.ext_fields.get("version").expect("version header")).unwrap();
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    let props = parse_properties(&text);
+    assert_eq!(props["brokerName"], "broker-cfg");
+    assert_eq!(props["brokerClusterName"], "DefaultCluster");
+    assert_eq!(props["autoCreateSubscriptionGroup"], "true");
+    assert_eq!(props["brokerRole"], "ASYNC_MASTER");
+    assert!(!text.contains("secretKey"));
+    // Sorted `key=value` lines, as Apache writes them.
+    let keys: Vec<&str> = text.lines().map(|l| l.split('=').next().unwrap()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted);
+
+    let update = |body: &str| {
+        RemotingCommand::request(RequestCode::UPDATE_BROKER_CONFIG)
+            .with_body(Bytes::from(body.to_string()))
+    };
+    // Black-listed, unknown, not-live and malformed values are refused; nothing changes.
+    let r = call(&c, &addr, update("brokerConfigPath=/tmp/x\n")).await;
+    assert_eq!(r.code, ResponseCode::NO_PERMISSION);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("Can not update config in black list.")
+    );
+    let r = call(&c, &addr, update("noSuchKey=1\n")).await;
+    assert_eq!(r.code, ResponseCode::INVALID_PARAMETER);
+    assert!(r.remark.unwrap().contains("noSuchKey"));
+    let r = call(&c, &addr, update("brokerName=other\n")).await;
+    assert_eq!(r.code, ResponseCode::INVALID_PARAMETER);
+    assert!(r
+        .remark
+        .unwrap()
+        .contains("cannot change brokerName while running"));
+    let r = call(&c, &addr, update("autoCreateSubscriptionGroup=maybe\n")).await;
+    assert_eq!(r.code, ResponseCode::INVALID_PARAMETER);
+
+    // A live key: applied at once, visible in GET, persisted into the config file.
+    let r = call(
+        &c,
+        &addr,
+        update("autoCreateSubscriptionGroup=false\nretryMaxTimes=4\n"),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    send(&c, &addr, "CfgT", 0, b"m", &[], true).await;
+    let r = pull(&c, &addr, &pull_header("cg_unknown", "CfgT", 0, 0)).await;
+    assert_eq!(r.code, ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST);
+    let r = call(&c, &addr, get()).await;
+    let props = parse_properties(std::str::from_utf8(&r.body).unwrap());
+    assert_eq!(props["autoCreateSubscriptionGroup"], "false");
+    assert_eq!(props["retryMaxTimes"], "4");
+    let v1: serde_json::Value = serde_json::from_str(r.ext_fields.get("version").unwrap()).unwrap();
+    assert_eq!(
+        v1["counter"].as_i64(),
+        Some(v0["counter"].as_i64().unwrap() + 1)
+    );
+    let saved = BrokerConfig::from_file(&file).unwrap();
+    assert!(!saved.auto_create_subscription_group);
+    assert_eq!(saved.retry_max_times, 4);
+    assert_eq!(saved.broker_name, "broker-cfg");
+    b.shutdown().await;
+}

@@ -21,6 +21,7 @@
 //!    codes in the `match` of `handle`.
 
 mod admin;
+mod broker_config;
 mod client_manage;
 mod consumer_manage;
 mod group;
@@ -105,6 +106,7 @@ pub struct BrokerProcessor {
     group: group::GroupProcessor,
     inspect: inspect::InspectProcessor,
     pop: pop::PopProcessor,
+    broker_config: broker_config::BrokerConfigProcessor,
 }
 
 impl std::fmt::Debug for BrokerProcessor {
@@ -131,6 +133,7 @@ impl BrokerProcessor {
             group: group::GroupProcessor::new(w),
             inspect: inspect::InspectProcessor::new(w),
             pop: pop::PopProcessor::new(w),
+            broker_config: broker_config::BrokerConfigProcessor::new(w),
         }
     }
 
@@ -259,6 +262,8 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::GET_TOPIC_CONFIG => self.inspect.topic_config(&req),
             RequestCode::VIEW_BROKER_STATS_DATA => self.inspect.stats_data(&req),
             RequestCode::GET_BROKER_RUNTIME_INFO => self.inspect.runtime_info().await,
+            RequestCode::GET_BROKER_CONFIG => self.broker_config.get(),
+            RequestCode::UPDATE_BROKER_CONFIG => self.broker_config.update(&req).await,
             // RocketMQ 5.x POP consumption (processor/pop.rs).
             RequestCode::POP_MESSAGE => self.pop.pop(&req).await,
             RequestCode::ACK_MESSAGE => self.pop.ack(&req).await,
