@@ -813,7 +813,7 @@ impl ClientApi {
 
     /// CHECK_CLIENT_CONFIG: whether the broker at `addr` accepts a subscription (Java
     /// `checkClientInBroker`; docs/protocol/heartbeat.md §6). A refusal is
-    /// [`Error::Broker`](crate::Error::Broker) with the broker's code and remark (for an SQL92
+    /// [`Error::Broker`] with the broker's code and remark (for an SQL92
     /// expression that does not compile, the compiler's message).
     pub async fn check_client_config(
         &self,

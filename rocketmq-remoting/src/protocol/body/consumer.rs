@@ -195,7 +195,7 @@ fn mq_map_by_client<'de, D: serde::Deserializer<'de>>(
 
 impl JsonBody for GetConsumerStatusBody {
     /// Both tables nest `MessageQueue` keys, written in fastjson's object-key form (one level
-    /// deeper for `consumerTable` than [`write_object_keys`] handles).
+    /// deeper for `consumerTable` than `write_object_keys` handles).
     fn to_json(&self) -> Bytes {
         fn mq_object(out: &mut Vec<u8>, table: &BTreeMap<MessageQueue, i64>) {
             out.push(b'{');
