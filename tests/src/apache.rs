@@ -636,7 +636,8 @@ fn spawn_broker_as(
         args.extend(props.iter().cloned());
         if let Some(yaml) = &opts.acl_v1_yaml {
             // apache-rmq.sh makes DIR/home the broker's ROCKETMQ_HOME (rocketmq.home.dir);
-            // both lines read conf/plain_acl.yml there, and any conf/acl/*.yml (4.9.7 logs that it looked).
+            // both lines read conf/plain_acl.yml there, and any conf/acl/*.yml (4.9.7 logs
+            // that it looked).
             let conf = dir.join("home").join("conf");
             fs::create_dir_all(&conf).map_err(io_err(format!("creating {conf:?}")))?;
             let f = conf.join("plain_acl.yml");
