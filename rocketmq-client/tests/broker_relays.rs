@@ -281,6 +281,11 @@ async fn relays_reach_a_running_push_consumer() {
         "CONSUME_PASSIVELY"
     );
     assert!(info.subscription_set.iter().any(|s| s.topic == TOPIC));
+    assert_eq!(
+        info.properties["consumeFromWhere"],
+        "CONSUME_FROM_FIRST_OFFSET"
+    );
+    assert_eq!(info.properties["messageModel"], "CLUSTERING");
     let owned: Vec<i32> = info
         .mq_table
         .keys()

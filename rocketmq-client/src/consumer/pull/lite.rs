@@ -706,7 +706,10 @@ impl LiteInner {
             ),
             ("consumerGroup", self.core.group.clone()),
             ("messageModel", model_name(c.message_model).to_owned()),
-            ("consumeFromWhere", format!("{:?}", c.consume_from_where)),
+            (
+                "consumeFromWhere",
+                c.consume_from_where.wire().java_name().to_owned(),
+            ),
             ("autoCommit", c.auto_commit.to_string()),
             (
                 "autoCommitIntervalMillis",

@@ -542,9 +542,10 @@ impl Inner {
             }
             .into(),
         );
+        // Java's property is the enum's name (`CONSUME_FROM_FIRST_OFFSET`), as admin tools show it.
         props.insert(
             "consumeFromWhere".into(),
-            format!("{:?}", self.cfg.consume_from_where),
+            self.cfg.consume_from_where.wire().java_name().into(),
         );
         props.insert(
             "maxReconsumeTimes".into(),
