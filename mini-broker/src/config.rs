@@ -89,12 +89,16 @@ pub struct BrokerConfig {
     /// `retryMaxTimes` given to subscription groups the broker creates by itself (16, as
     /// Apache's default group config): deliveries before a message goes to the dead-letter
     /// queue when the client does not say. A group's own config (`mqadmin updateSubGroup -r`)
-    /// wins; see [`crate::subscription_group`].
+    /// wins; see [`crate::subscription_group`]. Changeable while running with
+    /// UPDATE_BROKER_CONFIG (`mqadmin updateBrokerConfig -k retryMaxTimes -v N`).
     pub retry_max_times: i32,
     /// Create a consumer group's config (Apache defaults) on its first heartbeat, pull or
     /// send-back (Java `autoCreateSubscriptionGroup`, true). Off: unknown groups are refused
     /// (`SUBSCRIPTION_GROUP_NOT_EXIST`) until created with UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
-    /// (`mqadmin updateSubGroup`). See [`crate::subscription_group`].
+    /// (`mqadmin updateSubGroup`). See [`crate::subscription_group`]. Changeable while running
+    /// with UPDATE_BROKER_CONFIG (`mqadmin updateBrokerConfig -k autoCreateSubscriptionGroup -v
+    /// false`); the new value is written into the config file when there is one. No other key
+    /// can be changed while running (docs/protocol/admin.md §10).
     pub auto_create_subscription_group: bool,
     /// Region reported in send responses (`MSG_REGION`).
     pub region_id: String,

@@ -1,5 +1,5 @@
 //! Broker statistics ([`BrokerStats`]): the counters `mqadmin statsAll`, `brokerStatus`,
-//! `clusterList`, `topicStatus` and `consumerProgress` read (docs/protocol/admin.md §9, §10).
+//! `clusterList`, `topicStatus` and `consumerProgress` read (docs/protocol/admin.md §8, §9).
 //!
 //! * Keyed counters, as Apache's `BrokerStatsManager` keeps them: `TOPIC_PUT_NUMS` /
 //!   `TOPIC_PUT_SIZE` by topic, `GROUP_GET_NUMS` / `GROUP_GET_SIZE` by `topic@group`,

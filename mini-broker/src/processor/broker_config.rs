@@ -1,6 +1,6 @@
 //! GET_BROKER_CONFIG (26) and UPDATE_BROKER_CONFIG (25): the broker's configuration as Java
 //! `Properties` text, and live changes of the keys that can change while running
-//! (docs/protocol/admin.md §11).
+//! (docs/protocol/admin.md §10).
 //!
 //! GET answers every setting under Apache's name where Apache has one (`brokerName`,
 //! `listenPort`, `flushDiskType`, ...) and under our config-file name otherwise, sorted, one

@@ -1,7 +1,7 @@
 //! What admin tools read about topics, groups and the broker itself: GET_TOPIC_STATS_INFO (202),
 //! GET_CONSUME_STATS (208), QUERY_TOPIC_CONSUME_BY_WHO (300), QUERY_TOPICS_BY_CONSUMER (343),
 //! GET_TOPIC_CONFIG (351), VIEW_BROKER_STATS_DATA (315), GET_BROKER_RUNTIME_INFO (28)
-//! (docs/protocol/admin.md §7–§10).
+//! (docs/protocol/admin.md §7–§9).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -268,7 +268,7 @@ impl InspectProcessor {
     }
 
     /// GET_BROKER_RUNTIME_INFO: Apache's `KVTable` keys, each with our true value or the value
-    /// an Apache broker gives when the feature does not apply (docs/protocol/admin.md §10).
+    /// an Apache broker gives when the feature does not apply (docs/protocol/admin.md §9).
     pub(crate) async fn runtime_info(&self) -> RemotingCommand {
         let now = rocketmq_remoting::util::now_ms();
         let mut table: BTreeMap<String, String> =

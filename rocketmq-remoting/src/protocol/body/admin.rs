@@ -1,5 +1,5 @@
 //! Admin-plane bodies: subscription-group configs, producer connections, group lists and broker
-//! statistics (docs/protocol/admin.md §5–§9).
+//! statistics (docs/protocol/admin.md §5, §6, §8).
 //!
 //! Members are declared in alphabetical order, the order fastjson writes a Java bean's
 //! properties in, so that our bodies read like an Apache broker's.

@@ -896,7 +896,7 @@ command_header! {
 }
 
 command_header! {
-    /// VIEW_BROKER_STATS_DATA (315) request (docs/protocol/admin.md §9).
+    /// VIEW_BROKER_STATS_DATA (315) request (docs/protocol/admin.md §8).
     pub struct ViewBrokerStatsDataRequestHeader {
         /// Counter family, e.g. `TOPIC_PUT_NUMS`.
         stats_name: String = "statsName", required;
