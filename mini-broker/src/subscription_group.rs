@@ -5,7 +5,7 @@
 //!
 //! | member | effect in mini-broker |
 //! |---|---|
-//! | `consumeEnable` | `false`: pulls answer `NO_PERMISSION` "subscription group no permission, <g>" |
+//! | `consumeEnable` | `false`: pulls answer `NO_PERMISSION` `subscription group no permission, <group>` |
 //! | `consumeBroadcastEnable` | `false`: pulls of a group whose heartbeat says BROADCASTING answer `NO_PERMISSION` |
 //! | `retryMaxTimes` | dead-letter threshold of CONSUMER_SEND_MSG_BACK and of direct sends to `%RETRY%<g>` (a client's `maxReconsumeTimes` wins) |
 //! | `retryQueueNums` | queue count of `%RETRY%<g>` (created on heartbeat and send-back); `<= 0`: sent-back messages are dropped |
@@ -85,7 +85,7 @@ struct State {
 
 /// The subscription-group table. Lookups take a shared lock only; changes are made in memory
 /// and written by [`persist`](Self::persist) (blocking: async callers go through
-/// `run_blocking`, as [`SubscriptionGroups`] does).
+/// `run_blocking`, as the broker's processors do).
 pub struct SubscriptionGroupManager {
     state: RwLock<State>,
     path: PathBuf,
