@@ -90,6 +90,8 @@ enum Check {
     SameKeys,
     /// Every key ours prints, Apache prints too, and [`SAME_VALUES`] have equal values.
     KeysSubset,
+    /// Every `key = value` key ours prints, Apache prints too.
+    ConfigKeys,
 }
 
 /// `GET_BROKER_RUNTIME_INFO` keys a 4.9.7 broker has and a 5.5.0 broker has not.
@@ -110,6 +112,26 @@ const V5_ONLY_RUNTIME_KEYS: [&str; 13] = [
     "timerEnqueueTps",
     "timerOffsetBehind",
     "timerReadBehind",
+];
+
+/// mini-namesrv settings without an Apache NameServer counterpart of the same name (Apache's
+/// listenPort/bindAddress, a fixed 120 s broker expiry, a system property for the frame size).
+const MINI_NAMESRV_SETTINGS: [&str; 5] = [
+    "acl",
+    "brokerExpiryMillis",
+    "listenAddr",
+    "maxFrameSize",
+    "serverChannelMaxIdleMillis",
+];
+
+/// NameServer settings of 5.x that a 4.9.7 NameServer does not have.
+const NAMESRV_5X_SETTINGS: [&str; 6] = [
+    "deleteTopicWithBrokerRegistration",
+    "enableAllTopicList",
+    "enableTopicList",
+    "returnOrderTopicConfigToBroker",
+    "scanNotActiveBrokerInterval",
+    "supportActingMaster",
 ];
 
 /// Broker settings both clusters are configured alike for.
@@ -289,6 +311,27 @@ fn judge(o: &Outcome) -> Verdict {
                 v.join("\n")
             };
             diff(&topics(&o.apache), &topics(&o.ours))
+        }
+        Check::ConfigKeys => {
+            let keys = |s: &str| -> std::collections::BTreeSet<String> {
+                s.lines()
+                    .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_string()))
+                    .collect()
+            };
+            let (ka, ko) = (keys(&o.apache), keys(&o.ours));
+            let allowed = |k: &str| {
+                MINI_NAMESRV_SETTINGS.contains(&k)
+                    || (o.v4_servers && NAMESRV_5X_SETTINGS.contains(&k))
+            };
+            let mut d: String = ko
+                .difference(&ka)
+                .filter(|k| !allowed(k))
+                .map(|k| format!("  only ours: {k}\n"))
+                .collect();
+            if ko.is_empty() {
+                d.push_str("  no key = value lines\n");
+            }
+            d
         }
         Check::SameKeys | Check::KeysSubset => {
             // Per-path keys (`commitLogDiskRatio_/tmp/...`) name each broker's own store.
@@ -537,16 +580,82 @@ fn effects(v: &Vars) -> Vec<Case> {
     ]
 }
 
+/// Commands beyond the scenario that our servers serve, compared like the scenario's: read
+/// and set NameServer KV config and configuration, a group's config, a topic's clusters.
+fn extras(v: &Vars) -> Vec<Case> {
+    vec![
+        case(
+            "getConsumerConfig",
+            "getConsumerConfig",
+            &["-g", &v.group],
+            Check::Same,
+        ),
+        case(
+            "topicClusterList",
+            "topicClusterList",
+            &["-t", &v.topic],
+            Check::Same,
+        ),
+        case(
+            "getNamesrvConfig",
+            "getNamesrvConfig",
+            &[],
+            Check::ConfigKeys,
+        ),
+        case(
+            "updateKvConfig",
+            "updateKvConfig",
+            &["-s", "mqa", "-k", "k1", "-v", "v1"],
+            Check::Same,
+        ),
+    ]
+}
+
+/// Last, once the consumers are done: KV delete, and the broker's write permission taken away
+/// and given back on the NameServer (WIPE_WRITE_PERM_OF_BROKER / ADD_WRITE_PERM_OF_BROKER),
+/// each followed by the topic's route.
+fn extras_last(v: &Vars) -> Vec<Case> {
+    let t = v.topic.as_str();
+    vec![
+        case(
+            "deleteKvConfig",
+            "deleteKvConfig",
+            &["-s", "mqa", "-k", "k1"],
+            Check::Same,
+        ),
+        // "OK, <topics changed>": Apache's count includes its own system topics.
+        case(
+            "wipeWritePerm",
+            "wipeWritePerm",
+            &["-b", BROKER_NAME],
+            Check::Masked,
+        ),
+        case(
+            "topicRoute (write wiped)",
+            "topicRoute",
+            &["-t", t],
+            Check::Same,
+        ),
+        // "OK, <topics changed>": Apache's count includes its own system topics.
+        case(
+            "addWritePerm",
+            "addWritePerm",
+            &["-b", BROKER_NAME],
+            Check::Masked,
+        ),
+        case(
+            "topicRoute (write added)",
+            "topicRoute",
+            &["-t", t],
+            Check::Same,
+        ),
+    ]
+}
+
 /// Commands outside the scenario, run against our cluster only: each must end cleanly.
 fn others(v: &Vars, tools5: bool) -> Vec<Case> {
     let (b, t, g) = (v.broker.as_str(), v.topic.as_str(), v.group.as_str());
     let mut c = vec![
-        case(
-            "getConsumerConfig",
-            "getConsumerConfig",
-            &["-g", g],
-            Check::Same,
-        ),
         case("cleanExpiredCQ", "cleanExpiredCQ", &["-b", b], Check::Same),
         case(
             "deleteExpiredCommitLog",
@@ -570,25 +679,6 @@ fn others(v: &Vars, tools5: bool) -> Vec<Case> {
             "queryCq",
             "queryCq",
             &["-t", t, "-q", "0", "-i", "0"],
-            Check::Same,
-        ),
-        case(
-            "topicClusterList",
-            "topicClusterList",
-            &["-t", t],
-            Check::Same,
-        ),
-        case("getNamesrvConfig", "getNamesrvConfig", &[], Check::Same),
-        case(
-            "updateKvConfig",
-            "updateKvConfig",
-            &["-s", "mqa", "-k", "k1", "-v", "v1"],
-            Check::Same,
-        ),
-        case(
-            "deleteKvConfig",
-            "deleteKvConfig",
-            &["-s", "mqa", "-k", "k1"],
             Check::Same,
         ),
         case(
@@ -936,6 +1026,7 @@ fn compare(tools: &str, servers: &str) {
     // topic registered.
     std::thread::sleep(Duration::from_secs(2));
     outcomes.extend(run_both(&mut a, &mut m, v4, effects));
+    outcomes.extend(run_both(&mut a, &mut m, v4, extras));
     let others_out = {
         let cases = others(&m.vars, tools5);
         let outs = m.run(&cases);
@@ -973,6 +1064,7 @@ fn compare(tools: &str, servers: &str) {
     }
     let redelivery = (redelivered(&ca, before.0), redelivered(&cm, before.1));
     outcomes.extend(reset);
+    outcomes.extend(run_both(&mut a, &mut m, v4, extras_last));
 
     tokio_rt.block_on(async {
         for c in [ca, cm] {
