@@ -3,7 +3,7 @@
 //! ```text
 //! producer --namesrv ADDR --topic T --count N [--mode sync|async|oneway|batch] [--tag TAG]
 //!          [--keys K] [--prop k=v]... [--body TEXT | --body-size BYTES] [--group G]
-//!          [--runtime tokio|async-std|smol]
+//!          [--compress-type zlib|zstd|lz4] [--runtime tokio|async-std|smol]
 //! ```
 //!
 //! Prints one line per failure and a final `sent=N ok=N failed=N`; exits 0 only if every
@@ -16,6 +16,7 @@ use clap::{Parser, ValueEnum};
 use examples::{BoxError, Cluster};
 use rocketmq_client::message::Message;
 use rocketmq_client::producer::Producer;
+use rocketmq_remoting::protocol::message::CompressionType;
 use rocketmq_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -58,6 +59,9 @@ struct Args {
     body_size: Option<usize>,
     #[arg(long, default_value = "example_producer")]
     group: String,
+    /// Algorithm for bodies of 4096 bytes or more (Java's `compressType`).
+    #[arg(long = "compress-type", default_value = "zlib")]
+    compress_type: CompressionType,
     #[arg(long, value_enum, default_value = "tokio")]
     runtime: Rt,
 }
@@ -126,6 +130,7 @@ async fn run(a: Args, rt: Arc<dyn Runtime>) -> Result<bool, BoxError> {
         .name_server(&cluster.namesrv)
         .runtime(rt)
         .group(a.group.as_str())
+        .compress_type(a.compress_type)
         .build()?;
     producer.start().await?;
 

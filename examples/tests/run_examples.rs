@@ -236,6 +236,44 @@ async fn producer_and_consumer_tools() {
         let line: serde_json::Value =
             serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
         assert_eq!(line["body"], "xxx");
+        // A zstd-compressed body (over the 4096-byte threshold) reads back plain.
+        let out = run(
+            "producer",
+            &ns,
+            &[
+                "--namesrv",
+                &ns,
+                "--topic",
+                "ToolZstd",
+                "--count",
+                "1",
+                "--body-size",
+                "5000",
+                "--compress-type",
+                "zstd",
+            ],
+            limit,
+        );
+        assert_ok("producer", &out);
+        let out = run(
+            "consumer",
+            &ns,
+            &[
+                "--namesrv",
+                &ns,
+                "--topic",
+                "ToolZstd",
+                "--count",
+                "1",
+                "--idle-timeout",
+                "20",
+            ],
+            limit,
+        );
+        assert_ok("consumer", &out);
+        let line: serde_json::Value =
+            serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        assert_eq!(line["body"], "x".repeat(5000));
     })
     .await;
 }
