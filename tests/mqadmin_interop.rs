@@ -654,7 +654,7 @@ fn extras_last(v: &Vars) -> Vec<Case> {
 
 /// Commands outside the scenario, run against our cluster only: each must end cleanly.
 fn others(v: &Vars, tools5: bool) -> Vec<Case> {
-    let (b, t, g) = (v.broker.as_str(), v.topic.as_str(), v.group.as_str());
+    let (b, t) = (v.broker.as_str(), v.topic.as_str());
     let mut c = vec![
         case("cleanExpiredCQ", "cleanExpiredCQ", &["-b", b], Check::Same),
         case(
