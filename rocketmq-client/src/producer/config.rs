@@ -338,7 +338,7 @@ impl ProducerBuilder {
     ///
     /// let producer = Producer::builder()
     ///     .group("order_service")
-    ///     .namesrv_addr("127.0.0.1:9876")
+    ///     .name_server("127.0.0.1:9876")
     ///     .compress_type(CompressionType::Zstd)
     ///     .compress_level(3)
     ///     .compress_over(8 * 1024)
