@@ -20,7 +20,9 @@ pub use consumer::{
     PushConsumer,
 };
 pub use error::{AccessDenied, Error, Result, Stage};
-pub use message::{Message, MessageExt, PullResult, PullStatus, SendResult, SendStatus};
+pub use message::{
+    Message, MessageExt, PopResult, PopStatus, PullResult, PullStatus, SendResult, SendStatus,
+};
 pub use message_queue::MessageQueue;
 pub use producer::{
     LocalTransactionState, Producer, ProducerBuilder, ProducerConfig, TransactionListener,

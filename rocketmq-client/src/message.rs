@@ -456,6 +456,35 @@ pub struct PullResult {
     pub messages: Vec<MessageExt>,
 }
 
+/// Outcome of one POP_MESSAGE (Java `PopStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PopStatus {
+    /// Messages were popped.
+    Found,
+    /// Nothing to pop before the long poll ended (POLLING_TIMEOUT or PULL_NOT_FOUND).
+    NoNewMsg,
+    /// The broker's long-poll tables are full (POLLING_FULL): back off before popping again.
+    PollingFull,
+}
+
+/// Result of one POP_MESSAGE: the messages, each carrying its receipt handle in property
+/// `POP_CK` (docs/protocol/pop.md §3).
+#[derive(Debug, Clone)]
+pub struct PopResult {
+    /// Status.
+    pub status: PopStatus,
+    /// Broker time of the pop.
+    pub pop_time: i64,
+    /// Invisible time granted, ms.
+    pub invisible_time: i64,
+    /// Revive queue (999 for orderly pops).
+    pub revive_qid: i32,
+    /// Backlog left in the queues read.
+    pub rest_num: i64,
+    /// Messages popped (bodies decompressed).
+    pub messages: Vec<MessageExt>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ use rocketmq_remoting::{ExtFields, RemotingError, SerializeType};
 use tracing::Instrument;
 
 use crate::error::{Error, Result, Stage};
-use crate::message::{PullResult, PullStatus, SendResult, SendStatus};
+use crate::message::{PopResult, PopStatus, PullResult, PullStatus, SendResult, SendStatus};
 use crate::message_queue::MessageQueue;
 
 /// Maps a transport error of a call to `addr` that started at `started`.
@@ -904,6 +904,125 @@ impl ClientApi {
         self.call_ok(addr, RequestCode::CONSUMER_SEND_MSG_BACK, header, timeout)
             .await
             .map(drop)
+    }
+
+    /// A POP-family request. Their codes do not fit the binary header's 16-bit code field, so
+    /// they always travel with JSON headers (docs/protocol/pop.md §1).
+    fn pop_request<H: CommandHeader>(code: i32, header: &H) -> RemotingCommand {
+        RemotingCommand::request(code)
+            .with_serialize_type(SerializeType::Json)
+            .with_header(header)
+    }
+
+    /// POP_MESSAGE (200050) to the broker `broker_name` at `addr`: the messages get their
+    /// receipt handles (property `POP_CK`) as Apache's client builds them. POLLING_TIMEOUT and
+    /// PULL_NOT_FOUND are [`PopStatus::NoNewMsg`], POLLING_FULL [`PopStatus::PollingFull`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Broker`] for other codes (e.g. `TOPIC_NOT_EXIST`), network errors, undecodable
+    /// bodies or offset info.
+    pub async fn pop_message(
+        &self,
+        addr: &str,
+        broker_name: &str,
+        header: &PopMessageRequestHeader,
+        timeout: Duration,
+    ) -> Result<PopResult> {
+        let started = self.clock.stopwatch();
+        let cmd = Self::pop_request(RequestCode::POP_MESSAGE, header);
+        let resp = self
+            .invoke(addr, cmd, timeout)
+            .instrument(tracing::debug_span!(
+                "pop_message",
+                topic = %header.topic,
+                queue = header.queue_id,
+                broker = broker_name,
+                order = header.is_order()
+            ))
+            .await?;
+        let status = match resp.code {
+            ResponseCode::SUCCESS => PopStatus::Found,
+            ResponseCode::POLLING_TIMEOUT | ResponseCode::PULL_NOT_FOUND => PopStatus::NoNewMsg,
+            ResponseCode::POLLING_FULL => PopStatus::PollingFull,
+            _ => return Err(broker_error(addr, &resp, started)),
+        };
+        let h: PopMessageResponseHeader = resp
+            .decode_header()
+            .map_err(|e| malformed(addr, "PopMessageResponseHeader", e))?;
+        let mut messages = Vec::new();
+        if status == PopStatus::Found && !resp.body.is_empty() {
+            messages = decode_messages(resp.body.clone())
+                .map_err(|e| malformed(addr, "popped messages", e))?;
+            rocketmq_remoting::protocol::pop::attach_receipts(
+                &mut messages,
+                broker_name,
+                h.pop_time,
+                h.invisible_time,
+                h.revive_qid,
+                h.start_offset_info.as_deref(),
+                h.msg_offset_info.as_deref(),
+                h.order_count_info.as_deref(),
+            )
+            .map_err(|e| {
+                malformed(
+                    addr,
+                    "pop offset info",
+                    RemotingError::InvalidField {
+                        field: "startOffsetInfo",
+                        value: e.to_string(),
+                    },
+                )
+            })?;
+        }
+        Ok(PopResult {
+            status,
+            pop_time: h.pop_time,
+            invisible_time: h.invisible_time,
+            revive_qid: h.revive_qid,
+            rest_num: h.rest_num,
+            messages,
+        })
+    }
+
+    /// ACK_MESSAGE (200051).
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`] (e.g. `NO_MESSAGE` for an offset the queue no longer
+    /// holds).
+    pub async fn ack_message(
+        &self,
+        addr: &str,
+        header: &AckMessageRequestHeader,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = Self::pop_request(RequestCode::ACK_MESSAGE, header);
+        self.invoke_ok(addr, cmd, timeout)
+            .instrument(tracing::debug_span!("ack_message", topic = %header.topic, queue = header.queue_id, offset = header.offset))
+            .await
+            .map(drop)
+    }
+
+    /// CHANGE_MESSAGE_INVISIBLETIME (200053): the broker's answer carries the new receipt's
+    /// pop time, invisible time and revive queue.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`].
+    pub async fn change_invisible_time(
+        &self,
+        addr: &str,
+        header: &ChangeInvisibleTimeRequestHeader,
+        timeout: Duration,
+    ) -> Result<ChangeInvisibleTimeResponseHeader> {
+        let cmd = Self::pop_request(RequestCode::CHANGE_MESSAGE_INVISIBLETIME, header);
+        let resp = self
+            .invoke_ok(addr, cmd, timeout)
+            .instrument(tracing::debug_span!("change_invisible_time", topic = %header.topic, queue = header.queue_id, offset = header.offset))
+            .await?;
+        resp.decode_header()
+            .map_err(|e| malformed(addr, "ChangeInvisibleTimeResponseHeader", e))
     }
 
     /// END_TRANSACTION (37), oneway (as Java sends it).

@@ -12,8 +12,13 @@ use rocketmq_remoting::protocol::body::{
 use rocketmq_remoting::protocol::message::MessageExt;
 use rocketmq_remoting::rt::{BoxFuture, Runtime};
 
-use crate::error::Result;
-pub use crate::message::{PullResult, PullStatus};
+use rocketmq_remoting::protocol::header::{
+    AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ChangeInvisibleTimeResponseHeader,
+    PopMessageRequestHeader,
+};
+
+use crate::error::{Error, Result};
+pub use crate::message::{PopResult, PullResult, PullStatus};
 use crate::message_queue::MessageQueue;
 
 /// PullSysFlag bits (docs/protocol/pull.md §1).
@@ -148,6 +153,30 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
         msg: &MessageExt,
         max_reconsume_times: i32,
     ) -> BoxFuture<'_, Result<()>>;
+    /// POP_MESSAGE to the master of `broker_name` (`timeout` covers the long poll).
+    fn pop(
+        &self,
+        broker_name: &str,
+        header: PopMessageRequestHeader,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<PopResult>> {
+        let _ = (broker_name, header, timeout);
+        Box::pin(async { Err(Error::Config("this backend cannot POP".into())) })
+    }
+    /// ACK_MESSAGE to the master of `broker_name`.
+    fn ack(&self, broker_name: &str, header: AckMessageRequestHeader) -> BoxFuture<'_, Result<()>> {
+        let _ = (broker_name, header);
+        Box::pin(async { Err(Error::Config("this backend cannot POP".into())) })
+    }
+    /// CHANGE_MESSAGE_INVISIBLETIME to the master of `broker_name`.
+    fn change_invisible(
+        &self,
+        broker_name: &str,
+        header: ChangeInvisibleTimeRequestHeader,
+    ) -> BoxFuture<'_, Result<ChangeInvisibleTimeResponseHeader>> {
+        let _ = (broker_name, header);
+        Box::pin(async { Err(Error::Config("this backend cannot POP".into())) })
+    }
     /// CONSUMER_SEND_MSG_BACK to the master of `broker_name`.
     fn send_back(
         &self,

@@ -9,8 +9,9 @@ use rocketmq_remoting::protocol::body::{
     SubscriptionData,
 };
 use rocketmq_remoting::protocol::header::{
-    BoundaryType, ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader,
-    QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+    AckMessageRequestHeader, BoundaryType, ChangeInvisibleTimeRequestHeader,
+    ChangeInvisibleTimeResponseHeader, ConsumerSendMsgBackRequestHeader, PopMessageRequestHeader,
+    PullMessageRequestHeader, QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use rocketmq_remoting::protocol::message::property;
 use rocketmq_remoting::protocol::message::MessageExt;
@@ -20,7 +21,7 @@ use rocketmq_remoting::util::MutexExt;
 use crate::client::{ClientInstance, ConsumerHandle};
 use crate::config::ClientConfig;
 use crate::consumer::backend::{
-    pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs, PullResult,
+    pull_flag, ConsumerBackend, ConsumerEvents, HeartbeatSource, PopResult, PullArgs, PullResult,
 };
 use crate::error::{Error, Result};
 use crate::message::Message;
@@ -32,6 +33,8 @@ use crate::util::namespace::retry_topic;
 const OFFSET_TIMEOUT: Duration = Duration::from_secs(5);
 const SEND_BACK_TIMEOUT: Duration = Duration::from_secs(5);
 const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+/// Java's timeout of ACK_MESSAGE and CHANGE_MESSAGE_INVISIBLETIME (3 s).
+const POP_ACK_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub(crate) struct ClientBackend {
     instance: ClientInstance,
@@ -526,6 +529,48 @@ impl ConsumerBackend for ClientBackend {
         Box::pin(async move {
             let producer = self.retry_producer().await?;
             producer.send(copy).await.map(|_| ())
+        })
+    }
+
+    fn pop(
+        &self,
+        broker_name: &str,
+        header: PopMessageRequestHeader,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<PopResult>> {
+        let broker_name = broker_name.to_owned();
+        Box::pin(async move {
+            let addr = self.master(&broker_name, &header.topic).await?;
+            self.instance
+                .api()
+                .pop_message(&addr, &broker_name, &header, timeout)
+                .await
+        })
+    }
+
+    fn ack(&self, broker_name: &str, header: AckMessageRequestHeader) -> BoxFuture<'_, Result<()>> {
+        let broker_name = broker_name.to_owned();
+        Box::pin(async move {
+            let addr = self.master(&broker_name, &header.topic).await?;
+            self.instance
+                .api()
+                .ack_message(&addr, &header, POP_ACK_TIMEOUT)
+                .await
+        })
+    }
+
+    fn change_invisible(
+        &self,
+        broker_name: &str,
+        header: ChangeInvisibleTimeRequestHeader,
+    ) -> BoxFuture<'_, Result<ChangeInvisibleTimeResponseHeader>> {
+        let broker_name = broker_name.to_owned();
+        Box::pin(async move {
+            let addr = self.master(&broker_name, &header.topic).await?;
+            self.instance
+                .api()
+                .change_invisible_time(&addr, &header, POP_ACK_TIMEOUT)
+                .await
         })
     }
 

@@ -5,6 +5,9 @@
 //!   consumption, retries and dead-letter queues.
 //! - [`PullConsumer`]: the classic pull API (pull a queue from an offset, manage offsets).
 //! - [`LitePullConsumer`]: `poll()`-style consumption with rebalance or manual assignment.
+//! - [`SimpleConsumer`]: RocketMQ 5.x POP consumption (receive / ack / change invisible
+//!   duration); the broker hands out messages, consumers may outnumber queues. See
+//!   [`simple`] for when to choose it over push.
 //!
 //! Inside, the three share one core (`core/`: applying rebalance results, the per-queue process
 //! queue, the offset hand-over between owners), the allocation strategies ([`rebalance`]), the
@@ -21,6 +24,7 @@ pub mod pull;
 pub mod push;
 pub mod rebalance;
 mod selector;
+pub mod simple;
 pub(crate) mod sync;
 mod types;
 
@@ -34,4 +38,5 @@ pub use push::{
     PushConsumerBuilder, PushConsumerConfig, QueueStats,
 };
 pub use selector::{ExpressionType, MessageSelector};
+pub use simple::{ReceivedMessage, SimpleConsumer, SimpleConsumerBuilder};
 pub use types::{ConsumeFromWhere, ConsumeResult, MessageModel, OrderlyResult};

@@ -1,0 +1,446 @@
+//! The POP [`SimpleConsumer`] against the in-process mini NameServer and mini broker:
+//! consumers outnumbering queues share the load, messages abandoned by a consumer come back
+//! after their invisible time, change-invisible-duration, orderly POP, and a broker restart
+//! that keeps every ack. Each scenario runs on tokio; the load-sharing one on smol and
+//! async-std too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mini_broker::embedded::EmbeddedCluster;
+use mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_client::consumer::{ReceivedMessage, SimpleConsumer};
+use rocketmq_client::{ClientConfig, ConsumeFromWhere, Message, MessageQueue, Producer};
+use rocketmq_remoting::rt::{timeout, Runtime};
+
+const BROKER: &str = "broker-a";
+
+struct Env {
+    rt: Arc<dyn Runtime>,
+    cluster: EmbeddedCluster,
+    producer: Producer,
+}
+
+impl Env {
+    async fn start(rt: &Arc<dyn Runtime>, topic: &str, queues: i32) -> Env {
+        let cluster = EmbeddedCluster::builder()
+            .configure(|cfg| cfg.register_name_server_period_ms = 300)
+            .topic(topic, queues)
+            .start(rt.clone())
+            .await
+            .expect("cluster starts");
+        let producer = Producer::builder()
+            .name_server(&cluster.namesrv_addr())
+            .runtime(rt.clone())
+            .group("it_pop_pg")
+            .build()
+            .unwrap();
+        producer.start().await.unwrap();
+        Env {
+            rt: rt.clone(),
+            cluster,
+            producer,
+        }
+    }
+
+    fn consumer(&self, name: &str, group: &str, topic: &str, await_ms: u64) -> SimpleConsumer {
+        let mut c = ClientConfig::with_name_server(&self.cluster.namesrv_addr());
+        c.runtime = Some(self.rt.clone());
+        c.instance_name = Some(name.to_owned());
+        c.heartbeat_interval = Duration::from_millis(1000);
+        c.route_refresh_interval = Duration::from_millis(1000);
+        SimpleConsumer::builder()
+            .client_config(c)
+            .group(group)
+            .subscribe(topic, "*")
+            .consume_from(ConsumeFromWhere::FirstOffset)
+            .await_duration(Duration::from_millis(await_ms))
+            .build()
+            .unwrap()
+    }
+
+    async fn send(&self, topic: &str, prefix: &str, n: usize) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for i in 0..n {
+            let body = format!("{prefix}{i}");
+            self.producer
+                .send(Message::new(topic, body.clone()))
+                .await
+                .expect("send");
+            out.insert(body);
+        }
+        out
+    }
+
+    async fn stop(self) {
+        self.producer.shutdown().await;
+        self.cluster.shutdown().await;
+    }
+}
+
+fn body(m: &ReceivedMessage) -> String {
+    String::from_utf8_lossy(&m.message.body).into_owned()
+}
+
+/// Receives (and acks, if asked) until `want` distinct bodies were seen or `limit` passed.
+async fn drain(
+    c: &SimpleConsumer,
+    want: usize,
+    invisible: Duration,
+    limit: Duration,
+    ack: bool,
+) -> Vec<ReceivedMessage> {
+    let start = Instant::now();
+    let mut got: Vec<ReceivedMessage> = Vec::new();
+    let mut seen = BTreeSet::new();
+    while seen.len() < want && start.elapsed() < limit {
+        for m in c.receive(32, invisible).await.expect("receive") {
+            if ack {
+                c.ack(&m).await.expect("ack");
+            }
+            seen.insert(body(&m));
+            got.push(m);
+        }
+    }
+    got
+}
+
+mod scenarios {
+    use super::*;
+
+    /// Five consumers, two queues: every message is delivered once, and more consumers than
+    /// queues get work.
+    pub async fn more_consumers_than_queues(rt: Arc<dyn Runtime>) {
+        let topic = "PopShare";
+        let env = Env::start(&rt, topic, 2).await;
+        let sent = env.send(topic, "s", 80).await;
+        let seen: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
+        let mut consumers = Vec::new();
+        for i in 0..5 {
+            let c = env.consumer(&format!("pop-share-{i}"), "it_pop_share", topic, 500);
+            c.start().await.unwrap();
+            consumers.push(c);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut workers = Vec::new();
+        for (i, c) in consumers.iter().enumerate() {
+            let (c, seen, rt, total) = (c.clone(), seen.clone(), rt.clone(), sent.len());
+            let (tx, rx) = futures::channel::oneshot::channel();
+            rt.clone().spawn(Box::pin(async move {
+                loop {
+                    let done = seen.lock().unwrap().values().map(Vec::len).sum::<usize>() >= total;
+                    if done || Instant::now() > deadline {
+                        break;
+                    }
+                    for m in c.receive(4, Duration::from_secs(20)).await.unwrap() {
+                        // Some work per batch, so the others get a turn at the queues.
+                        rt.sleep(Duration::from_millis(30)).await;
+                        c.ack(&m).await.unwrap();
+                        seen.lock()
+                            .unwrap()
+                            .entry(body(&m))
+                            .or_default()
+                            .push(format!("c{i}"));
+                    }
+                }
+                let _ = tx.send(());
+            }));
+            workers.push(rx);
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+        let seen = seen.lock().unwrap().clone();
+        let got: BTreeSet<String> = seen.keys().cloned().collect();
+        assert_eq!(got, sent, "every message delivered");
+        let dups: Vec<_> = seen.iter().filter(|(_, v)| v.len() > 1).collect();
+        assert!(
+            dups.is_empty(),
+            "acked within the invisible time, yet redelivered: {dups:?}"
+        );
+        let busy: BTreeSet<&String> = seen.values().flatten().collect();
+        assert!(
+            busy.len() >= 3,
+            "5 consumers on 2 queues; only {busy:?} got messages"
+        );
+        for c in consumers {
+            c.shutdown().await;
+        }
+        env.stop().await;
+    }
+
+    /// A consumer that takes messages and disappears without acking: another consumer gets
+    /// them after the invisible time, on their second delivery, and nothing is lost.
+    pub async fn abandoned_messages_come_back(rt: Arc<dyn Runtime>) {
+        let topic = "PopAbandon";
+        let env = Env::start(&rt, topic, 4).await;
+        let sent = env.send(topic, "a", 12).await;
+        let a = env.consumer("pop-a", "it_pop_abandon", topic, 500);
+        a.start().await.unwrap();
+        let taken = drain(
+            &a,
+            sent.len(),
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+            false,
+        )
+        .await;
+        let taken_at = Instant::now();
+        assert_eq!(taken.iter().map(body).collect::<BTreeSet<_>>(), sent);
+        a.shutdown().await;
+        drop(a);
+
+        let b = env.consumer("pop-b", "it_pop_abandon", topic, 500);
+        b.start().await.unwrap();
+        let back = drain(
+            &b,
+            sent.len(),
+            Duration::from_secs(30),
+            Duration::from_secs(15),
+            true,
+        )
+        .await;
+        assert!(
+            taken_at.elapsed() >= Duration::from_millis(1500),
+            "came back before the invisible time"
+        );
+        assert_eq!(back.iter().map(body).collect::<BTreeSet<_>>(), sent);
+        assert!(back
+            .iter()
+            .all(|m| m.delivery_attempt() == 2 && m.message.topic == topic));
+        // All acked: nothing more.
+        rt.sleep(Duration::from_millis(2500)).await;
+        assert!(b
+            .receive(32, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty());
+        b.shutdown().await;
+        env.stop().await;
+    }
+
+    /// change_invisible_duration: the message comes back at the new time, and only the new
+    /// receipt acks it.
+    pub async fn change_invisible_duration(rt: Arc<dyn Runtime>) {
+        let topic = "PopChange";
+        let env = Env::start(&rt, topic, 1).await;
+        env.send(topic, "c", 1).await;
+        let c = env.consumer("pop-c", "it_pop_change", topic, 500);
+        c.start().await.unwrap();
+        let mut got = drain(
+            &c,
+            1,
+            Duration::from_secs(60),
+            Duration::from_secs(10),
+            false,
+        )
+        .await;
+        assert_eq!(got.len(), 1);
+        let old = got[0].clone();
+        c.change_invisible_duration(&mut got[0], Duration::from_millis(800))
+            .await
+            .unwrap();
+        assert_ne!(old.receipt, got[0].receipt);
+        let again = drain(
+            &c,
+            1,
+            Duration::from_secs(60),
+            Duration::from_secs(10),
+            false,
+        )
+        .await;
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].delivery_attempt(), 2);
+        c.ack(&again[0]).await.unwrap();
+        rt.sleep(Duration::from_millis(1200)).await;
+        assert!(c
+            .receive(32, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty());
+        c.shutdown().await;
+        env.stop().await;
+    }
+
+    /// Orderly POP: a queue's next messages wait until the batch out is acked.
+    pub async fn orderly_queue_waits_for_acks(rt: Arc<dyn Runtime>) {
+        let topic = "PopOrder";
+        let env = Env::start(&rt, topic, 1).await;
+        let mq = MessageQueue::new(topic, BROKER, 0);
+        for i in 0..6 {
+            env.producer
+                .send_to_queue(Message::new(topic, format!("o{i}")), &mq)
+                .await
+                .unwrap();
+        }
+        let mut cfg = ClientConfig::with_name_server(&env.cluster.namesrv_addr());
+        cfg.runtime = Some(rt.clone());
+        let c = SimpleConsumer::builder()
+            .client_config(cfg)
+            .group("it_pop_order")
+            .subscribe(topic, "*")
+            .consume_from(ConsumeFromWhere::FirstOffset)
+            .await_duration(Duration::ZERO)
+            .orderly(true)
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        let mut order = Vec::new();
+        let start = Instant::now();
+        while order.len() < 6 && start.elapsed() < Duration::from_secs(10) {
+            let batch = c.receive(4, Duration::from_secs(30)).await.unwrap();
+            if batch.is_empty() {
+                rt.sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            // Until acked, the queue gives nothing more.
+            assert!(c
+                .receive(4, Duration::from_secs(30))
+                .await
+                .unwrap()
+                .is_empty());
+            for m in &batch {
+                order.push(body(m));
+                c.ack(m).await.unwrap();
+            }
+        }
+        assert_eq!(order, ["o0", "o1", "o2", "o3", "o4", "o5"]);
+        c.shutdown().await;
+        env.stop().await;
+    }
+
+    /// A broker restart keeps acks and checkpoints: acked messages stay gone, unacked ones
+    /// come back once.
+    pub async fn broker_restart_keeps_acks(rt: Arc<dyn Runtime>) {
+        let topic = "PopRestart";
+        let env = Env::start(&rt, topic, 2).await;
+        let sent = env.send(topic, "r", 10).await;
+        let c = env.consumer("pop-r", "it_pop_restart", topic, 500);
+        c.start().await.unwrap();
+        let got = drain(
+            &c,
+            sent.len(),
+            Duration::from_secs(3),
+            Duration::from_secs(10),
+            false,
+        )
+        .await;
+        let mut acked = BTreeSet::new();
+        for m in got.iter().step_by(2) {
+            c.ack(m).await.unwrap();
+            acked.insert(body(m));
+        }
+        let old: &BrokerHandle = env.cluster.broker(BROKER).unwrap();
+        let mut cfg = old.config().clone();
+        cfg.listen_addr = old.addr();
+        cfg.ha_listen_addr = Some("127.0.0.1:0".parse().unwrap());
+        old.shutdown().await;
+        let new = start_on_same_port(&rt, cfg).await;
+        let back = drain(
+            &c,
+            sent.len() - acked.len(),
+            Duration::from_secs(30),
+            Duration::from_secs(20),
+            true,
+        )
+        .await;
+        let back: BTreeSet<String> = back.iter().map(body).collect();
+        let unacked: BTreeSet<String> = sent.difference(&acked).cloned().collect();
+        assert_eq!(back, unacked, "exactly the unacked messages come back");
+        rt.sleep(Duration::from_millis(3500)).await;
+        assert!(c
+            .receive(32, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty());
+        c.shutdown().await;
+        new.shutdown().await;
+        env.stop().await;
+    }
+}
+
+async fn start_on_same_port(rt: &Arc<dyn Runtime>, cfg: BrokerConfig) -> BrokerHandle {
+    let start = Instant::now();
+    loop {
+        match Broker::start(cfg.clone(), rt.clone()).await {
+            Ok(b) => return b,
+            Err(e) => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "restart on {} failed: {e}",
+                    cfg.listen_addr
+                );
+                rt.sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+const SCENARIO_DEADLINE: Duration = Duration::from_secs(90);
+
+async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
+    timeout(&*rt, SCENARIO_DEADLINE, fut)
+        .await
+        .expect("scenario hung");
+}
+
+fn run_tokio<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+        tokio.handle().clone(),
+    ));
+    tokio.block_on(guarded(rt.clone(), scenario(rt)));
+}
+
+#[test]
+fn more_consumers_than_queues_tokio() {
+    run_tokio(scenarios::more_consumers_than_queues)
+}
+
+#[test]
+fn more_consumers_than_queues_smol() {
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+    smol::block_on(guarded(
+        rt.clone(),
+        scenarios::more_consumers_than_queues(rt),
+    ));
+}
+
+#[test]
+fn more_consumers_than_queues_async_std() {
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+    async_std::task::block_on(guarded(
+        rt.clone(),
+        scenarios::more_consumers_than_queues(rt),
+    ));
+}
+
+#[test]
+fn abandoned_messages_come_back() {
+    run_tokio(scenarios::abandoned_messages_come_back)
+}
+
+#[test]
+fn change_invisible_duration() {
+    run_tokio(scenarios::change_invisible_duration)
+}
+
+#[test]
+fn orderly_queue_waits_for_acks() {
+    run_tokio(scenarios::orderly_queue_waits_for_acks)
+}
+
+#[test]
+fn broker_restart_keeps_acks() {
+    run_tokio(scenarios::broker_restart_keeps_acks)
+}
