@@ -11,8 +11,8 @@
 #
 # What Maven Central serves (checked 2026-12): 4.9.8 has client, common, remoting, store, tools
 # but no rocketmq-namesrv nor rocketmq-broker, so the newest 4.x servers are 4.9.7 (the 4.9.8
-# client is resolved for Java-client peers); 5.5.1 has rocketmq-broker but no namesrv, tools or
-# client, so the newest complete 5.x is 5.5.0.
+# client is resolved for Java-client peers, the 4.9.8 tools for tests/mqadmin_interop.rs);
+# 5.5.1 has rocketmq-broker but no namesrv, tools or client, so the newest complete 5.x is 5.5.0.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,7 +22,7 @@ mkdir -p "$cp_dir"
 
 command -v mvn >/dev/null || { echo "fetch-cp.sh: mvn not found" >&2; exit 3; }
 
-default_set="namesrv:4.9.7 broker:4.9.7 tools:4.9.7 client:4.9.8
+default_set="namesrv:4.9.7 broker:4.9.7 tools:4.9.7 client:4.9.8 tools:4.9.8
 namesrv:5.3.3 broker:5.3.3 tools:5.3.3 client:5.3.3
 namesrv:5.5.0 broker:5.5.0 tools:5.5.0 client:5.5.0"
 
