@@ -71,6 +71,12 @@ impl MqadminBatch {
             what: format!("creating {}", dir.display()),
             source,
         })?;
+        // What the tool logs outside a command, and the stacks of slow commands.
+        let err_path = dir.join("mqadmin-batch.err");
+        let stderr = std::fs::File::create(&err_path).map_err(|source| ApacheError::Io {
+            what: format!("creating {}", err_path.display()),
+            source,
+        })?;
         let mut cmd = Command::new("bash");
         cmd.arg(scripts_dir().join("apache-rmq.sh"))
             .arg("mqadmin-batch")
@@ -80,7 +86,7 @@ impl MqadminBatch {
             .env("RMQ_CP_DIR", classpath_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         let mut child =
             ChildGuard::spawn(format!("mqadmin-batch {version}"), &mut cmd).map_err(|e| {
                 ApacheError::Mqadmin {
@@ -510,11 +516,12 @@ pub fn diff(apache: &str, ours: &str) -> String {
     s
 }
 
-/// The `key : value` pairs of outputs like `brokerStatus` and `getBrokerConfig`.
-pub fn key_values(text: &str) -> HashMap<String, String> {
+/// The `key : value` pairs of outputs like `brokerStatus` (`sep` `:`), or the `key = value`
+/// pairs of `getBrokerConfig` / `getNamesrvConfig` (`sep` `=`).
+pub fn key_values(text: &str, sep: char) -> HashMap<String, String> {
     text.lines()
         .filter_map(|l| {
-            let (k, v) = l.split_once(':')?;
+            let (k, v) = l.split_once(sep)?;
             let k = k.trim();
             (!k.is_empty() && !k.contains(' ')).then(|| (k.to_string(), v.trim().to_string()))
         })
