@@ -48,3 +48,7 @@ mod runtimes;
 /// unicode tags, keys and properties).
 #[path = "apache_bytes.rs"]
 mod bytes;
+
+/// mini-broker's admin-plane answers compared with Apache 5.5.0's for the same state.
+#[path = "apache_admin_bodies.rs"]
+mod admin_bodies;
