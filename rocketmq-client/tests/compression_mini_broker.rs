@@ -56,7 +56,11 @@ async fn every_compression_type_reads_back_plain_through_mini_broker() {
         .await
         .unwrap();
 
-    for (i, kind) in CompressionType::ALL.into_iter().enumerate() {
+    for (i, kind) in CompressionType::ALL
+        .into_iter()
+        .filter(|k| k.is_available())
+        .enumerate()
+    {
         let producer = Producer::builder()
             .name_server(&ns.addr().to_string())
             .group(format!("compress_pg_{i}"))

@@ -449,7 +449,10 @@ mod tests {
         use rocketmq_remoting::protocol::message::CompressionType;
         let w = ReplyWaiters::default();
         let plain = "reply ✓ ".repeat(1000);
-        for kind in CompressionType::ALL {
+        for kind in CompressionType::ALL
+            .into_iter()
+            .filter(|k| k.is_available())
+        {
             let id = format!("c-{kind}");
             let mut rx = w.register(id.clone());
             let h = reply_header(kind.compressed_sys_flag(), &id);
