@@ -2,7 +2,7 @@
 //! found nothing registers a waiter for its (topic, queue) with its filter; the store's arrival
 //! listener wakes the waiters for which one of the new messages is at or past their offset and
 //! passes their filter (a message for another tag or failing their SQL92 expression leaves them
-//! held, docs/protocol/pull.md §3). Nothing polls: a waiter sleeps until it is woken or its own
+//! held, docs/protocol/pull.md §1, §4). Nothing polls: a waiter sleeps until it is woken or its own
 //! check time passes.
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! Filtering over real TCP: held pulls stay held for messages their filter rejects, SQL92
 //! subscriptions with `enablePropertyFilter` off and on, and CHECK_CLIENT_CONFIG
-//! (docs/protocol/pull.md §3-§5, docs/protocol/heartbeat.md §6).
+//! (docs/protocol/pull.md §1, §4, §5, docs/protocol/heartbeat.md §6).
 
 mod broker_util;
 

@@ -1,5 +1,5 @@
 //! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361) with long polling and tag / SQL92 filtering
-//! (docs/protocol/pull.md §1, §3-§5).
+//! (docs/protocol/pull.md §1, §4, §5).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -444,7 +444,7 @@ impl PullProcessor {
                 if !run {
                     let left = deadline.saturating_duration_since(clock.now());
                     let stop = me.tasks.signal().wait();
-                    // Woken only by a message the filter accepts (docs/protocol/pull.md §3).
+                    // Woken only by a message the filter accepts (docs/protocol/pull.md §4).
                     match select(select(rx, stop), me.rt.sleep(left.min(check))).await {
                         Either::Left(_) => run = true,
                         Either::Right(_) => {
