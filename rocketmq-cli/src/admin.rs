@@ -18,6 +18,7 @@ use rocketmq_remoting::protocol::header::{
 use rocketmq_remoting::protocol::message::parse_offset_msg_id;
 use rocketmq_remoting::protocol::RemotingCommand;
 use rocketmq_remoting::rt::Runtime;
+use rocketmq_remoting::transport::TransportConfig;
 use serde_json::{json, Value};
 
 use crate::error::{CliError, Result};
@@ -63,7 +64,20 @@ impl Ctx {
     /// A context talking to the NameServers `namesrv` (`;`-separated) on `rt`; every RPC waits
     /// at most `timeout`.
     pub fn new(namesrv: &str, rt: Arc<dyn Runtime>, timeout: Duration) -> Result<Ctx> {
+        Ctx::with_transport(namesrv, rt, timeout, TransportConfig::default())
+    }
+
+    /// Like [`new`](Self::new), with transport settings: ACL credentials
+    /// ([`TransportConfig::credentials`]) and TLS ([`TransportConfig::tls`]) apply to every
+    /// request of the context and of the producers and consumers built on it.
+    pub fn with_transport(
+        namesrv: &str,
+        rt: Arc<dyn Runtime>,
+        timeout: Duration,
+        transport: TransportConfig,
+    ) -> Result<Ctx> {
         let mut cfg = ClientConfig::with_name_server(namesrv);
+        cfg.transport = transport;
         if cfg.namesrv_addrs.is_empty() {
             return Err(CliError::Usage(
                 "no NameServer address: pass --namesrv HOST:PORT or set NAMESRV_ADDR".into(),

@@ -52,6 +52,31 @@ pub struct Cli {
     /// Async runtime.
     #[arg(long, value_enum, global = true, default_value = "tokio")]
     pub runtime: RuntimeChoice,
+    /// ACL access key: every request is signed with it and `--secret-key` (ACL 1.0; Apache
+    /// 5.x brokers with ACL 2.0 accept the same signature, user = access key).
+    #[arg(
+        long = "access-key",
+        env = "ROCKETMQ_ACCESS_KEY",
+        global = true,
+        requires = "secret_key"
+    )]
+    pub access_key: Option<String>,
+    /// ACL secret key (see `--access-key`).
+    #[arg(
+        long = "secret-key",
+        env = "ROCKETMQ_SECRET_KEY",
+        global = true,
+        hide_env_values = true,
+        requires = "access_key"
+    )]
+    pub secret_key: Option<String>,
+    /// Speak TLS to NameServers and brokers, trusting the CA certificate(s) in this PEM file.
+    #[arg(long = "tls-ca", value_name = "PEM", global = true)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// With `--tls-ca`: check certificates against this name instead of the host dialled
+    /// (routes carry IP addresses; certificates often name a host).
+    #[arg(long = "tls-server-name", global = true, requires = "tls_ca")]
+    pub tls_server_name: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -486,14 +511,37 @@ pub enum BenchCmd {
 /// Runs `cli` on `rt`, printing results to stdout. Errors are returned for `main` to print
 /// and map to an exit code.
 pub async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<()> {
-    let ctx = Ctx::new(
+    let ctx = Ctx::with_transport(
         &cli.namesrv,
         rt,
         Duration::from_millis(cli.timeout_ms.max(1)),
+        security(&cli)?,
     )?;
     let r = dispatch(&cli, &ctx).await;
     ctx.close().await;
     r
+}
+
+/// The ACL credentials and TLS settings of the command line, on a default transport.
+fn security(cli: &Cli) -> Result<rocketmq_remoting::transport::TransportConfig> {
+    let mut t = rocketmq_remoting::transport::TransportConfig::default();
+    if let (Some(ak), Some(sk)) = (&cli.access_key, &cli.secret_key) {
+        t.credentials = Some(rocketmq_remoting::acl::AclCredentials::new(ak, sk));
+    }
+    if let Some(ca) = &cli.tls_ca {
+        let bad =
+            |e: rocketmq_remoting::tls::TlsConfigError| CliError::Usage(format!("--tls-ca: {e}"));
+        let mut tls = rocketmq_remoting::tls::TlsClientConfig::builder()
+            .add_ca_pem_file(ca)
+            .map_err(bad)?
+            .build()
+            .map_err(bad)?;
+        if let Some(name) = &cli.tls_server_name {
+            tls = tls.with_server_name(name).map_err(bad)?;
+        }
+        t.tls = Some(tls);
+    }
+    Ok(t)
 }
 
 fn print(cli: &Cli, r: Report) {
@@ -684,5 +732,39 @@ fn bench_report(cli: &Cli, r: &crate::stats::BenchReport) {
         println!("{}", json!(r));
     } else {
         println!("{r}");
+    }
+}
+
+#[cfg(test)]
+mod security_flags {
+    use super::*;
+
+    fn parse(args: &[&str]) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from(["rocketmq-cli"].iter().chain(args).copied())
+    }
+
+    #[test]
+    fn keys_come_in_pairs_and_tls_needs_a_readable_ca() {
+        assert!(parse(&["--access-key", "ak", "cluster", "list"]).is_err());
+        assert!(parse(&["--secret-key", "sk", "cluster", "list"]).is_err());
+        assert!(parse(&["--tls-server-name", "h", "cluster", "list"]).is_err());
+        let cli = parse(&[
+            "--access-key",
+            "ak",
+            "--secret-key",
+            "sk",
+            "cluster",
+            "list",
+        ])
+        .unwrap();
+        let t = security(&cli).unwrap();
+        assert_eq!(t.credentials.unwrap().access_key, "ak");
+        assert!(t.tls.is_none());
+
+        let cli = parse(&["--tls-ca", "/nonexistent/ca.pem", "cluster", "list"]).unwrap();
+        match security(&cli) {
+            Err(CliError::Usage(m)) => assert!(m.contains("--tls-ca"), "{m}"),
+            other => panic!("want a usage error, got {other:?}"),
+        }
     }
 }
