@@ -52,3 +52,7 @@ mod bytes;
 /// mini-broker's admin-plane answers compared with Apache 5.5.0's for the same state.
 #[path = "apache_admin_bodies.rs"]
 mod admin_bodies;
+
+/// RocketMQ 5.x POP with our SimpleConsumer.
+#[path = "apache_pop.rs"]
+mod pop;

@@ -1,0 +1,151 @@
+//! RocketMQ 5.x POP: our `SimpleConsumer` against Apache's broker (5.3.3 and 5.5.0; 4.9.7 has
+//! no POP and must answer REQUEST_CODE_NOT_SUPPORTED, surfaced as a typed broker error).
+//!
+//! A plain POP_MESSAGE works on Apache 5.x without switching the group to POP mode
+//! (`setConsumeMode` only steers Java push consumers' server-side assignment): receive, ack
+//! half, and the unacked half comes back from Apache's `%RETRY%<group>_<topic>` after the
+//! invisible time, re-encoded under the original topic with receipts that ack there.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rocketmq_client::consumer::{ReceivedMessage, SimpleConsumer};
+use rocketmq_client::{ConsumeFromWhere, Error, Message, Producer, SendStatus};
+use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
+use rocketmq_remoting::protocol::code::ResponseCode;
+use rocketmq_remoting::protocol::pop::RetryFlag;
+use rocketmq_remoting::rt::Runtime;
+
+use crate::common::{client_cfg, cluster, create_topic, run, unique};
+
+const INVISIBLE: Duration = Duration::from_secs(3);
+
+async fn produce(
+    c: &ApacheCluster,
+    rt: &Arc<dyn Runtime>,
+    topic: &str,
+    n: usize,
+) -> BTreeSet<String> {
+    let p = Producer::builder()
+        .name_server(&c.namesrv_addr().to_string())
+        .group(unique("pg_pop", c.version()))
+        .runtime(Arc::clone(rt))
+        .route_refresh_interval(Duration::from_secs(1))
+        .build()
+        .expect("producer config");
+    p.start().await.expect("producer start");
+    let mut sent = BTreeSet::new();
+    for i in 0..n {
+        let body = format!("pop body {i}");
+        let r = p
+            .send(Message::new(topic, body.clone()))
+            .await
+            .expect("send");
+        assert_eq!(r.status, SendStatus::SendOk);
+        sent.insert(body);
+    }
+    p.shutdown().await;
+    sent
+}
+
+fn body(m: &ReceivedMessage) -> String {
+    String::from_utf8_lossy(&m.message.body).into_owned()
+}
+
+async fn receive_until(c: &SimpleConsumer, want: usize, limit: Duration) -> Vec<ReceivedMessage> {
+    let start = Instant::now();
+    let mut got: Vec<ReceivedMessage> = Vec::new();
+    while got.iter().map(body).collect::<BTreeSet<_>>().len() < want && start.elapsed() < limit {
+        got.extend(c.receive(32, INVISIBLE).await.expect("receive"));
+    }
+    got
+}
+
+fn pop_round_trip(version: &str) {
+    let test = format!("pop_round_trip {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    let topic = unique("PopPlain", version);
+    let group = unique("cg_pop", version);
+    let name = test.clone();
+    run(&name, |rt| async move {
+        create_topic(&rt, &c, &topic, 4).await;
+        let sent = produce(&c, &rt, &topic, 12).await;
+        let consumer = SimpleConsumer::builder()
+            .client_config(client_cfg(&c, &rt))
+            .group(&group)
+            .subscribe(&topic, "*")
+            .consume_from(ConsumeFromWhere::FirstOffset)
+            .await_duration(Duration::from_secs(2))
+            .build()
+            .expect("simple consumer config");
+        consumer.start().await.expect("start");
+        if version == V4 {
+            match consumer.receive(8, INVISIBLE).await {
+                Err(Error::Broker { code, .. }) => {
+                    assert_eq!(code, ResponseCode::REQUEST_CODE_NOT_SUPPORTED)
+                }
+                other => panic!("Apache 4.9.7 has no POP, got {other:?}"),
+            }
+            consumer.shutdown().await;
+            return;
+        }
+        let first = receive_until(&consumer, sent.len(), Duration::from_secs(30)).await;
+        assert_eq!(first.iter().map(body).collect::<BTreeSet<_>>(), sent);
+        assert_eq!(
+            first.len(),
+            sent.len(),
+            "nothing delivered twice within the invisible time"
+        );
+        let mut acked = BTreeSet::new();
+        for m in &first {
+            assert_eq!(m.receipt.retry, RetryFlag::Normal);
+            assert_eq!(m.message.topic, topic);
+            assert_eq!(m.delivery_attempt(), 1);
+            if acked.len() < sent.len() / 2 {
+                consumer.ack(m).await.expect("ack");
+                acked.insert(body(m));
+            }
+        }
+        let unacked: BTreeSet<String> = sent.difference(&acked).cloned().collect();
+        let t0 = Instant::now();
+        let back = receive_until(&consumer, unacked.len(), Duration::from_secs(40)).await;
+        eprintln!(
+            "{test}: {} unacked came back after {:?}",
+            back.len(),
+            t0.elapsed()
+        );
+        assert_eq!(back.iter().map(body).collect::<BTreeSet<_>>(), unacked);
+        for m in &back {
+            assert_eq!(
+                m.message.topic, topic,
+                "re-encoded under the original topic"
+            );
+            assert_eq!(
+                m.receipt.retry,
+                RetryFlag::V1,
+                "read from %RETRY%<group>_<topic>"
+            );
+            assert!(m.delivery_attempt() >= 2);
+            consumer.ack(m).await.expect("ack of a retried message");
+        }
+        // Acked everywhere: nothing comes back.
+        rt.sleep(INVISIBLE + Duration::from_secs(3)).await;
+        let rest = consumer.receive(32, INVISIBLE).await.expect("receive");
+        assert!(
+            rest.is_empty(),
+            "acked messages came back: {:?}",
+            rest.iter().map(body).collect::<Vec<_>>()
+        );
+        consumer.shutdown().await;
+    });
+}
+
+per_version!(
+    pop_round_trip,
+    pop_round_trip_4_9_7,
+    pop_round_trip_5_3_3,
+    pop_round_trip_5_5_0
+);
