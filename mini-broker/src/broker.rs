@@ -211,10 +211,26 @@ struct SlaveMetadataSink {
     topics: Weak<TopicConfigManager>,
     offsets: Weak<ConsumerOffsetManager>,
     schedule: Weak<ScheduleService>,
+    groups: Weak<SubscriptionGroupManager>,
     topics_changed: TopicsChanged,
 }
 
 impl MetadataSink for SlaveMetadataSink {
+    fn subscription_groups(
+        &self,
+        table: rocketmq_remoting::protocol::body::SubscriptionGroupWrapper,
+    ) {
+        let Some(groups) = self.groups.upgrade() else {
+            return;
+        };
+        // Written here like the topic table (the sync task's own pace, only on a change).
+        if groups.replace_all(table) {
+            if let Err(e) = groups.persist() {
+                tracing::error!(error = %e, "cannot store the master's subscription groups");
+            }
+        }
+    }
+
     fn topic_configs(&self, table: rocketmq_remoting::protocol::body::TopicConfigSerializeWrapper) {
         let Some(topics) = self.topics.upgrade() else {
             return;
@@ -315,6 +331,7 @@ fn start_slave(
         topics: Arc::downgrade(&services.topics),
         offsets: Arc::downgrade(&services.offsets),
         schedule: Arc::downgrade(&services.schedule),
+        groups: Arc::downgrade(&services.groups),
         topics_changed,
     });
     let sync = MetadataSync::start_with_credentials(

@@ -245,6 +245,30 @@ impl SubscriptionGroupManager {
         true
     }
 
+    /// Replaces the table and its version with a master's (slave metadata copy, Apache
+    /// `SlaveSynchronize.syncSubscriptionGroupConfig`). Returns whether anything changed; the
+    /// caller persists then. In memory.
+    pub fn replace_all(&self, w: SubscriptionGroupWrapper) -> bool {
+        let mut s = self.write();
+        let same = s.version == w.data_version
+            && s.table.len() == w.subscription_group_table.len()
+            && w.subscription_group_table
+                .iter()
+                .all(|(k, v)| s.table.get(k).map(|c| &**c) == Some(v));
+        if same {
+            return false;
+        }
+        s.table = w
+            .subscription_group_table
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(v)))
+            .collect();
+        s.forbidden = w.forbidden_table;
+        s.version = w.data_version;
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
     /// The whole table with its version (GET_ALL_SUBSCRIPTIONGROUP_CONFIG; the file's content).
     pub fn wrapper(&self) -> SubscriptionGroupWrapper {
         let s = self.read();

@@ -675,3 +675,35 @@ async fn broker_config_get_and_live_update() {
     assert_eq!(saved.broker_name, "broker-cfg");
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slave_copies_the_masters_subscription_groups() {
+    use mini_broker::ha::BrokerRole;
+    let mdir = tempfile::tempdir().unwrap();
+    let sdir = tempfile::tempdir().unwrap();
+    let mut mc = BrokerConfig::for_test(mdir.path());
+    mc.broker_role = BrokerRole::SyncMaster;
+    let m = start(mc).await;
+    let mut sc = BrokerConfig::for_test(sdir.path());
+    sc.broker_role = BrokerRole::Slave;
+    sc.broker_id = 1;
+    sc.ha_master_address = m.ha_addr();
+    sc.master_addr = Some(m.advertised_addr().to_string());
+    sc.slave_metadata_sync_interval_ms = 60_000;
+    let s = start(sc).await;
+    let c = client();
+    let mut g = SubscriptionGroupConfig::new("cg_repl");
+    g.retry_max_times = 2;
+    g.consume_enable = false;
+    update_group(&c, &m.addr().to_string(), &g).await;
+    s.sync_metadata_now().await.expect("metadata sync");
+    let all = all_groups(&c, &s.addr().to_string()).await;
+    assert_eq!(all.subscription_group_table.get("cg_repl"), Some(&g));
+    assert_eq!(all.data_version, m.subscription_groups().data_version());
+    // Persisted on the slave too.
+    let text =
+        std::fs::read_to_string(sdir.path().join("config").join("subscriptionGroup.json")).unwrap();
+    assert!(text.contains("cg_repl"));
+    s.shutdown().await;
+    m.shutdown().await;
+}

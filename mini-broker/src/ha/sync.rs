@@ -1,6 +1,7 @@
 //! The slave's periodic copy of the master's metadata ([`MetadataSync`], Apache
 //! `SlaveSynchronize`): topic configs (GET_ALL_TOPIC_CONFIG 21), consumer offsets
-//! (GET_ALL_CONSUMER_OFFSET 43) and delay-level progress (GET_ALL_DELAY_OFFSET 45), fetched
+//! (GET_ALL_CONSUMER_OFFSET 43), delay-level progress (GET_ALL_DELAY_OFFSET 45) and
+//! subscription groups (GET_ALL_SUBSCRIPTIONGROUP_CONFIG 201), fetched
 //! from the master's ordinary remoting port and handed to a [`MetadataSink`].
 //!
 //! Staleness: a slave's copy is at most one [`interval`](MetadataSync::start) plus one request
@@ -38,6 +39,13 @@ pub trait MetadataSink: Send + Sync + 'static {
     fn consumer_offsets(&self, table: ConsumerOffsetTable);
     /// The master's delay-level progress: level → next offset in `SCHEDULE_TOPIC_XXXX`.
     fn delay_offsets(&self, table: BTreeMap<i32, i64>);
+    /// The master's subscription-group table (GET_ALL_SUBSCRIPTIONGROUP_CONFIG 201), copied as
+    /// Apache's slaves copy it. Ignored by default.
+    fn subscription_groups(
+        &self,
+        _table: rocketmq_remoting::protocol::body::SubscriptionGroupWrapper,
+    ) {
+    }
 }
 
 #[derive(Deserialize)]
@@ -247,6 +255,34 @@ impl SyncInner {
         {
             Ok(t) => self.sink.delay_offsets(t),
             Err(e) => note(e),
+        }
+        // A master without a group table (one that answers REQUEST_CODE_NOT_SUPPORTED) leaves
+        // the slave's own table alone.
+        let code = RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG;
+        let groups = self
+            .client
+            .invoke(&addr, RemotingCommand::request(code), self.timeout)
+            .await;
+        match groups {
+            Ok(r) if r.code == ResponseCode::SUCCESS => {
+                match rocketmq_remoting::protocol::body::SubscriptionGroupWrapper::from_json(
+                    &r.body,
+                ) {
+                    Ok(t) => self.sink.subscription_groups(t),
+                    Err(e) => note(HaError::MetadataSync(format!(
+                        "bad subscription group body: {e}"
+                    ))),
+                }
+            }
+            Ok(r) if r.code == ResponseCode::REQUEST_CODE_NOT_SUPPORTED => {}
+            Ok(r) => note(HaError::MetadataSync(format!(
+                "request {code} to {addr} answered {}: {}",
+                r.code,
+                r.remark.unwrap_or_default()
+            ))),
+            Err(e) => note(HaError::MetadataSync(format!(
+                "request {code} to {addr}: {e}"
+            ))),
         }
         match first {
             None => Ok(()),
