@@ -699,10 +699,17 @@ fn others(v: &Vars, tools5: bool) -> Vec<Case> {
             &["-t", t, "-q", "0", "-i", "0"],
             Check::Same,
         ),
+        // Written into the batch JVM's working directory, the test's scratch directory.
         case(
+            "exportMetadata -t",
             "exportMetadata",
+            &["-b", b, "-t", "-f", "."],
+            Check::Same,
+        ),
+        case(
+            "exportMetadata -g",
             "exportMetadata",
-            &["-b", b, "-f", "/dev/null"],
+            &["-b", b, "-g", "-f", "."],
             Check::Same,
         ),
     ];
