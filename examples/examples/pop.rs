@@ -134,7 +134,7 @@ async fn main() -> Result<(), BoxError> {
         return Err("the push consumer did not get every message in 120 s".into());
     }
     let push_rate = n as f64 / t.elapsed().as_secs_f64();
-    push.shutdown().await;
+    push.shutdown().await?;
     println!(
         "{n} messages: POP (4 consumers, receive 32 + one ack each) {pop_rate:.0} msg/s, \
          push (1 consumer) {push_rate:.0} msg/s"
