@@ -1004,6 +1004,29 @@ impl ClientApi {
             .map(drop)
     }
 
+    /// BATCH_ACK_MESSAGE (200151): many acks of one broker in one request.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`] (`NO_MESSAGE` for an empty list).
+    pub async fn batch_ack_message(
+        &self,
+        addr: &str,
+        body: &rocketmq_remoting::protocol::pop::BatchAckMessageRequestBody,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = RemotingCommand::request(RequestCode::BATCH_ACK_MESSAGE)
+            .with_serialize_type(SerializeType::Json)
+            .with_body(body::JsonBody::to_json(body));
+        self.invoke_ok(addr, cmd, timeout)
+            .instrument(tracing::debug_span!(
+                "batch_ack_message",
+                acks = body.acks.len()
+            ))
+            .await
+            .map(drop)
+    }
+
     /// CHANGE_MESSAGE_INVISIBLETIME (200053): the broker's answer carries the new receipt's
     /// pop time, invisible time and revive queue.
     ///

@@ -168,6 +168,16 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
         let _ = (broker_name, header);
         Box::pin(async { Err(Error::Config("this backend cannot POP".into())) })
     }
+    /// BATCH_ACK_MESSAGE to the master of `broker_name` (`topic` finds its route).
+    fn batch_ack(
+        &self,
+        broker_name: &str,
+        topic: &str,
+        body: rocketmq_remoting::protocol::pop::BatchAckMessageRequestBody,
+    ) -> BoxFuture<'_, Result<()>> {
+        let _ = (broker_name, topic, body);
+        Box::pin(async { Err(Error::Config("this backend cannot POP".into())) })
+    }
     /// CHANGE_MESSAGE_INVISIBLETIME to the master of `broker_name`.
     fn change_invisible(
         &self,

@@ -559,6 +559,22 @@ impl ConsumerBackend for ClientBackend {
         })
     }
 
+    fn batch_ack(
+        &self,
+        broker_name: &str,
+        topic: &str,
+        body: rocketmq_remoting::protocol::pop::BatchAckMessageRequestBody,
+    ) -> BoxFuture<'_, Result<()>> {
+        let (broker_name, topic) = (broker_name.to_owned(), topic.to_owned());
+        Box::pin(async move {
+            let addr = self.master(&broker_name, &topic).await?;
+            self.instance
+                .api()
+                .batch_ack_message(&addr, &body, POP_ACK_TIMEOUT)
+                .await
+        })
+    }
+
     fn change_invisible(
         &self,
         broker_name: &str,
