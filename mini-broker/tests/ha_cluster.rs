@@ -11,7 +11,9 @@ use broker_util::*;
 use mini_broker::ha::BrokerRole;
 use mini_broker::{BrokerConfig, BrokerHandle};
 use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::UpdateConsumerOffsetRequestHeader;
+use rocketmq_remoting::protocol::header::{
+    PopMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
+};
 use rocketmq_remoting::protocol::RemotingCommand;
 
 fn master_cfg(dir: &std::path::Path, role: BrokerRole) -> BrokerConfig {
@@ -111,6 +113,13 @@ async fn sync_master_slave_refusal_metadata_and_suggestion() {
         .as_deref()
         .unwrap_or("")
         .contains("messages are put to the slave"));
+    // POP writes checkpoints into the commit log: refused on the slave too, which stays the
+    // master's byte-for-byte copy.
+    let pop = RemotingCommand::request(RequestCode::POP_MESSAGE).with_header(
+        &PopMessageRequestHeader::new("g1", "HaT", -1, 1, 60_000, 0, 0),
+    );
+    let r = c.invoke(&saddr, pop, T).await.unwrap();
+    assert_eq!(r.code, ResponseCode::SERVICE_NOT_AVAILABLE, "{r:?}");
 
     // Metadata copy: topic and committed offsets reach the slave.
     let h = UpdateConsumerOffsetRequestHeader {

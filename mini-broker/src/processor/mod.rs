@@ -180,7 +180,13 @@ fn slave_refuses(code: i32) -> Option<RemotingCommand> {
         | RequestCode::SEND_BATCH_MESSAGE
         | RequestCode::CONSUMER_SEND_MSG_BACK
         | RequestCode::SEND_REPLY_MESSAGE
-        | RequestCode::SEND_REPLY_MESSAGE_V2 => Some(reply(
+        | RequestCode::SEND_REPLY_MESSAGE_V2
+        // POP writes checkpoints and acks into the commit log, which on a slave is the
+        // master's copy byte for byte.
+        | RequestCode::POP_MESSAGE
+        | RequestCode::ACK_MESSAGE
+        | RequestCode::BATCH_ACK_MESSAGE
+        | RequestCode::CHANGE_MESSAGE_INVISIBLETIME => Some(reply(
             ResponseCode::SERVICE_NOT_AVAILABLE,
             "service not available now. It may be caused by one of the following reasons: \
              the broker's disk is full, messages are put to the slave, message store has been \
