@@ -407,23 +407,32 @@ async fn silent_client_times_out_and_offline_group_is_not_reset() {
     assert!(started.elapsed() >= Duration::from_secs(9));
 
     // Once the client is gone, a reset is refused with CONSUMER_NOT_ONLINE and changes nothing.
+    // Wait for the broker to see the disconnect through the connection list: a reset sent
+    // while the client is still registered would legitimately succeed and move the offset.
     silent.shutdown();
     let t = Instant::now();
     loop {
-        let r = admin
-            .invoke(&addr, reset_request(GROUP, TOPIC, 0, true), T)
-            .await
-            .unwrap();
+        let ask = RemotingCommand::request(RequestCode::GET_CONSUMER_CONNECTION_LIST).with_header(
+            &GetConsumerConnectionListRequestHeader {
+                consumer_group: GROUP.into(),
+            },
+        );
+        let r = admin.invoke(&addr, ask, T).await.unwrap();
         if r.code == ResponseCode::CONSUMER_NOT_ONLINE {
-            assert_eq!(
-                r.remark.as_deref(),
-                Some("Consumer not online, so can not reset offset, Group: relay_g Topic: RelayRaw Timestamp: 0")
-            );
             break;
         }
         assert!(t.elapsed() < T, "still online: {:?}", r.remark);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let r = admin
+        .invoke(&addr, reset_request(GROUP, TOPIC, 0, true), T)
+        .await
+        .unwrap();
+    assert_eq!(r.code, ResponseCode::CONSUMER_NOT_ONLINE, "{:?}", r.remark);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("Consumer not online, so can not reset offset, Group: relay_g Topic: RelayRaw Timestamp: 0")
+    );
     assert_eq!(committed(&admin, &addr, 0).await, 1);
     b.shutdown().await;
 }
