@@ -45,7 +45,7 @@ use futures::channel::oneshot;
 use rocketmq_remoting::protocol::code::ResponseCode;
 use rocketmq_remoting::protocol::header::ReplyMessageRequestHeader;
 use rocketmq_remoting::protocol::message::{
-    decode_properties, decompress_for_flag, property, sys_flag, UndecodableBody,
+    decode_properties, decompress_for_flag, property, sys_flag, CompressionError, UndecodableBody,
     DEFAULT_MAX_DECOMPRESSED_LEN,
 };
 use rocketmq_remoting::protocol::RemotingCommand;
@@ -199,8 +199,11 @@ impl ReplyWaiters {
         };
         let mut body = req.body.clone();
         let mut flag = h.sys_flag;
-        // Java decompresses by the type bits too; where it would hand on compressed bytes (a
-        // corrupt stream) or drop the reply (an unknown type), the requester gets a typed error.
+        // Java decompresses by the type bits too. A stream that does not inflate is handed on
+        // as received, flag kept, as Java's ClientRemotingProcessor does (it logs and goes on):
+        // the Go client's replier sends uncompressed replies with the flag of the compressed
+        // request. Where Java would drop the reply (an unknown type) or we cannot decode it
+        // (feature off, a bomb), the requester gets a typed error instead of a timeout.
         let undecodable = match decompress_for_flag(flag, &body, DEFAULT_MAX_DECOMPRESSED_LEN) {
             Ok(Some(b)) => {
                 body = Bytes::from(b);
@@ -208,6 +211,10 @@ impl ReplyWaiters {
                 None
             }
             Ok(None) => None,
+            Err(source @ CompressionError::Corrupt { .. }) => {
+                tracing::warn!(error = %source, topic = %h.topic, "reply body does not inflate; handed on as received");
+                None
+            }
             Err(source) => {
                 tracing::warn!(error = %source, topic = %h.topic, "cannot decompress a reply");
                 Some(source)
@@ -465,8 +472,21 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_flagged_compressed_that_does_not_inflate_is_handed_on_as_java_does() {
+        let w = ReplyWaiters::default();
+        let mut rx = w.register("raw".into());
+        let h = reply_header(sys_flag::COMPRESSED, "raw");
+        assert_eq!(
+            push(&w, &h, b"reply:plain bytes".to_vec()),
+            ResponseCode::SUCCESS
+        );
+        let got = rx.try_recv().unwrap().unwrap().unwrap();
+        assert_eq!(&got.body[..], b"reply:plain bytes");
+        assert_eq!(got.sys_flag, sys_flag::COMPRESSED);
+    }
+
+    #[test]
     fn an_undecodable_reply_fails_its_request_with_a_typed_error() {
-        use rocketmq_remoting::protocol::message::CompressionError;
         let w = ReplyWaiters::default();
         let mut rx = w.register("bad".into());
         let h = reply_header(sys_flag::COMPRESSED | (6 << 8), "bad");
