@@ -408,6 +408,9 @@ async fn retry_max_times_moves_to_the_dlq() {
 async fn restart(dir: &std::path::Path, old: BrokerHandle, crash: bool) -> BrokerHandle {
     let mut cfg = BrokerConfig::for_test(dir);
     cfg.listen_addr = old.addr();
+    // A fixed listen port would put replication on port + 1, which another test's ephemeral
+    // socket may hold ("Address already in use" in CI): let the OS pick it, as at first start.
+    cfg.ha_listen_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     if crash {
         old.store().simulate_crash();
         drop(old);
