@@ -283,13 +283,7 @@ impl SimpleConsumer {
     }
 
     fn check_running(&self) -> Result<()> {
-        if self.inner.state.get() == ServiceState::Running {
-            Ok(())
-        } else {
-            Err(Error::NotRunning(
-                "call start() first; a shut-down consumer cannot be used",
-            ))
-        }
+        self.inner.state.ensure_consumer_running()
     }
 
     /// Starts the client, registers the group and sends a first heartbeat.

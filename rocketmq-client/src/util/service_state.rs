@@ -35,6 +35,18 @@ impl AtomicServiceState {
         AtomicServiceState(AtomicU8::new(ServiceState::CreateJust as u8))
     }
 
+    /// `Ok` while running; else the consumers' [`NotRunning`](crate::Error::NotRunning) error
+    /// telling the caller to start first.
+    pub(crate) fn ensure_consumer_running(&self) -> crate::Result<()> {
+        if self.get() == ServiceState::Running {
+            Ok(())
+        } else {
+            Err(crate::Error::NotRunning(
+                "call start() first; a shut-down consumer cannot be used",
+            ))
+        }
+    }
+
     /// The current state.
     pub(crate) fn get(&self) -> ServiceState {
         ServiceState::from_u8(self.0.load(Ordering::Acquire))

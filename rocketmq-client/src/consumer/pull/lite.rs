@@ -352,13 +352,7 @@ impl LitePullConsumer {
     }
 
     fn check_running(&self) -> Result<()> {
-        if self.inner.state.get() == ServiceState::Running {
-            Ok(())
-        } else {
-            Err(Error::NotRunning(
-                "call start() first; a shut-down consumer cannot be used",
-            ))
-        }
+        self.inner.state.ensure_consumer_running()
     }
 
     fn wrap_mq(&self, mq: &MessageQueue) -> MessageQueue {

@@ -208,13 +208,7 @@ impl PullConsumer {
     }
 
     fn check_running(&self) -> Result<()> {
-        if self.inner.state.get() == ServiceState::Running {
-            Ok(())
-        } else {
-            Err(Error::NotRunning(
-                "call start() first; a shut-down consumer cannot be used",
-            ))
-        }
+        self.inner.state.ensure_consumer_running()
     }
 
     /// Starts the client and registers the group.
