@@ -37,7 +37,7 @@ log() { printf '[%s load %s] %s\n' "$(date +%T)" "$(cut -d' ' -f1-3 /proc/loadav
 
 # ---------------------------------------------------------------- build
 log "building (release) into $TARGET"
-(cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -q -p mini-namesrv -p mini-broker)
+(cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -q -p rocketmq-rs-mini-namesrv -p rocketmq-rs-mini-broker)
 (cd "$ROOT/bench" && CARGO_TARGET_DIR=$TARGET cargo build --release -q)
 BIN=$TARGET/release
 RMQ=$BIN/rmqbench

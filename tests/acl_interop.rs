@@ -6,17 +6,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mini_broker::topic_config::{PERM_READ, PERM_WRITE};
-use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use rocketmq_client::producer::ProducerConfig;
-use rocketmq_client::{AccessDenied, ClientConfig, Error, Message, Producer};
 use rocketmq_it::cpp::{CppClient, ProduceOptions, PushOptions};
 use rocketmq_it::init_tracing;
-use rocketmq_remoting::acl::{AclConfig, AclCredentials};
-use rocketmq_remoting::protocol::body::TopicConfig;
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_client::producer::ProducerConfig;
+use rocketmq_rs_client::{AccessDenied, ClientConfig, Error, Message, Producer};
+use rocketmq_rs_mini_broker::topic_config::{PERM_READ, PERM_WRITE};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_rs_remoting::acl::{AclConfig, AclCredentials};
+use rocketmq_rs_remoting::protocol::body::TopicConfig;
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
 
 const TOPIC: &str = "ItAclTopic";
 const GROUP: &str = "CG_ItAcl";

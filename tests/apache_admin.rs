@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rocketmq_client::{
+use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
+use rocketmq_rs_client::{
     ClientInstance, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt,
     MessageSelector, Producer, PushConsumer, SendStatus,
 };
-use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
 
 use crate::common::{client_cfg, cluster, create_topic, unique};
 
@@ -50,8 +50,8 @@ fn broker_initiated(version: &str) {
     let (consumer, client_id, offset_ids) = tokio_rt.block_on({
         let (c, topic, group, rec) = (Arc::clone(&c), topic.clone(), group.clone(), rec.clone());
         async move {
-            let rt: Arc<dyn rocketmq_remoting::rt::Runtime> =
-                Arc::new(rocketmq_remoting::rt::TokioRuntime::try_current().expect("in tokio"));
+            let rt: Arc<dyn rocketmq_rs_remoting::rt::Runtime> =
+                Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::try_current().expect("in tokio"));
             create_topic(&rt, &c, &topic, 2).await;
             let instance = ClientInstance::new(client_cfg(&c, &rt)).expect("client instance");
             let client_id = instance.client_id().to_string();

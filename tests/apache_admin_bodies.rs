@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mini_broker::{Broker, BrokerConfig};
 use rocketmq_it::apache::V5_NEWEST;
-use rocketmq_remoting::protocol::body::{JsonBody, KVTable, SubscriptionGroupConfig};
-use rocketmq_remoting::protocol::code::RequestCode;
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
+use rocketmq_rs_remoting::protocol::body::{JsonBody, KVTable, SubscriptionGroupConfig};
+use rocketmq_rs_remoting::protocol::code::RequestCode;
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 use crate::common::{cluster, run, unique};
 

@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_client::{Message, Producer};
 use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
 use rocketmq_it::bytes::{check_java_bytes_read, BatchIds, UNI_KEY, UNI_VALUE};
 use rocketmq_it::harness::{hex, Event};
 use rocketmq_it::javaclient::{JavaClient, REQUIRE_VAR};
 use rocketmq_it::scenarios::args;
-use rocketmq_remoting::protocol::message::{sys_flag, CompressionType};
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_client::{Message, Producer};
+use rocketmq_rs_remoting::protocol::message::{sys_flag, CompressionType};
+use rocketmq_rs_remoting::rt::Runtime;
 
 use crate::common::{client_cfg, cluster, create_topic, pull_all, run, unique};
 

@@ -7,15 +7,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rocketmq_cli::admin::Ctx;
-use rocketmq_cli::clients::{self, ResetMode};
-use rocketmq_cli::groups;
-use rocketmq_client::{
+use rocketmq_it::apache::{V4, V5_NEWEST};
+use rocketmq_rs_cli::admin::Ctx;
+use rocketmq_rs_cli::clients::{self, ResetMode};
+use rocketmq_rs_cli::groups;
+use rocketmq_rs_client::{
     ClientInstance, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt,
     MessageSelector, Producer, PushConsumer,
 };
-use rocketmq_it::apache::{V4, V5_NEWEST};
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_remoting::rt::Runtime;
 
 use crate::common::{client_cfg, cluster, create_topic, run, unique};
 

@@ -32,14 +32,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rocketmq_client::{ClientConfig, MessageExt, PullConsumer, PullStatus};
 use rocketmq_it::apache::{apache_or_skip, ApacheCluster, ClusterOptions};
 use rocketmq_it::init_tracing;
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::GetRouteInfoRequestHeader;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_client::{ClientConfig, MessageExt, PullConsumer, PullStatus};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::GetRouteInfoRequestHeader;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 /// Every test's topics and groups carry this process's id, so reruns against a kept cluster
 /// never collide.
@@ -287,7 +287,7 @@ pub async fn max_offsets(
     topic: &str,
     queues: i32,
 ) -> Vec<Option<i64>> {
-    use rocketmq_remoting::protocol::header::{
+    use rocketmq_rs_remoting::protocol::header::{
         GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
     };
     let client = RemotingClient::new(Arc::clone(rt), TransportConfig::default());

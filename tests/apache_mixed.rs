@@ -7,14 +7,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mini_broker::topic_config::{PERM_READ, PERM_WRITE};
-use mini_broker::{Broker, BrokerConfig};
-use mini_namesrv::{NameServer, NamesrvConfig};
-use rocketmq_client::{Message, Producer, SendStatus};
 use rocketmq_it::apache::{apache_or_skip, ApacheCluster, ApacheNamesrv, V4, V5_3, V5_NEWEST};
 use rocketmq_it::init_tracing;
-use rocketmq_remoting::protocol::body::TopicConfig;
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_client::{Message, Producer, SendStatus};
+use rocketmq_rs_mini_broker::topic_config::{PERM_READ, PERM_WRITE};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
+use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
+use rocketmq_rs_remoting::protocol::body::TopicConfig;
+use rocketmq_rs_remoting::rt::Runtime;
 
 use crate::common::{default_options, pull_all_ns};
 
@@ -56,7 +56,7 @@ fn apache_broker_mini_namesrv(version: &str) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
         tokio_rt.handle().clone(),
     ));
     let namesrv = tokio_rt
@@ -125,7 +125,7 @@ fn mini_broker_apache_namesrv(version: &str) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
         tokio_rt.handle().clone(),
     ));
     let broker = tokio_rt.block_on({

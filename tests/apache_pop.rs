@@ -10,12 +10,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rocketmq_client::consumer::{ReceivedMessage, SimpleConsumer};
-use rocketmq_client::{ConsumeFromWhere, Error, Message, Producer, SendStatus};
 use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::pop::RetryFlag;
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_client::consumer::{ReceivedMessage, SimpleConsumer};
+use rocketmq_rs_client::{ConsumeFromWhere, Error, Message, Producer, SendStatus};
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::pop::RetryFlag;
+use rocketmq_rs_remoting::rt::Runtime;
 
 use crate::common::{client_cfg, cluster, create_topic, run, unique};
 

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rocketmq_client::producer::create_reply;
-use rocketmq_client::{
+use rocketmq_it::apache::{ApacheCluster, ClusterOptions, V4, V5_3, V5_NEWEST};
+use rocketmq_rs_client::producer::create_reply;
+use rocketmq_rs_client::{
     async_trait, ConsumeContext, ConsumeFromWhere, ConsumeResult, Error, LocalTransactionState,
     Message, MessageExt, MessageQueue, Producer, PushConsumer, SendStatus, TransactionListener,
     TransactionProducer,
 };
-use rocketmq_it::apache::{ApacheCluster, ClusterOptions, V4, V5_3, V5_NEWEST};
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_remoting::rt::Runtime;
 
 use crate::common::{
     apache_stored_count, client_cfg, cluster, cluster_with, create_topic, default_options,

@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rocketmq_client::{
+use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
+use rocketmq_rs_client::{
     ConsumeFromWhere, LitePullConsumer, Message, MessageQueue, Producer, PullConsumer, PullStatus,
     SendStatus,
 };
-use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_remoting::rt::Runtime;
 
 use crate::common::{client_cfg, cluster, create_topic, run, unique};
 

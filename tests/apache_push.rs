@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rocketmq_client::consumer::PushConsumerConfig;
-use rocketmq_client::{
+use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
+use rocketmq_rs_client::consumer::PushConsumerConfig;
+use rocketmq_rs_client::{
     ConsumeContext, ConsumeFromWhere, ConsumeOrderlyContext, ConsumeResult, Message, MessageExt,
     MessageModel, MessageQueue, MessageSelector, OrderlyResult, Producer, PushConsumer, SendStatus,
 };
-use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_remoting::rt::Runtime;
 
 use crate::common::{apache_stored_count, client_cfg, cluster, create_topic, run, unique};
 
@@ -102,7 +102,7 @@ fn push_builder(
     group: &str,
     topic: &str,
     selector: MessageSelector,
-) -> rocketmq_client::consumer::PushConsumerBuilder {
+) -> rocketmq_rs_client::consumer::PushConsumerBuilder {
     PushConsumer::builder()
         .client_config(client_cfg(c, rt))
         .group(group)
@@ -420,9 +420,10 @@ fn sql92_refused(version: &str) {
             .build()
             .expect("consumer config");
             let err = consumer.start().await.expect_err("start refused");
-            let ours = mini_broker::filter::Sql92Filter::compile(sql).expect_err("ours refuses");
+            let ours = rocketmq_rs_mini_broker::filter::Sql92Filter::compile(sql)
+                .expect_err("ours refuses");
             match err {
-                rocketmq_client::Error::Broker { code, remark, .. } => {
+                rocketmq_rs_client::Error::Broker { code, remark, .. } => {
                     assert_eq!(code, 23, "{sql}: SUBSCRIPTION_PARSE_FAILED");
                     if c.version().starts_with("4.") {
                         // 4.x's generated parser does not list "+" among the expected tokens

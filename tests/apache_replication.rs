@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use rocketmq_client::{Message, Producer, SendStatus};
 use rocketmq_it::apache::{apache_or_skip, ApacheCluster, ClusterOptions, V4, V5_3, V5_NEWEST};
+use rocketmq_rs_client::{Message, Producer, SendStatus};
 
 use crate::common::{
     broker_knows_topic, create_topic, default_options, max_offsets, pull_all, run, unique,

@@ -9,14 +9,14 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rocketmq_client::producer::ProducerConfig;
-use rocketmq_client::{
+use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
+use rocketmq_rs_client::producer::ProducerConfig;
+use rocketmq_rs_client::{
     ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageSelector,
     Producer, PushConsumer, SendStatus,
 };
-use rocketmq_it::apache::{ApacheCluster, V4, V5_3, V5_NEWEST};
-use rocketmq_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime};
-use rocketmq_remoting::transport::TransportConfig;
+use rocketmq_rs_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime};
+use rocketmq_rs_remoting::transport::TransportConfig;
 
 use crate::common::{client_cfg, cluster, unique};
 use crate::security::create_topic_over;

@@ -19,22 +19,22 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use rocketmq_client::producer::ProducerConfig;
-use rocketmq_client::{
+use rocketmq_it::apache::{ApacheCluster, ClusterOptions, ServerTls, V4, V5_3, V5_NEWEST};
+use rocketmq_rs_client::producer::ProducerConfig;
+use rocketmq_rs_client::{
     AccessDenied, ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Error,
     LitePullConsumer, Message, MessageExt, MessageQueue, MessageSelector, Producer, PullConsumer,
     PullStatus, PushConsumer, SendStatus,
 };
-use rocketmq_it::apache::{ApacheCluster, ClusterOptions, ServerTls, V4, V5_3, V5_NEWEST};
-use rocketmq_remoting::acl::AclCredentials;
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::acl::AclCredentials;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     CreateTopicRequestHeader, GetRouteInfoRequestHeader, TopicFilterType,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::Runtime;
-use rocketmq_remoting::tls::TlsClientConfig;
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::Runtime;
+use rocketmq_rs_remoting::tls::TlsClientConfig;
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 use crate::common::{client_cfg, cluster_with, default_options, run, unique};
 
@@ -507,8 +507,8 @@ per_version!(tls, tls_v4, tls_v5_3, tls_v5_newest);
 /// `--tls-ca` each fail with the error that says what to check.
 fn cli(version: &str) {
     use clap::Parser;
-    use rocketmq_cli::cli::{run as cli_run, Cli};
-    use rocketmq_cli::error::CliError;
+    use rocketmq_rs_cli::cli::{run as cli_run, Cli};
+    use rocketmq_rs_cli::error::CliError;
 
     let test = format!("cli {version}");
     let Some(c) = secured_cluster(&test, version) else {

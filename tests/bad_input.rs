@@ -13,10 +13,10 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use rocketmq_remoting::protocol::code::RequestCode;
-use rocketmq_remoting::protocol::codec::encode_frame;
-use rocketmq_remoting::protocol::header::{CommandHeader, GetRouteInfoRequestHeader};
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::code::RequestCode;
+use rocketmq_rs_remoting::protocol::codec::encode_frame;
+use rocketmq_rs_remoting::protocol::header::{CommandHeader, GetRouteInfoRequestHeader};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 
 use support::procs::{fd_count, rss_kib, BrokerProc, BrokerSpec, NamesrvProc};
 
@@ -172,7 +172,7 @@ fn good_client(addr: SocketAddr) {
     let mut rest = vec![0u8; n];
     s.read_exact(&mut rest).expect("the whole response");
     let frame = bytes::Bytes::from([&len[..], &rest[..]].concat());
-    let resp = rocketmq_remoting::protocol::codec::decode_frame(frame).expect("decodes");
+    let resp = rocketmq_rs_remoting::protocol::codec::decode_frame(frame).expect("decodes");
     assert!(resp.is_response());
     assert_eq!(resp.opaque, 7);
 }
@@ -269,7 +269,7 @@ fn header_is_checked_before_use() {
     let _ = s.read(&mut buf);
     good_client(ns.addr);
     // And a typed header read of bad ext fields is an error.
-    let ext = rocketmq_remoting::ExtFields::new();
+    let ext = rocketmq_rs_remoting::ExtFields::new();
     assert!(GetRouteInfoRequestHeader::read_from(&ext).is_err());
 }
 
@@ -278,8 +278,8 @@ fn header_is_checked_before_use() {
 /// The broker must answer "not found" and not panic (this test build has overflow checks).
 #[test]
 fn view_message_by_huge_offset_is_not_found_without_panic() {
-    use rocketmq_remoting::protocol::code::ResponseCode;
-    use rocketmq_remoting::protocol::header::ViewMessageRequestHeader;
+    use rocketmq_rs_remoting::protocol::code::ResponseCode;
+    use rocketmq_rs_remoting::protocol::header::ViewMessageRequestHeader;
     let dir = tempfile::tempdir().unwrap();
     let ns = NamesrvProc::start();
     let broker = BrokerProc::start(BrokerSpec::new(
@@ -308,7 +308,7 @@ fn view_message_by_huge_offset_is_not_found_without_panic() {
         s.read_exact(&mut len).expect("a response");
         let mut rest = vec![0u8; u32::from_be_bytes(len) as usize];
         s.read_exact(&mut rest).unwrap();
-        let resp = rocketmq_remoting::protocol::codec::decode_frame(bytes::Bytes::from(
+        let resp = rocketmq_rs_remoting::protocol::codec::decode_frame(bytes::Bytes::from(
             [&len[..], &rest[..]].concat(),
         ))
         .unwrap();

@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rocketmq_client::{Message, SendStatus};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::transport::TransportConfig;
+use rocketmq_rs_client::{Message, SendStatus};
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::transport::TransportConfig;
 
 use scenario::{
     block_on_side, create_topic, fault_times, kill_restart, max_offsets, print, producer,

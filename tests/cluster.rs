@@ -23,15 +23,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mini_broker::store::MessageStore;
-use mini_broker::BrokerConfig;
-use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
-use rocketmq_client::{
+use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
+use rocketmq_rs_client::{
     ClientConfig, Message, MessageExt, Producer, PullConsumer, PullStatus, SendStatus,
 };
-use rocketmq_remoting::protocol::message::decode_messages;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_mini_broker::store::MessageStore;
+use rocketmq_rs_mini_broker::BrokerConfig;
+use rocketmq_rs_remoting::protocol::message::decode_messages;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_remoting::util::MutexExt;
 
 use support::procs::{BrokerProc, BrokerSpec, NamesrvProc};
 

@@ -18,20 +18,20 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mini_broker::topic_config::{PERM_READ, PERM_WRITE};
-use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use rocketmq_client::{
-    ClientConfig, ConsumeContext, ConsumeResult, Message, MessageExt, MessageQueue, Producer,
-    PushConsumer,
-};
 use rocketmq_it::cpp::{
     CppClient, DriverEvent, DriverOutput, DriverRun, MessageModel, ProduceOptions, PullOptions,
     PushOptions, ReceivedMessage, SendMode, SendRecord,
 };
 use rocketmq_it::{eventually_some, init_tracing, ItError};
-use rocketmq_remoting::protocol::body::TopicConfig;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_client::{
+    ClientConfig, ConsumeContext, ConsumeResult, Message, MessageExt, MessageQueue, Producer,
+    PushConsumer,
+};
+use rocketmq_rs_mini_broker::topic_config::{PERM_READ, PERM_WRITE};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_rs_remoting::protocol::body::TopicConfig;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
 
 /// Longest wait for a C++ client's `start()` (it resolves routes and registers first).
 const START_TIMEOUT: Duration = Duration::from_secs(60);

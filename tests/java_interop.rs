@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rocketmq_client::{Message, Producer, SendStatus};
 use rocketmq_it::bytes::{check_java_bytes_read, BatchIds};
 use rocketmq_it::harness::Event;
 use rocketmq_it::javaclient::{JavaClient, REQUIRE_VAR};
 use rocketmq_it::scenarios::{self, args, run_test, Cluster, Peer, RUN_TIMEOUT};
+use rocketmq_rs_client::{Message, Producer, SendStatus};
 use support::procs::{BrokerProc, BrokerSpec, NamesrvProc};
 
 /// The Java peer of `version`, or `None` after printing why the test is skipped.

@@ -30,25 +30,25 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use rocketmq_client::{
-    ClientConfig, ClientInstance, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message,
-    MessageExt, MessageQueue, MessageSelector, Producer, PushConsumer, SendResult, SendStatus,
-};
 use rocketmq_it::apache::{apache_or_skip, ApacheCluster, ClusterOptions};
 use rocketmq_it::init_tracing;
 use rocketmq_it::mqadmin::{
     diff, is_clean_refusal, key_values, mask_all_numbers, mask_numbers_after, unexpected_exception,
     MqadminBatch, Normaliser,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_client::{
+    ClientConfig, ClientInstance, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message,
+    MessageExt, MessageQueue, MessageSelector, Producer, PushConsumer, SendResult, SendStatus,
+};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     GetRouteInfoRequestHeader, QueryConsumerOffsetRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 /// Cluster and broker names of both clusters (Apache's come from `apache-rmq.sh`).
 const CLUSTER: &str = "RmqIT";

@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 
 use std::collections::{BTreeMap, HashMap};
 
-use rocketmq_client::consumer::{
+use rocketmq_rs_client::consumer::{
     ConsumeFromWhere, ConsumeOrderlyContext, ConsumeResult, LitePullConsumer, MessageModel,
     OrderlyResult, PushConsumer,
 };
-use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::selector::SelectByHash;
-use rocketmq_client::producer::Producer;
-use rocketmq_client::{MessageQueue, SendStatus};
+use rocketmq_rs_client::message::{Message, MessageExt};
+use rocketmq_rs_client::producer::selector::SelectByHash;
+use rocketmq_rs_client::producer::Producer;
+use rocketmq_rs_client::{MessageQueue, SendStatus};
 
 fn peer_namesrv() -> String {
     std::env::var("ROCKETMQ_IT_PEER_NAMESRV")

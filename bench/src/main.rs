@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::stream::{FuturesUnordered, StreamExt};
-use rocketmq_client::config::ClientConfig;
-use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
-use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::{Producer, ProducerConfig};
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::SerializeType;
+use rocketmq_rs_client::config::ClientConfig;
+use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
+use rocketmq_rs_client::message::{Message, MessageExt};
+use rocketmq_rs_client::producer::{Producer, ProducerConfig};
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_remoting::SerializeType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -4,13 +4,13 @@
 //! `cargo run --example batch`
 
 use examples::{unique, BoxError, Cluster};
-use rocketmq_client::message::Message;
-use rocketmq_client::producer::batch::split_batch;
-use rocketmq_client::producer::Producer;
+use rocketmq_rs_client::message::Message;
+use rocketmq_rs_client::producer::batch::split_batch;
+use rocketmq_rs_client::producer::Producer;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let rt = rocketmq_remoting::rt::default_runtime().ok_or("no runtime")?;
+    let rt = rocketmq_rs_remoting::rt::default_runtime().ok_or("no runtime")?;
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;
     let topic = unique("BatchTopic");
     cluster.create_topic(&topic, 2).await?;

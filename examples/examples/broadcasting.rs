@@ -8,17 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use examples::{unique, wait_until, BoxError, Cluster};
-use rocketmq_client::consumer::{
+use rocketmq_rs_client::consumer::{
     ConsumeContext, ConsumeFromWhere, ConsumeResult, MessageModel, PushConsumer,
 };
-use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::Producer;
+use rocketmq_rs_client::message::{Message, MessageExt};
+use rocketmq_rs_client::producer::Producer;
 
 const N: usize = 20;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let rt = rocketmq_remoting::rt::default_runtime().ok_or("no runtime")?;
+    let rt = rocketmq_rs_remoting::rt::default_runtime().ok_or("no runtime")?;
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;
     let topic = unique("BroadcastTopic");
     cluster.create_topic(&topic, 2).await?;

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use clap::{Parser, ValueEnum};
 use examples::{BoxError, Cluster};
-use rocketmq_client::consumer::{
+use rocketmq_rs_client::consumer::{
     ConsumeContext, ConsumeFromWhere, ConsumeResult, LitePullConsumer, MessageModel, PushConsumer,
 };
-use rocketmq_client::message::MessageExt;
-use rocketmq_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
+use rocketmq_rs_client::message::MessageExt;
+use rocketmq_rs_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

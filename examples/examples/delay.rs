@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use examples::{unique, wait_until, BoxError, Cluster};
-use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
-use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::Producer;
+use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
+use rocketmq_rs_client::message::{Message, MessageExt};
+use rocketmq_rs_client::producer::Producer;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let rt = rocketmq_remoting::rt::default_runtime().ok_or("no runtime")?;
+    let rt = rocketmq_rs_remoting::rt::default_runtime().ok_or("no runtime")?;
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;
     let topic = unique("DelayTopic");
     cluster.create_topic(&topic, 1).await?;

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use examples::{unique, wait_until, BoxError, Cluster};
-use rocketmq_client::consumer::{
+use rocketmq_rs_client::consumer::{
     ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer, SimpleConsumer,
 };
-use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::Producer;
+use rocketmq_rs_client::message::{Message, MessageExt};
+use rocketmq_rs_client::producer::Producer;
 
 async fn produce(producer: &Producer, topic: &str, n: usize) -> Result<(), BoxError> {
     for i in 0..n {
@@ -30,7 +30,7 @@ async fn main() -> Result<(), BoxError> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let rt = rocketmq_remoting::rt::default_runtime().ok_or("no runtime")?;
+    let rt = rocketmq_rs_remoting::rt::default_runtime().ok_or("no runtime")?;
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;
     let producer = Producer::builder()
         .name_server(&cluster.namesrv)

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use examples::{BoxError, Cluster};
-use rocketmq_client::message::Message;
-use rocketmq_client::producer::Producer;
-use rocketmq_remoting::protocol::message::CompressionType;
-use rocketmq_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
+use rocketmq_rs_client::message::Message;
+use rocketmq_rs_client::producer::Producer;
+use rocketmq_rs_remoting::protocol::message::CompressionType;
+use rocketmq_rs_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {

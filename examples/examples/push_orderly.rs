@@ -8,19 +8,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use examples::{unique, wait_until, BoxError, Cluster};
-use rocketmq_client::consumer::{
+use rocketmq_rs_client::consumer::{
     ConsumeFromWhere, ConsumeOrderlyContext, OrderlyResult, PushConsumer,
 };
-use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::Producer;
-use rocketmq_client::MessageQueue;
+use rocketmq_rs_client::message::{Message, MessageExt};
+use rocketmq_rs_client::producer::Producer;
+use rocketmq_rs_client::MessageQueue;
 
 const ORDERS: u64 = 4;
 const STEPS: u64 = 10;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let rt = rocketmq_remoting::rt::default_runtime().ok_or("no runtime")?;
+    let rt = rocketmq_rs_remoting::rt::default_runtime().ok_or("no runtime")?;
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;
     let topic = unique("OrderlyTopic");
     cluster.create_topic(&topic, 2).await?;

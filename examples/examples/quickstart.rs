@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use examples::{unique, wait_until, BoxError, Cluster};
-use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
-use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::Producer;
+use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
+use rocketmq_rs_client::message::{Message, MessageExt};
+use rocketmq_rs_client::producer::Producer;
 
 const MESSAGES: u64 = 1000;
 
@@ -24,7 +24,7 @@ fn step(text: &str) {
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let started = Instant::now();
-    let rt = rocketmq_remoting::rt::default_runtime().ok_or("no runtime")?;
+    let rt = rocketmq_rs_remoting::rt::default_runtime().ok_or("no runtime")?;
 
     step("starting NameServer + broker");
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use examples::{unique, BoxError, Cluster};
-use rocketmq_client::message::Message;
-use rocketmq_client::producer::Producer;
-use rocketmq_remoting::rt::{AsyncStdRuntime, Runtime};
+use rocketmq_rs_client::message::Message;
+use rocketmq_rs_client::producer::Producer;
+use rocketmq_rs_remoting::rt::{AsyncStdRuntime, Runtime};
 
 fn main() -> Result<(), BoxError> {
     async_std::task::block_on(async {

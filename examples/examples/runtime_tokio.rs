@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use examples::{unique, BoxError, Cluster};
-use rocketmq_client::message::Message;
-use rocketmq_client::producer::Producer;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_client::message::Message;
+use rocketmq_rs_client::producer::Producer;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
 
 fn main() -> Result<(), BoxError> {
     let tokio = tokio::runtime::Builder::new_multi_thread()

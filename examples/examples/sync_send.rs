@@ -3,12 +3,12 @@
 //! `cargo run --example sync_send` (embedded cluster, or `NAMESRV_ADDR=host:port`).
 
 use examples::{unique, BoxError, Cluster};
-use rocketmq_client::message::{Message, SendStatus};
-use rocketmq_client::producer::Producer;
+use rocketmq_rs_client::message::{Message, SendStatus};
+use rocketmq_rs_client::producer::Producer;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let rt = rocketmq_remoting::rt::default_runtime().ok_or("no runtime")?;
+    let rt = rocketmq_rs_remoting::rt::default_runtime().ok_or("no runtime")?;
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;
     let topic = unique("SyncTopic");
     cluster.create_topic(&topic, 4).await?;

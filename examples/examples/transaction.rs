@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use examples::{unique, wait_until, BoxError, Cluster};
-use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
-use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::{LocalTransactionState, TransactionListener, TransactionProducer};
-use rocketmq_client::{async_trait, Producer};
+use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
+use rocketmq_rs_client::message::{Message, MessageExt};
+use rocketmq_rs_client::producer::{
+    LocalTransactionState, TransactionListener, TransactionProducer,
+};
+use rocketmq_rs_client::{async_trait, Producer};
 
 /// Commits orders whose body ends in an even digit, rolls back the others.
 struct Orders;
@@ -36,7 +38,7 @@ impl TransactionListener for Orders {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let rt = rocketmq_remoting::rt::default_runtime().ok_or("no runtime")?;
+    let rt = rocketmq_rs_remoting::rt::default_runtime().ok_or("no runtime")?;
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await?;
     let topic = unique("TxOrderTopic");
     cluster.create_topic(&topic, 2).await?;

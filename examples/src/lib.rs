@@ -2,7 +2,7 @@
 //!
 //! Every example talks to the NameServer in `NAMESRV_ADDR` when it is set (a real Apache
 //! cluster, or mini-namesrv / mini-broker processes) and otherwise starts an embedded
-//! NameServer + broker in-process ([`mini_broker::embedded::EmbeddedCluster`]), so
+//! NameServer + broker in-process ([`rocketmq_rs_mini_broker::embedded::EmbeddedCluster`]), so
 //! `cargo run --example NAME` works on a fresh machine.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -11,10 +11,10 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mini_broker::embedded::EmbeddedCluster;
-use rocketmq_client::client::{ClientInstance, CreateTopicOptions, TopicTarget};
-use rocketmq_client::ClientConfig;
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_client::client::{ClientInstance, CreateTopicOptions, TopicTarget};
+use rocketmq_rs_client::ClientConfig;
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_remoting::rt::Runtime;
 
 /// Boxed error of the examples.
 pub type BoxError = Box<dyn Error + Send + Sync>;

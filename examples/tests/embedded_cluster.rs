@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mini_broker::embedded::EmbeddedCluster;
-use rocketmq_client::consumer::PullConsumer;
-use rocketmq_client::message::Message;
-use rocketmq_client::producer::Producer;
-use rocketmq_client::ClientConfig;
-use rocketmq_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
+use rocketmq_rs_client::consumer::PullConsumer;
+use rocketmq_rs_client::message::Message;
+use rocketmq_rs_client::producer::Producer;
+use rocketmq_rs_client::ClientConfig;
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
 
 /// Produce three messages and read them back: what a user's test would do.
 async fn round_trip(rt: Arc<dyn Runtime>) {

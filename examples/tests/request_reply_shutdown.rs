@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use examples::{unique, Cluster};
-use rocketmq_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
-use rocketmq_client::message::{Message, MessageExt};
-use rocketmq_client::producer::{create_reply, Producer};
+use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
+use rocketmq_rs_client::message::{Message, MessageExt};
+use rocketmq_rs_client::producer::{create_reply, Producer};
 
 const ROUNDS: usize = 60;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requester_shutting_down_right_after_its_reply_loses_no_answer() {
-    let rt = rocketmq_remoting::rt::default_runtime().expect("a runtime");
+    let rt = rocketmq_rs_remoting::rt::default_runtime().expect("a runtime");
     let cluster = Cluster::from_env_or_embedded(rt.clone()).await.unwrap();
     let topic = unique("RequestShutdownTopic");
     cluster.create_topic(&topic, 1).await.unwrap();

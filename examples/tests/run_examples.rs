@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 
 fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/run_examples-HASH -> target/<profile>/examples/<name>
@@ -79,7 +79,7 @@ const EXAMPLES: &[&str] = &[
 ];
 
 async fn with_cluster(f: impl FnOnce(String) + Send + 'static) {
-    let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+    let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
     let cluster = EmbeddedCluster::start(rt).await.unwrap();
     let ns = cluster.namesrv_addr();
     tokio::task::spawn_blocking(move || f(ns)).await.unwrap();

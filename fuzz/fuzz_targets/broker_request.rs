@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 /// Every code the broker's processor dispatches, plus a few it must refuse politely.
 const CODES: &[i32] = &[

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use rocketmq_remoting::protocol::codec::{decode_frame, encode_frame, FrameDecoder};
+use rocketmq_rs_remoting::protocol::codec::{decode_frame, encode_frame, FrameDecoder};
 
 /// Small enough that the fuzzer reaches the size check, large enough for real frames.
 const MAX_FRAME: usize = 64 * 1024;

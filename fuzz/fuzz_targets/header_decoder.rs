@@ -6,13 +6,13 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     ClusterInfo, HeartbeatData, JsonBody, SubscriptionData, TopicRouteData,
 };
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::protocol::message::{decode_properties, decode_properties_bytes};
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::protocol::message::{decode_properties, decode_properties_bytes};
 
-fn roundtrip<H: CommandHeader + PartialEq + std::fmt::Debug>(ext: &rocketmq_remoting::ExtFields) {
+fn roundtrip<H: CommandHeader + PartialEq + std::fmt::Debug>(ext: &rocketmq_rs_remoting::ExtFields) {
     if let Ok(h) = H::read_from(ext) {
         let again = H::read_from(&h.to_ext_fields()).expect("a decoded header re-decodes");
         assert_eq!(again, h, "header changed across encode/decode");

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use rocketmq_remoting::protocol::message::decode_messages;
+use rocketmq_rs_remoting::protocol::message::decode_messages;
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode_messages(Bytes::copy_from_slice(data));

@@ -1,10 +1,10 @@
 //! SQL92 filter cost: compiling an expression, and deciding one message (decoding its raw
 //! properties section and evaluating), as a pull or a held pull does per candidate message.
 //!
-//! `cargo bench -p mini-broker --bench filter`
+//! `cargo bench -p rocketmq-rs-mini-broker --bench filter`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mini_broker::filter::{MessageFilter, Sql92Filter};
+use rocketmq_rs_mini_broker::filter::{MessageFilter, Sql92Filter};
 use std::hint::black_box;
 use std::sync::Arc;
 

@@ -1,14 +1,14 @@
 //! Store throughput: commit-log appends of 1 KiB records (async flush) and consume-queue reads.
 //!
-//! `cargo bench -p mini-broker --bench store`
+//! `cargo bench -p rocketmq-rs-mini-broker --bench store`
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::executor::block_on;
-use mini_broker::store::{MessageStore, StoreConfig};
-use rocketmq_remoting::protocol::message::MessageExt;
+use rocketmq_rs_mini_broker::store::{MessageStore, StoreConfig};
+use rocketmq_rs_remoting::protocol::message::MessageExt;
 
 fn message(queue_id: i32, body: &Bytes) -> MessageExt {
     let mut m = MessageExt::new("BenchTopic", body.clone());

@@ -14,9 +14,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use rocketmq_remoting::acl::AclValidator;
-use rocketmq_remoting::rt::{self, Runtime, ShutdownSignal, TaskGroup};
-use rocketmq_remoting::transport::{RemotingServer, ServerHandle, TransportConfig};
+use rocketmq_rs_remoting::acl::AclValidator;
+use rocketmq_rs_remoting::rt::{self, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_rs_remoting::transport::{RemotingServer, ServerHandle, TransportConfig};
 
 use crate::client_manager::ClientManager;
 use crate::config::BrokerConfig;
@@ -104,7 +104,7 @@ impl Services {
             ),
             holds: Arc::new(PullHoldService::default()),
             groups: Arc::new(groups),
-            stats: Arc::new(BrokerStats::new(rocketmq_remoting::util::now_ms())),
+            stats: Arc::new(BrokerStats::new(rocketmq_rs_remoting::util::now_ms())),
         })
     }
 
@@ -218,7 +218,7 @@ struct SlaveMetadataSink {
 impl MetadataSink for SlaveMetadataSink {
     fn subscription_groups(
         &self,
-        table: rocketmq_remoting::protocol::body::SubscriptionGroupWrapper,
+        table: rocketmq_rs_remoting::protocol::body::SubscriptionGroupWrapper,
     ) {
         let Some(groups) = self.groups.upgrade() else {
             return;
@@ -231,7 +231,10 @@ impl MetadataSink for SlaveMetadataSink {
         }
     }
 
-    fn topic_configs(&self, table: rocketmq_remoting::protocol::body::TopicConfigSerializeWrapper) {
+    fn topic_configs(
+        &self,
+        table: rocketmq_rs_remoting::protocol::body::TopicConfigSerializeWrapper,
+    ) {
         let Some(topics) = self.topics.upgrade() else {
             return;
         };
@@ -351,9 +354,9 @@ impl Broker {
     /// started so far is stopped again: the store is closed cleanly and the ports are free.
     ///
     /// ```no_run
-    /// # async fn demo(rt: std::sync::Arc<dyn rocketmq_remoting::rt::Runtime>) -> mini_broker::Result<()> {
+    /// # async fn demo(rt: std::sync::Arc<dyn rocketmq_rs_remoting::rt::Runtime>) -> rocketmq_rs_mini_broker::Result<()> {
     /// let dir = std::env::temp_dir().join("mini-broker-doc");
-    /// let broker = mini_broker::Broker::start(mini_broker::BrokerConfig::for_test(dir), rt).await?;
+    /// let broker = rocketmq_rs_mini_broker::Broker::start(rocketmq_rs_mini_broker::BrokerConfig::for_test(dir), rt).await?;
     /// println!("listening on {}", broker.addr());
     /// broker.shutdown().await;
     /// # Ok(()) }
@@ -562,7 +565,7 @@ async fn flush_offsets(
 async fn sample_stats(stats: Arc<BrokerStats>, rt: Arc<dyn Runtime>, stop: ShutdownSignal) {
     loop {
         match select(rt.sleep(Duration::from_secs(1)), stop.wait()).await {
-            Either::Left(_) => stats.sample(rocketmq_remoting::util::now_ms()),
+            Either::Left(_) => stats.sample(rocketmq_rs_remoting::util::now_ms()),
             Either::Right(_) => return,
         }
     }

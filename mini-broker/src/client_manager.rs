@@ -7,17 +7,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     Connection as Connection_, ConsumeFromWhere, ConsumeType, ConsumerConnection, ConsumerData,
     MessageModel, ProducerConnection, SubscriptionData,
 };
-use rocketmq_remoting::protocol::code::RequestCode;
-use rocketmq_remoting::protocol::header::NotifyConsumerIdsChangedRequestHeader;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::Clock;
-use rocketmq_remoting::transport::Connection;
-use rocketmq_remoting::util::MutexExt;
-use rocketmq_remoting::LanguageCode;
+use rocketmq_rs_remoting::protocol::code::RequestCode;
+use rocketmq_rs_remoting::protocol::header::NotifyConsumerIdsChangedRequestHeader;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::Clock;
+use rocketmq_rs_remoting::transport::Connection;
+use rocketmq_rs_remoting::util::MutexExt;
+use rocketmq_rs_remoting::LanguageCode;
 
 /// One client connection registered in a group.
 #[derive(Clone)]
@@ -457,8 +457,8 @@ impl ClientManager {
 /// means all; otherwise tags split on `||`, trimmed, empty parts dropped, hash codes computed.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::body::SubscriptionData;
-/// let s = mini_broker::client_manager::normalize_subscription(SubscriptionData {
+/// use rocketmq_rs_remoting::protocol::body::SubscriptionData;
+/// let s = rocketmq_rs_mini_broker::client_manager::normalize_subscription(SubscriptionData {
 ///     topic: "T".into(), sub_string: "TagA || TagB".into(), ..Default::default() });
 /// assert_eq!(s.code_set.len(), 2);
 /// assert!(s.tags_set.contains("TagA"));
@@ -482,7 +482,7 @@ pub fn normalize_subscription(mut s: SubscriptionData) -> SubscriptionData {
                 .collect();
             s.code_set = tags
                 .iter()
-                .map(|t| rocketmq_remoting::protocol::message::tag_hash_code(t) as i32)
+                .map(|t| rocketmq_rs_remoting::protocol::message::tag_hash_code(t) as i32)
                 .collect();
             s.tags_set = tags;
         } else {
@@ -495,7 +495,7 @@ pub fn normalize_subscription(mut s: SubscriptionData) -> SubscriptionData {
                 .collect();
             s.code_set = tags
                 .iter()
-                .map(|t| rocketmq_remoting::protocol::message::tag_hash_code(t) as i32)
+                .map(|t| rocketmq_rs_remoting::protocol::message::tag_hash_code(t) as i32)
                 .collect();
             s.tags_set = tags;
         }

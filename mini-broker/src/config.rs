@@ -25,7 +25,7 @@ pub enum FlushDiskType {
 /// has a default, so a config file only lists what it changes.
 ///
 /// ```
-/// let cfg: mini_broker::BrokerConfig =
+/// let cfg: rocketmq_rs_mini_broker::BrokerConfig =
 ///     serde_json::from_str(r#"{"brokerName":"broker-b","messageDelayLevel":"100ms 1s"}"#).unwrap();
 /// assert_eq!(cfg.broker_name, "broker-b");
 /// assert_eq!(cfg.delay_levels().unwrap(), vec![100, 1000]);
@@ -141,8 +141,8 @@ pub struct BrokerConfig {
     /// memory; 256 MiB here).
     pub slave_suggest_lag_bytes: i64,
     /// ACL 1.0 (Java `aclEnable` + `plain_acl.yml`, here as JSON): when set, every request is
-    /// checked by [`rocketmq_remoting::acl::AclValidator`] and refused with `NO_PERMISSION`.
-    pub acl: Option<rocketmq_remoting::acl::AclConfig>,
+    /// checked by [`rocketmq_rs_remoting::acl::AclValidator`] and refused with `NO_PERMISSION`.
+    pub acl: Option<rocketmq_rs_remoting::acl::AclConfig>,
     /// ACL 1.0 access key the broker signs its NameServer requests with (REGISTER_BROKER,
     /// UNREGISTER_BROKER): needed when the NameServers enforce an ACL (mini-namesrv's
     /// `NamesrvConfig::acl`) and the broker's IP is not white-listed there. Set it together
@@ -162,18 +162,18 @@ pub struct BrokerConfig {
     /// made with UPDATE_BROKER_CONFIG are written back into it. Not part of the file.
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
-    /// TLS on the listening port (feature `tls`; see [`rocketmq_remoting::tls`]). Not read
+    /// TLS on the listening port (feature `tls`; see [`rocketmq_rs_remoting::tls`]). Not read
     /// from the JSON config: build it from PEM files in code.
     #[cfg(feature = "tls")]
     #[serde(skip)]
-    pub tls: Option<rocketmq_remoting::tls::TlsServerConfig>,
+    pub tls: Option<rocketmq_rs_remoting::tls::TlsServerConfig>,
 }
 
 /// A configuration string that must not be printed (a secret key, a credential document):
 /// its `Debug` output is `"<redacted>"`.
 ///
 /// ```
-/// let s = mini_broker::config::Secret::from("12345678");
+/// let s = rocketmq_rs_mini_broker::config::Secret::from("12345678");
 /// assert_eq!(s.expose(), "12345678");
 /// assert_eq!(format!("{s:?}"), "\"<redacted>\"");
 /// ```
@@ -302,7 +302,7 @@ impl BrokerConfig {
     /// are left out.
     ///
     /// ```
-    /// let p = mini_broker::BrokerConfig::default().to_properties();
+    /// let p = rocketmq_rs_mini_broker::BrokerConfig::default().to_properties();
     /// assert_eq!(p["brokerName"], "broker-a");
     /// assert_eq!(p["listenPort"], "10911");
     /// assert_eq!(p["flushDiskType"], "ASYNC_FLUSH");
@@ -439,7 +439,7 @@ impl BrokerConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(BrokerError::Config(m.to_string()));
         if let Some(acl) = &self.acl {
-            if let Err(e) = rocketmq_remoting::acl::AclValidator::new(acl) {
+            if let Err(e) = rocketmq_rs_remoting::acl::AclValidator::new(acl) {
                 return Err(BrokerError::Config(e.to_string()));
             }
         }
@@ -536,14 +536,14 @@ impl BrokerConfig {
     /// `innerClientAuthenticationCredentials`. `None`: requests go unsigned.
     ///
     /// ```
-    /// let cfg: mini_broker::BrokerConfig =
+    /// let cfg: rocketmq_rs_mini_broker::BrokerConfig =
     ///     serde_json::from_str(r#"{"accessKey":"broker","secretKey":"12345678"}"#).unwrap();
     /// assert_eq!(cfg.namesrv_credentials().unwrap().unwrap().access_key, "broker");
-    /// let apache5: mini_broker::BrokerConfig = serde_json::from_str(
+    /// let apache5: rocketmq_rs_mini_broker::BrokerConfig = serde_json::from_str(
     ///     r#"{"innerClientAuthenticationCredentials":"{\"accessKey\":\"broker\",\"secretKey\":\"12345678\"}"}"#,
     /// ).unwrap();
     /// assert_eq!(apache5.namesrv_credentials().unwrap(), cfg.namesrv_credentials().unwrap());
-    /// let half: mini_broker::BrokerConfig = serde_json::from_str(r#"{"accessKey":"broker"}"#).unwrap();
+    /// let half: rocketmq_rs_mini_broker::BrokerConfig = serde_json::from_str(r#"{"accessKey":"broker"}"#).unwrap();
     /// assert!(half.validate().is_err());
     /// ```
     ///
@@ -551,8 +551,8 @@ impl BrokerConfig {
     ///
     /// Only one of the keys given, an empty key, an unreadable
     /// `innerClientAuthenticationCredentials`, or both forms given with different values.
-    pub fn namesrv_credentials(&self) -> Result<Option<rocketmq_remoting::acl::AclCredentials>> {
-        use rocketmq_remoting::acl::AclCredentials;
+    pub fn namesrv_credentials(&self) -> Result<Option<rocketmq_rs_remoting::acl::AclCredentials>> {
+        use rocketmq_rs_remoting::acl::AclCredentials;
         let bad = |m: &str| BrokerError::Config(m.to_string());
         let plain = match (&self.access_key, &self.secret_key) {
             (None, None) => {
@@ -606,7 +606,7 @@ impl BrokerConfig {
     /// Where the replication service listens (see [`ha_listen_addr`](Self::ha_listen_addr)).
     ///
     /// ```
-    /// let cfg = mini_broker::BrokerConfig::default();
+    /// let cfg = rocketmq_rs_mini_broker::BrokerConfig::default();
     /// assert_eq!(cfg.ha_listen(), "0.0.0.0:10912".parse().unwrap());
     /// ```
     pub fn ha_listen(&self) -> SocketAddr {
@@ -675,7 +675,7 @@ impl BrokerConfig {
 /// duplicates win.
 ///
 /// ```
-/// let p = mini_broker::config::parse_properties("# c\nautoCreateSubscriptionGroup=false\na\\:b : x\\\n  y\n");
+/// let p = rocketmq_rs_mini_broker::config::parse_properties("# c\nautoCreateSubscriptionGroup=false\na\\:b : x\\\n  y\n");
 /// assert_eq!(p["autoCreateSubscriptionGroup"], "false");
 /// assert_eq!(p["a:b"], "xy");
 /// ```
@@ -767,8 +767,8 @@ fn unescape(s: &[char]) -> (char, usize) {
 /// Parses `"100ms 1s 5m 2h 1d"` into milliseconds per level.
 ///
 /// ```
-/// assert_eq!(mini_broker::config::parse_delay_levels("250ms 2s 1m").unwrap(), vec![250, 2000, 60000]);
-/// assert!(mini_broker::config::parse_delay_levels("5x").is_err());
+/// assert_eq!(rocketmq_rs_mini_broker::config::parse_delay_levels("250ms 2s 1m").unwrap(), vec![250, 2000, 60000]);
+/// assert!(rocketmq_rs_mini_broker::config::parse_delay_levels("5x").is_err());
 /// ```
 pub fn parse_delay_levels(s: &str) -> Result<Vec<i64>> {
     s.split_whitespace()

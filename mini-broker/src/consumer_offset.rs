@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 
 use crate::error::{BrokerError, Result};
 use crate::store::{read_optional, write_atomic};

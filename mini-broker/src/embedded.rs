@@ -8,14 +8,14 @@
 //! cluster that is only dropped still closes its ports and deletes its directory, but skips
 //! the clean shutdown steps.
 //!
-//! The cluster runs on the runtime it is given ([`rocketmq_remoting::rt::Runtime`]), so it works
+//! The cluster runs on the runtime it is given ([`rocketmq_rs_remoting::rt::Runtime`]), so it works
 //! under tokio, smol and async-std alike.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
-//! use mini_broker::embedded::EmbeddedCluster;
+//! use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 //!
-//! let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+//! let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
 //! let cluster = EmbeddedCluster::builder()
 //!     .brokers(2)
 //!     .topic("TopicTest", 4)
@@ -39,9 +39,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use rocketmq_remoting::protocol::body::TopicConfig;
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_rs_remoting::protocol::body::TopicConfig;
+use rocketmq_rs_remoting::rt::Runtime;
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
@@ -70,7 +70,7 @@ pub enum EmbeddedError {
     },
     /// The NameServer failed to start.
     #[error("name server: {0}")]
-    Namesrv(#[from] mini_namesrv::Error),
+    Namesrv(#[from] rocketmq_rs_mini_namesrv::Error),
     /// A broker failed to start or to change its topic table.
     #[error("broker: {0}")]
     Broker(#[from] BrokerError),
@@ -159,7 +159,7 @@ impl EmbeddedClusterBuilder {
     /// `127.0.0.1:0`, name, id, NameServer, store path) — for example shorter delay levels.
     ///
     /// ```
-    /// let b = mini_broker::embedded::EmbeddedCluster::builder()
+    /// let b = rocketmq_rs_mini_broker::embedded::EmbeddedCluster::builder()
     ///     .configure(|cfg| cfg.message_delay_level = "100ms 200ms 500ms".into());
     /// # let _ = b;
     /// ```
@@ -319,10 +319,10 @@ impl EmbeddedCluster {
         Self::builder().start(rt).await
     }
 
-    /// [`start`](Self::start) on [`rocketmq_remoting::rt::default_runtime`] (the current tokio
+    /// [`start`](Self::start) on [`rocketmq_rs_remoting::rt::default_runtime`] (the current tokio
     /// runtime, else smol / async-std when those features are on).
     pub async fn start_default() -> Result<EmbeddedCluster, EmbeddedError> {
-        let rt = rocketmq_remoting::rt::default_runtime().ok_or(EmbeddedError::NoRuntime)?;
+        let rt = rocketmq_rs_remoting::rt::default_runtime().ok_or(EmbeddedError::NoRuntime)?;
         Self::start(rt).await
     }
 
@@ -462,7 +462,7 @@ mod tests {
     #[test]
     fn bad_settings_are_rejected() {
         block_on(async {
-            let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+            let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
             let e = EmbeddedCluster::builder()
                 .brokers(0)
                 .start(rt.clone())
@@ -481,7 +481,7 @@ mod tests {
     #[test]
     fn masters_slaves_routes_and_cleanup() {
         block_on(async {
-            let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+            let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
             let cluster = EmbeddedCluster::builder()
                 .brokers(2)
                 .with_slaves(true)
@@ -543,7 +543,7 @@ mod tests {
             drop(cluster);
             assert!(!root.exists());
             // The port is closed.
-            let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+            let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
             let mut closed = false;
             for _ in 0..50 {
                 if rt.connect(addr.parse().unwrap()).await.is_err() {

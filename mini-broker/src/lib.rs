@@ -8,12 +8,12 @@
 //!   [`long_poll`], [`schedule`], [`transaction`], [`ha`], [`namesrv_registration`],
 //!   [`subscription_group`], [`pop`] (RocketMQ 5.x POP consumption): the broker's services.
 //!
-//! The library names no async runtime: pass any [`rocketmq_remoting::rt::Runtime`].
+//! The library names no async runtime: pass any [`rocketmq_rs_remoting::rt::Runtime`].
 //!
 //! ```no_run
-//! # async fn demo() -> mini_broker::Result<()> {
-//! use mini_broker::{Broker, BrokerConfig};
-//! let rt = rocketmq_remoting::rt::default_runtime().expect("inside a runtime");
+//! # async fn demo() -> rocketmq_rs_mini_broker::Result<()> {
+//! use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
+//! let rt = rocketmq_rs_remoting::rt::default_runtime().expect("inside a runtime");
 //! let mut cfg = BrokerConfig::for_test("/tmp/mini-broker-store");
 //! cfg.namesrv_addrs = vec!["127.0.0.1:9876".into()];
 //! let broker = Broker::start(cfg, rt).await?;

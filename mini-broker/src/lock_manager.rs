@@ -5,9 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rocketmq_remoting::protocol::body::MessageQueue;
-use rocketmq_remoting::rt::Clock;
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::body::MessageQueue;
+use rocketmq_rs_remoting::rt::Clock;
+use rocketmq_rs_remoting::util::MutexExt;
 
 struct LockEntry {
     client_id: String,
@@ -18,8 +18,8 @@ struct LockEntry {
 ///
 /// ```
 /// use std::time::Duration;
-/// use mini_broker::lock_manager::RebalanceLockManager;
-/// use rocketmq_remoting::protocol::body::MessageQueue;
+/// use rocketmq_rs_mini_broker::lock_manager::RebalanceLockManager;
+/// use rocketmq_rs_remoting::protocol::body::MessageQueue;
 /// let m = RebalanceLockManager::new(Duration::from_secs(60));
 /// let q = MessageQueue::new("T", "broker-a", 0);
 /// assert_eq!(m.try_lock_batch("g", [q.clone()].into(), "c1").len(), 1);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use futures::channel::oneshot;
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 
 use crate::filter::MessageFilter;
 use crate::store::ArrivedMessage;
@@ -25,9 +25,9 @@ struct Waiter {
 /// Registry of held pulls.
 ///
 /// ```
-/// use mini_broker::filter::MessageFilter;
-/// use mini_broker::long_poll::PullHoldService;
-/// use mini_broker::store::ArrivedMessage;
+/// use rocketmq_rs_mini_broker::filter::MessageFilter;
+/// use rocketmq_rs_mini_broker::long_poll::PullHoldService;
+/// use rocketmq_rs_mini_broker::store::ArrivedMessage;
 /// let s = PullHoldService::default();
 /// let (_id, mut rx) = s.hold("T", 0, 5, MessageFilter::All);
 /// s.notify_arrival("T", 0, 5); // nothing new for offset 5
@@ -36,7 +36,7 @@ struct Waiter {
 /// assert_eq!(rx.try_recv(), Ok(Some(())));
 ///
 /// // A pull for TagA stays held when a TagB message arrives.
-/// let tag_a = MessageFilter::Tags(vec![mini_broker::store::tag_hash_code("TagA") as i32].into());
+/// let tag_a = MessageFilter::Tags(vec![rocketmq_rs_mini_broker::store::tag_hash_code("TagA") as i32].into());
 /// let (_id, mut rx) = s.hold("T", 0, 6, tag_a);
 /// let b = ArrivedMessage { queue_offset: 6, properties: b"TAGS\x01TagB\x02" };
 /// s.notify_messages("T", 0, &[b]);

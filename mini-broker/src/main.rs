@@ -26,8 +26,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use mini_broker::{Broker, BrokerConfig, FlushDiskType};
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, FlushDiskType};
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
 
 /// A compact, wire-compatible Apache RocketMQ broker.
 #[derive(Debug, Parser)]
@@ -68,7 +68,7 @@ struct Cli {
     config: Option<PathBuf>,
     /// Replication role: ASYNC_MASTER, SYNC_MASTER or SLAVE [default: ASYNC_MASTER].
     #[arg(long, value_name = "ROLE")]
-    role: Option<mini_broker::ha::BrokerRole>,
+    role: Option<rocketmq_rs_mini_broker::ha::BrokerRole>,
     /// Master: replication (HA) listen address [default: listen IP, listen port + 1].
     #[arg(long, value_name = "ADDR")]
     ha_listen: Option<SocketAddr>,
@@ -108,12 +108,12 @@ struct Cli {
     /// (config `enablePropertyFilter`) [default: off, as Apache].
     #[arg(long)]
     enable_property_filter: bool,
-    /// Log filter (`info`, `debug`, `mini_broker=debug`, ...); `RUST_LOG` when absent.
+    /// Log filter (`info`, `debug`, `rocketmq_rs_mini_broker=debug`, ...); `RUST_LOG` when absent.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
 }
 
-fn build_config(cli: &Cli) -> mini_broker::Result<BrokerConfig> {
+fn build_config(cli: &Cli) -> rocketmq_rs_mini_broker::Result<BrokerConfig> {
     let mut cfg = match &cli.config {
         Some(p) => BrokerConfig::from_file(p)?,
         None => BrokerConfig::default(),

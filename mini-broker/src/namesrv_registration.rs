@@ -12,9 +12,9 @@
 //! ACL on the NameServer side is enough.
 //!
 //! ```no_run
-//! # async fn demo(rt: std::sync::Arc<dyn rocketmq_remoting::rt::Runtime>) {
-//! use mini_broker::namesrv_registration::{BrokerIdentity, Registrar};
-//! use rocketmq_remoting::acl::AclCredentials;
+//! # async fn demo(rt: std::sync::Arc<dyn rocketmq_rs_remoting::rt::Runtime>) {
+//! use rocketmq_rs_mini_broker::namesrv_registration::{BrokerIdentity, Registrar};
+//! use rocketmq_rs_remoting::acl::AclCredentials;
 //!
 //! let id = BrokerIdentity {
 //!     cluster: "DefaultCluster".into(),
@@ -40,18 +40,18 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::future::{join_all, select, Either};
 use futures::StreamExt;
-use rocketmq_remoting::acl::AclCredentials;
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::acl::AclCredentials;
+use rocketmq_rs_remoting::protocol::body::{
     JsonBody, RegisterBrokerBody, TopicConfigSerializeWrapper,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     RegisterBrokerRequestHeader, UnRegisterBrokerRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::WaitShutdown;
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::WaitShutdown;
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_remoting::util::MutexExt;
 
 use crate::topic_config::TopicConfigManager;
 
@@ -106,7 +106,7 @@ impl std::fmt::Debug for Registrar {
 impl Registrar {
     /// A registrar for `namesrv` (may be empty: then it does nothing) sending unsigned requests.
     pub fn new(
-        rt: Arc<dyn rocketmq_remoting::rt::Runtime>,
+        rt: Arc<dyn rocketmq_rs_remoting::rt::Runtime>,
         namesrv: Vec<String>,
         id: BrokerIdentity,
     ) -> Self {
@@ -115,7 +115,7 @@ impl Registrar {
 
     /// A registrar that signs every request with `credentials` (ACL 1.0; `None`: unsigned).
     pub fn with_credentials(
-        rt: Arc<dyn rocketmq_remoting::rt::Runtime>,
+        rt: Arc<dyn rocketmq_rs_remoting::rt::Runtime>,
         namesrv: Vec<String>,
         id: BrokerIdentity,
         credentials: Option<AclCredentials>,
@@ -154,7 +154,7 @@ impl Registrar {
             filter_server_list: Vec::new(),
         }
         .to_json();
-        let crc = rocketmq_remoting::protocol::message::body_crc(&body) as i32;
+        let crc = rocketmq_rs_remoting::protocol::message::body_crc(&body) as i32;
         let futs = self.namesrv.iter().map(|addr| {
             let h = RegisterBrokerRequestHeader {
                 broker_name: self.id.broker_name.clone(),

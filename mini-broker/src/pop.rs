@@ -20,10 +20,10 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
-use rocketmq_remoting::protocol::message::{decode_message, property, MessageExt};
-use rocketmq_remoting::protocol::pop::pop_retry_topic_v1;
-use rocketmq_remoting::protocol::pop::pop_retry_topic_v2;
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::message::{decode_message, property, MessageExt};
+use rocketmq_rs_remoting::protocol::pop::pop_retry_topic_v1;
+use rocketmq_rs_remoting::protocol::pop::pop_retry_topic_v2;
+use rocketmq_rs_remoting::util::MutexExt;
 use serde::{Deserialize, Serialize};
 
 use crate::consumer_offset::ConsumerOffsetManager;
@@ -45,7 +45,7 @@ const MAX_PARKED: usize = 100_000;
 /// The revive topic of a cluster.
 ///
 /// ```
-/// assert_eq!(mini_broker::pop::revive_topic("DefaultCluster"), "rmq_sys_REVIVE_LOG_DefaultCluster");
+/// assert_eq!(rocketmq_rs_mini_broker::pop::revive_topic("DefaultCluster"), "rmq_sys_REVIVE_LOG_DefaultCluster");
 /// ```
 pub fn revive_topic(cluster: &str) -> String {
     format!("rmq_sys_REVIVE_LOG_{cluster}")
@@ -363,7 +363,7 @@ impl PopTables {
         m.queue_id = revive_qid;
         m.put_property(property::TAGS, tag);
         m.put_property(property::WAIT, "true");
-        m.born_timestamp = rocketmq_remoting::util::now_ms();
+        m.born_timestamp = rocketmq_rs_remoting::util::now_ms();
         m
     }
 
@@ -531,7 +531,8 @@ impl PopWaiters {
         if p.is_empty() {
             return;
         }
-        let retry = topic.starts_with(rocketmq_remoting::protocol::topic::RETRY_GROUP_TOPIC_PREFIX);
+        let retry =
+            topic.starts_with(rocketmq_rs_remoting::protocol::topic::RETRY_GROUP_TOPIC_PREFIX);
         let mut i = 0;
         while i < p.len() {
             let w = &p[i];

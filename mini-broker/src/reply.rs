@@ -15,17 +15,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     ReplyMessageRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
     SendMessageResponseHeader,
 };
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     decode_properties, encode_properties, property, MessageExt,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::Connection;
-use rocketmq_remoting::util::now_ms;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::Connection;
+use rocketmq_rs_remoting::util::now_ms;
 
 use crate::client_manager::ClientManager;
 use crate::processor::{header, reply, Wiring};
@@ -41,7 +41,7 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(3);
 /// The reply topic of `cluster` (Java `MixAll.getReplyTopic`): `<cluster>_REPLY_TOPIC`.
 ///
 /// ```
-/// assert_eq!(mini_broker::reply::reply_topic("DefaultCluster"), "DefaultCluster_REPLY_TOPIC");
+/// assert_eq!(rocketmq_rs_mini_broker::reply::reply_topic("DefaultCluster"), "DefaultCluster_REPLY_TOPIC");
 /// ```
 pub fn reply_topic(cluster: &str) -> String {
     format!("{cluster}_{REPLY_TOPIC_POSTFIX}")
@@ -204,7 +204,7 @@ impl ReplyProcessor {
         &self,
         conn: &Connection,
         h: &SendMessageRequestHeader,
-        mut props: rocketmq_remoting::protocol::message::Properties,
+        mut props: rocketmq_rs_remoting::protocol::message::Properties,
         req: &RemotingCommand,
     ) -> Result<(), String> {
         let Some(requester) = props.get(property::REPLY_TO_CLIENT).map(str::to_string) else {

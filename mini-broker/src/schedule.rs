@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{select, Either};
-use rocketmq_remoting::protocol::message::{decode_message, property, MessageExt};
-use rocketmq_remoting::rt::{self, Runtime, ShutdownSignal};
-use rocketmq_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::protocol::message::{decode_message, property, MessageExt};
+use rocketmq_rs_remoting::rt::{self, Runtime, ShutdownSignal};
+use rocketmq_rs_remoting::util::{now_ms, MutexExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};

@@ -17,7 +17,7 @@
 //! second).
 //!
 //! ```
-//! use mini_broker::stats::{BrokerStats, TOPIC_PUT_NUMS};
+//! use rocketmq_rs_mini_broker::stats::{BrokerStats, TOPIC_PUT_NUMS};
 //! let s = BrokerStats::new(0);
 //! s.on_put("T", 1, 100, std::time::Duration::from_millis(2));
 //! s.sample(10_000);
@@ -33,8 +33,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::{BrokerStatsData, BrokerStatsItem};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::body::{BrokerStatsData, BrokerStatsItem};
+use rocketmq_rs_remoting::util::MutexExt;
 
 /// Messages stored, by topic.
 pub const TOPIC_PUT_NUMS: &str = "TOPIC_PUT_NUMS";
@@ -229,8 +229,8 @@ const DAY_MS: i64 = 86_400_000;
 /// Apache's `MixAll.humanReadableByteCount(bytes, false)`: `512 B`, `1.5 KiB`, `98.3 GiB`.
 ///
 /// ```
-/// assert_eq!(mini_broker::stats::human_bytes(512), "512 B");
-/// assert_eq!(mini_broker::stats::human_bytes(1536), "1.5 KiB");
+/// assert_eq!(rocketmq_rs_mini_broker::stats::human_bytes(512), "512 B");
+/// assert_eq!(rocketmq_rs_mini_broker::stats::human_bytes(1536), "1.5 KiB");
 /// ```
 pub fn human_bytes(bytes: u64) -> String {
     if bytes < 1024 {

@@ -20,7 +20,7 @@
 //! `mqadmin updateSubGroup -g G -r 3`.
 //!
 //! ```
-//! use mini_broker::subscription_group::SubscriptionGroupManager;
+//! use rocketmq_rs_mini_broker::subscription_group::SubscriptionGroupManager;
 //! let dir = std::env::temp_dir().join(format!("sg-doc-{}", std::process::id()));
 //! let m = SubscriptionGroupManager::load(dir.join("subscriptionGroup.json"), true).unwrap();
 //! let (cfg, created) = m.find_or_create("my_group");
@@ -35,11 +35,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     DataVersion, JsonBody, SubscriptionGroupConfig, SubscriptionGroupWrapper,
 };
-use rocketmq_remoting::rt::{self, Runtime};
-use rocketmq_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::util::{now_ms, MutexExt};
 
 use crate::error::{BrokerError, Result};
 use crate::store::{read_optional, write_atomic};
@@ -65,7 +65,7 @@ const MAX_GROUP_LEN: usize = 255;
 /// Whether `group` may be auto-created: non-empty, at most 255 bytes of `[%|a-zA-Z0-9_-]`.
 ///
 /// ```
-/// use mini_broker::subscription_group::valid_group_name;
+/// use rocketmq_rs_mini_broker::subscription_group::valid_group_name;
 /// assert!(valid_group_name("please_rename_unique_group_name"));
 /// assert!(!valid_group_name("bad group"));
 /// ```
@@ -352,11 +352,11 @@ impl SubscriptionGroups {
         topic: &str,
         with_subscription: bool,
         clients: &crate::client_manager::ClientManager,
-    ) -> Option<rocketmq_remoting::RemotingCommand> {
-        use rocketmq_remoting::protocol::body::MessageModel;
-        use rocketmq_remoting::protocol::code::ResponseCode;
+    ) -> Option<rocketmq_rs_remoting::RemotingCommand> {
+        use rocketmq_rs_remoting::protocol::body::MessageModel;
+        use rocketmq_rs_remoting::protocol::code::ResponseCode;
         let refuse = |code: i32, remark: String, forbidden: i32| {
-            let mut r = rocketmq_remoting::RemotingCommand::response(code, Some(remark));
+            let mut r = rocketmq_rs_remoting::RemotingCommand::response(code, Some(remark));
             // Apache's `ForbiddenType`: GROUP_FORBIDDEN 2, BROADCASTING_DISABLE_FORBIDDEN 4.
             if forbidden != 0 {
                 r.ext_fields.insert("forbiddenType", forbidden.to_string());

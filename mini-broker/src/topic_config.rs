@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     DataVersion, JsonBody, TopicConfig, TopicConfigSerializeWrapper,
 };
-use rocketmq_remoting::rt::{self, Runtime};
-use rocketmq_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::util::{now_ms, MutexExt};
 
 use crate::error::{BrokerError, Result};
 use crate::namesrv_registration::TopicsChanged;
@@ -26,9 +26,9 @@ pub const AUTO_CREATE_TOPIC: &str = "TBW102";
 /// Topic of 5.x arbitrary-delivery-time (timer) messages while they wait.
 pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 /// Prefix of retry topics.
-pub const RETRY_PREFIX: &str = rocketmq_remoting::protocol::topic::RETRY_GROUP_TOPIC_PREFIX;
+pub const RETRY_PREFIX: &str = rocketmq_rs_remoting::protocol::topic::RETRY_GROUP_TOPIC_PREFIX;
 /// Prefix of dead-letter topics.
-pub const DLQ_PREFIX: &str = rocketmq_remoting::protocol::topic::DLQ_GROUP_TOPIC_PREFIX;
+pub const DLQ_PREFIX: &str = rocketmq_rs_remoting::protocol::topic::DLQ_GROUP_TOPIC_PREFIX;
 
 /// Topics clients may not send to directly (docs/protocol/send.md §1).
 pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
@@ -43,22 +43,22 @@ pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
 
 /// Whether `topic` is a legal topic name: non-blank, `[%|a-zA-Z0-9_-]`, at most 127 bytes
 /// (255 for retry/DLQ topics); the one rule clients and the store apply too
-/// ([`rocketmq_remoting::protocol::topic::validate_topic`]).
+/// ([`rocketmq_rs_remoting::protocol::topic::validate_topic`]).
 ///
 /// ```
-/// use mini_broker::topic_config::valid_topic_name;
+/// use rocketmq_rs_mini_broker::topic_config::valid_topic_name;
 /// assert!(valid_topic_name("TopicTest"));
 /// assert!(!valid_topic_name("bad topic"));
 /// assert!(!valid_topic_name(""));
 /// ```
 pub fn valid_topic_name(topic: &str) -> bool {
-    rocketmq_remoting::protocol::topic::is_valid_topic(topic)
+    rocketmq_rs_remoting::protocol::topic::is_valid_topic(topic)
 }
 
 /// The broker's answer to an illegal topic name, `None` for a legal one: `INVALID_PARAMETER`
 /// with the remark a 5.x broker gives for the rule the name breaks.
-pub(crate) fn invalid_topic_reply(topic: &str) -> Option<rocketmq_remoting::RemotingCommand> {
-    use rocketmq_remoting::protocol::topic::{validate_topic, NameError};
+pub(crate) fn invalid_topic_reply(topic: &str) -> Option<rocketmq_rs_remoting::RemotingCommand> {
+    use rocketmq_rs_remoting::protocol::topic::{validate_topic, NameError};
     let remark = match validate_topic(topic).err()? {
         NameError::Blank(_) => "The specified topic is blank.".to_owned(),
         NameError::IllegalChar { .. } => format!(
@@ -68,8 +68,8 @@ pub(crate) fn invalid_topic_reply(topic: &str) -> Option<rocketmq_remoting::Remo
             format!("The specified topic[{topic}] is longer than topic max length.")
         }
     };
-    Some(rocketmq_remoting::RemotingCommand::response(
-        rocketmq_remoting::protocol::code::ResponseCode::INVALID_PARAMETER,
+    Some(rocketmq_rs_remoting::RemotingCommand::response(
+        rocketmq_rs_remoting::protocol::code::ResponseCode::INVALID_PARAMETER,
         Some(remark),
     ))
 }

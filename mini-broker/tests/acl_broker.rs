@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mini_broker::{Broker, BrokerConfig};
-use rocketmq_remoting::acl::{AclConfig, AclCredentials};
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::message::decode_messages;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::Runtime;
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
+use rocketmq_rs_remoting::acl::{AclConfig, AclCredentials};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::message::decode_messages;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::Runtime;
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 const T: Duration = Duration::from_secs(10);
 const TOPIC: &str = "AclTopic";
@@ -187,7 +187,7 @@ fn run_tokio<Fut: Future<Output = ()>>(scenario: impl FnOnce(Arc<dyn Runtime>) -
         .enable_all()
         .build()
         .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
         tokio.handle().clone(),
     ));
     tokio.block_on(scenario(rt));
@@ -197,13 +197,13 @@ fn run_tokio<Fut: Future<Output = ()>>(scenario: impl FnOnce(Arc<dyn Runtime>) -
 /// the test body.
 #[cfg(feature = "runtime-smol")]
 fn run_smol<Fut: Future<Output = ()>>(scenario: impl FnOnce(Arc<dyn Runtime>) -> Fut) {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
     futures::executor::block_on(scenario(rt));
 }
 
 #[cfg(feature = "runtime-async-std")]
 fn run_async_std<Fut: Future<Output = ()>>(scenario: impl FnOnce(Arc<dyn Runtime>) -> Fut) {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
     futures::executor::block_on(scenario(rt));
 }
 

@@ -5,18 +5,18 @@ mod broker_util;
 
 use broker_util::*;
 use bytes::Bytes;
-use mini_broker::BrokerConfig;
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_mini_broker::BrokerConfig;
+use rocketmq_rs_remoting::protocol::body::{
     ConsumeFromWhere, ConsumeType, ConsumerConnection, ConsumerData, HeartbeatData, JsonBody,
     MessageModel, ProducerConnection, SubscriptionData, SubscriptionGroupConfig,
     SubscriptionGroupWrapper,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::protocol::message::property;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::RemotingClient;
-use rocketmq_remoting::LanguageCode;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::protocol::message::property;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::RemotingClient;
+use rocketmq_rs_remoting::LanguageCode;
 
 async fn call(c: &RemotingClient, addr: &str, cmd: RemotingCommand) -> RemotingCommand {
     c.invoke(addr, cmd, T).await.expect("answered")
@@ -74,7 +74,7 @@ async fn send_back(c: &RemotingClient, addr: &str, group: &str, offset: i64) -> 
 fn heartbeat(client_id: &str, group: &str, model: MessageModel) -> RemotingCommand {
     let data = HeartbeatData {
         client_id: client_id.into(),
-        producer_data_set: vec![rocketmq_remoting::protocol::body::ProducerData {
+        producer_data_set: vec![rocketmq_rs_remoting::protocol::body::ProducerData {
             group_name: "admin_pg".into(),
         }],
         consumer_data_set: vec![ConsumerData {
@@ -387,7 +387,7 @@ async fn connection_lists_and_broadcast_permission() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_and_inspection_codes() {
-    use rocketmq_remoting::protocol::body::{
+    use rocketmq_rs_remoting::protocol::body::{
         BrokerStatsData, ConsumeStats, GroupList, KVTable, TopicConfig, TopicList, TopicStatsTable,
     };
     let dir = tempfile::tempdir().unwrap();
@@ -587,7 +587,7 @@ async fn stats_and_inspection_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_config_get_and_live_update() {
-    use mini_broker::config::parse_properties;
+    use rocketmq_rs_mini_broker::config::parse_properties;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("broker.json");
     let store = dir.path().join("store");
@@ -678,7 +678,7 @@ async fn broker_config_get_and_live_update() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slave_copies_the_masters_subscription_groups() {
-    use mini_broker::ha::BrokerRole;
+    use rocketmq_rs_mini_broker::ha::BrokerRole;
     let mdir = tempfile::tempdir().unwrap();
     let sdir = tempfile::tempdir().unwrap();
     let mut mc = BrokerConfig::for_test(mdir.path());

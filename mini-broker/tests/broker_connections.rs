@@ -6,10 +6,10 @@ mod broker_util;
 use std::time::Duration;
 
 use broker_util::{client, start, T};
-use mini_broker::BrokerConfig;
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_rs_mini_broker::BrokerConfig;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::RemotingClient;
 
 async fn topics(c: &RemotingClient, addr: &str) -> i32 {
     let req = RemotingCommand::request(RequestCode::GET_ALL_TOPIC_CONFIG);

@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use broker_util::*;
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 
 fn spawn_broker(store: &Path, flush: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mini-broker"))
@@ -91,7 +91,9 @@ async fn crash_run(flush: &str) -> (usize, usize, usize) {
                 h.producer_group = "crash".into();
                 let cmd = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2)
                     .with_header(
-                        &rocketmq_remoting::protocol::header::SendMessageRequestHeaderV2::from(h),
+                        &rocketmq_rs_remoting::protocol::header::SendMessageRequestHeaderV2::from(
+                            h,
+                        ),
                     )
                     .with_body(body.clone().into_bytes());
                 match c.invoke(&addr, cmd, Duration::from_secs(3)).await {

@@ -5,13 +5,13 @@ mod broker_util;
 use std::time::{Duration, Instant};
 
 use broker_util::*;
-use mini_broker::BrokerConfig;
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::ConsumerSendMsgBackRequestHeader;
-use rocketmq_remoting::protocol::message::{property, MessageExt};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::RemotingClient;
-use rocketmq_remoting::util::now_ms;
+use rocketmq_rs_mini_broker::BrokerConfig;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::ConsumerSendMsgBackRequestHeader;
+use rocketmq_rs_remoting::protocol::message::{property, MessageExt};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::RemotingClient;
+use rocketmq_rs_remoting::util::now_ms;
 
 /// Long-polls (topic, 0) from `offset` until a message arrives or `within` passes.
 async fn wait_message(
@@ -130,7 +130,7 @@ async fn retry_then_dead_letter() {
     assert_eq!(b.store().max_offset("%RETRY%rg", 0), MAX as i64);
 
     // A client fallback send to %RETRY% beyond the max goes to the DLQ as well.
-    let mut p = rocketmq_remoting::protocol::message::Properties::new();
+    let mut p = rocketmq_rs_remoting::protocol::message::Properties::new();
     p.insert(property::DELAY, "3");
     let mut h = send_header("%RETRY%rg", 0, &p);
     h.reconsume_times = Some(MAX + 1);

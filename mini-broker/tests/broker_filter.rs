@@ -7,13 +7,13 @@ mod broker_util;
 use std::time::{Duration, Instant};
 
 use broker_util::*;
-use mini_broker::{BrokerConfig, BrokerHandle};
-use rocketmq_remoting::protocol::body::{CheckClientRequestBody, JsonBody, SubscriptionData};
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::PullMessageRequestHeader;
-use rocketmq_remoting::protocol::message::property;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_rs_mini_broker::{BrokerConfig, BrokerHandle};
+use rocketmq_rs_remoting::protocol::body::{CheckClientRequestBody, JsonBody, SubscriptionData};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::PullMessageRequestHeader;
+use rocketmq_rs_remoting::protocol::message::property;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::RemotingClient;
 use tokio::task::JoinHandle;
 
 const SUSPEND: i32 = 0x2;
@@ -276,7 +276,7 @@ async fn sql92_filters_pulls_and_held_pulls() {
 }
 
 fn heartbeat_sql(client_id: &str, group: &str, topic: &str, sql: &str) -> bytes::Bytes {
-    use rocketmq_remoting::protocol::body::HeartbeatData;
+    use rocketmq_rs_remoting::protocol::body::HeartbeatData;
     let mut data = HeartbeatData::from_json(&heartbeat_body(client_id, group, topic, sql)).unwrap();
     data.consumer_data_set[0].subscription_data_set[0].expression_type = "SQL92".into();
     data.to_json()

@@ -7,17 +7,17 @@ mod broker_util;
 use std::time::{Duration, Instant};
 
 use broker_util::*;
-use mini_broker::{BrokerConfig, BrokerHandle};
-use rocketmq_remoting::protocol::body::SubscriptionGroupConfig;
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::protocol::message::{property, MessageExt};
-use rocketmq_remoting::protocol::pop::{attach_receipts, ReceiptHandle, RetryFlag};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_rs_mini_broker::{BrokerConfig, BrokerHandle};
+use rocketmq_rs_remoting::protocol::body::SubscriptionGroupConfig;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::protocol::message::{property, MessageExt};
+use rocketmq_rs_remoting::protocol::pop::{attach_receipts, ReceiptHandle, RetryFlag};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::RemotingClient;
 
 fn now() -> i64 {
-    rocketmq_remoting::util::now_ms()
+    rocketmq_rs_remoting::util::now_ms()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -420,7 +420,7 @@ async fn restart(dir: &std::path::Path, old: BrokerHandle, crash: bool) -> Broke
     }
     let end = Instant::now() + Duration::from_secs(10);
     loop {
-        match mini_broker::Broker::start(cfg.clone(), rt()).await {
+        match rocketmq_rs_mini_broker::Broker::start(cfg.clone(), rt()).await {
             Ok(b) => return b,
             Err(e) if Instant::now() < end => {
                 tracing::debug!(error = %e, "port not free yet");

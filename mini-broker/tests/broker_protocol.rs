@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use broker_util::*;
 use bytes::Bytes;
-use mini_broker::BrokerConfig;
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_mini_broker::BrokerConfig;
+use rocketmq_rs_remoting::protocol::body::{
     GetConsumerListByGroupResponseBody, JsonBody, LockBatchRequestBody, LockBatchResponseBody,
     MessageQueue, TopicRouteData,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::protocol::message::{encode_batch, property, BatchMessage};
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::protocol::message::{encode_batch, property, BatchMessage};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,7 +414,7 @@ async fn heartbeat_consumer_list_and_notify() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let list = |c: rocketmq_remoting::transport::RemotingClient, addr: String| async move {
+    let list = |c: rocketmq_rs_remoting::transport::RemotingClient, addr: String| async move {
         let cmd = RemotingCommand::request(RequestCode::GET_CONSUMER_LIST_BY_GROUP).with_header(
             &GetConsumerListByGroupRequestHeader {
                 consumer_group: "cg".into(),
@@ -675,8 +675,8 @@ async fn auto_create_race_unknown_code_and_bad_input() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_with_namesrv() {
-    let ns = mini_namesrv::NameServer::start(
-        mini_namesrv::NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap()),
+    let ns = rocketmq_rs_mini_namesrv::NameServer::start(
+        rocketmq_rs_mini_namesrv::NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap()),
         rt(),
     )
     .await

@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 
 use broker_util::*;
 use bytes::Bytes;
-use mini_broker::BrokerConfig;
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_mini_broker::BrokerConfig;
+use rocketmq_rs_remoting::protocol::body::{
     ConsumeMessageDirectlyResult, GetConsumerStatusBody, JsonBody, MessageQueue, ResetOffsetBody,
     ResetOffsetBodyForC,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::protocol::message::decode_messages;
-use rocketmq_remoting::protocol::{LanguageCode, RemotingCommand};
-use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::protocol::message::decode_messages;
+use rocketmq_rs_remoting::protocol::{LanguageCode, RemotingCommand};
+use rocketmq_rs_remoting::transport::RemotingClient;
 
 const GROUP: &str = "relay_g";
 const TOPIC: &str = "RelayRaw";

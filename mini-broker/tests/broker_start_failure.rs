@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 
 use broker_util::rt;
-use mini_broker::{Broker, BrokerConfig, BrokerError};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerError};
 
 /// A port that was free a moment ago (the OS does not hand it out again right away).
 fn free_port() -> SocketAddr {

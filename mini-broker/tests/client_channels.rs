@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mini_broker::client_manager::{ClientIdentity, ClientManager};
-use rocketmq_remoting::protocol::body::{ConsumerData, SubscriptionData};
-use rocketmq_remoting::protocol::{LanguageCode, RemotingCommand};
-use rocketmq_remoting::rt::{default_runtime, Runtime};
-use rocketmq_remoting::transport::{
+use rocketmq_rs_mini_broker::client_manager::{ClientIdentity, ClientManager};
+use rocketmq_rs_remoting::protocol::body::{ConsumerData, SubscriptionData};
+use rocketmq_rs_remoting::protocol::{LanguageCode, RemotingCommand};
+use rocketmq_rs_remoting::rt::{default_runtime, Runtime};
+use rocketmq_rs_remoting::transport::{
     Connection, RemotingClient, RemotingServer, RequestHandler, TransportConfig,
 };
 

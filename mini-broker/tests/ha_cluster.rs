@@ -8,13 +8,13 @@ mod broker_util;
 use std::time::{Duration, Instant};
 
 use broker_util::*;
-use mini_broker::ha::BrokerRole;
-use mini_broker::{BrokerConfig, BrokerHandle};
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_mini_broker::ha::BrokerRole;
+use rocketmq_rs_mini_broker::{BrokerConfig, BrokerHandle};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     PopMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 
 fn master_cfg(dir: &std::path::Path, role: BrokerRole) -> BrokerConfig {
     let mut c = BrokerConfig::for_test(dir);

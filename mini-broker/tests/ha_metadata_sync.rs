@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mini_broker::ha::{ConsumerOffsetTable, MetadataSink, MetadataSync};
-use rocketmq_remoting::protocol::body::TopicConfigSerializeWrapper;
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::{Connection, RemotingServer, RequestHandler, TransportConfig};
+use rocketmq_rs_mini_broker::ha::{ConsumerOffsetTable, MetadataSink, MetadataSync};
+use rocketmq_rs_remoting::protocol::body::TopicConfigSerializeWrapper;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::{
+    Connection, RemotingServer, RequestHandler, TransportConfig,
+};
 
 struct FakeMaster;
 
@@ -50,7 +52,7 @@ impl MetadataSink for Recorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slave_copies_topics_offsets_and_delay_offsets() {
-    let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+    let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
     let server = RemotingServer::start(
         rt.clone(),
         "127.0.0.1:0".parse().unwrap(),
@@ -103,7 +105,7 @@ struct AclMaster {
 impl RequestHandler for AclMaster {
     async fn handle(&self, c: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
         let signed = req.ext_fields.get("AccessKey") == Some("slave-ak")
-            && rocketmq_remoting::acl::verify_signature(&req, self.secret);
+            && rocketmq_rs_remoting::acl::verify_signature(&req, self.secret);
         if !signed {
             return Some(RemotingCommand::response(
                 ResponseCode::NO_PERMISSION,
@@ -116,7 +118,7 @@ impl RequestHandler for AclMaster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slave_signs_metadata_requests_to_an_acl_master() {
-    let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+    let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
     let server = RemotingServer::start(
         rt.clone(),
         "127.0.0.1:0".parse().unwrap(),
@@ -141,7 +143,7 @@ async fn slave_signs_metadata_requests_to_an_acl_master() {
         master.clone(),
         hour,
         rec.clone(),
-        Some(rocketmq_remoting::acl::AclCredentials::new(
+        Some(rocketmq_rs_remoting::acl::AclCredentials::new(
             "slave-ak", "nope",
         )),
     );
@@ -154,7 +156,7 @@ async fn slave_signs_metadata_requests_to_an_acl_master() {
         master,
         hour,
         rec.clone(),
-        Some(rocketmq_remoting::acl::AclCredentials::new(
+        Some(rocketmq_rs_remoting::acl::AclCredentials::new(
             "slave-ak", "slave-sk",
         )),
     );

@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mini_broker::ha::protocol::{read_frame, write_frame, Frame, FrameKind};
-use mini_broker::ha::{HaConfig, HaMaster, HaSlave, ReplicaAck};
-use mini_broker::store::{MessageStore, PutResult, StoreConfig};
-use rocketmq_remoting::protocol::message::{decode_messages, MessageExt};
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_mini_broker::ha::protocol::{read_frame, write_frame, Frame, FrameKind};
+use rocketmq_rs_mini_broker::ha::{HaConfig, HaMaster, HaSlave, ReplicaAck};
+use rocketmq_rs_mini_broker::store::{MessageStore, PutResult, StoreConfig};
+use rocketmq_rs_remoting::protocol::message::{decode_messages, MessageExt};
+use rocketmq_rs_remoting::rt::Runtime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SEGMENT: u64 = 64 * 1024;
@@ -48,7 +48,7 @@ fn ha_cfg() -> HaConfig {
 }
 
 fn rt() -> Arc<dyn Runtime> {
-    rocketmq_remoting::rt::default_runtime().unwrap()
+    rocketmq_rs_remoting::rt::default_runtime().unwrap()
 }
 
 fn msg(i: usize) -> MessageExt {

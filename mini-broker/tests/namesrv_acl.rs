@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use broker_util::*;
-use mini_broker::BrokerConfig;
-use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use rocketmq_remoting::acl::{AclConfig, AclCredentials};
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_mini_broker::BrokerConfig;
+use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_rs_remoting::acl::{AclConfig, AclCredentials};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 const TOPIC: &str = "NsAclTopic";
 

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::executor::block_on;
-use mini_broker::store::{FlushMode, GetStatus, MessageStore, PutStatus, StoreConfig, StoreError};
-use rocketmq_remoting::protocol::message::{decode_messages, tag_hash_code, MessageExt};
+use rocketmq_rs_mini_broker::store::{
+    FlushMode, GetStatus, MessageStore, PutStatus, StoreConfig, StoreError,
+};
+use rocketmq_rs_remoting::protocol::message::{decode_messages, tag_hash_code, MessageExt};
 
 fn config(dir: &std::path::Path) -> StoreConfig {
     let mut c = StoreConfig::new(dir);
@@ -45,7 +47,7 @@ fn msg(
     m
 }
 
-fn put(store: &MessageStore, m: MessageExt) -> mini_broker::store::PutResult {
+fn put(store: &MessageStore, m: MessageExt) -> rocketmq_rs_mini_broker::store::PutResult {
     block_on(store.put_message(m)).unwrap()
 }
 

@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use futures::executor::block_on;
-use mini_broker::store::{is_safe_topic_dir, MessageStore, StoreConfig, StoreError};
-use rocketmq_remoting::protocol::message::MessageExt;
+use rocketmq_rs_mini_broker::store::{is_safe_topic_dir, MessageStore, StoreConfig, StoreError};
+use rocketmq_rs_remoting::protocol::message::MessageExt;
 
 const EVIL: &[&str] = &[
     "..",

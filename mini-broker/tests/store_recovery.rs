@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::executor::block_on;
-use mini_broker::store::{FlushMode, GetStatus, MessageStore, PutResult, StoreConfig};
-use rocketmq_remoting::protocol::message::{decode_messages, MessageExt};
+use rocketmq_rs_mini_broker::store::{FlushMode, GetStatus, MessageStore, PutResult, StoreConfig};
+use rocketmq_rs_remoting::protocol::message::{decode_messages, MessageExt};
 
 const SEG: u64 = 8 * 1024;
 
@@ -314,7 +314,7 @@ fn crash_child_process() {
             .collect();
         for r in block_on(futures::future::join_all(futs)) {
             let r = r.unwrap();
-            assert_eq!(r.status, mini_broker::store::PutStatus::Ok);
+            assert_eq!(r.status, rocketmq_rs_mini_broker::store::PutStatus::Ok);
         }
         println!("acked {}", i * 8 + 7);
     }

@@ -10,15 +10,17 @@ use std::time::{Duration, Instant};
 
 use broker_util::*;
 use bytes::Bytes;
-use mini_broker::ha::BrokerRole;
-use mini_broker::{BrokerConfig, BrokerHandle};
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_mini_broker::ha::BrokerRole;
+use rocketmq_rs_mini_broker::{BrokerConfig, BrokerHandle};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     EndTransactionRequestHeader, SendMessageRequestHeaderV2,
 };
-use rocketmq_remoting::protocol::message::{parse_offset_msg_id, property, sys_flag, Properties};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::RemotingClient;
+use rocketmq_rs_remoting::protocol::message::{
+    parse_offset_msg_id, property, sys_flag, Properties,
+};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::RemotingClient;
 
 const TOPIC: &str = "TxSyncTopic";
 const REPLICA_TIMEOUT_MS: u64 = 1500;

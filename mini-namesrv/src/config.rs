@@ -32,7 +32,7 @@ pub const CONFIG_BLACK_LIST: &[&str] = &[
 ///
 /// ```
 /// use std::time::Duration;
-/// use mini_namesrv::NamesrvConfig;
+/// use rocketmq_rs_mini_namesrv::NamesrvConfig;
 ///
 /// let mut cfg = NamesrvConfig::default();
 /// assert_eq!(cfg.broker_expiry(), Duration::from_secs(120));
@@ -78,15 +78,15 @@ pub struct NamesrvConfig {
     pub server_channel_max_idle_millis: u64,
     /// Largest accepted frame (value of the length prefix). Default 16 MiB (Java).
     pub max_frame_size: usize,
-    /// ACL 1.0 (see [`rocketmq_remoting::acl`]): when set, every request is checked and refused
+    /// ACL 1.0 (see [`rocketmq_rs_remoting::acl`]): when set, every request is checked and refused
     /// with `NO_PERMISSION` unless allowed. Brokers must then sign their registrations or be
     /// white-listed. Fixed at start-up (in [`CONFIG_BLACK_LIST`]). Default `None`.
-    pub acl: Option<rocketmq_remoting::acl::AclConfig>,
-    /// TLS on the listening port (feature `tls`; see [`rocketmq_remoting::tls`]). Not read
+    pub acl: Option<rocketmq_rs_remoting::acl::AclConfig>,
+    /// TLS on the listening port (feature `tls`; see [`rocketmq_rs_remoting::tls`]). Not read
     /// from files: build it from PEM files in code.
     #[cfg(feature = "tls")]
     #[serde(skip)]
-    pub tls: Option<rocketmq_remoting::tls::TlsServerConfig>,
+    pub tls: Option<rocketmq_rs_remoting::tls::TlsServerConfig>,
 }
 
 impl Default for NamesrvConfig {
@@ -139,7 +139,7 @@ impl NamesrvConfig {
     /// Checks that the values make sense together.
     pub fn validate(&self) -> Result<()> {
         if let Some(acl) = &self.acl {
-            rocketmq_remoting::acl::AclValidator::new(acl)
+            rocketmq_rs_remoting::acl::AclValidator::new(acl)
                 .map_err(|e| Error::Config(e.to_string()))?;
         }
         if self.broker_expiry_millis == 0 {
@@ -294,7 +294,7 @@ impl NamesrvConfig {
 /// lines starting with `#` or `!` ignored, whitespace around key and value trimmed.
 ///
 /// ```
-/// let p = mini_namesrv::config::parse_properties("# c\na=1\n b : x y \n\nflag\n");
+/// let p = rocketmq_rs_mini_namesrv::config::parse_properties("# c\na=1\n b : x y \n\nflag\n");
 /// assert_eq!(p, vec![("a".into(), "1".into()), ("b".into(), "x y".into()), ("flag".into(), "".into())]);
 /// ```
 pub fn parse_properties(text: &str) -> Vec<(String, String)> {

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use rocketmq_remoting::RemotingError;
+use rocketmq_rs_remoting::RemotingError;
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -11,7 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can stop the NameServer from starting or from persisting its state.
 ///
 /// ```
-/// use mini_namesrv::Error;
+/// use rocketmq_rs_mini_namesrv::Error;
 /// let e = Error::Config("brokerExpiryMillis: must be > 0".into());
 /// assert_eq!(e.to_string(), "invalid configuration: brokerExpiryMillis: must be > 0");
 /// ```

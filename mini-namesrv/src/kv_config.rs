@@ -13,7 +13,7 @@ use std::sync::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use rocketmq_remoting::util::{MutexExt, RwLockExt};
+use rocketmq_rs_remoting::util::{MutexExt, RwLockExt};
 
 use crate::error::{Error, Result};
 
@@ -33,7 +33,7 @@ struct FileFormat {
 /// The KV config store.
 ///
 /// ```
-/// use mini_namesrv::kv_config::KvConfigManager;
+/// use rocketmq_rs_mini_namesrv::kv_config::KvConfigManager;
 ///
 /// let kv = KvConfigManager::in_memory();
 /// kv.put("ns", "k", "v");

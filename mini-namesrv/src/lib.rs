@@ -12,11 +12,11 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::time::Duration;
-//! use mini_namesrv::{NameServer, NamesrvConfig};
-//! use rocketmq_remoting::protocol::{RemotingCommand, code::{RequestCode, ResponseCode}};
-//! use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+//! use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
+//! use rocketmq_rs_remoting::protocol::{RemotingCommand, code::{RequestCode, ResponseCode}};
+//! use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 //!
-//! let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+//! let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
 //! let ns = NameServer::start(NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap()), rt.clone())
 //!     .await
 //!     .unwrap();

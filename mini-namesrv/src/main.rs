@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use mini_namesrv::{NameServer, NamesrvConfig};
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
 
 /// A compact, wire-compatible Apache RocketMQ NameServer.
 #[derive(Debug, Parser)]
@@ -37,12 +37,12 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     kv_config_path: Option<PathBuf>,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive such as
-    /// `mini_namesrv=debug`). `RUST_LOG` is used when this is absent.
+    /// `rocketmq_rs_mini_namesrv=debug`). `RUST_LOG` is used when this is absent.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
 }
 
-fn build_config(cli: &Cli) -> Result<NamesrvConfig, mini_namesrv::Error> {
+fn build_config(cli: &Cli) -> Result<NamesrvConfig, rocketmq_rs_mini_namesrv::Error> {
     let mut cfg = match &cli.config {
         Some(path) => NamesrvConfig::from_file(path)?,
         None => NamesrvConfig::default(),

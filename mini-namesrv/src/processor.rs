@@ -25,23 +25,23 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     BrokerData, DataVersion, JsonBody, KVTable, QueueData, RegisterBrokerBody,
     TopicConfigSerializeWrapper, TopicList, TopicRouteData,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     BrokerHeartbeatRequestHeader, CommandHeader, DeleteKVConfigRequestHeader,
     DeleteTopicFromNamesrvRequestHeader, GetKVConfigRequestHeader, GetKVConfigResponseHeader,
     GetKVListByNamespaceRequestHeader, GetRouteInfoRequestHeader, PutKVConfigRequestHeader,
     QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
     RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
 };
-use rocketmq_remoting::protocol::{LanguageCode, RemotingCommand};
-use rocketmq_remoting::rt::{self, Runtime};
-use rocketmq_remoting::transport::{Connection, RequestHandler};
-use rocketmq_remoting::util::RwLockExt;
-use rocketmq_remoting::RemotingError;
+use rocketmq_rs_remoting::protocol::{LanguageCode, RemotingCommand};
+use rocketmq_rs_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::transport::{Connection, RequestHandler};
+use rocketmq_rs_remoting::util::RwLockExt;
+use rocketmq_rs_remoting::RemotingError;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{parse_properties, NamesrvConfig};
@@ -72,15 +72,15 @@ const ZONE_NAME: &str = "__ZONE_NAME";
 
 /// The NameServer's request handler: shared state plus dispatch.
 ///
-/// [`crate::NameServer`] runs one behind a [`rocketmq_remoting::transport::RemotingServer`];
+/// [`crate::NameServer`] runs one behind a [`rocketmq_rs_remoting::transport::RemotingServer`];
 /// it can also be driven directly with [`NamesrvProcessor::process`].
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use mini_namesrv::{processor::NamesrvProcessor, kv_config::KvConfigManager, NamesrvConfig};
-/// use rocketmq_remoting::protocol::{RemotingCommand, code::{RequestCode, ResponseCode}};
+/// use rocketmq_rs_mini_namesrv::{processor::NamesrvProcessor, kv_config::KvConfigManager, NamesrvConfig};
+/// use rocketmq_rs_remoting::protocol::{RemotingCommand, code::{RequestCode, ResponseCode}};
 ///
-/// let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+/// let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
 /// let p = NamesrvProcessor::new(NamesrvConfig::default(), KvConfigManager::in_memory(), rt);
 /// let mut req = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC);
 /// req.ext_fields.insert("topic", "TopicTest");
@@ -96,7 +96,7 @@ pub struct NamesrvProcessor {
     kv: Arc<KvConfigManager>,
     rt: Arc<dyn Runtime>,
     /// ACL 1.0 check run before any processing (`NamesrvConfig::acl`).
-    acl: Option<rocketmq_remoting::acl::AclValidator>,
+    acl: Option<rocketmq_rs_remoting::acl::AclValidator>,
 }
 
 fn route_options(cfg: &NamesrvConfig) -> RouteOptions {
@@ -181,10 +181,10 @@ impl NamesrvProcessor {
     pub fn new(config: NamesrvConfig, kv: KvConfigManager, rt: Arc<dyn Runtime>) -> Self {
         let routes = RouteInfoManager::new(route_options(&config));
         let acl = config.acl.as_ref().map(|acl| {
-            rocketmq_remoting::acl::AclValidator::new(acl).unwrap_or_else(|e| {
+            rocketmq_rs_remoting::acl::AclValidator::new(acl).unwrap_or_else(|e| {
                 // Fail closed: an empty ACL refuses everything.
                 tracing::error!(error = %e, "invalid ACL config: every request will be refused");
-                rocketmq_remoting::acl::AclValidator::new(&Default::default())
+                rocketmq_rs_remoting::acl::AclValidator::new(&Default::default())
                     .unwrap_or_else(|_| unreachable!("the empty ACL config is valid"))
             })
         });
@@ -336,7 +336,7 @@ impl NamesrvProcessor {
     fn register_broker(&self, conn: Option<ConnId>, req: &RemotingCommand) -> Outcome {
         let h: RegisterBrokerRequestHeader = header(req)?;
         if h.body_crc32 != 0 {
-            let crc = rocketmq_remoting::protocol::message::body_crc(&req.body) as i32;
+            let crc = rocketmq_rs_remoting::protocol::message::body_crc(&req.body) as i32;
             if crc != h.body_crc32 {
                 tracing::warn!(peer_broker = %h.broker_addr, "register broker: crc32 not match");
                 return Err(system_error("crc32 not match"));

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-pub use rocketmq_remoting::protocol::body::{
+pub use rocketmq_rs_remoting::protocol::body::{
     BrokerData, ClusterInfo, DataVersion, QueueData, TopicConfig, TopicRouteData,
 };
 
@@ -138,7 +138,7 @@ impl Default for RouteOptions {
 ///
 /// ```
 /// use std::time::Instant;
-/// use mini_namesrv::route_info::*;
+/// use rocketmq_rs_mini_namesrv::route_info::*;
 ///
 /// let mut rim = RouteInfoManager::new(RouteOptions::default());
 /// let reg = BrokerRegistration {

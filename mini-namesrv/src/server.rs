@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use rocketmq_remoting::rt::{self, Runtime, TaskGroup};
-use rocketmq_remoting::transport::{RemotingServer, ServerHandle, TransportConfig};
+use rocketmq_rs_remoting::rt::{self, Runtime, TaskGroup};
+use rocketmq_rs_remoting::transport::{RemotingServer, ServerHandle, TransportConfig};
 
 use crate::config::NamesrvConfig;
 use crate::error::{Error, Result};
@@ -21,9 +21,9 @@ const SCAN_STOP_GRACE: Duration = Duration::from_secs(1);
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use mini_namesrv::{NameServer, NamesrvConfig};
+/// use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
 ///
-/// let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+/// let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
 /// let config = NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap());
 /// let ns = NameServer::start(config, rt).await.unwrap();
 /// assert_ne!(ns.addr().port(), 0);

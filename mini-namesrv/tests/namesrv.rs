@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_rs_remoting::protocol::body::{
     ClusterInfo, DataVersion, JsonBody, KVTable, RegisterBrokerBody, TopicConfig, TopicList,
     TopicRouteData,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::codec::{decode_frame, encode_frame};
-use rocketmq_remoting::protocol::{LanguageCode, RemotingCommand};
-use rocketmq_remoting::rt::{default_runtime, Runtime};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::codec::{decode_frame, encode_frame};
+use rocketmq_rs_remoting::protocol::{LanguageCode, RemotingCommand};
+use rocketmq_rs_remoting::rt::{default_runtime, Runtime};
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

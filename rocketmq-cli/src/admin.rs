@@ -7,18 +7,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_client::client::{ClientApi, ClientInstance, CreateTopicOptions, TopicTarget};
-use rocketmq_client::{ClientConfig, MessageExt, MessageQueue};
-use rocketmq_remoting::protocol::body::{JsonBody, TopicList, TopicRouteData};
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_client::client::{ClientApi, ClientInstance, CreateTopicOptions, TopicTarget};
+use rocketmq_rs_client::{ClientConfig, MessageExt, MessageQueue};
+use rocketmq_rs_remoting::protocol::body::{JsonBody, TopicList, TopicRouteData};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     BoundaryType, DeleteTopicFromNamesrvRequestHeader, DeleteTopicRequestHeader,
     QueryConsumerOffsetRequestHeader, QueryMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
-use rocketmq_remoting::protocol::message::parse_offset_msg_id;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::Runtime;
-use rocketmq_remoting::transport::TransportConfig;
+use rocketmq_rs_remoting::protocol::message::parse_offset_msg_id;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::Runtime;
+use rocketmq_rs_remoting::transport::TransportConfig;
 use serde_json::{json, Value};
 
 use crate::error::{CliError, Result};
@@ -263,7 +263,7 @@ pub struct CreateTopic {
 
 /// `topic create` / `topic update`.
 pub async fn topic_create(ctx: &Ctx, o: &CreateTopic) -> Result<Report> {
-    rocketmq_client::message::validate_topic(&o.topic)
+    rocketmq_rs_client::message::validate_topic(&o.topic)
         .map_err(|e| CliError::Usage(e.to_string()))?;
     if !(1..=1024).contains(&o.queues) {
         return Err(CliError::Usage("--queues must be in 1..=1024".into()));
@@ -491,10 +491,10 @@ pub async fn consumer_progress(ctx: &Ctx, group: &str, topic: &str) -> Result<Re
 ///
 /// ```
 /// let now = 1_000_000_000;
-/// assert_eq!(rocketmq_cli::admin::parse_timestamp("1234", now).unwrap(), 1234);
-/// assert_eq!(rocketmq_cli::admin::parse_timestamp("now", now).unwrap(), now);
-/// assert_eq!(rocketmq_cli::admin::parse_timestamp("-5m", now).unwrap(), now - 300_000);
-/// assert!(rocketmq_cli::admin::parse_timestamp("yesterday", now).is_err());
+/// assert_eq!(rocketmq_rs_cli::admin::parse_timestamp("1234", now).unwrap(), 1234);
+/// assert_eq!(rocketmq_rs_cli::admin::parse_timestamp("now", now).unwrap(), now);
+/// assert_eq!(rocketmq_rs_cli::admin::parse_timestamp("-5m", now).unwrap(), now - 300_000);
+/// assert!(rocketmq_rs_cli::admin::parse_timestamp("yesterday", now).is_err());
 /// ```
 pub fn parse_timestamp(s: &str, now_ms: i64) -> Result<i64> {
     let bad = || {
@@ -696,13 +696,13 @@ pub async fn message_by_id(ctx: &Ctx, topic: Option<&str>, id: &str) -> Result<R
         Ok(m) if !matches!(topic, Some(t) if t != m.topic) => Ok(messages_report(&[m])),
         Ok(_) => Err(not_found()),
         // The id may be a client id whose first bytes look like an unreachable address.
-        Err(rocketmq_client::Error::Broker { .. })
-        | Err(rocketmq_client::Error::Network { .. })
+        Err(rocketmq_rs_client::Error::Broker { .. })
+        | Err(rocketmq_rs_client::Error::Network { .. })
             if topic.is_some() =>
         {
             Err(not_found())
         }
-        Err(rocketmq_client::Error::Broker { .. }) => Err(not_found()),
+        Err(rocketmq_rs_client::Error::Broker { .. }) => Err(not_found()),
         Err(e) => Err(e.into()),
     }
 }

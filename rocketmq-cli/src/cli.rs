@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_remoting::rt::Runtime;
 use serde_json::json;
 
 use crate::admin::{self, CreateTopic, Ctx, Report};
@@ -523,15 +523,16 @@ pub async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<()> {
 }
 
 /// The ACL credentials and TLS settings of the command line, on a default transport.
-fn security(cli: &Cli) -> Result<rocketmq_remoting::transport::TransportConfig> {
-    let mut t = rocketmq_remoting::transport::TransportConfig::default();
+fn security(cli: &Cli) -> Result<rocketmq_rs_remoting::transport::TransportConfig> {
+    let mut t = rocketmq_rs_remoting::transport::TransportConfig::default();
     if let (Some(ak), Some(sk)) = (&cli.access_key, &cli.secret_key) {
-        t.credentials = Some(rocketmq_remoting::acl::AclCredentials::new(ak, sk));
+        t.credentials = Some(rocketmq_rs_remoting::acl::AclCredentials::new(ak, sk));
     }
     if let Some(ca) = &cli.tls_ca {
-        let bad =
-            |e: rocketmq_remoting::tls::TlsConfigError| CliError::Usage(format!("--tls-ca: {e}"));
-        let mut tls = rocketmq_remoting::tls::TlsClientConfig::builder()
+        let bad = |e: rocketmq_rs_remoting::tls::TlsConfigError| {
+            CliError::Usage(format!("--tls-ca: {e}"))
+        };
+        let mut tls = rocketmq_rs_remoting::tls::TlsClientConfig::builder()
             .add_ca_pem_file(ca)
             .map_err(bad)?
             .build()
@@ -638,7 +639,7 @@ async fn dispatch(cli: &Cli, ctx: &Ctx) -> Result<()> {
             force,
             offline,
         }) => {
-            let ts = admin::parse_timestamp(timestamp, rocketmq_remoting::util::now_ms())?;
+            let ts = admin::parse_timestamp(timestamp, rocketmq_rs_remoting::util::now_ms())?;
             let mode = if *offline {
                 ResetMode::Offline
             } else {

@@ -6,17 +6,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rocketmq_client::MessageQueue;
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_client::MessageQueue;
+use rocketmq_rs_remoting::protocol::body::{
     ConsumerConnection, ConsumerRunningInfo, GetConsumerListByGroupResponseBody,
     GetConsumerStatusBody, JsonBody, ResetOffsetBody,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     GetConsumerConnectionListRequestHeader, GetConsumerListByGroupRequestHeader,
     GetConsumerRunningInfoRequestHeader, GetConsumerStatusRequestHeader, ResetOffsetRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 use serde_json::{json, Value};
 
 use crate::admin::{self, Ctx, Report};

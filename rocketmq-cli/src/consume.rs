@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_client::message::MessageExt;
-use rocketmq_client::message::PullStatus;
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_client::message::MessageExt;
+use rocketmq_rs_client::message::PullStatus;
+use rocketmq_rs_remoting::protocol::header::{
     PullMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
-use rocketmq_remoting::util::now_ms;
+use rocketmq_rs_remoting::util::now_ms;
 
 use crate::admin::{Ctx, QueueAt};
 use crate::error::{CliError, Result};
@@ -56,7 +56,7 @@ pub struct ConsumeOpts {
 /// Whether `tags` matches the expression (`*`, empty, or `a || b`).
 ///
 /// ```
-/// use rocketmq_cli::consume::tag_matches;
+/// use rocketmq_rs_cli::consume::tag_matches;
 /// assert!(tag_matches("*", None));
 /// assert!(tag_matches("a || b", Some("b")));
 /// assert!(!tag_matches("a || b", Some("c")));
@@ -100,7 +100,7 @@ pub async fn consume(
             StartFrom::Last => api.get_max_offset(&q.addr, &q.mq, t).await?,
             StartFrom::Committed => {
                 let header =
-                    rocketmq_remoting::protocol::header::QueryConsumerOffsetRequestHeader {
+                    rocketmq_rs_remoting::protocol::header::QueryConsumerOffsetRequestHeader {
                         consumer_group: o.group.clone(),
                         topic: o.topic.clone(),
                         queue_id: q.mq.queue_id,

@@ -1,6 +1,6 @@
 //! [`CliError`] and the documented exit codes.
 
-use rocketmq_client::Error as ClientError;
+use rocketmq_rs_client::Error as ClientError;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;

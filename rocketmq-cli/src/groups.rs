@@ -5,14 +5,14 @@
 
 use std::collections::BTreeSet;
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     Connection, JsonBody, ProducerConnection, SubscriptionGroupConfig, SubscriptionGroupWrapper,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     DeleteSubscriptionGroupRequestHeader, GetProducerConnectionListRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 use serde_json::{json, Value};
 
 use crate::admin::{Ctx, Report};

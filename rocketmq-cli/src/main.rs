@@ -1,12 +1,12 @@
 //! The `rocketmq-cli` binary: parses the command line, starts the chosen runtime, runs the
-//! command and exits with the documented code (see `rocketmq_cli::error`).
+//! command and exits with the documented code (see `rocketmq_rs_cli::error`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use rocketmq_cli::{error, run, Cli, CliError, RuntimeChoice};
-use rocketmq_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
+use rocketmq_rs_cli::{error, run, Cli, CliError, RuntimeChoice};
+use rocketmq_rs_remoting::rt::{AsyncStdRuntime, Runtime, SmolRuntime, TokioRuntime};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -3,14 +3,14 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use rocketmq_client::MessageExt;
-use rocketmq_remoting::protocol::message::property;
+use rocketmq_rs_client::MessageExt;
+use rocketmq_rs_remoting::protocol::message::property;
 use serde_json::{json, Map, Value};
 
 /// A text table with a header row; columns are padded to their widest cell.
 ///
 /// ```
-/// let mut t = rocketmq_cli::output::Table::new(["QUEUE", "OFFSET"]);
+/// let mut t = rocketmq_rs_cli::output::Table::new(["QUEUE", "OFFSET"]);
 /// t.row(["0", "42"]);
 /// assert_eq!(t.render(), "QUEUE  OFFSET\n0      42\n");
 /// ```
@@ -108,8 +108,8 @@ pub fn message_json(m: &MessageExt) -> Value {
 /// Formats a millisecond epoch timestamp as `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
 ///
 /// ```
-/// assert_eq!(rocketmq_cli::output::format_ms(0), "1970-01-01 00:00:00.000");
-/// assert_eq!(rocketmq_cli::output::format_ms(1_700_000_000_123), "2023-11-14 22:13:20.123");
+/// assert_eq!(rocketmq_rs_cli::output::format_ms(0), "1970-01-01 00:00:00.000");
+/// assert_eq!(rocketmq_rs_cli::output::format_ms(1_700_000_000_123), "2023-11-14 22:13:20.123");
 /// ```
 pub fn format_ms(ms: i64) -> String {
     if ms < 0 {

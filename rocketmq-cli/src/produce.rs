@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
-use rocketmq_client::message::Message;
-use rocketmq_client::producer::Producer;
+use rocketmq_rs_client::message::Message;
+use rocketmq_rs_client::producer::Producer;
 use serde_json::json;
 
 use crate::admin::{Ctx, Report};
@@ -60,8 +60,8 @@ impl MessageSpec {
 /// Parses `k=v`.
 ///
 /// ```
-/// assert_eq!(rocketmq_cli::produce::parse_prop("a=b=c").unwrap(), ("a".to_string(), "b=c".to_string()));
-/// assert!(rocketmq_cli::produce::parse_prop("novalue").is_err());
+/// assert_eq!(rocketmq_rs_cli::produce::parse_prop("a=b=c").unwrap(), ("a".to_string(), "b=c".to_string()));
+/// assert!(rocketmq_rs_cli::produce::parse_prop("novalue").is_err());
 /// ```
 pub fn parse_prop(s: &str) -> std::result::Result<(String, String), String> {
     match s.split_once('=') {

@@ -1,8 +1,8 @@
 //! Benchmark statistics: a bounded-memory latency histogram with percentiles, shared
 //! counters, and the live progress line.
 
-use rocketmq_remoting::rt::{Clock, Stopwatch};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::rt::{Clock, Stopwatch};
+use rocketmq_rs_remoting::util::MutexExt;
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +20,7 @@ const SUB: u64 = 1 << SUB_BITS;
 ///
 /// ```
 /// use std::time::Duration;
-/// use rocketmq_cli::stats::Histogram;
+/// use rocketmq_rs_cli::stats::Histogram;
 ///
 /// let mut h = Histogram::new();
 /// for ms in 1..=100 {

@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rocketmq-cli");
@@ -41,7 +41,7 @@ fn code(ns: &str, args: &[&str]) -> i32 {
 }
 
 async fn with_cluster(f: impl FnOnce(String) + Send + 'static) {
-    let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+    let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
     let cluster = EmbeddedCluster::builder()
         .brokers(2)
         .start(rt)

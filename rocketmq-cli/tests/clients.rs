@@ -6,13 +6,13 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mini_broker::embedded::EmbeddedCluster;
-use rocketmq_client::consumer::PushConsumerConfig;
-use rocketmq_client::{
+use rocketmq_rs_client::consumer::PushConsumerConfig;
+use rocketmq_rs_client::{
     ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt, Producer,
     PushConsumer,
 };
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rocketmq-cli");

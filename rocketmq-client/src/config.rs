@@ -6,13 +6,13 @@
 //! configurable here: route refresh, heartbeat, offset persistence and rebalance.
 //!
 //! The async runtime is chosen by value: set [`ClientConfig::runtime`], or leave it `None` to
-//! use [`rocketmq_remoting::rt::default_runtime`] (tokio when called inside a tokio runtime,
+//! use [`rocketmq_rs_remoting::rt::default_runtime`] (tokio when called inside a tokio runtime,
 //! else smol / async-std when those features are on). No runtime available is an
 //! [`Error::Config`], never a panic.
 //!
 //! ```
 //! use std::time::Duration;
-//! use rocketmq_client::config::ClientConfig;
+//! use rocketmq_rs_client::config::ClientConfig;
 //!
 //! let mut cfg = ClientConfig::with_name_server("10.0.0.1:9876;10.0.0.2:9876");
 //! cfg.heartbeat_interval = Duration::from_secs(10);
@@ -33,7 +33,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use rocketmq_client::config::ClientConfig;
+//! use rocketmq_rs_client::config::ClientConfig;
 //!
 //! let cfg: ClientConfig = serde_json::from_str(r#"{
 //!     "namesrv_addrs": "10.0.0.1:9876;10.0.0.2:9876",
@@ -50,9 +50,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::rt::{default_runtime, Runtime};
-use rocketmq_remoting::transport::TransportConfig;
-use rocketmq_remoting::SerializeType;
+use rocketmq_rs_remoting::rt::{default_runtime, Runtime};
+use rocketmq_rs_remoting::transport::TransportConfig;
+use rocketmq_rs_remoting::SerializeType;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -167,14 +167,17 @@ impl ClientConfig {
     /// NameServers) with ACL enabled. Sets [`TransportConfig::credentials`].
     ///
     /// ```
-    /// use rocketmq_client::config::ClientConfig;
-    /// use rocketmq_remoting::acl::AclCredentials;
+    /// use rocketmq_rs_client::config::ClientConfig;
+    /// use rocketmq_rs_remoting::acl::AclCredentials;
     ///
     /// let cfg = ClientConfig::with_name_server("127.0.0.1:9876")
     ///     .with_credentials(AclCredentials::new("RocketMQ", "12345678"));
     /// assert_eq!(cfg.transport.credentials.unwrap().access_key, "RocketMQ");
     /// ```
-    pub fn with_credentials(mut self, credentials: rocketmq_remoting::acl::AclCredentials) -> Self {
+    pub fn with_credentials(
+        mut self,
+        credentials: rocketmq_rs_remoting::acl::AclCredentials,
+    ) -> Self {
         self.transport.credentials = Some(credentials);
         self
     }
@@ -182,16 +185,16 @@ impl ClientConfig {
     /// Speaks TLS to brokers and NameServers (feature `tls`). Sets [`TransportConfig::tls`].
     ///
     /// ```no_run
-    /// use rocketmq_client::config::ClientConfig;
-    /// use rocketmq_remoting::tls::TlsClientConfig;
+    /// use rocketmq_rs_client::config::ClientConfig;
+    /// use rocketmq_rs_remoting::tls::TlsClientConfig;
     ///
     /// let tls = TlsClientConfig::builder().add_ca_pem_file("ca.pem")?.build()?;
     /// let cfg = ClientConfig::with_name_server("127.0.0.1:9876").with_tls(tls);
     /// # drop(cfg);
-    /// # Ok::<(), rocketmq_remoting::tls::TlsConfigError>(())
+    /// # Ok::<(), rocketmq_rs_remoting::tls::TlsConfigError>(())
     /// ```
     #[cfg(feature = "tls")]
-    pub fn with_tls(mut self, tls: rocketmq_remoting::tls::TlsClientConfig) -> Self {
+    pub fn with_tls(mut self, tls: rocketmq_rs_remoting::tls::TlsClientConfig) -> Self {
         self.transport.tls = Some(tls);
         self
     }
@@ -290,7 +293,7 @@ impl ClientConfig {
 pub(crate) mod serde_impl {
     use std::time::Duration;
 
-    use rocketmq_remoting::SerializeType;
+    use rocketmq_rs_remoting::SerializeType;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     /// A [`Duration`] as integer milliseconds.

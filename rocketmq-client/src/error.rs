@@ -33,7 +33,7 @@ impl std::fmt::Display for Stage {
 /// Everything a client call can fail with. Each message says what to check or do.
 ///
 /// ```
-/// use rocketmq_client::Error;
+/// use rocketmq_rs_client::Error;
 /// let e = Error::Config("group must not be empty".into());
 /// assert!(!e.is_retryable());
 /// assert_eq!(e.to_string(), "invalid configuration: group must not be empty");
@@ -84,7 +84,7 @@ pub enum Error {
     /// §3). `reason` says which, and the message says what to check.
     ///
     /// ```
-    /// use rocketmq_client::{AccessDenied, Error};
+    /// use rocketmq_rs_client::{AccessDenied, Error};
     /// let remark = "org.apache.rocketmq.acl.common.AclException: Check signature failed for accessKey=ak";
     /// let e = Error::access_denied(1, remark, "127.0.0.1:10911", std::time::Duration::ZERO).unwrap();
     /// assert!(matches!(e, Error::AccessDenied { reason: AccessDenied::BadSignature, .. }));
@@ -115,7 +115,7 @@ pub enum Error {
         elapsed: Duration,
         /// The transport error.
         #[source]
-        source: rocketmq_remoting::RemotingError,
+        source: rocketmq_rs_remoting::RemotingError,
     },
     /// The call's deadline passed; consider a longer timeout or check broker health.
     #[error("{op} timed out after {timeout:?} ({detail})")]
@@ -129,7 +129,7 @@ pub enum Error {
     },
     /// A transport-level error outside a call (e.g. a malformed answer).
     #[error(transparent)]
-    Remoting(#[from] rocketmq_remoting::RemotingError),
+    Remoting(#[from] rocketmq_rs_remoting::RemotingError),
     /// The client has been shut down.
     #[error("client has been shut down")]
     Shutdown,
@@ -180,7 +180,7 @@ impl AccessDenied {
     /// 4.x brokers answer `SYSTEM_ERROR` with the `AclException` text, 5.x `NO_PERMISSION` with
     /// the authentication or authorization message (docs/protocol/acl.md §3).
     pub fn classify(code: i32, remark: &str) -> Option<AccessDenied> {
-        use rocketmq_remoting::protocol::code::ResponseCode;
+        use rocketmq_rs_remoting::protocol::code::ResponseCode;
         if code != ResponseCode::NO_PERMISSION && code != ResponseCode::SYSTEM_ERROR {
             return None;
         }
@@ -240,10 +240,10 @@ impl Error {
             }
             Error::Remoting(e) => matches!(
                 e,
-                rocketmq_remoting::RemotingError::Io(_)
-                    | rocketmq_remoting::RemotingError::Connect { .. }
-                    | rocketmq_remoting::RemotingError::Timeout { .. }
-                    | rocketmq_remoting::RemotingError::ConnectionClosed { .. }
+                rocketmq_rs_remoting::RemotingError::Io(_)
+                    | rocketmq_rs_remoting::RemotingError::Connect { .. }
+                    | rocketmq_rs_remoting::RemotingError::Timeout { .. }
+                    | rocketmq_rs_remoting::RemotingError::ConnectionClosed { .. }
             ),
             _ => false,
         }

@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use rocketmq_client::message::Message;
+//! use rocketmq_rs_client::message::Message;
 //!
 //! let msg = Message::builder("TopicTest")
 //!     .tag("TagA")
@@ -30,15 +30,15 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-pub use rocketmq_remoting::protocol::message::MessageExt;
-use rocketmq_remoting::protocol::message::{property, Properties, MAX_PROPERTIES_LEN};
+pub use rocketmq_rs_remoting::protocol::message::MessageExt;
+use rocketmq_rs_remoting::protocol::message::{property, Properties, MAX_PROPERTIES_LEN};
 
 use crate::error::{Error, Result};
 use crate::message_queue::MessageQueue;
 
 /// Longest topic name a broker accepts (docs/protocol/send.md §1; Java
 /// `TopicValidator.TOPIC_MAX_LENGTH`).
-pub const MAX_TOPIC_LEN: usize = rocketmq_remoting::protocol::topic::TOPIC_MAX_LENGTH;
+pub const MAX_TOPIC_LEN: usize = rocketmq_rs_remoting::protocol::topic::TOPIC_MAX_LENGTH;
 
 /// Default largest body a producer sends (Java `maxMessageSize`, 4 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
@@ -86,7 +86,7 @@ impl Message {
     /// A message of `topic` with `body` and no properties.
     ///
     /// ```
-    /// let m = rocketmq_client::Message::new("TopicTest", "hello");
+    /// let m = rocketmq_rs_client::Message::new("TopicTest", "hello");
     /// assert_eq!(&m.body[..], b"hello");
     /// ```
     pub fn new(topic: impl Into<String>, body: impl Into<Bytes>) -> Self {
@@ -191,7 +191,7 @@ impl Message {
     /// throws too), an empty name or value, or a 0x01/0x02 character.
     ///
     /// ```
-    /// let mut m = rocketmq_client::Message::new("T", "x");
+    /// let mut m = rocketmq_rs_client::Message::new("T", "x");
     /// assert!(m.put_user_property("color", "red").is_ok());
     /// assert!(m.put_user_property("UNIQ_KEY", "x").is_err());
     /// ```
@@ -270,20 +270,20 @@ fn check_property(name: &str, value: &str) -> Result<()> {
 
 /// Checks a topic name: non-blank, at most 127 characters of `[%|a-zA-Z0-9_-]`, 255 for
 /// retry and dead-letter topics (Java `Validators.checkTopic`; the rule itself is
-/// [`rocketmq_remoting::protocol::topic::validate_topic`], which the broker applies too).
+/// [`rocketmq_rs_remoting::protocol::topic::validate_topic`], which the broker applies too).
 ///
 /// # Errors
 ///
 /// [`Error::InvalidMessage`] saying what is wrong.
 ///
 /// ```
-/// use rocketmq_client::message::validate_topic;
+/// use rocketmq_rs_client::message::validate_topic;
 /// assert!(validate_topic("Topic_Test-1").is_ok());
 /// assert!(validate_topic("bad topic").is_err());
 /// assert!(validate_topic(&"x".repeat(128)).is_err());
 /// ```
 pub fn validate_topic(topic: &str) -> Result<()> {
-    rocketmq_remoting::protocol::topic::validate_topic(topic)
+    rocketmq_rs_remoting::protocol::topic::validate_topic(topic)
         .map_err(|e| Error::InvalidMessage(e.to_string()))
 }
 

@@ -3,7 +3,7 @@
 //! One type serves the client API and the wire bodies; it lives in `rocketmq-remoting` with
 //! Java's ordering (`topic`, then `brokerName`, then `queueId`).
 
-pub use rocketmq_remoting::protocol::body::MessageQueue;
+pub use rocketmq_rs_remoting::protocol::body::MessageQueue;
 
 #[cfg(test)]
 mod tests {

@@ -9,26 +9,26 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mini_broker::embedded::EmbeddedCluster;
-use rocketmq_client::consumer::PushConsumerConfig;
-use rocketmq_client::{
+use rocketmq_rs_client::consumer::PushConsumerConfig;
+use rocketmq_rs_client::{
     ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt, Producer,
     PushConsumer,
 };
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_remoting::protocol::body::{
     CMResult, ConsumeMessageDirectlyResult, ConsumerRunningInfo,
     GetConsumerListByGroupResponseBody, GetConsumerStatusBody, JsonBody, MessageQueue,
     ResetOffsetBody,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     ConsumeMessageDirectlyResultRequestHeader, GetConsumerListByGroupRequestHeader,
     GetConsumerRunningInfoRequestHeader, GetConsumerStatusRequestHeader,
     QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, ResetOffsetRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 const BROKER: &str = "broker-a";
 const TOPIC: &str = "RelayTopic";

@@ -6,13 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use mini_broker::{Broker, BrokerConfig};
-use mini_namesrv::{NameServer, NamesrvConfig};
-use rocketmq_client::client::{CreateTopicOptions, TopicTarget};
-use rocketmq_client::{Message, Producer, PullConsumer, PullStatus};
-use rocketmq_remoting::protocol::header::QueryMessageRequestHeader;
-use rocketmq_remoting::protocol::message::{parse_offset_msg_id, sys_flag, CompressionType};
-use rocketmq_remoting::rt::default_runtime;
+use rocketmq_rs_client::client::{CreateTopicOptions, TopicTarget};
+use rocketmq_rs_client::{Message, Producer, PullConsumer, PullStatus};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
+use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
+use rocketmq_rs_remoting::protocol::header::QueryMessageRequestHeader;
+use rocketmq_rs_remoting::protocol::message::{parse_offset_msg_id, sys_flag, CompressionType};
+use rocketmq_rs_remoting::rt::default_runtime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_compression_type_reads_back_plain_through_mini_broker() {

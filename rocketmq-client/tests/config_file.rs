@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use rocketmq_client::consumer::{LitePullConsumerConfig, PushConsumerConfig};
-use rocketmq_client::producer::ProducerConfig;
-use rocketmq_client::{ClientConfig, ConsumeFromWhere, MessageModel};
+use rocketmq_rs_client::consumer::{LitePullConsumerConfig, PushConsumerConfig};
+use rocketmq_rs_client::producer::ProducerConfig;
+use rocketmq_rs_client::{ClientConfig, ConsumeFromWhere, MessageModel};
 
 fn load<T: serde::de::DeserializeOwned>(json: &str) -> T {
     let dir = tempfile::tempdir().unwrap();

@@ -9,11 +9,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mini_broker::embedded::EmbeddedCluster;
-use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use rocketmq_client::consumer::{ReceivedMessage, SimpleConsumer};
-use rocketmq_client::{ClientConfig, ConsumeFromWhere, Message, MessageQueue, Producer};
-use rocketmq_remoting::rt::{timeout, Runtime};
+use rocketmq_rs_client::consumer::{ReceivedMessage, SimpleConsumer};
+use rocketmq_rs_client::{ClientConfig, ConsumeFromWhere, Message, MessageQueue, Producer};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_rs_remoting::rt::{timeout, Runtime};
 
 const BROKER: &str = "broker-a";
 
@@ -395,7 +395,7 @@ where
         .enable_all()
         .build()
         .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
         tokio.handle().clone(),
     ));
     tokio.block_on(guarded(rt.clone(), scenario(rt)));
@@ -408,7 +408,7 @@ fn more_consumers_than_queues_tokio() {
 
 #[test]
 fn more_consumers_than_queues_smol() {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
     smol::block_on(guarded(
         rt.clone(),
         scenarios::more_consumers_than_queues(rt),
@@ -417,7 +417,7 @@ fn more_consumers_than_queues_smol() {
 
 #[test]
 fn more_consumers_than_queues_async_std() {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
     async_std::task::block_on(guarded(
         rt.clone(),
         scenarios::more_consumers_than_queues(rt),

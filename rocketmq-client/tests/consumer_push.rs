@@ -8,16 +8,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mini_broker::embedded::EmbeddedCluster;
-use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use rocketmq_client::consumer::{
+use rocketmq_rs_client::consumer::{
     LitePullConsumer, LitePullConsumerConfig, OrderlyResult, PushConsumerConfig,
 };
-use rocketmq_client::{
+use rocketmq_rs_client::{
     ClientConfig, ClientInstance, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message,
     MessageExt, MessageModel, MessageQueue, Producer, PushConsumer,
 };
-use rocketmq_remoting::rt::{timeout, Runtime};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_rs_remoting::rt::{timeout, Runtime};
 
 const BROKER: &str = "broker-a";
 
@@ -936,7 +936,7 @@ where
         .enable_all()
         .build()
         .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
         tokio.handle().clone(),
     ));
     tokio.block_on(guarded(rt.clone(), scenario(rt)));
@@ -947,7 +947,7 @@ where
     F: FnOnce(Arc<dyn Runtime>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
     smol::block_on(guarded(rt.clone(), scenario(rt)));
 }
 
@@ -956,7 +956,7 @@ where
     F: FnOnce(Arc<dyn Runtime>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
     async_std::task::block_on(guarded(rt.clone(), scenario(rt)));
 }
 

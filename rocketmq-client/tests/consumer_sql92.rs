@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mini_broker::embedded::EmbeddedCluster;
-use rocketmq_client::consumer::{LitePullConsumer, MessageSelector, PushConsumerConfig};
-use rocketmq_client::{
+use rocketmq_rs_client::consumer::{LitePullConsumer, MessageSelector, PushConsumerConfig};
+use rocketmq_rs_client::{
     ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Error, Message, MessageExt,
     Producer, PushConsumer,
 };
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
 
 const TOPIC: &str = "ItSqlTopic";
 /// Messages 0..20; `n` is the index, odd ones are TagB.

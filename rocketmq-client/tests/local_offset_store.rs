@@ -4,10 +4,10 @@
 use std::fs;
 use std::sync::Arc;
 
-use rocketmq_client::consumer::offset_store::local::{
+use rocketmq_rs_client::consumer::offset_store::local::{
     read_offsets_file, LocalFileOffsetStore, LocalOffsetError, ReadOffsetType,
 };
-use rocketmq_client::message_queue::MessageQueue;
+use rocketmq_rs_client::message_queue::MessageQueue;
 
 fn mq(broker: &str, id: i32) -> MessageQueue {
     MessageQueue::new("TopicTest", broker, id)

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use mini_broker::{Broker, BrokerConfig};
-use mini_namesrv::{NameServer, NamesrvConfig};
-use rocketmq_client::client::{CreateTopicOptions, TopicTarget};
-use rocketmq_client::producer::selector::SelectByHash;
-use rocketmq_client::{Message, Producer, SendStatus};
-use rocketmq_remoting::rt::default_runtime;
+use rocketmq_rs_client::client::{CreateTopicOptions, TopicTarget};
+use rocketmq_rs_client::producer::selector::SelectByHash;
+use rocketmq_rs_client::{Message, Producer, SendStatus};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
+use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
+use rocketmq_rs_remoting::rt::default_runtime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_sends_to_mini_broker() {

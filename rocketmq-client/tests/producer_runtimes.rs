@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mini_broker::embedded::EmbeddedCluster;
-use rocketmq_client::producer::selector::{JavaHashCode, SelectByHash};
-use rocketmq_client::{
+use rocketmq_rs_client::producer::selector::{JavaHashCode, SelectByHash};
+use rocketmq_rs_client::{
     ClientConfig, Message, MessageExt, MessageQueue, Producer, PullConsumer, PullStatus,
     SendResult, SendStatus,
 };
-use rocketmq_remoting::rt::{timeout, Runtime};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_remoting::rt::{timeout, Runtime};
 
 const BROKER: &str = "broker-a";
 /// Level 1 of the embedded brokers' delay table (`message_delay_level` below).
@@ -611,7 +611,7 @@ where
         .enable_all()
         .build()
         .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
         tokio.handle().clone(),
     ));
     tokio.block_on(guarded(rt.clone(), scenario(rt)));
@@ -622,7 +622,7 @@ where
     F: FnOnce(Arc<dyn Runtime>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
     smol::block_on(guarded(rt.clone(), scenario(rt)));
 }
 
@@ -631,7 +631,7 @@ where
     F: FnOnce(Arc<dyn Runtime>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
     async_std::task::block_on(guarded(rt.clone(), scenario(rt)));
 }
 

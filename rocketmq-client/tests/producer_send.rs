@@ -7,18 +7,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rocketmq_client::client::route::DEFAULT_TOPIC;
-use rocketmq_client::producer::selector::SelectByHash;
-use rocketmq_client::{ClientConfig, ClientInstance, Error, Message, Producer, SendStatus};
-use rocketmq_remoting::protocol::body::{BrokerData, JsonBody, QueueData, TopicRouteData};
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_client::client::route::DEFAULT_TOPIC;
+use rocketmq_rs_client::producer::selector::SelectByHash;
+use rocketmq_rs_client::{ClientConfig, ClientInstance, Error, Message, Producer, SendStatus};
+use rocketmq_rs_remoting::protocol::body::{BrokerData, JsonBody, QueueData, TopicRouteData};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     CommandHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
 };
-use rocketmq_remoting::protocol::message::{decode_batch, decode_properties, decompress, property};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::default_runtime;
-use rocketmq_remoting::transport::{
+use rocketmq_rs_remoting::protocol::message::{
+    decode_batch, decode_properties, decompress, property,
+};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::default_runtime;
+use rocketmq_rs_remoting::transport::{
     Connection, RemotingServer, RequestHandler, ServerHandle, TransportConfig,
 };
 
@@ -232,7 +234,7 @@ fn uniq_of(cmd: &RemotingCommand) -> String {
 
 async fn producer(
     c: &Cluster,
-    f: impl FnOnce(rocketmq_client::ProducerBuilder) -> rocketmq_client::ProducerBuilder,
+    f: impl FnOnce(rocketmq_rs_client::ProducerBuilder) -> rocketmq_rs_client::ProducerBuilder,
 ) -> Producer {
     let b = Producer::builder()
         .name_server(&c.ns_addr())
@@ -505,7 +507,7 @@ async fn batch_send_and_limits() {
         p.send_batch(big.clone()).await,
         Err(Error::InvalidMessage(_))
     ));
-    let parts = rocketmq_client::producer::batch::split_batch(big, 1000).unwrap();
+    let parts = rocketmq_rs_client::producer::batch::split_batch(big, 1000).unwrap();
     assert!(parts.len() >= 2);
     for part in parts {
         p.send_batch(part).await.unwrap();
@@ -545,14 +547,14 @@ async fn selector_sends_are_never_rerouted() {
         .is_err());
     assert_eq!(c.all_sends().len(), before + 1);
     // A closure selector, and an out-of-range index.
-    let first = |_qs: &[rocketmq_client::MessageQueue], _a: &()| Some(0usize);
+    let first = |_qs: &[rocketmq_rs_client::MessageQueue], _a: &()| Some(0usize);
     let other = if q1.broker_name == "broker-a" {
         "broker-b"
     } else {
         "broker-a"
     };
     let _ = other;
-    let bad = |qs: &[rocketmq_client::MessageQueue], _a: &()| Some(qs.len());
+    let bad = |qs: &[rocketmq_rs_client::MessageQueue], _a: &()| Some(qs.len());
     assert!(matches!(
         p.send_with_selector(Message::new("T", "4"), &bad, &())
             .await,
@@ -565,7 +567,7 @@ async fn selector_sends_are_never_rerouted() {
         .unwrap();
     assert_eq!(r.message_queue.queue_id, 0);
     // Explicit queue.
-    let mq = rocketmq_client::MessageQueue::new("T", "broker-b", 1);
+    let mq = rocketmq_rs_client::MessageQueue::new("T", "broker-b", 1);
     assert_eq!(
         p.send_to_queue(Message::new("T", "6"), &mq)
             .await
@@ -770,7 +772,7 @@ fn futures_are_send_and_producer_is_clone() {
             .build()
             .unwrap();
         let m = Message::new("T", "x");
-        let mq = rocketmq_client::MessageQueue::new("T", "b", 0);
+        let mq = rocketmq_rs_client::MessageQueue::new("T", "b", 0);
         assert_send(&p.send(m.clone()));
         assert_send(&p.send_oneway(m.clone()));
         assert_send(&p.send_async(m.clone()));

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mini_broker::store::GetStatus;
-use mini_broker::{Broker, BrokerConfig};
-use mini_namesrv::{NameServer, NamesrvConfig};
-use rocketmq_client::producer::create_reply;
-use rocketmq_client::{Error, Message, Producer};
-use rocketmq_remoting::protocol::message::{decode_message, property};
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_client::producer::create_reply;
+use rocketmq_rs_client::{Error, Message, Producer};
+use rocketmq_rs_mini_broker::store::GetStatus;
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
+use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
+use rocketmq_rs_remoting::protocol::message::{decode_message, property};
+use rocketmq_rs_remoting::rt::Runtime;
 
 const TOPIC: &str = "ItRequestTopic";
 
@@ -133,7 +133,7 @@ async fn round_trip_and_timeout(rt: Arc<dyn Runtime>) {
     );
 
     // A reply for an unknown requester is refused by the broker (channel not found).
-    let mut stray = rocketmq_client::MessageExt::new(TOPIC, "x");
+    let mut stray = rocketmq_rs_client::MessageExt::new(TOPIC, "x");
     stray.put_property(property::CLUSTER, "DefaultCluster");
     stray.put_property(property::REPLY_TO_CLIENT, "10.9.9.9@nobody");
     stray.put_property(property::CORRELATION_ID, "nope");
@@ -151,19 +151,19 @@ async fn round_trip_and_timeout(rt: Arc<dyn Runtime>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reply_on_tokio() {
-    round_trip_and_timeout(rocketmq_remoting::rt::default_runtime().unwrap()).await;
+    round_trip_and_timeout(rocketmq_rs_remoting::rt::default_runtime().unwrap()).await;
 }
 
 #[cfg(feature = "runtime-smol")]
 #[test]
 fn request_reply_on_smol() {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
     futures::executor::block_on(round_trip_and_timeout(rt));
 }
 
 #[cfg(feature = "runtime-async-std")]
 #[test]
 fn request_reply_on_async_std() {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
     futures::executor::block_on(round_trip_and_timeout(rt));
 }

@@ -7,11 +7,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use rocketmq_client::consumer::rebalance::strategy::{
+use rocketmq_rs_client::consumer::rebalance::strategy::{
     sort_for_allocation, AllocateAveragely, AllocateAveragelyByCircle, AllocateByConfig,
     AllocateConsistentHash, AllocateStrategy,
 };
-use rocketmq_client::message_queue::MessageQueue;
+use rocketmq_rs_client::message_queue::MessageQueue;
 
 /// Queues `TopicTest@<broker>:0..n` for each `(broker, n)`, in the given order.
 fn mqs(spec: &[(&str, i32)]) -> Vec<MessageQueue> {

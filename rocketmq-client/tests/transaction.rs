@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mini_broker::store::GetStatus;
-use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use rocketmq_client::producer::{LocalTransactionState, TransactionListener, TransactionProducer};
-use rocketmq_client::{async_trait, Message, MessageExt, Producer, SendStatus};
-use rocketmq_remoting::protocol::message::{decode_message, property, sys_flag};
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_client::producer::{
+    LocalTransactionState, TransactionListener, TransactionProducer,
+};
+use rocketmq_rs_client::{async_trait, Message, MessageExt, Producer, SendStatus};
+use rocketmq_rs_mini_broker::store::GetStatus;
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_rs_remoting::protocol::message::{decode_message, property, sys_flag};
+use rocketmq_rs_remoting::rt::Runtime;
 
 const TOPIC: &str = "ItTxTopic";
 
@@ -356,7 +358,7 @@ macro_rules! runtime_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+                    let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
                     ($body)(rt).await;
                 }
             )*
@@ -367,7 +369,7 @@ macro_rules! runtime_tests {
             $(
                 #[test]
                 fn $name() {
-                    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+                    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
                     futures::executor::block_on(($body)(rt));
                 }
             )*
@@ -378,7 +380,7 @@ macro_rules! runtime_tests {
             $(
                 #[test]
                 fn $name() {
-                    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+                    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
                     futures::executor::block_on(($body)(rt));
                 }
             )*

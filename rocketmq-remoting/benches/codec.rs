@@ -3,9 +3,11 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use rocketmq_remoting::protocol::codec::{encode_frame, FrameDecoder};
-use rocketmq_remoting::protocol::header::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
-use rocketmq_remoting::protocol::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
+use rocketmq_rs_remoting::protocol::codec::{encode_frame, FrameDecoder};
+use rocketmq_rs_remoting::protocol::header::{
+    SendMessageRequestHeaderV2, SendMessageResponseHeader,
+};
+use rocketmq_rs_remoting::protocol::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
 
 fn send_message_v2(serialize_type: SerializeType) -> RemotingCommand {
     let mut ext = ExtFields::with_capacity(13);

@@ -11,8 +11,8 @@
 //! answers a refused request with `NO_PERMISSION` (16), as 5.x brokers do.
 //!
 //! ```
-//! use rocketmq_remoting::acl::{self, AclConfig, AclCredentials, AclValidator};
-//! use rocketmq_remoting::protocol::{RemotingCommand, code::RequestCode};
+//! use rocketmq_rs_remoting::acl::{self, AclConfig, AclCredentials, AclValidator};
+//! use rocketmq_rs_remoting::protocol::{RemotingCommand, code::RequestCode};
 //!
 //! let creds = AclCredentials::new("RocketMQ", "12345678");
 //! let mut req = RemotingCommand::request(RequestCode::PULL_MESSAGE);
@@ -71,7 +71,7 @@ type HmacSha1 = Hmac<Sha1>;
 /// `Debug` output hides the secret and the token.
 ///
 /// ```
-/// use rocketmq_remoting::acl::AclCredentials;
+/// use rocketmq_rs_remoting::acl::AclCredentials;
 /// let c = AclCredentials::new("ak", "sk").with_security_token("token");
 /// assert_eq!(c.security_token.as_deref(), Some("token"));
 /// assert!(!format!("{c:?}").contains("sk"));
@@ -123,8 +123,8 @@ impl fmt::Debug for AclCredentials {
 /// this for you when [`TransportConfig::credentials`](crate::transport::TransportConfig) is set.
 ///
 /// ```
-/// use rocketmq_remoting::acl::{sign, AclCredentials};
-/// use rocketmq_remoting::protocol::RemotingCommand;
+/// use rocketmq_rs_remoting::acl::{sign, AclCredentials};
+/// use rocketmq_rs_remoting::protocol::RemotingCommand;
 ///
 /// let mut cmd = RemotingCommand::request(105);
 /// cmd.ext_fields.insert("topic", "TopicTest");
@@ -162,8 +162,8 @@ pub fn verify_signature(cmd: &RemotingCommand, secret: &str) -> bool {
 /// debugging and cross-checking.
 ///
 /// ```
-/// use rocketmq_remoting::acl::canonical_content;
-/// use rocketmq_remoting::protocol::RemotingCommand;
+/// use rocketmq_rs_remoting::acl::canonical_content;
+/// use rocketmq_rs_remoting::protocol::RemotingCommand;
 ///
 /// let mut cmd = RemotingCommand::request(10).with_body(&b"!"[..]);
 /// cmd.ext_fields.insert("b", "2");
@@ -185,7 +185,7 @@ pub fn canonical_content(cmd: &RemotingCommand, skip_unique_key_query: bool) -> 
 ///
 /// ```
 /// // RFC 2202 test case 2.
-/// let sig = rocketmq_remoting::acl::calculate_signature(b"what do ya want for nothing?", "Jefe");
+/// let sig = rocketmq_rs_remoting::acl::calculate_signature(b"what do ya want for nothing?", "Jefe");
 /// assert_eq!(sig, "7/zfauXrL6LSdBbV8YTfnCWafHk=");
 /// ```
 pub fn calculate_signature(content: &[u8], secret: &str) -> String {
@@ -241,7 +241,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// every address, or an exact IPv6 address.
 ///
 /// ```
-/// use rocketmq_remoting::acl::AclConfig;
+/// use rocketmq_rs_remoting::acl::AclConfig;
 /// let config: AclConfig = serde_json::from_str(r#"{
 ///   "globalWhiteRemoteAddresses": ["10.10.103.*", "192.168.0.{1,2}"],
 ///   "accounts": [
@@ -328,7 +328,7 @@ impl Permission {
     /// Parses `DENY`, `PUB`, `SUB`, `PUB|SUB` or `SUB|PUB` (surrounding spaces allowed).
     ///
     /// ```
-    /// use rocketmq_remoting::acl::Permission;
+    /// use rocketmq_rs_remoting::acl::Permission;
     /// assert_eq!(Permission::parse("PUB|SUB"), Some(Permission::PUB.union(Permission::SUB)));
     /// assert_eq!(Permission::parse("READ"), None);
     /// ```

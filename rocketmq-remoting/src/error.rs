@@ -9,7 +9,7 @@ pub type Result<T, E = RemotingError> = std::result::Result<T, E>;
 /// Everything that can go wrong while encoding, decoding or exchanging remoting commands.
 ///
 /// ```
-/// use rocketmq_remoting::RemotingError;
+/// use rocketmq_rs_remoting::RemotingError;
 /// let e = RemotingError::MissingField { field: "topic" };
 /// assert_eq!(e.to_string(), "required header field `topic` is missing");
 /// ```

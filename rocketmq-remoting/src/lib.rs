@@ -12,7 +12,7 @@
 //!   behind the `runtime-tokio` (default), `runtime-async-std` and `runtime-smol` features.
 //!
 //! ```
-//! use rocketmq_remoting::protocol::{RemotingCommand, code::RequestCode};
+//! use rocketmq_rs_remoting::protocol::{RemotingCommand, code::RequestCode};
 //!
 //! let mut cmd = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC);
 //! cmd.ext_fields.insert("topic", "TopicTest");

@@ -22,10 +22,10 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use rocketmq_remoting::protocol::{RemotingCommand, code::ResponseCode};
-//! use rocketmq_remoting::rt::default_runtime;
-//! use rocketmq_remoting::tls::{TlsClientConfig, TlsMode, TlsServerConfig};
-//! use rocketmq_remoting::transport::{
+//! use rocketmq_rs_remoting::protocol::{RemotingCommand, code::ResponseCode};
+//! use rocketmq_rs_remoting::rt::default_runtime;
+//! use rocketmq_rs_remoting::tls::{TlsClientConfig, TlsMode, TlsServerConfig};
+//! use rocketmq_rs_remoting::transport::{
 //!     Connection, RemotingClient, RemotingServer, RequestHandler, TransportConfig,
 //! };
 //!
@@ -276,7 +276,7 @@ impl fmt::Debug for TlsClientConfig {
 /// Builds a [`TlsClientConfig`].
 ///
 /// ```
-/// use rocketmq_remoting::tls::TlsClientConfig;
+/// use rocketmq_rs_remoting::tls::TlsClientConfig;
 /// // Without a CA there is nothing to verify the server against:
 /// assert!(TlsClientConfig::builder().build().is_err());
 /// // Test set-ups with self-signed broker certificates (Apache's default "test mode"):

@@ -5,12 +5,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use rocketmq_remoting::acl::{
+use rocketmq_rs_remoting::acl::{
     self, calculate_signature, canonical_content, AclConfig, AclCredentials, AclValidator,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::codec::decode_frame;
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::codec::decode_frame;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 
 fn unhex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
@@ -448,11 +448,11 @@ mod transport {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use rocketmq_remoting::acl::{AclCredentials, AclValidator};
-    use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-    use rocketmq_remoting::protocol::RemotingCommand;
-    use rocketmq_remoting::rt::{timeout, Runtime};
-    use rocketmq_remoting::transport::{
+    use rocketmq_rs_remoting::acl::{AclCredentials, AclValidator};
+    use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+    use rocketmq_rs_remoting::protocol::RemotingCommand;
+    use rocketmq_rs_remoting::rt::{timeout, Runtime};
+    use rocketmq_rs_remoting::transport::{
         Connection, RemotingClient, RemotingServer, RequestHandler, TransportConfig,
     };
 
@@ -549,7 +549,7 @@ mod transport {
             .enable_all()
             .build()
             .unwrap();
-        let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+        let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
             tokio.handle().clone(),
         ));
         tokio.block_on(guarded(
@@ -561,7 +561,7 @@ mod transport {
     #[cfg(feature = "runtime-smol")]
     #[test]
     fn smol_signed_requests() {
-        let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+        let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
         smol::block_on(guarded(
             rt.clone(),
             signed_requests_pass_and_bad_ones_fail(rt),
@@ -571,7 +571,7 @@ mod transport {
     #[cfg(feature = "runtime-async-std")]
     #[test]
     fn async_std_signed_requests() {
-        let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+        let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
         async_std::task::block_on(guarded(
             rt.clone(),
             signed_requests_pass_and_bad_ones_fail(rt),

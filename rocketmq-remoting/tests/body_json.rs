@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use rocketmq_remoting::protocol::body::*;
-use rocketmq_remoting::protocol::codec::decode_frame;
-use rocketmq_remoting::RemotingCommand;
+use rocketmq_rs_remoting::protocol::body::*;
+use rocketmq_rs_remoting::protocol::codec::decode_frame;
+use rocketmq_rs_remoting::RemotingCommand;
 
 fn load(name: &str) -> RemotingCommand {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

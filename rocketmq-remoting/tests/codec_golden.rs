@@ -3,8 +3,8 @@
 //! by hand from docs/protocol/frame.md §3, §4 and docs/protocol/send.md §2.
 
 use bytes::{Bytes, BytesMut};
-use rocketmq_remoting::protocol::codec::{decode_frame, encode_frame, encode_frame_head};
-use rocketmq_remoting::protocol::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
+use rocketmq_rs_remoting::protocol::codec::{decode_frame, encode_frame, encode_frame_head};
+use rocketmq_rs_remoting::protocol::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
 
 fn unhex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();

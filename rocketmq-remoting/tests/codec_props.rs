@@ -3,11 +3,11 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use rocketmq_remoting::protocol::codec::{
+use rocketmq_rs_remoting::protocol::codec::{
     decode_frame, decode_header_and_body, encode_frame, FrameDecoder, DEFAULT_MAX_FRAME_SIZE,
 };
-use rocketmq_remoting::protocol::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
-use rocketmq_remoting::RemotingError;
+use rocketmq_rs_remoting::protocol::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
+use rocketmq_rs_remoting::RemotingError;
 
 const LANGUAGES: [LanguageCode; 14] = [
     LanguageCode::Java,

@@ -3,8 +3,8 @@
 //! decoder saw, survives the stream decoder in small chunks, and re-encodes losslessly.
 
 use bytes::{Bytes, BytesMut};
-use rocketmq_remoting::protocol::codec::{decode_frame, encode_frame, FrameDecoder};
-use rocketmq_remoting::protocol::{LanguageCode, RemotingCommand, SerializeType};
+use rocketmq_rs_remoting::protocol::codec::{decode_frame, encode_frame, FrameDecoder};
+use rocketmq_rs_remoting::protocol::{LanguageCode, RemotingCommand, SerializeType};
 
 struct Vector {
     file: &'static str,

@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     decode_messages, decode_messages_with, decompress_for_flag, encode_message, sys_flag,
     CompressionError, CompressionType, DecodeOptions, MessageExt,
 };
-use rocketmq_remoting::RemotingError;
+use rocketmq_rs_remoting::RemotingError;
 
 const VECTORS: &str = include_str!("data/compression_vectors.txt");
 

@@ -1,7 +1,7 @@
 //! write_to → read_from round trips and error cases for the typed headers.
 
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::{ExtFields, RemotingError};
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::{ExtFields, RemotingError};
 
 fn rt<H: CommandHeader + PartialEq + std::fmt::Debug>(h: H) {
     let ext = h.to_ext_fields();

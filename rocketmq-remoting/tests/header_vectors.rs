@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::codec::decode_frame;
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::{RemotingCommand, RemotingError};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::codec::decode_frame;
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::{RemotingCommand, RemotingError};
 
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/codec_vectors")

@@ -1,7 +1,7 @@
 //! Golden byte vectors for the message encodings (docs/protocol/message.md).
 
 use bytes::{Bytes, BytesMut};
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     body_crc, compress, decode_batch, decode_message, decode_messages, decode_properties,
     encode_batch, encode_message, encode_message_with_version, encode_properties, offset_msg_id,
     parse_offset_msg_id, property, sys_flag, tag_hash_code, BatchMessage, MessageExt,
@@ -237,7 +237,7 @@ fn compressed_bodies_from_our_compressor_decode() {
 #[test]
 #[cfg(feature = "lz4")]
 fn lz4_bodies_are_decompressed_and_bad_ones_are_errors() {
-    use rocketmq_remoting::protocol::message::CompressionType;
+    use rocketmq_rs_remoting::protocol::message::CompressionType;
     let lz4 = CompressionType::Lz4.compress(b"real lz4 now", 5).unwrap();
     let mut m = MessageExt::new("T", lz4);
     m.sys_flag = sys_flag::COMPRESSED | sys_flag::COMPRESSION_LZ4;

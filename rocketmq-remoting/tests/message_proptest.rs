@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     body_crc, compress, decode_batch, decode_message, decode_messages, decode_properties,
     decode_properties_bytes, decompress, encode_batch, encode_message, encode_message_into,
     encode_properties, offset_msg_id, parse_offset_msg_id, parse_uniq_id_ip, parse_uniq_id_time,

@@ -2,7 +2,7 @@
 //! described in its README.md): three stored records each, the middle one zlib-compressed.
 
 use bytes::Bytes;
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     body_crc, decode_message, decode_messages, encode_message, property, MessageExt,
 };
 
@@ -101,8 +101,10 @@ fn check(file: &str, hex_text: &str, exp: &Expected) {
         assert_eq!(m.property(property::TRACE_SWITCH), Some("true"));
         assert_eq!(m.property(property::WAIT).is_some(), exp.wait, "{file}");
         assert_eq!(m.properties.len(), if exp.wait { 11 } else { 10 }, "{file}");
-        let offset_id =
-            rocketmq_remoting::protocol::message::offset_msg_id(m.store_host, m.commit_log_offset);
+        let offset_id = rocketmq_rs_remoting::protocol::message::offset_msg_id(
+            m.store_host,
+            m.commit_log_offset,
+        );
         assert_eq!(m.msg_id, offset_id);
     }
     check_offsets(&msgs);

@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::Runtime;
-use rocketmq_remoting::tls::{TlsClientConfig, TlsMode, TlsServerConfig};
-use rocketmq_remoting::transport::{
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::Runtime;
+use rocketmq_rs_remoting::tls::{TlsClientConfig, TlsMode, TlsServerConfig};
+use rocketmq_rs_remoting::transport::{
     Connection, RemotingClient, RemotingServer, RequestHandler, ServerHandle, TransportConfig,
 };
-use rocketmq_remoting::RemotingError;
+use rocketmq_rs_remoting::RemotingError;
 
 const T: Duration = Duration::from_secs(5);
 

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::codec::{encode_frame, FrameDecoder};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{timeout, AsyncStream, Runtime};
-use rocketmq_remoting::transport::{
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::codec::{encode_frame, FrameDecoder};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{timeout, AsyncStream, Runtime};
+use rocketmq_rs_remoting::transport::{
     Connection, RemotingClient, RemotingServer, RequestHandler, ServerHandle, TransportConfig,
 };
-use rocketmq_remoting::RemotingError;
+use rocketmq_rs_remoting::RemotingError;
 
 const ECHO: i32 = 1000;
 const NEVER: i32 = 1001;
@@ -901,7 +901,7 @@ fn tokio_runtime_works_from_a_foreign_executor() {
         .enable_all()
         .build()
         .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
         tokio.handle().clone(),
     ));
     futures::executor::block_on(common::guarded(

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{CreateTopicRequestHeader, TopicFilterType};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{CreateTopicRequestHeader, TopicFilterType};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 /// The current tokio runtime as the client's runtime handle.
 pub fn runtime() -> Arc<dyn Runtime> {
@@ -48,7 +48,7 @@ pub async fn create_topic(broker: SocketAddr, topic: &str, queues: i32, order: b
 
 /// Max offsets of `topic`'s queues on a broker (diagnostics; errors as text).
 pub async fn max_offsets(broker: SocketAddr, topic: &str, queues: i32) -> Vec<String> {
-    use rocketmq_remoting::protocol::header::{
+    use rocketmq_rs_remoting::protocol::header::{
         GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
     };
     let client = RemotingClient::new(runtime(), TransportConfig::default());
@@ -81,7 +81,7 @@ pub async fn max_offsets(broker: SocketAddr, topic: &str, queues: i32) -> Vec<St
 
 /// Asks a NameServer for `topic`'s route: the response code, or `None` when it did not answer.
 pub async fn route_code(namesrv: SocketAddr, topic: &str) -> Option<i32> {
-    use rocketmq_remoting::protocol::header::GetRouteInfoRequestHeader;
+    use rocketmq_rs_remoting::protocol::header::GetRouteInfoRequestHeader;
     let client = RemotingClient::new(runtime(), TransportConfig::default());
     let req = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC)
         .with_header(&GetRouteInfoRequestHeader::new(topic));
@@ -96,7 +96,7 @@ pub async fn route_code(namesrv: SocketAddr, topic: &str) -> Option<i32> {
 
 /// The NameServer's route of `topic`, as JSON text (diagnostics).
 pub async fn route_text(namesrv: SocketAddr, topic: &str) -> String {
-    use rocketmq_remoting::protocol::header::GetRouteInfoRequestHeader;
+    use rocketmq_rs_remoting::protocol::header::GetRouteInfoRequestHeader;
     let client = RemotingClient::new(runtime(), TransportConfig::default());
     let req = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC)
         .with_header(&GetRouteInfoRequestHeader::new(topic));
@@ -114,7 +114,7 @@ pub async fn route_text(namesrv: SocketAddr, topic: &str) -> String {
 /// Whether a broker's topic table holds `topic` (GET_ALL_TOPIC_CONFIG); `false` when the broker
 /// does not answer. A slave learns topics from its master only at its metadata sync.
 pub async fn topic_known(broker: SocketAddr, topic: &str) -> bool {
-    use rocketmq_remoting::protocol::body::{JsonBody, TopicConfigSerializeWrapper};
+    use rocketmq_rs_remoting::protocol::body::{JsonBody, TopicConfigSerializeWrapper};
     let client = RemotingClient::new(runtime(), TransportConfig::default());
     let req = RemotingCommand::request(RequestCode::GET_ALL_TOPIC_CONFIG);
     let known = match client

@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rocketmq_client::Error;
+use rocketmq_rs_client::Error;
 
 /// How a send ended, as the application sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,8 +25,8 @@ pub enum Outcome {
 
 /// Classifies a send error: did the request possibly reach a broker that stored it?
 pub fn classify(err: &Error) -> Outcome {
-    use rocketmq_client::Stage;
-    use rocketmq_remoting::RemotingError as R;
+    use rocketmq_rs_client::Stage;
+    use rocketmq_rs_remoting::RemotingError as R;
     match err {
         Error::Network { stage, source, .. } => match (stage, source) {
             (Stage::Route | Stage::Connect, _) => Outcome::Failed,
@@ -63,7 +63,7 @@ pub struct SendRecord {
     /// The error text of a failed send.
     pub error: Option<String>,
     /// The send status of an acknowledged send (`SendOk`, `FlushDiskTimeout`...).
-    pub status: Option<rocketmq_client::SendStatus>,
+    pub status: Option<rocketmq_rs_client::SendStatus>,
     /// The broker's response code of a send that ended with a broker error.
     pub broker_code: Option<i32>,
 }
@@ -122,7 +122,7 @@ impl History {
         key: &str,
         sharding: Option<&str>,
         start: Instant,
-        result: &Result<rocketmq_client::SendResult, Error>,
+        result: &Result<rocketmq_rs_client::SendResult, Error>,
     ) {
         let end = Instant::now();
         let rec = match result {
@@ -161,7 +161,12 @@ impl History {
     }
 
     /// Logs a delivered message.
-    pub fn record_delivery(&self, msg: &rocketmq_client::MessageExt, broker: &str, consumer: &str) {
+    pub fn record_delivery(
+        &self,
+        msg: &rocketmq_rs_client::MessageExt,
+        broker: &str,
+        consumer: &str,
+    ) {
         let key = msg.keys().unwrap_or("").to_string();
         self.deliveries.lock().unwrap().push(DeliveryRecord {
             key,

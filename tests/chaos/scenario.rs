@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rocketmq_client::producer::selector::SelectByHash;
-use rocketmq_client::{Message, Producer};
 use rocketmq_it::ChildGuard;
+use rocketmq_rs_client::producer::selector::SelectByHash;
+use rocketmq_rs_client::{Message, Producer};
 
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 
 use crate::support;
 pub use crate::support::admin::{create_topic, max_offsets, route_code, route_text, runtime};

@@ -15,7 +15,7 @@ NAMESRV=${NAMESRV:-peer}
 for b in rocketmq-broker-rust rocketmq-namesrv-rust; do
     [ -x "$PEER_DIR/bin/$b" ] || { echo "missing $PEER_DIR/bin/$b: run bench/build-peers.sh servers" >&2; exit 2; }
 done
-cargo build -q -p mini-namesrv --features cli
+cargo build -q -p rocketmq-rs-mini-namesrv --features cli
 TEST_BIN=$(cargo test -q -p rocketmq-it --test peer_rocketmq_rust --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for l in sys.stdin:

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use rocketmq_client::MessageExt;
-use rocketmq_remoting::protocol::message::{sys_flag, CompressionType};
+use rocketmq_rs_client::MessageExt;
+use rocketmq_rs_remoting::protocol::message::{sys_flag, CompressionType};
 
 use crate::harness::{hex, Event};
 

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mini_broker::topic_config::{PERM_READ, PERM_WRITE};
-use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use rocketmq_client::{ClientConfig, Message, MessageExt, Producer, PullConsumer, PullStatus};
-use rocketmq_remoting::protocol::body::TopicConfig;
-use rocketmq_remoting::rt::{Runtime, TokioRuntime};
-use rocketmq_remoting::util::now_ms;
+use rocketmq_rs_client::{ClientConfig, Message, MessageExt, Producer, PullConsumer, PullStatus};
+use rocketmq_rs_mini_broker::topic_config::{PERM_READ, PERM_WRITE};
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
+use rocketmq_rs_remoting::protocol::body::TopicConfig;
+use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
+use rocketmq_rs_remoting::util::now_ms;
 
 use crate::harness::{hex, Event, Finished, HarnessError, HarnessRun};
 use crate::{init_tracing, sleep};

@@ -5,7 +5,7 @@
 //! a runtime's timer. Inside a single-threaded runtime prefer them to the `_blocking` variants:
 //! a blocking wait there would stall the very servers the condition depends on.
 
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! spends its time inside header and request handling instead of guessing valid frames.
 #![allow(dead_code)]
 
-use rocketmq_remoting::protocol::ExtFields;
+use rocketmq_rs_remoting::protocol::ExtFields;
 
 /// Every wire key a header of ours reads (grep of `header/*.rs`), plus keys real clients add.
 pub const KEYS: &[&str] = &[

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 
 pub use sql92::{CompileError, Sql92Filter};
 
@@ -33,8 +33,8 @@ impl<'a> MessageProperties<'a> {
     /// Decodes a properties section.
     ///
     /// ```
-    /// use mini_broker::filter::MessageProperties;
-    /// use mini_broker::filter::sql92::Properties;
+    /// use rocketmq_rs_mini_broker::filter::MessageProperties;
+    /// use rocketmq_rs_mini_broker::filter::sql92::Properties;
     /// let p = MessageProperties::decode(b"TAGS\x01A\x02a\x01\x02TAGS\x01B\x02");
     /// assert_eq!(p.property("TAGS"), Some("B"));
     /// assert_eq!(p.property("a"), None, "an empty value is no value");

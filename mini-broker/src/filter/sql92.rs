@@ -8,7 +8,7 @@
 //! aborts the whole evaluation (so `x = 1 OR y = 1` is no match when `x` is `abc`).
 //!
 //! ```
-//! use mini_broker::filter::sql92::Sql92Filter;
+//! use rocketmq_rs_mini_broker::filter::sql92::Sql92Filter;
 //! let f = Sql92Filter::compile("TAGS = 'TagA' AND price > 10").unwrap();
 //! assert!(f.matches(&[("TAGS", "TagA"), ("price", "12")][..]));
 //! assert!(!f.matches(&[("TAGS", "TagA"), ("price", "cheap")][..]));

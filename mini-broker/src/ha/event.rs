@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 
 pub(crate) type Listener = Shared<oneshot::Receiver<()>>;
 

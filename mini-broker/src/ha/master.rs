@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::future::{select, Either};
-use rocketmq_remoting::rt::{self, BoxRead, BoxWrite, Runtime, ShutdownSignal, TaskGroup};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::rt::{self, BoxRead, BoxWrite, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_rs_remoting::util::MutexExt;
 
 use super::event::Event;
 use super::protocol::{read_frame, write_frame, Frame, FrameKind};

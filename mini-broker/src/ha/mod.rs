@@ -20,10 +20,10 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use mini_broker::ha::{HaConfig, HaMaster, HaSlave, ReplicaAck};
-//! use mini_broker::store::{MessageStore, StoreConfig};
+//! use rocketmq_rs_mini_broker::ha::{HaConfig, HaMaster, HaSlave, ReplicaAck};
+//! use rocketmq_rs_mini_broker::store::{MessageStore, StoreConfig};
 //!
-//! let rt = rocketmq_remoting::rt::default_runtime().unwrap();
+//! let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
 //! let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 //! let master_store = MessageStore::open(StoreConfig::new(d1.path())).unwrap();
 //! let slave_store = MessageStore::open(StoreConfig::new(d2.path())).unwrap();
@@ -143,7 +143,7 @@ impl HaConfig {
     /// Checks the values.
     ///
     /// ```
-    /// let mut c = mini_broker::ha::HaConfig::default();
+    /// let mut c = rocketmq_rs_mini_broker::ha::HaConfig::default();
     /// assert!(c.validate().is_ok());
     /// c.max_frame_bytes = 10;
     /// assert!(c.validate().is_err());

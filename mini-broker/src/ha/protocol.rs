@@ -105,7 +105,7 @@ impl Frame {
     /// The encoded header (the payload follows it on the wire).
     ///
     /// ```
-    /// use mini_broker::ha::protocol::{Frame, FrameKind, decode_header, HEADER_LEN};
+    /// use rocketmq_rs_mini_broker::ha::protocol::{Frame, FrameKind, decode_header, HEADER_LEN};
     /// let f = Frame::control(FrameKind::Ack, 4096);
     /// let h = f.header();
     /// assert_eq!(h.len(), HEADER_LEN);

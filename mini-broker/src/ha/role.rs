@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// `SLAVE`.
 ///
 /// ```
-/// use mini_broker::ha::BrokerRole;
+/// use rocketmq_rs_mini_broker::ha::BrokerRole;
 /// let r: BrokerRole = "SYNC_MASTER".parse().unwrap();
 /// assert_eq!(r, BrokerRole::SyncMaster);
 /// assert!(r.is_master());

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{select, Either};
-use rocketmq_remoting::rt::{self, BoxRead, BoxWrite, Runtime, ShutdownSignal, TaskGroup};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::rt::{self, BoxRead, BoxWrite, Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_rs_remoting::util::MutexExt;
 
 use super::protocol::{read_frame, write_frame, Frame, FrameKind};
 use super::{HaConfig, HaError};

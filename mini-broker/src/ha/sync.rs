@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     normalize_fastjson, JsonBody, TopicConfigSerializeWrapper,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{Runtime, TaskGroup};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{Runtime, TaskGroup};
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_remoting::util::MutexExt;
 use serde::Deserialize;
 
 use super::HaError;
@@ -43,7 +43,7 @@ pub trait MetadataSink: Send + Sync + 'static {
     /// Apache's slaves copy it. Ignored by default.
     fn subscription_groups(
         &self,
-        _table: rocketmq_remoting::protocol::body::SubscriptionGroupWrapper,
+        _table: rocketmq_rs_remoting::protocol::body::SubscriptionGroupWrapper,
     ) {
     }
 }
@@ -59,7 +59,7 @@ struct OffsetBody<K: Ord> {
 /// integer keys accepted).
 ///
 /// ```
-/// let t = mini_broker::ha::sync::parse_consumer_offsets(
+/// let t = rocketmq_rs_mini_broker::ha::sync::parse_consumer_offsets(
 ///     br#"{"offsetTable":{"T@g":{0:5,1:7}},"dataVersion":{"counter":1}}"#).unwrap();
 /// assert_eq!(t["T@g"][&1], 7);
 /// ```
@@ -80,7 +80,7 @@ pub fn parse_consumer_offsets(body: &[u8]) -> Result<ConsumerOffsetTable, HaErro
 /// Parses a GET_ALL_DELAY_OFFSET body (`{"offsetTable":{1:12,...}}`, fastjson keys accepted).
 ///
 /// ```
-/// let t = mini_broker::ha::sync::parse_delay_offsets(br#"{"offsetTable":{1:12,3:4}}"#).unwrap();
+/// let t = rocketmq_rs_mini_broker::ha::sync::parse_delay_offsets(br#"{"offsetTable":{1:12,3:4}}"#).unwrap();
 /// assert_eq!(t[&3], 4);
 /// ```
 pub fn parse_delay_offsets(body: &[u8]) -> Result<BTreeMap<i32, i64>, HaError> {
@@ -144,7 +144,7 @@ impl MetadataSync {
         master: Option<String>,
         interval: Duration,
         sink: Arc<dyn MetadataSink>,
-        credentials: Option<rocketmq_remoting::acl::AclCredentials>,
+        credentials: Option<rocketmq_rs_remoting::acl::AclCredentials>,
     ) -> MetadataSync {
         let transport = TransportConfig {
             credentials,
@@ -265,7 +265,7 @@ impl SyncInner {
             .await;
         match groups {
             Ok(r) if r.code == ResponseCode::SUCCESS => {
-                match rocketmq_remoting::protocol::body::SubscriptionGroupWrapper::from_json(
+                match rocketmq_rs_remoting::protocol::body::SubscriptionGroupWrapper::from_json(
                     &r.body,
                 ) {
                     Ok(t) => self.sink.subscription_groups(t),

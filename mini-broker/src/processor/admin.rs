@@ -6,17 +6,17 @@
 
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::body::{JsonBody, TopicConfig};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::body::{JsonBody, TopicConfig};
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::{
     BoundaryType, CreateTopicRequestHeader, DeleteTopicRequestHeader,
     GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader,
     GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader,
     GetMinOffsetResponseHeader, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 
-use rocketmq_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::rt::{self, Runtime};
 
 use super::{header, reply, success, Wiring};
 use crate::consumer_offset::ConsumerOffsetManager;

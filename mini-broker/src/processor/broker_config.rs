@@ -14,12 +14,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rocketmq_remoting::protocol::body::DataVersion;
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::GetBrokerConfigResponseHeader;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{self, Runtime};
-use rocketmq_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::protocol::body::DataVersion;
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::GetBrokerConfigResponseHeader;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::util::{now_ms, MutexExt};
 
 use super::{reply, success, Wiring};
 use crate::config::{parse_properties, BrokerConfig};

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::body::{CheckClientRequestBody, HeartbeatData, JsonBody};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::UnregisterClientRequestHeader;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::transport::Connection;
+use rocketmq_rs_remoting::protocol::body::{CheckClientRequestBody, HeartbeatData, JsonBody};
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::UnregisterClientRequestHeader;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::Connection;
 
 use super::{header, reply, success, Wiring};
 use crate::client_manager::{ClientIdentity, ClientManager};
@@ -65,7 +65,7 @@ impl ClientManageProcessor {
                 tracing::debug!(group = %c.group_name, "heartbeat of a group without subscription-group config ignored");
                 continue;
             };
-            let retry = rocketmq_remoting::protocol::topic::retry_topic(&c.group_name);
+            let retry = rocketmq_rs_remoting::protocol::topic::retry_topic(&c.group_name);
             if self.topics.get(&retry).is_none() {
                 let queues = group.retry_queue_nums.max(1);
                 if let Err(e) = self

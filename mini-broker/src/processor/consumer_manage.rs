@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::body::{GetConsumerListByGroupResponseBody, JsonBody};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::body::{GetConsumerListByGroupResponseBody, JsonBody};
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::{
     GetConsumerListByGroupRequestHeader, QueryConsumerOffsetRequestHeader,
     QueryConsumerOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{self, Runtime};
 
 use super::{header, reply, success, Wiring};
 use crate::client_manager::ClientManager;

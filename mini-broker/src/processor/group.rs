@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::body::{JsonBody, SubscriptionGroupConfig};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::body::{JsonBody, SubscriptionGroupConfig};
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::{
     DeleteSubscriptionGroupRequestHeader, GetConsumerConnectionListRequestHeader,
     GetProducerConnectionListRequestHeader, GetSubscriptionGroupConfigRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 
 use super::{header, reply, success, Wiring};
 use crate::client_manager::ClientManager;

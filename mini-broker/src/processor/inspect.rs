@@ -7,18 +7,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     ConsumeStats, GroupList, JsonBody, KVTable, MessageQueue, OffsetWrapper, TopicList,
     TopicOffset, TopicStatsTable,
 };
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::{
     GetConsumeStatsRequestHeader, GetTopicConfigRequestHeader, GetTopicStatsInfoRequestHeader,
     QueryTopicConsumeByWhoRequestHeader, QueryTopicsByConsumerRequestHeader,
     ViewBrokerStatsDataRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{self, Runtime};
 
 use super::{header, reply, success, Wiring};
 use crate::client_manager::ClientManager;
@@ -270,7 +270,7 @@ impl InspectProcessor {
     /// GET_BROKER_RUNTIME_INFO: Apache's `KVTable` keys, each with our true value or the value
     /// an Apache broker gives when the feature does not apply (docs/protocol/admin.md §9).
     pub(crate) async fn runtime_info(&self) -> RemotingCommand {
-        let now = rocketmq_remoting::util::now_ms();
+        let now = rocketmq_rs_remoting::util::now_ms();
         let mut table: BTreeMap<String, String> =
             self.stats.runtime_entries(now).into_iter().collect();
         let mut put = |k: &str, v: String| {

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::body::{JsonBody, LockBatchRequestBody, LockBatchResponseBody};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::body::{JsonBody, LockBatchRequestBody, LockBatchResponseBody};
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
 
 use super::{reply, success, Wiring};
 use crate::lock_manager::RebalanceLockManager;

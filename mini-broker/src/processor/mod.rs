@@ -36,11 +36,11 @@ mod send;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::CommandHeader;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{Runtime, TaskGroup};
-use rocketmq_remoting::transport::{Connection, RequestHandler};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::CommandHeader;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{Runtime, TaskGroup};
+use rocketmq_rs_remoting::transport::{Connection, RequestHandler};
 
 use crate::client_manager::ClientManager;
 use crate::config::BrokerConfig;
@@ -90,7 +90,7 @@ pub(crate) struct Wiring<'a> {
 /// holds only the services it uses.
 pub struct BrokerProcessor {
     /// ACL 1.0 check run before any processing (`BrokerConfig::acl`).
-    acl: Option<Arc<rocketmq_remoting::acl::AclValidator>>,
+    acl: Option<Arc<rocketmq_rs_remoting::acl::AclValidator>>,
     /// Slaves refuse writes ([`slave_refuses`]).
     master: bool,
     send: send::SendProcessor,
@@ -140,7 +140,7 @@ impl BrokerProcessor {
     /// Checks every request against `acl` first (refusals answer `NO_PERMISSION`).
     pub(crate) fn with_acl(
         mut self,
-        acl: Option<Arc<rocketmq_remoting::acl::AclValidator>>,
+        acl: Option<Arc<rocketmq_rs_remoting::acl::AclValidator>>,
     ) -> Self {
         self.acl = acl;
         self

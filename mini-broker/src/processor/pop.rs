@@ -12,19 +12,19 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::{select, Either};
-use rocketmq_remoting::protocol::body::{JsonBody, SubscriptionData, SubscriptionGroupConfig};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::protocol::message::MessageExt;
-use rocketmq_remoting::protocol::message::{decode_message, encode_message_into, property};
-use rocketmq_remoting::protocol::pop::{
+use rocketmq_rs_remoting::protocol::body::{JsonBody, SubscriptionData, SubscriptionGroupConfig};
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::protocol::message::MessageExt;
+use rocketmq_rs_remoting::protocol::message::{decode_message, encode_message_into, property};
+use rocketmq_rs_remoting::protocol::pop::{
     pop_retry_topic_v1, BatchAckMessageRequestBody, OffsetInfoBuilder, ReceiptHandle, RetryFlag,
     INIT_MODE_MAX, MAX_POP_NUMS, ORDER_REVIVE_QID,
 };
-use rocketmq_remoting::protocol::topic::dlq_topic;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{self, Runtime, TaskGroup};
-use rocketmq_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::protocol::topic::dlq_topic;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{self, Runtime, TaskGroup};
+use rocketmq_rs_remoting::util::{now_ms, MutexExt};
 
 use super::{header, reply, success, Wiring};
 use crate::client_manager::normalize_subscription;
@@ -951,7 +951,7 @@ impl PopProcessor {
         let group_cfg = self.groups.find(&ck.cid).await;
         let max_times = group_cfg.as_ref().map_or(16, |g| g.retry_max_times);
         let normal =
-            rocketmq_remoting::protocol::pop::normal_topic_of(&ck.topic, &ck.cid).to_owned();
+            rocketmq_rs_remoting::protocol::pop::normal_topic_of(&ck.topic, &ck.cid).to_owned();
         let mut n = 0;
         for offset in live.unacked() {
             let store = self.store.clone();

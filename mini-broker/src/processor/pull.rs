@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use rocketmq_remoting::protocol::body::SubscriptionData;
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::{PullMessageRequestHeader, PullMessageResponseHeader};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{self, Runtime, TaskGroup};
-use rocketmq_remoting::transport::Connection;
+use rocketmq_rs_remoting::protocol::body::SubscriptionData;
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::{PullMessageRequestHeader, PullMessageResponseHeader};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{self, Runtime, TaskGroup};
+use rocketmq_rs_remoting::transport::Connection;
 
 use super::{header, reply, Wiring};
 use crate::client_manager::{normalize_subscription, ClientManager};

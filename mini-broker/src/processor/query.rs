@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::{
     QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{self, Runtime};
-use rocketmq_remoting::util::now_ms;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::util::now_ms;
 
 use super::{header, reply, success, Wiring};
 use crate::store::MessageStore;

@@ -13,18 +13,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::error::RemotingError;
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::error::RemotingError;
+use rocketmq_rs_remoting::protocol::body::{
     GetConsumerStatusBody, JsonBody, MessageQueue, ResetOffsetBody, ResetOffsetBodyForC,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     ConsumeMessageDirectlyResultRequestHeader, GetConsumerRunningInfoRequestHeader,
     GetConsumerStatusRequestHeader, ResetOffsetRequestHeader,
 };
-use rocketmq_remoting::protocol::message::parse_offset_msg_id;
-use rocketmq_remoting::protocol::{LanguageCode, RemotingCommand};
-use rocketmq_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::protocol::message::parse_offset_msg_id;
+use rocketmq_rs_remoting::protocol::{LanguageCode, RemotingCommand};
+use rocketmq_rs_remoting::rt::{self, Runtime};
 
 use super::{header, reply, success, Wiring};
 use crate::client_manager::ClientManager;

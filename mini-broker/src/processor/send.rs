@@ -4,20 +4,20 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     optional_text, parse_bool, required_text, ConsumerSendMsgBackRequestHeader,
     SendMessageRequestHeader,
 };
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     decode_batch, decode_properties, property, sys_flag, MessageExt, Properties, UniqIdGenerator,
 };
-use rocketmq_remoting::protocol::topic as names;
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{self, Runtime};
-use rocketmq_remoting::transport::Connection;
-use rocketmq_remoting::util::now_ms;
-use rocketmq_remoting::{ExtFields, RemotingError};
+use rocketmq_rs_remoting::protocol::topic as names;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{self, Runtime};
+use rocketmq_rs_remoting::transport::Connection;
+use rocketmq_rs_remoting::util::now_ms;
+use rocketmq_rs_remoting::{ExtFields, RemotingError};
 
 use super::{header, reply, Wiring};
 use crate::ha::{ReplicaAck, SyncReplicas};
@@ -719,7 +719,7 @@ impl SendProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rocketmq_remoting::protocol::header::{
+    use rocketmq_rs_remoting::protocol::header::{
         CommandHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
     };
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::{Bytes, BytesMut};
 
-use rocketmq_remoting::util::RwLockExt;
+use rocketmq_rs_remoting::util::RwLockExt;
 
 use super::error::{Result, StoreError};
 use super::persist::sync_dir;

@@ -38,7 +38,7 @@ pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m
 /// Configuration of a [`MessageStore`](super::MessageStore).
 ///
 /// ```
-/// use mini_broker::store::{FlushMode, StoreConfig};
+/// use rocketmq_rs_mini_broker::store::{FlushMode, StoreConfig};
 /// use std::time::Duration;
 /// let mut cfg = StoreConfig::new("/tmp/store");
 /// cfg.flush_mode = FlushMode::Sync { timeout: Duration::from_secs(5) };

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use rocketmq_remoting::util::RwLockExt;
+use rocketmq_rs_remoting::util::RwLockExt;
 
 use super::commit_log::{file_name, list_numbered, write_all_at};
 use super::error::{Result, StoreError};
@@ -407,12 +407,12 @@ pub(crate) fn queue_dir(root: &Path, topic: &str, queue_id: i32) -> PathBuf {
 }
 
 /// Whether `topic` may be used as a directory name under the store root: a legal topic name
-/// ([`rocketmq_remoting::protocol::topic::validate_topic`]: `[%|a-zA-Z0-9_-]`, bounded
+/// ([`rocketmq_rs_remoting::protocol::topic::validate_topic`]: `[%|a-zA-Z0-9_-]`, bounded
 /// length), which has no `.`, `/` or NUL, so a topic can never name a path outside its own
 /// directory. Every path built from a topic goes through this check: a fuzzed
 /// DELETE_TOPIC_IN_BROKER with a `../` topic once removed a directory outside the store.
 pub fn is_safe_topic_dir(topic: &str) -> bool {
-    rocketmq_remoting::protocol::topic::is_valid_topic(topic)
+    rocketmq_rs_remoting::protocol::topic::is_valid_topic(topic)
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ mod active {
     use std::time::{Duration, Instant};
 
     use super::Fault;
-    use rocketmq_remoting::util::MutexExt;
+    use rocketmq_rs_remoting::util::MutexExt;
 
     /// Longest time a change of the fault file goes unnoticed.
     const RECHECK: Duration = Duration::from_millis(20);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 
-use rocketmq_remoting::util::{CondvarExt, MutexExt};
+use rocketmq_rs_remoting::util::{CondvarExt, MutexExt};
 
 use super::config::FlushMode;
 use super::error::Result;

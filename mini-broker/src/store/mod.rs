@@ -17,8 +17,8 @@
 //! that async callers should run on a blocking pool (`spawn_blocking`).
 //!
 //! ```
-//! use mini_broker::store::{MessageStore, StoreConfig, GetStatus};
-//! use rocketmq_remoting::protocol::message::MessageExt;
+//! use rocketmq_rs_mini_broker::store::{MessageStore, StoreConfig, GetStatus};
+//! use rocketmq_rs_remoting::protocol::message::MessageExt;
 //! use bytes::Bytes;
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -66,9 +66,9 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::FutureExt;
-use rocketmq_remoting::protocol::message::{decode_message, MessageExt};
-use rocketmq_remoting::rt::Clock;
-use rocketmq_remoting::util::{MutexExt, RwLockExt};
+use rocketmq_rs_remoting::protocol::message::{decode_message, MessageExt};
+use rocketmq_rs_remoting::rt::Clock;
+use rocketmq_rs_remoting::util::{MutexExt, RwLockExt};
 
 /// The store's clock. Its writer, flusher and watchdog are OS threads that block on condition
 /// variables with real timeouts, which no async runtime's virtual clock can drive, so they
@@ -303,7 +303,7 @@ impl Shared {
             physic_offset: physic,
             logic_offset: logic,
             index_offset: self.index.indexed_end().min(physic),
-            timestamp: rocketmq_remoting::util::now_ms(),
+            timestamp: rocketmq_rs_remoting::util::now_ms(),
         };
         if let Err(e) = cp.store(&checkpoint_path(&self.cfg.root_dir)) {
             tracing::error!(error = %e, "checkpoint write failed");
@@ -953,7 +953,7 @@ impl MessageStore {
     /// are in the consume queues; this is 0 once they all are.
     ///
     /// ```no_run
-    /// # fn f(store: &mini_broker::store::MessageStore) {
+    /// # fn f(store: &rocketmq_rs_mini_broker::store::MessageStore) {
     /// while store.dispatch_behind_bytes() > 0 {
     ///     std::thread::sleep(std::time::Duration::from_millis(1));
     /// }

@@ -15,7 +15,7 @@ use super::error::{Result, StoreError};
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// let p = dir.path().join("topics.json");
-/// mini_broker::store::write_atomic(&p, b"{}").unwrap();
+/// rocketmq_rs_mini_broker::store::write_atomic(&p, b"{}").unwrap();
 /// assert_eq!(std::fs::read(&p).unwrap(), b"{}");
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

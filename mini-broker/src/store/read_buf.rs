@@ -10,7 +10,7 @@
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 
 /// Smallest buffer the pool allocates: a default 32-message pull of 1 KiB messages fits.
 const MIN_BUF: usize = 64 * 1024;

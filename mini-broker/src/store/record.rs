@@ -77,7 +77,7 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
 
 /// The record's body CRC as its i32 field holds it.
 pub(crate) fn body_crc(body: &[u8]) -> i32 {
-    rocketmq_remoting::protocol::message::body_crc(body) as i32
+    rocketmq_rs_remoting::protocol::message::body_crc(body) as i32
 }
 
 /// Inspects the bytes at the start of `buf`. `remaining_in_segment` bounds the record size
@@ -260,7 +260,7 @@ impl<'a> HotProps<'a> {
     }
 }
 
-pub use rocketmq_remoting::protocol::message::tag_hash_code;
+pub use rocketmq_rs_remoting::protocol::message::tag_hash_code;
 
 /// The 8-byte blank filler header for `len` bytes of segment tail.
 pub(crate) fn blank_header(len: usize) -> [u8; 8] {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
-use rocketmq_remoting::protocol::message::{encode_message_into, offset_msg_id, MessageExt};
-use rocketmq_remoting::util::now_ms;
+use rocketmq_rs_remoting::protocol::message::{encode_message_into, offset_msg_id, MessageExt};
+use rocketmq_rs_remoting::util::now_ms;
 
 use super::commit_log::{write_all_at, Segment};
 use super::config::FlushMode;

@@ -34,16 +34,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{select, Either};
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     CheckTransactionStateRequestHeader, EndTransactionRequestHeader,
 };
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     decode_message, encode_message, property, sys_flag, MessageExt,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{self, Runtime, WaitShutdown};
-use rocketmq_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{self, Runtime, WaitShutdown};
+use rocketmq_rs_remoting::util::{now_ms, MutexExt};
 use serde::{Deserialize, Serialize};
 
 use crate::client_manager::ClientManager;

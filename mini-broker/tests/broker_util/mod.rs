@@ -6,21 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
+use rocketmq_rs_remoting::protocol::body::{
     ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, JsonBody, MessageModel,
     ProducerData, SubscriptionData,
 };
-use rocketmq_remoting::protocol::code::RequestCode;
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::RequestCode;
+use rocketmq_rs_remoting::protocol::header::{
     PullMessageRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
 };
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     decode_messages, encode_properties, MessageExt, Properties,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{default_runtime, Runtime};
-use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{default_runtime, Runtime};
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 pub const T: Duration = Duration::from_secs(10);
 
@@ -155,8 +155,8 @@ pub fn heartbeat_body(client_id: &str, group: &str, topic: &str, sub: &str) -> B
 pub async fn silent_slave(master: std::net::SocketAddr, offset: i64) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
     let mut s = tokio::net::TcpStream::connect(master).await.unwrap();
-    let hello = mini_broker::ha::protocol::Frame {
-        kind: mini_broker::ha::protocol::FrameKind::Hello,
+    let hello = rocketmq_rs_mini_broker::ha::protocol::Frame {
+        kind: rocketmq_rs_mini_broker::ha::protocol::FrameKind::Hello,
         offset,
         payload: Bytes::from_static(b"broker-a"),
     };

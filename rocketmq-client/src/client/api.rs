@@ -23,18 +23,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     self, CheckClientRequestBody, ClusterInfo, GetConsumerListByGroupResponseBody, JsonBody,
     LockBatchRequestBody, LockBatchResponseBody, TopicRouteData,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::*;
-use rocketmq_remoting::protocol::message::{decode_messages, MessageExt};
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{Clock, Runtime, Stopwatch};
-use rocketmq_remoting::transport::RemotingClient;
-use rocketmq_remoting::util::MutexExt;
-use rocketmq_remoting::{ExtFields, RemotingError, SerializeType};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::*;
+use rocketmq_rs_remoting::protocol::message::{decode_messages, MessageExt};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{Clock, Runtime, Stopwatch};
+use rocketmq_rs_remoting::transport::RemotingClient;
+use rocketmq_rs_remoting::util::MutexExt;
+use rocketmq_rs_remoting::{ExtFields, RemotingError, SerializeType};
 use tracing::Instrument;
 
 use crate::error::{Error, Result, Stage};
@@ -954,7 +954,7 @@ impl ClientApi {
         if status == PopStatus::Found && !resp.body.is_empty() {
             messages = decode_messages(resp.body.clone())
                 .map_err(|e| malformed(addr, "popped messages", e))?;
-            rocketmq_remoting::protocol::pop::attach_receipts(
+            rocketmq_rs_remoting::protocol::pop::attach_receipts(
                 &mut messages,
                 broker_name,
                 h.pop_time,
@@ -1012,7 +1012,7 @@ impl ClientApi {
     pub async fn batch_ack_message(
         &self,
         addr: &str,
-        body: &rocketmq_remoting::protocol::pop::BatchAckMessageRequestBody,
+        body: &rocketmq_rs_remoting::protocol::pop::BatchAckMessageRequestBody,
         timeout: Duration,
     ) -> Result<()> {
         let cmd = RemotingCommand::request(RequestCode::BATCH_ACK_MESSAGE)
@@ -1084,7 +1084,7 @@ impl ClientApi {
     }
 
     /// VIEW_MESSAGE_BY_ID (33): the message at commit-log `offset` of the broker at `addr`
-    /// (see [`rocketmq_remoting::protocol::message::parse_offset_msg_id`]).
+    /// (see [`rocketmq_rs_remoting::protocol::message::parse_offset_msg_id`]).
     ///
     /// # Errors
     ///
@@ -1139,7 +1139,7 @@ impl ClientApi {
 
 /// Whether an encoded properties string marks a reply (`MSG_TYPE=reply`).
 fn is_reply_properties(props: &str) -> bool {
-    use rocketmq_remoting::protocol::message::{decode_properties, property};
+    use rocketmq_rs_remoting::protocol::message::{decode_properties, property};
     // Cheap pre-check: most sends are not replies.
     props.contains(property::MESSAGE_TYPE)
         && decode_properties(props).get(property::MESSAGE_TYPE)
@@ -1184,7 +1184,7 @@ fn take_send_response(
         batch_uniq_id: batch_uniq_id.map(str::to_owned),
         recall_handle: recall_handle.map(str::to_owned),
         msg_region: msg_region.map(str::to_owned),
-        trace_on: trace_on.map(rocketmq_remoting::protocol::header::parse_bool),
+        trace_on: trace_on.map(rocketmq_rs_remoting::protocol::header::parse_bool),
     })
 }
 

@@ -40,7 +40,7 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use rocketmq_client::{ClientInstance, config::ClientConfig};
+//! use rocketmq_rs_client::{ClientInstance, config::ClientConfig};
 //!
 //! let a = ClientInstance::new(ClientConfig::with_name_server("127.0.0.1:9876")).unwrap();
 //! let b = ClientInstance::new(ClientConfig::with_name_server("127.0.0.1:9876")).unwrap();
@@ -57,23 +57,23 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use futures::future::{join_all, select, Either};
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo, GetConsumerStatusBody,
     HeartbeatData, JsonBody, ProducerData, ResetOffsetBody, TopicRouteData,
 };
-use rocketmq_remoting::protocol::code::{RequestCode, ResponseCode};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
     CheckTransactionStateRequestHeader, ConsumeMessageDirectlyResultRequestHeader,
     CreateTopicRequestHeader, GetConsumerRunningInfoRequestHeader, GetConsumerStatusRequestHeader,
     NotifyConsumerIdsChangedRequestHeader, ResetOffsetRequestHeader, TopicFilterType,
 };
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     decode_messages, property, MessageExt, UniqIdGenerator,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::{timeout, BoxFuture, Runtime, Stopwatch, TaskGroup};
-use rocketmq_remoting::transport::{Connection, RemotingClient};
-use rocketmq_remoting::util::RwLockExt;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{timeout, BoxFuture, Runtime, Stopwatch, TaskGroup};
+use rocketmq_rs_remoting::transport::{Connection, RemotingClient};
+use rocketmq_rs_remoting::util::RwLockExt;
 use tracing::Instrument;
 
 use super::api::{ClientApi, TopicTarget};

@@ -11,8 +11,8 @@
 //!   ([`clip_default_route`]).
 //!
 //! ```
-//! use rocketmq_client::client::route::{publish_info, subscribe_queues};
-//! use rocketmq_remoting::protocol::body::{BrokerData, QueueData, TopicRouteData};
+//! use rocketmq_rs_client::client::route::{publish_info, subscribe_queues};
+//! use rocketmq_rs_remoting::protocol::body::{BrokerData, QueueData, TopicRouteData};
 //!
 //! let mut route = TopicRouteData::default();
 //! let mut b = BrokerData::new("DefaultCluster", "broker-a");
@@ -29,8 +29,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use rocketmq_remoting::protocol::body::TopicRouteData;
-use rocketmq_remoting::util::RwLockExt;
+use rocketmq_rs_remoting::protocol::body::TopicRouteData;
+use rocketmq_rs_remoting::util::RwLockExt;
 
 use crate::message_queue::MessageQueue;
 
@@ -343,7 +343,7 @@ impl RouteCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rocketmq_remoting::protocol::body::{BrokerData, QueueData};
+    use rocketmq_rs_remoting::protocol::body::{BrokerData, QueueData};
 
     fn qd(name: &str, r: i32, w: i32, perm: i32) -> QueueData {
         QueueData {

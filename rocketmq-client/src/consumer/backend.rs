@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo, SubscriptionData,
 };
-use rocketmq_remoting::protocol::message::MessageExt;
-use rocketmq_remoting::rt::{BoxFuture, Runtime};
+use rocketmq_rs_remoting::protocol::message::MessageExt;
+use rocketmq_rs_remoting::rt::{BoxFuture, Runtime};
 
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::header::{
     AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ChangeInvisibleTimeResponseHeader,
     PopMessageRequestHeader,
 };
@@ -173,7 +173,7 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
         &self,
         broker_name: &str,
         topic: &str,
-        body: rocketmq_remoting::protocol::pop::BatchAckMessageRequestBody,
+        body: rocketmq_rs_remoting::protocol::pop::BatchAckMessageRequestBody,
     ) -> BoxFuture<'_, Result<()>> {
         let _ = (broker_name, topic, body);
         Box::pin(async { Err(Error::Config("this backend cannot POP".into())) })

@@ -4,19 +4,19 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     CheckClientRequestBody, ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo,
     SubscriptionData,
 };
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::header::{
     AckMessageRequestHeader, BoundaryType, ChangeInvisibleTimeRequestHeader,
     ChangeInvisibleTimeResponseHeader, ConsumerSendMsgBackRequestHeader, PopMessageRequestHeader,
     PullMessageRequestHeader, QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
-use rocketmq_remoting::protocol::message::property;
-use rocketmq_remoting::protocol::message::MessageExt;
-use rocketmq_remoting::rt::{BoxFuture, Runtime};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::message::property;
+use rocketmq_rs_remoting::protocol::message::MessageExt;
+use rocketmq_rs_remoting::rt::{BoxFuture, Runtime};
+use rocketmq_rs_remoting::util::MutexExt;
 
 use crate::client::{ClientInstance, ConsumerHandle};
 use crate::config::ClientConfig;
@@ -563,7 +563,7 @@ impl ConsumerBackend for ClientBackend {
         &self,
         broker_name: &str,
         topic: &str,
-        body: rocketmq_remoting::protocol::pop::BatchAckMessageRequestBody,
+        body: rocketmq_rs_remoting::protocol::pop::BatchAckMessageRequestBody,
     ) -> BoxFuture<'_, Result<()>> {
         let (broker_name, topic) = (broker_name.to_owned(), topic.to_owned());
         Box::pin(async move {
@@ -628,7 +628,7 @@ impl ConsumerBackend for ClientBackend {
 mod tests {
     use super::*;
     use crate::consumer::PullConsumer;
-    use rocketmq_remoting::rt::TokioRuntime;
+    use rocketmq_rs_remoting::rt::TokioRuntime;
 
     /// The send-back fallback against the mini broker: the copy lands in `%RETRY%<group>`
     /// (after the `DELAY` level) with the retry properties, and goes to `%DLQ%<group>` once
@@ -642,7 +642,7 @@ mod tests {
             .unwrap();
         tokio.block_on(async {
             let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::try_current().unwrap());
-            let cluster = mini_broker::embedded::EmbeddedCluster::builder()
+            let cluster = rocketmq_rs_mini_broker::embedded::EmbeddedCluster::builder()
                 .configure(|c| c.message_delay_level = "50ms 50ms 50ms 50ms 50ms 50ms".into())
                 .topic("FbTopic", 1)
                 // As a consumer's first heartbeat (or send-back) would have created it.

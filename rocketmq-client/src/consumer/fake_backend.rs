@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rocketmq_remoting::protocol::body::SubscriptionData;
+use rocketmq_rs_remoting::protocol::body::SubscriptionData;
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::message::{property, MessageExt};
-use rocketmq_remoting::rt::{BoxFuture, Runtime};
+use rocketmq_rs_remoting::protocol::message::{property, MessageExt};
+use rocketmq_rs_remoting::rt::{BoxFuture, Runtime};
 
 use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource, PullArgs};
 use crate::error::{Error, Result};

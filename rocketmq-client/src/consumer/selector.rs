@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use rocketmq_remoting::protocol::body::SubscriptionData;
-use rocketmq_remoting::protocol::message::MessageExt;
+use rocketmq_rs_remoting::protocol::body::SubscriptionData;
+use rocketmq_rs_remoting::protocol::message::MessageExt;
 
 use crate::util::java_string_hash;
 
@@ -32,7 +32,7 @@ impl ExpressionType {
 /// Anything convertible to a string is a tag expression:
 ///
 /// ```
-/// use rocketmq_client::consumer::MessageSelector;
+/// use rocketmq_rs_client::consumer::MessageSelector;
 /// let s: MessageSelector = "TagA || TagB".into();
 /// assert_eq!(s, MessageSelector::tag("TagA || TagB"));
 /// assert!(s.matches_tag(Some("TagB")));

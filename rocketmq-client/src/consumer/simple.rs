@@ -22,13 +22,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData};
-use rocketmq_remoting::protocol::header::{
+use rocketmq_rs_remoting::protocol::body::{ConsumeType, ConsumerData};
+use rocketmq_rs_remoting::protocol::header::{
     AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, PopMessageRequestHeader,
 };
-use rocketmq_remoting::protocol::message::property;
-use rocketmq_remoting::protocol::pop::{ReceiptHandle, INIT_MODE_MAX, INIT_MODE_MIN, MAX_POP_NUMS};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::message::property;
+use rocketmq_rs_remoting::protocol::pop::{
+    ReceiptHandle, INIT_MODE_MAX, INIT_MODE_MIN, MAX_POP_NUMS,
+};
+use rocketmq_rs_remoting::util::MutexExt;
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerBackend, ConsumerEvents, HeartbeatSource};
@@ -203,9 +205,9 @@ impl SimpleConsumerBuilder {
 /// [module docs](self) for when to choose POP over push.
 ///
 /// ```no_run
-/// # async fn demo() -> rocketmq_client::Result<()> {
+/// # async fn demo() -> rocketmq_rs_client::Result<()> {
 /// use std::time::Duration;
-/// use rocketmq_client::consumer::SimpleConsumer;
+/// use rocketmq_rs_client::consumer::SimpleConsumer;
 ///
 /// let c = SimpleConsumer::builder()
 ///     .name_server("127.0.0.1:9876")
@@ -395,7 +397,7 @@ impl SimpleConsumer {
             max,
             invisible_ms,
             poll_ms,
-            rocketmq_remoting::util::now_ms(),
+            rocketmq_rs_remoting::util::now_ms(),
         );
         h.init_mode = self.inner.init_mode;
         h.order = Some(self.inner.orderly);
@@ -475,7 +477,7 @@ impl SimpleConsumer {
     ///
     /// The first network or broker error; acks for other brokers are still sent.
     pub async fn ack_all(&self, msgs: &[ReceivedMessage]) -> Result<()> {
-        use rocketmq_remoting::protocol::pop::{BatchAck, BatchAckMessageRequestBody};
+        use rocketmq_rs_remoting::protocol::pop::{BatchAck, BatchAckMessageRequestBody};
         use std::collections::BTreeMap;
         self.check_running()?;
         // broker → (retry, queue, ck offset, pop time) → (entry, offsets).

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use futures::channel::oneshot;
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 
 /// A counting semaphore with FIFO hand-off; permits are returned when [`Permit`] drops.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     ConsumeFromWhere as WireFromWhere, MessageModel as WireModel,
 };
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// How a group's consumers share messages (Java `MessageModel`).
 ///
 /// ```
-/// use rocketmq_client::consumer::MessageModel;
+/// use rocketmq_rs_client::consumer::MessageModel;
 /// assert_eq!(MessageModel::default(), MessageModel::Clustering);
 /// // In config files: Java's names.
 /// let m: MessageModel = serde_json::from_str("\"BROADCASTING\"").unwrap();
@@ -58,7 +58,7 @@ impl MessageModel {
 /// starts retry topics at 0 in every mode, so a retried message is never skipped.
 ///
 /// ```
-/// use rocketmq_client::consumer::ConsumeFromWhere;
+/// use rocketmq_rs_client::consumer::ConsumeFromWhere;
 /// use std::time::Duration;
 /// let w = ConsumeFromWhere::timestamp_ago(Duration::from_secs(1800));
 /// assert!(matches!(w, ConsumeFromWhere::Timestamp(ms) if ms > 0));

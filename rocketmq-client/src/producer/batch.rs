@@ -7,8 +7,8 @@
 //! Batches are never compressed.
 //!
 //! ```
-//! use rocketmq_client::Message;
-//! use rocketmq_client::producer::batch::split_batch;
+//! use rocketmq_rs_client::Message;
+//! use rocketmq_rs_client::producer::batch::split_batch;
 //!
 //! let msgs: Vec<Message> = (0..10).map(|i| Message::new("T", vec![b'x'; 100 + i])).collect();
 //! let batches = split_batch(msgs, 500).unwrap();
@@ -16,7 +16,7 @@
 //! assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 10);
 //! ```
 
-use rocketmq_remoting::protocol::message::property;
+use rocketmq_rs_remoting::protocol::message::property;
 
 use crate::error::{Error, Result};
 use crate::message::Message;

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::message::{
     CompressionError, CompressionType, DEFAULT_COMPRESS_LEVEL,
 };
-use rocketmq_remoting::rt::Runtime;
+use rocketmq_rs_remoting::rt::Runtime;
 
 use super::fault::FaultConfig;
 use super::Producer;
@@ -31,7 +31,7 @@ pub type TransactionCheckHandler = Arc<dyn Fn(TransactionCheck) + Send + Sync>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use rocketmq_client::producer::ProducerConfig;
+/// use rocketmq_rs_client::producer::ProducerConfig;
 ///
 /// let cfg: ProducerConfig = serde_json::from_str(r#"{
 ///     "group": "order_service",
@@ -86,8 +86,8 @@ pub struct ProducerConfig {
     /// when they consume the topic.
     ///
     /// ```
-    /// use rocketmq_client::producer::ProducerConfig;
-    /// use rocketmq_remoting::protocol::message::CompressionType;
+    /// use rocketmq_rs_client::producer::ProducerConfig;
+    /// use rocketmq_rs_remoting::protocol::message::CompressionType;
     ///
     /// let cfg: ProducerConfig = serde_json::from_str(
     ///     r#"{"group": "g", "compress_type": "zstd", "compress_level": 3}"#,
@@ -230,7 +230,7 @@ impl ProducerConfig {
 ///
 /// [`Error::Config`] saying what is wrong.
 pub fn validate_group(group: &str) -> Result<()> {
-    rocketmq_remoting::protocol::topic::validate_group(group)
+    rocketmq_rs_remoting::protocol::topic::validate_group(group)
         .map_err(|e| Error::Config(e.to_string()))
 }
 
@@ -239,7 +239,7 @@ pub fn validate_group(group: &str) -> Result<()> {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::time::Duration;
-/// use rocketmq_client::Producer;
+/// use rocketmq_rs_client::Producer;
 ///
 /// let producer = Producer::builder()
 ///     .name_server("127.0.0.1:9876")
@@ -333,8 +333,8 @@ impl ProducerBuilder {
     /// Sets the compression algorithm for bodies over the threshold (zlib by default, as Java).
     ///
     /// ```
-    /// use rocketmq_client::Producer;
-    /// use rocketmq_remoting::protocol::message::CompressionType;
+    /// use rocketmq_rs_client::Producer;
+    /// use rocketmq_rs_remoting::protocol::message::CompressionType;
     ///
     /// let producer = Producer::builder()
     ///     .group("order_service")
@@ -386,7 +386,7 @@ impl ProducerBuilder {
         self
     }
 
-    /// Sets the runtime (default: [`rocketmq_remoting::rt::default_runtime`]).
+    /// Sets the runtime (default: [`rocketmq_rs_remoting::rt::default_runtime`]).
     pub fn runtime(mut self, rt: Arc<dyn Runtime>) -> Self {
         self.config.client.runtime = Some(rt);
         self

@@ -11,8 +11,8 @@
 //! updates are ignored, every broker counts as available, and [`select_queue`] only avoids the
 //! last failed broker. Do not enable it for ordered sends, which must not change queues.
 
-use rocketmq_remoting::rt::Clock;
-use rocketmq_remoting::util::RwLockExt;
+use rocketmq_rs_remoting::rt::Clock;
+use rocketmq_rs_remoting::util::RwLockExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
@@ -23,7 +23,7 @@ use crate::message_queue::MessageQueue;
 /// Latency → penalty table and switches for [`FaultTolerance`].
 ///
 /// ```
-/// use rocketmq_client::producer::fault::FaultConfig;
+/// use rocketmq_rs_client::producer::fault::FaultConfig;
 /// use std::time::Duration;
 ///
 /// let cfg = FaultConfig::default();
@@ -117,7 +117,7 @@ struct FaultItem {
 /// Share one per producer (e.g. in an `Arc`).
 ///
 /// ```
-/// use rocketmq_client::producer::fault::{FaultConfig, FaultTolerance};
+/// use rocketmq_rs_client::producer::fault::{FaultConfig, FaultTolerance};
 /// use std::time::Duration;
 ///
 /// let ft = FaultTolerance::new(FaultConfig::default().with_enabled(true));
@@ -270,8 +270,8 @@ pub fn random_start_index() -> AtomicUsize {
 /// Returns `None` only for an empty slice.
 ///
 /// ```
-/// use rocketmq_client::message_queue::MessageQueue;
-/// use rocketmq_client::producer::fault::{select_queue, FaultTolerance};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::producer::fault::{select_queue, FaultTolerance};
 /// use std::sync::atomic::AtomicUsize;
 ///
 /// let queues = vec![
@@ -328,8 +328,8 @@ mod tests {
     /// the broker without any real waiting.
     #[tokio::test(start_paused = true)]
     async fn penalty_expires_by_the_runtime_clock() {
-        let rt = rocketmq_remoting::rt::TokioRuntime::try_current().unwrap();
-        let ft = enabled().with_clock(rocketmq_remoting::rt::Runtime::clock(&rt));
+        let rt = rocketmq_rs_remoting::rt::TokioRuntime::try_current().unwrap();
+        let ft = enabled().with_clock(rocketmq_rs_remoting::rt::Runtime::clock(&rt));
         ft.update("b", Duration::from_millis(100), true);
         assert!(!ft.is_available("b"));
         let penalty = ft.config().penalty_for(ft.config().isolation_latency);

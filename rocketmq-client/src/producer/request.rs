@@ -18,11 +18,11 @@
 //! abandoned request leaves nothing behind; a late reply is logged and dropped.
 //!
 //! ```no_run
-//! # async fn demo(requester: rocketmq_client::Producer, replier: rocketmq_client::Producer,
-//! #               received: rocketmq_client::MessageExt) -> rocketmq_client::Result<()> {
+//! # async fn demo(requester: rocketmq_rs_client::Producer, replier: rocketmq_rs_client::Producer,
+//! #               received: rocketmq_rs_client::MessageExt) -> rocketmq_rs_client::Result<()> {
 //! use std::time::Duration;
-//! use rocketmq_client::Message;
-//! use rocketmq_client::producer::create_reply;
+//! use rocketmq_rs_client::Message;
+//! use rocketmq_rs_client::producer::create_reply;
 //!
 //! // Requesting side:
 //! let msg = Message::builder("RequestTopic").body("ping").build()?;
@@ -42,16 +42,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::protocol::header::ReplyMessageRequestHeader;
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::header::ReplyMessageRequestHeader;
+use rocketmq_rs_remoting::protocol::message::{
     decode_properties, decompress_for_flag, property, sys_flag, CompressionError, UndecodableBody,
     DEFAULT_MAX_DECOMPRESSED_LEN,
 };
-use rocketmq_remoting::protocol::RemotingCommand;
-use rocketmq_remoting::rt::timeout;
-use rocketmq_remoting::util::{now_ms, MutexExt};
-use rocketmq_remoting::RemotingError;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::timeout;
+use rocketmq_rs_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::RemotingError;
 
 use super::Producer;
 use crate::error::{Error, Result};
@@ -65,7 +65,7 @@ pub const REPLY_TOPIC_POSTFIX: &str = "REPLY_TOPIC";
 /// The reply topic of `cluster`: `<cluster>_REPLY_TOPIC`.
 ///
 /// ```
-/// assert_eq!(rocketmq_client::producer::reply_topic("DefaultCluster"), "DefaultCluster_REPLY_TOPIC");
+/// assert_eq!(rocketmq_rs_client::producer::reply_topic("DefaultCluster"), "DefaultCluster_REPLY_TOPIC");
 /// ```
 pub fn reply_topic(cluster: &str) -> String {
     format!("{cluster}_{REPLY_TOPIC_POSTFIX}")
@@ -76,8 +76,8 @@ pub fn reply_topic(cluster: &str) -> String {
 /// `REPLY_TO_CLIENT` and `TTL`. Send it with any started [`Producer`].
 ///
 /// ```
-/// use rocketmq_client::MessageExt;
-/// use rocketmq_client::producer::create_reply;
+/// use rocketmq_rs_client::MessageExt;
+/// use rocketmq_rs_client::producer::create_reply;
 ///
 /// let mut req = MessageExt::new("RequestTopic", "ping");
 /// req.put_property("CLUSTER", "DefaultCluster");
@@ -409,7 +409,7 @@ mod tests {
             store_timestamp: 2,
         };
         let req = RemotingCommand::request(
-            rocketmq_remoting::protocol::code::RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT,
+            rocketmq_rs_remoting::protocol::code::RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT,
         )
         .with_header(&h)
         .with_body("pong");
@@ -444,7 +444,7 @@ mod tests {
 
     fn push(w: &ReplyWaiters, h: &ReplyMessageRequestHeader, body: Vec<u8>) -> i32 {
         let req = RemotingCommand::request(
-            rocketmq_remoting::protocol::code::RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT,
+            rocketmq_rs_remoting::protocol::code::RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT,
         )
         .with_header(h)
         .with_body(body);
@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn compressed_replies_of_every_type_are_decompressed() {
-        use rocketmq_remoting::protocol::message::CompressionType;
+        use rocketmq_rs_remoting::protocol::message::CompressionType;
         let w = ReplyWaiters::default();
         let plain = "reply ✓ ".repeat(1000);
         for kind in CompressionType::ALL

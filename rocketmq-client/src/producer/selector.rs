@@ -19,8 +19,8 @@ use crate::message_queue::MessageQueue;
 /// `Fn(&[MessageQueue], &A) -> Option<usize>`.
 ///
 /// ```
-/// use rocketmq_client::message_queue::MessageQueue;
-/// use rocketmq_client::producer::selector::QueueSelector;
+/// use rocketmq_rs_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::producer::selector::QueueSelector;
 ///
 /// // Route by order id modulo the queue count.
 /// let by_mod = |queues: &[MessageQueue], order_id: &u64| {
@@ -62,7 +62,7 @@ where
 /// implementation; convert to the Java type the other producers use.
 ///
 /// ```
-/// use rocketmq_client::producer::selector::JavaHashCode;
+/// use rocketmq_rs_client::producer::selector::JavaHashCode;
 /// assert_eq!("TagA".java_hash_code(), 2598919);
 /// assert_eq!((-1i64).java_hash_code(), 0);
 /// assert_eq!(true.java_hash_code(), 1231);
@@ -143,8 +143,8 @@ impl<T: JavaHashCode + ?Sized> JavaHashCode for &T {
 /// [`JavaHashCode`].
 ///
 /// ```
-/// use rocketmq_client::message_queue::MessageQueue;
-/// use rocketmq_client::producer::selector::{QueueSelector, SelectByHash};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::producer::selector::{QueueSelector, SelectByHash};
 ///
 /// let queues: Vec<_> = (0..4).map(|i| MessageQueue::new("T", "b", i)).collect();
 /// // "TBW102".hashCode() = -1826525782; -1826525782 % 4 = -2 → queue 2.
@@ -176,8 +176,8 @@ impl<A: JavaHashCode + ?Sized> QueueSelector<A> for SelectByHash {
 /// spread explicitly-targeted sends.
 ///
 /// ```
-/// use rocketmq_client::message_queue::MessageQueue;
-/// use rocketmq_client::producer::selector::{QueueSelector, SelectByRoundRobin};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::producer::selector::{QueueSelector, SelectByRoundRobin};
 ///
 /// let queues: Vec<_> = (0..3).map(|i| MessageQueue::new("T", "b", i)).collect();
 /// let rr = SelectByRoundRobin::new();
@@ -208,8 +208,8 @@ impl<A: ?Sized> QueueSelector<A> for SelectByRoundRobin {
 /// A uniformly random queue, ignoring the argument (Java `SelectMessageQueueByRandom`).
 ///
 /// ```
-/// use rocketmq_client::message_queue::MessageQueue;
-/// use rocketmq_client::producer::selector::{QueueSelector, SelectByRandom};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::producer::selector::{QueueSelector, SelectByRandom};
 ///
 /// let queues: Vec<_> = (0..3).map(|i| MessageQueue::new("T", "b", i)).collect();
 /// assert!(SelectByRandom.select(&queues, &()).unwrap() < 3);

@@ -29,12 +29,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
-use rocketmq_remoting::protocol::header::SendMessageRequestHeaderV2Ref;
-use rocketmq_remoting::protocol::message::{
+use rocketmq_rs_remoting::protocol::header::SendMessageRequestHeaderV2Ref;
+use rocketmq_rs_remoting::protocol::message::{
     encode_batch, encode_properties, property, sys_flag, BatchMessage, Properties,
 };
-use rocketmq_remoting::rt::{BoxFuture, Clock, Runtime, Stopwatch, TaskGroup};
-use rocketmq_remoting::util::now_ms;
+use rocketmq_rs_remoting::rt::{BoxFuture, Clock, Runtime, Stopwatch, TaskGroup};
+use rocketmq_rs_remoting::util::now_ms;
 
 use super::batch::check_batch;
 use super::config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};
@@ -55,9 +55,9 @@ const STOPPED: u8 = 3;
 /// producer); every method takes `&self` and returns `Send` futures.
 ///
 /// ```no_run
-/// # async fn demo() -> rocketmq_client::Result<()> {
-/// use rocketmq_client::{Message, Producer};
-/// use rocketmq_client::producer::selector::SelectByHash;
+/// # async fn demo() -> rocketmq_rs_client::Result<()> {
+/// use rocketmq_rs_client::{Message, Producer};
+/// use rocketmq_rs_client::producer::selector::SelectByHash;
 ///
 /// let producer = Producer::builder().name_server("127.0.0.1:9876").group("pg").build()?;
 /// producer.start().await?;
@@ -374,7 +374,11 @@ impl Producer {
         self.check_running()?;
         let mut p = self.inner.prepare(msg)?;
         let r = self.inner.send_default(&mut p, Mode::Sync).await?;
-        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+        r.ok_or_else(|| {
+            Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
+                "no send result",
+            ))
+        })
     }
 
     /// Sends `msg` without waiting for an answer (one attempt). Returns once the request is
@@ -396,7 +400,7 @@ impl Producer {
     /// result. The send proceeds even if the future is dropped.
     ///
     /// ```no_run
-    /// # async fn demo(producer: rocketmq_client::Producer, msg: rocketmq_client::Message) {
+    /// # async fn demo(producer: rocketmq_rs_client::Producer, msg: rocketmq_rs_client::Message) {
     /// let pending = producer.send_async(msg);
     /// // ... do other work ...
     /// let result = pending.await;
@@ -433,7 +437,9 @@ impl Producer {
             let mut guard = guard;
             let r = inner.send_default(&mut p, Mode::Async).await.and_then(|r| {
                 r.ok_or_else(|| {
-                    Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result"))
+                    Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
+                        "no send result",
+                    ))
                 })
             });
             guard.complete(r);
@@ -472,7 +478,11 @@ impl Producer {
             )
             .await?
             .map(|sr| p.finish(sr));
-        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+        r.ok_or_else(|| {
+            Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
+                "no send result",
+            ))
+        })
     }
 
     /// Sends `msg` to the queue `selector` picks among the topic's writable queues for `arg`
@@ -521,7 +531,11 @@ impl Producer {
             .attempt(&p, &mq.broker_name, mq.queue_id, Mode::Sync, left, started)
             .await?
             .map(|sr| p.finish(sr));
-        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+        r.ok_or_else(|| {
+            Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
+                "no send result",
+            ))
+        })
     }
 
     /// Sends `msgs` as one batch (SEND_BATCH_MESSAGE) with the sync retry rules. All messages
@@ -536,7 +550,11 @@ impl Producer {
         self.check_running()?;
         let mut p = self.inner.prepare_batch(msgs)?;
         let r = self.inner.send_default(&mut p, Mode::Sync).await?;
-        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+        r.ok_or_else(|| {
+            Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
+                "no send result",
+            ))
+        })
     }
 
     /// Sends `msgs` as one batch to `mq` (one attempt, no reroute).
@@ -569,7 +587,11 @@ impl Producer {
             )
             .await?
             .map(|sr| p.finish(sr));
-        r.ok_or_else(|| Error::Remoting(rocketmq_remoting::RemotingError::decode("no send result")))
+        r.ok_or_else(|| {
+            Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
+                "no send result",
+            ))
+        })
     }
 }
 

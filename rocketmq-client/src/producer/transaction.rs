@@ -15,9 +15,9 @@
 //!    check interval, up to its maximum number of checks (Java 15), then discards the half.
 //!
 //! ```no_run
-//! # async fn demo() -> rocketmq_client::Result<()> {
-//! use rocketmq_client::producer::{LocalTransactionState, TransactionListener, TransactionProducer};
-//! use rocketmq_client::{async_trait, Message, MessageExt, Producer};
+//! # async fn demo() -> rocketmq_rs_client::Result<()> {
+//! use rocketmq_rs_client::producer::{LocalTransactionState, TransactionListener, TransactionProducer};
+//! use rocketmq_rs_client::{async_trait, Message, MessageExt, Producer};
 //!
 //! struct Orders;
 //!
@@ -52,8 +52,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::FutureExt;
-use rocketmq_remoting::protocol::header::EndTransactionRequestHeader;
-use rocketmq_remoting::protocol::message::{parse_offset_msg_id, property, sys_flag};
+use rocketmq_rs_remoting::protocol::header::EndTransactionRequestHeader;
+use rocketmq_rs_remoting::protocol::message::{parse_offset_msg_id, property, sys_flag};
 
 use super::{Producer, ProducerBuilder};
 use crate::client::{ClientInstance, TransactionCheck};
@@ -78,7 +78,7 @@ impl LocalTransactionState {
     /// The `commitOrRollback` value of END_TRANSACTION: 8, 12 or 0.
     ///
     /// ```
-    /// use rocketmq_client::producer::LocalTransactionState;
+    /// use rocketmq_rs_client::producer::LocalTransactionState;
     /// assert_eq!(LocalTransactionState::Commit.wire_value(), 8);
     /// assert_eq!(LocalTransactionState::Rollback.wire_value(), 12);
     /// assert_eq!(LocalTransactionState::Unknown.wire_value(), 0);

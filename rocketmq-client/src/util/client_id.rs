@@ -20,7 +20,7 @@ pub const DEFAULT_INSTANCE_NAME: &str = "DEFAULT";
 /// `ip@instanceName`, plus `@unitName` when a non-blank unit name is given.
 ///
 /// ```
-/// use rocketmq_client::util::client_id;
+/// use rocketmq_rs_client::util::client_id;
 ///
 /// assert_eq!(client_id("10.0.0.1", "DEFAULT", None), "10.0.0.1@DEFAULT");
 /// assert_eq!(client_id("10.0.0.1", "1234#99", Some("unitA")), "10.0.0.1@1234#99@unitA");
@@ -49,7 +49,7 @@ pub fn client_id(ip: &str, instance_name: &str, unit_name: Option<&str>) -> Stri
 /// probability). The name contains no `@`, because tools split client ids on `@`.
 ///
 /// ```
-/// use rocketmq_client::util::unique_instance_name;
+/// use rocketmq_rs_client::util::unique_instance_name;
 ///
 /// let a = unique_instance_name();
 /// let b = unique_instance_name();
@@ -83,7 +83,7 @@ pub fn unique_instance_name() -> String {
 /// other platforms should set the client IP explicitly in the client configuration.
 ///
 /// ```
-/// let ip = rocketmq_client::util::local_ip();
+/// let ip = rocketmq_rs_client::util::local_ip();
 /// assert!(!ip.is_unspecified());
 /// ```
 pub fn local_ip() -> Ipv4Addr {

@@ -10,7 +10,7 @@ pub use namespace::{dlq_topic, retry_topic, unwrap, wrap};
 pub use service_state::ServiceState;
 
 /// Java `String.compareTo` and `String.hashCode`, shared with the broker and the wire bodies.
-pub use rocketmq_remoting::util::{java_string_cmp, java_string_hash};
+pub use rocketmq_rs_remoting::util::{java_string_cmp, java_string_hash};
 
 #[cfg(test)]
 mod tests {

@@ -8,10 +8,10 @@
 /// Retry and dead-letter topic naming (Java `MixAll`), shared with the broker.
 ///
 /// ```
-/// assert_eq!(rocketmq_client::util::retry_topic("cg"), "%RETRY%cg");
-/// assert_eq!(rocketmq_client::util::dlq_topic("cg"), "%DLQ%cg");
+/// assert_eq!(rocketmq_rs_client::util::retry_topic("cg"), "%RETRY%cg");
+/// assert_eq!(rocketmq_rs_client::util::dlq_topic("cg"), "%DLQ%cg");
 /// ```
-pub use rocketmq_remoting::protocol::topic::{
+pub use rocketmq_rs_remoting::protocol::topic::{
     dlq_topic, is_dlq_topic, is_retry_topic, retry_topic, DLQ_GROUP_TOPIC_PREFIX,
     RETRY_GROUP_TOPIC_PREFIX,
 };
@@ -40,7 +40,7 @@ pub const SYSTEM_TOPICS: &[&str] = &[
 /// Whether `resource` is a system topic or a system consumer group; those are never wrapped.
 ///
 /// ```
-/// use rocketmq_client::util::namespace::is_system_resource;
+/// use rocketmq_rs_client::util::namespace::is_system_resource;
 /// assert!(is_system_resource("TBW102"));
 /// assert!(is_system_resource("rmq_sys_anything"));
 /// assert!(is_system_resource("CID_RMQ_SYS_x"));
@@ -78,7 +78,7 @@ pub fn is_already_with_namespace(resource: &str, namespace: &str) -> bool {
 /// system resource, or it already carries this namespace. Retry/DLQ prefixes stay in front.
 ///
 /// ```
-/// use rocketmq_client::util::wrap;
+/// use rocketmq_rs_client::util::wrap;
 ///
 /// assert_eq!(wrap("ns", "TopicTest"), "ns%TopicTest");
 /// assert_eq!(wrap("ns", "%RETRY%cg"), "%RETRY%ns%cg");
@@ -110,7 +110,7 @@ pub fn wrap(namespace: &str, resource: &str) -> String {
 /// retry/DLQ prefix, provided that `%` is not the first character.
 ///
 /// ```
-/// use rocketmq_client::util::unwrap;
+/// use rocketmq_rs_client::util::unwrap;
 ///
 /// assert_eq!(unwrap("ns%TopicTest"), "TopicTest");
 /// assert_eq!(unwrap("%RETRY%ns%cg"), "%RETRY%cg");
@@ -137,7 +137,7 @@ pub fn unwrap(resource: &str) -> String {
 /// `NamespaceUtil.withoutNamespace(String, String)`).
 ///
 /// ```
-/// use rocketmq_client::util::namespace::unwrap_namespace;
+/// use rocketmq_rs_client::util::namespace::unwrap_namespace;
 ///
 /// assert_eq!(unwrap_namespace("ns%TopicTest", "ns"), "TopicTest");
 /// assert_eq!(unwrap_namespace("other%TopicTest", "ns"), "other%TopicTest");
@@ -157,7 +157,7 @@ pub fn unwrap_namespace(resource: &str, namespace: &str) -> String {
 /// The namespace a resource carries, or `""` (Java `getNamespaceFromResource`).
 ///
 /// ```
-/// use rocketmq_client::util::namespace::namespace_of;
+/// use rocketmq_rs_client::util::namespace::namespace_of;
 /// assert_eq!(namespace_of("%RETRY%ns%cg"), "ns");
 /// assert_eq!(namespace_of("cg"), "");
 /// ```
@@ -176,7 +176,7 @@ pub fn namespace_of(resource: &str) -> &str {
 /// `wrapNamespaceAndRetry`).
 ///
 /// ```
-/// use rocketmq_client::util::namespace::wrap_retry;
+/// use rocketmq_rs_client::util::namespace::wrap_retry;
 /// assert_eq!(wrap_retry("ns", "cg"), "%RETRY%ns%cg");
 /// assert_eq!(wrap_retry("", "cg"), "%RETRY%cg");
 /// ```

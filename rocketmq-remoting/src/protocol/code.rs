@@ -10,7 +10,7 @@
 /// the toolkit implements the subset in docs/protocol/README.md §2.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::code::RequestCode;
+/// use rocketmq_rs_remoting::protocol::code::RequestCode;
 /// assert_eq!(RequestCode::SEND_MESSAGE_V2, 310);
 /// assert_eq!(RequestCode::name(105), Some("GET_ROUTEINFO_BY_TOPIC"));
 /// ```
@@ -484,7 +484,7 @@ impl RequestCode {
     /// The Java constant name of `code`, for logs and tracing; `None` for unknown codes.
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::code::RequestCode;
+    /// use rocketmq_rs_remoting::protocol::code::RequestCode;
     /// assert_eq!(RequestCode::name(RequestCode::HEART_BEAT), Some("HEART_BEAT"));
     /// assert_eq!(RequestCode::name(-5), None);
     /// ```
@@ -499,7 +499,7 @@ impl RequestCode {
 /// Response codes: the `code` of a response frame (system codes 0–4 and business codes).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::code::ResponseCode;
+/// use rocketmq_rs_remoting::protocol::code::ResponseCode;
 /// assert_eq!(ResponseCode::PULL_NOT_FOUND, 19);
 /// assert_eq!(ResponseCode::name(17), Some("TOPIC_NOT_EXIST"));
 /// ```
@@ -712,7 +712,7 @@ impl ResponseCode {
     /// The Java constant name of `code`, for logs and tracing; `None` for unknown codes.
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::code::ResponseCode;
+    /// use rocketmq_rs_remoting::protocol::code::ResponseCode;
     /// assert_eq!(ResponseCode::name(ResponseCode::SUCCESS), Some("SUCCESS"));
     /// assert_eq!(ResponseCode::name(99_999), None);
     /// ```

@@ -14,8 +14,8 @@
 //!
 //! ```
 //! use bytes::BytesMut;
-//! use rocketmq_remoting::protocol::codec::{encode_frame, FrameDecoder};
-//! use rocketmq_remoting::protocol::RemotingCommand;
+//! use rocketmq_rs_remoting::protocol::codec::{encode_frame, FrameDecoder};
+//! use rocketmq_rs_remoting::protocol::RemotingCommand;
 //!
 //! let mut req = RemotingCommand::request(105).with_opaque(1);
 //! req.ext_fields.insert("topic", "TopicTest");
@@ -27,7 +27,7 @@
 //! let decoded = decoder.decode(&mut buf)?.expect("a whole frame is buffered");
 //! assert_eq!(decoded, req);
 //! assert!(buf.is_empty());
-//! # Ok::<(), rocketmq_remoting::RemotingError>(())
+//! # Ok::<(), rocketmq_rs_remoting::RemotingError>(())
 //! ```
 
 use std::borrow::Cow;
@@ -78,8 +78,8 @@ const MAX_JSON_DEPTH: usize = 64;
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use rocketmq_remoting::protocol::codec::encode_frame;
-/// use rocketmq_remoting::protocol::{RemotingCommand, SerializeType};
+/// use rocketmq_rs_remoting::protocol::codec::encode_frame;
+/// use rocketmq_rs_remoting::protocol::{RemotingCommand, SerializeType};
 ///
 /// let cmd = RemotingCommand::request(34).with_opaque(9).with_body(&b"{}"[..]);
 /// let mut buf = BytesMut::new();
@@ -90,7 +90,7 @@ const MAX_JSON_DEPTH: usize = 64;
 ///
 /// let big = RemotingCommand::request(200_050).with_serialize_type(SerializeType::RocketMq);
 /// assert!(encode_frame(&big, &mut buf).is_err());
-/// # Ok::<(), rocketmq_remoting::RemotingError>(())
+/// # Ok::<(), rocketmq_rs_remoting::RemotingError>(())
 /// ```
 pub fn encode_frame(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
     encode_parts(cmd, dst, true)
@@ -104,8 +104,8 @@ pub fn encode_frame(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use rocketmq_remoting::protocol::codec::{encode_frame, encode_frame_head};
-/// use rocketmq_remoting::protocol::RemotingCommand;
+/// use rocketmq_rs_remoting::protocol::codec::{encode_frame, encode_frame_head};
+/// use rocketmq_rs_remoting::protocol::RemotingCommand;
 ///
 /// let cmd = RemotingCommand::request(310).with_body(vec![7u8; 1000]);
 /// let (mut head, mut whole) = (BytesMut::new(), BytesMut::new());
@@ -113,7 +113,7 @@ pub fn encode_frame(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
 /// encode_frame(&cmd, &mut whole)?;
 /// head.extend_from_slice(&cmd.body);
 /// assert_eq!(head, whole);
-/// # Ok::<(), rocketmq_remoting::RemotingError>(())
+/// # Ok::<(), rocketmq_rs_remoting::RemotingError>(())
 /// ```
 pub fn encode_frame_head(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
     encode_parts(cmd, dst, false)
@@ -412,9 +412,9 @@ fn write_binary_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> 
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use rocketmq_remoting::protocol::codec::{encode_frame, FrameDecoder};
-/// use rocketmq_remoting::protocol::RemotingCommand;
-/// use rocketmq_remoting::RemotingError;
+/// use rocketmq_rs_remoting::protocol::codec::{encode_frame, FrameDecoder};
+/// use rocketmq_rs_remoting::protocol::RemotingCommand;
+/// use rocketmq_rs_remoting::RemotingError;
 ///
 /// let mut wire = BytesMut::new();
 /// encode_frame(&RemotingCommand::request(34).with_opaque(1), &mut wire)?;
@@ -511,7 +511,7 @@ impl FrameDecoder {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use rocketmq_remoting::protocol::codec::decode_frame;
+/// use rocketmq_rs_remoting::protocol::codec::decode_frame;
 ///
 /// let header = br#"{"code":0,"flag":1,"language":"JAVA","opaque":1,"version":479}"#;
 /// let mut frame = Vec::new();
@@ -522,7 +522,7 @@ impl FrameDecoder {
 /// let cmd = decode_frame(Bytes::from(frame))?;
 /// assert!(cmd.is_response());
 /// assert_eq!((cmd.version, &cmd.body[..]), (479, &b"{}"[..]));
-/// # Ok::<(), rocketmq_remoting::RemotingError>(())
+/// # Ok::<(), rocketmq_rs_remoting::RemotingError>(())
 /// ```
 pub fn decode_frame(mut frame: Bytes) -> Result<RemotingCommand> {
     if frame.len() < PREFIX_LEN + WORD_LEN {
@@ -553,15 +553,15 @@ pub fn decode_frame(mut frame: Bytes) -> Result<RemotingCommand> {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use rocketmq_remoting::protocol::codec::decode_header_and_body;
-/// use rocketmq_remoting::protocol::SerializeType;
+/// use rocketmq_rs_remoting::protocol::codec::decode_header_and_body;
+/// use rocketmq_rs_remoting::protocol::SerializeType;
 ///
 /// // Binary header: code 105, JAVA, version 401, opaque 1, flag 0, no remark, no ext fields.
 /// let mut frame = vec![0x01, 0, 0, 21, 0, 105, 0, 0x01, 0x91, 0, 0, 0, 1];
 /// frame.extend_from_slice(&[0; 12]);
 /// let cmd = decode_header_and_body(Bytes::from(frame))?;
 /// assert_eq!((cmd.code, cmd.version, cmd.serialize_type), (105, 401, SerializeType::RocketMq));
-/// # Ok::<(), rocketmq_remoting::RemotingError>(())
+/// # Ok::<(), rocketmq_rs_remoting::RemotingError>(())
 /// ```
 pub fn decode_header_and_body(mut frame: Bytes) -> Result<RemotingCommand> {
     if frame.len() < WORD_LEN {

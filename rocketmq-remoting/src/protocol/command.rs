@@ -16,7 +16,7 @@ pub const DEFAULT_VERSION: i32 = 401;
 /// How a frame's header is serialized: the high byte of the header-length word.
 ///
 /// ```
-/// use rocketmq_remoting::SerializeType;
+/// use rocketmq_rs_remoting::SerializeType;
 /// assert_eq!(SerializeType::from_byte(1), Some(SerializeType::RocketMq));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -50,7 +50,7 @@ impl SerializeType {
 /// The sender's implementation language (docs/protocol/frame.md §6). Unknown values decode as `Other`.
 ///
 /// ```
-/// use rocketmq_remoting::LanguageCode;
+/// use rocketmq_rs_remoting::LanguageCode;
 /// assert_eq!(LanguageCode::from_name("CPP"), LanguageCode::Cpp);
 /// assert_eq!(LanguageCode::from_code(12), LanguageCode::Rust);
 /// assert_eq!(LanguageCode::Java.name(), "JAVA");
@@ -159,7 +159,7 @@ impl fmt::Display for LanguageCode {
 /// of one shared text buffer (one allocation per command instead of one per field).
 ///
 /// ```
-/// use rocketmq_remoting::ExtFields;
+/// use rocketmq_rs_remoting::ExtFields;
 /// let mut ext = ExtFields::new();
 /// ext.insert("topic", "TopicTest");
 /// ext.insert("queueId", 3.to_string());
@@ -325,7 +325,7 @@ impl ExtFields {
     /// header writer allocates each buffer once instead of growing it field by field.
     ///
     /// ```
-    /// use rocketmq_remoting::ExtFields;
+    /// use rocketmq_rs_remoting::ExtFields;
     /// let mut ext = ExtFields::new();
     /// ext.reserve(2, 16);
     /// ext.insert_static_str("topic", "TopicTest");
@@ -352,7 +352,7 @@ impl ExtFields {
     /// constants, so no key is allocated per command.
     ///
     /// ```
-    /// use rocketmq_remoting::ExtFields;
+    /// use rocketmq_rs_remoting::ExtFields;
     /// let mut ext = ExtFields::new();
     /// ext.insert_static("batch", "true");
     /// ext.insert_static("queueId", 3.to_string());
@@ -373,7 +373,7 @@ impl ExtFields {
     /// allocation of their own.
     ///
     /// ```
-    /// use rocketmq_remoting::ExtFields;
+    /// use rocketmq_rs_remoting::ExtFields;
     /// let mut ext = ExtFields::new();
     /// ext.insert_static_i64("queueOffset", -42);
     /// ext.insert_static_i64("queueId", 3);
@@ -406,7 +406,7 @@ impl ExtFields {
     /// costs no allocation per field (see [`ExtFields::reserve`]).
     ///
     /// ```
-    /// use rocketmq_remoting::ExtFields;
+    /// use rocketmq_rs_remoting::ExtFields;
     /// let topic = String::from("TopicTest");
     /// let mut ext = ExtFields::new();
     /// ext.insert_static_str("topic", &topic);
@@ -692,7 +692,7 @@ impl ExactSizeIterator for ExtFieldsIntoIter {}
 /// One remoting command: a request or a response, with its header fields and body.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::{RemotingCommand, code::{RequestCode, ResponseCode}};
+/// use rocketmq_rs_remoting::protocol::{RemotingCommand, code::{RequestCode, ResponseCode}};
 ///
 /// let req = RemotingCommand::request(RequestCode::HEART_BEAT).with_opaque(7);
 /// let resp = RemotingCommand::response_to(&req, ResponseCode::SUCCESS, None);
@@ -805,8 +805,8 @@ impl RemotingCommand {
     /// [`CommandHeader::write_into`]: crate::protocol::header::CommandHeader::write_into
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::header::SendMessageResponseHeader;
-    /// use rocketmq_remoting::protocol::RemotingCommand;
+    /// use rocketmq_rs_remoting::protocol::header::SendMessageResponseHeader;
+    /// use rocketmq_rs_remoting::protocol::RemotingCommand;
     ///
     /// let h = SendMessageResponseHeader {
     ///     msg_id: "C0A8".into(),

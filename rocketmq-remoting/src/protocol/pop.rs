@@ -3,7 +3,7 @@
 //! a POP_MESSAGE response and the BATCH_ACK_MESSAGE body.
 //!
 //! ```
-//! use rocketmq_remoting::protocol::pop::{ReceiptHandle, RetryFlag};
+//! use rocketmq_rs_remoting::protocol::pop::{ReceiptHandle, RetryFlag};
 //!
 //! let r: ReceiptHandle = "100 1718000000000 60000 3 0 broker-a 1 102".parse().unwrap();
 //! assert_eq!((r.ck_queue_offset, r.queue_id, r.queue_offset), (100, 1, 102));
@@ -92,7 +92,7 @@ impl RetryFlag {
 /// The v1 POP retry topic: `%RETRY%<group>_<topic>` (Apache's default).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::pop::*;
+/// use rocketmq_rs_remoting::protocol::pop::*;
 /// assert_eq!(pop_retry_topic_v1("T", "g"), "%RETRY%g_T");
 /// assert_eq!(pop_retry_topic_v2("T", "g"), "%RETRY%g+T");
 /// ```
@@ -117,7 +117,7 @@ pub fn pop_retry_topic(topic: &str, group: &str, v2: bool) -> String {
 /// The normal topic of a POP retry topic of `group` (either version), or `topic` itself.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::pop::normal_topic_of;
+/// use rocketmq_rs_remoting::protocol::pop::normal_topic_of;
 /// assert_eq!(normal_topic_of("%RETRY%g_a_b", "g"), "a_b");
 /// assert_eq!(normal_topic_of("%RETRY%g+T", "g"), "T");
 /// assert_eq!(normal_topic_of("T", "g"), "T");
@@ -266,7 +266,7 @@ fn parse_entries<'a>(
 /// Parses `startOffsetInfo` (`<retry> <queueId> <startOffset>;…`).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::pop::*;
+/// use rocketmq_rs_remoting::protocol::pop::*;
 /// let m = parse_start_offset_info("0 1 100;1 0 7").unwrap();
 /// assert_eq!(m[&(RetryFlag::V1, "0".to_string())], 7);
 /// assert!(parse_start_offset_info("0 1 100;0 1 5").is_err()); // duplicate key
@@ -317,7 +317,7 @@ pub fn queue_offset_key(queue_id: i32, offset: i64) -> String {
 /// Builds the offset-info strings of a POP_MESSAGE response, one queue at a time.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::pop::*;
+/// use rocketmq_rs_remoting::protocol::pop::*;
 /// let mut b = OffsetInfoBuilder::default();
 /// b.add_queue(RetryFlag::Normal, 1, 100, &[100, 101, 104]);
 /// b.add_queue(RetryFlag::V1, 0, 7, &[7]);
@@ -502,7 +502,7 @@ impl BatchAck {
     /// The acked offsets.
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::pop::BatchAck;
+    /// use rocketmq_rs_remoting::protocol::pop::BatchAck;
     /// let mut a = BatchAck { consumer_group: "g".into(), topic: "T".into(), retry: "0".into(),
     ///     start_offset: 100, queue_id: 1, revive_queue_id: 3, pop_time: 1, invisible_time: 2,
     ///     bit_set: String::new() };

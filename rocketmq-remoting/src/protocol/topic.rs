@@ -83,7 +83,7 @@ fn check(name: &str, what: &'static str, max: usize) -> Result<(), NameError> {
 /// [`NameError`] saying what is wrong.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::topic::validate_topic;
+/// use rocketmq_rs_remoting::protocol::topic::validate_topic;
 /// assert!(validate_topic("Topic_Test-1").is_ok());
 /// assert!(validate_topic("bad topic").is_err());
 /// assert!(validate_topic("../etc").is_err());
@@ -112,7 +112,7 @@ pub fn is_valid_topic(topic: &str) -> bool {
 /// [`NameError`] saying what is wrong.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::topic::validate_group;
+/// use rocketmq_rs_remoting::protocol::topic::validate_group;
 /// assert!(validate_group("please_rename_unique_group_name").is_ok());
 /// assert!(validate_group(" ").is_err());
 /// assert!(validate_group(&"g".repeat(256)).is_err());
@@ -124,7 +124,7 @@ pub fn validate_group(group: &str) -> Result<(), NameError> {
 /// The retry topic of a consumer group: `%RETRY%<group>`.
 ///
 /// ```
-/// assert_eq!(rocketmq_remoting::protocol::topic::retry_topic("cg"), "%RETRY%cg");
+/// assert_eq!(rocketmq_rs_remoting::protocol::topic::retry_topic("cg"), "%RETRY%cg");
 /// ```
 pub fn retry_topic(group: &str) -> String {
     format!("{RETRY_GROUP_TOPIC_PREFIX}{group}")
@@ -133,7 +133,7 @@ pub fn retry_topic(group: &str) -> String {
 /// The dead-letter topic of a consumer group: `%DLQ%<group>`.
 ///
 /// ```
-/// assert_eq!(rocketmq_remoting::protocol::topic::dlq_topic("cg"), "%DLQ%cg");
+/// assert_eq!(rocketmq_rs_remoting::protocol::topic::dlq_topic("cg"), "%DLQ%cg");
 /// ```
 pub fn dlq_topic(group: &str) -> String {
     format!("{DLQ_GROUP_TOPIC_PREFIX}{group}")

@@ -105,7 +105,7 @@ impl Listener for AsyncIoListener {
 /// The smol runtime: tasks run on smol's global executor, I/O and timers on `async-io`.
 ///
 /// ```
-/// use rocketmq_remoting::rt::{run_blocking, Runtime, SmolRuntime};
+/// use rocketmq_rs_remoting::rt::{run_blocking, Runtime, SmolRuntime};
 ///
 /// let rt = SmolRuntime::new();
 /// smol::block_on(async {
@@ -155,7 +155,7 @@ impl Runtime for SmolRuntime {
 /// async-std is discontinued upstream; prefer smol or tokio for new code.
 ///
 /// ```
-/// use rocketmq_remoting::rt::{run_blocking, AsyncStdRuntime, Runtime};
+/// use rocketmq_rs_remoting::rt::{run_blocking, AsyncStdRuntime, Runtime};
 ///
 /// let rt = AsyncStdRuntime::new();
 /// async_std::task::block_on(async {

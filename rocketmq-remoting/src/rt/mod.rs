@@ -16,7 +16,7 @@
 //! # #[cfg(feature = "runtime-tokio")]
 //! # {
 //! use std::time::Duration;
-//! use rocketmq_remoting::rt::{self, default_runtime};
+//! use rocketmq_rs_remoting::rt::{self, default_runtime};
 //!
 //! let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 //! tokio.block_on(async {
@@ -135,7 +135,7 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
 /// it times.
 ///
 /// ```
-/// use rocketmq_remoting::rt::Clock;
+/// use rocketmq_rs_remoting::rt::Clock;
 ///
 /// let clock = Clock::system();
 /// let a = clock.now();
@@ -186,7 +186,7 @@ impl Clock {
 /// [`elapsed`](Stopwatch::elapsed) measures by that same clock.
 ///
 /// ```
-/// use rocketmq_remoting::rt::Clock;
+/// use rocketmq_rs_remoting::rt::Clock;
 ///
 /// let sw = Clock::system().stopwatch();
 /// assert!(sw.elapsed() < std::time::Duration::from_secs(60));
@@ -251,7 +251,7 @@ impl From<Elapsed> for io::Error {
 /// # #[cfg(feature = "runtime-tokio")]
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::time::Duration;
-/// use rocketmq_remoting::rt::{timeout, TokioRuntime};
+/// use rocketmq_rs_remoting::rt::{timeout, TokioRuntime};
 ///
 /// let rt = TokioRuntime::try_current().unwrap();
 /// assert_eq!(timeout(&rt, Duration::from_secs(1), async { 7 }).await, Ok(7));
@@ -277,7 +277,7 @@ pub async fn timeout<F: Future>(
 /// ```
 /// # #[cfg(feature = "runtime-tokio")]
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use rocketmq_remoting::rt::{run_blocking, TokioRuntime};
+/// use rocketmq_rs_remoting::rt::{run_blocking, TokioRuntime};
 ///
 /// let rt = TokioRuntime::try_current().unwrap();
 /// let n = run_blocking(&rt, || std::env::temp_dir().exists()).await;
@@ -313,7 +313,7 @@ pub async fn run_blocking<T: Send + 'static>(
 /// ```
 /// # #[cfg(feature = "runtime-tokio")]
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let rt = rocketmq_remoting::rt::default_runtime();
+/// let rt = rocketmq_rs_remoting::rt::default_runtime();
 /// assert!(rt.is_some());
 /// # });
 /// ```

@@ -21,7 +21,7 @@ use crate::util::MutexExt;
 /// [`wait`](ShutdownSignal::wait)er, now and later.
 ///
 /// ```
-/// use rocketmq_remoting::rt::ShutdownSignal;
+/// use rocketmq_rs_remoting::rt::ShutdownSignal;
 ///
 /// let signal = ShutdownSignal::new();
 /// let waiter = signal.wait();
@@ -160,7 +160,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use rocketmq_remoting::rt::{Runtime, TaskGroup, TokioRuntime};
+/// use rocketmq_rs_remoting::rt::{Runtime, TaskGroup, TokioRuntime};
 ///
 /// let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::try_current().unwrap());
 /// let group = TaskGroup::new(rt.clone());

@@ -20,7 +20,7 @@ use super::{AsyncStream, BoxFuture, BoxRead, BoxWrite, Clock, Listener, Runtime}
 /// and sockets opened from any thread, including user callbacks running outside tokio.
 ///
 /// ```
-/// use rocketmq_remoting::rt::{Runtime, TokioRuntime};
+/// use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
 ///
 /// let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 /// let rt = TokioRuntime::from_handle(tokio.handle().clone());

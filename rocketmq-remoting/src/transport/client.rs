@@ -131,9 +131,9 @@ impl RemotingClient {
     /// # #[cfg(feature = "runtime-tokio")]
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use std::sync::Arc;
-    /// use rocketmq_remoting::protocol::{RemotingCommand, code::ResponseCode};
-    /// use rocketmq_remoting::rt::default_runtime;
-    /// use rocketmq_remoting::transport::{RemotingClient, TransportConfig};
+    /// use rocketmq_rs_remoting::protocol::{RemotingCommand, code::ResponseCode};
+    /// use rocketmq_rs_remoting::rt::default_runtime;
+    /// use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
     ///
     /// let client = RemotingClient::new(default_runtime().unwrap(), TransportConfig::default());
     /// client.set_request_handler(Arc::new(|_conn, req: RemotingCommand| {

@@ -9,7 +9,7 @@ use crate::protocol::SerializeType;
 ///
 /// ```
 /// use std::time::Duration;
-/// use rocketmq_remoting::transport::TransportConfig;
+/// use rocketmq_rs_remoting::transport::TransportConfig;
 ///
 /// let config = TransportConfig {
 ///     connect_timeout: Duration::from_secs(1),

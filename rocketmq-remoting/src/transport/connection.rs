@@ -60,8 +60,8 @@ const SWEEP_MIN_INTERVAL: Duration = Duration::from_millis(5);
 /// unboxed.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::{RemotingCommand, code::ResponseCode};
-/// use rocketmq_remoting::transport::{Connection, RequestHandler};
+/// use rocketmq_rs_remoting::protocol::{RemotingCommand, code::ResponseCode};
+/// use rocketmq_rs_remoting::transport::{Connection, RequestHandler};
 ///
 /// struct Echo;
 /// impl RequestHandler for Echo {

@@ -13,9 +13,9 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use rocketmq_remoting::protocol::{RemotingCommand, code::ResponseCode};
-//! use rocketmq_remoting::rt::default_runtime;
-//! use rocketmq_remoting::transport::{
+//! use rocketmq_rs_remoting::protocol::{RemotingCommand, code::ResponseCode};
+//! use rocketmq_rs_remoting::rt::default_runtime;
+//! use rocketmq_rs_remoting::transport::{
 //!     Connection, RemotingClient, RemotingServer, RequestHandler, TransportConfig,
 //! };
 //!

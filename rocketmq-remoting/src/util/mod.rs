@@ -25,7 +25,7 @@ pub fn now_ms() -> i64 {
 /// wrapping 32-bit arithmetic.
 ///
 /// ```
-/// use rocketmq_remoting::util::java_string_hash;
+/// use rocketmq_rs_remoting::util::java_string_hash;
 ///
 /// assert_eq!(java_string_hash(""), 0);
 /// assert_eq!(java_string_hash("TagA"), 2598919);
@@ -46,7 +46,7 @@ pub fn java_string_hash(s: &str) -> i32 {
 /// queues, so every member of a group must use the same order to agree on the allocation.
 ///
 /// ```
-/// use rocketmq_remoting::util::java_string_cmp;
+/// use rocketmq_rs_remoting::util::java_string_cmp;
 /// use std::cmp::Ordering;
 ///
 /// assert_eq!(java_string_cmp("10.0.0.1@1", "10.0.0.2@1"), Ordering::Less);

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::rt::{timeout, Runtime};
+use rocketmq_rs_remoting::rt::{timeout, Runtime};
 
 /// A scenario that takes longer than this has hung (fails the test instead of blocking CI).
 pub const SCENARIO_DEADLINE: Duration = Duration::from_secs(60);
@@ -30,7 +30,7 @@ where
         .enable_all()
         .build()
         .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::TokioRuntime::from_handle(
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
         tokio.handle().clone(),
     ));
     tokio.block_on(guarded(rt.clone(), scenario(rt)));
@@ -43,7 +43,7 @@ where
     F: FnOnce(Arc<dyn Runtime>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::SmolRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
     smol::block_on(guarded(rt.clone(), scenario(rt)));
 }
 
@@ -54,7 +54,7 @@ where
     F: FnOnce(Arc<dyn Runtime>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_remoting::rt::AsyncStdRuntime::new());
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
     async_std::task::block_on(guarded(rt.clone(), scenario(rt)));
 }
 

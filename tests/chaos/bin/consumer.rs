@@ -12,11 +12,11 @@
 use std::io::Write;
 use std::time::Duration;
 
-use rocketmq_client::consumer::{
+use rocketmq_rs_client::consumer::{
     ConsumeContext, ConsumeFromWhere, ConsumeOrderlyContext, ConsumeResult, OrderlyResult,
     PushConsumer,
 };
-use rocketmq_client::{ClientConfig, MessageExt};
+use rocketmq_rs_client::{ClientConfig, MessageExt};
 
 fn print_batch(msgs: &[MessageExt], broker: &str) {
     let mut out = std::io::stdout().lock();

@@ -34,7 +34,7 @@ mod options;
 mod run;
 
 use crate::paths::workspace_root;
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! A running driver process: events as they arrive, waits (async or blocking), kill on drop.
 
-use rocketmq_remoting::util::{CondvarExt, MutexExt};
+use rocketmq_rs_remoting::util::{CondvarExt, MutexExt};
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -124,7 +124,7 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
-    use rocketmq_remoting::rt::TokioRuntime;
+    use rocketmq_rs_remoting::rt::TokioRuntime;
 
     use super::*;
     use crate::config::ClientConfig;

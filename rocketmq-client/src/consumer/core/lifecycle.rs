@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::SubscriptionData;
+use rocketmq_rs_remoting::protocol::body::SubscriptionData;
 
 use crate::consumer::backend::{ConsumerEvents, HeartbeatSource};
 use crate::consumer::ExpressionType;

@@ -32,9 +32,9 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::future::{select, Either};
-use rocketmq_remoting::protocol::body::SubscriptionData;
-use rocketmq_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::body::SubscriptionData;
+use rocketmq_rs_remoting::rt::{Runtime, ShutdownSignal, TaskGroup};
+use rocketmq_rs_remoting::util::MutexExt;
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::ConsumerBackend;

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rocketmq_remoting::protocol::body::ProcessQueueInfo;
-use rocketmq_remoting::protocol::message::MessageExt;
-use rocketmq_remoting::rt::Clock;
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::body::ProcessQueueInfo;
+use rocketmq_rs_remoting::protocol::message::MessageExt;
+use rocketmq_rs_remoting::rt::Clock;
+use rocketmq_rs_remoting::util::MutexExt;
 
 /// Client-side lock lifetime (Java `rocketmq.client.rebalance.lockMaxLiveTime`): an orderly queue
 /// is only consumed if its broker lock was confirmed within this time.

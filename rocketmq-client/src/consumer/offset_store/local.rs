@@ -48,7 +48,7 @@ use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
 
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 
 use crate::message_queue::MessageQueue;
 
@@ -132,8 +132,8 @@ struct Entry {
 /// Offsets of one broadcasting consumer group, in memory and in a local file.
 ///
 /// ```
-/// use rocketmq_client::consumer::offset_store::local::{LocalFileOffsetStore, ReadOffsetType};
-/// use rocketmq_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::consumer::offset_store::local::{LocalFileOffsetStore, ReadOffsetType};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
@@ -466,8 +466,8 @@ fn sync_dir(dir: &Path) {
 /// fastjson's alphabetical order), entries sorted by queue for stable output.
 ///
 /// ```
-/// use rocketmq_client::consumer::offset_store::local::{decode_offset_table, encode_offset_table};
-/// use rocketmq_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::consumer::offset_store::local::{decode_offset_table, encode_offset_table};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
 /// use std::collections::HashMap;
 ///
 /// let table = HashMap::from([(MessageQueue::new("T", "b", 0), 5)]);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rocketmq_remoting::rt::{run_blocking, Runtime};
+use rocketmq_rs_remoting::rt::{run_blocking, Runtime};
 
 use crate::consumer::backend::ConsumerBackend;
 use crate::consumer::MessageModel;

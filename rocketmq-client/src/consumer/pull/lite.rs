@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use futures::channel::mpsc;
 use futures::future::{select, Either};
 use futures::StreamExt;
-use rocketmq_remoting::protocol::body::{ConsumeType, ConsumerData, ConsumerRunningInfo};
-use rocketmq_remoting::rt::ShutdownSignal;
-use rocketmq_remoting::util::now_ms;
+use rocketmq_rs_remoting::protocol::body::{ConsumeType, ConsumerData, ConsumerRunningInfo};
+use rocketmq_rs_remoting::rt::ShutdownSignal;
+use rocketmq_rs_remoting::util::now_ms;
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::{
@@ -237,9 +237,9 @@ struct LiteInner {
 /// committed automatically or with [`commit_sync`](Self::commit_sync).
 ///
 /// ```no_run
-/// # async fn demo() -> rocketmq_client::Result<()> {
+/// # async fn demo() -> rocketmq_rs_client::Result<()> {
 /// use std::time::Duration;
-/// use rocketmq_client::consumer::LitePullConsumer;
+/// use rocketmq_rs_client::consumer::LitePullConsumer;
 ///
 /// let c = LitePullConsumer::builder()
 ///     .name_server("127.0.0.1:9876")
@@ -374,7 +374,7 @@ impl LitePullConsumer {
     /// rebalance assigns the topic's queues.
     ///
     /// ```no_run
-    /// # async fn demo(c: rocketmq_client::consumer::LitePullConsumer) -> rocketmq_client::Result<()> {
+    /// # async fn demo(c: rocketmq_rs_client::consumer::LitePullConsumer) -> rocketmq_rs_client::Result<()> {
     /// c.subscribe("OrdersTopic", "paid || refunded").await?;
     /// # Ok(()) }
     /// ```

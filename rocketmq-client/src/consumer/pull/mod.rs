@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     ConsumeType, ConsumerData, ConsumerRunningInfo, ProcessQueueInfo,
 };
 
@@ -84,8 +84,8 @@ impl PullConsumerBuilder {
 /// offset and manage offsets yourself.
 ///
 /// ```no_run
-/// # async fn demo() -> rocketmq_client::Result<()> {
-/// use rocketmq_client::consumer::PullConsumer;
+/// # async fn demo() -> rocketmq_rs_client::Result<()> {
+/// use rocketmq_rs_client::consumer::PullConsumer;
 ///
 /// let pc = PullConsumer::builder().name_server("127.0.0.1:9876").group("g").build()?;
 /// pc.start().await?;
@@ -228,7 +228,7 @@ impl PullConsumer {
         self.inner.backend.start().await?;
         self.inner
             .started_at_ms
-            .store(rocketmq_remoting::util::now_ms(), Ordering::Relaxed);
+            .store(rocketmq_rs_remoting::util::now_ms(), Ordering::Relaxed);
         let hooks = Arc::new(PullHooks(Arc::downgrade(&self.inner)));
         if !self
             .inner

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_remoting::rt::TokioRuntime;
+use rocketmq_rs_remoting::rt::TokioRuntime;
 
 use crate::config::ClientConfig;
 use crate::consumer::fake_backend::{tokio_rt, Fake};
@@ -156,9 +156,9 @@ fn pull_consumers_answer_running_info() {
             assert!(pq.last_pull_timestamp > 0);
         }
         // The JSON the broker relays to admin tools.
-        use rocketmq_remoting::protocol::body::JsonBody;
+        use rocketmq_rs_remoting::protocol::body::JsonBody;
         let back =
-            rocketmq_remoting::protocol::body::ConsumerRunningInfo::from_json(&info.to_json())
+            rocketmq_rs_remoting::protocol::body::ConsumerRunningInfo::from_json(&info.to_json())
                 .unwrap();
         assert_eq!(back, info);
         c.shutdown().await.unwrap();

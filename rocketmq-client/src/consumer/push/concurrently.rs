@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use rocketmq_remoting::rt::ShutdownSignal;
+use rocketmq_rs_remoting::rt::ShutdownSignal;
 
 use crate::consumer::sync::Permit;
 use crate::consumer::{ConsumeResult, MessageModel};

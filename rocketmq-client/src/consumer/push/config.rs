@@ -203,9 +203,9 @@ pub(crate) enum ListenerKind {
 /// Builds a [`PushConsumer`].
 ///
 /// ```no_run
-/// # async fn demo() -> rocketmq_client::Result<()> {
-/// use rocketmq_client::consumer::{ConsumeContext, ConsumeResult, PushConsumer};
-/// use rocketmq_client::message::MessageExt;
+/// # async fn demo() -> rocketmq_rs_client::Result<()> {
+/// use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeResult, PushConsumer};
+/// use rocketmq_rs_client::message::MessageExt;
 ///
 /// let consumer = PushConsumer::builder()
 ///     .name_server("127.0.0.1:9876")

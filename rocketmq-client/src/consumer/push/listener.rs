@@ -9,7 +9,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
-use rocketmq_remoting::rt::BoxFuture;
+use rocketmq_rs_remoting::rt::BoxFuture;
 
 use crate::consumer::{ConsumeResult, OrderlyResult};
 use crate::message::MessageExt;
@@ -37,8 +37,8 @@ pub struct ConsumeOrderlyContext {
 /// ConsumeResult>`:
 ///
 /// ```
-/// use rocketmq_client::consumer::{ConsumeContext, ConsumeResult, MessageListener};
-/// use rocketmq_client::message::MessageExt;
+/// use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeResult, MessageListener};
+/// use rocketmq_rs_client::message::MessageExt;
 ///
 /// fn assert_listener(_: impl MessageListener) {}
 /// assert_listener(|msgs: Vec<MessageExt>, _ctx: ConsumeContext| async move {
@@ -75,8 +75,8 @@ where
 /// Consumes each queue serially, in offset order (Java `MessageListenerOrderly`).
 ///
 /// ```
-/// use rocketmq_client::consumer::{ConsumeOrderlyContext, OrderlyListener, OrderlyResult};
-/// use rocketmq_client::message::MessageExt;
+/// use rocketmq_rs_client::consumer::{ConsumeOrderlyContext, OrderlyListener, OrderlyResult};
+/// use rocketmq_rs_client::message::MessageExt;
 ///
 /// fn assert_listener(_: impl OrderlyListener) {}
 /// assert_listener(|_msgs: Vec<MessageExt>, _ctx: ConsumeOrderlyContext| async {

@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use rocketmq_remoting::protocol::body::{
+use rocketmq_rs_remoting::protocol::body::{
     CMResult, ConsumeMessageDirectlyResult, ConsumeType, ConsumerData, ConsumerRunningInfo,
 };
-use rocketmq_remoting::protocol::message::property;
-use rocketmq_remoting::rt::{BoxFuture, ShutdownSignal, TaskGroup};
-use rocketmq_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::protocol::message::property;
+use rocketmq_rs_remoting::rt::{BoxFuture, ShutdownSignal, TaskGroup};
+use rocketmq_rs_remoting::util::{now_ms, MutexExt};
 
 use crate::config::ClientConfig;
 use crate::consumer::backend::{ConsumerEvents, HeartbeatSource};
@@ -237,7 +237,7 @@ impl PushConsumer {
     /// already subscribed topic use the new selector from their next pull.
     ///
     /// ```no_run
-    /// # async fn demo(c: rocketmq_client::consumer::PushConsumer) -> rocketmq_client::Result<()> {
+    /// # async fn demo(c: rocketmq_rs_client::consumer::PushConsumer) -> rocketmq_rs_client::Result<()> {
     /// c.subscribe("OrdersTopic", "paid || refunded").await?;
     /// c.unsubscribe("LegacyTopic").await?;
     /// # Ok(()) }
@@ -854,7 +854,7 @@ impl QueueOwner for Inner {
         entry.stop.trigger();
         entry.pq.set_draining();
         let finished = if self.is_orderly() {
-            rocketmq_remoting::rt::timeout(
+            rocketmq_rs_remoting::rt::timeout(
                 &*self.core.rt,
                 Duration::from_millis(500),
                 entry.pq.consume_lock.lock(),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::{select, Either};
-use rocketmq_remoting::protocol::code::ResponseCode;
-use rocketmq_remoting::rt::ShutdownSignal;
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::rt::ShutdownSignal;
 
 use crate::consumer::backend::{pull_flag, PullArgs, PullStatus};
 use crate::consumer::core::handover::compute_start_offset;

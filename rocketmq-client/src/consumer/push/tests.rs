@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rocketmq_remoting::protocol::body::ConsumerData;
-use rocketmq_remoting::protocol::message::MessageExt;
-use rocketmq_remoting::rt::TokioRuntime;
+use rocketmq_rs_remoting::protocol::body::ConsumerData;
+use rocketmq_rs_remoting::protocol::message::MessageExt;
+use rocketmq_rs_remoting::rt::TokioRuntime;
 
 use super::*;
 use crate::consumer::fake_backend::{eventually, tokio_rt, Fake};
@@ -343,7 +343,7 @@ fn admin_requests_running_info_consume_directly_and_reset_offset() {
             .await;
         assert_eq!(
             r.consume_result,
-            Some(rocketmq_remoting::protocol::body::CMResult::Later)
+            Some(rocketmq_rs_remoting::protocol::body::CMResult::Later)
         );
         assert!(!r.order);
         assert!(seen.lock().unwrap().contains(&(1, 99)));

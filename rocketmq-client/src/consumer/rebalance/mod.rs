@@ -7,7 +7,7 @@ pub mod strategy;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rocketmq_remoting::util::MutexExt;
+use rocketmq_rs_remoting::util::MutexExt;
 
 use crate::consumer::backend::ConsumerBackend;
 use crate::consumer::MessageModel;

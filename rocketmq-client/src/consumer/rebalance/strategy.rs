@@ -28,8 +28,8 @@ use crate::util::java_string_cmp;
 /// [`name`](AllocateStrategy::name) is `"CUSTOM"`).
 ///
 /// ```
-/// use rocketmq_client::consumer::rebalance::strategy::AllocateStrategy;
-/// use rocketmq_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::consumer::rebalance::strategy::AllocateStrategy;
+/// use rocketmq_rs_client::message_queue::MessageQueue;
 ///
 /// // Take every queue of broker-a, whatever the other consumers do.
 /// let only_a = |_group: &str, _cid: &str, mqs: &[MessageQueue], _cids: &[String]| {
@@ -78,8 +78,8 @@ where
 /// Sorts allocation inputs the way Java's `RebalanceImpl` does before calling a strategy.
 ///
 /// ```
-/// use rocketmq_client::consumer::rebalance::strategy::sort_for_allocation;
-/// use rocketmq_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::consumer::rebalance::strategy::sort_for_allocation;
+/// use rocketmq_rs_client::message_queue::MessageQueue;
 ///
 /// let mut mqs = vec![MessageQueue::new("T", "b", 0), MessageQueue::new("T", "a", 1)];
 /// let mut cids = vec!["10.0.0.2@1".to_string(), "10.0.0.1@1".to_string()];
@@ -122,8 +122,8 @@ fn current_index(
 /// consumer 2 gets 6..8 (docs/protocol/rebalance.md §3).
 ///
 /// ```
-/// use rocketmq_client::consumer::rebalance::strategy::{AllocateAveragely, AllocateStrategy};
-/// use rocketmq_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::consumer::rebalance::strategy::{AllocateAveragely, AllocateStrategy};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
 ///
 /// let mqs: Vec<_> = (0..8).map(|i| MessageQueue::new("T", "b", i)).collect();
 /// let cids: Vec<String> = ["c0", "c1", "c2"].iter().map(|s| s.to_string()).collect();
@@ -175,8 +175,8 @@ impl AllocateStrategy for AllocateAveragely {
 /// `AllocateMessageQueueAveragelyByCircle`, name `"AVG_BY_CIRCLE"`).
 ///
 /// ```
-/// use rocketmq_client::consumer::rebalance::strategy::{AllocateAveragelyByCircle, AllocateStrategy};
-/// use rocketmq_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::consumer::rebalance::strategy::{AllocateAveragelyByCircle, AllocateStrategy};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
 ///
 /// let mqs: Vec<_> = (0..8).map(|i| MessageQueue::new("T", "b", i)).collect();
 /// let cids: Vec<String> = ["c0", "c1", "c2"].iter().map(|s| s.to_string()).collect();
@@ -223,8 +223,8 @@ impl AllocateStrategy for AllocateAveragelyByCircle {
 /// or removing a consumer moves only the queues next to its points.
 ///
 /// ```
-/// use rocketmq_client::consumer::rebalance::strategy::{AllocateConsistentHash, AllocateStrategy};
-/// use rocketmq_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::consumer::rebalance::strategy::{AllocateConsistentHash, AllocateStrategy};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
 ///
 /// let mqs: Vec<_> = (0..4).map(|i| MessageQueue::new("T", "b", i)).collect();
 /// let cids = vec!["only".to_string()];
@@ -252,7 +252,7 @@ impl AllocateConsistentHash {
     /// The ring position of `key`: the first 4 bytes of its MD5 digest, big-endian.
     ///
     /// ```
-    /// use rocketmq_client::consumer::rebalance::strategy::AllocateConsistentHash;
+    /// use rocketmq_rs_client::consumer::rebalance::strategy::AllocateConsistentHash;
     /// // MD5("") = d41d8cd98f00b204e9800998ecf8427e
     /// assert_eq!(AllocateConsistentHash::hash(""), 0xd41d8cd9);
     /// ```
@@ -316,8 +316,8 @@ impl AllocateStrategy for AllocateConsistentHash {
 /// name `"CONFIG"`).
 ///
 /// ```
-/// use rocketmq_client::consumer::rebalance::strategy::{AllocateByConfig, AllocateStrategy};
-/// use rocketmq_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::consumer::rebalance::strategy::{AllocateByConfig, AllocateStrategy};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
 ///
 /// let fixed = AllocateByConfig(vec![MessageQueue::new("T", "b", 1)]);
 /// assert_eq!(fixed.allocate("g", "c", &[], &[]), fixed.0);
@@ -342,8 +342,8 @@ impl AllocateStrategy for AllocateByConfig {
 /// `len % c` consumers each get one of the leftover queues at the end.
 ///
 /// ```
-/// use rocketmq_client::consumer::rebalance::strategy::{AllocateByMachineRoom, AllocateStrategy};
-/// use rocketmq_client::message_queue::MessageQueue;
+/// use rocketmq_rs_client::consumer::rebalance::strategy::{AllocateByMachineRoom, AllocateStrategy};
+/// use rocketmq_rs_client::message_queue::MessageQueue;
 ///
 /// let s = AllocateByMachineRoom::new(["room1"]);
 /// let mqs = vec![

@@ -72,7 +72,7 @@ pub struct SimpleSubscriptionData {
 /// as the same config a 5.x broker would store.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::body::{JsonBody, SubscriptionGroupConfig};
+/// use rocketmq_rs_remoting::protocol::body::{JsonBody, SubscriptionGroupConfig};
 /// let c = SubscriptionGroupConfig::from_json(br#"{"groupName":"g","retryMaxTimes":3}"#).unwrap();
 /// assert_eq!((c.retry_max_times, c.retry_queue_nums, c.consume_enable), (3, 1, true));
 /// assert_eq!(c, SubscriptionGroupConfig { retry_max_times: 3, ..SubscriptionGroupConfig::new("g") });

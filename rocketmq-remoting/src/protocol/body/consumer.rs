@@ -85,7 +85,7 @@ macro_rules! mq_keyed_body {
 /// RESET_CONSUMER_CLIENT_OFFSET (220) body (Java `ResetOffsetBody`).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::body::*;
+/// use rocketmq_rs_remoting::protocol::body::*;
 /// let java = br#"{"offsetTable":{{"brokerName":"b","queueId":1,"topic":"T"}:42}}"#;
 /// let body = ResetOffsetBody::from_json(java).unwrap();
 /// assert_eq!(body.offset_table[&MessageQueue::new("T", "b", 1)], 42);
@@ -123,7 +123,7 @@ pub struct MessageQueueForC {
 /// docs/protocol/admin.md §11).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::body::*;
+/// use rocketmq_rs_remoting::protocol::body::*;
 /// let body = ResetOffsetBodyForC::from_table(
 ///     &[(MessageQueue::new("T", "b", 1), 42)].into_iter().collect());
 /// assert_eq!(
@@ -163,7 +163,7 @@ impl ResetOffsetBodyForC {
 /// them per client id in `consumer_table`.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::body::*;
+/// use rocketmq_rs_remoting::protocol::body::*;
 /// let java = br#"{"consumerTable":{"c1":{{"brokerName":"b","queueId":0,"topic":"T"}:7}},"messageQueueTable":{}}"#;
 /// let body = GetConsumerStatusBody::from_json(java).unwrap();
 /// assert_eq!(body.consumer_table["c1"][&MessageQueue::new("T", "b", 0)], 7);

@@ -80,7 +80,7 @@ fn tag_expression() -> String {
 /// The HEART_BEAT body (Java `HeartbeatData`).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::body::*;
+/// use rocketmq_rs_remoting::protocol::body::*;
 /// // What the C++ client sends: ordinals, string subVersion, no producerDataSet.
 /// let cpp = br#"{"clientID":"1-127.0.0.1@DEFAULT","consumerDataSet":[{"consumeFromWhere":0,
 ///   "consumeType":1,"groupName":"g","messageModel":1,
@@ -219,7 +219,7 @@ fn expression_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::
 /// its subscriptions (docs/protocol/heartbeat.md §6).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::body::{CheckClientRequestBody, JsonBody, SubscriptionData};
+/// use rocketmq_rs_remoting::protocol::body::{CheckClientRequestBody, JsonBody, SubscriptionData};
 /// let b = CheckClientRequestBody {
 ///     client_id: "c1".into(),
 ///     group: "g".into(),

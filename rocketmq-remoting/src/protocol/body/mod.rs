@@ -9,7 +9,7 @@
 //! are written in the fastjson object-key form, the only form Java can read back.
 //!
 //! ```
-//! use rocketmq_remoting::protocol::body::{JsonBody, TopicRouteData};
+//! use rocketmq_rs_remoting::protocol::body::{JsonBody, TopicRouteData};
 //!
 //! let java = br#"{"brokerDatas":[{"brokerAddrs":{0:"10.0.0.1:10911"},"brokerName":"b","cluster":"c"}],
 //!                "filterServerTable":{},"queueDatas":[]}"#;
@@ -96,7 +96,7 @@ const MAX_KEY_DEPTH: usize = 8;
 /// It does not validate: whatever it leaves malformed is rejected by the JSON parser afterwards.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::body::normalize_fastjson;
+/// use rocketmq_rs_remoting::protocol::body::normalize_fastjson;
 /// let out = normalize_fastjson(br#"{0:"a",'k':'v',{"q":1}:2}"#).unwrap();
 /// assert_eq!(&*out, br#"{"0":"a","k":"v","{\"q\":1}":2}"#);
 /// ```
@@ -314,7 +314,7 @@ fn requote_single(content: &[u8]) -> Result<Vec<u8>> {
 /// alphabetical order (`brokerName`, `queueId`, `topic`).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::body::MessageQueue;
+/// use rocketmq_rs_remoting::protocol::body::MessageQueue;
 ///
 /// let mq = MessageQueue::new("TopicTest", "broker-a", 3);
 /// assert_eq!(mq.to_string(), "MessageQueue [topic=TopicTest, brokerName=broker-a, queueId=3]");

@@ -218,7 +218,7 @@ impl RegisterBrokerBody {
     /// n × (`i32 len` + mapping info JSON).
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::body::*;
+    /// use rocketmq_rs_remoting::protocol::body::*;
     /// let mut body = RegisterBrokerBody::default();
     /// body.topic_config_serialize_wrapper.topic_config_table
     ///     .insert("T".into(), TopicConfig::new("T", 4, 4, 6));

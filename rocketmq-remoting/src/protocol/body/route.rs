@@ -38,7 +38,7 @@ impl TopicRouteData {
     /// send; this exists for byte-faithful emulation.
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::body::{BrokerData, JsonBody, TopicRouteData};
+    /// use rocketmq_rs_remoting::protocol::body::{BrokerData, JsonBody, TopicRouteData};
     /// let mut route = TopicRouteData::default();
     /// let mut b = BrokerData::new("DefaultCluster", "broker-a");
     /// b.broker_addrs.insert(0, "127.0.0.1:10911".into());

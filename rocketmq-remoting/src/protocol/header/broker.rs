@@ -6,8 +6,8 @@ command_header! {
     /// SEND_MESSAGE (10) request: `SendMessageRequestHeader` (docs/protocol/send.md §1).
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::header::*;
-    /// let mut ext = rocketmq_remoting::ExtFields::new();
+    /// use rocketmq_rs_remoting::protocol::header::*;
+    /// let mut ext = rocketmq_rs_remoting::ExtFields::new();
     /// for (k, v) in [("producerGroup", "pg"), ("topic", "T"), ("defaultTopic", "TBW102"),
     ///     ("defaultTopicQueueNums", "4"), ("queueId", "1"), ("sysFlag", "0"),
     ///     ("bornTimestamp", "1700000000000"), ("flag", "0"), ("batch", "1")] {
@@ -98,8 +98,8 @@ command_header! {
 /// same values.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::header::*;
-/// use rocketmq_remoting::ExtFields;
+/// use rocketmq_rs_remoting::protocol::header::*;
+/// use rocketmq_rs_remoting::ExtFields;
 /// let owned = SendMessageRequestHeaderV2 {
 ///     a: "pg".into(), b: "T".into(), c: "TBW102".into(), d: 4, e: 1, f: 0, g: 1_700_000_000_000,
 ///     h: 0, i: Some("TAGS\u{1}a\u{2}".into()), j: Some(0), k: Some(false), l: None,
@@ -837,8 +837,8 @@ command_header! {
     /// `cleanOffset`, 4.9 tools `removeOffset`; either drops the group's committed offsets.
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::header::*;
-    /// let mut ext = rocketmq_remoting::ExtFields::new();
+    /// use rocketmq_rs_remoting::protocol::header::*;
+    /// let mut ext = rocketmq_rs_remoting::ExtFields::new();
     /// ext.insert("groupName", "g");
     /// ext.insert("removeOffset", "true");
     /// let h = DeleteSubscriptionGroupRequestHeader::read_from(&ext).unwrap();

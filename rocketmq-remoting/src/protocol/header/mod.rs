@@ -19,8 +19,8 @@
 //! Encoding writes every present field as text, in declaration order.
 //!
 //! ```
-//! use rocketmq_remoting::protocol::header::{CommandHeader, QueryConsumerOffsetRequestHeader};
-//! use rocketmq_remoting::ExtFields;
+//! use rocketmq_rs_remoting::protocol::header::{CommandHeader, QueryConsumerOffsetRequestHeader};
+//! use rocketmq_rs_remoting::ExtFields;
 //!
 //! let mut ext = ExtFields::new();
 //! ext.insert("consumerGroup", "g");
@@ -55,7 +55,7 @@ pub trait CommandHeader: Sized {
     /// Convenience: the header as a fresh [`ExtFields`].
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::header::{CommandHeader, GetRouteInfoRequestHeader};
+    /// use rocketmq_rs_remoting::protocol::header::{CommandHeader, GetRouteInfoRequestHeader};
     /// let ext = GetRouteInfoRequestHeader::new("TopicTest").to_ext_fields();
     /// assert_eq!(ext.get("topic"), Some("TopicTest"));
     /// ```
@@ -70,8 +70,8 @@ pub trait CommandHeader: Sized {
     /// built). The default copies; typed headers of this crate move.
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::header::{CommandHeader, GetRouteInfoRequestHeader};
-    /// use rocketmq_remoting::ExtFields;
+    /// use rocketmq_rs_remoting::protocol::header::{CommandHeader, GetRouteInfoRequestHeader};
+    /// use rocketmq_rs_remoting::ExtFields;
     /// let mut ext = ExtFields::new();
     /// GetRouteInfoRequestHeader::new("TopicTest").write_into(&mut ext);
     /// assert_eq!(ext.get("topic"), Some("TopicTest"));
@@ -180,7 +180,7 @@ impl HeaderValue for bool {
 /// `Boolean.parseBoolean`) or `"1"` (what the C++ client sends, docs/protocol/clients.md); otherwise false.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::header::parse_bool;
+/// use rocketmq_rs_remoting::protocol::header::parse_bool;
 /// assert!(parse_bool("TRUE") && parse_bool("1"));
 /// assert!(!parse_bool("0") && !parse_bool("yes") && !parse_bool(""));
 /// ```
@@ -192,7 +192,7 @@ pub fn parse_bool(text: &str) -> bool {
 /// [`required`] for a value already looked up (e.g. from one pass over the fields).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::header::required_text;
+/// use rocketmq_rs_remoting::protocol::header::required_text;
 /// assert_eq!(required_text::<i32>(Some("7"), "e").unwrap(), 7);
 /// assert!(required_text::<i32>(None, "e").is_err());
 /// ```
@@ -206,7 +206,7 @@ pub fn required_text<T: HeaderValue>(text: Option<&str>, field: &'static str) ->
 /// [`optional`] for a value already looked up; an unparsable value counts as absent, as in Java.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::header::optional_text;
+/// use rocketmq_rs_remoting::protocol::header::optional_text;
 /// assert_eq!(optional_text::<i32>(Some("3"), "j"), Some(3));
 /// assert_eq!(optional_text::<i32>(Some("x"), "j"), None);
 /// ```

@@ -9,7 +9,7 @@ command_header! {
     /// POP_MESSAGE (200050) request: `PopMessageRequestHeader` (docs/protocol/pop.md §2).
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::header::*;
+    /// use rocketmq_rs_remoting::protocol::header::*;
     /// let h = PopMessageRequestHeader::new("g", "T", -1, 32, 60_000, 15_000, 1_700_000_000_000);
     /// let back = PopMessageRequestHeader::read_from(&h.to_ext_fields()).unwrap();
     /// assert_eq!(back, h);

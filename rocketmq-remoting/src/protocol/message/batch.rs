@@ -10,7 +10,7 @@ use crate::error::{RemotingError, Result};
 /// One message inside a batch body: the topic, queue and sysFlag are the batch's.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{decode_batch, encode_batch, BatchMessage};
+/// use rocketmq_rs_remoting::protocol::message::{decode_batch, encode_batch, BatchMessage};
 /// let mut m = BatchMessage::new("hi");
 /// m.properties.insert("UNIQ_KEY", "0A0000010001000000010000000A0000");
 /// let body = encode_batch(&[m.clone(), BatchMessage::new("there")]).unwrap();

@@ -34,7 +34,7 @@ pub const ZSTD_MAX_LEVEL: u32 = 22;
 /// Why a body could not be compressed or decompressed.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{CompressionError, CompressionType};
+/// use rocketmq_rs_remoting::protocol::message::{CompressionError, CompressionType};
 /// let e = CompressionType::Zlib.decompress(b"not zlib", 1024).unwrap_err();
 /// assert!(matches!(e, CompressionError::Corrupt { kind: CompressionType::Zlib, .. }));
 /// ```
@@ -104,7 +104,7 @@ pub struct UndecodableBody {
 /// Parses from Java's names, case-insensitively, and serializes as the lower-case name:
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::CompressionType;
+/// use rocketmq_rs_remoting::protocol::message::CompressionType;
 /// assert_eq!(CompressionType::from_value(0), Some(CompressionType::Zlib));
 /// assert_eq!(CompressionType::Zlib.sys_flag(), 0x300);
 /// assert_eq!("ZSTD".parse::<CompressionType>().unwrap(), CompressionType::Zstd);
@@ -217,7 +217,7 @@ impl CompressionType {
     /// [`CompressionError::BadLevel`], [`CompressionError::Disabled`].
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::message::CompressionType;
+    /// use rocketmq_rs_remoting::protocol::message::CompressionType;
     /// // zstd and LZ4 need their (default) cargo features.
     /// for t in CompressionType::ALL.into_iter().filter(|t| t.is_available()) {
     ///     let z = t.compress(&b"hello ".repeat(100), 5).unwrap();
@@ -293,7 +293,7 @@ impl<'de> serde::Deserialize<'de> for CompressionType {
 /// 4–7.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{decompress_for_flag, sys_flag, CompressionType};
+/// use rocketmq_rs_remoting::protocol::message::{decompress_for_flag, sys_flag, CompressionType};
 /// let z = CompressionType::Zlib.compress(b"abc", 5).unwrap();
 /// let flag = CompressionType::Zlib.compressed_sys_flag();
 /// assert_eq!(decompress_for_flag(flag, &z, 1024).unwrap().unwrap(), b"abc");
@@ -317,7 +317,7 @@ pub fn decompress_for_flag(
 /// (0–9; larger values are clamped to 9).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{compress, decompress};
+/// use rocketmq_rs_remoting::protocol::message::{compress, decompress};
 /// let z = compress(b"hello hello hello hello", 5);
 /// assert_eq!(z[0], 0x78);
 /// assert_eq!(decompress(&z, 1024).unwrap(), b"hello hello hello hello");
@@ -333,7 +333,7 @@ pub fn compress(body: &[u8], level: u32) -> Vec<u8> {
 /// larger than `max_len`.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{compress, decompress};
+/// use rocketmq_rs_remoting::protocol::message::{compress, decompress};
 /// let bomb = compress(&vec![0u8; 1 << 20], 9);
 /// assert!(decompress(&bomb, 1000).is_err());
 /// assert!(decompress(b"not zlib", 1000).is_err());

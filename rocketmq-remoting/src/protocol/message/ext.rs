@@ -11,7 +11,7 @@ use super::{property, sys_flag, CompressionType, Properties};
 /// [`super::decode_message`].
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{property, MessageExt};
+/// use rocketmq_rs_remoting::protocol::message::{property, MessageExt};
 /// let mut m = MessageExt::new("TopicTest", "hello");
 /// m.properties.insert(property::TAGS, "TagA");
 /// m.store_host = "10.0.0.1:10911".parse().unwrap();

@@ -4,7 +4,7 @@
 /// stored (compressed if compressed), with the top bit cleared (Java `UtilAll.crc32`).
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::body_crc;
+/// use rocketmq_rs_remoting::protocol::message::body_crc;
 /// assert_eq!(body_crc(b"Hello"), 0x77D1_8982);
 /// ```
 pub fn body_crc(body: &[u8]) -> u32 {
@@ -15,7 +15,7 @@ pub fn body_crc(body: &[u8]) -> u32 {
 /// `String.hashCode()` over the UTF-16 code units of `tag`, sign-extended to i64.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::tag_hash_code;
+/// use rocketmq_rs_remoting::protocol::message::tag_hash_code;
 /// assert_eq!(tag_hash_code("TagA"), 2598919);
 /// assert_eq!(tag_hash_code("TBW102"), -1826525782);
 /// assert_eq!(tag_hash_code(""), 0);

@@ -65,7 +65,7 @@ fn ip_octets(ip: IpAddr) -> ([u8; 16], usize) {
 /// port as i32 and the commit-log offset as i64 — 32 characters for IPv4, 56 for IPv6.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::offset_msg_id;
+/// use rocketmq_rs_remoting::protocol::message::offset_msg_id;
 /// let id = offset_msg_id("192.168.1.20:10911".parse().unwrap(), 0x2A3F);
 /// assert_eq!(id, "C0A8011400002A9F0000000000002A3F");
 /// ```
@@ -88,7 +88,7 @@ pub fn offset_msg_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
 /// 0..=65535.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::parse_offset_msg_id;
+/// use rocketmq_rs_remoting::protocol::message::parse_offset_msg_id;
 /// let (host, off) = parse_offset_msg_id("C0A8011400002A9F0000000000001000").unwrap();
 /// assert_eq!(host, "192.168.1.20:10911".parse().unwrap());
 /// assert_eq!(off, 0x1000);
@@ -140,7 +140,7 @@ fn ip_from_bytes(bytes: &[u8]) -> IpAddr {
 /// `next_id` is lock-free: one atomic increment and one atomic load per id.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{parse_uniq_id_ip, UniqIdGenerator};
+/// use rocketmq_rs_remoting::protocol::message::{parse_uniq_id_ip, UniqIdGenerator};
 /// let gen = UniqIdGenerator::new("10.0.0.7".parse().unwrap());
 /// let a = gen.next_id();
 /// let b = gen.next_id();

@@ -4,7 +4,7 @@
 //! Everything here is pure byte work: no I/O and no runtime.
 //!
 //! ```
-//! use rocketmq_remoting::protocol::message::{
+//! use rocketmq_rs_remoting::protocol::message::{
 //!     decode_messages, encode_message, offset_msg_id, property, MessageExt,
 //! };
 //!

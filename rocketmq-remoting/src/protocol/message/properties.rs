@@ -19,7 +19,7 @@ pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 /// hashing. Inserting an existing key replaces its value in place. Equality ignores order.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{Properties, property};
+/// use rocketmq_rs_remoting::protocol::message::{Properties, property};
 /// let mut p = Properties::new();
 /// p.insert(property::TAGS, "TagA");
 /// p.insert(property::KEYS, "k1 k2");
@@ -114,7 +114,7 @@ impl Properties {
     /// decoder drops pairs with an empty value, as Java does).
     ///
     /// ```
-    /// use rocketmq_remoting::protocol::message::Properties;
+    /// use rocketmq_rs_remoting::protocol::message::Properties;
     /// let ok: Properties = [("a", "1")].into_iter().collect();
     /// assert!(ok.validate().is_ok());
     /// let bad: Properties = [("a", "x\u{2}y")].into_iter().collect();
@@ -263,7 +263,7 @@ impl<'de> serde::Deserialize<'de> for Properties {
 /// decode back; see [`Properties::validate`].
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{encode_properties, Properties};
+/// use rocketmq_rs_remoting::protocol::message::{encode_properties, Properties};
 /// let p: Properties = [("TAGS", "TagA"), ("WAIT", "true")].into_iter().collect();
 /// assert_eq!(encode_properties(&p), "TAGS\u{1}TagA\u{2}WAIT\u{1}true\u{2}");
 /// ```
@@ -284,7 +284,7 @@ pub fn encode_properties(props: &Properties) -> String {
 /// and takes the last value. Never fails.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::decode_properties;
+/// use rocketmq_rs_remoting::protocol::message::decode_properties;
 /// let p = decode_properties("TAGS\u{1}TagA\u{2}EMPTY\u{1}\u{2}\u{1}x\u{2}WAIT\u{1}true");
 /// assert_eq!(p.get("TAGS"), Some("TagA"));
 /// assert_eq!(p.get("WAIT"), Some("true"));

@@ -2,7 +2,7 @@
 //! wire (docs/protocol/message.md §2).
 //!
 //! ```
-//! use rocketmq_remoting::protocol::message::property;
+//! use rocketmq_rs_remoting::protocol::message::property;
 //! assert_eq!(property::UNIQ_KEY, "UNIQ_KEY");
 //! assert!(property::is_reserved(property::TAGS));
 //! assert!(!property::is_reserved("my_key"));

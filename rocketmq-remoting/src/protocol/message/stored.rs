@@ -24,7 +24,7 @@ const FIXED_V1_IPV4: usize = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 +
 /// The record layout version, chosen by magic code.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::MessageVersion;
+/// use rocketmq_rs_remoting::protocol::message::MessageVersion;
 /// assert_eq!(MessageVersion::for_topic("TopicTest"), MessageVersion::V1);
 /// assert_eq!(MessageVersion::for_topic(&"t".repeat(128)), MessageVersion::V2);
 /// ```
@@ -142,7 +142,7 @@ fn record_len(msg: &MessageExt, version: MessageVersion) -> Result<usize> {
 /// record would exceed 2 GiB.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::{decode_message, encode_message, MessageExt};
+/// use rocketmq_rs_remoting::protocol::message::{decode_message, encode_message, MessageExt};
 /// let mut m = MessageExt::new("TopicTest", "Hello");
 /// m.properties.insert("TAGS", "TagA");
 /// let rec = encode_message(&m).unwrap();
@@ -241,7 +241,7 @@ impl Cursor<'_> {
 /// How [`decode_message_with`] / [`decode_messages_with`] treat bodies.
 ///
 /// ```
-/// use rocketmq_remoting::protocol::message::DecodeOptions;
+/// use rocketmq_rs_remoting::protocol::message::DecodeOptions;
 /// let opts = DecodeOptions { check_crc: true, ..DecodeOptions::default() };
 /// assert!(opts.read_body && opts.decompress);
 /// ```
@@ -469,7 +469,7 @@ pub fn decode_message_with(buf: &mut Bytes, opts: &DecodeOptions) -> Result<Mess
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use rocketmq_remoting::protocol::message::{decode_messages, encode_message_into, MessageExt};
+/// use rocketmq_rs_remoting::protocol::message::{decode_messages, encode_message_into, MessageExt};
 /// let mut body = BytesMut::new();
 /// encode_message_into(&MessageExt::new("T", "a"), &mut body).unwrap();
 /// encode_message_into(&MessageExt::new("T", "b"), &mut body).unwrap();

@@ -1,7 +1,7 @@
 //! The message `sysFlag` bits (Java `MessageSysFlag`, docs/protocol/message.md §4).
 //!
 //! ```
-//! use rocketmq_remoting::protocol::message::sys_flag;
+//! use rocketmq_rs_remoting::protocol::message::sys_flag;
 //! let flag = sys_flag::COMPRESSED | sys_flag::COMPRESSION_ZLIB | sys_flag::PREPARED;
 //! assert_eq!(flag, 0x305);
 //! assert_eq!(sys_flag::transaction_type(flag), sys_flag::PREPARED);
