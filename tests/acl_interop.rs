@@ -120,12 +120,13 @@ fn rust_producer_config(
 ) -> ProducerConfig {
     let mut client = ClientConfig::with_name_server(&cluster.ns()).with_credentials(creds);
     client.runtime = Some(Arc::clone(rt));
-    ProducerConfig {
-        group: "PG_ItAclRust".into(),
-        client,
-        send_timeout: Duration::from_secs(10),
-        retry_times: 0,
-        ..ProducerConfig::default()
+    {
+        let mut c = ProducerConfig::default();
+        c.group = "PG_ItAclRust".into();
+        c.client = client;
+        c.send_timeout = Duration::from_secs(10);
+        c.retry_times = 0;
+        c
     }
 }
 

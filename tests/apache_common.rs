@@ -123,14 +123,15 @@ pub fn client_cfg(c: &ApacheCluster, rt: &Arc<dyn Runtime>) -> ClientConfig {
 
 /// [`client_cfg`] for any NameServer.
 pub fn client_cfg_ns(ns: SocketAddr, rt: &Arc<dyn Runtime>) -> ClientConfig {
-    ClientConfig {
-        namesrv_addrs: vec![ns.to_string()],
-        route_refresh_interval: Duration::from_secs(1),
-        heartbeat_interval: Duration::from_secs(1),
-        rebalance_interval: Duration::from_secs(1),
-        persist_offset_interval: Duration::from_millis(500),
-        runtime: Some(Arc::clone(rt)),
-        ..ClientConfig::default()
+    {
+        let mut c = ClientConfig::default();
+        c.namesrv_addrs = vec![ns.to_string()];
+        c.route_refresh_interval = Duration::from_secs(1);
+        c.heartbeat_interval = Duration::from_secs(1);
+        c.rebalance_interval = Duration::from_secs(1);
+        c.persist_offset_interval = Duration::from_millis(500);
+        c.runtime = Some(Arc::clone(rt));
+        c
     }
 }
 

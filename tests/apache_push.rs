@@ -309,9 +309,10 @@ fn broadcasting(version: &str) {
             let mut cfg = client_cfg(&c, &rt);
             cfg.instance_name = Some(format!("bcast{i}"));
             let pc = PushConsumer::builder()
-                .config(PushConsumerConfig {
-                    local_offset_dir: Some(offsets.path().join(format!("c{i}"))),
-                    ..PushConsumerConfig::default()
+                .config({
+                    let mut conf = PushConsumerConfig::default();
+                    conf.local_offset_dir = Some(offsets.path().join(format!("c{i}")));
+                    conf
                 })
                 .client_config(cfg)
                 .group(&group)

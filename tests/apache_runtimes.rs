@@ -48,11 +48,12 @@ async fn round_trip(rt: Arc<dyn Runtime>, c: Arc<ApacheCluster>, label: &str) {
     consumer.start().await.expect("push consumer start");
 
     let p = Producer::builder()
-        .config(ProducerConfig {
-            group: unique(&format!("pg_rt_{label}"), c.version()),
-            client: client_cfg(&c, &rt),
-            send_timeout: Duration::from_secs(10),
-            ..ProducerConfig::default()
+        .config({
+            let mut conf = ProducerConfig::default();
+            conf.group = unique(&format!("pg_rt_{label}"), c.version());
+            conf.client = client_cfg(&c, &rt);
+            conf.send_timeout = Duration::from_secs(10);
+            conf
         })
         .build()
         .expect("producer config");

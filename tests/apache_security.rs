@@ -139,10 +139,11 @@ fn secure_cfg(
 }
 
 fn transport(credentials: Option<AclCredentials>) -> TransportConfig {
-    TransportConfig {
-        tls: Some(client_tls()),
-        credentials,
-        ..TransportConfig::default()
+    {
+        let mut c = TransportConfig::default();
+        c.tls = Some(client_tls());
+        c.credentials = credentials;
+        c
     }
 }
 
@@ -208,11 +209,12 @@ async fn producer(
     credentials: (&str, &str),
 ) -> Producer {
     let p = Producer::builder()
-        .config(ProducerConfig {
-            group: group.into(),
-            client: secure_cfg(c, rt, Some(creds(credentials))),
-            send_timeout: SEND_TIMEOUT,
-            ..ProducerConfig::default()
+        .config({
+            let mut conf = ProducerConfig::default();
+            conf.group = group.into();
+            conf.client = secure_cfg(c, rt, Some(creds(credentials)));
+            conf.send_timeout = SEND_TIMEOUT;
+            conf
         })
         .build()
         .expect("producer config");
@@ -402,11 +404,12 @@ fn acl(version: &str) {
 
         // No credentials at all (TLS only).
         let anonymous = Producer::builder()
-            .config(ProducerConfig {
-                group: n.producer_group.clone(),
-                client: secure_cfg(&c, &rt, None),
-                send_timeout: SEND_TIMEOUT,
-                ..ProducerConfig::default()
+            .config({
+                let mut conf = ProducerConfig::default();
+                conf.group = n.producer_group.clone();
+                conf.client = secure_cfg(&c, &rt, None);
+                conf.send_timeout = SEND_TIMEOUT;
+                conf
             })
             .build()
             .expect("producer config");
@@ -432,11 +435,12 @@ fn tls(version: &str) {
         let mut plain = client_cfg(&c, &rt);
         plain.transport.credentials = Some(creds(USER));
         let p = Producer::builder()
-            .config(ProducerConfig {
-                group: n.producer_group.clone(),
-                client: plain,
-                send_timeout: SEND_TIMEOUT,
-                ..ProducerConfig::default()
+            .config({
+                let mut c = ProducerConfig::default();
+                c.group = n.producer_group.clone();
+                c.client = plain;
+                c.send_timeout = SEND_TIMEOUT;
+                c
             })
             .build()
             .expect("producer config");
@@ -476,13 +480,11 @@ fn tls(version: &str) {
             .expect("CA")
             .build()
             .expect("TLS config");
-        let client = RemotingClient::new(
-            Arc::clone(&rt),
-            TransportConfig {
-                tls: Some(untrusting),
-                ..TransportConfig::default()
-            },
-        );
+        let client = RemotingClient::new(Arc::clone(&rt), {
+            let mut c = TransportConfig::default();
+            c.tls = Some(untrusting);
+            c
+        });
         let t0 = Instant::now();
         let req = RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO);
         let e = client

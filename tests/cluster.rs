@@ -92,13 +92,14 @@ async fn create_topic(broker: SocketAddr, topic: &str, queues: i32) {
 }
 
 fn client_cfg(ns: SocketAddr) -> ClientConfig {
-    ClientConfig {
-        namesrv_addrs: vec![ns.to_string()],
-        route_refresh_interval: Duration::from_secs(1),
-        heartbeat_interval: Duration::from_secs(1),
-        rebalance_interval: Duration::from_secs(1),
-        persist_offset_interval: Duration::from_millis(500),
-        ..ClientConfig::default()
+    {
+        let mut c = ClientConfig::default();
+        c.namesrv_addrs = vec![ns.to_string()];
+        c.route_refresh_interval = Duration::from_secs(1);
+        c.heartbeat_interval = Duration::from_secs(1);
+        c.rebalance_interval = Duration::from_secs(1);
+        c.persist_offset_interval = Duration::from_millis(500);
+        c
     }
 }
 

@@ -804,15 +804,16 @@ struct Clients {
 }
 
 fn client_config(ns: SocketAddr, rt: &Arc<dyn Runtime>, instance: &str) -> ClientConfig {
-    ClientConfig {
-        namesrv_addrs: vec![ns.to_string()],
-        instance_name: Some(instance.into()),
-        route_refresh_interval: Duration::from_secs(1),
-        heartbeat_interval: Duration::from_secs(1),
-        rebalance_interval: Duration::from_secs(1),
-        persist_offset_interval: Duration::from_millis(500),
-        runtime: Some(Arc::clone(rt)),
-        ..ClientConfig::default()
+    {
+        let mut c = ClientConfig::default();
+        c.namesrv_addrs = vec![ns.to_string()];
+        c.instance_name = Some(instance.into());
+        c.route_refresh_interval = Duration::from_secs(1);
+        c.heartbeat_interval = Duration::from_secs(1);
+        c.rebalance_interval = Duration::from_secs(1);
+        c.persist_offset_interval = Duration::from_millis(500);
+        c.runtime = Some(Arc::clone(rt));
+        c
     }
 }
 

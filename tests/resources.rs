@@ -162,10 +162,11 @@ async fn servers(topic: &str) -> Servers {
 }
 
 fn client_config(ns: &NamesrvProc) -> ClientConfig {
-    ClientConfig {
-        namesrv_addrs: vec![ns.addr.to_string()],
-        runtime: Some(runtime()),
-        ..ClientConfig::default()
+    {
+        let mut c = ClientConfig::default();
+        c.namesrv_addrs = vec![ns.addr.to_string()];
+        c.runtime = Some(runtime());
+        c
     }
 }
 

@@ -588,10 +588,8 @@ async fn drain(
             async { ConsumeResult::Success }
         }
     };
-    let client = ClientConfig {
-        runtime: Some(runtime()),
-        ..ClientConfig::with_name_server(namesrv)
-    };
+    let mut client = ClientConfig::with_name_server(namesrv);
+    client.runtime = Some(runtime());
     let consumer = PushConsumer::builder()
         .client_config(client)
         .group(group)

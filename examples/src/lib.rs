@@ -90,10 +90,11 @@ impl Cluster {
             .api()
             .get_broker_cluster_info(Duration::from_secs(3))
             .await?;
-        let opts = CreateTopicOptions {
-            read_queue_nums: queues,
-            write_queue_nums: queues,
-            ..CreateTopicOptions::default()
+        let opts = {
+            let mut c = CreateTopicOptions::default();
+            c.read_queue_nums = queues;
+            c.write_queue_nums = queues;
+            c
         };
         for cluster in info.cluster_addr_table.keys() {
             client

@@ -282,12 +282,15 @@ fn advertised(cfg: &BrokerConfig, bound: SocketAddr) -> Result<SocketAddr> {
 }
 
 fn transport_config(cfg: &BrokerConfig) -> TransportConfig {
-    TransportConfig {
-        max_frame_size: (cfg.max_message_size + (1 << 20)).max(16 << 20),
-        max_connections: Some(cfg.max_connections),
+    {
+        let mut c = TransportConfig::default();
+        c.max_frame_size = (cfg.max_message_size + (1 << 20)).max(16 << 20);
+        c.max_connections = Some(cfg.max_connections);
         #[cfg(feature = "tls")]
-        tls_server: cfg.tls.clone(),
-        ..TransportConfig::default()
+        {
+            c.tls_server = cfg.tls.clone();
+        }
+        c
     }
 }
 

@@ -33,6 +33,7 @@ pub enum FlushDiskType {
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct BrokerConfig {
     /// Cluster name (Java `brokerClusterName`).
     pub broker_cluster_name: String,

@@ -7,6 +7,7 @@ pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
 
 /// What can make starting or running the broker fail.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BrokerError {
     /// The configuration is unusable.
     #[error("invalid broker configuration: {0}")]

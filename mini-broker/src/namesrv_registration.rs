@@ -121,12 +121,13 @@ impl Registrar {
         credentials: Option<AclCredentials>,
     ) -> Self {
         let (trigger_tx, trigger_rx) = mpsc::unbounded();
-        let transport = TransportConfig {
-            credentials,
+        let transport = {
+            let mut c = TransportConfig::default();
+            c.credentials = credentials;
             // Java's broker redials a NameServer on every registration; the default 5 s
             // back-off cap made a restarted NameServer wait up to 5 s past the period.
-            reconnect_backoff_max: Duration::from_millis(500),
-            ..TransportConfig::default()
+            c.reconnect_backoff_max = Duration::from_millis(500);
+            c
         };
         Registrar {
             client: RemotingClient::new(rt, transport),

@@ -30,13 +30,11 @@ const ACL: &str = r#"{
 }"#;
 
 fn client(rt: &Arc<dyn Runtime>, ak: Option<(&str, &str)>) -> RemotingClient {
-    RemotingClient::new(
-        rt.clone(),
-        TransportConfig {
-            credentials: ak.map(|(a, s)| AclCredentials::new(a, s)),
-            ..TransportConfig::default()
-        },
-    )
+    RemotingClient::new(rt.clone(), {
+        let mut c = TransportConfig::default();
+        c.credentials = ak.map(|(a, s)| AclCredentials::new(a, s));
+        c
+    })
 }
 
 fn create_topic() -> RemotingCommand {

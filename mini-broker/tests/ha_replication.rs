@@ -35,15 +35,16 @@ fn open(dir: &Path) -> MessageStore {
 }
 
 fn ha_cfg() -> HaConfig {
-    HaConfig {
-        broker_name: "broker-a".into(),
-        transfer_batch_bytes: 8 * 1024,
-        heartbeat_interval: Duration::from_millis(200),
-        idle_timeout: Duration::from_secs(2),
-        poll_interval: Duration::from_millis(5),
-        reconnect_backoff_min: Duration::from_millis(20),
-        reconnect_backoff_max: Duration::from_millis(200),
-        ..HaConfig::default()
+    {
+        let mut c = HaConfig::default();
+        c.broker_name = "broker-a".into();
+        c.transfer_batch_bytes = 8 * 1024;
+        c.heartbeat_interval = Duration::from_millis(200);
+        c.idle_timeout = Duration::from_secs(2);
+        c.poll_interval = Duration::from_millis(5);
+        c.reconnect_backoff_min = Duration::from_millis(20);
+        c.reconnect_backoff_max = Duration::from_millis(200);
+        c
     }
 }
 

@@ -66,13 +66,11 @@ fn log_text() -> String {
 }
 
 fn signed(ak: &str, sk: &str) -> RemotingClient {
-    RemotingClient::new(
-        rt(),
-        TransportConfig {
-            credentials: Some(AclCredentials::new(ak, sk)),
-            ..TransportConfig::default()
-        },
-    )
+    RemotingClient::new(rt(), {
+        let mut c = TransportConfig::default();
+        c.credentials = Some(AclCredentials::new(ak, sk));
+        c
+    })
 }
 
 async fn namesrv() -> NameServerHandle {

@@ -42,6 +42,7 @@ pub const CONFIG_BLACK_LIST: &[&str] = &[
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[non_exhaustive]
 pub struct NamesrvConfig {
     /// Address to listen on. Default `0.0.0.0:9876` (Java's default port on all interfaces).
     pub listen_addr: SocketAddr,

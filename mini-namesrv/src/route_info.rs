@@ -115,6 +115,7 @@ type AddrKey = (String, String);
 
 /// Behaviour switches of the route table (a subset of [`crate::NamesrvConfig`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RouteOptions {
     /// Expiry of brokers that do not announce their own.
     pub default_expiry: Duration,

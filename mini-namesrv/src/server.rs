@@ -48,12 +48,15 @@ impl NameServer {
             Some(path) => rt::run_blocking(&*rt, move || KvConfigManager::load(&path)).await?,
             None => KvConfigManager::in_memory(),
         };
-        let transport = TransportConfig {
-            max_frame_size: config.max_frame_size,
-            idle_timeout: config.idle_timeout(),
+        let transport = {
+            let mut c = TransportConfig::default();
+            c.max_frame_size = config.max_frame_size;
+            c.idle_timeout = config.idle_timeout();
             #[cfg(feature = "tls")]
-            tls_server: config.tls.clone(),
-            ..TransportConfig::default()
+            {
+                c.tls_server = config.tls.clone();
+            }
+            c
         };
         let listen = config.listen_addr;
         let processor = Arc::new(NamesrvProcessor::new(config, kv, Arc::clone(&rt)));

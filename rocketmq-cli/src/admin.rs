@@ -271,11 +271,13 @@ pub async fn topic_create(ctx: &Ctx, o: &CreateTopic) -> Result<Report> {
     if !(0..=7).contains(&o.perm) {
         return Err(CliError::Usage("--perm must be in 0..=7".into()));
     }
-    let opts = CreateTopicOptions {
-        read_queue_nums: o.queues,
-        write_queue_nums: o.queues,
-        perm: o.perm,
-        order: o.order,
+    let opts = {
+        let mut c = CreateTopicOptions::default();
+        c.read_queue_nums = o.queues;
+        c.write_queue_nums = o.queues;
+        c.perm = o.perm;
+        c.order = o.order;
+        c
     };
     let mut updated = Vec::new();
     match (&o.broker, &o.cluster) {

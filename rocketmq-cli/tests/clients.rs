@@ -82,12 +82,13 @@ fn consumer(ns: &str, rt: &Arc<dyn Runtime>, bodies: Arc<Mutex<Vec<String>>>) ->
     client.route_refresh_interval = Duration::from_millis(1000);
     PushConsumer::builder()
         .client_config(client)
-        .config(PushConsumerConfig {
-            group: GROUP.to_owned(),
-            consume_from_where: ConsumeFromWhere::FirstOffset,
-            long_polling_timeout: Duration::from_secs(2),
-            rebalance_join_grace: Duration::from_millis(300),
-            ..Default::default()
+        .config({
+            let mut c = PushConsumerConfig::default();
+            c.group = GROUP.to_owned();
+            c.consume_from_where = ConsumeFromWhere::FirstOffset;
+            c.long_polling_timeout = Duration::from_secs(2);
+            c.rebalance_join_grace = Duration::from_millis(300);
+            c
         })
         .subscribe(TOPIC, "*")
         .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {

@@ -61,6 +61,7 @@ use crate::error::{Error, Result};
 /// the [module docs](self#loading-from-a-file)).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// NameServer addresses (`host:port`). Requests go to one of them and move on to the next
     /// when it fails; a dead address is skipped. In a file: a list, or one `;`-separated

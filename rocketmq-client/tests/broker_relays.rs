@@ -81,12 +81,13 @@ impl Env {
         client.persist_offset_interval = Duration::from_millis(200);
         client.heartbeat_interval = Duration::from_millis(1000);
         client.route_refresh_interval = Duration::from_millis(1000);
-        let cfg = PushConsumerConfig {
-            group: GROUP.to_owned(),
-            consume_from_where: ConsumeFromWhere::FirstOffset,
-            long_polling_timeout: Duration::from_secs(2),
-            rebalance_join_grace: Duration::from_millis(300),
-            ..Default::default()
+        let cfg = {
+            let mut c = PushConsumerConfig::default();
+            c.group = GROUP.to_owned();
+            c.consume_from_where = ConsumeFromWhere::FirstOffset;
+            c.long_polling_timeout = Duration::from_secs(2);
+            c.rebalance_join_grace = Duration::from_millis(300);
+            c
         };
         PushConsumer::builder()
             .client_config(client)

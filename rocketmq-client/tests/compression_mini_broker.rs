@@ -45,10 +45,11 @@ async fn every_compression_type_reads_back_plain_through_mini_broker() {
         .build()
         .unwrap();
     admin.start().await.unwrap();
-    let opts = CreateTopicOptions {
-        read_queue_nums: 1,
-        write_queue_nums: 1,
-        ..Default::default()
+    let opts = {
+        let mut c = CreateTopicOptions::default();
+        c.read_queue_nums = 1;
+        c.write_queue_nums = 1;
+        c
     };
     admin
         .client_instance()

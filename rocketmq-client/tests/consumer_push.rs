@@ -146,16 +146,17 @@ fn client_config(ns: &str, rt: &Arc<dyn Runtime>) -> ClientConfig {
 }
 
 fn push_config(group: &str) -> PushConsumerConfig {
-    PushConsumerConfig {
-        group: group.to_owned(),
-        consume_from_where: ConsumeFromWhere::FirstOffset,
-        long_polling_timeout: Duration::from_secs(2),
-        pull_timeout: Duration::from_secs(5),
-        pull_watchdog_timeout: Duration::from_secs(10),
-        pull_delay_on_error: Duration::from_millis(200),
-        await_termination: Duration::from_secs(5),
-        rebalance_join_grace: Duration::from_millis(500),
-        ..Default::default()
+    {
+        let mut c = PushConsumerConfig::default();
+        c.group = group.to_owned();
+        c.consume_from_where = ConsumeFromWhere::FirstOffset;
+        c.long_polling_timeout = Duration::from_secs(2);
+        c.pull_timeout = Duration::from_secs(5);
+        c.pull_watchdog_timeout = Duration::from_secs(10);
+        c.pull_delay_on_error = Duration::from_millis(200);
+        c.await_termination = Duration::from_secs(5);
+        c.rebalance_join_grace = Duration::from_millis(500);
+        c
     }
 }
 
@@ -767,16 +768,17 @@ mod scenarios {
         let env = Env::start(&rt, &[(T, 4)], |_| {}).await;
         let sent: HashSet<(i32, i64)> = env.send(T, "r", 200).await.into_iter().collect();
         assert_eq!(sent.len(), 200);
-        let cfg = LitePullConsumerConfig {
-            group: G.into(),
-            consume_from_where: ConsumeFromWhere::FirstOffset,
+        let cfg = {
+            let mut c = LitePullConsumerConfig::default();
+            c.group = G.into();
+            c.consume_from_where = ConsumeFromWhere::FirstOffset;
             // Only the hand-over commits (the auto-commit timer never fires in this test).
-            auto_commit_interval: Duration::from_secs(600),
-            long_polling_timeout: Duration::from_secs(2),
-            pull_timeout: Duration::from_secs(5),
-            pull_delay_on_error: Duration::from_millis(200),
-            rebalance_join_grace: Duration::from_millis(500),
-            ..Default::default()
+            c.auto_commit_interval = Duration::from_secs(600);
+            c.long_polling_timeout = Duration::from_secs(2);
+            c.pull_timeout = Duration::from_secs(5);
+            c.pull_delay_on_error = Duration::from_millis(200);
+            c.rebalance_join_grace = Duration::from_millis(500);
+            c
         };
         let start_one = |cfg: LitePullConsumerConfig| {
             let client = env.client();

@@ -95,11 +95,12 @@ fn push(
 ) -> PushConsumer {
     PushConsumer::builder()
         .client_config(client(ns, rt))
-        .config(PushConsumerConfig {
-            group: group.into(),
-            consume_from_where: ConsumeFromWhere::FirstOffset,
-            long_polling_timeout: Duration::from_secs(2),
-            ..Default::default()
+        .config({
+            let mut c = PushConsumerConfig::default();
+            c.group = group.into();
+            c.consume_from_where = ConsumeFromWhere::FirstOffset;
+            c.long_polling_timeout = Duration::from_secs(2);
+            c
         })
         .subscribe(TOPIC, MessageSelector::sql92(sql))
         .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {

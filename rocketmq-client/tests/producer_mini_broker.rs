@@ -49,10 +49,11 @@ async fn producer_sends_to_mini_broker() {
 
     // An explicitly created topic on the broker.
     let addr = broker.addr().to_string();
-    let opts = CreateTopicOptions {
-        read_queue_nums: 2,
-        write_queue_nums: 2,
-        ..Default::default()
+    let opts = {
+        let mut c = CreateTopicOptions::default();
+        c.read_queue_nums = 2;
+        c.write_queue_nums = 2;
+        c
     };
     producer
         .client_instance()

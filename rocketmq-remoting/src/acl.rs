@@ -256,6 +256,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AclConfig {
     /// Peers matching any of these patterns skip every check (no signature needed).
     #[serde(default)]

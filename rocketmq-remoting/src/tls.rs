@@ -131,6 +131,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
 /// Build it with [`TlsClientConfig::builder`], or wrap a rustls configuration of your own with
 /// [`TlsClientConfig::from_rustls`]. See the [module documentation](self) for an example.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct TlsClientConfig {
     inner: Arc<rustls::ClientConfig>,
     server_name: Option<ServerName<'static>>,
@@ -460,6 +461,7 @@ pub enum TlsMode {
 
 /// How a server speaks TLS. Cheap to clone.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct TlsServerConfig {
     inner: Arc<rustls::ServerConfig>,
     mode: TlsMode,

@@ -483,13 +483,11 @@ mod transport {
         .unwrap();
         let addr = server.local_addr().to_string();
         let client_with = |creds: Option<AclCredentials>| {
-            RemotingClient::new(
-                rt.clone(),
-                TransportConfig {
-                    credentials: creds,
-                    ..TransportConfig::default()
-                },
-            )
+            RemotingClient::new(rt.clone(), {
+                let mut c = TransportConfig::default();
+                c.credentials = creds;
+                c
+            })
         };
         let send = || {
             let mut cmd =

@@ -142,13 +142,11 @@ fn java_records_decode_like_the_java_consumer() {
         );
 
         // Without decompression the body is the bytes Java's compressor wrote (level 5).
-        let raw = decode_messages_with(
-            Bytes::from(r.bytes.clone()),
-            &DecodeOptions {
-                decompress: false,
-                ..DecodeOptions::default()
-            },
-        )
+        let raw = decode_messages_with(Bytes::from(r.bytes.clone()), &{
+            let mut c = DecodeOptions::default();
+            c.decompress = false;
+            c
+        })
         .unwrap();
         assert_eq!(raw[0].sys_flag, r.sys_flag);
         assert_eq!(raw[0].compression_type(), Some(r.kind));

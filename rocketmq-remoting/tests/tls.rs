@@ -90,9 +90,10 @@ fn client_tls(ca: &Pki) -> TlsClientConfig {
 }
 
 async fn start(rt: &Arc<dyn Runtime>, tls: Option<TlsServerConfig>) -> ServerHandle {
-    let config = TransportConfig {
-        tls_server: tls,
-        ..TransportConfig::default()
+    let config = {
+        let mut c = TransportConfig::default();
+        c.tls_server = tls;
+        c
     };
     RemotingServer::start(
         rt.clone(),
@@ -105,14 +106,12 @@ async fn start(rt: &Arc<dyn Runtime>, tls: Option<TlsServerConfig>) -> ServerHan
 }
 
 fn client(rt: &Arc<dyn Runtime>, tls: Option<TlsClientConfig>) -> RemotingClient {
-    RemotingClient::new(
-        rt.clone(),
-        TransportConfig {
-            tls,
-            connect_timeout: Duration::from_secs(2),
-            ..TransportConfig::default()
-        },
-    )
+    RemotingClient::new(rt.clone(), {
+        let mut c = TransportConfig::default();
+        c.tls = tls;
+        c.connect_timeout = Duration::from_secs(2);
+        c
+    })
 }
 
 async fn echo(
@@ -330,14 +329,12 @@ mod scenarios {
             let _ = held_rx.await;
             drop(accepted);
         }));
-        let c = RemotingClient::new(
-            rt.clone(),
-            TransportConfig {
-                tls: Some(client_tls(&ca)),
-                connect_timeout: Duration::from_millis(500),
-                ..TransportConfig::default()
-            },
-        );
+        let c = RemotingClient::new(rt.clone(), {
+            let mut c = TransportConfig::default();
+            c.tls = Some(client_tls(&ca));
+            c.connect_timeout = Duration::from_millis(500);
+            c
+        });
         let started = Instant::now();
         let err = echo(&c, addr, b"x".to_vec()).await.unwrap_err();
         let elapsed = started.elapsed();

@@ -513,10 +513,11 @@ mod scenarios {
     }
 
     pub async fn reconnects_after_server_restart(rt: Arc<dyn Runtime>) {
-        let config = TransportConfig {
-            reconnect_backoff_initial: Duration::from_millis(400),
-            reconnect_backoff_max: Duration::from_millis(800),
-            ..TransportConfig::default()
+        let config = {
+            let mut c = TransportConfig::default();
+            c.reconnect_backoff_initial = Duration::from_millis(400);
+            c.reconnect_backoff_max = Duration::from_millis(800);
+            c
         };
         let (server, _) = start_server(&rt, TransportConfig::default()).await;
         let socket_addr = server.local_addr();
@@ -587,9 +588,10 @@ mod scenarios {
     }
 
     pub async fn bad_frames_close_only_that_connection(rt: Arc<dyn Runtime>) {
-        let config = TransportConfig {
-            max_frame_size: 64 * 1024,
-            ..TransportConfig::default()
+        let config = {
+            let mut c = TransportConfig::default();
+            c.max_frame_size = 64 * 1024;
+            c
         };
         let (server, _) = start_server(&rt, config.clone()).await;
         let socket_addr = server.local_addr();
@@ -690,9 +692,10 @@ mod scenarios {
     }
 
     pub async fn inbound_concurrency_is_bounded(rt: Arc<dyn Runtime>) {
-        let config = TransportConfig {
-            max_inbound_requests: 2,
-            ..TransportConfig::default()
+        let config = {
+            let mut c = TransportConfig::default();
+            c.max_inbound_requests = 2;
+            c
         };
         let (server, _) = start_server(&rt, config).await;
         let addr = server.local_addr().to_string();
@@ -744,9 +747,10 @@ mod scenarios {
     }
 
     pub async fn idle_connections_are_closed(rt: Arc<dyn Runtime>) {
-        let config = TransportConfig {
-            idle_timeout: Some(Duration::from_millis(300)),
-            ..TransportConfig::default()
+        let config = {
+            let mut c = TransportConfig::default();
+            c.idle_timeout = Some(Duration::from_millis(300));
+            c
         };
         let (server, _) = start_server(&rt, config).await;
         let socket_addr = server.local_addr();
@@ -826,9 +830,10 @@ mod scenarios {
     /// served once one closes. Also serves a listener bound beforehand.
     pub async fn connection_cap_makes_newcomers_wait(rt: Arc<dyn Runtime>) {
         let listener = rt.bind(any_port()).await.unwrap();
-        let config = TransportConfig {
-            max_connections: Some(1),
-            ..TransportConfig::default()
+        let config = {
+            let mut c = TransportConfig::default();
+            c.max_connections = Some(1);
+            c
         };
         let handler = Arc::new(TestHandler::default());
         let server = RemotingServer::serve(rt.clone(), listener, config, handler).unwrap();

@@ -67,6 +67,7 @@ impl CompileError {
 /// Evaluation stopped by a value that cannot be converted (Apache's broker then treats the
 /// message as not matching, whatever the rest of the expression says).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EvalError {
     /// A string that is not a number compared with a number (Java `NumberFormatException`).
     #[error("cannot convert {0:?} to a number")]

@@ -93,6 +93,7 @@ impl SyncReplicas {
 
 /// Tuning of the replication service (both sides).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HaConfig {
     /// Broker name sent by a slave in its hello and checked by the master when both are
     /// non-empty (a slave must follow a master of its own broker name).
@@ -177,6 +178,7 @@ impl HaConfig {
 /// What can go wrong in replication. Connection-level errors close the connection; the slave
 /// reconnects.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HaError {
     /// Socket I/O failed.
     #[error("replication I/O: {0}")]

@@ -146,9 +146,10 @@ impl MetadataSync {
         sink: Arc<dyn MetadataSink>,
         credentials: Option<rocketmq_rs_remoting::acl::AclCredentials>,
     ) -> MetadataSync {
-        let transport = TransportConfig {
-            credentials,
-            ..TransportConfig::default()
+        let transport = {
+            let mut c = TransportConfig::default();
+            c.credentials = credentials;
+            c
         };
         let inner = Arc::new(SyncInner {
             client: RemotingClient::new(Arc::clone(&rt), transport),

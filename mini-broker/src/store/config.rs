@@ -45,6 +45,7 @@ pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m
 /// assert!(cfg.validate().is_ok());
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StoreConfig {
     /// Root directory; holds `commitlog/`, `consumequeue/`, `index/`, `checkpoint`, `abort`.
     pub root_dir: PathBuf,

@@ -11,6 +11,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A put that fails with an error did **not** store the message; statuses of stored messages
 /// (including `FlushDiskTimeout`) are reported through [`PutStatus`](super::PutStatus) instead.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// An operating-system I/O call failed.
     #[error("{context} ({path}): {source}")]

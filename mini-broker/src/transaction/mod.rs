@@ -70,6 +70,7 @@ const OP_BATCH: usize = 256;
 /// Check-back settings (Java `transactionTimeOut`, `transactionCheckInterval`,
 /// `transactionCheckMax`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransactionConfig {
     /// A half is first checked once it is this old (Java 6 s).
     pub timeout: Duration,

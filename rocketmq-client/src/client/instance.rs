@@ -165,6 +165,7 @@ pub trait ConsumerHandle: Send + Sync + 'static {
 
 /// Options of [`ClientInstance::create_topic`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CreateTopicOptions {
     /// Readable queues (default 8, as `mqadmin updateTopic`).
     pub read_queue_nums: i32,

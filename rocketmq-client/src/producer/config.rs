@@ -47,6 +47,7 @@ pub type TransactionCheckHandler = Arc<dyn Fn(TransactionCheck) + Send + Sync>;
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ProducerConfig {
     /// Producer group (required; the namespace, if any, is added).
     pub group: String,

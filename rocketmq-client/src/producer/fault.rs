@@ -33,6 +33,7 @@ use crate::message_queue::MessageQueue;
 /// assert_eq!(cfg.penalty_for(Duration::from_secs(20)), Duration::from_secs(600));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FaultConfig {
     /// Whether latencies are tracked and brokers isolated (Java `sendLatencyFaultEnable`,
     /// default `false`).

@@ -19,6 +19,7 @@ use crate::protocol::SerializeType;
 /// assert_eq!(config.max_frame_size, 16 * 1024 * 1024);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransportConfig {
     /// Largest frame, length prefix included, in either direction. A peer announcing a larger
     /// frame is disconnected; a larger outbound command fails with `FrameTooLarge` instead of

@@ -58,13 +58,14 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let client = ClientConfig {
-            namesrv_addrs: vec![namesrv],
-            persist_offset_interval: Duration::from_millis(persist_ms),
-            rebalance_interval: Duration::from_secs(2),
-            heartbeat_interval: Duration::from_secs(2),
-            route_refresh_interval: Duration::from_secs(2),
-            ..ClientConfig::default()
+        let client = {
+            let mut c = ClientConfig::default();
+            c.namesrv_addrs = vec![namesrv];
+            c.persist_offset_interval = Duration::from_millis(persist_ms);
+            c.rebalance_interval = Duration::from_secs(2);
+            c.heartbeat_interval = Duration::from_secs(2);
+            c.route_refresh_interval = Duration::from_secs(2);
+            c
         };
         let builder = PushConsumer::builder()
             .client_config(client)

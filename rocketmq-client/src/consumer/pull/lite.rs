@@ -33,6 +33,7 @@ use crate::util::service_state::{AtomicServiceState, ServiceState};
 /// Settings of a [`LitePullConsumer`] (Java `DefaultLitePullConsumer` defaults).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LitePullConsumerConfig {
     /// Consumer group (required).
     pub group: String,

@@ -18,6 +18,7 @@ use super::PushConsumer;
 /// Settings of a push consumer (Java `DefaultMQPushConsumer`), with Java's defaults.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PushConsumerConfig {
     /// Consumer group (required).
     pub group: String,

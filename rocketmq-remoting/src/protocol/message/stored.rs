@@ -246,6 +246,7 @@ impl Cursor<'_> {
 /// assert!(opts.read_body && opts.decompress);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeOptions {
     /// Keep the body (otherwise it is skipped and left empty).
     pub read_body: bool,
