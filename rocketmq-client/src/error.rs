@@ -130,9 +130,70 @@ pub enum Error {
     /// A transport-level error outside a call (e.g. a malformed answer).
     #[error(transparent)]
     Remoting(#[from] rocketmq_rs_remoting::RemotingError),
+    /// The producer's async back-pressure bound was reached
+    /// ([`ProducerConfig::async_back_pressure`](crate::producer::ProducerConfig::async_back_pressure)):
+    /// too many async sends, or too many body bytes, are in flight. `waited` is zero when the
+    /// call did not wait (fail-fast mode, or `send_async` / `send_with_callback`, which
+    /// cannot wait); else the send timeout passed while waiting.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rocketmq_rs_client::error::{BackPressureLimit, Error};
+    /// let e = Error::AsyncBackPressure {
+    ///     limit: BackPressureLimit::Count,
+    ///     max: 10_000,
+    ///     waited: Duration::ZERO,
+    /// };
+    /// assert!(e.to_string().contains("async_max_in_flight"));
+    /// ```
+    #[error(
+        "too many async sends in flight: the {limit} bound ({max}) was reached after waiting \
+         {waited:?}; await earlier sends before starting more, raise {}, or use \
+         Producer::submit_async / submit_with_callback to wait for room",
+        limit.setting()
+    )]
+    AsyncBackPressure {
+        /// Which bound was reached.
+        limit: BackPressureLimit,
+        /// Its configured value.
+        max: usize,
+        /// How long the call waited for room.
+        waited: Duration,
+    },
     /// The client has been shut down.
     #[error("client has been shut down")]
     Shutdown,
+}
+
+/// Which async back-pressure bound refused a send (see [`Error::AsyncBackPressure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackPressureLimit {
+    /// The number of async sends in flight
+    /// ([`ProducerConfig::async_max_in_flight`](crate::producer::ProducerConfig::async_max_in_flight)).
+    Count,
+    /// The body bytes of the async sends in flight
+    /// ([`ProducerConfig::async_max_in_flight_bytes`](crate::producer::ProducerConfig::async_max_in_flight_bytes)).
+    Bytes,
+}
+
+impl BackPressureLimit {
+    /// The producer setting of this bound.
+    pub fn setting(self) -> &'static str {
+        match self {
+            BackPressureLimit::Count => "ProducerConfig::async_max_in_flight",
+            BackPressureLimit::Bytes => "ProducerConfig::async_max_in_flight_bytes",
+        }
+    }
+}
+
+impl std::fmt::Display for BackPressureLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackPressureLimit::Count => "in-flight count",
+            BackPressureLimit::Bytes => "in-flight bytes",
+        })
+    }
 }
 
 /// Why a broker refused a request's ACL credentials (see [`Error::AccessDenied`]).

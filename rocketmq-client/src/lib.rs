@@ -19,7 +19,7 @@ pub use consumer::{
     MessageListener, MessageModel, MessageSelector, OrderlyListener, OrderlyResult, PullConsumer,
     PushConsumer,
 };
-pub use error::{AccessDenied, Error, Result, Stage};
+pub use error::{AccessDenied, BackPressureLimit, Error, Result, Stage};
 pub use message::{
     Message, MessageExt, PopResult, PopStatus, PullResult, PullStatus, SendResult, SendStatus,
 };

@@ -28,7 +28,9 @@ fn producer_config_from_file() {
             "retry_times": 4,
             "retry_backoff_ms": 20,
             "compress_over": 8192,
-            "fault": { "enabled": true, "penalties_ms": [[100, 0], [1000, 30000]] }
+            "fault": { "enabled": true, "penalties_ms": [[100, 0], [1000, 30000]] },
+            "async_back_pressure": true,
+            "async_max_in_flight": 256
         }"#,
     );
     assert_eq!(cfg.group, "order_service");
@@ -41,6 +43,14 @@ fn producer_config_from_file() {
     assert_eq!(cfg.retry_times_async, 2, "default");
     assert_eq!(cfg.retry_backoff, Duration::from_millis(20));
     assert_eq!(cfg.compress_over, 8192);
+    assert!(cfg.async_back_pressure);
+    assert_eq!(cfg.async_max_in_flight, 256);
+    assert_eq!(
+        cfg.async_max_in_flight_bytes,
+        100 * 1024 * 1024,
+        "Java's default"
+    );
+    assert!(!cfg.async_back_pressure_fail_fast, "default: wait, as Java");
     assert_eq!(
         cfg.max_message_size,
         ProducerConfig::default().max_message_size

@@ -106,6 +106,54 @@ pub struct ProducerConfig {
     /// "isolation_latency_ms": 30000}` (missing parts keep the defaults).
     #[serde(with = "fault_serde")]
     pub fault: FaultConfig,
+    /// Bound the async sends in flight (Java `enableBackpressureForAsyncMode`; off by default,
+    /// as in Java). When on, every async send ([`Producer::send_async`],
+    /// [`Producer::send_with_callback`], [`Producer::submit_async`],
+    /// [`Producer::submit_with_callback`]) holds one of [`async_max_in_flight`] permits and
+    /// as many of [`async_max_in_flight_bytes`] as its body has bytes, from admission until
+    /// its completion has run, so the memory held by pending sends stays bounded whatever the
+    /// caller's pace.
+    ///
+    /// Past the bound, `submit_async` / `submit_with_callback` wait for room up to
+    /// `send_timeout` (Java's behaviour), or fail at once with [`Error::AsyncBackPressure`]
+    /// when [`async_back_pressure_fail_fast`] is set; the non-async `send_async` /
+    /// `send_with_callback` cannot wait and always fail at once. Off, async sends are not
+    /// bounded: await their futures to pace yourself.
+    ///
+    /// ```
+    /// use rocketmq_rs_client::producer::ProducerConfig;
+    ///
+    /// let cfg: ProducerConfig = serde_json::from_str(r#"{
+    ///     "group": "g",
+    ///     "async_back_pressure": true,
+    ///     "async_max_in_flight": 512,
+    ///     "async_max_in_flight_bytes": 16777216
+    /// }"#).unwrap();
+    /// assert!(cfg.async_back_pressure);
+    /// assert!(!cfg.async_back_pressure_fail_fast); // default: wait
+    /// assert!(cfg.validate().is_ok());
+    /// ```
+    ///
+    /// [`Producer::send_async`]: super::Producer::send_async
+    /// [`Producer::send_with_callback`]: super::Producer::send_with_callback
+    /// [`Producer::submit_async`]: super::Producer::submit_async
+    /// [`Producer::submit_with_callback`]: super::Producer::submit_with_callback
+    /// [`async_max_in_flight`]: Self::async_max_in_flight
+    /// [`async_max_in_flight_bytes`]: Self::async_max_in_flight_bytes
+    /// [`async_back_pressure_fail_fast`]: Self::async_back_pressure_fail_fast
+    pub async_back_pressure: bool,
+    /// Most async sends in flight under [`async_back_pressure`](Self::async_back_pressure)
+    /// (Java `backPressureForAsyncSendNum`, 10000).
+    pub async_max_in_flight: usize,
+    /// Most body bytes of the async sends in flight under
+    /// [`async_back_pressure`](Self::async_back_pressure) (Java `backPressureForAsyncSendSize`,
+    /// 100 MiB). Bodies count as sent (after compression); a body larger than the bound is
+    /// admitted alone.
+    pub async_max_in_flight_bytes: usize,
+    /// Under [`async_back_pressure`](Self::async_back_pressure): fail at once with
+    /// [`Error::AsyncBackPressure`] instead of waiting up to `send_timeout` for room (false;
+    /// Java always waits).
+    pub async_back_pressure_fail_fast: bool,
 }
 
 /// [`FaultConfig`] in the file format (durations in milliseconds).
@@ -178,6 +226,10 @@ impl Default for ProducerConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             default_topic_queue_nums: 4,
             fault: FaultConfig::default(),
+            async_back_pressure: false,
+            async_max_in_flight: 10_000,
+            async_max_in_flight_bytes: 100 * 1024 * 1024,
+            async_back_pressure_fail_fast: false,
         }
     }
 }
@@ -208,6 +260,15 @@ impl ProducerConfig {
         if self.default_topic_queue_nums <= 0 {
             return Err(Error::Config(
                 "default_topic_queue_nums must be positive".into(),
+            ));
+        }
+        if self.async_back_pressure
+            && (self.async_max_in_flight == 0 || self.async_max_in_flight_bytes == 0)
+        {
+            return Err(Error::Config(
+                "async_max_in_flight and async_max_in_flight_bytes must be greater than zero \
+                 when async_back_pressure is on"
+                    .into(),
             ));
         }
         self.compress_type
@@ -360,6 +421,34 @@ impl ProducerBuilder {
     /// Sets the queue count of auto-created topics.
     pub fn default_topic_queue_nums(mut self, n: i32) -> Self {
         self.config.default_topic_queue_nums = n;
+        self
+    }
+
+    /// Bounds the async sends in flight (see [`ProducerConfig::async_back_pressure`]): at most
+    /// `max_in_flight` sends and `max_bytes` body bytes.
+    ///
+    /// ```
+    /// use rocketmq_rs_client::Producer;
+    ///
+    /// let producer = Producer::builder()
+    ///     .group("metrics_pg")
+    ///     .name_server("127.0.0.1:9876")
+    ///     .async_back_pressure(1_000, 8 * 1024 * 1024)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(producer.config().async_back_pressure);
+    /// ```
+    pub fn async_back_pressure(mut self, max_in_flight: usize, max_bytes: usize) -> Self {
+        self.config.async_back_pressure = true;
+        self.config.async_max_in_flight = max_in_flight;
+        self.config.async_max_in_flight_bytes = max_bytes;
+        self
+    }
+
+    /// Past the async back-pressure bound, fail at once instead of waiting up to the send
+    /// timeout (see [`ProducerConfig::async_back_pressure_fail_fast`]).
+    pub fn async_back_pressure_fail_fast(mut self, on: bool) -> Self {
+        self.config.async_back_pressure_fail_fast = on;
         self
     }
 

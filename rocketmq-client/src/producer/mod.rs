@@ -1,7 +1,9 @@
 //! Producers: [`Producer`] and its builder, queue selectors, fault tolerance and batches.
 //!
 //! - [`Producer`] (`send.rs`): sync / async / callback / oneway sends, to a queue, with a
-//!   selector, batches; retries within the send deadline; graceful shutdown.
+//!   selector, batches; retries within the send deadline; graceful shutdown; optional
+//!   back-pressure on async sends (`back_pressure.rs`,
+//!   [`ProducerConfig::async_back_pressure`]).
 //! - [`ProducerBuilder`], [`ProducerConfig`] (`config.rs`).
 //! - [`selector`]: [`QueueSelector`](selector::QueueSelector) with hash, round-robin and random
 //!   selectors (closures work too).
@@ -11,6 +13,7 @@
 //!   [`TransactionListener`].
 //! - [`Producer::request`] and [`create_reply`] (`request.rs`): request-reply.
 
+mod back_pressure;
 pub mod batch;
 pub mod config;
 pub mod fault;

@@ -19,6 +19,9 @@
 //!
 //! Async sends run as tasks of the producer; each completes exactly once — with the result,
 //! or with [`Error::Shutdown`] if the task is dropped (runtime gone, shutdown grace exceeded).
+//! With [`ProducerConfig::async_back_pressure`] each holds count and byte permits from its
+//! admission until its completion ran; their send budget counts from the call, waiting
+//! included (as Java's).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +39,7 @@ use rocketmq_rs_remoting::protocol::message::{
 use rocketmq_rs_remoting::rt::{BoxFuture, Clock, Runtime, Stopwatch, TaskGroup};
 use rocketmq_rs_remoting::util::now_ms;
 
+use super::back_pressure::{Admission, AsyncLimiter};
 use super::batch::check_batch;
 use super::config::{ProducerBuilder, ProducerConfig, TransactionCheckHandler};
 use super::fault::{random_start_index, select_queue, FaultTolerance};
@@ -88,6 +92,8 @@ struct Inner {
     counter: AtomicUsize,
     tasks: TaskGroup,
     check: Option<TransactionCheckHandler>,
+    /// The async back-pressure bounds, when on.
+    limiter: Option<AsyncLimiter>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -239,6 +245,9 @@ impl Producer {
         check: Option<TransactionCheckHandler>,
     ) -> Self {
         let group = instance.config().wrap(&config.group);
+        let limiter = config.async_back_pressure.then(|| {
+            AsyncLimiter::new(config.async_max_in_flight, config.async_max_in_flight_bytes)
+        });
         Producer {
             inner: Arc::new(Inner {
                 fault: FaultTolerance::new(config.fault.clone())
@@ -252,6 +261,7 @@ impl Producer {
                 owns_instance,
                 state: AtomicU8::new(CREATED),
                 check,
+                limiter,
             }),
         }
     }
@@ -373,7 +383,10 @@ impl Producer {
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         self.check_running()?;
         let mut p = self.inner.prepare(msg)?;
-        let r = self.inner.send_default(&mut p, Mode::Sync).await?;
+        let r = self
+            .inner
+            .send_default(&mut p, Mode::Sync, self.inner.clock.stopwatch())
+            .await?;
         r.ok_or_else(|| {
             Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
                 "no send result",
@@ -391,13 +404,17 @@ impl Producer {
         self.check_running()?;
         let mut p = self.inner.prepare(msg)?;
         self.inner
-            .send_default(&mut p, Mode::Oneway)
+            .send_default(&mut p, Mode::Oneway, self.inner.clock.stopwatch())
             .await
             .map(drop)
     }
 
     /// Starts an async send (with `retry_times_async` retries) and returns a future of its
     /// result. The send proceeds even if the future is dropped.
+    ///
+    /// Under [`ProducerConfig::async_back_pressure`] this call cannot wait for room: past the
+    /// bound the future resolves to [`Error::AsyncBackPressure`] at once. Use
+    /// [`submit_async`](Self::submit_async) to wait instead.
     ///
     /// ```no_run
     /// # async fn demo(producer: rocketmq_rs_client::Producer, msg: rocketmq_rs_client::Message) {
@@ -420,33 +437,135 @@ impl Producer {
     /// task). Returns an error — and never calls `callback` — when the producer is not
     /// running or the message is invalid.
     ///
+    /// Under [`ProducerConfig::async_back_pressure`] this call cannot wait for room: past the
+    /// bound it returns [`Error::AsyncBackPressure`] at once. Use
+    /// [`submit_with_callback`](Self::submit_with_callback) to wait instead.
+    ///
     /// # Errors
     ///
-    /// [`Error::NotRunning`], [`Error::Shutdown`], [`Error::InvalidMessage`].
+    /// [`Error::NotRunning`], [`Error::Shutdown`], [`Error::InvalidMessage`],
+    /// [`Error::AsyncBackPressure`].
     pub fn send_with_callback<F>(&self, msg: Message, callback: F) -> Result<()>
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
         self.check_running()?;
-        let mut p = self.inner.prepare(msg)?;
+        let started = self.inner.clock.stopwatch();
+        let p = self.inner.prepare(msg)?;
+        let admission = match &self.inner.limiter {
+            Some(l) => Some(l.try_admit(p.body.len())?),
+            None => None,
+        };
+        self.spawn_async(p, started, admission, callback);
+        Ok(())
+    }
+
+    /// Starts an async send like [`send_async`](Self::send_async), first waiting for room
+    /// under [`ProducerConfig::async_back_pressure`] (up to `send_timeout`, which then also
+    /// bounds the send: Java's `send(msg, callback)` with back-pressure). The first `.await`
+    /// is the admission, the returned future the send's result; without back-pressure the
+    /// admission is immediate.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: rocketmq_rs_client::Producer) -> rocketmq_rs_client::Result<()> {
+    /// use rocketmq_rs_client::Message;
+    ///
+    /// let mut pending = Vec::new();
+    /// for i in 0..100_000 {
+    ///     // Never more than `async_max_in_flight` sends (and their bodies) in memory.
+    ///     pending.push(producer.submit_async(Message::new("TopicTest", format!("m{i}"))).await);
+    ///     if pending.len() == 1_000 {
+    ///         for p in pending.drain(..) {
+    ///             p.await?;
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn submit_async(&self, msg: Message) -> SendFuture {
+        let (tx, rx) = oneshot::channel();
+        let submitted = self
+            .submit_with_callback(msg, move |r| {
+                let _ = tx.send(r);
+            })
+            .await;
+        match submitted {
+            Ok(()) => SendFuture(SendFutureInner::Pending(rx)),
+            Err(e) => SendFuture(SendFutureInner::Ready(Some(Err(e)))),
+        }
+    }
+
+    /// Starts an async send like [`send_with_callback`](Self::send_with_callback), first
+    /// waiting for room under [`ProducerConfig::async_back_pressure`] (up to `send_timeout`;
+    /// with [`ProducerConfig::async_back_pressure_fail_fast`], not at all).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRunning`], [`Error::Shutdown`], [`Error::InvalidMessage`];
+    /// [`Error::AsyncBackPressure`] when no room was made in time (`callback` is then not
+    /// called).
+    pub async fn submit_with_callback<F>(&self, msg: Message, callback: F) -> Result<()>
+    where
+        F: FnOnce(Result<SendResult>) + Send + 'static,
+    {
+        self.check_running()?;
+        let started = self.inner.clock.stopwatch();
+        let p = self.inner.prepare(msg)?;
+        let admission = match &self.inner.limiter {
+            Some(l) if self.inner.config.async_back_pressure_fail_fast => {
+                Some(l.try_admit(p.body.len())?)
+            }
+            Some(l) => Some(
+                l.admit(
+                    &**self.inner.instance.runtime(),
+                    p.body.len(),
+                    started,
+                    self.inner.config.send_timeout,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        // Shut down while waiting: the admission goes back, nothing is sent.
+        self.check_running()?;
+        self.spawn_async(p, started, admission, callback);
+        Ok(())
+    }
+
+    /// Runs the async send of `p` as a task of the producer. The admission is held until the
+    /// callback has run, so a caller that starts a new send from its callback finds the
+    /// permits of the finished one still taken: the bound holds for what the caller sees.
+    fn spawn_async<F>(
+        &self,
+        mut p: Prepared,
+        started: Stopwatch,
+        admission: Option<Admission>,
+        callback: F,
+    ) where
+        F: FnOnce(Result<SendResult>) + Send + 'static,
+    {
         let inner = Arc::clone(&self.inner);
         let guard = Completion(Some(callback));
         // Boxed right here, so that the (large) send state machine is written once into its
         // final place instead of being moved through the task wrappers; no span per message.
         let task = Box::pin(async move {
             let mut guard = guard;
-            let r = inner.send_default(&mut p, Mode::Async).await.and_then(|r| {
-                r.ok_or_else(|| {
-                    Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
-                        "no send result",
-                    ))
-                })
-            });
+            let admission = admission;
+            let r = inner
+                .send_default(&mut p, Mode::Async, started)
+                .await
+                .and_then(|r| {
+                    r.ok_or_else(|| {
+                        Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
+                            "no send result",
+                        ))
+                    })
+                });
             guard.complete(r);
+            drop(admission);
         });
         // A refused spawn drops the task, and with it the guard, which reports Shutdown.
         self.inner.tasks.spawn(task);
-        Ok(())
     }
 
     /// Sends `msg` to `mq` (one attempt, no reroute).
@@ -549,7 +668,10 @@ impl Producer {
     pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult> {
         self.check_running()?;
         let mut p = self.inner.prepare_batch(msgs)?;
-        let r = self.inner.send_default(&mut p, Mode::Sync).await?;
+        let r = self
+            .inner
+            .send_default(&mut p, Mode::Sync, self.inner.clock.stopwatch())
+            .await?;
         r.ok_or_else(|| {
             Error::Remoting(rocketmq_rs_remoting::RemotingError::decode(
                 "no send result",
@@ -813,8 +935,13 @@ impl Inner {
         }
     }
 
-    async fn send_default(&self, p: &mut Prepared, mode: Mode) -> Result<Option<SendResult>> {
-        let started = self.clock.stopwatch();
+    /// Sends `p` with the retry rules of `mode`, within `send_timeout` counted from `started`.
+    async fn send_default(
+        &self,
+        p: &mut Prepared,
+        mode: Mode,
+        started: Stopwatch,
+    ) -> Result<Option<SendResult>> {
         let budget = self.config.send_timeout;
         let info = self.publish_info(p.topic(), budget, started, None).await?;
         let attempts = match mode {
