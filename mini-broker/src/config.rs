@@ -105,6 +105,44 @@ pub struct BrokerConfig {
     pub region_id: String,
     /// Commit-log segment size in bytes (1 GiB; tests use smaller).
     pub commit_log_segment_size: u64,
+    /// Hours (since its last write) after which a commit-log segment may be deleted (Java
+    /// `fileReservedTime`, 72; fractions allowed here, e.g. `0.5`). Retention and disk limits:
+    /// [`RetentionConfig`](crate::store::RetentionConfig); all of these keys can also be
+    /// changed at run time with UPDATE_BROKER_CONFIG.
+    pub file_reserved_time: f64,
+    /// Hours of the day (UTC, `;`-separated) in which expired segments are deleted (Java
+    /// `deleteWhen`, `"04"`).
+    pub delete_when: String,
+    /// Disk use in percent above which expired segments are deleted at any hour (Java
+    /// `diskMaxUsedSpaceRatio`, 75; clamped to 10..=95).
+    pub disk_max_used_space_ratio: u32,
+    /// Disk use in percent above which segments are deleted even unexpired (Java
+    /// `diskSpaceCleanForciblyRatio`, 85; clamped to 30..=85).
+    pub disk_space_clean_forcibly_ratio: u32,
+    /// Disk use in percent above which sends are refused with SERVICE_NOT_AVAILABLE (Java
+    /// `diskSpaceWarningLevelRatio`, 90; clamped to 35..=90).
+    pub disk_space_warning_level_ratio: u32,
+    /// Whether the forced ratio deletes unexpired segments (Java `cleanFileForciblyEnable`,
+    /// true).
+    pub clean_file_forcibly_enable: bool,
+    /// Milliseconds between retention passes (Java `cleanResourceInterval`, 10 000).
+    pub clean_resource_interval: u64,
+    /// Milliseconds between two segment deletions (Java `deleteCommitLogFilesInterval`, 100).
+    pub delete_commit_log_files_interval: u64,
+    /// Milliseconds after deleting a queue's consume-queue files (Java
+    /// `deleteConsumeQueueFilesInterval`, 100).
+    pub delete_consume_queue_files_interval: u64,
+    /// Java `destroyMapedFileIntervalForcibly` (120 000): accepted for config-file
+    /// compatibility, no effect (segments are not memory-mapped; a file deleted while a read
+    /// holds it stays readable through that read's handle).
+    #[serde(rename = "destroyMapedFileIntervalForcibly")]
+    pub destroy_maped_file_interval_forcibly: u64,
+    /// Most segments deleted per pass (Java `deleteFileBatchMax`, 10).
+    pub delete_file_batch_max: usize,
+    /// A size cap in bytes for the whole store (ours, unset by default): the disk ratios above
+    /// are then the store's files over this cap, and a segment that would pass it is not
+    /// created. For tests and development machines.
+    pub max_store_bytes: Option<u64>,
     /// A transaction half is first checked once this old (Java `transactionTimeOut`, 6 s).
     pub transaction_timeout_ms: u64,
     /// Pause between transaction check rounds (Java `transactionCheckInterval`, 30 s in 5.x).
@@ -247,6 +285,18 @@ impl Default for BrokerConfig {
             auto_create_subscription_group: true,
             region_id: "DefaultRegion".into(),
             commit_log_segment_size: 1 << 30,
+            file_reserved_time: 72.0,
+            delete_when: "04".into(),
+            disk_max_used_space_ratio: 75,
+            disk_space_clean_forcibly_ratio: 85,
+            disk_space_warning_level_ratio: 90,
+            clean_file_forcibly_enable: true,
+            clean_resource_interval: 10_000,
+            delete_commit_log_files_interval: 100,
+            delete_consume_queue_files_interval: 100,
+            destroy_maped_file_interval_forcibly: 120_000,
+            delete_file_batch_max: 10,
+            max_store_bytes: None,
             transaction_timeout_ms: 6000,
             transaction_check_interval_ms: 30_000,
             transaction_check_max: 15,
@@ -422,6 +472,47 @@ impl BrokerConfig {
                 self.slave_suggest_lag_bytes.to_string(),
             ),
             ("maxConnections", self.max_connections.to_string()),
+            ("fileReservedTime", self.file_reserved_time.to_string()),
+            ("deleteWhen", self.delete_when.clone()),
+            (
+                "diskMaxUsedSpaceRatio",
+                self.disk_max_used_space_ratio.to_string(),
+            ),
+            (
+                "diskSpaceCleanForciblyRatio",
+                self.disk_space_clean_forcibly_ratio.to_string(),
+            ),
+            (
+                "diskSpaceWarningLevelRatio",
+                self.disk_space_warning_level_ratio.to_string(),
+            ),
+            (
+                "cleanFileForciblyEnable",
+                self.clean_file_forcibly_enable.to_string(),
+            ),
+            (
+                "cleanResourceInterval",
+                self.clean_resource_interval.to_string(),
+            ),
+            (
+                "deleteCommitLogFilesInterval",
+                self.delete_commit_log_files_interval.to_string(),
+            ),
+            (
+                "deleteConsumeQueueFilesInterval",
+                self.delete_consume_queue_files_interval.to_string(),
+            ),
+            (
+                "destroyMapedFileIntervalForcibly",
+                self.destroy_maped_file_interval_forcibly.to_string(),
+            ),
+            ("deleteFileBatchMax", self.delete_file_batch_max.to_string()),
+            (
+                "maxStoreBytes",
+                self.max_store_bytes
+                    .map(|b| b.to_string())
+                    .unwrap_or_default(),
+            ),
             ("aclEnable", self.acl.is_some().to_string()),
             ("brokerPermission", "6".to_string()),
         ];
@@ -527,6 +618,9 @@ impl BrokerConfig {
             {
                 return Err(BrokerError::Config(format!("bad NameServer address {a:?}")));
             }
+        }
+        if !(self.file_reserved_time.is_finite() && self.file_reserved_time >= 0.0) {
+            return bad("fileReservedTime must be a number of hours >= 0");
         }
         self.store_config().validate().map_err(BrokerError::Store)?;
         Ok(())
@@ -642,6 +736,36 @@ impl BrokerConfig {
         }
     }
 
+    /// The store's retention settings derived from this configuration.
+    ///
+    /// ```
+    /// let mut cfg = rocketmq_rs_mini_broker::BrokerConfig::default();
+    /// cfg.file_reserved_time = 0.5;
+    /// cfg.max_store_bytes = Some(8 << 30);
+    /// let r = cfg.retention_config();
+    /// assert_eq!(r.file_reserved_time, std::time::Duration::from_secs(1800));
+    /// assert_eq!(r.max_store_bytes, Some(8 << 30));
+    /// ```
+    pub fn retention_config(&self) -> crate::store::RetentionConfig {
+        crate::store::RetentionConfig {
+            file_reserved_time: hours(self.file_reserved_time),
+            delete_when: self.delete_when.clone(),
+            disk_max_used_space_ratio: self.disk_max_used_space_ratio,
+            disk_space_clean_forcibly_ratio: self.disk_space_clean_forcibly_ratio,
+            disk_space_warning_level_ratio: self.disk_space_warning_level_ratio,
+            clean_file_forcibly_enable: self.clean_file_forcibly_enable,
+            clean_resource_interval: Duration::from_millis(self.clean_resource_interval.max(1)),
+            delete_commit_log_files_interval: Duration::from_millis(
+                self.delete_commit_log_files_interval,
+            ),
+            delete_consume_queue_files_interval: Duration::from_millis(
+                self.delete_consume_queue_files_interval,
+            ),
+            delete_file_batch_max: self.delete_file_batch_max.max(1),
+            max_store_bytes: self.max_store_bytes,
+        }
+    }
+
     /// The store configuration derived from this one.
     pub fn store_config(&self) -> StoreConfig {
         let mut s = StoreConfig::new(&self.store_path);
@@ -655,6 +779,7 @@ impl BrokerConfig {
         };
         s.max_message_size = self.max_message_size;
         s.commit_log_segment_size = self.commit_log_segment_size;
+        s.retention = self.retention_config();
         // The store only uses the levels for informational consume-queue tag codes of
         // SCHEDULE_TOPIC_XXXX and understands whole seconds; the schedule service computes due
         // times itself from the exact levels.
@@ -667,6 +792,15 @@ impl BrokerConfig {
             Err(_) => DEFAULT_DELAY_LEVELS.into(),
         };
         s
+    }
+}
+
+/// A non-negative, finite number of hours as a duration (anything else counts as 0).
+pub(crate) fn hours(h: f64) -> Duration {
+    if h.is_finite() && h > 0.0 {
+        Duration::from_secs_f64((h * 3600.0).min(1e12))
+    } else {
+        Duration::ZERO
     }
 }
 

@@ -160,6 +160,15 @@ impl AdminProcessor {
         success().with_header(&GetMinOffsetResponseHeader { offset })
     }
 
+    /// DELETE_EXPIRED_COMMITLOG (329): the next retention passes delete expired commit-log
+    /// segments whatever the hour and disk use (Apache `executeDeleteFilesManually`). Answers
+    /// at once; the deletion runs on the store's cleaner thread.
+    pub(crate) fn delete_expired_commit_log(&self) -> RemotingCommand {
+        tracing::warn!("DELETE_EXPIRED_COMMITLOG: manual commit-log deletion requested");
+        self.store.delete_expired_files_manually();
+        success()
+    }
+
     /// SEARCH_OFFSET_BY_TIMESTAMP: LOWER = first offset stored at or after the time; UPPER =
     /// last offset stored at or before it.
     pub(crate) async fn search_offset(&self, req: &RemotingCommand) -> RemotingCommand {

@@ -23,10 +23,27 @@ use rocketmq_rs_remoting::util::{now_ms, MutexExt};
 
 use super::{reply, success, Wiring};
 use crate::config::{parse_properties, BrokerConfig};
+use crate::store::{MessageStore, RetentionConfig};
 use crate::subscription_group::SubscriptionGroupManager;
+use std::time::Duration;
 
 /// Keys UPDATE_BROKER_CONFIG changes on a running broker.
-pub const LIVE_KEYS: &[&str] = &["autoCreateSubscriptionGroup", "retryMaxTimes"];
+pub const LIVE_KEYS: &[&str] = &[
+    "autoCreateSubscriptionGroup",
+    "retryMaxTimes",
+    "fileReservedTime",
+    "deleteWhen",
+    "diskMaxUsedSpaceRatio",
+    "diskSpaceCleanForciblyRatio",
+    "diskSpaceWarningLevelRatio",
+    "cleanFileForciblyEnable",
+    "cleanResourceInterval",
+    "deleteCommitLogFilesInterval",
+    "deleteConsumeQueueFilesInterval",
+    "destroyMapedFileIntervalForcibly",
+    "deleteFileBatchMax",
+    "maxStoreBytes",
+];
 
 /// Keys Apache never lets a remote caller change.
 const BLACK_LIST: &[&str] = &["brokerConfigPath", "rocketmqHome", "configBlackList"];
@@ -35,6 +52,9 @@ const BLACK_LIST: &[&str] = &["brokerConfigPath", "rocketmqHome", "configBlackLi
 pub(crate) struct BrokerConfigProcessor {
     cfg: BrokerConfig,
     groups: Arc<SubscriptionGroupManager>,
+    store: MessageStore,
+    /// Retention keys changed at run time, as GET_BROKER_CONFIG shows them.
+    retention_overrides: Mutex<BTreeMap<String, String>>,
     rt: Arc<dyn Runtime>,
     /// Bumped by every accepted update (GET_BROKER_CONFIG's `version` header).
     version: Mutex<DataVersion>,
@@ -47,6 +67,8 @@ impl BrokerConfigProcessor {
         BrokerConfigProcessor {
             cfg: w.cfg.clone(),
             groups: Arc::clone(w.groups.table()),
+            store: w.store.clone(),
+            retention_overrides: Mutex::new(BTreeMap::new()),
             rt: Arc::clone(w.rt),
             version: Mutex::new(DataVersion {
                 state_version: 0,
@@ -68,6 +90,9 @@ impl BrokerConfigProcessor {
             "retryMaxTimes".into(),
             self.groups.retry_max_times().to_string(),
         );
+        for (k, v) in self.retention_overrides.lock_unpoisoned().iter() {
+            p.insert(k.clone(), v.clone());
+        }
         p
     }
 
@@ -105,7 +130,19 @@ impl BrokerConfigProcessor {
         let known = self.properties();
         let mut auto_create = None;
         let mut retry_max = None;
+        let mut retention = self.store.retention();
+        // (key, value as GET shows it, value for the JSON config file)
+        let mut retention_changes: Vec<(String, String, serde_json::Value)> = Vec::new();
         for (k, v) in &props {
+            if let Some(change) = RETENTION_KEYS.iter().find(|(name, _)| name == k) {
+                match (change.1)(&mut retention, v.trim()) {
+                    Ok(json) => {
+                        retention_changes.push((k.clone(), v.trim().to_string(), json));
+                        continue;
+                    }
+                    Err(want) => return bad_value(k, v, want),
+                }
+            }
             match k.as_str() {
                 "autoCreateSubscriptionGroup" => match v.trim() {
                     "true" => auto_create = Some(true),
@@ -138,12 +175,20 @@ impl BrokerConfigProcessor {
                 }
             }
         }
+        if let Err(e) = retention.validate() {
+            return reply(ResponseCode::INVALID_PARAMETER, e.to_string());
+        }
         let _serial = self.updating.lock().await;
         if let Some(path) = self.cfg.config_file.clone() {
             let changes: Vec<(String, serde_json::Value)> = auto_create
                 .map(|b| ("autoCreateSubscriptionGroup".to_string(), b.into()))
                 .into_iter()
                 .chain(retry_max.map(|n| ("retryMaxTimes".to_string(), n.into())))
+                .chain(
+                    retention_changes
+                        .iter()
+                        .map(|(k, _, json)| (k.clone(), json.clone())),
+                )
                 .collect();
             let written =
                 rt::run_blocking(&*self.rt, move || write_config_file(&path, &changes)).await;
@@ -157,12 +202,119 @@ impl BrokerConfigProcessor {
         if let Some(n) = retry_max {
             self.groups.set_retry_max_times(n);
         }
+        if !retention_changes.is_empty() {
+            if let Err(e) = self.store.set_retention(retention) {
+                return reply(ResponseCode::INVALID_PARAMETER, e.to_string());
+            }
+            let mut o = self.retention_overrides.lock_unpoisoned();
+            for (k, shown, _) in retention_changes {
+                o.insert(k, shown);
+            }
+        }
         let mut v = self.version.lock_unpoisoned();
         v.counter += 1;
         v.timestamp = now_ms();
         success()
     }
 }
+
+/// Applies one retention key's text to the settings; returns the JSON value for the config
+/// file, or what was expected.
+type RetentionSetter = fn(&mut RetentionConfig, &str) -> Result<serde_json::Value, &'static str>;
+
+fn ms(v: &str) -> Result<u64, &'static str> {
+    v.parse::<u64>()
+        .map_err(|_| "milliseconds (an integer >= 0)")
+}
+
+fn percent(v: &str) -> Result<u32, &'static str> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|p| *p <= 100)
+        .ok_or("a percentage 0-100")
+}
+
+/// The retention keys (Apache's `MessageStoreConfig` names, read at every retention pass
+/// there as here).
+const RETENTION_KEYS: &[(&str, RetentionSetter)] = &[
+    ("fileReservedTime", |r, v| {
+        let h = v
+            .parse::<f64>()
+            .ok()
+            .filter(|h| h.is_finite() && *h >= 0.0)
+            .ok_or("a number of hours >= 0")?;
+        r.file_reserved_time = crate::config::hours(h);
+        Ok(h.into())
+    }),
+    ("deleteWhen", |r, v| {
+        let mut probe = r.clone();
+        probe.delete_when = v.to_string();
+        probe
+            .validate()
+            .map_err(|_| "hours 0-23 separated by ';'")?;
+        r.delete_when = v.to_string();
+        Ok(v.into())
+    }),
+    ("diskMaxUsedSpaceRatio", |r, v| {
+        r.disk_max_used_space_ratio = percent(v)?;
+        Ok(r.disk_max_used_space_ratio.into())
+    }),
+    ("diskSpaceCleanForciblyRatio", |r, v| {
+        r.disk_space_clean_forcibly_ratio = percent(v)?;
+        Ok(r.disk_space_clean_forcibly_ratio.into())
+    }),
+    ("diskSpaceWarningLevelRatio", |r, v| {
+        r.disk_space_warning_level_ratio = percent(v)?;
+        Ok(r.disk_space_warning_level_ratio.into())
+    }),
+    ("cleanFileForciblyEnable", |r, v| {
+        r.clean_file_forcibly_enable = match v {
+            "true" => true,
+            "false" => false,
+            _ => return Err("true or false"),
+        };
+        Ok(r.clean_file_forcibly_enable.into())
+    }),
+    ("cleanResourceInterval", |r, v| {
+        let n = ms(v).ok().filter(|n| *n > 0).ok_or("milliseconds > 0")?;
+        r.clean_resource_interval = Duration::from_millis(n);
+        Ok(n.into())
+    }),
+    ("deleteCommitLogFilesInterval", |r, v| {
+        let n = ms(v)?;
+        r.delete_commit_log_files_interval = Duration::from_millis(n);
+        Ok(n.into())
+    }),
+    ("deleteConsumeQueueFilesInterval", |r, v| {
+        let n = ms(v)?;
+        r.delete_consume_queue_files_interval = Duration::from_millis(n);
+        Ok(n.into())
+    }),
+    // Accepted for Apache compatibility; nothing is memory-mapped here.
+    ("destroyMapedFileIntervalForcibly", |_, v| Ok(ms(v)?.into())),
+    ("deleteFileBatchMax", |r, v| {
+        let n = v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or("an integer > 0")?;
+        r.delete_file_batch_max = n;
+        Ok(n.into())
+    }),
+    ("maxStoreBytes", |r, v| {
+        if v.is_empty() {
+            r.max_store_bytes = None;
+            return Ok(serde_json::Value::Null);
+        }
+        let n = v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or("bytes > 0, or empty for no cap")?;
+        r.max_store_bytes = Some(n);
+        Ok(n.into())
+    }),
+];
 
 fn bad_value(key: &str, value: &str, want: &str) -> RemotingCommand {
     reply(

@@ -242,6 +242,7 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::GET_ALL_DELAY_OFFSET => self.admin.all_delay_offset(),
             RequestCode::GET_MAX_OFFSET => self.admin.max_offset(&req),
             RequestCode::GET_MIN_OFFSET => self.admin.min_offset(&req),
+            RequestCode::DELETE_EXPIRED_COMMITLOG => self.admin.delete_expired_commit_log(),
             RequestCode::SEARCH_OFFSET_BY_TIMESTAMP => self.admin.search_offset(&req).await,
             RequestCode::GET_EARLIEST_MSG_STORETIME => self.admin.earliest_time(&req).await,
             RequestCode::VIEW_MESSAGE_BY_ID => self.query.view_by_id(&req).await,

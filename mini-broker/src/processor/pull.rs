@@ -249,15 +249,15 @@ impl PullProcessor {
 
     /// PULL_OFFSET_MOVED, except on a slave: its queues may merely lag behind the master's, so it
     /// answers PULL_RETRY_IMMEDIATELY and keeps the requested offset (Java: no offset check in a
-    /// slave, `offsetCheckInSlave` false).
-    fn offset_moved(&self, requested: i64, next: i64, min: i64, max: i64) -> Outcome {
+    /// slave, `offsetCheckInSlave` false). The remark is the store status's name, as Apache's.
+    fn offset_moved(&self, requested: i64, next: i64, min: i64, max: i64, why: &str) -> Outcome {
         if self.master {
             Outcome::Respond(offsets_response(
                 ResponseCode::PULL_OFFSET_MOVED,
                 next,
                 min,
                 max,
-                Some("OFFSET_MOVED"),
+                Some(why),
             ))
         } else {
             Outcome::Respond(offsets_response(
@@ -265,7 +265,7 @@ impl PullProcessor {
                 requested,
                 min,
                 max,
-                Some("OFFSET_MOVED"),
+                Some(why),
             ))
         }
     }
@@ -320,15 +320,20 @@ impl PullProcessor {
             }
             GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {
                 self.stats.on_get_miss();
+                let why = if r.status == GetStatus::NoMatchedLogicQueue {
+                    "NO_MATCHED_LOGIC_QUEUE"
+                } else {
+                    "NO_MESSAGE_IN_QUEUE"
+                };
                 if offset != 0 {
-                    self.offset_moved(offset, 0, min, max)
+                    self.offset_moved(offset, 0, min, max, why)
                 } else {
                     Outcome::NotFound(offsets_response(
                         ResponseCode::PULL_NOT_FOUND,
                         0,
                         min,
                         max,
-                        Some("NO_MESSAGE_IN_QUEUE"),
+                        Some(why),
                     ))
                 }
             }
@@ -339,18 +344,41 @@ impl PullProcessor {
                 max,
                 Some("OFFSET_OVERFLOW_ONE"),
             )),
-            GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => {
-                self.offset_moved(offset, r.next_begin_offset, min, max)
+            // A consumer behind the retained data (retention deleted what it had not read
+            // yet) is sent to the oldest message still stored.
+            GetStatus::OffsetTooSmall => {
+                self.offset_moved(offset, r.next_begin_offset, min, max, "OFFSET_TOO_SMALL")
             }
-            GetStatus::NoMatchedMessage
-            | GetStatus::OffsetFoundNull
-            | GetStatus::MessageWasRemoving => Outcome::Respond(offsets_response(
-                ResponseCode::PULL_RETRY_IMMEDIATELY,
+            GetStatus::OffsetOverflowBadly => self.offset_moved(
+                offset,
                 r.next_begin_offset,
                 min,
                 max,
-                Some("NO_MATCHED_MESSAGE"),
+                "OFFSET_OVERFLOW_BADLY",
+            ),
+            // Apache: the consume-queue file holding the offset is gone (retention raced the
+            // pull): not found, with the next file's start as the next offset.
+            GetStatus::OffsetFoundNull => Outcome::NotFound(offsets_response(
+                ResponseCode::PULL_NOT_FOUND,
+                r.next_begin_offset,
+                min,
+                max,
+                Some("OFFSET_FOUND_NULL"),
             )),
+            GetStatus::NoMatchedMessage | GetStatus::MessageWasRemoving => {
+                let why = if r.status == GetStatus::MessageWasRemoving {
+                    "MESSAGE_WAS_REMOVING"
+                } else {
+                    "NO_MATCHED_MESSAGE"
+                };
+                Outcome::Respond(offsets_response(
+                    ResponseCode::PULL_RETRY_IMMEDIATELY,
+                    r.next_begin_offset,
+                    min,
+                    max,
+                    Some(why),
+                ))
+            }
         }
     }
 

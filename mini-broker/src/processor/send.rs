@@ -234,6 +234,17 @@ fn group_not_exist(group: &str) -> RemotingCommand {
 fn put_error(e: StoreError) -> RemotingCommand {
     match e {
         StoreError::MessageIllegal(m) => reply(ResponseCode::MESSAGE_ILLEGAL, m),
+        // Apache's SERVICE_NOT_AVAILABLE remark with its `diskUtil()` figures (commit log,
+        // consume queue and index share the store's one disk here).
+        StoreError::DiskFull { used_ratio } => reply(
+            ResponseCode::SERVICE_NOT_AVAILABLE,
+            format!(
+                "service not available now. It may be caused by one of the following reasons: \
+                 the broker's disk is full [CL: {r:5.2} CQ: {r:5.2} INDEX: {r:5.2}], messages \
+                 are put to the slave, message store has been shut down, etc.",
+                r = used_ratio
+            ),
+        ),
         StoreError::NotAvailable(m) => reply(
             ResponseCode::SERVICE_NOT_AVAILABLE,
             format!("service not available now: {m}"),

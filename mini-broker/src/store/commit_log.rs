@@ -185,6 +185,49 @@ impl CommitLog {
         self.segs().first().map(|s| s.start).unwrap_or(0)
     }
 
+    /// The oldest segment if retention may delete it: not the last one, and entirely below
+    /// both the visible end and the flushed offset (so it holds no data still being written).
+    pub fn deletable_first(&self) -> Option<Arc<Segment>> {
+        let segs = self.segs();
+        let first = segs.first()?;
+        let limit = self.max_offset().min(self.flushed_offset());
+        (segs.len() > 1 && first.end() <= limit).then(|| first.clone())
+    }
+
+    /// Deletes the oldest segment if it still starts at `start` and is still
+    /// [deletable](Self::deletable_first). Readers holding it keep reading through their
+    /// handle; new lookups no longer find it. Returns whether it was deleted.
+    pub fn delete_first(&self, start: i64) -> Result<bool> {
+        let seg = {
+            let mut segs = self.segments.write_unpoisoned();
+            let limit = self.max_offset().min(self.flushed_offset());
+            match segs.first() {
+                Some(f) if segs.len() > 1 && f.start == start && f.end() <= limit => {}
+                _ => return Ok(false),
+            }
+            // Only a path this log built from its own directory and file-name format.
+            let expected = self.dir.join(file_name(start));
+            if segs[0].path != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "refusing to delete {}: not a commit-log segment of {}",
+                    segs[0].path.display(),
+                    self.dir.display()
+                )));
+            }
+            segs.remove(0)
+        };
+        if let Err(e) = fs::remove_file(&seg.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                // Still on disk: keep serving it, and try again at the next pass.
+                self.segments.write_unpoisoned().insert(0, seg.clone());
+                return Err(StoreError::io("delete commit-log segment", &seg.path, e));
+            }
+        }
+        sync_dir(&self.dir)?;
+        tracing::info!(path = %seg.path.display(), "deleted commit-log segment");
+        Ok(true)
+    }
+
     /// Creates and preallocates the segment starting at `start`.
     pub fn create_segment(&self, start: i64) -> Result<Arc<Segment>> {
         let path = self.dir.join(file_name(start));

@@ -75,6 +75,10 @@ pub struct StoreConfig {
     /// Delay levels (Java `messageDelayLevel`) used to compute the consume-queue tag code
     /// (= delivery timestamp) of `SCHEDULE_TOPIC_XXXX` messages.
     pub delay_levels: String,
+    /// Retention and disk limits (Apache `fileReservedTime`, `deleteWhen`,
+    /// `diskMaxUsedSpaceRatio`, ...); changeable later with
+    /// [`MessageStore::set_retention`](super::MessageStore::set_retention).
+    pub retention: super::RetentionConfig,
 }
 
 impl StoreConfig {
@@ -93,6 +97,7 @@ impl StoreConfig {
             max_transfer_count: 32,
             max_transfer_bytes: 256 * 1024,
             delay_levels: DEFAULT_DELAY_LEVELS.to_string(),
+            retention: super::RetentionConfig::default(),
         }
     }
 
@@ -135,6 +140,12 @@ impl StoreConfig {
             return bad("max_transfer_count and max_transfer_bytes must be > 0");
         }
         parse_delay_levels(&self.delay_levels)?;
+        self.retention.validate()?;
+        if let Some(cap) = self.retention.max_store_bytes {
+            if cap < self.commit_log_segment_size {
+                return bad("max_store_bytes must hold at least one commit-log segment");
+            }
+        }
         Ok(())
     }
 }

@@ -82,6 +82,9 @@ pub(crate) struct ConsumeQueue {
     files: RwLock<Vec<Arc<CqFile>>>,
     max_offset: AtomicI64,
     flushed: AtomicI64,
+    /// First entry still pointing into the commit log (retention moves it forward; the first
+    /// file's start may lie below it).
+    min_logic: AtomicI64,
 }
 
 impl ConsumeQueue {
@@ -115,6 +118,7 @@ impl ConsumeQueue {
             files: RwLock::new(files),
             max_offset: AtomicI64::new(0),
             flushed: AtomicI64::new(0),
+            min_logic: AtomicI64::new(0),
         };
         let end = q.scan_end()?;
         q.max_offset.store(end, Ordering::Release);
@@ -156,13 +160,109 @@ impl ConsumeQueue {
         self.max_offset.load(Ordering::Acquire)
     }
 
-    /// First retained queue offset.
+    /// First retained queue offset: the first file's start, or past entries whose records
+    /// retention deleted ([`correct_min_offset`](Self::correct_min_offset)).
     pub fn min_offset(&self) -> i64 {
         self.files()
             .first()
             .map(|f| f.start)
             .unwrap_or(0)
+            .max(self.min_logic.load(Ordering::Acquire))
             .min(self.max_offset())
+    }
+
+    /// Disk space of the queue's files (allocated blocks).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.files()
+            .iter()
+            .map(|f| super::retention::allocated(&f.file))
+            .sum()
+    }
+
+    /// Deletes files, oldest first and never the last, whose last entry points below
+    /// `log_min` (their records are all gone; Apache `deleteExpiredFileByOffset`). Returns the
+    /// number deleted.
+    pub fn delete_files_below(&self, log_min: i64) -> Result<usize> {
+        let mut deleted = 0;
+        loop {
+            let first = {
+                let files = self.files();
+                if files.len() < 2 {
+                    break;
+                }
+                files[0].clone()
+            };
+            let mut b = [0u8; CQ_UNIT];
+            first
+                .file
+                .read_exact_at(&mut b, (self.per_file as u64 - 1) * CQ_UNIT as u64)
+                .map_err(|e| StoreError::io("read consume queue", &first.path, e))?;
+            if CqEntry::decode(&b).commit_log_offset >= log_min {
+                break;
+            }
+            let expected = self.dir.join(file_name(first.start * CQ_UNIT as i64));
+            if first.path != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "refusing to delete {}: not a consume-queue file of {}",
+                    first.path.display(),
+                    self.dir.display()
+                )));
+            }
+            {
+                let mut files = self.files.write_unpoisoned();
+                // The writer may have replaced the list (topic deleted) meanwhile.
+                match files.first() {
+                    Some(f) if Arc::ptr_eq(f, &first) && files.len() > 1 => {
+                        files.remove(0);
+                    }
+                    _ => break,
+                }
+            }
+            self.min_logic
+                .fetch_max(first.start + self.per_file, Ordering::AcqRel);
+            match fs::remove_file(&first.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("delete consume-queue file", &first.path, e)),
+            }
+            deleted += 1;
+        }
+        if deleted > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Moves the minimum offset to the first entry of the first file that points at or past
+    /// `log_min` (or to the end when none does; Apache `correctMinOffset`). Entries' commit-log
+    /// offsets grow with the queue offset, so this is a binary search.
+    pub fn correct_min_offset(&self, log_min: i64) -> Result<()> {
+        let Some(first) = self.files().first().cloned() else {
+            return Ok(());
+        };
+        let end = self.max_offset().min(first.start + self.per_file);
+        let mut lo = self.min_offset().max(first.start);
+        let mut hi = end;
+        let mut b = [0u8; CQ_UNIT];
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            first
+                .file
+                .read_exact_at(&mut b, (mid - first.start) as u64 * CQ_UNIT as u64)
+                .map_err(|e| StoreError::io("read consume queue", &first.path, e))?;
+            if CqEntry::decode(&b).commit_log_offset >= log_min {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let before = self.min_offset();
+        self.min_logic.fetch_max(lo, Ordering::AcqRel);
+        if lo > before {
+            tracing::info!(topic = %self.topic, queue_id = self.queue_id, from = before, to = lo,
+                "consume-queue minimum offset moved past deleted commit-log data");
+        }
+        Ok(())
     }
 
     fn file_for(&self, q: i64) -> Option<Arc<CqFile>> {
@@ -377,6 +477,7 @@ impl ConsumeQueue {
         let mut files = self.files.write_unpoisoned();
         files.clear();
         self.max_offset.store(0, Ordering::Release);
+        self.min_logic.store(0, Ordering::Release);
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -35,6 +35,15 @@ pub enum StoreError {
     /// Maps to response code 14 SERVICE_NOT_AVAILABLE.
     #[error("store not available: {0}")]
     NotAvailable(&'static str),
+    /// The store's disk is (nearly) full: puts are refused until retention frees space
+    /// (`disk_space_warning_level_ratio` passed, the `max_store_bytes` cap reached, or a write
+    /// failed with `ENOSPC`). Nothing was stored. Maps to response code 14
+    /// SERVICE_NOT_AVAILABLE with Apache's "the broker's disk is full" remark.
+    #[error("the message store is disk full (used ratio {used_ratio:.2}); check the disk or the retention settings")]
+    DiskFull {
+        /// Disk use 0.0..=1.0 as last measured (negative if unknown).
+        used_ratio: f64,
+    },
     /// On-disk data is not what the store expects (bad raw append, unreadable record...).
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -60,6 +69,16 @@ impl StoreError {
             context,
             path: path.into(),
             source,
+        }
+    }
+
+    /// Whether this is a full disk (a `DiskFull` refusal, or an I/O error `ENOSPC` / `EDQUOT`)
+    /// rather than a damaged one: the store stays writable once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull { .. } => true,
+            StoreError::Io { source, .. } => matches!(source.raw_os_error(), Some(28 | 122)),
+            _ => false,
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Disk-error injection for fault tests (cargo feature `fault-injection`, off by default).
 //!
 //! With the feature on and the environment variable `MINI_BROKER_FAULT_FILE` naming a file, the
-//! commit-log write path (once per write batch) and fsync path (once per flush) read that file
-//! and fail as it says:
+//! commit-log write path (once per write batch), the fsync path (once per flush) and the
+//! retention pass read that file and fail as it says:
 //!
 //! | file content | effect |
 //! | --- | --- |
 //! | `eio-write` | commit-log writes fail with `EIO` |
 //! | `eio-fsync` | commit-log fsyncs fail with `EIO` |
 //! | `enospc` | commit-log writes fail with `ENOSPC` |
+//! | `disk-used <percent>` | retention measures the disk as `<percent>` % used |
+//! | `crash-after-segment-delete` | the process aborts right after retention deletes a commit-log segment, before the consume-queue and index clean-up |
 //! | absent, empty or anything else | no fault |
 //!
 //! The file is re-read at most every 20 ms, so a test switches faults on and off by writing or
@@ -27,6 +29,8 @@ enum Fault {
     EioWrite,
     EioFsync,
     Enospc,
+    DiskUsed(u8),
+    CrashAfterSegmentDelete,
 }
 
 impl Fault {
@@ -36,7 +40,11 @@ impl Fault {
             "eio-write" => Fault::EioWrite,
             "eio-fsync" => Fault::EioFsync,
             "enospc" => Fault::Enospc,
-            _ => Fault::None,
+            "crash-after-segment-delete" => Fault::CrashAfterSegmentDelete,
+            t => match t.strip_prefix("disk-used").map(|p| p.trim().parse::<u8>()) {
+                Some(Ok(p)) if p <= 100 => Fault::DiskUsed(p),
+                _ => Fault::None,
+            },
         }
     }
 }
@@ -111,6 +119,25 @@ fn error_for(fault: Fault, write: bool) -> io::Result<()> {
     }
 }
 
+/// The injected disk use in percent, if any (called once per retention pass).
+#[inline]
+pub(crate) fn disk_used_percent() -> Option<u8> {
+    match current() {
+        Fault::DiskUsed(p) => Some(p),
+        _ => None,
+    }
+}
+
+/// Called by retention right after it deletes a commit-log segment: a crash there leaves
+/// consume-queue and index files pointing into the deleted segment.
+#[inline]
+pub(crate) fn after_segment_delete() {
+    if current() == Fault::CrashAfterSegmentDelete {
+        tracing::error!("fault injection: aborting after a commit-log segment deletion");
+        std::process::abort();
+    }
+}
+
 /// Called once per commit-log write batch, before its first write.
 #[inline]
 pub(crate) fn check_write() -> io::Result<()> {
@@ -134,6 +161,12 @@ mod tests {
         assert_eq!(Fault::parse(" enospc "), Fault::Enospc);
         assert_eq!(Fault::parse(""), Fault::None);
         assert_eq!(Fault::parse("bogus"), Fault::None);
+        assert_eq!(Fault::parse("disk-used 93\n"), Fault::DiskUsed(93));
+        assert_eq!(Fault::parse("disk-used 101"), Fault::None);
+        assert_eq!(
+            Fault::parse("crash-after-segment-delete"),
+            Fault::CrashAfterSegmentDelete
+        );
         let e = error_for(Fault::Enospc, true).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(ENOSPC));
         assert!(error_for(Fault::Enospc, false).is_ok());

@@ -519,6 +519,57 @@ impl Index {
         Ok(out)
     }
 
+    /// Disk space of the index files (allocated blocks).
+    pub fn allocated_bytes(&self) -> u64 {
+        let files: Vec<Arc<IndexFile>> = {
+            let st = self.lock();
+            st.done
+                .iter()
+                .cloned()
+                .chain(st.active.as_ref().map(|a| a.file.clone()))
+                .collect()
+        };
+        files
+            .iter()
+            .map(|f| super::retention::allocated(&f.file))
+            .sum()
+    }
+
+    /// Deletes completed index files (never the active one), oldest first, whose records all
+    /// lie below `log_min` (Apache `IndexService.deleteExpiredFile`). Lookups that took a file
+    /// before keep reading it through their handle. Returns the number deleted.
+    pub fn delete_files_below(&self, log_min: i64) -> Result<usize> {
+        let mut deleted = 0;
+        loop {
+            let f = {
+                let mut st = self.lock();
+                match st.done.first() {
+                    Some(f) if f.header.end_phy <= log_min => {}
+                    _ => break,
+                }
+                let expected = self.dir.join(file_name(st.done[0].header.begin_phy));
+                if st.done[0].path != expected {
+                    return Err(StoreError::Corrupt(format!(
+                        "refusing to delete {}: not an index file of {}",
+                        st.done[0].path.display(),
+                        self.dir.display()
+                    )));
+                }
+                st.done.remove(0)
+            };
+            match fs::remove_file(&f.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("delete index file", &f.path, e)),
+            }
+            deleted += 1;
+        }
+        if deleted > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(deleted)
+    }
+
     /// Forgets everything indexed at or past `end` (the commit log was cut there).
     pub fn reset_end(&self, end: i64) -> Result<()> {
         self.drop_files_from(end)?;

@@ -51,6 +51,7 @@ mod persist;
 mod read_buf;
 mod record;
 mod recovery;
+mod retention;
 mod types;
 mod writer;
 
@@ -82,6 +83,7 @@ pub use error::{Result, StoreError};
 pub use persist::{read_optional, write_atomic};
 pub(crate) use record::property as record_property;
 pub use record::{tag_hash_code, BLANK_MAGIC, MAGIC_V1, MAGIC_V2};
+pub use retention::{CleanReport, RetentionConfig};
 pub use types::{GetResult, GetStatus, PutResult, PutStatus, StoreStats};
 
 use checkpoint::checkpoint_path;
@@ -134,6 +136,11 @@ pub(crate) struct Shared {
     logic_lock: Mutex<()>,
     /// Buffers `get_messages` reads records into, reused once their slices are dropped.
     read_bufs: read_buf::ReadBufPool,
+    /// Live retention settings (the cleaner reads them at every pass).
+    retention: RwLock<RetentionConfig>,
+    /// Puts are refused while set (disk use past the warning ratio, or a write hit ENOSPC).
+    disk_full: AtomicBool,
+    cleaner: retention::Cleaner,
 }
 
 impl Shared {
@@ -370,6 +377,7 @@ impl Inner {
         if let Some(w) = it.next() {
             let _ = w.join();
         }
+        self.shared.cleaner.stop();
         if crash {
             self.shared.gc.crash();
         } else {
@@ -428,6 +436,7 @@ impl MessageStore {
             clean,
         )?;
         let delay_levels = config::parse_delay_levels(&cfg.delay_levels)?;
+        let retention_cfg = cfg.retention.clone();
         let shared = Arc::new(Shared {
             cq_root: root.join("consumequeue"),
             log,
@@ -441,10 +450,20 @@ impl MessageStore {
             cfg,
             logic_lock: Mutex::new(()),
             read_bufs: read_buf::ReadBufPool::default(),
+            retention: RwLock::new(retention_cfg),
+            disk_full: AtomicBool::new(false),
+            cleaner: retention::Cleaner::default(),
         });
         recovery::load_queues(&shared)?;
         let end = recovery::recover(&shared, checkpoint)?;
         shared.dispatched.store(end, Ordering::Release);
+        // After a crash between a retention's commit-log and consume-queue deletions, queues
+        // start with entries pointing below the log: their minimum moves past them now, the
+        // files go at the first retention pass.
+        let log_min = shared.log.min_offset();
+        for q in shared.all_queues() {
+            q.correct_min_offset(log_min)?;
+        }
         shared.logic_flush(true);
         OpenOptions::new()
             .create(true)
@@ -479,6 +498,8 @@ impl MessageStore {
             let s = shared.clone();
             threads.push(spawn("store-flush-watchdog", move || s.gc.run_watchdog())?);
         }
+        let s = shared.clone();
+        threads.push(spawn("store-cleaner", move || retention::run(&s))?);
         Ok(MessageStore {
             inner: Arc::new(Inner {
                 shared,
@@ -1040,6 +1061,68 @@ impl MessageStore {
     /// Whether the store still accepts writes (false after a write failure).
     pub fn is_writable(&self) -> bool {
         self.shared().writable.load(Ordering::Acquire)
+    }
+
+    /// The retention settings in force.
+    pub fn retention(&self) -> RetentionConfig {
+        self.shared().retention.read_unpoisoned().clone()
+    }
+
+    /// Replaces the retention settings; the next retention pass uses them (Apache reads its
+    /// `MessageStoreConfig` at every pass too). A new `clean_resource_interval` applies from
+    /// the pass after the next.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let store = rocketmq_rs_mini_broker::store::MessageStore::open(
+    /// #     rocketmq_rs_mini_broker::store::StoreConfig::new(dir.path())).unwrap();
+    /// let mut r = store.retention();
+    /// r.file_reserved_time = std::time::Duration::from_secs(48 * 3600);
+    /// store.set_retention(r).unwrap();
+    /// # store.shutdown();
+    /// ```
+    pub fn set_retention(&self, cfg: RetentionConfig) -> Result<()> {
+        cfg.validate()?;
+        if let Some(cap) = cfg.max_store_bytes {
+            if cap < self.shared().cfg.commit_log_segment_size {
+                return Err(StoreError::Config(
+                    "max_store_bytes must hold at least one commit-log segment".into(),
+                ));
+            }
+        }
+        *self.shared().retention.write_unpoisoned() = cfg;
+        Ok(())
+    }
+
+    /// Makes the next 20 retention passes delete expired commit-log segments whatever the
+    /// hour and disk use (Apache `executeDeleteFilesManually`, admin request
+    /// `DELETE_EXPIRED_COMMITLOG`), starting with one now.
+    pub fn delete_expired_files_manually(&self) {
+        self.shared().cleaner.request_manual();
+    }
+
+    /// Runs one retention pass now on the calling thread (what the `store-cleaner` thread does
+    /// every `clean_resource_interval`) and says what it deleted. Blocking.
+    pub fn clean_now(&self) -> Result<CleanReport> {
+        retention::clean_pass(self.shared())
+    }
+
+    /// Disk use 0.0..=1.0 as retention measures it (the store's bytes over `max_store_bytes`,
+    /// or the file system's use), `None` if unknown. Blocking (a `statvfs`).
+    pub fn disk_used_ratio(&self) -> Option<f64> {
+        retention::used_ratio(self.shared())
+    }
+
+    /// Disk space the store's commit-log, consume-queue and index files occupy (allocated
+    /// blocks, as `du` counts them): what `max_store_bytes` caps. Blocking (a `stat` per
+    /// file).
+    pub fn store_bytes(&self) -> u64 {
+        retention::store_bytes(self.shared())
+    }
+
+    /// Whether puts are refused because the disk is full.
+    pub fn is_disk_full(&self) -> bool {
+        self.shared().disk_full.load(Ordering::Acquire)
     }
 
     /// Stops accepting writes, flushes everything, writes the checkpoint, joins the threads

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 use rocketmq_rs_remoting::protocol::message::{encode_message_into, offset_msg_id, MessageExt};
-use rocketmq_rs_remoting::util::now_ms;
+use rocketmq_rs_remoting::util::{now_ms, RwLockExt};
 
 use super::commit_log::{write_all_at, Segment};
 use super::config::FlushMode;
@@ -164,6 +164,17 @@ impl Writer {
                     reject(req);
                     continue;
                 }
+                // Apache refuses puts on a full disk but keeps taking the master's data on a
+                // slave (a write that really fails is refused below).
+                let req = match req {
+                    Request::Put { reply, .. } if self.shared.disk_full.load(Ordering::Acquire) => {
+                        let _ = reply.send(Err(StoreError::DiskFull {
+                            used_ratio: self.shared.cleaner.last_ratio(),
+                        }));
+                        continue;
+                    }
+                    req => req,
+                };
                 let res = match req {
                     Request::Put { msgs, reply } => self.append_put(msgs, reply),
                     Request::Raw { at, data, reply } => self.append_raw(at, data, reply),
@@ -183,6 +194,44 @@ impl Writer {
                 }
             }
             if let Some(e) = failed {
+                // Bytes of the failed batch that reached the files (the records of a partial
+                // write carry valid checksums) must not be found by a later recovery: cut
+                // them. Shrinking a file needs no free space.
+                let cut = e.is_disk_full()
+                    && match self.shared.log.truncate_from(start_pos) {
+                        Ok(()) => true,
+                        Err(e2) => {
+                            tracing::error!(error = %e2, "cannot cut a failed write");
+                            false
+                        }
+                    };
+                if cut {
+                    // Nothing of this batch was published: the commit log's visible end, the
+                    // consume queues and the index are as before it, so the store is intact.
+                    // Puts are refused until retention measures the disk again, which it does
+                    // at once.
+                    tracing::warn!(error = %e, "commit-log append refused: disk full");
+                    self.shared.disk_full.store(true, Ordering::Release);
+                    self.shared.cleaner.kick();
+                    self.write_pos = start_pos;
+                    self.cur = self.shared.log.segment_for(start_pos);
+                    // Queue offsets handed out to the failed batch are taken back: every
+                    // counter restarts from its consume queue, which holds all published data.
+                    self.next_queue_offset.clear();
+                    let pending: Vec<Pending> = self.pending.drain(..).collect();
+                    for p in pending {
+                        let refusal = self.refusal(&e);
+                        match p {
+                            Pending::Put { reply, .. } => {
+                                let _ = reply.send(Err(refusal));
+                            }
+                            Pending::Raw { reply, .. } => {
+                                let _ = reply.send(Err(refusal));
+                            }
+                        }
+                    }
+                    continue;
+                }
                 // A failed write leaves the file state unknown past start_pos: stop accepting
                 // writes; recovery at the next open sorts the tail out.
                 tracing::error!(error = %e, "commit-log append failed; store is now read-only");
@@ -229,7 +278,7 @@ impl Writer {
         }
         let seg = match self.shared.log.segment_for(self.write_pos) {
             Some(s) => s,
-            None => self.shared.log.create_segment(self.write_pos)?,
+            None => self.new_segment()?,
         };
         if len + END_FILE_MIN_BLANK > (seg.end() - self.write_pos) as usize {
             return Err(StoreError::Corrupt(format!(
@@ -239,6 +288,35 @@ impl Writer {
         }
         self.cur = Some(seg.clone());
         Ok(seg)
+    }
+
+    /// Creates the segment starting at the write position, unless the store's size cap
+    /// (`max_store_bytes`) would be exceeded.
+    fn new_segment(&self) -> Result<Arc<Segment>> {
+        let cap = self.shared.retention.read_unpoisoned().max_store_bytes;
+        if let Some(cap) = cap {
+            let used = super::retention::store_bytes(&self.shared);
+            if used + self.shared.cfg.commit_log_segment_size > cap {
+                return Err(StoreError::DiskFull {
+                    used_ratio: used as f64 / cap as f64,
+                });
+            }
+        }
+        self.shared.log.create_segment(self.write_pos)
+    }
+
+    /// What a put whose batch failed with `e` is answered: `DiskFull` for a full disk (the
+    /// store stays writable), `NotAvailable` otherwise (the store turned read-only).
+    fn refusal(&self, e: &StoreError) -> StoreError {
+        match e {
+            StoreError::DiskFull { used_ratio } => StoreError::DiskFull {
+                used_ratio: *used_ratio,
+            },
+            e if e.is_disk_full() => StoreError::DiskFull {
+                used_ratio: self.shared.cleaner.last_ratio(),
+            },
+            _ => StoreError::NotAvailable("commit-log write failed"),
+        }
     }
 
     /// Appends `bytes` to the batch buffer at the current position, accounting `advance` bytes
@@ -347,7 +425,13 @@ impl Writer {
         for (k, m) in msgs.iter().enumerate() {
             let (a, b) = self.bounds[k];
             let len = b - a;
-            let seg = self.segment_for_append(len)?;
+            let seg = match self.segment_for_append(len) {
+                Ok(seg) => seg,
+                Err(e) => {
+                    let _ = reply.send(Err(self.refusal(&e)));
+                    return Err(e);
+                }
+            };
             let phys = self.write_pos;
             // The record was encoded from `m`: same topic, queue id and transaction bits.
             let dispatched = !matches!(
@@ -457,7 +541,13 @@ impl Writer {
                 _ => {
                     let s = match self.shared.log.segment_for(self.write_pos) {
                         Some(s) => s,
-                        None => self.shared.log.create_segment(self.write_pos)?,
+                        None => match self.new_segment() {
+                            Ok(s) => s,
+                            Err(e) => {
+                                let _ = reply.send(Err(self.refusal(&e)));
+                                return Err(e);
+                            }
+                        },
                     };
                     self.cur = Some(s.clone());
                     s
