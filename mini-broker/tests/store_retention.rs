@@ -369,3 +369,51 @@ fn retention_settings_are_validated() {
     assert!(store.set_retention(r).is_err());
     store.shutdown();
 }
+
+#[test]
+fn a_crash_between_segment_and_queue_deletion_is_repaired_at_open_and_next_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let store = MessageStore::open(cfg.clone()).unwrap();
+    let puts = fill(&store, 0, 600);
+    store.shutdown();
+    // What a crash right after retention's first unlinks leaves: the oldest segments gone,
+    // every consume-queue and index file still there, pointing into them.
+    let mut segs: Vec<_> = std::fs::read_dir(dir.path().join("commitlog"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    for s in &segs[..3] {
+        std::fs::remove_file(s).unwrap();
+    }
+    let (cqs, idx) = (
+        files(dir.path(), "consumequeue"),
+        files(dir.path(), "index"),
+    );
+    let store = MessageStore::open(cfg).unwrap();
+    let log_min = 3 * SEG as i64;
+    assert_eq!(store.commit_log_min_offset(), log_min);
+    for q in [0, 1] {
+        assert_eq!(
+            store.min_offset("RetT", q),
+            expected_min(&puts, q, log_min),
+            "queue {q}: the minimum skips entries pointing into deleted segments"
+        );
+        let want: Vec<usize> = (0..600)
+            .filter(|i| (i % 2) as i32 == q && puts[*i].commit_log_offset >= log_min)
+            .collect();
+        assert_eq!(read_all(&store, q), want);
+    }
+    // The next pass deletes the leftover files.
+    let r = store.clean_now().unwrap();
+    assert_eq!(r.commit_log_segments, 0);
+    assert!(r.consume_queue_files > 0 && r.index_files > 0, "{r:?}");
+    assert_eq!(
+        files(dir.path(), "consumequeue"),
+        cqs - r.consume_queue_files
+    );
+    assert_eq!(files(dir.path(), "index"), idx - r.index_files);
+    assert_eq!(store.min_offset("RetT", 0), expected_min(&puts, 0, log_min));
+    store.shutdown();
+}

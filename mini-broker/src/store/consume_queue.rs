@@ -233,27 +233,36 @@ impl ConsumeQueue {
         Ok(deleted)
     }
 
-    /// Moves the minimum offset to the first entry of the first file that points at or past
-    /// `log_min` (or to the end when none does; Apache `correctMinOffset`). Entries' commit-log
-    /// offsets grow with the queue offset, so this is a binary search.
+    /// Moves the minimum offset to the first entry that points at or past `log_min` (or to
+    /// the end when none does; Apache `correctMinOffset`). Entries' commit-log offsets grow
+    /// with the queue offset, so this is a binary search in the first file that has such an
+    /// entry (after a crash between the commit-log and consume-queue deletions, whole files
+    /// may lie below).
     pub fn correct_min_offset(&self, log_min: i64) -> Result<()> {
-        let Some(first) = self.files().first().cloned() else {
-            return Ok(());
-        };
-        let end = self.max_offset().min(first.start + self.per_file);
-        let mut lo = self.min_offset().max(first.start);
-        let mut hi = end;
+        let files: Vec<Arc<CqFile>> = self.files().clone();
+        let max = self.max_offset();
+        let mut lo = self.min_offset();
         let mut b = [0u8; CQ_UNIT];
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            first
-                .file
-                .read_exact_at(&mut b, (mid - first.start) as u64 * CQ_UNIT as u64)
-                .map_err(|e| StoreError::io("read consume queue", &first.path, e))?;
-            if CqEntry::decode(&b).commit_log_offset >= log_min {
-                hi = mid;
-            } else {
-                lo = mid + 1;
+        for f in &files {
+            let end = max.min(f.start + self.per_file);
+            if end <= lo {
+                continue;
+            }
+            lo = lo.max(f.start);
+            let mut hi = end;
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                f.file
+                    .read_exact_at(&mut b, (mid - f.start) as u64 * CQ_UNIT as u64)
+                    .map_err(|e| StoreError::io("read consume queue", &f.path, e))?;
+                if CqEntry::decode(&b).commit_log_offset >= log_min {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            if lo < end {
+                break;
             }
         }
         let before = self.min_offset();

@@ -1,0 +1,420 @@
+//! Retention through the broker: min offsets reported by GET_MIN_OFFSET and topicStatus, a
+//! consumer behind the minimum sent to the oldest message as Apache does (PULL_OFFSET_MOVED /
+//! OFFSET_TOO_SMALL), sends refused on a full disk with Apache's remark, the live config keys,
+//! DELETE_EXPIRED_COMMITLOG, and (feature `fault-injection`, real binary) ENOSPC and a crash in
+//! the middle of a deletion.
+
+mod broker_util;
+
+use std::time::{Duration, Instant};
+
+use broker_util::*;
+use bytes::Bytes;
+use rocketmq_rs_mini_broker::BrokerConfig;
+use rocketmq_rs_remoting::protocol::body::{JsonBody, TopicStatsTable};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::header::{
+    GetMinOffsetRequestHeader, GetTopicStatsInfoRequestHeader,
+};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::transport::RemotingClient;
+
+static BODY: [u8; 1000] = [b'r'; 1000];
+
+fn small_broker(dir: &std::path::Path) -> BrokerConfig {
+    let mut cfg = BrokerConfig::for_test(dir);
+    cfg.commit_log_segment_size = 64 * 1024;
+    cfg.max_message_size = 8 * 1024;
+    cfg.clean_resource_interval = 100;
+    cfg.delete_commit_log_files_interval = 0;
+    cfg.delete_consume_queue_files_interval = 0;
+    cfg
+}
+
+async fn call(c: &RemotingClient, addr: &str, cmd: RemotingCommand) -> RemotingCommand {
+    c.invoke(addr, cmd, T).await.expect("answered")
+}
+
+async fn min_offset(c: &RemotingClient, addr: &str, topic: &str, q: i32) -> i64 {
+    let r = call(
+        c,
+        addr,
+        RemotingCommand::request(RequestCode::GET_MIN_OFFSET).with_header(
+            &GetMinOffsetRequestHeader {
+                topic: topic.into(),
+                queue_id: q,
+                bname: None,
+            },
+        ),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    ext_i64(&r, "offset")
+}
+
+/// Sends `n` 1 KB messages to queue 0; returns (queue offset, commit-log offset) of each.
+async fn produce(c: &RemotingClient, addr: &str, topic: &str, n: usize) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let r = send(c, addr, topic, 0, &BODY, &[], true).await;
+        assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+        let id = r.ext_fields.get("msgId").unwrap();
+        let phys = i64::from_str_radix(&id[id.len() - 16..], 16).unwrap();
+        out.push((ext_i64(&r, "queueOffset"), phys));
+    }
+    out
+}
+
+/// Pulls queue 0 from `from` to the end; returns the queue offsets received.
+async fn drain(c: &RemotingClient, addr: &str, topic: &str, from: i64) -> Vec<i64> {
+    let mut got = Vec::new();
+    let mut off = from;
+    loop {
+        let r = pull(c, addr, &pull_header("rg", topic, 0, off)).await;
+        if r.code != ResponseCode::SUCCESS {
+            assert_eq!(r.code, ResponseCode::PULL_NOT_FOUND, "{:?}", r.remark);
+            return got;
+        }
+        got.extend(msgs(&r).iter().map(|m| m.queue_offset));
+        off = ext_i64(&r, "nextBeginOffset");
+    }
+}
+
+async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let t = Instant::now();
+    while !f().await {
+        assert!(t.elapsed() < Duration::from_secs(20), "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_behind_the_minimum_continues_from_the_oldest_retained_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_broker(dir.path());
+    // Everything is expired at once and every hour is a deletion hour.
+    cfg.file_reserved_time = 0.0;
+    cfg.delete_when = (0..24).map(|h| h.to_string()).collect::<Vec<_>>().join(";");
+    let b = start(cfg).await;
+    let addr = b.addr().to_string();
+    let c = client();
+    let sent = produce(&c, &addr, "RetB", 300).await;
+    wait_for("retention moves the minimum", async || {
+        min_offset(&c, &addr, "RetB", 0).await > 0
+    })
+    .await;
+    // Stop the deletions so the minimum holds still for the checks.
+    let r = call(
+        &c,
+        &addr,
+        RemotingCommand::request(RequestCode::UPDATE_BROKER_CONFIG)
+            .with_body(Bytes::from("fileReservedTime=72\n")),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log_min = b.store().commit_log_min_offset();
+    let min = min_offset(&c, &addr, "RetB", 0).await;
+    let want_min = sent.iter().find(|(_, p)| *p >= log_min).unwrap().0;
+    assert_eq!(min, want_min, "first message whose record still exists");
+
+    // topicStatus reports the same minimum.
+    let r = call(
+        &c,
+        &addr,
+        RemotingCommand::request(RequestCode::GET_TOPIC_STATS_INFO).with_header(
+            &GetTopicStatsInfoRequestHeader {
+                topic: "RetB".into(),
+            },
+        ),
+    )
+    .await;
+    let table = TopicStatsTable::from_json(&r.body).unwrap();
+    let (_, q0) = table
+        .offset_table
+        .iter()
+        .find(|(mq, _)| mq.queue_id == 0)
+        .unwrap();
+    assert_eq!((q0.min_offset, q0.max_offset), (min, 300));
+
+    // Apache's answer to an offset below the minimum: PULL_OFFSET_MOVED, remark
+    // OFFSET_TOO_SMALL, nextBeginOffset = the minimum.
+    let r = pull(&c, &addr, &pull_header("rg", "RetB", 0, 0)).await;
+    assert_eq!(r.code, ResponseCode::PULL_OFFSET_MOVED);
+    assert_eq!(r.remark.as_deref(), Some("OFFSET_TOO_SMALL"));
+    assert_eq!(ext_i64(&r, "nextBeginOffset"), min);
+    assert_eq!(ext_i64(&r, "minOffset"), min);
+    // From there the consumer gets every message that still exists, in order.
+    let got = drain(&c, &addr, "RetB", ext_i64(&r, "nextBeginOffset")).await;
+    assert_eq!(got, (min..300).collect::<Vec<_>>());
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_sends_with_apaches_remark_until_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_broker(dir.path());
+    cfg.clean_file_forcibly_enable = false;
+    let b = start(cfg).await;
+    let addr = b.addr().to_string();
+    let c = client();
+    produce(&c, &addr, "FullB", 50).await;
+    // A cap just above what the store holds: past the warning level.
+    let used = b.store().store_bytes();
+    let cap = (used * 100 / 95).max(64 * 1024);
+    let update = |body: String| {
+        RemotingCommand::request(RequestCode::UPDATE_BROKER_CONFIG).with_body(Bytes::from(body))
+    };
+    let r = call(&c, &addr, update(format!("maxStoreBytes={cap}\n"))).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    wait_for("disk-full mark", async || b.store().is_disk_full()).await;
+    let r = send(&c, &addr, "FullB", 0, &BODY, &[], true).await;
+    assert_eq!(r.code, ResponseCode::SERVICE_NOT_AVAILABLE);
+    let remark = r.remark.unwrap();
+    assert!(
+        remark.starts_with(
+            "service not available now. It may be caused by one of the following reasons: \
+             the broker's disk is full [CL: "
+        ) && remark
+            .ends_with("], messages are put to the slave, message store has been shut down, etc."),
+        "{remark}"
+    );
+    // GET_BROKER_CONFIG shows the live value.
+    let r = call(
+        &c,
+        &addr,
+        RemotingCommand::request(RequestCode::GET_BROKER_CONFIG),
+    )
+    .await;
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(text.contains(&format!("maxStoreBytes={cap}\n")), "{text}");
+    assert!(text.contains("fileReservedTime=72\n"), "{text}");
+    // Bad values are refused.
+    let r = call(&c, &addr, update("deleteWhen=25\n".into())).await;
+    assert_eq!(r.code, ResponseCode::INVALID_PARAMETER);
+    let r = call(&c, &addr, update("diskMaxUsedSpaceRatio=x\n".into())).await;
+    assert_eq!(r.code, ResponseCode::INVALID_PARAMETER);
+
+    // Space freed: sends are taken again and queue offsets continue without a gap.
+    let r = call(&c, &addr, update("maxStoreBytes=\n".into())).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    let r = call(&c, &addr, update(format!("maxStoreBytes={}\n", 1u64 << 40))).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    wait_for("disk-full mark cleared", async || !b.store().is_disk_full()).await;
+    let r = send(&c, &addr, "FullB", 0, &BODY, &[], true).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    assert_eq!(ext_i64(&r, "queueOffset"), 50);
+    assert_eq!(
+        drain(&c, &addr, "FullB", 0).await,
+        (0..51).collect::<Vec<_>>()
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_expired_commitlog_deletes_outside_the_delete_when_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_broker(dir.path());
+    cfg.file_reserved_time = 0.0;
+    // Some hour that is not now.
+    let hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 3600
+        % 24;
+    cfg.delete_when = ((hour + 12) % 24).to_string();
+    cfg.max_store_bytes = Some(1 << 40);
+    let b = start(cfg).await;
+    let addr = b.addr().to_string();
+    let c = client();
+    produce(&c, &addr, "ManB", 200).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(b.store().commit_log_min_offset(), 0, "nothing due yet");
+    let r = call(
+        &c,
+        &addr,
+        RemotingCommand::request(RequestCode::DELETE_EXPIRED_COMMITLOG),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    wait_for("manual deletion", async || {
+        min_offset(&c, &addr, "ManB", 0).await > 0
+    })
+    .await;
+    assert!(b.store().commit_log_min_offset() > 0);
+    b.shutdown().await;
+}
+
+/// The real binary with a fault file (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+mod with_faults {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+
+    fn spawn_broker(store: &Path, fault: &Path, config: &str) -> (Child, String) {
+        let cfg_path = store.with_extension("json");
+        std::fs::write(&cfg_path, config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mini-broker"))
+            .args(["--listen", "127.0.0.1:0", "--advertised-host", "127.0.0.1"])
+            .args(["--flush", "sync"])
+            .arg("--store")
+            .arg(store)
+            .arg("-c")
+            .arg(&cfg_path)
+            .args(["--log-level", "warn"])
+            .env("MINI_BROKER_FAULT_FILE", fault)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("broker binary starts");
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).expect("broker prints its address");
+        // Keep reading its log so the broker's writes never hit a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(addr.contains(':'), "unexpected first line {line:?}");
+        (child, addr)
+    }
+
+    fn stop(mut child: Child) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let t = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("broker did not stop");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    const CONFIG: &str = r#"{
+        "commitLogSegmentSize": 65536,
+        "maxMessageSize": 8192,
+        "fileReservedTime": 0,
+        "deleteWhen": "",
+        "cleanResourceInterval": 100,
+        "deleteCommitLogFilesInterval": 0,
+        "maxStoreBytes": 1099511627776
+    }"#;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crash_between_segment_and_queue_deletion_recovers_the_right_minimum() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let fault = dir.path().join("fault");
+        let (mut child, addr) = spawn_broker(&store, &fault, CONFIG);
+        let c = client();
+        let sent = produce(&c, &addr, "CrashRet", 300).await;
+        let segs_before = std::fs::read_dir(store.join("commitlog")).unwrap().count();
+        std::fs::write(&fault, "crash-after-segment-delete").unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = call(
+            &c,
+            &addr,
+            RemotingCommand::request(RequestCode::DELETE_EXPIRED_COMMITLOG),
+        )
+        .await;
+        assert_eq!(r.code, ResponseCode::SUCCESS);
+        // The broker aborts right after its first segment deletion.
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "broker did not abort"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success());
+        let segs_after = std::fs::read_dir(store.join("commitlog")).unwrap().count();
+        assert_eq!(segs_after, segs_before - 1, "exactly one segment deleted");
+        assert!(
+            store.join("abort").exists(),
+            "the store was not shut down cleanly"
+        );
+
+        // Restart without faults and with nothing more to delete.
+        std::fs::remove_file(&fault).unwrap();
+        let config = CONFIG.replace(r#""fileReservedTime": 0"#, r#""fileReservedTime": 72"#);
+        let (child, addr) = spawn_broker(&store, &fault, &config);
+        let log_min = 64 * 1024;
+        let want_min = sent.iter().find(|(_, p)| *p >= log_min).unwrap().0;
+        assert!(want_min > 0);
+        assert_eq!(min_offset(&c, &addr, "CrashRet", 0).await, want_min);
+        let r = pull(&c, &addr, &pull_header("rg", "CrashRet", 0, 0)).await;
+        assert_eq!(r.code, ResponseCode::PULL_OFFSET_MOVED);
+        assert_eq!(ext_i64(&r, "nextBeginOffset"), want_min);
+        assert_eq!(
+            drain(&c, &addr, "CrashRet", want_min).await,
+            (want_min..300).collect::<Vec<_>>(),
+            "every message whose record still exists"
+        );
+        // Still writable, offsets continue.
+        let p = produce(&c, &addr, "CrashRet", 1).await;
+        assert_eq!(p[0].0, 300);
+        stop(child);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn enospc_refuses_sends_without_damage_and_writes_resume_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let fault = dir.path().join("fault");
+        let config = CONFIG.replace(r#""fileReservedTime": 0"#, r#""fileReservedTime": 72"#);
+        let (child, addr) = spawn_broker(&store, &fault, &config);
+        let c = client();
+        produce(&c, &addr, "NoSpace", 100).await;
+        std::fs::write(&fault, "enospc").unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..20 {
+            let r = send(&c, &addr, "NoSpace", 0, &BODY, &[], true).await;
+            assert_eq!(r.code, ResponseCode::SERVICE_NOT_AVAILABLE);
+            assert!(
+                r.remark
+                    .as_deref()
+                    .unwrap()
+                    .contains("the broker's disk is full"),
+                "{:?}",
+                r.remark
+            );
+        }
+        std::fs::remove_file(&fault).unwrap();
+        // The fault file is re-read every 20 ms and a pass clears the disk-full mark.
+        let mut first = None;
+        let t = Instant::now();
+        while first.is_none() {
+            let r = send(&c, &addr, "NoSpace", 0, &BODY, &[], true).await;
+            if r.code == ResponseCode::SUCCESS {
+                first = Some(ext_i64(&r, "queueOffset"));
+            } else {
+                assert_eq!(r.code, ResponseCode::SERVICE_NOT_AVAILABLE);
+                assert!(
+                    t.elapsed() < Duration::from_secs(20),
+                    "writes did not resume"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert_eq!(first, Some(100), "refused sends took no queue offset");
+        produce(&c, &addr, "NoSpace", 10).await;
+        stop(child);
+        // After a restart every acknowledged message, and nothing else, is there.
+        let (child, addr) = spawn_broker(&store, &fault, &config);
+        assert_eq!(
+            drain(&c, &addr, "NoSpace", 0).await,
+            (0..111).collect::<Vec<_>>()
+        );
+        stop(child);
+    }
+}
