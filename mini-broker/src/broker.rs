@@ -58,6 +58,8 @@ struct Services {
     /// POP checkpoints rebuilt from the revive log, and parked POP requests.
     pop_tables: Arc<crate::pop::PopTables>,
     pop_waiters: Arc<crate::pop::PopWaiters>,
+    /// Consume mode per group+topic.
+    request_modes: Arc<crate::request_mode::MessageRequestModeManager>,
 }
 
 impl Services {
@@ -87,10 +89,14 @@ impl Services {
             levels,
             config_dir.join("delayOffset.json"),
         )?;
+        let request_modes = crate::request_mode::MessageRequestModeManager::load(
+            config_dir.join("messageRequestMode.json"),
+        )?;
         let pop_tables = crate::pop::PopTables::load(&store, &offsets, &cfg.broker_cluster_name)?;
         Ok(Services {
             pop_tables: Arc::new(pop_tables),
             pop_waiters: Arc::default(),
+            request_modes: Arc::new(request_modes),
             store,
             topics: Arc::new(topics),
             offsets: Arc::new(offsets),
@@ -454,6 +460,7 @@ impl Broker {
             store_host,
             pop_tables: &services.pop_tables,
             pop_waiters: &services.pop_waiters,
+            request_modes: &services.request_modes,
         })
         .with_acl(acl);
         let server = RemotingServer::serve(

@@ -103,6 +103,17 @@ pub struct BrokerConfig {
     pub auto_create_subscription_group: bool,
     /// Region reported in send responses (`MSG_REGION`).
     pub region_id: String,
+    /// The consume mode QUERY_ASSIGNMENT answers for a group+topic that SET_MESSAGE_REQUEST_MODE
+    /// (`mqadmin setConsumeMode`) never set (Java `defaultMessageRequestMode`, `PULL`). `POP`
+    /// switches every push consumer that asks the broker (Java `setClientRebalance(false)`,
+    /// ours `PopMode::FollowBroker`) to POP. Retry topics are always `PULL`.
+    pub default_message_request_mode: rocketmq_rs_remoting::protocol::body::MessageRequestMode,
+    /// `popShareQueueNum` of the default POP mode (Java `defaultPopShareQueueNum`, -1: every
+    /// consumer pops every queue).
+    pub default_pop_share_queue_num: i32,
+    /// Whether QUERY_ASSIGNMENT shares the queues out among the group (Java
+    /// `serverLoadBalancerEnable`, true); off, every consumer is assigned every queue.
+    pub server_load_balancer_enable: bool,
     /// Commit-log segment size in bytes (1 GiB; tests use smaller).
     pub commit_log_segment_size: u64,
     /// Hours (since its last write) after which a commit-log segment may be deleted (Java
@@ -284,6 +295,10 @@ impl Default for BrokerConfig {
             retry_max_times: 16,
             auto_create_subscription_group: true,
             region_id: "DefaultRegion".into(),
+            default_message_request_mode:
+                rocketmq_rs_remoting::protocol::body::MessageRequestMode::Pull,
+            default_pop_share_queue_num: -1,
+            server_load_balancer_enable: true,
             commit_log_segment_size: 1 << 30,
             file_reserved_time: 72.0,
             delete_when: "04".into(),
@@ -432,6 +447,18 @@ impl BrokerConfig {
             ),
             ("retryMaxTimes", self.retry_max_times.to_string()),
             ("regionId", self.region_id.clone()),
+            (
+                "defaultMessageRequestMode",
+                self.default_message_request_mode.java_name().to_owned(),
+            ),
+            (
+                "defaultPopShareQueueNum",
+                self.default_pop_share_queue_num.to_string(),
+            ),
+            (
+                "serverLoadBalancerEnable",
+                self.server_load_balancer_enable.to_string(),
+            ),
             (
                 "transactionTimeOut",
                 self.transaction_timeout_ms.to_string(),

@@ -39,6 +39,7 @@ pub mod namesrv_registration;
 pub mod pop;
 pub mod processor;
 pub mod reply;
+pub mod request_mode;
 pub mod schedule;
 pub mod stats;
 pub mod store;

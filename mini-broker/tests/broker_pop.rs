@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 use broker_util::*;
 use rocketmq_rs_mini_broker::{BrokerConfig, BrokerHandle};
-use rocketmq_rs_remoting::protocol::body::SubscriptionGroupConfig;
+use rocketmq_rs_remoting::protocol::body::{
+    JsonBody, MessageModel, MessageQueueAssignment, MessageRequestMode,
+    MessageRequestModeSerializeWrapper, QueryAssignmentRequestBody, QueryAssignmentResponseBody,
+    SetMessageRequestModeRequestBody, SubscriptionGroupConfig,
+};
 use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_rs_remoting::protocol::header::*;
 use rocketmq_rs_remoting::protocol::message::{property, MessageExt};
@@ -470,5 +474,157 @@ async fn checkpoints_and_acks_survive_a_broker_crash() {
     let addr = b.addr().to_string();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(pop(&c, &addr, "g", "PopR", 2500).await.is_empty());
+    b.shutdown().await;
+}
+
+async fn request_with_body(
+    c: &RemotingClient,
+    addr: &str,
+    code: i32,
+    body: bytes::Bytes,
+) -> RemotingCommand {
+    let cmd = RemotingCommand::request(code).with_body(body);
+    c.invoke(addr, cmd, T).await.expect("answered")
+}
+
+async fn query_assignment(
+    c: &RemotingClient,
+    addr: &str,
+    client_id: &str,
+    group: &str,
+    topic: &str,
+) -> Option<Vec<MessageQueueAssignment>> {
+    let q = QueryAssignmentRequestBody {
+        topic: topic.into(),
+        consumer_group: group.into(),
+        client_id: client_id.into(),
+        strategy_name: "AVG".into(),
+        message_model: MessageModel::Clustering,
+    };
+    let r = request_with_body(c, addr, RequestCode::QUERY_ASSIGNMENT, q.to_json()).await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    QueryAssignmentResponseBody::from_json(&r.body)
+        .unwrap()
+        .message_queue_assignments
+}
+
+/// QUERY_ASSIGNMENT / SET_MESSAGE_REQUEST_MODE / GET_ALL_MESSAGE_REQUEST_MODE with Apache's
+/// semantics: pull shares by default, POP for the whole topic (queue -1) once set, the mode
+/// persisted across a restart, and Apache's refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_mode_switch_and_server_side_assignment() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(BrokerConfig::for_test(dir.path())).await;
+    let addr = b.addr().to_string();
+    let c = client();
+    produce(&c, &addr, "PopMode", &["m0"]).await;
+    // Two members of the group, each on its own connection (the broker keys members by
+    // channel).
+    let members = [client(), client()];
+    for (id, m) in ["cid-a", "cid-b"].into_iter().zip(&members) {
+        let hb = RemotingCommand::request(RequestCode::HEART_BEAT)
+            .with_body(heartbeat_body(id, "gm", "PopMode", "*"));
+        assert_eq!(
+            m.invoke(&addr, hb, T).await.unwrap().code,
+            ResponseCode::SUCCESS
+        );
+    }
+    let queues = |v: &[MessageQueueAssignment]| {
+        v.iter()
+            .map(|a| {
+                let pop = a.mode == MessageRequestMode::Pop;
+                (a.message_queue.as_ref().unwrap().queue_id, pop)
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    // Default PULL: the averaged share of the topic's queues.
+    let a = query_assignment(&c, &addr, "cid-a", "gm", "PopMode")
+        .await
+        .unwrap();
+    let b_share = query_assignment(&c, &addr, "cid-b", "gm", "PopMode")
+        .await
+        .unwrap();
+    assert!(a.iter().all(|x| x.mode == MessageRequestMode::Pull));
+    // The first send created the topic with the send header's 4 queues.
+    assert_eq!((a.len(), b_share.len()), (2, 2));
+    assert!(queues(&a).is_disjoint(&queues(&b_share)));
+    // Unknown topic: no valid answer (null set), as Apache.
+    assert!(query_assignment(&c, &addr, "cid-a", "gm", "NoSuchTopic")
+        .await
+        .is_none());
+
+    // Refusals.
+    let set = |topic: &str, mode, share| SetMessageRequestModeRequestBody {
+        topic: topic.into(),
+        consumer_group: "gm".into(),
+        mode,
+        pop_share_queue_num: share,
+    };
+    let r = request_with_body(
+        &c,
+        &addr,
+        RequestCode::SET_MESSAGE_REQUEST_MODE,
+        set("%RETRY%gm", MessageRequestMode::Pop, 0).to_json(),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::NO_PERMISSION);
+    let r = request_with_body(
+        &c,
+        &addr,
+        RequestCode::SET_MESSAGE_REQUEST_MODE,
+        set("NoSuchTopic", MessageRequestMode::Pop, 0).to_json(),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::TOPIC_NOT_EXIST);
+
+    // POP with the default share: every member pops the whole topic (queue -1).
+    let r = request_with_body(
+        &c,
+        &addr,
+        RequestCode::SET_MESSAGE_REQUEST_MODE,
+        set("PopMode", MessageRequestMode::Pop, 0).to_json(),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    for id in ["cid-a", "cid-b"] {
+        let v = query_assignment(&c, &addr, id, "gm", "PopMode")
+            .await
+            .unwrap();
+        assert_eq!(queues(&v), [(-1, true)].into());
+    }
+    // The group's retry topic stays PULL.
+    let hb = RemotingCommand::request(RequestCode::HEART_BEAT).with_body(heartbeat_body(
+        "cid-a",
+        "gm",
+        "%RETRY%gm",
+        "*",
+    ));
+    c.invoke(&addr, hb, T).await.unwrap();
+
+    // Persisted: a restart answers the same, GET_ALL_MESSAGE_REQUEST_MODE lists it.
+    let b = restart(dir.path(), b, true).await;
+    let addr = b.addr().to_string();
+    let c = client();
+    let r = request_with_body(
+        &c,
+        &addr,
+        RequestCode::GET_ALL_MESSAGE_REQUEST_MODE,
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::SUCCESS);
+    let all = MessageRequestModeSerializeWrapper::from_json(&r.body).unwrap();
+    let e = &all.message_request_mode_map["PopMode"]["gm"];
+    assert_eq!(
+        (e.mode, e.pop_share_queue_num),
+        (MessageRequestMode::Pop, 0)
+    );
+    let hb = RemotingCommand::request(RequestCode::HEART_BEAT)
+        .with_body(heartbeat_body("cid-a", "gm", "PopMode", "*"));
+    c.invoke(&addr, hb, T).await.unwrap();
+    let v = query_assignment(&c, &addr, "cid-a", "gm", "PopMode")
+        .await
+        .unwrap();
+    assert_eq!(queues(&v), [(-1, true)].into());
     b.shutdown().await;
 }

@@ -21,6 +21,7 @@
 //!    codes in the `match` of `handle`.
 
 mod admin;
+mod assignment;
 mod broker_config;
 mod client_manage;
 mod consumer_manage;
@@ -84,6 +85,8 @@ pub(crate) struct Wiring<'a> {
     pub(crate) pop_tables: &'a Arc<crate::pop::PopTables>,
     /// Parked POP / NOTIFICATION requests.
     pub(crate) pop_waiters: &'a Arc<crate::pop::PopWaiters>,
+    /// Consume mode per group+topic (SET_MESSAGE_REQUEST_MODE).
+    pub(crate) request_modes: &'a Arc<crate::request_mode::MessageRequestModeManager>,
 }
 
 /// The broker's [`RequestHandler`]: routes each request code to its processor. Each processor
@@ -106,6 +109,7 @@ pub struct BrokerProcessor {
     group: group::GroupProcessor,
     inspect: inspect::InspectProcessor,
     pop: pop::PopProcessor,
+    assignment: assignment::AssignmentProcessor,
     broker_config: broker_config::BrokerConfigProcessor,
 }
 
@@ -133,6 +137,7 @@ impl BrokerProcessor {
             group: group::GroupProcessor::new(w),
             inspect: inspect::InspectProcessor::new(w),
             pop: pop::PopProcessor::new(w),
+            assignment: assignment::AssignmentProcessor::new(w),
             broker_config: broker_config::BrokerConfigProcessor::new(w),
         }
     }
@@ -278,6 +283,9 @@ impl RequestHandler for BrokerProcessor {
             RequestCode::CHANGE_MESSAGE_INVISIBLETIME => self.pop.change_invisible(&req).await,
             RequestCode::NOTIFICATION => self.pop.notification(&req).await,
             RequestCode::POLLING_INFO => self.pop.polling_info(&req).await,
+            RequestCode::QUERY_ASSIGNMENT => self.assignment.query_assignment(&req),
+            RequestCode::SET_MESSAGE_REQUEST_MODE => self.assignment.set_mode(&req).await,
+            RequestCode::GET_ALL_MESSAGE_REQUEST_MODE => self.assignment.all_modes(),
             code => reply(
                 ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
                 format!(" request type {code} not supported"),

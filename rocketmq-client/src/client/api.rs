@@ -842,6 +842,49 @@ impl ClientApi {
         .to_json()
     }
 
+    /// QUERY_ASSIGNMENT (400): the queues of `topic` the broker assigns this client, each with
+    /// the mode (pull or POP) to consume it in (docs/protocol/pop.md §9). `Ok(None)`: the broker
+    /// has no valid answer (unknown topic, client not yet a member); keep what you have.
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`] (`REQUEST_CODE_NOT_SUPPORTED` from brokers before 5.0).
+    pub async fn query_assignment(
+        &self,
+        addr: &str,
+        body: &rocketmq_rs_remoting::protocol::body::QueryAssignmentRequestBody,
+        timeout: Duration,
+    ) -> Result<Option<Vec<rocketmq_rs_remoting::protocol::body::MessageQueueAssignment>>> {
+        let cmd = self
+            .request(RequestCode::QUERY_ASSIGNMENT)
+            .with_body(body.to_json());
+        let resp = self.invoke_ok(addr, cmd, timeout).await?;
+        let body = rocketmq_rs_remoting::protocol::body::QueryAssignmentResponseBody::from_json(
+            &resp.body,
+        )
+        .map_err(|e| malformed(addr, "QueryAssignmentResponseBody", e))?;
+        Ok(body.message_queue_assignments)
+    }
+
+    /// SET_MESSAGE_REQUEST_MODE (401): sets how `body.consumer_group` consumes `body.topic`
+    /// on the broker at `addr` (`mqadmin setConsumeMode`; docs/protocol/pop.md §9).
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`Error::Broker`] (`TOPIC_NOT_EXIST`, `SUBSCRIPTION_GROUP_NOT_EXIST`,
+    /// `NO_PERMISSION` for a retry topic).
+    pub async fn set_message_request_mode(
+        &self,
+        addr: &str,
+        body: &rocketmq_rs_remoting::protocol::body::SetMessageRequestModeRequestBody,
+        timeout: Duration,
+    ) -> Result<()> {
+        let cmd = self
+            .request(RequestCode::SET_MESSAGE_REQUEST_MODE)
+            .with_body(body.to_json());
+        self.invoke_ok(addr, cmd, timeout).await.map(|_| ())
+    }
+
     /// LOCK_BATCH_MQ (41): returns the queues now locked by `client_id`.
     ///
     /// # Errors

@@ -187,6 +187,25 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
         let _ = (broker_name, header);
         Box::pin(async { Err(Error::Config("this backend cannot POP".into())) })
     }
+    /// QUERY_ASSIGNMENT on some broker of `topic`: this client's queues and their consume
+    /// mode; `Ok(None)` when the broker has no valid answer.
+    fn query_assignment(
+        &self,
+        topic: &str,
+        group: &str,
+        strategy: &str,
+        model: crate::consumer::MessageModel,
+    ) -> BoxFuture<
+        '_,
+        Result<Option<Vec<rocketmq_rs_remoting::protocol::body::MessageQueueAssignment>>>,
+    > {
+        let _ = (topic, group, strategy, model);
+        Box::pin(async {
+            Err(Error::Config(
+                "this backend cannot query assignments".into(),
+            ))
+        })
+    }
     /// CONSUMER_SEND_MSG_BACK to the master of `broker_name`.
     fn send_back(
         &self,

@@ -305,6 +305,43 @@ impl ConsumerBackend for ClientBackend {
         })
     }
 
+    fn query_assignment(
+        &self,
+        topic: &str,
+        group: &str,
+        strategy: &str,
+        model: crate::consumer::MessageModel,
+    ) -> BoxFuture<
+        '_,
+        Result<Option<Vec<rocketmq_rs_remoting::protocol::body::MessageQueueAssignment>>>,
+    > {
+        let body = rocketmq_rs_remoting::protocol::body::QueryAssignmentRequestBody {
+            topic: topic.to_owned(),
+            consumer_group: group.to_owned(),
+            client_id: self.client_id(),
+            strategy_name: strategy.to_owned(),
+            message_model: model.wire(),
+        };
+        Box::pin(async move {
+            let addr = match self.instance.any_master_of_topic(&body.topic) {
+                Some(a) => a,
+                None => {
+                    self.instance.update_topic_route(&body.topic).await?;
+                    self.instance
+                        .any_master_of_topic(&body.topic)
+                        .ok_or_else(|| Error::RouteNotFound {
+                            topic: body.topic.clone(),
+                            detail: "no broker in the route".into(),
+                        })?
+                }
+            };
+            self.instance
+                .api()
+                .query_assignment(&addr, &body, self.rpc_timeout())
+                .await
+        })
+    }
+
     fn pull(&self, a: PullArgs) -> BoxFuture<'_, Result<PullResult>> {
         Box::pin(async move {
             let id = self

@@ -34,7 +34,7 @@ pub use pull::{
     PullConsumerBuilder,
 };
 pub use push::{
-    ConsumeContext, ConsumeOrderlyContext, MessageListener, OrderlyListener, PushConsumer,
+    ConsumeContext, ConsumeOrderlyContext, MessageListener, OrderlyListener, PopMode, PushConsumer,
     PushConsumerBuilder, PushConsumerConfig, QueueStats,
 };
 pub use selector::{ExpressionType, MessageSelector};

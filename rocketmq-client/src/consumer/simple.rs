@@ -457,16 +457,13 @@ impl SimpleConsumer {
     /// Network and broker errors.
     pub async fn ack(&self, m: &ReceivedMessage) -> Result<()> {
         self.check_running()?;
-        let r = &m.receipt;
-        let h = AckMessageRequestHeader {
-            consumer_group: self.inner.group.clone(),
-            topic: r.real_topic(&m.wire_topic, &self.inner.group),
-            queue_id: r.queue_id,
-            extra_info: r.to_string(),
-            offset: r.queue_offset,
-            bname: Some(r.broker_name.clone()),
-        };
-        self.inner.backend.ack(&r.broker_name, h).await
+        ack(
+            &*self.inner.backend,
+            &self.inner.group,
+            &m.wire_topic,
+            &m.receipt,
+        )
+        .await
     }
 
     /// Acks many received messages with one BATCH_ACK_MESSAGE per broker (receipts of the
@@ -477,55 +474,13 @@ impl SimpleConsumer {
     ///
     /// The first network or broker error; acks for other brokers are still sent.
     pub async fn ack_all(&self, msgs: &[ReceivedMessage]) -> Result<()> {
-        use rocketmq_rs_remoting::protocol::pop::{BatchAck, BatchAckMessageRequestBody};
-        use std::collections::BTreeMap;
         self.check_running()?;
-        // broker → (retry, queue, ck offset, pop time) → (entry, offsets).
-        type Key = (&'static str, i32, i64, i64);
-        type Entries = BTreeMap<Key, (BatchAck, Vec<i64>)>;
-        let mut per_broker: BTreeMap<&str, (String, Entries)> = BTreeMap::new();
-        for m in msgs {
-            let r = &m.receipt;
-            let (_, entries) = per_broker
-                .entry(r.broker_name.as_str())
-                .or_insert_with(|| (m.wire_topic.clone(), BTreeMap::new()));
-            let key = (r.retry.as_str(), r.queue_id, r.ck_queue_offset, r.pop_time);
-            let (_, offsets) = entries.entry(key).or_insert_with(|| {
-                (
-                    BatchAck {
-                        consumer_group: self.inner.group.clone(),
-                        topic: m.wire_topic.clone(),
-                        retry: r.retry.as_str().to_owned(),
-                        start_offset: r.ck_queue_offset,
-                        queue_id: r.queue_id,
-                        revive_queue_id: r.revive_qid,
-                        pop_time: r.pop_time,
-                        invisible_time: r.invisible_time,
-                        bit_set: String::new(),
-                    },
-                    Vec::new(),
-                )
-            });
-            offsets.push(r.queue_offset);
-        }
-        let mut first_err = None;
-        for (broker, (topic, entries)) in per_broker {
-            let acks = entries
-                .into_values()
-                .map(|(mut a, offsets)| {
-                    a.set_offsets(&offsets);
-                    a
-                })
-                .collect();
-            let body = BatchAckMessageRequestBody {
-                broker_name: broker.to_owned(),
-                acks,
-            };
-            if let Err(e) = self.inner.backend.batch_ack(broker, &topic, body).await {
-                first_err.get_or_insert(e);
-            }
-        }
-        first_err.map_or(Ok(()), Err)
+        batch_ack(
+            &*self.inner.backend,
+            &self.inner.group,
+            msgs.iter().map(|m| (m.wire_topic.as_str(), &m.receipt)),
+        )
+        .await
     }
 
     /// Makes a received message visible again `duration` from now (zero: at once) — "retry
@@ -541,30 +496,14 @@ impl SimpleConsumer {
         duration: Duration,
     ) -> Result<()> {
         self.check_running()?;
-        let r = m.receipt.clone();
-        let h = ChangeInvisibleTimeRequestHeader {
-            consumer_group: self.inner.group.clone(),
-            topic: r.real_topic(&m.wire_topic, &self.inner.group),
-            queue_id: r.queue_id,
-            extra_info: r.to_string(),
-            offset: r.queue_offset,
-            invisible_time: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
-            bname: Some(r.broker_name.clone()),
-        };
-        let resp = self
-            .inner
-            .backend
-            .change_invisible(&r.broker_name, h)
-            .await?;
-        let receipt = ReceiptHandle {
-            // Apache rebuilds the receipt around the message's own offset: the new checkpoint
-            // starts there.
-            ck_queue_offset: r.queue_offset,
-            pop_time: resp.pop_time,
-            invisible_time: resp.invisible_time,
-            revive_qid: resp.revive_qid,
-            ..r
-        };
+        let receipt = change_invisible(
+            &*self.inner.backend,
+            &self.inner.group,
+            &m.wire_topic,
+            &m.receipt,
+            duration,
+        )
+        .await?;
         m.message
             .put_property(property::POP_CK, receipt.to_string());
         m.receipt = receipt;
@@ -583,6 +522,115 @@ impl SimpleConsumer {
             .await;
         self.inner.backend.close().await;
     }
+}
+
+/// ACK_MESSAGE of one receipt (`wire_topic`: the topic popped, with namespace).
+pub(crate) async fn ack(
+    backend: &dyn ConsumerBackend,
+    group: &str,
+    wire_topic: &str,
+    r: &ReceiptHandle,
+) -> Result<()> {
+    let h = AckMessageRequestHeader {
+        consumer_group: group.to_owned(),
+        topic: r.real_topic(wire_topic, group),
+        queue_id: r.queue_id,
+        extra_info: r.to_string(),
+        offset: r.queue_offset,
+        bname: Some(r.broker_name.clone()),
+    };
+    backend.ack(&r.broker_name, h).await
+}
+
+/// Acks many receipts with one BATCH_ACK_MESSAGE per broker (receipts of the same pop and
+/// queue share one bit set), as Apache's `batchAckMessageAsync` does; a single receipt goes
+/// as ACK_MESSAGE. The first error is returned; acks for other brokers are still sent.
+pub(crate) async fn batch_ack<'a>(
+    backend: &dyn ConsumerBackend,
+    group: &str,
+    receipts: impl Iterator<Item = (&'a str, &'a ReceiptHandle)>,
+) -> Result<()> {
+    use rocketmq_rs_remoting::protocol::pop::{BatchAck, BatchAckMessageRequestBody};
+    use std::collections::BTreeMap;
+    // broker → (retry, queue, ck offset, pop time) → (entry, offsets).
+    type Key = (&'static str, i32, i64, i64);
+    type Entries = BTreeMap<Key, (BatchAck, Vec<i64>)>;
+    let receipts: Vec<(&str, &ReceiptHandle)> = receipts.collect();
+    if let [(topic, r)] = receipts[..] {
+        return ack(backend, group, topic, r).await;
+    }
+    let mut per_broker: BTreeMap<&str, (String, Entries)> = BTreeMap::new();
+    for (wire_topic, r) in receipts {
+        let (_, entries) = per_broker
+            .entry(r.broker_name.as_str())
+            .or_insert_with(|| (wire_topic.to_owned(), BTreeMap::new()));
+        let key = (r.retry.as_str(), r.queue_id, r.ck_queue_offset, r.pop_time);
+        let (_, offsets) = entries.entry(key).or_insert_with(|| {
+            (
+                BatchAck {
+                    consumer_group: group.to_owned(),
+                    topic: wire_topic.to_owned(),
+                    retry: r.retry.as_str().to_owned(),
+                    start_offset: r.ck_queue_offset,
+                    queue_id: r.queue_id,
+                    revive_queue_id: r.revive_qid,
+                    pop_time: r.pop_time,
+                    invisible_time: r.invisible_time,
+                    bit_set: String::new(),
+                },
+                Vec::new(),
+            )
+        });
+        offsets.push(r.queue_offset);
+    }
+    let mut first_err = None;
+    for (broker, (topic, entries)) in per_broker {
+        let acks = entries
+            .into_values()
+            .map(|(mut a, offsets)| {
+                a.set_offsets(&offsets);
+                a
+            })
+            .collect();
+        let body = BatchAckMessageRequestBody {
+            broker_name: broker.to_owned(),
+            acks,
+        };
+        if let Err(e) = backend.batch_ack(broker, &topic, body).await {
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// CHANGE_MESSAGE_INVISIBLETIME: the message becomes visible again `duration` from now; the
+/// answer is its new receipt (the old one no longer acks it).
+pub(crate) async fn change_invisible(
+    backend: &dyn ConsumerBackend,
+    group: &str,
+    wire_topic: &str,
+    r: &ReceiptHandle,
+    duration: Duration,
+) -> Result<ReceiptHandle> {
+    let h = ChangeInvisibleTimeRequestHeader {
+        consumer_group: group.to_owned(),
+        topic: r.real_topic(wire_topic, group),
+        queue_id: r.queue_id,
+        extra_info: r.to_string(),
+        offset: r.queue_offset,
+        invisible_time: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+        bname: Some(r.broker_name.clone()),
+    };
+    let resp = backend.change_invisible(&r.broker_name, h).await?;
+    Ok(ReceiptHandle {
+        // Apache rebuilds the receipt around the message's own offset: the new checkpoint
+        // starts there.
+        ck_queue_offset: r.queue_offset,
+        pop_time: resp.pop_time,
+        invisible_time: resp.invisible_time,
+        revive_qid: resp.revive_qid,
+        ..r.clone()
+    })
 }
 
 #[cfg(test)]

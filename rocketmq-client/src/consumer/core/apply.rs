@@ -48,6 +48,16 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
         if core.is_stopping() {
             return;
         }
+        if core.is_pop(&topic) {
+            // The broker hands the topic's messages out: no queue of it is owned.
+            let leaving: Vec<MessageQueue> = core
+                .rebalanced_queues()
+                .into_iter()
+                .filter(|mq| mq.topic == topic)
+                .collect();
+            release_all(owner, &leaving).await;
+            continue;
+        }
         match core.rebalancer.target(&topic).await {
             Ok(Target::Queues {
                 queues,
@@ -85,8 +95,8 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
         if core.is_stopping() {
             return;
         }
-        // The grace wait or an earlier take-over may have changed both.
-        if core.owns(&mq) || !core.is_subscribed(&mq.topic) {
+        // The grace wait or an earlier take-over may have changed these.
+        if core.owns(&mq) || !core.is_subscribed(&mq.topic) || core.is_pop(&mq.topic) {
             continue;
         }
         match owner.take(&mq).await {

@@ -24,7 +24,7 @@ pub(crate) mod handover;
 pub(crate) mod lifecycle;
 mod process_queue;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -128,6 +128,8 @@ pub(crate) struct ConsumerCore<X> {
     /// Topic (with namespace) → subscription.
     subs: Mutex<BTreeMap<String, Subscription>>,
     queues: Mutex<HashMap<MessageQueue, OwnedQueue<X>>>,
+    /// Topics (with namespace) consumed by POP: rebalance gives them no owned queues.
+    pop_topics: Mutex<HashSet<String>>,
     kick_tx: mpsc::Sender<()>,
     /// Taken by the rebalance loop when it starts, so only one loop ever runs.
     kick_rx: Mutex<Option<mpsc::Receiver<()>>>,
@@ -183,6 +185,7 @@ impl<X: Send + 'static> ConsumerCore<X> {
             store,
             subs: Mutex::new(subs),
             queues: Mutex::new(HashMap::new()),
+            pop_topics: Mutex::default(),
             kick_tx,
             kick_rx: Mutex::new(Some(kick_rx)),
             rebalance_interval: s.client.rebalance_interval,
@@ -221,6 +224,22 @@ impl<X: Send + 'static> ConsumerCore<X> {
             .iter()
             .map(|(t, s)| s.selector.to_subscription_data(t, s.version))
             .collect()
+    }
+
+    /// Marks `topic` (with namespace) as consumed by POP (`on`) or by owned queues; `true` when
+    /// that changed. Rebalance rounds then give a POP topic no queues.
+    pub(crate) fn set_pop(&self, topic: &str, on: bool) -> bool {
+        let mut t = self.pop_topics.lock_unpoisoned();
+        if on {
+            t.insert(topic.to_owned())
+        } else {
+            t.remove(topic)
+        }
+    }
+
+    /// Whether `topic` (with namespace) is consumed by POP.
+    pub(crate) fn is_pop(&self, topic: &str) -> bool {
+        self.pop_topics.lock_unpoisoned().contains(topic)
     }
 
     /// Records `mq` as owned by `entry`; `false` (nothing recorded) if it is owned already or

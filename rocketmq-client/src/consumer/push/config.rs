@@ -121,6 +121,59 @@ pub struct PushConsumerConfig {
     /// Broadcasting: base directory of the local offset files (default
     /// `~/.rocketmq_offsets`).
     pub local_offset_dir: Option<PathBuf>,
+    /// Whether subscribed topics are consumed by POP (RocketMQ 5.x) instead of pulling owned
+    /// queues: never (default, as Java's default `clientRebalance = true`), always, or as the
+    /// broker's consume mode for the group and topic says (Java `setClientRebalance(false)`,
+    /// switched with `mqadmin setConsumeMode`). See [`PopMode`].
+    pub pop_mode: PopMode,
+    /// POP: how long a popped message stays invisible to other consumers unless acked (Java
+    /// `popInvisibleTime`, 60 s; 5 s..=300 s). A listener call must finish within it, or the
+    /// message is delivered again.
+    #[serde(
+        rename = "pop_invisible_time_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
+    pub pop_invisible_time: Duration,
+    /// POP: max messages per POP request (Java `popBatchNums`, 32; 1..=32).
+    pub pop_batch_size: i32,
+    /// POP: popped messages of one POP queue not yet acked before popping pauses (Java
+    /// `popThresholdForQueue`, 96).
+    pub pop_threshold_for_queue: usize,
+}
+
+/// How a [`PushConsumer`] consumes its topics (RocketMQ 5.x).
+///
+/// In POP mode the **broker** hands out each topic's messages to whichever consumer pops
+/// first: consumers may outnumber queues, one slow consumer holds nothing back, each message is
+/// acked on its own after the listener returns `Success`, and `ReconsumeLater` makes it
+/// visible again after a back-off (10 s, 30 s, 1 min, ... as Java). A message whose listener
+/// call does not finish within [`PushConsumerConfig::pop_invisible_time`] (or whose consumer
+/// dies) is delivered again to any consumer. Orderly listeners pop in order: the broker hands
+/// out a queue's next messages only after the previous ones were acked (or came back). POP
+/// needs a RocketMQ 5.x broker (or mini-broker); it applies to clustering consumers only.
+///
+/// ```
+/// use rocketmq_rs_client::consumer::{PopMode, PushConsumerConfig};
+/// let mut cfg = PushConsumerConfig::default();
+/// assert_eq!(cfg.pop_mode, PopMode::Never);
+/// cfg.pop_mode = PopMode::FollowBroker; // switch when `mqadmin setConsumeMode -m POP` says so
+/// let from_file: PopMode = serde_json::from_str("\"always\"").unwrap();
+/// assert_eq!(from_file, PopMode::Always);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PopMode {
+    /// Pull owned queues (client rebalance), as Java's default.
+    #[default]
+    Never,
+    /// POP every subscribed topic from every broker serving it (queue id -1).
+    Always,
+    /// Ask a broker of each topic every rebalance (QUERY_ASSIGNMENT) and consume as it says:
+    /// POP the queues it assigns when the group's mode for the topic is POP, else pull owned
+    /// queues. Orderly listeners stay on pull here, as Java's (which always rebalances
+    /// orderly consumers itself); use [`Always`](Self::Always) for orderly POP.
+    FollowBroker,
 }
 
 impl Default for PushConsumerConfig {
@@ -150,6 +203,10 @@ impl Default for PushConsumerConfig {
             pull_watchdog_timeout: Duration::from_secs(120),
             rebalance_join_grace: Duration::from_secs(1),
             local_offset_dir: None,
+            pop_mode: PopMode::Never,
+            pop_invisible_time: Duration::from_secs(60),
+            pop_batch_size: 32,
+            pop_threshold_for_queue: 96,
         }
     }
 }
@@ -191,6 +248,23 @@ impl PushConsumerConfig {
         }
         if self.lock_renew_interval.is_zero() {
             return bad("lock_renew_interval must be positive");
+        }
+        if self.pop_mode != PopMode::Never {
+            if !(Duration::from_secs(5)..=Duration::from_secs(300))
+                .contains(&self.pop_invisible_time)
+            {
+                return bad("pop_invisible_time must be in 5 s..=300 s (Java's range)");
+            }
+            if !(1..=32).contains(&self.pop_batch_size) {
+                return bad("pop_batch_size must be in 1..=32");
+            }
+            if self.pop_threshold_for_queue == 0 {
+                return bad("pop_threshold_for_queue must be positive");
+            }
+            if self.pop_mode == PopMode::Always && self.message_model == MessageModel::Broadcasting
+            {
+                return bad("POP consumes a topic once per group: it cannot broadcast");
+            }
         }
         Ok(())
     }
@@ -274,6 +348,18 @@ impl PushConsumerBuilder {
     /// Max messages per listener call.
     pub fn consume_batch_size(mut self, n: usize) -> Self {
         self.config.consume_batch_size = n;
+        self
+    }
+
+    /// Consume by POP: always, never, or as the broker says (see [`PopMode`]).
+    pub fn pop_mode(mut self, mode: PopMode) -> Self {
+        self.config.pop_mode = mode;
+        self
+    }
+
+    /// POP invisible time (5 s..=300 s, default 60 s).
+    pub fn pop_invisible_time(mut self, d: Duration) -> Self {
+        self.config.pop_invisible_time = d;
         self
     }
 

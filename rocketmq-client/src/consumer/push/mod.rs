@@ -5,6 +5,7 @@ mod concurrently;
 mod config;
 mod listener;
 mod orderly;
+mod pop;
 mod pull_loop;
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::message::MessageExt;
 use crate::message_queue::MessageQueue;
 
-pub use self::config::{PushConsumerBuilder, PushConsumerConfig};
+pub use self::config::{PopMode, PushConsumerBuilder, PushConsumerConfig};
 pub use self::listener::{ConsumeContext, ConsumeOrderlyContext, MessageListener, OrderlyListener};
 
 use self::listener as listener_fns;
@@ -91,6 +92,8 @@ pub(crate) struct Inner {
     last_heartbeat_kick: Mutex<Option<Instant>>,
     started_at_ms: AtomicI64,
     lifecycle: futures::lock::Mutex<()>,
+    /// POP mode: the popped topics' queues.
+    pop: pop::PopState,
 }
 
 impl PushConsumer {
@@ -142,6 +145,7 @@ impl PushConsumer {
                 last_heartbeat_kick: Mutex::new(None),
                 started_at_ms: AtomicI64::new(0),
                 lifecycle: futures::lock::Mutex::new(()),
+                pop: pop::PopState::default(),
             }),
         })
     }
@@ -179,8 +183,10 @@ impl PushConsumer {
             inner.state.store(STOPPED, Ordering::Release);
             return Err(e);
         }
+        // Before the first rebalance round, so popped topics never own queues in between.
+        pop::refresh(inner).await;
         inner.spawn_services();
-        tracing::info!(group = %inner.core.group, model = ?inner.cfg.message_model, "push consumer started");
+        tracing::info!(group = %inner.core.group, model = ?inner.cfg.message_model, pop = ?inner.cfg.pop_mode, "push consumer started");
         Ok(())
     }
 
@@ -209,6 +215,17 @@ impl PushConsumer {
         let mut v: Vec<_> = self.inner.core.queues().keys().cloned().collect();
         v.sort();
         v
+    }
+
+    /// The queues consumed by POP (queue id -1: the whole topic on that broker), sorted; empty
+    /// unless [`PopMode`] put a topic into POP.
+    pub fn pop_queues(&self) -> Vec<MessageQueue> {
+        self.inner
+            .pop
+            .queues()
+            .iter()
+            .map(|mq| self.inner.user_queue(mq))
+            .collect()
     }
 
     /// Per-queue flow-control and progress statistics of the owned queues, sorted by queue.
@@ -269,6 +286,7 @@ impl PushConsumer {
         }
         inner.core.backend.heartbeat_now().await;
         inner.kick_rebalance();
+        inner.pop.kick();
         tracing::info!(group = %inner.core.group, %topic, "subscribed");
         Ok(())
     }
@@ -341,7 +359,10 @@ impl PushConsumer {
             _ => return Ok(()),
         }
         inner.state.store(STOPPING, Ordering::Release);
+        inner.pop.stop_all();
         inner.core.stop_pulling(Duration::from_secs(3)).await;
+        // A refresh that ran meanwhile may have started a POP loop; services are stopped now.
+        inner.pop.stop_all();
         inner.dispatch_stopped.store(true, Ordering::Release);
         if !inner.consumes.shutdown(inner.cfg.await_termination).await {
             tracing::warn!(group = %inner.core.group, "listeners still running after await_termination were abandoned; their messages will be redelivered");
@@ -393,6 +414,7 @@ impl ConsumerEvents for Hooks {
     fn rebalance_now(&self) {
         if let Some(inner) = self.0.upgrade() {
             inner.kick_rebalance();
+            inner.pop.kick();
         }
     }
 
@@ -673,6 +695,7 @@ impl Inner {
 
     fn spawn_services(self: &Arc<Self>) {
         apply::spawn_loop(self);
+        pop::spawn_refresh_loop(self);
         let me = Arc::clone(self);
         self.core
             .services

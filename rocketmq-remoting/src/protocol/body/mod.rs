@@ -26,12 +26,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::error::{RemotingError, Result};
 
 mod admin;
+mod assignment;
 mod consumer;
 mod heartbeat;
 mod namesrv;
 mod route;
 
 pub use admin::*;
+pub use assignment::*;
 pub use consumer::*;
 pub use heartbeat::*;
 pub use namesrv::*;

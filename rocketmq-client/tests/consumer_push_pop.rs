@@ -1,0 +1,440 @@
+//! The [`PushConsumer`] in POP mode against the in-process mini NameServer and mini broker:
+//! six consumers share a two-queue topic, `PopMode::FollowBroker` switches between pull and
+//! POP when the broker's consume mode for the group changes (SET_MESSAGE_REQUEST_MODE) and
+//! loses nothing across the switches, `ReconsumeLater` brings a message back after Java's POP
+//! back-off, and orderly POP keeps each queue's order across a suspended batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rocketmq_rs_client::consumer::{
+    ConsumeContext, ConsumeOrderlyContext, ConsumeResult, OrderlyResult, PopMode, PushConsumer,
+    PushConsumerConfig,
+};
+use rocketmq_rs_client::{
+    ClientConfig, ConsumeFromWhere, Message, MessageExt, MessageQueue, Producer,
+};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_remoting::protocol::body::{
+    JsonBody, MessageRequestMode, SetMessageRequestModeRequestBody,
+};
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{timeout, Runtime};
+use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
+
+const BROKER: &str = "broker-a";
+
+struct Env {
+    rt: Arc<dyn Runtime>,
+    cluster: EmbeddedCluster,
+    producer: Producer,
+}
+
+/// (consumer name, body, reconsume times) of every listener call, in call order.
+type Log = Arc<Mutex<Vec<(String, String, i32)>>>;
+
+impl Env {
+    async fn start(rt: &Arc<dyn Runtime>, topic: &str, queues: i32) -> Env {
+        let cluster = EmbeddedCluster::builder()
+            .configure(|cfg| cfg.register_name_server_period_ms = 300)
+            .topic(topic, queues)
+            .start(rt.clone())
+            .await
+            .expect("cluster starts");
+        let producer = Producer::builder()
+            .name_server(&cluster.namesrv_addr())
+            .runtime(rt.clone())
+            .group("it_push_pop_pg")
+            .build()
+            .unwrap();
+        producer.start().await.unwrap();
+        Env {
+            rt: rt.clone(),
+            cluster,
+            producer,
+        }
+    }
+
+    fn client(&self, name: &str) -> ClientConfig {
+        let mut c = ClientConfig::with_name_server(&self.cluster.namesrv_addr());
+        c.runtime = Some(self.rt.clone());
+        c.instance_name = Some(name.to_owned());
+        c.heartbeat_interval = Duration::from_millis(1000);
+        c.route_refresh_interval = Duration::from_millis(1000);
+        c.rebalance_interval = Duration::from_millis(1000);
+        c
+    }
+
+    // Field by field: the config struct is to become #[non_exhaustive].
+    #[allow(clippy::field_reassign_with_default)]
+    fn config(group: &str, mode: PopMode) -> PushConsumerConfig {
+        let mut cfg = PushConsumerConfig::default();
+        cfg.group = group.to_owned();
+        cfg.consume_from_where = ConsumeFromWhere::FirstOffset;
+        cfg.pop_mode = mode;
+        cfg.pop_invisible_time = Duration::from_secs(20);
+        cfg
+    }
+
+    /// A concurrent consumer that logs every call and sleeps `work` in it; `fail_once` bodies
+    /// answer `ReconsumeLater` on their first delivery.
+    fn consumer(
+        &self,
+        name: &str,
+        topic: &str,
+        cfg: PushConsumerConfig,
+        log: &Log,
+        work: Duration,
+        fail_once: &[&str],
+    ) -> PushConsumer {
+        let (log, me) = (Arc::clone(log), name.to_owned());
+        let fail: BTreeSet<String> = fail_once.iter().map(|s| s.to_string()).collect();
+        let rt = self.rt.clone();
+        PushConsumer::builder()
+            .client_config(self.client(name))
+            .config(cfg)
+            .subscribe(topic, "*")
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let mut later = false;
+                for m in &msgs {
+                    let body = String::from_utf8_lossy(&m.body).into_owned();
+                    later |= m.reconsume_times == 0 && fail.contains(&body);
+                    log.lock()
+                        .unwrap()
+                        .push((me.clone(), body, m.reconsume_times));
+                }
+                let rt = rt.clone();
+                async move {
+                    if !work.is_zero() {
+                        rt.sleep(work).await;
+                    }
+                    if later {
+                        ConsumeResult::ReconsumeLater
+                    } else {
+                        ConsumeResult::Success
+                    }
+                }
+            })
+            .build()
+            .unwrap()
+    }
+
+    async fn send(&self, topic: &str, prefix: &str, n: usize) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for i in 0..n {
+            let body = format!("{prefix}{i}");
+            self.producer
+                .send(Message::new(topic, body.clone()))
+                .await
+                .expect("send");
+            out.insert(body);
+        }
+        out
+    }
+
+    /// SET_MESSAGE_REQUEST_MODE straight to the broker (what `mqadmin setConsumeMode` sends).
+    async fn set_mode(&self, topic: &str, group: &str, mode: MessageRequestMode) {
+        let c = RemotingClient::new(self.rt.clone(), TransportConfig::default());
+        let body = SetMessageRequestModeRequestBody {
+            topic: topic.into(),
+            consumer_group: group.into(),
+            mode,
+            pop_share_queue_num: 0,
+        };
+        let addr = self.cluster.broker(BROKER).unwrap().addr().to_string();
+        let cmd = RemotingCommand::request(RequestCode::SET_MESSAGE_REQUEST_MODE)
+            .with_body(body.to_json());
+        let r = c
+            .invoke(&addr, cmd, Duration::from_secs(5))
+            .await
+            .expect("answered");
+        assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+        c.shutdown();
+    }
+
+    async fn stop(self) {
+        self.producer.shutdown().await;
+        self.cluster.shutdown().await;
+    }
+}
+
+fn bodies(log: &Log) -> BTreeSet<String> {
+    log.lock().unwrap().iter().map(|e| e.1.clone()).collect()
+}
+
+/// Waits until `cond` holds, up to `limit`.
+async fn until(rt: &Arc<dyn Runtime>, limit: Duration, what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        rt.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+mod scenarios {
+    use super::*;
+
+    /// Six POP consumers on a two-queue topic: all of them get work, nothing is lost, nothing
+    /// is consumed twice.
+    pub async fn more_consumers_than_queues(rt: Arc<dyn Runtime>) {
+        let topic = "PushPopShare";
+        let group = "it_push_pop_share";
+        let env = Env::start(&rt, topic, 2).await;
+        let log: Log = Arc::default();
+        let mut consumers = Vec::new();
+        for i in 0..6 {
+            let mut cfg = Env::config(group, PopMode::Always);
+            // Small batches and little in flight per consumer, so one consumer cannot take
+            // everything at once.
+            cfg.pop_batch_size = 2;
+            cfg.pop_threshold_for_queue = 2;
+            let c = env.consumer(
+                &format!("c{i}"),
+                topic,
+                cfg,
+                &log,
+                Duration::from_millis(40),
+                &[],
+            );
+            c.start().await.unwrap();
+            assert!(c.assigned_queues().iter().all(|q| q.topic != topic));
+            assert_eq!(
+                c.pop_queues(),
+                [MessageQueue::new(topic, BROKER, -1)],
+                "the whole topic is popped"
+            );
+            consumers.push(c);
+        }
+        let sent = env.send(topic, "s", 120).await;
+        until(&rt, Duration::from_secs(40), "every message", || {
+            bodies(&log).len() == sent.len()
+        })
+        .await;
+        rt.sleep(Duration::from_millis(500)).await;
+        let entries = log.lock().unwrap().clone();
+        assert_eq!(entries.len(), sent.len(), "no message consumed twice");
+        let per: BTreeMap<String, usize> = entries.iter().fold(BTreeMap::new(), |mut m, e| {
+            *m.entry(e.0.clone()).or_default() += 1;
+            m
+        });
+        assert_eq!(per.len(), 6, "every consumer got work: {per:?}");
+        for c in consumers {
+            c.shutdown().await.unwrap();
+        }
+        env.stop().await;
+    }
+
+    /// FollowBroker: pull by default, POP once the broker's mode says so, pull again after;
+    /// nothing sent around the switches is lost.
+    pub async fn follow_broker_switches_modes(rt: Arc<dyn Runtime>) {
+        let topic = "PushPopSwitch";
+        let group = "it_push_pop_switch";
+        let env = Env::start(&rt, topic, 2).await;
+        let log: Log = Arc::default();
+        let c = env.consumer(
+            "sw",
+            topic,
+            Env::config(group, PopMode::FollowBroker),
+            &log,
+            Duration::ZERO,
+            &[],
+        );
+        c.start().await.unwrap();
+        let owns = |c: &PushConsumer| c.assigned_queues().iter().any(|q| q.topic == topic);
+        until(&rt, Duration::from_secs(10), "pulled queues", || owns(&c)).await;
+        assert!(c.pop_queues().is_empty());
+        let mut sent = env.send(topic, "pull", 20).await;
+        until(&rt, Duration::from_secs(20), "pulled messages", || {
+            bodies(&log).is_superset(&sent)
+        })
+        .await;
+
+        env.set_mode(topic, group, MessageRequestMode::Pop).await;
+        c.rebalance_now();
+        until(&rt, Duration::from_secs(10), "the switch to POP", || {
+            c.pop_queues() == [MessageQueue::new(topic, BROKER, -1)] && !owns(&c)
+        })
+        .await;
+        sent.extend(env.send(topic, "pop", 20).await);
+        until(&rt, Duration::from_secs(20), "popped messages", || {
+            bodies(&log).is_superset(&sent)
+        })
+        .await;
+
+        env.set_mode(topic, group, MessageRequestMode::Pull).await;
+        c.rebalance_now();
+        until(
+            &rt,
+            Duration::from_secs(10),
+            "the switch back to pull",
+            || c.pop_queues().is_empty() && owns(&c),
+        )
+        .await;
+        sent.extend(env.send(topic, "back", 20).await);
+        until(
+            &rt,
+            Duration::from_secs(20),
+            "pulled messages again",
+            || bodies(&log).is_superset(&sent),
+        )
+        .await;
+        assert_eq!(bodies(&log), sent);
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
+    /// `ReconsumeLater` acks nothing: the message comes back (reconsume times 1) after Java's
+    /// first POP back-off of 10 s, the others are consumed once.
+    pub async fn reconsume_later_comes_back(rt: Arc<dyn Runtime>) {
+        let topic = "PushPopLater";
+        let env = Env::start(&rt, topic, 2).await;
+        let log: Log = Arc::default();
+        let c = env.consumer(
+            "later",
+            topic,
+            Env::config("it_push_pop_later", PopMode::Always),
+            &log,
+            Duration::ZERO,
+            &["l3"],
+        );
+        c.start().await.unwrap();
+        let sent = env.send(topic, "l", 6).await;
+        let first = Instant::now();
+        until(&rt, Duration::from_secs(30), "the retried message", || {
+            log.lock().unwrap().iter().any(|e| e.1 == "l3" && e.2 == 1)
+        })
+        .await;
+        assert!(
+            first.elapsed() >= Duration::from_secs(9),
+            "redelivered after the back-off, not at once ({:?})",
+            first.elapsed()
+        );
+        rt.sleep(Duration::from_millis(500)).await;
+        let entries = log.lock().unwrap().clone();
+        assert_eq!(bodies(&log), sent);
+        assert_eq!(entries.len(), sent.len() + 1, "{entries:?}");
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
+    /// Orderly POP on a one-queue topic: a suspended message is consumed again before any
+    /// later one, so the successful calls are in send order.
+    pub async fn orderly_pop_keeps_order(rt: Arc<dyn Runtime>) {
+        let topic = "PushPopOrder";
+        let env = Env::start(&rt, topic, 1).await;
+        let calls: Log = Arc::default();
+        let ok: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (calls2, ok2) = (Arc::clone(&calls), Arc::clone(&ok));
+        let mut cfg = Env::config("it_push_pop_order", PopMode::Always);
+        cfg.suspend_current_queue_time = Duration::from_millis(1000);
+        let c = PushConsumer::builder()
+            .client_config(env.client("order"))
+            .config(cfg)
+            .subscribe(topic, "*")
+            .orderly_listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeOrderlyContext| {
+                let mut suspend = false;
+                for m in &msgs {
+                    let body = String::from_utf8_lossy(&m.body).into_owned();
+                    suspend |= body == "o3" && m.reconsume_times == 0;
+                    calls2
+                        .lock()
+                        .unwrap()
+                        .push(("order".into(), body, m.reconsume_times));
+                }
+                if !suspend {
+                    ok2.lock().unwrap().extend(
+                        msgs.iter()
+                            .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
+                    );
+                }
+                async move {
+                    if suspend {
+                        OrderlyResult::SuspendCurrentQueueAMoment
+                    } else {
+                        OrderlyResult::Success
+                    }
+                }
+            })
+            .build()
+            .unwrap();
+        let sent: Vec<String> = (0..10).map(|i| format!("o{i}")).collect();
+        for b in &sent {
+            env.producer
+                .send(Message::new(topic, b.clone()))
+                .await
+                .unwrap();
+        }
+        c.start().await.unwrap();
+        until(
+            &rt,
+            Duration::from_secs(30),
+            "every message in order",
+            || ok.lock().unwrap().len() >= sent.len(),
+        )
+        .await;
+        assert_eq!(*ok.lock().unwrap(), sent, "successful calls in send order");
+        assert!(calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.1 == "o3" && e.2 == 0));
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+}
+
+const SCENARIO_DEADLINE: Duration = Duration::from_secs(120);
+
+async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
+    timeout(&*rt, SCENARIO_DEADLINE, fut)
+        .await
+        .expect("scenario hung");
+}
+
+fn run_tokio<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
+        tokio.handle().clone(),
+    ));
+    tokio.block_on(guarded(rt.clone(), scenario(rt)));
+}
+
+#[test]
+fn push_pop_more_consumers_than_queues_tokio() {
+    run_tokio(scenarios::more_consumers_than_queues)
+}
+
+#[test]
+fn push_pop_more_consumers_than_queues_smol() {
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
+    smol::block_on(guarded(
+        rt.clone(),
+        scenarios::more_consumers_than_queues(rt),
+    ));
+}
+
+#[test]
+fn push_pop_follow_broker_switches_modes() {
+    run_tokio(scenarios::follow_broker_switches_modes)
+}
+
+#[test]
+fn push_pop_reconsume_later_comes_back() {
+    run_tokio(scenarios::reconsume_later_comes_back)
+}
+
+#[test]
+fn push_pop_orderly_keeps_order() {
+    run_tokio(scenarios::orderly_pop_keeps_order)
+}
