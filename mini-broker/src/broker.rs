@@ -68,7 +68,9 @@ impl Services {
     fn open(cfg: &BrokerConfig, rt: Arc<dyn Runtime>) -> Result<Self> {
         let levels = cfg.delay_levels()?;
         let config_dir = cfg.store_path.join("config");
-        let store = MessageStore::open(cfg.store_config())?;
+        let mut store_cfg = cfg.store_config();
+        store_cfg.clock = rt.clock();
+        let store = MessageStore::open(store_cfg)?;
         let topics = TopicConfigManager::load(
             config_dir.join("topics.json"),
             &cfg.broker_cluster_name,

@@ -3,8 +3,8 @@
 //!
 //! [`EmbeddedCluster::start`] hands back a running cluster whose
 //! [`namesrv_addr`](EmbeddedCluster::namesrv_addr) any RocketMQ client (this project's, Java,
-//! Go, C++) can use. Stores live in a fresh temporary directory that is deleted when the
-//! cluster stops. Stop it with [`EmbeddedCluster::shutdown`] (clean, awaits everything); a
+//! Go, C++) can use. Stores live in a fresh temporary directory (in `/dev/shm` where it
+//! exists: a test store needs no durability) that is deleted when the cluster stops. Stop it with [`EmbeddedCluster::shutdown`] (clean, awaits everything); a
 //! cluster that is only dropped still closes its ports and deletes its directory, but skips
 //! the clean shutdown steps.
 //!
@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
 use rocketmq_rs_remoting::protocol::body::TopicConfig;
-use rocketmq_rs_remoting::rt::Runtime;
+use rocketmq_rs_remoting::rt::{Runtime, VirtualClock};
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
@@ -77,6 +77,10 @@ pub enum EmbeddedError {
     /// A broker could not register its topics with the NameServer.
     #[error("broker {0} could not register with the name server")]
     Register(String),
+    /// A virtual-time operation on a cluster started without
+    /// [`virtual_time`](EmbeddedClusterBuilder::virtual_time).
+    #[error("the cluster runs on real time: start it with EmbeddedCluster::builder().virtual_time(true)")]
+    NotVirtual,
 }
 
 /// Hook that adjusts each broker's configuration before it starts.
@@ -91,6 +95,8 @@ pub struct EmbeddedClusterBuilder {
     topics: Vec<(String, i32)>,
     store_root: Option<PathBuf>,
     configure: Option<Configure>,
+    virtual_time: bool,
+    granularity: std::time::Duration,
 }
 
 impl fmt::Debug for EmbeddedClusterBuilder {
@@ -102,6 +108,8 @@ impl fmt::Debug for EmbeddedClusterBuilder {
             .field("topics", &self.topics)
             .field("store_root", &self.store_root)
             .field("configure", &self.configure.is_some())
+            .field("virtual_time", &self.virtual_time)
+            .field("granularity", &self.granularity)
             .finish()
     }
 }
@@ -115,6 +123,8 @@ impl Default for EmbeddedClusterBuilder {
             topics: Vec::new(),
             store_root: None,
             configure: None,
+            virtual_time: false,
+            granularity: std::time::Duration::ZERO,
         }
     }
 }
@@ -168,6 +178,42 @@ impl EmbeddedClusterBuilder {
         self
     }
 
+    /// Runs the cluster on a [`VirtualClock`]: every timer of the NameServer, the brokers and
+    /// the clients built on [`EmbeddedCluster::runtime`] waits for virtual time, which moves
+    /// only with [`EmbeddedCluster::advance`]. Delay levels, 5.x timer messages, retry
+    /// back-off, transaction check-backs, lock and heartbeat expiry and rebalance then happen
+    /// as fast as the machine runs them, in order. Sockets stay real (loopback).
+    ///
+    /// Give clients [`EmbeddedCluster::runtime`] (not the runtime the cluster was started
+    /// with), or their timers run on real time.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+    ///
+    /// let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
+    /// let cluster = EmbeddedCluster::builder().virtual_time(true).start(rt).await.unwrap();
+    /// let before = cluster.runtime().now();
+    /// cluster.advance(Duration::from_secs(3600)).await.unwrap(); // an hour, at once
+    /// assert!(cluster.runtime().now() - before >= Duration::from_secs(3600));
+    /// cluster.shutdown().await;
+    /// # });
+    /// ```
+    pub fn virtual_time(mut self, on: bool) -> Self {
+        self.virtual_time = on;
+        self
+    }
+
+    /// Virtual time ([`virtual_time`](Self::virtual_time), switched on by this call) that
+    /// stops only at multiples of `g`: see [`VirtualClock::set_granularity`]. Timers fire up
+    /// to `g` late, never early; hours pass in a few hundred steps.
+    pub fn virtual_time_granularity(mut self, g: std::time::Duration) -> Self {
+        self.virtual_time = true;
+        self.granularity = g;
+        self
+    }
+
     fn validate(&self) -> Result<(), EmbeddedError> {
         if !(1..=26).contains(&self.brokers) {
             return Err(EmbeddedError::Config(format!(
@@ -197,6 +243,13 @@ impl EmbeddedClusterBuilder {
     /// creates the requested topics. On failure everything already started is stopped.
     pub async fn start(self, rt: Arc<dyn Runtime>) -> Result<EmbeddedCluster, EmbeddedError> {
         self.validate()?;
+        let (rt, clock) = if self.virtual_time {
+            let clock = VirtualClock::new();
+            clock.set_granularity(self.granularity);
+            (clock.runtime(rt), Some(clock))
+        } else {
+            (rt, None)
+        };
         let (root, owned) = match &self.store_root {
             Some(dir) => (dir.clone(), false),
             None => (fresh_temp_dir(), true),
@@ -221,6 +274,7 @@ impl EmbeddedClusterBuilder {
         };
         let mut cluster = EmbeddedCluster {
             rt: Arc::clone(&rt),
+            clock,
             namesrv: Some(namesrv),
             brokers: Vec::new(),
             root,
@@ -288,6 +342,7 @@ impl EmbeddedClusterBuilder {
 /// A running in-process NameServer plus brokers; see the [module docs](self).
 pub struct EmbeddedCluster {
     rt: Arc<dyn Runtime>,
+    clock: Option<VirtualClock>,
     namesrv: Option<NameServerHandle>,
     brokers: Vec<BrokerHandle>,
     root: PathBuf,
@@ -357,9 +412,30 @@ impl EmbeddedCluster {
         self.brokers.iter().filter(|b| b.config().broker_id == 0)
     }
 
-    /// The runtime the cluster runs on.
+    /// The runtime the cluster runs on: give it to the clients under test. With
+    /// [`virtual_time`](EmbeddedClusterBuilder::virtual_time) it is the virtual-time runtime
+    /// wrapping the one the cluster was started with.
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.rt
+    }
+
+    /// The virtual clock, when the cluster was started with
+    /// [`virtual_time`](EmbeddedClusterBuilder::virtual_time).
+    pub fn virtual_clock(&self) -> Option<VirtualClock> {
+        self.clock
+    }
+
+    /// Moves virtual time forward by `by`, firing every timer due on the way in order and
+    /// letting the work each one sets off (deliveries, retries, check-backs, their network
+    /// round trips) finish before moving on; see [`VirtualClock::advance`].
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError::NotVirtual`] when the cluster runs on real time.
+    pub async fn advance(&self, by: std::time::Duration) -> Result<(), EmbeddedError> {
+        let clock = self.clock.ok_or(EmbeddedError::NotVirtual)?;
+        clock.advance(by).await;
+        Ok(())
     }
 
     /// Where the stores live.
@@ -434,16 +510,36 @@ impl Drop for EmbeddedCluster {
     }
 }
 
-/// A new, unique directory path under the system temporary directory.
+/// A new, unique directory path for a store: under `/dev/shm` where that is a writable
+/// directory (a test store needs no durability, and every metadata write fsyncs, which is
+/// free on tmpfs and milliseconds on a busy disk), else under the system temporary directory.
 fn fresh_temp_dir() -> PathBuf {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!(
+    let name = format!(
         "mini-broker-embedded-{}-{}-{:08x}",
         std::process::id(),
         n,
         fastrand::u32(..)
-    ))
+    );
+    let shm = Path::new("/dev/shm");
+    let base = if cfg!(target_os = "linux") && shm_usable(shm) {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    base.join(name)
+}
+
+/// Whether `dir` is a directory this process can create entries in.
+fn shm_usable(dir: &Path) -> bool {
+    static USABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *USABLE.get_or_init(|| {
+        let probe = dir.join(format!("mini-broker-probe-{}", std::process::id()));
+        let ok = std::fs::create_dir(&probe).is_ok();
+        let _ = std::fs::remove_dir(&probe);
+        ok
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use futures::future::{select, Either};
 use rocketmq_rs_remoting::protocol::message::{decode_message, property, MessageExt};
 use rocketmq_rs_remoting::rt::{self, Runtime, ShutdownSignal};
-use rocketmq_rs_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::util::MutexExt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};
@@ -241,7 +241,7 @@ impl ScheduleService {
                     for raw in r.messages {
                         let Some(msg) = decode(raw) else { continue };
                         let due = msg.store_timestamp.saturating_add(delay);
-                        let wait = due - now_ms();
+                        let wait = due - self.rt.clock().now_ms();
                         if wait > 0 && !self.sleep(Duration::from_millis(wait as u64)).await {
                             return;
                         }
@@ -303,7 +303,7 @@ impl ScheduleService {
                 scan = r.next_begin_offset;
             }
             while let Some(Reverse((due, qoff, cloff))) = heap.peek().copied() {
-                if due > now_ms() {
+                if due > self.rt.clock().now_ms() {
                     break;
                 }
                 heap.pop();
@@ -335,7 +335,7 @@ impl ScheduleService {
             let woken = select(rx, self.shutdown.wait());
             match heap.peek() {
                 Some(Reverse((due, _, _))) => {
-                    let wait = (due - now_ms()).max(0) as u64;
+                    let wait = (due - self.rt.clock().now_ms()).max(0) as u64;
                     let _ = select(woken, self.rt.sleep(Duration::from_millis(wait))).await;
                 }
                 None => {

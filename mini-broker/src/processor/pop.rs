@@ -24,7 +24,7 @@ use rocketmq_rs_remoting::protocol::pop::{
 use rocketmq_rs_remoting::protocol::topic::dlq_topic;
 use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::rt::{self, Runtime, TaskGroup};
-use rocketmq_rs_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::util::MutexExt;
 
 use super::{header, reply, success, Wiring};
 use crate::client_manager::normalize_subscription;
@@ -200,7 +200,7 @@ impl PopProcessor {
             Ok(h) => h,
             Err(r) => return r,
         };
-        let now = now_ms();
+        let now = self.rt.clock().now_ms();
         if h.born_time > 0 && h.poll_time > 0 && now - h.born_time - h.poll_time > POP_LATE_MS {
             return reply(
                 ResponseCode::POLLING_TIMEOUT,
@@ -248,7 +248,7 @@ impl PopProcessor {
             .then(|| Arc::new(sub.code_set.iter().map(|c| i64::from(*c)).collect()));
         let deadline = now + h.poll_time.max(0);
         loop {
-            let pop_time = now_ms();
+            let pop_time = self.rt.clock().now_ms();
             let order = h.is_order();
             let revive_qid = if order {
                 ORDER_REVIVE_QID
@@ -272,7 +272,7 @@ impl PopProcessor {
                     .with_header(&hdr)
                     .with_body(body.freeze());
             }
-            let left = deadline - now_ms();
+            let left = deadline - self.rt.clock().now_ms();
             if left <= 0 || self.tasks.signal().is_triggered() {
                 return RemotingCommand::response(
                     ResponseCode::POLLING_TIMEOUT,
@@ -740,7 +740,7 @@ impl PopProcessor {
             Ok(r) => r,
             Err(e) => return reply(ResponseCode::INVALID_PARAMETER, e.to_string()),
         };
-        let now = now_ms();
+        let now = self.rt.clock().now_ms();
         if r.is_order() {
             let key = format!("{}@{}@{}", h.topic, h.consumer_group, h.queue_id);
             let committed = self
@@ -815,7 +815,7 @@ impl PopProcessor {
         read_queues: i32,
         order: bool,
     ) -> bool {
-        let now = now_ms();
+        let now = self.rt.clock().now_ms();
         let retry = pop_retry_topic_v1(topic, group);
         if !order && self.topics.get(&retry).is_some() {
             let at = self
@@ -859,10 +859,10 @@ impl PopProcessor {
             Err(r) => return r,
         };
         let order = h.order.unwrap_or(false);
-        let deadline = now_ms() + h.poll_time.max(0);
+        let deadline = self.rt.clock().now_ms() + h.poll_time.max(0);
         loop {
             let has = self.has_message(&h.topic, &h.consumer_group, h.queue_id, read_queues, order);
-            let left = deadline - now_ms();
+            let left = deadline - self.rt.clock().now_ms();
             if has || left <= 0 || self.tasks.signal().is_triggered() {
                 return success().with_header(&NotificationResponseHeader {
                     has_msg: has,
@@ -908,7 +908,7 @@ impl PopProcessor {
     /// One revive pass: copies the unacked messages of every due checkpoint to the POP retry
     /// topic (or the DLQ), closes those checkpoints and moves the revive offsets past them.
     pub(crate) async fn revive_round(&self) {
-        let now = now_ms();
+        let now = self.rt.clock().now_ms();
         let due = self.tables.due(now);
         let mut revived = 0usize;
         for (key, live) in due {

@@ -16,7 +16,6 @@ use rocketmq_rs_remoting::protocol::topic as names;
 use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::rt::{self, Runtime};
 use rocketmq_rs_remoting::transport::Connection;
-use rocketmq_rs_remoting::util::now_ms;
 use rocketmq_rs_remoting::{ExtFields, RemotingError};
 
 use super::{header, reply, Wiring};
@@ -254,7 +253,7 @@ fn put_error(e: StoreError) -> RemotingCommand {
 }
 
 /// Rewrites a message with `DELAY` or a timer property to its waiting topic (docs/protocol/retry.md §2).
-fn apply_delay(delay_levels: usize, msg: &mut MessageExt) {
+fn apply_delay(delay_levels: usize, now: i64, msg: &mut MessageExt) {
     let tt = sys_flag::transaction_type(msg.sys_flag);
     if tt != sys_flag::TRANSACTION_NOT_TYPE && tt != sys_flag::TRANSACTION_COMMIT_TYPE {
         return;
@@ -273,7 +272,6 @@ fn apply_delay(delay_levels: usize, msg: &mut MessageExt) {
         msg.queue_id = level - 1;
         return;
     }
-    let now = now_ms();
     let parse = |k: &str| msg.property(k).and_then(|v| v.trim().parse::<i64>().ok());
     let deliver = parse(property::TIMER_DELIVER_MS)
         .or_else(|| {
@@ -603,7 +601,7 @@ impl SendProcessor {
             stored_topic = crate::transaction::HALF_TOPIC.to_string();
             self.transactions.prepare(msg).await
         } else {
-            apply_delay(self.delay_levels, &mut msg);
+            apply_delay(self.delay_levels, self.rt.clock().now_ms(), &mut msg);
             stored_topic = msg.topic.clone();
             self.store.put_message(msg).await
         };
@@ -704,7 +702,7 @@ impl SendProcessor {
             reconsume_times: orig.reconsume_times + 1,
             ..Default::default()
         };
-        apply_delay(self.delay_levels, &mut msg);
+        apply_delay(self.delay_levels, self.rt.clock().now_ms(), &mut msg);
         let stored_topic = msg.topic.clone();
         let started = std::time::Instant::now();
         match self.store.put_message(msg).await {

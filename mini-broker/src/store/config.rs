@@ -79,6 +79,11 @@ pub struct StoreConfig {
     /// `diskMaxUsedSpaceRatio`, ...); changeable later with
     /// [`MessageStore::set_retention`](super::MessageStore::set_retention).
     pub retention: super::RetentionConfig,
+    /// Where store timestamps come from (wall time) and whom to tell while a write is in
+    /// flight: the broker's runtime clock, so a virtual clock
+    /// ([`rocketmq_rs_remoting::rt::VirtualClock`]) stamps messages with virtual time. The
+    /// OS clock by default.
+    pub clock: rocketmq_rs_remoting::rt::Clock,
 }
 
 impl StoreConfig {
@@ -98,6 +103,7 @@ impl StoreConfig {
             max_transfer_bytes: 256 * 1024,
             delay_levels: DEFAULT_DELAY_LEVELS.to_string(),
             retention: super::RetentionConfig::default(),
+            clock: rocketmq_rs_remoting::rt::Clock::system(),
         }
     }
 

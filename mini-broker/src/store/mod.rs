@@ -559,7 +559,12 @@ impl MessageStore {
         } else {
             self.send(Request::Put { msgs, reply });
         }
-        rx.map(|r| r.unwrap_or(Err(StoreError::NotAvailable("store is shut down"))))
+        // The writer is an OS thread: a virtual clock must not move on while it works.
+        let busy = self.inner.shared.cfg.clock.busy();
+        rx.map(move |r| {
+            drop(busy);
+            r.unwrap_or(Err(StoreError::NotAvailable("store is shut down")))
+        })
     }
 
     /// Reads messages of a queue (Java `DefaultMessageStore.getMessage` rules). At most
@@ -1037,7 +1042,11 @@ impl MessageStore {
             data,
             reply,
         });
-        rx.map(|r| r.unwrap_or(Err(StoreError::NotAvailable("store is shut down"))))
+        let busy = self.inner.shared.cfg.clock.busy();
+        rx.map(move |r| {
+            drop(busy);
+            r.unwrap_or(Err(StoreError::NotAvailable("store is shut down")))
+        })
     }
 
     /// Fsyncs the commit log, consume queues and index and writes the checkpoint. Blocking.

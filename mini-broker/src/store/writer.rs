@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 use rocketmq_rs_remoting::protocol::message::{encode_message_into, offset_msg_id, MessageExt};
-use rocketmq_rs_remoting::util::{now_ms, RwLockExt};
+use rocketmq_rs_remoting::util::RwLockExt;
 
 use super::commit_log::{write_all_at, Segment};
 use super::config::FlushMode;
@@ -354,7 +354,7 @@ impl Writer {
             let _ = reply.send(Ok(Vec::new()));
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.shared.cfg.clock.now_ms();
         // Records are encoded straight into the batch buffer, after what it already holds.
         let base = self.buf.len();
         self.bounds.clear();

@@ -43,7 +43,7 @@ use rocketmq_rs_remoting::protocol::message::{
 };
 use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::rt::{self, Runtime, WaitShutdown};
-use rocketmq_rs_remoting::util::{now_ms, MutexExt};
+use rocketmq_rs_remoting::util::MutexExt;
 use serde::{Deserialize, Serialize};
 
 use crate::client_manager::ClientManager;
@@ -263,7 +263,7 @@ impl TransactionService {
         if !txid(half).is_empty() {
             op.put_property(property::TRANSACTION_ID, txid(half));
         }
-        op.born_timestamp = now_ms();
+        op.born_timestamp = self.rt.clock().now_ms();
         op.born_host = self.host();
         op.store_host = self.host();
         self.store.put_message(op).await.map(drop)?;
@@ -474,7 +474,7 @@ impl TransactionChecker {
     pub(crate) async fn check_once(&self) -> Result<()> {
         let svc = &*self.service;
         let _round = svc.round.lock().await;
-        let start = now_ms();
+        let start = svc.rt.clock().now_ms();
         {
             let me = Arc::clone(&self.service);
             rt::run_blocking(&*svc.rt, move || me.read_ops()).await?;

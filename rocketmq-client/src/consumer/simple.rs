@@ -397,7 +397,7 @@ impl SimpleConsumer {
             max,
             invisible_ms,
             poll_ms,
-            rocketmq_rs_remoting::util::now_ms(),
+            self.inner.backend.runtime().clock().now_ms(),
         );
         h.init_mode = self.inner.init_mode;
         h.order = Some(self.inner.orderly);

@@ -37,7 +37,6 @@ use rocketmq_rs_remoting::protocol::message::{
     encode_batch, encode_properties, property, sys_flag, BatchMessage, Properties,
 };
 use rocketmq_rs_remoting::rt::{BoxFuture, Clock, Runtime, Stopwatch, TaskGroup};
-use rocketmq_rs_remoting::util::now_ms;
 
 use super::back_pressure::{Admission, AsyncLimiter};
 use super::batch::check_batch;
@@ -894,7 +893,7 @@ impl Inner {
             d: self.config.default_topic_queue_nums,
             e: queue_id,
             f: p.sys_flag,
-            g: now_ms(),
+            g: self.clock.now_ms(),
             h: p.flag,
             i: Some(&p.properties),
             j: Some(p.reconsume_times.unwrap_or(0)),

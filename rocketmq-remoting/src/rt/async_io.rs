@@ -77,6 +77,10 @@ impl AsyncWrite for AsyncIoStream {
 }
 
 impl AsyncStream for AsyncIoStream {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.get_ref().local_addr().ok()
+    }
+
     fn into_split(self: Box<Self>) -> (BoxRead, BoxWrite) {
         let read = AsyncIoStream(Arc::clone(&self.0));
         (Box::new(read), self)

@@ -44,6 +44,7 @@ mod async_io;
 mod task;
 #[cfg(feature = "runtime-tokio")]
 mod tokio;
+mod virtual_time;
 
 #[cfg(feature = "runtime-async-std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime-async-std")))]
@@ -55,6 +56,7 @@ pub use self::task::{ShutdownSignal, TaskGroup, WaitShutdown};
 #[cfg(feature = "runtime-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime-tokio")))]
 pub use self::tokio::TokioRuntime;
+pub use self::virtual_time::{VirtualClock, VirtualRuntime};
 
 /// A boxed, `Send` future: what the [`Runtime`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -72,6 +74,12 @@ pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 /// works for any stream but takes a lock on every read and write; plain TCP implementations
 /// override it with lock-free halves.
 pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+    /// The local address of the socket, where the implementation knows it (plain TCP does).
+    /// [`VirtualRuntime`] pairs the two ends of an in-process connection with it.
+    fn local_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
     /// Splits the stream into independently usable halves.
     fn into_split(self: Box<Self>) -> (BoxRead, BoxWrite) {
         let (r, w) = AsyncReadExt::split(self);
@@ -128,11 +136,14 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-/// A copyable handle to a runtime's monotonic clock: a plain function pointer, so hot paths
-/// that keep one read the time without a virtual call through the runtime or any allocation.
+/// A copyable handle to a runtime's clock: a plain function pointer, or a reference to a
+/// shared [`TimeSource`] (a [`VirtualClock`]), so hot paths that keep one read the time
+/// without a virtual call through the runtime or any allocation.
 ///
 /// Get one from [`Runtime::clock`] where a component is built and keep it next to the state
-/// it times.
+/// it times. Besides the monotonic [`now`](Clock::now) it reads wall time in epoch
+/// milliseconds ([`now_ms`](Clock::now_ms)), the unit of the timestamps the broker compares
+/// (store time plus delay level, timer messages, transaction check-backs).
 ///
 /// ```
 /// use rocketmq_rs_remoting::rt::Clock;
@@ -140,17 +151,53 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
 /// let clock = Clock::system();
 /// let a = clock.now();
 /// assert!(clock.now() >= a);
+/// assert!(clock.now_ms() > 1_600_000_000_000);
 /// ```
 #[derive(Clone, Copy)]
 pub struct Clock {
-    now: fn() -> Instant,
+    source: Source,
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Fn(fn() -> Instant),
+    Shared(&'static dyn TimeSource),
+}
+
+/// A clock with state of its own that a [`Clock`] can read: what [`VirtualClock`] implements.
+///
+/// The source lives as long as the process (`&'static`) so that [`Clock`] stays `Copy`.
+pub trait TimeSource: Send + Sync + 'static {
+    /// The current monotonic instant.
+    fn now(&self) -> Instant;
+
+    /// Milliseconds since the Unix epoch by this source's wall clock.
+    fn now_ms(&self) -> i64;
+
+    /// Work outside the runtime's tasks started (a storage thread writing, for example); a
+    /// virtual clock does not move on until [`end_work`](TimeSource::end_work) is called.
+    /// Use [`Clock::busy`] rather than calling this directly.
+    fn begin_work(&self) {}
+
+    /// The work announced by [`begin_work`](TimeSource::begin_work) finished.
+    fn end_work(&self) {}
 }
 
 impl Clock {
     /// A clock that reads the time with `now`. A virtual clock keeps its state where a plain
     /// function finds it (tokio's paused clock lives in its runtime context, for example).
+    /// Its wall time ([`now_ms`](Clock::now_ms)) is the OS wall clock.
     pub const fn new(now: fn() -> Instant) -> Self {
-        Clock { now }
+        Clock {
+            source: Source::Fn(now),
+        }
+    }
+
+    /// A clock that reads `source` (monotonic and wall time).
+    pub const fn from_source(source: &'static dyn TimeSource) -> Self {
+        Clock {
+            source: Source::Shared(source),
+        }
     }
 
     /// The operating system's monotonic clock.
@@ -162,7 +209,33 @@ impl Clock {
     /// The current instant.
     #[inline]
     pub fn now(&self) -> Instant {
-        (self.now)()
+        match self.source {
+            Source::Fn(f) => f(),
+            Source::Shared(s) => s.now(),
+        }
+    }
+
+    /// Milliseconds since the Unix epoch by this clock's wall time (Java
+    /// `System.currentTimeMillis()`): [`crate::util::now_ms`] unless the clock is virtual.
+    #[inline]
+    pub fn now_ms(&self) -> i64 {
+        match self.source {
+            Source::Fn(_) => crate::util::now_ms(),
+            Source::Shared(s) => s.now_ms(),
+        }
+    }
+
+    /// Announces work that runs outside the runtime's tasks (an OS thread the caller waits
+    /// for) until the guard is dropped, so a virtual clock does not jump ahead while it is in
+    /// flight. Free for the system clock.
+    #[inline]
+    pub fn busy(&self) -> BusyGuard {
+        if let Source::Shared(s) = self.source {
+            s.begin_work();
+            BusyGuard { source: Some(s) }
+        } else {
+            BusyGuard { source: None }
+        }
     }
 
     /// Time since `earlier` by this clock (zero if `earlier` is in the future): what
@@ -179,6 +252,26 @@ impl Clock {
             clock: *self,
             start: self.now(),
         }
+    }
+}
+
+/// Work in flight for a virtual clock; from [`Clock::busy`]. Ends when dropped.
+#[must_use = "the work ends when the guard is dropped"]
+pub struct BusyGuard {
+    source: Option<&'static dyn TimeSource>,
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        if let Some(s) = self.source {
+            s.end_work();
+        }
+    }
+}
+
+impl fmt::Debug for BusyGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BusyGuard")
     }
 }
 

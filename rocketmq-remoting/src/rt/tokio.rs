@@ -151,6 +151,10 @@ impl AsyncWrite for TokioStream {
 }
 
 impl AsyncStream for TokioStream {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.get_ref().local_addr().ok()
+    }
+
     fn into_split(self: Box<Self>) -> (BoxRead, BoxWrite) {
         let (r, w) = self.0.into_inner().into_split();
         (Box::new(r.compat()), Box::new(w.compat_write()))
