@@ -112,6 +112,10 @@ enum Cmd {
         /// Header encoding of our requests: JSON (the default, as Java) or the binary ROCKETMQ form.
         #[arg(long, value_enum, default_value_t = HeaderEncoding::Json)]
         header: HeaderEncoding,
+        /// Send hooks on the producer: none, one that does nothing (the cost of the hook
+        /// point itself).
+        #[arg(long, value_enum, default_value_t = HookKind::None)]
+        hook: HookKind,
     },
     /// Reads `--count` messages from the start of the topic with our PushConsumer.
     Drain {
@@ -164,6 +168,7 @@ fn main() {
                 warmup,
                 group,
                 header,
+                hook,
             } => {
                 let p = ProduceArgs {
                     topic,
@@ -181,6 +186,7 @@ fn main() {
                         HeaderEncoding::Rocketmq => SerializeType::RocketMq,
                     },
                     warmup,
+                    hook,
                 };
                 produce(&namesrv, &group, p).await
             }
@@ -386,7 +392,19 @@ struct ProduceArgs {
     interval: Option<Duration>,
     warmup: u64,
     header: SerializeType,
+    hook: HookKind,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum HookKind {
+    None,
+    Noop,
+}
+
+/// A send hook that does nothing: what remains is the cost of building its context.
+struct NoopHook;
+
+impl rocketmq_rs_client::hook::SendHook for NoopHook {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum HeaderEncoding {
@@ -440,13 +458,16 @@ impl Meter {
 async fn produce(namesrv: &str, group: &str, a: ProduceArgs) -> Result<(), BoxError> {
     let mut config = ProducerConfig::default();
     config.client.serialize_type = a.header;
-    let producer = Producer::builder()
+    let mut builder = Producer::builder()
         .config(config)
         .name_server(namesrv)
         .runtime(runtime())
         .group(group)
-        .send_timeout(Duration::from_secs(10))
-        .build()?;
+        .send_timeout(Duration::from_secs(10));
+    if a.hook == HookKind::Noop {
+        builder = builder.send_hook(NoopHook);
+    }
+    let producer = builder.build()?;
     producer.start().await?;
     // Warm-up: routes, connections, the broker's first commit-log pages.
     for _ in 0..a.warmup {

@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod hook;
 pub mod message;
 pub mod message_queue;
 pub mod producer;

@@ -96,4 +96,16 @@ macro_rules! subscription_setters {
     };
 }
 
-pub(crate) use {client_setters, subscription_setters};
+/// `consume_hook`, for a builder with the field `hooks: Vec<Arc<dyn ConsumeHook>>`.
+macro_rules! hook_setter {
+    () => {
+        /// Adds a [`ConsumeHook`](crate::hook::ConsumeHook) (called in the order added); see
+        /// [`crate::hook`].
+        pub fn consume_hook(mut self, hook: impl $crate::hook::ConsumeHook) -> Self {
+            self.hooks.push(::std::sync::Arc::new(hook));
+            self
+        }
+    };
+}
+
+pub(crate) use {client_setters, hook_setter, subscription_setters};

@@ -15,6 +15,7 @@ use super::Producer;
 use crate::client::{ClientInstance, TransactionCheck};
 use crate::config::{split_addrs, ClientConfig};
 use crate::error::{Error, Result};
+use crate::hook::{SendHook, SendHooks};
 use crate::message::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// The Java default producer group, which Java refuses for real producers.
@@ -319,6 +320,7 @@ pub struct ProducerBuilder {
     config: ProducerConfig,
     instance: Option<ClientInstance>,
     check: Option<TransactionCheckHandler>,
+    hooks: SendHooks,
 }
 
 impl ProducerBuilder {
@@ -528,6 +530,30 @@ impl ProducerBuilder {
         self
     }
 
+    /// Adds a [`SendHook`] (called in the order added). See [`crate::hook`].
+    ///
+    /// ```
+    /// use rocketmq_rs_client::hook::{SendHook, SendHookContext};
+    /// use rocketmq_rs_client::Producer;
+    ///
+    /// struct Log;
+    /// impl SendHook for Log {
+    ///     fn before_send(&self, ctx: &SendHookContext<'_>) {
+    ///         println!("{} -> {}", ctx.msg_id, ctx.broker_addr);
+    ///     }
+    /// }
+    /// let p = Producer::builder()
+    ///     .name_server("127.0.0.1:9876")
+    ///     .group("pg")
+    ///     .send_hook(Log)
+    ///     .build();
+    /// assert!(p.is_ok());
+    /// ```
+    pub fn send_hook(mut self, hook: impl SendHook) -> Self {
+        self.hooks.push(std::sync::Arc::new(hook));
+        self
+    }
+
     /// Validates and builds the producer (not started).
     ///
     /// # Errors
@@ -543,6 +569,8 @@ impl ProducerBuilder {
             None => (ClientInstance::new(config.client.clone())?, true),
         };
         config.validate()?;
-        Ok(Producer::from_parts(config, instance, owned, self.check))
+        Ok(Producer::from_parts(
+            config, instance, owned, self.check, self.hooks,
+        ))
     }
 }

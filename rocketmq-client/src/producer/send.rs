@@ -46,6 +46,7 @@ use super::selector::QueueSelector;
 use crate::client::route::DEFAULT_TOPIC;
 use crate::client::{ClientInstance, ProducerHandle, TransactionCheck};
 use crate::error::{Error, Result};
+use crate::hook::{SendAttempt, SendHookOutcome, SendHooks, SendMode};
 use crate::message::{Message, SendResult, SendStatus};
 use crate::message_queue::MessageQueue;
 
@@ -93,6 +94,8 @@ struct Inner {
     check: Option<TransactionCheckHandler>,
     /// The async back-pressure bounds, when on.
     limiter: Option<AsyncLimiter>,
+    /// Send hooks; empty unless registered (then no hook context is ever built).
+    hooks: SendHooks,
 }
 
 impl std::fmt::Debug for Producer {
@@ -242,6 +245,7 @@ impl Producer {
         instance: ClientInstance,
         owns_instance: bool,
         check: Option<TransactionCheckHandler>,
+        hooks: SendHooks,
     ) -> Self {
         let group = instance.config().wrap(&config.group);
         let limiter = config.async_back_pressure.then(|| {
@@ -261,6 +265,7 @@ impl Producer {
                 state: AtomicU8::new(CREATED),
                 check,
                 limiter,
+                hooks,
             }),
         }
     }
@@ -278,6 +283,11 @@ impl Producer {
     /// The client instance.
     pub fn client_instance(&self) -> &ClientInstance {
         &self.inner.instance
+    }
+
+    /// The registered send hooks (for END_TRANSACTION, reported by the transaction producer).
+    pub(crate) fn send_hooks(&self) -> &SendHooks {
+        &self.inner.hooks
     }
 
     /// Starts the producer (and its client instance). Idempotent.
@@ -591,6 +601,7 @@ impl Producer {
                 &mq.broker_name,
                 mq.queue_id,
                 Mode::Sync,
+                0,
                 budget,
                 started,
             )
@@ -646,7 +657,15 @@ impl Producer {
         let left = budget.saturating_sub(started.elapsed());
         let r = self
             .inner
-            .attempt(&p, &mq.broker_name, mq.queue_id, Mode::Sync, left, started)
+            .attempt(
+                &p,
+                &mq.broker_name,
+                mq.queue_id,
+                Mode::Sync,
+                0,
+                left,
+                started,
+            )
             .await?
             .map(|sr| p.finish(sr));
         r.ok_or_else(|| {
@@ -703,6 +722,7 @@ impl Producer {
                 &mq.broker_name,
                 mq.queue_id,
                 Mode::Sync,
+                0,
                 self.inner.config.send_timeout,
                 started,
             )
@@ -966,7 +986,9 @@ impl Inner {
             let broker: &str = &mq.broker_name;
             let queue_id = mq.queue_id;
             let t0 = self.clock.stopwatch();
-            let r = self.attempt(p, broker, queue_id, mode, left, started).await;
+            let r = self
+                .attempt(p, broker, queue_id, mode, attempt, left, started)
+                .await;
             match r {
                 Ok(Some(sr))
                     if sr.status != SendStatus::SendOk
@@ -1022,12 +1044,14 @@ impl Inner {
     /// One timer per request: the address lookup is bounded only when it has to go to the
     /// NameServer, and the exchange by the transport's own request timeout (which covers
     /// dialling too), not by a second timer around the whole attempt.
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         p: &Prepared,
         broker: &str,
         queue_id: i32,
         mode: Mode,
+        attempt: u32,
         left: Duration,
         started: Stopwatch,
     ) -> Result<Option<SendResult>> {
@@ -1060,11 +1084,82 @@ impl Inner {
                 None,
             ));
         }
+        if !self.hooks.is_empty() {
+            return self
+                .hooked_exchange(p, broker, queue_id, mode, attempt, &addr, remaining)
+                .await;
+        }
+        self.exchange(p, broker, queue_id, mode, &addr, remaining)
+            .await
+    }
+
+    /// [`Inner::exchange`] between the send hooks. The hooks see the result with its message
+    /// id and topic filled in (copied: [`Prepared::finish`] moves them in later anyway).
+    #[allow(clippy::too_many_arguments)]
+    async fn hooked_exchange(
+        &self,
+        p: &Prepared,
+        broker: &str,
+        queue_id: i32,
+        mode: Mode,
+        attempt: u32,
+        addr: &str,
+        remaining: Duration,
+    ) -> Result<Option<SendResult>> {
+        let describe = || SendAttempt {
+            group: &self.config.group,
+            namespace: self.instance.config().namespace(),
+            topic: &p.user_topic,
+            msg_id: &p.msg_id,
+            properties: &p.properties,
+            body_len: p.body.len(),
+            batch: p.batch,
+            broker_name: broker,
+            broker_addr: addr,
+            queue_id,
+            mode: match mode {
+                Mode::Sync => SendMode::Sync,
+                Mode::Async => SendMode::Async,
+                Mode::Oneway => SendMode::Oneway,
+            },
+            attempt,
+        };
+        let ctx = describe().context();
+        self.hooks.before(&ctx);
+        let begin = ctx.begin_timestamp_ms;
+        let t0 = std::time::Instant::now();
+        let mut r = self
+            .exchange(p, broker, queue_id, mode, addr, remaining)
+            .await;
+        if let Ok(Some(sr)) = &mut r {
+            sr.msg_id.clone_from(&p.msg_id);
+            sr.message_queue.topic.clone_from(&p.user_topic);
+        }
+        let mut ctx = describe().context();
+        ctx.begin_timestamp_ms = begin;
+        let outcome = SendHookOutcome {
+            result: r.as_ref().map(Option::as_ref),
+            elapsed: t0.elapsed(),
+        };
+        self.hooks.after(&ctx, &outcome);
+        r
+    }
+
+    /// The request/response (or oneway request) of one attempt.
+    async fn exchange(
+        &self,
+        p: &Prepared,
+        broker: &str,
+        queue_id: i32,
+        mode: Mode,
+        addr: &str,
+        remaining: Duration,
+    ) -> Result<Option<SendResult>> {
         let api = self.instance.api();
         let header = self.header(p, broker, queue_id);
         match mode {
             Mode::Oneway => {
-                api.send_message_oneway_ref(&addr, header, p.body.clone(), remaining)
+                api.send_message_oneway_ref(addr, header, p.body.clone(), remaining)
                     .await?;
                 Ok(None)
             }
@@ -1072,7 +1167,7 @@ impl Inner {
                 // Message id and topic are left empty: the caller moves them in once the
                 // result is final (`Prepared::finish`).
                 let mq = MessageQueue::new(String::new(), broker, queue_id);
-                api.send_message_ref(&addr, mq, header, p.body.clone(), String::new(), remaining)
+                api.send_message_ref(addr, mq, header, p.body.clone(), String::new(), remaining)
                     .await
                     .map(Some)
             }

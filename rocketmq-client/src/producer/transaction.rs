@@ -58,6 +58,7 @@ use rocketmq_rs_remoting::protocol::message::{parse_offset_msg_id, property, sys
 use super::{Producer, ProducerBuilder};
 use crate::client::{ClientInstance, TransactionCheck};
 use crate::error::{Error, Result};
+use crate::hook::{EndTransactionHookContext, SendHooks};
 use crate::message::{Message, MessageExt, SendResult, SendStatus};
 
 /// END_TRANSACTION is sent oneway with this connection budget (Java 3 s).
@@ -155,23 +156,27 @@ impl TransactionProducer {
     pub fn new(builder: ProducerBuilder, listener: impl TransactionListener) -> Result<Self> {
         let listener: Arc<dyn TransactionListener> = Arc::new(listener);
         // The check handler needs the instance, which exists only once built.
-        let cell: Arc<OnceLock<(ClientInstance, String)>> = Arc::new(OnceLock::new());
+        let cell: Arc<OnceLock<(ClientInstance, String, SendHooks)>> = Arc::new(OnceLock::new());
         let handler = {
             let (cell, listener) = (Arc::clone(&cell), Arc::clone(&listener));
             move |check: TransactionCheck| {
-                let Some((instance, group)) = cell.get().cloned() else {
+                let Some((instance, group, hooks)) = cell.get().cloned() else {
                     return;
                 };
                 let listener = Arc::clone(&listener);
                 let rt = Arc::clone(instance.runtime());
                 rt.spawn(Box::pin(async move {
-                    answer_check(&instance, &group, &*listener, check).await;
+                    answer_check(&instance, &group, &hooks, &*listener, check).await;
                 }));
             }
         };
         let producer = builder.transaction_check_handler(handler).build()?;
         let group = producer.client_instance().config().wrap(producer.group());
-        let _ = cell.set((producer.client_instance().clone(), group.clone()));
+        let _ = cell.set((
+            producer.client_instance().clone(),
+            group.clone(),
+            producer.send_hooks().clone(),
+        ));
         Ok(TransactionProducer {
             producer,
             listener,
@@ -236,6 +241,12 @@ impl TransactionProducer {
             .insert(property::TRANSACTION_PREPARED, "true");
         msg.properties
             .insert(property::PRODUCER_GROUP, self.group.clone());
+        // Only hooks need the message's tag and keys once END_TRANSACTION goes out.
+        let described = (!self.producer.send_hooks().is_empty()).then(|| Described {
+            tags: msg.tags().map(str::to_owned),
+            keys: msg.keys().map(str::to_owned),
+            region: msg.property(property::MSG_REGION).map(str::to_owned),
+        });
         let mut local_msg = msg.clone();
         let send_result = self.producer.send(msg).await?;
         let (local_state, remark) = if send_result.status == SendStatus::SendOk {
@@ -257,7 +268,10 @@ impl TransactionProducer {
         } else {
             (LocalTransactionState::Rollback, None)
         };
-        if let Err(e) = self.end_after_send(&send_result, local_state, remark).await {
+        if let Err(e) = self
+            .end_after_send(&send_result, local_state, remark, described)
+            .await
+        {
             // The broker checks the half later: report, do not fail the send.
             tracing::warn!(error = %e, msg_id = %send_result.msg_id, "END_TRANSACTION not sent");
         }
@@ -272,6 +286,7 @@ impl TransactionProducer {
         sr: &SendResult,
         state: LocalTransactionState,
         remark: Option<String>,
+        described: Option<Described>,
     ) -> Result<()> {
         let id = if sr.offset_msg_id.is_empty() {
             &sr.msg_id
@@ -299,6 +314,22 @@ impl TransactionProducer {
             transaction_id: sr.transaction_id.clone(),
             bname: Some(sr.message_queue.broker_name.clone()),
         };
+        if let Some(d) = &described {
+            self.producer
+                .send_hooks()
+                .end_transaction(&EndTransactionHookContext {
+                    group: self.producer.group(),
+                    topic: &sr.message_queue.topic,
+                    msg_id: &sr.msg_id,
+                    transaction_id: sr.transaction_id.as_deref(),
+                    broker_addr: &addr,
+                    state,
+                    from_transaction_check: false,
+                    tags: d.tags.as_deref(),
+                    keys: d.keys.as_deref(),
+                    region_id: d.region.as_deref(),
+                });
+        }
         instance
             .api()
             .end_transaction(&addr, &header, remark, END_TRANSACTION_TIMEOUT)
@@ -307,9 +338,17 @@ impl TransactionProducer {
 }
 
 /// Answers one CHECK_TRANSACTION_STATE (Java `checkTransactionState`).
+/// What END_TRANSACTION hooks see of a message sent in a transaction.
+struct Described {
+    tags: Option<String>,
+    keys: Option<String>,
+    region: Option<String>,
+}
+
 async fn answer_check(
     instance: &ClientInstance,
     group: &str,
+    hooks: &SendHooks,
     listener: &dyn TransactionListener,
     check: TransactionCheck,
 ) {
@@ -332,6 +371,26 @@ async fn answer_check(
         bname: check.header.bname.clone(),
     };
     tracing::debug!(?state, broker = %check.broker_addr, "answering a transaction check");
+    if !hooks.is_empty() {
+        let m = &check.message;
+        let topic = m
+            .property(property::REAL_TOPIC)
+            .unwrap_or(&m.topic)
+            .to_owned();
+        let topic = instance.config().unwrap(&topic);
+        hooks.end_transaction(&EndTransactionHookContext {
+            group: &instance.config().unwrap(group),
+            topic: &topic,
+            msg_id: &header.msg_id,
+            transaction_id: header.transaction_id.as_deref(),
+            broker_addr: &check.broker_addr,
+            state,
+            from_transaction_check: true,
+            tags: m.tags(),
+            keys: m.keys(),
+            region_id: m.property(property::MSG_REGION),
+        });
+    }
     if let Err(e) = instance
         .api()
         .end_transaction(&check.broker_addr, &header, remark, END_TRANSACTION_TIMEOUT)

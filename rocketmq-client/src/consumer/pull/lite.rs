@@ -113,6 +113,7 @@ pub struct LitePullConsumerBuilder {
     subscriptions: Vec<(String, MessageSelector)>,
     strategy: Arc<dyn AllocateStrategy>,
     backend: Option<Arc<dyn ConsumerBackend>>,
+    hooks: Vec<Arc<dyn crate::hook::ConsumeHook>>,
 }
 
 impl Default for LitePullConsumerBuilder {
@@ -123,6 +124,7 @@ impl Default for LitePullConsumerBuilder {
             subscriptions: Vec::new(),
             strategy: Arc::new(AllocateAveragely),
             backend: None,
+            hooks: Vec::new(),
         }
     }
 }
@@ -140,6 +142,7 @@ impl std::fmt::Debug for LitePullConsumerBuilder {
 impl LitePullConsumerBuilder {
     crate::consumer::builder::client_setters!();
     crate::consumer::builder::subscription_setters!();
+    crate::consumer::builder::hook_setter!();
 
     /// Replaces the consumer configuration.
     pub fn config(mut self, config: LitePullConsumerConfig) -> Self {
@@ -188,8 +191,15 @@ impl LitePullConsumerBuilder {
             join_grace: c.rebalance_join_grace,
         })?;
         let (tx, rx) = mpsc::unbounded();
+        let hooks = crate::hook::ConsumeHooks::new(
+            self.hooks,
+            &c.group,
+            self.client.namespace(),
+            crate::hook::ConsumerKind::LitePull,
+        );
         Ok(LitePullConsumer {
             inner: Arc::new(LiteInner {
+                hooks,
                 cfg: self.config,
                 client: self.client,
                 core,
@@ -222,6 +232,8 @@ struct LiteQueue {
 }
 
 struct LiteInner {
+    /// Consume hooks: see every batch `poll` returns.
+    hooks: crate::hook::ConsumeHooks,
     cfg: LitePullConsumerConfig,
     client: ClientConfig,
     /// Subscriptions, assigned queues (by rebalance or by hand), rebalance.
@@ -525,6 +537,10 @@ impl LitePullConsumer {
                 for m in &mut msgs {
                     m.topic = inner.client.unwrap(&m.topic);
                 }
+            }
+            if !inner.hooks.is_empty() {
+                // As Java's lite pull consumer: polled means consumed for hooks.
+                inner.hooks.handed_over(&self.unwrap_mq(&f.mq), &msgs);
             }
             return Ok(msgs);
         }

@@ -36,6 +36,7 @@ pub struct PullConsumerBuilder {
     client: ClientConfig,
     group: String,
     backend: Option<Arc<dyn ConsumerBackend>>,
+    hooks: Vec<Arc<dyn crate::hook::ConsumeHook>>,
 }
 
 impl std::fmt::Debug for PullConsumerBuilder {
@@ -49,6 +50,7 @@ impl std::fmt::Debug for PullConsumerBuilder {
 
 impl PullConsumerBuilder {
     crate::consumer::builder::client_setters!();
+    crate::consumer::builder::hook_setter!();
 
     /// Consumer group (required).
     pub fn group(mut self, group: impl Into<String>) -> Self {
@@ -67,8 +69,15 @@ impl PullConsumerBuilder {
         }
         let backend = crate::consumer::client_backend::given_or_new(self.backend, &self.client)?;
         let group = self.client.wrap(&self.group);
+        let hooks = crate::hook::ConsumeHooks::new(
+            self.hooks,
+            &self.group,
+            self.client.namespace(),
+            crate::hook::ConsumerKind::Pull,
+        );
         Ok(PullConsumer {
             inner: Arc::new(PullInner {
+                hooks,
                 store: RemoteOffsetStore::new(group.clone(), Arc::clone(&backend)),
                 client: self.client,
                 group,
@@ -113,6 +122,8 @@ impl std::fmt::Debug for PullConsumer {
 }
 
 struct PullInner {
+    /// Consume hooks: see every batch `pull` returns.
+    hooks: crate::hook::ConsumeHooks,
     client: ClientConfig,
     group: String,
     backend: Arc<dyn ConsumerBackend>,
@@ -340,6 +351,11 @@ impl PullConsumer {
             for m in &mut r.messages {
                 m.topic = self.inner.client.unwrap(&m.topic);
             }
+        }
+        if !self.inner.hooks.is_empty() {
+            // As Java's pull consumer: the batch is handed over, so consumed as far as hooks
+            // can tell.
+            self.inner.hooks.handed_over(mq, &r.messages);
         }
         Ok(r)
     }

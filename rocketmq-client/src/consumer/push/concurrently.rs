@@ -102,7 +102,9 @@ async fn consume_registered(
     let ctx = ConsumeContext {
         queue: inner.user_queue(&mq),
     };
-    let result = call_concurrent(listener, user, ctx).await;
+    let hooked = inner.hooks_before(&ctx.queue, &user, false);
+    let (result, panicked) = call_concurrent(listener, user, ctx).await;
+    inner.hooks_after(hooked, result == ConsumeResult::Success, panicked);
     drop(permit);
     if pq.is_dropped() {
         // The hand-over did not wait for this call (timed out); the new owner consumes the

@@ -303,6 +303,7 @@ pub struct PushConsumerBuilder {
     pub(crate) listener: Option<ListenerKind>,
     pub(crate) strategy: Arc<dyn AllocateStrategy>,
     pub(crate) backend: Option<Arc<dyn ConsumerBackend>>,
+    pub(crate) hooks: Vec<Arc<dyn crate::hook::ConsumeHook>>,
 }
 
 impl Default for PushConsumerBuilder {
@@ -314,6 +315,7 @@ impl Default for PushConsumerBuilder {
             listener: None,
             strategy: Arc::new(AllocateAveragely),
             backend: None,
+            hooks: Vec::new(),
         }
     }
 }
@@ -332,6 +334,7 @@ impl std::fmt::Debug for PushConsumerBuilder {
 impl PushConsumerBuilder {
     crate::consumer::builder::client_setters!();
     crate::consumer::builder::subscription_setters!();
+    crate::consumer::builder::hook_setter!();
 
     /// Replaces the whole consumer configuration.
     pub fn config(mut self, config: PushConsumerConfig) -> Self {

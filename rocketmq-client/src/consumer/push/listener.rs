@@ -107,46 +107,48 @@ where
     }
 }
 
-/// Runs a concurrent listener, turning a panic into `ReconsumeLater`.
+/// Runs a concurrent listener, turning a panic into `ReconsumeLater`; the flag says it
+/// panicked (consume hooks report it as an exception).
 pub(crate) async fn call_concurrent(
     l: &dyn MessageListener,
     msgs: Vec<MessageExt>,
     ctx: ConsumeContext,
-) -> ConsumeResult {
+) -> (ConsumeResult, bool) {
     let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| l.consume(msgs, ctx))) {
         Ok(f) => f,
         Err(_) => {
             tracing::warn!("message listener panicked; the batch will be reconsumed later");
-            return ConsumeResult::ReconsumeLater;
+            return (ConsumeResult::ReconsumeLater, true);
         }
     };
     match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(r) => r,
+        Ok(r) => (r, false),
         Err(_) => {
             tracing::warn!("message listener panicked; the batch will be reconsumed later");
-            ConsumeResult::ReconsumeLater
+            (ConsumeResult::ReconsumeLater, true)
         }
     }
 }
 
-/// Runs an orderly listener, turning a panic into `SuspendCurrentQueueAMoment`.
+/// Runs an orderly listener, turning a panic into `SuspendCurrentQueueAMoment`; the flag says
+/// it panicked.
 pub(crate) async fn call_orderly(
     l: &dyn OrderlyListener,
     msgs: Vec<MessageExt>,
     ctx: ConsumeOrderlyContext,
-) -> OrderlyResult {
+) -> (OrderlyResult, bool) {
     let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| l.consume(msgs, ctx))) {
         Ok(f) => f,
         Err(_) => {
             tracing::warn!("orderly listener panicked; the queue is suspended a moment");
-            return OrderlyResult::SuspendCurrentQueueAMoment;
+            return (OrderlyResult::SuspendCurrentQueueAMoment, true);
         }
     };
     match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(r) => r,
+        Ok(r) => (r, false),
         Err(_) => {
             tracing::warn!("orderly listener panicked; the queue is suspended a moment");
-            OrderlyResult::SuspendCurrentQueueAMoment
+            (OrderlyResult::SuspendCurrentQueueAMoment, true)
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::consumer::core::{
 use crate::consumer::sync::Semaphore;
 use crate::consumer::{ConsumeResult, MessageModel, MessageSelector, OrderlyResult};
 use crate::error::{Error, Result};
+use crate::hook::{ConsumeCall, ConsumeHooks, ConsumeReturnType, ConsumerKind};
 use crate::message::MessageExt;
 use crate::message_queue::MessageQueue;
 
@@ -71,6 +72,14 @@ impl std::fmt::Debug for PushConsumer {
     }
 }
 
+/// A listener call the consume hooks saw start.
+pub(crate) struct HookedCall {
+    queue: MessageQueue,
+    msgs: Vec<MessageExt>,
+    orderly: bool,
+    call: ConsumeCall,
+}
+
 /// The push consumer's own part of an owned queue.
 #[derive(Clone)]
 pub(crate) struct PushQueue {
@@ -82,6 +91,8 @@ pub(crate) struct Inner {
     cfg: PushConsumerConfig,
     client: ClientConfig,
     listener: ListenerKind,
+    /// Consume hooks; empty unless registered.
+    hooks: ConsumeHooks,
     /// Subscriptions, owned queues, rebalance.
     core: ConsumerCore<PushQueue>,
     sem: Semaphore,
@@ -131,8 +142,15 @@ impl PushConsumer {
                 },
             );
         }
+        let hooks = ConsumeHooks::new(
+            b.hooks,
+            &b.config.group,
+            b.client.namespace(),
+            ConsumerKind::Push,
+        );
         Ok(PushConsumer {
             inner: Arc::new(Inner {
+                hooks,
                 sem: Semaphore::new(b.config.consume_concurrency),
                 cfg: b.config,
                 client: b.client,
@@ -601,7 +619,8 @@ impl Inner {
         let user = vec![self.to_user(&msg)];
         let (order, result) = match &self.listener {
             ListenerKind::Concurrent(l) => {
-                let r = listener_fns::call_concurrent(&**l, user, ConsumeContext { queue }).await;
+                let (r, _) =
+                    listener_fns::call_concurrent(&**l, user, ConsumeContext { queue }).await;
                 (
                     false,
                     match r {
@@ -611,7 +630,7 @@ impl Inner {
                 )
             }
             ListenerKind::Orderly(l) => {
-                let r =
+                let (r, _) =
                     listener_fns::call_orderly(&**l, user, ConsumeOrderlyContext { queue }).await;
                 (
                     true,
@@ -657,6 +676,38 @@ impl Inner {
                 tracing::warn!(%mq, msg_id = %m.msg_id, error = %e, "retry-topic fallback failed too; the message will be consumed again locally");
                 false
             }
+        }
+    }
+
+    /// Runs the `before` consume hooks, when there are any, and keeps what `after` needs (a
+    /// copy of the batch: the listener owns the original).
+    fn hooks_before(
+        &self,
+        queue: &MessageQueue,
+        user: &[MessageExt],
+        orderly: bool,
+    ) -> Option<Box<HookedCall>> {
+        if self.hooks.is_empty() {
+            return None;
+        }
+        let call = self.hooks.before(queue, user, orderly);
+        Some(Box::new(HookedCall {
+            queue: queue.clone(),
+            msgs: user.to_vec(),
+            orderly,
+            call,
+        }))
+    }
+
+    fn hooks_after(&self, hooked: Option<Box<HookedCall>>, success: bool, panicked: bool) {
+        if let Some(h) = hooked {
+            let return_type = match (panicked, success) {
+                (true, _) => ConsumeReturnType::Exception,
+                (false, true) => ConsumeReturnType::Success,
+                (false, false) => ConsumeReturnType::Failed,
+            };
+            self.hooks
+                .after(&h.call, &h.queue, &h.msgs, h.orderly, success, return_type);
         }
     }
 

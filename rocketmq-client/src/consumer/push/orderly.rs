@@ -54,11 +54,13 @@ async fn run(inner: Arc<Inner>, mq: MessageQueue, pq: Arc<ProcessQueue>) {
         if msgs.is_empty() {
             return;
         }
-        let user = msgs.iter().map(|m| inner.to_user(m)).collect();
+        let user: Vec<_> = msgs.iter().map(|m| inner.to_user(m)).collect();
         let ctx = ConsumeOrderlyContext {
             queue: inner.user_queue(&mq),
         };
-        let result = call_orderly(&**listener, user, ctx).await;
+        let hooked = inner.hooks_before(&ctx.queue, &user, true);
+        let (result, panicked) = call_orderly(&**listener, user, ctx).await;
+        inner.hooks_after(hooked, result == OrderlyResult::Success, panicked);
         drop(permit);
         if pq.is_dropped() {
             drop(guard);

@@ -457,11 +457,13 @@ async fn consume_concurrently(
         q.in_flight.fetch_sub(n, Ordering::AcqRel);
         return;
     }
-    let user = batch.iter().map(|(m, _)| inner.to_user(m)).collect();
+    let user: Vec<_> = batch.iter().map(|(m, _)| inner.to_user(m)).collect();
     let ctx = ConsumeContext {
         queue: context_queue(inner, mq, &batch[0].0),
     };
-    let result = call_concurrent(&**listener, user, ctx).await;
+    let hooked = inner.hooks_before(&ctx.queue, &user, false);
+    let (result, panicked) = call_concurrent(&**listener, user, ctx).await;
+    inner.hooks_after(hooked, result == ConsumeResult::Success, panicked);
     drop(permit);
     match result {
         ConsumeResult::Success => ack_all(inner, mq, &batch).await,
@@ -540,11 +542,13 @@ async fn consume_orderly(
             let n = inner.cfg.consume_batch_size.min(rest.len());
             let chunk: Vec<_> = rest.drain(..n).collect();
             let permit = inner.sem.acquire().await;
-            let user = chunk.iter().map(|(m, _)| inner.to_user(m)).collect();
+            let user: Vec<_> = chunk.iter().map(|(m, _)| inner.to_user(m)).collect();
             let ctx = ConsumeOrderlyContext {
                 queue: context_queue(inner, mq, &chunk[0].0),
             };
-            let result = call_orderly(&**listener, user, ctx).await;
+            let hooked = inner.hooks_before(&ctx.queue, &user, true);
+            let (result, panicked) = call_orderly(&**listener, user, ctx).await;
+            inner.hooks_after(hooked, result == OrderlyResult::Success, panicked);
             drop(permit);
             match result {
                 OrderlyResult::Success => ack_all(inner, mq, &chunk).await,
