@@ -31,6 +31,7 @@
 //! ns.shutdown().await;
 //! # });
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

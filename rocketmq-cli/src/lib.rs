@@ -11,6 +11,7 @@
 //!
 //! The library is runtime-agnostic (commands take an `Arc<dyn Runtime>`); the binary picks
 //! tokio, async-std or smol from `--runtime`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

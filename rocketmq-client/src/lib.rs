@@ -1,5 +1,6 @@
 //! An async, runtime-agnostic Apache RocketMQ client: producers, push and pull consumers,
 //! speaking RocketMQ's remoting protocol to Apache brokers and NameServers.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
