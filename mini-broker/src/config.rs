@@ -339,13 +339,17 @@ impl Default for BrokerConfig {
 
 impl BrokerConfig {
     /// A configuration for tests and embedding: listens on `127.0.0.1:0`, advertises
-    /// 127.0.0.1, stores under `store_path`.
+    /// 127.0.0.1, stores under `store_path`, and caps the store at 1 TiB
+    /// ([`max_store_bytes`](Self::max_store_bytes)) so that retention's disk ratios, and with
+    /// them forced deletions and disk-full refusals, do not depend on how full the host's disk
+    /// happens to be.
     pub fn for_test(store_path: impl Into<PathBuf>) -> Self {
         BrokerConfig {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertised_host: Some("127.0.0.1".into()),
             store_path: store_path.into(),
             commit_log_segment_size: 64 * 1024 * 1024,
+            max_store_bytes: Some(1 << 40),
             ..Default::default()
         }
     }

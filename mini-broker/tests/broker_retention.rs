@@ -418,3 +418,122 @@ mod with_faults {
         stop(child);
     }
 }
+
+/// Soak: produce ~1 MB/s for `SOAK_SECS` (default 300) and print the store's disk use every 10
+/// s. The first 60 % of the run uses time-based retention (`fileReservedTime` 0.005 h = 18 s,
+/// every hour a deletion hour); then it switches live (UPDATE_BROKER_CONFIG) to a 64 MiB
+/// `maxStoreBytes` cap with 72 h reservation, so only the ratios delete. Run with
+/// `cargo test -p rocketmq-rs-mini-broker --test broker_retention -- --ignored soak --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "soak measurement, minutes long"]
+async fn soak_disk_use_stays_bounded_with_retention_on() {
+    let secs: u64 = std::env::var("SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = BrokerConfig::for_test(dir.path());
+    cfg.commit_log_segment_size = 4 << 20;
+    cfg.max_message_size = 1 << 20;
+    cfg.file_reserved_time = 0.005;
+    cfg.delete_when = (0..24).map(|h| h.to_string()).collect::<Vec<_>>().join(";");
+    cfg.clean_resource_interval = 1000;
+    let b = start(cfg).await;
+    let addr = b.addr().to_string();
+    let c = client();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut producers = Vec::new();
+    for p in 0..4u64 {
+        let (c, addr, stop, sent, refused) = (
+            c.clone(),
+            addr.clone(),
+            stop.clone(),
+            sent.clone(),
+            refused.clone(),
+        );
+        producers.push(tokio::spawn(async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            // 250 messages of 1 KB per second each: ~1 MB/s in all.
+            let mut tick = tokio::time::interval(Duration::from_millis(4));
+            let mut i = 0u64;
+            while !stop.load(Relaxed) {
+                tick.tick().await;
+                let uniq = format!("SOAK{p}-{i}");
+                i += 1;
+                let r = send(
+                    &c,
+                    &addr,
+                    "SoakT",
+                    (i % 4) as i32,
+                    &BODY,
+                    &[("UNIQ_KEY", &uniq)],
+                    true,
+                )
+                .await;
+                if r.code == ResponseCode::SUCCESS {
+                    sent.fetch_add(1, Relaxed);
+                } else {
+                    refused.fetch_add(1, Relaxed);
+                }
+            }
+        }));
+    }
+    let t0 = Instant::now();
+    let mut switched = false;
+    println!("t_s\tsent_MB\tstore_MB\tcommitlog_segments\tq0_min\tq0_max\trefused\tmode");
+    while t0.elapsed() < Duration::from_secs(secs) {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        if !switched && t0.elapsed() >= Duration::from_secs(secs * 6 / 10) {
+            let r = call(
+                &c,
+                &addr,
+                RemotingCommand::request(RequestCode::UPDATE_BROKER_CONFIG).with_body(Bytes::from(
+                    format!("fileReservedTime=72\nmaxStoreBytes={}\n", 64u64 << 20),
+                )),
+            )
+            .await;
+            assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+            switched = true;
+        }
+        let s = b.store();
+        let n = sent.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "{}\t{:.1}\t{:.1}\t{}\t{}\t{}\t{}\t{}",
+            t0.elapsed().as_secs(),
+            n as f64 * 1100.0 / 1e6,
+            s.store_bytes() as f64 / 1e6,
+            std::fs::read_dir(dir.path().join("commitlog"))
+                .unwrap()
+                .count(),
+            s.min_offset("SoakT", 0),
+            s.max_offset("SoakT", 0),
+            refused.load(std::sync::atomic::Ordering::Relaxed),
+            if switched { "cap64MiB" } else { "reserved18s" },
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for p in producers {
+        p.await.unwrap();
+    }
+    // Whatever retention kept is readable from the reported minimum on.
+    let min = min_offset(&c, &addr, "SoakT", 0).await;
+    let got = drain_queue(&c, &addr, "SoakT", 0, min).await;
+    assert_eq!(got.first().copied(), Some(min));
+    assert_eq!(got.len() as i64, b.store().max_offset("SoakT", 0) - min);
+    b.shutdown().await;
+}
+
+async fn drain_queue(c: &RemotingClient, addr: &str, topic: &str, q: i32, from: i64) -> Vec<i64> {
+    let mut got = Vec::new();
+    let mut off = from;
+    loop {
+        let r = pull(c, addr, &pull_header("rg", topic, q, off)).await;
+        if r.code != ResponseCode::SUCCESS {
+            return got;
+        }
+        got.extend(msgs(&r).iter().map(|m| m.queue_offset));
+        off = ext_i64(&r, "nextBeginOffset");
+    }
+}
