@@ -135,12 +135,13 @@ const NAMESRV_5X_SETTINGS: [&str; 6] = [
 ];
 
 /// Broker settings both clusters are configured alike for.
-const SAME_VALUES: [&str; 5] = [
+const SAME_VALUES: [&str; 6] = [
     "brokerClusterName",
     "brokerName",
     "brokerId",
     "brokerRole",
     "autoCreateSubscriptionGroup",
+    "fileReservedTime",
 ];
 
 /// One command of the scenario, with a label unique in its run.
@@ -550,6 +551,20 @@ fn mutations(v: &Vars) -> Vec<Case> {
             &["-b", b, "-k", "autoCreateSubscriptionGroup", "-v", "false"],
             Check::Same,
         ),
+        // A retention key (read at every clean-up pass, so live on both).
+        case(
+            "updateBrokerConfig (fileReservedTime)",
+            "updateBrokerConfig",
+            &["-b", b, "-k", "fileReservedTime", "-v", "96"],
+            Check::Same,
+        ),
+        // Starts a manual deletion of expired commit-log files; nothing is that old here.
+        case(
+            "deleteExpiredCommitLog",
+            "deleteExpiredCommitLog",
+            &["-b", b],
+            Check::Same,
+        ),
     ]
 }
 
@@ -675,12 +690,6 @@ fn others(v: &Vars, tools5: bool) -> Vec<Case> {
     let (b, t) = (v.broker.as_str(), v.topic.as_str());
     let mut c = vec![
         case("cleanExpiredCQ", "cleanExpiredCQ", &["-b", b], Check::Same),
-        case(
-            "deleteExpiredCommitLog",
-            "deleteExpiredCommitLog",
-            &["-b", b],
-            Check::Same,
-        ),
         case(
             "cleanUnusedTopic",
             "cleanUnusedTopic",
