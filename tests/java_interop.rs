@@ -339,3 +339,162 @@ fn go_and_java498_exchange_messages() {
         c.shutdown().await;
     });
 }
+
+/// Apache's Java push consumer (5.5.0, `setClientRebalance(false)`) against mini-broker after
+/// `mqadmin setConsumeMode -m POP`: the broker's QUERY_ASSIGNMENT switches it to POP (it
+/// reports POP queue -1 and its messages carry POP receipts), and it shares a one-queue topic
+/// with our push consumer in `PopMode::FollowBroker`: two consumers, one queue, both consume,
+/// nothing is lost.
+#[test]
+fn java550_push_consumer_pops_from_mini_broker() {
+    use rocketmq_it::mqadmin::MqadminBatch;
+    use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeResult, PopMode, PushConsumer};
+    use rocketmq_rs_client::{ClientConfig, ConsumeFromWhere, MessageExt};
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    const TEST: &str = "java550_push_consumer_pops_from_mini_broker";
+    let Some(peer) = java_peer(TEST, "5.5.0") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut admin = match MqadminBatch::start("5.5.0", dir.path()) {
+        Ok(a) => a,
+        Err(e) if std::env::var(REQUIRE_VAR).as_deref() != Ok("1") => {
+            eprintln!(
+                "SKIPPED: {TEST}: no mqadmin ({e}); set {REQUIRE_VAR}=1 to make this a failure"
+            );
+            return;
+        }
+        Err(e) => panic!("{TEST}: mqadmin: {e}"),
+    };
+    run_test(TEST, |rt| async move {
+        let c = Cluster::start(&rt).await;
+        let (topic, group) = ("java550-pop", "java550-pop-cg");
+        c.create_topic(topic, 1).await;
+        let cmd: Vec<String> = [
+            "setConsumeMode",
+            "-b",
+            &c.broker_addr(),
+            "-t",
+            topic,
+            "-g",
+            group,
+            "-m",
+            "POP",
+            "-q",
+            "0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = tokio::task::block_in_place(|| admin.run(&[cmd], Duration::from_secs(90)))
+            .expect("mqadmin runs");
+        assert!(
+            out[0].text.contains("success"),
+            "setConsumeMode: {}",
+            out[0].text
+        );
+
+        let java = peer
+            .start(
+                "java pop consumer",
+                "push",
+                &args(&[
+                    ("-ns", &c.ns()),
+                    ("-group", group),
+                    ("-topic", topic),
+                    ("-client-rebalance", "false"),
+                    ("-pop-batch", "2"),
+                    ("-sleep", "60ms"),
+                    ("-timeout", "110s"),
+                ]),
+            )
+            .await;
+        java.wait_until(Duration::from_secs(40), "the switch to POP", |evs| {
+            evs.iter()
+                .any(|e| e.ev == "alloc" && e.pop.as_deref() == Some(&[-1][..]))
+        })
+        .await
+        .expect("the Java consumer pops");
+
+        let ours: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = Arc::clone(&ours);
+        let mut client = ClientConfig::with_name_server(&c.ns());
+        client.runtime = Some(Arc::clone(&rt));
+        client.rebalance_interval = Duration::from_secs(1);
+        let rt2 = Arc::clone(&rt);
+        let consumer = PushConsumer::builder()
+            .client_config(client)
+            .group(group)
+            .subscribe(topic, "*")
+            .consume_from_where(ConsumeFromWhere::FirstOffset)
+            .pop_mode(PopMode::FollowBroker)
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                log.lock().unwrap().extend(
+                    msgs.iter()
+                        .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
+                );
+                let rt = Arc::clone(&rt2);
+                async move {
+                    rt.sleep(Duration::from_millis(60)).await;
+                    ConsumeResult::Success
+                }
+            })
+            .build()
+            .expect("consumer config");
+        consumer.start().await.expect("consumer starts");
+        let start = Instant::now();
+        while consumer.pop_queues().is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "ours never switched to POP"
+            );
+            rt.sleep(Duration::from_millis(100)).await;
+        }
+
+        let p = c.rust_producer("java550-pop-pg").await;
+        let mut sent = BTreeSet::new();
+        for i in 0..60 {
+            let body = format!("pop-{i}");
+            p.send(Message::new(topic, body.clone()))
+                .await
+                .expect("send");
+            sent.insert(body);
+            rt.sleep(Duration::from_millis(20)).await;
+        }
+        let java_bodies = |evs: &[Event]| -> BTreeSet<String> {
+            evs.iter()
+                .filter(|e| e.ev == "recv")
+                .map(|e| String::from_utf8(e.body_bytes().expect("hex body")).expect("utf-8"))
+                .collect()
+        };
+        let start = Instant::now();
+        loop {
+            let mut all = java_bodies(&java.events());
+            all.extend(ours.lock().unwrap().iter().cloned());
+            if all.is_superset(&sent) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "not consumed: {:?}",
+                sent.difference(&all).collect::<Vec<_>>()
+            );
+            rt.sleep(Duration::from_millis(200)).await;
+        }
+        // Let the last acks go out before the Java consumer is killed.
+        rt.sleep(Duration::from_secs(1)).await;
+        let done = java.stop().await.expect("java consumer");
+        let recv = done.of("recv");
+        assert!(!recv.is_empty(), "the Java consumer got work");
+        assert!(
+            recv.iter().all(|e| e.props.contains_key("POP_CK")),
+            "the Java consumer consumed by POP (receipt handles)"
+        );
+        assert!(!ours.lock().unwrap().is_empty(), "our consumer got work");
+        consumer.shutdown().await.expect("shutdown");
+        p.shutdown().await;
+        c.shutdown().await;
+    });
+}

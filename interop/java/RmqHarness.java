@@ -522,6 +522,33 @@ public class RmqHarness {
         throw new IllegalStateException("no setMessageModel");
     }
 
+    // 5.x-only setters (POP mode), called by name so one source compiles against 4.x too.
+    static void callSetter(Object o, String name, Object value) throws Exception {
+        for (java.lang.reflect.Method m : o.getClass().getMethods()) {
+            if (m.getName().equals(name) && m.getParameterCount() == 1) {
+                m.invoke(o, value);
+                return;
+            }
+        }
+        throw new IllegalStateException("this client has no " + name + " (POP needs a 5.x client)");
+    }
+
+    // The POP queues of topic in the consumer's rebalance (5.x), empty on 4.x.
+    static Set<Integer> popQueues(DefaultMQPushConsumer c, String topic) {
+        Set<Integer> out = new TreeSet<>();
+        try {
+            Object ri = c.getDefaultMQPushConsumerImpl().getRebalanceImpl();
+            Map<?, ?> table = (Map<?, ?>) ri.getClass().getMethod("getPopProcessQueueTable").invoke(ri);
+            for (Object k : table.keySet()) {
+                MessageQueue mq = (MessageQueue) k;
+                if (mq.getTopic().equals(topic)) out.add(mq.getQueueId());
+            }
+        } catch (ReflectiveOperationException e) {
+            // 4.x: no POP.
+        }
+        return out;
+    }
+
     static boolean push(Flags f) throws Exception {
         String group = f.s("group", "");
         String topic = f.s("topic", "");
@@ -532,6 +559,8 @@ public class RmqHarness {
         long linger = f.millis("linger", 500);
         long timeout = f.millis("timeout", 60000);
         long replyDelay = f.millis("reply-delay", 0);
+        // Time spent in the listener per message.
+        long work = f.millis("sleep", 0);
 
         DefaultMQProducer replier = null;
         if (f.b("reply")) {
@@ -556,6 +585,11 @@ public class RmqHarness {
             default: c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         }
         if (maxReconsume >= 0) c.setMaxReconsumeTimes(maxReconsume);
+        // POP (5.x): -client-rebalance false lets the broker's consume mode (setConsumeMode)
+        // switch a topic to POP; -pop-invisible and -pop-batch tune it.
+        if (f.m.containsKey("client-rebalance")) callSetter(c, "setClientRebalance", f.b("client-rebalance"));
+        if (f.m.containsKey("pop-invisible")) callSetter(c, "setPopInvisibleTime", f.millis("pop-invisible", 60000));
+        if (f.m.containsKey("pop-batch")) callSetter(c, "setPopBatchNums", f.i("pop-batch", 32));
 
         AtomicInteger consumed = new AtomicInteger();
         CountDownLatch reached = new CountDownLatch(1);
@@ -566,6 +600,13 @@ public class RmqHarness {
             ev.put("result", ok ? "SUCCESS" : (orderly ? "SUSPEND" : "RETRY_LATER"));
             if (orderly) ev.put("orderly", true);
             emit("recv", ev);
+            if (work > 0) {
+                try {
+                    Thread.sleep(work);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             if (ok && replyWith != null && m.getProperty(MessageConst.PROPERTY_MESSAGE_REPLY_TO_CLIENT) != null) {
                 try {
                     if (replyDelay > 0) Thread.sleep(replyDelay);
@@ -617,16 +658,20 @@ public class RmqHarness {
         // test can wait for a rebalance to settle before it sends.
         Thread alloc = new Thread(() -> {
             Set<Integer> last = null;
+            Set<Integer> lastPop = null;
             while (true) {
                 Set<Integer> now = new TreeSet<>();
                 c.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().forEach((mq, pq) -> {
                     if (mq.getTopic().equals(topic) && !pq.isDropped()) now.add(mq.getQueueId());
                 });
-                if (!now.equals(last)) {
+                Set<Integer> pop = popQueues(c, topic);
+                if (!now.equals(last) || !pop.equals(lastPop)) {
                     Map<String, Object> ev = new LinkedHashMap<>();
                     ev.put("queues", new ArrayList<>(now));
+                    ev.put("pop", new ArrayList<>(pop));
                     emit("alloc", ev);
                     last = now;
+                    lastPop = pop;
                 }
                 try {
                     Thread.sleep(100);

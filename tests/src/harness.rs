@@ -106,6 +106,8 @@ pub struct Event {
     pub consumed: Option<i64>,
     /// `alloc` events of push consumers: the queues the member owns now.
     pub queues: Option<Vec<i32>>,
+    /// `alloc` events of 5.x push consumers: the POP queues (-1: the whole topic) it pops.
+    pub pop: Option<Vec<i32>>,
     /// `recv` events: the message's sysFlag as the consumer decoded it.
     pub sys_flag: Option<i32>,
     /// `sent` events of the Java `bytes` run: the producer's compression type.

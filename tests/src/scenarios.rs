@@ -140,6 +140,11 @@ impl Cluster {
         self.namesrv.addr().to_string()
     }
 
+    /// The broker's address (what `mqadmin -b` takes).
+    pub fn broker_addr(&self) -> String {
+        self.broker.addr().to_string()
+    }
+
     /// Creates `topic` with `queues` queues and registers it before returning.
     pub async fn create_topic(&self, topic: &str, queues: i32) {
         self.broker
