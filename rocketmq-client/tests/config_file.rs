@@ -87,6 +87,7 @@ fn push_consumer_config_from_file() {
             "max_reconsume_times": 3,
             "long_polling_timeout_ms": 15000,
             "await_termination_ms": 2000,
+            "consume_timeout_ms": 60000,
             "local_offset_dir": "/var/lib/app/offsets"
         }"#,
     );
@@ -101,6 +102,12 @@ fn push_consumer_config_from_file() {
     assert_eq!(cfg.max_reconsume_times, Some(3));
     assert_eq!(cfg.long_polling_timeout, Duration::from_secs(15));
     assert_eq!(cfg.await_termination, Duration::from_secs(2));
+    assert_eq!(cfg.consume_timeout, Duration::from_secs(60));
+    assert_eq!(
+        d.consume_timeout,
+        Duration::from_secs(15 * 60),
+        "Java's consumeTimeout"
+    );
     assert_eq!(cfg.pull_timeout, d.pull_timeout, "default kept");
     assert_eq!(cfg.pull_threshold_for_queue, d.pull_threshold_for_queue);
     assert_eq!(

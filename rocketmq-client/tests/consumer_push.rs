@@ -521,6 +521,245 @@ mod scenarios {
         env.stop().await;
     }
 
+    /// (4b) Per-call delay level (`ConsumeContext::set_delay_level`, Java
+    /// `setDelayLevelWhenNextConsume`): -1 sends the message straight to the DLQ on its first
+    /// failure; 5 sends it back through delay level 5 (the broker's `SCHEDULE_TOPIC_XXXX`
+    /// queue 4) instead of the broker's choice, level 3.
+    pub async fn listener_sets_delay_level_per_call(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItDelayLevelTopic";
+        const G: &str = "it_delay_level_group";
+        let env = Env::start(&rt, &[(T, 1)], |cfg| {
+            cfg.message_delay_level = "100ms 100ms 100ms 100ms 100ms 100ms 100ms 100ms".into();
+        })
+        .await;
+        let receipts: Receipts = Arc::default();
+        let r = receipts.clone();
+        let c = PushConsumer::builder()
+            .client_config(env.client())
+            .config(push_config(G))
+            .subscribe(T, "*")
+            .listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
+                let r = r.clone();
+                async move {
+                    let m = &msgs[0];
+                    record(&r, "c", m);
+                    match (m.body.as_ref(), m.reconsume_times) {
+                        (b"to-dlq", _) => {
+                            ctx.set_delay_level(-1);
+                            ConsumeResult::ReconsumeLater
+                        }
+                        (b"level-5", 0) => {
+                            assert_eq!(ctx.delay_level(), 0, "the consumer's default");
+                            ctx.set_delay_level(5);
+                            ConsumeResult::ReconsumeLater
+                        }
+                        _ => ConsumeResult::Success,
+                    }
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        env.send_to(T, 0, "to-dlq".into()).await;
+        env.send_to(T, 0, "level-5".into()).await;
+        let dlq = format!("%DLQ%{G}");
+        let broker = env.broker();
+        let bodies = |body: &str| -> Vec<i32> {
+            receipts
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.body == body)
+                .map(|r| r.reconsume)
+                .collect()
+        };
+        eventually(
+            &*rt,
+            "DLQ entry and level-5 retry",
+            Duration::from_secs(20),
+            || broker.store().max_offset(&dlq, 0) >= 1 && bodies("level-5").len() >= 2,
+        )
+        .await;
+        rt.sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            bodies("to-dlq"),
+            [0],
+            "delay level -1: no retry before the DLQ"
+        );
+        assert_eq!(broker.store().max_offset(&dlq, 0), 1);
+        assert_eq!(bodies("level-5"), [0, 1]);
+        let schedule = rocketmq_rs_mini_broker::store::SCHEDULE_TOPIC;
+        assert_eq!(
+            broker.store().max_offset(schedule, 4),
+            1,
+            "sent back through delay level 5"
+        );
+        assert_eq!(
+            broker.store().max_offset(schedule, 2),
+            0,
+            "not through the broker's default level 3"
+        );
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
+    /// (4c) `ConsumeContext::set_ack_index` (Java `ackIndex`): a batch of 4 acknowledged up to
+    /// index 1 succeeds for messages 0 and 1; messages 2 and 3 come back through the retry
+    /// topic, and the queue's offset still moves past all four.
+    pub async fn ack_index_fails_the_rest_of_the_batch(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItAckIndexTopic";
+        let env = Env::start(&rt, &[(T, 1)], |cfg| {
+            cfg.message_delay_level = "100ms 100ms 100ms 100ms 100ms 100ms 100ms 100ms".into();
+        })
+        .await;
+        for i in 0..4 {
+            env.send_to(T, 0, format!("b{i}")).await;
+        }
+        let receipts: Receipts = Arc::default();
+        let r = receipts.clone();
+        let partial = Arc::new(AtomicUsize::new(0));
+        let p = partial.clone();
+        let mut cfg = push_config("it_ack_index_group");
+        cfg.consume_batch_size = 4;
+        let c = PushConsumer::builder()
+            .client_config(env.client())
+            .config(cfg)
+            .subscribe(T, "*")
+            .listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
+                let (r, p) = (r.clone(), p.clone());
+                async move {
+                    for m in &msgs {
+                        record(&r, "c", m);
+                    }
+                    if msgs.len() == 4 {
+                        p.fetch_add(1, Ordering::SeqCst);
+                        ctx.set_ack_index(1);
+                    }
+                    ConsumeResult::Success
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        let count = |body: &str| {
+            receipts
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.body == body)
+                .count()
+        };
+        eventually(
+            &*rt,
+            "b2 and b3 redelivered",
+            Duration::from_secs(20),
+            || count("b2") == 2 && count("b3") == 2,
+        )
+        .await;
+        rt.sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            partial.load(Ordering::SeqCst),
+            1,
+            "the four stored messages came as one batch"
+        );
+        assert_eq!(
+            (count("b0"), count("b1")),
+            (1, 1),
+            "acknowledged: not redelivered"
+        );
+        assert_eq!((count("b2"), count("b3")), (2, 2));
+        let retried: Vec<i32> = receipts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.reconsume > 0)
+            .map(|r| r.reconsume)
+            .collect();
+        assert_eq!(retried, [1, 1], "redelivered through the retry topic");
+        let stats = c.queue_stats();
+        let q0 = stats
+            .iter()
+            .find(|s| s.queue.topic == T && s.queue.queue_id == 0)
+            .expect("queue 0 owned");
+        assert_eq!(
+            q0.consume_offset,
+            Some(4),
+            "the offset moved past the batch"
+        );
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
+    /// (4d) `consume_timeout` (Java `consumeTimeout`): a listener call that never returns is
+    /// dropped after the timeout; its message comes back through the retry topic (delay level
+    /// 3) and the queue's offset moves past it, so the messages behind it are consumed and
+    /// committed.
+    pub async fn consume_timeout_redelivers_stuck_message(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItConsumeTimeoutTopic";
+        let env = Env::start(&rt, &[(T, 1)], |cfg| {
+            cfg.message_delay_level = "100ms 100ms 100ms 100ms 100ms 100ms 100ms 100ms".into();
+        })
+        .await;
+        let receipts: Receipts = Arc::default();
+        let r = receipts.clone();
+        let mut cfg = push_config("it_consume_timeout_group");
+        cfg.consume_timeout = Duration::from_secs(1);
+        let c = PushConsumer::builder()
+            .client_config(env.client())
+            .config(cfg)
+            .subscribe(T, "*")
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let r = r.clone();
+                async move {
+                    for m in &msgs {
+                        record(&r, "c", m);
+                        if m.body.as_ref() == b"stuck" && m.reconsume_times == 0 {
+                            futures::future::pending::<()>().await;
+                        }
+                    }
+                    ConsumeResult::Success
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        let started = Instant::now();
+        env.send_to(T, 0, "stuck".into()).await;
+        env.send_to(T, 0, "after0".into()).await;
+        env.send_to(T, 0, "after1".into()).await;
+        let offset = || {
+            c.queue_stats()
+                .iter()
+                .find(|s| s.queue.topic == T && s.queue.queue_id == 0)
+                .and_then(|s| s.consume_offset)
+        };
+        eventually(
+            &*rt,
+            "the stuck message redelivered and the offset past it",
+            Duration::from_secs(20),
+            || {
+                let got = receipts.lock().unwrap();
+                got.iter().any(|r| r.body == "stuck" && r.reconsume == 1) && offset() == Some(3)
+            },
+        )
+        .await;
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "redelivered before the timeout"
+        );
+        let got = receipts.lock().unwrap().clone();
+        let stuck: Vec<i32> = got
+            .iter()
+            .filter(|r| r.body == "stuck")
+            .map(|r| r.reconsume)
+            .collect();
+        assert_eq!(stuck, [0, 1], "one timed-out call, one redelivery");
+        assert!(got.iter().any(|r| r.body == "after0"));
+        assert!(got.iter().any(|r| r.body == "after1"));
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
     /// (5) Shutdown mid-stream, restart: zero re-deliveries when listeners finish in time.
     pub async fn graceful_shutdown_then_restart(rt: Arc<dyn Runtime>) {
         const T: &str = "ItShutdownTopic";
@@ -981,6 +1220,9 @@ for_each_runtime!(
     broadcasting_restart_resumes_from_local_store,
     orderly_order_across_restart,
     retry_then_dead_letter,
+    listener_sets_delay_level_per_call,
+    ack_index_fails_the_rest_of_the_batch,
+    consume_timeout_redelivers_stuck_message,
     graceful_shutdown_then_restart,
     slow_listener_bounded_cache,
     broker_restart_resumes,

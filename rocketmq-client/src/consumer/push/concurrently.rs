@@ -1,12 +1,21 @@
 //! Concurrent consumption (Java `ConsumeMessageConcurrentlyService`): batches of a queue run in
 //! parallel under a global concurrency bound; the committable offset is the smallest offset still
 //! in flight.
+//!
+//! A call's outcome: the messages up to the context's ack index succeeded (all on `Success`
+//! unless the listener set one, none on `ReconsumeLater`); the rest are sent back with the
+//! context's delay level (clustering) or skipped (broadcasting). A call that outlives
+//! `consume_timeout` is dropped and its whole batch sent back with delay level 3, as Java's
+//! expired-message cleaner does. Either way the batch leaves the process queue, so the
+//! committable offset moves on.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use rocketmq_rs_remoting::rt::ShutdownSignal;
+use rocketmq_rs_remoting::rt::{Runtime, ShutdownSignal};
 
 use crate::consumer::sync::Permit;
 use crate::consumer::{ConsumeResult, MessageModel};
@@ -89,6 +98,28 @@ async fn consume(
     pq.end_call();
 }
 
+/// `fut`, or `None` once `limit` passed. The timer is created only if `fut` does not finish
+/// on its first poll: most listener calls do, and then cost no timer.
+async fn within<F: Future>(rt: &dyn Runtime, limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        let timer = timer.get_or_insert_with(|| rt.sleep(limit));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// Delay level of messages whose listener call outlived `consume_timeout` (Java's
+/// `ProcessQueue.cleanExpiredMsg` sends them back with level 3).
+const CONSUME_TIMEOUT_DELAY_LEVEL: i32 = 3;
+
 async fn consume_registered(
     inner: &Arc<Inner>,
     mq: &MessageQueue,
@@ -99,42 +130,65 @@ async fn consume_registered(
 ) {
     let (inner, mq, pq) = (Arc::clone(inner), mq.clone(), Arc::clone(pq));
     let user: Vec<MessageExt> = msgs.iter().map(|m| inner.to_user(m)).collect();
-    let ctx = ConsumeContext {
-        queue: inner.user_queue(&mq),
-    };
+    let ctx = ConsumeContext::with_delay_level(
+        inner.user_queue(&mq),
+        inner.cfg.delay_level_when_next_consume,
+    );
+    let outcome = ctx.outcome();
     let hooked = inner.hooks_before(&ctx.queue, &user, false);
-    let (result, panicked) = call_concurrent(listener, user, ctx).await;
-    inner.hooks_after(hooked, result == ConsumeResult::Success, panicked);
+    let timeout = inner.cfg.consume_timeout;
+    let call = within(
+        &*inner.core.rt,
+        timeout,
+        call_concurrent(listener, user, ctx),
+    )
+    .await;
+    match call {
+        Some((result, panicked)) => {
+            inner.hooks_after(hooked, result == ConsumeResult::Success, panicked)
+        }
+        None => inner.hooks_timed_out(hooked),
+    }
     drop(permit);
     if pq.is_dropped() {
         // The hand-over did not wait for this call (timed out); the new owner consumes the
         // batch again.
         return;
     }
+    // How many messages, from the front of the batch, succeeded; and the delay level of the
+    // ones sent back.
+    let (succeeded, level) = match call {
+        Some((result, _)) => (outcome.succeeded(result, msgs.len()), outcome.delay_level()),
+        None => {
+            // The call was dropped (cancelled at its pending await): the messages go back to
+            // the broker and leave the process queue, so one stuck message cannot hold the
+            // queue's offset (Java `consumeTimeout`).
+            tracing::warn!(%mq, ?timeout, first_offset = msgs.first().map(|m| m.queue_offset), count = msgs.len(), "listener call exceeded consume_timeout; its messages are sent back for redelivery");
+            (0, CONSUME_TIMEOUT_DELAY_LEVEL)
+        }
+    };
     let mut retry_locally = Vec::new();
-    let mut done = Vec::with_capacity(msgs.len());
-    match result {
-        ConsumeResult::Success => done.extend(msgs.iter().map(|m| m.queue_offset)),
-        ConsumeResult::ReconsumeLater => match inner.cfg.message_model {
-            MessageModel::Broadcasting => {
-                for m in &msgs {
-                    tracing::warn!(%mq, msg_id = %m.msg_id, "broadcasting consumption failed; the message is not retried (Java behaviour)");
+    let mut done: Vec<i64> = msgs[..succeeded].iter().map(|m| m.queue_offset).collect();
+    let failed = msgs.into_iter().skip(succeeded);
+    match inner.cfg.message_model {
+        MessageModel::Broadcasting => {
+            for m in failed {
+                tracing::warn!(%mq, msg_id = %m.msg_id, "broadcasting consumption failed; the message is not retried (Java behaviour)");
+                done.push(m.queue_offset);
+            }
+        }
+        MessageModel::Clustering => {
+            let max = inner.max_reconsume_times();
+            for m in failed {
+                if inner.send_back_or_fallback(&mq, &m, max, level).await {
                     done.push(m.queue_offset);
+                } else {
+                    let mut m = m;
+                    m.reconsume_times += 1;
+                    retry_locally.push(m);
                 }
             }
-            MessageModel::Clustering => {
-                let max = inner.max_reconsume_times();
-                for m in msgs {
-                    if inner.send_back_or_fallback(&mq, &m, max).await {
-                        done.push(m.queue_offset);
-                    } else {
-                        let mut m = m;
-                        m.reconsume_times += 1;
-                        retry_locally.push(m);
-                    }
-                }
-            }
-        },
+        }
     }
     if let Some(offset) = pq.remove(done) {
         inner.core.store.update(&mq, offset, true);

@@ -50,8 +50,35 @@ pub struct PushConsumerConfig {
     /// unlimited for orderly ones (Java -1).
     pub max_reconsume_times: Option<i32>,
     /// Delay level for messages sent back after `ReconsumeLater`: 0 lets the broker choose
-    /// (`3 + reconsumeTimes`), -1 sends straight to the DLQ.
+    /// (`3 + reconsumeTimes`), -1 sends straight to the DLQ. The starting value of each
+    /// call's [`ConsumeContext::delay_level`](crate::consumer::ConsumeContext::delay_level),
+    /// which a listener may change per call with
+    /// [`ConsumeContext::set_delay_level`](crate::consumer::ConsumeContext::set_delay_level).
     pub delay_level_when_next_consume: i32,
+    /// Concurrent listeners: a call still running after this long is dropped (cancelled at
+    /// its pending `.await`) and its messages are sent back for redelivery with delay level 3
+    /// (broadcasting: skipped) and leave the process queue, so the queue's committed offset
+    /// moves past them: one stuck message cannot pin a queue (Java `consumeTimeout`, 15 min;
+    /// in a file `consume_timeout_ms`). The redelivered message counts as one more reconsume
+    /// attempt. Java lets the stuck call run on; here it is cancelled, which also frees its
+    /// listener slot. A listener that blocks its thread instead of awaiting cannot be
+    /// cancelled: keep blocking work off the async runtime. Orderly listeners have no
+    /// timeout (as in Java): their queue waits for the call.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rocketmq_rs_client::consumer::PushConsumerConfig;
+    ///
+    /// let cfg: PushConsumerConfig =
+    ///     serde_json::from_str(r#"{"group": "g", "consume_timeout_ms": 60000}"#).unwrap();
+    /// assert_eq!(cfg.consume_timeout, Duration::from_secs(60));
+    /// assert_eq!(PushConsumerConfig::default().consume_timeout, Duration::from_secs(15 * 60));
+    /// ```
+    #[serde(
+        rename = "consume_timeout_ms",
+        with = "crate::config::serde_impl::millis"
+    )]
+    pub consume_timeout: Duration,
     /// Orderly: pause before a suspended batch is consumed again (Java 1 s).
     #[serde(
         rename = "suspend_current_queue_time_ms",
@@ -191,6 +218,7 @@ impl Default for PushConsumerConfig {
             consume_concurrently_max_span: 2000,
             max_reconsume_times: None,
             delay_level_when_next_consume: 0,
+            consume_timeout: Duration::from_secs(15 * 60),
             suspend_current_queue_time: Duration::from_secs(1),
             long_polling_timeout: Duration::from_secs(15),
             pull_timeout: Duration::from_secs(30),
@@ -245,6 +273,9 @@ impl PushConsumerConfig {
         }
         if self.pull_watchdog_timeout <= self.pull_timeout {
             return bad("pull_watchdog_timeout must exceed pull_timeout");
+        }
+        if self.consume_timeout.is_zero() {
+            return bad("consume_timeout must be positive");
         }
         if self.lock_renew_interval.is_zero() {
             return bad("lock_renew_interval must be positive");
@@ -369,6 +400,13 @@ impl PushConsumerBuilder {
     /// Attempts before the DLQ.
     pub fn max_reconsume_times(mut self, n: i32) -> Self {
         self.config.max_reconsume_times = Some(n);
+        self
+    }
+
+    /// How long a concurrent listener call may run before its messages are sent back for
+    /// redelivery (see [`PushConsumerConfig::consume_timeout`]; 15 min).
+    pub fn consume_timeout(mut self, timeout: Duration) -> Self {
+        self.config.consume_timeout = timeout;
         self
     }
 

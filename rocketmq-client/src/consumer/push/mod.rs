@@ -592,6 +592,11 @@ impl Inner {
             self.max_reconsume_times().to_string(),
         );
         props.insert("pullBatchSize".into(), self.cfg.pull_batch_size.to_string());
+        // Java's unit: minutes.
+        props.insert(
+            "consumeTimeout".into(),
+            (self.cfg.consume_timeout.as_secs() / 60).to_string(),
+        );
         props.insert(
             "pullThresholdForQueue".into(),
             self.cfg.pull_threshold_for_queue.to_string(),
@@ -620,7 +625,7 @@ impl Inner {
         let (order, result) = match &self.listener {
             ListenerKind::Concurrent(l) => {
                 let (r, _) =
-                    listener_fns::call_concurrent(&**l, user, ConsumeContext { queue }).await;
+                    listener_fns::call_concurrent(&**l, user, ConsumeContext::new(queue)).await;
                 (
                     false,
                     match r {
@@ -631,7 +636,7 @@ impl Inner {
             }
             ListenerKind::Orderly(l) => {
                 let (r, _) =
-                    listener_fns::call_orderly(&**l, user, ConsumeOrderlyContext { queue }).await;
+                    listener_fns::call_orderly(&**l, user, ConsumeOrderlyContext::new(queue)).await;
                 (
                     true,
                     match r {
@@ -653,8 +658,13 @@ impl Inner {
     /// Hands a failed message back to the broker for a later retry: CONSUMER_SEND_MSG_BACK,
     /// else a copy sent to the retry topic (docs/protocol/retry.md §2). `false` when both failed: the
     /// caller must consume it again locally (a message is never dropped).
-    async fn send_back_or_fallback(&self, mq: &MessageQueue, m: &MessageExt, max: i32) -> bool {
-        let level = self.cfg.delay_level_when_next_consume;
+    async fn send_back_or_fallback(
+        &self,
+        mq: &MessageQueue,
+        m: &MessageExt,
+        max: i32,
+        level: i32,
+    ) -> bool {
         let err = match self
             .core
             .backend
@@ -697,6 +707,20 @@ impl Inner {
             orderly,
             call,
         }))
+    }
+
+    /// The hooks' "after" of a call dropped by `consume_timeout` (Java `TIME_OUT`).
+    fn hooks_timed_out(&self, hooked: Option<Box<HookedCall>>) {
+        if let Some(h) = hooked {
+            self.hooks.after(
+                &h.call,
+                &h.queue,
+                &h.msgs,
+                h.orderly,
+                false,
+                ConsumeReturnType::TimeOut,
+            );
+        }
     }
 
     fn hooks_after(&self, hooked: Option<Box<HookedCall>>, success: bool, panicked: bool) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::consumer::{MessageModel, OrderlyResult};
 use crate::message_queue::MessageQueue;
 
-use super::listener::{call_orderly, ConsumeOrderlyContext};
+use super::listener::{call_orderly, orderly_suspend_time, ConsumeOrderlyContext};
 use super::{config::ListenerKind, Inner};
 use crate::consumer::core::ProcessQueue;
 
@@ -55,9 +55,8 @@ async fn run(inner: Arc<Inner>, mq: MessageQueue, pq: Arc<ProcessQueue>) {
             return;
         }
         let user: Vec<_> = msgs.iter().map(|m| inner.to_user(m)).collect();
-        let ctx = ConsumeOrderlyContext {
-            queue: inner.user_queue(&mq),
-        };
+        let ctx = ConsumeOrderlyContext::new(inner.user_queue(&mq));
+        let suspend_ms = ctx.suspend_handle();
         let hooked = inner.hooks_before(&ctx.queue, &user, true);
         let (result, panicked) = call_orderly(&**listener, user, ctx).await;
         inner.hooks_after(hooked, result == OrderlyResult::Success, panicked);
@@ -105,10 +104,11 @@ async fn run(inner: Arc<Inner>, mq: MessageQueue, pq: Arc<ProcessQueue>) {
             drop(guard);
         } else {
             drop(guard);
-            if !inner
-                .sleep_or(inner.cfg.suspend_current_queue_time, &stop)
-                .await
-            {
+            let pause = orderly_suspend_time(
+                suspend_ms.load(std::sync::atomic::Ordering::Acquire),
+                inner.cfg.suspend_current_queue_time,
+            );
+            if !inner.sleep_or(pause, &stop).await {
                 pq.stop_consuming();
                 return;
             }

@@ -39,7 +39,9 @@ use crate::message::{MessageExt, PopStatus};
 use crate::message_queue::MessageQueue;
 
 use super::config::ListenerKind;
-use super::listener::{call_concurrent, call_orderly, ConsumeContext, ConsumeOrderlyContext};
+use super::listener::{
+    call_concurrent, call_orderly, orderly_suspend_time, ConsumeContext, ConsumeOrderlyContext,
+};
 use super::Inner;
 
 /// Java's POP back-off per attempt, seconds (`popDelayLevel`: 10 s 30 s 1 m 2 m ... 2 h).
@@ -458,20 +460,29 @@ async fn consume_concurrently(
         return;
     }
     let user: Vec<_> = batch.iter().map(|(m, _)| inner.to_user(m)).collect();
-    let ctx = ConsumeContext {
-        queue: context_queue(inner, mq, &batch[0].0),
-    };
+    let ctx = ConsumeContext::with_delay_level(
+        context_queue(inner, mq, &batch[0].0),
+        inner.cfg.delay_level_when_next_consume,
+    );
+    let outcome = ctx.outcome();
     let hooked = inner.hooks_before(&ctx.queue, &user, false);
     let (result, panicked) = call_concurrent(&**listener, user, ctx).await;
     inner.hooks_after(hooked, result == ConsumeResult::Success, panicked);
     drop(permit);
-    match result {
-        ConsumeResult::Success => ack_all(inner, mq, &batch).await,
-        ConsumeResult::ReconsumeLater => {
-            for (m, r) in &batch {
-                later(inner, mq, m, r).await;
-            }
+    // As Java's ConsumeMessagePopConcurrentlyService: the messages up to the ack index are
+    // acked, the rest come back after the back-off of the context's delay level. Level -1
+    // (which Java's POP path does not handle) means what it means in pull mode: the DLQ.
+    let succeeded = outcome.succeeded(result, n);
+    if succeeded > 0 {
+        ack_all(inner, mq, &batch[..succeeded]).await;
+    }
+    let level = outcome.delay_level();
+    for (m, r) in &batch[succeeded..] {
+        if level < 0 && dead_letter(inner, mq, m).await {
+            ack_all(inner, mq, &[(m.clone(), r.clone())]).await;
+            continue;
         }
+        later(inner, mq, m, r, level).await;
     }
     q.in_flight.fetch_sub(n, Ordering::AcqRel);
 }
@@ -484,10 +495,16 @@ async fn ack_all(inner: &Inner, mq: &MessageQueue, batch: &[(MessageExt, Receipt
 }
 
 /// `ReconsumeLater` of one message: visible again after Java's back-off for its attempt
-/// (`delay_level_when_next_consume`, or the attempt count when 0). Past `max_reconsume_times`
+/// (`delay_level`, the call's context setting, or the attempt count when 0 or -1). Past `max_reconsume_times`
 /// Java keeps backing off by the message's age, and acks (drops) it once it is older than
 /// twice the longest back-off; the broker's own retry limit moves it to the DLQ before that.
-async fn later(inner: &Inner, mq: &MessageQueue, m: &MessageExt, r: &ReceiptHandle) {
+async fn later(
+    inner: &Inner,
+    mq: &MessageQueue,
+    m: &MessageExt,
+    r: &ReceiptHandle,
+    delay_level: i32,
+) {
     let last = POP_DELAY_SECS.len() - 1;
     let level = if m.reconsume_times >= inner.max_reconsume_times() {
         let age_ms = (now_ms() - m.born_timestamp).max(0) as u64;
@@ -501,7 +518,7 @@ async fn later(inner: &Inner, mq: &MessageQueue, m: &MessageExt, r: &ReceiptHand
             .position(|s| age_ms < s * 1000)
             .unwrap_or(last)
     } else {
-        match inner.cfg.delay_level_when_next_consume {
+        match delay_level {
             l if l > 0 => l as usize,
             _ => m.reconsume_times.max(0) as usize,
         }
@@ -543,9 +560,8 @@ async fn consume_orderly(
             let chunk: Vec<_> = rest.drain(..n).collect();
             let permit = inner.sem.acquire().await;
             let user: Vec<_> = chunk.iter().map(|(m, _)| inner.to_user(m)).collect();
-            let ctx = ConsumeOrderlyContext {
-                queue: context_queue(inner, mq, &chunk[0].0),
-            };
+            let ctx = ConsumeOrderlyContext::new(context_queue(inner, mq, &chunk[0].0));
+            let suspend_ms = ctx.suspend_handle();
             let hooked = inner.hooks_before(&ctx.queue, &user, true);
             let (result, panicked) = call_orderly(&**listener, user, ctx).await;
             inner.hooks_after(hooked, result == OrderlyResult::Success, panicked);
@@ -553,10 +569,12 @@ async fn consume_orderly(
             match result {
                 OrderlyResult::Success => ack_all(inner, mq, &chunk).await,
                 OrderlyResult::SuspendCurrentQueueAMoment => {
-                    let delay = inner
-                        .cfg
-                        .suspend_current_queue_time
-                        .max(Duration::from_secs(1));
+                    // Invisible times are whole seconds on the broker.
+                    let delay = orderly_suspend_time(
+                        suspend_ms.load(Ordering::Acquire),
+                        inner.cfg.suspend_current_queue_time,
+                    )
+                    .max(Duration::from_secs(1));
                     for (m, r) in chunk.iter().chain(rest.iter()) {
                         if m.reconsume_times >= max && dead_letter(inner, mq, m).await {
                             ack_all(inner, mq, &[(m.clone(), r.clone())]).await;
@@ -571,7 +589,8 @@ async fn consume_orderly(
     }
 }
 
-/// Orderly, out of attempts: straight to the DLQ (CONSUMER_SEND_MSG_BACK, delay level -1).
+/// Straight to the DLQ (CONSUMER_SEND_MSG_BACK, delay level -1): orderly messages out of
+/// attempts, and concurrent ones whose listener set delay level -1.
 async fn dead_letter(inner: &Inner, mq: &MessageQueue, m: &MessageExt) -> bool {
     let max = inner.max_reconsume_times();
     match inner
@@ -581,7 +600,7 @@ async fn dead_letter(inner: &Inner, mq: &MessageQueue, m: &MessageExt) -> bool {
         .await
     {
         Ok(()) => {
-            tracing::warn!(%mq, msg_id = %m.msg_id, attempts = m.reconsume_times, "orderly POP message exceeded max reconsume times; moved to the DLQ");
+            tracing::warn!(%mq, msg_id = %m.msg_id, attempts = m.reconsume_times, "POP message moved to the DLQ");
             true
         }
         Err(e) => {

@@ -252,6 +252,87 @@ fn orderly_consumes_each_queue_in_order_and_suspends_on_failure() {
     });
 }
 
+/// `ConsumeOrderlyContext::set_suspend_current_queue_time` (Java
+/// `setSuspendCurrentQueueTimeMillis`) replaces the consumer's pause for that call: the
+/// suspended batch runs again after 50 ms, not after the configured 5 s.
+#[test]
+fn orderly_listener_sets_its_suspend_time() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(1, 3, |_| "A");
+        let calls: Arc<Mutex<Vec<(i64, std::time::Instant)>>> = Arc::default();
+        let c2 = calls.clone();
+        let cfg = PushConsumerConfig {
+            group: "g".into(),
+            suspend_current_queue_time: Duration::from_secs(5),
+            consume_from_where: crate::consumer::ConsumeFromWhere::FirstOffset,
+            ..Default::default()
+        };
+        let c = builder(&fake)
+            .config(cfg)
+            .orderly_listener(move |msgs: Vec<MessageExt>, ctx: ConsumeOrderlyContext| {
+                let c = c2.clone();
+                async move {
+                    let first = {
+                        let mut c = c.lock().unwrap();
+                        c.push((msgs[0].queue_offset, std::time::Instant::now()));
+                        c.len() == 1
+                    };
+                    if first {
+                        ctx.set_suspend_current_queue_time(Duration::from_millis(50));
+                        return OrderlyResult::SuspendCurrentQueueAMoment;
+                    }
+                    OrderlyResult::Success
+                }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        eventually("all consumed", Duration::from_secs(4), || {
+            fake.committed(0) == Some(3)
+        })
+        .await;
+        c.shutdown().await.unwrap();
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls[0].0, calls[1].0, "the suspended batch ran again");
+        let pause = calls[1].1 - calls[0].1;
+        assert!(
+            pause >= Duration::from_millis(50) && pause < Duration::from_secs(2),
+            "pause {pause:?}"
+        );
+    });
+}
+
+#[test]
+fn orderly_suspend_time_is_clamped_as_java() {
+    use super::listener::orderly_suspend_time;
+    let d = Duration::from_secs(1);
+    assert_eq!(orderly_suspend_time(-1, d), d, "unset: the consumer's");
+    assert_eq!(orderly_suspend_time(200, d), Duration::from_millis(200));
+    assert_eq!(orderly_suspend_time(0, d), Duration::from_millis(10));
+    assert_eq!(orderly_suspend_time(60_000, d), Duration::from_secs(30));
+}
+
+/// The context's ack index and delay level decide which messages of a call succeed and how
+/// the others are sent back.
+#[test]
+fn context_outcome_counts_acknowledged_messages() {
+    let ctx = ConsumeContext::with_delay_level(crate::MessageQueue::new("T", "b", 0), 2);
+    let out = ctx.outcome();
+    assert_eq!(out.delay_level(), 2);
+    assert_eq!(out.succeeded(ConsumeResult::Success, 4), 4, "default: all");
+    ctx.set_ack_index(1);
+    ctx.clone().set_delay_level(-1);
+    assert_eq!(out.succeeded(ConsumeResult::Success, 4), 2);
+    assert_eq!(out.succeeded(ConsumeResult::ReconsumeLater, 4), 0);
+    assert_eq!(out.delay_level(), -1, "clones share the settings");
+    ctx.set_ack_index(9);
+    assert_eq!(
+        out.succeeded(ConsumeResult::Success, 4),
+        4,
+        "past the batch: all"
+    );
+}
+
 #[test]
 fn failed_send_back_falls_back_to_the_retry_topic() {
     tokio_rt().block_on(async {
