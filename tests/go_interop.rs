@@ -54,6 +54,19 @@ fn rust_producer_to_go_consumers() {
 }
 
 #[test]
+fn go_consumer_continues_from_the_oldest_message_after_retention() {
+    let test = "go_consumer_continues_from_the_oldest_message_after_retention";
+    let Some(peer) = go_peer(test) else {
+        return;
+    };
+    run_test(test, |rt| async move {
+        let c = Cluster::start_with(&rt, scenarios::fast_retention).await;
+        scenarios::peer_consumer_after_retention(&peer, &c).await;
+        c.shutdown().await;
+    });
+}
+
+#[test]
 fn go_retry_and_dlq() {
     let Some(peer) = go_peer("go_retry_and_dlq") else {
         return;

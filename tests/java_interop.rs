@@ -256,6 +256,33 @@ fn slave_serves_java_after_master_kill(test: &str, version: &str) {
     });
 }
 
+fn java_consumer_after_retention(test: &str, version: &str) {
+    let Some(peer) = java_peer(test, version) else {
+        return;
+    };
+    run_test(test, |rt| async move {
+        let c = Cluster::start_with(&rt, scenarios::fast_retention).await;
+        scenarios::peer_consumer_after_retention(&peer, &c).await;
+        c.shutdown().await;
+    });
+}
+
+#[test]
+fn java498_continues_from_the_oldest_message_after_retention() {
+    java_consumer_after_retention(
+        "java498_continues_from_the_oldest_message_after_retention",
+        "4.9.8",
+    );
+}
+
+#[test]
+fn java550_continues_from_the_oldest_message_after_retention() {
+    java_consumer_after_retention(
+        "java550_continues_from_the_oldest_message_after_retention",
+        "5.5.0",
+    );
+}
+
 #[test]
 fn java498_reads_the_slave_after_the_master_is_killed() {
     slave_serves_java_after_master_kill(

@@ -926,6 +926,73 @@ mod scenarios {
         env.stop().await;
     }
 
+    /// (7b) Retention deleted messages the group never consumed: the broker answers its pull
+    /// at offset 0 with PULL_OFFSET_MOVED to the queue's minimum (Apache's OFFSET_TOO_SMALL
+    /// handling), and the consumer gets every message still stored, once, and none other.
+    pub async fn resumes_from_the_oldest_message_after_retention(rt: Arc<dyn Runtime>) {
+        const T: &str = "ItRetentionTopic";
+        let env = Env::start(&rt, &[(T, 2)], |cfg| {
+            cfg.commit_log_segment_size = 64 * 1024;
+            cfg.max_message_size = 8 * 1024;
+            cfg.file_reserved_time = 0.0;
+            cfg.delete_when = (0..24).map(|h| h.to_string()).collect::<Vec<_>>().join(";");
+            cfg.clean_resource_interval = 100;
+            cfg.delete_commit_log_files_interval = 0;
+            cfg.delete_consume_queue_files_interval = 0;
+        })
+        .await;
+        let pad = "p".repeat(1000);
+        for i in 0..300 {
+            env.producer
+                .send(Message::new(T, format!("r{i}-{pad}")))
+                .await
+                .expect("send");
+        }
+        let store = env.broker().store().clone();
+        eventually(
+            &*rt,
+            "retention moves both minimums",
+            Duration::from_secs(20),
+            || store.min_offset(T, 0) > 0 && store.min_offset(T, 1) > 0,
+        )
+        .await;
+        // Stop deleting so the minimums hold still for the checks.
+        let mut r = store.retention();
+        r.file_reserved_time = Duration::from_secs(72 * 3600);
+        store.set_retention(r).unwrap();
+        rt.sleep(Duration::from_millis(300)).await;
+        let mut want = HashSet::new();
+        for q in [0, 1] {
+            for o in store.min_offset(T, q)..store.max_offset(T, q) {
+                want.insert((q, o));
+            }
+        }
+        let receipts: Receipts = Arc::default();
+        let c = recording_consumer(
+            &env,
+            "c",
+            push_config("it_retention_group"),
+            env.client(),
+            T,
+            receipts.clone(),
+            Duration::ZERO,
+        );
+        c.start().await.unwrap();
+        eventually(
+            &*rt,
+            "every retained message",
+            Duration::from_secs(30),
+            || receipts.lock().unwrap().len() >= want.len(),
+        )
+        .await;
+        rt.sleep(Duration::from_millis(300)).await;
+        let got = keys(&receipts.lock().unwrap());
+        assert_eq!(got.len(), want.len(), "no duplicates");
+        assert_eq!(got.into_iter().collect::<HashSet<_>>(), want);
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
     /// (8) Lite pull: manual assignment, seek, manual commit, and a new consumer of the group
     /// starting from the committed offset.
     pub async fn lite_pull_seek_and_commit(rt: Arc<dyn Runtime>) {
@@ -1226,6 +1293,7 @@ for_each_runtime!(
     graceful_shutdown_then_restart,
     slow_listener_bounded_cache,
     broker_restart_resumes,
+    resumes_from_the_oldest_message_after_retention,
     lite_pull_seek_and_commit,
     lite_pull_rebalance_hand_over,
 );

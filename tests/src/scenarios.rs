@@ -104,6 +104,14 @@ impl Cluster {
     /// Starts both on 127.0.0.1 with OS-chosen ports. Every delay level is one second and
     /// transactions are checked back after one second, so retries and checks are quick.
     pub async fn start(rt: &Arc<dyn Runtime>) -> Cluster {
+        Cluster::start_with(rt, |_| {}).await
+    }
+
+    /// [`start`](Self::start) with the broker's configuration changed by `tweak` last.
+    pub async fn start_with(
+        rt: &Arc<dyn Runtime>,
+        tweak: impl FnOnce(&mut BrokerConfig),
+    ) -> Cluster {
         let namesrv = NameServer::start(
             NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().expect("addr")),
             Arc::clone(rt),
@@ -124,6 +132,7 @@ impl Cluster {
         cfg.transaction_check_max = 60;
         // The peers' SQL92 consumers need it, as on an Apache broker.
         cfg.enable_property_filter = true;
+        tweak(&mut cfg);
         let broker = Broker::start(cfg, Arc::clone(rt))
             .await
             .expect("start the broker");
@@ -133,6 +142,11 @@ impl Cluster {
             rt: Arc::clone(rt),
             _store: store,
         }
+    }
+
+    /// The broker's message store.
+    pub fn store(&self) -> &rocketmq_rs_mini_broker::store::MessageStore {
+        self.broker.store()
     }
 
     /// The NameServer address clients are given.
@@ -1092,6 +1106,95 @@ pub async fn request_reply(peer: &Peer, c: &Cluster) {
     producer.shutdown().await;
     let out = finished(peer, "replier", replier.stop().await);
     assert!(out.of("error").is_empty(), "replier: {}", out.describe());
+}
+
+/// A broker whose retention deletes at once (64 KiB commit-log segments, nothing reserved,
+/// every hour a deletion hour, a pass every 100 ms), for [`peer_consumer_after_retention`].
+pub fn fast_retention(cfg: &mut BrokerConfig) {
+    cfg.commit_log_segment_size = 64 * 1024;
+    cfg.max_message_size = 8 * 1024;
+    cfg.file_reserved_time = 0.0;
+    cfg.delete_when = (0..24).map(|h| h.to_string()).collect::<Vec<_>>().join(";");
+    cfg.clean_resource_interval = 100;
+    cfg.delete_commit_log_files_interval = 0;
+    cfg.delete_consume_queue_files_interval = 0;
+}
+
+/// Retention deleted messages a group never consumed (broker from [`fast_retention`]): the
+/// peer's push consumer, starting from the first offset, is answered PULL_OFFSET_MOVED to each
+/// queue's minimum and must receive every message still stored, once, and nothing else.
+pub async fn peer_consumer_after_retention(peer: &Peer, c: &Cluster) {
+    let topic = format!("{}-retention", peer.name);
+    c.create_topic(&topic, 2).await;
+    let producer = Producer::builder()
+        .name_server(&c.ns())
+        .runtime(Arc::clone(&c.rt))
+        .group("rust-retention-pg")
+        .build()
+        .expect("producer config");
+    producer.start().await.expect("start");
+    let pad = "p".repeat(1000);
+    for i in 0..300 {
+        producer
+            .send(Message::new(topic.as_str(), format!("r{i}-{pad}")))
+            .await
+            .expect("send");
+    }
+    producer.shutdown().await;
+    let store = c.store();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.min_offset(&topic, 0) == 0 || store.min_offset(&topic, 1) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "retention did not move the minimums"
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+    // Stop deleting so the minimums hold still while the peer consumes.
+    let mut r = store.retention();
+    r.file_reserved_time = Duration::from_secs(72 * 3600);
+    store.set_retention(r).expect("retention settings");
+    sleep(Duration::from_millis(300)).await;
+    let want: BTreeSet<(i32, i64)> = [0, 1]
+        .into_iter()
+        .flat_map(|q| {
+            (store.min_offset(&topic, q)..store.max_offset(&topic, q)).map(move |o| (q, o))
+        })
+        .collect();
+    let expect = want.len().to_string();
+    let group = format!("{}-retention-cg", peer.name);
+    let out = peer
+        .run(
+            "push after retention",
+            "push",
+            &args(&[
+                ("-ns", &c.ns()),
+                ("-group", &group),
+                ("-topic", &topic),
+                ("-expect", &expect),
+            ]),
+        )
+        .finish(RUN_TIMEOUT)
+        .await;
+    let out = finished(peer, "push after retention", out);
+    out.assert_success();
+    let got: Vec<(i32, i64)> = out
+        .of("recv")
+        .iter()
+        .map(|e| (e.queue.expect("queue"), e.offset.expect("offset")))
+        .collect();
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{}: duplicates or missing",
+        peer.name
+    );
+    assert_eq!(
+        got.into_iter().collect::<BTreeSet<_>>(),
+        want,
+        "{}",
+        peer.name
+    );
 }
 
 #[cfg(test)]
