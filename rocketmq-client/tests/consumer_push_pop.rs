@@ -2,7 +2,8 @@
 //! six consumers share a two-queue topic, `PopMode::FollowBroker` switches between pull and
 //! POP when the broker's consume mode for the group changes (SET_MESSAGE_REQUEST_MODE) and
 //! loses nothing across the switches, `ReconsumeLater` brings a message back after Java's POP
-//! back-off, and orderly POP keeps each queue's order across a suspended batch.
+//! back-off, the listener's ack index and delay level -1 are honoured, and orderly POP keeps
+//! each queue's order across a suspended batch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -320,6 +321,82 @@ mod scenarios {
         env.stop().await;
     }
 
+    /// The per-call context in POP mode (as Java's ConsumeMessagePopConcurrentlyService): ack
+    /// index 1 on a batch of four acks the first two, the other two come back (reconsume
+    /// times 1) after the POP back-off; delay level -1 sends a message to the DLQ at once.
+    pub async fn context_ack_index_and_dead_letter(rt: Arc<dyn Runtime>) {
+        let topic = "PushPopContext";
+        let group = "it_push_pop_context";
+        let env = Env::start(&rt, topic, 1).await;
+        for body in ["b0", "b1", "b2", "b3", "poison"] {
+            env.producer
+                .send(Message::new(topic, body))
+                .await
+                .expect("send");
+        }
+        let log: Log = Arc::default();
+        let partial = Arc::new(Mutex::new(0));
+        let (log2, partial2) = (Arc::clone(&log), Arc::clone(&partial));
+        let mut cfg = Env::config(group, PopMode::Always);
+        cfg.consume_batch_size = 4;
+        let c = PushConsumer::builder()
+            .client_config(env.client("ctx"))
+            .config(cfg)
+            .subscribe(topic, "*")
+            .listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
+                let mut poison = false;
+                for m in &msgs {
+                    let body = String::from_utf8_lossy(&m.body).into_owned();
+                    poison |= body == "poison";
+                    log2.lock()
+                        .unwrap()
+                        .push(("ctx".into(), body, m.reconsume_times));
+                }
+                let result = if msgs.len() == 4 {
+                    *partial2.lock().unwrap() += 1;
+                    ctx.set_ack_index(1);
+                    ConsumeResult::Success
+                } else if poison {
+                    ctx.set_delay_level(-1);
+                    ConsumeResult::ReconsumeLater
+                } else {
+                    ConsumeResult::Success
+                };
+                async move { result }
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        let dlq = format!("%DLQ%{group}");
+        let broker = env.cluster.broker(BROKER).unwrap();
+        let times = |body: &str| -> Vec<i32> {
+            log.lock()
+                .unwrap()
+                .iter()
+                .filter(|e| e.1 == body)
+                .map(|e| e.2)
+                .collect()
+        };
+        until(
+            &rt,
+            Duration::from_secs(40),
+            "b2, b3 back and the DLQ entry",
+            || {
+                times("b2") == [0, 1]
+                    && times("b3") == [0, 1]
+                    && broker.store().max_offset(&dlq, 0) == 1
+            },
+        )
+        .await;
+        rt.sleep(Duration::from_millis(500)).await;
+        assert_eq!(*partial.lock().unwrap(), 1, "the four came as one batch");
+        assert_eq!((times("b0"), times("b1")), (vec![0], vec![0]), "acked");
+        assert_eq!(times("poison"), [0], "delay level -1: no redelivery");
+        assert_eq!(broker.store().max_offset(&dlq, 0), 1);
+        c.shutdown().await.unwrap();
+        env.stop().await;
+    }
+
     /// Orderly POP on a one-queue topic: a suspended message is consumed again before any
     /// later one, so the successful calls are in send order.
     pub async fn orderly_pop_keeps_order(rt: Arc<dyn Runtime>) {
@@ -432,6 +509,11 @@ fn push_pop_follow_broker_switches_modes() {
 #[test]
 fn push_pop_reconsume_later_comes_back() {
     run_tokio(scenarios::reconsume_later_comes_back)
+}
+
+#[test]
+fn push_pop_context_ack_index_and_dead_letter() {
+    run_tokio(scenarios::context_ack_index_and_dead_letter)
 }
 
 #[test]
