@@ -11,6 +11,7 @@
 //! let r = env.finish(&p, [&mut consumer], Duration::from_secs(60));
 //! ```
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{ChildStdin, Command, Stdio};
@@ -85,6 +86,8 @@ pub struct ConsumerProc {
     stdin: Option<ChildStdin>,
     /// Queues of the topic it last reported owning (-1 before its first report).
     owned: Arc<AtomicI64>,
+    /// `simple` mode: keys whose ack the broker confirmed, and when.
+    acked: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl ConsumerProc {
@@ -97,12 +100,28 @@ impl ConsumerProc {
         orderly: bool,
         h: &Arc<History>,
     ) -> Self {
+        let mode = if orderly { "orderly" } else { "concurrent" };
+        Self::start_mode(name, namesrv, group, topic, mode, 0, h)
+    }
+
+    /// Starts one in `mode` (`concurrent`, `orderly`, `pop`, `simple`; see
+    /// `chaos/bin/consumer.rs`), spending `sleep_ms` per message, and waits for `READY`.
+    pub fn start_mode(
+        name: &str,
+        namesrv: SocketAddr,
+        group: &str,
+        topic: &str,
+        mode: &str,
+        sleep_ms: u64,
+        h: &Arc<History>,
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chaos-consumer"));
         cmd.arg(namesrv.to_string())
             .arg(group)
             .arg(topic)
-            .arg(if orderly { "orderly" } else { "concurrent" })
+            .arg(mode)
             .arg(PERSIST_MS.to_string())
+            .arg(sleep_ms.to_string())
             .env("RUST_LOG", "off")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -115,11 +134,19 @@ impl ConsumerProc {
         let me = name.to_string();
         let owned = Arc::new(AtomicI64::new(-1));
         let owned_w = Arc::clone(&owned);
+        let acked: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let acked_w = Arc::clone(&acked);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if line == "READY" {
                     let _ = tx.send(());
+                    continue;
+                }
+                if let Some(key) = line.strip_prefix("A ") {
+                    acked_w
+                        .lock_unpoisoned()
+                        .insert(key.to_owned(), Instant::now());
                     continue;
                 }
                 if let Some(n) = line.strip_prefix("Q ").and_then(|n| n.parse().ok()) {
@@ -146,7 +173,13 @@ impl ConsumerProc {
             guard: Some(guard),
             stdin,
             owned,
+            acked,
         }
+    }
+
+    /// `simple` mode: the keys whose ack the broker confirmed, with the time the line arrived.
+    pub fn acked(&self) -> HashMap<String, Instant> {
+        self.acked.lock_unpoisoned().clone()
     }
 
     /// How many of the topic's queues it owns, as last reported (-1 before its first report).
@@ -362,6 +395,25 @@ impl Env {
     /// A push consumer process of `group` on the scenario's topic.
     pub fn consumer(&self, name: &str, group: &str, orderly: bool) -> ConsumerProc {
         ConsumerProc::start(name, self.c.ns.addr, group, self.topic, orderly, &self.h)
+    }
+
+    /// A consumer process in `mode` (see [`ConsumerProc::start_mode`]).
+    pub fn consumer_mode(
+        &self,
+        name: &str,
+        group: &str,
+        mode: &str,
+        sleep_ms: u64,
+    ) -> ConsumerProc {
+        ConsumerProc::start_mode(
+            name,
+            self.c.ns.addr,
+            group,
+            self.topic,
+            mode,
+            sleep_ms,
+            &self.h,
+        )
     }
 
     /// Settles (every acknowledged message delivered, or `limit`), stops the consumers and the
