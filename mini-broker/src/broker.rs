@@ -202,6 +202,7 @@ impl Drop for Background {
 /// server but skips the clean shutdown steps (like a crash, minus the lost page cache).
 pub struct BrokerHandle {
     cfg: BrokerConfig,
+    faults: Arc<crate::faults::Faults>,
     addr: SocketAddr,
     /// Address written into stored records and offset message ids.
     store_host: SocketAddr,
@@ -444,7 +445,12 @@ impl Broker {
             Duration::from_millis(cfg.sync_replica_timeout_ms),
         );
         let groups = SubscriptionGroups::new(Arc::clone(&services.groups), Arc::clone(&rt));
+        let faults = Arc::new(crate::faults::Faults::new(
+            Arc::clone(&rt),
+            services.store.clone(),
+        ));
         let processor = BrokerProcessor::new(&Wiring {
+            faults: &faults,
             cfg: &cfg,
             rt: &rt,
             store: &services.store,
@@ -487,6 +493,7 @@ impl Broker {
         tracing::info!(%addr, advertised = %store_host, "broker started");
         Ok(BrokerHandle {
             cfg,
+            faults,
             addr,
             store_host,
             stopped: AtomicBool::new(false),
@@ -668,6 +675,22 @@ impl BrokerHandle {
     /// The subscription-group table.
     pub fn subscription_groups(&self) -> &SubscriptionGroupManager {
         &self.services.groups
+    }
+
+    /// Faults to switch on for tests: refused, delayed or dropped responses, a freeze, a full
+    /// disk ([`crate::faults`]).
+    pub fn faults(&self) -> &crate::faults::Faults {
+        &self.faults
+    }
+
+    /// Consumer offsets committed to this broker.
+    pub fn consumer_offsets(&self) -> &ConsumerOffsetManager {
+        &self.services.offsets
+    }
+
+    /// Producers and consumers registered by heartbeat, with their subscriptions.
+    pub fn clients(&self) -> &ClientManager {
+        &self.services.clients
     }
 
     /// Number of pulls currently held by long polling.

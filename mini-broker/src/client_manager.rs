@@ -332,6 +332,20 @@ impl ClientManager {
         ids
     }
 
+    /// Groups with at least one consumer channel, sorted.
+    pub fn consumer_groups(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.lock().consumers.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Groups with at least one producer channel, sorted.
+    pub fn producer_groups(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.lock().producers.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
     /// GET_CONSUMER_CONNECTION_LIST: the group's channels, subscriptions and the consume
     /// settings of its last heartbeat; `None` when the group has no channel.
     pub fn consumer_connection(&self, group: &str) -> Option<ConsumerConnection> {

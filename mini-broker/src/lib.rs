@@ -32,6 +32,7 @@ pub mod consumer_offset;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;
+pub mod faults;
 pub mod filter;
 pub mod ha;
 pub mod lock_manager;

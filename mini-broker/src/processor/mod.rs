@@ -76,6 +76,7 @@ pub(crate) struct Wiring<'a> {
     pub(crate) stats: &'a Arc<BrokerStats>,
     pub(crate) schedule: &'a Arc<ScheduleService>,
     pub(crate) transactions: &'a Arc<TransactionService>,
+    pub(crate) faults: &'a Arc<crate::faults::Faults>,
     pub(crate) replicas: &'a SyncReplicas,
     /// The broker's background tasks (held pulls run there).
     pub(crate) tasks: &'a TaskGroup,
@@ -111,6 +112,8 @@ pub struct BrokerProcessor {
     pop: pop::PopProcessor,
     assignment: assignment::AssignmentProcessor,
     broker_config: broker_config::BrokerConfigProcessor,
+    /// Test faults ([`crate::faults`]); inert unless switched on.
+    faults: Arc<crate::faults::Faults>,
 }
 
 impl std::fmt::Debug for BrokerProcessor {
@@ -139,6 +142,7 @@ impl BrokerProcessor {
             pop: pop::PopProcessor::new(w),
             assignment: assignment::AssignmentProcessor::new(w),
             broker_config: broker_config::BrokerConfigProcessor::new(w),
+            faults: Arc::clone(w.faults),
         }
     }
 
@@ -207,6 +211,32 @@ fn slave_refuses(code: i32) -> Option<RemotingCommand> {
 
 impl RequestHandler for BrokerProcessor {
     async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        if self.faults.is_active() {
+            return match self.faults.verdict(&req).await {
+                crate::faults::Verdict::Refuse(resp) => Some(resp),
+                crate::faults::Verdict::Process { delay, drop } => {
+                    let resp = self.dispatch(conn, req).await;
+                    if let Some(d) = delay {
+                        self.faults.hold(d).await;
+                    }
+                    if drop {
+                        None
+                    } else {
+                        resp
+                    }
+                }
+            };
+        }
+        self.dispatch(conn, req).await
+    }
+
+    fn on_disconnected(&self, conn: &Connection) {
+        self.client.connection_closed(conn);
+    }
+}
+
+impl BrokerProcessor {
+    async fn dispatch(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
         if let Some(acl) = &self.acl {
             if let Err(denied) = acl.check(&req, conn.peer_addr().ip()) {
                 tracing::debug!(code = req.code, peer = %conn.peer_addr(), remark = %denied, "ACL refused request");
@@ -292,9 +322,5 @@ impl RequestHandler for BrokerProcessor {
             ),
         };
         Some(resp)
-    }
-
-    fn on_disconnected(&self, conn: &Connection) {
-        self.client.connection_closed(conn);
     }
 }

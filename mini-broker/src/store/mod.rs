@@ -140,6 +140,9 @@ pub(crate) struct Shared {
     retention: RwLock<RetentionConfig>,
     /// Puts are refused while set (disk use past the warning ratio, or a write hit ENOSPC).
     disk_full: AtomicBool,
+    /// Puts are refused as on a full disk while set ([`MessageStore::simulate_disk_full`]);
+    /// apart from `disk_full` so that retention passes, which measure the disk, keep it.
+    simulated_full: AtomicBool,
     cleaner: retention::Cleaner,
 }
 
@@ -452,6 +455,7 @@ impl MessageStore {
             read_bufs: read_buf::ReadBufPool::default(),
             retention: RwLock::new(retention_cfg),
             disk_full: AtomicBool::new(false),
+            simulated_full: AtomicBool::new(false),
             cleaner: retention::Cleaner::default(),
         });
         recovery::load_queues(&shared)?;
@@ -1131,7 +1135,14 @@ impl MessageStore {
 
     /// Whether puts are refused because the disk is full.
     pub fn is_disk_full(&self) -> bool {
-        self.shared().disk_full.load(Ordering::Acquire)
+        let s = self.shared();
+        s.disk_full.load(Ordering::Acquire) || s.simulated_full.load(Ordering::Acquire)
+    }
+
+    /// For fault tests: while `on`, puts are refused with [`StoreError::DiskFull`] as on a
+    /// full disk (replicated data is still taken, as Apache's slaves do); reads go on.
+    pub fn simulate_disk_full(&self, on: bool) {
+        self.shared().simulated_full.store(on, Ordering::Release);
     }
 
     /// Stops accepting writes, flushes everything, writes the checkpoint, joins the threads

@@ -167,7 +167,10 @@ impl Writer {
                 // Apache refuses puts on a full disk but keeps taking the master's data on a
                 // slave (a write that really fails is refused below).
                 let req = match req {
-                    Request::Put { reply, .. } if self.shared.disk_full.load(Ordering::Acquire) => {
+                    Request::Put { reply, .. }
+                        if self.shared.disk_full.load(Ordering::Acquire)
+                            || self.shared.simulated_full.load(Ordering::Acquire) =>
+                    {
                         let _ = reply.send(Err(StoreError::DiskFull {
                             used_ratio: self.shared.cleaner.last_ratio(),
                         }));

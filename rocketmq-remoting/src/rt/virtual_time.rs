@@ -1,42 +1,4 @@
 //! Virtual time for tests: [`VirtualClock`] and the [`VirtualRuntime`] that runs on it.
-//!
-//! A [`VirtualRuntime`] wraps a real runtime (tokio, smol, async-std). Tasks, sockets and
-//! blocking work stay real; only time is virtual: [`Runtime::sleep`] completes when the
-//! virtual clock passes its deadline, and [`Runtime::clock`] reads virtual monotonic and wall
-//! time. Nothing moves the clock but [`VirtualClock::advance`], which walks through the
-//! pending deadlines in order: at each one it wakes the sleepers that are due and waits until
-//! everything the wake-up set off has finished (tasks idle, bytes between in-process sockets
-//! read, blocking jobs and [`Clock::busy`] work done) before it moves on. So a chain of
-//! timers, network round trips and more timers (a retry schedule, say) plays out in order, at
-//! the speed of the machine rather than the wall clock.
-//!
-//! ```
-//! # #[cfg(feature = "runtime-tokio")]
-//! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
-//! use std::sync::atomic::{AtomicBool, Ordering};
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use rocketmq_rs_remoting::rt::{default_runtime, Runtime, VirtualClock};
-//!
-//! let clock = VirtualClock::new();
-//! let rt = clock.runtime(default_runtime().unwrap());
-//! let fired = Arc::new(AtomicBool::new(false));
-//! let f = fired.clone();
-//! let rt2 = rt.clone();
-//! rt.spawn(Box::pin(async move {
-//!     rt2.sleep(Duration::from_secs(3600)).await;
-//!     f.store(true, Ordering::SeqCst);
-//! }));
-//! clock.advance(Duration::from_secs(3599)).await;
-//! assert!(!fired.load(Ordering::SeqCst));
-//! clock.advance(Duration::from_secs(1)).await; // an hour, in microseconds of real time
-//! assert!(fired.load(Ordering::SeqCst));
-//! # });
-//! ```
-//!
-//! What it does not see: tasks spawned on the real runtime directly (not through the
-//! `VirtualRuntime`), and peers outside the process. A connection to an outside peer works,
-//! but `advance` cannot tell whether a reply is on its way; it settles on the tasks alone.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -135,11 +97,46 @@ impl TimeSource for Core {
 }
 
 /// A clock for tests that moves only when told to ([`advance`](VirtualClock::advance)).
+/// Cheap to copy; every copy is the same clock, which starts at the real time of its
+/// creation (monotonic and wall).
 ///
-/// Cheap to copy; every copy is the same clock. It starts at the real time of its creation
-/// (monotonic and wall) and drives the [`VirtualRuntime`]s made with
-/// [`runtime`](VirtualClock::runtime). See the [module docs](self) for what `advance`
-/// waits for between deadlines.
+/// A [`VirtualRuntime`] (from [`runtime`](VirtualClock::runtime)) wraps a real runtime
+/// (tokio, smol, async-std). Tasks, sockets and blocking work stay real; only time is virtual: [`Runtime::sleep`] completes when the
+/// virtual clock passes its deadline, and [`Runtime::clock`] reads virtual monotonic and wall
+/// time. Nothing moves the clock but [`VirtualClock::advance`], which walks through the
+/// pending deadlines in order: at each one it wakes the sleepers that are due and waits until
+/// everything the wake-up set off has finished (tasks idle, bytes between in-process sockets
+/// read, blocking jobs and [`Clock::busy`] work done) before it moves on. So a chain of
+/// timers, network round trips and more timers (a retry schedule, say) plays out in order, at
+/// the speed of the machine rather than the wall clock.
+///
+/// ```
+/// # #[cfg(feature = "runtime-tokio")]
+/// # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use rocketmq_rs_remoting::rt::{default_runtime, Runtime, VirtualClock};
+///
+/// let clock = VirtualClock::new();
+/// let rt = clock.runtime(default_runtime().unwrap());
+/// let fired = Arc::new(AtomicBool::new(false));
+/// let f = fired.clone();
+/// let rt2 = rt.clone();
+/// rt.spawn(Box::pin(async move {
+///     rt2.sleep(Duration::from_secs(3600)).await;
+///     f.store(true, Ordering::SeqCst);
+/// }));
+/// clock.advance(Duration::from_secs(3599)).await;
+/// assert!(!fired.load(Ordering::SeqCst));
+/// clock.advance(Duration::from_secs(1)).await; // an hour, in microseconds of real time
+/// assert!(fired.load(Ordering::SeqCst));
+/// # });
+/// ```
+///
+/// What it does not see: tasks spawned on the real runtime directly (not through the
+/// `VirtualRuntime`), and peers outside the process. A connection to an outside peer works,
+/// but `advance` cannot tell whether a reply is on its way; it settles on the tasks alone.
 #[derive(Clone, Copy)]
 pub struct VirtualClock {
     core: &'static Core,

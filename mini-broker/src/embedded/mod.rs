@@ -30,8 +30,29 @@
 //! # });
 //! ```
 //!
-//! A complete `#[test]` producing and consuming against the cluster is in the workspace
-//! README and in `examples/tests/embedded_cluster.rs`.
+//! Beyond starting and stopping, the cluster is a test fixture:
+//!
+//! - **Virtual time** ([`EmbeddedClusterBuilder::virtual_time`], [`EmbeddedCluster::advance`]):
+//!   broker and clients on a clock the test moves; hours of delay levels, timer messages,
+//!   retry back-off and transaction check-backs pass in milliseconds.
+//! - **Inspection** ([`EmbeddedCluster::messages`], [`EmbeddedCluster::consumer_offsets`],
+//!   [`EmbeddedCluster::dlq_messages`], [`EmbeddedCluster::half_messages`],
+//!   [`EmbeddedCluster::consumer_group`], ...) and **waiting**
+//!   ([`EmbeddedCluster::wait_until`] and friends) with the last state seen in the error.
+//! - **Faults** per broker ([`BrokerHandle::faults`](crate::BrokerHandle::faults): refused,
+//!   delayed or dropped responses, freeze, full disk) and crashes
+//!   ([`EmbeddedCluster::kill_broker`] / [`restart_broker`](EmbeddedCluster::restart_broker)
+//!   on the same store and port, [`EmbeddedCluster::kill_namesrv`]).
+//!
+//! The guide `docs/TESTING.md` has a worked example of each. A complete `#[test]` producing
+//! and consuming against the cluster is in the workspace README and in
+//! `examples/tests/embedded_cluster.rs`.
+
+mod inspect;
+mod lifecycle;
+mod wait;
+
+pub use inspect::{ConsumerGroupView, QueueOffset, StoredMessage};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -74,6 +95,9 @@ pub enum EmbeddedError {
     /// A broker failed to start or to change its topic table.
     #[error("broker: {0}")]
     Broker(#[from] BrokerError),
+    /// No running (or, for a restart, killed) broker or NameServer of that name.
+    #[error("no such {0}")]
+    NotFound(String),
     /// A broker could not register its topics with the NameServer.
     #[error("broker {0} could not register with the name server")]
     Register(String),
@@ -81,6 +105,16 @@ pub enum EmbeddedError {
     /// [`virtual_time`](EmbeddedClusterBuilder::virtual_time).
     #[error("the cluster runs on real time: start it with EmbeddedCluster::builder().virtual_time(true)")]
     NotVirtual,
+    /// A [`wait_until`](EmbeddedCluster::wait_until) condition did not hold in time.
+    #[error("timed out after {waited:?} waiting for {what}; last seen: {last}")]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long (by the cluster's clock, virtual or real).
+        waited: std::time::Duration,
+        /// The state the probe reported last.
+        last: String,
+    },
 }
 
 /// Hook that adjusts each broker's configuration before it starts.
@@ -275,6 +309,8 @@ impl EmbeddedClusterBuilder {
         let mut cluster = EmbeddedCluster {
             rt: Arc::clone(&rt),
             clock,
+            killed: Vec::new(),
+            namesrv_addr: None,
             namesrv: Some(namesrv),
             brokers: Vec::new(),
             root,
@@ -343,6 +379,10 @@ impl EmbeddedClusterBuilder {
 pub struct EmbeddedCluster {
     rt: Arc<dyn Runtime>,
     clock: Option<VirtualClock>,
+    /// Configurations of killed brokers (listening on their old port), for `restart_broker`.
+    killed: Vec<BrokerConfig>,
+    /// The NameServer's address while it is killed.
+    namesrv_addr: Option<SocketAddr>,
     namesrv: Option<NameServerHandle>,
     brokers: Vec<BrokerHandle>,
     root: PathBuf,
@@ -385,7 +425,9 @@ impl EmbeddedCluster {
     pub fn namesrv_addr(&self) -> String {
         self.namesrv
             .as_ref()
-            .map(|n| n.addr().to_string())
+            .map(|n| n.addr())
+            .or(self.namesrv_addr)
+            .map(|a| a.to_string())
             .unwrap_or_default()
     }
 

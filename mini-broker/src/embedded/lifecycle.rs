@@ -1,0 +1,143 @@
+//! Crash and restart: brokers on the same store and port, the NameServer on the same port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
+
+use super::{EmbeddedCluster, EmbeddedError};
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::{Broker, BrokerHandle};
+
+/// Attempts at re-binding a port just closed (a listener of the killed process may still be
+/// closing).
+const REBIND_ATTEMPTS: u32 = 50;
+
+impl EmbeddedCluster {
+    /// Kills the master of broker group `name` as `kill -9` would: no clean shutdown (the
+    /// store is left marked crashed, consume queues and checkpoint unflushed), no
+    /// unregistration; its port closes, so clients see connection errors and the NameServer
+    /// keeps the route until it expires it. [`restart_broker`](Self::restart_broker) brings
+    /// it back on the same store and port.
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError::NotFound`] when no such master runs.
+    pub async fn kill_broker(&mut self, name: &str) -> Result<(), EmbeddedError> {
+        let i = self
+            .brokers
+            .iter()
+            .position(|b| b.config().broker_name == name && b.config().broker_id == 0)
+            .ok_or_else(|| EmbeddedError::NotFound(format!("broker {name}")))?;
+        let b = self.brokers.remove(i);
+        let mut cfg = b.config().clone();
+        cfg.listen_addr = b.addr();
+        let store = b.store().clone();
+        rocketmq_rs_remoting::rt::run_blocking(&*self.rt, move || store.simulate_crash()).await;
+        drop(b);
+        self.killed.push(cfg);
+        Ok(())
+    }
+
+    /// Starts the killed master of `name` again on its store (crash recovery runs) and port,
+    /// and registers it with the NameServer before returning.
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError::NotFound`] when `name` was not killed; the broker's start error.
+    pub async fn restart_broker(&mut self, name: &str) -> Result<&BrokerHandle, EmbeddedError> {
+        let i = self
+            .killed
+            .iter()
+            .position(|c| c.broker_name == name)
+            .ok_or_else(|| EmbeddedError::NotFound(format!("killed broker {name}")))?;
+        let cfg = self.killed.remove(i);
+        let b = match start_on_port(&self.rt, cfg.clone()).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.killed.push(cfg);
+                return Err(e.into());
+            }
+        };
+        if b.register_now().await == 0 {
+            return Err(EmbeddedError::Register(b.advertised_addr().to_string()));
+        }
+        self.brokers.push(b);
+        Ok(self.brokers.last().expect("just pushed"))
+    }
+
+    /// Stops the NameServer (its port closes; clients keep their cached routes and fail to
+    /// refresh them). [`restart_namesrv`](Self::restart_namesrv) brings it back.
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError::NotFound`] when it is not running.
+    pub async fn kill_namesrv(&mut self) -> Result<(), EmbeddedError> {
+        let ns = self
+            .namesrv
+            .take()
+            .ok_or_else(|| EmbeddedError::NotFound("name server".into()))?;
+        self.namesrv_addr = Some(ns.addr());
+        ns.shutdown().await;
+        Ok(())
+    }
+
+    /// Starts the NameServer again on its port, empty, and has every broker register at once
+    /// (a real restart would wait for the brokers' next registration round).
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError::NotFound`] when it was not killed; its start error.
+    pub async fn restart_namesrv(&mut self) -> Result<(), EmbeddedError> {
+        let addr = self
+            .namesrv_addr
+            .ok_or_else(|| EmbeddedError::NotFound("killed name server".into()))?;
+        let mut last = None;
+        for _ in 0..REBIND_ATTEMPTS {
+            match NameServer::start(NamesrvConfig::with_listen_addr(addr), Arc::clone(&self.rt))
+                .await
+            {
+                Ok(ns) => {
+                    self.namesrv = Some(ns);
+                    self.namesrv_addr = None;
+                    for b in &self.brokers {
+                        if b.register_now().await == 0 {
+                            return Err(EmbeddedError::Register(b.advertised_addr().to_string()));
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = Some(e);
+                    real_pause(&self.rt).await;
+                }
+            }
+        }
+        Err(last.expect("at least one attempt").into())
+    }
+}
+
+/// Starts a broker on `cfg.listen_addr`, retrying while the port is still held.
+async fn start_on_port(
+    rt: &Arc<dyn rocketmq_rs_remoting::rt::Runtime>,
+    cfg: BrokerConfig,
+) -> Result<BrokerHandle, BrokerError> {
+    let mut attempt = 0;
+    loop {
+        match Broker::start(cfg.clone(), Arc::clone(rt)).await {
+            Err(BrokerError::Bind { .. }) if attempt + 1 < REBIND_ATTEMPTS => {
+                attempt += 1;
+                real_pause(rt).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A short pause in real time, also on a virtual clock (a port frees in real time).
+async fn real_pause(rt: &Arc<dyn rocketmq_rs_remoting::rt::Runtime>) {
+    let d = Duration::from_millis(20);
+    let rt = Arc::clone(rt);
+    rocketmq_rs_remoting::rt::run_blocking(&*rt, move || std::thread::sleep(d)).await;
+}

@@ -1,0 +1,246 @@
+//! Request-level faults a test switches on and off on a running broker
+//! ([`BrokerHandle::faults`](crate::BrokerHandle::faults)): refuse requests with a chosen
+//! response code, delay or drop responses (seeded, so a run repeats), freeze (stop answering
+//! until thawed), and a full disk ([`Faults::fill_disk`]).
+//!
+//! Nothing is active by default; the request path then pays one atomic load.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
+//! use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+//! use rocketmq_rs_remoting::protocol::code::ResponseCode;
+//!
+//! let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
+//! let cluster = EmbeddedCluster::start(rt).await.unwrap();
+//! let faults = cluster.broker("broker-a").unwrap().faults();
+//! faults.refuse_sends(ResponseCode::SYSTEM_BUSY);
+//! assert!(faults.is_active());
+//! faults.clear();
+//! assert!(!faults.is_active());
+//! cluster.shutdown().await;
+//! # });
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rocketmq_rs_remoting::protocol::code::RequestCode;
+use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::rt::{Runtime, ShutdownSignal};
+use rocketmq_rs_remoting::util::MutexExt;
+
+use crate::store::MessageStore;
+
+/// Response dropping: each response is dropped with `percent` % probability, drawn from a
+/// generator seeded with `seed`.
+struct Dropper {
+    percent: u8,
+    rng: fastrand::Rng,
+    only: Option<Vec<i32>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Request code → (response code, remark).
+    refuse: HashMap<i32, (i32, String)>,
+    delay: Option<Duration>,
+    drop: Option<Dropper>,
+    /// Set while frozen; triggered (and cleared) by `thaw`.
+    frozen: Option<ShutdownSignal>,
+}
+
+impl State {
+    fn is_empty(&self) -> bool {
+        self.refuse.is_empty()
+            && self.delay.is_none()
+            && self.drop.is_none()
+            && self.frozen.is_none()
+    }
+}
+
+/// The faults of one broker; see the [module docs](self).
+pub struct Faults {
+    active: AtomicBool,
+    state: Mutex<State>,
+    rt: Arc<dyn Runtime>,
+    store: MessageStore,
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.state.lock_unpoisoned();
+        f.debug_struct("Faults")
+            .field("refuse", &s.refuse)
+            .field("delay", &s.delay)
+            .field("drop_percent", &s.drop.as_ref().map(|d| d.percent))
+            .field("frozen", &s.frozen.is_some())
+            .field("disk_full", &self.store.is_disk_full())
+            .finish()
+    }
+}
+
+/// What the request path does with one request.
+pub(crate) enum Verdict {
+    /// Answer this instead of processing.
+    Refuse(RemotingCommand),
+    /// Process, then delay the response and/or drop it.
+    Process { delay: Option<Duration>, drop: bool },
+}
+
+const SEND_CODES: [i32; 3] = [
+    RequestCode::SEND_MESSAGE,
+    RequestCode::SEND_MESSAGE_V2,
+    RequestCode::SEND_BATCH_MESSAGE,
+];
+
+impl Faults {
+    pub(crate) fn new(rt: Arc<dyn Runtime>, store: MessageStore) -> Self {
+        Faults {
+            active: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+            rt,
+            store,
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        let mut s = self.state.lock_unpoisoned();
+        f(&mut s);
+        self.active.store(!s.is_empty(), Ordering::Release);
+    }
+
+    /// Whether any request fault is on (the disk fault aside).
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Answers every send (SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE) with
+    /// `response_code` (a [`ResponseCode`](rocketmq_rs_remoting::protocol::code::ResponseCode)
+    /// such as `SYSTEM_BUSY`) without storing anything.
+    pub fn refuse_sends(&self, response_code: i32) {
+        for code in SEND_CODES {
+            self.refuse(code, response_code);
+        }
+    }
+
+    /// Answers every request with `request_code` with `response_code` without processing it.
+    pub fn refuse(&self, request_code: i32, response_code: i32) {
+        self.update(|s| {
+            s.refuse.insert(
+                request_code,
+                (
+                    response_code,
+                    format!("[fault] request {request_code} refused"),
+                ),
+            );
+        });
+    }
+
+    /// Stops refusing sends.
+    pub fn accept_sends(&self) {
+        self.update(|s| {
+            for code in SEND_CODES {
+                s.refuse.remove(&code);
+            }
+        });
+    }
+
+    /// Holds every response `d` (by the broker's clock: virtual time on a virtual cluster)
+    /// after processing; `Duration::ZERO` switches it off.
+    pub fn delay_responses(&self, d: Duration) {
+        self.update(|s| s.delay = (!d.is_zero()).then_some(d));
+    }
+
+    /// Processes every request but drops `percent` % of the responses (the client's request
+    /// times out), chosen by a generator seeded with `seed`: the same requests in the same
+    /// order lose the same responses. `percent` 0 switches it off; above 100 counts as 100.
+    pub fn drop_responses(&self, percent: u8, seed: u64) {
+        self.drop_responses_of(percent, seed, None);
+    }
+
+    /// [`drop_responses`](Self::drop_responses) for the listed request codes only.
+    pub fn drop_responses_of(&self, percent: u8, seed: u64, request_codes: Option<&[i32]>) {
+        self.update(|s| {
+            s.drop = (percent > 0).then(|| Dropper {
+                percent: percent.min(100),
+                rng: fastrand::Rng::with_seed(seed),
+                only: request_codes.map(<[i32]>::to_vec),
+            });
+        });
+    }
+
+    /// Stops answering: requests arriving from now on wait (connections stay open) until
+    /// [`thaw`](Self::thaw), then are processed. The broker's own background work
+    /// (NameServer registration, delivery of delayed messages) goes on.
+    pub fn freeze(&self) {
+        self.update(|s| {
+            s.frozen.get_or_insert_with(ShutdownSignal::new);
+        });
+    }
+
+    /// Ends [`freeze`](Self::freeze): the waiting requests are processed.
+    pub fn thaw(&self) {
+        self.update(|s| {
+            if let Some(sig) = s.frozen.take() {
+                sig.trigger();
+            }
+        });
+    }
+
+    /// Refuses every put as on a full disk (senders get Apache's disk-full answer) until
+    /// [`free_disk`](Self::free_disk).
+    pub fn fill_disk(&self) {
+        self.store.simulate_disk_full(true);
+    }
+
+    /// Ends [`fill_disk`](Self::fill_disk).
+    pub fn free_disk(&self) {
+        self.store.simulate_disk_full(false);
+    }
+
+    /// Switches every fault off (thawing a freeze, freeing the disk).
+    pub fn clear(&self) {
+        self.update(|s| {
+            if let Some(sig) = s.frozen.take() {
+                sig.trigger();
+            }
+            *s = State::default();
+        });
+        self.free_disk();
+    }
+
+    /// The request path: what to do with `req`. Waits while frozen.
+    pub(crate) async fn verdict(&self, req: &RemotingCommand) -> Verdict {
+        let frozen = self
+            .state
+            .lock_unpoisoned()
+            .frozen
+            .as_ref()
+            .map(|s| s.wait());
+        if let Some(thawed) = frozen {
+            thawed.await;
+        }
+        let mut s = self.state.lock_unpoisoned();
+        if let Some((code, remark)) = s.refuse.get(&req.code) {
+            return Verdict::Refuse(RemotingCommand::response(*code, Some(remark.clone())));
+        }
+        let drop = match &mut s.drop {
+            Some(d) if d.only.as_ref().is_none_or(|c| c.contains(&req.code)) => {
+                d.rng.u8(0..100) < d.percent
+            }
+            _ => false,
+        };
+        Verdict::Process {
+            delay: s.delay,
+            drop,
+        }
+    }
+
+    /// Sleeps `d` on the broker's runtime.
+    pub(crate) async fn hold(&self, d: Duration) {
+        self.rt.sleep(d).await;
+    }
+}

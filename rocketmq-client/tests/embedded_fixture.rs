@@ -1,0 +1,401 @@
+//! The embedded cluster as a test fixture: inspection and `wait_until`, faults on demand,
+//! crash and restart, virtual time for timer messages and transaction check-backs. Every
+//! scenario runs on tokio, smol and async-std.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rocketmq_rs_client::consumer::PushConsumerConfig;
+use rocketmq_rs_client::producer::{
+    LocalTransactionState, TransactionListener, TransactionProducer,
+};
+use rocketmq_rs_client::{
+    async_trait, ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message,
+    MessageExt, Producer, PushConsumer,
+};
+use rocketmq_rs_mini_broker::embedded::{EmbeddedCluster, EmbeddedError};
+use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::rt::Runtime;
+
+async fn producer(cluster: &EmbeddedCluster, group: &str, send_timeout: Duration) -> Producer {
+    let p = Producer::builder()
+        .name_server(&cluster.namesrv_addr())
+        .runtime(cluster.runtime().clone())
+        .group(group)
+        .heartbeat_interval(Duration::from_millis(100))
+        .send_timeout(send_timeout)
+        .retry_times(0)
+        .build()
+        .unwrap();
+    p.start().await.unwrap();
+    p
+}
+
+#[allow(clippy::field_reassign_with_default)]
+fn consumer(cluster: &EmbeddedCluster, group: &str, topic: &str) -> PushConsumer {
+    let mut client = ClientConfig::with_name_server(&cluster.namesrv_addr());
+    client.runtime = Some(cluster.runtime().clone());
+    client.persist_offset_interval = Duration::from_millis(100);
+    let mut cfg = PushConsumerConfig::default();
+    cfg.group = group.into();
+    cfg.consume_from_where = ConsumeFromWhere::FirstOffset;
+    PushConsumer::builder()
+        .client_config(client)
+        .config(cfg)
+        .subscribe(topic, "*")
+        .listener(|_msgs: Vec<MessageExt>, _ctx: ConsumeContext| async { ConsumeResult::Success })
+        .build()
+        .unwrap()
+}
+
+mod scenarios {
+    use super::*;
+
+    /// Stored messages decoded with their keys, the consumer group's clients and
+    /// subscription, offsets and lag; a wait that fails names what it saw.
+    pub async fn inspection_and_wait_until(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxInspectTopic";
+        let cluster = EmbeddedCluster::builder()
+            .topic(T, 2)
+            .start(rt)
+            .await
+            .unwrap();
+        let p = producer(&cluster, "fx_pg", Duration::from_secs(3)).await;
+        for i in 0..6 {
+            let mut m = Message::new(T, format!("body-{i}"));
+            m.set_keys([format!("k{i}")]);
+            p.send(m).await.unwrap();
+        }
+        let stored = cluster
+            .wait_for_messages(T, 6, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut keys: Vec<String> = stored.iter().flat_map(|m| m.keys()).collect();
+        keys.sort();
+        assert_eq!(keys, ["k0", "k1", "k2", "k3", "k4", "k5"]);
+        assert!(stored
+            .iter()
+            .all(|m| m.broker == "broker-a" && m.message.topic == T));
+        assert_eq!(
+            cluster.queue_messages("broker-a", T, 0).await.len()
+                + cluster.queue_messages("broker-a", T, 1).await.len(),
+            6
+        );
+        assert_eq!(cluster.lag("fx_cg", T), 6, "nothing consumed yet");
+
+        let c = consumer(&cluster, "fx_cg", T);
+        c.start().await.unwrap();
+        let group = cluster
+            .wait_for_consumers("fx_cg", 1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(group.subscriptions.get(T).map(String::as_str), Some("*"));
+        assert!(cluster.consumer_groups().contains(&"fx_cg".to_string()));
+        // Producers register by heartbeat (this one every 100 ms).
+        cluster
+            .wait_until("fx_pg registered", Duration::from_secs(10), || async {
+                let groups = cluster.producer_groups();
+                if groups.iter().any(|g| g == "fx_pg") {
+                    Ok(())
+                } else {
+                    Err(groups)
+                }
+            })
+            .await
+            .unwrap();
+        cluster
+            .wait_for_consumed("fx_cg", T, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let offsets = cluster.consumer_offsets("fx_cg", T);
+        assert_eq!(offsets.len(), 2);
+        assert_eq!(offsets.iter().map(|q| q.committed.unwrap()).sum::<i64>(), 6);
+
+        let err = cluster
+            .wait_for_dlq("fx_cg", 1, Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EmbeddedError::Timeout { .. }));
+        let text = err.to_string();
+        assert!(text.contains("0 in %DLQ%fx_cg"), "{text}");
+        c.shutdown().await.unwrap();
+        p.shutdown().await;
+        cluster.shutdown().await;
+    }
+
+    /// Refused sends, dropped and delayed responses, a freeze and a full disk, each switched
+    /// on and off on a running broker.
+    pub async fn faults_on_demand(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxFaultTopic";
+        let cluster = EmbeddedCluster::builder()
+            .topic(T, 1)
+            .start(rt.clone())
+            .await
+            .unwrap();
+        let p = producer(&cluster, "fx_fault_pg", Duration::from_millis(500)).await;
+        p.send(Message::new(T, "ok")).await.unwrap();
+        let faults = cluster.broker("broker-a").unwrap().faults();
+
+        faults.refuse_sends(ResponseCode::SYSTEM_BUSY);
+        let e = p.send(Message::new(T, "busy")).await.unwrap_err();
+        assert_eq!(e.response_code(), Some(ResponseCode::SYSTEM_BUSY), "{e}");
+        faults.accept_sends();
+        p.send(Message::new(T, "ok")).await.unwrap();
+
+        faults.drop_responses(100, 7);
+        assert!(
+            p.send(Message::new(T, "dropped")).await.is_err(),
+            "no answer: timeout"
+        );
+        faults.drop_responses(0, 0);
+        // The dropped send was stored nonetheless: the broker processed it.
+        let bodies: Vec<String> = cluster
+            .messages(T)
+            .await
+            .iter()
+            .map(|m| m.body_str())
+            .collect();
+        assert_eq!(bodies, ["ok", "ok", "dropped"]);
+
+        faults.delay_responses(Duration::from_millis(150));
+        let t = Instant::now();
+        p.send(Message::new(T, "slow")).await.unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(150));
+        faults.delay_responses(Duration::ZERO);
+
+        faults.freeze();
+        assert!(
+            p.send(Message::new(T, "frozen")).await.is_err(),
+            "no answer while frozen"
+        );
+        faults.thaw();
+        p.send(Message::new(T, "thawed")).await.unwrap();
+
+        faults.fill_disk();
+        let e = p.send(Message::new(T, "full")).await.unwrap_err();
+        assert!(e.response_code().is_some(), "refused by the broker: {e}");
+        faults.free_disk();
+        p.send(Message::new(T, "room")).await.unwrap();
+        faults.clear();
+        assert!(!faults.is_active());
+        p.shutdown().await;
+        cluster.shutdown().await;
+    }
+
+    /// A killed broker loses nothing acknowledged and comes back on its store and port; a
+    /// killed NameServer comes back with every broker registered.
+    pub async fn kill_and_restart(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxCrashTopic";
+        let mut cluster = EmbeddedCluster::builder()
+            .topic(T, 1)
+            .start(rt)
+            .await
+            .unwrap();
+        let p = producer(&cluster, "fx_crash_pg", Duration::from_millis(800)).await;
+        for i in 0..3 {
+            p.send(Message::new(T, format!("before-{i}")))
+                .await
+                .unwrap();
+        }
+        let addr = cluster.broker("broker-a").unwrap().addr();
+        cluster.kill_broker("broker-a").await.unwrap();
+        assert!(cluster.broker("broker-a").is_none());
+        assert!(p.send(Message::new(T, "while-dead")).await.is_err());
+        assert!(matches!(
+            cluster.kill_broker("broker-a").await,
+            Err(EmbeddedError::NotFound(_))
+        ));
+        let b = cluster.restart_broker("broker-a").await.unwrap();
+        assert_eq!(b.addr(), addr, "same port");
+        let again = cluster
+            .wait_until(
+                "a send after the restart",
+                Duration::from_secs(10),
+                || async {
+                    p.send(Message::new(T, "after"))
+                        .await
+                        .map_err(|e| e.to_string())
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            again.queue_offset, 3,
+            "the three acknowledged messages survived"
+        );
+
+        const T2: &str = "FxCrashTopic2";
+        cluster.create_topic(T2, 1).await.unwrap();
+        let fresh = Producer::builder()
+            .name_server(&cluster.namesrv_addr())
+            .runtime(cluster.runtime().clone())
+            .group("fx_crash_pg2")
+            .send_timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        fresh.start().await.unwrap();
+        cluster.kill_namesrv().await.unwrap();
+        assert!(
+            fresh.send(Message::new(T2, "no-route")).await.is_err(),
+            "no name server to route T2"
+        );
+        cluster.restart_namesrv().await.unwrap();
+        // The client waits out its dial back-off before it asks the NameServer again.
+        cluster
+            .wait_until("T2 routed again", Duration::from_secs(10), || async {
+                fresh
+                    .send(Message::new(T2, "routed"))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap();
+        fresh.shutdown().await;
+        p.shutdown().await;
+        cluster.shutdown().await;
+    }
+
+    struct CheckLater(Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl TransactionListener for CheckLater {
+        async fn execute_local(&self, _msg: &Message) -> LocalTransactionState {
+            LocalTransactionState::Unknown
+        }
+        async fn check_local(&self, _msg: &MessageExt) -> LocalTransactionState {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            LocalTransactionState::Commit
+        }
+    }
+
+    /// On virtual time: a 5.x timer message an hour out, and a transaction check-back at the
+    /// broker's default 30 s check interval, each when due (within the 10 s granularity).
+    pub async fn virtual_timer_message_and_check_back(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxVirtualTopic";
+        let wall = Instant::now();
+        // Stops every 10 virtual seconds: an hour is 360 steps; timers fire up to 10 s late.
+        let cluster = EmbeddedCluster::builder()
+            .virtual_time_granularity(Duration::from_secs(10))
+            .topic(T, 1)
+            .start(rt)
+            .await
+            .unwrap();
+        let clock = cluster.virtual_clock().unwrap();
+        let p = producer(&cluster, "fx_vt_pg", Duration::from_secs(3)).await;
+        let mut m = Message::new(T, "in-an-hour");
+        let now = SystemTime::UNIX_EPOCH + Duration::from_millis(clock.now_ms() as u64);
+        m.set_deliver_time(now + Duration::from_secs(3600));
+        p.send(m).await.unwrap();
+        cluster.advance(Duration::from_secs(3590)).await.unwrap();
+        assert!(cluster.messages(T).await.is_empty(), "not due yet");
+        cluster.advance(Duration::from_secs(20)).await.unwrap();
+        let due = cluster.messages(T).await;
+        assert_eq!(due.len(), 1);
+        let stored_at = due[0].message.store_timestamp;
+        assert!(
+            (now_ms(&now) + 3_600_000..=now_ms(&now) + 3_611_000).contains(&stored_at),
+            "delivered at its time"
+        );
+
+        let checks = Arc::new(AtomicUsize::new(0));
+        let builder = Producer::builder()
+            .name_server(&cluster.namesrv_addr())
+            .runtime(cluster.runtime().clone())
+            .group("fx_vt_tx");
+        let tx = TransactionProducer::new(builder, CheckLater(checks.clone())).unwrap();
+        tx.start().await.unwrap();
+        tx.send_in_transaction(Message::new(T, "undecided"))
+            .await
+            .unwrap();
+        let halves = cluster.half_messages().await;
+        assert_eq!(halves.len(), 1);
+        assert_eq!(halves[0].body_str(), "undecided");
+        cluster
+            .wait_until(
+                "the check-back commit",
+                Duration::from_secs(600),
+                || async {
+                    let n = cluster.messages(T).await.len();
+                    if n == 2 {
+                        Ok(())
+                    } else {
+                        Err((n, checks.load(Ordering::SeqCst)))
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert!(checks.load(Ordering::SeqCst) >= 1);
+        assert!(cluster.half_messages().await.is_empty());
+        assert!(
+            wall.elapsed() < Duration::from_secs(30),
+            "virtual hours, real seconds"
+        );
+        tx.shutdown().await;
+        p.shutdown().await;
+        cluster.shutdown().await;
+    }
+
+    fn now_ms(t: &SystemTime) -> i64 {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    }
+}
+
+fn run_tokio<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
+        tokio.handle().clone(),
+    ));
+    tokio.block_on(scenario(rt));
+}
+
+fn run_smol<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
+    smol::block_on(scenario(rt));
+}
+
+fn run_async_std<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
+    async_std::task::block_on(scenario(rt));
+}
+
+macro_rules! for_each_runtime {
+    ($($name:ident),* $(,)?) => {
+        mod tokio_rt {
+            $( #[test] fn $name() { super::run_tokio(super::scenarios::$name) } )*
+        }
+        mod smol_rt {
+            $( #[test] fn $name() { super::run_smol(super::scenarios::$name) } )*
+        }
+        mod async_std_rt {
+            $( #[test] fn $name() { super::run_async_std(super::scenarios::$name) } )*
+        }
+    };
+}
+
+for_each_runtime!(
+    inspection_and_wait_until,
+    faults_on_demand,
+    kill_and_restart,
+    virtual_timer_message_and_check_back,
+);
