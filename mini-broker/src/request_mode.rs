@@ -1,7 +1,7 @@
 //! The per group+topic consume mode ([`MessageRequestModeManager`]): what SET_MESSAGE_REQUEST_MODE
 //! (`mqadmin setConsumeMode`) set, persisted to `config/messageRequestMode.json` in Apache's
 //! format (`{"messageRequestModeMap":{topic:{group:{…}}}}`), and what QUERY_ASSIGNMENT
-//! answers push consumers that let the broker decide (docs/protocol/pop.md §9).
+//! answers push consumers that let the broker decide (docs/protocol/pop.md §10).
 //!
 //! ```
 //! use rocketmq_rs_mini_broker::request_mode::MessageRequestModeManager;

@@ -1,5 +1,5 @@
 //! Server-side load balancing and the per group+topic consume mode: QUERY_ASSIGNMENT (400),
-//! SET_MESSAGE_REQUEST_MODE (401), GET_ALL_MESSAGE_REQUEST_MODE (402) (docs/protocol/pop.md §9).
+//! SET_MESSAGE_REQUEST_MODE (401), GET_ALL_MESSAGE_REQUEST_MODE (402) (docs/protocol/pop.md §10).
 //!
 //! A push consumer that lets the broker decide (Java `setClientRebalance(false)`) asks
 //! QUERY_ASSIGNMENT per topic each rebalance; the answer's mode switches it between pulling

@@ -843,7 +843,7 @@ impl ClientApi {
     }
 
     /// QUERY_ASSIGNMENT (400): the queues of `topic` the broker assigns this client, each with
-    /// the mode (pull or POP) to consume it in (docs/protocol/pop.md §9). `Ok(None)`: the broker
+    /// the mode (pull or POP) to consume it in (docs/protocol/pop.md §10). `Ok(None)`: the broker
     /// has no valid answer (unknown topic, client not yet a member); keep what you have.
     ///
     /// # Errors
@@ -867,7 +867,7 @@ impl ClientApi {
     }
 
     /// SET_MESSAGE_REQUEST_MODE (401): sets how `body.consumer_group` consumes `body.topic`
-    /// on the broker at `addr` (`mqadmin setConsumeMode`; docs/protocol/pop.md §9).
+    /// on the broker at `addr` (`mqadmin setConsumeMode`; docs/protocol/pop.md §10).
     ///
     /// # Errors
     ///

@@ -2,7 +2,8 @@
 //!
 //! - [`PushConsumer`]: the broker "pushes" (the client long-polls every assigned queue and hands
 //!   batches to an async listener), with clustering or broadcasting, concurrent or orderly
-//!   consumption, retries and dead-letter queues.
+//!   consumption, retries and dead-letter queues; in POP mode ([`PopMode`]) the broker hands
+//!   out the messages instead and consumers may outnumber queues.
 //! - [`PullConsumer`]: the classic pull API (pull a queue from an offset, manage offsets).
 //! - [`LitePullConsumer`]: `poll()`-style consumption with rebalance or manual assignment.
 //! - [`SimpleConsumer`]: RocketMQ 5.x POP consumption (receive / ack / change invisible

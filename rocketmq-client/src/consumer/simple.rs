@@ -17,6 +17,11 @@
 //! Choose push when you need per-queue ordering with the highest throughput, broadcasting, or
 //! Apache brokers older than 5.0 (which have no POP). POP needs a RocketMQ 5.x broker or
 //! mini-broker.
+//!
+//! To consume by POP with a listener instead of driving `receive` / `ack` yourself, use the
+//! push consumer in POP mode ([`PopMode`](crate::consumer::PopMode)): same listeners, acks on
+//! `Success`, Java's POP back-off on `ReconsumeLater`, and it can follow the broker's consume
+//! mode for the group (`mqadmin setConsumeMode`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};

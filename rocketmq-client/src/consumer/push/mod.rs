@@ -1,5 +1,7 @@
 //! The push consumer (Java `DefaultMQPushConsumer`): long-polls every assigned queue and hands
 //! batches to an async listener, with bounded concurrency, flow control, retries and offsets.
+//! In POP mode ([`PopMode`], RocketMQ 5.x) the broker hands out the messages instead: no queue
+//! is owned, each message is acked on its own, and consumers may outnumber queues.
 
 mod concurrently;
 mod config;

@@ -1,6 +1,6 @@
 //! The push consumer in POP mode (Java `DefaultMQPushConsumerImpl.popMessage`,
 //! `ConsumeMessagePopConcurrentlyService`, `ConsumeMessagePopOrderlyService`;
-//! docs/protocol/pop.md §8, §9).
+//! docs/protocol/pop.md §10, §11).
 //!
 //! Which topics are popped is decided here ([`refresh`]): all of them ([`PopMode::Always`]) or
 //! those the broker's QUERY_ASSIGNMENT answers with mode POP ([`PopMode::FollowBroker`]). A

@@ -1,6 +1,6 @@
 //! Server-side load balancing and the per group+topic consume mode (RocketMQ 5.x):
 //! QUERY_ASSIGNMENT (400), SET_MESSAGE_REQUEST_MODE (401), GET_ALL_MESSAGE_REQUEST_MODE (402)
-//! (docs/protocol/pop.md §9).
+//! (docs/protocol/pop.md §10).
 
 use std::collections::BTreeMap;
 
