@@ -531,6 +531,110 @@ fn retry_then_dlq(version: &str) {
     }
 }
 
+/// The per-call listener context and `consume_timeout` against Apache's broker: a batch of
+/// four acknowledged up to index 1 has its last two come back through `%RETRY%` (reconsume
+/// times 1); a message failed with delay level -1 goes to `%DLQ%<group>` without a retry; a
+/// listener call stuck for longer than `consume_timeout` (2 s) is dropped, its message comes
+/// back once, and the queue's offset moves past everything.
+fn context_and_consume_timeout(version: &str) {
+    let test = format!("context_and_consume_timeout {version}");
+    let Some(c) = cluster(&test, version) else {
+        return;
+    };
+    let group = unique("cg_ctx", version);
+    run(&test, |rt| {
+        let c = Arc::clone(&c);
+        let group = group.clone();
+        async move {
+            let topic = unique("PushCtx", c.version());
+            create_topic(&rt, &c, &topic, 1).await;
+            let p = producer(&c, &rt, &unique("pg_ctx", c.version())).await;
+            for k in ["b0", "b1", "b2", "b3"] {
+                send_ok(&p, msg(&topic, k, "TagA")).await;
+            }
+            let times: Arc<Mutex<Vec<(String, i32)>>> = Arc::default();
+            let t2 = Arc::clone(&times);
+            let consumer = push_builder(&c, &rt, &group, &topic, MessageSelector::all())
+                .consume_batch_size(4)
+                .consume_timeout(Duration::from_secs(2))
+                .listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
+                    let keys: Vec<(String, i32)> = msgs
+                        .iter()
+                        .map(|m| (m.keys().unwrap_or("-").to_string(), m.reconsume_times))
+                        .collect();
+                    t2.lock().unwrap().extend(keys.iter().cloned());
+                    async move {
+                        if keys.len() == 4 {
+                            ctx.set_ack_index(1);
+                        } else if keys.iter().any(|(k, _)| k == "poison") {
+                            ctx.set_delay_level(-1);
+                            return ConsumeResult::ReconsumeLater;
+                        } else if keys.iter().any(|(k, n)| k == "stuck" && *n == 0) {
+                            std::future::pending::<()>().await;
+                        }
+                        ConsumeResult::Success
+                    }
+                })
+                .build()
+                .expect("consumer config");
+            consumer.start().await.expect("consumer start");
+            let of = |key: &str| -> Vec<i32> {
+                times
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(k, _)| k == key)
+                    .map(|(_, n)| *n)
+                    .collect()
+            };
+            wait_for("b2 and b3 back", DELIVERY_TIMEOUT, || {
+                of("b2") == [0, 1] && of("b3") == [0, 1]
+            })
+            .await;
+            // One at a time, so each is a batch of its own.
+            send_ok(&p, msg(&topic, "poison", "TagA")).await;
+            wait_for("poison delivered", DELIVERY_TIMEOUT, || {
+                !of("poison").is_empty()
+            })
+            .await;
+            send_ok(&p, msg(&topic, "stuck", "TagA")).await;
+            let t0 = Instant::now();
+            wait_for("stuck redelivered", DELIVERY_TIMEOUT, || {
+                of("stuck") == [0, 1]
+            })
+            .await;
+            assert!(t0.elapsed() >= Duration::from_secs(2), "before the timeout");
+            wait_for("offset past all six", DELIVERY_TIMEOUT, || {
+                consumer
+                    .queue_stats()
+                    .iter()
+                    .any(|s| s.queue.topic == topic && s.consume_offset == Some(6))
+            })
+            .await;
+            // Past the retry delays: nothing more comes.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            assert_eq!((of("b0"), of("b1")), (vec![0], vec![0]), "acknowledged");
+            assert_eq!(of("poison"), [0], "delay level -1: no retry");
+            assert_eq!(of("stuck"), [0, 1]);
+            consumer.shutdown().await.expect("shutdown");
+            p.shutdown().await;
+        }
+    });
+    let dlq = format!("%DLQ%{group}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = apache_stored_count(&c, &dlq);
+        if n == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{dlq} holds {n} messages, want 1"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 per_version!(
     tag_filter,
     tag_filter_4_9_7,
@@ -562,4 +666,10 @@ per_version!(
     retry_then_dlq_4_9_7,
     retry_then_dlq_5_3_3,
     retry_then_dlq_5_5_0
+);
+per_version!(
+    context_and_consume_timeout,
+    context_and_consume_timeout_4_9_7,
+    context_and_consume_timeout_5_3_3,
+    context_and_consume_timeout_5_5_0
 );
