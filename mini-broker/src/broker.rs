@@ -79,6 +79,15 @@ impl Services {
             cfg.default_topic_queue_nums,
             levels.len(),
         )?;
+        if cfg.trace_topic_enable {
+            // Java's TopicConfigManager: the trace topic with one read and one write queue,
+            // registered with the NameServer like any topic, so that trace producers route.
+            topics.ensure(
+                &cfg.msg_trace_topic_name,
+                1,
+                crate::topic_config::PERM_READ | crate::topic_config::PERM_WRITE,
+            )?;
+        }
         let offsets = ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
         let groups = SubscriptionGroupManager::load_with(
             config_dir.join("subscriptionGroup.json"),

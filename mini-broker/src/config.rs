@@ -103,6 +103,13 @@ pub struct BrokerConfig {
     pub auto_create_subscription_group: bool,
     /// Region reported in send responses (`MSG_REGION`).
     pub region_id: String,
+    /// Create the message-trace topic [`msg_trace_topic_name`](Self::msg_trace_topic_name) at
+    /// start (one queue, read-write), as Java's `traceTopicEnable` does (false), so that clients
+    /// with message tracing on can route their trace messages to this broker.
+    pub trace_topic_enable: bool,
+    /// The trace topic created with [`trace_topic_enable`](Self::trace_topic_enable) (Java
+    /// `msgTraceTopicName`, `RMQ_SYS_TRACE_TOPIC`).
+    pub msg_trace_topic_name: String,
     /// The consume mode QUERY_ASSIGNMENT answers for a group+topic that SET_MESSAGE_REQUEST_MODE
     /// (`mqadmin setConsumeMode`) never set (Java `defaultMessageRequestMode`, `PULL`). `POP`
     /// switches every push consumer that asks the broker (Java `setClientRebalance(false)`,
@@ -295,6 +302,8 @@ impl Default for BrokerConfig {
             retry_max_times: 16,
             auto_create_subscription_group: true,
             region_id: "DefaultRegion".into(),
+            trace_topic_enable: false,
+            msg_trace_topic_name: "RMQ_SYS_TRACE_TOPIC".into(),
             default_message_request_mode:
                 rocketmq_rs_remoting::protocol::body::MessageRequestMode::Pull,
             default_pop_share_queue_num: -1,
@@ -451,6 +460,8 @@ impl BrokerConfig {
             ),
             ("retryMaxTimes", self.retry_max_times.to_string()),
             ("regionId", self.region_id.clone()),
+            ("traceTopicEnable", self.trace_topic_enable.to_string()),
+            ("msgTraceTopicName", self.msg_trace_topic_name.clone()),
             (
                 "defaultMessageRequestMode",
                 self.default_message_request_mode.java_name().to_owned(),
@@ -569,6 +580,11 @@ impl BrokerConfig {
         self.namesrv_credentials()?;
         if self.broker_name.is_empty() || self.broker_cluster_name.is_empty() {
             return bad("brokerName and brokerClusterName must not be empty");
+        }
+        if self.trace_topic_enable
+            && !crate::topic_config::valid_topic_name(&self.msg_trace_topic_name)
+        {
+            return bad("msgTraceTopicName must be a legal topic name ([%|a-zA-Z0-9_-], at most 127 characters)");
         }
         if self.broker_id < 0 {
             return bad("brokerId must be >= 0");

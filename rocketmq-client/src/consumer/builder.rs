@@ -108,4 +108,17 @@ macro_rules! hook_setter {
     };
 }
 
-pub(crate) use {client_setters, hook_setter, subscription_setters};
+/// `enable_trace`, for a builder with the field `trace: Option<TraceConfig>`.
+macro_rules! trace_setter {
+    () => {
+        /// Turns message trace on (Java `enableMsgTrace`; the topic in `cfg` is Java's
+        /// `customizedTraceTopic`): SubBefore and SubAfter records for every message handed to
+        /// the application, sent in batches to the trace topic. See [`crate::trace`].
+        pub fn enable_trace(mut self, cfg: $crate::trace::TraceConfig) -> Self {
+            self.trace = Some(cfg);
+            self
+        }
+    };
+}
+
+pub(crate) use {client_setters, hook_setter, subscription_setters, trace_setter};

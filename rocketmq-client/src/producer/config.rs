@@ -321,6 +321,7 @@ pub struct ProducerBuilder {
     instance: Option<ClientInstance>,
     check: Option<TransactionCheckHandler>,
     hooks: SendHooks,
+    trace: Option<crate::trace::TraceConfig>,
 }
 
 impl ProducerBuilder {
@@ -554,6 +555,26 @@ impl ProducerBuilder {
         self
     }
 
+    /// Turns message trace on (Java `enableMsgTrace`; the topic in `cfg` is Java's
+    /// `customizedTraceTopic`): a Pub record per stored send and an EndTransaction record per
+    /// transaction end, sent in batches to the trace topic. See [`crate::trace`].
+    ///
+    /// ```
+    /// use rocketmq_rs_client::trace::TraceConfig;
+    /// use rocketmq_rs_client::Producer;
+    ///
+    /// let p = Producer::builder()
+    ///     .name_server("127.0.0.1:9876")
+    ///     .group("pg")
+    ///     .enable_trace(TraceConfig::default())
+    ///     .build();
+    /// assert!(p.is_ok());
+    /// ```
+    pub fn enable_trace(mut self, cfg: crate::trace::TraceConfig) -> Self {
+        self.trace = Some(cfg);
+        self
+    }
+
     /// Validates and builds the producer (not started).
     ///
     /// # Errors
@@ -569,8 +590,25 @@ impl ProducerBuilder {
             None => (ClientInstance::new(config.client.clone())?, true),
         };
         config.validate()?;
+        let mut hooks = self.hooks;
+        let trace = match self.trace {
+            Some(tc) => {
+                let d = crate::trace::TraceDispatcher::new(
+                    tc,
+                    instance.config(),
+                    std::sync::Arc::clone(instance.runtime()),
+                    &config.group,
+                    crate::trace::DispatcherKind::Produce,
+                )?;
+                hooks.push(std::sync::Arc::new(crate::trace::SendTraceHook(
+                    std::sync::Arc::clone(&d),
+                )));
+                Some(d)
+            }
+            None => None,
+        };
         Ok(Producer::from_parts(
-            config, instance, owned, self.check, self.hooks,
+            config, instance, owned, self.check, hooks, trace,
         ))
     }
 }

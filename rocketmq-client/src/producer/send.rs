@@ -96,6 +96,8 @@ struct Inner {
     limiter: Option<AsyncLimiter>,
     /// Send hooks; empty unless registered (then no hook context is ever built).
     hooks: SendHooks,
+    /// The message-trace dispatcher, when trace is on.
+    trace: Option<Arc<crate::trace::TraceDispatcher>>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -246,6 +248,7 @@ impl Producer {
         owns_instance: bool,
         check: Option<TransactionCheckHandler>,
         hooks: SendHooks,
+        trace: Option<Arc<crate::trace::TraceDispatcher>>,
     ) -> Self {
         let group = instance.config().wrap(&config.group);
         let limiter = config.async_back_pressure.then(|| {
@@ -266,6 +269,7 @@ impl Producer {
                 check,
                 limiter,
                 hooks,
+                trace,
             }),
         }
     }
@@ -283,6 +287,11 @@ impl Producer {
     /// The client instance.
     pub fn client_instance(&self) -> &ClientInstance {
         &self.inner.instance
+    }
+
+    /// Message-trace counters, when trace is on ([`ProducerBuilder::enable_trace`]).
+    pub fn trace_stats(&self) -> Option<crate::trace::TraceStats> {
+        self.inner.trace.as_ref().map(|t| t.stats())
     }
 
     /// The registered send hooks (for END_TRANSACTION, reported by the transaction producer).
@@ -320,6 +329,9 @@ impl Producer {
             self.inner.state.store(CREATED, Ordering::Release);
             return Err(e);
         }
+        if let Some(t) = &self.inner.trace {
+            t.start().await;
+        }
         tracing::info!(group = %self.inner.group, client_id = %self.inner.instance.client_id(), "producer started");
         Ok(())
     }
@@ -337,6 +349,10 @@ impl Producer {
         let grace = self.inner.instance.config().shutdown_timeout;
         if !self.inner.tasks.shutdown(grace).await {
             tracing::warn!(group = %self.inner.group, "async sends still running after {grace:?} were cancelled");
+        }
+        if let Some(t) = &self.inner.trace {
+            // After the last send's hooks ran: what they queued goes out now.
+            t.shutdown().await;
         }
         if prev == RUNNING {
             self.inner

@@ -114,6 +114,7 @@ pub struct LitePullConsumerBuilder {
     strategy: Arc<dyn AllocateStrategy>,
     backend: Option<Arc<dyn ConsumerBackend>>,
     hooks: Vec<Arc<dyn crate::hook::ConsumeHook>>,
+    trace: Option<crate::trace::TraceConfig>,
 }
 
 impl Default for LitePullConsumerBuilder {
@@ -125,6 +126,7 @@ impl Default for LitePullConsumerBuilder {
             strategy: Arc::new(AllocateAveragely),
             backend: None,
             hooks: Vec::new(),
+            trace: None,
         }
     }
 }
@@ -143,6 +145,7 @@ impl LitePullConsumerBuilder {
     crate::consumer::builder::client_setters!();
     crate::consumer::builder::subscription_setters!();
     crate::consumer::builder::hook_setter!();
+    crate::consumer::builder::trace_setter!();
 
     /// Replaces the consumer configuration.
     pub fn config(mut self, config: LitePullConsumerConfig) -> Self {
@@ -191,8 +194,16 @@ impl LitePullConsumerBuilder {
             join_grace: c.rebalance_join_grace,
         })?;
         let (tx, rx) = mpsc::unbounded();
+        let mut hooks = self.hooks;
+        let trace = crate::trace::consumer_trace(
+            self.trace,
+            &self.client,
+            Arc::clone(&core.rt),
+            &c.group,
+            &mut hooks,
+        )?;
         let hooks = crate::hook::ConsumeHooks::new(
-            self.hooks,
+            hooks,
             &c.group,
             self.client.namespace(),
             crate::hook::ConsumerKind::LitePull,
@@ -200,6 +211,7 @@ impl LitePullConsumerBuilder {
         Ok(LitePullConsumer {
             inner: Arc::new(LiteInner {
                 hooks,
+                trace,
                 cfg: self.config,
                 client: self.client,
                 core,
@@ -234,6 +246,8 @@ struct LiteQueue {
 struct LiteInner {
     /// Consume hooks: see every batch `poll` returns.
     hooks: crate::hook::ConsumeHooks,
+    /// The message-trace dispatcher, when trace is on.
+    trace: Option<Arc<crate::trace::TraceDispatcher>>,
     cfg: LitePullConsumerConfig,
     client: ClientConfig,
     /// Subscriptions, assigned queues (by rebalance or by hand), rebalance.
@@ -341,6 +355,9 @@ impl LitePullConsumer {
         }
         inner.state.set(ServiceState::Running);
         inner.started_at_ms.store(now_ms(), Ordering::Relaxed);
+        if let Some(t) = &inner.trace {
+            t.start().await;
+        }
         if let Err(e) = inner.core.announce().await {
             // Refused by the brokers' ACL: no pull would be served either.
             inner.core.close().await;
@@ -661,6 +678,9 @@ impl LitePullConsumer {
             return Ok(());
         }
         inner.core.stop_pulling(Duration::from_secs(3)).await;
+        if let Some(t) = &inner.trace {
+            t.shutdown().await;
+        }
         let res = if inner.cfg.auto_commit {
             inner.commit(false).await
         } else {

@@ -37,6 +37,7 @@ pub struct PullConsumerBuilder {
     group: String,
     backend: Option<Arc<dyn ConsumerBackend>>,
     hooks: Vec<Arc<dyn crate::hook::ConsumeHook>>,
+    trace: Option<crate::trace::TraceConfig>,
 }
 
 impl std::fmt::Debug for PullConsumerBuilder {
@@ -51,6 +52,7 @@ impl std::fmt::Debug for PullConsumerBuilder {
 impl PullConsumerBuilder {
     crate::consumer::builder::client_setters!();
     crate::consumer::builder::hook_setter!();
+    crate::consumer::builder::trace_setter!();
 
     /// Consumer group (required).
     pub fn group(mut self, group: impl Into<String>) -> Self {
@@ -69,8 +71,16 @@ impl PullConsumerBuilder {
         }
         let backend = crate::consumer::client_backend::given_or_new(self.backend, &self.client)?;
         let group = self.client.wrap(&self.group);
+        let mut hooks = self.hooks;
+        let trace = crate::trace::consumer_trace(
+            self.trace,
+            &self.client,
+            backend.runtime(),
+            &self.group,
+            &mut hooks,
+        )?;
         let hooks = crate::hook::ConsumeHooks::new(
-            self.hooks,
+            hooks,
             &self.group,
             self.client.namespace(),
             crate::hook::ConsumerKind::Pull,
@@ -78,6 +88,7 @@ impl PullConsumerBuilder {
         Ok(PullConsumer {
             inner: Arc::new(PullInner {
                 hooks,
+                trace,
                 store: RemoteOffsetStore::new(group.clone(), Arc::clone(&backend)),
                 client: self.client,
                 group,
@@ -124,6 +135,8 @@ impl std::fmt::Debug for PullConsumer {
 struct PullInner {
     /// Consume hooks: see every batch `pull` returns.
     hooks: crate::hook::ConsumeHooks,
+    /// The message-trace dispatcher, when trace is on.
+    trace: Option<Arc<crate::trace::TraceDispatcher>>,
     client: ClientConfig,
     group: String,
     backend: Arc<dyn ConsumerBackend>,
@@ -251,6 +264,9 @@ impl PullConsumer {
                 "consumer group `{}` is already registered in this client",
                 self.inner.group
             )));
+        }
+        if let Some(t) = &self.inner.trace {
+            t.start().await;
         }
         Ok(())
     }
@@ -455,6 +471,9 @@ impl PullConsumer {
         }
         if let Err(e) = self.persist_offsets_inner().await {
             tracing::warn!(error = %e, "offset commit at shutdown failed");
+        }
+        if let Some(t) = &self.inner.trace {
+            t.shutdown().await;
         }
         self.inner
             .backend

@@ -335,6 +335,7 @@ pub struct PushConsumerBuilder {
     pub(crate) strategy: Arc<dyn AllocateStrategy>,
     pub(crate) backend: Option<Arc<dyn ConsumerBackend>>,
     pub(crate) hooks: Vec<Arc<dyn crate::hook::ConsumeHook>>,
+    pub(crate) trace: Option<crate::trace::TraceConfig>,
 }
 
 impl Default for PushConsumerBuilder {
@@ -347,6 +348,7 @@ impl Default for PushConsumerBuilder {
             strategy: Arc::new(AllocateAveragely),
             backend: None,
             hooks: Vec::new(),
+            trace: None,
         }
     }
 }
@@ -366,6 +368,7 @@ impl PushConsumerBuilder {
     crate::consumer::builder::client_setters!();
     crate::consumer::builder::subscription_setters!();
     crate::consumer::builder::hook_setter!();
+    crate::consumer::builder::trace_setter!();
 
     /// Replaces the whole consumer configuration.
     pub fn config(mut self, config: PushConsumerConfig) -> Self {

@@ -95,6 +95,8 @@ pub(crate) struct Inner {
     listener: ListenerKind,
     /// Consume hooks; empty unless registered.
     hooks: ConsumeHooks,
+    /// The message-trace dispatcher, when trace is on.
+    trace: Option<Arc<crate::trace::TraceDispatcher>>,
     /// Subscriptions, owned queues, rebalance.
     core: ConsumerCore<PushQueue>,
     sem: Semaphore,
@@ -144,8 +146,16 @@ impl PushConsumer {
                 },
             );
         }
+        let mut hooks = b.hooks;
+        let trace = crate::trace::consumer_trace(
+            b.trace,
+            &b.client,
+            Arc::clone(&core.rt),
+            &b.config.group,
+            &mut hooks,
+        )?;
         let hooks = ConsumeHooks::new(
-            b.hooks,
+            hooks,
             &b.config.group,
             b.client.namespace(),
             ConsumerKind::Push,
@@ -153,6 +163,7 @@ impl PushConsumer {
         Ok(PushConsumer {
             inner: Arc::new(Inner {
                 hooks,
+                trace,
                 sem: Semaphore::new(b.config.consume_concurrency),
                 cfg: b.config,
                 client: b.client,
@@ -202,6 +213,9 @@ impl PushConsumer {
             inner.core.close().await;
             inner.state.store(STOPPED, Ordering::Release);
             return Err(e);
+        }
+        if let Some(t) = &inner.trace {
+            t.start().await;
         }
         // Before the first rebalance round, so popped topics never own queues in between.
         pop::refresh(inner).await;
@@ -386,6 +400,10 @@ impl PushConsumer {
         inner.dispatch_stopped.store(true, Ordering::Release);
         if !inner.consumes.shutdown(inner.cfg.await_termination).await {
             tracing::warn!(group = %inner.core.group, "listeners still running after await_termination were abandoned; their messages will be redelivered");
+        }
+        if let Some(t) = &inner.trace {
+            // The listeners are done: what their hooks queued goes out now.
+            t.shutdown().await;
         }
         let mqs: Vec<MessageQueue> = inner.core.queues().keys().cloned().collect();
         let res = inner.core.store.persist_all(&mqs, false).await;
