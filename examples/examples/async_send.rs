@@ -1,5 +1,7 @@
 //! Asynchronous send: `send_async` returns a future at once, so many sends can be in flight;
-//! `send_with_callback` runs a closure with the result instead.
+//! `send_with_callback` runs a closure with the result instead. With back-pressure on,
+//! `submit_async` waits while too many sends are in flight, so a fast loop cannot pile up
+//! pending sends in memory.
 //!
 //! `cargo run --example async_send`
 
@@ -61,8 +63,36 @@ async fn main() -> Result<(), BoxError> {
     .await;
 
     producer.shutdown().await;
+
+    // 3. Back-pressure (Java enableBackpressureForAsyncMode): at most 8 sends and 1 MiB of
+    //    bodies in flight; each `submit_async(..).await` waits for room, then returns the
+    //    send's future.
+    let bounded = Producer::builder()
+        .name_server(&cluster.namesrv)
+        .runtime(rt.clone())
+        .group("example_async_bp_pg")
+        .async_back_pressure(8, 1024 * 1024)
+        .build()?;
+    bounded.start().await?;
+    let mut pending = Vec::new();
+    for i in 0..100 {
+        let msg = Message::builder(topic.as_str())
+            .body(format!("bounded {i}"))
+            .build()?;
+        pending.push(bounded.submit_async(msg).await);
+    }
+    let bounded_ok = futures::future::join_all(pending)
+        .await
+        .iter()
+        .filter(|r| r.is_ok())
+        .count();
+    println!(
+        "submit_async with back-pressure: {bounded_ok}/100 stored, never more than 8 in flight"
+    );
+    bounded.shutdown().await;
+
     cluster.shutdown().await;
-    if ok != 20 || !all {
+    if ok != 20 || !all || bounded_ok != 100 {
         return Err("some asynchronous sends failed".into());
     }
     Ok(())
