@@ -269,11 +269,25 @@ enum Verdict {
     Differs(String),
 }
 
-/// Masks the numbers of lines that report rates (`Consume TPS: 0.80`): live statistics.
+/// Masks the numbers of lines that report rates (`Consume TPS: 0.80`) and of the rows of
+/// `consumerStatus -i`'s `#Consumer RT&TPS#` table (the consumer's pull and consume RT and
+/// TPS): live statistics.
 fn live_tps(text: &str) -> String {
+    let mut in_rt_table = false;
     text.lines()
         .map(|l| {
-            if l.contains("TPS") {
+            if l.contains("#Consumer RT&TPS#") {
+                in_rt_table = true;
+            } else if l.trim().is_empty() || (l.starts_with('#') && !l.starts_with("#Topic")) {
+                in_rt_table = false;
+            }
+            if in_rt_table {
+                // Fixed-width columns: a longer number has fewer spaces before it.
+                mask_all_numbers(l)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else if l.contains("TPS") {
                 mask_all_numbers(l)
             } else {
                 l.to_string()
@@ -1140,6 +1154,24 @@ fn compare(tools: &str, servers: &str) {
             }
         };
         report.insert(o.case.label.clone(), status);
+    }
+    // Our consumer's statusTable (Java ConsumerStatsManager) lists its topic in
+    // `consumerStatus -i`'s RT&TPS table, on both clusters.
+    if let Some(o) = outcomes
+        .iter()
+        .find(|o| o.case.label == "consumerStatus -i")
+    {
+        let table = o
+            .raw_ours
+            .split("#Consumer RT&TPS#")
+            .nth(1)
+            .unwrap_or_default();
+        if !table.lines().any(|l| l.starts_with(&m.vars.topic)) {
+            failures.push(format!(
+                "consumerStatus -i: no RT&TPS row for {}:\n{}",
+                m.vars.topic, o.raw_ours
+            ));
+        }
     }
     if redelivery.0 && !redelivery.1 && !ours_refused {
         failures

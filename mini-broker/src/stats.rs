@@ -5,7 +5,8 @@
 //!   `TOPIC_PUT_SIZE` by topic, `GROUP_GET_NUMS` / `GROUP_GET_SIZE` by `topic@group`,
 //!   `SNDBCK_PUT_NUMS` by `topic@group`. Each keeps a running sum and an event count; samples
 //!   of both are taken every 10 s (7 kept: the last minute), every 10 min (7: the last hour)
-//!   and every hour (25: the last day). A window's `sum` is the newest sample minus the oldest,
+//!   and every hour (25: the last day), a counter's first one preceded by a zero sample one
+//!   period earlier (as Apache's `StatsItem`). A window's `sum` is the newest sample minus the oldest,
 //!   `tps` that sum per second between them, `avgpt` the sum per event (VIEW_BROKER_STATS_DATA).
 //! * Broker totals for GET_BROKER_RUNTIME_INFO: puts, gets, pull hits and misses, put latency
 //!   buckets, TPS over the last 10 s / 1 min / 10 min (sampled every second) and the totals at
@@ -24,8 +25,9 @@
 //! s.on_put("T", 2, 200, std::time::Duration::from_millis(2));
 //! s.sample(20_000);
 //! let w = s.stats_data(TOPIC_PUT_NUMS, "T").unwrap();
-//! assert_eq!(w.stats_minute.sum, 2);
-//! assert!((w.stats_minute.tps - 0.2).abs() < 1e-9);
+//! // From the zero sample before the first one (at 0 ms) to 20 s: 3 messages.
+//! assert_eq!(w.stats_minute.sum, 3);
+//! assert!((w.stats_minute.tps - 0.15).abs() < 1e-9);
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -98,7 +100,17 @@ struct StatsItem {
     windows: Mutex<Windows>,
 }
 
-fn push(q: &mut VecDeque<Sample>, s: Sample, keep: usize) {
+/// Adds sample `s` to window `q` of `keep` samples taken every `period_ms`. A counter's first
+/// sample is preceded by a zero one a period earlier, as Apache's `StatsItem` does, so a
+/// counter's activity shows from its first sample on.
+fn push(q: &mut VecDeque<Sample>, s: Sample, period_ms: i64, keep: usize) {
+    if q.is_empty() {
+        q.push_back(Sample {
+            ts: s.ts - period_ms,
+            value: 0,
+            times: 0,
+        });
+    }
     q.push_back(s);
     while q.len() > keep {
         q.pop_front();
@@ -142,13 +154,13 @@ impl StatsItem {
         };
         let mut w = self.windows.lock_unpoisoned();
         if minute {
-            push(&mut w.minute, s, 7);
+            push(&mut w.minute, s, 10_000, 7);
         }
         if hour {
-            push(&mut w.hour, s, 7);
+            push(&mut w.hour, s, 600_000, 7);
         }
         if day {
-            push(&mut w.day, s, 25);
+            push(&mut w.day, s, 3_600_000, 25);
         }
     }
 
@@ -563,10 +575,12 @@ mod tests {
         let s = BrokerStats::new(0);
         assert!(s.stats_data(TOPIC_PUT_NUMS, "T").is_none());
         s.on_put("T", 4, 400, Duration::from_millis(3));
-        // One sample: nothing to compare with yet.
+        // The first sample counts from a zero sample one period earlier (Apache's StatsItem).
         s.sample(10_000);
         let d = s.stats_data(TOPIC_PUT_NUMS, "T").unwrap();
-        assert_eq!(d.stats_minute, BrokerStatsItem::default());
+        assert_eq!(d.stats_minute.sum, 4);
+        assert!((d.stats_minute.tps - 0.4).abs() < 1e-9);
+        assert!((d.stats_minute.avgpt - 4.0).abs() < 1e-9);
         for i in 2..=9 {
             s.on_put("T", 1, 100, Duration::ZERO);
             s.sample(i * 10_000);
@@ -578,15 +592,16 @@ mod tests {
         assert!((d.stats_minute.avgpt - 1.0).abs() < 1e-9);
         let size = s.stats_data(TOPIC_PUT_SIZE, "T").unwrap();
         assert_eq!(size.stats_minute.sum, 600);
-        // The hour window has only the boundary at 0 crossed once: no span yet.
+        // No 10-minute boundary crossed yet: the hour window is empty.
         assert_eq!(d.stats_hour.sum, 0);
         s.sample(600_000);
         let d = s.stats_data(TOPIC_PUT_NUMS, "T").unwrap();
-        assert_eq!(d.stats_hour.sum, 0, "first 10-minute sample");
+        assert_eq!(d.stats_hour.sum, 12, "first 10-minute sample, from zero");
         s.on_put("T", 5, 1, Duration::ZERO);
         s.sample(1_200_000);
         let d = s.stats_data(TOPIC_PUT_NUMS, "T").unwrap();
-        assert_eq!(d.stats_hour.sum, 5);
+        assert_eq!(d.stats_hour.sum, 17);
+        assert!((d.stats_hour.tps - 17.0 / 1_200.0).abs() < 1e-9);
         assert!(s.stats_data("NOPE", "T").is_none());
     }
 
@@ -608,7 +623,8 @@ mod tests {
                 .unwrap()
                 .stats_minute
                 .sum,
-            10
+            13,
+            "both gets, counted from the zero sample at 0 s"
         );
         let e: HashMap<String, String> = s.runtime_entries(90_061_000).into_iter().collect();
         assert_eq!(e["runtime"], "[ 1 days, 1 hours, 1 minutes, 1 seconds ]");

@@ -16,7 +16,7 @@ use rocketmq_rs_client::{
 };
 use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 use rocketmq_rs_remoting::protocol::body::{
-    CMResult, ConsumeMessageDirectlyResult, ConsumerRunningInfo,
+    CMResult, ConsumeMessageDirectlyResult, ConsumeStatus, ConsumerRunningInfo,
     GetConsumerListByGroupResponseBody, GetConsumerStatusBody, JsonBody, MessageQueue,
     ResetOffsetBody,
 };
@@ -303,6 +303,47 @@ async fn relays_reach_a_running_push_consumer() {
             assert_eq!(pq.commit_offset, max[mq.queue_id as usize], "{mq:?}");
         }
     }
+
+    // The statusTable (Java ConsumerStatsManager): one row per subscribed topic. The 20
+    // messages were pulled and consumed OK; once a 10 s sample has been taken, the minute
+    // window holds all of them over a span of 10 s times the samples taken (zero baseline
+    // included, 7 samples at most), so the rates are 20 / (10 k) for some k in 1..=6.
+    let found: Arc<Mutex<Option<ConsumeStatus>>> = Arc::default();
+    eventually(
+        &*rt,
+        "a statusTable row with consume TPS",
+        Duration::from_secs(25),
+        || {
+            let r = env.call(running_info_request(&client_id));
+            let found = found.clone();
+            async move {
+                let r = r.await;
+                let info = ConsumerRunningInfo::from_json(&r.body).expect("body");
+                assert!(
+                    info.status_table.contains_key(&format!("%RETRY%{GROUP}")),
+                    "{:?}",
+                    info.status_table
+                );
+                let row = info
+                    .status_table
+                    .get(TOPIC)
+                    .filter(|s| s.consume_ok_tps > 0.0)
+                    .cloned();
+                let hit = row.is_some();
+                *found.lock().unwrap() = row;
+                hit
+            }
+        },
+    )
+    .await;
+    let row = found.lock().unwrap().clone().expect("row");
+    let twenty_over_some_span =
+        |tps: f64| (1..=6).any(|k| (tps - 20.0 / (10.0 * k as f64)).abs() < 1e-9);
+    assert!(twenty_over_some_span(row.consume_ok_tps), "{row:?}");
+    assert!(twenty_over_some_span(row.pull_tps), "{row:?}");
+    assert_eq!(row.consume_failed_tps, 0.0, "{row:?}");
+    assert_eq!(row.consume_failed_msgs, 0, "{row:?}");
+    assert!(row.pull_rt >= 0.0 && row.consume_rt >= 0.0, "{row:?}");
 
     // 307 to a client id the group does not have: Java's remark, no relay.
     let r = env.call(running_info_request("127.0.0.1@nobody")).await;

@@ -26,6 +26,7 @@ pub mod push;
 pub mod rebalance;
 mod selector;
 pub mod simple;
+pub(crate) mod stats;
 pub(crate) mod sync;
 mod types;
 

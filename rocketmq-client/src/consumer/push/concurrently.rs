@@ -137,6 +137,7 @@ async fn consume_registered(
     let outcome = ctx.outcome();
     let hooked = inner.hooks_before(&ctx.queue, &user, false);
     let timeout = inner.cfg.consume_timeout;
+    let started = inner.core.rt.clock().stopwatch();
     let call = within(
         &*inner.core.rt,
         timeout,
@@ -150,6 +151,9 @@ async fn consume_registered(
         None => inner.hooks_timed_out(hooked),
     }
     drop(permit);
+    inner
+        .stats
+        .on_consume_rt(&mq.topic, started.elapsed().as_millis() as u64);
     if pq.is_dropped() {
         // The hand-over did not wait for this call (timed out); the new owner consumes the
         // batch again.
@@ -167,6 +171,16 @@ async fn consume_registered(
             (0, CONSUME_TIMEOUT_DELAY_LEVEL)
         }
     };
+    // Java: a successful call counts its acknowledged messages as OK and the rest as failed;
+    // a retry (or a timed-out call) counts the whole batch as failed.
+    match call {
+        Some((ConsumeResult::Success, _)) => {
+            inner
+                .stats
+                .on_consume_result(&mq.topic, succeeded, msgs.len() - succeeded)
+        }
+        _ => inner.stats.on_consume_failed(&mq.topic, msgs.len()),
+    }
     let mut retry_locally = Vec::new();
     let mut done: Vec<i64> = msgs[..succeeded].iter().map(|m| m.queue_offset).collect();
     let failed = msgs.into_iter().skip(succeeded);

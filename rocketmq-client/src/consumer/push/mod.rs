@@ -27,6 +27,7 @@ use crate::consumer::backend::{ConsumerEvents, HeartbeatSource};
 use crate::consumer::core::{
     apply, sleep_or, ConsumerCore, CoreSettings, ProcessQueue, QueueOwner, Subscription,
 };
+use crate::consumer::stats::{ConsumerStats, SAMPLE_PERIOD_MS};
 use crate::consumer::sync::Semaphore;
 use crate::consumer::{ConsumeResult, MessageModel, MessageSelector, OrderlyResult};
 use crate::error::{Error, Result};
@@ -109,6 +110,8 @@ pub(crate) struct Inner {
     lifecycle: futures::lock::Mutex<()>,
     /// POP mode: the popped topics' queues.
     pop: pop::PopState,
+    /// Pull and consume statistics (the running info's `statusTable`).
+    stats: ConsumerStats,
 }
 
 impl PushConsumer {
@@ -177,6 +180,7 @@ impl PushConsumer {
                 started_at_ms: AtomicI64::new(0),
                 lifecycle: futures::lock::Mutex::new(()),
                 pop: pop::PopState::default(),
+                stats: ConsumerStats::default(),
             }),
         })
     }
@@ -577,6 +581,11 @@ impl Inner {
                 e.pq.running_info(self.core.store.read_memory(mq).unwrap_or(-1), now, wall),
             );
         }
+        // Java fills one entry per subscribed topic (the retry topic included).
+        for sub in &info.subscription_set {
+            info.status_table
+                .insert(sub.topic.clone(), self.stats.status(&sub.topic));
+        }
         let props = &mut info.properties;
         props.insert(
             ConsumerRunningInfo::PROP_CONSUME_TYPE.into(),
@@ -799,6 +808,10 @@ impl Inner {
         self.core
             .services
             .spawn(async move { me.watchdog_loop().await });
+        let me = Arc::clone(self);
+        self.core
+            .services
+            .spawn(async move { me.stats_loop().await });
         if self.locks_queues() {
             let me = Arc::clone(self);
             self.core
@@ -828,6 +841,23 @@ impl Inner {
         {
             let mqs: Vec<MessageQueue> = self.core.queues().keys().cloned().collect();
             let _ = self.core.store.persist_all(&mqs, true).await;
+        }
+    }
+
+    /// Samples the statistics now and every 10 s (Java's `StatsItemSet` schedule), on the
+    /// monotonic clock: only differences between samples are ever read.
+    async fn stats_loop(self: Arc<Self>) {
+        let stop = self.core.services.signal().clone();
+        let base = self.core.rt.now();
+        loop {
+            let now = self.core.rt.now().saturating_duration_since(base);
+            self.stats.sample(now.as_millis() as i64);
+            if !self
+                .sleep_or(Duration::from_millis(SAMPLE_PERIOD_MS as u64), &stop)
+                .await
+            {
+                return;
+            }
         }
     }
 

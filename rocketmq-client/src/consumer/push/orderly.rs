@@ -58,12 +58,22 @@ async fn run(inner: Arc<Inner>, mq: MessageQueue, pq: Arc<ProcessQueue>) {
         let ctx = ConsumeOrderlyContext::new(inner.user_queue(&mq));
         let suspend_ms = ctx.suspend_handle();
         let hooked = inner.hooks_before(&ctx.queue, &user, true);
+        let started = inner.core.rt.clock().stopwatch();
         let (result, panicked) = call_orderly(&**listener, user, ctx).await;
         inner.hooks_after(hooked, result == OrderlyResult::Success, panicked);
         drop(permit);
+        inner
+            .stats
+            .on_consume_rt(&mq.topic, started.elapsed().as_millis() as u64);
         if pq.is_dropped() {
             drop(guard);
             continue;
+        }
+        match result {
+            OrderlyResult::Success => inner.stats.on_consume_ok(&mq.topic, msgs.len()),
+            OrderlyResult::SuspendCurrentQueueAMoment => {
+                inner.stats.on_consume_failed(&mq.topic, msgs.len())
+            }
         }
         let commit = match result {
             OrderlyResult::Success => true,

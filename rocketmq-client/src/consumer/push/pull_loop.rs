@@ -135,6 +135,7 @@ pub(super) async fn run(
             sub_version,
             timeout: cfg.pull_timeout,
         };
+        let pull_started = inner.core.rt.clock().stopwatch();
         let pulled = {
             let fut = inner.core.backend.pull(args);
             match select(fut, stop.wait()).await {
@@ -155,6 +156,11 @@ pub(super) async fn run(
                             .into_iter()
                             .filter(|m| selector.matches(m))
                             .collect();
+                        inner.stats.on_pull_found(
+                            &mq.topic,
+                            pull_started.elapsed().as_millis() as u64,
+                            msgs.len(),
+                        );
                         next.store(nbo, Ordering::Release);
                         if msgs.is_empty() {
                             pq.note_scanned(nbo);
