@@ -116,11 +116,12 @@ const V5_ONLY_RUNTIME_KEYS: [&str; 13] = [
 
 /// mini-namesrv settings without an Apache NameServer counterpart of the same name (Apache's
 /// listenPort/bindAddress, a fixed 120 s broker expiry, a system property for the frame size).
-const MINI_NAMESRV_SETTINGS: [&str; 5] = [
+const MINI_NAMESRV_SETTINGS: [&str; 6] = [
     "acl",
     "brokerExpiryMillis",
     "listenAddr",
     "maxFrameSize",
+    "metricsListen",
     "serverChannelMaxIdleMillis",
 ];
 

@@ -216,6 +216,9 @@ pub struct BrokerHandle {
     /// Address written into stored records and offset message ids.
     store_host: SocketAddr,
     stopped: AtomicBool,
+    /// The Prometheus endpoint, when `metrics_listen` is set.
+    #[cfg(feature = "metrics-endpoint")]
+    metrics: Option<rocketmq_rs_remoting::metrics_endpoint::MetricsServer>,
     // Fields drop in declaration order: the server first, the store last.
     server: ServerHandle,
     background: Background,
@@ -487,6 +490,37 @@ impl Broker {
             Arc::new(processor),
         )
         .map_err(bind_err)?;
+        #[cfg(feature = "metrics-endpoint")]
+        let metrics = match cfg.metrics_listen {
+            Some(maddr) => {
+                let render = crate::metrics::render_fn(crate::metrics::Sources {
+                    rt: Arc::clone(&rt),
+                    cluster: cfg.broker_cluster_name.clone(),
+                    broker_name: cfg.broker_name.clone(),
+                    stats: Arc::clone(&services.stats),
+                    clients: Arc::clone(&services.clients),
+                    offsets: Arc::clone(&services.offsets),
+                    store: services.store.clone(),
+                    connections: server.connection_counter(),
+                });
+                let m =
+                    rocketmq_rs_remoting::metrics_endpoint::serve(Arc::clone(&rt), maddr, render)
+                        .await
+                        .map_err(|source| BrokerError::Bind {
+                            addr: maddr,
+                            source,
+                        })?;
+                tracing::info!(addr = %m.local_addr(), "metrics endpoint listening");
+                Some(m)
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "metrics-endpoint"))]
+        if cfg.metrics_listen.is_some() {
+            return Err(BrokerError::Config(
+                "metricsListen is set but mini-broker was built without the metrics-endpoint feature".into(),
+            ));
+        }
 
         // Created before the first registration so that it carries the topic.
         if let Err(e) = crate::reply::ensure_reply_topic(&topics, &cfg.broker_cluster_name).await {
@@ -506,6 +540,8 @@ impl Broker {
             addr,
             store_host,
             stopped: AtomicBool::new(false),
+            #[cfg(feature = "metrics-endpoint")]
+            metrics,
             server,
             background,
             replication,
@@ -707,6 +743,13 @@ impl BrokerHandle {
         self.services.holds.held_count()
     }
 
+    /// The bound address of the Prometheus endpoint (`None` unless
+    /// [`BrokerConfig::metrics_listen`] is set).
+    #[cfg(feature = "metrics-endpoint")]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.local_addr())
+    }
+
     /// Number of open client connections.
     pub fn connection_count(&self) -> usize {
         self.server.connection_count()
@@ -726,6 +769,10 @@ impl BrokerHandle {
     pub async fn shutdown(&self) {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
+        }
+        #[cfg(feature = "metrics-endpoint")]
+        if let Some(m) = &self.metrics {
+            m.stop();
         }
         let bg = &self.background;
         bg.schedule.stop();

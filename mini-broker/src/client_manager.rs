@@ -71,6 +71,16 @@ impl ClientChannel {
     }
 }
 
+/// Live client channels by kind, from [`ClientManager::channel_counts`].
+#[non_exhaustive]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ChannelCounts {
+    /// (language, version) → producer channels.
+    pub producers: BTreeMap<(String, i32), usize>,
+    /// (group, language, version) → consumer channels.
+    pub consumers: BTreeMap<(String, String, i32), usize>,
+}
+
 /// A consumer group's state.
 pub struct ConsumerGroupInfo {
     /// Channels by connection id.
@@ -403,6 +413,26 @@ impl ClientManager {
             ),
             None => (false, None, None),
         }
+    }
+
+    /// Live channels for the metrics endpoint: producers by (language, version) and consumers
+    /// by (group, language, version), each with its count.
+    pub fn channel_counts(&self) -> ChannelCounts {
+        let t = self.lock();
+        let mut c = ChannelCounts::default();
+        for ch in t.producers.values().flat_map(HashMap::values) {
+            *c.producers
+                .entry((ch.language.name().to_string(), ch.version))
+                .or_default() += 1;
+        }
+        for (group, info) in &t.consumers {
+            for ch in info.channels.values() {
+                *c.consumers
+                    .entry((group.clone(), ch.language.name().to_string(), ch.version))
+                    .or_default() += 1;
+            }
+        }
+        c
     }
 
     /// Number of producer channels of `group`.

@@ -69,6 +69,10 @@ pub struct BrokerConfig {
     /// connection costs a file descriptor and buffers, so this bounds what a flood of clients
     /// can take.
     pub max_connections: usize,
+    /// Address of the Prometheus scrape endpoint (`GET /metrics`, text format 0.0.4, see
+    /// [`crate::metrics`]); `None` (the default) serves none. Needs the `metrics-endpoint`
+    /// feature (part of `cli`); without it a set address fails the start.
+    pub metrics_listen: Option<SocketAddr>,
     /// Long polling on: pulls without data are held up to their `suspendTimeoutMillis`.
     pub long_polling_enable: bool,
     /// Hold time when long polling is off (Java `shortPollingTimeMills`, 1 s).
@@ -291,6 +295,7 @@ impl Default for BrokerConfig {
             message_delay_level: DEFAULT_DELAY_LEVELS.into(),
             max_message_size: 4 * 1024 * 1024,
             max_connections: 10_000,
+            metrics_listen: None,
             long_polling_enable: true,
             short_polling_time_ms: 1000,
             enable_property_filter: false,

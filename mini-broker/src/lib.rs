@@ -37,6 +37,9 @@ pub mod filter;
 pub mod ha;
 pub mod lock_manager;
 pub mod long_poll;
+#[cfg(feature = "metrics-endpoint")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics-endpoint")))]
+pub mod metrics;
 pub mod namesrv_registration;
 pub mod pop;
 pub mod processor;

@@ -9,8 +9,11 @@
 //!             [--ha-master ADDR] [--master-addr ADDR] [--sync-replica-timeout-ms MS]
 //!             [--ha-max-gap-bytes N] [--slave-read-enable] [--slave-suggest-lag-bytes N]
 //!             [--access-key AK --secret-key SK [--security-token TOKEN]]
-//!             [--max-connections N] [--enable-property-filter]
+//!             [--max-connections N] [--enable-property-filter] [--metrics-listen ADDR]
 //! ```
+//!
+//! `--metrics-listen 127.0.0.1:9100` (config `metricsListen`; off by default) serves Prometheus
+//! metrics at `http://ADDR/metrics` (see the library's `metrics` module for the names).
 //!
 //! `--access-key`/`--secret-key` (config `accessKey`/`secretKey`): the ACL 1.0 credentials the
 //! broker signs its NameServer requests with when the NameServers enforce an ACL.
@@ -108,6 +111,9 @@ struct Cli {
     /// (config `enablePropertyFilter`) [default: off, as Apache].
     #[arg(long)]
     enable_property_filter: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (config `metricsListen`) [default: off].
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// Log filter (`info`, `debug`, `rocketmq_rs_mini_broker=debug`, ...); `RUST_LOG` when absent.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -196,6 +202,9 @@ fn build_config(cli: &Cli) -> rocketmq_rs_mini_broker::Result<BrokerConfig> {
     }
     if cli.enable_property_filter {
         cfg.enable_property_filter = true;
+    }
+    if let Some(a) = cli.metrics_listen {
+        cfg.metrics_listen = Some(a);
     }
     cfg.validate()?;
     Ok(cfg)

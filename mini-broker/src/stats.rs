@@ -371,6 +371,22 @@ impl BrokerStats {
         Some(item.data())
     }
 
+    /// Every key of counter `name` with its running sum since the broker started (the
+    /// Prometheus counters of [`crate::metrics`]); empty for an unknown name.
+    pub fn key_totals(&self, name: &str) -> Vec<(String, i64)> {
+        let Some(fam) = self.family(name) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(String, i64)> = fam
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, i)| (k.clone(), i.value.load(Ordering::Relaxed)))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Events per second of `name` / `key` over the last minute (0 when unknown): a topic's
     /// put TPS, a group's consume TPS.
     pub fn minute_tps(&self, name: &str, key: &str) -> f64 {

@@ -26,6 +26,7 @@ pub const CONFIG_BLACK_LIST: &[&str] = &[
     "listenAddr",
     "listenPort",
     "acl",
+    "metricsListen",
 ];
 
 /// NameServer configuration.
@@ -83,6 +84,11 @@ pub struct NamesrvConfig {
     /// with `NO_PERMISSION` unless allowed. Brokers must then sign their registrations or be
     /// white-listed. Fixed at start-up (in [`CONFIG_BLACK_LIST`]). Default `None`.
     pub acl: Option<rocketmq_rs_remoting::acl::AclConfig>,
+    /// Address of the Prometheus scrape endpoint (`GET /metrics`; see
+    /// `NameServerHandle::metrics_addr`); `None` (the default) serves none. Fixed at start-up.
+    /// Needs the `metrics-endpoint` feature (part of `cli`); without it a set address fails
+    /// the start.
+    pub metrics_listen: Option<SocketAddr>,
     /// TLS on the listening port (feature `tls`; see [`rocketmq_rs_remoting::tls`]). Not read
     /// from files: build it from PEM files in code.
     #[cfg(feature = "tls")]
@@ -106,6 +112,7 @@ impl Default for NamesrvConfig {
             server_channel_max_idle_millis: 120_000,
             max_frame_size: 16 * 1024 * 1024,
             acl: None,
+            metrics_listen: None,
             #[cfg(feature = "tls")]
             tls: None,
         }

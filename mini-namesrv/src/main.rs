@@ -3,7 +3,11 @@
 //! ```text
 //! mini-namesrv --listen 127.0.0.1:9876 [--config namesrv.properties] [--broker-expiry-secs 120]
 //!              [--scan-interval-ms 5000] [--kv-config-path kvConfig.json] [--log-level info]
+//!              [--metrics-listen 127.0.0.1:9101]
 //! ```
+//!
+//! `--metrics-listen ADDR` (config `metricsListen`; off by default) serves Prometheus metrics at
+//! `http://ADDR/metrics`.
 //!
 //! Flags override the config file. Stops cleanly on SIGINT / SIGTERM.
 
@@ -36,6 +40,9 @@ struct Cli {
     /// Persist the KV config to this JSON file (Java kvConfig.json format) [default: memory only].
     #[arg(long, value_name = "FILE")]
     kv_config_path: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (config `metricsListen`) [default: off].
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive such as
     /// `rocketmq_rs_mini_namesrv=debug`). `RUST_LOG` is used when this is absent.
     #[arg(long, value_name = "FILTER")]
@@ -55,6 +62,9 @@ fn build_config(cli: &Cli) -> Result<NamesrvConfig, rocketmq_rs_mini_namesrv::Er
     }
     if let Some(ms) = cli.scan_interval_ms {
         cfg.scan_not_active_broker_interval = ms;
+    }
+    if let Some(a) = cli.metrics_listen {
+        cfg.metrics_listen = Some(a);
     }
     if let Some(path) = &cli.kv_config_path {
         cfg.kv_config_path = Some(path.clone());

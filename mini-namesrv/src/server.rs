@@ -68,6 +68,28 @@ impl NameServer {
                     source,
                 })?;
         let server = Arc::new(server);
+        #[cfg(feature = "metrics-endpoint")]
+        let metrics = match processor.config().metrics_listen {
+            Some(maddr) => {
+                let render = metrics_render(Arc::clone(&processor), server.connection_counter());
+                let m =
+                    rocketmq_rs_remoting::metrics_endpoint::serve(Arc::clone(&rt), maddr, render)
+                        .await
+                        .map_err(|source| Error::Bind {
+                            addr: maddr,
+                            source,
+                        })?;
+                tracing::info!(addr = %m.local_addr(), "metrics endpoint listening");
+                Some(m)
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "metrics-endpoint"))]
+        if processor.config().metrics_listen.is_some() {
+            return Err(Error::Config(
+                "metricsListen is set but mini-namesrv was built without the metrics-endpoint feature".into(),
+            ));
+        }
         let tasks = TaskGroup::new(Arc::clone(&rt));
         tasks.spawn(scan_loop(
             Arc::clone(&rt),
@@ -80,6 +102,8 @@ impl NameServer {
             server,
             processor,
             tasks,
+            #[cfg(feature = "metrics-endpoint")]
+            metrics,
         })
     }
 
@@ -122,6 +146,8 @@ pub struct NameServerHandle {
     server: Arc<ServerHandle>,
     processor: Arc<NamesrvProcessor>,
     tasks: TaskGroup,
+    #[cfg(feature = "metrics-endpoint")]
+    metrics: Option<rocketmq_rs_remoting::metrics_endpoint::MetricsServer>,
 }
 
 impl NameServerHandle {
@@ -135,8 +161,19 @@ impl NameServerHandle {
         &self.processor
     }
 
+    /// The bound address of the Prometheus endpoint (`None` unless
+    /// [`NamesrvConfig::metrics_listen`] is set).
+    #[cfg(feature = "metrics-endpoint")]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.local_addr())
+    }
+
     /// Stops the expiry scan, closes every connection and frees the port. Idempotent.
     pub async fn shutdown(&self) {
+        #[cfg(feature = "metrics-endpoint")]
+        if let Some(m) = &self.metrics {
+            m.stop();
+        }
         self.tasks.shutdown(SCAN_STOP_GRACE).await;
         self.server.shutdown().await;
         tracing::info!(addr = %self.addr(), "name server stopped");
@@ -149,4 +186,49 @@ impl Drop for NameServerHandle {
         // itself when its last reference goes).
         self.tasks.signal().trigger();
     }
+}
+
+/// The NameServer's metrics (text format 0.0.4; mini-namesrv's own names, Apache's NameServer
+/// exports none): `rocketmq_connections` (open remoting connections),
+/// `rocketmq_namesrv_live_brokers` (registered broker addresses), `rocketmq_namesrv_clusters`
+/// and `rocketmq_namesrv_topics` (topics with a route), each labelled `node_type="namesrv"`.
+#[cfg(feature = "metrics-endpoint")]
+fn metrics_render(
+    processor: Arc<NamesrvProcessor>,
+    connections: Arc<dyn Fn() -> usize + Send + Sync>,
+) -> rocketmq_rs_remoting::metrics_endpoint::RenderFn {
+    use rocketmq_rs_remoting::metrics_endpoint::{MetricType, PromText};
+    Arc::new(move || {
+        let (brokers, clusters, topics) = {
+            let ri = processor.route_info();
+            (
+                ri.live_broker_count(),
+                ri.cluster_info().cluster_addr_table.len(),
+                ri.all_topics().len(),
+            )
+        };
+        let conns = connections();
+        Box::pin(async move {
+            let mut t = PromText::new();
+            let node = [("node_type", "namesrv")];
+            for (name, help, v) in [
+                ("rocketmq_connections", "Open remoting connections.", conns),
+                (
+                    "rocketmq_namesrv_live_brokers",
+                    "Registered broker addresses.",
+                    brokers,
+                ),
+                (
+                    "rocketmq_namesrv_clusters",
+                    "Clusters with a registered broker.",
+                    clusters,
+                ),
+                ("rocketmq_namesrv_topics", "Topics with a route.", topics),
+            ] {
+                t.family(name, help, MetricType::Gauge);
+                t.sample(name, &node, v as f64);
+            }
+            t.finish()
+        })
+    })
 }

@@ -8,6 +8,7 @@
 //!   requests), a connection pool, and a server that the mini NameServer and broker build on.
 //! - [`acl`]: ACL 1.0 request signing (clients) and access checks (servers).
 //! - `tls` (feature `tls`): TLS for clients and servers over rustls.
+//! - `metrics_endpoint` (feature `metrics-endpoint`): a Prometheus scrape endpoint for servers.
 //! - [`rt`]: the pluggable async [`rt::Runtime`], with tokio, async-std and smol implementations
 //!   behind the `runtime-tokio` (default), `runtime-async-std` and `runtime-smol` features.
 //!
@@ -24,6 +25,9 @@
 
 pub mod acl;
 pub mod error;
+#[cfg(feature = "metrics-endpoint")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics-endpoint")))]
+pub mod metrics_endpoint;
 pub mod protocol;
 pub mod rt;
 #[cfg(feature = "tls")]

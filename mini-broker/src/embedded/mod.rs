@@ -120,6 +120,9 @@ pub enum EmbeddedError {
 /// Hook that adjusts each broker's configuration before it starts.
 type Configure = Arc<dyn Fn(&mut BrokerConfig) + Send + Sync>;
 
+/// Hook that adjusts the NameServer's configuration before it starts.
+type ConfigureNamesrv = Arc<dyn Fn(&mut NamesrvConfig) + Send + Sync>;
+
 /// Settings of an [`EmbeddedCluster`]; from [`EmbeddedCluster::builder`].
 #[derive(Clone)]
 pub struct EmbeddedClusterBuilder {
@@ -131,6 +134,7 @@ pub struct EmbeddedClusterBuilder {
     configure: Option<Configure>,
     virtual_time: bool,
     granularity: std::time::Duration,
+    configure_namesrv: Option<ConfigureNamesrv>,
 }
 
 impl fmt::Debug for EmbeddedClusterBuilder {
@@ -144,6 +148,7 @@ impl fmt::Debug for EmbeddedClusterBuilder {
             .field("configure", &self.configure.is_some())
             .field("virtual_time", &self.virtual_time)
             .field("granularity", &self.granularity)
+            .field("configure_namesrv", &self.configure_namesrv.is_some())
             .finish()
     }
 }
@@ -159,6 +164,7 @@ impl Default for EmbeddedClusterBuilder {
             configure: None,
             virtual_time: false,
             granularity: std::time::Duration::ZERO,
+            configure_namesrv: None,
         }
     }
 }
@@ -248,6 +254,23 @@ impl EmbeddedClusterBuilder {
         self
     }
 
+    /// Adjusts the NameServer's configuration (after the embedded default, listening on
+    /// `127.0.0.1:0`) — for example a metrics endpoint on an OS-picked port (feature
+    /// `metrics-endpoint`).
+    ///
+    /// ```
+    /// let b = rocketmq_rs_mini_broker::embedded::EmbeddedCluster::builder()
+    ///     .configure_namesrv(|cfg| cfg.metrics_listen = Some("127.0.0.1:0".parse().unwrap()));
+    /// # let _ = b;
+    /// ```
+    pub fn configure_namesrv(
+        mut self,
+        f: impl Fn(&mut NamesrvConfig) + Send + Sync + 'static,
+    ) -> Self {
+        self.configure_namesrv = Some(Arc::new(f));
+        self
+    }
+
     fn validate(&self) -> Result<(), EmbeddedError> {
         if !(1..=26).contains(&self.brokers) {
             return Err(EmbeddedError::Config(format!(
@@ -292,12 +315,11 @@ impl EmbeddedClusterBuilder {
             path: root.clone(),
             source,
         })?;
-        let namesrv = match NameServer::start(
-            NamesrvConfig::with_listen_addr(SocketAddr::from(([127, 0, 0, 1], 0))),
-            Arc::clone(&rt),
-        )
-        .await
-        {
+        let mut ns_cfg = NamesrvConfig::with_listen_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
+        if let Some(f) = &self.configure_namesrv {
+            f(&mut ns_cfg);
+        }
+        let namesrv = match NameServer::start(ns_cfg, Arc::clone(&rt)).await {
             Ok(ns) => ns,
             Err(e) => {
                 if owned {

@@ -224,8 +224,8 @@ impl ConsumerStats {
     /// samples the hour and day windows, as Java's schedules all start at once.
     pub(crate) fn sample(&self, now_ms: i64) {
         let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
-        let hour = tick % TICKS_PER_HOUR_SAMPLE == 0;
-        let day = tick % TICKS_PER_DAY_SAMPLE == 0;
+        let hour = tick.is_multiple_of(TICKS_PER_HOUR_SAMPLE);
+        let day = tick.is_multiple_of(TICKS_PER_DAY_SAMPLE);
         for set in [
             &self.pull_rt,
             &self.pull_tps,

@@ -164,6 +164,13 @@ impl ServerHandle {
         self.registry.lock_unpoisoned().len()
     }
 
+    /// A function returning [`connection_count`](Self::connection_count), for a reader that
+    /// outlives this borrow (a metrics endpoint).
+    pub fn connection_counter(&self) -> Arc<dyn Fn() -> usize + Send + Sync> {
+        let registry = Arc::clone(&self.registry);
+        Arc::new(move || registry.lock_unpoisoned().len())
+    }
+
     /// Stops accepting, closes every connection (their pending requests fail), and waits up to
     /// [`TransportConfig::shutdown_grace`] for the connection tasks to end. When it returns the
     /// port is free again. Idempotent.
