@@ -166,6 +166,12 @@ pub enum Error {
 }
 
 /// Which async back-pressure bound refused a send (see [`Error::AsyncBackPressure`]).
+///
+/// ```
+/// use rocketmq_rs_client::BackPressureLimit;
+/// assert_eq!(BackPressureLimit::Bytes.setting(), "ProducerConfig::async_max_in_flight_bytes");
+/// assert_eq!(BackPressureLimit::Count.to_string(), "in-flight count");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BackPressureLimit {

@@ -450,6 +450,19 @@ impl ProducerBuilder {
 
     /// Past the async back-pressure bound, fail at once instead of waiting up to the send
     /// timeout (see [`ProducerConfig::async_back_pressure_fail_fast`]).
+    ///
+    /// ```
+    /// use rocketmq_rs_client::Producer;
+    ///
+    /// let producer = Producer::builder()
+    ///     .group("metrics_pg")
+    ///     .name_server("127.0.0.1:9876")
+    ///     .async_back_pressure(1_000, 8 * 1024 * 1024)
+    ///     .async_back_pressure_fail_fast(true)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(producer.config().async_back_pressure_fail_fast);
+    /// ```
     pub fn async_back_pressure_fail_fast(mut self, on: bool) -> Self {
         self.config.async_back_pressure_fail_fast = on;
         self

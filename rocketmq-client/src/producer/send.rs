@@ -524,6 +524,24 @@ impl Producer {
     /// waiting for room under [`ProducerConfig::async_back_pressure`] (up to `send_timeout`;
     /// with [`ProducerConfig::async_back_pressure_fail_fast`], not at all).
     ///
+    /// ```no_run
+    /// # async fn demo(producer: rocketmq_rs_client::Producer) -> rocketmq_rs_client::Result<()> {
+    /// use rocketmq_rs_client::Message;
+    ///
+    /// for i in 0..100_000 {
+    ///     let msg = Message::new("MetricsTopic", format!("sample {i}"));
+    ///     // Waits here while the back-pressure bound is reached.
+    ///     producer
+    ///         .submit_with_callback(msg, |r| {
+    ///             if let Err(e) = r {
+    ///                 eprintln!("lost a sample: {e}");
+    ///             }
+    ///         })
+    ///         .await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::NotRunning`], [`Error::Shutdown`], [`Error::InvalidMessage`];

@@ -408,6 +408,23 @@ impl PushConsumerBuilder {
 
     /// How long a concurrent listener call may run before its messages are sent back for
     /// redelivery (see [`PushConsumerConfig::consume_timeout`]; 15 min).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeResult, PushConsumer};
+    /// use rocketmq_rs_client::message::MessageExt;
+    ///
+    /// let consumer = PushConsumer::builder()
+    ///     .name_server("127.0.0.1:9876")
+    ///     .group("billing_cg")
+    ///     .subscribe("Invoices", "*")
+    ///     .consume_timeout(Duration::from_secs(60))
+    ///     .listener(|_msgs: Vec<MessageExt>, _ctx: ConsumeContext| async {
+    ///         ConsumeResult::Success
+    ///     })
+    ///     .build();
+    /// assert!(consumer.is_ok());
+    /// ```
     pub fn consume_timeout(mut self, timeout: Duration) -> Self {
         self.config.consume_timeout = timeout;
         self
