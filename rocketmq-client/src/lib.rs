@@ -34,3 +34,9 @@ pub use producer::{
 
 /// Re-exported for implementing [`TransactionListener`] without adding the dependency.
 pub use async_trait::async_trait;
+
+/// The testing guide `docs/TESTING.md` (embedded cluster: virtual time, inspection, faults,
+/// crashes), compiled and run as doc tests so its examples stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/TESTING.md")]
+pub struct TestingGuide;

@@ -11,6 +11,7 @@ use rocketmq_rs_client::producer::{
     LocalTransactionState, TransactionListener, TransactionProducer,
 };
 use rocketmq_rs_client::{async_trait, Message, MessageExt, Producer, SendStatus};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 use rocketmq_rs_mini_broker::store::GetStatus;
 use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
 use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
@@ -109,6 +110,45 @@ fn visible(broker: &BrokerHandle) -> Vec<MessageExt> {
     out
 }
 
+/// A cluster on virtual time with the same broker settings as `broker_config`: waits that
+/// were sleeps are `advance`s, which take microseconds of real time per check round.
+async fn virtual_cluster(rt: Arc<dyn Runtime>) -> EmbeddedCluster {
+    EmbeddedCluster::builder()
+        .virtual_time(true)
+        .configure(|cfg| {
+            cfg.transaction_timeout_ms = 300;
+            cfg.transaction_check_interval_ms = 200;
+            cfg.transaction_check_max = 15;
+        })
+        .start(rt)
+        .await
+        .unwrap()
+}
+
+/// The committed messages of `TOPIC`, decoded (the cluster's inspection view).
+async fn committed(cluster: &EmbeddedCluster) -> Vec<MessageExt> {
+    cluster
+        .messages(TOPIC)
+        .await
+        .into_iter()
+        .map(|m| m.message)
+        .collect()
+}
+
+async fn virtual_producer(
+    cluster: &EmbeddedCluster,
+    group: &str,
+    listener: Listener,
+) -> TransactionProducer {
+    let builder = Producer::builder()
+        .name_server(&cluster.namesrv_addr())
+        .group(group)
+        .runtime(cluster.runtime().clone());
+    let p = TransactionProducer::new(builder, listener).unwrap();
+    p.start().await.unwrap();
+    p
+}
+
 async fn producer(env: &Env, group: &str, listener: Listener) -> TransactionProducer {
     let builder = Producer::builder()
         .name_server(&env.ns.addr().to_string())
@@ -159,12 +199,12 @@ async fn shutdown(env: Env, p: TransactionProducer) {
 }
 
 async fn commit_is_visible(rt: Arc<dyn Runtime>) {
-    let env = env(rt).await;
+    let cluster = virtual_cluster(rt).await;
     let (l, checks, _) = listener(
         LocalTransactionState::Commit,
         LocalTransactionState::Rollback,
     );
-    let p = producer(&env, "it_tx_commit", l).await;
+    let p = virtual_producer(&cluster, "it_tx_commit", l).await;
     let msg = Message::builder(TOPIC)
         .tag("TagTx")
         .body("paid")
@@ -174,14 +214,11 @@ async fn commit_is_visible(rt: Arc<dyn Runtime>) {
     assert_eq!(r.send_result.status, SendStatus::SendOk);
     assert_eq!(r.local_state, LocalTransactionState::Commit);
     assert!(r.send_result.transaction_id.is_some());
-    eventually(
-        &*env.rt,
-        "the committed message",
-        Duration::from_secs(5),
-        || visible(&env.broker).len() == 1,
-    )
-    .await;
-    let m = &visible(&env.broker)[0];
+    let visible = cluster
+        .wait_for_messages(TOPIC, 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let m = &visible[0].message;
     assert_eq!(m.body, "paid");
     assert_eq!(m.tags(), Some("TagTx"));
     assert_eq!(m.queue_id, r.send_result.message_queue.queue_id);
@@ -192,83 +229,94 @@ async fn commit_is_visible(rt: Arc<dyn Runtime>) {
     assert!(m.property(property::TRANSACTION_PREPARED).is_none());
     assert!(m.property(property::REAL_TOPIC).is_none());
     assert_eq!(m.uniq_key(), Some(r.send_result.msg_id.as_str()));
-    // A decided half is never checked.
-    env.rt.sleep(Duration::from_millis(900)).await;
+    assert!(cluster.half_messages().await.is_empty(), "decided at once");
+    // A decided half is never checked: 30 virtual seconds, 150 check rounds.
+    cluster.advance(Duration::from_secs(30)).await.unwrap();
     assert_eq!(checks.load(Ordering::SeqCst), 0);
-    assert_eq!(visible(&env.broker).len(), 1);
-    shutdown(env, p).await;
+    assert_eq!(committed(&cluster).await.len(), 1);
+    p.shutdown().await;
+    cluster.shutdown().await;
 }
 
 async fn rollback_is_discarded(rt: Arc<dyn Runtime>) {
-    let env = env(rt).await;
+    let cluster = virtual_cluster(rt).await;
     let (l, checks, _) = listener(
         LocalTransactionState::Rollback,
         LocalTransactionState::Commit,
     );
-    let p = producer(&env, "it_tx_rollback", l).await;
+    let p = virtual_producer(&cluster, "it_tx_rollback", l).await;
     let r = p
         .send_in_transaction(Message::new(TOPIC, "cancelled"))
         .await
         .unwrap();
     assert_eq!(r.local_state, LocalTransactionState::Rollback);
-    env.rt.sleep(Duration::from_millis(1200)).await;
+    cluster.advance(Duration::from_secs(30)).await.unwrap();
     assert!(
-        visible(&env.broker).is_empty(),
+        committed(&cluster).await.is_empty(),
         "a rolled back message stays invisible"
     );
+    assert!(cluster.half_messages().await.is_empty());
     assert_eq!(
         checks.load(Ordering::SeqCst),
         0,
         "a rolled back half is not checked"
     );
-    shutdown(env, p).await;
+    p.shutdown().await;
+    cluster.shutdown().await;
 }
 
 async fn unknown_then_check(rt: Arc<dyn Runtime>, outcome: LocalTransactionState) {
-    let env = env(rt).await;
+    let cluster = virtual_cluster(rt).await;
     let (l, checks, _) = listener(LocalTransactionState::Unknown, outcome);
     let group = match outcome {
         LocalTransactionState::Commit => "it_tx_check_commit",
         _ => "it_tx_check_rollback",
     };
-    let p = producer(&env, group, l).await;
+    let p = virtual_producer(&cluster, group, l).await;
     let r = p
         .send_in_transaction(Message::new(TOPIC, "pending"))
         .await
         .unwrap();
     assert_eq!(r.local_state, LocalTransactionState::Unknown);
     // Invisible while undecided.
-    assert!(visible(&env.broker).is_empty());
-    eventually(
-        &*env.rt,
-        "a transaction check",
-        Duration::from_secs(10),
-        || checks.load(Ordering::SeqCst) >= 1,
-    )
-    .await;
-    if outcome == LocalTransactionState::Commit {
-        eventually(
-            &*env.rt,
-            "the message committed by the check",
-            Duration::from_secs(5),
-            || visible(&env.broker).len() == 1,
-        )
-        .await;
-        assert_eq!(visible(&env.broker)[0].body, "pending");
+    assert!(committed(&cluster).await.is_empty());
+    assert_eq!(cluster.half_messages().await.len(), 1);
+    cluster
+        .wait_until("a transaction check", Duration::from_secs(10), || async {
+            match checks.load(Ordering::SeqCst) {
+                0 => Err("no check yet"),
+                n => Ok(n),
+            }
+        })
+        .await
+        .unwrap();
+    let expected = usize::from(outcome == LocalTransactionState::Commit);
+    cluster
+        .wait_until("the half decided", Duration::from_secs(5), || async {
+            match cluster.half_messages().await.len() {
+                0 => Ok(()),
+                n => Err(format!("{n} halves pending")),
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(committed(&cluster).await.len(), expected);
+    if expected == 1 {
+        assert_eq!(committed(&cluster).await[0].body, "pending");
     }
     // Decided: never checked again (a check already in flight when the answer arrived may
     // still count), and visible at most once.
-    env.rt.sleep(Duration::from_millis(400)).await;
+    cluster.advance(Duration::from_secs(1)).await.unwrap();
     let settled = checks.load(Ordering::SeqCst);
-    env.rt.sleep(Duration::from_millis(1200)).await;
+    cluster.advance(Duration::from_secs(30)).await.unwrap();
     assert_eq!(
         checks.load(Ordering::SeqCst),
         settled,
         "checked after the decision"
     );
-    let expected = usize::from(outcome == LocalTransactionState::Commit);
-    assert_eq!(visible(&env.broker).len(), expected);
-    shutdown(env, p).await;
+    assert_eq!(committed(&cluster).await.len(), expected);
+    p.shutdown().await;
+    cluster.shutdown().await;
 }
 
 async fn undecided_halves_survive_restart(rt: Arc<dyn Runtime>) {

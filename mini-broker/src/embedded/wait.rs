@@ -77,9 +77,12 @@ impl EmbeddedCluster {
             let left = timeout - waited;
             match self.clock {
                 Some(vc) => {
+                    // To the next timer, but at least one granularity step so that a coarse
+                    // clock coalesces the one-second tickers instead of stopping at each.
                     let step = vc
                         .next_deadline()
                         .map_or(left, |d| d.saturating_duration_since(vc.now()))
+                        .max(vc.granularity())
                         .min(left);
                     vc.advance(step).await;
                 }
