@@ -366,6 +366,70 @@ mod with_faults {
         stop(child);
     }
 
+    /// ENOSPC on the consume queue (the commit-log write went through): the send that hit it
+    /// is stored and answered SEND_OK, becomes pullable once there is space again, and later
+    /// sends wait (refused) instead of leaving a gap; after a kill -9 while waiting, recovery
+    /// dispatches it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn enospc_on_the_consume_queue_loses_nothing_at_run_time_or_after_a_kill() {
+        for kill in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = dir.path().join("store");
+            let fault = dir.path().join("fault");
+            let config = CONFIG.replace(r#""fileReservedTime": 0"#, r#""fileReservedTime": 72"#);
+            let (mut child, addr) = spawn_broker(&store, &fault, &config);
+            let c = client();
+            produce(&c, &addr, "CqFull", 50).await;
+            std::fs::write(&fault, "enospc-dispatch").unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let r = send(&c, &addr, "CqFull", 0, &BODY, &[], true).await;
+            assert_eq!(r.code, ResponseCode::SUCCESS, "stored in the commit log");
+            assert_eq!(ext_i64(&r, "queueOffset"), 50);
+            for _ in 0..5 {
+                let r = send(&c, &addr, "CqFull", 0, &BODY, &[], true).await;
+                assert_eq!(r.code, ResponseCode::SERVICE_NOT_AVAILABLE, "kill={kill}");
+            }
+            assert_eq!(drain(&c, &addr, "CqFull", 0).await.len(), 50);
+            if kill {
+                // Let a checkpoint (every second) be written first: it must not claim the
+                // record whose consume-queue entry is missing.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                child.kill().unwrap();
+                let _ = child.wait();
+                std::fs::remove_file(&fault).unwrap();
+                let (c2, a2) = spawn_broker(&store, &fault, &config);
+                child = c2;
+                assert_eq!(
+                    drain(&c, &a2, "CqFull", 0).await,
+                    (0..51).collect::<Vec<_>>(),
+                    "recovery dispatched the stored message"
+                );
+                let p = produce(&c, &a2, "CqFull", 1).await;
+                assert_eq!(p[0].0, 51);
+            } else {
+                std::fs::remove_file(&fault).unwrap();
+                let t = Instant::now();
+                loop {
+                    let r = send(&c, &addr, "CqFull", 0, &BODY, &[], true).await;
+                    if r.code == ResponseCode::SUCCESS {
+                        assert_eq!(ext_i64(&r, "queueOffset"), 51, "no gap");
+                        break;
+                    }
+                    assert!(
+                        t.elapsed() < Duration::from_secs(20),
+                        "writes did not resume"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                assert_eq!(
+                    drain(&c, &addr, "CqFull", 0).await,
+                    (0..52).collect::<Vec<_>>()
+                );
+            }
+            stop(child);
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn enospc_refuses_sends_without_damage_and_writes_resume_after() {
         let dir = tempfile::tempdir().unwrap();

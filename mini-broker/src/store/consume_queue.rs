@@ -336,6 +336,8 @@ impl ConsumeQueue {
     /// offsets below the end are skipped, a gap before `first` is null-filled). Writer
     /// thread only.
     pub fn put_run(&self, first: i64, entries: &[CqEntry], buf: &mut Vec<u8>) -> Result<()> {
+        super::fault::check_logic_write()
+            .map_err(|e| StoreError::io("write consume queue", &self.dir, e))?;
         let max = self.max_offset();
         let skip = (max - first).clamp(0, entries.len() as i64) as usize;
         let entries = &entries[skip..];

@@ -9,6 +9,7 @@
 //! | `eio-write` | commit-log writes fail with `EIO` |
 //! | `eio-fsync` | commit-log fsyncs fail with `EIO` |
 //! | `enospc` | commit-log writes fail with `ENOSPC` |
+//! | `enospc-dispatch` | consume-queue writes fail with `ENOSPC` (the commit-log write before them succeeds) |
 //! | `disk-used <percent>` | retention measures the disk as `<percent>` % used |
 //! | `crash-after-segment-delete` | the process aborts right after retention deletes a commit-log segment, before the consume-queue and index clean-up |
 //! | absent, empty or anything else | no fault |
@@ -29,6 +30,7 @@ enum Fault {
     EioWrite,
     EioFsync,
     Enospc,
+    EnospcDispatch,
     DiskUsed(u8),
     CrashAfterSegmentDelete,
 }
@@ -40,6 +42,7 @@ impl Fault {
             "eio-write" => Fault::EioWrite,
             "eio-fsync" => Fault::EioFsync,
             "enospc" => Fault::Enospc,
+            "enospc-dispatch" => Fault::EnospcDispatch,
             "crash-after-segment-delete" => Fault::CrashAfterSegmentDelete,
             t => match t.strip_prefix("disk-used").map(|p| p.trim().parse::<u8>()) {
                 Some(Ok(p)) if p <= 100 => Fault::DiskUsed(p),
@@ -115,6 +118,15 @@ fn error_for(fault: Fault, write: bool) -> io::Result<()> {
             Err(io::Error::from_raw_os_error(EIO))
         }
         (Fault::Enospc, true) => Err(io::Error::from_raw_os_error(ENOSPC)),
+        _ => Ok(()),
+    }
+}
+
+/// Called before consume-queue writes.
+#[inline]
+pub(crate) fn check_logic_write() -> io::Result<()> {
+    match current() {
+        Fault::EnospcDispatch => Err(io::Error::from_raw_os_error(ENOSPC)),
         _ => Ok(()),
     }
 }

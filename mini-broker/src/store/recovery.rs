@@ -150,6 +150,45 @@ pub(crate) fn recover(shared: &Shared, checkpoint: Option<Checkpoint>) -> Result
     Ok(end)
 }
 
+/// Dispatches the records of `[from, to)` again from the commit log (after a dispatch failed
+/// for lack of space). Entries that already exist are skipped, so this is idempotent.
+pub(crate) fn redispatch(shared: &Shared, from: i64, to: i64) -> Result<()> {
+    let max = shared.cfg.max_message_size;
+    let mut pos = from;
+    while pos < to {
+        let Some(seg) = shared.log.segment_for(pos) else {
+            return Err(StoreError::Corrupt(format!(
+                "re-dispatch: no commit-log segment holds offset {pos}"
+            )));
+        };
+        let buf = shared.log.read_raw(pos, (max + 8).max(4 << 20))?;
+        let room = (seg.end() - pos) as usize;
+        let mut p = 0usize;
+        let mut views = Vec::new();
+        while p < buf.len() {
+            match inspect(&buf[p..], room - p, max, false) {
+                Slot::Record(v) => {
+                    p += v.total_size as usize;
+                    views.push(v);
+                }
+                Slot::Blank(n) => {
+                    p += n;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        shared.dispatch_batch(&views)?;
+        if p == 0 {
+            return Err(StoreError::Corrupt(format!(
+                "re-dispatch: no record at commit-log offset {pos}"
+            )));
+        }
+        pos += p as i64;
+    }
+    Ok(())
+}
+
 fn read_up_to(file: &fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {

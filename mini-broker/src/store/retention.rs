@@ -23,7 +23,11 @@
 //!    [`StoreError::DiskFull`](super::StoreError::DiskFull) (SERVICE_NOT_AVAILABLE on the wire)
 //!    until a later pass measures the disk at or below the forced-clean ratio again. A write
 //!    failing with `ENOSPC` marks the store disk-full at once; nothing past the last complete
-//!    batch is published, so the store stays intact and takes writes again once space is freed.
+//!    batch is published (the failed batch's bytes are cut), so the store stays intact and
+//!    takes writes again once space is freed. When the commit-log write went through but a
+//!    consume-queue or index write hit `ENOSPC`, the puts are answered as stored, their
+//!    entries are written again from the commit log once there is space (index entries of
+//!    those records may be missing from key queries), and appends are refused until then.
 //! 3. **Consume queues and index.** When the commit log's first offset moved, consume-queue
 //!    files whose last entry points below it and index files whose records all lie below it
 //!    are deleted, and every queue's minimum offset is moved to its first entry that still

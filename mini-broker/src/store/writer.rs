@@ -83,6 +83,10 @@ pub(crate) struct Writer {
     /// (buffer range) of every record written in this batch, for dispatch.
     records: Vec<(usize, usize)>,
     pending: Vec<Pending>,
+    /// Set when dispatching failed for lack of space: records from here to the write position
+    /// are in the commit log but not (all) in their consume queues and the index. Nothing is
+    /// appended until they are, or the queues would get gaps.
+    redispatch_from: Option<i64>,
 }
 
 impl Writer {
@@ -100,6 +104,7 @@ impl Writer {
             ops: Vec::new(),
             records: Vec::new(),
             pending: Vec::new(),
+            redispatch_from: None,
         }
     }
 
@@ -158,6 +163,16 @@ impl Writer {
             self.records.clear();
             self.pending.clear();
             let start_pos = self.write_pos;
+            if !self.redispatched() {
+                let used_ratio = self.shared.cleaner.last_ratio();
+                while let Some(req) = work.next_if(|r| !matches!(r, Request::DeleteTopic { .. })) {
+                    refuse(req, || StoreError::DiskFull { used_ratio });
+                }
+                if let Some(Request::DeleteTopic { topic, reply }) = work.next() {
+                    let _ = reply.send(self.delete_topic(&topic));
+                }
+                continue;
+            }
             let mut failed: Option<StoreError> = None;
             while let Some(req) = work.next_if(|r| !matches!(r, Request::DeleteTopic { .. })) {
                 if !self.shared.writable.load(Ordering::Acquire) {
@@ -633,11 +648,25 @@ impl Writer {
             }
             views.push(v);
         }
-        if let Err(e) = shared.dispatch_batch(&views) {
-            tracing::error!(error = %e, "dispatch failed; store is now read-only");
-            shared.writable.store(false, Ordering::Release);
+        match shared.dispatch_batch(&views) {
+            Ok(()) => shared.dispatched.store(self.write_pos, Ordering::Release),
+            // The records are in the commit log (their puts are answered as stored); their
+            // consume-queue and index entries are written again from the log once there is
+            // space (dispatch skips what already exists). `dispatched` stays behind them, so
+            // a checkpoint never claims them and a restart re-dispatches them too.
+            Err(e) if e.is_disk_full() => {
+                tracing::warn!(error = %e, "dispatch refused: disk full; appends wait for space");
+                self.redispatch_from = Some(shared.dispatched.load(Ordering::Acquire));
+                shared.disk_full.store(true, Ordering::Release);
+                shared.cleaner.kick();
+                arrived.clear();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "dispatch failed; store is now read-only");
+                shared.writable.store(false, Ordering::Release);
+                arrived.clear();
+            }
         }
-        shared.dispatched.store(self.write_pos, Ordering::Release);
         // Wake long-polling pulls before answering the senders: the data is visible now.
         if !arrived.is_empty() {
             if let Some(l) = shared.listener() {
@@ -681,6 +710,35 @@ impl Writer {
         }
         if !waiters.is_empty() {
             shared.gc.push(waiters);
+        }
+    }
+
+    /// Re-dispatches records a disk-full dispatch left out, if any; false while that still
+    /// fails (appends must wait).
+    fn redispatched(&mut self) -> bool {
+        let Some(from) = self.redispatch_from else {
+            return true;
+        };
+        match super::recovery::redispatch(&self.shared, from, self.write_pos) {
+            Ok(()) => {
+                tracing::info!(
+                    from,
+                    to = self.write_pos,
+                    "re-dispatched records after disk full"
+                );
+                self.shared
+                    .dispatched
+                    .store(self.write_pos, Ordering::Release);
+                self.redispatch_from = None;
+                true
+            }
+            Err(e) if e.is_disk_full() => false,
+            Err(e) => {
+                tracing::error!(error = %e, "re-dispatch failed; store is now read-only");
+                self.shared.writable.store(false, Ordering::Release);
+                self.redispatch_from = None;
+                true
+            }
         }
     }
 
@@ -768,6 +826,22 @@ fn take_queue_offset(map: &mut QueueOffsets, shared: &Shared, topic: &str, queue
     let q = *next;
     *next += 1;
     q
+}
+
+/// Answers an append with `err()` (a delete-topic request is answered too).
+fn refuse(r: Request, err: impl Fn() -> StoreError) {
+    match r {
+        Request::Put { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+        Request::Raw { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+        Request::DeleteTopic { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+        Request::Stop { .. } => {}
+    }
 }
 
 /// Answers a request the writer will not process.
