@@ -56,3 +56,7 @@ mod admin_bodies;
 /// RocketMQ 5.x POP with our SimpleConsumer.
 #[path = "apache_pop.rs"]
 mod pop;
+
+/// Message trace: ours read by Apache's mqadmin, the Java client's decoded by ours.
+#[path = "apache_trace.rs"]
+mod trace;

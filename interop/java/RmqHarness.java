@@ -309,7 +309,11 @@ public class RmqHarness {
             return true;
         }
 
-        DefaultMQProducer p = patient(new DefaultMQProducer(f.s("group", "")));
+        // -trace true: message trace on, to RMQ_SYS_TRACE_TOPIC (the 3-argument constructor is
+        // the one 4.9.x and 5.x both have).
+        DefaultMQProducer p = patient(f.b("trace")
+            ? new DefaultMQProducer(f.s("group", ""), true, null)
+            : new DefaultMQProducer(f.s("group", "")));
         p.setNamesrvAddr(f.ns());
         p.setSendMsgTimeout(10000);
         p.setRetryTimesWhenSendFailed(2);
@@ -570,7 +574,9 @@ public class RmqHarness {
         }
         final DefaultMQProducer replyWith = replier;
 
-        DefaultMQPushConsumer c = patient(new DefaultMQPushConsumer(group));
+        DefaultMQPushConsumer c = patient(f.b("trace")
+            ? new DefaultMQPushConsumer(group, true, null)
+            : new DefaultMQPushConsumer(group));
         c.setNamesrvAddr(f.ns());
         c.setConsumeMessageBatchMaxSize(1);
         c.setSuspendCurrentQueueTimeMillis(200);
