@@ -13,6 +13,14 @@
 #   PEER_DIR          cache of the peers (default ~/.cache/rocketmq-rs-bench; see build-peers.sh)
 #   BASE_PORT         first of the ports used on 127.0.0.1 (default 39870)
 #   RESULTS           file that receives the raw RESULT lines (default: a temp file)
+#   APACHE_VERSIONS   Apache brokers to add as columns (default "5.5.0 4.9.7"; "" skips them).
+#                     They and the Java client (5.5.0) come from Maven Central through
+#                     interop/apache/fetch-cp.sh (java, javac and mvn needed); without Java the
+#                     Apache and Java columns stay empty.
+#   APACHE_JAVA_OPTS  JVM options of the Apache brokers in the benchmark (default below: 1 GiB
+#                     heap and the C2 compiler, not the tests' small, fast-starting settings)
+#   ONLY              "apache" runs only the Apache / Java-client sections (with mini-broker
+#                     driven by the Java client); empty runs everything
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,8 +33,13 @@ WORK=$(mktemp -d /tmp/rmqbench.XXXXXX)
 RESULTS=${RESULTS:-$WORK/results.txt}
 : >"$RESULTS"
 PIDS=()
+APACHE_VERSIONS=${APACHE_VERSIONS-5.5.0 4.9.7}
+APACHE_JAVA_OPTS=${APACHE_JAVA_OPTS:--Xms1g -Xmx1g -XX:MaxDirectMemorySize=1g -XX:TieredStopAtLevel=4}
+ONLY=${ONLY:-}
+APACHE_DIRS=()
 
 cleanup() {
+    for d in "${APACHE_DIRS[@]}"; do "$ROOT/interop/apache/apache-rmq.sh" down "$d" >/dev/null 2>&1 || true; done
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$WORK/store-"*
@@ -46,67 +59,8 @@ PEER_CLIENT=$PEER_DIR/client-bench/target/release/peer-client-bench
 PEER_NS=$PEER_DIR/bin/rocketmq-namesrv-rust
 PEER_BROKER=$PEER_DIR/bin/rocketmq-broker-rust
 
-# ---------------------------------------------------------------- helpers
-wait_port() { # host:port
-    local h=${1%:*} p=${1##*:}
-    for _ in $(seq 1 300); do
-        if (exec 3<>"/dev/tcp/$h/$p") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listens on $1" >&2
-    return 1
-}
-
-# record NAME RESULT-LINE: stores the key=value pairs and the load average at that moment.
-record() {
-    local name=$1 line=$2
-    echo "$name load1=$(cut -d' ' -f1 /proc/loadavg) ${line#RESULT }" >>"$RESULTS"
-    echo "  $name: ${line#RESULT }" >&2
-}
-
-# get NAME KEY: a recorded value, or empty.
-get() {
-    awk -v n="$1" -v k="$2" '$1==n { for (i=2;i<=NF;i++) { split($i,a,"="); if (a[1]==k) v=a[2] } } END { print v }' "$RESULTS"
-}
-
-# run NAME CMD...: runs a measuring command and records its RESULT line.
-run() {
-    local name=$1; shift
-    local out
-    if out=$("$@" 2>"$WORK/$name.err"); then :; else
-        echo "  $name FAILED: $(tail -3 "$WORK/$name.err")" >&2
-    fi
-    local line
-    line=$(grep '^RESULT' <<<"$out" | tail -1 || true)
-    [[ -n $line ]] && record "$name" "$line"
-    return 0
-}
-
-NS=127.0.0.1:$BASE_PORT
-BROKER=127.0.0.1:$((BASE_PORT + 1))
-ECHO_PORT=$((BASE_PORT + 5))
-
-start_mini() { # flush-mode
-    local store=$WORK/store-$1
-    rm -rf "$store"
-    "$BIN/mini-namesrv" --listen "$NS" >"$WORK/namesrv.log" 2>&1 &
-    NS_PID=$!; PIDS+=("$NS_PID")
-    wait_port "$NS"
-    "$BIN/mini-broker" --namesrv "$NS" --listen "$BROKER" --store "$store" --flush "$1" \
-        --ha-listen "127.0.0.1:$((BASE_PORT + 2))" >"$WORK/broker-$1.log" 2>&1 &
-    BR_PID=$!; PIDS+=("$BR_PID")
-    wait_port "$BROKER"
-    sleep 1 # registration with the NameServer
-}
-stop_mini() {
-    kill "$BR_PID" "$NS_PID" 2>/dev/null || true
-    wait "$BR_PID" "$NS_PID" 2>/dev/null || true
-}
-
-produce() { # NAME ARGS...
-    local name=$1; shift
-    run "$name" "$RMQ" produce --namesrv "$NS" --group "g_$name" "$@"
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 peer_client() { # NAME SCENARIO COUNT [extra]
     local name=$1 scenario=$2 count=$3; shift 3
@@ -127,9 +81,11 @@ EOF
     fi
 }
 
+
 # ---------------------------------------------------------------- rows
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 
+if [[ $ONLY != apache ]]; then
 log "raw echo baseline (request 1300 B, reply 200 B, one connection)"
 "$RMQ" echo-server --listen "127.0.0.1:$ECHO_PORT" >"$WORK/echo.log" 2>&1 &
 ECHO_PID=$!; PIDS+=("$ECHO_PID")
@@ -158,6 +114,7 @@ if [[ -x $PEER_CLIENT ]]; then
 else
     log "peer client not built ($PEER_CLIENT): run bench/build-peers.sh client"
 fi
+record rss_mini_async "RESULT rss_mb=$(proc_rss_mb "$BR_PID")"
 stop_mini
 
 log "mini-broker, sync flush (group commit)"
@@ -175,6 +132,40 @@ else
     log "peer servers not built ($PEER_DIR/bin): run bench/build-peers.sh servers"
 fi
 
+fi
+
+APACHE_DRAIN=${APACHE_DRAIN:-$DRAIN_COUNT}
+if [[ -n $APACHE_VERSIONS ]] && java_setup; then
+    log "mini-broker, async flush: the Java client (5.5.0)"
+    start_mini async
+    if [[ $ONLY == apache ]]; then
+        client_rows o_mini ours "$NS" _om
+    fi
+    client_rows j_mini java "$NS" _jm
+    [[ $ONLY == apache ]] && record rss_mini_async "RESULT rss_mb=$(proc_rss_mb "$BR_PID")"
+    stop_mini
+    log "mini-broker, sync flush: the Java client"
+    start_mini sync
+    [[ $ONLY == apache ]] && flush_rows o_mini ours "$NS" _om
+    flush_rows j_mini java "$NS" _jm
+    stop_mini
+    for v in $APACHE_VERSIONS; do
+        k=${v//./}
+        log "Apache $v broker, async flush: our client, then the Java client"
+        if apache_up "$v" ASYNC_FLUSH; then
+            client_rows "o_a$k" ours "$APACHE_NS" "_o$k"
+            client_rows "j_a$k" java "$APACHE_NS" "_j$k"
+            apache_down "$v" ASYNC_FLUSH
+        fi
+        log "Apache $v broker, sync flush"
+        if apache_up "$v" SYNC_FLUSH; then
+            flush_rows "o_a$k" ours "$APACHE_NS" "_o$k"
+            flush_rows "j_a$k" java "$APACHE_NS" "_j$k"
+            apache_down "$v" SYNC_FLUSH
+        fi
+    done
+fi
+
 # ---------------------------------------------------------------- table
 ratio() { # a b -> a/b with 2 decimals, or -
     if [[ -n $1 && -n $2 && $2 != 0 ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; else echo -; fi
@@ -184,6 +175,7 @@ rate() { v "$1" rate; }
 loads() { local l; l=$(for n in "$@"; do get "$n" load1; done | xargs); echo "${l:--}"; }
 row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
 
+if [[ $ONLY != apache ]]; then
 echo
 echo "## Results ($(date -u +%FT%TZ), $(nproc) cores, load average at start of each row in the last column)"
 echo
@@ -207,5 +199,37 @@ row "sync flush: 1 sender / 64 senders" "$(rate flush1) / $(rate flush64)" "" ""
 row "raw echo, one round trip every 2 ms: p50 / p99 (µs)" "$(v echo_idle p50_us) / $(v echo_idle p99_us)" "" "" "idle ceiling" "$(loads echo_idle)"
 row "idle send latency p50 / p99 (µs)" "$(v idle p50_us) / $(v idle p99_us)" "" "" "≤ 60 / ≤ 500" "$(loads idle)"
 row "client CPU per message (µs) at $(rate cpu100k) msg/s" "$(v cpu100k cpu_us)" "" "" "≤ 1.5 at 100k msg/s" "$(loads cpu100k)"
+fi
+
+# o_mini_* rows exist under ONLY=apache; otherwise the first table's rows are the same measure.
+om() { local x; x=$(get "o_mini_$1" "${2:-rate}"); [[ -n $x ]] || x=$(get "$1" "${2:-rate}"); echo "$x"; }
+if [[ -n $APACHE_VERSIONS && -n $JAVA_CP ]]; then
+    first=${APACHE_VERSIONS%% *}; fk=${first//./}
+    echo
+    echo "## Against Apache RocketMQ (same run; msg/s; Java client 5.5.0; goals: ours ≥ 1.5× Java on the same broker, mini-broker ≥ Apache with the same client)"
+    echo
+    hdr="| row | ours → mini | Java → mini |"; sep="|---|---|---|"
+    for v in $APACHE_VERSIONS; do hdr="$hdr ours → Apache $v | Java → Apache $v |"; sep="$sep---|---|"; done
+    echo "$hdr ours ÷ Java on Apache $first | ours ÷ Java on mini | mini ÷ Apache $first (our client / Java client) |"
+    echo "$sep---|---|---|"
+    for r in sync1 async256 batch32 drain flush1 flush64; do
+        line="| $r | $(om "$r") | $(v "j_mini_$r" rate) |"
+        for v in $APACHE_VERSIONS; do k=${v//./}; line="$line $(v "o_a${k}_$r" rate) | $(v "j_a${k}_$r" rate) |"; done
+        line="$line $(ratio "$(get "o_a${fk}_$r" rate)" "$(get "j_a${fk}_$r" rate)") | $(ratio "$(om "$r")" "$(get "j_mini_$r" rate)") |"
+        line="$line $(ratio "$(om "$r")" "$(get "o_a${fk}_$r" rate)") / $(ratio "$(get "j_mini_$r" rate)" "$(get "j_a${fk}_$r" rate)") |"
+        echo "$line"
+    done
+    echo
+    echo "### CPU per message (µs; client = the sending or draining process, broker = the broker process over the row, warm-up included) and broker peak RSS"
+    echo
+    hdr="| row | client: ours / Java (on Apache $first) | broker: mini / Apache $first (our client) |"
+    echo "$hdr goal |"; echo "|---|---|---|---|"
+    for r in sync1 async256 batch32 drain; do
+        echo "| $r | $(v "o_a${fk}_$r" cpu_us) / $(v "j_a${fk}_$r" cpu_us) | $(om "$r" broker_cpu_us) / $(v "o_a${fk}_$r" broker_cpu_us) | client ≤ ½ Java's |"
+    done
+    rss="| broker peak RSS (MiB), async-flush section | | mini $(v rss_mini_async rss_mb)"
+    for v in $APACHE_VERSIONS; do rss="$rss, Apache $v $(v "rss_apache_${v}_ASYNC_FLUSH" rss_mb)"; done
+    echo "$rss | mini ≤ ½ Apache |"
+fi
 echo
 echo "raw results: $RESULTS"

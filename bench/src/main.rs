@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::stream::{FuturesUnordered, StreamExt};
+use rocketmq_rs_client::client::{ClientInstance, CreateTopicOptions, TopicTarget};
 use rocketmq_rs_client::config::ClientConfig;
 use rocketmq_rs_client::consumer::{ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer};
 use rocketmq_rs_client::message::{Message, MessageExt};
@@ -104,6 +105,10 @@ enum Cmd {
         /// Pause this long between sends of a sender (idle latency).
         #[arg(long)]
         interval_ms: Option<f64>,
+        /// Spread the sends round-robin over this many topics `<topic>_<i>` (1: `--topic`
+        /// itself), for the cost-versus-topic-count curve.
+        #[arg(long, default_value_t = 1)]
+        topics: usize,
         /// Sends before measuring (routes, connections, page cache).
         #[arg(long, default_value_t = 200)]
         warmup: u64,
@@ -117,6 +122,57 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = HookKind::None)]
         hook: HookKind,
     },
+    /// Creates `--count` topics `<prefix>_<i>` of `--queues` queues on every master of
+    /// `--cluster` (the scale curves' set-up).
+    CreateTopics {
+        #[arg(long)]
+        namesrv: String,
+        #[arg(long)]
+        prefix: String,
+        #[arg(long)]
+        count: usize,
+        #[arg(long, default_value_t = 8)]
+        queues: i32,
+        #[arg(long, default_value = "DefaultCluster")]
+        cluster: String,
+    },
+    /// One push consumer subscribed to `--topics` topics `<prefix>_<i>`: reports how long
+    /// until it owns every queue, then its CPU and memory while it idles `--secs` holding a
+    /// long-poll on each queue (route refresh, heartbeats and re-issued polls included).
+    Hold {
+        #[arg(long)]
+        namesrv: String,
+        #[arg(long)]
+        prefix: String,
+        #[arg(long)]
+        topics: usize,
+        /// Queues per topic (to know when assignment is complete).
+        #[arg(long, default_value_t = 8)]
+        queues: usize,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        #[arg(long, default_value = "bench_hold")]
+        group: String,
+    },
+    /// `--members` push consumers of one group in this process on `--topic`: the time from
+    /// the last member's start until the queues are split among all members with no queue
+    /// owned twice.
+    Rebalance {
+        #[arg(long)]
+        namesrv: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        members: usize,
+        /// The topic's queue count.
+        #[arg(long)]
+        queues: usize,
+        #[arg(long, default_value = "bench_rebalance")]
+        group: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120.0)]
+        timeout: f64,
+    },
     /// Reads `--count` messages from the start of the topic with our PushConsumer.
     Drain {
         #[arg(long)]
@@ -125,6 +181,9 @@ enum Cmd {
         topic: String,
         #[arg(long)]
         count: u64,
+        /// Subscribe the topics `<topic>_<i>` for i < N instead (as `produce --topics`).
+        #[arg(long, default_value_t = 1)]
+        topics: usize,
         #[arg(long, default_value = "bench_drain")]
         group: String,
         /// Give up after this many seconds.
@@ -169,9 +228,11 @@ fn main() {
                 group,
                 header,
                 hook,
+                topics,
             } => {
                 let p = ProduceArgs {
-                    topic,
+                    topics: topic_names(&topic, topics),
+                    next_topic: AtomicU64::new(0),
                     mode,
                     concurrency: concurrency.max(1),
                     inflight: inflight.max(1),
@@ -190,16 +251,50 @@ fn main() {
                 };
                 produce(&namesrv, &group, p).await
             }
+            Cmd::CreateTopics {
+                namesrv,
+                prefix,
+                count,
+                queues,
+                cluster,
+            } => create_topics(&namesrv, &prefix, count, queues, &cluster).await,
+            Cmd::Hold {
+                namesrv,
+                prefix,
+                topics,
+                queues,
+                secs,
+                group,
+            } => hold(&namesrv, &prefix, topics, queues, secs, &group).await,
+            Cmd::Rebalance {
+                namesrv,
+                topic,
+                members,
+                queues,
+                group,
+                timeout,
+            } => {
+                rebalance(
+                    &namesrv,
+                    &topic,
+                    members,
+                    queues,
+                    &group,
+                    Duration::from_secs_f64(timeout),
+                )
+                .await
+            }
             Cmd::Drain {
                 namesrv,
                 topic,
                 count,
+                topics,
                 group,
                 timeout,
             } => {
                 drain(
                     &namesrv,
-                    &topic,
+                    &topic_names(&topic, topics),
                     count,
                     &group,
                     Duration::from_secs_f64(timeout),
@@ -380,7 +475,9 @@ async fn echo_client(
 // ---------------------------------------------------------------- produce
 
 struct ProduceArgs {
-    topic: String,
+    /// The topics sent to, round-robin (one for the usual rows).
+    topics: Vec<String>,
+    next_topic: AtomicU64,
     mode: Mode,
     concurrency: usize,
     inflight: usize,
@@ -421,6 +518,25 @@ fn msg(topic: &str, body: &Bytes) -> Result<Message, BoxError> {
         .tag("bench")
         .body(body.clone())
         .build()?)
+}
+
+fn topic_names(topic: &str, n: usize) -> Vec<String> {
+    if n <= 1 {
+        vec![topic.to_owned()]
+    } else {
+        (0..n).map(|i| format!("{topic}_{i}")).collect()
+    }
+}
+
+impl ProduceArgs {
+    /// The next topic in the round-robin.
+    fn topic(&self) -> &str {
+        if self.topics.len() == 1 {
+            return &self.topics[0];
+        }
+        let i = self.next_topic.fetch_add(1, Ordering::Relaxed) as usize;
+        &self.topics[i % self.topics.len()]
+    }
 }
 
 /// Shared stop condition and counters of the senders.
@@ -470,8 +586,9 @@ async fn produce(namesrv: &str, group: &str, a: ProduceArgs) -> Result<(), BoxEr
     let producer = builder.build()?;
     producer.start().await?;
     // Warm-up: routes, connections, the broker's first commit-log pages.
-    for _ in 0..a.warmup {
-        producer.send(msg(&a.topic, &a.body)?).await?;
+    // Every topic once at least: its route lookup belongs to the warm-up, not the measure.
+    for _ in 0..a.warmup.max(a.topics.len() as u64) {
+        producer.send(msg(a.topic(), &a.body)?).await?;
     }
     let start = Instant::now();
     let meter = Arc::new(Meter {
@@ -542,7 +659,7 @@ async fn sender(p: Producer, m: Arc<Meter>, a: Arc<ProduceArgs>) -> Result<Vec<u
             let t = Instant::now();
             match a.mode {
                 Mode::Sync => {
-                    let r = p.send(msg(&a.topic, &a.body)?).await;
+                    let r = p.send(msg(a.topic(), &a.body)?).await;
                     record(r.map(drop).map_err(|e| e.to_string()), t, &mut lat);
                     if let Some(i) = a.interval {
                         tokio::time::sleep(i).await;
@@ -550,14 +667,15 @@ async fn sender(p: Producer, m: Arc<Meter>, a: Arc<ProduceArgs>) -> Result<Vec<u
                 }
                 Mode::Async => {
                     // Unboxed: the bench should not add an allocation per send of its own.
-                    let fut = p.send_async(msg(&a.topic, &a.body)?);
+                    let fut = p.send_async(msg(a.topic(), &a.body)?);
                     pending.push(futures::future::Either::Left(async move {
                         (t, fut.await.map(drop).map_err(|e| e.to_string()))
                     }));
                 }
                 Mode::Batch => {
+                    let topic = a.topic();
                     let msgs = (0..a.batch)
-                        .map(|_| msg(&a.topic, &a.body))
+                        .map(|_| msg(topic, &a.body))
                         .collect::<Result<Vec<_>, _>>()?;
                     let p = p.clone();
                     pending.push(futures::future::Either::Right(Box::pin(async move {
@@ -583,11 +701,181 @@ async fn sender(p: Producer, m: Arc<Meter>, a: Arc<ProduceArgs>) -> Result<Vec<u
     }
 }
 
+// ---------------------------------------------------------------- scale curves
+
+async fn admin(namesrv: &str) -> Result<ClientInstance, BoxError> {
+    let mut cfg = ClientConfig::with_name_server(namesrv);
+    cfg.runtime = Some(runtime());
+    cfg.instance_name = Some(format!("rmqbench-admin-{}", std::process::id()));
+    Ok(ClientInstance::new(cfg)?)
+}
+
+async fn create_topics(
+    namesrv: &str,
+    prefix: &str,
+    count: usize,
+    queues: i32,
+    cluster: &str,
+) -> Result<(), BoxError> {
+    let instance = admin(namesrv).await?;
+    let mut opts = CreateTopicOptions::default();
+    opts.read_queue_nums = queues;
+    opts.write_queue_nums = queues;
+    let t0 = Instant::now();
+    for name in topic_names(prefix, count) {
+        instance
+            .create_topic(&name, TopicTarget::Cluster(cluster.to_owned()), &opts)
+            .await?;
+    }
+    instance.shutdown().await;
+    println!(
+        "RESULT topics={count} queues={queues} secs={:.2}",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Peak resident set of this process (VmHWM), MiB.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn hold(
+    namesrv: &str,
+    prefix: &str,
+    topics: usize,
+    queues: usize,
+    secs: f64,
+    group: &str,
+) -> Result<(), BoxError> {
+    let mut client = ClientConfig::with_name_server(namesrv);
+    client.runtime = Some(runtime());
+    let mut b = PushConsumer::builder().client_config(client).group(group);
+    for t in topic_names(prefix, topics) {
+        b = b.subscribe(t, "*");
+    }
+    let consumer = b
+        .consume_from_where(ConsumeFromWhere::LastOffset)
+        .listener(|_msgs: Vec<MessageExt>, _ctx: ConsumeContext| async { ConsumeResult::Success })
+        .build()?;
+    let want = topics * queues;
+    let t0 = Instant::now();
+    consumer.start().await?;
+    // The group's retry topic (subscribed by every push consumer) is not counted.
+    let owned = || {
+        consumer
+            .assigned_queues()
+            .iter()
+            .filter(|q| !q.topic.starts_with("%RETRY%"))
+            .count()
+    };
+    while owned() < want {
+        if t0.elapsed() > Duration::from_secs(300) {
+            return Err(format!("owns {} of {want} queues after 300 s", owned()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let assign = t0.elapsed().as_secs_f64();
+    // Let the first pulls of every queue go out and park before measuring the idle cost.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu0 = cpu_secs();
+    let w0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let cpu = cpu_secs() - cpu0;
+    let el = w0.elapsed().as_secs_f64();
+    let rss = rss_mb();
+    let _ = consumer.shutdown().await;
+    println!(
+        "RESULT topics={topics} queues={want} assign_secs={assign:.2} idle_cpu_pct={:.2} rss_mb={rss:.0}",
+        cpu * 100.0 / el
+    );
+    Ok(())
+}
+
+async fn rebalance(
+    namesrv: &str,
+    topic: &str,
+    members: usize,
+    queues: usize,
+    group: &str,
+    timeout: Duration,
+) -> Result<(), BoxError> {
+    let mut consumers = Vec::with_capacity(members);
+    for i in 0..members {
+        let mut client = ClientConfig::with_name_server(namesrv);
+        client.runtime = Some(runtime());
+        client.instance_name = Some(format!("rmqbench-{}-{i}", std::process::id()));
+        let c = PushConsumer::builder()
+            .client_config(client)
+            .group(group)
+            .subscribe(topic, "*")
+            .consume_from_where(ConsumeFromWhere::LastOffset)
+            .listener(|_msgs: Vec<MessageExt>, _ctx: ConsumeContext| async {
+                ConsumeResult::Success
+            })
+            .build()?;
+        c.start().await?;
+        consumers.push(c);
+    }
+    let t0 = Instant::now();
+    let mut last = String::new();
+    let settled = loop {
+        let mut seen = std::collections::HashSet::new();
+        let mut owned = 0;
+        let mut idle_members = 0;
+        for c in &consumers {
+            // The group's retry topic (subscribed by every push consumer) is not counted.
+            let q: Vec<_> = c
+                .assigned_queues()
+                .into_iter()
+                .filter(|q| q.topic == topic)
+                .collect();
+            if q.is_empty() {
+                idle_members += 1;
+            }
+            owned += q.len();
+            seen.extend(q);
+        }
+        // Settled: every queue owned exactly once, and as many members own queues as can.
+        if owned == queues && seen.len() == queues && members - idle_members == members.min(queues)
+        {
+            break true;
+        }
+        last = format!(
+            "{owned} queue assignments, {} distinct queues, {idle_members} members without a queue",
+            seen.len()
+        );
+        if t0.elapsed() > timeout {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    for c in consumers {
+        let _ = c.shutdown().await;
+    }
+    if !settled {
+        return Err(format!(
+            "{members} members did not settle on {queues} queues within {timeout:?}; last seen: {last}"
+        )
+        .into());
+    }
+    println!("RESULT members={members} queues={queues} secs={secs:.2}");
+    Ok(())
+}
+
 // ---------------------------------------------------------------- drain
 
 async fn drain(
     namesrv: &str,
-    topic: &str,
+    topics: &[String],
     count: u64,
     group: &str,
     timeout: Duration,
@@ -611,10 +899,11 @@ async fn drain(
     };
     let mut client = ClientConfig::with_name_server(namesrv);
     client.runtime = Some(runtime());
-    let consumer = PushConsumer::builder()
-        .client_config(client)
-        .group(group)
-        .subscribe(topic, "*")
+    let mut builder = PushConsumer::builder().client_config(client).group(group);
+    for t in topics {
+        builder = builder.subscribe(t.as_str(), "*");
+    }
+    let consumer = builder
         .consume_from_where(ConsumeFromWhere::FirstOffset)
         .consume_batch_size(32)
         .pull_batch_size(32)
