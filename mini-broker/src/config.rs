@@ -977,3 +977,52 @@ pub fn parse_delay_levels(s: &str) -> Result<Vec<i64>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apaches_retention_keys_load_from_a_config_file_and_reach_the_store() {
+        let cfg: BrokerConfig = serde_json::from_str(
+            r#"{"fileReservedTime":48,"deleteWhen":"03;15","diskMaxUsedSpaceRatio":80,
+                "diskSpaceCleanForciblyRatio":82,"diskSpaceWarningLevelRatio":88,
+                "cleanFileForciblyEnable":false,"cleanResourceInterval":5000,
+                "deleteCommitLogFilesInterval":50,"deleteConsumeQueueFilesInterval":60,
+                "destroyMapedFileIntervalForcibly":1000,"deleteFileBatchMax":3,
+                "maxStoreBytes":10737418240}"#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        let r = cfg.store_config().retention;
+        assert_eq!(r.file_reserved_time, Duration::from_secs(48 * 3600));
+        assert_eq!(r.delete_when, "03;15");
+        assert_eq!(
+            (
+                r.disk_max_used_space_ratio,
+                r.disk_space_clean_forcibly_ratio,
+                r.disk_space_warning_level_ratio
+            ),
+            (80, 82, 88)
+        );
+        assert!(!r.clean_file_forcibly_enable);
+        assert_eq!(r.clean_resource_interval, Duration::from_secs(5));
+        assert_eq!(
+            r.delete_commit_log_files_interval,
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            r.delete_consume_queue_files_interval,
+            Duration::from_millis(60)
+        );
+        assert_eq!(r.delete_file_batch_max, 3);
+        assert_eq!(r.max_store_bytes, Some(10 << 30));
+        let p = cfg.to_properties();
+        assert_eq!(p["fileReservedTime"], "48");
+        assert_eq!(p["destroyMapedFileIntervalForcibly"], "1000");
+        let bad: BrokerConfig = serde_json::from_str(r#"{"deleteWhen":"4am"}"#).unwrap();
+        assert!(bad.validate().is_err());
+        let bad: BrokerConfig = serde_json::from_str(r#"{"fileReservedTime":-1}"#).unwrap();
+        assert!(bad.validate().is_err());
+    }
+}
