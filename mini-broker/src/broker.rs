@@ -460,6 +460,7 @@ impl Broker {
         let faults = Arc::new(crate::faults::Faults::new(
             Arc::clone(&rt),
             services.store.clone(),
+            replication.slave.as_ref().map(HaSlave::gate),
         ));
         let processor = BrokerProcessor::new(&Wiring {
             faults: &faults,

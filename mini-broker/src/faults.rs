@@ -1,7 +1,8 @@
 //! Request-level faults a test switches on and off on a running broker
 //! ([`BrokerHandle::faults`](crate::BrokerHandle::faults)): refuse requests with a chosen
 //! response code, delay or drop responses (seeded, so a run repeats), freeze (stop answering
-//! until thawed), and a full disk ([`Faults::fill_disk`]).
+//! until thawed), a full disk ([`Faults::fill_disk`]) and, on a slave, replication held
+//! back ([`Faults::fall_behind`]).
 //!
 //! Nothing is active by default; the request path then pays one atomic load.
 //!
@@ -67,6 +68,8 @@ pub struct Faults {
     state: Mutex<State>,
     rt: Arc<dyn Runtime>,
     store: MessageStore,
+    /// The replication gate when this broker is a slave.
+    replication: Option<Arc<crate::ha::ReplicationGate>>,
 }
 
 impl fmt::Debug for Faults {
@@ -97,12 +100,17 @@ const SEND_CODES: [i32; 3] = [
 ];
 
 impl Faults {
-    pub(crate) fn new(rt: Arc<dyn Runtime>, store: MessageStore) -> Self {
+    pub(crate) fn new(
+        rt: Arc<dyn Runtime>,
+        store: MessageStore,
+        replication: Option<Arc<crate::ha::ReplicationGate>>,
+    ) -> Self {
         Faults {
             active: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             rt,
             store,
+            replication,
         }
     }
 
@@ -201,7 +209,27 @@ impl Faults {
         self.store.simulate_disk_full(false);
     }
 
-    /// Switches every fault off (thawing a freeze, freeing the disk).
+    /// On a slave: stops replicating (nothing more appended or acknowledged), so the slave
+    /// falls behind its master until [`catch_up`](Self::catch_up). Returns false on a
+    /// master, which has nothing to hold.
+    pub fn fall_behind(&self) -> bool {
+        match &self.replication {
+            Some(g) => {
+                g.close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends [`fall_behind`](Self::fall_behind): the slave replicates what it missed.
+    pub fn catch_up(&self) {
+        if let Some(g) = &self.replication {
+            g.open();
+        }
+    }
+
+    /// Switches every fault off (thawing a freeze, freeing the disk, resuming replication).
     pub fn clear(&self) {
         self.update(|s| {
             if let Some(sig) = s.frozen.take() {
@@ -210,6 +238,7 @@ impl Faults {
             *s = State::default();
         });
         self.free_disk();
+        self.catch_up();
     }
 
     /// The request path: what to do with `req`. Waits while frozen.

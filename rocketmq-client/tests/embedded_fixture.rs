@@ -257,6 +257,72 @@ mod scenarios {
         cluster.shutdown().await;
     }
 
+    /// A slave held back by `fall_behind` misses what its master stores meanwhile and catches
+    /// up when let go.
+    pub async fn slave_falls_behind(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxSlaveTopic";
+        let cluster = EmbeddedCluster::builder()
+            .with_slaves(true)
+            .topic(T, 1)
+            .start(rt)
+            .await
+            .unwrap();
+        let master = cluster.broker("broker-a").unwrap();
+        let slave = cluster.slave("broker-a").unwrap();
+        let in_step = || async {
+            let (m, s) = (
+                master.store().commit_log_max_offset(),
+                slave.store().commit_log_max_offset(),
+            );
+            if m == s {
+                Ok(m)
+            } else {
+                Err((m, s))
+            }
+        };
+        let p = producer(&cluster, "fx_slave_pg", Duration::from_secs(3)).await;
+        p.send(Message::new(T, "replicated")).await.unwrap();
+        cluster
+            .wait_until("the slave in step", Duration::from_secs(10), in_step)
+            .await
+            .unwrap();
+        assert!(
+            !master.faults().fall_behind(),
+            "a master has no replication to hold"
+        );
+        assert!(slave.faults().fall_behind());
+        for i in 0..3 {
+            p.send(Message::new(T, format!("missed-{i}")))
+                .await
+                .unwrap();
+        }
+        let held = cluster
+            .wait_until(
+                "the slave to stay behind",
+                Duration::from_millis(300),
+                || async {
+                    Err::<(), _>((
+                        master.store().commit_log_max_offset(),
+                        slave.store().commit_log_max_offset(),
+                    ))
+                },
+            )
+            .await
+            .unwrap_err();
+        let behind = slave.store().commit_log_max_offset();
+        assert!(
+            behind < master.store().commit_log_max_offset(),
+            "slave at {behind} after {held}"
+        );
+        slave.faults().catch_up();
+        cluster
+            .wait_until("the slave caught up", Duration::from_secs(10), in_step)
+            .await
+            .unwrap();
+        p.shutdown().await;
+        cluster.shutdown().await;
+    }
+
     struct CheckLater(Arc<AtomicUsize>);
 
     #[async_trait]
@@ -397,5 +463,6 @@ for_each_runtime!(
     inspection_and_wait_until,
     faults_on_demand,
     kill_and_restart,
+    slave_falls_behind,
     virtual_timer_message_and_check_back,
 );

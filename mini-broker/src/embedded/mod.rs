@@ -40,7 +40,7 @@
 //!   [`EmbeddedCluster::consumer_group`], ...) and **waiting**
 //!   ([`EmbeddedCluster::wait_until`] and friends) with the last state seen in the error.
 //! - **Faults** per broker ([`BrokerHandle::faults`](crate::BrokerHandle::faults): refused,
-//!   delayed or dropped responses, freeze, full disk) and crashes
+//!   delayed or dropped responses, freeze, full disk, a slave held behind) and crashes
 //!   ([`EmbeddedCluster::kill_broker`] / [`restart_broker`](EmbeddedCluster::restart_broker)
 //!   on the same store and port, [`EmbeddedCluster::kill_namesrv`]).
 //!
@@ -469,6 +469,13 @@ impl EmbeddedCluster {
         self.brokers
             .iter()
             .find(|b| b.config().broker_name == name && b.config().broker_id == 0)
+    }
+
+    /// The slave of broker group `name`, when started [`with_slaves`](EmbeddedClusterBuilder::with_slaves).
+    pub fn slave(&self, name: &str) -> Option<&BrokerHandle> {
+        self.brokers
+            .iter()
+            .find(|b| b.config().broker_name == name && b.config().broker_id != 0)
     }
 
     /// The masters.

@@ -53,7 +53,7 @@ use std::time::Duration;
 
 pub use master::{HaMaster, ReplicaAck, SlaveInfo};
 pub use role::{BrokerRole, ParseRoleError};
-pub use slave::{HaSlave, SlaveStats};
+pub use slave::{HaSlave, ReplicationGate, SlaveStats};
 pub use sync::{ConsumerOffsetTable, MetadataSink, MetadataSync};
 
 use crate::store::StoreError;

@@ -46,6 +46,49 @@ struct SlaveInner {
     /// Fired to drop the current session (master address changed).
     reset: Mutex<ShutdownSignal>,
     last_error: Mutex<Option<String>>,
+    gate: Arc<ReplicationGate>,
+}
+
+/// Holds a slave's replication still (for fault tests): while closed, the slave appends
+/// nothing more and acknowledges nothing, so it falls behind its master; opened again, it
+/// catches up from where it stopped.
+#[derive(Debug, Default)]
+pub struct ReplicationGate {
+    closed: Mutex<Option<ShutdownSignal>>,
+}
+
+impl ReplicationGate {
+    /// Stops replication at the next data frame.
+    pub fn close(&self) {
+        self.closed
+            .lock_unpoisoned()
+            .get_or_insert_with(ShutdownSignal::new);
+    }
+
+    /// Lets replication go on.
+    pub fn open(&self) {
+        if let Some(sig) = self.closed.lock_unpoisoned().take() {
+            sig.trigger();
+        }
+    }
+
+    /// Whether replication is held.
+    pub fn is_closed(&self) -> bool {
+        self.closed.lock_unpoisoned().is_some()
+    }
+
+    /// Waits while closed; false when `stop` or `reset` fired first.
+    async fn pass(&self, stop: &ShutdownSignal, reset: &ShutdownSignal) -> bool {
+        let wait = self
+            .closed
+            .lock_unpoisoned()
+            .as_ref()
+            .map(ShutdownSignal::wait);
+        match wait {
+            Some(opened) => unless(opened, stop, reset).await.is_some(),
+            None => true,
+        }
+    }
 }
 
 /// The slave's replication client: keeps a session with the master's HA port, appends the
@@ -109,10 +152,16 @@ impl HaSlave {
             master_offset: AtomicI64::new(0),
             reset: Mutex::new(ShutdownSignal::new()),
             last_error: Mutex::new(None),
+            gate: Arc::default(),
         });
         let me = Arc::clone(&inner);
         inner.tasks.spawn(run(me));
         HaSlave { inner }
+    }
+
+    /// The gate that holds replication still (fault tests).
+    pub fn gate(&self) -> Arc<ReplicationGate> {
+        Arc::clone(&self.inner.gate)
     }
 
     /// Changes the master to follow (e.g. the `haServerAddr` a NameServer returned at
@@ -278,6 +327,9 @@ async fn session(
                         "data frame at offset {} but the local commit log ends at {offset}",
                         f.offset
                     )));
+                }
+                if !inner.gate.pass(stop, reset).await {
+                    return Ok(());
                 }
                 let n = f.payload.len() as u64;
                 let end = match inner.store.append_commit_log_raw(offset, f.payload).await {
