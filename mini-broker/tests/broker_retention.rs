@@ -601,3 +601,100 @@ async fn drain_queue(c: &RemotingClient, addr: &str, topic: &str, q: i32, from: 
         off = ext_i64(&r, "nextBeginOffset");
     }
 }
+
+/// A real full file system: `RETENTION_FS_DIR` names a directory on a small dedicated file
+/// system (at most 1 GiB, e.g. `mount -t tmpfs -o size=48m tmpfs /mnt/small`). Sends go on
+/// until the broker refuses them; every acknowledged message must still be readable, forced
+/// cleaning (switched on live) must make room so sends are taken again, and a restart must find
+/// the store intact. Twice: with a retention pass every 200 ms (the 90 % mark refuses first)
+/// and every 30 s (the writes hit ENOSPC first). Run with
+/// `RETENTION_FS_DIR=/mnt/small cargo test -p rocketmq-rs-mini-broker --test broker_retention -- --ignored full_file_system --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RETENTION_FS_DIR on a small dedicated file system"]
+async fn a_full_file_system_refuses_sends_keeps_the_store_and_recovers() {
+    let root = std::path::PathBuf::from(
+        std::env::var("RETENTION_FS_DIR").expect("RETENTION_FS_DIR: a small dedicated file system"),
+    );
+    let fs = rustix::fs::statvfs(&root).expect("statvfs");
+    assert!(
+        fs.f_blocks * fs.f_frsize <= 1 << 30,
+        "RETENTION_FS_DIR must be on a file system of at most 1 GiB: this test fills it"
+    );
+    for interval in [200, 30_000] {
+        let dir = tempfile::tempdir_in(&root).unwrap();
+        let mut cfg = small_broker(dir.path());
+        cfg.commit_log_segment_size = 4 << 20;
+        cfg.max_message_size = 1 << 20;
+        cfg.max_store_bytes = None;
+        cfg.clean_file_forcibly_enable = false;
+        cfg.clean_resource_interval = interval;
+        let b = start(cfg.clone()).await;
+        let addr = b.addr().to_string();
+        let c = client();
+        let used = || {
+            let s = rustix::fs::statvfs(&root).unwrap();
+            1.0 - s.f_bavail as f64 / s.f_blocks as f64
+        };
+        let mut acked = 0i64;
+        let remark = loop {
+            let r = send(&c, &addr, "FsFull", 0, &BODY, &[], true).await;
+            if r.code != ResponseCode::SUCCESS {
+                assert_eq!(
+                    r.code,
+                    ResponseCode::SERVICE_NOT_AVAILABLE,
+                    "{:?}",
+                    r.remark
+                );
+                break r.remark.unwrap_or_default();
+            }
+            assert_eq!(ext_i64(&r, "queueOffset"), acked);
+            acked += 1;
+        };
+        println!(
+            "pass every {interval} ms: refused after {acked} sends at {:.1} % used: {remark}",
+            used() * 100.0
+        );
+        assert!(remark.contains("the broker's disk is full"), "{remark}");
+        assert_eq!(
+            drain(&c, &addr, "FsFull", 0).await,
+            (0..acked).collect::<Vec<_>>()
+        );
+        // Make room the way an operator would: allow forced cleaning.
+        let r = call(
+            &c,
+            &addr,
+            RemotingCommand::request(RequestCode::UPDATE_BROKER_CONFIG)
+                .with_body(Bytes::from("cleanFileForciblyEnable=true\n")),
+        )
+        .await;
+        assert_eq!(r.code, ResponseCode::SUCCESS);
+        let t = Instant::now();
+        while send(&c, &addr, "FsFull", 0, &BODY, &[], true).await.code != ResponseCode::SUCCESS {
+            assert!(
+                t.elapsed() < Duration::from_millis(2 * interval + 20_000),
+                "sends not taken again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let min = min_offset(&c, &addr, "FsFull", 0).await;
+        let max = b.store().max_offset("FsFull", 0);
+        println!(
+            "after forced cleaning ({:.1} s): {:.1} % used, queue [{min}, {max})",
+            t.elapsed().as_secs_f64(),
+            used() * 100.0
+        );
+        assert!(min > 0 && max > acked);
+        assert_eq!(
+            drain(&c, &addr, "FsFull", min).await,
+            (min..max).collect::<Vec<_>>()
+        );
+        b.shutdown().await;
+        let b = start(cfg).await;
+        let addr = b.addr().to_string();
+        assert_eq!(
+            drain(&c, &addr, "FsFull", min).await,
+            (min..max).collect::<Vec<_>>()
+        );
+        b.shutdown().await;
+    }
+}
