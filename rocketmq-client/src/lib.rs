@@ -12,6 +12,7 @@ pub mod hook;
 pub mod message;
 pub mod message_queue;
 pub mod producer;
+pub mod testing;
 pub mod trace;
 pub mod util;
 

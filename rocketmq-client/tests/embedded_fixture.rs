@@ -11,6 +11,7 @@ use rocketmq_rs_client::consumer::PushConsumerConfig;
 use rocketmq_rs_client::producer::{
     LocalTransactionState, TransactionListener, TransactionProducer,
 };
+use rocketmq_rs_client::testing::{produce_keyed, ConsumerGroup};
 use rocketmq_rs_client::{
     async_trait, ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message,
     MessageExt, Producer, PushConsumer,
@@ -323,6 +324,62 @@ mod scenarios {
         cluster.shutdown().await;
     }
 
+    /// Scenario helpers: a group of three consumers in this process, 30 keyed messages, each
+    /// key consumed exactly once.
+    #[allow(clippy::field_reassign_with_default)]
+    pub async fn consumer_group_consumes_each_key_once(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxGroupTopic";
+        let cluster = EmbeddedCluster::builder()
+            .topic(T, 6)
+            .start(rt)
+            .await
+            .unwrap();
+        let p = producer(&cluster, "fx_group_pg", Duration::from_secs(3)).await;
+        let mut client = ClientConfig::with_name_server(&cluster.namesrv_addr());
+        client.runtime = Some(cluster.runtime().clone());
+        let mut cfg = PushConsumerConfig::default();
+        cfg.group = "fx_group_cg".into();
+        cfg.consume_from_where = ConsumeFromWhere::FirstOffset;
+        let group = ConsumerGroup::start(client, cfg, T, "*", 3).await.unwrap();
+        let view = cluster
+            .wait_for_consumers("fx_group_cg", 3, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(view.client_ids().len(), 3);
+        // Queues handed over while messages flow may be consumed twice (at least once);
+        // produce once the rebalance has settled: two queues per member.
+        cluster
+            .wait_until("queues split 2/2/2", Duration::from_secs(20), || async {
+                let split: Vec<usize> = group
+                    .members()
+                    .iter()
+                    .map(|c| c.assigned_queues().iter().filter(|q| q.topic == T).count())
+                    .collect();
+                if split == [2, 2, 2] {
+                    Ok(())
+                } else {
+                    Err(split)
+                }
+            })
+            .await
+            .unwrap();
+        let keys = produce_keyed(&p, T, "order", 30).await.unwrap();
+        let ledger = group.ledger().clone();
+        cluster
+            .wait_until("every key consumed", Duration::from_secs(20), || async {
+                match ledger.missing(&keys) {
+                    m if m.is_empty() => Ok(()),
+                    m => Err(m),
+                }
+            })
+            .await
+            .unwrap();
+        ledger.check_exactly_once(&keys).unwrap();
+        group.shutdown().await;
+        p.shutdown().await;
+        cluster.shutdown().await;
+    }
+
     struct CheckLater(Arc<AtomicUsize>);
 
     #[async_trait]
@@ -464,5 +521,6 @@ for_each_runtime!(
     faults_on_demand,
     kill_and_restart,
     slave_falls_behind,
+    consumer_group_consumes_each_key_once,
     virtual_timer_message_and_check_back,
 );
