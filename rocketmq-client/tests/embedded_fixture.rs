@@ -17,7 +17,7 @@ use rocketmq_rs_client::{
     MessageExt, Producer, PushConsumer,
 };
 use rocketmq_rs_mini_broker::embedded::{EmbeddedCluster, EmbeddedError};
-use rocketmq_rs_remoting::protocol::code::ResponseCode;
+use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_rs_remoting::rt::Runtime;
 
 async fn producer(cluster: &EmbeddedCluster, group: &str, send_timeout: Duration) -> Producer {
@@ -380,6 +380,45 @@ mod scenarios {
         cluster.shutdown().await;
     }
 
+    /// On virtual time: a consumer whose heartbeats the broker refuses expires after the
+    /// broker's 120 s channel timeout (scanned every 10 s), and registers again once
+    /// heartbeats are accepted (the client sends one every 30 s).
+    pub async fn virtual_heartbeat_expiry(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxExpiryTopic";
+        let cluster = EmbeddedCluster::builder()
+            .virtual_time(true)
+            .topic(T, 1)
+            .start(rt)
+            .await
+            .unwrap();
+        let c = consumer(&cluster, "fx_expiry_cg", T);
+        c.start().await.unwrap();
+        cluster
+            .wait_for_consumers("fx_expiry_cg", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let faults = cluster.broker("broker-a").unwrap().faults();
+        faults.refuse(RequestCode::HEART_BEAT, ResponseCode::SYSTEM_ERROR);
+        cluster.advance(Duration::from_secs(100)).await.unwrap();
+        assert!(
+            cluster.consumer_group("fx_expiry_cg").is_some(),
+            "within the channel timeout"
+        );
+        cluster.advance(Duration::from_secs(40)).await.unwrap();
+        assert_eq!(
+            cluster.consumer_group("fx_expiry_cg"),
+            None,
+            "expired after 120 s without a heartbeat"
+        );
+        faults.clear();
+        cluster
+            .wait_for_consumers("fx_expiry_cg", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        c.shutdown().await.unwrap();
+        cluster.shutdown().await;
+    }
+
     struct CheckLater(Arc<AtomicUsize>);
 
     #[async_trait]
@@ -522,5 +561,6 @@ for_each_runtime!(
     kill_and_restart,
     slave_falls_behind,
     consumer_group_consumes_each_key_once,
+    virtual_heartbeat_expiry,
     virtual_timer_message_and_check_back,
 );
