@@ -76,6 +76,7 @@ const EXAMPLES: &[&str] = &[
     "runtime_tokio",
     "runtime_async_std",
     "runtime_smol",
+    "client_metrics",
 ];
 
 async fn with_cluster(f: impl FnOnce(String) + Send + 'static) {

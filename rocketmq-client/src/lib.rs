@@ -11,6 +11,9 @@ pub mod error;
 pub mod hook;
 pub mod message;
 pub mod message_queue;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod producer;
 pub mod testing;
 pub mod trace;

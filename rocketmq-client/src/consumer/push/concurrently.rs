@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::{select, Either};
 use rocketmq_rs_remoting::rt::{Runtime, ShutdownSignal};
@@ -38,13 +38,15 @@ pub(super) async fn dispatch(
     stop: &ShutdownSignal,
 ) -> bool {
     let batch = inner.cfg.consume_batch_size;
+    // When the batch arrived: the await time ends when its listener call starts.
+    let pulled_at = inner.core.rt.now();
     let mut msgs = msgs.into_iter().peekable();
     while msgs.peek().is_some() {
         let chunk: Vec<MessageExt> = msgs.by_ref().take(batch).collect();
         let Some(permit) = acquire(inner, pq, stop).await else {
             return false;
         };
-        spawn_consume(inner, mq.clone(), Arc::clone(pq), chunk, permit);
+        spawn_consume(inner, mq.clone(), Arc::clone(pq), chunk, permit, pulled_at);
     }
     true
 }
@@ -73,10 +75,11 @@ fn spawn_consume(
     pq: Arc<ProcessQueue>,
     msgs: Vec<MessageExt>,
     permit: Permit,
+    pulled_at: Instant,
 ) {
     let me = Arc::clone(inner);
     inner.consumes.spawn(async move {
-        consume(me, mq, pq, msgs, permit).await;
+        consume(me, mq, pq, msgs, permit, pulled_at).await;
     });
 }
 
@@ -86,6 +89,7 @@ async fn consume(
     pq: Arc<ProcessQueue>,
     msgs: Vec<MessageExt>,
     permit: Permit,
+    pulled_at: Instant,
 ) {
     let ListenerKind::Concurrent(listener) = &inner.listener else {
         return;
@@ -94,7 +98,7 @@ async fn consume(
         // The queue is being handed over: the message stays uncommitted for the next owner.
         return;
     }
-    consume_registered(&inner, &mq, &pq, msgs, permit, &**listener).await;
+    consume_registered(&inner, &mq, &pq, msgs, permit, &**listener, pulled_at).await;
     pq.end_call();
 }
 
@@ -127,6 +131,7 @@ async fn consume_registered(
     msgs: Vec<MessageExt>,
     permit: Permit,
     listener: &dyn super::listener::MessageListener,
+    pulled_at: Instant,
 ) {
     let (inner, mq, pq) = (Arc::clone(inner), mq.clone(), Arc::clone(pq));
     let user: Vec<MessageExt> = msgs.iter().map(|m| inner.to_user(m)).collect();
@@ -138,12 +143,14 @@ async fn consume_registered(
     let hooked = inner.hooks_before(&ctx.queue, &user, false);
     let timeout = inner.cfg.consume_timeout;
     let started = inner.core.rt.clock().stopwatch();
-    let call = within(
-        &*inner.core.rt,
-        timeout,
-        call_concurrent(listener, user, ctx),
-    )
-    .await;
+    #[cfg(feature = "metrics")]
+    let span = inner.observe_call_start(&mq, &msgs, pulled_at);
+    #[cfg(not(feature = "metrics"))]
+    let _ = pulled_at;
+    let call = call_concurrent(listener, user, ctx);
+    #[cfg(feature = "metrics")]
+    let call = tracing::Instrument::instrument(call, span);
+    let call = within(&*inner.core.rt, timeout, call).await;
     match call {
         Some((result, panicked)) => {
             inner.hooks_after(hooked, result == ConsumeResult::Success, panicked)
@@ -219,7 +226,15 @@ async fn consume_registered(
                 let Some(permit) = acquire(&me, &pq, &stop).await else {
                     return;
                 };
-                spawn_consume(&me, mq.clone(), Arc::clone(&pq), chunk.to_vec(), permit);
+                let now = me.core.rt.now();
+                spawn_consume(
+                    &me,
+                    mq.clone(),
+                    Arc::clone(&pq),
+                    chunk.to_vec(),
+                    permit,
+                    now,
+                );
             }
         });
     }

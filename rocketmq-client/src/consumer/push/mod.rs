@@ -844,6 +844,54 @@ impl Inner {
         }
     }
 
+    /// With the `metrics` feature: records the await time of a batch about to be consumed and
+    /// returns the `rocketmq.consume` span its listener call runs in, carrying the first
+    /// message's W3C `traceparent` property (see [`crate::metrics`]).
+    #[cfg(feature = "metrics")]
+    fn observe_call_start(
+        &self,
+        mq: &MessageQueue,
+        msgs: &[MessageExt],
+        pulled_at: Instant,
+    ) -> tracing::Span {
+        let waited = self.core.rt.now().saturating_duration_since(pulled_at);
+        let topic = self.client.unwrap(&mq.topic);
+        crate::metrics::record_await(
+            &topic,
+            &self.core.backend.client_id(),
+            &self.core.group,
+            waited.as_secs_f64() * 1000.0,
+        );
+        let span = tracing::info_span!(
+            "rocketmq.consume",
+            topic = %topic,
+            group = %self.core.group,
+            traceparent = tracing::field::Empty
+        );
+        if let Some(tp) = msgs
+            .first()
+            .and_then(|m| m.property(crate::metrics::TRACEPARENT))
+        {
+            span.record("traceparent", tp);
+        }
+        span
+    }
+
+    /// With the `metrics` feature: the cache gauges, per topic of the owned queues.
+    #[cfg(feature = "metrics")]
+    fn record_cache_gauges(&self) {
+        let mut per_topic: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for (mq, e) in self.core.queues().iter() {
+            let t = per_topic.entry(self.client.unwrap(&mq.topic)).or_default();
+            t.0 += e.pq.count() as u64;
+            t.1 += e.pq.size_bytes();
+        }
+        let client_id = self.core.backend.client_id();
+        for (topic, (msgs, bytes)) in per_topic {
+            crate::metrics::record_cache(&topic, &client_id, &self.core.group, msgs, bytes);
+        }
+    }
+
     /// Samples the statistics now and every 10 s (Java's `StatsItemSet` schedule), on the
     /// monotonic clock: only differences between samples are ever read.
     async fn stats_loop(self: Arc<Self>) {
@@ -852,6 +900,8 @@ impl Inner {
         loop {
             let now = self.core.rt.now().saturating_duration_since(base);
             self.stats.sample(now.as_millis() as i64);
+            #[cfg(feature = "metrics")]
+            self.record_cache_gauges();
             if !self
                 .sleep_or(Duration::from_millis(SAMPLE_PERIOD_MS as u64), &stop)
                 .await
