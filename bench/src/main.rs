@@ -118,7 +118,8 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = HeaderEncoding::Json)]
         header: HeaderEncoding,
         /// Send hooks on the producer: none, one that does nothing (the cost of the hook
-        /// point itself).
+        /// point itself), `metrics` (ClientMetrics with no recorder installed: the facade's
+        /// no-op) or `metrics-recorder` (ClientMetrics into metrics-util's in-memory recorder).
         #[arg(long, value_enum, default_value_t = HookKind::None)]
         hook: HookKind,
     },
@@ -496,6 +497,8 @@ struct ProduceArgs {
 enum HookKind {
     None,
     Noop,
+    Metrics,
+    MetricsRecorder,
 }
 
 /// A send hook that does nothing: what remains is the cost of building its context.
@@ -580,8 +583,15 @@ async fn produce(namesrv: &str, group: &str, a: ProduceArgs) -> Result<(), BoxEr
         .runtime(runtime())
         .group(group)
         .send_timeout(Duration::from_secs(10));
-    if a.hook == HookKind::Noop {
-        builder = builder.send_hook(NoopHook);
+    match a.hook {
+        HookKind::None => {}
+        HookKind::Noop => builder = builder.send_hook(NoopHook),
+        HookKind::Metrics | HookKind::MetricsRecorder => {
+            if a.hook == HookKind::MetricsRecorder {
+                metrics_util::debugging::DebuggingRecorder::new().install()?;
+            }
+            builder = builder.send_hook(rocketmq_rs_client::metrics::ClientMetrics::new("bench"));
+        }
     }
     let producer = builder.build()?;
     producer.start().await?;
