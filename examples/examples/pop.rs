@@ -1,6 +1,7 @@
 //! POP consumption (RocketMQ 5.x) with the `SimpleConsumer`: several consumers share every
 //! queue, each message is acked on its own, an unacked one comes back after its invisible
-//! duration. Ends with a rough POP vs push rate on the same broker.
+//! duration. Ends with a rough POP vs push rate on the same broker: four `SimpleConsumer`s,
+//! one push consumer in POP mode, one push consumer pulling.
 //!
 //! `cargo run --release --example pop` (`POP_EXAMPLE_MESSAGES=20000` for a longer run)
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use examples::{unique, wait_until, BoxError, Cluster};
 use rocketmq_rs_client::consumer::{
-    ConsumeContext, ConsumeFromWhere, ConsumeResult, PushConsumer, SimpleConsumer,
+    ConsumeContext, ConsumeFromWhere, ConsumeResult, PopMode, PushConsumer, SimpleConsumer,
 };
 use rocketmq_rs_client::message::{Message, MessageExt};
 use rocketmq_rs_client::producer::Producer;
@@ -110,17 +111,39 @@ async fn main() -> Result<(), BoxError> {
     }
     let pop_rate = n as f64 / t.elapsed().as_secs_f64();
 
-    let push_topic = unique("PushRate");
-    cluster.create_topic(&push_topic, 2).await?;
-    produce(&producer, &push_topic, n).await?;
+    let push_pop_rate = push_rate(&cluster, &producer, &rt, n, PopMode::Always).await?;
+    let push_rate = push_rate(&cluster, &producer, &rt, n, PopMode::Never).await?;
+    println!(
+        "{n} messages: POP (4 SimpleConsumers, receive 32 + batch ack) {pop_rate:.0} msg/s, \
+         push consumer in POP mode {push_pop_rate:.0} msg/s, push (1 consumer, pull) \
+         {push_rate:.0} msg/s"
+    );
+    producer.shutdown().await;
+    cluster.shutdown().await;
+    Ok(())
+}
+
+/// One push consumer (`mode`: POP or pull) drains `n` fresh messages: messages per second,
+/// start included.
+async fn push_rate(
+    cluster: &Cluster,
+    producer: &Producer,
+    rt: &std::sync::Arc<dyn rocketmq_rs_remoting::rt::Runtime>,
+    n: usize,
+    mode: PopMode,
+) -> Result<f64, BoxError> {
+    let topic = unique("PushRate");
+    cluster.create_topic(&topic, 2).await?;
+    produce(producer, &topic, n).await?;
     let got = Arc::new(Mutex::new(0usize));
     let sink = Arc::clone(&got);
     let t = Instant::now();
     let push = PushConsumer::builder()
         .client_config(cluster.client_config())
         .group(unique("example_push_rate"))
-        .subscribe(push_topic.as_str(), "*")
+        .subscribe(topic.as_str(), "*")
         .consume_from_where(ConsumeFromWhere::FirstOffset)
+        .pop_mode(mode)
         .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
             let sink = Arc::clone(&sink);
             async move {
@@ -130,16 +153,16 @@ async fn main() -> Result<(), BoxError> {
         })
         .build()?;
     push.start().await?;
-    if !wait_until(&*rt, Duration::from_secs(120), || *got.lock().unwrap() >= n).await {
-        return Err("the push consumer did not get every message in 120 s".into());
+    if !wait_until(&**rt, Duration::from_secs(120), || {
+        *got.lock().unwrap() >= n
+    })
+    .await
+    {
+        return Err(
+            format!("the push consumer ({mode:?}) did not get every message in 120 s").into(),
+        );
     }
-    let push_rate = n as f64 / t.elapsed().as_secs_f64();
+    let rate = n as f64 / t.elapsed().as_secs_f64();
     push.shutdown().await?;
-    println!(
-        "{n} messages: POP (4 consumers, receive 32 + batch ack) {pop_rate:.0} msg/s, \
-         push (1 consumer) {push_rate:.0} msg/s"
-    );
-    producer.shutdown().await;
-    cluster.shutdown().await;
-    Ok(())
+    Ok(rate)
 }

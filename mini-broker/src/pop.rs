@@ -37,6 +37,8 @@ pub const REVIVE_GROUP: &str = "CID_RMQ_SYS_REVIVE_GROUP";
 const TAG_CK: &str = "ck";
 /// Tag of ack records.
 const TAG_ACK: &str = "ack";
+/// Tag of batch ack records (Apache `PopAckConstants.BATCH_ACK_TAG`).
+const TAG_BATCH_ACK: &str = "bAck";
 /// Parked POP requests per `topic@group@queueId` (Apache `popPollingSize`).
 const MAX_PARKED_PER_KEY: usize = 1024;
 /// Parked POP requests in all (Apache `maxPopPollingSize`).
@@ -125,6 +127,17 @@ pub(crate) struct AckRecord {
     pub(crate) pop_time: i64,
     #[serde(rename = "bn", default)]
     pub(crate) broker_name: String,
+}
+
+/// Apache's `BatchAckMsg` JSON, the body of a `bAck` record: the acks of several offsets of
+/// one checkpoint in one record (BATCH_ACK_MESSAGE writes one per checkpoint, not one per
+/// message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BatchAckRecord {
+    #[serde(flatten)]
+    pub(crate) ack: AckRecord,
+    #[serde(rename = "aol", alias = "ackOffsetList")]
+    pub(crate) ack_offset_list: Vec<i64>,
 }
 
 impl AckRecord {
@@ -317,6 +330,14 @@ impl PopTables {
                     mark_acked(&mut st, &a.ck_key(), a.ack_offset);
                 }
             }
+            Some(TAG_BATCH_ACK) => {
+                if let Ok(b) = serde_json::from_slice::<BatchAckRecord>(&m.body) {
+                    let key = b.ack.ck_key();
+                    for o in &b.ack_offset_list {
+                        mark_acked(&mut st, &key, *o);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -353,6 +374,15 @@ impl PopTables {
     pub(crate) fn ack_message(&self, ack: &AckRecord, revive_qid: i32) -> MessageExt {
         self.record(
             TAG_ACK,
+            revive_qid,
+            serde_json::to_vec(ack).unwrap_or_default(),
+        )
+    }
+
+    /// A `bAck` record for the revive log.
+    pub(crate) fn batch_ack_message(&self, ack: &BatchAckRecord, revive_qid: i32) -> MessageExt {
+        self.record(
+            TAG_BATCH_ACK,
             revive_qid,
             serde_json::to_vec(ack).unwrap_or_default(),
         )

@@ -29,13 +29,17 @@ use rocketmq_rs_remoting::util::MutexExt;
 use super::{header, reply, success, Wiring};
 use crate::client_manager::normalize_subscription;
 use crate::consumer_offset::ConsumerOffsetManager;
-use crate::pop::{AckRecord, CheckPoint, OrderInfo, PopTables, PopWaiters, REVIVE_GROUP};
+use crate::pop::{
+    AckRecord, BatchAckRecord, CheckPoint, OrderInfo, PopTables, PopWaiters, REVIVE_GROUP,
+};
 use crate::store::{GetStatus, MessageStore};
 use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::{TopicTable, PERM_READ, PERM_WRITE};
 
 /// Apache `popFromRetryProbability`: percent of pops that read the retry topic first.
 const POP_FROM_RETRY_PERCENT: u32 = 20;
+/// How soon a pop that found a queue busy with another pop looks again.
+const BUSY_RETRY_MS: u64 = 2;
 /// How often the revive task looks for expired checkpoints (Apache `reviveInterval`).
 const REVIVE_INTERVAL: Duration = Duration::from_millis(1000);
 /// A pop whose budget ran out this long ago (client clock skew included) is refused.
@@ -281,9 +285,11 @@ impl PopProcessor {
                 .with_header(&hdr);
             }
             if popped.skipped_busy {
-                // Another pop holds a queue: look again shortly rather than park.
+                // Another pop holds a queue for one read and one checkpoint write: look again
+                // very soon rather than park. (20 ms here cost consumers sharing a queue most
+                // of their throughput.)
                 self.rt
-                    .sleep(Duration::from_millis(20.min(left as u64)))
+                    .sleep(Duration::from_millis(BUSY_RETRY_MS.min(left as u64)))
                     .await;
                 continue;
             }
@@ -644,6 +650,66 @@ impl PopProcessor {
         }
     }
 
+    /// The acks of several offsets of one checkpoint as one `bAck` record (one store write
+    /// for a whole batch, as Apache's BATCH_ACK_MESSAGE).
+    async fn ack_many(
+        &self,
+        group: &str,
+        real_topic: &str,
+        qid: i32,
+        offsets: &[i64],
+        r: &ReceiptHandle,
+    ) -> RemotingCommand {
+        let key = PopTables::key_of(
+            real_topic,
+            qid,
+            r.ck_queue_offset,
+            group,
+            r.pop_time,
+            &r.broker_name,
+        );
+        let mut revive_qid = None;
+        let applying: Vec<i64> = offsets
+            .iter()
+            .copied()
+            .filter(|o| match self.tables.ack_applies(&key, *o) {
+                Some(q) => {
+                    revive_qid = Some(q);
+                    true
+                }
+                None => false,
+            })
+            .collect();
+        let Some(revive_qid) = revive_qid else {
+            return success();
+        };
+        let rec = BatchAckRecord {
+            ack: AckRecord {
+                ack_offset: applying[0],
+                start_offset: r.ck_queue_offset,
+                consumer_group: group.to_owned(),
+                topic: real_topic.to_owned(),
+                queue_id: qid,
+                pop_time: r.pop_time,
+                broker_name: r.broker_name.clone(),
+            },
+            ack_offset_list: applying.clone(),
+        };
+        match self
+            .store
+            .put_message(self.stamp(self.tables.batch_ack_message(&rec, revive_qid)))
+            .await
+        {
+            Ok(_) => {
+                for o in applying {
+                    self.tables.ack(&key, o);
+                }
+                success()
+            }
+            Err(e) => reply(ResponseCode::SYSTEM_ERROR, format!("put ack msg error:{e}")),
+        }
+    }
+
     fn ack_orderly(
         &self,
         group: &str,
@@ -706,18 +772,31 @@ impl PopProcessor {
                 queue_id: a.queue_id,
                 queue_offset: a.start_offset,
             };
-            for off in a.offsets() {
-                // Apache skips offsets out of range and unknown queues silently here.
-                if self.topics.get(&real).is_none() || !self.in_range(&real, a.queue_id, off, true)
-                {
-                    continue;
+            // Apache skips offsets out of range and unknown queues silently here.
+            if self.topics.get(&real).is_none() {
+                continue;
+            }
+            let offsets: Vec<i64> = a
+                .offsets()
+                .into_iter()
+                .filter(|off| self.in_range(&real, a.queue_id, *off, true))
+                .collect();
+            if r.is_order() {
+                for off in offsets {
+                    let resp = self
+                        .ack_one(&a.consumer_group, &real, a.queue_id, off, &r)
+                        .await;
+                    if resp.code != ResponseCode::SUCCESS {
+                        tracing::debug!(code = resp.code, remark = ?resp.remark, "batch ack entry refused");
+                    }
                 }
-                let resp = self
-                    .ack_one(&a.consumer_group, &real, a.queue_id, off, &r)
-                    .await;
-                if resp.code != ResponseCode::SUCCESS {
-                    tracing::debug!(code = resp.code, remark = ?resp.remark, "batch ack entry refused");
-                }
+                continue;
+            }
+            let resp = self
+                .ack_many(&a.consumer_group, &real, a.queue_id, &offsets, &r)
+                .await;
+            if resp.code != ResponseCode::SUCCESS {
+                tracing::debug!(code = resp.code, remark = ?resp.remark, "batch ack entry refused");
             }
         }
         success()

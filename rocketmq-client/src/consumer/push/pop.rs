@@ -76,6 +76,8 @@ struct PopQueue {
     stop: ShutdownSignal,
     /// Popped messages not yet acked or handed back (Java `PopProcessQueue.waitAckCounter`).
     in_flight: Arc<AtomicUsize>,
+    /// Receipts of consumed messages, acked by the queue's ack task in batches.
+    acks: mpsc::UnboundedSender<ReceiptHandle>,
 }
 
 impl PopState {
@@ -241,10 +243,19 @@ fn to_pop(inner: &Arc<Inner>, topic: &str, queues: Vec<MessageQueue>) {
             if table.contains_key(&mq) || !inner.is_running() {
                 continue;
             }
+            let (acks, rx) = mpsc::unbounded();
             let q = PopQueue {
                 stop: ShutdownSignal::new(),
                 in_flight: Arc::new(AtomicUsize::new(0)),
+                acks,
             };
+            // Among the listener calls: a shutdown waits for it, and it ends once the queue's
+            // loop and every call holding its sender are done, so no ack is left unsent.
+            let me = Arc::clone(inner);
+            let topic = mq.topic.clone();
+            inner
+                .consumes
+                .spawn(async move { ack_task(me, topic, rx).await });
             table.insert(mq.clone(), q.clone());
             q
         };
@@ -474,7 +485,7 @@ async fn consume_concurrently(
     // (which Java's POP path does not handle) means what it means in pull mode: the DLQ.
     let succeeded = outcome.succeeded(result, n);
     if succeeded > 0 {
-        ack_all(inner, mq, &batch[..succeeded]).await;
+        ack_consumed(inner, mq, q, &batch[..succeeded]).await;
     }
     let level = outcome.delay_level();
     for (m, r) in &batch[succeeded..] {
@@ -485,6 +496,48 @@ async fn consume_concurrently(
         later(inner, mq, m, r, level).await;
     }
     q.in_flight.fetch_sub(n, Ordering::AcqRel);
+}
+
+/// Acks what the listener calls of one POP queue consumed: whatever has queued up since the
+/// last round goes out as one BATCH_ACK_MESSAGE, so under load one round trip acks many
+/// messages (Java sends one ACK_MESSAGE each) while a lone message is acked at once.
+async fn ack_task(
+    inner: Arc<Inner>,
+    topic: String,
+    mut rx: mpsc::UnboundedReceiver<ReceiptHandle>,
+) {
+    while let Some(first) = rx.next().await {
+        let mut batch = vec![first];
+        while batch.len() < 1024 {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let it = batch.iter().map(|r| (topic.as_str(), r));
+        if let Err(e) = batch_ack(&*inner.core.backend, &inner.core.group, it).await {
+            tracing::warn!(group = %inner.core.group, topic, messages = batch.len(), error = %e, "POP ack failed; the messages will be delivered again after their invisible time");
+        }
+    }
+}
+
+/// Hands the receipts of consumed messages to the queue's ack task (acked right away when
+/// that task is gone).
+async fn ack_consumed(
+    inner: &Inner,
+    mq: &MessageQueue,
+    q: &PopQueue,
+    batch: &[(MessageExt, ReceiptHandle)],
+) {
+    let mut rest = Vec::new();
+    for (m, r) in batch {
+        if q.acks.unbounded_send(r.clone()).is_err() {
+            rest.push((m.clone(), r.clone()));
+        }
+    }
+    if !rest.is_empty() {
+        ack_all(inner, mq, &rest).await;
+    }
 }
 
 async fn ack_all(inner: &Inner, mq: &MessageQueue, batch: &[(MessageExt, ReceiptHandle)]) {
