@@ -581,6 +581,7 @@ impl Inner {
                 e.pq.running_info(self.core.store.read_memory(mq).unwrap_or(-1), now, wall),
             );
         }
+        info.mq_pop_table = self.pop.running_info();
         // Java fills one entry per subscribed topic (the retry topic included).
         for sub in &info.subscription_set {
             info.status_table

@@ -78,6 +78,8 @@ struct PopQueue {
     in_flight: Arc<AtomicUsize>,
     /// Receipts of consumed messages, acked by the queue's ack task in batches.
     acks: mpsc::UnboundedSender<ReceiptHandle>,
+    /// Wall clock of the last POP request (ms).
+    last_pop_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl PopState {
@@ -86,6 +88,25 @@ impl PopState {
         let mut v: Vec<MessageQueue> = self.queues.lock_unpoisoned().keys().cloned().collect();
         v.sort();
         v
+    }
+
+    /// The POP queues as GET_CONSUMER_RUNNING_INFO's `mqPopTable` carries them (Java
+    /// `PopProcessQueueInfo`), so `mqadmin consumerStatus` shows them.
+    pub(crate) fn running_info(
+        &self,
+    ) -> std::collections::BTreeMap<MessageQueue, serde_json::Value> {
+        self.queues
+            .lock_unpoisoned()
+            .iter()
+            .map(|(mq, q)| {
+                let info = serde_json::json!({
+                    "waitAckCount": q.in_flight.load(Ordering::Acquire),
+                    "droped": q.stop.is_triggered(),
+                    "lastPopTimestamp": q.last_pop_ms.load(Ordering::Acquire),
+                });
+                (mq.clone(), info)
+            })
+            .collect()
     }
 
     /// Asks for a mode refresh now (coalesced).
@@ -248,6 +269,7 @@ fn to_pop(inner: &Arc<Inner>, topic: &str, queues: Vec<MessageQueue>) {
                 stop: ShutdownSignal::new(),
                 in_flight: Arc::new(AtomicUsize::new(0)),
                 acks,
+                last_pop_ms: Arc::default(),
             };
             // Among the listener calls: a shutdown waits for it, and it ends once the queue's
             // loop and every call holding its sender are done, so no ack is left unsent.
@@ -337,6 +359,7 @@ async fn run(inner: Arc<Inner>, mq: MessageQueue, q: PopQueue) {
             h.exp = Some(selector.expression().to_owned());
         }
         h.bname = Some(mq.broker_name.clone());
+        q.last_pop_ms.store(now_ms(), Ordering::Release);
         let call = inner
             .core
             .backend

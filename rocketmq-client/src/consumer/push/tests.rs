@@ -526,3 +526,32 @@ fn push_subscribe_and_unsubscribe_after_start() {
         assert!(c.subscribe("U", "*").await.is_err());
     });
 }
+
+#[test]
+fn pop_mode_owns_no_queue_and_reports_pop_queues() {
+    tokio_rt().block_on(async {
+        let fake = Fake::with_queues(2, 10, |_| "A");
+        let c = builder(&fake)
+            .pop_mode(PopMode::Always)
+            .listener(|_msgs: Vec<MessageExt>, _ctx: ConsumeContext| async {
+                ConsumeResult::Success
+            })
+            .build()
+            .unwrap();
+        c.start().await.unwrap();
+        // The whole topic on its one broker is popped; no queue of it is owned (the group's
+        // retry topic still is pulled).
+        assert_eq!(c.pop_queues(), [MessageQueue::new("T", "b", -1)]);
+        c.rebalance_now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(c.assigned_queues().iter().all(|q| q.topic != "T"));
+        let events = fake.events.lock().unwrap().clone().unwrap();
+        let info = events.running_info().expect("push consumers answer");
+        let pop = &info.mq_pop_table[&MessageQueue::new("T", "b", -1)];
+        assert_eq!(pop["waitAckCount"], 0);
+        assert_eq!(pop["droped"], false);
+        assert!(info.mq_table.keys().all(|q| q.topic != "T"));
+        c.shutdown().await.unwrap();
+        assert!(c.pop_queues().is_empty());
+    });
+}
