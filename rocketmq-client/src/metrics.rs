@@ -50,7 +50,10 @@
 //! consumer's per-call `tracing` span (`rocketmq.consume`) records the first message's
 //! `traceparent` as a field, which a `tracing-opentelemetry` layer or a log line can use.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use metrics::{Counter, Histogram};
 
 use crate::hook::{
     ConsumeHook, ConsumeHookContext, ConsumeHookOutcome, ConsumerKind, SendHook, SendHookContext,
@@ -83,9 +86,37 @@ const FAILURE: &str = "failure";
 
 /// Records producer and consumer metrics through the `metrics` facade: see the module docs.
 /// Cheap to clone (an `Arc`); one value may serve every producer and consumer of a client.
+///
+/// Each label set is registered with the recorder once, at its first use, and its handles are
+/// kept: per message only a map lookup and the handle's update remain. Install the recorder
+/// before the first send or consumption (as an application does at start-up): label sets
+/// registered while none was installed stay no-ops.
 #[derive(Debug, Clone)]
 pub struct ClientMetrics {
-    client_id: Arc<str>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client_id: String,
+    /// topic → handles by outcome (index 0 success, 1 failure).
+    send: RwLock<HashMap<String, [Option<SendHandles>; 2]>>,
+    /// topic → group → handles.
+    consume: RwLock<HashMap<String, HashMap<String, ConsumeHandles>>>,
+}
+
+#[derive(Debug, Clone)]
+struct SendHandles {
+    cost: Histogram,
+    total: Counter,
+}
+
+#[derive(Debug, Clone)]
+struct ConsumeHandles {
+    delivery: Histogram,
+    /// By outcome (index 0 success, 1 failure): process time and messages.
+    process: [Histogram; 2],
+    total: [Counter; 2],
 }
 
 impl ClientMetrics {
@@ -94,13 +125,90 @@ impl ClientMetrics {
     /// [`ClientInstance::client_id`]: crate::ClientInstance::client_id
     pub fn new(client_id: impl AsRef<str>) -> Self {
         ClientMetrics {
-            client_id: Arc::from(client_id.as_ref()),
+            inner: Arc::new(Inner {
+                client_id: client_id.as_ref().to_owned(),
+                send: RwLock::default(),
+                consume: RwLock::default(),
+            }),
         }
     }
 
     /// The `client_id` label.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.inner.client_id
+    }
+
+    fn send_handles(&self, topic: &str, ok: bool) -> SendHandles {
+        let i = usize::from(!ok);
+        if let Some(h) = self
+            .inner
+            .send
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(topic)
+            .and_then(|e| e[i].clone())
+        {
+            return h;
+        }
+        let labels = [
+            ("topic", topic.to_owned()),
+            ("client_id", self.inner.client_id.clone()),
+            ("invocation_status", status(ok).to_owned()),
+        ];
+        let h = SendHandles {
+            cost: metrics::histogram!(SEND_COST_TIME, &labels),
+            total: metrics::counter!(SEND_MESSAGES_TOTAL, &labels),
+        };
+        self.inner
+            .send
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(topic.to_owned())
+            .or_default()[i] = Some(h.clone());
+        h
+    }
+
+    fn consume_handles(&self, topic: &str, group: &str) -> ConsumeHandles {
+        if let Some(h) = self
+            .inner
+            .consume
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(topic)
+            .and_then(|g| g.get(group))
+        {
+            return h.clone();
+        }
+        let base = [
+            ("topic", topic.to_owned()),
+            ("client_id", self.inner.client_id.clone()),
+            ("consumer_group", group.to_owned()),
+        ];
+        let with_status = |ok: bool| {
+            let mut l = base.to_vec();
+            l.push(("invocation_status", status(ok).to_owned()));
+            l
+        };
+        let (ok, failed) = (with_status(true), with_status(false));
+        let h = ConsumeHandles {
+            delivery: metrics::histogram!(DELIVERY_LATENCY, &base),
+            process: [
+                metrics::histogram!(PROCESS_TIME, &ok),
+                metrics::histogram!(PROCESS_TIME, &failed),
+            ],
+            total: [
+                metrics::counter!(CONSUME_MESSAGES_TOTAL, &ok),
+                metrics::counter!(CONSUME_MESSAGES_TOTAL, &failed),
+            ],
+        };
+        self.inner
+            .consume
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(topic.to_owned())
+            .or_default()
+            .insert(group.to_owned(), h.clone());
+        h
     }
 }
 
@@ -114,51 +222,36 @@ fn status(ok: bool) -> &'static str {
 
 impl SendHook for ClientMetrics {
     fn after_send(&self, ctx: &SendHookContext<'_>, outcome: &SendHookOutcome<'_>) {
-        let st = status(outcome.result.is_ok());
-        let labels = [
-            ("topic", ctx.topic.to_owned()),
-            ("client_id", self.client_id.to_string()),
-            ("invocation_status", st.to_owned()),
-        ];
-        metrics::histogram!(SEND_COST_TIME, &labels).record(outcome.elapsed.as_secs_f64() * 1000.0);
+        let h = self.send_handles(ctx.topic, outcome.result.is_ok());
+        h.cost.record(outcome.elapsed.as_secs_f64() * 1000.0);
         let n = if ctx.batch {
             ctx.msg_id.split(',').count()
         } else {
             1
         };
-        metrics::counter!(SEND_MESSAGES_TOTAL, &labels).increment(n as u64);
+        h.total.increment(n as u64);
     }
 }
 
 impl ConsumeHook for ClientMetrics {
     fn before_consume(&self, ctx: &ConsumeHookContext<'_>) {
-        let labels = [
-            ("topic", ctx.queue.topic.clone()),
-            ("client_id", self.client_id.to_string()),
-            ("consumer_group", ctx.group.to_owned()),
-        ];
-        let h = metrics::histogram!(DELIVERY_LATENCY, &labels);
+        let h = self.consume_handles(&ctx.queue.topic, ctx.group);
         let now = ctx.begin_timestamp_ms;
         for m in ctx.msgs {
             if m.store_timestamp > 0 {
-                h.record((now - m.store_timestamp).max(0) as f64);
+                h.delivery.record((now - m.store_timestamp).max(0) as f64);
             }
         }
     }
 
     fn after_consume(&self, ctx: &ConsumeHookContext<'_>, outcome: &ConsumeHookOutcome) {
-        let labels = [
-            ("topic", ctx.queue.topic.clone()),
-            ("client_id", self.client_id.to_string()),
-            ("consumer_group", ctx.group.to_owned()),
-            ("invocation_status", status(outcome.success).to_owned()),
-        ];
+        let h = self.consume_handles(&ctx.queue.topic, ctx.group);
+        let i = usize::from(!outcome.success);
         // Pull consumers hand batches over and return: no processing time to report.
         if ctx.consumer == ConsumerKind::Push {
-            metrics::histogram!(PROCESS_TIME, &labels)
-                .record(outcome.elapsed.as_secs_f64() * 1000.0);
+            h.process[i].record(outcome.elapsed.as_secs_f64() * 1000.0);
         }
-        metrics::counter!(CONSUME_MESSAGES_TOTAL, &labels).increment(ctx.msgs.len() as u64);
+        h.total[i].increment(ctx.msgs.len() as u64);
     }
 }
 
@@ -273,6 +366,51 @@ impl std::fmt::Display for TraceParent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_are_registered_once_per_label_set() {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snap = recorder.snapshotter();
+        let m = ClientMetrics::new("cid");
+        metrics::with_local_recorder(&recorder, || {
+            for ok in [true, true, false] {
+                m.send_handles("T", ok).total.increment(2);
+            }
+            m.send_handles("U", true).total.increment(1);
+        });
+        let mut seen: Vec<(String, String, u64)> = snap
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(k, _, _, v)| {
+                let (_, key) = k.into_parts();
+                let topic = key
+                    .labels()
+                    .find(|l| l.key() == "topic")?
+                    .value()
+                    .to_owned();
+                let st = key
+                    .labels()
+                    .find(|l| l.key() == "invocation_status")?
+                    .value()
+                    .to_owned();
+                match v {
+                    metrics_util::debugging::DebugValue::Counter(n) => Some((topic, st, n)),
+                    _ => None,
+                }
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                ("T".into(), "failure".into(), 2),
+                ("T".into(), "success".into(), 4),
+                ("U".into(), "success".into(), 1),
+            ]
+        );
+        assert_eq!(m.client_id(), "cid");
+    }
 
     #[test]
     fn traceparent_round_trips_and_rejects_bad_values() {
