@@ -233,10 +233,25 @@ struct SlaveMetadataSink {
     offsets: Weak<ConsumerOffsetManager>,
     schedule: Weak<ScheduleService>,
     groups: Weak<SubscriptionGroupManager>,
+    request_modes: Weak<crate::request_mode::MessageRequestModeManager>,
     topics_changed: TopicsChanged,
 }
 
 impl MetadataSink for SlaveMetadataSink {
+    fn message_request_modes(
+        &self,
+        table: rocketmq_rs_remoting::protocol::body::MessageRequestModeSerializeWrapper,
+    ) {
+        let Some(modes) = self.request_modes.upgrade() else {
+            return;
+        };
+        if modes.replace_all(table) {
+            if let Err(e) = modes.persist() {
+                tracing::error!(error = %e, "cannot store the master's consume modes");
+            }
+        }
+    }
+
     fn subscription_groups(
         &self,
         table: rocketmq_rs_remoting::protocol::body::SubscriptionGroupWrapper,
@@ -359,6 +374,7 @@ fn start_slave(
         offsets: Arc::downgrade(&services.offsets),
         schedule: Arc::downgrade(&services.schedule),
         groups: Arc::downgrade(&services.groups),
+        request_modes: Arc::downgrade(&services.request_modes),
         topics_changed,
     });
     let sync = MetadataSync::start_with_credentials(

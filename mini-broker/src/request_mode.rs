@@ -76,6 +76,16 @@ impl MessageRequestModeManager {
             .insert(body.consumer_group.clone(), body);
     }
 
+    /// Replaces the whole table (a slave copying its master's); `true` when it changed.
+    pub fn replace_all(&self, table: MessageRequestModeSerializeWrapper) -> bool {
+        let mut t = self.table.write().unwrap_or_else(|p| p.into_inner());
+        if *t == table {
+            return false;
+        }
+        *t = table;
+        true
+    }
+
     /// The whole table (GET_ALL_MESSAGE_REQUEST_MODE).
     pub fn wrapper(&self) -> MessageRequestModeSerializeWrapper {
         self.table.read().unwrap_or_else(|p| p.into_inner()).clone()

@@ -1,5 +1,5 @@
-//! The slave's metadata copy (SlaveSynchronize) against a fake master answering codes 21, 43
-//! and 45 with Java-style (fastjson) bodies.
+//! The slave's metadata copy (SlaveSynchronize) against a fake master answering codes 21, 43,
+//! 45 and 402 with Java-style (fastjson) bodies.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rocketmq_rs_mini_broker::ha::{ConsumerOffsetTable, MetadataSink, MetadataSync};
-use rocketmq_rs_remoting::protocol::body::TopicConfigSerializeWrapper;
+use rocketmq_rs_remoting::protocol::body::{
+    MessageRequestMode, MessageRequestModeSerializeWrapper, TopicConfigSerializeWrapper,
+};
 use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::transport::{
@@ -22,6 +24,7 @@ impl RequestHandler for FakeMaster {
             RequestCode::GET_ALL_TOPIC_CONFIG => br#"{"dataVersion":{"counter":3,"timestamp":1},"topicConfigTable":{"TopicA":{"topicName":"TopicA","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false}}}"#,
             RequestCode::GET_ALL_CONSUMER_OFFSET => br#"{"offsetTable":{"TopicA@g1":{0:10,1:11},"%RETRY%g1@g1":{0:0}},"dataVersion":{"counter":2}}"#,
             RequestCode::GET_ALL_DELAY_OFFSET => br#"{"offsetTable":{1:5,3:9}}"#,
+            RequestCode::GET_ALL_MESSAGE_REQUEST_MODE => br#"{"messageRequestModeMap":{"TopicA":{"g1":{"consumerGroup":"g1","mode":"POP","popShareQueueNum":0,"topic":"TopicA"}}}}"#,
             _ => return Some(RemotingCommand::response(ResponseCode::REQUEST_CODE_NOT_SUPPORTED, None)),
         };
         Some(
@@ -36,6 +39,7 @@ struct Recorder {
     topics: Mutex<Option<TopicConfigSerializeWrapper>>,
     offsets: Mutex<Option<ConsumerOffsetTable>>,
     delay: Mutex<Option<BTreeMap<i32, i64>>>,
+    modes: Mutex<Option<MessageRequestModeSerializeWrapper>>,
 }
 
 impl MetadataSink for Recorder {
@@ -47,6 +51,9 @@ impl MetadataSink for Recorder {
     }
     fn delay_offsets(&self, t: BTreeMap<i32, i64>) {
         *self.delay.lock().unwrap() = Some(t);
+    }
+    fn message_request_modes(&self, t: MessageRequestModeSerializeWrapper) {
+        *self.modes.lock().unwrap() = Some(t);
     }
 }
 
@@ -84,6 +91,11 @@ async fn slave_copies_topics_offsets_and_delay_offsets() {
     assert_eq!(offsets["TopicA@g1"][&1], 11);
     assert_eq!(offsets.len(), 2);
     assert_eq!(rec.delay.lock().unwrap().clone().unwrap()[&3], 9);
+    let modes = rec.modes.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        modes.message_request_mode_map["TopicA"]["g1"].mode,
+        MessageRequestMode::Pop
+    );
 
     // A master that does not answer: a typed error, and the sink keeps what it had.
     sync.set_master_addr(Some("127.0.0.1:1".into()));

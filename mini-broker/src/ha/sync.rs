@@ -1,7 +1,8 @@
 //! The slave's periodic copy of the master's metadata ([`MetadataSync`], Apache
 //! `SlaveSynchronize`): topic configs (GET_ALL_TOPIC_CONFIG 21), consumer offsets
-//! (GET_ALL_CONSUMER_OFFSET 43), delay-level progress (GET_ALL_DELAY_OFFSET 45) and
-//! subscription groups (GET_ALL_SUBSCRIPTIONGROUP_CONFIG 201), fetched
+//! (GET_ALL_CONSUMER_OFFSET 43), delay-level progress (GET_ALL_DELAY_OFFSET 45),
+//! subscription groups (GET_ALL_SUBSCRIPTIONGROUP_CONFIG 201) and the POP consume modes
+//! (GET_ALL_MESSAGE_REQUEST_MODE 402), fetched
 //! from the master's ordinary remoting port and handed to a [`MetadataSink`].
 //!
 //! Staleness: a slave's copy is at most one [`interval`](MetadataSync::start) plus one request
@@ -44,6 +45,13 @@ pub trait MetadataSink: Send + Sync + 'static {
     fn subscription_groups(
         &self,
         _table: rocketmq_rs_remoting::protocol::body::SubscriptionGroupWrapper,
+    ) {
+    }
+    /// The master's consume-mode table (GET_ALL_MESSAGE_REQUEST_MODE 402), copied as Apache's
+    /// slaves copy it. Ignored by default.
+    fn message_request_modes(
+        &self,
+        _table: rocketmq_rs_remoting::protocol::body::MessageRequestModeSerializeWrapper,
     ) {
     }
 }
@@ -272,6 +280,33 @@ impl SyncInner {
                     Ok(t) => self.sink.subscription_groups(t),
                     Err(e) => note(HaError::MetadataSync(format!(
                         "bad subscription group body: {e}"
+                    ))),
+                }
+            }
+            Ok(r) if r.code == ResponseCode::REQUEST_CODE_NOT_SUPPORTED => {}
+            Ok(r) => note(HaError::MetadataSync(format!(
+                "request {code} to {addr} answered {}: {}",
+                r.code,
+                r.remark.unwrap_or_default()
+            ))),
+            Err(e) => note(HaError::MetadataSync(format!(
+                "request {code} to {addr}: {e}"
+            ))),
+        }
+        // Likewise for the consume modes (masters before 5.0 have none).
+        let code = RequestCode::GET_ALL_MESSAGE_REQUEST_MODE;
+        let modes = self
+            .client
+            .invoke(&addr, RemotingCommand::request(code), self.timeout)
+            .await;
+        match modes {
+            Ok(r) if r.code == ResponseCode::SUCCESS => {
+                match rocketmq_rs_remoting::protocol::body::MessageRequestModeSerializeWrapper::from_json(
+                    &r.body,
+                ) {
+                    Ok(t) => self.sink.message_request_modes(t),
+                    Err(e) => note(HaError::MetadataSync(format!(
+                        "bad message request mode body: {e}"
                     ))),
                 }
             }
