@@ -74,7 +74,10 @@ start_mini() { # flush-mode
     BR_PID=$!; PIDS+=("$BR_PID")
     BROKER_PID=$BR_PID
     wait_port "$BROKER"
-    sleep 1 # registration with the NameServer
+    # Something else on one of the ports answers wait_port too: check ours are the listeners.
+    kill -0 "$NS_PID" 2>/dev/null || { log "mini-namesrv exited: $(tail -3 "$WORK/namesrv.log")"; return 1; }
+    kill -0 "$BR_PID" 2>/dev/null || { log "mini-broker exited: $(tail -3 "$WORK/broker-$1.log")"; return 1; }
+    "$RMQ" wait-broker --namesrv "$NS" >/dev/null # registration with the NameServer
 }
 stop_mini() {
     BROKER_PID=
@@ -142,7 +145,7 @@ apache_up() { # VERSION FLUSH(ASYNC_FLUSH|SYNC_FLUSH): one NameServer + broker, 
     fi
     APACHE_NS=$(awk '/^namesrv/ { print $2 }' <<<"$out")
     BROKER_PID=$(cat "$dir/broker/java.pid" 2>/dev/null || true)
-    sleep 2 # registration
+    "$RMQ" wait-broker --namesrv "$APACHE_NS" --cluster RmqIT >/dev/null # registration
 }
 apache_down() { # VERSION FLUSH
     local dir=$WORK/apache-$1-$2

@@ -89,17 +89,20 @@ curve_topics() {
             run "${b}_create_$n" "$RMQ" create-topics --namesrv "$ns" --prefix "ST$n" --count "$n" --queues 8 --cluster "$cluster"
             run "${b}_send_$n" "$RMQ" produce --namesrv "$ns" --group "g_st$n" --topic "ST$n" --topics "$n" \
                 --mode async --inflight 256 --count "$SCALE_MSGS" --duration 600
+            # Again, now that every queue's files exist: steady state versus first writes.
+            run "${b}_resend_$n" "$RMQ" produce --namesrv "$ns" --group "g_st$n" --topic "ST$n" --topics "$n" \
+                --mode async --inflight 256 --count "$SCALE_MSGS" --duration 600
             run "${b}_pull_$n" "$RMQ" drain --namesrv "$ns" --topic "ST$n" --topics "$n" --count "$SCALE_MSGS" --group "g_sd$n"
         done
         if [[ $b == mini ]]; then stop_mini; else apache_down "$APACHE_VERSION" ASYNC_FLUSH; fi
     done
     echo
-    echo "## Send and pull cost vs topics (8 queues each, $SCALE_MSGS msgs of 1 KiB spread round-robin, async 256 in flight; our client)"
+    echo "## Send and pull cost vs topics (8 queues each, $SCALE_MSGS msgs of 1 KiB spread round-robin, async 256 in flight, sent twice: into new queues, then into existing ones; our client)"
     echo
-    echo "| topics × 8 queues | send msg/s (mini / Apache $APACHE_VERSION) | client CPU µs/msg send (mini / Apache) | broker CPU µs/msg send (mini / Apache) | drain msg/s (mini / Apache) | client CPU µs/msg drain (mini / Apache) |"
-    echo "|---|---|---|---|---|---|"
+    echo "| topics × 8 queues | first send msg/s (mini / Apache $APACHE_VERSION) | second send msg/s (mini / Apache) | client CPU µs/msg, second send (mini / Apache) | broker CPU µs/msg first / second send, mini | same, Apache | drain msg/s (mini / Apache) | client CPU µs/msg drain (mini / Apache) |"
+    echo "|---|---|---|---|---|---|---|---|"
     for n in $TOPICS; do
-        echo "| $n × 8 | $(v "mini_send_$n" rate) / $(v "apache_send_$n" rate) | $(v "mini_send_$n" cpu_us) / $(v "apache_send_$n" cpu_us) | $(v "mini_send_$n" broker_cpu_us) / $(v "apache_send_$n" broker_cpu_us) | $(v "mini_pull_$n" rate) / $(v "apache_pull_$n" rate) | $(v "mini_pull_$n" cpu_us) / $(v "apache_pull_$n" cpu_us) |"
+        echo "| $n × 8 | $(v "mini_send_$n" rate) / $(v "apache_send_$n" rate) | $(v "mini_resend_$n" rate) / $(v "apache_resend_$n" rate) | $(v "mini_resend_$n" cpu_us) / $(v "apache_resend_$n" cpu_us) | $(v "mini_send_$n" broker_cpu_us) / $(v "mini_resend_$n" broker_cpu_us) | $(v "apache_send_$n" broker_cpu_us) / $(v "apache_resend_$n" broker_cpu_us) | $(v "mini_pull_$n" rate) / $(v "apache_pull_$n" rate) | $(v "mini_pull_$n" cpu_us) / $(v "apache_pull_$n" cpu_us) |"
     done
 }
 
@@ -154,7 +157,7 @@ curve_recovery() {
         NS_PID=$!; PIDS+=("$NS_PID"); wait_port "$NS"
         "$BIN/mini-broker" --namesrv "$NS" --listen "$BROKER" --store "$store" --flush async \
             --ha-listen "127.0.0.1:$((BASE_PORT + 2))" >"$WORK/broker-rec.log" 2>&1 &
-        BR_PID=$!; PIDS+=("$BR_PID"); wait_port "$BROKER"; sleep 1
+        BR_PID=$!; PIDS+=("$BR_PID"); wait_port "$BROKER"; "$RMQ" wait-broker --namesrv "$NS" >/dev/null
         if (( more > 0 )); then
             log "writing $((more / 1024)) MiB more (to ${gb} GB)"
             run "rec_fill_$gb" "$RMQ" produce --namesrv "$NS" --group g_fill --topic SRec --mode batch --batch 32 --inflight 8 \

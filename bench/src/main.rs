@@ -123,6 +123,16 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = HookKind::None)]
         hook: HookKind,
     },
+    /// Waits until a master of `--cluster` is registered with the NameServer (a started
+    /// broker registers a moment after its port opens; a loaded host makes that moment long).
+    WaitBroker {
+        #[arg(long)]
+        namesrv: String,
+        #[arg(long, default_value = "DefaultCluster")]
+        cluster: String,
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+    },
     /// Creates `--count` topics `<prefix>_<i>` of `--queues` queues on every master of
     /// `--cluster` (the scale curves' set-up).
     CreateTopics {
@@ -252,6 +262,11 @@ fn main() {
                 };
                 produce(&namesrv, &group, p).await
             }
+            Cmd::WaitBroker {
+                namesrv,
+                cluster,
+                timeout,
+            } => wait_broker(&namesrv, &cluster, Duration::from_secs_f64(timeout)).await,
             Cmd::CreateTopics {
                 namesrv,
                 prefix,
@@ -718,6 +733,44 @@ async fn admin(namesrv: &str) -> Result<ClientInstance, BoxError> {
     cfg.runtime = Some(runtime());
     cfg.instance_name = Some(format!("rmqbench-admin-{}", std::process::id()));
     Ok(ClientInstance::new(cfg)?)
+}
+
+async fn wait_broker(namesrv: &str, cluster: &str, timeout: Duration) -> Result<(), BoxError> {
+    let instance = admin(namesrv).await?;
+    let t0 = Instant::now();
+    let mut last;
+    loop {
+        match instance
+            .api()
+            .get_broker_cluster_info(Duration::from_secs(3))
+            .await
+        {
+            Ok(info) => {
+                let registered = info
+                    .cluster_addr_table
+                    .get(cluster)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|name| info.broker_addr_table.get(name))
+                    .any(|b| b.master_addr().is_some());
+                if registered {
+                    break;
+                }
+                last = format!("cluster {cluster:?} has no master yet");
+            }
+            Err(e) => last = e.to_string(),
+        }
+        if t0.elapsed() > timeout {
+            instance.shutdown().await;
+            return Err(
+                format!("no master of {cluster:?} registered within {timeout:?}: {last}").into(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    instance.shutdown().await;
+    println!("RESULT secs={:.2}", t0.elapsed().as_secs_f64());
+    Ok(())
 }
 
 async fn create_topics(
