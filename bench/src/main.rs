@@ -119,7 +119,8 @@ enum Cmd {
         header: HeaderEncoding,
         /// Send hooks on the producer: none, one that does nothing (the cost of the hook
         /// point itself), `metrics` (ClientMetrics with no recorder installed: the facade's
-        /// no-op) or `metrics-recorder` (ClientMetrics into metrics-util's in-memory recorder).
+        /// no-op), `metrics-recorder` (ClientMetrics into metrics-util's in-memory recorder)
+        /// or `trace` (message trace, `enable_trace`, to RMQ_SYS_TRACE_TOPIC).
         #[arg(long, value_enum, default_value_t = HookKind::None)]
         hook: HookKind,
     },
@@ -514,6 +515,7 @@ enum HookKind {
     Noop,
     Metrics,
     MetricsRecorder,
+    Trace,
 }
 
 /// A send hook that does nothing: what remains is the cost of building its context.
@@ -606,6 +608,9 @@ async fn produce(namesrv: &str, group: &str, a: ProduceArgs) -> Result<(), BoxEr
                 metrics_util::debugging::DebuggingRecorder::new().install()?;
             }
             builder = builder.send_hook(rocketmq_rs_client::metrics::ClientMetrics::new("bench"));
+        }
+        HookKind::Trace => {
+            builder = builder.enable_trace(rocketmq_rs_client::trace::TraceConfig::default())
         }
     }
     let producer = builder.build()?;

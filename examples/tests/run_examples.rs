@@ -73,6 +73,7 @@ const EXAMPLES: &[&str] = &[
     "lite_pull",
     "transaction",
     "request_reply",
+    "trace",
     "runtime_tokio",
     "runtime_async_std",
     "runtime_smol",

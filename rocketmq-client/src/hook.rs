@@ -226,18 +226,19 @@ impl<'a> SendHookContext<'a> {
     /// half, else normal (selector sends included: Java never reports `Order`).
     pub fn msg_type(&self) -> MessageType {
         // Java looks at DELAY and `__STARTDELIVERTIME`; 5.x timer properties are delays too.
-        if [
-            property::DELAY,
-            "__STARTDELIVERTIME",
-            property::TIMER_DELIVER_MS,
-            property::TIMER_DELAY_MS,
-            property::TIMER_DELAY_SEC,
-        ]
-        .iter()
-        .any(|p| self.property(p).is_some())
-        {
-            MessageType::Delay
-        } else if self.property(property::TRANSACTION_PREPARED) == Some("true") {
+        let mut half = false;
+        for (k, v) in pairs(self.properties) {
+            match k {
+                property::DELAY
+                | "__STARTDELIVERTIME"
+                | property::TIMER_DELIVER_MS
+                | property::TIMER_DELAY_MS
+                | property::TIMER_DELAY_SEC => return MessageType::Delay,
+                property::TRANSACTION_PREPARED => half = v == "true",
+                _ => {}
+            }
+        }
+        if half {
             MessageType::TransactionHalf
         } else {
             MessageType::Normal
@@ -245,13 +246,27 @@ impl<'a> SendHookContext<'a> {
     }
 }
 
+/// The `(name, value)` pairs of encoded properties, in order, by byte search (a `str::split`
+/// per pair costs several times more in this hot path).
+fn pairs(encoded: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut rest = encoded;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.bytes().position(|c| c == 2).unwrap_or(rest.len());
+        let pair = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        // Both separators are ASCII, so these byte offsets are char boundaries.
+        if let Some(sep) = pair.bytes().position(|c| c == 1) {
+            return Some((&pair[..sep], &pair[sep + 1..]));
+        }
+    })
+}
+
 /// `name`'s value in encoded properties, scanning without allocating.
 fn find_property<'a>(encoded: &'a str, name: &str) -> Option<&'a str> {
-    encoded
-        .split('\u{2}')
-        .filter_map(|pair| pair.split_once('\u{1}'))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    pairs(encoded).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
 /// The end of a send attempt.
@@ -575,6 +590,8 @@ mod tests {
         assert_eq!(find_property(enc, "UNIQ_KEY"), Some("ABC"));
         assert_eq!(find_property(enc, "TAG"), None);
         assert_eq!(find_property("", "TAGS"), None);
+        assert_eq!(find_property("A\u{1}\u{2}B\u{1}b", "B"), Some("b"));
+        assert_eq!(find_property("junk\u{2}A\u{1}x\u{2}", "A"), Some("x"));
     }
 
     #[test]

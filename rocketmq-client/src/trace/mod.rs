@@ -346,77 +346,93 @@ fn parse_state(s: &str) -> Option<LocalTransactionState> {
 /// assert_eq!(decode_trace_data(&out).unwrap(), vec![ctx]);
 /// ```
 pub fn encode_trace_context(ctx: &TraceContext, out: &mut String) {
+    // Field by field rather than one `write!`: the formatting machinery costs several times
+    // more per record, and this runs for every traced message.
+    fn text(out: &mut String, s: &str) {
+        out.push_str(s);
+        out.push(CONTENT_SPLITOR);
+    }
+    fn num(out: &mut String, n: impl std::fmt::Display) {
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{n}");
+        out.push(CONTENT_SPLITOR);
+    }
+    fn flag(out: &mut String, b: bool) {
+        text(out, if b { "true" } else { "false" });
+    }
     let b = &ctx.bean;
-    let s = CONTENT_SPLITOR;
-    // Writing into a String cannot fail.
-    let _ = match ctx.trace_type {
-        TraceType::Pub => write!(
-            out,
-            "Pub{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}",
-            ctx.timestamp,
-            ctx.region_id,
-            ctx.group_name,
-            b.topic,
-            b.msg_id,
-            opt(&b.tags),
-            opt(&b.keys),
-            b.store_host,
-            b.body_length,
-            ctx.cost_time,
-            b.msg_type.unwrap_or(MessageType::Normal).ordinal(),
-            b.offset_msg_id,
-            ctx.success,
-        ),
-        TraceType::SubBefore => write!(
-            out,
-            "SubBefore{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}",
-            ctx.timestamp,
-            ctx.region_id,
-            ctx.group_name,
-            ctx.request_id,
-            b.msg_id,
-            b.retry_times,
-            opt(&b.keys),
-        ),
-        TraceType::SubAfter => write!(
-            out,
-            "SubAfter{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}",
-            ctx.request_id,
-            b.msg_id,
-            ctx.cost_time,
-            ctx.success,
-            opt(&b.keys),
-            ctx.context_code,
-            ctx.timestamp,
-            ctx.group_name,
-        ),
-        TraceType::EndTransaction => write!(
-            out,
-            "EndTransaction{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}",
-            ctx.timestamp,
-            ctx.region_id,
-            ctx.group_name,
-            b.topic,
-            b.msg_id,
-            opt(&b.tags),
-            opt(&b.keys),
-            b.store_host,
-            b.msg_type
-                .unwrap_or(MessageType::TransactionCommit)
-                .ordinal(),
-            opt(&b.transaction_id),
-            state_name(
-                b.transaction_state
-                    .unwrap_or(LocalTransactionState::Unknown)
-            ),
-            b.from_transaction_check,
-        ),
-        TraceType::Recall => write!(
-            out,
-            "Recall{s}{}{s}{}{s}{}{s}{}{s}{}{s}{}",
-            ctx.timestamp, ctx.region_id, ctx.group_name, b.topic, b.msg_id, ctx.success,
-        ),
-    };
+    text(out, ctx.trace_type.as_str());
+    match ctx.trace_type {
+        TraceType::Pub => {
+            num(out, ctx.timestamp);
+            text(out, &ctx.region_id);
+            text(out, &ctx.group_name);
+            text(out, &b.topic);
+            text(out, &b.msg_id);
+            text(out, opt(&b.tags));
+            text(out, opt(&b.keys));
+            text(out, &b.store_host);
+            num(out, b.body_length);
+            num(out, ctx.cost_time);
+            num(out, b.msg_type.unwrap_or(MessageType::Normal).ordinal());
+            text(out, &b.offset_msg_id);
+            flag(out, ctx.success);
+        }
+        TraceType::SubBefore => {
+            num(out, ctx.timestamp);
+            text(out, &ctx.region_id);
+            text(out, &ctx.group_name);
+            text(out, &ctx.request_id);
+            text(out, &b.msg_id);
+            num(out, b.retry_times);
+            text(out, opt(&b.keys));
+        }
+        TraceType::SubAfter => {
+            text(out, &ctx.request_id);
+            text(out, &b.msg_id);
+            num(out, ctx.cost_time);
+            flag(out, ctx.success);
+            text(out, opt(&b.keys));
+            num(out, ctx.context_code);
+            num(out, ctx.timestamp);
+            text(out, &ctx.group_name);
+        }
+        TraceType::EndTransaction => {
+            num(out, ctx.timestamp);
+            text(out, &ctx.region_id);
+            text(out, &ctx.group_name);
+            text(out, &b.topic);
+            text(out, &b.msg_id);
+            text(out, opt(&b.tags));
+            text(out, opt(&b.keys));
+            text(out, &b.store_host);
+            num(
+                out,
+                b.msg_type
+                    .unwrap_or(MessageType::TransactionCommit)
+                    .ordinal(),
+            );
+            text(out, opt(&b.transaction_id));
+            text(
+                out,
+                state_name(
+                    b.transaction_state
+                        .unwrap_or(LocalTransactionState::Unknown),
+                ),
+            );
+            flag(out, b.from_transaction_check);
+        }
+        TraceType::Recall => {
+            num(out, ctx.timestamp);
+            text(out, &ctx.region_id);
+            text(out, &ctx.group_name);
+            text(out, &b.topic);
+            text(out, &b.msg_id);
+            flag(out, ctx.success);
+        }
+    }
+    // The last field ends the record instead.
+    out.pop();
     out.push(FIELD_SPLITOR);
 }
 
