@@ -329,7 +329,7 @@ fn parse_state(s: &str) -> Option<LocalTransactionState> {
 
 /// Appends `ctx` as one record in Java's `TraceDataEncoder` layout (4.9.x and 5.x write the
 /// same for non-cloud clients): fields separated by [`CONTENT_SPLITOR`], the record ended by
-/// [`FIELD_SPLITOR`].
+/// [`FIELD_SPLITOR`] (docs/protocol/trace.md §2).
 ///
 /// ```
 /// use rocketmq_rs_client::trace::{decode_trace_data, encode_trace_context, TraceContext, TraceType};
