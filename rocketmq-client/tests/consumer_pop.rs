@@ -4,8 +4,9 @@
 //! that keeps every ack. Each scenario runs on tokio; the load-sharing one on smol and
 //! async-std too.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use rocketmq_rs_client::consumer::{ReceivedMessage, SimpleConsumer};
 use rocketmq_rs_client::{ClientConfig, ConsumeFromWhere, Message, MessageQueue, Producer};
 use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use rocketmq_rs_remoting::rt::{timeout, Runtime};
+use rocketmq_rs_remoting::rt::Runtime;
 
 const BROKER: &str = "broker-a";
 
@@ -379,67 +380,58 @@ async fn start_on_same_port(rt: &Arc<dyn Runtime>, cfg: BrokerConfig) -> BrokerH
 
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(90);
 
-async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
-    timeout(&*rt, SCENARIO_DEADLINE, fut)
-        .await
-        .expect("scenario hung");
-}
-
-fn run_tokio<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
-        tokio.handle().clone(),
-    ));
-    tokio.block_on(guarded(rt.clone(), scenario(rt)));
-}
-
 #[test]
 fn more_consumers_than_queues_tokio() {
-    run_tokio(scenarios::more_consumers_than_queues)
+    common::run_tokio(
+        Some(SCENARIO_DEADLINE),
+        scenarios::more_consumers_than_queues,
+    )
 }
 
 #[test]
 fn more_consumers_than_queues_smol() {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
-    smol::block_on(guarded(
-        rt.clone(),
-        scenarios::more_consumers_than_queues(rt),
-    ));
+    common::run_smol(
+        Some(SCENARIO_DEADLINE),
+        scenarios::more_consumers_than_queues,
+    );
 }
 
 #[test]
 fn more_consumers_than_queues_async_std() {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
-    async_std::task::block_on(guarded(
-        rt.clone(),
-        scenarios::more_consumers_than_queues(rt),
-    ));
+    common::run_async_std(
+        Some(SCENARIO_DEADLINE),
+        scenarios::more_consumers_than_queues,
+    );
 }
 
 #[test]
 fn abandoned_messages_come_back() {
-    run_tokio(scenarios::abandoned_messages_come_back)
+    common::run_tokio(
+        Some(SCENARIO_DEADLINE),
+        scenarios::abandoned_messages_come_back,
+    )
 }
 
 #[test]
 fn change_invisible_duration() {
-    run_tokio(scenarios::change_invisible_duration)
+    common::run_tokio(
+        Some(SCENARIO_DEADLINE),
+        scenarios::change_invisible_duration,
+    )
 }
 
 #[test]
 fn orderly_queue_waits_for_acks() {
-    run_tokio(scenarios::orderly_queue_waits_for_acks)
+    common::run_tokio(
+        Some(SCENARIO_DEADLINE),
+        scenarios::orderly_queue_waits_for_acks,
+    )
 }
 
 #[test]
 fn broker_restart_keeps_acks() {
-    run_tokio(scenarios::broker_restart_keeps_acks)
+    common::run_tokio(
+        Some(SCENARIO_DEADLINE),
+        scenarios::broker_restart_keeps_acks,
+    )
 }

@@ -2,8 +2,9 @@
 //! scenario is one async body taking an `Arc<dyn Runtime>`, instantiated once per runtime
 //! (tokio, smol, async-std) by `for_each_runtime!` at the bottom.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use rocketmq_rs_client::{
 };
 use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use rocketmq_rs_remoting::rt::{timeout, Runtime};
+use rocketmq_rs_remoting::rt::Runtime;
 
 const BROKER: &str = "broker-a";
 
@@ -1228,61 +1229,8 @@ async fn start_on_same_port(rt: &Arc<dyn Runtime>, cfg: BrokerConfig) -> BrokerH
 
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(90);
 
-async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
-    timeout(&*rt, SCENARIO_DEADLINE, fut)
-        .await
-        .expect("scenario hung");
-}
-
-fn run_tokio<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
-        tokio.handle().clone(),
-    ));
-    tokio.block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-fn run_smol<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
-    smol::block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-fn run_async_std<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
-    async_std::task::block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-macro_rules! for_each_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod tokio_rt {
-            $( #[test] fn $name() { super::run_tokio(super::scenarios::$name) } )*
-        }
-        mod smol_rt {
-            $( #[test] fn $name() { super::run_smol(super::scenarios::$name) } )*
-        }
-        mod async_std_rt {
-            $( #[test] fn $name() { super::run_async_std(super::scenarios::$name) } )*
-        }
-    };
-}
-
-for_each_runtime!(
+common::for_each_runtime!(
+    Some(crate::SCENARIO_DEADLINE);
     clustering_three_consumers_one_leaves,
     broadcasting_restart_resumes_from_local_store,
     orderly_order_across_restart,

@@ -5,8 +5,9 @@
 //! back-off, the listener's ack index and delay level -1 are honoured, and orderly POP keeps
 //! each queue's order across a suspended batch.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ use rocketmq_rs_remoting::protocol::body::{
 };
 use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_rs_remoting::protocol::RemotingCommand;
-use rocketmq_rs_remoting::rt::{timeout, Runtime};
+use rocketmq_rs_remoting::rt::Runtime;
 use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
 const BROKER: &str = "broker-a";
@@ -465,58 +466,47 @@ mod scenarios {
 
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(120);
 
-async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
-    timeout(&*rt, SCENARIO_DEADLINE, fut)
-        .await
-        .expect("scenario hung");
-}
-
-fn run_tokio<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
-        tokio.handle().clone(),
-    ));
-    tokio.block_on(guarded(rt.clone(), scenario(rt)));
-}
-
 #[test]
 fn push_pop_more_consumers_than_queues_tokio() {
-    run_tokio(scenarios::more_consumers_than_queues)
+    common::run_tokio(
+        Some(SCENARIO_DEADLINE),
+        scenarios::more_consumers_than_queues,
+    )
 }
 
 #[test]
 fn push_pop_more_consumers_than_queues_smol() {
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
-    smol::block_on(guarded(
-        rt.clone(),
-        scenarios::more_consumers_than_queues(rt),
-    ));
+    common::run_smol(
+        Some(SCENARIO_DEADLINE),
+        scenarios::more_consumers_than_queues,
+    );
 }
 
 #[test]
 fn push_pop_follow_broker_switches_modes() {
-    run_tokio(scenarios::follow_broker_switches_modes)
+    common::run_tokio(
+        Some(SCENARIO_DEADLINE),
+        scenarios::follow_broker_switches_modes,
+    )
 }
 
 #[test]
 fn push_pop_reconsume_later_comes_back() {
-    run_tokio(scenarios::reconsume_later_comes_back)
+    common::run_tokio(
+        Some(SCENARIO_DEADLINE),
+        scenarios::reconsume_later_comes_back,
+    )
 }
 
 #[test]
 fn push_pop_context_ack_index_and_dead_letter() {
-    run_tokio(scenarios::context_ack_index_and_dead_letter)
+    common::run_tokio(
+        Some(SCENARIO_DEADLINE),
+        scenarios::context_ack_index_and_dead_letter,
+    )
 }
 
 #[test]
 fn push_pop_orderly_keeps_order() {
-    run_tokio(scenarios::orderly_pop_keeps_order)
+    common::run_tokio(Some(SCENARIO_DEADLINE), scenarios::orderly_pop_keeps_order)
 }

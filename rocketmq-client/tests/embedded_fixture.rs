@@ -2,7 +2,8 @@
 //! crash and restart, virtual time for timer messages and transaction check-backs. Every
 //! scenario runs on tokio, smol and async-std.
 
-use std::future::Future;
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -507,55 +508,8 @@ mod scenarios {
     }
 }
 
-fn run_tokio<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
-        tokio.handle().clone(),
-    ));
-    tokio.block_on(scenario(rt));
-}
-
-fn run_smol<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
-    smol::block_on(scenario(rt));
-}
-
-fn run_async_std<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
-    async_std::task::block_on(scenario(rt));
-}
-
-macro_rules! for_each_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod tokio_rt {
-            $( #[test] fn $name() { super::run_tokio(super::scenarios::$name) } )*
-        }
-        mod smol_rt {
-            $( #[test] fn $name() { super::run_smol(super::scenarios::$name) } )*
-        }
-        mod async_std_rt {
-            $( #[test] fn $name() { super::run_async_std(super::scenarios::$name) } )*
-        }
-    };
-}
-
-for_each_runtime!(
+common::for_each_runtime!(
+    None;
     inspection_and_wait_until,
     faults_on_demand,
     kill_and_restart,

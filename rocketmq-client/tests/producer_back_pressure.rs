@@ -4,7 +4,8 @@
 //! and byte bounds, a submit waits for room, fail-fast mode and the non-async calls return the
 //! typed error at once.
 
-use std::future::Future;
+mod common;
+
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use rocketmq_rs_remoting::protocol::header::{
     CommandHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
 };
 use rocketmq_rs_remoting::protocol::RemotingCommand;
-use rocketmq_rs_remoting::rt::{timeout, Runtime};
+use rocketmq_rs_remoting::rt::Runtime;
 use rocketmq_rs_remoting::transport::{
     Connection, RemotingServer, RequestHandler, ServerHandle, TransportConfig,
 };
@@ -341,61 +342,10 @@ mod scenarios {
 // Runtimes
 // ---------------------------------------------------------------------------------------------
 
-async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
-    timeout(&*rt, Duration::from_secs(60), fut)
-        .await
-        .expect("scenario hung");
-}
+const SCENARIO_DEADLINE: Duration = Duration::from_secs(60);
 
-fn run_tokio<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
-        tokio.handle().clone(),
-    ));
-    tokio.block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-fn run_smol<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
-    smol::block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-fn run_async_std<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
-    async_std::task::block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-macro_rules! for_each_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod tokio_rt {
-            $( #[test] fn $name() { super::run_tokio(super::scenarios::$name) } )*
-        }
-        mod smol_rt {
-            $( #[test] fn $name() { super::run_smol(super::scenarios::$name) } )*
-        }
-        mod async_std_rt {
-            $( #[test] fn $name() { super::run_async_std(super::scenarios::$name) } )*
-        }
-    };
-}
-
-for_each_runtime!(
+common::for_each_runtime!(
+    Some(crate::SCENARIO_DEADLINE);
     count_bound_holds_and_submit_waits,
     byte_bound_holds,
     fail_fast_returns_typed_error,

@@ -2,8 +2,9 @@
 //! one async body taking an `Arc<dyn Runtime>`, instantiated once per runtime (tokio, smol,
 //! async-std) by `for_each_runtime!` at the bottom.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -595,61 +596,8 @@ mod scenarios {
 
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(60);
 
-async fn guarded<Fut: Future<Output = ()>>(rt: Arc<dyn Runtime>, fut: Fut) {
-    timeout(&*rt, SCENARIO_DEADLINE, fut)
-        .await
-        .expect("scenario hung");
-}
-
-fn run_tokio<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
-        tokio.handle().clone(),
-    ));
-    tokio.block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-fn run_smol<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
-    smol::block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-fn run_async_std<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
-    async_std::task::block_on(guarded(rt.clone(), scenario(rt)));
-}
-
-macro_rules! for_each_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod tokio_rt {
-            $( #[test] fn $name() { super::run_tokio(super::scenarios::$name) } )*
-        }
-        mod smol_rt {
-            $( #[test] fn $name() { super::run_smol(super::scenarios::$name) } )*
-        }
-        mod async_std_rt {
-            $( #[test] fn $name() { super::run_async_std(super::scenarios::$name) } )*
-        }
-    };
-}
-
-for_each_runtime!(
+common::for_each_runtime!(
+    Some(crate::SCENARIO_DEADLINE);
     every_send_mode_reads_back,
     ordered_by_key,
     delay_level_one,

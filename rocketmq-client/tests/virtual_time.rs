@@ -1,7 +1,8 @@
 //! The embedded cluster on virtual time: hours of broker and client timers in well under a
 //! second of real time, on tokio, smol and async-std.
 
-use std::future::Future;
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -115,52 +116,6 @@ mod scenarios {
     }
 }
 
-fn run_tokio<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::TokioRuntime::from_handle(
-        tokio.handle().clone(),
-    ));
-    tokio.block_on(scenario(rt));
-}
-
-fn run_smol<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::SmolRuntime::new());
-    smol::block_on(scenario(rt));
-}
-
-fn run_async_std<F, Fut>(scenario: F)
-where
-    F: FnOnce(Arc<dyn Runtime>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt: Arc<dyn Runtime> = Arc::new(rocketmq_rs_remoting::rt::AsyncStdRuntime::new());
-    async_std::task::block_on(scenario(rt));
-}
-
-macro_rules! for_each_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod tokio_rt {
-            $( #[test] fn $name() { super::run_tokio(super::scenarios::$name) } )*
-        }
-        mod smol_rt {
-            $( #[test] fn $name() { super::run_smol(super::scenarios::$name) } )*
-        }
-        mod async_std_rt {
-            $( #[test] fn $name() { super::run_async_std(super::scenarios::$name) } )*
-        }
-    };
-}
-
-for_each_runtime!(eighteen_level_retry_schedule_ends_in_dlq);
+common::for_each_runtime!(
+    None;
+    eighteen_level_retry_schedule_ends_in_dlq);

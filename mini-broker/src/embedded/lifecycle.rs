@@ -33,6 +33,9 @@ impl EmbeddedCluster {
         let b = self.brokers.remove(i);
         let mut cfg = b.config().clone();
         cfg.listen_addr = b.addr();
+        // The same replication port too: left unset, the restart (now on a fixed port P) would
+        // listen on P + 1, which anything on the host may hold, and slaves dial the old one.
+        cfg.ha_listen_addr = b.ha_addr().or(cfg.ha_listen_addr);
         let store = b.store().clone();
         rocketmq_rs_remoting::rt::run_blocking(&*self.rt, move || store.simulate_crash()).await;
         drop(b);
@@ -126,12 +129,22 @@ async fn start_on_port(
     let mut attempt = 0;
     loop {
         match Broker::start(cfg.clone(), Arc::clone(rt)).await {
-            Err(BrokerError::Bind { .. }) if attempt + 1 < REBIND_ATTEMPTS => {
+            Err(e) if port_still_held(&e) && attempt + 1 < REBIND_ATTEMPTS => {
                 attempt += 1;
                 real_pause(rt).await;
             }
             other => return other,
         }
+    }
+}
+
+/// The killed broker's listeners (the remoting port or the replication port) may still be
+/// closing when the restart binds them.
+fn port_still_held(e: &BrokerError) -> bool {
+    match e {
+        BrokerError::Bind { .. } => true,
+        BrokerError::Ha(crate::ha::HaError::Io(io)) => io.kind() == std::io::ErrorKind::AddrInUse,
+        _ => false,
     }
 }
 
