@@ -46,13 +46,16 @@
 //!     .mode(TlsMode::Enforcing)
 //!     .build()
 //!     .unwrap();
-//! let server_config = TransportConfig { tls_server: Some(server_tls), ..Default::default() };
+//! let mut server_config = TransportConfig::default();
+//! server_config.tls_server = Some(server_tls);
 //! let server = RemotingServer::start(rt.clone(), "127.0.0.1:0".parse().unwrap(), server_config, Arc::new(Echo))
 //!     .await
 //!     .unwrap();
 //!
 //! let client_tls = TlsClientConfig::builder().add_ca_pem(cert_pem.as_bytes()).unwrap().build().unwrap();
-//! let client = RemotingClient::new(rt, TransportConfig { tls: Some(client_tls), ..Default::default() });
+//! let mut client_config = TransportConfig::default();
+//! client_config.tls = Some(client_tls);
+//! let client = RemotingClient::new(rt, client_config);
 //! let req = RemotingCommand::request(105).with_body(&b"over TLS"[..]);
 //! let resp = client
 //!     .invoke(&server.local_addr().to_string(), req, Duration::from_secs(3))

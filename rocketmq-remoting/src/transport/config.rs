@@ -11,11 +11,10 @@ use crate::protocol::SerializeType;
 /// use std::time::Duration;
 /// use rocketmq_rs_remoting::transport::TransportConfig;
 ///
-/// let config = TransportConfig {
-///     connect_timeout: Duration::from_secs(1),
-///     idle_timeout: Some(Duration::from_secs(120)),
-///     ..TransportConfig::default()
-/// };
+/// // `#[non_exhaustive]`: start from the defaults, then set what differs.
+/// let mut config = TransportConfig::default();
+/// config.connect_timeout = Duration::from_secs(1);
+/// config.idle_timeout = Some(Duration::from_secs(120));
 /// assert_eq!(config.max_frame_size, 16 * 1024 * 1024);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -242,7 +242,8 @@ impl Cursor<'_> {
 ///
 /// ```
 /// use rocketmq_rs_remoting::protocol::message::DecodeOptions;
-/// let opts = DecodeOptions { check_crc: true, ..DecodeOptions::default() };
+/// let mut opts = DecodeOptions::default();
+/// opts.check_crc = true;
 /// assert!(opts.read_body && opts.decompress);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
