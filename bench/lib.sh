@@ -35,6 +35,14 @@ proc_rss_mb() {
     [[ -n ${1:-} && -r /proc/$1/status ]] || return 0
     awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
 }
+# proc_anon_mb PID: resident anonymous memory now (RssAnon: heap, stacks, buffers; without the
+# file pages a broker maps, which VmHWM counts for Apache's mmapped commit log), or empty.
+proc_anon_mb() {
+    [[ -n ${1:-} && -r /proc/$1/status ]] || return 0
+    awk '/^RssAnon:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
+}
+# rss_result PID: the RESULT fields of a broker's memory.
+rss_result() { echo "RESULT rss_mb=$(proc_rss_mb "$1") anon_mb=$(proc_anon_mb "$1")"; }
 
 # The broker process the current rows measure (its CPU per message goes into broker_cpu_us).
 BROKER_PID=
@@ -149,7 +157,7 @@ apache_up() { # VERSION FLUSH(ASYNC_FLUSH|SYNC_FLUSH): one NameServer + broker, 
 }
 apache_down() { # VERSION FLUSH
     local dir=$WORK/apache-$1-$2
-    record "rss_apache_$1_$2" "RESULT rss_mb=$(proc_rss_mb "$BROKER_PID")"
+    record "rss_apache_$1_$2" "$(rss_result "$BROKER_PID")"
     BROKER_PID=
     "$ROOT/interop/apache/apache-rmq.sh" down "$dir" >/dev/null 2>&1 || true
     rm -rf "$dir/broker/store"

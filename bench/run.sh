@@ -114,7 +114,7 @@ if [[ -x $PEER_CLIENT ]]; then
 else
     log "peer client not built ($PEER_CLIENT): run bench/build-peers.sh client"
 fi
-record rss_mini_async "RESULT rss_mb=$(proc_rss_mb "$BR_PID")"
+record rss_mini_async "$(rss_result "$BR_PID")"
 stop_mini
 
 log "mini-broker, sync flush (group commit)"
@@ -142,7 +142,7 @@ if [[ -n $APACHE_VERSIONS ]] && java_setup; then
         client_rows o_mini ours "$NS" _om
     fi
     client_rows j_mini java "$NS" _jm
-    [[ $ONLY == apache ]] && record rss_mini_async "RESULT rss_mb=$(proc_rss_mb "$BR_PID")"
+    [[ $ONLY == apache ]] && record rss_mini_async "$(rss_result "$BR_PID")"
     stop_mini
     log "mini-broker, sync flush: the Java client"
     start_mini sync
@@ -227,8 +227,8 @@ if [[ -n $APACHE_VERSIONS && -n $JAVA_CP ]]; then
     for r in sync1 async256 batch32 drain; do
         echo "| $r | $(v "o_a${fk}_$r" cpu_us) / $(v "j_a${fk}_$r" cpu_us) | $(om "$r" broker_cpu_us) / $(v "o_a${fk}_$r" broker_cpu_us) | client ≤ ½ Java's |"
     done
-    rss="| broker peak RSS (MiB), async-flush section | | mini $(v rss_mini_async rss_mb)"
-    for v in $APACHE_VERSIONS; do rss="$rss, Apache $v $(v "rss_apache_${v}_ASYNC_FLUSH" rss_mb)"; done
+    rss="| broker peak RSS / anonymous RSS at the end (MiB), async-flush section | | mini $(v rss_mini_async rss_mb) / $(v rss_mini_async anon_mb)"
+    for v in $APACHE_VERSIONS; do rss="$rss, Apache $v $(v "rss_apache_${v}_ASYNC_FLUSH" rss_mb) / $(v "rss_apache_${v}_ASYNC_FLUSH" anon_mb)"; done
     echo "$rss | mini ≤ ½ Apache |"
 fi
 echo

@@ -508,9 +508,11 @@ impl Broker {
         )
         .map_err(bind_err)?;
         #[cfg(feature = "metrics-endpoint")]
-        let metrics = match cfg.metrics_listen {
-            Some(maddr) => {
-                let render = crate::metrics::render_fn(crate::metrics::Sources {
+        let metrics = rocketmq_rs_remoting::metrics_endpoint::serve_configured(
+            Arc::clone(&rt),
+            cfg.metrics_listen,
+            || {
+                crate::metrics::render_fn(crate::metrics::Sources {
                     rt: Arc::clone(&rt),
                     cluster: cfg.broker_cluster_name.clone(),
                     broker_name: cfg.broker_name.clone(),
@@ -519,19 +521,11 @@ impl Broker {
                     offsets: Arc::clone(&services.offsets),
                     store: services.store.clone(),
                     connections: server.connection_counter(),
-                });
-                let m =
-                    rocketmq_rs_remoting::metrics_endpoint::serve(Arc::clone(&rt), maddr, render)
-                        .await
-                        .map_err(|source| BrokerError::Bind {
-                            addr: maddr,
-                            source,
-                        })?;
-                tracing::info!(addr = %m.local_addr(), "metrics endpoint listening");
-                Some(m)
-            }
-            None => None,
-        };
+                })
+            },
+        )
+        .await
+        .map_err(|(addr, source)| BrokerError::Bind { addr, source })?;
         #[cfg(not(feature = "metrics-endpoint"))]
         if cfg.metrics_listen.is_some() {
             return Err(BrokerError::Config(

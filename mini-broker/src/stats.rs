@@ -30,12 +30,13 @@
 //! assert!((w.stats_minute.tps - 0.15).abs() < 1e-9);
 //! ```
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use rocketmq_rs_remoting::protocol::body::{BrokerStatsData, BrokerStatsItem};
+use rocketmq_rs_remoting::protocol::body::BrokerStatsData;
+use rocketmq_rs_remoting::util::stats::{SampleDue, StatsItemSet};
 use rocketmq_rs_remoting::util::MutexExt;
 
 /// Messages stored, by topic.
@@ -78,103 +79,7 @@ const LATENCY_LABELS: [&str; 13] = [
     "10s~",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Sample {
-    ts: i64,
-    value: i64,
-    times: i64,
-}
-
-#[derive(Default)]
-struct Windows {
-    minute: VecDeque<Sample>,
-    hour: VecDeque<Sample>,
-    day: VecDeque<Sample>,
-}
-
-/// One keyed counter.
-#[derive(Default)]
-struct StatsItem {
-    value: AtomicI64,
-    times: AtomicI64,
-    windows: Mutex<Windows>,
-}
-
-/// Adds sample `s` to window `q` of `keep` samples taken every `period_ms`. A counter's first
-/// sample is preceded by a zero one a period earlier, as Apache's `StatsItem` does, so a
-/// counter's activity shows from its first sample on.
-fn push(q: &mut VecDeque<Sample>, s: Sample, period_ms: i64, keep: usize) {
-    if q.is_empty() {
-        q.push_back(Sample {
-            ts: s.ts - period_ms,
-            value: 0,
-            times: 0,
-        });
-    }
-    q.push_back(s);
-    while q.len() > keep {
-        q.pop_front();
-    }
-}
-
-fn window(q: &VecDeque<Sample>) -> BrokerStatsItem {
-    let (Some(first), Some(last)) = (q.front(), q.back()) else {
-        return BrokerStatsItem::default();
-    };
-    let sum = last.value - first.value;
-    let span = last.ts - first.ts;
-    let times = last.times - first.times;
-    BrokerStatsItem {
-        sum,
-        // Apache divides by zero here (NaN, written as null, read as 0).
-        tps: if span > 0 {
-            sum as f64 * 1000.0 / span as f64
-        } else {
-            0.0
-        },
-        avgpt: if times > 0 {
-            sum as f64 / times as f64
-        } else {
-            0.0
-        },
-    }
-}
-
-impl StatsItem {
-    fn add(&self, value: i64, times: i64) {
-        self.value.fetch_add(value, Ordering::Relaxed);
-        self.times.fetch_add(times, Ordering::Relaxed);
-    }
-
-    fn sample(&self, now_ms: i64, minute: bool, hour: bool, day: bool) {
-        let s = Sample {
-            ts: now_ms,
-            value: self.value.load(Ordering::Relaxed),
-            times: self.times.load(Ordering::Relaxed),
-        };
-        let mut w = self.windows.lock_unpoisoned();
-        if minute {
-            push(&mut w.minute, s, 10_000, 7);
-        }
-        if hour {
-            push(&mut w.hour, s, 600_000, 7);
-        }
-        if day {
-            push(&mut w.day, s, 3_600_000, 25);
-        }
-    }
-
-    fn data(&self) -> BrokerStatsData {
-        let w = self.windows.lock_unpoisoned();
-        BrokerStatsData {
-            stats_minute: window(&w.minute),
-            stats_hour: window(&w.hour),
-            stats_day: window(&w.day),
-        }
-    }
-}
-
-type Family = RwLock<HashMap<String, Arc<StatsItem>>>;
+type Family = StatsItemSet;
 
 /// Broker totals at one second.
 #[derive(Debug, Clone, Copy, Default)]
@@ -294,24 +199,9 @@ impl BrokerStats {
     }
 
     fn add(&self, name: &'static str, key: &str, value: i64, times: i64) {
-        let Some(fam) = self.family(name) else {
-            return;
-        };
-        let found = fam
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned();
-        let item = match found {
-            Some(i) => i,
-            None => Arc::clone(
-                fam.write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(key.to_string())
-                    .or_default(),
-            ),
-        };
-        item.add(value, times);
+        if let Some(fam) = self.family(name) {
+            fam.add(key, value, times);
+        }
     }
 
     /// A successful put of `msgs` messages (`bytes` of bodies and properties) into `topic`,
@@ -362,29 +252,14 @@ impl BrokerStats {
     /// VIEW_BROKER_STATS_DATA: the windows of counter `name` / `key`; `None` when it was never
     /// counted.
     pub fn stats_data(&self, name: &str, key: &str) -> Option<BrokerStatsData> {
-        let item = self
-            .family(name)?
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()?;
-        Some(item.data())
+        Some(self.family(name)?.get(key)?.data())
     }
 
     /// Every key of counter `name` with its running sum since the broker started (the
     /// Prometheus counters of [`crate::metrics`]); empty for an unknown name.
     pub fn key_totals(&self, name: &str) -> Vec<(String, i64)> {
-        let Some(fam) = self.family(name) else {
-            return Vec::new();
-        };
-        let mut v: Vec<(String, i64)> = fam
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, i)| (k.clone(), i.value.load(Ordering::Relaxed)))
-            .collect();
-        v.sort_unstable();
-        v
+        self.family(name)
+            .map_or_else(Vec::new, StatsItemSet::totals)
     }
 
     /// Events per second of `name` / `key` over the last minute (0 when unknown): a topic's
@@ -441,16 +316,9 @@ impl BrokerStats {
         if !(minute || hour || day) {
             return;
         }
+        let due = SampleDue { minute, hour, day };
         for fam in &self.families {
-            let items: Vec<Arc<StatsItem>> = fam
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .values()
-                .cloned()
-                .collect();
-            for i in items {
-                i.sample(now_ms, minute, hour, day);
-            }
+            fam.sample(now_ms, due);
         }
     }
 
@@ -585,6 +453,7 @@ fn percentile(buckets: &[u64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn windows_follow_apache_maths() {

@@ -69,21 +69,13 @@ impl NameServer {
                 })?;
         let server = Arc::new(server);
         #[cfg(feature = "metrics-endpoint")]
-        let metrics = match processor.config().metrics_listen {
-            Some(maddr) => {
-                let render = metrics_render(Arc::clone(&processor), server.connection_counter());
-                let m =
-                    rocketmq_rs_remoting::metrics_endpoint::serve(Arc::clone(&rt), maddr, render)
-                        .await
-                        .map_err(|source| Error::Bind {
-                            addr: maddr,
-                            source,
-                        })?;
-                tracing::info!(addr = %m.local_addr(), "metrics endpoint listening");
-                Some(m)
-            }
-            None => None,
-        };
+        let metrics = rocketmq_rs_remoting::metrics_endpoint::serve_configured(
+            Arc::clone(&rt),
+            processor.config().metrics_listen,
+            || metrics_render(Arc::clone(&processor), server.connection_counter()),
+        )
+        .await
+        .map_err(|(addr, source)| Error::Bind { addr, source })?;
         #[cfg(not(feature = "metrics-endpoint"))]
         if processor.config().metrics_listen.is_some() {
             return Err(Error::Config(

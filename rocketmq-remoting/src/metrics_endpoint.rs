@@ -216,6 +216,41 @@ pub async fn serve(
     Ok(MetricsServer { addr: local, stop })
 }
 
+/// [`serve`] when a server's configuration names an address (`metricsListen`), nothing when it
+/// does not; `render` is built only when the endpoint starts. Logs the bound address.
+///
+/// # Errors
+///
+/// The address that could not be bound, with the bind error.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn demo(rt: std::sync::Arc<dyn rocketmq_rs_remoting::rt::Runtime>) {
+/// use std::sync::Arc;
+/// use rocketmq_rs_remoting::metrics_endpoint::{serve_configured, RenderFn};
+/// let listen: Option<std::net::SocketAddr> = Some("127.0.0.1:0".parse().unwrap());
+/// let render = || -> RenderFn { Arc::new(|| Box::pin(async { String::new() })) };
+/// let server = serve_configured(rt, listen, render)
+///     .await
+///     .map_err(|(addr, e)| format!("cannot bind the metrics endpoint {addr}: {e}"))
+///     .unwrap();
+/// assert!(server.is_some());
+/// # }
+/// ```
+pub async fn serve_configured(
+    rt: Arc<dyn Runtime>,
+    listen: Option<SocketAddr>,
+    render: impl FnOnce() -> RenderFn,
+) -> Result<Option<MetricsServer>, (SocketAddr, io::Error)> {
+    let Some(addr) = listen else {
+        return Ok(None);
+    };
+    let server = serve(rt, addr, render()).await.map_err(|e| (addr, e))?;
+    tracing::info!(addr = %server.local_addr(), "metrics endpoint listening");
+    Ok(Some(server))
+}
+
 async fn serve_connection(stream: Box<dyn AsyncStream>, render: RenderFn) {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let render = Arc::clone(&render);

@@ -111,6 +111,9 @@ struct SyncInner {
     master: Mutex<Option<String>>,
     sink: Arc<dyn MetadataSink>,
     timeout: Duration,
+    /// One sync at a time: a periodic sync that fetched a table before a change on the master
+    /// and delivered it after an on-demand sync would put the older table back.
+    running: futures::lock::Mutex<()>,
 }
 
 /// Periodically copies the master's metadata to a slave (see the module docs).
@@ -164,6 +167,7 @@ impl MetadataSync {
             master: Mutex::new(master),
             sink,
             timeout: Duration::from_secs(5),
+            running: futures::lock::Mutex::new(()),
         });
         let tasks = TaskGroup::new(Arc::clone(&rt));
         let me = Arc::clone(&inner);
@@ -214,22 +218,37 @@ impl SyncInner {
     }
 
     async fn fetch(&self, addr: &str, code: i32) -> Result<bytes::Bytes, HaError> {
+        self.fetch_if_supported(addr, code).await?.ok_or_else(|| {
+            HaError::MetadataSync(format!(
+                "request {code} to {addr} answered {}: not supported",
+                ResponseCode::REQUEST_CODE_NOT_SUPPORTED
+            ))
+        })
+    }
+
+    /// `None` when the master does not know the request (an older Apache master).
+    async fn fetch_if_supported(
+        &self,
+        addr: &str,
+        code: i32,
+    ) -> Result<Option<bytes::Bytes>, HaError> {
         let resp = self
             .client
             .invoke(addr, RemotingCommand::request(code), self.timeout)
             .await
             .map_err(|e| HaError::MetadataSync(format!("request {code} to {addr}: {e}")))?;
-        if resp.code != ResponseCode::SUCCESS {
-            return Err(HaError::MetadataSync(format!(
-                "request {code} to {addr} answered {}: {}",
-                resp.code,
+        match resp.code {
+            ResponseCode::SUCCESS => Ok(Some(resp.body)),
+            ResponseCode::REQUEST_CODE_NOT_SUPPORTED => Ok(None),
+            other => Err(HaError::MetadataSync(format!(
+                "request {code} to {addr} answered {other}: {}",
                 resp.remark.unwrap_or_default()
-            )));
+            ))),
         }
-        Ok(resp.body)
     }
 
     async fn sync_all(&self) -> Result<(), HaError> {
+        let _one_at_a_time = self.running.lock().await;
         let Some(addr) = self.master() else {
             return Err(HaError::MetadataSync("no master address".into()));
         };
@@ -265,60 +284,39 @@ impl SyncInner {
             Ok(t) => self.sink.delay_offsets(t),
             Err(e) => note(e),
         }
-        // A master without a group table (one that answers REQUEST_CODE_NOT_SUPPORTED) leaves
-        // the slave's own table alone.
-        let code = RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG;
-        let groups = self
-            .client
-            .invoke(&addr, RemotingCommand::request(code), self.timeout)
-            .await;
-        match groups {
-            Ok(r) if r.code == ResponseCode::SUCCESS => {
-                match rocketmq_rs_remoting::protocol::body::SubscriptionGroupWrapper::from_json(
-                    &r.body,
-                ) {
+        // A master without a group table or consume modes (one that answers
+        // REQUEST_CODE_NOT_SUPPORTED; masters before 5.0 have no modes) leaves the slave's own
+        // table alone.
+        match self
+            .fetch_if_supported(&addr, RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
+            .await
+        {
+            Ok(Some(b)) => {
+                match rocketmq_rs_remoting::protocol::body::SubscriptionGroupWrapper::from_json(&b)
+                {
                     Ok(t) => self.sink.subscription_groups(t),
                     Err(e) => note(HaError::MetadataSync(format!(
                         "bad subscription group body: {e}"
                     ))),
                 }
             }
-            Ok(r) if r.code == ResponseCode::REQUEST_CODE_NOT_SUPPORTED => {}
-            Ok(r) => note(HaError::MetadataSync(format!(
-                "request {code} to {addr} answered {}: {}",
-                r.code,
-                r.remark.unwrap_or_default()
-            ))),
-            Err(e) => note(HaError::MetadataSync(format!(
-                "request {code} to {addr}: {e}"
-            ))),
+            Ok(None) => {}
+            Err(e) => note(e),
         }
-        // Likewise for the consume modes (masters before 5.0 have none).
-        let code = RequestCode::GET_ALL_MESSAGE_REQUEST_MODE;
-        let modes = self
-            .client
-            .invoke(&addr, RemotingCommand::request(code), self.timeout)
-            .await;
-        match modes {
-            Ok(r) if r.code == ResponseCode::SUCCESS => {
-                match rocketmq_rs_remoting::protocol::body::MessageRequestModeSerializeWrapper::from_json(
-                    &r.body,
-                ) {
+        match self
+            .fetch_if_supported(&addr, RequestCode::GET_ALL_MESSAGE_REQUEST_MODE)
+            .await
+        {
+            Ok(Some(b)) => {
+                match rocketmq_rs_remoting::protocol::body::MessageRequestModeSerializeWrapper::from_json(&b) {
                     Ok(t) => self.sink.message_request_modes(t),
                     Err(e) => note(HaError::MetadataSync(format!(
                         "bad message request mode body: {e}"
                     ))),
                 }
             }
-            Ok(r) if r.code == ResponseCode::REQUEST_CODE_NOT_SUPPORTED => {}
-            Ok(r) => note(HaError::MetadataSync(format!(
-                "request {code} to {addr} answered {}: {}",
-                r.code,
-                r.remark.unwrap_or_default()
-            ))),
-            Err(e) => note(HaError::MetadataSync(format!(
-                "request {code} to {addr}: {e}"
-            ))),
+            Ok(None) => {}
+            Err(e) => note(e),
         }
         match first {
             None => Ok(()),

@@ -13,168 +13,27 @@
 //! The hot paths only take a read lock to find the counter (a write lock the first time a topic
 //! is seen) and add to two atomics.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
 
-use rocketmq_rs_remoting::protocol::body::ConsumeStatus;
-use rocketmq_rs_remoting::util::MutexExt;
+use rocketmq_rs_remoting::protocol::body::{BrokerStatsItem, ConsumeStatus};
+use rocketmq_rs_remoting::util::stats::{SampleDue, StatsItemSet, MINUTE_PERIOD_MS};
 
 /// How often the minute window is sampled.
-pub(crate) const SAMPLE_PERIOD_MS: i64 = 10_000;
+pub(crate) const SAMPLE_PERIOD_MS: i64 = MINUTE_PERIOD_MS;
 /// Minute-window ticks per hour-window sample (10 min).
 const TICKS_PER_HOUR_SAMPLE: u64 = 60;
 /// Minute-window ticks per day-window sample (1 h).
 const TICKS_PER_DAY_SAMPLE: u64 = 360;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Sample {
-    ts: i64,
-    times: i64,
-    value: i64,
-}
-
 /// Sum, rate and average of one window (Java `StatsSnapshot`).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Snapshot {
-    pub(crate) sum: i64,
-    pub(crate) tps: f64,
-    pub(crate) avgpt: f64,
+type Snapshot = BrokerStatsItem;
+
+fn minute(set: &StatsItemSet, key: &str) -> Snapshot {
+    set.get(key).map_or_else(Snapshot::default, |i| i.minute())
 }
 
-#[derive(Default)]
-struct Windows {
-    minute: VecDeque<Sample>,
-    hour: VecDeque<Sample>,
-    day: VecDeque<Sample>,
-}
-
-#[derive(Default)]
-struct Item {
-    value: AtomicI64,
-    times: AtomicI64,
-    windows: Mutex<Windows>,
-}
-
-fn push(q: &mut VecDeque<Sample>, s: Sample, period_ms: i64, keep: usize) {
-    if q.is_empty() {
-        q.push_back(Sample {
-            ts: s.ts - period_ms,
-            times: 0,
-            value: 0,
-        });
-    }
-    q.push_back(s);
-    while q.len() > keep {
-        q.pop_front();
-    }
-}
-
-fn snapshot(q: &VecDeque<Sample>) -> Snapshot {
-    let (Some(first), Some(last)) = (q.front(), q.back()) else {
-        return Snapshot::default();
-    };
-    let sum = last.value - first.value;
-    let span = last.ts - first.ts;
-    let times = last.times - first.times;
-    Snapshot {
-        sum,
-        // Two samples are at least one period apart; the guard only keeps a clock that went
-        // backwards from dividing by zero.
-        tps: if span > 0 {
-            sum as f64 * 1000.0 / span as f64
-        } else {
-            0.0
-        },
-        avgpt: if times > 0 {
-            sum as f64 / times as f64
-        } else {
-            0.0
-        },
-    }
-}
-
-impl Item {
-    fn sample(&self, now_ms: i64, hour: bool, day: bool) {
-        let s = Sample {
-            ts: now_ms,
-            times: self.times.load(Ordering::Relaxed),
-            value: self.value.load(Ordering::Relaxed),
-        };
-        let mut w = self.windows.lock_unpoisoned();
-        push(&mut w.minute, s, SAMPLE_PERIOD_MS, 7);
-        if hour {
-            push(&mut w.hour, s, SAMPLE_PERIOD_MS * 60, 7);
-        }
-        if day {
-            push(&mut w.day, s, SAMPLE_PERIOD_MS * 360, 25);
-        }
-    }
-}
-
-/// Counters of one statistic, keyed by topic (Java `StatsItemSet`).
-#[derive(Default)]
-pub(crate) struct StatsItemSet {
-    items: RwLock<HashMap<String, Arc<Item>>>,
-}
-
-impl StatsItemSet {
-    pub(crate) fn add(&self, key: &str, value: i64, times: i64) {
-        let found = self
-            .items
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned();
-        let item = match found {
-            Some(i) => i,
-            None => Arc::clone(
-                self.items
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(key.to_owned())
-                    .or_default(),
-            ),
-        };
-        item.value.fetch_add(value, Ordering::Relaxed);
-        item.times.fetch_add(times, Ordering::Relaxed);
-    }
-
-    fn sample(&self, now_ms: i64, hour: bool, day: bool) {
-        let items: Vec<Arc<Item>> = self
-            .items
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for i in items {
-            i.sample(now_ms, hour, day);
-        }
-    }
-
-    fn window(&self, key: &str, pick: impl Fn(&Windows) -> Snapshot) -> Snapshot {
-        let item = self
-            .items
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned();
-        item.map_or_else(Snapshot::default, |i| pick(&i.windows.lock_unpoisoned()))
-    }
-
-    pub(crate) fn minute(&self, key: &str) -> Snapshot {
-        self.window(key, |w| snapshot(&w.minute))
-    }
-
-    pub(crate) fn hour(&self, key: &str) -> Snapshot {
-        self.window(key, |w| snapshot(&w.hour))
-    }
-
-    #[cfg(test)]
-    pub(crate) fn day(&self, key: &str) -> Snapshot {
-        self.window(key, |w| snapshot(&w.day))
-    }
+fn hour(set: &StatsItemSet, key: &str) -> Snapshot {
+    set.get(key).map_or_else(Snapshot::default, |i| i.hour())
 }
 
 /// The five statistics of a push consumer (Java `ConsumerStatsManager`, whose keys are
@@ -233,7 +92,14 @@ impl ConsumerStats {
             &self.consume_ok,
             &self.consume_failed,
         ] {
-            set.sample(now_ms, hour, day);
+            set.sample(
+                now_ms,
+                SampleDue {
+                    minute: true,
+                    hour,
+                    day,
+                },
+            );
         }
     }
 
@@ -241,17 +107,17 @@ impl ConsumerStats {
     /// the consume RT falls back to the last hour when the minute saw no call; failed messages
     /// are the last hour's.
     pub(crate) fn status(&self, topic: &str) -> ConsumeStatus {
-        let mut consume_rt = self.consume_rt.minute(topic);
+        let mut consume_rt = minute(&self.consume_rt, topic);
         if consume_rt.sum == 0 {
-            consume_rt = self.consume_rt.hour(topic);
+            consume_rt = hour(&self.consume_rt, topic);
         }
         ConsumeStatus {
-            pull_rt: self.pull_rt.minute(topic).avgpt,
-            pull_tps: self.pull_tps.minute(topic).tps,
+            pull_rt: minute(&self.pull_rt, topic).avgpt,
+            pull_tps: minute(&self.pull_tps, topic).tps,
             consume_rt: consume_rt.avgpt,
-            consume_ok_tps: self.consume_ok.minute(topic).tps,
-            consume_failed_tps: self.consume_failed.minute(topic).tps,
-            consume_failed_msgs: self.consume_failed.hour(topic).sum,
+            consume_ok_tps: minute(&self.consume_ok, topic).tps,
+            consume_failed_tps: minute(&self.consume_failed, topic).tps,
+            consume_failed_msgs: hour(&self.consume_failed, topic).sum,
         }
     }
 }
@@ -260,6 +126,10 @@ impl ConsumerStats {
 mod tests {
     use super::*;
 
+    fn day(set: &StatsItemSet, key: &str) -> Snapshot {
+        set.get(key).map_or_else(Snapshot::default, |i| i.day())
+    }
+
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
     }
@@ -267,19 +137,19 @@ mod tests {
     #[test]
     fn first_sample_counts_from_a_zero_baseline() {
         let s = StatsItemSet::default();
-        assert_eq!(s.minute("T"), Snapshot::default(), "unknown key");
+        assert_eq!(minute(&s, "T"), Snapshot::default(), "unknown key");
         s.add("T", 30, 3);
-        s.sample(100_000, true, true);
-        let m = s.minute("T");
+        s.sample(100_000, SampleDue::ALL);
+        let m = minute(&s, "T");
         assert_eq!(m.sum, 30);
         assert!(
             close(m.tps, 3.0),
             "30 over the 10 s before the first sample"
         );
         assert!(close(m.avgpt, 10.0));
-        assert_eq!(s.hour("T").sum, 30);
-        assert!(close(s.hour("T").tps, 30.0 / 600.0));
-        assert!(close(s.day("T").tps, 30.0 / 3600.0));
+        assert_eq!(hour(&s, "T").sum, 30);
+        assert!(close(hour(&s, "T").tps, 30.0 / 600.0));
+        assert!(close(day(&s, "T").tps, 30.0 / 3600.0));
     }
 
     #[test]
@@ -289,20 +159,20 @@ mod tests {
         for _ in 0..10 {
             now += SAMPLE_PERIOD_MS;
             s.add("T", 5, 1);
-            s.sample(now, false, false);
+            s.sample(now, SampleDue::MINUTE);
         }
         // 7 samples: 60 s, 6 periods of 5.
-        let m = s.minute("T");
+        let m = minute(&s, "T");
         assert_eq!(m.sum, 30);
         assert!(close(m.tps, 0.5));
         assert!(close(m.avgpt, 5.0));
         // Idle for a minute: the window empties of activity.
         for _ in 0..6 {
             now += SAMPLE_PERIOD_MS;
-            s.sample(now, false, false);
+            s.sample(now, SampleDue::MINUTE);
         }
-        assert_eq!(s.minute("T").sum, 0);
-        assert!(close(s.minute("T").tps, 0.0));
+        assert_eq!(minute(&s, "T").sum, 0);
+        assert!(close(minute(&s, "T").tps, 0.0));
     }
 
     #[test]
@@ -346,13 +216,13 @@ mod tests {
         for i in 1..60 {
             c.sample(i * SAMPLE_PERIOD_MS);
         }
-        assert_eq!(c.consume_failed.hour("T"), Snapshot::default());
+        assert_eq!(hour(&c.consume_failed, "T"), Snapshot::default());
         c.sample(60 * SAMPLE_PERIOD_MS);
-        assert_eq!(c.consume_failed.hour("T").sum, 7);
-        assert_eq!(c.consume_failed.day("T"), Snapshot::default());
+        assert_eq!(hour(&c.consume_failed, "T").sum, 7);
+        assert_eq!(day(&c.consume_failed, "T"), Snapshot::default());
         for i in 61..=360 {
             c.sample(i * SAMPLE_PERIOD_MS);
         }
-        assert_eq!(c.consume_failed.day("T").sum, 7);
+        assert_eq!(day(&c.consume_failed, "T").sum, 7);
     }
 }

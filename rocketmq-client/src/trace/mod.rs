@@ -346,94 +346,229 @@ fn parse_state(s: &str) -> Option<LocalTransactionState> {
 /// assert_eq!(decode_trace_data(&out).unwrap(), vec![ctx]);
 /// ```
 pub fn encode_trace_context(ctx: &TraceContext, out: &mut String) {
-    // Field by field rather than one `write!`: the formatting machinery costs several times
-    // more per record, and this runs for every traced message.
-    fn text(out: &mut String, s: &str) {
-        out.push_str(s);
+    out.push_str(ctx.trace_type.as_str());
+    for field in layout(ctx.trace_type) {
         out.push(CONTENT_SPLITOR);
+        field.write(ctx, out);
     }
-    fn num(out: &mut String, n: impl std::fmt::Display) {
-        // Writing into a String cannot fail.
-        let _ = write!(out, "{n}");
-        out.push(CONTENT_SPLITOR);
-    }
-    fn flag(out: &mut String, b: bool) {
-        text(out, if b { "true" } else { "false" });
-    }
-    let b = &ctx.bean;
-    text(out, ctx.trace_type.as_str());
-    match ctx.trace_type {
-        TraceType::Pub => {
-            num(out, ctx.timestamp);
-            text(out, &ctx.region_id);
-            text(out, &ctx.group_name);
-            text(out, &b.topic);
-            text(out, &b.msg_id);
-            text(out, opt(&b.tags));
-            text(out, opt(&b.keys));
-            text(out, &b.store_host);
-            num(out, b.body_length);
-            num(out, ctx.cost_time);
-            num(out, b.msg_type.unwrap_or(MessageType::Normal).ordinal());
-            text(out, &b.offset_msg_id);
-            flag(out, ctx.success);
-        }
-        TraceType::SubBefore => {
-            num(out, ctx.timestamp);
-            text(out, &ctx.region_id);
-            text(out, &ctx.group_name);
-            text(out, &ctx.request_id);
-            text(out, &b.msg_id);
-            num(out, b.retry_times);
-            text(out, opt(&b.keys));
-        }
-        TraceType::SubAfter => {
-            text(out, &ctx.request_id);
-            text(out, &b.msg_id);
-            num(out, ctx.cost_time);
-            flag(out, ctx.success);
-            text(out, opt(&b.keys));
-            num(out, ctx.context_code);
-            num(out, ctx.timestamp);
-            text(out, &ctx.group_name);
-        }
-        TraceType::EndTransaction => {
-            num(out, ctx.timestamp);
-            text(out, &ctx.region_id);
-            text(out, &ctx.group_name);
-            text(out, &b.topic);
-            text(out, &b.msg_id);
-            text(out, opt(&b.tags));
-            text(out, opt(&b.keys));
-            text(out, &b.store_host);
-            num(
-                out,
-                b.msg_type
-                    .unwrap_or(MessageType::TransactionCommit)
-                    .ordinal(),
-            );
-            text(out, opt(&b.transaction_id));
-            text(
-                out,
-                state_name(
-                    b.transaction_state
-                        .unwrap_or(LocalTransactionState::Unknown),
-                ),
-            );
-            flag(out, b.from_transaction_check);
-        }
-        TraceType::Recall => {
-            num(out, ctx.timestamp);
-            text(out, &ctx.region_id);
-            text(out, &ctx.group_name);
-            text(out, &b.topic);
-            text(out, &b.msg_id);
-            flag(out, ctx.success);
-        }
-    }
-    // The last field ends the record instead.
-    out.pop();
     out.push(FIELD_SPLITOR);
+}
+
+/// One field of a trace record. Each record type is a fixed sequence of these after its type
+/// name (Java `TraceDataEncoder`), so one table per type drives both encoding and decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Timestamp,
+    Region,
+    Group,
+    Topic,
+    MsgId,
+    Tags,
+    Keys,
+    StoreHost,
+    BodyLength,
+    CostTime,
+    MsgType,
+    OffsetMsgId,
+    Success,
+    RequestId,
+    RetryTimes,
+    ContextCode,
+    TransactionId,
+    TransactionState,
+    FromCheck,
+    ClientHost,
+}
+
+use Field::*;
+
+const PUB: &[Field] = &[
+    Timestamp,
+    Region,
+    Group,
+    Topic,
+    MsgId,
+    Tags,
+    Keys,
+    StoreHost,
+    BodyLength,
+    CostTime,
+    MsgType,
+    OffsetMsgId,
+    Success,
+];
+/// Pub records of Java clients before the offset message id was added.
+const PUB_WITHOUT_OFFSET_ID: &[Field] = &[
+    Timestamp, Region, Group, Topic, MsgId, Tags, Keys, StoreHost, BodyLength, CostTime, MsgType,
+    Success,
+];
+/// Pub records of old Java clients that also wrote the client host.
+const PUB_WITH_CLIENT_HOST: &[Field] = &[
+    Timestamp,
+    Region,
+    Group,
+    Topic,
+    MsgId,
+    Tags,
+    Keys,
+    StoreHost,
+    BodyLength,
+    CostTime,
+    MsgType,
+    OffsetMsgId,
+    Success,
+    ClientHost,
+];
+const SUB_BEFORE: &[Field] = &[Timestamp, Region, Group, RequestId, MsgId, RetryTimes, Keys];
+/// Older clients stop after `Keys` (or `ContextCode`).
+const SUB_AFTER: &[Field] = &[
+    RequestId,
+    MsgId,
+    CostTime,
+    Success,
+    Keys,
+    ContextCode,
+    Timestamp,
+    Group,
+];
+const END_TRANSACTION: &[Field] = &[
+    Timestamp,
+    Region,
+    Group,
+    Topic,
+    MsgId,
+    Tags,
+    Keys,
+    StoreHost,
+    MsgType,
+    TransactionId,
+    TransactionState,
+    FromCheck,
+];
+const RECALL: &[Field] = &[Timestamp, Region, Group, Topic, MsgId, Success];
+
+/// The layout this client writes for `kind` (the current Java one).
+fn layout(kind: TraceType) -> &'static [Field] {
+    match kind {
+        TraceType::Pub => PUB,
+        TraceType::SubBefore => SUB_BEFORE,
+        TraceType::SubAfter => SUB_AFTER,
+        TraceType::EndTransaction => END_TRANSACTION,
+        TraceType::Recall => RECALL,
+    }
+}
+
+/// The layout of a received record of `kind` with `fields` fields (type name included), and
+/// how many fields it must have at least.
+fn decode_layout(kind: TraceType, fields: usize) -> (&'static [Field], usize) {
+    match kind {
+        TraceType::Pub if fields == 13 => (PUB_WITHOUT_OFFSET_ID, 13),
+        TraceType::Pub if fields >= 15 => (PUB_WITH_CLIENT_HOST, 13),
+        TraceType::Pub => (PUB, 13),
+        TraceType::SubAfter => (SUB_AFTER, 6),
+        other => {
+            let l = layout(other);
+            (l, l.len() + 1)
+        }
+    }
+}
+
+impl Field {
+    fn write(self, ctx: &TraceContext, out: &mut String) {
+        // Field by field rather than one `write!` per record: the formatting machinery costs
+        // several times more, and this runs for every traced message.
+        let b = &ctx.bean;
+        let text = match self {
+            Timestamp => return push_num(out, ctx.timestamp),
+            BodyLength => return push_num(out, b.body_length),
+            CostTime => return push_num(out, ctx.cost_time),
+            RetryTimes => return push_num(out, b.retry_times),
+            ContextCode => return push_num(out, ctx.context_code),
+            MsgType => {
+                let default = if ctx.trace_type == TraceType::EndTransaction {
+                    MessageType::TransactionCommit
+                } else {
+                    MessageType::Normal
+                };
+                return push_num(out, b.msg_type.unwrap_or(default).ordinal());
+            }
+            Region => &ctx.region_id,
+            Group => &ctx.group_name,
+            Topic => &b.topic,
+            MsgId => &b.msg_id,
+            Tags => opt(&b.tags),
+            Keys => opt(&b.keys),
+            StoreHost => &b.store_host,
+            OffsetMsgId => &b.offset_msg_id,
+            RequestId => &ctx.request_id,
+            TransactionId => opt(&b.transaction_id),
+            TransactionState => state_name(
+                b.transaction_state
+                    .unwrap_or(LocalTransactionState::Unknown),
+            ),
+            ClientHost => opt(&b.client_host),
+            Success => bool_name(ctx.success),
+            FromCheck => bool_name(b.from_transaction_check),
+        };
+        out.push_str(text);
+    }
+
+    /// Sets this field of `c` from its text; the error says what is wrong with it.
+    fn read(self, c: &mut TraceContext, s: &str) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+            s.parse::<T>().map_err(|_| format!("{s:?} is not a number"))
+        }
+        // Java's Boolean.parseBoolean: "true" in any case, everything else false.
+        let boolean = |s: &str| s.eq_ignore_ascii_case("true");
+        let b = &mut c.bean;
+        match self {
+            Timestamp => c.timestamp = num(s)?,
+            BodyLength => b.body_length = num(s)?,
+            CostTime => c.cost_time = num(s)?,
+            RetryTimes => b.retry_times = num(s)?,
+            ContextCode => c.context_code = num(s)?,
+            MsgType => {
+                let n: i32 = num(s)?;
+                b.msg_type = Some(
+                    u8::try_from(n)
+                        .ok()
+                        .and_then(MessageType::from_ordinal)
+                        .ok_or_else(|| format!("message type {n} is unknown"))?,
+                );
+            }
+            Region => c.region_id = s.to_owned(),
+            Group => c.group_name = s.to_owned(),
+            Topic => b.topic = s.to_owned(),
+            MsgId => b.msg_id = s.to_owned(),
+            Tags => b.tags = from_opt(s),
+            Keys => b.keys = from_opt(s),
+            StoreHost => b.store_host = s.to_owned(),
+            OffsetMsgId => b.offset_msg_id = s.to_owned(),
+            RequestId => c.request_id = s.to_owned(),
+            TransactionId => b.transaction_id = from_opt(s),
+            TransactionState => {
+                b.transaction_state =
+                    Some(parse_state(s).ok_or_else(|| format!("transaction state {s:?}"))?);
+            }
+            ClientHost => b.client_host = Some(s.to_owned()),
+            Success => c.success = boolean(s),
+            FromCheck => b.from_transaction_check = boolean(s),
+        }
+        Ok(())
+    }
+}
+
+fn push_num(out: &mut String, n: impl std::fmt::Display) {
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{n}");
+}
+
+fn bool_name(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
 }
 
 /// The keys a trace message carrying `ctx` is indexed under: the message id and, when set, its
@@ -460,115 +595,20 @@ pub fn decode_trace_data(data: &str) -> Result<Vec<TraceContext>, TraceDecodeErr
         let Some(kind) = TraceType::parse(f[0]) else {
             continue;
         };
+        let (fields, need) = decode_layout(kind, f.len());
         let err = |detail: String| TraceDecodeError {
             record: i,
             kind: f[0].to_owned(),
             detail,
         };
-        let need = |n: usize| {
-            if f.len() < n {
-                Err(err(format!("{} fields, at least {n} expected", f.len())))
-            } else {
-                Ok(())
-            }
-        };
-        let num = |idx: usize| -> Result<i64, TraceDecodeError> {
-            f[idx]
-                .parse::<i64>()
-                .map_err(|_| err(format!("field {idx} {:?} is not a number", f[idx])))
-        };
-        let int = |idx: usize| -> Result<i32, TraceDecodeError> {
-            f[idx]
-                .parse::<i32>()
-                .map_err(|_| err(format!("field {idx} {:?} is not a number", f[idx])))
-        };
-        // Java's Boolean.parseBoolean: "true" in any case, everything else false.
-        let boolean = |idx: usize| f[idx].eq_ignore_ascii_case("true");
-        let msg_type = |idx: usize| -> Result<Option<MessageType>, TraceDecodeError> {
-            let n = int(idx)?;
-            u8::try_from(n)
-                .ok()
-                .and_then(MessageType::from_ordinal)
-                .map(Some)
-                .ok_or_else(|| err(format!("message type {n} is unknown")))
-        };
+        if f.len() < need {
+            return Err(err(format!("{} fields, at least {need} expected", f.len())));
+        }
         let mut c = TraceContext::new(kind);
-        match kind {
-            TraceType::Pub => {
-                need(13)?;
-                c.timestamp = num(1)?;
-                c.region_id = f[2].to_owned();
-                c.group_name = f[3].to_owned();
-                c.bean.topic = f[4].to_owned();
-                c.bean.msg_id = f[5].to_owned();
-                c.bean.tags = from_opt(f[6]);
-                c.bean.keys = from_opt(f[7]);
-                c.bean.store_host = f[8].to_owned();
-                c.bean.body_length = int(9)?;
-                c.cost_time = int(10)?;
-                c.bean.msg_type = msg_type(11)?;
-                if f.len() == 13 {
-                    c.success = boolean(12);
-                } else {
-                    c.bean.offset_msg_id = f[12].to_owned();
-                    c.success = boolean(13);
-                    if f.len() >= 15 {
-                        c.bean.client_host = Some(f[14].to_owned());
-                    }
-                }
-            }
-            TraceType::SubBefore => {
-                need(8)?;
-                c.timestamp = num(1)?;
-                c.region_id = f[2].to_owned();
-                c.group_name = f[3].to_owned();
-                c.request_id = f[4].to_owned();
-                c.bean.msg_id = f[5].to_owned();
-                c.bean.retry_times = int(6)?;
-                c.bean.keys = from_opt(f[7]);
-            }
-            TraceType::SubAfter => {
-                need(6)?;
-                c.request_id = f[1].to_owned();
-                c.bean.msg_id = f[2].to_owned();
-                c.cost_time = int(3)?;
-                c.success = boolean(4);
-                c.bean.keys = from_opt(f[5]);
-                if f.len() >= 7 {
-                    c.context_code = int(6)?;
-                }
-                if f.len() >= 9 {
-                    c.timestamp = num(7)?;
-                    c.group_name = f[8].to_owned();
-                }
-            }
-            TraceType::EndTransaction => {
-                need(13)?;
-                c.timestamp = num(1)?;
-                c.region_id = f[2].to_owned();
-                c.group_name = f[3].to_owned();
-                c.bean.topic = f[4].to_owned();
-                c.bean.msg_id = f[5].to_owned();
-                c.bean.tags = from_opt(f[6]);
-                c.bean.keys = from_opt(f[7]);
-                c.bean.store_host = f[8].to_owned();
-                c.bean.msg_type = msg_type(9)?;
-                c.bean.transaction_id = from_opt(f[10]);
-                c.bean.transaction_state = Some(
-                    parse_state(f[11])
-                        .ok_or_else(|| err(format!("transaction state {:?}", f[11])))?,
-                );
-                c.bean.from_transaction_check = boolean(12);
-            }
-            TraceType::Recall => {
-                need(7)?;
-                c.timestamp = num(1)?;
-                c.region_id = f[2].to_owned();
-                c.group_name = f[3].to_owned();
-                c.bean.topic = f[4].to_owned();
-                c.bean.msg_id = f[5].to_owned();
-                c.success = boolean(6);
-            }
+        for (idx, (field, text)) in fields.iter().zip(&f[1..]).enumerate() {
+            field
+                .read(&mut c, text)
+                .map_err(|e| err(format!("field {}: {e}", idx + 1)))?;
         }
         out.push(c);
     }
