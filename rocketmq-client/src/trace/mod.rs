@@ -402,23 +402,6 @@ const PUB_WITHOUT_OFFSET_ID: &[Field] = &[
     Timestamp, Region, Group, Topic, MsgId, Tags, Keys, StoreHost, BodyLength, CostTime, MsgType,
     Success,
 ];
-/// Pub records of old Java clients that also wrote the client host.
-const PUB_WITH_CLIENT_HOST: &[Field] = &[
-    Timestamp,
-    Region,
-    Group,
-    Topic,
-    MsgId,
-    Tags,
-    Keys,
-    StoreHost,
-    BodyLength,
-    CostTime,
-    MsgType,
-    OffsetMsgId,
-    Success,
-    ClientHost,
-];
 const SUB_BEFORE: &[Field] = &[Timestamp, Region, Group, RequestId, MsgId, RetryTimes, Keys];
 /// Older clients stop after `Keys` (or `ContextCode`).
 const SUB_AFTER: &[Field] = &[
@@ -459,11 +442,11 @@ fn layout(kind: TraceType) -> &'static [Field] {
 }
 
 /// The layout of a received record of `kind` with `fields` fields (type name included), and
-/// how many fields it must have at least.
+/// how many fields it must have at least. Old Java clients wrote the client host after a Pub
+/// record's fields; [`decode_trace_data`] reads it separately.
 fn decode_layout(kind: TraceType, fields: usize) -> (&'static [Field], usize) {
     match kind {
         TraceType::Pub if fields == 13 => (PUB_WITHOUT_OFFSET_ID, 13),
-        TraceType::Pub if fields >= 15 => (PUB_WITH_CLIENT_HOST, 13),
         TraceType::Pub => (PUB, 13),
         TraceType::SubAfter => (SUB_AFTER, 6),
         other => {
@@ -610,6 +593,11 @@ pub fn decode_trace_data(data: &str) -> Result<Vec<TraceContext>, TraceDecodeErr
                 .read(&mut c, text)
                 .map_err(|e| err(format!("field {}: {e}", idx + 1)))?;
         }
+        if kind == TraceType::Pub && f.len() > PUB.len() + 1 {
+            Field::ClientHost
+                .read(&mut c, f[PUB.len() + 1])
+                .map_err(err)?;
+        }
         out.push(c);
     }
     Ok(out)
@@ -663,6 +651,13 @@ mod tests {
         assert_eq!(v[0].bean.msg_type, Some(MessageType::Delay));
         assert_eq!(v[1].context_code, 4);
         assert_eq!(v[1].timestamp, 0);
+        assert_eq!(v[0].bean.client_host, None);
+        // 15-field Pub of old clients: the client host after the status.
+        let body = "Pub\u{1}1\u{1}R\u{1}g\u{1}T\u{1}ID\u{1}null\u{1}null\u{1}h:1\u{1}0\u{1}0\u{1}0\u{1}OFF\u{1}true\u{1}10.0.0.1\u{2}";
+        let v = decode_trace_data(body).unwrap();
+        assert_eq!(v[0].bean.offset_msg_id, "OFF");
+        assert!(v[0].success);
+        assert_eq!(v[0].bean.client_host.as_deref(), Some("10.0.0.1"));
     }
 
     #[test]
