@@ -473,10 +473,15 @@ impl Broker {
             Duration::from_millis(cfg.sync_replica_timeout_ms),
         );
         let groups = SubscriptionGroups::new(Arc::clone(&services.groups), Arc::clone(&rt));
+        let mut holds = vec![registrar.hold_gate()];
+        holds.extend(replication.master.as_ref().map(|m| m.hold_gate()));
+        holds.extend(replication.slave.as_ref().map(HaSlave::hold_gate));
+        holds.extend(replication.sync.as_ref().map(MetadataSync::hold_gate));
         let faults = Arc::new(crate::faults::Faults::new(
             Arc::clone(&rt),
             services.store.clone(),
             replication.slave.as_ref().map(HaSlave::gate),
+            holds,
         ));
         let processor = BrokerProcessor::new(&Wiring {
             faults: &faults,
@@ -606,6 +611,13 @@ fn spawn_background(
         );
         tasks.spawn(checker.run(tasks.signal().wait()));
     }
+    if rt.clock().is_virtual() {
+        tasks.spawn(retention_ticker(
+            services.store.clone(),
+            Arc::clone(rt),
+            tasks.signal().clone(),
+        ));
+    }
     let rt2 = Arc::clone(rt);
     tasks.spawn(Arc::clone(&bg.registrar).run(
         Arc::clone(topics.table()),
@@ -628,6 +640,26 @@ async fn flush_offsets(
                 let offsets = Arc::clone(&offsets);
                 if let Err(e) = rt::run_blocking(&*rt, move || offsets.persist()).await {
                     tracing::error!(error = %e, "cannot persist consumer offsets");
+                }
+            }
+            Either::Right(_) => return,
+        }
+    }
+}
+
+/// On a virtual clock: a retention pass every `clean_resource_interval` of virtual time, so
+/// that advancing the clock past `file_reserved_time` deletes expired segments. The store's
+/// own `store-cleaner` thread waits on real time (a condition variable), which a virtual
+/// clock cannot move; its passes go on too and read the same clock, so both agree on what
+/// has expired.
+async fn retention_ticker(store: MessageStore, rt: Arc<dyn Runtime>, stop: ShutdownSignal) {
+    loop {
+        let interval = store.retention().clean_resource_interval;
+        match select(rt.sleep(interval), stop.wait()).await {
+            Either::Left(_) => {
+                let store = store.clone();
+                if let Err(e) = rt::run_blocking(&*rt, move || store.clean_now()).await {
+                    tracing::error!(error = %e, "retention pass failed");
                 }
             }
             Either::Right(_) => return,

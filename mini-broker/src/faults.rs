@@ -62,6 +62,46 @@ impl State {
     }
 }
 
+/// Holds a piece of background work (NameServer registration, replication) still while
+/// closed: what [`Faults::freeze`] closes besides the request path. Open by default.
+#[derive(Debug, Default)]
+pub struct HoldGate {
+    closed: Mutex<Option<ShutdownSignal>>,
+}
+
+impl HoldGate {
+    /// Holds the work at its next check.
+    pub fn close(&self) {
+        self.closed
+            .lock_unpoisoned()
+            .get_or_insert_with(ShutdownSignal::new);
+    }
+
+    /// Lets the held work go on.
+    pub fn open(&self) {
+        if let Some(sig) = self.closed.lock_unpoisoned().take() {
+            sig.trigger();
+        }
+    }
+
+    /// Whether the work is held.
+    pub fn is_closed(&self) -> bool {
+        self.closed.lock_unpoisoned().is_some()
+    }
+
+    /// Returns once the gate is open (at once when it is).
+    pub async fn opened(&self) {
+        let wait = self
+            .closed
+            .lock_unpoisoned()
+            .as_ref()
+            .map(ShutdownSignal::wait);
+        if let Some(w) = wait {
+            w.await;
+        }
+    }
+}
+
 /// The faults of one broker; see the [module docs](self).
 pub struct Faults {
     active: AtomicBool,
@@ -70,6 +110,8 @@ pub struct Faults {
     store: MessageStore,
     /// The replication gate when this broker is a slave.
     replication: Option<Arc<crate::ha::ReplicationGate>>,
+    /// Background work a freeze holds still: registration, replication.
+    holds: Vec<Arc<HoldGate>>,
 }
 
 impl fmt::Debug for Faults {
@@ -104,6 +146,7 @@ impl Faults {
         rt: Arc<dyn Runtime>,
         store: MessageStore,
         replication: Option<Arc<crate::ha::ReplicationGate>>,
+        holds: Vec<Arc<HoldGate>>,
     ) -> Self {
         Faults {
             active: AtomicBool::new(false),
@@ -111,6 +154,7 @@ impl Faults {
             rt,
             store,
             replication,
+            holds,
         }
     }
 
@@ -180,22 +224,39 @@ impl Faults {
         });
     }
 
-    /// Stops answering: requests arriving from now on wait (connections stay open) until
-    /// [`thaw`](Self::thaw), then are processed. The broker's own background work
-    /// (NameServer registration, delivery of delayed messages) goes on.
+    /// Freezes the broker as SIGSTOP would, with its connections left open: requests
+    /// arriving from now on wait until [`thaw`](Self::thaw), NameServer registration stops
+    /// (the NameServer drops the broker from its routes after its broker expiry, 120 s), and
+    /// replication stops on both ends (a master sends nothing more, a slave reads and
+    /// acknowledges nothing; the peer's replication idle timeout ends the session). Work
+    /// driven by the broker's own timers (delay delivery, transaction checks, client expiry)
+    /// goes on.
     pub fn freeze(&self) {
         self.update(|s| {
             s.frozen.get_or_insert_with(ShutdownSignal::new);
         });
+        for g in &self.holds {
+            g.close();
+        }
     }
 
-    /// Ends [`freeze`](Self::freeze): the waiting requests are processed.
+    /// Ends [`freeze`](Self::freeze): the waiting requests are processed, the broker
+    /// registers with the NameServer at once and replication resumes (a slave catches up from
+    /// where it stopped).
     pub fn thaw(&self) {
         self.update(|s| {
             if let Some(sig) = s.frozen.take() {
                 sig.trigger();
             }
         });
+        for g in &self.holds {
+            g.open();
+        }
+    }
+
+    /// Whether the broker is frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.state.lock_unpoisoned().frozen.is_some()
     }
 
     /// Refuses every put as on a full disk (senders get Apache's disk-full answer) until
@@ -237,6 +298,9 @@ impl Faults {
             }
             *s = State::default();
         });
+        for g in &self.holds {
+            g.open();
+        }
         self.free_disk();
         self.catch_up();
     }

@@ -92,6 +92,9 @@ pub struct Registrar {
     id: BrokerIdentity,
     trigger_tx: mpsc::UnboundedSender<()>,
     trigger_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<()>>>,
+    /// Closed while the broker is frozen ([`crate::faults::Faults::freeze`]): the periodic
+    /// and triggered registrations wait.
+    hold: Arc<crate::faults::HoldGate>,
 }
 
 impl std::fmt::Debug for Registrar {
@@ -135,7 +138,13 @@ impl Registrar {
             id,
             trigger_tx,
             trigger_rx: std::sync::Mutex::new(Some(trigger_rx)),
+            hold: Arc::default(),
         }
+    }
+
+    /// The gate a freeze closes to stop the registrations of [`run`](Self::run).
+    pub fn hold_gate(&self) -> Arc<crate::faults::HoldGate> {
+        Arc::clone(&self.hold)
     }
 
     /// Asks for an immediate registration (topic table changed).
@@ -227,6 +236,13 @@ impl Registrar {
             return;
         };
         loop {
+            if self.hold.is_closed() {
+                // Frozen: nothing goes out until thawed (then at once).
+                match select(std::pin::pin!(self.hold.opened()), &mut stop).await {
+                    Either::Left(_) => {}
+                    Either::Right(_) => return,
+                }
+            }
             // Coalesce triggers queued meanwhile into this registration.
             while rx.try_recv().is_ok() {}
             self.register_all(topics.wrapper()).await;

@@ -163,6 +163,38 @@ pub async fn produce_keyed(
     Ok(keys)
 }
 
+/// Crashes `consumer` as `kill -9` would: every task of the consumer and of its client
+/// instance stops at once and its connections close, with nothing committed, unlocked or
+/// unregistered. The brokers drop it from the group when its connections close (Apache's
+/// broker does the same on a channel close), but the queue locks an orderly consumer held stay
+/// until the broker's lock expiry (`rebalanceLockMaxLiveTime`, 60 s), and offsets it consumed
+/// without committing are consumed again by the next owner.
+///
+/// The consumer counts as shut down afterwards; drop it. A consumer built on a shared client
+/// instance stops its own work, but the shared instance keeps running.
+///
+/// ```no_run
+/// # async fn demo(c: rocketmq_rs_client::PushConsumer) {
+/// rocketmq_rs_client::testing::kill(&c);
+/// assert!(!c.is_running());
+/// # }
+/// ```
+pub fn kill(consumer: &PushConsumer) {
+    consumer.halt(true);
+}
+
+/// Hangs `consumer` like a stopped process (SIGSTOP, a stuck VM, a host cut off without
+/// closing its sockets): every task of the consumer and of its client instance stops at once
+/// (heartbeats, rebalance, pulls, lock renewal, offset commits) while its connections stay
+/// open. The brokers keep it in the group until its heartbeats are missed for the channel
+/// expiry (`channelExpiredTimeout`, 120 s; scanned every 10 s); then the other members take
+/// its queues over. On a virtual-time cluster, advance past the expiry.
+///
+/// The consumer counts as shut down afterwards; drop it to release its connections.
+pub fn hang(consumer: &PushConsumer) {
+    consumer.halt(false);
+}
+
 /// `n` push consumers of one group in this process (clustering: they split the queues), each
 /// recording what it consumes in one [`KeyLedger`] and answering `Success`.
 pub struct ConsumerGroup {

@@ -325,6 +325,241 @@ mod scenarios {
         cluster.shutdown().await;
     }
 
+    /// A killed slave comes back on its store and port and catches up with what its master
+    /// took meanwhile; inspection reads the same messages on both.
+    pub async fn slave_kill_and_restart(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxSlaveCrashTopic";
+        let mut cluster = EmbeddedCluster::builder()
+            .with_slaves(true)
+            .topic(T, 1)
+            .start(rt)
+            .await
+            .unwrap();
+        let p = producer(&cluster, "fx_slave_crash_pg", Duration::from_secs(3)).await;
+        for i in 0..3 {
+            p.send(Message::new(T, format!("before-{i}")))
+                .await
+                .unwrap();
+        }
+        let in_step = |cluster: &EmbeddedCluster| {
+            let m = cluster
+                .broker("broker-a")
+                .map(|b| b.store().commit_log_max_offset());
+            let s = cluster
+                .slave("broker-a")
+                .map(|b| b.store().commit_log_max_offset());
+            match (m, s) {
+                (Some(m), Some(s)) if m == s => Ok(m),
+                other => Err(other),
+            }
+        };
+        cluster
+            .wait_until("the slave in step", Duration::from_secs(10), || async {
+                in_step(&cluster)
+            })
+            .await
+            .unwrap();
+        let port = cluster.slave("broker-a").unwrap().addr();
+        cluster.kill_slave("broker-a").await.unwrap();
+        assert!(cluster.slave("broker-a").is_none());
+        assert!(matches!(
+            cluster.kill_slave("broker-a").await,
+            Err(EmbeddedError::NotFound(_))
+        ));
+        assert!(
+            matches!(
+                cluster.restart_broker("broker-a").await,
+                Err(EmbeddedError::NotFound(_))
+            ),
+            "the master was not killed"
+        );
+        // The master takes writes on its own (ASYNC_MASTER).
+        for i in 0..3 {
+            p.send(Message::new(T, format!("while-down-{i}")))
+                .await
+                .unwrap();
+        }
+        let slave = cluster.restart_slave("broker-a").await.unwrap();
+        assert_eq!(slave.addr(), port, "same port");
+        let end = cluster
+            .wait_until(
+                "the restarted slave caught up",
+                Duration::from_secs(20),
+                || async { in_step(&cluster) },
+            )
+            .await
+            .unwrap();
+        assert!(end > 0);
+        let bodies = |v: Vec<rocketmq_rs_mini_broker::embedded::StoredMessage>| {
+            v.iter().map(|m| m.body_str()).collect::<Vec<_>>()
+        };
+        let on_master = bodies(cluster.messages(T).await);
+        assert_eq!(on_master.len(), 6);
+        assert_eq!(
+            bodies(cluster.slave_messages("broker-a", T).await),
+            on_master
+        );
+        p.shutdown().await;
+        cluster.shutdown().await;
+    }
+
+    /// On virtual time: a frozen slave stops registering and replicating; past the
+    /// NameServer's 120 s broker expiry its route entry is gone and the master has lost it;
+    /// thawed, it registers again and catches up.
+    pub async fn virtual_freeze_expires_the_route(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxFreezeTopic";
+        let wall = Instant::now();
+        let cluster = EmbeddedCluster::builder()
+            .virtual_time(true)
+            .with_slaves(true)
+            .topic(T, 1)
+            .start(rt)
+            .await
+            .unwrap();
+        let members = || {
+            cluster
+                .namesrv()
+                .unwrap()
+                .processor()
+                .route_info()
+                .pickup_topic_route(T)
+                .and_then(|r| {
+                    r.broker_datas
+                        .into_iter()
+                        .find(|b| b.broker_name == "broker-a")
+                })
+                .map(|b| b.broker_addrs.keys().copied().collect::<Vec<i64>>())
+                .unwrap_or_default()
+        };
+        let master = cluster.broker("broker-a").unwrap();
+        let slave = cluster.slave("broker-a").unwrap();
+        cluster
+            .wait_until("the slave connected", Duration::from_secs(30), || async {
+                match master.connected_slaves() {
+                    1 => Ok(()),
+                    n => Err(n),
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(members(), [0, 1]);
+        let p = producer(&cluster, "fx_freeze_pg", Duration::from_secs(3)).await;
+        slave.faults().freeze();
+        assert!(slave.faults().is_frozen());
+        for i in 0..3 {
+            p.send(Message::new(T, format!("m{i}"))).await.unwrap();
+        }
+        cluster.advance(Duration::from_secs(100)).await.unwrap();
+        assert_eq!(members(), [0, 1], "within the broker expiry");
+        cluster.advance(Duration::from_secs(40)).await.unwrap();
+        assert_eq!(members(), [0], "the frozen slave expired from the route");
+        assert_eq!(
+            master.connected_slaves(),
+            0,
+            "replication session timed out"
+        );
+        assert!(slave.store().commit_log_max_offset() < master.store().commit_log_max_offset());
+        slave.faults().thaw();
+        cluster
+            .wait_until(
+                "the slave back and in step",
+                Duration::from_secs(60),
+                || async {
+                    let (m, s) = (
+                        master.store().commit_log_max_offset(),
+                        slave.store().commit_log_max_offset(),
+                    );
+                    let ids = members();
+                    if ids == [0, 1] && m == s {
+                        Ok(())
+                    } else {
+                        Err((ids, m, s))
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            wall.elapsed() < Duration::from_secs(60),
+            "a 120 s expiry waited out on the virtual clock, not the wall clock: {:?}",
+            wall.elapsed()
+        );
+        p.shutdown().await;
+        cluster.shutdown().await;
+    }
+
+    /// On virtual time: retention follows the clock. Small commit-log segments, deletion
+    /// allowed at every hour (`deleteWhen`), a store cap far away (no disk pressure): at
+    /// 71 h nothing is deleted, at 73 h every full segment older than the 72 h
+    /// `fileReservedTime` is gone and the topic's first offset has moved; a message written
+    /// afterwards is young and stays.
+    pub async fn virtual_retention_deletes_expired_segments(rt: Arc<dyn Runtime>) {
+        const T: &str = "FxRetentionTopic";
+        let wall = Instant::now();
+        let cluster = EmbeddedCluster::builder()
+            .virtual_time_granularity(Duration::from_secs(600))
+            .topic(T, 1)
+            .configure(|cfg| {
+                cfg.commit_log_segment_size = 32 * 1024;
+                cfg.max_message_size = 8 * 1024;
+                cfg.delete_when = (0..24)
+                    .map(|h| format!("{h:02}"))
+                    .collect::<Vec<_>>()
+                    .join(";");
+                cfg.max_store_bytes = Some(1 << 30);
+                cfg.delete_commit_log_files_interval = 0;
+            })
+            .start(rt)
+            .await
+            .unwrap();
+        let p = producer(&cluster, "fx_retention_pg", Duration::from_secs(3)).await;
+        let body = "x".repeat(1024);
+        for _ in 0..100 {
+            p.send(Message::new(T, body.clone())).await.unwrap();
+        }
+        let store = cluster.broker("broker-a").unwrap().store().clone();
+        {
+            let store = store.clone();
+            rocketmq_rs_remoting::rt::run_blocking(&**cluster.runtime(), move || store.flush())
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.commit_log_min_offset(), 0);
+        assert!(
+            store.commit_log_max_offset() > 3 * 32 * 1024,
+            "several segments written"
+        );
+        cluster
+            .advance(Duration::from_secs(71 * 3600))
+            .await
+            .unwrap();
+        assert_eq!(store.commit_log_min_offset(), 0, "nothing expired at 71 h");
+        assert_eq!(cluster.messages(T).await.len(), 100);
+        cluster
+            .advance(Duration::from_secs(2 * 3600))
+            .await
+            .unwrap();
+        let first = store.commit_log_min_offset();
+        assert!(
+            first >= 3 * 32 * 1024,
+            "expired segments deleted, first offset {first}"
+        );
+        let left = cluster.messages(T).await.len();
+        assert!(left < 100, "{left} messages left");
+        assert!(store.min_offset(T, 0) > 0, "the queue's first offset moved");
+        p.send(Message::new(T, "young")).await.unwrap();
+        cluster.advance(Duration::from_secs(3600)).await.unwrap();
+        let after = cluster.messages(T).await;
+        assert_eq!(after.last().map(|m| m.body_str()).as_deref(), Some("young"));
+        assert!(
+            wall.elapsed() < Duration::from_secs(60),
+            "73 virtual hours in {:?}",
+            wall.elapsed()
+        );
+        p.shutdown().await;
+        cluster.shutdown().await;
+    }
+
     /// Scenario helpers: a group of three consumers in this process, 30 keyed messages, each
     /// key consumed exactly once.
     #[allow(clippy::field_reassign_with_default)]
@@ -515,6 +750,9 @@ common::for_each_runtime!(
     kill_and_restart,
     slave_falls_behind,
     consumer_group_consumes_each_key_once,
+    slave_kill_and_restart,
+    virtual_freeze_expires_the_route,
+    virtual_retention_deletes_expired_segments,
     virtual_heartbeat_expiry,
     virtual_timer_message_and_check_back,
 );

@@ -181,6 +181,29 @@ impl EmbeddedCluster {
         .await
     }
 
+    /// Every stored message of `topic` on the slave of broker group `broker` (empty when it
+    /// has none), in (queue, offset) order: what replication copied, to compare with
+    /// [`messages`](Self::messages).
+    pub async fn slave_messages(&self, broker: &str, topic: &str) -> Vec<StoredMessage> {
+        let Some(store) = self.slave(broker).map(|b| b.store().clone()) else {
+            return Vec::new();
+        };
+        let (broker, topic) = (broker.to_string(), topic.to_string());
+        rt::run_blocking(&**self.runtime(), move || {
+            let mut out = Vec::new();
+            for q in store.queue_ids(&topic) {
+                out.extend(read_queue(&store, &topic, q).into_iter().map(|message| {
+                    StoredMessage {
+                        broker: broker.clone(),
+                        message,
+                    }
+                }));
+            }
+            out
+        })
+        .await
+    }
+
     /// Messages waiting in the retry topic of `group` (`%RETRY%group`), re-delivered after
     /// their back-off; each carries its `reconsume_times`.
     pub async fn retry_messages(&self, group: &str) -> Vec<StoredMessage> {

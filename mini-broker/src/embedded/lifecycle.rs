@@ -25,16 +25,50 @@ impl EmbeddedCluster {
     ///
     /// [`EmbeddedError::NotFound`] when no such master runs.
     pub async fn kill_broker(&mut self, name: &str) -> Result<(), EmbeddedError> {
+        self.kill_member(name, false).await
+    }
+
+    /// Kills the slave of broker group `name` as `kill -9` would (see
+    /// [`kill_broker`](Self::kill_broker)): its master goes on taking writes and loses the
+    /// replication session; the slave's port closes. [`restart_slave`](Self::restart_slave)
+    /// brings it back on the same store and ports, and it catches up from the end of its own
+    /// commit log.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
+    /// use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+    ///
+    /// let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
+    /// let mut cluster = EmbeddedCluster::builder().with_slaves(true).start(rt).await.unwrap();
+    /// let port = cluster.slave("broker-a").unwrap().addr();
+    /// cluster.kill_slave("broker-a").await.unwrap();
+    /// assert!(cluster.slave("broker-a").is_none());
+    /// assert!(cluster.broker("broker-a").is_some(), "the master runs on");
+    /// let slave = cluster.restart_slave("broker-a").await.unwrap();
+    /// assert_eq!(slave.addr(), port);
+    /// cluster.shutdown().await;
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError::NotFound`] when no such slave runs.
+    pub async fn kill_slave(&mut self, name: &str) -> Result<(), EmbeddedError> {
+        self.kill_member(name, true).await
+    }
+
+    async fn kill_member(&mut self, name: &str, slave: bool) -> Result<(), EmbeddedError> {
         let i = self
             .brokers
             .iter()
-            .position(|b| b.config().broker_name == name && b.config().broker_id == 0)
-            .ok_or_else(|| EmbeddedError::NotFound(format!("broker {name}")))?;
+            .position(|b| b.config().broker_name == name && (b.config().broker_id != 0) == slave)
+            .ok_or_else(|| EmbeddedError::NotFound(member(name, slave)))?;
         let b = self.brokers.remove(i);
         let mut cfg = b.config().clone();
         cfg.listen_addr = b.addr();
         // The same replication port too: left unset, the restart (now on a fixed port P) would
         // listen on P + 1, which anything on the host may hold, and slaves dial the old one.
+        // (A slave has no replication listener: it keeps dialling its master's.)
         cfg.ha_listen_addr = b.ha_addr().or(cfg.ha_listen_addr);
         let store = b.store().clone();
         rocketmq_rs_remoting::rt::run_blocking(&*self.rt, move || store.simulate_crash()).await;
@@ -48,13 +82,34 @@ impl EmbeddedCluster {
     ///
     /// # Errors
     ///
-    /// [`EmbeddedError::NotFound`] when `name` was not killed; the broker's start error.
+    /// [`EmbeddedError::NotFound`] when `name`'s master was not killed; the broker's start
+    /// error.
     pub async fn restart_broker(&mut self, name: &str) -> Result<&BrokerHandle, EmbeddedError> {
+        self.restart_member(name, false).await
+    }
+
+    /// Starts the killed slave of `name` again on its store (crash recovery runs) and port,
+    /// registers it with the NameServer and lets it resume replication from the end of its
+    /// own commit log.
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError::NotFound`] when `name`'s slave was not killed; the broker's start
+    /// error.
+    pub async fn restart_slave(&mut self, name: &str) -> Result<&BrokerHandle, EmbeddedError> {
+        self.restart_member(name, true).await
+    }
+
+    async fn restart_member(
+        &mut self,
+        name: &str,
+        slave: bool,
+    ) -> Result<&BrokerHandle, EmbeddedError> {
         let i = self
             .killed
             .iter()
-            .position(|c| c.broker_name == name)
-            .ok_or_else(|| EmbeddedError::NotFound(format!("killed broker {name}")))?;
+            .position(|c| c.broker_name == name && (c.broker_id != 0) == slave)
+            .ok_or_else(|| EmbeddedError::NotFound(format!("killed {}", member(name, slave))))?;
         let cfg = self.killed.remove(i);
         let b = match start_on_port(&self.rt, cfg.clone()).await {
             Ok(b) => b,
@@ -153,4 +208,12 @@ async fn real_pause(rt: &Arc<dyn rocketmq_rs_remoting::rt::Runtime>) {
     let d = Duration::from_millis(20);
     let rt = Arc::clone(rt);
     rocketmq_rs_remoting::rt::run_blocking(&*rt, move || std::thread::sleep(d)).await;
+}
+
+/// "master of broker-a" / "slave of broker-a", for errors.
+fn member(name: &str, slave: bool) -> String {
+    format!(
+        "{} of broker {name}",
+        if slave { "slave" } else { "master" }
+    )
 }

@@ -15,6 +15,7 @@ use rocketmq_rs_remoting::util::MutexExt;
 use super::event::Event;
 use super::protocol::{read_frame, write_frame, Frame, FrameKind};
 use super::{chunk_extent, HaConfig, HaError};
+use crate::faults::HoldGate;
 use crate::store::MessageStore;
 
 /// Outcome of [`HaMaster::wait_for_replica`], mapped by a `SYNC_MASTER` send to its response
@@ -59,6 +60,8 @@ struct MasterInner {
     data: Event,
     acks: Mutex<AckState>,
     next_id: AtomicU64,
+    /// Closed while the broker is frozen: nothing is sent and nothing acted on.
+    hold: Arc<HoldGate>,
 }
 
 /// The master's replication service: listens on the HA address, streams the commit log to
@@ -109,6 +112,7 @@ impl HaMaster {
                 waiters: BTreeMap::new(),
             }),
             next_id: AtomicU64::new(1),
+            hold: Arc::default(),
         });
         let me = Arc::clone(&inner);
         inner.tasks.spawn(accept_loop(me, listener));
@@ -119,6 +123,13 @@ impl HaMaster {
     /// The bound HA address.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.addr
+    }
+
+    /// The gate a broker freeze closes ([`crate::faults::Faults::freeze`]): while closed
+    /// the master sends its slaves nothing (no data, no heartbeats) and acts on nothing they
+    /// send, so their sessions end by idle timeout, as with a stopped process.
+    pub fn hold_gate(&self) -> Arc<HoldGate> {
+        Arc::clone(&self.inner.hold)
     }
 
     /// Tells the transfer tasks that the commit log grew. Cheap (no allocation when no
@@ -357,6 +368,10 @@ async fn serve(
         Some(Err(_)) => return Err(HaError::Idle(cfg.idle_timeout)),
         Some(Ok(f)) => f?,
     };
+    // Frozen: the hello was read (a stopped process's kernel buffers it), nothing answers.
+    if unless(inner.hold.opened(), &stop, &stop).await.is_none() {
+        return Ok(());
+    }
     if hello.kind != FrameKind::Hello {
         return Err(HaError::Protocol(format!(
             "expected hello, got {:?}",
@@ -439,6 +454,9 @@ async fn read_acks(
             Some(Err(_)) => return Err(HaError::Idle(idle)),
             Some(Ok(f)) => f?,
         };
+        if inner.hold.is_closed() && unless(inner.hold.opened(), closed, stop).await.is_none() {
+            return Ok(());
+        }
         match f.kind {
             FrameKind::Ack => {
                 let max = inner.store.commit_log_max_offset();
@@ -473,6 +491,9 @@ async fn transfer(
     let mut last_sent = rt.now();
     loop {
         if closed.is_triggered() || stop.is_triggered() {
+            return Ok(());
+        }
+        if inner.hold.is_closed() && unless(inner.hold.opened(), closed, stop).await.is_none() {
             return Ok(());
         }
         // Listen before looking, so a put between the look and the wait is not missed.

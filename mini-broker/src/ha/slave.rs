@@ -47,6 +47,9 @@ struct SlaveInner {
     reset: Mutex<ShutdownSignal>,
     last_error: Mutex<Option<String>>,
     gate: Arc<ReplicationGate>,
+    /// Closed while the broker is frozen: no session is opened, frames are read (a stopped
+    /// process's kernel still buffers them) but neither appended nor acknowledged.
+    hold: Arc<crate::faults::HoldGate>,
 }
 
 /// Holds a slave's replication still (for fault tests): while closed, the slave appends
@@ -153,6 +156,7 @@ impl HaSlave {
             reset: Mutex::new(ShutdownSignal::new()),
             last_error: Mutex::new(None),
             gate: Arc::default(),
+            hold: Arc::default(),
         });
         let me = Arc::clone(&inner);
         inner.tasks.spawn(run(me));
@@ -162,6 +166,13 @@ impl HaSlave {
     /// The gate that holds replication still (fault tests).
     pub fn gate(&self) -> Arc<ReplicationGate> {
         Arc::clone(&self.inner.gate)
+    }
+
+    /// The gate a broker freeze closes ([`crate::faults::Faults::freeze`]): while closed the
+    /// slave connects to nobody and appends and acknowledges nothing, so the master ends the
+    /// session by idle timeout; opened, it reconnects and catches up.
+    pub fn hold_gate(&self) -> Arc<crate::faults::HoldGate> {
+        Arc::clone(&self.inner.hold)
     }
 
     /// Changes the master to follow (e.g. the `haServerAddr` a NameServer returned at
@@ -219,6 +230,9 @@ async fn run(inner: Arc<SlaveInner>) {
             }
             r.clone()
         };
+        if inner.hold.is_closed() && unless(inner.hold.opened(), &stop, &stop).await.is_none() {
+            return;
+        }
         let master = *inner.master.lock_unpoisoned();
         let mut productive = false;
         if let Some(addr) = master {
@@ -319,6 +333,12 @@ async fn session(
             Some(Err(_)) => return Err(HaError::Idle(cfg.idle_timeout)),
             Some(Ok(f)) => f?,
         };
+        if inner.hold.is_closed() {
+            // Frozen: read and dropped; the session dies by the master's idle timeout, or on
+            // the first frame after the thaw (its offset is past ours), and the next one
+            // resumes at the end of the local commit log.
+            continue;
+        }
         *productive = true;
         match f.kind {
             FrameKind::Data => {

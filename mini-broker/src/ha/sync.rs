@@ -114,6 +114,8 @@ struct SyncInner {
     /// One sync at a time: a periodic sync that fetched a table before a change on the master
     /// and delivered it after an on-demand sync would put the older table back.
     running: futures::lock::Mutex<()>,
+    /// Closed while the broker is frozen: the periodic copy waits.
+    hold: Arc<crate::faults::HoldGate>,
 }
 
 /// Periodically copies the master's metadata to a slave (see the module docs).
@@ -168,6 +170,7 @@ impl MetadataSync {
             sink,
             timeout: Duration::from_secs(5),
             running: futures::lock::Mutex::new(()),
+            hold: Arc::default(),
         });
         let tasks = TaskGroup::new(Arc::clone(&rt));
         let me = Arc::clone(&inner);
@@ -175,6 +178,12 @@ impl MetadataSync {
         let interval = interval.max(Duration::from_millis(10));
         tasks.spawn(async move {
             loop {
+                if me.hold.is_closed() {
+                    match select(std::pin::pin!(me.hold.opened()), stop.wait()).await {
+                        Either::Left(_) => {}
+                        Either::Right(_) => return,
+                    }
+                }
                 if me.master().is_some() {
                     if let Err(e) = me.sync_all().await {
                         tracing::warn!(error = %e, "slave metadata sync failed");
@@ -187,6 +196,12 @@ impl MetadataSync {
             }
         });
         MetadataSync { inner, tasks }
+    }
+
+    /// The gate a broker freeze closes ([`crate::faults::Faults::freeze`]): while closed no
+    /// periodic copy is made.
+    pub fn hold_gate(&self) -> Arc<crate::faults::HoldGate> {
+        Arc::clone(&self.inner.hold)
     }
 
     /// Changes the master to copy from.

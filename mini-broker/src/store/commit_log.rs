@@ -25,11 +25,20 @@ pub(crate) struct Segment {
     pub len: u64,
     pub file: File,
     pub path: PathBuf,
+    /// Wall time (ms, by the store's clock) of the last write since the store opened; 0 =
+    /// none yet, the file's modification time tells. Retention ages segments by it, so on a
+    /// virtual clock a segment is as old as virtual time says, not as its real mtime says.
+    pub last_write_ms: AtomicI64,
 }
 
 impl Segment {
     pub fn end(&self) -> i64 {
         self.start + self.len as i64
+    }
+
+    /// Records a write at `now_ms`.
+    pub fn touch(&self, now_ms: i64) {
+        self.last_write_ms.fetch_max(now_ms, Ordering::Relaxed);
     }
 }
 
@@ -150,6 +159,7 @@ impl CommitLog {
                     len,
                     file,
                     path,
+                    last_write_ms: AtomicI64::new(0),
                 })
             })
             .collect::<Vec<_>>();
@@ -258,6 +268,7 @@ impl CommitLog {
             len: self.segment_size,
             file,
             path,
+            last_write_ms: AtomicI64::new(0),
         });
         let mut segs = self.segments.write_unpoisoned();
         segs.push(seg.clone());

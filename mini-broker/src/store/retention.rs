@@ -323,7 +323,7 @@ pub(crate) fn clean_pass(shared: &Shared) -> Result<CleanReport> {
             (false, false)
         }
     };
-    let time_up = is_time_to_delete(&cfg.delete_when, SystemTime::now());
+    let time_up = is_time_to_delete(&cfg.delete_when, wall_now(shared));
     let manual = shared.cleaner.manual.load(Ordering::Acquire) > 0;
     if time_up || space_to_delete || manual {
         if manual {
@@ -376,16 +376,24 @@ pub(crate) fn clean_pass(shared: &Shared) -> Result<CleanReport> {
 /// Apache `deleteExpiredFileByTime`: oldest first, never the segment being written, stop at the
 /// first segment too young (unless `force`), at most `delete_file_batch_max`.
 fn delete_segments(shared: &Shared, cfg: &RetentionConfig, force: bool) -> Result<usize> {
-    let now = SystemTime::now();
+    let now = wall_now(shared);
     let mut deleted = 0;
     while deleted < cfg.delete_file_batch_max {
         let Some(seg) = shared.log.deletable_first() else {
             break;
         };
         if !force {
-            let modified = std::fs::metadata(&seg.path)
-                .and_then(|m| m.modified())
-                .map_err(|e| StoreError::io("stat commit-log segment", &seg.path, e))?;
+            // Apache reads the file's modification time; a write since the store opened is
+            // recorded by the store's clock instead, which is the same time unless the clock
+            // is virtual (then the segment ages with the virtual clock).
+            let written = seg.last_write_ms.load(Ordering::Relaxed);
+            let modified = if written > 0 {
+                SystemTime::UNIX_EPOCH + Duration::from_millis(written as u64)
+            } else {
+                std::fs::metadata(&seg.path)
+                    .and_then(|m| m.modified())
+                    .map_err(|e| StoreError::io("stat commit-log segment", &seg.path, e))?
+            };
             let age = now.duration_since(modified).unwrap_or_default();
             if age < cfg.file_reserved_time {
                 break;
@@ -403,6 +411,11 @@ fn delete_segments(shared: &Shared, cfg: &RetentionConfig, force: bool) -> Resul
         }
     }
     Ok(deleted)
+}
+
+/// The store clock's wall time (the OS clock unless the broker runs on a virtual clock).
+fn wall_now(shared: &Shared) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(shared.cfg.clock.now_ms().max(0) as u64)
 }
 
 /// Whether the current UTC hour is one of `when`'s.

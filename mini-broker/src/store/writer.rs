@@ -603,6 +603,7 @@ impl Writer {
             super::fault::check_write()
                 .map_err(|e| StoreError::io("write commit log", &op.seg.path, e))?;
         }
+        let now_ms = self.shared.cfg.clock.now_ms();
         for op in &self.ops {
             write_all_at(
                 &op.seg.file,
@@ -610,6 +611,7 @@ impl Writer {
                 op.pos,
                 &op.seg.path,
             )?;
+            op.seg.touch(now_ms);
         }
         Ok(())
     }

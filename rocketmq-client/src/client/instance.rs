@@ -425,6 +425,19 @@ impl ClientInstance {
         tracing::info!(client_id = %self.inner.client_id, "client instance shut down");
     }
 
+    /// Test fault (`testing::kill` / `testing::hang`): stops the background tasks without
+    /// waiting and without unregistering anything, so the brokers stop hearing from this
+    /// client; with `close_connections` every connection is dropped too. The instance counts
+    /// as shut down afterwards.
+    pub(crate) fn halt(&self, close_connections: bool) {
+        self.inner.state.store(SHUT_DOWN, Ordering::Release);
+        self.inner.tasks.signal().trigger();
+        if close_connections {
+            self.inner.api.remoting().shutdown();
+        }
+        tracing::info!(client_id = %self.inner.client_id, close_connections, "client instance halted (test fault)");
+    }
+
     /// Registers a producer group.
     ///
     /// # Errors

@@ -105,6 +105,10 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
     fn heartbeat_checked(&self) -> BoxFuture<'_, Result<()>>;
     /// Closes the shared client if nothing else uses it.
     fn close(&self) -> BoxFuture<'_, ()>;
+    /// Test fault: stops the client's own background work (heartbeats, route refreshes) at
+    /// once, unregistering nothing; with `close_connections` also drops every connection, as
+    /// a killed process would. Only a client this consumer owns is touched.
+    fn halt(&self, _close_connections: bool) {}
     /// Readable queues of a topic (from the route; refreshes it).
     fn subscribe_queues(&self, topic: &str) -> BoxFuture<'_, Result<Vec<MessageQueue>>>;
     /// CHECK_CLIENT_CONFIG of `group`'s subscription to `topic` on some broker of the topic

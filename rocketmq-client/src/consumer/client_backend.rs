@@ -244,6 +244,12 @@ impl ConsumerBackend for ClientBackend {
         })
     }
 
+    fn halt(&self, close_connections: bool) {
+        if self.owned {
+            self.instance.halt(close_connections);
+        }
+    }
+
     fn subscribe_queues(&self, topic: &str) -> BoxFuture<'_, Result<Vec<MessageQueue>>> {
         let topic = topic.to_owned();
         Box::pin(async move {

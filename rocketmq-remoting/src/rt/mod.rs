@@ -238,6 +238,20 @@ impl Clock {
         }
     }
 
+    /// Whether the clock reads a [`TimeSource`] of its own (a [`VirtualClock`]) rather than
+    /// a function such as the OS clock. Work that OS threads time with real timeouts does not
+    /// follow such a clock; its owner drives that work from the runtime's timers instead.
+    ///
+    /// ```
+    /// use rocketmq_rs_remoting::rt::{Clock, VirtualClock};
+    /// assert!(!Clock::system().is_virtual());
+    /// assert!(VirtualClock::new().clock().is_virtual());
+    /// ```
+    #[inline]
+    pub fn is_virtual(&self) -> bool {
+        matches!(self.source, Source::Shared(_))
+    }
+
     /// Time since `earlier` by this clock (zero if `earlier` is in the future): what
     /// `earlier.elapsed()` would say by the OS clock.
     #[inline]

@@ -421,6 +421,34 @@ impl PushConsumer {
     }
 }
 
+impl PushConsumer {
+    /// Test fault behind [`crate::testing::kill`] and [`crate::testing::hang`]: every task of
+    /// the consumer and of the client instance it owns stops at once (rebalance, pulls, lock
+    /// renewal, offset persistence, heartbeats, listener dispatch); nothing is committed,
+    /// unlocked or unregistered. With `close_connections` the connections close as well. The
+    /// consumer counts as shut down afterwards ([`shutdown`](Self::shutdown) does nothing).
+    pub(crate) fn halt(&self, close_connections: bool) {
+        let inner = &self.inner;
+        if inner
+            .state
+            .compare_exchange(RUNNING, STOPPED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        inner.dispatch_stopped.store(true, Ordering::Release);
+        inner.pop.stop_all();
+        inner.core.services.signal().trigger();
+        for e in inner.core.queues().values() {
+            e.stop.trigger();
+        }
+        inner.core.pulls.signal().trigger();
+        inner.consumes.signal().trigger();
+        inner.core.backend.halt(close_connections);
+        tracing::info!(group = %inner.core.group, close_connections, "push consumer halted (test fault)");
+    }
+}
+
 /// One owned queue's state, from [`PushConsumer::queue_stats`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
