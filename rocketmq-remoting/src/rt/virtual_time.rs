@@ -24,6 +24,10 @@ const SETTLE_CAP: Duration = Duration::from_secs(5);
 /// loopback bytes, a worker picking up a task), so one quiet look is not enough.
 const QUIET_ROUNDS: u32 = 3;
 
+/// How often a waiting [`VirtualClock::settle`] looks again without being told: the safety net
+/// behind the idle notifications, and how often it checks [`SETTLE_CAP`].
+const SETTLE_RECHECK: Duration = Duration::from_millis(10);
+
 /// The shared state of one virtual clock. Leaked (it lives as long as the process) so that
 /// [`Clock`] stays `Copy`: a few hundred bytes per clock, one clock per test cluster.
 struct Core {
@@ -42,9 +46,26 @@ struct Core {
     steps: AtomicU64,
     /// Deadlines are rounded up to a multiple of this (ns; 0 = exact).
     granularity_ns: AtomicU64,
+    /// Settles waiting for activity to end, woken when it may have ended.
+    idle_waiters: Mutex<Vec<Waker>>,
 }
 
 impl Core {
+    /// One unit of activity ended; wakes the waiting settles when it was the last.
+    fn end_active(&self) {
+        if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.notify_idle();
+        }
+    }
+
+    /// Wakes the settles waiting for activity to end (they look again).
+    fn notify_idle(&self) {
+        let waiters = std::mem::take(&mut *self.idle_waiters.lock_unpoisoned());
+        for w in waiters {
+            w.wake();
+        }
+    }
+
     fn elapsed(&self) -> u64 {
         self.elapsed_ns.load(Ordering::SeqCst)
     }
@@ -119,7 +140,7 @@ impl TimeSource for Core {
     }
 
     fn end_work(&self) {
-        self.active.fetch_sub(1, Ordering::SeqCst);
+        self.end_active();
     }
 }
 
@@ -198,6 +219,7 @@ impl VirtualClock {
             listeners: Mutex::new(Vec::new()),
             steps: AtomicU64::new(0),
             granularity_ns: AtomicU64::new(0),
+            idle_waiters: Mutex::new(Vec::new()),
         }));
         VirtualClock { core }
     }
@@ -330,32 +352,35 @@ impl VirtualClock {
     /// Waits (in real time) until the tasks of the virtual runtimes are idle, the bytes sent
     /// between their in-process sockets have been read, and their blocking jobs and
     /// [`Clock::busy`] work are done; at most a few seconds, for a task that never idles.
+    ///
+    /// While something is in flight it sleeps until the last unit of activity ends (a task's
+    /// poll, a blocking job, a read that empties a connection) rather than spinning: the
+    /// tasks it waits for need the machine's cores (a spinning waiter on a two-core host left
+    /// async-std's two workers one core between them).
     pub async fn settle(&self) {
         let start = Instant::now();
         let mut quiet = 0;
-        let mut spins: u32 = 0;
         loop {
             if self.core.busy() {
                 quiet = 0;
-            } else {
-                quiet += 1;
-                if quiet >= QUIET_ROUNDS {
-                    return;
-                }
-            }
-            spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(16) {
                 if start.elapsed() > SETTLE_CAP {
                     tracing::warn!(
                         "virtual clock: activity did not settle within {SETTLE_CAP:?}; moving on"
                     );
                     return;
                 }
-                // Let other threads of the machine run: the tasks we wait for may need the
-                // core this loop is spinning on.
-                std::thread::yield_now();
+                WaitIdle {
+                    core: self.core,
+                    registered: false,
+                }
+                .await;
+            } else {
+                quiet += 1;
+                if quiet >= QUIET_ROUNDS {
+                    return;
+                }
+                YieldNow(false).await;
             }
-            YieldNow(false).await;
         }
     }
 
@@ -379,6 +404,70 @@ impl VirtualClock {
             self.advance(step).await;
         }
     }
+}
+
+/// Ready once the clock's activity may have ended (an idle notification, or
+/// [`SETTLE_RECHECK`] of real time as a safety net for activity that ends unannounced).
+struct WaitIdle {
+    core: &'static Core,
+    registered: bool,
+}
+
+impl Future for WaitIdle {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.registered {
+            return Poll::Ready(());
+        }
+        self.registered = true;
+        self.core
+            .idle_waiters
+            .lock_unpoisoned()
+            .push(cx.waker().clone());
+        recheck_later(cx.waker().clone());
+        // Registered before looking again: activity ending from here on wakes us.
+        if self.core.busy() {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}
+
+/// Wakes `w` after [`SETTLE_RECHECK`], from one timer thread shared by every clock.
+fn recheck_later(w: Waker) {
+    struct Ticker {
+        due: Mutex<Vec<Waker>>,
+        cv: std::sync::Condvar,
+    }
+    static TICKER: std::sync::OnceLock<&'static Ticker> = std::sync::OnceLock::new();
+    let t = *TICKER.get_or_init(|| {
+        let t: &'static Ticker = Box::leak(Box::new(Ticker {
+            due: Mutex::new(Vec::new()),
+            cv: std::sync::Condvar::new(),
+        }));
+        let spawned = std::thread::Builder::new()
+            .name("virtual-clock-recheck".into())
+            .spawn(move || loop {
+                let batch = {
+                    let mut due = t.due.lock_unpoisoned();
+                    while due.is_empty() {
+                        due = t.cv.wait(due).unwrap_or_else(|p| p.into_inner());
+                    }
+                    std::mem::take(&mut *due)
+                };
+                std::thread::sleep(SETTLE_RECHECK);
+                for w in batch {
+                    w.wake();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "virtual clock: no recheck thread; settles rely on notifications");
+        }
+        t
+    });
+    t.due.lock_unpoisoned().push(w);
+    t.cv.notify_one();
 }
 
 /// Returns `Pending` once, waking itself at once: lets the executor run other tasks.
@@ -601,7 +690,7 @@ impl Tracked {
 
     fn finish(&self) {
         if self.state.state.swap(DONE, Ordering::SeqCst) == QUEUED {
-            self.state.core.active.fetch_sub(1, Ordering::SeqCst);
+            self.state.core.end_active();
         }
     }
 }
@@ -628,7 +717,7 @@ impl Future for Tracked {
             self.finish();
         }
         if was_queued {
-            self.state.core.active.fetch_sub(1, Ordering::SeqCst);
+            self.state.core.end_active();
         }
         out
     }
@@ -658,12 +747,25 @@ struct End {
 impl Drop for End {
     fn drop(&mut self) {
         self.conn.closed.store(true, Ordering::SeqCst);
-        let mut conns = self.core.conns.lock_unpoisoned();
-        if conns
-            .get(&self.key)
-            .is_some_and(|c| Arc::ptr_eq(c, &self.conn))
         {
-            conns.remove(&self.key);
+            let mut conns = self.core.conns.lock_unpoisoned();
+            if conns
+                .get(&self.key)
+                .is_some_and(|c| Arc::ptr_eq(c, &self.conn))
+            {
+                conns.remove(&self.key);
+            }
+        }
+        self.core.notify_idle();
+    }
+}
+
+impl End {
+    /// Adds `delta` to the bytes in flight; a connection drained may end the activity a
+    /// settle waits for.
+    fn count(&self, delta: i64) {
+        if self.conn.net.fetch_add(delta, Ordering::SeqCst) == -delta {
+            self.core.notify_idle();
         }
     }
 }
@@ -715,7 +817,7 @@ impl<S: AsyncRead + Unpin + ?Sized> AsyncRead for Counted<S> {
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut *self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
-            self.end.conn.net.fetch_sub(n as i64, Ordering::SeqCst);
+            self.end.count(-(n as i64));
         }
         r
     }
@@ -729,7 +831,7 @@ impl<S: AsyncWrite + Unpin + ?Sized> AsyncWrite for Counted<S> {
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut *self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
-            self.end.conn.net.fetch_add(n as i64, Ordering::SeqCst);
+            self.end.count(n as i64);
         }
         r
     }
@@ -741,7 +843,7 @@ impl<S: AsyncWrite + Unpin + ?Sized> AsyncWrite for Counted<S> {
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut *self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = r {
-            self.end.conn.net.fetch_add(n as i64, Ordering::SeqCst);
+            self.end.count(n as i64);
         }
         r
     }
