@@ -121,7 +121,7 @@ impl Services {
             ),
             holds: Arc::new(PullHoldService::default()),
             groups: Arc::new(groups),
-            stats: Arc::new(BrokerStats::new(rocketmq_rs_remoting::util::now_ms())),
+            stats: Arc::new(BrokerStats::new(rt.clock().now_ms())),
         })
     }
 
@@ -672,7 +672,7 @@ async fn retention_ticker(store: MessageStore, rt: Arc<dyn Runtime>, stop: Shutd
 async fn sample_stats(stats: Arc<BrokerStats>, rt: Arc<dyn Runtime>, stop: ShutdownSignal) {
     loop {
         match select(rt.sleep(Duration::from_secs(1)), stop.wait()).await {
-            Either::Left(_) => stats.sample(rocketmq_rs_remoting::util::now_ms()),
+            Either::Left(_) => stats.sample(rt.clock().now_ms()),
             Either::Right(_) => return,
         }
     }

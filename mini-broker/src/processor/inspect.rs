@@ -270,7 +270,8 @@ impl InspectProcessor {
     /// GET_BROKER_RUNTIME_INFO: Apache's `KVTable` keys, each with our true value or the value
     /// an Apache broker gives when the feature does not apply (docs/protocol/admin.md §9).
     pub(crate) async fn runtime_info(&self) -> RemotingCommand {
-        let now = rocketmq_rs_remoting::util::now_ms();
+        // The statistics are sampled by the broker's clock (virtual on a virtual cluster).
+        let now = self.rt.clock().now_ms();
         let mut table: BTreeMap<String, String> =
             self.stats.runtime_entries(now).into_iter().collect();
         let mut put = |k: &str, v: String| {
