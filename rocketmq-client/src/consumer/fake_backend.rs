@@ -32,6 +32,8 @@ pub(crate) struct Fake {
     pub(crate) heartbeats: AtomicUsize,
     /// The group's members as the brokers report them; `None`: this client alone.
     pub(crate) members: Mutex<Option<Vec<String>>>,
+    /// UPDATE_CONSUMER_OFFSET requests received.
+    pub(crate) offset_updates: AtomicUsize,
 }
 
 impl Fake {
@@ -202,6 +204,7 @@ impl ConsumerBackend for Fake {
         offset: i64,
         _ow: bool,
     ) -> BoxFuture<'_, Result<()>> {
+        self.offset_updates.fetch_add(1, Ordering::Relaxed);
         self.offsets.lock().unwrap().insert(mq.clone(), offset);
         Box::pin(async { Ok(()) })
     }

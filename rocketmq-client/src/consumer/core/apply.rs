@@ -1,7 +1,7 @@
 //! Applying rebalance results (Java `RebalanceImpl.updateProcessQueueTableInRebalance`, Go
 //! `defaultConsumer.updateProcessQueueTable`), the same for every [`QueueOwner`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::future::{join_all, select, Either};
@@ -23,6 +23,7 @@ pub(crate) fn spawn_loop<O: QueueOwner>(owner: &Arc<O>) {
     owner.core().services.spawn(async move {
         let core = me.core();
         loop {
+            core.kicks_served(&mut kicks);
             round(&me).await;
             let wake = select(kicks.next(), core.rt.sleep(core.rebalance_interval));
             if let Either::Right(_) = select(wake, core.services.signal().wait()).await {
@@ -42,20 +43,29 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
     release_unsubscribed(owner).await;
     let core = owner.core();
     let group = &core.group;
+    // One pass over the owned queues per round, not one per topic: with thousands of topics
+    // and queues a per-topic scan made each round cost topics × queues.
+    let mut owned_by_topic: HashMap<String, Vec<MessageQueue>> = HashMap::new();
+    for mq in core.rebalanced_queues() {
+        match owned_by_topic.get_mut(mq.topic.as_str()) {
+            Some(v) => v.push(mq),
+            None => {
+                owned_by_topic.insert(mq.topic.clone(), vec![mq]);
+            }
+        }
+    }
     let mut additions = Vec::new();
     let mut moving = false;
     for topic in core.topics() {
         if core.is_stopping() {
             return;
         }
+        // Queues of this topic are only taken after the loop, and one released meanwhile by
+        // other means makes `release` a no-op: the snapshot stays good for the whole round.
+        let owned = owned_by_topic.remove(&topic).unwrap_or_default();
         if core.is_pop(&topic) {
             // The broker hands the topic's messages out: no queue of it is owned.
-            let leaving: Vec<MessageQueue> = core
-                .rebalanced_queues()
-                .into_iter()
-                .filter(|mq| mq.topic == topic)
-                .collect();
-            release_all(owner, &leaving).await;
+            release_all(owner, &owned).await;
             continue;
         }
         match core.rebalancer.target(&topic).await {
@@ -64,10 +74,9 @@ pub(crate) async fn round<O: QueueOwner>(owner: &Arc<O>) {
                 members_changed,
             }) => {
                 let target: HashSet<MessageQueue> = queues.into_iter().collect();
-                let leaving: Vec<MessageQueue> = core
-                    .rebalanced_queues()
+                let leaving: Vec<MessageQueue> = owned
                     .into_iter()
-                    .filter(|mq| mq.topic == topic && !target.contains(mq))
+                    .filter(|mq| !target.contains(mq))
                     .collect();
                 release_all(owner, &leaving).await;
                 let before = additions.len();
@@ -252,6 +261,34 @@ mod tests {
             round(&r).await;
             assert_eq!(r.log(), ["not in group"]);
             assert_eq!(r.owned(), ["T:0"]);
+        });
+    }
+
+    /// Kicks coalesce: a thousand before a round starts queue one round, and a kick after
+    /// the round started queues the next.
+    #[test]
+    fn kicks_coalesce_into_one_round() {
+        tokio_rt().block_on(async {
+            let fake = Fake::with_queues(3, 0, |_| "A");
+            let r = recorder(&fake);
+            let mut kicks = r.core.take_kicks().unwrap();
+            let queued = |k: &mut futures::channel::mpsc::Receiver<()>| {
+                std::iter::from_fn(|| k.try_recv().ok()).count()
+            };
+            for _ in 0..1000 {
+                r.core.kick();
+            }
+            assert_eq!(queued(&mut kicks), 1);
+            r.core.kick();
+            assert_eq!(
+                queued(&mut kicks),
+                0,
+                "still pending: its round has not started"
+            );
+            r.core.kicks_served(&mut kicks);
+            r.core.kick();
+            r.core.kick();
+            assert_eq!(queued(&mut kicks), 1);
         });
     }
 

@@ -27,6 +27,7 @@ mod process_queue;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -131,6 +132,8 @@ pub(crate) struct ConsumerCore<X> {
     /// Topics (with namespace) consumed by POP: rebalance gives them no owned queues.
     pop_topics: Mutex<HashSet<String>>,
     kick_tx: mpsc::Sender<()>,
+    /// A kick is queued and its round has not started: later kicks add nothing.
+    kick_pending: AtomicBool,
     /// Taken by the rebalance loop when it starts, so only one loop ever runs.
     kick_rx: Mutex<Option<mpsc::Receiver<()>>>,
     rebalance_interval: Duration,
@@ -187,6 +190,7 @@ impl<X: Send + 'static> ConsumerCore<X> {
             queues: Mutex::new(HashMap::new()),
             pop_topics: Mutex::default(),
             kick_tx,
+            kick_pending: AtomicBool::new(false),
             kick_rx: Mutex::new(Some(kick_rx)),
             rebalance_interval: s.client.rebalance_interval,
             join_grace: s.join_grace,
@@ -276,7 +280,18 @@ impl<X: Send + 'static> ConsumerCore<X> {
     /// Asks for a rebalance round now. Kicks coalesce: one pending kick is enough for the next
     /// round to see every change.
     pub(crate) fn kick(&self) {
-        let _ = self.kick_tx.clone().try_send(());
+        // The flag does the coalescing: futures' mpsc gives every `Sender` clone a slot of its
+        // own, so `try_send` on a fresh clone always queues, and each kick (one per topic whose
+        // route was first fetched, say) used to queue a round of its own.
+        if !self.kick_pending.swap(true, Ordering::AcqRel) {
+            let _ = self.kick_tx.clone().try_send(());
+        }
+    }
+
+    /// A round is starting: every kick so far is served by it; later ones ask for another.
+    fn kicks_served(&self, kicks: &mut mpsc::Receiver<()>) {
+        while kicks.try_recv().is_ok() {}
+        self.kick_pending.store(false, Ordering::Release);
     }
 
     /// The receiving end of the kicks, the first time only.

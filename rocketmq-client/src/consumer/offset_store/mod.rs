@@ -125,6 +125,16 @@ impl OffsetStore {
         }
     }
 
+    /// The periodic persist of `mqs`: remote, only the offsets that changed since they were
+    /// last sent (each is still re-sent about once a minute); local, the whole file as
+    /// [`persist_all`](Self::persist_all) writes it.
+    pub(crate) async fn persist_changed(&self, mqs: &[MessageQueue]) -> Result<()> {
+        match self {
+            OffsetStore::Remote(r) if !mqs.is_empty() => r.persist_changed(mqs).await,
+            _ => self.persist_all(mqs, true).await,
+        }
+    }
+
     /// The in-memory offsets of `topic`'s queues (Java `cloneOffsetTable`, answered to
     /// GET_CONSUMER_STATUS_FROM_CLIENT).
     pub(crate) fn offsets_of(&self, topic: &str) -> BTreeMap<MessageQueue, i64> {

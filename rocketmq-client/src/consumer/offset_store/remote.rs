@@ -9,6 +9,12 @@ use crate::consumer::backend::ConsumerBackend;
 use crate::error::Result;
 use crate::message_queue::MessageQueue;
 
+/// Periodic persists ([`RemoteOffsetStore::persist_changed`]) an unchanged offset is skipped
+/// before it is sent again anyway (about a minute at the default 5 s interval): the broker may
+/// have lost it (a restart before its own flush) while no pull carried it there, e.g. a
+/// suspended consumer.
+const REFRESH_ROUNDS: u32 = 12;
+
 /// An in-memory table of "next offset to consume" per queue, committed to the broker with
 /// UPDATE_CONSUMER_OFFSET.
 ///
@@ -17,7 +23,16 @@ use crate::message_queue::MessageQueue;
 pub(crate) struct RemoteOffsetStore {
     group: String,
     backend: Arc<dyn ConsumerBackend>,
-    table: Mutex<HashMap<MessageQueue, i64>>,
+    table: Mutex<HashMap<MessageQueue, Slot>>,
+}
+
+/// One queue's offset and what the broker was last told of it.
+struct Slot {
+    offset: i64,
+    /// The offset last sent to (or read from) the broker; `None` before that.
+    committed: Option<i64>,
+    /// Periodic persists that skipped this queue since `committed` was last sent.
+    skipped: u32,
 }
 
 impl RemoteOffsetStore {
@@ -29,23 +44,30 @@ impl RemoteOffsetStore {
         }
     }
 
-    fn table(&self) -> MutexGuard<'_, HashMap<MessageQueue, i64>> {
+    fn table(&self) -> MutexGuard<'_, HashMap<MessageQueue, Slot>> {
         self.table.lock_unpoisoned()
     }
 
     pub(crate) fn update(&self, mq: &MessageQueue, offset: i64, increase_only: bool) {
         let mut t = self.table();
         match t.get_mut(mq) {
-            Some(cur) if increase_only => *cur = (*cur).max(offset),
-            Some(cur) => *cur = offset,
+            Some(cur) if increase_only => cur.offset = cur.offset.max(offset),
+            Some(cur) => cur.offset = offset,
             None => {
-                t.insert(mq.clone(), offset);
+                t.insert(
+                    mq.clone(),
+                    Slot {
+                        offset,
+                        committed: None,
+                        skipped: 0,
+                    },
+                );
             }
         }
     }
 
     pub(crate) fn read_memory(&self, mq: &MessageQueue) -> Option<i64> {
-        self.table().get(mq).copied()
+        self.table().get(mq).map(|s| s.offset)
     }
 
     /// Asks the broker. `Ok(None)`: the broker has no offset for this group and queue.
@@ -54,8 +76,17 @@ impl RemoteOffsetStore {
         let got = self.backend.query_offset(&self.group, mq).await?;
         if let Some(off) = got {
             self.update(mq, off, false);
+            self.mark_committed(mq, off);
         }
         Ok(got)
+    }
+
+    /// Records that the broker holds `offset` for `mq`.
+    fn mark_committed(&self, mq: &MessageQueue, offset: i64) {
+        if let Some(s) = self.table().get_mut(mq) {
+            s.committed = Some(offset);
+            s.skipped = 0;
+        }
     }
 
     /// Commits the in-memory offset of each of `mqs` (those without one are skipped). Returns
@@ -64,9 +95,35 @@ impl RemoteOffsetStore {
         let todo: Vec<(MessageQueue, i64)> = {
             let t = self.table();
             mqs.iter()
-                .filter_map(|mq| t.get(mq).map(|o| (mq.clone(), *o)))
+                .filter_map(|mq| t.get(mq).map(|s| (mq.clone(), s.offset)))
                 .collect()
         };
+        self.send(todo, oneway).await
+    }
+
+    /// The periodic persist: like [`persist_all`](Self::persist_all) (oneway), but skips the
+    /// queues whose offset the broker was already sent, unless that was [`REFRESH_ROUNDS`]
+    /// calls ago. Java re-sends every queue's offset every time; an idle consumer holding many
+    /// queues then sends thousands of identical commits a second, which only repeat what its
+    /// pulls already carry (their commit-offset flag).
+    pub(crate) async fn persist_changed(&self, mqs: &[MessageQueue]) -> Result<()> {
+        let todo: Vec<(MessageQueue, i64)> = {
+            let mut t = self.table();
+            mqs.iter()
+                .filter_map(|mq| {
+                    let s = t.get_mut(mq)?;
+                    if s.committed == Some(s.offset) && s.skipped + 1 < REFRESH_ROUNDS {
+                        s.skipped += 1;
+                        return None;
+                    }
+                    Some((mq.clone(), s.offset))
+                })
+                .collect()
+        };
+        self.send(todo, true).await
+    }
+
+    async fn send(&self, todo: Vec<(MessageQueue, i64)>, oneway: bool) -> Result<()> {
         let mut first_err = None;
         for (mq, off) in todo {
             match self
@@ -75,6 +132,7 @@ impl RemoteOffsetStore {
                 .await
             {
                 Ok(()) => {
+                    self.mark_committed(&mq, off);
                     tracing::debug!(group = %self.group, %mq, offset = off, "offset committed")
                 }
                 Err(e) => {
@@ -91,6 +149,89 @@ impl RemoteOffsetStore {
     }
 
     pub(crate) fn snapshot(&self) -> HashMap<MessageQueue, i64> {
-        self.table().clone()
+        self.table()
+            .iter()
+            .map(|(mq, s)| (mq.clone(), s.offset))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::consumer::fake_backend::{tokio_rt, Fake};
+
+    fn sent(fake: &Fake) -> usize {
+        fake.offset_updates.swap(0, Ordering::Relaxed)
+    }
+
+    /// The periodic persist sends an offset once, then only when it moved or every
+    /// REFRESH_ROUNDS calls; the explicit persist always sends.
+    #[test]
+    fn periodic_persist_skips_offsets_the_broker_has() {
+        tokio_rt().block_on(async {
+            let fake = Fake::with_queues(2, 0, |_| "A");
+            let store = RemoteOffsetStore::new("g", fake.clone());
+            let (q0, q1) = (
+                MessageQueue::new("T", "b", 0),
+                MessageQueue::new("T", "b", 1),
+            );
+            let mqs = [q0.clone(), q1.clone()];
+            store.update(&q0, 5, true);
+            store.update(&q1, 7, true);
+            store.persist_changed(&mqs).await.unwrap();
+            assert_eq!(sent(&fake), 2, "new offsets go out");
+            store.persist_changed(&mqs).await.unwrap();
+            assert_eq!(sent(&fake), 0, "nothing moved, nothing sent");
+            store.update(&q0, 6, true);
+            store.persist_changed(&mqs).await.unwrap();
+            assert_eq!(sent(&fake), 1, "only the queue that moved");
+            assert_eq!(fake.committed(0), Some(6));
+            // A seek backwards is a change too.
+            store.update(&q1, 3, false);
+            store.persist_changed(&mqs).await.unwrap();
+            assert_eq!(sent(&fake), 1);
+            assert_eq!(fake.committed(1), Some(3));
+            store.persist_all(&mqs, false).await.unwrap();
+            assert_eq!(sent(&fake), 2, "an explicit persist sends everything");
+            // Unchanged offsets are re-sent after REFRESH_ROUNDS periodic calls.
+            for _ in 1..REFRESH_ROUNDS {
+                store.persist_changed(&mqs).await.unwrap();
+                assert_eq!(sent(&fake), 0);
+            }
+            store.persist_changed(&mqs).await.unwrap();
+            assert_eq!(sent(&fake), 2, "the refresh");
+            store.persist_changed(&mqs).await.unwrap();
+            assert_eq!(sent(&fake), 0);
+        });
+    }
+
+    /// An offset read from the broker is not sent back to it; one the broker lacks is.
+    #[test]
+    fn an_offset_read_from_the_broker_counts_as_committed() {
+        tokio_rt().block_on(async {
+            let fake = Fake::with_queues(2, 0, |_| "A");
+            let (q0, q1) = (
+                MessageQueue::new("T", "b", 0),
+                MessageQueue::new("T", "b", 1),
+            );
+            fake.offsets.lock().unwrap().insert(q0.clone(), 42);
+            let store = RemoteOffsetStore::new("g", fake.clone());
+            assert_eq!(store.read_store(&q0).await.unwrap(), Some(42));
+            assert_eq!(store.read_store(&q1).await.unwrap(), None);
+            store.update(&q1, 0, false);
+            store
+                .persist_changed(&[q0.clone(), q1.clone()])
+                .await
+                .unwrap();
+            assert_eq!(sent(&fake), 1);
+            assert_eq!(fake.committed(1), Some(0));
+            store.update(&q0, 43, true);
+            store.persist_changed(&[q0, q1]).await.unwrap();
+            assert_eq!(sent(&fake), 1);
+            assert_eq!(fake.committed(0), Some(43));
+        });
     }
 }

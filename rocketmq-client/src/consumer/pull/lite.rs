@@ -785,7 +785,12 @@ impl LiteInner {
             self.core.store.update(mq, *o, true);
         }
         let mqs: Vec<MessageQueue> = todo.into_iter().map(|(m, _)| m).collect();
-        self.core.store.persist_all(&mqs, oneway).await
+        if oneway {
+            // The periodic auto commit: offsets the broker has already are not sent again.
+            self.core.store.persist_changed(&mqs).await
+        } else {
+            self.core.store.persist_all(&mqs, false).await
+        }
     }
 
     /// Takes over `mq` and starts pulling it; `Ok(None)` if it is owned already.

@@ -869,7 +869,7 @@ impl Inner {
             .await
         {
             let mqs: Vec<MessageQueue> = self.core.queues().keys().cloned().collect();
-            let _ = self.core.store.persist_all(&mqs, true).await;
+            let _ = self.core.store.persist_changed(&mqs).await;
         }
     }
 

@@ -168,6 +168,9 @@ pub(super) fn spawn_refresh_loop(inner: &Arc<Inner>) {
             if let Either::Right(_) = select(wake, core.services.signal().wait()).await {
                 return;
             }
+            // Every sender clone queues its own kick (futures' mpsc): one refresh serves all
+            // those queued so far.
+            while kicks.try_recv().is_ok() {}
             refresh(&me).await;
         }
     });
