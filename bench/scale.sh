@@ -7,7 +7,8 @@
 #                              #   and, with Java present, Apache's broker (APACHE_VERSION)
 #   bench/scale.sh polls       # one consumer holding long-polls on 8 → 10 000 queues: time to own
 #                              #   them, client idle CPU (route refresh, heartbeats, re-issued
-#                              #   polls) and RSS, broker CPU while they are held
+#                              #   polls) and RSS, broker CPU while they are held; with Java
+#                              #   present, Apache's Java push consumer in the same shape
 #   bench/scale.sh rebalance   # time until a group of 2 → 200 members splits 256 queues
 #   bench/scale.sh recovery    # broker restart time after kill -9 vs store size (GB written)
 #   bench/scale.sh all
@@ -15,7 +16,8 @@
 # Environment: CARGO_TARGET_DIR, SECS (default 5), BASE_PORT (default 39970), and per curve
 #   TOPICS="1 10 100 1000"  POLL_TOPICS="1 10 125 1250"  MEMBERS="2 10 50 100 200"
 #   STORE_GB="1 2 5" (20 is the issue's top point: needs 20+ GB free)  SCALE_MSGS=100000
-#   APACHE_VERSION=5.5.0 ("" skips Apache in the topics curve)
+#   APACHE_VERSION=5.5.0 ("" skips Apache in the topics curve)  JAVA_CLIENT=1 (0 skips the Java
+#   consumer in the polls curve)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +30,7 @@ MEMBERS=${MEMBERS:-2 10 50 100 200}
 STORE_GB=${STORE_GB:-1 2 5}
 SCALE_MSGS=${SCALE_MSGS:-100000}
 APACHE_VERSION=${APACHE_VERSION-5.5.0}
+JAVA_CLIENT=${JAVA_CLIENT:-1}
 APACHE_JAVA_OPTS=${APACHE_JAVA_OPTS:--Xms1g -Xmx1g -XX:MaxDirectMemorySize=1g -XX:TieredStopAtLevel=4}
 WORK=$(mktemp -d /tmp/rmqscale.XXXXXX)
 RESULTS=$WORK/results.txt
@@ -108,22 +111,29 @@ curve_topics() {
 
 curve_polls() {
     log "curve: held long-polls ($POLL_TOPICS topics × 8 queues, one consumer)"
+    local java=0
+    if [[ $JAVA_CLIENT == 1 ]] && java_setup; then java=1; fi
     start_mini async
     local n
     for n in $POLL_TOPICS; do
         run "poll_create_$n" "$RMQ" create-topics --namesrv "$NS" --prefix "SP$n" --count "$n" --queues 8
         busy_during "$BR_PID" run "poll_$n" "$RMQ" hold --namesrv "$NS" --prefix "SP$n" --topics "$n" --secs "$SECS" --group "g_hold$n"
         record "poll_broker_$n" "RESULT broker_cpu_pct=$BUSY_PCT"
+        if (( java )); then
+            busy_during "$BR_PID" run "jpoll_$n" java -Xms512m -Xmx512m -cp "$JAVA_CP" JavaBench hold \
+                --namesrv "$NS" --prefix "SP$n" --topics "$n" --secs "$SECS" --group "g_jhold$n"
+            record "jpoll_broker_$n" "RESULT broker_cpu_pct=$BUSY_PCT"
+        fi
     done
     record poll_broker_rss "RESULT rss_mb=$(proc_rss_mb "$BR_PID")"
     stop_mini
     echo
-    echo "## Held long-polls: one push consumer owning every queue of N topics × 8 (mini-broker, our client)"
+    echo "## Held long-polls: one push consumer owning every queue of N topics × 8 (mini-broker; ours / Apache's Java 5.5.0 push consumer)"
     echo
-    echo "| queues held | time to own them (s) | consumer idle CPU (% of a core) | consumer peak RSS (MiB) | broker CPU during the run (%) |"
-    echo "|---|---|---|---|---|"
+    echo "| queues held | time to own them (s) | consumer idle CPU (% of a core) | consumer peak RSS (MiB; Java: JVM RSS / heap used) | RSS growth per queue (KiB, ours) | broker CPU during the run (%) |"
+    echo "|---|---|---|---|---|---|"
     for n in $POLL_TOPICS; do
-        echo "| $(v "poll_$n" queues) | $(v "poll_$n" assign_secs) | $(v "poll_$n" idle_cpu_pct) | $(v "poll_$n" rss_mb) | $(v "poll_broker_$n" broker_cpu_pct) |"
+        echo "| $(v "poll_$n" queues) | $(v "poll_$n" assign_secs) / $(v "jpoll_$n" assign_secs) | $(v "poll_$n" idle_cpu_pct) / $(v "jpoll_$n" idle_cpu_pct) | $(v "poll_$n" rss_mb) / $(v "jpoll_$n" rss_mb) ($(v "jpoll_$n" heap_mb)) | $(v "poll_$n" kb_per_queue) | $(v "poll_broker_$n" broker_cpu_pct) / $(v "jpoll_broker_$n" broker_cpu_pct) |"
     done
     echo
     echo "broker peak RSS after the largest point: $(v poll_broker_rss rss_mb) MiB"

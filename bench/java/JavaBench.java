@@ -7,11 +7,19 @@
 //        --mode sync|async|batch [--concurrency N] [--inflight N] [--batch N] [--duration S]
 //        [--count N] [--warmup S] [--size BYTES]
 //   java ... JavaBench drain --namesrv H:P --group G --topic T --count N [--timeout S]
+//   java ... JavaBench hold --namesrv H:P --group G --prefix P --topics N [--queues 8] [--secs S]
+//
+// hold is `rmqbench hold`: one push consumer subscribed to N topics (P, or P_0 .. P_{N-1}),
+// owning every queue, idle; it reports the time to own them and this JVM's CPU (% of a core)
+// over --secs once they are held, its peak RSS and the heap in use (the JVM's RSS mostly
+// reflects -Xms, so the heap is the comparable figure).
 //
 // cpu_us is this JVM's CPU time per message over the timed phase (JIT and GC included, which is
 // what a Java service pays), after a warm-up of the same workload.
 
 import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -31,6 +39,7 @@ import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.SendStatus;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.common.message.MessageQueue;
 
 public class JavaBench {
     static Map<String, String> opts(String[] a, int from) {
@@ -68,6 +77,7 @@ public class JavaBench {
         switch (args[0]) {
             case "produce": produce(o); break;
             case "drain": drain(o); break;
+            case "hold": hold(o); break;
             default: throw new IllegalArgumentException("unknown command " + args[0]);
         }
         System.exit(0);
@@ -207,5 +217,55 @@ public class JavaBench {
         double secs = (end - f) / 1e9;
         System.out.printf("RESULT rate=%.0f msgs=%d secs=%.2f total_secs=%.2f complete=%b cpu_us=%.2f%n",
             n / Math.max(secs, 1e-9), n, secs, (end - t0) / 1e9, complete, cpu / 1e3 / Math.max(1, n));
+    }
+    /** Peak resident set (VmHWM) of this JVM, MiB. */
+    static double peakRssMb() {
+        try {
+            for (String l : Files.readAllLines(Paths.get("/proc/self/status"))) {
+                if (l.startsWith("VmHWM:")) return Long.parseLong(l.replaceAll("[^0-9]", "")) / 1024.0;
+            }
+        } catch (Exception e) {
+            // not Linux: reported as 0
+        }
+        return 0;
+    }
+
+    static void hold(Map<String, String> o) throws Exception {
+        String prefix = need(o, "prefix");
+        int topics = Integer.parseInt(o.getOrDefault("topics", "1"));
+        int queues = Integer.parseInt(o.getOrDefault("queues", "8"));
+        double secs = Double.parseDouble(o.getOrDefault("secs", "5"));
+        DefaultMQPushConsumer c = new DefaultMQPushConsumer(need(o, "group"));
+        c.setNamesrvAddr(need(o, "namesrv"));
+        for (int i = 0; i < topics; i++) c.subscribe(topics <= 1 ? prefix : prefix + "_" + i, "*");
+        c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_LAST_OFFSET);
+        c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> ConsumeConcurrentlyStatus.CONSUME_SUCCESS);
+        int want = topics * queues;
+        long t0 = System.nanoTime();
+        c.start();
+        while (true) {
+            int owned = 0;
+            for (MessageQueue mq : c.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().keySet()) {
+                // The group's retry topic (subscribed by every push consumer) is not counted.
+                if (!mq.getTopic().startsWith("%RETRY%")) owned++;
+            }
+            if (owned >= want) break;
+            if (System.nanoTime() - t0 > 300_000_000_000L) throw new IllegalStateException("owns " + owned + " of " + want + " queues after 300 s");
+            Thread.sleep(20);
+        }
+        double assign = (System.nanoTime() - t0) / 1e9;
+        // Same warm-up as rmqbench: the first pulls go out and park before the idle cost is measured.
+        Thread.sleep(2000);
+        long cpu0 = cpuNanos();
+        long w0 = System.nanoTime();
+        Thread.sleep((long) (secs * 1000));
+        long cpu = cpuNanos() - cpu0;
+        double el = (System.nanoTime() - w0) / 1e9;
+        Runtime rt = Runtime.getRuntime();
+        double heap = (rt.totalMemory() - rt.freeMemory()) / 1048576.0;
+        double rss = peakRssMb();
+        c.shutdown();
+        System.out.printf("RESULT topics=%d queues=%d assign_secs=%.2f idle_cpu_pct=%.2f rss_mb=%.0f heap_mb=%.0f%n",
+            topics, want, assign, cpu / 1e9 * 100 / el, rss, heap);
     }
 }

@@ -805,14 +805,19 @@ async fn create_topics(
 
 /// Peak resident set of this process (VmHWM), MiB.
 fn rss_mb() -> f64 {
+    status_kb("VmHWM:") / 1024.0
+}
+
+/// A `kB` field of /proc/self/status (0 when unreadable).
+fn status_kb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }
 
 async fn hold(
@@ -823,6 +828,8 @@ async fn hold(
     secs: f64,
     group: &str,
 ) -> Result<(), BoxError> {
+    // What the process holds before the consumer exists: the rest is the consumer's.
+    let rss_before_kb = status_kb("VmRSS:");
     let mut client = ClientConfig::with_name_server(namesrv);
     client.runtime = Some(runtime());
     let mut b = PushConsumer::builder().client_config(client).group(group);
@@ -859,10 +866,12 @@ async fn hold(
     let cpu = cpu_secs() - cpu0;
     let el = w0.elapsed().as_secs_f64();
     let rss = rss_mb();
+    let rss_now_kb = status_kb("VmRSS:");
     let _ = consumer.shutdown().await;
     println!(
-        "RESULT topics={topics} queues={want} assign_secs={assign:.2} idle_cpu_pct={:.2} rss_mb={rss:.0}",
-        cpu * 100.0 / el
+        "RESULT topics={topics} queues={want} assign_secs={assign:.2} idle_cpu_pct={:.2} rss_mb={rss:.0} kb_per_queue={:.1}",
+        cpu * 100.0 / el,
+        (rss_now_kb - rss_before_kb) / want.max(1) as f64
     );
     Ok(())
 }
