@@ -908,3 +908,78 @@ impl Listener for VirtualListener {
         })
     }
 }
+
+#[cfg(all(test, feature = "runtime-tokio"))]
+mod tests {
+    use super::*;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        ::tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// `settle` returns only once a blocking job started by a task is done, and it does so
+    /// by being woken when the work ends (well before the 5 s cap).
+    #[test]
+    fn settle_waits_for_blocking_work_and_wakes_when_it_ends() {
+        block_on(async {
+            let clock = VirtualClock::new();
+            let rt = clock.runtime(crate::rt::default_runtime().unwrap());
+            let done = Arc::new(AtomicBool::new(false));
+            let (d, rt2) = (done.clone(), rt.clone());
+            rt.spawn(Box::pin(async move {
+                crate::rt::run_blocking(&*rt2, move || {
+                    std::thread::sleep(Duration::from_millis(150));
+                    d.store(true, Ordering::SeqCst);
+                })
+                .await;
+            }));
+            let t = Instant::now();
+            clock.settle().await;
+            assert!(done.load(Ordering::SeqCst), "settled while the job ran");
+            assert!(
+                t.elapsed() < SETTLE_CAP,
+                "woken by the job's end, not the cap"
+            );
+            // Idle: returns at once.
+            let t = Instant::now();
+            clock.settle().await;
+            assert!(t.elapsed() < Duration::from_secs(1));
+        });
+    }
+
+    /// A chain of sleeps and tasks plays out in order within one `advance`.
+    #[test]
+    fn advance_runs_a_chain_of_timers_in_order() {
+        block_on(async {
+            let clock = VirtualClock::new();
+            let rt = clock.runtime(crate::rt::default_runtime().unwrap());
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let (l, rt2) = (log.clone(), rt.clone());
+            rt.spawn(Box::pin(async move {
+                for i in 0..5u64 {
+                    rt2.sleep(Duration::from_secs(60)).await;
+                    let (l2, done) = (l.clone(), Arc::new(AtomicBool::new(false)));
+                    let d = done.clone();
+                    // Each step hands work to another task, as a request to a server would.
+                    rt2.spawn(Box::pin(async move {
+                        l2.lock_unpoisoned().push(i);
+                        d.store(true, Ordering::SeqCst);
+                    }));
+                    while !done.load(Ordering::SeqCst) {
+                        YieldNow(false).await;
+                    }
+                }
+            }));
+            clock.advance(Duration::from_secs(299)).await;
+            assert_eq!(*log.lock_unpoisoned(), [0, 1, 2, 3]);
+            clock.advance(Duration::from_secs(1)).await;
+            assert_eq!(*log.lock_unpoisoned(), [0, 1, 2, 3, 4]);
+            assert_eq!(clock.pending_timers(), 0);
+        });
+    }
+}
