@@ -56,6 +56,19 @@ pub struct BrokerConfig {
     pub flush_interval_ms: u64,
     /// Longest wait for a sync flush (ms) before answering FLUSH_DISK_TIMEOUT.
     pub sync_flush_timeout_ms: u64,
+    /// Period of consume-queue and index flushes and checkpoint writes in ms (Java
+    /// `flushIntervalConsumeQueue`, 1000).
+    pub flush_interval_consume_queue: u64,
+    /// A periodic flush fsyncs a consume queue only once this many 4 KiB pages of it are new
+    /// (or its file is full; Java `flushConsumeQueueLeastPages`, 2; 0: every queue with a new
+    /// entry, every time). With thousands of queues each written now and then, this is what
+    /// keeps the flush from issuing thousands of fsyncs a second. Entries not yet fsynced are
+    /// re-dispatched from the commit log after a crash.
+    pub flush_consume_queue_least_pages: u32,
+    /// Every this many ms a flush makes every consume queue durable whatever the page count
+    /// (Java `flushConsumeQueueThoroughInterval`, 60 000): bounds how much commit log a crash
+    /// recovery re-reads.
+    pub flush_consume_queue_thorough_interval: u64,
     /// Create unknown topics on send from the `TBW102` template (Java `autoCreateTopicEnable`).
     pub auto_create_topic_enable: bool,
     /// Queue count of `TBW102` and of topics created without a count (Java 8).
@@ -290,6 +303,9 @@ impl Default for BrokerConfig {
             flush_disk_type: FlushDiskType::AsyncFlush,
             flush_interval_ms: 500,
             sync_flush_timeout_ms: 5000,
+            flush_interval_consume_queue: 1000,
+            flush_consume_queue_least_pages: 2,
+            flush_consume_queue_thorough_interval: 60_000,
             auto_create_topic_enable: true,
             default_topic_queue_nums: 8,
             message_delay_level: DEFAULT_DELAY_LEVELS.into(),
@@ -420,6 +436,18 @@ impl BrokerConfig {
             ("flushDiskType", flush.to_string()),
             ("flushIntervalCommitLog", self.flush_interval_ms.to_string()),
             ("syncFlushTimeout", self.sync_flush_timeout_ms.to_string()),
+            (
+                "flushIntervalConsumeQueue",
+                self.flush_interval_consume_queue.to_string(),
+            ),
+            (
+                "flushConsumeQueueLeastPages",
+                self.flush_consume_queue_least_pages.to_string(),
+            ),
+            (
+                "flushConsumeQueueThoroughInterval",
+                self.flush_consume_queue_thorough_interval.to_string(),
+            ),
             (
                 "autoCreateTopicEnable",
                 self.auto_create_topic_enable.to_string(),
@@ -634,6 +662,10 @@ impl BrokerConfig {
         for (name, v) in [
             ("flushIntervalMs", self.flush_interval_ms),
             ("syncFlushTimeoutMs", self.sync_flush_timeout_ms),
+            (
+                "flushIntervalConsumeQueue",
+                self.flush_interval_consume_queue,
+            ),
             ("shortPollingTimeMs", self.short_polling_time_ms),
             ("channelExpiredTimeoutMs", self.channel_expired_timeout_ms),
             ("clientScanIntervalMs", self.client_scan_interval_ms),
@@ -829,6 +861,10 @@ impl BrokerConfig {
                 timeout: Duration::from_millis(self.sync_flush_timeout_ms.max(1)),
             },
         };
+        s.logic_flush_interval = Duration::from_millis(self.flush_interval_consume_queue.max(1));
+        s.consume_queue_flush_least_pages = self.flush_consume_queue_least_pages;
+        s.consume_queue_thorough_flush_interval =
+            Duration::from_millis(self.flush_consume_queue_thorough_interval);
         s.max_message_size = self.max_message_size;
         s.commit_log_segment_size = self.commit_log_segment_size;
         s.retention = self.retention_config();
@@ -981,6 +1017,37 @@ pub fn parse_delay_levels(s: &str) -> Result<Vec<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apaches_consume_queue_flush_keys_load_and_reach_the_store() {
+        let d = BrokerConfig::default();
+        let s = d.store_config();
+        assert_eq!(s.logic_flush_interval, Duration::from_secs(1));
+        assert_eq!(s.consume_queue_flush_least_pages, 2);
+        assert_eq!(
+            s.consume_queue_thorough_flush_interval,
+            Duration::from_secs(60)
+        );
+        let cfg: BrokerConfig = serde_json::from_str(
+            r#"{"flushIntervalConsumeQueue":200,"flushConsumeQueueLeastPages":0,
+                "flushConsumeQueueThoroughInterval":5000}"#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        let s = cfg.store_config();
+        assert_eq!(s.logic_flush_interval, Duration::from_millis(200));
+        assert_eq!(s.consume_queue_flush_least_pages, 0);
+        assert_eq!(
+            s.consume_queue_thorough_flush_interval,
+            Duration::from_secs(5)
+        );
+        let p = cfg.to_properties();
+        assert_eq!(p["flushIntervalConsumeQueue"], "200");
+        assert_eq!(p["flushConsumeQueueLeastPages"], "0");
+        assert_eq!(p["flushConsumeQueueThoroughInterval"], "5000");
+        let bad: BrokerConfig = serde_json::from_str(r#"{"flushIntervalConsumeQueue":0}"#).unwrap();
+        assert!(bad.validate().is_err());
+    }
 
     #[test]
     fn apaches_retention_keys_load_from_a_config_file_and_reach_the_store() {

@@ -59,8 +59,20 @@ pub struct StoreConfig {
     pub index_entries_per_file: u32,
     /// Flush policy of the commit log.
     pub flush_mode: FlushMode,
-    /// Period of consume-queue / index flushes and checkpoint writes (Java 1 s).
+    /// Period of consume-queue / index flushes and checkpoint writes (Java
+    /// `flushIntervalConsumeQueue`, 1 s). They run on their own thread, apart from the
+    /// commit-log flusher.
     pub logic_flush_interval: Duration,
+    /// A periodic flush fsyncs a consume queue only once at least this many 4 KiB pages of it
+    /// were written since its last fsync, or its file is full (Java
+    /// `flushConsumeQueueLeastPages`, 2); 0 fsyncs every queue with a new entry at every
+    /// flush. Queues left out keep the checkpoint behind their first not-durable entry, so
+    /// a crash re-dispatches those entries from the commit log.
+    pub consume_queue_flush_least_pages: u32,
+    /// Every this often a flush ignores `consume_queue_flush_least_pages` and makes every
+    /// consume queue durable (Java `flushConsumeQueueThoroughInterval`, 60 s): how far the
+    /// checkpoint can fall behind, hence how much commit log a crash recovery re-reads.
+    pub consume_queue_thorough_flush_interval: Duration,
     /// Largest encoded record accepted (Java `maxMessageSize`, 4 MiB).
     pub max_message_size: usize,
     /// Write zeros through a new commit-log segment after `set_len` so its blocks are really
@@ -97,6 +109,8 @@ impl StoreConfig {
             index_entries_per_file: 20_000_000,
             flush_mode: FlushMode::default(),
             logic_flush_interval: Duration::from_secs(1),
+            consume_queue_flush_least_pages: 2,
+            consume_queue_thorough_flush_interval: Duration::from_secs(60),
             max_message_size: 4 * 1024 * 1024,
             pre_touch: false,
             max_transfer_count: 32,

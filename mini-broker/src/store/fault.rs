@@ -18,6 +18,11 @@
 //! removing it, and a busy writer pays one uncontended lock and `Instant::now()` per batch in
 //! between. Only the writer and flusher threads call the checks.
 //! Without the feature both checks compile to `Ok(())`.
+//!
+//! The feature also records, for power-loss tests, what each consume-queue fsync guarantees:
+//! a file's content and a directory's entries as they were when the fsync was issued.
+//! [`power_loss`] rolls a stopped store's consume queues back to exactly that, which is what a
+//! power cut right after the last fsync may leave (the page cache gone).
 
 use std::io;
 
@@ -160,6 +165,135 @@ pub(crate) fn check_write() -> io::Result<()> {
 #[inline]
 pub(crate) fn check_fsync() -> io::Result<()> {
     error_for(current(), false)
+}
+
+#[cfg(feature = "fault-injection")]
+mod shadow {
+    use std::collections::{HashMap, HashSet};
+    use std::ffi::OsString;
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    use rocketmq_rs_remoting::util::MutexExt;
+
+    #[derive(Default)]
+    pub(super) struct Shadow {
+        /// Content of each consume-queue file at its last fsync.
+        pub files: HashMap<PathBuf, Vec<u8>>,
+        /// Entries of each consume-queue directory at its last fsync.
+        pub dirs: HashMap<PathBuf, HashSet<OsString>>,
+    }
+
+    pub(super) static SHADOW: Mutex<Option<Shadow>> = Mutex::new(None);
+
+    pub(super) fn with<R>(f: impl FnOnce(&mut Shadow) -> R) -> R {
+        let mut g = SHADOW.lock_unpoisoned();
+        f(g.get_or_insert_with(Shadow::default))
+    }
+
+    pub(super) fn file(path: &Path, file: &File) {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0) as usize;
+        let mut buf = vec![0u8; len];
+        let mut done = 0;
+        while done < len {
+            match file.read_at(&mut buf[done..], done as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => done += n,
+            }
+        }
+        buf.truncate(done);
+        with(|s| s.files.insert(path.to_path_buf(), buf));
+    }
+
+    pub(super) fn dir(dir: &Path) {
+        let names: HashSet<OsString> = std::fs::read_dir(dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+            .unwrap_or_default();
+        with(|s| s.dirs.insert(dir.to_path_buf(), names));
+    }
+}
+
+/// Called right before a consume-queue file's fsync: with the feature, remembers its content
+/// (what the fsync makes durable) for [`power_loss`].
+#[inline]
+pub(crate) fn before_cq_file_fsync(_path: &std::path::Path, _file: &std::fs::File) {
+    #[cfg(feature = "fault-injection")]
+    shadow::file(_path, _file);
+}
+
+/// Called right before a consume-queue directory's fsync: with the feature, remembers its
+/// entries for [`power_loss`].
+#[inline]
+pub(crate) fn before_cq_dir_fsync(_dir: &std::path::Path) {
+    #[cfg(feature = "fault-injection")]
+    shadow::dir(_dir);
+}
+
+/// Power-loss emulation for crash tests (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+pub mod power_loss {
+    use std::path::Path;
+
+    use super::shadow;
+
+    /// What [`consume_queues`] changed.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct Rollback {
+        /// Files and directories removed: created but their directory entry never fsynced.
+        pub removed: usize,
+        /// Files whose content went back to their last fsync (or to zeros: never fsynced).
+        pub rewound: usize,
+    }
+
+    /// Rolls the consume queues of the store at `root` (stopped, e.g. by
+    /// [`MessageStore::simulate_crash`](crate::store::MessageStore::simulate_crash)) back to
+    /// what this process's fsyncs made durable, as a power cut would: a file or directory not
+    /// listed at its directory's last fsync disappears (a directory never fsynced loses every
+    /// entry), and each remaining file gets its content at its last fsync back, or zeros if
+    /// it was never fsynced. The `consumequeue` root itself is kept. Only for temp dirs.
+    ///
+    /// # Errors
+    ///
+    /// File-system errors while rewriting or removing files.
+    pub fn consume_queues(root: &Path) -> std::io::Result<Rollback> {
+        let mut out = Rollback::default();
+        let cq = root.join("consumequeue");
+        shadow::with(|s| roll_dir(&cq, s, &mut out))?;
+        Ok(out)
+    }
+
+    fn roll_dir(dir: &Path, s: &mut shadow::Shadow, out: &mut Rollback) -> std::io::Result<()> {
+        let kept = s.dirs.get(dir).cloned().unwrap_or_default();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let path = e.path();
+            let is_dir = e.file_type()?.is_dir();
+            if !kept.contains(&e.file_name()) {
+                if is_dir {
+                    std::fs::remove_dir_all(&path)?;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+                out.removed += 1;
+                continue;
+            }
+            if is_dir {
+                roll_dir(&path, s, out)?;
+                continue;
+            }
+            let len = e.metadata()?.len() as usize;
+            let mut want = s.files.get(&path).cloned().unwrap_or_default();
+            want.resize(len, 0);
+            if std::fs::read(&path)? != want {
+                std::fs::write(&path, &want)?;
+                out.rewound += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

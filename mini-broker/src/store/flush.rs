@@ -1,5 +1,5 @@
-//! Flushing: the group-commit queue for synchronous flush, the flusher thread body and the
-//! flush-timeout watchdog.
+//! Flushing: the group-commit queue for synchronous flush, the flusher thread body, the logic
+//! flusher's loop and the flush-timeout watchdog.
 //!
 //! In sync mode the writer hands each appended batch's waiters to [`GroupCommit`]; the flusher
 //! takes the highest end offset waiting, issues one fsync for it and answers every waiter it
@@ -56,6 +56,7 @@ pub(crate) struct GroupCommit {
     state: Mutex<State>,
     flusher_cv: Condvar,
     watchdog_cv: Condvar,
+    logic_cv: Condvar,
 }
 
 impl GroupCommit {
@@ -83,6 +84,7 @@ impl GroupCommit {
         self.lock().shutdown = true;
         self.flusher_cv.notify_all();
         self.watchdog_cv.notify_all();
+        self.logic_cv.notify_all();
     }
 
     /// Stops the flusher and watchdog at once, without a final flush (crash simulation).
@@ -95,6 +97,7 @@ impl GroupCommit {
         drop(st);
         self.flusher_cv.notify_all();
         self.watchdog_cv.notify_all();
+        self.logic_cv.notify_all();
     }
 
     /// Answers every waiter covered by `flushed`.
@@ -150,18 +153,39 @@ impl GroupCommit {
         }
     }
 
+    /// Logic flusher body: runs `logic` every `interval` until shutdown or crash (the final
+    /// logic flush at shutdown is the flusher's, after its last commit-log fsync).
+    pub fn run_logic_flusher(&self, interval: Duration, mut logic: impl FnMut()) {
+        let mut next = STORE_CLOCK.now() + interval;
+        loop {
+            {
+                let mut st = self.lock();
+                loop {
+                    if st.shutdown {
+                        return;
+                    }
+                    let now = STORE_CLOCK.now();
+                    if next <= now {
+                        break;
+                    }
+                    st = self.logic_cv.wait_timeout_unpoisoned(st, next - now).0;
+                }
+            }
+            logic();
+            next = STORE_CLOCK.now() + interval;
+        }
+    }
+
     /// Flusher body. `flush_log(target)` fsyncs the commit log up to `target` (`None` = all
-    /// written data) and returns the flushed offset; `logic(final)` flushes consume queues,
-    /// index and checkpoint, and runs every `logic_interval` (`final` is true for the last run,
-    /// at shutdown). Returns after a final flush at shutdown.
+    /// written data) and returns the flushed offset; `final_logic` flushes consume queues,
+    /// index and checkpoint once at shutdown, after the last commit-log fsync. Returns after
+    /// that final flush.
     pub fn run_flusher(
         &self,
         mode: FlushMode,
-        logic_interval: Duration,
         mut flush_log: impl FnMut(Option<i64>) -> Result<i64>,
-        mut logic: impl FnMut(bool),
+        final_logic: impl FnOnce(),
     ) {
-        let mut next_logic = STORE_CLOCK.now() + logic_interval;
         let mut next_log = match mode {
             FlushMode::Async { interval } => Some(STORE_CLOCK.now() + interval),
             FlushMode::Sync { .. } => None,
@@ -171,12 +195,14 @@ impl GroupCommit {
                 let mut st = self.lock();
                 loop {
                     let now = STORE_CLOCK.now();
-                    let due = next_log.is_some_and(|t| t <= now) || next_logic <= now;
+                    let due = next_log.is_some_and(|t| t <= now);
                     if st.shutdown || !st.waiters.is_empty() || due {
                         break;
                     }
-                    let wake = next_log.map_or(next_logic, |t| t.min(next_logic));
-                    st = self.flusher_cv.wait_timeout_unpoisoned(st, wake - now).0;
+                    st = match next_log {
+                        Some(wake) => self.flusher_cv.wait_timeout_unpoisoned(st, wake - now).0,
+                        None => self.flusher_cv.wait_unpoisoned(st),
+                    };
                 }
                 if st.crashed {
                     return;
@@ -197,11 +223,8 @@ impl GroupCommit {
                     *t = STORE_CLOCK.now() + interval;
                 }
             }
-            if shutdown || next_logic <= STORE_CLOCK.now() {
-                logic(shutdown);
-                next_logic = STORE_CLOCK.now() + logic_interval;
-            }
             if shutdown {
+                final_logic();
                 // Anything still queued was appended after the final flush target.
                 if let Ok(flushed) = flush_log(None) {
                     self.complete(flushed);
@@ -255,13 +278,12 @@ mod tests {
                     FlushMode::Sync {
                         timeout: Duration::from_secs(5),
                     },
-                    Duration::from_secs(60),
                     |_| {
                         std::thread::sleep(fsync_delay);
                         fsyncs.fetch_add(1, Ordering::SeqCst);
                         Ok(written.load(Ordering::SeqCst))
                     },
-                    |_| {},
+                    || {},
                 )
             }),
         ]

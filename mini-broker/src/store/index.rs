@@ -461,11 +461,43 @@ impl Index {
     /// Makes everything indexed so far durable; `slots` also writes the changed parts of the
     /// active file's slot table (needed before a clean shutdown: a clean start trusts it).
     pub fn flush(&self, slots: bool) -> Result<()> {
-        let mut st = self.lock();
-        if let Some(a) = st.active.as_mut() {
-            self.persist(a, slots)?;
+        if slots {
+            let mut st = self.lock();
+            if let Some(a) = st.active.as_mut() {
+                self.persist(a, true)?;
+            }
+            return Ok(());
         }
-        Ok(())
+        // Periodic flush: the fsyncs run without the lock, which the writer needs for every
+        // batch it indexes (holding it made each flush stall the writer for two fsyncs).
+        let (file, header) = {
+            let st = self.lock();
+            match st.active.as_ref() {
+                Some(a) => (a.file.clone(), a.header),
+                None => return Ok(()),
+            }
+        };
+        file.file
+            .sync_data()
+            .map_err(|e| StoreError::io("fsync index file", &file.path, e))?;
+        {
+            let st = self.lock();
+            // After a roll the file's final header is written already; this older one must
+            // not replace it.
+            if !st
+                .active
+                .as_ref()
+                .is_some_and(|a| Arc::ptr_eq(&a.file, &file))
+            {
+                return Ok(());
+            }
+            // Entries counted by `header` were written before it was read: the fsync above
+            // covered them.
+            write_all_at(&file.file, &header.encode(), 0, &file.path)?;
+        }
+        file.file
+            .sync_data()
+            .map_err(|e| StoreError::io("fsync index file", &file.path, e))
     }
 
     /// Commit-log offsets of records indexed under `topic#key` with store time in

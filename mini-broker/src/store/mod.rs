@@ -10,8 +10,9 @@
 //! * `checkpoint`: durable progress; `abort`: present while the store is open.
 //!
 //! Threads: one writer (appends, offset assignment, dispatch), one flusher (commit-log fsync —
-//! group commit in sync mode —, consume-queue/index flush, checkpoint) and, in sync mode, a
-//! flush-timeout watchdog. No file I/O runs on the caller's async runtime: puts are sent to the
+//! group commit in sync mode), one logic flusher (consume-queue/index flush, checkpoint; apart
+//! so that thousands of consume-queue fsyncs never hold up a group commit) and, in sync mode,
+//! a flush-timeout watchdog. No file I/O runs on the caller's async runtime: puts are sent to the
 //! writer and answered through `futures::channel::oneshot`; reads
 //! ([`get_messages`](MessageStore::get_messages) and friends) are **blocking** positional reads
 //! that async callers should run on a blocking pool (`spawn_blocking`).
@@ -55,14 +56,15 @@ mod retention;
 mod types;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -80,6 +82,8 @@ pub use checkpoint::Checkpoint;
 pub use config::{FlushMode, StoreConfig, DEFAULT_DELAY_LEVELS};
 pub use consume_queue::{is_safe_topic_dir, CqEntry, CQ_UNIT};
 pub use error::{Result, StoreError};
+#[cfg(feature = "fault-injection")]
+pub use fault::power_loss;
 pub use persist::{read_optional, write_atomic};
 pub(crate) use record::property as record_property;
 pub use record::{tag_hash_code, BLANK_MAGIC, MAGIC_V1, MAGIC_V2};
@@ -132,8 +136,13 @@ pub(crate) struct Shared {
     dispatched: AtomicI64,
     delay_levels: Vec<i64>,
     cq_root: PathBuf,
-    /// Serialises logic flushes (flusher thread vs. explicit `flush()`).
-    logic_lock: Mutex<()>,
+    /// Serialises logic flushes (logic flusher vs. shutdown and explicit `flush()`); holds
+    /// when the last thorough flush ran.
+    logic_lock: Mutex<Option<Instant>>,
+    /// Consume-queue file fsyncs so far.
+    cq_fsyncs: AtomicU64,
+    /// Consume-queue directory fsyncs so far.
+    cq_dir_fsyncs: AtomicU64,
     /// Buffers `get_messages` reads records into, reused once their slices are dropped.
     read_bufs: read_buf::ReadBufPool,
     /// Live retention settings (the cleaner reads them at every pass).
@@ -286,29 +295,73 @@ impl Shared {
         self.index.add_batch(&keys)
     }
 
-    /// Flushes consume queues and the index, then records the checkpoint. `full` also brings
-    /// the index's on-disk slot table up to date, which only a clean start reads (an unclean
-    /// start rebuilds it from the durable entries), so periodic flushes skip it.
+    /// Flushes consume queues and the index, then records the checkpoint. A periodic flush
+    /// fsyncs only the queues due under `consume_queue_flush_least_pages`; a thorough one
+    /// (every `consume_queue_thorough_flush_interval`, and with `full`) every queue with a new
+    /// entry. `full` also brings the index's on-disk slot table up to date, which only a clean
+    /// start reads (an unclean start rebuilds it from the durable entries), so periodic
+    /// flushes skip it.
+    ///
+    /// The checkpoint's logic offset is where recovery starts re-dispatching: every record
+    /// below it must have durable consume-queue entries. It is the dispatched end (read before
+    /// any queue is looked at, so every record below it has its entries published), lowered to
+    /// the commit-log offset of the first not-durable entry of every queue left unflushed.
     fn logic_flush(&self, full: bool) {
-        let _g = self.logic_lock.lock_unpoisoned();
+        let mut last_thorough = self.logic_lock.lock_unpoisoned();
+        let now = STORE_CLOCK.now();
+        let thorough = full
+            || last_thorough.is_none_or(|t| {
+                now.saturating_duration_since(t) >= self.cfg.consume_queue_thorough_flush_interval
+            });
+        let least_pages = if thorough {
+            0
+        } else {
+            self.cfg.consume_queue_flush_least_pages
+        };
         let physic = self.log.flushed_offset();
         let dispatched = self.dispatched.load(Ordering::Acquire);
+        let mut logic = dispatched.min(physic);
         let mut ok = true;
+        let mut synced = HashSet::new();
+        let (mut files, mut dirs, mut skipped) = (0u64, 0u64, 0usize);
         for q in self.all_queues() {
-            if let Err(e) = q.flush() {
-                tracing::error!(error = %e, "consume-queue flush failed");
-                ok = false;
+            match q.flush(least_pages, &mut synced) {
+                Ok(f) => {
+                    files += f.file_fsyncs as u64;
+                    dirs += f.dir_fsyncs as u64;
+                    if let Some(p) = f.pending_from {
+                        logic = logic.min(p);
+                        skipped += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "consume-queue flush failed");
+                    ok = false;
+                }
             }
         }
+        self.cq_fsyncs.fetch_add(files, Ordering::Relaxed);
+        self.cq_dir_fsyncs.fetch_add(dirs, Ordering::Relaxed);
         if let Err(e) = self.index.flush(full) {
             tracing::error!(error = %e, "index flush failed");
             ok = false;
         }
+        let elapsed = STORE_CLOCK.now().saturating_duration_since(now);
+        tracing::debug!(
+            thorough,
+            files,
+            dirs,
+            skipped,
+            logic,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "logic flush"
+        );
         if !ok {
             return;
         }
-        // Recovery must start where the commit log is durable *and* queues are complete.
-        let logic = dispatched.min(physic);
+        if thorough {
+            *last_thorough = Some(now);
+        }
         let cp = Checkpoint {
             physic_offset: physic,
             logic_offset: logic,
@@ -451,7 +504,9 @@ impl MessageStore {
             dispatched: AtomicI64::new(0),
             delay_levels,
             cfg,
-            logic_lock: Mutex::new(()),
+            logic_lock: Mutex::new(None),
+            cq_fsyncs: AtomicU64::new(0),
+            cq_dir_fsyncs: AtomicU64::new(0),
             read_bufs: read_buf::ReadBufPool::default(),
             retention: RwLock::new(retention_cfg),
             disk_full: AtomicBool::new(false),
@@ -461,6 +516,13 @@ impl MessageStore {
         recovery::load_queues(&shared)?;
         let end = recovery::recover(&shared, checkpoint)?;
         shared.dispatched.store(end, Ordering::Release);
+        if !clean {
+            // What the crashed process wrote may sit in the page cache only; the flush below
+            // makes it durable before the checkpoint claims it.
+            for q in shared.all_queues() {
+                q.forget_flushed();
+            }
+        }
         // After a crash between a retention's commit-log and consume-queue deletions, queues
         // start with entries pointing below the log: their minimum moves past them now, the
         // files go at the first retention pass.
@@ -468,6 +530,9 @@ impl MessageStore {
         for q in shared.all_queues() {
             q.correct_min_offset(log_min)?;
         }
+        // Queue directories go under it, and their flushes sync it, but not its own entry here.
+        fs::create_dir_all(&shared.cq_root)
+            .map_err(|e| StoreError::io("create consume-queue directory", &shared.cq_root, e))?;
         shared.logic_flush(true);
         OpenOptions::new()
             .create(true)
@@ -486,7 +551,6 @@ impl MessageStore {
             let s2 = s.clone();
             s.gc.run_flusher(
                 s.cfg.flush_mode,
-                s.cfg.logic_flush_interval,
                 |target| {
                     // Everything below the visible end is already written (the writer
                     // publishes the end after its writes), so one fsync also covers puts
@@ -495,8 +559,12 @@ impl MessageStore {
                     let t = s2.log.max_offset().max(target.unwrap_or(0));
                     s2.log.flush_to(t)
                 },
-                |last| s2.logic_flush(last),
+                || s2.logic_flush(true),
             )
+        })?);
+        let s = shared.clone();
+        threads.push(spawn("store-logic-flusher", move || {
+            s.gc.run_logic_flusher(s.cfg.logic_flush_interval, || s.logic_flush(false))
         })?);
         if matches!(shared.cfg.flush_mode, FlushMode::Sync { .. }) {
             let s = shared.clone();
@@ -1068,6 +1136,8 @@ impl MessageStore {
             commit_log_fsyncs: s.log.fsync_count(),
             commit_log_max_offset: s.log.max_offset(),
             commit_log_flushed_offset: s.log.flushed_offset(),
+            consume_queue_fsyncs: s.cq_fsyncs.load(Ordering::Relaxed),
+            consume_queue_dir_fsyncs: s.cq_dir_fsyncs.load(Ordering::Relaxed),
         }
     }
 

@@ -77,6 +77,7 @@ pub struct GetResult {
 
 /// Counters exposed for tests and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoreStats {
     /// fsync calls made on commit-log segments.
     pub commit_log_fsyncs: u64,
@@ -84,4 +85,8 @@ pub struct StoreStats {
     pub commit_log_max_offset: i64,
     /// Commit log fsynced up to here.
     pub commit_log_flushed_offset: i64,
+    /// fsync calls made on consume-queue files.
+    pub consume_queue_fsyncs: u64,
+    /// fsync calls made on consume-queue directories (new queues and files).
+    pub consume_queue_dir_fsyncs: u64,
 }
