@@ -71,12 +71,22 @@ fn keys(rec: &Received) -> BTreeSet<String> {
         .collect()
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// The shared polling helper, failing the test with `what` on timeout.
+async fn wait_for(what: &str, timeout: Duration, cond: impl FnMut() -> bool) {
+    rocketmq_it::eventually(timeout, cond)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within {timeout:?}"));
+}
+
+/// Waits until Apache's `%DLQ%` topic `dlq` holds exactly one message (the DLQ topic is
+/// write-only, as Apache creates it with PERM_WRITE: `mqadmin` counts it).
+fn wait_one_dead_letter(c: &ApacheCluster, dlq: &str) {
+    let mut n = 0;
+    rocketmq_it::eventually_blocking(Duration::from_secs(30), || {
+        n = apache_stored_count(c, dlq);
+        n == 1
+    })
+    .unwrap_or_else(|_| panic!("{dlq} holds {n} messages, want 1"));
 }
 
 /// The consumer's queues of `topic` (its assignment also holds its `%RETRY%` queue).
@@ -94,6 +104,36 @@ async fn wait_assigned(consumer: &PushConsumer, topic: &str, n: usize, what: &st
         queues_of(consumer, topic).len() == n
     })
     .await;
+}
+
+/// A new topic of `queues` queues and a started recording consumer of `group` with
+/// `selector` owning all of them: the set-up of the filter tests.
+async fn filtering_consumer(
+    c: &ApacheCluster,
+    rt: &Arc<dyn Runtime>,
+    topic: &str,
+    queues: i32,
+    group: &str,
+    selector: MessageSelector,
+) -> (PushConsumer, Received) {
+    create_topic(rt, c, topic, queues).await;
+    let rec: Received = Arc::default();
+    let consumer = push_builder(c, rt, group, topic, selector)
+        .listener(recorder(&rec))
+        .build()
+        .expect("consumer config");
+    consumer.start().await.expect("consumer start");
+    let what = format!("{queues} queues assigned");
+    wait_assigned(&consumer, topic, queues as usize, &what).await;
+    (consumer, rec)
+}
+
+/// Waits for `want.len()` deliveries, then two seconds more for one the filter should have
+/// kept back (it would have come with the others), and checks the keys are exactly `want`.
+async fn received_exactly(rec: &Received, want: &BTreeSet<String>, what: &str) {
+    wait_for(what, DELIVERY_TIMEOUT, || keys(rec).len() >= want.len()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(keys(rec), *want);
 }
 
 fn push_builder(
@@ -118,20 +158,9 @@ fn tag_filter(version: &str) {
     };
     run(&test, |rt| async move {
         let topic = unique("PushTags", c.version());
-        create_topic(&rt, &c, &topic, 4).await;
-        let rec: Received = Arc::default();
-        let consumer = push_builder(
-            &c,
-            &rt,
-            &unique("cg_tags", c.version()),
-            &topic,
-            MessageSelector::tag("TagA || TagB"),
-        )
-        .listener(recorder(&rec))
-        .build()
-        .expect("consumer config");
-        consumer.start().await.expect("consumer start");
-        wait_assigned(&consumer, &topic, 4, "4 queues assigned").await;
+        let group = unique("cg_tags", c.version());
+        let selector = MessageSelector::tag("TagA || TagB");
+        let (consumer, rec) = filtering_consumer(&c, &rt, &topic, 4, &group, selector).await;
         let p = producer(&c, &rt, &unique("pg_tags", c.version())).await;
         let mut want = BTreeSet::new();
         for i in 0..30 {
@@ -142,13 +171,8 @@ fn tag_filter(version: &str) {
             }
             send_ok(&p, msg(&topic, &key, tag)).await;
         }
-        wait_for("20 TagA/TagB messages", DELIVERY_TIMEOUT, || {
-            keys(&rec).len() >= want.len()
-        })
-        .await;
         // TagC would have arrived with the others (same queues, earlier offsets).
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(keys(&rec), want);
+        received_exactly(&rec, &want, "20 TagA/TagB messages").await;
         consumer.shutdown().await.expect("shutdown");
         p.shutdown().await;
     });
@@ -356,20 +380,9 @@ fn sql92(version: &str) {
     };
     run(&test, |rt| async move {
         let topic = unique("PushSql", c.version());
-        create_topic(&rt, &c, &topic, 2).await;
-        let rec: Received = Arc::default();
-        let consumer = push_builder(
-            &c,
-            &rt,
-            &unique("cg_sql", c.version()),
-            &topic,
-            MessageSelector::sql92("a BETWEEN 6 AND 9 AND color = 'red'"),
-        )
-        .listener(recorder(&rec))
-        .build()
-        .expect("consumer config");
-        consumer.start().await.expect("consumer start");
-        wait_assigned(&consumer, &topic, 2, "2 queues assigned").await;
+        let group = unique("cg_sql", c.version());
+        let selector = MessageSelector::sql92("a BETWEEN 6 AND 9 AND color = 'red'");
+        let (consumer, rec) = filtering_consumer(&c, &rt, &topic, 2, &group, selector).await;
         let p = producer(&c, &rt, &unique("pg_sql", c.version())).await;
         let mut want = BTreeSet::new();
         for i in 0..12 {
@@ -383,12 +396,7 @@ fn sql92(version: &str) {
             }
             send_ok(&p, m).await;
         }
-        wait_for("the matching messages", DELIVERY_TIMEOUT, || {
-            keys(&rec).len() >= want.len()
-        })
-        .await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(keys(&rec), want);
+        received_exactly(&rec, &want, "the matching messages").await;
         consumer.shutdown().await.expect("shutdown");
         p.shutdown().await;
     });
@@ -515,20 +523,7 @@ fn retry_then_dlq(version: &str) {
             p.shutdown().await;
         }
     });
-    let dlq = format!("%DLQ%{group}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        // The DLQ topic is write-only (Apache creates it with PERM_WRITE): count it.
-        let n = apache_stored_count(&c, &dlq);
-        if n == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{dlq} holds {n} messages, want 1"
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    wait_one_dead_letter(&c, &format!("%DLQ%{group}"));
 }
 
 /// The per-call listener context and `consume_timeout` against Apache's broker: a batch of
@@ -620,19 +615,7 @@ fn context_and_consume_timeout(version: &str) {
             p.shutdown().await;
         }
     });
-    let dlq = format!("%DLQ%{group}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let n = apache_stored_count(&c, &dlq);
-        if n == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{dlq} holds {n} messages, want 1"
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    wait_one_dead_letter(&c, &format!("%DLQ%{group}"));
 }
 
 per_version!(

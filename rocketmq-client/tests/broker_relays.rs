@@ -5,16 +5,17 @@
 //! INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223 → 221) and INVOKE_BROKER_TO_RESET_OFFSET (222 →
 //! 220), the last while the consumer runs: it jumps back and reads everything again.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{until_async, Env as Base, BROKER};
 use rocketmq_rs_client::consumer::PushConsumerConfig;
 use rocketmq_rs_client::{
-    ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt, Producer,
-    PushConsumer,
+    ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt, PushConsumer,
 };
-use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 use rocketmq_rs_remoting::protocol::body::{
     CMResult, ConsumeMessageDirectlyResult, ConsumeStatus, ConsumerRunningInfo,
     GetConsumerListByGroupResponseBody, GetConsumerStatusBody, JsonBody, MessageQueue,
@@ -30,7 +31,6 @@ use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
 use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
-const BROKER: &str = "broker-a";
 const TOPIC: &str = "RelayTopic";
 const GROUP: &str = "relay_cg";
 const QUEUES: i32 = 4;
@@ -39,48 +39,36 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 type Bodies = Arc<Mutex<Vec<String>>>;
 
+/// The shared test cluster plus an admin connection to its broker.
 struct Env {
-    rt: Arc<dyn Runtime>,
-    cluster: EmbeddedCluster,
-    producer: Producer,
+    base: Base,
     admin: RemotingClient,
     broker: String,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Base;
+
+    fn deref(&self) -> &Base {
+        &self.base
+    }
 }
 
 impl Env {
     async fn start() -> Env {
         let rt: Arc<dyn Runtime> = Arc::new(TokioRuntime::try_current().expect("inside tokio"));
-        let cluster = EmbeddedCluster::builder()
-            .configure(|cfg| cfg.register_name_server_period_ms = 300)
-            .topic(TOPIC, QUEUES)
-            .start(rt.clone())
-            .await
-            .expect("cluster starts");
-        let producer = Producer::builder()
-            .name_server(&cluster.namesrv_addr())
-            .runtime(rt.clone())
-            .group("relay_pg")
-            .build()
-            .unwrap();
-        producer.start().await.unwrap();
-        let broker = cluster.broker(BROKER).expect("broker-a").addr().to_string();
-        let admin = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let base = Base::start(&rt, "relay_pg", &[(TOPIC, QUEUES)]).await;
+        let broker = base.broker().addr().to_string();
+        let admin = RemotingClient::new(rt, TransportConfig::default());
         Env {
-            rt,
-            cluster,
-            producer,
+            base,
             admin,
             broker,
         }
     }
 
     fn consumer(&self, bodies: Bodies) -> PushConsumer {
-        let mut client = ClientConfig::with_name_server(&self.cluster.namesrv_addr());
-        client.runtime = Some(self.rt.clone());
-        client.rebalance_interval = Duration::from_millis(1000);
-        client.persist_offset_interval = Duration::from_millis(200);
-        client.heartbeat_interval = Duration::from_millis(1000);
-        client.route_refresh_interval = Duration::from_millis(1000);
+        let client = self.client();
         let cfg = {
             let mut c = PushConsumerConfig::default();
             c.group = GROUP.to_owned();
@@ -207,20 +195,7 @@ impl Env {
 
     async fn stop(self) {
         self.admin.shutdown();
-        self.producer.shutdown().await;
-        self.cluster.shutdown().await;
-    }
-}
-
-async fn eventually<F, Fut>(rt: &dyn Runtime, what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        rt.sleep(Duration::from_millis(50)).await;
+        self.base.stop().await;
     }
 }
 
@@ -237,14 +212,13 @@ fn running_info_request(client_id: &str) -> RemotingCommand {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relays_reach_a_running_push_consumer() {
     let env = Env::start().await;
-    let rt = env.rt.clone();
     let first = env.send("first-", 20).await;
     let bodies: Bodies = Arc::default();
     let consumer = env.consumer(bodies.clone());
     consumer.start().await.expect("consumer starts");
 
-    eventually(
-        &*rt,
+    until_async(
+        &env.cluster,
         "the consumer registered",
         Duration::from_secs(20),
         || {
@@ -255,8 +229,8 @@ async fn relays_reach_a_running_push_consumer() {
     .await;
     let client_id = env.client_ids().await.remove(0);
     let b = bodies.clone();
-    eventually(
-        &*rt,
+    until_async(
+        &env.cluster,
         "20 messages consumed",
         Duration::from_secs(30),
         || {
@@ -266,11 +240,16 @@ async fn relays_reach_a_running_push_consumer() {
     )
     .await;
     let max = env.max_offsets();
-    eventually(&*rt, "offsets committed", Duration::from_secs(20), || {
-        let c = env.committed();
-        let max = max.clone();
-        async move { c.await == max }
-    })
+    until_async(
+        &env.cluster,
+        "offsets committed",
+        Duration::from_secs(20),
+        || {
+            let c = env.committed();
+            let max = max.clone();
+            async move { c.await == max }
+        },
+    )
     .await;
 
     // 307: the client's ConsumerRunningInfo, relayed unchanged.
@@ -309,8 +288,8 @@ async fn relays_reach_a_running_push_consumer() {
     // window holds all of them over a span of 10 s times the samples taken (zero baseline
     // included, 7 samples at most), so the rates are 20 / (10 k) for some k in 1..=6.
     let found: Arc<Mutex<Option<ConsumeStatus>>> = Arc::default();
-    eventually(
-        &*rt,
+    until_async(
+        &env.cluster,
         "a statusTable row with consume TPS",
         Duration::from_secs(25),
         || {
@@ -426,8 +405,8 @@ async fn relays_reach_a_running_push_consumer() {
         .collect();
     assert_eq!(table, zeros);
     let b = bodies.clone();
-    eventually(
-        &*rt,
+    until_async(
+        &env.cluster,
         "the 20 messages read again",
         Duration::from_secs(30),
         || {
@@ -441,8 +420,8 @@ async fn relays_reach_a_running_push_consumer() {
         },
     )
     .await;
-    eventually(
-        &*rt,
+    until_async(
+        &env.cluster,
         "offsets committed again",
         Duration::from_secs(20),
         || {
@@ -466,10 +445,15 @@ async fn relays_reach_a_running_push_consumer() {
     consumer.shutdown().await.expect("consumer shuts down");
     // Offline group: CONSUMER_NOT_ONLINE, which sends admin tools to their offline reset;
     // the committed offsets stay.
-    eventually(&*rt, "the consumer gone", Duration::from_secs(20), || {
-        let ids = env.client_ids();
-        async { ids.await.is_empty() }
-    })
+    until_async(
+        &env.cluster,
+        "the consumer gone",
+        Duration::from_secs(20),
+        || {
+            let ids = env.client_ids();
+            async { ids.await.is_empty() }
+        },
+    )
     .await;
     let r = env.reset(GROUP, TOPIC, 0, true).await;
     assert_eq!(r.code, ResponseCode::CONSUMER_NOT_ONLINE, "{:?}", r.remark);

@@ -4,12 +4,11 @@
 //! and VIEW_MESSAGE_BY_ID all return the original bytes, with Java's sysFlag (COMPRESSED
 //! cleared, type bits kept).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rocketmq_rs_client::client::{CreateTopicOptions, TopicTarget};
 use rocketmq_rs_client::{Message, Producer, PullConsumer, PullStatus};
-use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
-use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 use rocketmq_rs_remoting::protocol::header::QueryMessageRequestHeader;
 use rocketmq_rs_remoting::protocol::message::{parse_offset_msg_id, sys_flag, CompressionType};
 use rocketmq_rs_remoting::rt::default_runtime;
@@ -17,22 +16,17 @@ use rocketmq_rs_remoting::rt::default_runtime;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_compression_type_reads_back_plain_through_mini_broker() {
     let rt = default_runtime().unwrap();
-    let ns = NameServer::start(
-        NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap()),
-        rt.clone(),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = BrokerConfig::for_test(dir.path());
-    cfg.namesrv_addrs = vec![ns.addr().to_string()];
-    cfg.register_name_server_period_ms = 200;
-    let broker = Broker::start(cfg, rt.clone()).await.unwrap();
-    let addr = broker.addr().to_string();
+    let cluster = EmbeddedCluster::builder()
+        .configure(|cfg| cfg.register_name_server_period_ms = 200)
+        .start(rt)
+        .await
+        .unwrap();
+    let ns = cluster.namesrv_addr();
+    let addr = cluster.broker("broker-a").unwrap().addr().to_string();
     let topic = "CompressTopic";
 
     let consumer = PullConsumer::builder()
-        .name_server(&ns.addr().to_string())
+        .name_server(&ns)
         .group("compress_cg")
         .build()
         .unwrap();
@@ -40,7 +34,7 @@ async fn every_compression_type_reads_back_plain_through_mini_broker() {
 
     // Creates the topic and makes the VIEW / QUERY calls.
     let admin = Producer::builder()
-        .name_server(&ns.addr().to_string())
+        .name_server(&ns)
         .group("compress_admin")
         .build()
         .unwrap();
@@ -63,7 +57,7 @@ async fn every_compression_type_reads_back_plain_through_mini_broker() {
         .enumerate()
     {
         let producer = Producer::builder()
-            .name_server(&ns.addr().to_string())
+            .name_server(&ns)
             .group(format!("compress_pg_{i}"))
             .compress_type(kind)
             .compress_level(3)
@@ -80,17 +74,15 @@ async fn every_compression_type_reads_back_plain_through_mini_broker() {
             .body(body.clone())
             .build()
             .unwrap();
-        let t = Instant::now();
-        let sent = loop {
-            match producer.send(msg.clone()).await {
-                Ok(r) => break r,
-                Err(e) if t.elapsed() < Duration::from_secs(10) => {
-                    tracing::debug!(error = %e, "not routable yet");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("{kind}: send: {e}"),
-            }
-        };
+        // The broker registers the topic it was asked to create on its own schedule.
+        let sent = cluster
+            .wait_until(
+                &format!("{kind}: a send"),
+                Duration::from_secs(10),
+                || async { producer.send(msg.clone()).await.map_err(|e| e.to_string()) },
+            )
+            .await
+            .unwrap();
         producer.shutdown().await;
 
         // Pull with a tag filter: the tag code in the consume queue is unaffected by the
@@ -136,24 +128,30 @@ async fn every_compression_type_reads_back_plain_through_mini_broker() {
             unique_key_query: None,
             bname: None,
         };
-        let t = Instant::now();
-        let found = loop {
-            let found = admin
-                .client_instance()
-                .api()
-                .query_message(&addr, &header, Duration::from_secs(5))
-                .await
-                .unwrap();
-            if !found.is_empty() || t.elapsed() > Duration::from_secs(10) {
-                break found;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let found = cluster
+            .wait_until(
+                &format!("{kind}: indexed"),
+                Duration::from_secs(10),
+                || async {
+                    let found = admin
+                        .client_instance()
+                        .api()
+                        .query_message(&addr, &header, Duration::from_secs(5))
+                        .await
+                        .unwrap();
+                    if found.is_empty() {
+                        Err("not found by key")
+                    } else {
+                        Ok(found)
+                    }
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(found.len(), 1, "{kind}: query by key");
         assert_eq!(found[0].body, body, "{kind}: queried body");
     }
     consumer.shutdown().await;
     admin.shutdown().await;
-    broker.shutdown().await;
-    ns.shutdown().await;
+    cluster.shutdown().await;
 }

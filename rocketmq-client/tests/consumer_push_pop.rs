@@ -11,14 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{check, cluster_builder, Env, BROKER};
 use rocketmq_rs_client::consumer::{
     ConsumeContext, ConsumeOrderlyContext, ConsumeResult, OrderlyResult, PopMode, PushConsumer,
     PushConsumerConfig,
 };
-use rocketmq_rs_client::{
-    ClientConfig, ConsumeFromWhere, Message, MessageExt, MessageQueue, Producer,
-};
-use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_client::{ConsumeFromWhere, Message, MessageExt, MessageQueue};
 use rocketmq_rs_remoting::protocol::body::{
     JsonBody, MessageRequestMode, SetMessageRequestModeRequestBody,
 };
@@ -27,153 +25,95 @@ use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::rt::Runtime;
 use rocketmq_rs_remoting::transport::{RemotingClient, TransportConfig};
 
-const BROKER: &str = "broker-a";
-
-struct Env {
-    rt: Arc<dyn Runtime>,
-    cluster: EmbeddedCluster,
-    producer: Producer,
-}
-
 /// (consumer name, body, reconsume times) of every listener call, in call order.
 type Log = Arc<Mutex<Vec<(String, String, i32)>>>;
 
-impl Env {
-    async fn start(rt: &Arc<dyn Runtime>, topic: &str, queues: i32) -> Env {
-        let cluster = EmbeddedCluster::builder()
-            .configure(|cfg| cfg.register_name_server_period_ms = 300)
-            .topic(topic, queues)
-            .start(rt.clone())
-            .await
-            .expect("cluster starts");
-        let producer = Producer::builder()
-            .name_server(&cluster.namesrv_addr())
-            .runtime(rt.clone())
-            .group("it_push_pop_pg")
-            .build()
-            .unwrap();
-        producer.start().await.unwrap();
-        Env {
-            rt: rt.clone(),
-            cluster,
-            producer,
-        }
-    }
+async fn start(rt: &Arc<dyn Runtime>, topic: &str, queues: i32) -> Env {
+    Env::start(rt, "it_push_pop_pg", &[(topic, queues)]).await
+}
 
-    fn client(&self, name: &str) -> ClientConfig {
-        let mut c = ClientConfig::with_name_server(&self.cluster.namesrv_addr());
-        c.runtime = Some(self.rt.clone());
-        c.instance_name = Some(name.to_owned());
-        c.heartbeat_interval = Duration::from_millis(1000);
-        c.route_refresh_interval = Duration::from_millis(1000);
-        c.rebalance_interval = Duration::from_millis(1000);
-        c
-    }
+/// [`start`] on virtual time: the POP back-off (10 s) and invisible times pass at once.
+async fn start_virtual(rt: &Arc<dyn Runtime>, topic: &str, queues: i32) -> Env {
+    let b = cluster_builder(|_| {}).virtual_time(true);
+    Env::start_with(rt, "it_push_pop_pg", &[(topic, queues)], b).await
+}
 
-    // Field by field: the config struct is to become #[non_exhaustive].
-    #[allow(clippy::field_reassign_with_default)]
-    fn config(group: &str, mode: PopMode) -> PushConsumerConfig {
-        let mut cfg = PushConsumerConfig::default();
-        cfg.group = group.to_owned();
-        cfg.consume_from_where = ConsumeFromWhere::FirstOffset;
-        cfg.pop_mode = mode;
-        cfg.pop_invisible_time = Duration::from_secs(20);
-        cfg
-    }
+// Field by field: the config struct is to become #[non_exhaustive].
+#[allow(clippy::field_reassign_with_default)]
+fn config(group: &str, mode: PopMode) -> PushConsumerConfig {
+    let mut cfg = PushConsumerConfig::default();
+    cfg.group = group.to_owned();
+    cfg.consume_from_where = ConsumeFromWhere::FirstOffset;
+    cfg.pop_mode = mode;
+    cfg.pop_invisible_time = Duration::from_secs(20);
+    cfg
+}
 
-    /// A concurrent consumer that logs every call and sleeps `work` in it; `fail_once` bodies
-    /// answer `ReconsumeLater` on their first delivery.
-    fn consumer(
-        &self,
-        name: &str,
-        topic: &str,
-        cfg: PushConsumerConfig,
-        log: &Log,
-        work: Duration,
-        fail_once: &[&str],
-    ) -> PushConsumer {
-        let (log, me) = (Arc::clone(log), name.to_owned());
-        let fail: BTreeSet<String> = fail_once.iter().map(|s| s.to_string()).collect();
-        let rt = self.rt.clone();
-        PushConsumer::builder()
-            .client_config(self.client(name))
-            .config(cfg)
-            .subscribe(topic, "*")
-            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
-                let mut later = false;
-                for m in &msgs {
-                    let body = String::from_utf8_lossy(&m.body).into_owned();
-                    later |= m.reconsume_times == 0 && fail.contains(&body);
-                    log.lock()
-                        .unwrap()
-                        .push((me.clone(), body, m.reconsume_times));
+/// A concurrent consumer that logs every call and sleeps `work` in it; `fail_once` bodies
+/// answer `ReconsumeLater` on their first delivery.
+fn consumer(
+    env: &Env,
+    name: &str,
+    topic: &str,
+    cfg: PushConsumerConfig,
+    log: &Log,
+    work: Duration,
+    fail_once: &[&str],
+) -> PushConsumer {
+    let (log, me) = (Arc::clone(log), name.to_owned());
+    let fail: BTreeSet<String> = fail_once.iter().map(|s| s.to_string()).collect();
+    let rt = env.rt.clone();
+    PushConsumer::builder()
+        .client_config(env.client_named(name))
+        .config(cfg)
+        .subscribe(topic, "*")
+        .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+            let mut later = false;
+            for m in &msgs {
+                let body = String::from_utf8_lossy(&m.body).into_owned();
+                later |= m.reconsume_times == 0 && fail.contains(&body);
+                log.lock()
+                    .unwrap()
+                    .push((me.clone(), body, m.reconsume_times));
+            }
+            let rt = rt.clone();
+            async move {
+                if !work.is_zero() {
+                    rt.sleep(work).await;
                 }
-                let rt = rt.clone();
-                async move {
-                    if !work.is_zero() {
-                        rt.sleep(work).await;
-                    }
-                    if later {
-                        ConsumeResult::ReconsumeLater
-                    } else {
-                        ConsumeResult::Success
-                    }
+                if later {
+                    ConsumeResult::ReconsumeLater
+                } else {
+                    ConsumeResult::Success
                 }
-            })
-            .build()
-            .unwrap()
-    }
+            }
+        })
+        .build()
+        .unwrap()
+}
 
-    async fn send(&self, topic: &str, prefix: &str, n: usize) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        for i in 0..n {
-            let body = format!("{prefix}{i}");
-            self.producer
-                .send(Message::new(topic, body.clone()))
-                .await
-                .expect("send");
-            out.insert(body);
-        }
-        out
-    }
-
-    /// SET_MESSAGE_REQUEST_MODE straight to the broker (what `mqadmin setConsumeMode` sends).
-    async fn set_mode(&self, topic: &str, group: &str, mode: MessageRequestMode) {
-        let c = RemotingClient::new(self.rt.clone(), TransportConfig::default());
-        let body = SetMessageRequestModeRequestBody {
-            topic: topic.into(),
-            consumer_group: group.into(),
-            mode,
-            pop_share_queue_num: 0,
-        };
-        let addr = self.cluster.broker(BROKER).unwrap().addr().to_string();
-        let cmd = RemotingCommand::request(RequestCode::SET_MESSAGE_REQUEST_MODE)
-            .with_body(body.to_json());
-        let r = c
-            .invoke(&addr, cmd, Duration::from_secs(5))
-            .await
-            .expect("answered");
-        assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
-        c.shutdown();
-    }
-
-    async fn stop(self) {
-        self.producer.shutdown().await;
-        self.cluster.shutdown().await;
-    }
+/// SET_MESSAGE_REQUEST_MODE straight to the broker (what `mqadmin setConsumeMode` sends).
+async fn set_mode(env: &Env, topic: &str, group: &str, mode: MessageRequestMode) {
+    let c = RemotingClient::new(env.rt.clone(), TransportConfig::default());
+    let body = SetMessageRequestModeRequestBody {
+        topic: topic.into(),
+        consumer_group: group.into(),
+        mode,
+        pop_share_queue_num: 0,
+    };
+    let addr = env.cluster.broker(BROKER).unwrap().addr().to_string();
+    let cmd =
+        RemotingCommand::request(RequestCode::SET_MESSAGE_REQUEST_MODE).with_body(body.to_json());
+    let r = c
+        .invoke(&addr, cmd, Duration::from_secs(5))
+        .await
+        .expect("answered");
+    assert_eq!(r.code, ResponseCode::SUCCESS, "{:?}", r.remark);
+    c.shutdown();
 }
 
 fn bodies(log: &Log) -> BTreeSet<String> {
     log.lock().unwrap().iter().map(|e| e.1.clone()).collect()
-}
-
-/// Waits until `cond` holds, up to `limit`.
-async fn until(rt: &Arc<dyn Runtime>, limit: Duration, what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        rt.sleep(Duration::from_millis(50)).await;
-    }
 }
 
 mod scenarios {
@@ -184,16 +124,17 @@ mod scenarios {
     pub async fn more_consumers_than_queues(rt: Arc<dyn Runtime>) {
         let topic = "PushPopShare";
         let group = "it_push_pop_share";
-        let env = Env::start(&rt, topic, 2).await;
+        let env = start(&rt, topic, 2).await;
         let log: Log = Arc::default();
         let mut consumers = Vec::new();
         for i in 0..6 {
-            let mut cfg = Env::config(group, PopMode::Always);
+            let mut cfg = config(group, PopMode::Always);
             // Small batches and little in flight per consumer, so one consumer cannot take
             // everything at once.
             cfg.pop_batch_size = 2;
             cfg.pop_threshold_for_queue = 2;
-            let c = env.consumer(
+            let c = consumer(
+                &env,
                 &format!("c{i}"),
                 topic,
                 cfg,
@@ -210,9 +151,10 @@ mod scenarios {
             );
             consumers.push(c);
         }
-        let sent = env.send(topic, "s", 120).await;
-        until(&rt, Duration::from_secs(40), "every message", || {
-            bodies(&log).len() == sent.len()
+        let sent = env.send_bodies(topic, "s", 120).await;
+        env.until("every message", Duration::from_secs(40), || {
+            let n = bodies(&log).len();
+            check(n == sent.len(), || n)
         })
         .await;
         rt.sleep(Duration::from_millis(500)).await;
@@ -234,54 +176,65 @@ mod scenarios {
     pub async fn follow_broker_switches_modes(rt: Arc<dyn Runtime>) {
         let topic = "PushPopSwitch";
         let group = "it_push_pop_switch";
-        let env = Env::start(&rt, topic, 2).await;
+        let env = start(&rt, topic, 2).await;
         let log: Log = Arc::default();
-        let c = env.consumer(
+        let c = consumer(
+            &env,
             "sw",
             topic,
-            Env::config(group, PopMode::FollowBroker),
+            config(group, PopMode::FollowBroker),
             &log,
             Duration::ZERO,
             &[],
         );
         c.start().await.unwrap();
         let owns = |c: &PushConsumer| c.assigned_queues().iter().any(|q| q.topic == topic);
-        until(&rt, Duration::from_secs(10), "pulled queues", || owns(&c)).await;
+        env.until("pulled queues", Duration::from_secs(10), || {
+            check(owns(&c), || c.assigned_queues())
+        })
+        .await;
         assert!(c.pop_queues().is_empty());
-        let mut sent = env.send(topic, "pull", 20).await;
-        until(&rt, Duration::from_secs(20), "pulled messages", || {
-            bodies(&log).is_superset(&sent)
+        let mut sent = env.send_bodies(topic, "pull", 20).await;
+        env.until("pulled messages", Duration::from_secs(20), || {
+            let got = bodies(&log);
+            check(got.is_superset(&sent), || {
+                sent.difference(&got).cloned().collect::<Vec<_>>()
+            })
         })
         .await;
 
-        env.set_mode(topic, group, MessageRequestMode::Pop).await;
+        set_mode(&env, topic, group, MessageRequestMode::Pop).await;
         c.rebalance_now();
-        until(&rt, Duration::from_secs(10), "the switch to POP", || {
-            c.pop_queues() == [MessageQueue::new(topic, BROKER, -1)] && !owns(&c)
+        env.until("the switch to POP", Duration::from_secs(10), || {
+            let popped = c.pop_queues() == [MessageQueue::new(topic, BROKER, -1)];
+            check(popped && !owns(&c), || {
+                (c.pop_queues(), c.assigned_queues())
+            })
         })
         .await;
-        sent.extend(env.send(topic, "pop", 20).await);
-        until(&rt, Duration::from_secs(20), "popped messages", || {
-            bodies(&log).is_superset(&sent)
+        sent.extend(env.send_bodies(topic, "pop", 20).await);
+        env.until("popped messages", Duration::from_secs(20), || {
+            let got = bodies(&log);
+            check(got.is_superset(&sent), || {
+                sent.difference(&got).cloned().collect::<Vec<_>>()
+            })
         })
         .await;
 
-        env.set_mode(topic, group, MessageRequestMode::Pull).await;
+        set_mode(&env, topic, group, MessageRequestMode::Pull).await;
         c.rebalance_now();
-        until(
-            &rt,
-            Duration::from_secs(10),
-            "the switch back to pull",
-            || c.pop_queues().is_empty() && owns(&c),
-        )
+        env.until("the switch back to pull", Duration::from_secs(10), || {
+            let pulled = c.pop_queues().is_empty() && owns(&c);
+            check(pulled, || (c.pop_queues(), c.assigned_queues()))
+        })
         .await;
-        sent.extend(env.send(topic, "back", 20).await);
-        until(
-            &rt,
-            Duration::from_secs(20),
-            "pulled messages again",
-            || bodies(&log).is_superset(&sent),
-        )
+        sent.extend(env.send_bodies(topic, "back", 20).await);
+        env.until("pulled messages again", Duration::from_secs(20), || {
+            let got = bodies(&log);
+            check(got.is_superset(&sent), || {
+                sent.difference(&got).cloned().collect::<Vec<_>>()
+            })
+        })
         .await;
         assert_eq!(bodies(&log), sent);
         c.shutdown().await.unwrap();
@@ -292,21 +245,25 @@ mod scenarios {
     /// first POP back-off of 10 s, the others are consumed once.
     pub async fn reconsume_later_comes_back(rt: Arc<dyn Runtime>) {
         let topic = "PushPopLater";
-        let env = Env::start(&rt, topic, 2).await;
+        // Real time: on virtual time the retried message never came back (seen in this
+        // test, not in the ack-index one below; not yet understood).
+        let env = start(&rt, topic, 2).await;
         let log: Log = Arc::default();
-        let c = env.consumer(
+        let c = consumer(
+            &env,
             "later",
             topic,
-            Env::config("it_push_pop_later", PopMode::Always),
+            config("it_push_pop_later", PopMode::Always),
             &log,
             Duration::ZERO,
             &["l3"],
         );
         c.start().await.unwrap();
-        let sent = env.send(topic, "l", 6).await;
+        let sent = env.send_bodies(topic, "l", 6).await;
         let first = Instant::now();
-        until(&rt, Duration::from_secs(30), "the retried message", || {
-            log.lock().unwrap().iter().any(|e| e.1 == "l3" && e.2 == 1)
+        env.until("the retried message", Duration::from_secs(30), || {
+            let log = log.lock().unwrap();
+            check(log.iter().any(|e| e.1 == "l3" && e.2 == 1), || log.clone())
         })
         .await;
         assert!(
@@ -328,7 +285,7 @@ mod scenarios {
     pub async fn context_ack_index_and_dead_letter(rt: Arc<dyn Runtime>) {
         let topic = "PushPopContext";
         let group = "it_push_pop_context";
-        let env = Env::start(&rt, topic, 1).await;
+        let env = start_virtual(&rt, topic, 1).await;
         for body in ["b0", "b1", "b2", "b3", "poison"] {
             env.producer
                 .send(Message::new(topic, body))
@@ -338,10 +295,10 @@ mod scenarios {
         let log: Log = Arc::default();
         let partial = Arc::new(Mutex::new(0));
         let (log2, partial2) = (Arc::clone(&log), Arc::clone(&partial));
-        let mut cfg = Env::config(group, PopMode::Always);
+        let mut cfg = config(group, PopMode::Always);
         cfg.consume_batch_size = 4;
         let c = PushConsumer::builder()
-            .client_config(env.client("ctx"))
+            .client_config(env.client_named("ctx"))
             .config(cfg)
             .subscribe(topic, "*")
             .listener(move |msgs: Vec<MessageExt>, ctx: ConsumeContext| {
@@ -378,18 +335,20 @@ mod scenarios {
                 .map(|e| e.2)
                 .collect()
         };
-        until(
-            &rt,
-            Duration::from_secs(40),
+        env.until(
             "b2, b3 back and the DLQ entry",
+            Duration::from_secs(40),
             || {
-                times("b2") == [0, 1]
-                    && times("b3") == [0, 1]
-                    && broker.store().max_offset(&dlq, 0) == 1
+                check(
+                    times("b2") == [0, 1]
+                        && times("b3") == [0, 1]
+                        && broker.store().max_offset(&dlq, 0) == 1,
+                    || log.lock().unwrap().clone(),
+                )
             },
         )
         .await;
-        rt.sleep(Duration::from_millis(500)).await;
+        env.cluster.advance(Duration::from_secs(15)).await.unwrap();
         assert_eq!(*partial.lock().unwrap(), 1, "the four came as one batch");
         assert_eq!((times("b0"), times("b1")), (vec![0], vec![0]), "acked");
         assert_eq!(times("poison"), [0], "delay level -1: no redelivery");
@@ -402,14 +361,14 @@ mod scenarios {
     /// later one, so the successful calls are in send order.
     pub async fn orderly_pop_keeps_order(rt: Arc<dyn Runtime>) {
         let topic = "PushPopOrder";
-        let env = Env::start(&rt, topic, 1).await;
+        let env = start(&rt, topic, 1).await;
         let calls: Log = Arc::default();
         let ok: Arc<Mutex<Vec<String>>> = Arc::default();
         let (calls2, ok2) = (Arc::clone(&calls), Arc::clone(&ok));
-        let mut cfg = Env::config("it_push_pop_order", PopMode::Always);
+        let mut cfg = config("it_push_pop_order", PopMode::Always);
         cfg.suspend_current_queue_time = Duration::from_millis(1000);
         let c = PushConsumer::builder()
-            .client_config(env.client("order"))
+            .client_config(env.client_named("order"))
             .config(cfg)
             .subscribe(topic, "*")
             .orderly_listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeOrderlyContext| {
@@ -446,12 +405,10 @@ mod scenarios {
                 .unwrap();
         }
         c.start().await.unwrap();
-        until(
-            &rt,
-            Duration::from_secs(30),
-            "every message in order",
-            || ok.lock().unwrap().len() >= sent.len(),
-        )
+        env.until("every message in order", Duration::from_secs(30), || {
+            let ok = ok.lock().unwrap();
+            check(ok.len() >= sent.len(), || ok.clone())
+        })
         .await;
         assert_eq!(*ok.lock().unwrap(), sent, "successful calls in send order");
         assert!(calls

@@ -3,14 +3,17 @@
 //! with `enablePropertyFilter`, and the start-time check (CHECK_CLIENT_CONFIG) refusing them
 //! with the broker's code and Apache's text otherwise.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{check, cluster_builder, fast_client, until};
 use rocketmq_rs_client::consumer::{LitePullConsumer, MessageSelector, PushConsumerConfig};
 use rocketmq_rs_client::{
-    ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Error, Message, MessageExt,
-    Producer, PushConsumer,
+    ConsumeContext, ConsumeFromWhere, ConsumeResult, Error, Message, MessageExt, Producer,
+    PushConsumer,
 };
 use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 use rocketmq_rs_remoting::rt::{Runtime, TokioRuntime};
@@ -45,24 +48,11 @@ fn run(
 }
 
 async fn cluster(rt: &Arc<dyn Runtime>, property_filter: bool) -> EmbeddedCluster {
-    EmbeddedCluster::builder()
-        .configure(move |cfg| {
-            cfg.register_name_server_period_ms = 300;
-            cfg.enable_property_filter = property_filter;
-        })
+    cluster_builder(move |cfg| cfg.enable_property_filter = property_filter)
         .topic(TOPIC, 2)
         .start(rt.clone())
         .await
         .expect("cluster starts")
-}
-
-fn client(ns: &str, rt: &Arc<dyn Runtime>) -> ClientConfig {
-    let mut c = ClientConfig::with_name_server(ns);
-    c.runtime = Some(rt.clone());
-    c.rebalance_interval = Duration::from_millis(1000);
-    c.heartbeat_interval = Duration::from_millis(1000);
-    c.route_refresh_interval = Duration::from_millis(1000);
-    c
 }
 
 async fn send_all(ns: &str, rt: &Arc<dyn Runtime>) {
@@ -94,7 +84,7 @@ fn push(
     got: Arc<Mutex<Vec<String>>>,
 ) -> PushConsumer {
     PushConsumer::builder()
-        .client_config(client(ns, rt))
+        .client_config(fast_client(ns, rt))
         .config({
             let mut c = PushConsumerConfig::default();
             c.group = group.into();
@@ -118,17 +108,6 @@ fn push(
         .unwrap()
 }
 
-async fn wait_for(rt: &Arc<dyn Runtime>, what: &str, cond: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !cond() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        rt.sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[test]
 fn push_and_lite_pull_receive_exactly_the_selected_messages() {
     run(|rt| {
@@ -140,19 +119,23 @@ fn push_and_lite_pull_receive_exactly_the_selected_messages() {
             let got: Arc<Mutex<Vec<String>>> = Arc::default();
             let consumer = push(&ns, &rt, "it_sql_push", SQL, got.clone());
             consumer.start().await.expect("push consumer start");
-            wait_for(&rt, "push deliveries", || {
-                got.lock().unwrap().len() >= want().len()
+            until(&c, "push deliveries", Duration::from_secs(30), || {
+                let n = got.lock().unwrap().len();
+                check(n >= want().len(), || n)
             })
             .await;
-            // Time for anything that should not come.
-            rt.sleep(Duration::from_millis(1500)).await;
+            // Committed up to the end: every pulled message went through the listener, so
+            // anything that should not come would be here.
+            c.wait_for_consumed("it_sql_push", TOPIC, Duration::from_secs(10))
+                .await
+                .unwrap();
             let seen: Vec<String> = got.lock().unwrap().clone();
             assert_eq!(seen.len(), want().len(), "duplicates or extra: {seen:?}");
             assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), want());
             consumer.shutdown().await.unwrap();
 
             let lite = LitePullConsumer::builder()
-                .client_config(client(&ns, &rt))
+                .client_config(fast_client(&ns, &rt))
                 .group("it_sql_lite")
                 .consume_from_where(ConsumeFromWhere::FirstOffset)
                 .build()
@@ -202,7 +185,7 @@ fn start_fails_when_the_broker_refuses_the_expression() {
             );
             assert!(!consumer.is_running());
             let lite = LitePullConsumer::builder()
-                .client_config(client(&ns, &rt))
+                .client_config(fast_client(&ns, &rt))
                 .group("it_sql_off_lite")
                 .build()
                 .unwrap();

@@ -108,14 +108,6 @@ impl ConsumeHook for RecordConsumes {
     }
 }
 
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !cond() {
-        assert!(t.elapsed() < Duration::from_secs(20), "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_hooks_see_every_attempt() {
     let rt = default_runtime().unwrap();
@@ -245,10 +237,19 @@ async fn consume_hooks_see_push_pull_and_lite_pull_batches() {
         .build()
         .unwrap();
     push.start().await.unwrap();
-    eventually("4 first-delivery afters", || {
-        push_rec.0.lock().unwrap().iter().filter(|s| s.0).count() >= 4
-    })
-    .await;
+    cluster
+        .wait_until(
+            "4 first-delivery afters",
+            Duration::from_secs(20),
+            || async {
+                match push_rec.0.lock().unwrap().iter().filter(|s| s.0).count() {
+                    n if n >= 4 => Ok(()),
+                    n => Err(n),
+                }
+            },
+        )
+        .await
+        .unwrap();
     push.shutdown().await.unwrap();
     let seen = push_rec.0.lock().unwrap().clone();
     for (after, id, kind, q, offsets, outcome) in seen.iter().filter(|s| s.0) {

@@ -1,49 +1,36 @@
 //! Producer against the in-process mini NameServer and mini broker: TBW102 auto-creation,
 //! an explicitly created topic, sync/async/oneway/batch/selector sends, and shutdown.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rocketmq_rs_client::client::{CreateTopicOptions, TopicTarget};
 use rocketmq_rs_client::producer::selector::SelectByHash;
 use rocketmq_rs_client::{Message, Producer, SendStatus};
-use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
-use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 use rocketmq_rs_remoting::rt::default_runtime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_sends_to_mini_broker() {
     let rt = default_runtime().unwrap();
-    let ns = NameServer::start(
-        NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap()),
-        rt.clone(),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = BrokerConfig::for_test(dir.path());
-    cfg.namesrv_addrs = vec![ns.addr().to_string()];
-    cfg.register_name_server_period_ms = 200;
-    let broker = Broker::start(cfg, rt.clone()).await.unwrap();
+    // The broker is registered (TBW102 routable) when `start` returns.
+    let cluster = EmbeddedCluster::builder()
+        .configure(|cfg| cfg.register_name_server_period_ms = 200)
+        .start(rt)
+        .await
+        .unwrap();
+    let broker = cluster.broker("broker-a").unwrap();
 
     let producer = Producer::builder()
-        .name_server(&ns.addr().to_string())
+        .name_server(&cluster.namesrv_addr())
         .group("it_pg")
         .build()
         .unwrap();
     producer.start().await.unwrap();
 
-    // Wait for the broker's registration (TBW102 becomes routable).
-    let t = Instant::now();
-    let first = loop {
-        match producer.send(Message::new("ItAutoTopic", "hello")).await {
-            Ok(r) => break r,
-            Err(e) if t.elapsed() < Duration::from_secs(10) => {
-                tracing::debug!(error = %e, "not ready yet");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("broker never became routable: {e}"),
-        }
-    };
+    let first = producer
+        .send(Message::new("ItAutoTopic", "hello"))
+        .await
+        .expect("TBW102 is routable at once");
     assert_eq!(first.status, SendStatus::SendOk);
     assert_eq!(first.queue_offset, 0);
 
@@ -60,20 +47,20 @@ async fn producer_sends_to_mini_broker() {
         .create_topic("ItTopic", TopicTarget::Broker(addr), &opts)
         .await
         .unwrap();
-    let t = Instant::now();
-    loop {
-        match producer
-            .client_instance()
-            .update_topic_route("ItTopic")
-            .await
-        {
-            Ok(Some(_)) => break,
-            _ if t.elapsed() < Duration::from_secs(10) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
+    // The broker registers the new topic on its own schedule.
+    cluster
+        .wait_until("ItTopic routable", Duration::from_secs(10), || async {
+            match producer
+                .client_instance()
+                .update_topic_route("ItTopic")
+                .await
+            {
+                Ok(Some(route)) => Ok(route),
+                other => Err(format!("{other:?}")),
             }
-            other => panic!("topic never routable: {other:?}"),
-        }
-    }
+        })
+        .await
+        .unwrap();
     let big = vec![b'q'; 10_000];
     let r = producer
         .send(
@@ -115,6 +102,5 @@ async fn producer_sends_to_mini_broker() {
         .unwrap();
 
     producer.shutdown().await;
-    broker.shutdown().await;
-    ns.shutdown().await;
+    cluster.shutdown().await;
 }

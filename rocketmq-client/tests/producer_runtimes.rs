@@ -26,7 +26,6 @@ const DELAY_LEVEL_1: Duration = Duration::from_millis(500);
 // ---------------------------------------------------------------------------------------------
 
 struct Env {
-    rt: Arc<dyn Runtime>,
     cluster: EmbeddedCluster,
     producer: Producer,
     reader: PullConsumer,
@@ -59,7 +58,6 @@ impl Env {
             .unwrap();
         reader.start().await.unwrap();
         Env {
-            rt: rt.clone(),
             cluster,
             producer,
             reader,
@@ -98,19 +96,17 @@ impl Env {
         what: &str,
         cond: impl Fn(&BTreeMap<i32, Vec<MessageExt>>) -> bool,
     ) -> BTreeMap<i32, Vec<MessageExt>> {
-        let start = Instant::now();
-        loop {
-            let all = self.read_all(topic).await;
-            if cond(&all) {
-                return all;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "timed out waiting for {what}; have {:?}",
-                bodies(&all)
-            );
-            self.rt.sleep(Duration::from_millis(50)).await;
-        }
+        self.cluster
+            .wait_until(what, Duration::from_secs(15), || async {
+                let all = self.read_all(topic).await;
+                if cond(&all) {
+                    Ok(all)
+                } else {
+                    Err(bodies(&all))
+                }
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     async fn stop(self) {
@@ -236,14 +232,15 @@ mod scenarios {
             })
             .expect("callback send accepted");
         }
-        let start = Instant::now();
-        while results.lock().unwrap().len() < 5 {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "callbacks never ran"
-            );
-            rt.sleep(Duration::from_millis(10)).await;
-        }
+        env.cluster
+            .wait_until("the 5 callbacks", Duration::from_secs(10), || async {
+                match results.lock().unwrap().len() {
+                    n if n >= 5 => Ok(()),
+                    n => Err(n),
+                }
+            })
+            .await
+            .unwrap();
         // Oneway.
         for i in 0..5 {
             let b = format!("oneway-{i}");

@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 
 use rocketmq_rs_client::producer::create_reply;
 use rocketmq_rs_client::{Error, Message, Producer};
-use rocketmq_rs_mini_broker::store::GetStatus;
-use rocketmq_rs_mini_broker::{Broker, BrokerConfig};
-use rocketmq_rs_mini_namesrv::{NameServer, NamesrvConfig};
-use rocketmq_rs_remoting::protocol::message::{decode_message, property};
+use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+use rocketmq_rs_remoting::protocol::message::property;
 use rocketmq_rs_remoting::rt::Runtime;
 
 const TOPIC: &str = "ItRequestTopic";
@@ -25,81 +23,40 @@ fn producer(ns: &str, rt: &Arc<dyn Runtime>, group: &str) -> Producer {
         .unwrap()
 }
 
-async fn warm_up(rt: &dyn Runtime, p: &Producer) {
-    let t = Instant::now();
-    loop {
-        match p.send(Message::new("ItRrWarmup", "w")).await {
-            Ok(_) => return,
-            Err(_) if t.elapsed() < Duration::from_secs(10) => {
-                rt.sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("broker never became routable: {e}"),
-        }
-    }
-}
-
 async fn round_trip_and_timeout(rt: Arc<dyn Runtime>) {
-    let ns = NameServer::start(
-        NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap()),
-        rt.clone(),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = BrokerConfig::for_test(dir.path());
-    cfg.namesrv_addrs = vec![ns.addr().to_string()];
-    cfg.register_name_server_period_ms = 200;
-    let broker = Arc::new(Broker::start(cfg, rt.clone()).await.unwrap());
-    let ns_addr = ns.addr().to_string();
+    // The broker is registered (TBW102 routable) when `start` returns.
+    let cluster = EmbeddedCluster::builder()
+        .configure(|cfg| cfg.register_name_server_period_ms = 200)
+        .start(rt.clone())
+        .await
+        .unwrap();
+    let broker = cluster.broker("broker-a").unwrap();
+    let ns_addr = cluster.namesrv_addr();
 
     let requester = producer(&ns_addr, &rt, "it_rr_requester");
     requester.start().await.unwrap();
-    warm_up(&*rt, &requester).await;
     let replier = producer(&ns_addr, &rt, "it_rr_replier");
     replier.start().await.unwrap();
 
-    // The replier: answers each request stored in TOPIC with "pong:<body>".
-    let serve = {
-        let (broker, replier, rt) = (broker.clone(), replier.clone(), rt.clone());
-        async move {
-            let mut next = std::collections::HashMap::<i32, i64>::new();
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_secs(15) {
-                let store = broker.store();
-                for q in store.queue_ids(TOPIC) {
-                    let from = *next.get(&q).unwrap_or(&0);
-                    let r = store
-                        .get_messages(TOPIC, q, from, 32, 1 << 20, None)
-                        .unwrap();
-                    if r.status != GetStatus::Found {
-                        continue;
-                    }
-                    next.insert(q, r.next_begin_offset);
-                    if let Some(mut raw) = r.messages.into_iter().next() {
-                        let req = decode_message(&mut raw, true, true).unwrap();
-                        let mut body = b"pong:".to_vec();
-                        body.extend_from_slice(&req.body);
-                        let reply = create_reply(&req, body).unwrap();
-                        replier.send(reply).await.unwrap();
-                        return;
-                    }
-                }
-                rt.sleep(Duration::from_millis(20)).await;
-            }
-            panic!("no request arrived");
-        }
+    // The replier: answers the request stored in TOPIC with "pong:<body>".
+    let serve = async {
+        let stored = cluster
+            .wait_for_messages(TOPIC, 1, Duration::from_secs(15))
+            .await
+            .expect("a request arrives");
+        let req = &stored[0].message;
+        let mut body = b"pong:".to_vec();
+        body.extend_from_slice(&req.body);
+        let reply = create_reply(req, body).unwrap();
+        replier.send(reply).await.unwrap();
     };
-    let (tx, rx) = futures::channel::oneshot::channel();
-    rt.spawn(Box::pin(async move {
-        serve.await;
-        let _ = tx.send(());
-    }));
 
     let started = Instant::now();
-    let reply = requester
-        .request(Message::new(TOPIC, "ping"), Duration::from_secs(10))
-        .await
-        .unwrap();
+    let ((), reply) = futures::join!(
+        serve,
+        requester.request(Message::new(TOPIC, "ping"), Duration::from_secs(10))
+    );
+    let reply = reply.unwrap();
     assert_eq!(reply.body, "pong:ping");
     assert_eq!(reply.topic, "DefaultCluster_REPLY_TOPIC");
     assert_eq!(reply.property(property::MESSAGE_TYPE), Some("reply"));
@@ -109,7 +66,6 @@ async fn round_trip_and_timeout(rt: Arc<dyn Runtime>) {
         .property(property::REPLY_MESSAGE_ARRIVE_TIME)
         .is_some());
     assert!(started.elapsed() < Duration::from_secs(10));
-    rx.await.unwrap();
     // The reply was also stored in the reply topic (storeReplyMessageEnable).
     assert_eq!(
         broker.store().max_offset("DefaultCluster_REPLY_TOPIC", 0),
@@ -145,8 +101,7 @@ async fn round_trip_and_timeout(rt: Arc<dyn Runtime>) {
 
     requester.shutdown().await;
     replier.shutdown().await;
-    broker.shutdown().await;
-    ns.shutdown().await;
+    cluster.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

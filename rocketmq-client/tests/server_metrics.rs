@@ -3,11 +3,14 @@
 //! consumer runs. The broker's counters, lag, connections and store gauges and the
 //! NameServer's gauges must show exactly that workload.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::until_async;
 use rocketmq_rs_client::consumer::PushConsumerConfig;
 use rocketmq_rs_client::{
     ClientConfig, ConsumeContext, ConsumeFromWhere, ConsumeResult, Message, MessageExt, Producer,
@@ -64,18 +67,6 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 
 fn family_declared(text: &str, name: &str, kind: &str) -> bool {
     text.contains(&format!("# TYPE {name} {kind}\n")) && text.contains(&format!("# HELP {name} "))
-}
-
-async fn eventually<F, Fut>(rt: &dyn Runtime, what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        rt.sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,8 +160,8 @@ async fn endpoints_show_a_known_workload() {
             &[("topic", TOPIC), ("consumer_group", GROUP)],
         )
     };
-    eventually(
-        &*rt,
+    until_async(
+        &cluster,
         "30 consumed and committed (lag 0)",
         Duration::from_secs(30),
         || {
@@ -220,8 +211,8 @@ async fn endpoints_show_a_known_workload() {
     )
     .is_some());
     // The producer registers with its next heartbeat.
-    eventually(
-        &*rt,
+    until_async(
+        &cluster,
         "the producer's channel",
         Duration::from_secs(10),
         || async move {
@@ -237,9 +228,12 @@ async fn endpoints_show_a_known_workload() {
     // 5 more with nobody consuming: lag 5, 35 in, still 30 out.
     consumer.shutdown().await.expect("consumer stops");
     // A pull still held by long polling would take (and count) the new messages.
-    eventually(&*rt, "no held pull", Duration::from_secs(10), || async {
-        broker.held_pulls() == 0
-    })
+    until_async(
+        &cluster,
+        "no held pull",
+        Duration::from_secs(10),
+        || async { broker.held_pulls() == 0 },
+    )
     .await;
     for _ in 0..5 {
         producer

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rocketmq_rs_client::consumer::PullConsumer;
 use rocketmq_rs_client::hook::MessageType;
@@ -119,11 +119,15 @@ async fn traces_are_written_to_the_trace_topic_and_decode() {
         .await
         .unwrap();
 
-    let t = Instant::now();
-    while consumed.load(Ordering::Relaxed) < 3 {
-        assert!(t.elapsed() < Duration::from_secs(20), "not consumed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    cluster
+        .wait_until("3 consumed", Duration::from_secs(20), || async {
+            match consumed.load(Ordering::Relaxed) {
+                n if n >= 3 => Ok(()),
+                n => Err(n),
+            }
+        })
+        .await
+        .unwrap();
     // Shutting down flushes what is queued.
     consumer.shutdown().await.unwrap();
     producer.shutdown().await;
@@ -138,23 +142,24 @@ async fn traces_are_written_to_the_trace_topic_and_decode() {
         .build()
         .unwrap();
     pull.start().await.unwrap();
-    let t = Instant::now();
-    let mut traces = Vec::new();
-    while t.elapsed() < Duration::from_secs(20) {
-        traces = read_traces(&pull, RMQ_SYS_TRACE_TOPIC).await;
-        let subs = traces
-            .iter()
-            .filter(|(c, _)| c.trace_type == TraceType::SubAfter)
-            .count();
-        let ends = traces
-            .iter()
-            .filter(|(c, _)| c.trace_type == TraceType::EndTransaction)
-            .count();
-        if subs >= 3 && ends >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let traces = cluster
+        .wait_until(
+            "3 SubAfter and an EndTransaction",
+            Duration::from_secs(20),
+            || async {
+                let traces = read_traces(&pull, RMQ_SYS_TRACE_TOPIC).await;
+                let count =
+                    |kind: TraceType| traces.iter().filter(|(c, _)| c.trace_type == kind).count();
+                let (subs, ends) = (count(TraceType::SubAfter), count(TraceType::EndTransaction));
+                if subs >= 3 && ends >= 1 {
+                    Ok(traces)
+                } else {
+                    Err(format!("{subs} SubAfter, {ends} EndTransaction"))
+                }
+            },
+        )
+        .await
+        .unwrap();
 
     for (i, r) in sent.iter().enumerate() {
         let of = |kind: TraceType| -> Vec<&(TraceContext, String)> {

@@ -1,21 +1,18 @@
 //! Transactional messages end to end against the in-process mini NameServer and mini broker:
 //! commit, rollback, unknown-then-check-back commit / rollback, and undecided halves surviving
-//! a broker restart. Test bodies take an `Arc<dyn Runtime>`; each runs on tokio, and on smol /
+//! a broker restart, all on the embedded cluster's virtual time. Test bodies take an `Arc<dyn Runtime>`; each runs on tokio, and on smol /
 //! async-std with the `runtime-smol` / `runtime-async-std` features.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rocketmq_rs_client::producer::{
     LocalTransactionState, TransactionListener, TransactionProducer,
 };
 use rocketmq_rs_client::{async_trait, Message, MessageExt, Producer, SendStatus};
 use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
-use rocketmq_rs_mini_broker::store::GetStatus;
-use rocketmq_rs_mini_broker::{Broker, BrokerConfig, BrokerHandle};
-use rocketmq_rs_mini_namesrv::{NameServer, NameServerHandle, NamesrvConfig};
-use rocketmq_rs_remoting::protocol::message::{decode_message, property, sys_flag};
+use rocketmq_rs_remoting::protocol::message::{property, sys_flag};
 use rocketmq_rs_remoting::rt::Runtime;
 
 const TOPIC: &str = "ItTxTopic";
@@ -51,67 +48,8 @@ impl TransactionListener for Listener {
     }
 }
 
-struct Env {
-    rt: Arc<dyn Runtime>,
-    ns: NameServerHandle,
-    broker: BrokerHandle,
-    dir: tempfile::TempDir,
-}
-
-fn broker_config(env_ns: &NameServerHandle, dir: &std::path::Path) -> BrokerConfig {
-    let mut cfg = BrokerConfig::for_test(dir);
-    cfg.namesrv_addrs = vec![env_ns.addr().to_string()];
-    cfg.register_name_server_period_ms = 200;
-    cfg.transaction_timeout_ms = 300;
-    cfg.transaction_check_interval_ms = 200;
-    cfg.transaction_check_max = 15;
-    cfg
-}
-
-async fn env(rt: Arc<dyn Runtime>) -> Env {
-    let ns = NameServer::start(
-        NamesrvConfig::with_listen_addr("127.0.0.1:0".parse().unwrap()),
-        rt.clone(),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(broker_config(&ns, dir.path()), rt.clone())
-        .await
-        .unwrap();
-    Env {
-        rt,
-        ns,
-        broker,
-        dir,
-    }
-}
-
-async fn eventually(rt: &dyn Runtime, what: &str, timeout: Duration, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        rt.sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Messages stored in the real topic (every queue), decoded.
-fn visible(broker: &BrokerHandle) -> Vec<MessageExt> {
-    let store = broker.store();
-    let mut out = Vec::new();
-    for q in store.queue_ids(TOPIC) {
-        let r = store.get_messages(TOPIC, q, 0, 64, 1 << 20, None).unwrap();
-        if r.status == GetStatus::Found {
-            for mut raw in r.messages {
-                out.push(decode_message(&mut raw, true, true).unwrap());
-            }
-        }
-    }
-    out
-}
-
-/// A cluster on virtual time with the same broker settings as `broker_config`: waits that
-/// were sleeps are `advance`s, which take microseconds of real time per check round.
+/// A cluster on virtual time, checking undecided halves every 200 ms from 300 ms on: waits
+/// that were sleeps are `advance`s, which take microseconds of real time per check round.
 async fn virtual_cluster(rt: Arc<dyn Runtime>) -> EmbeddedCluster {
     EmbeddedCluster::builder()
         .virtual_time(true)
@@ -149,30 +87,6 @@ async fn virtual_producer(
     p
 }
 
-async fn producer(env: &Env, group: &str, listener: Listener) -> TransactionProducer {
-    let builder = Producer::builder()
-        .name_server(&env.ns.addr().to_string())
-        .group(group)
-        .runtime(env.rt.clone())
-        .route_refresh_interval(Duration::from_millis(200))
-        .heartbeat_interval(Duration::from_millis(200));
-    let p = TransactionProducer::new(builder, listener).unwrap();
-    p.start().await.unwrap();
-    // Wait until the broker is routable (TBW102 registered) with a plain send.
-    let t = Instant::now();
-    loop {
-        match p.producer().send(Message::new("ItTxWarmup", "w")).await {
-            Ok(_) => break,
-            Err(e) if t.elapsed() < Duration::from_secs(10) => {
-                let _ = e;
-                env.rt.sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("broker never became routable: {e}"),
-        }
-    }
-    p
-}
-
 fn listener(
     execute: LocalTransactionState,
     check: LocalTransactionState,
@@ -189,13 +103,6 @@ fn listener(
         checks,
         decided,
     )
-}
-
-async fn shutdown(env: Env, p: TransactionProducer) {
-    p.shutdown().await;
-    env.broker.shutdown().await;
-    env.ns.shutdown().await;
-    drop(env.dir);
 }
 
 async fn commit_is_visible(rt: Arc<dyn Runtime>) {
@@ -320,13 +227,22 @@ async fn unknown_then_check(rt: Arc<dyn Runtime>, outcome: LocalTransactionState
 }
 
 async fn undecided_halves_survive_restart(rt: Arc<dyn Runtime>) {
-    let env = env(rt).await;
+    let mut cluster = virtual_cluster(rt).await;
     let (l, checks, decided) = listener(
         LocalTransactionState::Unknown,
         LocalTransactionState::Commit,
     );
     decided.store(false, Ordering::SeqCst);
-    let p = producer(&env, "it_tx_restart", l).await;
+    // Heartbeats every 200 ms: the restarted broker knows the group (and can check back)
+    // long before the 15 checks that would discard the halves.
+    let builder = Producer::builder()
+        .name_server(&cluster.namesrv_addr())
+        .group("it_tx_restart")
+        .runtime(cluster.runtime().clone())
+        .route_refresh_interval(Duration::from_millis(200))
+        .heartbeat_interval(Duration::from_millis(200));
+    let p = TransactionProducer::new(builder, l).unwrap();
+    p.start().await.unwrap();
     for i in 0..3 {
         let r = p
             .send_in_transaction(Message::new(TOPIC, format!("undecided-{i}")))
@@ -334,69 +250,42 @@ async fn undecided_halves_survive_restart(rt: Arc<dyn Runtime>) {
             .unwrap();
         assert_eq!(r.local_state, LocalTransactionState::Unknown);
     }
-    eventually(
-        &*env.rt,
-        "checks before the restart",
-        Duration::from_secs(10),
-        || checks.load(Ordering::SeqCst) >= 3,
-    )
-    .await;
-    let Env {
-        rt,
-        ns,
-        broker,
-        dir,
-    } = env;
-    broker.shutdown().await;
-    drop(broker);
-    assert!(visible_after_restart_is_empty(&rt, &ns, dir.path()).await);
-    // Restart for good, now deciding Commit.
-    let broker = Broker::start(broker_config(&ns, dir.path()), rt.clone())
+    cluster
+        .wait_until(
+            "checks before the restart",
+            Duration::from_secs(10),
+            || async {
+                match checks.load(Ordering::SeqCst) {
+                    n if n >= 3 => Ok(n),
+                    n => Err(n),
+                }
+            },
+        )
         .await
         .unwrap();
+    // A clean stop and a start on the same store. The clock stands still in between, and
+    // every check still answers Unknown: the halves are undecided after the restart.
+    cluster.stop_broker("broker-a").await.unwrap();
+    cluster.restart_broker("broker-a").await.unwrap();
+    assert!(committed(&cluster).await.is_empty());
+    // Now deciding Commit.
     decided.store(true, Ordering::SeqCst);
-    eventually(
-        &*rt,
-        "the three halves committed after the restart",
-        Duration::from_secs(15),
-        || visible(&broker).len() == 3,
-    )
-    .await;
-    let mut bodies: Vec<String> = visible(&broker)
+    cluster
+        .wait_for_messages(TOPIC, 3, Duration::from_secs(15))
+        .await
+        .unwrap();
+    let mut bodies: Vec<String> = committed(&cluster)
+        .await
         .iter()
         .map(|m| String::from_utf8_lossy(&m.body).into_owned())
         .collect();
     bodies.sort();
     assert_eq!(bodies, ["undecided-0", "undecided-1", "undecided-2"]);
-    // Decided: no further commits.
-    rt.sleep(Duration::from_millis(1000)).await;
-    assert_eq!(visible(&broker).len(), 3);
-    shutdown(
-        Env {
-            rt,
-            ns,
-            broker,
-            dir,
-        },
-        p,
-    )
-    .await;
-}
-
-/// Opens the store of a stopped broker briefly: the halves are still undecided.
-async fn visible_after_restart_is_empty(
-    rt: &Arc<dyn Runtime>,
-    ns: &NameServerHandle,
-    dir: &std::path::Path,
-) -> bool {
-    let mut cfg = broker_config(ns, dir);
-    // Long interval: no check during this look.
-    cfg.transaction_check_interval_ms = 60_000;
-    cfg.namesrv_addrs.clear();
-    let b = Broker::start(cfg, rt.clone()).await.unwrap();
-    let empty = visible(&b).is_empty();
-    b.shutdown().await;
-    empty
+    // Decided: no further commits, over 5 virtual seconds (25 check rounds).
+    cluster.advance(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(committed(&cluster).await.len(), 3);
+    p.shutdown().await;
+    cluster.shutdown().await;
 }
 
 macro_rules! runtime_tests {

@@ -26,6 +26,7 @@
 //! assert!(out.contains(&cluster.broker_addr().to_string()));
 //! ```
 
+use crate::eventually_some_blocking;
 use crate::paths::{target_dir, workspace_root};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -463,31 +464,30 @@ impl JavaProc {
 
     /// Waits for the ready line; returns it.
     fn wait_ready(&mut self, version: &str, timeout: Duration) -> Result<String, ApacheError> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        // Some(Ok(line)) when ready, Some(Err(reason)) when the process ended first.
+        let seen = eventually_some_blocking(timeout, "the ready line", || {
             let out = self.output();
             if let Some(line) = out.lines().find(|l| l.contains(READY_MARK)) {
-                return Ok(line.to_string());
+                return Some(Ok(line.to_string()));
             }
-            let exited = match self.guard.as_mut() {
-                Some(g) => g.try_wait().map_err(io_err("polling a server"))?,
-                None => None,
-            };
-            let reason = if let Some(st) = exited {
-                format!("exited ({st}) before its ready line")
-            } else if Instant::now() >= deadline {
-                format!("no ready line within {timeout:?}")
-            } else {
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            };
-            return Err(ApacheError::Start {
-                role: self.role,
-                version: version.into(),
-                reason,
-                logs: self.logs(),
-            });
-        }
+            match self.guard.as_mut().map(|g| g.try_wait()) {
+                Some(Ok(Some(st))) => Some(Err(Ok(format!("exited ({st}) before its ready line")))),
+                Some(Err(e)) => Some(Err(Err(e))),
+                _ => None,
+            }
+        });
+        let reason = match seen {
+            Ok(Ok(line)) => return Ok(line),
+            Ok(Err(Ok(reason))) => reason,
+            Ok(Err(Err(e))) => return Err(io_err("polling a server")(e)),
+            Err(_) => format!("no ready line within {timeout:?}"),
+        };
+        Err(ApacheError::Start {
+            role: self.role,
+            version: version.into(),
+            reason,
+            logs: self.logs(),
+        })
     }
 
     fn java_pid(&self) -> Option<u32> {
@@ -858,19 +858,24 @@ impl ApacheCluster {
         }
         // The broker registers the new topic with the NameServer right after creating it
         // (registerIncrementBrokerData); poll the route so consumers find it at once.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let route = self.mqadmin(&["topicRoute", "-t", topic])?;
-            if route.contains("\"brokerAddrs\"") || route.contains("brokerAddrs") {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(ApacheError::Mqadmin {
-                    args: format!("topicRoute -t {topic}"),
-                    detail: format!("no route 30 s after updateTopic:\n{route}"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(500));
+        let mut last = String::new();
+        let routed =
+            eventually_some_blocking(Duration::from_secs(30), "the topic's route", || match self
+                .mqadmin(&["topicRoute", "-t", topic])
+            {
+                Ok(route) if route.contains("brokerAddrs") => Some(Ok(())),
+                Ok(route) => {
+                    last = route;
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            });
+        match routed {
+            Ok(r) => r,
+            Err(_) => Err(ApacheError::Mqadmin {
+                args: format!("topicRoute -t {topic}"),
+                detail: format!("no route 30 s after updateTopic:\n{last}"),
+            }),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::process::{Child, Command, ExitStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::ItError;
 
@@ -72,16 +72,12 @@ impl ChildGuard {
 
     /// Waits up to `timeout` for the child to exit; `None` if it is still running.
     pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.try_wait()? {
-                return Ok(Some(status));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            std::thread::sleep((deadline - now).min(Duration::from_millis(10)));
+        let exited = crate::eventually_some_blocking(timeout, "the child to exit", || {
+            self.try_wait().transpose()
+        });
+        match exited {
+            Ok(status) => status.map(Some),
+            Err(_) => Ok(None),
         }
     }
 

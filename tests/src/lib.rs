@@ -36,4 +36,7 @@ mod wait;
 pub use child::ChildGuard;
 pub use error::ItError;
 pub use trace::init_tracing;
-pub use wait::{eventually, eventually_async, eventually_blocking, eventually_some, sleep, Sleep};
+pub use wait::{
+    eventually, eventually_async, eventually_blocking, eventually_some, eventually_some_async,
+    eventually_some_blocking, sleep, Sleep,
+};

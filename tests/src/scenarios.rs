@@ -238,6 +238,28 @@ impl Cluster {
     }
 }
 
+/// Reads `topic` with [`Cluster::rust_pull_all`] until it holds at least `n` messages (a
+/// topic the broker has not created yet reads as empty), for at most `timeout`; returns what
+/// it read last either way, for the caller's assertions to describe.
+async fn pull_until(c: &Cluster, topic: &str, n: usize, timeout: Duration) -> Vec<MessageExt> {
+    let last = std::cell::RefCell::new(Vec::new());
+    let enough = crate::eventually_some_async(timeout, topic, || async {
+        let got = if c.broker.topics().get(topic).is_some() {
+            c.rust_pull_all(topic).await
+        } else {
+            Vec::new()
+        };
+        if got.len() >= n {
+            Some(got)
+        } else {
+            *last.borrow_mut() = got;
+            None
+        }
+    })
+    .await;
+    enough.unwrap_or_else(|_| last.into_inner())
+}
+
 fn finished(peer: &Peer, what: &str, r: Result<Finished, HarnessError>) -> Finished {
     r.unwrap_or_else(|e| panic!("{} {what}: {e}", peer.name))
 }
@@ -354,14 +376,7 @@ pub async fn peer_producer_modes(peer: &Peer, c: &Cluster) {
             assert_eq!(checked, unknown, "{what}: check-backs");
         }
         // Delayed and committed messages reach the topic later; wait until all arrived.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let got = loop {
-            let got = c.rust_pull_all(&topic).await;
-            if got.len() >= expected.len() || Instant::now() > deadline {
-                break got;
-            }
-            sleep(Duration::from_millis(300)).await;
-        };
+        let got = pull_until(c, &topic, expected.len(), Duration::from_secs(30)).await;
         let mut by_idx: BTreeMap<i64, &MessageExt> = BTreeMap::new();
         for g in &got {
             let idx: i64 = g
@@ -980,18 +995,7 @@ pub async fn retry_and_dlq(peer: &Peer, c: &Cluster) {
 
     // Dead letters: read %DLQ%group with our consumer once all four got there.
     let dlq_topic = format!("%DLQ%{dlq_group}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let dead = loop {
-        let dead = if c.broker.topics().get(&dlq_topic).is_some() {
-            c.rust_pull_all(&dlq_topic).await
-        } else {
-            Vec::new()
-        };
-        if dead.len() >= N || Instant::now() > deadline {
-            break dead;
-        }
-        sleep(Duration::from_millis(500)).await;
-    };
+    let dead = pull_until(c, &dlq_topic, N, Duration::from_secs(60)).await;
     let out = finished(peer, "dlq", dlq.stop().await);
     let tries = out.of("recv");
     assert_eq!(
@@ -1142,14 +1146,11 @@ pub async fn peer_consumer_after_retention(peer: &Peer, c: &Cluster) {
     }
     producer.shutdown().await;
     let store = c.store();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while store.min_offset(&topic, 0) == 0 || store.min_offset(&topic, 1) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "retention did not move the minimums"
-        );
-        sleep(Duration::from_millis(50)).await;
-    }
+    crate::eventually(Duration::from_secs(30), || {
+        store.min_offset(&topic, 0) > 0 && store.min_offset(&topic, 1) > 0
+    })
+    .await
+    .expect("retention did not move the minimums");
     // Stop deleting so the minimums hold still while the peer consumes.
     let mut r = store.retention();
     r.file_reserved_time = Duration::from_secs(72 * 3600);

@@ -83,6 +83,31 @@ fn next_interval(cur: Duration) -> Duration {
     (cur * 2).min(MAX_INTERVAL)
 }
 
+/// The one polling loop every helper here runs on: `probe` until it returns `Some`, at 5 ms
+/// backing off to every 100 ms, evaluated once more at the deadline.
+async fn poll<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> Result<T, ItError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut interval = FIRST_INTERVAL;
+    loop {
+        if let Some(v) = probe().await {
+            return Ok(v);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(ItError::Timeout {
+                timeout,
+                what: what.into(),
+            });
+        }
+        sleep(interval.min(deadline - now)).await;
+        interval = next_interval(interval);
+    }
+}
+
 /// Polls `cond` until it returns `Some`, for at most `timeout`; returns the value.
 ///
 /// Polls at 5 ms, backing off to every 100 ms; `cond` is evaluated once more at the deadline.
@@ -100,22 +125,36 @@ pub async fn eventually_some<T>(
     timeout: Duration,
     mut cond: impl FnMut() -> Option<T>,
 ) -> Result<T, ItError> {
-    let deadline = Instant::now() + timeout;
-    let mut interval = FIRST_INTERVAL;
-    loop {
-        if let Some(v) = cond() {
-            return Ok(v);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(ItError::Timeout {
-                timeout,
-                what: "condition".into(),
-            });
-        }
-        sleep(interval.min(deadline - now)).await;
-        interval = next_interval(interval);
-    }
+    poll(timeout, "condition", || std::future::ready(cond())).await
+}
+
+/// Like [`eventually_some`], with a probe that is itself async (e.g. reads from a server);
+/// `what` names the wait in the timeout error.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut n = 0;
+/// let v = futures::executor::block_on(rocketmq_it::eventually_some_async(
+///     Duration::from_secs(1),
+///     "the third probe",
+///     || {
+///         n += 1;
+///         let n = n;
+///         async move { (n == 3).then_some(n) }
+///     },
+/// ));
+/// assert_eq!(v.unwrap(), 3);
+/// ```
+pub async fn eventually_some_async<T, F, Fut>(
+    timeout: Duration,
+    what: &str,
+    probe: F,
+) -> Result<T, ItError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    poll(timeout, what, probe).await
 }
 
 /// Polls `cond` until it returns `true`, for at most `timeout`.
@@ -141,22 +180,31 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + timeout;
-    let mut interval = FIRST_INTERVAL;
-    loop {
-        if cond().await {
-            return Ok(());
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(ItError::Timeout {
-                timeout,
-                what: "async condition".into(),
-            });
-        }
-        sleep(interval.min(deadline - now)).await;
-        interval = next_interval(interval);
-    }
+    poll(timeout, "async condition", || {
+        let holds = cond();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+/// Blocking [`eventually_some`] for code outside any runtime (or on a dedicated thread):
+/// the same loop, driven on the calling thread.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut n = 0;
+/// let v = rocketmq_it::eventually_some_blocking(Duration::from_secs(1), "n = 2", || {
+///     n += 1;
+///     (n == 2).then_some(n)
+/// });
+/// assert_eq!(v.unwrap(), 2);
+/// ```
+pub fn eventually_some_blocking<T>(
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> Option<T>,
+) -> Result<T, ItError> {
+    futures::executor::block_on(poll(timeout, what, || std::future::ready(cond())))
 }
 
 /// Blocking [`eventually`] for code outside any runtime (or on a dedicated thread).
@@ -170,22 +218,7 @@ pub fn eventually_blocking(
     timeout: Duration,
     mut cond: impl FnMut() -> bool,
 ) -> Result<(), ItError> {
-    let deadline = Instant::now() + timeout;
-    let mut interval = FIRST_INTERVAL;
-    loop {
-        if cond() {
-            return Ok(());
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(ItError::Timeout {
-                timeout,
-                what: "condition".into(),
-            });
-        }
-        std::thread::sleep(interval.min(deadline - now));
-        interval = next_interval(interval);
-    }
+    eventually_some_blocking(timeout, "condition", || cond().then_some(()))
 }
 
 #[cfg(test)]

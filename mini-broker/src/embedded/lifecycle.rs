@@ -57,7 +57,47 @@ impl EmbeddedCluster {
         self.kill_member(name, true).await
     }
 
+    /// Stops the master of broker group `name` cleanly, as a `kill -15` would: consumer
+    /// offsets persisted, store flushed, unregistered from the NameServer; its port closes.
+    /// [`restart_broker`](Self::restart_broker) brings it back on the same store and port,
+    /// where (unlike after [`kill_broker`](Self::kill_broker)) nothing has to be recovered.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
+    /// use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
+    ///
+    /// let rt = rocketmq_rs_remoting::rt::default_runtime().unwrap();
+    /// let mut cluster = EmbeddedCluster::builder().topic("T", 2).start(rt).await.unwrap();
+    /// let port = cluster.broker("broker-a").unwrap().addr().port();
+    /// cluster.stop_broker("broker-a").await.unwrap();
+    /// assert!(cluster.broker("broker-a").is_none());
+    /// let b = cluster.restart_broker("broker-a").await.unwrap();
+    /// assert_eq!(b.addr().port(), port);
+    /// assert_eq!(b.topics().get("T").unwrap().read_queue_nums, 2);
+    /// cluster.shutdown().await;
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError::NotFound`] when no such master runs.
+    pub async fn stop_broker(&mut self, name: &str) -> Result<(), EmbeddedError> {
+        let b = self.take_member(name, false)?;
+        b.shutdown().await;
+        Ok(())
+    }
+
     async fn kill_member(&mut self, name: &str, slave: bool) -> Result<(), EmbeddedError> {
+        let b = self.take_member(name, slave)?;
+        let store = b.store().clone();
+        rocketmq_rs_remoting::rt::run_blocking(&*self.rt, move || store.simulate_crash()).await;
+        drop(b);
+        Ok(())
+    }
+
+    /// Removes the running master (or slave) of `name` from the cluster, remembering how to
+    /// start it again on the same ports.
+    fn take_member(&mut self, name: &str, slave: bool) -> Result<BrokerHandle, EmbeddedError> {
         let i = self
             .brokers
             .iter()
@@ -70,15 +110,13 @@ impl EmbeddedCluster {
         // listen on P + 1, which anything on the host may hold, and slaves dial the old one.
         // (A slave has no replication listener: it keeps dialling its master's.)
         cfg.ha_listen_addr = b.ha_addr().or(cfg.ha_listen_addr);
-        let store = b.store().clone();
-        rocketmq_rs_remoting::rt::run_blocking(&*self.rt, move || store.simulate_crash()).await;
-        drop(b);
         self.killed.push(cfg);
-        Ok(())
+        Ok(b)
     }
 
-    /// Starts the killed master of `name` again on its store (crash recovery runs) and port,
-    /// and registers it with the NameServer before returning.
+    /// Starts the killed (or [stopped](Self::stop_broker)) master of `name` again on its
+    /// store (crash recovery runs after a kill) and port, and registers it with the NameServer
+    /// before returning.
     ///
     /// # Errors
     ///

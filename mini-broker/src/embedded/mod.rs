@@ -41,8 +41,9 @@
 //!   ([`EmbeddedCluster::wait_until`] and friends) with the last state seen in the error.
 //! - **Faults** per broker ([`BrokerHandle::faults`](crate::BrokerHandle::faults): refused,
 //!   delayed or dropped responses, freeze, full disk, a slave held behind) and crashes
-//!   ([`EmbeddedCluster::kill_broker`] / [`restart_broker`](EmbeddedCluster::restart_broker)
-//!   on the same store and port, [`EmbeddedCluster::kill_namesrv`]).
+//!   ([`EmbeddedCluster::kill_broker`], or a clean [`stop_broker`](EmbeddedCluster::stop_broker),
+//!   then [`restart_broker`](EmbeddedCluster::restart_broker) on the same store and port,
+//!   [`EmbeddedCluster::kill_namesrv`]).
 //!
 //! The guide `docs/TESTING.md` has a worked example of each. A complete `#[test]` producing
 //! and consuming against the cluster is in the workspace README and in
