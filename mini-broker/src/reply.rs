@@ -185,7 +185,7 @@ impl ReplyProcessor {
             };
             match self.store.put_message(msg).await {
                 Ok(r) => {
-                    resp_header.msg_id = r.msg_id;
+                    resp_header.msg_id = r.msg_id.into();
                     resp_header.queue_offset = r.queue_offset;
                 }
                 Err(e) => tracing::warn!(error = %e, topic = %h.topic, "storing a reply failed"),

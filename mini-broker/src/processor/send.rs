@@ -4,13 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_rs_remoting::protocol::header::{
-    optional_text, parse_bool, required_text, ConsumerSendMsgBackRequestHeader,
+    optional_text, parse_bool, required_text, ConsumerSendMsgBackRequestHeader, HeaderValue,
     SendMessageRequestHeader,
 };
 use rocketmq_rs_remoting::protocol::message::{
-    decode_batch, decode_properties, property, sys_flag, MessageExt, Properties, UniqIdGenerator,
+    decode_batch, decode_properties, decode_properties_bytes, property, sys_flag, MessageExt,
+    Properties, UniqIdGenerator,
 };
 use rocketmq_rs_remoting::protocol::topic as names;
 use rocketmq_rs_remoting::protocol::RemotingCommand;
@@ -22,6 +25,7 @@ use super::{header, reply, Wiring};
 use crate::ha::{ReplicaAck, SyncReplicas};
 use crate::schedule::clamp_level;
 use crate::stats::BrokerStats;
+use crate::store::record::find_byte;
 use crate::store::{MessageStore, PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
 use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::{
@@ -84,16 +88,60 @@ impl<'a> SendHeader<'a> {
         Ok(SendHeader {
             topic: text(f[1], "b")?,
             default_topic: text(f[2], "c")?,
-            default_topic_queue_nums: required_text(f[3], "d")?,
-            queue_id: required_text(f[4], "e")?,
-            sys_flag: required_text(f[5], "f")?,
-            born_timestamp: required_text(f[6], "g")?,
-            flag: required_text(f[7], "h")?,
+            default_topic_queue_nums: required_number(f[3], "d")?,
+            queue_id: required_number(f[4], "e")?,
+            sys_flag: required_number(f[5], "f")?,
+            born_timestamp: required_number(f[6], "g")?,
+            flag: required_number(f[7], "h")?,
             properties: f[8],
-            reconsume_times: optional_text(f[9], "j"),
-            max_reconsume_times: optional_text(f[11], "l"),
-            batch: f[12].map(parse_bool),
+            reconsume_times: match f[9].and_then(plain_decimal) {
+                Some(n) => i32::try_from(n).ok(),
+                None => optional_text(f[9], "j"),
+            },
+            max_reconsume_times: match f[11].and_then(plain_decimal) {
+                Some(n) => i32::try_from(n).ok(),
+                None => optional_text(f[11], "l"),
+            },
+            batch: f[12].map(|b| match b {
+                "false" => false,
+                "true" => true,
+                b => parse_bool(b),
+            }),
         })
+    }
+}
+
+/// The value of a decimal of at most 18 digits with an optional leading `-` and nothing else:
+/// what producers write for every number of a send header. It reads in a few instructions a
+/// digit, without the trimming and generic parsing of [`required_text`], which stays the rule
+/// for anything else (padded, signed with `+`, overlong: same values, same errors).
+fn plain_decimal(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(d - b'0');
+    }
+    Some(if negative { -n } else { n })
+}
+
+/// [`required_text`] with [`plain_decimal`]'s shortcut.
+fn required_number<T: HeaderValue + TryFrom<i64>>(
+    text: Option<&str>,
+    field: &'static str,
+) -> Result<T, RemotingError> {
+    match text.and_then(plain_decimal).map(T::try_from) {
+        Some(Ok(n)) => Ok(n),
+        // Out of range for `T`, or not plain: the general rule and its error.
+        _ => required_text(text, field),
     }
 }
 
@@ -127,6 +175,143 @@ fn decode_send_properties(s: &str) -> Properties {
         }
     }
     props
+}
+
+/// What the send path reads from properties it can store as they were received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Received<'a> {
+    uniq_key: Option<&'a str>,
+    wait: Option<&'a str>,
+    /// A pair a plain send rewrites or replaces is present: delay and timer properties move
+    /// the message to another topic, `TRAN_MSG` makes it a transaction half, and `CLUSTER` /
+    /// `MSG_REGION` / `TRACE_ON` are overwritten where they stand.
+    rewritten: bool,
+}
+
+/// Most pairs the as-received check handles (a send carries a handful; more go the decoding
+/// way, which is linear in the pair count).
+const RECEIVED_MAX_PAIRS: usize = 16;
+
+/// Checks that the properties string `s` survives [`decode_send_properties`] and an encode
+/// unchanged (but for a 0x02 after an open last pair): every pair has a non-empty name and
+/// value (the decoder drops the others) and no name repeats (the map keeps one). A plain send
+/// can then store `s` as received when no pair is [`Received::rewritten`]; a batch entry can
+/// whenever `s` also ends with 0x02. `None` sends the message the decoding way.
+fn scan_received(s: &str) -> Option<Received<'_>> {
+    let bytes = s.as_bytes();
+    let mut names: [&[u8]; RECEIVED_MAX_PAIRS] = [&[]; RECEIVED_MAX_PAIRS];
+    let mut n = 0;
+    let mut found = Received {
+        uniq_key: None,
+        wait: None,
+        rewritten: false,
+    };
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = find_byte(&bytes[start..], 2).map_or(bytes.len(), |i| start + i);
+        let pair = &bytes[start..end];
+        let sep = find_byte(pair, 1)?;
+        let (name, value_at) = (&pair[..sep], start + sep + 1);
+        if sep == 0 || value_at == end || n == RECEIVED_MAX_PAIRS {
+            return None;
+        }
+        match name {
+            b"DELAY" | b"TIMER_DELIVER_MS" | b"TIMER_DELAY_SEC" | b"TIMER_DELAY_MS"
+            | b"TRAN_MSG" | b"CLUSTER" | b"MSG_REGION" | b"TRACE_ON" => found.rewritten = true,
+            // Cut at ASCII separators, so both ends are char boundaries.
+            b"UNIQ_KEY" => found.uniq_key = Some(&s[value_at..end]),
+            b"WAIT" => found.wait = Some(&s[value_at..end]),
+            _ => {}
+        }
+        if names[..n].contains(&name) {
+            return None;
+        }
+        names[n] = name;
+        n += 1;
+        start = end + 1;
+    }
+    Some(found)
+}
+
+/// One entry of a batch body, its parts sliced out of the body (docs/protocol/send.md §3).
+struct BatchEntry {
+    flag: i32,
+    body: Bytes,
+    properties: Bytes,
+}
+
+/// Splits a SEND_BATCH_MESSAGE body into its entries by [`decode_batch`]'s rules, keeping
+/// each entry's properties as they are; `None` where [`decode_batch`] fails (it then says
+/// why).
+fn split_batch(body: &Bytes) -> Option<Vec<BatchEntry>> {
+    fn be_i32(b: &[u8], at: usize) -> Option<i32> {
+        Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < body.len() {
+        // totalSize, magicCode and bodyCRC are not trusted (clients write 0).
+        let flag = be_i32(body, at + 12)?;
+        let body_len = usize::try_from(be_i32(body, at + 16)?).ok()?;
+        let body_at = at + 20;
+        let props_len_at = body_at.checked_add(body_len)?;
+        let len = body.get(props_len_at..props_len_at + 2)?;
+        let props_len = usize::try_from(i16::from_be_bytes([len[0], len[1]])).ok()?;
+        let props_at = props_len_at + 2;
+        let end = props_at + props_len;
+        if end > body.len() {
+            return None;
+        }
+        out.push(BatchEntry {
+            flag,
+            body: body.slice(body_at..props_len_at),
+            properties: body.slice(props_at..end),
+        });
+        at = end;
+    }
+    Some(out)
+}
+
+/// The properties the broker stores for a plain send whose properties `received` passed
+/// [`scan_received`]: the received pairs, then `UNIQ_KEY` if the producer sent none
+/// (`generated_uniq`), `CLUSTER`, `MSG_REGION` and `TRACE_ON`, in one buffer sized once.
+fn stored_properties(
+    received: &str,
+    generated_uniq: Option<&str>,
+    cluster: &str,
+    region: &str,
+) -> Vec<u8> {
+    let uniq_pair = generated_uniq.map(|u| (property::UNIQ_KEY, u));
+    let added = [
+        (property::CLUSTER, cluster),
+        (property::MSG_REGION, region),
+        (property::TRACE_SWITCH, TRACE_ON),
+    ];
+    let len = received.len()
+        + 1
+        + uniq_pair
+            .iter()
+            .chain(&added)
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>();
+    let mut props = Vec::with_capacity(len);
+    props.extend_from_slice(received.as_bytes());
+    // The encoder ends every pair with 0x02; a producer may leave the last one open.
+    if !received.is_empty() && !received.ends_with('\u{2}') {
+        props.push(2);
+    }
+    for (k, v) in uniq_pair.iter().chain(&added) {
+        push_pair(&mut props, k, v);
+    }
+    props
+}
+
+/// Appends one `name 0x01 value 0x02` pair.
+fn push_pair(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(1);
+    out.extend_from_slice(value.as_bytes());
+    out.push(2);
 }
 
 /// The sends: producers' messages (plain, batch, delayed, transaction halves) and consumers'
@@ -294,33 +479,45 @@ fn send_response(
     status: PutStatus,
     results: impl IntoIterator<Item = PutResult>,
     queue_id: i32,
-    uniq: Option<String>,
+    uniq: Option<&str>,
     region: &str,
 ) -> RemotingCommand {
     let code = match status {
         PutStatus::Ok => ResponseCode::SUCCESS,
         PutStatus::FlushDiskTimeout => ResponseCode::FLUSH_DISK_TIMEOUT,
     };
-    let mut results = results.into_iter();
-    // One message (the common case): its id moves into the header, no joining.
-    let (mut msg_id, queue_offset) = results
-        .next()
-        .map_or((String::new(), 0), |r| (r.msg_id, r.queue_offset));
-    for r in results {
-        msg_id.push(',');
-        msg_id.push_str(&r.msg_id);
-    }
+    let mut results = results.into_iter().peekable();
+    let first = results.next();
+    let queue_offset = first.as_ref().map_or(0, |r| r.queue_offset);
+    // One message (the common case): its id is copied into the header as it is, no joining.
+    let joined;
+    let msg_id = match &first {
+        None => "",
+        Some(r) if results.peek().is_none() => r.msg_id.as_str(),
+        Some(r) => {
+            let mut ids = String::from(r.msg_id.as_str());
+            for r in results {
+                ids.push(',');
+                ids.push_str(&r.msg_id);
+            }
+            joined = ids;
+            joined.as_str()
+        }
+    };
     let mut resp = RemotingCommand::response(code, None);
     // The fields of `SendMessageResponseHeader` in its write order (wire-identical to
     // `with_header`), written straight into the map: both buffers sized once, the ids moved
     // in, the numbers and the region formatted into the shared text buffer.
     let ext = &mut resp.ext_fields;
-    ext.reserve(6, 2 * 20 + region.len());
-    ext.insert_static("msgId", msg_id);
+    ext.reserve(
+        6,
+        msg_id.len() + 2 * 20 + uniq.map_or(0, str::len) + region.len(),
+    );
+    ext.insert_static_str("msgId", msg_id);
     ext.insert_static_i64("queueId", i64::from(queue_id));
     ext.insert_static_i64("queueOffset", queue_offset);
     if let Some(u) = uniq {
-        ext.insert_static("transactionId", u);
+        ext.insert_static_str("transactionId", u);
     }
     ext.insert_static_str("MSG_REGION", region);
     ext.insert_static("TRACE_ON", TRACE_ON);
@@ -483,41 +680,91 @@ impl SendProcessor {
                     "batch request does not support retry group",
                 );
             }
-            let inner = match decode_batch(req.body.clone()) {
-                Ok(v) if !v.is_empty() => v,
-                Ok(_) => return reply(ResponseCode::MESSAGE_ILLEGAL, "empty batch"),
-                Err(e) => {
-                    return reply(
-                        ResponseCode::MESSAGE_ILLEGAL,
-                        format!("bad batch body: {e}"),
-                    )
+            // Entries whose properties survive decoding unchanged are stored as they came;
+            // the others (and a body that does not split) go the decoding way.
+            let (msgs, encoded, uniq) = match split_batch(&req.body) {
+                Some(entries) if !entries.is_empty() => {
+                    let mut ids = String::new();
+                    let mut msgs = Vec::with_capacity(entries.len());
+                    let mut encoded = Vec::with_capacity(entries.len());
+                    for e in entries {
+                        let raw = std::str::from_utf8(&e.properties)
+                            .ok()
+                            .filter(|p| p.is_empty() || p.ends_with('\u{2}'))
+                            .and_then(scan_received);
+                        let mut m = MessageExt {
+                            topic: topic.clone(),
+                            flag: e.flag,
+                            body: e.body,
+                            queue_id,
+                            sys_flag: h.sys_flag,
+                            born_timestamp: h.born_timestamp,
+                            born_host,
+                            store_host: self.store_host,
+                            reconsume_times: reconsume,
+                            ..Default::default()
+                        };
+                        let id = match raw {
+                            Some(found) => found.uniq_key,
+                            None => {
+                                m.properties = decode_properties_bytes(&e.properties);
+                                m.uniq_key()
+                            }
+                        };
+                        if let Some(id) = id {
+                            if !ids.is_empty() {
+                                ids.push(',');
+                            }
+                            ids.push_str(id);
+                        }
+                        encoded.push(raw.is_some().then_some(e.properties));
+                        msgs.push(m);
+                    }
+                    (msgs, Some(encoded), (!ids.is_empty()).then_some(ids))
                 }
-            };
-            let msgs: Vec<MessageExt> = inner
-                .into_iter()
-                .map(|m| MessageExt {
-                    topic: topic.clone(),
-                    flag: m.flag,
-                    body: m.body,
-                    properties: m.properties,
-                    queue_id,
-                    sys_flag: h.sys_flag,
-                    born_timestamp: h.born_timestamp,
-                    born_host,
-                    store_host: self.store_host,
-                    reconsume_times: reconsume,
-                    ..Default::default()
-                })
-                .collect();
-            let uniq = {
-                let ids: Vec<&str> = msgs.iter().filter_map(|m| m.uniq_key()).collect();
-                (!ids.is_empty()).then(|| ids.join(","))
+                _ => {
+                    let inner = match decode_batch(req.body.clone()) {
+                        Ok(v) if !v.is_empty() => v,
+                        Ok(_) => return reply(ResponseCode::MESSAGE_ILLEGAL, "empty batch"),
+                        Err(e) => {
+                            return reply(
+                                ResponseCode::MESSAGE_ILLEGAL,
+                                format!("bad batch body: {e}"),
+                            )
+                        }
+                    };
+                    let msgs: Vec<MessageExt> = inner
+                        .into_iter()
+                        .map(|m| MessageExt {
+                            topic: topic.clone(),
+                            flag: m.flag,
+                            body: m.body,
+                            properties: m.properties,
+                            queue_id,
+                            sys_flag: h.sys_flag,
+                            born_timestamp: h.born_timestamp,
+                            born_host,
+                            store_host: self.store_host,
+                            reconsume_times: reconsume,
+                            ..Default::default()
+                        })
+                        .collect();
+                    let uniq = {
+                        let ids: Vec<&str> = msgs.iter().filter_map(|m| m.uniq_key()).collect();
+                        (!ids.is_empty()).then(|| ids.join(","))
+                    };
+                    (msgs, None, uniq)
+                }
             };
             let wait =
                 wait_store_ok(decode_properties(h.properties.unwrap_or("")).get(property::WAIT));
             let started = std::time::Instant::now();
             let count = msgs.len() as u64;
-            return match self.store.put_messages(msgs).await {
+            let put = match encoded {
+                Some(encoded) => self.store.put_messages_encoded(msgs, encoded).await,
+                None => self.store.put_messages(msgs).await,
+            };
+            return match put {
                 Ok(rs) => {
                     let bytes = rs.iter().map(|r| r.store_size.max(0) as u64).sum();
                     self.stats.on_put(&topic, count, bytes, started.elapsed());
@@ -531,7 +778,7 @@ impl SendProcessor {
                         .map(|r| r.commit_log_offset + r.store_size as i64)
                         .max()
                         .unwrap_or(0);
-                    let resp = send_response(status, rs, queue_id, uniq, &self.region);
+                    let resp = send_response(status, rs, queue_id, uniq.as_deref(), &self.region);
                     await_replica(&self.replicas, resp, end, wait).await
                 }
                 Err(e) => {
@@ -541,7 +788,25 @@ impl SendProcessor {
             };
         }
 
-        let mut props = decode_send_properties(h.properties.unwrap_or(""));
+        let received = h.properties.unwrap_or("");
+        if !topic.starts_with(RETRY_PREFIX) {
+            if let Some(found) = scan_received(received).filter(|f| !f.rewritten) {
+                let msg = MessageExt {
+                    topic,
+                    flag: h.flag,
+                    body: req.body.clone(),
+                    queue_id,
+                    sys_flag: h.sys_flag,
+                    born_timestamp: h.born_timestamp,
+                    born_host,
+                    store_host: self.store_host,
+                    reconsume_times: reconsume,
+                    ..Default::default()
+                };
+                return self.send_as_received(msg, h.topic, received, found).await;
+            }
+        }
+        let mut props = decode_send_properties(received);
         // Retry sends beyond the maximum go to the dead-letter queue (5.x: strictly greater).
         if topic.starts_with(RETRY_PREFIX) {
             let group = &topic[RETRY_PREFIX.len()..];
@@ -578,6 +843,7 @@ impl SendProcessor {
         props.insert(property::MSG_REGION, self.region.clone());
         props.insert(property::TRACE_SWITCH, TRACE_ON);
         let uniq = props.get(property::UNIQ_KEY).map(str::to_string);
+        let uniq = uniq.as_deref();
         let wait = wait_store_ok(props.get(property::WAIT));
         let mut msg = MessageExt {
             topic,
@@ -612,6 +878,53 @@ impl SendProcessor {
                 let end = r.commit_log_offset + r.store_size as i64;
                 let resp =
                     send_response(r.status, std::iter::once(r), queue_id, uniq, &self.region);
+                await_replica(&self.replicas, resp, end, wait).await
+            }
+            Err(e) => {
+                self.stats.on_put_failed();
+                put_error(e)
+            }
+        }
+    }
+
+    /// Stores a plain message with the properties `received` as the producer encoded them
+    /// (checked by [`scan_received`], which found `found` in them) plus the pairs the broker
+    /// adds, in the order the decoding way adds them. `topic` is `msg.topic`.
+    async fn send_as_received(
+        &self,
+        msg: MessageExt,
+        topic: &str,
+        received: &str,
+        found: Received<'_>,
+    ) -> RemotingCommand {
+        let generated;
+        let uniq = match found.uniq_key {
+            Some(u) => u,
+            None => {
+                generated = self.uniq.next_id();
+                generated.as_str()
+            }
+        };
+        let props = stored_properties(
+            received,
+            found.uniq_key.is_none().then_some(uniq),
+            &self.cluster,
+            &self.region,
+        );
+        let (queue_id, wait) = (msg.queue_id, wait_store_ok(found.wait));
+        let started = std::time::Instant::now();
+        match self.store.put_message_encoded(msg, props).await {
+            Ok(r) => {
+                let size = r.store_size.max(0) as u64;
+                self.stats.on_put(topic, 1, size, started.elapsed());
+                let end = r.commit_log_offset + r.store_size as i64;
+                let resp = send_response(
+                    r.status,
+                    std::iter::once(r),
+                    queue_id,
+                    Some(uniq),
+                    &self.region,
+                );
                 await_replica(&self.replicas, resp, end, wait).await
             }
             Err(e) => {
@@ -731,11 +1044,15 @@ mod tests {
     use rocketmq_rs_remoting::protocol::header::{
         CommandHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
     };
+    use rocketmq_rs_remoting::protocol::message::offset_msg_id;
 
-    fn put(msg_id: &str, queue_offset: i64) -> PutResult {
+    fn put(commit_log_offset: i64, queue_offset: i64) -> PutResult {
         PutResult {
             status: PutStatus::Ok,
-            msg_id: msg_id.to_string(),
+            msg_id: crate::store::OffsetMsgId::new(
+                "10.0.0.1:10911".parse().unwrap(),
+                commit_log_offset,
+            ),
             queue_offset,
             commit_log_offset: 0,
             store_size: 0,
@@ -746,21 +1063,26 @@ mod tests {
     #[test]
     fn response_matches_typed_header() {
         for (uniq, ids) in [
-            (Some("U1".to_string()), vec![("ID1", 7)]),
-            (None, vec![("ID1", -1), ("ID2", 8)]),
+            (Some("U1".to_string()), vec![(0x100, 7)]),
+            (None, vec![(0x100, -1), (0x4000, 8)]),
+            (None, vec![]),
         ] {
             let got = send_response(
                 PutStatus::Ok,
                 ids.iter().map(|&(i, o)| put(i, o)),
                 3,
-                uniq.clone(),
+                uniq.as_deref(),
                 "DefaultRegion",
             );
             let want = RemotingCommand::response(ResponseCode::SUCCESS, None).with_header(
                 &SendMessageResponseHeader {
-                    msg_id: ids.iter().map(|x| x.0).collect::<Vec<_>>().join(","),
+                    msg_id: ids
+                        .iter()
+                        .map(|x| offset_msg_id("10.0.0.1:10911".parse().unwrap(), x.0))
+                        .collect::<Vec<_>>()
+                        .join(","),
                     queue_id: 3,
-                    queue_offset: ids[0].1,
+                    queue_offset: ids.first().map_or(0, |x| x.1),
                     transaction_id: uniq,
                     batch_uniq_id: None,
                     recall_handle: None,
@@ -817,6 +1139,52 @@ mod tests {
             let got = SendHeader::from_v2(&ext).map(|_| ());
             assert_eq!(format!("{got:?}"), format!("{want:?}"), "without {name}");
         }
+        // Numbers: the shortcut and the general rule agree on values and errors.
+        for n in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            " 7",
+            "+7",
+            "07",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "-2147483649",
+            "999999999999999999",
+            "9999999999999999999",
+            "-",
+            "",
+            "1x",
+            "١",
+        ] {
+            let mut pairs = FULL.to_vec();
+            pairs[4].1 = n;
+            pairs[6].1 = n;
+            pairs[9].1 = n;
+            let ext = v2_ext(&pairs);
+            let owned =
+                SendMessageRequestHeaderV2::read_from(&ext).map(SendMessageRequestHeader::from);
+            let got = SendHeader::from_v2(&ext);
+            match (&owned, &got) {
+                (Ok(o), Ok(g)) => assert_eq!(*g, SendHeader::from_v1(o), "{n:?}"),
+                (Err(o), Err(g)) => assert_eq!(o.to_string(), g.to_string(), "{n:?}"),
+                _ => panic!("{n:?}: {owned:?} vs {got:?}"),
+            }
+        }
+        for b in ["true", "false", "TRUE", " true", "1", "0", "x"] {
+            let mut pairs = FULL.to_vec();
+            pairs[12].1 = b;
+            let ext = v2_ext(&pairs);
+            let owned: SendMessageRequestHeader =
+                SendMessageRequestHeaderV2::read_from(&ext).unwrap().into();
+            assert_eq!(
+                SendHeader::from_v2(&ext).unwrap().batch,
+                owned.batch,
+                "{b:?}"
+            );
+        }
         let mut bad = FULL.to_vec();
         bad[6].1 = "soon";
         let ext = v2_ext(&bad);
@@ -826,6 +1194,149 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         );
+    }
+
+    /// The decoding way: what the send path stores for `s` when it decodes it.
+    fn decoded_then_encoded(s: &str, generated_uniq: &str) -> Vec<u8> {
+        let mut props = decode_send_properties(s);
+        if props
+            .get(property::UNIQ_KEY)
+            .filter(|k| !k.is_empty())
+            .is_none()
+        {
+            props.insert(property::UNIQ_KEY, generated_uniq);
+        }
+        props.insert(property::CLUSTER, "DefaultCluster");
+        props.insert(property::MSG_REGION, "DefaultRegion");
+        props.insert(property::TRACE_SWITCH, TRACE_ON);
+        rocketmq_rs_remoting::protocol::message::encode_properties(&props).into_bytes()
+    }
+
+    fn check_as_received(s: &str) -> bool {
+        let Some(found) = scan_received(s) else {
+            return false;
+        };
+        // Whatever the scan takes round-trips through the map (a batch entry's check).
+        let decoded = decode_send_properties(s);
+        let mut again = rocketmq_rs_remoting::protocol::message::encode_properties(&decoded);
+        if !s.is_empty() && !s.ends_with('\u{2}') {
+            again.pop();
+        }
+        assert_eq!(again, s, "{s:?}");
+        if found.rewritten {
+            return false;
+        }
+        let decoded = decode_send_properties(s);
+        assert_eq!(found.uniq_key, decoded.get(property::UNIQ_KEY), "{s:?}");
+        assert_eq!(found.wait, decoded.get(property::WAIT), "{s:?}");
+        for rewritten in [
+            property::DELAY,
+            property::TIMER_DELIVER_MS,
+            property::TIMER_DELAY_SEC,
+            property::TIMER_DELAY_MS,
+            property::TRANSACTION_PREPARED,
+        ] {
+            assert_eq!(decoded.get(rewritten), None, "{s:?}");
+        }
+        let generated = found.uniq_key.is_none().then_some("GENERATED");
+        assert_eq!(
+            stored_properties(s, generated, "DefaultCluster", "DefaultRegion"),
+            decoded_then_encoded(s, "GENERATED"),
+            "{s:?}"
+        );
+        true
+    }
+
+    #[test]
+    fn as_received_properties_store_what_decoding_would() {
+        let taken = [
+            "",
+            "WAIT\u{1}true\u{2}UNIQ_KEY\u{1}AB\u{2}",
+            "UNIQ_KEY\u{1}AB\u{2}WAIT\u{1}false",
+            "TAGS\u{1}a\u{2}KEYS\u{1}k1 k2\u{2}user\u{1}v\u{1}w\u{2}",
+            "\u{e9}\u{1}\u{fc}\u{2}k\u{1}\u{1F600}\u{2}",
+        ];
+        for s in taken {
+            assert!(check_as_received(s), "{s:?} should be stored as received");
+        }
+        let decoded = [
+            "\u{2}",
+            "\u{1}",
+            "A\u{1}1\u{2}A\u{1}2\u{2}",
+            "A\u{1}\u{2}",
+            "\u{1}x\u{2}",
+            "NOSEP\u{2}K\u{1}v\u{2}",
+            "K\u{1}v\u{2}\u{2}",
+            "DELAY\u{1}3\u{2}",
+            "TIMER_DELAY_SEC\u{1}3\u{2}",
+            "TRAN_MSG\u{1}true\u{2}",
+            "CLUSTER\u{1}c\u{2}",
+            "MSG_REGION\u{1}r\u{2}",
+            "TRACE_ON\u{1}false\u{2}",
+        ];
+        for s in decoded {
+            assert!(!check_as_received(s), "{s:?} must be decoded");
+        }
+        let many: String = (0..RECEIVED_MAX_PAIRS + 1)
+            .map(|i| format!("k{i}\u{1}v\u{2}"))
+            .collect();
+        assert!(!check_as_received(&many));
+        // Random strings over the characters that matter: whatever the scan takes must
+        // store exactly what the decoding way stores.
+        let mut rng = fastrand::Rng::with_seed(21);
+        let alphabet = ["\u{1}", "\u{2}", "a", "b", "WAIT", "UNIQ_KEY", "DELAY", "x"];
+        let mut taken = 0;
+        for _ in 0..20_000 {
+            let s: String = (0..rng.usize(0..12))
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            taken += usize::from(check_as_received(&s));
+        }
+        assert!(
+            taken > 100,
+            "only {taken} random strings were taken as received"
+        );
+    }
+
+    #[test]
+    fn split_batch_agrees_with_decode_batch() {
+        use rocketmq_rs_remoting::protocol::message::{encode_batch, BatchMessage};
+        let mut msgs = Vec::new();
+        for i in 0..4 {
+            let mut m = BatchMessage::new(format!("body {i}"));
+            m.flag = i;
+            if i % 2 == 0 {
+                m.properties.insert(property::UNIQ_KEY, format!("U{i}"));
+                m.properties.insert(property::TAGS, "t");
+            }
+            msgs.push(m);
+        }
+        let good = encode_batch(&msgs).unwrap();
+        let mut bodies = vec![good.clone(), Bytes::new()];
+        // Every truncation, and a negative length in each length field.
+        for cut in 0..good.len() {
+            bodies.push(good.slice(..cut));
+        }
+        for at in [16, 17, 18 + "body 0".len() + 2] {
+            let mut b = good.to_vec();
+            let at = at.min(b.len() - 1);
+            b[at] = 0xFF;
+            bodies.push(Bytes::from(b));
+        }
+        for body in bodies {
+            let split = split_batch(&body);
+            match decode_batch(body.clone()) {
+                Ok(want) => {
+                    let got = split.expect("decode_batch took it");
+                    assert_eq!(got.len(), want.len());
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!((g.flag, &g.body), (w.flag, &w.body));
+                        assert_eq!(decode_properties_bytes(&g.properties), w.properties);
+                    }
+                }
+                Err(_) => assert!(split.is_none(), "{body:?}"),
+            }
+        }
     }
 
     #[test]

@@ -249,7 +249,7 @@ mod tests {
             commit_log_offset: end - 10,
             queue_offset: 0,
             store_size: 10,
-            msg_id: String::new(),
+            msg_id: crate::store::OffsetMsgId::new(([127, 0, 0, 1], 10911).into(), end - 10),
             store_timestamp: 0,
         };
         (

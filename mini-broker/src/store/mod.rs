@@ -50,7 +50,7 @@ mod flush;
 mod index;
 mod persist;
 mod read_buf;
-mod record;
+pub(crate) mod record;
 mod recovery;
 mod retention;
 mod types;
@@ -88,7 +88,7 @@ pub use persist::{read_optional, write_atomic};
 pub(crate) use record::property as record_property;
 pub use record::{tag_hash_code, BLANK_MAGIC, MAGIC_V1, MAGIC_V2};
 pub use retention::{CleanReport, RetentionConfig};
-pub use types::{GetResult, GetStatus, PutResult, PutStatus, StoreStats};
+pub use types::{GetResult, GetStatus, OffsetMsgId, PutResult, PutStatus, StoreStats};
 
 use checkpoint::checkpoint_path;
 use commit_log::CommitLog;
@@ -96,7 +96,7 @@ use consume_queue::{queue_dir, ConsumeQueue};
 use flush::GroupCommit;
 use index::{index_dir, Index};
 use record::{inspect, HotProps, RecordView, Slot};
-use writer::{Request, Writer};
+use writer::{Encoded, Request, Writer};
 
 /// Topic whose consume-queue tag code is the delivery time (delayed messages).
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
@@ -612,12 +612,45 @@ impl MessageStore {
         })
     }
 
+    /// [`put_message`](Self::put_message) for a message whose properties are already in
+    /// their wire encoding (`properties`; `msg.properties` is ignored): the send path stores
+    /// what a producer sent without decoding it into a map and encoding the map again.
+    pub(crate) fn put_message_encoded(
+        &self,
+        msg: MessageExt,
+        properties: Vec<u8>,
+    ) -> impl Future<Output = Result<PutResult>> + Send + 'static {
+        self.put_request(vec![msg], Encoded::One(properties))
+            .map(|r| {
+                r.and_then(|mut v| v.pop().ok_or(StoreError::NotAvailable("empty put result")))
+            })
+    }
+
     /// Stores a batch (SEND_BATCH_MESSAGE): one record per message, consecutive commit-log
     /// records and queue offsets; all or nothing. The `WAIT` property of the first message
     /// decides whether the batch waits for a sync flush.
     pub fn put_messages(
         &self,
         msgs: Vec<MessageExt>,
+    ) -> impl Future<Output = Result<Vec<PutResult>>> + Send + 'static {
+        self.put_request(msgs, Encoded::None)
+    }
+
+    /// [`put_messages`](Self::put_messages) for a batch whose messages' properties are
+    /// `properties[k]` in their wire encoding where that is `Some` (`msgs[k].properties` is
+    /// then ignored), else their maps: a batch entry's properties are stored as they came.
+    pub(crate) fn put_messages_encoded(
+        &self,
+        msgs: Vec<MessageExt>,
+        properties: Vec<Option<Bytes>>,
+    ) -> impl Future<Output = Result<Vec<PutResult>>> + Send + 'static {
+        self.put_request(msgs, Encoded::Each(properties))
+    }
+
+    fn put_request(
+        &self,
+        msgs: Vec<MessageExt>,
+        encoded: Encoded,
     ) -> impl Future<Output = Result<Vec<PutResult>>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
         if let Some(m) = msgs
@@ -629,7 +662,11 @@ impl MessageStore {
                 m.topic
             ))));
         } else {
-            self.send(Request::Put { msgs, reply });
+            self.send(Request::Put {
+                msgs,
+                encoded,
+                reply,
+            });
         }
         // The writer is an OS thread: a virtual clock must not move on while it works.
         let busy = self.inner.shared.cfg.clock.busy();

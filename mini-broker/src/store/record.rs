@@ -35,6 +35,10 @@ pub(crate) struct RecordView<'a> {
     pub store_timestamp: i64,
     pub topic: &'a str,
     pub properties: &'a [u8],
+    /// Where `topic` starts in the record.
+    pub topic_at: usize,
+    /// Where `properties` start in the record.
+    pub properties_at: usize,
 }
 
 impl<'a> RecordView<'a> {
@@ -196,6 +200,8 @@ fn parse_fields(rec: &[u8], magic: i32, verify_crc: bool) -> Result<RecordView<'
         store_timestamp: be_i64(rec, store_ts_at),
         topic,
         properties: &rec[props_at..],
+        topic_at: p,
+        properties_at: props_at,
     })
 }
 
@@ -211,12 +217,64 @@ pub(crate) fn store_timestamp_pos(sys_flag: i32) -> usize {
 /// Position of `physicalOffset` inside a record.
 pub(crate) const PHYSICAL_OFFSET_POS: usize = 28;
 
+/// Position of the first `needle` in `hay`, eight bytes a step: the property strings the send
+/// and dispatch paths scan are tens to hundreds of bytes, and a byte loop costs several
+/// instructions a byte.
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ pattern;
+        // A zero byte of `x` is a match. The lowest flagged byte is always a real one (a
+        // false flag can only follow a real zero byte), and little-endian puts it first.
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    // The tail as one more word, padded with bytes that cannot match.
+    let rest = chunks.remainder();
+    let mut w = [!needle; 8];
+    for (o, b) in w.iter_mut().zip(rest) {
+        *o = *b;
+    }
+    let x = u64::from_le_bytes(w) ^ pattern;
+    let zero = x.wrapping_sub(LO) & !x & HI;
+    (zero != 0).then(|| at + (zero.trailing_zeros() / 8) as usize)
+}
+
+/// The `name 0x01 value` pairs of a properties string, in order (empty pieces included, as
+/// `split(0x02)` yields them).
+fn pairs(props: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(props);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find_byte(r, 2) {
+            Some(end) => {
+                rest = Some(&r[end + 1..]);
+                Some(&r[..end])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 /// Looks up `key` in a properties string (`k\x01v\x02k\x01v\x02...`, docs/protocol/message.md §1).
 pub(crate) fn property<'a>(props: &'a [u8], key: &str) -> Option<&'a str> {
-    props.split(|b| *b == 2).find_map(|pair| {
-        let sep = pair.iter().position(|b| *b == 1)?;
-        if &pair[..sep] == key.as_bytes() {
-            std::str::from_utf8(&pair[sep + 1..]).ok()
+    let key = key.as_bytes();
+    pairs(props).find_map(|pair| {
+        // `name 0x01` as a prefix: no separator search in the other pairs.
+        if pair.len() > key.len() && pair[key.len()] == 1 && pair.starts_with(key) {
+            std::str::from_utf8(&pair[key.len() + 1..]).ok()
         } else {
             None
         }
@@ -237,7 +295,7 @@ impl<'a> HotProps<'a> {
     /// Scans `props` once.
     pub fn scan(props: &'a [u8]) -> HotProps<'a> {
         let mut h = HotProps::default();
-        for pair in props.split(|b| *b == 2) {
+        for pair in pairs(props) {
             // Compare whole `name\x01` prefixes: no scan for the separator of other pairs.
             let (slot, at) = if pair.starts_with(b"TAGS\x01") {
                 (&mut h.tags, 5)
@@ -292,8 +350,10 @@ mod tests {
 
     #[test]
     fn hot_props_match_property_lookup() {
-        let cases: [&[u8]; 5] = [
+        let cases: [&[u8]; 7] = [
             b"KEYS\x01a b\x02TAGS\x01T\x02UNIQ_KEY\x01U\x02DELAY\x013\x02",
+            b"UNIQ_KEY\x017F0000010001000000000000000A0000\x02WAIT\x01true\x02TAGS\x01x",
+            b"TAGS\x02TAGS\x01\x02TAGSX\x01no\x02TAGS\x01yes",
             b"TAGS\x01first\x02TAGS\x01second\x02",
             b"TAGS\x01\xff\x02TAGS\x01ok\x02",
             b"\x01x\x02KEYS\x02=\x01y\x02",
@@ -305,6 +365,65 @@ mod tests {
             assert_eq!(h.keys, property(p, "KEYS"));
             assert_eq!(h.uniq_key, property(p, "UNIQ_KEY"));
             assert_eq!(h.delay, property(p, "DELAY"));
+        }
+    }
+
+    /// `property` as a plain split would answer it.
+    fn property_by_split<'a>(props: &'a [u8], key: &str) -> Option<&'a str> {
+        props.split(|b| *b == 2).find_map(|pair| {
+            let sep = pair.iter().position(|b| *b == 1)?;
+            (&pair[..sep] == key.as_bytes())
+                .then(|| std::str::from_utf8(&pair[sep + 1..]).ok())
+                .flatten()
+        })
+    }
+
+    #[test]
+    fn property_matches_a_plain_split() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let alphabet: [&[u8]; 7] = [b"\x01", b"\x02", b"TAGS", b"T", b"v", b"\xff", b"WAIT"];
+        for _ in 0..20_000 {
+            let p: Vec<u8> = (0..rng.usize(0..10))
+                .flat_map(|_| alphabet[rng.usize(..alphabet.len())].iter().copied())
+                .collect();
+            for key in ["TAGS", "T", "WAIT", "KEYS"] {
+                assert_eq!(property(&p, key), property_by_split(&p, key), "{p:?} {key}");
+            }
+            let h = HotProps::scan(&p);
+            assert_eq!(h.tags, property_by_split(&p, "TAGS"), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn find_byte_matches_position() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..5000 {
+            let hay: Vec<u8> = (0..rng.usize(0..40)).map(|_| rng.u8(0..4)).collect();
+            for needle in 0..4 {
+                assert_eq!(
+                    find_byte(&hay, needle),
+                    hay.iter().position(|b| *b == needle),
+                    "{hay:?} {needle}"
+                );
+            }
+        }
+        assert_eq!(find_byte(&[0x82, 0x80, 0x02], 2), Some(2));
+        assert_eq!(find_byte(&[0xff; 9], 0xff), Some(0));
+    }
+
+    #[test]
+    fn pairs_split_like_slice_split() {
+        let cases: [&[u8]; 6] = [
+            b"",
+            b"\x02",
+            b"a\x01b\x02",
+            b"a\x01b",
+            b"\x02\x02x\x02",
+            b"0123456789abcdef\x02z",
+        ];
+        for p in cases {
+            let want: Vec<&[u8]> = p.split(|b| *b == 2).collect();
+            assert_eq!(pairs(p).collect::<Vec<_>>(), want, "{p:?}");
         }
     }
 

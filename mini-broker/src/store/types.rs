@@ -1,6 +1,114 @@
 //! Result types of the store API.
 
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Deref;
+
 use bytes::Bytes;
+
+/// An offset message id (store host + commit-log offset in uppercase hex, docs/protocol/message.md
+/// §6) held inline: storing a message allocates no string for its id. Reads as a `&str`
+/// ([`Deref`]), compares with strings, and turns into a `String` where one is needed.
+///
+/// ```
+/// use rocketmq_rs_mini_broker::store::OffsetMsgId;
+/// use rocketmq_rs_remoting::protocol::message::offset_msg_id;
+/// let host = "192.168.1.20:10911".parse().unwrap();
+/// let id = OffsetMsgId::new(host, 0x2A3F);
+/// assert_eq!(id, "C0A8011400002A9F0000000000002A3F");
+/// assert_eq!(id.as_str(), offset_msg_id(host, 0x2A3F));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OffsetMsgId {
+    /// 16 + 12 raw bytes at most (IPv6 address, port, offset), two hex digits each.
+    hex: [u8; 56],
+    len: u8,
+}
+
+impl OffsetMsgId {
+    /// The id of the record at `commit_log_offset` stored by `store_host`.
+    pub fn new(store_host: SocketAddr, commit_log_offset: i64) -> OffsetMsgId {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut raw = [0u8; 28];
+        let n = match store_host.ip() {
+            IpAddr::V4(ip) => {
+                raw[..4].copy_from_slice(&ip.octets());
+                4
+            }
+            IpAddr::V6(ip) => {
+                raw[..16].copy_from_slice(&ip.octets());
+                16
+            }
+        };
+        raw[n..n + 4].copy_from_slice(&i32::from(store_host.port()).to_be_bytes());
+        raw[n + 4..n + 12].copy_from_slice(&commit_log_offset.to_be_bytes());
+        let mut hex = [0u8; 56];
+        for (o, b) in hex.chunks_exact_mut(2).zip(&raw[..n + 12]) {
+            o[0] = HEX[usize::from(b >> 4)];
+            o[1] = HEX[usize::from(b & 0xF)];
+        }
+        OffsetMsgId {
+            hex,
+            len: ((n + 12) * 2) as u8,
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written, so this never takes the empty fallback.
+        std::str::from_utf8(&self.hex[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl Deref for OffsetMsgId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for OffsetMsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for OffsetMsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl From<OffsetMsgId> for String {
+    fn from(id: OffsetMsgId) -> String {
+        id.as_str().to_owned()
+    }
+}
+
+impl PartialEq<str> for OffsetMsgId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for OffsetMsgId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for OffsetMsgId {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<OffsetMsgId> for String {
+    fn eq(&self, other: &OffsetMsgId) -> bool {
+        self == other.as_str()
+    }
+}
 
 /// Outcome of a put whose message **was stored**. Puts that store nothing return an
 /// [`StoreError`](super::StoreError) instead.
@@ -26,7 +134,7 @@ pub struct PutResult {
     /// Size of the stored record in bytes.
     pub store_size: i32,
     /// Offset message id (store host + commit-log offset, docs/protocol/message.md §6).
-    pub msg_id: String,
+    pub msg_id: OffsetMsgId,
     /// Broker clock when the record was appended (ms).
     pub store_timestamp: i64,
 }

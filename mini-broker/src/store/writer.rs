@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
-use rocketmq_rs_remoting::protocol::message::{encode_message_into, offset_msg_id, MessageExt};
+use rocketmq_rs_remoting::protocol::message::{
+    encode_message_into, encode_message_with_encoded_properties, property, MessageExt,
+};
 use rocketmq_rs_remoting::util::RwLockExt;
 
 use super::commit_log::{write_all_at, Segment};
@@ -21,13 +23,38 @@ use super::config::FlushMode;
 use super::consume_queue::is_safe_topic_dir;
 use super::error::{Result, StoreError};
 use super::flush::{PutReply, Waiter};
-use super::record::{blank_header, inspect, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS};
-use super::{PutResult, PutStatus, Shared, STORE_CLOCK};
+use super::record::{
+    blank_header, inspect, RecordView, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS,
+};
+use super::{OffsetMsgId, PutResult, PutStatus, Shared, STORE_CLOCK};
+
+/// Properties of a put's messages that arrive in their wire encoding: stored as they are, in
+/// place of the messages' (ignored) `properties` maps.
+pub(crate) enum Encoded {
+    /// Every message's map is encoded.
+    None,
+    /// The properties of the put's one message.
+    One(Vec<u8>),
+    /// Per message of a batch: its properties, or `None` where its map is to be encoded.
+    Each(Vec<Option<Bytes>>),
+}
+
+impl Encoded {
+    /// The encoded properties of message `k`, if they came encoded.
+    fn get(&self, k: usize) -> Option<&[u8]> {
+        match self {
+            Encoded::None => None,
+            Encoded::One(p) => (k == 0).then_some(p.as_slice()),
+            Encoded::Each(v) => v.get(k).and_then(|p| p.as_deref()),
+        }
+    }
+}
 
 /// Work for the writer thread.
 pub(crate) enum Request {
     Put {
         msgs: Vec<MessageExt>,
+        encoded: Encoded,
         reply: PutReply,
     },
     Raw {
@@ -62,6 +89,63 @@ enum Pending {
     },
 }
 
+/// A record of the batch: where it is in the batch buffer and the fields dispatch reads,
+/// taken from the check that validated it, so that dispatch does not parse it again.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rec {
+    from: usize,
+    to: usize,
+    queue_id: i32,
+    queue_offset: i64,
+    physical_offset: i64,
+    sys_flag: i32,
+    store_timestamp: i64,
+    /// Topic and properties, as offsets from `from`.
+    topic_at: usize,
+    topic_len: usize,
+    properties_at: usize,
+    /// A replicated record (raw append): its queue offset was assigned by the master.
+    raw: bool,
+}
+
+impl Rec {
+    fn new(from: usize, v: &RecordView<'_>, raw: bool) -> Rec {
+        Rec {
+            from,
+            to: from + v.total_size as usize,
+            queue_id: v.queue_id,
+            queue_offset: v.queue_offset,
+            physical_offset: v.physical_offset,
+            sys_flag: v.sys_flag,
+            store_timestamp: v.store_timestamp,
+            topic_at: v.topic_at,
+            topic_len: v.topic.len(),
+            properties_at: v.properties_at,
+            raw,
+        }
+    }
+
+    /// The view of the record at `buf[from..to]`.
+    fn view<'a>(&self, buf: &'a [u8]) -> Option<RecordView<'a>> {
+        let rec = buf.get(self.from..self.to)?;
+        let topic = rec.get(self.topic_at..self.topic_at + self.topic_len)?;
+        Some(RecordView {
+            total_size: (self.to - self.from) as i32,
+            queue_id: self.queue_id,
+            queue_offset: self.queue_offset,
+            physical_offset: self.physical_offset,
+            sys_flag: self.sys_flag,
+            store_timestamp: self.store_timestamp,
+            // Checked when the record was validated; the check here is a few instructions
+            // for a topic's length.
+            topic: std::str::from_utf8(topic).ok()?,
+            properties: rec.get(self.properties_at..)?,
+            topic_at: self.topic_at,
+            properties_at: self.properties_at,
+        })
+    }
+}
+
 /// A positional write to perform: `buf[range]` at `seg` position `pos`.
 struct WriteOp {
     seg: Arc<Segment>,
@@ -78,10 +162,11 @@ pub(crate) struct Writer {
     next_queue_offset: QueueOffsets,
     buf: BytesMut,
     scratch: BytesMut,
-    bounds: Vec<(usize, usize)>,
+    /// The records of the put being appended (in `buf`, or in `scratch` after a roll).
+    bounds: Vec<Rec>,
     ops: Vec<WriteOp>,
-    /// (buffer range) of every record written in this batch, for dispatch.
-    records: Vec<(usize, usize)>,
+    /// Every record written in this batch, for dispatch.
+    records: Vec<Rec>,
     pending: Vec<Pending>,
     /// Set when dispatching failed for lack of space: records from here to the write position
     /// are in the commit log but not (all) in their consume queues and the index. Nothing is
@@ -194,7 +279,11 @@ impl Writer {
                     req => req,
                 };
                 let res = match req {
-                    Request::Put { msgs, reply } => self.append_put(msgs, reply),
+                    Request::Put {
+                        msgs,
+                        encoded,
+                        reply,
+                    } => self.append_put(msgs, encoded, reply),
                     Request::Raw { at, data, reply } => self.append_raw(at, data, reply),
                     _ => Ok(()),
                 };
@@ -367,7 +456,12 @@ impl Writer {
         self.write_pos += advance as i64;
     }
 
-    fn append_put(&mut self, mut msgs: Vec<MessageExt>, reply: PutReply) -> Result<()> {
+    fn append_put(
+        &mut self,
+        mut msgs: Vec<MessageExt>,
+        encoded: Encoded,
+        reply: PutReply,
+    ) -> Result<()> {
         if msgs.is_empty() {
             let _ = reply.send(Ok(Vec::new()));
             return Ok(());
@@ -376,21 +470,30 @@ impl Writer {
         // Records are encoded straight into the batch buffer, after what it already holds.
         let base = self.buf.len();
         self.bounds.clear();
-        for m in msgs.iter_mut() {
+        for (k, m) in msgs.iter_mut().enumerate() {
             m.store_timestamp = now;
             let from = self.buf.len();
-            if let Err(e) = encode_message_into(m, &mut self.buf) {
+            let encoded = match encoded.get(k) {
+                Some(props) => encode_message_with_encoded_properties(m, props, &mut self.buf),
+                None => encode_message_into(m, &mut self.buf),
+            };
+            if let Err(e) = encoded {
                 self.buf.truncate(base);
                 let _ = reply.send(Err(StoreError::MessageIllegal(e.to_string())));
                 return Ok(());
             }
-            self.bounds.push((from, self.buf.len()));
+            self.bounds.push(Rec {
+                from,
+                to: self.buf.len(),
+                ..Rec::default()
+            });
         }
         // Validate everything before touching any state, so a bad batch changes nothing.
         let max = self.shared.cfg.max_message_size;
         let mut wait = true;
         let mut invalid = None;
-        for (k, &(a, b)) in self.bounds.iter().enumerate() {
+        for k in 0..self.bounds.len() {
+            let (a, b) = (self.bounds[k].from, self.bounds[k].to);
             let len = b - a;
             if len > max {
                 invalid = Some(format!(
@@ -400,10 +503,11 @@ impl Writer {
             }
             match inspect(&self.buf[a..b], usize::MAX, max, false) {
                 Slot::Record(v) if is_safe_topic_dir(v.topic) => {
-                    // The record's properties are `msgs[k].properties` encoded.
-                    if k == 0 && msgs[k].properties.get("WAIT") == Some("false") {
+                    // As the map would answer: an encoded map has no repeated names.
+                    if k == 0 && v.property(property::WAIT) == Some("false") {
                         wait = false;
                     }
+                    self.bounds[k] = Rec::new(a, &v, false);
                 }
                 Slot::Record(v) => {
                     invalid = Some(format!("invalid topic name {:?}", v.topic));
@@ -435,13 +539,14 @@ impl Writer {
             self.scratch.extend_from_slice(&self.buf[base..]);
             self.buf.truncate(base);
             for bound in &mut self.bounds {
-                bound.0 -= base;
-                bound.1 -= base;
+                bound.from -= base;
+                bound.to -= base;
             }
         }
         let mut results = Vec::with_capacity(msgs.len());
         for (k, m) in msgs.iter().enumerate() {
-            let (a, b) = self.bounds[k];
+            let mut meta = self.bounds[k];
+            let (a, b) = (meta.from, meta.to);
             let len = b - a;
             let seg = match self.segment_for_append(len) {
                 Ok(seg) => seg,
@@ -485,13 +590,19 @@ impl Writer {
                 self.scratch = scratch;
                 from
             };
-            self.records.push((from, from + len));
+            meta.from = from;
+            meta.to = from + len;
+            meta.physical_offset = phys;
+            if dispatched {
+                meta.queue_offset = qoff;
+            }
+            self.records.push(meta);
             results.push(PutResult {
                 status: PutStatus::Ok,
                 commit_log_offset: phys,
                 queue_offset: qoff,
                 store_size: len as i32,
-                msg_id: offset_msg_id(m.store_host, phys),
+                msg_id: OffsetMsgId::new(m.store_host, phys),
                 store_timestamp: now,
             });
         }
@@ -576,8 +687,9 @@ impl Writer {
                 Slot::Record(v) => {
                     let n = v.total_size as usize;
                     let from = self.buf.len();
+                    let rec = Rec::new(from, &v, true);
                     self.push_bytes(&seg, &data[p..p + n], n);
-                    self.records.push((from, self.buf.len()));
+                    self.records.push(rec);
                     p += n;
                 }
                 Slot::Blank(n) => {
@@ -621,20 +733,22 @@ impl Writer {
         let shared = self.shared.clone();
         shared.log.set_max_offset(self.write_pos);
         let mut arrived: Vec<(&str, i32, Vec<super::ArrivedMessage<'_>>)> = Vec::new();
-        let max = shared.cfg.max_message_size;
         let mut views = Vec::with_capacity(self.records.len());
-        for &(a, b) in &self.records {
-            let Slot::Record(v) = inspect(&self.buf[a..b], usize::MAX, max, false) else {
+        for r in &self.records {
+            let Some(v) = r.view(&self.buf) else {
                 continue;
             };
-            // Raw appends carry queue offsets assigned by the master; keep our counters ahead.
+            // Raw appends carry queue offsets assigned by the master; keep our counters ahead
+            // (a put's offsets were taken from them).
             if v.is_dispatched_to_queue() {
-                if let Some(next) = self
-                    .next_queue_offset
-                    .get_mut(v.topic)
-                    .and_then(|m| m.get_mut(&v.queue_id))
-                {
-                    *next = (*next).max(v.queue_offset + 1);
+                if r.raw {
+                    if let Some(next) = self
+                        .next_queue_offset
+                        .get_mut(v.topic)
+                        .and_then(|m| m.get_mut(&v.queue_id))
+                    {
+                        *next = (*next).max(v.queue_offset + 1);
+                    }
                 }
                 let m = super::ArrivedMessage {
                     queue_offset: v.queue_offset,

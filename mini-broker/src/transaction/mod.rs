@@ -552,7 +552,7 @@ impl TransactionChecker {
         copy.queue_offset = put.queue_offset;
         copy.commit_log_offset = put.commit_log_offset;
         copy.store_timestamp = put.store_timestamp;
-        copy.msg_id = put.msg_id.clone();
+        copy.msg_id = put.msg_id.into();
         let group = half.property(property::PRODUCER_GROUP).unwrap_or_default();
         let Some(conn) = self.clients.producer_channel(group) else {
             tracing::debug!(
@@ -568,7 +568,7 @@ impl TransactionChecker {
             commit_log_offset: put.commit_log_offset,
             msg_id: copy.uniq_key().map(str::to_string),
             transaction_id: Some(txid(&copy).to_string()).filter(|t| !t.is_empty()),
-            offset_msg_id: Some(put.msg_id),
+            offset_msg_id: Some(put.msg_id.into()),
             bname: Some(self.broker_name.clone()),
         };
         // The producer sees the message at its destination (Java restores topic and queue).

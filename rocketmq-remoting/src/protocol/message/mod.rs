@@ -44,6 +44,6 @@ pub use properties::{
 };
 pub use stored::{
     decode_message, decode_message_with, decode_messages, decode_messages_with, encode_message,
-    encode_message_into, encode_message_with_version, DecodeOptions, MessageVersion, BLANK_MAGIC,
-    MAGIC_V1, MAGIC_V2,
+    encode_message_into, encode_message_with_encoded_properties, encode_message_with_version,
+    DecodeOptions, MessageVersion, BLANK_MAGIC, MAGIC_V1, MAGIC_V2,
 };

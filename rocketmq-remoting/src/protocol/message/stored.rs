@@ -88,8 +88,25 @@ fn host_len(addr: &SocketAddr) -> usize {
     }
 }
 
+/// Where a record's properties come from: the message's map, or bytes already in their wire
+/// encoding.
+#[derive(Clone, Copy)]
+enum RecordProps<'a> {
+    Map(&'a super::Properties),
+    Encoded(&'a [u8]),
+}
+
+impl RecordProps<'_> {
+    fn encoded_len(self) -> usize {
+        match self {
+            RecordProps::Map(p) => p.encoded_len(),
+            RecordProps::Encoded(b) => b.len(),
+        }
+    }
+}
+
 /// The size of `msg`'s record in `version`, or an error if a field does not fit the format.
-fn record_len(msg: &MessageExt, version: MessageVersion) -> Result<usize> {
+fn record_len(msg: &MessageExt, version: MessageVersion, props: RecordProps<'_>) -> Result<usize> {
     if msg.topic.len() > version.max_topic_len() {
         return Err(RemotingError::InvalidField {
             field: "topic",
@@ -101,14 +118,16 @@ fn record_len(msg: &MessageExt, version: MessageVersion) -> Result<usize> {
             ),
         });
     }
-    let props_len = msg.properties.encoded_len();
+    let props_len = props.encoded_len();
     if props_len > MAX_PROPERTIES_LEN {
         return Err(RemotingError::InvalidField {
             field: "properties",
             value: format!("{props_len} bytes encoded, at most {MAX_PROPERTIES_LEN} allowed"),
         });
     }
-    msg.properties.validate_separators()?;
+    if let RecordProps::Map(p) = props {
+        p.validate_separators()?;
+    }
     let len = FIXED_V1_IPV4 - 16
         + host_len(&msg.born_host)
         + host_len(&msg.store_host)
@@ -162,13 +181,55 @@ pub fn encode_message_into(msg: &MessageExt, buf: &mut BytesMut) -> Result<()> {
     encode_message_with_version(msg, MessageVersion::for_topic(&msg.topic), buf)
 }
 
+/// [`encode_message_into`] with the record's properties given in their wire encoding
+/// (`name 0x01 value 0x02` per pair, docs/protocol/message.md §1) instead of taken from
+/// `msg.properties`, which is ignored. A broker that received a message's properties encoded
+/// can store them as they are, without decoding them into a map and encoding the map again.
+///
+/// `properties` is written unchanged: the caller answers for it decoding to what it means.
+/// Errors as [`encode_message`]'s (too long a topic, more than 32767 bytes of properties, a
+/// record over 2 GiB); nothing is written on error.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rocketmq_rs_remoting::protocol::message::{
+///     encode_message, encode_message_with_encoded_properties, MessageExt,
+/// };
+/// let mut m = MessageExt::new("TopicTest", "Hello");
+/// let mut buf = BytesMut::new();
+/// encode_message_with_encoded_properties(&m, b"TAGS\x01TagA\x02", &mut buf).unwrap();
+/// m.properties.insert("TAGS", "TagA");
+/// assert_eq!(buf, encode_message(&m).unwrap());
+/// ```
+pub fn encode_message_with_encoded_properties(
+    msg: &MessageExt,
+    properties: &[u8],
+    buf: &mut BytesMut,
+) -> Result<()> {
+    encode_record(
+        msg,
+        MessageVersion::for_topic(&msg.topic),
+        RecordProps::Encoded(properties),
+        buf,
+    )
+}
+
 /// [`encode_message_into`] with an explicit record version.
 pub fn encode_message_with_version(
     msg: &MessageExt,
     version: MessageVersion,
     buf: &mut BytesMut,
 ) -> Result<()> {
-    let total = record_len(msg, version)?;
+    encode_record(msg, version, RecordProps::Map(&msg.properties), buf)
+}
+
+fn encode_record(
+    msg: &MessageExt,
+    version: MessageVersion,
+    props: RecordProps<'_>,
+    buf: &mut BytesMut,
+) -> Result<()> {
+    let total = record_len(msg, version, props)?;
     buf.reserve(total);
     let mut flag = msg.sys_flag & !(sys_flag::BORNHOST_V6 | sys_flag::STOREHOSTADDRESS_V6);
     if msg.born_host.is_ipv6() {
@@ -206,12 +267,17 @@ pub fn encode_message_with_version(
         MessageVersion::V2 => w.put(&(msg.topic.len() as u16).to_be_bytes()),
     }
     w.put(msg.topic.as_bytes());
-    w.put(&(msg.properties.encoded_len() as u16).to_be_bytes());
-    for (k, v) in msg.properties.iter() {
-        w.put(k.as_bytes());
-        w.put(&[0x01]);
-        w.put(v.as_bytes());
-        w.put(&[0x02]);
+    w.put(&(props.encoded_len() as u16).to_be_bytes());
+    match props {
+        RecordProps::Map(p) => {
+            for (k, v) in p.iter() {
+                w.put(k.as_bytes());
+                w.put(&[0x01]);
+                w.put(v.as_bytes());
+                w.put(&[0x02]);
+            }
+        }
+        RecordProps::Encoded(b) => w.put(b),
     }
     debug_assert_eq!(w.pos, total);
     Ok(())
