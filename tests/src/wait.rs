@@ -79,32 +79,50 @@ impl Future for Sleep {
     }
 }
 
-fn next_interval(cur: Duration) -> Duration {
-    (cur * 2).min(MAX_INTERVAL)
+/// The schedule every polling helper here follows: probe at once, then after 5 ms backing
+/// off to every 100 ms, and once more at the deadline.
+struct Backoff {
+    timeout: Duration,
+    deadline: Instant,
+    interval: Duration,
 }
 
-/// The one polling loop every helper here runs on: `probe` until it returns `Some`, at 5 ms
-/// backing off to every 100 ms, evaluated once more at the deadline.
+impl Backoff {
+    fn new(timeout: Duration) -> Backoff {
+        Backoff {
+            timeout,
+            deadline: Instant::now() + timeout,
+            interval: FIRST_INTERVAL,
+        }
+    }
+
+    /// How long to pause before the next probe, or the timeout error when the deadline passed.
+    fn pause(&mut self, what: &str) -> Result<Duration, ItError> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(ItError::Timeout {
+                timeout: self.timeout,
+                what: what.into(),
+            });
+        }
+        let pause = self.interval.min(self.deadline - now);
+        self.interval = (self.interval * 2).min(MAX_INTERVAL);
+        Ok(pause)
+    }
+}
+
+/// The async polling loop: `probe` until it returns `Some`, on the [`Backoff`] schedule.
 async fn poll<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> Result<T, ItError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
-    let mut interval = FIRST_INTERVAL;
+    let mut backoff = Backoff::new(timeout);
     loop {
         if let Some(v) = probe().await {
             return Ok(v);
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(ItError::Timeout {
-                timeout,
-                what: what.into(),
-            });
-        }
-        sleep(interval.min(deadline - now)).await;
-        interval = next_interval(interval);
+        sleep(backoff.pause(what)?).await;
     }
 }
 
@@ -187,8 +205,9 @@ where
     .await
 }
 
-/// Blocking [`eventually_some`] for code outside any runtime (or on a dedicated thread):
-/// the same loop, driven on the calling thread.
+/// Blocking [`eventually_some`] for code outside any runtime (or on a dedicated thread): the
+/// same schedule with the calling thread asleep in between. No executor runs here, so the
+/// probe may block on one of its own.
 ///
 /// ```
 /// use std::time::Duration;
@@ -204,7 +223,13 @@ pub fn eventually_some_blocking<T>(
     what: &str,
     mut cond: impl FnMut() -> Option<T>,
 ) -> Result<T, ItError> {
-    futures::executor::block_on(poll(timeout, what, || std::future::ready(cond())))
+    let mut backoff = Backoff::new(timeout);
+    loop {
+        if let Some(v) = cond() {
+            return Ok(v);
+        }
+        std::thread::sleep(backoff.pause(what)?);
+    }
 }
 
 /// Blocking [`eventually`] for code outside any runtime (or on a dedicated thread).
@@ -273,6 +298,18 @@ mod tests {
                 == 3)
             .is_ok()
         );
+    }
+
+    #[test]
+    fn blocking_wait_lets_the_probe_block_on_an_executor() {
+        // As `apache_stored_count` does through `mqadmin`: a blocking wait must not hold an
+        // executor of its own while it probes (futures' `block_on` refuses to nest).
+        let mut n = 0;
+        let v = eventually_some_blocking(Duration::from_secs(2), "n = 2", || {
+            n += futures::executor::block_on(async { 1 });
+            (n == 2).then_some(n)
+        });
+        assert_eq!(v.unwrap(), 2);
     }
 
     #[test]
