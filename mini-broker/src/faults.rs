@@ -7,6 +7,11 @@
 //! Nothing is active by default; the request path then pays one atomic load.
 //!
 //! ```
+//! # // The cluster needs the `embedded` feature; without it the example compiles to nothing.
+//! # #[cfg(not(feature = "embedded"))]
+//! # fn main() {}
+//! # #[cfg(feature = "embedded")]
+//! # fn main() {
 //! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
 //! use rocketmq_rs_mini_broker::embedded::EmbeddedCluster;
 //! use rocketmq_rs_remoting::protocol::code::ResponseCode;
@@ -20,6 +25,7 @@
 //! assert!(!faults.is_active());
 //! cluster.shutdown().await;
 //! # });
+//! # }
 //! ```
 
 use std::collections::HashMap;
