@@ -360,12 +360,9 @@ impl ClientApi {
         ClusterInfo::from_json(&resp.body).map_err(|e| malformed(&addr, "ClusterInfo", e))
     }
 
-    fn send_request(
-        header: SendMessageRequestHeaderV2Ref<'_>,
-        body: Bytes,
-        serialize_type: SerializeType,
-    ) -> RemotingCommand {
-        let code = if header.m == Some(true) {
+    /// The request code of a send with `header`.
+    fn send_code(header: &SendMessageRequestHeaderV2Ref<'_>) -> i32 {
+        if header.m == Some(true) {
             RequestCode::SEND_BATCH_MESSAGE
         } else if header.i.is_some_and(is_reply_properties) {
             // Java sends replies (MSG_TYPE=reply) with their own code so that the broker
@@ -373,8 +370,15 @@ impl ClientApi {
             RequestCode::SEND_REPLY_MESSAGE_V2
         } else {
             RequestCode::SEND_MESSAGE_V2
-        };
-        let mut cmd = RemotingCommand::request(code)
+        }
+    }
+
+    fn send_request(
+        header: SendMessageRequestHeaderV2Ref<'_>,
+        body: Bytes,
+        serialize_type: SerializeType,
+    ) -> RemotingCommand {
+        let mut cmd = RemotingCommand::request(Self::send_code(&header))
             .with_serialize_type(serialize_type)
             .with_body(body);
         header.write_to(&mut cmd.ext_fields);
@@ -436,9 +440,23 @@ impl ClientApi {
         msg_id: String,
         timeout: Duration,
     ) -> Result<SendResult> {
-        let cmd = Self::send_request(header, body, self.serialize_type);
         let started = self.clock.stopwatch();
-        let resp = self.invoke(addr, cmd, timeout).await?;
+        let code = Self::send_code(&header);
+        // The header goes straight into the frame (no field map): the hot path of every send.
+        let resp = self
+            .remoting
+            .invoke_with(addr, code, &header, body, timeout)
+            .await;
+        let resp = match resp {
+            Ok(resp) => {
+                tracing::trace!(code, addr, resp = resp.code, elapsed = ?started.elapsed(), "answered");
+                resp
+            }
+            Err(e) => {
+                tracing::debug!(code, addr, error = %e, elapsed = ?started.elapsed(), "rpc failed");
+                return Err(network_error(addr, started, e));
+            }
+        };
         let Some(status) = SendStatus::from_code(resp.code) else {
             return Err(broker_error(addr, &resp, started));
         };

@@ -35,7 +35,10 @@ use std::borrow::Cow;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{RemotingError, Result};
-use crate::protocol::command::{ExtFields, LanguageCode, RemotingCommand, SerializeType, WireExt};
+use crate::protocol::command::{
+    format_i64, ExtFields, LanguageCode, RemotingCommand, SerializeType, WireExt,
+};
+use crate::protocol::header::{FieldSink, WriteFields};
 
 /// Default maximum size of a whole frame, length prefix included: 16 MiB, as Java's
 /// `NettyDecoder` (so the largest length-prefix value accepted is 16 MiB − 4).
@@ -119,19 +122,283 @@ pub fn encode_frame_head(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()
     encode_parts(cmd, dst, false)
 }
 
+/// Appends the frame of `cmd` with the fields of the typed `header` added to its `extFields`
+/// (after the fields `cmd.ext_fields` already holds), written straight into `dst`: the same
+/// bytes as [`encode_frame`] of `cmd` after `header.write_fields(&mut cmd.ext_fields)`, without
+/// building that map. This is the producer's send path (SEND_MESSAGE_V2), where the map was
+/// the largest part of encoding a request. Errors as [`encode_frame`].
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rocketmq_rs_remoting::protocol::codec::{encode_frame, encode_frame_with};
+/// use rocketmq_rs_remoting::protocol::header::SendMessageRequestHeaderV2Ref;
+/// use rocketmq_rs_remoting::protocol::RemotingCommand;
+///
+/// let header = SendMessageRequestHeaderV2Ref {
+///     a: "pg", b: "TopicTest", c: "TBW102", d: 4, e: 1, f: 0, g: 1_700_000_000_000, h: 0,
+///     i: Some("TAGS\u{1}a\u{2}"), j: Some(0), k: Some(false), l: None, m: Some(false),
+///     n: Some("broker-a"), bname: None,
+/// };
+/// let bare = RemotingCommand::request(310).with_opaque(5).with_body(&b"hello"[..]);
+/// let mut direct = BytesMut::new();
+/// encode_frame_with(&bare, &header, &mut direct)?;
+///
+/// let mut mapped = bare.clone();
+/// header.write_to(&mut mapped.ext_fields);
+/// let mut via_map = BytesMut::new();
+/// encode_frame(&mapped, &mut via_map)?;
+/// assert_eq!(direct, via_map);
+/// # Ok::<(), rocketmq_rs_remoting::RemotingError>(())
+/// ```
+pub fn encode_frame_with<H: WriteFields + ?Sized>(
+    cmd: &RemotingCommand,
+    header: &H,
+    dst: &mut BytesMut,
+) -> Result<()> {
+    encode_with(cmd, header, dst, true)
+}
+
+/// [`encode_frame_with`] without the body, as [`encode_frame_head`] is to [`encode_frame`].
+pub fn encode_frame_head_with<H: WriteFields + ?Sized>(
+    cmd: &RemotingCommand,
+    header: &H,
+    dst: &mut BytesMut,
+) -> Result<()> {
+    encode_with(cmd, header, dst, false)
+}
+
+fn encode_with<H: WriteFields + ?Sized>(
+    cmd: &RemotingCommand,
+    header: &H,
+    dst: &mut BytesMut,
+    with_body: bool,
+) -> Result<()> {
+    if cmd.ext_fields.is_empty() {
+        return encode_parts_from(cmd, &TypedExt(header), dst, with_body);
+    }
+    // Fields on both sides (e.g. a signed request): merge them as the map would, so that a
+    // key written twice keeps its first position and its last value.
+    let mut ext = cmd.ext_fields.clone();
+    header.write_fields(&mut ext);
+    encode_parts_from(cmd, &MapExt(&ext), dst, with_body)
+}
+
 fn encode_parts(cmd: &RemotingCommand, dst: &mut BytesMut, with_body: bool) -> Result<()> {
+    encode_parts_from(cmd, &MapExt(&cmd.ext_fields), dst, with_body)
+}
+
+/// Where the `extFields` of a frame being encoded come from: a map, or a typed header writing
+/// its fields straight into the frame.
+trait ExtSource {
+    /// `(fields, bytes of keys and values)`, for the size estimate.
+    fn hint(&self) -> (usize, usize);
+    /// Writes `,"extFields":{...}` (nothing when there are no fields).
+    fn write_json(&self, w: &mut HeaderWriter<'_>);
+    /// Writes the binary `extLen` and fields.
+    fn write_binary(&self, dst: &mut BytesMut) -> Result<()>;
+}
+
+struct MapExt<'a>(&'a ExtFields);
+
+impl ExtSource for MapExt<'_> {
+    fn hint(&self) -> (usize, usize) {
+        (self.0.len(), self.0.text_len())
+    }
+
+    fn write_json(&self, dst: &mut HeaderWriter<'_>) {
+        let mut entries = self.0.iter();
+        if let Some((k, v)) = entries.next() {
+            dst.put(b",\"extFields\":{\"");
+            put_json_str_body(dst, k);
+            dst.put(b"\":\"");
+            put_json_str_body(dst, v);
+            for (k, v) in entries {
+                dst.put(b"\",\"");
+                put_json_str_body(dst, k);
+                dst.put(b"\":\"");
+                put_json_str_body(dst, v);
+            }
+            dst.put(b"\"}");
+        }
+    }
+
+    fn write_binary(&self, dst: &mut BytesMut) -> Result<()> {
+        let mut ext_len: usize = 0;
+        for (k, v) in self.0.iter() {
+            if k.len() > i16::MAX as usize {
+                return Err(key_too_long(k.len()));
+            }
+            ext_len = ext_len.saturating_add(2 + k.len() + 4 + v.len());
+        }
+        if ext_len > MAX_HEADER_LEN {
+            return Err(RemotingError::FrameTooLarge {
+                len: ext_len,
+                max: MAX_HEADER_LEN,
+            });
+        }
+        // At most MAX_HEADER_LEN (checked above), so the casts are exact.
+        dst.put_i32(ext_len as i32);
+        for (k, v) in self.0.iter() {
+            dst.put_i16(k.len() as i16);
+            dst.put_slice(k.as_bytes());
+            dst.put_i32(v.len() as i32);
+            dst.put_slice(v.as_bytes());
+        }
+        Ok(())
+    }
+}
+
+fn key_too_long(len: usize) -> RemotingError {
+    RemotingError::InvalidField {
+        field: "extFields",
+        value: format!("a key of {len} bytes (the binary header allows 32767)"),
+    }
+}
+
+struct TypedExt<'h, H: ?Sized>(&'h H);
+
+impl<H: WriteFields + ?Sized> ExtSource for TypedExt<'_, H> {
+    fn hint(&self) -> (usize, usize) {
+        self.0.size_hint()
+    }
+
+    fn write_json(&self, w: &mut HeaderWriter<'_>) {
+        let mut sink = JsonFields { w, any: false };
+        self.0.write_fields(&mut sink);
+        if sink.any {
+            sink.w.put(b"\"}");
+        }
+    }
+
+    fn write_binary(&self, dst: &mut BytesMut) -> Result<()> {
+        let len_at = dst.len();
+        dst.put_i32(0);
+        let mut sink = BinaryFields {
+            dst: &mut *dst,
+            long_key: None,
+            too_large: false,
+        };
+        self.0.write_fields(&mut sink);
+        let (long_key, too_large) = (sink.long_key, sink.too_large);
+        if let Some(len) = long_key {
+            return Err(key_too_long(len));
+        }
+        let ext_len = dst.len() - len_at - 4;
+        if too_large || ext_len > MAX_HEADER_LEN {
+            return Err(RemotingError::FrameTooLarge {
+                len: ext_len,
+                max: MAX_HEADER_LEN,
+            });
+        }
+        dst[len_at..len_at + 4].copy_from_slice(&(ext_len as i32).to_be_bytes());
+        Ok(())
+    }
+}
+
+/// Writes typed header fields as the members of the JSON `extFields` object, every value a
+/// string as Java's `HashMap<String, String>` serializes it.
+struct JsonFields<'w, 'a> {
+    w: &'w mut HeaderWriter<'a>,
+    /// Whether `"extFields":{` has been opened.
+    any: bool,
+}
+
+impl JsonFields<'_, '_> {
+    #[inline(always)]
+    fn key(&mut self, key: &str) {
+        if self.any {
+            self.w.put(b"\",\"");
+        } else {
+            self.w.put(b",\"extFields\":{\"");
+            self.any = true;
+        }
+        put_json_str_body(self.w, key);
+        self.w.put(b"\":\"");
+    }
+}
+
+impl FieldSink for JsonFields<'_, '_> {
+    #[inline]
+    fn str_field(&mut self, key: &'static str, value: &str) {
+        self.key(key);
+        put_json_str_body(self.w, value);
+    }
+
+    #[inline]
+    fn i64_field(&mut self, key: &'static str, value: i64) {
+        self.key(key);
+        let mut buf = [0u8; 20];
+        // Digits and `-` never need escaping.
+        self.w.put(format_i64(value, &mut buf));
+    }
+
+    #[inline]
+    fn bool_field(&mut self, key: &'static str, value: bool) {
+        self.key(key);
+        self.w.put(if value { b"true" } else { b"false" });
+    }
+}
+
+/// Writes typed header fields in the binary layout (`i16` key length, key, `i32` value
+/// length, value); problems are recorded and reported once all fields are written.
+struct BinaryFields<'a> {
+    dst: &'a mut BytesMut,
+    long_key: Option<usize>,
+    too_large: bool,
+}
+
+impl BinaryFields<'_> {
+    #[inline]
+    fn field(&mut self, key: &str, value: &[u8]) {
+        if key.len() > i16::MAX as usize {
+            self.long_key.get_or_insert(key.len());
+            return;
+        }
+        if value.len() > MAX_HEADER_LEN {
+            self.too_large = true;
+            return;
+        }
+        self.dst.put_i16(key.len() as i16);
+        self.dst.put_slice(key.as_bytes());
+        self.dst.put_i32(value.len() as i32);
+        self.dst.put_slice(value);
+    }
+}
+
+impl FieldSink for BinaryFields<'_> {
+    fn str_field(&mut self, key: &'static str, value: &str) {
+        self.field(key, value.as_bytes());
+    }
+
+    fn i64_field(&mut self, key: &'static str, value: i64) {
+        let mut buf = [0u8; 20];
+        let digits = format_i64(value, &mut buf);
+        self.field(key, digits);
+    }
+
+    fn bool_field(&mut self, key: &'static str, value: bool) {
+        self.field(key, if value { b"true" } else { b"false" });
+    }
+}
+
+fn encode_parts_from<E: ExtSource + ?Sized>(
+    cmd: &RemotingCommand,
+    ext: &E,
+    dst: &mut BytesMut,
+    with_body: bool,
+) -> Result<()> {
     let start = dst.len();
     let body_len = cmd.body.len();
-    let estimate = estimate_header_len(cmd);
+    let estimate = estimate_header_len(cmd, ext.hint());
     dst.reserve(PREFIX_LEN + WORD_LEN + estimate + if with_body { body_len } else { 0 });
     // Placeholders for the length prefix and the header-length word, patched below.
     dst.put_u64(0);
     let written = match cmd.serialize_type {
         SerializeType::Json => {
-            write_json_header(cmd, dst, estimate);
+            write_json_header(cmd, ext, dst, estimate);
             Ok(())
         }
-        SerializeType::RocketMq => write_binary_header(cmd, dst),
+        SerializeType::RocketMq => write_binary_header(cmd, ext, dst),
     };
     if let Err(e) = written {
         dst.truncate(start);
@@ -163,10 +430,10 @@ fn encode_parts(cmd: &RemotingCommand, dst: &mut BytesMut, with_body: bool) -> R
 }
 
 /// A capacity hint (exact for binary headers without escapes, close for JSON).
-fn estimate_header_len(cmd: &RemotingCommand) -> usize {
+fn estimate_header_len(cmd: &RemotingCommand, (fields, text): (usize, usize)) -> usize {
     let remark = cmd.remark.as_ref().map_or(0, |r| r.len() + 12);
     // Per field: quotes, colon, comma (JSON) or the two length fields (binary).
-    let ext = cmd.ext_fields.text_len() + 6 * cmd.ext_fields.len();
+    let ext = text + 6 * fields;
     match cmd.serialize_type {
         // The slack covers typical escapes: each 0x01/0x02 property separator grows to `\u000N`.
         SerializeType::Json => 192 + remark + ext,
@@ -218,27 +485,19 @@ impl<'a> HeaderWriter<'a> {
     }
 }
 
-fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut, estimate: usize) {
+fn write_json_header<E: ExtSource + ?Sized>(
+    cmd: &RemotingCommand,
+    ext: &E,
+    dst: &mut BytesMut,
+    estimate: usize,
+) {
     let mut w = HeaderWriter::new(dst, estimate);
     let dst = &mut w;
     // Fixed text goes out in as few writes as possible: constant keys with their quotes and
     // colons, and the whole `language` member, are single static slices.
     dst.put(b"{\"code\":");
     put_decimal(dst, cmd.code);
-    let mut entries = cmd.ext_fields.iter();
-    if let Some((k, v)) = entries.next() {
-        dst.put(b",\"extFields\":{\"");
-        put_json_str_body(dst, k);
-        dst.put(b"\":\"");
-        put_json_str_body(dst, v);
-        for (k, v) in entries {
-            dst.put(b"\",\"");
-            put_json_str_body(dst, k);
-            dst.put(b"\":\"");
-            put_json_str_body(dst, v);
-        }
-        dst.put(b"\"}");
-    }
+    ext.write_json(dst);
     dst.put(b",\"flag\":");
     put_decimal(dst, cmd.flag);
     dst.put(language_member(cmd.language));
@@ -343,8 +602,13 @@ fn put_escaped_from(dst: &mut HeaderWriter<'_>, bytes: &[u8], mut at: usize) {
     dst.put(&bytes[run_start..]);
 }
 
-fn write_binary_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> {
-    // Validate everything first so that nothing is written on error.
+fn write_binary_header<E: ExtSource + ?Sized>(
+    cmd: &RemotingCommand,
+    ext: &E,
+    dst: &mut BytesMut,
+) -> Result<()> {
+    // The fixed part is validated before anything is written; the caller cuts whatever was
+    // written when the fields fail.
     let code = i16::try_from(cmd.code).map_err(|_| RemotingError::InvalidField {
         field: "code",
         value: format!("{} (does not fit the 16 bits of a binary header)", cmd.code),
@@ -357,45 +621,21 @@ fn write_binary_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<()> 
         ),
     })?;
     let remark = cmd.remark.as_deref().unwrap_or("");
-    let too_large = |len: usize| RemotingError::FrameTooLarge {
-        len,
-        max: MAX_HEADER_LEN,
-    };
     if remark.len() > MAX_HEADER_LEN {
-        return Err(too_large(remark.len()));
-    }
-    let mut ext_len: usize = 0;
-    for (k, v) in cmd.ext_fields.iter() {
-        if k.len() > i16::MAX as usize {
-            return Err(RemotingError::InvalidField {
-                field: "extFields",
-                value: format!(
-                    "a key of {} bytes (the binary header allows 32767)",
-                    k.len()
-                ),
-            });
-        }
-        ext_len = ext_len.saturating_add(2 + k.len() + 4 + v.len());
-    }
-    if ext_len > MAX_HEADER_LEN {
-        return Err(too_large(ext_len));
+        return Err(RemotingError::FrameTooLarge {
+            len: remark.len(),
+            max: MAX_HEADER_LEN,
+        });
     }
     dst.put_i16(code);
     dst.put_u8(cmd.language.code());
     dst.put_i16(version);
     dst.put_i32(cmd.opaque);
     dst.put_i32(cmd.flag);
-    // Both lengths are at most MAX_HEADER_LEN (checked above), so the casts are exact.
+    // At most MAX_HEADER_LEN (checked above), so the cast is exact.
     dst.put_i32(remark.len() as i32);
     dst.put_slice(remark.as_bytes());
-    dst.put_i32(ext_len as i32);
-    for (k, v) in cmd.ext_fields.iter() {
-        dst.put_i16(k.len() as i16);
-        dst.put_slice(k.as_bytes());
-        dst.put_i32(v.len() as i32);
-        dst.put_slice(v.as_bytes());
-    }
-    Ok(())
+    ext.write_binary(dst)
 }
 
 // ---------------------------------------------------------------------------------------------

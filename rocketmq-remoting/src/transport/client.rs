@@ -14,9 +14,11 @@ use futures::future::{FutureExt, Shared};
 use super::{Connection, RequestHandler, TransportConfig};
 use crate::error::{RemotingError, Result};
 use crate::protocol::code::ResponseCode;
+use crate::protocol::header::WriteFields;
 use crate::protocol::RemotingCommand;
 use crate::rt::{run_blocking, timeout, BoxFuture, Runtime};
 use crate::util::{MutexExt, RwLockExt};
+use bytes::Bytes;
 
 /// Answers requests that a peer (a broker) sends to the client on a pooled connection:
 /// CHECK_TRANSACTION_STATE, NOTIFY_CONSUMER_IDS_CHANGED, GET_CONSUMER_RUNNING_INFO, ...
@@ -178,6 +180,27 @@ impl RemotingClient {
         let remaining =
             timeout.saturating_sub(self.inner.rt.now().saturating_duration_since(started));
         conn.invoke(cmd, remaining).await
+    }
+
+    /// As [`invoke`](Self::invoke) for a request of `code` with the typed `header` and `body`,
+    /// the header written straight into the frame (see [`Connection::invoke_with`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`invoke`](Self::invoke).
+    pub async fn invoke_with<H: WriteFields + ?Sized>(
+        &self,
+        addr: &str,
+        code: i32,
+        header: &H,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
+        let started = self.inner.rt.now();
+        let conn = self.connection_within(addr, code, timeout).await?;
+        let remaining =
+            timeout.saturating_sub(self.inner.rt.now().saturating_duration_since(started));
+        conn.invoke_with(code, header, body, remaining).await
     }
 
     /// Sends `cmd` to `addr` as a oneway request (no response). `timeout` bounds getting a

@@ -148,9 +148,52 @@ impl SendMessageRequestHeaderV2Ref<'_> {
     /// Writes every present field into `ext`, in the order and form of
     /// [`SendMessageRequestHeaderV2`]'s [`write_to`](super::CommandHeader::write_to).
     pub fn write_to(&self, ext: &mut crate::protocol::ExtFields) {
+        let (fields, text) = super::WriteFields::size_hint(self);
+        // One reservation for the whole header; the keys are static, only values are copied.
+        ext.reserve(fields, text);
+        super::WriteFields::write_fields(self, ext);
+    }
+}
+
+/// The fields in [`SendMessageRequestHeaderV2`]'s order and form, straight into a frame on the
+/// producer's send path (no field map in between).
+impl super::WriteFields for SendMessageRequestHeaderV2Ref<'_> {
+    #[inline]
+    fn write_fields<S: super::FieldSink + ?Sized>(&self, sink: &mut S) {
+        sink.str_field("a", self.a);
+        sink.str_field("b", self.b);
+        sink.str_field("c", self.c);
+        sink.i64_field("d", self.d.into());
+        sink.i64_field("e", self.e.into());
+        sink.i64_field("f", self.f.into());
+        sink.i64_field("g", self.g);
+        sink.i64_field("h", self.h.into());
+        if let Some(v) = self.i {
+            sink.str_field("i", v);
+        }
+        if let Some(v) = self.j {
+            sink.i64_field("j", v.into());
+        }
+        if let Some(v) = self.k {
+            sink.bool_field("k", v);
+        }
+        if let Some(v) = self.l {
+            sink.i64_field("l", v.into());
+        }
+        if let Some(v) = self.m {
+            sink.bool_field("m", v);
+        }
+        if let Some(v) = self.n {
+            sink.str_field("n", v);
+        }
+        if let Some(v) = self.bname {
+            sink.str_field("bname", v);
+        }
+    }
+
+    fn size_hint(&self) -> (usize, usize) {
         let opt_len = |s: Option<&str>| s.map_or(0, str::len);
-        // One reservation for the whole header: three numbers of at most 20 digits per
-        // seven fields is generous, and the strings are copied as they are.
+        // Seven numbers of at most 20 digits is generous; strings are copied as they are.
         let text = self.a.len()
             + self.b.len()
             + self.c.len()
@@ -158,36 +201,7 @@ impl SendMessageRequestHeaderV2Ref<'_> {
             + opt_len(self.n)
             + opt_len(self.bname)
             + 7 * 20;
-        ext.reserve(15, text);
-        ext.insert_static_str("a", self.a);
-        ext.insert_static_str("b", self.b);
-        ext.insert_static_str("c", self.c);
-        ext.insert_static_i64("d", self.d.into());
-        ext.insert_static_i64("e", self.e.into());
-        ext.insert_static_i64("f", self.f.into());
-        ext.insert_static_i64("g", self.g);
-        ext.insert_static_i64("h", self.h.into());
-        if let Some(v) = self.i {
-            ext.insert_static_str("i", v);
-        }
-        if let Some(v) = self.j {
-            ext.insert_static_i64("j", v.into());
-        }
-        if let Some(v) = self.k {
-            ext.insert_static("k", if v { "true" } else { "false" });
-        }
-        if let Some(v) = self.l {
-            ext.insert_static_i64("l", v.into());
-        }
-        if let Some(v) = self.m {
-            ext.insert_static("m", if v { "true" } else { "false" });
-        }
-        if let Some(v) = self.n {
-            ext.insert_static_str("n", v);
-        }
-        if let Some(v) = self.bname {
-            ext.insert_static_str("bname", v);
-        }
+        (15, text)
     }
 }
 

@@ -81,6 +81,65 @@ pub trait CommandHeader: Sized {
     }
 }
 
+/// Receives the fields of a [`WriteFields`] header one by one, with their wire names.
+///
+/// Implemented by [`ExtFields`] (the generic path: each field becomes a map entry, as
+/// [`CommandHeader::write_to`] would write it) and by the frame codec, which writes each field
+/// straight into the frame (see [`codec::encode_frame_with`](crate::protocol::codec::encode_frame_with)).
+pub trait FieldSink {
+    /// A text field.
+    fn str_field(&mut self, key: &'static str, value: &str);
+    /// A number, written as its decimal text.
+    fn i64_field(&mut self, key: &'static str, value: i64);
+    /// A boolean, written as `true` / `false`.
+    fn bool_field(&mut self, key: &'static str, value: bool);
+}
+
+impl FieldSink for ExtFields {
+    fn str_field(&mut self, key: &'static str, value: &str) {
+        self.insert_static_str(key, value);
+    }
+    fn i64_field(&mut self, key: &'static str, value: i64) {
+        self.insert_static_i64(key, value);
+    }
+    fn bool_field(&mut self, key: &'static str, value: bool) {
+        self.insert_static(key, if value { "true" } else { "false" });
+    }
+}
+
+/// A typed header that writes its fields into a [`FieldSink`]: into a frame directly, with no
+/// [`ExtFields`] map in between, on the hot paths that use it
+/// ([`Connection::invoke_with`](crate::transport::Connection::invoke_with)).
+///
+/// A header must write each key at most once (the map would keep the last value, the frame
+/// both), in the order the map path writes them, so that both paths give the same bytes.
+///
+/// ```
+/// use rocketmq_rs_remoting::protocol::header::{FieldSink, WriteFields};
+/// use rocketmq_rs_remoting::ExtFields;
+///
+/// struct Probe<'a> { topic: &'a str, queue: i32 }
+/// impl WriteFields for Probe<'_> {
+///     fn write_fields<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+///         sink.str_field("topic", self.topic);
+///         sink.i64_field("queueId", self.queue.into());
+///     }
+///     fn size_hint(&self) -> (usize, usize) {
+///         (2, self.topic.len() + 11)
+///     }
+/// }
+/// let mut ext = ExtFields::new();
+/// Probe { topic: "T", queue: 3 }.write_fields(&mut ext);
+/// assert_eq!(ext.get("queueId"), Some("3"));
+/// ```
+pub trait WriteFields {
+    /// Writes every present field into `sink`, in wire order.
+    fn write_fields<S: FieldSink + ?Sized>(&self, sink: &mut S);
+    /// About how many fields and how many bytes of keys and values [`write_fields`](Self::write_fields)
+    /// writes (an estimate for sizing buffers; exactness is not required).
+    fn size_hint(&self) -> (usize, usize);
+}
+
 /// A value type that can live in `extFields`: parsed from and written as text.
 pub trait HeaderValue: Sized {
     /// Parses the wire text of field `field`; an error is [`RemotingError::InvalidField`].
