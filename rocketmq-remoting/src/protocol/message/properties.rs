@@ -18,6 +18,11 @@ pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 /// them. Messages carry a handful of properties, so lookups scan a small vector instead of
 /// hashing. Inserting an existing key replaces its value in place. Equality ignores order.
 ///
+/// All keys and values live in one text buffer, as `name 0x01 value 0x02` pairs: a decoded
+/// properties string is kept as received ([`Properties::from_encoded`], [`decode_properties`])
+/// and encodes back by copying it ([`Properties::as_encoded`]), and a copy of the map costs two
+/// allocations instead of two per pair.
+///
 /// ```
 /// use rocketmq_rs_remoting::protocol::message::{Properties, property};
 /// let mut p = Properties::new();
@@ -30,7 +35,19 @@ pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 /// ```
 #[derive(Clone, Default)]
 pub struct Properties {
-    entries: Vec<(String, String)>,
+    /// Keys and values. While `wire` is set this is exactly the encoding of `entries` in order;
+    /// replaced and removed pairs otherwise leave their bytes here until [`Self::compact`].
+    text: String,
+    entries: Vec<Pair>,
+    /// `text` is the wire encoding of the map (pairs in order, nothing else).
+    wire: bool,
+}
+
+/// One pair: byte ranges of [`Properties::text`] (always on char boundaries).
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    key: (usize, usize),
+    value: (usize, usize),
 }
 
 impl Properties {
@@ -42,7 +59,97 @@ impl Properties {
     /// An empty map with room for `n` pairs.
     pub fn with_capacity(n: usize) -> Self {
         Properties {
+            text: String::with_capacity(n * 16),
             entries: Vec::with_capacity(n),
+            wire: true,
+        }
+    }
+
+    /// The map of a properties string (docs/protocol/message.md §1), keeping `encoded` itself
+    /// as its text when it is in the canonical form (every pair with a non-empty name and
+    /// value, each followed by 0x02, no name twice): then no byte is copied, and
+    /// [`as_encoded`](Self::as_encoded) gives `encoded` back. Any other input is decoded as
+    /// [`decode_properties`] decodes it.
+    ///
+    /// ```
+    /// use rocketmq_rs_remoting::protocol::message::Properties;
+    /// let p = Properties::from_encoded("TAGS\u{1}TagA\u{2}WAIT\u{1}true\u{2}".to_owned());
+    /// assert_eq!(p.get("WAIT"), Some("true"));
+    /// assert_eq!(p.as_encoded(), Some("TAGS\u{1}TagA\u{2}WAIT\u{1}true\u{2}"));
+    ///
+    /// let lenient = Properties::from_encoded("TAGS\u{1}TagA".to_owned());
+    /// assert_eq!(lenient.get("TAGS"), Some("TagA"));
+    /// assert_eq!(lenient.as_encoded(), Some("TAGS\u{1}TagA\u{2}"));
+    /// ```
+    pub fn from_encoded(encoded: String) -> Self {
+        match canonical_pairs(&encoded) {
+            Some(entries) => Properties {
+                text: encoded,
+                entries,
+                wire: true,
+            },
+            None => decode_lenient(&encoded),
+        }
+    }
+
+    /// The wire encoding of the map (what [`encode_properties`] returns), when the map holds
+    /// it as its text: after decoding, and after inserting new keys or removing the last one.
+    /// Replacing a value or removing another pair leaves the old bytes behind, and this is
+    /// `None` (the encoding must be built) until the map compacts its text again.
+    ///
+    /// ```
+    /// use rocketmq_rs_remoting::protocol::message::{encode_properties, Properties};
+    /// let mut p = Properties::new();
+    /// p.insert("TAGS", "TagA");
+    /// assert_eq!(p.as_encoded(), Some("TAGS\u{1}TagA\u{2}"));
+    /// p.insert("TAGS", "TagB");
+    /// assert_eq!(p.as_encoded(), None);
+    /// assert_eq!(encode_properties(&p), "TAGS\u{1}TagB\u{2}");
+    /// ```
+    pub fn as_encoded(&self) -> Option<&str> {
+        if self.entries.is_empty() {
+            Some("")
+        } else if self.wire {
+            Some(&self.text)
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn slice(&self, (start, end): (usize, usize)) -> &str {
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    #[inline]
+    fn find(&self, key: &str) -> Option<usize> {
+        let k = key.as_bytes();
+        let text = self.text.as_bytes();
+        self.entries.iter().position(|p| {
+            let (s, e) = p.key;
+            e - s == k.len() && text.get(s..e) == Some(k)
+        })
+    }
+
+    /// Appends `key 0x01 value 0x02` to the text and returns the pair's ranges.
+    fn push_pair(&mut self, key: &str, value: &str) -> Pair {
+        if self.entries.is_empty() && self.wire {
+            // Nothing but garbage can be there: start clean.
+            self.text.clear();
+        }
+        if self.text.capacity() == 0 {
+            self.text.reserve(64);
+        }
+        let ks = self.text.len();
+        self.text.push_str(key);
+        let ke = self.text.len();
+        self.text.push('\u{1}');
+        self.text.push_str(value);
+        let ve = self.text.len();
+        self.text.push('\u{2}');
+        Pair {
+            key: (ks, ke),
+            value: (ke + 1, ve),
         }
     }
 
@@ -50,40 +157,80 @@ impl Properties {
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
         let key = key.into();
         let value = value.into();
-        if let Some(e) = self.entries.iter_mut().find(|e| e.0 == key) {
-            return Some(std::mem::replace(&mut e.1, value));
+        self.insert_str(&key, &value)
+    }
+
+    /// [`insert`](Self::insert) from borrowed text (copied into the map's buffer).
+    ///
+    /// ```
+    /// use rocketmq_rs_remoting::protocol::message::Properties;
+    /// let mut p = Properties::new();
+    /// assert_eq!(p.insert_str("KEYS", "a"), None);
+    /// assert_eq!(p.insert_str("KEYS", "b").as_deref(), Some("a"));
+    /// assert_eq!(p.get("KEYS"), Some("b"));
+    /// ```
+    pub fn insert_str(&mut self, key: &str, value: &str) -> Option<String> {
+        if self.entries.is_empty() {
+            // Also resets a map emptied by removals to its canonical form.
+            self.text.clear();
+            self.wire = true;
         }
-        self.entries.push((key, value));
+        if let Some(i) = self.find(key) {
+            let old = self.slice(self.entries[i].value).to_owned();
+            let start = self.text.len();
+            self.text.push_str(value);
+            self.entries[i].value = (start, self.text.len());
+            self.wire = false;
+            self.maybe_compact();
+            return Some(old);
+        }
+        let pair = self.push_pair(key, value);
+        self.entries.push(pair);
         None
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|e| e.0 == key)
-            .map(|e| e.1.as_str())
+        self.find(key).map(|i| self.slice(self.entries[i].value))
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.entries.iter().any(|e| e.0 == key)
+        self.find(key).is_some()
     }
 
     /// Removes `key`, returning its value; the order of the other pairs is kept.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let i = self.entries.iter().position(|e| e.0 == key)?;
-        Some(self.entries.remove(i).1)
+        let i = self.find(key)?;
+        let pair = self.entries.remove(i);
+        let value = self.slice(pair.value).to_owned();
+        if self.wire && i == self.entries.len() {
+            // The last pair of a canonical text: cut it off, the rest stays canonical.
+            self.text.truncate(pair.key.0);
+        } else {
+            self.wire = false;
+            self.maybe_compact();
+        }
+        Some(value)
     }
 
     /// Keeps only the pairs for which `f` returns true.
     pub fn retain(&mut self, mut f: impl FnMut(&str, &str) -> bool) {
-        self.entries.retain(|(k, v)| f(k, v));
+        let before = self.entries.len();
+        let text = &self.text;
+        let slice = |(s, e): (usize, usize)| text.get(s..e).unwrap_or("");
+        self.entries.retain(|p| f(slice(p.key), slice(p.value)));
+        if self.entries.len() != before {
+            self.wire = false;
+            self.compact();
+        }
     }
 
     /// Removes every pair.
     pub fn clear(&mut self) {
+        self.text.clear();
         self.entries.clear();
+        self.wire = true;
     }
 
     /// Number of pairs.
@@ -98,14 +245,19 @@ impl Properties {
 
     /// Iterates `(key, value)` in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries
+            .iter()
+            .map(|p| (self.slice(p.key), self.slice(p.value)))
     }
 
     /// Byte length of [`encode_properties`]'s output.
     pub fn encoded_len(&self) -> usize {
+        if let Some(text) = self.as_encoded() {
+            return text.len();
+        }
         self.entries
             .iter()
-            .map(|(k, v)| k.len() + v.len() + 2)
+            .map(|p| p.key.1 - p.key.0 + p.value.1 - p.value.0 + 2)
             .sum()
     }
 
@@ -121,11 +273,7 @@ impl Properties {
     /// assert!(bad.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
-        if let Some((k, _)) = self
-            .entries
-            .iter()
-            .find(|(k, v)| k.is_empty() || v.is_empty())
-        {
+        if let Some((k, _)) = self.iter().find(|(k, v)| k.is_empty() || v.is_empty()) {
             return Err(RemotingError::InvalidField {
                 field: "properties",
                 value: format!("property {k:?} has an empty name or value"),
@@ -138,7 +286,7 @@ impl Properties {
     /// dropped by decoders (Java writes such pairs too), but a separator inside a key or value
     /// would corrupt the pairs around it.
     pub(crate) fn validate_separators(&self) -> Result<()> {
-        for (k, v) in &self.entries {
+        for (k, v) in self.iter() {
             if has_separator(k) || has_separator(v) {
                 return Err(RemotingError::InvalidField {
                     field: "properties",
@@ -151,13 +299,39 @@ impl Properties {
 
     /// Appends the wire encoding to `out` (Java `messageProperties2String`).
     pub fn encode_to(&self, out: &mut Vec<u8>) {
+        if let Some(text) = self.as_encoded() {
+            out.extend_from_slice(text.as_bytes());
+            return;
+        }
         out.reserve(self.encoded_len());
-        for (k, v) in &self.entries {
+        for (k, v) in self.iter() {
             out.extend_from_slice(k.as_bytes());
             out.push(NV_SEP);
             out.extend_from_slice(v.as_bytes());
             out.push(PROP_SEP);
         }
+    }
+
+    /// Rebuilds the text from the live pairs when replaced or removed ones left as many bytes
+    /// behind as the live ones take (a map updated in a loop must not grow without bound).
+    fn maybe_compact(&mut self) {
+        if self.text.len() > 2 * self.encoded_len() + 64 {
+            self.compact();
+        }
+    }
+
+    /// Rebuilds the text as the canonical encoding of the live pairs.
+    fn compact(&mut self) {
+        if self.wire {
+            return;
+        }
+        let mut out = Properties::with_capacity(self.entries.len());
+        out.text.reserve(self.encoded_len());
+        for (k, v) in self.iter() {
+            let pair = out.push_pair(k, v);
+            out.entries.push(pair);
+        }
+        *self = out;
     }
 
     /// Builds the map from decoded pairs with repeated-[`insert`](Self::insert) semantics in
@@ -167,22 +341,70 @@ impl Properties {
         let mut props = Properties::with_capacity(pairs.len());
         if pairs.len() <= LINEAR_LIMIT {
             for (k, v) in pairs {
-                props.insert(k, v);
+                props.insert_str(k, v);
             }
+            props.compact();
             return props;
         }
+        // Each name's last value, at the name's first position.
         let mut index: HashMap<&str, usize> = HashMap::with_capacity(pairs.len());
+        let mut merged: Vec<(&str, &str)> = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
             match index.get(k) {
-                Some(&i) => props.entries[i].1 = v.to_owned(),
+                Some(&i) => merged[i].1 = v,
                 None => {
-                    index.insert(k, props.entries.len());
-                    props.entries.push((k.to_owned(), v.to_owned()));
+                    index.insert(k, merged.len());
+                    merged.push((k, v));
                 }
             }
         }
+        for (k, v) in merged {
+            let pair = props.push_pair(k, v);
+            props.entries.push(pair);
+        }
         props
     }
+}
+
+/// The pairs of `s` when it is a canonical properties string (see
+/// [`Properties::from_encoded`]), `None` otherwise.
+fn canonical_pairs(s: &str) -> Option<Vec<Pair>> {
+    const LINEAR_LIMIT: usize = 16;
+    let bytes = s.as_bytes();
+    if bytes.last().is_some_and(|&b| b != PROP_SEP) {
+        return None;
+    }
+    let mut entries: Vec<Pair> = Vec::with_capacity(if bytes.is_empty() { 0 } else { 8 });
+    // One pass: `sep` is the first 0x01 of the current pair, if seen yet.
+    let (mut start, mut sep) = (0, None);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == NV_SEP {
+            sep.get_or_insert(i);
+        } else if b == PROP_SEP {
+            // A pair without a name separator, or with an empty name or value, is one the
+            // decoder drops: not canonical.
+            let sep = sep.take()?;
+            if sep == start || sep + 1 == i {
+                return None;
+            }
+            entries.push(Pair {
+                key: (start, sep),
+                value: (sep + 1, i),
+            });
+            start = i + 1;
+        }
+    }
+    let key = |p: &Pair| &bytes[p.key.0..p.key.1];
+    let unique = if entries.len() <= LINEAR_LIMIT {
+        entries
+            .iter()
+            .enumerate()
+            .all(|(i, p)| entries[..i].iter().all(|q| key(q) != key(p)))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        entries.iter().all(|p| seen.insert(key(p)))
+    };
+    unique.then_some(entries)
 }
 
 fn has_separator(s: &str) -> bool {
@@ -223,7 +445,10 @@ impl IntoIterator for Properties {
     type Item = (String, String);
     type IntoIter = std::vec::IntoIter<(String, String)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 }
 
@@ -268,6 +493,9 @@ impl<'de> serde::Deserialize<'de> for Properties {
 /// assert_eq!(encode_properties(&p), "TAGS\u{1}TagA\u{2}WAIT\u{1}true\u{2}");
 /// ```
 pub fn encode_properties(props: &Properties) -> String {
+    if let Some(text) = props.as_encoded() {
+        return text.to_owned();
+    }
     let mut s = String::with_capacity(props.encoded_len());
     for (k, v) in props.iter() {
         s.push_str(k);
@@ -291,6 +519,19 @@ pub fn encode_properties(props: &Properties) -> String {
 /// assert_eq!(p.len(), 2);
 /// ```
 pub fn decode_properties(s: &str) -> Properties {
+    // The common case, a canonical string, is kept as it is (one copy, no pair allocated).
+    match canonical_pairs(s) {
+        Some(entries) => Properties {
+            text: s.to_owned(),
+            entries,
+            wire: true,
+        },
+        None => decode_lenient(s),
+    }
+}
+
+/// [`decode_properties`] for any input: splits and merges the pairs as Java does.
+fn decode_lenient(s: &str) -> Properties {
     let bytes = s.as_bytes();
     let mut pairs = Vec::new();
     let mut start = 0;
@@ -314,5 +555,40 @@ pub fn decode_properties(s: &str) -> Properties {
 /// [`decode_properties`] over raw bytes; invalid UTF-8 is replaced by U+FFFD, as Java's
 /// `new String(bytes, UTF_8)` does.
 pub fn decode_properties_bytes(bytes: &[u8]) -> Properties {
-    decode_properties(&String::from_utf8_lossy(bytes))
+    // `from_utf8` first: its validation is several times cheaper than the lossy decoder's
+    // chunk iteration, and invalid input is rare.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => decode_properties(s),
+        Err(_) => Properties::from_encoded(String::from_utf8_lossy(bytes).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaced_values_are_compacted_away() {
+        let mut p = Properties::new();
+        p.insert("K", "v");
+        p.insert("L", "w");
+        for i in 0..10_000 {
+            p.insert("K", format!("value-{i}"));
+            assert!(
+                p.text.len() <= 2 * p.encoded_len() + 64 + 16,
+                "{}",
+                p.text.len()
+            );
+        }
+        for i in 0..1000 {
+            p.insert(format!("k{i}"), "x");
+            p.remove(&format!("k{i}"));
+            assert!(
+                p.text.len() <= 2 * p.encoded_len() + 64 + 16,
+                "{}",
+                p.text.len()
+            );
+        }
+        assert_eq!(encode_properties(&p), "K\u{1}value-9999\u{2}L\u{1}w\u{2}");
+    }
 }
