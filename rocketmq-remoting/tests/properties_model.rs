@@ -120,7 +120,7 @@ proptest! {
 
     /// Any input decodes to the same map whether it is kept as received or not.
     #[test]
-    fn from_encoded_equals_decode(text in "[ab\u{1}\u{2}]{0,24}") {
+    fn from_encoded_equals_decode(text in "[ab\u{0}\u{1}\u{2}\u{3}\u{80}]{0,40}") {
         let kept = Properties::from_encoded(text.clone());
         let decoded = decode_properties(&text);
         let a: Vec<_> = kept.iter().collect();

@@ -366,6 +366,32 @@ impl Properties {
     }
 }
 
+/// The index of the first byte at or after `from` below 0x03 (the separators 0x01 / 0x02, or
+/// NUL), looked for eight bytes at a time: a byte at a time was ~10 instructions per byte of
+/// every pulled message's properties.
+#[inline]
+fn next_low_byte(bytes: &[u8], mut from: usize) -> Option<usize> {
+    const THREES: u64 = 0x0303_0303_0303_0303;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(from..from + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // A byte below 3 borrows into its own high bit while that bit was clear; borrows only
+        // run towards later bytes, so the lowest flagged byte is the first real one.
+        let hit = w.wrapping_sub(THREES) & !w & HIGHS;
+        if hit != 0 {
+            return Some(from + (hit.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    bytes
+        .get(from..)?
+        .iter()
+        .position(|&b| b < 3)
+        .map(|p| from + p)
+}
+
 /// The pairs of `s` when it is a canonical properties string (see
 /// [`Properties::from_encoded`]), `None` otherwise.
 fn canonical_pairs(s: &str) -> Option<Vec<Pair>> {
@@ -376,8 +402,10 @@ fn canonical_pairs(s: &str) -> Option<Vec<Pair>> {
     }
     let mut entries: Vec<Pair> = Vec::with_capacity(if bytes.is_empty() { 0 } else { 8 });
     // One pass: `sep` is the first 0x01 of the current pair, if seen yet.
-    let (mut start, mut sep) = (0, None);
-    for (i, &b) in bytes.iter().enumerate() {
+    let (mut start, mut sep, mut from) = (0, None, 0);
+    while let Some(i) = next_low_byte(bytes, from) {
+        from = i + 1;
+        let b = bytes[i];
         if b == NV_SEP {
             sep.get_or_insert(i);
         } else if b == PROP_SEP {
