@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +13,7 @@ use rocketmq_rs_remoting::util::MutexExt;
 
 use super::event::Event;
 use super::protocol::{read_frame, write_frame, Frame, FrameKind};
-use super::{chunk_extent, HaConfig, HaError};
+use super::{chunk_extent, unless, HaConfig, HaError};
 use crate::faults::HoldGate;
 use crate::store::MessageStore;
 
@@ -282,19 +281,6 @@ impl MasterInner {
         for tx in released.into_values().flatten() {
             let _ = tx.send(());
         }
-    }
-}
-
-/// Runs `fut` unless `a` or `b` fires first (`None` then).
-async fn unless<F: std::future::Future>(
-    fut: F,
-    a: &ShutdownSignal,
-    b: &ShutdownSignal,
-) -> Option<F::Output> {
-    let fut = pin!(fut);
-    match select(fut, select(a.wait(), b.wait())).await {
-        Either::Left((v, _)) => Some(v),
-        Either::Right(_) => None,
     }
 }
 

@@ -58,6 +58,24 @@ pub use sync::{ConsumerOffsetTable, MetadataSink, MetadataSync};
 
 use crate::store::StoreError;
 
+use std::pin::pin;
+
+use futures::future::{select, Either};
+use rocketmq_rs_remoting::rt::ShutdownSignal;
+
+/// Runs `fut` unless `a` or `b` fires first (`None` then).
+pub(crate) async fn unless<F: std::future::Future>(
+    fut: F,
+    a: &ShutdownSignal,
+    b: &ShutdownSignal,
+) -> Option<F::Output> {
+    let fut = pin!(fut);
+    match select(fut, select(a.wait(), b.wait())).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}
+
 /// What a `SYNC_MASTER` write waits on before it is answered: the replication master and how
 /// long to wait for a slave. Empty on every other role, so only a `SYNC_MASTER`'s writers hold
 /// the replication service.

@@ -12,7 +12,7 @@ use rocketmq_rs_remoting::rt::{self, BoxRead, BoxWrite, Runtime, ShutdownSignal,
 use rocketmq_rs_remoting::util::MutexExt;
 
 use super::protocol::{read_frame, write_frame, Frame, FrameKind};
-use super::{HaConfig, HaError};
+use super::{unless, HaConfig, HaError};
 use crate::store::{MessageStore, StoreError};
 
 /// Counters of a [`HaSlave`], for tests and monitoring.
@@ -54,44 +54,15 @@ struct SlaveInner {
 
 /// Holds a slave's replication still (for fault tests): while closed, the slave appends
 /// nothing more and acknowledges nothing, so it falls behind its master; opened again, it
-/// catches up from where it stopped.
-#[derive(Debug, Default)]
-pub struct ReplicationGate {
-    closed: Mutex<Option<ShutdownSignal>>,
-}
+/// catches up from where it stopped. The same gate a broker freeze closes.
+pub type ReplicationGate = crate::faults::HoldGate;
 
-impl ReplicationGate {
-    /// Stops replication at the next data frame.
-    pub fn close(&self) {
-        self.closed
-            .lock_unpoisoned()
-            .get_or_insert_with(ShutdownSignal::new);
+/// Waits while `gate` is closed; false when `stop` or `reset` fired first.
+async fn pass(gate: &ReplicationGate, stop: &ShutdownSignal, reset: &ShutdownSignal) -> bool {
+    if !gate.is_closed() {
+        return true;
     }
-
-    /// Lets replication go on.
-    pub fn open(&self) {
-        if let Some(sig) = self.closed.lock_unpoisoned().take() {
-            sig.trigger();
-        }
-    }
-
-    /// Whether replication is held.
-    pub fn is_closed(&self) -> bool {
-        self.closed.lock_unpoisoned().is_some()
-    }
-
-    /// Waits while closed; false when `stop` or `reset` fired first.
-    async fn pass(&self, stop: &ShutdownSignal, reset: &ShutdownSignal) -> bool {
-        let wait = self
-            .closed
-            .lock_unpoisoned()
-            .as_ref()
-            .map(ShutdownSignal::wait);
-        match wait {
-            Some(opened) => unless(opened, stop, reset).await.is_some(),
-            None => true,
-        }
-    }
+    unless(gate.opened(), stop, reset).await.is_some()
 }
 
 /// The slave's replication client: keeps a session with the master's HA port, appends the
@@ -268,19 +239,6 @@ async fn run(inner: Arc<SlaveInner>) {
     }
 }
 
-/// Runs `fut` unless `a` or `b` fires first (`None` then).
-async fn unless<F: std::future::Future>(
-    fut: F,
-    a: &ShutdownSignal,
-    b: &ShutdownSignal,
-) -> Option<F::Output> {
-    let fut = pin!(fut);
-    match select(fut, select(a.wait(), b.wait())).await {
-        Either::Left((v, _)) => Some(v),
-        Either::Right(_) => None,
-    }
-}
-
 async fn session(
     inner: &SlaveInner,
     addr: SocketAddr,
@@ -348,7 +306,7 @@ async fn session(
                         f.offset
                     )));
                 }
-                if !inner.gate.pass(stop, reset).await {
+                if !pass(&inner.gate, stop, reset).await {
                     return Ok(());
                 }
                 let n = f.payload.len() as u64;

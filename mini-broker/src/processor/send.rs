@@ -680,6 +680,20 @@ impl SendProcessor {
                     "batch request does not support retry group",
                 );
             }
+            // One stored message per batch entry, with the request's common fields.
+            let entry = |flag, body, properties| MessageExt {
+                topic: topic.clone(),
+                flag,
+                body,
+                properties,
+                queue_id,
+                sys_flag: h.sys_flag,
+                born_timestamp: h.born_timestamp,
+                born_host,
+                store_host: self.store_host,
+                reconsume_times: reconsume,
+                ..Default::default()
+            };
             // Entries whose properties survive decoding unchanged are stored as they came;
             // the others (and a body that does not split) go the decoding way.
             let (msgs, encoded, uniq) = match split_batch(&req.body) {
@@ -692,18 +706,7 @@ impl SendProcessor {
                             .ok()
                             .filter(|p| p.is_empty() || p.ends_with('\u{2}'))
                             .and_then(scan_received);
-                        let mut m = MessageExt {
-                            topic: topic.clone(),
-                            flag: e.flag,
-                            body: e.body,
-                            queue_id,
-                            sys_flag: h.sys_flag,
-                            born_timestamp: h.born_timestamp,
-                            born_host,
-                            store_host: self.store_host,
-                            reconsume_times: reconsume,
-                            ..Default::default()
-                        };
+                        let mut m = entry(e.flag, e.body, Default::default());
                         let id = match raw {
                             Some(found) => found.uniq_key,
                             None => {
@@ -735,19 +738,7 @@ impl SendProcessor {
                     };
                     let msgs: Vec<MessageExt> = inner
                         .into_iter()
-                        .map(|m| MessageExt {
-                            topic: topic.clone(),
-                            flag: m.flag,
-                            body: m.body,
-                            properties: m.properties,
-                            queue_id,
-                            sys_flag: h.sys_flag,
-                            born_timestamp: h.born_timestamp,
-                            born_host,
-                            store_host: self.store_host,
-                            reconsume_times: reconsume,
-                            ..Default::default()
-                        })
+                        .map(|m| entry(m.flag, m.body, m.properties))
                         .collect();
                     let uniq = {
                         let ids: Vec<&str> = msgs.iter().filter_map(|m| m.uniq_key()).collect();
