@@ -76,7 +76,13 @@ impl RemoteOffsetStore {
         let got = self.backend.query_offset(&self.group, mq).await?;
         if let Some(off) = got {
             self.update(mq, off, false);
-            self.mark_committed(mq, off);
+            // A 0 may be the broker's "nothing stored, start at 0" answer (Apache 4.9 gives it
+            // for an empty queue, mini-broker while the queue was never truncated), which stores
+            // nothing: sent once, the group's offset exists on the broker, as with Java's
+            // persist, and admin tools list the queue (consumerProgress).
+            if off > 0 {
+                self.mark_committed(mq, off);
+            }
         }
         Ok(got)
     }
@@ -208,7 +214,8 @@ mod tests {
         });
     }
 
-    /// An offset read from the broker is not sent back to it; one the broker lacks is.
+    /// An offset read from the broker is not sent back to it; one the broker lacks, or a 0 it
+    /// may only have defaulted to, is.
     #[test]
     fn an_offset_read_from_the_broker_counts_as_committed() {
         tokio_rt().block_on(async {
@@ -217,19 +224,21 @@ mod tests {
                 MessageQueue::new("T", "b", 0),
                 MessageQueue::new("T", "b", 1),
             );
+            let q2 = MessageQueue::new("T", "b", 2);
             fake.offsets.lock().unwrap().insert(q0.clone(), 42);
+            fake.offsets.lock().unwrap().insert(q2.clone(), 0);
             let store = RemoteOffsetStore::new("g", fake.clone());
             assert_eq!(store.read_store(&q0).await.unwrap(), Some(42));
             assert_eq!(store.read_store(&q1).await.unwrap(), None);
+            // A 0 read back may be the broker's default for a queue it stores nothing for.
+            assert_eq!(store.read_store(&q2).await.unwrap(), Some(0));
             store.update(&q1, 0, false);
-            store
-                .persist_changed(&[q0.clone(), q1.clone()])
-                .await
-                .unwrap();
-            assert_eq!(sent(&fake), 1);
+            let all = [q0.clone(), q1.clone(), q2.clone()];
+            store.persist_changed(&all).await.unwrap();
+            assert_eq!(sent(&fake), 2, "q1 (never stored) and q2 (a 0 read back)");
             assert_eq!(fake.committed(1), Some(0));
             store.update(&q0, 43, true);
-            store.persist_changed(&[q0, q1]).await.unwrap();
+            store.persist_changed(&all).await.unwrap();
             assert_eq!(sent(&fake), 1);
             assert_eq!(fake.committed(0), Some(43));
         });
