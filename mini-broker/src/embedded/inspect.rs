@@ -87,6 +87,19 @@ impl ConsumerGroupView {
     }
 }
 
+/// Every message of `topic` in `store`, in (queue, offset) order, labelled with `broker`.
+fn read_topic(store: &MessageStore, broker: &str, topic: &str) -> Vec<StoredMessage> {
+    store
+        .queue_ids(topic)
+        .into_iter()
+        .flat_map(|q| read_queue(store, topic, q))
+        .map(|message| StoredMessage {
+            broker: broker.to_string(),
+            message,
+        })
+        .collect()
+}
+
 /// Decodes every message of `topic`/`queue_id` from the first retained offset. Blocking.
 fn read_queue(store: &MessageStore, topic: &str, queue_id: i32) -> Vec<MessageExt> {
     let mut out = Vec::new();
@@ -148,18 +161,10 @@ impl EmbeddedCluster {
         let stores = self.master_stores();
         let topic = topic.to_string();
         rt::run_blocking(&**self.runtime(), move || {
-            let mut out = Vec::new();
-            for (broker, store) in stores {
-                for q in store.queue_ids(&topic) {
-                    out.extend(read_queue(&store, &topic, q).into_iter().map(|message| {
-                        StoredMessage {
-                            broker: broker.clone(),
-                            message,
-                        }
-                    }));
-                }
-            }
-            out
+            stores
+                .into_iter()
+                .flat_map(|(broker, store)| read_topic(&store, &broker, &topic))
+                .collect()
         })
         .await
     }
@@ -190,16 +195,7 @@ impl EmbeddedCluster {
         };
         let (broker, topic) = (broker.to_string(), topic.to_string());
         rt::run_blocking(&**self.runtime(), move || {
-            let mut out = Vec::new();
-            for q in store.queue_ids(&topic) {
-                out.extend(read_queue(&store, &topic, q).into_iter().map(|message| {
-                    StoredMessage {
-                        broker: broker.clone(),
-                        message,
-                    }
-                }));
-            }
-            out
+            read_topic(&store, &broker, &topic)
         })
         .await
     }
