@@ -407,6 +407,7 @@ public class RmqHarness {
                     System.exit(2);
             }
         } finally {
+            traceLinger(f);
             p.shutdown();
         }
         Map<String, Object> done = new LinkedHashMap<>();
@@ -481,6 +482,7 @@ public class RmqHarness {
         } catch (Exception e) {
             fail("batch send", e);
         } finally {
+            traceLinger(f);
             p.shutdown();
         }
         Map<String, Object> done = new LinkedHashMap<>();
@@ -699,12 +701,21 @@ public class RmqHarness {
         } else {
             Thread.sleep(timeout);
         }
+        traceLinger(f);
         c.shutdown();
         if (replier != null) replier.shutdown();
         Map<String, Object> done = new LinkedHashMap<>();
         done.put("consumed", consumed.get());
         emit("done", done);
         return ok;
+    }
+
+    // With -trace, the client's trace dispatcher sends its records to the trace topic
+    // asynchronously, and shutdown() gives it only a short flush: on a loaded machine (CI) a
+    // 4.9.8 consumer's last SubAfter records were missing from the trace topic after the JVM
+    // exited. -trace-linger (default 3 s) gives them time to land before shutdown.
+    static void traceLinger(Flags f) throws InterruptedException {
+        if (f.b("trace")) Thread.sleep(f.millis("trace-linger", 3000));
     }
 
     // ---------------------------------------------------------------------------------------
