@@ -20,18 +20,9 @@ async fn start(rt: &Arc<dyn Runtime>, topic: &str, queues: i32) -> Env {
 }
 
 /// A POP consumer of `group` on `topic` with its own instance name and long-poll `await_ms`.
-///
-/// Not [`Env::client`]: with its 1 s rebalance and 200 ms offset persistence the
-/// change-invisible-duration scenario failed 2 runs in 6 (the message did not come back
-/// after its new invisible time); with these settings it did not fail in 8.
 fn consumer(env: &Env, name: &str, group: &str, topic: &str, await_ms: u64) -> SimpleConsumer {
-    let mut c = ClientConfig::with_name_server(&env.ns());
-    c.runtime = Some(env.rt.clone());
-    c.instance_name = Some(name.to_owned());
-    c.heartbeat_interval = Duration::from_millis(1000);
-    c.route_refresh_interval = Duration::from_millis(1000);
     SimpleConsumer::builder()
-        .client_config(c)
+        .client_config(env.client_named(name))
         .group(group)
         .subscribe(topic, "*")
         .consume_from(ConsumeFromWhere::FirstOffset)

@@ -846,9 +846,19 @@ impl PopProcessor {
             return success().with_header(&hdr);
         }
         let revive_qid = self.tables.next_revive_qid();
+        // Checkpoints are keyed by topic, queue, start offset, group, pop time and broker. A
+        // change in the same millisecond as the pop (a fast client; always on a virtual clock)
+        // would give the new checkpoint the old one's key, and the ack of the old receipt
+        // below would then close the new one: the message never came back. Apache keeps them
+        // apart by revive queue; here the new checkpoint takes the next millisecond.
+        let pop_time = if r.ck_queue_offset == h.offset && r.pop_time == now {
+            now + 1
+        } else {
+            now
+        };
         let ck = CheckPoint {
             start_offset: h.offset,
-            pop_time: now,
+            pop_time,
             invisible_time: h.invisible_time,
             bit_map: 0,
             num: 1,
@@ -879,7 +889,7 @@ impl PopProcessor {
             return acked;
         }
         success().with_header(&ChangeInvisibleTimeResponseHeader {
-            pop_time: now,
+            pop_time,
             invisible_time: h.invisible_time,
             revive_qid,
         })
