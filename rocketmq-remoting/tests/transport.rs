@@ -806,6 +806,76 @@ mod scenarios {
         server.shutdown().await;
     }
 
+    /// The reader splits frames off its buffer wherever the stream was cut: two requests sent
+    /// in two writes split at every byte boundary (with a pause between the writes, so the
+    /// server reads them apart) are both answered, whole and in order; so is a frame cut inside
+    /// its length prefix or header word.
+    pub async fn frames_split_at_every_byte_boundary_are_decoded(rt: Arc<dyn Runtime>) {
+        let config = {
+            let mut c = TransportConfig::default();
+            // A small read size exercises moving an unfinished frame to a new buffer.
+            c.read_chunk_bytes = 64;
+            c
+        };
+        let (server, handler) = start_server(&rt, config).await;
+        let mut raw = raw_connect(&rt, server.local_addr()).await;
+        let mut stream = BytesMut::new();
+        for (opaque, body) in [(1, vec![1u8; 10]), (2, vec![2u8; 150])] {
+            let mut cmd = echo(opaque).with_body(body);
+            cmd.opaque = opaque as i32;
+            encode_frame(&cmd, &mut stream).unwrap();
+        }
+        let mut buf = BytesMut::new();
+        for cut in 0..=stream.len() {
+            raw.write_all(&stream[..cut]).await.unwrap();
+            raw.flush().await.unwrap();
+            rt.sleep(Duration::from_millis(1)).await;
+            raw.write_all(&stream[cut..]).await.unwrap();
+            raw.flush().await.unwrap();
+            for (opaque, len) in [(1, 10), (2, 150)] {
+                let resp = read_frame(&mut raw, &mut buf).await;
+                assert_eq!(resp.opaque, opaque, "cut at {cut}");
+                assert_eq!(resp.body.len(), len, "cut at {cut}");
+                assert!(resp.body.iter().all(|&b| b == opaque as u8), "cut at {cut}");
+            }
+        }
+        assert_eq!(
+            handler.handled.load(Ordering::Relaxed),
+            2 * (stream.len() + 1)
+        );
+        server.shutdown().await;
+    }
+
+    /// Frames larger than the read size, back to back in both directions: the reader grows its
+    /// buffer for each frame it is receiving and every body arrives intact.
+    pub async fn frames_larger_than_the_read_size_arrive_whole(rt: Arc<dyn Runtime>) {
+        let config = {
+            let mut c = TransportConfig::default();
+            c.read_chunk_bytes = 1000;
+            c
+        };
+        let (server, _) = start_server(&rt, config.clone()).await;
+        let addr = server.local_addr().to_string();
+        let client = RemotingClient::new(rt.clone(), config);
+        let conn = client.connection(&addr).await.unwrap();
+        let calls = (0..24usize).map(|i| {
+            // Sizes around and far above the read size; distinct contents per request.
+            let len = [1, 999, 1000, 1001, 70_000, 300_000][i % 6] + i;
+            let body: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+            let conn = conn.clone();
+            async move {
+                let resp = conn
+                    .invoke(echo(i).with_body(body.clone()), LONG)
+                    .await
+                    .unwrap();
+                assert_eq!(resp.body, Bytes::from(body), "request {i}");
+            }
+        });
+        futures::future::join_all(calls).await;
+        client.shutdown();
+        server.shutdown().await;
+    }
+
     pub async fn server_shutdown_frees_port_and_refuses(rt: Arc<dyn Runtime>) {
         let (server, _) = start_server(&rt, TransportConfig::default()).await;
         let socket_addr = server.local_addr();
@@ -894,6 +964,8 @@ for_each_runtime!(
     responses_to_a_stalled_reader_all_arrive_whole,
     connection_cap_makes_newcomers_wait,
     silent_close_of_a_plain_connection_hints_at_tls,
+    frames_split_at_every_byte_boundary_are_decoded,
+    frames_larger_than_the_read_size_arrive_whole,
 );
 
 /// `TokioRuntime` holds a handle, so code polled by another executor (a user's thread, a

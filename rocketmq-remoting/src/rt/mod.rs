@@ -34,8 +34,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use futures::future::{select, Either};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
@@ -67,6 +69,56 @@ pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a split [`AsyncStream`].
 pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
+/// The read half of a split [`AsyncStream`] as the connection reader drives it (see
+/// [`AsyncStream::into_split_buf`]).
+pub type BoxReadBuf = Box<dyn AsyncReadBuf>;
+
+/// A read half that appends what it reads to the caller's buffer.
+///
+/// The connection reader keeps one [`BytesMut`] per connection and splits every complete frame
+/// off its front as `Bytes`; a reader that fills the buffer's spare capacity directly (tokio's
+/// does) saves copying every received byte out of a scratch buffer. Implementations for other
+/// streams come for free through the default [`AsyncStream::into_split_buf`].
+pub trait AsyncReadBuf: Send + Unpin {
+    /// Reads at most `limit` bytes (`limit > 0`) and appends them to `buf`, whose spare
+    /// capacity the caller made at least `limit` bytes. Returns how many bytes were appended;
+    /// `Ok(0)` means end of stream. Nothing is appended on error or while pending.
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        limit: usize,
+    ) -> Poll<io::Result<usize>>;
+}
+
+/// The most a [`CopyingRead`] reads in one call (the size its scratch buffer grows to).
+const COPYING_READ_MAX: usize = 64 * 1024;
+
+/// [`AsyncReadBuf`] over any [`AsyncRead`]: reads into a scratch buffer, then appends. `AsyncRead`
+/// wants initialised memory, and without `unsafe` the spare capacity of a `BytesMut` is not,
+/// so streams that can only read into `&mut [u8]` pay one copy per byte.
+struct CopyingRead {
+    inner: BoxRead,
+    scratch: Vec<u8>,
+}
+
+impl AsyncReadBuf for CopyingRead {
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        limit: usize,
+    ) -> Poll<io::Result<usize>> {
+        let limit = limit.clamp(1, COPYING_READ_MAX);
+        if self.scratch.len() < limit {
+            self.scratch.resize(limit, 0);
+        }
+        let n = ready!(Pin::new(&mut self.inner).poll_read(cx, &mut self.scratch[..limit]))?;
+        buf.extend_from_slice(&self.scratch[..n]);
+        Poll::Ready(Ok(n))
+    }
+}
+
 /// A connected byte stream (a TCP socket, or a wrapper around one such as TLS).
 ///
 /// The connection layer splits every stream into a read half and a write half driven by two
@@ -84,6 +136,19 @@ pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     fn into_split(self: Box<Self>) -> (BoxRead, BoxWrite) {
         let (r, w) = AsyncReadExt::split(self);
         (Box::new(r), Box::new(w))
+    }
+
+    /// Splits the stream like [`into_split`](AsyncStream::into_split), with a read half that
+    /// appends to a [`BytesMut`]: what the connection reader uses. The default reads through
+    /// [`into_split`](AsyncStream::into_split)'s half into a scratch buffer and copies; tokio's
+    /// streams read straight into the buffer's spare capacity.
+    fn into_split_buf(self: Box<Self>) -> (BoxReadBuf, BoxWrite) {
+        let (r, w) = self.into_split();
+        let read = CopyingRead {
+            inner: r,
+            scratch: Vec::new(),
+        };
+        (Box::new(read), w)
     }
 }
 

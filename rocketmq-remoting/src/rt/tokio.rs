@@ -7,12 +7,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use ::tokio::net::tcp::OwnedReadHalf;
 use ::tokio::net::{TcpListener, TcpStream};
 use ::tokio::runtime::Handle;
+use bytes::{BufMut, BytesMut};
 use futures::io::{AsyncRead, AsyncWrite};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
-use super::{AsyncStream, BoxFuture, BoxRead, BoxWrite, Clock, Listener, Runtime};
+use super::{
+    AsyncReadBuf, AsyncStream, BoxFuture, BoxRead, BoxReadBuf, BoxWrite, Clock, Listener, Runtime,
+};
 
 /// The tokio runtime, addressed through a captured [`Handle`].
 ///
@@ -158,6 +162,27 @@ impl AsyncStream for TokioStream {
     fn into_split(self: Box<Self>) -> (BoxRead, BoxWrite) {
         let (r, w) = self.0.into_inner().into_split();
         (Box::new(r.compat()), Box::new(w.compat_write()))
+    }
+
+    fn into_split_buf(self: Box<Self>) -> (BoxReadBuf, BoxWrite) {
+        let (r, w) = self.0.into_inner().into_split();
+        (Box::new(TokioReadBuf(r)), Box::new(w.compat_write()))
+    }
+}
+
+/// A tokio read half filling the frame buffer's spare capacity directly (tokio reads into
+/// uninitialised memory soundly), so received bytes are never copied before decoding.
+struct TokioReadBuf(OwnedReadHalf);
+
+impl AsyncReadBuf for TokioReadBuf {
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        limit: usize,
+    ) -> Poll<io::Result<usize>> {
+        let mut dst = (&mut *buf).limit(limit);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.0), cx, &mut dst)
     }
 }
 

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::task::Waker;
 
 use futures::future::{select, Either};
-use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use futures::io::{AsyncWrite, AsyncWriteExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use tracing::Instrument;
@@ -34,7 +34,7 @@ use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use crate::protocol::header::WriteFields;
 use crate::protocol::{RemotingCommand, SerializeType};
 use crate::rt::{
-    timeout, AsyncStream, BoxFuture, BoxRead, BoxWrite, Clock, Runtime, ShutdownSignal,
+    timeout, AsyncStream, BoxFuture, BoxReadBuf, BoxWrite, Clock, Runtime, ShutdownSignal,
     WaitShutdown,
 };
 use crate::util::MutexExt;
@@ -249,7 +249,7 @@ impl Connection {
         config: Arc<TransportConfig>,
         handler: Arc<H>,
     ) -> (Connection, BoxFuture<'static, ()>, BoxFuture<'static, ()>) {
-        let (read_half, write_half) = stream.into_split();
+        let (read_half, write_half) = stream.into_split_buf();
         let outbound = Outbox::new(write_half, config.write_coalesce_bytes.max(1));
         let clock = rt.clock();
         let conn = Connection {
@@ -1214,12 +1214,50 @@ fn uses_tls(config: &TransportConfig) -> bool {
     }
 }
 
-async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler: Arc<H>) {
+/// Bytes of spare capacity below which the reader moves to a new buffer before reading (a read
+/// into a nearly full buffer would return a few bytes per system call).
+const READ_MIN_SPARE: usize = 4 * 1024;
+
+/// When a frame does not fit in the reader's buffer, the new buffer holds the rest of it plus
+/// room for this many more frames of its size (capped by [`READ_GROW_MAX`]): the head of the
+/// frame is moved once per few large frames rather than once per frame.
+const READ_GROW_FRAMES: usize = 3;
+
+/// Cap of the extra room [`READ_GROW_FRAMES`] asks for.
+const READ_GROW_MAX: usize = 1024 * 1024;
+
+/// Makes `buf` ready for the next read and returns how many bytes the read may append.
+///
+/// Received bytes are read straight into `buf`, and complete frames are split off its front as
+/// `Bytes` sharing its allocation; new space is allocated (moving only the unfinished frame's
+/// head) when the spare capacity is below [`READ_MIN_SPARE`] or cannot hold the rest of the
+/// frame being received. A frame's length is trusted only up to `max_frame` (the decoder rejects
+/// longer ones before any further read).
+fn make_read_room(buf: &mut BytesMut, chunk: usize, max_frame: usize) -> usize {
+    let spare = buf.capacity() - buf.len();
+    let frame = match buf.get(..4) {
+        Some(prefix) => {
+            let declared = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+            (declared as usize).saturating_add(4).min(max_frame.max(4))
+        }
+        None => 0,
+    };
+    let rest = frame.saturating_sub(buf.len());
+    if rest > spare {
+        let extra = frame.saturating_mul(READ_GROW_FRAMES).min(READ_GROW_MAX);
+        buf.reserve((rest + extra).max(chunk));
+    } else if spare < READ_MIN_SPARE.min(chunk) {
+        buf.reserve(chunk);
+    }
+    buf.capacity() - buf.len()
+}
+
+async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxReadBuf, handler: Arc<H>) {
     let config = Arc::clone(&conn.inner.config);
     let max_in_flight = config.max_inbound_requests.max(1);
     let mut decoder = FrameDecoder::new(config.max_frame_size);
-    let mut buf = BytesMut::with_capacity(config.read_chunk_bytes.max(64));
-    let mut scratch = vec![0u8; config.read_chunk_bytes.max(64)];
+    let chunk = config.read_chunk_bytes.max(64);
+    let mut buf = BytesMut::with_capacity(chunk);
     let mut closed = conn.closed();
     let mut idle_timer = config.idle_timeout.map(|d| conn.inner.rt.sleep(d));
     let mut got_bytes = false;
@@ -1263,7 +1301,8 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                     }
                 }
                 if in_flight.len() < max_in_flight {
-                    if let Poll::Ready(result) = Pin::new(&mut r).poll_read(cx, &mut scratch) {
+                    let limit = make_read_room(&mut buf, chunk, config.max_frame_size);
+                    if let Poll::Ready(result) = r.poll_read_buf(cx, &mut buf, limit) {
                         break 'sources Poll::Ready(Event::Read(result));
                     }
                 }
@@ -1326,10 +1365,10 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
                     buf.len()
                 );
             }
-            Event::Read(Ok(n)) => {
+            Event::Read(Ok(_)) => {
+                // The bytes are in `buf` already (`poll_read_buf` appends them).
                 got_bytes = true;
                 conn.touch();
-                buf.extend_from_slice(&scratch[..n]);
             }
             Event::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
             // A reset instead of a close: the peer closed with our request still unread.
@@ -1402,4 +1441,57 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxRead, handler:
     drop(in_flight);
     conn.shutdown(&why);
     handler.on_disconnected(&conn);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(declared: u32, extra: usize) -> BytesMut {
+        let mut b = BytesMut::new();
+        b.extend_from_slice(&declared.to_be_bytes());
+        b.extend_from_slice(&vec![0u8; extra]);
+        b
+    }
+
+    #[test]
+    fn an_empty_reader_buffer_gets_a_chunk() {
+        let mut buf = BytesMut::new();
+        assert!(make_read_room(&mut buf, 64 * 1024, 1 << 24) >= 64 * 1024);
+    }
+
+    #[test]
+    fn enough_spare_capacity_is_used_as_it_is() {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        buf.extend_from_slice(&[0, 0, 0, 100, 0, 0]);
+        let ptr = buf.as_ptr();
+        let room = make_read_room(&mut buf, 64 * 1024, 1 << 24);
+        assert_eq!(room, buf.capacity() - buf.len());
+        assert_eq!(buf.as_ptr(), ptr, "no new allocation while the frame fits");
+    }
+
+    #[test]
+    fn a_frame_larger_than_the_spare_gets_room_for_its_rest() {
+        let mut buf = head(300_000, 10);
+        let room = make_read_room(&mut buf, 64 * 1024, 1 << 24);
+        assert!(room >= 300_004 - 14, "room {room}");
+        assert_eq!(&buf[..4], &300_000u32.to_be_bytes(), "the head is kept");
+        assert_eq!(buf.len(), 14);
+    }
+
+    #[test]
+    fn an_oversized_length_prefix_reserves_no_more_than_the_frame_limit() {
+        let mut buf = head(u32::MAX, 0);
+        let room = make_read_room(&mut buf, 1024, 64 * 1024);
+        assert!(room >= 64 * 1024 - 4);
+        assert!(buf.capacity() <= 64 * 1024 * (READ_GROW_FRAMES + 2));
+    }
+
+    #[test]
+    fn nearly_full_buffers_are_replaced_before_a_read() {
+        let mut buf = BytesMut::with_capacity(8 * 1024);
+        buf.resize(8 * 1024 - 100, 0);
+        let _frames = buf.split_to(8 * 1024 - 100).freeze();
+        assert!(make_read_room(&mut buf, 8 * 1024, 1 << 24) >= READ_MIN_SPARE);
+    }
 }
