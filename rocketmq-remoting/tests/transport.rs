@@ -17,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use rocketmq_rs_remoting::protocol::code::ResponseCode;
 use rocketmq_rs_remoting::protocol::codec::{encode_frame, FrameDecoder};
+use rocketmq_rs_remoting::protocol::header::{FieldSink, WriteFields};
 use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::rt::{timeout, AsyncStream, Runtime};
 use rocketmq_rs_remoting::transport::{
@@ -182,6 +183,72 @@ mod scenarios {
         );
         let conn = client.connection(&addr).await.unwrap();
         assert_eq!(conn.pending_count(), 0);
+        client.shutdown();
+        server.shutdown().await;
+    }
+
+    /// `invoke_raw` callers read their responses' fields from the frame while `invoke` callers
+    /// on the same connection get the usual map; each gets its own answer, and a raw request
+    /// that times out leaves nothing behind.
+    pub async fn raw_and_map_responses_share_a_connection(rt: Arc<dyn Runtime>) {
+        struct Index(i64);
+        impl WriteFields for Index {
+            fn write_fields<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+                sink.i64_field("i", self.0);
+            }
+            fn size_hint(&self) -> (usize, usize) {
+                (1, 21)
+            }
+        }
+        let (server, _) = start_server(&rt, TransportConfig::default()).await;
+        let addr = server.local_addr().to_string();
+        let client = RemotingClient::new(rt.clone(), TransportConfig::default());
+        let calls = (0..600usize).map(|i| {
+            let client = client.clone();
+            let addr = addr.clone();
+            async move {
+                let body = Bytes::from(format!("body-{i}"));
+                if i % 2 == 0 {
+                    let resp = client
+                        .invoke_raw(&addr, ECHO, &Index(i as i64), body.clone(), LONG)
+                        .await
+                        .unwrap_or_else(|e| panic!("raw request {i} failed: {e}"));
+                    assert!(resp.is_response());
+                    assert_eq!(resp.code, ResponseCode::SUCCESS);
+                    assert_eq!(resp.get("i"), Some(i.to_string().as_str()));
+                    assert_eq!(resp.fields().count(), 1);
+                    assert_eq!(resp.body, body);
+                    let cmd = resp.into_command();
+                    assert_eq!(cmd.ext_fields.get("i"), Some(i.to_string().as_str()));
+                } else {
+                    let resp = client
+                        .invoke(&addr, echo(i), LONG)
+                        .await
+                        .unwrap_or_else(|e| panic!("request {i} failed: {e}"));
+                    assert_eq!(resp.ext_fields.get("i"), Some(i.to_string().as_str()));
+                    assert_eq!(resp.body, body);
+                }
+            }
+        });
+        futures::future::join_all(calls).await;
+        let late = client
+            .invoke_raw(
+                &addr,
+                NEVER,
+                &Index(1),
+                Bytes::new(),
+                Duration::from_millis(50),
+            )
+            .await;
+        assert!(
+            matches!(late, Err(RemotingError::Timeout { .. })),
+            "{late:?}"
+        );
+        let conn = client.connection(&addr).await.unwrap();
+        assert_eq!(conn.pending_count(), 0);
+        // Back to map-only decoding: still answered.
+        let resp = client.invoke(&addr, echo(7), LONG).await.unwrap();
+        assert_eq!(resp.ext_fields.get("i"), Some("7"));
         client.shutdown();
         server.shutdown().await;
     }
@@ -949,6 +1016,7 @@ mod scenarios {
 
 for_each_runtime!(
     concurrent_requests_on_one_connection,
+    raw_and_map_responses_share_a_connection,
     dials_once_under_concurrency,
     timeout_leaves_no_pending_entry,
     timeouts_fire_on_time_under_the_sweep,

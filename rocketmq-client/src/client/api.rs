@@ -34,7 +34,7 @@ use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::rt::{Clock, Runtime, Stopwatch};
 use rocketmq_rs_remoting::transport::RemotingClient;
 use rocketmq_rs_remoting::util::MutexExt;
-use rocketmq_rs_remoting::{ExtFields, RemotingError, SerializeType};
+use rocketmq_rs_remoting::{RemotingError, SerializeType};
 use tracing::Instrument;
 
 use crate::error::{Error, Result, Stage};
@@ -442,10 +442,11 @@ impl ClientApi {
     ) -> Result<SendResult> {
         let started = self.clock.stopwatch();
         let code = Self::send_code(&header);
-        // The header goes straight into the frame (no field map): the hot path of every send.
+        // The header goes straight into the frame and the answer's fields are read straight
+        // from the received header (no field map either way): the hot path of every send.
         let resp = self
             .remoting
-            .invoke_with(addr, code, &header, body, timeout)
+            .invoke_raw(addr, code, &header, body, timeout)
             .await;
         let resp = match resp {
             Ok(resp) => {
@@ -458,9 +459,9 @@ impl ClientApi {
             }
         };
         let Some(status) = SendStatus::from_code(resp.code) else {
-            return Err(broker_error(addr, &resp, started));
+            return Err(broker_error(addr, &resp.into_command(), started));
         };
-        let h = take_send_response(&resp.ext_fields)
+        let h = take_send_response(resp.fields())
             .map_err(|e| malformed(addr, "SendMessageResponseHeader", e))?;
         Ok(SendResult {
             status,
@@ -1209,24 +1210,27 @@ fn is_reply_properties(props: &str) -> bool {
 
 /// The fields of a send response ([`SendMessageResponseHeader`]) the producer reports: the same
 /// rules as `SendMessageResponseHeader::read_from` (required `msgId`, `queueId`, `queueOffset`;
-/// unparsable optional fields are absent), in one pass over the fields, copying only the strings
-/// the result keeps.
-fn take_send_response(
-    ext: &ExtFields,
+/// unparsable optional fields are absent), in one pass over the fields (in wire order: a
+/// repeated key's last value wins, as in the field map), copying only the strings the result
+/// keeps.
+fn take_send_response<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> std::result::Result<SendMessageResponseHeader, RemotingError> {
     let (mut msg_id, mut queue_id, mut queue_offset, mut transaction_id) = (None, None, None, None);
     let (mut batch_uniq_id, mut recall_handle, mut msg_region, mut trace_on) =
         (None, None, None, None);
-    for (key, value) in ext.iter() {
-        let slot = match key {
-            "msgId" => &mut msg_id,
-            "queueId" => &mut queue_id,
-            "queueOffset" => &mut queue_offset,
-            "transactionId" => &mut transaction_id,
-            "batchUniqId" => &mut batch_uniq_id,
-            "recallHandle" => &mut recall_handle,
-            "MSG_REGION" => &mut msg_region,
-            "TRACE_ON" => &mut trace_on,
+    for (key, value) in fields {
+        // By length first: each comparison is then against one constant of known size, which
+        // compiles to a few word compares instead of a `memcmp` call per candidate key.
+        let slot = match key.len() {
+            5 if key == "msgId" => &mut msg_id,
+            7 if key == "queueId" => &mut queue_id,
+            11 if key == "queueOffset" => &mut queue_offset,
+            11 if key == "batchUniqId" => &mut batch_uniq_id,
+            13 if key == "transactionId" => &mut transaction_id,
+            12 if key == "recallHandle" => &mut recall_handle,
+            10 if key == "MSG_REGION" => &mut msg_region,
+            8 if key == "TRACE_ON" => &mut trace_on,
             _ => continue,
         };
         *slot = Some(value);
@@ -1264,6 +1268,7 @@ fn required_text_of<T: HeaderValue>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rocketmq_rs_remoting::ExtFields;
 
     fn ext(pairs: &[(&str, &str)]) -> ExtFields {
         pairs.iter().map(|(k, v)| (*k, *v)).collect()
@@ -1280,9 +1285,9 @@ mod tests {
             ("TRACE_ON", "true"),
         ]);
         let expected = SendMessageResponseHeader::read_from(&full).unwrap();
-        assert_eq!(take_send_response(&full).unwrap(), expected);
+        assert_eq!(take_send_response(full.iter()).unwrap(), expected);
         let bad_optional = ext(&[("msgId", "x"), ("queueId", "1"), ("queueOffset", "2")]);
-        let h = take_send_response(&bad_optional).unwrap();
+        let h = take_send_response(bad_optional.iter()).unwrap();
         assert_eq!((h.trace_on, h.msg_region), (None, None));
         for missing in ["msgId", "queueId", "queueOffset"] {
             let mut e = ext(&[("msgId", "x"), ("queueId", "1"), ("queueOffset", "2")]);
@@ -1290,9 +1295,9 @@ mod tests {
             let want = SendMessageResponseHeader::read_from(&e)
                 .unwrap_err()
                 .to_string();
-            assert_eq!(take_send_response(&e).unwrap_err().to_string(), want);
+            assert_eq!(take_send_response(e.iter()).unwrap_err().to_string(), want);
         }
         let unparsable = ext(&[("msgId", "x"), ("queueId", "q"), ("queueOffset", "2")]);
-        assert!(take_send_response(&unparsable).is_err());
+        assert!(take_send_response(unparsable.iter()).is_err());
     }
 }

@@ -39,6 +39,7 @@ use crate::protocol::command::{
     format_i64, ExtFields, LanguageCode, RemotingCommand, SerializeType, WireExt,
 };
 use crate::protocol::header::{FieldSink, WriteFields};
+use crate::protocol::raw::{RawResponse, SpanHead, SpanPair, MAX_SPAN_PAIRS};
 
 /// Default maximum size of a whole frame, length prefix included: 16 MiB, as Java's
 /// `NettyDecoder` (so the largest length-prefix value accepted is 16 MiB − 4).
@@ -738,6 +739,136 @@ impl FrameDecoder {
         let frame = src.split_to(declared).freeze();
         decode_header_and_body(frame).map(Some)
     }
+
+    /// As [`decode`](Self::decode), leaving a JSON header's extFields as ranges of the frame
+    /// ([`decode_raw_header_and_body`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Self::decode).
+    pub fn decode_raw(&mut self, src: &mut BytesMut) -> Result<Option<RawResponse>> {
+        if src.len() < PREFIX_LEN + WORD_LEN {
+            // Too short to check anything `decode` does not check the same way.
+            return self.decode(src).map(|cmd| cmd.map(RawResponse::from));
+        }
+        let declared = read_u32(src, 0) as usize;
+        let total = declared.saturating_add(PREFIX_LEN);
+        if total > self.max_frame_size || declared < WORD_LEN || src.len() < total {
+            // Incomplete or refused: `decode` says which, with its errors.
+            return self.decode(src).map(|cmd| cmd.map(RawResponse::from));
+        }
+        src.advance(PREFIX_LEN);
+        let frame = src.split_to(declared).freeze();
+        decode_raw_header_and_body(frame).map(Some)
+    }
+}
+
+/// As [`decode_header_and_body`], but a JSON header's extFields are left as ranges of `frame`
+/// for the caller to read ([`RawResponse::fields`]) instead of being built into an
+/// [`ExtFields`] map. [`RawResponse::into_command`] gives what `decode_header_and_body` gives;
+/// headers this reading does not cover (binary headers, escaped extFields strings, more than a
+/// few fields, anything malformed) are decoded by `decode_header_and_body` itself, with its
+/// errors.
+///
+/// # Errors
+///
+/// As [`decode_header_and_body`].
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use rocketmq_rs_remoting::protocol::codec::{decode_raw_header_and_body, encode_frame};
+/// use rocketmq_rs_remoting::protocol::RemotingCommand;
+///
+/// let mut cmd = RemotingCommand::response(0, None).with_opaque(5);
+/// cmd.ext_fields.insert("queueOffset", "42");
+/// let mut buf = BytesMut::new();
+/// encode_frame(&cmd, &mut buf)?;
+/// let raw = decode_raw_header_and_body(Bytes::from(buf).slice(4..))?;
+/// assert_eq!((raw.opaque, raw.get("queueOffset")), (5, Some("42")));
+/// assert_eq!(raw.into_command(), cmd);
+/// # Ok::<(), rocketmq_rs_remoting::RemotingError>(())
+/// ```
+pub fn decode_raw_header_and_body(frame: Bytes) -> Result<RawResponse> {
+    if frame.len() >= WORD_LEN {
+        let word = read_u32(&frame, 0);
+        if let Ok((SerializeType::Json, header_len)) = split_word(word, frame.len() - WORD_LEN) {
+            let end = WORD_LEN + header_len;
+            if let Some(head) = frame.get(WORD_LEN..end).and_then(json_header_spans) {
+                let body = frame.slice(end..);
+                let header = frame.slice(WORD_LEN..end);
+                return Ok(RawResponse::from_spans(head, header, body));
+            }
+        }
+    }
+    decode_header_and_body(frame).map(RawResponse::from)
+}
+
+/// Reads a JSON header the way [`decode_json_header`] does, keeping the extFields as ranges of
+/// `header`; `None` for anything it does not cover (see [`decode_raw_header_and_body`]), which
+/// is then decoded the general way.
+fn json_header_spans(header: &[u8]) -> Option<SpanHead> {
+    // Ranges are kept in 16 bits.
+    if header.len() > usize::from(u16::MAX) {
+        return None;
+    }
+    let text = std::str::from_utf8(header).ok()?;
+    let mut p = JsonParser {
+        buf: header,
+        text,
+        pos: 0,
+    };
+    p.skip_bom();
+    p.ws();
+    p.expect(b'{').ok()?;
+    let mut head = SpanHead {
+        code: 0,
+        language: LanguageCode::Java,
+        version: 0,
+        opaque: 0,
+        flag: 0,
+        remark: None,
+        text: (0, 0),
+        pairs: [(0, 0, 0, 0); MAX_SPAN_PAIRS],
+        len: 0,
+    };
+    p.ws();
+    if p.peek() == Some(b'}') {
+        p.pos += 1;
+    } else {
+        loop {
+            p.ws();
+            let key = p.string().ok()?;
+            p.ws();
+            p.expect(b':').ok()?;
+            p.ws();
+            match key.as_ref() {
+                "code" => head.code = p.int_member("code").ok()?,
+                "version" => head.version = p.int_member("version").ok()?,
+                "opaque" => head.opaque = p.int_member("opaque").ok()?,
+                "flag" => head.flag = p.int_member("flag").ok()?,
+                "language" => head.language = p.language_member().ok()?,
+                "remark" => head.remark = p.text_member("remark").ok()?,
+                "extFields" => p.ext_fields_spans(&mut head)?,
+                _ if p.peek() == Some(b'"') => {
+                    p.string().ok()?;
+                }
+                _ => p.skip_value(1).ok()?,
+            }
+            p.ws();
+            match p.next() {
+                Some(b',') => {}
+                Some(b'}') => break,
+                _ => return None,
+            }
+        }
+    }
+    while let Some(c) = p.peek() {
+        if !matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0) {
+            return None;
+        }
+        p.pos += 1;
+    }
+    Some(head)
 }
 
 /// Decodes one complete frame, length prefix included. The body is a zero-copy slice of `frame`.
@@ -1490,6 +1621,74 @@ impl<'a> JsonParser<'a> {
             Scalar::Null => None,
             Scalar::Text(t) => Some(t.into_owned()),
         })
+    }
+
+    /// [`JsonParser::ext_fields_member`] into ranges of the header: `None` (read the header the
+    /// general way) for an escaped string, more pairs than fit, or anything malformed.
+    fn ext_fields_spans(&mut self, head: &mut SpanHead) -> Option<()> {
+        // A later `extFields` member replaces an earlier one, as in `ext_fields_member`.
+        head.len = 0;
+        if self.peek() == Some(b'n') {
+            return self.literal("null").ok();
+        }
+        let start = self.pos;
+        self.expect(b'{').ok()?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            self.ws();
+            let (k0, k1) = self.plain_string_span()?;
+            self.ws();
+            self.expect(b':').ok()?;
+            self.ws();
+            let value = match self.peek() {
+                Some(b'"') => Some(self.plain_string_span()?),
+                Some(b'n') => {
+                    self.literal("null").ok()?;
+                    None
+                }
+                Some(b't' | b'f' | b'-' | b'0'..=b'9' | b'{' | b'[') => {
+                    let mut wire = WireExt::default();
+                    // Never touches `wire`: only strings do, and those are ruled out above.
+                    self.value_span(&mut wire).ok()?
+                }
+                _ => return None,
+            };
+            if let Some((v0, v1)) = value {
+                let slot = head.pairs.get_mut(usize::from(head.len))?;
+                // The header is at most `u16::MAX` bytes (checked first).
+                let pair: SpanPair = (k0 as u16, k1 as u16, v0 as u16, v1 as u16);
+                *slot = pair;
+                head.len += 1;
+            }
+            self.ws();
+            match self.next() {
+                Some(b',') => {}
+                Some(b'}') => {
+                    head.text = (start as u16, self.pos as u16);
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A JSON string without escapes, as the range of its text; `None` otherwise.
+    #[inline(always)]
+    fn plain_string_span(&mut self) -> Option<(u32, u32)> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let start = self.pos + 1;
+        let n = find_quote_or_backslash(self.buf.get(start..)?)?;
+        if self.buf.get(start + n) != Some(&b'"') {
+            return None;
+        }
+        self.pos = start + n + 1;
+        Some(span(start, start + n))
     }
 
     /// `extFields`: `null` or an object whose values become strings (nulls dropped). The pairs

@@ -7,6 +7,8 @@ pub mod command;
 pub mod header;
 pub mod message;
 pub mod pop;
+pub mod raw;
 pub mod topic;
 
 pub use command::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
+pub use raw::{RawFields, RawResponse};

@@ -15,7 +15,7 @@ use super::{Connection, RequestHandler, TransportConfig};
 use crate::error::{RemotingError, Result};
 use crate::protocol::code::ResponseCode;
 use crate::protocol::header::WriteFields;
-use crate::protocol::RemotingCommand;
+use crate::protocol::{RawResponse, RemotingCommand};
 use crate::rt::{run_blocking, timeout, BoxFuture, Runtime};
 use crate::util::{MutexExt, RwLockExt};
 use bytes::Bytes;
@@ -201,6 +201,27 @@ impl RemotingClient {
         let remaining =
             timeout.saturating_sub(self.inner.rt.now().saturating_duration_since(started));
         conn.invoke_with(code, header, body, remaining).await
+    }
+
+    /// As [`invoke_with`](Self::invoke_with), returning the response with its extFields still
+    /// in the received header (see [`Connection::invoke_raw`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`invoke`](Self::invoke).
+    pub async fn invoke_raw<H: WriteFields + ?Sized>(
+        &self,
+        addr: &str,
+        code: i32,
+        header: &H,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<RawResponse> {
+        let started = self.inner.rt.now();
+        let conn = self.connection_within(addr, code, timeout).await?;
+        let remaining =
+            timeout.saturating_sub(self.inner.rt.now().saturating_duration_since(started));
+        conn.invoke_raw(code, header, body, remaining).await
     }
 
     /// Sends `cmd` to `addr` as a oneway request (no response). `timeout` bounds getting a

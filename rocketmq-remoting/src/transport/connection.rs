@@ -9,7 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use crate::protocol::codec::{
 };
 use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use crate::protocol::header::WriteFields;
-use crate::protocol::{RemotingCommand, SerializeType};
+use crate::protocol::{RawResponse, RemotingCommand, SerializeType};
 use crate::rt::{
     timeout, AsyncStream, BoxFuture, BoxReadBuf, BoxWrite, Clock, Runtime, ShutdownSignal,
     WaitShutdown,
@@ -130,6 +130,9 @@ struct Inner {
     /// split off as `Bytes`, and the space is reused once the writer has dropped them, so an
     /// encoded request costs no allocation of its own.
     scratch: Mutex<BytesMut>,
+    /// Callers of [`Connection::invoke_raw`] waiting now: while there are any, the reader
+    /// leaves JSON extFields as ranges of the frame ([`FrameDecoder::decode_raw`]).
+    raw_waiting: AtomicUsize,
 }
 
 /// Why a plain connection closed by its peer before the peer sent anything usually fails.
@@ -196,7 +199,7 @@ struct Slot {
 
 enum SlotState {
     Waiting(Option<Waker>),
-    Done(Result<RemotingCommand>),
+    Done(Result<RawResponse>),
     TimedOut,
 }
 
@@ -274,6 +277,7 @@ impl Connection {
                 last_activity_ms: AtomicU64::new(0),
                 closed_hint: std::sync::OnceLock::new(),
                 scratch: Mutex::new(BytesMut::new()),
+                raw_waiting: AtomicUsize::new(0),
             }),
         };
         tracing::debug!(id = conn.id(), peer = %peer, "connection established");
@@ -358,7 +362,8 @@ impl Connection {
             opaque: Some(opaque),
         };
         self.submit(Outgoing::Command(cmd), alone)?;
-        self.response(guard, code, timeout).await
+        let response = self.response(guard, code, timeout).await?;
+        Ok(response.into_command())
     }
 
     /// As [`invoke`](Self::invoke) for a request made of `code`, the typed `header` and
@@ -382,6 +387,46 @@ impl Connection {
             header.write_fields(&mut cmd.ext_fields);
             return Box::pin(self.invoke(cmd, timeout)).await;
         }
+        let response = self.exchange_with(code, header, body, timeout).await?;
+        Ok(response.into_command())
+    }
+
+    /// As [`invoke_with`](Self::invoke_with), returning the response with its extFields still
+    /// in the received header ([`RawResponse`]): a caller that reads a few known fields copies
+    /// only those, and no [`ExtFields`](crate::ExtFields) map is built. The response is the
+    /// one `invoke_with` returns ([`RawResponse::into_command`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`invoke`](Self::invoke).
+    pub async fn invoke_raw<H: WriteFields + ?Sized>(
+        &self,
+        code: i32,
+        header: &H,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<RawResponse> {
+        if self.inner.config.credentials.is_some() {
+            let mut cmd = RemotingCommand::request(code).with_body(body);
+            header.write_fields(&mut cmd.ext_fields);
+            return Box::pin(self.invoke(cmd, timeout))
+                .await
+                .map(RawResponse::from);
+        }
+        // Counted before the request can be answered, so the reader sees it for the response.
+        self.inner.raw_waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = RawWaiting(&self.inner.raw_waiting);
+        self.exchange_with(code, header, body, timeout).await
+    }
+
+    /// The typed request of `invoke_with` / `invoke_raw`, and its response as read.
+    async fn exchange_with<H: WriteFields + ?Sized>(
+        &self,
+        code: i32,
+        header: &H,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<RawResponse> {
         let deadline = self.inner.rt.now().checked_add(timeout);
         let (opaque, alone) = self.register(deadline)?;
         let guard = PendingGuard {
@@ -444,7 +489,7 @@ impl Connection {
         mut guard: PendingGuard<'_>,
         code: i32,
         timeout: Duration,
-    ) -> Result<RemotingCommand> {
+    ) -> Result<RawResponse> {
         let Some(opaque) = guard.opaque else {
             return Err(self.closed_error());
         };
@@ -633,7 +678,7 @@ impl Connection {
     }
 
     /// Completes the pending request `opaque` with `result`; `false` if nobody waits for it.
-    fn complete(&self, opaque: i32, result: Result<RemotingCommand>) -> bool {
+    fn complete(&self, opaque: i32, result: Result<RawResponse>) -> bool {
         let settled = self
             .inner
             .pending
@@ -680,6 +725,15 @@ impl fmt::Debug for Connection {
             .field("peer", &self.inner.peer)
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+/// Counts a caller of [`Connection::invoke_raw`] out of `raw_waiting` however its future ends.
+struct RawWaiting<'a>(&'a AtomicUsize);
+
+impl Drop for RawWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -1124,6 +1178,35 @@ enum Event {
     Handled,
 }
 
+/// A frame as the reader decoded it.
+enum Decoded {
+    Command(RemotingCommand),
+    Raw(RawResponse),
+}
+
+impl Decoded {
+    fn is_response(&self) -> bool {
+        match self {
+            Decoded::Command(cmd) => cmd.is_response(),
+            Decoded::Raw(raw) => raw.is_response(),
+        }
+    }
+
+    fn into_raw(self) -> RawResponse {
+        match self {
+            Decoded::Command(cmd) => RawResponse::from(cmd),
+            Decoded::Raw(raw) => raw,
+        }
+    }
+
+    fn into_command(self) -> RemotingCommand {
+        match self {
+            Decoded::Command(cmd) => cmd,
+            Decoded::Raw(raw) => raw.into_command(),
+        }
+    }
+}
+
 struct HandlerOutput {
     code: i32,
     opaque: i32,
@@ -1389,10 +1472,22 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxReadBuf, handl
         let mut failure = None;
         let mut responded = false;
         while in_flight.len() < max_in_flight {
-            match decoder.decode(&mut buf) {
-                Ok(Some(cmd)) if cmd.is_response() => {
-                    let (opaque, code) = (cmd.opaque, cmd.code);
-                    if !conn.complete(opaque, Ok(cmd)) {
+            // Responses for `invoke_raw` callers keep their extFields in the frame; with none
+            // waiting (every server connection) frames are decoded the general way.
+            let decoded = if conn.inner.raw_waiting.load(Ordering::Relaxed) > 0 {
+                decoder
+                    .decode_raw(&mut buf)
+                    .map(|raw| raw.map(Decoded::Raw))
+            } else {
+                decoder
+                    .decode(&mut buf)
+                    .map(|cmd| cmd.map(Decoded::Command))
+            };
+            match decoded {
+                Ok(Some(frame)) if frame.is_response() => {
+                    let raw = frame.into_raw();
+                    let (opaque, code) = (raw.opaque, raw.code);
+                    if !conn.complete(opaque, Ok(raw)) {
                         tracing::debug!(
                             opaque,
                             code,
@@ -1401,7 +1496,8 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxReadBuf, handl
                         );
                     }
                 }
-                Ok(Some(cmd)) => {
+                Ok(Some(frame)) => {
+                    let cmd = frame.into_command();
                     let mut slot = spare.take().unwrap_or_else(|| Box::pin(None));
                     slot.as_mut().set(Some(run_handler(handler, conn_ref, cmd)));
                     // A first poll right here: most handlers answer at once, and then their
