@@ -146,7 +146,9 @@ fn segment_roll_over() {
         .unwrap()
         .count();
     assert!(segs >= 8, "expected many segments, got {segs}");
-    // Consume-queue files of 16 entries roll too.
+    // Consume-queue files of 16 entries roll too (once written: new entries wait in memory
+    // for a page to fill or for a flush).
+    store.flush().unwrap();
     let cq_files = std::fs::read_dir(dir.path().join("consumequeue/Roll/0"))
         .unwrap()
         .count();

@@ -185,9 +185,26 @@ mod power_cut {
         }
     }
 
+    /// Puts `msgs` and records each body under its queue; offsets must continue `want`.
+    fn put_recorded(store: &MessageStore, want: &mut Expected, msgs: &[(String, i32, String)]) {
+        for ((t, q, b), r) in msgs.iter().zip(put_all(store, msgs)) {
+            let v = want.entry((t.clone(), *q)).or_default();
+            assert_eq!(r.queue_offset, v.len() as i64);
+            v.push(b.clone());
+        }
+    }
+
+    fn many(topic: &str, n: usize, tag: &str) -> Vec<(String, i32, String)> {
+        (0..n)
+            .map(|i| (topic.to_string(), 0, format!("{tag}-{i}")))
+            .collect()
+    }
+
     /// A power cut (page cache lost) after many queues were written, some fsynced by the
-    /// least-pages rule and most not, some created after the last checkpoint: every acknowledged
-    /// message is readable again at its offset.
+    /// least-pages rule and most not, some created after the last checkpoint, some with
+    /// entries only in memory (a queue's tail goes to its file once it holds a page) and some
+    /// with a page the writer wrote out but nothing fsynced: every acknowledged message is
+    /// readable again at its offset.
     #[test]
     fn power_loss_after_lazy_flushes_loses_no_acknowledged_message() {
         let dir = tempfile::tempdir().unwrap();
@@ -198,6 +215,9 @@ mod power_cut {
         };
         let store = MessageStore::open(cfg.clone()).unwrap();
         let mut want: Expected = BTreeMap::new();
+        // A queue made durable by a thorough flush; more pages come at the end.
+        put_recorded(&store, &mut want, &many("PTail", 300, "a"));
+        store.flush().unwrap();
         let mut n = 0usize;
         let mut wave = |store: &MessageStore, topics: std::ops::Range<usize>, hot: usize| {
             let mut msgs = Vec::new();
@@ -214,19 +234,20 @@ mod power_cut {
                 msgs.push(("PHot".to_string(), (i % 2) as i32, format!("hot-{i}-{n}")));
                 n += 1;
             }
-            for ((t, q, b), r) in msgs.iter().zip(put_all(store, &msgs)) {
-                let v = want.entry((t.clone(), *q)).or_default();
-                assert_eq!(r.queue_offset, v.len() as i64);
-                v.push(b.clone());
-            }
+            put_recorded(store, &mut want, &msgs);
         };
         wave(&store, 0..40, 1000);
         std::thread::sleep(Duration::from_millis(100));
         // Queues created after checkpoints were written, and more entries in the old ones.
         wave(&store, 20..60, 1000);
         std::thread::sleep(Duration::from_millis(50));
-        // A few more in the flushed hot queues, under the page threshold: written, not durable.
+        // A few more in the flushed hot queues, under a page: in memory only.
         wave(&store, 0..0, 20);
+        // Past a page, under two: the writer writes a page out, no fsync covers it (in a file
+        // fsynced before, and in a new file of a new queue whose directories no fsync covered
+        // either); the rest stays in memory.
+        put_recorded(&store, &mut want, &many("PTail", 250, "b"));
+        put_recorded(&store, &mut want, &many("PNew", 250, "c"));
         let cp = checkpoint(dir.path());
         let end = store.commit_log_max_offset();
         assert!(
@@ -243,6 +264,10 @@ mod power_cut {
         assert!(
             rb.removed > 0 && rb.rewound > 0,
             "the cut must take entries for the test to mean anything: {rb:?}"
+        );
+        assert!(
+            !dir.path().join("consumequeue/PNew").exists(),
+            "the new queue's directory was never fsynced: {rb:?}"
         );
 
         let store = MessageStore::open(cfg.clone()).unwrap();

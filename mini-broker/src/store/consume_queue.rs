@@ -5,13 +5,23 @@
 //!
 //! Only the writer thread appends. A reader sees an entry once [`ConsumeQueue::max_offset`]
 //! covers it; the writer publishes it after the entry's bytes (and the record they point to)
-//! are written.
+//! are in place.
+//!
+//! New entries go to an in-memory tail first (Apache appends them to a mapped file: a memory
+//! store, no system call). The tail is written to the queue's file with one positional write
+//! once it holds a page of entries, and by the logic flusher before it fsyncs the queue, so
+//! the writer thread issues one write per ~200 entries of a queue instead of one per entry
+//! (with thousands of queues, each batch touched as many files, each write updating that
+//! file's modification time), and a queue's first file is mostly created by the flusher.
+//! Readers find entries below the tail's start in the files and the rest in the tail. An
+//! entry still in the tail is not durable, like one written but not fsynced: the checkpoint
+//! never passes it and recovery rebuilds it from the commit log after a crash.
 //!
 //! Durability is lazy, as in Apache: the writer creates a queue's directory and files without
 //! any fsync, and the logic flusher fsyncs a queue's files (and, the first time, the
 //! directories holding them) only once at least `least_pages` 4 KiB pages of it are dirty or a
 //! file is full, plus every queue at a thorough flush
-//! ([`ConsumeQueue::flush`]). A queue it skips reports the commit-log offset of its first
+//! ([`ConsumeQueue::prepare_flush`], [`ConsumeQueue::sync`]). A queue it skips reports the commit-log offset of its first
 //! entry not yet durable, and the checkpoint's logic offset never passes the lowest of them,
 //! so recovery re-dispatches every entry a power loss could have taken.
 
@@ -34,18 +44,31 @@ pub const CQ_UNIT: usize = 20;
 /// Page size the least-pages rule counts in (Apache `OS_PAGE_SIZE`).
 const PAGE: i64 = 4096;
 
+/// The writer thread writes a queue's tail out once another entry would take it past this
+/// (one page of entries per write; also the tail's allocation, so thousands of queues with
+/// a few entries each hold a few MiB).
+const TAIL_BYTES: usize = PAGE as usize;
+
 /// [`ConsumeQueue::pending_dirs`] bit: a file was created in the queue's directory.
 const DIR_QUEUE: u8 = 1;
 /// [`ConsumeQueue::pending_dirs`] bit: the queue's directory (and maybe its topic's) was
 /// created.
 const DIR_PARENTS: u8 = 2;
 
-/// What a [`ConsumeQueue::flush`] pass did.
+/// What [`ConsumeQueue::prepare_flush`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlushStep {
+    /// Every published entry is durable.
+    Clean,
+    /// Not due: the commit-log offset of the first entry left without an fsync.
+    Pending(i64),
+    /// Due: entries `from..to` are written, for [`ConsumeQueue::sync`].
+    Due { from: i64, to: i64 },
+}
+
+/// The fsyncs of a flush pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct QueueFlush {
-    /// Commit-log offset of the first entry left without an fsync (the queue was not due);
-    /// `None` when every published entry is durable.
-    pub pending_from: Option<i64>,
     /// File fsyncs issued.
     pub file_fsyncs: u32,
     /// Directory fsyncs issued.
@@ -102,6 +125,18 @@ struct CqFile {
     path: PathBuf,
 }
 
+/// Entries published but not yet written to the queue's files.
+#[derive(Debug, Default)]
+struct Tail {
+    /// Queue offset of the first entry in `buf`; every entry below it is in the files.
+    base: i64,
+    /// Encoded entries `base..base + buf.len() / CQ_UNIT`.
+    buf: Vec<u8>,
+    /// After a failed write-out the writer tries again only once the tail has grown past
+    /// this (a full disk must not cost a failing write per appended entry).
+    retry_at: usize,
+}
+
 /// One consume queue.
 #[derive(Debug)]
 pub(crate) struct ConsumeQueue {
@@ -110,6 +145,9 @@ pub(crate) struct ConsumeQueue {
     dir: PathBuf,
     per_file: i64,
     files: RwLock<Vec<Arc<CqFile>>>,
+    /// Held while entries move from the tail to the files, and while the files are created
+    /// (so that two write-outs can never both create, and truncate, the same file).
+    tail: std::sync::Mutex<Tail>,
     max_offset: AtomicI64,
     /// Entries below this are durable (files fsynced, directory entries too).
     flushed: AtomicI64,
@@ -153,6 +191,7 @@ impl ConsumeQueue {
             dir,
             per_file,
             files: RwLock::new(files),
+            tail: std::sync::Mutex::new(Tail::default()),
             max_offset: AtomicI64::new(0),
             flushed: AtomicI64::new(0),
             pending_dirs: AtomicU8::new(0),
@@ -160,6 +199,7 @@ impl ConsumeQueue {
             min_logic: AtomicI64::new(0),
         };
         let end = q.scan_end()?;
+        q.tail.lock_unpoisoned().base = end;
         q.max_offset.store(end, Ordering::Release);
         q.flushed.store(end, Ordering::Release);
         Ok(q)
@@ -274,9 +314,8 @@ impl ConsumeQueue {
 
     /// Moves the minimum offset to the first entry that points at or past `log_min` (or to
     /// the end when none does; Apache `correctMinOffset`). Entries' commit-log offsets grow
-    /// with the queue offset, so this is a binary search in the first file that has such an
-    /// entry (after a crash between the commit-log and consume-queue deletions, whole files
-    /// may lie below).
+    /// with the queue offset, so this is a binary search (after a crash between the
+    /// commit-log and consume-queue deletions, whole files may lie below).
     pub fn correct_min_offset(&self, log_min: i64) -> Result<()> {
         let max = self.max_offset();
         let mut lo = self.min_offset();
@@ -291,28 +330,15 @@ impl ConsumeQueue {
                 return Ok(());
             }
         }
-        let files: Vec<Arc<CqFile>> = self.files().clone();
-        let mut b = [0u8; CQ_UNIT];
-        for f in &files {
-            let end = max.min(f.start + self.per_file);
-            if end <= lo {
-                continue;
-            }
-            lo = lo.max(f.start);
-            let mut hi = end;
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                f.file
-                    .read_exact_at(&mut b, (mid - f.start) as u64 * CQ_UNIT as u64)
-                    .map_err(|e| StoreError::io("read consume queue", &f.path, e))?;
-                if CqEntry::decode(&b).commit_log_offset >= log_min {
-                    hi = mid;
-                } else {
-                    lo = mid + 1;
-                }
-            }
-            if lo < end {
-                break;
+        // Entries' commit-log offsets grow with the queue offset: the first one at or past
+        // `log_min` is found by bisection (through `entry`, which also sees the tail; a file
+        // gone meanwhile counts as below).
+        let mut hi = max;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry(mid)? {
+                Some(e) if e.commit_log_offset >= log_min => hi = mid,
+                _ => lo = mid + 1,
             }
         }
         let before = self.min_offset();
@@ -366,13 +392,25 @@ impl ConsumeQueue {
         Ok(f)
     }
 
-    /// Writes the entry for queue offset `q` and publishes it. Entries below the current end
-    /// are left alone (recovery re-dispatches records already present); a gap is filled with
-    /// null entries so offsets stay positional. Writer thread only.
-    pub fn put(&self, q: i64, entry: CqEntry) -> Result<()> {
+    /// Appends the entries for queue offsets `first..first + entries.len()` to the tail and
+    /// publishes them. Offsets below the current end are skipped (recovery re-dispatches
+    /// records already present); a gap before `first` is filled with null entries so offsets
+    /// stay positional. Once the tail holds a page it is written out (a failed write-out is
+    /// logged and retried later: the entries stay readable in the tail, and the flusher
+    /// reports the failure). Writer thread only.
+    pub fn append(&self, first: i64, entries: &[CqEntry]) -> Result<()> {
+        super::fault::check_logic_write()
+            .map_err(|e| StoreError::io("write consume queue", &self.dir, e))?;
         let max = self.max_offset();
-        if q < max {
+        let skip = (max - first).clamp(0, entries.len() as i64) as usize;
+        let entries = &entries[skip..];
+        if entries.is_empty() {
             return Ok(());
+        }
+        let q = first + skip as i64;
+        let mut t = self.tail.lock_unpoisoned();
+        if t.buf.capacity() == 0 {
+            t.buf.reserve_exact(TAIL_BYTES);
         }
         if q > max {
             tracing::error!(topic = %self.topic, queue_id = self.queue_id, expected = max, got = q,
@@ -382,57 +420,63 @@ impl ConsumeQueue {
                 size: 0,
                 tag_code: 0,
             };
-            for g in max..q {
-                self.write_entry(g, &null)?;
+            for _ in max..q {
+                t.buf.extend_from_slice(&null.encode());
             }
         }
-        self.write_entry(q, &entry)?;
-        self.max_offset.store(q + 1, Ordering::Release);
+        for e in entries {
+            t.buf.extend_from_slice(&e.encode());
+        }
+        self.max_offset
+            .store(q + entries.len() as i64, Ordering::Release);
+        if t.buf.len() + CQ_UNIT > TAIL_BYTES && t.buf.len() >= t.retry_at {
+            if let Err(e) = self.write_tail(&mut t) {
+                tracing::warn!(error = %e, topic = %self.topic, queue_id = self.queue_id,
+                    "consume-queue write-out failed; entries stay in memory");
+                t.retry_at = t.buf.len() + TAIL_BYTES;
+            }
+        }
         Ok(())
     }
 
-    /// Writes the entries for queue offsets `first..first + entries.len()` and publishes them,
-    /// with one positional write per file touched ([`put`](Self::put) semantics otherwise:
-    /// offsets below the end are skipped, a gap before `first` is null-filled). Writer
-    /// thread only.
-    pub fn put_run(&self, first: i64, entries: &[CqEntry], buf: &mut Vec<u8>) -> Result<()> {
-        super::fault::check_logic_write()
-            .map_err(|e| StoreError::io("write consume queue", &self.dir, e))?;
-        let max = self.max_offset();
-        let skip = (max - first).clamp(0, entries.len() as i64) as usize;
-        let entries = &entries[skip..];
-        let Some(e0) = entries.first() else {
+    /// Writes the tail to the files (one positional write per file touched), creating files
+    /// as needed. Caller holds the tail lock.
+    fn write_tail(&self, t: &mut Tail) -> Result<()> {
+        let mut done = 0usize;
+        let res = (|| {
+            while done < t.buf.len() {
+                super::fault::check_logic_write()
+                    .map_err(|e| StoreError::io("write consume queue", &self.dir, e))?;
+                let q = t.base + (done / CQ_UNIT) as i64;
+                let f = self.file_for_write(q)?;
+                let room = (f.start + self.per_file - q) as usize * CQ_UNIT;
+                let n = room.min(t.buf.len() - done);
+                let pos = (q - f.start) as u64 * CQ_UNIT as u64;
+                write_all_at(&f.file, &t.buf[done..done + n], pos, &f.path)?;
+                done += n;
+            }
+            Ok(())
+        })();
+        // What reached the files leaves the tail, even when a later file failed.
+        t.base += (done / CQ_UNIT) as i64;
+        t.buf.drain(..done);
+        if t.buf.is_empty() {
+            t.retry_at = 0;
+            if t.buf.capacity() > 4 * TAIL_BYTES {
+                // A large run (a batch into one queue) grew it: back to the usual size.
+                t.buf = Vec::with_capacity(TAIL_BYTES);
+            }
+        }
+        res
+    }
+
+    /// Writes every entry appended so far to the files (not fsynced). Blocking.
+    pub fn write_out(&self) -> Result<()> {
+        let mut t = self.tail.lock_unpoisoned();
+        if t.buf.is_empty() {
             return Ok(());
-        };
-        let mut q = first + skip as i64;
-        let mut rest = entries;
-        if q > max {
-            // A gap goes through the single-entry path, which logs and fills it.
-            self.put(q, *e0)?;
-            q += 1;
-            rest = &rest[1..];
         }
-        while !rest.is_empty() {
-            let f = self.file_for_write(q)?;
-            let room = (f.start + self.per_file - q) as usize;
-            let (now, later) = rest.split_at(room.min(rest.len()));
-            buf.clear();
-            for e in now {
-                buf.extend_from_slice(&e.encode());
-            }
-            let pos = (q - f.start) as u64 * CQ_UNIT as u64;
-            write_all_at(&f.file, buf, pos, &f.path)?;
-            q += now.len() as i64;
-            self.max_offset.store(q, Ordering::Release);
-            rest = later;
-        }
-        Ok(())
-    }
-
-    fn write_entry(&self, q: i64, entry: &CqEntry) -> Result<()> {
-        let f = self.file_for_write(q)?;
-        let pos = (q - f.start) as u64 * CQ_UNIT as u64;
-        write_all_at(&f.file, &entry.encode(), pos, &f.path)
+        self.write_tail(&mut t)
     }
 
     /// Reads one entry; `None` outside `[min, max)` or if its file is gone.
@@ -440,27 +484,47 @@ impl ConsumeQueue {
         if q < 0 || q >= self.max_offset() {
             return Ok(None);
         }
-        let Some(f) = self.file_for(q) else {
-            return Ok(None);
-        };
-        let mut b = [0u8; CQ_UNIT];
-        f.file
-            .read_exact_at(&mut b, (q - f.start) as u64 * CQ_UNIT as u64)
-            .map_err(|e| StoreError::io("read consume queue", &f.path, e))?;
-        Ok(Some(CqEntry::decode(&b)))
+        Ok(self
+            .entries_from(q, 1)?
+            .and_then(|es| es.into_iter().next()))
     }
 
-    /// Reads up to `max` entries from `q`, never past the end of `q`'s file nor the visible
-    /// end (Java `getIndexBuffer`). `None` if `q`'s file does not exist.
+    /// Reads up to `max` (at least one) entries from `q`, never past the end of `q`'s file
+    /// nor the visible end (Java `getIndexBuffer`), nor from the files into the tail (a
+    /// caller wanting more asks again from where this ended). `None` if `q`'s file does not
+    /// exist.
     pub fn entries_from(&self, q: i64, max: usize) -> Result<Option<Vec<CqEntry>>> {
         let end = self.max_offset();
         if q < 0 || q >= end {
             return Ok(None);
         }
+        let max = max.max(1) as i64;
+        let file_end = self.roll_next_file(q);
+        let written = {
+            let t = self.tail.lock_unpoisoned();
+            if q >= t.base {
+                // In the tail: copied out under the lock (a write-out may move it).
+                let n = (end.min(file_end) - q).min(max).max(0) as usize;
+                // Bounded by the tail too: a truncation may have shortened it since `end`.
+                let from = ((q - t.base) as usize * CQ_UNIT).min(t.buf.len());
+                let to = (from + n * CQ_UNIT).min(t.buf.len());
+                if from == to {
+                    return Ok(None);
+                }
+                return Ok(Some(
+                    t.buf[from..to]
+                        .chunks_exact(CQ_UNIT)
+                        .map(CqEntry::decode)
+                        .collect(),
+                ));
+            }
+            t.base
+        };
+        // Below the tail's start: in the files, which the tail never moves back over.
         let Some(f) = self.file_for(q) else {
             return Ok(None);
         };
-        let n = (end.min(f.start + self.per_file) - q).min(max as i64) as usize;
+        let n = (end.min(file_end).min(written) - q).min(max) as usize;
         let mut buf = vec![0u8; n * CQ_UNIT];
         f.file
             .read_exact_at(&mut buf, (q - f.start) as u64 * CQ_UNIT as u64)
@@ -475,27 +539,49 @@ impl ConsumeQueue {
         q - q.rem_euclid(self.per_file) + self.per_file
     }
 
-    /// Makes the queue's entries durable if it is due: at least `least_pages` 4 KiB pages
-    /// written since the last flush, or the file holding the first unflushed entry full, or
-    /// `least_pages == 0` and anything new (Apache `flushConsumeQueueLeastPages` and
-    /// `MappedFile.isAbleToFlush`). Due: the files holding new entries are fsynced, and first
-    /// the directories given new entries since the last flush (the queue's, and for a new
-    /// queue its topic's and the root's; each once per pass through `synced`). Not due: says
-    /// where the first not-durable entry points, which the checkpoint must not pass.
-    pub fn flush(&self, least_pages: u32, synced: &mut HashSet<PathBuf>) -> Result<QueueFlush> {
-        let mut done = QueueFlush::default();
+    /// First step of a flush: whether the queue is due, that is at least `least_pages` 4 KiB
+    /// pages appended since the last flush, or the file holding the first unflushed entry
+    /// full, or `least_pages == 0` and anything new (Apache `flushConsumeQueueLeastPages` and
+    /// `MappedFile.isAbleToFlush`). Due: its tail is written out (creating files and
+    /// directories) and the entries to make durable are returned, for
+    /// [`sync`](Self::sync). Not due: says where the first not-durable entry points, which
+    /// the checkpoint must not pass.
+    ///
+    /// A flush pass writes every due queue out before it syncs any: a directory is fsynced
+    /// once per pass, which covers the entries of every queue only if none is created in it
+    /// after that fsync.
+    pub fn prepare_flush(&self, least_pages: u32) -> Result<FlushStep> {
         let from = self.flushed.load(Ordering::Acquire);
-        // Entries below `to` live in files whose `pending_dirs` bits are already set.
         let to = self.max_offset();
         if to <= from {
-            return Ok(done);
+            return Ok(FlushStep::Clean);
         }
         if !self.due(from, to, least_pages) {
-            done.pending_from = self.first_pending_phys(from, to)?;
-            return Ok(done);
+            return Ok(match self.first_pending_phys(from, to)? {
+                Some(phys) => FlushStep::Pending(phys),
+                None => FlushStep::Clean,
+            });
         }
+        // Entries below `to` go to the files now (the writer may add more meanwhile; they
+        // are not claimed), so their files' `pending_dirs` bits are set before `sync` swaps
+        // them.
+        self.write_out()?;
+        Ok(FlushStep::Due { from, to })
+    }
+
+    /// Second step of a flush of a due queue: fsyncs the directories given new entries since
+    /// the last flush (the queue's, and for a new queue its topic's and the root's; each once
+    /// per pass through `synced`), then the files holding `from..to`, and counts those
+    /// entries as durable.
+    pub fn sync(
+        &self,
+        from: i64,
+        to: i64,
+        synced: &mut HashSet<PathBuf>,
+        done: &mut QueueFlush,
+    ) -> Result<()> {
         let dirs = self.pending_dirs.swap(0, Ordering::AcqRel);
-        if let Err(e) = self.sync_dirs(dirs, synced, &mut done) {
+        if let Err(e) = self.sync_dirs(dirs, synced, done) {
             self.pending_dirs.fetch_or(dirs, Ordering::AcqRel);
             return Err(e);
         }
@@ -508,8 +594,8 @@ impl ConsumeQueue {
                 done.file_fsyncs += 1;
             }
         }
-        self.flushed.store(to, Ordering::Release);
-        Ok(done)
+        self.flushed.fetch_max(to, Ordering::AcqRel);
+        Ok(())
     }
 
     fn due(&self, from: i64, to: i64, least_pages: u32) -> bool {
@@ -616,7 +702,22 @@ impl ConsumeQueue {
         if end >= old {
             return Ok(());
         }
+        self.flushed.store(
+            self.flushed.load(Ordering::Acquire).min(end),
+            Ordering::Release,
+        );
+        // Not while holding the tail: the flusher takes the memo, then the tail.
+        *self.pending_memo.lock_unpoisoned() = None;
+        let mut t = self.tail.lock_unpoisoned();
         self.max_offset.store(end, Ordering::Release);
+        if end >= t.base {
+            // Only tail entries go: the files hold nothing at or past `t.base`.
+            let keep = (end - t.base) as usize * CQ_UNIT;
+            t.buf.truncate(keep);
+            return Ok(());
+        }
+        t.buf.clear();
+        t.base = end;
         let mut files = self.files.write_unpoisoned();
         while files.last().is_some_and(|f| f.start >= end && f.start > 0) {
             let f = files.pop().expect("non-empty");
@@ -634,16 +735,14 @@ impl ConsumeQueue {
                     .map_err(|e| StoreError::io("truncate consume queue", &f.path, e))?;
             }
         }
-        self.flushed.store(
-            self.flushed.load(Ordering::Acquire).min(end),
-            Ordering::Release,
-        );
-        *self.pending_memo.lock_unpoisoned() = None;
         Ok(())
     }
 
     /// Deletes the queue's directory.
     pub fn destroy(&self) -> Result<()> {
+        let mut t = self.tail.lock_unpoisoned();
+        t.buf = Vec::new();
+        t.base = 0;
         let mut files = self.files.write_unpoisoned();
         files.clear();
         self.max_offset.store(0, Ordering::Release);
@@ -699,32 +798,91 @@ mod tests {
     }
 
     #[test]
-    fn put_run_splits_at_file_ends_skips_written_and_fills_gaps() {
+    fn append_splits_at_file_ends_skips_written_and_fills_gaps() {
         let dir = tempfile::tempdir().unwrap();
         let q = ConsumeQueue::open(dir.path().join("q"), "T", 0, 4).unwrap();
-        let mut buf = Vec::new();
         // 0..10 spans three 4-entry files.
         let first: Vec<CqEntry> = (0..10).map(e).collect();
-        q.put_run(0, &first, &mut buf).unwrap();
+        q.append(0, &first).unwrap();
         assert_eq!(q.max_offset(), 10);
         // Re-dispatch of 8..12: 8 and 9 are kept, 10 and 11 appended.
         let again: Vec<CqEntry> = (8..12).map(|i| e(i + 1000)).collect();
-        q.put_run(8, &again, &mut buf).unwrap();
+        q.append(8, &again).unwrap();
         assert_eq!(q.max_offset(), 12);
         assert_eq!(q.entry(9).unwrap(), Some(e(9)));
         assert_eq!(q.entry(10).unwrap(), Some(e(1010)));
         // A gap before 14 is null-filled.
-        q.put_run(14, &[e(14), e(15)], &mut buf).unwrap();
+        q.append(14, &[e(14), e(15)]).unwrap();
         assert_eq!(q.max_offset(), 16);
         assert!(!q.entry(12).unwrap().unwrap().is_valid());
         assert_eq!(q.entry(15).unwrap(), Some(e(15)));
         let all = q.entries_from(0, 100).unwrap().unwrap();
         assert_eq!(all.len(), 4, "reads stop at the end of the first file");
+        // Everything is still in the tail: no file yet.
+        assert!(q.files().is_empty());
+        q.write_out().unwrap();
+        assert_eq!(q.files().len(), 4);
+        assert_eq!(q.entries_from(4, 100).unwrap().unwrap().len(), 4);
         // Reopening finds the same end.
         drop(q);
         let q = ConsumeQueue::open(dir.path().join("q"), "T", 0, 4).unwrap();
         assert_eq!(q.max_offset(), 16);
         assert_eq!(q.entry(3).unwrap(), Some(e(3)));
         assert_eq!(q.entry(4).unwrap(), Some(e(4)));
+    }
+
+    #[test]
+    fn reads_span_the_files_and_the_tail_and_a_lost_tail_leaves_a_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = ConsumeQueue::open(dir.path().join("q"), "T", 0, 1000).unwrap();
+        q.append(0, &(0..5).map(e).collect::<Vec<_>>()).unwrap();
+        q.write_out().unwrap();
+        q.append(5, &(5..9).map(e).collect::<Vec<_>>()).unwrap();
+        // A read from the files stops where the tail starts; the next one reads the tail.
+        let a = q.entries_from(2, 100).unwrap().unwrap();
+        assert_eq!(a, (2..5).map(e).collect::<Vec<_>>());
+        let b = q.entries_from(5, 100).unwrap().unwrap();
+        assert_eq!(b, (5..9).map(e).collect::<Vec<_>>());
+        assert_eq!(q.entries_from(9, 100).unwrap(), None);
+        // The tail's end can be cut (recovery) without touching the files.
+        q.truncate_to(7).unwrap();
+        assert_eq!(q.max_offset(), 7);
+        assert_eq!(q.entries_from(5, 100).unwrap().unwrap().len(), 2);
+        // A process gone before a write-out (a crash) leaves what was written: a prefix.
+        drop(q);
+        let q = ConsumeQueue::open(dir.path().join("q"), "T", 0, 1000).unwrap();
+        assert_eq!(q.max_offset(), 5);
+        q.append(5, &[e(50)]).unwrap();
+        assert_eq!(q.entry(5).unwrap(), Some(e(50)));
+        // A cut below the tail's start zeroes the files from there.
+        q.truncate_to(3).unwrap();
+        assert_eq!(q.max_offset(), 3);
+        q.write_out().unwrap();
+        drop(q);
+        let q = ConsumeQueue::open(dir.path().join("q"), "T", 0, 1000).unwrap();
+        assert_eq!(q.max_offset(), 3);
+    }
+
+    #[test]
+    fn a_full_tail_is_written_by_the_appending_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = ConsumeQueue::open(dir.path().join("q"), "T", 0, 1000).unwrap();
+        let per_page = (TAIL_BYTES / CQ_UNIT) as i64;
+        for i in 0..per_page - 1 {
+            q.append(i, &[e(i)]).unwrap();
+        }
+        assert!(
+            q.files().is_empty(),
+            "less than a page of entries stays in memory"
+        );
+        q.append(per_page - 1, &[e(per_page - 1)]).unwrap();
+        assert_eq!(
+            q.files().len(),
+            1,
+            "the one that fills the page writes it out"
+        );
+        let t = q.tail.lock_unpoisoned();
+        assert_eq!(t.base, per_page);
+        assert!(t.buf.is_empty());
     }
 }

@@ -47,6 +47,7 @@ mod consume_queue;
 mod error;
 mod fault;
 mod flush;
+mod fxhash;
 mod index;
 mod persist;
 mod read_buf;
@@ -56,7 +57,7 @@ mod retention;
 mod types;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::future::Future;
 use std::path::PathBuf;
@@ -94,6 +95,7 @@ use checkpoint::checkpoint_path;
 use commit_log::CommitLog;
 use consume_queue::{queue_dir, ConsumeQueue};
 use flush::GroupCommit;
+use fxhash::FxHashMap;
 use index::{index_dir, Index};
 use record::{inspect, HotProps, RecordView, Slot};
 use writer::{Encoded, Request, Writer};
@@ -121,7 +123,8 @@ pub struct ArrivedMessage<'a> {
     pub properties: &'a [u8],
 }
 
-type QueueMap = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
+/// Consume queues by topic and queue id (looked up per pull and per new queue of a batch).
+type QueueMap = FxHashMap<String, FxHashMap<i32, Arc<ConsumeQueue>>>;
 
 /// State shared by the facade and the store's threads.
 pub(crate) struct Shared {
@@ -176,7 +179,7 @@ impl Shared {
             .collect()
     }
 
-    fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
+    pub(crate) fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
         if let Some(q) = self.queue(topic, queue_id) {
             return Ok(q);
         }
@@ -238,12 +241,36 @@ impl Shared {
         self.dispatch_batch(std::slice::from_ref(v))
     }
 
-    /// Builds the consume-queue entries and index entries of records in commit-log order:
-    /// one consume-queue write per run of consecutive offsets of a queue and one index write
-    /// for the whole run, instead of a write per record.
+    /// The consume-queue entry of a record (if it goes to a queue) and its index record (if
+    /// it is indexed).
+    fn entries_of<'a>(
+        &self,
+        v: &RecordView<'a>,
+    ) -> (Option<CqEntry>, Option<index::IndexRecord<'a>>) {
+        let hp = HotProps::scan(v.properties);
+        let cq = v.is_dispatched_to_queue().then(|| CqEntry {
+            commit_log_offset: v.physical_offset,
+            size: v.total_size,
+            tag_code: self.tag_code(v, &hp),
+        });
+        let key = (v.sys_flag & 0x0C != record::TX_ROLLBACK).then_some(index::IndexRecord {
+            topic: v.topic,
+            uniq_key: hp.uniq_key,
+            keys: hp.keys,
+            phy: v.physical_offset,
+            end: v.physical_offset + v.total_size as i64,
+            ts: v.store_timestamp,
+        });
+        (cq, key)
+    }
+
+    /// Builds the consume-queue entries and index entries of records in commit-log order
+    /// (recovery and re-dispatch; the writer thread has its own, cached path): one
+    /// consume-queue append per run of consecutive offsets of a queue and one index write for
+    /// the whole run, instead of one per record.
     pub(crate) fn dispatch_batch(&self, views: &[RecordView<'_>]) -> Result<()> {
         /// Groups searched for a matching run before a new one starts (bounds the work for
-        /// batches spread over many queues; a missed match only costs an extra write).
+        /// batches spread over many queues; a missed match only costs an extra append).
         const SEARCH: usize = 16;
         let mut runs: Vec<(Arc<ConsumeQueue>, i64, Vec<CqEntry>)> = Vec::new();
         let mut keys: Vec<index::IndexRecord<'_>> = Vec::with_capacity(views.len());
@@ -255,13 +282,8 @@ impl Shared {
                 );
                 continue;
             }
-            let hp = HotProps::scan(v.properties);
-            if v.is_dispatched_to_queue() {
-                let entry = CqEntry {
-                    commit_log_offset: v.physical_offset,
-                    size: v.total_size,
-                    tag_code: self.tag_code(v, &hp),
-                };
+            let (entry, key) = self.entries_of(v);
+            if let Some(entry) = entry {
                 let found = runs.iter_mut().rev().take(SEARCH).find(|(q, first, es)| {
                     q.queue_id == v.queue_id
                         && q.topic == v.topic
@@ -277,20 +299,10 @@ impl Shared {
                     }
                 }
             }
-            if v.sys_flag & 0x0C != record::TX_ROLLBACK {
-                keys.push(index::IndexRecord {
-                    topic: v.topic,
-                    uniq_key: hp.uniq_key,
-                    keys: hp.keys,
-                    phy: v.physical_offset,
-                    end: v.physical_offset + v.total_size as i64,
-                    ts: v.store_timestamp,
-                });
-            }
+            keys.extend(key);
         }
-        let mut buf = Vec::new();
         for (q, first, es) in &runs {
-            q.put_run(*first, es, &mut buf)?;
+            q.append(*first, es)?;
         }
         self.index.add_batch(&keys)
     }
@@ -323,23 +335,32 @@ impl Shared {
         let mut logic = dispatched.min(physic);
         let mut ok = true;
         let mut synced = HashSet::new();
-        let (mut files, mut dirs, mut skipped) = (0u64, 0u64, 0usize);
+        let mut done = consume_queue::QueueFlush::default();
+        let mut skipped = 0usize;
+        // Every due queue is written out before any directory is fsynced (see
+        // `ConsumeQueue::prepare_flush`).
+        let mut due = Vec::new();
         for q in self.all_queues() {
-            match q.flush(least_pages, &mut synced) {
-                Ok(f) => {
-                    files += f.file_fsyncs as u64;
-                    dirs += f.dir_fsyncs as u64;
-                    if let Some(p) = f.pending_from {
-                        logic = logic.min(p);
-                        skipped += 1;
-                    }
+            match q.prepare_flush(least_pages) {
+                Ok(consume_queue::FlushStep::Clean) => {}
+                Ok(consume_queue::FlushStep::Pending(p)) => {
+                    logic = logic.min(p);
+                    skipped += 1;
                 }
+                Ok(consume_queue::FlushStep::Due { from, to }) => due.push((q, from, to)),
                 Err(e) => {
                     tracing::error!(error = %e, "consume-queue flush failed");
                     ok = false;
                 }
             }
         }
+        for (q, from, to) in due {
+            if let Err(e) = q.sync(from, to, &mut synced, &mut done) {
+                tracing::error!(error = %e, "consume-queue flush failed");
+                ok = false;
+            }
+        }
+        let (files, dirs) = (done.file_fsyncs as u64, done.dir_fsyncs as u64);
         self.cq_fsyncs.fetch_add(files, Ordering::Relaxed);
         self.cq_dir_fsyncs.fetch_add(dirs, Ordering::Relaxed);
         if let Err(e) = self.index.flush(full) {
@@ -496,7 +517,7 @@ impl MessageStore {
         let shared = Arc::new(Shared {
             cq_root: root.join("consumequeue"),
             log,
-            queues: RwLock::new(HashMap::new()),
+            queues: RwLock::new(QueueMap::default()),
             index,
             gc: GroupCommit::default(),
             listener: RwLock::new(None),

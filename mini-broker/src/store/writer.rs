@@ -5,8 +5,6 @@
 //! with positional writes, publishes the new commit-log end, dispatches, and then answers
 //! (async flush) or hands the waiters to the group-commit queue (sync flush).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
@@ -20,9 +18,10 @@ use rocketmq_rs_remoting::util::RwLockExt;
 
 use super::commit_log::{write_all_at, Segment};
 use super::config::FlushMode;
-use super::consume_queue::is_safe_topic_dir;
+use super::consume_queue::{is_safe_topic_dir, ConsumeQueue, CqEntry};
 use super::error::{Result, StoreError};
 use super::flush::{PutReply, Waiter};
+use super::fxhash::FxHashMap;
 use super::record::{
     blank_header, inspect, RecordView, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS,
 };
@@ -106,6 +105,8 @@ struct Rec {
     properties_at: usize,
     /// A replicated record (raw append): its queue offset was assigned by the master.
     raw: bool,
+    /// The writer's [`QueueCache`] slot of its queue, once known ([`NO_SLOT`] before).
+    slot: u32,
 }
 
 impl Rec {
@@ -122,6 +123,7 @@ impl Rec {
             topic_len: v.topic.len(),
             properties_at: v.properties_at,
             raw,
+            slot: NO_SLOT,
         }
     }
 
@@ -159,7 +161,14 @@ pub(crate) struct Writer {
     rx: Receiver<Request>,
     write_pos: i64,
     cur: Option<Arc<Segment>>,
-    next_queue_offset: QueueOffsets,
+    /// Next queue offset and consume queue of every queue written so far.
+    queues: QueueCache,
+    /// This batch's consume-queue runs and their entries (kept for their allocations).
+    runs: Vec<Run>,
+    items: Vec<Item>,
+    entries: Vec<CqEntry>,
+    /// Numbers the batches, so a [`QueueSlot`] tells whether its `run` is this batch's.
+    batch_gen: u64,
     buf: BytesMut,
     scratch: BytesMut,
     /// The records of the put being appended (in `buf`, or in `scratch` after a roll).
@@ -182,7 +191,11 @@ impl Writer {
             rx,
             write_pos,
             cur,
-            next_queue_offset: QueueOffsets::default(),
+            queues: QueueCache::default(),
+            runs: Vec::new(),
+            items: Vec::new(),
+            entries: Vec::new(),
+            batch_gen: 0,
             buf: BytesMut::with_capacity(1 << 20),
             scratch: BytesMut::with_capacity(64 << 10),
             bounds: Vec::new(),
@@ -324,7 +337,7 @@ impl Writer {
                     self.cur = self.shared.log.segment_for(start_pos);
                     // Queue offsets handed out to the failed batch are taken back: every
                     // counter restarts from its consume queue, which holds all published data.
-                    self.next_queue_offset.clear();
+                    self.queues.clear();
                     let pending: Vec<Pending> = self.pending.drain(..).collect();
                     for p in pending {
                         let refusal = self.refusal(&e);
@@ -561,15 +574,13 @@ impl Writer {
                 m.sys_flag & super::record::TX_MASK,
                 super::record::TX_PREPARED | super::record::TX_ROLLBACK
             );
-            let qoff = if dispatched {
-                take_queue_offset(
-                    &mut self.next_queue_offset,
-                    &self.shared,
-                    &m.topic,
-                    m.queue_id,
-                )
+            let (qoff, slot) = if dispatched {
+                let slot = self.queues.slot(&self.shared, &m.topic, m.queue_id);
+                let s = &mut self.queues.slots[slot as usize];
+                s.next += 1;
+                (s.next - 1, slot)
             } else {
-                0
+                (0, NO_SLOT)
             };
             let rec = if in_place {
                 &mut self.buf[a..b]
@@ -593,6 +604,7 @@ impl Writer {
             meta.from = from;
             meta.to = from + len;
             meta.physical_offset = phys;
+            meta.slot = slot;
             if dispatched {
                 meta.queue_offset = qoff;
             }
@@ -732,39 +744,92 @@ impl Writer {
     fn finish_batch(&mut self) {
         let shared = self.shared.clone();
         shared.log.set_max_offset(self.write_pos);
-        let mut arrived: Vec<(&str, i32, Vec<super::ArrivedMessage<'_>>)> = Vec::new();
+        self.batch_gen += 1;
+        let gen = self.batch_gen;
+        let mut runs = std::mem::take(&mut self.runs);
+        let mut items = std::mem::take(&mut self.items);
+        runs.clear();
+        items.clear();
         let mut views = Vec::with_capacity(self.records.len());
+        let mut keys = Vec::with_capacity(self.records.len());
+        // Each record's entry joins its queue's run of this batch (found through the queue's
+        // slot: no name lookup for a put, whose slot was taken with its offset).
         for r in &self.records {
             let Some(v) = r.view(&self.buf) else {
                 continue;
             };
-            // Raw appends carry queue offsets assigned by the master; keep our counters ahead
-            // (a put's offsets were taken from them).
-            if v.is_dispatched_to_queue() {
-                if r.raw {
-                    if let Some(next) = self
-                        .next_queue_offset
-                        .get_mut(v.topic)
-                        .and_then(|m| m.get_mut(&v.queue_id))
-                    {
-                        *next = (*next).max(v.queue_offset + 1);
-                    }
-                }
-                let m = super::ArrivedMessage {
-                    queue_offset: v.queue_offset,
-                    properties: v.properties,
+            if !is_safe_topic_dir(v.topic) {
+                // Only a replicated record can get here (puts are checked first).
+                tracing::warn!(
+                    offset = v.physical_offset,
+                    "record with invalid topic not dispatched"
+                );
+                continue;
+            }
+            let (entry, key) = shared.entries_of(&v);
+            keys.extend(key);
+            if let Some(entry) = entry {
+                let slot = match r.slot {
+                    NO_SLOT => self.queues.slot(&shared, v.topic, v.queue_id),
+                    slot => slot,
                 };
-                match arrived
-                    .iter_mut()
-                    .find(|(t, q, _)| *q == v.queue_id && *t == v.topic)
-                {
-                    Some((_, _, msgs)) => msgs.push(m),
-                    None => arrived.push((v.topic, v.queue_id, vec![m])),
+                let s = &mut self.queues.slots[slot as usize];
+                if r.raw {
+                    // Raw appends carry queue offsets assigned by the master; keep the
+                    // counter ahead (a put's offsets were taken from it).
+                    s.next = s.next.max(v.queue_offset + 1);
+                }
+                let item = items.len() as u32;
+                items.push(Item {
+                    view: views.len() as u32,
+                    entry,
+                    next: NO_ITEM,
+                });
+                match runs.get_mut(s.run as usize) {
+                    Some(run) if s.gen == gen && run.first + run.count == v.queue_offset => {
+                        items[run.tail as usize].next = item;
+                        run.tail = item;
+                        run.count += 1;
+                    }
+                    _ => {
+                        s.gen = gen;
+                        s.run = runs.len() as u32;
+                        runs.push(Run {
+                            slot,
+                            first: v.queue_offset,
+                            count: 1,
+                            head: item,
+                            tail: item,
+                        });
+                    }
                 }
             }
             views.push(v);
         }
-        match shared.dispatch_batch(&views) {
+        let dispatched = (|| {
+            for run in &runs {
+                let s = &mut self.queues.slots[run.slot as usize];
+                let cq = match &s.cq {
+                    Some(cq) => cq.clone(),
+                    None => {
+                        let v = &views[items[run.head as usize].view as usize];
+                        let cq = shared.queue_or_create(v.topic, v.queue_id)?;
+                        s.cq = Some(cq.clone());
+                        cq
+                    }
+                };
+                self.entries.clear();
+                let mut i = run.head;
+                while i != NO_ITEM {
+                    self.entries.push(items[i as usize].entry);
+                    i = items[i as usize].next;
+                }
+                cq.append(run.first, &self.entries)?;
+            }
+            shared.index.add_batch(&keys)
+        })();
+        let mut announce = true;
+        match dispatched {
             Ok(()) => shared.dispatched.store(self.write_pos, Ordering::Release),
             // The records are in the commit log (their puts are answered as stored); their
             // consume-queue and index entries are written again from the log once there is
@@ -775,27 +840,42 @@ impl Writer {
                 self.redispatch_from = Some(shared.dispatched.load(Ordering::Acquire));
                 shared.disk_full.store(true, Ordering::Release);
                 shared.cleaner.kick();
-                arrived.clear();
+                announce = false;
             }
             Err(e) => {
                 tracing::error!(error = %e, "dispatch failed; store is now read-only");
                 shared.writable.store(false, Ordering::Release);
-                arrived.clear();
+                announce = false;
             }
         }
         // Wake long-polling pulls before answering the senders: the data is visible now.
-        if !arrived.is_empty() {
-            if let Some(l) = shared.listener() {
-                for (t, q, msgs) in &arrived {
-                    let (t, q) = (*t, *q);
-                    let max = shared.queue(t, q).map(|c| c.max_offset()).unwrap_or(0);
-                    let call = std::panic::AssertUnwindSafe(|| l(t, q, max, msgs));
-                    if std::panic::catch_unwind(call).is_err() {
-                        tracing::error!(topic = %t, queue_id = q, "arrival listener panicked");
-                    }
+        if let Some(l) = shared.listener().filter(|_| announce) {
+            let mut arrived = Vec::new();
+            for run in &runs {
+                let Some(cq) = &self.queues.slots[run.slot as usize].cq else {
+                    continue;
+                };
+                arrived.clear();
+                let mut i = run.head;
+                while i != NO_ITEM {
+                    let item = &items[i as usize];
+                    let v = &views[item.view as usize];
+                    arrived.push(super::ArrivedMessage {
+                        queue_offset: v.queue_offset,
+                        properties: v.properties,
+                    });
+                    i = item.next;
+                }
+                let (t, q, max) = (cq.topic.as_str(), cq.queue_id, cq.max_offset());
+                let call = std::panic::AssertUnwindSafe(|| l(t, q, max, &arrived));
+                if std::panic::catch_unwind(call).is_err() {
+                    tracing::error!(topic = %t, queue_id = q, "arrival listener panicked");
                 }
             }
         }
+        drop(views);
+        self.runs = runs;
+        self.items = items;
         let deadline = match shared.cfg.flush_mode {
             FlushMode::Sync { timeout } => Some(STORE_CLOCK.now() + timeout),
             FlushMode::Async { .. } => None,
@@ -859,7 +939,7 @@ impl Writer {
     }
 
     fn delete_topic(&mut self, topic: &str) -> Result<()> {
-        self.next_queue_offset.remove(topic);
+        self.queues.remove_topic(topic);
         self.shared.remove_topic_queues(topic)
     }
 }
@@ -867,81 +947,101 @@ impl Writer {
 /// Below this many requests taken at once, the writer thread yields once and looks again.
 const YIELD_BELOW_REQUESTS: usize = 4;
 
-/// Next queue offset per topic and queue id. Looked up once per stored message by the writer
-/// thread; keys are the broker's own topics, so a fast non-keyed hash is enough.
-type QueueOffsets = HashMap<String, HashMap<i32, i64, FastHash>, FastHash>;
+/// [`Rec::slot`] of a record whose queue is not looked up yet.
+const NO_SLOT: u32 = u32::MAX;
+/// End of an [`Item`] list.
+const NO_ITEM: u32 = u32::MAX;
 
-type FastHash = BuildHasherDefault<FxHasher>;
+/// The writer's state of one queue.
+struct QueueSlot {
+    /// Next queue offset to hand out.
+    next: i64,
+    /// The consume queue, once it exists (the first dispatch into it creates it).
+    cq: Option<Arc<ConsumeQueue>>,
+    /// `run` is an index into [`Writer::runs`] when `gen` is the current batch's number.
+    gen: u64,
+    run: u32,
+}
 
-/// The multiply-rotate hash of rustc's `FxHasher`: a few instructions per word instead of
-/// SipHash's rounds.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+/// Queue state by topic and queue id, looked up once per stored message (with the fast
+/// hash, and without allocating: a topic's name is copied once, when it is first seen).
+/// Slots are numbered so that a record carries its queue's slot from the offset it took to
+/// its dispatch.
+#[derive(Default)]
+struct QueueCache {
+    ids: FxHashMap<String, FxHashMap<i32, u32>>,
+    slots: Vec<QueueSlot>,
+    /// Slots of deleted topics, for reuse.
+    free: Vec<u32>,
+}
 
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+impl QueueCache {
+    /// The slot of (topic, queue), created on first use with the consume queue's end as the
+    /// next offset.
+    fn slot(&mut self, shared: &Shared, topic: &str, queue_id: i32) -> u32 {
+        if let Some(&id) = self.ids.get(topic).and_then(|m| m.get(&queue_id)) {
+            return id;
+        }
+        let cq = shared.queue(topic, queue_id);
+        let s = QueueSlot {
+            next: cq.as_ref().map(|q| q.max_offset()).unwrap_or(0),
+            cq,
+            gen: 0,
+            run: 0,
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = s;
+                id
+            }
+            None => {
+                self.slots.push(s);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        match self.ids.get_mut(topic) {
+            Some(m) => m.insert(queue_id, id),
+            None => self
+                .ids
+                .entry(topic.to_string())
+                .or_default()
+                .insert(queue_id, id),
+        };
+        id
+    }
 
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    /// Forgets a deleted topic's queues (their offsets restart from the new queues' ends).
+    fn remove_topic(&mut self, topic: &str) {
+        for (_, id) in self.ids.remove(topic).into_iter().flatten() {
+            self.slots[id as usize].cq = None;
+            self.free.push(id);
+        }
+    }
+
+    /// Forgets everything: every counter restarts from its consume queue.
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.slots.clear();
+        self.free.clear();
     }
 }
 
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    fn write_i32(&mut self, i: i32) {
-        self.add(u64::from(i as u32));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// A run of consecutive queue offsets of one queue in a batch: its entries are the [`Item`]
+/// list from `head`.
+struct Run {
+    slot: u32,
+    first: i64,
+    count: i64,
+    head: u32,
+    tail: u32,
 }
 
-/// Next queue offset of (topic, queue), initialised from the consume queue on first use.
-fn take_queue_offset(map: &mut QueueOffsets, shared: &Shared, topic: &str, queue_id: i32) -> i64 {
-    let per_topic = match map.get_mut(topic) {
-        Some(m) => m,
-        None => map.entry(topic.to_string()).or_default(),
-    };
-    let next = per_topic.entry(queue_id).or_insert_with(|| {
-        shared
-            .queue(topic, queue_id)
-            .map(|q| q.max_offset())
-            .unwrap_or(0)
-    });
-    let q = *next;
-    *next += 1;
-    q
+/// One consume-queue entry of a batch: its record's index in the batch's views and the
+/// next item of its run.
+struct Item {
+    view: u32,
+    entry: CqEntry,
+    next: u32,
 }
 
 /// Answers an append with `err()` (a delete-topic request is answered too).
