@@ -569,6 +569,20 @@ impl ClientApi {
         lite: bool,
         timeout: Duration,
     ) -> Result<PullResult> {
+        self.pull_message_with_body(addr, header, lite, timeout)
+            .await
+            .map(|(r, _)| r)
+    }
+
+    /// [`pull_message`](Self::pull_message), also returning the response body the messages were
+    /// decoded from: their stored records, back to back (empty unless messages were found).
+    pub(crate) async fn pull_message_with_body(
+        &self,
+        addr: &str,
+        header: &PullMessageRequestHeader,
+        lite: bool,
+        timeout: Duration,
+    ) -> Result<(PullResult, Bytes)> {
         let started = self.clock.stopwatch();
         let lite = lite && !self.lacks_lite_pull(addr);
         let mut resp = self.pull_once(addr, header, lite, timeout).await?;
@@ -587,19 +601,22 @@ impl ClientApi {
         let h: PullMessageResponseHeader = resp
             .decode_header()
             .map_err(|e| malformed(addr, "PullMessageResponseHeader", e))?;
-        let messages = if status == PullStatus::Found && !resp.body.is_empty() {
-            decode_messages(resp.body.clone()).map_err(|e| malformed(addr, "pulled messages", e))?
+        let (messages, body) = if status == PullStatus::Found && !resp.body.is_empty() {
+            let messages = decode_messages(resp.body.clone())
+                .map_err(|e| malformed(addr, "pulled messages", e))?;
+            (messages, resp.body)
         } else {
-            Vec::new()
+            (Vec::new(), Bytes::new())
         };
-        Ok(PullResult {
+        let result = PullResult {
             status,
             next_begin_offset: h.next_begin_offset,
             min_offset: h.min_offset,
             max_offset: h.max_offset,
             suggest_which_broker_id: h.suggest_which_broker_id,
             messages,
-        })
+        };
+        Ok((result, body))
     }
 
     fn lacks_lite_pull(&self, addr: &str) -> bool {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use rocketmq_rs_remoting::protocol::body::{
     ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo, SubscriptionData,
 };
@@ -121,6 +122,12 @@ pub(crate) trait ConsumerBackend: Send + Sync + 'static {
     /// GET_CONSUMER_LIST_BY_GROUP on some broker of `topic`.
     fn consumer_ids(&self, topic: &str, group: &str) -> BoxFuture<'_, Result<Vec<String>>>;
     fn pull(&self, args: PullArgs) -> BoxFuture<'_, Result<PullResult>>;
+    /// [`pull`](Self::pull), also giving the response body the messages were decoded from (their
+    /// stored records back to back), where the backend has one: the push consumer then slices
+    /// each message's record out of it instead of copying the message for a possible retry.
+    fn pull_with_body(&self, args: PullArgs) -> BoxFuture<'_, Result<(PullResult, Option<Bytes>)>> {
+        Box::pin(async move { self.pull(args).await.map(|r| (r, None)) })
+    }
     /// QUERY_CONSUMER_OFFSET: `Ok(None)` = the broker has no offset (QUERY_NOT_FOUND).
     fn query_offset(&self, group: &str, mq: &MessageQueue) -> BoxFuture<'_, Result<Option<i64>>>;
     /// UPDATE_CONSUMER_OFFSET, oneway or acknowledged.

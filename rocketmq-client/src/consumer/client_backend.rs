@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use rocketmq_rs_remoting::protocol::body::{
     CheckClientRequestBody, ConsumeMessageDirectlyResult, ConsumerData, ConsumerRunningInfo,
     SubscriptionData,
@@ -349,6 +350,10 @@ impl ConsumerBackend for ClientBackend {
     }
 
     fn pull(&self, a: PullArgs) -> BoxFuture<'_, Result<PullResult>> {
+        Box::pin(async move { self.pull_with_body(a).await.map(|(r, _)| r) })
+    }
+
+    fn pull_with_body(&self, a: PullArgs) -> BoxFuture<'_, Result<(PullResult, Option<Bytes>)>> {
         Box::pin(async move {
             let id = self
                 .pull_from
@@ -386,7 +391,7 @@ impl ConsumerBackend for ClientBackend {
             let r = match self
                 .instance
                 .api()
-                .pull_message(&addr, &header, lite, a.timeout)
+                .pull_message_with_body(&addr, &header, lite, a.timeout)
                 .await
             {
                 Ok(r) => r,
@@ -396,6 +401,7 @@ impl ConsumerBackend for ClientBackend {
                     return Err(e);
                 }
             };
+            let (r, body) = r;
             {
                 let mut t = self.pull_from.lock_unpoisoned();
                 if r.suggest_which_broker_id == 0 {
@@ -404,7 +410,7 @@ impl ConsumerBackend for ClientBackend {
                     t.insert(a.mq.clone(), r.suggest_which_broker_id);
                 }
             }
-            Ok(r)
+            Ok((r, Some(body)))
         })
     }
 

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::future::{select, Either};
+use rocketmq_rs_remoting::protocol::message::{decode_message_with, DecodeOptions};
 use rocketmq_rs_remoting::rt::{Runtime, ShutdownSignal};
 
 use crate::consumer::sync::Permit;
@@ -35,20 +37,67 @@ pub(super) async fn dispatch(
     mq: &MessageQueue,
     pq: &Arc<ProcessQueue>,
     msgs: Vec<MessageExt>,
+    records: Option<Vec<Bytes>>,
     stop: &ShutdownSignal,
 ) -> bool {
-    let batch = inner.cfg.consume_batch_size;
+    let batch = inner.cfg.consume_batch_size.max(1);
     // When the batch arrived: the await time ends when its listener call starts.
     let pulled_at = inner.core.rt.now();
+    let mut records = records
+        .filter(|r| r.len() == msgs.len())
+        .map(Vec::into_iter);
     let mut msgs = msgs.into_iter().peekable();
     while msgs.peek().is_some() {
         let chunk: Vec<MessageExt> = msgs.by_ref().take(batch).collect();
+        let chunk_records = records
+            .as_mut()
+            .map(|r| r.by_ref().take(chunk.len()).collect());
         let Some(permit) = acquire(inner, pq, stop).await else {
             return false;
         };
-        spawn_consume(inner, mq.clone(), Arc::clone(pq), chunk, permit, pulled_at);
+        let batch = Batch {
+            msgs: chunk,
+            records: chunk_records,
+        };
+        spawn_consume(inner, mq.clone(), Arc::clone(pq), batch, permit, pulled_at);
     }
     true
+}
+
+/// One listener call's messages, with the stored record each was decoded from when known (slices
+/// of the pull response, same order). With the records the listener gets the messages
+/// themselves and a failed one is decoded again from its record; without them each message is
+/// copied before the call, the copy kept for a send-back.
+struct Batch {
+    msgs: Vec<MessageExt>,
+    records: Option<Vec<Bytes>>,
+}
+
+/// What a call keeps of its batch for afterwards (the listener owns the messages it was given).
+enum Kept {
+    Records(Vec<Bytes>),
+    Messages(Vec<MessageExt>),
+}
+
+impl Kept {
+    /// The batch's messages from index `from` on, as they were pulled. A record that no longer
+    /// decodes (it decoded once, and `Bytes` are immutable, so this does not happen) is logged
+    /// and left out.
+    fn messages_from(self, from: usize) -> Vec<MessageExt> {
+        match self {
+            Kept::Messages(msgs) => msgs.into_iter().skip(from).collect(),
+            Kept::Records(records) => records
+                .into_iter()
+                .skip(from)
+                .filter_map(|rec| {
+                    let decoded = decode_message_with(&mut rec.clone(), &DecodeOptions::default());
+                    decoded
+                        .map_err(|e| tracing::warn!(error = %e, "a pulled record no longer decodes; its message is not retried"))
+                        .ok()
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Waits for a listener slot, keeping the queue marked alive for the watchdog.
@@ -73,13 +122,13 @@ fn spawn_consume(
     inner: &Arc<Inner>,
     mq: MessageQueue,
     pq: Arc<ProcessQueue>,
-    msgs: Vec<MessageExt>,
+    batch: Batch,
     permit: Permit,
     pulled_at: Instant,
 ) {
     let me = Arc::clone(inner);
     inner.consumes.spawn(async move {
-        consume(me, mq, pq, msgs, permit, pulled_at).await;
+        consume(me, mq, pq, batch, permit, pulled_at).await;
     });
 }
 
@@ -87,7 +136,7 @@ async fn consume(
     inner: Arc<Inner>,
     mq: MessageQueue,
     pq: Arc<ProcessQueue>,
-    msgs: Vec<MessageExt>,
+    batch: Batch,
     permit: Permit,
     pulled_at: Instant,
 ) {
@@ -98,7 +147,7 @@ async fn consume(
         // The queue is being handed over: the message stays uncommitted for the next owner.
         return;
     }
-    consume_registered(&inner, &mq, &pq, msgs, permit, &**listener, pulled_at).await;
+    consume_registered(&inner, &mq, &pq, batch, permit, &**listener, pulled_at).await;
     pq.end_call();
 }
 
@@ -128,13 +177,30 @@ async fn consume_registered(
     inner: &Arc<Inner>,
     mq: &MessageQueue,
     pq: &Arc<ProcessQueue>,
-    msgs: Vec<MessageExt>,
+    batch: Batch,
     permit: Permit,
     listener: &dyn super::listener::MessageListener,
     pulled_at: Instant,
 ) {
     let (inner, mq, pq) = (Arc::clone(inner), mq.clone(), Arc::clone(pq));
-    let user: Vec<MessageExt> = msgs.iter().map(|m| inner.to_user(m)).collect();
+    let Batch { msgs, records } = batch;
+    #[cfg(feature = "metrics")]
+    let span = inner.observe_call_start(&mq, &msgs, pulled_at);
+    #[cfg(not(feature = "metrics"))]
+    let _ = pulled_at;
+    let count = msgs.len();
+    // Offsets of the whole batch; cut to the acknowledged ones after the call.
+    let mut done: Vec<i64> = msgs.iter().map(|m| m.queue_offset).collect();
+    let (user, kept) = match records {
+        Some(records) if records.len() == count => {
+            let user: Vec<MessageExt> = msgs.into_iter().map(|m| inner.as_user(m)).collect();
+            (user, Kept::Records(records))
+        }
+        _ => {
+            let user: Vec<MessageExt> = msgs.iter().map(|m| inner.to_user(m)).collect();
+            (user, Kept::Messages(msgs))
+        }
+    };
     let ctx = ConsumeContext::with_delay_level(
         inner.user_queue(&mq),
         inner.cfg.delay_level_when_next_consume,
@@ -143,10 +209,6 @@ async fn consume_registered(
     let hooked = inner.hooks_before(&ctx.queue, &user, false);
     let timeout = inner.cfg.consume_timeout;
     let started = inner.core.rt.clock().stopwatch();
-    #[cfg(feature = "metrics")]
-    let span = inner.observe_call_start(&mq, &msgs, pulled_at);
-    #[cfg(not(feature = "metrics"))]
-    let _ = pulled_at;
     let call = call_concurrent(listener, user, ctx);
     #[cfg(feature = "metrics")]
     let call = tracing::Instrument::instrument(call, span);
@@ -169,12 +231,12 @@ async fn consume_registered(
     // How many messages, from the front of the batch, succeeded; and the delay level of the
     // ones sent back.
     let (succeeded, level) = match call {
-        Some((result, _)) => (outcome.succeeded(result, msgs.len()), outcome.delay_level()),
+        Some((result, _)) => (outcome.succeeded(result, count), outcome.delay_level()),
         None => {
             // The call was dropped (cancelled at its pending await): the messages go back to
             // the broker and leave the process queue, so one stuck message cannot hold the
             // queue's offset (Java `consumeTimeout`).
-            tracing::warn!(%mq, ?timeout, first_offset = msgs.first().map(|m| m.queue_offset), count = msgs.len(), "listener call exceeded consume_timeout; its messages are sent back for redelivery");
+            tracing::warn!(%mq, ?timeout, first_offset = done.first().copied(), count, "listener call exceeded consume_timeout; its messages are sent back for redelivery");
             (0, CONSUME_TIMEOUT_DELAY_LEVEL)
         }
     };
@@ -184,13 +246,17 @@ async fn consume_registered(
         Some((ConsumeResult::Success, _)) => {
             inner
                 .stats
-                .on_consume_result(&mq.topic, succeeded, msgs.len() - succeeded)
+                .on_consume_result(&mq.topic, succeeded, count - succeeded)
         }
-        _ => inner.stats.on_consume_failed(&mq.topic, msgs.len()),
+        _ => inner.stats.on_consume_failed(&mq.topic, count),
     }
     let mut retry_locally = Vec::new();
-    let mut done: Vec<i64> = msgs[..succeeded].iter().map(|m| m.queue_offset).collect();
-    let failed = msgs.into_iter().skip(succeeded);
+    done.truncate(succeeded);
+    let failed = if succeeded < count {
+        kept.messages_from(succeeded)
+    } else {
+        Vec::new()
+    };
     match inner.cfg.message_model {
         MessageModel::Broadcasting => {
             for m in failed {
@@ -227,14 +293,11 @@ async fn consume_registered(
                     return;
                 };
                 let now = me.core.rt.now();
-                spawn_consume(
-                    &me,
-                    mq.clone(),
-                    Arc::clone(&pq),
-                    chunk.to_vec(),
-                    permit,
-                    now,
-                );
+                let batch = Batch {
+                    msgs: chunk.to_vec(),
+                    records: None,
+                };
+                spawn_consume(&me, mq.clone(), Arc::clone(&pq), batch, permit, now);
             }
         });
     }

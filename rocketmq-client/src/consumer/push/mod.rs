@@ -795,7 +795,11 @@ impl Inner {
 
     /// A copy of `m` as the listener sees it: retry topic restored, namespace removed.
     fn to_user(&self, m: &MessageExt) -> MessageExt {
-        let mut u = m.clone();
+        self.as_user(m.clone())
+    }
+
+    /// `m` as the listener sees it: retry topic restored, namespace removed.
+    fn as_user(&self, mut u: MessageExt) -> MessageExt {
         if crate::util::namespace::is_retry_topic(&u.topic) {
             if let Some(orig) = u.property(property::RETRY_TOPIC) {
                 u.topic = orig.to_owned();

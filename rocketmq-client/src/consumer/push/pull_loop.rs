@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use futures::future::{select, Either};
 use rocketmq_rs_remoting::protocol::code::ResponseCode;
 use rocketmq_rs_remoting::rt::ShutdownSignal;
@@ -14,6 +15,7 @@ use crate::consumer::backend::{pull_flag, PullArgs, PullStatus};
 use crate::consumer::core::handover::compute_start_offset;
 use crate::consumer::core::ProcessQueue;
 use crate::consumer::MessageModel;
+use crate::message::MessageExt;
 use crate::message_queue::MessageQueue;
 
 use super::{concurrently, orderly, Inner};
@@ -137,7 +139,7 @@ pub(super) async fn run(
         };
         let pull_started = inner.core.rt.clock().stopwatch();
         let pulled = {
-            let fut = inner.core.backend.pull(args);
+            let fut = inner.core.backend.pull_with_body(args);
             match select(fut, stop.wait()).await {
                 Either::Left((r, _)) => r,
                 Either::Right(_) => return,
@@ -147,15 +149,20 @@ pub(super) async fn run(
             return;
         }
         match pulled {
-            Ok(r) => {
+            Ok((r, body)) => {
                 let nbo = r.next_begin_offset;
                 match r.status {
                     PullStatus::Found => {
-                        let msgs: Vec<_> = r
-                            .messages
-                            .into_iter()
-                            .filter(|m| selector.matches(m))
-                            .collect();
+                        let (msgs, records) = if orderly {
+                            let msgs: Vec<_> = r
+                                .messages
+                                .into_iter()
+                                .filter(|m| selector.matches(m))
+                                .collect();
+                            (msgs, None)
+                        } else {
+                            with_records(r.messages, body, |m| selector.matches(m))
+                        };
                         inner.stats.on_pull_found(
                             &mq.topic,
                             pull_started.elapsed().as_millis() as u64,
@@ -177,7 +184,9 @@ pub(super) async fn run(
                             } else {
                                 pq.put(&msgs);
                                 pq.note_scanned(nbo);
-                                if !concurrently::dispatch(&inner, &mq, &pq, msgs, &stop).await {
+                                if !concurrently::dispatch(&inner, &mq, &pq, msgs, records, &stop)
+                                    .await
+                                {
                                     return;
                                 }
                             }
@@ -218,5 +227,97 @@ pub(super) async fn run(
                 }
             }
         }
+    }
+}
+
+/// The messages `keep` accepts, and where `body` holds the records they were decoded from (back
+/// to back, each `store_size` bytes), each one's record as a slice of it. `None` when there is
+/// no body or the sizes do not add up to it (then nothing is sliced).
+fn with_records(
+    msgs: Vec<MessageExt>,
+    body: Option<Bytes>,
+    mut keep: impl FnMut(&MessageExt) -> bool,
+) -> (Vec<MessageExt>, Option<Vec<Bytes>>) {
+    let sizes_match = body.as_ref().is_some_and(|b| {
+        let mut total = 0usize;
+        msgs.iter().all(|m| {
+            total = usize::try_from(m.store_size).map_or(usize::MAX, |n| total.saturating_add(n));
+            total <= b.len()
+        }) && total == b.len()
+    });
+    let Some(body) = body.filter(|_| sizes_match) else {
+        return (msgs.into_iter().filter(|m| keep(m)).collect(), None);
+    };
+    let mut records = Vec::with_capacity(msgs.len());
+    let mut start = 0usize;
+    let kept = msgs
+        .into_iter()
+        .filter(|m| {
+            // Checked above: every size is non-negative and they sum to the body's length.
+            let end = start + m.store_size as usize;
+            let record = start..end;
+            start = end;
+            let k = keep(m);
+            if k {
+                records.push(body.slice(record));
+            }
+            k
+        })
+        .collect();
+    (kept, Some(records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocketmq_rs_remoting::protocol::message::{decode_messages, encode_message};
+
+    /// Three stored records back to back, as a pull response carries them, and their decoding.
+    fn pulled() -> (Vec<MessageExt>, Bytes) {
+        let mut body = bytes::BytesMut::new();
+        for (i, tag) in ["a", "b", "c"].into_iter().enumerate() {
+            let mut m = MessageExt {
+                topic: "T".into(),
+                body: Bytes::from(vec![i as u8; 10 + 100 * i]),
+                queue_offset: i as i64,
+                commit_log_offset: 1000 * i as i64,
+                ..MessageExt::default()
+            };
+            m.properties.insert("TAGS", tag);
+            body.extend_from_slice(&encode_message(&m).unwrap());
+        }
+        let body = body.freeze();
+        (decode_messages(body.clone()).unwrap(), body)
+    }
+
+    #[test]
+    fn each_kept_message_gets_its_own_record() {
+        let (msgs, body) = pulled();
+        let (kept, records) = with_records(msgs, Some(body), |m| m.tags() != Some("b"));
+        let records = records.expect("the sizes add up");
+        assert_eq!(kept.len(), 2);
+        assert_eq!(records.len(), 2);
+        for (m, rec) in kept.iter().zip(&records) {
+            assert_eq!(
+                &decode_messages(rec.clone()).unwrap(),
+                std::slice::from_ref(m)
+            );
+        }
+        assert_eq!(kept[1].queue_offset, 2);
+    }
+
+    #[test]
+    fn no_records_without_a_matching_body() {
+        let (msgs, body) = pulled();
+        let (kept, records) = with_records(msgs.clone(), None, |_| true);
+        assert_eq!((kept.len(), records), (3, None));
+        // A body that is not these messages' records back to back is not sliced.
+        let short = body.slice(..body.len() - 1);
+        let (kept, records) = with_records(msgs.clone(), Some(short), |_| true);
+        assert_eq!((kept.len(), records), (3, None));
+        let mut bad = msgs;
+        bad[1].store_size = -1;
+        let (kept, records) = with_records(bad, Some(body), |_| true);
+        assert_eq!((kept.len(), records), (3, None));
     }
 }
