@@ -2,7 +2,7 @@
 //! consumers: the messages pulled and not yet consumed, ordered by queue offset, from which the
 //! committable offset is derived.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -15,6 +15,120 @@ use rocketmq_rs_remoting::util::MutexExt;
 /// Client-side lock lifetime (Java `rocketmq.client.rebalance.lockMaxLiveTime`): an orderly queue
 /// is only consumed if its broker lock was confirmed within this time.
 pub(crate) const LOCK_MAX_LIVE: Duration = Duration::from_secs(30);
+
+/// Queue offsets with a size each, in offset order: what [`BTreeMap<i64, u64>`] would be for
+/// the cached messages, in a deque instead. Pulled offsets arrive in increasing order (appended)
+/// and leave mostly from the front, so each operation is a push, a pop or a binary search rather
+/// than a tree walk with node allocations. A removed entry inside the range stays as a tombstone
+/// until the entries before it are gone; both ends are always live entries.
+#[derive(Debug, Default)]
+struct OffsetSizes {
+    /// `(offset, size)`, offsets strictly increasing; size [`REMOVED`] marks a tombstone.
+    entries: VecDeque<(i64, u64)>,
+    live: usize,
+}
+
+const REMOVED: u64 = u64::MAX;
+
+impl OffsetSizes {
+    fn find(&self, offset: i64) -> Result<usize, usize> {
+        let (Some(&(first, _)), Some(&(last, _))) = (self.entries.front(), self.entries.back())
+        else {
+            return Err(0);
+        };
+        if offset < first {
+            return Err(0);
+        }
+        if offset > last {
+            return Err(self.entries.len());
+        }
+        // A queue's offsets are mostly consecutive: try the dense position before searching.
+        let guess = usize::try_from(offset.wrapping_sub(first)).unwrap_or(usize::MAX);
+        if self.entries.get(guess).is_some_and(|e| e.0 == offset) {
+            return Ok(guess);
+        }
+        self.entries.binary_search_by_key(&offset, |e| e.0)
+    }
+
+    fn contains_key(&self, offset: i64) -> bool {
+        self.find(offset)
+            .is_ok_and(|i| self.entries[i].1 != REMOVED)
+    }
+
+    /// Adds `offset` (replacing the size of a present one).
+    fn insert(&mut self, offset: i64, size: u64) {
+        // Sizes are body lengths; keep the tombstone marker out of reach.
+        let size = size.min(REMOVED - 1);
+        match self.entries.back() {
+            Some(&(last, _)) if last >= offset => match self.find(offset) {
+                Ok(i) => {
+                    if self.entries[i].1 == REMOVED {
+                        self.live += 1;
+                    }
+                    self.entries[i].1 = size;
+                }
+                Err(i) => {
+                    self.entries.insert(i, (offset, size));
+                    self.live += 1;
+                }
+            },
+            _ => {
+                self.entries.push_back((offset, size));
+                self.live += 1;
+            }
+        }
+    }
+
+    /// Removes `offset`, returning its size if it was present.
+    fn remove(&mut self, offset: i64) -> Option<u64> {
+        let i = self.find(offset).ok()?;
+        let size = std::mem::replace(&mut self.entries[i].1, REMOVED);
+        if size == REMOVED {
+            return None;
+        }
+        self.live -= 1;
+        self.trim();
+        Some(size)
+    }
+
+    /// Drops tombstones from both ends.
+    fn trim(&mut self) {
+        while self.entries.front().is_some_and(|e| e.1 == REMOVED) {
+            self.entries.pop_front();
+        }
+        while self.entries.back().is_some_and(|e| e.1 == REMOVED) {
+            self.entries.pop_back();
+        }
+    }
+
+    fn pop_first(&mut self) -> Option<(i64, u64)> {
+        let first = self.entries.pop_front()?;
+        self.live -= 1;
+        self.trim();
+        Some(first)
+    }
+
+    fn first(&self) -> Option<i64> {
+        self.entries.front().map(|e| e.0)
+    }
+
+    fn last(&self) -> Option<i64> {
+        self.entries.back().map(|e| e.0)
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.live = 0;
+    }
+}
 
 /// One owned queue's cache and flags; shared (`Arc`) by its pull loop, its consumers and the
 /// rebalance that may drop it.
@@ -39,8 +153,8 @@ pub(crate) struct ProcessQueue {
 struct State {
     /// Body size of every cached message by queue offset. Concurrent and lite consumers dispatch
     /// the pulled messages themselves, so the queue tracks only offsets and sizes: no
-    /// per-message clone, and small map nodes (removing the first entry shifts the rest).
-    msgs: BTreeMap<i64, u64>,
+    /// per-message clone.
+    msgs: OffsetSizes,
     /// Orderly: the cached messages themselves (same offsets as `msgs`), handed out by `take`.
     held: BTreeMap<i64, MessageExt>,
     /// Orderly: body sizes of the messages taken by the running batch (the batch itself is
@@ -61,7 +175,7 @@ struct State {
 
 impl State {
     fn insert(&mut self, offset: i64, len: u64, msg: Option<MessageExt>) {
-        if self.msgs.contains_key(&offset) || self.consuming_msgs.contains_key(&offset) {
+        if self.msgs.contains_key(offset) || self.consuming_msgs.contains_key(&offset) {
             return;
         }
         self.size += len;
@@ -87,7 +201,7 @@ impl ProcessQueue {
         ProcessQueue {
             clock,
             state: Mutex::new(State {
-                msgs: BTreeMap::new(),
+                msgs: OffsetSizes::default(),
                 held: BTreeMap::new(),
                 consuming_msgs: BTreeMap::new(),
                 count: 0,
@@ -161,13 +275,17 @@ impl ProcessQueue {
     /// Lowest and highest cached offsets (`None` when empty).
     pub(crate) fn cached_range(&self) -> Option<(i64, i64)> {
         let st = self.st();
-        let lo = st.consuming_msgs.keys().next().or(st.msgs.keys().next())?;
+        let lo = st
+            .consuming_msgs
+            .keys()
+            .next()
+            .copied()
+            .or(st.msgs.first())?;
         let hi = st
             .msgs
-            .keys()
-            .next_back()
-            .or(st.consuming_msgs.keys().next_back())?;
-        Some((*lo, *hi))
+            .last()
+            .or(st.consuming_msgs.keys().next_back().copied())?;
+        Some((lo, hi))
     }
 
     /// Last time messages were consumed from this queue.
@@ -223,7 +341,7 @@ impl ProcessQueue {
             return None;
         }
         for off in offsets {
-            if let Some(len) = st.msgs.remove(&off) {
+            if let Some(len) = st.msgs.remove(off) {
                 st.count -= 1;
                 st.size = st.size.saturating_sub(len);
                 if !st.held.is_empty() {
@@ -232,8 +350,8 @@ impl ProcessQueue {
             }
         }
         st.last_consume = self.clock.now();
-        Some(match st.msgs.keys().next() {
-            Some(first) => *first,
+        Some(match st.msgs.first() {
+            Some(first) => first,
             None => st.max_offset + 1,
         })
     }
@@ -251,7 +369,7 @@ impl ProcessQueue {
     /// Offset distance between the first and last cached message (concurrent flow control).
     pub(crate) fn max_span(&self) -> i64 {
         let st = self.st();
-        match (st.msgs.keys().next(), st.msgs.keys().next_back()) {
+        match (st.msgs.first(), st.msgs.last()) {
             (Some(a), Some(b)) => b - a,
             _ => 0,
         }
@@ -389,6 +507,54 @@ mod tests {
         let mut m = MessageExt::new("T", vec![0u8; len]);
         m.queue_offset = off;
         m
+    }
+
+    /// `OffsetSizes` behaves as the `BTreeMap<i64, u64>` it replaces, over random operations
+    /// that favour what the consumers do (appending increasing offsets, removing near the front)
+    /// but also insert behind, re-insert and remove what is absent.
+    #[test]
+    fn offset_sizes_match_a_btree_map() {
+        let mut rng = fastrand::Rng::with_seed(21);
+        for _ in 0..200 {
+            let mut model = BTreeMap::new();
+            let mut deque = OffsetSizes::default();
+            let mut next = rng.i64(0..100);
+            for _ in 0..300 {
+                match rng.u8(0..10) {
+                    0..=3 => {
+                        let size = rng.u64(0..2000);
+                        model.insert(next, size);
+                        deque.insert(next, size);
+                        next += rng.i64(1..4);
+                    }
+                    4 => {
+                        let off = rng.i64(next - 50..next + 2);
+                        let size = rng.u64(0..2000);
+                        model.insert(off, size);
+                        deque.insert(off, size);
+                        next = next.max(off + 1);
+                    }
+                    5..=7 => {
+                        let first = model.keys().next().copied().unwrap_or(next);
+                        let off = rng.i64(first - 2..first + 8);
+                        assert_eq!(deque.remove(off), model.remove(&off), "remove {off}");
+                    }
+                    8 => {
+                        assert_eq!(deque.pop_first(), model.pop_first());
+                    }
+                    _ => {
+                        let off = rng.i64(next - 60..next + 2);
+                        assert_eq!(deque.contains_key(off), model.contains_key(&off));
+                    }
+                }
+                assert_eq!(deque.len(), model.len());
+                assert_eq!(deque.is_empty(), model.is_empty());
+                assert_eq!(deque.first(), model.keys().next().copied());
+                assert_eq!(deque.last(), model.keys().next_back().copied());
+            }
+            deque.clear();
+            assert!(deque.is_empty() && deque.first().is_none());
+        }
     }
 
     #[test]
