@@ -27,6 +27,8 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rocketmq_rs_remoting::util::hash::KeyMap;
 use std::sync::{Arc, RwLock};
 
 use rocketmq_rs_remoting::protocol::body::TopicRouteData;
@@ -151,13 +153,15 @@ pub fn route_changed(old: &TopicRouteData, new: &TopicRouteData) -> bool {
     normalized(old) != normalized(new)
 }
 
+/// Keyed by topic and broker name with the cheap [`KeyMap`] hasher: every send looks up its
+/// topic's publish info and its broker's address here.
 #[derive(Debug, Default)]
 struct Tables {
-    routes: HashMap<String, Arc<TopicRouteData>>,
-    publish: HashMap<String, Arc<TopicPublishInfo>>,
-    subscribe: HashMap<String, Arc<Vec<MessageQueue>>>,
+    routes: KeyMap<String, Arc<TopicRouteData>>,
+    publish: KeyMap<String, Arc<TopicPublishInfo>>,
+    subscribe: KeyMap<String, Arc<Vec<MessageQueue>>>,
     /// Shared strings: the send path takes the master address once per message.
-    brokers: HashMap<String, BTreeMap<i64, Arc<str>>>,
+    brokers: KeyMap<String, BTreeMap<i64, Arc<str>>>,
 }
 
 fn shared_addrs(addrs: &BTreeMap<i64, String>) -> BTreeMap<i64, Arc<str>> {

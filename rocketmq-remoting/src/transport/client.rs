@@ -1,6 +1,5 @@
 //! [`RemotingClient`]: a pool of one [`Connection`] per peer address.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -17,6 +16,7 @@ use crate::protocol::code::ResponseCode;
 use crate::protocol::header::WriteFields;
 use crate::protocol::{RawResponse, RemotingCommand};
 use crate::rt::{run_blocking, timeout, BoxFuture, Runtime};
+use crate::util::hash::KeyMap;
 use crate::util::{MutexExt, RwLockExt};
 use bytes::Bytes;
 
@@ -65,7 +65,8 @@ struct ClientInner {
 #[derive(Default)]
 struct Pool {
     shut_down: bool,
-    slots: HashMap<String, Slot>,
+    /// By address, with the cheap hasher: every request looks its connection up here.
+    slots: KeyMap<String, Slot>,
 }
 
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! Small rules every crate of the workspace shares: Java-compatible string hashing and
 //! ordering, wall-clock milliseconds, and locks that survive a panicking holder.
 
+pub mod hash;
 pub mod stats;
 pub mod sync;
 
