@@ -118,7 +118,8 @@ impl Message {
 
     /// Sets the tag (a message has at most one).
     pub fn set_tags(&mut self, tag: impl Into<String>) {
-        self.properties.insert(property::TAGS, tag);
+        // `insert_str`: `insert` would copy the constant name into a `String` first.
+        self.properties.insert_str(property::TAGS, &tag.into());
     }
 
     /// The business keys, space-separated.
@@ -139,7 +140,7 @@ impl Message {
             }
             joined.push_str(k.as_ref());
         }
-        self.properties.insert(property::KEYS, joined);
+        self.properties.insert_str(property::KEYS, &joined);
     }
 
     /// The delay level (1..=18 on a default broker), if set.
@@ -203,7 +204,7 @@ impl Message {
             )));
         }
         check_property(name, &value)?;
-        self.properties.insert(name, value);
+        self.properties.insert_str(name, &value);
         Ok(())
     }
 
@@ -254,7 +255,8 @@ impl Message {
 }
 
 fn check_property(name: &str, value: &str) -> Result<()> {
-    let bad = |s: &str| s.contains('\u{1}') || s.contains('\u{2}');
+    // One pass per string (every property of every message is checked before it is sent).
+    let bad = |s: &str| s.bytes().any(|b| b == 1 || b == 2);
     if name.is_empty() || value.is_empty() {
         return Err(Error::InvalidMessage(format!(
             "property {name:?} has an empty name or value; brokers drop such properties"
