@@ -18,10 +18,11 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 use rocketmq_rs_remoting::protocol::code::ResponseCode;
 use rocketmq_rs_remoting::protocol::codec::{encode_frame, FrameDecoder};
 use rocketmq_rs_remoting::protocol::header::{FieldSink, WriteFields};
-use rocketmq_rs_remoting::protocol::RemotingCommand;
+use rocketmq_rs_remoting::protocol::{RemotingCommand, SerializeType};
 use rocketmq_rs_remoting::rt::{timeout, AsyncStream, Runtime};
 use rocketmq_rs_remoting::transport::{
-    Connection, RemotingClient, RemotingServer, RequestHandler, ServerHandle, TransportConfig,
+    Connection, RemotingClient, RemotingServer, RequestHandler, Response, ServerHandle,
+    TransportConfig,
 };
 use rocketmq_rs_remoting::RemotingError;
 
@@ -86,6 +87,56 @@ impl RequestHandler for TestHandler {
                 Some(format!(" request type {code} not supported")),
             )),
         }
+    }
+}
+
+/// Answers every request with a typed header written straight into the frame
+/// ([`RequestHandler::respond`]); `handle` gives the same answer as a command.
+struct TypedHandler;
+
+/// A response header of the shape of SEND_MESSAGE_V2's: text, numbers, an optional field
+/// and characters that need escaping in JSON.
+struct Stored {
+    msg_id: String,
+    queue_offset: i64,
+    transaction_id: Option<String>,
+}
+
+impl WriteFields for Stored {
+    fn write_fields<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+        sink.str_field("msgId", &self.msg_id);
+        sink.i64_field("queueOffset", self.queue_offset);
+        if let Some(t) = &self.transaction_id {
+            sink.str_field("transactionId", t);
+        }
+        sink.bool_field("TRACE_ON", true);
+    }
+    fn size_hint(&self) -> (usize, usize) {
+        (4, 64 + self.msg_id.len())
+    }
+}
+
+fn typed_answer(req: &RemotingCommand) -> Response {
+    let mut cmd = RemotingCommand::response(ResponseCode::SUCCESS, Some("stored".into()))
+        .with_body(req.body.clone());
+    cmd.ext_fields.insert("own", "first");
+    Response::with_fields(
+        cmd,
+        Stored {
+            msg_id: format!("id-{}\u{1}\"q\"", req.body.len()),
+            queue_offset: -(req.body.len() as i64),
+            transaction_id: (req.body.len() % 2 == 0).then(|| "tx".to_owned()),
+        },
+    )
+}
+
+impl RequestHandler for TypedHandler {
+    async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        self.respond(conn, req).await.map(Response::into_command)
+    }
+
+    async fn respond(&self, _conn: &Connection, req: RemotingCommand) -> Option<Response> {
+        Some(typed_answer(&req))
     }
 }
 
@@ -156,6 +207,63 @@ async fn read_frame(stream: &mut Box<dyn AsyncStream>, buf: &mut BytesMut) -> Re
 
 mod scenarios {
     use super::*;
+
+    pub async fn typed_responses_are_the_frames_their_commands_give(rt: Arc<dyn Runtime>) {
+        let server = RemotingServer::start(
+            rt.clone(),
+            any_port(),
+            TransportConfig::default(),
+            Arc::new(TypedHandler),
+        )
+        .await
+        .unwrap();
+        for (st, opaque) in [(SerializeType::Json, 11), (SerializeType::RocketMq, 12)] {
+            for body_len in [0usize, 3, 4] {
+                // Byte for byte on the wire: the frame of the command `into_command` gives.
+                let mut stream = raw_connect(&rt, server.local_addr()).await;
+                let req = RemotingCommand::request(ECHO)
+                    .with_opaque(opaque)
+                    .with_serialize_type(st)
+                    .with_body(vec![7u8; body_len]);
+                let mut out = BytesMut::new();
+                encode_frame(&req, &mut out).unwrap();
+                stream.write_all(&out).await.unwrap();
+                let mut want_cmd = typed_answer(&req).into_command();
+                want_cmd.opaque = opaque;
+                want_cmd.serialize_type = st;
+                let mut want = BytesMut::new();
+                encode_frame(&want_cmd, &mut want).unwrap();
+                let mut got = vec![0u8; want.len()];
+                timeout(&*rt, LONG, stream.read_exact(&mut got))
+                    .await
+                    .expect("response in time")
+                    .unwrap();
+                assert_eq!(got, want.to_vec(), "{st:?}, body of {body_len}");
+                assert_eq!(want_cmd.ext_fields.get("own"), Some("first"));
+                assert_eq!(want_cmd.ext_fields.get("TRACE_ON"), Some("true"));
+            }
+            // And through a client, which decodes it.
+            let mut config = TransportConfig::default();
+            config.request_serialize_type = st;
+            let client = RemotingClient::new(rt.clone(), config);
+            let addr = server.local_addr().to_string();
+            let resp = client
+                .invoke(
+                    &addr,
+                    RemotingCommand::request(ECHO).with_body(vec![1u8; 4]),
+                    LONG,
+                )
+                .await
+                .unwrap();
+            assert_eq!(resp.serialize_type, st);
+            assert_eq!(resp.remark.as_deref(), Some("stored"));
+            assert_eq!(resp.ext_fields.get("msgId"), Some("id-4\u{1}\"q\""));
+            assert_eq!(resp.ext_fields.get("queueOffset"), Some("-4"));
+            assert_eq!(resp.ext_fields.get("transactionId"), Some("tx"));
+            client.shutdown();
+        }
+        server.shutdown().await;
+    }
 
     pub async fn concurrent_requests_on_one_connection(rt: Arc<dyn Runtime>) {
         let (server, handler) = start_server(&rt, TransportConfig::default()).await;
@@ -1015,6 +1123,7 @@ mod scenarios {
 }
 
 for_each_runtime!(
+    typed_responses_are_the_frames_their_commands_give,
     concurrent_requests_on_one_connection,
     raw_and_map_responses_share_a_connection,
     dials_once_under_concurrency,

@@ -41,7 +41,7 @@ use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_rs_remoting::protocol::header::CommandHeader;
 use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::rt::{Runtime, TaskGroup};
-use rocketmq_rs_remoting::transport::{Connection, RequestHandler};
+use rocketmq_rs_remoting::transport::{Connection, RequestHandler, Response};
 
 use crate::client_manager::ClientManager;
 use crate::config::BrokerConfig;
@@ -211,9 +211,13 @@ fn slave_refuses(code: i32) -> Option<RemotingCommand> {
 
 impl RequestHandler for BrokerProcessor {
     async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        self.respond(conn, req).await.map(Response::into_command)
+    }
+
+    async fn respond(&self, conn: &Connection, req: RemotingCommand) -> Option<Response> {
         if self.faults.is_active() {
             return match self.faults.verdict(&req).await {
-                crate::faults::Verdict::Refuse(resp) => Some(resp),
+                crate::faults::Verdict::Refuse(resp) => Some(resp.into()),
                 crate::faults::Verdict::Process { delay, drop } => {
                     let resp = self.dispatch(conn, req).await;
                     if let Some(d) = delay {
@@ -236,22 +240,34 @@ impl RequestHandler for BrokerProcessor {
 }
 
 impl BrokerProcessor {
-    async fn dispatch(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+    async fn dispatch(&self, conn: &Connection, req: RemotingCommand) -> Option<Response> {
         if let Some(acl) = &self.acl {
             if let Err(denied) = acl.check(&req, conn.peer_addr().ip()) {
                 tracing::debug!(code = req.code, peer = %conn.peer_addr(), remark = %denied, "ACL refused request");
-                return Some(denied.to_response(&req));
+                return Some(denied.to_response(&req).into());
             }
         }
         if !self.master {
             if let Some(refused) = slave_refuses(req.code) {
-                return Some(refused);
+                return Some(refused.into());
             }
         }
-        let resp = match req.code {
+        match req.code {
+            // Sends answer with a typed header written straight into the frame.
             RequestCode::SEND_MESSAGE
             | RequestCode::SEND_MESSAGE_V2
-            | RequestCode::SEND_BATCH_MESSAGE => self.send.send_message(conn, &req).await,
+            | RequestCode::SEND_BATCH_MESSAGE => Some(self.send.send_message(conn, &req).await),
+            _ => self.dispatch_command(conn, req).await.map(Response::from),
+        }
+    }
+
+    /// The requests answered with a command.
+    async fn dispatch_command(
+        &self,
+        conn: &Connection,
+        req: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        let resp = match req.code {
             RequestCode::CONSUMER_SEND_MSG_BACK => self.send.consumer_send_back(&req).await,
             RequestCode::END_TRANSACTION => {
                 return self.end_transaction.end_transaction(&req).await

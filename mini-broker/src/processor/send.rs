@@ -8,8 +8,8 @@ use bytes::Bytes;
 
 use rocketmq_rs_remoting::protocol::code::{RequestCode, ResponseCode};
 use rocketmq_rs_remoting::protocol::header::{
-    optional_text, parse_bool, required_text, ConsumerSendMsgBackRequestHeader, HeaderValue,
-    SendMessageRequestHeader,
+    optional_text, parse_bool, required_text, ConsumerSendMsgBackRequestHeader, FieldSink,
+    HeaderValue, SendMessageRequestHeader, WriteFields,
 };
 use rocketmq_rs_remoting::protocol::message::{
     decode_batch, decode_properties, decode_properties_bytes, property, sys_flag, MessageExt,
@@ -18,7 +18,7 @@ use rocketmq_rs_remoting::protocol::message::{
 use rocketmq_rs_remoting::protocol::topic as names;
 use rocketmq_rs_remoting::protocol::RemotingCommand;
 use rocketmq_rs_remoting::rt::{self, Runtime};
-use rocketmq_rs_remoting::transport::Connection;
+use rocketmq_rs_remoting::transport::{Connection, Response};
 use rocketmq_rs_remoting::{ExtFields, RemotingError};
 
 use super::{header, reply, Wiring};
@@ -26,7 +26,7 @@ use crate::ha::{ReplicaAck, SyncReplicas};
 use crate::schedule::clamp_level;
 use crate::stats::BrokerStats;
 use crate::store::record::find_byte;
-use crate::store::{MessageStore, PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
+use crate::store::{MessageStore, OffsetMsgId, PutResult, PutStatus, StoreError, SCHEDULE_TOPIC};
 use crate::subscription_group::SubscriptionGroups;
 use crate::topic_config::{
     invalid_topic_reply, TopicSendInfo, TopicTable, NOT_ALLOWED_SEND_TOPICS, PERM_READ, PERM_WRITE,
@@ -334,7 +334,7 @@ pub(crate) struct SendProcessor {
     /// Put counters (TOPIC_PUT_NUMS, runtime info).
     stats: Arc<BrokerStats>,
     cluster: String,
-    region: String,
+    region: Arc<str>,
     rt: Arc<dyn Runtime>,
 }
 
@@ -475,13 +475,116 @@ fn apply_delay(delay_levels: usize, now: i64, msg: &mut MessageExt) {
     }
 }
 
+/// The message id(s) of a send response: one stored message's offset id as it is (no
+/// string built), or a batch's ids joined with commas.
+#[derive(Debug)]
+enum MsgIds {
+    One(OffsetMsgId),
+    Joined(String),
+}
+
+impl MsgIds {
+    fn as_str(&self) -> &str {
+        match self {
+            MsgIds::One(id) => id.as_str(),
+            MsgIds::Joined(ids) => ids,
+        }
+    }
+}
+
+/// A uniq key (`transactionId` of a send response): copied inline when it has the usual
+/// length (32 hex digits), so that answering costs no allocation for it.
+#[derive(Debug)]
+enum UniqText {
+    Inline { len: u8, bytes: [u8; 48] },
+    Heap(String),
+}
+
+impl UniqText {
+    fn new(s: &str) -> Self {
+        let mut bytes = [0u8; 48];
+        match bytes.get_mut(..s.len()) {
+            Some(to) => {
+                to.copy_from_slice(s.as_bytes());
+                UniqText::Inline {
+                    len: s.len() as u8,
+                    bytes,
+                }
+            }
+            None => UniqText::Heap(s.to_owned()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Copied from a `&str` whole: always valid, so the fallback is never taken.
+            UniqText::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            UniqText::Heap(s) => s,
+        }
+    }
+}
+
+/// `SendMessageResponseHeader` as the send path answers it, owned by the response until the
+/// connection writes it straight into the frame ([`Response::with_fields`]): the fields of
+/// [`SendMessageResponseHeader`](rocketmq_rs_remoting::protocol::header::SendMessageResponseHeader)
+/// in its write order (wire-identical to `with_header`), with no `ExtFields` map built.
+#[derive(Debug)]
+struct SendReply {
+    msg_id: MsgIds,
+    queue_id: i32,
+    queue_offset: i64,
+    transaction_id: Option<UniqText>,
+    region: Arc<str>,
+}
+
+impl WriteFields for SendReply {
+    fn write_fields<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+        sink.str_field("msgId", self.msg_id.as_str());
+        sink.i64_field("queueId", i64::from(self.queue_id));
+        sink.i64_field("queueOffset", self.queue_offset);
+        if let Some(u) = &self.transaction_id {
+            sink.str_field("transactionId", u.as_str());
+        }
+        sink.str_field("MSG_REGION", &self.region);
+        sink.str_field("TRACE_ON", TRACE_ON);
+    }
+
+    fn size_hint(&self) -> (usize, usize) {
+        // Keys, values (numbers at their longest), and no text validated for it.
+        let msg_id = match &self.msg_id {
+            MsgIds::One(_) => 56,
+            MsgIds::Joined(ids) => ids.len(),
+        };
+        let uniq = self.transaction_id.as_ref().map_or(0, |u| match u {
+            UniqText::Inline { len, .. } => 13 + usize::from(*len),
+            UniqText::Heap(s) => 13 + s.len(),
+        });
+        let keys_and_numbers = 5 + 7 + 11 + 11 + 20 + 10 + 8 + 4;
+        (6, keys_and_numbers + msg_id + uniq + self.region.len())
+    }
+}
+
 fn send_response(
     status: PutStatus,
     results: impl IntoIterator<Item = PutResult>,
     queue_id: i32,
     uniq: Option<&str>,
-    region: &str,
-) -> RemotingCommand {
+    region: &Arc<str>,
+) -> Response {
+    let (command, fields) = send_reply(status, results, queue_id, uniq, region);
+    Response::with_fields(command, fields)
+}
+
+/// The parts of [`send_response`]: the bare response command and its typed header.
+fn send_reply(
+    status: PutStatus,
+    results: impl IntoIterator<Item = PutResult>,
+    queue_id: i32,
+    uniq: Option<&str>,
+    region: &Arc<str>,
+) -> (RemotingCommand, SendReply) {
     let code = match status {
         PutStatus::Ok => ResponseCode::SUCCESS,
         PutStatus::FlushDiskTimeout => ResponseCode::FLUSH_DISK_TIMEOUT,
@@ -489,39 +592,29 @@ fn send_response(
     let mut results = results.into_iter().peekable();
     let first = results.next();
     let queue_offset = first.as_ref().map_or(0, |r| r.queue_offset);
-    // One message (the common case): its id is copied into the header as it is, no joining.
-    let joined;
+    // One message (the common case): its id goes into the header as it is, no joining.
     let msg_id = match &first {
-        None => "",
-        Some(r) if results.peek().is_none() => r.msg_id.as_str(),
+        None => MsgIds::Joined(String::new()),
+        Some(r) if results.peek().is_none() => MsgIds::One(r.msg_id),
         Some(r) => {
             let mut ids = String::from(r.msg_id.as_str());
             for r in results {
                 ids.push(',');
                 ids.push_str(&r.msg_id);
             }
-            joined = ids;
-            joined.as_str()
+            MsgIds::Joined(ids)
         }
     };
-    let mut resp = RemotingCommand::response(code, None);
-    // The fields of `SendMessageResponseHeader` in its write order (wire-identical to
-    // `with_header`), written straight into the map: both buffers sized once, the ids moved
-    // in, the numbers and the region formatted into the shared text buffer.
-    let ext = &mut resp.ext_fields;
-    ext.reserve(
-        6,
-        msg_id.len() + 2 * 20 + uniq.map_or(0, str::len) + region.len(),
-    );
-    ext.insert_static_str("msgId", msg_id);
-    ext.insert_static_i64("queueId", i64::from(queue_id));
-    ext.insert_static_i64("queueOffset", queue_offset);
-    if let Some(u) = uniq {
-        ext.insert_static_str("transactionId", u);
-    }
-    ext.insert_static_str("MSG_REGION", region);
-    ext.insert_static("TRACE_ON", TRACE_ON);
-    resp
+    (
+        RemotingCommand::response(code, None),
+        SendReply {
+            msg_id,
+            queue_id,
+            queue_offset,
+            transaction_id: uniq.map(UniqText::new),
+            region: Arc::clone(region),
+        },
+    )
 }
 
 /// `SYNC_MASTER`: waits until a slave has the commit log up to `end` (the end of the last
@@ -530,20 +623,21 @@ fn send_response(
 /// `handlePutMessageResult`: the replication status overrides the flush status).
 async fn await_replica(
     replicas: &SyncReplicas,
-    mut resp: RemotingCommand,
+    mut resp: Response,
     end: i64,
     wait_store_ok: bool,
-) -> RemotingCommand {
+) -> Response {
     if !replicas.enabled() || !wait_store_ok {
         return resp;
     }
-    if resp.code != ResponseCode::SUCCESS && resp.code != ResponseCode::FLUSH_DISK_TIMEOUT {
+    let code = &mut resp.command.code;
+    if *code != ResponseCode::SUCCESS && *code != ResponseCode::FLUSH_DISK_TIMEOUT {
         return resp;
     }
     match replicas.wait(end).await {
         None | Some(ReplicaAck::Ok) => {}
-        Some(ReplicaAck::Timeout) => resp.code = ResponseCode::FLUSH_SLAVE_TIMEOUT,
-        Some(ReplicaAck::NotAvailable) => resp.code = ResponseCode::SLAVE_NOT_AVAILABLE,
+        Some(ReplicaAck::Timeout) => *code = ResponseCode::FLUSH_SLAVE_TIMEOUT,
+        Some(ReplicaAck::NotAvailable) => *code = ResponseCode::SLAVE_NOT_AVAILABLE,
     }
     resp
 }
@@ -568,7 +662,7 @@ impl SendProcessor {
             groups: w.groups.clone(),
             stats: Arc::clone(w.stats),
             cluster: w.cfg.broker_cluster_name.clone(),
-            region: w.cfg.region_id.clone(),
+            region: Arc::from(w.cfg.region_id.as_str()),
             rt: Arc::clone(w.rt),
         }
     }
@@ -592,22 +686,18 @@ impl SendProcessor {
     }
 
     /// SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE.
-    pub(crate) async fn send_message(
-        &self,
-        conn: &Connection,
-        req: &RemotingCommand,
-    ) -> RemotingCommand {
+    pub(crate) async fn send_message(&self, conn: &Connection, req: &RemotingCommand) -> Response {
         let v1;
         let h = if req.code == RequestCode::SEND_MESSAGE {
             v1 = match header::<SendMessageRequestHeader>(req) {
                 Ok(h) => h,
-                Err(r) => return r,
+                Err(r) => return r.into(),
             };
             SendHeader::from_v1(&v1)
         } else {
             match SendHeader::from_v2(&req.ext_fields) {
                 Ok(h) => h,
-                Err(e) => return reply(ResponseCode::SYSTEM_ERROR, format!("{e}")),
+                Err(e) => return reply(ResponseCode::SYSTEM_ERROR, format!("{e}")).into(),
             }
         };
         let mut topic = h.topic.to_string();
@@ -618,16 +708,18 @@ impl SendProcessor {
             return reply(
                 ResponseCode::MESSAGE_ILLEGAL,
                 "message topic length too long",
-            );
+            )
+            .into();
         }
         if let Some(r) = invalid_topic_reply(&topic) {
-            return r;
+            return r.into();
         }
         if NOT_ALLOWED_SEND_TOPICS.contains(&topic.as_str()) {
             return reply(
                 ResponseCode::NO_PERMISSION,
                 format!("Sending message to topic[{topic}] is forbidden."),
-            );
+            )
+            .into();
         }
         if req.body.len() > self.max_message_size {
             return reply(
@@ -636,7 +728,8 @@ impl SendProcessor {
                     "the message body size over max value, MAX: {}",
                     self.max_message_size
                 ),
-            );
+            )
+            .into();
         }
         let mut tc = match topic_for_send(
             &self.topics,
@@ -648,13 +741,14 @@ impl SendProcessor {
         .await
         {
             Ok(t) => t,
-            Err(r) => return r,
+            Err(r) => return r.into(),
         };
         if tc.perm & PERM_WRITE == 0 {
             return reply(
                 ResponseCode::NO_PERMISSION,
                 format!("the topic[{topic}] sending message is forbidden"),
-            );
+            )
+            .into();
         }
         let queues = tc.write_queue_nums.max(tc.read_queue_nums);
         let mut queue_id = h.queue_id;
@@ -668,7 +762,8 @@ impl SendProcessor {
                     "request queueId[{queue_id}] is illegal, {topic} Producer: {}",
                     conn.peer_addr()
                 ),
-            );
+            )
+            .into();
         }
         let reconsume = h.reconsume_times.unwrap_or(0);
         let born_host = conn.peer_addr();
@@ -678,7 +773,8 @@ impl SendProcessor {
                 return reply(
                     ResponseCode::MESSAGE_ILLEGAL,
                     "batch request does not support retry group",
-                );
+                )
+                .into();
             }
             // One stored message per batch entry, with the request's common fields.
             let entry = |flag, body, properties| MessageExt {
@@ -728,12 +824,13 @@ impl SendProcessor {
                 _ => {
                     let inner = match decode_batch(req.body.clone()) {
                         Ok(v) if !v.is_empty() => v,
-                        Ok(_) => return reply(ResponseCode::MESSAGE_ILLEGAL, "empty batch"),
+                        Ok(_) => return reply(ResponseCode::MESSAGE_ILLEGAL, "empty batch").into(),
                         Err(e) => {
                             return reply(
                                 ResponseCode::MESSAGE_ILLEGAL,
                                 format!("bad batch body: {e}"),
                             )
+                            .into()
                         }
                     };
                     let msgs: Vec<MessageExt> = inner
@@ -774,7 +871,7 @@ impl SendProcessor {
                 }
                 Err(e) => {
                     self.stats.on_put_failed();
-                    put_error(e)
+                    put_error(e).into()
                 }
             };
         }
@@ -806,13 +903,13 @@ impl SendProcessor {
                 .await
             {
                 Ok(m) => m,
-                Err(r) => return r,
+                Err(r) => return r.into(),
             };
             if reconsume > max {
                 let dlq = names::dlq_topic(group);
                 tc = match ensure_group_topic(&self.topics, dlq.clone(), 1).await {
                     Ok(t) => t,
-                    Err(r) => return r,
+                    Err(r) => return r.into(),
                 };
                 let _ = tc;
                 topic = dlq;
@@ -831,7 +928,7 @@ impl SendProcessor {
         // A 5.x broker stores its region and trace switch with every message it is sent
         // (docs/protocol/send.md §1; `mqadmin printMsg` shows them, and they count in the
         // commit-log offsets that `queryMsgByKey` and friends print).
-        props.insert(property::MSG_REGION, self.region.clone());
+        props.insert(property::MSG_REGION, self.region.to_string());
         props.insert(property::TRACE_SWITCH, TRACE_ON);
         let uniq = props.get(property::UNIQ_KEY).map(str::to_string);
         let uniq = uniq.as_deref();
@@ -873,7 +970,7 @@ impl SendProcessor {
             }
             Err(e) => {
                 self.stats.on_put_failed();
-                put_error(e)
+                put_error(e).into()
             }
         }
     }
@@ -887,7 +984,7 @@ impl SendProcessor {
         topic: &str,
         received: &str,
         found: Received<'_>,
-    ) -> RemotingCommand {
+    ) -> Response {
         let generated;
         let uniq = match found.uniq_key {
             Some(u) => u,
@@ -920,7 +1017,7 @@ impl SendProcessor {
             }
             Err(e) => {
                 self.stats.on_put_failed();
-                put_error(e)
+                put_error(e).into()
             }
         }
     }
@@ -1032,10 +1129,13 @@ impl SendProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
+    use rocketmq_rs_remoting::protocol::codec::{encode_frame, encode_frame_with};
     use rocketmq_rs_remoting::protocol::header::{
         CommandHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
     };
     use rocketmq_rs_remoting::protocol::message::offset_msg_id;
+    use rocketmq_rs_remoting::protocol::SerializeType;
 
     fn put(commit_log_offset: i64, queue_offset: i64) -> PutResult {
         PutResult {
@@ -1053,18 +1153,28 @@ mod tests {
 
     #[test]
     fn response_matches_typed_header() {
+        let long_uniq = "7F00000100002A9F0000000000002A3F7F00000100002A9F0000000000002A3F";
         for (uniq, ids) in [
             (Some("U1".to_string()), vec![(0x100, 7)]),
+            (
+                Some("0A0000010F2C18B4AAC27E8F1A2B0000".to_string()),
+                vec![(0x100, 7)],
+            ),
+            (Some(long_uniq.to_string()), vec![(0x200, 9)]),
+            (Some("\"\u{1}é".to_string()), vec![(0x200, 9)]),
             (None, vec![(0x100, -1), (0x4000, 8)]),
             (None, vec![]),
         ] {
+            let region: Arc<str> = Arc::from("DefaultRegion");
             let got = send_response(
                 PutStatus::Ok,
                 ids.iter().map(|&(i, o)| put(i, o)),
                 3,
                 uniq.as_deref(),
-                "DefaultRegion",
+                &region,
             );
+            assert!(got.has_fields());
+            let got = got.into_command();
             let want = RemotingCommand::response(ResponseCode::SUCCESS, None).with_header(
                 &SendMessageResponseHeader {
                     msg_id: ids
@@ -1074,7 +1184,7 @@ mod tests {
                         .join(","),
                     queue_id: 3,
                     queue_offset: ids.first().map_or(0, |x| x.1),
-                    transaction_id: uniq,
+                    transaction_id: uniq.clone(),
                     batch_uniq_id: None,
                     recall_handle: None,
                     msg_region: Some("DefaultRegion".into()),
@@ -1085,6 +1195,24 @@ mod tests {
             let g: Vec<_> = got.ext_fields.iter().collect();
             let w: Vec<_> = want.ext_fields.iter().collect();
             assert_eq!(g, w);
+            // Written straight into the frame, the header gives the bytes the map gives, in
+            // both header encodings.
+            for st in [SerializeType::Json, SerializeType::RocketMq] {
+                let (bare, fields) = send_reply(
+                    PutStatus::Ok,
+                    ids.iter().map(|&(i, o)| put(i, o)),
+                    3,
+                    uniq.as_deref(),
+                    &region,
+                );
+                let bare = bare.with_opaque(77).with_serialize_type(st);
+                let (mut direct, mut mapped) = (BytesMut::new(), BytesMut::new());
+                encode_frame_with(&bare, &fields, &mut direct).unwrap();
+                let mut want = want.clone().with_opaque(77).with_serialize_type(st);
+                want.version = bare.version;
+                encode_frame(&want, &mut mapped).unwrap();
+                assert_eq!(direct, mapped, "{st:?} {uniq:?}");
+            }
         }
     }
 

@@ -31,7 +31,7 @@ use crate::protocol::codec::{
     encode_frame, encode_frame_head, encode_frame_head_with, FrameDecoder,
 };
 use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
-use crate::protocol::header::WriteFields;
+use crate::protocol::header::{OwnedFields, WriteFields};
 use crate::protocol::{RawResponse, RemotingCommand, SerializeType};
 use crate::rt::{
     timeout, AsyncStream, BoxFuture, BoxReadBuf, BoxWrite, Clock, Runtime, ShutdownSignal,
@@ -84,11 +84,100 @@ pub trait RequestHandler: Send + Sync + 'static {
         req: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>> + Send;
 
+    /// Handles one inbound request, answering with a [`Response`]: what the connection
+    /// calls. The default answers with [`handle`](Self::handle)'s command; a handler that
+    /// answers a hot request with a typed header ([`Response::with_fields`]) overrides this
+    /// (and keeps `handle` giving the same answer as a command, e.g. through
+    /// [`Response::into_command`]).
+    fn respond(
+        &self,
+        conn: &Connection,
+        req: RemotingCommand,
+    ) -> impl Future<Output = Option<Response>> + Send {
+        self.handle(conn, req).map(|r| r.map(Response::from))
+    }
+
     /// Called once when the connection is established, before its first request is read.
     fn on_connected(&self, _conn: &Connection) {}
 
     /// Called once when the connection has closed, after every pending request has failed.
     fn on_disconnected(&self, _conn: &Connection) {}
+}
+
+/// A request handler's answer ([`RequestHandler::respond`]): a response command, and
+/// optionally a typed header whose fields the connection writes straight into the frame's
+/// `extFields` (after any the command holds), with no [`ExtFields`](crate::ExtFields) map
+/// built per response. The frame is the one [`Response::into_command`] would give.
+///
+/// ```
+/// use rocketmq_rs_remoting::protocol::codec::encode_frame;
+/// use rocketmq_rs_remoting::protocol::header::{FieldSink, WriteFields};
+/// use rocketmq_rs_remoting::protocol::RemotingCommand;
+/// use rocketmq_rs_remoting::transport::Response;
+///
+/// struct Stored { queue_offset: i64 }
+/// impl WriteFields for Stored {
+///     fn write_fields<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+///         sink.i64_field("queueOffset", self.queue_offset);
+///     }
+///     fn size_hint(&self) -> (usize, usize) {
+///         (1, 31)
+///     }
+/// }
+/// let resp = Response::with_fields(RemotingCommand::response(0, None), Stored { queue_offset: 7 });
+/// assert!(resp.has_fields());
+/// let cmd = resp.into_command();
+/// assert_eq!(cmd.ext_fields.get("queueOffset"), Some("7"));
+/// ```
+pub struct Response {
+    /// The response: code, remark, body, and `extFields` of its own if any.
+    pub command: RemotingCommand,
+    fields: Option<Box<dyn OwnedFields>>,
+}
+
+impl Response {
+    /// `command` with the fields of `fields` added to its `extFields` when it is written.
+    pub fn with_fields<H: WriteFields + Send + 'static>(
+        command: RemotingCommand,
+        fields: H,
+    ) -> Self {
+        Response {
+            command,
+            fields: Some(Box::new(fields)),
+        }
+    }
+
+    /// Whether a typed header comes with the command.
+    pub fn has_fields(&self) -> bool {
+        self.fields.is_some()
+    }
+
+    /// The response as one command, the typed header's fields written into its `extFields`.
+    pub fn into_command(self) -> RemotingCommand {
+        let mut command = self.command;
+        if let Some(fields) = self.fields {
+            fields.write_fields(&mut command.ext_fields);
+        }
+        command
+    }
+}
+
+impl From<RemotingCommand> for Response {
+    fn from(command: RemotingCommand) -> Self {
+        Response {
+            command,
+            fields: None,
+        }
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("command", &self.command)
+            .field("has_fields", &self.fields.is_some())
+            .finish()
+    }
 }
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
@@ -462,6 +551,28 @@ impl Connection {
         let head = scratch.split().freeze();
         drop(scratch);
         let len = head.len() + body.len();
+        let max = self.inner.config.max_frame_size;
+        if len > max {
+            return Err(RemotingError::FrameTooLarge { len, max });
+        }
+        Ok(head)
+    }
+
+    /// The frame head of the response `cmd` with the typed header `fields`, split off the
+    /// connection's scratch buffer (as a request head of [`Connection::invoke_with`]).
+    fn encode_response_head(
+        &self,
+        cmd: &RemotingCommand,
+        fields: &dyn OwnedFields,
+    ) -> Result<Bytes> {
+        let mut scratch = self.inner.scratch.lock_unpoisoned();
+        if scratch.capacity() < SCRATCH_MIN_FREE {
+            scratch.reserve(SCRATCH_BYTES);
+        }
+        encode_frame_head_with(cmd, fields, &mut scratch)?;
+        let head = scratch.split().freeze();
+        drop(scratch);
+        let len = head.len() + cmd.body.len();
         let max = self.inner.config.max_frame_size;
         if len > max {
             return Err(RemotingError::FrameTooLarge { len, max });
@@ -1212,7 +1323,7 @@ struct HandlerOutput {
     opaque: i32,
     serialize_type: SerializeType,
     oneway: bool,
-    response: Option<RemotingCommand>,
+    response: Option<Response>,
 }
 
 async fn run_handler<H: RequestHandler>(
@@ -1225,7 +1336,7 @@ async fn run_handler<H: RequestHandler>(
     let serialize_type = req.serialize_type;
     let oneway = req.is_oneway();
     let span = tracing::debug_span!("remoting_inbound", code, opaque, addr = %conn.inner.peer);
-    let response = match AssertUnwindSafe(handler.handle(conn, req).instrument(span))
+    let response = match AssertUnwindSafe(handler.respond(conn, req).instrument(span))
         .catch_unwind()
         .await
     {
@@ -1237,10 +1348,10 @@ async fn run_handler<H: RequestHandler>(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic".to_owned());
             tracing::error!(code, opaque, "request handler panicked: {what}");
-            Some(RemotingCommand::response(
+            Some(Response::from(RemotingCommand::response(
                 ResponseCode::SYSTEM_ERROR,
                 Some(format!("handler panicked: {what}")),
-            ))
+            )))
         }
     };
     HandlerOutput {
@@ -1271,11 +1382,33 @@ impl<F: Future<Output = HandlerOutput>> Future for HandlerSlot<F> {
 /// Queues a handler's response (none for a oneway request) without waking the writer; false if
 /// the connection has closed.
 fn queue_response(conn: &Connection, out: HandlerOutput) -> bool {
-    if let (false, Some(mut response)) = (out.oneway, out.response) {
+    if let (false, Some(Response { command, fields })) = (out.oneway, out.response) {
+        let mut response = command;
         response.opaque = out.opaque;
         response.serialize_type = out.serialize_type;
         response.flag = (response.flag & !FLAG_ONEWAY) | FLAG_RESPONSE;
-        conn.enqueue_quietly(Outgoing::Command(response)).is_ok()
+        let Some(fields) = fields else {
+            return conn.enqueue_quietly(Outgoing::Command(response)).is_ok();
+        };
+        match conn.encode_response_head(&response, &*fields) {
+            Ok(head) => conn
+                .enqueue_quietly(Outgoing::Encoded {
+                    head,
+                    body: response.body,
+                })
+                .is_ok(),
+            Err(e) => {
+                // As the writer does with a command it cannot encode: the response is dropped.
+                tracing::warn!(
+                    code = response.code,
+                    opaque = response.opaque,
+                    peer = %conn.inner.peer,
+                    error = %e,
+                    "cannot send response"
+                );
+                true
+            }
+        }
     } else {
         if out.oneway {
             tracing::trace!(code = out.code, "oneway request handled");

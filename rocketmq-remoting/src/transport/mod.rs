@@ -54,5 +54,5 @@ mod server;
 
 pub use client::{ClientRequestHandler, RemotingClient};
 pub use config::TransportConfig;
-pub use connection::{Connection, RequestHandler};
+pub use connection::{Connection, RequestHandler, Response};
 pub use server::{RemotingServer, ServerHandle};

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::future::{select, Either};
 use futures::task::AtomicWaker;
 
-use super::{Connection, RequestHandler, TransportConfig};
+use super::{Connection, RequestHandler, Response, TransportConfig};
 use crate::protocol::RemotingCommand;
 use crate::rt::{Listener, Runtime, TaskGroup};
 use crate::util::MutexExt;
@@ -226,6 +226,14 @@ impl<H: RequestHandler> RequestHandler for ServerDispatch<H> {
         req: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>> + Send {
         self.user.handle(conn, req)
+    }
+
+    fn respond(
+        &self,
+        conn: &Connection,
+        req: RemotingCommand,
+    ) -> impl Future<Output = Option<Response>> + Send {
+        self.user.respond(conn, req)
     }
 
     fn on_connected(&self, conn: &Connection) {

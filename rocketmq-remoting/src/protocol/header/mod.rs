@@ -140,6 +140,74 @@ pub trait WriteFields {
     fn size_hint(&self) -> (usize, usize);
 }
 
+/// [`WriteFields`] in a form that can be boxed: a request handler's typed response header,
+/// owned by the response until the connection writes its fields straight into the frame
+/// ([`Response::with_fields`](crate::transport::Response::with_fields)). Every `WriteFields +
+/// Send` type is one; `dyn OwnedFields` is itself a [`WriteFields`].
+///
+/// ```
+/// use rocketmq_rs_remoting::protocol::header::{FieldSink, OwnedFields, WriteFields};
+/// use rocketmq_rs_remoting::ExtFields;
+///
+/// struct Offset(i64);
+/// impl WriteFields for Offset {
+///     fn write_fields<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+///         sink.i64_field("offset", self.0);
+///     }
+///     fn size_hint(&self) -> (usize, usize) {
+///         (1, 26)
+///     }
+/// }
+/// let boxed: Box<dyn OwnedFields> = Box::new(Offset(42));
+/// let mut ext = ExtFields::new();
+/// boxed.write_fields(&mut ext);
+/// assert_eq!(ext.get("offset"), Some("42"));
+/// ```
+pub trait OwnedFields: Send {
+    /// [`WriteFields::write_fields`] through a `dyn` sink.
+    fn write_fields_dyn(&self, sink: &mut dyn FieldSink);
+    /// [`WriteFields::size_hint`].
+    fn size_hint_dyn(&self) -> (usize, usize);
+}
+
+impl<T: WriteFields + Send> OwnedFields for T {
+    fn write_fields_dyn(&self, sink: &mut dyn FieldSink) {
+        self.write_fields(sink);
+    }
+
+    fn size_hint_dyn(&self) -> (usize, usize) {
+        self.size_hint()
+    }
+}
+
+/// Forwards to a sink that may itself be unsized, so that it can be passed on as `dyn`.
+struct ForwardSink<'a, S: ?Sized>(&'a mut S);
+
+impl<S: FieldSink + ?Sized> FieldSink for ForwardSink<'_, S> {
+    #[inline]
+    fn str_field(&mut self, key: &'static str, value: &str) {
+        self.0.str_field(key, value);
+    }
+    #[inline]
+    fn i64_field(&mut self, key: &'static str, value: i64) {
+        self.0.i64_field(key, value);
+    }
+    #[inline]
+    fn bool_field(&mut self, key: &'static str, value: bool) {
+        self.0.bool_field(key, value);
+    }
+}
+
+impl WriteFields for dyn OwnedFields + '_ {
+    fn write_fields<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+        self.write_fields_dyn(&mut ForwardSink(sink));
+    }
+
+    fn size_hint(&self) -> (usize, usize) {
+        self.size_hint_dyn()
+    }
+}
+
 /// A value type that can live in `extFields`: parsed from and written as text.
 pub trait HeaderValue: Sized {
     /// Parses the wire text of field `field`; an error is [`RemotingError::InvalidField`].
