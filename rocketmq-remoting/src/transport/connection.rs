@@ -1364,18 +1364,34 @@ async fn run_handler<H: RequestHandler>(
 }
 
 /// A handler future that was still pending after its first poll, in the pinned box it was
-/// first polled in.
-struct HandlerSlot<F>(Pin<Box<Option<F>>>);
+/// first polled in. When it completes, the box (emptied) comes back with the output, for the
+/// next request: a handler future is large (a send's is kilobytes), and allocating and
+/// freeing one per request cost more than the rest of the bookkeeping.
+struct HandlerSlot<F>(Option<Pin<Box<Option<F>>>>);
+
+/// A pinned home for handler futures, emptied.
+type SpareSlot<F> = Pin<Box<Option<F>>>;
+
+/// How many emptied handler boxes a connection keeps for reuse (the rest are freed): enough
+/// for the handlers one read's worth of pipelined requests starts.
+const MAX_SPARE_SLOTS: usize = 32;
 
 impl<F: Future<Output = HandlerOutput>> Future for HandlerSlot<F> {
-    type Output = HandlerOutput;
+    type Output = (HandlerOutput, Option<SpareSlot<F>>);
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<HandlerOutput> {
-        match self.0.as_mut().as_pin_mut() {
-            Some(fut) => fut.poll(cx),
-            // Never polled again after completing: FuturesUnordered drops finished futures.
-            None => Poll::Pending,
-        }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Never polled again after completing: FuturesUnordered drops finished futures.
+        let Some(slot) = self.0.as_mut() else {
+            return Poll::Pending;
+        };
+        let Some(fut) = slot.as_mut().as_pin_mut() else {
+            return Poll::Pending;
+        };
+        let Poll::Ready(out) = fut.poll(cx) else {
+            return Poll::Pending;
+        };
+        slot.as_mut().set(None);
+        Poll::Ready((out, self.0.take()))
     }
 }
 
@@ -1482,17 +1498,20 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxReadBuf, handl
     let handler: &H = &handler;
     let conn_ref = &conn;
     // Handlers that did not finish at their first poll (most do: see `start_handler`).
-    let mut in_flight = FuturesUnordered::new();
+    let mut in_flight: FuturesUnordered<HandlerSlot<_>> = FuturesUnordered::new();
     // The next handler's pinned home, reused while handlers finish at their first poll.
-    let mut spare: Option<Pin<Box<Option<_>>>> = None;
+    let mut spare: Vec<SpareSlot<_>> = Vec::new();
     let why: String = loop {
         let event = poll_fn(|cx| {
             // Every finished handler's response is queued first and written once, by this task
             // when the writer is idle (no wake-up), so one read's worth of requests costs one
             // write.
             let mut handled = false;
-            while let Poll::Ready(Some(out)) = in_flight.poll_next_unpin(cx) {
+            while let Poll::Ready(Some((out, slot))) = in_flight.poll_next_unpin(cx) {
                 handled = true;
+                if let Some(slot) = slot.filter(|_| spare.len() < MAX_SPARE_SLOTS) {
+                    spare.push(slot);
+                }
                 if !queue_response(conn_ref, out) {
                     return Poll::Ready(Event::Closed);
                 }
@@ -1631,7 +1650,7 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxReadBuf, handl
                 }
                 Ok(Some(frame)) => {
                     let cmd = frame.into_command();
-                    let mut slot = spare.take().unwrap_or_else(|| Box::pin(None));
+                    let mut slot = spare.pop().unwrap_or_else(|| Box::pin(None));
                     slot.as_mut().set(Some(run_handler(handler, conn_ref, cmd)));
                     // A first poll right here: most handlers answer at once, and then their
                     // future needs no task node of its own. The no-op waker is fine: a
@@ -1641,14 +1660,14 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut r: BoxReadBuf, handl
                     match first {
                         Some(Poll::Ready(out)) => {
                             slot.as_mut().set(None);
-                            spare = Some(slot);
+                            spare.push(slot);
                             responded = true;
                             if !queue_response(conn_ref, out) {
                                 failure = Some("closed".to_owned());
                                 break;
                             }
                         }
-                        _ => in_flight.push(HandlerSlot(slot)),
+                        _ => in_flight.push(HandlerSlot(Some(slot))),
                     }
                 }
                 Ok(None) => break,
