@@ -125,7 +125,7 @@ fn typed_answer(req: &RemotingCommand) -> Response {
         Stored {
             msg_id: format!("id-{}\u{1}\"q\"", req.body.len()),
             queue_offset: -(req.body.len() as i64),
-            transaction_id: (req.body.len() % 2 == 0).then(|| "tx".to_owned()),
+            transaction_id: req.body.len().is_multiple_of(2).then(|| "tx".to_owned()),
         },
     )
 }
