@@ -1453,7 +1453,7 @@ const READ_MIN_SPARE: usize = 4 * 1024;
 /// When a frame does not fit in the reader's buffer, the new buffer holds the rest of it plus
 /// room for this many more frames of its size (capped by [`READ_GROW_MAX`]): the head of the
 /// frame is moved once per few large frames rather than once per frame.
-const READ_GROW_FRAMES: usize = 3;
+const READ_GROW_FRAMES: usize = 8;
 
 /// Cap of the extra room [`READ_GROW_FRAMES`] asks for.
 const READ_GROW_MAX: usize = 1024 * 1024;
