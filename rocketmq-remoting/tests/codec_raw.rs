@@ -144,6 +144,9 @@ fn lenient_json_reads_the_same() {
         r#"{"code":0,"extFields":{"k":},"flag":1}"#,
         r#"{"code":0,"extFields":{"k":"v"}} trailing"#,
         r#"{"code":99999999999,"flag":1}"#,
+        // Names the member shortcut must not take for its own: escaped, longer, or spaced.
+        r#"{"co\u0064e":5,"codec":6,"flag" :1,"opaqueX":2,"opaque":3,"extFields":{"k":"v"}}"#,
+        r#"{"e":{"x":1},"extField":{"k":"v"},"s":"t","serializeTypeCurrentRPC":"JSON","v":1}"#,
     ] {
         assert_same(json_frame(header, b"body"));
     }

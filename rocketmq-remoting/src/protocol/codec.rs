@@ -803,6 +803,34 @@ pub fn decode_raw_header_and_body(frame: Bytes) -> Result<RawResponse> {
     decode_header_and_body(frame).map(RawResponse::from)
 }
 
+/// A member of the JSON header object, as [`decode_json_header`] tells them apart.
+#[derive(Clone, Copy)]
+enum Member {
+    Code,
+    Version,
+    Opaque,
+    Flag,
+    Language,
+    Remark,
+    ExtFields,
+    Other,
+}
+
+impl Member {
+    fn of(name: &str) -> Member {
+        match name {
+            "code" => Member::Code,
+            "version" => Member::Version,
+            "opaque" => Member::Opaque,
+            "flag" => Member::Flag,
+            "language" => Member::Language,
+            "remark" => Member::Remark,
+            "extFields" => Member::ExtFields,
+            _ => Member::Other,
+        }
+    }
+}
+
 /// Reads a JSON header the way [`decode_json_header`] does, keeping the extFields as ranges of
 /// `header`; `None` for anything it does not cover (see [`decode_raw_header_and_body`]), which
 /// is then decoded the general way.
@@ -837,22 +865,31 @@ fn json_header_spans(header: &[u8]) -> Option<SpanHead> {
     } else {
         loop {
             p.ws();
-            let key = p.string().ok()?;
+            // The members as Java and we write them (`"name":`, no blanks) are recognised by
+            // their second byte and one fixed-size compare; anything else is read as a string
+            // key and matched by name, which gives the same for these and handles the rest.
+            let member = match p.known_member() {
+                Some(member) => member,
+                None => {
+                    let key = p.string().ok()?;
+                    p.ws();
+                    p.expect(b':').ok()?;
+                    Member::of(&key)
+                }
+            };
             p.ws();
-            p.expect(b':').ok()?;
-            p.ws();
-            match key.as_ref() {
-                "code" => head.code = p.int_member("code").ok()?,
-                "version" => head.version = p.int_member("version").ok()?,
-                "opaque" => head.opaque = p.int_member("opaque").ok()?,
-                "flag" => head.flag = p.int_member("flag").ok()?,
-                "language" => head.language = p.language_member().ok()?,
-                "remark" => head.remark = p.text_member("remark").ok()?,
-                "extFields" => p.ext_fields_spans(&mut head)?,
-                _ if p.peek() == Some(b'"') => {
+            match member {
+                Member::Code => head.code = p.int_member("code").ok()?,
+                Member::Version => head.version = p.int_member("version").ok()?,
+                Member::Opaque => head.opaque = p.int_member("opaque").ok()?,
+                Member::Flag => head.flag = p.int_member("flag").ok()?,
+                Member::Language => head.language = p.language_member().ok()?,
+                Member::Remark => head.remark = p.text_member("remark").ok()?,
+                Member::ExtFields => p.ext_fields_spans(&mut head)?,
+                Member::Other if p.peek() == Some(b'"') => {
                     p.string().ok()?;
                 }
-                _ => p.skip_value(1).ok()?,
+                Member::Other => p.skip_value(1).ok()?,
             }
             p.ws();
             match p.next() {
@@ -1621,6 +1658,30 @@ impl<'a> JsonParser<'a> {
             Scalar::Null => None,
             Scalar::Text(t) => Some(t.into_owned()),
         })
+    }
+
+    /// At a member written `"name":` for one of the header's own names: consumes it and
+    /// returns the name. Otherwise `None`, with nothing consumed.
+    #[inline(always)]
+    fn known_member(&mut self) -> Option<Member> {
+        let rest = self.buf.get(self.pos..)?;
+        let (member, lit): (Member, &[u8]) = match rest.get(1)? {
+            b'c' => (Member::Code, b"\"code\":"),
+            b'e' => (Member::ExtFields, b"\"extFields\":"),
+            b'f' => (Member::Flag, b"\"flag\":"),
+            b'l' => (Member::Language, b"\"language\":"),
+            b'o' => (Member::Opaque, b"\"opaque\":"),
+            b'r' => (Member::Remark, b"\"remark\":"),
+            b's' => (Member::Other, b"\"serializeTypeCurrentRPC\":"),
+            b'v' => (Member::Version, b"\"version\":"),
+            _ => return None,
+        };
+        if rest.starts_with(lit) {
+            self.pos += lit.len();
+            Some(member)
+        } else {
+            None
+        }
     }
 
     /// [`JsonParser::ext_fields_member`] into ranges of the header: `None` (read the header the
