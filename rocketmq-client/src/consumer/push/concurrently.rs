@@ -49,9 +49,13 @@ pub(super) async fn dispatch(
     let mut msgs = msgs.into_iter().peekable();
     while msgs.peek().is_some() {
         let chunk: Vec<MessageExt> = msgs.by_ref().take(batch).collect();
-        let chunk_records = records
-            .as_mut()
-            .map(|r| r.by_ref().take(chunk.len()).collect());
+        let chunk_records = records.as_mut().and_then(|r| {
+            if chunk.len() == 1 {
+                r.next().map(Records::One)
+            } else {
+                Some(Records::Many(r.by_ref().take(chunk.len()).collect()))
+            }
+        });
         let Some(permit) = acquire(inner, pq, stop).await else {
             return false;
         };
@@ -70,13 +74,39 @@ pub(super) async fn dispatch(
 /// copied before the call, the copy kept for a send-back.
 struct Batch {
     msgs: Vec<MessageExt>,
-    records: Option<Vec<Bytes>>,
+    records: Option<Records>,
+}
+
+/// The stored records of one call's messages. The default batch is one message, whose record
+/// needs no `Vec` of its own (an allocation and a free per message).
+enum Records {
+    One(Bytes),
+    Many(Vec<Bytes>),
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        match self {
+            Records::One(_) => 1,
+            Records::Many(v) => v.len(),
+        }
+    }
 }
 
 /// What a call keeps of its batch for afterwards (the listener owns the messages it was given).
 enum Kept {
-    Records(Vec<Bytes>),
+    Records(Records),
     Messages(Vec<MessageExt>),
+}
+
+/// A pulled message decoded again from its stored record, as the pull decoded it.
+fn redecode(rec: Bytes) -> Option<MessageExt> {
+    let mut rec = rec;
+    decode_message_with(&mut rec, &DecodeOptions::default())
+        .map_err(|e| {
+            tracing::warn!(error = %e, "a pulled record no longer decodes; its message is not retried");
+        })
+        .ok()
 }
 
 impl Kept {
@@ -86,16 +116,17 @@ impl Kept {
     fn messages_from(self, from: usize) -> Vec<MessageExt> {
         match self {
             Kept::Messages(msgs) => msgs.into_iter().skip(from).collect(),
-            Kept::Records(records) => records
-                .into_iter()
-                .skip(from)
-                .filter_map(|rec| {
-                    let decoded = decode_message_with(&mut rec.clone(), &DecodeOptions::default());
-                    decoded
-                        .map_err(|e| tracing::warn!(error = %e, "a pulled record no longer decodes; its message is not retried"))
-                        .ok()
-                })
-                .collect(),
+            Kept::Records(records) => {
+                let records = match records {
+                    Records::One(rec) => vec![rec],
+                    Records::Many(recs) => recs,
+                };
+                records
+                    .into_iter()
+                    .skip(from)
+                    .filter_map(redecode)
+                    .collect()
+            }
         }
     }
 }
