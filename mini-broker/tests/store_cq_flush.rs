@@ -200,6 +200,50 @@ mod power_cut {
             .collect()
     }
 
+    /// After a crash the store opens without fsyncing every queue (the logic flusher's first
+    /// pass does that in the background): until then the checkpoint stays where recovery
+    /// started, so a second power cut right after the restart, before any flush, loses
+    /// nothing either.
+    #[test]
+    fn a_power_cut_before_the_first_flush_after_a_restart_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), 2, Duration::from_secs(3600));
+        cfg.flush_mode = FlushMode::Sync {
+            timeout: Duration::from_secs(10),
+        };
+        let store = MessageStore::open(cfg.clone()).unwrap();
+        let mut want: Expected = BTreeMap::new();
+        let wide: Vec<_> = (0..10)
+            .flat_map(|t| (0..4).map(move |q| (format!("R{t}"), q, format!("r{t}-{q}"))))
+            .collect();
+        put_recorded(&store, &mut want, &wide);
+        put_recorded(&store, &mut want, &many("RHot", 300, "h"));
+        store.simulate_crash();
+        power_loss::consume_queues(dir.path()).unwrap();
+        let before = checkpoint(dir.path());
+
+        // No periodic flush during this run.
+        cfg.logic_flush_interval = Duration::from_secs(3600);
+        let store = MessageStore::open(cfg.clone()).unwrap();
+        assert_eq!(
+            checkpoint(dir.path()),
+            before,
+            "no checkpoint before the queues are durable again"
+        );
+        check_queues(&store, &want);
+        put_recorded(&store, &mut want, &many("R3", 5, "after"));
+        store.simulate_crash();
+        let rb = power_loss::consume_queues(dir.path()).unwrap();
+        assert!(
+            rb.removed > 0,
+            "the restart's queue files were never fsynced: {rb:?}"
+        );
+
+        let store = MessageStore::open(cfg).unwrap();
+        check_queues(&store, &want);
+        store.shutdown();
+    }
+
     /// A power cut (page cache lost) after many queues were written, some fsynced by the
     /// least-pages rule and most not, some created after the last checkpoint, some with
     /// entries only in memory (a queue's tail goes to its file once it holds a page) and some
