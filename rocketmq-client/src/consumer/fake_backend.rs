@@ -34,6 +34,10 @@ pub(crate) struct Fake {
     pub(crate) members: Mutex<Option<Vec<String>>>,
     /// UPDATE_CONSUMER_OFFSET requests received.
     pub(crate) offset_updates: AtomicUsize,
+    /// UPDATE_CONSUMER_OFFSET requests under way now, and the most seen at once (each one
+    /// yields once before it answers, so requests sent together overlap).
+    pub(crate) offset_updates_in_flight: AtomicUsize,
+    pub(crate) offset_updates_max_in_flight: AtomicUsize,
 }
 
 impl Fake {
@@ -206,7 +210,28 @@ impl ConsumerBackend for Fake {
     ) -> BoxFuture<'_, Result<()>> {
         self.offset_updates.fetch_add(1, Ordering::Relaxed);
         self.offsets.lock().unwrap().insert(mq.clone(), offset);
-        Box::pin(async { Ok(()) })
+        let now = self
+            .offset_updates_in_flight
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        self.offset_updates_max_in_flight
+            .fetch_max(now, Ordering::Relaxed);
+        Box::pin(async move {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            self.offset_updates_in_flight
+                .fetch_sub(1, Ordering::Relaxed);
+            Ok(())
+        })
     }
     fn max_offset(&self, mq: &MessageQueue) -> BoxFuture<'_, Result<i64>> {
         let n = self

@@ -15,6 +15,9 @@ use crate::message_queue::MessageQueue;
 /// suspended consumer.
 const REFRESH_ROUNDS: u32 = 12;
 
+/// Offset commits a persist keeps under way at once.
+const COMMITS_IN_FLIGHT: usize = 32;
+
 /// An in-memory table of "next offset to consume" per queue, committed to the broker with
 /// UPDATE_CONSUMER_OFFSET.
 ///
@@ -129,14 +132,23 @@ impl RemoteOffsetStore {
         self.send(todo, true).await
     }
 
+    /// Sends the commits, up to [`COMMITS_IN_FLIGHT`] at a time: one after another, a consumer
+    /// shutting down with thousands of queues waited a round trip each (and on a broker that
+    /// answers only once the offset is on disk, one table write each; sent together, one
+    /// write covers many).
     async fn send(&self, todo: Vec<(MessageQueue, i64)>, oneway: bool) -> Result<()> {
+        use futures::stream::{self, StreamExt};
+        let backend = &self.backend;
+        let group = self.group.as_str();
+        let mut results = stream::iter(todo)
+            .map(|(mq, off)| async move {
+                let r = backend.update_offset(group, &mq, off, oneway).await;
+                (mq, off, r)
+            })
+            .buffer_unordered(COMMITS_IN_FLIGHT);
         let mut first_err = None;
-        for (mq, off) in todo {
-            match self
-                .backend
-                .update_offset(&self.group, &mq, off, oneway)
-                .await
-            {
+        while let Some((mq, off, r)) = results.next().await {
+            match r {
                 Ok(()) => {
                     self.mark_committed(&mq, off);
                     tracing::debug!(group = %self.group, %mq, offset = off, "offset committed")
@@ -211,6 +223,29 @@ mod tests {
             assert_eq!(sent(&fake), 2, "the refresh");
             store.persist_changed(&mqs).await.unwrap();
             assert_eq!(sent(&fake), 0);
+        });
+    }
+
+    /// A persist of many queues keeps several commits under way at once, and each queue's
+    /// offset arrives.
+    #[test]
+    fn persist_sends_commits_together() {
+        tokio_rt().block_on(async {
+            let fake = Fake::with_queues(0, 0, |_| "A");
+            let store = RemoteOffsetStore::new("g", fake.clone());
+            let mqs: Vec<MessageQueue> = (0..100).map(|q| MessageQueue::new("T", "b", q)).collect();
+            for (i, mq) in mqs.iter().enumerate() {
+                store.update(mq, i as i64 + 1, true);
+            }
+            store.persist_all(&mqs, false).await.unwrap();
+            assert_eq!(sent(&fake), 100);
+            assert_eq!(
+                fake.offset_updates_max_in_flight.load(Ordering::Relaxed),
+                COMMITS_IN_FLIGHT
+            );
+            for (i, mq) in mqs.iter().enumerate() {
+                assert_eq!(fake.offsets.lock().unwrap().get(mq), Some(&(i as i64 + 1)));
+            }
         });
     }
 
