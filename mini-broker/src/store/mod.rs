@@ -47,7 +47,6 @@ mod consume_queue;
 mod error;
 mod fault;
 mod flush;
-mod fxhash;
 mod index;
 mod persist;
 mod read_buf;
@@ -95,9 +94,9 @@ use checkpoint::checkpoint_path;
 use commit_log::CommitLog;
 use consume_queue::{queue_dir, ConsumeQueue};
 use flush::GroupCommit;
-use fxhash::FxHashMap;
 use index::{index_dir, Index};
 use record::{inspect, HotProps, RecordView, Slot};
+use rocketmq_rs_remoting::util::hash::KeyMap;
 use writer::{Encoded, Request, Writer};
 
 /// Topic whose consume-queue tag code is the delivery time (delayed messages).
@@ -124,7 +123,7 @@ pub struct ArrivedMessage<'a> {
 }
 
 /// Consume queues by topic and queue id (looked up per pull and per new queue of a batch).
-type QueueMap = FxHashMap<String, FxHashMap<i32, Arc<ConsumeQueue>>>;
+type QueueMap = KeyMap<String, KeyMap<i32, Arc<ConsumeQueue>>>;
 
 /// State shared by the facade and the store's threads.
 pub(crate) struct Shared {

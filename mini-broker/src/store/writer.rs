@@ -21,11 +21,11 @@ use super::config::FlushMode;
 use super::consume_queue::{is_safe_topic_dir, ConsumeQueue, CqEntry};
 use super::error::{Result, StoreError};
 use super::flush::{PutReply, Waiter};
-use super::fxhash::FxHashMap;
 use super::record::{
     blank_header, inspect, RecordView, Slot, END_FILE_MIN_BLANK, PHYSICAL_OFFSET_POS,
 };
 use super::{OffsetMsgId, PutResult, PutStatus, Shared, STORE_CLOCK};
+use rocketmq_rs_remoting::util::hash::KeyMap;
 
 /// Properties of a put's messages that arrive in their wire encoding: stored as they are, in
 /// place of the messages' (ignored) `properties` maps.
@@ -969,7 +969,7 @@ struct QueueSlot {
 /// its dispatch.
 #[derive(Default)]
 struct QueueCache {
-    ids: FxHashMap<String, FxHashMap<i32, u32>>,
+    ids: KeyMap<String, KeyMap<i32, u32>>,
     slots: Vec<QueueSlot>,
     /// Slots of deleted topics, for reuse.
     free: Vec<u32>,

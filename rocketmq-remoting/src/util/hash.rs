@@ -1,4 +1,5 @@
-//! A cheap hasher for the client's internal lookup tables keyed by short strings.
+//! A cheap hasher for internal lookup tables keyed by short strings (the client's route cache
+//! and connection pool, the broker store's queue maps).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -27,13 +28,15 @@ impl BuildHasher for BuildKeyHasher {
     }
 }
 
-/// A multiply-rotate hasher over 8-byte words, for tables whose keys are short strings the
-/// client itself looks up on every message: topic names, broker names, broker addresses.
+/// A multiply-rotate hasher over 8-byte words, for tables whose keys are short strings looked
+/// up on every message: topic names, broker names, broker addresses, queue ids.
 ///
-/// The default SipHash resists hash flooding by keys an attacker chooses freely; these keys
-/// come from the application and from the NameServer's route data, the tables hold a handful
-/// of them, and SipHash was ~0.2k instructions per lookup, three lookups per send. Not for
-/// maps whose keys arrive from the network in bulk.
+/// The default SipHash resists hash flooding by keys an attacker chooses freely. The client's
+/// keys come from the application and from the NameServer's route data; the broker store's are
+/// the topics that exist on it (created by an admin, or by clients where auto-creation is on,
+/// and a client allowed to create topics at will has cheaper ways to load the broker). SipHash
+/// was ~0.2k instructions per lookup, several lookups per message. Not for maps whose keys
+/// arrive from the network in bulk (e.g. statistics keyed by consumer group).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeyHasher(u64);
 
