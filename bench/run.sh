@@ -19,6 +19,8 @@
 #                     Apache and Java columns stay empty.
 #   APACHE_JAVA_OPTS  JVM options of the Apache brokers in the benchmark (default below: 1 GiB
 #                     heap and the C2 compiler, not the tests' small, fast-starting settings)
+#   APACHE_WARM_SECS  seconds of async sends that warm each Apache broker's JVM up before its
+#                     first measured row (default 10; 0 skips)
 #   ONLY              "apache" runs only the Apache / Java-client sections (with mini-broker
 #                     driven by the Java client); empty runs everything
 set -euo pipefail
