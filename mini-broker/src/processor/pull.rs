@@ -432,12 +432,16 @@ impl PullProcessor {
             Ok((_, filter)) => filter,
             Err(r) => return Some(r),
         };
-        let outcome = self.execute(&h, &filter).await;
-        // A slave never takes offsets from pulls: its table is the master's copy.
+        // A slave never takes offsets from pulls: its table is the master's copy. Committed
+        // before the read, not after it (Apache's order): the read waits on a blocking task, and
+        // an UPDATE_CONSUMER_OFFSET the client sent after this pull (a reset offset, a
+        // hand-over) is applied at once, so committing after the read let this older offset
+        // overwrite the newer one.
         if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && self.master {
             self.offsets
                 .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
         }
+        let outcome = self.execute(&h, &filter).await;
         let resp = match outcome {
             Outcome::Respond(r) => return Some(r),
             Outcome::NotFound(r) => r,
