@@ -27,6 +27,11 @@ pub(crate) struct RemoteOffsetStore {
     group: String,
     backend: Arc<dyn ConsumerBackend>,
     table: Mutex<HashMap<MessageQueue, Slot>>,
+    /// Held by a persist from its snapshot to its last answer. Two persists that overlapped
+    /// (the periodic one, oneway, and an application's `commit_sync`) could put one queue's
+    /// older offset on the wire after its newer one: Apache 5.5.0 then kept the older
+    /// (apache_pull's lite_subscribe saw a queue back at 0 once in CI).
+    persisting: futures::lock::Mutex<()>,
 }
 
 /// One queue's offset and what the broker was last told of it.
@@ -44,6 +49,7 @@ impl RemoteOffsetStore {
             group: group.into(),
             backend,
             table: Mutex::new(HashMap::new()),
+            persisting: futures::lock::Mutex::new(()),
         }
     }
 
@@ -101,6 +107,7 @@ impl RemoteOffsetStore {
     /// Commits the in-memory offset of each of `mqs` (those without one are skipped). Returns
     /// the first error after trying them all.
     pub(crate) async fn persist_all(&self, mqs: &[MessageQueue], oneway: bool) -> Result<()> {
+        let _one_at_a_time = self.persisting.lock().await;
         let todo: Vec<(MessageQueue, i64)> = {
             let t = self.table();
             mqs.iter()
@@ -116,6 +123,7 @@ impl RemoteOffsetStore {
     /// queues then sends thousands of identical commits a second, which only repeat what its
     /// pulls already carry (their commit-offset flag).
     pub(crate) async fn persist_changed(&self, mqs: &[MessageQueue]) -> Result<()> {
+        let _one_at_a_time = self.persisting.lock().await;
         let todo: Vec<(MessageQueue, i64)> = {
             let mut t = self.table();
             mqs.iter()
